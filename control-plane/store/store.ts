@@ -1,0 +1,77 @@
+import type { KeyType } from '../../common/key-type.ts';
+
+export type CertificateKind = 'root' | 'intermediate' | 'svid' | 'control-plane' | 'admin';
+export type CertificateStatus = 'active' | 'revoked';
+
+/** One row of the inventory: every certificate the CA created. Times are Unix milliseconds. */
+export interface CertificateRecord {
+  /** Lowercase hex, no separators, no leading-zero stripping beyond what the DER holds. */
+  readonly serial: string;
+  /** The URI SAN; for a root, the trust-domain ID. */
+  readonly spiffeId: string;
+  readonly kind: CertificateKind;
+  readonly keyType: KeyType;
+  readonly notBefore: number;
+  readonly notAfter: number;
+  /** Serial of the issuing CA certificate; null for a self-signed root. */
+  readonly issuerSerial: string | null;
+  readonly status: CertificateStatus;
+  readonly issuedAt: number;
+  /** SHA-256 of the SubjectPublicKeyInfo, hex: lets Renew refuse a reused key. */
+  readonly publicKeySha256: string;
+  readonly der: Uint8Array;
+}
+
+export interface CertificateFilter {
+  readonly spiffeId?: string;
+  readonly kind?: CertificateKind;
+  readonly status?: CertificateStatus;
+  /** Only certificates with notAfter <= this time (ms). */
+  readonly notAfterBefore?: number;
+  /** Only certificates with notAfter > this time (ms): i.e. not yet expired. */
+  readonly notAfterAfter?: number;
+}
+
+export interface JoinTokenRecord {
+  /** SHA-256 of the token, hex. The token itself is never stored. */
+  readonly tokenHash: string;
+  readonly spiffeId: string;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+  readonly usesRemaining: number;
+}
+
+export type ConsumeTokenResult =
+  | { readonly ok: true; readonly token: JoinTokenRecord }
+  | { readonly ok: false; readonly reason: 'unknown' | 'expired' | 'used' };
+
+/**
+ * The control plane's persistent state. Every method is atomic on its own; implementations are the
+ * embedded SQLite store (default) and, later, PostgreSQL for several replicas.
+ */
+export interface Store {
+  /** Runs pending schema migrations; refuses a database written by a newer schema. */
+  open(): Promise<void>;
+  close(): Promise<void>;
+
+  insertCertificate(record: CertificateRecord): Promise<void>;
+  getCertificate(serial: string): Promise<CertificateRecord | undefined>;
+  /** Ordered by notAfter ascending, then serial. */
+  listCertificates(filter?: CertificateFilter): Promise<CertificateRecord[]>;
+  /** True if a certificate with this public-key hash was ever issued. */
+  hasPublicKey(publicKeySha256: string): Promise<boolean>;
+
+  insertJoinToken(record: JoinTokenRecord): Promise<void>;
+  /** Looks a token up without using it. */
+  getJoinToken(tokenHash: string): Promise<JoinTokenRecord | undefined>;
+  /** Atomically checks expiry and remaining uses and decrements them. */
+  consumeJoinToken(tokenHash: string, now: number): Promise<ConsumeTokenResult>;
+
+  /** Small named values: CA metadata, settings. */
+  getMeta(key: string): Promise<string | undefined>;
+  setMeta(key: string, value: string): Promise<void>;
+
+  /** Atomically increments and returns the sequence of `name` (first call returns 1). Never goes back. */
+  nextSequence(name: string): Promise<number>;
+  currentSequence(name: string): Promise<number>;
+}
