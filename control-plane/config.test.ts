@@ -1,0 +1,47 @@
+import t from 'tap';
+import { ErrorCode } from '../common/errors.ts';
+import { resolveControlPlaneConfig } from './config.ts';
+
+const base = { env: {}, flags: {}, cwd: '/work' };
+
+t.test('defaults without a file', async (t) => {
+  const c = resolveControlPlaneConfig(base);
+  t.same(c.listen.grpc, { host: '127.0.0.1', port: 7443 });
+  t.same(c.listen.http, { host: '127.0.0.1', port: 7080 });
+  t.equal(c.svidTtlMs, 3_600_000);
+  t.equal(c.joinTokenTtlMs, 900_000);
+  t.equal(c.dataDir, '/work/data');
+  t.equal(c.sqlitePath, '/work/data/sigil.db');
+});
+
+t.test('file values, with paths relative to the file', async (t) => {
+  const text = 'trustDomain: example.org\ndataDir: ./d\nlisten: { grpc: 127.0.0.1:9443 }\nsvid: { ttl: 20s }\nstore: { sqlite: ./db/s.db }\n';
+  const c = resolveControlPlaneConfig({ ...base, file: { path: 'etc/cp.yaml', text } });
+  t.equal(c.trustDomain, 'example.org');
+  t.equal(c.dataDir, '/work/etc/d');
+  t.equal(c.sqlitePath, '/work/etc/db/s.db');
+  t.equal(c.listen.grpc.port, 9443);
+  t.equal(c.listen.http.port, 7080);
+  t.equal(c.svidTtlMs, 20_000);
+});
+
+t.test('environment overrides the file, flags override both', async (t) => {
+  const c = resolveControlPlaneConfig({
+    file: { path: 'cp.yaml', text: 'dataDir: ./from-file\nsvid: { ttl: 1h }\n' },
+    env: { SIGIL_DATA_DIR: '/env-dir', SIGIL_SVID_TTL: '5m', SIGIL_LISTEN_GRPC: '127.0.0.1:0' },
+    flags: { dataDir: '/flag-dir' },
+    cwd: '/work',
+  });
+  t.equal(c.dataDir, '/flag-dir');
+  t.equal(c.svidTtlMs, 300_000);
+  t.equal(c.listen.grpc.port, 0);
+});
+
+t.test('unknown keys and bad durations are refused together', async (t) => {
+  t.throws(
+    () => resolveControlPlaneConfig({ ...base, file: { path: 'cp.yaml', text: 'svid: { ttl: forever }\nlistn: {}\n' } }),
+    { code: ErrorCode.CONFIG_INVALID, message: /cp\.yaml:1: svid\.ttl: invalid duration[\s\S]*cp\.yaml:2: unknown key "listn"/ },
+  );
+  t.throws(() => resolveControlPlaneConfig({ ...base, file: { path: 'cp.yaml', text: 'listen: { grpc: nowhere }\n' } }), { code: ErrorCode.CONFIG_INVALID, message: /use host:port/ });
+  t.throws(() => resolveControlPlaneConfig({ ...base, env: { SIGIL_TRUST_DOMAIN: 'Bad.Org' } }), { code: ErrorCode.SPIFFE_ID_INVALID });
+});

@@ -1,0 +1,95 @@
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { z } from 'zod';
+import { durationMs, validateYaml } from '../common/config-findings.ts';
+import { parseDuration } from '../common/duration.ts';
+import { ErrorCode, SigilError } from '../common/errors.ts';
+import { parseHostPort, type HostPort } from '../common/address.ts';
+import { parseTrustDomain } from '../common/spiffe-id.ts';
+
+const hostPort = z.string().transform((text, ctx) => {
+  try {
+    return parseHostPort(text);
+  } catch (err) {
+    ctx.issues.push({ code: 'custom', message: (err as Error).message, input: text });
+    return z.NEVER;
+  }
+});
+
+/** The file schema: names here are part of the product (README, examples). Defaults live in the schema. */
+export const controlPlaneFileSchema = z.strictObject({
+  trustDomain: z.string().optional(),
+  dataDir: z.string().default('./data'),
+  listen: z.strictObject({
+    grpc: hostPort.default(parseHostPort('127.0.0.1:7443')),
+    http: hostPort.default(parseHostPort('127.0.0.1:7080')),
+  }).default({ grpc: parseHostPort('127.0.0.1:7443'), http: parseHostPort('127.0.0.1:7080') }),
+  svid: z.strictObject({ ttl: durationMs.default(3_600_000) }).default({ ttl: 3_600_000 }),
+  joinTokens: z.strictObject({ defaultTtl: durationMs.default(900_000) }).default({ defaultTtl: 900_000 }),
+  store: z.strictObject({ sqlite: z.string().optional() }).default({}),
+  log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).default({ level: 'info' }),
+});
+
+export interface ControlPlaneConfig {
+  readonly trustDomain: string | undefined;
+  readonly dataDir: string;
+  readonly listen: { readonly grpc: HostPort; readonly http: HostPort };
+  readonly svidTtlMs: number;
+  readonly joinTokenTtlMs: number;
+  /** Absolute path of the SQLite file; `<dataDir>/sigil.db` when not configured. */
+  readonly sqlitePath: string;
+  readonly logLevel: string;
+}
+
+export interface ConfigSources {
+  /** Contents and path of the YAML file, when one was given. */
+  readonly file?: { readonly path: string; readonly text: string };
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly flags: { readonly dataDir?: string | undefined };
+  readonly cwd: string;
+}
+
+/**
+ * Merges file < environment (`SIGIL_*`) < flags. Paths in the file are relative to the file; paths from the
+ * environment and flags are relative to the working directory.
+ */
+export function resolveControlPlaneConfig(sources: ConfigSources): ControlPlaneConfig {
+  const fileDir = sources.file ? dirname(resolve(sources.cwd, sources.file.path)) : sources.cwd;
+  const file = sources.file ? validateYaml(controlPlaneFileSchema, sources.file.text, sources.file.path) : controlPlaneFileSchema.parse({});
+  const env = sources.env;
+  const dataDir = sources.flags.dataDir ?? env['SIGIL_DATA_DIR'];
+  const resolvedDataDir = dataDir !== undefined ? resolve(sources.cwd, dataDir) : resolve(fileDir, file.dataDir);
+  const trustDomain = env['SIGIL_TRUST_DOMAIN'] ?? file.trustDomain;
+  if (trustDomain !== undefined) parseTrustDomain(trustDomain);
+  const sqlite = env['SIGIL_STORE_SQLITE'] ?? (file.store.sqlite !== undefined ? resolve(fileDir, file.store.sqlite) : undefined);
+  return Object.freeze({
+    trustDomain,
+    dataDir: resolvedDataDir,
+    listen: Object.freeze({
+      grpc: envOr(env, 'SIGIL_LISTEN_GRPC', file.listen.grpc, (v) => parseHostPort(v, 'SIGIL_LISTEN_GRPC')),
+      http: envOr(env, 'SIGIL_LISTEN_HTTP', file.listen.http, (v) => parseHostPort(v, 'SIGIL_LISTEN_HTTP')),
+    }),
+    svidTtlMs: envOr(env, 'SIGIL_SVID_TTL', file.svid.ttl, parseDuration),
+    joinTokenTtlMs: file.joinTokens.defaultTtl,
+    sqlitePath: sqlite !== undefined ? resolve(sources.cwd, sqlite) : resolve(resolvedDataDir, 'sigil.db'),
+    logLevel: env['SIGIL_LOG_LEVEL'] ?? file.log.level,
+  });
+}
+
+function envOr<T>(env: ConfigSources['env'], name: string, fallback: T, parse: (v: string) => T): T {
+  const value = env[name];
+  return value === undefined || value === '' ? fallback : parse(value);
+}
+
+export function loadControlPlaneConfig(options: { configPath?: string | undefined; dataDir?: string | undefined; env?: NodeJS.ProcessEnv; cwd?: string }): ControlPlaneConfig {
+  const cwd = options.cwd ?? process.cwd();
+  let file: ConfigSources['file'];
+  if (options.configPath !== undefined) {
+    try {
+      file = { path: options.configPath, text: readFileSync(resolve(cwd, options.configPath), 'utf8') };
+    } catch (err) {
+      throw new SigilError(ErrorCode.CONFIG_INVALID, `cannot read config file ${options.configPath}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+    }
+  }
+  return resolveControlPlaneConfig({ ...(file ? { file } : {}), env: options.env ?? process.env, flags: { dataDir: options.dataDir }, cwd });
+}
