@@ -1,0 +1,60 @@
+import { ErrorCode, SigilError } from './errors.ts';
+
+/** gRPC status numbers (stable across implementations), so both sides map codes without importing grpc-js here. */
+export const GrpcStatus = {
+  INVALID_ARGUMENT: 3,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
+  FAILED_PRECONDITION: 9,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  UNAUTHENTICATED: 16,
+} as const;
+
+/** Trailer that carries the Sigil error code, so clients branch on codes rather than on status text. */
+export const ERROR_CODE_METADATA_KEY = 'sigil-error-code';
+
+const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
+  [ErrorCode.TOKEN_INVALID]: GrpcStatus.UNAUTHENTICATED,
+  [ErrorCode.TOKEN_EXPIRED]: GrpcStatus.UNAUTHENTICATED,
+  [ErrorCode.TOKEN_USED]: GrpcStatus.UNAUTHENTICATED,
+  [ErrorCode.PEER_UNAUTHENTICATED]: GrpcStatus.UNAUTHENTICATED,
+  [ErrorCode.TOKEN_SPIFFE_ID_MISMATCH]: GrpcStatus.PERMISSION_DENIED,
+  [ErrorCode.PEER_NOT_ADMIN]: GrpcStatus.PERMISSION_DENIED,
+  [ErrorCode.PEER_ID_MISMATCH]: GrpcStatus.PERMISSION_DENIED,
+  [ErrorCode.REVOKED]: GrpcStatus.PERMISSION_DENIED,
+  [ErrorCode.NOT_FOUND]: GrpcStatus.NOT_FOUND,
+  [ErrorCode.CA_EXISTS]: GrpcStatus.ALREADY_EXISTS,
+  [ErrorCode.UNAVAILABLE]: GrpcStatus.UNAVAILABLE,
+  [ErrorCode.INTERNAL]: GrpcStatus.INTERNAL,
+  [ErrorCode.STORE_CORRUPT]: GrpcStatus.INTERNAL,
+  [ErrorCode.CA_MISSING]: GrpcStatus.FAILED_PRECONDITION,
+};
+
+/** Everything not listed is the caller's input being wrong. */
+export function grpcStatusFor(code: ErrorCode): number {
+  return STATUS_BY_CODE[code] ?? GrpcStatus.INVALID_ARGUMENT;
+}
+
+/** What a gRPC client sees of a failed call, structurally (grpc-js `ServiceError`). */
+export interface WireFailure {
+  readonly code?: number;
+  readonly details?: string;
+  readonly message?: string;
+  readonly metadata?: { get(key: string): unknown[] };
+}
+
+const KNOWN_CODES = new Set<string>(Object.values(ErrorCode));
+
+/** Rebuilds a SigilError on the client side, keeping the server's code and message. */
+export function errorFromWire(failure: WireFailure, context: string): SigilError {
+  const raw = failure.metadata?.get(ERROR_CODE_METADATA_KEY)[0];
+  const sent = typeof raw === 'string' && KNOWN_CODES.has(raw) ? (raw as ErrorCode) : undefined;
+  const text = failure.details || failure.message || 'no details';
+  if (sent) return new SigilError(sent, `${context}: ${text}`);
+  if (failure.code === GrpcStatus.UNAVAILABLE) {
+    return new SigilError(ErrorCode.UNAVAILABLE, `${context}: control plane unreachable (${text}); is it running, and are the address and bundle right?`);
+  }
+  return new SigilError(ErrorCode.INTERNAL, `${context}: ${text}`);
+}

@@ -1,0 +1,132 @@
+import type { Clock } from '../../common/clock.ts';
+import { ErrorCode, SigilError } from '../../common/errors.ts';
+import type { KeyType } from '../../common/key-type.ts';
+import type { SpiffeId } from '../../common/spiffe-id.ts';
+import type { CertificateKind, Store } from '../store/store.ts';
+import { hashJoinToken } from './join-tokens.ts';
+
+/** What the issuer needs of a checked CSR. */
+export interface CheckedCsr {
+  readonly spiffeId: SpiffeId;
+  readonly publicKey: CryptoKey;
+  readonly keyType: KeyType;
+  readonly publicKeySha256: string;
+}
+
+/** What the issuer needs of a signed certificate. */
+export interface SignedLeaf {
+  readonly der: Uint8Array;
+  readonly serial: string;
+  readonly notBefore: number;
+  readonly notAfter: number;
+  readonly keyType: KeyType;
+  readonly publicKeySha256: string;
+}
+
+/** The CA as the issuer sees it: a port, so tests can count signatures and fail them. */
+export interface LeafSigner {
+  readonly trustDomain: string;
+  readonly signingCaSerial: string;
+  issueLeaf(request: { spiffeId: string; publicKey: CryptoKey; ttlMs: number; now: number }): Promise<SignedLeaf>;
+  /** DER of the intermediates to send after the leaf. */
+  chainDer(): Uint8Array[];
+}
+
+/** The verified caller of an mTLS call, as read from its TLS client certificate. */
+export interface CallerCertificate {
+  readonly spiffeId: SpiffeId;
+  readonly serial: string;
+  readonly publicKeySha256: string;
+}
+
+export interface IssuerDeps {
+  readonly store: Store;
+  readonly signer: LeafSigner;
+  readonly clock: Clock;
+  readonly checkCsr: (der: Uint8Array) => Promise<CheckedCsr>;
+  readonly svidTtlMs: number;
+  readonly onIssued?: (leaf: SignedLeaf, kind: CertificateKind) => void;
+}
+
+export interface IssuedSvid {
+  readonly leaf: SignedLeaf;
+  /** Leaf first, then intermediates. */
+  readonly chain: Uint8Array[];
+}
+
+/**
+ * Attestation and renewal. Every check runs before anything is written, so a refused request leaves the
+ * store as it was; the join token is consumed only once the CSR has been accepted.
+ */
+export class IdentityIssuer {
+  readonly #deps: IssuerDeps;
+
+  constructor(deps: IssuerDeps) {
+    this.#deps = deps;
+  }
+
+  async attest(joinToken: string, csrDer: Uint8Array): Promise<IssuedSvid> {
+    const { store, clock } = this.#deps;
+    if (joinToken === '') throw new SigilError(ErrorCode.TOKEN_INVALID, 'no join token given: create one with `sigil token create --spiffe-id ID`');
+    const tokenHash = hashJoinToken(joinToken);
+    const token = await store.getJoinToken(tokenHash);
+    if (!token) throw new SigilError(ErrorCode.TOKEN_INVALID, 'the join token is not known to this control plane: create one with `sigil token create --spiffe-id ID`');
+    if (token.expiresAt <= clock.now()) throw new SigilError(ErrorCode.TOKEN_EXPIRED, 'the join token has expired: create a new one with `sigil token create`');
+    if (token.usesRemaining <= 0) throw new SigilError(ErrorCode.TOKEN_USED, 'the join token has already been used: join tokens are single-use unless created with --uses');
+    const csr = await this.#deps.checkCsr(csrDer);
+    if (csr.spiffeId.uri !== token.spiffeId) {
+      throw new SigilError(ErrorCode.TOKEN_SPIFFE_ID_MISMATCH, `the join token is bound to ${token.spiffeId}, but the CSR asks for ${csr.spiffeId.uri}`);
+    }
+    await this.#refuseKnownKey(csr.publicKeySha256);
+    const consumed = await store.consumeJoinToken(tokenHash, clock.now());
+    if (!consumed.ok) {
+      const code = consumed.reason === 'expired' ? ErrorCode.TOKEN_EXPIRED : consumed.reason === 'used' ? ErrorCode.TOKEN_USED : ErrorCode.TOKEN_INVALID;
+      throw new SigilError(code, `the join token could not be used (${consumed.reason}): create a new one with \`sigil token create\``);
+    }
+    return this.#issue(csr);
+  }
+
+  async renew(caller: CallerCertificate, csrDer: Uint8Array): Promise<IssuedSvid> {
+    const record = await this.#deps.store.getCertificate(caller.serial);
+    if (!record || record.kind !== 'svid') {
+      throw new SigilError(ErrorCode.PEER_UNAUTHENTICATED, 'the client certificate is not an SVID issued by this control plane: attest with a join token instead');
+    }
+    if (record.status === 'revoked') throw new SigilError(ErrorCode.REVOKED, `certificate ${caller.serial} is revoked: it cannot be renewed`);
+    const csr = await this.#deps.checkCsr(csrDer);
+    if (csr.spiffeId.uri !== caller.spiffeId.uri) {
+      throw new SigilError(ErrorCode.CSR_SPIFFE_ID_MISMATCH, `the CSR asks for ${csr.spiffeId.uri}, but the caller is ${caller.spiffeId.uri}: renewal keeps the SPIFFE ID`);
+    }
+    if (csr.publicKeySha256 === caller.publicKeySha256) {
+      throw new SigilError(ErrorCode.CSR_KEY_REUSED, 'the CSR uses the same key as the current SVID: renewal needs a newly generated key');
+    }
+    await this.#refuseKnownKey(csr.publicKeySha256);
+    return this.#issue(csr);
+  }
+
+  async #refuseKnownKey(publicKeySha256: string): Promise<void> {
+    if (await this.#deps.store.hasPublicKey(publicKeySha256)) {
+      throw new SigilError(ErrorCode.CSR_KEY_REUSED, 'the CSR uses a key that was already certified: generate a new key for every request');
+    }
+  }
+
+  async #issue(csr: CheckedCsr): Promise<IssuedSvid> {
+    const { signer, store, clock } = this.#deps;
+    const now = clock.now();
+    const leaf = await signer.issueLeaf({ spiffeId: csr.spiffeId.uri, publicKey: csr.publicKey, ttlMs: this.#deps.svidTtlMs, now });
+    await store.insertCertificate({
+      serial: leaf.serial,
+      spiffeId: csr.spiffeId.uri,
+      kind: 'svid',
+      keyType: leaf.keyType,
+      notBefore: leaf.notBefore,
+      notAfter: leaf.notAfter,
+      issuerSerial: signer.signingCaSerial,
+      status: 'active',
+      issuedAt: now,
+      publicKeySha256: leaf.publicKeySha256,
+      der: leaf.der,
+    });
+    this.#deps.onIssued?.(leaf, 'svid');
+    return { leaf, chain: [leaf.der, ...signer.chainDer()] };
+  }
+}
