@@ -1,0 +1,145 @@
+import { link, mkdir, mkdtemp, open, readdir, rename, rm } from 'node:fs/promises';
+import { dirname, isAbsolute, join, normalize } from 'node:path';
+import { z } from 'zod';
+import { ErrorCode, SigilError } from '../../common/errors.ts';
+import { KEY_TYPES, type KeyType } from '../../common/key-type.ts';
+import { writeNewFile } from './write-new-file.ts';
+
+/** The layout of a CA data directory, relative to it. ca.json is written last: its presence marks a complete CA. */
+export const CA_FILE_NAMES = {
+  meta: 'ca.json',
+  rootCert: 'root.pem',
+  rootKey: 'root.key',
+  intermediateCert: 'intermediate.pem',
+  intermediateKey: 'intermediate.key',
+  bundle: 'bundle.pem',
+  controlPlaneSvid: 'control-plane/svid.pem',
+  controlPlaneKey: 'control-plane/key.pem',
+  adminSvid: 'admin/svid.pem',
+  adminKey: 'admin/key.pem',
+  adminBundle: 'admin/bundle.pem',
+} as const;
+
+export type CaFileRole = keyof typeof CA_FILE_NAMES;
+export type CaFileNames = { readonly [K in CaFileRole]: string };
+/** Absolute paths of a CA's files. */
+export type CaFiles = CaFileNames;
+
+export function caFilePaths(dataDir: string, names: CaFileNames = CA_FILE_NAMES): CaFiles {
+  const entries = Object.entries(names).map(([role, name]) => [role, join(dataDir, name)]);
+  return Object.freeze(Object.fromEntries(entries)) as CaFiles;
+}
+
+export interface CaMetadata {
+  readonly version: 1;
+  readonly trustDomain: string;
+  readonly keyType: KeyType;
+  /** ISO 8601. */
+  readonly createdAt: string;
+  readonly files: CaFileNames;
+}
+
+const relativeName = z.string().min(1).refine((name) => !isAbsolute(name) && !normalize(name).startsWith('..'), 'must stay inside the data dir');
+const metadataSchema = z.strictObject({
+  version: z.literal(1),
+  trustDomain: z.string().min(1),
+  keyType: z.enum(KEY_TYPES),
+  createdAt: z.iso.datetime(),
+  files: z.strictObject(Object.fromEntries(Object.keys(CA_FILE_NAMES).map((role) => [role, relativeName])) as Record<CaFileRole, typeof relativeName>),
+});
+
+export function encodeCaMetadata(meta: CaMetadata): string {
+  return `${JSON.stringify(meta, null, 2)}\n`;
+}
+
+export function decodeCaMetadata(text: string, source: string): CaMetadata {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new SigilError(ErrorCode.CA_INVALID, `${source} is not JSON: restore it from a backup`, { cause: err });
+  }
+  const parsed = metadataSchema.safeParse(json);
+  if (!parsed.success) {
+    const findings = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+    throw new SigilError(ErrorCode.CA_INVALID, `${source} is not valid CA metadata (${findings}): restore it from a backup`);
+  }
+  return parsed.data;
+}
+
+function topLevel(name: string): string {
+  return normalize(name).split('/')[0]!;
+}
+
+function topLevelEntries(names: Iterable<string>): string[] {
+  return [...new Set([...names].map(topLevel))];
+}
+
+/** The CA entries already present in `dataDir` (empty when it does not exist). */
+export async function existingCaEntries(dataDir: string, names: CaFileNames = CA_FILE_NAMES): Promise<string[]> {
+  let present: string[];
+  try {
+    present = await readdir(dataDir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  const wanted = new Set(topLevelEntries(Object.values(names)));
+  return present.filter((name) => wanted.has(name)).sort();
+}
+
+export interface CaFileContent {
+  /** Relative to the data dir. */
+  readonly name: string;
+  readonly data: string;
+  readonly mode: number;
+}
+
+/**
+ * Writes a whole CA directory or nothing: files go into a temp dir inside `dataDir`, then each top-level entry is
+ * moved in without replacing anything (hard links for files, exclusive mkdir + rename for dirs), `metaName` last.
+ * On any failure the entries moved so far and the temp dir are removed; anything that was there before stays.
+ */
+export async function writeCaDirectory(dataDir: string, files: readonly CaFileContent[], metaName: string = CA_FILE_NAMES.meta): Promise<void> {
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const temp = await mkdtemp(join(dataDir, '.ca-init-'));
+  const committed: string[] = [];
+  try {
+    for (const file of files) {
+      const target = join(temp, file.name);
+      await mkdir(dirname(target), { recursive: true, mode: 0o700 });
+      await writeNewFile(target, file.data, file.mode);
+    }
+    const tops = topLevelEntries(files.map((f) => f.name));
+    const ordered = [...tops.filter((t) => t !== metaName), ...tops.filter((t) => t === metaName)];
+    const dirs = new Set(files.filter((f) => topLevel(f.name) !== normalize(f.name)).map((f) => topLevel(f.name)));
+    for (const entry of ordered) {
+      if (dirs.has(entry)) {
+        await mkdir(join(dataDir, entry), { mode: 0o700 });
+        committed.push(entry);
+        await rename(join(temp, entry), join(dataDir, entry));
+      } else {
+        await link(join(temp, entry), join(dataDir, entry));
+        committed.push(entry);
+      }
+    }
+    await syncDirectory(dataDir);
+  } catch (err) {
+    await Promise.all(committed.map((entry) => rm(join(dataDir, entry), { recursive: true, force: true })));
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+      throw new SigilError(ErrorCode.CA_EXISTS, `${dataDir} already holds CA files (${(err as NodeJS.ErrnoException).path ?? 'an entry'}): nothing was changed`, { cause: err });
+    }
+    throw err;
+  } finally {
+    await rm(temp, { recursive: true, force: true });
+  }
+}
+
+async function syncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}

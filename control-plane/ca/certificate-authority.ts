@@ -1,0 +1,158 @@
+import 'reflect-metadata';
+import type * as x509 from '@peculiar/x509';
+import { randomBytes as nodeRandomBytes } from 'node:crypto';
+import { ErrorCode, SigilError } from '../../common/errors.ts';
+import type { KeyType } from '../../common/key-type.ts';
+import { parseTrustDomain, parseWorkloadId, type SpiffeId } from '../../common/spiffe-id.ts';
+import { assertNoViolations, caProfileViolations, leafProfileViolations } from './certificate-validator.ts';
+import { certificatePem, issuedCertificate, type IssuedCertificate } from './issued-certificate.ts';
+import { exportSpki, keyTypeOfSpki, type KeyAlgorithmParams } from './key-pair.ts';
+import { keyIdentifier, signCertificate, subjectKeyIdOf } from './sign-certificate.ts';
+import { LEAF_TTL_MS, leafTemplate, type IssuerFacts, type RandomBytes } from './templates.ts';
+
+export interface CertificateAuthorityOptions {
+  readonly trustDomain: string;
+  /** The signing CA certificate and its private key. */
+  readonly intermediate: x509.X509Certificate;
+  readonly intermediateKey: CryptoKey;
+  /** Every root of the trust bundle; the intermediate must be signed by one of them. */
+  readonly roots: readonly x509.X509Certificate[];
+  readonly randomBytes?: RandomBytes;
+}
+
+export interface LeafRequest {
+  /** A workload ID (non-empty path) in this CA's trust domain. */
+  readonly spiffeId: SpiffeId | string;
+  readonly publicKey: CryptoKey;
+  /** Defaults to 1 h; capped at the intermediate's notAfter. */
+  readonly ttlMs?: number;
+  readonly now: number;
+  /** Only for the control plane's own serving SVID. */
+  readonly dnsNames?: readonly string[];
+  readonly ipAddresses?: readonly string[];
+}
+
+/**
+ * Signs X.509-SVIDs with the current intermediate. Every issued certificate is re-parsed and checked against the
+ * SVID profile before it is returned; a certificate that fails is never handed out (SigilError INTERNAL).
+ */
+export class CertificateAuthority {
+  readonly trustDomain: string;
+  readonly keyType: KeyType;
+  readonly #intermediate: x509.X509Certificate;
+  readonly #key: CryptoKey;
+  readonly #roots: readonly x509.X509Certificate[];
+  readonly #issuer: IssuerFacts;
+  readonly #randomBytes: RandomBytes;
+
+  private constructor(options: CertificateAuthorityOptions, issuerSki: string) {
+    this.trustDomain = options.trustDomain;
+    this.keyType = keyTypeOfSpki(new Uint8Array(options.intermediate.publicKey.rawData));
+    this.#intermediate = options.intermediate;
+    this.#key = options.intermediateKey;
+    this.#roots = [...options.roots];
+    this.#randomBytes = options.randomBytes ?? ((size) => new Uint8Array(nodeRandomBytes(size)));
+    this.#issuer = {
+      subject: options.intermediate.subject,
+      notBefore: options.intermediate.notBefore.getTime(),
+      notAfter: options.intermediate.notAfter.getTime(),
+      subjectKeyId: issuerSki,
+    };
+  }
+
+  /**
+   * Checks that the roots and the intermediate follow the CA profile, that the intermediate chains to one of the
+   * roots and that the key belongs to it; CA_INVALID otherwise.
+   */
+  static async create(options: CertificateAuthorityOptions): Promise<CertificateAuthority> {
+    parseTrustDomain(options.trustDomain);
+    if (options.roots.length === 0) throw new SigilError(ErrorCode.CA_INVALID, 'the CA has no root certificate: restore root.pem/bundle.pem');
+    for (const root of options.roots) {
+      assertNoViolations(await caProfileViolations(root, { trustDomain: options.trustDomain, issuer: root }), ErrorCode.CA_INVALID, `root CA ${root.serialNumber}`);
+    }
+    const violationsPerRoot = await Promise.all(options.roots.map((root) =>
+      caProfileViolations(options.intermediate, { trustDomain: options.trustDomain, issuer: root, pathLength: 0 })));
+    const best = violationsPerRoot.reduce((a, b) => (b.length < a.length ? b : a));
+    assertNoViolations(best, ErrorCode.CA_INVALID, `intermediate CA ${options.intermediate.serialNumber}`);
+    const ski = subjectKeyIdOf(options.intermediate);
+    if (ski === undefined) throw new SigilError(ErrorCode.CA_INVALID, 'the intermediate CA has no subjectKeyIdentifier');
+    await assertKeyMatches(options.intermediate, options.intermediateKey);
+    return new CertificateAuthority(options, ski);
+  }
+
+  get intermediateNotAfter(): number {
+    return this.#issuer.notAfter;
+  }
+
+  get intermediateSerial(): string {
+    return this.#intermediate.serialNumber.toLowerCase();
+  }
+
+  get intermediate(): x509.X509Certificate {
+    return this.#intermediate;
+  }
+
+  async issueLeaf(request: LeafRequest): Promise<IssuedCertificate> {
+    const uri = typeof request.spiffeId === 'string' ? request.spiffeId : request.spiffeId.uri;
+    const spiffeId = parseWorkloadId(uri, this.trustDomain);
+    const spki = await exportSpki(request.publicKey);
+    const keyType = keyTypeOfSpki(spki);
+    const template = leafTemplate({
+      spiffeId,
+      keyType,
+      now: request.now,
+      ttlMs: request.ttlMs ?? LEAF_TTL_MS,
+      subjectKeyId: await keyIdentifier(spki),
+      issuer: this.#issuer,
+      randomBytes: this.#randomBytes,
+      ...(request.dnsNames ? { dnsNames: request.dnsNames } : {}),
+      ...(request.ipAddresses ? { ipAddresses: request.ipAddresses } : {}),
+    });
+    const cert = await signCertificate({ template, publicKey: request.publicKey, signingKey: this.#key, signingKeyType: this.keyType });
+    const violations = await leafProfileViolations(cert, {
+      spiffeId: spiffeId.uri,
+      keyType,
+      issuer: this.#intermediate,
+      now: request.now,
+      dnsNames: request.dnsNames ?? [],
+      ipAddresses: request.ipAddresses ?? [],
+    });
+    assertNoViolations(violations, ErrorCode.INTERNAL, `the SVID just signed for ${spiffeId.uri} was withheld because it`);
+    return issuedCertificate(cert, keyType);
+  }
+
+  /** The intermediate, in PEM, for appending after a leaf in an SVID chain. */
+  chainPem(): string {
+    return certificatePem(this.#intermediate);
+  }
+
+  chainDer(): Uint8Array[] {
+    return [new Uint8Array(this.#intermediate.rawData)];
+  }
+
+  rootsDer(): Uint8Array[] {
+    return this.#roots.map((root) => new Uint8Array(root.rawData));
+  }
+
+  /** The trust bundle: root(s) only. */
+  bundlePem(): string {
+    return this.#roots.map(certificatePem).join('');
+  }
+}
+
+/** Signs a probe with the key and verifies it with the certificate's key: the only check that needs no export. */
+async function assertKeyMatches(cert: x509.X509Certificate, key: CryptoKey): Promise<void> {
+  const subtle = globalThis.crypto.subtle;
+  const probe = new TextEncoder().encode('sigil key match probe');
+  const algorithm = key.algorithm.name === 'ECDSA'
+    ? { name: 'ECDSA', hash: 'SHA-256' }
+    : { name: key.algorithm.name };
+  let ok = false;
+  try {
+    const publicKey = await cert.publicKey.export(key.algorithm as KeyAlgorithmParams, ['verify'], globalThis.crypto);
+    ok = await subtle.verify(algorithm, publicKey, await subtle.sign(algorithm, key, probe), probe);
+  } catch {
+    ok = false;
+  }
+  if (!ok) throw new SigilError(ErrorCode.CA_INVALID, `the intermediate CA key does not belong to certificate ${cert.serialNumber}: restore the matching intermediate.key`);
+}

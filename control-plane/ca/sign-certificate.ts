@@ -1,0 +1,47 @@
+import 'reflect-metadata';
+import * as x509 from '@peculiar/x509';
+import type { KeyType } from '../../common/key-type.ts';
+import { signingAlgorithm } from './key-pair.ts';
+import type { CertificateTemplate } from './templates.ts';
+
+const webcrypto = globalThis.crypto;
+
+export interface SignCertificateInput {
+  readonly template: CertificateTemplate;
+  /** The subject's public key (for a root, the signing key pair's own public key). */
+  readonly publicKey: CryptoKey;
+  readonly signingKey: CryptoKey;
+  readonly signingKeyType: KeyType;
+}
+
+/** Signs a template exactly as given; deciding what goes into it is the templates' job, checking it the validator's. */
+export async function signCertificate(input: SignCertificateInput): Promise<x509.X509Certificate> {
+  const { template } = input;
+  const signed = await x509.X509CertificateGenerator.create(
+    {
+      serialNumber: template.serialNumber,
+      subject: template.subject,
+      issuer: template.issuer,
+      notBefore: template.notBefore,
+      notAfter: template.notAfter,
+      extensions: [...template.extensions],
+      publicKey: input.publicKey,
+      signingKey: input.signingKey,
+      signingAlgorithm: signingAlgorithm(input.signingKeyType),
+    },
+    webcrypto,
+  );
+  // Re-parse from DER so later checks see what relying parties will see, not the generator's objects.
+  return new x509.X509Certificate(signed.rawData);
+}
+
+/** RFC 5280 method-1 key identifier (SHA-1 of the subjectPublicKey bits), hex. */
+export async function keyIdentifier(publicKey: CryptoKey | Uint8Array): Promise<string> {
+  const key = publicKey instanceof Uint8Array ? new x509.PublicKey(publicKey) : await x509.PublicKey.create(publicKey, webcrypto);
+  return Buffer.from(await key.getKeyIdentifier(webcrypto)).toString('hex');
+}
+
+/** The SKI a CA certificate carries; undefined when it has none. */
+export function subjectKeyIdOf(cert: x509.X509Certificate): string | undefined {
+  return cert.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId;
+}

@@ -1,0 +1,40 @@
+import { parseSpiffeId, type SpiffeId } from '../../common/spiffe-id.ts';
+import type { KeyType } from '../../common/key-type.ts';
+import { exportSpki, importPublicKey, keyTypeOfSpki, spkiSha256 } from '../ca/key-pair.ts';
+import { CONTEXT_FREE_RULES, csrUriSans, decodeCsr, inTrustDomain, type CsrRule } from './csr-rules.ts';
+
+export interface ParsedCsr {
+  readonly spiffeId: SpiffeId;
+  /** The requested key, imported for verification; pass it to CertificateAuthority.issueLeaf. */
+  readonly publicKey: CryptoKey;
+  readonly keyType: KeyType;
+  /** Hex SHA-256 over the key's DER SPKI as it will appear in the certificate. */
+  readonly publicKeySha256: string;
+}
+
+export interface CheckCsrOptions {
+  readonly trustDomain: string;
+}
+
+/**
+ * Decodes a CSR and runs every rule that needs no context (key policy, self-signature, signature hash, one URI SAN
+ * that is a workload SPIFFE ID). No unchecked request comes out of here: use checkCsr to also bind the trust domain.
+ */
+export async function parseCsr(der: Uint8Array): Promise<ParsedCsr> {
+  return runRules(der, CONTEXT_FREE_RULES);
+}
+
+/** parseCsr plus the trust-domain rule: what the Identity service runs before signing anything. */
+export async function checkCsr(der: Uint8Array, options: CheckCsrOptions): Promise<ParsedCsr> {
+  return runRules(der, [...CONTEXT_FREE_RULES, inTrustDomain(options.trustDomain)]);
+}
+
+async function runRules(der: Uint8Array, rules: readonly CsrRule[]): Promise<ParsedCsr> {
+  const csr = decodeCsr(der);
+  for (const rule of rules) await rule(csr);
+  const keyType = keyTypeOfSpki(csr.spki);
+  const publicKey = await importPublicKey(csr.spki, keyType);
+  // Hash the re-exported SPKI: the certificate carries this canonical form, so inventory lookups match it.
+  const publicKeySha256 = spkiSha256(await exportSpki(publicKey));
+  return Object.freeze({ spiffeId: parseSpiffeId(csrUriSans(csr.request)[0] ?? ''), publicKey, keyType, publicKeySha256 });
+}
