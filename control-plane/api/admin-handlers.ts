@@ -1,0 +1,76 @@
+import { ErrorCode, SigilError } from '../../common/errors.ts';
+import type { sigil, AdminServer } from '../../proto/index.ts';
+import type { JoinTokens } from '../issuance/join-tokens.ts';
+import type { CertificateKind, CertificateRecord, Store } from '../store/store.ts';
+import type { Clock } from '../../common/clock.ts';
+import { verifiedAdmin } from './caller.ts';
+import { unary, type UnaryEdgeDeps } from './unary.ts';
+
+export interface AdminHandlerDeps extends UnaryEdgeDeps {
+  readonly store: Store;
+  readonly tokens: JoinTokens;
+  readonly clock: Clock;
+  readonly trustDomain: string;
+  readonly onTokenCreated?: () => void;
+}
+
+const KINDS: readonly CertificateKind[] = ['root', 'intermediate', 'svid', 'control-plane', 'admin'];
+const SERIAL = /^[0-9a-f]{1,64}$/;
+
+export function certificateMessage(record: CertificateRecord): sigil.v1.ICertificate {
+  return {
+    serial: record.serial,
+    spiffeId: record.spiffeId,
+    kind: record.kind,
+    keyType: record.keyType,
+    notBeforeUnixMs: record.notBefore,
+    notAfterUnixMs: record.notAfter,
+    issuerSerial: record.issuerSerial ?? '',
+    status: record.status,
+    issuedAtUnixMs: record.issuedAt,
+    der: record.der,
+  };
+}
+
+/**
+ * Admin calls: the caller must present an admin SVID that verifies against the bundle, is in the inventory and
+ * is not revoked.
+ */
+export function adminHandlers(deps: AdminHandlerDeps): AdminServer {
+  const guard = async (call: Parameters<typeof verifiedAdmin>[0]) => {
+    const admin = verifiedAdmin(call, deps.trustDomain);
+    const record = await deps.store.getCertificate(admin.serial);
+    if (!record || record.status !== 'active') {
+      throw new SigilError(ErrorCode.PEER_NOT_ADMIN, `admin certificate ${admin.serial} is unknown or revoked: use a current admin credential`);
+    }
+  };
+  return {
+    createJoinToken: unary('CreateJoinToken', deps, async (request: sigil.v1.CreateJoinTokenRequest, call) => {
+      await guard(call);
+      const created = await deps.tokens.create({ spiffeId: request.spiffeId, ttlMs: request.ttlSeconds * 1000, uses: request.uses });
+      deps.onTokenCreated?.();
+      return { token: created.token, spiffeId: created.spiffeId, expiresAtUnixMs: created.expiresAt, uses: created.uses };
+    }),
+    listCertificates: unary('ListCertificates', deps, async (request: sigil.v1.ListCertificatesRequest, call) => {
+      await guard(call);
+      if (request.kind !== '' && !KINDS.includes(request.kind as CertificateKind)) {
+        throw new SigilError(ErrorCode.INVALID_ARGUMENT, `unknown certificate kind ${JSON.stringify(request.kind)}: use one of ${KINDS.join(', ')}`);
+      }
+      const now = deps.clock.now();
+      const records = await deps.store.listCertificates({
+        ...(request.spiffeId !== '' ? { spiffeId: request.spiffeId } : {}),
+        ...(request.kind !== '' ? { kind: request.kind as CertificateKind } : {}),
+        ...(request.expiringWithinSeconds > 0 ? { notAfterBefore: now + request.expiringWithinSeconds * 1000, notAfterAfter: now } : {}),
+      });
+      return { certificates: records.map(certificateMessage) };
+    }),
+    getCertificate: unary('GetCertificate', deps, async (request: sigil.v1.GetCertificateRequest, call) => {
+      await guard(call);
+      const serial = request.serial.toLowerCase().replace(/:/g, '');
+      if (!SERIAL.test(serial)) throw new SigilError(ErrorCode.INVALID_ARGUMENT, `malformed serial ${JSON.stringify(request.serial)}: give it in hex, e.g. 3f9a…`);
+      const record = await deps.store.getCertificate(serial);
+      if (!record) throw new SigilError(ErrorCode.NOT_FOUND, `no certificate with serial ${serial} in the inventory: see sigil certs list`);
+      return certificateMessage(record);
+    }),
+  };
+}

@@ -1,0 +1,26 @@
+import type { sigil } from '../../proto/index.ts';
+import type { IdentityServer } from '../../proto/index.ts';
+import type { IdentityIssuer, IssuedSvid } from '../issuance/identity-issuer.ts';
+import { verifiedCaller } from './caller.ts';
+import { unary, type UnaryEdgeDeps } from './unary.ts';
+
+/** The trust state served by FetchTrust and attached to every issued SVID. */
+export interface TrustStateSource {
+  trustState(): sigil.v1.ITrustState;
+}
+
+export interface IdentityHandlerDeps extends UnaryEdgeDeps {
+  readonly issuer: IdentityIssuer;
+  readonly trust: TrustStateSource;
+  readonly trustDomain: string;
+}
+
+export function identityHandlers(deps: IdentityHandlerDeps): IdentityServer {
+  const respond = (issued: IssuedSvid): sigil.v1.ISvidResponse => ({ svidChain: issued.chain, trust: deps.trust.trustState() });
+  return {
+    attest: unary('Attest', deps, async (request: sigil.v1.AttestRequest) => respond(await deps.issuer.attest(request.joinToken, request.csr))),
+    renew: unary('Renew', deps, async (request: sigil.v1.RenewRequest, call) =>
+      respond(await deps.issuer.renew(verifiedCaller(call, deps.trustDomain), request.csr))),
+    fetchTrust: unary('FetchTrust', deps, async () => deps.trust.trustState()),
+  };
+}

@@ -1,0 +1,226 @@
+import { connect as netConnect, type AddressInfo } from 'node:net';
+import { createServer, type Server, type TLSSocket } from 'node:tls';
+import { ErrorCode, SigilError } from '../../common/errors.ts';
+import { describe, type Credentials } from '../identity/credential-source.ts';
+import { classifyTlsError } from './classify-tls-error.ts';
+import { ConnectionTracker, stopServer, type StopOptions, type StopResult } from './connection-tracker.ts';
+import { PeerIdentityCache } from './peer-identity-cache.ts';
+import type { AuthorizationResult, ConnectionInfo, PeerIdentity, PeerInfo } from './peer-info.ts';
+import { openProxiedConnection } from './proxied-connection.ts';
+import type { RefusalReason } from './proxy-observer.ts';
+import {
+  checkHostPort,
+  checkLimits,
+  resolveDeps,
+  type ConnectionLimits,
+  type HostPort,
+  type ProxyDeps,
+  type ResolvedDeps,
+} from './proxy-options.ts';
+import { RefusalRecorder } from './refusal-recorder.ts';
+import { resolveTlsSettings, type TlsSettings, type TlsVersion } from './tls-settings.ts';
+
+export interface InboundListenerOptions extends ConnectionLimits {
+  /** Where to accept mTLS connections; port 0 picks a free port (see `address()`). */
+  readonly listen: HostPort;
+  /** The local application the verified traffic goes to. */
+  readonly forward: HostPort;
+  /** Default TLS 1.3; 'TLSv1.2' adds forward-secret AEAD suites only. */
+  readonly minTlsVersion?: TlsVersion;
+  /** Handshakes slower than this are dropped (slowloris). Default 10 s. */
+  readonly handshakeTimeoutMs?: number;
+}
+
+/**
+ * The inbound side of the sidecar: mTLS in, plaintext to the local app.
+ *
+ * Order per connection: TLS handshake with the client certificate verified by Node against the bundle →
+ * SPIFFE ID from the injected validator (once per certificate) → `authorizePeer` (revocation, policy) →
+ * connect to the app → pipe. A refusal at any step destroys the connection before a byte reaches the app.
+ * New credentials are swapped in with `server.setSecureContext()`: open connections keep theirs, new
+ * handshakes use the new ones. If the new material cannot be loaded, the old stays in force.
+ */
+export class InboundListener {
+  readonly #options: InboundListenerOptions;
+  readonly #deps: ResolvedDeps;
+  readonly #tls: TlsSettings;
+  readonly #tracker = new ConnectionTracker();
+  readonly #identities: PeerIdentityCache;
+  readonly #refusals: RefusalRecorder;
+  #server: Server | undefined;
+  #appliedVersion = 0;
+  #unsubscribe: (() => void) | undefined;
+
+  constructor(options: InboundListenerOptions, deps: ProxyDeps) {
+    checkHostPort('listen', options.listen, true);
+    checkHostPort('forward', options.forward, false);
+    checkLimits(options);
+    this.#options = options;
+    this.#tls = resolveTlsSettings({ minVersion: options.minTlsVersion ?? 'TLSv1.3' });
+    this.#deps = resolveDeps(deps, 'sidecar.proxy.inbound');
+    this.#identities = new PeerIdentityCache({
+      verifyPeer: deps.verifyPeer,
+      ...(options.identityCacheSize === undefined ? {} : { maxEntries: options.identityCacheSize }),
+    });
+    this.#refusals = new RefusalRecorder({
+      direction: 'inbound',
+      observer: this.#deps.observer,
+      logger: this.#deps.logger,
+      clock: this.#deps.clock,
+    });
+  }
+
+  /** Starts listening. Throws UNAVAILABLE if no SVID has been published yet. */
+  async start(): Promise<void> {
+    if (this.#server) throw new SigilError(ErrorCode.INTERNAL, 'inbound listener already started');
+    const credentials = this.#deps.credentials.current;
+    if (!credentials) {
+      throw new SigilError(ErrorCode.UNAVAILABLE, 'cannot start the inbound listener before an SVID is published');
+    }
+    const server = createServer({
+      ...credentials.serverContextOptions,
+      ...this.#tls,
+      requestCert: true,
+      rejectUnauthorized: true,
+      allowHalfOpen: true,
+      handshakeTimeout: this.#options.handshakeTimeoutMs ?? 10_000,
+    });
+    if (this.#options.maxConnections !== undefined) server.maxConnections = this.#options.maxConnections;
+    server.on('connection', (socket) => this.#tracker.trackSocket(socket));
+    server.on('drop', (data) => this.#refuse('max_connections', { remoteAddress: data?.remoteAddress }));
+    server.on('tlsClientError', (err, socket) => this.#onHandshakeError(err, socket));
+    server.on('secureConnection', (socket) => void this.#onSecure(socket));
+    this.#server = server;
+    this.#appliedVersion = credentials.version;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.#options.listen.port, this.#options.listen.host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    server.on('error', (err) => this.#deps.logger.error({ err }, 'inbound listener error'));
+    this.#unsubscribe = this.#deps.credentials.subscribe((c) => this.#applyCredentials(c));
+  }
+
+  /** The bound address (useful with port 0). Throws if not listening. */
+  address(): AddressInfo {
+    const address = this.#server?.address();
+    if (!address || typeof address === 'string') {
+      throw new SigilError(ErrorCode.UNAVAILABLE, 'inbound listener is not listening; call start() first');
+    }
+    return address;
+  }
+
+  /** Stops accepting, drains for up to `drainTimeoutMs`, then destroys what is left. */
+  async stop(options: StopOptions): Promise<StopResult> {
+    const server = this.#server;
+    if (!server) return { forcedClosed: 0 };
+    this.#unsubscribe?.();
+    this.#unsubscribe = undefined;
+    const result = await stopServer(server, this.#tracker, { ...options, clock: this.#deps.clock });
+    this.#deps.logger.info({ forcedClosed: result.forcedClosed }, 'inbound listener stopped');
+    return result;
+  }
+
+  /** Closes live connections whose peer matches, e.g. a newly revoked one. Returns how many. */
+  closeWhere(predicate: (connection: ConnectionInfo) => boolean): number {
+    return this.#tracker.closeWhere(predicate);
+  }
+
+  connections(): ConnectionInfo[] {
+    return this.#tracker.list();
+  }
+
+  refusals(): Readonly<Partial<Record<RefusalReason, number>>> {
+    return this.#refusals.counts();
+  }
+
+  #applyCredentials(credentials: Credentials): void {
+    const server = this.#server;
+    if (!server || credentials.version <= this.#appliedVersion) return;
+    try {
+      server.setSecureContext({ ...credentials.serverContextOptions, ...this.#tls });
+      this.#appliedVersion = credentials.version;
+      // A new bundle may distrust what was accepted before: validate certificates afresh.
+      this.#identities.clear();
+      this.#deps.logger.info({ credentials: describe(credentials.material), version: credentials.version }, 'inbound credentials swapped');
+    } catch (err) {
+      this.#deps.logger.error({ err, credentials: describe(credentials.material) }, 'new credentials rejected; keeping the previous ones');
+    }
+  }
+
+  #onHandshakeError(err: Error, socket: TLSSocket): void {
+    // Node verifies the client chain after OpenSSL's handshake and just drops the socket when it fails, so the
+    // error is a bare hang-up; the verification result is on the socket.
+    const verifyError: unknown = socket.authorizationError;
+    const reason = verifyError ? classifyTlsError({ code: typeof verifyError === 'string' ? verifyError : (verifyError as { code?: unknown }).code }) : classifyTlsError(err);
+    this.#deps.observer.handshake('inbound', reason);
+    this.#refuse(reason, { err, verifyError, remoteAddress: socket.remoteAddress });
+    socket.destroy();
+  }
+
+  async #onSecure(socket: TLSSocket): Promise<void> {
+    socket.on('error', (err) => this.#deps.logger.debug({ err }, 'inbound socket error before piping'));
+    const peer = this.#identify(socket);
+    if (!peer) return;
+    let decision: AuthorizationResult;
+    try {
+      decision = await this.#deps.authorizePeer(peer);
+    } catch (err) {
+      decision = { allowed: false, reason: 'authorizer_failed' };
+      this.#deps.logger.error({ err }, 'authorizePeer threw; refusing the connection');
+    }
+    if (socket.destroyed) return;
+    if (!decision.allowed) {
+      this.#refuse('not_authorized', { peerId: peer.identity.spiffeId, detail: decision.reason }, socket);
+      return;
+    }
+    const app = netConnect({ ...this.#options.forward, allowHalfOpen: true });
+    this.#tracker.trackSocket(app);
+    app.once('error', (err) => {
+      this.#refuse('app_unreachable', { err, forward: `${this.#options.forward.host}:${this.#options.forward.port}` }, socket);
+    });
+    socket.once('close', () => {
+      if (app.connecting) app.destroy();
+    });
+    app.once('connect', () => {
+      if (socket.destroyed) return void app.destroy();
+      app.removeAllListeners('error');
+      openProxiedConnection({ tracker: this.#tracker, deps: this.#deps, limits: this.#options, peer, downstream: socket, upstream: app });
+    });
+  }
+
+  /** Returns the peer, or refuses the connection and returns undefined. */
+  #identify(socket: TLSSocket): PeerInfo | undefined {
+    const cert = socket.getPeerX509Certificate();
+    if (!cert) {
+      this.#deps.observer.handshake('inbound', 'no_peer_certificate');
+      this.#refuse('no_peer_certificate', { remoteAddress: socket.remoteAddress }, socket);
+      return undefined;
+    }
+    let identity: PeerIdentity;
+    try {
+      identity = this.#identities.identify(cert.raw);
+    } catch (err) {
+      this.#deps.observer.handshake('inbound', 'invalid_svid');
+      this.#refuse('invalid_svid', { err, remoteAddress: socket.remoteAddress, peerSerial: cert.serialNumber }, socket);
+      return undefined;
+    }
+    this.#deps.observer.handshake('inbound', 'ok');
+    return Object.freeze({
+      direction: 'inbound',
+      identity,
+      serial: cert.serialNumber,
+      fingerprint256: cert.fingerprint256,
+      remoteAddress: socket.remoteAddress ?? '',
+      remotePort: socket.remotePort ?? 0,
+      localPort: socket.localPort ?? 0,
+    });
+  }
+
+  #refuse(reason: RefusalReason, fields: Readonly<Record<string, unknown>>, socket?: TLSSocket): void {
+    socket?.destroy();
+    this.#refusals.record(reason, fields);
+  }
+}

@@ -1,0 +1,230 @@
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
+import { ErrorCode, SigilError } from '../../common/errors.ts';
+import { classifyTlsError } from './classify-tls-error.ts';
+import { ConnectionTracker, stopServer, type StopOptions, type StopResult } from './connection-tracker.ts';
+import { PeerIdentityCache } from './peer-identity-cache.ts';
+import type { AuthorizationResult, ConnectionInfo, PeerIdentity, PeerInfo } from './peer-info.ts';
+import { openProxiedConnection } from './proxied-connection.ts';
+import type { RefusalReason } from './proxy-observer.ts';
+import {
+  checkHostPort,
+  checkLimits,
+  resolveDeps,
+  type ConnectionLimits,
+  type HostPort,
+  type ProxyDeps,
+  type ResolvedDeps,
+} from './proxy-options.ts';
+import { RefusalRecorder } from './refusal-recorder.ts';
+
+export interface OutboundListenerOptions extends ConnectionLimits {
+  /** Plaintext listener for the local app; loopback by default. Port 0 picks a free port. */
+  readonly listen: { readonly host?: string; readonly port: number };
+  /** The remote sidecar to originate mTLS to. */
+  readonly upstream: HostPort;
+  /** The SPIFFE ID(s) the upstream must present. The DNS name is not checked. */
+  readonly expect: string | readonly string[];
+  /** SNI to send, if the upstream routes on it. */
+  readonly serverName?: string;
+  /** Dial + handshake must finish within this. Default 10 s. */
+  readonly connectTimeoutMs?: number;
+}
+
+/**
+ * The outbound side of the sidecar: plaintext from the local app on loopback, mTLS to one upstream.
+ *
+ * Each accepted connection dials the upstream with the shared client context (own SVID as client
+ * certificate, CA = bundle; TLS 1.3 unless configured otherwise). The server is verified by SPIFFE ID, not by DNS
+ * name: `checkServerIdentity` runs the injected validator and compares against `expect`, so a mismatch fails the
+ * handshake itself. Then `authorizePeer` (revocation) → pipe. Any refusal destroys the TLS socket and closes the
+ * app's plaintext connection without having forwarded a byte; the app's bytes wait in the kernel meanwhile.
+ */
+export class OutboundListener {
+  readonly #options: OutboundListenerOptions;
+  readonly #deps: ResolvedDeps;
+  readonly #expect: ReadonlySet<string>;
+  readonly #tracker = new ConnectionTracker();
+  readonly #identities: PeerIdentityCache;
+  readonly #refusals: RefusalRecorder;
+  #server: Server | undefined;
+  #unsubscribe: (() => void) | undefined;
+
+  constructor(options: OutboundListenerOptions, deps: ProxyDeps) {
+    checkHostPort('listen', { host: options.listen.host ?? '127.0.0.1', port: options.listen.port }, true);
+    checkHostPort('upstream', options.upstream, false);
+    checkLimits(options);
+    const expect = typeof options.expect === 'string' ? [options.expect] : [...options.expect];
+    if (expect.length === 0) {
+      throw new SigilError(ErrorCode.CONFIG_INVALID, 'outbound listener needs at least one expected SPIFFE ID in expect');
+    }
+    this.#expect = new Set(expect);
+    this.#options = options;
+    this.#deps = resolveDeps(deps, 'sidecar.proxy.outbound');
+    this.#identities = new PeerIdentityCache({
+      verifyPeer: deps.verifyPeer,
+      ...(options.identityCacheSize === undefined ? {} : { maxEntries: options.identityCacheSize }),
+    });
+    this.#refusals = new RefusalRecorder({
+      direction: 'outbound',
+      observer: this.#deps.observer,
+      logger: this.#deps.logger,
+      clock: this.#deps.clock,
+    });
+  }
+
+  async start(): Promise<void> {
+    if (this.#server) throw new SigilError(ErrorCode.INTERNAL, 'outbound listener already started');
+    // Fails early (UNAVAILABLE) if no SVID has been published yet.
+    void this.#deps.credentials.clientContext;
+    const server = createServer({ allowHalfOpen: true, pauseOnConnect: true });
+    if (this.#options.maxConnections !== undefined) server.maxConnections = this.#options.maxConnections;
+    server.on('connection', (client) => this.#onClient(client));
+    server.on('drop', (data) => this.#refusals.record('max_connections', { remoteAddress: data?.remoteAddress }));
+    this.#server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.#options.listen.port, this.#options.listen.host ?? '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    server.on('error', (err) => this.#deps.logger.error({ err }, 'outbound listener error'));
+    // New client contexts are picked up per connection; only cached verdicts need dropping on a new bundle.
+    this.#unsubscribe = this.#deps.credentials.subscribe(() => this.#identities.clear());
+  }
+
+  address(): AddressInfo {
+    const address = this.#server?.address();
+    if (!address || typeof address === 'string') {
+      throw new SigilError(ErrorCode.UNAVAILABLE, 'outbound listener is not listening; call start() first');
+    }
+    return address;
+  }
+
+  async stop(options: StopOptions): Promise<StopResult> {
+    const server = this.#server;
+    if (!server) return { forcedClosed: 0 };
+    this.#unsubscribe?.();
+    this.#unsubscribe = undefined;
+    const result = await stopServer(server, this.#tracker, { ...options, clock: this.#deps.clock });
+    this.#deps.logger.info({ forcedClosed: result.forcedClosed }, 'outbound listener stopped');
+    return result;
+  }
+
+  closeWhere(predicate: (connection: ConnectionInfo) => boolean): number {
+    return this.#tracker.closeWhere(predicate);
+  }
+
+  connections(): ConnectionInfo[] {
+    return this.#tracker.list();
+  }
+
+  refusals(): Readonly<Partial<Record<RefusalReason, number>>> {
+    return this.#refusals.counts();
+  }
+
+  #onClient(client: Socket): void {
+    this.#tracker.trackSocket(client);
+    client.on('error', (err) => this.#deps.logger.debug({ err }, 'outbound client error before piping'));
+    const { host, port } = this.#options.upstream;
+    // allowHalfOpen is honoured by tls.connect() but missing from @types/node's ConnectionOptions.
+    const connectOptions: ConnectionOptions & { readonly allowHalfOpen: boolean } = {
+      host,
+      port,
+      ...(this.#options.serverName === undefined ? {} : { servername: this.#options.serverName }),
+      secureContext: this.#deps.credentials.clientContext,
+      rejectUnauthorized: true,
+      allowHalfOpen: true,
+      checkServerIdentity: (_host, cert) => this.#checkServer(cert.raw),
+    };
+    const upstream = tlsConnect(connectOptions);
+    this.#tracker.trackSocket(upstream);
+    const attempt = { piped: false };
+    const timer = this.#deps.clock.setTimer(this.#options.connectTimeoutMs ?? 10_000, () => {
+      upstream.destroy(new SigilError(ErrorCode.UNAVAILABLE, `no TLS session with ${host}:${port} in time`));
+    });
+    client.once('close', () => {
+      if (!attempt.piped) upstream.destroy();
+    });
+    upstream.once('error', (err) => {
+      timer.cancel();
+      if (attempt.piped) return;
+      const reason = classifyUpstreamError(err);
+      if (reason !== 'upstream_unreachable') this.#deps.observer.handshake('outbound', reason);
+      this.#refuse(reason, { err, upstream: `${host}:${port}` }, client);
+    });
+    upstream.once('secureConnect', () => {
+      timer.cancel();
+      void this.#onSecure(client, upstream, attempt);
+    });
+  }
+
+  /** Replaces DNS-name checking: the server must present an SVID for one of the expected IDs. */
+  #checkServer(rawDer: Buffer): Error | undefined {
+    let identity: PeerIdentity;
+    try {
+      identity = this.#identities.identify(rawDer);
+    } catch (err) {
+      return err instanceof Error ? err : new SigilError(ErrorCode.SVID_INVALID, 'upstream certificate is not a valid SVID');
+    }
+    if (!this.#expect.has(identity.spiffeId)) {
+      return new SigilError(
+        ErrorCode.PEER_ID_MISMATCH,
+        `upstream presented ${identity.spiffeId}, expected ${[...this.#expect].join(' or ')}; check the upstream address and expect list`,
+      );
+    }
+    return undefined;
+  }
+
+  async #onSecure(client: Socket, upstream: TLSSocket, attempt: { piped: boolean }): Promise<void> {
+    // checkServerIdentity is skipped on resumed sessions: check again (a cache hit) so no path escapes it.
+    const cert = upstream.getPeerX509Certificate();
+    const failure = cert ? this.#checkServer(cert.raw) : new SigilError(ErrorCode.SVID_INVALID, 'no server certificate');
+    if (!cert || failure) {
+      const reason = classifyTlsError(failure);
+      this.#deps.observer.handshake('outbound', reason);
+      this.#refuse(reason, { err: failure }, client, upstream);
+      return;
+    }
+    this.#deps.observer.handshake('outbound', 'ok');
+    const peer: PeerInfo = Object.freeze({
+      direction: 'outbound',
+      identity: this.#identities.identify(cert.raw),
+      serial: cert.serialNumber,
+      fingerprint256: cert.fingerprint256,
+      remoteAddress: upstream.remoteAddress ?? '',
+      remotePort: upstream.remotePort ?? 0,
+      localPort: client.localPort ?? 0,
+    });
+    let decision: AuthorizationResult;
+    try {
+      decision = await this.#deps.authorizePeer(peer);
+    } catch (err) {
+      decision = { allowed: false, reason: 'authorizer_failed' };
+      this.#deps.logger.error({ err }, 'authorizePeer threw; refusing the connection');
+    }
+    if (client.destroyed || upstream.destroyed) return;
+    if (!decision.allowed) {
+      this.#refuse('not_authorized', { peerId: peer.identity.spiffeId, detail: decision.reason }, client, upstream);
+      return;
+    }
+    attempt.piped = true;
+    upstream.removeAllListeners('error');
+    openProxiedConnection({ tracker: this.#tracker, deps: this.#deps, limits: this.#options, peer, downstream: client, upstream });
+  }
+
+  #refuse(reason: RefusalReason, fields: Readonly<Record<string, unknown>>, client: Socket, upstream?: TLSSocket): void {
+    upstream?.destroy();
+    client.destroy();
+    this.#refusals.record(reason, fields);
+  }
+}
+
+const DIAL_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN']);
+
+function classifyUpstreamError(err: unknown): RefusalReason {
+  if (err instanceof SigilError && err.code === ErrorCode.UNAVAILABLE) return 'upstream_unreachable';
+  if (DIAL_ERRORS.has(String((err as { code?: unknown }).code))) return 'upstream_unreachable';
+  return classifyTlsError(err);
+}

@@ -1,0 +1,129 @@
+import type { Duplex } from 'node:stream';
+import type { Clock, Timer } from '../../common/clock.ts';
+import type { ByteFlow, CloseReason } from './proxy-observer.ts';
+
+export interface PipeOptions {
+  readonly clock: Clock;
+  /** No byte in either direction for this long closes both sides. 0 or absent: no idle limit. */
+  readonly idleTimeoutMs?: number;
+  /** Hard cap on the connection's age. 0 or absent: unlimited. */
+  readonly maxLifetimeMs?: number;
+  /** Called per chunk; must be cheap and must not throw. */
+  readonly onBytes?: (flow: ByteFlow, n: number) => void;
+}
+
+export interface PipeResult {
+  readonly reason: CloseReason;
+  readonly bytesDownstreamToUpstream: number;
+  readonly bytesUpstreamToDownstream: number;
+  readonly durationMs: number;
+  readonly error?: Error;
+}
+
+/**
+ * Pumps bytes both ways between two connected sockets until both are closed.
+ *
+ * Half-close: when one side ends its writing, the other side's write direction is ended and the reverse
+ * direction stays open, so request/response protocols that shut down their write side still get the reply.
+ * That only works if both sockets were created with `allowHalfOpen: true`; otherwise Node ends them itself.
+ *
+ * An error on either side, the idle timeout, the max lifetime or `close()` destroy both sides at once.
+ * `closed` always resolves (never rejects) once both sockets have emitted 'close'.
+ */
+export class Pipe {
+  readonly closed: Promise<PipeResult>;
+  readonly #downstream: Duplex;
+  readonly #upstream: Duplex;
+  readonly #clock: Clock;
+  readonly #startedAt: number;
+  readonly #idleTimeoutMs: number;
+  #lastActivity: number;
+  #idleTimer: Timer | undefined;
+  #lifetimeTimer: Timer | undefined;
+  #reason: CloseReason | undefined;
+  #error: Error | undefined;
+  #down = 0;
+  #up = 0;
+  #openSockets = 2;
+  #resolve!: (result: PipeResult) => void;
+
+  constructor(downstream: Duplex, upstream: Duplex, options: PipeOptions) {
+    this.#downstream = downstream;
+    this.#upstream = upstream;
+    this.#clock = options.clock;
+    this.#startedAt = this.#lastActivity = options.clock.now();
+    this.#idleTimeoutMs = options.idleTimeoutMs ?? 0;
+    this.closed = new Promise((resolve) => (this.#resolve = resolve));
+    const onBytes = options.onBytes;
+
+    this.#pump(downstream, upstream, (n) => {
+      this.#down += n;
+      onBytes?.('downstream_to_upstream', n);
+    });
+    this.#pump(upstream, downstream, (n) => {
+      this.#up += n;
+      onBytes?.('upstream_to_downstream', n);
+    });
+    if (this.#idleTimeoutMs > 0) this.#armIdle(this.#idleTimeoutMs);
+    const maxLifetimeMs = options.maxLifetimeMs ?? 0;
+    if (maxLifetimeMs > 0) {
+      this.#lifetimeTimer = this.#clock.setTimer(maxLifetimeMs, () => this.close('max_lifetime'));
+    }
+    if (downstream.destroyed || upstream.destroyed) this.close('error');
+  }
+
+  get bytesDownstreamToUpstream(): number {
+    return this.#down;
+  }
+
+  get bytesUpstreamToDownstream(): number {
+    return this.#up;
+  }
+
+  /** Destroys both sides now. The first reason given (or observed) is the one reported. */
+  close(reason: CloseReason, error?: Error): void {
+    this.#reason ??= reason;
+    if (error) this.#error ??= error;
+    this.#downstream.destroy();
+    this.#upstream.destroy();
+  }
+
+  #pump(from: Duplex, to: Duplex, count: (n: number) => void): void {
+    from.on('data', (chunk: Buffer) => {
+      this.#lastActivity = this.#clock.now();
+      count(chunk.length);
+    });
+    // pipe() gives backpressure and ends `to` when `from` ends: that is the half-close.
+    from.pipe(to, { end: true });
+    from.on('error', (err: Error) => this.close('error', err));
+    const onClose = (): void => {
+      // A side that closed without finishing its reading (reset, destroyed) takes the other one with it.
+      if (!from.readableEnded) this.close(this.#reason ?? 'error', this.#error);
+      this.#openSockets -= 1;
+      if (this.#openSockets === 0) this.#finish();
+    };
+    if (from.closed) queueMicrotask(onClose);
+    else from.once('close', onClose);
+  }
+
+  #armIdle(delayMs: number): void {
+    this.#idleTimer = this.#clock.setTimer(delayMs, () => {
+      const quietMs = this.#clock.now() - this.#lastActivity;
+      if (quietMs >= this.#idleTimeoutMs) this.close('idle_timeout');
+      else this.#armIdle(this.#idleTimeoutMs - quietMs);
+    });
+  }
+
+  #finish(): void {
+    this.#idleTimer?.cancel();
+    this.#lifetimeTimer?.cancel();
+    const result: PipeResult = {
+      reason: this.#reason ?? 'done',
+      bytesDownstreamToUpstream: this.#down,
+      bytesUpstreamToDownstream: this.#up,
+      durationMs: this.#clock.now() - this.#startedAt,
+      ...(this.#error ? { error: this.#error } : {}),
+    };
+    this.#resolve(result);
+  }
+}

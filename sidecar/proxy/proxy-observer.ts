@@ -1,0 +1,39 @@
+export type ProxyDirection = 'inbound' | 'outbound';
+
+/** Why a connection was refused. Stable strings: they become metric labels and log fields. */
+export type RefusalReason =
+  | 'no_peer_certificate'
+  | 'untrusted_certificate'
+  | 'unsupported_protocol'
+  | 'handshake_failed'
+  | 'invalid_svid'
+  | 'unexpected_peer'
+  | 'not_authorized'
+  | 'max_connections'
+  | 'app_unreachable'
+  | 'upstream_unreachable';
+
+/** Why an established (piped) connection ended. */
+export type CloseReason = 'done' | 'idle_timeout' | 'max_lifetime' | 'error' | 'closed_by_request' | 'shutdown';
+
+export type ByteFlow = 'downstream_to_upstream' | 'upstream_to_downstream';
+
+/**
+ * Observability port of the data path. The composition root maps it to prom-client metrics; methods must be
+ * cheap and must not throw (they run on the socket hot path).
+ */
+export interface ProxyObserver {
+  handshake(direction: ProxyDirection, outcome: 'ok' | RefusalReason): void;
+  refused(direction: ProxyDirection, reason: RefusalReason): void;
+  connectionOpened(direction: ProxyDirection): void;
+  connectionClosed(direction: ProxyDirection, reason: CloseReason, durationMs: number): void;
+  bytes(direction: ProxyDirection, flow: ByteFlow, n: number): void;
+}
+
+export const noopObserver: ProxyObserver = Object.freeze({
+  handshake() {},
+  refused() {},
+  connectionOpened() {},
+  connectionClosed() {},
+  bytes() {},
+});

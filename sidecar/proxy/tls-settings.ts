@@ -1,0 +1,53 @@
+import { ErrorCode, SigilError } from '../../common/errors.ts';
+
+/** The TLS versions the data path may speak. Anything older is refused at configuration time. */
+export type TlsVersion = 'TLSv1.2' | 'TLSv1.3';
+
+export interface TlsSettingsInput {
+  /** Lowest version accepted; TLS 1.3 unless legacy peers need 1.2. */
+  readonly minVersion?: string;
+}
+
+/** Protocol and cipher options to spread into `tls.createSecureContext()` / `server.setSecureContext()`. */
+export interface TlsSettings {
+  readonly minVersion: TlsVersion;
+  readonly maxVersion: 'TLSv1.3';
+  /** Always explicit: Node's default list still offers CBC suites for TLS 1.2. */
+  readonly ciphers: string;
+}
+
+// TLS 1.3 suites are all AEAD with ephemeral key exchange; listed so the set is stated, not inherited.
+export const TLS13_SUITES: readonly string[] = Object.freeze([
+  'TLS_AES_128_GCM_SHA256',
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+]);
+
+// TLS 1.2: forward-secret (ECDHE) key exchange with AEAD only. No CBC (LUCKY13), no static RSA, no DHE.
+export const TLS12_SUITES: readonly string[] = Object.freeze([
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+]);
+
+const ACCEPTED_VERSIONS: readonly string[] = ['TLSv1.2', 'TLSv1.3'];
+
+/**
+ * Resolves the TLS settings of one listener or client context. Pure. Throws CONFIG_INVALID for any version
+ * other than TLSv1.2/TLSv1.3, so a typo can never silently fall back to Node's defaults.
+ */
+export function resolveTlsSettings(input: TlsSettingsInput = {}): TlsSettings {
+  const minVersion = input.minVersion ?? 'TLSv1.3';
+  if (!ACCEPTED_VERSIONS.includes(minVersion)) {
+    throw new SigilError(
+      ErrorCode.CONFIG_INVALID,
+      `TLS minimum version ${JSON.stringify(minVersion)} is not allowed; use "TLSv1.3" (default) or "TLSv1.2"`,
+      { details: { minVersion } },
+    );
+  }
+  const suites = minVersion === 'TLSv1.2' ? [...TLS13_SUITES, ...TLS12_SUITES] : [...TLS13_SUITES];
+  return Object.freeze({ minVersion: minVersion as TlsVersion, maxVersion: 'TLSv1.3', ciphers: suites.join(':') });
+}
