@@ -58,3 +58,16 @@ export function errorFromWire(failure: WireFailure, context: string): SigilError
   }
   return new SigilError(ErrorCode.INTERNAL, `${context}: ${text}`);
 }
+
+export type UnaryCallback<Res> = (err: WireFailure | null, response?: Res) => void;
+
+/** Promise form of a grpc-js unary client method; failures come back as SigilErrors with the server's code. */
+export function callUnary<Res>(context: string, invoke: (callback: UnaryCallback<Res>) => unknown): Promise<Res> {
+  return new Promise((resolve, reject) => {
+    invoke((err, response) => {
+      if (err) reject(errorFromWire(err, context));
+      else if (response === undefined) reject(new SigilError(ErrorCode.INTERNAL, `${context}: empty response`));
+      else resolve(response);
+    });
+  });
+}

@@ -4,7 +4,7 @@ import { controlPlaneId } from '../common/spiffe-id.ts';
 import { LogField, type Logger } from '../common/logger.ts';
 import type { CertificateAuthority } from './ca/certificate-authority.ts';
 import type { IssuedCertificate } from './ca/issued-certificate.ts';
-import { generateKeyPair } from './ca/key-pair.ts';
+import { generateKeyPair } from '../common/key-pair.ts';
 import { privateKeyPem } from './ca/key-file.ts';
 
 export interface ServingMaterial {

@@ -23,7 +23,8 @@ export class ServingCertificates implements experimental.CertificateProvider {
 
   addCaCertificateListener(listener: Listener<CaUpdate>): void {
     this.#caListeners.add(listener);
-    if (this.#ca) listener(this.#ca);
+    // Replay asynchronously: grpc-js registers its own watcher only after adding provider listeners.
+    queueMicrotask(() => { if (this.#ca && this.#caListeners.has(listener)) listener(this.#ca); });
   }
 
   removeCaCertificateListener(listener: Listener<CaUpdate>): void {
@@ -32,7 +33,7 @@ export class ServingCertificates implements experimental.CertificateProvider {
 
   addIdentityCertificateListener(listener: Listener<IdentityUpdate>): void {
     this.#identityListeners.add(listener);
-    if (this.#identity) listener(this.#identity);
+    queueMicrotask(() => { if (this.#identity && this.#identityListeners.has(listener)) listener(this.#identity); });
   }
 
   removeIdentityCertificateListener(listener: Listener<IdentityUpdate>): void {

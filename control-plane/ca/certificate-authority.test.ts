@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { ErrorCode } from '../../common/errors.ts';
 import type { KeyType } from '../../common/key-type.ts';
 import { CertificateAuthority } from './certificate-authority.ts';
-import { exportSpki, generateKeyPair } from './key-pair.ts';
+import { exportSpki, generateKeyPair } from '../../common/key-pair.ts';
 import { mintCa } from './mint-ca.ts';
 import { seededRandomBytes } from './seeded-random-bytes.ts';
 import { DAY_MS } from './templates.ts';

@@ -6,7 +6,7 @@ import type { KeyType } from '../../common/key-type.ts';
 import { parseTrustDomain, parseWorkloadId, type SpiffeId } from '../../common/spiffe-id.ts';
 import { assertNoViolations, caProfileViolations, leafProfileViolations } from './certificate-validator.ts';
 import { certificatePem, issuedCertificate, type IssuedCertificate } from './issued-certificate.ts';
-import { exportSpki, keyTypeOfSpki, type KeyAlgorithmParams } from './key-pair.ts';
+import { exportSpki, keyTypeOfSpki, type KeyAlgorithmParams } from '../../common/key-pair.ts';
 import { keyIdentifier, signCertificate, subjectKeyIdOf } from './sign-certificate.ts';
 import { LEAF_TTL_MS, leafTemplate, type IssuerFacts, type RandomBytes } from './templates.ts';
 

@@ -3,7 +3,7 @@ import * as x509 from '@peculiar/x509';
 import t from 'tap';
 import { parseSpiffeId } from '../../common/spiffe-id.ts';
 import { caProfileViolations, leafProfileViolations } from './certificate-validator.ts';
-import { generateKeyPair } from './key-pair.ts';
+import { generateKeyPair } from '../../common/key-pair.ts';
 import { mintCa } from './mint-ca.ts';
 import { seededRandomBytes } from './seeded-random-bytes.ts';
 import { keyIdentifier, signCertificate, subjectKeyIdOf } from './sign-certificate.ts';

@@ -3,7 +3,7 @@ import * as x509 from '@peculiar/x509';
 import { SigilError } from '../../common/errors.ts';
 import type { KeyType } from '../../common/key-type.ts';
 import { trustDomainId } from '../../common/spiffe-id.ts';
-import { keyTypeOfSpki } from './key-pair.ts';
+import { keyTypeOfSpki } from '../../common/key-pair.ts';
 import { BACKDATE_MS, canonicalIp, leafKeyUsages } from './templates.ts';
 
 /**

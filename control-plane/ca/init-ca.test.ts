@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ErrorCode } from '../../common/errors.ts';
 import { initCa, loadCa } from './init-ca.ts';
-import { generateKeyPair } from './key-pair.ts';
+import { generateKeyPair } from '../../common/key-pair.ts';
 import { readPrivateKeyFile } from './key-file.ts';
 
 const run = promisify(execFile);

@@ -5,7 +5,7 @@ import { adminId, controlPlaneId, isAdminId, parseSpiffeId, parseTrustDomain } f
 import { CA_FILE_NAMES, caFilePaths, encodeCaMetadata, existingCaEntries, writeCaDirectory, type CaFiles } from './ca-files.ts';
 import { certificatePem, type IssuedCertificate } from './issued-certificate.ts';
 import { privateKeyPem } from './key-file.ts';
-import { generateKeyPair } from './key-pair.ts';
+import { generateKeyPair } from '../../common/key-pair.ts';
 import { mintCa } from './mint-ca.ts';
 import { DAY_MS, type RandomBytes } from './templates.ts';
 

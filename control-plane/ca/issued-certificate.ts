@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import type { KeyType } from '../../common/key-type.ts';
-import { spkiSha256 } from './key-pair.ts';
+import { spkiSha256 } from '../../common/key-pair.ts';
 
 /** A certificate the CA minted, in the shapes its callers need (inventory, files, wire). */
 export interface IssuedCertificate {

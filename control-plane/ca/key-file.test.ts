@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCode } from '../../common/errors.ts';
 import { readPrivateKeyFile, writePrivateKeyFile } from './key-file.ts';
-import { generateKeyPair } from './key-pair.ts';
+import { generateKeyPair } from '../../common/key-pair.ts';
 
 const PASSPHRASE = 'correct horse battery staple';
 

@@ -2,7 +2,7 @@ import { createPrivateKey, createPublicKey, KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
 import { classifyPublicKey, type KeyType } from '../../common/key-type.ts';
-import { keyAlgorithm, keyObjectFacts } from './key-pair.ts';
+import { keyAlgorithm, keyObjectFacts } from '../../common/key-pair.ts';
 import { writeNewFile } from './write-new-file.ts';
 
 const ENCRYPTED_LABEL = '-----BEGIN ENCRYPTED PRIVATE KEY-----';

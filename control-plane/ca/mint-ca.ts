@@ -7,7 +7,7 @@ import { parseTrustDomain } from '../../common/spiffe-id.ts';
 import { CertificateAuthority } from './certificate-authority.ts';
 import { assertNoViolations, caProfileViolations } from './certificate-validator.ts';
 import { issuedCertificate, type IssuedCertificate } from './issued-certificate.ts';
-import { generateKeyPair } from './key-pair.ts';
+import { generateKeyPair } from '../../common/key-pair.ts';
 import { keyIdentifier, signCertificate, subjectKeyIdOf } from './sign-certificate.ts';
 import { intermediateTemplate, rootTemplate, type RandomBytes } from './templates.ts';
 

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import type { KeyType } from '../../common/key-type.ts';
-import { signingAlgorithm } from './key-pair.ts';
+import { signingAlgorithm } from '../../common/key-pair.ts';
 import type { CertificateTemplate } from './templates.ts';
 
 const webcrypto = globalThis.crypto;

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
 import { parseSpiffeId, parseWorkloadId } from '../../common/spiffe-id.ts';
-import { keyTypeOfSpki } from '../ca/key-pair.ts';
+import { keyTypeOfSpki } from '../../common/key-pair.ts';
 
 /**
  * CSR checks in the step-ca style: each rule checks one thing and throws a SigilError whose message tells the

@@ -4,7 +4,7 @@ import t from 'tap';
 import { createHash, generateKeyPairSync, type webcrypto } from 'node:crypto';
 import { makeCsr } from '../../common/csr-builder.ts';
 import { ErrorCode } from '../../common/errors.ts';
-import { exportSpki, generateKeyPair } from '../ca/key-pair.ts';
+import { exportSpki, generateKeyPair } from '../../common/key-pair.ts';
 import { mintCa } from '../ca/mint-ca.ts';
 import { seededRandomBytes } from '../ca/seeded-random-bytes.ts';
 import { checkCsr, parseCsr } from './csr.ts';

@@ -1,6 +1,6 @@
 import { parseSpiffeId, type SpiffeId } from '../../common/spiffe-id.ts';
 import type { KeyType } from '../../common/key-type.ts';
-import { exportSpki, importPublicKey, keyTypeOfSpki, spkiSha256 } from '../ca/key-pair.ts';
+import { exportSpki, importPublicKey, keyTypeOfSpki, spkiSha256 } from '../../common/key-pair.ts';
 import { CONTEXT_FREE_RULES, csrUriSans, decodeCsr, inTrustDomain, type CsrRule } from './csr-rules.ts';
 
 export interface ParsedCsr {

@@ -1,5 +1,5 @@
-import { createHash, createPublicKey, type KeyObject, type webcrypto } from 'node:crypto';
-import { classifyPublicKey, type KeyType, type PublicKeyFacts } from '../../common/key-type.ts';
+import { createHash, createPublicKey, KeyObject as KeyObjectClass, type KeyObject, type webcrypto } from 'node:crypto';
+import { classifyPublicKey, type KeyType, type PublicKeyFacts } from './key-type.ts';
 
 const subtle = globalThis.crypto.subtle;
 
@@ -94,4 +94,9 @@ export async function importPublicKey(spki: Uint8Array, type: KeyType): Promise<
 /** Hex SHA-256 over the DER SPKI: the inventory's key fingerprint (lets renewal refuse a reused key). */
 export function spkiSha256(spki: Uint8Array): string {
   return createHash('sha256').update(spki).digest('hex');
+}
+
+/** Unencrypted PKCS#8 PEM of a private key, for node:tls and for key files written with mode 0600. */
+export function privateKeyPemOf(key: CryptoKey): string {
+  return KeyObjectClass.from(key).export({ format: 'pem', type: 'pkcs8' }) as string;
 }

@@ -1,7 +1,7 @@
 import t from 'tap';
 import { generateKeyPairSync } from 'node:crypto';
-import { ErrorCode } from '../../common/errors.ts';
-import { KEY_TYPES } from '../../common/key-type.ts';
+import { ErrorCode } from './errors.ts';
+import { KEY_TYPES } from './key-type.ts';
 import { exportSpki, generateKeyPair, importPublicKey, keyTypeOfSpki, publicKeyFacts, signingAlgorithm, spkiSha256 } from './key-pair.ts';
 
 /** SPKIs of keys WebCrypto will not generate for us (RSA-1024) or the policy refuses. */

@@ -1,0 +1,50 @@
+import { Command, CommanderError } from 'commander';
+import { isSigilError } from '../common/errors.ts';
+import type { CliIo } from './io.ts';
+import { registerCaCommands } from './commands/ca.ts';
+import { registerControlPlaneCommands } from './commands/control-plane.ts';
+import { registerTokenCommands } from './commands/token.ts';
+import { registerCertsCommands } from './commands/certs.ts';
+import { registerSvidCommands } from './commands/svid.ts';
+import { registerSidecarCommands } from './commands/sidecar.ts';
+
+export function buildProgram(io: CliIo): Command {
+  const program = new Command('sigil')
+    .description('Sigil: SPIFFE identities, mTLS sidecars, revocation and allow-policies for a service mesh')
+    .version('0.1.0')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
+    .exitOverride();
+  for (const register of [registerCaCommands, registerControlPlaneCommands, registerTokenCommands, registerCertsCommands, registerSvidCommands, registerSidecarCommands]) {
+    register(program, io);
+  }
+  for (const command of allCommands(program)) command.exitOverride().configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
+  return program;
+}
+
+function* allCommands(command: Command): Generator<Command> {
+  for (const sub of command.commands) {
+    yield sub;
+    yield* allCommands(sub);
+  }
+}
+
+/** Runs one invocation and returns the exit code: 0 success, 1 failure, 2 usage error. */
+export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync([...argv], { from: 'user' });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end through here with exit code 0; usage errors were already printed by commander.
+      return err.exitCode === 0 ? 0 : 2;
+    }
+    if (isSigilError(err)) {
+      io.stderr.write(`sigil: ${err.message} [${err.code}]\n`);
+      return 1;
+    }
+    io.stderr.write(`sigil: unexpected failure: ${(err as Error)?.message ?? String(err)}\n`);
+    return 1;
+  }
+}

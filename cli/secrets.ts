@@ -1,0 +1,23 @@
+import { readFileSync } from 'node:fs';
+import { ErrorCode, SigilError } from '../common/errors.ts';
+import type { CliIo } from './io.ts';
+
+/** The CA passphrase, from a file (first line) or SIGIL_CA_PASSPHRASE; never from a flag value. */
+export function caPassphrase(io: CliIo, passphraseFile: string | undefined): string {
+  if (passphraseFile !== undefined) return firstLine(passphraseFile, 'passphrase file');
+  const fromEnv = io.env['SIGIL_CA_PASSPHRASE'];
+  if (fromEnv) return fromEnv;
+  throw new SigilError(ErrorCode.CA_PASSPHRASE, 'the CA keys are encrypted at rest: set SIGIL_CA_PASSPHRASE or pass --passphrase-file FILE');
+}
+
+export function firstLine(path: string, what: string): string {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new SigilError(ErrorCode.INVALID_ARGUMENT, `cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`);
+  }
+  const line = text.split(/\r?\n/)[0] ?? '';
+  if (line === '') throw new SigilError(ErrorCode.INVALID_ARGUMENT, `${what} ${path} is empty`);
+  return line;
+}

@@ -1,0 +1,59 @@
+import { credentials, type ChannelCredentials } from '@grpc/grpc-js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { checkControlPlaneCertificate, CONTROL_PLANE_CHANNEL_OPTIONS } from '../../common/control-plane-identity.ts';
+import { ErrorCode, SigilError } from '../../common/errors.ts';
+import { callUnary } from '../../common/wire-errors.ts';
+import { AdminClient, type sigil } from '../../proto/index.ts';
+
+export interface AdminConnection {
+  readonly address: string;
+  /** A directory with svid.pem (admin SVID + intermediate), key.pem and bundle.pem, as `ca init` writes to DIR/admin. */
+  readonly credentialsDir: string;
+  readonly timeoutMs?: number;
+}
+
+function readCredential(dir: string, name: string): Buffer {
+  try {
+    return readFileSync(join(dir, name));
+  } catch (err) {
+    throw new SigilError(ErrorCode.INVALID_ARGUMENT, `cannot read admin credential ${join(dir, name)} (${(err as NodeJS.ErrnoException).code ?? 'unreadable'}): pass --data-dir of a CA made by sigil ca init, or --admin-credentials DIR`);
+  }
+}
+
+/** The Admin API over mTLS with an admin SVID, as promises. */
+export class AdminApi {
+  readonly #client: AdminClient;
+  readonly #timeoutMs: number;
+
+  constructor(connection: AdminConnection) {
+    const creds: ChannelCredentials = credentials.createSsl(
+      readCredential(connection.credentialsDir, 'bundle.pem'),
+      readCredential(connection.credentialsDir, 'key.pem'),
+      readCredential(connection.credentialsDir, 'svid.pem'),
+      { checkServerIdentity: (_host, cert) => checkControlPlaneCertificate(cert.raw, undefined) },
+    );
+    this.#client = new AdminClient(connection.address, creds, CONTROL_PLANE_CHANNEL_OPTIONS);
+    this.#timeoutMs = connection.timeoutMs ?? 10_000;
+  }
+
+  #options() {
+    return { deadline: Date.now() + this.#timeoutMs };
+  }
+
+  createJoinToken(request: sigil.v1.ICreateJoinTokenRequest): Promise<sigil.v1.CreateJoinTokenResponse> {
+    return callUnary('creating a join token', (cb) => this.#client.createJoinToken(request, this.#options(), cb));
+  }
+
+  listCertificates(request: sigil.v1.IListCertificatesRequest): Promise<sigil.v1.ListCertificatesResponse> {
+    return callUnary('listing certificates', (cb) => this.#client.listCertificates(request, this.#options(), cb));
+  }
+
+  getCertificate(serial: string): Promise<sigil.v1.Certificate> {
+    return callUnary(`reading certificate ${serial}`, (cb) => this.#client.getCertificate({ serial }, this.#options(), cb));
+  }
+
+  close(): void {
+    this.#client.close();
+  }
+}

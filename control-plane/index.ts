@@ -1,0 +1,9 @@
+// The control plane's public entry point: what the CLI, examples, benchmarks and tests may use.
+export { ControlPlane, type ControlPlaneOptions, type ControlPlaneDeps, type ControlPlaneAddresses } from './server.ts';
+export { loadControlPlaneConfig, resolveControlPlaneConfig, type ControlPlaneConfig } from './config.ts';
+export { initCa, type InitCaOptions, type InitCaResult } from './ca/init-ca.ts';
+export { loadCa } from './ca/load-ca.ts';
+export { caFilePaths, CA_FILE_NAMES } from './ca/ca-files.ts';
+export { SqliteStore } from './store/sqlite-store.ts';
+export type { Store, CertificateRecord } from './store/store.ts';
+export { AdminApi, type AdminConnection } from './api/admin-client.ts';

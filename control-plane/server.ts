@@ -1,0 +1,158 @@
+import { Server, type ServerCredentials } from '@grpc/grpc-js';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { formatHostPort, type HostPort } from '../common/address.ts';
+import { systemClock, type Clock } from '../common/clock.ts';
+import { ErrorCode, SigilError } from '../common/errors.ts';
+import { HttpListener } from '../common/http-listener.ts';
+import { createLogger, type Logger } from '../common/logger.ts';
+import { AdminService, IdentityService } from '../proto/index.ts';
+import { adminHandlers } from './api/admin-handlers.ts';
+import { identityHandlers } from './api/identity-handlers.ts';
+import { ServingCertificates } from './api/serving-credentials.ts';
+import { loadCa } from './ca/load-ca.ts';
+import type { ControlPlaneConfig } from './config.ts';
+import { checkCsr } from './issuance/csr.ts';
+import { IdentityIssuer } from './issuance/identity-issuer.ts';
+import { JoinTokens } from './issuance/join-tokens.ts';
+import { recordCaFiles, recordOf } from './lifecycle/inventory.ts';
+import { ControlPlaneMetrics } from './metrics.ts';
+import { ServingIdentity } from './serving-identity.ts';
+import { SqliteStore } from './store/sqlite-store.ts';
+import type { Store } from './store/store.ts';
+import { TrustState } from './trust-state.ts';
+
+export interface ControlPlaneOptions {
+  readonly config: ControlPlaneConfig;
+  /** Decrypts the intermediate CA key. */
+  readonly passphrase: string;
+}
+
+export interface ControlPlaneDeps {
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+  readonly store?: Store;
+}
+
+export interface ControlPlaneAddresses {
+  readonly grpc: HostPort;
+  readonly http: HostPort;
+}
+
+/** Serving SVIDs are short-lived like any SVID and re-minted at half-life. */
+const SERVING_SVID_TTL_MS = 24 * 3_600_000;
+
+/** Composition root: loads the CA, opens the store, wires services to the gRPC and HTTP edges. */
+export class ControlPlane {
+  readonly #options: ControlPlaneOptions;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #store: Store;
+  readonly metrics = new ControlPlaneMetrics({ processMetrics: true });
+  readonly #grpc = new Server();
+  #http: HttpListener | undefined;
+  #serving: ServingIdentity | undefined;
+  #addresses: ControlPlaneAddresses | undefined;
+  #trustDomain: string | undefined;
+
+  constructor(options: ControlPlaneOptions, deps: ControlPlaneDeps = {}) {
+    this.#options = options;
+    this.#clock = deps.clock ?? systemClock;
+    this.#logger = deps.logger ?? createLogger({ component: 'control-plane', level: options.config.logLevel });
+    this.#store = deps.store ?? new SqliteStore({ path: options.config.sqlitePath });
+  }
+
+  get addresses(): ControlPlaneAddresses {
+    if (!this.#addresses) throw new SigilError(ErrorCode.UNAVAILABLE, 'the control plane is not started');
+    return this.#addresses;
+  }
+
+  get trustDomain(): string | undefined {
+    return this.#trustDomain;
+  }
+
+  async start(): Promise<ControlPlaneAddresses> {
+    const { config } = this.#options;
+    const { ca, files, trustDomain } = await loadCa({ dataDir: config.dataDir, passphrase: this.#options.passphrase });
+    if (config.trustDomain !== undefined && config.trustDomain !== trustDomain) {
+      throw new SigilError(ErrorCode.CONFIG_INVALID, `the configuration names trust domain ${config.trustDomain}, but the CA in ${config.dataDir} is for ${trustDomain}`);
+    }
+    this.#trustDomain = trustDomain;
+    await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+    await this.#store.open();
+    await recordCaFiles(this.#store, files, trustDomain);
+    const trust = new TrustState(ca);
+    await trust.load(this.#store);
+    this.metrics.caNotAfter.set({ ca: 'intermediate' }, ca.intermediateNotAfter / 1000);
+
+    const serving = new ServingCertificates();
+    this.#serving = new ServingIdentity({ hosts: [config.listen.grpc.host], ttlMs: SERVING_SVID_TTL_MS }, {
+      ca,
+      clock: this.#clock,
+      logger: this.#logger,
+      onIssued: async (m) => {
+        await this.#store.insertCertificate(recordOf(m.leaf, `spiffe://${trustDomain}/sigil/control-plane`, 'control-plane', ca.intermediateSerial, this.#clock.now()));
+        this.metrics.issued.inc({ kind: 'control-plane', key_type: m.leaf.keyType });
+        serving.update(m);
+      },
+    });
+    await this.#serving.start();
+
+    const edge = { logger: this.#logger, onRefused: (rpc: string, code: string) => this.metrics.refused.inc({ rpc, code }) };
+    const issuer = new IdentityIssuer({
+      store: this.#store,
+      clock: this.#clock,
+      svidTtlMs: config.svidTtlMs,
+      checkCsr: (der) => checkCsr(der, { trustDomain }),
+      signer: {
+        trustDomain,
+        get signingCaSerial() { return ca.intermediateSerial; },
+        issueLeaf: (request) => ca.issueLeaf(request),
+        chainDer: () => ca.chainDer(),
+      },
+      onIssued: (leaf, kind) => this.metrics.issued.inc({ kind, key_type: leaf.keyType }),
+    });
+    const tokens = new JoinTokens({ store: this.#store, clock: this.#clock, trustDomain, defaultTtlMs: config.joinTokenTtlMs });
+    this.#grpc.addService(IdentityService, identityHandlers({ ...edge, issuer, trust, trustDomain }));
+    this.#grpc.addService(AdminService, adminHandlers({ ...edge, store: this.#store, tokens, clock: this.#clock, trustDomain, onTokenCreated: () => this.metrics.tokensCreated.inc() }));
+    const grpcAddress = await this.#bind(config.listen.grpc, serving.serverCredentials());
+
+    this.#http = new HttpListener({
+      logger: this.#logger,
+      readiness: () => ({ ready: this.#addresses !== undefined, checks: { grpc: { ok: this.#addresses !== undefined, detail: this.#addresses ? `serving on ${formatHostPort(this.#addresses.grpc)}` : 'starting' } } }),
+      metrics: () => this.metrics.render(),
+    });
+    const httpAddress = await this.#http.listen(config.listen.http);
+    this.#addresses = { grpc: grpcAddress, http: httpAddress };
+    await this.#writeRuntimeFile(config.dataDir);
+    this.#logger.info({ trust_domain: trustDomain, grpc: formatHostPort(grpcAddress), http: formatHostPort(httpAddress) }, 'control plane started');
+    return this.#addresses;
+  }
+
+  async stop(): Promise<void> {
+    this.#serving?.stop();
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => { this.#grpc.forceShutdown(); resolve(); }, 5_000);
+      this.#grpc.tryShutdown(() => { clearTimeout(force); resolve(); });
+    });
+    await this.#http?.close();
+    await this.#store.close();
+    this.#addresses = undefined;
+    this.#logger.info('control plane stopped');
+  }
+
+  #bind(at: HostPort, credentials: ServerCredentials): Promise<HostPort> {
+    return new Promise((resolve, reject) => {
+      this.#grpc.bindAsync(formatHostPort(at), credentials, (err, port) => {
+        if (err) reject(new SigilError(ErrorCode.UNAVAILABLE, `cannot listen on ${formatHostPort(at)}: ${err.message}`, { cause: err }));
+        else resolve({ host: at.host, port });
+      });
+    });
+  }
+
+  /** Lets admin commands and tests find a control plane started on port 0. */
+  async #writeRuntimeFile(dataDir: string): Promise<void> {
+    const a = this.addresses;
+    await writeFile(join(dataDir, 'control-plane.json'), `${JSON.stringify({ grpc: formatHostPort(a.grpc), http: formatHostPort(a.http), pid: process.pid }, null, 2)}\n`, { mode: 0o644 });
+  }
+}

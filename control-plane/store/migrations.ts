@@ -1,0 +1,42 @@
+/** Ordered schema migrations. Never edit a released one: append a new version. */
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'inventory, join tokens, meta, sequences',
+    sql: `
+      CREATE TABLE certificates (
+        serial TEXT PRIMARY KEY,
+        spiffe_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        key_type TEXT NOT NULL,
+        not_before INTEGER NOT NULL,
+        not_after INTEGER NOT NULL,
+        issuer_serial TEXT,
+        status TEXT NOT NULL,
+        issued_at INTEGER NOT NULL,
+        public_key_sha256 TEXT NOT NULL,
+        der BLOB NOT NULL
+      );
+      CREATE INDEX certificates_spiffe_id ON certificates (spiffe_id);
+      CREATE INDEX certificates_not_after ON certificates (not_after);
+      CREATE INDEX certificates_public_key ON certificates (public_key_sha256);
+      CREATE TABLE join_tokens (
+        token_hash TEXT PRIMARY KEY,
+        spiffe_id TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        uses_remaining INTEGER NOT NULL
+      );
+      CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      CREATE TABLE sequences (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    `,
+  },
+];
+
+export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

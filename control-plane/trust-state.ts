@@ -1,0 +1,35 @@
+import type { CertificateAuthority } from './ca/certificate-authority.ts';
+import type { Store } from './store/store.ts';
+import type { sigil } from '../proto/index.ts';
+
+const BUNDLE_SEQUENCE = 'bundle';
+const REFRESH_HINT_SECONDS = 300;
+
+/**
+ * The trust state served to sidecars. The bundle sequence is persisted and moves only when the set of roots
+ * changes, so every replica and every restart reports the same number for the same bundle.
+ */
+export class TrustState {
+  readonly #ca: CertificateAuthority;
+  #sequence = 0;
+
+  constructor(ca: CertificateAuthority) {
+    this.#ca = ca;
+  }
+
+  /** Reads (and on first start, creates) the persisted sequence of the current bundle. */
+  async load(store: Store): Promise<void> {
+    const fingerprint = this.#ca.rootsDer().map((der) => Buffer.from(der).toString('base64')).join(',');
+    const known = await store.getMeta('bundle.roots');
+    if (known === fingerprint) {
+      this.#sequence = await store.currentSequence(BUNDLE_SEQUENCE);
+      return;
+    }
+    this.#sequence = await store.nextSequence(BUNDLE_SEQUENCE);
+    await store.setMeta('bundle.roots', fingerprint);
+  }
+
+  trustState(): sigil.v1.ITrustState {
+    return { trustDomain: this.#ca.trustDomain, roots: this.#ca.rootsDer(), bundleSequence: this.#sequence, refreshHintSeconds: REFRESH_HINT_SECONDS };
+  }
+}

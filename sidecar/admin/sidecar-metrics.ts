@@ -1,0 +1,39 @@
+import { Counter, Gauge, Registry } from 'prom-client';
+import type { ByteFlow, CloseReason, ProxyDirection, ProxyObserver, RefusalReason } from '../proxy/proxy-observer.ts';
+
+/** The sidecar's Prometheus metrics on a registry of its own; also the data path's observer. */
+export class SidecarMetrics implements ProxyObserver {
+  readonly registry = new Registry();
+  readonly #handshakes = new Counter({ name: 'sigil_handshakes_total', help: 'TLS handshakes by direction and result (ok or refusal reason)', labelNames: ['direction', 'result'] as const, registers: [this.registry] });
+  readonly #active = new Gauge({ name: 'sigil_connections_active', help: 'Open proxied connections', labelNames: ['direction'] as const, registers: [this.registry] });
+  readonly #closed = new Counter({ name: 'sigil_connections_closed_total', help: 'Proxied connections ended, by reason', labelNames: ['direction', 'reason'] as const, registers: [this.registry] });
+  readonly #refused = new Counter({ name: 'sigil_connections_refused_total', help: 'Connections refused, by reason', labelNames: ['direction', 'reason'] as const, registers: [this.registry] });
+  readonly #bytes = new Counter({ name: 'sigil_bytes_total', help: 'Bytes proxied', labelNames: ['direction', 'flow'] as const, registers: [this.registry] });
+  readonly svidNotAfter = new Gauge({ name: 'sigil_svid_not_after_timestamp_seconds', help: 'Expiry of the SVID in use', registers: [this.registry] });
+  readonly renewals = new Counter({ name: 'sigil_svid_renewals_total', help: 'SVID renewals by result', labelNames: ['result'] as const, registers: [this.registry] });
+
+  handshake(direction: ProxyDirection, outcome: 'ok' | RefusalReason): void {
+    this.#handshakes.inc({ direction, result: outcome });
+  }
+
+  refused(direction: ProxyDirection, reason: RefusalReason): void {
+    this.#refused.inc({ direction, reason });
+  }
+
+  connectionOpened(direction: ProxyDirection): void {
+    this.#active.inc({ direction });
+  }
+
+  connectionClosed(direction: ProxyDirection, reason: CloseReason): void {
+    this.#active.dec({ direction });
+    this.#closed.inc({ direction, reason });
+  }
+
+  bytes(direction: ProxyDirection, flow: ByteFlow, n: number): void {
+    this.#bytes.inc({ direction, flow }, n);
+  }
+
+  async render(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}

@@ -1,0 +1,75 @@
+import { credentials, type ChannelCredentials } from '@grpc/grpc-js';
+import { checkControlPlaneCertificate, CONTROL_PLANE_CHANNEL_OPTIONS } from '../../common/control-plane-identity.ts';
+import { callUnary, type UnaryCallback } from '../../common/wire-errors.ts';
+import { IdentityClient, type sigil } from '../../proto/index.ts';
+import type { TlsMaterial } from './credential-source.ts';
+
+export interface GrpcIdentityApiOptions {
+  readonly address: string;
+  /** The roots that authenticate the control plane: the bootstrap bundle at first, later the current one. */
+  readonly bundlePem: () => string;
+  /** When known, the control plane must be in this trust domain. */
+  readonly trustDomain?: string;
+  readonly timeoutMs?: number;
+}
+
+export interface IssuedSvidWire {
+  /** Leaf first, then intermediates; DER. */
+  readonly chain: Uint8Array[];
+  readonly trust: TrustStateWire;
+}
+
+export interface TrustStateWire {
+  readonly trustDomain: string;
+  readonly roots: Uint8Array[];
+  readonly bundleSequence: number;
+  readonly refreshHintSeconds: number;
+}
+
+function trustOf(t: sigil.v1.ITrustState | null | undefined): TrustStateWire {
+  return { trustDomain: t?.trustDomain ?? '', roots: t?.roots ?? [], bundleSequence: Number(t?.bundleSequence ?? 0), refreshHintSeconds: t?.refreshHintSeconds ?? 0 };
+}
+
+/**
+ * The control plane's Identity service over gRPC. A client per call: calls are rare (attest once, renew at half
+ * life, fetch trust every minute) and each may need other TLS material (the SVID of the moment, a new bundle).
+ */
+export class GrpcIdentityApi {
+  readonly #options: GrpcIdentityApiOptions;
+
+  constructor(options: GrpcIdentityApiOptions) {
+    this.#options = options;
+  }
+
+  attest(joinToken: string, csr: Uint8Array): Promise<IssuedSvidWire> {
+    return this.#call<sigil.v1.SvidResponse>(this.#credentials(), 'attesting to the control plane', (client, deadline, cb) => client.attest({ joinToken, csr }, { deadline }, cb))
+      .then((r) => ({ chain: r.svidChain, trust: trustOf(r.trust) }));
+  }
+
+  renew(current: TlsMaterial, csr: Uint8Array): Promise<IssuedSvidWire> {
+    const creds = this.#credentials(current);
+    return this.#call<sigil.v1.SvidResponse>(creds, 'renewing the SVID', (client, deadline, cb) => client.renew({ csr }, { deadline }, cb))
+      .then((r) => ({ chain: r.svidChain, trust: trustOf(r.trust) }));
+  }
+
+  fetchTrust(current?: TlsMaterial): Promise<TrustStateWire> {
+    return this.#call<sigil.v1.TrustState>(this.#credentials(current), 'fetching the trust state', (client, deadline, cb) => client.fetchTrust({}, { deadline }, cb)).then(trustOf);
+  }
+
+  #credentials(current?: TlsMaterial): ChannelCredentials {
+    const verify = { checkServerIdentity: (_host: string, cert: { raw?: Buffer }) => checkControlPlaneCertificate(cert.raw, this.#options.trustDomain) };
+    const bundle = Buffer.from(this.#options.bundlePem());
+    return current
+      ? credentials.createSsl(bundle, Buffer.from(current.keyPem), Buffer.from(current.certChainPem), verify)
+      : credentials.createSsl(bundle, null, null, verify);
+  }
+
+  async #call<Res>(creds: ChannelCredentials, context: string, invoke: (client: IdentityClient, deadline: number, cb: UnaryCallback<Res>) => unknown): Promise<Res> {
+    const client = new IdentityClient(this.#options.address, creds, CONTROL_PLANE_CHANNEL_OPTIONS);
+    try {
+      return await callUnary<Res>(context, (cb) => invoke(client, Date.now() + (this.#options.timeoutMs ?? 10_000), cb));
+    } finally {
+      client.close();
+    }
+  }
+}
