@@ -2,12 +2,13 @@ import { readFileSync } from 'node:fs';
 import { ErrorCode, SigilError } from '../common/errors.ts';
 import type { CliIo } from './io.ts';
 
-/** The CA passphrase, from a file (first line) or SIGIL_CA_PASSPHRASE; never from a flag value. */
+/** The CA passphrase, from a file (first line; flag or SIGIL_CA_PASSPHRASE_FILE) or SIGIL_CA_PASSPHRASE; never a flag value. */
 export function caPassphrase(io: CliIo, passphraseFile: string | undefined): string {
-  if (passphraseFile !== undefined) return firstLine(passphraseFile, 'passphrase file');
+  const file = passphraseFile ?? io.env['SIGIL_CA_PASSPHRASE_FILE'];
+  if (file !== undefined && file !== '') return firstLine(file, 'passphrase file');
   const fromEnv = io.env['SIGIL_CA_PASSPHRASE'];
   if (fromEnv) return fromEnv;
-  throw new SigilError(ErrorCode.CA_PASSPHRASE, 'the CA keys are encrypted at rest: set SIGIL_CA_PASSPHRASE or pass --passphrase-file FILE');
+  throw new SigilError(ErrorCode.CA_PASSPHRASE, 'the CA keys are encrypted at rest: set SIGIL_CA_PASSPHRASE, SIGIL_CA_PASSPHRASE_FILE or pass --passphrase-file FILE');
 }
 
 export function firstLine(path: string, what: string): string {

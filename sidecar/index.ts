@@ -1,4 +1,5 @@
 // The sidecar's public entry point: what the CLI, examples, benchmarks and tests may use.
+export { Sidecar, type SidecarOptions, type SidecarDeps, type SidecarAddresses } from './sidecar.ts';
 export { GrpcIdentityApi, type IssuedSvidWire, type TrustStateWire } from './identity/grpc-identity-api.ts';
 export { loadSidecarConfig, parseSidecarConfig, type SidecarConfig } from './config.ts';
 export { runSidecarFromConfig } from './run.ts';

@@ -1,0 +1,131 @@
+import { randomInt } from 'node:crypto';
+import { formatHostPort, type HostPort } from '../common/address.ts';
+import { systemClock, type Clock } from '../common/clock.ts';
+import { HttpListener } from '../common/http-listener.ts';
+import { createLogger, type Logger } from '../common/logger.ts';
+import { SidecarMetrics } from './admin/sidecar-metrics.ts';
+import type { SidecarConfig } from './config.ts';
+import { CredentialSource } from './identity/credential-source.ts';
+import { GrpcIdentityApi } from './identity/grpc-identity-api.ts';
+import type { IdentityApi } from './identity/identity-api.ts';
+import { SvidManager } from './identity/svid-manager.ts';
+import { svidPeerVerifier } from './peer-verifier.ts';
+import { InboundListener } from './proxy/inbound-listener.ts';
+import { OutboundListener } from './proxy/outbound-listener.ts';
+import { resolveTlsSettings } from './proxy/tls-settings.ts';
+
+export interface SidecarOptions {
+  readonly config: SidecarConfig;
+  /** The bootstrap trust bundle that authenticates the control plane (bundle.pem handed over with the token). */
+  readonly bootstrapBundlePem: string;
+  /** The one-time join token; read only when attesting. */
+  readonly joinToken: () => string | Promise<string>;
+}
+
+export interface SidecarDeps {
+  readonly clock?: Clock;
+  readonly logger?: Logger;
+  readonly identityApi?: IdentityApi;
+  readonly random?: () => number;
+}
+
+export interface SidecarAddresses {
+  readonly inbound: readonly HostPort[];
+  readonly outbound: readonly HostPort[];
+  readonly admin: HostPort;
+}
+
+/** Composition root of the sidecar: identity → credentials → listeners, plus the admin endpoint. */
+export class Sidecar {
+  readonly #options: SidecarOptions;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly metrics = new SidecarMetrics();
+  readonly credentials: CredentialSource;
+  readonly #svids: SvidManager;
+  readonly #inbound: InboundListener[];
+  readonly #outbound: OutboundListener[];
+  readonly #admin: HttpListener;
+  #addresses: SidecarAddresses | undefined;
+
+  constructor(options: SidecarOptions, deps: SidecarDeps = {}) {
+    const { config } = options;
+    this.#options = options;
+    this.#clock = deps.clock ?? systemClock;
+    this.#logger = deps.logger ?? createLogger({ component: 'sidecar', level: config.logLevel });
+    const tls = resolveTlsSettings({ minVersion: config.minTlsVersion });
+    this.credentials = new CredentialSource({ clientTls: tls, clock: this.#clock, logger: this.#logger });
+    const api = deps.identityApi ?? new GrpcIdentityApi({
+      address: config.controlPlane.address,
+      trustDomain: config.trustDomain,
+      bundlePem: () => this.credentials.current?.material.bundlePem ?? options.bootstrapBundlePem,
+    });
+    this.#svids = new SvidManager(
+      { spiffeId: config.spiffeId, trustDomain: config.trustDomain, keyType: config.keyType, joinToken: options.joinToken },
+      {
+        api,
+        credentials: this.credentials,
+        clock: this.#clock,
+        random: deps.random ?? (() => randomInt(0, 2 ** 32) / 2 ** 32),
+        logger: this.#logger,
+        observer: {
+          renewed: (notAfter: number) => { this.metrics.renewals.inc({ result: 'ok' }); this.metrics.svidNotAfter.set(notAfter / 1000); },
+          renewalFailed: () => this.metrics.renewals.inc({ result: 'error' }),
+        },
+      },
+    );
+    const proxyDeps = { credentials: this.credentials, observer: this.metrics, logger: this.#logger, clock: this.#clock };
+    this.#inbound = config.inbound.map((i) => new InboundListener(
+      { ...i, minTlsVersion: config.minTlsVersion },
+      { ...proxyDeps, verifyPeer: svidPeerVerifier(config.trustDomain, 'client') },
+    ));
+    this.#outbound = config.outbound.map((o) => new OutboundListener(
+      o,
+      { ...proxyDeps, verifyPeer: svidPeerVerifier(config.trustDomain, 'server') },
+    ));
+    this.#admin = new HttpListener({
+      logger: this.#logger,
+      readiness: () => this.#readiness(),
+      metrics: () => this.metrics.render(),
+    });
+  }
+
+  get addresses(): SidecarAddresses | undefined {
+    return this.#addresses;
+  }
+
+  get spiffeId(): string {
+    return this.#options.config.spiffeId;
+  }
+
+  /** Attests, then opens the listeners: nothing listens before the sidecar holds a valid SVID. */
+  async start(): Promise<SidecarAddresses> {
+    await this.#svids.start();
+    for (const l of [...this.#inbound, ...this.#outbound]) await l.start();
+    const admin = await this.#admin.listen(this.#options.config.admin.listen);
+    const addr = (a: { address: string; port: number }): HostPort => ({ host: a.address, port: a.port });
+    this.#addresses = { inbound: this.#inbound.map((l) => addr(l.address())), outbound: this.#outbound.map((l) => addr(l.address())), admin };
+    this.#logger.info({ spiffe_id: this.spiffeId, inbound: this.#addresses.inbound.map(formatHostPort), outbound: this.#addresses.outbound.map(formatHostPort), admin: formatHostPort(admin) }, 'sidecar started');
+    return this.#addresses;
+  }
+
+  /** Stops accepting, lets open connections finish for up to `drainTimeoutMs`, then closes the rest. */
+  async stop(drainTimeoutMs = this.#options.config.drainTimeoutMs): Promise<void> {
+    this.#svids.stop();
+    await Promise.all([...this.#inbound, ...this.#outbound].map((l) => l.stop({ drainTimeoutMs })));
+    await this.#admin.close();
+    this.#logger.info({ spiffe_id: this.spiffeId }, 'sidecar stopped');
+  }
+
+  #readiness() {
+    const state = this.#svids.state;
+    const current = this.credentials.current?.material;
+    const valid = state === 'ready' || state === 'renewing';
+    return {
+      ready: valid && this.#addresses !== undefined,
+      checks: {
+        svid: { ok: valid, detail: current ? `${state}; serial ${current.serial} valid until ${new Date(current.notAfter).toISOString()}` : state },
+      },
+    };
+  }
+}
