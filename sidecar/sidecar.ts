@@ -1,6 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { formatHostPort, type HostPort } from '../common/address.ts';
 import { systemClock, type Clock } from '../common/clock.ts';
+import { ErrorCode, SigilError } from '../common/errors.ts';
 import { HttpListener } from '../common/http-listener.ts';
 import { createLogger, type Logger } from '../common/logger.ts';
 import { SidecarMetrics } from './admin/sidecar-metrics.ts';
@@ -8,7 +9,7 @@ import type { SidecarConfig } from './config.ts';
 import { CredentialSource } from './identity/credential-source.ts';
 import { GrpcIdentityApi } from './identity/grpc-identity-api.ts';
 import type { IdentityApi } from './identity/identity-api.ts';
-import { SvidManager } from './identity/svid-manager.ts';
+import { SvidManager, type SvidFailedEvent } from './identity/svid-manager.ts';
 import { svidPeerVerifier } from './peer-verifier.ts';
 import { InboundListener } from './proxy/inbound-listener.ts';
 import { OutboundListener } from './proxy/outbound-listener.ts';
@@ -47,6 +48,7 @@ export class Sidecar {
   readonly #outbound: OutboundListener[];
   readonly #admin: HttpListener;
   #addresses: SidecarAddresses | undefined;
+  #lastFailure: SvidFailedEvent | undefined;
 
   constructor(options: SidecarOptions, deps: SidecarDeps = {}) {
     const { config } = options;
@@ -69,8 +71,8 @@ export class Sidecar {
         random: deps.random ?? (() => randomInt(0, 2 ** 32) / 2 ** 32),
         logger: this.#logger,
         observer: {
-          renewed: (notAfter: number) => { this.metrics.renewals.inc({ result: 'ok' }); this.metrics.svidNotAfter.set(notAfter / 1000); },
-          renewalFailed: () => this.metrics.renewals.inc({ result: 'error' }),
+          issued: (e) => { this.metrics.renewals.inc({ via: e.via, result: 'ok' }); this.metrics.svidNotAfter.set(e.notAfter / 1000); },
+          failed: (e) => { this.#lastFailure = e; this.metrics.renewals.inc({ via: e.via, result: e.code }); },
         },
       },
     );
@@ -101,6 +103,12 @@ export class Sidecar {
   /** Attests, then opens the listeners: nothing listens before the sidecar holds a valid SVID. */
   async start(): Promise<SidecarAddresses> {
     await this.#svids.start();
+    if (this.#svids.state !== 'ready') {
+      this.#svids.stop();
+      const cause = this.#lastFailure;
+      throw new SigilError(cause ? (cause.code as ErrorCode) : ErrorCode.UNAVAILABLE,
+        `${this.spiffeId} could not obtain its SVID${cause ? ` (${cause.code})` : ''}: check the join token, the control plane address and the bundle; the log has the details`);
+    }
     for (const l of [...this.#inbound, ...this.#outbound]) await l.start();
     const admin = await this.#admin.listen(this.#options.config.admin.listen);
     const addr = (a: { address: string; port: number }): HostPort => ({ host: a.address, port: a.port });
