@@ -806,6 +806,408 @@ export namespace sigil {
         }
 
         /**
+         * Properties of a SignedEvent.
+         * @deprecated Use sigil.v1.SignedEvent.$Properties instead.
+         */
+        interface ISignedEvent extends sigil.v1.SignedEvent.$Properties {
+        }
+
+        /**
+         * What travels on NATS subjects sigil.<trust-domain>.<kind>. Every event is signed by the control plane's own SVID
+         * key (spiffe://<td>/sigil/control-plane); subscribers verify the chain against their bundle before using it.
+         */
+        class SignedEvent {
+
+            /**
+             * Constructs a new SignedEvent.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.SignedEvent.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** Encoded EventBody: the exact bytes the signature covers. */
+            body: Uint8Array;
+
+            /** Over `body`: ECDSA (DER) or RSASSA-PKCS1-v1_5, with the hash that fits the signer's key. */
+            signature: Uint8Array;
+
+            /** DER: the signer's SVID first, then intermediates up to (not including) a root of the bundle. */
+            signerChain: Uint8Array[];
+
+            /**
+             * Creates a new SignedEvent instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns SignedEvent instance
+             */
+            static create(properties: sigil.v1.SignedEvent.$Shape): sigil.v1.SignedEvent & sigil.v1.SignedEvent.$Shape;
+            static create(properties?: sigil.v1.SignedEvent.$Properties): sigil.v1.SignedEvent;
+
+            /**
+             * Encodes the specified SignedEvent message. Does not implicitly {@link sigil.v1.SignedEvent.verify|verify} messages.
+             * @param message SignedEvent message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.SignedEvent.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified SignedEvent message, length delimited. Does not implicitly {@link sigil.v1.SignedEvent.verify|verify} messages.
+             * @param message SignedEvent message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.SignedEvent.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a SignedEvent message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.SignedEvent & sigil.v1.SignedEvent.$Shape} SignedEvent
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.SignedEvent & sigil.v1.SignedEvent.$Shape;
+
+            /**
+             * Decodes a SignedEvent message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.SignedEvent & sigil.v1.SignedEvent.$Shape} SignedEvent
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.SignedEvent & sigil.v1.SignedEvent.$Shape;
+
+            /**
+             * Verifies a SignedEvent message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a SignedEvent message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns SignedEvent
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.SignedEvent;
+
+            /**
+             * Creates a plain object from a SignedEvent message. Also converts values to other types if specified.
+             * @param message SignedEvent
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.SignedEvent, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this SignedEvent to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for SignedEvent
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace SignedEvent {
+
+            /** Properties of a SignedEvent. */
+            interface $Properties {
+
+                /** Encoded EventBody: the exact bytes the signature covers. */
+                body?: (Uint8Array|null);
+
+                /** Over `body`: ECDSA (DER) or RSASSA-PKCS1-v1_5, with the hash that fits the signer's key. */
+                signature?: (Uint8Array|null);
+
+                /** DER: the signer's SVID first, then intermediates up to (not including) a root of the bundle. */
+                signerChain?: (Uint8Array[]|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a SignedEvent. */
+            type $Shape = sigil.v1.SignedEvent.$Properties;
+        }
+
+        /**
+         * Properties of an EventBody.
+         * @deprecated Use sigil.v1.EventBody.$Properties instead.
+         */
+        interface IEventBody extends sigil.v1.EventBody.$Properties {
+        }
+
+        /** Represents an EventBody. */
+        class EventBody {
+
+            /**
+             * Constructs a new EventBody.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.EventBody.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** "bundle", "revocation", "policy", "rotate". */
+            kind: string;
+
+            /** EventBody trustDomain. */
+            trustDomain: string;
+
+            /** Per kind; only grows, across control plane restarts too. */
+            sequence: number;
+
+            /** EventBody issuedAtUnixMs. */
+            issuedAtUnixMs: number;
+
+            /** The encoded payload message of `kind` (BundleUpdate, ...). */
+            payload: Uint8Array;
+
+            /**
+             * Creates a new EventBody instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns EventBody instance
+             */
+            static create(properties: sigil.v1.EventBody.$Shape): sigil.v1.EventBody & sigil.v1.EventBody.$Shape;
+            static create(properties?: sigil.v1.EventBody.$Properties): sigil.v1.EventBody;
+
+            /**
+             * Encodes the specified EventBody message. Does not implicitly {@link sigil.v1.EventBody.verify|verify} messages.
+             * @param message EventBody message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.EventBody.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified EventBody message, length delimited. Does not implicitly {@link sigil.v1.EventBody.verify|verify} messages.
+             * @param message EventBody message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.EventBody.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes an EventBody message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.EventBody & sigil.v1.EventBody.$Shape} EventBody
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.EventBody & sigil.v1.EventBody.$Shape;
+
+            /**
+             * Decodes an EventBody message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.EventBody & sigil.v1.EventBody.$Shape} EventBody
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.EventBody & sigil.v1.EventBody.$Shape;
+
+            /**
+             * Verifies an EventBody message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates an EventBody message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns EventBody
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.EventBody;
+
+            /**
+             * Creates a plain object from an EventBody message. Also converts values to other types if specified.
+             * @param message EventBody
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.EventBody, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this EventBody to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for EventBody
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace EventBody {
+
+            /** Properties of an EventBody. */
+            interface $Properties {
+
+                /** "bundle", "revocation", "policy", "rotate". */
+                kind?: (string|null);
+
+                /** EventBody trustDomain */
+                trustDomain?: (string|null);
+
+                /** Per kind; only grows, across control plane restarts too. */
+                sequence?: (number|null);
+
+                /** EventBody issuedAtUnixMs */
+                issuedAtUnixMs?: (number|null);
+
+                /** The encoded payload message of `kind` (BundleUpdate, ...). */
+                payload?: (Uint8Array|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of an EventBody. */
+            type $Shape = sigil.v1.EventBody.$Properties;
+        }
+
+        /**
+         * Properties of a BundleUpdate.
+         * @deprecated Use sigil.v1.BundleUpdate.$Properties instead.
+         */
+        interface IBundleUpdate extends sigil.v1.BundleUpdate.$Properties {
+        }
+
+        /** Kind "bundle": the whole current trust bundle (full state, so loss and re-delivery are harmless). */
+        class BundleUpdate {
+
+            /**
+             * Constructs a new BundleUpdate.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.BundleUpdate.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** DER root certificates. */
+            roots: Uint8Array[];
+
+            /** BundleUpdate bundleSequence. */
+            bundleSequence: number;
+
+            /** BundleUpdate refreshHintSeconds. */
+            refreshHintSeconds: number;
+
+            /**
+             * Creates a new BundleUpdate instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns BundleUpdate instance
+             */
+            static create(properties: sigil.v1.BundleUpdate.$Shape): sigil.v1.BundleUpdate & sigil.v1.BundleUpdate.$Shape;
+            static create(properties?: sigil.v1.BundleUpdate.$Properties): sigil.v1.BundleUpdate;
+
+            /**
+             * Encodes the specified BundleUpdate message. Does not implicitly {@link sigil.v1.BundleUpdate.verify|verify} messages.
+             * @param message BundleUpdate message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.BundleUpdate.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified BundleUpdate message, length delimited. Does not implicitly {@link sigil.v1.BundleUpdate.verify|verify} messages.
+             * @param message BundleUpdate message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.BundleUpdate.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a BundleUpdate message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.BundleUpdate & sigil.v1.BundleUpdate.$Shape} BundleUpdate
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.BundleUpdate & sigil.v1.BundleUpdate.$Shape;
+
+            /**
+             * Decodes a BundleUpdate message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.BundleUpdate & sigil.v1.BundleUpdate.$Shape} BundleUpdate
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.BundleUpdate & sigil.v1.BundleUpdate.$Shape;
+
+            /**
+             * Verifies a BundleUpdate message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a BundleUpdate message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns BundleUpdate
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.BundleUpdate;
+
+            /**
+             * Creates a plain object from a BundleUpdate message. Also converts values to other types if specified.
+             * @param message BundleUpdate
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.BundleUpdate, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this BundleUpdate to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for BundleUpdate
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace BundleUpdate {
+
+            /** Properties of a BundleUpdate. */
+            interface $Properties {
+
+                /** DER root certificates. */
+                roots?: (Uint8Array[]|null);
+
+                /** BundleUpdate bundleSequence */
+                bundleSequence?: (number|null);
+
+                /** BundleUpdate refreshHintSeconds */
+                refreshHintSeconds?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a BundleUpdate. */
+            type $Shape = sigil.v1.BundleUpdate.$Properties;
+        }
+
+        /**
          * Properties of an AttestRequest.
          * @deprecated Use sigil.v1.AttestRequest.$Properties instead.
          */

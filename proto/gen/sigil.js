@@ -2234,6 +2234,1162 @@ export const sigil = $root.sigil = (() => {
             return Certificate;
         })();
 
+        v1.SignedEvent = (function() {
+
+            /**
+             * Properties of a SignedEvent.
+             * @typedef {Object} sigil.v1.SignedEvent.$Properties
+             * @property {Uint8Array|null} [body] Encoded EventBody: the exact bytes the signature covers.
+             * @property {Uint8Array|null} [signature] Over `body`: ECDSA (DER) or RSASSA-PKCS1-v1_5, with the hash that fits the signer's key.
+             * @property {Array.<Uint8Array>|null} [signerChain] DER: the signer's SVID first, then intermediates up to (not including) a root of the bundle.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a SignedEvent.
+             * @memberof sigil.v1
+             * @interface ISignedEvent
+             * @augments sigil.v1.SignedEvent.$Properties
+             * @deprecated Use sigil.v1.SignedEvent.$Properties instead.
+             */
+
+            /**
+             * Shape of a SignedEvent.
+             * @typedef {sigil.v1.SignedEvent.$Properties} sigil.v1.SignedEvent.$Shape
+             */
+
+            /**
+             * Constructs a new SignedEvent.
+             * @memberof sigil.v1
+             * @classdesc What travels on NATS subjects sigil.<trust-domain>.<kind>. Every event is signed by the control plane's own SVID
+             * key (spiffe://<td>/sigil/control-plane); subscribers verify the chain against their bundle before using it.
+             * @constructor
+             * @param {sigil.v1.SignedEvent.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const SignedEvent = function (properties) {
+                this.signerChain = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * Encoded EventBody: the exact bytes the signature covers.
+             * @member {Uint8Array} body
+             * @memberof sigil.v1.SignedEvent
+             * @instance
+             */
+            SignedEvent.prototype.body = $util.newBuffer([]);
+
+            /**
+             * Over `body`: ECDSA (DER) or RSASSA-PKCS1-v1_5, with the hash that fits the signer's key.
+             * @member {Uint8Array} signature
+             * @memberof sigil.v1.SignedEvent
+             * @instance
+             */
+            SignedEvent.prototype.signature = $util.newBuffer([]);
+
+            /**
+             * DER: the signer's SVID first, then intermediates up to (not including) a root of the bundle.
+             * @member {Array.<Uint8Array>} signerChain
+             * @memberof sigil.v1.SignedEvent
+             * @instance
+             */
+            SignedEvent.prototype.signerChain = $util.emptyArray;
+
+            /**
+             * Creates a new SignedEvent instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.SignedEvent
+             * @static
+             * @param {sigil.v1.SignedEvent.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.SignedEvent} SignedEvent instance
+             * @type {{
+             *   (properties: sigil.v1.SignedEvent.$Shape): sigil.v1.SignedEvent & sigil.v1.SignedEvent.$Shape;
+             *   (properties?: sigil.v1.SignedEvent.$Properties): sigil.v1.SignedEvent;
+             * }}
+             */
+            SignedEvent.create = function(properties) {
+                return new SignedEvent(properties);
+            };
+
+            /**
+             * Encodes the specified SignedEvent message. Does not implicitly {@link sigil.v1.SignedEvent.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.SignedEvent
+             * @static
+             * @param {sigil.v1.SignedEvent.$Properties} message SignedEvent message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SignedEvent.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.body != null && $Object.hasOwnProperty.call(message, "body") && message.body.length)
+                    writer.uint32(/* id 1, wireType 2 =*/10).bytes(message.body);
+                if (message.signature != null && $Object.hasOwnProperty.call(message, "signature") && message.signature.length)
+                    writer.uint32(/* id 2, wireType 2 =*/18).bytes(message.signature);
+                if (message.signerChain != null && message.signerChain.length)
+                    for (let i = 0; i < message.signerChain.length; ++i)
+                        writer.uint32(/* id 3, wireType 2 =*/26).bytes(message.signerChain[i]);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified SignedEvent message, length delimited. Does not implicitly {@link sigil.v1.SignedEvent.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.SignedEvent
+             * @static
+             * @param {sigil.v1.SignedEvent.$Properties} message SignedEvent message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SignedEvent.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a SignedEvent message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.SignedEvent
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.SignedEvent & sigil.v1.SignedEvent.$Shape} SignedEvent
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SignedEvent.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.SignedEvent();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.body = value;
+                            else
+                                delete message.body;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.signature = value;
+                            else
+                                delete message.signature;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.signerChain && message.signerChain.length))
+                                message.signerChain = [];
+                            message.signerChain.push(reader.bytes());
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a SignedEvent message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.SignedEvent
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.SignedEvent & sigil.v1.SignedEvent.$Shape} SignedEvent
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SignedEvent.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a SignedEvent message.
+             * @function verify
+             * @memberof sigil.v1.SignedEvent
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            SignedEvent.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.body != null && $Object.hasOwnProperty.call(message, "body"))
+                    if (!(message.body && typeof message.body.length === "number" || $util.isString(message.body)))
+                        return "body: buffer expected";
+                if (message.signature != null && $Object.hasOwnProperty.call(message, "signature"))
+                    if (!(message.signature && typeof message.signature.length === "number" || $util.isString(message.signature)))
+                        return "signature: buffer expected";
+                if (message.signerChain != null && $Object.hasOwnProperty.call(message, "signerChain")) {
+                    if (!$Array.isArray(message.signerChain))
+                        return "signerChain: array expected";
+                    for (let i = 0; i < message.signerChain.length; ++i)
+                        if (!(message.signerChain[i] && typeof message.signerChain[i].length === "number" || $util.isString(message.signerChain[i])))
+                            return "signerChain: buffer[] expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a SignedEvent message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.SignedEvent
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.SignedEvent} SignedEvent
+             */
+            SignedEvent.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.SignedEvent)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.SignedEvent: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.SignedEvent();
+                if (object.body != null)
+                    if (object.body.length)
+                        if (typeof object.body === "string")
+                            $util.base64.decode(object.body, message.body = $util.newBuffer($util.base64.length(object.body)), 0);
+                        else if (object.body.length >= 0)
+                            message.body = object.body;
+                if (object.signature != null)
+                    if (object.signature.length)
+                        if (typeof object.signature === "string")
+                            $util.base64.decode(object.signature, message.signature = $util.newBuffer($util.base64.length(object.signature)), 0);
+                        else if (object.signature.length >= 0)
+                            message.signature = object.signature;
+                if (object.signerChain) {
+                    if (!$Array.isArray(object.signerChain))
+                        throw $TypeError(".sigil.v1.SignedEvent.signerChain: array expected");
+                    message.signerChain = $Array(object.signerChain.length);
+                    for (let i = 0; i < object.signerChain.length; ++i)
+                        if (typeof object.signerChain[i] === "string")
+                            $util.base64.decode(object.signerChain[i], message.signerChain[i] = $util.newBuffer($util.base64.length(object.signerChain[i])), 0);
+                        else if (object.signerChain[i].length >= 0)
+                            message.signerChain[i] = object.signerChain[i];
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a SignedEvent message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.SignedEvent
+             * @static
+             * @param {sigil.v1.SignedEvent} message SignedEvent
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            SignedEvent.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.signerChain = [];
+                if (options.defaults) {
+                    if (options.bytes === $String)
+                        object.body = "";
+                    else {
+                        object.body = [];
+                        if (options.bytes !== $Array)
+                            object.body = $util.newBuffer(object.body);
+                    }
+                    if (options.bytes === $String)
+                        object.signature = "";
+                    else {
+                        object.signature = [];
+                        if (options.bytes !== $Array)
+                            object.signature = $util.newBuffer(object.signature);
+                    }
+                }
+                if (message.body != null && $Object.hasOwnProperty.call(message, "body"))
+                    object.body = options.bytes === $String ? $util.base64.encode(message.body, 0, message.body.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.body) : message.body;
+                if (message.signature != null && $Object.hasOwnProperty.call(message, "signature"))
+                    object.signature = options.bytes === $String ? $util.base64.encode(message.signature, 0, message.signature.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.signature) : message.signature;
+                if (message.signerChain && message.signerChain.length) {
+                    object.signerChain = $Array(message.signerChain.length);
+                    for (let j = 0; j < message.signerChain.length; ++j)
+                        object.signerChain[j] = options.bytes === $String ? $util.base64.encode(message.signerChain[j], 0, message.signerChain[j].length) : options.bytes === $Array ? $Array.prototype.slice.call(message.signerChain[j]) : message.signerChain[j];
+                }
+                return object;
+            };
+
+            /**
+             * Converts this SignedEvent to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.SignedEvent
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            SignedEvent.prototype.toJSON = function() {
+                return SignedEvent.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for SignedEvent
+             * @function getTypeUrl
+             * @memberof sigil.v1.SignedEvent
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            SignedEvent.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.SignedEvent";
+            };
+
+            return SignedEvent;
+        })();
+
+        v1.EventBody = (function() {
+
+            /**
+             * Properties of an EventBody.
+             * @typedef {Object} sigil.v1.EventBody.$Properties
+             * @property {string|null} [kind] "bundle", "revocation", "policy", "rotate".
+             * @property {string|null} [trustDomain] EventBody trustDomain
+             * @property {number|null} [sequence] Per kind; only grows, across control plane restarts too.
+             * @property {number|null} [issuedAtUnixMs] EventBody issuedAtUnixMs
+             * @property {Uint8Array|null} [payload] The encoded payload message of `kind` (BundleUpdate, ...).
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an EventBody.
+             * @memberof sigil.v1
+             * @interface IEventBody
+             * @augments sigil.v1.EventBody.$Properties
+             * @deprecated Use sigil.v1.EventBody.$Properties instead.
+             */
+
+            /**
+             * Shape of an EventBody.
+             * @typedef {sigil.v1.EventBody.$Properties} sigil.v1.EventBody.$Shape
+             */
+
+            /**
+             * Constructs a new EventBody.
+             * @memberof sigil.v1
+             * @classdesc Represents an EventBody.
+             * @constructor
+             * @param {sigil.v1.EventBody.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const EventBody = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * "bundle", "revocation", "policy", "rotate".
+             * @member {string} kind
+             * @memberof sigil.v1.EventBody
+             * @instance
+             */
+            EventBody.prototype.kind = "";
+
+            /**
+             * EventBody trustDomain.
+             * @member {string} trustDomain
+             * @memberof sigil.v1.EventBody
+             * @instance
+             */
+            EventBody.prototype.trustDomain = "";
+
+            /**
+             * Per kind; only grows, across control plane restarts too.
+             * @member {number} sequence
+             * @memberof sigil.v1.EventBody
+             * @instance
+             */
+            EventBody.prototype.sequence = 0;
+
+            /**
+             * EventBody issuedAtUnixMs.
+             * @member {number} issuedAtUnixMs
+             * @memberof sigil.v1.EventBody
+             * @instance
+             */
+            EventBody.prototype.issuedAtUnixMs = 0;
+
+            /**
+             * The encoded payload message of `kind` (BundleUpdate, ...).
+             * @member {Uint8Array} payload
+             * @memberof sigil.v1.EventBody
+             * @instance
+             */
+            EventBody.prototype.payload = $util.newBuffer([]);
+
+            /**
+             * Creates a new EventBody instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.EventBody
+             * @static
+             * @param {sigil.v1.EventBody.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.EventBody} EventBody instance
+             * @type {{
+             *   (properties: sigil.v1.EventBody.$Shape): sigil.v1.EventBody & sigil.v1.EventBody.$Shape;
+             *   (properties?: sigil.v1.EventBody.$Properties): sigil.v1.EventBody;
+             * }}
+             */
+            EventBody.create = function(properties) {
+                return new EventBody(properties);
+            };
+
+            /**
+             * Encodes the specified EventBody message. Does not implicitly {@link sigil.v1.EventBody.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.EventBody
+             * @static
+             * @param {sigil.v1.EventBody.$Properties} message EventBody message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            EventBody.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.kind != null && $Object.hasOwnProperty.call(message, "kind") && message.kind !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.kind);
+                if (message.trustDomain != null && $Object.hasOwnProperty.call(message, "trustDomain") && message.trustDomain !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.trustDomain);
+                if (message.sequence != null && $Object.hasOwnProperty.call(message, "sequence") && (typeof message.sequence === "object" ? message.sequence.low || message.sequence.high : message.sequence !== 0))
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.sequence);
+                if (message.issuedAtUnixMs != null && $Object.hasOwnProperty.call(message, "issuedAtUnixMs") && (typeof message.issuedAtUnixMs === "object" ? message.issuedAtUnixMs.low || message.issuedAtUnixMs.high : message.issuedAtUnixMs !== 0))
+                    writer.uint32(/* id 4, wireType 0 =*/32).int64(message.issuedAtUnixMs);
+                if (message.payload != null && $Object.hasOwnProperty.call(message, "payload") && message.payload.length)
+                    writer.uint32(/* id 5, wireType 2 =*/42).bytes(message.payload);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified EventBody message, length delimited. Does not implicitly {@link sigil.v1.EventBody.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.EventBody
+             * @static
+             * @param {sigil.v1.EventBody.$Properties} message EventBody message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            EventBody.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an EventBody message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.EventBody
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.EventBody & sigil.v1.EventBody.$Shape} EventBody
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            EventBody.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.EventBody();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.kind = value;
+                            else
+                                delete message.kind;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.trustDomain = value;
+                            else
+                                delete message.trustDomain;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                message.sequence = value;
+                            else
+                                delete message.sequence;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+                                message.issuedAtUnixMs = value;
+                            else
+                                delete message.issuedAtUnixMs;
+                            continue;
+                        }
+                    case 5: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.payload = value;
+                            else
+                                delete message.payload;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes an EventBody message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.EventBody
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.EventBody & sigil.v1.EventBody.$Shape} EventBody
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            EventBody.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an EventBody message.
+             * @function verify
+             * @memberof sigil.v1.EventBody
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            EventBody.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.kind != null && $Object.hasOwnProperty.call(message, "kind"))
+                    if (!$util.isString(message.kind))
+                        return "kind: string expected";
+                if (message.trustDomain != null && $Object.hasOwnProperty.call(message, "trustDomain"))
+                    if (!$util.isString(message.trustDomain))
+                        return "trustDomain: string expected";
+                if (message.sequence != null && $Object.hasOwnProperty.call(message, "sequence"))
+                    if (!$util.isInteger(message.sequence) && !(message.sequence && $util.isInteger(message.sequence.low) && $util.isInteger(message.sequence.high)))
+                        return "sequence: integer|Long expected";
+                if (message.issuedAtUnixMs != null && $Object.hasOwnProperty.call(message, "issuedAtUnixMs"))
+                    if (!$util.isInteger(message.issuedAtUnixMs) && !(message.issuedAtUnixMs && $util.isInteger(message.issuedAtUnixMs.low) && $util.isInteger(message.issuedAtUnixMs.high)))
+                        return "issuedAtUnixMs: integer|Long expected";
+                if (message.payload != null && $Object.hasOwnProperty.call(message, "payload"))
+                    if (!(message.payload && typeof message.payload.length === "number" || $util.isString(message.payload)))
+                        return "payload: buffer expected";
+                return null;
+            };
+
+            /**
+             * Creates an EventBody message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.EventBody
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.EventBody} EventBody
+             */
+            EventBody.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.EventBody)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.EventBody: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.EventBody();
+                if (object.kind != null)
+                    if (typeof object.kind !== "string" || object.kind.length)
+                        message.kind = $String(object.kind);
+                if (object.trustDomain != null)
+                    if (typeof object.trustDomain !== "string" || object.trustDomain.length)
+                        message.trustDomain = $String(object.trustDomain);
+                if (object.sequence != null)
+                    if (typeof object.sequence === "object" ? object.sequence.low || object.sequence.high : $Number(object.sequence) !== 0)
+                        if ($util.Long)
+                            message.sequence = $util.Long.fromValue(object.sequence, true);
+                        else if (typeof object.sequence === "string")
+                            message.sequence = $parseInt(object.sequence, 10);
+                        else if (typeof object.sequence === "number")
+                            message.sequence = object.sequence;
+                        else if (typeof object.sequence === "object")
+                            message.sequence = new $util.LongBits(object.sequence.low >>> 0, object.sequence.high >>> 0).toNumber(true);
+                if (object.issuedAtUnixMs != null)
+                    if (typeof object.issuedAtUnixMs === "object" ? object.issuedAtUnixMs.low || object.issuedAtUnixMs.high : $Number(object.issuedAtUnixMs) !== 0)
+                        if ($util.Long)
+                            message.issuedAtUnixMs = $util.Long.fromValue(object.issuedAtUnixMs, false);
+                        else if (typeof object.issuedAtUnixMs === "string")
+                            message.issuedAtUnixMs = $parseInt(object.issuedAtUnixMs, 10);
+                        else if (typeof object.issuedAtUnixMs === "number")
+                            message.issuedAtUnixMs = object.issuedAtUnixMs;
+                        else if (typeof object.issuedAtUnixMs === "object")
+                            message.issuedAtUnixMs = new $util.LongBits(object.issuedAtUnixMs.low >>> 0, object.issuedAtUnixMs.high >>> 0).toNumber();
+                if (object.payload != null)
+                    if (object.payload.length)
+                        if (typeof object.payload === "string")
+                            $util.base64.decode(object.payload, message.payload = $util.newBuffer($util.base64.length(object.payload)), 0);
+                        else if (object.payload.length >= 0)
+                            message.payload = object.payload;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an EventBody message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.EventBody
+             * @static
+             * @param {sigil.v1.EventBody} message EventBody
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            EventBody.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.kind = "";
+                    object.trustDomain = "";
+                    object.sequence = 0;
+                    object.issuedAtUnixMs = 0;
+                    if (options.bytes === $String)
+                        object.payload = "";
+                    else {
+                        object.payload = [];
+                        if (options.bytes !== $Array)
+                            object.payload = $util.newBuffer(object.payload);
+                    }
+                }
+                if (message.kind != null && $Object.hasOwnProperty.call(message, "kind"))
+                    object.kind = message.kind;
+                if (message.trustDomain != null && $Object.hasOwnProperty.call(message, "trustDomain"))
+                    object.trustDomain = message.trustDomain;
+                if (message.sequence != null && $Object.hasOwnProperty.call(message, "sequence"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.sequence = typeof message.sequence === "number" ? $BigInt(message.sequence) : $util.Long.fromBits(message.sequence.low >>> 0, message.sequence.high >>> 0, true).toBigInt();
+                    else if (typeof message.sequence === "number")
+                        object.sequence = options.longs === $String ? $String(message.sequence) : message.sequence;
+                    else
+                        object.sequence = options.longs === $String ? $util.Long.prototype.toString.call(message.sequence) : options.longs === $Number ? new $util.LongBits(message.sequence.low >>> 0, message.sequence.high >>> 0).toNumber(true) : message.sequence;
+                if (message.issuedAtUnixMs != null && $Object.hasOwnProperty.call(message, "issuedAtUnixMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.issuedAtUnixMs = typeof message.issuedAtUnixMs === "number" ? $BigInt(message.issuedAtUnixMs) : $util.Long.fromBits(message.issuedAtUnixMs.low >>> 0, message.issuedAtUnixMs.high >>> 0, false).toBigInt();
+                    else if (typeof message.issuedAtUnixMs === "number")
+                        object.issuedAtUnixMs = options.longs === $String ? $String(message.issuedAtUnixMs) : message.issuedAtUnixMs;
+                    else
+                        object.issuedAtUnixMs = options.longs === $String ? $util.Long.prototype.toString.call(message.issuedAtUnixMs) : options.longs === $Number ? new $util.LongBits(message.issuedAtUnixMs.low >>> 0, message.issuedAtUnixMs.high >>> 0).toNumber() : message.issuedAtUnixMs;
+                if (message.payload != null && $Object.hasOwnProperty.call(message, "payload"))
+                    object.payload = options.bytes === $String ? $util.base64.encode(message.payload, 0, message.payload.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.payload) : message.payload;
+                return object;
+            };
+
+            /**
+             * Converts this EventBody to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.EventBody
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            EventBody.prototype.toJSON = function() {
+                return EventBody.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for EventBody
+             * @function getTypeUrl
+             * @memberof sigil.v1.EventBody
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            EventBody.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.EventBody";
+            };
+
+            return EventBody;
+        })();
+
+        v1.BundleUpdate = (function() {
+
+            /**
+             * Properties of a BundleUpdate.
+             * @typedef {Object} sigil.v1.BundleUpdate.$Properties
+             * @property {Array.<Uint8Array>|null} [roots] DER root certificates.
+             * @property {number|null} [bundleSequence] BundleUpdate bundleSequence
+             * @property {number|null} [refreshHintSeconds] BundleUpdate refreshHintSeconds
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a BundleUpdate.
+             * @memberof sigil.v1
+             * @interface IBundleUpdate
+             * @augments sigil.v1.BundleUpdate.$Properties
+             * @deprecated Use sigil.v1.BundleUpdate.$Properties instead.
+             */
+
+            /**
+             * Shape of a BundleUpdate.
+             * @typedef {sigil.v1.BundleUpdate.$Properties} sigil.v1.BundleUpdate.$Shape
+             */
+
+            /**
+             * Constructs a new BundleUpdate.
+             * @memberof sigil.v1
+             * @classdesc Kind "bundle": the whole current trust bundle (full state, so loss and re-delivery are harmless).
+             * @constructor
+             * @param {sigil.v1.BundleUpdate.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const BundleUpdate = function (properties) {
+                this.roots = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * DER root certificates.
+             * @member {Array.<Uint8Array>} roots
+             * @memberof sigil.v1.BundleUpdate
+             * @instance
+             */
+            BundleUpdate.prototype.roots = $util.emptyArray;
+
+            /**
+             * BundleUpdate bundleSequence.
+             * @member {number} bundleSequence
+             * @memberof sigil.v1.BundleUpdate
+             * @instance
+             */
+            BundleUpdate.prototype.bundleSequence = 0;
+
+            /**
+             * BundleUpdate refreshHintSeconds.
+             * @member {number} refreshHintSeconds
+             * @memberof sigil.v1.BundleUpdate
+             * @instance
+             */
+            BundleUpdate.prototype.refreshHintSeconds = 0;
+
+            /**
+             * Creates a new BundleUpdate instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.BundleUpdate
+             * @static
+             * @param {sigil.v1.BundleUpdate.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.BundleUpdate} BundleUpdate instance
+             * @type {{
+             *   (properties: sigil.v1.BundleUpdate.$Shape): sigil.v1.BundleUpdate & sigil.v1.BundleUpdate.$Shape;
+             *   (properties?: sigil.v1.BundleUpdate.$Properties): sigil.v1.BundleUpdate;
+             * }}
+             */
+            BundleUpdate.create = function(properties) {
+                return new BundleUpdate(properties);
+            };
+
+            /**
+             * Encodes the specified BundleUpdate message. Does not implicitly {@link sigil.v1.BundleUpdate.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.BundleUpdate
+             * @static
+             * @param {sigil.v1.BundleUpdate.$Properties} message BundleUpdate message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            BundleUpdate.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.roots != null && message.roots.length)
+                    for (let i = 0; i < message.roots.length; ++i)
+                        writer.uint32(/* id 1, wireType 2 =*/10).bytes(message.roots[i]);
+                if (message.bundleSequence != null && $Object.hasOwnProperty.call(message, "bundleSequence") && (typeof message.bundleSequence === "object" ? message.bundleSequence.low || message.bundleSequence.high : message.bundleSequence !== 0))
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.bundleSequence);
+                if (message.refreshHintSeconds != null && $Object.hasOwnProperty.call(message, "refreshHintSeconds") && message.refreshHintSeconds !== 0)
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint32(message.refreshHintSeconds);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified BundleUpdate message, length delimited. Does not implicitly {@link sigil.v1.BundleUpdate.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.BundleUpdate
+             * @static
+             * @param {sigil.v1.BundleUpdate.$Properties} message BundleUpdate message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            BundleUpdate.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a BundleUpdate message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.BundleUpdate
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.BundleUpdate & sigil.v1.BundleUpdate.$Shape} BundleUpdate
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            BundleUpdate.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.BundleUpdate();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.roots && message.roots.length))
+                                message.roots = [];
+                            message.roots.push(reader.bytes());
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                message.bundleSequence = value;
+                            else
+                                delete message.bundleSequence;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.refreshHintSeconds = value;
+                            else
+                                delete message.refreshHintSeconds;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a BundleUpdate message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.BundleUpdate
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.BundleUpdate & sigil.v1.BundleUpdate.$Shape} BundleUpdate
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            BundleUpdate.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a BundleUpdate message.
+             * @function verify
+             * @memberof sigil.v1.BundleUpdate
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            BundleUpdate.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.roots != null && $Object.hasOwnProperty.call(message, "roots")) {
+                    if (!$Array.isArray(message.roots))
+                        return "roots: array expected";
+                    for (let i = 0; i < message.roots.length; ++i)
+                        if (!(message.roots[i] && typeof message.roots[i].length === "number" || $util.isString(message.roots[i])))
+                            return "roots: buffer[] expected";
+                }
+                if (message.bundleSequence != null && $Object.hasOwnProperty.call(message, "bundleSequence"))
+                    if (!$util.isInteger(message.bundleSequence) && !(message.bundleSequence && $util.isInteger(message.bundleSequence.low) && $util.isInteger(message.bundleSequence.high)))
+                        return "bundleSequence: integer|Long expected";
+                if (message.refreshHintSeconds != null && $Object.hasOwnProperty.call(message, "refreshHintSeconds"))
+                    if (!$util.isInteger(message.refreshHintSeconds))
+                        return "refreshHintSeconds: integer expected";
+                return null;
+            };
+
+            /**
+             * Creates a BundleUpdate message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.BundleUpdate
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.BundleUpdate} BundleUpdate
+             */
+            BundleUpdate.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.BundleUpdate)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.BundleUpdate: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.BundleUpdate();
+                if (object.roots) {
+                    if (!$Array.isArray(object.roots))
+                        throw $TypeError(".sigil.v1.BundleUpdate.roots: array expected");
+                    message.roots = $Array(object.roots.length);
+                    for (let i = 0; i < object.roots.length; ++i)
+                        if (typeof object.roots[i] === "string")
+                            $util.base64.decode(object.roots[i], message.roots[i] = $util.newBuffer($util.base64.length(object.roots[i])), 0);
+                        else if (object.roots[i].length >= 0)
+                            message.roots[i] = object.roots[i];
+                }
+                if (object.bundleSequence != null)
+                    if (typeof object.bundleSequence === "object" ? object.bundleSequence.low || object.bundleSequence.high : $Number(object.bundleSequence) !== 0)
+                        if ($util.Long)
+                            message.bundleSequence = $util.Long.fromValue(object.bundleSequence, true);
+                        else if (typeof object.bundleSequence === "string")
+                            message.bundleSequence = $parseInt(object.bundleSequence, 10);
+                        else if (typeof object.bundleSequence === "number")
+                            message.bundleSequence = object.bundleSequence;
+                        else if (typeof object.bundleSequence === "object")
+                            message.bundleSequence = new $util.LongBits(object.bundleSequence.low >>> 0, object.bundleSequence.high >>> 0).toNumber(true);
+                if (object.refreshHintSeconds != null)
+                    if ($Number(object.refreshHintSeconds) !== 0)
+                        message.refreshHintSeconds = object.refreshHintSeconds >>> 0;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a BundleUpdate message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.BundleUpdate
+             * @static
+             * @param {sigil.v1.BundleUpdate} message BundleUpdate
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            BundleUpdate.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.roots = [];
+                if (options.defaults) {
+                    object.bundleSequence = 0;
+                    object.refreshHintSeconds = 0;
+                }
+                if (message.roots && message.roots.length) {
+                    object.roots = $Array(message.roots.length);
+                    for (let j = 0; j < message.roots.length; ++j)
+                        object.roots[j] = options.bytes === $String ? $util.base64.encode(message.roots[j], 0, message.roots[j].length) : options.bytes === $Array ? $Array.prototype.slice.call(message.roots[j]) : message.roots[j];
+                }
+                if (message.bundleSequence != null && $Object.hasOwnProperty.call(message, "bundleSequence"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.bundleSequence = typeof message.bundleSequence === "number" ? $BigInt(message.bundleSequence) : $util.Long.fromBits(message.bundleSequence.low >>> 0, message.bundleSequence.high >>> 0, true).toBigInt();
+                    else if (typeof message.bundleSequence === "number")
+                        object.bundleSequence = options.longs === $String ? $String(message.bundleSequence) : message.bundleSequence;
+                    else
+                        object.bundleSequence = options.longs === $String ? $util.Long.prototype.toString.call(message.bundleSequence) : options.longs === $Number ? new $util.LongBits(message.bundleSequence.low >>> 0, message.bundleSequence.high >>> 0).toNumber(true) : message.bundleSequence;
+                if (message.refreshHintSeconds != null && $Object.hasOwnProperty.call(message, "refreshHintSeconds"))
+                    object.refreshHintSeconds = message.refreshHintSeconds;
+                return object;
+            };
+
+            /**
+             * Converts this BundleUpdate to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.BundleUpdate
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            BundleUpdate.prototype.toJSON = function() {
+                return BundleUpdate.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for BundleUpdate
+             * @function getTypeUrl
+             * @memberof sigil.v1.BundleUpdate
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            BundleUpdate.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.BundleUpdate";
+            };
+
+            return BundleUpdate;
+        })();
+
         v1.AttestRequest = (function() {
 
             /**
