@@ -5,6 +5,7 @@ export const LogField = {
   component: 'component',
   spiffeId: 'spiffe_id',
   serial: 'serial',
+  notAfter: 'not_after',
   peer: 'peer',
   errCode: 'err_code',
   reason: 'reason',

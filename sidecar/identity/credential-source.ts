@@ -80,6 +80,7 @@ export class CredentialSource {
   readonly #logger: Logger | undefined;
   readonly #listeners = new Set<CredentialListener>();
   #current: Credentials | undefined;
+  #version = 0;
 
   constructor(options: CredentialSourceOptions) {
     this.#clientTls = options.clientTls;
@@ -123,7 +124,7 @@ export class CredentialSource {
       );
     }
     const credentials: Credentials = Object.freeze({
-      version: (this.#current?.version ?? 0) + 1,
+      version: ++this.#version,
       material: sealed,
       serverContextOptions: Object.freeze({ key: sealed.keyPem, cert: sealed.certChainPem, ca: sealed.bundlePem }),
       clientContext,
@@ -131,6 +132,16 @@ export class CredentialSource {
     this.#current = credentials;
     for (const listener of this.#listeners) this.#deliver(listener, credentials);
     return credentials;
+  }
+
+  /**
+   * Withdraws the credentials (the SVID expired and no renewal succeeded): listeners stop accepting and
+   * originating connections until the next `update()`, so an expired SVID is never presented.
+   */
+  clear(reason: string): void {
+    if (!this.#current) return;
+    this.#logger?.warn({ credentials: describe(this.#current.material), reason }, 'credentials withdrawn; refusing new connections until an SVID is renewed');
+    this.#current = undefined;
   }
 
   /** Calls `listener` with the current credentials (if any) right away, then on every update. */

@@ -3,6 +3,7 @@ import { checkControlPlaneCertificate, CONTROL_PLANE_CHANNEL_OPTIONS } from '../
 import { callUnary, type UnaryCallback } from '../../common/wire-errors.ts';
 import { IdentityClient, type sigil } from '../../proto/index.ts';
 import type { TlsMaterial } from './credential-source.ts';
+import type { IdentityApi, IssuedSvidWire, IssuedTrustWire } from './identity-api.ts';
 
 export interface GrpcIdentityApiOptions {
   readonly address: string;
@@ -13,16 +14,8 @@ export interface GrpcIdentityApiOptions {
   readonly timeoutMs?: number;
 }
 
-export interface IssuedSvidWire {
-  /** Leaf first, then intermediates; DER. */
-  readonly chain: Uint8Array[];
-  readonly trust: TrustStateWire;
-}
-
-export interface TrustStateWire {
-  readonly trustDomain: string;
-  readonly roots: Uint8Array[];
-  readonly bundleSequence: number;
+/** The trust state as FetchTrust returns it. */
+export interface TrustStateWire extends IssuedTrustWire {
   readonly refreshHintSeconds: number;
 }
 
@@ -34,7 +27,7 @@ function trustOf(t: sigil.v1.ITrustState | null | undefined): TrustStateWire {
  * The control plane's Identity service over gRPC. A client per call: calls are rare (attest once, renew at half
  * life, fetch trust every minute) and each may need other TLS material (the SVID of the moment, a new bundle).
  */
-export class GrpcIdentityApi {
+export class GrpcIdentityApi implements IdentityApi {
   readonly #options: GrpcIdentityApiOptions;
 
   constructor(options: GrpcIdentityApiOptions) {

@@ -239,3 +239,14 @@ t.test('start() needs published credentials; options are validated', async (t) =
   ];
   for (const options of bad) t.throws(() => new InboundListener(options, deps), { code: ErrorCode.CONFIG_INVALID });
 });
+
+t.test('withdrawn credentials: new connections are refused until an SVID is published again', async (t) => {
+  const r = await rig(t);
+  r.source.clear('svid expired');
+  const outcome = await sendAndAwaitEnd(client(r, webMaterial));
+  await r.observer.waitFor((e) => e.type === 'refused' && e.reason === 'no_credentials');
+  t.equal(outcome.data, '', 'nothing was served with the withdrawn SVID');
+  t.same(r.app.received, []);
+  r.source.update(apiMaterial);
+  t.equal(await echoRoundTrip(client(r, webMaterial), 'back'), 'back', 'a renewed SVID serves again');
+});

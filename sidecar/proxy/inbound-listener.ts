@@ -86,7 +86,14 @@ export class InboundListener {
       handshakeTimeout: this.#options.handshakeTimeoutMs ?? 10_000,
     });
     if (this.#options.maxConnections !== undefined) server.maxConnections = this.#options.maxConnections;
-    server.on('connection', (socket) => this.#tracker.trackSocket(socket));
+    server.on('connection', (socket) => {
+      if (!this.#deps.credentials.current) {
+        socket.destroy();
+        this.#refusals.record('no_credentials', { remoteAddress: socket.remoteAddress });
+        return;
+      }
+      this.#tracker.trackSocket(socket);
+    });
     server.on('drop', (data) => this.#refuse('max_connections', { remoteAddress: data?.remoteAddress }));
     server.on('tlsClientError', (err, socket) => this.#onHandshakeError(err, socket));
     server.on('secureConnection', (socket) => void this.#onSecure(socket));

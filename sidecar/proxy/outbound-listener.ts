@@ -125,6 +125,11 @@ export class OutboundListener {
   }
 
   #onClient(client: Socket): void {
+    if (!this.#deps.credentials.current) {
+      client.destroy();
+      this.#refusals.record('no_credentials', { remoteAddress: client.remoteAddress });
+      return;
+    }
     this.#tracker.trackSocket(client);
     client.on('error', (err) => this.#deps.logger.debug({ err }, 'outbound client error before piping'));
     const { host, port } = this.#options.upstream;

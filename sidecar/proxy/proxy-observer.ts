@@ -2,6 +2,7 @@ export type ProxyDirection = 'inbound' | 'outbound';
 
 /** Why a connection was refused. Stable strings: they become metric labels and log fields. */
 export type RefusalReason =
+  | 'no_credentials'
   | 'no_peer_certificate'
   | 'untrusted_certificate'
   | 'unsupported_protocol'

@@ -1,0 +1,28 @@
+import type { TlsMaterial } from './credential-source.ts';
+
+/** The trust state the control plane returns with every SVID. */
+export interface IssuedTrustWire {
+  readonly trustDomain: string;
+  /** DER of each root CA of the trust domain. */
+  readonly roots: Uint8Array[];
+  readonly bundleSequence: number;
+}
+
+/** An issuance as it comes off the wire: nothing in it is trusted until the manager has validated it. */
+export interface IssuedSvidWire {
+  /** Leaf first, then intermediates; DER. */
+  readonly chain: Uint8Array[];
+  readonly trust: IssuedTrustWire;
+}
+
+/**
+ * The port the SVID manager calls to get certificates (implemented over gRPC by `GrpcIdentityApi`, by a typed fake in
+ * tests). Failures reject, preferably with a SigilError whose `code` says what went wrong; the manager logs the code,
+ * keeps the current SVID and retries.
+ */
+export interface IdentityApi {
+  /** First contact: the join token proves who we are; the server is authenticated by the bootstrap bundle. */
+  attest(joinToken: string, csrDer: Uint8Array): Promise<IssuedSvidWire>;
+  /** mTLS with `current` as the client certificate. */
+  renew(current: TlsMaterial, csrDer: Uint8Array): Promise<IssuedSvidWire>;
+}

@@ -1,0 +1,292 @@
+import type { Clock, Timer } from '../../common/clock.ts';
+import { ErrorCode, isSigilError, SigilError } from '../../common/errors.ts';
+import { DEFAULT_KEY_TYPE, type KeyType } from '../../common/key-type.ts';
+import { LogField, type Logger } from '../../common/logger.ts';
+import { parseWorkloadId } from '../../common/spiffe-id.ts';
+import type { TlsMaterial } from './credential-source.ts';
+import type { IdentityApi, IssuedTrustWire } from './identity-api.ts';
+import { validateIssuedSvid } from './issued-svid-validator.ts';
+import { backoffDelayMs, capBeforeExpiryMs, renewalDelayMs } from './renewal-schedule.ts';
+import { newSvidKeyRequest } from './svid-key-request.ts';
+import type { IssuanceVia, SvidObserver, SvidState } from './svid-observer.ts';
+
+export type { IssuanceVia, SvidFailedEvent, SvidIssuedEvent, SvidObserver, SvidState } from './svid-observer.ts';
+
+/**
+ * Where validated SVIDs are published: `CredentialSource` fits. `update` may throw to refuse material (the old stays
+ * in force). `clear`, when the sink has it, is called when the SVID expires so that nothing stale is served.
+ */
+export interface CredentialSink {
+  update(material: TlsMaterial): unknown;
+  clear?(reason: string): void;
+}
+
+export interface SvidManagerOptions {
+  readonly spiffeId: string;
+  readonly trustDomain: string;
+  readonly keyType?: KeyType;
+  /** Asked before every attestation; return '' or undefined (or throw) when no token is available. */
+  readonly joinToken: () => Promise<string | undefined> | string | undefined;
+  readonly backoffBaseMs?: number;
+  readonly backoffMaxMs?: number;
+}
+
+export interface SvidManagerDeps {
+  readonly api: IdentityApi;
+  readonly credentials: CredentialSink;
+  readonly clock: Clock;
+  /** Uniform in [0, 1); drives renewal jitter and backoff. */
+  readonly random: () => number;
+  readonly logger: Logger;
+  readonly observer?: SvidObserver;
+  /** Receives the trust state of every validated issuance, for the bundle state. */
+  readonly onTrust?: (trust: IssuedTrustWire) => void;
+}
+
+const NOT_AFTER = LogField.notAfter;
+
+/**
+ * Obtains and keeps this sidecar's X.509-SVID: attests with a join token, renews at half life with a new key each
+ * time, and publishes every validated SVID to the credential sink. Contract on failure: the current SVID stays in
+ * force, the attempt is logged with its error code and retried with capped backoff before expiry; an SVID that
+ * expires is withdrawn (state 'expired') and the manager falls back to attestation, which needs a join token.
+ * Nothing escapes the background loop.
+ */
+export class SvidManager {
+  readonly #options: Required<Omit<SvidManagerOptions, 'joinToken'>> & Pick<SvidManagerOptions, 'joinToken'>;
+  readonly #deps: SvidManagerDeps;
+  #state: SvidState = 'starting';
+  #material: TlsMaterial | undefined;
+  #failures = 0;
+  #started = false;
+  #attemptTimer: Timer | undefined;
+  #expiryTimer: Timer | undefined;
+  #inFlight: Promise<boolean> | undefined;
+  #queued: Promise<boolean> | undefined;
+
+  constructor(options: SvidManagerOptions, deps: SvidManagerDeps) {
+    const id = parseWorkloadId(options.spiffeId, options.trustDomain);
+    this.#options = Object.freeze({
+      spiffeId: id.uri,
+      trustDomain: id.trustDomain,
+      keyType: options.keyType ?? DEFAULT_KEY_TYPE,
+      joinToken: options.joinToken,
+      backoffBaseMs: options.backoffBaseMs ?? 1000,
+      backoffMaxMs: options.backoffMaxMs ?? 60_000,
+    });
+    this.#deps = deps;
+  }
+
+  get state(): SvidState {
+    return this.#state;
+  }
+
+  /** The SVID being served, or undefined when there is none or it has expired. */
+  current(): TlsMaterial | undefined {
+    const m = this.#material;
+    return m !== undefined && m.notAfter > this.#deps.clock.now() ? m : undefined;
+  }
+
+  /**
+   * Runs the first attestation. Resolves when that attempt is over, whether or not it succeeded (see `state`); a
+   * failed one is retried in the background.
+   */
+  async start(): Promise<void> {
+    if (this.#started) throw new SigilError(ErrorCode.INVALID_ARGUMENT, 'SvidManager.start() was called twice; start it once from the composition root');
+    this.#started = true;
+    await this.#run('start');
+  }
+
+  /** Renews at once with a new key (e.g. on a CA rotation order). Resolves true when a new SVID was published. */
+  renewNow(reason: string): Promise<boolean> {
+    if (!this.#started || this.#state === 'stopped') return Promise.resolve(false);
+    return this.#run(reason);
+  }
+
+  /** Cancels all timers; an attempt in flight is abandoned and its result dropped. */
+  stop(): void {
+    this.#cancelTimers();
+    this.#setState('stopped');
+  }
+
+  /** One attempt at a time; a request during an attempt runs right after it, so a rotation order is never lost. */
+  #run(reason: string): Promise<boolean> {
+    if (this.#state === 'stopped') return Promise.resolve(false);
+    if (this.#inFlight !== undefined) {
+      this.#queued ??= this.#inFlight.then(() => {
+        this.#queued = undefined;
+        return this.#run(reason);
+      });
+      return this.#queued;
+    }
+    this.#cancelAttemptTimer();
+    const attempt = this.#attempt(reason).finally(() => {
+      this.#inFlight = undefined;
+    });
+    this.#inFlight = attempt;
+    return attempt;
+  }
+
+  async #attempt(reason: string): Promise<boolean> {
+    this.#withdrawIfExpired();
+    const current = this.#material;
+    const via: IssuanceVia = current === undefined ? 'attest' : 'renew';
+    if (current !== undefined) this.#setState('renewing');
+    try {
+      const token = current === undefined ? await this.#joinToken() : undefined;
+      const request = await newSvidKeyRequest(this.#options.spiffeId, this.#options.keyType);
+      const wire = current === undefined
+        ? await this.#deps.api.attest(token ?? '', request.csrDer)
+        : await this.#deps.api.renew(current, request.csrDer);
+      if (this.#state === 'stopped') return false;
+      const { spiffeId, trustDomain } = this.#options;
+      const now = this.#deps.clock.now();
+      const svid = validateIssuedSvid(wire, { spiffeId, trustDomain, spkiSha256: request.spkiSha256, now });
+      const material: TlsMaterial = {
+        certChainPem: svid.certChainPem,
+        keyPem: request.keyPem,
+        bundlePem: svid.bundle.pem,
+        spiffeId,
+        serial: svid.leaf.serial,
+        notAfter: svid.leaf.notAfter,
+      };
+      this.#deps.credentials.update(material);
+      this.#material = material;
+      this.#failures = 0;
+      // The CA backdates notBefore (up to 60 s) for clock skew; half life counts from when we got the SVID, or a
+      // short TTL would schedule its renewal in the past and renew in a loop.
+      this.#schedule(Math.max(svid.leaf.notBefore, now), svid.leaf.notAfter);
+      this.#setState('ready');
+      this.#deps.logger.info(
+        { [LogField.spiffeId]: spiffeId, [LogField.serial]: material.serial, [NOT_AFTER]: iso(material.notAfter), via, [LogField.reason]: reason },
+        via === 'attest' ? 'SVID obtained by attestation' : 'SVID renewed',
+      );
+      this.#notify('issued', () => this.#deps.observer?.issued?.({ via, reason, spiffeId, serial: material.serial, notAfter: material.notAfter }));
+      this.#notify('onTrust', () => this.#deps.onTrust?.(wire.trust));
+      return true;
+    } catch (err) {
+      if (this.#state !== 'stopped') this.#failed(via, reason, err);
+      return false;
+    }
+  }
+
+  async #joinToken(): Promise<string> {
+    let token: string | undefined;
+    try {
+      token = await this.#options.joinToken();
+    } catch (cause) {
+      throw noToken(this.#options.spiffeId, cause);
+    }
+    if (typeof token !== 'string' || token === '') throw noToken(this.#options.spiffeId);
+    return token;
+  }
+
+  #failed(via: IssuanceVia, reason: string, err: unknown): void {
+    this.#failures += 1;
+    const attempt = this.#failures;
+    const now = this.#deps.clock.now();
+    let retryInMs = backoffDelayMs(attempt, { baseMs: this.#options.backoffBaseMs, maxMs: this.#options.backoffMaxMs, random: this.#deps.random });
+    const serving = this.current();
+    if (serving !== undefined) retryInMs = capBeforeExpiryMs(retryInMs, { now, notAfter: serving.notAfter });
+    this.#arm(retryInMs, 'retry');
+    const code = isSigilError(err) ? err.code : ErrorCode.INTERNAL;
+    const detail = isSigilError(err) ? err.details['reason'] : undefined;
+    const fields = {
+      [LogField.spiffeId]: this.#options.spiffeId,
+      [LogField.errCode]: code,
+      ...(detail === undefined ? {} : { err_reason: detail }),
+      attempt,
+      retry_in_ms: retryInMs,
+      via,
+      [LogField.reason]: reason,
+      error: err instanceof Error ? err.message : String(err),
+    };
+    if (serving !== undefined) {
+      this.#deps.logger.warn({ ...fields, [LogField.serial]: serving.serial, [NOT_AFTER]: iso(serving.notAfter) }, 'SVID renewal failed; the current SVID stays in force until it expires');
+    } else {
+      this.#deps.logger.error(fields, via === 'attest' ? 'attestation failed; no SVID is being served' : 'SVID renewal failed and no valid SVID is being served');
+    }
+    this.#notify('failed', () => this.#deps.observer?.failed?.({ via, reason, code, attempt, retryInMs }));
+  }
+
+  #schedule(notBefore: number, notAfter: number): void {
+    this.#cancelTimers();
+    const now = this.#deps.clock.now();
+    this.#arm(renewalDelayMs({ notBefore, notAfter, now, random: this.#deps.random }), 'scheduled');
+    this.#expiryTimer = this.#deps.clock.setTimer(notAfter - now, () => this.#onExpiryTimer());
+  }
+
+  #arm(delayMs: number, reason: string): void {
+    this.#cancelAttemptTimer();
+    this.#attemptTimer = this.#deps.clock.setTimer(delayMs, () => {
+      this.#attemptTimer = undefined;
+      void this.#run(reason);
+    });
+  }
+
+  /** Expiry timer: a timer firing early re-arms for the rest; once withdrawn, re-attestation starts unless busy. */
+  #onExpiryTimer(): void {
+    const m = this.#material;
+    if (m === undefined || this.#state === 'stopped') return;
+    const left = m.notAfter - this.#deps.clock.now();
+    if (left > 0) {
+      this.#expiryTimer = this.#deps.clock.setTimer(left, () => this.#onExpiryTimer());
+      return;
+    }
+    this.#withdrawIfExpired();
+    if (this.#inFlight === undefined && this.#attemptTimer === undefined) void this.#run('expired');
+  }
+
+  /** Stops serving an SVID that is past notAfter. */
+  #withdrawIfExpired(): void {
+    const m = this.#material;
+    if (m === undefined || m.notAfter > this.#deps.clock.now()) return;
+    this.#material = undefined;
+    this.#expiryTimer?.cancel();
+    this.#expiryTimer = undefined;
+    this.#setState('expired');
+    this.#notify('clear', () => this.#deps.credentials.clear?.('svid-expired'));
+    this.#deps.logger.error(
+      { [LogField.spiffeId]: m.spiffeId, [LogField.serial]: m.serial, [NOT_AFTER]: iso(m.notAfter), [LogField.errCode]: ErrorCode.SVID_EXPIRED },
+      'the SVID expired before a renewal succeeded and is no longer served; an expired SVID cannot renew, so the sidecar ' +
+        're-attests, which needs a new join token (sigil token create --spiffe-id ...)',
+    );
+  }
+
+  #setState(state: SvidState): void {
+    if (this.#state === state || this.#state === 'stopped') return;
+    this.#state = state;
+    this.#notify('stateChanged', () => this.#deps.observer?.stateChanged?.(state));
+  }
+
+  #notify(hook: string, call: () => void): void {
+    try {
+      call();
+    } catch (err) {
+      this.#deps.logger.error({ hook, error: err instanceof Error ? err.message : String(err) }, 'an SVID manager hook threw; ignored');
+    }
+  }
+
+  #cancelAttemptTimer(): void {
+    this.#attemptTimer?.cancel();
+    this.#attemptTimer = undefined;
+  }
+
+  #cancelTimers(): void {
+    this.#cancelAttemptTimer();
+    this.#expiryTimer?.cancel();
+    this.#expiryTimer = undefined;
+  }
+}
+
+function noToken(spiffeId: string, cause?: unknown): SigilError {
+  return new SigilError(
+    ErrorCode.TOKEN_INVALID,
+    `no join token is available to attest ${spiffeId}: create one with \`sigil token create --spiffe-id ${spiffeId}\` and give it to the sidecar`,
+    { details: { reason: 'no-token' }, ...(cause === undefined ? {} : { cause }) },
+  );
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
