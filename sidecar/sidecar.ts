@@ -14,6 +14,8 @@ import { svidPeerVerifier } from './peer-verifier.ts';
 import { InboundListener } from './proxy/inbound-listener.ts';
 import { OutboundListener } from './proxy/outbound-listener.ts';
 import { resolveTlsSettings } from './proxy/tls-settings.ts';
+import { TrustRefresher } from './trust/trust-refresher.ts';
+import { TrustState } from './trust/trust-state.ts';
 
 export interface SidecarOptions {
   readonly config: SidecarConfig;
@@ -44,6 +46,8 @@ export class Sidecar {
   readonly metrics = new SidecarMetrics();
   readonly credentials: CredentialSource;
   readonly #svids: SvidManager;
+  readonly trust: TrustState;
+  readonly #refresher: TrustRefresher;
   readonly #inbound: InboundListener[];
   readonly #outbound: OutboundListener[];
   readonly #admin: HttpListener;
@@ -57,16 +61,35 @@ export class Sidecar {
     this.#logger = deps.logger ?? createLogger({ component: 'sidecar', level: config.logLevel });
     const tls = resolveTlsSettings({ minVersion: config.minTlsVersion });
     this.credentials = new CredentialSource({ clientTls: tls, clock: this.#clock, logger: this.#logger });
-    const api = deps.identityApi ?? new GrpcIdentityApi({
+    const grpcApi = new GrpcIdentityApi({
       address: config.controlPlane.address,
       trustDomain: config.trustDomain,
-      bundlePem: () => this.credentials.current?.material.bundlePem ?? options.bootstrapBundlePem,
+      bundlePem: () => this.trust.bundle?.pem ?? options.bootstrapBundlePem,
+    });
+    const api = deps.identityApi ?? grpcApi;
+    this.trust = new TrustState({ trustDomain: config.trustDomain }, { clock: this.#clock, logger: this.#logger });
+    // A new bundle goes into the TLS contexts with the SVID in force: open connections keep theirs.
+    this.trust.onChange((bundle) => {
+      const current = this.credentials.current?.material;
+      if (current) this.credentials.update({ ...current, bundlePem: bundle.pem });
+    });
+    this.#refresher = new TrustRefresher({ intervalMs: config.trustRefreshIntervalMs }, {
+      fetcher: { fetchTrust: () => grpcApi.fetchTrust(this.credentials.current?.material) },
+      trust: this.trust,
+      clock: this.#clock,
+      logger: this.#logger,
+      onResult: (ok) => this.metrics.trustFetches.inc({ result: ok ? 'ok' : 'error' }),
     });
     this.#svids = new SvidManager(
       { spiffeId: config.spiffeId, trustDomain: config.trustDomain, keyType: config.keyType, joinToken: options.joinToken },
       {
         api,
-        credentials: this.credentials,
+        onTrust: (t) => this.trust.offer(t.roots, t.bundleSequence, 'issuance'),
+        // Every new SVID is served with the newest bundle known, whichever path brought it.
+        credentials: {
+          update: (material) => this.credentials.update({ ...material, bundlePem: this.trust.bundle?.pem ?? material.bundlePem }),
+          clear: (reason) => this.credentials.clear(reason),
+        },
         clock: this.#clock,
         random: deps.random ?? (() => randomInt(0, 2 ** 32) / 2 ** 32),
         logger: this.#logger,
@@ -110,6 +133,7 @@ export class Sidecar {
         `${this.spiffeId} could not obtain its SVID${cause ? ` (${cause.code})` : ''}: check the join token, the control plane address and the bundle; the log has the details`);
     }
     for (const l of [...this.#inbound, ...this.#outbound]) await l.start();
+    this.#refresher.start();
     const admin = await this.#admin.listen(this.#options.config.admin.listen);
     const addr = (a: { address: string; port: number }): HostPort => ({ host: a.address, port: a.port });
     this.#addresses = { inbound: this.#inbound.map((l) => addr(l.address())), outbound: this.#outbound.map((l) => addr(l.address())), admin };
@@ -120,6 +144,7 @@ export class Sidecar {
   /** Stops accepting, lets open connections finish for up to `drainTimeoutMs`, then closes the rest. */
   async stop(drainTimeoutMs = this.#options.config.drainTimeoutMs): Promise<void> {
     this.#svids.stop();
+    this.#refresher.stop();
     await Promise.all([...this.#inbound, ...this.#outbound].map((l) => l.stop({ drainTimeoutMs })));
     await this.#admin.close();
     this.#logger.info({ spiffe_id: this.spiffeId }, 'sidecar stopped');

@@ -10,6 +10,7 @@ export class SidecarMetrics implements ProxyObserver {
   readonly #refused = new Counter({ name: 'sigil_connections_refused_total', help: 'Connections refused, by reason', labelNames: ['direction', 'reason'] as const, registers: [this.registry] });
   readonly #bytes = new Counter({ name: 'sigil_bytes_total', help: 'Bytes proxied', labelNames: ['direction', 'flow'] as const, registers: [this.registry] });
   readonly svidNotAfter = new Gauge({ name: 'sigil_svid_not_after_timestamp_seconds', help: 'Expiry of the SVID in use', registers: [this.registry] });
+  readonly trustFetches = new Counter({ name: 'sigil_trust_fetches_total', help: 'FetchTrust calls over gRPC by result', labelNames: ['result'] as const, registers: [this.registry] });
   readonly renewals = new Counter({ name: 'sigil_svid_renewals_total', help: 'SVID issuance attempts by path (attest, renew) and result (ok or error code)', labelNames: ['via', 'result'] as const, registers: [this.registry] });
 
   handshake(direction: ProxyDirection, outcome: 'ok' | RefusalReason): void {

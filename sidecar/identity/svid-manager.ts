@@ -150,6 +150,8 @@ export class SvidManager {
         serial: svid.leaf.serial,
         notAfter: svid.leaf.notAfter,
       };
+      // Trust first: the sink may combine the SVID with the newest bundle it knows.
+      this.#notify('onTrust', () => this.#deps.onTrust?.(wire.trust));
       this.#deps.credentials.update(material);
       this.#material = material;
       this.#failures = 0;
@@ -162,7 +164,6 @@ export class SvidManager {
         via === 'attest' ? 'SVID obtained by attestation' : 'SVID renewed',
       );
       this.#notify('issued', () => this.#deps.observer?.issued?.({ via, reason, spiffeId, serial: material.serial, notAfter: material.notAfter }));
-      this.#notify('onTrust', () => this.#deps.onTrust?.(wire.trust));
       return true;
     } catch (err) {
       if (this.#state !== 'stopped') this.#failed(via, reason, err);
