@@ -41,7 +41,7 @@ export class CertificateAuthority {
   readonly keyType: KeyType;
   readonly #intermediate: x509.X509Certificate;
   readonly #key: CryptoKey;
-  readonly #roots: readonly x509.X509Certificate[];
+  #roots: readonly x509.X509Certificate[];
   readonly #issuer: IssuerFacts;
   readonly #randomBytes: RandomBytes;
 
@@ -119,6 +119,17 @@ export class CertificateAuthority {
     });
     assertNoViolations(violations, ErrorCode.INTERNAL, `the SVID just signed for ${spiffeId.uri} was withheld because it`);
     return issuedCertificate(cert, keyType);
+  }
+
+  /**
+   * Adds a root to the trust bundle (CA rotation prepares this way): checked against the root profile first;
+   * returns false when the bundle already holds it.
+   */
+  async addRoot(root: x509.X509Certificate): Promise<boolean> {
+    if (this.#roots.some((r) => Buffer.from(r.rawData).equals(Buffer.from(root.rawData)))) return false;
+    assertNoViolations(await caProfileViolations(root, { trustDomain: this.trustDomain, issuer: root }), ErrorCode.CA_INVALID, `root CA ${root.serialNumber}`);
+    this.#roots = [...this.#roots, root];
+    return true;
   }
 
   /** The intermediate, in PEM, for appending after a leaf in an SVID chain. */
