@@ -27,6 +27,11 @@ export const controlPlaneFileSchema = z.strictObject({
   svid: z.strictObject({ ttl: durationMs.default(3_600_000) }).default({ ttl: 3_600_000 }),
   joinTokens: z.strictObject({ defaultTtl: durationMs.default(900_000) }).default({ defaultTtl: 900_000 }),
   store: z.strictObject({ sqlite: z.string().optional() }).default({}),
+  nats: z.strictObject({
+    servers: z.array(z.string().regex(/^(nats|tls):\/\/\S+$/, 'must be a nats:// or tls:// URL')).min(1),
+    tls: z.strictObject({ caFile: z.string().optional(), certFile: z.string().optional(), keyFile: z.string().optional() }).optional(),
+    credentialsFile: z.string().optional(),
+  }).optional(),
   log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).default({ level: 'info' }),
 });
 
@@ -39,6 +44,8 @@ export interface ControlPlaneConfig {
   /** Absolute path of the SQLite file; `<dataDir>/sigil.db` when not configured. */
   readonly sqlitePath: string;
   readonly logLevel: string;
+  /** Absent: no event channel; sidecars converge through FetchTrust alone. */
+  readonly nats: { readonly servers: readonly string[]; readonly tls?: { caFile?: string; certFile?: string; keyFile?: string }; readonly credentialsFile?: string } | undefined;
 }
 
 export interface ConfigSources {
@@ -73,7 +80,19 @@ export function resolveControlPlaneConfig(sources: ConfigSources): ControlPlaneC
     joinTokenTtlMs: file.joinTokens.defaultTtl,
     sqlitePath: sqlite !== undefined ? resolve(sources.cwd, sqlite) : resolve(resolvedDataDir, 'sigil.db'),
     logLevel: env['SIGIL_LOG_LEVEL'] ?? file.log.level,
+    nats: natsConfig(env['SIGIL_NATS_SERVERS'], file.nats, fileDir),
   });
+}
+
+function natsConfig(envServers: string | undefined, file: z.output<typeof controlPlaneFileSchema>['nats'], fileDir: string): ControlPlaneConfig['nats'] {
+  const servers = envServers ? envServers.split(',').map((x) => x.trim()).filter(Boolean) : file?.servers;
+  if (!servers || servers.length === 0) return undefined;
+  const tls = file?.tls ? Object.fromEntries(Object.entries(file.tls).filter(([, v]) => v !== undefined).map(([k, v]) => [k, resolve(fileDir, v as string)])) : undefined;
+  return {
+    servers,
+    ...(tls ? { tls } : {}),
+    ...(file?.credentialsFile ? { credentialsFile: resolve(fileDir, file.credentialsFile) } : {}),
+  };
 }
 
 function envOr<T>(env: ConfigSources['env'], name: string, fallback: T, parse: (v: string) => T): T {

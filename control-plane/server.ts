@@ -21,6 +21,9 @@ import { ServingIdentity } from './serving-identity.ts';
 import { SqliteStore } from './store/sqlite-store.ts';
 import type { Store } from './store/store.ts';
 import { TrustState } from './trust-state.ts';
+import { NatsEventPublisher } from './events/nats-event-publisher.ts';
+import type { EventPublisher } from './events/event-publisher.ts';
+import { addTrustAnchors, publishBundle, type TrustAnchorDeps } from './trust-anchors.ts';
 
 export interface ControlPlaneOptions {
   readonly config: ControlPlaneConfig;
@@ -54,6 +57,8 @@ export class ControlPlane {
   #serving: ServingIdentity | undefined;
   #addresses: ControlPlaneAddresses | undefined;
   #trustDomain: string | undefined;
+  #publisher: (EventPublisher & { close(): Promise<void> }) | undefined;
+  #anchors: TrustAnchorDeps | undefined;
 
   constructor(options: ControlPlaneOptions, deps: ControlPlaneDeps = {}) {
     this.#options = options;
@@ -97,6 +102,8 @@ export class ControlPlane {
       },
     });
     await this.#serving.start();
+    this.#publisher = await this.#startPublisher(trustDomain);
+    this.#anchors = { ca, store: this.#store, trust, bundleFile: files.bundle, publisher: this.#publisher };
 
     const edge = { logger: this.#logger, onRefused: (rpc: string, code: string) => this.metrics.refused.inc({ rpc, code }) };
     const issuer = new IdentityIssuer({
@@ -125,12 +132,20 @@ export class ControlPlane {
     const httpAddress = await this.#http.listen(config.listen.http);
     this.#addresses = { grpc: grpcAddress, http: httpAddress };
     await this.#writeRuntimeFile(config.dataDir);
+    if (this.#publisher) await publishBundle(this.#anchors);
     this.#logger.info({ trust_domain: trustDomain, grpc: formatHostPort(grpcAddress), http: formatHostPort(httpAddress) }, 'control plane started');
     return this.#addresses;
   }
 
+  /** Adds root CA certificates (PEM) to the trust bundle and pushes it; returns the new bundle sequence. */
+  async addTrustAnchors(pem: string): Promise<number> {
+    if (!this.#anchors) throw new SigilError(ErrorCode.UNAVAILABLE, 'the control plane is not started');
+    return addTrustAnchors(pem, this.#anchors);
+  }
+
   async stop(): Promise<void> {
     this.#serving?.stop();
+    await this.#publisher?.close();
     await new Promise<void>((resolve) => {
       const force = setTimeout(() => { this.#grpc.forceShutdown(); resolve(); }, 5_000);
       this.#grpc.tryShutdown(() => { clearTimeout(force); resolve(); });
@@ -139,6 +154,23 @@ export class ControlPlane {
     await this.#store.close();
     this.#addresses = undefined;
     this.#logger.info('control plane stopped');
+  }
+
+  async #startPublisher(trustDomain: string): Promise<NatsEventPublisher | undefined> {
+    const nats = this.#options.config.nats;
+    if (!nats) return undefined;
+    const publisher = new NatsEventPublisher({ ...nats, trustDomain }, {
+      store: this.#store,
+      signer: () => {
+        const current = this.#serving?.current;
+        if (!current) throw new SigilError(ErrorCode.UNAVAILABLE, 'no serving identity to sign events with');
+        return { chainDer: current.chainDer, privateKey: current.privateKey };
+      },
+      clock: this.#clock,
+      logger: this.#logger,
+    });
+    await publisher.start();
+    return publisher;
   }
 
   #bind(at: HostPort, credentials: ServerCredentials): Promise<HostPort> {

@@ -12,6 +12,9 @@ export interface ServingMaterial {
   readonly keyPem: string;
   readonly bundlePem: string;
   readonly leaf: IssuedCertificate;
+  /** For signing events: the SVID and intermediates (DER) and the key, which never leaves this process. */
+  readonly chainDer: Uint8Array[];
+  readonly privateKey: CryptoKey;
 }
 
 export interface ServingIdentityDeps {
@@ -65,7 +68,14 @@ export class ServingIdentity {
       dnsNames: this.#hosts.filter((h) => isIP(h) === 0),
       ipAddresses: this.#hosts.filter((h) => isIP(h) !== 0),
     });
-    const material = { certChainPem: leaf.pem + ca.chainPem(), keyPem: privateKeyPem(keys.privateKey), bundlePem: ca.bundlePem(), leaf };
+    const material = {
+      certChainPem: leaf.pem + ca.chainPem(),
+      keyPem: privateKeyPem(keys.privateKey),
+      bundlePem: ca.bundlePem(),
+      leaf,
+      chainDer: [leaf.der, ...ca.chainDer()],
+      privateKey: keys.privateKey,
+    };
     await this.#deps.onIssued(material);
     this.#current = material;
     this.#deps.logger.info({ [LogField.serial]: leaf.serial, not_after: new Date(leaf.notAfter).toISOString() }, 'serving identity issued');

@@ -40,6 +40,7 @@ export const sidecarFileSchema = z.strictObject({
   outbound: z.array(z.strictObject({ listen: hostPort, upstream: hostPort, expect: z.union([spiffeIdText, z.array(spiffeIdText).min(1)]), ...limits })).default([]),
   admin: z.strictObject({ listen: hostPort }).default({ listen: parseHostPort('127.0.0.1:15000') }),
   tls: z.strictObject({ minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.3') }).default({ minVersion: 'TLSv1.3' }),
+  nats: z.strictObject({ servers: z.array(z.string().regex(/^(nats|tls):\/\/[^\s]+$/, 'must be a nats:// or tls:// URL')).min(1) }).optional(),
   drainTimeout: durationMs.default(30_000),
   trustRefreshInterval: durationMs.default(60_000),
   log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).default({ level: 'info' }),
@@ -61,6 +62,8 @@ export interface SidecarConfig {
   readonly outbound: readonly ({ readonly listen: HostPort; readonly upstream: HostPort; readonly expect: readonly string[] } & ListenerLimits)[];
   readonly admin: { readonly listen: HostPort };
   readonly minTlsVersion: 'TLSv1.2' | 'TLSv1.3';
+  /** Absent: no event channel, trust is refreshed over gRPC only. */
+  readonly natsServers: readonly string[] | undefined;
   readonly drainTimeoutMs: number;
   readonly trustRefreshIntervalMs: number;
   readonly logLevel: string;
@@ -85,6 +88,7 @@ export function parseSidecarConfig(text: string, path: string, env: Readonly<Rec
     outbound: file.outbound.map((o) => ({ listen: o.listen, upstream: o.upstream, expect: typeof o.expect === 'string' ? [o.expect] : o.expect, ...limitsOf(o) })),
     admin: file.admin,
     minTlsVersion: file.tls.minVersion,
+    natsServers: env['SIGIL_NATS_SERVERS'] ? env['SIGIL_NATS_SERVERS'].split(',').map((x) => x.trim()).filter(Boolean) : file.nats?.servers,
     drainTimeoutMs: file.drainTimeout,
     trustRefreshIntervalMs: file.trustRefreshInterval,
     logLevel: env['SIGIL_LOG_LEVEL'] || file.log.level,

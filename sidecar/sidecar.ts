@@ -14,6 +14,7 @@ import { svidPeerVerifier } from './peer-verifier.ts';
 import { InboundListener } from './proxy/inbound-listener.ts';
 import { OutboundListener } from './proxy/outbound-listener.ts';
 import { resolveTlsSettings } from './proxy/tls-settings.ts';
+import { EventChannel } from './trust/event-channel.ts';
 import { TrustRefresher } from './trust/trust-refresher.ts';
 import { TrustState } from './trust/trust-state.ts';
 
@@ -48,6 +49,7 @@ export class Sidecar {
   readonly #svids: SvidManager;
   readonly trust: TrustState;
   readonly #refresher: TrustRefresher;
+  readonly #events: EventChannel | undefined;
   readonly #inbound: InboundListener[];
   readonly #outbound: OutboundListener[];
   readonly #admin: HttpListener;
@@ -80,6 +82,20 @@ export class Sidecar {
       logger: this.#logger,
       onResult: (ok) => this.metrics.trustFetches.inc({ result: ok ? 'ok' : 'error' }),
     });
+    this.#events = config.natsServers ? new EventChannel({ servers: config.natsServers, trustDomain: config.trustDomain, name: config.spiffeId }, {
+      roots: () => this.trust.bundle?.roots ?? [],
+      onEvent: (event) => {
+        if (event.type === 'bundle.updated') this.trust.offer(event.roots, event.bundleSequence, 'nats');
+      },
+      onStatus: (connected, first) => {
+        this.metrics.eventChannelConnected.set(connected ? 1 : 0);
+        // Whatever was published while we were away is fetched as full state.
+        if (connected && !first) void this.#refresher.refreshNow('nats-reconnect');
+      },
+      onReceived: (kind, result) => this.metrics.eventsReceived.inc({ kind, result }),
+      clock: this.#clock,
+      logger: this.#logger,
+    }) : undefined;
     this.#svids = new SvidManager(
       { spiffeId: config.spiffeId, trustDomain: config.trustDomain, keyType: config.keyType, joinToken: options.joinToken },
       {
@@ -134,6 +150,7 @@ export class Sidecar {
     }
     for (const l of [...this.#inbound, ...this.#outbound]) await l.start();
     this.#refresher.start();
+    this.#events?.start();
     const admin = await this.#admin.listen(this.#options.config.admin.listen);
     const addr = (a: { address: string; port: number }): HostPort => ({ host: a.address, port: a.port });
     this.#addresses = { inbound: this.#inbound.map((l) => addr(l.address())), outbound: this.#outbound.map((l) => addr(l.address())), admin };
@@ -145,6 +162,7 @@ export class Sidecar {
   async stop(drainTimeoutMs = this.#options.config.drainTimeoutMs): Promise<void> {
     this.#svids.stop();
     this.#refresher.stop();
+    await this.#events?.close();
     await Promise.all([...this.#inbound, ...this.#outbound].map((l) => l.stop({ drainTimeoutMs })));
     await this.#admin.close();
     this.#logger.info({ spiffe_id: this.spiffeId }, 'sidecar stopped');
@@ -158,6 +176,9 @@ export class Sidecar {
       ready: valid && this.#addresses !== undefined,
       checks: {
         svid: { ok: valid, detail: current ? `${state}; serial ${current.serial} valid until ${new Date(current.notAfter).toISOString()}` : state },
+        trust: { ok: this.trust.bundle !== undefined, detail: this.trust.bundle ? `bundle sequence ${this.trust.bundle.sequence}, ${this.trust.bundle.roots.length} root(s)` : 'no bundle yet' },
+        // Informational: NATS only speeds up propagation; its absence does not make the sidecar unready.
+        events: { ok: true, detail: !this.#events ? 'no event channel configured; gRPC refresh only' : this.#events.connected ? 'connected to NATS' : 'disconnected from NATS; converging over gRPC' },
       },
     };
   }

@@ -1,14 +1,23 @@
-import { closeSync, existsSync, openSync, readSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import { type Clock, systemClock } from '../../common/clock.ts';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
 import type { KeyType } from '../../common/key-type.ts';
-import { LATEST_SCHEMA_VERSION, MIGRATIONS } from './migrations.ts';
+import type { Migration } from './migrations.ts';
+import { openSqlite, translateSqliteError } from './sqlite-open.ts';
 import type {
   CertificateFilter, CertificateKind, CertificateRecord, CertificateStatus, ConsumeTokenResult, JoinTokenRecord, Store,
 } from './store.ts';
 
-const SQLITE_MAGIC = 'SQLite format 3\0';
+export interface SqliteStoreOptions {
+  /** The database file; its directory must exist. Created with mode 0600 if absent. */
+  readonly path: string;
+  /** Stamps schema_migrations.applied_at. Default: the system clock. */
+  readonly clock?: Clock;
+  /** How long a write waits for another process's lock. Default 5000. */
+  readonly busyTimeoutMs?: number;
+  /** Replaces the migration list: tests use it to exercise upgrades. */
+  readonly migrations?: readonly Migration[];
+}
 
 type Row = Record<string, unknown>;
 
@@ -39,35 +48,27 @@ function tokenOf(row: Row): JoinTokenRecord {
 }
 
 /**
- * The embedded store: one SQLite file (node:sqlite, WAL). A file that is not a SQLite database is refused before
- * anything is written to it, so a wrong path or a damaged file is never "repaired" into an empty store.
+ * The embedded store: one SQLite file (node:sqlite, WAL). node:sqlite is synchronous, so every method runs to
+ * completion before it returns and each statement is its own atomic transaction.
  */
 export class SqliteStore implements Store {
-  readonly #path: string;
+  readonly #options: SqliteStoreOptions;
   #db: DatabaseSync | undefined;
   readonly #statements = new Map<string, StatementSync>();
 
-  constructor(options: { path: string }) {
-    this.#path = options.path;
+  constructor(options: SqliteStoreOptions) {
+    this.#options = options;
   }
 
+  /** Refuses (without changing the file) a non-SQLite or damaged file (STORE_CORRUPT) or a newer schema (STORE_SCHEMA_NEWER). */
   async open(): Promise<void> {
     if (this.#db) return;
-    if (!existsSync(dirname(this.#path))) {
-      throw new SigilError(ErrorCode.STORE_CORRUPT, `the store's directory ${dirname(this.#path)} does not exist: create it or fix store.sqlite`);
-    }
-    if (existsSync(this.#path)) this.#checkHeader();
-    else closeSync(openSync(this.#path, 'a', 0o600));
-    const db = new DatabaseSync(this.#path);
-    try {
-      db.exec('PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;');
-      this.#migrate(db);
-    } catch (err) {
-      db.close();
-      if (err instanceof SigilError) throw err;
-      throw new SigilError(ErrorCode.STORE_CORRUPT, `the store ${this.#path} cannot be read (${(err as Error).message}): restore it from a backup`, { cause: err });
-    }
-    this.#db = db;
+    this.#db = openSqlite({
+      path: this.#options.path,
+      clock: this.#options.clock ?? systemClock,
+      busyTimeoutMs: this.#options.busyTimeoutMs ?? 5000,
+      ...(this.#options.migrations ? { migrations: this.#options.migrations } : {}),
+    });
   }
 
   async close(): Promise<void> {
@@ -76,58 +77,31 @@ export class SqliteStore implements Store {
     this.#db = undefined;
   }
 
-  #checkHeader(): void {
-    const fd = openSync(this.#path, 'r');
-    try {
-      const header = Buffer.alloc(16);
-      const n = readSync(fd, header, 0, 16, 0);
-      if (n === 0) return;
-      if (n < 16 || header.toString('latin1') !== SQLITE_MAGIC) {
-        throw new SigilError(ErrorCode.STORE_CORRUPT, `${this.#path} is not a Sigil store (not a SQLite database); nothing was changed: check store.sqlite, or restore the file from a backup`);
-      }
-    } finally {
-      closeSync(fd);
-    }
-  }
-
-  #migrate(db: DatabaseSync): void {
-    db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
-    const row = db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as Row | undefined;
-    const current = Number(row?.['v'] ?? 0);
-    if (current > LATEST_SCHEMA_VERSION) {
-      throw new SigilError(ErrorCode.STORE_SCHEMA_NEWER, `${this.#path} has schema version ${current}, this Sigil knows up to ${LATEST_SCHEMA_VERSION}: the database was written by a newer Sigil; upgrade Sigil`);
-    }
-    for (const migration of MIGRATIONS.filter((m) => m.version > current)) {
-      db.exec('BEGIN IMMEDIATE');
-      try {
-        db.exec(migration.sql);
-        db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(migration.version, migration.name, Date.now());
-        db.exec('COMMIT');
-      } catch (err) {
-        db.exec('ROLLBACK');
-        throw err;
-      }
-    }
-  }
-
-  #stmt(sql: string): StatementSync {
+  /** Runs one cached prepared statement; driver errors leave as SigilErrors (conflict, busy, damaged). */
+  #with<T>(action: string, sql: string, use: (stmt: StatementSync) => T): T {
     const db = this.#db;
-    if (!db) throw new SigilError(ErrorCode.UNAVAILABLE, 'the store is not open');
-    let stmt = this.#statements.get(sql);
-    if (!stmt) {
-      stmt = db.prepare(sql);
-      this.#statements.set(sql, stmt);
+    if (!db) throw new SigilError(ErrorCode.UNAVAILABLE, `${action}: the store is not open`);
+    try {
+      let stmt = this.#statements.get(sql);
+      if (!stmt) {
+        stmt = db.prepare(sql);
+        this.#statements.set(sql, stmt);
+      }
+      return use(stmt);
+    } catch (err) {
+      throw translateSqliteError(err, this.#options.path, action);
     }
-    return stmt;
   }
 
   async insertCertificate(r: CertificateRecord): Promise<void> {
-    this.#stmt(`INSERT INTO certificates (serial, spiffe_id, kind, key_type, not_before, not_after, issuer_serial, status, issued_at, public_key_sha256, der)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(r.serial, r.spiffeId, r.kind, r.keyType, r.notBefore, r.notAfter, r.issuerSerial, r.status, r.issuedAt, r.publicKeySha256, r.der);
+    this.#with(`recording certificate ${r.serial}`, `INSERT INTO certificates (serial, spiffe_id, kind, key_type, not_before, not_after,
+      issuer_serial, status, issued_at, public_key_sha256, der) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, (s) => s.run(
+      r.serial, r.spiffeId, r.kind, r.keyType, r.notBefore, r.notAfter, r.issuerSerial, r.status, r.issuedAt, r.publicKeySha256, r.der,
+    ));
   }
 
   async getCertificate(serial: string): Promise<CertificateRecord | undefined> {
-    const row = this.#stmt('SELECT * FROM certificates WHERE serial = ?').get(serial) as Row | undefined;
+    const row = this.#with('reading a certificate', 'SELECT * FROM certificates WHERE serial = ?', (s) => s.get(serial));
     return row ? certificateOf(row) : undefined;
   }
 
@@ -139,28 +113,34 @@ export class SqliteStore implements Store {
     if (filter.status !== undefined) { where.push('status = ?'); args.push(filter.status); }
     if (filter.notAfterBefore !== undefined) { where.push('not_after <= ?'); args.push(filter.notAfterBefore); }
     if (filter.notAfterAfter !== undefined) { where.push('not_after > ?'); args.push(filter.notAfterAfter); }
+    // At most 2^5 distinct texts, so caching each shape is bounded.
     const sql = `SELECT * FROM certificates${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY not_after, serial`;
-    return (this.#stmt(sql).all(...args) as Row[]).map(certificateOf);
+    return this.#with('listing certificates', sql, (s) => s.all(...args)).map(certificateOf);
   }
 
   async hasPublicKey(publicKeySha256: string): Promise<boolean> {
-    return this.#stmt('SELECT 1 FROM certificates WHERE public_key_sha256 = ? LIMIT 1').get(publicKeySha256) !== undefined;
+    const row = this.#with('looking up a public key', 'SELECT 1 FROM certificates WHERE public_key_sha256 = ? LIMIT 1', (s) => s.get(publicKeySha256));
+    return row !== undefined;
   }
 
   async insertJoinToken(r: JoinTokenRecord): Promise<void> {
-    this.#stmt('INSERT INTO join_tokens (token_hash, spiffe_id, created_at, expires_at, uses_remaining) VALUES (?, ?, ?, ?, ?)')
-      .run(r.tokenHash, r.spiffeId, r.createdAt, r.expiresAt, r.usesRemaining);
+    this.#with('recording a join token', 'INSERT INTO join_tokens (token_hash, spiffe_id, created_at, expires_at, uses_remaining) VALUES (?, ?, ?, ?, ?)',
+      (s) => s.run(r.tokenHash, r.spiffeId, r.createdAt, r.expiresAt, r.usesRemaining));
   }
 
   async getJoinToken(tokenHash: string): Promise<JoinTokenRecord | undefined> {
-    const row = this.#stmt('SELECT * FROM join_tokens WHERE token_hash = ?').get(tokenHash) as Row | undefined;
+    const row = this.#with('reading a join token', 'SELECT * FROM join_tokens WHERE token_hash = ?', (s) => s.get(tokenHash));
     return row ? tokenOf(row) : undefined;
   }
 
+  /**
+   * One conditional UPDATE is atomic across connections and processes; RETURNING hands back the row as left by
+   * this use. On failure the row is read to name the reason; uses only ever go down, so that reading is safe.
+   */
   async consumeJoinToken(tokenHash: string, now: number): Promise<ConsumeTokenResult> {
-    // One conditional UPDATE is atomic across processes; RETURNING hands back the row it changed.
-    const row = this.#stmt('UPDATE join_tokens SET uses_remaining = uses_remaining - 1 WHERE token_hash = ? AND uses_remaining > 0 AND expires_at > ? RETURNING *')
-      .get(tokenHash, now) as Row | undefined;
+    const row = this.#with('using a join token',
+      'UPDATE join_tokens SET uses_remaining = uses_remaining - 1 WHERE token_hash = ? AND uses_remaining > 0 AND expires_at > ? RETURNING *',
+      (s) => s.get(tokenHash, now));
     if (row) return { ok: true, token: tokenOf(row) };
     const existing = await this.getJoinToken(tokenHash);
     if (!existing) return { ok: false, reason: 'unknown' };
@@ -168,21 +148,24 @@ export class SqliteStore implements Store {
   }
 
   async getMeta(key: string): Promise<string | undefined> {
-    const row = this.#stmt('SELECT value FROM meta WHERE key = ?').get(key) as Row | undefined;
-    return row ? (row['value'] as string) : undefined;
+    const row = this.#with('reading metadata', 'SELECT value FROM meta WHERE key = ?', (s) => s.get(key));
+    return row ? String(row['value']) : undefined;
   }
 
   async setMeta(key: string, value: string): Promise<void> {
-    this.#stmt('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(key, value);
+    this.#with('writing metadata', 'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+      (s) => s.run(key, value));
   }
 
   async nextSequence(name: string): Promise<number> {
-    const row = this.#stmt('INSERT INTO sequences (name, value) VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value').get(name) as Row;
-    return Number(row['value']);
+    const row = this.#with(`advancing sequence ${name}`,
+      'INSERT INTO sequences (name, value) VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value',
+      (s) => s.get(name));
+    return Number(row?.['value']);
   }
 
   async currentSequence(name: string): Promise<number> {
-    const row = this.#stmt('SELECT value FROM sequences WHERE name = ?').get(name) as Row | undefined;
+    const row = this.#with(`reading sequence ${name}`, 'SELECT value FROM sequences WHERE name = ?', (s) => s.get(name));
     return row ? Number(row['value']) : 0;
   }
 }

@@ -11,6 +11,8 @@ export class SidecarMetrics implements ProxyObserver {
   readonly #bytes = new Counter({ name: 'sigil_bytes_total', help: 'Bytes proxied', labelNames: ['direction', 'flow'] as const, registers: [this.registry] });
   readonly svidNotAfter = new Gauge({ name: 'sigil_svid_not_after_timestamp_seconds', help: 'Expiry of the SVID in use', registers: [this.registry] });
   readonly trustFetches = new Counter({ name: 'sigil_trust_fetches_total', help: 'FetchTrust calls over gRPC by result', labelNames: ['result'] as const, registers: [this.registry] });
+  readonly eventsReceived = new Counter({ name: 'sigil_events_received_total', help: 'Event channel messages by kind and result (applied or drop reason)', labelNames: ['kind', 'result'] as const, registers: [this.registry] });
+  readonly eventChannelConnected = new Gauge({ name: 'sigil_event_channel_connected', help: '1 while connected to NATS', registers: [this.registry] });
   readonly renewals = new Counter({ name: 'sigil_svid_renewals_total', help: 'SVID issuance attempts by path (attest, renew) and result (ok or error code)', labelNames: ['via', 'result'] as const, registers: [this.registry] });
 
   handshake(direction: ProxyDirection, outcome: 'ok' | RefusalReason): void {

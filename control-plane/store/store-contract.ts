@@ -1,0 +1,168 @@
+import type { Test } from 'tap';
+import { ErrorCode, isSigilError } from '../../common/errors.ts';
+import type { CertificateFilter, CertificateRecord, JoinTokenRecord, Store } from './store.ts';
+
+const T0 = Date.UTC(2026, 0, 1);
+const HOUR = 3_600_000;
+const API = 'spiffe://example.org/ns/prod/sa/api';
+const WEB = 'spiffe://example.org/ns/prod/sa/web';
+
+function cert(serial: string, overrides: Partial<CertificateRecord> = {}): CertificateRecord {
+  return {
+    serial,
+    spiffeId: API,
+    kind: 'svid',
+    keyType: 'ec-p256',
+    notBefore: T0,
+    notAfter: T0 + HOUR,
+    issuerSerial: 'ca01',
+    status: 'active',
+    issuedAt: T0,
+    publicKeySha256: `${serial}`.padStart(64, '0'),
+    der: Uint8Array.from([0x30, 0x82, serial.length, 0x00, 0xff]),
+    ...overrides,
+  };
+}
+
+function token(tokenHash: string, overrides: Partial<JoinTokenRecord> = {}): JoinTokenRecord {
+  return { tokenHash, spiffeId: API, createdAt: T0, expiresAt: T0 + HOUR, usesRemaining: 1, ...overrides };
+}
+
+const plain = (r: CertificateRecord) => ({ ...r, der: [...r.der] });
+
+/**
+ * The behaviour every Store must have, run against each implementation. `makeStore` returns a new store over an
+ * empty database, not yet opened; each subtest opens and closes its own.
+ */
+export async function runStoreContract(t: Test, makeStore: () => Promise<Store>): Promise<void> {
+  const withStore = (name: string, body: (t: Test, store: Store) => Promise<void>) =>
+    t.test(name, async (t) => {
+      const store = await makeStore();
+      await store.open();
+      t.teardown(() => store.close());
+      await body(t, store);
+    });
+
+  await withStore('a certificate round-trips with every field', async (t, store) => {
+    const root = cert('01', { kind: 'root', issuerSerial: null, spiffeId: 'spiffe://example.org', keyType: 'ec-p384' });
+    const leaf = cert('0a1b', { kind: 'svid', status: 'revoked' });
+    await store.insertCertificate(root);
+    await store.insertCertificate(leaf);
+    const got = await store.getCertificate('01');
+    t.ok(got?.der instanceof Uint8Array, 'der is a Uint8Array');
+    t.same(got && plain(got), plain(root));
+    t.same(plain((await store.getCertificate('0a1b'))!), plain(leaf));
+    t.equal(await store.getCertificate('ff'), undefined, 'unknown serial');
+  });
+
+  await withStore('a second certificate with the same serial is refused', async (t, store) => {
+    await store.insertCertificate(cert('01'));
+    await t.rejects(store.insertCertificate(cert('01', { spiffeId: WEB })), { code: ErrorCode.INVALID_ARGUMENT });
+    t.equal((await store.getCertificate('01'))?.spiffeId, API, 'the first record is kept');
+  });
+
+  await withStore('listCertificates filters and orders by notAfter, then serial', async (t, store) => {
+    const records = [
+      cert('05', { notAfter: T0 + 3 * HOUR, spiffeId: WEB }),
+      cert('02', { notAfter: T0 + 1 * HOUR }),
+      cert('01', { notAfter: T0 + 1 * HOUR, status: 'revoked' }),
+      cert('03', { notAfter: T0 + 2 * HOUR, kind: 'intermediate', issuerSerial: null }),
+      cert('04', { notAfter: T0 + 5 * HOUR, kind: 'admin', spiffeId: WEB }),
+    ];
+    for (const r of records) await store.insertCertificate(r);
+    const cases: [string, CertificateFilter | undefined, string[]][] = [
+      ['no filter', undefined, ['01', '02', '03', '05', '04']],
+      ['empty filter', {}, ['01', '02', '03', '05', '04']],
+      ['spiffeId', { spiffeId: WEB }, ['05', '04']],
+      ['kind', { kind: 'svid' }, ['01', '02', '05']],
+      ['status', { status: 'revoked' }, ['01']],
+      ['notAfterBefore is inclusive', { notAfterBefore: T0 + 2 * HOUR }, ['01', '02', '03']],
+      ['notAfterAfter is exclusive', { notAfterAfter: T0 + 2 * HOUR }, ['05', '04']],
+      ['a window', { notAfterAfter: T0 + HOUR, notAfterBefore: T0 + 3 * HOUR }, ['03', '05']],
+      ['combined', { kind: 'svid', status: 'active', spiffeId: API }, ['02']],
+      ['nothing matches', { spiffeId: 'spiffe://example.org/none' }, []],
+    ];
+    for (const [name, filter, serials] of cases) {
+      t.same((await store.listCertificates(filter)).map((r) => r.serial), serials, name);
+    }
+    const [first] = await store.listCertificates({ status: 'revoked' });
+    t.same(first && plain(first), plain(records[2]!), 'listed records carry every field');
+  });
+
+  await withStore('hasPublicKey knows every key ever issued, whatever its status', async (t, store) => {
+    await store.insertCertificate(cert('01', { publicKeySha256: 'aa'.repeat(32), status: 'revoked' }));
+    t.equal(await store.hasPublicKey('aa'.repeat(32)), true);
+    t.equal(await store.hasPublicKey('bb'.repeat(32)), false);
+  });
+
+  await withStore('a join token round-trips; a duplicate hash is refused', async (t, store) => {
+    const record = token('h1', { usesRemaining: 3, spiffeId: WEB });
+    await store.insertJoinToken(record);
+    t.same(await store.getJoinToken('h1'), record);
+    t.equal(await store.getJoinToken('h2'), undefined);
+    await t.rejects(store.insertJoinToken(token('h1')), { code: ErrorCode.INVALID_ARGUMENT });
+  });
+
+  await withStore('consumeJoinToken decrements until used up', async (t, store) => {
+    await store.insertJoinToken(token('h1', { usesRemaining: 2 }));
+    const first = await store.consumeJoinToken('h1', T0);
+    t.same(first, { ok: true, token: token('h1', { usesRemaining: 1 }) }, 'returns the token as left by this use');
+    t.same(await store.consumeJoinToken('h1', T0 + 1), { ok: true, token: token('h1', { usesRemaining: 0 }) });
+    t.same(await store.consumeJoinToken('h1', T0 + 2), { ok: false, reason: 'used' });
+    t.equal((await store.getJoinToken('h1'))?.usesRemaining, 0, 'never goes below zero');
+  });
+
+  await withStore('consumeJoinToken names why it refused', async (t, store) => {
+    await store.insertJoinToken(token('live'));
+    await store.insertJoinToken(token('spent', { usesRemaining: 0 }));
+    await store.insertJoinToken(token('spent-and-old', { usesRemaining: 0 }));
+    const cases: [string, string, number, string][] = [
+      ['unknown hash', 'nope', T0, 'unknown'],
+      ['expiry is exclusive: at expiresAt it is expired', 'live', T0 + HOUR, 'expired'],
+      ['after expiry', 'live', T0 + 2 * HOUR, 'expired'],
+      ['no uses left', 'spent', T0, 'used'],
+      ['expired wins over used', 'spent-and-old', T0 + HOUR, 'expired'],
+    ];
+    for (const [name, hash, now, reason] of cases) {
+      t.same(await store.consumeJoinToken(hash, now), { ok: false, reason }, name);
+    }
+    t.equal((await store.getJoinToken('live'))?.usesRemaining, 1, 'a refused use changes nothing');
+    t.ok((await store.consumeJoinToken('live', T0 + HOUR - 1)).ok, 'one millisecond before expiry still works');
+  });
+
+  await withStore('concurrent uses of a one-use token: exactly one wins', async (t, store) => {
+    await store.insertJoinToken(token('h1'));
+    const results = await Promise.all(Array.from({ length: 8 }, () => store.consumeJoinToken('h1', T0)));
+    t.equal(results.filter((r) => r.ok).length, 1);
+    t.same(results.filter((r) => !r.ok).map((r) => !r.ok && r.reason), Array(7).fill('used'));
+  });
+
+  await withStore('meta stores, replaces and keeps empty values', async (t, store) => {
+    t.equal(await store.getMeta('ca.root'), undefined);
+    await store.setMeta('ca.root', 'one');
+    await store.setMeta('ca.root', 'two');
+    await store.setMeta('empty', '');
+    t.equal(await store.getMeta('ca.root'), 'two');
+    t.equal(await store.getMeta('empty'), '');
+  });
+
+  await withStore('sequences start at 1, are independent and never repeat', async (t, store) => {
+    t.equal(await store.currentSequence('events'), 0, 'unknown sequence reads 0');
+    t.equal(await store.nextSequence('events'), 1);
+    t.equal(await store.nextSequence('events'), 2);
+    t.equal(await store.nextSequence('policy'), 1);
+    t.equal(await store.currentSequence('events'), 2);
+    const burst = await Promise.all(Array.from({ length: 50 }, () => store.nextSequence('events')));
+    t.same([...burst].sort((a, b) => a - b), Array.from({ length: 50 }, (_, i) => i + 3), 'concurrent calls get distinct values');
+    t.equal(await store.currentSequence('events'), 52);
+    t.equal(await store.currentSequence('policy'), 1);
+  });
+
+  await t.test('a closed store refuses work', async (t) => {
+    const store = await makeStore();
+    await store.open();
+    await store.close();
+    const err = await store.getMeta('x').then(() => undefined, (e: unknown) => e);
+    t.ok(isSigilError(err, ErrorCode.UNAVAILABLE), 'rejects with UNAVAILABLE');
+  });
+}

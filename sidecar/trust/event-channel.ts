@@ -1,0 +1,135 @@
+import { connect, Events, type NatsConnection, type Subscription } from 'nats';
+import type { Clock, Timer } from '../../common/clock.ts';
+import { eventKindOf, type SigilEvent } from '../../common/events/sigil-event.ts';
+import { verifyEvent } from '../../common/events/signed-event.ts';
+import { SignerChainCache } from '../../common/events/signer-chain-cache.ts';
+import { eventWildcard, parseEventSubject, type EventKind } from '../../common/events/subjects.ts';
+import { LogField, type Logger } from '../../common/logger.ts';
+import { RateLimiter } from '../proxy/rate-limiter.ts';
+
+export interface EventChannelOptions {
+  readonly servers: readonly string[];
+  readonly trustDomain: string;
+  readonly reconnectWaitMs?: number;
+  readonly name?: string;
+}
+
+export interface EventChannelDeps {
+  /** The current bundle's roots: what signer chains must validate to. */
+  readonly roots: () => readonly Uint8Array[];
+  /** Verified events, in order; a throwing handler is logged and does not stop the channel. */
+  readonly onEvent: (event: SigilEvent, meta: { kind: EventKind; sequence: number }) => void;
+  /** Connected (first time or again) or disconnected: the sidecar catches up over gRPC on reconnect. */
+  readonly onStatus: (connected: boolean, first: boolean) => void;
+  /** Every message, by kind and result ('applied' or the rejection reason). */
+  readonly onReceived: (kind: string, result: string) => void;
+  readonly clock: Clock;
+  readonly logger: Logger;
+}
+
+/**
+ * The subscribing end of the signed event channel. Every message is verified (signer chains to the current bundle,
+ * is the control plane, signature, trust domain, sequence newer than the last applied of its kind) before a handler
+ * sees it; anything else is dropped and counted by reason. NATS being down only delays events: the sidecar keeps
+ * serving and converges over gRPC.
+ */
+export class EventChannel {
+  readonly #options: EventChannelOptions;
+  readonly #deps: EventChannelDeps;
+  readonly #lastSequence = new Map<EventKind, number>();
+  readonly #cache = new SignerChainCache();
+  readonly #dropLogs: RateLimiter;
+  #nc: NatsConnection | undefined;
+  #subscription: Subscription | undefined;
+  #retry: Timer | undefined;
+  #closed = false;
+  #connected = false;
+
+  constructor(options: EventChannelOptions, deps: EventChannelDeps) {
+    this.#options = options;
+    this.#deps = deps;
+    this.#dropLogs = new RateLimiter({ clock: deps.clock, limit: 5, windowMs: 1000 });
+  }
+
+  get connected(): boolean {
+    return this.#connected;
+  }
+
+  /** Starts connecting in the background; never fails because NATS is down. */
+  start(): void {
+    void this.#attempt();
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#retry?.cancel();
+    const nc = this.#nc;
+    this.#nc = undefined;
+    if (nc) await nc.close().catch(() => undefined);
+    this.#connected = false;
+  }
+
+  async #attempt(): Promise<void> {
+    if (this.#closed) return;
+    const wait = this.#options.reconnectWaitMs ?? 2000;
+    let nc: NatsConnection;
+    try {
+      nc = await connect({ servers: [...this.#options.servers], name: this.#options.name ?? 'sigil-sidecar', maxReconnectAttempts: -1, reconnectTimeWait: wait });
+    } catch (err) {
+      if (this.#closed) return;
+      this.#deps.logger.warn({ [LogField.reason]: (err as Error).message, retryInMs: wait }, 'event channel: cannot reach NATS; trust stays fresh over gRPC meanwhile');
+      this.#retry = this.#deps.clock.setTimer(wait, () => void this.#attempt());
+      return;
+    }
+    if (this.#closed) return void (await nc.close().catch(() => undefined));
+    this.#nc = nc;
+    this.#subscription = nc.subscribe(eventWildcard(this.#options.trustDomain), { callback: (err, msg) => { if (!err) this.#receive(msg.subject, msg.data); } });
+    this.#setConnected(true, true);
+    this.#deps.logger.info({ server: nc.getServer() }, 'event channel connected to NATS');
+    void this.#watch(nc);
+  }
+
+  async #watch(nc: NatsConnection): Promise<void> {
+    for await (const s of nc.status()) {
+      if (s.type === Events.Disconnect) {
+        this.#deps.logger.warn({ server: String(s.data) }, 'event channel disconnected from NATS; reconnecting');
+        this.#setConnected(false, false);
+      } else if (s.type === Events.Reconnect) {
+        this.#deps.logger.info({ server: String(s.data) }, 'event channel reconnected to NATS; catching up over gRPC');
+        this.#setConnected(true, false);
+      }
+    }
+  }
+
+  #setConnected(connected: boolean, first: boolean): void {
+    if (this.#connected === connected && !first) return;
+    this.#connected = connected;
+    this.#deps.onStatus(connected, first);
+  }
+
+  #receive(subject: string, data: Uint8Array): void {
+    const kindHint = parseEventSubject(subject)?.kind ?? 'unknown';
+    const result = verifyEvent(data, {
+      trustDomain: this.#options.trustDomain,
+      roots: [...this.#deps.roots()],
+      now: this.#deps.clock.now(),
+      lastSequence: (kind) => this.#lastSequence.get(kind) ?? 0,
+      cache: this.#cache,
+    });
+    if (!result.ok) {
+      this.#deps.onReceived(kindHint, result.reason);
+      const decision = this.#dropLogs.take(result.reason);
+      if (decision.allowed) {
+        this.#deps.logger.warn({ [LogField.reason]: result.reason, subject, detail: result.detail, suppressed: decision.suppressed }, 'event dropped');
+      }
+      return;
+    }
+    this.#lastSequence.set(result.kind, result.sequence);
+    this.#deps.onReceived(result.kind, 'applied');
+    try {
+      this.#deps.onEvent(result.event, { kind: eventKindOf(result.event), sequence: result.sequence });
+    } catch (err) {
+      this.#deps.logger.error({ err, kind: result.kind }, 'event handler failed');
+    }
+  }
+}
