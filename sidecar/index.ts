@@ -1,5 +1,5 @@
 // The sidecar's public entry point: what the CLI, examples, benchmarks and tests may use.
-export { Sidecar, type SidecarOptions, type SidecarDeps, type SidecarAddresses } from './sidecar.ts';
+export { Sidecar, type SidecarOptions, type SidecarDeps, type SidecarAddresses, type SidecarEvent } from './sidecar.ts';
 export { GrpcIdentityApi, type TrustStateWire } from './identity/grpc-identity-api.ts';
 export type { IdentityApi, IssuedSvidWire } from './identity/identity-api.ts';
 export { loadSidecarConfig, parseSidecarConfig, type SidecarConfig } from './config.ts';

@@ -33,6 +33,12 @@ export interface SidecarDeps {
   readonly random?: () => number;
 }
 
+/** What the sidecar reports as it happens, for embedding programs and tests (a discriminated union). */
+export type SidecarEvent =
+  | { readonly type: 'event-channel.connected' }
+  | { readonly type: 'event-channel.disconnected' }
+  | { readonly type: 'event.received'; readonly kind: string; readonly result: string };
+
 export interface SidecarAddresses {
   readonly inbound: readonly HostPort[];
   readonly outbound: readonly HostPort[];
@@ -55,6 +61,7 @@ export class Sidecar {
   readonly #admin: HttpListener;
   #addresses: SidecarAddresses | undefined;
   #lastFailure: SvidFailedEvent | undefined;
+  readonly #eventListeners = new Set<(event: SidecarEvent) => void>();
 
   constructor(options: SidecarOptions, deps: SidecarDeps = {}) {
     const { config } = options;
@@ -72,8 +79,11 @@ export class Sidecar {
     this.trust = new TrustState({ trustDomain: config.trustDomain }, { clock: this.#clock, logger: this.#logger });
     // A new bundle goes into the TLS contexts with the SVID in force: open connections keep theirs.
     this.trust.onChange((bundle) => {
-      const current = this.credentials.current?.material;
-      if (current) this.credentials.update({ ...current, bundlePem: bundle.pem });
+      try {
+        this.credentials.updateBundle(bundle.pem);
+      } catch (err) {
+        this.#logger.error({ err }, 'the new trust bundle could not be loaded; the previous one stays in force');
+      }
     });
     this.#refresher = new TrustRefresher({ intervalMs: config.trustRefreshIntervalMs }, {
       fetcher: { fetchTrust: () => grpcApi.fetchTrust(this.credentials.current?.material) },
@@ -89,10 +99,14 @@ export class Sidecar {
       },
       onStatus: (connected, first) => {
         this.metrics.eventChannelConnected.set(connected ? 1 : 0);
+        this.#emit({ type: connected ? 'event-channel.connected' : 'event-channel.disconnected' });
         // Whatever was published while we were away is fetched as full state.
         if (connected && !first) void this.#refresher.refreshNow('nats-reconnect');
       },
-      onReceived: (kind, result) => this.metrics.eventsReceived.inc({ kind, result }),
+      onReceived: (kind, result) => {
+        this.metrics.eventsReceived.inc({ kind, result });
+        this.#emit({ type: 'event.received', kind, result });
+      },
       clock: this.#clock,
       logger: this.#logger,
     }) : undefined;
@@ -103,7 +117,14 @@ export class Sidecar {
         onTrust: (t) => this.trust.offer(t.roots, t.bundleSequence, 'issuance'),
         // Every new SVID is served with the newest bundle known, whichever path brought it.
         credentials: {
-          update: (material) => this.credentials.update({ ...material, bundlePem: this.trust.bundle?.pem ?? material.bundlePem }),
+          update: (material) => this.credentials.update({
+            certChainPem: material.certChainPem,
+            keyPem: material.keyPem,
+            bundlePem: this.trust.bundle?.pem ?? material.bundlePem,
+            spiffeId: material.spiffeId,
+            serial: material.serial,
+            notAfter: material.notAfter,
+          }),
           clear: (reason) => this.credentials.clear(reason),
         },
         clock: this.#clock,
@@ -129,6 +150,27 @@ export class Sidecar {
       readiness: () => this.#readiness(),
       metrics: () => this.metrics.render(),
     });
+  }
+
+  /** Subscribes to what the sidecar reports; returns the unsubscribe function. */
+  onEvent(listener: (event: SidecarEvent) => void): () => void {
+    this.#eventListeners.add(listener);
+    return () => this.#eventListeners.delete(listener);
+  }
+
+  /** Whether the event channel is connected to NATS (false when none is configured). */
+  get eventChannelConnected(): boolean {
+    return this.#events?.connected ?? false;
+  }
+
+  #emit(event: SidecarEvent): void {
+    for (const listener of this.#eventListeners) {
+      try {
+        listener(event);
+      } catch (err) {
+        this.#logger.error({ err }, 'a sidecar event listener failed');
+      }
+    }
   }
 
   get addresses(): SidecarAddresses | undefined {

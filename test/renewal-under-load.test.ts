@@ -1,9 +1,7 @@
 import t from 'tap';
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { join } from 'node:path';
-import { silentLogger } from '../common/logger.ts';
-import { Sidecar, parseSidecarConfig } from '../sidecar/index.ts';
 import { startControlPlane } from './fixtures/control-plane-fixture.ts';
+import { startSidecar } from './fixtures/sidecar-fixture.ts';
 
 // Issue 3: with a 20-second SVID TTL, two minutes of new connections plus long-lived ones see zero failed handshakes
 // and zero dropped connections while both sidecars renew (the serial changes at least four times).
@@ -62,16 +60,10 @@ t.test('renewal under load: zero failed handshakes, zero dropped connections', {
   const app = await echoServer();
   t.teardown(async () => { app.close(); await cp.stop(); });
   const ids = { api: 'spiffe://example.org/ns/soak/sa/api', web: 'spiffe://example.org/ns/soak/sa/web' };
-  const sidecarFor = async (id: string, body: string[]) => {
-    const token = await cp.createToken(id);
-    const sidecar = new Sidecar({
-      config: parseSidecarConfig([`spiffeId: ${id}`, `controlPlane: { address: "${cp.grpcAddress}", bundle: bundle.pem }`, ...body, 'admin: { listen: 127.0.0.1:0 }'].join('\n'), join(cp.dataDir, 'x.yaml')),
-      bootstrapBundlePem: cp.bundlePem,
-      joinToken: () => token,
-    }, { logger: silentLogger() });
-    const addresses = await sidecar.start();
-    t.teardown(() => sidecar.stop(1_000));
-    return { sidecar, addresses };
+  const sidecarFor = async (spiffeId: string, yaml: string[]) => {
+    const running = await startSidecar(cp, { spiffeId, yaml });
+    t.teardown(running.stop);
+    return running;
   };
   const api = await sidecarFor(ids.api, [`inbound:\n  - { listen: 127.0.0.1:0, forward: 127.0.0.1:${(app.address() as { port: number }).port} }`]);
   const inbound = api.addresses.inbound[0]!;

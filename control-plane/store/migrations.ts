@@ -1,4 +1,7 @@
-/** Ordered schema migrations. Never edit a released one: append a new version. */
+/**
+ * Ordered schema migrations, each applied in its own transaction at open and recorded in schema_migrations.
+ * Never edit a released one: append a new version (revocations and policies arrive that way).
+ */
 export interface Migration {
   readonly version: number;
   readonly name: string;

@@ -135,6 +135,16 @@ export class CredentialSource {
   }
 
   /**
+   * Re-publishes the SVID in force with a new trust bundle (a root was added or retired). Material objects hide
+   * their key from enumeration, so callers cannot rebuild them with a spread: this is the one way.
+   */
+  updateBundle(bundlePem: string): Credentials | undefined {
+    const m = this.#current?.material;
+    if (!m || m.bundlePem === bundlePem) return this.#current;
+    return this.update({ certChainPem: m.certChainPem, keyPem: m.keyPem, bundlePem, spiffeId: m.spiffeId, serial: m.serial, notAfter: m.notAfter });
+  }
+
+  /**
    * Withdraws the credentials (the SVID expired and no renewal succeeded): listeners stop accepting and
    * originating connections until the next `update()`, so an expired SVID is never presented.
    */

@@ -1,0 +1,175 @@
+import t from 'tap';
+import { connect as natsConnect } from 'nats';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
+import { makeCsr } from '../common/csr-builder.ts';
+import { signEvent } from '../common/events/signed-event.ts';
+import { eventSubject } from '../common/events/subjects.ts';
+import { generateKeyPair } from '../common/key-pair.ts';
+import { pemCertificatesToDer } from '../common/trust-bundle.ts';
+import { mintCa } from '../control-plane/ca/mint-ca.ts';
+import { GrpcIdentityApi, type Sidecar, type SidecarEvent } from '../sidecar/index.ts';
+import { makeTestPki } from './fixtures/cert-factory.ts';
+import { startControlPlane } from './fixtures/control-plane-fixture.ts';
+import { startNatsServer } from './fixtures/nats-server.ts';
+import { startSidecar, type RunningSidecar } from './fixtures/sidecar-fixture.ts';
+
+// Issue 4: signed bundle updates over NATS reach every sidecar at once, survive a NATS outage, and bad messages
+// change nothing. trustRefreshInterval is 1h here, so only the event channel (and its reconnect catch-up) can
+// carry the changes. SIGIL_NATS_OUTAGE_MS shortens the 30 s outage for local runs.
+const OUTAGE_MS = Number(process.env['SIGIL_NATS_OUTAGE_MS'] ?? 30_000);
+const TD = 'example.org';
+
+function until(sidecar: Sidecar, match: (e: SidecarEvent) => boolean): Promise<SidecarEvent> {
+  return new Promise((resolve) => {
+    const off = sidecar.onEvent((e) => { if (match(e)) { off(); resolve(e); } });
+  });
+}
+
+async function untilConnected(s: Sidecar): Promise<void> {
+  if (!s.eventChannelConnected) await until(s, (e) => e.type === 'event-channel.connected');
+}
+
+function rootsChangedTo(s: Sidecar, count: number): Promise<number> {
+  if ((s.trust.bundle?.roots.length ?? 0) === count) return Promise.resolve(Date.now());
+  return new Promise((resolve) => {
+    const off = s.trust.onChange((b) => { if (b.roots.length === count) { off(); resolve(Date.now()); } });
+  });
+}
+
+function echoServer(): Promise<Server> {
+  const server = createServer((s) => s.pipe(s));
+  return new Promise((r) => server.listen(0, '127.0.0.1', () => r(server)));
+}
+
+function exchange(socket: Socket, text: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    socket.once('data', (d) => resolve(d.toString()));
+    socket.once('error', reject);
+    socket.write(text);
+  });
+}
+
+function openConnection(port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ host: '127.0.0.1', port }, () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+async function newRootPem(): Promise<string> {
+  const minted = await mintCa({ trustDomain: TD, keyType: 'ec-p256', now: Date.now() });
+  return minted.root.cert.toString('pem');
+}
+
+t.test('signed bundle updates over NATS', async (t) => {
+  const nats = await startNatsServer();
+  const cp = await startControlPlane({ natsServers: [nats.url], svidTtl: '20s' });
+  const app = await echoServer();
+  const sidecars: RunningSidecar[] = [];
+  t.teardown(async () => {
+    for (const s of sidecars) await s.stop();
+    app.close();
+    await cp.stop();
+    await nats.stop();
+  });
+  const common = { natsServers: [nats.url], trustRefreshInterval: '1h' };
+  const api = await startSidecar(cp, { ...common, spiffeId: `spiffe://${TD}/ns/ev/sa/api`, yaml: [`inbound:\n  - { listen: 127.0.0.1:0, forward: 127.0.0.1:${(app.address() as { port: number }).port} }`] });
+  sidecars.push(api);
+  const inbound = api.addresses.inbound[0]!;
+  const web = await startSidecar(cp, { ...common, spiffeId: `spiffe://${TD}/ns/ev/sa/web`, yaml: [`outbound:\n  - { listen: 127.0.0.1:0, upstream: "127.0.0.1:${inbound.port}", expect: spiffe://${TD}/ns/ev/sa/api }`] });
+  sidecars.push(web);
+  const batch = await startSidecar(cp, { ...common, spiffeId: `spiffe://${TD}/ns/ev/sa/batch` });
+  sidecars.push(batch);
+  const all = sidecars.map((s) => s.sidecar);
+  await Promise.all(all.map(untilConnected));
+  const outboundPort = web.addresses.outbound[0]!.port;
+  const longLived = await openConnection(outboundPort);
+  t.equal(await exchange(longLived, 'before'), 'before');
+
+  await t.test('a new root reaches all three sidecars within 500 ms, without dropping connections', async (t) => {
+    const start = Date.now();
+    const applied = Promise.all(all.map((s) => rootsChangedTo(s, 2)));
+    await cp.controlPlane.addTrustAnchors(await newRootPem());
+    const times = await applied;
+    const slowest = Math.max(...times) - start;
+    t.ok(slowest <= 500, `applied everywhere after ${slowest} ms`);
+    t.equal(await exchange(longLived, 'during'), 'during', 'the open connection is untouched');
+    const fresh = await openConnection(outboundPort);
+    t.equal(await exchange(fresh, 'fresh'), 'fresh', 'new handshakes work with the new bundle');
+    fresh.destroy();
+    for (const s of all) t.equal(s.credentials.current?.material.bundlePem.match(/BEGIN CERTIFICATE/g)?.length, 2, 'the TLS contexts carry both roots');
+  });
+
+  await t.test(`NATS down for ${OUTAGE_MS / 1000}s while the bundle changes: sidecars keep serving and converge on reconnect`, async (t) => {
+    const disconnected = Promise.all(all.map((s) => (s.eventChannelConnected ? until(s, (e) => e.type === 'event-channel.disconnected') : undefined)));
+    await nats.stop();
+    await disconnected;
+    const serialBefore = api.sidecar.credentials.current?.material.serial;
+    await cp.controlPlane.addTrustAnchors(await newRootPem());
+    await delay(OUTAGE_MS);
+    t.equal(await exchange(longLived, 'outage'), 'outage', 'traffic flows with NATS down');
+    if (OUTAGE_MS >= 15_000) t.not(api.sidecar.credentials.current?.material.serial, serialBefore, 'renewal over gRPC went on');
+    t.same(all.map((s) => s.trust.bundle?.roots.length), [2, 2, 2], 'nothing could have told them yet');
+    const converged = Promise.all(all.map((s) => rootsChangedTo(s, 3)));
+    await nats.restart();
+    await converged;
+    t.pass('every sidecar holds the three-root bundle, no restart');
+    t.equal(await exchange(longLived, 'after'), 'after', 'the long-lived connection survived the outage');
+  });
+
+  await t.test('forged, replayed, truncated, garbage and foreign messages are dropped and counted', async (t) => {
+    await Promise.all(all.map(untilConnected));
+    const nc = await natsConnect({ servers: nats.url });
+    t.teardown(() => nc.close());
+    const subject = eventSubject(TD, 'bundle');
+    const captured = new Promise<Uint8Array>((resolve) => {
+      const sub = nc.subscribe(subject, { max: 1, callback: (_e, m) => resolve(m.data) });
+      void sub;
+    });
+    await nc.flush();
+    const good = Promise.all(all.map((s) => until(s, (e) => e.type === 'event.received' && e.result === 'applied')));
+    const sequenceBefore = api.sidecar.trust.bundle?.sequence;
+    await cp.controlPlane.addTrustAnchors(cp.bundlePem);
+    await good;
+    const real = await captured;
+
+    const otherPki = await makeTestPki(TD);
+    const strangerCp = await otherPki.issueSvid(`spiffe://${TD}/sigil/control-plane`);
+    const keys = await generateKeyPair('ec-p256');
+    const id = `spiffe://${TD}/ns/ev/sa/mallory`;
+    const workload = await new GrpcIdentityApi({ address: cp.grpcAddress, bundlePem: () => cp.bundlePem }).attest(await cp.createToken(id), await makeCsr({ spiffeId: id, keys }));
+    const foreignPki = await makeTestPki('other.org');
+    const foreignCp = await foreignPki.issueSvid('spiffe://other.org/sigil/control-plane');
+    const bundleEvent = { type: 'bundle.updated' as const, roots: pemCertificatesToDer(otherPki.bundlePem), bundleSequence: 10_000, refreshHintSeconds: 300 };
+    const sign = (trustDomain: string, chainDer: Uint8Array[], privateKey: CryptoKey) => signEvent({ event: bundleEvent, trustDomain, sequence: 10_000, issuedAt: Date.now(), signer: { chainDer, privateKey } });
+    const cases: Array<[string, Uint8Array]> = [
+      ['untrusted-signer', await sign(TD, [strangerCp.der, otherPki.intermediate.der], strangerCp.key.privateKey)],
+      ['not-control-plane', await sign(TD, workload.chain, keys.privateKey)],
+      ['replayed', real],
+      ['malformed', real.subarray(0, Math.floor(real.length / 2))],
+      ['malformed', new Uint8Array(randomBytes(200))],
+      ['untrusted-signer', await sign('other.org', [foreignCp.der, foreignPki.intermediate.der], foreignCp.key.privateKey)],
+    ];
+    const counts = new Map<string, number>();
+    const seen = all.map(() => new Map<string, number>());
+    const offs = all.map((s, i) => s.onEvent((e) => { if (e.type === 'event.received') seen[i]!.set(e.result, (seen[i]!.get(e.result) ?? 0) + 1); }));
+    for (const [reason, bytes] of cases) {
+      counts.set(reason, (counts.get(reason) ?? 0) + 1);
+      nc.publish(subject, bytes);
+    }
+    await nc.flush();
+    // A final good event: NATS delivers in order per connection, and our flush put the bad ones first.
+    const marker = Promise.all(all.map((s) => until(s, (e) => e.type === 'event.received' && e.result === 'applied')));
+    await cp.controlPlane.addTrustAnchors(cp.bundlePem);
+    await marker;
+    offs.forEach((off) => off());
+    for (const [i, s] of all.entries()) {
+      for (const [reason, n] of counts) t.equal(seen[i]!.get(reason), n, `${s.spiffeId}: ${n} dropped as ${reason}`);
+      t.equal(s.trust.bundle?.roots.length, 3, `${s.spiffeId}: bundle unchanged by bad input`);
+    }
+    t.ok((api.sidecar.trust.bundle?.sequence ?? 0) >= (sequenceBefore ?? 0), 'sequence never went back');
+  });
+  longLived.destroy();
+});
