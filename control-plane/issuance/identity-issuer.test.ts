@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import t, { type Test } from 'tap';
+import type { webcrypto } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,7 +24,7 @@ const TOKEN_TTL_MS = 15 * 60_000;
 const CA_SERIAL = 'ca00000000000000000000000000ca01';
 const INTERMEDIATE_DER = Uint8Array.from([0x30, 0x03, 0x02, 0x01, 0x07]);
 
-type Keys = CryptoKeyPair;
+type Keys = webcrypto.CryptoKeyPair;
 
 /** The CA port, faked: counts calls, hands out sequential serials and a recognisable DER, can be told to fail. */
 class CountingLeafSigner implements LeafSigner {

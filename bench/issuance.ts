@@ -1,0 +1,181 @@
+// SVIDs issued per second per core through the real service (gRPC Attest: CSR checks + sign + store write), next to
+// raw node:crypto signing with the CA's key type, measured in the same run. The control plane runs as a child
+// process (`sigil control-plane run`) so its CPU time can be read from /proc apart from the client's.
+// Run: `npx node bench/issuance.ts [--n 500] [--seconds 10]`. Writes bench/results/issuance.json.
+import { credentials, type ServiceError } from '@grpc/grpc-js';
+import { execFileSync, spawn } from 'node:child_process';
+import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { checkControlPlaneCertificate, CONTROL_PLANE_CHANNEL_OPTIONS } from '../common/control-plane-identity.ts';
+import { makeCsr } from '../common/csr-builder.ts';
+import { generateKeyPair } from '../common/key-pair.ts';
+import { AdminApi, initCa } from '../control-plane/index.ts';
+import { IdentityClient } from '../proto/index.ts';
+import { GrpcIdentityApi } from '../sidecar/index.ts';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const TD = 'bench.example';
+const ID = `spiffe://${TD}/ns/bench/sa/client`;
+const PASSPHRASE = 'bench passphrase';
+const CONCURRENCY = 8;
+
+const { values } = parseArgs({ options: { n: { type: 'string', default: '500' }, seconds: { type: 'string', default: '10' } } });
+const N = Number(values.n);
+const MAX_MS = Number(values.seconds) * 1000;
+const TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+
+/** User + system CPU of a process in ms, from /proc/<pid>/stat (fields 14 and 15, counted after the comm field). */
+function processCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
+}
+
+function selfCpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+async function startControlPlane(dir: string): Promise<{ pid: number; address: string; stop: () => Promise<number | null> }> {
+  writeFileSync(join(dir, 'cp.yaml'), 'dataDir: ./data\nlisten: { grpc: 127.0.0.1:0, http: 127.0.0.1:0 }\nlog: { level: info }\n');
+  const child = spawn(process.execPath, [join(ROOT, 'cli', 'sigil.ts'), 'control-plane', 'run', '--config', 'cp.yaml'], {
+    cwd: dir,
+    env: { ...process.env, SIGIL_CA_PASSPHRASE: PASSPHRASE, SIGIL_LOG_LEVEL: undefined },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  // Successful issuance logs nothing at info, so the log costs the benchmark nothing; the bound address comes from it.
+  const address = await new Promise<string>((resolveAddress, reject) => {
+    let buffered = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      buffered += chunk;
+      for (const line of buffered.split('\n')) {
+        if (line.includes('"control plane started"')) resolveAddress(String((JSON.parse(line) as { grpc: string }).grpc));
+      }
+      buffered = buffered.slice(buffered.lastIndexOf('\n') + 1);
+    });
+    void exited.then((code) => reject(new Error(`control plane exited (${code}) before starting`)));
+  });
+  return { pid: child.pid!, address, stop: async () => { child.kill('SIGTERM'); return exited; } };
+}
+
+/** Raw ECDSA P-256 signatures (SHA-256) of a 1 KiB payload, for about `ms` of CPU. */
+function rawSignBaseline(ms: number): { signs: number; cpuMs: number } {
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const payload = randomBytes(1024);
+  for (let i = 0; i < 200; i++) sign('sha256', payload, privateKey);
+  const start = selfCpuMs();
+  let signs = 0;
+  while (selfCpuMs() - start < ms) {
+    for (let i = 0; i < 100; i++) sign('sha256', payload, privateKey);
+    signs += 100;
+  }
+  return { signs, cpuMs: selfCpuMs() - start };
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'sigil-bench-'));
+  const dataDir = join(dir, 'data');
+  await initCa({ dataDir, trustDomain: TD, keyType: 'ec-p256', passphrase: PASSPHRASE, now: Date.now() });
+  const cp = await startControlPlane(dir);
+  try {
+    const bundlePem = readFileSync(join(dataDir, 'bundle.pem'));
+    const admin = new AdminApi({ address: cp.address, credentialsDir: join(dataDir, 'admin') });
+    const perCallN = Math.max(1, Math.floor(N / 5));
+    const { token } = await admin.createJoinToken({ spiffeId: ID, ttlSeconds: 3600, uses: N + perCallN + 20 });
+    admin.close();
+
+    // Keys and CSRs are made before measuring: the client's work is not the service's.
+    const csrs: Uint8Array[] = [];
+    for (let i = 0; i < N + perCallN + 20; i++) csrs.push(await makeCsr({ spiffeId: ID, keys: await generateKeyPair('ec-p256') }));
+
+    // One long-lived channel, CONCURRENCY calls in flight: the per-issuance cost without a TLS handshake per call.
+    const client = new IdentityClient(cp.address, credentials.createSsl(bundlePem, null, null, {
+      checkServerIdentity: (_h, cert) => checkControlPlaneCertificate(cert.raw, TD),
+    }), CONTROL_PLANE_CHANNEL_OPTIONS);
+    const attest = (csr: Uint8Array) => new Promise<void>((ok, fail) => client.attest({ joinToken: token, csr }, { deadline: Date.now() + 30_000 }, (err: ServiceError | null) => (err ? fail(err) : ok())));
+    for (let i = 0; i < 20; i++) await attest(csrs.pop()!); // warm-up: JIT, connection, statement cache
+    const serverStart = processCpuMs(cp.pid);
+    const clientStart = selfCpuMs();
+    const wallStart = performance.now();
+    let issued = 0;
+    const worker = async () => {
+      while (issued < N && performance.now() - wallStart < MAX_MS) {
+        issued++;
+        await attest(csrs.pop()!);
+      }
+    };
+    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+    const wallMs = performance.now() - wallStart;
+    const serverMs = processCpuMs(cp.pid) - serverStart;
+    const clientMs = selfCpuMs() - clientStart;
+    client.close();
+
+    // What a sidecar does: a new client (so a full TLS handshake) per call, one at a time.
+    const api = new GrpcIdentityApi({ address: cp.address, bundlePem: () => bundlePem.toString(), trustDomain: TD });
+    const perCallServerStart = processCpuMs(cp.pid);
+    const perCallWallStart = performance.now();
+    let perCallIssued = 0;
+    while (perCallIssued < perCallN && performance.now() - perCallWallStart < MAX_MS / 2) {
+      await api.attest(token, csrs.pop()!);
+      perCallIssued++;
+    }
+    const perCallWallMs = performance.now() - perCallWallStart;
+    const perCallServerMs = processCpuMs(cp.pid) - perCallServerStart;
+
+    const raw = rawSignBaseline(2_000);
+    const rawSignsPerCoreSecond = (raw.signs * 1000) / raw.cpuMs;
+    const issuedPerCoreSecond = (issued * 1000) / serverMs;
+    const result = {
+      date: new Date().toISOString(),
+      node: process.version,
+      openssl: process.versions.openssl,
+      caKeyType: 'ec-p256',
+      concurrency: CONCURRENCY,
+      service: {
+        issued,
+        wallMs: Math.round(wallMs),
+        issuedPerSecondWall: round(issued / (wallMs / 1000)),
+        serverCpuMs: Math.round(serverMs),
+        serverCpuMsPerIssuance: round(serverMs / issued, 3),
+        issuedPerSecondPerCore: round(issuedPerCoreSecond),
+        clientCpuMsPerIssuance: round(clientMs / issued, 3),
+      },
+      serviceNewConnectionPerCall: {
+        issued: perCallIssued,
+        issuedPerSecondWall: round(perCallIssued / (perCallWallMs / 1000)),
+        serverCpuMsPerIssuance: round(perCallServerMs / perCallIssued, 3),
+        issuedPerSecondPerCore: round((perCallIssued * 1000) / perCallServerMs),
+      },
+      rawSign: { algorithm: 'ECDSA P-256 / SHA-256, 1 KiB payload', signs: raw.signs, cpuMs: Math.round(raw.cpuMs), signsPerSecondPerCore: round(rawSignsPerCoreSecond), cpuMsPerSign: round(raw.cpuMs / raw.signs, 4) },
+      ratioRawSignsToIssued: round(rawSignsPerCoreSecond / issuedPerCoreSecond, 1),
+    };
+    const table = [
+      '| measure | per second per core | CPU ms each |',
+      '| --- | ---: | ---: |',
+      `| SVID issuance, gRPC Attest, one channel, ${CONCURRENCY} in flight (server CPU) | ${result.service.issuedPerSecondPerCore} | ${result.service.serverCpuMsPerIssuance} |`,
+      `| SVID issuance, new TLS connection per call (server CPU) | ${result.serviceNewConnectionPerCall.issuedPerSecondPerCore} | ${result.serviceNewConnectionPerCall.serverCpuMsPerIssuance} |`,
+      `| raw node:crypto ECDSA P-256 sign, 1 KiB | ${result.rawSign.signsPerSecondPerCore} | ${result.rawSign.cpuMsPerSign} |`,
+      `| ratio raw signs : issuances | ${result.ratioRawSignsToIssued} : 1 | |`,
+    ].join('\n');
+    process.stdout.write(`${table}\n\nissued ${issued} in ${result.service.wallMs} ms wall (${result.service.issuedPerSecondWall}/s); client CPU ${result.service.clientCpuMsPerIssuance} ms per issuance; Node ${result.node}, OpenSSL ${result.openssl}\n`);
+    const out = join(ROOT, 'bench', 'results');
+    mkdirSync(out, { recursive: true });
+    writeFileSync(join(out, 'issuance.json'), `${JSON.stringify(result, null, 2)}\n`);
+  } finally {
+    const code = await cp.stop();
+    rmSync(dir, { recursive: true, force: true });
+    if (code !== 0) process.exitCode = 1;
+  }
+}
+
+function round(value: number, digits = 0): number {
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+}
+
+await main();
