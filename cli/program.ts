@@ -12,14 +12,22 @@ export function buildProgram(io: CliIo): Command {
   const program = new Command('sigil')
     .description('Sigil: SPIFFE identities, mTLS sidecars, revocation and allow-policies for a service mesh')
     .version('0.1.0')
-    .showHelpAfterError('(run with --help for usage)')
-    .configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) })
+    .configureOutput(output(io))
     .exitOverride();
   for (const register of [registerCaCommands, registerControlPlaneCommands, registerTokenCommands, registerCertsCommands, registerSvidCommands, registerSidecarCommands]) {
     register(program, io);
   }
-  for (const command of allCommands(program)) command.exitOverride().configureOutput({ writeOut: (s) => io.stdout.write(s), writeErr: (s) => io.stderr.write(s) });
+  for (const command of allCommands(program)) command.exitOverride().configureOutput(output(io));
   return program;
+}
+
+/** Usage errors read like every other failure: one line, `sigil: what was wrong (see --help)`. */
+function output(io: CliIo) {
+  return {
+    writeOut: (s: string) => io.stdout.write(s),
+    writeErr: (s: string) => io.stderr.write(s),
+    outputError: (s: string, write: (text: string) => void) => write(`sigil: ${s.trim().replace(/^error: /, '')} (see --help)\n`),
+  };
 }
 
 function* allCommands(command: Command): Generator<Command> {

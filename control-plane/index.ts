@@ -7,3 +7,4 @@ export { caFilePaths, CA_FILE_NAMES } from './ca/ca-files.ts';
 export { SqliteStore } from './store/sqlite-store.ts';
 export type { Store, CertificateRecord } from './store/store.ts';
 export { AdminApi, type AdminConnection } from './api/admin-client.ts';
+export { mintRoot } from './ca/mint-ca.ts';

@@ -60,6 +60,8 @@ export interface IssuedSvid {
  */
 export class IdentityIssuer {
   readonly #deps: IssuerDeps;
+  /** Keys between their reuse check and their inventory row: a second request for one of them is refused. */
+  readonly #keysInFlight = new Set<string>();
 
   constructor(deps: IssuerDeps) {
     this.#deps = deps;
@@ -78,12 +80,14 @@ export class IdentityIssuer {
       throw new SigilError(ErrorCode.TOKEN_SPIFFE_ID_MISMATCH, `the join token is bound to ${token.spiffeId}, but the CSR asks for ${csr.spiffeId.uri}`);
     }
     await this.#refuseKnownKey(csr.publicKeySha256);
-    const consumed = await store.consumeJoinToken(tokenHash, clock.now());
-    if (!consumed.ok) {
-      const code = consumed.reason === 'expired' ? ErrorCode.TOKEN_EXPIRED : consumed.reason === 'used' ? ErrorCode.TOKEN_USED : ErrorCode.TOKEN_INVALID;
-      throw new SigilError(code, `the join token could not be used (${consumed.reason}): create a new one with \`sigil token create\``);
-    }
-    return this.#issue(csr);
+    return this.#withKeyReserved(csr.publicKeySha256, async () => {
+      const consumed = await store.consumeJoinToken(tokenHash, clock.now());
+      if (!consumed.ok) {
+        const code = consumed.reason === 'expired' ? ErrorCode.TOKEN_EXPIRED : consumed.reason === 'used' ? ErrorCode.TOKEN_USED : ErrorCode.TOKEN_INVALID;
+        throw new SigilError(code, `the join token could not be used (${consumed.reason}): create a new one with \`sigil token create\``);
+      }
+      return this.#issue(csr);
+    });
   }
 
   async renew(caller: CallerCertificate, csrDer: Uint8Array): Promise<IssuedSvid> {
@@ -100,11 +104,24 @@ export class IdentityIssuer {
       throw new SigilError(ErrorCode.CSR_KEY_REUSED, 'the CSR uses the same key as the current SVID: renewal needs a newly generated key');
     }
     await this.#refuseKnownKey(csr.publicKeySha256);
-    return this.#issue(csr);
+    return this.#withKeyReserved(csr.publicKeySha256, () => this.#issue(csr));
+  }
+
+  /** The check above and this reservation run without an await between them, so no two requests pass both. */
+  async #withKeyReserved<T>(publicKeySha256: string, fn: () => Promise<T>): Promise<T> {
+    if (this.#keysInFlight.has(publicKeySha256)) {
+      throw new SigilError(ErrorCode.CSR_KEY_REUSED, 'the CSR uses a key that was already certified: generate a new key for every request');
+    }
+    this.#keysInFlight.add(publicKeySha256);
+    try {
+      return await fn();
+    } finally {
+      this.#keysInFlight.delete(publicKeySha256);
+    }
   }
 
   async #refuseKnownKey(publicKeySha256: string): Promise<void> {
-    if (await this.#deps.store.hasPublicKey(publicKeySha256)) {
+    if (this.#keysInFlight.has(publicKeySha256) || (await this.#deps.store.hasPublicKey(publicKeySha256))) {
       throw new SigilError(ErrorCode.CSR_KEY_REUSED, 'the CSR uses a key that was already certified: generate a new key for every request');
     }
   }

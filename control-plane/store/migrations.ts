@@ -28,7 +28,7 @@ export const MIGRATIONS: readonly Migration[] = [
       );
       CREATE INDEX certificates_spiffe_id ON certificates (spiffe_id);
       CREATE INDEX certificates_not_after ON certificates (not_after);
-      CREATE INDEX certificates_public_key ON certificates (public_key_sha256);
+      CREATE UNIQUE INDEX certificates_public_key ON certificates (public_key_sha256);
       CREATE TABLE join_tokens (
         token_hash TEXT PRIMARY KEY,
         spiffe_id TEXT NOT NULL,
