@@ -78,6 +78,12 @@ t.test('grpc-js round trip over 127.0.0.1', async (t) => {
       });
     },
     listCertificates: unimplemented,
+    revoke: unimplemented,
+    unrevoke: unimplemented,
+    applyPolicies: unimplemented,
+    listPolicies: unimplemented,
+    deletePolicy: unimplemented,
+    explainPolicy: unimplemented,
     getCertificate: unimplemented,
   };
 

@@ -64,6 +64,7 @@ export function adminHandlers(deps: AdminHandlerDeps): AdminServer {
       });
       return { certificates: records.map(certificateMessage) };
     }),
+    ...pendingAdminHandlers(deps),
     getCertificate: unary('GetCertificate', deps, async (request: sigil.v1.GetCertificateRequest, call) => {
       await guard(call);
       const serial = request.serial.toLowerCase().replace(/:/g, '');
@@ -72,5 +73,20 @@ export function adminHandlers(deps: AdminHandlerDeps): AdminServer {
       if (!record) throw new SigilError(ErrorCode.NOT_FOUND, `no certificate with serial ${serial} in the inventory: see sigil certs list`);
       return certificateMessage(record);
     }),
+  };
+}
+
+/** Admin RPCs whose services are not wired into this control plane yet: a clear UNAVAILABLE, never a hang. */
+function pendingAdminHandlers(deps: UnaryEdgeDeps): Pick<AdminServer, 'revoke' | 'unrevoke' | 'applyPolicies' | 'listPolicies' | 'deletePolicy' | 'explainPolicy'> {
+  const pending = (rpc: string) => unary(rpc, deps, async () => {
+    throw new SigilError(ErrorCode.UNAVAILABLE, `${rpc} is not available in this control plane version`);
+  });
+  return {
+    revoke: pending('Revoke'),
+    unrevoke: pending('Unrevoke'),
+    applyPolicies: pending('ApplyPolicies'),
+    listPolicies: pending('ListPolicies'),
+    deletePolicy: pending('DeletePolicy'),
+    explainPolicy: pending('ExplainPolicy'),
   };
 }

@@ -40,6 +40,66 @@ export const AdminService = {
     responseSerialize: (message: sigil.v1.ICertificate): Buffer => toBuffer(sigil.v1.Certificate.encode(message).finish()),
     responseDeserialize: (bytes: Buffer): sigil.v1.Certificate => sigil.v1.Certificate.decode(bytes),
   },
+  revoke: {
+    path: '/sigil.v1.Admin/Revoke',
+    originalName: 'Revoke',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (message: sigil.v1.IRevokeRequest): Buffer => toBuffer(sigil.v1.RevokeRequest.encode(message).finish()),
+    requestDeserialize: (bytes: Buffer): sigil.v1.RevokeRequest => sigil.v1.RevokeRequest.decode(bytes),
+    responseSerialize: (message: sigil.v1.IRevokeResponse): Buffer => toBuffer(sigil.v1.RevokeResponse.encode(message).finish()),
+    responseDeserialize: (bytes: Buffer): sigil.v1.RevokeResponse => sigil.v1.RevokeResponse.decode(bytes),
+  },
+  unrevoke: {
+    path: '/sigil.v1.Admin/Unrevoke',
+    originalName: 'Unrevoke',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (message: sigil.v1.IUnrevokeRequest): Buffer => toBuffer(sigil.v1.UnrevokeRequest.encode(message).finish()),
+    requestDeserialize: (bytes: Buffer): sigil.v1.UnrevokeRequest => sigil.v1.UnrevokeRequest.decode(bytes),
+    responseSerialize: (message: sigil.v1.IUnrevokeResponse): Buffer => toBuffer(sigil.v1.UnrevokeResponse.encode(message).finish()),
+    responseDeserialize: (bytes: Buffer): sigil.v1.UnrevokeResponse => sigil.v1.UnrevokeResponse.decode(bytes),
+  },
+  applyPolicies: {
+    path: '/sigil.v1.Admin/ApplyPolicies',
+    originalName: 'ApplyPolicies',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (message: sigil.v1.IApplyPoliciesRequest): Buffer => toBuffer(sigil.v1.ApplyPoliciesRequest.encode(message).finish()),
+    requestDeserialize: (bytes: Buffer): sigil.v1.ApplyPoliciesRequest => sigil.v1.ApplyPoliciesRequest.decode(bytes),
+    responseSerialize: (message: sigil.v1.IApplyPoliciesResponse): Buffer => toBuffer(sigil.v1.ApplyPoliciesResponse.encode(message).finish()),
+    responseDeserialize: (bytes: Buffer): sigil.v1.ApplyPoliciesResponse => sigil.v1.ApplyPoliciesResponse.decode(bytes),
+  },
+  listPolicies: {
+    path: '/sigil.v1.Admin/ListPolicies',
+    originalName: 'ListPolicies',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (message: sigil.v1.IListPoliciesRequest): Buffer => toBuffer(sigil.v1.ListPoliciesRequest.encode(message).finish()),
+    requestDeserialize: (bytes: Buffer): sigil.v1.ListPoliciesRequest => sigil.v1.ListPoliciesRequest.decode(bytes),
+    responseSerialize: (message: sigil.v1.IPolicySet): Buffer => toBuffer(sigil.v1.PolicySet.encode(message).finish()),
+    responseDeserialize: (bytes: Buffer): sigil.v1.PolicySet => sigil.v1.PolicySet.decode(bytes),
+  },
+  deletePolicy: {
+    path: '/sigil.v1.Admin/DeletePolicy',
+    originalName: 'DeletePolicy',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (message: sigil.v1.IDeletePolicyRequest): Buffer => toBuffer(sigil.v1.DeletePolicyRequest.encode(message).finish()),
+    requestDeserialize: (bytes: Buffer): sigil.v1.DeletePolicyRequest => sigil.v1.DeletePolicyRequest.decode(bytes),
+    responseSerialize: (message: sigil.v1.IApplyPoliciesResponse): Buffer => toBuffer(sigil.v1.ApplyPoliciesResponse.encode(message).finish()),
+    responseDeserialize: (bytes: Buffer): sigil.v1.ApplyPoliciesResponse => sigil.v1.ApplyPoliciesResponse.decode(bytes),
+  },
+  explainPolicy: {
+    path: '/sigil.v1.Admin/ExplainPolicy',
+    originalName: 'ExplainPolicy',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (message: sigil.v1.IExplainPolicyRequest): Buffer => toBuffer(sigil.v1.ExplainPolicyRequest.encode(message).finish()),
+    requestDeserialize: (bytes: Buffer): sigil.v1.ExplainPolicyRequest => sigil.v1.ExplainPolicyRequest.decode(bytes),
+    responseSerialize: (message: sigil.v1.IPolicyDecision): Buffer => toBuffer(sigil.v1.PolicyDecision.encode(message).finish()),
+    responseDeserialize: (bytes: Buffer): sigil.v1.PolicyDecision => sigil.v1.PolicyDecision.decode(bytes),
+  },
 } satisfies grpc.ServiceDefinition;
 
 /** Server side of sigil.v1.Admin: requests arrive decoded, responses may be plain objects. */
@@ -47,6 +107,12 @@ export interface AdminServer extends grpc.UntypedServiceImplementation {
   createJoinToken: grpc.handleUnaryCall<sigil.v1.CreateJoinTokenRequest, sigil.v1.ICreateJoinTokenResponse>;
   listCertificates: grpc.handleUnaryCall<sigil.v1.ListCertificatesRequest, sigil.v1.IListCertificatesResponse>;
   getCertificate: grpc.handleUnaryCall<sigil.v1.GetCertificateRequest, sigil.v1.ICertificate>;
+  revoke: grpc.handleUnaryCall<sigil.v1.RevokeRequest, sigil.v1.IRevokeResponse>;
+  unrevoke: grpc.handleUnaryCall<sigil.v1.UnrevokeRequest, sigil.v1.IUnrevokeResponse>;
+  applyPolicies: grpc.handleUnaryCall<sigil.v1.ApplyPoliciesRequest, sigil.v1.IApplyPoliciesResponse>;
+  listPolicies: grpc.handleUnaryCall<sigil.v1.ListPoliciesRequest, sigil.v1.IPolicySet>;
+  deletePolicy: grpc.handleUnaryCall<sigil.v1.DeletePolicyRequest, sigil.v1.IApplyPoliciesResponse>;
+  explainPolicy: grpc.handleUnaryCall<sigil.v1.ExplainPolicyRequest, sigil.v1.IPolicyDecision>;
 }
 
 /** Client of sigil.v1.Admin: requests may be plain objects, responses arrive decoded. */
@@ -63,6 +129,30 @@ export interface AdminClient extends grpc.Client {
   getCertificate(request: sigil.v1.IGetCertificateRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<sigil.v1.Certificate>): grpc.ClientUnaryCall;
   getCertificate(request: sigil.v1.IGetCertificateRequest, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.Certificate>): grpc.ClientUnaryCall;
   getCertificate(request: sigil.v1.IGetCertificateRequest, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.Certificate>): grpc.ClientUnaryCall;
+  revoke(request: sigil.v1.IRevokeRequest, callback: grpc.requestCallback<sigil.v1.RevokeResponse>): grpc.ClientUnaryCall;
+  revoke(request: sigil.v1.IRevokeRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<sigil.v1.RevokeResponse>): grpc.ClientUnaryCall;
+  revoke(request: sigil.v1.IRevokeRequest, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.RevokeResponse>): grpc.ClientUnaryCall;
+  revoke(request: sigil.v1.IRevokeRequest, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.RevokeResponse>): grpc.ClientUnaryCall;
+  unrevoke(request: sigil.v1.IUnrevokeRequest, callback: grpc.requestCallback<sigil.v1.UnrevokeResponse>): grpc.ClientUnaryCall;
+  unrevoke(request: sigil.v1.IUnrevokeRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<sigil.v1.UnrevokeResponse>): grpc.ClientUnaryCall;
+  unrevoke(request: sigil.v1.IUnrevokeRequest, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.UnrevokeResponse>): grpc.ClientUnaryCall;
+  unrevoke(request: sigil.v1.IUnrevokeRequest, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.UnrevokeResponse>): grpc.ClientUnaryCall;
+  applyPolicies(request: sigil.v1.IApplyPoliciesRequest, callback: grpc.requestCallback<sigil.v1.ApplyPoliciesResponse>): grpc.ClientUnaryCall;
+  applyPolicies(request: sigil.v1.IApplyPoliciesRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<sigil.v1.ApplyPoliciesResponse>): grpc.ClientUnaryCall;
+  applyPolicies(request: sigil.v1.IApplyPoliciesRequest, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.ApplyPoliciesResponse>): grpc.ClientUnaryCall;
+  applyPolicies(request: sigil.v1.IApplyPoliciesRequest, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.ApplyPoliciesResponse>): grpc.ClientUnaryCall;
+  listPolicies(request: sigil.v1.IListPoliciesRequest, callback: grpc.requestCallback<sigil.v1.PolicySet>): grpc.ClientUnaryCall;
+  listPolicies(request: sigil.v1.IListPoliciesRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<sigil.v1.PolicySet>): grpc.ClientUnaryCall;
+  listPolicies(request: sigil.v1.IListPoliciesRequest, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.PolicySet>): grpc.ClientUnaryCall;
+  listPolicies(request: sigil.v1.IListPoliciesRequest, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.PolicySet>): grpc.ClientUnaryCall;
+  deletePolicy(request: sigil.v1.IDeletePolicyRequest, callback: grpc.requestCallback<sigil.v1.ApplyPoliciesResponse>): grpc.ClientUnaryCall;
+  deletePolicy(request: sigil.v1.IDeletePolicyRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<sigil.v1.ApplyPoliciesResponse>): grpc.ClientUnaryCall;
+  deletePolicy(request: sigil.v1.IDeletePolicyRequest, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.ApplyPoliciesResponse>): grpc.ClientUnaryCall;
+  deletePolicy(request: sigil.v1.IDeletePolicyRequest, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.ApplyPoliciesResponse>): grpc.ClientUnaryCall;
+  explainPolicy(request: sigil.v1.IExplainPolicyRequest, callback: grpc.requestCallback<sigil.v1.PolicyDecision>): grpc.ClientUnaryCall;
+  explainPolicy(request: sigil.v1.IExplainPolicyRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<sigil.v1.PolicyDecision>): grpc.ClientUnaryCall;
+  explainPolicy(request: sigil.v1.IExplainPolicyRequest, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.PolicyDecision>): grpc.ClientUnaryCall;
+  explainPolicy(request: sigil.v1.IExplainPolicyRequest, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.PolicyDecision>): grpc.ClientUnaryCall;
 }
 
 export interface AdminClientConstructor {

@@ -8,6 +8,1572 @@ export namespace sigil {
     namespace v1 {
 
         /**
+         * Properties of a RevokeRequest.
+         * @deprecated Use sigil.v1.RevokeRequest.$Properties instead.
+         */
+        interface IRevokeRequest extends sigil.v1.RevokeRequest.$Properties {
+        }
+
+        /** Represents a RevokeRequest. */
+        class RevokeRequest {
+
+            /**
+             * Constructs a new RevokeRequest.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.RevokeRequest.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** Exactly one of serial (lowercase hex) and spiffe_id. */
+            serial: string;
+
+            /** RevokeRequest spiffeId. */
+            spiffeId: string;
+
+            /**
+             * RFC 5280 reason name: unspecified, keyCompromise, cACompromise, affiliationChanged, superseded,
+             * cessationOfOperation, certificateHold, privilegeWithdrawn, aACompromise. Empty: unspecified.
+             */
+            reason: string;
+
+            /** 0: now. */
+            effectiveAtUnixMs: number;
+
+            /** Needed to revoke the control plane's own or an admin identity. */
+            force: boolean;
+
+            /**
+             * Creates a new RevokeRequest instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns RevokeRequest instance
+             */
+            static create(properties: sigil.v1.RevokeRequest.$Shape): sigil.v1.RevokeRequest & sigil.v1.RevokeRequest.$Shape;
+            static create(properties?: sigil.v1.RevokeRequest.$Properties): sigil.v1.RevokeRequest;
+
+            /**
+             * Encodes the specified RevokeRequest message. Does not implicitly {@link sigil.v1.RevokeRequest.verify|verify} messages.
+             * @param message RevokeRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.RevokeRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified RevokeRequest message, length delimited. Does not implicitly {@link sigil.v1.RevokeRequest.verify|verify} messages.
+             * @param message RevokeRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.RevokeRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a RevokeRequest message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.RevokeRequest & sigil.v1.RevokeRequest.$Shape} RevokeRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.RevokeRequest & sigil.v1.RevokeRequest.$Shape;
+
+            /**
+             * Decodes a RevokeRequest message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.RevokeRequest & sigil.v1.RevokeRequest.$Shape} RevokeRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.RevokeRequest & sigil.v1.RevokeRequest.$Shape;
+
+            /**
+             * Verifies a RevokeRequest message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a RevokeRequest message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns RevokeRequest
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.RevokeRequest;
+
+            /**
+             * Creates a plain object from a RevokeRequest message. Also converts values to other types if specified.
+             * @param message RevokeRequest
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.RevokeRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this RevokeRequest to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for RevokeRequest
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace RevokeRequest {
+
+            /** Properties of a RevokeRequest. */
+            interface $Properties {
+
+                /** Exactly one of serial (lowercase hex) and spiffe_id. */
+                serial?: (string|null);
+
+                /** RevokeRequest spiffeId */
+                spiffeId?: (string|null);
+
+                /**
+                 * RFC 5280 reason name: unspecified, keyCompromise, cACompromise, affiliationChanged, superseded,
+                 * cessationOfOperation, certificateHold, privilegeWithdrawn, aACompromise. Empty: unspecified.
+                 */
+                reason?: (string|null);
+
+                /** 0: now. */
+                effectiveAtUnixMs?: (number|null);
+
+                /** Needed to revoke the control plane's own or an admin identity. */
+                force?: (boolean|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a RevokeRequest. */
+            type $Shape = sigil.v1.RevokeRequest.$Properties;
+        }
+
+        /**
+         * Properties of a RevokeResponse.
+         * @deprecated Use sigil.v1.RevokeResponse.$Properties instead.
+         */
+        interface IRevokeResponse extends sigil.v1.RevokeResponse.$Properties {
+        }
+
+        /** Represents a RevokeResponse. */
+        class RevokeResponse {
+
+            /**
+             * Constructs a new RevokeResponse.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.RevokeResponse.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** RevokeResponse revokedSerials. */
+            revokedSerials: string[];
+
+            /** RevokeResponse crlNumber. */
+            crlNumber: number;
+
+            /**
+             * Creates a new RevokeResponse instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns RevokeResponse instance
+             */
+            static create(properties: sigil.v1.RevokeResponse.$Shape): sigil.v1.RevokeResponse & sigil.v1.RevokeResponse.$Shape;
+            static create(properties?: sigil.v1.RevokeResponse.$Properties): sigil.v1.RevokeResponse;
+
+            /**
+             * Encodes the specified RevokeResponse message. Does not implicitly {@link sigil.v1.RevokeResponse.verify|verify} messages.
+             * @param message RevokeResponse message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.RevokeResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified RevokeResponse message, length delimited. Does not implicitly {@link sigil.v1.RevokeResponse.verify|verify} messages.
+             * @param message RevokeResponse message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.RevokeResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a RevokeResponse message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.RevokeResponse & sigil.v1.RevokeResponse.$Shape} RevokeResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.RevokeResponse & sigil.v1.RevokeResponse.$Shape;
+
+            /**
+             * Decodes a RevokeResponse message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.RevokeResponse & sigil.v1.RevokeResponse.$Shape} RevokeResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.RevokeResponse & sigil.v1.RevokeResponse.$Shape;
+
+            /**
+             * Verifies a RevokeResponse message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a RevokeResponse message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns RevokeResponse
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.RevokeResponse;
+
+            /**
+             * Creates a plain object from a RevokeResponse message. Also converts values to other types if specified.
+             * @param message RevokeResponse
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.RevokeResponse, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this RevokeResponse to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for RevokeResponse
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace RevokeResponse {
+
+            /** Properties of a RevokeResponse. */
+            interface $Properties {
+
+                /** RevokeResponse revokedSerials */
+                revokedSerials?: (string[]|null);
+
+                /** RevokeResponse crlNumber */
+                crlNumber?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a RevokeResponse. */
+            type $Shape = sigil.v1.RevokeResponse.$Properties;
+        }
+
+        /**
+         * Properties of an UnrevokeRequest.
+         * @deprecated Use sigil.v1.UnrevokeRequest.$Properties instead.
+         */
+        interface IUnrevokeRequest extends sigil.v1.UnrevokeRequest.$Properties {
+        }
+
+        /** Represents an UnrevokeRequest. */
+        class UnrevokeRequest {
+
+            /**
+             * Constructs a new UnrevokeRequest.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.UnrevokeRequest.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** UnrevokeRequest spiffeId. */
+            spiffeId: string;
+
+            /**
+             * Creates a new UnrevokeRequest instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns UnrevokeRequest instance
+             */
+            static create(properties: sigil.v1.UnrevokeRequest.$Shape): sigil.v1.UnrevokeRequest & sigil.v1.UnrevokeRequest.$Shape;
+            static create(properties?: sigil.v1.UnrevokeRequest.$Properties): sigil.v1.UnrevokeRequest;
+
+            /**
+             * Encodes the specified UnrevokeRequest message. Does not implicitly {@link sigil.v1.UnrevokeRequest.verify|verify} messages.
+             * @param message UnrevokeRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.UnrevokeRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified UnrevokeRequest message, length delimited. Does not implicitly {@link sigil.v1.UnrevokeRequest.verify|verify} messages.
+             * @param message UnrevokeRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.UnrevokeRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes an UnrevokeRequest message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.UnrevokeRequest & sigil.v1.UnrevokeRequest.$Shape} UnrevokeRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.UnrevokeRequest & sigil.v1.UnrevokeRequest.$Shape;
+
+            /**
+             * Decodes an UnrevokeRequest message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.UnrevokeRequest & sigil.v1.UnrevokeRequest.$Shape} UnrevokeRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.UnrevokeRequest & sigil.v1.UnrevokeRequest.$Shape;
+
+            /**
+             * Verifies an UnrevokeRequest message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates an UnrevokeRequest message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns UnrevokeRequest
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.UnrevokeRequest;
+
+            /**
+             * Creates a plain object from an UnrevokeRequest message. Also converts values to other types if specified.
+             * @param message UnrevokeRequest
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.UnrevokeRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this UnrevokeRequest to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for UnrevokeRequest
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace UnrevokeRequest {
+
+            /** Properties of an UnrevokeRequest. */
+            interface $Properties {
+
+                /** UnrevokeRequest spiffeId */
+                spiffeId?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of an UnrevokeRequest. */
+            type $Shape = sigil.v1.UnrevokeRequest.$Properties;
+        }
+
+        /**
+         * Properties of an UnrevokeResponse.
+         * @deprecated Use sigil.v1.UnrevokeResponse.$Properties instead.
+         */
+        interface IUnrevokeResponse extends sigil.v1.UnrevokeResponse.$Properties {
+        }
+
+        /** Represents an UnrevokeResponse. */
+        class UnrevokeResponse {
+
+            /**
+             * Constructs a new UnrevokeResponse.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.UnrevokeResponse.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** UnrevokeResponse crlNumber. */
+            crlNumber: number;
+
+            /**
+             * Creates a new UnrevokeResponse instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns UnrevokeResponse instance
+             */
+            static create(properties: sigil.v1.UnrevokeResponse.$Shape): sigil.v1.UnrevokeResponse & sigil.v1.UnrevokeResponse.$Shape;
+            static create(properties?: sigil.v1.UnrevokeResponse.$Properties): sigil.v1.UnrevokeResponse;
+
+            /**
+             * Encodes the specified UnrevokeResponse message. Does not implicitly {@link sigil.v1.UnrevokeResponse.verify|verify} messages.
+             * @param message UnrevokeResponse message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.UnrevokeResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified UnrevokeResponse message, length delimited. Does not implicitly {@link sigil.v1.UnrevokeResponse.verify|verify} messages.
+             * @param message UnrevokeResponse message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.UnrevokeResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes an UnrevokeResponse message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.UnrevokeResponse & sigil.v1.UnrevokeResponse.$Shape} UnrevokeResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.UnrevokeResponse & sigil.v1.UnrevokeResponse.$Shape;
+
+            /**
+             * Decodes an UnrevokeResponse message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.UnrevokeResponse & sigil.v1.UnrevokeResponse.$Shape} UnrevokeResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.UnrevokeResponse & sigil.v1.UnrevokeResponse.$Shape;
+
+            /**
+             * Verifies an UnrevokeResponse message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates an UnrevokeResponse message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns UnrevokeResponse
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.UnrevokeResponse;
+
+            /**
+             * Creates a plain object from an UnrevokeResponse message. Also converts values to other types if specified.
+             * @param message UnrevokeResponse
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.UnrevokeResponse, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this UnrevokeResponse to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for UnrevokeResponse
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace UnrevokeResponse {
+
+            /** Properties of an UnrevokeResponse. */
+            interface $Properties {
+
+                /** UnrevokeResponse crlNumber */
+                crlNumber?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of an UnrevokeResponse. */
+            type $Shape = sigil.v1.UnrevokeResponse.$Properties;
+        }
+
+        /**
+         * Properties of an ApplyPoliciesRequest.
+         * @deprecated Use sigil.v1.ApplyPoliciesRequest.$Properties instead.
+         */
+        interface IApplyPoliciesRequest extends sigil.v1.ApplyPoliciesRequest.$Properties {
+        }
+
+        /** Represents an ApplyPoliciesRequest. */
+        class ApplyPoliciesRequest {
+
+            /**
+             * Constructs a new ApplyPoliciesRequest.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.ApplyPoliciesRequest.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** One or more AllowPolicy YAML documents, `---` separated. */
+            yaml: string;
+
+            /** The file name, for findings. */
+            source: string;
+
+            /** ApplyPoliciesRequest dryRun. */
+            dryRun: boolean;
+
+            /**
+             * Creates a new ApplyPoliciesRequest instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns ApplyPoliciesRequest instance
+             */
+            static create(properties: sigil.v1.ApplyPoliciesRequest.$Shape): sigil.v1.ApplyPoliciesRequest & sigil.v1.ApplyPoliciesRequest.$Shape;
+            static create(properties?: sigil.v1.ApplyPoliciesRequest.$Properties): sigil.v1.ApplyPoliciesRequest;
+
+            /**
+             * Encodes the specified ApplyPoliciesRequest message. Does not implicitly {@link sigil.v1.ApplyPoliciesRequest.verify|verify} messages.
+             * @param message ApplyPoliciesRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.ApplyPoliciesRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified ApplyPoliciesRequest message, length delimited. Does not implicitly {@link sigil.v1.ApplyPoliciesRequest.verify|verify} messages.
+             * @param message ApplyPoliciesRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.ApplyPoliciesRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes an ApplyPoliciesRequest message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.ApplyPoliciesRequest & sigil.v1.ApplyPoliciesRequest.$Shape} ApplyPoliciesRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.ApplyPoliciesRequest & sigil.v1.ApplyPoliciesRequest.$Shape;
+
+            /**
+             * Decodes an ApplyPoliciesRequest message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.ApplyPoliciesRequest & sigil.v1.ApplyPoliciesRequest.$Shape} ApplyPoliciesRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.ApplyPoliciesRequest & sigil.v1.ApplyPoliciesRequest.$Shape;
+
+            /**
+             * Verifies an ApplyPoliciesRequest message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates an ApplyPoliciesRequest message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns ApplyPoliciesRequest
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.ApplyPoliciesRequest;
+
+            /**
+             * Creates a plain object from an ApplyPoliciesRequest message. Also converts values to other types if specified.
+             * @param message ApplyPoliciesRequest
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.ApplyPoliciesRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this ApplyPoliciesRequest to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for ApplyPoliciesRequest
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ApplyPoliciesRequest {
+
+            /** Properties of an ApplyPoliciesRequest. */
+            interface $Properties {
+
+                /** One or more AllowPolicy YAML documents, `---` separated. */
+                yaml?: (string|null);
+
+                /** The file name, for findings. */
+                source?: (string|null);
+
+                /** ApplyPoliciesRequest dryRun */
+                dryRun?: (boolean|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of an ApplyPoliciesRequest. */
+            type $Shape = sigil.v1.ApplyPoliciesRequest.$Properties;
+        }
+
+        /**
+         * Properties of a PolicyFinding.
+         * @deprecated Use sigil.v1.PolicyFinding.$Properties instead.
+         */
+        interface IPolicyFinding extends sigil.v1.PolicyFinding.$Properties {
+        }
+
+        /** Represents a PolicyFinding. */
+        class PolicyFinding {
+
+            /**
+             * Constructs a new PolicyFinding.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.PolicyFinding.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** PolicyFinding severity. */
+            severity: string;
+
+            /** PolicyFinding path. */
+            path: string;
+
+            /** PolicyFinding line. */
+            line: number;
+
+            /** PolicyFinding message. */
+            message: string;
+
+            /** PolicyFinding document. */
+            document: string;
+
+            /**
+             * Creates a new PolicyFinding instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns PolicyFinding instance
+             */
+            static create(properties: sigil.v1.PolicyFinding.$Shape): sigil.v1.PolicyFinding & sigil.v1.PolicyFinding.$Shape;
+            static create(properties?: sigil.v1.PolicyFinding.$Properties): sigil.v1.PolicyFinding;
+
+            /**
+             * Encodes the specified PolicyFinding message. Does not implicitly {@link sigil.v1.PolicyFinding.verify|verify} messages.
+             * @param message PolicyFinding message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.PolicyFinding.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified PolicyFinding message, length delimited. Does not implicitly {@link sigil.v1.PolicyFinding.verify|verify} messages.
+             * @param message PolicyFinding message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.PolicyFinding.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a PolicyFinding message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.PolicyFinding & sigil.v1.PolicyFinding.$Shape} PolicyFinding
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.PolicyFinding & sigil.v1.PolicyFinding.$Shape;
+
+            /**
+             * Decodes a PolicyFinding message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.PolicyFinding & sigil.v1.PolicyFinding.$Shape} PolicyFinding
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.PolicyFinding & sigil.v1.PolicyFinding.$Shape;
+
+            /**
+             * Verifies a PolicyFinding message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a PolicyFinding message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns PolicyFinding
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.PolicyFinding;
+
+            /**
+             * Creates a plain object from a PolicyFinding message. Also converts values to other types if specified.
+             * @param message PolicyFinding
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.PolicyFinding, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this PolicyFinding to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for PolicyFinding
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace PolicyFinding {
+
+            /** Properties of a PolicyFinding. */
+            interface $Properties {
+
+                /** PolicyFinding severity */
+                severity?: (string|null);
+
+                /** PolicyFinding path */
+                path?: (string|null);
+
+                /** PolicyFinding line */
+                line?: (number|null);
+
+                /** PolicyFinding message */
+                message?: (string|null);
+
+                /** PolicyFinding document */
+                document?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a PolicyFinding. */
+            type $Shape = sigil.v1.PolicyFinding.$Properties;
+        }
+
+        /**
+         * Properties of a PolicyChange.
+         * @deprecated Use sigil.v1.PolicyChange.$Properties instead.
+         */
+        interface IPolicyChange extends sigil.v1.PolicyChange.$Properties {
+        }
+
+        /** Represents a PolicyChange. */
+        class PolicyChange {
+
+            /**
+             * Constructs a new PolicyChange.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.PolicyChange.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** The identity pair whose decision would change. */
+            from: string;
+
+            /** PolicyChange to. */
+            to: string;
+
+            /** PolicyChange before. */
+            before: string;
+
+            /** PolicyChange after. */
+            after: string;
+
+            /**
+             * Creates a new PolicyChange instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns PolicyChange instance
+             */
+            static create(properties: sigil.v1.PolicyChange.$Shape): sigil.v1.PolicyChange & sigil.v1.PolicyChange.$Shape;
+            static create(properties?: sigil.v1.PolicyChange.$Properties): sigil.v1.PolicyChange;
+
+            /**
+             * Encodes the specified PolicyChange message. Does not implicitly {@link sigil.v1.PolicyChange.verify|verify} messages.
+             * @param message PolicyChange message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.PolicyChange.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified PolicyChange message, length delimited. Does not implicitly {@link sigil.v1.PolicyChange.verify|verify} messages.
+             * @param message PolicyChange message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.PolicyChange.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a PolicyChange message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.PolicyChange & sigil.v1.PolicyChange.$Shape} PolicyChange
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.PolicyChange & sigil.v1.PolicyChange.$Shape;
+
+            /**
+             * Decodes a PolicyChange message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.PolicyChange & sigil.v1.PolicyChange.$Shape} PolicyChange
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.PolicyChange & sigil.v1.PolicyChange.$Shape;
+
+            /**
+             * Verifies a PolicyChange message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a PolicyChange message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns PolicyChange
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.PolicyChange;
+
+            /**
+             * Creates a plain object from a PolicyChange message. Also converts values to other types if specified.
+             * @param message PolicyChange
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.PolicyChange, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this PolicyChange to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for PolicyChange
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace PolicyChange {
+
+            /** Properties of a PolicyChange. */
+            interface $Properties {
+
+                /** The identity pair whose decision would change. */
+                from?: (string|null);
+
+                /** PolicyChange to */
+                to?: (string|null);
+
+                /** PolicyChange before */
+                before?: (string|null);
+
+                /** PolicyChange after */
+                after?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a PolicyChange. */
+            type $Shape = sigil.v1.PolicyChange.$Properties;
+        }
+
+        /**
+         * Properties of an ApplyPoliciesResponse.
+         * @deprecated Use sigil.v1.ApplyPoliciesResponse.$Properties instead.
+         */
+        interface IApplyPoliciesResponse extends sigil.v1.ApplyPoliciesResponse.$Properties {
+        }
+
+        /** Represents an ApplyPoliciesResponse. */
+        class ApplyPoliciesResponse {
+
+            /**
+             * Constructs a new ApplyPoliciesResponse.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.ApplyPoliciesResponse.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** ApplyPoliciesResponse version. */
+            version: number;
+
+            /** ApplyPoliciesResponse created. */
+            created: string[];
+
+            /** ApplyPoliciesResponse updated. */
+            updated: string[];
+
+            /** ApplyPoliciesResponse deleted. */
+            deleted: string[];
+
+            /** ApplyPoliciesResponse unchanged. */
+            unchanged: string[];
+
+            /** ApplyPoliciesResponse findings. */
+            findings: sigil.v1.PolicyFinding.$Properties[];
+
+            /** With dry_run: decisions for known traffic identities that the new set would change. */
+            changes: sigil.v1.PolicyChange.$Properties[];
+
+            /** ApplyPoliciesResponse applied. */
+            applied: boolean;
+
+            /**
+             * Creates a new ApplyPoliciesResponse instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns ApplyPoliciesResponse instance
+             */
+            static create(properties: sigil.v1.ApplyPoliciesResponse.$Shape): sigil.v1.ApplyPoliciesResponse & sigil.v1.ApplyPoliciesResponse.$Shape;
+            static create(properties?: sigil.v1.ApplyPoliciesResponse.$Properties): sigil.v1.ApplyPoliciesResponse;
+
+            /**
+             * Encodes the specified ApplyPoliciesResponse message. Does not implicitly {@link sigil.v1.ApplyPoliciesResponse.verify|verify} messages.
+             * @param message ApplyPoliciesResponse message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.ApplyPoliciesResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified ApplyPoliciesResponse message, length delimited. Does not implicitly {@link sigil.v1.ApplyPoliciesResponse.verify|verify} messages.
+             * @param message ApplyPoliciesResponse message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.ApplyPoliciesResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes an ApplyPoliciesResponse message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.ApplyPoliciesResponse & sigil.v1.ApplyPoliciesResponse.$Shape} ApplyPoliciesResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.ApplyPoliciesResponse & sigil.v1.ApplyPoliciesResponse.$Shape;
+
+            /**
+             * Decodes an ApplyPoliciesResponse message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.ApplyPoliciesResponse & sigil.v1.ApplyPoliciesResponse.$Shape} ApplyPoliciesResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.ApplyPoliciesResponse & sigil.v1.ApplyPoliciesResponse.$Shape;
+
+            /**
+             * Verifies an ApplyPoliciesResponse message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates an ApplyPoliciesResponse message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns ApplyPoliciesResponse
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.ApplyPoliciesResponse;
+
+            /**
+             * Creates a plain object from an ApplyPoliciesResponse message. Also converts values to other types if specified.
+             * @param message ApplyPoliciesResponse
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.ApplyPoliciesResponse, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this ApplyPoliciesResponse to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for ApplyPoliciesResponse
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ApplyPoliciesResponse {
+
+            /** Properties of an ApplyPoliciesResponse. */
+            interface $Properties {
+
+                /** ApplyPoliciesResponse version */
+                version?: (number|null);
+
+                /** ApplyPoliciesResponse created */
+                created?: (string[]|null);
+
+                /** ApplyPoliciesResponse updated */
+                updated?: (string[]|null);
+
+                /** ApplyPoliciesResponse deleted */
+                deleted?: (string[]|null);
+
+                /** ApplyPoliciesResponse unchanged */
+                unchanged?: (string[]|null);
+
+                /** ApplyPoliciesResponse findings */
+                findings?: (sigil.v1.PolicyFinding.$Properties[]|null);
+
+                /** With dry_run: decisions for known traffic identities that the new set would change. */
+                changes?: (sigil.v1.PolicyChange.$Properties[]|null);
+
+                /** ApplyPoliciesResponse applied */
+                applied?: (boolean|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of an ApplyPoliciesResponse. */
+            type $Shape = sigil.v1.ApplyPoliciesResponse.$Properties;
+        }
+
+        /**
+         * Properties of a ListPoliciesRequest.
+         * @deprecated Use sigil.v1.ListPoliciesRequest.$Properties instead.
+         */
+        interface IListPoliciesRequest extends sigil.v1.ListPoliciesRequest.$Properties {
+        }
+
+        /** Represents a ListPoliciesRequest. */
+        class ListPoliciesRequest {
+
+            /**
+             * Constructs a new ListPoliciesRequest.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.ListPoliciesRequest.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /**
+             * Creates a new ListPoliciesRequest instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns ListPoliciesRequest instance
+             */
+            static create(properties: sigil.v1.ListPoliciesRequest.$Shape): sigil.v1.ListPoliciesRequest & sigil.v1.ListPoliciesRequest.$Shape;
+            static create(properties?: sigil.v1.ListPoliciesRequest.$Properties): sigil.v1.ListPoliciesRequest;
+
+            /**
+             * Encodes the specified ListPoliciesRequest message. Does not implicitly {@link sigil.v1.ListPoliciesRequest.verify|verify} messages.
+             * @param message ListPoliciesRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.ListPoliciesRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified ListPoliciesRequest message, length delimited. Does not implicitly {@link sigil.v1.ListPoliciesRequest.verify|verify} messages.
+             * @param message ListPoliciesRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.ListPoliciesRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a ListPoliciesRequest message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.ListPoliciesRequest & sigil.v1.ListPoliciesRequest.$Shape} ListPoliciesRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.ListPoliciesRequest & sigil.v1.ListPoliciesRequest.$Shape;
+
+            /**
+             * Decodes a ListPoliciesRequest message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.ListPoliciesRequest & sigil.v1.ListPoliciesRequest.$Shape} ListPoliciesRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.ListPoliciesRequest & sigil.v1.ListPoliciesRequest.$Shape;
+
+            /**
+             * Verifies a ListPoliciesRequest message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a ListPoliciesRequest message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns ListPoliciesRequest
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.ListPoliciesRequest;
+
+            /**
+             * Creates a plain object from a ListPoliciesRequest message. Also converts values to other types if specified.
+             * @param message ListPoliciesRequest
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.ListPoliciesRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this ListPoliciesRequest to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for ListPoliciesRequest
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ListPoliciesRequest {
+
+            /** Properties of a ListPoliciesRequest. */
+            interface $Properties {
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a ListPoliciesRequest. */
+            type $Shape = sigil.v1.ListPoliciesRequest.$Properties;
+        }
+
+        /**
+         * Properties of a DeletePolicyRequest.
+         * @deprecated Use sigil.v1.DeletePolicyRequest.$Properties instead.
+         */
+        interface IDeletePolicyRequest extends sigil.v1.DeletePolicyRequest.$Properties {
+        }
+
+        /** Represents a DeletePolicyRequest. */
+        class DeletePolicyRequest {
+
+            /**
+             * Constructs a new DeletePolicyRequest.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.DeletePolicyRequest.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** DeletePolicyRequest name. */
+            name: string;
+
+            /**
+             * Creates a new DeletePolicyRequest instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns DeletePolicyRequest instance
+             */
+            static create(properties: sigil.v1.DeletePolicyRequest.$Shape): sigil.v1.DeletePolicyRequest & sigil.v1.DeletePolicyRequest.$Shape;
+            static create(properties?: sigil.v1.DeletePolicyRequest.$Properties): sigil.v1.DeletePolicyRequest;
+
+            /**
+             * Encodes the specified DeletePolicyRequest message. Does not implicitly {@link sigil.v1.DeletePolicyRequest.verify|verify} messages.
+             * @param message DeletePolicyRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.DeletePolicyRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified DeletePolicyRequest message, length delimited. Does not implicitly {@link sigil.v1.DeletePolicyRequest.verify|verify} messages.
+             * @param message DeletePolicyRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.DeletePolicyRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a DeletePolicyRequest message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.DeletePolicyRequest & sigil.v1.DeletePolicyRequest.$Shape} DeletePolicyRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.DeletePolicyRequest & sigil.v1.DeletePolicyRequest.$Shape;
+
+            /**
+             * Decodes a DeletePolicyRequest message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.DeletePolicyRequest & sigil.v1.DeletePolicyRequest.$Shape} DeletePolicyRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.DeletePolicyRequest & sigil.v1.DeletePolicyRequest.$Shape;
+
+            /**
+             * Verifies a DeletePolicyRequest message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a DeletePolicyRequest message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns DeletePolicyRequest
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.DeletePolicyRequest;
+
+            /**
+             * Creates a plain object from a DeletePolicyRequest message. Also converts values to other types if specified.
+             * @param message DeletePolicyRequest
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.DeletePolicyRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this DeletePolicyRequest to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for DeletePolicyRequest
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace DeletePolicyRequest {
+
+            /** Properties of a DeletePolicyRequest. */
+            interface $Properties {
+
+                /** DeletePolicyRequest name */
+                name?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a DeletePolicyRequest. */
+            type $Shape = sigil.v1.DeletePolicyRequest.$Properties;
+        }
+
+        /**
+         * Properties of an ExplainPolicyRequest.
+         * @deprecated Use sigil.v1.ExplainPolicyRequest.$Properties instead.
+         */
+        interface IExplainPolicyRequest extends sigil.v1.ExplainPolicyRequest.$Properties {
+        }
+
+        /** Represents an ExplainPolicyRequest. */
+        class ExplainPolicyRequest {
+
+            /**
+             * Constructs a new ExplainPolicyRequest.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.ExplainPolicyRequest.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** ExplainPolicyRequest from. */
+            from: string;
+
+            /** ExplainPolicyRequest to. */
+            to: string;
+
+            /** 0: any port. */
+            port: number;
+
+            /**
+             * Creates a new ExplainPolicyRequest instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns ExplainPolicyRequest instance
+             */
+            static create(properties: sigil.v1.ExplainPolicyRequest.$Shape): sigil.v1.ExplainPolicyRequest & sigil.v1.ExplainPolicyRequest.$Shape;
+            static create(properties?: sigil.v1.ExplainPolicyRequest.$Properties): sigil.v1.ExplainPolicyRequest;
+
+            /**
+             * Encodes the specified ExplainPolicyRequest message. Does not implicitly {@link sigil.v1.ExplainPolicyRequest.verify|verify} messages.
+             * @param message ExplainPolicyRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.ExplainPolicyRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified ExplainPolicyRequest message, length delimited. Does not implicitly {@link sigil.v1.ExplainPolicyRequest.verify|verify} messages.
+             * @param message ExplainPolicyRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.ExplainPolicyRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes an ExplainPolicyRequest message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.ExplainPolicyRequest & sigil.v1.ExplainPolicyRequest.$Shape} ExplainPolicyRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.ExplainPolicyRequest & sigil.v1.ExplainPolicyRequest.$Shape;
+
+            /**
+             * Decodes an ExplainPolicyRequest message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.ExplainPolicyRequest & sigil.v1.ExplainPolicyRequest.$Shape} ExplainPolicyRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.ExplainPolicyRequest & sigil.v1.ExplainPolicyRequest.$Shape;
+
+            /**
+             * Verifies an ExplainPolicyRequest message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates an ExplainPolicyRequest message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns ExplainPolicyRequest
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.ExplainPolicyRequest;
+
+            /**
+             * Creates a plain object from an ExplainPolicyRequest message. Also converts values to other types if specified.
+             * @param message ExplainPolicyRequest
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.ExplainPolicyRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this ExplainPolicyRequest to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for ExplainPolicyRequest
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ExplainPolicyRequest {
+
+            /** Properties of an ExplainPolicyRequest. */
+            interface $Properties {
+
+                /** ExplainPolicyRequest from */
+                from?: (string|null);
+
+                /** ExplainPolicyRequest to */
+                to?: (string|null);
+
+                /** 0: any port. */
+                port?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of an ExplainPolicyRequest. */
+            type $Shape = sigil.v1.ExplainPolicyRequest.$Properties;
+        }
+
+        /**
+         * Properties of a PolicyDecision.
+         * @deprecated Use sigil.v1.PolicyDecision.$Properties instead.
+         */
+        interface IPolicyDecision extends sigil.v1.PolicyDecision.$Properties {
+        }
+
+        /** Represents a PolicyDecision. */
+        class PolicyDecision {
+
+            /**
+             * Constructs a new PolicyDecision.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.PolicyDecision.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** "allow", "deny" or "audit-deny" (denied, but the policy is in audit mode and lets it through). */
+            decision: string;
+
+            /** PolicyDecision policy. */
+            policy: string;
+
+            /** Index of the allow rule that matched, -1 for none. */
+            rule: number;
+
+            /** PolicyDecision explanation. */
+            explanation: string;
+
+            /** PolicyDecision policyVersion. */
+            policyVersion: number;
+
+            /**
+             * Creates a new PolicyDecision instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns PolicyDecision instance
+             */
+            static create(properties: sigil.v1.PolicyDecision.$Shape): sigil.v1.PolicyDecision & sigil.v1.PolicyDecision.$Shape;
+            static create(properties?: sigil.v1.PolicyDecision.$Properties): sigil.v1.PolicyDecision;
+
+            /**
+             * Encodes the specified PolicyDecision message. Does not implicitly {@link sigil.v1.PolicyDecision.verify|verify} messages.
+             * @param message PolicyDecision message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.PolicyDecision.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified PolicyDecision message, length delimited. Does not implicitly {@link sigil.v1.PolicyDecision.verify|verify} messages.
+             * @param message PolicyDecision message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.PolicyDecision.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a PolicyDecision message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.PolicyDecision & sigil.v1.PolicyDecision.$Shape} PolicyDecision
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.PolicyDecision & sigil.v1.PolicyDecision.$Shape;
+
+            /**
+             * Decodes a PolicyDecision message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.PolicyDecision & sigil.v1.PolicyDecision.$Shape} PolicyDecision
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.PolicyDecision & sigil.v1.PolicyDecision.$Shape;
+
+            /**
+             * Verifies a PolicyDecision message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a PolicyDecision message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns PolicyDecision
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.PolicyDecision;
+
+            /**
+             * Creates a plain object from a PolicyDecision message. Also converts values to other types if specified.
+             * @param message PolicyDecision
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.PolicyDecision, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this PolicyDecision to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for PolicyDecision
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace PolicyDecision {
+
+            /** Properties of a PolicyDecision. */
+            interface $Properties {
+
+                /** "allow", "deny" or "audit-deny" (denied, but the policy is in audit mode and lets it through). */
+                decision?: (string|null);
+
+                /** PolicyDecision policy */
+                policy?: (string|null);
+
+                /** Index of the allow rule that matched, -1 for none. */
+                rule?: (number|null);
+
+                /** PolicyDecision explanation */
+                explanation?: (string|null);
+
+                /** PolicyDecision policyVersion */
+                policyVersion?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a PolicyDecision. */
+            type $Shape = sigil.v1.PolicyDecision.$Properties;
+        }
+
+        /**
          * Properties of a CreateJoinTokenRequest.
          * @deprecated Use sigil.v1.CreateJoinTokenRequest.$Properties instead.
          */
@@ -1208,6 +2774,261 @@ export namespace sigil {
         }
 
         /**
+         * Properties of a RevocationUpdate.
+         * @deprecated Use sigil.v1.RevocationUpdate.$Properties instead.
+         */
+        interface IRevocationUpdate extends sigil.v1.RevocationUpdate.$Properties {
+        }
+
+        /**
+         * Kind "revocation": what changed, with the CRL number. A receiver whose last CRL number is not crl_number - 1 has
+         * missed something and fetches the full RevocationState over gRPC.
+         */
+        class RevocationUpdate {
+
+            /**
+             * Constructs a new RevocationUpdate.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.RevocationUpdate.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** RevocationUpdate crlNumber. */
+            crlNumber: number;
+
+            /** RevocationUpdate revokedSerials. */
+            revokedSerials: string[];
+
+            /** RevocationUpdate revokedSpiffeIds. */
+            revokedSpiffeIds: string[];
+
+            /** Identities unrevoked in this change. */
+            unrevokedSpiffeIds: string[];
+
+            /**
+             * Creates a new RevocationUpdate instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns RevocationUpdate instance
+             */
+            static create(properties: sigil.v1.RevocationUpdate.$Shape): sigil.v1.RevocationUpdate & sigil.v1.RevocationUpdate.$Shape;
+            static create(properties?: sigil.v1.RevocationUpdate.$Properties): sigil.v1.RevocationUpdate;
+
+            /**
+             * Encodes the specified RevocationUpdate message. Does not implicitly {@link sigil.v1.RevocationUpdate.verify|verify} messages.
+             * @param message RevocationUpdate message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.RevocationUpdate.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified RevocationUpdate message, length delimited. Does not implicitly {@link sigil.v1.RevocationUpdate.verify|verify} messages.
+             * @param message RevocationUpdate message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.RevocationUpdate.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a RevocationUpdate message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.RevocationUpdate & sigil.v1.RevocationUpdate.$Shape} RevocationUpdate
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.RevocationUpdate & sigil.v1.RevocationUpdate.$Shape;
+
+            /**
+             * Decodes a RevocationUpdate message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.RevocationUpdate & sigil.v1.RevocationUpdate.$Shape} RevocationUpdate
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.RevocationUpdate & sigil.v1.RevocationUpdate.$Shape;
+
+            /**
+             * Verifies a RevocationUpdate message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a RevocationUpdate message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns RevocationUpdate
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.RevocationUpdate;
+
+            /**
+             * Creates a plain object from a RevocationUpdate message. Also converts values to other types if specified.
+             * @param message RevocationUpdate
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.RevocationUpdate, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this RevocationUpdate to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for RevocationUpdate
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace RevocationUpdate {
+
+            /** Properties of a RevocationUpdate. */
+            interface $Properties {
+
+                /** RevocationUpdate crlNumber */
+                crlNumber?: (number|null);
+
+                /** RevocationUpdate revokedSerials */
+                revokedSerials?: (string[]|null);
+
+                /** RevocationUpdate revokedSpiffeIds */
+                revokedSpiffeIds?: (string[]|null);
+
+                /** Identities unrevoked in this change. */
+                unrevokedSpiffeIds?: (string[]|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a RevocationUpdate. */
+            type $Shape = sigil.v1.RevocationUpdate.$Properties;
+        }
+
+        /**
+         * Properties of a PolicyUpdate.
+         * @deprecated Use sigil.v1.PolicyUpdate.$Properties instead.
+         */
+        interface IPolicyUpdate extends sigil.v1.PolicyUpdate.$Properties {
+        }
+
+        /** Kind "policy": the whole PolicySet in force (see identity.proto). */
+        class PolicyUpdate {
+
+            /**
+             * Constructs a new PolicyUpdate.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.PolicyUpdate.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** PolicyUpdate policies. */
+            policies?: (sigil.v1.PolicySet.$Properties|null);
+
+            /**
+             * Creates a new PolicyUpdate instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns PolicyUpdate instance
+             */
+            static create(properties: sigil.v1.PolicyUpdate.$Shape): sigil.v1.PolicyUpdate & sigil.v1.PolicyUpdate.$Shape;
+            static create(properties?: sigil.v1.PolicyUpdate.$Properties): sigil.v1.PolicyUpdate;
+
+            /**
+             * Encodes the specified PolicyUpdate message. Does not implicitly {@link sigil.v1.PolicyUpdate.verify|verify} messages.
+             * @param message PolicyUpdate message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.PolicyUpdate.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified PolicyUpdate message, length delimited. Does not implicitly {@link sigil.v1.PolicyUpdate.verify|verify} messages.
+             * @param message PolicyUpdate message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.PolicyUpdate.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a PolicyUpdate message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.PolicyUpdate & sigil.v1.PolicyUpdate.$Shape} PolicyUpdate
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.PolicyUpdate & sigil.v1.PolicyUpdate.$Shape;
+
+            /**
+             * Decodes a PolicyUpdate message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.PolicyUpdate & sigil.v1.PolicyUpdate.$Shape} PolicyUpdate
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.PolicyUpdate & sigil.v1.PolicyUpdate.$Shape;
+
+            /**
+             * Verifies a PolicyUpdate message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a PolicyUpdate message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns PolicyUpdate
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.PolicyUpdate;
+
+            /**
+             * Creates a plain object from a PolicyUpdate message. Also converts values to other types if specified.
+             * @param message PolicyUpdate
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.PolicyUpdate, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this PolicyUpdate to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for PolicyUpdate
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace PolicyUpdate {
+
+            /** Properties of a PolicyUpdate. */
+            interface $Properties {
+
+                /** PolicyUpdate policies */
+                policies?: (sigil.v1.PolicySet.$Properties|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a PolicyUpdate. */
+            type $Shape = sigil.v1.PolicyUpdate.$Properties;
+        }
+
+        /**
          * Properties of an AttestRequest.
          * @deprecated Use sigil.v1.AttestRequest.$Properties instead.
          */
@@ -1712,6 +3533,12 @@ export namespace sigil {
             /** Seconds the bundle may be cached before fetching again (SPIFFE bundle refresh hint). */
             refreshHintSeconds: number;
 
+            /** The revocation state: what sidecars check on every handshake. */
+            revocation?: (sigil.v1.RevocationState.$Properties|null);
+
+            /** The allow-policies in force. */
+            policies?: (sigil.v1.PolicySet.$Properties|null);
+
             /**
              * Creates a new TrustState instance using the specified properties.
              * @param [properties] Properties to set
@@ -1808,12 +3635,540 @@ export namespace sigil {
                 /** Seconds the bundle may be cached before fetching again (SPIFFE bundle refresh hint). */
                 refreshHintSeconds?: (number|null);
 
+                /** The revocation state: what sidecars check on every handshake. */
+                revocation?: (sigil.v1.RevocationState.$Properties|null);
+
+                /** The allow-policies in force. */
+                policies?: (sigil.v1.PolicySet.$Properties|null);
+
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
             }
 
             /** Shape of a TrustState. */
             type $Shape = sigil.v1.TrustState.$Properties;
+        }
+
+        /**
+         * Properties of a RevocationState.
+         * @deprecated Use sigil.v1.RevocationState.$Properties instead.
+         */
+        interface IRevocationState extends sigil.v1.RevocationState.$Properties {
+        }
+
+        /** Represents a RevocationState. */
+        class RevocationState {
+
+            /**
+             * Constructs a new RevocationState.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.RevocationState.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** Grows with every change; a sidecar that sees a gap fetches this full state. */
+            crlNumber: number;
+
+            /** Lowercase hex serials of revoked, unexpired certificates. */
+            revokedSerials: string[];
+
+            /** Identities whose every certificate is revoked (and that may not attest or renew) until unrevoked. */
+            revokedSpiffeIds: string[];
+
+            /** The X.509 v2 CRL signed by the intermediate, DER. */
+            crl: Uint8Array;
+
+            /**
+             * Creates a new RevocationState instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns RevocationState instance
+             */
+            static create(properties: sigil.v1.RevocationState.$Shape): sigil.v1.RevocationState & sigil.v1.RevocationState.$Shape;
+            static create(properties?: sigil.v1.RevocationState.$Properties): sigil.v1.RevocationState;
+
+            /**
+             * Encodes the specified RevocationState message. Does not implicitly {@link sigil.v1.RevocationState.verify|verify} messages.
+             * @param message RevocationState message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.RevocationState.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified RevocationState message, length delimited. Does not implicitly {@link sigil.v1.RevocationState.verify|verify} messages.
+             * @param message RevocationState message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.RevocationState.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a RevocationState message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.RevocationState & sigil.v1.RevocationState.$Shape} RevocationState
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.RevocationState & sigil.v1.RevocationState.$Shape;
+
+            /**
+             * Decodes a RevocationState message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.RevocationState & sigil.v1.RevocationState.$Shape} RevocationState
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.RevocationState & sigil.v1.RevocationState.$Shape;
+
+            /**
+             * Verifies a RevocationState message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a RevocationState message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns RevocationState
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.RevocationState;
+
+            /**
+             * Creates a plain object from a RevocationState message. Also converts values to other types if specified.
+             * @param message RevocationState
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.RevocationState, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this RevocationState to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for RevocationState
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace RevocationState {
+
+            /** Properties of a RevocationState. */
+            interface $Properties {
+
+                /** Grows with every change; a sidecar that sees a gap fetches this full state. */
+                crlNumber?: (number|null);
+
+                /** Lowercase hex serials of revoked, unexpired certificates. */
+                revokedSerials?: (string[]|null);
+
+                /** Identities whose every certificate is revoked (and that may not attest or renew) until unrevoked. */
+                revokedSpiffeIds?: (string[]|null);
+
+                /** The X.509 v2 CRL signed by the intermediate, DER. */
+                crl?: (Uint8Array|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a RevocationState. */
+            type $Shape = sigil.v1.RevocationState.$Properties;
+        }
+
+        /**
+         * Properties of a PolicySet.
+         * @deprecated Use sigil.v1.PolicySet.$Properties instead.
+         */
+        interface IPolicySet extends sigil.v1.PolicySet.$Properties {
+        }
+
+        /** Represents a PolicySet. */
+        class PolicySet {
+
+            /**
+             * Constructs a new PolicySet.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.PolicySet.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** PolicySet version. */
+            version: number;
+
+            /** PolicySet policies. */
+            policies: sigil.v1.Policy.$Properties[];
+
+            /** "deny" (default) or "allow" for destinations no policy names. */
+            defaultAction: string;
+
+            /**
+             * Creates a new PolicySet instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns PolicySet instance
+             */
+            static create(properties: sigil.v1.PolicySet.$Shape): sigil.v1.PolicySet & sigil.v1.PolicySet.$Shape;
+            static create(properties?: sigil.v1.PolicySet.$Properties): sigil.v1.PolicySet;
+
+            /**
+             * Encodes the specified PolicySet message. Does not implicitly {@link sigil.v1.PolicySet.verify|verify} messages.
+             * @param message PolicySet message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.PolicySet.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified PolicySet message, length delimited. Does not implicitly {@link sigil.v1.PolicySet.verify|verify} messages.
+             * @param message PolicySet message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.PolicySet.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a PolicySet message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.PolicySet & sigil.v1.PolicySet.$Shape} PolicySet
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.PolicySet & sigil.v1.PolicySet.$Shape;
+
+            /**
+             * Decodes a PolicySet message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.PolicySet & sigil.v1.PolicySet.$Shape} PolicySet
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.PolicySet & sigil.v1.PolicySet.$Shape;
+
+            /**
+             * Verifies a PolicySet message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a PolicySet message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns PolicySet
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.PolicySet;
+
+            /**
+             * Creates a plain object from a PolicySet message. Also converts values to other types if specified.
+             * @param message PolicySet
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.PolicySet, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this PolicySet to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for PolicySet
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace PolicySet {
+
+            /** Properties of a PolicySet. */
+            interface $Properties {
+
+                /** PolicySet version */
+                version?: (number|null);
+
+                /** PolicySet policies */
+                policies?: (sigil.v1.Policy.$Properties[]|null);
+
+                /** "deny" (default) or "allow" for destinations no policy names. */
+                defaultAction?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a PolicySet. */
+            type $Shape = sigil.v1.PolicySet.$Properties;
+        }
+
+        /**
+         * Properties of a Policy.
+         * @deprecated Use sigil.v1.Policy.$Properties instead.
+         */
+        interface IPolicy extends sigil.v1.Policy.$Properties {
+        }
+
+        /** Represents a Policy. */
+        class Policy {
+
+            /**
+             * Constructs a new Policy.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.Policy.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** Policy name. */
+            name: string;
+
+            /** A SPIFFE ID or pattern (`*` one segment, `**` the rest). */
+            destination: string;
+
+            /** "enforce" or "audit". */
+            mode: string;
+
+            /** Policy allow. */
+            allow: sigil.v1.AllowRule.$Properties[];
+
+            /**
+             * Creates a new Policy instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns Policy instance
+             */
+            static create(properties: sigil.v1.Policy.$Shape): sigil.v1.Policy & sigil.v1.Policy.$Shape;
+            static create(properties?: sigil.v1.Policy.$Properties): sigil.v1.Policy;
+
+            /**
+             * Encodes the specified Policy message. Does not implicitly {@link sigil.v1.Policy.verify|verify} messages.
+             * @param message Policy message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.Policy.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified Policy message, length delimited. Does not implicitly {@link sigil.v1.Policy.verify|verify} messages.
+             * @param message Policy message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.Policy.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a Policy message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.Policy & sigil.v1.Policy.$Shape} Policy
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.Policy & sigil.v1.Policy.$Shape;
+
+            /**
+             * Decodes a Policy message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.Policy & sigil.v1.Policy.$Shape} Policy
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.Policy & sigil.v1.Policy.$Shape;
+
+            /**
+             * Verifies a Policy message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a Policy message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns Policy
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.Policy;
+
+            /**
+             * Creates a plain object from a Policy message. Also converts values to other types if specified.
+             * @param message Policy
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.Policy, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this Policy to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for Policy
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace Policy {
+
+            /** Properties of a Policy. */
+            interface $Properties {
+
+                /** Policy name */
+                name?: (string|null);
+
+                /** A SPIFFE ID or pattern (`*` one segment, `**` the rest). */
+                destination?: (string|null);
+
+                /** "enforce" or "audit". */
+                mode?: (string|null);
+
+                /** Policy allow */
+                allow?: (sigil.v1.AllowRule.$Properties[]|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a Policy. */
+            type $Shape = sigil.v1.Policy.$Properties;
+        }
+
+        /**
+         * Properties of an AllowRule.
+         * @deprecated Use sigil.v1.AllowRule.$Properties instead.
+         */
+        interface IAllowRule extends sigil.v1.AllowRule.$Properties {
+        }
+
+        /** Represents an AllowRule. */
+        class AllowRule {
+
+            /**
+             * Constructs a new AllowRule.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.AllowRule.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** AllowRule from. */
+            from: string;
+
+            /** Empty: any port. */
+            ports: number[];
+
+            /**
+             * Creates a new AllowRule instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns AllowRule instance
+             */
+            static create(properties: sigil.v1.AllowRule.$Shape): sigil.v1.AllowRule & sigil.v1.AllowRule.$Shape;
+            static create(properties?: sigil.v1.AllowRule.$Properties): sigil.v1.AllowRule;
+
+            /**
+             * Encodes the specified AllowRule message. Does not implicitly {@link sigil.v1.AllowRule.verify|verify} messages.
+             * @param message AllowRule message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.AllowRule.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified AllowRule message, length delimited. Does not implicitly {@link sigil.v1.AllowRule.verify|verify} messages.
+             * @param message AllowRule message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.AllowRule.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes an AllowRule message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.AllowRule & sigil.v1.AllowRule.$Shape} AllowRule
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.AllowRule & sigil.v1.AllowRule.$Shape;
+
+            /**
+             * Decodes an AllowRule message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.AllowRule & sigil.v1.AllowRule.$Shape} AllowRule
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.AllowRule & sigil.v1.AllowRule.$Shape;
+
+            /**
+             * Verifies an AllowRule message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates an AllowRule message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns AllowRule
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.AllowRule;
+
+            /**
+             * Creates a plain object from an AllowRule message. Also converts values to other types if specified.
+             * @param message AllowRule
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.AllowRule, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this AllowRule to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for AllowRule
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace AllowRule {
+
+            /** Properties of an AllowRule. */
+            interface $Properties {
+
+                /** AllowRule from */
+                from?: (string|null);
+
+                /** Empty: any port. */
+                ports?: (number[]|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of an AllowRule. */
+            type $Shape = sigil.v1.AllowRule.$Properties;
         }
     }
 }

@@ -7,7 +7,7 @@ $protobuf.configure();
 
 // Common aliases
 const $Reader = $protobuf.Reader, $Writer = $protobuf.Writer, $util = $protobuf.util;
-const $Object = $util.global.Object, $undefined = $util.global.undefined, $Error = $util.global.Error, $RangeError = $util.global.RangeError, $TypeError = $util.global.TypeError, $String = $util.global.String, $Number = $util.global.Number, $parseInt = $util.global.parseInt, $BigInt = $util.global.BigInt, $Array = $util.global.Array;
+const $Object = $util.global.Object, $undefined = $util.global.undefined, $Error = $util.global.Error, $RangeError = $util.global.RangeError, $TypeError = $util.global.TypeError, $String = $util.global.String, $Number = $util.global.Number, $parseInt = $util.global.parseInt, $Boolean = $util.global.Boolean, $BigInt = $util.global.BigInt, $Array = $util.global.Array;
 
 // Exported root namespace
 const $root = $protobuf.roots["sigil"] || ($protobuf.roots["sigil"] = {});
@@ -29,6 +29,4214 @@ export const sigil = $root.sigil = (() => {
          * @namespace
          */
         const v1 = {};
+
+        v1.RevokeRequest = (function() {
+
+            /**
+             * Properties of a RevokeRequest.
+             * @typedef {Object} sigil.v1.RevokeRequest.$Properties
+             * @property {string|null} [serial] Exactly one of serial (lowercase hex) and spiffe_id.
+             * @property {string|null} [spiffeId] RevokeRequest spiffeId
+             * @property {string|null} [reason] RFC 5280 reason name: unspecified, keyCompromise, cACompromise, affiliationChanged, superseded,
+             * cessationOfOperation, certificateHold, privilegeWithdrawn, aACompromise. Empty: unspecified.
+             * @property {number|null} [effectiveAtUnixMs] 0: now.
+             * @property {boolean|null} [force] Needed to revoke the control plane's own or an admin identity.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a RevokeRequest.
+             * @memberof sigil.v1
+             * @interface IRevokeRequest
+             * @augments sigil.v1.RevokeRequest.$Properties
+             * @deprecated Use sigil.v1.RevokeRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of a RevokeRequest.
+             * @typedef {sigil.v1.RevokeRequest.$Properties} sigil.v1.RevokeRequest.$Shape
+             */
+
+            /**
+             * Constructs a new RevokeRequest.
+             * @memberof sigil.v1
+             * @classdesc Represents a RevokeRequest.
+             * @constructor
+             * @param {sigil.v1.RevokeRequest.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const RevokeRequest = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * Exactly one of serial (lowercase hex) and spiffe_id.
+             * @member {string} serial
+             * @memberof sigil.v1.RevokeRequest
+             * @instance
+             */
+            RevokeRequest.prototype.serial = "";
+
+            /**
+             * RevokeRequest spiffeId.
+             * @member {string} spiffeId
+             * @memberof sigil.v1.RevokeRequest
+             * @instance
+             */
+            RevokeRequest.prototype.spiffeId = "";
+
+            /**
+             * RFC 5280 reason name: unspecified, keyCompromise, cACompromise, affiliationChanged, superseded,
+             * cessationOfOperation, certificateHold, privilegeWithdrawn, aACompromise. Empty: unspecified.
+             * @member {string} reason
+             * @memberof sigil.v1.RevokeRequest
+             * @instance
+             */
+            RevokeRequest.prototype.reason = "";
+
+            /**
+             * 0: now.
+             * @member {number} effectiveAtUnixMs
+             * @memberof sigil.v1.RevokeRequest
+             * @instance
+             */
+            RevokeRequest.prototype.effectiveAtUnixMs = 0;
+
+            /**
+             * Needed to revoke the control plane's own or an admin identity.
+             * @member {boolean} force
+             * @memberof sigil.v1.RevokeRequest
+             * @instance
+             */
+            RevokeRequest.prototype.force = false;
+
+            /**
+             * Creates a new RevokeRequest instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.RevokeRequest
+             * @static
+             * @param {sigil.v1.RevokeRequest.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.RevokeRequest} RevokeRequest instance
+             * @type {{
+             *   (properties: sigil.v1.RevokeRequest.$Shape): sigil.v1.RevokeRequest & sigil.v1.RevokeRequest.$Shape;
+             *   (properties?: sigil.v1.RevokeRequest.$Properties): sigil.v1.RevokeRequest;
+             * }}
+             */
+            RevokeRequest.create = function(properties) {
+                return new RevokeRequest(properties);
+            };
+
+            /**
+             * Encodes the specified RevokeRequest message. Does not implicitly {@link sigil.v1.RevokeRequest.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.RevokeRequest
+             * @static
+             * @param {sigil.v1.RevokeRequest.$Properties} message RevokeRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RevokeRequest.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.serial != null && $Object.hasOwnProperty.call(message, "serial") && message.serial !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.serial);
+                if (message.spiffeId != null && $Object.hasOwnProperty.call(message, "spiffeId") && message.spiffeId !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.spiffeId);
+                if (message.reason != null && $Object.hasOwnProperty.call(message, "reason") && message.reason !== "")
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.reason);
+                if (message.effectiveAtUnixMs != null && $Object.hasOwnProperty.call(message, "effectiveAtUnixMs") && (typeof message.effectiveAtUnixMs === "object" ? message.effectiveAtUnixMs.low || message.effectiveAtUnixMs.high : message.effectiveAtUnixMs !== 0))
+                    writer.uint32(/* id 4, wireType 0 =*/32).int64(message.effectiveAtUnixMs);
+                if (message.force != null && $Object.hasOwnProperty.call(message, "force") && message.force !== false)
+                    writer.uint32(/* id 5, wireType 0 =*/40).bool(message.force);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified RevokeRequest message, length delimited. Does not implicitly {@link sigil.v1.RevokeRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.RevokeRequest
+             * @static
+             * @param {sigil.v1.RevokeRequest.$Properties} message RevokeRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RevokeRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a RevokeRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.RevokeRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.RevokeRequest & sigil.v1.RevokeRequest.$Shape} RevokeRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RevokeRequest.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.RevokeRequest();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.serial = value;
+                            else
+                                delete message.serial;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.spiffeId = value;
+                            else
+                                delete message.spiffeId;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.reason = value;
+                            else
+                                delete message.reason;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+                                message.effectiveAtUnixMs = value;
+                            else
+                                delete message.effectiveAtUnixMs;
+                            continue;
+                        }
+                    case 5: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.force = value;
+                            else
+                                delete message.force;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a RevokeRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.RevokeRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.RevokeRequest & sigil.v1.RevokeRequest.$Shape} RevokeRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RevokeRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a RevokeRequest message.
+             * @function verify
+             * @memberof sigil.v1.RevokeRequest
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            RevokeRequest.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.serial != null && $Object.hasOwnProperty.call(message, "serial"))
+                    if (!$util.isString(message.serial))
+                        return "serial: string expected";
+                if (message.spiffeId != null && $Object.hasOwnProperty.call(message, "spiffeId"))
+                    if (!$util.isString(message.spiffeId))
+                        return "spiffeId: string expected";
+                if (message.reason != null && $Object.hasOwnProperty.call(message, "reason"))
+                    if (!$util.isString(message.reason))
+                        return "reason: string expected";
+                if (message.effectiveAtUnixMs != null && $Object.hasOwnProperty.call(message, "effectiveAtUnixMs"))
+                    if (!$util.isInteger(message.effectiveAtUnixMs) && !(message.effectiveAtUnixMs && $util.isInteger(message.effectiveAtUnixMs.low) && $util.isInteger(message.effectiveAtUnixMs.high)))
+                        return "effectiveAtUnixMs: integer|Long expected";
+                if (message.force != null && $Object.hasOwnProperty.call(message, "force"))
+                    if (typeof message.force !== "boolean")
+                        return "force: boolean expected";
+                return null;
+            };
+
+            /**
+             * Creates a RevokeRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.RevokeRequest
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.RevokeRequest} RevokeRequest
+             */
+            RevokeRequest.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.RevokeRequest)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.RevokeRequest: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.RevokeRequest();
+                if (object.serial != null)
+                    if (typeof object.serial !== "string" || object.serial.length)
+                        message.serial = $String(object.serial);
+                if (object.spiffeId != null)
+                    if (typeof object.spiffeId !== "string" || object.spiffeId.length)
+                        message.spiffeId = $String(object.spiffeId);
+                if (object.reason != null)
+                    if (typeof object.reason !== "string" || object.reason.length)
+                        message.reason = $String(object.reason);
+                if (object.effectiveAtUnixMs != null)
+                    if (typeof object.effectiveAtUnixMs === "object" ? object.effectiveAtUnixMs.low || object.effectiveAtUnixMs.high : $Number(object.effectiveAtUnixMs) !== 0)
+                        if ($util.Long)
+                            message.effectiveAtUnixMs = $util.Long.fromValue(object.effectiveAtUnixMs, false);
+                        else if (typeof object.effectiveAtUnixMs === "string")
+                            message.effectiveAtUnixMs = $parseInt(object.effectiveAtUnixMs, 10);
+                        else if (typeof object.effectiveAtUnixMs === "number")
+                            message.effectiveAtUnixMs = object.effectiveAtUnixMs;
+                        else if (typeof object.effectiveAtUnixMs === "object")
+                            message.effectiveAtUnixMs = new $util.LongBits(object.effectiveAtUnixMs.low >>> 0, object.effectiveAtUnixMs.high >>> 0).toNumber();
+                if (object.force != null)
+                    if (object.force)
+                        message.force = $Boolean(object.force);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a RevokeRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.RevokeRequest
+             * @static
+             * @param {sigil.v1.RevokeRequest} message RevokeRequest
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            RevokeRequest.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.serial = "";
+                    object.spiffeId = "";
+                    object.reason = "";
+                    object.effectiveAtUnixMs = 0;
+                    object.force = false;
+                }
+                if (message.serial != null && $Object.hasOwnProperty.call(message, "serial"))
+                    object.serial = message.serial;
+                if (message.spiffeId != null && $Object.hasOwnProperty.call(message, "spiffeId"))
+                    object.spiffeId = message.spiffeId;
+                if (message.reason != null && $Object.hasOwnProperty.call(message, "reason"))
+                    object.reason = message.reason;
+                if (message.effectiveAtUnixMs != null && $Object.hasOwnProperty.call(message, "effectiveAtUnixMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.effectiveAtUnixMs = typeof message.effectiveAtUnixMs === "number" ? $BigInt(message.effectiveAtUnixMs) : $util.Long.fromBits(message.effectiveAtUnixMs.low >>> 0, message.effectiveAtUnixMs.high >>> 0, false).toBigInt();
+                    else if (typeof message.effectiveAtUnixMs === "number")
+                        object.effectiveAtUnixMs = options.longs === $String ? $String(message.effectiveAtUnixMs) : message.effectiveAtUnixMs;
+                    else
+                        object.effectiveAtUnixMs = options.longs === $String ? $util.Long.prototype.toString.call(message.effectiveAtUnixMs) : options.longs === $Number ? new $util.LongBits(message.effectiveAtUnixMs.low >>> 0, message.effectiveAtUnixMs.high >>> 0).toNumber() : message.effectiveAtUnixMs;
+                if (message.force != null && $Object.hasOwnProperty.call(message, "force"))
+                    object.force = message.force;
+                return object;
+            };
+
+            /**
+             * Converts this RevokeRequest to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.RevokeRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            RevokeRequest.prototype.toJSON = function() {
+                return RevokeRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for RevokeRequest
+             * @function getTypeUrl
+             * @memberof sigil.v1.RevokeRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            RevokeRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.RevokeRequest";
+            };
+
+            return RevokeRequest;
+        })();
+
+        v1.RevokeResponse = (function() {
+
+            /**
+             * Properties of a RevokeResponse.
+             * @typedef {Object} sigil.v1.RevokeResponse.$Properties
+             * @property {Array.<string>|null} [revokedSerials] RevokeResponse revokedSerials
+             * @property {number|null} [crlNumber] RevokeResponse crlNumber
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a RevokeResponse.
+             * @memberof sigil.v1
+             * @interface IRevokeResponse
+             * @augments sigil.v1.RevokeResponse.$Properties
+             * @deprecated Use sigil.v1.RevokeResponse.$Properties instead.
+             */
+
+            /**
+             * Shape of a RevokeResponse.
+             * @typedef {sigil.v1.RevokeResponse.$Properties} sigil.v1.RevokeResponse.$Shape
+             */
+
+            /**
+             * Constructs a new RevokeResponse.
+             * @memberof sigil.v1
+             * @classdesc Represents a RevokeResponse.
+             * @constructor
+             * @param {sigil.v1.RevokeResponse.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const RevokeResponse = function (properties) {
+                this.revokedSerials = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * RevokeResponse revokedSerials.
+             * @member {Array.<string>} revokedSerials
+             * @memberof sigil.v1.RevokeResponse
+             * @instance
+             */
+            RevokeResponse.prototype.revokedSerials = $util.emptyArray;
+
+            /**
+             * RevokeResponse crlNumber.
+             * @member {number} crlNumber
+             * @memberof sigil.v1.RevokeResponse
+             * @instance
+             */
+            RevokeResponse.prototype.crlNumber = 0;
+
+            /**
+             * Creates a new RevokeResponse instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.RevokeResponse
+             * @static
+             * @param {sigil.v1.RevokeResponse.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.RevokeResponse} RevokeResponse instance
+             * @type {{
+             *   (properties: sigil.v1.RevokeResponse.$Shape): sigil.v1.RevokeResponse & sigil.v1.RevokeResponse.$Shape;
+             *   (properties?: sigil.v1.RevokeResponse.$Properties): sigil.v1.RevokeResponse;
+             * }}
+             */
+            RevokeResponse.create = function(properties) {
+                return new RevokeResponse(properties);
+            };
+
+            /**
+             * Encodes the specified RevokeResponse message. Does not implicitly {@link sigil.v1.RevokeResponse.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.RevokeResponse
+             * @static
+             * @param {sigil.v1.RevokeResponse.$Properties} message RevokeResponse message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RevokeResponse.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.revokedSerials != null && message.revokedSerials.length)
+                    for (let i = 0; i < message.revokedSerials.length; ++i)
+                        writer.uint32(/* id 1, wireType 2 =*/10).string(message.revokedSerials[i]);
+                if (message.crlNumber != null && $Object.hasOwnProperty.call(message, "crlNumber") && (typeof message.crlNumber === "object" ? message.crlNumber.low || message.crlNumber.high : message.crlNumber !== 0))
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.crlNumber);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified RevokeResponse message, length delimited. Does not implicitly {@link sigil.v1.RevokeResponse.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.RevokeResponse
+             * @static
+             * @param {sigil.v1.RevokeResponse.$Properties} message RevokeResponse message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RevokeResponse.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a RevokeResponse message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.RevokeResponse
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.RevokeResponse & sigil.v1.RevokeResponse.$Shape} RevokeResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RevokeResponse.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.RevokeResponse();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.revokedSerials && message.revokedSerials.length))
+                                message.revokedSerials = [];
+                            message.revokedSerials.push(reader.stringVerify());
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                message.crlNumber = value;
+                            else
+                                delete message.crlNumber;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a RevokeResponse message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.RevokeResponse
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.RevokeResponse & sigil.v1.RevokeResponse.$Shape} RevokeResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RevokeResponse.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a RevokeResponse message.
+             * @function verify
+             * @memberof sigil.v1.RevokeResponse
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            RevokeResponse.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.revokedSerials != null && $Object.hasOwnProperty.call(message, "revokedSerials")) {
+                    if (!$Array.isArray(message.revokedSerials))
+                        return "revokedSerials: array expected";
+                    for (let i = 0; i < message.revokedSerials.length; ++i)
+                        if (!$util.isString(message.revokedSerials[i]))
+                            return "revokedSerials: string[] expected";
+                }
+                if (message.crlNumber != null && $Object.hasOwnProperty.call(message, "crlNumber"))
+                    if (!$util.isInteger(message.crlNumber) && !(message.crlNumber && $util.isInteger(message.crlNumber.low) && $util.isInteger(message.crlNumber.high)))
+                        return "crlNumber: integer|Long expected";
+                return null;
+            };
+
+            /**
+             * Creates a RevokeResponse message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.RevokeResponse
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.RevokeResponse} RevokeResponse
+             */
+            RevokeResponse.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.RevokeResponse)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.RevokeResponse: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.RevokeResponse();
+                if (object.revokedSerials) {
+                    if (!$Array.isArray(object.revokedSerials))
+                        throw $TypeError(".sigil.v1.RevokeResponse.revokedSerials: array expected");
+                    message.revokedSerials = $Array(object.revokedSerials.length);
+                    for (let i = 0; i < object.revokedSerials.length; ++i)
+                        message.revokedSerials[i] = $String(object.revokedSerials[i]);
+                }
+                if (object.crlNumber != null)
+                    if (typeof object.crlNumber === "object" ? object.crlNumber.low || object.crlNumber.high : $Number(object.crlNumber) !== 0)
+                        if ($util.Long)
+                            message.crlNumber = $util.Long.fromValue(object.crlNumber, true);
+                        else if (typeof object.crlNumber === "string")
+                            message.crlNumber = $parseInt(object.crlNumber, 10);
+                        else if (typeof object.crlNumber === "number")
+                            message.crlNumber = object.crlNumber;
+                        else if (typeof object.crlNumber === "object")
+                            message.crlNumber = new $util.LongBits(object.crlNumber.low >>> 0, object.crlNumber.high >>> 0).toNumber(true);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a RevokeResponse message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.RevokeResponse
+             * @static
+             * @param {sigil.v1.RevokeResponse} message RevokeResponse
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            RevokeResponse.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.revokedSerials = [];
+                if (options.defaults)
+                    object.crlNumber = 0;
+                if (message.revokedSerials && message.revokedSerials.length) {
+                    object.revokedSerials = $Array(message.revokedSerials.length);
+                    for (let j = 0; j < message.revokedSerials.length; ++j)
+                        object.revokedSerials[j] = message.revokedSerials[j];
+                }
+                if (message.crlNumber != null && $Object.hasOwnProperty.call(message, "crlNumber"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.crlNumber = typeof message.crlNumber === "number" ? $BigInt(message.crlNumber) : $util.Long.fromBits(message.crlNumber.low >>> 0, message.crlNumber.high >>> 0, true).toBigInt();
+                    else if (typeof message.crlNumber === "number")
+                        object.crlNumber = options.longs === $String ? $String(message.crlNumber) : message.crlNumber;
+                    else
+                        object.crlNumber = options.longs === $String ? $util.Long.prototype.toString.call(message.crlNumber) : options.longs === $Number ? new $util.LongBits(message.crlNumber.low >>> 0, message.crlNumber.high >>> 0).toNumber(true) : message.crlNumber;
+                return object;
+            };
+
+            /**
+             * Converts this RevokeResponse to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.RevokeResponse
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            RevokeResponse.prototype.toJSON = function() {
+                return RevokeResponse.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for RevokeResponse
+             * @function getTypeUrl
+             * @memberof sigil.v1.RevokeResponse
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            RevokeResponse.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.RevokeResponse";
+            };
+
+            return RevokeResponse;
+        })();
+
+        v1.UnrevokeRequest = (function() {
+
+            /**
+             * Properties of an UnrevokeRequest.
+             * @typedef {Object} sigil.v1.UnrevokeRequest.$Properties
+             * @property {string|null} [spiffeId] UnrevokeRequest spiffeId
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an UnrevokeRequest.
+             * @memberof sigil.v1
+             * @interface IUnrevokeRequest
+             * @augments sigil.v1.UnrevokeRequest.$Properties
+             * @deprecated Use sigil.v1.UnrevokeRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of an UnrevokeRequest.
+             * @typedef {sigil.v1.UnrevokeRequest.$Properties} sigil.v1.UnrevokeRequest.$Shape
+             */
+
+            /**
+             * Constructs a new UnrevokeRequest.
+             * @memberof sigil.v1
+             * @classdesc Represents an UnrevokeRequest.
+             * @constructor
+             * @param {sigil.v1.UnrevokeRequest.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const UnrevokeRequest = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * UnrevokeRequest spiffeId.
+             * @member {string} spiffeId
+             * @memberof sigil.v1.UnrevokeRequest
+             * @instance
+             */
+            UnrevokeRequest.prototype.spiffeId = "";
+
+            /**
+             * Creates a new UnrevokeRequest instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.UnrevokeRequest
+             * @static
+             * @param {sigil.v1.UnrevokeRequest.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.UnrevokeRequest} UnrevokeRequest instance
+             * @type {{
+             *   (properties: sigil.v1.UnrevokeRequest.$Shape): sigil.v1.UnrevokeRequest & sigil.v1.UnrevokeRequest.$Shape;
+             *   (properties?: sigil.v1.UnrevokeRequest.$Properties): sigil.v1.UnrevokeRequest;
+             * }}
+             */
+            UnrevokeRequest.create = function(properties) {
+                return new UnrevokeRequest(properties);
+            };
+
+            /**
+             * Encodes the specified UnrevokeRequest message. Does not implicitly {@link sigil.v1.UnrevokeRequest.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.UnrevokeRequest
+             * @static
+             * @param {sigil.v1.UnrevokeRequest.$Properties} message UnrevokeRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            UnrevokeRequest.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.spiffeId != null && $Object.hasOwnProperty.call(message, "spiffeId") && message.spiffeId !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.spiffeId);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified UnrevokeRequest message, length delimited. Does not implicitly {@link sigil.v1.UnrevokeRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.UnrevokeRequest
+             * @static
+             * @param {sigil.v1.UnrevokeRequest.$Properties} message UnrevokeRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            UnrevokeRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an UnrevokeRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.UnrevokeRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.UnrevokeRequest & sigil.v1.UnrevokeRequest.$Shape} UnrevokeRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            UnrevokeRequest.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.UnrevokeRequest();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.spiffeId = value;
+                            else
+                                delete message.spiffeId;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes an UnrevokeRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.UnrevokeRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.UnrevokeRequest & sigil.v1.UnrevokeRequest.$Shape} UnrevokeRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            UnrevokeRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an UnrevokeRequest message.
+             * @function verify
+             * @memberof sigil.v1.UnrevokeRequest
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            UnrevokeRequest.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.spiffeId != null && $Object.hasOwnProperty.call(message, "spiffeId"))
+                    if (!$util.isString(message.spiffeId))
+                        return "spiffeId: string expected";
+                return null;
+            };
+
+            /**
+             * Creates an UnrevokeRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.UnrevokeRequest
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.UnrevokeRequest} UnrevokeRequest
+             */
+            UnrevokeRequest.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.UnrevokeRequest)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.UnrevokeRequest: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.UnrevokeRequest();
+                if (object.spiffeId != null)
+                    if (typeof object.spiffeId !== "string" || object.spiffeId.length)
+                        message.spiffeId = $String(object.spiffeId);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an UnrevokeRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.UnrevokeRequest
+             * @static
+             * @param {sigil.v1.UnrevokeRequest} message UnrevokeRequest
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            UnrevokeRequest.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults)
+                    object.spiffeId = "";
+                if (message.spiffeId != null && $Object.hasOwnProperty.call(message, "spiffeId"))
+                    object.spiffeId = message.spiffeId;
+                return object;
+            };
+
+            /**
+             * Converts this UnrevokeRequest to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.UnrevokeRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            UnrevokeRequest.prototype.toJSON = function() {
+                return UnrevokeRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for UnrevokeRequest
+             * @function getTypeUrl
+             * @memberof sigil.v1.UnrevokeRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            UnrevokeRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.UnrevokeRequest";
+            };
+
+            return UnrevokeRequest;
+        })();
+
+        v1.UnrevokeResponse = (function() {
+
+            /**
+             * Properties of an UnrevokeResponse.
+             * @typedef {Object} sigil.v1.UnrevokeResponse.$Properties
+             * @property {number|null} [crlNumber] UnrevokeResponse crlNumber
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an UnrevokeResponse.
+             * @memberof sigil.v1
+             * @interface IUnrevokeResponse
+             * @augments sigil.v1.UnrevokeResponse.$Properties
+             * @deprecated Use sigil.v1.UnrevokeResponse.$Properties instead.
+             */
+
+            /**
+             * Shape of an UnrevokeResponse.
+             * @typedef {sigil.v1.UnrevokeResponse.$Properties} sigil.v1.UnrevokeResponse.$Shape
+             */
+
+            /**
+             * Constructs a new UnrevokeResponse.
+             * @memberof sigil.v1
+             * @classdesc Represents an UnrevokeResponse.
+             * @constructor
+             * @param {sigil.v1.UnrevokeResponse.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const UnrevokeResponse = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * UnrevokeResponse crlNumber.
+             * @member {number} crlNumber
+             * @memberof sigil.v1.UnrevokeResponse
+             * @instance
+             */
+            UnrevokeResponse.prototype.crlNumber = 0;
+
+            /**
+             * Creates a new UnrevokeResponse instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.UnrevokeResponse
+             * @static
+             * @param {sigil.v1.UnrevokeResponse.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.UnrevokeResponse} UnrevokeResponse instance
+             * @type {{
+             *   (properties: sigil.v1.UnrevokeResponse.$Shape): sigil.v1.UnrevokeResponse & sigil.v1.UnrevokeResponse.$Shape;
+             *   (properties?: sigil.v1.UnrevokeResponse.$Properties): sigil.v1.UnrevokeResponse;
+             * }}
+             */
+            UnrevokeResponse.create = function(properties) {
+                return new UnrevokeResponse(properties);
+            };
+
+            /**
+             * Encodes the specified UnrevokeResponse message. Does not implicitly {@link sigil.v1.UnrevokeResponse.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.UnrevokeResponse
+             * @static
+             * @param {sigil.v1.UnrevokeResponse.$Properties} message UnrevokeResponse message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            UnrevokeResponse.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.crlNumber != null && $Object.hasOwnProperty.call(message, "crlNumber") && (typeof message.crlNumber === "object" ? message.crlNumber.low || message.crlNumber.high : message.crlNumber !== 0))
+                    writer.uint32(/* id 1, wireType 0 =*/8).uint64(message.crlNumber);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified UnrevokeResponse message, length delimited. Does not implicitly {@link sigil.v1.UnrevokeResponse.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.UnrevokeResponse
+             * @static
+             * @param {sigil.v1.UnrevokeResponse.$Properties} message UnrevokeResponse message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            UnrevokeResponse.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an UnrevokeResponse message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.UnrevokeResponse
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.UnrevokeResponse & sigil.v1.UnrevokeResponse.$Shape} UnrevokeResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            UnrevokeResponse.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.UnrevokeResponse();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                message.crlNumber = value;
+                            else
+                                delete message.crlNumber;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes an UnrevokeResponse message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.UnrevokeResponse
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.UnrevokeResponse & sigil.v1.UnrevokeResponse.$Shape} UnrevokeResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            UnrevokeResponse.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an UnrevokeResponse message.
+             * @function verify
+             * @memberof sigil.v1.UnrevokeResponse
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            UnrevokeResponse.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.crlNumber != null && $Object.hasOwnProperty.call(message, "crlNumber"))
+                    if (!$util.isInteger(message.crlNumber) && !(message.crlNumber && $util.isInteger(message.crlNumber.low) && $util.isInteger(message.crlNumber.high)))
+                        return "crlNumber: integer|Long expected";
+                return null;
+            };
+
+            /**
+             * Creates an UnrevokeResponse message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.UnrevokeResponse
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.UnrevokeResponse} UnrevokeResponse
+             */
+            UnrevokeResponse.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.UnrevokeResponse)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.UnrevokeResponse: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.UnrevokeResponse();
+                if (object.crlNumber != null)
+                    if (typeof object.crlNumber === "object" ? object.crlNumber.low || object.crlNumber.high : $Number(object.crlNumber) !== 0)
+                        if ($util.Long)
+                            message.crlNumber = $util.Long.fromValue(object.crlNumber, true);
+                        else if (typeof object.crlNumber === "string")
+                            message.crlNumber = $parseInt(object.crlNumber, 10);
+                        else if (typeof object.crlNumber === "number")
+                            message.crlNumber = object.crlNumber;
+                        else if (typeof object.crlNumber === "object")
+                            message.crlNumber = new $util.LongBits(object.crlNumber.low >>> 0, object.crlNumber.high >>> 0).toNumber(true);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an UnrevokeResponse message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.UnrevokeResponse
+             * @static
+             * @param {sigil.v1.UnrevokeResponse} message UnrevokeResponse
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            UnrevokeResponse.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults)
+                    object.crlNumber = 0;
+                if (message.crlNumber != null && $Object.hasOwnProperty.call(message, "crlNumber"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.crlNumber = typeof message.crlNumber === "number" ? $BigInt(message.crlNumber) : $util.Long.fromBits(message.crlNumber.low >>> 0, message.crlNumber.high >>> 0, true).toBigInt();
+                    else if (typeof message.crlNumber === "number")
+                        object.crlNumber = options.longs === $String ? $String(message.crlNumber) : message.crlNumber;
+                    else
+                        object.crlNumber = options.longs === $String ? $util.Long.prototype.toString.call(message.crlNumber) : options.longs === $Number ? new $util.LongBits(message.crlNumber.low >>> 0, message.crlNumber.high >>> 0).toNumber(true) : message.crlNumber;
+                return object;
+            };
+
+            /**
+             * Converts this UnrevokeResponse to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.UnrevokeResponse
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            UnrevokeResponse.prototype.toJSON = function() {
+                return UnrevokeResponse.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for UnrevokeResponse
+             * @function getTypeUrl
+             * @memberof sigil.v1.UnrevokeResponse
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            UnrevokeResponse.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.UnrevokeResponse";
+            };
+
+            return UnrevokeResponse;
+        })();
+
+        v1.ApplyPoliciesRequest = (function() {
+
+            /**
+             * Properties of an ApplyPoliciesRequest.
+             * @typedef {Object} sigil.v1.ApplyPoliciesRequest.$Properties
+             * @property {string|null} [yaml] One or more AllowPolicy YAML documents, `---` separated.
+             * @property {string|null} [source] The file name, for findings.
+             * @property {boolean|null} [dryRun] ApplyPoliciesRequest dryRun
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an ApplyPoliciesRequest.
+             * @memberof sigil.v1
+             * @interface IApplyPoliciesRequest
+             * @augments sigil.v1.ApplyPoliciesRequest.$Properties
+             * @deprecated Use sigil.v1.ApplyPoliciesRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of an ApplyPoliciesRequest.
+             * @typedef {sigil.v1.ApplyPoliciesRequest.$Properties} sigil.v1.ApplyPoliciesRequest.$Shape
+             */
+
+            /**
+             * Constructs a new ApplyPoliciesRequest.
+             * @memberof sigil.v1
+             * @classdesc Represents an ApplyPoliciesRequest.
+             * @constructor
+             * @param {sigil.v1.ApplyPoliciesRequest.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ApplyPoliciesRequest = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * One or more AllowPolicy YAML documents, `---` separated.
+             * @member {string} yaml
+             * @memberof sigil.v1.ApplyPoliciesRequest
+             * @instance
+             */
+            ApplyPoliciesRequest.prototype.yaml = "";
+
+            /**
+             * The file name, for findings.
+             * @member {string} source
+             * @memberof sigil.v1.ApplyPoliciesRequest
+             * @instance
+             */
+            ApplyPoliciesRequest.prototype.source = "";
+
+            /**
+             * ApplyPoliciesRequest dryRun.
+             * @member {boolean} dryRun
+             * @memberof sigil.v1.ApplyPoliciesRequest
+             * @instance
+             */
+            ApplyPoliciesRequest.prototype.dryRun = false;
+
+            /**
+             * Creates a new ApplyPoliciesRequest instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.ApplyPoliciesRequest
+             * @static
+             * @param {sigil.v1.ApplyPoliciesRequest.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.ApplyPoliciesRequest} ApplyPoliciesRequest instance
+             * @type {{
+             *   (properties: sigil.v1.ApplyPoliciesRequest.$Shape): sigil.v1.ApplyPoliciesRequest & sigil.v1.ApplyPoliciesRequest.$Shape;
+             *   (properties?: sigil.v1.ApplyPoliciesRequest.$Properties): sigil.v1.ApplyPoliciesRequest;
+             * }}
+             */
+            ApplyPoliciesRequest.create = function(properties) {
+                return new ApplyPoliciesRequest(properties);
+            };
+
+            /**
+             * Encodes the specified ApplyPoliciesRequest message. Does not implicitly {@link sigil.v1.ApplyPoliciesRequest.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.ApplyPoliciesRequest
+             * @static
+             * @param {sigil.v1.ApplyPoliciesRequest.$Properties} message ApplyPoliciesRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ApplyPoliciesRequest.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.yaml != null && $Object.hasOwnProperty.call(message, "yaml") && message.yaml !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.yaml);
+                if (message.source != null && $Object.hasOwnProperty.call(message, "source") && message.source !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.source);
+                if (message.dryRun != null && $Object.hasOwnProperty.call(message, "dryRun") && message.dryRun !== false)
+                    writer.uint32(/* id 3, wireType 0 =*/24).bool(message.dryRun);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ApplyPoliciesRequest message, length delimited. Does not implicitly {@link sigil.v1.ApplyPoliciesRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.ApplyPoliciesRequest
+             * @static
+             * @param {sigil.v1.ApplyPoliciesRequest.$Properties} message ApplyPoliciesRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ApplyPoliciesRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an ApplyPoliciesRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.ApplyPoliciesRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.ApplyPoliciesRequest & sigil.v1.ApplyPoliciesRequest.$Shape} ApplyPoliciesRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ApplyPoliciesRequest.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.ApplyPoliciesRequest();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.yaml = value;
+                            else
+                                delete message.yaml;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.source = value;
+                            else
+                                delete message.source;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.dryRun = value;
+                            else
+                                delete message.dryRun;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes an ApplyPoliciesRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.ApplyPoliciesRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.ApplyPoliciesRequest & sigil.v1.ApplyPoliciesRequest.$Shape} ApplyPoliciesRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ApplyPoliciesRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an ApplyPoliciesRequest message.
+             * @function verify
+             * @memberof sigil.v1.ApplyPoliciesRequest
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ApplyPoliciesRequest.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.yaml != null && $Object.hasOwnProperty.call(message, "yaml"))
+                    if (!$util.isString(message.yaml))
+                        return "yaml: string expected";
+                if (message.source != null && $Object.hasOwnProperty.call(message, "source"))
+                    if (!$util.isString(message.source))
+                        return "source: string expected";
+                if (message.dryRun != null && $Object.hasOwnProperty.call(message, "dryRun"))
+                    if (typeof message.dryRun !== "boolean")
+                        return "dryRun: boolean expected";
+                return null;
+            };
+
+            /**
+             * Creates an ApplyPoliciesRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.ApplyPoliciesRequest
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.ApplyPoliciesRequest} ApplyPoliciesRequest
+             */
+            ApplyPoliciesRequest.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.ApplyPoliciesRequest)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.ApplyPoliciesRequest: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.ApplyPoliciesRequest();
+                if (object.yaml != null)
+                    if (typeof object.yaml !== "string" || object.yaml.length)
+                        message.yaml = $String(object.yaml);
+                if (object.source != null)
+                    if (typeof object.source !== "string" || object.source.length)
+                        message.source = $String(object.source);
+                if (object.dryRun != null)
+                    if (object.dryRun)
+                        message.dryRun = $Boolean(object.dryRun);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an ApplyPoliciesRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.ApplyPoliciesRequest
+             * @static
+             * @param {sigil.v1.ApplyPoliciesRequest} message ApplyPoliciesRequest
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ApplyPoliciesRequest.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.yaml = "";
+                    object.source = "";
+                    object.dryRun = false;
+                }
+                if (message.yaml != null && $Object.hasOwnProperty.call(message, "yaml"))
+                    object.yaml = message.yaml;
+                if (message.source != null && $Object.hasOwnProperty.call(message, "source"))
+                    object.source = message.source;
+                if (message.dryRun != null && $Object.hasOwnProperty.call(message, "dryRun"))
+                    object.dryRun = message.dryRun;
+                return object;
+            };
+
+            /**
+             * Converts this ApplyPoliciesRequest to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.ApplyPoliciesRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ApplyPoliciesRequest.prototype.toJSON = function() {
+                return ApplyPoliciesRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ApplyPoliciesRequest
+             * @function getTypeUrl
+             * @memberof sigil.v1.ApplyPoliciesRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ApplyPoliciesRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.ApplyPoliciesRequest";
+            };
+
+            return ApplyPoliciesRequest;
+        })();
+
+        v1.PolicyFinding = (function() {
+
+            /**
+             * Properties of a PolicyFinding.
+             * @typedef {Object} sigil.v1.PolicyFinding.$Properties
+             * @property {string|null} [severity] PolicyFinding severity
+             * @property {string|null} [path] PolicyFinding path
+             * @property {number|null} [line] PolicyFinding line
+             * @property {string|null} [message] PolicyFinding message
+             * @property {string|null} [document] PolicyFinding document
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a PolicyFinding.
+             * @memberof sigil.v1
+             * @interface IPolicyFinding
+             * @augments sigil.v1.PolicyFinding.$Properties
+             * @deprecated Use sigil.v1.PolicyFinding.$Properties instead.
+             */
+
+            /**
+             * Shape of a PolicyFinding.
+             * @typedef {sigil.v1.PolicyFinding.$Properties} sigil.v1.PolicyFinding.$Shape
+             */
+
+            /**
+             * Constructs a new PolicyFinding.
+             * @memberof sigil.v1
+             * @classdesc Represents a PolicyFinding.
+             * @constructor
+             * @param {sigil.v1.PolicyFinding.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const PolicyFinding = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * PolicyFinding severity.
+             * @member {string} severity
+             * @memberof sigil.v1.PolicyFinding
+             * @instance
+             */
+            PolicyFinding.prototype.severity = "";
+
+            /**
+             * PolicyFinding path.
+             * @member {string} path
+             * @memberof sigil.v1.PolicyFinding
+             * @instance
+             */
+            PolicyFinding.prototype.path = "";
+
+            /**
+             * PolicyFinding line.
+             * @member {number} line
+             * @memberof sigil.v1.PolicyFinding
+             * @instance
+             */
+            PolicyFinding.prototype.line = 0;
+
+            /**
+             * PolicyFinding message.
+             * @member {string} message
+             * @memberof sigil.v1.PolicyFinding
+             * @instance
+             */
+            PolicyFinding.prototype.message = "";
+
+            /**
+             * PolicyFinding document.
+             * @member {string} document
+             * @memberof sigil.v1.PolicyFinding
+             * @instance
+             */
+            PolicyFinding.prototype.document = "";
+
+            /**
+             * Creates a new PolicyFinding instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.PolicyFinding
+             * @static
+             * @param {sigil.v1.PolicyFinding.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.PolicyFinding} PolicyFinding instance
+             * @type {{
+             *   (properties: sigil.v1.PolicyFinding.$Shape): sigil.v1.PolicyFinding & sigil.v1.PolicyFinding.$Shape;
+             *   (properties?: sigil.v1.PolicyFinding.$Properties): sigil.v1.PolicyFinding;
+             * }}
+             */
+            PolicyFinding.create = function(properties) {
+                return new PolicyFinding(properties);
+            };
+
+            /**
+             * Encodes the specified PolicyFinding message. Does not implicitly {@link sigil.v1.PolicyFinding.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.PolicyFinding
+             * @static
+             * @param {sigil.v1.PolicyFinding.$Properties} message PolicyFinding message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            PolicyFinding.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.severity != null && $Object.hasOwnProperty.call(message, "severity") && message.severity !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.severity);
+                if (message.path != null && $Object.hasOwnProperty.call(message, "path") && message.path !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.path);
+                if (message.line != null && $Object.hasOwnProperty.call(message, "line") && message.line !== 0)
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint32(message.line);
+                if (message.message != null && $Object.hasOwnProperty.call(message, "message") && message.message !== "")
+                    writer.uint32(/* id 4, wireType 2 =*/34).string(message.message);
+                if (message.document != null && $Object.hasOwnProperty.call(message, "document") && message.document !== "")
+                    writer.uint32(/* id 5, wireType 2 =*/42).string(message.document);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified PolicyFinding message, length delimited. Does not implicitly {@link sigil.v1.PolicyFinding.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.PolicyFinding
+             * @static
+             * @param {sigil.v1.PolicyFinding.$Properties} message PolicyFinding message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            PolicyFinding.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a PolicyFinding message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.PolicyFinding
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.PolicyFinding & sigil.v1.PolicyFinding.$Shape} PolicyFinding
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            PolicyFinding.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.PolicyFinding();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.severity = value;
+                            else
+                                delete message.severity;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.path = value;
+                            else
+                                delete message.path;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.line = value;
+                            else
+                                delete message.line;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.message = value;
+                            else
+                                delete message.message;
+                            continue;
+                        }
+                    case 5: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.document = value;
+                            else
+                                delete message.document;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a PolicyFinding message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.PolicyFinding
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.PolicyFinding & sigil.v1.PolicyFinding.$Shape} PolicyFinding
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            PolicyFinding.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a PolicyFinding message.
+             * @function verify
+             * @memberof sigil.v1.PolicyFinding
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            PolicyFinding.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.severity != null && $Object.hasOwnProperty.call(message, "severity"))
+                    if (!$util.isString(message.severity))
+                        return "severity: string expected";
+                if (message.path != null && $Object.hasOwnProperty.call(message, "path"))
+                    if (!$util.isString(message.path))
+                        return "path: string expected";
+                if (message.line != null && $Object.hasOwnProperty.call(message, "line"))
+                    if (!$util.isInteger(message.line))
+                        return "line: integer expected";
+                if (message.message != null && $Object.hasOwnProperty.call(message, "message"))
+                    if (!$util.isString(message.message))
+                        return "message: string expected";
+                if (message.document != null && $Object.hasOwnProperty.call(message, "document"))
+                    if (!$util.isString(message.document))
+                        return "document: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a PolicyFinding message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.PolicyFinding
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.PolicyFinding} PolicyFinding
+             */
+            PolicyFinding.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.PolicyFinding)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.PolicyFinding: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.PolicyFinding();
+                if (object.severity != null)
+                    if (typeof object.severity !== "string" || object.severity.length)
+                        message.severity = $String(object.severity);
+                if (object.path != null)
+                    if (typeof object.path !== "string" || object.path.length)
+                        message.path = $String(object.path);
+                if (object.line != null)
+                    if ($Number(object.line) !== 0)
+                        message.line = object.line >>> 0;
+                if (object.message != null)
+                    if (typeof object.message !== "string" || object.message.length)
+                        message.message = $String(object.message);
+                if (object.document != null)
+                    if (typeof object.document !== "string" || object.document.length)
+                        message.document = $String(object.document);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a PolicyFinding message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.PolicyFinding
+             * @static
+             * @param {sigil.v1.PolicyFinding} message PolicyFinding
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            PolicyFinding.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.severity = "";
+                    object.path = "";
+                    object.line = 0;
+                    object.message = "";
+                    object.document = "";
+                }
+                if (message.severity != null && $Object.hasOwnProperty.call(message, "severity"))
+                    object.severity = message.severity;
+                if (message.path != null && $Object.hasOwnProperty.call(message, "path"))
+                    object.path = message.path;
+                if (message.line != null && $Object.hasOwnProperty.call(message, "line"))
+                    object.line = message.line;
+                if (message.message != null && $Object.hasOwnProperty.call(message, "message"))
+                    object.message = message.message;
+                if (message.document != null && $Object.hasOwnProperty.call(message, "document"))
+                    object.document = message.document;
+                return object;
+            };
+
+            /**
+             * Converts this PolicyFinding to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.PolicyFinding
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            PolicyFinding.prototype.toJSON = function() {
+                return PolicyFinding.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for PolicyFinding
+             * @function getTypeUrl
+             * @memberof sigil.v1.PolicyFinding
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            PolicyFinding.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.PolicyFinding";
+            };
+
+            return PolicyFinding;
+        })();
+
+        v1.PolicyChange = (function() {
+
+            /**
+             * Properties of a PolicyChange.
+             * @typedef {Object} sigil.v1.PolicyChange.$Properties
+             * @property {string|null} [from] The identity pair whose decision would change.
+             * @property {string|null} [to] PolicyChange to
+             * @property {string|null} [before] PolicyChange before
+             * @property {string|null} [after] PolicyChange after
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a PolicyChange.
+             * @memberof sigil.v1
+             * @interface IPolicyChange
+             * @augments sigil.v1.PolicyChange.$Properties
+             * @deprecated Use sigil.v1.PolicyChange.$Properties instead.
+             */
+
+            /**
+             * Shape of a PolicyChange.
+             * @typedef {sigil.v1.PolicyChange.$Properties} sigil.v1.PolicyChange.$Shape
+             */
+
+            /**
+             * Constructs a new PolicyChange.
+             * @memberof sigil.v1
+             * @classdesc Represents a PolicyChange.
+             * @constructor
+             * @param {sigil.v1.PolicyChange.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const PolicyChange = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * The identity pair whose decision would change.
+             * @member {string} from
+             * @memberof sigil.v1.PolicyChange
+             * @instance
+             */
+            PolicyChange.prototype.from = "";
+
+            /**
+             * PolicyChange to.
+             * @member {string} to
+             * @memberof sigil.v1.PolicyChange
+             * @instance
+             */
+            PolicyChange.prototype.to = "";
+
+            /**
+             * PolicyChange before.
+             * @member {string} before
+             * @memberof sigil.v1.PolicyChange
+             * @instance
+             */
+            PolicyChange.prototype.before = "";
+
+            /**
+             * PolicyChange after.
+             * @member {string} after
+             * @memberof sigil.v1.PolicyChange
+             * @instance
+             */
+            PolicyChange.prototype.after = "";
+
+            /**
+             * Creates a new PolicyChange instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.PolicyChange
+             * @static
+             * @param {sigil.v1.PolicyChange.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.PolicyChange} PolicyChange instance
+             * @type {{
+             *   (properties: sigil.v1.PolicyChange.$Shape): sigil.v1.PolicyChange & sigil.v1.PolicyChange.$Shape;
+             *   (properties?: sigil.v1.PolicyChange.$Properties): sigil.v1.PolicyChange;
+             * }}
+             */
+            PolicyChange.create = function(properties) {
+                return new PolicyChange(properties);
+            };
+
+            /**
+             * Encodes the specified PolicyChange message. Does not implicitly {@link sigil.v1.PolicyChange.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.PolicyChange
+             * @static
+             * @param {sigil.v1.PolicyChange.$Properties} message PolicyChange message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            PolicyChange.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.from != null && $Object.hasOwnProperty.call(message, "from") && message.from !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.from);
+                if (message.to != null && $Object.hasOwnProperty.call(message, "to") && message.to !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.to);
+                if (message.before != null && $Object.hasOwnProperty.call(message, "before") && message.before !== "")
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.before);
+                if (message.after != null && $Object.hasOwnProperty.call(message, "after") && message.after !== "")
+                    writer.uint32(/* id 4, wireType 2 =*/34).string(message.after);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified PolicyChange message, length delimited. Does not implicitly {@link sigil.v1.PolicyChange.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.PolicyChange
+             * @static
+             * @param {sigil.v1.PolicyChange.$Properties} message PolicyChange message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            PolicyChange.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a PolicyChange message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.PolicyChange
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.PolicyChange & sigil.v1.PolicyChange.$Shape} PolicyChange
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            PolicyChange.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.PolicyChange();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.from = value;
+                            else
+                                delete message.from;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.to = value;
+                            else
+                                delete message.to;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.before = value;
+                            else
+                                delete message.before;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.after = value;
+                            else
+                                delete message.after;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a PolicyChange message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.PolicyChange
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.PolicyChange & sigil.v1.PolicyChange.$Shape} PolicyChange
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            PolicyChange.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a PolicyChange message.
+             * @function verify
+             * @memberof sigil.v1.PolicyChange
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            PolicyChange.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.from != null && $Object.hasOwnProperty.call(message, "from"))
+                    if (!$util.isString(message.from))
+                        return "from: string expected";
+                if (message.to != null && $Object.hasOwnProperty.call(message, "to"))
+                    if (!$util.isString(message.to))
+                        return "to: string expected";
+                if (message.before != null && $Object.hasOwnProperty.call(message, "before"))
+                    if (!$util.isString(message.before))
+                        return "before: string expected";
+                if (message.after != null && $Object.hasOwnProperty.call(message, "after"))
+                    if (!$util.isString(message.after))
+                        return "after: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a PolicyChange message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.PolicyChange
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.PolicyChange} PolicyChange
+             */
+            PolicyChange.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.PolicyChange)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.PolicyChange: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.PolicyChange();
+                if (object.from != null)
+                    if (typeof object.from !== "string" || object.from.length)
+                        message.from = $String(object.from);
+                if (object.to != null)
+                    if (typeof object.to !== "string" || object.to.length)
+                        message.to = $String(object.to);
+                if (object.before != null)
+                    if (typeof object.before !== "string" || object.before.length)
+                        message.before = $String(object.before);
+                if (object.after != null)
+                    if (typeof object.after !== "string" || object.after.length)
+                        message.after = $String(object.after);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a PolicyChange message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.PolicyChange
+             * @static
+             * @param {sigil.v1.PolicyChange} message PolicyChange
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            PolicyChange.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.from = "";
+                    object.to = "";
+                    object.before = "";
+                    object.after = "";
+                }
+                if (message.from != null && $Object.hasOwnProperty.call(message, "from"))
+                    object.from = message.from;
+                if (message.to != null && $Object.hasOwnProperty.call(message, "to"))
+                    object.to = message.to;
+                if (message.before != null && $Object.hasOwnProperty.call(message, "before"))
+                    object.before = message.before;
+                if (message.after != null && $Object.hasOwnProperty.call(message, "after"))
+                    object.after = message.after;
+                return object;
+            };
+
+            /**
+             * Converts this PolicyChange to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.PolicyChange
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            PolicyChange.prototype.toJSON = function() {
+                return PolicyChange.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for PolicyChange
+             * @function getTypeUrl
+             * @memberof sigil.v1.PolicyChange
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            PolicyChange.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.PolicyChange";
+            };
+
+            return PolicyChange;
+        })();
+
+        v1.ApplyPoliciesResponse = (function() {
+
+            /**
+             * Properties of an ApplyPoliciesResponse.
+             * @typedef {Object} sigil.v1.ApplyPoliciesResponse.$Properties
+             * @property {number|null} [version] ApplyPoliciesResponse version
+             * @property {Array.<string>|null} [created] ApplyPoliciesResponse created
+             * @property {Array.<string>|null} [updated] ApplyPoliciesResponse updated
+             * @property {Array.<string>|null} [deleted] ApplyPoliciesResponse deleted
+             * @property {Array.<string>|null} [unchanged] ApplyPoliciesResponse unchanged
+             * @property {Array.<sigil.v1.PolicyFinding.$Properties>|null} [findings] ApplyPoliciesResponse findings
+             * @property {Array.<sigil.v1.PolicyChange.$Properties>|null} [changes] With dry_run: decisions for known traffic identities that the new set would change.
+             * @property {boolean|null} [applied] ApplyPoliciesResponse applied
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an ApplyPoliciesResponse.
+             * @memberof sigil.v1
+             * @interface IApplyPoliciesResponse
+             * @augments sigil.v1.ApplyPoliciesResponse.$Properties
+             * @deprecated Use sigil.v1.ApplyPoliciesResponse.$Properties instead.
+             */
+
+            /**
+             * Shape of an ApplyPoliciesResponse.
+             * @typedef {sigil.v1.ApplyPoliciesResponse.$Properties} sigil.v1.ApplyPoliciesResponse.$Shape
+             */
+
+            /**
+             * Constructs a new ApplyPoliciesResponse.
+             * @memberof sigil.v1
+             * @classdesc Represents an ApplyPoliciesResponse.
+             * @constructor
+             * @param {sigil.v1.ApplyPoliciesResponse.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ApplyPoliciesResponse = function (properties) {
+                this.created = [];
+                this.updated = [];
+                this.deleted = [];
+                this.unchanged = [];
+                this.findings = [];
+                this.changes = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * ApplyPoliciesResponse version.
+             * @member {number} version
+             * @memberof sigil.v1.ApplyPoliciesResponse
+             * @instance
+             */
+            ApplyPoliciesResponse.prototype.version = 0;
+
+            /**
+             * ApplyPoliciesResponse created.
+             * @member {Array.<string>} created
+             * @memberof sigil.v1.ApplyPoliciesResponse
+             * @instance
+             */
+            ApplyPoliciesResponse.prototype.created = $util.emptyArray;
+
+            /**
+             * ApplyPoliciesResponse updated.
+             * @member {Array.<string>} updated
+             * @memberof sigil.v1.ApplyPoliciesResponse
+             * @instance
+             */
+            ApplyPoliciesResponse.prototype.updated = $util.emptyArray;
+
+            /**
+             * ApplyPoliciesResponse deleted.
+             * @member {Array.<string>} deleted
+             * @memberof sigil.v1.ApplyPoliciesResponse
+             * @instance
+             */
+            ApplyPoliciesResponse.prototype.deleted = $util.emptyArray;
+
+            /**
+             * ApplyPoliciesResponse unchanged.
+             * @member {Array.<string>} unchanged
+             * @memberof sigil.v1.ApplyPoliciesResponse
+             * @instance
+             */
+            ApplyPoliciesResponse.prototype.unchanged = $util.emptyArray;
+
+            /**
+             * ApplyPoliciesResponse findings.
+             * @member {Array.<sigil.v1.PolicyFinding.$Properties>} findings
+             * @memberof sigil.v1.ApplyPoliciesResponse
+             * @instance
+             */
+            ApplyPoliciesResponse.prototype.findings = $util.emptyArray;
+
+            /**
+             * With dry_run: decisions for known traffic identities that the new set would change.
+             * @member {Array.<sigil.v1.PolicyChange.$Properties>} changes
+             * @memberof sigil.v1.ApplyPoliciesResponse
+             * @instance
+             */
+            ApplyPoliciesResponse.prototype.changes = $util.emptyArray;
+
+            /**
+             * ApplyPoliciesResponse applied.
+             * @member {boolean} applied
+             * @memberof sigil.v1.ApplyPoliciesResponse
+             * @instance
+             */
+            ApplyPoliciesResponse.prototype.applied = false;
+
+            /**
+             * Creates a new ApplyPoliciesResponse instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.ApplyPoliciesResponse
+             * @static
+             * @param {sigil.v1.ApplyPoliciesResponse.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.ApplyPoliciesResponse} ApplyPoliciesResponse instance
+             * @type {{
+             *   (properties: sigil.v1.ApplyPoliciesResponse.$Shape): sigil.v1.ApplyPoliciesResponse & sigil.v1.ApplyPoliciesResponse.$Shape;
+             *   (properties?: sigil.v1.ApplyPoliciesResponse.$Properties): sigil.v1.ApplyPoliciesResponse;
+             * }}
+             */
+            ApplyPoliciesResponse.create = function(properties) {
+                return new ApplyPoliciesResponse(properties);
+            };
+
+            /**
+             * Encodes the specified ApplyPoliciesResponse message. Does not implicitly {@link sigil.v1.ApplyPoliciesResponse.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.ApplyPoliciesResponse
+             * @static
+             * @param {sigil.v1.ApplyPoliciesResponse.$Properties} message ApplyPoliciesResponse message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ApplyPoliciesResponse.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.version != null && $Object.hasOwnProperty.call(message, "version") && (typeof message.version === "object" ? message.version.low || message.version.high : message.version !== 0))
+                    writer.uint32(/* id 1, wireType 0 =*/8).uint64(message.version);
+                if (message.created != null && message.created.length)
+                    for (let i = 0; i < message.created.length; ++i)
+                        writer.uint32(/* id 2, wireType 2 =*/18).string(message.created[i]);
+                if (message.updated != null && message.updated.length)
+                    for (let i = 0; i < message.updated.length; ++i)
+                        writer.uint32(/* id 3, wireType 2 =*/26).string(message.updated[i]);
+                if (message.deleted != null && message.deleted.length)
+                    for (let i = 0; i < message.deleted.length; ++i)
+                        writer.uint32(/* id 4, wireType 2 =*/34).string(message.deleted[i]);
+                if (message.unchanged != null && message.unchanged.length)
+                    for (let i = 0; i < message.unchanged.length; ++i)
+                        writer.uint32(/* id 5, wireType 2 =*/42).string(message.unchanged[i]);
+                if (message.findings != null && message.findings.length)
+                    for (let i = 0; i < message.findings.length; ++i)
+                        $root.sigil.v1.PolicyFinding.encode(message.findings[i], writer.uint32(/* id 6, wireType 2 =*/50).fork(), _depth + 1).ldelim();
+                if (message.changes != null && message.changes.length)
+                    for (let i = 0; i < message.changes.length; ++i)
+                        $root.sigil.v1.PolicyChange.encode(message.changes[i], writer.uint32(/* id 7, wireType 2 =*/58).fork(), _depth + 1).ldelim();
+                if (message.applied != null && $Object.hasOwnProperty.call(message, "applied") && message.applied !== false)
+                    writer.uint32(/* id 8, wireType 0 =*/64).bool(message.applied);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ApplyPoliciesResponse message, length delimited. Does not implicitly {@link sigil.v1.ApplyPoliciesResponse.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.ApplyPoliciesResponse
+             * @static
+             * @param {sigil.v1.ApplyPoliciesResponse.$Properties} message ApplyPoliciesResponse message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ApplyPoliciesResponse.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an ApplyPoliciesResponse message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.ApplyPoliciesResponse
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.ApplyPoliciesResponse & sigil.v1.ApplyPoliciesResponse.$Shape} ApplyPoliciesResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ApplyPoliciesResponse.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.ApplyPoliciesResponse();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                message.version = value;
+                            else
+                                delete message.version;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.created && message.created.length))
+                                message.created = [];
+                            message.created.push(reader.stringVerify());
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.updated && message.updated.length))
+                                message.updated = [];
+                            message.updated.push(reader.stringVerify());
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.deleted && message.deleted.length))
+                                message.deleted = [];
+                            message.deleted.push(reader.stringVerify());
+                            continue;
+                        }
+                    case 5: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.unchanged && message.unchanged.length))
+                                message.unchanged = [];
+                            message.unchanged.push(reader.stringVerify());
+                            continue;
+                        }
+                    case 6: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.findings && message.findings.length))
+                                message.findings = [];
+                            message.findings.push($root.sigil.v1.PolicyFinding.decode(reader, reader.size(), $undefined, _depth + 1));
+                            continue;
+                        }
+                    case 7: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.changes && message.changes.length))
+                                message.changes = [];
+                            message.changes.push($root.sigil.v1.PolicyChange.decode(reader, reader.size(), $undefined, _depth + 1));
+                            continue;
+                        }
+                    case 8: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.applied = value;
+                            else
+                                delete message.applied;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes an ApplyPoliciesResponse message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.ApplyPoliciesResponse
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.ApplyPoliciesResponse & sigil.v1.ApplyPoliciesResponse.$Shape} ApplyPoliciesResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ApplyPoliciesResponse.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an ApplyPoliciesResponse message.
+             * @function verify
+             * @memberof sigil.v1.ApplyPoliciesResponse
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ApplyPoliciesResponse.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.version != null && $Object.hasOwnProperty.call(message, "version"))
+                    if (!$util.isInteger(message.version) && !(message.version && $util.isInteger(message.version.low) && $util.isInteger(message.version.high)))
+                        return "version: integer|Long expected";
+                if (message.created != null && $Object.hasOwnProperty.call(message, "created")) {
+                    if (!$Array.isArray(message.created))
+                        return "created: array expected";
+                    for (let i = 0; i < message.created.length; ++i)
+                        if (!$util.isString(message.created[i]))
+                            return "created: string[] expected";
+                }
+                if (message.updated != null && $Object.hasOwnProperty.call(message, "updated")) {
+                    if (!$Array.isArray(message.updated))
+                        return "updated: array expected";
+                    for (let i = 0; i < message.updated.length; ++i)
+                        if (!$util.isString(message.updated[i]))
+                            return "updated: string[] expected";
+                }
+                if (message.deleted != null && $Object.hasOwnProperty.call(message, "deleted")) {
+                    if (!$Array.isArray(message.deleted))
+                        return "deleted: array expected";
+                    for (let i = 0; i < message.deleted.length; ++i)
+                        if (!$util.isString(message.deleted[i]))
+                            return "deleted: string[] expected";
+                }
+                if (message.unchanged != null && $Object.hasOwnProperty.call(message, "unchanged")) {
+                    if (!$Array.isArray(message.unchanged))
+                        return "unchanged: array expected";
+                    for (let i = 0; i < message.unchanged.length; ++i)
+                        if (!$util.isString(message.unchanged[i]))
+                            return "unchanged: string[] expected";
+                }
+                if (message.findings != null && $Object.hasOwnProperty.call(message, "findings")) {
+                    if (!$Array.isArray(message.findings))
+                        return "findings: array expected";
+                    for (let i = 0; i < message.findings.length; ++i) {
+                        let error = $root.sigil.v1.PolicyFinding.verify(message.findings[i], _depth + 1);
+                        if (error)
+                            return "findings." + error;
+                    }
+                }
+                if (message.changes != null && $Object.hasOwnProperty.call(message, "changes")) {
+                    if (!$Array.isArray(message.changes))
+                        return "changes: array expected";
+                    for (let i = 0; i < message.changes.length; ++i) {
+                        let error = $root.sigil.v1.PolicyChange.verify(message.changes[i], _depth + 1);
+                        if (error)
+                            return "changes." + error;
+                    }
+                }
+                if (message.applied != null && $Object.hasOwnProperty.call(message, "applied"))
+                    if (typeof message.applied !== "boolean")
+                        return "applied: boolean expected";
+                return null;
+            };
+
+            /**
+             * Creates an ApplyPoliciesResponse message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.ApplyPoliciesResponse
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.ApplyPoliciesResponse} ApplyPoliciesResponse
+             */
+            ApplyPoliciesResponse.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.ApplyPoliciesResponse)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.ApplyPoliciesResponse: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.ApplyPoliciesResponse();
+                if (object.version != null)
+                    if (typeof object.version === "object" ? object.version.low || object.version.high : $Number(object.version) !== 0)
+                        if ($util.Long)
+                            message.version = $util.Long.fromValue(object.version, true);
+                        else if (typeof object.version === "string")
+                            message.version = $parseInt(object.version, 10);
+                        else if (typeof object.version === "number")
+                            message.version = object.version;
+                        else if (typeof object.version === "object")
+                            message.version = new $util.LongBits(object.version.low >>> 0, object.version.high >>> 0).toNumber(true);
+                if (object.created) {
+                    if (!$Array.isArray(object.created))
+                        throw $TypeError(".sigil.v1.ApplyPoliciesResponse.created: array expected");
+                    message.created = $Array(object.created.length);
+                    for (let i = 0; i < object.created.length; ++i)
+                        message.created[i] = $String(object.created[i]);
+                }
+                if (object.updated) {
+                    if (!$Array.isArray(object.updated))
+                        throw $TypeError(".sigil.v1.ApplyPoliciesResponse.updated: array expected");
+                    message.updated = $Array(object.updated.length);
+                    for (let i = 0; i < object.updated.length; ++i)
+                        message.updated[i] = $String(object.updated[i]);
+                }
+                if (object.deleted) {
+                    if (!$Array.isArray(object.deleted))
+                        throw $TypeError(".sigil.v1.ApplyPoliciesResponse.deleted: array expected");
+                    message.deleted = $Array(object.deleted.length);
+                    for (let i = 0; i < object.deleted.length; ++i)
+                        message.deleted[i] = $String(object.deleted[i]);
+                }
+                if (object.unchanged) {
+                    if (!$Array.isArray(object.unchanged))
+                        throw $TypeError(".sigil.v1.ApplyPoliciesResponse.unchanged: array expected");
+                    message.unchanged = $Array(object.unchanged.length);
+                    for (let i = 0; i < object.unchanged.length; ++i)
+                        message.unchanged[i] = $String(object.unchanged[i]);
+                }
+                if (object.findings) {
+                    if (!$Array.isArray(object.findings))
+                        throw $TypeError(".sigil.v1.ApplyPoliciesResponse.findings: array expected");
+                    message.findings = $Array(object.findings.length);
+                    for (let i = 0; i < object.findings.length; ++i) {
+                        if (!$util.isObject(object.findings[i]))
+                            throw $TypeError(".sigil.v1.ApplyPoliciesResponse.findings: object expected");
+                        message.findings[i] = $root.sigil.v1.PolicyFinding.fromObject(object.findings[i], _depth + 1);
+                    }
+                }
+                if (object.changes) {
+                    if (!$Array.isArray(object.changes))
+                        throw $TypeError(".sigil.v1.ApplyPoliciesResponse.changes: array expected");
+                    message.changes = $Array(object.changes.length);
+                    for (let i = 0; i < object.changes.length; ++i) {
+                        if (!$util.isObject(object.changes[i]))
+                            throw $TypeError(".sigil.v1.ApplyPoliciesResponse.changes: object expected");
+                        message.changes[i] = $root.sigil.v1.PolicyChange.fromObject(object.changes[i], _depth + 1);
+                    }
+                }
+                if (object.applied != null)
+                    if (object.applied)
+                        message.applied = $Boolean(object.applied);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an ApplyPoliciesResponse message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.ApplyPoliciesResponse
+             * @static
+             * @param {sigil.v1.ApplyPoliciesResponse} message ApplyPoliciesResponse
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ApplyPoliciesResponse.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults) {
+                    object.created = [];
+                    object.updated = [];
+                    object.deleted = [];
+                    object.unchanged = [];
+                    object.findings = [];
+                    object.changes = [];
+                }
+                if (options.defaults) {
+                    object.version = 0;
+                    object.applied = false;
+                }
+                if (message.version != null && $Object.hasOwnProperty.call(message, "version"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.version = typeof message.version === "number" ? $BigInt(message.version) : $util.Long.fromBits(message.version.low >>> 0, message.version.high >>> 0, true).toBigInt();
+                    else if (typeof message.version === "number")
+                        object.version = options.longs === $String ? $String(message.version) : message.version;
+                    else
+                        object.version = options.longs === $String ? $util.Long.prototype.toString.call(message.version) : options.longs === $Number ? new $util.LongBits(message.version.low >>> 0, message.version.high >>> 0).toNumber(true) : message.version;
+                if (message.created && message.created.length) {
+                    object.created = $Array(message.created.length);
+                    for (let j = 0; j < message.created.length; ++j)
+                        object.created[j] = message.created[j];
+                }
+                if (message.updated && message.updated.length) {
+                    object.updated = $Array(message.updated.length);
+                    for (let j = 0; j < message.updated.length; ++j)
+                        object.updated[j] = message.updated[j];
+                }
+                if (message.deleted && message.deleted.length) {
+                    object.deleted = $Array(message.deleted.length);
+                    for (let j = 0; j < message.deleted.length; ++j)
+                        object.deleted[j] = message.deleted[j];
+                }
+                if (message.unchanged && message.unchanged.length) {
+                    object.unchanged = $Array(message.unchanged.length);
+                    for (let j = 0; j < message.unchanged.length; ++j)
+                        object.unchanged[j] = message.unchanged[j];
+                }
+                if (message.findings && message.findings.length) {
+                    object.findings = $Array(message.findings.length);
+                    for (let j = 0; j < message.findings.length; ++j)
+                        object.findings[j] = $root.sigil.v1.PolicyFinding.toObject(message.findings[j], options, _depth + 1);
+                }
+                if (message.changes && message.changes.length) {
+                    object.changes = $Array(message.changes.length);
+                    for (let j = 0; j < message.changes.length; ++j)
+                        object.changes[j] = $root.sigil.v1.PolicyChange.toObject(message.changes[j], options, _depth + 1);
+                }
+                if (message.applied != null && $Object.hasOwnProperty.call(message, "applied"))
+                    object.applied = message.applied;
+                return object;
+            };
+
+            /**
+             * Converts this ApplyPoliciesResponse to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.ApplyPoliciesResponse
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ApplyPoliciesResponse.prototype.toJSON = function() {
+                return ApplyPoliciesResponse.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ApplyPoliciesResponse
+             * @function getTypeUrl
+             * @memberof sigil.v1.ApplyPoliciesResponse
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ApplyPoliciesResponse.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.ApplyPoliciesResponse";
+            };
+
+            return ApplyPoliciesResponse;
+        })();
+
+        v1.ListPoliciesRequest = (function() {
+
+            /**
+             * Properties of a ListPoliciesRequest.
+             * @typedef {Object} sigil.v1.ListPoliciesRequest.$Properties
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ListPoliciesRequest.
+             * @memberof sigil.v1
+             * @interface IListPoliciesRequest
+             * @augments sigil.v1.ListPoliciesRequest.$Properties
+             * @deprecated Use sigil.v1.ListPoliciesRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of a ListPoliciesRequest.
+             * @typedef {sigil.v1.ListPoliciesRequest.$Properties} sigil.v1.ListPoliciesRequest.$Shape
+             */
+
+            /**
+             * Constructs a new ListPoliciesRequest.
+             * @memberof sigil.v1
+             * @classdesc Represents a ListPoliciesRequest.
+             * @constructor
+             * @param {sigil.v1.ListPoliciesRequest.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ListPoliciesRequest = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * Creates a new ListPoliciesRequest instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.ListPoliciesRequest
+             * @static
+             * @param {sigil.v1.ListPoliciesRequest.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.ListPoliciesRequest} ListPoliciesRequest instance
+             * @type {{
+             *   (properties: sigil.v1.ListPoliciesRequest.$Shape): sigil.v1.ListPoliciesRequest & sigil.v1.ListPoliciesRequest.$Shape;
+             *   (properties?: sigil.v1.ListPoliciesRequest.$Properties): sigil.v1.ListPoliciesRequest;
+             * }}
+             */
+            ListPoliciesRequest.create = function(properties) {
+                return new ListPoliciesRequest(properties);
+            };
+
+            /**
+             * Encodes the specified ListPoliciesRequest message. Does not implicitly {@link sigil.v1.ListPoliciesRequest.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.ListPoliciesRequest
+             * @static
+             * @param {sigil.v1.ListPoliciesRequest.$Properties} message ListPoliciesRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ListPoliciesRequest.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ListPoliciesRequest message, length delimited. Does not implicitly {@link sigil.v1.ListPoliciesRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.ListPoliciesRequest
+             * @static
+             * @param {sigil.v1.ListPoliciesRequest.$Properties} message ListPoliciesRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ListPoliciesRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ListPoliciesRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.ListPoliciesRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.ListPoliciesRequest & sigil.v1.ListPoliciesRequest.$Shape} ListPoliciesRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ListPoliciesRequest.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.ListPoliciesRequest();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    reader.skipType(tag & 7, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a ListPoliciesRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.ListPoliciesRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.ListPoliciesRequest & sigil.v1.ListPoliciesRequest.$Shape} ListPoliciesRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ListPoliciesRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ListPoliciesRequest message.
+             * @function verify
+             * @memberof sigil.v1.ListPoliciesRequest
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ListPoliciesRequest.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                return null;
+            };
+
+            /**
+             * Creates a ListPoliciesRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.ListPoliciesRequest
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.ListPoliciesRequest} ListPoliciesRequest
+             */
+            ListPoliciesRequest.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.ListPoliciesRequest)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.ListPoliciesRequest: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                return new $root.sigil.v1.ListPoliciesRequest();
+            };
+
+            /**
+             * Creates a plain object from a ListPoliciesRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.ListPoliciesRequest
+             * @static
+             * @param {sigil.v1.ListPoliciesRequest} message ListPoliciesRequest
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ListPoliciesRequest.toObject = function () {
+                return {};
+            };
+
+            /**
+             * Converts this ListPoliciesRequest to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.ListPoliciesRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ListPoliciesRequest.prototype.toJSON = function() {
+                return ListPoliciesRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ListPoliciesRequest
+             * @function getTypeUrl
+             * @memberof sigil.v1.ListPoliciesRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ListPoliciesRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.ListPoliciesRequest";
+            };
+
+            return ListPoliciesRequest;
+        })();
+
+        v1.DeletePolicyRequest = (function() {
+
+            /**
+             * Properties of a DeletePolicyRequest.
+             * @typedef {Object} sigil.v1.DeletePolicyRequest.$Properties
+             * @property {string|null} [name] DeletePolicyRequest name
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a DeletePolicyRequest.
+             * @memberof sigil.v1
+             * @interface IDeletePolicyRequest
+             * @augments sigil.v1.DeletePolicyRequest.$Properties
+             * @deprecated Use sigil.v1.DeletePolicyRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of a DeletePolicyRequest.
+             * @typedef {sigil.v1.DeletePolicyRequest.$Properties} sigil.v1.DeletePolicyRequest.$Shape
+             */
+
+            /**
+             * Constructs a new DeletePolicyRequest.
+             * @memberof sigil.v1
+             * @classdesc Represents a DeletePolicyRequest.
+             * @constructor
+             * @param {sigil.v1.DeletePolicyRequest.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const DeletePolicyRequest = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * DeletePolicyRequest name.
+             * @member {string} name
+             * @memberof sigil.v1.DeletePolicyRequest
+             * @instance
+             */
+            DeletePolicyRequest.prototype.name = "";
+
+            /**
+             * Creates a new DeletePolicyRequest instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.DeletePolicyRequest
+             * @static
+             * @param {sigil.v1.DeletePolicyRequest.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.DeletePolicyRequest} DeletePolicyRequest instance
+             * @type {{
+             *   (properties: sigil.v1.DeletePolicyRequest.$Shape): sigil.v1.DeletePolicyRequest & sigil.v1.DeletePolicyRequest.$Shape;
+             *   (properties?: sigil.v1.DeletePolicyRequest.$Properties): sigil.v1.DeletePolicyRequest;
+             * }}
+             */
+            DeletePolicyRequest.create = function(properties) {
+                return new DeletePolicyRequest(properties);
+            };
+
+            /**
+             * Encodes the specified DeletePolicyRequest message. Does not implicitly {@link sigil.v1.DeletePolicyRequest.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.DeletePolicyRequest
+             * @static
+             * @param {sigil.v1.DeletePolicyRequest.$Properties} message DeletePolicyRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DeletePolicyRequest.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.name != null && $Object.hasOwnProperty.call(message, "name") && message.name !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.name);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified DeletePolicyRequest message, length delimited. Does not implicitly {@link sigil.v1.DeletePolicyRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.DeletePolicyRequest
+             * @static
+             * @param {sigil.v1.DeletePolicyRequest.$Properties} message DeletePolicyRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DeletePolicyRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a DeletePolicyRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.DeletePolicyRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.DeletePolicyRequest & sigil.v1.DeletePolicyRequest.$Shape} DeletePolicyRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DeletePolicyRequest.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.DeletePolicyRequest();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.name = value;
+                            else
+                                delete message.name;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a DeletePolicyRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.DeletePolicyRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.DeletePolicyRequest & sigil.v1.DeletePolicyRequest.$Shape} DeletePolicyRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DeletePolicyRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a DeletePolicyRequest message.
+             * @function verify
+             * @memberof sigil.v1.DeletePolicyRequest
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            DeletePolicyRequest.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
+                    if (!$util.isString(message.name))
+                        return "name: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a DeletePolicyRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.DeletePolicyRequest
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.DeletePolicyRequest} DeletePolicyRequest
+             */
+            DeletePolicyRequest.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.DeletePolicyRequest)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.DeletePolicyRequest: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.DeletePolicyRequest();
+                if (object.name != null)
+                    if (typeof object.name !== "string" || object.name.length)
+                        message.name = $String(object.name);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a DeletePolicyRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.DeletePolicyRequest
+             * @static
+             * @param {sigil.v1.DeletePolicyRequest} message DeletePolicyRequest
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            DeletePolicyRequest.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults)
+                    object.name = "";
+                if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
+                    object.name = message.name;
+                return object;
+            };
+
+            /**
+             * Converts this DeletePolicyRequest to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.DeletePolicyRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            DeletePolicyRequest.prototype.toJSON = function() {
+                return DeletePolicyRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for DeletePolicyRequest
+             * @function getTypeUrl
+             * @memberof sigil.v1.DeletePolicyRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            DeletePolicyRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.DeletePolicyRequest";
+            };
+
+            return DeletePolicyRequest;
+        })();
+
+        v1.ExplainPolicyRequest = (function() {
+
+            /**
+             * Properties of an ExplainPolicyRequest.
+             * @typedef {Object} sigil.v1.ExplainPolicyRequest.$Properties
+             * @property {string|null} [from] ExplainPolicyRequest from
+             * @property {string|null} [to] ExplainPolicyRequest to
+             * @property {number|null} [port] 0: any port.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an ExplainPolicyRequest.
+             * @memberof sigil.v1
+             * @interface IExplainPolicyRequest
+             * @augments sigil.v1.ExplainPolicyRequest.$Properties
+             * @deprecated Use sigil.v1.ExplainPolicyRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of an ExplainPolicyRequest.
+             * @typedef {sigil.v1.ExplainPolicyRequest.$Properties} sigil.v1.ExplainPolicyRequest.$Shape
+             */
+
+            /**
+             * Constructs a new ExplainPolicyRequest.
+             * @memberof sigil.v1
+             * @classdesc Represents an ExplainPolicyRequest.
+             * @constructor
+             * @param {sigil.v1.ExplainPolicyRequest.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ExplainPolicyRequest = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * ExplainPolicyRequest from.
+             * @member {string} from
+             * @memberof sigil.v1.ExplainPolicyRequest
+             * @instance
+             */
+            ExplainPolicyRequest.prototype.from = "";
+
+            /**
+             * ExplainPolicyRequest to.
+             * @member {string} to
+             * @memberof sigil.v1.ExplainPolicyRequest
+             * @instance
+             */
+            ExplainPolicyRequest.prototype.to = "";
+
+            /**
+             * 0: any port.
+             * @member {number} port
+             * @memberof sigil.v1.ExplainPolicyRequest
+             * @instance
+             */
+            ExplainPolicyRequest.prototype.port = 0;
+
+            /**
+             * Creates a new ExplainPolicyRequest instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.ExplainPolicyRequest
+             * @static
+             * @param {sigil.v1.ExplainPolicyRequest.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.ExplainPolicyRequest} ExplainPolicyRequest instance
+             * @type {{
+             *   (properties: sigil.v1.ExplainPolicyRequest.$Shape): sigil.v1.ExplainPolicyRequest & sigil.v1.ExplainPolicyRequest.$Shape;
+             *   (properties?: sigil.v1.ExplainPolicyRequest.$Properties): sigil.v1.ExplainPolicyRequest;
+             * }}
+             */
+            ExplainPolicyRequest.create = function(properties) {
+                return new ExplainPolicyRequest(properties);
+            };
+
+            /**
+             * Encodes the specified ExplainPolicyRequest message. Does not implicitly {@link sigil.v1.ExplainPolicyRequest.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.ExplainPolicyRequest
+             * @static
+             * @param {sigil.v1.ExplainPolicyRequest.$Properties} message ExplainPolicyRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ExplainPolicyRequest.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.from != null && $Object.hasOwnProperty.call(message, "from") && message.from !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.from);
+                if (message.to != null && $Object.hasOwnProperty.call(message, "to") && message.to !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.to);
+                if (message.port != null && $Object.hasOwnProperty.call(message, "port") && message.port !== 0)
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint32(message.port);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ExplainPolicyRequest message, length delimited. Does not implicitly {@link sigil.v1.ExplainPolicyRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.ExplainPolicyRequest
+             * @static
+             * @param {sigil.v1.ExplainPolicyRequest.$Properties} message ExplainPolicyRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ExplainPolicyRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an ExplainPolicyRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.ExplainPolicyRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.ExplainPolicyRequest & sigil.v1.ExplainPolicyRequest.$Shape} ExplainPolicyRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ExplainPolicyRequest.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.ExplainPolicyRequest();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.from = value;
+                            else
+                                delete message.from;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.to = value;
+                            else
+                                delete message.to;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.port = value;
+                            else
+                                delete message.port;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes an ExplainPolicyRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.ExplainPolicyRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.ExplainPolicyRequest & sigil.v1.ExplainPolicyRequest.$Shape} ExplainPolicyRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ExplainPolicyRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an ExplainPolicyRequest message.
+             * @function verify
+             * @memberof sigil.v1.ExplainPolicyRequest
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ExplainPolicyRequest.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.from != null && $Object.hasOwnProperty.call(message, "from"))
+                    if (!$util.isString(message.from))
+                        return "from: string expected";
+                if (message.to != null && $Object.hasOwnProperty.call(message, "to"))
+                    if (!$util.isString(message.to))
+                        return "to: string expected";
+                if (message.port != null && $Object.hasOwnProperty.call(message, "port"))
+                    if (!$util.isInteger(message.port))
+                        return "port: integer expected";
+                return null;
+            };
+
+            /**
+             * Creates an ExplainPolicyRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.ExplainPolicyRequest
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.ExplainPolicyRequest} ExplainPolicyRequest
+             */
+            ExplainPolicyRequest.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.ExplainPolicyRequest)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.ExplainPolicyRequest: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.ExplainPolicyRequest();
+                if (object.from != null)
+                    if (typeof object.from !== "string" || object.from.length)
+                        message.from = $String(object.from);
+                if (object.to != null)
+                    if (typeof object.to !== "string" || object.to.length)
+                        message.to = $String(object.to);
+                if (object.port != null)
+                    if ($Number(object.port) !== 0)
+                        message.port = object.port >>> 0;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an ExplainPolicyRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.ExplainPolicyRequest
+             * @static
+             * @param {sigil.v1.ExplainPolicyRequest} message ExplainPolicyRequest
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ExplainPolicyRequest.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.from = "";
+                    object.to = "";
+                    object.port = 0;
+                }
+                if (message.from != null && $Object.hasOwnProperty.call(message, "from"))
+                    object.from = message.from;
+                if (message.to != null && $Object.hasOwnProperty.call(message, "to"))
+                    object.to = message.to;
+                if (message.port != null && $Object.hasOwnProperty.call(message, "port"))
+                    object.port = message.port;
+                return object;
+            };
+
+            /**
+             * Converts this ExplainPolicyRequest to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.ExplainPolicyRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ExplainPolicyRequest.prototype.toJSON = function() {
+                return ExplainPolicyRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ExplainPolicyRequest
+             * @function getTypeUrl
+             * @memberof sigil.v1.ExplainPolicyRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ExplainPolicyRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.ExplainPolicyRequest";
+            };
+
+            return ExplainPolicyRequest;
+        })();
+
+        v1.PolicyDecision = (function() {
+
+            /**
+             * Properties of a PolicyDecision.
+             * @typedef {Object} sigil.v1.PolicyDecision.$Properties
+             * @property {string|null} [decision] "allow", "deny" or "audit-deny" (denied, but the policy is in audit mode and lets it through).
+             * @property {string|null} [policy] PolicyDecision policy
+             * @property {number|null} [rule] Index of the allow rule that matched, -1 for none.
+             * @property {string|null} [explanation] PolicyDecision explanation
+             * @property {number|null} [policyVersion] PolicyDecision policyVersion
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a PolicyDecision.
+             * @memberof sigil.v1
+             * @interface IPolicyDecision
+             * @augments sigil.v1.PolicyDecision.$Properties
+             * @deprecated Use sigil.v1.PolicyDecision.$Properties instead.
+             */
+
+            /**
+             * Shape of a PolicyDecision.
+             * @typedef {sigil.v1.PolicyDecision.$Properties} sigil.v1.PolicyDecision.$Shape
+             */
+
+            /**
+             * Constructs a new PolicyDecision.
+             * @memberof sigil.v1
+             * @classdesc Represents a PolicyDecision.
+             * @constructor
+             * @param {sigil.v1.PolicyDecision.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const PolicyDecision = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * "allow", "deny" or "audit-deny" (denied, but the policy is in audit mode and lets it through).
+             * @member {string} decision
+             * @memberof sigil.v1.PolicyDecision
+             * @instance
+             */
+            PolicyDecision.prototype.decision = "";
+
+            /**
+             * PolicyDecision policy.
+             * @member {string} policy
+             * @memberof sigil.v1.PolicyDecision
+             * @instance
+             */
+            PolicyDecision.prototype.policy = "";
+
+            /**
+             * Index of the allow rule that matched, -1 for none.
+             * @member {number} rule
+             * @memberof sigil.v1.PolicyDecision
+             * @instance
+             */
+            PolicyDecision.prototype.rule = 0;
+
+            /**
+             * PolicyDecision explanation.
+             * @member {string} explanation
+             * @memberof sigil.v1.PolicyDecision
+             * @instance
+             */
+            PolicyDecision.prototype.explanation = "";
+
+            /**
+             * PolicyDecision policyVersion.
+             * @member {number} policyVersion
+             * @memberof sigil.v1.PolicyDecision
+             * @instance
+             */
+            PolicyDecision.prototype.policyVersion = 0;
+
+            /**
+             * Creates a new PolicyDecision instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.PolicyDecision
+             * @static
+             * @param {sigil.v1.PolicyDecision.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.PolicyDecision} PolicyDecision instance
+             * @type {{
+             *   (properties: sigil.v1.PolicyDecision.$Shape): sigil.v1.PolicyDecision & sigil.v1.PolicyDecision.$Shape;
+             *   (properties?: sigil.v1.PolicyDecision.$Properties): sigil.v1.PolicyDecision;
+             * }}
+             */
+            PolicyDecision.create = function(properties) {
+                return new PolicyDecision(properties);
+            };
+
+            /**
+             * Encodes the specified PolicyDecision message. Does not implicitly {@link sigil.v1.PolicyDecision.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.PolicyDecision
+             * @static
+             * @param {sigil.v1.PolicyDecision.$Properties} message PolicyDecision message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            PolicyDecision.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.decision != null && $Object.hasOwnProperty.call(message, "decision") && message.decision !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.decision);
+                if (message.policy != null && $Object.hasOwnProperty.call(message, "policy") && message.policy !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.policy);
+                if (message.rule != null && $Object.hasOwnProperty.call(message, "rule") && message.rule !== 0)
+                    writer.uint32(/* id 3, wireType 0 =*/24).int32(message.rule);
+                if (message.explanation != null && $Object.hasOwnProperty.call(message, "explanation") && message.explanation !== "")
+                    writer.uint32(/* id 4, wireType 2 =*/34).string(message.explanation);
+                if (message.policyVersion != null && $Object.hasOwnProperty.call(message, "policyVersion") && (typeof message.policyVersion === "object" ? message.policyVersion.low || message.policyVersion.high : message.policyVersion !== 0))
+                    writer.uint32(/* id 5, wireType 0 =*/40).uint64(message.policyVersion);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified PolicyDecision message, length delimited. Does not implicitly {@link sigil.v1.PolicyDecision.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.PolicyDecision
+             * @static
+             * @param {sigil.v1.PolicyDecision.$Properties} message PolicyDecision message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            PolicyDecision.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a PolicyDecision message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.PolicyDecision
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.PolicyDecision & sigil.v1.PolicyDecision.$Shape} PolicyDecision
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            PolicyDecision.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.PolicyDecision();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.decision = value;
+                            else
+                                delete message.decision;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.policy = value;
+                            else
+                                delete message.policy;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.int32())
+                                message.rule = value;
+                            else
+                                delete message.rule;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.explanation = value;
+                            else
+                                delete message.explanation;
+                            continue;
+                        }
+                    case 5: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                message.policyVersion = value;
+                            else
+                                delete message.policyVersion;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a PolicyDecision message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.PolicyDecision
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.PolicyDecision & sigil.v1.PolicyDecision.$Shape} PolicyDecision
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            PolicyDecision.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a PolicyDecision message.
+             * @function verify
+             * @memberof sigil.v1.PolicyDecision
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            PolicyDecision.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.decision != null && $Object.hasOwnProperty.call(message, "decision"))
+                    if (!$util.isString(message.decision))
+                        return "decision: string expected";
+                if (message.policy != null && $Object.hasOwnProperty.call(message, "policy"))
+                    if (!$util.isString(message.policy))
+                        return "policy: string expected";
+                if (message.rule != null && $Object.hasOwnProperty.call(message, "rule"))
+                    if (!$util.isInteger(message.rule))
+                        return "rule: integer expected";
+                if (message.explanation != null && $Object.hasOwnProperty.call(message, "explanation"))
+                    if (!$util.isString(message.explanation))
+                        return "explanation: string expected";
+                if (message.policyVersion != null && $Object.hasOwnProperty.call(message, "policyVersion"))
+                    if (!$util.isInteger(message.policyVersion) && !(message.policyVersion && $util.isInteger(message.policyVersion.low) && $util.isInteger(message.policyVersion.high)))
+                        return "policyVersion: integer|Long expected";
+                return null;
+            };
+
+            /**
+             * Creates a PolicyDecision message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.PolicyDecision
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.PolicyDecision} PolicyDecision
+             */
+            PolicyDecision.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.PolicyDecision)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.PolicyDecision: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.PolicyDecision();
+                if (object.decision != null)
+                    if (typeof object.decision !== "string" || object.decision.length)
+                        message.decision = $String(object.decision);
+                if (object.policy != null)
+                    if (typeof object.policy !== "string" || object.policy.length)
+                        message.policy = $String(object.policy);
+                if (object.rule != null)
+                    if ($Number(object.rule) !== 0)
+                        message.rule = object.rule | 0;
+                if (object.explanation != null)
+                    if (typeof object.explanation !== "string" || object.explanation.length)
+                        message.explanation = $String(object.explanation);
+                if (object.policyVersion != null)
+                    if (typeof object.policyVersion === "object" ? object.policyVersion.low || object.policyVersion.high : $Number(object.policyVersion) !== 0)
+                        if ($util.Long)
+                            message.policyVersion = $util.Long.fromValue(object.policyVersion, true);
+                        else if (typeof object.policyVersion === "string")
+                            message.policyVersion = $parseInt(object.policyVersion, 10);
+                        else if (typeof object.policyVersion === "number")
+                            message.policyVersion = object.policyVersion;
+                        else if (typeof object.policyVersion === "object")
+                            message.policyVersion = new $util.LongBits(object.policyVersion.low >>> 0, object.policyVersion.high >>> 0).toNumber(true);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a PolicyDecision message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.PolicyDecision
+             * @static
+             * @param {sigil.v1.PolicyDecision} message PolicyDecision
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            PolicyDecision.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.decision = "";
+                    object.policy = "";
+                    object.rule = 0;
+                    object.explanation = "";
+                    object.policyVersion = 0;
+                }
+                if (message.decision != null && $Object.hasOwnProperty.call(message, "decision"))
+                    object.decision = message.decision;
+                if (message.policy != null && $Object.hasOwnProperty.call(message, "policy"))
+                    object.policy = message.policy;
+                if (message.rule != null && $Object.hasOwnProperty.call(message, "rule"))
+                    object.rule = message.rule;
+                if (message.explanation != null && $Object.hasOwnProperty.call(message, "explanation"))
+                    object.explanation = message.explanation;
+                if (message.policyVersion != null && $Object.hasOwnProperty.call(message, "policyVersion"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.policyVersion = typeof message.policyVersion === "number" ? $BigInt(message.policyVersion) : $util.Long.fromBits(message.policyVersion.low >>> 0, message.policyVersion.high >>> 0, true).toBigInt();
+                    else if (typeof message.policyVersion === "number")
+                        object.policyVersion = options.longs === $String ? $String(message.policyVersion) : message.policyVersion;
+                    else
+                        object.policyVersion = options.longs === $String ? $util.Long.prototype.toString.call(message.policyVersion) : options.longs === $Number ? new $util.LongBits(message.policyVersion.low >>> 0, message.policyVersion.high >>> 0).toNumber(true) : message.policyVersion;
+                return object;
+            };
+
+            /**
+             * Converts this PolicyDecision to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.PolicyDecision
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            PolicyDecision.prototype.toJSON = function() {
+                return PolicyDecision.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for PolicyDecision
+             * @function getTypeUrl
+             * @memberof sigil.v1.PolicyDecision
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            PolicyDecision.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.PolicyDecision";
+            };
+
+            return PolicyDecision;
+        })();
 
         v1.CreateJoinTokenRequest = (function() {
 
@@ -3390,6 +7598,695 @@ export const sigil = $root.sigil = (() => {
             return BundleUpdate;
         })();
 
+        v1.RevocationUpdate = (function() {
+
+            /**
+             * Properties of a RevocationUpdate.
+             * @typedef {Object} sigil.v1.RevocationUpdate.$Properties
+             * @property {number|null} [crlNumber] RevocationUpdate crlNumber
+             * @property {Array.<string>|null} [revokedSerials] RevocationUpdate revokedSerials
+             * @property {Array.<string>|null} [revokedSpiffeIds] RevocationUpdate revokedSpiffeIds
+             * @property {Array.<string>|null} [unrevokedSpiffeIds] Identities unrevoked in this change.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a RevocationUpdate.
+             * @memberof sigil.v1
+             * @interface IRevocationUpdate
+             * @augments sigil.v1.RevocationUpdate.$Properties
+             * @deprecated Use sigil.v1.RevocationUpdate.$Properties instead.
+             */
+
+            /**
+             * Shape of a RevocationUpdate.
+             * @typedef {sigil.v1.RevocationUpdate.$Properties} sigil.v1.RevocationUpdate.$Shape
+             */
+
+            /**
+             * Constructs a new RevocationUpdate.
+             * @memberof sigil.v1
+             * @classdesc Kind "revocation": what changed, with the CRL number. A receiver whose last CRL number is not crl_number - 1 has
+             * missed something and fetches the full RevocationState over gRPC.
+             * @constructor
+             * @param {sigil.v1.RevocationUpdate.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const RevocationUpdate = function (properties) {
+                this.revokedSerials = [];
+                this.revokedSpiffeIds = [];
+                this.unrevokedSpiffeIds = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * RevocationUpdate crlNumber.
+             * @member {number} crlNumber
+             * @memberof sigil.v1.RevocationUpdate
+             * @instance
+             */
+            RevocationUpdate.prototype.crlNumber = 0;
+
+            /**
+             * RevocationUpdate revokedSerials.
+             * @member {Array.<string>} revokedSerials
+             * @memberof sigil.v1.RevocationUpdate
+             * @instance
+             */
+            RevocationUpdate.prototype.revokedSerials = $util.emptyArray;
+
+            /**
+             * RevocationUpdate revokedSpiffeIds.
+             * @member {Array.<string>} revokedSpiffeIds
+             * @memberof sigil.v1.RevocationUpdate
+             * @instance
+             */
+            RevocationUpdate.prototype.revokedSpiffeIds = $util.emptyArray;
+
+            /**
+             * Identities unrevoked in this change.
+             * @member {Array.<string>} unrevokedSpiffeIds
+             * @memberof sigil.v1.RevocationUpdate
+             * @instance
+             */
+            RevocationUpdate.prototype.unrevokedSpiffeIds = $util.emptyArray;
+
+            /**
+             * Creates a new RevocationUpdate instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.RevocationUpdate
+             * @static
+             * @param {sigil.v1.RevocationUpdate.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.RevocationUpdate} RevocationUpdate instance
+             * @type {{
+             *   (properties: sigil.v1.RevocationUpdate.$Shape): sigil.v1.RevocationUpdate & sigil.v1.RevocationUpdate.$Shape;
+             *   (properties?: sigil.v1.RevocationUpdate.$Properties): sigil.v1.RevocationUpdate;
+             * }}
+             */
+            RevocationUpdate.create = function(properties) {
+                return new RevocationUpdate(properties);
+            };
+
+            /**
+             * Encodes the specified RevocationUpdate message. Does not implicitly {@link sigil.v1.RevocationUpdate.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.RevocationUpdate
+             * @static
+             * @param {sigil.v1.RevocationUpdate.$Properties} message RevocationUpdate message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RevocationUpdate.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.crlNumber != null && $Object.hasOwnProperty.call(message, "crlNumber") && (typeof message.crlNumber === "object" ? message.crlNumber.low || message.crlNumber.high : message.crlNumber !== 0))
+                    writer.uint32(/* id 1, wireType 0 =*/8).uint64(message.crlNumber);
+                if (message.revokedSerials != null && message.revokedSerials.length)
+                    for (let i = 0; i < message.revokedSerials.length; ++i)
+                        writer.uint32(/* id 2, wireType 2 =*/18).string(message.revokedSerials[i]);
+                if (message.revokedSpiffeIds != null && message.revokedSpiffeIds.length)
+                    for (let i = 0; i < message.revokedSpiffeIds.length; ++i)
+                        writer.uint32(/* id 3, wireType 2 =*/26).string(message.revokedSpiffeIds[i]);
+                if (message.unrevokedSpiffeIds != null && message.unrevokedSpiffeIds.length)
+                    for (let i = 0; i < message.unrevokedSpiffeIds.length; ++i)
+                        writer.uint32(/* id 4, wireType 2 =*/34).string(message.unrevokedSpiffeIds[i]);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified RevocationUpdate message, length delimited. Does not implicitly {@link sigil.v1.RevocationUpdate.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.RevocationUpdate
+             * @static
+             * @param {sigil.v1.RevocationUpdate.$Properties} message RevocationUpdate message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RevocationUpdate.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a RevocationUpdate message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.RevocationUpdate
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.RevocationUpdate & sigil.v1.RevocationUpdate.$Shape} RevocationUpdate
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RevocationUpdate.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.RevocationUpdate();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                message.crlNumber = value;
+                            else
+                                delete message.crlNumber;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.revokedSerials && message.revokedSerials.length))
+                                message.revokedSerials = [];
+                            message.revokedSerials.push(reader.stringVerify());
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.revokedSpiffeIds && message.revokedSpiffeIds.length))
+                                message.revokedSpiffeIds = [];
+                            message.revokedSpiffeIds.push(reader.stringVerify());
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.unrevokedSpiffeIds && message.unrevokedSpiffeIds.length))
+                                message.unrevokedSpiffeIds = [];
+                            message.unrevokedSpiffeIds.push(reader.stringVerify());
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a RevocationUpdate message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.RevocationUpdate
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.RevocationUpdate & sigil.v1.RevocationUpdate.$Shape} RevocationUpdate
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RevocationUpdate.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a RevocationUpdate message.
+             * @function verify
+             * @memberof sigil.v1.RevocationUpdate
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            RevocationUpdate.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.crlNumber != null && $Object.hasOwnProperty.call(message, "crlNumber"))
+                    if (!$util.isInteger(message.crlNumber) && !(message.crlNumber && $util.isInteger(message.crlNumber.low) && $util.isInteger(message.crlNumber.high)))
+                        return "crlNumber: integer|Long expected";
+                if (message.revokedSerials != null && $Object.hasOwnProperty.call(message, "revokedSerials")) {
+                    if (!$Array.isArray(message.revokedSerials))
+                        return "revokedSerials: array expected";
+                    for (let i = 0; i < message.revokedSerials.length; ++i)
+                        if (!$util.isString(message.revokedSerials[i]))
+                            return "revokedSerials: string[] expected";
+                }
+                if (message.revokedSpiffeIds != null && $Object.hasOwnProperty.call(message, "revokedSpiffeIds")) {
+                    if (!$Array.isArray(message.revokedSpiffeIds))
+                        return "revokedSpiffeIds: array expected";
+                    for (let i = 0; i < message.revokedSpiffeIds.length; ++i)
+                        if (!$util.isString(message.revokedSpiffeIds[i]))
+                            return "revokedSpiffeIds: string[] expected";
+                }
+                if (message.unrevokedSpiffeIds != null && $Object.hasOwnProperty.call(message, "unrevokedSpiffeIds")) {
+                    if (!$Array.isArray(message.unrevokedSpiffeIds))
+                        return "unrevokedSpiffeIds: array expected";
+                    for (let i = 0; i < message.unrevokedSpiffeIds.length; ++i)
+                        if (!$util.isString(message.unrevokedSpiffeIds[i]))
+                            return "unrevokedSpiffeIds: string[] expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a RevocationUpdate message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.RevocationUpdate
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.RevocationUpdate} RevocationUpdate
+             */
+            RevocationUpdate.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.RevocationUpdate)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.RevocationUpdate: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.RevocationUpdate();
+                if (object.crlNumber != null)
+                    if (typeof object.crlNumber === "object" ? object.crlNumber.low || object.crlNumber.high : $Number(object.crlNumber) !== 0)
+                        if ($util.Long)
+                            message.crlNumber = $util.Long.fromValue(object.crlNumber, true);
+                        else if (typeof object.crlNumber === "string")
+                            message.crlNumber = $parseInt(object.crlNumber, 10);
+                        else if (typeof object.crlNumber === "number")
+                            message.crlNumber = object.crlNumber;
+                        else if (typeof object.crlNumber === "object")
+                            message.crlNumber = new $util.LongBits(object.crlNumber.low >>> 0, object.crlNumber.high >>> 0).toNumber(true);
+                if (object.revokedSerials) {
+                    if (!$Array.isArray(object.revokedSerials))
+                        throw $TypeError(".sigil.v1.RevocationUpdate.revokedSerials: array expected");
+                    message.revokedSerials = $Array(object.revokedSerials.length);
+                    for (let i = 0; i < object.revokedSerials.length; ++i)
+                        message.revokedSerials[i] = $String(object.revokedSerials[i]);
+                }
+                if (object.revokedSpiffeIds) {
+                    if (!$Array.isArray(object.revokedSpiffeIds))
+                        throw $TypeError(".sigil.v1.RevocationUpdate.revokedSpiffeIds: array expected");
+                    message.revokedSpiffeIds = $Array(object.revokedSpiffeIds.length);
+                    for (let i = 0; i < object.revokedSpiffeIds.length; ++i)
+                        message.revokedSpiffeIds[i] = $String(object.revokedSpiffeIds[i]);
+                }
+                if (object.unrevokedSpiffeIds) {
+                    if (!$Array.isArray(object.unrevokedSpiffeIds))
+                        throw $TypeError(".sigil.v1.RevocationUpdate.unrevokedSpiffeIds: array expected");
+                    message.unrevokedSpiffeIds = $Array(object.unrevokedSpiffeIds.length);
+                    for (let i = 0; i < object.unrevokedSpiffeIds.length; ++i)
+                        message.unrevokedSpiffeIds[i] = $String(object.unrevokedSpiffeIds[i]);
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a RevocationUpdate message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.RevocationUpdate
+             * @static
+             * @param {sigil.v1.RevocationUpdate} message RevocationUpdate
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            RevocationUpdate.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults) {
+                    object.revokedSerials = [];
+                    object.revokedSpiffeIds = [];
+                    object.unrevokedSpiffeIds = [];
+                }
+                if (options.defaults)
+                    object.crlNumber = 0;
+                if (message.crlNumber != null && $Object.hasOwnProperty.call(message, "crlNumber"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.crlNumber = typeof message.crlNumber === "number" ? $BigInt(message.crlNumber) : $util.Long.fromBits(message.crlNumber.low >>> 0, message.crlNumber.high >>> 0, true).toBigInt();
+                    else if (typeof message.crlNumber === "number")
+                        object.crlNumber = options.longs === $String ? $String(message.crlNumber) : message.crlNumber;
+                    else
+                        object.crlNumber = options.longs === $String ? $util.Long.prototype.toString.call(message.crlNumber) : options.longs === $Number ? new $util.LongBits(message.crlNumber.low >>> 0, message.crlNumber.high >>> 0).toNumber(true) : message.crlNumber;
+                if (message.revokedSerials && message.revokedSerials.length) {
+                    object.revokedSerials = $Array(message.revokedSerials.length);
+                    for (let j = 0; j < message.revokedSerials.length; ++j)
+                        object.revokedSerials[j] = message.revokedSerials[j];
+                }
+                if (message.revokedSpiffeIds && message.revokedSpiffeIds.length) {
+                    object.revokedSpiffeIds = $Array(message.revokedSpiffeIds.length);
+                    for (let j = 0; j < message.revokedSpiffeIds.length; ++j)
+                        object.revokedSpiffeIds[j] = message.revokedSpiffeIds[j];
+                }
+                if (message.unrevokedSpiffeIds && message.unrevokedSpiffeIds.length) {
+                    object.unrevokedSpiffeIds = $Array(message.unrevokedSpiffeIds.length);
+                    for (let j = 0; j < message.unrevokedSpiffeIds.length; ++j)
+                        object.unrevokedSpiffeIds[j] = message.unrevokedSpiffeIds[j];
+                }
+                return object;
+            };
+
+            /**
+             * Converts this RevocationUpdate to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.RevocationUpdate
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            RevocationUpdate.prototype.toJSON = function() {
+                return RevocationUpdate.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for RevocationUpdate
+             * @function getTypeUrl
+             * @memberof sigil.v1.RevocationUpdate
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            RevocationUpdate.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.RevocationUpdate";
+            };
+
+            return RevocationUpdate;
+        })();
+
+        v1.PolicyUpdate = (function() {
+
+            /**
+             * Properties of a PolicyUpdate.
+             * @typedef {Object} sigil.v1.PolicyUpdate.$Properties
+             * @property {sigil.v1.PolicySet.$Properties|null} [policies] PolicyUpdate policies
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a PolicyUpdate.
+             * @memberof sigil.v1
+             * @interface IPolicyUpdate
+             * @augments sigil.v1.PolicyUpdate.$Properties
+             * @deprecated Use sigil.v1.PolicyUpdate.$Properties instead.
+             */
+
+            /**
+             * Shape of a PolicyUpdate.
+             * @typedef {sigil.v1.PolicyUpdate.$Properties} sigil.v1.PolicyUpdate.$Shape
+             */
+
+            /**
+             * Constructs a new PolicyUpdate.
+             * @memberof sigil.v1
+             * @classdesc Kind "policy": the whole PolicySet in force (see identity.proto).
+             * @constructor
+             * @param {sigil.v1.PolicyUpdate.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const PolicyUpdate = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * PolicyUpdate policies.
+             * @member {sigil.v1.PolicySet.$Properties|null|undefined} policies
+             * @memberof sigil.v1.PolicyUpdate
+             * @instance
+             */
+            PolicyUpdate.prototype.policies = null;
+
+            /**
+             * Creates a new PolicyUpdate instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.PolicyUpdate
+             * @static
+             * @param {sigil.v1.PolicyUpdate.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.PolicyUpdate} PolicyUpdate instance
+             * @type {{
+             *   (properties: sigil.v1.PolicyUpdate.$Shape): sigil.v1.PolicyUpdate & sigil.v1.PolicyUpdate.$Shape;
+             *   (properties?: sigil.v1.PolicyUpdate.$Properties): sigil.v1.PolicyUpdate;
+             * }}
+             */
+            PolicyUpdate.create = function(properties) {
+                return new PolicyUpdate(properties);
+            };
+
+            /**
+             * Encodes the specified PolicyUpdate message. Does not implicitly {@link sigil.v1.PolicyUpdate.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.PolicyUpdate
+             * @static
+             * @param {sigil.v1.PolicyUpdate.$Properties} message PolicyUpdate message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            PolicyUpdate.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.policies != null && $Object.hasOwnProperty.call(message, "policies"))
+                    $root.sigil.v1.PolicySet.encode(message.policies, writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified PolicyUpdate message, length delimited. Does not implicitly {@link sigil.v1.PolicyUpdate.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.PolicyUpdate
+             * @static
+             * @param {sigil.v1.PolicyUpdate.$Properties} message PolicyUpdate message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            PolicyUpdate.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a PolicyUpdate message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.PolicyUpdate
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.PolicyUpdate & sigil.v1.PolicyUpdate.$Shape} PolicyUpdate
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            PolicyUpdate.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.PolicyUpdate();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            message.policies = $root.sigil.v1.PolicySet.decode(reader, reader.size(), $undefined, _depth + 1, message.policies);
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a PolicyUpdate message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.PolicyUpdate
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.PolicyUpdate & sigil.v1.PolicyUpdate.$Shape} PolicyUpdate
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            PolicyUpdate.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a PolicyUpdate message.
+             * @function verify
+             * @memberof sigil.v1.PolicyUpdate
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            PolicyUpdate.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.policies != null && $Object.hasOwnProperty.call(message, "policies")) {
+                    let error = $root.sigil.v1.PolicySet.verify(message.policies, _depth + 1);
+                    if (error)
+                        return "policies." + error;
+                }
+                return null;
+            };
+
+            /**
+             * Creates a PolicyUpdate message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.PolicyUpdate
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.PolicyUpdate} PolicyUpdate
+             */
+            PolicyUpdate.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.PolicyUpdate)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.PolicyUpdate: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.PolicyUpdate();
+                if (object.policies != null) {
+                    if (!$util.isObject(object.policies))
+                        throw $TypeError(".sigil.v1.PolicyUpdate.policies: object expected");
+                    message.policies = $root.sigil.v1.PolicySet.fromObject(object.policies, _depth + 1);
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a PolicyUpdate message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.PolicyUpdate
+             * @static
+             * @param {sigil.v1.PolicyUpdate} message PolicyUpdate
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            PolicyUpdate.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults)
+                    object.policies = null;
+                if (message.policies != null && $Object.hasOwnProperty.call(message, "policies"))
+                    object.policies = $root.sigil.v1.PolicySet.toObject(message.policies, options, _depth + 1);
+                return object;
+            };
+
+            /**
+             * Converts this PolicyUpdate to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.PolicyUpdate
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            PolicyUpdate.prototype.toJSON = function() {
+                return PolicyUpdate.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for PolicyUpdate
+             * @function getTypeUrl
+             * @memberof sigil.v1.PolicyUpdate
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            PolicyUpdate.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.PolicyUpdate";
+            };
+
+            return PolicyUpdate;
+        })();
+
         v1.AttestRequest = (function() {
 
             /**
@@ -4552,6 +9449,8 @@ export const sigil = $root.sigil = (() => {
              * @property {Array.<Uint8Array>|null} [roots] DER root certificates: the X.509 trust anchors of the trust domain.
              * @property {number|null} [bundleSequence] Grows whenever the bundle changes.
              * @property {number|null} [refreshHintSeconds] Seconds the bundle may be cached before fetching again (SPIFFE bundle refresh hint).
+             * @property {sigil.v1.RevocationState.$Properties|null} [revocation] The revocation state: what sidecars check on every handshake.
+             * @property {sigil.v1.PolicySet.$Properties|null} [policies] The allow-policies in force.
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -4617,6 +9516,22 @@ export const sigil = $root.sigil = (() => {
             TrustState.prototype.refreshHintSeconds = 0;
 
             /**
+             * The revocation state: what sidecars check on every handshake.
+             * @member {sigil.v1.RevocationState.$Properties|null|undefined} revocation
+             * @memberof sigil.v1.TrustState
+             * @instance
+             */
+            TrustState.prototype.revocation = null;
+
+            /**
+             * The allow-policies in force.
+             * @member {sigil.v1.PolicySet.$Properties|null|undefined} policies
+             * @memberof sigil.v1.TrustState
+             * @instance
+             */
+            TrustState.prototype.policies = null;
+
+            /**
              * Creates a new TrustState instance using the specified properties.
              * @function create
              * @memberof sigil.v1.TrustState
@@ -4657,6 +9572,10 @@ export const sigil = $root.sigil = (() => {
                     writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.bundleSequence);
                 if (message.refreshHintSeconds != null && $Object.hasOwnProperty.call(message, "refreshHintSeconds") && message.refreshHintSeconds !== 0)
                     writer.uint32(/* id 4, wireType 0 =*/32).uint32(message.refreshHintSeconds);
+                if (message.revocation != null && $Object.hasOwnProperty.call(message, "revocation"))
+                    $root.sigil.v1.RevocationState.encode(message.revocation, writer.uint32(/* id 5, wireType 2 =*/42).fork(), _depth + 1).ldelim();
+                if (message.policies != null && $Object.hasOwnProperty.call(message, "policies"))
+                    $root.sigil.v1.PolicySet.encode(message.policies, writer.uint32(/* id 6, wireType 2 =*/50).fork(), _depth + 1).ldelim();
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -4749,6 +9668,18 @@ export const sigil = $root.sigil = (() => {
                                 delete message.refreshHintSeconds;
                             continue;
                         }
+                    case 5: {
+                            if (wireType !== 2)
+                                break;
+                            message.revocation = $root.sigil.v1.RevocationState.decode(reader, reader.size(), $undefined, _depth + 1, message.revocation);
+                            continue;
+                        }
+                    case 6: {
+                            if (wireType !== 2)
+                                break;
+                            message.policies = $root.sigil.v1.PolicySet.decode(reader, reader.size(), $undefined, _depth + 1, message.policies);
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -4813,6 +9744,16 @@ export const sigil = $root.sigil = (() => {
                 if (message.refreshHintSeconds != null && $Object.hasOwnProperty.call(message, "refreshHintSeconds"))
                     if (!$util.isInteger(message.refreshHintSeconds))
                         return "refreshHintSeconds: integer expected";
+                if (message.revocation != null && $Object.hasOwnProperty.call(message, "revocation")) {
+                    let error = $root.sigil.v1.RevocationState.verify(message.revocation, _depth + 1);
+                    if (error)
+                        return "revocation." + error;
+                }
+                if (message.policies != null && $Object.hasOwnProperty.call(message, "policies")) {
+                    let error = $root.sigil.v1.PolicySet.verify(message.policies, _depth + 1);
+                    if (error)
+                        return "policies." + error;
+                }
                 return null;
             };
 
@@ -4860,6 +9801,16 @@ export const sigil = $root.sigil = (() => {
                 if (object.refreshHintSeconds != null)
                     if ($Number(object.refreshHintSeconds) !== 0)
                         message.refreshHintSeconds = object.refreshHintSeconds >>> 0;
+                if (object.revocation != null) {
+                    if (!$util.isObject(object.revocation))
+                        throw $TypeError(".sigil.v1.TrustState.revocation: object expected");
+                    message.revocation = $root.sigil.v1.RevocationState.fromObject(object.revocation, _depth + 1);
+                }
+                if (object.policies != null) {
+                    if (!$util.isObject(object.policies))
+                        throw $TypeError(".sigil.v1.TrustState.policies: object expected");
+                    message.policies = $root.sigil.v1.PolicySet.fromObject(object.policies, _depth + 1);
+                }
                 return message;
             };
 
@@ -4886,6 +9837,8 @@ export const sigil = $root.sigil = (() => {
                     object.trustDomain = "";
                     object.bundleSequence = 0;
                     object.refreshHintSeconds = 0;
+                    object.revocation = null;
+                    object.policies = null;
                 }
                 if (message.trustDomain != null && $Object.hasOwnProperty.call(message, "trustDomain"))
                     object.trustDomain = message.trustDomain;
@@ -4903,6 +9856,10 @@ export const sigil = $root.sigil = (() => {
                         object.bundleSequence = options.longs === $String ? $util.Long.prototype.toString.call(message.bundleSequence) : options.longs === $Number ? new $util.LongBits(message.bundleSequence.low >>> 0, message.bundleSequence.high >>> 0).toNumber(true) : message.bundleSequence;
                 if (message.refreshHintSeconds != null && $Object.hasOwnProperty.call(message, "refreshHintSeconds"))
                     object.refreshHintSeconds = message.refreshHintSeconds;
+                if (message.revocation != null && $Object.hasOwnProperty.call(message, "revocation"))
+                    object.revocation = $root.sigil.v1.RevocationState.toObject(message.revocation, options, _depth + 1);
+                if (message.policies != null && $Object.hasOwnProperty.call(message, "policies"))
+                    object.policies = $root.sigil.v1.PolicySet.toObject(message.policies, options, _depth + 1);
                 return object;
             };
 
@@ -4932,6 +9889,1483 @@ export const sigil = $root.sigil = (() => {
             };
 
             return TrustState;
+        })();
+
+        v1.RevocationState = (function() {
+
+            /**
+             * Properties of a RevocationState.
+             * @typedef {Object} sigil.v1.RevocationState.$Properties
+             * @property {number|null} [crlNumber] Grows with every change; a sidecar that sees a gap fetches this full state.
+             * @property {Array.<string>|null} [revokedSerials] Lowercase hex serials of revoked, unexpired certificates.
+             * @property {Array.<string>|null} [revokedSpiffeIds] Identities whose every certificate is revoked (and that may not attest or renew) until unrevoked.
+             * @property {Uint8Array|null} [crl] The X.509 v2 CRL signed by the intermediate, DER.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a RevocationState.
+             * @memberof sigil.v1
+             * @interface IRevocationState
+             * @augments sigil.v1.RevocationState.$Properties
+             * @deprecated Use sigil.v1.RevocationState.$Properties instead.
+             */
+
+            /**
+             * Shape of a RevocationState.
+             * @typedef {sigil.v1.RevocationState.$Properties} sigil.v1.RevocationState.$Shape
+             */
+
+            /**
+             * Constructs a new RevocationState.
+             * @memberof sigil.v1
+             * @classdesc Represents a RevocationState.
+             * @constructor
+             * @param {sigil.v1.RevocationState.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const RevocationState = function (properties) {
+                this.revokedSerials = [];
+                this.revokedSpiffeIds = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * Grows with every change; a sidecar that sees a gap fetches this full state.
+             * @member {number} crlNumber
+             * @memberof sigil.v1.RevocationState
+             * @instance
+             */
+            RevocationState.prototype.crlNumber = 0;
+
+            /**
+             * Lowercase hex serials of revoked, unexpired certificates.
+             * @member {Array.<string>} revokedSerials
+             * @memberof sigil.v1.RevocationState
+             * @instance
+             */
+            RevocationState.prototype.revokedSerials = $util.emptyArray;
+
+            /**
+             * Identities whose every certificate is revoked (and that may not attest or renew) until unrevoked.
+             * @member {Array.<string>} revokedSpiffeIds
+             * @memberof sigil.v1.RevocationState
+             * @instance
+             */
+            RevocationState.prototype.revokedSpiffeIds = $util.emptyArray;
+
+            /**
+             * The X.509 v2 CRL signed by the intermediate, DER.
+             * @member {Uint8Array} crl
+             * @memberof sigil.v1.RevocationState
+             * @instance
+             */
+            RevocationState.prototype.crl = $util.newBuffer([]);
+
+            /**
+             * Creates a new RevocationState instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.RevocationState
+             * @static
+             * @param {sigil.v1.RevocationState.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.RevocationState} RevocationState instance
+             * @type {{
+             *   (properties: sigil.v1.RevocationState.$Shape): sigil.v1.RevocationState & sigil.v1.RevocationState.$Shape;
+             *   (properties?: sigil.v1.RevocationState.$Properties): sigil.v1.RevocationState;
+             * }}
+             */
+            RevocationState.create = function(properties) {
+                return new RevocationState(properties);
+            };
+
+            /**
+             * Encodes the specified RevocationState message. Does not implicitly {@link sigil.v1.RevocationState.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.RevocationState
+             * @static
+             * @param {sigil.v1.RevocationState.$Properties} message RevocationState message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RevocationState.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.crlNumber != null && $Object.hasOwnProperty.call(message, "crlNumber") && (typeof message.crlNumber === "object" ? message.crlNumber.low || message.crlNumber.high : message.crlNumber !== 0))
+                    writer.uint32(/* id 1, wireType 0 =*/8).uint64(message.crlNumber);
+                if (message.revokedSerials != null && message.revokedSerials.length)
+                    for (let i = 0; i < message.revokedSerials.length; ++i)
+                        writer.uint32(/* id 2, wireType 2 =*/18).string(message.revokedSerials[i]);
+                if (message.revokedSpiffeIds != null && message.revokedSpiffeIds.length)
+                    for (let i = 0; i < message.revokedSpiffeIds.length; ++i)
+                        writer.uint32(/* id 3, wireType 2 =*/26).string(message.revokedSpiffeIds[i]);
+                if (message.crl != null && $Object.hasOwnProperty.call(message, "crl") && message.crl.length)
+                    writer.uint32(/* id 4, wireType 2 =*/34).bytes(message.crl);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified RevocationState message, length delimited. Does not implicitly {@link sigil.v1.RevocationState.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.RevocationState
+             * @static
+             * @param {sigil.v1.RevocationState.$Properties} message RevocationState message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RevocationState.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a RevocationState message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.RevocationState
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.RevocationState & sigil.v1.RevocationState.$Shape} RevocationState
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RevocationState.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.RevocationState();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                message.crlNumber = value;
+                            else
+                                delete message.crlNumber;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.revokedSerials && message.revokedSerials.length))
+                                message.revokedSerials = [];
+                            message.revokedSerials.push(reader.stringVerify());
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.revokedSpiffeIds && message.revokedSpiffeIds.length))
+                                message.revokedSpiffeIds = [];
+                            message.revokedSpiffeIds.push(reader.stringVerify());
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.crl = value;
+                            else
+                                delete message.crl;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a RevocationState message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.RevocationState
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.RevocationState & sigil.v1.RevocationState.$Shape} RevocationState
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RevocationState.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a RevocationState message.
+             * @function verify
+             * @memberof sigil.v1.RevocationState
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            RevocationState.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.crlNumber != null && $Object.hasOwnProperty.call(message, "crlNumber"))
+                    if (!$util.isInteger(message.crlNumber) && !(message.crlNumber && $util.isInteger(message.crlNumber.low) && $util.isInteger(message.crlNumber.high)))
+                        return "crlNumber: integer|Long expected";
+                if (message.revokedSerials != null && $Object.hasOwnProperty.call(message, "revokedSerials")) {
+                    if (!$Array.isArray(message.revokedSerials))
+                        return "revokedSerials: array expected";
+                    for (let i = 0; i < message.revokedSerials.length; ++i)
+                        if (!$util.isString(message.revokedSerials[i]))
+                            return "revokedSerials: string[] expected";
+                }
+                if (message.revokedSpiffeIds != null && $Object.hasOwnProperty.call(message, "revokedSpiffeIds")) {
+                    if (!$Array.isArray(message.revokedSpiffeIds))
+                        return "revokedSpiffeIds: array expected";
+                    for (let i = 0; i < message.revokedSpiffeIds.length; ++i)
+                        if (!$util.isString(message.revokedSpiffeIds[i]))
+                            return "revokedSpiffeIds: string[] expected";
+                }
+                if (message.crl != null && $Object.hasOwnProperty.call(message, "crl"))
+                    if (!(message.crl && typeof message.crl.length === "number" || $util.isString(message.crl)))
+                        return "crl: buffer expected";
+                return null;
+            };
+
+            /**
+             * Creates a RevocationState message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.RevocationState
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.RevocationState} RevocationState
+             */
+            RevocationState.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.RevocationState)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.RevocationState: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.RevocationState();
+                if (object.crlNumber != null)
+                    if (typeof object.crlNumber === "object" ? object.crlNumber.low || object.crlNumber.high : $Number(object.crlNumber) !== 0)
+                        if ($util.Long)
+                            message.crlNumber = $util.Long.fromValue(object.crlNumber, true);
+                        else if (typeof object.crlNumber === "string")
+                            message.crlNumber = $parseInt(object.crlNumber, 10);
+                        else if (typeof object.crlNumber === "number")
+                            message.crlNumber = object.crlNumber;
+                        else if (typeof object.crlNumber === "object")
+                            message.crlNumber = new $util.LongBits(object.crlNumber.low >>> 0, object.crlNumber.high >>> 0).toNumber(true);
+                if (object.revokedSerials) {
+                    if (!$Array.isArray(object.revokedSerials))
+                        throw $TypeError(".sigil.v1.RevocationState.revokedSerials: array expected");
+                    message.revokedSerials = $Array(object.revokedSerials.length);
+                    for (let i = 0; i < object.revokedSerials.length; ++i)
+                        message.revokedSerials[i] = $String(object.revokedSerials[i]);
+                }
+                if (object.revokedSpiffeIds) {
+                    if (!$Array.isArray(object.revokedSpiffeIds))
+                        throw $TypeError(".sigil.v1.RevocationState.revokedSpiffeIds: array expected");
+                    message.revokedSpiffeIds = $Array(object.revokedSpiffeIds.length);
+                    for (let i = 0; i < object.revokedSpiffeIds.length; ++i)
+                        message.revokedSpiffeIds[i] = $String(object.revokedSpiffeIds[i]);
+                }
+                if (object.crl != null)
+                    if (object.crl.length)
+                        if (typeof object.crl === "string")
+                            $util.base64.decode(object.crl, message.crl = $util.newBuffer($util.base64.length(object.crl)), 0);
+                        else if (object.crl.length >= 0)
+                            message.crl = object.crl;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a RevocationState message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.RevocationState
+             * @static
+             * @param {sigil.v1.RevocationState} message RevocationState
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            RevocationState.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults) {
+                    object.revokedSerials = [];
+                    object.revokedSpiffeIds = [];
+                }
+                if (options.defaults) {
+                    object.crlNumber = 0;
+                    if (options.bytes === $String)
+                        object.crl = "";
+                    else {
+                        object.crl = [];
+                        if (options.bytes !== $Array)
+                            object.crl = $util.newBuffer(object.crl);
+                    }
+                }
+                if (message.crlNumber != null && $Object.hasOwnProperty.call(message, "crlNumber"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.crlNumber = typeof message.crlNumber === "number" ? $BigInt(message.crlNumber) : $util.Long.fromBits(message.crlNumber.low >>> 0, message.crlNumber.high >>> 0, true).toBigInt();
+                    else if (typeof message.crlNumber === "number")
+                        object.crlNumber = options.longs === $String ? $String(message.crlNumber) : message.crlNumber;
+                    else
+                        object.crlNumber = options.longs === $String ? $util.Long.prototype.toString.call(message.crlNumber) : options.longs === $Number ? new $util.LongBits(message.crlNumber.low >>> 0, message.crlNumber.high >>> 0).toNumber(true) : message.crlNumber;
+                if (message.revokedSerials && message.revokedSerials.length) {
+                    object.revokedSerials = $Array(message.revokedSerials.length);
+                    for (let j = 0; j < message.revokedSerials.length; ++j)
+                        object.revokedSerials[j] = message.revokedSerials[j];
+                }
+                if (message.revokedSpiffeIds && message.revokedSpiffeIds.length) {
+                    object.revokedSpiffeIds = $Array(message.revokedSpiffeIds.length);
+                    for (let j = 0; j < message.revokedSpiffeIds.length; ++j)
+                        object.revokedSpiffeIds[j] = message.revokedSpiffeIds[j];
+                }
+                if (message.crl != null && $Object.hasOwnProperty.call(message, "crl"))
+                    object.crl = options.bytes === $String ? $util.base64.encode(message.crl, 0, message.crl.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.crl) : message.crl;
+                return object;
+            };
+
+            /**
+             * Converts this RevocationState to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.RevocationState
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            RevocationState.prototype.toJSON = function() {
+                return RevocationState.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for RevocationState
+             * @function getTypeUrl
+             * @memberof sigil.v1.RevocationState
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            RevocationState.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.RevocationState";
+            };
+
+            return RevocationState;
+        })();
+
+        v1.PolicySet = (function() {
+
+            /**
+             * Properties of a PolicySet.
+             * @typedef {Object} sigil.v1.PolicySet.$Properties
+             * @property {number|null} [version] PolicySet version
+             * @property {Array.<sigil.v1.Policy.$Properties>|null} [policies] PolicySet policies
+             * @property {string|null} [defaultAction] "deny" (default) or "allow" for destinations no policy names.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a PolicySet.
+             * @memberof sigil.v1
+             * @interface IPolicySet
+             * @augments sigil.v1.PolicySet.$Properties
+             * @deprecated Use sigil.v1.PolicySet.$Properties instead.
+             */
+
+            /**
+             * Shape of a PolicySet.
+             * @typedef {sigil.v1.PolicySet.$Properties} sigil.v1.PolicySet.$Shape
+             */
+
+            /**
+             * Constructs a new PolicySet.
+             * @memberof sigil.v1
+             * @classdesc Represents a PolicySet.
+             * @constructor
+             * @param {sigil.v1.PolicySet.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const PolicySet = function (properties) {
+                this.policies = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * PolicySet version.
+             * @member {number} version
+             * @memberof sigil.v1.PolicySet
+             * @instance
+             */
+            PolicySet.prototype.version = 0;
+
+            /**
+             * PolicySet policies.
+             * @member {Array.<sigil.v1.Policy.$Properties>} policies
+             * @memberof sigil.v1.PolicySet
+             * @instance
+             */
+            PolicySet.prototype.policies = $util.emptyArray;
+
+            /**
+             * "deny" (default) or "allow" for destinations no policy names.
+             * @member {string} defaultAction
+             * @memberof sigil.v1.PolicySet
+             * @instance
+             */
+            PolicySet.prototype.defaultAction = "";
+
+            /**
+             * Creates a new PolicySet instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.PolicySet
+             * @static
+             * @param {sigil.v1.PolicySet.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.PolicySet} PolicySet instance
+             * @type {{
+             *   (properties: sigil.v1.PolicySet.$Shape): sigil.v1.PolicySet & sigil.v1.PolicySet.$Shape;
+             *   (properties?: sigil.v1.PolicySet.$Properties): sigil.v1.PolicySet;
+             * }}
+             */
+            PolicySet.create = function(properties) {
+                return new PolicySet(properties);
+            };
+
+            /**
+             * Encodes the specified PolicySet message. Does not implicitly {@link sigil.v1.PolicySet.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.PolicySet
+             * @static
+             * @param {sigil.v1.PolicySet.$Properties} message PolicySet message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            PolicySet.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.version != null && $Object.hasOwnProperty.call(message, "version") && (typeof message.version === "object" ? message.version.low || message.version.high : message.version !== 0))
+                    writer.uint32(/* id 1, wireType 0 =*/8).uint64(message.version);
+                if (message.policies != null && message.policies.length)
+                    for (let i = 0; i < message.policies.length; ++i)
+                        $root.sigil.v1.Policy.encode(message.policies[i], writer.uint32(/* id 2, wireType 2 =*/18).fork(), _depth + 1).ldelim();
+                if (message.defaultAction != null && $Object.hasOwnProperty.call(message, "defaultAction") && message.defaultAction !== "")
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.defaultAction);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified PolicySet message, length delimited. Does not implicitly {@link sigil.v1.PolicySet.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.PolicySet
+             * @static
+             * @param {sigil.v1.PolicySet.$Properties} message PolicySet message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            PolicySet.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a PolicySet message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.PolicySet
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.PolicySet & sigil.v1.PolicySet.$Shape} PolicySet
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            PolicySet.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.PolicySet();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                message.version = value;
+                            else
+                                delete message.version;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.policies && message.policies.length))
+                                message.policies = [];
+                            message.policies.push($root.sigil.v1.Policy.decode(reader, reader.size(), $undefined, _depth + 1));
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.defaultAction = value;
+                            else
+                                delete message.defaultAction;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a PolicySet message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.PolicySet
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.PolicySet & sigil.v1.PolicySet.$Shape} PolicySet
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            PolicySet.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a PolicySet message.
+             * @function verify
+             * @memberof sigil.v1.PolicySet
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            PolicySet.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.version != null && $Object.hasOwnProperty.call(message, "version"))
+                    if (!$util.isInteger(message.version) && !(message.version && $util.isInteger(message.version.low) && $util.isInteger(message.version.high)))
+                        return "version: integer|Long expected";
+                if (message.policies != null && $Object.hasOwnProperty.call(message, "policies")) {
+                    if (!$Array.isArray(message.policies))
+                        return "policies: array expected";
+                    for (let i = 0; i < message.policies.length; ++i) {
+                        let error = $root.sigil.v1.Policy.verify(message.policies[i], _depth + 1);
+                        if (error)
+                            return "policies." + error;
+                    }
+                }
+                if (message.defaultAction != null && $Object.hasOwnProperty.call(message, "defaultAction"))
+                    if (!$util.isString(message.defaultAction))
+                        return "defaultAction: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a PolicySet message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.PolicySet
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.PolicySet} PolicySet
+             */
+            PolicySet.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.PolicySet)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.PolicySet: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.PolicySet();
+                if (object.version != null)
+                    if (typeof object.version === "object" ? object.version.low || object.version.high : $Number(object.version) !== 0)
+                        if ($util.Long)
+                            message.version = $util.Long.fromValue(object.version, true);
+                        else if (typeof object.version === "string")
+                            message.version = $parseInt(object.version, 10);
+                        else if (typeof object.version === "number")
+                            message.version = object.version;
+                        else if (typeof object.version === "object")
+                            message.version = new $util.LongBits(object.version.low >>> 0, object.version.high >>> 0).toNumber(true);
+                if (object.policies) {
+                    if (!$Array.isArray(object.policies))
+                        throw $TypeError(".sigil.v1.PolicySet.policies: array expected");
+                    message.policies = $Array(object.policies.length);
+                    for (let i = 0; i < object.policies.length; ++i) {
+                        if (!$util.isObject(object.policies[i]))
+                            throw $TypeError(".sigil.v1.PolicySet.policies: object expected");
+                        message.policies[i] = $root.sigil.v1.Policy.fromObject(object.policies[i], _depth + 1);
+                    }
+                }
+                if (object.defaultAction != null)
+                    if (typeof object.defaultAction !== "string" || object.defaultAction.length)
+                        message.defaultAction = $String(object.defaultAction);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a PolicySet message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.PolicySet
+             * @static
+             * @param {sigil.v1.PolicySet} message PolicySet
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            PolicySet.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.policies = [];
+                if (options.defaults) {
+                    object.version = 0;
+                    object.defaultAction = "";
+                }
+                if (message.version != null && $Object.hasOwnProperty.call(message, "version"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.version = typeof message.version === "number" ? $BigInt(message.version) : $util.Long.fromBits(message.version.low >>> 0, message.version.high >>> 0, true).toBigInt();
+                    else if (typeof message.version === "number")
+                        object.version = options.longs === $String ? $String(message.version) : message.version;
+                    else
+                        object.version = options.longs === $String ? $util.Long.prototype.toString.call(message.version) : options.longs === $Number ? new $util.LongBits(message.version.low >>> 0, message.version.high >>> 0).toNumber(true) : message.version;
+                if (message.policies && message.policies.length) {
+                    object.policies = $Array(message.policies.length);
+                    for (let j = 0; j < message.policies.length; ++j)
+                        object.policies[j] = $root.sigil.v1.Policy.toObject(message.policies[j], options, _depth + 1);
+                }
+                if (message.defaultAction != null && $Object.hasOwnProperty.call(message, "defaultAction"))
+                    object.defaultAction = message.defaultAction;
+                return object;
+            };
+
+            /**
+             * Converts this PolicySet to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.PolicySet
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            PolicySet.prototype.toJSON = function() {
+                return PolicySet.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for PolicySet
+             * @function getTypeUrl
+             * @memberof sigil.v1.PolicySet
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            PolicySet.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.PolicySet";
+            };
+
+            return PolicySet;
+        })();
+
+        v1.Policy = (function() {
+
+            /**
+             * Properties of a Policy.
+             * @typedef {Object} sigil.v1.Policy.$Properties
+             * @property {string|null} [name] Policy name
+             * @property {string|null} [destination] A SPIFFE ID or pattern (`*` one segment, `**` the rest).
+             * @property {string|null} [mode] "enforce" or "audit".
+             * @property {Array.<sigil.v1.AllowRule.$Properties>|null} [allow] Policy allow
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a Policy.
+             * @memberof sigil.v1
+             * @interface IPolicy
+             * @augments sigil.v1.Policy.$Properties
+             * @deprecated Use sigil.v1.Policy.$Properties instead.
+             */
+
+            /**
+             * Shape of a Policy.
+             * @typedef {sigil.v1.Policy.$Properties} sigil.v1.Policy.$Shape
+             */
+
+            /**
+             * Constructs a new Policy.
+             * @memberof sigil.v1
+             * @classdesc Represents a Policy.
+             * @constructor
+             * @param {sigil.v1.Policy.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const Policy = function (properties) {
+                this.allow = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * Policy name.
+             * @member {string} name
+             * @memberof sigil.v1.Policy
+             * @instance
+             */
+            Policy.prototype.name = "";
+
+            /**
+             * A SPIFFE ID or pattern (`*` one segment, `**` the rest).
+             * @member {string} destination
+             * @memberof sigil.v1.Policy
+             * @instance
+             */
+            Policy.prototype.destination = "";
+
+            /**
+             * "enforce" or "audit".
+             * @member {string} mode
+             * @memberof sigil.v1.Policy
+             * @instance
+             */
+            Policy.prototype.mode = "";
+
+            /**
+             * Policy allow.
+             * @member {Array.<sigil.v1.AllowRule.$Properties>} allow
+             * @memberof sigil.v1.Policy
+             * @instance
+             */
+            Policy.prototype.allow = $util.emptyArray;
+
+            /**
+             * Creates a new Policy instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.Policy
+             * @static
+             * @param {sigil.v1.Policy.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.Policy} Policy instance
+             * @type {{
+             *   (properties: sigil.v1.Policy.$Shape): sigil.v1.Policy & sigil.v1.Policy.$Shape;
+             *   (properties?: sigil.v1.Policy.$Properties): sigil.v1.Policy;
+             * }}
+             */
+            Policy.create = function(properties) {
+                return new Policy(properties);
+            };
+
+            /**
+             * Encodes the specified Policy message. Does not implicitly {@link sigil.v1.Policy.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.Policy
+             * @static
+             * @param {sigil.v1.Policy.$Properties} message Policy message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Policy.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.name != null && $Object.hasOwnProperty.call(message, "name") && message.name !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.name);
+                if (message.destination != null && $Object.hasOwnProperty.call(message, "destination") && message.destination !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.destination);
+                if (message.mode != null && $Object.hasOwnProperty.call(message, "mode") && message.mode !== "")
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.mode);
+                if (message.allow != null && message.allow.length)
+                    for (let i = 0; i < message.allow.length; ++i)
+                        $root.sigil.v1.AllowRule.encode(message.allow[i], writer.uint32(/* id 4, wireType 2 =*/34).fork(), _depth + 1).ldelim();
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified Policy message, length delimited. Does not implicitly {@link sigil.v1.Policy.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.Policy
+             * @static
+             * @param {sigil.v1.Policy.$Properties} message Policy message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Policy.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a Policy message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.Policy
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.Policy & sigil.v1.Policy.$Shape} Policy
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Policy.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.Policy();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.name = value;
+                            else
+                                delete message.name;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.destination = value;
+                            else
+                                delete message.destination;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.mode = value;
+                            else
+                                delete message.mode;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.allow && message.allow.length))
+                                message.allow = [];
+                            message.allow.push($root.sigil.v1.AllowRule.decode(reader, reader.size(), $undefined, _depth + 1));
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a Policy message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.Policy
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.Policy & sigil.v1.Policy.$Shape} Policy
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Policy.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a Policy message.
+             * @function verify
+             * @memberof sigil.v1.Policy
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            Policy.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
+                    if (!$util.isString(message.name))
+                        return "name: string expected";
+                if (message.destination != null && $Object.hasOwnProperty.call(message, "destination"))
+                    if (!$util.isString(message.destination))
+                        return "destination: string expected";
+                if (message.mode != null && $Object.hasOwnProperty.call(message, "mode"))
+                    if (!$util.isString(message.mode))
+                        return "mode: string expected";
+                if (message.allow != null && $Object.hasOwnProperty.call(message, "allow")) {
+                    if (!$Array.isArray(message.allow))
+                        return "allow: array expected";
+                    for (let i = 0; i < message.allow.length; ++i) {
+                        let error = $root.sigil.v1.AllowRule.verify(message.allow[i], _depth + 1);
+                        if (error)
+                            return "allow." + error;
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a Policy message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.Policy
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.Policy} Policy
+             */
+            Policy.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.Policy)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.Policy: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.Policy();
+                if (object.name != null)
+                    if (typeof object.name !== "string" || object.name.length)
+                        message.name = $String(object.name);
+                if (object.destination != null)
+                    if (typeof object.destination !== "string" || object.destination.length)
+                        message.destination = $String(object.destination);
+                if (object.mode != null)
+                    if (typeof object.mode !== "string" || object.mode.length)
+                        message.mode = $String(object.mode);
+                if (object.allow) {
+                    if (!$Array.isArray(object.allow))
+                        throw $TypeError(".sigil.v1.Policy.allow: array expected");
+                    message.allow = $Array(object.allow.length);
+                    for (let i = 0; i < object.allow.length; ++i) {
+                        if (!$util.isObject(object.allow[i]))
+                            throw $TypeError(".sigil.v1.Policy.allow: object expected");
+                        message.allow[i] = $root.sigil.v1.AllowRule.fromObject(object.allow[i], _depth + 1);
+                    }
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a Policy message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.Policy
+             * @static
+             * @param {sigil.v1.Policy} message Policy
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            Policy.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.allow = [];
+                if (options.defaults) {
+                    object.name = "";
+                    object.destination = "";
+                    object.mode = "";
+                }
+                if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
+                    object.name = message.name;
+                if (message.destination != null && $Object.hasOwnProperty.call(message, "destination"))
+                    object.destination = message.destination;
+                if (message.mode != null && $Object.hasOwnProperty.call(message, "mode"))
+                    object.mode = message.mode;
+                if (message.allow && message.allow.length) {
+                    object.allow = $Array(message.allow.length);
+                    for (let j = 0; j < message.allow.length; ++j)
+                        object.allow[j] = $root.sigil.v1.AllowRule.toObject(message.allow[j], options, _depth + 1);
+                }
+                return object;
+            };
+
+            /**
+             * Converts this Policy to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.Policy
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            Policy.prototype.toJSON = function() {
+                return Policy.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for Policy
+             * @function getTypeUrl
+             * @memberof sigil.v1.Policy
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            Policy.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.Policy";
+            };
+
+            return Policy;
+        })();
+
+        v1.AllowRule = (function() {
+
+            /**
+             * Properties of an AllowRule.
+             * @typedef {Object} sigil.v1.AllowRule.$Properties
+             * @property {string|null} [from] AllowRule from
+             * @property {Array.<number>|null} [ports] Empty: any port.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an AllowRule.
+             * @memberof sigil.v1
+             * @interface IAllowRule
+             * @augments sigil.v1.AllowRule.$Properties
+             * @deprecated Use sigil.v1.AllowRule.$Properties instead.
+             */
+
+            /**
+             * Shape of an AllowRule.
+             * @typedef {sigil.v1.AllowRule.$Properties} sigil.v1.AllowRule.$Shape
+             */
+
+            /**
+             * Constructs a new AllowRule.
+             * @memberof sigil.v1
+             * @classdesc Represents an AllowRule.
+             * @constructor
+             * @param {sigil.v1.AllowRule.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const AllowRule = function (properties) {
+                this.ports = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * AllowRule from.
+             * @member {string} from
+             * @memberof sigil.v1.AllowRule
+             * @instance
+             */
+            AllowRule.prototype.from = "";
+
+            /**
+             * Empty: any port.
+             * @member {Array.<number>} ports
+             * @memberof sigil.v1.AllowRule
+             * @instance
+             */
+            AllowRule.prototype.ports = $util.emptyArray;
+
+            /**
+             * Creates a new AllowRule instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.AllowRule
+             * @static
+             * @param {sigil.v1.AllowRule.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.AllowRule} AllowRule instance
+             * @type {{
+             *   (properties: sigil.v1.AllowRule.$Shape): sigil.v1.AllowRule & sigil.v1.AllowRule.$Shape;
+             *   (properties?: sigil.v1.AllowRule.$Properties): sigil.v1.AllowRule;
+             * }}
+             */
+            AllowRule.create = function(properties) {
+                return new AllowRule(properties);
+            };
+
+            /**
+             * Encodes the specified AllowRule message. Does not implicitly {@link sigil.v1.AllowRule.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.AllowRule
+             * @static
+             * @param {sigil.v1.AllowRule.$Properties} message AllowRule message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AllowRule.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.from != null && $Object.hasOwnProperty.call(message, "from") && message.from !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.from);
+                if (message.ports != null && message.ports.length)
+                    writer.uint32(/* id 2, wireType 2 =*/18).uint32s(message.ports);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified AllowRule message, length delimited. Does not implicitly {@link sigil.v1.AllowRule.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.AllowRule
+             * @static
+             * @param {sigil.v1.AllowRule.$Properties} message AllowRule message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AllowRule.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an AllowRule message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.AllowRule
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.AllowRule & sigil.v1.AllowRule.$Shape} AllowRule
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AllowRule.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.AllowRule();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.from = value;
+                            else
+                                delete message.from;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType === 2) {
+                                if (!(message.ports && message.ports.length))
+                                    message.ports = [];
+                                reader.uint32s(message.ports);
+                                continue;
+                            }
+                            if (wireType !== 0)
+                                break;
+                            if (!(message.ports && message.ports.length))
+                                message.ports = [];
+                            message.ports.push(reader.uint32());
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes an AllowRule message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.AllowRule
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.AllowRule & sigil.v1.AllowRule.$Shape} AllowRule
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AllowRule.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an AllowRule message.
+             * @function verify
+             * @memberof sigil.v1.AllowRule
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            AllowRule.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.from != null && $Object.hasOwnProperty.call(message, "from"))
+                    if (!$util.isString(message.from))
+                        return "from: string expected";
+                if (message.ports != null && $Object.hasOwnProperty.call(message, "ports")) {
+                    if (!$Array.isArray(message.ports))
+                        return "ports: array expected";
+                    for (let i = 0; i < message.ports.length; ++i)
+                        if (!$util.isInteger(message.ports[i]))
+                            return "ports: integer[] expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates an AllowRule message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.AllowRule
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.AllowRule} AllowRule
+             */
+            AllowRule.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.AllowRule)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.AllowRule: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.AllowRule();
+                if (object.from != null)
+                    if (typeof object.from !== "string" || object.from.length)
+                        message.from = $String(object.from);
+                if (object.ports) {
+                    if (!$Array.isArray(object.ports))
+                        throw $TypeError(".sigil.v1.AllowRule.ports: array expected");
+                    message.ports = $Array(object.ports.length);
+                    for (let i = 0; i < object.ports.length; ++i)
+                        message.ports[i] = object.ports[i] >>> 0;
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an AllowRule message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.AllowRule
+             * @static
+             * @param {sigil.v1.AllowRule} message AllowRule
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            AllowRule.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.ports = [];
+                if (options.defaults)
+                    object.from = "";
+                if (message.from != null && $Object.hasOwnProperty.call(message, "from"))
+                    object.from = message.from;
+                if (message.ports && message.ports.length) {
+                    object.ports = $Array(message.ports.length);
+                    for (let j = 0; j < message.ports.length; ++j)
+                        object.ports[j] = message.ports[j];
+                }
+                return object;
+            };
+
+            /**
+             * Converts this AllowRule to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.AllowRule
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            AllowRule.prototype.toJSON = function() {
+                return AllowRule.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for AllowRule
+             * @function getTypeUrl
+             * @memberof sigil.v1.AllowRule
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            AllowRule.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.AllowRule";
+            };
+
+            return AllowRule;
         })();
 
         return v1;
