@@ -41,6 +41,7 @@ export const sidecarFileSchema = z.strictObject({
   admin: z.strictObject({ listen: hostPort }).default({ listen: parseHostPort('127.0.0.1:15000') }),
   tls: z.strictObject({ minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.3') }).default({ minVersion: 'TLSv1.3' }),
   nats: z.strictObject({ servers: z.array(z.string().regex(/^(nats|tls):\/\/[^\s]+$/, 'must be a nats:// or tls:// URL')).min(1) }).optional(),
+  revocation: z.strictObject({ maxStaleness: durationMs.default(600_000), failOpen: z.boolean().default(false) }).default({ maxStaleness: 600_000, failOpen: false }),
   drainTimeout: durationMs.default(30_000),
   trustRefreshInterval: durationMs.default(60_000),
   log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).default({ level: 'info' }),
@@ -65,6 +66,7 @@ export interface SidecarConfig {
   /** Absent: no event channel, trust is refreshed over gRPC only. */
   readonly natsServers: readonly string[] | undefined;
   readonly drainTimeoutMs: number;
+  readonly revocation: { readonly maxStalenessMs: number; readonly failOpen: boolean };
   readonly trustRefreshIntervalMs: number;
   readonly logLevel: string;
 }
@@ -90,6 +92,7 @@ export function parseSidecarConfig(text: string, path: string, env: Readonly<Rec
     minTlsVersion: file.tls.minVersion,
     natsServers: env['SIGIL_NATS_SERVERS'] ? env['SIGIL_NATS_SERVERS'].split(',').map((x) => x.trim()).filter(Boolean) : file.nats?.servers,
     drainTimeoutMs: file.drainTimeout,
+    revocation: { maxStalenessMs: file.revocation.maxStaleness, failOpen: file.revocation.failOpen },
     trustRefreshIntervalMs: file.trustRefreshInterval,
     logLevel: env['SIGIL_LOG_LEVEL'] || file.log.level,
   });

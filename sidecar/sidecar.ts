@@ -17,6 +17,8 @@ import { resolveTlsSettings } from './proxy/tls-settings.ts';
 import { EventChannel } from './trust/event-channel.ts';
 import { TrustRefresher } from './trust/trust-refresher.ts';
 import { TrustState } from './trust/trust-state.ts';
+import { RevocationState } from './trust/revocation-state.ts';
+import type { AuthorizePeer, ConnectionInfo } from './proxy/peer-info.ts';
 
 export interface SidecarOptions {
   readonly config: SidecarConfig;
@@ -54,6 +56,7 @@ export class Sidecar {
   readonly credentials: CredentialSource;
   readonly #svids: SvidManager;
   readonly trust: TrustState;
+  readonly revocation: RevocationState;
   readonly #refresher: TrustRefresher;
   readonly #events: EventChannel | undefined;
   readonly #inbound: InboundListener[];
@@ -85,9 +88,22 @@ export class Sidecar {
         this.#logger.error({ err }, 'the new trust bundle could not be loaded; the previous one stays in force');
       }
     });
+    this.revocation = new RevocationState(config.revocation, { clock: this.#clock, logger: this.#logger });
+    this.revocation.onChange((set) => {
+      // Revocation reaches live connections too, not just new handshakes.
+      const revoked = (c: ConnectionInfo) => set.isRevoked(c.peer.serial, c.peer.identity.spiffeId);
+      const closed = [...this.#inbound, ...this.#outbound].reduce((n, l) => n + l.closeWhere(revoked), 0);
+      if (closed > 0) {
+        this.metrics.closedByRevocation.inc(closed);
+        this.#logger.warn({ closed, crl_number: set.crlNumber }, 'closed live connections of revoked peers');
+      }
+    });
     this.#refresher = new TrustRefresher({ intervalMs: config.trustRefreshIntervalMs }, {
       fetcher: { fetchTrust: () => grpcApi.fetchTrust(this.credentials.current?.material) },
-      trust: this.trust,
+      apply: (state) => {
+        this.trust.offer(state.roots, state.bundleSequence, 'grpc');
+        this.revocation.replace(state.revocation);
+      },
       clock: this.#clock,
       logger: this.#logger,
       onResult: (ok) => this.metrics.trustFetches.inc({ result: ok ? 'ok' : 'error' }),
@@ -136,7 +152,8 @@ export class Sidecar {
         },
       },
     );
-    const proxyDeps = { credentials: this.credentials, observer: this.metrics, logger: this.#logger, clock: this.#clock };
+    const authorizePeer: AuthorizePeer = (peer) => this.revocation.authorize(peer.serial, peer.identity.spiffeId);
+    const proxyDeps = { credentials: this.credentials, observer: this.metrics, logger: this.#logger, clock: this.#clock, authorizePeer };
     this.#inbound = config.inbound.map((i) => new InboundListener(
       { ...i, minTlsVersion: config.minTlsVersion },
       { ...proxyDeps, verifyPeer: svidPeerVerifier(config.trustDomain, 'client') },
@@ -148,7 +165,7 @@ export class Sidecar {
     this.#admin = new HttpListener({
       logger: this.#logger,
       readiness: () => this.#readiness(),
-      metrics: () => this.metrics.render(),
+      metrics: () => this.metrics.render({ revocationAgeMs: this.revocation.ageMs() }),
     });
   }
 
@@ -190,6 +207,8 @@ export class Sidecar {
       throw new SigilError(cause ? (cause.code as ErrorCode) : ErrorCode.UNAVAILABLE,
         `${this.spiffeId} could not obtain its SVID${cause ? ` (${cause.code})` : ''}: check the join token, the control plane address and the bundle; the log has the details`);
     }
+    // Revocations (and later policies) must be known before the first connection is accepted.
+    await this.#refresher.refreshNow('start');
     for (const l of [...this.#inbound, ...this.#outbound]) await l.start();
     this.#refresher.start();
     this.#events?.start();
@@ -214,10 +233,16 @@ export class Sidecar {
     const state = this.#svids.state;
     const current = this.credentials.current?.material;
     const valid = state === 'ready' || state === 'renewing';
+    const staleClosed = this.revocation.isStale() && !this.#options.config.revocation.failOpen;
+    const age = this.revocation.ageMs();
     return {
-      ready: valid && this.#addresses !== undefined,
+      ready: valid && !staleClosed && this.#addresses !== undefined,
       checks: {
         svid: { ok: valid, detail: current ? `${state}; serial ${current.serial} valid until ${new Date(current.notAfter).toISOString()}` : state },
+        revocation: {
+          ok: !staleClosed,
+          detail: `CRL number ${this.revocation.set.crlNumber}, refreshed ${Number.isFinite(age) ? `${Math.round(age / 1000)}s ago` : 'never'}${this.revocation.isStale() ? (staleClosed ? '; STALE: refusing new connections' : '; STALE: failOpen lets connections through') : ''}`,
+        },
         trust: { ok: this.trust.bundle !== undefined, detail: this.trust.bundle ? `bundle sequence ${this.trust.bundle.sequence}, ${this.trust.bundle.roots.length} root(s)` : 'no bundle yet' },
         // Informational: NATS only speeds up propagation; its absence does not make the sidecar unready.
         events: { ok: true, detail: !this.#events ? 'no event channel configured; gRPC refresh only' : this.#events.connected ? 'connected to NATS' : 'disconnected from NATS; converging over gRPC' },

@@ -13,6 +13,8 @@ export class SidecarMetrics implements ProxyObserver {
   readonly trustFetches = new Counter({ name: 'sigil_trust_fetches_total', help: 'FetchTrust calls over gRPC by result', labelNames: ['result'] as const, registers: [this.registry] });
   readonly eventsReceived = new Counter({ name: 'sigil_events_received_total', help: 'Event channel messages by kind and result (applied or drop reason)', labelNames: ['kind', 'result'] as const, registers: [this.registry] });
   readonly eventChannelConnected = new Gauge({ name: 'sigil_event_channel_connected', help: '1 while connected to NATS', registers: [this.registry] });
+  readonly revocationAge = new Gauge({ name: 'sigil_revocation_state_age_seconds', help: 'Seconds since the revocation state was last refreshed (NATS or gRPC)', registers: [this.registry] });
+  readonly closedByRevocation = new Counter({ name: 'sigil_connections_closed_by_revocation_total', help: 'Live connections closed because their peer was revoked', registers: [this.registry] });
   readonly renewals = new Counter({ name: 'sigil_svid_renewals_total', help: 'SVID issuance attempts by path (attest, renew) and result (ok or error code)', labelNames: ['via', 'result'] as const, registers: [this.registry] });
 
   handshake(direction: ProxyDirection, outcome: 'ok' | RefusalReason): void {
@@ -36,7 +38,8 @@ export class SidecarMetrics implements ProxyObserver {
     this.#bytes.inc({ direction, flow }, n);
   }
 
-  async render(): Promise<{ contentType: string; body: string }> {
+  async render(ages?: { revocationAgeMs: number }): Promise<{ contentType: string; body: string }> {
+    if (ages) this.revocationAge.set(Number.isFinite(ages.revocationAgeMs) ? ages.revocationAgeMs / 1000 : -1);
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
 }

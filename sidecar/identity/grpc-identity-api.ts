@@ -14,13 +14,24 @@ export interface GrpcIdentityApiOptions {
   readonly timeoutMs?: number;
 }
 
-/** The trust state as FetchTrust returns it. */
+/** The trust state as FetchTrust returns it: bundle, revocations and policies, each with its sequence. */
 export interface TrustStateWire extends IssuedTrustWire {
   readonly refreshHintSeconds: number;
+  readonly revocation: { readonly crlNumber: number; readonly revokedSerials: readonly string[]; readonly revokedSpiffeIds: readonly string[] };
+  /** Absent when the control plane serves no policies. */
+  readonly policies: sigil.v1.IPolicySet | undefined;
 }
 
 function trustOf(t: sigil.v1.ITrustState | null | undefined): TrustStateWire {
-  return { trustDomain: t?.trustDomain ?? '', roots: t?.roots ?? [], bundleSequence: Number(t?.bundleSequence ?? 0), refreshHintSeconds: t?.refreshHintSeconds ?? 0 };
+  const r = t?.revocation;
+  return {
+    trustDomain: t?.trustDomain ?? '',
+    roots: t?.roots ?? [],
+    bundleSequence: Number(t?.bundleSequence ?? 0),
+    refreshHintSeconds: t?.refreshHintSeconds ?? 0,
+    revocation: { crlNumber: Number(r?.crlNumber ?? 0), revokedSerials: r?.revokedSerials ?? [], revokedSpiffeIds: r?.revokedSpiffeIds ?? [] },
+    policies: t?.policies ?? undefined,
+  };
 }
 
 /**

@@ -14,11 +14,19 @@ export interface EventChannelOptions {
   readonly name?: string;
 }
 
+/** What the envelope said about a verified event. */
+export interface EventMeta {
+  readonly kind: EventKind;
+  readonly sequence: number;
+  /** ms since epoch, as claimed by the verified signer: publish-to-applied latency is now minus this. */
+  readonly issuedAt: number;
+}
+
 export interface EventChannelDeps {
   /** The current bundle's roots: what signer chains must validate to. */
   readonly roots: () => readonly Uint8Array[];
   /** Verified events, in order; a throwing handler is logged and does not stop the channel. */
-  readonly onEvent: (event: SigilEvent, meta: { kind: EventKind; sequence: number }) => void;
+  readonly onEvent: (event: SigilEvent, meta: EventMeta) => void;
   /** Connected (first time or again) or disconnected: the sidecar catches up over gRPC on reconnect. */
   readonly onStatus: (connected: boolean, first: boolean) => void;
   /** Every message, by kind and result ('applied' or the rejection reason). */
@@ -127,7 +135,7 @@ export class EventChannel {
     this.#lastSequence.set(result.kind, result.sequence);
     this.#deps.onReceived(result.kind, 'applied');
     try {
-      this.#deps.onEvent(result.event, { kind: eventKindOf(result.event), sequence: result.sequence });
+      this.#deps.onEvent(result.event, { kind: eventKindOf(result.event), sequence: result.sequence, issuedAt: result.issuedAt });
     } catch (err) {
       this.#deps.logger.error({ err, kind: result.kind }, 'event handler failed');
     }

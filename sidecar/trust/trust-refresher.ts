@@ -1,11 +1,11 @@
 import type { Clock, Timer } from '../../common/clock.ts';
 import { isSigilError } from '../../common/errors.ts';
 import { LogField, type Logger } from '../../common/logger.ts';
-import type { TrustState } from './trust-state.ts';
+import type { TrustStateWire } from '../identity/grpc-identity-api.ts';
 
 /** The gRPC side of the trust state: what FetchTrust returns. */
 export interface TrustFetcher {
-  fetchTrust(): Promise<{ readonly roots: Uint8Array[]; readonly bundleSequence: number }>;
+  fetchTrust(): Promise<TrustStateWire>;
 }
 
 /**
@@ -14,7 +14,8 @@ export interface TrustFetcher {
  */
 export interface TrustRefresherDeps {
   readonly fetcher: TrustFetcher;
-  readonly trust: TrustState;
+  /** Applies a full state (bundle, revocations, policies); may throw for a malformed one. */
+  readonly apply: (state: TrustStateWire) => void;
   readonly clock: Clock;
   readonly logger: Logger;
   /** Told after every fetch, for metrics. */
@@ -51,10 +52,9 @@ export class TrustRefresher {
   }
 
   async #fetch(reason: string): Promise<boolean> {
-    const { fetcher, trust, logger } = this.#deps;
+    const { fetcher, logger } = this.#deps;
     try {
-      const state = await fetcher.fetchTrust();
-      trust.offer(state.roots, state.bundleSequence, 'grpc');
+      this.#deps.apply(await fetcher.fetchTrust());
       this.#deps.onResult?.(true);
       return true;
     } catch (err) {

@@ -1,0 +1,85 @@
+import type { Clock } from '../../common/clock.ts';
+import type { Logger } from '../../common/logger.ts';
+import { RevocationSet, type RevocationDelta } from '../../common/revocation-set.ts';
+import type { AuthorizationResult } from '../proxy/peer-info.ts';
+
+export interface RevocationStateOptions {
+  /** Past this age without a refresh (NATS or gRPC) the state is stale. */
+  readonly maxStalenessMs: number;
+  /** Stale state: refuse new connections (default) or let them through and say so. */
+  readonly failOpen: boolean;
+}
+
+/**
+ * What this sidecar knows of revocations, and how fresh it is. Full states (FetchTrust) replace it; deltas (NATS)
+ * apply only in CRL-number order, and a gap asks for a full fetch. Listeners hear of every change so live
+ * connections of newly revoked peers can be closed.
+ */
+export class RevocationState {
+  readonly #options: RevocationStateOptions;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #listeners = new Set<(set: RevocationSet) => void>();
+  #set = RevocationSet.empty();
+  #refreshedAt: number | undefined;
+
+  constructor(options: RevocationStateOptions, deps: { clock: Clock; logger: Logger }) {
+    this.#options = options;
+    this.#clock = deps.clock;
+    this.#logger = deps.logger;
+  }
+
+  get set(): RevocationSet {
+    return this.#set;
+  }
+
+  /** Milliseconds since the last refresh; Infinity before the first. */
+  ageMs(): number {
+    return this.#refreshedAt === undefined ? Number.POSITIVE_INFINITY : this.#clock.now() - this.#refreshedAt;
+  }
+
+  isStale(): boolean {
+    return this.ageMs() > this.#options.maxStalenessMs;
+  }
+
+  /** A full state from the control plane; an older CRL number than the one in force is ignored. */
+  replace(full: { crlNumber: number; revokedSerials: readonly string[]; revokedSpiffeIds: readonly string[] }): void {
+    this.#refreshedAt = this.#clock.now();
+    // Same number, same state: only the freshness changed.
+    if (full.crlNumber <= this.#set.crlNumber && this.#set.crlNumber !== 0) return;
+    this.#publish(new RevocationSet({ crlNumber: full.crlNumber, serials: full.revokedSerials, spiffeIds: full.revokedSpiffeIds }));
+  }
+
+  /** A delta from the event channel: 'gap' means something was missed and a full fetch is due. */
+  applyDelta(delta: RevocationDelta): 'applied' | 'gap' | 'stale' {
+    const next = this.#set.apply(delta);
+    if (next === 'stale') {
+      this.#refreshedAt = this.#clock.now();
+      return 'stale';
+    }
+    if (next === 'gap') return 'gap';
+    this.#refreshedAt = this.#clock.now();
+    this.#publish(next);
+    return 'applied';
+  }
+
+  /** The per-handshake check: O(1), both directions, resumed sessions included (it runs per connection). */
+  authorize(serial: string, spiffeId: string): AuthorizationResult {
+    if (this.isStale() && !this.#options.failOpen) {
+      return { allowed: false, reason: `revocation state is stale (${Math.round(this.ageMs() / 1000)}s old); failing closed` };
+    }
+    if (this.#set.isRevoked(serial, spiffeId)) return { allowed: false, reason: 'revoked' };
+    return { allowed: true };
+  }
+
+  onChange(listener: (set: RevocationSet) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #publish(next: RevocationSet): void {
+    this.#set = next;
+    this.#logger.info({ crl_number: next.crlNumber, revoked_serials: next.size.serials, revoked_identities: next.size.spiffeIds }, 'revocation state updated');
+    for (const listener of this.#listeners) listener(next);
+  }
+}
