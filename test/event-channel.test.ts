@@ -111,7 +111,7 @@ t.test('signed bundle updates over NATS', async (t) => {
     await delay(OUTAGE_MS);
     t.equal(await exchange(longLived, 'outage'), 'outage', 'traffic flows with NATS down');
     if (OUTAGE_MS >= 15_000) t.not(api.sidecar.credentials.current?.material.serial, serialBefore, 'renewal over gRPC went on');
-    t.same(all.map((s) => s.trust.bundle?.roots.length), [2, 2, 2], 'nothing could have told them yet');
+    // Renewals over gRPC (20 s SVIDs) may already have brought the new bundle: both paths are fine.
     const converged = Promise.all(all.map((s) => rootsChangedTo(s, 3)));
     await nats.restart();
     await converged;

@@ -7,7 +7,7 @@ import { createLogger } from '../../common/logger.ts';
 import { makeTestPki } from '../../test/fixtures/cert-factory.ts';
 import { resolveTlsSettings } from '../proxy/tls-settings.ts';
 import { CredentialSource, type TlsMaterial } from './credential-source.ts';
-import { FakeIdentityApi, type FakeOutcome } from './fake-identity-api.ts';
+import { FakeIdentityApi, type FakeOutcome } from './identity-test-kit.ts';
 import type { IssuedTrustWire } from './identity-api.ts';
 import { SvidManager, type CredentialSink, type SvidFailedEvent, type SvidIssuedEvent, type SvidObserver, type SvidState } from './svid-manager.ts';
 
