@@ -38,6 +38,7 @@ export const ErrorCode = {
   INVALID_ARGUMENT: 'SIGIL_ERR_INVALID_ARGUMENT',
   UNAVAILABLE: 'SIGIL_ERR_UNAVAILABLE',
   INTERNAL: 'SIGIL_ERR_INTERNAL',
+  DEADLINE_EXCEEDED: 'SIGIL_ERR_DEADLINE_EXCEEDED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

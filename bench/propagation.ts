@@ -1,0 +1,191 @@
+// Event propagation, publish to applied, for many lightweight subscribers (the sidecar's subscribing library:
+// EventChannel + TrustState, without proxies) spread over worker processes, with the CPU the control plane,
+// the subscribers and nats-server spend per event, all read from /proc in the same run.
+// Run: `npx node bench/propagation.ts [--subscribers 1000] [--events 50] [--workers 2] [--json out.json]`.
+// Writes bench/results/propagation.json unless --json says otherwise. Linux only (/proc).
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { ErrorCode, SigilError } from '../common/errors.ts';
+import { mintRoot } from '../control-plane/index.ts';
+import { withDeadline } from './lib/child-processes.ts';
+import { startControlPlaneProcess } from './lib/control-plane-process.ts';
+import { measureEvents, type EventScenario, type ScenarioResult } from './lib/measure-events.ts';
+import type { LatencySummary } from './lib/stats.ts';
+import { startBenchNatsServer } from './lib/nats-server.ts';
+import { processCpuMs } from './lib/process-cpu.ts';
+import { SubscriberPool } from './lib/subscriber-pool.ts';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const DEFAULT_PROPAGATION_JSON = join(ROOT, 'bench', 'results', 'propagation.json');
+const TRUST_DOMAIN = 'bench.example';
+const WARM_UP_ATTEMPTS = 3;
+const FIRST_EVENT_TRIGGER = 'the first event each new subscriber verifies (a re-publish): the signer chain is path-validated, then cached';
+/** Time kept back from the deadline for the final event, the one-subscriber baseline and teardown. */
+const RESERVE_MS = 20_000;
+const BASELINE_EVENTS = 100;
+const REPUBLISH_TRIGGER = 'ControlPlane.addTrustAnchors() with the current bundle, in the control plane process, asked over IPC (the admin API has no RPC that publishes a bundle): a signed re-publish of the unchanged bundle';
+
+
+export interface PropagationOptions {
+  readonly subscribers?: number;
+  /** Measured events per scenario. */
+  readonly events?: number;
+  /** Worker processes the subscribers are spread over. Default: the number of cores, at least 2. */
+  readonly workers?: number;
+  /** Wall-clock bound of the whole run, setup and teardown included. */
+  readonly deadlineMs?: number;
+  /** How long one event may take to reach every subscriber before it is counted incomplete. */
+  readonly eventTimeoutMs?: number;
+  /** Progress lines (default: none). */
+  readonly log?: (line: string) => void;
+}
+
+export interface PropagationResult {
+  readonly date: string;
+  readonly node: string;
+  readonly cores: number;
+  readonly subscribers: number;
+  readonly workers: number;
+  readonly scenarios: {
+    /** The first event fresh subscribers verify: each validates the signer chain (as again after a bundle change). */
+    readonly firstEvent: ScenarioResult;
+    /** Bundle events to every subscriber: signed re-publishes of the unchanged bundle (verify, no change to apply). */
+    readonly bundle: ScenarioResult;
+    /** One bundle event that adds a root, measured alone: every subscriber builds and applies a new bundle. */
+    readonly bundleChange: ScenarioResult;
+    /** The same re-publishes to one subscriber alone in its process: the latency without CPU queueing. */
+    readonly bundleOneSubscriber: ScenarioResult;
+    // Issue 5 adds `revocation` here.
+  };
+}
+
+function positiveInteger(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) throw new SigilError(ErrorCode.INVALID_ARGUMENT, `--${name} must be a positive integer, not ${value}`);
+  return value;
+}
+
+/**
+ * Runs the whole benchmark: a private nats-server, a control plane in a child process, the subscriber workers,
+ * a warm-up, then each scenario. Stops starting new events when the time budget runs low, and rejects with
+ * DEADLINE_EXCEEDED (after killing every child) if it overruns anyway.
+ */
+export async function runPropagation(options: PropagationOptions = {}): Promise<PropagationResult> {
+  const subscribers = positiveInteger('subscribers', options.subscribers ?? 1000);
+  const events = positiveInteger('events', options.events ?? 50);
+  const workers = Math.min(subscribers, positiveInteger('workers', options.workers ?? Math.max(2, cpus().length)));
+  const deadlineMs = options.deadlineMs ?? 80_000;
+  const eventTimeoutMs = options.eventTimeoutMs ?? 10_000;
+  const log = options.log ?? (() => undefined);
+  const stopBy = performance.now() + deadlineMs - RESERVE_MS;
+
+  return withDeadline('bench/propagation', deadlineMs, async (children) => {
+    const dir = mkdtempSync(join(tmpdir(), 'sigil-bench-propagation-'));
+    const nats = await startBenchNatsServer((child) => children.track(child));
+    const cp = await startControlPlaneProcess({ dir, trustDomain: TRUST_DOMAIN, natsServers: [nats.url] }, children).catch(async (err: unknown) => {
+      await nats.stop();
+      throw err;
+    });
+    const pools: SubscriberPool[] = [];
+    const measure = (pool: SubscriberPool, count: number, scenario: EventScenario, n: number, until: number, timeoutMs = eventTimeoutMs) =>
+      measureEvents({ pool, subscribers: count, controlPlaneCpuMs: () => cp.cpuMs(), natsServerCpuMs: () => processCpuMs(nats.pid), eventTimeoutMs: timeoutMs, stopBy: until }, scenario, n);
+    const republish = async (): Promise<void> => void (await cp.addTrustAnchors(cp.bundlePem));
+    /**
+     * Starts subscribers and publishes until every one of them has applied an event: that proves every
+     * subscription is live (NATS registers one asynchronously after connect). The event that does it is the
+     * first each subscriber verifies, so it also measures validating the signer chain, as after any bundle change.
+     */
+    const startPool = async (count: number, processes: number): Promise<{ pool: SubscriberPool; firstEvent: ScenarioResult }> => {
+      const pool = await SubscriberPool.start({ subscribers: count, workers: processes, servers: [nats.url], trustDomain: TRUST_DOMAIN, grpcAddress: cp.grpcAddress, bundlePem: cp.bundlePem }, children);
+      pools.push(pool);
+      for (let attempt = 1; attempt <= WARM_UP_ATTEMPTS; attempt++) {
+        const firstEvent = await measure(pool, count, { kind: 'bundle', trigger: FIRST_EVENT_TRIGGER, publish: republish }, 1, Number.POSITIVE_INFINITY, Math.max(eventTimeoutMs, 30_000));
+        if (firstEvent.incompleteEvents === 0) return { pool, firstEvent: attempt === 1 ? firstEvent : { ...firstEvent, trigger: `${FIRST_EVENT_TRIGGER} (attempt ${attempt})` } };
+      }
+      throw new SigilError(ErrorCode.UNAVAILABLE, `after ${WARM_UP_ATTEMPTS} warm-up events some subscribers had still not applied one: is nats-server overloaded?`);
+    };
+    try {
+      log(`control plane pid ${cp.pid} on ${cp.grpcAddress}, nats-server pid ${nats.pid} on ${nats.url}`);
+      // A new root is minted before measuring: that is the operator's work, not the control plane's.
+      const newRoot = (await mintRoot({ trustDomain: TRUST_DOMAIN, keyType: 'ec-p256', now: Date.now() })).cert.toString('pem');
+      const { pool, firstEvent } = await startPool(subscribers, workers);
+      log(`${subscribers} subscribers connected in ${workers} worker processes; first event applied by all in ${firstEvent.wallMs} ms`);
+      const bundle = await measure(pool, subscribers, { kind: 'bundle', trigger: REPUBLISH_TRIGGER, publish: republish }, events, stopBy);
+      log(`bundle: ${bundle.events} events to ${subscribers} subscribers in ${bundle.wallMs} ms`);
+      const bundleChange = await measure(pool, subscribers, {
+        kind: 'bundle',
+        trigger: 'ControlPlane.addTrustAnchors() with a new root, in the control plane process, asked over IPC',
+        publish: async () => void (await cp.addTrustAnchors(newRoot)),
+      }, 1, Number.POSITIVE_INFINITY, Math.max(eventTimeoutMs, 30_000));
+      log(`bundle change: 1 event to ${subscribers} subscribers in ${bundleChange.wallMs} ms`);
+      await pool.stop();
+
+      const { pool: solo } = await startPool(1, 1);
+      const bundleOneSubscriber = await measure(solo, 1, { kind: 'bundle', trigger: REPUBLISH_TRIGGER, publish: republish }, BASELINE_EVENTS, Number.POSITIVE_INFINITY);
+      log(`bundle, one subscriber: ${bundleOneSubscriber.events} events in ${bundleOneSubscriber.wallMs} ms`);
+      return { date: new Date().toISOString(), node: process.version, cores: cpus().length, subscribers, workers, scenarios: { firstEvent, bundle, bundleChange, bundleOneSubscriber } };
+    } finally {
+      for (const pool of pools) await pool.stop();
+      await cp.stop();
+      await nats.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+}
+
+export function propagationTable(result: PropagationResult): string {
+  const { firstEvent: first, bundle: b, bundleChange: change, bundleOneSubscriber: solo } = result.scenarios;
+  const latency = (s: LatencySummary) => `${s.p50} / ${s.p99} / ${s.max}`;
+  const row = (what: string, r: ScenarioResult) =>
+    `| ${what} | ${r.events} | ${latency(r.latencyMs)} | ${r.eventsPerSecond} | ${r.cpuMs.controlPlanePerEvent} | ${r.cpuMs.subscriberPerEventPerSubscriber} | ${r.cpuMs.natsServerPerEvent} | ${r.samples.received} / ${r.samples.expected} |`;
+  return [
+    `${result.subscribers} subscribers in ${result.workers} worker processes, ${result.cores} cores, Node ${result.node}; latency is publish → applied (ms), CPU is ms per event`,
+    '',
+    '| scenario | events | p50 / p99 / max ms | events/s (paced) | control plane CPU | subscriber CPU, per subscriber | nats-server CPU | samples received / expected |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    row(`first event, signer chain not yet validated, ${result.subscribers} subscribers`, first),
+    row(`re-publish, unchanged bundle, ${result.subscribers} subscribers`, b),
+    row(`new root added, ${result.subscribers} subscribers`, change),
+    row('re-publish, unchanged bundle, 1 subscriber alone (baseline, same run)', solo),
+  ].join('\n');
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      subscribers: { type: 'string', default: '1000' },
+      events: { type: 'string', default: '50' },
+      workers: { type: 'string' },
+      json: { type: 'string', default: DEFAULT_PROPAGATION_JSON },
+      'deadline-seconds': { type: 'string', default: '80' },
+    },
+  });
+  const result = await runPropagation({
+    subscribers: Number(values.subscribers),
+    events: Number(values.events),
+    ...(values.workers === undefined ? {} : { workers: Number(values.workers) }),
+    deadlineMs: Number(values['deadline-seconds']) * 1000,
+    log: (line) => process.stderr.write(`${line}\n`),
+  });
+  const { bundle, bundleChange } = result.scenarios;
+  const incomplete = bundle.incompleteEvents + bundleChange.incompleteEvents;
+  process.stdout.write(`${propagationTable(result)}\n\nevents are published one at a time (the next once every subscriber applied the previous); trigger: ${bundle.trigger}; ${bundleChange.trigger}\n`);
+  if (bundle.events < bundle.requestedEvents) process.stdout.write(`the time budget allowed ${bundle.events} of ${bundle.requestedEvents} requested events\n`);
+  if (incomplete > 0) process.stdout.write(`${incomplete} events did not reach every subscriber within the per-event timeout; dropped: ${JSON.stringify(bundle.dropped)}\n`);
+  mkdirSync(dirname(resolve(values.json)), { recursive: true });
+  writeFileSync(resolve(values.json), `${JSON.stringify(result, null, 2)}\n`);
+}
+
+if (import.meta.main) {
+  // Exit explicitly either way: the run is bounded, and nothing it started may keep the process alive after.
+  main().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      const code = err instanceof SigilError ? `${err.code}: ` : '';
+      process.stderr.write(`bench/propagation failed: ${code}${err instanceof Error ? err.message : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
