@@ -82,9 +82,9 @@ t.test('control plane, two sidecars and two apps as processes', async (t) => {
     t.equal(reply.status, 200);
     t.match(JSON.parse(reply.body), { service: 'web', upstream: { service: 'api', message: 'hello from api' } });
     const seenByApi = await apiSidecar.waitFor((l) => l['msg'] === 'connection opened', 'inbound connection');
-    t.equal(seenByApi['peerId'], WEB_ID, 'the api sidecar authenticated web');
+    t.equal(seenByApi['peer'], WEB_ID, 'the api sidecar authenticated web');
     const seenByWeb = await webSidecar.waitFor((l) => l['msg'] === 'connection opened', 'outbound connection');
-    t.equal(seenByWeb['peerId'], API_ID, 'the web sidecar authenticated api');
+    t.equal(seenByWeb['peer'], API_ID, 'the web sidecar authenticated api');
     const ready = await get(portOf(apiStarted['admin']), '/readyz');
     t.equal(ready.status, 200);
     const metrics = await get(portOf(apiStarted['admin']), '/metrics');

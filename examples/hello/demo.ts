@@ -92,8 +92,8 @@ async function main(): Promise<void> {
     const reply = await callThrough({ host: '127.0.0.1', port: (web.address() as { port: number }).port }, '/call');
     say(`    HTTP ${reply.status} ${reply.body.trim()}`);
     const seen = apiLogs.find((l) => l['msg'] === 'connection opened');
-    say(`    api's sidecar authenticated the caller as ${String(seen?.['peerId'] ?? 'unknown')} (serial ${String(seen?.['peerSerial'] ?? '?')})`);
-    if (reply.status !== 200 || seen?.['peerId'] !== WEB_ID) throw new Error('the allowed call did not go through as expected');
+    say(`    api's sidecar authenticated the caller as ${String(seen?.['peer'] ?? 'unknown')} (serial ${String(seen?.['serial'] ?? '?')})`);
+    if (reply.status !== 200 || seen?.['peer'] !== WEB_ID) throw new Error('the allowed call did not go through as expected');
 
     step(6, 'a client without a certificate tries the api sidecar directly');
     const refused = await new Promise<string>((resolve) => {

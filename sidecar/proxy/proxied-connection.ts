@@ -3,6 +3,7 @@ import type { ConnectionTracker } from './connection-tracker.ts';
 import type { PeerInfo } from './peer-info.ts';
 import { Pipe } from './pipe.ts';
 import type { ConnectionLimits, ResolvedDeps } from './proxy-options.ts';
+import { LogField } from '../../common/logger.ts';
 
 /**
  * Starts piping an authorised connection and registers it, so it is counted, drained on stop and closable by
@@ -28,7 +29,7 @@ export function openProxiedConnection(args: {
   const info = Object.freeze({ id, peer, openedAt: deps.clock.now() });
   tracker.add({ info, close: (reason) => pipe.close(reason), closed: pipe.closed });
   deps.observer.connectionOpened(direction);
-  const log = deps.logger.child({ connectionId: id, peerId: peer.identity.spiffeId, peerSerial: peer.serial });
+  const log = deps.logger.child({ connectionId: id, [LogField.peer]: peer.identity.spiffeId, [LogField.serial]: peer.serial });
   log.debug({ remoteAddress: peer.remoteAddress, remotePort: peer.remotePort }, 'connection opened');
   void pipe.closed.then((result) => {
     deps.observer.connectionClosed(direction, result.reason, result.durationMs);

@@ -1,15 +1,12 @@
-import type { Logger } from 'pino';
-import { pino } from 'pino';
+import { silentLogger, type Logger } from '../../common/logger.ts';
+import type { HostPort } from '../../common/address.ts';
 import { systemClock, type Clock } from '../../common/clock.ts';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
 import type { CredentialSource } from '../identity/credential-source.ts';
 import { allowAllPeers, type AuthorizePeer, type VerifyPeer } from './peer-info.ts';
 import { noopObserver, type ProxyObserver } from './proxy-observer.ts';
 
-export interface HostPort {
-  readonly host: string;
-  readonly port: number;
-}
+export type { HostPort };
 
 /** Limits shared by both directions. */
 export interface ConnectionLimits {
@@ -50,7 +47,7 @@ export function resolveDeps(deps: ProxyDeps, component: string): ResolvedDeps {
     verifyPeer: deps.verifyPeer,
     authorizePeer: deps.authorizePeer ?? allowAllPeers,
     observer: deps.observer ?? noopObserver,
-    logger: (deps.logger ?? pino({ enabled: false })).child({ component }),
+    logger: (deps.logger ?? silentLogger()).child({ component }),
     clock: deps.clock ?? systemClock,
   };
 }
