@@ -1,5 +1,5 @@
 import t from 'tap';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { X509Certificate } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { isSigilError } from '../../common/errors.ts';
@@ -90,9 +90,12 @@ function run(c: LimboCase): string {
   return peerNameMatches(leaf, c.expected_peer_name) ? 'SUCCESS' : 'FAILURE: peer name does not match';
 }
 
-const cases = (JSON.parse(readFileSync(LIMBO, 'utf8')) as { testcases: LimboCase[] }).testcases;
+// The suite lives in the shared/ folder beside the repository (as CI lays it out); a checkout without it skips
+// this file and says why, rather than failing on a missing fixture.
+const available = existsSync(LIMBO);
+const cases = available ? (JSON.parse(readFileSync(LIMBO, 'utf8')) as { testcases: LimboCase[] }).testcases : [];
 
-t.test('x509-limbo', async (t) => {
+t.test('x509-limbo', { skip: available ? false : `x509-limbo data not found at ${LIMBO} (set SIGIL_LIMBO_FILE)` }, async (t) => {
   let passed = 0;
   let failed = 0;
   let skipped = 0;
@@ -115,5 +118,5 @@ t.test('x509-limbo', async (t) => {
   }
   t.same([...knownSeen].sort(), Object.keys(KNOWN_UNSUPPORTED).sort(), 'every known-unsupported id exists and was run');
   t.comment(`${passed} passed, ${failed} failed, ${skipped} skipped (${Object.keys(KNOWN_UNSUPPORTED).length} failures known-unsupported)`);
-  console.log(`x509-limbo: ${passed} passed, ${failed} failed, ${skipped} skipped`);
+  console.log(`x509-limbo conformance run: ${passed} passed, ${failed} failed, ${skipped} skipped`);
 });
