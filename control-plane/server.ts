@@ -17,6 +17,7 @@ import { IdentityIssuer } from './issuance/identity-issuer.ts';
 import { JoinTokens } from './issuance/join-tokens.ts';
 import { recordCaFiles, recordOf } from './lifecycle/inventory.ts';
 import { ControlPlaneMetrics } from './metrics.ts';
+import { RevocationRegistry } from './revocation/revocation-registry.ts';
 import { ServingIdentity } from './serving-identity.ts';
 import { SqliteStore } from './store/sqlite-store.ts';
 import type { Store } from './store/store.ts';
@@ -59,6 +60,7 @@ export class ControlPlane {
   #trustDomain: string | undefined;
   #publisher: (EventPublisher & { close(): Promise<void> }) | undefined;
   #anchors: TrustAnchorDeps | undefined;
+  #revocation: RevocationRegistry | undefined;
 
   constructor(options: ControlPlaneOptions, deps: ControlPlaneDeps = {}) {
     this.#options = options;
@@ -86,7 +88,7 @@ export class ControlPlane {
     await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
     await this.#store.open();
     await recordCaFiles(this.#store, files, trustDomain);
-    const trust = new TrustState(ca);
+    const trust = new TrustState(ca, () => this.#requireRevocation().snapshot);
     await trust.load(this.#store);
     this.metrics.caNotAfter.set({ ca: 'intermediate' }, ca.intermediateNotAfter / 1000);
 
@@ -104,6 +106,15 @@ export class ControlPlane {
     await this.#serving.start();
     this.#publisher = await this.#startPublisher(trustDomain);
     this.#anchors = { ca, store: this.#store, trust, bundleFile: files.bundle, publisher: this.#publisher };
+    const revocation = new RevocationRegistry({ trustDomain }, {
+      store: this.#store,
+      signer: ca,
+      clock: this.#clock,
+      logger: this.#logger,
+      ...(this.#publisher ? { publisher: this.#publisher } : {}),
+    });
+    await revocation.start();
+    this.#revocation = revocation;
 
     const edge = { logger: this.#logger, onRefused: (rpc: string, code: string) => this.metrics.refused.inc({ rpc, code }) };
     const issuer = new IdentityIssuer({
@@ -121,13 +132,14 @@ export class ControlPlane {
     });
     const tokens = new JoinTokens({ store: this.#store, clock: this.#clock, trustDomain, defaultTtlMs: config.joinTokenTtlMs });
     this.#grpc.addService(IdentityService, identityHandlers({ ...edge, issuer, trust, trustDomain }));
-    this.#grpc.addService(AdminService, adminHandlers({ ...edge, store: this.#store, tokens, clock: this.#clock, trustDomain, onTokenCreated: () => this.metrics.tokensCreated.inc() }));
+    this.#grpc.addService(AdminService, adminHandlers({ ...edge, store: this.#store, tokens, clock: this.#clock, trustDomain, revocation, onTokenCreated: () => this.metrics.tokensCreated.inc() }));
     const grpcAddress = await this.#bind(config.listen.grpc, serving.serverCredentials());
 
     this.#http = new HttpListener({
       logger: this.#logger,
       readiness: () => ({ ready: this.#addresses !== undefined, checks: { grpc: { ok: this.#addresses !== undefined, detail: this.#addresses ? `serving on ${formatHostPort(this.#addresses.grpc)}` : 'starting' } } }),
       metrics: () => this.metrics.render(),
+      extra: { '/crl': async () => ({ status: 200, contentType: 'application/pkix-crl', body: revocation.snapshot.crlDer }) },
     });
     const httpAddress = await this.#http.listen(config.listen.http);
     this.#addresses = { grpc: grpcAddress, http: httpAddress };
@@ -145,6 +157,7 @@ export class ControlPlane {
 
   async stop(): Promise<void> {
     this.#serving?.stop();
+    await this.#revocation?.stop();
     await this.#publisher?.close();
     await new Promise<void>((resolve) => {
       const force = setTimeout(() => { this.#grpc.forceShutdown(); resolve(); }, 5_000);
@@ -154,6 +167,11 @@ export class ControlPlane {
     await this.#store.close();
     this.#addresses = undefined;
     this.#logger.info('control plane stopped');
+  }
+
+  #requireRevocation(): RevocationRegistry {
+    if (!this.#revocation) throw new SigilError(ErrorCode.UNAVAILABLE, 'the control plane is not started');
+    return this.#revocation;
   }
 
   async #startPublisher(trustDomain: string): Promise<NatsEventPublisher | undefined> {

@@ -1,4 +1,5 @@
 import type { CertificateAuthority } from './ca/certificate-authority.ts';
+import type { RevocationSnapshot } from './revocation/revocation-registry.ts';
 import type { Store } from './store/store.ts';
 import type { sigil } from '../proto/index.ts';
 
@@ -11,10 +12,13 @@ const REFRESH_HINT_SECONDS = 300;
  */
 export class TrustState {
   readonly #ca: CertificateAuthority;
+  readonly #revocation: (() => RevocationSnapshot) | undefined;
   #sequence = 0;
 
-  constructor(ca: CertificateAuthority) {
+  /** `revocation` gives the revocation state in force; without it none is served (sidecars then see CRL number 0). */
+  constructor(ca: CertificateAuthority, revocation?: () => RevocationSnapshot) {
     this.#ca = ca;
+    this.#revocation = revocation;
   }
 
   /** Reads (and on first start, creates) the persisted sequence of the current bundle. */
@@ -30,6 +34,9 @@ export class TrustState {
   }
 
   trustState(): sigil.v1.ITrustState {
-    return { trustDomain: this.#ca.trustDomain, roots: this.#ca.rootsDer(), bundleSequence: this.#sequence, refreshHintSeconds: REFRESH_HINT_SECONDS };
+    const state: sigil.v1.ITrustState = { trustDomain: this.#ca.trustDomain, roots: this.#ca.rootsDer(), bundleSequence: this.#sequence, refreshHintSeconds: REFRESH_HINT_SECONDS };
+    if (!this.#revocation) return state;
+    const r = this.#revocation();
+    return { ...state, revocation: { crlNumber: r.crlNumber, revokedSerials: [...r.revokedSerials], revokedSpiffeIds: [...r.revokedSpiffeIds], crl: r.crlDer } };
   }
 }

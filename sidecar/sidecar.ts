@@ -111,7 +111,15 @@ export class Sidecar {
     this.#events = config.natsServers ? new EventChannel({ servers: config.natsServers, trustDomain: config.trustDomain, name: config.spiffeId }, {
       roots: () => this.trust.bundle?.roots ?? [],
       onEvent: (event) => {
-        if (event.type === 'bundle.updated') this.trust.offer(event.roots, event.bundleSequence, 'nats');
+        switch (event.type) {
+          case 'bundle.updated':
+            this.trust.offer(event.roots, event.bundleSequence, 'nats');
+            break;
+          case 'revocation.updated':
+            // A missed change (CRL number gap) is repaired by fetching the full state.
+            if (this.revocation.applyDelta(event) === 'gap') void this.#refresher.refreshNow('revocation-gap');
+            break;
+        }
       },
       onStatus: (connected, first) => {
         this.metrics.eventChannelConnected.set(connected ? 1 : 0);

@@ -1,21 +1,35 @@
 import { sigil } from '../../proto/index.ts';
+import { parseSpiffeId } from '../spiffe-id.ts';
 import type { EventKind } from './subjects.ts';
 
 /**
  * The typed events of the channel, one union member per kind. Each maps to one payload message of
- * proto/sigil/v1/events.proto; kinds without a member yet (revocation, policy, rotate) are refused as unknown.
+ * proto/sigil/v1/events.proto; kinds without a member yet (policy, rotate) are refused as unknown.
  */
-export type SigilEvent = {
-  readonly type: 'bundle.updated';
-  /** DER root certificates: the whole current bundle, never a delta. */
-  readonly roots: readonly Uint8Array[];
-  readonly bundleSequence: number;
-  readonly refreshHintSeconds: number;
-};
+export type SigilEvent =
+  | {
+    readonly type: 'bundle.updated';
+    /** DER root certificates: the whole current bundle, never a delta. */
+    readonly roots: readonly Uint8Array[];
+    readonly bundleSequence: number;
+    readonly refreshHintSeconds: number;
+  }
+  | {
+    /**
+     * One change of the revocation state: only what changed, stamped with the CRL number it produced. A change
+     * with no entries (the periodic CRL re-signing) still moves the number, so receivers see no gap.
+     */
+    readonly type: 'revocation.updated';
+    readonly crlNumber: number;
+    /** Lowercase hex serials revoked by this change. */
+    readonly revokedSerials: readonly string[];
+    readonly revokedSpiffeIds: readonly string[];
+    readonly unrevokedSpiffeIds: readonly string[];
+  };
 
 export type SigilEventType = SigilEvent['type'];
 
-const KIND_OF: Readonly<Record<SigilEventType, EventKind>> = { 'bundle.updated': 'bundle' };
+const KIND_OF: Readonly<Record<SigilEventType, EventKind>> = { 'bundle.updated': 'bundle', 'revocation.updated': 'revocation' };
 
 export function eventKindOf(event: SigilEvent): EventKind {
   return KIND_OF[event.type];
@@ -28,6 +42,13 @@ export function encodeEventPayload(event: SigilEvent): Uint8Array {
         roots: [...event.roots],
         bundleSequence: event.bundleSequence,
         refreshHintSeconds: event.refreshHintSeconds,
+      }).finish();
+    case 'revocation.updated':
+      return sigil.v1.RevocationUpdate.encode({
+        crlNumber: event.crlNumber,
+        revokedSerials: [...event.revokedSerials],
+        revokedSpiffeIds: [...event.revokedSpiffeIds],
+        unrevokedSpiffeIds: [...event.unrevokedSpiffeIds],
       }).finish();
   }
 }
@@ -42,6 +63,7 @@ export function decodeEventPayload(kind: EventKind, payload: Uint8Array): Payloa
     case 'bundle':
       return decodeBundle(payload);
     case 'revocation':
+      return decodeRevocation(payload);
     case 'policy':
     case 'rotate':
       return { ok: false, reason: 'unknown-kind' };
@@ -64,6 +86,41 @@ function decodeBundle(payload: Uint8Array): PayloadDecodeResult {
       roots: Object.freeze(msg.roots.map((r) => new Uint8Array(r))),
       bundleSequence: Number(msg.bundleSequence),
       refreshHintSeconds: Number(msg.refreshHintSeconds),
+    }),
+  };
+}
+
+const HEX_SERIAL = /^[0-9a-f]{1,64}$/;
+
+function isSpiffeId(text: string): boolean {
+  try {
+    parseSpiffeId(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function decodeRevocation(payload: Uint8Array): PayloadDecodeResult {
+  let msg: sigil.v1.RevocationUpdate;
+  try {
+    msg = sigil.v1.RevocationUpdate.decode(payload);
+  } catch {
+    return { ok: false, reason: 'malformed' };
+  }
+  const crlNumber = Number(msg.crlNumber);
+  // Every change moves the CRL number from 1 up; 0 or a number past 2^53 can only be forged or corrupt.
+  if (!Number.isSafeInteger(crlNumber) || crlNumber < 1) return { ok: false, reason: 'malformed' };
+  if (!msg.revokedSerials.every((s) => HEX_SERIAL.test(s))) return { ok: false, reason: 'malformed' };
+  if (![...msg.revokedSpiffeIds, ...msg.unrevokedSpiffeIds].every(isSpiffeId)) return { ok: false, reason: 'malformed' };
+  return {
+    ok: true,
+    event: Object.freeze({
+      type: 'revocation.updated',
+      crlNumber,
+      revokedSerials: Object.freeze([...msg.revokedSerials]),
+      revokedSpiffeIds: Object.freeze([...msg.revokedSpiffeIds]),
+      unrevokedSpiffeIds: Object.freeze([...msg.unrevokedSpiffeIds]),
     }),
   };
 }

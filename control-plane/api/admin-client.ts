@@ -53,6 +53,16 @@ export class AdminApi {
     return callUnary(`reading certificate ${serial}`, (cb) => this.#client.getCertificate({ serial }, this.#options(), cb));
   }
 
+  /** Revokes one certificate (serial) or an identity (spiffeId); see RevokeRequest in admin.proto. */
+  revoke(request: sigil.v1.IRevokeRequest): Promise<sigil.v1.RevokeResponse> {
+    const what = request.serial ? `certificate ${request.serial}` : `identity ${request.spiffeId ?? ''}`;
+    return callUnary(`revoking ${what}`, (cb) => this.#client.revoke(request, this.#options(), cb));
+  }
+
+  unrevoke(spiffeId: string): Promise<sigil.v1.UnrevokeResponse> {
+    return callUnary(`unrevoking identity ${spiffeId}`, (cb) => this.#client.unrevoke({ spiffeId }, this.#options(), cb));
+  }
+
   close(): void {
     this.#client.close();
   }

@@ -1,6 +1,7 @@
 import { ErrorCode, SigilError } from '../../common/errors.ts';
 import type { sigil, AdminServer } from '../../proto/index.ts';
 import type { JoinTokens } from '../issuance/join-tokens.ts';
+import type { RevocationRegistry } from '../revocation/revocation-registry.ts';
 import type { CertificateKind, CertificateRecord, Store } from '../store/store.ts';
 import type { Clock } from '../../common/clock.ts';
 import { verifiedAdmin } from './caller.ts';
@@ -11,6 +12,7 @@ export interface AdminHandlerDeps extends UnaryEdgeDeps {
   readonly tokens: JoinTokens;
   readonly clock: Clock;
   readonly trustDomain: string;
+  readonly revocation: Pick<RevocationRegistry, 'revokeSerial' | 'revokeIdentity' | 'unrevokeIdentity'>;
   readonly onTokenCreated?: () => void;
 }
 
@@ -65,6 +67,22 @@ export function adminHandlers(deps: AdminHandlerDeps): AdminServer {
       return { certificates: records.map(certificateMessage) };
     }),
     ...pendingAdminHandlers(deps),
+    revoke: unary('Revoke', deps, async (request: sigil.v1.RevokeRequest, call) => {
+      await guard(call);
+      if ((request.serial === '') === (request.spiffeId === '')) {
+        throw new SigilError(ErrorCode.INVALID_ARGUMENT, 'name exactly one of serial and SPIFFE ID to revoke (--serial or --spiffe-id)');
+      }
+      const common = { reason: request.reason, effectiveAt: Number(request.effectiveAtUnixMs), force: request.force };
+      const result = request.serial !== ''
+        ? await deps.revocation.revokeSerial({ serial: request.serial, ...common })
+        : await deps.revocation.revokeIdentity({ spiffeId: request.spiffeId, ...common });
+      return { revokedSerials: [...result.revokedSerials], crlNumber: result.crlNumber };
+    }),
+    unrevoke: unary('Unrevoke', deps, async (request: sigil.v1.UnrevokeRequest, call) => {
+      await guard(call);
+      if (request.spiffeId === '') throw new SigilError(ErrorCode.INVALID_ARGUMENT, 'name the SPIFFE ID to unrevoke (--spiffe-id)');
+      return deps.revocation.unrevokeIdentity(request.spiffeId);
+    }),
     getCertificate: unary('GetCertificate', deps, async (request: sigil.v1.GetCertificateRequest, call) => {
       await guard(call);
       const serial = request.serial.toLowerCase().replace(/:/g, '');
@@ -77,13 +95,11 @@ export function adminHandlers(deps: AdminHandlerDeps): AdminServer {
 }
 
 /** Admin RPCs whose services are not wired into this control plane yet: a clear UNAVAILABLE, never a hang. */
-function pendingAdminHandlers(deps: UnaryEdgeDeps): Pick<AdminServer, 'revoke' | 'unrevoke' | 'applyPolicies' | 'listPolicies' | 'deletePolicy' | 'explainPolicy'> {
+function pendingAdminHandlers(deps: UnaryEdgeDeps): Pick<AdminServer, 'applyPolicies' | 'listPolicies' | 'deletePolicy' | 'explainPolicy'> {
   const pending = (rpc: string) => unary(rpc, deps, async () => {
     throw new SigilError(ErrorCode.UNAVAILABLE, `${rpc} is not available in this control plane version`);
   });
   return {
-    revoke: pending('Revoke'),
-    unrevoke: pending('Unrevoke'),
     applyPolicies: pending('ApplyPolicies'),
     listPolicies: pending('ListPolicies'),
     deletePolicy: pending('DeletePolicy'),

@@ -141,3 +141,46 @@ t.test('serials are reproducible with seeded randomness', async (t) => {
   const replay = await again.ca.issueLeaf({ spiffeId: `spiffe://${TD}/a`, publicKey: keys.publicKey, now: NOW });
   t.equal(replay.serial, first.serial, 'same seed, same serials');
 });
+
+t.test('signCrl: a v2 CRL that openssl verifies, with number, AKI, times, reasons and invalidity dates', async (t) => {
+  const dir = await workDir(t);
+  for (const keyType of ['ec-p256', 'ec-p384', 'rsa-2048'] as const) {
+    const { ca } = await mintCa({ trustDomain: TD, keyType, now: NOW, randomBytes: seededRandomBytes(`crl ${keyType}`) });
+    const leaves = await Promise.all([0, 1, 2].map(async () => ca.issueLeaf({ spiffeId: `spiffe://${TD}/ns/prod/sa/api`, publicKey: (await generateKeyPair('ec-p256')).publicKey, now: NOW })));
+    const [a, b, kept] = leaves as [typeof leaves[0], typeof leaves[0], typeof leaves[0]];
+    const der = await ca.signCrl({
+      crlNumber: 42,
+      thisUpdate: NOW,
+      nextUpdate: NOW + DAY_MS,
+      entries: [
+        { serial: a.serial, revokedAt: NOW - 1000, reasonCode: 1, invalidSince: NOW - 3_600_000 },
+        { serial: b.serial, revokedAt: NOW - 1000, reasonCode: 0 },
+      ],
+    });
+    const [crl, chain, svidA, svidKept] = ['crl.der', 'chain.pem', 'a.pem', 'kept.pem'].map((f) => join(dir, f)) as [string, string, string, string];
+    await writeFile(crl, der);
+    await writeFile(chain, ca.chainPem() + ca.bundlePem());
+    await writeFile(svidA, a.pem);
+    await writeFile(svidKept, kept.pem);
+    const { stderr, stdout: text } = await run('openssl', ['crl', '-inform', 'DER', '-in', crl, '-CAfile', chain, '-noout', '-text']);
+    t.match(stderr, /verify OK/, `${keyType}: openssl verifies the signature`);
+    t.match(text, /Version 2/, `${keyType}: v2`);
+    t.match(text, /X509v3 CRL Number:\s*\n\s+42\n/, `${keyType}: CRL number`);
+    t.match(text, /X509v3 Authority Key Identifier/, `${keyType}: AKI`);
+    t.match(text, /Last Update: Jan  1 12:00:00 2026 GMT/);
+    t.match(text, /Next Update: Jan  2 12:00:00 2026 GMT/);
+    const entryOf = (serial: string) => new RegExp(`Serial Number: ${serial.toUpperCase()}\\n([\\s\\S]*?)(?=Serial Number|Signature Algorithm)`).exec(text)?.[1] ?? '';
+    t.match(entryOf(a.serial), /X509v3 CRL Reason Code:\s*\n\s+Key Compromise/, `${keyType}: reason of the first entry`);
+    t.match(entryOf(a.serial), /Invalidity Date:\s*\n\s+Jan  1 11:00:00 2026 GMT/, `${keyType}: invalidity date`);
+    t.notMatch(entryOf(b.serial), /Reason Code/, `${keyType}: unspecified is left out`);
+    t.notMatch(text, new RegExp(kept.serial.toUpperCase()), `${keyType}: unrevoked certificate not listed`);
+
+    const pemCrl = join(dir, 'crl.pem');
+    await run('openssl', ['crl', '-inform', 'DER', '-in', crl, '-out', pemCrl]);
+    const at = String(NOW / 1000 + 60);
+    const refused = await run('openssl', ['verify', '-attime', at, '-crl_check', '-CRLfile', pemCrl, '-CAfile', join(dir, 'chain.pem'), svidA]).then(() => 'accepted', (e: { stdout: string; stderr: string }) => e.stdout + e.stderr);
+    t.match(refused, /certificate revoked/, `${keyType}: openssl verify -crl_check refuses the revoked SVID`);
+    const ok = await openssl(['verify', '-attime', at, '-crl_check', '-CRLfile', pemCrl, '-CAfile', join(dir, 'chain.pem'), svidKept]);
+    t.match(ok, /OK/, `${keyType}: and accepts the other`);
+  }
+});

@@ -219,6 +219,16 @@ t.test('attest', async (t) => {
         code: ErrorCode.SPIFFE_ID_TRUST_DOMAIN,
         message: /trust domain "other\.org"/,
       },
+      {
+        name: 'revoked identity',
+        setup: async (h) => {
+          const joinToken = await h.token(API);
+          await h.store.revokeIdentity({ spiffeId: API, reason: 'keyCompromise', revokedAt: h.clock.now() }, []);
+          return { joinToken, csr: await csrFor(API) };
+        },
+        code: ErrorCode.REVOKED,
+        message: /identity spiffe:\/\/example\.org\/ns\/prod\/sa\/api is revoked \(keyCompromise\).*sigil unrevoke --spiffe-id/,
+      },
     ];
     for (const c of cases) {
       const h = await harness(t);
@@ -229,6 +239,17 @@ t.test('attest', async (t) => {
       t.same(await h.snapshot(joinToken), before, `${c.name}: inventory, token and signature count unchanged`);
       if (joinToken !== '') t.notMatch(String((err as Error | undefined)?.message), joinToken, `${c.name}: the token is not echoed`);
     }
+  });
+
+  t.test('a revoked identity attests again once unrevoked, with the same token', async (t) => {
+    const h = await harness(t);
+    const joinToken = await h.token(API);
+    await h.store.revokeIdentity({ spiffeId: API, reason: 'unspecified', revokedAt: h.clock.now() }, []);
+    await t.rejects(h.issuer.attest(joinToken, await csrFor(API)), { code: ErrorCode.REVOKED });
+    await h.issuer.attest(await h.token(WEB), await csrFor(WEB));
+    await h.store.unrevokeIdentity(API);
+    await h.issuer.attest(joinToken, await csrFor(API));
+    t.same((await h.store.listCertificates()).map((r) => r.spiffeId).sort(), [API, WEB], 'other identities were never affected');
   });
 
   t.test('a refused CSR leaves the token usable', async (t) => {
@@ -305,6 +326,16 @@ t.test('renew', async (t) => {
         },
         code: ErrorCode.REVOKED,
         message: /is revoked/,
+      },
+      {
+        name: 'revoked identity, current certificate still active',
+        setup: async (h) => {
+          const { caller } = await attested(h);
+          await h.store.revokeIdentity({ spiffeId: API, reason: 'superseded', revokedAt: h.clock.now() }, []);
+          return { caller, csr: await csrFor(API) };
+        },
+        code: ErrorCode.REVOKED,
+        message: /identity spiffe:\/\/example\.org\/ns\/prod\/sa\/api is revoked/,
       },
       {
         name: 'caller certificate is not an svid (admin)',

@@ -75,6 +75,7 @@ export class IdentityIssuer {
     if (!token) throw new SigilError(ErrorCode.TOKEN_INVALID, 'the join token is not known to this control plane: create one with `sigil token create --spiffe-id ID`');
     if (token.expiresAt <= clock.now()) throw new SigilError(ErrorCode.TOKEN_EXPIRED, 'the join token has expired: create a new one with `sigil token create`');
     if (token.usesRemaining <= 0) throw new SigilError(ErrorCode.TOKEN_USED, 'the join token has already been used: join tokens are single-use unless created with --uses');
+    await this.#refuseRevokedIdentity(token.spiffeId);
     const csr = await this.#deps.checkCsr(csrDer);
     if (csr.spiffeId.uri !== token.spiffeId) {
       throw new SigilError(ErrorCode.TOKEN_SPIFFE_ID_MISMATCH, `the join token is bound to ${token.spiffeId}, but the CSR asks for ${csr.spiffeId.uri}`);
@@ -96,6 +97,7 @@ export class IdentityIssuer {
       throw new SigilError(ErrorCode.PEER_UNAUTHENTICATED, 'the client certificate is not an SVID issued by this control plane: attest with a join token instead');
     }
     if (record.status === 'revoked') throw new SigilError(ErrorCode.REVOKED, `certificate ${caller.serial} is revoked: it cannot be renewed`);
+    await this.#refuseRevokedIdentity(caller.spiffeId.uri);
     const csr = await this.#deps.checkCsr(csrDer);
     if (csr.spiffeId.uri !== caller.spiffeId.uri) {
       throw new SigilError(ErrorCode.CSR_SPIFFE_ID_MISMATCH, `the CSR asks for ${csr.spiffeId.uri}, but the caller is ${caller.spiffeId.uri}: renewal keeps the SPIFFE ID`);
@@ -117,6 +119,14 @@ export class IdentityIssuer {
       return await fn();
     } finally {
       this.#keysInFlight.delete(publicKeySha256);
+    }
+  }
+
+  /** Passive revocation: a revoked identity gets no new SVID, by token or by renewal, until unrevoked. */
+  async #refuseRevokedIdentity(spiffeId: string): Promise<void> {
+    const revoked = await this.#deps.store.getRevokedIdentity(spiffeId);
+    if (revoked) {
+      throw new SigilError(ErrorCode.REVOKED, `identity ${spiffeId} is revoked (${revoked.reason}): it gets no new SVID until an operator runs sigil unrevoke --spiffe-id ${spiffeId}`);
     }
   }
 

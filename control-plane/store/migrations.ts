@@ -40,6 +40,26 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE TABLE sequences (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
     `,
   },
+  {
+    version: 2,
+    name: 'revocations, revoked identities',
+    sql: `
+      CREATE TABLE revocations (
+        serial TEXT PRIMARY KEY,
+        spiffe_id TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        revoked_at INTEGER NOT NULL,
+        effective_at INTEGER NOT NULL,
+        not_after INTEGER NOT NULL
+      );
+      CREATE INDEX revocations_not_after ON revocations (not_after);
+      CREATE TABLE revoked_identities (
+        spiffe_id TEXT PRIMARY KEY,
+        reason TEXT NOT NULL,
+        revoked_at INTEGER NOT NULL
+      );
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

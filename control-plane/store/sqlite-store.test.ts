@@ -152,13 +152,28 @@ t.test('an upgrade applies only the new migrations, keeps data and records when'
   await v1.setMeta('kept', 'yes');
   await v1.close();
   clock.advance(HOUR);
-  const v2: Migration = { version: MIGRATIONS.length + 1, name: 'revocations', sql: 'CREATE TABLE revocations (serial TEXT PRIMARY KEY)' };
-  const upgraded = await opened(t, { path, clock, migrations: [...MIGRATIONS, v2] });
+  const next: Migration = { version: MIGRATIONS.length + 1, name: 'probe', sql: 'CREATE TABLE upgrade_probe (serial TEXT PRIMARY KEY)' };
+  const upgraded = await opened(t, { path, clock, migrations: [...MIGRATIONS, next] });
   t.equal(await upgraded.getMeta('kept'), 'yes');
   const applied = query(path, 'SELECT version, name, applied_at FROM schema_migrations ORDER BY version');
-  t.same(applied.at(-1), { version: v2.version, name: 'revocations', applied_at: T0 + HOUR });
+  t.same(applied.at(-1), { version: next.version, name: 'probe', applied_at: T0 + HOUR });
   t.equal(applied[0]?.['applied_at'], T0, 'earlier migrations keep their time');
-  t.equal(query(path, "SELECT name FROM sqlite_master WHERE name = 'revocations'").length, 1);
+  t.equal(query(path, "SELECT name FROM sqlite_master WHERE name = 'upgrade_probe'").length, 1);
+});
+
+t.test('a version-1 store upgrades to revocations and keeps its inventory', async (t) => {
+  const path = join(tempDir(t), 'sigil.db');
+  const v1 = new SqliteStore({ path, migrations: MIGRATIONS.filter((m) => m.version === 1) });
+  await v1.open();
+  await v1.insertCertificate({
+    serial: '0a', spiffeId: API, kind: 'svid', keyType: 'ec-p256', notBefore: T0, notAfter: T0 + HOUR, issuerSerial: 'ca',
+    status: 'active', issuedAt: T0, publicKeySha256: 'aa'.repeat(32), der: Uint8Array.from([0x30, 0x00]),
+  });
+  await v1.close();
+  const store = await opened(t, { path });
+  t.same(query(path, 'SELECT version FROM schema_migrations ORDER BY version'), MIGRATIONS.map((m) => ({ version: m.version })));
+  t.same(await store.revokeCertificates([{ serial: '0a', spiffeId: API, reason: 'superseded', revokedAt: T0, effectiveAt: T0, notAfter: T0 + HOUR }]), ['0a']);
+  t.equal((await store.getCertificate('0a'))?.status, 'revoked');
 });
 
 t.test('a failing migration is rolled back whole', async (t) => {

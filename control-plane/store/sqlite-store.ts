@@ -5,7 +5,8 @@ import type { KeyType } from '../../common/key-type.ts';
 import type { Migration } from './migrations.ts';
 import { openSqlite, translateSqliteError } from './sqlite-open.ts';
 import type {
-  CertificateFilter, CertificateKind, CertificateRecord, CertificateStatus, ConsumeTokenResult, JoinTokenRecord, Store,
+  CertificateFilter, CertificateKind, CertificateRecord, CertificateStatus, ConsumeTokenResult, JoinTokenRecord,
+  RevocationRecord, RevokedIdentityRecord, RevokeIdentityResult, Store,
 } from './store.ts';
 
 export interface SqliteStoreOptions {
@@ -45,6 +46,21 @@ function tokenOf(row: Row): JoinTokenRecord {
     expiresAt: Number(row['expires_at']),
     usesRemaining: Number(row['uses_remaining']),
   };
+}
+
+function revocationOf(row: Row): RevocationRecord {
+  return {
+    serial: row['serial'] as string,
+    spiffeId: row['spiffe_id'] as string,
+    reason: row['reason'] as string,
+    revokedAt: Number(row['revoked_at']),
+    effectiveAt: Number(row['effective_at']),
+    notAfter: Number(row['not_after']),
+  };
+}
+
+function revokedIdentityOf(row: Row): RevokedIdentityRecord {
+  return { spiffeId: row['spiffe_id'] as string, reason: row['reason'] as string, revokedAt: Number(row['revoked_at']) };
 }
 
 /**
@@ -145,6 +161,79 @@ export class SqliteStore implements Store {
     const existing = await this.getJoinToken(tokenHash);
     if (!existing) return { ok: false, reason: 'unknown' };
     return { ok: false, reason: existing.expiresAt <= now ? 'expired' : 'used' };
+  }
+
+  /**
+   * Runs `body` inside BEGIN IMMEDIATE … COMMIT. node:sqlite is synchronous, so nothing else in this process runs
+   * in between; IMMEDIATE takes the write lock up front against other processes.
+   */
+  #transaction<T>(action: string, body: () => T): T {
+    const db = this.#db;
+    if (!db) throw new SigilError(ErrorCode.UNAVAILABLE, `${action}: the store is not open`);
+    try {
+      db.exec('BEGIN IMMEDIATE');
+    } catch (err) {
+      throw translateSqliteError(err, this.#options.path, action);
+    }
+    try {
+      const result = body();
+      db.exec('COMMIT');
+      return result;
+    } catch (err) {
+      if (db.isTransaction) db.exec('ROLLBACK');
+      throw translateSqliteError(err, this.#options.path, action);
+    }
+  }
+
+  #revokeEach(records: readonly RevocationRecord[]): string[] {
+    const added: string[] = [];
+    for (const r of records) {
+      const row = this.#with(`revoking certificate ${r.serial}`, `INSERT INTO revocations (serial, spiffe_id, reason, revoked_at, effective_at, not_after)
+        VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (serial) DO NOTHING RETURNING serial`,
+      (s) => s.get(r.serial, r.spiffeId, r.reason, r.revokedAt, r.effectiveAt, r.notAfter));
+      this.#with(`revoking certificate ${r.serial}`, "UPDATE certificates SET status = 'revoked' WHERE serial = ?", (s) => s.run(r.serial));
+      if (row) added.push(r.serial);
+    }
+    return added;
+  }
+
+  async revokeCertificates(records: readonly RevocationRecord[]): Promise<string[]> {
+    return this.#transaction('revoking certificates', () => this.#revokeEach(records));
+  }
+
+  async getRevocation(serial: string): Promise<RevocationRecord | undefined> {
+    const row = this.#with('reading a revocation', 'SELECT * FROM revocations WHERE serial = ?', (s) => s.get(serial));
+    return row ? revocationOf(row) : undefined;
+  }
+
+  async listRevocations(filter: { readonly notAfterAfter?: number } = {}): Promise<RevocationRecord[]> {
+    if (filter.notAfterAfter === undefined) {
+      return this.#with('listing revocations', 'SELECT * FROM revocations ORDER BY serial', (s) => s.all()).map(revocationOf);
+    }
+    return this.#with('listing revocations', 'SELECT * FROM revocations WHERE not_after > ? ORDER BY serial', (s) => s.all(filter.notAfterAfter!)).map(revocationOf);
+  }
+
+  async revokeIdentity(identity: RevokedIdentityRecord, certificates: readonly RevocationRecord[]): Promise<RevokeIdentityResult> {
+    return this.#transaction(`revoking identity ${identity.spiffeId}`, () => {
+      const row = this.#with('recording a revoked identity',
+        'INSERT INTO revoked_identities (spiffe_id, reason, revoked_at) VALUES (?, ?, ?) ON CONFLICT (spiffe_id) DO NOTHING RETURNING spiffe_id',
+        (s) => s.get(identity.spiffeId, identity.reason, identity.revokedAt));
+      return { identityAdded: row !== undefined, revokedSerials: this.#revokeEach(certificates) };
+    });
+  }
+
+  async unrevokeIdentity(spiffeId: string): Promise<boolean> {
+    const row = this.#with('unrevoking an identity', 'DELETE FROM revoked_identities WHERE spiffe_id = ? RETURNING spiffe_id', (s) => s.get(spiffeId));
+    return row !== undefined;
+  }
+
+  async getRevokedIdentity(spiffeId: string): Promise<RevokedIdentityRecord | undefined> {
+    const row = this.#with('reading a revoked identity', 'SELECT * FROM revoked_identities WHERE spiffe_id = ?', (s) => s.get(spiffeId));
+    return row ? revokedIdentityOf(row) : undefined;
+  }
+
+  async listRevokedIdentities(): Promise<RevokedIdentityRecord[]> {
+    return this.#with('listing revoked identities', 'SELECT * FROM revoked_identities ORDER BY spiffe_id', (s) => s.all()).map(revokedIdentityOf);
   }
 
   async getMeta(key: string): Promise<string | undefined> {

@@ -1,6 +1,6 @@
 import type { Test } from 'tap';
 import { ErrorCode, isSigilError } from '../../common/errors.ts';
-import type { CertificateFilter, CertificateRecord, JoinTokenRecord, Store } from './store.ts';
+import type { CertificateFilter, CertificateRecord, JoinTokenRecord, RevocationRecord, Store } from './store.ts';
 
 const T0 = Date.UTC(2026, 0, 1);
 const HOUR = 3_600_000;
@@ -26,6 +26,10 @@ function cert(serial: string, overrides: Partial<CertificateRecord> = {}): Certi
 
 function token(tokenHash: string, overrides: Partial<JoinTokenRecord> = {}): JoinTokenRecord {
   return { tokenHash, spiffeId: API, createdAt: T0, expiresAt: T0 + HOUR, usesRemaining: 1, ...overrides };
+}
+
+function revocation(serial: string, overrides: Partial<RevocationRecord> = {}): RevocationRecord {
+  return { serial, spiffeId: API, reason: 'keyCompromise', revokedAt: T0 + 10, effectiveAt: T0 + 5, notAfter: T0 + HOUR, ...overrides };
 }
 
 const plain = (r: CertificateRecord) => ({ ...r, der: [...r.der] });
@@ -156,6 +160,50 @@ export async function runStoreContract(t: Test, makeStore: () => Promise<Store>)
     t.same([...burst].sort((a, b) => a - b), Array.from({ length: 50 }, (_, i) => i + 3), 'concurrent calls get distinct values');
     t.equal(await store.currentSequence('events'), 52);
     t.equal(await store.currentSequence('policy'), 1);
+  });
+
+  await withStore('revokeCertificates records, marks the inventory and is idempotent', async (t, store) => {
+    await store.insertCertificate(cert('01'));
+    await store.insertCertificate(cert('02'));
+    await store.insertCertificate(cert('03'));
+    t.same(await store.revokeCertificates([revocation('02'), revocation('01')]), ['02', '01'], 'newly revoked, in input order');
+    t.same(await store.revokeCertificates([revocation('01', { reason: 'superseded', revokedAt: T0 + 99 })]), [], 'a second revocation reports nothing');
+    t.same(await store.getRevocation('01'), revocation('01'), 'the first record is kept');
+    t.equal(await store.getRevocation('03'), undefined);
+    t.same((await store.listCertificates({ status: 'revoked' })).map((r) => r.serial), ['01', '02'], 'inventory status follows');
+    t.equal((await store.getCertificate('03'))?.status, 'active', 'others untouched');
+  });
+
+  await withStore('listRevocations orders by serial and filters by notAfter', async (t, store) => {
+    await store.revokeCertificates([revocation('0c', { notAfter: T0 + 3 * HOUR }), revocation('0a', { notAfter: T0 + HOUR }), revocation('0b', { notAfter: T0 + 2 * HOUR })]);
+    t.same((await store.listRevocations()).map((r) => r.serial), ['0a', '0b', '0c']);
+    t.same((await store.listRevocations({ notAfterAfter: T0 + HOUR })).map((r) => r.serial), ['0b', '0c'], 'notAfterAfter is exclusive');
+    t.same(await store.listRevocations({ notAfterAfter: T0 + 3 * HOUR }), []);
+  });
+
+  await withStore('revokeIdentity remembers the identity and revokes its certificates together', async (t, store) => {
+    await store.insertCertificate(cert('01'));
+    await store.insertCertificate(cert('02'));
+    const identity = { spiffeId: API, reason: 'keyCompromise', revokedAt: T0 };
+    t.same(await store.revokeIdentity(identity, [revocation('01'), revocation('02')]), { identityAdded: true, revokedSerials: ['01', '02'] });
+    t.same(await store.revokeIdentity({ ...identity, reason: 'superseded', revokedAt: T0 + 1 }, [revocation('01')]), { identityAdded: false, revokedSerials: [] }, 'twice changes nothing');
+    t.same(await store.getRevokedIdentity(API), identity, 'the first record is kept');
+    t.same(await store.listRevokedIdentities(), [identity]);
+    t.equal(await store.getRevokedIdentity(WEB), undefined);
+    t.same((await store.listCertificates({ status: 'revoked' })).map((r) => r.serial), ['01', '02']);
+  });
+
+  await withStore('unrevokeIdentity forgets the identity, not the certificate revocations', async (t, store) => {
+    await store.insertCertificate(cert('01'));
+    await store.revokeIdentity({ spiffeId: WEB, reason: 'unspecified', revokedAt: T0 }, []);
+    await store.revokeIdentity({ spiffeId: API, reason: 'unspecified', revokedAt: T0 }, [revocation('01')]);
+    t.same((await store.listRevokedIdentities()).map((r) => r.spiffeId), [API, WEB], 'ordered by SPIFFE ID');
+    t.equal(await store.unrevokeIdentity(API), true);
+    t.equal(await store.unrevokeIdentity(API), false, 'a second unrevoke reports nothing');
+    t.equal(await store.getRevokedIdentity(API), undefined);
+    t.equal((await store.getCertificate('01'))?.status, 'revoked');
+    t.ok(await store.getRevocation('01'));
+    t.same((await store.listRevokedIdentities()).map((r) => r.spiffeId), [WEB]);
   });
 
   await t.test('a closed store refuses work', async (t) => {

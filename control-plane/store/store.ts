@@ -45,6 +45,33 @@ export type ConsumeTokenResult =
   | { readonly ok: true; readonly token: JoinTokenRecord }
   | { readonly ok: false; readonly reason: 'unknown' | 'expired' | 'used' };
 
+/** One revoked certificate. Times are Unix milliseconds. */
+export interface RevocationRecord {
+  readonly serial: string;
+  readonly spiffeId: string;
+  /** RFC 5280 reason name (`keyCompromise`, ...). */
+  readonly reason: string;
+  readonly revokedAt: number;
+  /** From when the certificate is to be treated as invalid (the CRL's invalidity date); <= revokedAt. */
+  readonly effectiveAt: number;
+  /** The certificate's notAfter, kept here so the CRL can drop expired entries without a join. */
+  readonly notAfter: number;
+}
+
+/** An identity whose certificates are all revoked and that may not attest or renew until unrevoked. */
+export interface RevokedIdentityRecord {
+  readonly spiffeId: string;
+  readonly reason: string;
+  readonly revokedAt: number;
+}
+
+export interface RevokeIdentityResult {
+  /** False when the identity was already revoked. */
+  readonly identityAdded: boolean;
+  /** Serials newly revoked by this call. */
+  readonly revokedSerials: string[];
+}
+
 /**
  * The control plane's persistent state. Every method is atomic on its own; implementations are the
  * embedded SQLite store (default) and, later, PostgreSQL for several replicas.
@@ -70,6 +97,22 @@ export interface Store {
   /** Small named values: CA metadata, settings. */
   getMeta(key: string): Promise<string | undefined>;
   setMeta(key: string, value: string): Promise<void>;
+
+  /**
+   * In one transaction: records each revocation and sets its certificate's status to 'revoked'. A serial already
+   * revoked keeps its first record and is not reported again. Returns the serials newly revoked, in input order.
+   */
+  revokeCertificates(records: readonly RevocationRecord[]): Promise<string[]>;
+  getRevocation(serial: string): Promise<RevocationRecord | undefined>;
+  /** Ordered by serial; with `notAfterAfter`, only revocations of certificates with notAfter > that time. */
+  listRevocations(filter?: { readonly notAfterAfter?: number }): Promise<RevocationRecord[]>;
+  /** In one transaction: remembers the identity (first record kept) and revokes the given certificates. */
+  revokeIdentity(identity: RevokedIdentityRecord, certificates: readonly RevocationRecord[]): Promise<RevokeIdentityResult>;
+  /** Forgets a revoked identity (its certificates stay revoked); false when it was not revoked. */
+  unrevokeIdentity(spiffeId: string): Promise<boolean>;
+  getRevokedIdentity(spiffeId: string): Promise<RevokedIdentityRecord | undefined>;
+  /** Ordered by SPIFFE ID. */
+  listRevokedIdentities(): Promise<RevokedIdentityRecord[]>;
 
   /** Atomically increments and returns the sequence of `name` (first call returns 1). Never goes back. */
   nextSequence(name: string): Promise<number>;

@@ -1,0 +1,31 @@
+import t from 'tap';
+import { sigil } from '../../proto/index.ts';
+import { decodeEventPayload, encodeEventPayload, eventKindOf, type SigilEvent } from './sigil-event.ts';
+
+const TD = 'example.org';
+
+t.test('a revocation update round-trips on the revocation kind', async (t) => {
+  const event: SigilEvent = { type: 'revocation.updated', crlNumber: 7, revokedSerials: ['0a1b'], revokedSpiffeIds: [`spiffe://${TD}/ns/a`], unrevokedSpiffeIds: [`spiffe://${TD}/ns/b`] };
+  t.equal(eventKindOf(event), 'revocation');
+  t.same(decodeEventPayload('revocation', encodeEventPayload(event)), { ok: true, event });
+  const empty: SigilEvent = { type: 'revocation.updated', crlNumber: 8, revokedSerials: [], revokedSpiffeIds: [], unrevokedSpiffeIds: [] };
+  t.same(decodeEventPayload('revocation', encodeEventPayload(empty)), { ok: true, event: empty }, 'an empty change is valid');
+});
+
+t.test('malformed revocation updates are refused', async (t) => {
+  const encode = (m: sigil.v1.IRevocationUpdate) => sigil.v1.RevocationUpdate.encode(m).finish();
+  const cases: [string, Uint8Array][] = [
+    ['not protobuf', Uint8Array.from([0xff, 0xff, 0xff])],
+    ['CRL number 0', encode({ crlNumber: 0, revokedSerials: ['0a'] })],
+    ['serial not hex', encode({ crlNumber: 1, revokedSerials: ['zz'] })],
+    ['serial in upper case', encode({ crlNumber: 1, revokedSerials: ['0A'] })],
+    ['revoked ID not a SPIFFE ID', encode({ crlNumber: 1, revokedSpiffeIds: ['https://example.org/x'] })],
+    ['unrevoked ID not a SPIFFE ID', encode({ crlNumber: 1, unrevokedSpiffeIds: [''] })],
+  ];
+  for (const [name, payload] of cases) t.same(decodeEventPayload('revocation', payload), { ok: false, reason: 'malformed' }, name);
+});
+
+t.test('policy and rotate still have no payload type', async (t) => {
+  t.same(decodeEventPayload('policy', new Uint8Array()), { ok: false, reason: 'unknown-kind' });
+  t.same(decodeEventPayload('rotate', new Uint8Array()), { ok: false, reason: 'unknown-kind' });
+});
