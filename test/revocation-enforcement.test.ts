@@ -1,0 +1,118 @@
+import t from 'tap';
+import { once } from 'node:events';
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { ErrorCode } from '../common/errors.ts';
+import { GrpcIdentityApi } from '../sidecar/index.ts';
+import { startControlPlane } from './fixtures/control-plane-fixture.ts';
+import { startNatsServer } from './fixtures/nats-server.ts';
+import { startSidecar, type RunningSidecar } from './fixtures/sidecar-fixture.ts';
+import { makeCsr } from '../common/csr-builder.ts';
+import { generateKeyPair } from '../common/key-pair.ts';
+
+// Issue 5, "done when": revocation reaches every sidecar within a second over NATS, closes live connections,
+// refuses new handshakes in both directions and renewals; over gRPC alone when NATS is down; and a sidecar cut off
+// from both past the staleness bound refuses new connections and says why.
+const TD = 'example.org';
+const id = (name: string) => `spiffe://${TD}/ns/rev/sa/${name}`;
+
+function echoServer(): Promise<Server> {
+  const server = createServer((s) => s.pipe(s));
+  return new Promise((r) => server.listen(0, '127.0.0.1', () => r(server)));
+}
+
+function open(port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ host: '127.0.0.1', port }, () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+/** Sends one message through a fresh connection: resolves with the echo, or '' when the connection is refused. */
+function roundTrip(port: number, text: string): Promise<string> {
+  return new Promise((resolve) => {
+    const s = connect({ host: '127.0.0.1', port });
+    let got = '';
+    s.on('connect', () => s.write(text));
+    s.on('data', (d) => { got += d.toString(); if (got.length >= text.length) s.end(); });
+    s.on('error', () => {});
+    s.on('close', () => resolve(got));
+  });
+}
+
+t.test('revocation with NATS: within a second, live connections closed, both directions refused', async (t) => {
+  const nats = await startNatsServer();
+  const cp = await startControlPlane({ natsServers: [nats.url] });
+  const app = await echoServer();
+  const sidecars: RunningSidecar[] = [];
+  t.teardown(async () => { for (const s of sidecars) await s.stop(); app.close(); await cp.stop(); await nats.stop(); });
+  const start = async (name: string, yaml: string[]) => {
+    const s = await startSidecar(cp, { spiffeId: id(name), natsServers: [nats.url], trustRefreshInterval: '1h', yaml });
+    sidecars.push(s);
+    return s;
+  };
+  const api = await start('api', [`inbound:\n  - { listen: 127.0.0.1:0, forward: 127.0.0.1:${(app.address() as { port: number }).port} }`]);
+  const upstream = `127.0.0.1:${api.addresses.inbound[0]!.port}`;
+  const web = await start('web', [`outbound:\n  - { listen: 127.0.0.1:0, upstream: "${upstream}", expect: ${id('api')} }`]);
+  const batch = await start('batch', [`outbound:\n  - { listen: 127.0.0.1:0, upstream: "${upstream}", expect: ${id('api')} }`]);
+  await Promise.all(sidecars.map((s) => (s.sidecar.eventChannelConnected ? undefined : new Promise<void>((r) => { const off = s.sidecar.onEvent((e) => { if (e.type === 'event-channel.connected') { off(); r(); } }); }))));
+  const webPort = web.addresses.outbound[0]!.port;
+  const batchPort = batch.addresses.outbound[0]!.port;
+  t.equal(await roundTrip(webPort, 'hello'), 'hello', 'web reaches api before');
+
+  const live = await open(webPort);
+  live.write('ping');
+  await once(live, 'data');
+  const webMaterial = web.sidecar.credentials.current!.material;
+  const started = Date.now();
+  const closed = once(live, 'close');
+  const response = await cp.admin.revoke({ serial: webMaterial.serial, reason: 'keyCompromise' });
+  t.same(response.revokedSerials, [webMaterial.serial]);
+  await closed;
+  const elapsed = Date.now() - started;
+  t.ok(elapsed <= 1000, `the open connection of the revoked client was closed after ${elapsed} ms`);
+  t.equal(await roundTrip(webPort, 'again'), '', 'a new handshake by the revoked client is refused by api');
+  t.equal(await roundTrip(batchPort, 'batch'), 'batch', 'the rest of the mesh is unaffected');
+  const renew = new GrpcIdentityApi({ address: cp.grpcAddress, bundlePem: () => cp.bundlePem });
+  const keys = await generateKeyPair('ec-p256');
+  await t.rejects(renew.renew(webMaterial, await makeCsr({ spiffeId: id('web'), keys })), { code: ErrorCode.REVOKED }, 'Renew with the revoked certificate is refused');
+
+  const revokedApi = Promise.all([batch, web].map((s) => new Promise<void>((r) => { const off = s.sidecar.revocation.onChange((set) => { if (set.isIdentityRevoked(id('api'))) { off(); r(); } }); })));
+  await cp.admin.revoke({ spiffeId: id('api'), reason: 'cessationOfOperation' });
+  await revokedApi;
+  t.equal(await roundTrip(batchPort, 'to a revoked server'), '', 'the outbound side refuses a revoked server too');
+});
+
+t.test('revocation without NATS, and staleness without any control plane', async (t) => {
+  const cp = await startControlPlane();
+  const app = await echoServer();
+  t.teardown(() => { app.close(); });
+  const api = await startSidecar(cp, {
+    spiffeId: id('api2'),
+    trustRefreshInterval: '500ms',
+    yaml: [`inbound:\n  - { listen: 127.0.0.1:0, forward: 127.0.0.1:${(app.address() as { port: number }).port} }`, 'revocation: { maxStaleness: 3s }'],
+  });
+  const web = await startSidecar(cp, { spiffeId: id('web2'), trustRefreshInterval: '500ms', yaml: [`outbound:\n  - { listen: 127.0.0.1:0, upstream: "127.0.0.1:${api.addresses.inbound[0]!.port}", expect: ${id('api2')} }`] });
+  t.teardown(async () => { await web.stop(); await api.stop(); });
+  const webPort = web.addresses.outbound[0]!.port;
+  t.equal(await roundTrip(webPort, 'hi'), 'hi');
+
+  const seen = new Promise<void>((r) => { const off = api.sidecar.revocation.onChange((set) => { if (set.isIdentityRevoked(id('web2'))) { off(); r(); } }); });
+  await cp.admin.revoke({ spiffeId: id('web2') });
+  await seen;
+  t.pass('the periodic gRPC refresh brought the revocation without NATS');
+  t.equal(await roundTrip(webPort, 'hi'), '', 'and it is enforced');
+  await cp.admin.unrevoke(id('web2'));
+  const lifted = new Promise<void>((r) => { const off = api.sidecar.revocation.onChange((set) => { if (!set.isIdentityRevoked(id('web2'))) { off(); r(); } }); });
+  await lifted;
+  t.equal(await roundTrip(webPort, 'back'), '', 'unrevoke lifts the ban on new SVIDs, but the certificates revoked with the identity stay revoked');
+
+  await cp.stop();
+  // Nothing can refresh the state now: wait until it crosses the 3 s bound (the state itself says when).
+  while (!api.sidecar.revocation.isStale()) await new Promise((r) => setTimeout(r, 250));
+  t.equal(await roundTrip(webPort, 'stale'), '', 'stale revocation state: new connections refused (fail closed)');
+  const ready = await fetch(`http://127.0.0.1:${api.addresses.admin.port}/readyz`);
+  t.equal(ready.status, 503);
+  t.match(await ready.text(), /STALE: refusing new connections/);
+  const metrics = await (await fetch(`http://127.0.0.1:${api.addresses.admin.port}/metrics`)).text();
+  t.match(metrics, /sigil_revocation_state_age_seconds [3-9]/);
+});
