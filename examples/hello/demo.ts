@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
+import { connect as netConnect } from 'node:net';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { formatHostPort } from '../../common/address.ts';
@@ -57,6 +58,8 @@ async function main(): Promise<void> {
         'inbound:',
         `  - { listen: "127.0.0.1:0", forward: "127.0.0.1:${apiPort}" }`,
         'admin: { listen: "127.0.0.1:0" }',
+        // Demo setting: without NATS, the full state is fetched every second (the default is 60 s).
+        'trustRefreshInterval: 1s',
       ].join('\n'), join(dir, 'api-sidecar.yaml')),
       bootstrapBundlePem: ca.issued.root.pem,
       joinToken: () => apiToken,
@@ -106,7 +109,29 @@ async function main(): Promise<void> {
     say(`    ${refused}`);
     if (!refused.startsWith('refused')) throw new Error('a client without a certificate got through');
 
-    step(7, 'inventory (sigil certs list)');
+    step(7, `sigil revoke --spiffe-id ${WEB_ID} --reason keyCompromise, with a connection open`);
+    const open = await new Promise<import('node:net').Socket>((resolve, reject) => {
+      const s = netConnect({ host: '127.0.0.1', port: webOutbound.port }, () => resolve(s));
+      s.once('error', reject);
+    });
+    const openClosed = new Promise<void>((resolve) => open.once('close', () => resolve()));
+    open.on('error', () => {});
+    open.write('GET /greeting HTTP/1.1\r\nhost: api\r\nconnection: keep-alive\r\n\r\n');
+    await new Promise((resolve) => open.once('data', resolve));
+    say('    a keep-alive connection web -> api is open and has been answered');
+    const applied = new Promise<void>((resolve) => {
+      const off = apiSidecar.revocation.onChange((set) => { if (set.isIdentityRevoked(WEB_ID)) { off(); resolve(); } });
+    });
+    const revoked = await admin.revoke({ spiffeId: WEB_ID, reason: 'keyCompromise' });
+    say(`    revoked ${revoked.revokedSerials.length} certificate(s), CRL number ${revoked.crlNumber}`);
+    await applied;
+    await openClosed;
+    say('    the api sidecar applied the revocation and closed the open connection');
+    const afterRevoke = await callThrough({ host: '127.0.0.1', port: (web.address() as { port: number }).port }, '/call');
+    say(`    the next call: HTTP ${afterRevoke.status} ${afterRevoke.body.trim()}`);
+    if (afterRevoke.status === 200) throw new Error('a revoked caller got through');
+
+    step(8, 'inventory (sigil certs list)');
     for (const c of (await admin.listCertificates({ kind: 'svid' })).certificates) {
       say(`    ${c.serial}  ${c.status}  until ${new Date(Number(c.notAfterUnixMs)).toISOString()}  ${c.spiffeId}`);
     }
