@@ -32,6 +32,7 @@ export const controlPlaneFileSchema = z.strictObject({
     tls: z.strictObject({ caFile: z.string().optional(), certFile: z.string().optional(), keyFile: z.string().optional() }).optional(),
     credentialsFile: z.string().optional(),
   }).optional(),
+  policy: z.strictObject({ defaultAction: z.enum(['deny', 'allow']).default('deny') }).default({ defaultAction: 'deny' }),
   log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).default({ level: 'info' }),
 });
 
@@ -44,6 +45,8 @@ export interface ControlPlaneConfig {
   /** Absolute path of the SQLite file; `<dataDir>/sigil.db` when not configured. */
   readonly sqlitePath: string;
   readonly logLevel: string;
+  /** For destinations no policy names: 'deny' (default); 'allow' exists for roll-out. */
+  readonly policyDefaultAction: 'deny' | 'allow';
   /** Absent: no event channel; sidecars converge through FetchTrust alone. */
   readonly nats: { readonly servers: readonly string[]; readonly tls?: { caFile?: string; certFile?: string; keyFile?: string }; readonly credentialsFile?: string } | undefined;
 }
@@ -80,6 +83,7 @@ export function resolveControlPlaneConfig(sources: ConfigSources): ControlPlaneC
     joinTokenTtlMs: file.joinTokens.defaultTtl,
     sqlitePath: sqlite !== undefined ? resolve(sources.cwd, sqlite) : resolve(resolvedDataDir, 'sigil.db'),
     logLevel: env['SIGIL_LOG_LEVEL'] ?? file.log.level,
+    policyDefaultAction: envOr(env, 'SIGIL_POLICY_DEFAULT_ACTION', file.policy.defaultAction, parseDefaultAction),
     nats: natsConfig(env['SIGIL_NATS_SERVERS'], file.nats, fileDir),
   });
 }
@@ -93,6 +97,11 @@ function natsConfig(envServers: string | undefined, file: z.output<typeof contro
     ...(tls ? { tls } : {}),
     ...(file?.credentialsFile ? { credentialsFile: resolve(fileDir, file.credentialsFile) } : {}),
   };
+}
+
+function parseDefaultAction(value: string): 'deny' | 'allow' {
+  if (value === 'deny' || value === 'allow') return value;
+  throw new SigilError(ErrorCode.CONFIG_INVALID, `SIGIL_POLICY_DEFAULT_ACTION must be deny or allow, got ${JSON.stringify(value)}`);
 }
 
 function envOr<T>(env: ConfigSources['env'], name: string, fallback: T, parse: (v: string) => T): T {

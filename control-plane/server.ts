@@ -22,6 +22,7 @@ import { ServingIdentity } from './serving-identity.ts';
 import { SqliteStore } from './store/sqlite-store.ts';
 import type { Store } from './store/store.ts';
 import { TrustState } from './trust-state.ts';
+import { PolicyService } from './policy/policy-service.ts';
 import { NatsEventPublisher } from './events/nats-event-publisher.ts';
 import type { EventPublisher } from './events/event-publisher.ts';
 import { addTrustAnchors, publishBundle, type TrustAnchorDeps } from './trust-anchors.ts';
@@ -88,7 +89,14 @@ export class ControlPlane {
     await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
     await this.#store.open();
     await recordCaFiles(this.#store, files, trustDomain);
-    const trust = new TrustState(ca, () => this.#requireRevocation().snapshot);
+    const policies = new PolicyService({ trustDomain, defaultAction: config.policyDefaultAction }, {
+      store: this.#store,
+      clock: this.#clock,
+      // Full state: every sidecar gets the whole set in force.
+      onChange: async (wire) => { await this.#publisher?.publish({ type: 'policy.updated', policies: wire }); },
+    });
+    await policies.load();
+    const trust = new TrustState(ca, () => this.#requireRevocation().snapshot, () => policies.wire);
     await trust.load(this.#store);
     this.metrics.caNotAfter.set({ ca: 'intermediate' }, ca.intermediateNotAfter / 1000);
 
@@ -132,7 +140,7 @@ export class ControlPlane {
     });
     const tokens = new JoinTokens({ store: this.#store, clock: this.#clock, trustDomain, defaultTtlMs: config.joinTokenTtlMs });
     this.#grpc.addService(IdentityService, identityHandlers({ ...edge, issuer, trust, trustDomain }));
-    this.#grpc.addService(AdminService, adminHandlers({ ...edge, store: this.#store, tokens, clock: this.#clock, trustDomain, revocation, onTokenCreated: () => this.metrics.tokensCreated.inc() }));
+    this.#grpc.addService(AdminService, adminHandlers({ ...edge, store: this.#store, tokens, clock: this.#clock, trustDomain, revocation, policies, onTokenCreated: () => this.metrics.tokensCreated.inc() }));
     const grpcAddress = await this.#bind(config.listen.grpc, serving.serverCredentials());
 
     this.#http = new HttpListener({

@@ -16,7 +16,10 @@ export class TrustState {
   #sequence = 0;
 
   /** `revocation` gives the revocation state in force; without it none is served (sidecars then see CRL number 0). */
-  constructor(ca: CertificateAuthority, revocation?: () => RevocationSnapshot) {
+  readonly #policies: (() => sigil.v1.IPolicySet) | undefined;
+
+  constructor(ca: CertificateAuthority, revocation?: () => RevocationSnapshot, policies?: () => sigil.v1.IPolicySet) {
+    this.#policies = policies;
     this.#ca = ca;
     this.#revocation = revocation;
   }
@@ -35,8 +38,9 @@ export class TrustState {
 
   trustState(): sigil.v1.ITrustState {
     const state: sigil.v1.ITrustState = { trustDomain: this.#ca.trustDomain, roots: this.#ca.rootsDer(), bundleSequence: this.#sequence, refreshHintSeconds: REFRESH_HINT_SECONDS };
-    if (!this.#revocation) return state;
+    const withPolicies = this.#policies ? { ...state, policies: this.#policies() } : state;
+    if (!this.#revocation) return withPolicies;
     const r = this.#revocation();
-    return { ...state, revocation: { crlNumber: r.crlNumber, revokedSerials: [...r.revokedSerials], revokedSpiffeIds: [...r.revokedSpiffeIds], crl: r.crlDer } };
+    return { ...withPolicies, revocation: { crlNumber: r.crlNumber, revokedSerials: [...r.revokedSerials], revokedSpiffeIds: [...r.revokedSpiffeIds], crl: r.crlDer } };
   }
 }

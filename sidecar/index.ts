@@ -6,3 +6,8 @@ export { loadSidecarConfig, parseSidecarConfig, type SidecarConfig } from './con
 export { runSidecarFromConfig } from './run.ts';
 export { EventChannel, type EventChannelOptions, type EventChannelDeps, type EventMeta } from './trust/event-channel.ts';
 export { TrustState } from './trust/trust-state.ts';
+export { RevocationState, type RevocationStateOptions } from './trust/revocation-state.ts';
+export { InboundListener, type InboundListenerOptions } from './proxy/inbound-listener.ts';
+export { CredentialSource, type TlsMaterial } from './identity/credential-source.ts';
+export { svidPeerVerifier } from './peer-verifier.ts';
+export { resolveTlsSettings } from './proxy/tls-settings.ts';

@@ -18,6 +18,7 @@ import { EventChannel } from './trust/event-channel.ts';
 import { TrustRefresher } from './trust/trust-refresher.ts';
 import { TrustState } from './trust/trust-state.ts';
 import { RevocationState } from './trust/revocation-state.ts';
+import { PolicyEnforcer } from './policy/policy-enforcer.ts';
 import type { AuthorizePeer, ConnectionInfo } from './proxy/peer-info.ts';
 
 export interface SidecarOptions {
@@ -57,6 +58,7 @@ export class Sidecar {
   readonly #svids: SvidManager;
   readonly trust: TrustState;
   readonly revocation: RevocationState;
+  readonly policy: PolicyEnforcer;
   readonly #refresher: TrustRefresher;
   readonly #events: EventChannel | undefined;
   readonly #inbound: InboundListener[];
@@ -98,11 +100,25 @@ export class Sidecar {
         this.#logger.warn({ closed, crl_number: set.crlNumber }, 'closed live connections of revoked peers');
       }
     });
+    this.policy = new PolicyEnforcer({ ownId: config.spiffeId, trustDomain: config.trustDomain }, {
+      clock: this.#clock,
+      logger: this.#logger,
+      onDecision: (d) => this.metrics.policyDecisions.inc({ decision: d.decision, policy: d.policy ?? '' }),
+    });
+    this.policy.onChange(() => {
+      // A new version applies to open connections too: those it would deny are closed.
+      const closed = this.#inbound.reduce((n, l) => n + l.closeWhere((c) => this.policy.decide(c.peer.identity.spiffeId, c.peer.localPort).decision === 'deny'), 0);
+      if (closed > 0) {
+        this.metrics.closedByPolicy.inc(closed);
+        this.#logger.warn({ closed, policy_version: this.policy.version }, 'closed live connections the new policy version denies');
+      }
+    });
     this.#refresher = new TrustRefresher({ intervalMs: config.trustRefreshIntervalMs }, {
       fetcher: { fetchTrust: () => grpcApi.fetchTrust(this.credentials.current?.material) },
       apply: (state) => {
         this.trust.offer(state.roots, state.bundleSequence, 'grpc');
         this.revocation.replace(state.revocation);
+        this.policy.replace(state.policies, 'grpc');
       },
       clock: this.#clock,
       logger: this.#logger,
@@ -118,6 +134,9 @@ export class Sidecar {
           case 'revocation.updated':
             // A missed change (CRL number gap) is repaired by fetching the full state.
             if (this.revocation.applyDelta(event) === 'gap') void this.#refresher.refreshNow('revocation-gap');
+            break;
+          case 'policy.updated':
+            this.policy.replace(event.policies, 'nats');
             break;
         }
       },
@@ -160,15 +179,20 @@ export class Sidecar {
         },
       },
     );
-    const authorizePeer: AuthorizePeer = (peer) => this.revocation.authorize(peer.serial, peer.identity.spiffeId);
-    const proxyDeps = { credentials: this.credentials, observer: this.metrics, logger: this.#logger, clock: this.#clock, authorizePeer };
+    const notRevoked: AuthorizePeer = (peer) => this.revocation.authorize(peer.serial, peer.identity.spiffeId);
+    // Inbound: revocation first (cheapest, and a revoked peer needs no policy explanation), then policy.
+    const inboundAuthorize: AuthorizePeer = (peer) => {
+      const revocation = this.revocation.authorize(peer.serial, peer.identity.spiffeId);
+      return revocation.allowed ? this.policy.authorize(peer) : revocation;
+    };
+    const proxyDeps = { credentials: this.credentials, observer: this.metrics, logger: this.#logger, clock: this.#clock };
     this.#inbound = config.inbound.map((i) => new InboundListener(
       { ...i, minTlsVersion: config.minTlsVersion },
-      { ...proxyDeps, verifyPeer: svidPeerVerifier(config.trustDomain, 'client') },
+      { ...proxyDeps, authorizePeer: inboundAuthorize, verifyPeer: svidPeerVerifier(config.trustDomain, 'client') },
     ));
     this.#outbound = config.outbound.map((o) => new OutboundListener(
       o,
-      { ...proxyDeps, verifyPeer: svidPeerVerifier(config.trustDomain, 'server') },
+      { ...proxyDeps, authorizePeer: notRevoked, verifyPeer: svidPeerVerifier(config.trustDomain, 'server') },
     ));
     this.#admin = new HttpListener({
       logger: this.#logger,

@@ -44,6 +44,19 @@ t.test('control plane, two sidecars and two apps as processes', async (t) => {
     return (JSON.parse(r.stdout) as { token: string }).token;
   };
   await writeFile(join(dir, 'api.token'), await token(API_ID), { mode: 0o600 });
+  await writeFile(join(dir, 'policy.yaml'), [
+    'apiVersion: sigil.dev/v1',
+    'kind: AllowPolicy',
+    'metadata: { name: callers-of-api }',
+    'spec:',
+    `  destination: ${API_ID}`,
+    '  allow:',
+    `    - from: ${WEB_ID}`,
+    `    - from: spiffe://${TD}/ns/default/sa/curl`,
+  ].join('\n'));
+  const applied = await runSigil(['policy', 'apply', '--data-dir', data, '-f', join(dir, 'policy.yaml')], { env });
+  t.equal(applied.code, 0, `policy apply: ${applied.stderr}`);
+  t.match(applied.stdout, /applied policy version 1/);
 
   const api = new Child([join(REPO_ROOT, 'examples/hello/api.ts')], { env: { API_PORT: '0' } });
   children.push(api);

@@ -4,7 +4,7 @@ import type { EventKind } from './subjects.ts';
 
 /**
  * The typed events of the channel, one union member per kind. Each maps to one payload message of
- * proto/sigil/v1/events.proto; kinds without a member yet (policy, rotate) are refused as unknown.
+ * proto/sigil/v1/events.proto; kinds without a member yet (rotate) are refused as unknown.
  */
 export type SigilEvent =
   | {
@@ -25,11 +25,16 @@ export type SigilEvent =
     readonly revokedSerials: readonly string[];
     readonly revokedSpiffeIds: readonly string[];
     readonly unrevokedSpiffeIds: readonly string[];
+  }
+  | {
+    /** The whole policy set in force (full state, validated again by each receiver before use). */
+    readonly type: 'policy.updated';
+    readonly policies: sigil.v1.IPolicySet;
   };
 
 export type SigilEventType = SigilEvent['type'];
 
-const KIND_OF: Readonly<Record<SigilEventType, EventKind>> = { 'bundle.updated': 'bundle', 'revocation.updated': 'revocation' };
+const KIND_OF: Readonly<Record<SigilEventType, EventKind>> = { 'bundle.updated': 'bundle', 'revocation.updated': 'revocation', 'policy.updated': 'policy' };
 
 export function eventKindOf(event: SigilEvent): EventKind {
   return KIND_OF[event.type];
@@ -43,6 +48,8 @@ export function encodeEventPayload(event: SigilEvent): Uint8Array {
         bundleSequence: event.bundleSequence,
         refreshHintSeconds: event.refreshHintSeconds,
       }).finish();
+    case 'policy.updated':
+      return sigil.v1.PolicyUpdate.encode({ policies: event.policies }).finish();
     case 'revocation.updated':
       return sigil.v1.RevocationUpdate.encode({
         crlNumber: event.crlNumber,
@@ -65,9 +72,21 @@ export function decodeEventPayload(kind: EventKind, payload: Uint8Array): Payloa
     case 'revocation':
       return decodeRevocation(payload);
     case 'policy':
+      return decodePolicy(payload);
     case 'rotate':
       return { ok: false, reason: 'unknown-kind' };
   }
+}
+
+function decodePolicy(payload: Uint8Array): PayloadDecodeResult {
+  let msg: sigil.v1.PolicyUpdate;
+  try {
+    msg = sigil.v1.PolicyUpdate.decode(payload);
+  } catch {
+    return { ok: false, reason: 'malformed' };
+  }
+  if (!msg.policies) return { ok: false, reason: 'malformed' };
+  return { ok: true, event: Object.freeze({ type: 'policy.updated', policies: msg.policies }) };
 }
 
 function decodeBundle(payload: Uint8Array): PayloadDecodeResult {

@@ -24,7 +24,8 @@ export type PatternResult = { ok: true; pattern: IdPattern } | { ok: false; mess
 /** Splits a SPIFFE ID into [trustDomain, ...segments]; null for anything that is not a `spiffe://` URI. */
 export function splitId(id: string): string[] | null {
   if (!id.startsWith(SCHEME)) return null;
-  return id.slice(SCHEME.length).split('/');
+  // Splitting the whole ID and dropping "spiffe:" and "" measured faster than splitting a slice of it.
+  return id.split('/').slice(2);
 }
 
 /**
@@ -88,4 +89,9 @@ export function matchedPrefix(pattern: readonly string[], id: readonly string[])
 /** Whether the pattern allows every workload of its trust domain (`spiffe://td/**`). */
 export function coversTrustDomain(pattern: IdPattern): boolean {
   return pattern.segments.length === 2 && pattern.segments[1] === REST;
+}
+
+/** Parses a pattern in whatever trust domain it names (for already-validated sets being compiled). */
+export function parseOwnDomainPattern(text: string): PatternResult {
+  return parseIdPattern(text, (splitId(text) ?? [''])[0] ?? '');
 }

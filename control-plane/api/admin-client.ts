@@ -63,6 +63,22 @@ export class AdminApi {
     return callUnary(`unrevoking identity ${spiffeId}`, (cb) => this.#client.unrevoke({ spiffeId }, this.#options(), cb));
   }
 
+  applyPolicies(request: sigil.v1.IApplyPoliciesRequest): Promise<sigil.v1.ApplyPoliciesResponse> {
+    return callUnary('applying policies', (cb) => this.#client.applyPolicies(request, this.#options(), cb));
+  }
+
+  listPolicies(): Promise<sigil.v1.PolicySet> {
+    return callUnary('listing policies', (cb) => this.#client.listPolicies({}, this.#options(), cb));
+  }
+
+  deletePolicy(name: string): Promise<sigil.v1.ApplyPoliciesResponse> {
+    return callUnary(`deleting policy ${name}`, (cb) => this.#client.deletePolicy({ name }, this.#options(), cb));
+  }
+
+  explainPolicy(request: sigil.v1.IExplainPolicyRequest): Promise<sigil.v1.PolicyDecision> {
+    return callUnary('explaining a policy decision', (cb) => this.#client.explainPolicy(request, this.#options(), cb));
+  }
+
   close(): void {
     this.#client.close();
   }

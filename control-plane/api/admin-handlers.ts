@@ -5,6 +5,8 @@ import type { RevocationRegistry } from '../revocation/revocation-registry.ts';
 import type { CertificateKind, CertificateRecord, Store } from '../store/store.ts';
 import type { Clock } from '../../common/clock.ts';
 import { verifiedAdmin } from './caller.ts';
+import { policyHandlers } from './policy-handlers.ts';
+import type { PolicyService } from '../policy/policy-service.ts';
 import { unary, type UnaryEdgeDeps } from './unary.ts';
 
 export interface AdminHandlerDeps extends UnaryEdgeDeps {
@@ -13,6 +15,7 @@ export interface AdminHandlerDeps extends UnaryEdgeDeps {
   readonly clock: Clock;
   readonly trustDomain: string;
   readonly revocation: Pick<RevocationRegistry, 'revokeSerial' | 'revokeIdentity' | 'unrevokeIdentity'>;
+  readonly policies: PolicyService;
   readonly onTokenCreated?: () => void;
 }
 
@@ -66,7 +69,7 @@ export function adminHandlers(deps: AdminHandlerDeps): AdminServer {
       });
       return { certificates: records.map(certificateMessage) };
     }),
-    ...pendingAdminHandlers(deps),
+    ...policyHandlers({ ...deps, guard, policies: deps.policies, knownIdentities: async () => [...new Set((await deps.store.listCertificates({ kind: 'svid', status: 'active', notAfterAfter: deps.clock.now() })).map((c) => c.spiffeId))] }),
     revoke: unary('Revoke', deps, async (request: sigil.v1.RevokeRequest, call) => {
       await guard(call);
       if ((request.serial === '') === (request.spiffeId === '')) {
@@ -91,18 +94,5 @@ export function adminHandlers(deps: AdminHandlerDeps): AdminServer {
       if (!record) throw new SigilError(ErrorCode.NOT_FOUND, `no certificate with serial ${serial} in the inventory: see sigil certs list`);
       return certificateMessage(record);
     }),
-  };
-}
-
-/** Admin RPCs whose services are not wired into this control plane yet: a clear UNAVAILABLE, never a hang. */
-function pendingAdminHandlers(deps: UnaryEdgeDeps): Pick<AdminServer, 'applyPolicies' | 'listPolicies' | 'deletePolicy' | 'explainPolicy'> {
-  const pending = (rpc: string) => unary(rpc, deps, async () => {
-    throw new SigilError(ErrorCode.UNAVAILABLE, `${rpc} is not available in this control plane version`);
-  });
-  return {
-    applyPolicies: pending('ApplyPolicies'),
-    listPolicies: pending('ListPolicies'),
-    deletePolicy: pending('DeletePolicy'),
-    explainPolicy: pending('ExplainPolicy'),
   };
 }

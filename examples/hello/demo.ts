@@ -16,7 +16,12 @@ import { callThrough, startWeb } from './web.ts';
 const TRUST_DOMAIN = 'demo.sigil.local';
 const API_ID = `spiffe://${TRUST_DOMAIN}/ns/demo/sa/api`;
 const WEB_ID = `spiffe://${TRUST_DOMAIN}/ns/demo/sa/web`;
+const BATCH_ID = `spiffe://${TRUST_DOMAIN}/ns/batch/sa/report`;
 const PASSPHRASE = 'demo passphrase: use SIGIL_CA_PASSPHRASE or a file for real CAs';
+
+function policyYaml(name: string, callers: readonly string[]): string {
+  return ['apiVersion: sigil.dev/v1', 'kind: AllowPolicy', `metadata: { name: ${name} }`, 'spec:', `  destination: ${API_ID}`, '  allow:', ...callers.map((c) => `    - from: ${c}`)].join('\n');
+}
 
 const say = (text: string) => process.stdout.write(`${text}\n`);
 const step = (n: number, text: string) => say(`\n[${n}] ${text}`);
@@ -44,6 +49,8 @@ async function main(): Promise<void> {
     const admin = new AdminApi({ address: cpAddress, credentialsDir: join(dir, 'admin') });
     cleanups.unshift(() => admin.close());
     say(`    listening on ${cpAddress}`);
+    const firstPolicy = await admin.applyPolicies({ yaml: policyYaml('web-to-api', [WEB_ID]), source: 'web-to-api.yaml', dryRun: false });
+    say(`    sigil policy apply: version ${firstPolicy.version}, ${API_ID} accepts ${WEB_ID} (everything else: default deny)`);
 
     step(3, 'the api service (plain HTTP) and its sidecar (mTLS inbound)');
     const api = await startApi({ port: 0 });
@@ -109,7 +116,37 @@ async function main(): Promise<void> {
     say(`    ${refused}`);
     if (!refused.startsWith('refused')) throw new Error('a client without a certificate got through');
 
-    step(7, `sigil revoke --spiffe-id ${WEB_ID} --reason keyCompromise, with a connection open`);
+    step(7, `a third caller, ${BATCH_ID}, has no policy allowing it`);
+    const batchToken = (await admin.createJoinToken({ spiffeId: BATCH_ID, ttlSeconds: 300, uses: 1 })).token;
+    const batchSidecar = new Sidecar({
+      config: parseSidecarConfig([
+        `spiffeId: ${BATCH_ID}`,
+        `controlPlane: { address: "${cpAddress}", bundle: bundle.pem }`,
+        'outbound:',
+        `  - { listen: "127.0.0.1:0", upstream: "${formatHostPort(apiInbound)}", expect: ${API_ID} }`,
+        'admin: { listen: "127.0.0.1:0" }',
+      ].join('\n'), join(dir, 'batch-sidecar.yaml')),
+      bootstrapBundlePem: ca.issued.root.pem,
+      joinToken: () => batchToken,
+    }, { logger: silentLogger() });
+    const batchOutbound = (await batchSidecar.start()).outbound[0]!;
+    cleanups.unshift(() => batchSidecar.stop(1_000));
+    const denied = await callThrough(batchOutbound, '/greeting').catch((err: Error) => ({ status: 0, body: err.message }));
+    say(`    call from batch: ${denied.status === 0 ? `refused (${denied.body})` : `HTTP ${denied.status}`}`);
+    if (denied.status === 200) throw new Error('a caller without a policy got through');
+    const why = await admin.explainPolicy({ from: BATCH_ID, to: API_ID, port: 0 });
+    say(`    sigil policy explain --from ${BATCH_ID} --to ${API_ID}\n      ${why.decision.toUpperCase()}: ${why.explanation}`);
+    const policyApplied = new Promise<void>((resolve) => {
+      const off = apiSidecar.policy.onChange((compiled) => { if (compiled.version >= 2) { off(); resolve(); } });
+    });
+    const second = await admin.applyPolicies({ yaml: policyYaml('web-to-api', [WEB_ID, BATCH_ID]), source: 'web-to-api.yaml', dryRun: false });
+    say(`    sigil policy apply (batch added): version ${second.version}, updated ${second.updated.join(', ')}`);
+    await policyApplied;
+    const allowed = await callThrough(batchOutbound, '/greeting');
+    say(`    call from batch, no restart anywhere: HTTP ${allowed.status} ${allowed.body.trim()}`);
+    if (allowed.status !== 200) throw new Error('the new policy did not take effect');
+
+    step(8, `sigil revoke --spiffe-id ${WEB_ID} --reason keyCompromise, with a connection open`);
     const open = await new Promise<import('node:net').Socket>((resolve, reject) => {
       const s = netConnect({ host: '127.0.0.1', port: webOutbound.port }, () => resolve(s));
       s.once('error', reject);
@@ -131,7 +168,7 @@ async function main(): Promise<void> {
     say(`    the next call: HTTP ${afterRevoke.status} ${afterRevoke.body.trim()}`);
     if (afterRevoke.status === 200) throw new Error('a revoked caller got through');
 
-    step(8, 'inventory (sigil certs list)');
+    step(9, 'inventory (sigil certs list)');
     for (const c of (await admin.listCertificates({ kind: 'svid' })).certificates) {
       say(`    ${c.serial}  ${c.status}  until ${new Date(Number(c.notAfterUnixMs)).toISOString()}  ${c.spiffeId}`);
     }

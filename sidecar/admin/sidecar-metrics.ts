@@ -15,6 +15,8 @@ export class SidecarMetrics implements ProxyObserver {
   readonly eventChannelConnected = new Gauge({ name: 'sigil_event_channel_connected', help: '1 while connected to NATS', registers: [this.registry] });
   readonly revocationAge = new Gauge({ name: 'sigil_revocation_state_age_seconds', help: 'Seconds since the revocation state was last refreshed (NATS or gRPC)', registers: [this.registry] });
   readonly closedByRevocation = new Counter({ name: 'sigil_connections_closed_by_revocation_total', help: 'Live connections closed because their peer was revoked', registers: [this.registry] });
+  readonly policyDecisions = new Counter({ name: 'sigil_policy_decisions_total', help: 'Inbound allow-policy decisions by decision and policy', labelNames: ['decision', 'policy'] as const, registers: [this.registry] });
+  readonly closedByPolicy = new Counter({ name: 'sigil_connections_closed_by_policy_total', help: 'Live connections closed because a new policy version denies them', registers: [this.registry] });
   readonly renewals = new Counter({ name: 'sigil_svid_renewals_total', help: 'SVID issuance attempts by path (attest, renew) and result (ok or error code)', labelNames: ['via', 'result'] as const, registers: [this.registry] });
 
   handshake(direction: ProxyDirection, outcome: 'ok' | RefusalReason): void {
