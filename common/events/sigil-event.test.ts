@@ -25,7 +25,10 @@ t.test('malformed revocation updates are refused', async (t) => {
   for (const [name, payload] of cases) t.same(decodeEventPayload('revocation', payload), { ok: false, reason: 'malformed' }, name);
 });
 
-t.test('policy and rotate still have no payload type', async (t) => {
-  t.same(decodeEventPayload('policy', new Uint8Array()), { ok: false, reason: 'unknown-kind' });
+t.test('policy updates round-trip; an empty one is malformed; rotate has no payload type yet', async (t) => {
+  const policies = { version: 3, defaultAction: 'deny', policies: [{ name: 'p', destination: 'spiffe://example.org/a', mode: 'enforce', allow: [{ from: 'spiffe://example.org/b', ports: [] }] }] };
+  const decoded = decodeEventPayload('policy', encodeEventPayload({ type: 'policy.updated', policies }));
+  t.match(decoded, { ok: true, event: { type: 'policy.updated', policies: { version: 3, policies: [{ name: 'p' }] } } });
+  t.same(decodeEventPayload('policy', new Uint8Array()), { ok: false, reason: 'malformed' });
   t.same(decodeEventPayload('rotate', new Uint8Array()), { ok: false, reason: 'unknown-kind' });
 });
