@@ -1,7 +1,9 @@
 // Event propagation, publish to applied, for many lightweight subscribers (the sidecar's subscribing library:
-// EventChannel + TrustState, without proxies) spread over worker processes, with the CPU the control plane,
+// EventChannel + TrustState + RevocationState, without proxies) spread over worker processes, bundle events and
+// revocations (revoke-to-enforced), with the CPU the control plane,
 // the subscribers and nats-server spend per event, all read from /proc in the same run.
-// Run: `npx node bench/propagation.ts [--subscribers 1000] [--events 50] [--workers 2] [--json out.json]`.
+// Run: `npx node bench/propagation.ts [--subscribers 1000] [--events 50] [--workers 2] [--json out.json]
+//       [--deadline-seconds 120]`.
 // Writes bench/results/propagation.json unless --json says otherwise. Linux only (/proc).
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -13,7 +15,7 @@ import { mintRoot } from '../control-plane/index.ts';
 import { withDeadline } from './lib/child-processes.ts';
 import { startControlPlaneProcess } from './lib/control-plane-process.ts';
 import { measureEvents, type EventScenario, type ScenarioResult } from './lib/measure-events.ts';
-import type { LatencySummary } from './lib/stats.ts';
+import { summarize, type LatencySummary } from './lib/stats.ts';
 import { startBenchNatsServer } from './lib/nats-server.ts';
 import { processCpuMs } from './lib/process-cpu.ts';
 import { SubscriberPool } from './lib/subscriber-pool.ts';
@@ -26,6 +28,7 @@ const FIRST_EVENT_TRIGGER = 'the first event each new subscriber verifies (a re-
 /** Time kept back from the deadline for the final event, the one-subscriber baseline and teardown. */
 const RESERVE_MS = 20_000;
 const BASELINE_EVENTS = 100;
+const REVOKE_TRIGGER = 'AdminApi.revoke({ spiffeId }) (what `sigil revoke --spiffe-id` does) of a new identity with no certificates, from the benchmark process over one admin mTLS channel: the control plane stores it, re-signs the CRL and publishes a signed revocation.updated; each subscriber applies the delta to its RevocationState and checks the identity is now refused';
 const REPUBLISH_TRIGGER = 'ControlPlane.addTrustAnchors() with the current bundle, in the control plane process, asked over IPC (the admin API has no RPC that publishes a bundle): a signed re-publish of the unchanged bundle';
 
 
@@ -58,8 +61,17 @@ export interface PropagationResult {
     readonly bundleChange: ScenarioResult;
     /** The same re-publishes to one subscriber alone in its process: the latency without CPU queueing. */
     readonly bundleOneSubscriber: ScenarioResult;
-    // Issue 5 adds `revocation` here.
+    /** Identity revocations to every subscriber: revoke-to-enforced (the state refuses the identity), CRL re-signed each time. */
+    readonly revocation: ScenarioResult;
+    /** The same revocations to one subscriber alone in its process: revoke-to-enforced without CPU queueing. */
+    readonly revocationOneSubscriber: ScenarioResult;
   };
+  /**
+   * The Admin API revoke call as the benchmark saw it (call → reply), for the 1,000-subscriber revocations. The
+   * latency above runs from the event's issuedAt, stamped after the store write and the CRL signing; the reply comes
+   * once the signed event is handed to NATS, so this bounds what the control plane spends before issuedAt.
+   */
+  readonly revokeCallMs: LatencySummary;
 }
 
 function positiveInteger(name: string, value: number): number {
@@ -76,7 +88,7 @@ export async function runPropagation(options: PropagationOptions = {}): Promise<
   const subscribers = positiveInteger('subscribers', options.subscribers ?? 1000);
   const events = positiveInteger('events', options.events ?? 50);
   const workers = Math.min(subscribers, positiveInteger('workers', options.workers ?? Math.max(2, cpus().length)));
-  const deadlineMs = options.deadlineMs ?? 80_000;
+  const deadlineMs = options.deadlineMs ?? 120_000;
   const eventTimeoutMs = options.eventTimeoutMs ?? 10_000;
   const log = options.log ?? (() => undefined);
   const stopBy = performance.now() + deadlineMs - RESERVE_MS;
@@ -92,6 +104,24 @@ export async function runPropagation(options: PropagationOptions = {}): Promise<
     const measure = (pool: SubscriberPool, count: number, scenario: EventScenario, n: number, until: number, timeoutMs = eventTimeoutMs) =>
       measureEvents({ pool, subscribers: count, controlPlaneCpuMs: () => cp.cpuMs(), natsServerCpuMs: () => processCpuMs(nats.pid), eventTimeoutMs: timeoutMs, stopBy: until }, scenario, n);
     const republish = async (): Promise<void> => void (await cp.addTrustAnchors(cp.bundlePem));
+    let victims = 0;
+    let revokeCallMs: number[] = [];
+    const revoke = async (): Promise<void> => {
+      const start = performance.now();
+      await cp.revokeIdentity(`spiffe://${TRUST_DOMAIN}/ns/bench/sa/victim-${++victims}`);
+      revokeCallMs.push(performance.now() - start);
+    };
+    const revocationScenario: EventScenario = { kind: 'revocation', trigger: REVOKE_TRIGGER, publish: revoke };
+    /**
+     * Revocations in a paced window. One unmeasured revocation first: subscribers have seen no revocation event
+     * yet, so the first one sets the per-kind sequence the paced loop counts from (and opens the admin channel).
+     */
+    const measureRevocations = async (pool: SubscriberPool, count: number, n: number, until: number): Promise<ScenarioResult> => {
+      const warmUp = await measure(pool, count, revocationScenario, 1, Number.POSITIVE_INFINITY, Math.max(eventTimeoutMs, 30_000));
+      if (warmUp.incompleteEvents > 0) throw new SigilError(ErrorCode.UNAVAILABLE, 'the warm-up revocation did not reach every subscriber: is nats-server overloaded?');
+      revokeCallMs = [];
+      return measure(pool, count, revocationScenario, n, until);
+    };
     /**
      * Starts subscribers and publishes until every one of them has applied an event: that proves every
      * subscription is live (NATS registers one asynchronously after connect). The event that does it is the
@@ -120,12 +150,21 @@ export async function runPropagation(options: PropagationOptions = {}): Promise<
         publish: async () => void (await cp.addTrustAnchors(newRoot)),
       }, 1, Number.POSITIVE_INFINITY, Math.max(eventTimeoutMs, 30_000));
       log(`bundle change: 1 event to ${subscribers} subscribers in ${bundleChange.wallMs} ms`);
+      const revocation = await measureRevocations(pool, subscribers, events, stopBy);
+      const revokeCall = summarize(revokeCallMs);
+      log(`revocation: ${revocation.events} revocations to ${subscribers} subscribers in ${revocation.wallMs} ms`);
       await pool.stop();
 
       const { pool: solo } = await startPool(1, 1);
       const bundleOneSubscriber = await measure(solo, 1, { kind: 'bundle', trigger: REPUBLISH_TRIGGER, publish: republish }, BASELINE_EVENTS, Number.POSITIVE_INFINITY);
       log(`bundle, one subscriber: ${bundleOneSubscriber.events} events in ${bundleOneSubscriber.wallMs} ms`);
-      return { date: new Date().toISOString(), node: process.version, cores: cpus().length, subscribers, workers, scenarios: { firstEvent, bundle, bundleChange, bundleOneSubscriber } };
+      const revocationOneSubscriber = await measureRevocations(solo, 1, BASELINE_EVENTS, Number.POSITIVE_INFINITY);
+      log(`revocation, one subscriber: ${revocationOneSubscriber.events} revocations in ${revocationOneSubscriber.wallMs} ms`);
+      return {
+        date: new Date().toISOString(), node: process.version, cores: cpus().length, subscribers, workers,
+        scenarios: { firstEvent, bundle, bundleChange, bundleOneSubscriber, revocation, revocationOneSubscriber },
+        revokeCallMs: revokeCall,
+      };
     } finally {
       for (const pool of pools) await pool.stop();
       await cp.stop();
@@ -136,12 +175,12 @@ export async function runPropagation(options: PropagationOptions = {}): Promise<
 }
 
 export function propagationTable(result: PropagationResult): string {
-  const { firstEvent: first, bundle: b, bundleChange: change, bundleOneSubscriber: solo } = result.scenarios;
+  const { firstEvent: first, bundle: b, bundleChange: change, bundleOneSubscriber: solo, revocation, revocationOneSubscriber } = result.scenarios;
   const latency = (s: LatencySummary) => `${s.p50} / ${s.p99} / ${s.max}`;
   const row = (what: string, r: ScenarioResult) =>
     `| ${what} | ${r.events} | ${latency(r.latencyMs)} | ${r.eventsPerSecond} | ${r.cpuMs.controlPlanePerEvent} | ${r.cpuMs.subscriberPerEventPerSubscriber} | ${r.cpuMs.natsServerPerEvent} | ${r.samples.received} / ${r.samples.expected} |`;
   return [
-    `${result.subscribers} subscribers in ${result.workers} worker processes, ${result.cores} cores, Node ${result.node}; latency is publish → applied (ms), CPU is ms per event`,
+    `${result.subscribers} subscribers in ${result.workers} worker processes, ${result.cores} cores, Node ${result.node}; latency is publish → applied (ms), for revocations revoke → enforced; CPU is ms per event`,
     '',
     '| scenario | events | p50 / p99 / max ms | events/s (paced) | control plane CPU | subscriber CPU, per subscriber | nats-server CPU | samples received / expected |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
@@ -149,6 +188,8 @@ export function propagationTable(result: PropagationResult): string {
     row(`re-publish, unchanged bundle, ${result.subscribers} subscribers`, b),
     row(`new root added, ${result.subscribers} subscribers`, change),
     row('re-publish, unchanged bundle, 1 subscriber alone (baseline, same run)', solo),
+    row(`revoke identity → enforced (CRL re-signed), ${result.subscribers} subscribers`, revocation),
+    row('revoke identity → enforced, 1 subscriber alone (baseline, same run)', revocationOneSubscriber),
   ].join('\n');
 }
 
@@ -159,7 +200,7 @@ async function main(): Promise<void> {
       events: { type: 'string', default: '50' },
       workers: { type: 'string' },
       json: { type: 'string', default: DEFAULT_PROPAGATION_JSON },
-      'deadline-seconds': { type: 'string', default: '80' },
+      'deadline-seconds': { type: 'string', default: '120' },
     },
   });
   const result = await runPropagation({
@@ -169,11 +210,15 @@ async function main(): Promise<void> {
     deadlineMs: Number(values['deadline-seconds']) * 1000,
     log: (line) => process.stderr.write(`${line}\n`),
   });
-  const { bundle, bundleChange } = result.scenarios;
-  const incomplete = bundle.incompleteEvents + bundleChange.incompleteEvents;
-  process.stdout.write(`${propagationTable(result)}\n\nevents are published one at a time (the next once every subscriber applied the previous); trigger: ${bundle.trigger}; ${bundleChange.trigger}\n`);
-  if (bundle.events < bundle.requestedEvents) process.stdout.write(`the time budget allowed ${bundle.events} of ${bundle.requestedEvents} requested events\n`);
-  if (incomplete > 0) process.stdout.write(`${incomplete} events did not reach every subscriber within the per-event timeout; dropped: ${JSON.stringify(bundle.dropped)}\n`);
+  const { bundle, bundleChange, revocation } = result.scenarios;
+  const incomplete = bundle.incompleteEvents + bundleChange.incompleteEvents + revocation.incompleteEvents;
+  process.stdout.write(`${propagationTable(result)}\n\nevents are published one at a time (the next once every subscriber applied the previous); triggers: ${bundle.trigger}; ${bundleChange.trigger}; ${revocation.trigger}\n`);
+  for (const [name, r] of [['bundle', bundle], ['revocation', revocation]] as const) {
+    if (r.events < r.requestedEvents) process.stdout.write(`${name}: the time budget allowed ${r.events} of ${r.requestedEvents} requested events\n`);
+  }
+  const call = result.revokeCallMs;
+  process.stdout.write(`revocation latency runs from the event's issuedAt (after the store write and CRL signing); the Admin API revoke call itself took p50 ${call.p50} / p99 ${call.p99} / max ${call.max} ms (call → reply, reply once the event is handed to NATS)\n`);
+  if (incomplete > 0) process.stdout.write(`${incomplete} events did not reach every subscriber within the per-event timeout; dropped: ${JSON.stringify({ ...bundle.dropped, ...revocation.dropped })}\n`);
   mkdirSync(dirname(resolve(values.json)), { recursive: true });
   writeFileSync(resolve(values.json), `${JSON.stringify(result, null, 2)}\n`);
 }

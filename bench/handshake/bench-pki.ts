@@ -97,6 +97,7 @@ export async function startBenchPki(dir: string, keyType: KeyType): Promise<Benc
 async function allowClientToServer(admin: AdminApi): Promise<void> {
   if (!hasPolicyAdmin(admin)) return;
   const yaml = [
+    'apiVersion: sigil.dev/v1',
     'kind: AllowPolicy',
     'metadata: { name: bench-load-client-to-server }',
     'spec:',

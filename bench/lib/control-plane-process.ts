@@ -3,7 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
-import { initCa } from '../../control-plane/index.ts';
+import { AdminApi, initCa } from '../../control-plane/index.ts';
 import type { ChildProcesses } from './child-processes.ts';
 import { processCpuMs } from './process-cpu.ts';
 
@@ -29,6 +29,11 @@ export interface ControlPlaneProcess {
   cpuMs(): number;
   /** ControlPlane.addTrustAnchors in the child: adds any new root and publishes the bundle as a signed event. */
   addTrustAnchors(pem: string): Promise<number>;
+  /**
+   * Revokes an identity through the Admin API (what `sigil revoke --spiffe-id` does), over one long-lived mTLS
+   * channel with the admin SVID `sigil ca init` wrote; resolves with the CRL number the change produced.
+   */
+  revokeIdentity(spiffeId: string): Promise<number>;
   /** SIGTERM, resolved once it has stopped. */
   stop(): Promise<void>;
 }
@@ -75,6 +80,8 @@ export async function startControlPlaneProcess(options: ControlPlaneProcessOptio
   });
 
   const pid = child.pid ?? 0;
+  // Created lazily: a run without revocations opens no admin channel.
+  let admin: AdminApi | undefined;
   return {
     pid,
     grpcAddress,
@@ -87,7 +94,12 @@ export async function startControlPlaneProcess(options: ControlPlaneProcessOptio
         child.send({ id, op: 'add-trust-anchors', pem } satisfies ControlPlaneRequest);
       });
     },
+    async revokeIdentity(spiffeId) {
+      admin ??= new AdminApi({ address: grpcAddress, credentialsDir: join(dataDir, 'admin') });
+      return Number((await admin.revoke({ spiffeId, reason: 'keyCompromise' })).crlNumber);
+    },
     async stop() {
+      admin?.close();
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       await exited;
     },
