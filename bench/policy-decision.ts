@@ -5,32 +5,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { compilePolicySet, type AllowPolicy, type CompiledPolicySet } from '../common/policy/index.ts';
+import { compilePolicySet, type CompiledPolicySet } from '../common/policy/index.ts';
+import { buildPolicies } from './lib/policy-set.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const E = 'spiffe://bench.example';
 const { values } = parseArgs({ options: { policies: { type: 'string', default: '10000' }, calls: { type: 'string', default: '200000' } } });
 const POLICIES = Number(values.policies);
 const CALLS = Number(values.calls);
-
-/** Seven in ten policies name an exact destination, the rest a pattern; every policy mixes exact and pattern callers. */
-function buildPolicies(n: number): AllowPolicy[] {
-  return Array.from({ length: n }, (_, i): AllowPolicy => {
-    const ns = `ns${i % 100}`;
-    const destination = i % 10 < 7 ? `${E}/ns/${ns}/sa/svc${i}` : i % 2 === 0 ? `${E}/ns/pat${i}/**` : `${E}/ns/pat${i}/*/api`;
-    return {
-      name: `p${i}`,
-      destination,
-      mode: i % 20 === 0 ? 'audit' : 'enforce',
-      allow: [
-        { from: `${E}/ns/${ns}/sa/client${i}` },
-        { from: `${E}/ns/${ns}/sa/other${i}`, ports: [8443] },
-        { from: `${E}/ns/batch${i % 50}/*` },
-        { from: `${E}/ns/team${i % 30}/**`, ports: [443, 8443] },
-      ],
-    };
-  });
-}
 
 interface Lookup { name: string; from: string; to: string; port: number; expect: string }
 

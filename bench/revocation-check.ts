@@ -21,6 +21,8 @@ export const DEFAULT_REVOCATION_CHECK_JSON = join(ROOT, 'bench', 'results', 'rev
 export interface RevocationCheckOptions {
   /** Revoked serials in the loaded state. Default 100,000. */
   readonly revoked?: number;
+  /** Policies of a third target (revocation + policy, as the sidecar's inbound runs them). Default 10,000; 0 skips it. */
+  readonly policies?: number;
   /** Measured time per case of the authorize loop. Default 2. */
   readonly checkSeconds?: number;
   /** Handshake window per run. Default 5. */
@@ -53,13 +55,14 @@ function positive(name: string, value: number): number {
 export async function runRevocationCheckBench(options: RevocationCheckOptions = {}): Promise<RevocationCheckResult> {
   const started = performance.now();
   const revoked = Math.floor(positive('--revoked', options.revoked ?? 100_000));
-  const deadlineMs = options.deadlineMs ?? 115_000;
+  const deadlineMs = options.deadlineMs ?? 170_000;
+  const policyCount = Math.floor(options.policies ?? 10_000);
   const log = options.log ?? (() => undefined);
   const check = measureCheckCost(positive('--check-seconds', options.checkSeconds ?? 2) * 1000, revoked);
   log(`authorize: ${check.cases.map((c) => `${c.case} ${c.nsPerCall} ns`).join('; ')}`);
   const remainingMs = deadlineMs - (performance.now() - started);
   if (remainingMs < 20_000) throw new SigilError(ErrorCode.DEADLINE_EXCEEDED, `only ${Math.round(remainingMs / 1000)} s left for the handshakes: raise --deadline-seconds or lower --check-seconds`);
-  const targets = [revocationListenerTarget(0), revocationListenerTarget(revoked)];
+  const targets = [revocationListenerTarget(0), revocationListenerTarget(revoked), ...(policyCount > 0 ? [revocationListenerTarget(0, policyCount)] : [])];
   const handshake = await runHandshakeBench({
     targets,
     baseline: targets[0]?.name ?? '',
@@ -105,16 +108,18 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       revoked: { type: 'string', default: '100000' },
+      policies: { type: 'string', default: '10000' },
       'check-seconds': { type: 'string', default: '2' },
       seconds: { type: 'string', default: '5' },
       warmup: { type: 'string', default: '1' },
       runs: { type: 'string', default: '3' },
       json: { type: 'string', default: DEFAULT_REVOCATION_CHECK_JSON },
-      'deadline-seconds': { type: 'string', default: '115' },
+      'deadline-seconds': { type: 'string', default: '170' },
     },
   });
   const result = await runRevocationCheckBench({
     revoked: Number(values.revoked),
+    policies: Number(values.policies),
     checkSeconds: Number(values['check-seconds']),
     windowSeconds: Number(values.seconds),
     warmupSeconds: Number(values.warmup),

@@ -11,3 +11,4 @@ export { InboundListener, type InboundListenerOptions } from './proxy/inbound-li
 export { CredentialSource, type TlsMaterial } from './identity/credential-source.ts';
 export { svidPeerVerifier } from './peer-verifier.ts';
 export { resolveTlsSettings } from './proxy/tls-settings.ts';
+export { PolicyEnforcer } from './policy/policy-enforcer.ts';

@@ -23,11 +23,12 @@ export interface RevocationTarget extends HandshakeTarget {
  * A handshake target for bench/handshake's runner: the sidecar's InboundListener with only the revocation check,
  * against `revokedSerials` revoked serials, forwarding to the one-byte app in its own process (measured apart).
  */
-export function revocationListenerTarget(revokedSerials: number): RevocationTarget {
+export function revocationListenerTarget(revokedSerials: number, policies = 0): RevocationTarget {
   let stats: ListenerStats | undefined;
   return {
-    name: `revocation-${revokedSerials}`,
-    description: `sidecar InboundListener, authorizePeer = RevocationState.authorize with ${revokedSerials} revoked serials, proxying to a one-byte TCP app`,
+    name: policies > 0 ? `revocation-${revokedSerials}+policies-${policies}` : `revocation-${revokedSerials}`,
+    description: `sidecar InboundListener, authorizePeer = RevocationState.authorize with ${revokedSerials} revoked serials` +
+      `${policies > 0 ? `, then PolicyEnforcer with ${policies} policies` : ''}, proxying to a one-byte TCP app`,
     stats: () => stats,
     async start(context) {
       const { dir, children, cpus } = context;
@@ -36,7 +37,7 @@ export function revocationListenerTarget(revokedSerials: number): RevocationTarg
       const statsPath = join(dir, 'stats.json');
       try {
         const server = await startNodeChild<TargetReady>('revocation listener', script('./revocation-listener.ts'),
-          [creds.certChainPath, creds.keyPath, creds.bundlePath, String(app.ready.port), String(revokedSerials), statsPath], { cpus, children });
+          [creds.certChainPath, creds.keyPath, creds.bundlePath, String(app.ready.port), String(revokedSerials), statsPath, String(policies)], { cpus, children });
         return {
           address: { host: server.ready.host, port: server.ready.port },
           serverPids: [server.pid],
