@@ -4,7 +4,7 @@
 // Run: `npx node bench/handshake.ts [--seconds 8] [--warmup 2] [--runs 3] [--key-type ec-p256|rsa-2048]
 //       [--clients 3] [--concurrency 8] [--json PATH] [--deadline-seconds N]`. Writes bench/results/handshake.json.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -20,6 +20,7 @@ import { figuresOf, measureWindow, summarizeFigures, type WindowSample } from '.
 import { HANDSHAKE_MODES, type CredentialFiles, type HandshakeMode } from './handshake/protocol.ts';
 import { computeRatios, handshakeTable, notesOf, type HandshakeBenchResult, type TargetModeResult } from './handshake/results.ts';
 import { DEFAULT_TARGETS, targetDir, type HandshakeTarget, type RunningTarget } from './handshake/targets.ts';
+import { runBenchMain, writeResultJson } from './lib/bench-main.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const DEFAULT_HANDSHAKE_JSON = join(ROOT, 'bench', 'results', 'handshake.json');
@@ -230,18 +231,7 @@ async function main(): Promise<void> {
     log: (line) => process.stderr.write(`${line}\n`),
   });
   process.stdout.write(`${handshakeTable(result)}\n`);
-  mkdirSync(dirname(resolve(values.json)), { recursive: true });
-  writeFileSync(resolve(values.json), `${JSON.stringify(result, null, 2)}\n`);
+  writeResultJson(values.json, result);
 }
 
-if (import.meta.main) {
-  // Exit explicitly either way: the run is bounded, and nothing it started may keep the process alive after.
-  main().then(
-    () => process.exit(0),
-    (err: unknown) => {
-      const code = err instanceof SigilError ? `${err.code}: ` : '';
-      process.stderr.write(`bench/handshake failed: ${code}${err instanceof Error ? err.message : String(err)}\n`);
-      process.exit(1);
-    },
-  );
-}
+if (import.meta.main) runBenchMain('handshake', main);

@@ -5,7 +5,7 @@
 // Run: `npx node bench/propagation.ts [--subscribers 1000] [--events 50] [--workers 2] [--json out.json]
 //       [--deadline-seconds 120]`.
 // Writes bench/results/propagation.json unless --json says otherwise. Linux only (/proc).
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +19,7 @@ import { summarize, type LatencySummary } from './lib/stats.ts';
 import { startBenchNatsServer } from './lib/nats-server.ts';
 import { processCpuMs } from './lib/process-cpu.ts';
 import { SubscriberPool } from './lib/subscriber-pool.ts';
+import { runBenchMain, writeResultJson } from './lib/bench-main.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const DEFAULT_PROPAGATION_JSON = join(ROOT, 'bench', 'results', 'propagation.json');
@@ -219,18 +220,7 @@ async function main(): Promise<void> {
   const call = result.revokeCallMs;
   process.stdout.write(`revocation latency runs from the event's issuedAt (after the store write and CRL signing); the Admin API revoke call itself took p50 ${call.p50} / p99 ${call.p99} / max ${call.max} ms (call → reply, reply once the event is handed to NATS)\n`);
   if (incomplete > 0) process.stdout.write(`${incomplete} events did not reach every subscriber within the per-event timeout; dropped: ${JSON.stringify({ ...bundle.dropped, ...revocation.dropped })}\n`);
-  mkdirSync(dirname(resolve(values.json)), { recursive: true });
-  writeFileSync(resolve(values.json), `${JSON.stringify(result, null, 2)}\n`);
+  writeResultJson(values.json, result);
 }
 
-if (import.meta.main) {
-  // Exit explicitly either way: the run is bounded, and nothing it started may keep the process alive after.
-  main().then(
-    () => process.exit(0),
-    (err: unknown) => {
-      const code = err instanceof SigilError ? `${err.code}: ` : '';
-      process.stderr.write(`bench/propagation failed: ${code}${err instanceof Error ? err.message : String(err)}\n`);
-      process.exit(1);
-    },
-  );
-}
+if (import.meta.main) runBenchMain('propagation', main);

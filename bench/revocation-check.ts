@@ -4,7 +4,6 @@
 // (server pinned to core 0, load clients on the others, /proc CPU, medians of several runs).
 // Run: `npx node bench/revocation-check.ts [--check-seconds 2] [--seconds 5] [--warmup 1] [--runs 3] [--revoked 100000]
 //       [--json PATH] [--deadline-seconds 115]`. Writes bench/results/revocation-check.json. Linux only (/proc).
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +13,7 @@ import { runHandshakeBench } from './handshake.ts';
 import { handshakeTable, type HandshakeBenchResult } from './handshake/results.ts';
 import { measureCheckCost, type CheckCostResult } from './revocation-check/check-cost.ts';
 import { revocationListenerTarget, type ListenerStats } from './revocation-check/revocation-target.ts';
+import { runBenchMain, writeResultJson } from './lib/bench-main.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const DEFAULT_REVOCATION_CHECK_JSON = join(ROOT, 'bench', 'results', 'revocation-check.json');
@@ -128,18 +128,7 @@ async function main(): Promise<void> {
     log: (line) => process.stderr.write(`${line}\n`),
   });
   process.stdout.write(`${revocationCheckTable(result)}\n`);
-  mkdirSync(dirname(resolve(values.json)), { recursive: true });
-  writeFileSync(resolve(values.json), `${JSON.stringify(result, null, 2)}\n`);
+  writeResultJson(values.json, result);
 }
 
-if (import.meta.main) {
-  // Exit explicitly either way: the run is bounded, and nothing it started may keep the process alive after.
-  main().then(
-    () => process.exit(0),
-    (err: unknown) => {
-      const code = err instanceof SigilError ? `${err.code}: ` : '';
-      process.stderr.write(`bench/revocation-check failed: ${code}${err instanceof Error ? err.message : String(err)}\n`);
-      process.exit(1);
-    },
-  );
-}
+if (import.meta.main) runBenchMain('revocation-check', main);
