@@ -73,13 +73,20 @@ export const signatureHashStrong: CsrRule = (csr) => {
   }
 };
 
+/** Decoded once per request: several rules read the SANs, and ASN.1 decoding in JS is the costly part. */
+const uriSansOf = new WeakMap<x509.Pkcs10CertificateRequest, readonly string[]>();
+
 /** Every URI SAN of the request's extensionRequest, across all SAN extensions. */
-export function csrUriSans(request: x509.Pkcs10CertificateRequest): string[] {
+export function csrUriSans(request: x509.Pkcs10CertificateRequest): readonly string[] {
+  const known = uriSansOf.get(request);
+  if (known) return known;
   try {
-    return request.getExtensions(SUBJECT_ALT_NAME_OID)
+    const uris = Object.freeze(request.getExtensions(SUBJECT_ALT_NAME_OID)
       .flatMap((ext) => new x509.SubjectAlternativeNameExtension(ext.rawData).names.items)
       .filter((name) => name.type === 'url')
-      .map((name) => name.value);
+      .map((name) => name.value));
+    uriSansOf.set(request, uris);
+    return uris;
   } catch (err) {
     throw new SigilError(ErrorCode.CSR_MALFORMED, 'the CSR subjectAltName extension cannot be read: request only a URI SAN', { cause: err });
   }
