@@ -8,6 +8,7 @@ import { registerCertsCommands } from './commands/certs.ts';
 import { registerSvidCommands } from './commands/svid.ts';
 import { registerSidecarCommands } from './commands/sidecar.ts';
 import { registerPolicyCommands } from './commands/policy.ts';
+import { registerCheckCommands } from './commands/check.ts';
 import { registerRevokeCommands } from './commands/revoke.ts';
 
 export function buildProgram(io: CliIo): Command {
@@ -16,7 +17,7 @@ export function buildProgram(io: CliIo): Command {
     .version('0.1.0')
     .configureOutput(output(io))
     .exitOverride();
-  for (const register of [registerCaCommands, registerControlPlaneCommands, registerTokenCommands, registerCertsCommands, registerSvidCommands, registerSidecarCommands, registerPolicyCommands, registerRevokeCommands]) {
+  for (const register of [registerCaCommands, registerControlPlaneCommands, registerTokenCommands, registerCertsCommands, registerSvidCommands, registerSidecarCommands, registerPolicyCommands, registerRevokeCommands, registerCheckCommands]) {
     register(program, io);
   }
   for (const command of allCommands(program)) command.exitOverride().configureOutput(output(io));

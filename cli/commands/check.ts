@@ -1,0 +1,57 @@
+import type { Command } from 'commander';
+import { ErrorCode, SigilError } from '../../common/errors.ts';
+import { withAdmin, withAdminOptions, type AdminFlags } from '../admin-connection.ts';
+import { printJson, type CliIo } from '../io.ts';
+
+export interface CheckFinding {
+  readonly severity: 'ok' | 'warning' | 'error';
+  readonly check: string;
+  readonly message: string;
+}
+
+const DAY_MS = 86_400_000;
+
+/** Turns what the Admin API reports into findings; pure, so the rules are table-testable. */
+export function checkFindings(input: {
+  now: number;
+  cas: readonly { kind: string; serial: string; notAfter: number; status: string }[];
+  defaultAction: string;
+  policyCount: number;
+}): CheckFinding[] {
+  const findings: CheckFinding[] = [{ severity: 'ok', check: 'connectivity', message: 'the control plane answered over mTLS with the admin credential' }];
+  for (const ca of input.cas.filter((c) => c.status === 'active')) {
+    const days = Math.floor((ca.notAfter - input.now) / DAY_MS);
+    const severity = days < 0 ? 'error' : days < 30 ? 'warning' : 'ok';
+    findings.push({ severity, check: `${ca.kind} expiry`, message: `${ca.kind} ${ca.serial} ${days < 0 ? 'has expired' : `expires in ${days} days`}${severity === 'ok' ? '' : ': rotate it (sigil ca rotate)'}` });
+  }
+  if (input.defaultAction === 'allow') {
+    findings.push({ severity: 'warning', check: 'policy default', message: 'policy.defaultAction is allow: destinations without a policy accept every caller; set it to deny once policies are rolled out' });
+  } else if (input.policyCount === 0) {
+    findings.push({ severity: 'warning', check: 'policies', message: 'no allow-policy is defined and the default is deny: every inbound connection is refused (sigil policy apply -f FILE)' });
+  } else {
+    findings.push({ severity: 'ok', check: 'policies', message: `${input.policyCount} allow-policies, default deny` });
+  }
+  return findings;
+}
+
+export function registerCheckCommands(program: Command, io: CliIo): void {
+  withAdminOptions(program.command('check'))
+    .description('doctor: control-plane connectivity, CA expiry, policy defaults; exit 1 on errors')
+    .option('--json', 'print JSON')
+    .action(async (opts: AdminFlags & { json?: boolean }) => {
+      const { certs, policies } = await withAdmin(io, opts, async (api) => ({
+        certs: (await api.listCertificates({ spiffeId: '', expiringWithinSeconds: 0, kind: '' })).certificates,
+        policies: await api.listPolicies(),
+      }));
+      const findings = checkFindings({
+        now: Date.now(),
+        cas: certs.filter((c) => c.kind === 'root' || c.kind === 'intermediate').map((c) => ({ kind: c.kind ?? '', serial: c.serial ?? '', notAfter: Number(c.notAfterUnixMs ?? 0), status: c.status ?? '' })),
+        defaultAction: policies.defaultAction,
+        policyCount: policies.policies.length,
+      });
+      if (opts.json) printJson(io, findings);
+      else for (const f of findings) io.stdout.write(`${f.severity.toUpperCase().padEnd(7)} ${f.check}: ${f.message}\n`);
+      const errors = findings.filter((f) => f.severity === 'error').length;
+      if (errors > 0) throw new SigilError(ErrorCode.INVALID_ARGUMENT, `${errors} check(s) failed`);
+    });
+}
