@@ -14,12 +14,11 @@ import { svidPeerVerifier } from './peer-verifier.ts';
 import { InboundListener } from './proxy/inbound-listener.ts';
 import { OutboundListener } from './proxy/outbound-listener.ts';
 import { resolveTlsSettings } from './proxy/tls-settings.ts';
-import { EventChannel } from './trust/event-channel.ts';
-import { TrustRefresher } from './trust/trust-refresher.ts';
-import { TrustState } from './trust/trust-state.ts';
-import { RevocationState } from './trust/revocation-state.ts';
-import { PolicyEnforcer } from './policy/policy-enforcer.ts';
-import type { AuthorizePeer, ConnectionInfo } from './proxy/peer-info.ts';
+import { ControlPlaneState, type ChannelEvent } from './trust/control-plane-state.ts';
+import type { TrustState } from './trust/trust-state.ts';
+import type { RevocationState } from './trust/revocation-state.ts';
+import type { PolicyEnforcer } from './policy/policy-enforcer.ts';
+import type { AuthorizePeer } from './proxy/peer-info.ts';
 
 export interface SidecarOptions {
   readonly config: SidecarConfig;
@@ -37,10 +36,7 @@ export interface SidecarDeps {
 }
 
 /** What the sidecar reports as it happens, for embedding programs and tests (a discriminated union). */
-export type SidecarEvent =
-  | { readonly type: 'event-channel.connected' }
-  | { readonly type: 'event-channel.disconnected' }
-  | { readonly type: 'event.received'; readonly kind: string; readonly result: string };
+export type SidecarEvent = ChannelEvent;
 
 export interface SidecarAddresses {
   readonly inbound: readonly HostPort[];
@@ -56,11 +52,7 @@ export class Sidecar {
   readonly metrics = new SidecarMetrics();
   readonly credentials: CredentialSource;
   readonly #svids: SvidManager;
-  readonly trust: TrustState;
-  readonly revocation: RevocationState;
-  readonly policy: PolicyEnforcer;
-  readonly #refresher: TrustRefresher;
-  readonly #events: EventChannel | undefined;
+  readonly #state: ControlPlaneState;
   readonly #inbound: InboundListener[];
   readonly #outbound: OutboundListener[];
   readonly #admin: HttpListener;
@@ -81,78 +73,15 @@ export class Sidecar {
       bundlePem: () => this.trust.bundle?.pem ?? options.bootstrapBundlePem,
     });
     const api = deps.identityApi ?? grpcApi;
-    this.trust = new TrustState({ trustDomain: config.trustDomain }, { clock: this.#clock, logger: this.#logger });
-    // A new bundle goes into the TLS contexts with the SVID in force: open connections keep theirs.
-    this.trust.onChange((bundle) => {
-      try {
-        this.credentials.updateBundle(bundle.pem);
-      } catch (err) {
-        this.#logger.error({ err }, 'the new trust bundle could not be loaded; the previous one stays in force');
-      }
-    });
-    this.revocation = new RevocationState(config.revocation, { clock: this.#clock, logger: this.#logger });
-    this.revocation.onChange((set) => {
-      // Revocation reaches live connections too, not just new handshakes.
-      const revoked = (c: ConnectionInfo) => set.isRevoked(c.peer.serial, c.peer.identity.spiffeId);
-      const closed = [...this.#inbound, ...this.#outbound].reduce((n, l) => n + l.closeWhere(revoked), 0);
-      if (closed > 0) {
-        this.metrics.closedByRevocation.inc(closed);
-        this.#logger.warn({ closed, crl_number: set.crlNumber }, 'closed live connections of revoked peers');
-      }
-    });
-    this.policy = new PolicyEnforcer({ ownId: config.spiffeId, trustDomain: config.trustDomain }, {
+    this.#state = new ControlPlaneState(config, {
+      credentials: this.credentials,
+      api: grpcApi,
+      metrics: this.metrics,
+      closeWhere: (predicate, scope) => (scope === 'inbound' ? this.#inbound : [...this.#inbound, ...this.#outbound]).reduce((n, l) => n + l.closeWhere(predicate), 0),
+      emit: (event) => this.#emit(event),
       clock: this.#clock,
       logger: this.#logger,
-      onDecision: (d) => this.metrics.policyDecisions.inc({ decision: d.decision, policy: d.policy ?? '' }),
     });
-    this.policy.onChange(() => {
-      // A new version applies to open connections too: those it would deny are closed.
-      const closed = this.#inbound.reduce((n, l) => n + l.closeWhere((c) => this.policy.decide(c.peer.identity.spiffeId, c.peer.localPort).decision === 'deny'), 0);
-      if (closed > 0) {
-        this.metrics.closedByPolicy.inc(closed);
-        this.#logger.warn({ closed, policy_version: this.policy.version }, 'closed live connections the new policy version denies');
-      }
-    });
-    this.#refresher = new TrustRefresher({ intervalMs: config.trustRefreshIntervalMs }, {
-      fetcher: { fetchTrust: () => grpcApi.fetchTrust(this.credentials.current?.material) },
-      apply: (state) => {
-        this.trust.offer(state.roots, state.bundleSequence, 'grpc');
-        this.revocation.replace(state.revocation);
-        this.policy.replace(state.policies, 'grpc');
-      },
-      clock: this.#clock,
-      logger: this.#logger,
-      onResult: (ok) => this.metrics.trustFetches.inc({ result: ok ? 'ok' : 'error' }),
-    });
-    this.#events = config.natsServers ? new EventChannel({ servers: config.natsServers, trustDomain: config.trustDomain, name: config.spiffeId }, {
-      roots: () => this.trust.bundle?.roots ?? [],
-      onEvent: (event) => {
-        switch (event.type) {
-          case 'bundle.updated':
-            this.trust.offer(event.roots, event.bundleSequence, 'nats');
-            break;
-          case 'revocation.updated':
-            // A missed change (CRL number gap) is repaired by fetching the full state.
-            if (this.revocation.applyDelta(event) === 'gap') void this.#refresher.refreshNow('revocation-gap');
-            break;
-          case 'policy.updated':
-            this.policy.replace(event.policies, 'nats');
-            break;
-        }
-      },
-      onStatus: (connected, first) => {
-        this.metrics.eventChannelConnected.set(connected ? 1 : 0);
-        this.#emit({ type: connected ? 'event-channel.connected' : 'event-channel.disconnected' });
-        // Whatever was published while we were away is fetched as full state.
-        if (connected && !first) void this.#refresher.refreshNow('nats-reconnect');
-      },
-      onReceived: (kind, result) => {
-        this.metrics.eventsReceived.inc({ kind, result });
-        this.#emit({ type: 'event.received', kind, result });
-      },
-      clock: this.#clock,
-      logger: this.#logger,
-    }) : undefined;
     this.#svids = new SvidManager(
       { spiffeId: config.spiffeId, trustDomain: config.trustDomain, keyType: config.keyType, joinToken: options.joinToken },
       {
@@ -209,7 +138,20 @@ export class Sidecar {
 
   /** Whether the event channel is connected to NATS (false when none is configured). */
   get eventChannelConnected(): boolean {
-    return this.#events?.connected ?? false;
+    return this.#state.eventChannelConnected;
+  }
+
+  /** The trust bundle, revocation set and allow-policies in force, as learned from the control plane. */
+  get trust(): TrustState {
+    return this.#state.trust;
+  }
+
+  get revocation(): RevocationState {
+    return this.#state.revocation;
+  }
+
+  get policy(): PolicyEnforcer {
+    return this.#state.policy;
   }
 
   #emit(event: SidecarEvent): void {
@@ -239,11 +181,9 @@ export class Sidecar {
       throw new SigilError(cause ? (cause.code as ErrorCode) : ErrorCode.UNAVAILABLE,
         `${this.spiffeId} could not obtain its SVID${cause ? ` (${cause.code})` : ''}: check the join token, the control plane address and the bundle; the log has the details`);
     }
-    // Revocations (and later policies) must be known before the first connection is accepted.
-    await this.#refresher.refreshNow('start');
+    // Revocations and policies must be known before the first connection is accepted.
+    await this.#state.start();
     for (const l of [...this.#inbound, ...this.#outbound]) await l.start();
-    this.#refresher.start();
-    this.#events?.start();
     const admin = await this.#admin.listen(this.#options.config.admin.listen);
     const addr = (a: { address: string; port: number }): HostPort => ({ host: a.address, port: a.port });
     this.#addresses = { inbound: this.#inbound.map((l) => addr(l.address())), outbound: this.#outbound.map((l) => addr(l.address())), admin };
@@ -254,8 +194,7 @@ export class Sidecar {
   /** Stops accepting, lets open connections finish for up to `drainTimeoutMs`, then closes the rest. */
   async stop(drainTimeoutMs = this.#options.config.drainTimeoutMs): Promise<void> {
     this.#svids.stop();
-    this.#refresher.stop();
-    await this.#events?.close();
+    await this.#state.stop();
     await Promise.all([...this.#inbound, ...this.#outbound].map((l) => l.stop({ drainTimeoutMs })));
     await this.#admin.close();
     this.#logger.info({ spiffe_id: this.spiffeId }, 'sidecar stopped');
@@ -265,19 +204,12 @@ export class Sidecar {
     const state = this.#svids.state;
     const current = this.credentials.current?.material;
     const valid = state === 'ready' || state === 'renewing';
-    const staleClosed = this.revocation.isStale() && !this.#options.config.revocation.failOpen;
-    const age = this.revocation.ageMs();
+    const fromControlPlane = this.#state.readinessChecks();
     return {
-      ready: valid && !staleClosed && this.#addresses !== undefined,
+      ready: valid && fromControlPlane.ready && this.#addresses !== undefined,
       checks: {
         svid: { ok: valid, detail: current ? `${state}; serial ${current.serial} valid until ${new Date(current.notAfter).toISOString()}` : state },
-        revocation: {
-          ok: !staleClosed,
-          detail: `CRL number ${this.revocation.set.crlNumber}, refreshed ${Number.isFinite(age) ? `${Math.round(age / 1000)}s ago` : 'never'}${this.revocation.isStale() ? (staleClosed ? '; STALE: refusing new connections' : '; STALE: failOpen lets connections through') : ''}`,
-        },
-        trust: { ok: this.trust.bundle !== undefined, detail: this.trust.bundle ? `bundle sequence ${this.trust.bundle.sequence}, ${this.trust.bundle.roots.length} root(s)` : 'no bundle yet' },
-        // Informational: NATS only speeds up propagation; its absence does not make the sidecar unready.
-        events: { ok: true, detail: !this.#events ? 'no event channel configured; gRPC refresh only' : this.#events.connected ? 'connected to NATS' : 'disconnected from NATS; converging over gRPC' },
+        ...fromControlPlane.checks,
       },
     };
   }

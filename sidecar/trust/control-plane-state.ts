@@ -1,0 +1,166 @@
+import type { Clock } from '../../common/clock.ts';
+import type { Logger } from '../../common/logger.ts';
+import type { SidecarMetrics } from '../admin/sidecar-metrics.ts';
+import type { SidecarConfig } from '../config.ts';
+import type { CredentialSource } from '../identity/credential-source.ts';
+import type { GrpcIdentityApi } from '../identity/grpc-identity-api.ts';
+import { PolicyEnforcer } from '../policy/policy-enforcer.ts';
+import type { ConnectionInfo } from '../proxy/peer-info.ts';
+import { EventChannel } from './event-channel.ts';
+import { RevocationState } from './revocation-state.ts';
+import { TrustRefresher } from './trust-refresher.ts';
+import { TrustState } from './trust-state.ts';
+
+export type ChannelEvent =
+  | { readonly type: 'event-channel.connected' }
+  | { readonly type: 'event-channel.disconnected' }
+  | { readonly type: 'event.received'; readonly kind: string; readonly result: string };
+
+export interface ControlPlaneStateDeps {
+  readonly credentials: CredentialSource;
+  readonly api: Pick<GrpcIdentityApi, 'fetchTrust'>;
+  readonly metrics: SidecarMetrics;
+  /** Closes live connections matching `predicate` on the inbound listeners only, or on all; returns how many. */
+  readonly closeWhere: (predicate: (c: ConnectionInfo) => boolean, scope: 'inbound' | 'all') => number;
+  readonly emit: (event: ChannelEvent) => void;
+  readonly clock: Clock;
+  readonly logger: Logger;
+}
+
+/**
+ * Everything the sidecar learns from its control plane — trust bundle, revocations, allow-policies — and the two
+ * paths that bring it: full state over gRPC (at start, every `trustRefreshInterval`, on NATS reconnect and on a
+ * revocation gap) and signed events over NATS. Changes reach the TLS contexts and live connections from here.
+ */
+export class ControlPlaneState {
+  readonly trust: TrustState;
+  readonly revocation: RevocationState;
+  readonly policy: PolicyEnforcer;
+  readonly #refresher: TrustRefresher;
+  readonly #events: EventChannel | undefined;
+  readonly #deps: ControlPlaneStateDeps;
+  readonly #failOpen: boolean;
+
+  constructor(config: SidecarConfig, deps: ControlPlaneStateDeps) {
+    const { clock, logger, metrics } = deps;
+    this.#deps = deps;
+    this.#failOpen = config.revocation.failOpen;
+    this.trust = new TrustState({ trustDomain: config.trustDomain }, { clock, logger });
+    this.revocation = new RevocationState(config.revocation, { clock, logger });
+    this.policy = new PolicyEnforcer({ ownId: config.spiffeId, trustDomain: config.trustDomain }, {
+      clock,
+      logger,
+      onDecision: (d) => metrics.policyDecisions.inc({ decision: d.decision, policy: d.policy ?? '' }),
+    });
+    this.#applyChangesToTraffic();
+    this.#refresher = new TrustRefresher({ intervalMs: config.trustRefreshIntervalMs }, {
+      fetcher: { fetchTrust: () => deps.api.fetchTrust(deps.credentials.current?.material) },
+      apply: (state) => {
+        this.trust.offer(state.roots, state.bundleSequence, 'grpc');
+        this.revocation.replace(state.revocation);
+        this.policy.replace(state.policies, 'grpc');
+      },
+      clock,
+      logger,
+      onResult: (ok) => metrics.trustFetches.inc({ result: ok ? 'ok' : 'error' }),
+    });
+    this.#events = config.natsServers ? this.#eventChannel(config, config.natsServers) : undefined;
+  }
+
+  get eventChannelConnected(): boolean {
+    return this.#events?.connected ?? false;
+  }
+
+  /** Fetches the full state once (revocations and policies must be known before the first connection), then runs. */
+  async start(): Promise<void> {
+    await this.#refresher.refreshNow('start');
+    this.#refresher.start();
+    this.#events?.start();
+  }
+
+  async stop(): Promise<void> {
+    this.#refresher.stop();
+    await this.#events?.close();
+  }
+
+  /** Readiness checks of this state; stale revocation state under fail-closed makes the sidecar unready. */
+  readinessChecks(): { ready: boolean; checks: Record<string, { ok: boolean; detail: string }> } {
+    const stale = this.revocation.isStale();
+    const staleClosed = stale && !this.#failOpen;
+    const age = this.revocation.ageMs();
+    const bundle = this.trust.bundle;
+    return {
+      ready: !staleClosed,
+      checks: {
+        revocation: {
+          ok: !staleClosed,
+          detail: `CRL number ${this.revocation.set.crlNumber}, refreshed ${Number.isFinite(age) ? `${Math.round(age / 1000)}s ago` : 'never'}${stale ? (staleClosed ? '; STALE: refusing new connections' : '; STALE: failOpen lets connections through') : ''}`,
+        },
+        trust: { ok: bundle !== undefined, detail: bundle ? `bundle sequence ${bundle.sequence}, ${bundle.roots.length} root(s)` : 'no bundle yet' },
+        // Informational: NATS only speeds up propagation; its absence does not make the sidecar unready.
+        events: { ok: true, detail: !this.#events ? 'no event channel configured; gRPC refresh only' : this.#events.connected ? 'connected to NATS' : 'disconnected from NATS; converging over gRPC' },
+      },
+    };
+  }
+
+  #applyChangesToTraffic(): void {
+    const { credentials, metrics, logger, closeWhere } = this.#deps;
+    // A new bundle goes into the TLS contexts with the SVID in force: open connections keep theirs.
+    this.trust.onChange((bundle) => {
+      try {
+        credentials.updateBundle(bundle.pem);
+      } catch (err) {
+        logger.error({ err }, 'the new trust bundle could not be loaded; the previous one stays in force');
+      }
+    });
+    // Revocation reaches live connections too, not just new handshakes.
+    this.revocation.onChange((set) => {
+      const closed = closeWhere((c) => set.isRevoked(c.peer.serial, c.peer.identity.spiffeId), 'all');
+      if (closed > 0) {
+        metrics.closedByRevocation.inc(closed);
+        logger.warn({ closed, crl_number: set.crlNumber }, 'closed live connections of revoked peers');
+      }
+    });
+    // A new policy version applies to open connections too: those it would deny are closed.
+    this.policy.onChange(() => {
+      const closed = closeWhere((c) => this.policy.decide(c.peer.identity.spiffeId, c.peer.localPort).decision === 'deny', 'inbound');
+      if (closed > 0) {
+        metrics.closedByPolicy.inc(closed);
+        logger.warn({ closed, policy_version: this.policy.version }, 'closed live connections the new policy version denies');
+      }
+    });
+  }
+
+  #eventChannel(config: SidecarConfig, servers: readonly string[]): EventChannel {
+    const { metrics, emit, clock, logger } = this.#deps;
+    return new EventChannel({ servers, trustDomain: config.trustDomain, name: config.spiffeId }, {
+      roots: () => this.trust.bundle?.roots ?? [],
+      onEvent: (event) => {
+        switch (event.type) {
+          case 'bundle.updated':
+            this.trust.offer(event.roots, event.bundleSequence, 'nats');
+            break;
+          case 'revocation.updated':
+            // A missed change (CRL number gap) is repaired by fetching the full state.
+            if (this.revocation.applyDelta(event) === 'gap') void this.#refresher.refreshNow('revocation-gap');
+            break;
+          case 'policy.updated':
+            this.policy.replace(event.policies, 'nats');
+            break;
+        }
+      },
+      onStatus: (connected, first) => {
+        metrics.eventChannelConnected.set(connected ? 1 : 0);
+        emit({ type: connected ? 'event-channel.connected' : 'event-channel.disconnected' });
+        // Whatever was published while we were away is fetched as full state.
+        if (connected && !first) void this.#refresher.refreshNow('nats-reconnect');
+      },
+      onReceived: (kind, result) => {
+        metrics.eventsReceived.inc({ kind, result });
+        emit({ type: 'event.received', kind, result });
+      },
+      clock,
+      logger,
+    });
+  }
+}
