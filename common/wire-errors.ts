@@ -30,6 +30,8 @@ const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   [ErrorCode.INTERNAL]: GrpcStatus.INTERNAL,
   [ErrorCode.STORE_CORRUPT]: GrpcStatus.INTERNAL,
   [ErrorCode.CA_MISSING]: GrpcStatus.FAILED_PRECONDITION,
+  [ErrorCode.CA_ROTATION_STATE]: GrpcStatus.FAILED_PRECONDITION,
+  [ErrorCode.CA_ROTATION_BLOCKED]: GrpcStatus.FAILED_PRECONDITION,
 };
 
 /** Everything not listed is the caller's input being wrong. */

@@ -8,3 +8,4 @@ export { SqliteStore } from './store/sqlite-store.ts';
 export type { Store, CertificateRecord } from './store/store.ts';
 export { AdminApi, type AdminConnection } from './api/admin-client.ts';
 export { mintRoot } from './ca/mint-ca.ts';
+export { writeNewFile } from './ca/write-new-file.ts';

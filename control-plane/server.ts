@@ -26,6 +26,9 @@ import { PolicyService } from './policy/policy-service.ts';
 import { NatsEventPublisher } from './events/nats-event-publisher.ts';
 import type { EventPublisher } from './events/event-publisher.ts';
 import { addTrustAnchors, publishBundle, type TrustAnchorDeps } from './trust-anchors.ts';
+import { ActiveCa } from './ca/active-ca.ts';
+import { CaRotation, resumeCaRotation } from './ca-rotation.ts';
+import { RotationOrderService } from './rotation/rotation-orders.ts';
 
 export interface ControlPlaneOptions {
   readonly config: ControlPlaneConfig;
@@ -81,7 +84,10 @@ export class ControlPlane {
 
   async start(): Promise<ControlPlaneAddresses> {
     const { config } = this.#options;
-    const { ca, files, trustDomain } = await loadCa({ dataDir: config.dataDir, passphrase: this.#options.passphrase });
+    const loaded = await loadCa({ dataDir: config.dataDir, passphrase: this.#options.passphrase });
+    const { files, trustDomain } = loaded;
+    const ca = new ActiveCa(loaded.ca);
+    await resumeCaRotation(config.dataDir, ca, this.#logger);
     if (config.trustDomain !== undefined && config.trustDomain !== trustDomain) {
       throw new SigilError(ErrorCode.CONFIG_INVALID, `the configuration names trust domain ${config.trustDomain}, but the CA in ${config.dataDir} is for ${trustDomain}`);
     }
@@ -98,20 +104,22 @@ export class ControlPlane {
     await policies.load();
     const trust = new TrustState(ca, () => this.#requireRevocation().snapshot, () => policies.wire);
     await trust.load(this.#store);
-    this.metrics.caNotAfter.set({ ca: 'intermediate' }, ca.intermediateNotAfter / 1000);
+    const caChanged = () => this.metrics.caNotAfter.set({ ca: 'intermediate' }, ca.intermediateNotAfter / 1000);
+    caChanged();
 
     const serving = new ServingCertificates();
-    this.#serving = new ServingIdentity({ hosts: [config.listen.grpc.host], ttlMs: SERVING_SVID_TTL_MS }, {
+    const servingIdentity = new ServingIdentity({ hosts: [config.listen.grpc.host], ttlMs: SERVING_SVID_TTL_MS }, {
       ca,
       clock: this.#clock,
       logger: this.#logger,
       onIssued: async (m) => {
-        await this.#store.insertCertificate(recordOf(m.leaf, `spiffe://${trustDomain}/sigil/control-plane`, 'control-plane', ca.intermediateSerial, this.#clock.now()));
+        await this.#store.insertCertificate(recordOf(m.leaf, `spiffe://${trustDomain}/sigil/control-plane`, 'control-plane', m.leaf.issuerSerial, this.#clock.now()));
         this.metrics.issued.inc({ kind: 'control-plane', key_type: m.leaf.keyType });
         serving.update(m);
       },
     });
-    await this.#serving.start();
+    this.#serving = servingIdentity;
+    await servingIdentity.start();
     this.#publisher = await this.#startPublisher(trustDomain);
     this.#anchors = { ca, store: this.#store, trust, bundleFile: files.bundle, publisher: this.#publisher };
     const revocation = new RevocationRegistry({ trustDomain }, {
@@ -130,17 +138,18 @@ export class ControlPlane {
       clock: this.#clock,
       svidTtlMs: config.svidTtlMs,
       checkCsr: (der) => checkCsr(der, { trustDomain }),
-      signer: {
-        trustDomain,
-        get signingCaSerial() { return ca.intermediateSerial; },
-        issueLeaf: (request) => ca.issueLeaf(request),
-        chainDer: () => ca.chainDer(),
-      },
+      signer: { trustDomain, issueLeaf: (request) => ca.issueLeaf(request) },
       onIssued: (leaf, kind) => this.metrics.issued.inc({ kind, key_type: leaf.keyType }),
     });
     const tokens = new JoinTokens({ store: this.#store, clock: this.#clock, trustDomain, defaultTtlMs: config.joinTokenTtlMs });
+    const orders = new RotationOrderService({ trustDomain }, { store: this.#store, clock: this.#clock, logger: this.#logger, publisher: this.#publisher });
+    const caRotation = new CaRotation({
+      ...this.#anchors, active: ca, dataDir: config.dataDir, passphrase: this.#options.passphrase, clock: this.#clock, logger: this.#logger, orders,
+      renewServing: async () => { await servingIdentity.renewNow(); },
+      onCaChanged: caChanged,
+    });
     this.#grpc.addService(IdentityService, identityHandlers({ ...edge, issuer, trust, trustDomain }));
-    this.#grpc.addService(AdminService, adminHandlers({ ...edge, store: this.#store, tokens, clock: this.#clock, trustDomain, revocation, policies, onTokenCreated: () => this.metrics.tokensCreated.inc() }));
+    this.#grpc.addService(AdminService, adminHandlers({ ...edge, store: this.#store, tokens, clock: this.#clock, trustDomain, revocation, policies, orders, caRotation, onTokenCreated: () => this.metrics.tokensCreated.inc() }));
     const grpcAddress = await this.#bind(config.listen.grpc, serving.serverCredentials());
 
     this.#http = new HttpListener({

@@ -1,9 +1,9 @@
 import { isIP } from 'node:net';
 import type { Clock, Timer } from '../common/clock.ts';
 import { controlPlaneId } from '../common/spiffe-id.ts';
+import { derToPem } from '../common/trust-bundle.ts';
 import { LogField, type Logger } from '../common/logger.ts';
-import type { CertificateAuthority } from './ca/certificate-authority.ts';
-import type { IssuedCertificate } from './ca/issued-certificate.ts';
+import type { IssuedLeaf, SigningCa } from './ca/certificate-authority.ts';
 import { generateKeyPair } from '../common/key-pair.ts';
 import { privateKeyPem } from './ca/key-file.ts';
 
@@ -11,14 +11,14 @@ export interface ServingMaterial {
   readonly certChainPem: string;
   readonly keyPem: string;
   readonly bundlePem: string;
-  readonly leaf: IssuedCertificate;
+  readonly leaf: IssuedLeaf;
   /** For signing events: the SVID and intermediates (DER) and the key, which never leaves this process. */
   readonly chainDer: Uint8Array[];
   readonly privateKey: CryptoKey;
 }
 
 export interface ServingIdentityDeps {
-  readonly ca: CertificateAuthority;
+  readonly ca: SigningCa;
   readonly clock: Clock;
   readonly logger: Logger;
   /** Called with every new serving certificate, to record it and hand it to the listeners. */
@@ -51,6 +51,13 @@ export class ServingIdentity {
     return this.#mint();
   }
 
+  /** Mints at once (CA rotation: a new signer or a new bundle); the renewal timer restarts from the new SVID. */
+  async renewNow(): Promise<ServingMaterial> {
+    this.#timer?.cancel();
+    this.#timer = undefined;
+    return this.#mint();
+  }
+
   stop(): void {
     this.#timer?.cancel();
     this.#timer = undefined;
@@ -69,11 +76,11 @@ export class ServingIdentity {
       ipAddresses: this.#hosts.filter((h) => isIP(h) !== 0),
     });
     const material = {
-      certChainPem: leaf.pem + ca.chainPem(),
+      certChainPem: leaf.pem + leaf.chainDer.map((der) => derToPem(der)).join(''),
       keyPem: privateKeyPem(keys.privateKey),
       bundlePem: ca.bundlePem(),
       leaf,
-      chainDer: [leaf.der, ...ca.chainDer()],
+      chainDer: [leaf.der, ...leaf.chainDer],
       privateKey: keys.privateKey,
     };
     await this.#deps.onIssued(material);

@@ -1,5 +1,5 @@
 import { rename, writeFile } from 'node:fs/promises';
-import type { CertificateAuthority } from './ca/certificate-authority.ts';
+import type { SigningCa } from './ca/certificate-authority.ts';
 import { parseCertificatesPem } from './ca/issued-certificate.ts';
 import { ErrorCode, SigilError } from '../common/errors.ts';
 import type { EventPublisher } from './events/event-publisher.ts';
@@ -7,7 +7,7 @@ import type { Store } from './store/store.ts';
 import type { TrustState } from './trust-state.ts';
 
 export interface TrustAnchorDeps {
-  readonly ca: CertificateAuthority;
+  readonly ca: SigningCa;
   readonly store: Store;
   readonly trust: TrustState;
   readonly bundleFile: string;

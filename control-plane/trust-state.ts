@@ -1,4 +1,4 @@
-import type { CertificateAuthority } from './ca/certificate-authority.ts';
+import type { SigningCa } from './ca/certificate-authority.ts';
 import type { RevocationSnapshot } from './revocation/revocation-registry.ts';
 import type { Store } from './store/store.ts';
 import type { sigil } from '../proto/index.ts';
@@ -11,14 +11,14 @@ const REFRESH_HINT_SECONDS = 300;
  * changes, so every replica and every restart reports the same number for the same bundle.
  */
 export class TrustState {
-  readonly #ca: CertificateAuthority;
+  readonly #ca: SigningCa;
   readonly #revocation: (() => RevocationSnapshot) | undefined;
   #sequence = 0;
 
   /** `revocation` gives the revocation state in force; without it none is served (sidecars then see CRL number 0). */
   readonly #policies: (() => sigil.v1.IPolicySet) | undefined;
 
-  constructor(ca: CertificateAuthority, revocation?: () => RevocationSnapshot, policies?: () => sigil.v1.IPolicySet) {
+  constructor(ca: SigningCa, revocation?: () => RevocationSnapshot, policies?: () => sigil.v1.IPolicySet) {
     this.#policies = policies;
     this.#ca = ca;
     this.#revocation = revocation;

@@ -85,6 +85,10 @@ t.test('grpc-js round trip over 127.0.0.1', async (t) => {
     deletePolicy: unimplemented,
     explainPolicy: unimplemented,
     getCertificate: unimplemented,
+    rotate: unimplemented,
+    getRotationStatus: unimplemented,
+    showCa: unimplemented,
+    rotateCa: unimplemented,
   };
 
   const server = new grpc.Server();

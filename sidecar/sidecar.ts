@@ -73,12 +73,15 @@ export class Sidecar {
       bundlePem: () => this.trust.bundle?.pem ?? options.bootstrapBundlePem,
     });
     const api = deps.identityApi ?? grpcApi;
+    const random = deps.random ?? (() => randomInt(0, 2 ** 32) / 2 ** 32);
     this.#state = new ControlPlaneState(config, {
       credentials: this.credentials,
       api: grpcApi,
       metrics: this.metrics,
       closeWhere: (predicate, scope) => (scope === 'inbound' ? this.#inbound : [...this.#inbound, ...this.#outbound]).reduce((n, l) => n + l.closeWhere(predicate), 0),
       emit: (event) => this.#emit(event),
+      renewNow: (reason) => this.#svids.renewNow(reason),
+      random,
       clock: this.#clock,
       logger: this.#logger,
     });
@@ -100,7 +103,7 @@ export class Sidecar {
           clear: (reason) => this.credentials.clear(reason),
         },
         clock: this.#clock,
-        random: deps.random ?? (() => randomInt(0, 2 ** 32) / 2 ** 32),
+        random,
         logger: this.#logger,
         observer: {
           issued: (e) => { this.metrics.renewals.inc({ via: e.via, result: 'ok' }); this.metrics.svidNotAfter.set(e.notAfter / 1000); },

@@ -25,10 +25,29 @@ t.test('malformed revocation updates are refused', async (t) => {
   for (const [name, payload] of cases) t.same(decodeEventPayload('revocation', payload), { ok: false, reason: 'malformed' }, name);
 });
 
-t.test('policy updates round-trip; an empty one is malformed; rotate has no payload type yet', async (t) => {
+t.test('policy updates round-trip; an empty one is malformed', async (t) => {
   const policies = { version: 3, defaultAction: 'deny', policies: [{ name: 'p', destination: 'spiffe://example.org/a', mode: 'enforce', allow: [{ from: 'spiffe://example.org/b', ports: [] }] }] };
   const decoded = decodeEventPayload('policy', encodeEventPayload({ type: 'policy.updated', policies }));
   t.match(decoded, { ok: true, event: { type: 'policy.updated', policies: { version: 3, policies: [{ name: 'p' }] } } });
   t.same(decodeEventPayload('policy', new Uint8Array()), { ok: false, reason: 'malformed' });
-  t.same(decodeEventPayload('rotate', new Uint8Array()), { ok: false, reason: 'unknown-kind' });
+});
+
+t.test('rotation orders round-trip for each target kind; malformed ones are refused', async (t) => {
+  const targets = [{ kind: 'all' }, { kind: 'spiffe-id', spiffeId: `spiffe://${TD}/ns/a` }, { kind: 'prefix', prefix: `spiffe://${TD}/ns/prod/` }] as const;
+  for (const target of targets) {
+    const event: SigilEvent = { type: 'rotate.ordered', orderId: 'ord-1', target, windowMs: 300_000, reason: 'operator' };
+    t.equal(eventKindOf(event), 'rotate');
+    t.same(decodeEventPayload('rotate', encodeEventPayload(event)), { ok: true, event }, target.kind);
+  }
+  const encode = (m: sigil.v1.IRotationOrder) => sigil.v1.RotationOrder.encode(m).finish();
+  const cases: [string, Uint8Array][] = [
+    ['no target', encode({ orderId: 'a', windowMs: 1 })],
+    ['two targets', encode({ orderId: 'a', all: true, spiffeId: `spiffe://${TD}/a` })],
+    ['no order id', encode({ all: true })],
+    ['order id with a space', encode({ orderId: 'a b', all: true })],
+    ['prefix without trailing slash', encode({ orderId: 'a', prefix: `spiffe://${TD}/ns` })],
+    ['target not a SPIFFE ID', encode({ orderId: 'a', spiffeId: 'https://x' })],
+    ['window over a week', encode({ orderId: 'a', all: true, windowMs: 8 * 24 * 3_600_000 })],
+  ];
+  for (const [name, payload] of cases) t.same(decodeEventPayload('rotate', payload), { ok: false, reason: 'malformed' }, name);
 });

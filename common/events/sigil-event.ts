@@ -1,10 +1,11 @@
 import { sigil } from '../../proto/index.ts';
 import { parseSpiffeId } from '../spiffe-id.ts';
 import type { EventKind } from './subjects.ts';
+import type { RotationTarget } from '../rotation-target.ts';
 
 /**
  * The typed events of the channel, one union member per kind. Each maps to one payload message of
- * proto/sigil/v1/events.proto; kinds without a member yet (rotate) are refused as unknown.
+ * proto/sigil/v1/events.proto.
  */
 export type SigilEvent =
   | {
@@ -30,11 +31,19 @@ export type SigilEvent =
     /** The whole policy set in force (full state, validated again by each receiver before use). */
     readonly type: 'policy.updated';
     readonly policies: sigil.v1.IPolicySet;
+  }
+  | {
+    /** Renew with a new key at a uniformly random moment inside the window (once per order id). */
+    readonly type: 'rotate.ordered';
+    readonly orderId: string;
+    readonly target: RotationTarget;
+    readonly windowMs: number;
+    readonly reason: string;
   };
 
 export type SigilEventType = SigilEvent['type'];
 
-const KIND_OF: Readonly<Record<SigilEventType, EventKind>> = { 'bundle.updated': 'bundle', 'revocation.updated': 'revocation', 'policy.updated': 'policy' };
+const KIND_OF: Readonly<Record<SigilEventType, EventKind>> = { 'bundle.updated': 'bundle', 'revocation.updated': 'revocation', 'policy.updated': 'policy', 'rotate.ordered': 'rotate' };
 
 export function eventKindOf(event: SigilEvent): EventKind {
   return KIND_OF[event.type];
@@ -57,6 +66,15 @@ export function encodeEventPayload(event: SigilEvent): Uint8Array {
         revokedSpiffeIds: [...event.revokedSpiffeIds],
         unrevokedSpiffeIds: [...event.unrevokedSpiffeIds],
       }).finish();
+    case 'rotate.ordered':
+      return sigil.v1.RotationOrder.encode({
+        orderId: event.orderId,
+        spiffeId: event.target.kind === 'spiffe-id' ? event.target.spiffeId : '',
+        prefix: event.target.kind === 'prefix' ? event.target.prefix : '',
+        all: event.target.kind === 'all',
+        windowMs: event.windowMs,
+        reason: event.reason,
+      }).finish();
   }
 }
 
@@ -74,8 +92,35 @@ export function decodeEventPayload(kind: EventKind, payload: Uint8Array): Payloa
     case 'policy':
       return decodePolicy(payload);
     case 'rotate':
-      return { ok: false, reason: 'unknown-kind' };
+      return decodeRotation(payload);
   }
+}
+
+/** Longer than any sensible spread; a bigger number can only be a mistake or forged. */
+const MAX_ROTATION_WINDOW_MS = 7 * 24 * 3_600_000;
+const ORDER_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+function decodeRotation(payload: Uint8Array): PayloadDecodeResult {
+  let msg: sigil.v1.RotationOrder;
+  try {
+    msg = sigil.v1.RotationOrder.decode(payload);
+  } catch {
+    return { ok: false, reason: 'malformed' };
+  }
+  const windowMs = Number(msg.windowMs);
+  if (!ORDER_ID.test(msg.orderId) || !Number.isSafeInteger(windowMs) || windowMs < 0 || windowMs > MAX_ROTATION_WINDOW_MS) return { ok: false, reason: 'malformed' };
+  const named = (msg.spiffeId !== '' ? 1 : 0) + (msg.prefix !== '' ? 1 : 0) + (msg.all ? 1 : 0);
+  if (named !== 1) return { ok: false, reason: 'malformed' };
+  let target: RotationTarget;
+  if (msg.all) target = { kind: 'all' };
+  else if (msg.spiffeId !== '') {
+    if (!isSpiffeId(msg.spiffeId)) return { ok: false, reason: 'malformed' };
+    target = { kind: 'spiffe-id', spiffeId: msg.spiffeId };
+  } else {
+    if (!msg.prefix.endsWith('/') || !isSpiffeId(msg.prefix.slice(0, -1))) return { ok: false, reason: 'malformed' };
+    target = { kind: 'prefix', prefix: msg.prefix };
+  }
+  return { ok: true, event: Object.freeze({ type: 'rotate.ordered', orderId: msg.orderId, target: Object.freeze(target), windowMs, reason: msg.reason }) };
 }
 
 function decodePolicy(payload: Uint8Array): PayloadDecodeResult {

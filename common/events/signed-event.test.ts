@@ -100,7 +100,7 @@ t.test('bad input is rejected with its reason', async (t) => {
     { name: 'another trust domain in the body', bytes: sign5(s, { trustDomain: 'other.org' }), reason: 'wrong-trust-domain' },
     { name: "another trust domain's control plane under a shared root", bytes: sign5(s, { signer: { chainDer: [foreignCp.der, s.pki.intermediate.der], privateKey: foreignCp.key.privateKey } }), reason: 'wrong-trust-domain' },
     { name: 'an unknown kind', bytes: signRawBody(s, { kind: 'nonsense', trustDomain: TD, sequence: 5, issuedAtUnixMs: s.now, payload }), reason: 'unknown-kind' },
-    { name: 'a kind without a payload type yet', bytes: signRawBody(s, { kind: 'rotate', trustDomain: TD, sequence: 5, issuedAtUnixMs: s.now, payload }), reason: 'unknown-kind' },
+    { name: 'a bundle payload under the rotate kind', bytes: signRawBody(s, { kind: 'rotate', trustDomain: TD, sequence: 5, issuedAtUnixMs: s.now, payload }), reason: 'malformed' },
     { name: 'a bundle payload without roots', bytes: signRawBody(s, { kind: 'bundle', trustDomain: TD, sequence: 5, issuedAtUnixMs: s.now, payload: sigil.v1.BundleUpdate.encode({ bundleSequence: 1 }).finish() }), reason: 'malformed' },
     { name: 'a payload that is not a BundleUpdate', bytes: signRawBody(s, { kind: 'bundle', trustDomain: TD, sequence: 5, issuedAtUnixMs: s.now, payload: new Uint8Array([0xff, 0xff, 0xff]) }), reason: 'malformed' },
   ];

@@ -79,6 +79,24 @@ export class AdminApi {
     return callUnary('explaining a policy decision', (cb) => this.#client.explainPolicy(request, this.#options(), cb));
   }
 
+  /** Orders the targeted workloads to renew with new keys inside the window. */
+  rotate(request: sigil.v1.IRotateRequest): Promise<sigil.v1.RotationStatus> {
+    return callUnary('ordering a rotation', (cb) => this.#client.rotate(request, this.#options(), cb));
+  }
+
+  rotationStatus(orderId = ''): Promise<sigil.v1.RotationStatus> {
+    return callUnary('reading rotation progress', (cb) => this.#client.getRotationStatus({ orderId }, this.#options(), cb));
+  }
+
+  showCa(): Promise<sigil.v1.CaStatus> {
+    return callUnary('reading the CA status', (cb) => this.#client.showCa({}, this.#options(), cb));
+  }
+
+  /** One step of staged CA rotation: prepare, activate or retire. */
+  rotateCa(request: sigil.v1.IRotateCaRequest): Promise<sigil.v1.RotateCaResponse> {
+    return callUnary(`CA rotation step ${request.step ?? ''}`, (cb) => this.#client.rotateCa(request, this.#options(), cb));
+  }
+
   close(): void {
     this.#client.close();
   }

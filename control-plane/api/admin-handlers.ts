@@ -2,12 +2,16 @@ import { ErrorCode, SigilError } from '../../common/errors.ts';
 import type { sigil, AdminServer } from '../../proto/index.ts';
 import type { JoinTokens } from '../issuance/join-tokens.ts';
 import type { RevocationRegistry } from '../revocation/revocation-registry.ts';
-import type { CertificateKind, CertificateRecord, Store } from '../store/store.ts';
+import type { CertificateKind, Store } from '../store/store.ts';
 import type { Clock } from '../../common/clock.ts';
 import { verifiedAdmin } from './caller.ts';
 import { policyHandlers } from './policy-handlers.ts';
 import type { PolicyService } from '../policy/policy-service.ts';
 import { unary, type UnaryEdgeDeps } from './unary.ts';
+import { certificateMessage } from './certificate-message.ts';
+import { rotationHandlers } from './rotation-handlers.ts';
+import type { RotationOrderService } from '../rotation/rotation-orders.ts';
+import type { CaRotation } from '../ca-rotation.ts';
 
 export interface AdminHandlerDeps extends UnaryEdgeDeps {
   readonly store: Store;
@@ -16,26 +20,14 @@ export interface AdminHandlerDeps extends UnaryEdgeDeps {
   readonly trustDomain: string;
   readonly revocation: Pick<RevocationRegistry, 'revokeSerial' | 'revokeIdentity' | 'unrevokeIdentity'>;
   readonly policies: PolicyService;
+  readonly orders: RotationOrderService;
+  readonly caRotation: CaRotation;
   readonly onTokenCreated?: () => void;
 }
 
 const KINDS: readonly CertificateKind[] = ['root', 'intermediate', 'svid', 'control-plane', 'admin'];
 const SERIAL = /^[0-9a-f]{1,64}$/;
 
-export function certificateMessage(record: CertificateRecord): sigil.v1.ICertificate {
-  return {
-    serial: record.serial,
-    spiffeId: record.spiffeId,
-    kind: record.kind,
-    keyType: record.keyType,
-    notBeforeUnixMs: record.notBefore,
-    notAfterUnixMs: record.notAfter,
-    issuerSerial: record.issuerSerial ?? '',
-    status: record.status,
-    issuedAtUnixMs: record.issuedAt,
-    der: record.der,
-  };
-}
 
 /**
  * Admin calls: the caller must present an admin SVID that verifies against the bundle, is in the inventory and
@@ -69,6 +61,7 @@ export function adminHandlers(deps: AdminHandlerDeps): AdminServer {
       });
       return { certificates: records.map(certificateMessage) };
     }),
+    ...rotationHandlers({ ...deps, guard }),
     ...policyHandlers({ ...deps, guard, policies: deps.policies, knownIdentities: async () => [...new Set((await deps.store.listCertificates({ kind: 'svid', status: 'active', notAfterAfter: deps.clock.now() })).map((c) => c.spiffeId))] }),
     revoke: unary('Revoke', deps, async (request: sigil.v1.RevokeRequest, call) => {
       await guard(call);

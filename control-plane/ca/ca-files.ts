@@ -30,13 +30,28 @@ export function caFilePaths(dataDir: string, names: CaFileNames = CA_FILE_NAMES)
   return Object.freeze(Object.fromEntries(entries)) as CaFiles;
 }
 
+/** The files of one CA generation (root + intermediate), relative to the data dir. */
+export interface CaGenerationFiles {
+  readonly rootCert: string;
+  readonly rootKey: string;
+  readonly intermediateCert: string;
+  readonly intermediateKey: string;
+}
+
 export interface CaMetadata {
   readonly version: 1;
   readonly trustDomain: string;
   readonly keyType: KeyType;
   /** ISO 8601. */
   readonly createdAt: string;
+  /** The CA in force: files.rootCert … files.intermediateKey are its generation. */
   readonly files: CaFileNames;
+  /** The root key is kept outside the data dir (ca init --offline-root): rootKey names no file here. */
+  readonly rootKeyOffline?: boolean;
+  /** A prepared rotation: its root is in the bundle, its intermediate does not sign yet. */
+  readonly next?: CaGenerationFiles & { readonly preparedAt: string; readonly intermediateOnly: boolean; readonly rootKeyOffline: boolean };
+  /** The generation an activation replaced; its root stays in the bundle until retire. */
+  readonly previous?: Pick<CaGenerationFiles, 'rootCert' | 'intermediateCert'> & { readonly activatedAt: string; readonly intermediateOnly: boolean };
 }
 
 const relativeName = z.string().min(1).refine((name) => !isAbsolute(name) && !normalize(name).startsWith('..'), 'must stay inside the data dir');
@@ -46,6 +61,12 @@ const metadataSchema = z.strictObject({
   keyType: z.enum(KEY_TYPES),
   createdAt: z.iso.datetime(),
   files: z.strictObject(Object.fromEntries(Object.keys(CA_FILE_NAMES).map((role) => [role, relativeName])) as Record<CaFileRole, typeof relativeName>),
+  rootKeyOffline: z.boolean().optional(),
+  next: z.strictObject({
+    rootCert: relativeName, rootKey: relativeName, intermediateCert: relativeName, intermediateKey: relativeName,
+    preparedAt: z.iso.datetime(), intermediateOnly: z.boolean(), rootKeyOffline: z.boolean(),
+  }).optional(),
+  previous: z.strictObject({ rootCert: relativeName, intermediateCert: relativeName, activatedAt: z.iso.datetime(), intermediateOnly: z.boolean() }).optional(),
 });
 
 export function encodeCaMetadata(meta: CaMetadata): string {
@@ -64,7 +85,21 @@ export function decodeCaMetadata(text: string, source: string): CaMetadata {
     const findings = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
     throw new SigilError(ErrorCode.CA_INVALID, `${source} is not valid CA metadata (${findings}): restore it from a backup`);
   }
-  return parsed.data;
+  return parsed.data as CaMetadata;
+}
+
+/** Replaces ca.json in one rename, so a crash leaves either the old or the new state, never half of one. */
+export async function writeCaMetadata(path: string, meta: CaMetadata): Promise<void> {
+  const temp = `${path}.${process.pid}.tmp`;
+  const handle = await open(temp, 'w', 0o644);
+  try {
+    await handle.writeFile(encodeCaMetadata(meta));
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(temp, path);
+  await syncDirectory(dirname(path));
 }
 
 function topLevel(name: string): string {

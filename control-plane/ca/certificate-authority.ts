@@ -34,6 +34,12 @@ export interface LeafRequest {
   readonly ipAddresses?: readonly string[];
 }
 
+/** A leaf with the CA that signed it: its serial and the chain to send after the leaf. */
+export interface IssuedLeaf extends IssuedCertificate {
+  readonly issuerSerial: string;
+  readonly chainDer: readonly Uint8Array[];
+}
+
 /** One revoked certificate in a CRL. Times are Unix milliseconds. */
 export interface CrlEntry {
   /** Hex, as the inventory holds it. */
@@ -112,7 +118,7 @@ export class CertificateAuthority {
     return this.#intermediate;
   }
 
-  async issueLeaf(request: LeafRequest): Promise<IssuedCertificate> {
+  async issueLeaf(request: LeafRequest): Promise<IssuedLeaf> {
     const uri = typeof request.spiffeId === 'string' ? request.spiffeId : request.spiffeId.uri;
     const spiffeId = parseWorkloadId(uri, this.trustDomain);
     const spki = await exportSpki(request.publicKey);
@@ -138,7 +144,7 @@ export class CertificateAuthority {
       ipAddresses: request.ipAddresses ?? [],
     });
     assertNoViolations(violations, ErrorCode.INTERNAL, `the SVID just signed for ${spiffeId.uri} was withheld because it`);
-    return issuedCertificate(cert, keyType);
+    return { ...issuedCertificate(cert, keyType), issuerSerial: this.intermediateSerial, chainDer: this.chainDer() };
   }
 
   /**
@@ -185,6 +191,19 @@ export class CertificateAuthority {
     return true;
   }
 
+  /** Drops a root from the trust bundle (CA rotation retires the old one); returns false when it was not there. */
+  removeRoot(der: Uint8Array): boolean {
+    const kept = this.#roots.filter((r) => !Buffer.from(r.rawData).equals(Buffer.from(der)));
+    if (kept.length === this.#roots.length) return false;
+    if (kept.length === 0) throw new SigilError(ErrorCode.CA_INVALID, 'refusing to remove the last root of the trust bundle');
+    this.#roots = kept;
+    return true;
+  }
+
+  get roots(): readonly x509.X509Certificate[] {
+    return this.#roots;
+  }
+
   /** The intermediate, in PEM, for appending after a leaf in an SVID chain. */
   chainPem(): string {
     return certificatePem(this.#intermediate);
@@ -203,6 +222,11 @@ export class CertificateAuthority {
     return this.#roots.map(certificatePem).join('');
   }
 }
+
+/** What the services need of the CA in force; `ActiveCa` forwards it to whichever CA signs at the moment. */
+export type SigningCa = Pick<CertificateAuthority,
+  'trustDomain' | 'keyType' | 'intermediateNotAfter' | 'intermediateSerial' | 'intermediate' | 'roots' | 'issueLeaf' | 'signCrl' | 'addRoot'
+  | 'removeRoot' | 'chainPem' | 'chainDer' | 'rootsDer' | 'bundlePem'>;
 
 /** Signs a probe with the key and verifies it with the certificate's key: the only check that needs no export. */
 async function assertKeyMatches(cert: x509.X509Certificate, key: CryptoKey): Promise<void> {

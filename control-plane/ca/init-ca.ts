@@ -1,4 +1,7 @@
+import { mkdir, rm } from 'node:fs/promises';
 import { isIP } from 'node:net';
+import { join } from 'node:path';
+import { writeNewFile } from './write-new-file.ts';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
 import { parseKeyType, type KeyType } from '../../common/key-type.ts';
 import { adminId, controlPlaneId, isAdminId, parseSpiffeId, parseTrustDomain } from '../../common/spiffe-id.ts';
@@ -29,12 +32,16 @@ export interface InitCaOptions {
   /** DNS names and IP addresses the control plane serves on (SANs of its serving SVID). */
   readonly serveHosts?: readonly string[];
   readonly randomBytes?: RandomBytes;
+  /** Writes root.key here (encrypted, mode 0600) instead of into the data dir: the root then signs only offline. */
+  readonly offlineRootDir?: string;
 }
 
 export interface InitCaResult {
   readonly trustDomain: string;
   readonly keyType: KeyType;
   readonly files: CaFiles;
+  /** Where the root key went, when it was kept out of the data dir. */
+  readonly offlineRootKey?: string;
   readonly createdAt: number;
   /** Everything minted, for the inventory. The intermediate signed both leaves; the root signed the intermediate. */
   readonly issued: {
@@ -85,24 +92,37 @@ export async function initCa(options: InitCaOptions): Promise<InitCaResult> {
   const names = CA_FILE_NAMES;
   const publicFile = 0o644;
   const secretFile = 0o600;
-  await writeCaDirectory(options.dataDir, [
-    { name: names.rootCert, data: certificatePem(root.cert), mode: publicFile },
-    { name: names.rootKey, data: privateKeyPem(root.keys.privateKey, { passphrase: options.passphrase }), mode: secretFile },
-    { name: names.intermediateCert, data: certificatePem(intermediate.cert), mode: publicFile },
-    { name: names.intermediateKey, data: privateKeyPem(intermediate.keys.privateKey, { passphrase: options.passphrase }), mode: secretFile },
-    { name: names.bundle, data: ca.bundlePem(), mode: publicFile },
-    { name: names.controlPlaneSvid, data: controlPlane.pem + ca.chainPem(), mode: publicFile },
-    { name: names.controlPlaneKey, data: privateKeyPem(cpKeys.privateKey), mode: secretFile },
-    { name: names.adminSvid, data: admin.pem + ca.chainPem(), mode: publicFile },
-    { name: names.adminKey, data: privateKeyPem(adminKeys.privateKey), mode: secretFile },
-    { name: names.adminBundle, data: ca.bundlePem(), mode: publicFile },
-    { name: names.meta, data: encodeCaMetadata({ version: 1, trustDomain, keyType, createdAt, files: names }), mode: publicFile },
-  ], names.meta);
+  const rootKeyPem = privateKeyPem(root.keys.privateKey, { passphrase: options.passphrase });
+  const offlineRootKey = options.offlineRootDir === undefined ? undefined : join(options.offlineRootDir, 'root.key');
+  // The offline copy first: a CA must never exist without its root key somewhere.
+  if (offlineRootKey !== undefined) {
+    await mkdir(options.offlineRootDir!, { recursive: true, mode: 0o700 });
+    await writeNewFile(offlineRootKey, rootKeyPem, secretFile);
+  }
+  try {
+    await writeCaDirectory(options.dataDir, [
+      { name: names.rootCert, data: certificatePem(root.cert), mode: publicFile },
+      ...(offlineRootKey === undefined ? [{ name: names.rootKey, data: rootKeyPem, mode: secretFile }] : []),
+      { name: names.intermediateCert, data: certificatePem(intermediate.cert), mode: publicFile },
+      { name: names.intermediateKey, data: privateKeyPem(intermediate.keys.privateKey, { passphrase: options.passphrase }), mode: secretFile },
+      { name: names.bundle, data: ca.bundlePem(), mode: publicFile },
+      { name: names.controlPlaneSvid, data: controlPlane.pem + ca.chainPem(), mode: publicFile },
+      { name: names.controlPlaneKey, data: privateKeyPem(cpKeys.privateKey), mode: secretFile },
+      { name: names.adminSvid, data: admin.pem + ca.chainPem(), mode: publicFile },
+      { name: names.adminKey, data: privateKeyPem(adminKeys.privateKey), mode: secretFile },
+      { name: names.adminBundle, data: ca.bundlePem(), mode: publicFile },
+      { name: names.meta, data: encodeCaMetadata({ version: 1, trustDomain, keyType, createdAt, files: names, ...(offlineRootKey === undefined ? {} : { rootKeyOffline: true }) }), mode: publicFile },
+    ], names.meta);
+  } catch (err) {
+    if (offlineRootKey !== undefined) await rm(offlineRootKey, { force: true });
+    throw err;
+  }
 
   return {
     trustDomain,
     keyType,
     files: caFilePaths(options.dataDir),
+    ...(offlineRootKey === undefined ? {} : { offlineRootKey }),
     createdAt: options.now,
     issued: { root: root.issued, intermediate: intermediate.issued, controlPlane, admin },
   };

@@ -29,7 +29,6 @@ type Keys = webcrypto.CryptoKeyPair;
 /** The CA port, faked: counts calls, hands out sequential serials and a recognisable DER, can be told to fail. */
 class CountingLeafSigner implements LeafSigner {
   readonly trustDomain = TD;
-  readonly signingCaSerial = CA_SERIAL;
   readonly calls: { spiffeId: string; ttlMs: number; now: number }[] = [];
   failWith: Error | undefined;
 
@@ -45,12 +44,11 @@ class CountingLeafSigner implements LeafSigner {
       notAfter: request.now + request.ttlMs,
       keyType: keyTypeOfSpki(spki),
       publicKeySha256: spkiSha256(spki),
+      issuerSerial: CA_SERIAL,
+      chainDer: [INTERMEDIATE_DER],
     };
   }
 
-  chainDer(): Uint8Array[] {
-    return [INTERMEDIATE_DER];
-  }
 }
 
 async function harness(t: Test) {

@@ -21,15 +21,16 @@ export interface SignedLeaf {
   readonly notAfter: number;
   readonly keyType: KeyType;
   readonly publicKeySha256: string;
+  /** Serial of the CA certificate that signed it, and the intermediates to send after it (DER): taken together
+   * with the signature, so a CA rotation in between can never pair a leaf with another CA's chain. */
+  readonly issuerSerial: string;
+  readonly chainDer: readonly Uint8Array[];
 }
 
 /** The CA as the issuer sees it: a port, so tests can count signatures and fail them. */
 export interface LeafSigner {
   readonly trustDomain: string;
-  readonly signingCaSerial: string;
   issueLeaf(request: { spiffeId: string; publicKey: CryptoKey; ttlMs: number; now: number }): Promise<SignedLeaf>;
-  /** DER of the intermediates to send after the leaf. */
-  chainDer(): Uint8Array[];
 }
 
 /** The verified caller of an mTLS call, as read from its TLS client certificate. */
@@ -147,13 +148,13 @@ export class IdentityIssuer {
       keyType: leaf.keyType,
       notBefore: leaf.notBefore,
       notAfter: leaf.notAfter,
-      issuerSerial: signer.signingCaSerial,
+      issuerSerial: leaf.issuerSerial,
       status: 'active',
       issuedAt: now,
       publicKeySha256: leaf.publicKeySha256,
       der: leaf.der,
     });
     this.#deps.onIssued?.(leaf, 'svid');
-    return { leaf, chain: [leaf.der, ...signer.chainDer()] };
+    return { leaf, chain: [leaf.der, ...leaf.chainDer] };
   }
 }

@@ -6,7 +6,7 @@ import type { Migration } from './migrations.ts';
 import { openSqlite, translateSqliteError } from './sqlite-open.ts';
 import type {
   CertificateFilter, CertificateKind, CertificateRecord, CertificateStatus, ConsumeTokenResult, JoinTokenRecord,
-  RevocationRecord, RevokedIdentityRecord, RevokeIdentityResult, Store,
+  RevocationRecord, RevokedIdentityRecord, RevokeIdentityResult, RotationOrderRecord, Store,
 } from './store.ts';
 
 export interface SqliteStoreOptions {
@@ -61,6 +61,17 @@ function revocationOf(row: Row): RevocationRecord {
 
 function revokedIdentityOf(row: Row): RevokedIdentityRecord {
   return { spiffeId: row['spiffe_id'] as string, reason: row['reason'] as string, revokedAt: Number(row['revoked_at']) };
+}
+
+function rotationOrderOf(row: Row): RotationOrderRecord {
+  return {
+    orderId: row['order_id'] as string,
+    targetKind: row['target_kind'] as RotationOrderRecord['targetKind'],
+    target: row['target'] as string,
+    windowMs: Number(row['window_ms']),
+    reason: row['reason'] as string,
+    createdAt: Number(row['created_at']),
+  };
 }
 
 /**
@@ -234,6 +245,21 @@ export class SqliteStore implements Store {
 
   async listRevokedIdentities(): Promise<RevokedIdentityRecord[]> {
     return this.#with('listing revoked identities', 'SELECT * FROM revoked_identities ORDER BY spiffe_id', (s) => s.all()).map(revokedIdentityOf);
+  }
+
+  async insertRotationOrder(r: RotationOrderRecord): Promise<void> {
+    this.#with(`recording rotation order ${r.orderId}`, 'INSERT INTO rotation_orders (order_id, target_kind, target, window_ms, reason, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+      (s) => s.run(r.orderId, r.targetKind, r.target, r.windowMs, r.reason, r.createdAt));
+  }
+
+  async getRotationOrder(orderId: string): Promise<RotationOrderRecord | undefined> {
+    const row = this.#with('reading a rotation order', 'SELECT * FROM rotation_orders WHERE order_id = ?', (s) => s.get(orderId));
+    return row ? rotationOrderOf(row) : undefined;
+  }
+
+  async latestRotationOrder(): Promise<RotationOrderRecord | undefined> {
+    const row = this.#with('reading the latest rotation order', 'SELECT * FROM rotation_orders ORDER BY created_at DESC, order_id DESC LIMIT 1', (s) => s.get());
+    return row ? rotationOrderOf(row) : undefined;
   }
 
   async getMeta(key: string): Promise<string | undefined> {

@@ -206,6 +206,18 @@ export async function runStoreContract(t: Test, makeStore: () => Promise<Store>)
     t.same((await store.listRevokedIdentities()).map((r) => r.spiffeId), [WEB]);
   });
 
+  await withStore('rotation orders are kept and the latest is found', async (t, store) => {
+    t.equal(await store.latestRotationOrder(), undefined);
+    const first = { orderId: 'a1', targetKind: 'all' as const, target: '', windowMs: 60_000, reason: 'operator', createdAt: T0 };
+    const second = { orderId: 'b2', targetKind: 'prefix' as const, target: 'spiffe://example.org/ns/prod/', windowMs: 1, reason: 'ca-activate', createdAt: T0 + 1 };
+    await store.insertRotationOrder(second);
+    await store.insertRotationOrder(first);
+    t.same(await store.getRotationOrder('a1'), first);
+    t.same(await store.latestRotationOrder(), second, 'by creation time, not insertion order');
+    t.equal(await store.getRotationOrder('zz'), undefined);
+    await t.rejects(store.insertRotationOrder(first), 'an order id is unique');
+  });
+
   await t.test('a closed store refuses work', async (t) => {
     const store = await makeStore();
     await store.open();

@@ -72,6 +72,17 @@ export interface RevokeIdentityResult {
   readonly revokedSerials: string[];
 }
 
+/** An operator's (or CA activation's) order that targeted workloads renew with a new key inside a window. */
+export interface RotationOrderRecord {
+  readonly orderId: string;
+  readonly targetKind: 'spiffe-id' | 'prefix' | 'all';
+  /** The SPIFFE ID or the prefix (with its trailing '/'); empty for 'all'. */
+  readonly target: string;
+  readonly windowMs: number;
+  readonly reason: string;
+  readonly createdAt: number;
+}
+
 /**
  * The control plane's persistent state. Every method is atomic on its own; implementations are the
  * embedded SQLite store (default) and, later, PostgreSQL for several replicas.
@@ -113,6 +124,11 @@ export interface Store {
   getRevokedIdentity(spiffeId: string): Promise<RevokedIdentityRecord | undefined>;
   /** Ordered by SPIFFE ID. */
   listRevokedIdentities(): Promise<RevokedIdentityRecord[]>;
+
+  insertRotationOrder(record: RotationOrderRecord): Promise<void>;
+  getRotationOrder(orderId: string): Promise<RotationOrderRecord | undefined>;
+  /** The most recent order (by createdAt, then id), if any. */
+  latestRotationOrder(): Promise<RotationOrderRecord | undefined>;
 
   /** Atomically increments and returns the sequence of `name` (first call returns 1). Never goes back. */
   nextSequence(name: string): Promise<number>;

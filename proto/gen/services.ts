@@ -100,6 +100,46 @@ export const AdminService = {
     responseSerialize: (message: sigil.v1.IPolicyDecision): Buffer => toBuffer(sigil.v1.PolicyDecision.encode(message).finish()),
     responseDeserialize: (bytes: Buffer): sigil.v1.PolicyDecision => sigil.v1.PolicyDecision.decode(bytes),
   },
+  rotate: {
+    path: '/sigil.v1.Admin/Rotate',
+    originalName: 'Rotate',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (message: sigil.v1.IRotateRequest): Buffer => toBuffer(sigil.v1.RotateRequest.encode(message).finish()),
+    requestDeserialize: (bytes: Buffer): sigil.v1.RotateRequest => sigil.v1.RotateRequest.decode(bytes),
+    responseSerialize: (message: sigil.v1.IRotationStatus): Buffer => toBuffer(sigil.v1.RotationStatus.encode(message).finish()),
+    responseDeserialize: (bytes: Buffer): sigil.v1.RotationStatus => sigil.v1.RotationStatus.decode(bytes),
+  },
+  getRotationStatus: {
+    path: '/sigil.v1.Admin/GetRotationStatus',
+    originalName: 'GetRotationStatus',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (message: sigil.v1.IGetRotationStatusRequest): Buffer => toBuffer(sigil.v1.GetRotationStatusRequest.encode(message).finish()),
+    requestDeserialize: (bytes: Buffer): sigil.v1.GetRotationStatusRequest => sigil.v1.GetRotationStatusRequest.decode(bytes),
+    responseSerialize: (message: sigil.v1.IRotationStatus): Buffer => toBuffer(sigil.v1.RotationStatus.encode(message).finish()),
+    responseDeserialize: (bytes: Buffer): sigil.v1.RotationStatus => sigil.v1.RotationStatus.decode(bytes),
+  },
+  showCa: {
+    path: '/sigil.v1.Admin/ShowCa',
+    originalName: 'ShowCa',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (message: sigil.v1.IShowCaRequest): Buffer => toBuffer(sigil.v1.ShowCaRequest.encode(message).finish()),
+    requestDeserialize: (bytes: Buffer): sigil.v1.ShowCaRequest => sigil.v1.ShowCaRequest.decode(bytes),
+    responseSerialize: (message: sigil.v1.ICaStatus): Buffer => toBuffer(sigil.v1.CaStatus.encode(message).finish()),
+    responseDeserialize: (bytes: Buffer): sigil.v1.CaStatus => sigil.v1.CaStatus.decode(bytes),
+  },
+  rotateCa: {
+    path: '/sigil.v1.Admin/RotateCa',
+    originalName: 'RotateCa',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (message: sigil.v1.IRotateCaRequest): Buffer => toBuffer(sigil.v1.RotateCaRequest.encode(message).finish()),
+    requestDeserialize: (bytes: Buffer): sigil.v1.RotateCaRequest => sigil.v1.RotateCaRequest.decode(bytes),
+    responseSerialize: (message: sigil.v1.IRotateCaResponse): Buffer => toBuffer(sigil.v1.RotateCaResponse.encode(message).finish()),
+    responseDeserialize: (bytes: Buffer): sigil.v1.RotateCaResponse => sigil.v1.RotateCaResponse.decode(bytes),
+  },
 } satisfies grpc.ServiceDefinition;
 
 /** Server side of sigil.v1.Admin: requests arrive decoded, responses may be plain objects. */
@@ -113,6 +153,10 @@ export interface AdminServer extends grpc.UntypedServiceImplementation {
   listPolicies: grpc.handleUnaryCall<sigil.v1.ListPoliciesRequest, sigil.v1.IPolicySet>;
   deletePolicy: grpc.handleUnaryCall<sigil.v1.DeletePolicyRequest, sigil.v1.IApplyPoliciesResponse>;
   explainPolicy: grpc.handleUnaryCall<sigil.v1.ExplainPolicyRequest, sigil.v1.IPolicyDecision>;
+  rotate: grpc.handleUnaryCall<sigil.v1.RotateRequest, sigil.v1.IRotationStatus>;
+  getRotationStatus: grpc.handleUnaryCall<sigil.v1.GetRotationStatusRequest, sigil.v1.IRotationStatus>;
+  showCa: grpc.handleUnaryCall<sigil.v1.ShowCaRequest, sigil.v1.ICaStatus>;
+  rotateCa: grpc.handleUnaryCall<sigil.v1.RotateCaRequest, sigil.v1.IRotateCaResponse>;
 }
 
 /** Client of sigil.v1.Admin: requests may be plain objects, responses arrive decoded. */
@@ -153,6 +197,22 @@ export interface AdminClient extends grpc.Client {
   explainPolicy(request: sigil.v1.IExplainPolicyRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<sigil.v1.PolicyDecision>): grpc.ClientUnaryCall;
   explainPolicy(request: sigil.v1.IExplainPolicyRequest, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.PolicyDecision>): grpc.ClientUnaryCall;
   explainPolicy(request: sigil.v1.IExplainPolicyRequest, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.PolicyDecision>): grpc.ClientUnaryCall;
+  rotate(request: sigil.v1.IRotateRequest, callback: grpc.requestCallback<sigil.v1.RotationStatus>): grpc.ClientUnaryCall;
+  rotate(request: sigil.v1.IRotateRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<sigil.v1.RotationStatus>): grpc.ClientUnaryCall;
+  rotate(request: sigil.v1.IRotateRequest, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.RotationStatus>): grpc.ClientUnaryCall;
+  rotate(request: sigil.v1.IRotateRequest, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.RotationStatus>): grpc.ClientUnaryCall;
+  getRotationStatus(request: sigil.v1.IGetRotationStatusRequest, callback: grpc.requestCallback<sigil.v1.RotationStatus>): grpc.ClientUnaryCall;
+  getRotationStatus(request: sigil.v1.IGetRotationStatusRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<sigil.v1.RotationStatus>): grpc.ClientUnaryCall;
+  getRotationStatus(request: sigil.v1.IGetRotationStatusRequest, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.RotationStatus>): grpc.ClientUnaryCall;
+  getRotationStatus(request: sigil.v1.IGetRotationStatusRequest, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.RotationStatus>): grpc.ClientUnaryCall;
+  showCa(request: sigil.v1.IShowCaRequest, callback: grpc.requestCallback<sigil.v1.CaStatus>): grpc.ClientUnaryCall;
+  showCa(request: sigil.v1.IShowCaRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<sigil.v1.CaStatus>): grpc.ClientUnaryCall;
+  showCa(request: sigil.v1.IShowCaRequest, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.CaStatus>): grpc.ClientUnaryCall;
+  showCa(request: sigil.v1.IShowCaRequest, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.CaStatus>): grpc.ClientUnaryCall;
+  rotateCa(request: sigil.v1.IRotateCaRequest, callback: grpc.requestCallback<sigil.v1.RotateCaResponse>): grpc.ClientUnaryCall;
+  rotateCa(request: sigil.v1.IRotateCaRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<sigil.v1.RotateCaResponse>): grpc.ClientUnaryCall;
+  rotateCa(request: sigil.v1.IRotateCaRequest, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.RotateCaResponse>): grpc.ClientUnaryCall;
+  rotateCa(request: sigil.v1.IRotateCaRequest, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.RotateCaResponse>): grpc.ClientUnaryCall;
 }
 
 export interface AdminClientConstructor {

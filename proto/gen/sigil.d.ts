@@ -8,6 +8,1263 @@ export namespace sigil {
     namespace v1 {
 
         /**
+         * Properties of a RotateRequest.
+         * @deprecated Use sigil.v1.RotateRequest.$Properties instead.
+         */
+        interface IRotateRequest extends sigil.v1.RotateRequest.$Properties {
+        }
+
+        /** Represents a RotateRequest. */
+        class RotateRequest {
+
+            /**
+             * Constructs a new RotateRequest.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.RotateRequest.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** Exactly one of spiffe_id, prefix and all. */
+            spiffeId: string;
+
+            /** RotateRequest prefix. */
+            prefix: string;
+
+            /** RotateRequest all. */
+            all: boolean;
+
+            /** Each target renews at a uniformly random moment inside this window. 0: the server default (5 minutes). */
+            windowMs: number;
+
+            /**
+             * Creates a new RotateRequest instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns RotateRequest instance
+             */
+            static create(properties: sigil.v1.RotateRequest.$Shape): sigil.v1.RotateRequest & sigil.v1.RotateRequest.$Shape;
+            static create(properties?: sigil.v1.RotateRequest.$Properties): sigil.v1.RotateRequest;
+
+            /**
+             * Encodes the specified RotateRequest message. Does not implicitly {@link sigil.v1.RotateRequest.verify|verify} messages.
+             * @param message RotateRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.RotateRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified RotateRequest message, length delimited. Does not implicitly {@link sigil.v1.RotateRequest.verify|verify} messages.
+             * @param message RotateRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.RotateRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a RotateRequest message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.RotateRequest & sigil.v1.RotateRequest.$Shape} RotateRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.RotateRequest & sigil.v1.RotateRequest.$Shape;
+
+            /**
+             * Decodes a RotateRequest message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.RotateRequest & sigil.v1.RotateRequest.$Shape} RotateRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.RotateRequest & sigil.v1.RotateRequest.$Shape;
+
+            /**
+             * Verifies a RotateRequest message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a RotateRequest message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns RotateRequest
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.RotateRequest;
+
+            /**
+             * Creates a plain object from a RotateRequest message. Also converts values to other types if specified.
+             * @param message RotateRequest
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.RotateRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this RotateRequest to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for RotateRequest
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace RotateRequest {
+
+            /** Properties of a RotateRequest. */
+            interface $Properties {
+
+                /** Exactly one of spiffe_id, prefix and all. */
+                spiffeId?: (string|null);
+
+                /** RotateRequest prefix */
+                prefix?: (string|null);
+
+                /** RotateRequest all */
+                all?: (boolean|null);
+
+                /** Each target renews at a uniformly random moment inside this window. 0: the server default (5 minutes). */
+                windowMs?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a RotateRequest. */
+            type $Shape = sigil.v1.RotateRequest.$Properties;
+        }
+
+        /**
+         * Properties of a GetRotationStatusRequest.
+         * @deprecated Use sigil.v1.GetRotationStatusRequest.$Properties instead.
+         */
+        interface IGetRotationStatusRequest extends sigil.v1.GetRotationStatusRequest.$Properties {
+        }
+
+        /** Represents a GetRotationStatusRequest. */
+        class GetRotationStatusRequest {
+
+            /**
+             * Constructs a new GetRotationStatusRequest.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.GetRotationStatusRequest.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** Empty: the latest order. */
+            orderId: string;
+
+            /**
+             * Creates a new GetRotationStatusRequest instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns GetRotationStatusRequest instance
+             */
+            static create(properties: sigil.v1.GetRotationStatusRequest.$Shape): sigil.v1.GetRotationStatusRequest & sigil.v1.GetRotationStatusRequest.$Shape;
+            static create(properties?: sigil.v1.GetRotationStatusRequest.$Properties): sigil.v1.GetRotationStatusRequest;
+
+            /**
+             * Encodes the specified GetRotationStatusRequest message. Does not implicitly {@link sigil.v1.GetRotationStatusRequest.verify|verify} messages.
+             * @param message GetRotationStatusRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.GetRotationStatusRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified GetRotationStatusRequest message, length delimited. Does not implicitly {@link sigil.v1.GetRotationStatusRequest.verify|verify} messages.
+             * @param message GetRotationStatusRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.GetRotationStatusRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a GetRotationStatusRequest message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.GetRotationStatusRequest & sigil.v1.GetRotationStatusRequest.$Shape} GetRotationStatusRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.GetRotationStatusRequest & sigil.v1.GetRotationStatusRequest.$Shape;
+
+            /**
+             * Decodes a GetRotationStatusRequest message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.GetRotationStatusRequest & sigil.v1.GetRotationStatusRequest.$Shape} GetRotationStatusRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.GetRotationStatusRequest & sigil.v1.GetRotationStatusRequest.$Shape;
+
+            /**
+             * Verifies a GetRotationStatusRequest message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a GetRotationStatusRequest message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns GetRotationStatusRequest
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.GetRotationStatusRequest;
+
+            /**
+             * Creates a plain object from a GetRotationStatusRequest message. Also converts values to other types if specified.
+             * @param message GetRotationStatusRequest
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.GetRotationStatusRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this GetRotationStatusRequest to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for GetRotationStatusRequest
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace GetRotationStatusRequest {
+
+            /** Properties of a GetRotationStatusRequest. */
+            interface $Properties {
+
+                /** Empty: the latest order. */
+                orderId?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a GetRotationStatusRequest. */
+            type $Shape = sigil.v1.GetRotationStatusRequest.$Properties;
+        }
+
+        /**
+         * Properties of a RotationStatus.
+         * @deprecated Use sigil.v1.RotationStatus.$Properties instead.
+         */
+        interface IRotationStatus extends sigil.v1.RotationStatus.$Properties {
+        }
+
+        /** Represents a RotationStatus. */
+        class RotationStatus {
+
+            /**
+             * Constructs a new RotationStatus.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.RotationStatus.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** RotationStatus orderId. */
+            orderId: string;
+
+            /** "spiffe-id", "prefix" or "all", and the SPIFFE ID or prefix. */
+            targetKind: string;
+
+            /** RotationStatus target. */
+            target: string;
+
+            /** RotationStatus windowMs. */
+            windowMs: number;
+
+            /** RotationStatus createdAtUnixMs. */
+            createdAtUnixMs: number;
+
+            /** RotationStatus reason. */
+            reason: string;
+
+            /** Identities that held a live certificate when the order was made. */
+            targets: string[];
+
+            /** Targets holding a certificate issued after the order. */
+            rotated: string[];
+
+            /** Targets not rotated yet, with the window (plus a grace period) still running. */
+            pending: string[];
+
+            /** Targets not rotated although the window and its grace period are over. */
+            failed: string[];
+
+            /**
+             * Creates a new RotationStatus instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns RotationStatus instance
+             */
+            static create(properties: sigil.v1.RotationStatus.$Shape): sigil.v1.RotationStatus & sigil.v1.RotationStatus.$Shape;
+            static create(properties?: sigil.v1.RotationStatus.$Properties): sigil.v1.RotationStatus;
+
+            /**
+             * Encodes the specified RotationStatus message. Does not implicitly {@link sigil.v1.RotationStatus.verify|verify} messages.
+             * @param message RotationStatus message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.RotationStatus.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified RotationStatus message, length delimited. Does not implicitly {@link sigil.v1.RotationStatus.verify|verify} messages.
+             * @param message RotationStatus message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.RotationStatus.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a RotationStatus message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.RotationStatus & sigil.v1.RotationStatus.$Shape} RotationStatus
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.RotationStatus & sigil.v1.RotationStatus.$Shape;
+
+            /**
+             * Decodes a RotationStatus message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.RotationStatus & sigil.v1.RotationStatus.$Shape} RotationStatus
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.RotationStatus & sigil.v1.RotationStatus.$Shape;
+
+            /**
+             * Verifies a RotationStatus message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a RotationStatus message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns RotationStatus
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.RotationStatus;
+
+            /**
+             * Creates a plain object from a RotationStatus message. Also converts values to other types if specified.
+             * @param message RotationStatus
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.RotationStatus, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this RotationStatus to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for RotationStatus
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace RotationStatus {
+
+            /** Properties of a RotationStatus. */
+            interface $Properties {
+
+                /** RotationStatus orderId */
+                orderId?: (string|null);
+
+                /** "spiffe-id", "prefix" or "all", and the SPIFFE ID or prefix. */
+                targetKind?: (string|null);
+
+                /** RotationStatus target */
+                target?: (string|null);
+
+                /** RotationStatus windowMs */
+                windowMs?: (number|null);
+
+                /** RotationStatus createdAtUnixMs */
+                createdAtUnixMs?: (number|null);
+
+                /** RotationStatus reason */
+                reason?: (string|null);
+
+                /** Identities that held a live certificate when the order was made. */
+                targets?: (string[]|null);
+
+                /** Targets holding a certificate issued after the order. */
+                rotated?: (string[]|null);
+
+                /** Targets not rotated yet, with the window (plus a grace period) still running. */
+                pending?: (string[]|null);
+
+                /** Targets not rotated although the window and its grace period are over. */
+                failed?: (string[]|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a RotationStatus. */
+            type $Shape = sigil.v1.RotationStatus.$Properties;
+        }
+
+        /**
+         * Properties of a ShowCaRequest.
+         * @deprecated Use sigil.v1.ShowCaRequest.$Properties instead.
+         */
+        interface IShowCaRequest extends sigil.v1.ShowCaRequest.$Properties {
+        }
+
+        /** Represents a ShowCaRequest. */
+        class ShowCaRequest {
+
+            /**
+             * Constructs a new ShowCaRequest.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.ShowCaRequest.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /**
+             * Creates a new ShowCaRequest instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns ShowCaRequest instance
+             */
+            static create(properties: sigil.v1.ShowCaRequest.$Shape): sigil.v1.ShowCaRequest & sigil.v1.ShowCaRequest.$Shape;
+            static create(properties?: sigil.v1.ShowCaRequest.$Properties): sigil.v1.ShowCaRequest;
+
+            /**
+             * Encodes the specified ShowCaRequest message. Does not implicitly {@link sigil.v1.ShowCaRequest.verify|verify} messages.
+             * @param message ShowCaRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.ShowCaRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified ShowCaRequest message, length delimited. Does not implicitly {@link sigil.v1.ShowCaRequest.verify|verify} messages.
+             * @param message ShowCaRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.ShowCaRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a ShowCaRequest message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.ShowCaRequest & sigil.v1.ShowCaRequest.$Shape} ShowCaRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.ShowCaRequest & sigil.v1.ShowCaRequest.$Shape;
+
+            /**
+             * Decodes a ShowCaRequest message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.ShowCaRequest & sigil.v1.ShowCaRequest.$Shape} ShowCaRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.ShowCaRequest & sigil.v1.ShowCaRequest.$Shape;
+
+            /**
+             * Verifies a ShowCaRequest message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a ShowCaRequest message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns ShowCaRequest
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.ShowCaRequest;
+
+            /**
+             * Creates a plain object from a ShowCaRequest message. Also converts values to other types if specified.
+             * @param message ShowCaRequest
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.ShowCaRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this ShowCaRequest to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for ShowCaRequest
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ShowCaRequest {
+
+            /** Properties of a ShowCaRequest. */
+            interface $Properties {
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a ShowCaRequest. */
+            type $Shape = sigil.v1.ShowCaRequest.$Properties;
+        }
+
+        /**
+         * Properties of a CaCertificateSummary.
+         * @deprecated Use sigil.v1.CaCertificateSummary.$Properties instead.
+         */
+        interface ICaCertificateSummary extends sigil.v1.CaCertificateSummary.$Properties {
+        }
+
+        /** Represents a CaCertificateSummary. */
+        class CaCertificateSummary {
+
+            /**
+             * Constructs a new CaCertificateSummary.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.CaCertificateSummary.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** CaCertificateSummary serial. */
+            serial: string;
+
+            /** CaCertificateSummary notBeforeUnixMs. */
+            notBeforeUnixMs: number;
+
+            /** CaCertificateSummary notAfterUnixMs. */
+            notAfterUnixMs: number;
+
+            /** CaCertificateSummary subject. */
+            subject: string;
+
+            /**
+             * Creates a new CaCertificateSummary instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns CaCertificateSummary instance
+             */
+            static create(properties: sigil.v1.CaCertificateSummary.$Shape): sigil.v1.CaCertificateSummary & sigil.v1.CaCertificateSummary.$Shape;
+            static create(properties?: sigil.v1.CaCertificateSummary.$Properties): sigil.v1.CaCertificateSummary;
+
+            /**
+             * Encodes the specified CaCertificateSummary message. Does not implicitly {@link sigil.v1.CaCertificateSummary.verify|verify} messages.
+             * @param message CaCertificateSummary message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.CaCertificateSummary.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified CaCertificateSummary message, length delimited. Does not implicitly {@link sigil.v1.CaCertificateSummary.verify|verify} messages.
+             * @param message CaCertificateSummary message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.CaCertificateSummary.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a CaCertificateSummary message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.CaCertificateSummary & sigil.v1.CaCertificateSummary.$Shape} CaCertificateSummary
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.CaCertificateSummary & sigil.v1.CaCertificateSummary.$Shape;
+
+            /**
+             * Decodes a CaCertificateSummary message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.CaCertificateSummary & sigil.v1.CaCertificateSummary.$Shape} CaCertificateSummary
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.CaCertificateSummary & sigil.v1.CaCertificateSummary.$Shape;
+
+            /**
+             * Verifies a CaCertificateSummary message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a CaCertificateSummary message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns CaCertificateSummary
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.CaCertificateSummary;
+
+            /**
+             * Creates a plain object from a CaCertificateSummary message. Also converts values to other types if specified.
+             * @param message CaCertificateSummary
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.CaCertificateSummary, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this CaCertificateSummary to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for CaCertificateSummary
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace CaCertificateSummary {
+
+            /** Properties of a CaCertificateSummary. */
+            interface $Properties {
+
+                /** CaCertificateSummary serial */
+                serial?: (string|null);
+
+                /** CaCertificateSummary notBeforeUnixMs */
+                notBeforeUnixMs?: (number|null);
+
+                /** CaCertificateSummary notAfterUnixMs */
+                notAfterUnixMs?: (number|null);
+
+                /** CaCertificateSummary subject */
+                subject?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a CaCertificateSummary. */
+            type $Shape = sigil.v1.CaCertificateSummary.$Properties;
+        }
+
+        /**
+         * Properties of a CaGeneration.
+         * @deprecated Use sigil.v1.CaGeneration.$Properties instead.
+         */
+        interface ICaGeneration extends sigil.v1.CaGeneration.$Properties {
+        }
+
+        /** Represents a CaGeneration. */
+        class CaGeneration {
+
+            /**
+             * Constructs a new CaGeneration.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.CaGeneration.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** CaGeneration root. */
+            root?: (sigil.v1.CaCertificateSummary.$Properties|null);
+
+            /** CaGeneration intermediate. */
+            intermediate?: (sigil.v1.CaCertificateSummary.$Properties|null);
+
+            /** False when the root's key is kept outside the data directory (ca init --offline-root). */
+            rootKeyOnline: boolean;
+
+            /**
+             * Creates a new CaGeneration instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns CaGeneration instance
+             */
+            static create(properties: sigil.v1.CaGeneration.$Shape): sigil.v1.CaGeneration & sigil.v1.CaGeneration.$Shape;
+            static create(properties?: sigil.v1.CaGeneration.$Properties): sigil.v1.CaGeneration;
+
+            /**
+             * Encodes the specified CaGeneration message. Does not implicitly {@link sigil.v1.CaGeneration.verify|verify} messages.
+             * @param message CaGeneration message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.CaGeneration.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified CaGeneration message, length delimited. Does not implicitly {@link sigil.v1.CaGeneration.verify|verify} messages.
+             * @param message CaGeneration message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.CaGeneration.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a CaGeneration message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.CaGeneration & sigil.v1.CaGeneration.$Shape} CaGeneration
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.CaGeneration & sigil.v1.CaGeneration.$Shape;
+
+            /**
+             * Decodes a CaGeneration message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.CaGeneration & sigil.v1.CaGeneration.$Shape} CaGeneration
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.CaGeneration & sigil.v1.CaGeneration.$Shape;
+
+            /**
+             * Verifies a CaGeneration message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a CaGeneration message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns CaGeneration
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.CaGeneration;
+
+            /**
+             * Creates a plain object from a CaGeneration message. Also converts values to other types if specified.
+             * @param message CaGeneration
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.CaGeneration, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this CaGeneration to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for CaGeneration
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace CaGeneration {
+
+            /** Properties of a CaGeneration. */
+            interface $Properties {
+
+                /** CaGeneration root */
+                root?: (sigil.v1.CaCertificateSummary.$Properties|null);
+
+                /** CaGeneration intermediate */
+                intermediate?: (sigil.v1.CaCertificateSummary.$Properties|null);
+
+                /** False when the root's key is kept outside the data directory (ca init --offline-root). */
+                rootKeyOnline?: (boolean|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a CaGeneration. */
+            type $Shape = sigil.v1.CaGeneration.$Properties;
+        }
+
+        /**
+         * Properties of a CaStatus.
+         * @deprecated Use sigil.v1.CaStatus.$Properties instead.
+         */
+        interface ICaStatus extends sigil.v1.CaStatus.$Properties {
+        }
+
+        /** Represents a CaStatus. */
+        class CaStatus {
+
+            /**
+             * Constructs a new CaStatus.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.CaStatus.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** CaStatus trustDomain. */
+            trustDomain: string;
+
+            /**
+             * "stable", "prepared" (next CA staged, its root in the bundle) or "activated" (next CA signing; the previous
+             * root stays in the bundle until retire).
+             */
+            phase: string;
+
+            /** CaStatus current. */
+            current?: (sigil.v1.CaGeneration.$Properties|null);
+
+            /** CaStatus next. */
+            next?: (sigil.v1.CaGeneration.$Properties|null);
+
+            /** CaStatus previous. */
+            previous?: (sigil.v1.CaGeneration.$Properties|null);
+
+            /** Every root of the trust bundle. */
+            bundle: sigil.v1.CaCertificateSummary.$Properties[];
+
+            /** CaStatus bundleSequence. */
+            bundleSequence: number;
+
+            /** True when the next CA keeps the current root (intermediate-only rotation). */
+            intermediateOnly: boolean;
+
+            /** When the automatic schedule will act next ("" when it is disabled or has nothing to do), and what it will do. */
+            scheduledStep: string;
+
+            /** CaStatus scheduledAtUnixMs. */
+            scheduledAtUnixMs: number;
+
+            /**
+             * Creates a new CaStatus instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns CaStatus instance
+             */
+            static create(properties: sigil.v1.CaStatus.$Shape): sigil.v1.CaStatus & sigil.v1.CaStatus.$Shape;
+            static create(properties?: sigil.v1.CaStatus.$Properties): sigil.v1.CaStatus;
+
+            /**
+             * Encodes the specified CaStatus message. Does not implicitly {@link sigil.v1.CaStatus.verify|verify} messages.
+             * @param message CaStatus message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.CaStatus.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified CaStatus message, length delimited. Does not implicitly {@link sigil.v1.CaStatus.verify|verify} messages.
+             * @param message CaStatus message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.CaStatus.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a CaStatus message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.CaStatus & sigil.v1.CaStatus.$Shape} CaStatus
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.CaStatus & sigil.v1.CaStatus.$Shape;
+
+            /**
+             * Decodes a CaStatus message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.CaStatus & sigil.v1.CaStatus.$Shape} CaStatus
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.CaStatus & sigil.v1.CaStatus.$Shape;
+
+            /**
+             * Verifies a CaStatus message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a CaStatus message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns CaStatus
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.CaStatus;
+
+            /**
+             * Creates a plain object from a CaStatus message. Also converts values to other types if specified.
+             * @param message CaStatus
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.CaStatus, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this CaStatus to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for CaStatus
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace CaStatus {
+
+            /** Properties of a CaStatus. */
+            interface $Properties {
+
+                /** CaStatus trustDomain */
+                trustDomain?: (string|null);
+
+                /**
+                 * "stable", "prepared" (next CA staged, its root in the bundle) or "activated" (next CA signing; the previous
+                 * root stays in the bundle until retire).
+                 */
+                phase?: (string|null);
+
+                /** CaStatus current */
+                current?: (sigil.v1.CaGeneration.$Properties|null);
+
+                /** CaStatus next */
+                next?: (sigil.v1.CaGeneration.$Properties|null);
+
+                /** CaStatus previous */
+                previous?: (sigil.v1.CaGeneration.$Properties|null);
+
+                /** Every root of the trust bundle. */
+                bundle?: (sigil.v1.CaCertificateSummary.$Properties[]|null);
+
+                /** CaStatus bundleSequence */
+                bundleSequence?: (number|null);
+
+                /** True when the next CA keeps the current root (intermediate-only rotation). */
+                intermediateOnly?: (boolean|null);
+
+                /** When the automatic schedule will act next ("" when it is disabled or has nothing to do), and what it will do. */
+                scheduledStep?: (string|null);
+
+                /** CaStatus scheduledAtUnixMs */
+                scheduledAtUnixMs?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a CaStatus. */
+            type $Shape = sigil.v1.CaStatus.$Properties;
+        }
+
+        /**
+         * Properties of a RotateCaRequest.
+         * @deprecated Use sigil.v1.RotateCaRequest.$Properties instead.
+         */
+        interface IRotateCaRequest extends sigil.v1.RotateCaRequest.$Properties {
+        }
+
+        /** Represents a RotateCaRequest. */
+        class RotateCaRequest {
+
+            /**
+             * Constructs a new RotateCaRequest.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.RotateCaRequest.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** "prepare", "activate" or "retire". */
+            step: string;
+
+            /** prepare: keep the current root and rotate only the intermediate. */
+            intermediateOnly: boolean;
+
+            /**
+             * prepare --intermediate-only with an offline root: the root's key, PKCS#8 PEM encrypted with the CA passphrase.
+             * Used in memory to sign the new intermediate and never stored.
+             */
+            rootKeyPem: string;
+
+            /** activate: every workload renews inside this window. 0: the server default (5 minutes). */
+            windowMs: number;
+
+            /**
+             * Creates a new RotateCaRequest instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns RotateCaRequest instance
+             */
+            static create(properties: sigil.v1.RotateCaRequest.$Shape): sigil.v1.RotateCaRequest & sigil.v1.RotateCaRequest.$Shape;
+            static create(properties?: sigil.v1.RotateCaRequest.$Properties): sigil.v1.RotateCaRequest;
+
+            /**
+             * Encodes the specified RotateCaRequest message. Does not implicitly {@link sigil.v1.RotateCaRequest.verify|verify} messages.
+             * @param message RotateCaRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.RotateCaRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified RotateCaRequest message, length delimited. Does not implicitly {@link sigil.v1.RotateCaRequest.verify|verify} messages.
+             * @param message RotateCaRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.RotateCaRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a RotateCaRequest message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.RotateCaRequest & sigil.v1.RotateCaRequest.$Shape} RotateCaRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.RotateCaRequest & sigil.v1.RotateCaRequest.$Shape;
+
+            /**
+             * Decodes a RotateCaRequest message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.RotateCaRequest & sigil.v1.RotateCaRequest.$Shape} RotateCaRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.RotateCaRequest & sigil.v1.RotateCaRequest.$Shape;
+
+            /**
+             * Verifies a RotateCaRequest message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a RotateCaRequest message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns RotateCaRequest
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.RotateCaRequest;
+
+            /**
+             * Creates a plain object from a RotateCaRequest message. Also converts values to other types if specified.
+             * @param message RotateCaRequest
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.RotateCaRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this RotateCaRequest to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for RotateCaRequest
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace RotateCaRequest {
+
+            /** Properties of a RotateCaRequest. */
+            interface $Properties {
+
+                /** "prepare", "activate" or "retire". */
+                step?: (string|null);
+
+                /** prepare: keep the current root and rotate only the intermediate. */
+                intermediateOnly?: (boolean|null);
+
+                /**
+                 * prepare --intermediate-only with an offline root: the root's key, PKCS#8 PEM encrypted with the CA passphrase.
+                 * Used in memory to sign the new intermediate and never stored.
+                 */
+                rootKeyPem?: (string|null);
+
+                /** activate: every workload renews inside this window. 0: the server default (5 minutes). */
+                windowMs?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a RotateCaRequest. */
+            type $Shape = sigil.v1.RotateCaRequest.$Properties;
+        }
+
+        /**
+         * Properties of a RotateCaResponse.
+         * @deprecated Use sigil.v1.RotateCaResponse.$Properties instead.
+         */
+        interface IRotateCaResponse extends sigil.v1.RotateCaResponse.$Properties {
+        }
+
+        /** Represents a RotateCaResponse. */
+        class RotateCaResponse {
+
+            /**
+             * Constructs a new RotateCaResponse.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.RotateCaResponse.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** RotateCaResponse status. */
+            status?: (sigil.v1.CaStatus.$Properties|null);
+
+            /** retire: live certificates that still chain to the previous root (nothing was changed when non-empty). */
+            blockers: sigil.v1.Certificate.$Properties[];
+
+            /** activate: the rotation order sent to every workload. */
+            orderId: string;
+
+            /**
+             * prepare with an offline root: the new root's key, PKCS#8 PEM encrypted with the CA passphrase. The caller
+             * stores it offline; the control plane keeps no copy.
+             */
+            newRootKeyPem: string;
+
+            /**
+             * Creates a new RotateCaResponse instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns RotateCaResponse instance
+             */
+            static create(properties: sigil.v1.RotateCaResponse.$Shape): sigil.v1.RotateCaResponse & sigil.v1.RotateCaResponse.$Shape;
+            static create(properties?: sigil.v1.RotateCaResponse.$Properties): sigil.v1.RotateCaResponse;
+
+            /**
+             * Encodes the specified RotateCaResponse message. Does not implicitly {@link sigil.v1.RotateCaResponse.verify|verify} messages.
+             * @param message RotateCaResponse message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.RotateCaResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified RotateCaResponse message, length delimited. Does not implicitly {@link sigil.v1.RotateCaResponse.verify|verify} messages.
+             * @param message RotateCaResponse message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.RotateCaResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a RotateCaResponse message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.RotateCaResponse & sigil.v1.RotateCaResponse.$Shape} RotateCaResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.RotateCaResponse & sigil.v1.RotateCaResponse.$Shape;
+
+            /**
+             * Decodes a RotateCaResponse message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.RotateCaResponse & sigil.v1.RotateCaResponse.$Shape} RotateCaResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.RotateCaResponse & sigil.v1.RotateCaResponse.$Shape;
+
+            /**
+             * Verifies a RotateCaResponse message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a RotateCaResponse message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns RotateCaResponse
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.RotateCaResponse;
+
+            /**
+             * Creates a plain object from a RotateCaResponse message. Also converts values to other types if specified.
+             * @param message RotateCaResponse
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.RotateCaResponse, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this RotateCaResponse to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for RotateCaResponse
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace RotateCaResponse {
+
+            /** Properties of a RotateCaResponse. */
+            interface $Properties {
+
+                /** RotateCaResponse status */
+                status?: (sigil.v1.CaStatus.$Properties|null);
+
+                /** retire: live certificates that still chain to the previous root (nothing was changed when non-empty). */
+                blockers?: (sigil.v1.Certificate.$Properties[]|null);
+
+                /** activate: the rotation order sent to every workload. */
+                orderId?: (string|null);
+
+                /**
+                 * prepare with an offline root: the new root's key, PKCS#8 PEM encrypted with the CA passphrase. The caller
+                 * stores it offline; the control plane keeps no copy.
+                 */
+                newRootKeyPem?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a RotateCaResponse. */
+            type $Shape = sigil.v1.RotateCaResponse.$Properties;
+        }
+
+        /**
          * Properties of a RevokeRequest.
          * @deprecated Use sigil.v1.RevokeRequest.$Properties instead.
          */
@@ -3026,6 +4283,156 @@ export namespace sigil {
 
             /** Shape of a PolicyUpdate. */
             type $Shape = sigil.v1.PolicyUpdate.$Properties;
+        }
+
+        /**
+         * Properties of a RotationOrder.
+         * @deprecated Use sigil.v1.RotationOrder.$Properties instead.
+         */
+        interface IRotationOrder extends sigil.v1.RotationOrder.$Properties {
+        }
+
+        /**
+         * Kind "rotate": an operator's order to renew with a new key. Each targeted sidecar renews once, at a uniformly
+         * random moment inside [0, window_ms) after it receives the order, so a large fleet does not stampede the CA.
+         */
+        class RotationOrder {
+
+            /**
+             * Constructs a new RotationOrder.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.RotationOrder.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** Unique per order; a sidecar acts on each order once. */
+            orderId: string;
+
+            /** Exactly one target: one SPIFFE ID, a path prefix (whole segments), or every workload of the trust domain. */
+            spiffeId: string;
+
+            /** RotationOrder prefix. */
+            prefix: string;
+
+            /** RotationOrder all. */
+            all: boolean;
+
+            /** RotationOrder windowMs. */
+            windowMs: number;
+
+            /** Why, for logs: "operator", "ca-activate", ... */
+            reason: string;
+
+            /**
+             * Creates a new RotationOrder instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns RotationOrder instance
+             */
+            static create(properties: sigil.v1.RotationOrder.$Shape): sigil.v1.RotationOrder & sigil.v1.RotationOrder.$Shape;
+            static create(properties?: sigil.v1.RotationOrder.$Properties): sigil.v1.RotationOrder;
+
+            /**
+             * Encodes the specified RotationOrder message. Does not implicitly {@link sigil.v1.RotationOrder.verify|verify} messages.
+             * @param message RotationOrder message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.RotationOrder.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified RotationOrder message, length delimited. Does not implicitly {@link sigil.v1.RotationOrder.verify|verify} messages.
+             * @param message RotationOrder message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.RotationOrder.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a RotationOrder message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.RotationOrder & sigil.v1.RotationOrder.$Shape} RotationOrder
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.RotationOrder & sigil.v1.RotationOrder.$Shape;
+
+            /**
+             * Decodes a RotationOrder message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.RotationOrder & sigil.v1.RotationOrder.$Shape} RotationOrder
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.RotationOrder & sigil.v1.RotationOrder.$Shape;
+
+            /**
+             * Verifies a RotationOrder message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a RotationOrder message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns RotationOrder
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.RotationOrder;
+
+            /**
+             * Creates a plain object from a RotationOrder message. Also converts values to other types if specified.
+             * @param message RotationOrder
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.RotationOrder, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this RotationOrder to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for RotationOrder
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace RotationOrder {
+
+            /** Properties of a RotationOrder. */
+            interface $Properties {
+
+                /** Unique per order; a sidecar acts on each order once. */
+                orderId?: (string|null);
+
+                /** Exactly one target: one SPIFFE ID, a path prefix (whole segments), or every workload of the trust domain. */
+                spiffeId?: (string|null);
+
+                /** RotationOrder prefix */
+                prefix?: (string|null);
+
+                /** RotationOrder all */
+                all?: (boolean|null);
+
+                /** RotationOrder windowMs */
+                windowMs?: (number|null);
+
+                /** Why, for logs: "operator", "ca-activate", ... */
+                reason?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a RotationOrder. */
+            type $Shape = sigil.v1.RotationOrder.$Properties;
         }
 
         /**

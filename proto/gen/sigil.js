@@ -7,7 +7,7 @@ $protobuf.configure();
 
 // Common aliases
 const $Reader = $protobuf.Reader, $Writer = $protobuf.Writer, $util = $protobuf.util;
-const $Object = $util.global.Object, $undefined = $util.global.undefined, $Error = $util.global.Error, $RangeError = $util.global.RangeError, $TypeError = $util.global.TypeError, $String = $util.global.String, $Number = $util.global.Number, $parseInt = $util.global.parseInt, $Boolean = $util.global.Boolean, $BigInt = $util.global.BigInt, $Array = $util.global.Array;
+const $Object = $util.global.Object, $undefined = $util.global.undefined, $Error = $util.global.Error, $RangeError = $util.global.RangeError, $TypeError = $util.global.TypeError, $String = $util.global.String, $Boolean = $util.global.Boolean, $Number = $util.global.Number, $parseInt = $util.global.parseInt, $BigInt = $util.global.BigInt, $Array = $util.global.Array;
 
 // Exported root namespace
 const $root = $protobuf.roots["sigil"] || ($protobuf.roots["sigil"] = {});
@@ -29,6 +29,3569 @@ export const sigil = $root.sigil = (() => {
          * @namespace
          */
         const v1 = {};
+
+        v1.RotateRequest = (function() {
+
+            /**
+             * Properties of a RotateRequest.
+             * @typedef {Object} sigil.v1.RotateRequest.$Properties
+             * @property {string|null} [spiffeId] Exactly one of spiffe_id, prefix and all.
+             * @property {string|null} [prefix] RotateRequest prefix
+             * @property {boolean|null} [all] RotateRequest all
+             * @property {number|null} [windowMs] Each target renews at a uniformly random moment inside this window. 0: the server default (5 minutes).
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a RotateRequest.
+             * @memberof sigil.v1
+             * @interface IRotateRequest
+             * @augments sigil.v1.RotateRequest.$Properties
+             * @deprecated Use sigil.v1.RotateRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of a RotateRequest.
+             * @typedef {sigil.v1.RotateRequest.$Properties} sigil.v1.RotateRequest.$Shape
+             */
+
+            /**
+             * Constructs a new RotateRequest.
+             * @memberof sigil.v1
+             * @classdesc Represents a RotateRequest.
+             * @constructor
+             * @param {sigil.v1.RotateRequest.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const RotateRequest = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * Exactly one of spiffe_id, prefix and all.
+             * @member {string} spiffeId
+             * @memberof sigil.v1.RotateRequest
+             * @instance
+             */
+            RotateRequest.prototype.spiffeId = "";
+
+            /**
+             * RotateRequest prefix.
+             * @member {string} prefix
+             * @memberof sigil.v1.RotateRequest
+             * @instance
+             */
+            RotateRequest.prototype.prefix = "";
+
+            /**
+             * RotateRequest all.
+             * @member {boolean} all
+             * @memberof sigil.v1.RotateRequest
+             * @instance
+             */
+            RotateRequest.prototype.all = false;
+
+            /**
+             * Each target renews at a uniformly random moment inside this window. 0: the server default (5 minutes).
+             * @member {number} windowMs
+             * @memberof sigil.v1.RotateRequest
+             * @instance
+             */
+            RotateRequest.prototype.windowMs = 0;
+
+            /**
+             * Creates a new RotateRequest instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.RotateRequest
+             * @static
+             * @param {sigil.v1.RotateRequest.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.RotateRequest} RotateRequest instance
+             * @type {{
+             *   (properties: sigil.v1.RotateRequest.$Shape): sigil.v1.RotateRequest & sigil.v1.RotateRequest.$Shape;
+             *   (properties?: sigil.v1.RotateRequest.$Properties): sigil.v1.RotateRequest;
+             * }}
+             */
+            RotateRequest.create = function(properties) {
+                return new RotateRequest(properties);
+            };
+
+            /**
+             * Encodes the specified RotateRequest message. Does not implicitly {@link sigil.v1.RotateRequest.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.RotateRequest
+             * @static
+             * @param {sigil.v1.RotateRequest.$Properties} message RotateRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RotateRequest.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.spiffeId != null && $Object.hasOwnProperty.call(message, "spiffeId") && message.spiffeId !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.spiffeId);
+                if (message.prefix != null && $Object.hasOwnProperty.call(message, "prefix") && message.prefix !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.prefix);
+                if (message.all != null && $Object.hasOwnProperty.call(message, "all") && message.all !== false)
+                    writer.uint32(/* id 3, wireType 0 =*/24).bool(message.all);
+                if (message.windowMs != null && $Object.hasOwnProperty.call(message, "windowMs") && (typeof message.windowMs === "object" ? message.windowMs.low || message.windowMs.high : message.windowMs !== 0))
+                    writer.uint32(/* id 4, wireType 0 =*/32).uint64(message.windowMs);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified RotateRequest message, length delimited. Does not implicitly {@link sigil.v1.RotateRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.RotateRequest
+             * @static
+             * @param {sigil.v1.RotateRequest.$Properties} message RotateRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RotateRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a RotateRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.RotateRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.RotateRequest & sigil.v1.RotateRequest.$Shape} RotateRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RotateRequest.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.RotateRequest();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.spiffeId = value;
+                            else
+                                delete message.spiffeId;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.prefix = value;
+                            else
+                                delete message.prefix;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.all = value;
+                            else
+                                delete message.all;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                message.windowMs = value;
+                            else
+                                delete message.windowMs;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a RotateRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.RotateRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.RotateRequest & sigil.v1.RotateRequest.$Shape} RotateRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RotateRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a RotateRequest message.
+             * @function verify
+             * @memberof sigil.v1.RotateRequest
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            RotateRequest.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.spiffeId != null && $Object.hasOwnProperty.call(message, "spiffeId"))
+                    if (!$util.isString(message.spiffeId))
+                        return "spiffeId: string expected";
+                if (message.prefix != null && $Object.hasOwnProperty.call(message, "prefix"))
+                    if (!$util.isString(message.prefix))
+                        return "prefix: string expected";
+                if (message.all != null && $Object.hasOwnProperty.call(message, "all"))
+                    if (typeof message.all !== "boolean")
+                        return "all: boolean expected";
+                if (message.windowMs != null && $Object.hasOwnProperty.call(message, "windowMs"))
+                    if (!$util.isInteger(message.windowMs) && !(message.windowMs && $util.isInteger(message.windowMs.low) && $util.isInteger(message.windowMs.high)))
+                        return "windowMs: integer|Long expected";
+                return null;
+            };
+
+            /**
+             * Creates a RotateRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.RotateRequest
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.RotateRequest} RotateRequest
+             */
+            RotateRequest.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.RotateRequest)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.RotateRequest: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.RotateRequest();
+                if (object.spiffeId != null)
+                    if (typeof object.spiffeId !== "string" || object.spiffeId.length)
+                        message.spiffeId = $String(object.spiffeId);
+                if (object.prefix != null)
+                    if (typeof object.prefix !== "string" || object.prefix.length)
+                        message.prefix = $String(object.prefix);
+                if (object.all != null)
+                    if (object.all)
+                        message.all = $Boolean(object.all);
+                if (object.windowMs != null)
+                    if (typeof object.windowMs === "object" ? object.windowMs.low || object.windowMs.high : $Number(object.windowMs) !== 0)
+                        if ($util.Long)
+                            message.windowMs = $util.Long.fromValue(object.windowMs, true);
+                        else if (typeof object.windowMs === "string")
+                            message.windowMs = $parseInt(object.windowMs, 10);
+                        else if (typeof object.windowMs === "number")
+                            message.windowMs = object.windowMs;
+                        else if (typeof object.windowMs === "object")
+                            message.windowMs = new $util.LongBits(object.windowMs.low >>> 0, object.windowMs.high >>> 0).toNumber(true);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a RotateRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.RotateRequest
+             * @static
+             * @param {sigil.v1.RotateRequest} message RotateRequest
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            RotateRequest.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.spiffeId = "";
+                    object.prefix = "";
+                    object.all = false;
+                    object.windowMs = 0;
+                }
+                if (message.spiffeId != null && $Object.hasOwnProperty.call(message, "spiffeId"))
+                    object.spiffeId = message.spiffeId;
+                if (message.prefix != null && $Object.hasOwnProperty.call(message, "prefix"))
+                    object.prefix = message.prefix;
+                if (message.all != null && $Object.hasOwnProperty.call(message, "all"))
+                    object.all = message.all;
+                if (message.windowMs != null && $Object.hasOwnProperty.call(message, "windowMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.windowMs = typeof message.windowMs === "number" ? $BigInt(message.windowMs) : $util.Long.fromBits(message.windowMs.low >>> 0, message.windowMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.windowMs === "number")
+                        object.windowMs = options.longs === $String ? $String(message.windowMs) : message.windowMs;
+                    else
+                        object.windowMs = options.longs === $String ? $util.Long.prototype.toString.call(message.windowMs) : options.longs === $Number ? new $util.LongBits(message.windowMs.low >>> 0, message.windowMs.high >>> 0).toNumber(true) : message.windowMs;
+                return object;
+            };
+
+            /**
+             * Converts this RotateRequest to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.RotateRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            RotateRequest.prototype.toJSON = function() {
+                return RotateRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for RotateRequest
+             * @function getTypeUrl
+             * @memberof sigil.v1.RotateRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            RotateRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.RotateRequest";
+            };
+
+            return RotateRequest;
+        })();
+
+        v1.GetRotationStatusRequest = (function() {
+
+            /**
+             * Properties of a GetRotationStatusRequest.
+             * @typedef {Object} sigil.v1.GetRotationStatusRequest.$Properties
+             * @property {string|null} [orderId] Empty: the latest order.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a GetRotationStatusRequest.
+             * @memberof sigil.v1
+             * @interface IGetRotationStatusRequest
+             * @augments sigil.v1.GetRotationStatusRequest.$Properties
+             * @deprecated Use sigil.v1.GetRotationStatusRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of a GetRotationStatusRequest.
+             * @typedef {sigil.v1.GetRotationStatusRequest.$Properties} sigil.v1.GetRotationStatusRequest.$Shape
+             */
+
+            /**
+             * Constructs a new GetRotationStatusRequest.
+             * @memberof sigil.v1
+             * @classdesc Represents a GetRotationStatusRequest.
+             * @constructor
+             * @param {sigil.v1.GetRotationStatusRequest.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const GetRotationStatusRequest = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * Empty: the latest order.
+             * @member {string} orderId
+             * @memberof sigil.v1.GetRotationStatusRequest
+             * @instance
+             */
+            GetRotationStatusRequest.prototype.orderId = "";
+
+            /**
+             * Creates a new GetRotationStatusRequest instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.GetRotationStatusRequest
+             * @static
+             * @param {sigil.v1.GetRotationStatusRequest.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.GetRotationStatusRequest} GetRotationStatusRequest instance
+             * @type {{
+             *   (properties: sigil.v1.GetRotationStatusRequest.$Shape): sigil.v1.GetRotationStatusRequest & sigil.v1.GetRotationStatusRequest.$Shape;
+             *   (properties?: sigil.v1.GetRotationStatusRequest.$Properties): sigil.v1.GetRotationStatusRequest;
+             * }}
+             */
+            GetRotationStatusRequest.create = function(properties) {
+                return new GetRotationStatusRequest(properties);
+            };
+
+            /**
+             * Encodes the specified GetRotationStatusRequest message. Does not implicitly {@link sigil.v1.GetRotationStatusRequest.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.GetRotationStatusRequest
+             * @static
+             * @param {sigil.v1.GetRotationStatusRequest.$Properties} message GetRotationStatusRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            GetRotationStatusRequest.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.orderId != null && $Object.hasOwnProperty.call(message, "orderId") && message.orderId !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.orderId);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified GetRotationStatusRequest message, length delimited. Does not implicitly {@link sigil.v1.GetRotationStatusRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.GetRotationStatusRequest
+             * @static
+             * @param {sigil.v1.GetRotationStatusRequest.$Properties} message GetRotationStatusRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            GetRotationStatusRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a GetRotationStatusRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.GetRotationStatusRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.GetRotationStatusRequest & sigil.v1.GetRotationStatusRequest.$Shape} GetRotationStatusRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            GetRotationStatusRequest.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.GetRotationStatusRequest();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.orderId = value;
+                            else
+                                delete message.orderId;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a GetRotationStatusRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.GetRotationStatusRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.GetRotationStatusRequest & sigil.v1.GetRotationStatusRequest.$Shape} GetRotationStatusRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            GetRotationStatusRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a GetRotationStatusRequest message.
+             * @function verify
+             * @memberof sigil.v1.GetRotationStatusRequest
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            GetRotationStatusRequest.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.orderId != null && $Object.hasOwnProperty.call(message, "orderId"))
+                    if (!$util.isString(message.orderId))
+                        return "orderId: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a GetRotationStatusRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.GetRotationStatusRequest
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.GetRotationStatusRequest} GetRotationStatusRequest
+             */
+            GetRotationStatusRequest.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.GetRotationStatusRequest)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.GetRotationStatusRequest: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.GetRotationStatusRequest();
+                if (object.orderId != null)
+                    if (typeof object.orderId !== "string" || object.orderId.length)
+                        message.orderId = $String(object.orderId);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a GetRotationStatusRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.GetRotationStatusRequest
+             * @static
+             * @param {sigil.v1.GetRotationStatusRequest} message GetRotationStatusRequest
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            GetRotationStatusRequest.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults)
+                    object.orderId = "";
+                if (message.orderId != null && $Object.hasOwnProperty.call(message, "orderId"))
+                    object.orderId = message.orderId;
+                return object;
+            };
+
+            /**
+             * Converts this GetRotationStatusRequest to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.GetRotationStatusRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            GetRotationStatusRequest.prototype.toJSON = function() {
+                return GetRotationStatusRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for GetRotationStatusRequest
+             * @function getTypeUrl
+             * @memberof sigil.v1.GetRotationStatusRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            GetRotationStatusRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.GetRotationStatusRequest";
+            };
+
+            return GetRotationStatusRequest;
+        })();
+
+        v1.RotationStatus = (function() {
+
+            /**
+             * Properties of a RotationStatus.
+             * @typedef {Object} sigil.v1.RotationStatus.$Properties
+             * @property {string|null} [orderId] RotationStatus orderId
+             * @property {string|null} [targetKind] "spiffe-id", "prefix" or "all", and the SPIFFE ID or prefix.
+             * @property {string|null} [target] RotationStatus target
+             * @property {number|null} [windowMs] RotationStatus windowMs
+             * @property {number|null} [createdAtUnixMs] RotationStatus createdAtUnixMs
+             * @property {string|null} [reason] RotationStatus reason
+             * @property {Array.<string>|null} [targets] Identities that held a live certificate when the order was made.
+             * @property {Array.<string>|null} [rotated] Targets holding a certificate issued after the order.
+             * @property {Array.<string>|null} [pending] Targets not rotated yet, with the window (plus a grace period) still running.
+             * @property {Array.<string>|null} [failed] Targets not rotated although the window and its grace period are over.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a RotationStatus.
+             * @memberof sigil.v1
+             * @interface IRotationStatus
+             * @augments sigil.v1.RotationStatus.$Properties
+             * @deprecated Use sigil.v1.RotationStatus.$Properties instead.
+             */
+
+            /**
+             * Shape of a RotationStatus.
+             * @typedef {sigil.v1.RotationStatus.$Properties} sigil.v1.RotationStatus.$Shape
+             */
+
+            /**
+             * Constructs a new RotationStatus.
+             * @memberof sigil.v1
+             * @classdesc Represents a RotationStatus.
+             * @constructor
+             * @param {sigil.v1.RotationStatus.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const RotationStatus = function (properties) {
+                this.targets = [];
+                this.rotated = [];
+                this.pending = [];
+                this.failed = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * RotationStatus orderId.
+             * @member {string} orderId
+             * @memberof sigil.v1.RotationStatus
+             * @instance
+             */
+            RotationStatus.prototype.orderId = "";
+
+            /**
+             * "spiffe-id", "prefix" or "all", and the SPIFFE ID or prefix.
+             * @member {string} targetKind
+             * @memberof sigil.v1.RotationStatus
+             * @instance
+             */
+            RotationStatus.prototype.targetKind = "";
+
+            /**
+             * RotationStatus target.
+             * @member {string} target
+             * @memberof sigil.v1.RotationStatus
+             * @instance
+             */
+            RotationStatus.prototype.target = "";
+
+            /**
+             * RotationStatus windowMs.
+             * @member {number} windowMs
+             * @memberof sigil.v1.RotationStatus
+             * @instance
+             */
+            RotationStatus.prototype.windowMs = 0;
+
+            /**
+             * RotationStatus createdAtUnixMs.
+             * @member {number} createdAtUnixMs
+             * @memberof sigil.v1.RotationStatus
+             * @instance
+             */
+            RotationStatus.prototype.createdAtUnixMs = 0;
+
+            /**
+             * RotationStatus reason.
+             * @member {string} reason
+             * @memberof sigil.v1.RotationStatus
+             * @instance
+             */
+            RotationStatus.prototype.reason = "";
+
+            /**
+             * Identities that held a live certificate when the order was made.
+             * @member {Array.<string>} targets
+             * @memberof sigil.v1.RotationStatus
+             * @instance
+             */
+            RotationStatus.prototype.targets = $util.emptyArray;
+
+            /**
+             * Targets holding a certificate issued after the order.
+             * @member {Array.<string>} rotated
+             * @memberof sigil.v1.RotationStatus
+             * @instance
+             */
+            RotationStatus.prototype.rotated = $util.emptyArray;
+
+            /**
+             * Targets not rotated yet, with the window (plus a grace period) still running.
+             * @member {Array.<string>} pending
+             * @memberof sigil.v1.RotationStatus
+             * @instance
+             */
+            RotationStatus.prototype.pending = $util.emptyArray;
+
+            /**
+             * Targets not rotated although the window and its grace period are over.
+             * @member {Array.<string>} failed
+             * @memberof sigil.v1.RotationStatus
+             * @instance
+             */
+            RotationStatus.prototype.failed = $util.emptyArray;
+
+            /**
+             * Creates a new RotationStatus instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.RotationStatus
+             * @static
+             * @param {sigil.v1.RotationStatus.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.RotationStatus} RotationStatus instance
+             * @type {{
+             *   (properties: sigil.v1.RotationStatus.$Shape): sigil.v1.RotationStatus & sigil.v1.RotationStatus.$Shape;
+             *   (properties?: sigil.v1.RotationStatus.$Properties): sigil.v1.RotationStatus;
+             * }}
+             */
+            RotationStatus.create = function(properties) {
+                return new RotationStatus(properties);
+            };
+
+            /**
+             * Encodes the specified RotationStatus message. Does not implicitly {@link sigil.v1.RotationStatus.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.RotationStatus
+             * @static
+             * @param {sigil.v1.RotationStatus.$Properties} message RotationStatus message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RotationStatus.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.orderId != null && $Object.hasOwnProperty.call(message, "orderId") && message.orderId !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.orderId);
+                if (message.targetKind != null && $Object.hasOwnProperty.call(message, "targetKind") && message.targetKind !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.targetKind);
+                if (message.target != null && $Object.hasOwnProperty.call(message, "target") && message.target !== "")
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.target);
+                if (message.windowMs != null && $Object.hasOwnProperty.call(message, "windowMs") && (typeof message.windowMs === "object" ? message.windowMs.low || message.windowMs.high : message.windowMs !== 0))
+                    writer.uint32(/* id 4, wireType 0 =*/32).uint64(message.windowMs);
+                if (message.createdAtUnixMs != null && $Object.hasOwnProperty.call(message, "createdAtUnixMs") && (typeof message.createdAtUnixMs === "object" ? message.createdAtUnixMs.low || message.createdAtUnixMs.high : message.createdAtUnixMs !== 0))
+                    writer.uint32(/* id 5, wireType 0 =*/40).int64(message.createdAtUnixMs);
+                if (message.reason != null && $Object.hasOwnProperty.call(message, "reason") && message.reason !== "")
+                    writer.uint32(/* id 6, wireType 2 =*/50).string(message.reason);
+                if (message.targets != null && message.targets.length)
+                    for (let i = 0; i < message.targets.length; ++i)
+                        writer.uint32(/* id 7, wireType 2 =*/58).string(message.targets[i]);
+                if (message.rotated != null && message.rotated.length)
+                    for (let i = 0; i < message.rotated.length; ++i)
+                        writer.uint32(/* id 8, wireType 2 =*/66).string(message.rotated[i]);
+                if (message.pending != null && message.pending.length)
+                    for (let i = 0; i < message.pending.length; ++i)
+                        writer.uint32(/* id 9, wireType 2 =*/74).string(message.pending[i]);
+                if (message.failed != null && message.failed.length)
+                    for (let i = 0; i < message.failed.length; ++i)
+                        writer.uint32(/* id 10, wireType 2 =*/82).string(message.failed[i]);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified RotationStatus message, length delimited. Does not implicitly {@link sigil.v1.RotationStatus.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.RotationStatus
+             * @static
+             * @param {sigil.v1.RotationStatus.$Properties} message RotationStatus message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RotationStatus.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a RotationStatus message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.RotationStatus
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.RotationStatus & sigil.v1.RotationStatus.$Shape} RotationStatus
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RotationStatus.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.RotationStatus();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.orderId = value;
+                            else
+                                delete message.orderId;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.targetKind = value;
+                            else
+                                delete message.targetKind;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.target = value;
+                            else
+                                delete message.target;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                message.windowMs = value;
+                            else
+                                delete message.windowMs;
+                            continue;
+                        }
+                    case 5: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+                                message.createdAtUnixMs = value;
+                            else
+                                delete message.createdAtUnixMs;
+                            continue;
+                        }
+                    case 6: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.reason = value;
+                            else
+                                delete message.reason;
+                            continue;
+                        }
+                    case 7: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.targets && message.targets.length))
+                                message.targets = [];
+                            message.targets.push(reader.stringVerify());
+                            continue;
+                        }
+                    case 8: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.rotated && message.rotated.length))
+                                message.rotated = [];
+                            message.rotated.push(reader.stringVerify());
+                            continue;
+                        }
+                    case 9: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.pending && message.pending.length))
+                                message.pending = [];
+                            message.pending.push(reader.stringVerify());
+                            continue;
+                        }
+                    case 10: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.failed && message.failed.length))
+                                message.failed = [];
+                            message.failed.push(reader.stringVerify());
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a RotationStatus message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.RotationStatus
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.RotationStatus & sigil.v1.RotationStatus.$Shape} RotationStatus
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RotationStatus.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a RotationStatus message.
+             * @function verify
+             * @memberof sigil.v1.RotationStatus
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            RotationStatus.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.orderId != null && $Object.hasOwnProperty.call(message, "orderId"))
+                    if (!$util.isString(message.orderId))
+                        return "orderId: string expected";
+                if (message.targetKind != null && $Object.hasOwnProperty.call(message, "targetKind"))
+                    if (!$util.isString(message.targetKind))
+                        return "targetKind: string expected";
+                if (message.target != null && $Object.hasOwnProperty.call(message, "target"))
+                    if (!$util.isString(message.target))
+                        return "target: string expected";
+                if (message.windowMs != null && $Object.hasOwnProperty.call(message, "windowMs"))
+                    if (!$util.isInteger(message.windowMs) && !(message.windowMs && $util.isInteger(message.windowMs.low) && $util.isInteger(message.windowMs.high)))
+                        return "windowMs: integer|Long expected";
+                if (message.createdAtUnixMs != null && $Object.hasOwnProperty.call(message, "createdAtUnixMs"))
+                    if (!$util.isInteger(message.createdAtUnixMs) && !(message.createdAtUnixMs && $util.isInteger(message.createdAtUnixMs.low) && $util.isInteger(message.createdAtUnixMs.high)))
+                        return "createdAtUnixMs: integer|Long expected";
+                if (message.reason != null && $Object.hasOwnProperty.call(message, "reason"))
+                    if (!$util.isString(message.reason))
+                        return "reason: string expected";
+                if (message.targets != null && $Object.hasOwnProperty.call(message, "targets")) {
+                    if (!$Array.isArray(message.targets))
+                        return "targets: array expected";
+                    for (let i = 0; i < message.targets.length; ++i)
+                        if (!$util.isString(message.targets[i]))
+                            return "targets: string[] expected";
+                }
+                if (message.rotated != null && $Object.hasOwnProperty.call(message, "rotated")) {
+                    if (!$Array.isArray(message.rotated))
+                        return "rotated: array expected";
+                    for (let i = 0; i < message.rotated.length; ++i)
+                        if (!$util.isString(message.rotated[i]))
+                            return "rotated: string[] expected";
+                }
+                if (message.pending != null && $Object.hasOwnProperty.call(message, "pending")) {
+                    if (!$Array.isArray(message.pending))
+                        return "pending: array expected";
+                    for (let i = 0; i < message.pending.length; ++i)
+                        if (!$util.isString(message.pending[i]))
+                            return "pending: string[] expected";
+                }
+                if (message.failed != null && $Object.hasOwnProperty.call(message, "failed")) {
+                    if (!$Array.isArray(message.failed))
+                        return "failed: array expected";
+                    for (let i = 0; i < message.failed.length; ++i)
+                        if (!$util.isString(message.failed[i]))
+                            return "failed: string[] expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a RotationStatus message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.RotationStatus
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.RotationStatus} RotationStatus
+             */
+            RotationStatus.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.RotationStatus)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.RotationStatus: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.RotationStatus();
+                if (object.orderId != null)
+                    if (typeof object.orderId !== "string" || object.orderId.length)
+                        message.orderId = $String(object.orderId);
+                if (object.targetKind != null)
+                    if (typeof object.targetKind !== "string" || object.targetKind.length)
+                        message.targetKind = $String(object.targetKind);
+                if (object.target != null)
+                    if (typeof object.target !== "string" || object.target.length)
+                        message.target = $String(object.target);
+                if (object.windowMs != null)
+                    if (typeof object.windowMs === "object" ? object.windowMs.low || object.windowMs.high : $Number(object.windowMs) !== 0)
+                        if ($util.Long)
+                            message.windowMs = $util.Long.fromValue(object.windowMs, true);
+                        else if (typeof object.windowMs === "string")
+                            message.windowMs = $parseInt(object.windowMs, 10);
+                        else if (typeof object.windowMs === "number")
+                            message.windowMs = object.windowMs;
+                        else if (typeof object.windowMs === "object")
+                            message.windowMs = new $util.LongBits(object.windowMs.low >>> 0, object.windowMs.high >>> 0).toNumber(true);
+                if (object.createdAtUnixMs != null)
+                    if (typeof object.createdAtUnixMs === "object" ? object.createdAtUnixMs.low || object.createdAtUnixMs.high : $Number(object.createdAtUnixMs) !== 0)
+                        if ($util.Long)
+                            message.createdAtUnixMs = $util.Long.fromValue(object.createdAtUnixMs, false);
+                        else if (typeof object.createdAtUnixMs === "string")
+                            message.createdAtUnixMs = $parseInt(object.createdAtUnixMs, 10);
+                        else if (typeof object.createdAtUnixMs === "number")
+                            message.createdAtUnixMs = object.createdAtUnixMs;
+                        else if (typeof object.createdAtUnixMs === "object")
+                            message.createdAtUnixMs = new $util.LongBits(object.createdAtUnixMs.low >>> 0, object.createdAtUnixMs.high >>> 0).toNumber();
+                if (object.reason != null)
+                    if (typeof object.reason !== "string" || object.reason.length)
+                        message.reason = $String(object.reason);
+                if (object.targets) {
+                    if (!$Array.isArray(object.targets))
+                        throw $TypeError(".sigil.v1.RotationStatus.targets: array expected");
+                    message.targets = $Array(object.targets.length);
+                    for (let i = 0; i < object.targets.length; ++i)
+                        message.targets[i] = $String(object.targets[i]);
+                }
+                if (object.rotated) {
+                    if (!$Array.isArray(object.rotated))
+                        throw $TypeError(".sigil.v1.RotationStatus.rotated: array expected");
+                    message.rotated = $Array(object.rotated.length);
+                    for (let i = 0; i < object.rotated.length; ++i)
+                        message.rotated[i] = $String(object.rotated[i]);
+                }
+                if (object.pending) {
+                    if (!$Array.isArray(object.pending))
+                        throw $TypeError(".sigil.v1.RotationStatus.pending: array expected");
+                    message.pending = $Array(object.pending.length);
+                    for (let i = 0; i < object.pending.length; ++i)
+                        message.pending[i] = $String(object.pending[i]);
+                }
+                if (object.failed) {
+                    if (!$Array.isArray(object.failed))
+                        throw $TypeError(".sigil.v1.RotationStatus.failed: array expected");
+                    message.failed = $Array(object.failed.length);
+                    for (let i = 0; i < object.failed.length; ++i)
+                        message.failed[i] = $String(object.failed[i]);
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a RotationStatus message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.RotationStatus
+             * @static
+             * @param {sigil.v1.RotationStatus} message RotationStatus
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            RotationStatus.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults) {
+                    object.targets = [];
+                    object.rotated = [];
+                    object.pending = [];
+                    object.failed = [];
+                }
+                if (options.defaults) {
+                    object.orderId = "";
+                    object.targetKind = "";
+                    object.target = "";
+                    object.windowMs = 0;
+                    object.createdAtUnixMs = 0;
+                    object.reason = "";
+                }
+                if (message.orderId != null && $Object.hasOwnProperty.call(message, "orderId"))
+                    object.orderId = message.orderId;
+                if (message.targetKind != null && $Object.hasOwnProperty.call(message, "targetKind"))
+                    object.targetKind = message.targetKind;
+                if (message.target != null && $Object.hasOwnProperty.call(message, "target"))
+                    object.target = message.target;
+                if (message.windowMs != null && $Object.hasOwnProperty.call(message, "windowMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.windowMs = typeof message.windowMs === "number" ? $BigInt(message.windowMs) : $util.Long.fromBits(message.windowMs.low >>> 0, message.windowMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.windowMs === "number")
+                        object.windowMs = options.longs === $String ? $String(message.windowMs) : message.windowMs;
+                    else
+                        object.windowMs = options.longs === $String ? $util.Long.prototype.toString.call(message.windowMs) : options.longs === $Number ? new $util.LongBits(message.windowMs.low >>> 0, message.windowMs.high >>> 0).toNumber(true) : message.windowMs;
+                if (message.createdAtUnixMs != null && $Object.hasOwnProperty.call(message, "createdAtUnixMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.createdAtUnixMs = typeof message.createdAtUnixMs === "number" ? $BigInt(message.createdAtUnixMs) : $util.Long.fromBits(message.createdAtUnixMs.low >>> 0, message.createdAtUnixMs.high >>> 0, false).toBigInt();
+                    else if (typeof message.createdAtUnixMs === "number")
+                        object.createdAtUnixMs = options.longs === $String ? $String(message.createdAtUnixMs) : message.createdAtUnixMs;
+                    else
+                        object.createdAtUnixMs = options.longs === $String ? $util.Long.prototype.toString.call(message.createdAtUnixMs) : options.longs === $Number ? new $util.LongBits(message.createdAtUnixMs.low >>> 0, message.createdAtUnixMs.high >>> 0).toNumber() : message.createdAtUnixMs;
+                if (message.reason != null && $Object.hasOwnProperty.call(message, "reason"))
+                    object.reason = message.reason;
+                if (message.targets && message.targets.length) {
+                    object.targets = $Array(message.targets.length);
+                    for (let j = 0; j < message.targets.length; ++j)
+                        object.targets[j] = message.targets[j];
+                }
+                if (message.rotated && message.rotated.length) {
+                    object.rotated = $Array(message.rotated.length);
+                    for (let j = 0; j < message.rotated.length; ++j)
+                        object.rotated[j] = message.rotated[j];
+                }
+                if (message.pending && message.pending.length) {
+                    object.pending = $Array(message.pending.length);
+                    for (let j = 0; j < message.pending.length; ++j)
+                        object.pending[j] = message.pending[j];
+                }
+                if (message.failed && message.failed.length) {
+                    object.failed = $Array(message.failed.length);
+                    for (let j = 0; j < message.failed.length; ++j)
+                        object.failed[j] = message.failed[j];
+                }
+                return object;
+            };
+
+            /**
+             * Converts this RotationStatus to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.RotationStatus
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            RotationStatus.prototype.toJSON = function() {
+                return RotationStatus.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for RotationStatus
+             * @function getTypeUrl
+             * @memberof sigil.v1.RotationStatus
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            RotationStatus.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.RotationStatus";
+            };
+
+            return RotationStatus;
+        })();
+
+        v1.ShowCaRequest = (function() {
+
+            /**
+             * Properties of a ShowCaRequest.
+             * @typedef {Object} sigil.v1.ShowCaRequest.$Properties
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ShowCaRequest.
+             * @memberof sigil.v1
+             * @interface IShowCaRequest
+             * @augments sigil.v1.ShowCaRequest.$Properties
+             * @deprecated Use sigil.v1.ShowCaRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of a ShowCaRequest.
+             * @typedef {sigil.v1.ShowCaRequest.$Properties} sigil.v1.ShowCaRequest.$Shape
+             */
+
+            /**
+             * Constructs a new ShowCaRequest.
+             * @memberof sigil.v1
+             * @classdesc Represents a ShowCaRequest.
+             * @constructor
+             * @param {sigil.v1.ShowCaRequest.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ShowCaRequest = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * Creates a new ShowCaRequest instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.ShowCaRequest
+             * @static
+             * @param {sigil.v1.ShowCaRequest.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.ShowCaRequest} ShowCaRequest instance
+             * @type {{
+             *   (properties: sigil.v1.ShowCaRequest.$Shape): sigil.v1.ShowCaRequest & sigil.v1.ShowCaRequest.$Shape;
+             *   (properties?: sigil.v1.ShowCaRequest.$Properties): sigil.v1.ShowCaRequest;
+             * }}
+             */
+            ShowCaRequest.create = function(properties) {
+                return new ShowCaRequest(properties);
+            };
+
+            /**
+             * Encodes the specified ShowCaRequest message. Does not implicitly {@link sigil.v1.ShowCaRequest.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.ShowCaRequest
+             * @static
+             * @param {sigil.v1.ShowCaRequest.$Properties} message ShowCaRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ShowCaRequest.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ShowCaRequest message, length delimited. Does not implicitly {@link sigil.v1.ShowCaRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.ShowCaRequest
+             * @static
+             * @param {sigil.v1.ShowCaRequest.$Properties} message ShowCaRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ShowCaRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ShowCaRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.ShowCaRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.ShowCaRequest & sigil.v1.ShowCaRequest.$Shape} ShowCaRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ShowCaRequest.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.ShowCaRequest();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    reader.skipType(tag & 7, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a ShowCaRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.ShowCaRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.ShowCaRequest & sigil.v1.ShowCaRequest.$Shape} ShowCaRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ShowCaRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ShowCaRequest message.
+             * @function verify
+             * @memberof sigil.v1.ShowCaRequest
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ShowCaRequest.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                return null;
+            };
+
+            /**
+             * Creates a ShowCaRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.ShowCaRequest
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.ShowCaRequest} ShowCaRequest
+             */
+            ShowCaRequest.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.ShowCaRequest)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.ShowCaRequest: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                return new $root.sigil.v1.ShowCaRequest();
+            };
+
+            /**
+             * Creates a plain object from a ShowCaRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.ShowCaRequest
+             * @static
+             * @param {sigil.v1.ShowCaRequest} message ShowCaRequest
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ShowCaRequest.toObject = function () {
+                return {};
+            };
+
+            /**
+             * Converts this ShowCaRequest to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.ShowCaRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ShowCaRequest.prototype.toJSON = function() {
+                return ShowCaRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ShowCaRequest
+             * @function getTypeUrl
+             * @memberof sigil.v1.ShowCaRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ShowCaRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.ShowCaRequest";
+            };
+
+            return ShowCaRequest;
+        })();
+
+        v1.CaCertificateSummary = (function() {
+
+            /**
+             * Properties of a CaCertificateSummary.
+             * @typedef {Object} sigil.v1.CaCertificateSummary.$Properties
+             * @property {string|null} [serial] CaCertificateSummary serial
+             * @property {number|null} [notBeforeUnixMs] CaCertificateSummary notBeforeUnixMs
+             * @property {number|null} [notAfterUnixMs] CaCertificateSummary notAfterUnixMs
+             * @property {string|null} [subject] CaCertificateSummary subject
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a CaCertificateSummary.
+             * @memberof sigil.v1
+             * @interface ICaCertificateSummary
+             * @augments sigil.v1.CaCertificateSummary.$Properties
+             * @deprecated Use sigil.v1.CaCertificateSummary.$Properties instead.
+             */
+
+            /**
+             * Shape of a CaCertificateSummary.
+             * @typedef {sigil.v1.CaCertificateSummary.$Properties} sigil.v1.CaCertificateSummary.$Shape
+             */
+
+            /**
+             * Constructs a new CaCertificateSummary.
+             * @memberof sigil.v1
+             * @classdesc Represents a CaCertificateSummary.
+             * @constructor
+             * @param {sigil.v1.CaCertificateSummary.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const CaCertificateSummary = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * CaCertificateSummary serial.
+             * @member {string} serial
+             * @memberof sigil.v1.CaCertificateSummary
+             * @instance
+             */
+            CaCertificateSummary.prototype.serial = "";
+
+            /**
+             * CaCertificateSummary notBeforeUnixMs.
+             * @member {number} notBeforeUnixMs
+             * @memberof sigil.v1.CaCertificateSummary
+             * @instance
+             */
+            CaCertificateSummary.prototype.notBeforeUnixMs = 0;
+
+            /**
+             * CaCertificateSummary notAfterUnixMs.
+             * @member {number} notAfterUnixMs
+             * @memberof sigil.v1.CaCertificateSummary
+             * @instance
+             */
+            CaCertificateSummary.prototype.notAfterUnixMs = 0;
+
+            /**
+             * CaCertificateSummary subject.
+             * @member {string} subject
+             * @memberof sigil.v1.CaCertificateSummary
+             * @instance
+             */
+            CaCertificateSummary.prototype.subject = "";
+
+            /**
+             * Creates a new CaCertificateSummary instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.CaCertificateSummary
+             * @static
+             * @param {sigil.v1.CaCertificateSummary.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.CaCertificateSummary} CaCertificateSummary instance
+             * @type {{
+             *   (properties: sigil.v1.CaCertificateSummary.$Shape): sigil.v1.CaCertificateSummary & sigil.v1.CaCertificateSummary.$Shape;
+             *   (properties?: sigil.v1.CaCertificateSummary.$Properties): sigil.v1.CaCertificateSummary;
+             * }}
+             */
+            CaCertificateSummary.create = function(properties) {
+                return new CaCertificateSummary(properties);
+            };
+
+            /**
+             * Encodes the specified CaCertificateSummary message. Does not implicitly {@link sigil.v1.CaCertificateSummary.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.CaCertificateSummary
+             * @static
+             * @param {sigil.v1.CaCertificateSummary.$Properties} message CaCertificateSummary message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            CaCertificateSummary.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.serial != null && $Object.hasOwnProperty.call(message, "serial") && message.serial !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.serial);
+                if (message.notBeforeUnixMs != null && $Object.hasOwnProperty.call(message, "notBeforeUnixMs") && (typeof message.notBeforeUnixMs === "object" ? message.notBeforeUnixMs.low || message.notBeforeUnixMs.high : message.notBeforeUnixMs !== 0))
+                    writer.uint32(/* id 2, wireType 0 =*/16).int64(message.notBeforeUnixMs);
+                if (message.notAfterUnixMs != null && $Object.hasOwnProperty.call(message, "notAfterUnixMs") && (typeof message.notAfterUnixMs === "object" ? message.notAfterUnixMs.low || message.notAfterUnixMs.high : message.notAfterUnixMs !== 0))
+                    writer.uint32(/* id 3, wireType 0 =*/24).int64(message.notAfterUnixMs);
+                if (message.subject != null && $Object.hasOwnProperty.call(message, "subject") && message.subject !== "")
+                    writer.uint32(/* id 4, wireType 2 =*/34).string(message.subject);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified CaCertificateSummary message, length delimited. Does not implicitly {@link sigil.v1.CaCertificateSummary.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.CaCertificateSummary
+             * @static
+             * @param {sigil.v1.CaCertificateSummary.$Properties} message CaCertificateSummary message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            CaCertificateSummary.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a CaCertificateSummary message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.CaCertificateSummary
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.CaCertificateSummary & sigil.v1.CaCertificateSummary.$Shape} CaCertificateSummary
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            CaCertificateSummary.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.CaCertificateSummary();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.serial = value;
+                            else
+                                delete message.serial;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+                                message.notBeforeUnixMs = value;
+                            else
+                                delete message.notBeforeUnixMs;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+                                message.notAfterUnixMs = value;
+                            else
+                                delete message.notAfterUnixMs;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.subject = value;
+                            else
+                                delete message.subject;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a CaCertificateSummary message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.CaCertificateSummary
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.CaCertificateSummary & sigil.v1.CaCertificateSummary.$Shape} CaCertificateSummary
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            CaCertificateSummary.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a CaCertificateSummary message.
+             * @function verify
+             * @memberof sigil.v1.CaCertificateSummary
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            CaCertificateSummary.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.serial != null && $Object.hasOwnProperty.call(message, "serial"))
+                    if (!$util.isString(message.serial))
+                        return "serial: string expected";
+                if (message.notBeforeUnixMs != null && $Object.hasOwnProperty.call(message, "notBeforeUnixMs"))
+                    if (!$util.isInteger(message.notBeforeUnixMs) && !(message.notBeforeUnixMs && $util.isInteger(message.notBeforeUnixMs.low) && $util.isInteger(message.notBeforeUnixMs.high)))
+                        return "notBeforeUnixMs: integer|Long expected";
+                if (message.notAfterUnixMs != null && $Object.hasOwnProperty.call(message, "notAfterUnixMs"))
+                    if (!$util.isInteger(message.notAfterUnixMs) && !(message.notAfterUnixMs && $util.isInteger(message.notAfterUnixMs.low) && $util.isInteger(message.notAfterUnixMs.high)))
+                        return "notAfterUnixMs: integer|Long expected";
+                if (message.subject != null && $Object.hasOwnProperty.call(message, "subject"))
+                    if (!$util.isString(message.subject))
+                        return "subject: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a CaCertificateSummary message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.CaCertificateSummary
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.CaCertificateSummary} CaCertificateSummary
+             */
+            CaCertificateSummary.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.CaCertificateSummary)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.CaCertificateSummary: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.CaCertificateSummary();
+                if (object.serial != null)
+                    if (typeof object.serial !== "string" || object.serial.length)
+                        message.serial = $String(object.serial);
+                if (object.notBeforeUnixMs != null)
+                    if (typeof object.notBeforeUnixMs === "object" ? object.notBeforeUnixMs.low || object.notBeforeUnixMs.high : $Number(object.notBeforeUnixMs) !== 0)
+                        if ($util.Long)
+                            message.notBeforeUnixMs = $util.Long.fromValue(object.notBeforeUnixMs, false);
+                        else if (typeof object.notBeforeUnixMs === "string")
+                            message.notBeforeUnixMs = $parseInt(object.notBeforeUnixMs, 10);
+                        else if (typeof object.notBeforeUnixMs === "number")
+                            message.notBeforeUnixMs = object.notBeforeUnixMs;
+                        else if (typeof object.notBeforeUnixMs === "object")
+                            message.notBeforeUnixMs = new $util.LongBits(object.notBeforeUnixMs.low >>> 0, object.notBeforeUnixMs.high >>> 0).toNumber();
+                if (object.notAfterUnixMs != null)
+                    if (typeof object.notAfterUnixMs === "object" ? object.notAfterUnixMs.low || object.notAfterUnixMs.high : $Number(object.notAfterUnixMs) !== 0)
+                        if ($util.Long)
+                            message.notAfterUnixMs = $util.Long.fromValue(object.notAfterUnixMs, false);
+                        else if (typeof object.notAfterUnixMs === "string")
+                            message.notAfterUnixMs = $parseInt(object.notAfterUnixMs, 10);
+                        else if (typeof object.notAfterUnixMs === "number")
+                            message.notAfterUnixMs = object.notAfterUnixMs;
+                        else if (typeof object.notAfterUnixMs === "object")
+                            message.notAfterUnixMs = new $util.LongBits(object.notAfterUnixMs.low >>> 0, object.notAfterUnixMs.high >>> 0).toNumber();
+                if (object.subject != null)
+                    if (typeof object.subject !== "string" || object.subject.length)
+                        message.subject = $String(object.subject);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a CaCertificateSummary message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.CaCertificateSummary
+             * @static
+             * @param {sigil.v1.CaCertificateSummary} message CaCertificateSummary
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            CaCertificateSummary.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.serial = "";
+                    object.notBeforeUnixMs = 0;
+                    object.notAfterUnixMs = 0;
+                    object.subject = "";
+                }
+                if (message.serial != null && $Object.hasOwnProperty.call(message, "serial"))
+                    object.serial = message.serial;
+                if (message.notBeforeUnixMs != null && $Object.hasOwnProperty.call(message, "notBeforeUnixMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.notBeforeUnixMs = typeof message.notBeforeUnixMs === "number" ? $BigInt(message.notBeforeUnixMs) : $util.Long.fromBits(message.notBeforeUnixMs.low >>> 0, message.notBeforeUnixMs.high >>> 0, false).toBigInt();
+                    else if (typeof message.notBeforeUnixMs === "number")
+                        object.notBeforeUnixMs = options.longs === $String ? $String(message.notBeforeUnixMs) : message.notBeforeUnixMs;
+                    else
+                        object.notBeforeUnixMs = options.longs === $String ? $util.Long.prototype.toString.call(message.notBeforeUnixMs) : options.longs === $Number ? new $util.LongBits(message.notBeforeUnixMs.low >>> 0, message.notBeforeUnixMs.high >>> 0).toNumber() : message.notBeforeUnixMs;
+                if (message.notAfterUnixMs != null && $Object.hasOwnProperty.call(message, "notAfterUnixMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.notAfterUnixMs = typeof message.notAfterUnixMs === "number" ? $BigInt(message.notAfterUnixMs) : $util.Long.fromBits(message.notAfterUnixMs.low >>> 0, message.notAfterUnixMs.high >>> 0, false).toBigInt();
+                    else if (typeof message.notAfterUnixMs === "number")
+                        object.notAfterUnixMs = options.longs === $String ? $String(message.notAfterUnixMs) : message.notAfterUnixMs;
+                    else
+                        object.notAfterUnixMs = options.longs === $String ? $util.Long.prototype.toString.call(message.notAfterUnixMs) : options.longs === $Number ? new $util.LongBits(message.notAfterUnixMs.low >>> 0, message.notAfterUnixMs.high >>> 0).toNumber() : message.notAfterUnixMs;
+                if (message.subject != null && $Object.hasOwnProperty.call(message, "subject"))
+                    object.subject = message.subject;
+                return object;
+            };
+
+            /**
+             * Converts this CaCertificateSummary to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.CaCertificateSummary
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            CaCertificateSummary.prototype.toJSON = function() {
+                return CaCertificateSummary.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for CaCertificateSummary
+             * @function getTypeUrl
+             * @memberof sigil.v1.CaCertificateSummary
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            CaCertificateSummary.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.CaCertificateSummary";
+            };
+
+            return CaCertificateSummary;
+        })();
+
+        v1.CaGeneration = (function() {
+
+            /**
+             * Properties of a CaGeneration.
+             * @typedef {Object} sigil.v1.CaGeneration.$Properties
+             * @property {sigil.v1.CaCertificateSummary.$Properties|null} [root] CaGeneration root
+             * @property {sigil.v1.CaCertificateSummary.$Properties|null} [intermediate] CaGeneration intermediate
+             * @property {boolean|null} [rootKeyOnline] False when the root's key is kept outside the data directory (ca init --offline-root).
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a CaGeneration.
+             * @memberof sigil.v1
+             * @interface ICaGeneration
+             * @augments sigil.v1.CaGeneration.$Properties
+             * @deprecated Use sigil.v1.CaGeneration.$Properties instead.
+             */
+
+            /**
+             * Shape of a CaGeneration.
+             * @typedef {sigil.v1.CaGeneration.$Properties} sigil.v1.CaGeneration.$Shape
+             */
+
+            /**
+             * Constructs a new CaGeneration.
+             * @memberof sigil.v1
+             * @classdesc Represents a CaGeneration.
+             * @constructor
+             * @param {sigil.v1.CaGeneration.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const CaGeneration = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * CaGeneration root.
+             * @member {sigil.v1.CaCertificateSummary.$Properties|null|undefined} root
+             * @memberof sigil.v1.CaGeneration
+             * @instance
+             */
+            CaGeneration.prototype.root = null;
+
+            /**
+             * CaGeneration intermediate.
+             * @member {sigil.v1.CaCertificateSummary.$Properties|null|undefined} intermediate
+             * @memberof sigil.v1.CaGeneration
+             * @instance
+             */
+            CaGeneration.prototype.intermediate = null;
+
+            /**
+             * False when the root's key is kept outside the data directory (ca init --offline-root).
+             * @member {boolean} rootKeyOnline
+             * @memberof sigil.v1.CaGeneration
+             * @instance
+             */
+            CaGeneration.prototype.rootKeyOnline = false;
+
+            /**
+             * Creates a new CaGeneration instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.CaGeneration
+             * @static
+             * @param {sigil.v1.CaGeneration.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.CaGeneration} CaGeneration instance
+             * @type {{
+             *   (properties: sigil.v1.CaGeneration.$Shape): sigil.v1.CaGeneration & sigil.v1.CaGeneration.$Shape;
+             *   (properties?: sigil.v1.CaGeneration.$Properties): sigil.v1.CaGeneration;
+             * }}
+             */
+            CaGeneration.create = function(properties) {
+                return new CaGeneration(properties);
+            };
+
+            /**
+             * Encodes the specified CaGeneration message. Does not implicitly {@link sigil.v1.CaGeneration.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.CaGeneration
+             * @static
+             * @param {sigil.v1.CaGeneration.$Properties} message CaGeneration message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            CaGeneration.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.root != null && $Object.hasOwnProperty.call(message, "root"))
+                    $root.sigil.v1.CaCertificateSummary.encode(message.root, writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                if (message.intermediate != null && $Object.hasOwnProperty.call(message, "intermediate"))
+                    $root.sigil.v1.CaCertificateSummary.encode(message.intermediate, writer.uint32(/* id 2, wireType 2 =*/18).fork(), _depth + 1).ldelim();
+                if (message.rootKeyOnline != null && $Object.hasOwnProperty.call(message, "rootKeyOnline") && message.rootKeyOnline !== false)
+                    writer.uint32(/* id 3, wireType 0 =*/24).bool(message.rootKeyOnline);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified CaGeneration message, length delimited. Does not implicitly {@link sigil.v1.CaGeneration.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.CaGeneration
+             * @static
+             * @param {sigil.v1.CaGeneration.$Properties} message CaGeneration message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            CaGeneration.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a CaGeneration message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.CaGeneration
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.CaGeneration & sigil.v1.CaGeneration.$Shape} CaGeneration
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            CaGeneration.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.CaGeneration();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            message.root = $root.sigil.v1.CaCertificateSummary.decode(reader, reader.size(), $undefined, _depth + 1, message.root);
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            message.intermediate = $root.sigil.v1.CaCertificateSummary.decode(reader, reader.size(), $undefined, _depth + 1, message.intermediate);
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.rootKeyOnline = value;
+                            else
+                                delete message.rootKeyOnline;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a CaGeneration message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.CaGeneration
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.CaGeneration & sigil.v1.CaGeneration.$Shape} CaGeneration
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            CaGeneration.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a CaGeneration message.
+             * @function verify
+             * @memberof sigil.v1.CaGeneration
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            CaGeneration.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.root != null && $Object.hasOwnProperty.call(message, "root")) {
+                    let error = $root.sigil.v1.CaCertificateSummary.verify(message.root, _depth + 1);
+                    if (error)
+                        return "root." + error;
+                }
+                if (message.intermediate != null && $Object.hasOwnProperty.call(message, "intermediate")) {
+                    let error = $root.sigil.v1.CaCertificateSummary.verify(message.intermediate, _depth + 1);
+                    if (error)
+                        return "intermediate." + error;
+                }
+                if (message.rootKeyOnline != null && $Object.hasOwnProperty.call(message, "rootKeyOnline"))
+                    if (typeof message.rootKeyOnline !== "boolean")
+                        return "rootKeyOnline: boolean expected";
+                return null;
+            };
+
+            /**
+             * Creates a CaGeneration message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.CaGeneration
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.CaGeneration} CaGeneration
+             */
+            CaGeneration.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.CaGeneration)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.CaGeneration: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.CaGeneration();
+                if (object.root != null) {
+                    if (!$util.isObject(object.root))
+                        throw $TypeError(".sigil.v1.CaGeneration.root: object expected");
+                    message.root = $root.sigil.v1.CaCertificateSummary.fromObject(object.root, _depth + 1);
+                }
+                if (object.intermediate != null) {
+                    if (!$util.isObject(object.intermediate))
+                        throw $TypeError(".sigil.v1.CaGeneration.intermediate: object expected");
+                    message.intermediate = $root.sigil.v1.CaCertificateSummary.fromObject(object.intermediate, _depth + 1);
+                }
+                if (object.rootKeyOnline != null)
+                    if (object.rootKeyOnline)
+                        message.rootKeyOnline = $Boolean(object.rootKeyOnline);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a CaGeneration message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.CaGeneration
+             * @static
+             * @param {sigil.v1.CaGeneration} message CaGeneration
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            CaGeneration.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.root = null;
+                    object.intermediate = null;
+                    object.rootKeyOnline = false;
+                }
+                if (message.root != null && $Object.hasOwnProperty.call(message, "root"))
+                    object.root = $root.sigil.v1.CaCertificateSummary.toObject(message.root, options, _depth + 1);
+                if (message.intermediate != null && $Object.hasOwnProperty.call(message, "intermediate"))
+                    object.intermediate = $root.sigil.v1.CaCertificateSummary.toObject(message.intermediate, options, _depth + 1);
+                if (message.rootKeyOnline != null && $Object.hasOwnProperty.call(message, "rootKeyOnline"))
+                    object.rootKeyOnline = message.rootKeyOnline;
+                return object;
+            };
+
+            /**
+             * Converts this CaGeneration to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.CaGeneration
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            CaGeneration.prototype.toJSON = function() {
+                return CaGeneration.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for CaGeneration
+             * @function getTypeUrl
+             * @memberof sigil.v1.CaGeneration
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            CaGeneration.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.CaGeneration";
+            };
+
+            return CaGeneration;
+        })();
+
+        v1.CaStatus = (function() {
+
+            /**
+             * Properties of a CaStatus.
+             * @typedef {Object} sigil.v1.CaStatus.$Properties
+             * @property {string|null} [trustDomain] CaStatus trustDomain
+             * @property {string|null} [phase] "stable", "prepared" (next CA staged, its root in the bundle) or "activated" (next CA signing; the previous
+             * root stays in the bundle until retire).
+             * @property {sigil.v1.CaGeneration.$Properties|null} [current] CaStatus current
+             * @property {sigil.v1.CaGeneration.$Properties|null} [next] CaStatus next
+             * @property {sigil.v1.CaGeneration.$Properties|null} [previous] CaStatus previous
+             * @property {Array.<sigil.v1.CaCertificateSummary.$Properties>|null} [bundle] Every root of the trust bundle.
+             * @property {number|null} [bundleSequence] CaStatus bundleSequence
+             * @property {boolean|null} [intermediateOnly] True when the next CA keeps the current root (intermediate-only rotation).
+             * @property {string|null} [scheduledStep] When the automatic schedule will act next ("" when it is disabled or has nothing to do), and what it will do.
+             * @property {number|null} [scheduledAtUnixMs] CaStatus scheduledAtUnixMs
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a CaStatus.
+             * @memberof sigil.v1
+             * @interface ICaStatus
+             * @augments sigil.v1.CaStatus.$Properties
+             * @deprecated Use sigil.v1.CaStatus.$Properties instead.
+             */
+
+            /**
+             * Shape of a CaStatus.
+             * @typedef {sigil.v1.CaStatus.$Properties} sigil.v1.CaStatus.$Shape
+             */
+
+            /**
+             * Constructs a new CaStatus.
+             * @memberof sigil.v1
+             * @classdesc Represents a CaStatus.
+             * @constructor
+             * @param {sigil.v1.CaStatus.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const CaStatus = function (properties) {
+                this.bundle = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * CaStatus trustDomain.
+             * @member {string} trustDomain
+             * @memberof sigil.v1.CaStatus
+             * @instance
+             */
+            CaStatus.prototype.trustDomain = "";
+
+            /**
+             * "stable", "prepared" (next CA staged, its root in the bundle) or "activated" (next CA signing; the previous
+             * root stays in the bundle until retire).
+             * @member {string} phase
+             * @memberof sigil.v1.CaStatus
+             * @instance
+             */
+            CaStatus.prototype.phase = "";
+
+            /**
+             * CaStatus current.
+             * @member {sigil.v1.CaGeneration.$Properties|null|undefined} current
+             * @memberof sigil.v1.CaStatus
+             * @instance
+             */
+            CaStatus.prototype.current = null;
+
+            /**
+             * CaStatus next.
+             * @member {sigil.v1.CaGeneration.$Properties|null|undefined} next
+             * @memberof sigil.v1.CaStatus
+             * @instance
+             */
+            CaStatus.prototype.next = null;
+
+            /**
+             * CaStatus previous.
+             * @member {sigil.v1.CaGeneration.$Properties|null|undefined} previous
+             * @memberof sigil.v1.CaStatus
+             * @instance
+             */
+            CaStatus.prototype.previous = null;
+
+            /**
+             * Every root of the trust bundle.
+             * @member {Array.<sigil.v1.CaCertificateSummary.$Properties>} bundle
+             * @memberof sigil.v1.CaStatus
+             * @instance
+             */
+            CaStatus.prototype.bundle = $util.emptyArray;
+
+            /**
+             * CaStatus bundleSequence.
+             * @member {number} bundleSequence
+             * @memberof sigil.v1.CaStatus
+             * @instance
+             */
+            CaStatus.prototype.bundleSequence = 0;
+
+            /**
+             * True when the next CA keeps the current root (intermediate-only rotation).
+             * @member {boolean} intermediateOnly
+             * @memberof sigil.v1.CaStatus
+             * @instance
+             */
+            CaStatus.prototype.intermediateOnly = false;
+
+            /**
+             * When the automatic schedule will act next ("" when it is disabled or has nothing to do), and what it will do.
+             * @member {string} scheduledStep
+             * @memberof sigil.v1.CaStatus
+             * @instance
+             */
+            CaStatus.prototype.scheduledStep = "";
+
+            /**
+             * CaStatus scheduledAtUnixMs.
+             * @member {number} scheduledAtUnixMs
+             * @memberof sigil.v1.CaStatus
+             * @instance
+             */
+            CaStatus.prototype.scheduledAtUnixMs = 0;
+
+            /**
+             * Creates a new CaStatus instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.CaStatus
+             * @static
+             * @param {sigil.v1.CaStatus.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.CaStatus} CaStatus instance
+             * @type {{
+             *   (properties: sigil.v1.CaStatus.$Shape): sigil.v1.CaStatus & sigil.v1.CaStatus.$Shape;
+             *   (properties?: sigil.v1.CaStatus.$Properties): sigil.v1.CaStatus;
+             * }}
+             */
+            CaStatus.create = function(properties) {
+                return new CaStatus(properties);
+            };
+
+            /**
+             * Encodes the specified CaStatus message. Does not implicitly {@link sigil.v1.CaStatus.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.CaStatus
+             * @static
+             * @param {sigil.v1.CaStatus.$Properties} message CaStatus message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            CaStatus.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.trustDomain != null && $Object.hasOwnProperty.call(message, "trustDomain") && message.trustDomain !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.trustDomain);
+                if (message.phase != null && $Object.hasOwnProperty.call(message, "phase") && message.phase !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.phase);
+                if (message.current != null && $Object.hasOwnProperty.call(message, "current"))
+                    $root.sigil.v1.CaGeneration.encode(message.current, writer.uint32(/* id 3, wireType 2 =*/26).fork(), _depth + 1).ldelim();
+                if (message.next != null && $Object.hasOwnProperty.call(message, "next"))
+                    $root.sigil.v1.CaGeneration.encode(message.next, writer.uint32(/* id 4, wireType 2 =*/34).fork(), _depth + 1).ldelim();
+                if (message.previous != null && $Object.hasOwnProperty.call(message, "previous"))
+                    $root.sigil.v1.CaGeneration.encode(message.previous, writer.uint32(/* id 5, wireType 2 =*/42).fork(), _depth + 1).ldelim();
+                if (message.bundle != null && message.bundle.length)
+                    for (let i = 0; i < message.bundle.length; ++i)
+                        $root.sigil.v1.CaCertificateSummary.encode(message.bundle[i], writer.uint32(/* id 6, wireType 2 =*/50).fork(), _depth + 1).ldelim();
+                if (message.bundleSequence != null && $Object.hasOwnProperty.call(message, "bundleSequence") && (typeof message.bundleSequence === "object" ? message.bundleSequence.low || message.bundleSequence.high : message.bundleSequence !== 0))
+                    writer.uint32(/* id 7, wireType 0 =*/56).uint64(message.bundleSequence);
+                if (message.intermediateOnly != null && $Object.hasOwnProperty.call(message, "intermediateOnly") && message.intermediateOnly !== false)
+                    writer.uint32(/* id 8, wireType 0 =*/64).bool(message.intermediateOnly);
+                if (message.scheduledStep != null && $Object.hasOwnProperty.call(message, "scheduledStep") && message.scheduledStep !== "")
+                    writer.uint32(/* id 9, wireType 2 =*/74).string(message.scheduledStep);
+                if (message.scheduledAtUnixMs != null && $Object.hasOwnProperty.call(message, "scheduledAtUnixMs") && (typeof message.scheduledAtUnixMs === "object" ? message.scheduledAtUnixMs.low || message.scheduledAtUnixMs.high : message.scheduledAtUnixMs !== 0))
+                    writer.uint32(/* id 10, wireType 0 =*/80).int64(message.scheduledAtUnixMs);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified CaStatus message, length delimited. Does not implicitly {@link sigil.v1.CaStatus.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.CaStatus
+             * @static
+             * @param {sigil.v1.CaStatus.$Properties} message CaStatus message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            CaStatus.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a CaStatus message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.CaStatus
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.CaStatus & sigil.v1.CaStatus.$Shape} CaStatus
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            CaStatus.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.CaStatus();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.trustDomain = value;
+                            else
+                                delete message.trustDomain;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.phase = value;
+                            else
+                                delete message.phase;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            message.current = $root.sigil.v1.CaGeneration.decode(reader, reader.size(), $undefined, _depth + 1, message.current);
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 2)
+                                break;
+                            message.next = $root.sigil.v1.CaGeneration.decode(reader, reader.size(), $undefined, _depth + 1, message.next);
+                            continue;
+                        }
+                    case 5: {
+                            if (wireType !== 2)
+                                break;
+                            message.previous = $root.sigil.v1.CaGeneration.decode(reader, reader.size(), $undefined, _depth + 1, message.previous);
+                            continue;
+                        }
+                    case 6: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.bundle && message.bundle.length))
+                                message.bundle = [];
+                            message.bundle.push($root.sigil.v1.CaCertificateSummary.decode(reader, reader.size(), $undefined, _depth + 1));
+                            continue;
+                        }
+                    case 7: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                message.bundleSequence = value;
+                            else
+                                delete message.bundleSequence;
+                            continue;
+                        }
+                    case 8: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.intermediateOnly = value;
+                            else
+                                delete message.intermediateOnly;
+                            continue;
+                        }
+                    case 9: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.scheduledStep = value;
+                            else
+                                delete message.scheduledStep;
+                            continue;
+                        }
+                    case 10: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+                                message.scheduledAtUnixMs = value;
+                            else
+                                delete message.scheduledAtUnixMs;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a CaStatus message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.CaStatus
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.CaStatus & sigil.v1.CaStatus.$Shape} CaStatus
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            CaStatus.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a CaStatus message.
+             * @function verify
+             * @memberof sigil.v1.CaStatus
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            CaStatus.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.trustDomain != null && $Object.hasOwnProperty.call(message, "trustDomain"))
+                    if (!$util.isString(message.trustDomain))
+                        return "trustDomain: string expected";
+                if (message.phase != null && $Object.hasOwnProperty.call(message, "phase"))
+                    if (!$util.isString(message.phase))
+                        return "phase: string expected";
+                if (message.current != null && $Object.hasOwnProperty.call(message, "current")) {
+                    let error = $root.sigil.v1.CaGeneration.verify(message.current, _depth + 1);
+                    if (error)
+                        return "current." + error;
+                }
+                if (message.next != null && $Object.hasOwnProperty.call(message, "next")) {
+                    let error = $root.sigil.v1.CaGeneration.verify(message.next, _depth + 1);
+                    if (error)
+                        return "next." + error;
+                }
+                if (message.previous != null && $Object.hasOwnProperty.call(message, "previous")) {
+                    let error = $root.sigil.v1.CaGeneration.verify(message.previous, _depth + 1);
+                    if (error)
+                        return "previous." + error;
+                }
+                if (message.bundle != null && $Object.hasOwnProperty.call(message, "bundle")) {
+                    if (!$Array.isArray(message.bundle))
+                        return "bundle: array expected";
+                    for (let i = 0; i < message.bundle.length; ++i) {
+                        let error = $root.sigil.v1.CaCertificateSummary.verify(message.bundle[i], _depth + 1);
+                        if (error)
+                            return "bundle." + error;
+                    }
+                }
+                if (message.bundleSequence != null && $Object.hasOwnProperty.call(message, "bundleSequence"))
+                    if (!$util.isInteger(message.bundleSequence) && !(message.bundleSequence && $util.isInteger(message.bundleSequence.low) && $util.isInteger(message.bundleSequence.high)))
+                        return "bundleSequence: integer|Long expected";
+                if (message.intermediateOnly != null && $Object.hasOwnProperty.call(message, "intermediateOnly"))
+                    if (typeof message.intermediateOnly !== "boolean")
+                        return "intermediateOnly: boolean expected";
+                if (message.scheduledStep != null && $Object.hasOwnProperty.call(message, "scheduledStep"))
+                    if (!$util.isString(message.scheduledStep))
+                        return "scheduledStep: string expected";
+                if (message.scheduledAtUnixMs != null && $Object.hasOwnProperty.call(message, "scheduledAtUnixMs"))
+                    if (!$util.isInteger(message.scheduledAtUnixMs) && !(message.scheduledAtUnixMs && $util.isInteger(message.scheduledAtUnixMs.low) && $util.isInteger(message.scheduledAtUnixMs.high)))
+                        return "scheduledAtUnixMs: integer|Long expected";
+                return null;
+            };
+
+            /**
+             * Creates a CaStatus message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.CaStatus
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.CaStatus} CaStatus
+             */
+            CaStatus.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.CaStatus)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.CaStatus: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.CaStatus();
+                if (object.trustDomain != null)
+                    if (typeof object.trustDomain !== "string" || object.trustDomain.length)
+                        message.trustDomain = $String(object.trustDomain);
+                if (object.phase != null)
+                    if (typeof object.phase !== "string" || object.phase.length)
+                        message.phase = $String(object.phase);
+                if (object.current != null) {
+                    if (!$util.isObject(object.current))
+                        throw $TypeError(".sigil.v1.CaStatus.current: object expected");
+                    message.current = $root.sigil.v1.CaGeneration.fromObject(object.current, _depth + 1);
+                }
+                if (object.next != null) {
+                    if (!$util.isObject(object.next))
+                        throw $TypeError(".sigil.v1.CaStatus.next: object expected");
+                    message.next = $root.sigil.v1.CaGeneration.fromObject(object.next, _depth + 1);
+                }
+                if (object.previous != null) {
+                    if (!$util.isObject(object.previous))
+                        throw $TypeError(".sigil.v1.CaStatus.previous: object expected");
+                    message.previous = $root.sigil.v1.CaGeneration.fromObject(object.previous, _depth + 1);
+                }
+                if (object.bundle) {
+                    if (!$Array.isArray(object.bundle))
+                        throw $TypeError(".sigil.v1.CaStatus.bundle: array expected");
+                    message.bundle = $Array(object.bundle.length);
+                    for (let i = 0; i < object.bundle.length; ++i) {
+                        if (!$util.isObject(object.bundle[i]))
+                            throw $TypeError(".sigil.v1.CaStatus.bundle: object expected");
+                        message.bundle[i] = $root.sigil.v1.CaCertificateSummary.fromObject(object.bundle[i], _depth + 1);
+                    }
+                }
+                if (object.bundleSequence != null)
+                    if (typeof object.bundleSequence === "object" ? object.bundleSequence.low || object.bundleSequence.high : $Number(object.bundleSequence) !== 0)
+                        if ($util.Long)
+                            message.bundleSequence = $util.Long.fromValue(object.bundleSequence, true);
+                        else if (typeof object.bundleSequence === "string")
+                            message.bundleSequence = $parseInt(object.bundleSequence, 10);
+                        else if (typeof object.bundleSequence === "number")
+                            message.bundleSequence = object.bundleSequence;
+                        else if (typeof object.bundleSequence === "object")
+                            message.bundleSequence = new $util.LongBits(object.bundleSequence.low >>> 0, object.bundleSequence.high >>> 0).toNumber(true);
+                if (object.intermediateOnly != null)
+                    if (object.intermediateOnly)
+                        message.intermediateOnly = $Boolean(object.intermediateOnly);
+                if (object.scheduledStep != null)
+                    if (typeof object.scheduledStep !== "string" || object.scheduledStep.length)
+                        message.scheduledStep = $String(object.scheduledStep);
+                if (object.scheduledAtUnixMs != null)
+                    if (typeof object.scheduledAtUnixMs === "object" ? object.scheduledAtUnixMs.low || object.scheduledAtUnixMs.high : $Number(object.scheduledAtUnixMs) !== 0)
+                        if ($util.Long)
+                            message.scheduledAtUnixMs = $util.Long.fromValue(object.scheduledAtUnixMs, false);
+                        else if (typeof object.scheduledAtUnixMs === "string")
+                            message.scheduledAtUnixMs = $parseInt(object.scheduledAtUnixMs, 10);
+                        else if (typeof object.scheduledAtUnixMs === "number")
+                            message.scheduledAtUnixMs = object.scheduledAtUnixMs;
+                        else if (typeof object.scheduledAtUnixMs === "object")
+                            message.scheduledAtUnixMs = new $util.LongBits(object.scheduledAtUnixMs.low >>> 0, object.scheduledAtUnixMs.high >>> 0).toNumber();
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a CaStatus message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.CaStatus
+             * @static
+             * @param {sigil.v1.CaStatus} message CaStatus
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            CaStatus.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.bundle = [];
+                if (options.defaults) {
+                    object.trustDomain = "";
+                    object.phase = "";
+                    object.current = null;
+                    object.next = null;
+                    object.previous = null;
+                    object.bundleSequence = 0;
+                    object.intermediateOnly = false;
+                    object.scheduledStep = "";
+                    object.scheduledAtUnixMs = 0;
+                }
+                if (message.trustDomain != null && $Object.hasOwnProperty.call(message, "trustDomain"))
+                    object.trustDomain = message.trustDomain;
+                if (message.phase != null && $Object.hasOwnProperty.call(message, "phase"))
+                    object.phase = message.phase;
+                if (message.current != null && $Object.hasOwnProperty.call(message, "current"))
+                    object.current = $root.sigil.v1.CaGeneration.toObject(message.current, options, _depth + 1);
+                if (message.next != null && $Object.hasOwnProperty.call(message, "next"))
+                    object.next = $root.sigil.v1.CaGeneration.toObject(message.next, options, _depth + 1);
+                if (message.previous != null && $Object.hasOwnProperty.call(message, "previous"))
+                    object.previous = $root.sigil.v1.CaGeneration.toObject(message.previous, options, _depth + 1);
+                if (message.bundle && message.bundle.length) {
+                    object.bundle = $Array(message.bundle.length);
+                    for (let j = 0; j < message.bundle.length; ++j)
+                        object.bundle[j] = $root.sigil.v1.CaCertificateSummary.toObject(message.bundle[j], options, _depth + 1);
+                }
+                if (message.bundleSequence != null && $Object.hasOwnProperty.call(message, "bundleSequence"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.bundleSequence = typeof message.bundleSequence === "number" ? $BigInt(message.bundleSequence) : $util.Long.fromBits(message.bundleSequence.low >>> 0, message.bundleSequence.high >>> 0, true).toBigInt();
+                    else if (typeof message.bundleSequence === "number")
+                        object.bundleSequence = options.longs === $String ? $String(message.bundleSequence) : message.bundleSequence;
+                    else
+                        object.bundleSequence = options.longs === $String ? $util.Long.prototype.toString.call(message.bundleSequence) : options.longs === $Number ? new $util.LongBits(message.bundleSequence.low >>> 0, message.bundleSequence.high >>> 0).toNumber(true) : message.bundleSequence;
+                if (message.intermediateOnly != null && $Object.hasOwnProperty.call(message, "intermediateOnly"))
+                    object.intermediateOnly = message.intermediateOnly;
+                if (message.scheduledStep != null && $Object.hasOwnProperty.call(message, "scheduledStep"))
+                    object.scheduledStep = message.scheduledStep;
+                if (message.scheduledAtUnixMs != null && $Object.hasOwnProperty.call(message, "scheduledAtUnixMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.scheduledAtUnixMs = typeof message.scheduledAtUnixMs === "number" ? $BigInt(message.scheduledAtUnixMs) : $util.Long.fromBits(message.scheduledAtUnixMs.low >>> 0, message.scheduledAtUnixMs.high >>> 0, false).toBigInt();
+                    else if (typeof message.scheduledAtUnixMs === "number")
+                        object.scheduledAtUnixMs = options.longs === $String ? $String(message.scheduledAtUnixMs) : message.scheduledAtUnixMs;
+                    else
+                        object.scheduledAtUnixMs = options.longs === $String ? $util.Long.prototype.toString.call(message.scheduledAtUnixMs) : options.longs === $Number ? new $util.LongBits(message.scheduledAtUnixMs.low >>> 0, message.scheduledAtUnixMs.high >>> 0).toNumber() : message.scheduledAtUnixMs;
+                return object;
+            };
+
+            /**
+             * Converts this CaStatus to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.CaStatus
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            CaStatus.prototype.toJSON = function() {
+                return CaStatus.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for CaStatus
+             * @function getTypeUrl
+             * @memberof sigil.v1.CaStatus
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            CaStatus.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.CaStatus";
+            };
+
+            return CaStatus;
+        })();
+
+        v1.RotateCaRequest = (function() {
+
+            /**
+             * Properties of a RotateCaRequest.
+             * @typedef {Object} sigil.v1.RotateCaRequest.$Properties
+             * @property {string|null} [step] "prepare", "activate" or "retire".
+             * @property {boolean|null} [intermediateOnly] prepare: keep the current root and rotate only the intermediate.
+             * @property {string|null} [rootKeyPem] prepare --intermediate-only with an offline root: the root's key, PKCS#8 PEM encrypted with the CA passphrase.
+             * Used in memory to sign the new intermediate and never stored.
+             * @property {number|null} [windowMs] activate: every workload renews inside this window. 0: the server default (5 minutes).
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a RotateCaRequest.
+             * @memberof sigil.v1
+             * @interface IRotateCaRequest
+             * @augments sigil.v1.RotateCaRequest.$Properties
+             * @deprecated Use sigil.v1.RotateCaRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of a RotateCaRequest.
+             * @typedef {sigil.v1.RotateCaRequest.$Properties} sigil.v1.RotateCaRequest.$Shape
+             */
+
+            /**
+             * Constructs a new RotateCaRequest.
+             * @memberof sigil.v1
+             * @classdesc Represents a RotateCaRequest.
+             * @constructor
+             * @param {sigil.v1.RotateCaRequest.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const RotateCaRequest = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * "prepare", "activate" or "retire".
+             * @member {string} step
+             * @memberof sigil.v1.RotateCaRequest
+             * @instance
+             */
+            RotateCaRequest.prototype.step = "";
+
+            /**
+             * prepare: keep the current root and rotate only the intermediate.
+             * @member {boolean} intermediateOnly
+             * @memberof sigil.v1.RotateCaRequest
+             * @instance
+             */
+            RotateCaRequest.prototype.intermediateOnly = false;
+
+            /**
+             * prepare --intermediate-only with an offline root: the root's key, PKCS#8 PEM encrypted with the CA passphrase.
+             * Used in memory to sign the new intermediate and never stored.
+             * @member {string} rootKeyPem
+             * @memberof sigil.v1.RotateCaRequest
+             * @instance
+             */
+            RotateCaRequest.prototype.rootKeyPem = "";
+
+            /**
+             * activate: every workload renews inside this window. 0: the server default (5 minutes).
+             * @member {number} windowMs
+             * @memberof sigil.v1.RotateCaRequest
+             * @instance
+             */
+            RotateCaRequest.prototype.windowMs = 0;
+
+            /**
+             * Creates a new RotateCaRequest instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.RotateCaRequest
+             * @static
+             * @param {sigil.v1.RotateCaRequest.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.RotateCaRequest} RotateCaRequest instance
+             * @type {{
+             *   (properties: sigil.v1.RotateCaRequest.$Shape): sigil.v1.RotateCaRequest & sigil.v1.RotateCaRequest.$Shape;
+             *   (properties?: sigil.v1.RotateCaRequest.$Properties): sigil.v1.RotateCaRequest;
+             * }}
+             */
+            RotateCaRequest.create = function(properties) {
+                return new RotateCaRequest(properties);
+            };
+
+            /**
+             * Encodes the specified RotateCaRequest message. Does not implicitly {@link sigil.v1.RotateCaRequest.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.RotateCaRequest
+             * @static
+             * @param {sigil.v1.RotateCaRequest.$Properties} message RotateCaRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RotateCaRequest.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.step != null && $Object.hasOwnProperty.call(message, "step") && message.step !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.step);
+                if (message.intermediateOnly != null && $Object.hasOwnProperty.call(message, "intermediateOnly") && message.intermediateOnly !== false)
+                    writer.uint32(/* id 2, wireType 0 =*/16).bool(message.intermediateOnly);
+                if (message.rootKeyPem != null && $Object.hasOwnProperty.call(message, "rootKeyPem") && message.rootKeyPem !== "")
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.rootKeyPem);
+                if (message.windowMs != null && $Object.hasOwnProperty.call(message, "windowMs") && (typeof message.windowMs === "object" ? message.windowMs.low || message.windowMs.high : message.windowMs !== 0))
+                    writer.uint32(/* id 4, wireType 0 =*/32).uint64(message.windowMs);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified RotateCaRequest message, length delimited. Does not implicitly {@link sigil.v1.RotateCaRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.RotateCaRequest
+             * @static
+             * @param {sigil.v1.RotateCaRequest.$Properties} message RotateCaRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RotateCaRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a RotateCaRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.RotateCaRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.RotateCaRequest & sigil.v1.RotateCaRequest.$Shape} RotateCaRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RotateCaRequest.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.RotateCaRequest();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.step = value;
+                            else
+                                delete message.step;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.intermediateOnly = value;
+                            else
+                                delete message.intermediateOnly;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.rootKeyPem = value;
+                            else
+                                delete message.rootKeyPem;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                message.windowMs = value;
+                            else
+                                delete message.windowMs;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a RotateCaRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.RotateCaRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.RotateCaRequest & sigil.v1.RotateCaRequest.$Shape} RotateCaRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RotateCaRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a RotateCaRequest message.
+             * @function verify
+             * @memberof sigil.v1.RotateCaRequest
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            RotateCaRequest.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.step != null && $Object.hasOwnProperty.call(message, "step"))
+                    if (!$util.isString(message.step))
+                        return "step: string expected";
+                if (message.intermediateOnly != null && $Object.hasOwnProperty.call(message, "intermediateOnly"))
+                    if (typeof message.intermediateOnly !== "boolean")
+                        return "intermediateOnly: boolean expected";
+                if (message.rootKeyPem != null && $Object.hasOwnProperty.call(message, "rootKeyPem"))
+                    if (!$util.isString(message.rootKeyPem))
+                        return "rootKeyPem: string expected";
+                if (message.windowMs != null && $Object.hasOwnProperty.call(message, "windowMs"))
+                    if (!$util.isInteger(message.windowMs) && !(message.windowMs && $util.isInteger(message.windowMs.low) && $util.isInteger(message.windowMs.high)))
+                        return "windowMs: integer|Long expected";
+                return null;
+            };
+
+            /**
+             * Creates a RotateCaRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.RotateCaRequest
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.RotateCaRequest} RotateCaRequest
+             */
+            RotateCaRequest.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.RotateCaRequest)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.RotateCaRequest: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.RotateCaRequest();
+                if (object.step != null)
+                    if (typeof object.step !== "string" || object.step.length)
+                        message.step = $String(object.step);
+                if (object.intermediateOnly != null)
+                    if (object.intermediateOnly)
+                        message.intermediateOnly = $Boolean(object.intermediateOnly);
+                if (object.rootKeyPem != null)
+                    if (typeof object.rootKeyPem !== "string" || object.rootKeyPem.length)
+                        message.rootKeyPem = $String(object.rootKeyPem);
+                if (object.windowMs != null)
+                    if (typeof object.windowMs === "object" ? object.windowMs.low || object.windowMs.high : $Number(object.windowMs) !== 0)
+                        if ($util.Long)
+                            message.windowMs = $util.Long.fromValue(object.windowMs, true);
+                        else if (typeof object.windowMs === "string")
+                            message.windowMs = $parseInt(object.windowMs, 10);
+                        else if (typeof object.windowMs === "number")
+                            message.windowMs = object.windowMs;
+                        else if (typeof object.windowMs === "object")
+                            message.windowMs = new $util.LongBits(object.windowMs.low >>> 0, object.windowMs.high >>> 0).toNumber(true);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a RotateCaRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.RotateCaRequest
+             * @static
+             * @param {sigil.v1.RotateCaRequest} message RotateCaRequest
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            RotateCaRequest.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.step = "";
+                    object.intermediateOnly = false;
+                    object.rootKeyPem = "";
+                    object.windowMs = 0;
+                }
+                if (message.step != null && $Object.hasOwnProperty.call(message, "step"))
+                    object.step = message.step;
+                if (message.intermediateOnly != null && $Object.hasOwnProperty.call(message, "intermediateOnly"))
+                    object.intermediateOnly = message.intermediateOnly;
+                if (message.rootKeyPem != null && $Object.hasOwnProperty.call(message, "rootKeyPem"))
+                    object.rootKeyPem = message.rootKeyPem;
+                if (message.windowMs != null && $Object.hasOwnProperty.call(message, "windowMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.windowMs = typeof message.windowMs === "number" ? $BigInt(message.windowMs) : $util.Long.fromBits(message.windowMs.low >>> 0, message.windowMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.windowMs === "number")
+                        object.windowMs = options.longs === $String ? $String(message.windowMs) : message.windowMs;
+                    else
+                        object.windowMs = options.longs === $String ? $util.Long.prototype.toString.call(message.windowMs) : options.longs === $Number ? new $util.LongBits(message.windowMs.low >>> 0, message.windowMs.high >>> 0).toNumber(true) : message.windowMs;
+                return object;
+            };
+
+            /**
+             * Converts this RotateCaRequest to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.RotateCaRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            RotateCaRequest.prototype.toJSON = function() {
+                return RotateCaRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for RotateCaRequest
+             * @function getTypeUrl
+             * @memberof sigil.v1.RotateCaRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            RotateCaRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.RotateCaRequest";
+            };
+
+            return RotateCaRequest;
+        })();
+
+        v1.RotateCaResponse = (function() {
+
+            /**
+             * Properties of a RotateCaResponse.
+             * @typedef {Object} sigil.v1.RotateCaResponse.$Properties
+             * @property {sigil.v1.CaStatus.$Properties|null} [status] RotateCaResponse status
+             * @property {Array.<sigil.v1.Certificate.$Properties>|null} [blockers] retire: live certificates that still chain to the previous root (nothing was changed when non-empty).
+             * @property {string|null} [orderId] activate: the rotation order sent to every workload.
+             * @property {string|null} [newRootKeyPem] prepare with an offline root: the new root's key, PKCS#8 PEM encrypted with the CA passphrase. The caller
+             * stores it offline; the control plane keeps no copy.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a RotateCaResponse.
+             * @memberof sigil.v1
+             * @interface IRotateCaResponse
+             * @augments sigil.v1.RotateCaResponse.$Properties
+             * @deprecated Use sigil.v1.RotateCaResponse.$Properties instead.
+             */
+
+            /**
+             * Shape of a RotateCaResponse.
+             * @typedef {sigil.v1.RotateCaResponse.$Properties} sigil.v1.RotateCaResponse.$Shape
+             */
+
+            /**
+             * Constructs a new RotateCaResponse.
+             * @memberof sigil.v1
+             * @classdesc Represents a RotateCaResponse.
+             * @constructor
+             * @param {sigil.v1.RotateCaResponse.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const RotateCaResponse = function (properties) {
+                this.blockers = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * RotateCaResponse status.
+             * @member {sigil.v1.CaStatus.$Properties|null|undefined} status
+             * @memberof sigil.v1.RotateCaResponse
+             * @instance
+             */
+            RotateCaResponse.prototype.status = null;
+
+            /**
+             * retire: live certificates that still chain to the previous root (nothing was changed when non-empty).
+             * @member {Array.<sigil.v1.Certificate.$Properties>} blockers
+             * @memberof sigil.v1.RotateCaResponse
+             * @instance
+             */
+            RotateCaResponse.prototype.blockers = $util.emptyArray;
+
+            /**
+             * activate: the rotation order sent to every workload.
+             * @member {string} orderId
+             * @memberof sigil.v1.RotateCaResponse
+             * @instance
+             */
+            RotateCaResponse.prototype.orderId = "";
+
+            /**
+             * prepare with an offline root: the new root's key, PKCS#8 PEM encrypted with the CA passphrase. The caller
+             * stores it offline; the control plane keeps no copy.
+             * @member {string} newRootKeyPem
+             * @memberof sigil.v1.RotateCaResponse
+             * @instance
+             */
+            RotateCaResponse.prototype.newRootKeyPem = "";
+
+            /**
+             * Creates a new RotateCaResponse instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.RotateCaResponse
+             * @static
+             * @param {sigil.v1.RotateCaResponse.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.RotateCaResponse} RotateCaResponse instance
+             * @type {{
+             *   (properties: sigil.v1.RotateCaResponse.$Shape): sigil.v1.RotateCaResponse & sigil.v1.RotateCaResponse.$Shape;
+             *   (properties?: sigil.v1.RotateCaResponse.$Properties): sigil.v1.RotateCaResponse;
+             * }}
+             */
+            RotateCaResponse.create = function(properties) {
+                return new RotateCaResponse(properties);
+            };
+
+            /**
+             * Encodes the specified RotateCaResponse message. Does not implicitly {@link sigil.v1.RotateCaResponse.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.RotateCaResponse
+             * @static
+             * @param {sigil.v1.RotateCaResponse.$Properties} message RotateCaResponse message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RotateCaResponse.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.status != null && $Object.hasOwnProperty.call(message, "status"))
+                    $root.sigil.v1.CaStatus.encode(message.status, writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                if (message.blockers != null && message.blockers.length)
+                    for (let i = 0; i < message.blockers.length; ++i)
+                        $root.sigil.v1.Certificate.encode(message.blockers[i], writer.uint32(/* id 2, wireType 2 =*/18).fork(), _depth + 1).ldelim();
+                if (message.orderId != null && $Object.hasOwnProperty.call(message, "orderId") && message.orderId !== "")
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.orderId);
+                if (message.newRootKeyPem != null && $Object.hasOwnProperty.call(message, "newRootKeyPem") && message.newRootKeyPem !== "")
+                    writer.uint32(/* id 4, wireType 2 =*/34).string(message.newRootKeyPem);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified RotateCaResponse message, length delimited. Does not implicitly {@link sigil.v1.RotateCaResponse.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.RotateCaResponse
+             * @static
+             * @param {sigil.v1.RotateCaResponse.$Properties} message RotateCaResponse message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RotateCaResponse.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a RotateCaResponse message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.RotateCaResponse
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.RotateCaResponse & sigil.v1.RotateCaResponse.$Shape} RotateCaResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RotateCaResponse.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.RotateCaResponse();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            message.status = $root.sigil.v1.CaStatus.decode(reader, reader.size(), $undefined, _depth + 1, message.status);
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.blockers && message.blockers.length))
+                                message.blockers = [];
+                            message.blockers.push($root.sigil.v1.Certificate.decode(reader, reader.size(), $undefined, _depth + 1));
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.orderId = value;
+                            else
+                                delete message.orderId;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.newRootKeyPem = value;
+                            else
+                                delete message.newRootKeyPem;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a RotateCaResponse message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.RotateCaResponse
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.RotateCaResponse & sigil.v1.RotateCaResponse.$Shape} RotateCaResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RotateCaResponse.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a RotateCaResponse message.
+             * @function verify
+             * @memberof sigil.v1.RotateCaResponse
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            RotateCaResponse.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.status != null && $Object.hasOwnProperty.call(message, "status")) {
+                    let error = $root.sigil.v1.CaStatus.verify(message.status, _depth + 1);
+                    if (error)
+                        return "status." + error;
+                }
+                if (message.blockers != null && $Object.hasOwnProperty.call(message, "blockers")) {
+                    if (!$Array.isArray(message.blockers))
+                        return "blockers: array expected";
+                    for (let i = 0; i < message.blockers.length; ++i) {
+                        let error = $root.sigil.v1.Certificate.verify(message.blockers[i], _depth + 1);
+                        if (error)
+                            return "blockers." + error;
+                    }
+                }
+                if (message.orderId != null && $Object.hasOwnProperty.call(message, "orderId"))
+                    if (!$util.isString(message.orderId))
+                        return "orderId: string expected";
+                if (message.newRootKeyPem != null && $Object.hasOwnProperty.call(message, "newRootKeyPem"))
+                    if (!$util.isString(message.newRootKeyPem))
+                        return "newRootKeyPem: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a RotateCaResponse message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.RotateCaResponse
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.RotateCaResponse} RotateCaResponse
+             */
+            RotateCaResponse.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.RotateCaResponse)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.RotateCaResponse: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.RotateCaResponse();
+                if (object.status != null) {
+                    if (!$util.isObject(object.status))
+                        throw $TypeError(".sigil.v1.RotateCaResponse.status: object expected");
+                    message.status = $root.sigil.v1.CaStatus.fromObject(object.status, _depth + 1);
+                }
+                if (object.blockers) {
+                    if (!$Array.isArray(object.blockers))
+                        throw $TypeError(".sigil.v1.RotateCaResponse.blockers: array expected");
+                    message.blockers = $Array(object.blockers.length);
+                    for (let i = 0; i < object.blockers.length; ++i) {
+                        if (!$util.isObject(object.blockers[i]))
+                            throw $TypeError(".sigil.v1.RotateCaResponse.blockers: object expected");
+                        message.blockers[i] = $root.sigil.v1.Certificate.fromObject(object.blockers[i], _depth + 1);
+                    }
+                }
+                if (object.orderId != null)
+                    if (typeof object.orderId !== "string" || object.orderId.length)
+                        message.orderId = $String(object.orderId);
+                if (object.newRootKeyPem != null)
+                    if (typeof object.newRootKeyPem !== "string" || object.newRootKeyPem.length)
+                        message.newRootKeyPem = $String(object.newRootKeyPem);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a RotateCaResponse message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.RotateCaResponse
+             * @static
+             * @param {sigil.v1.RotateCaResponse} message RotateCaResponse
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            RotateCaResponse.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.blockers = [];
+                if (options.defaults) {
+                    object.status = null;
+                    object.orderId = "";
+                    object.newRootKeyPem = "";
+                }
+                if (message.status != null && $Object.hasOwnProperty.call(message, "status"))
+                    object.status = $root.sigil.v1.CaStatus.toObject(message.status, options, _depth + 1);
+                if (message.blockers && message.blockers.length) {
+                    object.blockers = $Array(message.blockers.length);
+                    for (let j = 0; j < message.blockers.length; ++j)
+                        object.blockers[j] = $root.sigil.v1.Certificate.toObject(message.blockers[j], options, _depth + 1);
+                }
+                if (message.orderId != null && $Object.hasOwnProperty.call(message, "orderId"))
+                    object.orderId = message.orderId;
+                if (message.newRootKeyPem != null && $Object.hasOwnProperty.call(message, "newRootKeyPem"))
+                    object.newRootKeyPem = message.newRootKeyPem;
+                return object;
+            };
+
+            /**
+             * Converts this RotateCaResponse to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.RotateCaResponse
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            RotateCaResponse.prototype.toJSON = function() {
+                return RotateCaResponse.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for RotateCaResponse
+             * @function getTypeUrl
+             * @memberof sigil.v1.RotateCaResponse
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            RotateCaResponse.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.RotateCaResponse";
+            };
+
+            return RotateCaResponse;
+        })();
 
         v1.RevokeRequest = (function() {
 
@@ -8285,6 +11848,440 @@ export const sigil = $root.sigil = (() => {
             };
 
             return PolicyUpdate;
+        })();
+
+        v1.RotationOrder = (function() {
+
+            /**
+             * Properties of a RotationOrder.
+             * @typedef {Object} sigil.v1.RotationOrder.$Properties
+             * @property {string|null} [orderId] Unique per order; a sidecar acts on each order once.
+             * @property {string|null} [spiffeId] Exactly one target: one SPIFFE ID, a path prefix (whole segments), or every workload of the trust domain.
+             * @property {string|null} [prefix] RotationOrder prefix
+             * @property {boolean|null} [all] RotationOrder all
+             * @property {number|null} [windowMs] RotationOrder windowMs
+             * @property {string|null} [reason] Why, for logs: "operator", "ca-activate", ...
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a RotationOrder.
+             * @memberof sigil.v1
+             * @interface IRotationOrder
+             * @augments sigil.v1.RotationOrder.$Properties
+             * @deprecated Use sigil.v1.RotationOrder.$Properties instead.
+             */
+
+            /**
+             * Shape of a RotationOrder.
+             * @typedef {sigil.v1.RotationOrder.$Properties} sigil.v1.RotationOrder.$Shape
+             */
+
+            /**
+             * Constructs a new RotationOrder.
+             * @memberof sigil.v1
+             * @classdesc Kind "rotate": an operator's order to renew with a new key. Each targeted sidecar renews once, at a uniformly
+             * random moment inside [0, window_ms) after it receives the order, so a large fleet does not stampede the CA.
+             * @constructor
+             * @param {sigil.v1.RotationOrder.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const RotationOrder = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * Unique per order; a sidecar acts on each order once.
+             * @member {string} orderId
+             * @memberof sigil.v1.RotationOrder
+             * @instance
+             */
+            RotationOrder.prototype.orderId = "";
+
+            /**
+             * Exactly one target: one SPIFFE ID, a path prefix (whole segments), or every workload of the trust domain.
+             * @member {string} spiffeId
+             * @memberof sigil.v1.RotationOrder
+             * @instance
+             */
+            RotationOrder.prototype.spiffeId = "";
+
+            /**
+             * RotationOrder prefix.
+             * @member {string} prefix
+             * @memberof sigil.v1.RotationOrder
+             * @instance
+             */
+            RotationOrder.prototype.prefix = "";
+
+            /**
+             * RotationOrder all.
+             * @member {boolean} all
+             * @memberof sigil.v1.RotationOrder
+             * @instance
+             */
+            RotationOrder.prototype.all = false;
+
+            /**
+             * RotationOrder windowMs.
+             * @member {number} windowMs
+             * @memberof sigil.v1.RotationOrder
+             * @instance
+             */
+            RotationOrder.prototype.windowMs = 0;
+
+            /**
+             * Why, for logs: "operator", "ca-activate", ...
+             * @member {string} reason
+             * @memberof sigil.v1.RotationOrder
+             * @instance
+             */
+            RotationOrder.prototype.reason = "";
+
+            /**
+             * Creates a new RotationOrder instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.RotationOrder
+             * @static
+             * @param {sigil.v1.RotationOrder.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.RotationOrder} RotationOrder instance
+             * @type {{
+             *   (properties: sigil.v1.RotationOrder.$Shape): sigil.v1.RotationOrder & sigil.v1.RotationOrder.$Shape;
+             *   (properties?: sigil.v1.RotationOrder.$Properties): sigil.v1.RotationOrder;
+             * }}
+             */
+            RotationOrder.create = function(properties) {
+                return new RotationOrder(properties);
+            };
+
+            /**
+             * Encodes the specified RotationOrder message. Does not implicitly {@link sigil.v1.RotationOrder.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.RotationOrder
+             * @static
+             * @param {sigil.v1.RotationOrder.$Properties} message RotationOrder message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RotationOrder.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.orderId != null && $Object.hasOwnProperty.call(message, "orderId") && message.orderId !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.orderId);
+                if (message.spiffeId != null && $Object.hasOwnProperty.call(message, "spiffeId") && message.spiffeId !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.spiffeId);
+                if (message.prefix != null && $Object.hasOwnProperty.call(message, "prefix") && message.prefix !== "")
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.prefix);
+                if (message.all != null && $Object.hasOwnProperty.call(message, "all") && message.all !== false)
+                    writer.uint32(/* id 4, wireType 0 =*/32).bool(message.all);
+                if (message.windowMs != null && $Object.hasOwnProperty.call(message, "windowMs") && (typeof message.windowMs === "object" ? message.windowMs.low || message.windowMs.high : message.windowMs !== 0))
+                    writer.uint32(/* id 5, wireType 0 =*/40).uint64(message.windowMs);
+                if (message.reason != null && $Object.hasOwnProperty.call(message, "reason") && message.reason !== "")
+                    writer.uint32(/* id 6, wireType 2 =*/50).string(message.reason);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified RotationOrder message, length delimited. Does not implicitly {@link sigil.v1.RotationOrder.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.RotationOrder
+             * @static
+             * @param {sigil.v1.RotationOrder.$Properties} message RotationOrder message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RotationOrder.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a RotationOrder message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.RotationOrder
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.RotationOrder & sigil.v1.RotationOrder.$Shape} RotationOrder
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RotationOrder.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.RotationOrder();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.orderId = value;
+                            else
+                                delete message.orderId;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.spiffeId = value;
+                            else
+                                delete message.spiffeId;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.prefix = value;
+                            else
+                                delete message.prefix;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.all = value;
+                            else
+                                delete message.all;
+                            continue;
+                        }
+                    case 5: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                message.windowMs = value;
+                            else
+                                delete message.windowMs;
+                            continue;
+                        }
+                    case 6: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.reason = value;
+                            else
+                                delete message.reason;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a RotationOrder message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.RotationOrder
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.RotationOrder & sigil.v1.RotationOrder.$Shape} RotationOrder
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RotationOrder.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a RotationOrder message.
+             * @function verify
+             * @memberof sigil.v1.RotationOrder
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            RotationOrder.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.orderId != null && $Object.hasOwnProperty.call(message, "orderId"))
+                    if (!$util.isString(message.orderId))
+                        return "orderId: string expected";
+                if (message.spiffeId != null && $Object.hasOwnProperty.call(message, "spiffeId"))
+                    if (!$util.isString(message.spiffeId))
+                        return "spiffeId: string expected";
+                if (message.prefix != null && $Object.hasOwnProperty.call(message, "prefix"))
+                    if (!$util.isString(message.prefix))
+                        return "prefix: string expected";
+                if (message.all != null && $Object.hasOwnProperty.call(message, "all"))
+                    if (typeof message.all !== "boolean")
+                        return "all: boolean expected";
+                if (message.windowMs != null && $Object.hasOwnProperty.call(message, "windowMs"))
+                    if (!$util.isInteger(message.windowMs) && !(message.windowMs && $util.isInteger(message.windowMs.low) && $util.isInteger(message.windowMs.high)))
+                        return "windowMs: integer|Long expected";
+                if (message.reason != null && $Object.hasOwnProperty.call(message, "reason"))
+                    if (!$util.isString(message.reason))
+                        return "reason: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a RotationOrder message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.RotationOrder
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.RotationOrder} RotationOrder
+             */
+            RotationOrder.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.RotationOrder)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.RotationOrder: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.RotationOrder();
+                if (object.orderId != null)
+                    if (typeof object.orderId !== "string" || object.orderId.length)
+                        message.orderId = $String(object.orderId);
+                if (object.spiffeId != null)
+                    if (typeof object.spiffeId !== "string" || object.spiffeId.length)
+                        message.spiffeId = $String(object.spiffeId);
+                if (object.prefix != null)
+                    if (typeof object.prefix !== "string" || object.prefix.length)
+                        message.prefix = $String(object.prefix);
+                if (object.all != null)
+                    if (object.all)
+                        message.all = $Boolean(object.all);
+                if (object.windowMs != null)
+                    if (typeof object.windowMs === "object" ? object.windowMs.low || object.windowMs.high : $Number(object.windowMs) !== 0)
+                        if ($util.Long)
+                            message.windowMs = $util.Long.fromValue(object.windowMs, true);
+                        else if (typeof object.windowMs === "string")
+                            message.windowMs = $parseInt(object.windowMs, 10);
+                        else if (typeof object.windowMs === "number")
+                            message.windowMs = object.windowMs;
+                        else if (typeof object.windowMs === "object")
+                            message.windowMs = new $util.LongBits(object.windowMs.low >>> 0, object.windowMs.high >>> 0).toNumber(true);
+                if (object.reason != null)
+                    if (typeof object.reason !== "string" || object.reason.length)
+                        message.reason = $String(object.reason);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a RotationOrder message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.RotationOrder
+             * @static
+             * @param {sigil.v1.RotationOrder} message RotationOrder
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            RotationOrder.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.orderId = "";
+                    object.spiffeId = "";
+                    object.prefix = "";
+                    object.all = false;
+                    object.windowMs = 0;
+                    object.reason = "";
+                }
+                if (message.orderId != null && $Object.hasOwnProperty.call(message, "orderId"))
+                    object.orderId = message.orderId;
+                if (message.spiffeId != null && $Object.hasOwnProperty.call(message, "spiffeId"))
+                    object.spiffeId = message.spiffeId;
+                if (message.prefix != null && $Object.hasOwnProperty.call(message, "prefix"))
+                    object.prefix = message.prefix;
+                if (message.all != null && $Object.hasOwnProperty.call(message, "all"))
+                    object.all = message.all;
+                if (message.windowMs != null && $Object.hasOwnProperty.call(message, "windowMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.windowMs = typeof message.windowMs === "number" ? $BigInt(message.windowMs) : $util.Long.fromBits(message.windowMs.low >>> 0, message.windowMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.windowMs === "number")
+                        object.windowMs = options.longs === $String ? $String(message.windowMs) : message.windowMs;
+                    else
+                        object.windowMs = options.longs === $String ? $util.Long.prototype.toString.call(message.windowMs) : options.longs === $Number ? new $util.LongBits(message.windowMs.low >>> 0, message.windowMs.high >>> 0).toNumber(true) : message.windowMs;
+                if (message.reason != null && $Object.hasOwnProperty.call(message, "reason"))
+                    object.reason = message.reason;
+                return object;
+            };
+
+            /**
+             * Converts this RotationOrder to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.RotationOrder
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            RotationOrder.prototype.toJSON = function() {
+                return RotationOrder.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for RotationOrder
+             * @function getTypeUrl
+             * @memberof sigil.v1.RotationOrder
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            RotationOrder.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.RotationOrder";
+            };
+
+            return RotationOrder;
         })();
 
         v1.AttestRequest = (function() {

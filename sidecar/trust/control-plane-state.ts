@@ -4,6 +4,7 @@ import type { SidecarMetrics } from '../admin/sidecar-metrics.ts';
 import type { SidecarConfig } from '../config.ts';
 import type { CredentialSource } from '../identity/credential-source.ts';
 import type { GrpcIdentityApi } from '../identity/grpc-identity-api.ts';
+import { RotationOrders } from '../identity/rotation-orders.ts';
 import { PolicyEnforcer } from '../policy/policy-enforcer.ts';
 import type { ConnectionInfo } from '../proxy/peer-info.ts';
 import { EventChannel } from './event-channel.ts';
@@ -23,12 +24,16 @@ export interface ControlPlaneStateDeps {
   /** Closes live connections matching `predicate` on the inbound listeners only, or on all; returns how many. */
   readonly closeWhere: (predicate: (c: ConnectionInfo) => boolean, scope: 'inbound' | 'all') => number;
   readonly emit: (event: ChannelEvent) => void;
+  /** Renews the SVID at once with a new key (rotation orders). */
+  readonly renewNow: (reason: string) => Promise<boolean>;
+  readonly random: () => number;
   readonly clock: Clock;
   readonly logger: Logger;
 }
 
 /**
- * Everything the sidecar learns from its control plane — trust bundle, revocations, allow-policies — and the two
+ * Everything the sidecar learns from its control plane — trust bundle, revocations, allow-policies, rotation
+ * orders — and the two
  * paths that bring it: full state over gRPC (at start, every `trustRefreshInterval`, on NATS reconnect and on a
  * revocation gap) and signed events over NATS. Changes reach the TLS contexts and live connections from here.
  */
@@ -36,6 +41,7 @@ export class ControlPlaneState {
   readonly trust: TrustState;
   readonly revocation: RevocationState;
   readonly policy: PolicyEnforcer;
+  readonly rotationOrders: RotationOrders;
   readonly #refresher: TrustRefresher;
   readonly #events: EventChannel | undefined;
   readonly #deps: ControlPlaneStateDeps;
@@ -51,6 +57,13 @@ export class ControlPlaneState {
       clock,
       logger,
       onDecision: (d) => metrics.policyDecisions.inc({ decision: d.decision, policy: d.policy ?? '' }),
+    });
+    this.rotationOrders = new RotationOrders(config.spiffeId, {
+      renewNow: (reason) => deps.renewNow(reason),
+      clock,
+      random: deps.random,
+      logger,
+      onResult: (result) => metrics.rotationOrders.inc({ result }),
     });
     this.#applyChangesToTraffic();
     this.#refresher = new TrustRefresher({ intervalMs: config.trustRefreshIntervalMs }, {
@@ -80,6 +93,7 @@ export class ControlPlaneState {
 
   async stop(): Promise<void> {
     this.#refresher.stop();
+    this.rotationOrders.stop();
     await this.#events?.close();
   }
 
@@ -146,6 +160,9 @@ export class ControlPlaneState {
             break;
           case 'policy.updated':
             this.policy.replace(event.policies, 'nats');
+            break;
+          case 'rotate.ordered':
+            this.rotationOrders.offer(event);
             break;
         }
       },

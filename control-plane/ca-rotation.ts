@@ -1,0 +1,222 @@
+import type * as x509 from '@peculiar/x509';
+import { open, readFile, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Clock } from '../common/clock.ts';
+import { ErrorCode, SigilError } from '../common/errors.ts';
+import { generateKeyPair } from '../common/key-pair.ts';
+import type { Logger } from '../common/logger.ts';
+import { pemCertificatesToDer } from '../common/trust-bundle.ts';
+import { parseX509Facts } from '../common/x509-facts.ts';
+import type { ActiveCa } from './ca/active-ca.ts';
+import { caFilePaths, CA_FILE_NAMES, type CaMetadata } from './ca/ca-files.ts';
+import {
+  activateCaFiles, caPhase, prepareCaFiles, readCaMetadata, requiredRoots, retireCaFiles, writeBundleFiles, type CaPhase,
+} from './ca/ca-rotation-files.ts';
+import { ADMIN_SVID_TTL_MS } from './ca/init-ca.ts';
+import { certificatePem, parseCertificatesPem } from './ca/issued-certificate.ts';
+import { privateKeyPem } from './ca/key-file.ts';
+import { loadCa } from './ca/load-ca.ts';
+import { recordCaFiles } from './lifecycle/inventory.ts';
+import type { RotationOrderService } from './rotation/rotation-orders.ts';
+import type { CertificateRecord, Store } from './store/store.ts';
+import { publishBundle, type TrustAnchorDeps } from './trust-anchors.ts';
+
+export interface CaCertificateSummary {
+  readonly serial: string;
+  readonly subject: string;
+  readonly notBefore: number;
+  readonly notAfter: number;
+}
+
+export interface CaGenerationSummary {
+  readonly root: CaCertificateSummary;
+  readonly intermediate: CaCertificateSummary;
+  readonly rootKeyOnline: boolean;
+}
+
+export interface CaRotationStatus {
+  readonly trustDomain: string;
+  readonly phase: CaPhase;
+  readonly current: CaGenerationSummary;
+  readonly next?: CaGenerationSummary;
+  readonly previous?: Omit<CaGenerationSummary, 'rootKeyOnline'>;
+  readonly intermediateOnly: boolean;
+  readonly bundle: readonly CaCertificateSummary[];
+  readonly bundleSequence: number;
+}
+
+export interface CaRotationDeps extends TrustAnchorDeps {
+  readonly active: ActiveCa;
+  readonly dataDir: string;
+  /** Decrypts and encrypts CA keys. Never logged. */
+  readonly passphrase: string;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly orders: RotationOrderService;
+  /** Re-mints the control plane's serving SVID: after a new signer or a new bundle. */
+  readonly renewServing: () => Promise<void>;
+  readonly onCaChanged?: () => void;
+}
+
+function summary(cert: x509.X509Certificate): CaCertificateSummary {
+  return { serial: cert.serialNumber.toLowerCase(), subject: cert.subject, notBefore: cert.notBefore.getTime(), notAfter: cert.notAfter.getTime() };
+}
+
+async function certificateAt(dataDir: string, name: string): Promise<x509.X509Certificate> {
+  const [cert] = parseCertificatesPem(await readFile(join(dataDir, name), 'utf8'));
+  if (!cert) throw new SigilError(ErrorCode.CA_INVALID, `${join(dataDir, name)} holds no certificate: restore it from a backup`);
+  return cert;
+}
+
+/** Replaces a file in one rename; the mode is set at creation. */
+async function replaceFile(path: string, data: string, mode: number): Promise<void> {
+  const temp = `${path}.${process.pid}.tmp`;
+  const handle = await open(temp, 'w', mode);
+  try {
+    await handle.writeFile(data);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(temp, path);
+}
+
+/**
+ * At start, before the bundle is served: every root the committed rotation state needs is put back into the bundle
+ * (a step interrupted by a crash between ca.json and bundle.pem), so a restart resumes where the last step ended.
+ */
+export async function resumeCaRotation(dataDir: string, active: ActiveCa, logger: Logger): Promise<CaPhase> {
+  const meta = await readCaMetadata(dataDir);
+  let added = 0;
+  for (const root of await requiredRoots(dataDir, meta)) if (await active.addRoot(root)) added++;
+  if (added > 0) {
+    await writeBundleFiles(dataDir, meta, active.bundlePem());
+    logger.warn({ added }, 'CA rotation: the bundle lacked roots the committed rotation state needs; restored');
+  }
+  const phase = caPhase(meta);
+  if (phase !== 'stable') logger.info({ phase }, 'CA rotation in progress');
+  return phase;
+}
+
+/**
+ * Staged CA rotation in a running control plane (DESIGN.md section 2): prepare (next root into the bundle, pushed),
+ * activate (next intermediate signs; every workload ordered to renew), retire (previous root out of the bundle once
+ * nothing live chains to it). Every step commits on disk first (ca.json), then changes memory and pushes;
+ * `resumeCaRotation` brings memory and the bundle in line with disk after a restart.
+ */
+export class CaRotation {
+  readonly #deps: CaRotationDeps;
+
+  constructor(deps: CaRotationDeps) {
+    this.#deps = deps;
+  }
+
+  async status(): Promise<CaRotationStatus> {
+    const { dataDir, active, trust } = this.#deps;
+    const meta = await readCaMetadata(dataDir);
+    const generation = async (rootCert: string, intermediateCert: string) => ({
+      root: summary(await certificateAt(dataDir, rootCert)),
+      intermediate: summary(await certificateAt(dataDir, intermediateCert)),
+    });
+    return {
+      trustDomain: meta.trustDomain,
+      phase: caPhase(meta),
+      current: { ...(await generation(meta.files.rootCert, meta.files.intermediateCert)), rootKeyOnline: meta.rootKeyOffline !== true },
+      ...(meta.next ? { next: { ...(await generation(meta.next.rootCert, meta.next.intermediateCert)), rootKeyOnline: !meta.next.rootKeyOffline } } : {}),
+      ...(meta.previous ? { previous: await generation(meta.previous.rootCert, meta.previous.intermediateCert) } : {}),
+      intermediateOnly: meta.next?.intermediateOnly ?? meta.previous?.intermediateOnly ?? false,
+      bundle: active.roots.map(summary),
+      bundleSequence: Number(trust.trustState().bundleSequence ?? 0),
+    };
+  }
+
+  async prepare(options: { intermediateOnly: boolean; rootKeyPem?: string }): Promise<{ status: CaRotationStatus; newRootKeyPem?: string }> {
+    const { dataDir, passphrase, clock, active, store, logger } = this.#deps;
+    const prepared = await prepareCaFiles({ dataDir, passphrase, now: clock.now(), intermediateOnly: options.intermediateOnly, ...(options.rootKeyPem ? { rootKeyPem: options.rootKeyPem } : {}) });
+    if (prepared.issued.root) await store.insertCertificate(this.#caRecord(prepared.root, 'root', null));
+    await store.insertCertificate(this.#caRecord(prepared.intermediate, 'intermediate', prepared.root.serialNumber.toLowerCase()));
+    if (await active.addRoot(prepared.root)) {
+      await writeBundleFiles(dataDir, prepared.meta, active.bundlePem());
+      await this.#bundleChanged();
+    }
+    logger.info({ root: prepared.root.serialNumber.toLowerCase(), intermediate: prepared.intermediate.serialNumber.toLowerCase(), intermediate_only: options.intermediateOnly }, 'CA rotation prepared');
+    return { status: await this.status(), ...(prepared.newRootKeyPem ? { newRootKeyPem: prepared.newRootKeyPem } : {}) };
+  }
+
+  async activate(options: { windowMs?: number }): Promise<{ status: CaRotationStatus; orderId: string }> {
+    const { dataDir, passphrase, clock, active, store, logger, orders } = this.#deps;
+    const meta = await activateCaFiles({ dataDir, now: clock.now() });
+    const loaded = await loadCa({ dataDir, passphrase });
+    for (const root of active.roots) await loaded.ca.addRoot(root);
+    active.swap(loaded.ca);
+    this.#deps.onCaChanged?.();
+    await this.#deps.renewServing();
+    await this.#reissueAdmin(meta);
+    await recordCaFiles(store, caFilePaths(dataDir, { ...CA_FILE_NAMES, ...meta.files }), meta.trustDomain);
+    const order = await orders.order({ all: true, ...(options.windowMs ? { windowMs: options.windowMs } : {}) }, 'ca-activate');
+    logger.info({ intermediate: active.intermediateSerial, order_id: order.order.orderId }, 'CA rotation activated: the new intermediate signs; every workload renews inside the window');
+    return { status: await this.status(), orderId: order.order.orderId };
+  }
+
+  /** Live certificates that would stop verifying if the previous root left the bundle (latest per identity). */
+  async blockers(): Promise<CertificateRecord[]> {
+    const { dataDir, store, clock } = this.#deps;
+    const meta = await readCaMetadata(dataDir);
+    if (!meta.previous || meta.previous.intermediateOnly) return [];
+    const oldIntermediate = (await certificateAt(dataDir, meta.previous.intermediateCert)).serialNumber.toLowerCase();
+    const live = (await store.listCertificates({ status: 'active', notAfterAfter: clock.now() }))
+      .filter((c) => c.kind === 'svid' || c.kind === 'control-plane' || c.kind === 'admin');
+    const latest = new Map<string, CertificateRecord>();
+    for (const c of live) {
+      const seen = latest.get(c.spiffeId);
+      if (!seen || c.issuedAt > seen.issuedAt) latest.set(c.spiffeId, c);
+    }
+    return [...latest.values()].filter((c) => c.issuerSerial === oldIntermediate).sort((a, b) => a.spiffeId.localeCompare(b.spiffeId));
+  }
+
+  async retire(): Promise<{ status: CaRotationStatus; blockers: CertificateRecord[] }> {
+    const { dataDir, active, logger } = this.#deps;
+    const blockers = await this.blockers();
+    if (blockers.length > 0) return { status: await this.status(), blockers };
+    const { removedRoot } = await retireCaFiles({ dataDir }, (root) => {
+      const der = new Uint8Array(root.rawData);
+      return active.roots.filter((r) => !Buffer.from(r.rawData).equals(Buffer.from(der))).map(certificatePem).join('');
+    });
+    if (removedRoot && active.removeRoot(new Uint8Array(removedRoot.rawData))) await this.#bundleChanged();
+    logger.info({ removed_root: removedRoot?.serialNumber.toLowerCase() ?? null }, 'CA rotation retired');
+    return { status: await this.status(), blockers: [] };
+  }
+
+  /** New bundle: persisted sequence moves, every sidecar hears of it, and the gRPC server trusts exactly it. */
+  async #bundleChanged(): Promise<void> {
+    await this.#deps.trust.load(this.#deps.store);
+    await publishBundle(this.#deps);
+    await this.#deps.renewServing();
+  }
+
+  #caRecord(cert: x509.X509Certificate, kind: 'root' | 'intermediate', issuerSerial: string | null): CertificateRecord {
+    const facts = parseX509Facts(new Uint8Array(cert.rawData));
+    return {
+      serial: facts.serial, spiffeId: `spiffe://${this.#deps.active.trustDomain}`, kind, keyType: this.#deps.active.keyType, notBefore: facts.notBefore, notAfter: facts.notAfter,
+      issuerSerial, status: 'active', issuedAt: this.#deps.clock.now(), publicKeySha256: facts.spkiSha256, der: facts.der,
+    };
+  }
+
+  /** The operator's admin credential must chain to the new root before the old one can go: a new key and SVID. */
+  async #reissueAdmin(meta: CaMetadata): Promise<void> {
+    const paths = caFilePaths(this.#deps.dataDir, { ...CA_FILE_NAMES, ...meta.files });
+    let adminId: string | undefined;
+    try {
+      const [der] = pemCertificatesToDer(await readFile(paths.adminSvid, 'utf8'));
+      adminId = der ? parseX509Facts(der).uriSans[0] : undefined;
+    } catch {
+      adminId = undefined;
+    }
+    if (!adminId) return;
+    const keys = await generateKeyPair(this.#deps.active.keyType);
+    const leaf = await this.#deps.active.issueLeaf({ spiffeId: adminId, publicKey: keys.publicKey, ttlMs: ADMIN_SVID_TTL_MS, now: this.#deps.clock.now() });
+    // Key first: a reader that sees the new SVID must find its key already in place.
+    await replaceFile(paths.adminKey, privateKeyPem(keys.privateKey), 0o600);
+    await replaceFile(paths.adminSvid, leaf.pem + this.#deps.active.chainPem(), 0o644);
+  }
+}

@@ -1,0 +1,92 @@
+import type { Clock, Timer } from '../../common/clock.ts';
+import { LogField, type Logger } from '../../common/logger.ts';
+import { describeRotationTarget, rotationTargetMatches, type RotationTarget } from '../../common/rotation-target.ts';
+
+export interface RotationOrder {
+  readonly orderId: string;
+  readonly target: RotationTarget;
+  readonly windowMs: number;
+  readonly reason: string;
+}
+
+export type RotationOrderResult = 'scheduled' | 'not-targeted' | 'duplicate' | 'rotated' | 'failed';
+
+export interface RotationOrdersDeps {
+  /** Renews at once with a new key; true when a new SVID is in force. */
+  readonly renewNow: (reason: string) => Promise<boolean>;
+  readonly clock: Clock;
+  /** Uniform in [0, 1): where in the window this sidecar renews. */
+  readonly random: () => number;
+  readonly logger: Logger;
+  readonly onResult?: (result: RotationOrderResult, order: RotationOrder) => void;
+}
+
+/** Orders are remembered so a re-delivery (NATS reconnect, replay) never rotates twice; old ids fall off. */
+const REMEMBERED_ORDERS = 256;
+
+/**
+ * Acts on rotation orders for this sidecar's identity: each targeted order renews once, at a uniformly random moment
+ * inside its window, so a fleet spreads its renewals instead of stampeding the CA. A later order replaces a
+ * pending one (both ask for the same thing: a new key soon).
+ */
+export class RotationOrders {
+  readonly #ownId: string;
+  readonly #deps: RotationOrdersDeps;
+  readonly #seen = new Set<string>();
+  #pending: { readonly order: RotationOrder; readonly timer: Timer; readonly at: number } | undefined;
+
+  constructor(ownId: string, deps: RotationOrdersDeps) {
+    this.#ownId = ownId;
+    this.#deps = deps;
+  }
+
+  /** When the pending order will renew (ms since epoch), if one is pending. */
+  get pendingAt(): number | undefined {
+    return this.#pending?.at;
+  }
+
+  offer(order: RotationOrder): RotationOrderResult {
+    if (this.#seen.has(order.orderId)) return this.#report('duplicate', order);
+    this.#remember(order.orderId);
+    if (!rotationTargetMatches(order.target, this.#ownId)) return this.#report('not-targeted', order);
+    const delayMs = Math.floor(this.#deps.random() * order.windowMs);
+    const at = this.#deps.clock.now() + delayMs;
+    this.#pending?.timer.cancel();
+    const timer = this.#deps.clock.setTimer(delayMs, () => void this.#rotate(order));
+    this.#pending = { order, timer, at };
+    this.#deps.logger.info(
+      { order_id: order.orderId, [LogField.reason]: order.reason, target: describeRotationTarget(order.target), renew_at: new Date(at).toISOString() },
+      'rotation order received; renewing with a new key inside its window',
+    );
+    return this.#report('scheduled', order);
+  }
+
+  stop(): void {
+    this.#pending?.timer.cancel();
+    this.#pending = undefined;
+  }
+
+  async #rotate(order: RotationOrder): Promise<void> {
+    this.#pending = undefined;
+    let rotated = false;
+    try {
+      rotated = await this.#deps.renewNow(`rotation-order:${order.orderId}`);
+    } catch {
+      rotated = false;
+    }
+    // A failed attempt is retried by the SVID manager's own backoff; the order is reported as failed here.
+    if (rotated) this.#deps.logger.info({ order_id: order.orderId }, 'rotation order carried out: new key and SVID in force');
+    else this.#deps.logger.warn({ order_id: order.orderId }, 'rotation order: renewal failed; the SVID manager retries with backoff');
+    this.#report(rotated ? 'rotated' : 'failed', order);
+  }
+
+  #remember(orderId: string): void {
+    this.#seen.add(orderId);
+    if (this.#seen.size > REMEMBERED_ORDERS) this.#seen.delete(this.#seen.values().next().value as string);
+  }
+
+  #report(result: RotationOrderResult, order: RotationOrder): RotationOrderResult {
+    this.#deps.onResult?.(result, order);
+    return result;
+  }
+}
