@@ -1,6 +1,5 @@
 import t from 'tap';
 import { connect as natsConnect } from 'nats';
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import { makeCsr } from '../common/csr-builder.ts';
@@ -9,10 +8,12 @@ import { eventSubject } from '../common/events/subjects.ts';
 import { generateKeyPair } from '../common/key-pair.ts';
 import { pemCertificatesToDer } from '../common/trust-bundle.ts';
 import { mintCa } from '../control-plane/ca/mint-ca.ts';
-import { GrpcIdentityApi, type Sidecar, type SidecarEvent } from '../sidecar/index.ts';
+import { GrpcIdentityApi } from '../sidecar/index.ts';
 import { makeTestPki } from './fixtures/cert-factory.ts';
 import { startControlPlane } from './fixtures/control-plane-fixture.ts';
 import { startNatsServer } from './fixtures/nats-server.ts';
+import { echoServer, exchange, openConnection } from './fixtures/net.ts';
+import { rootsChangedTo, untilConnected, untilEvent } from './fixtures/sidecar-waits.ts';
 import { startSidecar, type RunningSidecar } from './fixtures/sidecar-fixture.ts';
 
 // Issue 4: signed bundle updates over NATS reach every sidecar at once, survive a NATS outage, and bad messages
@@ -21,42 +22,11 @@ import { startSidecar, type RunningSidecar } from './fixtures/sidecar-fixture.ts
 const OUTAGE_MS = Number(process.env['SIGIL_NATS_OUTAGE_MS'] ?? 30_000);
 const TD = 'example.org';
 
-function until(sidecar: Sidecar, match: (e: SidecarEvent) => boolean): Promise<SidecarEvent> {
-  return new Promise((resolve) => {
-    const off = sidecar.onEvent((e) => { if (match(e)) { off(); resolve(e); } });
-  });
-}
 
-async function untilConnected(s: Sidecar): Promise<void> {
-  if (!s.eventChannelConnected) await until(s, (e) => e.type === 'event-channel.connected');
-}
 
-function rootsChangedTo(s: Sidecar, count: number): Promise<number> {
-  if ((s.trust.bundle?.roots.length ?? 0) === count) return Promise.resolve(Date.now());
-  return new Promise((resolve) => {
-    const off = s.trust.onChange((b) => { if (b.roots.length === count) { off(); resolve(Date.now()); } });
-  });
-}
 
-function echoServer(): Promise<Server> {
-  const server = createServer((s) => s.pipe(s));
-  return new Promise((r) => server.listen(0, '127.0.0.1', () => r(server)));
-}
 
-function exchange(socket: Socket, text: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    socket.once('data', (d) => resolve(d.toString()));
-    socket.once('error', reject);
-    socket.write(text);
-  });
-}
 
-function openConnection(port: number): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ host: '127.0.0.1', port }, () => resolve(s));
-    s.once('error', reject);
-  });
-}
 
 async function newRootPem(): Promise<string> {
   const minted = await mintCa({ trustDomain: TD, keyType: 'ec-p256', now: Date.now() });
@@ -103,7 +73,7 @@ t.test('signed bundle updates over NATS', async (t) => {
   });
 
   await t.test(`NATS down for ${OUTAGE_MS / 1000}s while the bundle changes: sidecars keep serving and converge on reconnect`, async (t) => {
-    const disconnected = Promise.all(all.map((s) => (s.eventChannelConnected ? until(s, (e) => e.type === 'event-channel.disconnected') : undefined)));
+    const disconnected = Promise.all(all.map((s) => (s.eventChannelConnected ? untilEvent(s, (e) => e.type === 'event-channel.disconnected') : undefined)));
     await nats.stop();
     await disconnected;
     const serialBefore = api.sidecar.credentials.current?.material.serial;
@@ -129,7 +99,7 @@ t.test('signed bundle updates over NATS', async (t) => {
       void sub;
     });
     await nc.flush();
-    const good = Promise.all(all.map((s) => until(s, (e) => e.type === 'event.received' && e.result === 'applied')));
+    const good = Promise.all(all.map((s) => untilEvent(s, (e) => e.type === 'event.received' && e.result === 'applied')));
     const sequenceBefore = api.sidecar.trust.bundle?.sequence;
     await cp.controlPlane.addTrustAnchors(cp.bundlePem);
     await good;
@@ -161,7 +131,7 @@ t.test('signed bundle updates over NATS', async (t) => {
     }
     await nc.flush();
     // A final good event: NATS delivers in order per connection, and our flush put the bad ones first.
-    const marker = Promise.all(all.map((s) => until(s, (e) => e.type === 'event.received' && e.result === 'applied')));
+    const marker = Promise.all(all.map((s) => untilEvent(s, (e) => e.type === 'event.received' && e.result === 'applied')));
     await cp.controlPlane.addTrustAnchors(cp.bundlePem);
     await marker;
     offs.forEach((off) => off());

@@ -1,9 +1,10 @@
 import t from 'tap';
 import { once } from 'node:events';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { startControlPlane } from './fixtures/control-plane-fixture.ts';
 import { startNatsServer } from './fixtures/nats-server.ts';
 import { startSidecar, type RunningSidecar } from './fixtures/sidecar-fixture.ts';
+import { echoServer, roundTrip } from './fixtures/net.ts';
 import type { Sidecar } from '../sidecar/index.ts';
 
 // Issue 6, "done when": real sidecars enforce allow-policies pushed over NATS, default deny, audit mode, and the
@@ -15,22 +16,7 @@ function policy(name: string, destination: string, callers: string[], mode = 'en
   return ['apiVersion: sigil.dev/v1', 'kind: AllowPolicy', `metadata: { name: ${name} }`, 'spec:', `  destination: ${destination}`, `  mode: ${mode}`, '  allow:', ...callers.map((c) => `    - from: ${c}`)].join('\n');
 }
 
-function countingEcho(): Promise<Server & { accepted: number }> {
-  const server = createServer((s) => { (server as Server & { accepted: number }).accepted++; s.pipe(s); }) as Server & { accepted: number };
-  server.accepted = 0;
-  return new Promise((r) => server.listen(0, '127.0.0.1', () => r(server)));
-}
 
-function roundTrip(port: number, text: string): Promise<string> {
-  return new Promise((resolve) => {
-    const s = connect({ host: '127.0.0.1', port });
-    let got = '';
-    s.on('connect', () => s.write(text));
-    s.on('data', (d) => { got += d.toString(); if (got.length >= text.length) s.end(); });
-    s.on('error', () => {});
-    s.on('close', () => resolve(got));
-  });
-}
 
 function versionAtLeast(s: Sidecar, version: number): Promise<number> {
   if ((s.policy.version ?? 0) >= version) return Promise.resolve(Date.now());
@@ -40,8 +26,8 @@ function versionAtLeast(s: Sidecar, version: number): Promise<number> {
 t.test('allow-policies enforced by real sidecars', async (t) => {
   const nats = await startNatsServer();
   const cp = await startControlPlane({ natsServers: [nats.url], policyDefaultAction: 'deny' });
-  const app = await countingEcho();
-  const app2 = await countingEcho();
+  const app = await echoServer();
+  const app2 = await echoServer();
   const sidecars: RunningSidecar[] = [];
   t.teardown(async () => { for (const s of sidecars) await s.stop(); app.close(); app2.close(); await cp.stop(); await nats.stop(); });
   const start = async (name: string, yaml: string[]) => {
