@@ -1,0 +1,115 @@
+import t from 'tap';
+import { X509Certificate } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { AdminApi } from '../control-plane/index.ts';
+import type { Sidecar } from '../sidecar/index.ts';
+import { startControlPlane } from './fixtures/control-plane-fixture.ts';
+import { echoServer, trafficLoad } from './fixtures/net.ts';
+import { startNatsServer } from './fixtures/nats-server.ts';
+import { run } from './fixtures/processes.ts';
+import { startSidecar } from './fixtures/sidecar-fixture.ts';
+import { rootsChangedTo, untilSvid } from './fixtures/sidecar-waits.ts';
+
+// Issue 7: a full root rotation (prepare, activate, retire) under load, through two sidecars, with zero failed
+// handshakes, zero dropped connections and no process restart; afterwards every SVID chains to the new root alone.
+
+const TD = 'example.org';
+const id = (name: string) => `spiffe://${TD}/ns/rot/sa/${name}`;
+
+const normalSerial = (hex: string) => hex.toLowerCase().replace(/^0+/, '');
+
+/** Serial of the CA certificate that follows the leaf in a chain. */
+function intermediateOf(chainPem: string): string {
+  const blocks = chainPem.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
+  return blocks[1] ? normalSerial(new X509Certificate(blocks[1]).serialNumber) : '';
+}
+
+async function opensslVerify(dir: string, name: string, bundlePem: string, chainPem: string): Promise<{ code: number | null; out: string }> {
+  const [leaf, ...rest] = chainPem.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----\n?/g) ?? [];
+  await writeFile(join(dir, `${name}-ca.pem`), bundlePem);
+  await writeFile(join(dir, `${name}-leaf.pem`), leaf ?? '');
+  await writeFile(join(dir, `${name}-untrusted.pem`), rest.join(''));
+  const r = await run('openssl', ['verify', '-CAfile', join(dir, `${name}-ca.pem`), '-untrusted', join(dir, `${name}-untrusted.pem`), join(dir, `${name}-leaf.pem`)]);
+  return { code: r.code, out: r.stdout + r.stderr };
+}
+
+t.test('full root rotation under load: no failed handshake, no dropped connection, no restart', async (t) => {
+  const nats = await startNatsServer();
+  const cp = await startControlPlane({ natsServers: [nats.url] });
+  const app = await echoServer();
+  t.teardown(async () => { app.close(); await cp.stop(); await nats.stop(); });
+  const started: { sidecar: Sidecar; stop(): Promise<void> }[] = [];
+  t.teardown(async () => { for (const s of started) await s.stop(); });
+  const sidecar = async (name: string, yaml: string[], withNats = true) => {
+    const s = await startSidecar(cp, { spiffeId: id(name), yaml, ...(withNats ? { natsServers: [nats.url] } : {}) });
+    started.push(s);
+    return s;
+  };
+  const api = await sidecar('api', [`inbound:\n  - { listen: 127.0.0.1:0, forward: 127.0.0.1:${app.port} }`]);
+  const inbound = api.addresses.inbound[0]!;
+  const web = await sidecar('web', [`outbound:\n  - { listen: 127.0.0.1:0, upstream: "127.0.0.1:${inbound.port}", expect: ${id('api')} }`]);
+  // Never hears the activation order (no NATS) and renews only at half life: it holds the old chain.
+  await sidecar('batch', [], false);
+  const oldRootPem = await readFile(join(cp.dataDir, 'bundle.pem'), 'utf8');
+  const startSerials = { api: api.sidecar.credentials.current!.material.serial, web: web.sidecar.credentials.current!.material.serial };
+
+  const load = trafficLoad(web.addresses.outbound[0]!.port, { longLivedCount: 4, workers: 3 });
+  await load.more(20);
+
+  // prepare: the new root reaches every connected sidecar's bundle; nothing signs with it yet.
+  const prepared = await cp.admin.rotateCa({ step: 'prepare' });
+  t.equal(prepared.status?.phase, 'prepared');
+  t.equal(prepared.status?.bundle?.length, 2, 'the bundle holds the old and the new root');
+  const newIntermediate = normalSerial(prepared.status?.next?.intermediate?.serial ?? '');
+  const newRoot = prepared.status?.next?.root?.serial ?? '';
+  t.not(newRoot, prepared.status?.current?.root?.serial, 'a new root, not an intermediate-only rotation');
+  await Promise.all([rootsChangedTo(api.sidecar, 2), rootsChangedTo(web.sidecar, 2)]);
+  await load.more(20);
+
+  // activate: the new intermediate signs; every workload renews inside the window with a new key.
+  const activated = await cp.admin.rotateCa({ step: 'activate', windowMs: 3_000 });
+  t.equal(activated.status?.phase, 'activated');
+  t.equal(normalSerial(activated.status?.current?.intermediate?.serial ?? ''), newIntermediate);
+  const renewed = await Promise.all([api, web].map((s) => untilSvid(s.sidecar, (m) => intermediateOf(m.certChainPem) === newIntermediate)));
+  t.not(renewed[0]!.serial, startSerials.api, 'api rotated');
+  t.not(renewed[1]!.serial, startSerials.web, 'web rotated');
+  const progress = await cp.admin.rotationStatus(activated.orderId);
+  t.equal(progress.reason, 'ca-activate');
+  t.same([...progress.rotated].sort(), [id('api'), id('web')], 'the status counts both as rotated');
+  t.same([...progress.pending], [id('batch')], 'the sidecar without NATS is still pending');
+  await load.more(20);
+
+  // retire is refused while a live certificate chains to the old root, and says which.
+  const refused = await cp.admin.rotateCa({ step: 'retire' });
+  t.same(refused.blockers.map((b) => b.spiffeId), [id('batch')], 'the blocker is listed');
+  t.equal(refused.status?.phase, 'activated', 'nothing changed');
+  t.equal(refused.status?.bundle?.length, 2);
+  await cp.admin.revoke({ spiffeId: id('batch'), reason: 'superseded' });
+  const retired = await cp.admin.rotateCa({ step: 'retire' });
+  t.same(retired.blockers, []);
+  t.equal(retired.status?.phase, 'stable');
+  t.same(retired.status?.bundle?.map((r) => r.serial), [newRoot], 'only the new root is left');
+  await Promise.all([rootsChangedTo(api.sidecar, 1), rootsChangedTo(web.sidecar, 1)]);
+  await load.more(50);
+
+  const result = await load.stop();
+  t.same(result.failures.slice(0, 5), [], `no failed handshakes among ${result.newConnections + result.failures.length} new connections`);
+  t.equal(result.failures.length, 0);
+  t.same(result.dropped, [], 'no dropped long-lived connection');
+
+  // Every SVID chains to the new root alone, as openssl sees it; not to the old one.
+  const newBundle = await readFile(join(cp.dataDir, 'bundle.pem'), 'utf8');
+  t.equal(new X509Certificate(newBundle).serialNumber.toLowerCase().replace(/^0+/, ''), normalSerial(newRoot), 'bundle.pem holds the new root');
+  for (const [name, s] of [['api', api], ['web', web]] as const) {
+    const chain = s.sidecar.credentials.current!.material.certChainPem;
+    const ok = await opensslVerify(cp.dataDir, name, newBundle, chain);
+    t.equal(ok.code, 0, `${name}: openssl verify with the new bundle alone: ${ok.out.trim()}`);
+    const old = await opensslVerify(cp.dataDir, `${name}-old`, oldRootPem, chain);
+    t.not(old.code, 0, `${name}: the old root does not verify it`);
+  }
+  // The admin credential was re-issued under the new CA, so the operator keeps working after retire.
+  const admin = new AdminApi({ address: cp.grpcAddress, credentialsDir: join(cp.dataDir, 'admin') });
+  t.teardown(() => admin.close());
+  t.equal((await admin.showCa()).phase, 'stable', 'a fresh admin client authenticates with the re-issued admin SVID');
+});
