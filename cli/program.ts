@@ -17,6 +17,9 @@ export function buildProgram(io: CliIo): Command {
     .description('Sigil: SPIFFE identities, mTLS sidecars, revocation and allow-policies for a service mesh')
     .version('0.1.0')
     .configureOutput(output(io))
+    // `sigil rotate --all` and `sigil rotate status --json` share option names: options belong to the command
+    // they follow, which commander only does when every ancestor parses positionally.
+    .enablePositionalOptions()
     .exitOverride();
   for (const register of [registerCaCommands, registerControlPlaneCommands, registerTokenCommands, registerCertsCommands, registerSvidCommands, registerSidecarCommands, registerPolicyCommands, registerRevokeCommands, registerRotateCommands, registerCheckCommands]) {
     register(program, io);

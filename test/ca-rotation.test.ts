@@ -9,7 +9,7 @@ import { echoServer, trafficLoad } from './fixtures/net.ts';
 import { startNatsServer } from './fixtures/nats-server.ts';
 import { run } from './fixtures/processes.ts';
 import { startSidecar } from './fixtures/sidecar-fixture.ts';
-import { rootsChangedTo, untilSvid } from './fixtures/sidecar-waits.ts';
+import { rootsChangedTo, untilSvidIssuedBy } from './fixtures/sidecar-waits.ts';
 
 // Issue 7: a full root rotation (prepare, activate, retire) under load, through two sidecars, with zero failed
 // handshakes, zero dropped connections and no process restart; afterwards every SVID chains to the new root alone.
@@ -18,12 +18,6 @@ const TD = 'example.org';
 const id = (name: string) => `spiffe://${TD}/ns/rot/sa/${name}`;
 
 const normalSerial = (hex: string) => hex.toLowerCase().replace(/^0+/, '');
-
-/** Serial of the CA certificate that follows the leaf in a chain. */
-function intermediateOf(chainPem: string): string {
-  const blocks = chainPem.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
-  return blocks[1] ? normalSerial(new X509Certificate(blocks[1]).serialNumber) : '';
-}
 
 async function opensslVerify(dir: string, name: string, bundlePem: string, chainPem: string): Promise<{ code: number | null; out: string }> {
   const [leaf, ...rest] = chainPem.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----\n?/g) ?? [];
@@ -71,7 +65,7 @@ t.test('full root rotation under load: no failed handshake, no dropped connectio
   const activated = await cp.admin.rotateCa({ step: 'activate', windowMs: 3_000 });
   t.equal(activated.status?.phase, 'activated');
   t.equal(normalSerial(activated.status?.current?.intermediate?.serial ?? ''), newIntermediate);
-  const renewed = await Promise.all([api, web].map((s) => untilSvid(s.sidecar, (m) => intermediateOf(m.certChainPem) === newIntermediate)));
+  const renewed = await Promise.all([api, web].map((s) => untilSvidIssuedBy(s.sidecar, newIntermediate)));
   t.not(renewed[0]!.serial, startSerials.api, 'api rotated');
   t.not(renewed[1]!.serial, startSerials.web, 'web rotated');
   const progress = await cp.admin.rotationStatus(activated.orderId);

@@ -33,7 +33,7 @@ function printRotation(io: CliIo, s: sigil.v1.RotationStatus): void {
 }
 
 export function registerRotateCommands(program: Command, io: CliIo): void {
-  const rotate = withAdminOptions(program.command('rotate'))
+  const rotate = withAdminOptions(program.command('rotate').enablePositionalOptions())
     .description('order workloads to renew with new keys, each at a random moment inside the window (no restart, no stampede)')
     .option('--spiffe-id <id>', 'one workload')
     .option('--prefix <prefix>', 'every workload under this path, e.g. spiffe://example.org/ns/prod/ (whole segments)')

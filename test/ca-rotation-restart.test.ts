@@ -1,0 +1,97 @@
+import t, { type Test } from 'tap';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort, startNatsServer } from './fixtures/nats-server.ts';
+import { runSigil, sigil, type Child } from './fixtures/processes.ts';
+import { startSidecar } from './fixtures/sidecar-fixture.ts';
+import { rootsChangedTo, untilConnected, untilSvidIssuedBy } from './fixtures/sidecar-waits.ts';
+
+// Issue 7: the control plane killed between prepare and activate resumes cleanly when restarted, and a sidecar that
+// was cut off while the rotation was prepared converges when it is back; all driven through the CLI.
+
+const TD = 'example.org';
+const API = `spiffe://${TD}/ns/prod/sa/api`;
+const env: Record<string, string | undefined> = Object.fromEntries(Object.keys(process.env).filter((k) => k.startsWith('SIGIL_')).map((k) => [k, undefined]));
+env['SIGIL_CA_PASSPHRASE'] = 'rotation restart test passphrase';
+
+async function cli(t: Test, cwd: string, args: string[], expectCode = 0): Promise<string> {
+  const r = await runSigil(args, { env, cwd });
+  t.equal(r.code, expectCode, `sigil ${args.slice(0, 3).join(' ')} exits ${expectCode}${r.code === expectCode ? '' : `: ${r.stderr}`}`);
+  return expectCode === 0 ? r.stdout : r.stderr;
+}
+
+const json = async <T>(t: Test, cwd: string, args: string[]) => JSON.parse(await cli(t, cwd, [...args, '--json'])) as T;
+
+interface CaShow { phase: string; bundleSequence: number; bundle: { serial: string }[]; next?: { intermediate: { serial: string } }; current: { intermediate: { serial: string } } }
+
+t.test('control plane killed between prepare and activate; sidecar offline during prepare', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'sigil-rot-'));
+  const nats = await startNatsServer();
+  const children: Child[] = [];
+  t.teardown(async () => {
+    for (const c of children) await c.stop();
+    await nats.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+  await cli(t, dir, ['ca', 'init', '--trust-domain', TD, '--data-dir', 'data']);
+  const grpcPort = await freePort();
+  await writeFile(join(dir, 'cp.yaml'), `dataDir: ./data\nlisten: { grpc: 127.0.0.1:${grpcPort}, http: 127.0.0.1:0 }\nnats: { servers: ["${nats.url}"] }\n`);
+  const startCp = async () => {
+    const child = sigil(['control-plane', 'run', '--config', 'cp.yaml'], { env, cwd: dir });
+    children.push(child);
+    await child.waitForMessage('control plane started');
+    return child;
+  };
+  const first = await startCp();
+  const bootstrap = await readFile(join(dir, 'data', 'bundle.pem'), 'utf8');
+  const cp = {
+    grpcAddress: `127.0.0.1:${grpcPort}`,
+    dataDir: dir,
+    bundlePem: bootstrap,
+    createToken: async (spiffeId: string) => (await json<{ token: string }>(t, dir, ['token', 'create', '--data-dir', 'data', '--spiffe-id', spiffeId])).token,
+  };
+  const api = await startSidecar(cp, { spiffeId: API, natsServers: [nats.url], trustRefreshInterval: '1h' });
+  t.teardown(api.stop);
+  await untilConnected(api.sidecar);
+  const before = await json<CaShow>(t, dir, ['ca', 'show', '--data-dir', 'data']);
+  t.equal(before.phase, 'stable');
+
+  // The sidecar is cut off from events while the rotation is prepared; its hourly gRPC refresh will not save it.
+  await nats.stop();
+  const prepared = await json<CaShow>(t, dir, ['ca', 'rotate', 'prepare', '--data-dir', 'data']);
+  t.equal(prepared.phase, 'prepared');
+  t.equal(prepared.bundle.length, 2);
+  t.equal(api.sidecar.trust.bundle?.roots.length, 1, 'the cut-off sidecar has not heard of the new root');
+
+  // Killed without a chance to clean up, then started again on the same data dir.
+  first.process.kill('SIGKILL');
+  await first.exited;
+  await startCp();
+  const resumed = await json<CaShow>(t, dir, ['ca', 'show', '--data-dir', 'data']);
+  t.equal(resumed.phase, 'prepared', 'the restarted control plane resumes the prepared rotation');
+  t.same(resumed.bundle.map((r) => r.serial), prepared.bundle.map((r) => r.serial), 'with the same bundle');
+  t.equal(resumed.bundleSequence, prepared.bundleSequence, 'and the same bundle sequence');
+
+  // Back on NATS: the reconnect fetches the full state, and the new root arrives.
+  await nats.restart();
+  await rootsChangedTo(api.sidecar, 2);
+  t.pass('the sidecar converged on the two-root bundle after its outage');
+
+  const serialBefore = api.sidecar.credentials.current?.material.serial;
+  const activated = await json<CaShow & { orderId: string }>(t, dir, ['ca', 'rotate', 'activate', '--data-dir', 'data', '--within', '2s']);
+  t.equal(activated.phase, 'activated');
+  const newIntermediate = activated.current.intermediate.serial;
+  t.equal(newIntermediate, prepared.next?.intermediate.serial, 'the prepared intermediate is the one activated');
+  const renewed = await untilSvidIssuedBy(api.sidecar, newIntermediate);
+  t.not(renewed.serial, serialBefore, 'the sidecar renewed under the new intermediate without a restart');
+  const status = await json<{ rotated: string[]; targets: string[] }>(t, dir, ['rotate', 'status', '--data-dir', 'data', '--order', activated.orderId]);
+  t.same(status.targets, [API]);
+  t.same(status.rotated, [API]);
+
+  const retired = await json<CaShow>(t, dir, ['ca', 'rotate', 'retire', '--data-dir', 'data']);
+  t.equal(retired.phase, 'stable');
+  t.equal(retired.bundle.length, 1);
+  await rootsChangedTo(api.sidecar, 1);
+  t.pass('the retired root left the sidecar bundle too');
+});
