@@ -9,7 +9,7 @@ import { echoServer, trafficLoad } from './fixtures/net.ts';
 import { startNatsServer } from './fixtures/nats-server.ts';
 import { run } from './fixtures/processes.ts';
 import { startSidecar } from './fixtures/sidecar-fixture.ts';
-import { rootsChangedTo, untilSvidIssuedBy } from './fixtures/sidecar-waits.ts';
+import { rootsChangedTo, untilConnected, untilEvent, untilSvid, untilSvidIssuedBy } from './fixtures/sidecar-waits.ts';
 
 // Issue 7: a full root rotation (prepare, activate, retire) under load, through two sidecars, with zero failed
 // handshakes, zero dropped connections and no process restart; afterwards every SVID chains to the new root alone.
@@ -106,4 +106,35 @@ t.test('full root rotation under load: no failed handshake, no dropped connectio
   const admin = new AdminApi({ address: cp.grpcAddress, credentialsDir: join(cp.dataDir, 'admin') });
   t.teardown(() => admin.close());
   t.equal((await admin.showCa()).phase, 'stable', 'a fresh admin client authenticates with the re-issued admin SVID');
+});
+
+t.test('a prefix rotation order rotates exactly the sidecars under the prefix', async (t) => {
+  const nats = await startNatsServer();
+  const cp = await startControlPlane({ natsServers: [nats.url] });
+  t.teardown(async () => { await cp.stop(); await nats.stop(); });
+  const names = { prodA: `spiffe://${TD}/ns/prod/sa/a`, prodB: `spiffe://${TD}/ns/prod/sa/b`, production: `spiffe://${TD}/ns/production/sa/c`, staging: `spiffe://${TD}/ns/staging/sa/d` };
+  const sidecars = Object.fromEntries(await Promise.all(Object.entries(names).map(async ([key, spiffeId]) => {
+    const s = await startSidecar(cp, { spiffeId, natsServers: [nats.url] });
+    t.teardown(s.stop);
+    await untilConnected(s.sidecar);
+    return [key, s.sidecar] as const;
+  }))) as Record<keyof typeof names, Sidecar>;
+  const serialsBefore = Object.fromEntries(Object.entries(sidecars).map(([k, s]) => [k, s.credentials.current!.material.serial]));
+  const heard = (s: Sidecar) => untilEvent(s, (e) => e.type === 'event.received' && e.kind === 'rotate');
+  const ignoredBy = [heard(sidecars.production), heard(sidecars.staging)];
+
+  const order = await cp.admin.rotate({ prefix: `spiffe://${TD}/ns/prod/`, windowMs: 2_000 });
+  t.equal(order.targetKind, 'prefix');
+  t.same([...order.targets].sort(), [names.prodA, names.prodB], 'the targets are the live identities under the prefix');
+  const rotated = await Promise.all([sidecars.prodA, sidecars.prodB].map((s, i) => untilSvid(s, (m) => m.serial !== serialsBefore[i === 0 ? 'prodA' : 'prodB'])));
+  t.equal(rotated.length, 2, 'both prod sidecars renewed with a new key');
+  await Promise.all(ignoredBy);
+  for (const key of ['production', 'staging'] as const) {
+    t.equal(sidecars[key].credentials.current!.material.serial, serialsBefore[key], `${key} received the order and kept its SVID`);
+    t.match(await sidecars[key].metrics.render({ revocationAgeMs: 0 }).then((m) => m.body), /sigil_rotation_orders_total\{result="not-targeted"\} 1/);
+  }
+  const status = await cp.admin.rotationStatus(order.orderId);
+  t.same([...status.rotated].sort(), [names.prodA, names.prodB]);
+  t.same([...status.pending], []);
+  t.same([...status.failed], []);
 });
