@@ -51,6 +51,11 @@ export class FakeClock implements Clock {
     return { cancel: () => { timer.cancelled = true; this.#timers = this.#timers.filter((t) => t !== timer); } };
   }
 
+  /** When the earliest armed timer fires, if any: lets a test step from timer to timer. */
+  get nextTimerAt(): number | undefined {
+    return this.#timers.reduce<number | undefined>((min, t) => (min === undefined || t.at < min ? t.at : min), undefined);
+  }
+
   get pendingTimers(): number {
     return this.#timers.length;
   }

@@ -17,6 +17,7 @@ import { certificatePem, parseCertificatesPem } from './ca/issued-certificate.ts
 import { privateKeyPem } from './ca/key-file.ts';
 import { loadCa } from './ca/load-ca.ts';
 import { recordCaFiles } from './lifecycle/inventory.ts';
+import type { RotationScheduleInput } from './ca/rotation-schedule.ts';
 import type { RotationOrderService } from './rotation/rotation-orders.ts';
 import type { CertificateRecord, Store } from './store/store.ts';
 import { publishBundle, type TrustAnchorDeps } from './trust-anchors.ts';
@@ -127,6 +128,21 @@ export class CaRotation {
       intermediateOnly: meta.next?.intermediateOnly ?? meta.previous?.intermediateOnly ?? false,
       bundle: active.roots.map(summary),
       bundleSequence: Number(trust.trustState().bundleSequence ?? 0),
+    };
+  }
+
+  /** What the automatic schedule decides on (see rotation-schedule.ts). */
+  async scheduleState(): Promise<Omit<RotationScheduleInput, 'now' | 'intermediateTtlMs'>> {
+    const { dataDir, active } = this.#deps;
+    const meta = await readCaMetadata(dataDir);
+    const root = await certificateAt(dataDir, meta.files.rootCert);
+    return {
+      phase: caPhase(meta),
+      intermediate: { notBefore: active.intermediate.notBefore.getTime(), notAfter: active.intermediate.notAfter.getTime() },
+      root: { notAfter: root.notAfter.getTime() },
+      rootKeyOnline: meta.rootKeyOffline !== true,
+      ...(meta.next ? { preparedAt: Date.parse(meta.next.preparedAt) } : {}),
+      ...(meta.previous ? { activatedAt: Date.parse(meta.previous.activatedAt) } : {}),
     };
   }
 

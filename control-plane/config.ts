@@ -33,6 +33,11 @@ export const controlPlaneFileSchema = z.strictObject({
     credentialsFile: z.string().optional(),
   }).optional(),
   policy: z.strictObject({ defaultAction: z.enum(['deny', 'allow']).default('deny') }).default({ defaultAction: 'deny' }),
+  caRotation: z.strictObject({
+    auto: z.boolean().default(true),
+    propagation: durationMs.default(600_000),
+    activateWindow: durationMs.default(3_600_000),
+  }).default({ auto: true, propagation: 600_000, activateWindow: 3_600_000 }),
   log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).default({ level: 'info' }),
 });
 
@@ -47,6 +52,8 @@ export interface ControlPlaneConfig {
   readonly logLevel: string;
   /** For destinations no policy names: 'deny' (default); 'allow' exists for roll-out. */
   readonly policyDefaultAction: 'deny' | 'allow';
+  /** Automatic staged CA rotation (prepare at half the intermediate's life, ...); auto: false leaves it to operators. */
+  readonly caRotation: { readonly auto: boolean; readonly propagationMs: number; readonly activateWindowMs: number };
   /** Absent: no event channel; sidecars converge through FetchTrust alone. */
   readonly nats: { readonly servers: readonly string[]; readonly tls?: { caFile?: string; certFile?: string; keyFile?: string }; readonly credentialsFile?: string } | undefined;
 }
@@ -85,6 +92,11 @@ export function resolveControlPlaneConfig(sources: ConfigSources): ControlPlaneC
     logLevel: env['SIGIL_LOG_LEVEL'] ?? file.log.level,
     policyDefaultAction: envOr(env, 'SIGIL_POLICY_DEFAULT_ACTION', file.policy.defaultAction, parseDefaultAction),
     nats: natsConfig(env['SIGIL_NATS_SERVERS'], file.nats, fileDir),
+    caRotation: Object.freeze({
+      auto: envOr(env, 'SIGIL_CA_ROTATION_AUTO', file.caRotation.auto, parseBoolean('SIGIL_CA_ROTATION_AUTO')),
+      propagationMs: file.caRotation.propagation,
+      activateWindowMs: file.caRotation.activateWindow,
+    }),
   });
 }
 
@@ -102,6 +114,13 @@ function natsConfig(envServers: string | undefined, file: z.output<typeof contro
 function parseDefaultAction(value: string): 'deny' | 'allow' {
   if (value === 'deny' || value === 'allow') return value;
   throw new SigilError(ErrorCode.CONFIG_INVALID, `SIGIL_POLICY_DEFAULT_ACTION must be deny or allow, got ${JSON.stringify(value)}`);
+}
+
+function parseBoolean(name: string): (value: string) => boolean {
+  return (value) => {
+    if (value === 'true' || value === 'false') return value === 'true';
+    throw new SigilError(ErrorCode.CONFIG_INVALID, `${name} must be true or false, got ${JSON.stringify(value)}`);
+  };
 }
 
 function envOr<T>(env: ConfigSources['env'], name: string, fallback: T, parse: (v: string) => T): T {

@@ -28,6 +28,8 @@ import type { EventPublisher } from './events/event-publisher.ts';
 import { addTrustAnchors, publishBundle, type TrustAnchorDeps } from './trust-anchors.ts';
 import { ActiveCa } from './ca/active-ca.ts';
 import { CaRotation, resumeCaRotation } from './ca-rotation.ts';
+import { CaRotationScheduler } from './ca-rotation-scheduler.ts';
+import { INTERMEDIATE_TTL_MS } from './ca/templates.ts';
 import { RotationOrderService } from './rotation/rotation-orders.ts';
 
 export interface ControlPlaneOptions {
@@ -65,6 +67,7 @@ export class ControlPlane {
   #publisher: (EventPublisher & { close(): Promise<void> }) | undefined;
   #anchors: TrustAnchorDeps | undefined;
   #revocation: RevocationRegistry | undefined;
+  #scheduler: CaRotationScheduler | undefined;
 
   constructor(options: ControlPlaneOptions, deps: ControlPlaneDeps = {}) {
     this.#options = options;
@@ -148,8 +151,10 @@ export class ControlPlane {
       renewServing: async () => { await servingIdentity.renewNow(); },
       onCaChanged: caChanged,
     });
+    const scheduler = new CaRotationScheduler(config.caRotation, { rotation: caRotation, clock: this.#clock, logger: this.#logger, intermediateTtlMs: INTERMEDIATE_TTL_MS });
+    this.#scheduler = scheduler;
     this.#grpc.addService(IdentityService, identityHandlers({ ...edge, issuer, trust, trustDomain }));
-    this.#grpc.addService(AdminService, adminHandlers({ ...edge, store: this.#store, tokens, clock: this.#clock, trustDomain, revocation, policies, orders, caRotation, onTokenCreated: () => this.metrics.tokensCreated.inc() }));
+    this.#grpc.addService(AdminService, adminHandlers({ ...edge, store: this.#store, tokens, clock: this.#clock, trustDomain, revocation, policies, orders, caRotation, scheduled: () => scheduler.next, onTokenCreated: () => this.metrics.tokensCreated.inc() }));
     const grpcAddress = await this.#bind(config.listen.grpc, serving.serverCredentials());
 
     this.#http = new HttpListener({
@@ -162,6 +167,7 @@ export class ControlPlane {
     this.#addresses = { grpc: grpcAddress, http: httpAddress };
     await this.#writeRuntimeFile(config.dataDir);
     if (this.#publisher) await publishBundle(this.#anchors);
+    scheduler.start();
     this.#logger.info({ trust_domain: trustDomain, grpc: formatHostPort(grpcAddress), http: formatHostPort(httpAddress) }, 'control plane started');
     return this.#addresses;
   }
@@ -173,6 +179,7 @@ export class ControlPlane {
   }
 
   async stop(): Promise<void> {
+    this.#scheduler?.stop();
     this.#serving?.stop();
     await this.#revocation?.stop();
     await this.#publisher?.close();

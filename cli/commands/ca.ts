@@ -26,6 +26,7 @@ function caJson(s: sigil.v1.ICaStatus) {
     previous: generation(s.previous),
     bundle: (s.bundle ?? []).map(cert),
     bundleSequence: Number(s.bundleSequence ?? 0),
+    scheduled: s.scheduledStep ? { step: s.scheduledStep, at: iso(s.scheduledAtUnixMs) } : undefined,
   };
 }
 
@@ -40,6 +41,7 @@ function printCa(io: CliIo, s: sigil.v1.ICaStatus): void {
     rows.push([name, 'intermediate', g.intermediate?.serial ?? '', g.intermediate?.notAfter ?? '', '']);
   }
   printTable(io, ['CA', 'CERTIFICATE', 'SERIAL', 'NOT AFTER', ''], rows);
+  io.stdout.write(j.scheduled ? `automatic rotation: ${j.scheduled.step} at ${j.scheduled.at}\n` : 'automatic rotation: off (caRotation.auto: false) or nothing scheduled\n');
 }
 
 export function registerCaCommands(program: Command, io: CliIo): void {

@@ -12,6 +12,7 @@ import { certificateMessage } from './certificate-message.ts';
 import { rotationHandlers } from './rotation-handlers.ts';
 import type { RotationOrderService } from '../rotation/rotation-orders.ts';
 import type { CaRotation } from '../ca-rotation.ts';
+import type { RotationStep } from '../ca/rotation-schedule.ts';
 
 export interface AdminHandlerDeps extends UnaryEdgeDeps {
   readonly store: Store;
@@ -22,6 +23,7 @@ export interface AdminHandlerDeps extends UnaryEdgeDeps {
   readonly policies: PolicyService;
   readonly orders: RotationOrderService;
   readonly caRotation: CaRotation;
+  readonly scheduled?: () => RotationStep;
   readonly onTokenCreated?: () => void;
 }
 

@@ -5,10 +5,13 @@ import type { CaCertificateSummary, CaRotation, CaRotationStatus } from '../ca-r
 import type { RotationOrderService, RotationOrderView } from '../rotation/rotation-orders.ts';
 import { certificateMessage } from './certificate-message.ts';
 import { unary, type UnaryEdgeDeps } from './unary.ts';
+import type { RotationStep } from '../ca/rotation-schedule.ts';
 
 export interface RotationHandlerDeps extends UnaryEdgeDeps {
   readonly orders: RotationOrderService;
   readonly caRotation: CaRotation;
+  /** The automatic schedule's next step, when it runs. */
+  readonly scheduled?: () => RotationStep;
   /** Checks the caller is an admin (throws otherwise). */
   readonly guard: (call: ServerUnaryCall<unknown, unknown>) => Promise<void>;
 }
@@ -33,7 +36,7 @@ function certSummary(c: CaCertificateSummary): sigil.v1.ICaCertificateSummary {
   return { serial: c.serial, subject: c.subject, notBeforeUnixMs: c.notBefore, notAfterUnixMs: c.notAfter };
 }
 
-export function caStatusMessage(s: CaRotationStatus): sigil.v1.ICaStatus {
+export function caStatusMessage(s: CaRotationStatus, scheduled: RotationStep = { step: 'none' }): sigil.v1.ICaStatus {
   const generation = (g: { root: CaCertificateSummary; intermediate: CaCertificateSummary; rootKeyOnline?: boolean }) => ({
     root: certSummary(g.root), intermediate: certSummary(g.intermediate), rootKeyOnline: g.rootKeyOnline ?? false,
   });
@@ -46,6 +49,7 @@ export function caStatusMessage(s: CaRotationStatus): sigil.v1.ICaStatus {
     bundle: s.bundle.map(certSummary),
     bundleSequence: s.bundleSequence,
     intermediateOnly: s.intermediateOnly,
+    ...(scheduled.step === 'none' ? {} : { scheduledStep: scheduled.step, scheduledAtUnixMs: Math.round(scheduled.at) }),
   };
 }
 
@@ -63,22 +67,22 @@ export function rotationHandlers(deps: RotationHandlerDeps): Pick<AdminServer, '
     }),
     showCa: unary('ShowCa', deps, async (_request: sigil.v1.ShowCaRequest, call) => {
       await deps.guard(call);
-      return caStatusMessage(await deps.caRotation.status());
+      return caStatusMessage(await deps.caRotation.status(), deps.scheduled?.());
     }),
     rotateCa: unary('RotateCa', deps, async (request: sigil.v1.RotateCaRequest, call) => {
       await deps.guard(call);
       switch (request.step) {
         case 'prepare': {
           const r = await deps.caRotation.prepare({ intermediateOnly: request.intermediateOnly, ...(request.rootKeyPem ? { rootKeyPem: request.rootKeyPem } : {}) });
-          return { status: caStatusMessage(r.status), newRootKeyPem: r.newRootKeyPem ?? '' };
+          return { status: caStatusMessage(r.status, deps.scheduled?.()), newRootKeyPem: r.newRootKeyPem ?? '' };
         }
         case 'activate': {
           const r = await deps.caRotation.activate({ windowMs: Number(request.windowMs) });
-          return { status: caStatusMessage(r.status), orderId: r.orderId };
+          return { status: caStatusMessage(r.status, deps.scheduled?.()), orderId: r.orderId };
         }
         case 'retire': {
           const r = await deps.caRotation.retire();
-          return { status: caStatusMessage(r.status), blockers: r.blockers.map(certificateMessage) };
+          return { status: caStatusMessage(r.status, deps.scheduled?.()), blockers: r.blockers.map(certificateMessage) };
         }
         default:
           throw new SigilError(ErrorCode.INVALID_ARGUMENT, `unknown CA rotation step ${JSON.stringify(request.step)}: use prepare, activate or retire`);
