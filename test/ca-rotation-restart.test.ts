@@ -56,6 +56,15 @@ t.test('control plane killed between prepare and activate; sidecar offline durin
   await untilConnected(api.sidecar);
   const before = await json<CaShow>(t, dir, ['ca', 'show', '--data-dir', 'data']);
   t.equal(before.phase, 'stable');
+  // Bad requests are refused with what to do instead, and change nothing.
+  t.match(await cli(t, dir, ['ca', 'rotate', 'retire', '--data-dir', 'data'], 1), /the CA is stable; start with sigil ca rotate prepare \[SIGIL_ERR_CA_ROTATION_STATE\]/);
+  t.match(await cli(t, dir, ['ca', 'rotate', 'activate', '--data-dir', 'data'], 1), /SIGIL_ERR_CA_ROTATION_STATE/);
+  t.match(await cli(t, dir, ['rotate', '--data-dir', 'data'], 1), /name exactly one rotation target/);
+  t.match(await cli(t, dir, ['rotate', '--data-dir', 'data', '--prefix', 'spiffe://other.org/ns/'], 1), /trust domain "other.org"/);
+  t.match(await cli(t, dir, ['rotate', '--data-dir', 'data', '--all', '--within', 'soon'], 1), /SIGIL_ERR_DURATION_INVALID/);
+  t.match(await cli(t, dir, ['rotate', 'status', '--data-dir', 'data'], 1), /no rotation has been ordered yet/);
+  t.match(await cli(t, dir, ['ca', 'rotate', 'prepare', '--data-dir', 'data', '--root-key', 'x.key'], 1), /needs --intermediate-only/);
+  t.equal((await json<CaShow>(t, dir, ['ca', 'show', '--data-dir', 'data'])).phase, 'stable', 'still stable');
 
   // The sidecar is cut off from events while the rotation is prepared; its hourly gRPC refresh will not save it.
   await nats.stop();
