@@ -105,7 +105,9 @@ export class ControlPlane {
       onChange: async (wire) => { await this.#publisher?.publish({ type: 'policy.updated', policies: wire }); },
     });
     await policies.load();
-    const trust = new TrustState(ca, () => this.#requireRevocation().snapshot, () => policies.wire);
+    const orders = new RotationOrderService({ trustDomain }, { store: this.#store, clock: this.#clock, logger: this.#logger });
+    await orders.load();
+    const trust = new TrustState(ca, { revocation: () => this.#requireRevocation().snapshot, policies: () => policies.wire, rotationOrders: () => orders.running() });
     await trust.load(this.#store);
     const caChanged = () => this.metrics.caNotAfter.set({ ca: 'intermediate' }, ca.intermediateNotAfter / 1000);
     caChanged();
@@ -145,7 +147,7 @@ export class ControlPlane {
       onIssued: (leaf, kind) => this.metrics.issued.inc({ kind, key_type: leaf.keyType }),
     });
     const tokens = new JoinTokens({ store: this.#store, clock: this.#clock, trustDomain, defaultTtlMs: config.joinTokenTtlMs });
-    const orders = new RotationOrderService({ trustDomain }, { store: this.#store, clock: this.#clock, logger: this.#logger, publisher: this.#publisher });
+    orders.publishWith(this.#publisher);
     const caRotation = new CaRotation({
       ...this.#anchors, active: ca, dataDir: config.dataDir, passphrase: this.#options.passphrase, clock: this.#clock, logger: this.#logger, orders,
       renewServing: async () => { await servingIdentity.renewNow(); },

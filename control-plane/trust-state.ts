@@ -2,9 +2,31 @@ import type { SigningCa } from './ca/certificate-authority.ts';
 import type { RevocationSnapshot } from './revocation/revocation-registry.ts';
 import type { Store } from './store/store.ts';
 import type { sigil } from '../proto/index.ts';
+import type { RotationOrderRecord } from './store/store.ts';
+
+function rotationOrderMessage(o: RotationOrderRecord): sigil.v1.IRotationOrder {
+  return {
+    orderId: o.orderId,
+    spiffeId: o.targetKind === 'spiffe-id' ? o.target : '',
+    prefix: o.targetKind === 'prefix' ? o.target : '',
+    all: o.targetKind === 'all',
+    windowMs: o.windowMs,
+    reason: o.reason,
+    createdAtUnixMs: o.createdAt,
+  };
+}
 
 const BUNDLE_SEQUENCE = 'bundle';
 const REFRESH_HINT_SECONDS = 300;
+
+/** What the trust state carries besides the bundle; each absent source is simply not served. */
+export interface TrustSources {
+  /** The revocation state in force; without it sidecars see CRL number 0. */
+  readonly revocation?: () => RevocationSnapshot;
+  readonly policies?: () => sigil.v1.IPolicySet;
+  /** Rotation orders still running. */
+  readonly rotationOrders?: () => readonly RotationOrderRecord[];
+}
 
 /**
  * The trust state served to sidecars. The bundle sequence is persisted and moves only when the set of roots
@@ -12,16 +34,12 @@ const REFRESH_HINT_SECONDS = 300;
  */
 export class TrustState {
   readonly #ca: SigningCa;
-  readonly #revocation: (() => RevocationSnapshot) | undefined;
+  readonly #sources: TrustSources;
   #sequence = 0;
 
-  /** `revocation` gives the revocation state in force; without it none is served (sidecars then see CRL number 0). */
-  readonly #policies: (() => sigil.v1.IPolicySet) | undefined;
-
-  constructor(ca: SigningCa, revocation?: () => RevocationSnapshot, policies?: () => sigil.v1.IPolicySet) {
-    this.#policies = policies;
+  constructor(ca: SigningCa, sources: TrustSources = {}) {
     this.#ca = ca;
-    this.#revocation = revocation;
+    this.#sources = sources;
   }
 
   /** Reads (and on first start, creates) the persisted sequence of the current bundle. */
@@ -38,9 +56,13 @@ export class TrustState {
 
   trustState(): sigil.v1.ITrustState {
     const state: sigil.v1.ITrustState = { trustDomain: this.#ca.trustDomain, roots: this.#ca.rootsDer(), bundleSequence: this.#sequence, refreshHintSeconds: REFRESH_HINT_SECONDS };
-    const withPolicies = this.#policies ? { ...state, policies: this.#policies() } : state;
-    if (!this.#revocation) return withPolicies;
-    const r = this.#revocation();
-    return { ...withPolicies, revocation: { crlNumber: r.crlNumber, revokedSerials: [...r.revokedSerials], revokedSpiffeIds: [...r.revokedSpiffeIds], crl: r.crlDer } };
+    const { revocation, policies, rotationOrders } = this.#sources;
+    const r = revocation?.();
+    return {
+      ...state,
+      ...(policies ? { policies: policies() } : {}),
+      ...(r ? { revocation: { crlNumber: r.crlNumber, revokedSerials: [...r.revokedSerials], revokedSpiffeIds: [...r.revokedSpiffeIds], crl: r.crlDer } } : {}),
+      ...(rotationOrders ? { rotationOrders: rotationOrders().map(rotationOrderMessage) } : {}),
+    };
   }
 }

@@ -36,14 +36,15 @@ t.test('full root rotation under load: no failed handshake, no dropped connectio
   const started: { sidecar: Sidecar; stop(): Promise<void> }[] = [];
   t.teardown(async () => { for (const s of started) await s.stop(); });
   const sidecar = async (name: string, yaml: string[], withNats = true) => {
-    const s = await startSidecar(cp, { spiffeId: id(name), yaml, ...(withNats ? { natsServers: [nats.url] } : {}) });
+    const s = await startSidecar(cp, { spiffeId: id(name), yaml, ...(withNats ? { natsServers: [nats.url] } : { trustRefreshInterval: '1h' }) });
     started.push(s);
     return s;
   };
   const api = await sidecar('api', [`inbound:\n  - { listen: 127.0.0.1:0, forward: 127.0.0.1:${app.port} }`]);
   const inbound = api.addresses.inbound[0]!;
   const web = await sidecar('web', [`outbound:\n  - { listen: 127.0.0.1:0, upstream: "127.0.0.1:${inbound.port}", expect: ${id('api')} }`]);
-  // Never hears the activation order (no NATS) and renews only at half life: it holds the old chain.
+  // No NATS and an hourly trust refresh: it hears of the activation order too late for this test and renews only
+  // at half life, so it holds the old chain.
   await sidecar('batch', [], false);
   const oldRootPem = await readFile(join(cp.dataDir, 'bundle.pem'), 'utf8');
   const startSerials = { api: api.sidecar.credentials.current!.material.serial, web: web.sidecar.credentials.current!.material.serial };
@@ -119,22 +120,28 @@ t.test('a prefix rotation order rotates exactly the sidecars under the prefix', 
     await untilConnected(s.sidecar);
     return [key, s.sidecar] as const;
   }))) as Record<keyof typeof names, Sidecar>;
+  // Under the prefix but without NATS: the order reaches it with the trust state it fetches every second.
+  const grpcOnly = await startSidecar(cp, { spiffeId: `spiffe://${TD}/ns/prod/sa/grpc-only`, trustRefreshInterval: '1s' });
+  t.teardown(grpcOnly.stop);
+  const grpcOnlyBefore = grpcOnly.sidecar.credentials.current!.material.serial;
   const serialsBefore = Object.fromEntries(Object.entries(sidecars).map(([k, s]) => [k, s.credentials.current!.material.serial]));
   const heard = (s: Sidecar) => untilEvent(s, (e) => e.type === 'event.received' && e.kind === 'rotate');
   const ignoredBy = [heard(sidecars.production), heard(sidecars.staging)];
 
   const order = await cp.admin.rotate({ prefix: `spiffe://${TD}/ns/prod/`, windowMs: 2_000 });
   t.equal(order.targetKind, 'prefix');
-  t.same([...order.targets].sort(), [names.prodA, names.prodB], 'the targets are the live identities under the prefix');
+  t.same([...order.targets].sort(), [names.prodA, names.prodB, `spiffe://${TD}/ns/prod/sa/grpc-only`], 'the targets are the live identities under the prefix');
   const rotated = await Promise.all([sidecars.prodA, sidecars.prodB].map((s, i) => untilSvid(s, (m) => m.serial !== serialsBefore[i === 0 ? 'prodA' : 'prodB'])));
   t.equal(rotated.length, 2, 'both prod sidecars renewed with a new key');
+  await untilSvid(grpcOnly.sidecar, (m) => m.serial !== grpcOnlyBefore);
+  t.pass('the sidecar without NATS rotated too, from the order in its trust refresh');
   await Promise.all(ignoredBy);
   for (const key of ['production', 'staging'] as const) {
     t.equal(sidecars[key].credentials.current!.material.serial, serialsBefore[key], `${key} received the order and kept its SVID`);
     t.match(await sidecars[key].metrics.render({ revocationAgeMs: 0 }).then((m) => m.body), /sigil_rotation_orders_total\{result="not-targeted"\} 1/);
   }
   const status = await cp.admin.rotationStatus(order.orderId);
-  t.same([...status.rotated].sort(), [names.prodA, names.prodB]);
+  t.same([...status.rotated].sort(), [names.prodA, names.prodB, `spiffe://${TD}/ns/prod/sa/grpc-only`]);
   t.same([...status.pending], []);
   t.same([...status.failed], []);
 });

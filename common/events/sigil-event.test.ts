@@ -35,19 +35,20 @@ t.test('policy updates round-trip; an empty one is malformed', async (t) => {
 t.test('rotation orders round-trip for each target kind; malformed ones are refused', async (t) => {
   const targets = [{ kind: 'all' }, { kind: 'spiffe-id', spiffeId: `spiffe://${TD}/ns/a` }, { kind: 'prefix', prefix: `spiffe://${TD}/ns/prod/` }] as const;
   for (const target of targets) {
-    const event: SigilEvent = { type: 'rotate.ordered', orderId: 'ord-1', target, windowMs: 300_000, reason: 'operator' };
+    const event: SigilEvent = { type: 'rotate.ordered', orderId: 'ord-1', target, windowMs: 300_000, reason: 'operator', createdAt: Date.UTC(2026, 0, 1) };
     t.equal(eventKindOf(event), 'rotate');
     t.same(decodeEventPayload('rotate', encodeEventPayload(event)), { ok: true, event }, target.kind);
   }
   const encode = (m: sigil.v1.IRotationOrder) => sigil.v1.RotationOrder.encode(m).finish();
   const cases: [string, Uint8Array][] = [
-    ['no target', encode({ orderId: 'a', windowMs: 1 })],
-    ['two targets', encode({ orderId: 'a', all: true, spiffeId: `spiffe://${TD}/a` })],
-    ['no order id', encode({ all: true })],
-    ['order id with a space', encode({ orderId: 'a b', all: true })],
-    ['prefix without trailing slash', encode({ orderId: 'a', prefix: `spiffe://${TD}/ns` })],
-    ['target not a SPIFFE ID', encode({ orderId: 'a', spiffeId: 'https://x' })],
-    ['window over a week', encode({ orderId: 'a', all: true, windowMs: 8 * 24 * 3_600_000 })],
+    ['no creation time', encode({ orderId: 'a', all: true, windowMs: 1 })],
+    ['no target', encode({ orderId: 'a', windowMs: 1, createdAtUnixMs: 1 })],
+    ['two targets', encode({ orderId: 'a', all: true, spiffeId: `spiffe://${TD}/a`, createdAtUnixMs: 1 })],
+    ['no order id', encode({ all: true, createdAtUnixMs: 1 })],
+    ['order id with a space', encode({ orderId: 'a b', all: true, createdAtUnixMs: 1 })],
+    ['prefix without trailing slash', encode({ orderId: 'a', prefix: `spiffe://${TD}/ns`, createdAtUnixMs: 1 })],
+    ['target not a SPIFFE ID', encode({ orderId: 'a', spiffeId: 'https://x', createdAtUnixMs: 1 })],
+    ['window over a week', encode({ orderId: 'a', all: true, windowMs: 8 * 24 * 3_600_000, createdAtUnixMs: 1 })],
   ];
   for (const [name, payload] of cases) t.same(decodeEventPayload('rotate', payload), { ok: false, reason: 'malformed' }, name);
 });

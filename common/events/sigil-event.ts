@@ -39,6 +39,8 @@ export type SigilEvent =
     readonly target: RotationTarget;
     readonly windowMs: number;
     readonly reason: string;
+    /** Unix ms: the window runs from here. */
+    readonly createdAt: number;
   };
 
 export type SigilEventType = SigilEvent['type'];
@@ -74,6 +76,7 @@ export function encodeEventPayload(event: SigilEvent): Uint8Array {
         all: event.target.kind === 'all',
         windowMs: event.windowMs,
         reason: event.reason,
+        createdAtUnixMs: event.createdAt,
       }).finish();
   }
 }
@@ -107,20 +110,33 @@ function decodeRotation(payload: Uint8Array): PayloadDecodeResult {
   } catch {
     return { ok: false, reason: 'malformed' };
   }
-  const windowMs = Number(msg.windowMs);
-  if (!ORDER_ID.test(msg.orderId) || !Number.isSafeInteger(windowMs) || windowMs < 0 || windowMs > MAX_ROTATION_WINDOW_MS) return { ok: false, reason: 'malformed' };
-  const named = (msg.spiffeId !== '' ? 1 : 0) + (msg.prefix !== '' ? 1 : 0) + (msg.all ? 1 : 0);
-  if (named !== 1) return { ok: false, reason: 'malformed' };
+  const event = rotationOrderFromWire(msg);
+  return event ? { ok: true, event } : { ok: false, reason: 'malformed' };
+}
+
+export type RotationOrderEvent = Extract<SigilEvent, { type: 'rotate.ordered' }>;
+
+/** Checks a RotationOrder message (NATS payload or FetchTrust entry); undefined when it is malformed. */
+export function rotationOrderFromWire(msg: sigil.v1.IRotationOrder): RotationOrderEvent | undefined {
+  const orderId = msg.orderId ?? '';
+  const windowMs = Number(msg.windowMs ?? 0);
+  const createdAt = Number(msg.createdAtUnixMs ?? 0);
+  if (!ORDER_ID.test(orderId) || !Number.isSafeInteger(windowMs) || windowMs < 0 || windowMs > MAX_ROTATION_WINDOW_MS) return undefined;
+  if (!Number.isSafeInteger(createdAt) || createdAt <= 0) return undefined;
+  const spiffeId = msg.spiffeId ?? '';
+  const prefix = msg.prefix ?? '';
+  const named = (spiffeId !== '' ? 1 : 0) + (prefix !== '' ? 1 : 0) + (msg.all ? 1 : 0);
+  if (named !== 1) return undefined;
   let target: RotationTarget;
   if (msg.all) target = { kind: 'all' };
-  else if (msg.spiffeId !== '') {
-    if (!isSpiffeId(msg.spiffeId)) return { ok: false, reason: 'malformed' };
-    target = { kind: 'spiffe-id', spiffeId: msg.spiffeId };
+  else if (spiffeId !== '') {
+    if (!isSpiffeId(spiffeId)) return undefined;
+    target = { kind: 'spiffe-id', spiffeId };
   } else {
-    if (!msg.prefix.endsWith('/') || !isSpiffeId(msg.prefix.slice(0, -1))) return { ok: false, reason: 'malformed' };
-    target = { kind: 'prefix', prefix: msg.prefix };
+    if (!prefix.endsWith('/') || !isSpiffeId(prefix.slice(0, -1))) return undefined;
+    target = { kind: 'prefix', prefix };
   }
-  return { ok: true, event: Object.freeze({ type: 'rotate.ordered', orderId: msg.orderId, target: Object.freeze(target), windowMs, reason: msg.reason }) };
+  return Object.freeze({ type: 'rotate.ordered', orderId, target: Object.freeze(target), windowMs, reason: msg.reason ?? '', createdAt });
 }
 
 function decodePolicy(payload: Uint8Array): PayloadDecodeResult {

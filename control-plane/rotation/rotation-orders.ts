@@ -11,6 +11,8 @@ export const DEFAULT_ROTATION_WINDOW_MS = 5 * 60_000;
 const MAX_ROTATION_WINDOW_MS = 7 * 24 * 3_600_000;
 /** After the window, how long a renewal may still be on its way (retries with backoff) before it counts as failed. */
 const DEFAULT_GRACE_MS = 60_000;
+/** How long after its window an order is still handed out by FetchTrust, for sidecars that were away. */
+const SERVED_AFTER_WINDOW_MS = 10 * 60_000;
 
 export interface RotationOrderView extends RotationProgress {
   readonly order: RotationOrderRecord;
@@ -20,22 +22,41 @@ export interface RotationOrderDeps {
   readonly store: Store;
   readonly clock: Clock;
   readonly logger: Logger;
-  readonly publisher: EventPublisher | undefined;
 }
 
 /**
- * Rotation orders: persisted, pushed as signed events to every sidecar, and followed up from the inventory. Without
- * NATS an order is still recorded, and reported pending then failed: sidecars only learn of orders by event.
+ * Rotation orders: persisted, pushed as signed events to every sidecar, served in the trust state while they run
+ * (for sidecars that missed the event or run without NATS), and followed up from the inventory.
  */
 export class RotationOrderService {
   readonly #trustDomain: string;
   readonly #deps: RotationOrderDeps;
   readonly #graceMs: number;
+  /** Orders recent enough to serve in FetchTrust; a cache of the store, reloaded at start. */
+  #recent: RotationOrderRecord[] = [];
+  #publisher: EventPublisher | undefined;
 
   constructor(options: { trustDomain: string; graceMs?: number }, deps: RotationOrderDeps) {
     this.#trustDomain = options.trustDomain;
     this.#graceMs = options.graceMs ?? DEFAULT_GRACE_MS;
     this.#deps = deps;
+  }
+
+  /** The event channel, once it exists (it starts after the trust state is built). */
+  publishWith(publisher: EventPublisher | undefined): void {
+    this.#publisher = publisher;
+  }
+
+  /** Loads the orders that may still be running (after a restart they must still reach sidecars over gRPC). */
+  async load(): Promise<void> {
+    this.#recent = await this.#deps.store.listRotationOrders(this.#deps.clock.now() - MAX_ROTATION_WINDOW_MS - SERVED_AFTER_WINDOW_MS);
+  }
+
+  /** Orders whose window (plus a margin for late sidecars) has not ended: part of the trust state. */
+  running(): RotationOrderRecord[] {
+    const now = this.#deps.clock.now();
+    this.#recent = this.#recent.filter((o) => o.createdAt + o.windowMs + SERVED_AFTER_WINDOW_MS > now);
+    return this.#recent;
   }
 
   async order(input: RotationTargetInput & { readonly windowMs?: number }, reason: string): Promise<RotationOrderView> {
@@ -54,10 +75,11 @@ export class RotationOrderService {
       createdAt: this.#deps.clock.now(),
     };
     await this.#deps.store.insertRotationOrder(record);
-    if (this.#deps.publisher) {
-      await this.#deps.publisher.publish({ type: 'rotate.ordered', orderId: record.orderId, target, windowMs, reason });
+    this.#recent = [...this.#recent, record];
+    if (this.#publisher) {
+      await this.#publisher.publish({ type: 'rotate.ordered', orderId: record.orderId, target, windowMs, reason, createdAt: record.createdAt });
     } else {
-      this.#deps.logger.warn({ order_id: record.orderId }, 'rotation order recorded, but no NATS is configured: sidecars will not hear of it');
+      this.#deps.logger.info({ order_id: record.orderId }, 'rotation order recorded; without NATS, sidecars learn of it at their next trust refresh');
     }
     this.#deps.logger.info({ order_id: record.orderId, target: describeRotationTarget(target), window_ms: windowMs, reason }, 'rotation ordered');
     return this.#view(record);

@@ -262,6 +262,10 @@ export class SqliteStore implements Store {
     return row ? rotationOrderOf(row) : undefined;
   }
 
+  async listRotationOrders(createdAfter: number): Promise<RotationOrderRecord[]> {
+    return this.#with('listing rotation orders', 'SELECT * FROM rotation_orders WHERE created_at > ? ORDER BY created_at, order_id', (s) => s.all(createdAfter)).map(rotationOrderOf);
+  }
+
   async getMeta(key: string): Promise<string | undefined> {
     const row = this.#with('reading metadata', 'SELECT value FROM meta WHERE key = ?', (s) => s.get(key));
     return row ? String(row['value']) : undefined;

@@ -215,6 +215,8 @@ export async function runStoreContract(t: Test, makeStore: () => Promise<Store>)
     t.same(await store.getRotationOrder('a1'), first);
     t.same(await store.latestRotationOrder(), second, 'by creation time, not insertion order');
     t.equal(await store.getRotationOrder('zz'), undefined);
+    t.same(await store.listRotationOrders(T0 - 1), [first, second], 'oldest first');
+    t.same(await store.listRotationOrders(T0), [second], 'createdAfter is exclusive');
     await t.rejects(store.insertRotationOrder(first), 'an order id is unique');
   });
 

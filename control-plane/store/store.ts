@@ -129,6 +129,8 @@ export interface Store {
   getRotationOrder(orderId: string): Promise<RotationOrderRecord | undefined>;
   /** The most recent order (by createdAt, then id), if any. */
   latestRotationOrder(): Promise<RotationOrderRecord | undefined>;
+  /** Orders created after `createdAfter` (ms), oldest first. */
+  listRotationOrders(createdAfter: number): Promise<RotationOrderRecord[]>;
 
   /** Atomically increments and returns the sequence of `name` (first call returns 1). Never goes back. */
   nextSequence(name: string): Promise<number>;

@@ -4286,156 +4286,6 @@ export namespace sigil {
         }
 
         /**
-         * Properties of a RotationOrder.
-         * @deprecated Use sigil.v1.RotationOrder.$Properties instead.
-         */
-        interface IRotationOrder extends sigil.v1.RotationOrder.$Properties {
-        }
-
-        /**
-         * Kind "rotate": an operator's order to renew with a new key. Each targeted sidecar renews once, at a uniformly
-         * random moment inside [0, window_ms) after it receives the order, so a large fleet does not stampede the CA.
-         */
-        class RotationOrder {
-
-            /**
-             * Constructs a new RotationOrder.
-             * @param [properties] Properties to set
-             */
-            constructor(properties?: sigil.v1.RotationOrder.$Properties);
-
-            /** Unknown fields preserved while decoding when enabled */
-            $unknowns?: Uint8Array[];
-
-            /** Unique per order; a sidecar acts on each order once. */
-            orderId: string;
-
-            /** Exactly one target: one SPIFFE ID, a path prefix (whole segments), or every workload of the trust domain. */
-            spiffeId: string;
-
-            /** RotationOrder prefix. */
-            prefix: string;
-
-            /** RotationOrder all. */
-            all: boolean;
-
-            /** RotationOrder windowMs. */
-            windowMs: number;
-
-            /** Why, for logs: "operator", "ca-activate", ... */
-            reason: string;
-
-            /**
-             * Creates a new RotationOrder instance using the specified properties.
-             * @param [properties] Properties to set
-             * @returns RotationOrder instance
-             */
-            static create(properties: sigil.v1.RotationOrder.$Shape): sigil.v1.RotationOrder & sigil.v1.RotationOrder.$Shape;
-            static create(properties?: sigil.v1.RotationOrder.$Properties): sigil.v1.RotationOrder;
-
-            /**
-             * Encodes the specified RotationOrder message. Does not implicitly {@link sigil.v1.RotationOrder.verify|verify} messages.
-             * @param message RotationOrder message or plain object to encode
-             * @param [writer] Writer to encode to
-             * @returns Writer
-             */
-            static encode(message: sigil.v1.RotationOrder.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
-
-            /**
-             * Encodes the specified RotationOrder message, length delimited. Does not implicitly {@link sigil.v1.RotationOrder.verify|verify} messages.
-             * @param message RotationOrder message or plain object to encode
-             * @param [writer] Writer to encode to
-             * @returns Writer
-             */
-            static encodeDelimited(message: sigil.v1.RotationOrder.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
-
-            /**
-             * Decodes a RotationOrder message from the specified reader or buffer.
-             * @param reader Reader or buffer to decode from
-             * @param [length] Message length if known beforehand
-             * @returns {sigil.v1.RotationOrder & sigil.v1.RotationOrder.$Shape} RotationOrder
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.RotationOrder & sigil.v1.RotationOrder.$Shape;
-
-            /**
-             * Decodes a RotationOrder message from the specified reader or buffer, length delimited.
-             * @param reader Reader or buffer to decode from
-             * @returns {sigil.v1.RotationOrder & sigil.v1.RotationOrder.$Shape} RotationOrder
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.RotationOrder & sigil.v1.RotationOrder.$Shape;
-
-            /**
-             * Verifies a RotationOrder message.
-             * @param message Plain object to verify
-             * @returns `null` if valid, otherwise the reason why it is not
-             */
-            static verify(message: { [k: string]: any }): (string|null);
-
-            /**
-             * Creates a RotationOrder message from a plain object. Also converts values to their respective internal types.
-             * @param object Plain object
-             * @returns RotationOrder
-             */
-            static fromObject(object: { [k: string]: any }): sigil.v1.RotationOrder;
-
-            /**
-             * Creates a plain object from a RotationOrder message. Also converts values to other types if specified.
-             * @param message RotationOrder
-             * @param [options] Conversion options
-             * @returns Plain object
-             */
-            static toObject(message: sigil.v1.RotationOrder, options?: $protobuf.IConversionOptions): { [k: string]: any };
-
-            /**
-             * Converts this RotationOrder to JSON.
-             * @returns JSON object
-             */
-            toJSON(): { [k: string]: any };
-
-            /**
-             * Gets the type url for RotationOrder
-             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-             * @returns The type url
-             */
-            static getTypeUrl(prefix?: string): string;
-        }
-
-        namespace RotationOrder {
-
-            /** Properties of a RotationOrder. */
-            interface $Properties {
-
-                /** Unique per order; a sidecar acts on each order once. */
-                orderId?: (string|null);
-
-                /** Exactly one target: one SPIFFE ID, a path prefix (whole segments), or every workload of the trust domain. */
-                spiffeId?: (string|null);
-
-                /** RotationOrder prefix */
-                prefix?: (string|null);
-
-                /** RotationOrder all */
-                all?: (boolean|null);
-
-                /** RotationOrder windowMs */
-                windowMs?: (number|null);
-
-                /** Why, for logs: "operator", "ca-activate", ... */
-                reason?: (string|null);
-
-                /** Unknown fields preserved while decoding when enabled */
-                $unknowns?: Uint8Array[];
-            }
-
-            /** Shape of a RotationOrder. */
-            type $Shape = sigil.v1.RotationOrder.$Properties;
-        }
-
-        /**
          * Properties of an AttestRequest.
          * @deprecated Use sigil.v1.AttestRequest.$Properties instead.
          */
@@ -4946,6 +4796,9 @@ export namespace sigil {
             /** The allow-policies in force. */
             policies?: (sigil.v1.PolicySet.$Properties|null);
 
+            /** Rotation orders still running: a sidecar that missed one on NATS acts on it from here. */
+            rotationOrders: sigil.v1.RotationOrder.$Properties[];
+
             /**
              * Creates a new TrustState instance using the specified properties.
              * @param [properties] Properties to set
@@ -5047,6 +4900,9 @@ export namespace sigil {
 
                 /** The allow-policies in force. */
                 policies?: (sigil.v1.PolicySet.$Properties|null);
+
+                /** Rotation orders still running: a sidecar that missed one on NATS acts on it from here. */
+                rotationOrders?: (sigil.v1.RotationOrder.$Properties[]|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
@@ -5576,6 +5432,163 @@ export namespace sigil {
 
             /** Shape of an AllowRule. */
             type $Shape = sigil.v1.AllowRule.$Properties;
+        }
+
+        /**
+         * Properties of a RotationOrder.
+         * @deprecated Use sigil.v1.RotationOrder.$Properties instead.
+         */
+        interface IRotationOrder extends sigil.v1.RotationOrder.$Properties {
+        }
+
+        /**
+         * An operator's order to renew with a new key (NATS kind "rotate", and in TrustState while it runs). Each targeted
+         * sidecar renews once, at a uniformly random moment in what is left of the window, so a fleet does not stampede
+         * the CA.
+         */
+        class RotationOrder {
+
+            /**
+             * Constructs a new RotationOrder.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.RotationOrder.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** Unique per order; a sidecar acts on each order once. */
+            orderId: string;
+
+            /** Exactly one target: one SPIFFE ID, a path prefix (whole segments), or every workload of the trust domain. */
+            spiffeId: string;
+
+            /** RotationOrder prefix. */
+            prefix: string;
+
+            /** RotationOrder all. */
+            all: boolean;
+
+            /** RotationOrder windowMs. */
+            windowMs: number;
+
+            /** Why, for logs: "operator", "ca-activate", ... */
+            reason: string;
+
+            /** When the order was made: the window runs from here, so a sidecar that hears of it late renews sooner. */
+            createdAtUnixMs: number;
+
+            /**
+             * Creates a new RotationOrder instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns RotationOrder instance
+             */
+            static create(properties: sigil.v1.RotationOrder.$Shape): sigil.v1.RotationOrder & sigil.v1.RotationOrder.$Shape;
+            static create(properties?: sigil.v1.RotationOrder.$Properties): sigil.v1.RotationOrder;
+
+            /**
+             * Encodes the specified RotationOrder message. Does not implicitly {@link sigil.v1.RotationOrder.verify|verify} messages.
+             * @param message RotationOrder message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.RotationOrder.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified RotationOrder message, length delimited. Does not implicitly {@link sigil.v1.RotationOrder.verify|verify} messages.
+             * @param message RotationOrder message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.RotationOrder.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a RotationOrder message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.RotationOrder & sigil.v1.RotationOrder.$Shape} RotationOrder
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.RotationOrder & sigil.v1.RotationOrder.$Shape;
+
+            /**
+             * Decodes a RotationOrder message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.RotationOrder & sigil.v1.RotationOrder.$Shape} RotationOrder
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.RotationOrder & sigil.v1.RotationOrder.$Shape;
+
+            /**
+             * Verifies a RotationOrder message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a RotationOrder message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns RotationOrder
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.RotationOrder;
+
+            /**
+             * Creates a plain object from a RotationOrder message. Also converts values to other types if specified.
+             * @param message RotationOrder
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.RotationOrder, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this RotationOrder to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for RotationOrder
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace RotationOrder {
+
+            /** Properties of a RotationOrder. */
+            interface $Properties {
+
+                /** Unique per order; a sidecar acts on each order once. */
+                orderId?: (string|null);
+
+                /** Exactly one target: one SPIFFE ID, a path prefix (whole segments), or every workload of the trust domain. */
+                spiffeId?: (string|null);
+
+                /** RotationOrder prefix */
+                prefix?: (string|null);
+
+                /** RotationOrder all */
+                all?: (boolean|null);
+
+                /** RotationOrder windowMs */
+                windowMs?: (number|null);
+
+                /** Why, for logs: "operator", "ca-activate", ... */
+                reason?: (string|null);
+
+                /** When the order was made: the window runs from here, so a sidecar that hears of it late renews sooner. */
+                createdAtUnixMs?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a RotationOrder. */
+            type $Shape = sigil.v1.RotationOrder.$Properties;
         }
     }
 }

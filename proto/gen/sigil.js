@@ -11850,440 +11850,6 @@ export const sigil = $root.sigil = (() => {
             return PolicyUpdate;
         })();
 
-        v1.RotationOrder = (function() {
-
-            /**
-             * Properties of a RotationOrder.
-             * @typedef {Object} sigil.v1.RotationOrder.$Properties
-             * @property {string|null} [orderId] Unique per order; a sidecar acts on each order once.
-             * @property {string|null} [spiffeId] Exactly one target: one SPIFFE ID, a path prefix (whole segments), or every workload of the trust domain.
-             * @property {string|null} [prefix] RotationOrder prefix
-             * @property {boolean|null} [all] RotationOrder all
-             * @property {number|null} [windowMs] RotationOrder windowMs
-             * @property {string|null} [reason] Why, for logs: "operator", "ca-activate", ...
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-
-            /**
-             * Properties of a RotationOrder.
-             * @memberof sigil.v1
-             * @interface IRotationOrder
-             * @augments sigil.v1.RotationOrder.$Properties
-             * @deprecated Use sigil.v1.RotationOrder.$Properties instead.
-             */
-
-            /**
-             * Shape of a RotationOrder.
-             * @typedef {sigil.v1.RotationOrder.$Properties} sigil.v1.RotationOrder.$Shape
-             */
-
-            /**
-             * Constructs a new RotationOrder.
-             * @memberof sigil.v1
-             * @classdesc Kind "rotate": an operator's order to renew with a new key. Each targeted sidecar renews once, at a uniformly
-             * random moment inside [0, window_ms) after it receives the order, so a large fleet does not stampede the CA.
-             * @constructor
-             * @param {sigil.v1.RotationOrder.$Properties=} [properties] Properties to set
-             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
-             */
-            const RotationOrder = function (properties) {
-                if (properties)
-                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
-                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
-                            this[keys[i]] = properties[keys[i]];
-            };
-
-            /**
-             * Unique per order; a sidecar acts on each order once.
-             * @member {string} orderId
-             * @memberof sigil.v1.RotationOrder
-             * @instance
-             */
-            RotationOrder.prototype.orderId = "";
-
-            /**
-             * Exactly one target: one SPIFFE ID, a path prefix (whole segments), or every workload of the trust domain.
-             * @member {string} spiffeId
-             * @memberof sigil.v1.RotationOrder
-             * @instance
-             */
-            RotationOrder.prototype.spiffeId = "";
-
-            /**
-             * RotationOrder prefix.
-             * @member {string} prefix
-             * @memberof sigil.v1.RotationOrder
-             * @instance
-             */
-            RotationOrder.prototype.prefix = "";
-
-            /**
-             * RotationOrder all.
-             * @member {boolean} all
-             * @memberof sigil.v1.RotationOrder
-             * @instance
-             */
-            RotationOrder.prototype.all = false;
-
-            /**
-             * RotationOrder windowMs.
-             * @member {number} windowMs
-             * @memberof sigil.v1.RotationOrder
-             * @instance
-             */
-            RotationOrder.prototype.windowMs = 0;
-
-            /**
-             * Why, for logs: "operator", "ca-activate", ...
-             * @member {string} reason
-             * @memberof sigil.v1.RotationOrder
-             * @instance
-             */
-            RotationOrder.prototype.reason = "";
-
-            /**
-             * Creates a new RotationOrder instance using the specified properties.
-             * @function create
-             * @memberof sigil.v1.RotationOrder
-             * @static
-             * @param {sigil.v1.RotationOrder.$Properties=} [properties] Properties to set
-             * @returns {sigil.v1.RotationOrder} RotationOrder instance
-             * @type {{
-             *   (properties: sigil.v1.RotationOrder.$Shape): sigil.v1.RotationOrder & sigil.v1.RotationOrder.$Shape;
-             *   (properties?: sigil.v1.RotationOrder.$Properties): sigil.v1.RotationOrder;
-             * }}
-             */
-            RotationOrder.create = function(properties) {
-                return new RotationOrder(properties);
-            };
-
-            /**
-             * Encodes the specified RotationOrder message. Does not implicitly {@link sigil.v1.RotationOrder.verify|verify} messages.
-             * @function encode
-             * @memberof sigil.v1.RotationOrder
-             * @static
-             * @param {sigil.v1.RotationOrder.$Properties} message RotationOrder message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            RotationOrder.encode = function (message, writer, _depth) {
-                if (!writer)
-                    writer = $Writer.create();
-                if (_depth === $undefined)
-                    _depth = 0;
-                if (_depth > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                if (message.orderId != null && $Object.hasOwnProperty.call(message, "orderId") && message.orderId !== "")
-                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.orderId);
-                if (message.spiffeId != null && $Object.hasOwnProperty.call(message, "spiffeId") && message.spiffeId !== "")
-                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.spiffeId);
-                if (message.prefix != null && $Object.hasOwnProperty.call(message, "prefix") && message.prefix !== "")
-                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.prefix);
-                if (message.all != null && $Object.hasOwnProperty.call(message, "all") && message.all !== false)
-                    writer.uint32(/* id 4, wireType 0 =*/32).bool(message.all);
-                if (message.windowMs != null && $Object.hasOwnProperty.call(message, "windowMs") && (typeof message.windowMs === "object" ? message.windowMs.low || message.windowMs.high : message.windowMs !== 0))
-                    writer.uint32(/* id 5, wireType 0 =*/40).uint64(message.windowMs);
-                if (message.reason != null && $Object.hasOwnProperty.call(message, "reason") && message.reason !== "")
-                    writer.uint32(/* id 6, wireType 2 =*/50).string(message.reason);
-                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
-                    for (let i = 0; i < message.$unknowns.length; ++i)
-                        writer.raw(message.$unknowns[i]);
-                return writer;
-            };
-
-            /**
-             * Encodes the specified RotationOrder message, length delimited. Does not implicitly {@link sigil.v1.RotationOrder.verify|verify} messages.
-             * @function encodeDelimited
-             * @memberof sigil.v1.RotationOrder
-             * @static
-             * @param {sigil.v1.RotationOrder.$Properties} message RotationOrder message or plain object to encode
-             * @param {$protobuf.Writer} [writer] Writer to encode to
-             * @returns {$protobuf.Writer} Writer
-             */
-            RotationOrder.encodeDelimited = function(message, writer) {
-                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
-            };
-
-            /**
-             * Decodes a RotationOrder message from the specified reader or buffer.
-             * @function decode
-             * @memberof sigil.v1.RotationOrder
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @param {number} [length] Message length if known beforehand
-             * @returns {sigil.v1.RotationOrder & sigil.v1.RotationOrder.$Shape} RotationOrder
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            RotationOrder.decode = function (reader, length, _end, _depth, _target) {
-                if (!(reader instanceof $Reader))
-                    reader = $Reader.create(reader);
-                if (_depth === $undefined)
-                    _depth = 0;
-                if (_depth > $Reader.recursionLimit)
-                    throw $Error("max depth exceeded");
-                let end, message, value;
-                if (length === $undefined)
-                    end = reader.len;
-                else {
-                    end = reader.pos + length;
-                    if (end > reader.len)
-                        throw $RangeError("index out of range");
-                    length = reader.len;
-                    reader.len = end;
-                }
-                message = _target || new $root.sigil.v1.RotationOrder();
-                while (reader.pos < end) {
-                    let start = reader.pos;
-                    let tag = reader.tag();
-                    if (tag === _end) {
-                        _end = $undefined;
-                        break;
-                    }
-                    let wireType = tag & 7;
-                    switch (tag >>>= 3) {
-                    case 1: {
-                            if (wireType !== 2)
-                                break;
-                            if ((value = reader.stringVerify()).length)
-                                message.orderId = value;
-                            else
-                                delete message.orderId;
-                            continue;
-                        }
-                    case 2: {
-                            if (wireType !== 2)
-                                break;
-                            if ((value = reader.stringVerify()).length)
-                                message.spiffeId = value;
-                            else
-                                delete message.spiffeId;
-                            continue;
-                        }
-                    case 3: {
-                            if (wireType !== 2)
-                                break;
-                            if ((value = reader.stringVerify()).length)
-                                message.prefix = value;
-                            else
-                                delete message.prefix;
-                            continue;
-                        }
-                    case 4: {
-                            if (wireType !== 0)
-                                break;
-                            if (value = reader.bool())
-                                message.all = value;
-                            else
-                                delete message.all;
-                            continue;
-                        }
-                    case 5: {
-                            if (wireType !== 0)
-                                break;
-                            if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
-                                message.windowMs = value;
-                            else
-                                delete message.windowMs;
-                            continue;
-                        }
-                    case 6: {
-                            if (wireType !== 2)
-                                break;
-                            if ((value = reader.stringVerify()).length)
-                                message.reason = value;
-                            else
-                                delete message.reason;
-                            continue;
-                        }
-                    }
-                    reader.skipType(wireType, _depth, tag);
-                    if (!reader.discardUnknown) {
-                        $util.makeProp(message, "$unknowns", false);
-                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
-                    }
-                }
-                if (length !== $undefined) {
-                    if (reader.pos !== end)
-                        throw $RangeError("index out of range");
-                    reader.len = length;
-                }
-                if (_end !== $undefined)
-                    throw $Error("missing end group");
-                return message;
-            };
-
-            /**
-             * Decodes a RotationOrder message from the specified reader or buffer, length delimited.
-             * @function decodeDelimited
-             * @memberof sigil.v1.RotationOrder
-             * @static
-             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
-             * @returns {sigil.v1.RotationOrder & sigil.v1.RotationOrder.$Shape} RotationOrder
-             * @throws {Error} If the payload is not a reader or valid buffer
-             * @throws {$protobuf.util.ProtocolError} If required fields are missing
-             */
-            RotationOrder.decodeDelimited = function(reader) {
-                if (!(reader instanceof $Reader))
-                    reader = new $Reader(reader);
-                return this.decode(reader, reader.size());
-            };
-
-            /**
-             * Verifies a RotationOrder message.
-             * @function verify
-             * @memberof sigil.v1.RotationOrder
-             * @static
-             * @param {Object.<string,*>} message Plain object to verify
-             * @returns {string|null} `null` if valid, otherwise the reason why it is not
-             */
-            RotationOrder.verify = function (message, _depth) {
-                if (typeof message !== "object" || message === null)
-                    return "object expected";
-                if (_depth === $undefined)
-                    _depth = 0;
-                if (_depth > $util.recursionLimit)
-                    return "max depth exceeded";
-                if (message.orderId != null && $Object.hasOwnProperty.call(message, "orderId"))
-                    if (!$util.isString(message.orderId))
-                        return "orderId: string expected";
-                if (message.spiffeId != null && $Object.hasOwnProperty.call(message, "spiffeId"))
-                    if (!$util.isString(message.spiffeId))
-                        return "spiffeId: string expected";
-                if (message.prefix != null && $Object.hasOwnProperty.call(message, "prefix"))
-                    if (!$util.isString(message.prefix))
-                        return "prefix: string expected";
-                if (message.all != null && $Object.hasOwnProperty.call(message, "all"))
-                    if (typeof message.all !== "boolean")
-                        return "all: boolean expected";
-                if (message.windowMs != null && $Object.hasOwnProperty.call(message, "windowMs"))
-                    if (!$util.isInteger(message.windowMs) && !(message.windowMs && $util.isInteger(message.windowMs.low) && $util.isInteger(message.windowMs.high)))
-                        return "windowMs: integer|Long expected";
-                if (message.reason != null && $Object.hasOwnProperty.call(message, "reason"))
-                    if (!$util.isString(message.reason))
-                        return "reason: string expected";
-                return null;
-            };
-
-            /**
-             * Creates a RotationOrder message from a plain object. Also converts values to their respective internal types.
-             * @function fromObject
-             * @memberof sigil.v1.RotationOrder
-             * @static
-             * @param {Object.<string,*>} object Plain object
-             * @returns {sigil.v1.RotationOrder} RotationOrder
-             */
-            RotationOrder.fromObject = function (object, _depth) {
-                if (object instanceof $root.sigil.v1.RotationOrder)
-                    return object;
-                if (!$util.isObject(object))
-                    throw $TypeError(".sigil.v1.RotationOrder: object expected");
-                if (_depth === $undefined)
-                    _depth = 0;
-                if (_depth > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                let message = new $root.sigil.v1.RotationOrder();
-                if (object.orderId != null)
-                    if (typeof object.orderId !== "string" || object.orderId.length)
-                        message.orderId = $String(object.orderId);
-                if (object.spiffeId != null)
-                    if (typeof object.spiffeId !== "string" || object.spiffeId.length)
-                        message.spiffeId = $String(object.spiffeId);
-                if (object.prefix != null)
-                    if (typeof object.prefix !== "string" || object.prefix.length)
-                        message.prefix = $String(object.prefix);
-                if (object.all != null)
-                    if (object.all)
-                        message.all = $Boolean(object.all);
-                if (object.windowMs != null)
-                    if (typeof object.windowMs === "object" ? object.windowMs.low || object.windowMs.high : $Number(object.windowMs) !== 0)
-                        if ($util.Long)
-                            message.windowMs = $util.Long.fromValue(object.windowMs, true);
-                        else if (typeof object.windowMs === "string")
-                            message.windowMs = $parseInt(object.windowMs, 10);
-                        else if (typeof object.windowMs === "number")
-                            message.windowMs = object.windowMs;
-                        else if (typeof object.windowMs === "object")
-                            message.windowMs = new $util.LongBits(object.windowMs.low >>> 0, object.windowMs.high >>> 0).toNumber(true);
-                if (object.reason != null)
-                    if (typeof object.reason !== "string" || object.reason.length)
-                        message.reason = $String(object.reason);
-                return message;
-            };
-
-            /**
-             * Creates a plain object from a RotationOrder message. Also converts values to other types if specified.
-             * @function toObject
-             * @memberof sigil.v1.RotationOrder
-             * @static
-             * @param {sigil.v1.RotationOrder} message RotationOrder
-             * @param {$protobuf.IConversionOptions} [options] Conversion options
-             * @returns {Object.<string,*>} Plain object
-             */
-            RotationOrder.toObject = function (message, options, _depth) {
-                if (!options)
-                    options = {};
-                if (_depth === $undefined)
-                    _depth = 0;
-                if (_depth > $util.recursionLimit)
-                    throw $Error("max depth exceeded");
-                let object = {};
-                if (options.defaults) {
-                    object.orderId = "";
-                    object.spiffeId = "";
-                    object.prefix = "";
-                    object.all = false;
-                    object.windowMs = 0;
-                    object.reason = "";
-                }
-                if (message.orderId != null && $Object.hasOwnProperty.call(message, "orderId"))
-                    object.orderId = message.orderId;
-                if (message.spiffeId != null && $Object.hasOwnProperty.call(message, "spiffeId"))
-                    object.spiffeId = message.spiffeId;
-                if (message.prefix != null && $Object.hasOwnProperty.call(message, "prefix"))
-                    object.prefix = message.prefix;
-                if (message.all != null && $Object.hasOwnProperty.call(message, "all"))
-                    object.all = message.all;
-                if (message.windowMs != null && $Object.hasOwnProperty.call(message, "windowMs"))
-                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
-                        object.windowMs = typeof message.windowMs === "number" ? $BigInt(message.windowMs) : $util.Long.fromBits(message.windowMs.low >>> 0, message.windowMs.high >>> 0, true).toBigInt();
-                    else if (typeof message.windowMs === "number")
-                        object.windowMs = options.longs === $String ? $String(message.windowMs) : message.windowMs;
-                    else
-                        object.windowMs = options.longs === $String ? $util.Long.prototype.toString.call(message.windowMs) : options.longs === $Number ? new $util.LongBits(message.windowMs.low >>> 0, message.windowMs.high >>> 0).toNumber(true) : message.windowMs;
-                if (message.reason != null && $Object.hasOwnProperty.call(message, "reason"))
-                    object.reason = message.reason;
-                return object;
-            };
-
-            /**
-             * Converts this RotationOrder to JSON.
-             * @function toJSON
-             * @memberof sigil.v1.RotationOrder
-             * @instance
-             * @returns {Object.<string,*>} JSON object
-             */
-            RotationOrder.prototype.toJSON = function() {
-                return RotationOrder.toObject(this, $protobuf.util.toJSONOptions);
-            };
-
-            /**
-             * Gets the type url for RotationOrder
-             * @function getTypeUrl
-             * @memberof sigil.v1.RotationOrder
-             * @static
-             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
-             * @returns {string} The type url
-             */
-            RotationOrder.getTypeUrl = function(prefix) {
-                if (prefix === $undefined)
-                    prefix = "type.googleapis.com";
-                return prefix + "/sigil.v1.RotationOrder";
-            };
-
-            return RotationOrder;
-        })();
-
         v1.AttestRequest = (function() {
 
             /**
@@ -13448,6 +13014,7 @@ export const sigil = $root.sigil = (() => {
              * @property {number|null} [refreshHintSeconds] Seconds the bundle may be cached before fetching again (SPIFFE bundle refresh hint).
              * @property {sigil.v1.RevocationState.$Properties|null} [revocation] The revocation state: what sidecars check on every handshake.
              * @property {sigil.v1.PolicySet.$Properties|null} [policies] The allow-policies in force.
+             * @property {Array.<sigil.v1.RotationOrder.$Properties>|null} [rotationOrders] Rotation orders still running: a sidecar that missed one on NATS acts on it from here.
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -13474,6 +13041,7 @@ export const sigil = $root.sigil = (() => {
              */
             const TrustState = function (properties) {
                 this.roots = [];
+                this.rotationOrders = [];
                 if (properties)
                     for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
                         if (properties[keys[i]] != null && keys[i] !== "__proto__")
@@ -13529,6 +13097,14 @@ export const sigil = $root.sigil = (() => {
             TrustState.prototype.policies = null;
 
             /**
+             * Rotation orders still running: a sidecar that missed one on NATS acts on it from here.
+             * @member {Array.<sigil.v1.RotationOrder.$Properties>} rotationOrders
+             * @memberof sigil.v1.TrustState
+             * @instance
+             */
+            TrustState.prototype.rotationOrders = $util.emptyArray;
+
+            /**
              * Creates a new TrustState instance using the specified properties.
              * @function create
              * @memberof sigil.v1.TrustState
@@ -13573,6 +13149,9 @@ export const sigil = $root.sigil = (() => {
                     $root.sigil.v1.RevocationState.encode(message.revocation, writer.uint32(/* id 5, wireType 2 =*/42).fork(), _depth + 1).ldelim();
                 if (message.policies != null && $Object.hasOwnProperty.call(message, "policies"))
                     $root.sigil.v1.PolicySet.encode(message.policies, writer.uint32(/* id 6, wireType 2 =*/50).fork(), _depth + 1).ldelim();
+                if (message.rotationOrders != null && message.rotationOrders.length)
+                    for (let i = 0; i < message.rotationOrders.length; ++i)
+                        $root.sigil.v1.RotationOrder.encode(message.rotationOrders[i], writer.uint32(/* id 7, wireType 2 =*/58).fork(), _depth + 1).ldelim();
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -13677,6 +13256,14 @@ export const sigil = $root.sigil = (() => {
                             message.policies = $root.sigil.v1.PolicySet.decode(reader, reader.size(), $undefined, _depth + 1, message.policies);
                             continue;
                         }
+                    case 7: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.rotationOrders && message.rotationOrders.length))
+                                message.rotationOrders = [];
+                            message.rotationOrders.push($root.sigil.v1.RotationOrder.decode(reader, reader.size(), $undefined, _depth + 1));
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -13751,6 +13338,15 @@ export const sigil = $root.sigil = (() => {
                     if (error)
                         return "policies." + error;
                 }
+                if (message.rotationOrders != null && $Object.hasOwnProperty.call(message, "rotationOrders")) {
+                    if (!$Array.isArray(message.rotationOrders))
+                        return "rotationOrders: array expected";
+                    for (let i = 0; i < message.rotationOrders.length; ++i) {
+                        let error = $root.sigil.v1.RotationOrder.verify(message.rotationOrders[i], _depth + 1);
+                        if (error)
+                            return "rotationOrders." + error;
+                    }
+                }
                 return null;
             };
 
@@ -13808,6 +13404,16 @@ export const sigil = $root.sigil = (() => {
                         throw $TypeError(".sigil.v1.TrustState.policies: object expected");
                     message.policies = $root.sigil.v1.PolicySet.fromObject(object.policies, _depth + 1);
                 }
+                if (object.rotationOrders) {
+                    if (!$Array.isArray(object.rotationOrders))
+                        throw $TypeError(".sigil.v1.TrustState.rotationOrders: array expected");
+                    message.rotationOrders = $Array(object.rotationOrders.length);
+                    for (let i = 0; i < object.rotationOrders.length; ++i) {
+                        if (!$util.isObject(object.rotationOrders[i]))
+                            throw $TypeError(".sigil.v1.TrustState.rotationOrders: object expected");
+                        message.rotationOrders[i] = $root.sigil.v1.RotationOrder.fromObject(object.rotationOrders[i], _depth + 1);
+                    }
+                }
                 return message;
             };
 
@@ -13828,8 +13434,10 @@ export const sigil = $root.sigil = (() => {
                 if (_depth > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 let object = {};
-                if (options.arrays || options.defaults)
+                if (options.arrays || options.defaults) {
                     object.roots = [];
+                    object.rotationOrders = [];
+                }
                 if (options.defaults) {
                     object.trustDomain = "";
                     object.bundleSequence = 0;
@@ -13857,6 +13465,11 @@ export const sigil = $root.sigil = (() => {
                     object.revocation = $root.sigil.v1.RevocationState.toObject(message.revocation, options, _depth + 1);
                 if (message.policies != null && $Object.hasOwnProperty.call(message, "policies"))
                     object.policies = $root.sigil.v1.PolicySet.toObject(message.policies, options, _depth + 1);
+                if (message.rotationOrders && message.rotationOrders.length) {
+                    object.rotationOrders = $Array(message.rotationOrders.length);
+                    for (let j = 0; j < message.rotationOrders.length; ++j)
+                        object.rotationOrders[j] = $root.sigil.v1.RotationOrder.toObject(message.rotationOrders[j], options, _depth + 1);
+                }
                 return object;
             };
 
@@ -15363,6 +14976,482 @@ export const sigil = $root.sigil = (() => {
             };
 
             return AllowRule;
+        })();
+
+        v1.RotationOrder = (function() {
+
+            /**
+             * Properties of a RotationOrder.
+             * @typedef {Object} sigil.v1.RotationOrder.$Properties
+             * @property {string|null} [orderId] Unique per order; a sidecar acts on each order once.
+             * @property {string|null} [spiffeId] Exactly one target: one SPIFFE ID, a path prefix (whole segments), or every workload of the trust domain.
+             * @property {string|null} [prefix] RotationOrder prefix
+             * @property {boolean|null} [all] RotationOrder all
+             * @property {number|null} [windowMs] RotationOrder windowMs
+             * @property {string|null} [reason] Why, for logs: "operator", "ca-activate", ...
+             * @property {number|null} [createdAtUnixMs] When the order was made: the window runs from here, so a sidecar that hears of it late renews sooner.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a RotationOrder.
+             * @memberof sigil.v1
+             * @interface IRotationOrder
+             * @augments sigil.v1.RotationOrder.$Properties
+             * @deprecated Use sigil.v1.RotationOrder.$Properties instead.
+             */
+
+            /**
+             * Shape of a RotationOrder.
+             * @typedef {sigil.v1.RotationOrder.$Properties} sigil.v1.RotationOrder.$Shape
+             */
+
+            /**
+             * Constructs a new RotationOrder.
+             * @memberof sigil.v1
+             * @classdesc An operator's order to renew with a new key (NATS kind "rotate", and in TrustState while it runs). Each targeted
+             * sidecar renews once, at a uniformly random moment in what is left of the window, so a fleet does not stampede
+             * the CA.
+             * @constructor
+             * @param {sigil.v1.RotationOrder.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const RotationOrder = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * Unique per order; a sidecar acts on each order once.
+             * @member {string} orderId
+             * @memberof sigil.v1.RotationOrder
+             * @instance
+             */
+            RotationOrder.prototype.orderId = "";
+
+            /**
+             * Exactly one target: one SPIFFE ID, a path prefix (whole segments), or every workload of the trust domain.
+             * @member {string} spiffeId
+             * @memberof sigil.v1.RotationOrder
+             * @instance
+             */
+            RotationOrder.prototype.spiffeId = "";
+
+            /**
+             * RotationOrder prefix.
+             * @member {string} prefix
+             * @memberof sigil.v1.RotationOrder
+             * @instance
+             */
+            RotationOrder.prototype.prefix = "";
+
+            /**
+             * RotationOrder all.
+             * @member {boolean} all
+             * @memberof sigil.v1.RotationOrder
+             * @instance
+             */
+            RotationOrder.prototype.all = false;
+
+            /**
+             * RotationOrder windowMs.
+             * @member {number} windowMs
+             * @memberof sigil.v1.RotationOrder
+             * @instance
+             */
+            RotationOrder.prototype.windowMs = 0;
+
+            /**
+             * Why, for logs: "operator", "ca-activate", ...
+             * @member {string} reason
+             * @memberof sigil.v1.RotationOrder
+             * @instance
+             */
+            RotationOrder.prototype.reason = "";
+
+            /**
+             * When the order was made: the window runs from here, so a sidecar that hears of it late renews sooner.
+             * @member {number} createdAtUnixMs
+             * @memberof sigil.v1.RotationOrder
+             * @instance
+             */
+            RotationOrder.prototype.createdAtUnixMs = 0;
+
+            /**
+             * Creates a new RotationOrder instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.RotationOrder
+             * @static
+             * @param {sigil.v1.RotationOrder.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.RotationOrder} RotationOrder instance
+             * @type {{
+             *   (properties: sigil.v1.RotationOrder.$Shape): sigil.v1.RotationOrder & sigil.v1.RotationOrder.$Shape;
+             *   (properties?: sigil.v1.RotationOrder.$Properties): sigil.v1.RotationOrder;
+             * }}
+             */
+            RotationOrder.create = function(properties) {
+                return new RotationOrder(properties);
+            };
+
+            /**
+             * Encodes the specified RotationOrder message. Does not implicitly {@link sigil.v1.RotationOrder.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.RotationOrder
+             * @static
+             * @param {sigil.v1.RotationOrder.$Properties} message RotationOrder message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RotationOrder.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.orderId != null && $Object.hasOwnProperty.call(message, "orderId") && message.orderId !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.orderId);
+                if (message.spiffeId != null && $Object.hasOwnProperty.call(message, "spiffeId") && message.spiffeId !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.spiffeId);
+                if (message.prefix != null && $Object.hasOwnProperty.call(message, "prefix") && message.prefix !== "")
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.prefix);
+                if (message.all != null && $Object.hasOwnProperty.call(message, "all") && message.all !== false)
+                    writer.uint32(/* id 4, wireType 0 =*/32).bool(message.all);
+                if (message.windowMs != null && $Object.hasOwnProperty.call(message, "windowMs") && (typeof message.windowMs === "object" ? message.windowMs.low || message.windowMs.high : message.windowMs !== 0))
+                    writer.uint32(/* id 5, wireType 0 =*/40).uint64(message.windowMs);
+                if (message.reason != null && $Object.hasOwnProperty.call(message, "reason") && message.reason !== "")
+                    writer.uint32(/* id 6, wireType 2 =*/50).string(message.reason);
+                if (message.createdAtUnixMs != null && $Object.hasOwnProperty.call(message, "createdAtUnixMs") && (typeof message.createdAtUnixMs === "object" ? message.createdAtUnixMs.low || message.createdAtUnixMs.high : message.createdAtUnixMs !== 0))
+                    writer.uint32(/* id 7, wireType 0 =*/56).int64(message.createdAtUnixMs);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified RotationOrder message, length delimited. Does not implicitly {@link sigil.v1.RotationOrder.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.RotationOrder
+             * @static
+             * @param {sigil.v1.RotationOrder.$Properties} message RotationOrder message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RotationOrder.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a RotationOrder message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.RotationOrder
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.RotationOrder & sigil.v1.RotationOrder.$Shape} RotationOrder
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RotationOrder.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.RotationOrder();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.orderId = value;
+                            else
+                                delete message.orderId;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.spiffeId = value;
+                            else
+                                delete message.spiffeId;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.prefix = value;
+                            else
+                                delete message.prefix;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.all = value;
+                            else
+                                delete message.all;
+                            continue;
+                        }
+                    case 5: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                message.windowMs = value;
+                            else
+                                delete message.windowMs;
+                            continue;
+                        }
+                    case 6: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.reason = value;
+                            else
+                                delete message.reason;
+                            continue;
+                        }
+                    case 7: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+                                message.createdAtUnixMs = value;
+                            else
+                                delete message.createdAtUnixMs;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a RotationOrder message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.RotationOrder
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.RotationOrder & sigil.v1.RotationOrder.$Shape} RotationOrder
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RotationOrder.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a RotationOrder message.
+             * @function verify
+             * @memberof sigil.v1.RotationOrder
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            RotationOrder.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.orderId != null && $Object.hasOwnProperty.call(message, "orderId"))
+                    if (!$util.isString(message.orderId))
+                        return "orderId: string expected";
+                if (message.spiffeId != null && $Object.hasOwnProperty.call(message, "spiffeId"))
+                    if (!$util.isString(message.spiffeId))
+                        return "spiffeId: string expected";
+                if (message.prefix != null && $Object.hasOwnProperty.call(message, "prefix"))
+                    if (!$util.isString(message.prefix))
+                        return "prefix: string expected";
+                if (message.all != null && $Object.hasOwnProperty.call(message, "all"))
+                    if (typeof message.all !== "boolean")
+                        return "all: boolean expected";
+                if (message.windowMs != null && $Object.hasOwnProperty.call(message, "windowMs"))
+                    if (!$util.isInteger(message.windowMs) && !(message.windowMs && $util.isInteger(message.windowMs.low) && $util.isInteger(message.windowMs.high)))
+                        return "windowMs: integer|Long expected";
+                if (message.reason != null && $Object.hasOwnProperty.call(message, "reason"))
+                    if (!$util.isString(message.reason))
+                        return "reason: string expected";
+                if (message.createdAtUnixMs != null && $Object.hasOwnProperty.call(message, "createdAtUnixMs"))
+                    if (!$util.isInteger(message.createdAtUnixMs) && !(message.createdAtUnixMs && $util.isInteger(message.createdAtUnixMs.low) && $util.isInteger(message.createdAtUnixMs.high)))
+                        return "createdAtUnixMs: integer|Long expected";
+                return null;
+            };
+
+            /**
+             * Creates a RotationOrder message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.RotationOrder
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.RotationOrder} RotationOrder
+             */
+            RotationOrder.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.RotationOrder)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.RotationOrder: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.RotationOrder();
+                if (object.orderId != null)
+                    if (typeof object.orderId !== "string" || object.orderId.length)
+                        message.orderId = $String(object.orderId);
+                if (object.spiffeId != null)
+                    if (typeof object.spiffeId !== "string" || object.spiffeId.length)
+                        message.spiffeId = $String(object.spiffeId);
+                if (object.prefix != null)
+                    if (typeof object.prefix !== "string" || object.prefix.length)
+                        message.prefix = $String(object.prefix);
+                if (object.all != null)
+                    if (object.all)
+                        message.all = $Boolean(object.all);
+                if (object.windowMs != null)
+                    if (typeof object.windowMs === "object" ? object.windowMs.low || object.windowMs.high : $Number(object.windowMs) !== 0)
+                        if ($util.Long)
+                            message.windowMs = $util.Long.fromValue(object.windowMs, true);
+                        else if (typeof object.windowMs === "string")
+                            message.windowMs = $parseInt(object.windowMs, 10);
+                        else if (typeof object.windowMs === "number")
+                            message.windowMs = object.windowMs;
+                        else if (typeof object.windowMs === "object")
+                            message.windowMs = new $util.LongBits(object.windowMs.low >>> 0, object.windowMs.high >>> 0).toNumber(true);
+                if (object.reason != null)
+                    if (typeof object.reason !== "string" || object.reason.length)
+                        message.reason = $String(object.reason);
+                if (object.createdAtUnixMs != null)
+                    if (typeof object.createdAtUnixMs === "object" ? object.createdAtUnixMs.low || object.createdAtUnixMs.high : $Number(object.createdAtUnixMs) !== 0)
+                        if ($util.Long)
+                            message.createdAtUnixMs = $util.Long.fromValue(object.createdAtUnixMs, false);
+                        else if (typeof object.createdAtUnixMs === "string")
+                            message.createdAtUnixMs = $parseInt(object.createdAtUnixMs, 10);
+                        else if (typeof object.createdAtUnixMs === "number")
+                            message.createdAtUnixMs = object.createdAtUnixMs;
+                        else if (typeof object.createdAtUnixMs === "object")
+                            message.createdAtUnixMs = new $util.LongBits(object.createdAtUnixMs.low >>> 0, object.createdAtUnixMs.high >>> 0).toNumber();
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a RotationOrder message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.RotationOrder
+             * @static
+             * @param {sigil.v1.RotationOrder} message RotationOrder
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            RotationOrder.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.orderId = "";
+                    object.spiffeId = "";
+                    object.prefix = "";
+                    object.all = false;
+                    object.windowMs = 0;
+                    object.reason = "";
+                    object.createdAtUnixMs = 0;
+                }
+                if (message.orderId != null && $Object.hasOwnProperty.call(message, "orderId"))
+                    object.orderId = message.orderId;
+                if (message.spiffeId != null && $Object.hasOwnProperty.call(message, "spiffeId"))
+                    object.spiffeId = message.spiffeId;
+                if (message.prefix != null && $Object.hasOwnProperty.call(message, "prefix"))
+                    object.prefix = message.prefix;
+                if (message.all != null && $Object.hasOwnProperty.call(message, "all"))
+                    object.all = message.all;
+                if (message.windowMs != null && $Object.hasOwnProperty.call(message, "windowMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.windowMs = typeof message.windowMs === "number" ? $BigInt(message.windowMs) : $util.Long.fromBits(message.windowMs.low >>> 0, message.windowMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.windowMs === "number")
+                        object.windowMs = options.longs === $String ? $String(message.windowMs) : message.windowMs;
+                    else
+                        object.windowMs = options.longs === $String ? $util.Long.prototype.toString.call(message.windowMs) : options.longs === $Number ? new $util.LongBits(message.windowMs.low >>> 0, message.windowMs.high >>> 0).toNumber(true) : message.windowMs;
+                if (message.reason != null && $Object.hasOwnProperty.call(message, "reason"))
+                    object.reason = message.reason;
+                if (message.createdAtUnixMs != null && $Object.hasOwnProperty.call(message, "createdAtUnixMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.createdAtUnixMs = typeof message.createdAtUnixMs === "number" ? $BigInt(message.createdAtUnixMs) : $util.Long.fromBits(message.createdAtUnixMs.low >>> 0, message.createdAtUnixMs.high >>> 0, false).toBigInt();
+                    else if (typeof message.createdAtUnixMs === "number")
+                        object.createdAtUnixMs = options.longs === $String ? $String(message.createdAtUnixMs) : message.createdAtUnixMs;
+                    else
+                        object.createdAtUnixMs = options.longs === $String ? $util.Long.prototype.toString.call(message.createdAtUnixMs) : options.longs === $Number ? new $util.LongBits(message.createdAtUnixMs.low >>> 0, message.createdAtUnixMs.high >>> 0).toNumber() : message.createdAtUnixMs;
+                return object;
+            };
+
+            /**
+             * Converts this RotationOrder to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.RotationOrder
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            RotationOrder.prototype.toJSON = function() {
+                return RotationOrder.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for RotationOrder
+             * @function getTypeUrl
+             * @memberof sigil.v1.RotationOrder
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            RotationOrder.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.RotationOrder";
+            };
+
+            return RotationOrder;
         })();
 
         return v1;

@@ -1,6 +1,7 @@
 import { credentials, type ChannelCredentials } from '@grpc/grpc-js';
 import { checkControlPlaneCertificate, CONTROL_PLANE_CHANNEL_OPTIONS } from '../../common/control-plane-identity.ts';
 import { callUnary, type UnaryCallback } from '../../common/wire-errors.ts';
+import { rotationOrderFromWire, type RotationOrderEvent } from '../../common/events/sigil-event.ts';
 import { IdentityClient, type sigil } from '../../proto/index.ts';
 import type { TlsMaterial } from './credential-source.ts';
 import type { IdentityApi, IssuedSvidWire, IssuedTrustWire } from './identity-api.ts';
@@ -20,6 +21,8 @@ export interface TrustStateWire extends IssuedTrustWire {
   readonly revocation: { readonly crlNumber: number; readonly revokedSerials: readonly string[]; readonly revokedSpiffeIds: readonly string[] };
   /** Absent when the control plane serves no policies. */
   readonly policies: sigil.v1.IPolicySet | undefined;
+  /** Rotation orders still running (malformed ones are left out). */
+  readonly rotationOrders: readonly RotationOrderEvent[];
 }
 
 function trustOf(t: sigil.v1.ITrustState | null | undefined): TrustStateWire {
@@ -31,6 +34,7 @@ function trustOf(t: sigil.v1.ITrustState | null | undefined): TrustStateWire {
     refreshHintSeconds: t?.refreshHintSeconds ?? 0,
     revocation: { crlNumber: Number(r?.crlNumber ?? 0), revokedSerials: r?.revokedSerials ?? [], revokedSpiffeIds: r?.revokedSpiffeIds ?? [] },
     policies: t?.policies ?? undefined,
+    rotationOrders: (t?.rotationOrders ?? []).map(rotationOrderFromWire).filter((o) => o !== undefined),
   };
 }
 

@@ -36,7 +36,7 @@ t.test('a prefix order rotates exactly the matching sidecars, spread across the 
   const renewedAt = new Map<string, number>();
   const f = fleet([...prod, ...others], clock, async (id) => { renewedAt.set(id, clock.now()); return true; });
   const start = clock.now();
-  const order = { orderId: 'o1', target: parseRotationTarget({ prefix: `spiffe://${TD}/ns/prod/` }, TD), windowMs: WINDOW_MS, reason: 'operator' };
+  const order = { orderId: 'o1', target: parseRotationTarget({ prefix: `spiffe://${TD}/ns/prod/` }, TD), windowMs: WINDOW_MS, reason: 'operator', createdAt: clock.now() };
   const offered = f.offer(order);
   t.equal(offered.filter((r) => r === 'scheduled').length, prod.length, 'every prod sidecar scheduled');
   t.equal(offered.filter((r) => r === 'not-targeted').length, others.length);
@@ -64,11 +64,11 @@ t.test('one identity, all, a zero window and a failing renewal', async (t) => {
   const b = `spiffe://${TD}/ns/b/sa/two`;
   let calls = 0;
   const f = fleet([a, b], clock, async (id) => { calls++; return id === a; });
-  t.same(f.offer({ orderId: 'one', target: { kind: 'spiffe-id', spiffeId: a }, windowMs: 0, reason: 'operator' }), ['scheduled', 'not-targeted']);
+  t.same(f.offer({ orderId: 'one', target: { kind: 'spiffe-id', spiffeId: a }, windowMs: 0, reason: 'operator', createdAt: clock.now() }), ['scheduled', 'not-targeted']);
   clock.advance(0);
   await new Promise((r) => setImmediate(r));
   t.equal(calls, 1, 'a zero window renews at once');
-  f.offer({ orderId: 'all', target: { kind: 'all' }, windowMs: 1_000, reason: 'ca-activate' });
+  f.offer({ orderId: 'all', target: { kind: 'all' }, windowMs: 1_000, reason: 'ca-activate', createdAt: clock.now() });
   t.ok(f.members.every((m) => m.orders.pendingAt !== undefined), 'both pending');
   clock.advance(1_000);
   await new Promise((r) => setImmediate(r));
@@ -80,12 +80,22 @@ t.test('a newer order replaces a pending one; stop cancels', async (t) => {
   const id = `spiffe://${TD}/ns/a/sa/one`;
   let calls = 0;
   const orders = new RotationOrders(id, { renewNow: async () => { calls++; return true; }, clock, random: () => 0.99, logger: silentLogger() });
-  orders.offer({ orderId: 'first', target: { kind: 'all' }, windowMs: 10_000, reason: 'x' });
-  orders.offer({ orderId: 'second', target: { kind: 'all' }, windowMs: 1_000, reason: 'x' });
+  orders.offer({ orderId: 'first', target: { kind: 'all' }, windowMs: 10_000, reason: 'x', createdAt: clock.now() });
+  orders.offer({ orderId: 'second', target: { kind: 'all' }, windowMs: 1_000, reason: 'x', createdAt: clock.now() });
   t.equal(orders.pendingAt, clock.now() + 990);
   t.equal(clock.pendingTimers, 1, 'the first order no longer has a timer');
   orders.stop();
   clock.advance(20_000);
   await new Promise((r) => setImmediate(r));
   t.equal(calls, 0);
+});
+
+t.test('an order heard late renews in what is left of its window, or at once', async (t) => {
+  const clock = new FakeClock();
+  const id = `spiffe://${TD}/ns/a/sa/one`;
+  const orders = new RotationOrders(id, { renewNow: async () => true, clock, random: () => 0.5, logger: silentLogger() });
+  orders.offer({ orderId: 'late', target: { kind: 'all' }, windowMs: 60_000, reason: 'x', createdAt: clock.now() - 40_000 });
+  t.equal(orders.pendingAt, clock.now() + 10_000, 'half of the 20 s left');
+  orders.offer({ orderId: 'over', target: { kind: 'all' }, windowMs: 60_000, reason: 'x', createdAt: clock.now() - 120_000 });
+  t.equal(orders.pendingAt, clock.now(), 'a window already over: at once');
 });

@@ -7,6 +7,8 @@ export interface RotationOrder {
   readonly target: RotationTarget;
   readonly windowMs: number;
   readonly reason: string;
+  /** Unix ms: the window runs from here, so an order heard late (a trust refresh after an outage) renews sooner. */
+  readonly createdAt: number;
 }
 
 export type RotationOrderResult = 'scheduled' | 'not-targeted' | 'duplicate' | 'rotated' | 'failed';
@@ -26,7 +28,7 @@ const REMEMBERED_ORDERS = 256;
 
 /**
  * Acts on rotation orders for this sidecar's identity: each targeted order renews once, at a uniformly random moment
- * inside its window, so a fleet spreads its renewals instead of stampeding the CA. A later order replaces a
+ * in what is left of its window, so a fleet spreads its renewals instead of stampeding the CA. A later order replaces a
  * pending one (both ask for the same thing: a new key soon).
  */
 export class RotationOrders {
@@ -49,8 +51,10 @@ export class RotationOrders {
     if (this.#seen.has(order.orderId)) return this.#report('duplicate', order);
     this.#remember(order.orderId);
     if (!rotationTargetMatches(order.target, this.#ownId)) return this.#report('not-targeted', order);
-    const delayMs = Math.floor(this.#deps.random() * order.windowMs);
-    const at = this.#deps.clock.now() + delayMs;
+    const now = this.#deps.clock.now();
+    const left = Math.max(0, Math.min(order.windowMs, order.createdAt + order.windowMs - now));
+    const delayMs = Math.floor(this.#deps.random() * left);
+    const at = now + delayMs;
     this.#pending?.timer.cancel();
     const timer = this.#deps.clock.setTimer(delayMs, () => void this.#rotate(order));
     this.#pending = { order, timer, at };

@@ -72,6 +72,7 @@ export class ControlPlaneState {
         this.trust.offer(state.roots, state.bundleSequence, 'grpc');
         this.revocation.replace(state.revocation);
         this.policy.replace(state.policies, 'grpc');
+        for (const order of state.rotationOrders) this.rotationOrders.offer(order);
       },
       clock,
       logger,
