@@ -46,7 +46,7 @@ async function main(): Promise<void> {
     const cpAddresses = await controlPlane.start();
     cleanups.unshift(() => controlPlane.stop());
     const cpAddress = formatHostPort(cpAddresses.grpc);
-    const admin = new AdminApi({ address: cpAddress, credentialsDir: join(dir, 'admin') });
+    let admin = new AdminApi({ address: cpAddress, credentialsDir: join(dir, 'admin') });
     cleanups.unshift(() => admin.close());
     say(`    listening on ${cpAddress}`);
     const firstPolicy = await admin.applyPolicies({ yaml: policyYaml('web-to-api', [WEB_ID]), source: 'web-to-api.yaml', dryRun: false });
@@ -86,6 +86,7 @@ async function main(): Promise<void> {
         'outbound:',
         `  - { listen: "127.0.0.1:0", upstream: "${formatHostPort(apiInbound)}", expect: ${API_ID} }`,
         'admin: { listen: "127.0.0.1:0" }',
+        'trustRefreshInterval: 1s',
       ].join('\n'), join(dir, 'web-sidecar.yaml')),
       bootstrapBundlePem: ca.issued.root.pem,
       joinToken: () => webToken,
@@ -125,6 +126,7 @@ async function main(): Promise<void> {
         'outbound:',
         `  - { listen: "127.0.0.1:0", upstream: "${formatHostPort(apiInbound)}", expect: ${API_ID} }`,
         'admin: { listen: "127.0.0.1:0" }',
+        'trustRefreshInterval: 1s',
       ].join('\n'), join(dir, 'batch-sidecar.yaml')),
       bootstrapBundlePem: ca.issued.root.pem,
       joinToken: () => batchToken,
@@ -146,7 +148,51 @@ async function main(): Promise<void> {
     say(`    call from batch, no restart anywhere: HTTP ${allowed.status} ${allowed.body.trim()}`);
     if (allowed.status !== 200) throw new Error('the new policy did not take effect');
 
-    step(8, `sigil revoke --spiffe-id ${WEB_ID} --reason keyCompromise, with a connection open`);
+    step(8, 'CA rotation without a restart: sigil ca rotate prepare, activate, retire, while web keeps calling api');
+    const serialOf = (sidecar: Sidecar) => sidecar.credentials.current!.material.serial;
+    const before = { api: serialOf(apiSidecar), web: serialOf(webSidecar), batch: serialOf(batchSidecar) };
+    const calls = { ok: 0, failed: 0 };
+    let calling = true;
+    const callLoop = (async () => {
+      while (calling) {
+        const r = await callThrough({ host: '127.0.0.1', port: (web.address() as { port: number }).port }, '/call').catch(() => ({ status: 0 }));
+        if (r.status === 200) calls.ok++;
+        else calls.failed++;
+      }
+    })();
+    const everySidecar = [apiSidecar, webSidecar, batchSidecar];
+    const bundleHas = (count: number) => Promise.all(everySidecar.map((sc) => new Promise<void>((resolve) => {
+      if (sc.trust.bundle?.roots.length === count) return resolve();
+      const off = sc.trust.onChange((b) => { if (b.roots.length === count) { off(); resolve(); } });
+    })));
+    const prepared = await admin.rotateCa({ step: 'prepare' });
+    say(`    prepare: new root ${prepared.status?.next?.root?.serial} and intermediate ${prepared.status?.next?.intermediate?.serial}; bundle sequence ${prepared.status?.bundleSequence}`);
+    await bundleHas(2);
+    say('    every sidecar now trusts both roots');
+    // After activation every new SVID comes from the new intermediate: a changed serial is the rotation.
+    const renewedAll = Promise.all(everySidecar.map((sc) => new Promise<void>((resolve) => {
+      const first = serialOf(sc);
+      const off = sc.credentials.subscribe((c) => { if (c.material.serial !== first) { off(); resolve(); } });
+    })));
+    const activated = await admin.rotateCa({ step: 'activate', windowMs: 2_000 });
+    say(`    activate: the new intermediate signs; rotation order ${activated.orderId} asks every workload to renew within 2s`);
+    await renewedAll;
+    for (const [name, sidecar] of [['api', apiSidecar], ['web', webSidecar], ['batch', batchSidecar]] as const) {
+      say(`      ${name.padEnd(5)} serial ${before[name]} -> ${serialOf(sidecar)}`);
+    }
+    const retired = await admin.rotateCa({ step: 'retire' });
+    if (retired.blockers.length > 0) throw new Error(`retire was blocked by ${retired.blockers.map((b) => b.spiffeId).join(', ')}`);
+    await bundleHas(1);
+    calling = false;
+    await callLoop;
+    say(`    retire: the old root left every bundle; bundle sequence ${retired.status?.bundleSequence}`);
+    say(`    the call loop made ${calls.ok} calls through the rotation, ${calls.failed} failed`);
+    if (calls.failed > 0 || calls.ok === 0) throw new Error('calls failed during the CA rotation');
+    // The admin credential was re-issued under the new CA; the old one chains to the retired root.
+    admin.close();
+    admin = new AdminApi({ address: cpAddress, credentialsDir: join(dir, 'admin') });
+
+    step(9, `sigil revoke --spiffe-id ${WEB_ID} --reason keyCompromise, with a connection open`);
     const open = await new Promise<import('node:net').Socket>((resolve, reject) => {
       const s = netConnect({ host: '127.0.0.1', port: webOutbound.port }, () => resolve(s));
       s.once('error', reject);
@@ -168,7 +214,7 @@ async function main(): Promise<void> {
     say(`    the next call: HTTP ${afterRevoke.status} ${afterRevoke.body.trim()}`);
     if (afterRevoke.status === 200) throw new Error('a revoked caller got through');
 
-    step(9, 'inventory (sigil certs list)');
+    step(10, 'inventory (sigil certs list)');
     for (const c of (await admin.listCertificates({ kind: 'svid' })).certificates) {
       say(`    ${c.serial}  ${c.status}  until ${new Date(Number(c.notAfterUnixMs)).toISOString()}  ${c.spiffeId}`);
     }
