@@ -2,8 +2,10 @@
 // EventChannel + TrustState + RevocationState, without proxies) spread over worker processes, bundle events and
 // revocations (revoke-to-enforced), with the CPU the control plane,
 // the subscribers and nats-server spend per event, all read from /proc in the same run.
+// Last, a rotation wave: subscribers that hold SVIDs get `sigil rotate --all --within 60s` and renew with new keys
+// at random moments in the window: control-plane CPU and issuance rate during the wave.
 // Run: `npx node bench/propagation.ts [--subscribers 1000] [--events 50] [--workers 2] [--json out.json]
-//       [--deadline-seconds 120]`.
+//       [--rotation-window-seconds 60 (0: no wave)] [--deadline-seconds 360]`.
 // Writes bench/results/propagation.json unless --json says otherwise. Linux only (/proc).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
@@ -20,6 +22,7 @@ import { startBenchNatsServer } from './lib/nats-server.ts';
 import { processCpuMs } from './lib/process-cpu.ts';
 import { SubscriberPool } from './lib/subscriber-pool.ts';
 import { runBenchMain, writeResultJson } from './lib/bench-main.ts';
+import { measureRotationWave, type RotationWaveResult } from './lib/rotation-wave.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const DEFAULT_PROPAGATION_JSON = join(ROOT, 'bench', 'results', 'propagation.json');
@@ -43,6 +46,8 @@ export interface PropagationOptions {
   readonly deadlineMs?: number;
   /** How long one event may take to reach every subscriber before it is counted incomplete. */
   readonly eventTimeoutMs?: number;
+  /** The rotation wave's spread window; 0 skips the wave. Default 60 s. */
+  readonly rotationWindowMs?: number;
   /** Progress lines (default: none). */
   readonly log?: (line: string) => void;
 }
@@ -73,6 +78,8 @@ export interface PropagationResult {
    * once the signed event is handed to NATS, so this bounds what the control plane spends before issuedAt.
    */
   readonly revokeCallMs: LatencySummary;
+  /** Absent when the wave was skipped. Attestation of the wave's subscribers is reported as setup. */
+  readonly rotationWave?: RotationWaveResult & { readonly attest: { readonly wallMs: number; readonly perSecond: number } };
 }
 
 function positiveInteger(name: string, value: number): number {
@@ -89,10 +96,13 @@ export async function runPropagation(options: PropagationOptions = {}): Promise<
   const subscribers = positiveInteger('subscribers', options.subscribers ?? 1000);
   const events = positiveInteger('events', options.events ?? 50);
   const workers = Math.min(subscribers, positiveInteger('workers', options.workers ?? Math.max(2, cpus().length)));
-  const deadlineMs = options.deadlineMs ?? 120_000;
+  const rotationWindowMs = options.rotationWindowMs ?? 60_000;
+  const deadlineMs = options.deadlineMs ?? (rotationWindowMs > 0 ? 360_000 : 120_000);
   const eventTimeoutMs = options.eventTimeoutMs ?? 10_000;
   const log = options.log ?? (() => undefined);
-  const stopBy = performance.now() + deadlineMs - RESERVE_MS;
+  // The wave needs its window, its subscribers' attestations and a margin, whatever the other scenarios took.
+  const waveReserveMs = rotationWindowMs > 0 ? rotationWindowMs + 60_000 + subscribers * 25 : 0;
+  const stopBy = performance.now() + deadlineMs - RESERVE_MS - waveReserveMs;
 
   return withDeadline('bench/propagation', deadlineMs, async (children) => {
     const dir = mkdtempSync(join(tmpdir(), 'sigil-bench-propagation-'));
@@ -137,6 +147,23 @@ export async function runPropagation(options: PropagationOptions = {}): Promise<
       }
       throw new SigilError(ErrorCode.UNAVAILABLE, `after ${WARM_UP_ATTEMPTS} warm-up events some subscribers had still not applied one: is nats-server overloaded?`);
     };
+    /** Subscribers with SVIDs (each attests with its own token), then the rotation order to all of them. */
+    const wave = async (count: number) => {
+      const identities = [];
+      for (let i = 0; i < count; i++) {
+        const spiffeId = `spiffe://${TRUST_DOMAIN}/ns/bench/sa/rotating-${i}`;
+        identities.push({ spiffeId, token: await cp.createJoinToken(spiffeId) });
+      }
+      const attestStart = performance.now();
+      const pool = await SubscriberPool.start({ subscribers: count, workers, servers: [nats.url], trustDomain: TRUST_DOMAIN, grpcAddress: cp.grpcAddress, bundlePem: cp.bundlePem, identities }, children);
+      pools.push(pool);
+      const attestMs = performance.now() - attestStart;
+      log(`rotation wave: ${count} subscribers attested in ${Math.round(attestMs)} ms; ordering rotate --all --within ${rotationWindowMs / 1000}s`);
+      const result = await measureRotationWave(cp, pool, count, rotationWindowMs);
+      log(`rotation wave: ${result.rotated} renewed in ${result.wallMs} ms`);
+      await pool.stop();
+      return { ...result, attest: { wallMs: Math.round(attestMs), perSecond: Math.round((count / attestMs) * 10_000) / 10 } };
+    };
     try {
       log(`control plane pid ${cp.pid} on ${cp.grpcAddress}, nats-server pid ${nats.pid} on ${nats.url}`);
       // A new root is minted before measuring: that is the operator's work, not the control plane's.
@@ -161,10 +188,13 @@ export async function runPropagation(options: PropagationOptions = {}): Promise<
       log(`bundle, one subscriber: ${bundleOneSubscriber.events} events in ${bundleOneSubscriber.wallMs} ms`);
       const revocationOneSubscriber = await measureRevocations(solo, 1, BASELINE_EVENTS, Number.POSITIVE_INFINITY);
       log(`revocation, one subscriber: ${revocationOneSubscriber.events} revocations in ${revocationOneSubscriber.wallMs} ms`);
+      await solo.stop();
+      const rotationWave = rotationWindowMs > 0 ? await wave(subscribers) : undefined;
       return {
         date: new Date().toISOString(), node: process.version, cores: cpus().length, subscribers, workers,
         scenarios: { firstEvent, bundle, bundleChange, bundleOneSubscriber, revocation, revocationOneSubscriber },
         revokeCallMs: revokeCall,
+        ...(rotationWave ? { rotationWave } : {}),
       };
     } finally {
       for (const pool of pools) await pool.stop();
@@ -201,14 +231,16 @@ async function main(): Promise<void> {
       events: { type: 'string', default: '50' },
       workers: { type: 'string' },
       json: { type: 'string', default: DEFAULT_PROPAGATION_JSON },
-      'deadline-seconds': { type: 'string', default: '120' },
+      'deadline-seconds': { type: 'string' },
+      'rotation-window-seconds': { type: 'string', default: '60' },
     },
   });
   const result = await runPropagation({
     subscribers: Number(values.subscribers),
     events: Number(values.events),
     ...(values.workers === undefined ? {} : { workers: Number(values.workers) }),
-    deadlineMs: Number(values['deadline-seconds']) * 1000,
+    ...(values['deadline-seconds'] === undefined ? {} : { deadlineMs: Number(values['deadline-seconds']) * 1000 }),
+    rotationWindowMs: Number(values['rotation-window-seconds']) * 1000,
     log: (line) => process.stderr.write(`${line}\n`),
   });
   const { bundle, bundleChange, revocation } = result.scenarios;
@@ -220,7 +252,20 @@ async function main(): Promise<void> {
   const call = result.revokeCallMs;
   process.stdout.write(`revocation latency runs from the event's issuedAt (after the store write and CRL signing); the Admin API revoke call itself took p50 ${call.p50} / p99 ${call.p99} / max ${call.max} ms (call → reply, reply once the event is handed to NATS)\n`);
   if (incomplete > 0) process.stdout.write(`${incomplete} events did not reach every subscriber within the per-event timeout; dropped: ${JSON.stringify({ ...bundle.dropped, ...revocation.dropped })}\n`);
+  if (result.rotationWave) process.stdout.write(`\n${rotationWaveTable(result.rotationWave)}\n`);
   writeResultJson(values.json, result);
+}
+
+export function rotationWaveTable(w: NonNullable<PropagationResult['rotationWave']>): string {
+  return [
+    `rotation wave: sigil rotate --all --within ${w.windowMs / 1000}s to ${w.subscribers} subscribers holding SVIDs (each renews with a new key at a random moment in the window)`,
+    '',
+    '| renewed | wave ms | renewals/s mean / busiest second | control plane CPU ms per renewal | control plane busy | renew call p50 / p99 / max ms | status: rotated / pending / failed |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    `| ${w.rotated} / ${w.subscribers} | ${w.wallMs} | ${w.issuancePerSecond.mean} / ${w.issuancePerSecond.peak} | ${w.controlPlaneCpu.perRenewalMs} | ${Math.round(w.controlPlaneCpu.utilisation * 100)} % of one core | ${w.renewMs.p50} / ${w.renewMs.p99} / ${w.renewMs.max} | ${w.status.rotated} / ${w.status.pending} / ${w.status.failed} |`,
+    '',
+    `setup, not in the wave: ${w.subscribers} attestations in ${w.attest.wallMs} ms (${w.attest.perSecond}/s, 8 in flight per worker)`,
+  ].join('\n');
 }
 
 if (import.meta.main) runBenchMain('propagation', main);

@@ -12,3 +12,5 @@ export { CredentialSource, type TlsMaterial } from './identity/credential-source
 export { svidPeerVerifier } from './peer-verifier.ts';
 export { resolveTlsSettings } from './proxy/tls-settings.ts';
 export { PolicyEnforcer } from './policy/policy-enforcer.ts';
+export { SvidManager, type SvidManagerOptions, type SvidManagerDeps } from './identity/svid-manager.ts';
+export { RotationOrders, type RotationOrder } from './identity/rotation-orders.ts';

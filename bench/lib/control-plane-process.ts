@@ -34,6 +34,12 @@ export interface ControlPlaneProcess {
    * channel with the admin SVID `sigil ca init` wrote; resolves with the CRL number the change produced.
    */
   revokeIdentity(spiffeId: string): Promise<number>;
+  /** A one-time join token for `spiffeId`, through the Admin API. */
+  createJoinToken(spiffeId: string): Promise<string>;
+  /** `sigil rotate --all --within window`: resolves with the order id. */
+  rotateAll(windowMs: number): Promise<string>;
+  /** `sigil rotate status --order id`: how many targets, rotated, pending, failed. */
+  rotationStatus(orderId: string): Promise<{ targets: number; rotated: number; pending: number; failed: number }>;
   /** SIGTERM, resolved once it has stopped. */
   stop(): Promise<void>;
 }
@@ -82,6 +88,7 @@ export async function startControlPlaneProcess(options: ControlPlaneProcessOptio
   const pid = child.pid ?? 0;
   // Created lazily: a run without revocations opens no admin channel.
   let admin: AdminApi | undefined;
+  const adminApi = (): AdminApi => (admin ??= new AdminApi({ address: grpcAddress, credentialsDir: join(dataDir, 'admin') }));
   return {
     pid,
     grpcAddress,
@@ -95,8 +102,17 @@ export async function startControlPlaneProcess(options: ControlPlaneProcessOptio
       });
     },
     async revokeIdentity(spiffeId) {
-      admin ??= new AdminApi({ address: grpcAddress, credentialsDir: join(dataDir, 'admin') });
-      return Number((await admin.revoke({ spiffeId, reason: 'keyCompromise' })).crlNumber);
+      return Number((await adminApi().revoke({ spiffeId, reason: 'keyCompromise' })).crlNumber);
+    },
+    async createJoinToken(spiffeId) {
+      return (await adminApi().createJoinToken({ spiffeId, ttlSeconds: 3_600, uses: 1 })).token;
+    },
+    async rotateAll(windowMs) {
+      return (await adminApi().rotate({ all: true, windowMs })).orderId;
+    },
+    async rotationStatus(orderId) {
+      const s = await adminApi().rotationStatus(orderId);
+      return { targets: s.targets.length, rotated: s.rotated.length, pending: s.pending.length, failed: s.failed.length };
     },
     async stop() {
       admin?.close();

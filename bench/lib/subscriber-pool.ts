@@ -52,11 +52,14 @@ export class SubscriberPool {
 
   /** Spawns the workers and resolves once every subscriber is connected to NATS. */
   static async start(options: SubscriberPoolOptions, children: ChildProcesses): Promise<SubscriberPool> {
-    const { workers: count, subscribers, ...rest } = options;
+    const { workers: count, subscribers, identities, ...rest } = options;
     const workers: Worker[] = [];
     const ready: Promise<void>[] = [];
+    let firstOfWorker = 0;
     for (let w = 0; w < count; w++) {
       const share = Math.floor(subscribers / count) + (w < subscribers % count ? 1 : 0);
+      const mine = identities?.slice(firstOfWorker, firstOfWorker + share);
+      firstOfWorker += share;
       const child = children.track(spawn(process.execPath, [WORKER], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
       workers.push({ child, subscribers: share, completed: new Map() });
       ready.push(new Promise((resolve, reject) => {
@@ -66,7 +69,7 @@ export class SubscriberPool {
         });
         child.once('exit', (code) => reject(new SigilError(ErrorCode.UNAVAILABLE, `subscriber worker ${w} exited (${code})`)));
       }));
-      child.send({ type: 'start', ...rest, subscribers: share, name: `bench-w${w}` } satisfies ToWorker);
+      child.send({ type: 'start', ...rest, subscribers: share, name: `bench-w${w}`, ...(mine ? { identities: mine } : {}) } satisfies ToWorker);
     }
     await Promise.all(ready);
     return new SubscriberPool(workers);

@@ -9,6 +9,11 @@ export interface WorkerStart {
   readonly grpcAddress: string;
   readonly bundlePem: string;
   readonly name: string;
+  /**
+   * One per subscriber when given: each attests with its token (a real SvidManager) and acts on rotation orders
+   * as a sidecar does (RotationOrders: a new key at a random moment in the window).
+   */
+  readonly identities?: readonly { readonly spiffeId: string; readonly token: string }[];
 }
 
 export type ToWorker = WorkerStart | { readonly type: 'reset' } | { readonly type: 'report' } | { readonly type: 'stop' };

@@ -5,10 +5,14 @@
 import { systemClock } from '../../common/clock.ts';
 import type { SigilEvent } from '../../common/events/sigil-event.ts';
 import { silentLogger } from '../../common/logger.ts';
-import { EventChannel, GrpcIdentityApi, RevocationState, TrustState, type EventMeta } from '../../sidecar/index.ts';
+import { EventChannel, GrpcIdentityApi, RevocationState, RotationOrders, SvidManager, TrustState, type EventMeta } from '../../sidecar/index.ts';
 import type { FromWorker, ToWorker, WorkerStart } from './subscriber-protocol.ts';
 
 const channels: EventChannel[] = [];
+const svids: SvidManager[] = [];
+/** Attestations in flight at once per worker: enough to keep the control plane busy, not a flood. */
+const ATTEST_CONCURRENCY = 8;
+let rotatedCount = 0;
 let samples = new Map<string, number[]>();
 let dropped = new Map<string, number>();
 /** Subscribers that applied each event so far, by `kind:sequence`; removed once all have. */
@@ -58,10 +62,55 @@ function applied(meta: EventMeta, total: number): void {
   send({ type: 'complete', kind: meta.kind, sequence: meta.sequence });
 }
 
+/**
+ * A sidecar's identity half: attests with its token, then renews with a new key when a rotation order targets it.
+ * Records how long each renewal took and when it finished; reports 'rotated' once every subscriber here rotated.
+ */
+async function identityFor(identity: { spiffeId: string; token: string }, options: WorkerStart, api: GrpcIdentityApi): Promise<RotationOrders> {
+  const logger = silentLogger();
+  const svid = new SvidManager({ spiffeId: identity.spiffeId, trustDomain: options.trustDomain, joinToken: () => identity.token }, {
+    api, credentials: { update: () => undefined }, clock: systemClock, random: Math.random, logger,
+  });
+  await svid.start();
+  if (svid.state !== 'ready') throw new Error(`${identity.spiffeId} could not attest (state ${svid.state})`);
+  svids.push(svid);
+  return new RotationOrders(identity.spiffeId, {
+    renewNow: async (reason) => {
+      const t0 = performance.now();
+      const ok = await svid.renewNow(reason);
+      if (ok) {
+        record('rotation.renewMs', performance.now() - t0);
+        record('rotation.doneAt', performance.timeOrigin + performance.now());
+        if (++rotatedCount === options.subscribers) send({ type: 'complete', kind: 'rotated', sequence: 1 });
+      } else {
+        drop('rotation/renew-failed');
+      }
+      return ok;
+    },
+    clock: systemClock,
+    random: Math.random,
+    logger,
+  });
+}
+
+async function identitiesFor(options: WorkerStart, api: GrpcIdentityApi): Promise<(RotationOrders | undefined)[]> {
+  const identities = options.identities ?? [];
+  const out: (RotationOrders | undefined)[] = new Array(options.subscribers).fill(undefined);
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(ATTEST_CONCURRENCY, identities.length) }, async () => {
+    while (next < identities.length) {
+      const i = next++;
+      out[i] = await identityFor(identities[i]!, options, api);
+    }
+  }));
+  return out;
+}
+
 async function start(options: WorkerStart): Promise<void> {
   const api = new GrpcIdentityApi({ address: options.grpcAddress, bundlePem: () => options.bundlePem, trustDomain: options.trustDomain });
   const initial = await api.fetchTrust();
   const logger = silentLogger();
+  const rotation = await identitiesFor(options, api);
   let connected = 0;
   const allConnected = Promise.withResolvers<void>();
   for (let i = 0; i < options.subscribers; i++) {
@@ -72,6 +121,8 @@ async function start(options: WorkerStart): Promise<void> {
     const channel = new EventChannel({ servers: options.servers, trustDomain: options.trustDomain, name: `${options.name}-${i}`, reconnectWaitMs: 500 }, {
       roots: () => trust.bundle?.roots ?? [],
       onEvent: (event, meta) => {
+        // Rotation orders are followed up by renewals ('rotated' completions), not as applied events.
+        if (event.type === 'rotate.ordered') return void rotation[i]?.offer(event);
         // Same host, same clock as the signer: issuedAt is taken just before signing, so this is publish-to-applied.
         if (event.type === 'bundle.updated') {
           const changed = trust.offer(event.roots, event.bundleSequence, 'nats');
@@ -103,6 +154,7 @@ let stopping = false;
 async function stop(code: number): Promise<void> {
   if (stopping) return;
   stopping = true;
+  for (const svid of svids) svid.stop();
   await Promise.allSettled(channels.map((c) => c.close()));
   process.exit(code);
 }
