@@ -107,6 +107,8 @@ export async function resumeCaRotation(dataDir: string, active: ActiveCa, logger
  */
 export class CaRotation {
   readonly #deps: CaRotationDeps;
+  /** Steps run one at a time (an operator and the schedule may ask at once): each reads the state the last left. */
+  #tail: Promise<unknown> = Promise.resolve();
 
   constructor(deps: CaRotationDeps) {
     this.#deps = deps;
@@ -146,7 +148,25 @@ export class CaRotation {
     };
   }
 
-  async prepare(options: { intermediateOnly: boolean; rootKeyPem?: string }): Promise<{ status: CaRotationStatus; newRootKeyPem?: string }> {
+  prepare(options: { intermediateOnly: boolean; rootKeyPem?: string }): Promise<{ status: CaRotationStatus; newRootKeyPem?: string }> {
+    return this.#serialised(() => this.#prepare(options));
+  }
+
+  activate(options: { windowMs?: number }): Promise<{ status: CaRotationStatus; orderId: string }> {
+    return this.#serialised(() => this.#activate(options));
+  }
+
+  retire(): Promise<{ status: CaRotationStatus; blockers: CertificateRecord[] }> {
+    return this.#serialised(() => this.#retire());
+  }
+
+  #serialised<T>(step: () => Promise<T>): Promise<T> {
+    const run = this.#tail.then(step);
+    this.#tail = run.catch(() => undefined);
+    return run;
+  }
+
+  async #prepare(options: { intermediateOnly: boolean; rootKeyPem?: string }): Promise<{ status: CaRotationStatus; newRootKeyPem?: string }> {
     const { dataDir, passphrase, clock, active, store, logger } = this.#deps;
     const prepared = await prepareCaFiles({ dataDir, passphrase, now: clock.now(), intermediateOnly: options.intermediateOnly, ...(options.rootKeyPem ? { rootKeyPem: options.rootKeyPem } : {}) });
     if (prepared.issued.root) await store.insertCertificate(this.#caRecord(prepared.root, 'root', null));
@@ -159,7 +179,7 @@ export class CaRotation {
     return { status: await this.status(), ...(prepared.newRootKeyPem ? { newRootKeyPem: prepared.newRootKeyPem } : {}) };
   }
 
-  async activate(options: { windowMs?: number }): Promise<{ status: CaRotationStatus; orderId: string }> {
+  async #activate(options: { windowMs?: number }): Promise<{ status: CaRotationStatus; orderId: string }> {
     const { dataDir, passphrase, clock, active, store, logger, orders } = this.#deps;
     const meta = await activateCaFiles({ dataDir, now: clock.now() });
     const loaded = await loadCa({ dataDir, passphrase });
@@ -190,7 +210,7 @@ export class CaRotation {
     return [...latest.values()].filter((c) => c.issuerSerial === oldIntermediate).sort((a, b) => a.spiffeId.localeCompare(b.spiffeId));
   }
 
-  async retire(): Promise<{ status: CaRotationStatus; blockers: CertificateRecord[] }> {
+  async #retire(): Promise<{ status: CaRotationStatus; blockers: CertificateRecord[] }> {
     const { dataDir, active, logger } = this.#deps;
     const blockers = await this.blockers();
     if (blockers.length > 0) return { status: await this.status(), blockers };

@@ -81,6 +81,10 @@ t.test('control plane killed between prepare and activate; sidecar offline durin
   t.equal(resumed.phase, 'prepared', 'the restarted control plane resumes the prepared rotation');
   t.same(resumed.bundle.map((r) => r.serial), prepared.bundle.map((r) => r.serial), 'with the same bundle');
   t.equal(resumed.bundleSequence, prepared.bundleSequence, 'and the same bundle sequence');
+  const doctor = await json<{ severity: string; check: string; message: string }[]>(t, dir, ['check', '--data-dir', 'data']);
+  t.match(doctor.find((f) => f.check === 'CA rotation'), { severity: 'ok', message: /prepared; next: sigil ca rotate activate/ }, 'sigil check reports the rotation in progress');
+  t.equal(doctor.filter((f) => f.check.endsWith('expiry')).length, 4, 'it checks the expiry of the CA in force and the prepared one');
+  t.ok(doctor.some((f) => f.check === 'CA rotation schedule'), 'and shows the next automatic step');
 
   // Back on NATS: the reconnect fetches the full state, and the new root arrives.
   await nats.restart();

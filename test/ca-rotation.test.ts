@@ -145,3 +145,31 @@ t.test('a prefix rotation order rotates exactly the sidecars under the prefix', 
   t.same([...status.pending], []);
   t.same([...status.failed], []);
 });
+
+t.test('intermediate-only rotation keeps the root; steps asked at once run one after the other', async (t) => {
+  const nats = await startNatsServer();
+  const cp = await startControlPlane({ natsServers: [nats.url] });
+  t.teardown(async () => { await cp.stop(); await nats.stop(); });
+  const s = await startSidecar(cp, { spiffeId: id('solo'), natsServers: [nats.url] });
+  t.teardown(s.stop);
+  await untilConnected(s.sidecar);
+  const before = await cp.admin.showCa();
+
+  // Two prepares at once: one stages the rotation, the other finds it staged and changes nothing.
+  const both = await Promise.allSettled([cp.admin.rotateCa({ step: 'prepare', intermediateOnly: true }), cp.admin.rotateCa({ step: 'prepare', intermediateOnly: true })]);
+  t.equal(both.filter((r) => r.status === 'fulfilled').length, 1, 'one prepare succeeded');
+  t.match(both.find((r) => r.status === 'rejected'), { reason: { code: 'SIGIL_ERR_CA_ROTATION_STATE' } }, 'the other was refused');
+  const prepared = await cp.admin.showCa();
+  t.equal(prepared.phase, 'prepared');
+  t.equal(prepared.intermediateOnly, true);
+  t.same(prepared.bundle.map((r) => r.serial), before.bundle.map((r) => r.serial), 'the bundle keeps its single root');
+  t.equal(prepared.next?.root?.serial, before.current?.root?.serial, 'the next CA has the same root');
+
+  const activated = await cp.admin.rotateCa({ step: 'activate', windowMs: 1_000 });
+  await untilSvidIssuedBy(s.sidecar, activated.status?.current?.intermediate?.serial ?? '');
+  const retired = await cp.admin.rotateCa({ step: 'retire' });
+  t.same(retired.blockers, [], 'nothing blocks: the root stays');
+  t.equal(retired.status?.phase, 'stable');
+  t.equal(retired.status?.bundle?.length, 1);
+  t.not(retired.status?.current?.intermediate?.serial, before.current?.intermediate?.serial, 'a new intermediate is in force');
+});

@@ -13,6 +13,9 @@ t.test('sigil check rules', async (t) => {
     ['revoked CAs are not checked', { now, cas: [ca('intermediate', -5, 'revoked')], defaultAction: 'deny', policyCount: 1 }, []],
     ['defaultAction allow is flagged', { now, cas: [], defaultAction: 'allow', policyCount: 5 }, [['policy default', 'warning']]],
     ['deny with no policies refuses everything', { now, cas: [], defaultAction: 'deny', policyCount: 0 }, [['policies', 'warning']]],
+    ['a rotation in progress is reported', { now, cas: [], defaultAction: 'deny', policyCount: 1, caRotation: { phase: 'prepared' } }, [['CA rotation', 'ok']]],
+    ['automatic rotation blocked by an offline root', { now, cas: [], defaultAction: 'deny', policyCount: 1, caRotation: { phase: 'stable', scheduledStep: 'blocked', scheduledAt: now } }, [['CA rotation', 'warning']]],
+    ['the next automatic step is shown', { now, cas: [], defaultAction: 'deny', policyCount: 1, caRotation: { phase: 'stable', scheduledStep: 'prepare', scheduledAt: now + day } }, [['CA rotation schedule', 'ok']]],
   ];
   for (const [name, input, expected] of cases) {
     const got = checkFindings(input);

@@ -17,12 +17,24 @@ export function checkFindings(input: {
   cas: readonly { kind: string; serial: string; notAfter: number; status: string }[];
   defaultAction: string;
   policyCount: number;
+  /** From sigil ca show: a rotation in progress is reported with its next step. */
+  caRotation?: { phase: string; scheduledStep?: string | undefined; scheduledAt?: number | undefined };
 }): CheckFinding[] {
   const findings: CheckFinding[] = [{ severity: 'ok', check: 'connectivity', message: 'the control plane answered over mTLS with the admin credential' }];
   for (const ca of input.cas.filter((c) => c.status === 'active')) {
     const days = Math.floor((ca.notAfter - input.now) / DAY_MS);
     const severity = days < 0 ? 'error' : days < 30 ? 'warning' : 'ok';
     findings.push({ severity, check: `${ca.kind} expiry`, message: `${ca.kind} ${ca.serial} ${days < 0 ? 'has expired' : `expires in ${days} days`}${severity === 'ok' ? '' : ': rotate it (sigil ca rotate)'}` });
+  }
+  const rotation = input.caRotation;
+  if (rotation && rotation.phase !== 'stable') {
+    const next = rotation.phase === 'prepared' ? 'sigil ca rotate activate, once every sidecar has the new root' : 'sigil ca rotate retire, once every workload has renewed (sigil rotate status)';
+    findings.push({ severity: 'ok', check: 'CA rotation', message: `a CA rotation is ${rotation.phase}; next: ${next}` });
+  }
+  if (rotation?.scheduledStep === 'blocked') {
+    findings.push({ severity: 'warning', check: 'CA rotation', message: 'automatic CA rotation is due but cannot proceed (the root key is offline): run sigil ca rotate prepare --intermediate-only --root-key FILE' });
+  } else if (rotation?.scheduledStep && rotation.scheduledAt !== undefined) {
+    findings.push({ severity: 'ok', check: 'CA rotation schedule', message: `next automatic step: ${rotation.scheduledStep} at ${new Date(rotation.scheduledAt).toISOString()}` });
   }
   if (input.defaultAction === 'allow') {
     findings.push({ severity: 'warning', check: 'policy default', message: 'policy.defaultAction is allow: destinations without a policy accept every caller; set it to deny once policies are rolled out' });
@@ -36,18 +48,21 @@ export function checkFindings(input: {
 
 export function registerCheckCommands(program: Command, io: CliIo): void {
   withAdminOptions(program.command('check'))
-    .description('doctor: control-plane connectivity, CA expiry, policy defaults; exit 1 on errors')
+    .description('doctor: control-plane connectivity, CA expiry and rotation, policy defaults; exit 1 on errors')
     .option('--json', 'print JSON')
     .action(async (opts: AdminFlags & { json?: boolean }) => {
-      const { certs, policies } = await withAdmin(io, opts, async (api) => ({
-        certs: (await api.listCertificates({ spiffeId: '', expiringWithinSeconds: 0, kind: '' })).certificates,
-        policies: await api.listPolicies(),
-      }));
+      const { ca, policies } = await withAdmin(io, opts, async (api) => ({ ca: await api.showCa(), policies: await api.listPolicies() }));
+      // The CAs in force (and a prepared one): a retired generation's expiry is nobody's problem.
+      const generations = [ca.current, ca.next].filter((g) => g !== null && g !== undefined);
+      const cas = generations.flatMap((g) => [['root', g.root], ['intermediate', g.intermediate]] as const)
+        .filter(([, c]) => c !== null && c !== undefined)
+        .map(([kind, c]) => ({ kind, serial: c!.serial ?? '', notAfter: Number(c!.notAfterUnixMs ?? 0), status: 'active' }));
       const findings = checkFindings({
         now: Date.now(),
-        cas: certs.filter((c) => c.kind === 'root' || c.kind === 'intermediate').map((c) => ({ kind: c.kind ?? '', serial: c.serial ?? '', notAfter: Number(c.notAfterUnixMs ?? 0), status: c.status ?? '' })),
+        cas,
         defaultAction: policies.defaultAction,
         policyCount: policies.policies.length,
+        caRotation: { phase: ca.phase, scheduledStep: ca.scheduledStep || undefined, scheduledAt: ca.scheduledAtUnixMs ? Number(ca.scheduledAtUnixMs) : undefined },
       });
       if (opts.json) printJson(io, findings);
       else for (const f of findings) io.stdout.write(`${f.severity.toUpperCase().padEnd(7)} ${f.check}: ${f.message}\n`);
