@@ -1,5 +1,5 @@
 import type * as x509 from '@peculiar/x509';
-import { open, readFile, rename } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Clock } from '../common/clock.ts';
 import { ErrorCode, SigilError } from '../common/errors.ts';
@@ -15,6 +15,7 @@ import {
 import { ADMIN_SVID_TTL_MS } from './ca/init-ca.ts';
 import { certificatePem, parseCertificatesPem } from './ca/issued-certificate.ts';
 import { privateKeyPem } from './ca/key-file.ts';
+import { replaceFile } from './ca/replace-file.ts';
 import { loadCa } from './ca/load-ca.ts';
 import { recordCaFiles } from './lifecycle/inventory.ts';
 import type { RotationScheduleInput } from './ca/rotation-schedule.ts';
@@ -67,19 +68,6 @@ async function certificateAt(dataDir: string, name: string): Promise<x509.X509Ce
   const [cert] = parseCertificatesPem(await readFile(join(dataDir, name), 'utf8'));
   if (!cert) throw new SigilError(ErrorCode.CA_INVALID, `${join(dataDir, name)} holds no certificate: restore it from a backup`);
   return cert;
-}
-
-/** Replaces a file in one rename; the mode is set at creation. */
-async function replaceFile(path: string, data: string, mode: number): Promise<void> {
-  const temp = `${path}.${process.pid}.tmp`;
-  const handle = await open(temp, 'w', mode);
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(temp, path);
 }
 
 /**

@@ -1,4 +1,4 @@
-import { rename, writeFile } from 'node:fs/promises';
+import { replaceFile } from './ca/replace-file.ts';
 import type { SigningCa } from './ca/certificate-authority.ts';
 import { parseCertificatesPem } from './ca/issued-certificate.ts';
 import { ErrorCode, SigilError } from '../common/errors.ts';
@@ -12,13 +12,6 @@ export interface TrustAnchorDeps {
   readonly trust: TrustState;
   readonly bundleFile: string;
   readonly publisher: EventPublisher | undefined;
-}
-
-/** Writes the bundle file through a temporary file and a rename, so readers never see half a bundle. */
-async function writeBundleFile(path: string, pem: string): Promise<void> {
-  const tmp = `${path}.${process.pid}.tmp`;
-  await writeFile(tmp, pem, { mode: 0o644 });
-  await rename(tmp, path);
 }
 
 /** Pushes the current bundle as a signed event (full state: re-sending it is harmless). */
@@ -37,7 +30,7 @@ export async function addTrustAnchors(pem: string, deps: TrustAnchorDeps): Promi
   let added = 0;
   for (const root of roots) if (await deps.ca.addRoot(root)) added++;
   if (added > 0) {
-    await writeBundleFile(deps.bundleFile, deps.ca.bundlePem());
+    await replaceFile(deps.bundleFile, deps.ca.bundlePem(), 0o644);
     await deps.trust.load(deps.store);
   }
   await publishBundle(deps);

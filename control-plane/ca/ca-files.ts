@@ -1,9 +1,10 @@
-import { link, mkdir, mkdtemp, open, readdir, rename, rm } from 'node:fs/promises';
+import { link, mkdir, mkdtemp, readdir, rename, rm } from 'node:fs/promises';
 import { dirname, isAbsolute, join, normalize } from 'node:path';
 import { z } from 'zod';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
 import { KEY_TYPES, type KeyType } from '../../common/key-type.ts';
 import { writeNewFile } from './write-new-file.ts';
+import { replaceFile, syncDirectory } from './replace-file.ts';
 
 /** The layout of a CA data directory, relative to it. ca.json is written last: its presence marks a complete CA. */
 export const CA_FILE_NAMES = {
@@ -90,16 +91,7 @@ export function decodeCaMetadata(text: string, source: string): CaMetadata {
 
 /** Replaces ca.json in one rename, so a crash leaves either the old or the new state, never half of one. */
 export async function writeCaMetadata(path: string, meta: CaMetadata): Promise<void> {
-  const temp = `${path}.${process.pid}.tmp`;
-  const handle = await open(temp, 'w', 0o644);
-  try {
-    await handle.writeFile(encodeCaMetadata(meta));
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await rename(temp, path);
-  await syncDirectory(dirname(path));
+  await replaceFile(path, encodeCaMetadata(meta), 0o644);
 }
 
 function topLevel(name: string): string {
@@ -167,14 +159,5 @@ export async function writeCaDirectory(dataDir: string, files: readonly CaFileCo
     throw err;
   } finally {
     await rm(temp, { recursive: true, force: true });
-  }
-}
-
-async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }

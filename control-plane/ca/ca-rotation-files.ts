@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import type * as x509 from '@peculiar/x509';
-import { readFile, rename, open } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { replaceFile } from './replace-file.ts';
 import { join } from 'node:path';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
 import { caFilePaths, CA_FILE_NAMES, decodeCaMetadata, writeCaDirectory, writeCaMetadata, type CaGenerationFiles, type CaMetadata } from './ca-files.ts';
@@ -169,15 +170,5 @@ export async function requiredRoots(dataDir: string, meta: CaMetadata): Promise<
 /** bundle.pem (for sidecars) and admin/bundle.pem (for the CLI), each replaced in one rename. */
 export async function writeBundleFiles(dataDir: string, meta: CaMetadata, pem: string): Promise<void> {
   const paths = caFilePaths(dataDir, { ...CA_FILE_NAMES, ...meta.files });
-  for (const path of [paths.bundle, paths.adminBundle]) {
-    const temp = `${path}.${process.pid}.tmp`;
-    const handle = await open(temp, 'w', 0o644);
-    try {
-      await handle.writeFile(pem);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temp, path);
-  }
+  for (const path of [paths.bundle, paths.adminBundle]) await replaceFile(path, pem, 0o644);
 }
