@@ -60,6 +60,9 @@ export interface CaRotationDeps extends TrustAnchorDeps {
   readonly onCaChanged?: () => void;
 }
 
+/** The reason on the renewal order an activation sends. */
+const ACTIVATE_REASON = 'ca-activate';
+
 function summary(cert: x509.X509Certificate): CaCertificateSummary {
   return { serial: cert.serialNumber.toLowerCase(), subject: cert.subject, notBefore: cert.notBefore.getTime(), notAfter: cert.notAfter.getTime() };
 }
@@ -177,9 +180,43 @@ export class CaRotation {
     await this.#deps.renewServing();
     await this.#reissueAdmin(meta);
     await recordCaFiles(store, caFilePaths(dataDir, { ...CA_FILE_NAMES, ...meta.files }), meta.trustDomain);
-    const order = await orders.order({ all: true, ...(options.windowMs ? { windowMs: options.windowMs } : {}) }, 'ca-activate');
+    const order = await orders.order({ all: true, ...(options.windowMs ? { windowMs: options.windowMs } : {}) }, ACTIVATE_REASON);
     logger.info({ intermediate: active.intermediateSerial, order_id: order.order.orderId }, 'CA rotation activated: the new intermediate signs; every workload renews inside the window');
     return { status: await this.status(), orderId: order.order.orderId };
+  }
+
+  /**
+   * At start: an activation committed in ca.json but cut short by a crash is finished — the admin credential
+   * re-issued under the new intermediate and the renewal order sent — so retire is not blocked for good.
+   */
+  completeActivation(options: { windowMs: number }): Promise<void> {
+    return this.#serialised(async () => {
+      const { dataDir, active, store, orders, logger } = this.#deps;
+      const meta = await readCaMetadata(dataDir);
+      if (!meta.previous) return;
+      const paths = caFilePaths(dataDir, { ...CA_FILE_NAMES, ...meta.files });
+      const adminIssuer = await this.#adminIssuerSerial(paths.adminSvid);
+      if (adminIssuer !== undefined && adminIssuer !== active.intermediateSerial) {
+        await this.#reissueAdmin(meta);
+        await recordCaFiles(store, paths, meta.trustDomain);
+        logger.warn('CA rotation: the admin credential was still under the previous intermediate; re-issued');
+      }
+      const latest = await store.latestRotationOrder();
+      const activatedAt = Date.parse(meta.previous.activatedAt);
+      if (!latest || latest.reason !== ACTIVATE_REASON || latest.createdAt < activatedAt) {
+        const order = await orders.order({ all: true, windowMs: options.windowMs }, ACTIVATE_REASON);
+        logger.warn({ order_id: order.order.orderId }, 'CA rotation: the activation had sent no renewal order; sent now');
+      }
+    });
+  }
+
+  async #adminIssuerSerial(path: string): Promise<string | undefined> {
+    try {
+      const [, issuer] = pemCertificatesToDer(await readFile(path, 'utf8'));
+      return issuer ? parseX509Facts(issuer).serial : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   /** Live certificates that would stop verifying if the previous root left the bundle (latest per identity). */

@@ -169,6 +169,7 @@ export class ControlPlane {
     this.#addresses = { grpc: grpcAddress, http: httpAddress };
     await this.#writeRuntimeFile(config.dataDir);
     if (this.#publisher) await publishBundle(this.#anchors);
+    await caRotation.completeActivation({ windowMs: config.caRotation.activateWindowMs });
     scheduler.start();
     this.#logger.info({ trust_domain: trustDomain, grpc: formatHostPort(grpcAddress), http: formatHostPort(httpAddress) }, 'control plane started');
     return this.#addresses;

@@ -1,8 +1,7 @@
 import type { SigningCa } from './ca/certificate-authority.ts';
 import type { RevocationSnapshot } from './revocation/revocation-registry.ts';
-import type { Store } from './store/store.ts';
+import type { RotationOrderRecord, Store } from './store/store.ts';
 import type { sigil } from '../proto/index.ts';
-import type { RotationOrderRecord } from './store/store.ts';
 
 function rotationOrderMessage(o: RotationOrderRecord): sigil.v1.IRotationOrder {
   return {

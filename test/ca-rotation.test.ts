@@ -1,15 +1,19 @@
 import t from 'tap';
 import { X509Certificate } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AdminApi } from '../control-plane/index.ts';
+import { formatHostPort } from '../common/address.ts';
+import { silentLogger } from '../common/logger.ts';
+import { activateCaFiles } from '../control-plane/ca/ca-rotation-files.ts';
+import { AdminApi, ControlPlane, resolveControlPlaneConfig } from '../control-plane/index.ts';
 import type { Sidecar } from '../sidecar/index.ts';
-import { startControlPlane } from './fixtures/control-plane-fixture.ts';
+import { startControlPlane, TEST_PASSPHRASE } from './fixtures/control-plane-fixture.ts';
 import { echoServer, trafficLoad } from './fixtures/net.ts';
 import { startNatsServer } from './fixtures/nats-server.ts';
 import { run } from './fixtures/processes.ts';
 import { startSidecar } from './fixtures/sidecar-fixture.ts';
-import { rootsChangedTo, untilConnected, untilEvent, untilSvid, untilSvidIssuedBy } from './fixtures/sidecar-waits.ts';
+import { issuingCaSerial, rootsChangedTo, untilConnected, untilEvent, untilSvid, untilSvidIssuedBy } from './fixtures/sidecar-waits.ts';
 
 // Issue 7: a full root rotation (prepare, activate, retire) under load, through two sidecars, with zero failed
 // handshakes, zero dropped connections and no process restart; afterwards every SVID chains to the new root alone.
@@ -172,4 +176,29 @@ t.test('intermediate-only rotation keeps the root; steps asked at once run one a
   t.equal(retired.status?.phase, 'stable');
   t.equal(retired.status?.bundle?.length, 1);
   t.not(retired.status?.current?.intermediate?.serial, before.current?.intermediate?.serial, 'a new intermediate is in force');
+});
+
+t.test('an activation cut short after ca.json was committed is finished at the next start', async (t) => {
+  const dataDir = await mkdtemp(join(tmpdir(), 'sigil-cut-short-'));
+  t.teardown(() => rm(dataDir, { recursive: true, force: true }));
+  const cp = await startControlPlane({ dataDir });
+  await cp.admin.rotateCa({ step: 'prepare' });
+  const adminBefore = await readFile(join(cp.dataDir, 'admin', 'svid.pem'), 'utf8');
+  await cp.stop();
+  // What a crash right after the commit point leaves: ca.json says activated, nothing else happened.
+  await activateCaFiles({ dataDir: cp.dataDir, now: Date.now() });
+  const config = resolveControlPlaneConfig({ env: { SIGIL_LISTEN_GRPC: '127.0.0.1:0', SIGIL_LISTEN_HTTP: '127.0.0.1:0' }, flags: { dataDir: cp.dataDir }, cwd: cp.dataDir });
+  const restarted = new ControlPlane({ config, passphrase: TEST_PASSPHRASE }, { logger: silentLogger() });
+  const addresses = await restarted.start();
+  t.teardown(() => restarted.stop());
+  const admin = new AdminApi({ address: formatHostPort(addresses.grpc), credentialsDir: join(cp.dataDir, 'admin') });
+  t.teardown(() => admin.close());
+  const shown = await admin.showCa();
+  t.equal(shown.phase, 'activated');
+  t.not(await readFile(join(cp.dataDir, 'admin', 'svid.pem'), 'utf8'), adminBefore, 'the admin credential was re-issued');
+  t.equal(issuingCaSerial(await readFile(join(cp.dataDir, 'admin', 'svid.pem'), 'utf8')), normalSerial(shown.current?.intermediate?.serial ?? ''), 'under the new intermediate');
+  const order = await admin.rotationStatus();
+  t.equal(order.reason, 'ca-activate', 'and the renewal order was sent');
+  const retired = await admin.rotateCa({ step: 'retire' });
+  t.same(retired.blockers.map((b) => b.spiffeId), [], 'nothing of the control plane blocks retire');
 });
