@@ -17,7 +17,7 @@ export class SidecarMetrics implements ProxyObserver {
   readonly closedByRevocation = new Counter({ name: 'sigil_connections_closed_by_revocation_total', help: 'Live connections closed because their peer was revoked', registers: [this.registry] });
   readonly policyDecisions = new Counter({ name: 'sigil_policy_decisions_total', help: 'Inbound allow-policy decisions by decision and policy', labelNames: ['decision', 'policy'] as const, registers: [this.registry] });
   readonly closedByPolicy = new Counter({ name: 'sigil_connections_closed_by_policy_total', help: 'Live connections closed because a new policy version denies them', registers: [this.registry] });
-  readonly rotationOrders = new Counter({ name: 'sigil_rotation_orders_total', help: 'Rotation orders by result (scheduled, not-targeted, duplicate, rotated, failed)', labelNames: ['result'] as const, registers: [this.registry] });
+  readonly rotationOrders = new Counter({ name: 'sigil_rotation_orders_total', help: 'Rotation orders by result (scheduled, not-targeted, rotated, failed)', labelNames: ['result'] as const, registers: [this.registry] });
   readonly renewals = new Counter({ name: 'sigil_svid_renewals_total', help: 'SVID issuance attempts by path (attest, renew) and result (ok or error code)', labelNames: ['via', 'result'] as const, registers: [this.registry] });
 
   handshake(direction: ProxyDirection, outcome: 'ok' | RefusalReason): void {

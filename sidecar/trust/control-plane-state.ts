@@ -63,7 +63,8 @@ export class ControlPlaneState {
       clock,
       random: deps.random,
       logger,
-      onResult: (result) => metrics.rotationOrders.inc({ result }),
+      // Every trust refresh repeats the orders still running: those repeats are not news.
+      onResult: (result) => { if (result !== 'duplicate') metrics.rotationOrders.inc({ result }); },
     });
     this.#applyChangesToTraffic();
     this.#refresher = new TrustRefresher({ intervalMs: config.trustRefreshIntervalMs }, {
