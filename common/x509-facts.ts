@@ -100,8 +100,26 @@ const SIGNATURE_HASHES: Readonly<Record<string, string>> = {
 
 const NODE_CURVES: Readonly<Record<string, string>> = { prime256v1: 'P-256', secp384r1: 'P-384', secp521r1: 'P-521' };
 
+/**
+ * Decoded certificates by their DER. Decoding is pure-JS ASN.1 and costs milliseconds, and the same few certificates
+ * (roots, intermediates, the control plane's signer) are decoded again on every path validation; the facts are
+ * frozen, so one decoding serves every caller. Bounded: the oldest entry goes first.
+ */
+const decoded = new Map<string, X509Facts>();
+const DECODED_MAX = 512;
+
 /** Decodes a DER certificate, or throws SVID_INVALID naming what could not be read. */
 export function parseX509Facts(der: Uint8Array): X509Facts {
+  const key = Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('base64');
+  const known = decoded.get(key);
+  if (known) return known;
+  const facts = decodeX509Facts(der);
+  decoded.set(key, facts);
+  if (decoded.size > DECODED_MAX) decoded.delete(decoded.keys().next().value as string);
+  return facts;
+}
+
+function decodeX509Facts(der: Uint8Array): X509Facts {
   let cert: x509.X509Certificate;
   let node: NodeX509;
   try {

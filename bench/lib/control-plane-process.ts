@@ -38,6 +38,8 @@ export interface ControlPlaneProcess {
   createJoinToken(spiffeId: string): Promise<string>;
   /** `sigil rotate --all --within window`: resolves with the order id. */
   rotateAll(windowMs: number): Promise<string>;
+  /** When (Unix ms) the control plane issued each workload SVID since `since`, from its inventory. */
+  svidsIssuedSince(since: number): Promise<number[]>;
   /** `sigil rotate status --order id`: how many targets, rotated, pending, failed. */
   rotationStatus(orderId: string): Promise<{ targets: number; rotated: number; pending: number; failed: number }>;
   /** SIGTERM, resolved once it has stopped. */
@@ -109,6 +111,10 @@ export async function startControlPlaneProcess(options: ControlPlaneProcessOptio
     },
     async rotateAll(windowMs) {
       return (await adminApi().rotate({ all: true, windowMs })).orderId;
+    },
+    async svidsIssuedSince(since) {
+      const { certificates } = await adminApi().listCertificates({ kind: 'svid' });
+      return certificates.map((c) => Number(c.issuedAtUnixMs)).filter((at) => at >= since).sort((a, b) => a - b);
     },
     async rotationStatus(orderId) {
       const s = await adminApi().rotationStatus(orderId);

@@ -5,15 +5,22 @@ import type { SubscriberPool } from './subscriber-pool.ts';
 export interface RotationWaveResult {
   readonly subscribers: number;
   readonly windowMs: number;
-  /** Order issued → last renewal done. */
+  /** Order issued → last renewal done (or the wait gave up: window + 60 s). */
   readonly wallMs: number;
+  /** Renewals the subscribers completed (a renewal whose reply came after the client's 10 s deadline is not one). */
   readonly rotated: number;
+  /** New SVIDs the control plane issued during the wave, from its inventory: its side of the issuance rate. */
+  readonly issued: number;
   /** From the control plane's own bookkeeping (sigil rotate status) after the wave. */
   readonly status: { readonly targets: number; readonly rotated: number; readonly pending: number; readonly failed: number };
   /** Renew call → new SVID in force, per subscriber (mTLS handshake, CSR, signing, store write, validation). */
   readonly renewMs: LatencySummary;
-  readonly issuancePerSecond: { readonly mean: number; readonly peak: number; readonly busiestSecondShare: number };
-  readonly controlPlaneCpu: { readonly totalMs: number; readonly perRenewalMs: number; readonly utilisation: number };
+  /** Control-plane issuance per second over the wave (inventory issuedAt): mean, and the busiest second. */
+  readonly issuancePerSecond: { readonly mean: number; readonly peak: number };
+  /** Control-plane CPU over the wave, per SVID it issued, and as a share of one core. */
+  readonly controlPlaneCpu: { readonly totalMs: number; readonly perIssuedMs: number; readonly utilisation: number };
+  /** The subscriber processes' CPU per completed renewal (new key, CSR, mTLS client, validating the new SVID). */
+  readonly subscriberCpuPerRenewalMs: number;
   readonly dropped: Readonly<Record<string, number>>;
 }
 
@@ -35,24 +42,27 @@ export function perSecond(doneAt: readonly number[], start: number): number[] {
 export async function measureRotationWave(cp: ControlPlaneProcess, pool: SubscriberPool, subscribers: number, windowMs: number): Promise<RotationWaveResult> {
   pool.reset();
   const cpu0 = cp.cpuMs();
+  const subscriberCpu0 = pool.cpuMs();
   const start = performance.timeOrigin + performance.now();
   const orderId = await cp.rotateAll(windowMs);
   await pool.untilApplied('rotated', 1, windowMs + 60_000);
   const wallMs = performance.timeOrigin + performance.now() - start;
   const cpuMs = cp.cpuMs() - cpu0;
+  const subscriberCpuMs = pool.cpuMs() - subscriberCpu0;
   const report = await pool.report();
   const doneAt = report.samples['rotation.doneAt'] ?? [];
-  const seconds = perSecond(doneAt, start);
-  const peak = Math.max(0, ...seconds);
+  const issuedAt = await cp.svidsIssuedSince(Math.floor(start));
   return {
     subscribers,
     windowMs,
     wallMs: Math.round(wallMs),
     rotated: doneAt.length,
+    issued: issuedAt.length,
     status: await cp.rotationStatus(orderId),
     renewMs: summarize(report.samples['rotation.renewMs'] ?? []),
-    issuancePerSecond: { mean: round(doneAt.length / (wallMs / 1000), 1), peak, busiestSecondShare: round(doneAt.length === 0 ? 0 : peak / doneAt.length, 3) },
-    controlPlaneCpu: { totalMs: Math.round(cpuMs), perRenewalMs: round(cpuMs / Math.max(1, doneAt.length), 2), utilisation: round(cpuMs / wallMs, 3) },
+    issuancePerSecond: { mean: round(issuedAt.length / (wallMs / 1000), 1), peak: Math.max(0, ...perSecond(issuedAt, start)) },
+    controlPlaneCpu: { totalMs: Math.round(cpuMs), perIssuedMs: round(cpuMs / Math.max(1, issuedAt.length), 2), utilisation: round(cpuMs / wallMs, 3) },
+    subscriberCpuPerRenewalMs: round(subscriberCpuMs / Math.max(1, doneAt.length), 2),
     dropped: report.dropped,
   };
 }
