@@ -57,7 +57,7 @@ t.test('the schedule prepares, activates and retires a 40-day intermediate at th
   scheduler.start();
   await advance(clock, 1);
   t.same(steps, [], 'nothing is due at issuance');
-  t.match(scheduler.next, { step: 'prepare', at: T0 + 10 * DAY_MS, intermediateOnly: true }, '30 days before expiry comes before half life');
+  t.match(await scheduler.preview(), { step: 'prepare', at: T0 + 10 * DAY_MS, intermediateOnly: true }, '30 days before expiry comes before half life');
   await advance(clock, 10 * DAY_MS);
   t.same(steps.map((s) => s.step), ['prepare:intermediate']);
   t.equal(steps[0]!.at, T0 + 10 * DAY_MS, 'prepared when it became due');

@@ -32,9 +32,10 @@ export class CaRotationScheduler {
     this.#deps = deps;
   }
 
-  /** The step the schedule will take next, and when. */
-  get next(): RotationStep {
-    return this.#next;
+  /** The step the schedule will take next, and when, from the CA's state now (operators may have stepped in). */
+  async preview(): Promise<RotationStep> {
+    const { rotation, clock, intermediateTtlMs } = this.#deps;
+    return nextRotationStep({ ...(await rotation.scheduleState()), now: clock.now(), intermediateTtlMs }, this.#config);
   }
 
   start(): void {
@@ -49,9 +50,9 @@ export class CaRotationScheduler {
 
   /** One evaluation; takes the step if it is due. Returns the step considered. Public for tests and `sigil ca show`. */
   async evaluate(): Promise<RotationStep> {
-    const { rotation, clock, intermediateTtlMs } = this.#deps;
+    const { rotation, clock } = this.#deps;
     const now = clock.now();
-    const step = nextRotationStep({ ...(await rotation.scheduleState()), now, intermediateTtlMs }, this.#config);
+    const step = await this.preview();
     this.#next = step;
     if (step.step === 'none' || step.at > now) return step;
     const log = this.#deps.logger;
@@ -73,7 +74,7 @@ export class CaRotationScheduler {
         break;
       }
     }
-    this.#next = nextRotationStep({ ...(await rotation.scheduleState()), now: clock.now(), intermediateTtlMs }, this.#config);
+    this.#next = await this.preview();
     return step;
   }
 

@@ -156,7 +156,7 @@ export class ControlPlane {
     const scheduler = new CaRotationScheduler(config.caRotation, { rotation: caRotation, clock: this.#clock, logger: this.#logger, intermediateTtlMs: INTERMEDIATE_TTL_MS });
     this.#scheduler = scheduler;
     this.#grpc.addService(IdentityService, identityHandlers({ ...edge, issuer, trust, trustDomain }));
-    this.#grpc.addService(AdminService, adminHandlers({ ...edge, store: this.#store, tokens, clock: this.#clock, trustDomain, revocation, policies, orders, caRotation, scheduled: () => scheduler.next, onTokenCreated: () => this.metrics.tokensCreated.inc() }));
+    this.#grpc.addService(AdminService, adminHandlers({ ...edge, store: this.#store, tokens, clock: this.#clock, trustDomain, revocation, policies, orders, caRotation, scheduled: () => scheduler.preview(), onTokenCreated: () => this.metrics.tokensCreated.inc() }));
     const grpcAddress = await this.#bind(config.listen.grpc, serving.serverCredentials());
 
     this.#http = new HttpListener({

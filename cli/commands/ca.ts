@@ -41,7 +41,10 @@ function printCa(io: CliIo, s: sigil.v1.ICaStatus): void {
     rows.push([name, 'intermediate', g.intermediate?.serial ?? '', g.intermediate?.notAfter ?? '', '']);
   }
   printTable(io, ['CA', 'CERTIFICATE', 'SERIAL', 'NOT AFTER', ''], rows);
-  io.stdout.write(j.scheduled ? `automatic rotation: ${j.scheduled.step} at ${j.scheduled.at}\n` : 'automatic rotation: off (caRotation.auto: false) or nothing scheduled\n');
+  const scheduled = !j.scheduled ? 'off (caRotation.auto: false)'
+    : j.scheduled.step === 'blocked' ? `due ${j.scheduled.at}, but the root key is offline: sigil ca rotate prepare --intermediate-only --root-key FILE`
+      : `${j.scheduled.step} at ${j.scheduled.at}`;
+  io.stdout.write(`automatic rotation: ${scheduled}\n`);
 }
 
 export function registerCaCommands(program: Command, io: CliIo): void {

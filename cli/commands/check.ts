@@ -32,7 +32,9 @@ export function checkFindings(input: {
     findings.push({ severity: 'ok', check: 'CA rotation', message: `a CA rotation is ${rotation.phase}; next: ${next}` });
   }
   if (rotation?.scheduledStep === 'blocked') {
-    findings.push({ severity: 'warning', check: 'CA rotation', message: 'automatic CA rotation is due but cannot proceed (the root key is offline): run sigil ca rotate prepare --intermediate-only --root-key FILE' });
+    const at = rotation.scheduledAt ?? input.now;
+    const when = at <= input.now ? 'is due' : `will be due on ${new Date(at).toISOString().slice(0, 10)}`;
+    findings.push({ severity: 'warning', check: 'CA rotation', message: `automatic intermediate rotation ${when} but the root key is offline: run sigil ca rotate prepare --intermediate-only --root-key FILE then` });
   } else if (rotation?.scheduledStep && rotation.scheduledAt !== undefined) {
     findings.push({ severity: 'ok', check: 'CA rotation schedule', message: `next automatic step: ${rotation.scheduledStep} at ${new Date(rotation.scheduledAt).toISOString()}` });
   }

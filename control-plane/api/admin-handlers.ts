@@ -23,7 +23,7 @@ export interface AdminHandlerDeps extends UnaryEdgeDeps {
   readonly policies: PolicyService;
   readonly orders: RotationOrderService;
   readonly caRotation: CaRotation;
-  readonly scheduled?: () => RotationStep;
+  readonly scheduled?: () => Promise<RotationStep>;
   readonly onTokenCreated?: () => void;
 }
 

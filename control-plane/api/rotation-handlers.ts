@@ -11,7 +11,7 @@ export interface RotationHandlerDeps extends UnaryEdgeDeps {
   readonly orders: RotationOrderService;
   readonly caRotation: CaRotation;
   /** The automatic schedule's next step, when it runs. */
-  readonly scheduled?: () => RotationStep;
+  readonly scheduled?: () => Promise<RotationStep>;
   /** Checks the caller is an admin (throws otherwise). */
   readonly guard: (call: ServerUnaryCall<unknown, unknown>) => Promise<void>;
 }
@@ -67,22 +67,22 @@ export function rotationHandlers(deps: RotationHandlerDeps): Pick<AdminServer, '
     }),
     showCa: unary('ShowCa', deps, async (_request: sigil.v1.ShowCaRequest, call) => {
       await deps.guard(call);
-      return caStatusMessage(await deps.caRotation.status(), deps.scheduled?.());
+      return caStatusMessage(await deps.caRotation.status(), await deps.scheduled?.());
     }),
     rotateCa: unary('RotateCa', deps, async (request: sigil.v1.RotateCaRequest, call) => {
       await deps.guard(call);
       switch (request.step) {
         case 'prepare': {
           const r = await deps.caRotation.prepare({ intermediateOnly: request.intermediateOnly, ...(request.rootKeyPem ? { rootKeyPem: request.rootKeyPem } : {}) });
-          return { status: caStatusMessage(r.status, deps.scheduled?.()), newRootKeyPem: r.newRootKeyPem ?? '' };
+          return { status: caStatusMessage(r.status, await deps.scheduled?.()), newRootKeyPem: r.newRootKeyPem ?? '' };
         }
         case 'activate': {
           const r = await deps.caRotation.activate({ windowMs: Number(request.windowMs) });
-          return { status: caStatusMessage(r.status, deps.scheduled?.()), orderId: r.orderId };
+          return { status: caStatusMessage(r.status, await deps.scheduled?.()), orderId: r.orderId };
         }
         case 'retire': {
           const r = await deps.caRotation.retire();
-          return { status: caStatusMessage(r.status, deps.scheduled?.()), blockers: r.blockers.map(certificateMessage) };
+          return { status: caStatusMessage(r.status, await deps.scheduled?.()), blockers: r.blockers.map(certificateMessage) };
         }
         default:
           throw new SigilError(ErrorCode.INVALID_ARGUMENT, `unknown CA rotation step ${JSON.stringify(request.step)}: use prepare, activate or retire`);
