@@ -2,6 +2,7 @@ import { LineCounter, parseAllDocuments, parseDocument, isNode, type Document } 
 import { z } from 'zod';
 import { ErrorCode, SigilError } from './errors.ts';
 import { parseDuration } from './duration.ts';
+import { parseHostPort } from './address.ts';
 
 /** One problem found in a configuration or policy document. */
 export interface Finding {
@@ -86,12 +87,20 @@ export function validateYaml<S extends z.ZodType>(schema: S, text: string, sourc
   return result.data;
 }
 
+/** A schema field of text that `parse` turns into a value; its error message becomes the finding. */
+function parsedField<T>(parse: (text: string) => T) {
+  return z.string().transform((text, ctx) => {
+    try {
+      return parse(text);
+    } catch (err) {
+      ctx.issues.push({ code: 'custom', message: (err as Error).message, input: text });
+      return z.NEVER;
+    }
+  });
+}
+
 /** A human duration string (`15m`) in a schema, parsed once into milliseconds. */
-export const durationMs = z.string().transform((text, ctx) => {
-  try {
-    return parseDuration(text);
-  } catch (err) {
-    ctx.issues.push({ code: 'custom', message: (err as Error).message, input: text });
-    return z.NEVER;
-  }
-});
+export const durationMs = parsedField(parseDuration);
+
+/** A `host:port` listen or upstream address in a schema. */
+export const hostPortField = parsedField((text) => parseHostPort(text));

@@ -1,20 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
-import { durationMs, validateYaml } from '../common/config-findings.ts';
+import { durationMs, hostPortField as hostPort, validateYaml } from '../common/config-findings.ts';
 import { parseDuration } from '../common/duration.ts';
 import { ErrorCode, SigilError } from '../common/errors.ts';
 import { parseHostPort, type HostPort } from '../common/address.ts';
 import { parseTrustDomain } from '../common/spiffe-id.ts';
-
-const hostPort = z.string().transform((text, ctx) => {
-  try {
-    return parseHostPort(text);
-  } catch (err) {
-    ctx.issues.push({ code: 'custom', message: (err as Error).message, input: text });
-    return z.NEVER;
-  }
-});
 
 /** The file schema: names here are part of the product (README, examples). Defaults live in the schema. */
 export const controlPlaneFileSchema = z.strictObject({
