@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { processCpuMs } from '../lib/process-cpu.ts';
 import { round } from '../lib/stats.ts';
-import { diffCounts, type LoadClient } from './load-client.ts';
+import { diffCounts, type LoadGenerator } from './load-client.ts';
 import type { HandshakeMode } from './protocol.ts';
 import type { RunningTarget } from './targets.ts';
 
@@ -42,7 +42,7 @@ const sumCpu = (pids: readonly number[]) => pids.reduce((sum, pid) => sum + proc
  * One run against one target: the load starts, runs `warmupMs` unmeasured, then a window of `windowMs` is measured
  * between two count snapshots, with server, helper and client CPU read from /proc at the same instants.
  */
-export async function measureWindow(client: LoadClient, target: RunningTarget, mode: HandshakeMode, timing: { warmupMs: number; windowMs: number }): Promise<WindowSample> {
+export async function measureWindow(client: LoadGenerator, target: RunningTarget, mode: HandshakeMode, timing: { warmupMs: number; windowMs: number }): Promise<WindowSample> {
   await client.begin(target.address, mode);
   try {
     await sleep(timing.warmupMs);

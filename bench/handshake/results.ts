@@ -31,7 +31,7 @@ export interface HandshakeBenchResult {
   readonly cpuModel: string;
   readonly pinning: string;
   readonly keyType: KeyType;
-  readonly settings: { readonly windowSeconds: number; readonly warmupSeconds: number; readonly runs: number; readonly clientProcesses: number; readonly concurrencyPerProcess: number };
+  readonly settings: { readonly windowSeconds: number; readonly warmupSeconds: number; readonly runs: number; readonly client?: 'node' | 'go'; readonly clientProcesses: number; readonly concurrencyPerProcess: number };
   readonly targets: readonly { readonly name: string; readonly description: string }[];
   readonly baseline: string;
   readonly results: readonly TargetModeResult[];
@@ -76,10 +76,16 @@ export function notesOf(results: readonly TargetModeResult[]): string[] {
 const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '–');
 const range = (r: TargetModeResult, k: keyof HandshakeFigures) => `${fmt(r.median[k])} (${fmt(r.min[k])}–${fmt(r.max[k])})`;
 
+function clientOf(settings: HandshakeBenchResult['settings']): string {
+  return settings.client === 'go'
+    ? `Go load client, ${settings.concurrencyPerProcess} connections`
+    : `${settings.clientProcesses} Node client processes × ${settings.concurrencyPerProcess} connections`;
+}
+
 export function handshakeTable(result: HandshakeBenchResult): string {
   const lines = [
     `Handshakes, TLS 1.3 mTLS, ${result.keyType} SVIDs; median (min–max) of ${result.settings.runs} runs of ${result.settings.windowSeconds} s after ${result.settings.warmupSeconds} s warm-up; ` +
-      `${result.settings.clientProcesses} client processes × ${result.settings.concurrencyPerProcess} connections; ${result.pinning}; Node ${result.node}, OpenSSL ${result.openssl}, commit ${result.commit}`,
+      `${clientOf(result.settings)}; ${result.pinning}; Node ${result.node}, OpenSSL ${result.openssl}, commit ${result.commit}`,
     '',
     '| target | mode | handshakes/s | server µs / handshake | handshakes / server CPU-s | server cores busy | app µs / handshake | client µs / handshake | client cores busy | resumed | failed |',
     '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
