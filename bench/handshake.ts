@@ -5,9 +5,8 @@
 // Run: `npx node bench/handshake.ts [--seconds 8] [--warmup 2] [--runs 3] [--key-type ec-p256|rsa-2048]
 //       [--client go|node] [--targets sigil-sidecar,node-tls-bare,nginx,haproxy] [--baseline nginx]
 //       [--clients 3] [--concurrency N] [--json PATH] [--deadline-seconds N]`. Writes bench/results/handshake.json.
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -15,17 +14,19 @@ import { parseArgs } from 'node:util';
 import { ErrorCode, SigilError, isSigilError } from '../common/errors.ts';
 import { parseKeyType, type KeyType } from '../common/key-type.ts';
 import { withDeadline, type ChildProcesses } from './lib/child-processes.ts';
-import { SERVER_ID, startBenchPki, type BenchPki } from './handshake/bench-pki.ts';
+import { startBenchPki, type BenchPki } from './handshake/bench-pki.ts';
 import { detectPinning, type CpuPinning } from './handshake/cpu-pinning.ts';
 import { GoLoadClient } from './handshake/go-load-client.ts';
 import { LoadClient, type LoadGenerator } from './handshake/load-client.ts';
 import { figuresOf, measureWindow, summarizeFigures, type WindowSample } from './handshake/measure-window.ts';
-import { HANDSHAKE_MODES, type CredentialFiles, type HandshakeMode } from './handshake/protocol.ts';
+import { HANDSHAKE_MODES, type HandshakeMode } from './handshake/protocol.ts';
 import { computeRatios, handshakeTable, notesOf, type HandshakeBenchResult, type TargetModeResult } from './handshake/results.ts';
+import { startTargets } from './handshake/start-targets.ts';
 import { COMPARISON_BASELINE, COMPARISON_TARGETS, selectTargets } from './handshake/target-registry.ts';
-import { DEFAULT_TARGETS, targetDir, type HandshakeTarget, type RunningTarget } from './handshake/targets.ts';
+import { DEFAULT_TARGETS, type HandshakeTarget, type RunningTarget } from './handshake/targets.ts';
 import { runBenchMain, writeResultJson } from './lib/bench-main.ts';
 import { goLoadClientBinary } from './lib/go-client-build.ts';
+import { machineInfo, positive } from './lib/run-info.ts';
 import { ensureSystemPackages } from './lib/system-packages.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -63,38 +64,6 @@ export interface HandshakeBenchOptions {
   /** Wall-clock bound of the whole run; default: the planned windows plus a minute. */
   readonly deadlineMs?: number;
   readonly log?: (line: string) => void;
-}
-
-function commitOf(): string {
-  const git = (args: string[]) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, GIT_OPTIONAL_LOCKS: '0' } }).trim();
-  try {
-    return `${git(['rev-parse', '--short', 'HEAD'])}${git(['status', '--porcelain', '--untracked-files=no']) ? ' (modified)' : ''}`;
-  } catch {
-    return 'unknown';
-  }
-}
-
-function positive(name: string, value: number): number {
-  if (!Number.isFinite(value) || value <= 0) throw new SigilError(ErrorCode.INVALID_ARGUMENT, `${name} must be a positive number, got ${value}`);
-  return value;
-}
-
-/** Starts every target in order into `running`; the server SVID is the first one a target obtained itself. */
-async function startTargets(settings: Settings, dir: string, pki: BenchPki, children: ChildProcesses, pinning: CpuPinning, running: RunningTarget[]): Promise<void> {
-  let published: CredentialFiles | undefined;
-  let issued: Promise<CredentialFiles> | undefined;
-  for (const target of settings.targets) {
-    const started = await target.start({
-      dir: targetDir(dir, target),
-      pki,
-      app: 'one-byte',
-      children,
-      cpus: pinning.serverCpus,
-      serverCredentials: () => (published ? Promise.resolve(published) : (issued ??= pki.issue(SERVER_ID, join(dir, 'server')))),
-    });
-    running.push(started);
-    published ??= started.credentials;
-  }
 }
 
 /** One short burst per target before measuring, so a target that refuses the client fails the run at once. */
@@ -181,18 +150,14 @@ async function measureAll(settings: Settings, dir: string, goBinary: string | un
   try {
     settings.log(`setting up: ${settings.keyType} CA and control plane, ${settings.targets.map((t) => t.name).join(', ')}; ${pinning.note}`);
     pki = await startBenchPki(dir, settings.keyType);
-    await startTargets(settings, dir, pki, children, pinning, running);
+    await startTargets(settings.targets, { dir, pki, app: 'one-byte', cpus: pinning.serverCpus, children }, running);
     client = await startClient(settings, goBinary, pki, pinning, children);
     await probe(client, settings.targets, running);
     const results = await measureRuns(settings, client, running);
     return {
       benchmark: 'handshake',
       date: new Date().toISOString(),
-      commit: commitOf(),
-      node: process.versions.node,
-      openssl: process.versions.openssl,
-      cores: availableParallelism(),
-      cpuModel: cpus()[0]?.model ?? 'unknown',
+      ...machineInfo(),
       pinning: pinning.note,
       keyType: settings.keyType,
       settings: { windowSeconds: settings.windowSeconds, warmupSeconds: settings.warmupSeconds, runs: settings.runs, client: settings.client, clientProcesses: settings.clientProcesses, concurrencyPerProcess: settings.concurrency },

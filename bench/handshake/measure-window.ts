@@ -77,7 +77,7 @@ export function figuresOf(s: WindowSample): HandshakeFigures {
   };
 }
 
-function median(values: readonly number[]): number {
+export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   if (sorted.length === 0) return Number.NaN;
@@ -85,8 +85,8 @@ function median(values: readonly number[]): number {
 }
 
 /** Per figure: the median, minimum and maximum over the runs (each figure on its own). */
-export function summarizeFigures(runs: readonly HandshakeFigures[]): { median: HandshakeFigures; min: HandshakeFigures; max: HandshakeFigures } {
-  const keys = Object.keys(runs[0] ?? {}) as (keyof HandshakeFigures)[];
-  const pick = (f: (values: number[]) => number) => Object.fromEntries(keys.map((k) => [k, round(f(runs.map((r) => r[k])), 4)])) as unknown as HandshakeFigures;
+export function summarizeFigures<F extends { readonly [K in keyof F]: number }>(runs: readonly F[]): { median: F; min: F; max: F } {
+  const keys = Object.keys(runs[0] ?? {}) as (keyof F)[];
+  const pick = (f: (values: number[]) => number) => Object.fromEntries(keys.map((k) => [k, round(f(runs.map((r) => r[k])), 4)])) as unknown as F;
   return { median: pick(median), min: pick((v) => Math.min(...v)), max: pick((v) => Math.max(...v)) };
 }
