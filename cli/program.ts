@@ -10,6 +10,7 @@ import { registerSidecarCommands } from './commands/sidecar.ts';
 import { registerPolicyCommands } from './commands/policy.ts';
 import { registerCheckCommands } from './commands/check.ts';
 import { registerRevokeCommands } from './commands/revoke.ts';
+import { registerBenchCommands } from './commands/bench.ts';
 
 export function buildProgram(io: CliIo): Command {
   const program = new Command('sigil')
@@ -17,7 +18,7 @@ export function buildProgram(io: CliIo): Command {
     .version('0.1.0')
     .configureOutput(output(io))
     .exitOverride();
-  for (const register of [registerCaCommands, registerControlPlaneCommands, registerTokenCommands, registerCertsCommands, registerSvidCommands, registerSidecarCommands, registerPolicyCommands, registerRevokeCommands, registerCheckCommands]) {
+  for (const register of [registerCaCommands, registerControlPlaneCommands, registerTokenCommands, registerCertsCommands, registerSvidCommands, registerSidecarCommands, registerPolicyCommands, registerRevokeCommands, registerCheckCommands, registerBenchCommands]) {
     register(program, io);
   }
   for (const command of allCommands(program)) command.exitOverride().configureOutput(output(io));
