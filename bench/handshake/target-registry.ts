@@ -1,9 +1,9 @@
 import { ErrorCode, SigilError } from '../../common/errors.ts';
 import { haproxyTarget, nginxTarget } from './baseline-targets.ts';
-import { bareNodeTlsTarget, sigilSidecarTarget, type HandshakeTarget } from './targets.ts';
+import { bareNodeTlsTarget, nodeTlsProxyTarget, sigilSidecarTarget, type HandshakeTarget } from './targets.ts';
 
 /** Every server the comparison knows, in the order they are started (the sidecar first: it lends its SVID). */
-export const COMPARISON_TARGETS: readonly HandshakeTarget[] = [sigilSidecarTarget, bareNodeTlsTarget, nginxTarget, haproxyTarget];
+export const COMPARISON_TARGETS: readonly HandshakeTarget[] = [sigilSidecarTarget, nodeTlsProxyTarget, bareNodeTlsTarget, nginxTarget, haproxyTarget];
 
 /** The reference of the comparison's ratios: nginx with one worker. */
 export const COMPARISON_BASELINE = 'nginx';

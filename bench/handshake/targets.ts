@@ -103,6 +103,33 @@ export const bareNodeTlsTarget: HandshakeTarget = {
   },
 };
 
+/** A plain Node TLS proxy to the same app: the sidecar minus everything Sigil adds (identity, revocation, policy...). */
+export const nodeTlsProxyTarget: HandshakeTarget = {
+  name: 'node-tls-proxy',
+  description: 'node:tls server, same SVID and bundle, client certificate verified, piping to the same app with no checks',
+  async start(context) {
+    const creds = await context.serverCredentials();
+    const { cpus, children } = context;
+    const app = await startUpstreamApp(context.app, { cpus, children });
+    try {
+      const server = await startNodeChild<TargetReady>('node:tls proxy', script('node-proxy-target.ts'),
+        [creds.certChainPath, creds.keyPath, creds.bundlePath, String(app.ready.port)], { cpus, children });
+      return {
+        address: { host: server.ready.host, port: server.ready.port },
+        serverPids: [server.pid],
+        auxPids: [app.pid],
+        async stop() {
+          await server.stop();
+          await app.stop();
+        },
+      };
+    } catch (err) {
+      await app.stop();
+      throw err;
+    }
+  },
+};
+
 export const DEFAULT_TARGETS: readonly HandshakeTarget[] = [sigilSidecarTarget, bareNodeTlsTarget];
 
 /** Creates each target's scratch directory under `root`. */
