@@ -1,4 +1,4 @@
-import { connect as netConnect, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
 import { describe, type Credentials } from '../identity/credential-source.ts';
@@ -18,6 +18,7 @@ import {
   type ResolvedDeps,
 } from './proxy-options.ts';
 import { RefusalRecorder } from './refusal-recorder.ts';
+import { connectUpstream } from './upstream-socket.ts';
 import { resolveTlsSettings, type TlsSettings, type TlsVersion } from './tls-settings.ts';
 
 export interface InboundListenerOptions extends ConnectionLimits {
@@ -183,7 +184,10 @@ export class InboundListener {
       this.#refuse('not_authorized', { peerId: peer.identity.spiffeId, detail: decision.reason }, socket);
       return;
     }
-    const app = netConnect({ ...this.#options.forward, allowHalfOpen: true });
+    // Nagle's algorithm on either hop would hold back the small writes of request/response traffic; a transparent
+    // proxy forwards what it gets at once, as nginx (tcp_nodelay) and HAProxy do.
+    socket.setNoDelay(true);
+    const app = connectUpstream({ ...this.#options.forward, allowHalfOpen: true, noDelay: true });
     this.#tracker.trackSocket(app);
     app.once('error', (err) => {
       this.#refuse('app_unreachable', { err, forward: `${this.#options.forward.host}:${this.#options.forward.port}` }, socket);
