@@ -6,11 +6,12 @@ import { ErrorCode, SigilError } from '../../common/errors.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-/** The commit measured, marked `(modified)` when tracked files differ from it. */
+/** The commit measured, marked `(modified)` when tracked files other than bench/results/ differ from it. */
 export function commitOf(): string {
   const git = (args: string[]) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, GIT_OPTIONAL_LOCKS: '0' } }).trim();
   try {
-    return `${git(['rev-parse', '--short', 'HEAD'])}${git(['status', '--porcelain', '--untracked-files=no']) ? ' (modified)' : ''}`;
+    // Results files are rewritten by the runs themselves: only a change to anything else makes the code differ.
+    return `${git(['rev-parse', '--short', 'HEAD'])}${git(['status', '--porcelain', '--untracked-files=no', '--', '.', ':!bench/results']) ? ' (modified)' : ''}`;
   } catch {
     return 'unknown';
   }
