@@ -4,8 +4,7 @@
 // adds is missing here. Usage (by targets.ts only): node bare-tls-target.ts <chain.pem> <key.pem> <bundle.pem> <one-byte|echo>
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:tls';
-import { childEntry } from './node-child.ts';
-import type { TargetReady } from './protocol.ts';
+import { childEntry, serveOnLoopback } from './node-child.ts';
 
 const ONE_BYTE = Buffer.from([0x2a]);
 
@@ -28,12 +27,5 @@ childEntry('bare node:tls target', async () => {
     else socket.end(ONE_BYTE);
   });
   server.on('tlsClientError', () => undefined);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('no TCP address');
-  process.once('SIGTERM', () => process.exit(0));
-  process.send?.({ type: 'ready', host: '127.0.0.1', port: address.port } satisfies TargetReady);
+  await serveOnLoopback(server);
 });

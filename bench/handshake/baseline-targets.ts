@@ -7,7 +7,7 @@ import { startExternalServer } from './external-server.ts';
 import { haproxyConfig } from './haproxy-config.ts';
 import { nginxConfig, streamModuleKind } from './nginx-config.ts';
 import type { HandshakeTarget, RunningTarget, TargetContext } from './targets.ts';
-import { startUpstreamApp } from './upstream-app.ts';
+import { startInFrontOfApp } from './upstream-app.ts';
 
 const STREAM_MODULE_DIRS = ['/usr/lib/nginx/modules', '/usr/share/nginx/modules'];
 
@@ -38,33 +38,20 @@ export const NGINX_REQUIREMENT: SystemRequirement = {
 
 export const HAPROXY_REQUIREMENT: SystemRequirement = { purpose: 'the HAProxy baseline', command: 'haproxy', packages: ['haproxy'] };
 
-/**
- * Starts the app, then the proxy from the argv that `configure` writes for the listen and app ports. The proxy is
- * the server measured; the app is a helper measured apart, as for the sidecar.
- */
-async function startProxyTarget(context: TargetContext, what: string, configure: (ports: { listen: number; upstream: number }) => Promise<string[]>): Promise<RunningTarget> {
-  const { cpus, children } = context;
-  const app = await startUpstreamApp(context.app, { cpus, children });
-  try {
+/** Starts the app, then the external proxy from the argv `configure` writes for its listen port and the app's. */
+function startProxyTarget(context: TargetContext, what: string, configure: (ports: { listen: number; upstream: number }) => Promise<string[]>): Promise<RunningTarget> {
+  return startInFrontOfApp(context, async (appPort) => {
     const listen = await freeLoopbackPort();
-    const argv = await configure({ listen, upstream: app.ready.port });
-    const server = await startExternalServer(what, argv, { port: listen, cpus, children });
+    const argv = await configure({ listen, upstream: appPort });
+    const server = await startExternalServer(what, argv, { port: listen, cpus: context.cpus, children: context.children });
     return {
       address: { host: '127.0.0.1', port: listen },
-      // read at each window: nginx's worker is forked after its master already accepts connections
       get serverPids() {
         return server.pids();
       },
-      auxPids: [app.pid],
-      async stop() {
-        await server.stop();
-        await app.stop();
-      },
+      stop: () => server.stop(),
     };
-  } catch (err) {
-    await app.stop();
-    throw err;
-  }
+  });
 }
 
 export const nginxTarget: HandshakeTarget = {

@@ -5,8 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { createServer } from 'node:tls';
-import { childEntry } from './node-child.ts';
-import type { TargetReady } from './protocol.ts';
+import { childEntry, serveOnLoopback } from './node-child.ts';
 
 childEntry('node:tls proxy target', async () => {
   const [chain, key, bundle] = process.argv.slice(2, 5).map((path) => readFileSync(path, 'utf8'));
@@ -21,12 +20,5 @@ childEntry('node:tls proxy target', async () => {
     app.pipe(socket);
   });
   server.on('tlsClientError', () => undefined);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('no TCP address');
-  process.once('SIGTERM', () => process.exit(0));
-  process.send?.({ type: 'ready', host: '127.0.0.1', port: address.port } satisfies TargetReady);
+  await serveOnLoopback(server);
 });

@@ -1,4 +1,5 @@
 import type { KeyType } from '../../common/key-type.ts';
+import type { RunHeader } from '../lib/run-info.ts';
 import { round } from '../lib/stats.ts';
 import type { HandshakeFigures, WindowSample } from './measure-window.ts';
 import type { HandshakeMode } from './protocol.ts';
@@ -21,19 +22,10 @@ export interface HandshakeRatio {
   readonly handshakesPerServerCpuSecond: number;
 }
 
-export interface HandshakeBenchResult {
+export interface HandshakeBenchResult extends RunHeader {
   readonly benchmark: 'handshake';
-  readonly date: string;
-  readonly commit: string;
-  readonly node: string;
-  readonly openssl: string;
-  readonly cores: number;
-  readonly cpuModel: string;
-  readonly pinning: string;
   readonly keyType: KeyType;
   readonly settings: { readonly windowSeconds: number; readonly warmupSeconds: number; readonly runs: number; readonly client?: 'node' | 'go'; readonly clientProcesses: number; readonly concurrencyPerProcess: number };
-  readonly targets: readonly { readonly name: string; readonly description: string }[];
-  readonly baseline: string;
   readonly results: readonly TargetModeResult[];
   readonly ratios: readonly HandshakeRatio[];
   readonly notes: readonly string[];

@@ -6,7 +6,7 @@ import type { SystemRequirement } from '../lib/system-packages.ts';
 import { SERVER_ID, type BenchPki } from './bench-pki.ts';
 import { startNodeChild } from './node-child.ts';
 import type { CredentialFiles, TargetReady } from './protocol.ts';
-import { startUpstreamApp, type AppKind } from './upstream-app.ts';
+import { startInFrontOfApp, type AppKind } from './upstream-app.ts';
 
 const script = (name: string) => fileURLToPath(new URL(`./${name}`, import.meta.url));
 
@@ -55,10 +55,9 @@ export interface HandshakeTarget {
 export const sigilSidecarTarget: HandshakeTarget = {
   name: 'sigil-sidecar',
   description: 'Sigil sidecar inbound listener (SVID check, revocation, policy) proxying to the app',
-  async start(context) {
+  start(context) {
     const { dir, pki, children, cpus } = context;
-    const app = await startUpstreamApp(context.app, { cpus, children });
-    try {
+    return startInFrontOfApp(context, async (appPort) => {
       writeFileSync(join(dir, 'token'), await pki.createToken(SERVER_ID), { mode: 0o600 });
       writeFileSync(join(dir, 'sidecar.yaml'), [
         `spiffeId: ${SERVER_ID}`,
@@ -66,7 +65,7 @@ export const sigilSidecarTarget: HandshakeTarget = {
         'joinToken: { file: token }',
         `keyType: ${pki.keyType}`,
         'inbound:',
-        `  - { listen: 127.0.0.1:0, forward: "127.0.0.1:${app.ready.port}" }`,
+        `  - { listen: 127.0.0.1:0, forward: "127.0.0.1:${appPort}" }`,
         'admin: { listen: 127.0.0.1:0 }',
         // No trust refresh may land inside a measured window.
         'trustRefreshInterval: 1h',
@@ -77,17 +76,10 @@ export const sigilSidecarTarget: HandshakeTarget = {
       return {
         address: { host: sidecar.ready.host, port: sidecar.ready.port },
         serverPids: [sidecar.pid],
-        auxPids: [app.pid],
         ...(sidecar.ready.credentials ? { credentials: sidecar.ready.credentials } : {}),
-        async stop() {
-          await sidecar.stop();
-          await app.stop();
-        },
+        stop: () => sidecar.stop(),
       };
-    } catch (err) {
-      await app.stop();
-      throw err;
-    }
+    });
   },
 };
 
@@ -109,24 +101,11 @@ export const nodeTlsProxyTarget: HandshakeTarget = {
   description: 'node:tls server, same SVID and bundle, client certificate verified, piping to the same app with no checks',
   async start(context) {
     const creds = await context.serverCredentials();
-    const { cpus, children } = context;
-    const app = await startUpstreamApp(context.app, { cpus, children });
-    try {
+    return startInFrontOfApp(context, async (appPort) => {
       const server = await startNodeChild<TargetReady>('node:tls proxy', script('node-proxy-target.ts'),
-        [creds.certChainPath, creds.keyPath, creds.bundlePath, String(app.ready.port)], { cpus, children });
-      return {
-        address: { host: server.ready.host, port: server.ready.port },
-        serverPids: [server.pid],
-        auxPids: [app.pid],
-        async stop() {
-          await server.stop();
-          await app.stop();
-        },
-      };
-    } catch (err) {
-      await app.stop();
-      throw err;
-    }
+        [creds.certChainPath, creds.keyPath, creds.bundlePath, String(appPort)], { cpus: context.cpus, children: context.children });
+      return { address: { host: server.ready.host, port: server.ready.port }, serverPids: [server.pid], stop: () => server.stop() };
+    });
   },
 };
 

@@ -17,8 +17,24 @@ export function commitOf(): string {
   }
 }
 
-/** What a results file records about where it was measured. */
-export function machineInfo(): { commit: string; node: string; openssl: string; cores: number; cpuModel: string } {
+/** What a results file records about where and on what it was measured. */
+export interface MachineInfo {
+  readonly commit: string;
+  readonly node: string;
+  readonly openssl: string;
+  readonly cores: number;
+  readonly cpuModel: string;
+}
+
+/** The header every comparison results file starts with. */
+export interface RunHeader extends MachineInfo {
+  readonly date: string;
+  readonly pinning: string;
+  readonly targets: readonly { readonly name: string; readonly description: string }[];
+  readonly baseline: string;
+}
+
+export function machineInfo(): MachineInfo {
   return { commit: commitOf(), node: process.versions.node, openssl: process.versions.openssl, cores: availableParallelism(), cpuModel: cpus()[0]?.model ?? 'unknown' };
 }
 

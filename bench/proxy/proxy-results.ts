@@ -1,4 +1,5 @@
 import type { KeyType } from '../../common/key-type.ts';
+import type { RunHeader } from '../lib/run-info.ts';
 import { round } from '../lib/stats.ts';
 import type { RequestFigures, RequestSample } from './request-window.ts';
 
@@ -27,19 +28,10 @@ export interface ProxyRatio {
   readonly serverCpuPerRequest: number;
 }
 
-export interface ProxyBenchResult {
+export interface ProxyBenchResult extends RunHeader {
   readonly benchmark: 'proxy';
-  readonly date: string;
-  readonly commit: string;
-  readonly node: string;
-  readonly openssl: string;
-  readonly cores: number;
-  readonly cpuModel: string;
-  readonly pinning: string;
   readonly keyType: KeyType;
   readonly settings: { readonly windowSeconds: number; readonly warmupSeconds: number; readonly runs: number; readonly requestBytes: number; readonly concurrencies: readonly number[] };
-  readonly targets: readonly { readonly name: string; readonly description: string }[];
-  readonly baseline: string;
   /** The app reached over plain TCP, no proxy: the floor of every latency. */
   readonly direct: string;
   readonly results: readonly ProxyCaseResult[];
