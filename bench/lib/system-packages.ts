@@ -34,7 +34,15 @@ function installHint(packages: readonly string[]): string {
   return `install it with \`sudo apt-get install -y ${packages.join(' ')}\` and run the benchmark again`;
 }
 
-function aptGet(args: readonly string[]): { ok: boolean; output: string } {
+type AptGet = (args: readonly string[]) => { ok: boolean; output: string };
+
+/** How packages get installed; tests replace both. */
+export interface InstallDeps {
+  readonly isRoot: () => boolean;
+  readonly aptGet: AptGet;
+}
+
+const aptGet: AptGet = (args) => {
   const result = spawnSync('apt-get', args, {
     encoding: 'utf8',
     timeout: INSTALL_TIMEOUT_MS,
@@ -44,7 +52,12 @@ function aptGet(args: readonly string[]): { ok: boolean; output: string } {
   });
   const output = `${result.stdout ?? ''}${result.stderr ?? ''}${result.error ? `\n${result.error.message}` : ''}`;
   return { ok: result.status === 0, output };
-}
+};
+
+const systemInstall: InstallDeps = {
+  isRoot: () => typeof process.getuid !== 'function' || process.getuid() === 0,
+  aptGet: (args) => (findCommand('apt-get') ? aptGet(args) : { ok: false, output: 'there is no apt-get here' }),
+};
 
 /**
  * Makes sure every requirement is met, installing missing Debian packages with apt-get (as root only, bounded to
@@ -52,21 +65,20 @@ function aptGet(args: readonly string[]): { ok: boolean; output: string } {
  * apt's last lines when that is not possible: a benchmark fails at once rather than hanging or silently dropping a
  * baseline. Returns the path of each command.
  */
-export function ensureSystemPackages(requirements: readonly SystemRequirement[], log: (line: string) => void = () => undefined): Map<string, string> {
+export function ensureSystemPackages(requirements: readonly SystemRequirement[], log: (line: string) => void = () => undefined, deps: InstallDeps = systemInstall): Map<string, string> {
   const unmet = () => requirements.filter((r) => !findCommand(r.command) || r.missing?.() !== undefined);
   const missing = unmet();
   if (missing.length > 0) {
     const packages = [...new Set(missing.flatMap((r) => r.packages))];
     const what = missing.map((r) => r.purpose).join(', ');
-    if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+    if (!deps.isRoot()) {
       throw new SigilError(ErrorCode.UNAVAILABLE, `${what} needs Debian packages that are not installed and this user is not root: ${installHint(packages)}`);
     }
-    if (!findCommand('apt-get')) throw new SigilError(ErrorCode.UNAVAILABLE, `${what} needs ${packages.join(', ')} and there is no apt-get here: install them by other means`);
     log(`installing ${packages.join(' ')} with apt-get for ${what}`);
-    let attempt = aptGet(['install', '-y', '-q', '--no-install-recommends', ...packages]);
+    let attempt = deps.aptGet(['install', '-y', '-q', '--no-install-recommends', ...packages]);
     if (!attempt.ok) {
-      aptGet(['update', '-q']);
-      attempt = aptGet(['install', '-y', '-q', '--no-install-recommends', ...packages]);
+      deps.aptGet(['update', '-q']);
+      attempt = deps.aptGet(['install', '-y', '-q', '--no-install-recommends', ...packages]);
     }
     const still = unmet();
     if (!attempt.ok || still.length > 0) {
