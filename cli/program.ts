@@ -11,6 +11,7 @@ import { registerPolicyCommands } from './commands/policy.ts';
 import { registerCheckCommands } from './commands/check.ts';
 import { registerRevokeCommands } from './commands/revoke.ts';
 import { registerRotateCommands } from './commands/rotate.ts';
+import { registerBenchCommands } from './commands/bench.ts';
 
 export function buildProgram(io: CliIo): Command {
   const program = new Command('sigil')
@@ -21,7 +22,7 @@ export function buildProgram(io: CliIo): Command {
     // they follow, which commander only does when every ancestor parses positionally.
     .enablePositionalOptions()
     .exitOverride();
-  for (const register of [registerCaCommands, registerControlPlaneCommands, registerTokenCommands, registerCertsCommands, registerSvidCommands, registerSidecarCommands, registerPolicyCommands, registerRevokeCommands, registerRotateCommands, registerCheckCommands]) {
+  for (const register of [registerCaCommands, registerControlPlaneCommands, registerTokenCommands, registerCertsCommands, registerSvidCommands, registerSidecarCommands, registerPolicyCommands, registerRevokeCommands, registerRotateCommands, registerCheckCommands, registerBenchCommands]) {
     register(program, io);
   }
   for (const command of allCommands(program)) command.exitOverride().configureOutput(output(io));

@@ -20,10 +20,25 @@ export interface LoadClientOptions {
 }
 
 /**
- * The one load client every target is measured with: worker processes on the client cores, driven over IPC.
- * `start` → (warm-up) → `snapshot` → (window) → `snapshot` → `stop`; CPU of the workers is read from /proc.
+ * What drives load at a target: `begin` → (warm-up) → `snapshot` → (window) → `snapshot` → `end`. Counts are
+ * cumulative since `begin`; the CPU of the client's processes is read from /proc.
  */
-export class LoadClient {
+export interface LoadGenerator {
+  readonly pids: readonly number[];
+  /** User + system CPU of every client process, ms. */
+  cpuMs(): number;
+  begin(address: { host: string; port: number }, mode: HandshakeMode): Promise<void>;
+  snapshot(): Promise<LoadCounts>;
+  /** Stops starting connections and resolves with the final counts once every connection in flight has closed. */
+  end(): Promise<LoadCounts>;
+  close(): Promise<void>;
+}
+
+/**
+ * The Node load client: worker processes on the client cores, driven over IPC. A Node client spends about as much
+ * CPU per handshake as the server; the Go client (go-load-client.ts) is the one that saturates a server.
+ */
+export class LoadClient implements LoadGenerator {
   readonly #options: LoadClientOptions;
   readonly #workers: NodeChild<{ type: 'ready' }>[];
   #nextId = 1;
@@ -44,7 +59,6 @@ export class LoadClient {
     return this.#workers.map((w) => w.pid);
   }
 
-  /** User + system CPU of all workers, ms. */
   cpuMs(): number {
     return this.pids.reduce((sum, pid) => sum + processCpuMs(pid), 0);
   }
@@ -57,7 +71,6 @@ export class LoadClient {
     return this.#ask((id) => ({ op: 'snapshot', id }));
   }
 
-  /** Stops starting connections and resolves with the final counts once every worker's connections have closed. */
   end(): Promise<LoadCounts> {
     return this.#ask((id) => ({ op: 'stop', id }));
   }

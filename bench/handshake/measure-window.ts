@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { processCpuMs } from '../lib/process-cpu.ts';
 import { round } from '../lib/stats.ts';
-import { diffCounts, type LoadClient } from './load-client.ts';
+import { diffCounts, type LoadGenerator } from './load-client.ts';
 import type { HandshakeMode } from './protocol.ts';
 import type { RunningTarget } from './targets.ts';
 
@@ -42,7 +42,7 @@ const sumCpu = (pids: readonly number[]) => pids.reduce((sum, pid) => sum + proc
  * One run against one target: the load starts, runs `warmupMs` unmeasured, then a window of `windowMs` is measured
  * between two count snapshots, with server, helper and client CPU read from /proc at the same instants.
  */
-export async function measureWindow(client: LoadClient, target: RunningTarget, mode: HandshakeMode, timing: { warmupMs: number; windowMs: number }): Promise<WindowSample> {
+export async function measureWindow(client: LoadGenerator, target: RunningTarget, mode: HandshakeMode, timing: { warmupMs: number; windowMs: number }): Promise<WindowSample> {
   await client.begin(target.address, mode);
   try {
     await sleep(timing.warmupMs);
@@ -77,7 +77,7 @@ export function figuresOf(s: WindowSample): HandshakeFigures {
   };
 }
 
-function median(values: readonly number[]): number {
+export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   if (sorted.length === 0) return Number.NaN;
@@ -85,8 +85,8 @@ function median(values: readonly number[]): number {
 }
 
 /** Per figure: the median, minimum and maximum over the runs (each figure on its own). */
-export function summarizeFigures(runs: readonly HandshakeFigures[]): { median: HandshakeFigures; min: HandshakeFigures; max: HandshakeFigures } {
-  const keys = Object.keys(runs[0] ?? {}) as (keyof HandshakeFigures)[];
-  const pick = (f: (values: number[]) => number) => Object.fromEntries(keys.map((k) => [k, round(f(runs.map((r) => r[k])), 4)])) as unknown as HandshakeFigures;
+export function summarizeFigures<F extends { readonly [K in keyof F]: number }>(runs: readonly F[]): { median: F; min: F; max: F } {
+  const keys = Object.keys(runs[0] ?? {}) as (keyof F)[];
+  const pick = (f: (values: number[]) => number) => Object.fromEntries(keys.map((k) => [k, round(f(runs.map((r) => r[k])), 4)])) as unknown as F;
   return { median: pick(median), min: pick((v) => Math.min(...v)), max: pick((v) => Math.max(...v)) };
 }

@@ -1,8 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import type { Server } from 'node:net';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
 import type { ChildProcesses } from '../lib/child-processes.ts';
 import { pinned } from './cpu-pinning.ts';
-import type { ChildFailed } from './protocol.ts';
+import type { ChildFailed, TargetReady } from './protocol.ts';
 
 export interface NodeChild<R> {
   readonly child: ChildProcess;
@@ -57,4 +58,16 @@ export function childEntry(name: string, main: () => Promise<void>): void {
     process.stderr.write(`${name}: ${message}\n`);
     process.send?.({ type: 'failed', message } satisfies ChildFailed, () => process.exit(1));
   });
+}
+
+/** For server child entries: listens on a free loopback port, exits on SIGTERM, and sends the parent its `ready`. */
+export async function serveOnLoopback(server: Server): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', resolve);
+  });
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('no TCP address');
+  process.once('SIGTERM', () => process.exit(0));
+  process.send?.({ type: 'ready', host: '127.0.0.1', port: address.port } satisfies TargetReady);
 }

@@ -44,7 +44,9 @@ t.test('ratios are taken against the baseline in the same mode', async (t) => {
 t.test('notes flag an unsaturated server, failures and resumption that did not happen', async (t) => {
   const cases: { name: string; result: TargetModeResult; expect: RegExp | undefined }[] = [
     { name: 'saturated, clean', result: result('s', 'full', [sample()]), expect: undefined },
-    { name: 'client-bound', result: result('s', 'full', [sample({ serverCpuMs: 5000 })]), expect: /bounded by the load client/ },
+    { name: 'client-bound', result: result('s', 'full', [sample({ serverCpuMs: 5000 })]), expect: /server core was not saturated \(server 0\.5 of it busy/ },
+    { name: 'proxy with its app on the core', result: result('s', 'full', [sample({ serverCpuMs: 8000, auxCpuMs: 1000 })]), expect: undefined },
+    { name: 'proxy and app below saturation', result: result('s', 'full', [sample({ serverCpuMs: 6000, auxCpuMs: 1000 })]), expect: /server 0\.6 \+ app 0\.1 of it busy/ },
     { name: 'failures', result: result('s', 'full', [sample({ failed: { no_byte: 10 } })]), expect: /failed \(no_byte ×10\)/ },
     { name: 'no resumption', result: result('s', 'resumed', [sample({ resumed: 0 })]), expect: /only 0.0 % of handshakes resumed/ },
     { name: 'resumed', result: result('s', 'resumed', [sample({ resumed: 5000 })]), expect: undefined },

@@ -2,9 +2,11 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcesses } from '../lib/child-processes.ts';
+import type { SystemRequirement } from '../lib/system-packages.ts';
 import { SERVER_ID, type BenchPki } from './bench-pki.ts';
 import { startNodeChild } from './node-child.ts';
 import type { CredentialFiles, TargetReady } from './protocol.ts';
+import { startInFrontOfApp, type AppKind } from './upstream-app.ts';
 
 const script = (name: string) => fileURLToPath(new URL(`./${name}`, import.meta.url));
 
@@ -16,6 +18,8 @@ export interface TargetContext {
   readonly children: ChildProcesses;
   /** The server cores (`taskset -c`), undefined when not pinned. */
   readonly cpus: string | undefined;
+  /** What the server (or the app behind it) does with a connection. */
+  readonly app: AppKind;
   /**
    * The server SVID every target serves, so they are compared with the same certificate, key and bundle: the one
    * the first target that obtains its own (the sidecar) published, else one issued for SERVER_ID.
@@ -24,7 +28,7 @@ export interface TargetContext {
 }
 
 export interface RunningTarget {
-  /** Where the load client connects: TLS 1.3 with client certificate, one byte back, then the server closes. */
+  /** Where the load client connects: TLS 1.3 with client certificate, then the app's behaviour (one byte or echo). */
   readonly address: { readonly host: string; readonly port: number };
   /** The processes whose CPU is the server's cost per handshake. */
   readonly serverPids: readonly number[];
@@ -37,22 +41,23 @@ export interface RunningTarget {
 
 /**
  * A server under test. The harness starts every target once, measures them in turn with the same load client, and
- * stops them; later baselines (nginx, HAProxy) are more entries of this shape.
+ * stops them; the nginx and HAProxy baselines (baseline-targets.ts) are more entries of this shape.
  */
 export interface HandshakeTarget {
   readonly name: string;
   readonly description: string;
+  /** Programs from Debian packages the harness installs before starting anything (nginx, HAProxy). */
+  readonly requirements?: readonly SystemRequirement[];
   start(context: TargetContext): Promise<RunningTarget>;
 }
 
 /** The Sigil sidecar's inbound listener, forwarding to a one-byte app in its own process on the server core. */
 export const sigilSidecarTarget: HandshakeTarget = {
   name: 'sigil-sidecar',
-  description: 'Sigil sidecar inbound listener (SVID check, revocation, policy) proxying to a one-byte TCP app',
-  async start(context) {
+  description: 'Sigil sidecar inbound listener (SVID check, revocation, policy) proxying to the app',
+  start(context) {
     const { dir, pki, children, cpus } = context;
-    const app = await startNodeChild<TargetReady>('one-byte app', script('one-byte-app.ts'), [], { cpus, children });
-    try {
+    return startInFrontOfApp(context, async (appPort) => {
       writeFileSync(join(dir, 'token'), await pki.createToken(SERVER_ID), { mode: 0o600 });
       writeFileSync(join(dir, 'sidecar.yaml'), [
         `spiffeId: ${SERVER_ID}`,
@@ -60,7 +65,7 @@ export const sigilSidecarTarget: HandshakeTarget = {
         'joinToken: { file: token }',
         `keyType: ${pki.keyType}`,
         'inbound:',
-        `  - { listen: 127.0.0.1:0, forward: "127.0.0.1:${app.ready.port}" }`,
+        `  - { listen: 127.0.0.1:0, forward: "127.0.0.1:${appPort}" }`,
         'admin: { listen: 127.0.0.1:0 }',
         // No trust refresh may land inside a measured window.
         'trustRefreshInterval: 1h',
@@ -71,29 +76,36 @@ export const sigilSidecarTarget: HandshakeTarget = {
       return {
         address: { host: sidecar.ready.host, port: sidecar.ready.port },
         serverPids: [sidecar.pid],
-        auxPids: [app.pid],
         ...(sidecar.ready.credentials ? { credentials: sidecar.ready.credentials } : {}),
-        async stop() {
-          await sidecar.stop();
-          await app.stop();
-        },
+        stop: () => sidecar.stop(),
       };
-    } catch (err) {
-      await app.stop();
-      throw err;
-    }
+    });
   },
 };
 
-/** The baseline: a bare node:tls server with the same SVID, TLS 1.3, client certificate required, one byte back. */
+/** A bare node:tls server with the same SVID, TLS 1.3, client certificate required, answering like the app itself. */
 export const bareNodeTlsTarget: HandshakeTarget = {
   name: 'node-tls-bare',
-  description: 'bare node:tls server, same SVID and bundle, requestCert + rejectUnauthorized, one byte back',
+  description: 'bare node:tls server, same SVID and bundle, requestCert + rejectUnauthorized, answering itself',
   async start(context) {
     const creds = await context.serverCredentials();
     const server = await startNodeChild<TargetReady>('bare node:tls server', script('bare-tls-target.ts'),
-      [creds.certChainPath, creds.keyPath, creds.bundlePath], { cpus: context.cpus, children: context.children });
+      [creds.certChainPath, creds.keyPath, creds.bundlePath, context.app], { cpus: context.cpus, children: context.children });
     return { address: { host: server.ready.host, port: server.ready.port }, serverPids: [server.pid], auxPids: [], stop: () => server.stop() };
+  },
+};
+
+/** A plain Node TLS proxy to the same app: the sidecar minus everything Sigil adds (identity, revocation, policy...). */
+export const nodeTlsProxyTarget: HandshakeTarget = {
+  name: 'node-tls-proxy',
+  description: 'node:tls server, same SVID and bundle, client certificate verified, piping to the same app with no checks',
+  async start(context) {
+    const creds = await context.serverCredentials();
+    return startInFrontOfApp(context, async (appPort) => {
+      const server = await startNodeChild<TargetReady>('node:tls proxy', script('node-proxy-target.ts'),
+        [creds.certChainPath, creds.keyPath, creds.bundlePath, String(appPort)], { cpus: context.cpus, children: context.children });
+      return { address: { host: server.ready.host, port: server.ready.port }, serverPids: [server.pid], stop: () => server.stop() };
+    });
   },
 };
 

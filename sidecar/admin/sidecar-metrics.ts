@@ -1,14 +1,46 @@
 import { Counter, Gauge, Registry } from 'prom-client';
 import type { ByteFlow, CloseReason, ProxyDirection, ProxyObserver, RefusalReason } from '../proxy/proxy-observer.ts';
 
+/**
+ * Values by label, kept as plain numbers on the data path and handed to prom-client when scraped: a labelled inc()
+ * builds, validates and hashes its label set on every call, which the data path would pay per handshake, per
+ * connection and per chunk. `collect` gives a metric exactly these values (reset, then one inc or set per label set).
+ */
+class DataPathCounts<L extends string> {
+  readonly #names: readonly L[];
+  readonly #values = new Map<string, { readonly labels: Record<L, string>; value: number }>();
+
+  constructor(names: readonly L[]) {
+    this.#names = names;
+  }
+
+  add(n: number, ...values: string[]): void {
+    const key = values.join(' ');
+    const entry = this.#values.get(key);
+    if (entry) entry.value += n;
+    else this.#values.set(key, { labels: Object.fromEntries(this.#names.map((name, i) => [name, values[i] ?? ''])) as Record<L, string>, value: n });
+  }
+
+  collect(): (this: Counter<L> | Gauge<L>) => void {
+    const values = this.#values;
+    return function collect(this: Counter<L> | Gauge<L>): void {
+      this.reset();
+      for (const { labels, value } of values.values()) {
+        if (this instanceof Gauge) this.set(labels, value);
+        else this.inc(labels, value);
+      }
+    };
+  }
+}
+
 /** The sidecar's Prometheus metrics on a registry of its own; also the data path's observer. */
 export class SidecarMetrics implements ProxyObserver {
   readonly registry = new Registry();
-  readonly #handshakes = new Counter({ name: 'sigil_handshakes_total', help: 'TLS handshakes by direction and result (ok or refusal reason)', labelNames: ['direction', 'result'] as const, registers: [this.registry] });
-  readonly #active = new Gauge({ name: 'sigil_connections_active', help: 'Open proxied connections', labelNames: ['direction'] as const, registers: [this.registry] });
-  readonly #closed = new Counter({ name: 'sigil_connections_closed_total', help: 'Proxied connections ended, by reason', labelNames: ['direction', 'reason'] as const, registers: [this.registry] });
+  readonly #handshakes = new DataPathCounts(['direction', 'result'] as const);
+  readonly #active = new DataPathCounts(['direction'] as const);
+  readonly #closed = new DataPathCounts(['direction', 'reason'] as const);
+  readonly #bytes = new DataPathCounts(['direction', 'flow'] as const);
   readonly #refused = new Counter({ name: 'sigil_connections_refused_total', help: 'Connections refused, by reason', labelNames: ['direction', 'reason'] as const, registers: [this.registry] });
-  readonly #bytes = new Counter({ name: 'sigil_bytes_total', help: 'Bytes proxied', labelNames: ['direction', 'flow'] as const, registers: [this.registry] });
   readonly svidNotAfter = new Gauge({ name: 'sigil_svid_not_after_timestamp_seconds', help: 'Expiry of the SVID in use', registers: [this.registry] });
   readonly trustFetches = new Counter({ name: 'sigil_trust_fetches_total', help: 'FetchTrust calls over gRPC by result', labelNames: ['result'] as const, registers: [this.registry] });
   readonly eventsReceived = new Counter({ name: 'sigil_events_received_total', help: 'Event channel messages by kind and result (applied or drop reason)', labelNames: ['kind', 'result'] as const, registers: [this.registry] });
@@ -20,8 +52,16 @@ export class SidecarMetrics implements ProxyObserver {
   readonly rotationOrders = new Counter({ name: 'sigil_rotation_orders_total', help: 'Rotation orders by result (scheduled, not-targeted, rotated, failed)', labelNames: ['result'] as const, registers: [this.registry] });
   readonly renewals = new Counter({ name: 'sigil_svid_renewals_total', help: 'SVID issuance attempts by path (attest, renew) and result (ok or error code)', labelNames: ['via', 'result'] as const, registers: [this.registry] });
 
+  constructor() {
+    const registers = [this.registry];
+    new Counter({ name: 'sigil_handshakes_total', help: 'TLS handshakes by direction and result (ok or refusal reason)', labelNames: ['direction', 'result'] as const, registers, collect: this.#handshakes.collect() });
+    new Gauge({ name: 'sigil_connections_active', help: 'Open proxied connections', labelNames: ['direction'] as const, registers, collect: this.#active.collect() });
+    new Counter({ name: 'sigil_connections_closed_total', help: 'Proxied connections ended, by reason', labelNames: ['direction', 'reason'] as const, registers, collect: this.#closed.collect() });
+    new Counter({ name: 'sigil_bytes_total', help: 'Bytes proxied', labelNames: ['direction', 'flow'] as const, registers, collect: this.#bytes.collect() });
+  }
+
   handshake(direction: ProxyDirection, outcome: 'ok' | RefusalReason): void {
-    this.#handshakes.inc({ direction, result: outcome });
+    this.#handshakes.add(1, direction, outcome);
   }
 
   refused(direction: ProxyDirection, reason: RefusalReason): void {
@@ -29,16 +69,16 @@ export class SidecarMetrics implements ProxyObserver {
   }
 
   connectionOpened(direction: ProxyDirection): void {
-    this.#active.inc({ direction });
+    this.#active.add(1, direction);
   }
 
   connectionClosed(direction: ProxyDirection, reason: CloseReason): void {
-    this.#active.dec({ direction });
-    this.#closed.inc({ direction, reason });
+    this.#active.add(-1, direction);
+    this.#closed.add(1, direction, reason);
   }
 
   bytes(direction: ProxyDirection, flow: ByteFlow, n: number): void {
-    this.#bytes.inc({ direction, flow }, n);
+    this.#bytes.add(n, direction, flow);
   }
 
   async render(ages?: { revocationAgeMs: number }): Promise<{ contentType: string; body: string }> {
@@ -46,3 +86,4 @@ export class SidecarMetrics implements ProxyObserver {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
 }
+

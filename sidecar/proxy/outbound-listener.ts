@@ -169,7 +169,7 @@ export class OutboundListener {
   #checkServer(rawDer: Buffer): Error | undefined {
     let identity: PeerIdentity;
     try {
-      identity = this.#identities.identify(rawDer);
+      identity = this.#identities.identify(rawDer).identity;
     } catch (err) {
       return err instanceof Error ? err : new SigilError(ErrorCode.SVID_INVALID, 'upstream certificate is not a valid SVID');
     }
@@ -184,20 +184,21 @@ export class OutboundListener {
 
   async #onSecure(client: Socket, upstream: TLSSocket, attempt: { piped: boolean }): Promise<void> {
     // checkServerIdentity is skipped on resumed sessions: check again (a cache hit) so no path escapes it.
-    const cert = upstream.getPeerX509Certificate();
-    const failure = cert ? this.#checkServer(cert.raw) : new SigilError(ErrorCode.SVID_INVALID, 'no server certificate');
-    if (!cert || failure) {
+    const raw = upstream.getPeerX509Certificate()?.raw;
+    const failure = raw ? this.#checkServer(raw) : new SigilError(ErrorCode.SVID_INVALID, 'no server certificate');
+    if (!raw || failure) {
       const reason = classifyTlsError(failure);
       this.#deps.observer.handshake('outbound', reason);
       this.#refuse(reason, { err: failure }, client, upstream);
       return;
     }
     this.#deps.observer.handshake('outbound', 'ok');
+    const server = this.#identities.identify(raw);
     const peer: PeerInfo = Object.freeze({
       direction: 'outbound',
-      identity: this.#identities.identify(cert.raw),
-      serial: cert.serialNumber,
-      fingerprint256: cert.fingerprint256,
+      identity: server.identity,
+      serial: server.serial,
+      fingerprint256: server.fingerprint256,
       remoteAddress: upstream.remoteAddress ?? '',
       remotePort: upstream.remotePort ?? 0,
       localPort: client.localPort ?? 0,

@@ -29,10 +29,16 @@ export function openProxiedConnection(args: {
   const info = Object.freeze({ id, peer, openedAt: deps.clock.now() });
   tracker.add({ info, close: (reason) => pipe.close(reason), closed: pipe.closed });
   deps.observer.connectionOpened(direction);
+  // A child logger serialises its bindings when made: only worth it when its debug lines will be written.
+  if (deps.logger.isLevelEnabled('debug')) logConnection(deps, id, peer, pipe);
+  void pipe.closed.then((result) => deps.observer.connectionClosed(direction, result.reason, result.durationMs));
+  return pipe;
+}
+
+function logConnection(deps: ResolvedDeps, id: number, peer: PeerInfo, pipe: Pipe): void {
   const log = deps.logger.child({ connectionId: id, [LogField.peer]: peer.identity.spiffeId, [LogField.serial]: peer.serial });
   log.debug({ remoteAddress: peer.remoteAddress, remotePort: peer.remotePort }, 'connection opened');
   void pipe.closed.then((result) => {
-    deps.observer.connectionClosed(direction, result.reason, result.durationMs);
     log.debug(
       {
         reason: result.reason,
@@ -44,5 +50,4 @@ export function openProxiedConnection(args: {
       'connection closed',
     );
   });
-  return pipe;
 }

@@ -1,0 +1,27 @@
+/** The benchmarks `npm run bench -- <name>` and `sigil bench <name>` run, with what each measures. */
+export const BENCHMARKS = {
+  handshake: 'full and resumed TLS 1.3 mTLS handshakes, ECDSA and RSA: Sigil sidecar vs nginx, HAProxy and bare node:tls (under 5 min)',
+  proxy: 'keep-alive request latency (p50/p99) and throughput at 1 and 16 connections through the same servers',
+  issuance: 'SVIDs issued per second per core through the control plane',
+  propagation: 'signed events, publish to applied, for many subscribers; revoke to enforced',
+  'revocation-check': 'the per-handshake cost of the revocation check, 100,000 revoked serials vs none',
+  'policy-decision': 'one allow-policy decision, 10,000 policies next to 10',
+} as const;
+
+export type BenchmarkName = keyof typeof BENCHMARKS;
+
+export function isBenchmarkName(name: string | undefined): name is BenchmarkName {
+  return name !== undefined && Object.hasOwn(BENCHMARKS, name);
+}
+
+export function benchUsage(): string {
+  const width = Math.max(...Object.keys(BENCHMARKS).map((n) => n.length));
+  return [
+    'usage: npm run bench -- <name> [options]   (or: sigil bench <name> [options])',
+    '',
+    ...Object.entries(BENCHMARKS).map(([name, what]) => `  ${name.padEnd(width)}  ${what}`),
+    '',
+    'Each prints a Markdown table and writes its results to bench/results/; options are described in bench/README.md.',
+    '',
+  ].join('\n');
+}

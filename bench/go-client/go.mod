@@ -1,0 +1,3 @@
+module sigil.dev/bench/go-client
+
+go 1.19
