@@ -112,11 +112,12 @@ const DECODED_MAX = 512;
 export function parseX509Facts(der: Uint8Array): X509Facts {
   const key = Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('base64');
   const known = decoded.get(key);
-  if (known) return known;
+  // Everything in the facts is frozen but the DER bytes, which cannot be: each caller gets its own copy of those.
+  if (known) return Object.freeze({ ...known, der: new Uint8Array(known.der) });
   const facts = decodeX509Facts(der);
   decoded.set(key, facts);
   if (decoded.size > DECODED_MAX) decoded.delete(decoded.keys().next().value as string);
-  return facts;
+  return Object.freeze({ ...facts, der: new Uint8Array(facts.der) });
 }
 
 function decodeX509Facts(der: Uint8Array): X509Facts {

@@ -17,7 +17,7 @@ import { certificatePem, parseCertificatesPem } from './ca/issued-certificate.ts
 import { privateKeyPem } from './ca/key-file.ts';
 import { replaceFile } from './ca/replace-file.ts';
 import { loadCa } from './ca/load-ca.ts';
-import { recordCaFiles } from './lifecycle/inventory.ts';
+import { recordCaFiles, recordOf } from './lifecycle/inventory.ts';
 import type { RotationScheduleInput } from './ca/rotation-schedule.ts';
 import type { RotationOrderService } from './rotation/rotation-orders.ts';
 import type { CertificateRecord, Store } from './store/store.ts';
@@ -55,6 +55,8 @@ export interface CaRotationDeps extends TrustAnchorDeps {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly orders: RotationOrderService;
+  /** Least time between prepare and a manual activate without --force (caRotation.propagation). */
+  readonly propagationMs: number;
   /** Re-mints the control plane's serving SVID: after a new signer or a new bundle. */
   readonly renewServing: () => Promise<void>;
   readonly onCaChanged?: () => void;
@@ -78,16 +80,25 @@ async function certificateAt(dataDir: string, name: string): Promise<x509.X509Ce
  * (a step interrupted by a crash between ca.json and bundle.pem), so a restart resumes where the last step ended.
  */
 export async function resumeCaRotation(dataDir: string, active: ActiveCa, logger: Logger): Promise<CaPhase> {
+  const { phase } = await reconcileBundle(dataDir, active, logger);
+  if (phase !== 'stable') logger.info({ phase }, 'CA rotation in progress');
+  return phase;
+}
+
+/** Puts every root the committed state needs into memory and the bundle files; says how many were missing. */
+async function reconcileBundle(dataDir: string, active: ActiveCa, logger: Logger): Promise<{ phase: CaPhase; added: number }> {
   const meta = await readCaMetadata(dataDir);
   let added = 0;
   for (const root of await requiredRoots(dataDir, meta)) if (await active.addRoot(root)) added++;
-  if (added > 0) {
+  // loadCa may already hold them in memory while bundle.pem still lacks them: the file is checked on its own.
+  const paths = caFilePaths(dataDir, { ...CA_FILE_NAMES, ...meta.files });
+  const inFile = new Set(pemCertificatesToDer(await readFile(paths.bundle, 'utf8')).map((der) => Buffer.from(der).toString('base64')));
+  const fileStale = active.rootsDer().some((der) => !inFile.has(Buffer.from(der).toString('base64')));
+  if (added > 0 || fileStale) {
     await writeBundleFiles(dataDir, meta, active.bundlePem());
     logger.warn({ added }, 'CA rotation: the bundle lacked roots the committed rotation state needs; restored');
   }
-  const phase = caPhase(meta);
-  if (phase !== 'stable') logger.info({ phase }, 'CA rotation in progress');
-  return phase;
+  return { phase: caPhase(meta), added };
 }
 
 /**
@@ -143,7 +154,7 @@ export class CaRotation {
     return this.#serialised(() => this.#prepare(options));
   }
 
-  activate(options: { windowMs?: number }): Promise<{ status: CaRotationStatus; orderId: string }> {
+  activate(options: { windowMs?: number; force?: boolean }): Promise<{ status: CaRotationStatus; orderId: string }> {
     return this.#serialised(() => this.#activate(options));
   }
 
@@ -151,8 +162,13 @@ export class CaRotation {
     return this.#serialised(() => this.#retire());
   }
 
+  /** Each step first repairs what an earlier one left half done (a root committed but not in the bundle). */
   #serialised<T>(step: () => Promise<T>): Promise<T> {
-    const run = this.#tail.then(step);
+    const run = this.#tail.then(async () => {
+      const { added } = await reconcileBundle(this.#deps.dataDir, this.#deps.active, this.#deps.logger);
+      if (added > 0) await this.#bundleChanged();
+      return step();
+    });
     this.#tail = run.catch(() => undefined);
     return run;
   }
@@ -170,19 +186,19 @@ export class CaRotation {
     return { status: await this.status(), ...(prepared.newRootKeyPem ? { newRootKeyPem: prepared.newRootKeyPem } : {}) };
   }
 
-  async #activate(options: { windowMs?: number }): Promise<{ status: CaRotationStatus; orderId: string }> {
-    const { dataDir, passphrase, clock, active, store, logger, orders } = this.#deps;
-    const meta = await activateCaFiles({ dataDir, now: clock.now() });
-    const loaded = await loadCa({ dataDir, passphrase });
-    for (const root of active.roots) await loaded.ca.addRoot(root);
-    active.swap(loaded.ca);
-    this.#deps.onCaChanged?.();
-    await this.#deps.renewServing();
-    await this.#reissueAdmin(meta);
-    await recordCaFiles(store, caFilePaths(dataDir, { ...CA_FILE_NAMES, ...meta.files }), meta.trustDomain);
-    const order = await orders.order({ all: true, ...(options.windowMs ? { windowMs: options.windowMs } : {}) }, ACTIVATE_REASON);
-    logger.info({ intermediate: active.intermediateSerial, order_id: order.order.orderId }, 'CA rotation activated: the new intermediate signs; every workload renews inside the window');
-    return { status: await this.status(), orderId: order.order.orderId };
+  async #activate(options: { windowMs?: number; force?: boolean }): Promise<{ status: CaRotationStatus; orderId: string }> {
+    const { dataDir, clock, propagationMs } = this.#deps;
+    const meta = await readCaMetadata(dataDir);
+    if (caPhase(meta) === 'prepared' && options.force !== true) {
+      const readyAt = Date.parse(meta.next!.preparedAt) + propagationMs;
+      if (clock.now() < readyAt) {
+        throw new SigilError(ErrorCode.CA_ROTATION_STATE, `the new root was pushed ${Math.round((clock.now() - Date.parse(meta.next!.preparedAt)) / 1000)}s ago: a sidecar that has not fetched it yet could not verify the control plane once the new CA signs. Wait until ${new Date(readyAt).toISOString()} (caRotation.propagation), or pass --force once every sidecar reports two roots`);
+      }
+    }
+    // Prepared: commit the activation. Activated but cut short (signer not swapped, no order sent): finish it.
+    if (caPhase(meta) !== 'activated' || !(await this.#activationUnfinished(meta))) await activateCaFiles({ dataDir, now: clock.now() });
+    const orderId = await this.#finishActivation(options.windowMs ?? 0);
+    return { status: await this.status(), orderId };
   }
 
   /**
@@ -191,23 +207,45 @@ export class CaRotation {
    */
   completeActivation(options: { windowMs: number }): Promise<void> {
     return this.#serialised(async () => {
-      const { dataDir, active, store, orders, logger } = this.#deps;
-      const meta = await readCaMetadata(dataDir);
-      if (!meta.previous) return;
-      const paths = caFilePaths(dataDir, { ...CA_FILE_NAMES, ...meta.files });
-      const adminIssuer = await this.#adminIssuerSerial(paths.adminSvid);
-      if (adminIssuer !== undefined && adminIssuer !== active.intermediateSerial) {
-        await this.#reissueAdmin(meta);
-        await recordCaFiles(store, paths, meta.trustDomain);
-        logger.warn('CA rotation: the admin credential was still under the previous intermediate; re-issued');
-      }
-      const latest = await store.latestRotationOrder();
-      const activatedAt = Date.parse(meta.previous.activatedAt);
-      if (!latest || latest.reason !== ACTIVATE_REASON || latest.createdAt < activatedAt) {
-        const order = await orders.order({ all: true, windowMs: options.windowMs }, ACTIVATE_REASON);
-        logger.warn({ order_id: order.order.orderId }, 'CA rotation: the activation had sent no renewal order; sent now');
-      }
+      const meta = await readCaMetadata(this.#deps.dataDir);
+      if (meta.previous && (await this.#activationUnfinished(meta))) await this.#finishActivation(options.windowMs);
     });
+  }
+
+  /** The new intermediate signs, the admin credential is under it, and the renewal order went out. */
+  async #finishActivation(windowMs: number): Promise<string> {
+    const { dataDir, passphrase, active, store, logger, orders } = this.#deps;
+    const meta = await readCaMetadata(dataDir);
+    const paths = caFilePaths(dataDir, { ...CA_FILE_NAMES, ...meta.files });
+    if (active.intermediateSerial !== (await certificateAt(dataDir, meta.files.intermediateCert)).serialNumber.toLowerCase()) {
+      const loaded = await loadCa({ dataDir, passphrase });
+      for (const root of active.roots) await loaded.ca.addRoot(root);
+      active.swap(loaded.ca);
+      this.#deps.onCaChanged?.();
+      await this.#deps.renewServing();
+    }
+    const adminIssuer = await this.#adminIssuerSerial(paths.adminSvid);
+    if (adminIssuer !== undefined && adminIssuer !== active.intermediateSerial) await this.#reissueAdmin(meta);
+    await recordCaFiles(store, paths, meta.trustDomain);
+    let orderId = await this.#activationOrder(meta);
+    if (orderId === undefined) {
+      orderId = (await orders.order({ all: true, ...(windowMs > 0 ? { windowMs } : {}) }, ACTIVATE_REASON)).order.orderId;
+    }
+    logger.info({ intermediate: active.intermediateSerial, order_id: orderId }, 'CA rotation activated: the new intermediate signs; every workload renews inside the window');
+    return orderId;
+  }
+
+  async #activationOrder(meta: CaMetadata): Promise<string | undefined> {
+    if (!meta.previous) return undefined;
+    const since = await this.#deps.store.listRotationOrders(Date.parse(meta.previous.activatedAt) - 1);
+    return since.find((o) => o.reason === ACTIVATE_REASON)?.orderId;
+  }
+
+  async #activationUnfinished(meta: CaMetadata): Promise<boolean> {
+    const { dataDir, active } = this.#deps;
+    const current = (await certificateAt(dataDir, meta.files.intermediateCert)).serialNumber.toLowerCase();
+    const admin = await this.#adminIssuerSerial(caFilePaths(dataDir, { ...CA_FILE_NAMES, ...meta.files }).adminSvid);
+    return active.intermediateSerial !== current || (admin !== undefined && admin !== current) || (await this.#activationOrder(meta)) === undefined;
   }
 
   async #adminIssuerSerial(path: string): Promise<string | undefined> {
@@ -219,23 +257,30 @@ export class CaRotation {
     }
   }
 
-  /** Live certificates that would stop verifying if the previous root left the bundle (latest per identity). */
+  /**
+   * Live certificates that would stop verifying if the previous root left the bundle: every unexpired, unrevoked
+   * workload or admin certificate from the previous intermediate that no renewal has replaced (several instances
+   * may share one SPIFFE ID: each has its own lineage), and the control plane's serving certificate if its newest is
+   * still from there.
+   */
   async blockers(): Promise<CertificateRecord[]> {
     const { dataDir, store, clock } = this.#deps;
     const meta = await readCaMetadata(dataDir);
     if (!meta.previous || meta.previous.intermediateOnly) return [];
     const oldIntermediate = (await certificateAt(dataDir, meta.previous.intermediateCert)).serialNumber.toLowerCase();
-    const live = (await store.listCertificates({ status: 'active', notAfterAfter: clock.now() }))
-      .filter((c) => c.kind === 'svid' || c.kind === 'control-plane' || c.kind === 'admin');
-    const latest = new Map<string, CertificateRecord>();
-    for (const c of live) {
-      const seen = latest.get(c.spiffeId);
-      if (!seen || c.issuedAt > seen.issuedAt) latest.set(c.spiffeId, c);
-    }
-    return [...latest.values()].filter((c) => c.issuerSerial === oldIntermediate).sort((a, b) => a.spiffeId.localeCompare(b.spiffeId));
+    const live = await store.listCertificates({ status: 'active', notAfterAfter: clock.now() });
+    const held = live.filter((c) => (c.kind === 'svid' || c.kind === 'admin') && !c.supersededBy);
+    // The serving certificate is re-minted in memory and only the newest one is in use.
+    const newestServing = live.filter((c) => c.kind === 'control-plane').reduce<CertificateRecord | undefined>((a, c) => (!a || c.issuedAt > a.issuedAt ? c : a), undefined);
+    return [...held, ...(newestServing ? [newestServing] : [])]
+      .filter((c) => c.issuerSerial === oldIntermediate)
+      .sort((a, b) => a.spiffeId.localeCompare(b.spiffeId) || a.serial.localeCompare(b.serial));
   }
 
   async #retire(): Promise<{ status: CaRotationStatus; blockers: CertificateRecord[] }> {
+    const meta = await readCaMetadata(this.#deps.dataDir);
+    // An activation cut short is finished first: retiring under it would strand the old signer's certificates.
+    if (meta.previous && (await this.#activationUnfinished(meta))) await this.#finishActivation(0);
     const { dataDir, active, logger } = this.#deps;
     const blockers = await this.blockers();
     if (blockers.length > 0) return { status: await this.status(), blockers };
@@ -267,17 +312,22 @@ export class CaRotation {
   async #reissueAdmin(meta: CaMetadata): Promise<void> {
     const paths = caFilePaths(this.#deps.dataDir, { ...CA_FILE_NAMES, ...meta.files });
     let adminId: string | undefined;
+    let oldSerial: string | undefined;
     try {
       const [der] = pemCertificatesToDer(await readFile(paths.adminSvid, 'utf8'));
-      adminId = der ? parseX509Facts(der).uriSans[0] : undefined;
+      const facts = der ? parseX509Facts(der) : undefined;
+      adminId = facts?.uriSans[0];
+      oldSerial = facts?.serial;
     } catch {
       adminId = undefined;
     }
     if (!adminId) return;
     const keys = await generateKeyPair(this.#deps.active.keyType);
-    const leaf = await this.#deps.active.issueLeaf({ spiffeId: adminId, publicKey: keys.publicKey, ttlMs: ADMIN_SVID_TTL_MS, now: this.#deps.clock.now() });
+    const now = this.#deps.clock.now();
+    const leaf = await this.#deps.active.issueLeaf({ spiffeId: adminId, publicKey: keys.publicKey, ttlMs: ADMIN_SVID_TTL_MS, now });
     // Key first: a reader that sees the new SVID must find its key already in place.
     await replaceFile(paths.adminKey, privateKeyPem(keys.privateKey), 0o600);
     await replaceFile(paths.adminSvid, leaf.pem + this.#deps.active.chainPem(), 0o644);
+    await this.#deps.store.insertCertificate(recordOf(leaf, adminId, 'admin', leaf.issuerSerial, now), oldSerial === undefined ? {} : { supersedes: oldSerial });
   }
 }

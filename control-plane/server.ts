@@ -113,12 +113,14 @@ export class ControlPlane {
     caChanged();
 
     const serving = new ServingCertificates();
+    let servingSerial: string | undefined;
     const servingIdentity = new ServingIdentity({ hosts: [config.listen.grpc.host], ttlMs: SERVING_SVID_TTL_MS }, {
       ca,
       clock: this.#clock,
       logger: this.#logger,
       onIssued: async (m) => {
-        await this.#store.insertCertificate(recordOf(m.leaf, `spiffe://${trustDomain}/sigil/control-plane`, 'control-plane', m.leaf.issuerSerial, this.#clock.now()));
+        await this.#store.insertCertificate(recordOf(m.leaf, `spiffe://${trustDomain}/sigil/control-plane`, 'control-plane', m.leaf.issuerSerial, this.#clock.now()), servingSerial === undefined ? {} : { supersedes: servingSerial });
+        servingSerial = m.leaf.serial;
         this.metrics.issued.inc({ kind: 'control-plane', key_type: m.leaf.keyType });
         serving.update(m);
       },
@@ -150,6 +152,7 @@ export class ControlPlane {
     orders.publishWith(this.#publisher);
     const caRotation = new CaRotation({
       ...this.#anchors, active: ca, dataDir: config.dataDir, passphrase: this.#options.passphrase, clock: this.#clock, logger: this.#logger, orders,
+      propagationMs: config.caRotation.propagationMs,
       renewServing: async () => { await servingIdentity.renewNow(); },
       onCaChanged: caChanged,
     });

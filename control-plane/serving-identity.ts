@@ -36,6 +36,8 @@ export class ServingIdentity {
   readonly #ttlMs: number;
   #timer: Timer | undefined;
   #current: ServingMaterial | undefined;
+  /** Mints run one after the other, so an older one can never finish last and install stale material. */
+  #minting: Promise<unknown> = Promise.resolve();
 
   constructor(options: { hosts: readonly string[]; ttlMs: number }, deps: ServingIdentityDeps) {
     this.#hosts = [...new Set(['localhost', '127.0.0.1', ...options.hosts.filter((h) => h !== '0.0.0.0' && h !== '::')])];
@@ -48,14 +50,22 @@ export class ServingIdentity {
   }
 
   async start(): Promise<ServingMaterial> {
-    return this.#mint();
+    return this.#mintSerialised();
   }
 
   /** Mints at once (CA rotation: a new signer or a new bundle); the renewal timer restarts from the new SVID. */
   async renewNow(): Promise<ServingMaterial> {
-    this.#timer?.cancel();
-    this.#timer = undefined;
-    return this.#mint();
+    return this.#mintSerialised();
+  }
+
+  #mintSerialised(): Promise<ServingMaterial> {
+    const run = this.#minting.then(() => {
+      this.#timer?.cancel();
+      this.#timer = undefined;
+      return this.#mint();
+    });
+    this.#minting = run.catch(() => undefined);
+    return run;
   }
 
   stop(): void {
@@ -92,7 +102,7 @@ export class ServingIdentity {
 
   #schedule(delayMs: number): void {
     this.#timer = this.#deps.clock.setTimer(delayMs, () => {
-      this.#mint().catch((err: unknown) => {
+      this.#mintSerialised().catch((err: unknown) => {
         this.#deps.logger.error({ err }, 'renewing the serving identity failed; retrying in 30s');
         this.#schedule(30_000);
       });

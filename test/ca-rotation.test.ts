@@ -50,6 +50,8 @@ t.test('full root rotation under load: no failed handshake, no dropped connectio
   // No NATS and an hourly trust refresh: it hears of the activation order too late for this test and renews only
   // at half life, so it holds the old chain.
   await sidecar('batch', [], false);
+  // A second instance of web (replicas share a SPIFFE ID), also cut off: its renewed twin must not hide it.
+  const webReplica = await sidecar('web', [], false);
   const oldRootPem = await readFile(join(cp.dataDir, 'bundle.pem'), 'utf8');
   const startSerials = { api: api.sidecar.credentials.current!.material.serial, web: web.sidecar.credentials.current!.material.serial };
 
@@ -66,8 +68,11 @@ t.test('full root rotation under load: no failed handshake, no dropped connectio
   await Promise.all([rootsChangedTo(api.sidecar, 2), rootsChangedTo(web.sidecar, 2)]);
   await load.more(20);
 
-  // activate: the new intermediate signs; every workload renews inside the window with a new key.
-  const activated = await cp.admin.rotateCa({ step: 'activate', windowMs: 3_000 });
+  // activate: refused this soon after prepare unless the operator vouches that every sidecar has the new root.
+  await t.rejects(cp.admin.rotateCa({ step: 'activate', windowMs: 3_000 }), { code: 'SIGIL_ERR_CA_ROTATION_STATE', message: /pushed \d+s ago[\s\S]*--force/ });
+  t.equal((await cp.admin.showCa()).phase, 'prepared', 'the refused activation changed nothing');
+  // Every sidecar reports two roots (awaited above): the new intermediate signs; every workload renews in the window.
+  const activated = await cp.admin.rotateCa({ step: 'activate', windowMs: 3_000, force: true });
   t.equal(activated.status?.phase, 'activated');
   t.equal(normalSerial(activated.status?.current?.intermediate?.serial ?? ''), newIntermediate);
   const renewed = await Promise.all([api, web].map((s) => untilSvidIssuedBy(s.sidecar, newIntermediate)));
@@ -75,16 +80,19 @@ t.test('full root rotation under load: no failed handshake, no dropped connectio
   t.not(renewed[1]!.serial, startSerials.web, 'web rotated');
   const progress = await cp.admin.rotationStatus(activated.orderId);
   t.equal(progress.reason, 'ca-activate');
-  t.same([...progress.rotated].sort(), [id('api'), id('web')], 'the status counts both as rotated');
-  t.same([...progress.pending], [id('batch')], 'the sidecar without NATS is still pending');
+  t.same([...progress.rotated], [id('api')], 'the status counts api as rotated');
+  t.same([...progress.pending], [id('batch'), id('web')], 'the sidecar without NATS and the web replica without NATS are pending');
+  t.notOk(progress.rotated.includes(id('web')), 'web is not rotated while one of its replicas is not');
   await load.more(20);
 
   // retire is refused while a live certificate chains to the old root, and says which.
   const refused = await cp.admin.rotateCa({ step: 'retire' });
-  t.same(refused.blockers.map((b) => b.spiffeId), [id('batch')], 'the blocker is listed');
+  const replicaSerial = webReplica.sidecar.credentials.current!.material.serial.toLowerCase();
+  t.same(refused.blockers.map((b) => b.spiffeId), [id('batch'), id('web')], 'the blockers are listed, the un-renewed web replica among them');
+  t.equal(refused.blockers.find((b) => b.spiffeId === id('web'))?.serial, replicaSerial, 'by its own certificate, not its renewed twin');
   t.equal(refused.status?.phase, 'activated', 'nothing changed');
   t.equal(refused.status?.bundle?.length, 2);
-  await cp.admin.revoke({ spiffeId: id('batch'), reason: 'superseded' });
+  for (const b of refused.blockers) await cp.admin.revoke({ serial: b.serial, reason: 'superseded' });
   const retired = await cp.admin.rotateCa({ step: 'retire' });
   t.same(retired.blockers, []);
   t.equal(retired.status?.phase, 'stable');
@@ -169,7 +177,7 @@ t.test('intermediate-only rotation keeps the root; steps asked at once run one a
   t.same(prepared.bundle.map((r) => r.serial), before.bundle.map((r) => r.serial), 'the bundle keeps its single root');
   t.equal(prepared.next?.root?.serial, before.current?.root?.serial, 'the next CA has the same root');
 
-  const activated = await cp.admin.rotateCa({ step: 'activate', windowMs: 1_000 });
+  const activated = await cp.admin.rotateCa({ step: 'activate', windowMs: 1_000, force: true });
   await untilSvidIssuedBy(s.sidecar, activated.status?.current?.intermediate?.serial ?? '');
   const retired = await cp.admin.rotateCa({ step: 'retire' });
   t.same(retired.blockers, [], 'nothing blocks: the root stays');

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
+import { rm, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { parseDuration } from '../../common/duration.ts';
+import { parseWindow } from './rotate.ts';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
 import { KEY_TYPES, parseKeyType } from '../../common/key-type.ts';
 import { initCa, writeNewFile } from '../../control-plane/index.ts';
@@ -42,7 +43,7 @@ function printCa(io: CliIo, s: sigil.v1.ICaStatus): void {
   }
   printTable(io, ['CA', 'CERTIFICATE', 'SERIAL', 'NOT AFTER', ''], rows);
   const scheduled = !j.scheduled ? 'off (caRotation.auto: false)'
-    : j.scheduled.step === 'blocked' ? `due ${j.scheduled.at}, but the root key is offline: sigil ca rotate prepare --intermediate-only --root-key FILE`
+    : j.scheduled.step === 'blocked' ? `due ${j.scheduled.at}, but the root key is offline: run sigil ca rotate prepare yourself (--intermediate-only --root-key FILE, or --root-key-out FILE)`
       : `${j.scheduled.step} at ${j.scheduled.at}`;
   io.stdout.write(`automatic rotation: ${scheduled}\n`);
 }
@@ -113,15 +114,28 @@ export function registerCaCommands(program: Command, io: CliIo): void {
         throw new SigilError(ErrorCode.INVALID_ARGUMENT, '--root-key signs a new intermediate under the current root: it needs --intermediate-only');
       }
       const rootKeyPem = opts.rootKey === undefined ? '' : readFileSync(resolve(io.cwd, opts.rootKey), 'utf8');
-      const res = await withAdmin(io, opts, async (api) => {
-        const before = await api.showCa();
-        const offline = before.current?.rootKeyOnline === false;
-        if (offline && opts.intermediateOnly !== true && opts.rootKeyOut === undefined) {
-          throw new SigilError(ErrorCode.INVALID_ARGUMENT, 'the root key is kept offline: pass --root-key-out FILE to receive the new root key');
-        }
-        return api.rotateCa({ step: 'prepare', intermediateOnly: opts.intermediateOnly === true, rootKeyPem });
-      });
-      if (res.newRootKeyPem !== '' && opts.rootKeyOut !== undefined) await writeNewFile(resolve(io.cwd, opts.rootKeyOut), res.newRootKeyPem, 0o600);
+      // The place for a new offline root key is claimed before anything changes: once the control plane commits the
+      // rotation, the key it hands back exists nowhere else.
+      const keyOut = opts.rootKeyOut === undefined ? undefined : resolve(io.cwd, opts.rootKeyOut);
+      if (keyOut !== undefined) await writeNewFile(keyOut, '', 0o600);
+      let res: sigil.v1.RotateCaResponse;
+      try {
+        res = await withAdmin(io, opts, async (api) => {
+          const before = await api.showCa();
+          const offline = before.current?.rootKeyOnline === false;
+          if (offline && opts.intermediateOnly !== true && keyOut === undefined) {
+            throw new SigilError(ErrorCode.INVALID_ARGUMENT, 'the root key is kept offline: pass --root-key-out FILE to receive the new root key');
+          }
+          return api.rotateCa({ step: 'prepare', intermediateOnly: opts.intermediateOnly === true, rootKeyPem });
+        });
+      } catch (err) {
+        if (keyOut !== undefined) await rm(keyOut, { force: true });
+        throw err;
+      }
+      if (keyOut !== undefined) {
+        if (res.newRootKeyPem !== '') await writeFile(keyOut, res.newRootKeyPem);
+        else await rm(keyOut, { force: true });
+      }
       if (opts.json) return printJson(io, caJson(res.status ?? {}));
       printCa(io, res.status ?? {});
       io.stdout.write('prepared: the new root is in the bundle. Once every sidecar has it (sigil check, or their /readyz), run sigil ca rotate activate\n');
@@ -129,10 +143,11 @@ export function registerCaCommands(program: Command, io: CliIo): void {
   withAdminOptions(rotate.command('activate'))
     .description('the prepared intermediate signs from now on; every workload is ordered to renew inside the window')
     .option('--within <duration>', 'the spread window of the renewal order', '5m')
+    .option('--force', 'activate sooner than caRotation.propagation after prepare, once every sidecar reports the new root')
     .option('--json', 'print as JSON')
-    .action(async (opts: AdminFlags & { within: string; json?: boolean }) => {
-      const windowMs = parseDuration(opts.within);
-      const res = await withAdmin(io, opts, (api) => api.rotateCa({ step: 'activate', windowMs }));
+    .action(async (opts: AdminFlags & { within: string; force?: boolean; json?: boolean }) => {
+      const windowMs = parseWindow(opts.within);
+      const res = await withAdmin(io, opts, (api) => api.rotateCa({ step: 'activate', windowMs, force: opts.force === true }));
       if (opts.json) return printJson(io, { ...caJson(res.status ?? {}), orderId: res.orderId });
       printCa(io, res.status ?? {});
       io.stdout.write(`activated; renewal order ${res.orderId}: follow it with sigil rotate status --order ${res.orderId}, then run sigil ca rotate retire\n`);

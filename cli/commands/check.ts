@@ -34,7 +34,7 @@ export function checkFindings(input: {
   if (rotation?.scheduledStep === 'blocked') {
     const at = rotation.scheduledAt ?? input.now;
     const when = at <= input.now ? 'is due' : `will be due on ${new Date(at).toISOString().slice(0, 10)}`;
-    findings.push({ severity: 'warning', check: 'CA rotation', message: `automatic intermediate rotation ${when} but the root key is offline: run sigil ca rotate prepare --intermediate-only --root-key FILE then` });
+    findings.push({ severity: 'warning', check: 'CA rotation', message: `automatic CA rotation ${when} but the root key is offline: run sigil ca rotate prepare then yourself (--intermediate-only --root-key FILE, or --root-key-out FILE for a new root)` });
   } else if (rotation?.scheduledStep && rotation.scheduledAt !== undefined) {
     findings.push({ severity: 'ok', check: 'CA rotation schedule', message: `next automatic step: ${rotation.scheduledStep} at ${new Date(rotation.scheduledAt).toISOString()}` });
   }

@@ -1,8 +1,18 @@
 import type { Command } from 'commander';
 import { parseDuration } from '../../common/duration.ts';
+import { ErrorCode, SigilError } from '../../common/errors.ts';
 import type { sigil } from '../../proto/index.ts';
 import { withAdmin, withAdminOptions, type AdminFlags } from '../admin-connection.ts';
 import { printJson, printTable, type CliIo } from '../io.ts';
+
+/** A spread window: 1s to 7d (0 would ask the server for its default, which a user never means by `0s`). */
+export function parseWindow(text: string): number {
+  const ms = parseDuration(text);
+  if (ms < 1_000 || ms > 7 * 24 * 3_600_000) {
+    throw new SigilError(ErrorCode.INVALID_ARGUMENT, `--within ${text} is out of range: give a window between 1s and 7d`);
+  }
+  return ms;
+}
 
 type RotateFlags = AdminFlags & { spiffeId?: string; prefix?: string; all?: boolean; within: string; json?: boolean };
 
@@ -41,7 +51,7 @@ export function registerRotateCommands(program: Command, io: CliIo): void {
     .option('--within <duration>', 'the spread window, e.g. 30s, 5m, 1h', '5m')
     .option('--json', 'print the order as JSON')
     .action(async (opts: RotateFlags) => {
-      const windowMs = parseDuration(opts.within);
+      const windowMs = parseWindow(opts.within);
       const res = await withAdmin(io, opts, (api) => api.rotate({ spiffeId: opts.spiffeId ?? '', prefix: opts.prefix ?? '', all: opts.all === true, windowMs }));
       if (opts.json) return printJson(io, rotationJson(res));
       printRotation(io, res);

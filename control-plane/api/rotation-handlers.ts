@@ -77,7 +77,7 @@ export function rotationHandlers(deps: RotationHandlerDeps): Pick<AdminServer, '
           return { status: caStatusMessage(r.status, await deps.scheduled?.()), newRootKeyPem: r.newRootKeyPem ?? '' };
         }
         case 'activate': {
-          const r = await deps.caRotation.activate({ windowMs: Number(request.windowMs) });
+          const r = await deps.caRotation.activate({ windowMs: Number(request.windowMs), force: request.force });
           return { status: caStatusMessage(r.status, await deps.scheduled?.()), orderId: r.orderId };
         }
         case 'retire': {

@@ -101,3 +101,22 @@ t.test('a new root with an offline root: its key is handed to the caller, never 
   t.notOk(existsSync(join(dataDir, prepared.meta.next!.rootKey)), 'no new root key in the data dir');
   t.equal(prepared.meta.next?.rootKeyOffline, true);
 });
+
+t.test('a prepare whose bundle write never happened, then activated: the CA still loads and the bundle is repaired', async (t) => {
+  const { dataDir } = await freshCa(t);
+  const prepared = await prepareCaFiles({ dataDir, passphrase: PASSPHRASE, now: NOW, intermediateOnly: false });
+  await activateCaFiles({ dataDir, now: NOW + 1000 });
+  const loaded = await loadCa({ dataDir, passphrase: PASSPHRASE });
+  t.equal(loaded.ca.intermediateSerial, prepared.intermediate.serialNumber.toLowerCase(), 'the new intermediate loads: its root comes from the rotation state');
+  t.equal(loaded.ca.roots.length, 2, 'old root (previous) and new root (current)');
+  const active = new ActiveCa(loaded.ca);
+  t.equal(await resumeCaRotation(dataDir, active, silentLogger()), 'activated');
+  t.equal(serials(await readFile(join(dataDir, 'bundle.pem'), 'utf8')).length, 2, 'bundle.pem holds both again');
+});
+
+t.test('outside a rotation, a bundle that lacks the CA root is still refused', async (t) => {
+  const { dataDir } = await freshCa(t);
+  const other = await freshCa(t);
+  await writeFile(join(dataDir, 'bundle.pem'), await readFile(join(other.dataDir, 'bundle.pem'), 'utf8'));
+  t.match(await failure(loadCa({ dataDir, passphrase: PASSPHRASE })), { code: ErrorCode.CA_INVALID });
+});

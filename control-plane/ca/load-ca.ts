@@ -7,6 +7,11 @@ import { caFilePaths, CA_FILE_NAMES, decodeCaMetadata, type CaFiles } from './ca
 import { CertificateAuthority } from './certificate-authority.ts';
 import { parseCertificatesPem } from './issued-certificate.ts';
 import { decodePrivateKeyPem, toCryptoKey } from './key-file.ts';
+import { caPhase, requiredRoots } from './ca-rotation-files.ts';
+
+function sameCertificate(a: x509.X509Certificate, b: x509.X509Certificate): boolean {
+  return Buffer.from(a.rawData).equals(Buffer.from(b.rawData));
+}
 import type { RandomBytes } from './templates.ts';
 
 export interface LoadCaOptions {
@@ -40,7 +45,12 @@ export async function loadCa(options: LoadCaOptions): Promise<LoadedCa> {
   }
   const meta = decodeCaMetadata(metaText, metaPath);
   const files = caFilePaths(options.dataDir, { ...CA_FILE_NAMES, ...meta.files });
-  const roots = await readCertificates(files.bundle, options.dataDir);
+  const bundleRoots = await readCertificates(files.bundle, options.dataDir);
+  // During a rotation, a step committed in ca.json may not have reached bundle.pem (a crash in between): the roots
+  // the rotation needs count too. Outside one, a bundle without the CA's root stays an error.
+  const rotating = caPhase(meta) !== 'stable';
+  const needed = rotating ? (await requiredRoots(options.dataDir, meta)).filter((r) => !bundleRoots.some((b) => sameCertificate(b, r))) : [];
+  const roots = [...bundleRoots, ...needed];
   const [intermediate, ...extra] = await readCertificates(files.intermediateCert, options.dataDir);
   if (intermediate === undefined || extra.length > 0) {
     throw new SigilError(ErrorCode.CA_INVALID, `${files.intermediateCert} must hold exactly one certificate: restore it from a backup`);

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { open, rename } from 'node:fs/promises';
 import { dirname } from 'node:path';
 
@@ -6,8 +7,9 @@ import { dirname } from 'node:path';
  * new one, never half of one. The mode is set at creation: a key is never readable under a wider mode.
  */
 export async function replaceFile(path: string, data: string, mode: number): Promise<void> {
-  const temp = `${path}.${process.pid}.tmp`;
-  const handle = await open(temp, 'w', mode);
+  // A name of its own per call: two replacements of one file may overlap (a bundle change during a rotation step).
+  const temp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  const handle = await open(temp, 'wx', mode);
   try {
     await handle.writeFile(data);
     await handle.sync();

@@ -34,7 +34,7 @@ t.test('the next step follows the phase', async (t) => {
     { name: 'stable, long-lived root: intermediate only', input: {}, want: { step: 'prepare', at: T0 + YEAR / 2, intermediateOnly: true } },
     { name: 'stable, root expiring within two intermediate lives: new root', input: { root: { notAfter: T0 + YEAR } }, want: { step: 'prepare', intermediateOnly: false } },
     { name: 'stable, root key offline: blocked, operator told what to run', input: { rootKeyOnline: false }, want: { step: 'blocked', reason: /--root-key/ } },
-    { name: 'stable, offline root but a new root is due anyway: prepare', input: { rootKeyOnline: false, root: { notAfter: T0 + YEAR } }, want: { step: 'prepare', intermediateOnly: false } },
+    { name: 'stable, offline root and a new root due: blocked too (its key must go offline)', input: { rootKeyOnline: false, root: { notAfter: T0 + YEAR } }, want: { step: 'blocked', reason: /--root-key-out/ } },
     { name: 'prepared long ago: activate at 1/6 left', input: { phase: 'prepared', preparedAt: T0 }, want: { step: 'activate', at: T0 + YEAR - YEAR / 6 } },
     { name: 'prepared a moment ago at the activation point: wait for propagation', input: { phase: 'prepared', preparedAt: T0 + YEAR - YEAR / 6 }, want: { step: 'activate', at: T0 + YEAR - YEAR / 6 + 10 * 60_000 } },
     { name: 'activated: retire after the window and a grace', input: { phase: 'activated', activatedAt: T0 }, want: { step: 'retire', at: T0 + 60 * 60_000 + 5 * 60_000 } },

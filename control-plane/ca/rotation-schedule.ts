@@ -48,7 +48,8 @@ export function activateAt(intermediate: { notBefore: number; notAfter: number }
 /**
  * The next step of automatic CA rotation, as a pure function of `now` and the CA's state. `at` may be in the past:
  * the step is due. A new root is minted when the current root would cut a new intermediate's life short (less than
- * twice an intermediate's life left); otherwise only the intermediate rotates, which needs the root key online.
+ * twice an intermediate's life left); otherwise only the intermediate rotates. With the root key offline every
+ * prepare is the operator's (the schedule says 'blocked'): it would need the key, or have to hand a new one over.
  */
 export function nextRotationStep(input: RotationScheduleInput, config: RotationScheduleConfig): RotationStep {
   if (!config.auto) return { step: 'none' };
@@ -56,8 +57,15 @@ export function nextRotationStep(input: RotationScheduleInput, config: RotationS
     case 'stable': {
       const at = prepareAt(input.intermediate);
       const intermediateOnly = input.root.notAfter - at >= 2 * input.intermediateTtlMs;
-      if (intermediateOnly && !input.rootKeyOnline) {
-        return { step: 'blocked', at, reason: 'the intermediate is due for rotation but the root key is offline: run sigil ca rotate prepare --intermediate-only --root-key FILE' };
+      // Offline root: an intermediate needs its key, and a new root's key must go offline too. Both are the operator's.
+      if (!input.rootKeyOnline) {
+        return {
+          step: 'blocked',
+          at,
+          reason: intermediateOnly
+            ? 'the intermediate is due for rotation but the root key is offline: run sigil ca rotate prepare --intermediate-only --root-key FILE'
+            : 'the CA is due for rotation with a new root and the root key is kept offline: run sigil ca rotate prepare --root-key-out FILE',
+        };
       }
       return { step: 'prepare', at, intermediateOnly };
     }

@@ -107,7 +107,7 @@ export class IdentityIssuer {
       throw new SigilError(ErrorCode.CSR_KEY_REUSED, 'the CSR uses the same key as the current SVID: renewal needs a newly generated key');
     }
     await this.#refuseKnownKey(csr.publicKeySha256);
-    return this.#withKeyReserved(csr.publicKeySha256, () => this.#issue(csr));
+    return this.#withKeyReserved(csr.publicKeySha256, () => this.#issue(csr, caller.serial));
   }
 
   /** The check above and this reservation run without an await between them, so no two requests pass both. */
@@ -137,7 +137,8 @@ export class IdentityIssuer {
     }
   }
 
-  async #issue(csr: CheckedCsr): Promise<IssuedSvid> {
+  /** `renewing`: the caller's certificate, which the new one replaces (the lineage CA retire and rotation read). */
+  async #issue(csr: CheckedCsr, renewing?: string): Promise<IssuedSvid> {
     const { signer, store, clock } = this.#deps;
     const now = clock.now();
     const leaf = await signer.issueLeaf({ spiffeId: csr.spiffeId.uri, publicKey: csr.publicKey, ttlMs: this.#deps.svidTtlMs, now });
@@ -153,7 +154,7 @@ export class IdentityIssuer {
       issuedAt: now,
       publicKeySha256: leaf.publicKeySha256,
       der: leaf.der,
-    });
+    }, renewing === undefined ? {} : { supersedes: renewing });
     this.#deps.onIssued?.(leaf, 'svid');
     return { leaf, chain: [leaf.der, ...leaf.chainDer] };
   }

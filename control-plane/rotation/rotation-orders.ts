@@ -62,7 +62,7 @@ export class RotationOrderService {
   async order(input: RotationTargetInput & { readonly windowMs?: number }, reason: string): Promise<RotationOrderView> {
     const target = parseRotationTarget(input, this.#trustDomain);
     const windowMs = input.windowMs === undefined || input.windowMs === 0 ? DEFAULT_ROTATION_WINDOW_MS : input.windowMs;
-    if (!Number.isSafeInteger(windowMs) || windowMs < 0 || windowMs > MAX_ROTATION_WINDOW_MS) {
+    if (!Number.isSafeInteger(windowMs) || windowMs < 1_000 || windowMs > MAX_ROTATION_WINDOW_MS) {
       throw new SigilError(ErrorCode.INVALID_ARGUMENT, `rotation window ${windowMs} ms is out of range: give --within between 1s and 7d`);
     }
     const fields = rotationTargetFields(target);

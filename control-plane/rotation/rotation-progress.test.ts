@@ -9,16 +9,21 @@ const id = (name: string) => `spiffe://example.org/ns/prod/sa/${name}`;
 function cert(spiffeId: string, issuedAt: number, extra: Partial<CertificateRecord> = {}): CertificateRecord {
   return {
     serial: `${spiffeId}-${issuedAt}`, spiffeId, kind: 'svid', keyType: 'ec-p256', notBefore: issuedAt - 60_000, notAfter: issuedAt + HOUR,
-    issuerSerial: 'ca', status: 'active', issuedAt, publicKeySha256: `${spiffeId}-${issuedAt}`, der: new Uint8Array(), ...extra,
+    issuerSerial: 'ca', status: 'active', issuedAt, publicKeySha256: `${spiffeId}-${issuedAt}`, der: new Uint8Array(), supersededBy: null, ...extra,
   };
+}
+
+/** The certificate a renewal at `at` gave, and the old one marked as replaced by it. */
+function renewed(old: CertificateRecord, at: number): [CertificateRecord, CertificateRecord] {
+  const next = cert(old.spiffeId, at);
+  return [{ ...old, supersededBy: next.serial }, next];
 }
 
 const order: RotationOrderRecord = { orderId: 'o', targetKind: 'prefix', target: 'spiffe://example.org/ns/prod/', windowMs: 300_000, reason: 'operator', createdAt: T0 };
 
 t.test('targets, rotated, pending and failed come from the inventory', async (t) => {
   const certs = [
-    cert(id('a'), T0 - 1_000),
-    cert(id('a'), T0 + 10_000),
+    ...renewed(cert(id('a'), T0 - 1_000), T0 + 10_000),
     cert(id('b'), T0 - 1_000),
     cert(id('c'), T0 - 2 * HOUR),
     cert(id('d'), T0 - 1_000, { status: 'revoked' }),
@@ -33,4 +38,18 @@ t.test('targets, rotated, pending and failed come from the inventory', async (t)
   t.same(after, { targets: [id('a'), id('b')], rotated: [id('a')], pending: [], failed: [id('b')] });
   t.same(rotationProgress({ ...order, targetKind: 'spiffe-id', target: id('b') }, certs, T0, 0).targets, [id('b')]);
   t.same(rotationProgress({ ...order, targetKind: 'all', target: '' }, certs, T0, 0).targets, [id('a'), id('b'), 'spiffe://example.org/ns/staging/sa/e']);
+});
+
+t.test('replicas sharing an identity each need their own renewal; a vanished one does not block', async (t) => {
+  const [oldOne, newOne] = renewed(cert(id('r'), T0 - 1_000, { serial: 'r1' }), T0 + 5_000);
+  const other = cert(id('r'), T0 - 2_000, { serial: 'r2' });
+  t.same(rotationProgress(order, [oldOne, newOne, other], T0 + 60_000, 60_000).pending, [id('r')], 'one replica renewed, the other not: pending');
+  const [otherOld, otherNew] = renewed(other, T0 + 7_000);
+  t.same(rotationProgress(order, [oldOne, newOne, otherOld, otherNew], T0 + 60_000, 60_000).rotated, [id('r')], 'both renewed: rotated');
+  const gone = cert(id('r'), T0 - HOUR + 30_000, { serial: 'r3' });
+  t.same(rotationProgress(order, [oldOne, newOne, gone], T0 + 60_000, 60_000).rotated, [id('r')], 'a replica whose certificate expired unrenewed is gone, not pending');
+  const beforeOrder = renewed(cert(id('s'), T0 - 5_000), T0 - 1_000);
+  const progress = rotationProgress(order, beforeOrder, T0 + 60_000, 60_000);
+  t.same(progress.pending, [id('s')], 'a renewal before the order does not count');
+  t.same(progress.targets, [id('s')], 'one instance: the certificate replaced before the order is not another one');
 });

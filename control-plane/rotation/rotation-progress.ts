@@ -24,21 +24,33 @@ export function targetOfRecord(order: Pick<RotationOrderRecord, 'targetKind' | '
 }
 
 /**
- * Progress of one order, from the inventory alone: a target is any workload SVID identity with a certificate live
- * at the order's time; it counts as rotated once it holds a certificate issued after the order.
+ * Progress of one order, from the inventory alone. Its targets are the workload identities with a certificate live
+ * at the order's time; each such certificate is one instance (replicas share a SPIFFE ID). An instance is done
+ * once a renewal after the order replaced its certificate (the lineage Renew records), or once that certificate
+ * expired unrenewed (the instance is gone); an identity counts as rotated when all its instances are done and at
+ * least one of them renewed.
  */
 export function rotationProgress(order: RotationOrderRecord, workloadCertificates: readonly CertificateRecord[], now: number, graceMs: number): RotationProgress {
   const target = targetOfRecord(order);
-  const targets = new Set<string>();
-  const rotated = new Set<string>();
+  const bySerial = new Map(workloadCertificates.map((c) => [c.serial, c]));
+  const instances = new Map<string, { done: number; renewed: number; total: number }>();
   for (const c of workloadCertificates) {
     if (c.kind !== 'svid' || !rotationTargetMatches(target, c.spiffeId)) continue;
-    if (c.issuedAt <= order.createdAt && c.notAfter > order.createdAt && c.status === 'active') targets.add(c.spiffeId);
-    if (c.issuedAt > order.createdAt) rotated.add(c.spiffeId);
+    if (!(c.issuedAt <= order.createdAt && c.notAfter > order.createdAt && c.status === 'active')) continue;
+    const successor = c.supersededBy ? bySerial.get(c.supersededBy) : undefined;
+    // Already replaced before the order: not an instance then, its successor is.
+    if (successor !== undefined && successor.issuedAt <= order.createdAt) continue;
+    const renewed = successor !== undefined;
+    const entry = instances.get(c.spiffeId) ?? { done: 0, renewed: 0, total: 0 };
+    entry.total++;
+    if (renewed) entry.renewed++;
+    if (renewed || c.notAfter <= now) entry.done++;
+    instances.set(c.spiffeId, entry);
   }
-  const sorted = [...targets].sort();
-  const done = sorted.filter((id) => rotated.has(id));
-  const waiting = sorted.filter((id) => !rotated.has(id));
+  const sorted = [...instances.keys()].sort();
+  const isRotated = (id: string) => { const e = instances.get(id)!; return e.done === e.total && e.renewed > 0; };
+  const done = sorted.filter(isRotated);
+  const waiting = sorted.filter((id) => !isRotated(id));
   const over = now >= order.createdAt + order.windowMs + graceMs;
   return { targets: sorted, rotated: done, pending: over ? [] : waiting, failed: over ? waiting : [] };
 }

@@ -75,6 +75,13 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX rotation_orders_created_at ON rotation_orders (created_at);
     `,
   },
+  {
+    version: 4,
+    name: 'certificate lineage: the renewal that replaced a certificate',
+    sql: `
+      ALTER TABLE certificates ADD COLUMN superseded_by TEXT;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

@@ -35,6 +35,7 @@ function certificateOf(row: Row): CertificateRecord {
     issuedAt: Number(row['issued_at']),
     publicKeySha256: row['public_key_sha256'] as string,
     der: new Uint8Array(row['der'] as Uint8Array),
+    supersededBy: (row['superseded_by'] as string | null) ?? null,
   };
 }
 
@@ -120,11 +121,17 @@ export class SqliteStore implements Store {
     }
   }
 
-  async insertCertificate(r: CertificateRecord): Promise<void> {
-    this.#with(`recording certificate ${r.serial}`, `INSERT INTO certificates (serial, spiffe_id, kind, key_type, not_before, not_after,
+  async insertCertificate(r: CertificateRecord, options: { readonly supersedes?: string } = {}): Promise<void> {
+    const insert = () => this.#with(`recording certificate ${r.serial}`, `INSERT INTO certificates (serial, spiffe_id, kind, key_type, not_before, not_after,
       issuer_serial, status, issued_at, public_key_sha256, der) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, (s) => s.run(
       r.serial, r.spiffeId, r.kind, r.keyType, r.notBefore, r.notAfter, r.issuerSerial, r.status, r.issuedAt, r.publicKeySha256, r.der,
     ));
+    const { supersedes } = options;
+    if (supersedes === undefined) return void insert();
+    this.#transaction(`recording certificate ${r.serial}`, () => {
+      insert();
+      this.#with('recording a renewal', 'UPDATE certificates SET superseded_by = ? WHERE serial = ?', (s) => s.run(r.serial, supersedes));
+    });
   }
 
   async getCertificate(serial: string): Promise<CertificateRecord | undefined> {

@@ -20,6 +20,7 @@ function cert(serial: string, overrides: Partial<CertificateRecord> = {}): Certi
     issuedAt: T0,
     publicKeySha256: `${serial}`.padStart(64, '0'),
     der: Uint8Array.from([0x30, 0x82, serial.length, 0x00, 0xff]),
+    supersededBy: null,
     ...overrides,
   };
 }
@@ -204,6 +205,16 @@ export async function runStoreContract(t: Test, makeStore: () => Promise<Store>)
     t.equal((await store.getCertificate('01'))?.status, 'revoked');
     t.ok(await store.getRevocation('01'));
     t.same((await store.listRevokedIdentities()).map((r) => r.spiffeId), [WEB]);
+  });
+
+  await withStore('a renewal records which certificate it replaced, in the same write', async (t, store) => {
+    await store.insertCertificate(cert('01'));
+    t.equal((await store.getCertificate('01'))?.supersededBy, null, 'a new certificate replaces nothing yet');
+    await store.insertCertificate(cert('02'), { supersedes: '01' });
+    t.equal((await store.getCertificate('01'))?.supersededBy, '02');
+    t.equal((await store.getCertificate('02'))?.supersededBy, null);
+    await t.rejects(store.insertCertificate(cert('02'), { supersedes: '01' }), 'a duplicate serial is refused');
+    t.equal((await store.getCertificate('01'))?.supersededBy, '02', 'and the failed write changed nothing');
   });
 
   await withStore('rotation orders are kept and the latest is found', async (t, store) => {

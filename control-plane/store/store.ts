@@ -20,6 +20,11 @@ export interface CertificateRecord {
   /** SHA-256 of the SubjectPublicKeyInfo, hex: lets Renew refuse a reused key. */
   readonly publicKeySha256: string;
   readonly der: Uint8Array;
+  /**
+   * The certificate that replaced this one by renewal (the holder authenticated with this one to get it), or null.
+   * Several instances may share a SPIFFE ID; this lineage tells one instance's old certificate from another's live one.
+   */
+  readonly supersededBy?: string | null;
 }
 
 export interface CertificateFilter {
@@ -92,7 +97,8 @@ export interface Store {
   open(): Promise<void>;
   close(): Promise<void>;
 
-  insertCertificate(record: CertificateRecord): Promise<void>;
+  /** With `supersedes`, in the same transaction marks that certificate as replaced by this one. */
+  insertCertificate(record: CertificateRecord, options?: { readonly supersedes?: string }): Promise<void>;
   getCertificate(serial: string): Promise<CertificateRecord | undefined>;
   /** Ordered by notAfter ascending, then serial. */
   listCertificates(filter?: CertificateFilter): Promise<CertificateRecord[]>;

@@ -174,7 +174,8 @@ async function main(): Promise<void> {
       const first = serialOf(sc);
       const off = sc.credentials.subscribe((c) => { if (c.material.serial !== first) { off(); resolve(); } });
     })));
-    const activated = await admin.rotateCa({ step: 'activate', windowMs: 2_000 });
+    // --force: the demo has just seen every sidecar take the new root, so it need not wait out caRotation.propagation.
+    const activated = await admin.rotateCa({ step: 'activate', windowMs: 2_000, force: true });
     say(`    activate: the new intermediate signs; rotation order ${activated.orderId} asks every workload to renew within 2s`);
     await renewedAll;
     for (const [name, sidecar] of [['api', apiSidecar], ['web', webSidecar], ['batch', batchSidecar]] as const) {

@@ -1016,6 +1016,9 @@ export namespace sigil {
             /** activate: every workload renews inside this window. 0: the server default (5 minutes). */
             windowMs: number;
 
+            /** activate: sooner than caRotation.propagation after prepare (the operator has checked every sidecar has the root). */
+            force: boolean;
+
             /**
              * Creates a new RotateCaRequest instance using the specified properties.
              * @param [properties] Properties to set
@@ -1114,6 +1117,9 @@ export namespace sigil {
 
                 /** activate: every workload renews inside this window. 0: the server default (5 minutes). */
                 windowMs?: (number|null);
+
+                /** activate: sooner than caRotation.propagation after prepare (the operator has checked every sidecar has the root). */
+                force?: (boolean|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];

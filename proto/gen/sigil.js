@@ -2842,6 +2842,7 @@ export const sigil = $root.sigil = (() => {
              * @property {string|null} [rootKeyPem] prepare --intermediate-only with an offline root: the root's key, PKCS#8 PEM encrypted with the CA passphrase.
              * Used in memory to sign the new intermediate and never stored.
              * @property {number|null} [windowMs] activate: every workload renews inside this window. 0: the server default (5 minutes).
+             * @property {boolean|null} [force] activate: sooner than caRotation.propagation after prepare (the operator has checked every sidecar has the root).
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -2907,6 +2908,14 @@ export const sigil = $root.sigil = (() => {
             RotateCaRequest.prototype.windowMs = 0;
 
             /**
+             * activate: sooner than caRotation.propagation after prepare (the operator has checked every sidecar has the root).
+             * @member {boolean} force
+             * @memberof sigil.v1.RotateCaRequest
+             * @instance
+             */
+            RotateCaRequest.prototype.force = false;
+
+            /**
              * Creates a new RotateCaRequest instance using the specified properties.
              * @function create
              * @memberof sigil.v1.RotateCaRequest
@@ -2946,6 +2955,8 @@ export const sigil = $root.sigil = (() => {
                     writer.uint32(/* id 3, wireType 2 =*/26).string(message.rootKeyPem);
                 if (message.windowMs != null && $Object.hasOwnProperty.call(message, "windowMs") && (typeof message.windowMs === "object" ? message.windowMs.low || message.windowMs.high : message.windowMs !== 0))
                     writer.uint32(/* id 4, wireType 0 =*/32).uint64(message.windowMs);
+                if (message.force != null && $Object.hasOwnProperty.call(message, "force") && message.force !== false)
+                    writer.uint32(/* id 5, wireType 0 =*/40).bool(message.force);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -3039,6 +3050,15 @@ export const sigil = $root.sigil = (() => {
                                 delete message.windowMs;
                             continue;
                         }
+                    case 5: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.force = value;
+                            else
+                                delete message.force;
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -3099,6 +3119,9 @@ export const sigil = $root.sigil = (() => {
                 if (message.windowMs != null && $Object.hasOwnProperty.call(message, "windowMs"))
                     if (!$util.isInteger(message.windowMs) && !(message.windowMs && $util.isInteger(message.windowMs.low) && $util.isInteger(message.windowMs.high)))
                         return "windowMs: integer|Long expected";
+                if (message.force != null && $Object.hasOwnProperty.call(message, "force"))
+                    if (typeof message.force !== "boolean")
+                        return "force: boolean expected";
                 return null;
             };
 
@@ -3139,6 +3162,9 @@ export const sigil = $root.sigil = (() => {
                             message.windowMs = object.windowMs;
                         else if (typeof object.windowMs === "object")
                             message.windowMs = new $util.LongBits(object.windowMs.low >>> 0, object.windowMs.high >>> 0).toNumber(true);
+                if (object.force != null)
+                    if (object.force)
+                        message.force = $Boolean(object.force);
                 return message;
             };
 
@@ -3164,6 +3190,7 @@ export const sigil = $root.sigil = (() => {
                     object.intermediateOnly = false;
                     object.rootKeyPem = "";
                     object.windowMs = 0;
+                    object.force = false;
                 }
                 if (message.step != null && $Object.hasOwnProperty.call(message, "step"))
                     object.step = message.step;
@@ -3178,6 +3205,8 @@ export const sigil = $root.sigil = (() => {
                         object.windowMs = options.longs === $String ? $String(message.windowMs) : message.windowMs;
                     else
                         object.windowMs = options.longs === $String ? $util.Long.prototype.toString.call(message.windowMs) : options.longs === $Number ? new $util.LongBits(message.windowMs.low >>> 0, message.windowMs.high >>> 0).toNumber(true) : message.windowMs;
+                if (message.force != null && $Object.hasOwnProperty.call(message, "force"))
+                    object.force = message.force;
                 return object;
             };
 

@@ -75,19 +75,27 @@ t.test('one identity, all, a zero window and a failing renewal', async (t) => {
   t.same(f.results.filter((r) => r.result === 'rotated' || r.result === 'failed').map((r) => `${r.id === a ? 'a' : 'b'}:${r.result}`).sort(), ['a:rotated', 'a:rotated', 'b:failed']);
 });
 
-t.test('a newer order replaces a pending one; stop cancels', async (t) => {
+t.test('orders received while one is pending share one renewal at the earliest moment; stop cancels', async (t) => {
   const clock = new FakeClock();
   const id = `spiffe://${TD}/ns/a/sa/one`;
   let calls = 0;
-  const orders = new RotationOrders(id, { renewNow: async () => { calls++; return true; }, clock, random: () => 0.99, logger: silentLogger() });
+  const results: string[] = [];
+  const orders = new RotationOrders(id, { renewNow: async () => { calls++; return true; }, clock, random: () => 0.99, logger: silentLogger(), onResult: (r, o) => results.push(`${o.orderId}:${r}`) });
   orders.offer({ orderId: 'first', target: { kind: 'all' }, windowMs: 10_000, reason: 'x', createdAt: clock.now() });
   orders.offer({ orderId: 'second', target: { kind: 'all' }, windowMs: 1_000, reason: 'x', createdAt: clock.now() });
-  t.equal(orders.pendingAt, clock.now() + 990);
-  t.equal(clock.pendingTimers, 1, 'the first order no longer has a timer');
+  t.equal(orders.pendingAt, clock.now() + 990, 'the shorter window wins');
+  orders.offer({ orderId: 'third', target: { kind: 'all' }, windowMs: 3_600_000, reason: 'ca-activate', createdAt: clock.now() });
+  t.equal(orders.pendingAt, clock.now() + 990, 'a longer window does not stretch it');
+  t.equal(clock.pendingTimers, 1, 'one timer for all three');
+  clock.advance(990);
+  await new Promise((r) => setImmediate(r));
+  t.equal(calls, 1, 'one renewal');
+  t.same(results.filter((r) => r.endsWith(':rotated')).sort(), ['first:rotated', 'second:rotated', 'third:rotated'], 'every order it served is reported');
+  orders.offer({ orderId: 'fourth', target: { kind: 'all' }, windowMs: 10_000, reason: 'x', createdAt: clock.now() });
   orders.stop();
   clock.advance(20_000);
   await new Promise((r) => setImmediate(r));
-  t.equal(calls, 0);
+  t.equal(calls, 1, 'nothing after stop');
 });
 
 t.test('an order heard late renews in what is left of its window, or at once', async (t) => {

@@ -28,14 +28,16 @@ const REMEMBERED_ORDERS = 256;
 
 /**
  * Acts on rotation orders for this sidecar's identity: each targeted order renews once, at a uniformly random moment
- * in what is left of its window, so a fleet spreads its renewals instead of stampeding the CA. A later order replaces a
- * pending one (both ask for the same thing: a new key soon).
+ * in what is left of its window, so a fleet spreads its renewals instead of stampeding the CA. Orders that arrive
+ * while a renewal is pending share it, at the earliest moment any of them chose: a short window is never stretched
+ * by a longer one.
  */
 export class RotationOrders {
   readonly #ownId: string;
   readonly #deps: RotationOrdersDeps;
   readonly #seen = new Set<string>();
-  #pending: { readonly order: RotationOrder; readonly timer: Timer; readonly at: number } | undefined;
+  /** One renewal at a time serves every order received before it: at the earliest moment any of them chose. */
+  #pending: { readonly orders: readonly RotationOrder[]; readonly timer: Timer; readonly at: number } | undefined;
 
   constructor(ownId: string, deps: RotationOrdersDeps) {
     this.#ownId = ownId;
@@ -54,10 +56,15 @@ export class RotationOrders {
     const now = this.#deps.clock.now();
     const left = Math.max(0, Math.min(order.windowMs, order.createdAt + order.windowMs - now));
     const delayMs = Math.floor(this.#deps.random() * left);
-    const at = now + delayMs;
-    this.#pending?.timer.cancel();
-    const timer = this.#deps.clock.setTimer(delayMs, () => void this.#rotate(order));
-    this.#pending = { order, timer, at };
+    const pending = this.#pending;
+    if (pending !== undefined && pending.at <= now + delayMs) {
+      this.#pending = { ...pending, orders: [...pending.orders, order] };
+    } else {
+      pending?.timer.cancel();
+      const orders = [...(pending?.orders ?? []), order];
+      this.#pending = { orders, at: now + delayMs, timer: this.#deps.clock.setTimer(delayMs, () => void this.#rotate()) };
+    }
+    const at = this.#pending!.at;
     this.#deps.logger.info(
       { order_id: order.orderId, [LogField.reason]: order.reason, target: describeRotationTarget(order.target), renew_at: new Date(at).toISOString() },
       'rotation order received; renewing with a new key inside its window',
@@ -70,18 +77,20 @@ export class RotationOrders {
     this.#pending = undefined;
   }
 
-  async #rotate(order: RotationOrder): Promise<void> {
+  async #rotate(): Promise<void> {
+    const orders = this.#pending?.orders ?? [];
     this.#pending = undefined;
+    const ids = orders.map((o) => o.orderId).join(',');
     let rotated = false;
     try {
-      rotated = await this.#deps.renewNow(`rotation-order:${order.orderId}`);
+      rotated = await this.#deps.renewNow(`rotation-order:${ids}`);
     } catch {
       rotated = false;
     }
-    // A failed attempt is retried by the SVID manager's own backoff; the order is reported as failed here.
-    if (rotated) this.#deps.logger.info({ order_id: order.orderId }, 'rotation order carried out: new key and SVID in force');
-    else this.#deps.logger.warn({ order_id: order.orderId }, 'rotation order: renewal failed; the SVID manager retries with backoff');
-    this.#report(rotated ? 'rotated' : 'failed', order);
+    // A failed attempt is retried by the SVID manager's own backoff; the orders are reported as failed here.
+    if (rotated) this.#deps.logger.info({ order_id: ids }, 'rotation order carried out: new key and SVID in force');
+    else this.#deps.logger.warn({ order_id: ids }, 'rotation order: renewal failed; the SVID manager retries with backoff');
+    for (const order of orders) this.#report(rotated ? 'rotated' : 'failed', order);
   }
 
   #remember(orderId: string): void {
