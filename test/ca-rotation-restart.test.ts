@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, startNatsServer } from './fixtures/nats-server.ts';
@@ -108,4 +109,34 @@ t.test('control plane killed between prepare and activate; sidecar offline durin
   t.equal(retired.bundle.length, 1);
   await rootsChangedTo(api.sidecar, 1);
   t.pass('the retired root left the sidecar bundle too');
+});
+
+t.test('an offline root through the CLI: the new root key goes to a file claimed before anything changes', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'sigil-rot-offline-'));
+  const children: Child[] = [];
+  t.teardown(async () => {
+    for (const c of children) await c.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+  await cli(t, dir, ['ca', 'init', '--trust-domain', TD, '--data-dir', 'data', '--offline-root', 'offline']);
+  t.notOk(existsSync(join(dir, 'data', 'root.key')), 'no root key in the data dir');
+  await writeFile(join(dir, 'cp.yaml'), 'dataDir: ./data\nlisten: { grpc: 127.0.0.1:0, http: 127.0.0.1:0 }\n');
+  const child = sigil(['control-plane', 'run', '--config', 'cp.yaml'], { env, cwd: dir });
+  children.push(child);
+  await child.waitForMessage('control plane started');
+  const phase = async () => (await json<CaShow>(t, dir, ['ca', 'show', '--data-dir', 'data'])).phase;
+
+  t.match(await cli(t, dir, ['ca', 'rotate', 'prepare', '--data-dir', 'data'], 1), /root key is kept offline: pass --root-key-out FILE/);
+  t.match(await cli(t, dir, ['ca', 'rotate', 'prepare', '--data-dir', 'data', '--root-key-out', 'offline/root.key'], 1), /already exists: refusing to overwrite it/, 'an existing key file is never replaced');
+  t.match(await cli(t, dir, ['ca', 'rotate', 'prepare', '--data-dir', 'data', '--intermediate-only'], 1), /root key is offline: pass it with --root-key/);
+  t.equal(await phase(), 'stable', 'the refusals changed nothing');
+  t.notOk(existsSync(join(dir, 'offline', 'next.key')));
+
+  const prepared = await json<CaShow>(t, dir, ['ca', 'rotate', 'prepare', '--data-dir', 'data', '--root-key-out', 'offline/next.key']);
+  t.equal(prepared.phase, 'prepared');
+  t.equal((await stat(join(dir, 'offline', 'next.key'))).mode & 0o777, 0o600, 'the new root key is private');
+  t.match(await readFile(join(dir, 'offline', 'next.key'), 'utf8'), /BEGIN ENCRYPTED PRIVATE KEY/, 'and encrypted');
+  const meta = JSON.parse(await readFile(join(dir, 'data', 'ca.json'), 'utf8')) as { next: { rootKey: string; rootKeyOffline: boolean } };
+  t.equal(meta.next.rootKeyOffline, true);
+  t.notOk(existsSync(join(dir, 'data', meta.next.rootKey)), 'the control plane kept no copy');
 });

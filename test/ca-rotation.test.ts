@@ -196,17 +196,27 @@ t.test('an activation cut short after ca.json was committed is finished at the n
   // What a crash right after the commit point leaves: ca.json says activated, nothing else happened.
   await activateCaFiles({ dataDir: cp.dataDir, now: Date.now() });
   const config = resolveControlPlaneConfig({ env: { SIGIL_LISTEN_GRPC: '127.0.0.1:0', SIGIL_LISTEN_HTTP: '127.0.0.1:0' }, flags: { dataDir: cp.dataDir }, cwd: cp.dataDir });
-  const restarted = new ControlPlane({ config, passphrase: TEST_PASSPHRASE }, { logger: silentLogger() });
-  const addresses = await restarted.start();
-  t.teardown(() => restarted.stop());
-  const admin = new AdminApi({ address: formatHostPort(addresses.grpc), credentialsDir: join(cp.dataDir, 'admin') });
-  t.teardown(() => admin.close());
+  const startAgain = async () => {
+    const restarted = new ControlPlane({ config, passphrase: TEST_PASSPHRASE }, { logger: silentLogger() });
+    const addresses = await restarted.start();
+    const admin = new AdminApi({ address: formatHostPort(addresses.grpc), credentialsDir: join(cp.dataDir, 'admin') });
+    return { admin, stop: async () => { admin.close(); await restarted.stop(); } };
+  };
+  const first = await startAgain();
+  const admin = first.admin;
   const shown = await admin.showCa();
   t.equal(shown.phase, 'activated');
   t.not(await readFile(join(cp.dataDir, 'admin', 'svid.pem'), 'utf8'), adminBefore, 'the admin credential was re-issued');
   t.equal(issuingCaSerial(await readFile(join(cp.dataDir, 'admin', 'svid.pem'), 'utf8')), normalSerial(shown.current?.intermediate?.serial ?? ''), 'under the new intermediate');
   const order = await admin.rotationStatus();
   t.equal(order.reason, 'ca-activate', 'and the renewal order was sent');
-  const retired = await admin.rotateCa({ step: 'retire' });
+  // An operator's order after it, then another restart: the finished activation sends nothing again.
+  const operatorOrder = await admin.rotate({ all: true, windowMs: 60_000 });
+  await first.stop();
+  const second = await startAgain();
+  t.teardown(second.stop);
+  t.equal((await second.admin.rotationStatus()).orderId, operatorOrder.orderId, 'no second activation order after a restart');
+  await t.rejects(second.admin.rotateCa({ step: 'activate', force: true }), { code: 'SIGIL_ERR_CA_ROTATION_STATE' }, 'and activating again is refused');
+  const retired = await second.admin.rotateCa({ step: 'retire' });
   t.same(retired.blockers.map((b) => b.spiffeId), [], 'nothing of the control plane blocks retire');
 });
