@@ -3,8 +3,8 @@ import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'n
 import { ErrorCode, SigilError } from '../../common/errors.ts';
 import { classifyTlsError } from './classify-tls-error.ts';
 import { ConnectionTracker, stopServer, type StopOptions, type StopResult } from './connection-tracker.ts';
-import { PeerIdentityCache } from './peer-identity-cache.ts';
-import type { AuthorizationResult, ConnectionInfo, PeerIdentity, PeerInfo } from './peer-info.ts';
+import { PeerIdentityCache, type PeerCertificate } from './peer-identity-cache.ts';
+import type { AuthorizationResult, ConnectionInfo, PeerInfo } from './peer-info.ts';
 import { openProxiedConnection } from './proxied-connection.ts';
 import type { RefusalReason } from './proxy-observer.ts';
 import {
@@ -141,7 +141,10 @@ export class OutboundListener {
       secureContext: this.#deps.credentials.clientContext,
       rejectUnauthorized: true,
       allowHalfOpen: true,
-      checkServerIdentity: (_host, cert) => this.#checkServer(cert.raw),
+      checkServerIdentity: (_host, cert) => {
+        const checked = this.#checkServer(cert.raw);
+        return 'error' in checked ? checked.error : undefined;
+      },
     };
     const upstream = tlsConnect(connectOptions);
     this.#tracker.trackSocket(upstream);
@@ -166,34 +169,36 @@ export class OutboundListener {
   }
 
   /** Replaces DNS-name checking: the server must present an SVID for one of the expected IDs. */
-  #checkServer(rawDer: Buffer): Error | undefined {
-    let identity: PeerIdentity;
+  #checkServer(rawDer: Buffer): { readonly server: PeerCertificate } | { readonly error: Error } {
+    let server: PeerCertificate;
     try {
-      identity = this.#identities.identify(rawDer).identity;
+      server = this.#identities.identify(rawDer);
     } catch (err) {
-      return err instanceof Error ? err : new SigilError(ErrorCode.SVID_INVALID, 'upstream certificate is not a valid SVID');
+      return { error: err instanceof Error ? err : new SigilError(ErrorCode.SVID_INVALID, 'upstream certificate is not a valid SVID') };
     }
-    if (!this.#expect.has(identity.spiffeId)) {
-      return new SigilError(
-        ErrorCode.PEER_ID_MISMATCH,
-        `upstream presented ${identity.spiffeId}, expected ${[...this.#expect].join(' or ')}; check the upstream address and expect list`,
-      );
+    if (!this.#expect.has(server.identity.spiffeId)) {
+      return {
+        error: new SigilError(
+          ErrorCode.PEER_ID_MISMATCH,
+          `upstream presented ${server.identity.spiffeId}, expected ${[...this.#expect].join(' or ')}; check the upstream address and expect list`,
+        ),
+      };
     }
-    return undefined;
+    return { server };
   }
 
   async #onSecure(client: Socket, upstream: TLSSocket, attempt: { piped: boolean }): Promise<void> {
     // checkServerIdentity is skipped on resumed sessions: check again (a cache hit) so no path escapes it.
     const raw = upstream.getPeerX509Certificate()?.raw;
-    const failure = raw ? this.#checkServer(raw) : new SigilError(ErrorCode.SVID_INVALID, 'no server certificate');
-    if (!raw || failure) {
-      const reason = classifyTlsError(failure);
+    const checked = raw ? this.#checkServer(raw) : { error: new SigilError(ErrorCode.SVID_INVALID, 'no server certificate') };
+    if ('error' in checked) {
+      const reason = classifyTlsError(checked.error);
       this.#deps.observer.handshake('outbound', reason);
-      this.#refuse(reason, { err: failure }, client, upstream);
+      this.#refuse(reason, { err: checked.error }, client, upstream);
       return;
     }
     this.#deps.observer.handshake('outbound', 'ok');
-    const server = this.#identities.identify(raw);
+    const { server } = checked;
     const peer: PeerInfo = Object.freeze({
       direction: 'outbound',
       identity: server.identity,
