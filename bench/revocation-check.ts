@@ -13,6 +13,7 @@ import { runHandshakeBench } from './handshake.ts';
 import { handshakeTable, type HandshakeBenchResult } from './handshake/results.ts';
 import { measureCheckCost, type CheckCostResult } from './revocation-check/check-cost.ts';
 import { revocationListenerTarget, type ListenerStats } from './revocation-check/revocation-target.ts';
+import { positive } from './lib/run-info.ts';
 import { runBenchMain, writeResultJson } from './lib/bench-main.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -45,11 +46,6 @@ export interface RevocationCheckResult {
   readonly handshake: HandshakeBenchResult;
   /** What each listener reported at stop: it ran the check once per connection, and refused none. */
   readonly listeners: Readonly<Record<string, ListenerStats | undefined>>;
-}
-
-function positive(name: string, value: number): number {
-  if (!Number.isFinite(value) || value <= 0) throw new SigilError(ErrorCode.INVALID_ARGUMENT, `${name} must be a positive number, got ${value}`);
-  return value;
 }
 
 export async function runRevocationCheckBench(options: RevocationCheckOptions = {}): Promise<RevocationCheckResult> {

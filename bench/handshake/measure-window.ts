@@ -38,6 +38,37 @@ export interface HandshakeFigures {
 
 const sumCpu = (pids: readonly number[]) => pids.reduce((sum, pid) => sum + processCpuMs(pid), 0);
 
+/** Two snapshots of a running load and the CPU of everyone involved, read at the same instants. */
+export interface SnapshotWindow<S> {
+  readonly before: S;
+  readonly after: S;
+  readonly seconds: number;
+  readonly serverCpuMs: number;
+  /** NaN when there are no helper processes. */
+  readonly auxCpuMs: number;
+  readonly clientCpuMs: number;
+}
+
+/**
+ * The measurement both the handshake and the request benchmarks make: an unmeasured warm-up, then a window between
+ * two client snapshots, with server, helper and client CPU from /proc at the same instants as the snapshots.
+ */
+export async function snapshotWindow<S>(
+  client: { snapshot(): Promise<S>; cpuMs(): number },
+  pids: { readonly serverPids: readonly number[]; readonly auxPids: readonly number[] },
+  timing: { readonly warmupMs: number; readonly windowMs: number },
+): Promise<SnapshotWindow<S>> {
+  await sleep(timing.warmupMs);
+  const before = await client.snapshot();
+  const t0 = performance.now();
+  const [s0, a0, k0] = [sumCpu(pids.serverPids), sumCpu(pids.auxPids), client.cpuMs()];
+  await sleep(timing.windowMs);
+  const after = await client.snapshot();
+  const t1 = performance.now();
+  const [s1, a1, k1] = [sumCpu(pids.serverPids), sumCpu(pids.auxPids), client.cpuMs()];
+  return { before, after, seconds: (t1 - t0) / 1000, serverCpuMs: s1 - s0, auxCpuMs: pids.auxPids.length > 0 ? a1 - a0 : Number.NaN, clientCpuMs: k1 - k0 };
+}
+
 /**
  * One run against one target: the load starts, runs `warmupMs` unmeasured, then a window of `windowMs` is measured
  * between two count snapshots, with server, helper and client CPU read from /proc at the same instants.
@@ -45,16 +76,8 @@ const sumCpu = (pids: readonly number[]) => pids.reduce((sum, pid) => sum + proc
 export async function measureWindow(client: LoadGenerator, target: RunningTarget, mode: HandshakeMode, timing: { warmupMs: number; windowMs: number }): Promise<WindowSample> {
   await client.begin(target.address, mode);
   try {
-    await sleep(timing.warmupMs);
-    const c0 = await client.snapshot();
-    const t0 = performance.now();
-    const [s0, a0, k0] = [sumCpu(target.serverPids), sumCpu(target.auxPids), client.cpuMs()];
-    await sleep(timing.windowMs);
-    const c1 = await client.snapshot();
-    const t1 = performance.now();
-    const [s1, a1, k1] = [sumCpu(target.serverPids), sumCpu(target.auxPids), client.cpuMs()];
-    const counts = diffCounts(c0, c1);
-    return { seconds: (t1 - t0) / 1000, ...counts, serverCpuMs: s1 - s0, auxCpuMs: target.auxPids.length > 0 ? a1 - a0 : Number.NaN, clientCpuMs: k1 - k0 };
+    const { before, after, ...window } = await snapshotWindow(client, target, timing);
+    return { ...window, ...diffCounts(before, after) };
   } finally {
     await client.end();
   }

@@ -1,9 +1,7 @@
-import { performance } from 'node:perf_hooks';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { processCpuMs } from '../lib/process-cpu.ts';
 import { round } from '../lib/stats.ts';
 import type { GoLoadClient } from '../handshake/go-load-client.ts';
 import { diffCounts } from '../handshake/load-client.ts';
+import { snapshotWindow } from '../handshake/measure-window.ts';
 
 /** A server as the request benchmark drives it: where to connect, and whose CPU is the server's. */
 export interface RequestEndpoint {
@@ -38,8 +36,6 @@ export interface RequestFigures {
   readonly failureRate: number;
 }
 
-const sumCpu = (pids: readonly number[]) => pids.reduce((sum, pid) => sum + processCpuMs(pid), 0);
-
 /**
  * One window of `concurrency` long-lived connections sending `requestBytes` and awaiting the echo, back to back:
  * warm-up (its latencies dropped by the first snapshot), then a window between two snapshots with CPU read from
@@ -48,23 +44,13 @@ const sumCpu = (pids: readonly number[]) => pids.reduce((sum, pid) => sum + proc
 export async function measureRequestWindow(client: GoLoadClient, endpoint: RequestEndpoint, load: { concurrency: number; requestBytes: number; warmupMs: number; windowMs: number }): Promise<RequestSample> {
   await client.beginRequests(endpoint.address, { concurrency: load.concurrency, requestBytes: load.requestBytes, plaintext: endpoint.plaintext });
   try {
-    await sleep(load.warmupMs);
-    const c0 = await client.snapshot();
-    const t0 = performance.now();
-    const [s0, a0, k0] = [sumCpu(endpoint.serverPids), sumCpu(endpoint.auxPids), client.cpuMs()];
-    await sleep(load.windowMs);
-    const c1 = await client.snapshot();
-    const t1 = performance.now();
-    const [s1, a1, k1] = [sumCpu(endpoint.serverPids), sumCpu(endpoint.auxPids), client.cpuMs()];
+    const { before: c0, after: c1, ...window } = await snapshotWindow(client, endpoint, load);
     return {
-      seconds: (t1 - t0) / 1000,
+      ...window,
       requests: c1.requests - c0.requests,
       failed: diffCounts(c0, c1).failed,
       p50Ms: c1.latency?.p50 ?? Number.NaN,
       p99Ms: c1.latency?.p99 ?? Number.NaN,
-      serverCpuMs: s1 - s0,
-      auxCpuMs: endpoint.auxPids.length > 0 ? a1 - a0 : Number.NaN,
-      clientCpuMs: k1 - k0,
     };
   } finally {
     await client.end();
