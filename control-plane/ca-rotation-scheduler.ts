@@ -24,7 +24,6 @@ export class CaRotationScheduler {
   readonly #config: RotationScheduleConfig;
   readonly #deps: CaRotationSchedulerDeps;
   #timer: Timer | undefined;
-  #next: RotationStep = { step: 'none' };
   #stopped = false;
 
   constructor(config: RotationScheduleConfig, deps: CaRotationSchedulerDeps) {
@@ -48,13 +47,11 @@ export class CaRotationScheduler {
     this.#timer?.cancel();
   }
 
-  /** One evaluation; takes the step if it is due. Returns the step considered. Public for tests and `sigil ca show`. */
-  async evaluate(): Promise<RotationStep> {
+  /** One evaluation: takes the step if it is due; returns the step considered and the one that comes after. */
+  async evaluate(): Promise<{ readonly considered: RotationStep; readonly next: RotationStep }> {
     const { rotation, clock } = this.#deps;
-    const now = clock.now();
     const step = await this.preview();
-    this.#next = step;
-    if (step.step === 'none' || step.at > now) return step;
+    if (step.step === 'none' || step.at > clock.now()) return { considered: step, next: step };
     const log = this.#deps.logger;
     switch (step.step) {
       case 'blocked':
@@ -74,8 +71,7 @@ export class CaRotationScheduler {
         break;
       }
     }
-    this.#next = await this.preview();
-    return step;
+    return { considered: step, next: await this.preview() };
   }
 
   #arm(delayMs: number): void {
@@ -86,8 +82,7 @@ export class CaRotationScheduler {
   async #tick(): Promise<void> {
     let delay = MAX_SLEEP_MS;
     try {
-      const taken = await this.evaluate();
-      const next = this.#next;
+      const { considered: taken, next } = await this.evaluate();
       const due = next.step === 'none' ? MAX_SLEEP_MS : next.at - this.#deps.clock.now();
       // A step that was due but is still due (blocked, blockers left) is retried later, not in a loop.
       delay = taken.step !== 'none' && next.step === taken.step && due <= 0 ? RETRY_MS : Math.min(MAX_SLEEP_MS, Math.max(1_000, due));
