@@ -70,7 +70,7 @@ function lineFinder(doc: Document, counter: LineCounter): (path: readonly Proper
 export function zodFindings(error: z.ZodError, parsed: ParsedYaml): Finding[] {
   return error.issues.map((issue) => {
     const path = issue.path as PropertyKey[];
-    let message = issue.message;
+    const message = issue.message;
     if (issue.code === 'unrecognized_keys') {
       const keys = (issue as { keys: string[] }).keys;
       return { path: path.join('.'), line: parsed.lineOf([...path, keys[0] ?? '']), message: `unknown key${keys.length > 1 ? 's' : ''} ${keys.map((k) => JSON.stringify(k)).join(', ')}` };

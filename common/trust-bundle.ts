@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import type { webcrypto } from 'node:crypto';
 import { ErrorCode, SigilError } from './errors.ts';
 import { parseTrustDomain } from './spiffe-id.ts';
-import { parseX509Facts } from './x509-facts.ts';
+import { parseX509Facts, type X509Facts } from './x509-facts.ts';
 
 /**
  * The X.509 roots of one trust domain, with the bundle sequence number and refresh hint of the SPIFFE Trust
@@ -142,7 +142,7 @@ function dedupe(roots: readonly Uint8Array[]): Uint8Array[] {
 }
 
 function checkRoot(der: Uint8Array, index: number): Uint8Array {
-  let facts;
+  let facts: X509Facts;
   try {
     facts = parseX509Facts(der);
   } catch (cause) {

@@ -20,7 +20,7 @@ import { loadCa } from './ca/load-ca.ts';
 import { recordCaFiles, recordOf } from './lifecycle/inventory.ts';
 import type { RotationScheduleInput } from './ca/rotation-schedule.ts';
 import type { RotationOrderService } from './rotation/rotation-orders.ts';
-import type { CertificateRecord, Store } from './store/store.ts';
+import type { CertificateRecord, } from './store/store.ts';
 import { publishBundle, type TrustAnchorDeps } from './trust-anchors.ts';
 
 export interface CaCertificateSummary {

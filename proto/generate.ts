@@ -81,7 +81,7 @@ function finishDeclarations(dts: string): string {
 function loadRoot(files: string[], protoDir: string): protobuf.Root {
   const root = new protobuf.Root();
   // Imports are written from the proto/ directory ("sigil/v1/x.proto"), like pbjs's --path.
-  root.resolvePath = (origin, target) => {
+  root.resolvePath = (_origin, target) => {
     if (path.isAbsolute(target)) return target;
     return path.join(protoDir, target);
   };

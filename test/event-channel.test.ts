@@ -134,7 +134,7 @@ t.test('signed bundle updates over NATS', async (t) => {
     const marker = Promise.all(all.map((s) => untilEvent(s, (e) => e.type === 'event.received' && e.result === 'applied')));
     await cp.controlPlane.addTrustAnchors(cp.bundlePem);
     await marker;
-    offs.forEach((off) => off());
+    for (const off of offs) off();
     for (const [i, s] of all.entries()) {
       for (const [reason, n] of counts) t.equal(seen[i]!.get(reason), n, `${s.spiffeId}: ${n} dropped as ${reason}`);
       t.equal(s.trust.bundle?.roots.length, 3, `${s.spiffeId}: bundle unchanged by bad input`);

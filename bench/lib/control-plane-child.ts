@@ -8,9 +8,11 @@ import type { ControlPlaneRequest, ControlPlaneReply } from './control-plane-pro
 const config = loadControlPlaneConfig({ configPath: process.argv[2], env: process.env, cwd: process.cwd() });
 const controlPlane = new ControlPlane({ config, passphrase: process.env['SIGIL_CA_PASSPHRASE'] ?? '' });
 
-let stopping: Promise<void> | undefined;
+let stopping = false;
 function stop(code: number): void {
-  stopping ??= controlPlane.stop().catch(() => undefined).then(() => process.exit(code));
+  if (stopping) return;
+  stopping = true;
+  void controlPlane.stop().catch(() => undefined).then(() => process.exit(code));
 }
 process.once('SIGTERM', () => stop(0));
 // The parent is gone (crashed or killed): nobody will ever stop us otherwise.

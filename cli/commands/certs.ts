@@ -46,6 +46,6 @@ export function registerCertsCommands(program: Command, io: CliIo): void {
       if (opts.pem) return void io.stdout.write(pem);
       if (opts.json) return printJson(io, { ...plain(cert), pem });
       const p = plain(cert);
-      io.stdout.write(Object.entries(p).map(([k, v]) => `${k.padEnd(13)} ${v ?? '-'}`).join('\n') + '\n');
+      io.stdout.write(`${Object.entries(p).map(([k, v]) => `${k.padEnd(13)} ${v ?? '-'}`).join('\n')}\n`);
     });
 }

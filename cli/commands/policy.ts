@@ -58,7 +58,7 @@ export function registerPolicyCommands(program: Command, io: CliIo): void {
       const p = set.policies.find((x) => x.name === name);
       if (!p) throw new SigilError(ErrorCode.NOT_FOUND, `no policy named ${JSON.stringify(name)}: see sigil policy list`);
       if (opts.json) return printJson(io, p);
-      io.stdout.write([`name: ${p.name}`, `destination: ${p.destination}`, `mode: ${p.mode}`, 'allow:', ...(p.allow ?? []).map((a) => `  - from: ${a.from}${a.ports?.length ? `\n    ports: [${a.ports.join(', ')}]` : ''}`)].join('\n') + '\n');
+      io.stdout.write(`${[`name: ${p.name}`, `destination: ${p.destination}`, `mode: ${p.mode}`, 'allow:', ...(p.allow ?? []).map((a) => `  - from: ${a.from}${a.ports?.length ? `\n    ports: [${a.ports.join(', ')}]` : ''}`)].join('\n')}\n`);
     });
   withAdminOptions(policy.command('delete'))
     .description('remove one policy (a new version is pushed)')

@@ -37,9 +37,9 @@ export function decodeTrustDomainToken(token: string): string {
       out += c;
       continue;
     }
-    const escape = token.slice(i, i + 3);
-    if (escape === '%2E') out += '.';
-    else if (escape === '%25') out += '%';
+    const encoded = token.slice(i, i + 3);
+    if (encoded === '%2E') out += '.';
+    else if (encoded === '%25') out += '%';
     else invalid();
     i += 2;
   }

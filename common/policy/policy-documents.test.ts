@@ -48,7 +48,7 @@ t.test('each kind of finding, with its line', async (t) => {
   for (const c of cases) {
     const { findings, policies } = parsePolicyDocuments(c.text, OPTS);
     t.equal(findings.length, c.findings.length, `${c.name}: count (${findings.map((f) => f.message).join(' | ')})`);
-    c.findings.forEach((want, i) => t.match(findings[i], { document: 1, ...want }, `${c.name}: finding ${i}`));
+    for (const [i, want] of c.findings.entries()) t.match(findings[i], { document: 1, ...want }, `${c.name}: finding ${i}`);
     if (c.findings.some((f) => f.severity === 'error')) t.throws(() => validatePolicySet(c.text, OPTS), { code: ErrorCode.CONFIG_INVALID }, `${c.name}: refused`);
     else t.ok(policies.length > 0, `${c.name}: warnings do not block`);
   }

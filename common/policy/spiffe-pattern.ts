@@ -42,7 +42,7 @@ export function parseIdPattern(text: string, trustDomain: string): PatternResult
   if (td.includes('*')) return fail('patterns are not allowed in the trust domain; write it out in full');
   if (td === '') return fail('the trust domain is empty');
   if (!TRUST_DOMAIN_CHARS.test(td)) return fail('the trust domain may only contain lowercase letters, digits, ".", "-" and "_"');
-  if (segments.length === 1) return fail('it names the whole trust domain; a workload ID needs a path (use spiffe://' + td + '/** for every workload)');
+  if (segments.length === 1) return fail(`it names the whole trust domain; a workload ID needs a path (use spiffe://${td}/** for every workload)`);
   let exact = true;
   for (let i = 1; i < segments.length; i++) {
     const s = segments[i] ?? '';

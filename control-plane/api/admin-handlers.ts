@@ -39,7 +39,7 @@ export function adminHandlers(deps: AdminHandlerDeps): AdminServer {
   const guard = async (call: Parameters<typeof verifiedAdmin>[0]) => {
     const admin = verifiedAdmin(call, deps.trustDomain);
     const record = await deps.store.getCertificate(admin.serial);
-    if (!record || record.status !== 'active') {
+    if (record?.status !== 'active') {
       throw new SigilError(ErrorCode.PEER_NOT_ADMIN, `admin certificate ${admin.serial} is unknown or revoked: use a current admin credential`);
     }
   };

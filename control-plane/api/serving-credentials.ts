@@ -1,4 +1,4 @@
-import { experimental, ServerCredentials } from '@grpc/grpc-js';
+import { experimental, type ServerCredentials } from '@grpc/grpc-js';
 
 type Listener<T> = (update: T | null) => void;
 type CaUpdate = experimental.CaCertificateUpdate;

@@ -167,11 +167,11 @@ t.test('signCrl: a v2 CRL that openssl verifies, with number, AKI, times, reason
     t.match(text, /Version 2/, `${keyType}: v2`);
     t.match(text, /X509v3 CRL Number:\s*\n\s+42\n/, `${keyType}: CRL number`);
     t.match(text, /X509v3 Authority Key Identifier/, `${keyType}: AKI`);
-    t.match(text, /Last Update: Jan  1 12:00:00 2026 GMT/);
-    t.match(text, /Next Update: Jan  2 12:00:00 2026 GMT/);
+    t.match(text, /Last Update: Jan {2}1 12:00:00 2026 GMT/);
+    t.match(text, /Next Update: Jan {2}2 12:00:00 2026 GMT/);
     const entryOf = (serial: string) => new RegExp(`Serial Number: ${serial.toUpperCase()}\\n([\\s\\S]*?)(?=Serial Number|Signature Algorithm)`).exec(text)?.[1] ?? '';
     t.match(entryOf(a.serial), /X509v3 CRL Reason Code:\s*\n\s+Key Compromise/, `${keyType}: reason of the first entry`);
-    t.match(entryOf(a.serial), /Invalidity Date:\s*\n\s+Jan  1 11:00:00 2026 GMT/, `${keyType}: invalidity date`);
+    t.match(entryOf(a.serial), /Invalidity Date:\s*\n\s+Jan {2}1 11:00:00 2026 GMT/, `${keyType}: invalidity date`);
     t.notMatch(entryOf(b.serial), /Reason Code/, `${keyType}: unspecified is left out`);
     t.notMatch(text, new RegExp(kept.serial.toUpperCase()), `${keyType}: unrevoked certificate not listed`);
 

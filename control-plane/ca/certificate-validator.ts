@@ -36,7 +36,7 @@ export interface CaExpectations {
 export async function leafProfileViolations(cert: x509.X509Certificate, expected: LeafExpectations): Promise<string[]> {
   const found = await commonViolations(cert, expected.issuer, false);
   const bc = cert.getExtension(x509.BasicConstraintsExtension);
-  if (!bc || !bc.critical || bc.ca) found.push('basicConstraints must be present, critical and CA:false');
+  if (!bc?.critical || bc.ca) found.push('basicConstraints must be present, critical and CA:false');
   checkKeyUsage(cert, leafKeyUsages(expected.keyType), found);
   const eku = cert.getExtension(x509.ExtendedKeyUsageExtension);
   const usages = new Set(eku?.usages.map(String) ?? []);
@@ -66,7 +66,7 @@ export async function caProfileViolations(cert: x509.X509Certificate, expected: 
   const selfSigned = cert === expected.issuer || Buffer.from(cert.rawData).equals(Buffer.from(expected.issuer.rawData));
   const found = await commonViolations(cert, expected.issuer, selfSigned);
   const bc = cert.getExtension(x509.BasicConstraintsExtension);
-  if (!bc || !bc.critical || !bc.ca) found.push('basicConstraints must be present, critical and CA:true');
+  if (!bc?.critical || !bc.ca) found.push('basicConstraints must be present, critical and CA:true');
   else if (bc.pathLength !== expected.pathLength) found.push(`pathLen must be ${expected.pathLength ?? 'absent'}`);
   checkKeyUsage(cert, CA_USAGES, found);
   const uris = sanNames(cert).filter((n) => n.type === 'url').map((n) => n.value);
@@ -117,7 +117,7 @@ async function commonViolations(cert: x509.X509Certificate, issuer: x509.X509Cer
 
 function checkKeyUsage(cert: x509.X509Certificate, expected: number, found: string[]): void {
   const ku = cert.getExtension(x509.KeyUsagesExtension);
-  if (!ku || !ku.critical || ku.usages !== expected) found.push(`keyUsage must be critical and exactly ${expected}`);
+  if (!ku?.critical || ku.usages !== expected) found.push(`keyUsage must be critical and exactly ${expected}`);
 }
 
 function sanNames(cert: x509.X509Certificate): { type: string; value: string }[] {

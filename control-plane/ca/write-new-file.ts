@@ -1,4 +1,4 @@
-import { open } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
 
 /**
@@ -6,7 +6,7 @@ import { ErrorCode, SigilError } from '../../common/errors.ts';
  * never silently replaced. The mode is set at creation, so the content is never readable under a wider mode.
  */
 export async function writeNewFile(path: string, data: string | Uint8Array, mode: number): Promise<void> {
-  let handle;
+  let handle: FileHandle;
   try {
     handle = await open(path, 'wx', mode);
   } catch (err) {

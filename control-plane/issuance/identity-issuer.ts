@@ -94,7 +94,7 @@ export class IdentityIssuer {
 
   async renew(caller: CallerCertificate, csrDer: Uint8Array): Promise<IssuedSvid> {
     const record = await this.#deps.store.getCertificate(caller.serial);
-    if (!record || record.kind !== 'svid') {
+    if (record?.kind !== 'svid') {
       throw new SigilError(ErrorCode.PEER_UNAUTHENTICATED, 'the client certificate is not an SVID issued by this control plane: attest with a join token instead');
     }
     if (record.status === 'revoked') throw new SigilError(ErrorCode.REVOKED, `certificate ${caller.serial} is revoked: it cannot be renewed`);

@@ -1,4 +1,4 @@
-import { connect, Events, type NatsConnection, type Subscription } from 'nats';
+import { connect, Events, type NatsConnection } from 'nats';
 import type { Clock, Timer } from '../../common/clock.ts';
 import { eventKindOf, type SigilEvent } from '../../common/events/sigil-event.ts';
 import { verifyEvent } from '../../common/events/signed-event.ts';
@@ -48,7 +48,6 @@ export class EventChannel {
   readonly #cache = new SignerChainCache();
   readonly #dropLogs: RateLimiter;
   #nc: NatsConnection | undefined;
-  #subscription: Subscription | undefined;
   #retry: Timer | undefined;
   #closed = false;
   #connected = false;
@@ -91,7 +90,7 @@ export class EventChannel {
     }
     if (this.#closed) return void (await nc.close().catch(() => undefined));
     this.#nc = nc;
-    this.#subscription = nc.subscribe(eventWildcard(this.#options.trustDomain), { callback: (err, msg) => { if (!err) this.#receive(msg.subject, msg.data); } });
+    nc.subscribe(eventWildcard(this.#options.trustDomain), { callback: (err, msg) => { if (!err) this.#receive(msg.subject, msg.data); } });
     this.#setConnected(true, true);
     this.#deps.logger.info({ server: nc.getServer() }, 'event channel connected to NATS');
     void this.#watch(nc);

@@ -41,7 +41,7 @@ export class TrustState {
     const next = new TrustBundle({ trustDomain: this.#trustDomain, roots, sequence });
     const previous = this.#bundle;
     this.#bundle = next;
-    if (previous && previous.hasSameRoots(next)) return false;
+    if (previous?.hasSameRoots(next)) return false;
     this.#logger.info({ bundle_sequence: sequence, roots: next.roots.length, source }, 'trust bundle updated');
     for (const listener of this.#listeners) listener(next);
     return true;
