@@ -1,6 +1,7 @@
 /** The benchmarks `npm run bench -- <name>` and `sigil bench <name>` run, with what each measures. */
 export const BENCHMARKS = {
-  handshake: 'full and resumed TLS 1.3 mTLS handshakes, ECDSA and RSA: Sigil sidecar vs nginx, HAProxy and bare node:tls (under 5 min)',
+  handshake:
+    'full and resumed TLS 1.3 mTLS handshakes, ECDSA and RSA: Sigil sidecar vs nginx, HAProxy and bare node:tls (under 5 min)',
   proxy: 'keep-alive request latency (p50/p99) and throughput at 1 and 16 connections through the same servers',
   issuance: 'SVIDs issued per second per core through the control plane',
   propagation: 'signed events, publish to applied, for many subscribers; revoke to enforced',

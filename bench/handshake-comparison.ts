@@ -59,22 +59,32 @@ export function comparisonOptionsFromArgs(args: readonly string[]): ComparisonOp
 }
 
 /** Runs the handshake benchmark once per key type and writes the JSON, the Markdown table and the SVG chart. */
-export async function runHandshakeComparison(options: ComparisonOptions): Promise<{ comparison: HandshakeComparison; table: string }> {
+export async function runHandshakeComparison(
+  options: ComparisonOptions,
+): Promise<{ comparison: HandshakeComparison; table: string }> {
   const byKeyType = [];
   for (const keyType of options.keyTypes) {
-    byKeyType.push(await runHandshakeBench({
-      keyType,
-      client: 'go',
-      targets: options.targets,
-      baseline: options.baseline,
-      windowSeconds: options.windowSeconds,
-      warmupSeconds: options.warmupSeconds,
-      runs: options.runs,
-      ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
-      log: options.log,
-    }));
+    byKeyType.push(
+      await runHandshakeBench({
+        keyType,
+        client: 'go',
+        targets: options.targets,
+        baseline: options.baseline,
+        windowSeconds: options.windowSeconds,
+        warmupSeconds: options.warmupSeconds,
+        runs: options.runs,
+        ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+        log: options.log,
+      }),
+    );
   }
-  const comparison: HandshakeComparison = { benchmark: 'handshake-comparison', date: new Date().toISOString(), commit: byKeyType[0]?.commit ?? commitOf(), baseline: options.baseline, byKeyType };
+  const comparison: HandshakeComparison = {
+    benchmark: 'handshake-comparison',
+    date: new Date().toISOString(),
+    commit: byKeyType[0]?.commit ?? commitOf(),
+    baseline: options.baseline,
+    byKeyType,
+  };
   const table = comparisonTable(comparison);
   writeResultJson(join(options.outDir, 'handshake-comparison.json'), comparison);
   writeFileSync(join(options.outDir, 'handshake-comparison.md'), `${table}\n`);

@@ -20,7 +20,13 @@ import { GoLoadClient } from './handshake/go-load-client.ts';
 import { LoadClient, type LoadGenerator } from './handshake/load-client.ts';
 import { figuresOf, measureWindow, summarizeFigures, type WindowSample } from './handshake/measure-window.ts';
 import { HANDSHAKE_MODES, type HandshakeMode } from './handshake/protocol.ts';
-import { computeRatios, handshakeTable, notesOf, type HandshakeBenchResult, type TargetModeResult } from './handshake/results.ts';
+import {
+  computeRatios,
+  handshakeTable,
+  notesOf,
+  type HandshakeBenchResult,
+  type TargetModeResult,
+} from './handshake/results.ts';
 import { startTargets } from './handshake/start-targets.ts';
 import { COMPARISON_BASELINE, COMPARISON_TARGETS, selectTargets } from './handshake/target-registry.ts';
 import { DEFAULT_TARGETS, type HandshakeTarget, type RunningTarget } from './handshake/targets.ts';
@@ -67,12 +73,22 @@ export interface HandshakeBenchOptions {
 }
 
 /** One short burst per target before measuring, so a target that refuses the client fails the run at once. */
-async function probe(client: LoadGenerator, targets: readonly HandshakeTarget[], running: readonly RunningTarget[]): Promise<void> {
+async function probe(
+  client: LoadGenerator,
+  targets: readonly HandshakeTarget[],
+  running: readonly RunningTarget[],
+): Promise<void> {
   for (const [i, target] of targets.entries()) {
-    const sample = await measureWindow(client, running[i] as RunningTarget, 'full', { warmupMs: 0, windowMs: PROBE_MS });
+    const sample = await measureWindow(client, running[i] as RunningTarget, 'full', {
+      warmupMs: 0,
+      windowMs: PROBE_MS,
+    });
     if (sample.handshakes === 0) {
-      throw new SigilError(ErrorCode.UNAVAILABLE, `${target.name} completed no handshake with the load client (failures: ${JSON.stringify(sample.failed)}); ` +
-        'a sidecar that accepts the handshake and closes without the byte refused the client (policy, revocation): its log is above');
+      throw new SigilError(
+        ErrorCode.UNAVAILABLE,
+        `${target.name} completed no handshake with the load client (failures: ${JSON.stringify(sample.failed)}); ` +
+          'a sidecar that accepts the handshake and closes without the byte refused the client (policy, revocation): its log is above',
+      );
     }
   }
 }
@@ -116,39 +132,75 @@ function resolveSettings(options: HandshakeBenchOptions): Settings {
 }
 
 /** Every run of every target and mode, interleaved so that a drift of the machine touches every target alike. */
-async function measureRuns(settings: Settings, client: LoadGenerator, running: readonly RunningTarget[]): Promise<TargetModeResult[]> {
+async function measureRuns(
+  settings: Settings,
+  client: LoadGenerator,
+  running: readonly RunningTarget[],
+): Promise<TargetModeResult[]> {
   const { runs, modes, targets } = settings;
   const samples = new Map<string, WindowSample[]>();
   for (let run = 1; run <= runs; run++) {
     for (const mode of modes) {
       for (const [i, target] of targets.entries()) {
-        const sample = await measureWindow(client, running[i] as RunningTarget, mode, { warmupMs: settings.warmupSeconds * 1000, windowMs: settings.windowSeconds * 1000 });
+        const sample = await measureWindow(client, running[i] as RunningTarget, mode, {
+          warmupMs: settings.warmupSeconds * 1000,
+          windowMs: settings.windowSeconds * 1000,
+        });
         const key = `${target.name}|${mode}`;
         samples.set(key, [...(samples.get(key) ?? []), sample]);
         const f = figuresOf(sample);
-        settings.log(`run ${run}/${runs} ${target.name} ${mode}: ${f.handshakesPerSecond}/s, ${f.serverCpuUsPerHandshake} server µs each, resumed ${(f.resumptionRate * 100).toFixed(1)} %`);
+        settings.log(
+          `run ${run}/${runs} ${target.name} ${mode}: ${f.handshakesPerSecond}/s, ${f.serverCpuUsPerHandshake} server µs each, resumed ${(f.resumptionRate * 100).toFixed(1)} %`,
+        );
         await sleep(INTERVAL_MS);
       }
     }
   }
-  return targets.flatMap((target) => modes.map((mode) => {
-    const runsOf = samples.get(`${target.name}|${mode}`) ?? [];
-    return { target: target.name, mode, runs: runsOf, ...summarizeFigures(runsOf.map(figuresOf)) };
-  }));
+  return targets.flatMap((target) =>
+    modes.map((mode) => {
+      const runsOf = samples.get(`${target.name}|${mode}`) ?? [];
+      return { target: target.name, mode, runs: runsOf, ...summarizeFigures(runsOf.map(figuresOf)) };
+    }),
+  );
 }
 
-function startClient(settings: Settings, goBinary: string | undefined, pki: BenchPki, pinning: CpuPinning, children: ChildProcesses): Promise<LoadGenerator> {
-  if (goBinary) return GoLoadClient.start({ binary: goBinary, credentials: pki.client, concurrency: settings.concurrency, cpus: pinning.clientCpus }, children);
-  return LoadClient.start({ credentials: pki.client, processes: settings.clientProcesses, concurrency: settings.concurrency, cpus: pinning.clientCpus }, children);
+function startClient(
+  settings: Settings,
+  goBinary: string | undefined,
+  pki: BenchPki,
+  pinning: CpuPinning,
+  children: ChildProcesses,
+): Promise<LoadGenerator> {
+  if (goBinary)
+    return GoLoadClient.start(
+      { binary: goBinary, credentials: pki.client, concurrency: settings.concurrency, cpus: pinning.clientCpus },
+      children,
+    );
+  return LoadClient.start(
+    {
+      credentials: pki.client,
+      processes: settings.clientProcesses,
+      concurrency: settings.concurrency,
+      cpus: pinning.clientCpus,
+    },
+    children,
+  );
 }
 
-async function measureAll(settings: Settings, dir: string, goBinary: string | undefined, children: ChildProcesses): Promise<HandshakeBenchResult> {
+async function measureAll(
+  settings: Settings,
+  dir: string,
+  goBinary: string | undefined,
+  children: ChildProcesses,
+): Promise<HandshakeBenchResult> {
   const pinning = detectPinning();
   let pki: BenchPki | undefined;
   const running: RunningTarget[] = [];
   let client: LoadGenerator | undefined;
   try {
-    settings.log(`setting up: ${settings.keyType} CA and control plane, ${settings.targets.map((t) => t.name).join(', ')}; ${pinning.note}`);
+    settings.log(
+      `setting up: ${settings.keyType} CA and control plane, ${settings.targets.map((t) => t.name).join(', ')}; ${pinning.note}`,
+    );
     pki = await startBenchPki(dir, settings.keyType);
     await startTargets(settings.targets, { dir, pki, app: 'one-byte', cpus: pinning.serverCpus, children }, running);
     client = await startClient(settings, goBinary, pki, pinning, children);
@@ -160,7 +212,14 @@ async function measureAll(settings: Settings, dir: string, goBinary: string | un
       ...machineInfo(),
       pinning: pinning.note,
       keyType: settings.keyType,
-      settings: { windowSeconds: settings.windowSeconds, warmupSeconds: settings.warmupSeconds, runs: settings.runs, client: settings.client, clientProcesses: settings.clientProcesses, concurrencyPerProcess: settings.concurrency },
+      settings: {
+        windowSeconds: settings.windowSeconds,
+        warmupSeconds: settings.warmupSeconds,
+        runs: settings.runs,
+        client: settings.client,
+        clientProcesses: settings.clientProcesses,
+        concurrencyPerProcess: settings.concurrency,
+      },
       targets: settings.targets.map((t) => ({ name: t.name, description: t.description })),
       baseline: settings.baseline,
       results,
@@ -178,9 +237,14 @@ async function measureAll(settings: Settings, dir: string, goBinary: string | un
  * Installs what the targets and the client need (Debian packages, the Go client's build) before the deadline
  * starts: apt-get and go build are bounded on their own, and fail with a message naming the package.
  */
-export function prepareHandshakeBench(options: Pick<HandshakeBenchOptions, 'client' | 'targets' | 'log'>): string | undefined {
+export function prepareHandshakeBench(
+  options: Pick<HandshakeBenchOptions, 'client' | 'targets' | 'log'>,
+): string | undefined {
   const log = options.log ?? (() => undefined);
-  ensureSystemPackages((options.targets ?? DEFAULT_TARGETS).flatMap((t) => t.requirements ?? []), log);
+  ensureSystemPackages(
+    (options.targets ?? DEFAULT_TARGETS).flatMap((t) => t.requirements ?? []),
+    log,
+  );
   return options.client === 'go' ? goLoadClientBinary(log) : undefined;
 }
 
@@ -194,11 +258,17 @@ export async function runHandshakeBench(options: HandshakeBenchOptions = {}): Pr
   // The directory holds the temporary CA's and SVIDs' keys: removed on every exit path, the deadline's included.
   const dir = mkdtempSync(join(tmpdir(), 'sigil-bench-handshake-'));
   try {
-    return await withDeadline('bench/handshake', settings.deadlineMs, (children) => measureAll(settings, dir, goBinary, children));
+    return await withDeadline('bench/handshake', settings.deadlineMs, (children) =>
+      measureAll(settings, dir, goBinary, children),
+    );
   } catch (err) {
     if (!isSigilError(err, ErrorCode.DEADLINE_EXCEEDED)) throw err;
-    throw new SigilError(ErrorCode.DEADLINE_EXCEEDED, `bench/handshake did not finish within ${Math.round(settings.deadlineMs / 1000)} s, so its servers and load clients were killed: ` +
-      'lower --runs or --seconds, raise --deadline-seconds, or look for a server that stopped answering', { cause: err });
+    throw new SigilError(
+      ErrorCode.DEADLINE_EXCEEDED,
+      `bench/handshake did not finish within ${Math.round(settings.deadlineMs / 1000)} s, so its servers and load clients were killed: ` +
+        'lower --runs or --seconds, raise --deadline-seconds, or look for a server that stopped answering',
+      { cause: err },
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -235,7 +305,9 @@ async function main(): Promise<void> {
     ...(values.concurrency === undefined ? {} : { concurrency: Number(values.concurrency) }),
     targets: selectTargets(values.targets),
     baseline: values.baseline,
-    ...(values['deadline-seconds'] === undefined ? {} : { deadlineMs: positive('--deadline-seconds', Number(values['deadline-seconds'])) * 1000 }),
+    ...(values['deadline-seconds'] === undefined
+      ? {}
+      : { deadlineMs: positive('--deadline-seconds', Number(values['deadline-seconds'])) * 1000 }),
     log: (line) => process.stderr.write(`${line}\n`),
   });
   process.stdout.write(`${handshakeTable(result)}\n`);

@@ -23,7 +23,9 @@ const ID = `spiffe://${TD}/ns/bench/sa/client`;
 const PASSPHRASE = 'bench passphrase';
 const CONCURRENCY = 8;
 
-const { values } = parseArgs({ options: { n: { type: 'string', default: '500' }, seconds: { type: 'string', default: '10' } } });
+const { values } = parseArgs({
+  options: { n: { type: 'string', default: '500' }, seconds: { type: 'string', default: '10' } },
+});
 const N = Number(values.n);
 const MAX_MS = Number(values.seconds) * 1000;
 const TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
@@ -40,13 +42,22 @@ function selfCpuMs(): number {
   return (u.user + u.system) / 1000;
 }
 
-async function startControlPlane(dir: string): Promise<{ pid: number; address: string; stop: () => Promise<number | null> }> {
-  writeFileSync(join(dir, 'cp.yaml'), 'dataDir: ./data\nlisten: { grpc: 127.0.0.1:0, http: 127.0.0.1:0 }\nlog: { level: info }\n');
-  const child = spawn(process.execPath, [join(ROOT, 'cli', 'sigil.ts'), 'control-plane', 'run', '--config', 'cp.yaml'], {
-    cwd: dir,
-    env: { ...process.env, SIGIL_CA_PASSPHRASE: PASSPHRASE, SIGIL_LOG_LEVEL: undefined },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+async function startControlPlane(
+  dir: string,
+): Promise<{ pid: number; address: string; stop: () => Promise<number | null> }> {
+  writeFileSync(
+    join(dir, 'cp.yaml'),
+    'dataDir: ./data\nlisten: { grpc: 127.0.0.1:0, http: 127.0.0.1:0 }\nlog: { level: info }\n',
+  );
+  const child = spawn(
+    process.execPath,
+    [join(ROOT, 'cli', 'sigil.ts'), 'control-plane', 'run', '--config', 'cp.yaml'],
+    {
+      cwd: dir,
+      env: { ...process.env, SIGIL_CA_PASSPHRASE: PASSPHRASE, SIGIL_LOG_LEVEL: undefined },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   // Successful issuance logs nothing at info, so the log costs the benchmark nothing; the bound address comes from it.
   const address = await new Promise<string>((resolveAddress, reject) => {
@@ -54,13 +65,21 @@ async function startControlPlane(dir: string): Promise<{ pid: number; address: s
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
       buffered += chunk;
       for (const line of buffered.split('\n')) {
-        if (line.includes('"control plane started"')) resolveAddress(String((JSON.parse(line) as { grpc: string }).grpc));
+        if (line.includes('"control plane started"'))
+          resolveAddress(String((JSON.parse(line) as { grpc: string }).grpc));
       }
       buffered = buffered.slice(buffered.lastIndexOf('\n') + 1);
     });
     void exited.then((code) => reject(new Error(`control plane exited (${code}) before starting`)));
   });
-  return { pid: child.pid!, address, stop: async () => { child.kill('SIGTERM'); return exited; } };
+  return {
+    pid: child.pid!,
+    address,
+    stop: async () => {
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
 }
 
 /** Raw ECDSA P-256 signatures (SHA-256) of a 1 KiB payload, for about `ms` of CPU. */
@@ -91,13 +110,23 @@ async function main(): Promise<void> {
 
     // Keys and CSRs are made before measuring: the client's work is not the service's.
     const csrs: Uint8Array[] = [];
-    for (let i = 0; i < N + perCallN + 20; i++) csrs.push(await makeCsr({ spiffeId: ID, keys: await generateKeyPair('ec-p256') }));
+    for (let i = 0; i < N + perCallN + 20; i++)
+      csrs.push(await makeCsr({ spiffeId: ID, keys: await generateKeyPair('ec-p256') }));
 
     // One long-lived channel, CONCURRENCY calls in flight: the per-issuance cost without a TLS handshake per call.
-    const client = new IdentityClient(cp.address, credentials.createSsl(bundlePem, null, null, {
-      checkServerIdentity: (_h, cert) => checkControlPlaneCertificate(cert.raw, TD),
-    }), CONTROL_PLANE_CHANNEL_OPTIONS);
-    const attest = (csr: Uint8Array) => new Promise<void>((ok, fail) => client.attest({ joinToken: token, csr }, { deadline: Date.now() + 30_000 }, (err: ServiceError | null) => (err ? fail(err) : ok())));
+    const client = new IdentityClient(
+      cp.address,
+      credentials.createSsl(bundlePem, null, null, {
+        checkServerIdentity: (_h, cert) => checkControlPlaneCertificate(cert.raw, TD),
+      }),
+      CONTROL_PLANE_CHANNEL_OPTIONS,
+    );
+    const attest = (csr: Uint8Array) =>
+      new Promise<void>((ok, fail) =>
+        client.attest({ joinToken: token, csr }, { deadline: Date.now() + 30_000 }, (err: ServiceError | null) =>
+          err ? fail(err) : ok(),
+        ),
+      );
     for (let i = 0; i < 20; i++) await attest(csrs.pop()!); // warm-up: JIT, connection, statement cache
     const serverStart = processCpuMs(cp.pid);
     const clientStart = selfCpuMs();
@@ -151,7 +180,13 @@ async function main(): Promise<void> {
         serverCpuMsPerIssuance: round(perCallServerMs / perCallIssued, 3),
         issuedPerSecondPerCore: round((perCallIssued * 1000) / perCallServerMs),
       },
-      rawSign: { algorithm: 'ECDSA P-256 / SHA-256, 1 KiB payload', signs: raw.signs, cpuMs: Math.round(raw.cpuMs), signsPerSecondPerCore: round(rawSignsPerCoreSecond), cpuMsPerSign: round(raw.cpuMs / raw.signs, 4) },
+      rawSign: {
+        algorithm: 'ECDSA P-256 / SHA-256, 1 KiB payload',
+        signs: raw.signs,
+        cpuMs: Math.round(raw.cpuMs),
+        signsPerSecondPerCore: round(rawSignsPerCoreSecond),
+        cpuMsPerSign: round(raw.cpuMs / raw.signs, 4),
+      },
       ratioRawSignsToIssued: round(rawSignsPerCoreSecond / issuedPerCoreSecond, 1),
     };
     const table = [
@@ -162,7 +197,9 @@ async function main(): Promise<void> {
       `| raw node:crypto ECDSA P-256 sign, 1 KiB | ${result.rawSign.signsPerSecondPerCore} | ${result.rawSign.cpuMsPerSign} |`,
       `| ratio raw signs : issuances | ${result.ratioRawSignsToIssued} : 1 | |`,
     ].join('\n');
-    process.stdout.write(`${table}\n\nissued ${issued} in ${result.service.wallMs} ms wall (${result.service.issuedPerSecondWall}/s); client CPU ${result.service.clientCpuMsPerIssuance} ms per issuance; Node ${result.node}, OpenSSL ${result.openssl}\n`);
+    process.stdout.write(
+      `${table}\n\nissued ${issued} in ${result.service.wallMs} ms wall (${result.service.issuedPerSecondWall}/s); client CPU ${result.service.clientCpuMsPerIssuance} ms per issuance; Node ${result.node}, OpenSSL ${result.openssl}\n`,
+    );
     const out = join(ROOT, 'bench', 'results');
     mkdirSync(out, { recursive: true });
     writeFileSync(join(out, 'issuance.json'), `${JSON.stringify(result, null, 2)}\n`);

@@ -10,22 +10,66 @@ import { buildPolicies } from './lib/policy-set.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const E = 'spiffe://bench.example';
-const { values } = parseArgs({ options: { policies: { type: 'string', default: '10000' }, calls: { type: 'string', default: '200000' } } });
+const { values } = parseArgs({
+  options: { policies: { type: 'string', default: '10000' }, calls: { type: 'string', default: '200000' } },
+});
 const POLICIES = Number(values.policies);
 const CALLS = Number(values.calls);
 
-interface Lookup { name: string; from: string; to: string; port: number; expect: string }
+interface Lookup {
+  name: string;
+  from: string;
+  to: string;
+  port: number;
+  expect: string;
+}
 
 /** Lookups against policy `i` of a set built by buildPolicies (i must be an exact-destination policy, i % 10 < 7). */
 function lookups(i: number, p: number): Lookup[] {
   const ns = `ns${i % 100}`;
   return [
-    { name: 'exact destination, exact caller (allow)', from: `${E}/ns/${ns}/sa/client${i}`, to: `${E}/ns/${ns}/sa/svc${i}`, port: 443, expect: 'allow' },
-    { name: 'exact destination, * caller (allow)', from: `${E}/ns/batch${i % 50}/job`, to: `${E}/ns/${ns}/sa/svc${i}`, port: 443, expect: 'allow' },
-    { name: 'exact destination, ** caller (allow)', from: `${E}/ns/team${i % 30}/a/b`, to: `${E}/ns/${ns}/sa/svc${i}`, port: 8443, expect: 'allow' },
-    { name: 'exact destination, no rule (deny)', from: `${E}/ns/nobody/sa/x`, to: `${E}/ns/${ns}/sa/svc${i}`, port: 443, expect: 'deny' },
-    { name: '** destination, exact caller (allow)', from: `${E}/ns/ns${p % 100}/sa/client${p}`, to: `${E}/ns/pat${p}/a/b/c`, port: 443, expect: 'allow' },
-    { name: 'no policy for destination (deny)', from: `${E}/ns/${ns}/sa/client${i}`, to: `${E}/ns/unknown/sa/x`, port: 443, expect: 'deny' },
+    {
+      name: 'exact destination, exact caller (allow)',
+      from: `${E}/ns/${ns}/sa/client${i}`,
+      to: `${E}/ns/${ns}/sa/svc${i}`,
+      port: 443,
+      expect: 'allow',
+    },
+    {
+      name: 'exact destination, * caller (allow)',
+      from: `${E}/ns/batch${i % 50}/job`,
+      to: `${E}/ns/${ns}/sa/svc${i}`,
+      port: 443,
+      expect: 'allow',
+    },
+    {
+      name: 'exact destination, ** caller (allow)',
+      from: `${E}/ns/team${i % 30}/a/b`,
+      to: `${E}/ns/${ns}/sa/svc${i}`,
+      port: 8443,
+      expect: 'allow',
+    },
+    {
+      name: 'exact destination, no rule (deny)',
+      from: `${E}/ns/nobody/sa/x`,
+      to: `${E}/ns/${ns}/sa/svc${i}`,
+      port: 443,
+      expect: 'deny',
+    },
+    {
+      name: '** destination, exact caller (allow)',
+      from: `${E}/ns/ns${p % 100}/sa/client${p}`,
+      to: `${E}/ns/pat${p}/a/b/c`,
+      port: 443,
+      expect: 'allow',
+    },
+    {
+      name: 'no policy for destination (deny)',
+      from: `${E}/ns/${ns}/sa/client${i}`,
+      to: `${E}/ns/unknown/sa/x`,
+      port: 443,
+      expect: 'deny',
+    },
   ];
 }
 
@@ -56,13 +100,27 @@ const small = measure(10);
 const large = measure(POLICIES);
 console.log(`| lookup | ns/call, 10 policies | ns/call, ${POLICIES} policies |`);
 console.log('|---|---:|---:|');
-for (const [name, ns] of large.rows) console.log(`| ${name} | ${(small.rows.get(name) ?? NaN).toFixed(0)} | ${ns.toFixed(0)} |`);
+for (const [name, ns] of large.rows)
+  console.log(`| ${name} | ${(small.rows.get(name) ?? NaN).toFixed(0)} | ${ns.toFixed(0)} |`);
 console.log(`| compile (once per version) | ${small.compileMs.toFixed(2)} ms | ${large.compileMs.toFixed(1)} ms |`);
-console.log(`\n${CALLS} calls per lookup, node ${process.version}; the sidecar also caches decisions per (peer, port) and version.`);
+console.log(
+  `\n${CALLS} calls per lookup, node ${process.version}; the sidecar also caches decisions per (peer, port) and version.`,
+);
 
 mkdirSync(join(ROOT, 'bench', 'results'), { recursive: true });
-writeFileSync(join(ROOT, 'bench', 'results', 'policy-decision.json'), `${JSON.stringify({
-  policies: POLICIES, calls: CALLS, node: process.version,
-  compileMs: { small: small.compileMs, large: large.compileMs },
-  nsPerCall: Object.fromEntries([...large.rows].map(([name, ns]) => [name, { small: small.rows.get(name), large: ns }])),
-}, null, 2)}\n`);
+writeFileSync(
+  join(ROOT, 'bench', 'results', 'policy-decision.json'),
+  `${JSON.stringify(
+    {
+      policies: POLICIES,
+      calls: CALLS,
+      node: process.version,
+      compileMs: { small: small.compileMs, large: large.compileMs },
+      nsPerCall: Object.fromEntries(
+        [...large.rows].map(([name, ns]) => [name, { small: small.rows.get(name), large: ns }]),
+      ),
+    },
+    null,
+    2,
+  )}\n`,
+);

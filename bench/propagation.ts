@@ -28,13 +28,15 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const DEFAULT_PROPAGATION_JSON = join(ROOT, 'bench', 'results', 'propagation.json');
 const TRUST_DOMAIN = 'bench.example';
 const WARM_UP_ATTEMPTS = 3;
-const FIRST_EVENT_TRIGGER = 'the first event each new subscriber verifies (a re-publish): the signer chain is path-validated, then cached';
+const FIRST_EVENT_TRIGGER =
+  'the first event each new subscriber verifies (a re-publish): the signer chain is path-validated, then cached';
 /** Time kept back from the deadline for the final event, the one-subscriber baseline and teardown. */
 const RESERVE_MS = 20_000;
 const BASELINE_EVENTS = 100;
-const REVOKE_TRIGGER = 'AdminApi.revoke({ spiffeId }) (what `sigil revoke --spiffe-id` does) of a new identity with no certificates, from the benchmark process over one admin mTLS channel: the control plane stores it, re-signs the CRL and publishes a signed revocation.updated; each subscriber applies the delta to its RevocationState and checks the identity is now refused';
-const REPUBLISH_TRIGGER = 'ControlPlane.addTrustAnchors() with the current bundle, in the control plane process, asked over IPC (the admin API has no RPC that publishes a bundle): a signed re-publish of the unchanged bundle';
-
+const REVOKE_TRIGGER =
+  'AdminApi.revoke({ spiffeId }) (what `sigil revoke --spiffe-id` does) of a new identity with no certificates, from the benchmark process over one admin mTLS channel: the control plane stores it, re-signs the CRL and publishes a signed revocation.updated; each subscriber applies the delta to its RevocationState and checks the identity is now refused';
+const REPUBLISH_TRIGGER =
+  'ControlPlane.addTrustAnchors() with the current bundle, in the control plane process, asked over IPC (the admin API has no RPC that publishes a bundle): a signed re-publish of the unchanged bundle';
 
 export interface PropagationOptions {
   readonly subscribers?: number;
@@ -79,11 +81,14 @@ export interface PropagationResult {
    */
   readonly revokeCallMs: LatencySummary;
   /** Absent when the wave was skipped. Attestation of the wave's subscribers is reported as setup. */
-  readonly rotationWave?: RotationWaveResult & { readonly attest: { readonly wallMs: number; readonly perSecond: number } };
+  readonly rotationWave?: RotationWaveResult & {
+    readonly attest: { readonly wallMs: number; readonly perSecond: number };
+  };
 }
 
 function positiveInteger(name: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 1) throw new SigilError(ErrorCode.INVALID_ARGUMENT, `--${name} must be a positive integer, not ${value}`);
+  if (!Number.isSafeInteger(value) || value < 1)
+    throw new SigilError(ErrorCode.INVALID_ARGUMENT, `--${name} must be a positive integer, not ${value}`);
   return value;
 }
 
@@ -107,13 +112,34 @@ export async function runPropagation(options: PropagationOptions = {}): Promise<
   return withDeadline('bench/propagation', deadlineMs, async (children) => {
     const dir = mkdtempSync(join(tmpdir(), 'sigil-bench-propagation-'));
     const nats = await startBenchNatsServer((child) => children.track(child));
-    const cp = await startControlPlaneProcess({ dir, trustDomain: TRUST_DOMAIN, natsServers: [nats.url] }, children).catch(async (err: unknown) => {
+    const cp = await startControlPlaneProcess(
+      { dir, trustDomain: TRUST_DOMAIN, natsServers: [nats.url] },
+      children,
+    ).catch(async (err: unknown) => {
       await nats.stop();
       throw err;
     });
     const pools: SubscriberPool[] = [];
-    const measure = (pool: SubscriberPool, count: number, scenario: EventScenario, n: number, until: number, timeoutMs = eventTimeoutMs) =>
-      measureEvents({ pool, subscribers: count, controlPlaneCpuMs: () => cp.cpuMs(), natsServerCpuMs: () => processCpuMs(nats.pid), eventTimeoutMs: timeoutMs, stopBy: until }, scenario, n);
+    const measure = (
+      pool: SubscriberPool,
+      count: number,
+      scenario: EventScenario,
+      n: number,
+      until: number,
+      timeoutMs = eventTimeoutMs,
+    ) =>
+      measureEvents(
+        {
+          pool,
+          subscribers: count,
+          controlPlaneCpuMs: () => cp.cpuMs(),
+          natsServerCpuMs: () => processCpuMs(nats.pid),
+          eventTimeoutMs: timeoutMs,
+          stopBy: until,
+        },
+        scenario,
+        n,
+      );
     const republish = async (): Promise<void> => void (await cp.addTrustAnchors(cp.bundlePem));
     let victims = 0;
     let revokeCallMs: number[] = [];
@@ -127,9 +153,25 @@ export async function runPropagation(options: PropagationOptions = {}): Promise<
      * Revocations in a paced window. One unmeasured revocation first: subscribers have seen no revocation event
      * yet, so the first one sets the per-kind sequence the paced loop counts from (and opens the admin channel).
      */
-    const measureRevocations = async (pool: SubscriberPool, count: number, n: number, until: number): Promise<ScenarioResult> => {
-      const warmUp = await measure(pool, count, revocationScenario, 1, Number.POSITIVE_INFINITY, Math.max(eventTimeoutMs, 30_000));
-      if (warmUp.incompleteEvents > 0) throw new SigilError(ErrorCode.UNAVAILABLE, 'the warm-up revocation did not reach every subscriber: is nats-server overloaded?');
+    const measureRevocations = async (
+      pool: SubscriberPool,
+      count: number,
+      n: number,
+      until: number,
+    ): Promise<ScenarioResult> => {
+      const warmUp = await measure(
+        pool,
+        count,
+        revocationScenario,
+        1,
+        Number.POSITIVE_INFINITY,
+        Math.max(eventTimeoutMs, 30_000),
+      );
+      if (warmUp.incompleteEvents > 0)
+        throw new SigilError(
+          ErrorCode.UNAVAILABLE,
+          'the warm-up revocation did not reach every subscriber: is nats-server overloaded?',
+        );
       revokeCallMs = [];
       return measure(pool, count, revocationScenario, n, until);
     };
@@ -138,14 +180,42 @@ export async function runPropagation(options: PropagationOptions = {}): Promise<
      * subscription is live (NATS registers one asynchronously after connect). The event that does it is the
      * first each subscriber verifies, so it also measures validating the signer chain, as after any bundle change.
      */
-    const startPool = async (count: number, processes: number): Promise<{ pool: SubscriberPool; firstEvent: ScenarioResult }> => {
-      const pool = await SubscriberPool.start({ subscribers: count, workers: processes, servers: [nats.url], trustDomain: TRUST_DOMAIN, grpcAddress: cp.grpcAddress, bundlePem: cp.bundlePem }, children);
+    const startPool = async (
+      count: number,
+      processes: number,
+    ): Promise<{ pool: SubscriberPool; firstEvent: ScenarioResult }> => {
+      const pool = await SubscriberPool.start(
+        {
+          subscribers: count,
+          workers: processes,
+          servers: [nats.url],
+          trustDomain: TRUST_DOMAIN,
+          grpcAddress: cp.grpcAddress,
+          bundlePem: cp.bundlePem,
+        },
+        children,
+      );
       pools.push(pool);
       for (let attempt = 1; attempt <= WARM_UP_ATTEMPTS; attempt++) {
-        const firstEvent = await measure(pool, count, { kind: 'bundle', trigger: FIRST_EVENT_TRIGGER, publish: republish }, 1, Number.POSITIVE_INFINITY, Math.max(eventTimeoutMs, 30_000));
-        if (firstEvent.incompleteEvents === 0) return { pool, firstEvent: attempt === 1 ? firstEvent : { ...firstEvent, trigger: `${FIRST_EVENT_TRIGGER} (attempt ${attempt})` } };
+        const firstEvent = await measure(
+          pool,
+          count,
+          { kind: 'bundle', trigger: FIRST_EVENT_TRIGGER, publish: republish },
+          1,
+          Number.POSITIVE_INFINITY,
+          Math.max(eventTimeoutMs, 30_000),
+        );
+        if (firstEvent.incompleteEvents === 0)
+          return {
+            pool,
+            firstEvent:
+              attempt === 1 ? firstEvent : { ...firstEvent, trigger: `${FIRST_EVENT_TRIGGER} (attempt ${attempt})` },
+          };
       }
-      throw new SigilError(ErrorCode.UNAVAILABLE, `after ${WARM_UP_ATTEMPTS} warm-up events some subscribers had still not applied one: is nats-server overloaded?`);
+      throw new SigilError(
+        ErrorCode.UNAVAILABLE,
+        `after ${WARM_UP_ATTEMPTS} warm-up events some subscribers had still not applied one: is nats-server overloaded?`,
+      );
     };
     /** Subscribers with SVIDs (each attests with its own token), then the rotation order to all of them. */
     const wave = async (count: number) => {
@@ -155,28 +225,61 @@ export async function runPropagation(options: PropagationOptions = {}): Promise<
         identities.push({ spiffeId, token: await cp.createJoinToken(spiffeId) });
       }
       const attestStart = performance.now();
-      const pool = await SubscriberPool.start({ subscribers: count, workers, servers: [nats.url], trustDomain: TRUST_DOMAIN, grpcAddress: cp.grpcAddress, bundlePem: cp.bundlePem, identities }, children);
+      const pool = await SubscriberPool.start(
+        {
+          subscribers: count,
+          workers,
+          servers: [nats.url],
+          trustDomain: TRUST_DOMAIN,
+          grpcAddress: cp.grpcAddress,
+          bundlePem: cp.bundlePem,
+          identities,
+        },
+        children,
+      );
       pools.push(pool);
       const attestMs = performance.now() - attestStart;
-      log(`rotation wave: ${count} subscribers attested in ${Math.round(attestMs)} ms; ordering rotate --all --within ${rotationWindowMs / 1000}s`);
+      log(
+        `rotation wave: ${count} subscribers attested in ${Math.round(attestMs)} ms; ordering rotate --all --within ${rotationWindowMs / 1000}s`,
+      );
       const result = await measureRotationWave(cp, pool, count, rotationWindowMs);
       log(`rotation wave: ${result.rotated} renewed in ${result.wallMs} ms`);
       await pool.stop();
-      return { ...result, attest: { wallMs: Math.round(attestMs), perSecond: Math.round((count / attestMs) * 10_000) / 10 } };
+      return {
+        ...result,
+        attest: { wallMs: Math.round(attestMs), perSecond: Math.round((count / attestMs) * 10_000) / 10 },
+      };
     };
     try {
       log(`control plane pid ${cp.pid} on ${cp.grpcAddress}, nats-server pid ${nats.pid} on ${nats.url}`);
       // A new root is minted before measuring: that is the operator's work, not the control plane's.
-      const newRoot = (await mintRoot({ trustDomain: TRUST_DOMAIN, keyType: 'ec-p256', now: Date.now() })).cert.toString('pem');
+      const newRoot = (
+        await mintRoot({ trustDomain: TRUST_DOMAIN, keyType: 'ec-p256', now: Date.now() })
+      ).cert.toString('pem');
       const { pool, firstEvent } = await startPool(subscribers, workers);
-      log(`${subscribers} subscribers connected in ${workers} worker processes; first event applied by all in ${firstEvent.wallMs} ms`);
-      const bundle = await measure(pool, subscribers, { kind: 'bundle', trigger: REPUBLISH_TRIGGER, publish: republish }, events, stopBy);
+      log(
+        `${subscribers} subscribers connected in ${workers} worker processes; first event applied by all in ${firstEvent.wallMs} ms`,
+      );
+      const bundle = await measure(
+        pool,
+        subscribers,
+        { kind: 'bundle', trigger: REPUBLISH_TRIGGER, publish: republish },
+        events,
+        stopBy,
+      );
       log(`bundle: ${bundle.events} events to ${subscribers} subscribers in ${bundle.wallMs} ms`);
-      const bundleChange = await measure(pool, subscribers, {
-        kind: 'bundle',
-        trigger: 'ControlPlane.addTrustAnchors() with a new root, in the control plane process, asked over IPC',
-        publish: async () => void (await cp.addTrustAnchors(newRoot)),
-      }, 1, Number.POSITIVE_INFINITY, Math.max(eventTimeoutMs, 30_000));
+      const bundleChange = await measure(
+        pool,
+        subscribers,
+        {
+          kind: 'bundle',
+          trigger: 'ControlPlane.addTrustAnchors() with a new root, in the control plane process, asked over IPC',
+          publish: async () => void (await cp.addTrustAnchors(newRoot)),
+        },
+        1,
+        Number.POSITIVE_INFINITY,
+        Math.max(eventTimeoutMs, 30_000),
+      );
       log(`bundle change: 1 event to ${subscribers} subscribers in ${bundleChange.wallMs} ms`);
       const revocation = await measureRevocations(pool, subscribers, events, stopBy);
       const revokeCall = summarize(revokeCallMs);
@@ -184,14 +287,26 @@ export async function runPropagation(options: PropagationOptions = {}): Promise<
       await pool.stop();
 
       const { pool: solo } = await startPool(1, 1);
-      const bundleOneSubscriber = await measure(solo, 1, { kind: 'bundle', trigger: REPUBLISH_TRIGGER, publish: republish }, BASELINE_EVENTS, Number.POSITIVE_INFINITY);
+      const bundleOneSubscriber = await measure(
+        solo,
+        1,
+        { kind: 'bundle', trigger: REPUBLISH_TRIGGER, publish: republish },
+        BASELINE_EVENTS,
+        Number.POSITIVE_INFINITY,
+      );
       log(`bundle, one subscriber: ${bundleOneSubscriber.events} events in ${bundleOneSubscriber.wallMs} ms`);
       const revocationOneSubscriber = await measureRevocations(solo, 1, BASELINE_EVENTS, Number.POSITIVE_INFINITY);
-      log(`revocation, one subscriber: ${revocationOneSubscriber.events} revocations in ${revocationOneSubscriber.wallMs} ms`);
+      log(
+        `revocation, one subscriber: ${revocationOneSubscriber.events} revocations in ${revocationOneSubscriber.wallMs} ms`,
+      );
       await solo.stop();
       const rotationWave = rotationWindowMs > 0 ? await wave(subscribers) : undefined;
       return {
-        date: new Date().toISOString(), node: process.version, cores: cpus().length, subscribers, workers,
+        date: new Date().toISOString(),
+        node: process.version,
+        cores: cpus().length,
+        subscribers,
+        workers,
         scenarios: { firstEvent, bundle, bundleChange, bundleOneSubscriber, revocation, revocationOneSubscriber },
         revokeCallMs: revokeCall,
         ...(rotationWave ? { rotationWave } : {}),
@@ -206,7 +321,14 @@ export async function runPropagation(options: PropagationOptions = {}): Promise<
 }
 
 export function propagationTable(result: PropagationResult): string {
-  const { firstEvent: first, bundle: b, bundleChange: change, bundleOneSubscriber: solo, revocation, revocationOneSubscriber } = result.scenarios;
+  const {
+    firstEvent: first,
+    bundle: b,
+    bundleChange: change,
+    bundleOneSubscriber: solo,
+    revocation,
+    revocationOneSubscriber,
+  } = result.scenarios;
   const latency = (s: LatencySummary) => `${s.p50} / ${s.p99} / ${s.max}`;
   const row = (what: string, r: ScenarioResult) =>
     `| ${what} | ${r.events} | ${latency(r.latencyMs)} | ${r.eventsPerSecond} | ${r.cpuMs.controlPlanePerEvent} | ${r.cpuMs.subscriberPerEventPerSubscriber} | ${r.cpuMs.natsServerPerEvent} | ${r.samples.received} / ${r.samples.expected} |`;
@@ -245,13 +367,24 @@ async function main(): Promise<void> {
   });
   const { bundle, bundleChange, revocation } = result.scenarios;
   const incomplete = bundle.incompleteEvents + bundleChange.incompleteEvents + revocation.incompleteEvents;
-  process.stdout.write(`${propagationTable(result)}\n\nevents are published one at a time (the next once every subscriber applied the previous); triggers: ${bundle.trigger}; ${bundleChange.trigger}; ${revocation.trigger}\n`);
-  for (const [name, r] of [['bundle', bundle], ['revocation', revocation]] as const) {
-    if (r.events < r.requestedEvents) process.stdout.write(`${name}: the time budget allowed ${r.events} of ${r.requestedEvents} requested events\n`);
+  process.stdout.write(
+    `${propagationTable(result)}\n\nevents are published one at a time (the next once every subscriber applied the previous); triggers: ${bundle.trigger}; ${bundleChange.trigger}; ${revocation.trigger}\n`,
+  );
+  for (const [name, r] of [
+    ['bundle', bundle],
+    ['revocation', revocation],
+  ] as const) {
+    if (r.events < r.requestedEvents)
+      process.stdout.write(`${name}: the time budget allowed ${r.events} of ${r.requestedEvents} requested events\n`);
   }
   const call = result.revokeCallMs;
-  process.stdout.write(`revocation latency runs from the event's issuedAt (after the store write and CRL signing); the Admin API revoke call itself took p50 ${call.p50} / p99 ${call.p99} / max ${call.max} ms (call → reply, reply once the event is handed to NATS)\n`);
-  if (incomplete > 0) process.stdout.write(`${incomplete} events did not reach every subscriber within the per-event timeout; dropped: ${JSON.stringify({ ...bundle.dropped, ...revocation.dropped })}\n`);
+  process.stdout.write(
+    `revocation latency runs from the event's issuedAt (after the store write and CRL signing); the Admin API revoke call itself took p50 ${call.p50} / p99 ${call.p99} / max ${call.max} ms (call → reply, reply once the event is handed to NATS)\n`,
+  );
+  if (incomplete > 0)
+    process.stdout.write(
+      `${incomplete} events did not reach every subscriber within the per-event timeout; dropped: ${JSON.stringify({ ...bundle.dropped, ...revocation.dropped })}\n`,
+    );
   if (result.rotationWave) process.stdout.write(`\n${rotationWaveTable(result.rotationWave)}\n`);
   writeResultJson(values.json, result);
 }

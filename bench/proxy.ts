@@ -22,8 +22,19 @@ import type { HandshakeTarget, RunningTarget } from './handshake/targets.ts';
 import { startUpstreamApp } from './handshake/upstream-app.ts';
 import type { NodeChild } from './handshake/node-child.ts';
 import type { TargetReady } from './handshake/protocol.ts';
-import { computeProxyRatios, proxyNotes, proxyTable, type ProxyBenchResult, type ProxyCaseResult } from './proxy/proxy-results.ts';
-import { measureRequestWindow, requestFiguresOf, type RequestEndpoint, type RequestSample } from './proxy/request-window.ts';
+import {
+  computeProxyRatios,
+  proxyNotes,
+  proxyTable,
+  type ProxyBenchResult,
+  type ProxyCaseResult,
+} from './proxy/proxy-results.ts';
+import {
+  measureRequestWindow,
+  requestFiguresOf,
+  type RequestEndpoint,
+  type RequestSample,
+} from './proxy/request-window.ts';
 import { runBenchMain, writeResultJson } from './lib/bench-main.ts';
 import { withDeadline, type ChildProcesses } from './lib/child-processes.ts';
 import { goLoadClientBinary } from './lib/go-client-build.ts';
@@ -86,49 +97,93 @@ function resolveSettings(options: ProxyBenchOptions): Settings {
 
 type Named = { readonly name: string; readonly endpoint: RequestEndpoint };
 
-async function measureRuns(settings: Settings, client: GoLoadClient, endpoints: readonly Named[]): Promise<ProxyCaseResult[]> {
+async function measureRuns(
+  settings: Settings,
+  client: GoLoadClient,
+  endpoints: readonly Named[],
+): Promise<ProxyCaseResult[]> {
   const samples = new Map<string, RequestSample[]>();
   for (let run = 1; run <= settings.runs; run++) {
     for (const concurrency of settings.concurrencies) {
       for (const { name, endpoint } of endpoints) {
-        const sample = await measureRequestWindow(client, endpoint, { concurrency, requestBytes: settings.requestBytes, warmupMs: settings.warmupSeconds * 1000, windowMs: settings.windowSeconds * 1000 });
+        const sample = await measureRequestWindow(client, endpoint, {
+          concurrency,
+          requestBytes: settings.requestBytes,
+          warmupMs: settings.warmupSeconds * 1000,
+          windowMs: settings.windowSeconds * 1000,
+        });
         const key = `${name}|${concurrency}`;
         samples.set(key, [...(samples.get(key) ?? []), sample]);
         const f = requestFiguresOf(sample);
-        settings.log(`run ${run}/${settings.runs} ${name} c=${concurrency}: ${f.requestsPerSecond} requests/s, p50 ${f.p50Us} µs, p99 ${f.p99Us} µs, ${f.serverCpuUsPerRequest} server µs each`);
+        settings.log(
+          `run ${run}/${settings.runs} ${name} c=${concurrency}: ${f.requestsPerSecond} requests/s, p50 ${f.p50Us} µs, p99 ${f.p99Us} µs, ${f.serverCpuUsPerRequest} server µs each`,
+        );
         await sleep(INTERVAL_MS);
       }
     }
   }
-  return endpoints.flatMap(({ name }) => settings.concurrencies.map((concurrency) => {
-    const runs = samples.get(`${name}|${concurrency}`) ?? [];
-    return { target: name, concurrency, runs, ...summarizeFigures(runs.map(requestFiguresOf)) };
-  }));
+  return endpoints.flatMap(({ name }) =>
+    settings.concurrencies.map((concurrency) => {
+      const runs = samples.get(`${name}|${concurrency}`) ?? [];
+      return { target: name, concurrency, runs, ...summarizeFigures(runs.map(requestFiguresOf)) };
+    }),
+  );
 }
 
-async function measureAll(settings: Settings, dir: string, goBinary: string, children: ChildProcesses): Promise<ProxyBenchResult> {
+async function measureAll(
+  settings: Settings,
+  dir: string,
+  goBinary: string,
+  children: ChildProcesses,
+): Promise<ProxyBenchResult> {
   const pinning = detectPinning();
   let pki: BenchPki | undefined;
   let directApp: NodeChild<TargetReady> | undefined;
   const running: RunningTarget[] = [];
   let client: GoLoadClient | undefined;
   try {
-    settings.log(`setting up: ${settings.keyType} CA and control plane, ${settings.targets.map((t) => t.name).join(', ')} in front of an echo app; ${pinning.note}`);
+    settings.log(
+      `setting up: ${settings.keyType} CA and control plane, ${settings.targets.map((t) => t.name).join(', ')} in front of an echo app; ${pinning.note}`,
+    );
     pki = await startBenchPki(dir, settings.keyType);
     await startTargets(settings.targets, { dir, pki, app: 'echo', cpus: pinning.serverCpus, children }, running);
     directApp = await startUpstreamApp('echo', { cpus: pinning.serverCpus, children });
-    client = await GoLoadClient.start({ binary: goBinary, credentials: pki.client, concurrency: 1, cpus: pinning.clientCpus }, children);
+    client = await GoLoadClient.start(
+      { binary: goBinary, credentials: pki.client, concurrency: 1, cpus: pinning.clientCpus },
+      children,
+    );
     const endpoints: Named[] = [
-      { name: DIRECT, endpoint: { address: { host: directApp.ready.host, port: directApp.ready.port }, serverPids: [directApp.pid], auxPids: [], plaintext: true } },
+      {
+        name: DIRECT,
+        endpoint: {
+          address: { host: directApp.ready.host, port: directApp.ready.port },
+          serverPids: [directApp.pid],
+          auxPids: [],
+          plaintext: true,
+        },
+      },
       ...settings.targets.map((t, i) => {
         const r = running[i] as RunningTarget;
-        return { name: t.name, endpoint: { address: r.address, get serverPids() { return r.serverPids; }, auxPids: r.auxPids, plaintext: false } };
+        return {
+          name: t.name,
+          endpoint: {
+            address: r.address,
+            get serverPids() {
+              return r.serverPids;
+            },
+            auxPids: r.auxPids,
+            plaintext: false,
+          },
+        };
       }),
     ];
     const results = await measureRuns(settings, client, endpoints);
     const failedEverything = results.filter((r) => r.median.requestsPerSecond === 0);
     if (failedEverything.length > 0) {
-      throw new SigilError(ErrorCode.UNAVAILABLE, `no request completed through ${failedEverything.map((r) => `${r.target} (c=${r.concurrency})`).join(', ')}; the server's log is above`);
+      throw new SigilError(
+        ErrorCode.UNAVAILABLE,
+        `no request completed through ${failedEverything.map((r) => `${r.target} (c=${r.concurrency})`).join(', ')}; the server's log is above`,
+      );
     }
     return {
       benchmark: 'proxy',
@@ -136,8 +191,17 @@ async function measureAll(settings: Settings, dir: string, goBinary: string, chi
       ...machineInfo(),
       pinning: pinning.note,
       keyType: settings.keyType,
-      settings: { windowSeconds: settings.windowSeconds, warmupSeconds: settings.warmupSeconds, runs: settings.runs, requestBytes: settings.requestBytes, concurrencies: settings.concurrencies },
-      targets: [{ name: DIRECT, description: 'the echo app over plain TCP, no proxy and no TLS: the floor' }, ...settings.targets.map((t) => ({ name: t.name, description: t.description }))],
+      settings: {
+        windowSeconds: settings.windowSeconds,
+        warmupSeconds: settings.warmupSeconds,
+        runs: settings.runs,
+        requestBytes: settings.requestBytes,
+        concurrencies: settings.concurrencies,
+      },
+      targets: [
+        { name: DIRECT, description: 'the echo app over plain TCP, no proxy and no TLS: the floor' },
+        ...settings.targets.map((t) => ({ name: t.name, description: t.description })),
+      ],
       baseline: settings.baseline,
       direct: DIRECT,
       results,
@@ -155,12 +219,17 @@ async function measureAll(settings: Settings, dir: string, goBinary: string, chi
 /** Sets everything up, measures every server at every concurrency, tears it all down; bounded by the deadline. */
 export async function runProxyBench(options: ProxyBenchOptions = {}): Promise<ProxyBenchResult> {
   const settings = resolveSettings(options);
-  ensureSystemPackages(settings.targets.flatMap((t) => t.requirements ?? []), settings.log);
+  ensureSystemPackages(
+    settings.targets.flatMap((t) => t.requirements ?? []),
+    settings.log,
+  );
   const goBinary = goLoadClientBinary(settings.log);
   // Holds the temporary CA's and SVIDs' keys: removed on every exit path.
   const dir = mkdtempSync(join(tmpdir(), 'sigil-bench-proxy-'));
   try {
-    return await withDeadline('bench/proxy', settings.deadlineMs, (children) => measureAll(settings, dir, goBinary, children));
+    return await withDeadline('bench/proxy', settings.deadlineMs, (children) =>
+      measureAll(settings, dir, goBinary, children),
+    );
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -192,7 +261,9 @@ export function proxyOptionsFromArgs(args: readonly string[]): ProxyBenchOptions
     targets: selectTargets(values.targets),
     baseline: values.baseline,
     json: values.json,
-    ...(values['deadline-seconds'] === undefined ? {} : { deadlineMs: positive('--deadline-seconds', Number(values['deadline-seconds'])) * 1000 }),
+    ...(values['deadline-seconds'] === undefined
+      ? {}
+      : { deadlineMs: positive('--deadline-seconds', Number(values['deadline-seconds'])) * 1000 }),
     log: (line) => process.stderr.write(`${line}\n`),
   };
 }

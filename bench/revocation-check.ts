@@ -57,8 +57,16 @@ export async function runRevocationCheckBench(options: RevocationCheckOptions = 
   const check = measureCheckCost(positive('--check-seconds', options.checkSeconds ?? 2) * 1000, revoked);
   log(`authorize: ${check.cases.map((c) => `${c.case} ${c.nsPerCall} ns`).join('; ')}`);
   const remainingMs = deadlineMs - (performance.now() - started);
-  if (remainingMs < 20_000) throw new SigilError(ErrorCode.DEADLINE_EXCEEDED, `only ${Math.round(remainingMs / 1000)} s left for the handshakes: raise --deadline-seconds or lower --check-seconds`);
-  const targets = [revocationListenerTarget(0), revocationListenerTarget(revoked), ...(policyCount > 0 ? [revocationListenerTarget(0, policyCount)] : [])];
+  if (remainingMs < 20_000)
+    throw new SigilError(
+      ErrorCode.DEADLINE_EXCEEDED,
+      `only ${Math.round(remainingMs / 1000)} s left for the handshakes: raise --deadline-seconds or lower --check-seconds`,
+    );
+  const targets = [
+    revocationListenerTarget(0),
+    revocationListenerTarget(revoked),
+    ...(policyCount > 0 ? [revocationListenerTarget(0, policyCount)] : []),
+  ];
   const handshake = await runHandshakeBench({
     targets,
     baseline: targets[0]?.name ?? '',
@@ -96,7 +104,11 @@ export function revocationCheckTable(result: RevocationCheckResult): string {
     '',
     handshakeTable(result.handshake),
     '',
-    `listener checks at stop: ${Object.entries(result.listeners).map(([name, s]) => (s ? `${name} ${s.checks} checks, ${s.refused} refused, ${s.revokedSerials} serials loaded` : `${name} no stats`)).join('; ')}`,
+    `listener checks at stop: ${Object.entries(result.listeners)
+      .map(([name, s]) =>
+        s ? `${name} ${s.checks} checks, ${s.refused} refused, ${s.revokedSerials} serials loaded` : `${name} no stats`,
+      )
+      .join('; ')}`,
   ].join('\n');
 }
 

@@ -39,9 +39,14 @@ function runScript(name: BenchmarkName, args: readonly string[]): Promise<number
 }
 
 /** Runs benchmark `name`; 0 on success, 1 on failure (the reason printed with its code), 2 for a usage error. */
-export async function runBench(name: string | undefined, args: readonly string[], io: BenchIo = defaultIo): Promise<number> {
+export async function runBench(
+  name: string | undefined,
+  args: readonly string[],
+  io: BenchIo = defaultIo,
+): Promise<number> {
   if (!isBenchmarkName(name)) {
-    if (name !== undefined && name !== '--help' && name !== '-h') io.stderr.write(`unknown benchmark ${JSON.stringify(name)}\n`);
+    if (name !== undefined && name !== '--help' && name !== '-h')
+      io.stderr.write(`unknown benchmark ${JSON.stringify(name)}\n`);
     io.stderr.write(benchUsage());
     return name === '--help' || name === '-h' ? 0 : 2;
   }

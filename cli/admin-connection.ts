@@ -12,15 +12,27 @@ export interface AdminFlags {
 
 export function withAdminOptions(command: Command): Command {
   return command
-    .option('--data-dir <dir>', 'CA data directory: finds the admin credential and the running control plane (default: $SIGIL_DATA_DIR or ./data)')
-    .option('--control-plane <addr>', 'control plane gRPC address (default: $SIGIL_CONTROL_PLANE, the data dir\'s control-plane.json, or 127.0.0.1:7443)')
-    .option('--admin-credentials <dir>', 'directory with svid.pem, key.pem, bundle.pem of an admin identity (default: <data-dir>/admin)');
+    .option(
+      '--data-dir <dir>',
+      'CA data directory: finds the admin credential and the running control plane (default: $SIGIL_DATA_DIR or ./data)',
+    )
+    .option(
+      '--control-plane <addr>',
+      "control plane gRPC address (default: $SIGIL_CONTROL_PLANE, the data dir's control-plane.json, or 127.0.0.1:7443)",
+    )
+    .option(
+      '--admin-credentials <dir>',
+      'directory with svid.pem, key.pem, bundle.pem of an admin identity (default: <data-dir>/admin)',
+    );
 }
 
 /** Resolves where the control plane is and which admin credential to use, flags first, then env, then the data dir. */
 export function connectAdmin(io: CliIo, flags: AdminFlags): AdminApi {
   const dataDir = resolve(io.cwd, flags.dataDir ?? io.env['SIGIL_DATA_DIR'] ?? './data');
-  const credentialsDir = resolve(io.cwd, flags.adminCredentials ?? io.env['SIGIL_ADMIN_CREDENTIALS'] ?? join(dataDir, 'admin'));
+  const credentialsDir = resolve(
+    io.cwd,
+    flags.adminCredentials ?? io.env['SIGIL_ADMIN_CREDENTIALS'] ?? join(dataDir, 'admin'),
+  );
   const address = flags.controlPlane ?? io.env['SIGIL_CONTROL_PLANE'] ?? runtimeAddress(dataDir) ?? '127.0.0.1:7443';
   return new AdminApi({ address, credentialsDir });
 }

@@ -13,6 +13,7 @@ export function printJson(io: CliIo, value: unknown): void {
 /** Aligned plain-text table for terminal output. */
 export function printTable(io: CliIo, header: readonly string[], rows: readonly (readonly string[])[]): void {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ');
+  const line = (cells: readonly string[]) =>
+    cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ');
   io.stdout.write(`${[line(header), ...rows.map(line)].join('\n')}\n`);
 }

@@ -22,7 +22,19 @@ export function buildProgram(io: CliIo): Command {
     // they follow, which commander only does when every ancestor parses positionally.
     .enablePositionalOptions()
     .exitOverride();
-  for (const register of [registerCaCommands, registerControlPlaneCommands, registerTokenCommands, registerCertsCommands, registerSvidCommands, registerSidecarCommands, registerPolicyCommands, registerRevokeCommands, registerRotateCommands, registerCheckCommands, registerBenchCommands]) {
+  for (const register of [
+    registerCaCommands,
+    registerControlPlaneCommands,
+    registerTokenCommands,
+    registerCertsCommands,
+    registerSvidCommands,
+    registerSidecarCommands,
+    registerPolicyCommands,
+    registerRevokeCommands,
+    registerRotateCommands,
+    registerCheckCommands,
+    registerBenchCommands,
+  ]) {
     register(program, io);
   }
   for (const command of allCommands(program)) command.exitOverride().configureOutput(output(io));
@@ -34,7 +46,8 @@ function output(io: CliIo) {
   return {
     writeOut: (s: string) => io.stdout.write(s),
     writeErr: (s: string) => io.stderr.write(s),
-    outputError: (s: string, write: (text: string) => void) => write(`sigil: ${s.trim().replace(/^error: /, '')} (see --help)\n`),
+    outputError: (s: string, write: (text: string) => void) =>
+      write(`sigil: ${s.trim().replace(/^error: /, '')} (see --help)\n`),
   };
 }
 

@@ -8,7 +8,10 @@ export function caPassphrase(io: CliIo, passphraseFile: string | undefined): str
   if (file !== undefined && file !== '') return firstLine(file, 'passphrase file');
   const fromEnv = io.env['SIGIL_CA_PASSPHRASE'];
   if (fromEnv) return fromEnv;
-  throw new SigilError(ErrorCode.CA_PASSPHRASE, 'the CA keys are encrypted at rest: set SIGIL_CA_PASSPHRASE, SIGIL_CA_PASSPHRASE_FILE or pass --passphrase-file FILE');
+  throw new SigilError(
+    ErrorCode.CA_PASSPHRASE,
+    'the CA keys are encrypted at rest: set SIGIL_CA_PASSPHRASE, SIGIL_CA_PASSPHRASE_FILE or pass --passphrase-file FILE',
+  );
 }
 
 export function firstLine(path: string, what: string): string {
@@ -16,7 +19,10 @@ export function firstLine(path: string, what: string): string {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new SigilError(ErrorCode.INVALID_ARGUMENT, `cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`);
+    throw new SigilError(
+      ErrorCode.INVALID_ARGUMENT,
+      `cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`,
+    );
   }
   const line = text.split(/\r?\n/)[0] ?? '';
   if (line === '') throw new SigilError(ErrorCode.INVALID_ARGUMENT, `${what} ${path} is empty`);

@@ -10,7 +10,10 @@ export function parseHostPort(text: string, what = 'address'): HostPort {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s[\]]+)):(\d{1,5})$/.exec(text.trim());
   const port = m ? Number(m[3]) : NaN;
   if (!m || port > 65535) {
-    throw new SigilError(ErrorCode.INVALID_ARGUMENT, `invalid ${what} ${JSON.stringify(text)}: use host:port, e.g. 127.0.0.1:7443`);
+    throw new SigilError(
+      ErrorCode.INVALID_ARGUMENT,
+      `invalid ${what} ${JSON.stringify(text)}: use host:port, e.g. 127.0.0.1:7443`,
+    );
   }
   return { host: (m[1] ?? m[2]) as string, port };
 }

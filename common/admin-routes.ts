@@ -21,7 +21,11 @@ export interface AdminResponse {
   readonly body: string | Uint8Array;
 }
 
-const json = (status: number, value: unknown): AdminResponse => ({ status, contentType: 'application/json', body: `${JSON.stringify(value)}\n` });
+const json = (status: number, value: unknown): AdminResponse => ({
+  status,
+  contentType: 'application/json',
+  body: `${JSON.stringify(value)}\n`,
+});
 
 export async function routeAdminRequest(method: string, url: string, deps: AdminRouteDeps): Promise<AdminResponse> {
   const path = url.split('?')[0] ?? '/';

@@ -18,7 +18,10 @@ t.test('fires timers in order as time advances', async (t) => {
 t.test('timers armed while advancing fire within the same advance when due', async (t) => {
   const clock = new FakeClock(0);
   const at: number[] = [];
-  clock.setTimer(10, () => { at.push(clock.now()); clock.setTimer(10, () => at.push(clock.now())); });
+  clock.setTimer(10, () => {
+    at.push(clock.now());
+    clock.setTimer(10, () => at.push(clock.now()));
+  });
   clock.advance(25);
   t.same(at, [10, 20]);
 });

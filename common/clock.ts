@@ -48,12 +48,20 @@ export class FakeClock implements Clock {
     const timer: PendingTimer = { at: this.#now + Math.max(0, delayMs), seq: this.#seq++, fn, cancelled: false };
     this.#timers.push(timer);
     this.#notify();
-    return { cancel: () => { timer.cancelled = true; this.#timers = this.#timers.filter((t) => t !== timer); } };
+    return {
+      cancel: () => {
+        timer.cancelled = true;
+        this.#timers = this.#timers.filter((t) => t !== timer);
+      },
+    };
   }
 
   /** When the earliest armed timer fires, if any: lets a test step from timer to timer. */
   get nextTimerAt(): number | undefined {
-    return this.#timers.reduce<number | undefined>((min, t) => (min === undefined || t.at < min ? t.at : min), undefined);
+    return this.#timers.reduce<number | undefined>(
+      (min, t) => (min === undefined || t.at < min ? t.at : min),
+      undefined,
+    );
   }
 
   get pendingTimers(): number {

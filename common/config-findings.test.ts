@@ -31,8 +31,14 @@ t.test('every finding is listed with its line', async (t) => {
 });
 
 t.test('YAML syntax errors and duplicate keys are findings too', async (t) => {
-  t.throws(() => validateYaml(schema, 'name: [unclosed\n', 'x.yaml'), { code: ErrorCode.CONFIG_INVALID, message: /not valid YAML/ });
-  t.throws(() => validateYaml(schema, 'name: a\nname: b\n', 'x.yaml'), { code: ErrorCode.CONFIG_INVALID, message: /x\.yaml:2/ });
+  t.throws(() => validateYaml(schema, 'name: [unclosed\n', 'x.yaml'), {
+    code: ErrorCode.CONFIG_INVALID,
+    message: /not valid YAML/,
+  });
+  t.throws(() => validateYaml(schema, 'name: a\nname: b\n', 'x.yaml'), {
+    code: ErrorCode.CONFIG_INVALID,
+    message: /x\.yaml:2/,
+  });
 });
 
 t.test('multi-document streams keep per-document line numbers', async (t) => {

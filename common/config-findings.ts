@@ -12,7 +12,9 @@ export interface Finding {
 }
 
 export function formatFindings(source: string, findings: readonly Finding[]): string {
-  return findings.map((f) => `${source}${f.line === null ? '' : `:${f.line}`}: ${f.path === '' ? '' : `${f.path}: `}${f.message}`).join('\n');
+  return findings
+    .map((f) => `${source}${f.line === null ? '' : `:${f.line}`}: ${f.path === '' ? '' : `${f.path}: `}${f.message}`)
+    .join('\n');
 }
 
 /** Thrown when a document has findings; `details.findings` counts them, the message lists them all. */
@@ -73,7 +75,11 @@ export function zodFindings(error: z.ZodError, parsed: ParsedYaml): Finding[] {
     const message = issue.message;
     if (issue.code === 'unrecognized_keys') {
       const keys = (issue as { keys: string[] }).keys;
-      return { path: path.join('.'), line: parsed.lineOf([...path, keys[0] ?? '']), message: `unknown key${keys.length > 1 ? 's' : ''} ${keys.map((k) => JSON.stringify(k)).join(', ')}` };
+      return {
+        path: path.join('.'),
+        line: parsed.lineOf([...path, keys[0] ?? '']),
+        message: `unknown key${keys.length > 1 ? 's' : ''} ${keys.map((k) => JSON.stringify(k)).join(', ')}`,
+      };
     }
     return { path: path.join('.'), line: parsed.lineOf(path), message };
   });

@@ -9,11 +9,28 @@ const subtle = globalThis.crypto.subtle;
 const ID = 'spiffe://example.org/ns/prod/sa/web';
 
 const generators: Array<[string, () => Promise<SigningKeyPair>, string]> = [
-  ['P-256', async () => (await subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])) as SigningKeyPair, 'SHA-256'],
-  ['P-384', async () => (await subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-384' }, true, ['sign', 'verify'])) as SigningKeyPair, 'SHA-384'],
-  ['RSA-2048', async () => (await subtle.generateKey(
-    { name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' }, true, ['sign', 'verify'],
-  )) as SigningKeyPair, 'SHA-256'],
+  [
+    'P-256',
+    async () =>
+      (await subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])) as SigningKeyPair,
+    'SHA-256',
+  ],
+  [
+    'P-384',
+    async () =>
+      (await subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-384' }, true, ['sign', 'verify'])) as SigningKeyPair,
+    'SHA-384',
+  ],
+  [
+    'RSA-2048',
+    async () =>
+      (await subtle.generateKey(
+        { name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' },
+        true,
+        ['sign', 'verify'],
+      )) as SigningKeyPair,
+    'SHA-256',
+  ],
 ];
 
 t.test('builds a self-signed DER request with the SPIFFE ID as its only SAN', async (t) => {

@@ -35,7 +35,11 @@ export async function makeCsr(options: MakeCsrOptions): Promise<Uint8Array> {
 /** ECDSA hashes follow the curve (SHA-384 for P-384); RSA keys carry their hash in the key itself. */
 function csrSigningAlgorithm(key: CryptoKey): { name: string; hash?: string } {
   const algorithm = key.algorithm as { name: string; namedCurve?: string };
-  if (algorithm.name === 'ECDSA') return { name: 'ECDSA', hash: algorithm.namedCurve === 'P-384' ? 'SHA-384' : 'SHA-256' };
+  if (algorithm.name === 'ECDSA')
+    return { name: 'ECDSA', hash: algorithm.namedCurve === 'P-384' ? 'SHA-384' : 'SHA-256' };
   if (algorithm.name === 'RSASSA-PKCS1-v1_5') return { name: algorithm.name };
-  throw new SigilError(ErrorCode.KEY_UNSUPPORTED, `cannot sign a CSR with a ${algorithm.name} key: use ECDSA P-256/P-384 or RSA 2048/3072/4096`);
+  throw new SigilError(
+    ErrorCode.KEY_UNSUPPORTED,
+    `cannot sign a CSR with a ${algorithm.name} key: use ECDSA P-256/P-384 or RSA 2048/3072/4096`,
+  );
 }

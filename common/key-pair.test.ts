@@ -2,15 +2,24 @@ import t from 'tap';
 import { generateKeyPairSync } from 'node:crypto';
 import { ErrorCode } from './errors.ts';
 import { KEY_TYPES } from './key-type.ts';
-import { exportSpki, generateKeyPair, importPublicKey, keyTypeOfSpki, publicKeyFacts, signingAlgorithm, spkiSha256 } from './key-pair.ts';
+import {
+  exportSpki,
+  generateKeyPair,
+  importPublicKey,
+  keyTypeOfSpki,
+  publicKeyFacts,
+  signingAlgorithm,
+  spkiSha256,
+} from './key-pair.ts';
 
 /** SPKIs of keys WebCrypto will not generate for us (RSA-1024) or the policy refuses. */
 function spkiOf(type: 'ec' | 'rsa' | 'ed25519', options: { namedCurve?: string; modulusLength?: number }): Uint8Array {
-  const pair = type === 'ec'
-    ? generateKeyPairSync('ec', { namedCurve: options.namedCurve ?? 'P-256' })
-    : type === 'rsa'
-      ? generateKeyPairSync('rsa', { modulusLength: options.modulusLength ?? 2048 })
-      : generateKeyPairSync('ed25519');
+  const pair =
+    type === 'ec'
+      ? generateKeyPairSync('ec', { namedCurve: options.namedCurve ?? 'P-256' })
+      : type === 'rsa'
+        ? generateKeyPairSync('rsa', { modulusLength: options.modulusLength ?? 2048 })
+        : generateKeyPairSync('ed25519');
   return new Uint8Array(pair.publicKey.export({ format: 'der', type: 'spki' }));
 }
 

@@ -45,9 +45,8 @@ const RSA_BITS: Readonly<Record<string, number>> = { 'rsa-2048': 2048, 'rsa-3072
 export async function generateKeyPair(type: KeyType): Promise<webcrypto.CryptoKeyPair> {
   const algorithm = keyAlgorithm(type);
   const bits = RSA_BITS[type];
-  const params = bits === undefined
-    ? algorithm
-    : { ...algorithm, modulusLength: bits, publicExponent: new Uint8Array([1, 0, 1]) };
+  const params =
+    bits === undefined ? algorithm : { ...algorithm, modulusLength: bits, publicExponent: new Uint8Array([1, 0, 1]) };
   return (await subtle.generateKey(params, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
 }
 

@@ -7,7 +7,10 @@ export const DEFAULT_KEY_TYPE: KeyType = 'ec-p256';
 
 export function parseKeyType(text: string): KeyType {
   if ((KEY_TYPES as readonly string[]).includes(text)) return text as KeyType;
-  throw new SigilError(ErrorCode.KEY_UNSUPPORTED, `unsupported key type ${JSON.stringify(text)}: use one of ${KEY_TYPES.join(', ')}`);
+  throw new SigilError(
+    ErrorCode.KEY_UNSUPPORTED,
+    `unsupported key type ${JSON.stringify(text)}: use one of ${KEY_TYPES.join(', ')}`,
+  );
 }
 
 /** A public key as seen in a certificate or CSR, reduced to what the key policy needs. */
@@ -25,11 +28,21 @@ export function classifyPublicKey(facts: PublicKeyFacts): KeyType {
       throw new SigilError(ErrorCode.KEY_UNSUPPORTED, `unsupported EC curve ${facts.namedCurve}: use P-256 or P-384`);
     case 'rsa':
       if (facts.modulusBits < 2048) {
-        throw new SigilError(ErrorCode.KEY_TOO_WEAK, `RSA key of ${facts.modulusBits} bits is too weak: use at least 2048 bits, or ECDSA P-256`);
+        throw new SigilError(
+          ErrorCode.KEY_TOO_WEAK,
+          `RSA key of ${facts.modulusBits} bits is too weak: use at least 2048 bits, or ECDSA P-256`,
+        );
       }
-      if (facts.modulusBits === 2048 || facts.modulusBits === 3072 || facts.modulusBits === 4096) return `rsa-${facts.modulusBits}`;
-      throw new SigilError(ErrorCode.KEY_UNSUPPORTED, `unsupported RSA size ${facts.modulusBits}: use 2048, 3072 or 4096 bits`);
+      if (facts.modulusBits === 2048 || facts.modulusBits === 3072 || facts.modulusBits === 4096)
+        return `rsa-${facts.modulusBits}`;
+      throw new SigilError(
+        ErrorCode.KEY_UNSUPPORTED,
+        `unsupported RSA size ${facts.modulusBits}: use 2048, 3072 or 4096 bits`,
+      );
     case 'other':
-      throw new SigilError(ErrorCode.KEY_UNSUPPORTED, `unsupported key algorithm ${facts.algorithm}: use ECDSA P-256/P-384 or RSA 2048/3072/4096`);
+      throw new SigilError(
+        ErrorCode.KEY_UNSUPPORTED,
+        `unsupported key algorithm ${facts.algorithm}: use ECDSA P-256/P-384 or RSA 2048/3072/4096`,
+      );
   }
 }

@@ -27,7 +27,12 @@ export interface ValidatedPath {
 }
 
 /** Extensions whose semantics this validator applies, so they may be critical. */
-const PROCESSED_EXTENSIONS = new Set<string>([EXT_OIDS.basicConstraints, EXT_OIDS.keyUsage, EXT_OIDS.extKeyUsage, EXT_OIDS.subjectAltName]);
+const PROCESSED_EXTENSIONS = new Set<string>([
+  EXT_OIDS.basicConstraints,
+  EXT_OIDS.keyUsage,
+  EXT_OIDS.extKeyUsage,
+  EXT_OIDS.subjectAltName,
+]);
 
 const ACCEPTED_SIGNATURES = new Set([
   '1.2.840.113549.1.1.11', // sha256WithRSAEncryption
@@ -85,7 +90,10 @@ export function validatePath(input: PathValidationInput): ValidatedPath {
     }
   }
   if (firstError) throw firstError;
-  return untrusted('no-chain', `no chain from "${leaf.facts.subject}" to a trusted root: the issuer is missing, unknown, or its signature does not verify`);
+  return untrusted(
+    'no-chain',
+    `no chain from "${leaf.facts.subject}" to a trusted root: the issuer is missing, unknown, or its signature does not verify`,
+  );
 }
 
 function issues(issuer: Node, child: Node): boolean {
@@ -94,7 +102,12 @@ function issues(issuer: Node, child: Node): boolean {
 }
 
 /** Depth-first: each yielded path runs leaf → … → a trusted root, without repeating a certificate or a CA identity. */
-function* candidatePaths(leaf: Node, pool: readonly Node[], roots: readonly Node[], rootKeys: Set<string>): Generator<Node[]> {
+function* candidatePaths(
+  leaf: Node,
+  pool: readonly Node[],
+  roots: readonly Node[],
+  rootKeys: Set<string>,
+): Generator<Node[]> {
   const path: Node[] = [leaf];
   const identities = new Set<string>([identity(leaf)]);
   function* extend(): Generator<Node[]> {
@@ -128,7 +141,8 @@ function checkPath(path: readonly Node[], input: PathValidationInput): void {
     checkCertificate(f, role, input);
     if (role !== 'root') {
       const issuer = chain[i + 1] as X509Facts;
-      if (f.authorityKeyId === undefined) untrusted('aki', `the ${role} "${f.subject}" has no authority key identifier`);
+      if (f.authorityKeyId === undefined)
+        untrusted('aki', `the ${role} "${f.subject}" has no authority key identifier`);
       if (issuer.subjectKeyId !== undefined && f.authorityKeyId !== issuer.subjectKeyId) {
         untrusted('aki', `the ${role} "${f.subject}" names another authority key than its issuer's`);
       }
@@ -140,34 +154,52 @@ function checkPath(path: readonly Node[], input: PathValidationInput): void {
 function checkCertificate(f: X509Facts, role: 'leaf' | 'intermediate' | 'root', input: PathValidationInput): void {
   const what = `the ${role} "${f.subject}"`;
   if (f.version !== 3) untrusted('version', `${what} is an X.509 v${f.version} certificate; only v3 is accepted`);
-  if (input.now < f.notBefore) untrusted('not-yet-valid', `${what} is not valid before ${new Date(f.notBefore).toISOString()}`);
+  if (input.now < f.notBefore)
+    untrusted('not-yet-valid', `${what} is not valid before ${new Date(f.notBefore).toISOString()}`);
   if (input.now > f.notAfter) untrusted('expired', `${what} expired at ${new Date(f.notAfter).toISOString()}`);
-  if (!f.signatureAlgorithmsMatch) untrusted('signature-algorithm', `${what} has differing inner and outer signature algorithms`);
+  if (!f.signatureAlgorithmsMatch)
+    untrusted('signature-algorithm', `${what} has differing inner and outer signature algorithms`);
   if (role !== 'root' && !ACCEPTED_SIGNATURES.has(f.signatureAlgorithmOid)) {
-    untrusted('signature-algorithm', `${what} is signed with algorithm ${f.signatureAlgorithmOid}; SHA-256 or stronger RSA/ECDSA is required`);
+    untrusted(
+      'signature-algorithm',
+      `${what} is signed with algorithm ${f.signatureAlgorithmOid}; SHA-256 or stronger RSA/ECDSA is required`,
+    );
   }
   if (f.issuer === '') untrusted('empty-issuer', `${what} has an empty issuer name`);
   for (const e of f.extensions) {
-    if (e.critical && !PROCESSED_EXTENSIONS.has(e.oid)) untrusted('critical-extension', `${what} has critical extension ${e.oid}, which this validator does not process`);
-    if (e.oid === EXT_OIDS.nameConstraints) untrusted('name-constraints', `${what} carries name constraints, which this validator does not support`);
+    if (e.critical && !PROCESSED_EXTENSIONS.has(e.oid))
+      untrusted('critical-extension', `${what} has critical extension ${e.oid}, which this validator does not process`);
+    if (e.oid === EXT_OIDS.nameConstraints)
+      untrusted('name-constraints', `${what} carries name constraints, which this validator does not support`);
   }
   if (f.subject === '' && !f.extensions.some((e) => e.oid === EXT_OIDS.subjectAltName && e.critical)) {
     untrusted('san', `${what} has an empty subject, so its subjectAltName must be present and critical`);
   }
-  if (f.authorityKeyIdHasCertId || (f.extensions.some((e) => e.oid === EXT_OIDS.authorityKeyId) && f.authorityKeyId === undefined)) {
+  if (
+    f.authorityKeyIdHasCertId ||
+    (f.extensions.some((e) => e.oid === EXT_OIDS.authorityKeyId) && f.authorityKeyId === undefined)
+  ) {
     untrusted('aki', `${what} has an authority key identifier without a plain key identifier`);
   }
   // Only a self-signed root must name itself; a self-issued intermediate may be a re-keyed CA with another key.
-  if (role === 'root' && f.subject === f.issuer && f.authorityKeyId !== undefined && f.subjectKeyId !== undefined && f.authorityKeyId !== f.subjectKeyId) {
+  if (
+    role === 'root' &&
+    f.subject === f.issuer &&
+    f.authorityKeyId !== undefined &&
+    f.subjectKeyId !== undefined &&
+    f.authorityKeyId !== f.subjectKeyId
+  ) {
     untrusted('aki', `${what} is self-signed but its authority key identifier differs from its subject key identifier`);
   }
-  if (f.isCa && f.keyUsagePresent && !f.keyUsage.includes('keyCertSign')) untrusted('key-usage', `${what} is a CA without the keyCertSign key usage`);
+  if (f.isCa && f.keyUsagePresent && !f.keyUsage.includes('keyCertSign'))
+    untrusted('key-usage', `${what} is a CA without the keyCertSign key usage`);
   if (!f.isCa && f.keyUsage.includes('keyCertSign')) untrusted('key-usage', `${what} has keyCertSign but is not a CA`);
   if (role === 'leaf') {
     checkEku(f, input.requiredEku, what, false);
     return;
   }
-  if (!f.basicConstraintsPresent || !f.isCa) untrusted('not-ca', `${what} issues certificates but is not a CA (basicConstraints CA:true missing)`);
+  if (!f.basicConstraintsPresent || !f.isCa)
+    untrusted('not-ca', `${what} issues certificates but is not a CA (basicConstraints CA:true missing)`);
   if (!f.basicConstraintsCritical) untrusted('basic-constraints', `${what} must mark basicConstraints critical`);
   if (f.subject === '') untrusted('empty-subject', `${what} is a CA with an empty subject`);
   if (f.subjectKeyId === undefined) untrusted('ski', `${what} is a CA without a subject key identifier`);
@@ -187,7 +219,8 @@ function checkPathLength(chain: readonly X509Facts[]): void {
   for (let i = chain.length - 2; i >= 1; i--) {
     const f = chain[i] as X509Facts;
     if (f.subject !== f.issuer) {
-      if (remaining <= 0) untrusted('path-len', `the intermediate "${f.subject}" exceeds the pathLen constraint of a CA above it`);
+      if (remaining <= 0)
+        untrusted('path-len', `the intermediate "${f.subject}" exceeds the pathLen constraint of a CA above it`);
       remaining--;
     }
     if (f.pathLen !== undefined) remaining = Math.min(remaining, f.pathLen);

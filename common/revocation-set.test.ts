@@ -2,7 +2,13 @@ import t from 'tap';
 import { normalizeSerial, RevocationSet } from './revocation-set.ts';
 
 t.test('serials compare as hex integers', async (t) => {
-  const cases: Array<[string, string]> = [['0A1B', 'a1b'], ['00:0a:1b', 'a1b'], ['3F9A', '3f9a'], ['0', '0'], ['00', '0']];
+  const cases: Array<[string, string]> = [
+    ['0A1B', 'a1b'],
+    ['00:0a:1b', 'a1b'],
+    ['3F9A', '3f9a'],
+    ['0', '0'],
+    ['00', '0'],
+  ];
   for (const [input, want] of cases) t.equal(normalizeSerial(input), want, input);
 });
 
@@ -17,7 +23,12 @@ t.test('lookups by serial (any spelling) and by identity', async (t) => {
 
 t.test('deltas apply in order; gaps and repeats are reported, not applied', async (t) => {
   const set = new RevocationSet({ crlNumber: 3, serials: ['aa'], spiffeIds: ['spiffe://td/ns/a'] });
-  const next = set.apply({ crlNumber: 4, revokedSerials: ['bb'], revokedSpiffeIds: ['spiffe://td/ns/b'], unrevokedSpiffeIds: ['spiffe://td/ns/a'] });
+  const next = set.apply({
+    crlNumber: 4,
+    revokedSerials: ['bb'],
+    revokedSpiffeIds: ['spiffe://td/ns/b'],
+    unrevokedSpiffeIds: ['spiffe://td/ns/a'],
+  });
   if (typeof next === 'string') return t.fail(next);
   t.equal(next.crlNumber, 4);
   t.ok(next.isRevoked('bb', 'x'));

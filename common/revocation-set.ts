@@ -12,7 +12,10 @@ export interface RevocationDelta {
 
 /** Serial numbers compared as integers in hex: case, separators and leading zeros do not matter. */
 export function normalizeSerial(serial: string): string {
-  const hex = serial.toLowerCase().replace(/[:\s]/g, '').replace(/^0+(?=.)/, '');
+  const hex = serial
+    .toLowerCase()
+    .replace(/[:\s]/g, '')
+    .replace(/^0+(?=.)/, '');
   return hex;
 }
 
@@ -21,7 +24,10 @@ export class RevocationSet {
   readonly #serials: ReadonlySet<string>;
   readonly #spiffeIds: ReadonlySet<string>;
 
-  constructor(init: { crlNumber: number; serials: Iterable<string>; spiffeIds: Iterable<string> }, normalized?: ReadonlySet<string>) {
+  constructor(
+    init: { crlNumber: number; serials: Iterable<string>; spiffeIds: Iterable<string> },
+    normalized?: ReadonlySet<string>,
+  ) {
     this.crlNumber = init.crlNumber;
     this.#serials = normalized ?? new Set([...init.serials].map(normalizeSerial));
     this.#spiffeIds = new Set(init.spiffeIds);

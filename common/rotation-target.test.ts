@@ -6,9 +6,18 @@ const TD = 'example.org';
 
 t.test('exactly one target is accepted, in the trust domain', async (t) => {
   t.same(parseRotationTarget({ all: true }, TD), { kind: 'all' });
-  t.same(parseRotationTarget({ spiffeId: 'spiffe://example.org/ns/a/sa/b' }, TD), { kind: 'spiffe-id', spiffeId: 'spiffe://example.org/ns/a/sa/b' });
-  t.same(parseRotationTarget({ prefix: 'spiffe://example.org/ns/prod/' }, TD), { kind: 'prefix', prefix: 'spiffe://example.org/ns/prod/' });
-  t.same(parseRotationTarget({ prefix: 'spiffe://example.org/ns/prod' }, TD), { kind: 'prefix', prefix: 'spiffe://example.org/ns/prod/' });
+  t.same(parseRotationTarget({ spiffeId: 'spiffe://example.org/ns/a/sa/b' }, TD), {
+    kind: 'spiffe-id',
+    spiffeId: 'spiffe://example.org/ns/a/sa/b',
+  });
+  t.same(parseRotationTarget({ prefix: 'spiffe://example.org/ns/prod/' }, TD), {
+    kind: 'prefix',
+    prefix: 'spiffe://example.org/ns/prod/',
+  });
+  t.same(parseRotationTarget({ prefix: 'spiffe://example.org/ns/prod' }, TD), {
+    kind: 'prefix',
+    prefix: 'spiffe://example.org/ns/prod/',
+  });
   const refused: [string, object, string][] = [
     ['none', {}, ErrorCode.INVALID_ARGUMENT],
     ['two', { all: true, prefix: 'spiffe://example.org/ns/' }, ErrorCode.INVALID_ARGUMENT],

@@ -19,12 +19,17 @@ export interface RotationTargetInput {
  * not spiffe://td/ns/production. It is kept with its trailing '/'.
  */
 export function parseRotationTarget(input: RotationTargetInput, trustDomain: string): RotationTarget {
-  const named = [input.spiffeId, input.prefix].filter((v) => v !== undefined && v !== '').length + (input.all === true ? 1 : 0);
+  const named =
+    [input.spiffeId, input.prefix].filter((v) => v !== undefined && v !== '').length + (input.all === true ? 1 : 0);
   if (named !== 1) {
-    throw new SigilError(ErrorCode.INVALID_ARGUMENT, 'name exactly one rotation target: --spiffe-id ID, --prefix spiffe://<td>/path/ or --all');
+    throw new SigilError(
+      ErrorCode.INVALID_ARGUMENT,
+      'name exactly one rotation target: --spiffe-id ID, --prefix spiffe://<td>/path/ or --all',
+    );
   }
   if (input.all === true) return { kind: 'all' };
-  if (input.spiffeId !== undefined && input.spiffeId !== '') return { kind: 'spiffe-id', spiffeId: parseWorkloadId(input.spiffeId, trustDomain).uri };
+  if (input.spiffeId !== undefined && input.spiffeId !== '')
+    return { kind: 'spiffe-id', spiffeId: parseWorkloadId(input.spiffeId, trustDomain).uri };
   const prefix = input.prefix ?? '';
   const base = prefix.endsWith('/') ? prefix.slice(0, -1) : prefix;
   return { kind: 'prefix', prefix: `${parseWorkloadId(base, trustDomain).uri}/` };
@@ -53,6 +58,12 @@ export function describeRotationTarget(target: RotationTarget): string {
 }
 
 /** The (kind, value) pair the store and the wire carry. */
-export function rotationTargetFields(target: RotationTarget): { readonly kind: RotationTarget['kind']; readonly value: string } {
-  return { kind: target.kind, value: target.kind === 'spiffe-id' ? target.spiffeId : target.kind === 'prefix' ? target.prefix : '' };
+export function rotationTargetFields(target: RotationTarget): {
+  readonly kind: RotationTarget['kind'];
+  readonly value: string;
+} {
+  return {
+    kind: target.kind,
+    value: target.kind === 'spiffe-id' ? target.spiffeId : target.kind === 'prefix' ? target.prefix : '',
+  };
 }

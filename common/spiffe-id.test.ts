@@ -36,13 +36,20 @@ t.test('refuses every rule violation and names the rule', async (t) => {
     [`spiffe://example.org/${'a'.repeat(2048)}`, /longer than 2048 bytes/],
   ];
   for (const [text, rule] of cases) {
-    t.throws(() => parseSpiffeId(text), { code: ErrorCode.SPIFFE_ID_INVALID, message: rule }, JSON.stringify(text).slice(0, 60));
+    t.throws(
+      () => parseSpiffeId(text),
+      { code: ErrorCode.SPIFFE_ID_INVALID, message: rule },
+      JSON.stringify(text).slice(0, 60),
+    );
   }
 });
 
 t.test('workload IDs need a path and the right trust domain', async (t) => {
   t.equal(parseWorkloadId('spiffe://example.org/a', 'example.org').path, '/a');
-  t.throws(() => parseWorkloadId('spiffe://example.org', 'example.org'), { code: ErrorCode.SPIFFE_ID_INVALID, message: /needs a path/ });
+  t.throws(() => parseWorkloadId('spiffe://example.org', 'example.org'), {
+    code: ErrorCode.SPIFFE_ID_INVALID,
+    message: /needs a path/,
+  });
   try {
     parseWorkloadId('spiffe://other.org/a', 'example.org');
     t.fail('accepted another trust domain');

@@ -40,9 +40,11 @@ export function parseSpiffeId(text: string): SpiffeId {
   if (path !== '') {
     const segments = path.slice(1).split('/');
     for (const [i, segment] of segments.entries()) {
-      if (segment === '') fail(i === segments.length - 1 ? 'a trailing "/" is not allowed' : 'empty path segments are not allowed');
+      if (segment === '')
+        fail(i === segments.length - 1 ? 'a trailing "/" is not allowed' : 'empty path segments are not allowed');
       if (segment === '.' || segment === '..') fail('"." and ".." path segments are not allowed');
-      if (!SEGMENT_CHARS.test(segment)) fail(`path segment ${JSON.stringify(segment)} may only contain letters, digits, ".", "-" and "_"`);
+      if (!SEGMENT_CHARS.test(segment))
+        fail(`path segment ${JSON.stringify(segment)} may only contain letters, digits, ".", "-" and "_"`);
     }
   }
   return Object.freeze({ trustDomain, path, uri: text });
@@ -60,15 +62,20 @@ function checkTrustDomainText(td: string, fail: (rule: string) => never): void {
   if (td === '') fail('the trust domain is empty');
   if (td.includes('@')) fail('userinfo is not allowed in the trust domain');
   if (td.includes(':')) fail('a port is not allowed in the trust domain');
-  if (Buffer.byteLength(td, 'utf8') > MAX_TRUST_DOMAIN_BYTES) fail(`the trust domain is longer than ${MAX_TRUST_DOMAIN_BYTES} bytes`);
-  if (!TRUST_DOMAIN_CHARS.test(td)) fail('the trust domain may only contain lowercase letters, digits, ".", "-" and "_"');
+  if (Buffer.byteLength(td, 'utf8') > MAX_TRUST_DOMAIN_BYTES)
+    fail(`the trust domain is longer than ${MAX_TRUST_DOMAIN_BYTES} bytes`);
+  if (!TRUST_DOMAIN_CHARS.test(td))
+    fail('the trust domain may only contain lowercase letters, digits, ".", "-" and "_"');
 }
 
 /** Parses an ID that must name a workload (non-empty path) in `trustDomain`. */
 export function parseWorkloadId(text: string, trustDomain: string): SpiffeId {
   const id = parseSpiffeId(text);
   if (id.path === '') {
-    throw new SigilError(ErrorCode.SPIFFE_ID_INVALID, `invalid SPIFFE ID ${JSON.stringify(text)}: a workload ID needs a path, e.g. ${text}/ns/default/sa/api`);
+    throw new SigilError(
+      ErrorCode.SPIFFE_ID_INVALID,
+      `invalid SPIFFE ID ${JSON.stringify(text)}: a workload ID needs a path, e.g. ${text}/ns/default/sa/api`,
+    );
   }
   if (id.trustDomain !== trustDomain) {
     throw new SigilError(

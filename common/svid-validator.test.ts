@@ -30,7 +30,10 @@ function reasonOf(fn: () => unknown): string {
 }
 
 async function p521Key(): Promise<TestKey> {
-  const pair = (await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-521' }, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const pair = (await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-521' }, true, [
+    'sign',
+    'verify',
+  ])) as webcrypto.CryptoKeyPair;
   // The declared type is a lie on purpose: the factory must mint a key the policy refuses.
   return { privateKey: pair.privateKey, publicKey: pair.publicKey, keyPem: '', type: 'ec-p256' };
 }
@@ -57,7 +60,11 @@ const leafCases: LeafCase[] = [
   { name: 'no URI SAN', spec: { uris: [] }, reason: 'uri-san-count' },
   { name: 'two URI SANs', spec: { uris: [ID, 'spiffe://example.org/other'] }, reason: 'uri-san-count' },
   { name: 'an https URI', spec: { uris: ['https://example.org/a'] }, reason: 'not-spiffe' },
-  { name: 'a URI with a comma read as one SAN', spec: { uris: ['spiffe://example.org/a,URI:spiffe://example.org/b'] }, reason: 'not-spiffe' },
+  {
+    name: 'a URI with a comma read as one SAN',
+    spec: { uris: ['spiffe://example.org/a,URI:spiffe://example.org/b'] },
+    reason: 'not-spiffe',
+  },
   { name: 'the trust-domain ID', id: 'spiffe://example.org', reason: 'no-path' },
   { name: 'a foreign trust domain', id: 'spiffe://other.org/a', reason: 'trust-domain' },
   { name: 'CA:true', spec: { isCa: true }, reason: 'ca-leaf' },
@@ -68,14 +75,33 @@ const leafCases: LeafCase[] = [
   { name: 'server-only EKU used as client', spec: { extKeyUsage: ['serverAuth'] }, purpose: 'client', reason: 'eku' },
   { name: 'client-only EKU used as server', spec: { extKeyUsage: ['clientAuth'] }, purpose: 'server', reason: 'eku' },
   { name: 'code-signing EKU', spec: { extKeyUsage: ['codeSigning'] }, purpose: 'any', reason: 'eku' },
-  { name: 'expired', spec: { notBefore: new Date(realNow - 2 * HOUR), notAfter: new Date(realNow - HOUR) }, now: realNow, reason: 'expired' },
-  { name: 'not yet valid', spec: { notBefore: new Date(realNow + HOUR), notAfter: new Date(realNow + 2 * HOUR) }, now: realNow, reason: 'not-yet-valid' },
+  {
+    name: 'expired',
+    spec: { notBefore: new Date(realNow - 2 * HOUR), notAfter: new Date(realNow - HOUR) },
+    now: realNow,
+    reason: 'expired',
+  },
+  {
+    name: 'not yet valid',
+    spec: { notBefore: new Date(realNow + HOUR), notAfter: new Date(realNow + 2 * HOUR) },
+    now: realNow,
+    reason: 'not-yet-valid',
+  },
   { name: 'a SHA-1 signature', tweak: (f) => ({ ...f, signatureHash: 'SHA-1' }), reason: 'signature' },
   { name: 'an RSA-1024 key', tweak: (f) => ({ ...f, publicKey: { kind: 'rsa', modulusBits: 1024 } }), reason: 'key' },
   // Accepted variants, so each rule is shown to be the one that fires.
   { name: 'no EKU extension at all', spec: { omitExtKeyUsage: true }, purpose: 'client', reason: 'accepted' },
-  { name: 'server-only EKU used as server', spec: { extKeyUsage: ['serverAuth'] }, purpose: 'server', reason: 'accepted' },
-  { name: 'expired but no clock given', spec: { notBefore: new Date(realNow - 2 * HOUR), notAfter: new Date(realNow - HOUR) }, reason: 'accepted' },
+  {
+    name: 'server-only EKU used as server',
+    spec: { extKeyUsage: ['serverAuth'] },
+    purpose: 'server',
+    reason: 'accepted',
+  },
+  {
+    name: 'expired but no clock given',
+    spec: { notBefore: new Date(realNow - 2 * HOUR), notAfter: new Date(realNow - HOUR) },
+    reason: 'accepted',
+  },
 ];
 
 t.test('each broken leaf rule is refused with its reason', async (t) => {
@@ -83,14 +109,21 @@ t.test('each broken leaf rule is refused with its reason', async (t) => {
     const f = await facts(c.spec, c.id);
     const input = c.tweak ? c.tweak(f) : f;
     const opts = { trustDomain: TD, purpose: c.purpose ?? 'any', ...(c.now === undefined ? {} : { now: c.now }) };
-    t.equal(reasonOf(() => validateSvidLeaf(input, opts)), c.reason, c.name);
+    t.equal(
+      reasonOf(() => validateSvidLeaf(input, opts)),
+      c.reason,
+      c.name,
+    );
   }
 });
 
 t.test('a P-521 key is refused by the key policy', async (t) => {
   const f = parseX509Facts((await pki.issueSvid(ID, { key: await p521Key() })).der);
   t.same(f.publicKey, { kind: 'ec', namedCurve: 'P-521' });
-  t.equal(reasonOf(() => validateSvidLeaf(f, { trustDomain: TD, purpose: 'any' })), 'key');
+  t.equal(
+    reasonOf(() => validateSvidLeaf(f, { trustDomain: TD, purpose: 'any' })),
+    'key',
+  );
 });
 
 t.test('SPIFFE ID rule violations are not-spiffe', async (t) => {
@@ -111,14 +144,28 @@ t.test('SPIFFE ID rule violations are not-spiffe', async (t) => {
   ];
   for (const uri of bad) {
     const f = await facts({ uris: [uri] });
-    t.equal(reasonOf(() => validateSvidLeaf(f, { trustDomain: TD, purpose: 'any' })), 'not-spiffe', uri.slice(0, 60));
+    t.equal(
+      reasonOf(() => validateSvidLeaf(f, { trustDomain: TD, purpose: 'any' })),
+      'not-spiffe',
+      uri.slice(0, 60),
+    );
   }
 });
 
 t.test('validateSigningCa accepts the test intermediate and refuses broken ones', async (t) => {
-  t.equal(reasonOf(() => validateSigningCa(parseX509Facts(pki.intermediate.der), TD, realNow)), 'accepted');
+  t.equal(
+    reasonOf(() => validateSigningCa(parseX509Facts(pki.intermediate.der), TD, realNow)),
+    'accepted',
+  );
   const ca = (spec: CertSpec) =>
-    makeCert({ isCa: true, pathLen: 0, keyUsage: ['keyCertSign', 'cRLSign'], uris: [`spiffe://${TD}`], issuer: pki.root, ...spec });
+    makeCert({
+      isCa: true,
+      pathLen: 0,
+      keyUsage: ['keyCertSign', 'cRLSign'],
+      uris: [`spiffe://${TD}`],
+      issuer: pki.root,
+      ...spec,
+    });
   const cases: Array<[string, CertSpec, string]> = [
     ['CA:false', { isCa: false }, 'not-ca'],
     ['no basicConstraints', { omitBasicConstraints: true }, 'not-ca'],
@@ -133,6 +180,10 @@ t.test('validateSigningCa accepts the test intermediate and refuses broken ones'
   ];
   for (const [name, spec, reason] of cases) {
     const f = parseX509Facts((await ca(spec)).der);
-    t.equal(reasonOf(() => validateSigningCa(f, TD, realNow)), reason, name);
+    t.equal(
+      reasonOf(() => validateSigningCa(f, TD, realNow)),
+      reason,
+      name,
+    );
   }
 });

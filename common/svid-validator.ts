@@ -32,15 +32,25 @@ function reject(reason: string, message: string, cause?: unknown): never {
 /** Checks a peer's leaf certificate against the SVID profile and returns its SPIFFE ID. */
 export function validateSvidLeaf(facts: X509Facts, opts: SvidLeafOptions): SpiffeId {
   const id = leafSpiffeId(facts);
-  if (id.path === '') reject('no-path', `the SVID names the trust domain ${id.uri} itself; a workload SVID needs a path`);
+  if (id.path === '')
+    reject('no-path', `the SVID names the trust domain ${id.uri} itself; a workload SVID needs a path`);
   if (id.trustDomain !== opts.trustDomain) {
-    reject('trust-domain', `the SVID ${id.uri} is in trust domain "${id.trustDomain}" but was presented for "${opts.trustDomain}"`);
+    reject(
+      'trust-domain',
+      `the SVID ${id.uri} is in trust domain "${id.trustDomain}" but was presented for "${opts.trustDomain}"`,
+    );
   }
   if (facts.isCa || facts.keyUsage.includes('keyCertSign') || facts.keyUsage.includes('cRLSign')) {
-    reject('ca-leaf', `the SVID ${id.uri} is a CA certificate (CA:true, keyCertSign or cRLSign); a leaf SVID must not be able to sign certificates`);
+    reject(
+      'ca-leaf',
+      `the SVID ${id.uri} is a CA certificate (CA:true, keyCertSign or cRLSign); a leaf SVID must not be able to sign certificates`,
+    );
   }
   if (!facts.keyUsage.includes('digitalSignature')) {
-    reject('key-usage', `the SVID ${id.uri} lacks the digitalSignature key usage, so it cannot authenticate a TLS handshake`);
+    reject(
+      'key-usage',
+      `the SVID ${id.uri} lacks the digitalSignature key usage, so it cannot authenticate a TLS handshake`,
+    );
   }
   checkEku(facts, id, opts.purpose);
   checkKeyAndSignature(facts, `the SVID ${id.uri}`);
@@ -66,10 +76,18 @@ function checkEku(facts: X509Facts, id: SpiffeId, purpose: SvidPurpose): void {
   if (!facts.extKeyUsagePresent) return;
   const has = (oid: string): boolean => facts.extKeyUsage.includes(oid);
   const ok =
-    purpose === 'client' ? has(EKU_OIDS.clientAuth) : purpose === 'server' ? has(EKU_OIDS.serverAuth) : has(EKU_OIDS.clientAuth) || has(EKU_OIDS.serverAuth);
+    purpose === 'client'
+      ? has(EKU_OIDS.clientAuth)
+      : purpose === 'server'
+        ? has(EKU_OIDS.serverAuth)
+        : has(EKU_OIDS.clientAuth) || has(EKU_OIDS.serverAuth);
   if (!ok) {
-    const wanted = purpose === 'client' ? 'clientAuth' : purpose === 'server' ? 'serverAuth' : 'clientAuth or serverAuth';
-    reject('eku', `the SVID ${id.uri} has an extended key usage without ${wanted}, so it may not act as a TLS ${purpose === 'any' ? 'peer' : purpose}`);
+    const wanted =
+      purpose === 'client' ? 'clientAuth' : purpose === 'server' ? 'serverAuth' : 'clientAuth or serverAuth';
+    reject(
+      'eku',
+      `the SVID ${id.uri} has an extended key usage without ${wanted}, so it may not act as a TLS ${purpose === 'any' ? 'peer' : purpose}`,
+    );
   }
 }
 
@@ -80,13 +98,21 @@ function checkKeyAndSignature(facts: X509Facts, what: string): void {
     reject('key', `${what} has a key outside the key policy: ${(cause as Error).message}`, cause);
   }
   if (!STRONG_HASHES.has(facts.signatureHash)) {
-    reject('signature', `${what} is signed with ${facts.signatureHash === 'unknown' ? `algorithm ${facts.signatureAlgorithmOid}` : facts.signatureHash}; SHA-256 or stronger is required`);
+    reject(
+      'signature',
+      `${what} is signed with ${facts.signatureHash === 'unknown' ? `algorithm ${facts.signatureAlgorithmOid}` : facts.signatureHash}; SHA-256 or stronger is required`,
+    );
   }
 }
 
 function checkValidity(facts: X509Facts, now: number, what: string): void {
-  if (now < facts.notBefore) reject('not-yet-valid', `${what} is not valid before ${new Date(facts.notBefore).toISOString()}: check the clocks of both hosts`);
-  if (now > facts.notAfter) reject('expired', `${what} expired at ${new Date(facts.notAfter).toISOString()}: it must be renewed`);
+  if (now < facts.notBefore)
+    reject(
+      'not-yet-valid',
+      `${what} is not valid before ${new Date(facts.notBefore).toISOString()}: check the clocks of both hosts`,
+    );
+  if (now > facts.notAfter)
+    reject('expired', `${what} expired at ${new Date(facts.notAfter).toISOString()}: it must be renewed`);
 }
 
 /**
@@ -95,15 +121,19 @@ function checkValidity(facts: X509Facts, now: number, what: string): void {
  */
 export function validateSigningCa(facts: X509Facts, trustDomain: string, now?: number): void {
   const what = `the signing CA certificate (${facts.subject})`;
-  if (!facts.basicConstraintsPresent || !facts.isCa) reject('not-ca', `${what} is not a CA (basicConstraints CA:true is missing)`);
+  if (!facts.basicConstraintsPresent || !facts.isCa)
+    reject('not-ca', `${what} is not a CA (basicConstraints CA:true is missing)`);
   if (!facts.basicConstraintsCritical) reject('basic-constraints', `${what} must mark basicConstraints critical`);
-  if (facts.pathLen !== 0) reject('path-len', `${what} must have pathLen 0, so it can only sign leaves; it has ${facts.pathLen ?? 'none'}`);
+  if (facts.pathLen !== 0)
+    reject('path-len', `${what} must have pathLen 0, so it can only sign leaves; it has ${facts.pathLen ?? 'none'}`);
   if (!facts.keyUsage.includes('keyCertSign') || !facts.keyUsage.includes('cRLSign')) {
     reject('key-usage', `${what} needs the keyCertSign and cRLSign key usages`);
   }
   const expected = trustDomainId(trustDomain);
-  if (facts.uriSans.length !== 1) reject('uri-san-count', `${what} must carry exactly one URI SAN, ${expected}; it has ${facts.uriSans.length}`);
-  if (facts.uriSans[0] !== expected) reject('trust-domain', `${what} names ${facts.uriSans[0] ?? ''} but this CA serves ${expected}`);
+  if (facts.uriSans.length !== 1)
+    reject('uri-san-count', `${what} must carry exactly one URI SAN, ${expected}; it has ${facts.uriSans.length}`);
+  if (facts.uriSans[0] !== expected)
+    reject('trust-domain', `${what} names ${facts.uriSans[0] ?? ''} but this CA serves ${expected}`);
   checkKeyAndSignature(facts, what);
   if (now !== undefined) checkValidity(facts, now, what);
 }

@@ -72,7 +72,10 @@ t.test('bad bundles are BUNDLE_INVALID', async (t) => {
     ['empty text', () => TrustBundle.fromPem(TD, '', 1)],
     ['garbage text', () => TrustBundle.fromPem(TD, 'hello world', 1)],
     ['bad base64', () => TrustBundle.fromPem(TD, '-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n', 1)],
-    ['not a certificate', () => TrustBundle.fromPem(TD, '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n', 1)],
+    [
+      'not a certificate',
+      () => TrustBundle.fromPem(TD, '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n', 1),
+    ],
     ['a private key', () => TrustBundle.fromPem(TD, ec.root.pem + ec.root.key.keyPem, 1)],
     ['a leaf', () => TrustBundle.fromPem(TD, leaf.pem, 1)],
     ['a CA without keyCertSign', () => TrustBundle.fromPem(TD, noSign.pem, 1)],
@@ -81,12 +84,19 @@ t.test('bad bundles are BUNDLE_INVALID', async (t) => {
     ['JSON garbage', () => TrustBundle.fromJwks(TD, '{nope')],
     ['JSON without keys', () => TrustBundle.fromJwks(TD, '{}')],
     ['JWKS with no x509-svid keys', () => TrustBundle.fromJwks(TD, { keys: [] })],
-    ['x5c with two certificates', () => TrustBundle.fromJwks(TD, { keys: [{ ...key0, x5c: [...(key0.x5c ?? []), ...(key0.x5c ?? [])] }] })],
+    [
+      'x5c with two certificates',
+      () => TrustBundle.fromJwks(TD, { keys: [{ ...key0, x5c: [...(key0.x5c ?? []), ...(key0.x5c ?? [])] }] }),
+    ],
     ['x coordinate not matching x5c', () => TrustBundle.fromJwks(TD, { keys: [{ ...key0, x: 'AAAA' }] })],
     ['string sequence', () => TrustBundle.fromJwks(TD, { ...jwks, spiffe_sequence: '1' })],
   ];
   for (const [name, fn] of cases) t.equal(code(fn), ErrorCode.BUNDLE_INVALID, name);
-  t.equal(code(() => TrustBundle.fromPem('Bad TD', ec.root.pem, 1)), ErrorCode.SPIFFE_ID_INVALID, 'bad trust domain');
+  t.equal(
+    code(() => TrustBundle.fromPem('Bad TD', ec.root.pem, 1)),
+    ErrorCode.SPIFFE_ID_INVALID,
+    'bad trust domain',
+  );
 });
 
 t.test('pemCertificatesToDer returns every certificate of a chain', async (t) => {

@@ -41,7 +41,8 @@ export function pemCertificatesToDer(pem: string): Uint8Array[] {
   const out: Uint8Array[] = [];
   for (const m of pem.matchAll(PEM_BLOCK)) {
     const label = m[1] ?? '';
-    if (label !== 'CERTIFICATE') invalid(`the PEM holds a "${label}" block; a bundle or chain may contain only CERTIFICATE blocks`);
+    if (label !== 'CERTIFICATE')
+      invalid(`the PEM holds a "${label}" block; a bundle or chain may contain only CERTIFICATE blocks`);
     const body = (m[2] ?? '').replace(/\s+/g, '');
     if (!BASE64.test(body)) invalid('a CERTIFICATE block is not valid base64: re-export the certificate');
     out.push(new Uint8Array(Buffer.from(body, 'base64')));
@@ -73,19 +74,27 @@ export class TrustBundle {
   /** Validates and freezes; throws BUNDLE_INVALID for empty bundles, undecodable or non-CA roots. */
   constructor(init: TrustBundleInit) {
     this.trustDomain = parseTrustDomain(init.trustDomain);
-    if (!Number.isSafeInteger(init.sequence) || init.sequence < 0) invalid(`bundle sequence must be a non-negative integer, got ${init.sequence}`);
+    if (!Number.isSafeInteger(init.sequence) || init.sequence < 0)
+      invalid(`bundle sequence must be a non-negative integer, got ${init.sequence}`);
     const hint = init.refreshHintSeconds;
-    if (hint !== undefined && (!Number.isSafeInteger(hint) || hint <= 0)) invalid(`bundle refresh hint must be a positive number of seconds, got ${hint}`);
+    if (hint !== undefined && (!Number.isSafeInteger(hint) || hint <= 0))
+      invalid(`bundle refresh hint must be a positive number of seconds, got ${hint}`);
     this.sequence = init.sequence;
     this.refreshHintSeconds = hint;
     this.roots = Object.freeze(dedupe(init.roots).map((der, i) => checkRoot(der, i)));
-    if (this.roots.length === 0) invalid(`the bundle for ${this.trustDomain} holds no certificates: supply at least one root CA`);
+    if (this.roots.length === 0)
+      invalid(`the bundle for ${this.trustDomain} holds no certificates: supply at least one root CA`);
     this.pem = this.roots.map(derToPem).join('');
     Object.freeze(this);
   }
 
   static fromPem(trustDomain: string, pem: string, sequence: number, refreshHintSeconds?: number): TrustBundle {
-    return new TrustBundle({ trustDomain, roots: pemCertificatesToDer(pem), sequence, ...(refreshHintSeconds === undefined ? {} : { refreshHintSeconds }) });
+    return new TrustBundle({
+      trustDomain,
+      roots: pemCertificatesToDer(pem),
+      sequence,
+      ...(refreshHintSeconds === undefined ? {} : { refreshHintSeconds }),
+    });
   }
 
   /** Reads the SPIFFE bundle JWKS form (object or JSON text). Keys of other uses (jwt-svid) are ignored. */
@@ -98,12 +107,18 @@ export class TrustBundle {
         invalid('the bundle is not valid JSON', cause);
       }
     }
-    if (typeof doc !== 'object' || doc === null || !Array.isArray((doc as BundleJwks).keys)) invalid('the bundle JSON needs a "keys" array');
+    if (typeof doc !== 'object' || doc === null || !Array.isArray((doc as BundleJwks).keys))
+      invalid('the bundle JSON needs a "keys" array');
     const { keys, spiffe_sequence: seq, spiffe_refresh_hint: hint } = doc as BundleJwks;
     if (seq !== undefined && typeof seq !== 'number') invalid('spiffe_sequence must be a number');
     if (hint !== undefined && typeof hint !== 'number') invalid('spiffe_refresh_hint must be a number');
     const roots = keys.filter((k) => k?.use === 'x509-svid').map((k, i) => rootFromJwk(k, i));
-    return new TrustBundle({ trustDomain, roots, sequence: seq ?? 0, ...(hint === undefined ? {} : { refreshHintSeconds: hint }) });
+    return new TrustBundle({
+      trustDomain,
+      roots,
+      sequence: seq ?? 0,
+      ...(hint === undefined ? {} : { refreshHintSeconds: hint }),
+    });
   }
 
   toPem(): string {
@@ -112,7 +127,11 @@ export class TrustBundle {
 
   toJwks(): BundleJwks {
     return {
-      keys: this.roots.map((der) => ({ use: 'x509-svid', ...publicJwk(der), x5c: [Buffer.from(der).toString('base64')] })),
+      keys: this.roots.map((der) => ({
+        use: 'x509-svid',
+        ...publicJwk(der),
+        x5c: [Buffer.from(der).toString('base64')],
+      })),
       spiffe_sequence: this.sequence,
       ...(this.refreshHintSeconds === undefined ? {} : { spiffe_refresh_hint: this.refreshHintSeconds }),
     };
@@ -127,7 +146,11 @@ export class TrustBundle {
 
   /** Equality by content: trust domain, roots, sequence and refresh hint. */
   equals(other: TrustBundle): boolean {
-    return this.hasSameRoots(other) && this.sequence === other.sequence && this.refreshHintSeconds === other.refreshHintSeconds;
+    return (
+      this.hasSameRoots(other) &&
+      this.sequence === other.sequence &&
+      this.refreshHintSeconds === other.refreshHintSeconds
+    );
   }
 }
 
@@ -148,9 +171,14 @@ function checkRoot(der: Uint8Array, index: number): Uint8Array {
   } catch (cause) {
     invalid(`bundle certificate #${index + 1} could not be decoded`, cause);
   }
-  if (!facts.isCa) invalid(`bundle certificate #${index + 1} (${facts.subject}) is not a CA: a bundle holds only root or intermediate CA certificates`);
+  if (!facts.isCa)
+    invalid(
+      `bundle certificate #${index + 1} (${facts.subject}) is not a CA: a bundle holds only root or intermediate CA certificates`,
+    );
   if (facts.keyUsagePresent && !facts.keyUsage.includes('keyCertSign')) {
-    invalid(`bundle certificate #${index + 1} (${facts.subject}) lacks the keyCertSign key usage, so it cannot anchor a chain`);
+    invalid(
+      `bundle certificate #${index + 1} (${facts.subject}) lacks the keyCertSign key usage, so it cannot anchor a chain`,
+    );
   }
   return new Uint8Array(der);
 }

@@ -56,7 +56,10 @@ export function errorFromWire(failure: WireFailure, context: string): SigilError
   const text = failure.details || failure.message || 'no details';
   if (sent) return new SigilError(sent, `${context}: ${text}`);
   if (failure.code === GrpcStatus.UNAVAILABLE) {
-    return new SigilError(ErrorCode.UNAVAILABLE, `${context}: control plane unreachable (${text}); is it running, and are the address and bundle right?`);
+    return new SigilError(
+      ErrorCode.UNAVAILABLE,
+      `${context}: control plane unreachable (${text}); is it running, and are the address and bundle right?`,
+    );
   }
   return new SigilError(ErrorCode.INTERNAL, `${context}: ${text}`);
 }

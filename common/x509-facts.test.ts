@@ -14,12 +14,12 @@ t.test('facts of a conformant SVID', async (t) => {
   t.equal(f.issuer, pki.intermediate.cert.subject);
   t.equal(f.notBefore, svid.cert.notBefore.getTime());
   t.equal(f.notAfter, svid.cert.notAfter.getTime());
-  t.same(
-    [f.basicConstraintsPresent, f.basicConstraintsCritical, f.isCa, f.pathLen],
-    [true, true, false, undefined],
-  );
+  t.same([f.basicConstraintsPresent, f.basicConstraintsCritical, f.isCa, f.pathLen], [true, true, false, undefined]);
   t.same([f.keyUsagePresent, f.keyUsageCritical, f.keyUsage], [true, true, ['digitalSignature']]);
-  t.same([f.extKeyUsagePresent, f.extKeyUsage, f.extKeyUsageNames], [true, [EKU_OIDS.serverAuth, EKU_OIDS.clientAuth], ['serverAuth', 'clientAuth']]);
+  t.same(
+    [f.extKeyUsagePresent, f.extKeyUsage, f.extKeyUsageNames],
+    [true, [EKU_OIDS.serverAuth, EKU_OIDS.clientAuth], ['serverAuth', 'clientAuth']],
+  );
   t.same(f.uriSans, ['spiffe://example.org/a']);
   t.same(f.dnsSans, ['a.example']);
   t.same(f.ipSans, ['127.0.0.1']);
@@ -33,7 +33,10 @@ t.test('facts of a conformant SVID', async (t) => {
 
 t.test('facts of CA certificates and other key types', async (t) => {
   const root = parseX509Facts(pki.root.der);
-  t.same([root.isCa, root.pathLen, root.keyUsage, root.extKeyUsagePresent], [true, undefined, ['keyCertSign', 'cRLSign'], false]);
+  t.same(
+    [root.isCa, root.pathLen, root.keyUsage, root.extKeyUsagePresent],
+    [true, undefined, ['keyCertSign', 'cRLSign'], false],
+  );
   const inter = parseX509Facts(pki.intermediate.der);
   t.same([inter.isCa, inter.pathLen, inter.uriSans], [true, 0, ['spiffe://example.org']]);
   const rsa = parseX509Facts((await makeCert({ keyType: 'rsa-3072' })).der);
@@ -47,7 +50,9 @@ t.test('URI SANs are a list, never split from a display string', async (t) => {
   const tricky = 'spiffe://example.org/a,URI:spiffe://example.org/b';
   const f = parseX509Facts((await pki.issueSvid(tricky)).der);
   t.same(f.uriSans, [tricky]);
-  const two = parseX509Facts((await pki.issueSvid('spiffe://example.org/a', { uris: ['spiffe://example.org/a', 'spiffe://example.org/b'] })).der);
+  const two = parseX509Facts(
+    (await pki.issueSvid('spiffe://example.org/a', { uris: ['spiffe://example.org/a', 'spiffe://example.org/b'] })).der,
+  );
   t.equal(two.uriSans.length, 2);
 });
 

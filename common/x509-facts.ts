@@ -127,19 +127,27 @@ function decodeX509Facts(der: Uint8Array): X509Facts {
     cert = new x509.X509Certificate(der);
     node = new NodeX509(der);
   } catch (cause) {
-    throw new SigilError(ErrorCode.SVID_INVALID, 'the certificate could not be decoded: supply a DER/PEM X.509 certificate', {
-      cause,
-      details: { reason: 'undecodable' },
-    });
+    throw new SigilError(
+      ErrorCode.SVID_INVALID,
+      'the certificate could not be decoded: supply a DER/PEM X.509 certificate',
+      {
+        cause,
+        details: { reason: 'undecodable' },
+      },
+    );
   }
   try {
     return Object.freeze(factsOf(cert, node, der));
   } catch (cause) {
     if (cause instanceof SigilError) throw cause;
-    throw new SigilError(ErrorCode.SVID_INVALID, `the certificate has an undecodable field: ${String((cause as Error).message ?? cause)}`, {
-      cause,
-      details: { reason: 'undecodable' },
-    });
+    throw new SigilError(
+      ErrorCode.SVID_INVALID,
+      `the certificate has an undecodable field: ${String((cause as Error).message ?? cause)}`,
+      {
+        cause,
+        details: { reason: 'undecodable' },
+      },
+    );
   }
 }
 
@@ -148,9 +156,13 @@ function factsOf(cert: x509.X509Certificate, node: NodeX509, der: Uint8Array) {
   const seen = new Set<string>();
   for (const e of extensions) {
     if (seen.has(e.oid)) {
-      throw new SigilError(ErrorCode.SVID_INVALID, `the certificate repeats extension ${e.oid}, which RFC 5280 forbids`, {
-        details: { reason: 'duplicate-extension' },
-      });
+      throw new SigilError(
+        ErrorCode.SVID_INVALID,
+        `the certificate repeats extension ${e.oid}, which RFC 5280 forbids`,
+        {
+          details: { reason: 'duplicate-extension' },
+        },
+      );
     }
     seen.add(e.oid);
   }
@@ -189,7 +201,13 @@ function factsOf(cert: x509.X509Certificate, node: NodeX509, der: Uint8Array) {
     keyUsage: Object.freeze(KEY_USAGE_BITS.filter((_, i) => (kuFlags & (1 << i)) !== 0)),
     extKeyUsagePresent: ekuExt !== undefined,
     extKeyUsage: Object.freeze(eku),
-    extKeyUsageNames: Object.freeze(eku.flatMap((oid) => Object.entries(EKU_OIDS).filter(([, o]) => o === oid).map(([n]) => n))),
+    extKeyUsageNames: Object.freeze(
+      eku.flatMap((oid) =>
+        Object.entries(EKU_OIDS)
+          .filter(([, o]) => o === oid)
+          .map(([n]) => n),
+      ),
+    ),
     uriSans: Object.freeze(sans.filter((n) => n.type === 'url').map((n) => n.value)),
     dnsSans: Object.freeze(sans.filter((n) => n.type === 'dns').map((n) => n.value)),
     ipSans: Object.freeze(sans.filter((n) => n.type === 'ip').map((n) => n.value)),

@@ -67,7 +67,11 @@ export class CaRotationScheduler {
         break;
       case 'retire': {
         const { blockers } = await rotation.retire();
-        if (blockers.length > 0) log.warn({ blockers: blockers.length, first: blockers[0]?.spiffeId }, 'automatic CA rotation: retire waits for live certificates under the previous root');
+        if (blockers.length > 0)
+          log.warn(
+            { blockers: blockers.length, first: blockers[0]?.spiffeId },
+            'automatic CA rotation: retire waits for live certificates under the previous root',
+          );
         break;
       }
     }
@@ -85,7 +89,10 @@ export class CaRotationScheduler {
       const { considered: taken, next } = await this.evaluate();
       const due = next.step === 'none' ? MAX_SLEEP_MS : next.at - this.#deps.clock.now();
       // A step that was due but is still due (blocked, blockers left) is retried later, not in a loop.
-      delay = taken.step !== 'none' && next.step === taken.step && due <= 0 ? RETRY_MS : Math.min(MAX_SLEEP_MS, Math.max(1_000, due));
+      delay =
+        taken.step !== 'none' && next.step === taken.step && due <= 0
+          ? RETRY_MS
+          : Math.min(MAX_SLEEP_MS, Math.max(1_000, due));
     } catch (err) {
       this.#deps.logger.error({ err }, 'automatic CA rotation step failed; retrying later');
       delay = RETRY_MS;

@@ -10,7 +10,14 @@ import { parseX509Facts } from '../common/x509-facts.ts';
 import type { ActiveCa } from './ca/active-ca.ts';
 import { caFilePaths, CA_FILE_NAMES, type CaMetadata } from './ca/ca-files.ts';
 import {
-  activateCaFiles, caPhase, prepareCaFiles, readCaMetadata, requiredRoots, retireCaFiles, writeBundleFiles, type CaPhase,
+  activateCaFiles,
+  caPhase,
+  prepareCaFiles,
+  readCaMetadata,
+  requiredRoots,
+  retireCaFiles,
+  writeBundleFiles,
+  type CaPhase,
 } from './ca/ca-rotation-files.ts';
 import { ADMIN_SVID_TTL_MS } from './ca/init-ca.ts';
 import { certificatePem, parseCertificatesPem } from './ca/issued-certificate.ts';
@@ -20,7 +27,7 @@ import { loadCa } from './ca/load-ca.ts';
 import { recordCaFiles, recordOf } from './lifecycle/inventory.ts';
 import type { RotationScheduleInput } from './ca/rotation-schedule.ts';
 import type { RotationOrderService } from './rotation/rotation-orders.ts';
-import type { CertificateRecord, } from './store/store.ts';
+import type { CertificateRecord } from './store/store.ts';
 import { publishBundle, type TrustAnchorDeps } from './trust-anchors.ts';
 
 export interface CaCertificateSummary {
@@ -66,12 +73,18 @@ export interface CaRotationDeps extends TrustAnchorDeps {
 const ACTIVATE_REASON = 'ca-activate';
 
 function summary(cert: x509.X509Certificate): CaCertificateSummary {
-  return { serial: cert.serialNumber.toLowerCase(), subject: cert.subject, notBefore: cert.notBefore.getTime(), notAfter: cert.notAfter.getTime() };
+  return {
+    serial: cert.serialNumber.toLowerCase(),
+    subject: cert.subject,
+    notBefore: cert.notBefore.getTime(),
+    notAfter: cert.notAfter.getTime(),
+  };
 }
 
 async function certificateAt(dataDir: string, name: string): Promise<x509.X509Certificate> {
   const [cert] = parseCertificatesPem(await readFile(join(dataDir, name), 'utf8'));
-  if (!cert) throw new SigilError(ErrorCode.CA_INVALID, `${join(dataDir, name)} holds no certificate: restore it from a backup`);
+  if (!cert)
+    throw new SigilError(ErrorCode.CA_INVALID, `${join(dataDir, name)} holds no certificate: restore it from a backup`);
   return cert;
 }
 
@@ -86,13 +99,19 @@ export async function resumeCaRotation(dataDir: string, active: ActiveCa, logger
 }
 
 /** Puts every root the committed state needs into memory and the bundle files; says how many were missing. */
-async function reconcileBundle(dataDir: string, active: ActiveCa, logger: Logger): Promise<{ phase: CaPhase; added: number }> {
+async function reconcileBundle(
+  dataDir: string,
+  active: ActiveCa,
+  logger: Logger,
+): Promise<{ phase: CaPhase; added: number }> {
   const meta = await readCaMetadata(dataDir);
   let added = 0;
   for (const root of await requiredRoots(dataDir, meta)) if (await active.addRoot(root)) added++;
   // loadCa may already hold them in memory while bundle.pem still lacks them: the file is checked on its own.
   const paths = caFilePaths(dataDir, { ...CA_FILE_NAMES, ...meta.files });
-  const inFile = new Set(pemCertificatesToDer(await readFile(paths.bundle, 'utf8')).map((der) => Buffer.from(der).toString('base64')));
+  const inFile = new Set(
+    pemCertificatesToDer(await readFile(paths.bundle, 'utf8')).map((der) => Buffer.from(der).toString('base64')),
+  );
   const fileStale = active.rootsDer().some((der) => !inFile.has(Buffer.from(der).toString('base64')));
   if (added > 0 || fileStale) {
     await writeBundleFiles(dataDir, meta, active.bundlePem());
@@ -126,8 +145,18 @@ export class CaRotation {
     return {
       trustDomain: meta.trustDomain,
       phase: caPhase(meta),
-      current: { ...(await generation(meta.files.rootCert, meta.files.intermediateCert)), rootKeyOnline: meta.rootKeyOffline !== true },
-      ...(meta.next ? { next: { ...(await generation(meta.next.rootCert, meta.next.intermediateCert)), rootKeyOnline: !meta.next.rootKeyOffline } } : {}),
+      current: {
+        ...(await generation(meta.files.rootCert, meta.files.intermediateCert)),
+        rootKeyOnline: meta.rootKeyOffline !== true,
+      },
+      ...(meta.next
+        ? {
+            next: {
+              ...(await generation(meta.next.rootCert, meta.next.intermediateCert)),
+              rootKeyOnline: !meta.next.rootKeyOffline,
+            },
+          }
+        : {}),
       ...(meta.previous ? { previous: await generation(meta.previous.rootCert, meta.previous.intermediateCert) } : {}),
       intermediateOnly: meta.next?.intermediateOnly ?? meta.previous?.intermediateOnly ?? false,
       bundle: active.roots.map(summary),
@@ -142,7 +171,10 @@ export class CaRotation {
     const root = await certificateAt(dataDir, meta.files.rootCert);
     return {
       phase: caPhase(meta),
-      intermediate: { notBefore: active.intermediate.notBefore.getTime(), notAfter: active.intermediate.notAfter.getTime() },
+      intermediate: {
+        notBefore: active.intermediate.notBefore.getTime(),
+        notAfter: active.intermediate.notAfter.getTime(),
+      },
       root: { notAfter: root.notAfter.getTime() },
       rootKeyOnline: meta.rootKeyOffline !== true,
       ...(meta.next ? { preparedAt: Date.parse(meta.next.preparedAt) } : {}),
@@ -150,7 +182,10 @@ export class CaRotation {
     };
   }
 
-  prepare(options: { intermediateOnly: boolean; rootKeyPem?: string }): Promise<{ status: CaRotationStatus; newRootKeyPem?: string }> {
+  prepare(options: {
+    intermediateOnly: boolean;
+    rootKeyPem?: string;
+  }): Promise<{ status: CaRotationStatus; newRootKeyPem?: string }> {
     return this.#serialised(() => this.#prepare(options));
   }
 
@@ -173,30 +208,58 @@ export class CaRotation {
     return run;
   }
 
-  async #prepare(options: { intermediateOnly: boolean; rootKeyPem?: string }): Promise<{ status: CaRotationStatus; newRootKeyPem?: string }> {
+  async #prepare(options: {
+    intermediateOnly: boolean;
+    rootKeyPem?: string;
+  }): Promise<{ status: CaRotationStatus; newRootKeyPem?: string }> {
     const { dataDir, passphrase, clock, active, store, logger } = this.#deps;
-    const prepared = await prepareCaFiles({ dataDir, passphrase, now: clock.now(), intermediateOnly: options.intermediateOnly, ...(options.rootKeyPem ? { rootKeyPem: options.rootKeyPem } : {}) });
+    const prepared = await prepareCaFiles({
+      dataDir,
+      passphrase,
+      now: clock.now(),
+      intermediateOnly: options.intermediateOnly,
+      ...(options.rootKeyPem ? { rootKeyPem: options.rootKeyPem } : {}),
+    });
     if (prepared.issued.root) await store.insertCertificate(this.#caRecord(prepared.root, 'root', null));
-    await store.insertCertificate(this.#caRecord(prepared.intermediate, 'intermediate', prepared.root.serialNumber.toLowerCase()));
+    await store.insertCertificate(
+      this.#caRecord(prepared.intermediate, 'intermediate', prepared.root.serialNumber.toLowerCase()),
+    );
     if (await active.addRoot(prepared.root)) {
       await writeBundleFiles(dataDir, prepared.meta, active.bundlePem());
       await this.#bundleChanged();
     }
-    logger.info({ root: prepared.root.serialNumber.toLowerCase(), intermediate: prepared.intermediate.serialNumber.toLowerCase(), intermediate_only: options.intermediateOnly }, 'CA rotation prepared');
-    return { status: await this.status(), ...(prepared.newRootKeyPem ? { newRootKeyPem: prepared.newRootKeyPem } : {}) };
+    logger.info(
+      {
+        root: prepared.root.serialNumber.toLowerCase(),
+        intermediate: prepared.intermediate.serialNumber.toLowerCase(),
+        intermediate_only: options.intermediateOnly,
+      },
+      'CA rotation prepared',
+    );
+    return {
+      status: await this.status(),
+      ...(prepared.newRootKeyPem ? { newRootKeyPem: prepared.newRootKeyPem } : {}),
+    };
   }
 
-  async #activate(options: { windowMs?: number; force?: boolean }): Promise<{ status: CaRotationStatus; orderId: string }> {
+  async #activate(options: {
+    windowMs?: number;
+    force?: boolean;
+  }): Promise<{ status: CaRotationStatus; orderId: string }> {
     const { dataDir, clock, propagationMs } = this.#deps;
     const meta = await readCaMetadata(dataDir);
     if (caPhase(meta) === 'prepared' && options.force !== true) {
       const readyAt = Date.parse(meta.next!.preparedAt) + propagationMs;
       if (clock.now() < readyAt) {
-        throw new SigilError(ErrorCode.CA_ROTATION_STATE, `the new root was pushed ${Math.round((clock.now() - Date.parse(meta.next!.preparedAt)) / 1000)}s ago: a sidecar that has not fetched it yet could not verify the control plane once the new CA signs. Wait until ${new Date(readyAt).toISOString()} (caRotation.propagation), or pass --force once every sidecar reports two roots`);
+        throw new SigilError(
+          ErrorCode.CA_ROTATION_STATE,
+          `the new root was pushed ${Math.round((clock.now() - Date.parse(meta.next!.preparedAt)) / 1000)}s ago: a sidecar that has not fetched it yet could not verify the control plane once the new CA signs. Wait until ${new Date(readyAt).toISOString()} (caRotation.propagation), or pass --force once every sidecar reports two roots`,
+        );
       }
     }
     // Prepared: commit the activation. Activated but cut short (signer not swapped, no order sent): finish it.
-    if (caPhase(meta) !== 'activated' || !(await this.#activationUnfinished(meta))) await activateCaFiles({ dataDir, now: clock.now() });
+    if (caPhase(meta) !== 'activated' || !(await this.#activationUnfinished(meta)))
+      await activateCaFiles({ dataDir, now: clock.now() });
     const orderId = await this.#finishActivation(options.windowMs ?? 0);
     return { status: await this.status(), orderId };
   }
@@ -217,7 +280,10 @@ export class CaRotation {
     const { dataDir, passphrase, active, store, logger, orders } = this.#deps;
     const meta = await readCaMetadata(dataDir);
     const paths = caFilePaths(dataDir, { ...CA_FILE_NAMES, ...meta.files });
-    if (active.intermediateSerial !== (await certificateAt(dataDir, meta.files.intermediateCert)).serialNumber.toLowerCase()) {
+    if (
+      active.intermediateSerial !==
+      (await certificateAt(dataDir, meta.files.intermediateCert)).serialNumber.toLowerCase()
+    ) {
       const loaded = await loadCa({ dataDir, passphrase });
       for (const root of active.roots) await loaded.ca.addRoot(root);
       active.swap(loaded.ca);
@@ -229,9 +295,13 @@ export class CaRotation {
     await recordCaFiles(store, paths, meta.trustDomain);
     let orderId = await this.#activationOrder(meta);
     if (orderId === undefined) {
-      orderId = (await orders.order({ all: true, ...(windowMs > 0 ? { windowMs } : {}) }, ACTIVATE_REASON)).order.orderId;
+      orderId = (await orders.order({ all: true, ...(windowMs > 0 ? { windowMs } : {}) }, ACTIVATE_REASON)).order
+        .orderId;
     }
-    logger.info({ intermediate: active.intermediateSerial, order_id: orderId }, 'CA rotation activated: the new intermediate signs; every workload renews inside the window');
+    logger.info(
+      { intermediate: active.intermediateSerial, order_id: orderId },
+      'CA rotation activated: the new intermediate signs; every workload renews inside the window',
+    );
     return orderId;
   }
 
@@ -245,7 +315,11 @@ export class CaRotation {
     const { dataDir, active } = this.#deps;
     const current = (await certificateAt(dataDir, meta.files.intermediateCert)).serialNumber.toLowerCase();
     const admin = await this.#adminIssuerSerial(caFilePaths(dataDir, { ...CA_FILE_NAMES, ...meta.files }).adminSvid);
-    return active.intermediateSerial !== current || (admin !== undefined && admin !== current) || (await this.#activationOrder(meta)) === undefined;
+    return (
+      active.intermediateSerial !== current ||
+      (admin !== undefined && admin !== current) ||
+      (await this.#activationOrder(meta)) === undefined
+    );
   }
 
   async #adminIssuerSerial(path: string): Promise<string | undefined> {
@@ -271,7 +345,9 @@ export class CaRotation {
     const live = await store.listCertificates({ status: 'active', notAfterAfter: clock.now() });
     const held = live.filter((c) => (c.kind === 'svid' || c.kind === 'admin') && !c.supersededBy);
     // The serving certificate is re-minted in memory and only the newest one is in use.
-    const newestServing = live.filter((c) => c.kind === 'control-plane').reduce<CertificateRecord | undefined>((a, c) => (!a || c.issuedAt > a.issuedAt ? c : a), undefined);
+    const newestServing = live
+      .filter((c) => c.kind === 'control-plane')
+      .reduce<CertificateRecord | undefined>((a, c) => (!a || c.issuedAt > a.issuedAt ? c : a), undefined);
     return [...held, ...(newestServing ? [newestServing] : [])]
       .filter((c) => c.issuerSerial === oldIntermediate)
       .sort((a, b) => a.spiffeId.localeCompare(b.spiffeId) || a.serial.localeCompare(b.serial));
@@ -286,7 +362,10 @@ export class CaRotation {
     if (blockers.length > 0) return { status: await this.status(), blockers };
     const { removedRoot } = await retireCaFiles({ dataDir }, (root) => {
       const der = new Uint8Array(root.rawData);
-      return active.roots.filter((r) => !Buffer.from(r.rawData).equals(Buffer.from(der))).map(certificatePem).join('');
+      return active.roots
+        .filter((r) => !Buffer.from(r.rawData).equals(Buffer.from(der)))
+        .map(certificatePem)
+        .join('');
     });
     if (removedRoot && active.removeRoot(new Uint8Array(removedRoot.rawData))) await this.#bundleChanged();
     logger.info({ removed_root: removedRoot?.serialNumber.toLowerCase() ?? null }, 'CA rotation retired');
@@ -303,8 +382,17 @@ export class CaRotation {
   #caRecord(cert: x509.X509Certificate, kind: 'root' | 'intermediate', issuerSerial: string | null): CertificateRecord {
     const facts = parseX509Facts(new Uint8Array(cert.rawData));
     return {
-      serial: facts.serial, spiffeId: `spiffe://${this.#deps.active.trustDomain}`, kind, keyType: this.#deps.active.keyType, notBefore: facts.notBefore, notAfter: facts.notAfter,
-      issuerSerial, status: 'active', issuedAt: this.#deps.clock.now(), publicKeySha256: facts.spkiSha256, der: facts.der,
+      serial: facts.serial,
+      spiffeId: `spiffe://${this.#deps.active.trustDomain}`,
+      kind,
+      keyType: this.#deps.active.keyType,
+      notBefore: facts.notBefore,
+      notAfter: facts.notAfter,
+      issuerSerial,
+      status: 'active',
+      issuedAt: this.#deps.clock.now(),
+      publicKeySha256: facts.spkiSha256,
+      der: facts.der,
     };
   }
 
@@ -324,10 +412,18 @@ export class CaRotation {
     if (!adminId) return;
     const keys = await generateKeyPair(this.#deps.active.keyType);
     const now = this.#deps.clock.now();
-    const leaf = await this.#deps.active.issueLeaf({ spiffeId: adminId, publicKey: keys.publicKey, ttlMs: ADMIN_SVID_TTL_MS, now });
+    const leaf = await this.#deps.active.issueLeaf({
+      spiffeId: adminId,
+      publicKey: keys.publicKey,
+      ttlMs: ADMIN_SVID_TTL_MS,
+      now,
+    });
     // Key first: a reader that sees the new SVID must find its key already in place.
     await replaceFile(paths.adminKey, privateKeyPem(keys.privateKey), 0o600);
     await replaceFile(paths.adminSvid, leaf.pem + this.#deps.active.chainPem(), 0o644);
-    await this.#deps.store.insertCertificate(recordOf(leaf, adminId, 'admin', leaf.issuerSerial, now), oldSerial === undefined ? {} : { supersedes: oldSerial });
+    await this.#deps.store.insertCertificate(
+      recordOf(leaf, adminId, 'admin', leaf.issuerSerial, now),
+      oldSerial === undefined ? {} : { supersedes: oldSerial },
+    );
   }
 }

@@ -15,7 +15,8 @@ t.test('defaults without a file', async (t) => {
 });
 
 t.test('file values, with paths relative to the file', async (t) => {
-  const text = 'trustDomain: example.org\ndataDir: ./d\nlisten: { grpc: 127.0.0.1:9443 }\nsvid: { ttl: 20s }\nstore: { sqlite: ./db/s.db }\n';
+  const text =
+    'trustDomain: example.org\ndataDir: ./d\nlisten: { grpc: 127.0.0.1:9443 }\nsvid: { ttl: 20s }\nstore: { sqlite: ./db/s.db }\n';
   const c = resolveControlPlaneConfig({ ...base, file: { path: 'etc/cp.yaml', text } });
   t.equal(c.trustDomain, 'example.org');
   t.equal(c.dataDir, '/work/etc/d');
@@ -39,9 +40,18 @@ t.test('environment overrides the file, flags override both', async (t) => {
 
 t.test('unknown keys and bad durations are refused together', async (t) => {
   t.throws(
-    () => resolveControlPlaneConfig({ ...base, file: { path: 'cp.yaml', text: 'svid: { ttl: forever }\nlistn: {}\n' } }),
-    { code: ErrorCode.CONFIG_INVALID, message: /cp\.yaml:1: svid\.ttl: invalid duration[\s\S]*cp\.yaml:2: unknown key "listn"/ },
+    () =>
+      resolveControlPlaneConfig({ ...base, file: { path: 'cp.yaml', text: 'svid: { ttl: forever }\nlistn: {}\n' } }),
+    {
+      code: ErrorCode.CONFIG_INVALID,
+      message: /cp\.yaml:1: svid\.ttl: invalid duration[\s\S]*cp\.yaml:2: unknown key "listn"/,
+    },
   );
-  t.throws(() => resolveControlPlaneConfig({ ...base, file: { path: 'cp.yaml', text: 'listen: { grpc: nowhere }\n' } }), { code: ErrorCode.CONFIG_INVALID, message: /use host:port/ });
-  t.throws(() => resolveControlPlaneConfig({ ...base, env: { SIGIL_TRUST_DOMAIN: 'Bad.Org' } }), { code: ErrorCode.SPIFFE_ID_INVALID });
+  t.throws(
+    () => resolveControlPlaneConfig({ ...base, file: { path: 'cp.yaml', text: 'listen: { grpc: nowhere }\n' } }),
+    { code: ErrorCode.CONFIG_INVALID, message: /use host:port/ },
+  );
+  t.throws(() => resolveControlPlaneConfig({ ...base, env: { SIGIL_TRUST_DOMAIN: 'Bad.Org' } }), {
+    code: ErrorCode.SPIFFE_ID_INVALID,
+  });
 });

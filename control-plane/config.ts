@@ -11,25 +11,41 @@ import { parseTrustDomain } from '../common/spiffe-id.ts';
 export const controlPlaneFileSchema = z.strictObject({
   trustDomain: z.string().optional(),
   dataDir: z.string().default('./data'),
-  listen: z.strictObject({
-    grpc: hostPort.default(parseHostPort('127.0.0.1:7443')),
-    http: hostPort.default(parseHostPort('127.0.0.1:7080')),
-  }).default({ grpc: parseHostPort('127.0.0.1:7443'), http: parseHostPort('127.0.0.1:7080') }),
+  listen: z
+    .strictObject({
+      grpc: hostPort.default(parseHostPort('127.0.0.1:7443')),
+      http: hostPort.default(parseHostPort('127.0.0.1:7080')),
+    })
+    .default({ grpc: parseHostPort('127.0.0.1:7443'), http: parseHostPort('127.0.0.1:7080') }),
   svid: z.strictObject({ ttl: durationMs.default(3_600_000) }).default({ ttl: 3_600_000 }),
   joinTokens: z.strictObject({ defaultTtl: durationMs.default(900_000) }).default({ defaultTtl: 900_000 }),
   store: z.strictObject({ sqlite: z.string().optional() }).default({}),
-  nats: z.strictObject({
-    servers: z.array(z.string().regex(/^(nats|tls):\/\/\S+$/, 'must be a nats:// or tls:// URL')).min(1),
-    tls: z.strictObject({ caFile: z.string().optional(), certFile: z.string().optional(), keyFile: z.string().optional() }).optional(),
-    credentialsFile: z.string().optional(),
-  }).optional(),
-  policy: z.strictObject({ defaultAction: z.enum(['deny', 'allow']).default('deny') }).default({ defaultAction: 'deny' }),
-  caRotation: z.strictObject({
-    auto: z.boolean().default(true),
-    propagation: durationMs.default(600_000),
-    activateWindow: durationMs.default(3_600_000),
-  }).default({ auto: true, propagation: 600_000, activateWindow: 3_600_000 }),
-  log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).default({ level: 'info' }),
+  nats: z
+    .strictObject({
+      servers: z.array(z.string().regex(/^(nats|tls):\/\/\S+$/, 'must be a nats:// or tls:// URL')).min(1),
+      tls: z
+        .strictObject({
+          caFile: z.string().optional(),
+          certFile: z.string().optional(),
+          keyFile: z.string().optional(),
+        })
+        .optional(),
+      credentialsFile: z.string().optional(),
+    })
+    .optional(),
+  policy: z
+    .strictObject({ defaultAction: z.enum(['deny', 'allow']).default('deny') })
+    .default({ defaultAction: 'deny' }),
+  caRotation: z
+    .strictObject({
+      auto: z.boolean().default(true),
+      propagation: durationMs.default(600_000),
+      activateWindow: durationMs.default(3_600_000),
+    })
+    .default({ auto: true, propagation: 600_000, activateWindow: 3_600_000 }),
+  log: z
+    .strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') })
+    .default({ level: 'info' }),
 });
 
 export interface ControlPlaneConfig {
@@ -46,7 +62,13 @@ export interface ControlPlaneConfig {
   /** Automatic staged CA rotation (prepare at half the intermediate's life, ...); auto: false leaves it to operators. */
   readonly caRotation: { readonly auto: boolean; readonly propagationMs: number; readonly activateWindowMs: number };
   /** Absent: no event channel; sidecars converge through FetchTrust alone. */
-  readonly nats: { readonly servers: readonly string[]; readonly tls?: { caFile?: string; certFile?: string; keyFile?: string }; readonly credentialsFile?: string } | undefined;
+  readonly nats:
+    | {
+        readonly servers: readonly string[];
+        readonly tls?: { caFile?: string; certFile?: string; keyFile?: string };
+        readonly credentialsFile?: string;
+      }
+    | undefined;
 }
 
 export interface ConfigSources {
@@ -63,13 +85,16 @@ export interface ConfigSources {
  */
 export function resolveControlPlaneConfig(sources: ConfigSources): ControlPlaneConfig {
   const fileDir = sources.file ? dirname(resolve(sources.cwd, sources.file.path)) : sources.cwd;
-  const file = sources.file ? validateYaml(controlPlaneFileSchema, sources.file.text, sources.file.path) : controlPlaneFileSchema.parse({});
+  const file = sources.file
+    ? validateYaml(controlPlaneFileSchema, sources.file.text, sources.file.path)
+    : controlPlaneFileSchema.parse({});
   const env = sources.env;
   const dataDir = sources.flags.dataDir ?? env['SIGIL_DATA_DIR'];
   const resolvedDataDir = dataDir !== undefined ? resolve(sources.cwd, dataDir) : resolve(fileDir, file.dataDir);
   const trustDomain = env['SIGIL_TRUST_DOMAIN'] ?? file.trustDomain;
   if (trustDomain !== undefined) parseTrustDomain(trustDomain);
-  const sqlite = env['SIGIL_STORE_SQLITE'] ?? (file.store.sqlite !== undefined ? resolve(fileDir, file.store.sqlite) : undefined);
+  const sqlite =
+    env['SIGIL_STORE_SQLITE'] ?? (file.store.sqlite !== undefined ? resolve(fileDir, file.store.sqlite) : undefined);
   return Object.freeze({
     trustDomain,
     dataDir: resolvedDataDir,
@@ -91,10 +116,25 @@ export function resolveControlPlaneConfig(sources: ConfigSources): ControlPlaneC
   });
 }
 
-function natsConfig(envServers: string | undefined, file: z.output<typeof controlPlaneFileSchema>['nats'], fileDir: string): ControlPlaneConfig['nats'] {
-  const servers = envServers ? envServers.split(',').map((x) => x.trim()).filter(Boolean) : file?.servers;
+function natsConfig(
+  envServers: string | undefined,
+  file: z.output<typeof controlPlaneFileSchema>['nats'],
+  fileDir: string,
+): ControlPlaneConfig['nats'] {
+  const servers = envServers
+    ? envServers
+        .split(',')
+        .map((x) => x.trim())
+        .filter(Boolean)
+    : file?.servers;
   if (!servers || servers.length === 0) return undefined;
-  const tls = file?.tls ? Object.fromEntries(Object.entries(file.tls).filter(([, v]) => v !== undefined).map(([k, v]) => [k, resolve(fileDir, v as string)])) : undefined;
+  const tls = file?.tls
+    ? Object.fromEntries(
+        Object.entries(file.tls)
+          .filter(([, v]) => v !== undefined)
+          .map(([k, v]) => [k, resolve(fileDir, v as string)]),
+      )
+    : undefined;
   return {
     servers,
     ...(tls ? { tls } : {}),
@@ -104,7 +144,10 @@ function natsConfig(envServers: string | undefined, file: z.output<typeof contro
 
 function parseDefaultAction(value: string): 'deny' | 'allow' {
   if (value === 'deny' || value === 'allow') return value;
-  throw new SigilError(ErrorCode.CONFIG_INVALID, `SIGIL_POLICY_DEFAULT_ACTION must be deny or allow, got ${JSON.stringify(value)}`);
+  throw new SigilError(
+    ErrorCode.CONFIG_INVALID,
+    `SIGIL_POLICY_DEFAULT_ACTION must be deny or allow, got ${JSON.stringify(value)}`,
+  );
 }
 
 function parseBoolean(name: string): (value: string) => boolean {
@@ -119,15 +162,29 @@ function envOr<T>(env: ConfigSources['env'], name: string, fallback: T, parse: (
   return value === undefined || value === '' ? fallback : parse(value);
 }
 
-export function loadControlPlaneConfig(options: { configPath?: string | undefined; dataDir?: string | undefined; env?: NodeJS.ProcessEnv; cwd?: string }): ControlPlaneConfig {
+export function loadControlPlaneConfig(options: {
+  configPath?: string | undefined;
+  dataDir?: string | undefined;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+}): ControlPlaneConfig {
   const cwd = options.cwd ?? process.cwd();
   let file: ConfigSources['file'];
   if (options.configPath !== undefined) {
     try {
       file = { path: options.configPath, text: readFileSync(resolve(cwd, options.configPath), 'utf8') };
     } catch (err) {
-      throw new SigilError(ErrorCode.CONFIG_INVALID, `cannot read config file ${options.configPath}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+      throw new SigilError(
+        ErrorCode.CONFIG_INVALID,
+        `cannot read config file ${options.configPath}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+        { cause: err },
+      );
     }
   }
-  return resolveControlPlaneConfig({ ...(file ? { file } : {}), env: options.env ?? process.env, flags: { dataDir: options.dataDir }, cwd });
+  return resolveControlPlaneConfig({
+    ...(file ? { file } : {}),
+    env: options.env ?? process.env,
+    flags: { dataDir: options.dataDir },
+    cwd,
+  });
 }

@@ -3,10 +3,29 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 /** The control plane's Prometheus metrics, on a registry of its own (several control planes may share a process). */
 export class ControlPlaneMetrics {
   readonly registry = new Registry();
-  readonly issued = new Counter({ name: 'sigil_ca_issued_total', help: 'Certificates issued, by kind and key type', labelNames: ['kind', 'key_type'] as const, registers: [this.registry] });
-  readonly refused = new Counter({ name: 'sigil_ca_refused_total', help: 'Issuance requests refused, by RPC and error code', labelNames: ['rpc', 'code'] as const, registers: [this.registry] });
-  readonly caNotAfter = new Gauge({ name: 'sigil_ca_not_after_timestamp_seconds', help: 'Expiry of the CA certificates in use', labelNames: ['ca'] as const, registers: [this.registry] });
-  readonly tokensCreated = new Counter({ name: 'sigil_join_tokens_created_total', help: 'Join tokens created', registers: [this.registry] });
+  readonly issued = new Counter({
+    name: 'sigil_ca_issued_total',
+    help: 'Certificates issued, by kind and key type',
+    labelNames: ['kind', 'key_type'] as const,
+    registers: [this.registry],
+  });
+  readonly refused = new Counter({
+    name: 'sigil_ca_refused_total',
+    help: 'Issuance requests refused, by RPC and error code',
+    labelNames: ['rpc', 'code'] as const,
+    registers: [this.registry],
+  });
+  readonly caNotAfter = new Gauge({
+    name: 'sigil_ca_not_after_timestamp_seconds',
+    help: 'Expiry of the CA certificates in use',
+    labelNames: ['ca'] as const,
+    registers: [this.registry],
+  });
+  readonly tokensCreated = new Counter({
+    name: 'sigil_join_tokens_created_total',
+    help: 'Join tokens created',
+    registers: [this.registry],
+  });
 
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'sigil_process_' });

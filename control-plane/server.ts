@@ -92,54 +92,87 @@ export class ControlPlane {
     const ca = new ActiveCa(loaded.ca);
     await resumeCaRotation(config.dataDir, ca, this.#logger);
     if (config.trustDomain !== undefined && config.trustDomain !== trustDomain) {
-      throw new SigilError(ErrorCode.CONFIG_INVALID, `the configuration names trust domain ${config.trustDomain}, but the CA in ${config.dataDir} is for ${trustDomain}`);
+      throw new SigilError(
+        ErrorCode.CONFIG_INVALID,
+        `the configuration names trust domain ${config.trustDomain}, but the CA in ${config.dataDir} is for ${trustDomain}`,
+      );
     }
     this.#trustDomain = trustDomain;
     await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
     await this.#store.open();
     await recordCaFiles(this.#store, files, trustDomain);
-    const policies = new PolicyService({ trustDomain, defaultAction: config.policyDefaultAction }, {
-      store: this.#store,
-      clock: this.#clock,
-      // Full state: every sidecar gets the whole set in force.
-      onChange: async (wire) => { await this.#publisher?.publish({ type: 'policy.updated', policies: wire }); },
-    });
+    const policies = new PolicyService(
+      { trustDomain, defaultAction: config.policyDefaultAction },
+      {
+        store: this.#store,
+        clock: this.#clock,
+        // Full state: every sidecar gets the whole set in force.
+        onChange: async (wire) => {
+          await this.#publisher?.publish({ type: 'policy.updated', policies: wire });
+        },
+      },
+    );
     await policies.load();
-    const orders = new RotationOrderService({ trustDomain }, { store: this.#store, clock: this.#clock, logger: this.#logger });
+    const orders = new RotationOrderService(
+      { trustDomain },
+      { store: this.#store, clock: this.#clock, logger: this.#logger },
+    );
     await orders.load();
-    const trust = new TrustState(ca, { revocation: () => this.#requireRevocation().snapshot, policies: () => policies.wire, rotationOrders: () => orders.running() });
+    const trust = new TrustState(ca, {
+      revocation: () => this.#requireRevocation().snapshot,
+      policies: () => policies.wire,
+      rotationOrders: () => orders.running(),
+    });
     await trust.load(this.#store);
     const caChanged = () => this.metrics.caNotAfter.set({ ca: 'intermediate' }, ca.intermediateNotAfter / 1000);
     caChanged();
 
     const serving = new ServingCertificates();
     let servingSerial: string | undefined;
-    const servingIdentity = new ServingIdentity({ hosts: [config.listen.grpc.host], ttlMs: SERVING_SVID_TTL_MS }, {
-      ca,
-      clock: this.#clock,
-      logger: this.#logger,
-      onIssued: async (m) => {
-        await this.#store.insertCertificate(recordOf(m.leaf, `spiffe://${trustDomain}/sigil/control-plane`, 'control-plane', m.leaf.issuerSerial, this.#clock.now()), servingSerial === undefined ? {} : { supersedes: servingSerial });
-        servingSerial = m.leaf.serial;
-        this.metrics.issued.inc({ kind: 'control-plane', key_type: m.leaf.keyType });
-        serving.update(m);
+    const servingIdentity = new ServingIdentity(
+      { hosts: [config.listen.grpc.host], ttlMs: SERVING_SVID_TTL_MS },
+      {
+        ca,
+        clock: this.#clock,
+        logger: this.#logger,
+        onIssued: async (m) => {
+          await this.#store.insertCertificate(
+            recordOf(
+              m.leaf,
+              `spiffe://${trustDomain}/sigil/control-plane`,
+              'control-plane',
+              m.leaf.issuerSerial,
+              this.#clock.now(),
+            ),
+            servingSerial === undefined ? {} : { supersedes: servingSerial },
+          );
+          servingSerial = m.leaf.serial;
+          this.metrics.issued.inc({ kind: 'control-plane', key_type: m.leaf.keyType });
+          serving.update(m);
+        },
       },
-    });
+    );
     this.#serving = servingIdentity;
     await servingIdentity.start();
     this.#publisher = await this.#startPublisher(trustDomain);
     this.#anchors = { ca, store: this.#store, trust, bundleFile: files.bundle, publisher: this.#publisher };
-    const revocation = new RevocationRegistry({ trustDomain }, {
-      store: this.#store,
-      signer: ca,
-      clock: this.#clock,
-      logger: this.#logger,
-      ...(this.#publisher ? { publisher: this.#publisher } : {}),
-    });
+    const revocation = new RevocationRegistry(
+      { trustDomain },
+      {
+        store: this.#store,
+        signer: ca,
+        clock: this.#clock,
+        logger: this.#logger,
+        ...(this.#publisher ? { publisher: this.#publisher } : {}),
+      },
+    );
     await revocation.start();
     this.#revocation = revocation;
 
-    const edge = { logger: this.#logger, onRefused: (rpc: string, code: string) => this.metrics.refused.inc({ rpc, code }) };
+    const edge = {
+      logger: this.#logger,
+      onRefused: (rpc: string, code: string) => this.metrics.refused.inc({ rpc, code }),
+    };
     const issuer = new IdentityIssuer({
       store: this.#store,
       clock: this.#clock,
@@ -148,25 +181,68 @@ export class ControlPlane {
       signer: { trustDomain, issueLeaf: (request) => ca.issueLeaf(request) },
       onIssued: (leaf, kind) => this.metrics.issued.inc({ kind, key_type: leaf.keyType }),
     });
-    const tokens = new JoinTokens({ store: this.#store, clock: this.#clock, trustDomain, defaultTtlMs: config.joinTokenTtlMs });
+    const tokens = new JoinTokens({
+      store: this.#store,
+      clock: this.#clock,
+      trustDomain,
+      defaultTtlMs: config.joinTokenTtlMs,
+    });
     orders.publishWith(this.#publisher);
     const caRotation = new CaRotation({
-      ...this.#anchors, active: ca, dataDir: config.dataDir, passphrase: this.#options.passphrase, clock: this.#clock, logger: this.#logger, orders,
+      ...this.#anchors,
+      active: ca,
+      dataDir: config.dataDir,
+      passphrase: this.#options.passphrase,
+      clock: this.#clock,
+      logger: this.#logger,
+      orders,
       propagationMs: config.caRotation.propagationMs,
-      renewServing: async () => { await servingIdentity.renewNow(); },
+      renewServing: async () => {
+        await servingIdentity.renewNow();
+      },
       onCaChanged: caChanged,
     });
-    const scheduler = new CaRotationScheduler(config.caRotation, { rotation: caRotation, clock: this.#clock, logger: this.#logger, intermediateTtlMs: INTERMEDIATE_TTL_MS });
+    const scheduler = new CaRotationScheduler(config.caRotation, {
+      rotation: caRotation,
+      clock: this.#clock,
+      logger: this.#logger,
+      intermediateTtlMs: INTERMEDIATE_TTL_MS,
+    });
     this.#scheduler = scheduler;
     this.#grpc.addService(IdentityService, identityHandlers({ ...edge, issuer, trust, trustDomain }));
-    this.#grpc.addService(AdminService, adminHandlers({ ...edge, store: this.#store, tokens, clock: this.#clock, trustDomain, revocation, policies, orders, caRotation, scheduled: () => scheduler.preview(), onTokenCreated: () => this.metrics.tokensCreated.inc() }));
+    this.#grpc.addService(
+      AdminService,
+      adminHandlers({
+        ...edge,
+        store: this.#store,
+        tokens,
+        clock: this.#clock,
+        trustDomain,
+        revocation,
+        policies,
+        orders,
+        caRotation,
+        scheduled: () => scheduler.preview(),
+        onTokenCreated: () => this.metrics.tokensCreated.inc(),
+      }),
+    );
     const grpcAddress = await this.#bind(config.listen.grpc, serving.serverCredentials());
 
     this.#http = new HttpListener({
       logger: this.#logger,
-      readiness: () => ({ ready: this.#addresses !== undefined, checks: { grpc: { ok: this.#addresses !== undefined, detail: this.#addresses ? `serving on ${formatHostPort(this.#addresses.grpc)}` : 'starting' } } }),
+      readiness: () => ({
+        ready: this.#addresses !== undefined,
+        checks: {
+          grpc: {
+            ok: this.#addresses !== undefined,
+            detail: this.#addresses ? `serving on ${formatHostPort(this.#addresses.grpc)}` : 'starting',
+          },
+        },
+      }),
       metrics: () => this.metrics.render(),
-      extra: { '/crl': async () => ({ status: 200, contentType: 'application/pkix-crl', body: revocation.snapshot.crlDer }) },
+      extra: {
+        '/crl': async () => ({ status: 200, contentType: 'application/pkix-crl', body: revocation.snapshot.crlDer }),
+      },
     });
     const httpAddress = await this.#http.listen(config.listen.http);
     this.#addresses = { grpc: grpcAddress, http: httpAddress };
@@ -174,7 +250,10 @@ export class ControlPlane {
     if (this.#publisher) await publishBundle(this.#anchors);
     await caRotation.completeActivation({ windowMs: config.caRotation.activateWindowMs });
     scheduler.start();
-    this.#logger.info({ trust_domain: trustDomain, grpc: formatHostPort(grpcAddress), http: formatHostPort(httpAddress) }, 'control plane started');
+    this.#logger.info(
+      { trust_domain: trustDomain, grpc: formatHostPort(grpcAddress), http: formatHostPort(httpAddress) },
+      'control plane started',
+    );
     return this.#addresses;
   }
 
@@ -190,8 +269,14 @@ export class ControlPlane {
     await this.#revocation?.stop();
     await this.#publisher?.close();
     await new Promise<void>((resolve) => {
-      const force = setTimeout(() => { this.#grpc.forceShutdown(); resolve(); }, 5_000);
-      this.#grpc.tryShutdown(() => { clearTimeout(force); resolve(); });
+      const force = setTimeout(() => {
+        this.#grpc.forceShutdown();
+        resolve();
+      }, 5_000);
+      this.#grpc.tryShutdown(() => {
+        clearTimeout(force);
+        resolve();
+      });
     });
     await this.#http?.close();
     await this.#store.close();
@@ -207,16 +292,19 @@ export class ControlPlane {
   async #startPublisher(trustDomain: string): Promise<NatsEventPublisher | undefined> {
     const nats = this.#options.config.nats;
     if (!nats) return undefined;
-    const publisher = new NatsEventPublisher({ ...nats, trustDomain }, {
-      store: this.#store,
-      signer: () => {
-        const current = this.#serving?.current;
-        if (!current) throw new SigilError(ErrorCode.UNAVAILABLE, 'no serving identity to sign events with');
-        return { chainDer: current.chainDer, privateKey: current.privateKey };
+    const publisher = new NatsEventPublisher(
+      { ...nats, trustDomain },
+      {
+        store: this.#store,
+        signer: () => {
+          const current = this.#serving?.current;
+          if (!current) throw new SigilError(ErrorCode.UNAVAILABLE, 'no serving identity to sign events with');
+          return { chainDer: current.chainDer, privateKey: current.privateKey };
+        },
+        clock: this.#clock,
+        logger: this.#logger,
       },
-      clock: this.#clock,
-      logger: this.#logger,
-    });
+    );
     await publisher.start();
     return publisher;
   }
@@ -224,7 +312,12 @@ export class ControlPlane {
   #bind(at: HostPort, credentials: ServerCredentials): Promise<HostPort> {
     return new Promise((resolve, reject) => {
       this.#grpc.bindAsync(formatHostPort(at), credentials, (err, port) => {
-        if (err) reject(new SigilError(ErrorCode.UNAVAILABLE, `cannot listen on ${formatHostPort(at)}: ${err.message}`, { cause: err }));
+        if (err)
+          reject(
+            new SigilError(ErrorCode.UNAVAILABLE, `cannot listen on ${formatHostPort(at)}: ${err.message}`, {
+              cause: err,
+            }),
+          );
         else resolve({ host: at.host, port });
       });
     });
@@ -233,6 +326,10 @@ export class ControlPlane {
   /** Lets admin commands and tests find a control plane started on port 0. */
   async #writeRuntimeFile(dataDir: string): Promise<void> {
     const a = this.addresses;
-    await writeFile(join(dataDir, 'control-plane.json'), `${JSON.stringify({ grpc: formatHostPort(a.grpc), http: formatHostPort(a.http), pid: process.pid }, null, 2)}\n`, { mode: 0o644 });
+    await writeFile(
+      join(dataDir, 'control-plane.json'),
+      `${JSON.stringify({ grpc: formatHostPort(a.grpc), http: formatHostPort(a.http), pid: process.pid }, null, 2)}\n`,
+      { mode: 0o644 },
+    );
   }
 }

@@ -40,7 +40,9 @@ export class ServingIdentity {
   #minting: Promise<unknown> = Promise.resolve();
 
   constructor(options: { hosts: readonly string[]; ttlMs: number }, deps: ServingIdentityDeps) {
-    this.#hosts = [...new Set(['localhost', '127.0.0.1', ...options.hosts.filter((h) => h !== '0.0.0.0' && h !== '::')])];
+    this.#hosts = [
+      ...new Set(['localhost', '127.0.0.1', ...options.hosts.filter((h) => h !== '0.0.0.0' && h !== '::')]),
+    ];
     this.#ttlMs = options.ttlMs;
     this.#deps = deps;
   }
@@ -95,7 +97,10 @@ export class ServingIdentity {
     };
     await this.#deps.onIssued(material);
     this.#current = material;
-    this.#deps.logger.info({ [LogField.serial]: leaf.serial, not_after: new Date(leaf.notAfter).toISOString() }, 'serving identity issued');
+    this.#deps.logger.info(
+      { [LogField.serial]: leaf.serial, not_after: new Date(leaf.notAfter).toISOString() },
+      'serving identity issued',
+    );
     this.#schedule(Math.max(1_000, (leaf.notAfter - now) / 2));
     return material;
   }

@@ -17,7 +17,12 @@ export interface TrustAnchorDeps {
 /** Pushes the current bundle as a signed event (full state: re-sending it is harmless). */
 export async function publishBundle(deps: Pick<TrustAnchorDeps, 'trust' | 'publisher'>): Promise<void> {
   const state = deps.trust.trustState();
-  await deps.publisher?.publish({ type: 'bundle.updated', roots: state.roots ?? [], bundleSequence: Number(state.bundleSequence ?? 0), refreshHintSeconds: state.refreshHintSeconds ?? 0 });
+  await deps.publisher?.publish({
+    type: 'bundle.updated',
+    roots: state.roots ?? [],
+    bundleSequence: Number(state.bundleSequence ?? 0),
+    refreshHintSeconds: state.refreshHintSeconds ?? 0,
+  });
 }
 
 /**
@@ -26,7 +31,11 @@ export async function publishBundle(deps: Pick<TrustAnchorDeps, 'trust' | 'publi
  */
 export async function addTrustAnchors(pem: string, deps: TrustAnchorDeps): Promise<number> {
   const roots = parseCertificatesPem(pem);
-  if (roots.length === 0) throw new SigilError(ErrorCode.BUNDLE_INVALID, 'no certificate found in the PEM given: pass one or more root CA certificates');
+  if (roots.length === 0)
+    throw new SigilError(
+      ErrorCode.BUNDLE_INVALID,
+      'no certificate found in the PEM given: pass one or more root CA certificates',
+    );
   let added = 0;
   for (const root of roots) if (await deps.ca.addRoot(root)) added++;
   if (added > 0) {

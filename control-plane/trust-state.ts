@@ -43,7 +43,10 @@ export class TrustState {
 
   /** Reads (and on first start, creates) the persisted sequence of the current bundle. */
   async load(store: Store): Promise<void> {
-    const fingerprint = this.#ca.rootsDer().map((der) => Buffer.from(der).toString('base64')).join(',');
+    const fingerprint = this.#ca
+      .rootsDer()
+      .map((der) => Buffer.from(der).toString('base64'))
+      .join(',');
     const known = await store.getMeta('bundle.roots');
     if (known === fingerprint) {
       this.#sequence = await store.currentSequence(BUNDLE_SEQUENCE);
@@ -54,13 +57,27 @@ export class TrustState {
   }
 
   trustState(): sigil.v1.ITrustState {
-    const state: sigil.v1.ITrustState = { trustDomain: this.#ca.trustDomain, roots: this.#ca.rootsDer(), bundleSequence: this.#sequence, refreshHintSeconds: REFRESH_HINT_SECONDS };
+    const state: sigil.v1.ITrustState = {
+      trustDomain: this.#ca.trustDomain,
+      roots: this.#ca.rootsDer(),
+      bundleSequence: this.#sequence,
+      refreshHintSeconds: REFRESH_HINT_SECONDS,
+    };
     const { revocation, policies, rotationOrders } = this.#sources;
     const r = revocation?.();
     return {
       ...state,
       ...(policies ? { policies: policies() } : {}),
-      ...(r ? { revocation: { crlNumber: r.crlNumber, revokedSerials: [...r.revokedSerials], revokedSpiffeIds: [...r.revokedSpiffeIds], crl: r.crlDer } } : {}),
+      ...(r
+        ? {
+            revocation: {
+              crlNumber: r.crlNumber,
+              revokedSerials: [...r.revokedSerials],
+              revokedSpiffeIds: [...r.revokedSpiffeIds],
+              crl: r.crlDer,
+            },
+          }
+        : {}),
       ...(rotationOrders ? { rotationOrders: rotationOrders().map(rotationOrderMessage) } : {}),
     };
   }

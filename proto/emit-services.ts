@@ -55,7 +55,9 @@ function collectServices(root: protobuf.Root): { services: ServiceShape[]; roots
   for (const service of services) {
     const clash = byName.get(service.name);
     if (clash !== undefined) {
-      throw new Error(`services ${clash} and ${service.fullName} would both generate ${service.name}Service: rename one`);
+      throw new Error(
+        `services ${clash} and ${service.fullName} would both generate ${service.name}Service: rename one`,
+      );
     }
     byName.set(service.name, service.fullName);
   }
@@ -92,7 +94,10 @@ function serviceShape(service: protobuf.Service, roots: Set<string>): ServiceSha
 
 function docComment(comment: string | null, indent: string): string[] {
   if (comment === null || comment.trim() === '') return [];
-  const lines = comment.trim().split('\n').map((line) => line.trim().replaceAll('*/', '*\\/'));
+  const lines = comment
+    .trim()
+    .split('\n')
+    .map((line) => line.trim().replaceAll('*/', '*\\/'));
   if (lines.length === 1) return [`${indent}/** ${lines[0]} */`];
   return [`${indent}/**`, ...lines.map((line) => `${indent} * ${line}`.trimEnd()), `${indent} */`];
 }
@@ -147,7 +152,12 @@ function clientOverloads(m: MethodShape): string[] {
   const sig = (params: string[], result: string): string => `  ${m.key}(${params.join(', ')}): ${result};`;
   if (!m.requestStream && !m.responseStream) {
     const result = 'grpc.ClientUnaryCall';
-    return [[req, cb], [req, md, cb], [req, opts, cb], [req, md, opts, cb]].map((p) => sig(p, result));
+    return [
+      [req, cb],
+      [req, md, cb],
+      [req, opts, cb],
+      [req, md, opts, cb],
+    ].map((p) => sig(p, result));
   }
   if (m.requestStream && !m.responseStream) {
     const result = `grpc.ClientWritableStream<${m.requestInterface}>`;
@@ -157,7 +167,10 @@ function clientOverloads(m: MethodShape): string[] {
   const optOpts = 'options?: Partial<grpc.CallOptions>';
   if (!m.requestStream) {
     const result = `grpc.ClientReadableStream<${m.responseClass}>`;
-    return [[req, optOpts], [req, optMd, optOpts]].map((p) => sig(p, result));
+    return [
+      [req, optOpts],
+      [req, optMd, optOpts],
+    ].map((p) => sig(p, result));
   }
   const result = `grpc.ClientDuplexStream<${m.requestInterface}, ${m.responseClass}>`;
   return [[optOpts], [optMd, optOpts]].map((p) => sig(p, result));

@@ -97,11 +97,16 @@ export async function generateFiles(protoDir: string = PROTO_DIR): Promise<Map<s
 async function generateFilesNow(protoDir: string): Promise<Map<string, string>> {
   const files = await listProtoFiles(protoDir);
   const js = await runPbjs([
-    '--target', 'static-module',
-    '--wrap', 'esm',
-    '--dependency', RUNTIME_IMPORT,
-    '--root', 'sigil',
-    '--path', protoDir,
+    '--target',
+    'static-module',
+    '--wrap',
+    'esm',
+    '--dependency',
+    RUNTIME_IMPORT,
+    '--root',
+    'sigil',
+    '--path',
+    protoDir,
     '--force-number',
     '--alt-comment',
     '--no-service',

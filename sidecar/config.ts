@@ -7,13 +7,16 @@ import { parseHostPort, type HostPort } from '../common/address.ts';
 import { KEY_TYPES, type KeyType } from '../common/key-type.ts';
 import { parseSpiffeId } from '../common/spiffe-id.ts';
 
-const spiffeIdText = z.string().refine((text) => {
-  try {
-    return parseSpiffeId(text).path !== '';
-  } catch {
-    return false;
-  }
-}, { message: 'must be a SPIFFE ID with a path, e.g. spiffe://example.org/ns/default/sa/api' });
+const spiffeIdText = z.string().refine(
+  (text) => {
+    try {
+      return parseSpiffeId(text).path !== '';
+    } catch {
+      return false;
+    }
+  },
+  { message: 'must be a SPIFFE ID with a path, e.g. spiffe://example.org/ns/default/sa/api' },
+);
 
 const limits = {
   idleTimeout: durationMs.default(300_000),
@@ -28,14 +31,33 @@ export const sidecarFileSchema = z.strictObject({
   joinToken: z.strictObject({ file: z.string().min(1) }).optional(),
   keyType: z.enum(KEY_TYPES).default('ec-p256'),
   inbound: z.array(z.strictObject({ listen: hostPort, forward: hostPort, ...limits })).default([]),
-  outbound: z.array(z.strictObject({ listen: hostPort, upstream: hostPort, expect: z.union([spiffeIdText, z.array(spiffeIdText).min(1)]), ...limits })).default([]),
+  outbound: z
+    .array(
+      z.strictObject({
+        listen: hostPort,
+        upstream: hostPort,
+        expect: z.union([spiffeIdText, z.array(spiffeIdText).min(1)]),
+        ...limits,
+      }),
+    )
+    .default([]),
   admin: z.strictObject({ listen: hostPort }).default({ listen: parseHostPort('127.0.0.1:15000') }),
-  tls: z.strictObject({ minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.3') }).default({ minVersion: 'TLSv1.3' }),
-  nats: z.strictObject({ servers: z.array(z.string().regex(/^(nats|tls):\/\/[^\s]+$/, 'must be a nats:// or tls:// URL')).min(1) }).optional(),
-  revocation: z.strictObject({ maxStaleness: durationMs.default(600_000), failOpen: z.boolean().default(false) }).default({ maxStaleness: 600_000, failOpen: false }),
+  tls: z
+    .strictObject({ minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.3') })
+    .default({ minVersion: 'TLSv1.3' }),
+  nats: z
+    .strictObject({
+      servers: z.array(z.string().regex(/^(nats|tls):\/\/[^\s]+$/, 'must be a nats:// or tls:// URL')).min(1),
+    })
+    .optional(),
+  revocation: z
+    .strictObject({ maxStaleness: durationMs.default(600_000), failOpen: z.boolean().default(false) })
+    .default({ maxStaleness: 600_000, failOpen: false }),
   drainTimeout: durationMs.default(30_000),
   trustRefreshInterval: durationMs.default(60_000),
-  log: z.strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') }).default({ level: 'info' }),
+  log: z
+    .strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') })
+    .default({ level: 'info' }),
 });
 
 export interface ListenerLimits {
@@ -51,7 +73,11 @@ export interface SidecarConfig {
   readonly joinTokenFile?: string;
   readonly keyType: KeyType;
   readonly inbound: readonly ({ readonly listen: HostPort; readonly forward: HostPort } & ListenerLimits)[];
-  readonly outbound: readonly ({ readonly listen: HostPort; readonly upstream: HostPort; readonly expect: readonly string[] } & ListenerLimits)[];
+  readonly outbound: readonly ({
+    readonly listen: HostPort;
+    readonly upstream: HostPort;
+    readonly expect: readonly string[];
+  } & ListenerLimits)[];
   readonly admin: { readonly listen: HostPort };
   readonly minTlsVersion: 'TLSv1.2' | 'TLSv1.3';
   /** Absent: no event channel, trust is refreshed over gRPC only. */
@@ -62,26 +88,51 @@ export interface SidecarConfig {
   readonly logLevel: string;
 }
 
-function limitsOf(l: { idleTimeout: number; maxConnectionLifetime?: number | undefined; maxConnections: number }): ListenerLimits {
-  return { idleTimeoutMs: l.idleTimeout, maxConnections: l.maxConnections, ...(l.maxConnectionLifetime !== undefined ? { maxConnectionLifetimeMs: l.maxConnectionLifetime } : {}) };
+function limitsOf(l: {
+  idleTimeout: number;
+  maxConnectionLifetime?: number | undefined;
+  maxConnections: number;
+}): ListenerLimits {
+  return {
+    idleTimeoutMs: l.idleTimeout,
+    maxConnections: l.maxConnections,
+    ...(l.maxConnectionLifetime !== undefined ? { maxConnectionLifetimeMs: l.maxConnectionLifetime } : {}),
+  };
 }
 
 /** Validates the YAML text; relative paths are resolved against the file's directory. */
-export function parseSidecarConfig(text: string, path: string, env: Readonly<Record<string, string | undefined>> = {}): SidecarConfig {
+export function parseSidecarConfig(
+  text: string,
+  path: string,
+  env: Readonly<Record<string, string | undefined>> = {},
+): SidecarConfig {
   const file = validateYaml(sidecarFileSchema, text, path);
   const dir = dirname(resolve(path));
   const id = parseSpiffeId(file.spiffeId);
   return Object.freeze({
     spiffeId: file.spiffeId,
     trustDomain: id.trustDomain,
-    controlPlane: { address: env['SIGIL_CONTROL_PLANE'] || file.controlPlane.address, bundlePath: resolve(dir, file.controlPlane.bundle) },
+    controlPlane: {
+      address: env['SIGIL_CONTROL_PLANE'] || file.controlPlane.address,
+      bundlePath: resolve(dir, file.controlPlane.bundle),
+    },
     ...(file.joinToken ? { joinTokenFile: resolve(dir, file.joinToken.file) } : {}),
     keyType: file.keyType,
     inbound: file.inbound.map((i) => ({ listen: i.listen, forward: i.forward, ...limitsOf(i) })),
-    outbound: file.outbound.map((o) => ({ listen: o.listen, upstream: o.upstream, expect: typeof o.expect === 'string' ? [o.expect] : o.expect, ...limitsOf(o) })),
+    outbound: file.outbound.map((o) => ({
+      listen: o.listen,
+      upstream: o.upstream,
+      expect: typeof o.expect === 'string' ? [o.expect] : o.expect,
+      ...limitsOf(o),
+    })),
     admin: file.admin,
     minTlsVersion: file.tls.minVersion,
-    natsServers: env['SIGIL_NATS_SERVERS'] ? env['SIGIL_NATS_SERVERS'].split(',').map((x) => x.trim()).filter(Boolean) : file.nats?.servers,
+    natsServers: env['SIGIL_NATS_SERVERS']
+      ? env['SIGIL_NATS_SERVERS']
+          .split(',')
+          .map((x) => x.trim())
+          .filter(Boolean)
+      : file.nats?.servers,
     drainTimeoutMs: file.drainTimeout,
     revocation: { maxStalenessMs: file.revocation.maxStaleness, failOpen: file.revocation.failOpen },
     trustRefreshIntervalMs: file.trustRefreshInterval,
@@ -89,12 +140,18 @@ export function parseSidecarConfig(text: string, path: string, env: Readonly<Rec
   });
 }
 
-export function loadSidecarConfig(path: string, env: Readonly<Record<string, string | undefined>> = process.env): SidecarConfig {
+export function loadSidecarConfig(
+  path: string,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): SidecarConfig {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new SigilError(ErrorCode.CONFIG_INVALID, `cannot read sidecar config ${path}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`);
+    throw new SigilError(
+      ErrorCode.CONFIG_INVALID,
+      `cannot read sidecar config ${path}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`,
+    );
   }
   return parseSidecarConfig(text, path, env);
 }

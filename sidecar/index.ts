@@ -4,7 +4,12 @@ export { GrpcIdentityApi, type TrustStateWire } from './identity/grpc-identity-a
 export type { IdentityApi, IssuedSvidWire } from './identity/identity-api.ts';
 export { loadSidecarConfig, parseSidecarConfig, type SidecarConfig } from './config.ts';
 export { runSidecarFromConfig } from './run.ts';
-export { EventChannel, type EventChannelOptions, type EventChannelDeps, type EventMeta } from './trust/event-channel.ts';
+export {
+  EventChannel,
+  type EventChannelOptions,
+  type EventChannelDeps,
+  type EventMeta,
+} from './trust/event-channel.ts';
 export { TrustState } from './trust/trust-state.ts';
 export { RevocationState, type RevocationStateOptions } from './trust/revocation-state.ts';
 export { InboundListener, type InboundListenerOptions } from './proxy/inbound-listener.ts';

@@ -7,7 +7,10 @@ function readText(path: string, what: string): string {
   try {
     return readFileSync(path, 'utf8');
   } catch (err) {
-    throw new SigilError(ErrorCode.CONFIG_INVALID, `cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`);
+    throw new SigilError(
+      ErrorCode.CONFIG_INVALID,
+      `cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`,
+    );
   }
 }
 
@@ -15,12 +18,24 @@ function readText(path: string, what: string): string {
  * `sigil sidecar run`: starts a sidecar from its config file and runs it until SIGTERM/SIGINT, then drains.
  * The join token comes from the flag, SIGIL_JOIN_TOKEN, or the config's joinToken.file, in that order.
  */
-export async function runSidecarFromConfig(options: { configPath: string; joinToken?: string | undefined; env: Readonly<Record<string, string | undefined>>; cwd: string }): Promise<void> {
+export async function runSidecarFromConfig(options: {
+  configPath: string;
+  joinToken?: string | undefined;
+  env: Readonly<Record<string, string | undefined>>;
+  cwd: string;
+}): Promise<void> {
   const config = loadSidecarConfig(options.configPath, options.env);
   const bootstrapBundlePem = readText(config.controlPlane.bundlePath, 'trust bundle');
   const joinToken = (): string => {
-    const token = options.joinToken ?? options.env['SIGIL_JOIN_TOKEN'] ?? (config.joinTokenFile ? readText(config.joinTokenFile, 'join token file').trim() : undefined);
-    if (!token) throw new SigilError(ErrorCode.TOKEN_INVALID, 'no join token: set joinToken.file in the config, SIGIL_JOIN_TOKEN, or --join-token (create one with sigil token create)');
+    const token =
+      options.joinToken ??
+      options.env['SIGIL_JOIN_TOKEN'] ??
+      (config.joinTokenFile ? readText(config.joinTokenFile, 'join token file').trim() : undefined);
+    if (!token)
+      throw new SigilError(
+        ErrorCode.TOKEN_INVALID,
+        'no join token: set joinToken.file in the config, SIGIL_JOIN_TOKEN, or --join-token (create one with sigil token create)',
+      );
     return token;
   };
   const sidecar = new Sidecar({ config, bootstrapBundlePem, joinToken });

@@ -78,7 +78,11 @@ export class Sidecar {
       credentials: this.credentials,
       api: grpcApi,
       metrics: this.metrics,
-      closeWhere: (predicate, scope) => (scope === 'inbound' ? this.#inbound : [...this.#inbound, ...this.#outbound]).reduce((n, l) => n + l.closeWhere(predicate), 0),
+      closeWhere: (predicate, scope) =>
+        (scope === 'inbound' ? this.#inbound : [...this.#inbound, ...this.#outbound]).reduce(
+          (n, l) => n + l.closeWhere(predicate),
+          0,
+        ),
       emit: (event) => this.#emit(event),
       renewNow: (reason) => this.#svids.renewNow(reason),
       random,
@@ -86,28 +90,40 @@ export class Sidecar {
       logger: this.#logger,
     });
     this.#svids = new SvidManager(
-      { spiffeId: config.spiffeId, trustDomain: config.trustDomain, keyType: config.keyType, joinToken: options.joinToken },
+      {
+        spiffeId: config.spiffeId,
+        trustDomain: config.trustDomain,
+        keyType: config.keyType,
+        joinToken: options.joinToken,
+      },
       {
         api,
         onTrust: (t) => this.trust.offer(t.roots, t.bundleSequence, 'issuance'),
         // Every new SVID is served with the newest bundle known, whichever path brought it.
         credentials: {
-          update: (material) => this.credentials.update({
-            certChainPem: material.certChainPem,
-            keyPem: material.keyPem,
-            bundlePem: this.trust.bundle?.pem ?? material.bundlePem,
-            spiffeId: material.spiffeId,
-            serial: material.serial,
-            notAfter: material.notAfter,
-          }),
+          update: (material) =>
+            this.credentials.update({
+              certChainPem: material.certChainPem,
+              keyPem: material.keyPem,
+              bundlePem: this.trust.bundle?.pem ?? material.bundlePem,
+              spiffeId: material.spiffeId,
+              serial: material.serial,
+              notAfter: material.notAfter,
+            }),
           clear: (reason) => this.credentials.clear(reason),
         },
         clock: this.#clock,
         random,
         logger: this.#logger,
         observer: {
-          issued: (e) => { this.metrics.renewals.inc({ via: e.via, result: 'ok' }); this.metrics.svidNotAfter.set(e.notAfter / 1000); },
-          failed: (e) => { this.#lastFailure = e; this.metrics.renewals.inc({ via: e.via, result: e.code }); },
+          issued: (e) => {
+            this.metrics.renewals.inc({ via: e.via, result: 'ok' });
+            this.metrics.svidNotAfter.set(e.notAfter / 1000);
+          },
+          failed: (e) => {
+            this.#lastFailure = e;
+            this.metrics.renewals.inc({ via: e.via, result: e.code });
+          },
         },
       },
     );
@@ -117,15 +133,27 @@ export class Sidecar {
       const revocation = this.revocation.authorize(peer.serial, peer.identity.spiffeId);
       return revocation.allowed ? this.policy.authorize(peer) : revocation;
     };
-    const proxyDeps = { credentials: this.credentials, observer: this.metrics, logger: this.#logger, clock: this.#clock };
-    this.#inbound = config.inbound.map((i) => new InboundListener(
-      { ...i, minTlsVersion: config.minTlsVersion },
-      { ...proxyDeps, authorizePeer: inboundAuthorize, verifyPeer: svidPeerVerifier(config.trustDomain, 'client') },
-    ));
-    this.#outbound = config.outbound.map((o) => new OutboundListener(
-      o,
-      { ...proxyDeps, authorizePeer: notRevoked, verifyPeer: svidPeerVerifier(config.trustDomain, 'server') },
-    ));
+    const proxyDeps = {
+      credentials: this.credentials,
+      observer: this.metrics,
+      logger: this.#logger,
+      clock: this.#clock,
+    };
+    this.#inbound = config.inbound.map(
+      (i) =>
+        new InboundListener(
+          { ...i, minTlsVersion: config.minTlsVersion },
+          { ...proxyDeps, authorizePeer: inboundAuthorize, verifyPeer: svidPeerVerifier(config.trustDomain, 'client') },
+        ),
+    );
+    this.#outbound = config.outbound.map(
+      (o) =>
+        new OutboundListener(o, {
+          ...proxyDeps,
+          authorizePeer: notRevoked,
+          verifyPeer: svidPeerVerifier(config.trustDomain, 'server'),
+        }),
+    );
     this.#admin = new HttpListener({
       logger: this.#logger,
       readiness: () => this.#readiness(),
@@ -181,16 +209,30 @@ export class Sidecar {
     if (this.#svids.state !== 'ready') {
       this.#svids.stop();
       const cause = this.#lastFailure;
-      throw new SigilError(cause ? (cause.code as ErrorCode) : ErrorCode.UNAVAILABLE,
-        `${this.spiffeId} could not obtain its SVID${cause ? ` (${cause.code})` : ''}: check the join token, the control plane address and the bundle; the log has the details`);
+      throw new SigilError(
+        cause ? (cause.code as ErrorCode) : ErrorCode.UNAVAILABLE,
+        `${this.spiffeId} could not obtain its SVID${cause ? ` (${cause.code})` : ''}: check the join token, the control plane address and the bundle; the log has the details`,
+      );
     }
     // Revocations and policies must be known before the first connection is accepted.
     await this.#state.start();
     for (const l of [...this.#inbound, ...this.#outbound]) await l.start();
     const admin = await this.#admin.listen(this.#options.config.admin.listen);
     const addr = (a: { address: string; port: number }): HostPort => ({ host: a.address, port: a.port });
-    this.#addresses = { inbound: this.#inbound.map((l) => addr(l.address())), outbound: this.#outbound.map((l) => addr(l.address())), admin };
-    this.#logger.info({ spiffe_id: this.spiffeId, inbound: this.#addresses.inbound.map(formatHostPort), outbound: this.#addresses.outbound.map(formatHostPort), admin: formatHostPort(admin) }, 'sidecar started');
+    this.#addresses = {
+      inbound: this.#inbound.map((l) => addr(l.address())),
+      outbound: this.#outbound.map((l) => addr(l.address())),
+      admin,
+    };
+    this.#logger.info(
+      {
+        spiffe_id: this.spiffeId,
+        inbound: this.#addresses.inbound.map(formatHostPort),
+        outbound: this.#addresses.outbound.map(formatHostPort),
+        admin: formatHostPort(admin),
+      },
+      'sidecar started',
+    );
     return this.#addresses;
   }
 
@@ -211,7 +253,12 @@ export class Sidecar {
     return {
       ready: valid && fromControlPlane.ready && this.#addresses !== undefined,
       checks: {
-        svid: { ok: valid, detail: current ? `${state}; serial ${current.serial} valid until ${new Date(current.notAfter).toISOString()}` : state },
+        svid: {
+          ok: valid,
+          detail: current
+            ? `${state}; serial ${current.serial} valid until ${new Date(current.notAfter).toISOString()}`
+            : state,
+        },
         ...fromControlPlane.checks,
       },
     };

@@ -45,11 +45,15 @@ t.test('common/ is pure: no Sigil component, no sockets, files, NATS or gRPC', a
 });
 
 t.test('control-plane and sidecar never import each other', async (t) => {
-  for (const [component, other] of [['control-plane', 'sidecar'], ['sidecar', 'control-plane']] as const) {
+  for (const [component, other] of [
+    ['control-plane', 'sidecar'],
+    ['sidecar', 'control-plane'],
+  ] as const) {
     for (const file of sources(component)) {
       for (const { spec, target } of imports(file)) {
         if (target) t.not(top(target), other, `${file} imports ${spec}`);
-        if (target) t.notOk(['cli', 'examples', 'bench', 'test'].includes(top(target) ?? ''), `${file} imports ${spec}`);
+        if (target)
+          t.notOk(['cli', 'examples', 'bench', 'test'].includes(top(target) ?? ''), `${file} imports ${spec}`);
       }
     }
   }
@@ -61,7 +65,8 @@ t.test('cli, examples and bench use components only through their entry points',
       for (const { spec, target } of imports(file)) {
         if (!target) continue;
         const component = top(target);
-        if (component === 'control-plane' || component === 'sidecar') t.equal(target, `${component}/index.ts`, `${file} imports ${spec}`);
+        if (component === 'control-plane' || component === 'sidecar')
+          t.equal(target, `${component}/index.ts`, `${file} imports ${spec}`);
       }
     }
   }

@@ -22,12 +22,6 @@ import { startSidecar, type RunningSidecar } from './fixtures/sidecar-fixture.ts
 const OUTAGE_MS = Number(process.env['SIGIL_NATS_OUTAGE_MS'] ?? 30_000);
 const TD = 'example.org';
 
-
-
-
-
-
-
 async function newRootPem(): Promise<string> {
   const minted = await mintCa({ trustDomain: TD, keyType: 'ec-p256', now: Date.now() });
   return minted.root.cert.toString('pem');
@@ -45,10 +39,20 @@ t.test('signed bundle updates over NATS', async (t) => {
     await nats.stop();
   });
   const common = { natsServers: [nats.url], trustRefreshInterval: '1h' };
-  const api = await startSidecar(cp, { ...common, spiffeId: `spiffe://${TD}/ns/ev/sa/api`, yaml: [`inbound:\n  - { listen: 127.0.0.1:0, forward: 127.0.0.1:${(app.address() as { port: number }).port} }`] });
+  const api = await startSidecar(cp, {
+    ...common,
+    spiffeId: `spiffe://${TD}/ns/ev/sa/api`,
+    yaml: [`inbound:\n  - { listen: 127.0.0.1:0, forward: 127.0.0.1:${(app.address() as { port: number }).port} }`],
+  });
   sidecars.push(api);
   const inbound = api.addresses.inbound[0]!;
-  const web = await startSidecar(cp, { ...common, spiffeId: `spiffe://${TD}/ns/ev/sa/web`, yaml: [`outbound:\n  - { listen: 127.0.0.1:0, upstream: "127.0.0.1:${inbound.port}", expect: spiffe://${TD}/ns/ev/sa/api }`] });
+  const web = await startSidecar(cp, {
+    ...common,
+    spiffeId: `spiffe://${TD}/ns/ev/sa/web`,
+    yaml: [
+      `outbound:\n  - { listen: 127.0.0.1:0, upstream: "127.0.0.1:${inbound.port}", expect: spiffe://${TD}/ns/ev/sa/api }`,
+    ],
+  });
   sidecars.push(web);
   const batch = await startSidecar(cp, { ...common, spiffeId: `spiffe://${TD}/ns/ev/sa/batch` });
   sidecars.push(batch);
@@ -69,25 +73,38 @@ t.test('signed bundle updates over NATS', async (t) => {
     const fresh = await openConnection(outboundPort);
     t.equal(await exchange(fresh, 'fresh'), 'fresh', 'new handshakes work with the new bundle');
     fresh.destroy();
-    for (const s of all) t.equal(s.credentials.current?.material.bundlePem.match(/BEGIN CERTIFICATE/g)?.length, 2, 'the TLS contexts carry both roots');
+    for (const s of all)
+      t.equal(
+        s.credentials.current?.material.bundlePem.match(/BEGIN CERTIFICATE/g)?.length,
+        2,
+        'the TLS contexts carry both roots',
+      );
   });
 
-  await t.test(`NATS down for ${OUTAGE_MS / 1000}s while the bundle changes: sidecars keep serving and converge on reconnect`, async (t) => {
-    const disconnected = Promise.all(all.map((s) => (s.eventChannelConnected ? untilEvent(s, (e) => e.type === 'event-channel.disconnected') : undefined)));
-    await nats.stop();
-    await disconnected;
-    const serialBefore = api.sidecar.credentials.current?.material.serial;
-    await cp.controlPlane.addTrustAnchors(await newRootPem());
-    await delay(OUTAGE_MS);
-    t.equal(await exchange(longLived, 'outage'), 'outage', 'traffic flows with NATS down');
-    if (OUTAGE_MS >= 15_000) t.not(api.sidecar.credentials.current?.material.serial, serialBefore, 'renewal over gRPC went on');
-    // Renewals over gRPC (20 s SVIDs) may already have brought the new bundle: both paths are fine.
-    const converged = Promise.all(all.map((s) => rootsChangedTo(s, 3)));
-    await nats.restart();
-    await converged;
-    t.pass('every sidecar holds the three-root bundle, no restart');
-    t.equal(await exchange(longLived, 'after'), 'after', 'the long-lived connection survived the outage');
-  });
+  await t.test(
+    `NATS down for ${OUTAGE_MS / 1000}s while the bundle changes: sidecars keep serving and converge on reconnect`,
+    async (t) => {
+      const disconnected = Promise.all(
+        all.map((s) =>
+          s.eventChannelConnected ? untilEvent(s, (e) => e.type === 'event-channel.disconnected') : undefined,
+        ),
+      );
+      await nats.stop();
+      await disconnected;
+      const serialBefore = api.sidecar.credentials.current?.material.serial;
+      await cp.controlPlane.addTrustAnchors(await newRootPem());
+      await delay(OUTAGE_MS);
+      t.equal(await exchange(longLived, 'outage'), 'outage', 'traffic flows with NATS down');
+      if (OUTAGE_MS >= 15_000)
+        t.not(api.sidecar.credentials.current?.material.serial, serialBefore, 'renewal over gRPC went on');
+      // Renewals over gRPC (20 s SVIDs) may already have brought the new bundle: both paths are fine.
+      const converged = Promise.all(all.map((s) => rootsChangedTo(s, 3)));
+      await nats.restart();
+      await converged;
+      t.pass('every sidecar holds the three-root bundle, no restart');
+      t.equal(await exchange(longLived, 'after'), 'after', 'the long-lived connection survived the outage');
+    },
+  );
 
   await t.test('forged, replayed, truncated, garbage and foreign messages are dropped and counted', async (t) => {
     await Promise.all(all.map(untilConnected));
@@ -99,7 +116,9 @@ t.test('signed bundle updates over NATS', async (t) => {
       void sub;
     });
     await nc.flush();
-    const good = Promise.all(all.map((s) => untilEvent(s, (e) => e.type === 'event.received' && e.result === 'applied')));
+    const good = Promise.all(
+      all.map((s) => untilEvent(s, (e) => e.type === 'event.received' && e.result === 'applied')),
+    );
     const sequenceBefore = api.sidecar.trust.bundle?.sequence;
     await cp.controlPlane.addTrustAnchors(cp.bundlePem);
     await good;
@@ -109,29 +128,53 @@ t.test('signed bundle updates over NATS', async (t) => {
     const strangerCp = await otherPki.issueSvid(`spiffe://${TD}/sigil/control-plane`);
     const keys = await generateKeyPair('ec-p256');
     const id = `spiffe://${TD}/ns/ev/sa/mallory`;
-    const workload = await new GrpcIdentityApi({ address: cp.grpcAddress, bundlePem: () => cp.bundlePem }).attest(await cp.createToken(id), await makeCsr({ spiffeId: id, keys }));
+    const workload = await new GrpcIdentityApi({ address: cp.grpcAddress, bundlePem: () => cp.bundlePem }).attest(
+      await cp.createToken(id),
+      await makeCsr({ spiffeId: id, keys }),
+    );
     const foreignPki = await makeTestPki('other.org');
     const foreignCp = await foreignPki.issueSvid('spiffe://other.org/sigil/control-plane');
-    const bundleEvent = { type: 'bundle.updated' as const, roots: pemCertificatesToDer(otherPki.bundlePem), bundleSequence: 10_000, refreshHintSeconds: 300 };
-    const sign = (trustDomain: string, chainDer: Uint8Array[], privateKey: CryptoKey) => signEvent({ event: bundleEvent, trustDomain, sequence: 10_000, issuedAt: Date.now(), signer: { chainDer, privateKey } });
+    const bundleEvent = {
+      type: 'bundle.updated' as const,
+      roots: pemCertificatesToDer(otherPki.bundlePem),
+      bundleSequence: 10_000,
+      refreshHintSeconds: 300,
+    };
+    const sign = (trustDomain: string, chainDer: Uint8Array[], privateKey: CryptoKey) =>
+      signEvent({
+        event: bundleEvent,
+        trustDomain,
+        sequence: 10_000,
+        issuedAt: Date.now(),
+        signer: { chainDer, privateKey },
+      });
     const cases: Array<[string, Uint8Array]> = [
       ['untrusted-signer', await sign(TD, [strangerCp.der, otherPki.intermediate.der], strangerCp.key.privateKey)],
       ['not-control-plane', await sign(TD, workload.chain, keys.privateKey)],
       ['replayed', real],
       ['malformed', real.subarray(0, Math.floor(real.length / 2))],
       ['malformed', new Uint8Array(randomBytes(200))],
-      ['untrusted-signer', await sign('other.org', [foreignCp.der, foreignPki.intermediate.der], foreignCp.key.privateKey)],
+      [
+        'untrusted-signer',
+        await sign('other.org', [foreignCp.der, foreignPki.intermediate.der], foreignCp.key.privateKey),
+      ],
     ];
     const counts = new Map<string, number>();
     const seen = all.map(() => new Map<string, number>());
-    const offs = all.map((s, i) => s.onEvent((e) => { if (e.type === 'event.received') seen[i]!.set(e.result, (seen[i]!.get(e.result) ?? 0) + 1); }));
+    const offs = all.map((s, i) =>
+      s.onEvent((e) => {
+        if (e.type === 'event.received') seen[i]!.set(e.result, (seen[i]!.get(e.result) ?? 0) + 1);
+      }),
+    );
     for (const [reason, bytes] of cases) {
       counts.set(reason, (counts.get(reason) ?? 0) + 1);
       nc.publish(subject, bytes);
     }
     await nc.flush();
     // A final good event: NATS delivers in order per connection, and our flush put the bad ones first.
-    const marker = Promise.all(all.map((s) => untilEvent(s, (e) => e.type === 'event.received' && e.result === 'applied')));
+    const marker = Promise.all(
+      all.map((s) => untilEvent(s, (e) => e.type === 'event.received' && e.result === 'applied')),
+    );
     await cp.controlPlane.addTrustAnchors(cp.bundlePem);
     await marker;
     for (const off of offs) off();

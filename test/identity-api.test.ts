@@ -37,9 +37,17 @@ async function startControlPlane(t: Test) {
   const dataDir = await mkdtemp(join(tmpdir(), 'sigil-identity-api-'));
   const clock = new FakeClock(Date.now());
   await initCa({ dataDir, trustDomain: TD, keyType: 'ec-p256', passphrase: PASSPHRASE, now: clock.now() });
-  const config = resolveControlPlaneConfig({ env: { SIGIL_LISTEN_GRPC: '127.0.0.1:0', SIGIL_LISTEN_HTTP: '127.0.0.1:0' }, flags: { dataDir }, cwd: dataDir });
+  const config = resolveControlPlaneConfig({
+    env: { SIGIL_LISTEN_GRPC: '127.0.0.1:0', SIGIL_LISTEN_HTTP: '127.0.0.1:0' },
+    flags: { dataDir },
+    cwd: dataDir,
+  });
   const logs: string[] = [];
-  const logger = createLogger({ component: 'control-plane', level: 'debug', destination: { write: (line: string) => void logs.push(line) } });
+  const logger = createLogger({
+    component: 'control-plane',
+    level: 'debug',
+    destination: { write: (line: string) => void logs.push(line) },
+  });
   const controlPlane = new ControlPlane({ config, passphrase: PASSPHRASE }, { clock, logger });
   const address = formatHostPort((await controlPlane.start()).grpc);
   const admin = new AdminApi({ address, credentialsDir: join(dataDir, 'admin') });
@@ -49,27 +57,50 @@ async function startControlPlane(t: Test) {
     await rm(dataDir, { recursive: true, force: true });
   });
   const bundlePem = await readFile(join(dataDir, 'bundle.pem'), 'utf8');
-  return { dataDir, clock, logs, address, admin, bundlePem, identity: new GrpcIdentityApi({ address, bundlePem: () => bundlePem, trustDomain: TD }) };
+  return {
+    dataDir,
+    clock,
+    logs,
+    address,
+    admin,
+    bundlePem,
+    identity: new GrpcIdentityApi({ address, bundlePem: () => bundlePem, trustDomain: TD }),
+  };
 }
 
 /** A CSR built without makeCsr's guard rails: what a broken or hostile client could send. */
-async function rawCsr(keys: Keys, names: { type: 'url' | 'dns'; value: string }[], signingAlgorithm: object = { name: 'ECDSA', hash: 'SHA-256' }): Promise<Uint8Array> {
-  const request = await x509.Pkcs10CertificateRequestGenerator.create({
-    keys,
-    signingAlgorithm: signingAlgorithm as { name: string },
-    ...(names.length > 0 ? { extensions: [new x509.SubjectAlternativeNameExtension(names)] } : {}),
-  }, globalThis.crypto);
+async function rawCsr(
+  keys: Keys,
+  names: { type: 'url' | 'dns'; value: string }[],
+  signingAlgorithm: object = { name: 'ECDSA', hash: 'SHA-256' },
+): Promise<Uint8Array> {
+  const request = await x509.Pkcs10CertificateRequestGenerator.create(
+    {
+      keys,
+      signingAlgorithm: signingAlgorithm as { name: string },
+      ...(names.length > 0 ? { extensions: [new x509.SubjectAlternativeNameExtension(names)] } : {}),
+    },
+    globalThis.crypto,
+  );
   return new Uint8Array(request.rawData);
 }
 
 /** Key types WebCrypto will not generate (RSA-1024) or Sigil does not accept (P-521), as CryptoKeys. */
 function nodeKeys(kind: 'rsa-1024' | 'ec-p521'): Keys {
-  const pair = kind === 'rsa-1024' ? generateKeyPairSync('rsa', { modulusLength: 1024 }) : generateKeyPairSync('ec', { namedCurve: 'P-521' });
-  const algorithm = kind === 'rsa-1024' ? { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } : { name: 'ECDSA', namedCurve: 'P-521' };
-  return { publicKey: pair.publicKey.toCryptoKey(algorithm, true, ['verify']), privateKey: pair.privateKey.toCryptoKey(algorithm, true, ['sign']) };
+  const pair =
+    kind === 'rsa-1024'
+      ? generateKeyPairSync('rsa', { modulusLength: 1024 })
+      : generateKeyPairSync('ec', { namedCurve: 'P-521' });
+  const algorithm =
+    kind === 'rsa-1024' ? { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } : { name: 'ECDSA', namedCurve: 'P-521' };
+  return {
+    publicKey: pair.publicKey.toCryptoKey(algorithm, true, ['verify']),
+    privateKey: pair.privateKey.toCryptoKey(algorithm, true, ['sign']),
+  };
 }
 
-const uriCsr = async (spiffeId: string, keys?: Keys) => rawCsr(keys ?? (await generateKeyPair('ec-p256')), [{ type: 'url', value: spiffeId }]);
+const uriCsr = async (spiffeId: string, keys?: Keys) =>
+  rawCsr(keys ?? (await generateKeyPair('ec-p256')), [{ type: 'url', value: spiffeId }]);
 
 /** What a raw client sees of a failed call: gRPC status, the Sigil code trailer, the details. */
 interface Wire {
@@ -87,7 +118,9 @@ function wireFailure(invoke: (cb: (err: ServiceError | null) => void) => unknown
   });
 }
 
-const serverCheck = { checkServerIdentity: (_host: string, cert: { raw?: Buffer }) => checkControlPlaneCertificate(cert.raw, TD) };
+const serverCheck = {
+  checkServerIdentity: (_host: string, cert: { raw?: Buffer }) => checkControlPlaneCertificate(cert.raw, TD),
+};
 
 t.test('Identity and Admin APIs refuse bad input with a code, a reason, and no change', async (t) => {
   const cp = await startControlPlane(t);
@@ -95,7 +128,8 @@ t.test('Identity and Admin APIs refuse bad input with a code, a reason, and no c
   const messages: string[] = [];
   const deadline = () => ({ deadline: Date.now() + 10_000 });
 
-  const inventory = async () => (await cp.admin.listCertificates({})).certificates.map((c) => `${c.serial} ${c.kind} ${c.status}`).sort();
+  const inventory = async () =>
+    (await cp.admin.listCertificates({})).certificates.map((c) => `${c.serial} ${c.kind} ${c.status}`).sort();
   const tokenRows = () => {
     const db = new DatabaseSync(join(cp.dataDir, 'sigil.db'), { readOnly: true });
     try {
@@ -105,21 +139,31 @@ t.test('Identity and Admin APIs refuse bad input with a code, a reason, and no c
     }
   };
   const token = async (spiffeId: string, options: { ttlSeconds?: number; uses?: number } = {}) => {
-    const created = await cp.admin.createJoinToken({ spiffeId, ttlSeconds: options.ttlSeconds ?? 0, uses: options.uses ?? 0 });
+    const created = await cp.admin.createJoinToken({
+      spiffeId,
+      ttlSeconds: options.ttlSeconds ?? 0,
+      uses: options.uses ?? 0,
+    });
     tokensUsed.push(created.token);
     return created.token;
   };
   /** Runs a call that must be refused; checks code, message, unchanged inventory and token table. */
   const refused = async (t: Test, name: string, call: () => Promise<unknown>, code: string, message: RegExp) => {
     const before = { inventory: await inventory(), tokens: tokenRows() };
-    const err = await call().then(() => undefined, (e: unknown) => e);
+    const err = await call().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     t.ok(isSigilError(err), `${name}: a SigilError`);
     t.match(err, { code, message }, name);
     messages.push(String((err as Error | undefined)?.message));
     t.same({ inventory: await inventory(), tokens: tokenRows() }, before, `${name}: inventory and tokens unchanged`);
   };
   const stillUsable = async (t: Test, name: string, joinToken: string, spiffeId: string) => {
-    const issued = await cp.identity.attest(joinToken, await makeCsr({ spiffeId, keys: await generateKeyPair('ec-p256') }));
+    const issued = await cp.identity.attest(
+      joinToken,
+      await makeCsr({ spiffeId, keys: await generateKeyPair('ec-p256') }),
+    );
     t.equal(parseX509Facts(issued.chain[0]!).uriSans[0], spiffeId, `${name}: the token still works afterwards`);
   };
   /** A fresh SVID for `spiffeId` as TLS material for Renew. */
@@ -143,24 +187,91 @@ t.test('Identity and Admin APIs refuse bad input with a code, a reason, and no c
     const good = await makeCsr({ spiffeId: API, keys: p256 });
     const badSignature = Uint8Array.from(good);
     badSignature[badSignature.length - 1] = badSignature[badSignature.length - 1]! ^ 0x01;
-    const ed25519 = (await globalThis.crypto.subtle.generateKey({ name: 'Ed25519' }, true, ['sign', 'verify'])) as unknown as Keys;
+    const ed25519 = (await globalThis.crypto.subtle.generateKey({ name: 'Ed25519' }, true, [
+      'sign',
+      'verify',
+    ])) as unknown as Keys;
     const cases: Array<[string, () => Promise<Uint8Array>, string, RegExp]> = [
       ['bad signature', async () => badSignature, ErrorCode.CSR_SIGNATURE, /signature does not verify/],
       ['zero URI SANs', () => rawCsr(p256, []), ErrorCode.CSR_URI_SAN_COUNT, /exactly one URI SAN .* but 0 were found/],
-      ['a DNS SAN and no URI SAN', () => rawCsr(p256, [{ type: 'dns', value: 'api.example.org' }]), ErrorCode.CSR_URI_SAN_COUNT, /but 0 were found/],
-      ['two URI SANs', () => rawCsr(p256, [{ type: 'url', value: API }, { type: 'url', value: WEB }]), ErrorCode.CSR_URI_SAN_COUNT, /but 2 were found/],
-      ['uppercase scheme', () => uriCsr('SPIFFE://example.org/a'), ErrorCode.SPIFFE_ID_INVALID, /"SPIFFE:\/\/example\.org\/a".*scheme must be lowercase/],
-      ['uppercase trust domain', () => uriCsr('spiffe://Example.org/a'), ErrorCode.SPIFFE_ID_INVALID, /"spiffe:\/\/Example\.org\/a".*lowercase letters/],
+      [
+        'a DNS SAN and no URI SAN',
+        () => rawCsr(p256, [{ type: 'dns', value: 'api.example.org' }]),
+        ErrorCode.CSR_URI_SAN_COUNT,
+        /but 0 were found/,
+      ],
+      [
+        'two URI SANs',
+        () =>
+          rawCsr(p256, [
+            { type: 'url', value: API },
+            { type: 'url', value: WEB },
+          ]),
+        ErrorCode.CSR_URI_SAN_COUNT,
+        /but 2 were found/,
+      ],
+      [
+        'uppercase scheme',
+        () => uriCsr('SPIFFE://example.org/a'),
+        ErrorCode.SPIFFE_ID_INVALID,
+        /"SPIFFE:\/\/example\.org\/a".*scheme must be lowercase/,
+      ],
+      [
+        'uppercase trust domain',
+        () => uriCsr('spiffe://Example.org/a'),
+        ErrorCode.SPIFFE_ID_INVALID,
+        /"spiffe:\/\/Example\.org\/a".*lowercase letters/,
+      ],
       ['port', () => uriCsr('spiffe://example.org:8080/a'), ErrorCode.SPIFFE_ID_INVALID, /port is not allowed/],
-      ['dot-dot segment', () => uriCsr('spiffe://example.org/a/../b'), ErrorCode.SPIFFE_ID_INVALID, /"\." and "\.\." path segments are not allowed/],
-      ['percent-encoding', () => uriCsr('spiffe://example.org/%41'), ErrorCode.SPIFFE_ID_INVALID, /percent-encoding is not allowed/],
-      ['trailing slash', () => uriCsr('spiffe://example.org/a/'), ErrorCode.SPIFFE_ID_INVALID, /trailing "\/" is not allowed/],
+      [
+        'dot-dot segment',
+        () => uriCsr('spiffe://example.org/a/../b'),
+        ErrorCode.SPIFFE_ID_INVALID,
+        /"\." and "\.\." path segments are not allowed/,
+      ],
+      [
+        'percent-encoding',
+        () => uriCsr('spiffe://example.org/%41'),
+        ErrorCode.SPIFFE_ID_INVALID,
+        /percent-encoding is not allowed/,
+      ],
+      [
+        'trailing slash',
+        () => uriCsr('spiffe://example.org/a/'),
+        ErrorCode.SPIFFE_ID_INVALID,
+        /trailing "\/" is not allowed/,
+      ],
       ['no path', () => uriCsr('spiffe://example.org'), ErrorCode.SPIFFE_ID_INVALID, /workload ID needs a path/],
-      ['another trust domain', () => uriCsr('spiffe://other.org/ns/prod/sa/api'), ErrorCode.SPIFFE_ID_TRUST_DOMAIN, /trust domain "other\.org", but this control plane serves "example\.org"/],
-      ['RSA-1024', () => rawCsr(nodeKeys('rsa-1024'), [{ type: 'url', value: API }], { name: 'RSASSA-PKCS1-v1_5' }), ErrorCode.KEY_TOO_WEAK, /RSA key of 1024 bits is too weak/],
-      ['P-521', () => rawCsr(nodeKeys('ec-p521'), [{ type: 'url', value: API }], { name: 'ECDSA', hash: 'SHA-512' }), ErrorCode.KEY_UNSUPPORTED, /unsupported EC curve P-521/],
-      ['Ed25519', () => rawCsr(ed25519, [{ type: 'url', value: API }], { name: 'Ed25519' }), ErrorCode.KEY_UNSUPPORTED, /unsupported key algorithm ed25519/i],
-      ['random bytes', async () => globalThis.crypto.getRandomValues(new Uint8Array(512)), ErrorCode.CSR_MALFORMED, /not a DER PKCS#10 request/],
+      [
+        'another trust domain',
+        () => uriCsr('spiffe://other.org/ns/prod/sa/api'),
+        ErrorCode.SPIFFE_ID_TRUST_DOMAIN,
+        /trust domain "other\.org", but this control plane serves "example\.org"/,
+      ],
+      [
+        'RSA-1024',
+        () => rawCsr(nodeKeys('rsa-1024'), [{ type: 'url', value: API }], { name: 'RSASSA-PKCS1-v1_5' }),
+        ErrorCode.KEY_TOO_WEAK,
+        /RSA key of 1024 bits is too weak/,
+      ],
+      [
+        'P-521',
+        () => rawCsr(nodeKeys('ec-p521'), [{ type: 'url', value: API }], { name: 'ECDSA', hash: 'SHA-512' }),
+        ErrorCode.KEY_UNSUPPORTED,
+        /unsupported EC curve P-521/,
+      ],
+      [
+        'Ed25519',
+        () => rawCsr(ed25519, [{ type: 'url', value: API }], { name: 'Ed25519' }),
+        ErrorCode.KEY_UNSUPPORTED,
+        /unsupported key algorithm ed25519/i,
+      ],
+      [
+        'random bytes',
+        async () => globalThis.crypto.getRandomValues(new Uint8Array(512)),
+        ErrorCode.CSR_MALFORMED,
+        /not a DER PKCS#10 request/,
+      ],
       ['empty CSR', async () => new Uint8Array(0), ErrorCode.CSR_MALFORMED, /not a DER PKCS#10 request/],
     ];
     for (const [name, make, code, message] of cases) {
@@ -174,52 +285,130 @@ t.test('Identity and Admin APIs refuse bad input with a code, a reason, and no c
   t.test('Attest: token problems', async (t) => {
     const expired = await token(API, { ttlSeconds: 1 });
     cp.clock.advance(1_000);
-    await refused(t, 'expired token', async () => cp.identity.attest(expired, await uriCsr(API)), ErrorCode.TOKEN_EXPIRED, /join token has expired/);
+    await refused(
+      t,
+      'expired token',
+      async () => cp.identity.attest(expired, await uriCsr(API)),
+      ErrorCode.TOKEN_EXPIRED,
+      /join token has expired/,
+    );
 
     const reused = await token(API);
     await stillUsable(t, 'first use', reused, API);
-    await refused(t, 'reused token', async () => cp.identity.attest(reused, await uriCsr(API)), ErrorCode.TOKEN_USED, /already been used/);
+    await refused(
+      t,
+      'reused token',
+      async () => cp.identity.attest(reused, await uriCsr(API)),
+      ErrorCode.TOKEN_USED,
+      /already been used/,
+    );
 
     const forWeb = await token(WEB);
-    await refused(t, 'token for another ID', async () => cp.identity.attest(forWeb, await uriCsr(API)), ErrorCode.TOKEN_SPIFFE_ID_MISMATCH,
-      /bound to spiffe:\/\/example\.org\/ns\/prod\/sa\/web, but the CSR asks for spiffe:\/\/example\.org\/ns\/prod\/sa\/api/);
+    await refused(
+      t,
+      'token for another ID',
+      async () => cp.identity.attest(forWeb, await uriCsr(API)),
+      ErrorCode.TOKEN_SPIFFE_ID_MISMATCH,
+      /bound to spiffe:\/\/example\.org\/ns\/prod\/sa\/web, but the CSR asks for spiffe:\/\/example\.org\/ns\/prod\/sa\/api/,
+    );
     await stillUsable(t, 'token for another ID', forWeb, WEB);
 
     const unknown = `sigil-jt-${Buffer.alloc(32, 7).toString('base64url')}`;
     tokensUsed.push(unknown);
-    await refused(t, 'unknown token', async () => cp.identity.attest(unknown, await uriCsr(API)), ErrorCode.TOKEN_INVALID, /not known to this control plane/);
-    await refused(t, 'no token', async () => cp.identity.attest('', await uriCsr(API)), ErrorCode.TOKEN_INVALID, /no join token given/);
+    await refused(
+      t,
+      'unknown token',
+      async () => cp.identity.attest(unknown, await uriCsr(API)),
+      ErrorCode.TOKEN_INVALID,
+      /not known to this control plane/,
+    );
+    await refused(
+      t,
+      'no token',
+      async () => cp.identity.attest('', await uriCsr(API)),
+      ErrorCode.TOKEN_INVALID,
+      /no join token given/,
+    );
 
     const keys = await generateKeyPair('ec-p256');
     await stillUsable(t, 'setup', await token(API), API);
     const twice = await token(API, { uses: 2 });
     await cp.identity.attest(twice, await makeCsr({ spiffeId: API, keys }));
-    await refused(t, 'key already certified', async () => cp.identity.attest(twice, await makeCsr({ spiffeId: API, keys })), ErrorCode.CSR_KEY_REUSED, /already certified/);
+    await refused(
+      t,
+      'key already certified',
+      async () => cp.identity.attest(twice, await makeCsr({ spiffeId: API, keys })),
+      ErrorCode.CSR_KEY_REUSED,
+      /already certified/,
+    );
     await stillUsable(t, 'key already certified', twice, API);
   });
 
   t.test('Renew over mTLS with the current SVID', async (t) => {
     const { keys, material } = await attested(API);
-    await refused(t, 'renew for a different ID', async () => cp.identity.renew(material, await makeCsr({ spiffeId: WEB, keys: await generateKeyPair('ec-p256') })),
-      ErrorCode.CSR_SPIFFE_ID_MISMATCH, /asks for spiffe:\/\/example\.org\/ns\/prod\/sa\/web, but the caller is spiffe:\/\/example\.org\/ns\/prod\/sa\/api/);
-    await refused(t, 'renew with the same key', async () => cp.identity.renew(material, await makeCsr({ spiffeId: API, keys })), ErrorCode.CSR_KEY_REUSED, /same key as the current SVID/);
-    await refused(t, 'renew with random bytes', async () => cp.identity.renew(material, globalThis.crypto.getRandomValues(new Uint8Array(128))), ErrorCode.CSR_MALFORMED, /not a DER PKCS#10/);
+    await refused(
+      t,
+      'renew for a different ID',
+      async () => cp.identity.renew(material, await makeCsr({ spiffeId: WEB, keys: await generateKeyPair('ec-p256') })),
+      ErrorCode.CSR_SPIFFE_ID_MISMATCH,
+      /asks for spiffe:\/\/example\.org\/ns\/prod\/sa\/web, but the caller is spiffe:\/\/example\.org\/ns\/prod\/sa\/api/,
+    );
+    await refused(
+      t,
+      'renew with the same key',
+      async () => cp.identity.renew(material, await makeCsr({ spiffeId: API, keys })),
+      ErrorCode.CSR_KEY_REUSED,
+      /same key as the current SVID/,
+    );
+    await refused(
+      t,
+      'renew with random bytes',
+      async () => cp.identity.renew(material, globalThis.crypto.getRandomValues(new Uint8Array(128))),
+      ErrorCode.CSR_MALFORMED,
+      /not a DER PKCS#10/,
+    );
 
     const foreign = await (await makeTestPki(TD)).issueSvid(API);
-    const foreignMaterial = { ...material, certChainPem: foreign.chainPem, keyPem: foreign.key.keyPem, serial: foreign.serial };
-    await refused(t, 'renew with an SVID of a foreign CA', async () => cp.identity.renew(foreignMaterial, await makeCsr({ spiffeId: API, keys: await generateKeyPair('ec-p256') })),
-      ErrorCode.PEER_UNAUTHENTICATED, /needs mTLS with a certificate issued by this trust domain/);
+    const foreignMaterial = {
+      ...material,
+      certChainPem: foreign.chainPem,
+      keyPem: foreign.key.keyPem,
+      serial: foreign.serial,
+    };
+    await refused(
+      t,
+      'renew with an SVID of a foreign CA',
+      async () =>
+        cp.identity.renew(foreignMaterial, await makeCsr({ spiffeId: API, keys: await generateKeyPair('ec-p256') })),
+      ErrorCode.PEER_UNAUTHENTICATED,
+      /needs mTLS with a certificate issued by this trust domain/,
+    );
 
-    const anonymous = new IdentityClient(cp.address, credentials.createSsl(Buffer.from(cp.bundlePem), null, null, serverCheck), CONTROL_PLANE_CHANNEL_OPTIONS);
+    const anonymous = new IdentityClient(
+      cp.address,
+      credentials.createSsl(Buffer.from(cp.bundlePem), null, null, serverCheck),
+      CONTROL_PLANE_CHANNEL_OPTIONS,
+    );
     t.teardown(() => anonymous.close());
     const before = await inventory();
     const csr = await makeCsr({ spiffeId: API, keys: await generateKeyPair('ec-p256') });
     const wire = await wireFailure((cb) => anonymous.renew({ csr }, deadline(), cb));
-    t.match(wire, { status: GrpcStatus.UNAUTHENTICATED, code: ErrorCode.PEER_UNAUTHENTICATED, details: /needs mTLS/ }, 'renew without a client certificate');
+    t.match(
+      wire,
+      { status: GrpcStatus.UNAUTHENTICATED, code: ErrorCode.PEER_UNAUTHENTICATED, details: /needs mTLS/ },
+      'renew without a client certificate',
+    );
     t.same(await inventory(), before, 'renew without a client certificate: inventory unchanged');
 
-    const renewed = await cp.identity.renew(material, await makeCsr({ spiffeId: API, keys: await generateKeyPair('ec-p256') }));
-    t.equal(parseX509Facts(renewed.chain[0]!).uriSans[0], API, 'the refusals did not spoil the SVID: a proper renewal works');
+    const renewed = await cp.identity.renew(
+      material,
+      await makeCsr({ spiffeId: API, keys: await generateKeyPair('ec-p256') }),
+    );
+    t.equal(
+      parseX509Facts(renewed.chain[0]!).uriSans[0],
+      API,
+      'the refusals did not spoil the SVID: a proper renewal works',
+    );
   });
 
   t.test('Admin calls need an admin SVID of this trust domain', async (t) => {
@@ -229,12 +418,44 @@ t.test('Identity and Admin APIs refuse bad input with a code, a reason, and no c
     const cpChain = await readFile(join(cp.dataDir, 'control-plane', 'svid.pem'));
     const bundle = Buffer.from(cp.bundlePem);
     const callers: Array<[string, ReturnType<typeof credentials.createSsl>, number, string, RegExp]> = [
-      ['no client certificate', credentials.createSsl(bundle, null, null, serverCheck), GrpcStatus.UNAUTHENTICATED, ErrorCode.PEER_UNAUTHENTICATED, /needs mTLS/],
-      ['a workload SVID', credentials.createSsl(bundle, Buffer.from(workload.material.keyPem), Buffer.from(workload.material.certChainPem), serverCheck),
-        GrpcStatus.PERMISSION_DENIED, ErrorCode.PEER_NOT_ADMIN, /spiffe:\/\/example\.org\/ns\/prod\/sa\/api is not an admin identity/],
-      ['the control plane\'s own SVID', credentials.createSsl(bundle, cpKey, cpChain, serverCheck), GrpcStatus.PERMISSION_DENIED, ErrorCode.PEER_NOT_ADMIN, /is not an admin identity/],
-      ['an admin ID from a foreign CA', credentials.createSsl(bundle, Buffer.from(foreignAdmin.key.keyPem), Buffer.from(foreignAdmin.chainPem), serverCheck),
-        GrpcStatus.UNAUTHENTICATED, ErrorCode.PEER_UNAUTHENTICATED, /needs mTLS/],
+      [
+        'no client certificate',
+        credentials.createSsl(bundle, null, null, serverCheck),
+        GrpcStatus.UNAUTHENTICATED,
+        ErrorCode.PEER_UNAUTHENTICATED,
+        /needs mTLS/,
+      ],
+      [
+        'a workload SVID',
+        credentials.createSsl(
+          bundle,
+          Buffer.from(workload.material.keyPem),
+          Buffer.from(workload.material.certChainPem),
+          serverCheck,
+        ),
+        GrpcStatus.PERMISSION_DENIED,
+        ErrorCode.PEER_NOT_ADMIN,
+        /spiffe:\/\/example\.org\/ns\/prod\/sa\/api is not an admin identity/,
+      ],
+      [
+        "the control plane's own SVID",
+        credentials.createSsl(bundle, cpKey, cpChain, serverCheck),
+        GrpcStatus.PERMISSION_DENIED,
+        ErrorCode.PEER_NOT_ADMIN,
+        /is not an admin identity/,
+      ],
+      [
+        'an admin ID from a foreign CA',
+        credentials.createSsl(
+          bundle,
+          Buffer.from(foreignAdmin.key.keyPem),
+          Buffer.from(foreignAdmin.chainPem),
+          serverCheck,
+        ),
+        GrpcStatus.UNAUTHENTICATED,
+        ErrorCode.PEER_UNAUTHENTICATED,
+        /needs mTLS/,
+      ],
     ];
     for (const [who, creds, status, code, details] of callers) {
       const client = new AdminClient(cp.address, creds, CONTROL_PLANE_CHANNEL_OPTIONS);
@@ -250,7 +471,11 @@ t.test('Identity and Admin APIs refuse bad input with a code, a reason, and no c
         messages.push(wire.details);
       }
       client.close();
-      t.same({ inventory: await inventory(), tokens: tokenRows() }, before, `${who}: no token made, inventory unchanged`);
+      t.same(
+        { inventory: await inventory(), tokens: tokenRows() },
+        before,
+        `${who}: no token made, inventory unchanged`,
+      );
     }
   });
 
@@ -268,30 +493,64 @@ t.test('Identity and Admin APIs refuse bad input with a code, a reason, and no c
       [`spiffe://${TD}/sigil/admin/mallory`, ErrorCode.INVALID_ARGUMENT, /reserved for Sigil's own components/],
     ];
     for (const [spiffeId, code, message] of cases) {
-      await refused(t, `token for ${spiffeId}`, () => cp.admin.createJoinToken({ spiffeId, ttlSeconds: 0, uses: 0 }), code, message);
+      await refused(
+        t,
+        `token for ${spiffeId}`,
+        () => cp.admin.createJoinToken({ spiffeId, ttlSeconds: 0, uses: 0 }),
+        code,
+        message,
+      );
     }
     const wire = await wireFailure((cb) => {
-      const client = new AdminClient(cp.address, credentials.createSsl(Buffer.from(cp.bundlePem), null, null, serverCheck), CONTROL_PLANE_CHANNEL_OPTIONS);
-      client.createJoinToken({ spiffeId: 'spiffe://example.org/a/' }, deadline(), (err) => { client.close(); cb(err); });
+      const client = new AdminClient(
+        cp.address,
+        credentials.createSsl(Buffer.from(cp.bundlePem), null, null, serverCheck),
+        CONTROL_PLANE_CHANNEL_OPTIONS,
+      );
+      client.createJoinToken({ spiffeId: 'spiffe://example.org/a/' }, deadline(), (err) => {
+        client.close();
+        cb(err);
+      });
     });
     t.equal(wire.status, GrpcStatus.UNAUTHENTICATED, 'without a client certificate the ID is not even looked at');
   });
 
   t.test('GetCertificate: malformed and unknown serials', async (t) => {
-    await refused(t, 'malformed serial', () => cp.admin.getCertificate('not-hex'), ErrorCode.INVALID_ARGUMENT, /malformed serial "not-hex"/);
-    await refused(t, 'unknown serial', () => cp.admin.getCertificate('ab'.repeat(16)), ErrorCode.NOT_FOUND, /no certificate with serial abab/);
+    await refused(
+      t,
+      'malformed serial',
+      () => cp.admin.getCertificate('not-hex'),
+      ErrorCode.INVALID_ARGUMENT,
+      /malformed serial "not-hex"/,
+    );
+    await refused(
+      t,
+      'unknown serial',
+      () => cp.admin.getCertificate('ab'.repeat(16)),
+      ErrorCode.NOT_FOUND,
+      /no certificate with serial abab/,
+    );
   });
 
   t.test('no refusal and no log line carries a join token or private key', async (t) => {
     t.ok(tokensUsed.length > 20 && messages.length > 40, 'the checks below saw many tokens and messages');
     const logText = cp.logs.join('');
-    t.ok(cp.logs.some((l) => l.includes('"request refused"') && l.includes(ErrorCode.CSR_SIGNATURE)), 'refusals were logged (so the log check can fail)');
+    t.ok(
+      cp.logs.some((l) => l.includes('"request refused"') && l.includes(ErrorCode.CSR_SIGNATURE)),
+      'refusals were logged (so the log check can fail)',
+    );
     for (const secret of tokensUsed) {
       const random = secret.slice('sigil-jt-'.length);
-      t.notOk(messages.some((m) => m.includes(random)), 'token not in any error message');
+      t.notOk(
+        messages.some((m) => m.includes(random)),
+        'token not in any error message',
+      );
       t.notOk(logText.includes(random), 'token not in the log');
     }
-    t.notOk(messages.some((m) => /PRIVATE KEY|BEGIN/.test(m)), 'no PEM in any error message');
+    t.notOk(
+      messages.some((m) => /PRIVATE KEY|BEGIN/.test(m)),
+      'no PEM in any error message',
+    );
     t.notOk(/PRIVATE KEY/.test(logText), 'no private key in the log');
   });
 });

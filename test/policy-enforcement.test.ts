@@ -13,14 +13,28 @@ const TD = 'example.org';
 const id = (name: string) => `spiffe://${TD}/ns/pol/sa/${name}`;
 
 function policy(name: string, destination: string, callers: string[], mode = 'enforce'): string {
-  return ['apiVersion: sigil.dev/v1', 'kind: AllowPolicy', `metadata: { name: ${name} }`, 'spec:', `  destination: ${destination}`, `  mode: ${mode}`, '  allow:', ...callers.map((c) => `    - from: ${c}`)].join('\n');
+  return [
+    'apiVersion: sigil.dev/v1',
+    'kind: AllowPolicy',
+    `metadata: { name: ${name} }`,
+    'spec:',
+    `  destination: ${destination}`,
+    `  mode: ${mode}`,
+    '  allow:',
+    ...callers.map((c) => `    - from: ${c}`),
+  ].join('\n');
 }
-
-
 
 function versionAtLeast(s: Sidecar, version: number): Promise<number> {
   if ((s.policy.version ?? 0) >= version) return Promise.resolve(Date.now());
-  return new Promise((resolve) => { const off = s.policy.onChange((c) => { if (c.version >= version) { off(); resolve(Date.now()); } }); });
+  return new Promise((resolve) => {
+    const off = s.policy.onChange((c) => {
+      if (c.version >= version) {
+        off();
+        resolve(Date.now());
+      }
+    });
+  });
 }
 
 t.test('allow-policies enforced by real sidecars', async (t) => {
@@ -29,7 +43,13 @@ t.test('allow-policies enforced by real sidecars', async (t) => {
   const app = await echoServer();
   const app2 = await echoServer();
   const sidecars: RunningSidecar[] = [];
-  t.teardown(async () => { for (const s of sidecars) await s.stop(); app.close(); app2.close(); await cp.stop(); await nats.stop(); });
+  t.teardown(async () => {
+    for (const s of sidecars) await s.stop();
+    app.close();
+    app2.close();
+    await cp.stop();
+    await nats.stop();
+  });
   const start = async (name: string, yaml: string[]) => {
     const s = await startSidecar(cp, { spiffeId: id(name), natsServers: [nats.url], trustRefreshInterval: '1h', yaml });
     sidecars.push(s);
@@ -38,10 +58,24 @@ t.test('allow-policies enforced by real sidecars', async (t) => {
   const inbound = (port: number) => [`inbound:\n  - { listen: 127.0.0.1:0, forward: 127.0.0.1:${port} }`];
   const api = await start('api', inbound((app.address() as { port: number }).port));
   const reports = await start('reports', inbound((app2.address() as { port: number }).port));
-  const outbound = (to: RunningSidecar, expect: string) => `  - { listen: 127.0.0.1:0, upstream: "127.0.0.1:${to.addresses.inbound[0]!.port}", expect: ${expect} }`;
+  const outbound = (to: RunningSidecar, expect: string) =>
+    `  - { listen: 127.0.0.1:0, upstream: "127.0.0.1:${to.addresses.inbound[0]!.port}", expect: ${expect} }`;
   const web = await start('web', [`outbound:\n${outbound(api, id('api'))}`]);
   const batch = await start('batch', [`outbound:\n${outbound(api, id('api'))}\n${outbound(reports, id('reports'))}`]);
-  await Promise.all(sidecars.map((s) => (s.sidecar.eventChannelConnected ? undefined : new Promise<void>((r) => { const off = s.sidecar.onEvent((e) => { if (e.type === 'event-channel.connected') { off(); r(); } }); }))));
+  await Promise.all(
+    sidecars.map((s) =>
+      s.sidecar.eventChannelConnected
+        ? undefined
+        : new Promise<void>((r) => {
+            const off = s.sidecar.onEvent((e) => {
+              if (e.type === 'event-channel.connected') {
+                off();
+                r();
+              }
+            });
+          }),
+    ),
+  );
   const webToApi = web.addresses.outbound[0]!.port;
   const batchToApi = batch.addresses.outbound[0]!.port;
   const batchToReports = batch.addresses.outbound[1]!.port;
@@ -52,62 +86,105 @@ t.test('allow-policies enforced by real sidecars', async (t) => {
     t.equal(app.accepted, 0);
   });
 
-  await t.test('an allowed call passes, a denied one never reaches the app, explain agrees with the sidecar', async (t) => {
-    const applied = versionAtLeast(api.sidecar, 1);
-    const r = await cp.admin.applyPolicies({ yaml: policy('api-callers', id('api'), [id('web')]), source: 'p.yaml', dryRun: false });
-    t.equal(r.applied, true);
-    await applied;
-    t.equal(await roundTrip(webToApi, 'hello'), 'hello');
-    const before = app.accepted;
-    t.equal(await roundTrip(batchToApi, 'nope'), '', 'batch is refused');
-    t.equal(app.accepted, before, 'the app never saw the denied connection');
-    for (const [from, port] of [[id('web'), apiPort], [id('batch'), apiPort]] as const) {
-      const explained = await cp.admin.explainPolicy({ from, to: id('api'), port });
-      const decided = api.sidecar.policy.decide(from, port);
-      t.equal(explained.decision, decided.decision, `explain matches the sidecar for ${from}`);
-      t.equal(explained.policy, decided.policy ?? '');
-    }
-    const metrics = await (await fetch(`http://127.0.0.1:${api.addresses.admin.port}/metrics`)).text();
-    t.match(metrics, /sigil_policy_decisions_total\{decision="deny",policy="api-callers"\} [1-9]/);
-    t.match(metrics, /sigil_policy_decisions_total\{decision="allow",policy="api-callers"\} [1-9]/);
-  });
+  await t.test(
+    'an allowed call passes, a denied one never reaches the app, explain agrees with the sidecar',
+    async (t) => {
+      const applied = versionAtLeast(api.sidecar, 1);
+      const r = await cp.admin.applyPolicies({
+        yaml: policy('api-callers', id('api'), [id('web')]),
+        source: 'p.yaml',
+        dryRun: false,
+      });
+      t.equal(r.applied, true);
+      await applied;
+      t.equal(await roundTrip(webToApi, 'hello'), 'hello');
+      const before = app.accepted;
+      t.equal(await roundTrip(batchToApi, 'nope'), '', 'batch is refused');
+      t.equal(app.accepted, before, 'the app never saw the denied connection');
+      for (const [from, port] of [
+        [id('web'), apiPort],
+        [id('batch'), apiPort],
+      ] as const) {
+        const explained = await cp.admin.explainPolicy({ from, to: id('api'), port });
+        const decided = api.sidecar.policy.decide(from, port);
+        t.equal(explained.decision, decided.decision, `explain matches the sidecar for ${from}`);
+        t.equal(explained.policy, decided.policy ?? '');
+      }
+      const metrics = await (await fetch(`http://127.0.0.1:${api.addresses.admin.port}/metrics`)).text();
+      t.match(metrics, /sigil_policy_decisions_total\{decision="deny",policy="api-callers"\} [1-9]/);
+      t.match(metrics, /sigil_policy_decisions_total\{decision="allow",policy="api-callers"\} [1-9]/);
+    },
+  );
 
   await t.test('audit mode lets a would-be denial through and counts it', async (t) => {
     const applied = versionAtLeast(reports.sidecar, 2);
-    await cp.admin.applyPolicies({ yaml: policy('reports-audit', id('reports'), [id('web')], 'audit'), source: 'audit.yaml', dryRun: false });
+    await cp.admin.applyPolicies({
+      yaml: policy('reports-audit', id('reports'), [id('web')], 'audit'),
+      source: 'audit.yaml',
+      dryRun: false,
+    });
     await applied;
-    t.equal(await roundTrip(batchToReports, 'audited'), 'audited', 'not allowed by any rule, but audit mode lets it through');
+    t.equal(
+      await roundTrip(batchToReports, 'audited'),
+      'audited',
+      'not allowed by any rule, but audit mode lets it through',
+    );
     const metrics = await (await fetch(`http://127.0.0.1:${reports.addresses.admin.port}/metrics`)).text();
     t.match(metrics, /sigil_policy_decisions_total\{decision="audit-deny",policy="reports-audit"\} 1/);
   });
 
-  await t.test('a pushed change takes effect within 1 s, and a version that denies closes live connections', async (t) => {
-    const started = Date.now();
-    const applied = versionAtLeast(api.sidecar, 3);
-    await cp.admin.applyPolicies({ yaml: policy('api-callers', id('api'), [id('web'), id('batch')]), source: 'p.yaml', dryRun: false });
-    const elapsed = (await applied) - started;
-    t.ok(elapsed <= 1000, `applied by the sidecar after ${elapsed} ms`);
-    t.equal(await roundTrip(batchToApi, 'now allowed'), 'now allowed', 'no restart needed');
-    const live: Socket = connect({ host: '127.0.0.1', port: batchToApi });
-    live.on('error', () => {});
-    live.write('ping');
-    await once(live, 'data');
-    const closed = once(live, 'close');
-    const dry = await cp.admin.applyPolicies({ yaml: policy('api-callers', id('api'), [id('web')]), source: 'p.yaml', dryRun: true });
-    t.equal(dry.applied, false);
-    t.ok(dry.changes.some((c) => c.from === id('batch') && c.to === id('api') && c.after === 'deny'), 'the dry run names the pair that would change');
-    await cp.admin.applyPolicies({ yaml: policy('api-callers', id('api'), [id('web')]), source: 'p.yaml', dryRun: false });
-    await closed;
-    t.pass('the live connection the new version denies was closed');
-  });
+  await t.test(
+    'a pushed change takes effect within 1 s, and a version that denies closes live connections',
+    async (t) => {
+      const started = Date.now();
+      const applied = versionAtLeast(api.sidecar, 3);
+      await cp.admin.applyPolicies({
+        yaml: policy('api-callers', id('api'), [id('web'), id('batch')]),
+        source: 'p.yaml',
+        dryRun: false,
+      });
+      const elapsed = (await applied) - started;
+      t.ok(elapsed <= 1000, `applied by the sidecar after ${elapsed} ms`);
+      t.equal(await roundTrip(batchToApi, 'now allowed'), 'now allowed', 'no restart needed');
+      const live: Socket = connect({ host: '127.0.0.1', port: batchToApi });
+      live.on('error', () => {});
+      live.write('ping');
+      await once(live, 'data');
+      const closed = once(live, 'close');
+      const dry = await cp.admin.applyPolicies({
+        yaml: policy('api-callers', id('api'), [id('web')]),
+        source: 'p.yaml',
+        dryRun: true,
+      });
+      t.equal(dry.applied, false);
+      t.ok(
+        dry.changes.some((c) => c.from === id('batch') && c.to === id('api') && c.after === 'deny'),
+        'the dry run names the pair that would change',
+      );
+      await cp.admin.applyPolicies({
+        yaml: policy('api-callers', id('api'), [id('web')]),
+        source: 'p.yaml',
+        dryRun: false,
+      });
+      await closed;
+      t.pass('the live connection the new version denies was closed');
+    },
+  );
 
   await t.test('invalid documents are refused as a whole with every finding; the active version stays', async (t) => {
     const before = (await cp.admin.listPolicies()).version;
-    const bad = [policy('ok-one', id('api'), [id('web')]), '---', 'apiVersion: sigil.dev/v1\nkind: AllowPolicy\nmetadata: { name: bad }\nspec:\n  destination: spiffe://other.org/x\n  allow:\n    - from: spiffe://example.org/a/**/b\n      ports: [70000]\n  extra: 1'].join('\n');
+    const bad = [
+      policy('ok-one', id('api'), [id('web')]),
+      '---',
+      'apiVersion: sigil.dev/v1\nkind: AllowPolicy\nmetadata: { name: bad }\nspec:\n  destination: spiffe://other.org/x\n  allow:\n    - from: spiffe://example.org/a/**/b\n      ports: [70000]\n  extra: 1',
+    ].join('\n');
     const r = await cp.admin.applyPolicies({ yaml: bad, source: 'bad.yaml', dryRun: false });
     t.equal(r.applied, false);
     t.ok(r.findings.filter((f) => f.severity === 'error').length >= 4, `every finding listed (${r.findings.length})`);
-    t.ok(r.findings.every((f) => (f.line ?? 0) > 0 || f.path === ''), 'findings carry lines');
+    t.ok(
+      r.findings.every((f) => (f.line ?? 0) > 0 || f.path === ''),
+      'findings carry lines',
+    );
     t.equal((await cp.admin.listPolicies()).version, before, 'nothing applied');
   });
 });

@@ -15,25 +15,46 @@ import { generateKeyPair } from '../common/key-pair.ts';
 const TD = 'example.org';
 const id = (name: string) => `spiffe://${TD}/ns/rev/sa/${name}`;
 
-
-
-
 t.test('revocation with NATS: within a second, live connections closed, both directions refused', async (t) => {
   const nats = await startNatsServer();
   const cp = await startControlPlane({ natsServers: [nats.url] });
   const app = await echoServer();
   const sidecars: RunningSidecar[] = [];
-  t.teardown(async () => { for (const s of sidecars) await s.stop(); app.close(); await cp.stop(); await nats.stop(); });
+  t.teardown(async () => {
+    for (const s of sidecars) await s.stop();
+    app.close();
+    await cp.stop();
+    await nats.stop();
+  });
   const start = async (name: string, yaml: string[]) => {
     const s = await startSidecar(cp, { spiffeId: id(name), natsServers: [nats.url], trustRefreshInterval: '1h', yaml });
     sidecars.push(s);
     return s;
   };
-  const api = await start('api', [`inbound:\n  - { listen: 127.0.0.1:0, forward: 127.0.0.1:${(app.address() as { port: number }).port} }`]);
+  const api = await start('api', [
+    `inbound:\n  - { listen: 127.0.0.1:0, forward: 127.0.0.1:${(app.address() as { port: number }).port} }`,
+  ]);
   const upstream = `127.0.0.1:${api.addresses.inbound[0]!.port}`;
-  const web = await start('web', [`outbound:\n  - { listen: 127.0.0.1:0, upstream: "${upstream}", expect: ${id('api')} }`]);
-  const batch = await start('batch', [`outbound:\n  - { listen: 127.0.0.1:0, upstream: "${upstream}", expect: ${id('api')} }`]);
-  await Promise.all(sidecars.map((s) => (s.sidecar.eventChannelConnected ? undefined : new Promise<void>((r) => { const off = s.sidecar.onEvent((e) => { if (e.type === 'event-channel.connected') { off(); r(); } }); }))));
+  const web = await start('web', [
+    `outbound:\n  - { listen: 127.0.0.1:0, upstream: "${upstream}", expect: ${id('api')} }`,
+  ]);
+  const batch = await start('batch', [
+    `outbound:\n  - { listen: 127.0.0.1:0, upstream: "${upstream}", expect: ${id('api')} }`,
+  ]);
+  await Promise.all(
+    sidecars.map((s) =>
+      s.sidecar.eventChannelConnected
+        ? undefined
+        : new Promise<void>((r) => {
+            const off = s.sidecar.onEvent((e) => {
+              if (e.type === 'event-channel.connected') {
+                off();
+                r();
+              }
+            });
+          }),
+    ),
+  );
   const webPort = web.addresses.outbound[0]!.port;
   const batchPort = batch.addresses.outbound[0]!.port;
   t.equal(await roundTrip(webPort, 'hello'), 'hello', 'web reaches api before');
@@ -53,9 +74,25 @@ t.test('revocation with NATS: within a second, live connections closed, both dir
   t.equal(await roundTrip(batchPort, 'batch'), 'batch', 'the rest of the mesh is unaffected');
   const renew = new GrpcIdentityApi({ address: cp.grpcAddress, bundlePem: () => cp.bundlePem });
   const keys = await generateKeyPair('ec-p256');
-  await t.rejects(renew.renew(webMaterial, await makeCsr({ spiffeId: id('web'), keys })), { code: ErrorCode.REVOKED }, 'Renew with the revoked certificate is refused');
+  await t.rejects(
+    renew.renew(webMaterial, await makeCsr({ spiffeId: id('web'), keys })),
+    { code: ErrorCode.REVOKED },
+    'Renew with the revoked certificate is refused',
+  );
 
-  const revokedApi = Promise.all([batch, web].map((s) => new Promise<void>((r) => { const off = s.sidecar.revocation.onChange((set) => { if (set.isIdentityRevoked(id('api'))) { off(); r(); } }); })));
+  const revokedApi = Promise.all(
+    [batch, web].map(
+      (s) =>
+        new Promise<void>((r) => {
+          const off = s.sidecar.revocation.onChange((set) => {
+            if (set.isIdentityRevoked(id('api'))) {
+              off();
+              r();
+            }
+          });
+        }),
+    ),
+  );
   await cp.admin.revoke({ spiffeId: id('api'), reason: 'cessationOfOperation' });
   await revokedApi;
   t.equal(await roundTrip(batchPort, 'to a revoked server'), '', 'the outbound side refuses a revoked server too');
@@ -64,26 +101,58 @@ t.test('revocation with NATS: within a second, live connections closed, both dir
 t.test('revocation without NATS, and staleness without any control plane', async (t) => {
   const cp = await startControlPlane();
   const app = await echoServer();
-  t.teardown(() => { app.close(); });
+  t.teardown(() => {
+    app.close();
+  });
   const api = await startSidecar(cp, {
     spiffeId: id('api2'),
     trustRefreshInterval: '500ms',
-    yaml: [`inbound:\n  - { listen: 127.0.0.1:0, forward: 127.0.0.1:${(app.address() as { port: number }).port} }`, 'revocation: { maxStaleness: 3s }'],
+    yaml: [
+      `inbound:\n  - { listen: 127.0.0.1:0, forward: 127.0.0.1:${(app.address() as { port: number }).port} }`,
+      'revocation: { maxStaleness: 3s }',
+    ],
   });
-  const web = await startSidecar(cp, { spiffeId: id('web2'), trustRefreshInterval: '500ms', yaml: [`outbound:\n  - { listen: 127.0.0.1:0, upstream: "127.0.0.1:${api.addresses.inbound[0]!.port}", expect: ${id('api2')} }`] });
-  t.teardown(async () => { await web.stop(); await api.stop(); });
+  const web = await startSidecar(cp, {
+    spiffeId: id('web2'),
+    trustRefreshInterval: '500ms',
+    yaml: [
+      `outbound:\n  - { listen: 127.0.0.1:0, upstream: "127.0.0.1:${api.addresses.inbound[0]!.port}", expect: ${id('api2')} }`,
+    ],
+  });
+  t.teardown(async () => {
+    await web.stop();
+    await api.stop();
+  });
   const webPort = web.addresses.outbound[0]!.port;
   t.equal(await roundTrip(webPort, 'hi'), 'hi');
 
-  const seen = new Promise<void>((r) => { const off = api.sidecar.revocation.onChange((set) => { if (set.isIdentityRevoked(id('web2'))) { off(); r(); } }); });
+  const seen = new Promise<void>((r) => {
+    const off = api.sidecar.revocation.onChange((set) => {
+      if (set.isIdentityRevoked(id('web2'))) {
+        off();
+        r();
+      }
+    });
+  });
   await cp.admin.revoke({ spiffeId: id('web2') });
   await seen;
   t.pass('the periodic gRPC refresh brought the revocation without NATS');
   t.equal(await roundTrip(webPort, 'hi'), '', 'and it is enforced');
   await cp.admin.unrevoke(id('web2'));
-  const lifted = new Promise<void>((r) => { const off = api.sidecar.revocation.onChange((set) => { if (!set.isIdentityRevoked(id('web2'))) { off(); r(); } }); });
+  const lifted = new Promise<void>((r) => {
+    const off = api.sidecar.revocation.onChange((set) => {
+      if (!set.isIdentityRevoked(id('web2'))) {
+        off();
+        r();
+      }
+    });
+  });
   await lifted;
-  t.equal(await roundTrip(webPort, 'back'), '', 'unrevoke lifts the ban on new SVIDs, but the certificates revoked with the identity stay revoked');
+  t.equal(
+    await roundTrip(webPort, 'back'),
+    '',
+    'unrevoke lifts the ban on new SVIDs, but the certificates revoked with the identity stay revoked',
+  );
 
   await cp.stop();
   // Nothing can refresh the state now: wait once for what is left of the 3 s bound (the state says its age).

@@ -16,8 +16,15 @@ function get(port: number, path: string): Promise<{ status: number; body: string
   return new Promise((resolve, reject) => {
     request({ host: '127.0.0.1', port, path, agent: false }, (res) => {
       let body = '';
-      res.setEncoding('utf8').on('data', (c: string) => { body += c; }).on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    }).on('error', reject).end();
+      res
+        .setEncoding('utf8')
+        .on('data', (c: string) => {
+          body += c;
+        })
+        .on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    })
+      .on('error', reject)
+      .end();
   });
 }
 
@@ -44,51 +51,74 @@ t.test('control plane, two sidecars and two apps as processes', async (t) => {
     return (JSON.parse(r.stdout) as { token: string }).token;
   };
   await writeFile(join(dir, 'api.token'), await token(API_ID), { mode: 0o600 });
-  await writeFile(join(dir, 'policy.yaml'), [
-    'apiVersion: sigil.dev/v1',
-    'kind: AllowPolicy',
-    'metadata: { name: callers-of-api }',
-    'spec:',
-    `  destination: ${API_ID}`,
-    '  allow:',
-    `    - from: ${WEB_ID}`,
-    `    - from: spiffe://${TD}/ns/default/sa/curl`,
-  ].join('\n'));
+  await writeFile(
+    join(dir, 'policy.yaml'),
+    [
+      'apiVersion: sigil.dev/v1',
+      'kind: AllowPolicy',
+      'metadata: { name: callers-of-api }',
+      'spec:',
+      `  destination: ${API_ID}`,
+      '  allow:',
+      `    - from: ${WEB_ID}`,
+      `    - from: spiffe://${TD}/ns/default/sa/curl`,
+    ].join('\n'),
+  );
   const applied = await runSigil(['policy', 'apply', '--data-dir', data, '-f', join(dir, 'policy.yaml')], { env });
   t.equal(applied.code, 0, `policy apply: ${applied.stderr}`);
   t.match(applied.stdout, /applied policy version 1/);
 
   const api = new Child([join(REPO_ROOT, 'examples/hello/api.ts')], { env: { API_PORT: '0' } });
   children.push(api);
-  const apiPort = JSON.parse(String((await api.waitFor((l) => /^api listening on/.test(String(l['msg'])), 'api app'))['msg']).replace('api listening on ', '')).port as number;
+  const apiPort = JSON.parse(
+    String((await api.waitFor((l) => /^api listening on/.test(String(l['msg'])), 'api app'))['msg']).replace(
+      'api listening on ',
+      '',
+    ),
+  ).port as number;
 
-  await writeFile(join(dir, 'api-sidecar.yaml'), [
-    `spiffeId: ${API_ID}`,
-    `controlPlane: { address: "${cpAddress}", bundle: ./data/bundle.pem }`,
-    'joinToken: { file: ./api.token }',
-    `inbound:\n  - { listen: 127.0.0.1:0, forward: 127.0.0.1:${apiPort} }`,
-    'admin: { listen: 127.0.0.1:0 }',
-    'drainTimeout: 2s',
-  ].join('\n'));
+  await writeFile(
+    join(dir, 'api-sidecar.yaml'),
+    [
+      `spiffeId: ${API_ID}`,
+      `controlPlane: { address: "${cpAddress}", bundle: ./data/bundle.pem }`,
+      'joinToken: { file: ./api.token }',
+      `inbound:\n  - { listen: 127.0.0.1:0, forward: 127.0.0.1:${apiPort} }`,
+      'admin: { listen: 127.0.0.1:0 }',
+      'drainTimeout: 2s',
+    ].join('\n'),
+  );
   const apiSidecar = sigil(['sidecar', 'run', '--config', join(dir, 'api-sidecar.yaml')], { env });
   children.push(apiSidecar);
   const apiStarted = await apiSidecar.waitForMessage('sidecar started');
   const inbound = (apiStarted['inbound'] as string[])[0] as string;
 
-  await writeFile(join(dir, 'web-sidecar.yaml'), [
-    `spiffeId: ${WEB_ID}`,
-    `controlPlane: { address: "${cpAddress}", bundle: ./data/bundle.pem }`,
-    `outbound:\n  - { listen: 127.0.0.1:0, upstream: "${inbound}", expect: ${API_ID} }`,
-    'admin: { listen: 127.0.0.1:0 }',
-  ].join('\n'));
-  const webSidecar = sigil(['sidecar', 'run', '--config', join(dir, 'web-sidecar.yaml')], { env: { ...env, SIGIL_JOIN_TOKEN: await token(WEB_ID) } });
+  await writeFile(
+    join(dir, 'web-sidecar.yaml'),
+    [
+      `spiffeId: ${WEB_ID}`,
+      `controlPlane: { address: "${cpAddress}", bundle: ./data/bundle.pem }`,
+      `outbound:\n  - { listen: 127.0.0.1:0, upstream: "${inbound}", expect: ${API_ID} }`,
+      'admin: { listen: 127.0.0.1:0 }',
+    ].join('\n'),
+  );
+  const webSidecar = sigil(['sidecar', 'run', '--config', join(dir, 'web-sidecar.yaml')], {
+    env: { ...env, SIGIL_JOIN_TOKEN: await token(WEB_ID) },
+  });
   children.push(webSidecar);
   const webStarted = await webSidecar.waitForMessage('sidecar started');
   const outboundPort = portOf((webStarted['outbound'] as string[])[0]);
 
-  const web = new Child([join(REPO_ROOT, 'examples/hello/web.ts')], { env: { WEB_PORT: '0', API_VIA_PORT: String(outboundPort) } });
+  const web = new Child([join(REPO_ROOT, 'examples/hello/web.ts')], {
+    env: { WEB_PORT: '0', API_VIA_PORT: String(outboundPort) },
+  });
   children.push(web);
-  const webPort = JSON.parse(String((await web.waitFor((l) => /^web listening on/.test(String(l['msg'])), 'web app'))['msg']).replace('web listening on ', '')).port as number;
+  const webPort = JSON.parse(
+    String((await web.waitFor((l) => /^web listening on/.test(String(l['msg'])), 'web app'))['msg']).replace(
+      'web listening on ',
+      '',
+    ),
+  ).port as number;
 
   await t.test('an end-to-end call carries the right identities on both sides', async (t) => {
     const reply = await get(webPort, '/call');
@@ -107,14 +137,45 @@ t.test('control plane, two sidecars and two apps as processes', async (t) => {
 
   await t.test('interop: curl with an SVID from `sigil svid fetch` reaches the app', async (t) => {
     const out = join(dir, 'curl-svid');
-    const fetched = await runSigil(['svid', 'fetch', '--control-plane', cpAddress, '--bundle', join(data, 'bundle.pem'), '--token', await token(`spiffe://${TD}/ns/default/sa/curl`), '--spiffe-id', `spiffe://${TD}/ns/default/sa/curl`, '--out', out], { env });
+    const fetched = await runSigil(
+      [
+        'svid',
+        'fetch',
+        '--control-plane',
+        cpAddress,
+        '--bundle',
+        join(data, 'bundle.pem'),
+        '--token',
+        await token(`spiffe://${TD}/ns/default/sa/curl`),
+        '--spiffe-id',
+        `spiffe://${TD}/ns/default/sa/curl`,
+        '--out',
+        out,
+      ],
+      { env },
+    );
     t.equal(fetched.code, 0, fetched.stderr);
     // curl can only check host names, and SVIDs carry none: -k skips curl's own server check; the sidecar
     // still verifies curl's client certificate, which is what this test is about.
-    const ok = await run('curl', ['-sS', '-k', '--cert', join(out, 'svid.pem'), '--key', join(out, 'key.pem'), `https://${inbound}/via-curl`]);
+    const ok = await run('curl', [
+      '-sS',
+      '-k',
+      '--cert',
+      join(out, 'svid.pem'),
+      '--key',
+      join(out, 'key.pem'),
+      `https://${inbound}/via-curl`,
+    ]);
     t.equal(ok.code, 0, ok.stderr);
     t.match(JSON.parse(ok.stdout), { service: 'api', path: '/via-curl' });
-    const verified = await run('openssl', ['verify', '-CAfile', join(data, 'bundle.pem'), '-untrusted', join(data, 'intermediate.pem'), join(out, 'svid.pem')]);
+    const verified = await run('openssl', [
+      'verify',
+      '-CAfile',
+      join(data, 'bundle.pem'),
+      '-untrusted',
+      join(data, 'intermediate.pem'),
+      join(out, 'svid.pem'),
+    ]);
     t.equal(verified.code, 0, verified.stdout + verified.stderr);
   });
 
@@ -122,7 +183,9 @@ t.test('control plane, two sidecars and two apps as processes', async (t) => {
     const noCert = await run('curl', ['-sS', '-k', `https://${inbound}/`]);
     t.not(noCert.code, 0, 'curl without a certificate fails');
     t.notMatch(noCert.stdout, /hello from api/);
-    const tls11 = await run('openssl', ['s_client', '-connect', inbound, '-tls1_1'], { input: 'GET / HTTP/1.0\r\n\r\n' });
+    const tls11 = await run('openssl', ['s_client', '-connect', inbound, '-tls1_1'], {
+      input: 'GET / HTTP/1.0\r\n\r\n',
+    });
     t.not(tls11.code, 0, 'openssl s_client -tls1_1 fails');
     t.notMatch(tls11.stdout, /hello from api/);
     const metrics = await get(portOf(apiStarted['admin']), '/metrics');

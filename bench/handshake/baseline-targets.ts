@@ -31,19 +31,32 @@ export const NGINX_REQUIREMENT: SystemRequirement = {
   missing() {
     const kind = streamModuleKind(nginxVersionOutput());
     if (kind === 'absent') return 'this nginx was built without the stream module';
-    if (kind === 'dynamic' && !streamModulePath()) return 'the nginx stream module (ngx_stream_module.so) is not installed';
+    if (kind === 'dynamic' && !streamModulePath())
+      return 'the nginx stream module (ngx_stream_module.so) is not installed';
     return undefined;
   },
 };
 
-export const HAPROXY_REQUIREMENT: SystemRequirement = { purpose: 'the HAProxy baseline', command: 'haproxy', packages: ['haproxy'] };
+export const HAPROXY_REQUIREMENT: SystemRequirement = {
+  purpose: 'the HAProxy baseline',
+  command: 'haproxy',
+  packages: ['haproxy'],
+};
 
 /** Starts the app, then the external proxy from the argv `configure` writes for its listen port and the app's. */
-function startProxyTarget(context: TargetContext, what: string, configure: (ports: { listen: number; upstream: number }) => Promise<string[]>): Promise<RunningTarget> {
+function startProxyTarget(
+  context: TargetContext,
+  what: string,
+  configure: (ports: { listen: number; upstream: number }) => Promise<string[]>,
+): Promise<RunningTarget> {
   return startInFrontOfApp(context, async (appPort) => {
     const listen = await freeLoopbackPort();
     const argv = await configure({ listen, upstream: appPort });
-    const server = await startExternalServer(what, argv, { port: listen, cpus: context.cpus, children: context.children });
+    const server = await startExternalServer(what, argv, {
+      port: listen,
+      cpus: context.cpus,
+      children: context.children,
+    });
     return {
       address: { host: '127.0.0.1', port: listen },
       get serverPids() {
@@ -63,15 +76,19 @@ export const nginxTarget: HandshakeTarget = {
     return startProxyTarget(context, 'nginx', async (ports) => {
       const config = join(context.dir, 'nginx.conf');
       const kind = streamModuleKind(nginxVersionOutput());
-      writeFileSync(config, nginxConfig({
-        dir: context.dir,
-        listenPort: ports.listen,
-        upstreamPort: ports.upstream,
-        certChainPath: creds.certChainPath,
-        keyPath: creds.keyPath,
-        bundlePath: creds.bundlePath,
-        streamModulePath: kind === 'dynamic' ? streamModulePath() : undefined,
-      }), { mode: 0o600 });
+      writeFileSync(
+        config,
+        nginxConfig({
+          dir: context.dir,
+          listenPort: ports.listen,
+          upstreamPort: ports.upstream,
+          certChainPath: creds.certChainPath,
+          keyPath: creds.keyPath,
+          bundlePath: creds.bundlePath,
+          streamModulePath: kind === 'dynamic' ? streamModulePath() : undefined,
+        }),
+        { mode: 0o600 },
+      );
       return [findCommand('nginx') ?? 'nginx', '-p', context.dir, '-c', config, '-e', join(context.dir, 'error.log')];
     });
   },
@@ -85,9 +102,23 @@ export const haproxyTarget: HandshakeTarget = {
     const creds = await context.serverCredentials();
     return startProxyTarget(context, 'HAProxy', async (ports) => {
       const certAndKeyPath = join(context.dir, 'svid-and-key.pem');
-      writeFileSync(certAndKeyPath, `${readFileSync(creds.certChainPath, 'utf8')}${readFileSync(creds.keyPath, 'utf8')}`, { mode: 0o600 });
+      writeFileSync(
+        certAndKeyPath,
+        `${readFileSync(creds.certChainPath, 'utf8')}${readFileSync(creds.keyPath, 'utf8')}`,
+        { mode: 0o600 },
+      );
       const config = join(context.dir, 'haproxy.cfg');
-      writeFileSync(config, haproxyConfig({ dir: context.dir, listenPort: ports.listen, upstreamPort: ports.upstream, certAndKeyPath, bundlePath: creds.bundlePath }), { mode: 0o600 });
+      writeFileSync(
+        config,
+        haproxyConfig({
+          dir: context.dir,
+          listenPort: ports.listen,
+          upstreamPort: ports.upstream,
+          certAndKeyPath,
+          bundlePath: creds.bundlePath,
+        }),
+        { mode: 0o600 },
+      );
       return [findCommand('haproxy') ?? 'haproxy', '-db', '-f', config];
     });
   },

@@ -33,7 +33,10 @@ export interface BenchPki {
 
 /** The admin call that pushes allow-policies, where the admin client already offers it. */
 interface PolicyAdmin {
-  applyPolicies(request: { yaml: string; source: string; dryRun: boolean }): Promise<{ applied?: boolean | null; findings?: readonly { severity?: string | null; message?: string | null }[] | null }>;
+  applyPolicies(request: { yaml: string; source: string; dryRun: boolean }): Promise<{
+    applied?: boolean | null;
+    findings?: readonly { severity?: string | null; message?: string | null }[] | null;
+  }>;
 }
 
 function hasPolicyAdmin(admin: object): admin is PolicyAdmin {
@@ -57,14 +60,23 @@ export async function startBenchPki(dir: string, keyType: KeyType): Promise<Benc
   const admin = new AdminApi({ address: grpcAddress, credentialsDir: join(dataDir, 'admin') });
   const bundlePath = join(dataDir, 'bundle.pem');
   const bundlePem = readFileSync(bundlePath, 'utf8');
-  const identity = new GrpcIdentityApi({ address: grpcAddress, trustDomain: BENCH_TRUST_DOMAIN, bundlePem: () => bundlePem });
-  const createToken = async (spiffeId: string) => (await admin.createJoinToken({ spiffeId, ttlSeconds: 600, uses: 1 })).token;
+  const identity = new GrpcIdentityApi({
+    address: grpcAddress,
+    trustDomain: BENCH_TRUST_DOMAIN,
+    bundlePem: () => bundlePem,
+  });
+  const createToken = async (spiffeId: string) =>
+    (await admin.createJoinToken({ spiffeId, ttlSeconds: 600, uses: 1 })).token;
 
   async function issue(spiffeId: string, outDir: string): Promise<CredentialFiles> {
     mkdirSync(outDir, { recursive: true, mode: 0o700 });
     const keys = await generateKeyPair(keyType);
     const issued = await identity.attest(await createToken(spiffeId), await makeCsr({ spiffeId, keys }));
-    const files: CredentialFiles = { certChainPath: join(outDir, 'svid.pem'), keyPath: join(outDir, 'key.pem'), bundlePath: join(outDir, 'bundle.pem') };
+    const files: CredentialFiles = {
+      certChainPath: join(outDir, 'svid.pem'),
+      keyPath: join(outDir, 'key.pem'),
+      bundlePath: join(outDir, 'bundle.pem'),
+    };
     writeFileSync(files.keyPath, privateKeyPemOf(keys.privateKey), { mode: 0o600 });
     writeFileSync(files.certChainPath, issued.chain.map((der) => new X509Certificate(der).toString()).join(''));
     writeFileSync(files.bundlePath, issued.trust.roots.map((der) => new X509Certificate(der).toString()).join(''));
@@ -110,6 +122,9 @@ async function allowClientToServer(admin: AdminApi): Promise<void> {
   const result = await admin.applyPolicies({ yaml, source: 'bench/handshake', dryRun: false });
   const errors = (result.findings ?? []).filter((f) => f.severity === 'error');
   if (errors.length > 0) {
-    throw new SigilError(ErrorCode.CONFIG_INVALID, `the benchmark's allow-policy was refused: ${errors.map((f) => f.message).join('; ')}`);
+    throw new SigilError(
+      ErrorCode.CONFIG_INVALID,
+      `the benchmark's allow-policy was refused: ${errors.map((f) => f.message).join('; ')}`,
+    );
   }
 }

@@ -13,11 +13,21 @@ export interface HandshakeComparison {
   readonly byKeyType: readonly HandshakeBenchResult[];
 }
 
-const KEY_LABELS: Readonly<Partial<Record<KeyType, string>>> = { 'ec-p256': 'ECDSA P-256', 'ec-p384': 'ECDSA P-384', 'rsa-2048': 'RSA-2048', 'rsa-3072': 'RSA-3072', 'rsa-4096': 'RSA-4096' };
+const KEY_LABELS: Readonly<Partial<Record<KeyType, string>>> = {
+  'ec-p256': 'ECDSA P-256',
+  'ec-p384': 'ECDSA P-384',
+  'rsa-2048': 'RSA-2048',
+  'rsa-3072': 'RSA-3072',
+  'rsa-4096': 'RSA-4096',
+};
 export const keyLabel = (k: KeyType) => KEY_LABELS[k] ?? k;
 
-const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : '–');
-const range = (r: TargetModeResult, k: keyof HandshakeFigures) => `${fmt(r.median[k])} (${fmt(r.min[k])}–${fmt(r.max[k])})`;
+const fmt = (n: number, digits = 0) =>
+  Number.isFinite(n)
+    ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
+    : '–';
+const range = (r: TargetModeResult, k: keyof HandshakeFigures) =>
+  `${fmt(r.median[k])} (${fmt(r.min[k])}–${fmt(r.max[k])})`;
 
 /** The target's median handshakes per server CPU-second over the baseline's, same key type and mode. */
 export function ratioToBaseline(result: HandshakeBenchResult, r: TargetModeResult, baseline: string): number {
@@ -44,8 +54,10 @@ export function comparisonTable(comparison: HandshakeComparison): string {
   for (const result of comparison.byKeyType) {
     for (const mode of ['full', 'resumed'] as const) {
       for (const r of result.results.filter((x) => x.mode === mode)) {
-        lines.push(`| ${keyLabel(result.keyType)} | ${mode} | ${r.target} | ${range(r, 'handshakesPerSecond')} | ${range(r, 'serverCpuUsPerHandshake')} | ${range(r, 'handshakesPerServerCpuSecond')} | ` +
-          `${fmt(ratioToBaseline(result, r, comparison.baseline), 2)}× | ${fmt(r.median.resumptionRate * 100, 1)} % | ${fmt(r.median.failureRate * 100, 2)} % |`);
+        lines.push(
+          `| ${keyLabel(result.keyType)} | ${mode} | ${r.target} | ${range(r, 'handshakesPerSecond')} | ${range(r, 'serverCpuUsPerHandshake')} | ${range(r, 'handshakesPerServerCpuSecond')} | ` +
+            `${fmt(ratioToBaseline(result, r, comparison.baseline), 2)}× | ${fmt(r.median.resumptionRate * 100, 1)} % | ${fmt(r.median.failureRate * 100, 2)} % |`,
+        );
       }
     }
   }
@@ -59,9 +71,13 @@ export function comparisonChart(comparison: HandshakeComparison): BarChartInput 
   return {
     title: 'TLS 1.3 mTLS handshakes per server CPU-second (higher is better)',
     unit: `median of ${comparison.byKeyType[0]?.settings.runs ?? '?'} runs, one server core, commit ${comparison.commit}`,
-    groups: comparison.byKeyType.flatMap((result) => (['full', 'resumed'] as const).map((mode) => ({
-      label: `${keyLabel(result.keyType)}, ${mode} handshakes`,
-      bars: result.results.filter((r) => r.mode === mode).map((r) => ({ series: r.target, value: r.median.handshakesPerServerCpuSecond })),
-    }))),
+    groups: comparison.byKeyType.flatMap((result) =>
+      (['full', 'resumed'] as const).map((mode) => ({
+        label: `${keyLabel(result.keyType)}, ${mode} handshakes`,
+        bars: result.results
+          .filter((r) => r.mode === mode)
+          .map((r) => ({ series: r.target, value: r.median.handshakesPerServerCpuSecond })),
+      })),
+    ),
   };
 }

@@ -16,7 +16,8 @@ export function detectPinning(): CpuPinning {
   const cores = availableParallelism();
   if (cores < 2) return { serverCpus: undefined, clientCpus: undefined, note: `not pinned: ${cores} core available` };
   const probe = spawnSync('taskset', ['-c', '0', 'true'], { stdio: 'ignore' });
-  if (probe.error || probe.status !== 0) return { serverCpus: undefined, clientCpus: undefined, note: 'not pinned: taskset is missing or not permitted' };
+  if (probe.error || probe.status !== 0)
+    return { serverCpus: undefined, clientCpus: undefined, note: 'not pinned: taskset is missing or not permitted' };
   const clientCpus = cores === 2 ? '1' : `1-${cores - 1}`;
   return { serverCpus: '0', clientCpus, note: `server on core 0, clients on ${clientCpus} (taskset)` };
 }

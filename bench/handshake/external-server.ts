@@ -40,7 +40,11 @@ function childrenOf(pid: number): number[] {
  * connections on `port`. Such servers cannot tell the harness they are ready, so the port is polled; it rejects if
  * the process exits first or is not listening within 15 s. stderr goes to ours so their complaints are visible.
  */
-export async function startExternalServer(what: string, argv: readonly string[], options: { port: number; cpus: string | undefined; children: ChildProcesses }): Promise<ExternalServer> {
+export async function startExternalServer(
+  what: string,
+  argv: readonly string[],
+  options: { port: number; cpus: string | undefined; children: ChildProcesses },
+): Promise<ExternalServer> {
   const { command, args } = pinned(options.cpus, argv);
   const child = options.children.track(spawn(command, args, { stdio: ['ignore', 'ignore', 'inherit'] }));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -50,12 +54,20 @@ export async function startExternalServer(what: string, argv: readonly string[],
   });
   const deadline = performance.now() + READY_TIMEOUT_MS;
   for (;;) {
-    if (failure) throw new SigilError(ErrorCode.UNAVAILABLE, `${what} could not be spawned (${command}): ${failure.message}`);
-    if (child.exitCode !== null || child.signalCode !== null) throw new SigilError(ErrorCode.UNAVAILABLE, `${what} exited (${child.exitCode ?? child.signalCode}) before listening; its errors are above`);
+    if (failure)
+      throw new SigilError(ErrorCode.UNAVAILABLE, `${what} could not be spawned (${command}): ${failure.message}`);
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new SigilError(
+        ErrorCode.UNAVAILABLE,
+        `${what} exited (${child.exitCode ?? child.signalCode}) before listening; its errors are above`,
+      );
     if (await accepts(options.port)) break;
     if (performance.now() > deadline) {
       child.kill('SIGKILL');
-      throw new SigilError(ErrorCode.UNAVAILABLE, `${what} was not listening on 127.0.0.1:${options.port} within ${READY_TIMEOUT_MS / 1000} s`);
+      throw new SigilError(
+        ErrorCode.UNAVAILABLE,
+        `${what} was not listening on 127.0.0.1:${options.port} within ${READY_TIMEOUT_MS / 1000} s`,
+      );
     }
     await sleep(POLL_MS);
   }

@@ -32,7 +32,10 @@ export interface GoLoadClientOptions {
   readonly replyTimeoutMs?: number;
 }
 
-type GoReply = { type: 'ready' } | { type: 'failed'; message: string } | { type: 'counts'; id: number; counts: GoLoadCounts };
+type GoReply =
+  | { type: 'ready' }
+  | { type: 'failed'; message: string }
+  | { type: 'counts'; id: number; counts: GoLoadCounts };
 
 /**
  * The Go load client (bench/go-client), one process on the client cores, driven by JSON lines on its stdin. Its
@@ -51,14 +54,39 @@ export class GoLoadClient implements LoadGenerator {
 
   static async start(options: GoLoadClientOptions, children: ChildProcesses): Promise<GoLoadClient> {
     const { certChainPath, keyPath, bundlePath } = options.credentials;
-    const { command, args } = pinned(options.cpus, [options.binary, '-cert', certChainPath, '-key', keyPath, '-ca', bundlePath]);
+    const { command, args } = pinned(options.cpus, [
+      options.binary,
+      '-cert',
+      certChainPath,
+      '-key',
+      keyPath,
+      '-ca',
+      bundlePath,
+    ]);
     const child = children.track(spawn(command, args, { stdio: ['pipe', 'pipe', 'inherit'] }));
     const client = new GoLoadClient(options, child);
     const lines = createInterface({ input: child.stdout });
     const ready = new Promise<void>((resolve, reject) => {
-      client.#waiting.set(0, (reply) => (reply.type === 'ready' ? resolve() : reject(new SigilError(ErrorCode.UNAVAILABLE, `the Go load client failed to start: ${reply.type === 'failed' ? reply.message : 'unexpected reply'}`))));
-      child.once('error', (err) => reject(new SigilError(ErrorCode.UNAVAILABLE, `the Go load client could not be spawned (${command}): ${err.message}`)));
-      child.once('exit', (code, signal) => reject(new SigilError(ErrorCode.UNAVAILABLE, `the Go load client exited (${code ?? signal}); its errors are above`)));
+      client.#waiting.set(0, (reply) =>
+        reply.type === 'ready'
+          ? resolve()
+          : reject(
+              new SigilError(
+                ErrorCode.UNAVAILABLE,
+                `the Go load client failed to start: ${reply.type === 'failed' ? reply.message : 'unexpected reply'}`,
+              ),
+            ),
+      );
+      child.once('error', (err) =>
+        reject(
+          new SigilError(ErrorCode.UNAVAILABLE, `the Go load client could not be spawned (${command}): ${err.message}`),
+        ),
+      );
+      child.once('exit', (code, signal) =>
+        reject(
+          new SigilError(ErrorCode.UNAVAILABLE, `the Go load client exited (${code ?? signal}); its errors are above`),
+        ),
+      );
     });
     lines.on('line', (line) => {
       let reply: GoReply;
@@ -85,12 +113,28 @@ export class GoLoadClient implements LoadGenerator {
   }
 
   async begin(address: { host: string; port: number }, mode: HandshakeMode): Promise<void> {
-    await this.#ask({ op: 'start', host: address.host, port: address.port, mode, concurrency: this.#options.concurrency });
+    await this.#ask({
+      op: 'start',
+      host: address.host,
+      port: address.port,
+      mode,
+      concurrency: this.#options.concurrency,
+    });
   }
 
   /** Keeps `concurrency` long-lived connections each sending `requestBytes` and awaiting their echo, back to back. */
-  async beginRequests(address: { host: string; port: number }, load: { concurrency: number; requestBytes: number; plaintext?: boolean }): Promise<void> {
-    await this.#ask({ op: 'start', host: address.host, port: address.port, mode: load.plaintext ? 'plain-requests' : 'requests', concurrency: load.concurrency, requestBytes: load.requestBytes });
+  async beginRequests(
+    address: { host: string; port: number },
+    load: { concurrency: number; requestBytes: number; plaintext?: boolean },
+  ): Promise<void> {
+    await this.#ask({
+      op: 'start',
+      host: address.host,
+      port: address.port,
+      mode: load.plaintext ? 'plain-requests' : 'requests',
+      concurrency: load.concurrency,
+      requestBytes: load.requestBytes,
+    });
   }
 
   snapshot(): Promise<GoLoadCounts> {
@@ -116,7 +160,12 @@ export class GoLoadClient implements LoadGenerator {
     return new Promise<GoLoadCounts>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#waiting.delete(id);
-        reject(new SigilError(ErrorCode.DEADLINE_EXCEEDED, `the Go load client did not answer ${String(request.op)} within ${timeoutMs} ms`));
+        reject(
+          new SigilError(
+            ErrorCode.DEADLINE_EXCEEDED,
+            `the Go load client did not answer ${String(request.op)} within ${timeoutMs} ms`,
+          ),
+        );
       }, timeoutMs);
       this.#waiting.set(id, (reply) => {
         clearTimeout(timer);

@@ -50,8 +50,14 @@ export class LoadClient implements LoadGenerator {
 
   static async start(options: LoadClientOptions, children: ChildProcesses): Promise<LoadClient> {
     const { certChainPath, keyPath, bundlePath } = options.credentials;
-    const workers = await Promise.all(Array.from({ length: options.processes }, (_, i) =>
-      startNodeChild<{ type: 'ready' }>(`load worker ${i + 1}`, WORKER, [certChainPath, keyPath, bundlePath], { cpus: options.cpus, children })));
+    const workers = await Promise.all(
+      Array.from({ length: options.processes }, (_, i) =>
+        startNodeChild<{ type: 'ready' }>(`load worker ${i + 1}`, WORKER, [certChainPath, keyPath, bundlePath], {
+          cpus: options.cpus,
+          children,
+        }),
+      ),
+    );
     return new LoadClient(options, workers);
   }
 
@@ -64,7 +70,14 @@ export class LoadClient implements LoadGenerator {
   }
 
   async begin(address: { host: string; port: number }, mode: HandshakeMode): Promise<void> {
-    await this.#ask((id) => ({ op: 'start', id, host: address.host, port: address.port, mode, concurrency: this.#options.concurrency }));
+    await this.#ask((id) => ({
+      op: 'start',
+      id,
+      host: address.host,
+      port: address.port,
+      mode,
+      concurrency: this.#options.concurrency,
+    }));
   }
 
   snapshot(): Promise<LoadCounts> {
@@ -82,20 +95,30 @@ export class LoadClient implements LoadGenerator {
   async #ask(request: (id: number) => LoadRequest): Promise<LoadCounts> {
     const id = this.#nextId++;
     const timeoutMs = this.#options.replyTimeoutMs ?? 15_000;
-    const replies = await Promise.all(this.#workers.map((worker, i) => new Promise<LoadCounts>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        worker.child.off('message', onMessage);
-        reject(new SigilError(ErrorCode.DEADLINE_EXCEEDED, `load worker ${i + 1} did not answer within ${timeoutMs} ms`));
-      }, timeoutMs);
-      const onMessage = (message: LoadReply): void => {
-        if (message.type !== 'counts' || message.id !== id) return;
-        clearTimeout(timer);
-        worker.child.off('message', onMessage);
-        resolve(message.counts);
-      };
-      worker.child.on('message', onMessage);
-      worker.child.send(request(id));
-    })));
+    const replies = await Promise.all(
+      this.#workers.map(
+        (worker, i) =>
+          new Promise<LoadCounts>((resolve, reject) => {
+            const timer = setTimeout(() => {
+              worker.child.off('message', onMessage);
+              reject(
+                new SigilError(
+                  ErrorCode.DEADLINE_EXCEEDED,
+                  `load worker ${i + 1} did not answer within ${timeoutMs} ms`,
+                ),
+              );
+            }, timeoutMs);
+            const onMessage = (message: LoadReply): void => {
+              if (message.type !== 'counts' || message.id !== id) return;
+              clearTimeout(timer);
+              worker.child.off('message', onMessage);
+              resolve(message.counts);
+            };
+            worker.child.on('message', onMessage);
+            worker.child.send(request(id));
+          }),
+      ),
+    );
     return sumCounts(replies);
   }
 }
@@ -103,7 +126,11 @@ export class LoadClient implements LoadGenerator {
 export function sumCounts(all: readonly LoadCounts[]): LoadCounts {
   const failed: Record<string, number> = {};
   for (const c of all) for (const [code, n] of Object.entries(c.failed)) failed[code] = (failed[code] ?? 0) + n;
-  return { handshakes: all.reduce((s, c) => s + c.handshakes, 0), resumed: all.reduce((s, c) => s + c.resumed, 0), failed };
+  return {
+    handshakes: all.reduce((s, c) => s + c.handshakes, 0),
+    resumed: all.reduce((s, c) => s + c.resumed, 0),
+    failed,
+  };
 }
 
 export function diffCounts(before: LoadCounts, after: LoadCounts): LoadCounts {

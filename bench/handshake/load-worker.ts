@@ -25,7 +25,9 @@ function reply(message: LoadReply): void {
 }
 
 function countsOf(run: Run | undefined): LoadCounts {
-  return run ? { handshakes: run.handshakes, resumed: run.resumed, failed: { ...run.failed } } : { handshakes: 0, resumed: 0, failed: {} };
+  return run
+    ? { handshakes: run.handshakes, resumed: run.resumed, failed: { ...run.failed } }
+    : { handshakes: 0, resumed: 0, failed: {} };
 }
 
 /** One connection slot: connects again as soon as its previous connection closed, while the run lasts. */
@@ -82,7 +84,17 @@ childEntry('load worker', async () => {
   process.on('message', (request: LoadRequest) => {
     if (request.op === 'start') {
       if (run?.running) run.running = false;
-      run = { host: request.host, port: request.port, mode: request.mode, handshakes: 0, resumed: 0, failed: {}, inFlight: request.concurrency, running: true, onIdle: undefined };
+      run = {
+        host: request.host,
+        port: request.port,
+        mode: request.mode,
+        handshakes: 0,
+        resumed: 0,
+        failed: {},
+        inFlight: request.concurrency,
+        running: true,
+        onIdle: undefined,
+      };
       for (let i = 0; i < request.concurrency; i++) slot(run, context);
       reply({ type: 'counts', id: request.id, counts: countsOf(run) });
     } else if (request.op === 'snapshot') {
@@ -90,7 +102,8 @@ childEntry('load worker', async () => {
     } else {
       // Stop starting connections; answer once the ones in flight have closed, so runs never overlap.
       const current = run;
-      if (!current || current.inFlight === 0) return reply({ type: 'counts', id: request.id, counts: countsOf(current) });
+      if (!current || current.inFlight === 0)
+        return reply({ type: 'counts', id: request.id, counts: countsOf(current) });
       current.running = false;
       current.onIdle = () => reply({ type: 'counts', id: request.id, counts: countsOf(current) });
     }

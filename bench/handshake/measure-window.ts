@@ -66,14 +66,26 @@ export async function snapshotWindow<S>(
   const after = await client.snapshot();
   const t1 = performance.now();
   const [s1, a1, k1] = [sumCpu(pids.serverPids), sumCpu(pids.auxPids), client.cpuMs()];
-  return { before, after, seconds: (t1 - t0) / 1000, serverCpuMs: s1 - s0, auxCpuMs: pids.auxPids.length > 0 ? a1 - a0 : Number.NaN, clientCpuMs: k1 - k0 };
+  return {
+    before,
+    after,
+    seconds: (t1 - t0) / 1000,
+    serverCpuMs: s1 - s0,
+    auxCpuMs: pids.auxPids.length > 0 ? a1 - a0 : Number.NaN,
+    clientCpuMs: k1 - k0,
+  };
 }
 
 /**
  * One run against one target: the load starts, runs `warmupMs` unmeasured, then a window of `windowMs` is measured
  * between two count snapshots, with server, helper and client CPU read from /proc at the same instants.
  */
-export async function measureWindow(client: LoadGenerator, target: RunningTarget, mode: HandshakeMode, timing: { warmupMs: number; windowMs: number }): Promise<WindowSample> {
+export async function measureWindow(
+  client: LoadGenerator,
+  target: RunningTarget,
+  mode: HandshakeMode,
+  timing: { warmupMs: number; windowMs: number },
+): Promise<WindowSample> {
   await client.begin(target.address, mode);
   try {
     const { before, after, ...window } = await snapshotWindow(client, target, timing);
@@ -104,12 +116,17 @@ export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   if (sorted.length === 0) return Number.NaN;
-  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+  return sorted.length % 2 === 1
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
 }
 
 /** Per figure: the median, minimum and maximum over the runs (each figure on its own). */
-export function summarizeFigures<F extends { readonly [K in keyof F]: number }>(runs: readonly F[]): { median: F; min: F; max: F } {
+export function summarizeFigures<F extends { readonly [K in keyof F]: number }>(
+  runs: readonly F[],
+): { median: F; min: F; max: F } {
   const keys = Object.keys(runs[0] ?? {}) as (keyof F)[];
-  const pick = (f: (values: number[]) => number) => Object.fromEntries(keys.map((k) => [k, round(f(runs.map((r) => r[k])), 4)])) as unknown as F;
+  const pick = (f: (values: number[]) => number) =>
+    Object.fromEntries(keys.map((k) => [k, round(f(runs.map((r) => r[k])), 4)])) as unknown as F;
   return { median: pick(median), min: pick((v) => Math.min(...v)), max: pick((v) => Math.max(...v)) };
 }

@@ -26,15 +26,26 @@ export async function startNodeChild<R extends { type: 'ready' }>(
   options: { cpus: string | undefined; children: ChildProcesses; env?: NodeJS.ProcessEnv },
 ): Promise<NodeChild<R>> {
   const { command, args: argv } = pinned(options.cpus, [process.execPath, script, ...args]);
-  const child = options.children.track(spawn(command, argv, { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env: options.env ?? process.env }));
+  const child = options.children.track(
+    spawn(command, argv, { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], env: options.env ?? process.env }),
+  );
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const ready = await new Promise<R>((resolve, reject) => {
     child.once('message', (message: R | ChildFailed) => {
       if (message.type === 'ready') resolve(message);
       else reject(new SigilError(ErrorCode.UNAVAILABLE, `${what} failed to start: ${message.message}`));
     });
-    child.once('error', (err) => reject(new SigilError(ErrorCode.UNAVAILABLE, `${what} could not be spawned (${command}): ${err.message}`)));
-    void exited.then(() => reject(new SigilError(ErrorCode.UNAVAILABLE, `${what} exited (${child.exitCode ?? child.signalCode}) before it was ready; its errors are above`)));
+    child.once('error', (err) =>
+      reject(new SigilError(ErrorCode.UNAVAILABLE, `${what} could not be spawned (${command}): ${err.message}`)),
+    );
+    void exited.then(() =>
+      reject(
+        new SigilError(
+          ErrorCode.UNAVAILABLE,
+          `${what} exited (${child.exitCode ?? child.signalCode}) before it was ready; its errors are above`,
+        ),
+      ),
+    );
   });
   return {
     child,
@@ -54,7 +65,8 @@ export async function startNodeChild<R extends { type: 'ready' }>(
 export function childEntry(name: string, main: () => Promise<void>): void {
   process.once('disconnect', () => process.exit(0));
   main().catch((err: unknown) => {
-    const message = err instanceof Error ? `${err instanceof SigilError ? `${err.code}: ` : ''}${err.message}` : String(err);
+    const message =
+      err instanceof Error ? `${err instanceof SigilError ? `${err.code}: ` : ''}${err.message}` : String(err);
     process.stderr.write(`${name}: ${message}\n`);
     process.send?.({ type: 'failed', message } satisfies ChildFailed, () => process.exit(1));
   });

@@ -10,7 +10,16 @@ import { childEntry, serveOnLoopback } from './node-child.ts';
 childEntry('node:tls proxy target', async () => {
   const [chain, key, bundle] = process.argv.slice(2, 5).map((path) => readFileSync(path, 'utf8'));
   const appPort = Number(process.argv[5]);
-  const server = createServer({ cert: chain, key, ca: bundle, requestCert: true, rejectUnauthorized: true, minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3', allowHalfOpen: true });
+  const server = createServer({
+    cert: chain,
+    key,
+    ca: bundle,
+    requestCert: true,
+    rejectUnauthorized: true,
+    minVersion: 'TLSv1.3',
+    maxVersion: 'TLSv1.3',
+    allowHalfOpen: true,
+  });
   server.on('secureConnection', (socket) => {
     const app = connect({ host: '127.0.0.1', port: appPort, allowHalfOpen: true, noDelay: true });
     socket.setNoDelay(true);

@@ -34,7 +34,14 @@ export interface LoadCounts {
 }
 
 export type LoadRequest =
-  | { readonly op: 'start'; readonly id: number; readonly host: string; readonly port: number; readonly mode: HandshakeMode; readonly concurrency: number }
+  | {
+      readonly op: 'start';
+      readonly id: number;
+      readonly host: string;
+      readonly port: number;
+      readonly mode: HandshakeMode;
+      readonly concurrency: number;
+    }
   | { readonly op: 'snapshot'; readonly id: number }
   | { readonly op: 'stop'; readonly id: number };
 

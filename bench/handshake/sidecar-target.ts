@@ -15,7 +15,11 @@ childEntry('sidecar target', async () => {
   const tokenFile = config.joinTokenFile;
   if (!tokenFile) throw new Error(`${configPath} has no joinToken.file`);
   const sidecar = new Sidecar(
-    { config, bootstrapBundlePem: readFileSync(config.controlPlane.bundlePath, 'utf8'), joinToken: () => readFileSync(tokenFile, 'utf8').trim() },
+    {
+      config,
+      bootstrapBundlePem: readFileSync(config.controlPlane.bundlePath, 'utf8'),
+      joinToken: () => readFileSync(tokenFile, 'utf8').trim(),
+    },
     { logger: createLogger({ component: 'bench-sidecar', level: config.logLevel, destination: process.stderr }) },
   );
   const addresses = await sidecar.start();
@@ -23,10 +27,20 @@ childEntry('sidecar target', async () => {
   const material = sidecar.credentials.current?.material;
   const inbound = addresses.inbound[0];
   if (!material || !inbound) throw new Error('the sidecar started without an SVID or an inbound listener');
-  const files: CredentialFiles = { certChainPath: join(outDir, 'svid.pem'), keyPath: join(outDir, 'key.pem'), bundlePath: join(outDir, 'bundle.pem') };
+  const files: CredentialFiles = {
+    certChainPath: join(outDir, 'svid.pem'),
+    keyPath: join(outDir, 'key.pem'),
+    bundlePath: join(outDir, 'bundle.pem'),
+  };
   writeFileSync(files.keyPath, material.keyPem, { mode: 0o600 });
   chmodSync(files.keyPath, 0o600);
   writeFileSync(files.certChainPath, material.certChainPem);
   writeFileSync(files.bundlePath, material.bundlePem);
-  process.send?.({ type: 'ready', host: inbound.host, port: inbound.port, credentials: files, serial: material.serial } satisfies TargetReady);
+  process.send?.({
+    type: 'ready',
+    host: inbound.host,
+    port: inbound.port,
+    credentials: files,
+    serial: material.serial,
+  } satisfies TargetReady);
 });

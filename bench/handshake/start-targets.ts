@@ -9,7 +9,11 @@ import type { AppKind } from './upstream-app.ts';
  * Starts every target in order into `running` (so the caller stops what started even when a later one fails). The
  * server SVID all of them serve is the first one a target obtained itself (the sidecar's), else one issued here.
  */
-export async function startTargets(targets: readonly HandshakeTarget[], setup: { dir: string; pki: BenchPki; app: AppKind; cpus: string | undefined; children: ChildProcesses }, running: RunningTarget[]): Promise<void> {
+export async function startTargets(
+  targets: readonly HandshakeTarget[],
+  setup: { dir: string; pki: BenchPki; app: AppKind; cpus: string | undefined; children: ChildProcesses },
+  running: RunningTarget[],
+): Promise<void> {
   const { dir, pki } = setup;
   let published: CredentialFiles | undefined;
   let issued: Promise<CredentialFiles> | undefined;
@@ -20,7 +24,8 @@ export async function startTargets(targets: readonly HandshakeTarget[], setup: {
       app: setup.app,
       children: setup.children,
       cpus: setup.cpus,
-      serverCredentials: () => (published ? Promise.resolve(published) : (issued ??= pki.issue(SERVER_ID, join(dir, 'server')))),
+      serverCredentials: () =>
+        published ? Promise.resolve(published) : (issued ??= pki.issue(SERVER_ID, join(dir, 'server'))),
     });
     running.push(started);
     published ??= started.credentials;

@@ -59,20 +59,28 @@ export const sigilSidecarTarget: HandshakeTarget = {
     const { dir, pki, children, cpus } = context;
     return startInFrontOfApp(context, async (appPort) => {
       writeFileSync(join(dir, 'token'), await pki.createToken(SERVER_ID), { mode: 0o600 });
-      writeFileSync(join(dir, 'sidecar.yaml'), [
-        `spiffeId: ${SERVER_ID}`,
-        `controlPlane: { address: "${pki.grpcAddress}", bundle: ${JSON.stringify(pki.bundlePath)} }`,
-        'joinToken: { file: token }',
-        `keyType: ${pki.keyType}`,
-        'inbound:',
-        `  - { listen: 127.0.0.1:0, forward: "127.0.0.1:${appPort}" }`,
-        'admin: { listen: 127.0.0.1:0 }',
-        // No trust refresh may land inside a measured window.
-        'trustRefreshInterval: 1h',
-        'log: { level: warn }',
-        '',
-      ].join('\n'));
-      const sidecar = await startNodeChild<TargetReady>('sidecar', script('sidecar-target.ts'), [join(dir, 'sidecar.yaml'), dir], { cpus, children });
+      writeFileSync(
+        join(dir, 'sidecar.yaml'),
+        [
+          `spiffeId: ${SERVER_ID}`,
+          `controlPlane: { address: "${pki.grpcAddress}", bundle: ${JSON.stringify(pki.bundlePath)} }`,
+          'joinToken: { file: token }',
+          `keyType: ${pki.keyType}`,
+          'inbound:',
+          `  - { listen: 127.0.0.1:0, forward: "127.0.0.1:${appPort}" }`,
+          'admin: { listen: 127.0.0.1:0 }',
+          // No trust refresh may land inside a measured window.
+          'trustRefreshInterval: 1h',
+          'log: { level: warn }',
+          '',
+        ].join('\n'),
+      );
+      const sidecar = await startNodeChild<TargetReady>(
+        'sidecar',
+        script('sidecar-target.ts'),
+        [join(dir, 'sidecar.yaml'), dir],
+        { cpus, children },
+      );
       return {
         address: { host: sidecar.ready.host, port: sidecar.ready.port },
         serverPids: [sidecar.pid],
@@ -89,22 +97,40 @@ export const bareNodeTlsTarget: HandshakeTarget = {
   description: 'bare node:tls server, same SVID and bundle, requestCert + rejectUnauthorized, answering itself',
   async start(context) {
     const creds = await context.serverCredentials();
-    const server = await startNodeChild<TargetReady>('bare node:tls server', script('bare-tls-target.ts'),
-      [creds.certChainPath, creds.keyPath, creds.bundlePath, context.app], { cpus: context.cpus, children: context.children });
-    return { address: { host: server.ready.host, port: server.ready.port }, serverPids: [server.pid], auxPids: [], stop: () => server.stop() };
+    const server = await startNodeChild<TargetReady>(
+      'bare node:tls server',
+      script('bare-tls-target.ts'),
+      [creds.certChainPath, creds.keyPath, creds.bundlePath, context.app],
+      { cpus: context.cpus, children: context.children },
+    );
+    return {
+      address: { host: server.ready.host, port: server.ready.port },
+      serverPids: [server.pid],
+      auxPids: [],
+      stop: () => server.stop(),
+    };
   },
 };
 
 /** A plain Node TLS proxy to the same app: the sidecar minus everything Sigil adds (identity, revocation, policy...). */
 export const nodeTlsProxyTarget: HandshakeTarget = {
   name: 'node-tls-proxy',
-  description: 'node:tls server, same SVID and bundle, client certificate verified, piping to the same app with no checks',
+  description:
+    'node:tls server, same SVID and bundle, client certificate verified, piping to the same app with no checks',
   async start(context) {
     const creds = await context.serverCredentials();
     return startInFrontOfApp(context, async (appPort) => {
-      const server = await startNodeChild<TargetReady>('node:tls proxy', script('node-proxy-target.ts'),
-        [creds.certChainPath, creds.keyPath, creds.bundlePath, String(appPort)], { cpus: context.cpus, children: context.children });
-      return { address: { host: server.ready.host, port: server.ready.port }, serverPids: [server.pid], stop: () => server.stop() };
+      const server = await startNodeChild<TargetReady>(
+        'node:tls proxy',
+        script('node-proxy-target.ts'),
+        [creds.certChainPath, creds.keyPath, creds.bundlePath, String(appPort)],
+        { cpus: context.cpus, children: context.children },
+      );
+      return {
+        address: { host: server.ready.host, port: server.ready.port },
+        serverPids: [server.pid],
+        stop: () => server.stop(),
+      };
     });
   },
 };

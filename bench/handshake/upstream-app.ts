@@ -16,7 +16,10 @@ const SCRIPTS: Readonly<Record<AppKind, string>> = {
 };
 
 /** Starts the application a proxying target forwards to, as its own process (its CPU is measured apart). */
-export function startUpstreamApp(kind: AppKind, options: { cpus: string | undefined; children: ChildProcesses }): Promise<NodeChild<TargetReady>> {
+export function startUpstreamApp(
+  kind: AppKind,
+  options: { cpus: string | undefined; children: ChildProcesses },
+): Promise<NodeChild<TargetReady>> {
   return startNodeChild<TargetReady>(`${kind} app`, SCRIPTS[kind], [], options);
 }
 
@@ -27,7 +30,10 @@ export type StartedProxy = Omit<RunningTarget, 'auxPids'>;
  * Starts the app, then the proxy `startProxy` starts in front of it (given the app's port). The proxy is the server
  * measured, the app a helper measured apart; stopping stops both, and the app is stopped if the proxy fails to start.
  */
-export async function startInFrontOfApp(context: TargetContext, startProxy: (appPort: number) => Promise<StartedProxy>): Promise<RunningTarget> {
+export async function startInFrontOfApp(
+  context: TargetContext,
+  startProxy: (appPort: number) => Promise<StartedProxy>,
+): Promise<RunningTarget> {
   const app = await startUpstreamApp(context.app, { cpus: context.cpus, children: context.children });
   try {
     const proxy = await startProxy(app.ready.port);

@@ -6,16 +6,36 @@ const input = {
   unit: 'higher is better',
   width: 720,
   groups: [
-    { label: 'ECDSA P-256, full', bars: [{ series: 'sigil', value: 600 }, { series: 'nginx', value: 300 }] },
-    { label: 'RSA-2048, full', bars: [{ series: 'sigil', value: 150 }, { series: 'nginx', value: Number.NaN }] },
+    {
+      label: 'ECDSA P-256, full',
+      bars: [
+        { series: 'sigil', value: 600 },
+        { series: 'nginx', value: 300 },
+      ],
+    },
+    {
+      label: 'RSA-2048, full',
+      bars: [
+        { series: 'sigil', value: 150 },
+        { series: 'nginx', value: Number.NaN },
+      ],
+    },
   ],
 };
 
-const rects = (svg: string) => [...svg.matchAll(/<rect x="150" y="\d+" width="(\d+)" height="16" fill="(#[0-9a-f]{6})"/g)].map((m) => ({ width: Number(m[1]), fill: m[2] }));
+const rects = (svg: string) =>
+  [...svg.matchAll(/<rect x="150" y="\d+" width="(\d+)" height="16" fill="(#[0-9a-f]{6})"/g)].map((m) => ({
+    width: Number(m[1]),
+    fill: m[2],
+  }));
 
 t.test('bar lengths are proportional to the values, the longest filling the plot', async (t) => {
   const bars = rects(barChartSvg(input));
-  t.same(bars.map((b) => b.width), [500, 250, 125], '720 wide minus labels and values leaves 500 for 600');
+  t.same(
+    bars.map((b) => b.width),
+    [500, 250, 125],
+    '720 wide minus labels and values leaves 500 for 600',
+  );
 });
 
 t.test('a series keeps its colour across groups and appears once in the legend', async (t) => {
@@ -43,6 +63,9 @@ t.test('text is escaped, and the document is a standalone SVG', async (t) => {
 
 t.test('all values zero or missing: no bar grows, nothing divides by zero', async (t) => {
   const svg = barChartSvg({ ...input, groups: [{ label: 'g', bars: [{ series: 's', value: 0 }] }] });
-  t.same(rects(svg).map((b) => b.width), [1]);
+  t.same(
+    rects(svg).map((b) => b.width),
+    [1],
+  );
   t.notMatch(svg, /NaN|Infinity/);
 });

@@ -47,13 +47,19 @@ export function barChartSvg(input: BarChartInput): string {
       const finite = Number.isFinite(bar.value);
       const length = finite ? Math.max(1, Math.round(bar.value * scale)) : 0;
       out.push(`<text x="${LABEL_WIDTH - 6}" y="${y + 12}" text-anchor="end">${escapeXml(bar.series)}</text>`);
-      if (finite) out.push(`<rect x="${LABEL_WIDTH}" y="${y}" width="${length}" height="${BAR_HEIGHT}" fill="${colour(bar.series)}"><title>${escapeXml(`${group.label}, ${bar.series}: ${fmt(bar.value)}`)}</title></rect>`);
+      if (finite)
+        out.push(
+          `<rect x="${LABEL_WIDTH}" y="${y}" width="${length}" height="${BAR_HEIGHT}" fill="${colour(bar.series)}"><title>${escapeXml(`${group.label}, ${bar.series}: ${fmt(bar.value)}`)}</title></rect>`,
+        );
       out.push(`<text x="${LABEL_WIDTH + length + 4}" y="${y + 12}">${finite ? fmt(bar.value) : '–'}</text>`);
       y += BAR_HEIGHT + BAR_GAP;
     }
     y += GROUP_GAP;
   }
-  const legend = series.map((s, i) => `<rect x="${8 + i * 130}" y="40" width="10" height="10" fill="${colour(s)}"/><text x="${22 + i * 130}" y="49">${escapeXml(s)}</text>`);
+  const legend = series.map(
+    (s, i) =>
+      `<rect x="${8 + i * 130}" y="40" width="10" height="10" fill="${colour(s)}"/><text x="${22 + i * 130}" y="49">${escapeXml(s)}</text>`,
+  );
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${y}" viewBox="0 0 ${width} ${y}" font-family="sans-serif" font-size="12">`,
     `<rect width="100%" height="100%" fill="#ffffff"/>`,

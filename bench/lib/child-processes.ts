@@ -38,13 +38,22 @@ export class ChildProcesses {
  * DEADLINE_EXCEEDED; whatever `run` was awaiting then fails on its own and is ignored. On success or failure the
  * children are disposed of either way.
  */
-export async function withDeadline<T>(what: string, deadlineMs: number, run: (children: ChildProcesses) => Promise<T>): Promise<T> {
+export async function withDeadline<T>(
+  what: string,
+  deadlineMs: number,
+  run: (children: ChildProcesses) => Promise<T>,
+): Promise<T> {
   const children = new ChildProcesses();
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       children.killAll();
-      reject(new SigilError(ErrorCode.DEADLINE_EXCEEDED, `${what} did not finish within ${Math.round(deadlineMs / 1000)} s, so its child processes were killed: try fewer subscribers or events, or a longer deadline`));
+      reject(
+        new SigilError(
+          ErrorCode.DEADLINE_EXCEEDED,
+          `${what} did not finish within ${Math.round(deadlineMs / 1000)} s, so its child processes were killed: try fewer subscribers or events, or a longer deadline`,
+        ),
+      );
     }, deadlineMs);
   });
   const running = run(children);

@@ -12,7 +12,10 @@ let stopping = false;
 function stop(code: number): void {
   if (stopping) return;
   stopping = true;
-  void controlPlane.stop().catch(() => undefined).then(() => process.exit(code));
+  void controlPlane
+    .stop()
+    .catch(() => undefined)
+    .then(() => process.exit(code));
 }
 process.once('SIGTERM', () => stop(0));
 // The parent is gone (crashed or killed): nobody will ever stop us otherwise.

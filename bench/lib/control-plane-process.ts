@@ -50,16 +50,30 @@ const CHILD = fileURLToPath(new URL('./control-plane-child.ts', import.meta.url)
 const PASSPHRASE = 'bench passphrase, temporary CA';
 
 /** `sigil ca init` (as a library call) into `dir`, then the control plane child; resolves once it serves. */
-export async function startControlPlaneProcess(options: ControlPlaneProcessOptions, children: ChildProcesses): Promise<ControlPlaneProcess> {
+export async function startControlPlaneProcess(
+  options: ControlPlaneProcessOptions,
+  children: ChildProcesses,
+): Promise<ControlPlaneProcess> {
   const dataDir = join(options.dir, 'data');
-  await initCa({ dataDir, trustDomain: options.trustDomain, keyType: 'ec-p256', passphrase: PASSPHRASE, now: Date.now() });
+  await initCa({
+    dataDir,
+    trustDomain: options.trustDomain,
+    keyType: 'ec-p256',
+    passphrase: PASSPHRASE,
+    now: Date.now(),
+  });
   const nats = options.natsServers.map((s) => JSON.stringify(s)).join(', ');
-  writeFileSync(join(options.dir, 'cp.yaml'), `dataDir: ./data\nlisten: { grpc: 127.0.0.1:0, http: 127.0.0.1:0 }\nnats: { servers: [${nats}] }\nlog: { level: info }\n`);
-  const child = children.track(spawn(process.execPath, [CHILD, 'cp.yaml'], {
-    cwd: options.dir,
-    env: { ...process.env, SIGIL_CA_PASSPHRASE: PASSPHRASE, SIGIL_LOG_LEVEL: undefined },
-    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
-  }));
+  writeFileSync(
+    join(options.dir, 'cp.yaml'),
+    `dataDir: ./data\nlisten: { grpc: 127.0.0.1:0, http: 127.0.0.1:0 }\nnats: { servers: [${nats}] }\nlog: { level: info }\n`,
+  );
+  const child = children.track(
+    spawn(process.execPath, [CHILD, 'cp.yaml'], {
+      cwd: options.dir,
+      env: { ...process.env, SIGIL_CA_PASSPHRASE: PASSPHRASE, SIGIL_LOG_LEVEL: undefined },
+      stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
+    }),
+  );
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const grpcAddress = await new Promise<string>((resolve, reject) => {
     let buffered = '';
@@ -71,7 +85,14 @@ export async function startControlPlaneProcess(options: ControlPlaneProcessOptio
         if (line.includes('"control plane started"')) resolve(String((JSON.parse(line) as { grpc: string }).grpc));
       }
     });
-    void exited.then((code) => reject(new SigilError(ErrorCode.UNAVAILABLE, `the control plane exited (${code}) before it started; its errors are above`)));
+    void exited.then((code) =>
+      reject(
+        new SigilError(
+          ErrorCode.UNAVAILABLE,
+          `the control plane exited (${code}) before it started; its errors are above`,
+        ),
+      ),
+    );
   });
 
   let nextId = 1;
@@ -80,17 +101,22 @@ export async function startControlPlaneProcess(options: ControlPlaneProcessOptio
     const waiter = pending.get(message.id);
     pending.delete(message.id);
     if (message.ok) waiter?.resolve(message.bundleSequence);
-    else waiter?.reject(new SigilError(ErrorCode.INTERNAL, `the control plane could not add trust anchors: ${message.error}`));
+    else
+      waiter?.reject(
+        new SigilError(ErrorCode.INTERNAL, `the control plane could not add trust anchors: ${message.error}`),
+      );
   });
   void exited.then((code) => {
-    for (const waiter of pending.values()) waiter.reject(new SigilError(ErrorCode.UNAVAILABLE, `the control plane exited (${code})`));
+    for (const waiter of pending.values())
+      waiter.reject(new SigilError(ErrorCode.UNAVAILABLE, `the control plane exited (${code})`));
     pending.clear();
   });
 
   const pid = child.pid ?? 0;
   // Created lazily: a run without revocations opens no admin channel.
   let admin: AdminApi | undefined;
-  const adminApi = (): AdminApi => (admin ??= new AdminApi({ address: grpcAddress, credentialsDir: join(dataDir, 'admin') }));
+  const adminApi = (): AdminApi =>
+    (admin ??= new AdminApi({ address: grpcAddress, credentialsDir: join(dataDir, 'admin') }));
   return {
     pid,
     grpcAddress,
@@ -114,11 +140,19 @@ export async function startControlPlaneProcess(options: ControlPlaneProcessOptio
     },
     async svidsIssuedSince(since) {
       const { certificates } = await adminApi().listCertificates({ kind: 'svid' });
-      return certificates.map((c) => Number(c.issuedAtUnixMs)).filter((at) => at >= since).sort((a, b) => a - b);
+      return certificates
+        .map((c) => Number(c.issuedAtUnixMs))
+        .filter((at) => at >= since)
+        .sort((a, b) => a - b);
     },
     async rotationStatus(orderId) {
       const s = await adminApi().rotationStatus(orderId);
-      return { targets: s.targets.length, rotated: s.rotated.length, pending: s.pending.length, failed: s.failed.length };
+      return {
+        targets: s.targets.length,
+        rotated: s.rotated.length,
+        pending: s.pending.length,
+        failed: s.failed.length,
+      };
     },
     async stop() {
       admin?.close();

@@ -10,6 +10,7 @@ export async function freeLoopbackPort(): Promise<number> {
   });
   const address = server.address();
   await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new SigilError(ErrorCode.INTERNAL, 'could not read the port of a loopback listener');
+  if (address === null || typeof address === 'string')
+    throw new SigilError(ErrorCode.INTERNAL, 'could not read the port of a loopback listener');
   return address.port;
 }

@@ -18,7 +18,9 @@ const BUILD_TIMEOUT_MS = 180_000;
  * uses the standard library only and the build runs with GOPROXY=off.
  */
 export function goLoadClientBinary(log: (line: string) => void = () => undefined): string {
-  const go = ensureSystemPackages([{ purpose: 'the Go load client', command: 'go', packages: ['golang-go'] }], log).get('go') as string;
+  const go = ensureSystemPackages([{ purpose: 'the Go load client', command: 'go', packages: ['golang-go'] }], log).get(
+    'go',
+  ) as string;
   const hash = createHash('sha256');
   for (const name of readdirSync(SOURCE_DIR).sort()) hash.update(name).update(readFileSync(join(SOURCE_DIR, name)));
   const binary = join(CACHE_DIR, `go-load-client-${hash.digest('hex').slice(0, 16)}`);
@@ -37,12 +39,17 @@ export function goLoadClientBinary(log: (line: string) => void = () => undefined
         GOPROXY: 'off',
         GOFLAGS: '-mod=mod',
         CGO_ENABLED: '0',
-        GOCACHE: process.env.GOCACHE ?? join(process.env.HOME ? join(process.env.HOME, '.cache') : tmpdir(), 'go-build'),
+        GOCACHE:
+          process.env.GOCACHE ?? join(process.env.HOME ? join(process.env.HOME, '.cache') : tmpdir(), 'go-build'),
       },
     });
   } catch (err) {
     const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim();
-    throw new SigilError(ErrorCode.UNAVAILABLE, `could not build the Go load client with ${go}: ${stderr || (err as Error).message}`, { cause: err });
+    throw new SigilError(
+      ErrorCode.UNAVAILABLE,
+      `could not build the Go load client with ${go}: ${stderr || (err as Error).message}`,
+      { cause: err },
+    );
   }
   renameSync(partial, binary);
   return binary;

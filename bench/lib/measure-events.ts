@@ -50,7 +50,11 @@ export interface MeasureContext {
  * the latencies are publish-to-applied without queueing behind earlier events. The CPU of the control plane, the
  * subscriber processes and nats-server is read from /proc around exactly that window. The caller warms up first.
  */
-export async function measureEvents(ctx: MeasureContext, scenario: EventScenario, requestedEvents: number): Promise<ScenarioResult> {
+export async function measureEvents(
+  ctx: MeasureContext,
+  scenario: EventScenario,
+  requestedEvents: number,
+): Promise<ScenarioResult> {
   const { pool } = ctx;
   pool.reset();
   const base = pool.completedEverywhere(scenario.kind);
@@ -70,7 +74,11 @@ export async function measureEvents(ctx: MeasureContext, scenario: EventScenario
     slowestMs = Math.max(slowestMs, performance.now() - eventStart);
   }
   const wallMs = performance.now() - start;
-  const cpu = { cp: ctx.controlPlaneCpuMs() - cpu0.cp, subs: pool.cpuMs() - cpu0.subs, nats: ctx.natsServerCpuMs() - cpu0.nats };
+  const cpu = {
+    cp: ctx.controlPlaneCpuMs() - cpu0.cp,
+    subs: pool.cpuMs() - cpu0.subs,
+    nats: ctx.natsServerCpuMs() - cpu0.nats,
+  };
   const report = await pool.report();
   const all = Object.values(report.samples).flat();
   return {
@@ -82,7 +90,9 @@ export async function measureEvents(ctx: MeasureContext, scenario: EventScenario
     wallMs: Math.round(wallMs),
     eventsPerSecond: round(events / (wallMs / 1000), 1),
     latencyMs: summarize(all),
-    latencyMsByLabel: Object.fromEntries(Object.entries(report.samples).map(([label, list]) => [label, summarize(list)])),
+    latencyMsByLabel: Object.fromEntries(
+      Object.entries(report.samples).map(([label, list]) => [label, summarize(list)]),
+    ),
     cpuMs: {
       controlPlane: Math.round(cpu.cp),
       subscribers: Math.round(cpu.subs),

@@ -13,7 +13,9 @@ export interface BenchNatsServer {
 }
 
 function natsServerBinary(): string {
-  const dirs = [...(process.env['PATH'] ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin'].filter((d) => d !== '');
+  const dirs = [...(process.env['PATH'] ?? '').split(delimiter), '/usr/sbin', '/usr/local/sbin'].filter(
+    (d) => d !== '',
+  );
   for (const dir of dirs) {
     const candidate = join(dir, 'nats-server');
     try {
@@ -23,7 +25,10 @@ function natsServerBinary(): string {
       // not in this directory
     }
   }
-  throw new SigilError(ErrorCode.UNAVAILABLE, 'nats-server is not on PATH or in /usr/sbin: install it (`apt-get install nats-server`)');
+  throw new SigilError(
+    ErrorCode.UNAVAILABLE,
+    'nats-server is not on PATH or in /usr/sbin: install it (`apt-get install nats-server`)',
+  );
 }
 
 /** Resolves once the server logs that it is ready; rejects with its output if it exits first. */
@@ -49,7 +54,9 @@ function untilReady(child: ChildProcess): Promise<void> {
 }
 
 /** `onSpawn` sees the process at once, so a caller's deadline can kill it even while it is starting. */
-export async function startBenchNatsServer(onSpawn: (child: ChildProcess) => void = () => undefined): Promise<BenchNatsServer> {
+export async function startBenchNatsServer(
+  onSpawn: (child: ChildProcess) => void = () => undefined,
+): Promise<BenchNatsServer> {
   const binary = natsServerBinary();
   const port = await freeLoopbackPort();
   const child = spawn(binary, ['-a', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -6,7 +6,8 @@ const E = 'spiffe://bench.example';
 export function buildPolicies(n: number): AllowPolicy[] {
   return Array.from({ length: n }, (_, i): AllowPolicy => {
     const ns = `ns${i % 100}`;
-    const destination = i % 10 < 7 ? `${E}/ns/${ns}/sa/svc${i}` : i % 2 === 0 ? `${E}/ns/pat${i}/**` : `${E}/ns/pat${i}/*/api`;
+    const destination =
+      i % 10 < 7 ? `${E}/ns/${ns}/sa/svc${i}` : i % 2 === 0 ? `${E}/ns/pat${i}/**` : `${E}/ns/pat${i}/*/api`;
     return {
       name: `p${i}`,
       destination,
@@ -20,4 +21,3 @@ export function buildPolicies(n: number): AllowPolicy[] {
     };
   });
 }
-

@@ -12,7 +12,12 @@ export interface RotationWaveResult {
   /** New SVIDs the control plane issued during the wave, from its inventory: its side of the issuance rate. */
   readonly issued: number;
   /** From the control plane's own bookkeeping (sigil rotate status) after the wave. */
-  readonly status: { readonly targets: number; readonly rotated: number; readonly pending: number; readonly failed: number };
+  readonly status: {
+    readonly targets: number;
+    readonly rotated: number;
+    readonly pending: number;
+    readonly failed: number;
+  };
   /** Renew call → new SVID in force, per subscriber (mTLS handshake, CSR, signing, store write, validation). */
   readonly renewMs: LatencySummary;
   /** Control-plane issuance per second over the wave (inventory issuedAt): mean, and the busiest second. */
@@ -39,7 +44,12 @@ export function perSecond(doneAt: readonly number[], start: number): number[] {
  * moment in the window. Measures the wave from the control plane's side: its CPU during the wave, the issuance rate
  * (mean over the wave and the busiest second), and each renewal's duration as the subscriber saw it.
  */
-export async function measureRotationWave(cp: ControlPlaneProcess, pool: SubscriberPool, subscribers: number, windowMs: number): Promise<RotationWaveResult> {
+export async function measureRotationWave(
+  cp: ControlPlaneProcess,
+  pool: SubscriberPool,
+  subscribers: number,
+  windowMs: number,
+): Promise<RotationWaveResult> {
   pool.reset();
   const cpu0 = cp.cpuMs();
   const subscriberCpu0 = pool.cpuMs();
@@ -60,8 +70,15 @@ export async function measureRotationWave(cp: ControlPlaneProcess, pool: Subscri
     issued: issuedAt.length,
     status: await cp.rotationStatus(orderId),
     renewMs: summarize(report.samples['rotation.renewMs'] ?? []),
-    issuancePerSecond: { mean: round(issuedAt.length / (wallMs / 1000), 1), peak: Math.max(0, ...perSecond(issuedAt, start)) },
-    controlPlaneCpu: { totalMs: Math.round(cpuMs), perIssuedMs: round(cpuMs / Math.max(1, issuedAt.length), 2), utilisation: round(cpuMs / wallMs, 3) },
+    issuancePerSecond: {
+      mean: round(issuedAt.length / (wallMs / 1000), 1),
+      peak: Math.max(0, ...perSecond(issuedAt, start)),
+    },
+    controlPlaneCpu: {
+      totalMs: Math.round(cpuMs),
+      perIssuedMs: round(cpuMs / Math.max(1, issuedAt.length), 2),
+      utilisation: round(cpuMs / wallMs, 3),
+    },
     subscriberCpuPerRenewalMs: round(subscriberCpuMs / Math.max(1, doneAt.length), 2),
     dropped: report.dropped,
   };

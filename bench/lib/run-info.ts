@@ -8,7 +8,13 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /** The commit measured, marked `(modified)` when tracked files other than bench/results/ differ from it. */
 export function commitOf(): string {
-  const git = (args: string[]) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], env: { ...process.env, GIT_OPTIONAL_LOCKS: '0' } }).trim();
+  const git = (args: string[]) =>
+    execFileSync('git', args, {
+      cwd: ROOT,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+      env: { ...process.env, GIT_OPTIONAL_LOCKS: '0' },
+    }).trim();
   try {
     // Results files are rewritten by the runs themselves: only a change to anything else makes the code differ.
     return `${git(['rev-parse', '--short', 'HEAD'])}${git(['status', '--porcelain', '--untracked-files=no', '--', '.', ':!bench/results']) ? ' (modified)' : ''}`;
@@ -35,10 +41,17 @@ export interface RunHeader extends MachineInfo {
 }
 
 export function machineInfo(): MachineInfo {
-  return { commit: commitOf(), node: process.versions.node, openssl: process.versions.openssl, cores: availableParallelism(), cpuModel: cpus()[0]?.model ?? 'unknown' };
+  return {
+    commit: commitOf(),
+    node: process.versions.node,
+    openssl: process.versions.openssl,
+    cores: availableParallelism(),
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+  };
 }
 
 export function positive(name: string, value: number): number {
-  if (!Number.isFinite(value) || value <= 0) throw new SigilError(ErrorCode.INVALID_ARGUMENT, `${name} must be a positive number, got ${value}`);
+  if (!Number.isFinite(value) || value <= 0)
+    throw new SigilError(ErrorCode.INVALID_ARGUMENT, `${name} must be a positive number, got ${value}`);
   return value;
 }

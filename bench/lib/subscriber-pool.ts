@@ -60,16 +60,29 @@ export class SubscriberPool {
       const share = Math.floor(subscribers / count) + (w < subscribers % count ? 1 : 0);
       const mine = identities?.slice(firstOfWorker, firstOfWorker + share);
       firstOfWorker += share;
-      const child = children.track(spawn(process.execPath, [WORKER], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
+      const child = children.track(
+        spawn(process.execPath, [WORKER], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
+      );
       workers.push({ child, subscribers: share, completed: new Map() });
-      ready.push(new Promise((resolve, reject) => {
-        child.on('message', (message: FromWorker) => {
-          if (message.type === 'ready') resolve();
-          if (message.type === 'failed') reject(new SigilError(ErrorCode.UNAVAILABLE, `subscriber worker ${w} failed to start: ${message.error}`));
-        });
-        child.once('exit', (code) => reject(new SigilError(ErrorCode.UNAVAILABLE, `subscriber worker ${w} exited (${code})`)));
-      }));
-      child.send({ type: 'start', ...rest, subscribers: share, name: `bench-w${w}`, ...(mine ? { identities: mine } : {}) } satisfies ToWorker);
+      ready.push(
+        new Promise((resolve, reject) => {
+          child.on('message', (message: FromWorker) => {
+            if (message.type === 'ready') resolve();
+            if (message.type === 'failed')
+              reject(new SigilError(ErrorCode.UNAVAILABLE, `subscriber worker ${w} failed to start: ${message.error}`));
+          });
+          child.once('exit', (code) =>
+            reject(new SigilError(ErrorCode.UNAVAILABLE, `subscriber worker ${w} exited (${code})`)),
+          );
+        }),
+      );
+      child.send({
+        type: 'start',
+        ...rest,
+        subscribers: share,
+        name: `bench-w${w}`,
+        ...(mine ? { identities: mine } : {}),
+      } satisfies ToWorker);
     }
     await Promise.all(ready);
     return new SubscriberPool(workers);
@@ -111,10 +124,15 @@ export class SubscriberPool {
   }
 
   async report(): Promise<PoolReport> {
-    const reports = await Promise.all(this.#workers.map((w) => new Promise<WorkerReport>((resolve) => {
-      w.reportWaiter = resolve;
-      w.child.send({ type: 'report' } satisfies ToWorker);
-    })));
+    const reports = await Promise.all(
+      this.#workers.map(
+        (w) =>
+          new Promise<WorkerReport>((resolve) => {
+            w.reportWaiter = resolve;
+            w.child.send({ type: 'report' } satisfies ToWorker);
+          }),
+      ),
+    );
     const samples: Record<string, number[]> = {};
     const dropped: Record<string, number> = {};
     for (const r of reports) {
@@ -128,12 +146,14 @@ export class SubscriberPool {
   }
 
   async stop(): Promise<void> {
-    await Promise.all(this.#workers.map((w) => {
-      if (w.child.exitCode !== null || w.child.signalCode !== null) return Promise.resolve();
-      const exited = new Promise<void>((resolve) => w.child.once('exit', () => resolve()));
-      w.child.send({ type: 'stop' } satisfies ToWorker);
-      return exited;
-    }));
+    await Promise.all(
+      this.#workers.map((w) => {
+        if (w.child.exitCode !== null || w.child.signalCode !== null) return Promise.resolve();
+        const exited = new Promise<void>((resolve) => w.child.once('exit', () => resolve()));
+        w.child.send({ type: 'stop' } satisfies ToWorker);
+        return exited;
+      }),
+    );
   }
 
   #broadcast(message: ToWorker): void {

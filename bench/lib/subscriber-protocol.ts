@@ -16,7 +16,11 @@ export interface WorkerStart {
   readonly identities?: readonly { readonly spiffeId: string; readonly token: string }[];
 }
 
-export type ToWorker = WorkerStart | { readonly type: 'reset' } | { readonly type: 'report' } | { readonly type: 'stop' };
+export type ToWorker =
+  | WorkerStart
+  | { readonly type: 'reset' }
+  | { readonly type: 'report' }
+  | { readonly type: 'stop' };
 
 export interface WorkerReport {
   readonly type: 'report';

@@ -5,7 +5,15 @@
 import { systemClock } from '../../common/clock.ts';
 import type { SigilEvent } from '../../common/events/sigil-event.ts';
 import { silentLogger } from '../../common/logger.ts';
-import { EventChannel, GrpcIdentityApi, RevocationState, RotationOrders, SvidManager, TrustState, type EventMeta } from '../../sidecar/index.ts';
+import {
+  EventChannel,
+  GrpcIdentityApi,
+  RevocationState,
+  RotationOrders,
+  SvidManager,
+  TrustState,
+  type EventMeta,
+} from '../../sidecar/index.ts';
 import type { FromWorker, ToWorker, WorkerStart } from './subscriber-protocol.ts';
 
 const channels: EventChannel[] = [];
@@ -66,11 +74,22 @@ function applied(meta: EventMeta, total: number): void {
  * A sidecar's identity half: attests with its token, then renews with a new key when a rotation order targets it.
  * Records how long each renewal took and when it finished; reports 'rotated' once every subscriber here rotated.
  */
-async function identityFor(identity: { spiffeId: string; token: string }, options: WorkerStart, api: GrpcIdentityApi): Promise<RotationOrders> {
+async function identityFor(
+  identity: { spiffeId: string; token: string },
+  options: WorkerStart,
+  api: GrpcIdentityApi,
+): Promise<RotationOrders> {
   const logger = silentLogger();
-  const svid = new SvidManager({ spiffeId: identity.spiffeId, trustDomain: options.trustDomain, joinToken: () => identity.token }, {
-    api, credentials: { update: () => undefined }, clock: systemClock, random: Math.random, logger,
-  });
+  const svid = new SvidManager(
+    { spiffeId: identity.spiffeId, trustDomain: options.trustDomain, joinToken: () => identity.token },
+    {
+      api,
+      credentials: { update: () => undefined },
+      clock: systemClock,
+      random: Math.random,
+      logger,
+    },
+  );
   await svid.start();
   if (svid.state !== 'ready') throw new Error(`${identity.spiffeId} could not attest (state ${svid.state})`);
   svids.push(svid);
@@ -97,17 +116,23 @@ async function identitiesFor(options: WorkerStart, api: GrpcIdentityApi): Promis
   const identities = options.identities ?? [];
   const out: (RotationOrders | undefined)[] = new Array(options.subscribers).fill(undefined);
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(ATTEST_CONCURRENCY, identities.length) }, async () => {
-    while (next < identities.length) {
-      const i = next++;
-      out[i] = await identityFor(identities[i]!, options, api);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(ATTEST_CONCURRENCY, identities.length) }, async () => {
+      while (next < identities.length) {
+        const i = next++;
+        out[i] = await identityFor(identities[i]!, options, api);
+      }
+    }),
+  );
   return out;
 }
 
 async function start(options: WorkerStart): Promise<void> {
-  const api = new GrpcIdentityApi({ address: options.grpcAddress, bundlePem: () => options.bundlePem, trustDomain: options.trustDomain });
+  const api = new GrpcIdentityApi({
+    address: options.grpcAddress,
+    bundlePem: () => options.bundlePem,
+    trustDomain: options.trustDomain,
+  });
   const initial = await api.fetchTrust();
   const logger = silentLogger();
   const rotation = await identitiesFor(options, api);
@@ -118,31 +143,40 @@ async function start(options: WorkerStart): Promise<void> {
     trust.offer(initial.roots, initial.bundleSequence, 'grpc');
     const revocation = new RevocationState(REVOCATION_OPTIONS, { clock: systemClock, logger });
     revocation.replace(initial.revocation);
-    const channel = new EventChannel({ servers: options.servers, trustDomain: options.trustDomain, name: `${options.name}-${i}`, reconnectWaitMs: 500 }, {
-      roots: () => trust.bundle?.roots ?? [],
-      onEvent: (event, meta) => {
-        // Rotation orders are followed up by renewals ('rotated' completions), not as applied events.
-        if (event.type === 'rotate.ordered') return void rotation[i]?.offer(event);
-        // Same host, same clock as the signer: issuedAt is taken just before signing, so this is publish-to-applied.
-        if (event.type === 'bundle.updated') {
-          const changed = trust.offer(event.roots, event.bundleSequence, 'nats');
-          record(bundleLabel(changed), performance.timeOrigin + performance.now() - meta.issuedAt);
-        } else if (event.type === 'revocation.updated') {
-          // A delta that did not take is counted, not sampled: the samples then fall short of those expected.
-          if (enforce(revocation, event)) record('revocation.enforced', performance.timeOrigin + performance.now() - meta.issuedAt);
-          else drop('revocation/not-enforced');
-        }
-        applied(meta, options.subscribers);
+    const channel = new EventChannel(
+      {
+        servers: options.servers,
+        trustDomain: options.trustDomain,
+        name: `${options.name}-${i}`,
+        reconnectWaitMs: 500,
       },
-      onStatus: (up, first) => {
-        if (up && first && ++connected === options.subscribers) allConnected.resolve();
+      {
+        roots: () => trust.bundle?.roots ?? [],
+        onEvent: (event, meta) => {
+          // Rotation orders are followed up by renewals ('rotated' completions), not as applied events.
+          if (event.type === 'rotate.ordered') return void rotation[i]?.offer(event);
+          // Same host, same clock as the signer: issuedAt is taken just before signing, so this is publish-to-applied.
+          if (event.type === 'bundle.updated') {
+            const changed = trust.offer(event.roots, event.bundleSequence, 'nats');
+            record(bundleLabel(changed), performance.timeOrigin + performance.now() - meta.issuedAt);
+          } else if (event.type === 'revocation.updated') {
+            // A delta that did not take is counted, not sampled: the samples then fall short of those expected.
+            if (enforce(revocation, event))
+              record('revocation.enforced', performance.timeOrigin + performance.now() - meta.issuedAt);
+            else drop('revocation/not-enforced');
+          }
+          applied(meta, options.subscribers);
+        },
+        onStatus: (up, first) => {
+          if (up && first && ++connected === options.subscribers) allConnected.resolve();
+        },
+        onReceived: (kind, result) => {
+          if (result !== 'applied') drop(`${kind}/${result}`);
+        },
+        clock: systemClock,
+        logger,
       },
-      onReceived: (kind, result) => {
-        if (result !== 'applied') drop(`${kind}/${result}`);
-      },
-      clock: systemClock,
-      logger,
-    });
+    );
     channels.push(channel);
     channel.start();
   }

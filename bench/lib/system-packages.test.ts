@@ -6,7 +6,10 @@ import { ensureSystemPackages, findCommand, type InstallDeps } from './system-pa
 
 const MISSING = 'sigil-bench-test-no-such-command';
 
-function fakeApt(isRoot: boolean, onInstall: (args: readonly string[]) => { ok: boolean; output: string }): InstallDeps & { calls: string[][] } {
+function fakeApt(
+  isRoot: boolean,
+  onInstall: (args: readonly string[]) => { ok: boolean; output: string },
+): InstallDeps & { calls: string[][] } {
   const calls: string[][] = [];
   return {
     calls,
@@ -31,25 +34,57 @@ t.test('missing and not root: refused at once, naming the packages and how to in
   const deps = fakeApt(false, () => ({ ok: true, output: '' }));
   t.throws(() => ensureSystemPackages([requirement], undefined, deps), {
     code: 'SIGIL_ERR_UNAVAILABLE',
-    message: /the test baseline needs Debian packages .* not root: install it with `sudo apt-get install -y sigil-test-pkg sigil-test-mod`/,
+    message:
+      /the test baseline needs Debian packages .* not root: install it with `sudo apt-get install -y sigil-test-pkg sigil-test-mod`/,
   });
   t.same(deps.calls, []);
 });
 
-t.test('apt-get failing: one update and one retry, then an error carrying apt-get\'s last words', async (t) => {
-  const deps = fakeApt(true, () => ({ ok: false, output: 'Reading package lists...\nE: Unable to locate package sigil-test-pkg' }));
+t.test("apt-get failing: one update and one retry, then an error carrying apt-get's last words", async (t) => {
+  const deps = fakeApt(true, () => ({
+    ok: false,
+    output: 'Reading package lists...\nE: Unable to locate package sigil-test-pkg',
+  }));
   t.throws(() => ensureSystemPackages([requirement], undefined, deps), {
     code: 'SIGIL_ERR_UNAVAILABLE',
-    message: /could not install sigil-test-pkg sigil-test-mod for the test baseline .*Unable to locate package sigil-test-pkg/,
+    message:
+      /could not install sigil-test-pkg sigil-test-mod for the test baseline .*Unable to locate package sigil-test-pkg/,
   });
-  t.same(deps.calls.map((c) => c[0]), ['install', 'update', 'install']);
+  t.same(
+    deps.calls.map((c) => c[0]),
+    ['install', 'update', 'install'],
+  );
 });
 
-t.test('apt-get succeeding but the command still missing is a failure too, and so is an unmet extra check', async (t) => {
-  t.throws(() => ensureSystemPackages([requirement], undefined, fakeApt(true, () => ({ ok: true, output: 'done' }))), { message: new RegExp(`${MISSING} not found`) });
-  const withModule = { purpose: 'sh with a module', command: 'sh', packages: ['sh-mod'], missing: () => 'the module is not installed' };
-  t.throws(() => ensureSystemPackages([withModule], undefined, fakeApt(true, () => ({ ok: true, output: '' }))), { message: /the module is not installed/ });
-});
+t.test(
+  'apt-get succeeding but the command still missing is a failure too, and so is an unmet extra check',
+  async (t) => {
+    t.throws(
+      () =>
+        ensureSystemPackages(
+          [requirement],
+          undefined,
+          fakeApt(true, () => ({ ok: true, output: 'done' })),
+        ),
+      { message: new RegExp(`${MISSING} not found`) },
+    );
+    const withModule = {
+      purpose: 'sh with a module',
+      command: 'sh',
+      packages: ['sh-mod'],
+      missing: () => 'the module is not installed',
+    };
+    t.throws(
+      () =>
+        ensureSystemPackages(
+          [withModule],
+          undefined,
+          fakeApt(true, () => ({ ok: true, output: '' })),
+        ),
+      { message: /the module is not installed/ },
+    );
+  },
+);
 
 t.test('a package apt-get installs is found afterwards and its path returned', async (t) => {
   const bin = mkdtempSync(join(tmpdir(), 'sigil-bench-pkg-'));

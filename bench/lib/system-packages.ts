@@ -65,14 +65,21 @@ const systemInstall: InstallDeps = {
  * apt's last lines when that is not possible: a benchmark fails at once rather than hanging or silently dropping a
  * baseline. Returns the path of each command.
  */
-export function ensureSystemPackages(requirements: readonly SystemRequirement[], log: (line: string) => void = () => undefined, deps: InstallDeps = systemInstall): Map<string, string> {
+export function ensureSystemPackages(
+  requirements: readonly SystemRequirement[],
+  log: (line: string) => void = () => undefined,
+  deps: InstallDeps = systemInstall,
+): Map<string, string> {
   const unmet = () => requirements.filter((r) => !findCommand(r.command) || r.missing?.() !== undefined);
   const missing = unmet();
   if (missing.length > 0) {
     const packages = [...new Set(missing.flatMap((r) => r.packages))];
     const what = missing.map((r) => r.purpose).join(', ');
     if (!deps.isRoot()) {
-      throw new SigilError(ErrorCode.UNAVAILABLE, `${what} needs Debian packages that are not installed and this user is not root: ${installHint(packages)}`);
+      throw new SigilError(
+        ErrorCode.UNAVAILABLE,
+        `${what} needs Debian packages that are not installed and this user is not root: ${installHint(packages)}`,
+      );
     }
     log(`installing ${packages.join(' ')} with apt-get for ${what}`);
     let attempt = deps.aptGet(['install', '-y', '-q', '--no-install-recommends', ...packages]);
@@ -84,7 +91,10 @@ export function ensureSystemPackages(requirements: readonly SystemRequirement[],
     if (!attempt.ok || still.length > 0) {
       const tail = attempt.output.trim().split('\n').slice(-5).join(' | ');
       const reasons = still.map((r) => r.missing?.() ?? `${r.command} not found`).join('; ');
-      throw new SigilError(ErrorCode.UNAVAILABLE, `could not install ${packages.join(' ')} for ${what}${reasons ? ` (${reasons})` : ''}; apt-get said: ${tail || 'nothing'}. ${installHint(packages)}`);
+      throw new SigilError(
+        ErrorCode.UNAVAILABLE,
+        `could not install ${packages.join(' ')} for ${what}${reasons ? ` (${reasons})` : ''}; apt-get said: ${tail || 'nothing'}. ${installHint(packages)}`,
+      );
     }
   }
   return new Map(requirements.map((r) => [r.command, findCommand(r.command) as string]));

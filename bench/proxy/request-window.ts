@@ -41,8 +41,16 @@ export interface RequestFigures {
  * warm-up (its latencies dropped by the first snapshot), then a window between two snapshots with CPU read from
  * /proc at the same instants.
  */
-export async function measureRequestWindow(client: GoLoadClient, endpoint: RequestEndpoint, load: { concurrency: number; requestBytes: number; warmupMs: number; windowMs: number }): Promise<RequestSample> {
-  await client.beginRequests(endpoint.address, { concurrency: load.concurrency, requestBytes: load.requestBytes, plaintext: endpoint.plaintext });
+export async function measureRequestWindow(
+  client: GoLoadClient,
+  endpoint: RequestEndpoint,
+  load: { concurrency: number; requestBytes: number; warmupMs: number; windowMs: number },
+): Promise<RequestSample> {
+  await client.beginRequests(endpoint.address, {
+    concurrency: load.concurrency,
+    requestBytes: load.requestBytes,
+    plaintext: endpoint.plaintext,
+  });
   try {
     const { before: c0, after: c1, ...window } = await snapshotWindow(client, endpoint, load);
     return {

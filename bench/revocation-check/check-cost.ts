@@ -31,7 +31,10 @@ export interface CheckCostResult {
 }
 
 function newState(): RevocationState {
-  return new RevocationState({ maxStalenessMs: 3_600_000, failOpen: false }, { clock: systemClock, logger: silentLogger() });
+  return new RevocationState(
+    { maxStalenessMs: 3_600_000, failOpen: false },
+    { clock: systemClock, logger: silentLogger() },
+  );
 }
 
 interface Tally {
@@ -40,7 +43,13 @@ interface Tally {
 }
 
 /** Calls `authorize` in batches until `windowMs` has passed; the allowed count keeps the calls from being optimised away. */
-function loop(what: string, state: RevocationState, serials: readonly string[], windowMs: number, expectAllowed: boolean): Tally {
+function loop(
+  what: string,
+  state: RevocationState,
+  serials: readonly string[],
+  windowMs: number,
+  expectAllowed: boolean,
+): Tally {
   const mask = serials.length - 1;
   let calls = 0;
   let allowed = 0;
@@ -54,13 +63,19 @@ function loop(what: string, state: RevocationState, serials: readonly string[], 
     elapsed = performance.now() - start;
   }
   if (allowed !== (expectAllowed ? calls : 0)) {
-    throw new SigilError(ErrorCode.INTERNAL, `${what}: ${allowed} of ${calls} checks allowed, expected ${expectAllowed ? 'all' : 'none'}`);
+    throw new SigilError(
+      ErrorCode.INTERNAL,
+      `${what}: ${allowed} of ${calls} checks allowed, expected ${expectAllowed ? 'all' : 'none'}`,
+    );
   }
   return { calls, ms: elapsed };
 }
 
 /** `windowMs` per case, split in two halves taken in turn (A B C A B C), so a drift of the machine touches every case alike. */
-function interleaved(cases: readonly { what: string; state: RevocationState; serials: readonly string[]; allowed: boolean }[], windowMs: number): CheckCost[] {
+function interleaved(
+  cases: readonly { what: string; state: RevocationState; serials: readonly string[]; allowed: boolean }[],
+  windowMs: number,
+): CheckCost[] {
   const totals = cases.map(() => ({ calls: 0, ms: 0 }));
   for (let half = 0; half < 2; half++) {
     for (const [i, c] of cases.entries()) {
@@ -72,7 +87,12 @@ function interleaved(cases: readonly { what: string; state: RevocationState; ser
   }
   return cases.map((c, i) => {
     const t = totals[i] as Tally;
-    return { case: c.what, revokedSerials: c.state.set.size.serials, calls: t.calls, nsPerCall: round((t.ms * 1e6) / t.calls, 1) };
+    return {
+      case: c.what,
+      revokedSerials: c.state.set.size.serials,
+      calls: t.calls,
+      nsPerCall: round((t.ms * 1e6) / t.calls, 1),
+    };
   });
 }
 
@@ -93,15 +113,28 @@ export function measureCheckCost(windowMs: number, revoked = 100_000): CheckCost
   loop('warm-up', empty, peers, 100, true);
   loop('warm-up', full, peers, 100, true);
   loop('warm-up', full, serials.slice(0, PEERS), 100, false);
-  const [emptyCost, fullCost, hitCost] = interleaved([
-    { what: 'empty set, peer not revoked', state: empty, serials: peers, allowed: true },
-    { what: `${revoked} revoked serials, peer not revoked`, state: full, serials: peers, allowed: true },
-    { what: `${revoked} revoked serials, peer revoked`, state: full, serials: serials.slice(0, PEERS), allowed: false },
-  ], windowMs) as [CheckCost, CheckCost, CheckCost];
+  const [emptyCost, fullCost, hitCost] = interleaved(
+    [
+      { what: 'empty set, peer not revoked', state: empty, serials: peers, allowed: true },
+      { what: `${revoked} revoked serials, peer not revoked`, state: full, serials: peers, allowed: true },
+      {
+        what: `${revoked} revoked serials, peer revoked`,
+        state: full,
+        serials: serials.slice(0, PEERS),
+        allowed: false,
+      },
+    ],
+    windowMs,
+  ) as [CheckCost, CheckCost, CheckCost];
 
   const t1 = performance.now();
   for (let i = 0; i < DELTAS; i++) {
-    full.applyDelta({ crlNumber: 2 + i, revokedSerials: randomSerials(1), revokedSpiffeIds: [], unrevokedSpiffeIds: [] });
+    full.applyDelta({
+      crlNumber: 2 + i,
+      revokedSerials: randomSerials(1),
+      revokedSpiffeIds: [],
+      unrevokedSpiffeIds: [],
+    });
   }
   const applyDeltaMs = (performance.now() - t1) / DELTAS;
   return {

@@ -11,7 +11,14 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { systemClock } from '../../common/clock.ts';
 import { silentLogger } from '../../common/logger.ts';
 import { toWirePolicySet } from '../../common/policy/index.ts';
-import { CredentialSource, InboundListener, PolicyEnforcer, RevocationState, resolveTlsSettings, svidPeerVerifier } from '../../sidecar/index.ts';
+import {
+  CredentialSource,
+  InboundListener,
+  PolicyEnforcer,
+  RevocationState,
+  resolveTlsSettings,
+  svidPeerVerifier,
+} from '../../sidecar/index.ts';
 import { BENCH_TRUST_DOMAIN, CLIENT_ID, SERVER_ID } from '../handshake/bench-pki.ts';
 import { buildPolicies } from '../lib/policy-set.ts';
 import { childEntry } from '../handshake/node-child.ts';
@@ -19,7 +26,15 @@ import type { TargetReady } from '../handshake/protocol.ts';
 import { randomSerials } from './random-serials.ts';
 
 childEntry('revocation listener', async () => {
-  const [chainPath, keyPath, bundlePath, appPort, count, statsPath, policyCount = '0'] = process.argv.slice(2) as [string, string, string, string, string, string, string?];
+  const [chainPath, keyPath, bundlePath, appPort, count, statsPath, policyCount = '0'] = process.argv.slice(2) as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string?,
+  ];
   const certChainPem = readFileSync(chainPath, 'utf8');
   const leaf = new X509Certificate(certChainPem);
   const logger = silentLogger();
@@ -32,17 +47,33 @@ childEntry('revocation listener', async () => {
     serial: leaf.serialNumber,
     notAfter: Date.parse(leaf.validTo),
   });
-  const revocation = new RevocationState({ maxStalenessMs: 3_600_000, failOpen: false }, { clock: systemClock, logger });
+  const revocation = new RevocationState(
+    { maxStalenessMs: 3_600_000, failOpen: false },
+    { clock: systemClock, logger },
+  );
   revocation.replace({ crlNumber: 1, revokedSerials: randomSerials(Number(count)), revokedSpiffeIds: [] });
   const stats = { revokedSerials: revocation.set.size.serials, checks: 0, refused: 0 };
-  const policies = Number(policyCount) > 0 ? new PolicyEnforcer({ ownId: SERVER_ID, trustDomain: BENCH_TRUST_DOMAIN }, { clock: systemClock, logger }) : undefined;
-  policies?.replace(toWirePolicySet({
-    version: 1,
-    defaultAction: 'deny',
-    policies: [...buildPolicies(Number(policyCount)), { name: 'bench-client', destination: SERVER_ID, mode: 'enforce', allow: [{ from: CLIENT_ID }] }],
-  }), 'bench');
+  const policies =
+    Number(policyCount) > 0
+      ? new PolicyEnforcer({ ownId: SERVER_ID, trustDomain: BENCH_TRUST_DOMAIN }, { clock: systemClock, logger })
+      : undefined;
+  policies?.replace(
+    toWirePolicySet({
+      version: 1,
+      defaultAction: 'deny',
+      policies: [
+        ...buildPolicies(Number(policyCount)),
+        { name: 'bench-client', destination: SERVER_ID, mode: 'enforce', allow: [{ from: CLIENT_ID }] },
+      ],
+    }),
+    'bench',
+  );
   const listener = new InboundListener(
-    { listen: { host: '127.0.0.1', port: 0 }, forward: { host: '127.0.0.1', port: Number(appPort) }, idleTimeoutMs: 30_000 },
+    {
+      listen: { host: '127.0.0.1', port: 0 },
+      forward: { host: '127.0.0.1', port: Number(appPort) },
+      idleTimeoutMs: 30_000,
+    },
     {
       credentials,
       verifyPeer: svidPeerVerifier(BENCH_TRUST_DOMAIN, 'client'),

@@ -27,17 +27,33 @@ export function revocationListenerTarget(revokedSerials: number, policies = 0): 
   let stats: ListenerStats | undefined;
   return {
     name: policies > 0 ? `revocation-${revokedSerials}+policies-${policies}` : `revocation-${revokedSerials}`,
-    description: `sidecar InboundListener, authorizePeer = RevocationState.authorize with ${revokedSerials} revoked serials` +
+    description:
+      `sidecar InboundListener, authorizePeer = RevocationState.authorize with ${revokedSerials} revoked serials` +
       `${policies > 0 ? `, then PolicyEnforcer with ${policies} policies` : ''}, proxying to a one-byte TCP app`,
     stats: () => stats,
     async start(context) {
       const { dir, children, cpus } = context;
       const creds = await context.serverCredentials();
-      const app = await startNodeChild<TargetReady>('one-byte app', script('../handshake/one-byte-app.ts'), [], { cpus, children });
+      const app = await startNodeChild<TargetReady>('one-byte app', script('../handshake/one-byte-app.ts'), [], {
+        cpus,
+        children,
+      });
       const statsPath = join(dir, 'stats.json');
       try {
-        const server = await startNodeChild<TargetReady>('revocation listener', script('./revocation-listener.ts'),
-          [creds.certChainPath, creds.keyPath, creds.bundlePath, String(app.ready.port), String(revokedSerials), statsPath, String(policies)], { cpus, children });
+        const server = await startNodeChild<TargetReady>(
+          'revocation listener',
+          script('./revocation-listener.ts'),
+          [
+            creds.certChainPath,
+            creds.keyPath,
+            creds.bundlePath,
+            String(app.ready.port),
+            String(revokedSerials),
+            statsPath,
+            String(policies),
+          ],
+          { cpus, children },
+        );
         return {
           address: { host: server.ready.host, port: server.ready.port },
           serverPids: [server.pid],

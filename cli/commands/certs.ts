@@ -30,10 +30,16 @@ export function registerCertsCommands(program: Command, io: CliIo): void {
     .option('--json', 'print JSON')
     .action(async (opts: AdminFlags & { spiffeId?: string; expiring?: string; kind?: string; json?: boolean }) => {
       const expiringWithinSeconds = opts.expiring ? Math.ceil(parseDuration(opts.expiring) / 1000) : 0;
-      const res = await withAdmin(io, opts, (api) => api.listCertificates({ spiffeId: opts.spiffeId ?? '', expiringWithinSeconds, kind: opts.kind ?? '' }));
+      const res = await withAdmin(io, opts, (api) =>
+        api.listCertificates({ spiffeId: opts.spiffeId ?? '', expiringWithinSeconds, kind: opts.kind ?? '' }),
+      );
       const rows = res.certificates.map(plain);
       if (opts.json) return printJson(io, rows);
-      printTable(io, ['SERIAL', 'KIND', 'STATUS', 'NOT AFTER', 'SPIFFE ID'], rows.map((r) => [r.serial, r.kind, r.status, r.notAfter, r.spiffeId]));
+      printTable(
+        io,
+        ['SERIAL', 'KIND', 'STATUS', 'NOT AFTER', 'SPIFFE ID'],
+        rows.map((r) => [r.serial, r.kind, r.status, r.notAfter, r.spiffeId]),
+      );
     });
   withAdminOptions(certs.command('show'))
     .description('show one certificate')
@@ -46,6 +52,10 @@ export function registerCertsCommands(program: Command, io: CliIo): void {
       if (opts.pem) return void io.stdout.write(pem);
       if (opts.json) return printJson(io, { ...plain(cert), pem });
       const p = plain(cert);
-      io.stdout.write(`${Object.entries(p).map(([k, v]) => `${k.padEnd(13)} ${v ?? '-'}`).join('\n')}\n`);
+      io.stdout.write(
+        `${Object.entries(p)
+          .map(([k, v]) => `${k.padEnd(13)} ${v ?? '-'}`)
+          .join('\n')}\n`,
+      );
     });
 }

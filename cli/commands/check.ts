@@ -20,28 +20,63 @@ export function checkFindings(input: {
   /** From sigil ca show: a rotation in progress is reported with its next step. */
   caRotation?: { phase: string; scheduledStep?: string | undefined; scheduledAt?: number | undefined };
 }): CheckFinding[] {
-  const findings: CheckFinding[] = [{ severity: 'ok', check: 'connectivity', message: 'the control plane answered over mTLS with the admin credential' }];
+  const findings: CheckFinding[] = [
+    {
+      severity: 'ok',
+      check: 'connectivity',
+      message: 'the control plane answered over mTLS with the admin credential',
+    },
+  ];
   for (const ca of input.cas.filter((c) => c.status === 'active')) {
     const days = Math.floor((ca.notAfter - input.now) / DAY_MS);
     const severity = days < 0 ? 'error' : days < 30 ? 'warning' : 'ok';
-    findings.push({ severity, check: `${ca.kind} expiry`, message: `${ca.kind} ${ca.serial} ${days < 0 ? 'has expired' : `expires in ${days} days`}${severity === 'ok' ? '' : ': rotate it (sigil ca rotate)'}` });
+    findings.push({
+      severity,
+      check: `${ca.kind} expiry`,
+      message: `${ca.kind} ${ca.serial} ${days < 0 ? 'has expired' : `expires in ${days} days`}${severity === 'ok' ? '' : ': rotate it (sigil ca rotate)'}`,
+    });
   }
   const rotation = input.caRotation;
   if (rotation && rotation.phase !== 'stable') {
-    const next = rotation.phase === 'prepared' ? 'sigil ca rotate activate, once every sidecar has the new root' : 'sigil ca rotate retire, once every workload has renewed (sigil rotate status)';
-    findings.push({ severity: 'ok', check: 'CA rotation', message: `a CA rotation is ${rotation.phase}; next: ${next}` });
+    const next =
+      rotation.phase === 'prepared'
+        ? 'sigil ca rotate activate, once every sidecar has the new root'
+        : 'sigil ca rotate retire, once every workload has renewed (sigil rotate status)';
+    findings.push({
+      severity: 'ok',
+      check: 'CA rotation',
+      message: `a CA rotation is ${rotation.phase}; next: ${next}`,
+    });
   }
   if (rotation?.scheduledStep === 'blocked') {
     const at = rotation.scheduledAt ?? input.now;
     const when = at <= input.now ? 'is due' : `will be due on ${new Date(at).toISOString().slice(0, 10)}`;
-    findings.push({ severity: 'warning', check: 'CA rotation', message: `automatic CA rotation ${when} but the root key is offline: run sigil ca rotate prepare then yourself (--intermediate-only --root-key FILE, or --root-key-out FILE for a new root)` });
+    findings.push({
+      severity: 'warning',
+      check: 'CA rotation',
+      message: `automatic CA rotation ${when} but the root key is offline: run sigil ca rotate prepare then yourself (--intermediate-only --root-key FILE, or --root-key-out FILE for a new root)`,
+    });
   } else if (rotation?.scheduledStep && rotation.scheduledAt !== undefined) {
-    findings.push({ severity: 'ok', check: 'CA rotation schedule', message: `next automatic step: ${rotation.scheduledStep} at ${new Date(rotation.scheduledAt).toISOString()}` });
+    findings.push({
+      severity: 'ok',
+      check: 'CA rotation schedule',
+      message: `next automatic step: ${rotation.scheduledStep} at ${new Date(rotation.scheduledAt).toISOString()}`,
+    });
   }
   if (input.defaultAction === 'allow') {
-    findings.push({ severity: 'warning', check: 'policy default', message: 'policy.defaultAction is allow: destinations without a policy accept every caller; set it to deny once policies are rolled out' });
+    findings.push({
+      severity: 'warning',
+      check: 'policy default',
+      message:
+        'policy.defaultAction is allow: destinations without a policy accept every caller; set it to deny once policies are rolled out',
+    });
   } else if (input.policyCount === 0) {
-    findings.push({ severity: 'warning', check: 'policies', message: 'no allow-policy is defined and the default is deny: every inbound connection is refused (sigil policy apply -f FILE)' });
+    findings.push({
+      severity: 'warning',
+      check: 'policies',
+      message:
+        'no allow-policy is defined and the default is deny: every inbound connection is refused (sigil policy apply -f FILE)',
+    });
   } else {
     findings.push({ severity: 'ok', check: 'policies', message: `${input.policyCount} allow-policies, default deny` });
   }
@@ -53,21 +88,41 @@ export function registerCheckCommands(program: Command, io: CliIo): void {
     .description('doctor: control-plane connectivity, CA expiry and rotation, policy defaults; exit 1 on errors')
     .option('--json', 'print JSON')
     .action(async (opts: AdminFlags & { json?: boolean }) => {
-      const { ca, policies } = await withAdmin(io, opts, async (api) => ({ ca: await api.showCa(), policies: await api.listPolicies() }));
+      const { ca, policies } = await withAdmin(io, opts, async (api) => ({
+        ca: await api.showCa(),
+        policies: await api.listPolicies(),
+      }));
       // The CAs in force (and a prepared one): a retired generation's expiry is nobody's problem.
       const generations = [ca.current, ca.next].filter((g) => g !== null && g !== undefined);
-      const cas = generations.flatMap((g) => [['root', g.root], ['intermediate', g.intermediate]] as const)
+      const cas = generations
+        .flatMap(
+          (g) =>
+            [
+              ['root', g.root],
+              ['intermediate', g.intermediate],
+            ] as const,
+        )
         .filter(([, c]) => c !== null && c !== undefined)
-        .map(([kind, c]) => ({ kind, serial: c!.serial ?? '', notAfter: Number(c!.notAfterUnixMs ?? 0), status: 'active' }));
+        .map(([kind, c]) => ({
+          kind,
+          serial: c!.serial ?? '',
+          notAfter: Number(c!.notAfterUnixMs ?? 0),
+          status: 'active',
+        }));
       const findings = checkFindings({
         now: Date.now(),
         cas,
         defaultAction: policies.defaultAction,
         policyCount: policies.policies.length,
-        caRotation: { phase: ca.phase, scheduledStep: ca.scheduledStep || undefined, scheduledAt: ca.scheduledAtUnixMs ? Number(ca.scheduledAtUnixMs) : undefined },
+        caRotation: {
+          phase: ca.phase,
+          scheduledStep: ca.scheduledStep || undefined,
+          scheduledAt: ca.scheduledAtUnixMs ? Number(ca.scheduledAtUnixMs) : undefined,
+        },
       });
       if (opts.json) printJson(io, findings);
-      else for (const f of findings) io.stdout.write(`${f.severity.toUpperCase().padEnd(7)} ${f.check}: ${f.message}\n`);
+      else
+        for (const f of findings) io.stdout.write(`${f.severity.toUpperCase().padEnd(7)} ${f.check}: ${f.message}\n`);
       const errors = findings.filter((f) => f.severity === 'error').length;
       if (errors > 0) throw new SigilError(ErrorCode.INVALID_ARGUMENT, `${errors} check(s) failed`);
     });

@@ -11,7 +11,12 @@ export function registerControlPlaneCommands(program: Command, io: CliIo): void 
     .option('--data-dir <dir>', 'CA data directory (overrides the file and $SIGIL_DATA_DIR)')
     .option('--passphrase-file <file>', 'file with the CA passphrase (default: $SIGIL_CA_PASSPHRASE)')
     .action(async (opts: { config?: string; dataDir?: string; passphraseFile?: string }) => {
-      const config = loadControlPlaneConfig({ configPath: opts.config, dataDir: opts.dataDir, env: io.env as NodeJS.ProcessEnv, cwd: io.cwd });
+      const config = loadControlPlaneConfig({
+        configPath: opts.config,
+        dataDir: opts.dataDir,
+        env: io.env as NodeJS.ProcessEnv,
+        cwd: io.cwd,
+      });
       const controlPlane = new ControlPlane({ config, passphrase: caPassphrase(io, opts.passphraseFile) });
       await controlPlane.start();
       await new Promise<void>((resolve) => {

@@ -10,14 +10,28 @@ function readPolicyFile(io: CliIo, file: string): string {
   try {
     return file === '-' ? readFileSync(0, 'utf8') : readFileSync(resolve(io.cwd, file), 'utf8');
   } catch (err) {
-    throw new SigilError(ErrorCode.INVALID_ARGUMENT, `cannot read policy file ${file}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`);
+    throw new SigilError(
+      ErrorCode.INVALID_ARGUMENT,
+      `cannot read policy file ${file}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`,
+    );
   }
 }
 
 function printApply(io: CliIo, r: sigil.v1.IApplyPoliciesResponse, dryRun: boolean): void {
-  for (const f of r.findings ?? []) io.stderr.write(`${f.severity}: document ${f.document}${f.line ? `, line ${f.line}` : ''}: ${f.path ? `${f.path}: ` : ''}${f.message}\n`);
-  const names = (label: string, list: readonly string[] | null | undefined) => (list?.length ? `${label} ${list.join(', ')}` : undefined);
-  const summary = [names('created', r.created), names('updated', r.updated), names('deleted', r.deleted), names('unchanged', r.unchanged)].filter(Boolean).join('; ');
+  for (const f of r.findings ?? [])
+    io.stderr.write(
+      `${f.severity}: document ${f.document}${f.line ? `, line ${f.line}` : ''}: ${f.path ? `${f.path}: ` : ''}${f.message}\n`,
+    );
+  const names = (label: string, list: readonly string[] | null | undefined) =>
+    list?.length ? `${label} ${list.join(', ')}` : undefined;
+  const summary = [
+    names('created', r.created),
+    names('updated', r.updated),
+    names('deleted', r.deleted),
+    names('unchanged', r.unchanged),
+  ]
+    .filter(Boolean)
+    .join('; ');
   if (dryRun) io.stdout.write(`dry run (nothing applied; current version ${r.version}): ${summary || 'no change'}\n`);
   else if (r.applied) io.stdout.write(`applied policy version ${r.version}: ${summary}\n`);
   else io.stdout.write(`nothing applied (version stays ${r.version}): ${summary || 'no change'}\n`);
@@ -25,7 +39,9 @@ function printApply(io: CliIo, r: sigil.v1.IApplyPoliciesResponse, dryRun: boole
 }
 
 export function registerPolicyCommands(program: Command, io: CliIo): void {
-  const policy = program.command('policy').description('allow-policies: which identity may call which service (default deny)');
+  const policy = program
+    .command('policy')
+    .description('allow-policies: which identity may call which service (default deny)');
   withAdminOptions(policy.command('apply'))
     .description('validate, version and push AllowPolicy documents (merged by name)')
     .requiredOption('-f, --file <file>', 'YAML with one or more AllowPolicy documents (- for stdin)')
@@ -33,11 +49,16 @@ export function registerPolicyCommands(program: Command, io: CliIo): void {
     .option('--json', 'print JSON')
     .action(async (opts: AdminFlags & { file: string; dryRun?: boolean; json?: boolean }) => {
       const yaml = readPolicyFile(io, opts.file);
-      const r = await withAdmin(io, opts, (api) => api.applyPolicies({ yaml, source: opts.file, dryRun: opts.dryRun ?? false }));
+      const r = await withAdmin(io, opts, (api) =>
+        api.applyPolicies({ yaml, source: opts.file, dryRun: opts.dryRun ?? false }),
+      );
       if (opts.json) printJson(io, r.toJSON());
       else printApply(io, r, opts.dryRun ?? false);
       if ((r.findings ?? []).some((f) => f.severity === 'error')) {
-        throw new SigilError(ErrorCode.CONFIG_INVALID, `${opts.file}: refused, nothing was applied (see the findings above)`);
+        throw new SigilError(
+          ErrorCode.CONFIG_INVALID,
+          `${opts.file}: refused, nothing was applied (see the findings above)`,
+        );
       }
     });
   withAdminOptions(policy.command('list'))
@@ -47,7 +68,11 @@ export function registerPolicyCommands(program: Command, io: CliIo): void {
       const set = await withAdmin(io, opts, (api) => api.listPolicies());
       if (opts.json) return printJson(io, set.toJSON());
       io.stdout.write(`policy version ${set.version}, default action ${set.defaultAction}\n`);
-      printTable(io, ['NAME', 'MODE', 'RULES', 'DESTINATION'], set.policies.map((p) => [p.name ?? '', p.mode ?? '', String(p.allow?.length ?? 0), p.destination ?? '']));
+      printTable(
+        io,
+        ['NAME', 'MODE', 'RULES', 'DESTINATION'],
+        set.policies.map((p) => [p.name ?? '', p.mode ?? '', String(p.allow?.length ?? 0), p.destination ?? '']),
+      );
     });
   withAdminOptions(policy.command('get'))
     .description('one policy, as YAML-like text or JSON')
@@ -56,9 +81,12 @@ export function registerPolicyCommands(program: Command, io: CliIo): void {
     .action(async (name: string, opts: AdminFlags & { json?: boolean }) => {
       const set = await withAdmin(io, opts, (api) => api.listPolicies());
       const p = set.policies.find((x) => x.name === name);
-      if (!p) throw new SigilError(ErrorCode.NOT_FOUND, `no policy named ${JSON.stringify(name)}: see sigil policy list`);
+      if (!p)
+        throw new SigilError(ErrorCode.NOT_FOUND, `no policy named ${JSON.stringify(name)}: see sigil policy list`);
       if (opts.json) return printJson(io, p);
-      io.stdout.write(`${[`name: ${p.name}`, `destination: ${p.destination}`, `mode: ${p.mode}`, 'allow:', ...(p.allow ?? []).map((a) => `  - from: ${a.from}${a.ports?.length ? `\n    ports: [${a.ports.join(', ')}]` : ''}`)].join('\n')}\n`);
+      io.stdout.write(
+        `${[`name: ${p.name}`, `destination: ${p.destination}`, `mode: ${p.mode}`, 'allow:', ...(p.allow ?? []).map((a) => `  - from: ${a.from}${a.ports?.length ? `\n    ports: [${a.ports.join(', ')}]` : ''}`)].join('\n')}\n`,
+      );
     });
   withAdminOptions(policy.command('delete'))
     .description('remove one policy (a new version is pushed)')
@@ -75,9 +103,12 @@ export function registerPolicyCommands(program: Command, io: CliIo): void {
     .option('--json', 'print JSON')
     .action(async (opts: AdminFlags & { from: string; to: string; port?: string; json?: boolean }) => {
       const port = opts.port === undefined ? 0 : Number(opts.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new SigilError(ErrorCode.INVALID_ARGUMENT, `--port must be 1-65535, got ${JSON.stringify(opts.port)}`);
+      if (!Number.isInteger(port) || port < 0 || port > 65535)
+        throw new SigilError(ErrorCode.INVALID_ARGUMENT, `--port must be 1-65535, got ${JSON.stringify(opts.port)}`);
       const d = await withAdmin(io, opts, (api) => api.explainPolicy({ from: opts.from, to: opts.to, port }));
       if (opts.json) return printJson(io, d.toJSON());
-      io.stdout.write(`${d.decision.toUpperCase()}${d.policy ? ` by policy ${d.policy}${d.rule >= 0 ? ` rule ${d.rule}` : ''}` : ''} (policy version ${d.policyVersion})\n  ${d.explanation}\n`);
+      io.stdout.write(
+        `${d.decision.toUpperCase()}${d.policy ? ` by policy ${d.policy}${d.rule >= 0 ? ` rule ${d.rule}` : ''}` : ''} (policy version ${d.policyVersion})\n  ${d.explanation}\n`,
+      );
     });
 }

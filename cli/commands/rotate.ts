@@ -9,7 +9,10 @@ import { printJson, printTable, type CliIo } from '../io.ts';
 export function parseWindow(text: string): number {
   const ms = parseDuration(text);
   if (ms < 1_000 || ms > 7 * 24 * 3_600_000) {
-    throw new SigilError(ErrorCode.INVALID_ARGUMENT, `--within ${text} is out of range: give a window between 1s and 7d`);
+    throw new SigilError(
+      ErrorCode.INVALID_ARGUMENT,
+      `--within ${text} is out of range: give a window between 1s and 7d`,
+    );
   }
   return ms;
 }
@@ -33,7 +36,9 @@ export function rotationJson(s: sigil.v1.RotationStatus) {
 function printRotation(io: CliIo, s: sigil.v1.RotationStatus): void {
   const j = rotationJson(s);
   io.stdout.write(`order ${j.orderId} (${j.reason}): ${j.target}, window ${j.windowMs / 1000}s from ${j.createdAt}\n`);
-  io.stdout.write(`  targets ${j.targets.length}  rotated ${j.rotated.length}  pending ${j.pending.length}  failed ${j.failed.length}\n`);
+  io.stdout.write(
+    `  targets ${j.targets.length}  rotated ${j.rotated.length}  pending ${j.pending.length}  failed ${j.failed.length}\n`,
+  );
   const rows = [
     ...j.rotated.map((id) => [id, 'rotated']),
     ...j.pending.map((id) => [id, 'pending']),
@@ -44,7 +49,9 @@ function printRotation(io: CliIo, s: sigil.v1.RotationStatus): void {
 
 export function registerRotateCommands(program: Command, io: CliIo): void {
   const rotate = withAdminOptions(program.command('rotate').enablePositionalOptions())
-    .description('order workloads to renew with new keys, each at a random moment inside the window (no restart, no stampede)')
+    .description(
+      'order workloads to renew with new keys, each at a random moment inside the window (no restart, no stampede)',
+    )
     .option('--spiffe-id <id>', 'one workload')
     .option('--prefix <prefix>', 'every workload under this path, e.g. spiffe://example.org/ns/prod/ (whole segments)')
     .option('--all', 'every workload of the trust domain')
@@ -52,7 +59,9 @@ export function registerRotateCommands(program: Command, io: CliIo): void {
     .option('--json', 'print the order as JSON')
     .action(async (opts: RotateFlags) => {
       const windowMs = parseWindow(opts.within);
-      const res = await withAdmin(io, opts, (api) => api.rotate({ spiffeId: opts.spiffeId ?? '', prefix: opts.prefix ?? '', all: opts.all === true, windowMs }));
+      const res = await withAdmin(io, opts, (api) =>
+        api.rotate({ spiffeId: opts.spiffeId ?? '', prefix: opts.prefix ?? '', all: opts.all === true, windowMs }),
+      );
       if (opts.json) return printJson(io, rotationJson(res));
       printRotation(io, res);
       io.stdout.write(`follow it with: sigil rotate status --order ${res.orderId}\n`);

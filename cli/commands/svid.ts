@@ -31,7 +31,8 @@ function readCsr(path: string): Uint8Array {
 
 export function registerSvidCommands(program: Command, io: CliIo): void {
   const svid = program.command('svid').description('X.509-SVIDs for workloads without a sidecar');
-  svid.command('fetch')
+  svid
+    .command('fetch')
     .description('attest with a join token and write svid.pem (leaf + intermediate), key.pem and bundle.pem')
     .option('--control-plane <addr>', 'control plane gRPC address (default: $SIGIL_CONTROL_PLANE or 127.0.0.1:7443)')
     .requiredOption('--bundle <file>', 'trust bundle that authenticates the control plane (bundle.pem from ca init)')
@@ -44,12 +45,23 @@ export function registerSvidCommands(program: Command, io: CliIo): void {
     .option('--json', 'print a JSON summary')
     .action(async (opts: FetchFlags) => {
       if ((opts.spiffeId === undefined) === (opts.csr === undefined)) {
-        throw new SigilError(ErrorCode.INVALID_ARGUMENT, 'give exactly one of --spiffe-id (a key is generated here) or --csr FILE');
+        throw new SigilError(
+          ErrorCode.INVALID_ARGUMENT,
+          'give exactly one of --spiffe-id (a key is generated here) or --csr FILE',
+        );
       }
-      const token = opts.token ?? (opts.tokenFile ? firstLine(opts.tokenFile, 'token file') : io.env['SIGIL_JOIN_TOKEN']);
-      if (!token) throw new SigilError(ErrorCode.TOKEN_INVALID, 'no join token: pass --token, --token-file or set SIGIL_JOIN_TOKEN (create one with sigil token create)');
+      const token =
+        opts.token ?? (opts.tokenFile ? firstLine(opts.tokenFile, 'token file') : io.env['SIGIL_JOIN_TOKEN']);
+      if (!token)
+        throw new SigilError(
+          ErrorCode.TOKEN_INVALID,
+          'no join token: pass --token, --token-file or set SIGIL_JOIN_TOKEN (create one with sigil token create)',
+        );
       const bundlePem = readFileSync(resolve(io.cwd, opts.bundle), 'utf8');
-      const api = new GrpcIdentityApi({ address: opts.controlPlane ?? io.env['SIGIL_CONTROL_PLANE'] ?? '127.0.0.1:7443', bundlePem: () => bundlePem });
+      const api = new GrpcIdentityApi({
+        address: opts.controlPlane ?? io.env['SIGIL_CONTROL_PLANE'] ?? '127.0.0.1:7443',
+        bundlePem: () => bundlePem,
+      });
       let keyPem: string | undefined;
       let csr: Uint8Array;
       if (opts.spiffeId !== undefined) {
@@ -65,7 +77,11 @@ export function registerSvidCommands(program: Command, io: CliIo): void {
       writeFileSync(join(out, 'svid.pem'), issued.chain.map(derToPem).join(''), { mode: 0o644 });
       writeFileSync(join(out, 'bundle.pem'), issued.trust.roots.map(derToPem).join(''), { mode: 0o644 });
       if (keyPem !== undefined) writeFileSync(join(out, 'key.pem'), keyPem, { mode: 0o600, flag: 'w' });
-      const summary = { out, files: ['svid.pem', 'bundle.pem', ...(keyPem !== undefined ? ['key.pem'] : [])], trustDomain: issued.trust.trustDomain };
+      const summary = {
+        out,
+        files: ['svid.pem', 'bundle.pem', ...(keyPem !== undefined ? ['key.pem'] : [])],
+        trustDomain: issued.trust.trustDomain,
+      };
       if (opts.json) return printJson(io, summary);
       io.stdout.write(`wrote ${summary.files.join(', ')} to ${out}\n`);
     });

@@ -15,9 +15,20 @@ export function registerTokenCommands(program: Command, io: CliIo): void {
     .action(async (opts: AdminFlags & { spiffeId: string; ttl: string; uses: string; json?: boolean }) => {
       const ttlMs = parseDuration(opts.ttl);
       const uses = Number(opts.uses);
-      if (!Number.isInteger(uses) || uses < 1) throw new SigilError(ErrorCode.INVALID_ARGUMENT, `--uses must be a whole number of at least 1, got ${JSON.stringify(opts.uses)}`);
-      const created = await withAdmin(io, opts, (api) => api.createJoinToken({ spiffeId: opts.spiffeId, ttlSeconds: Math.ceil(ttlMs / 1000), uses }));
-      const result = { token: created.token, spiffeId: created.spiffeId, expiresAt: new Date(created.expiresAtUnixMs).toISOString(), uses: created.uses };
+      if (!Number.isInteger(uses) || uses < 1)
+        throw new SigilError(
+          ErrorCode.INVALID_ARGUMENT,
+          `--uses must be a whole number of at least 1, got ${JSON.stringify(opts.uses)}`,
+        );
+      const created = await withAdmin(io, opts, (api) =>
+        api.createJoinToken({ spiffeId: opts.spiffeId, ttlSeconds: Math.ceil(ttlMs / 1000), uses }),
+      );
+      const result = {
+        token: created.token,
+        spiffeId: created.spiffeId,
+        expiresAt: new Date(created.expiresAtUnixMs).toISOString(),
+        uses: created.uses,
+      };
       if (opts.json) return printJson(io, result);
       io.stdout.write(`${result.token}\n`);
       io.stderr.write(`join token for ${result.spiffeId}, ${result.uses} use(s), expires ${result.expiresAt}\n`);

@@ -5,11 +5,27 @@ import { decodeEventPayload, encodeEventPayload, eventKindOf, type SigilEvent } 
 const TD = 'example.org';
 
 t.test('a revocation update round-trips on the revocation kind', async (t) => {
-  const event: SigilEvent = { type: 'revocation.updated', crlNumber: 7, revokedSerials: ['0a1b'], revokedSpiffeIds: [`spiffe://${TD}/ns/a`], unrevokedSpiffeIds: [`spiffe://${TD}/ns/b`] };
+  const event: SigilEvent = {
+    type: 'revocation.updated',
+    crlNumber: 7,
+    revokedSerials: ['0a1b'],
+    revokedSpiffeIds: [`spiffe://${TD}/ns/a`],
+    unrevokedSpiffeIds: [`spiffe://${TD}/ns/b`],
+  };
   t.equal(eventKindOf(event), 'revocation');
   t.same(decodeEventPayload('revocation', encodeEventPayload(event)), { ok: true, event });
-  const empty: SigilEvent = { type: 'revocation.updated', crlNumber: 8, revokedSerials: [], revokedSpiffeIds: [], unrevokedSpiffeIds: [] };
-  t.same(decodeEventPayload('revocation', encodeEventPayload(empty)), { ok: true, event: empty }, 'an empty change is valid');
+  const empty: SigilEvent = {
+    type: 'revocation.updated',
+    crlNumber: 8,
+    revokedSerials: [],
+    revokedSpiffeIds: [],
+    unrevokedSpiffeIds: [],
+  };
+  t.same(
+    decodeEventPayload('revocation', encodeEventPayload(empty)),
+    { ok: true, event: empty },
+    'an empty change is valid',
+  );
 });
 
 t.test('malformed revocation updates are refused', async (t) => {
@@ -22,20 +38,46 @@ t.test('malformed revocation updates are refused', async (t) => {
     ['revoked ID not a SPIFFE ID', encode({ crlNumber: 1, revokedSpiffeIds: ['https://example.org/x'] })],
     ['unrevoked ID not a SPIFFE ID', encode({ crlNumber: 1, unrevokedSpiffeIds: [''] })],
   ];
-  for (const [name, payload] of cases) t.same(decodeEventPayload('revocation', payload), { ok: false, reason: 'malformed' }, name);
+  for (const [name, payload] of cases)
+    t.same(decodeEventPayload('revocation', payload), { ok: false, reason: 'malformed' }, name);
 });
 
 t.test('policy updates round-trip; an empty one is malformed', async (t) => {
-  const policies = { version: 3, defaultAction: 'deny', policies: [{ name: 'p', destination: 'spiffe://example.org/a', mode: 'enforce', allow: [{ from: 'spiffe://example.org/b', ports: [] }] }] };
+  const policies = {
+    version: 3,
+    defaultAction: 'deny',
+    policies: [
+      {
+        name: 'p',
+        destination: 'spiffe://example.org/a',
+        mode: 'enforce',
+        allow: [{ from: 'spiffe://example.org/b', ports: [] }],
+      },
+    ],
+  };
   const decoded = decodeEventPayload('policy', encodeEventPayload({ type: 'policy.updated', policies }));
-  t.match(decoded, { ok: true, event: { type: 'policy.updated', policies: { version: 3, policies: [{ name: 'p' }] } } });
+  t.match(decoded, {
+    ok: true,
+    event: { type: 'policy.updated', policies: { version: 3, policies: [{ name: 'p' }] } },
+  });
   t.same(decodeEventPayload('policy', new Uint8Array()), { ok: false, reason: 'malformed' });
 });
 
 t.test('rotation orders round-trip for each target kind; malformed ones are refused', async (t) => {
-  const targets = [{ kind: 'all' }, { kind: 'spiffe-id', spiffeId: `spiffe://${TD}/ns/a` }, { kind: 'prefix', prefix: `spiffe://${TD}/ns/prod/` }] as const;
+  const targets = [
+    { kind: 'all' },
+    { kind: 'spiffe-id', spiffeId: `spiffe://${TD}/ns/a` },
+    { kind: 'prefix', prefix: `spiffe://${TD}/ns/prod/` },
+  ] as const;
   for (const target of targets) {
-    const event: SigilEvent = { type: 'rotate.ordered', orderId: 'ord-1', target, windowMs: 300_000, reason: 'operator', createdAt: Date.UTC(2026, 0, 1) };
+    const event: SigilEvent = {
+      type: 'rotate.ordered',
+      orderId: 'ord-1',
+      target,
+      windowMs: 300_000,
+      reason: 'operator',
+      createdAt: Date.UTC(2026, 0, 1),
+    };
     t.equal(eventKindOf(event), 'rotate');
     t.same(decodeEventPayload('rotate', encodeEventPayload(event)), { ok: true, event }, target.kind);
   }
@@ -50,5 +92,6 @@ t.test('rotation orders round-trip for each target kind; malformed ones are refu
     ['target not a SPIFFE ID', encode({ orderId: 'a', spiffeId: 'https://x', createdAtUnixMs: 1 })],
     ['window over a week', encode({ orderId: 'a', all: true, windowMs: 8 * 24 * 3_600_000, createdAtUnixMs: 1 })],
   ];
-  for (const [name, payload] of cases) t.same(decodeEventPayload('rotate', payload), { ok: false, reason: 'malformed' }, name);
+  for (const [name, payload] of cases)
+    t.same(decodeEventPayload('rotate', payload), { ok: false, reason: 'malformed' }, name);
 });

@@ -9,43 +9,48 @@ import type { RotationTarget } from '../rotation-target.ts';
  */
 export type SigilEvent =
   | {
-    readonly type: 'bundle.updated';
-    /** DER root certificates: the whole current bundle, never a delta. */
-    readonly roots: readonly Uint8Array[];
-    readonly bundleSequence: number;
-    readonly refreshHintSeconds: number;
-  }
+      readonly type: 'bundle.updated';
+      /** DER root certificates: the whole current bundle, never a delta. */
+      readonly roots: readonly Uint8Array[];
+      readonly bundleSequence: number;
+      readonly refreshHintSeconds: number;
+    }
   | {
-    /**
-     * One change of the revocation state: only what changed, stamped with the CRL number it produced. A change
-     * with no entries (the periodic CRL re-signing) still moves the number, so receivers see no gap.
-     */
-    readonly type: 'revocation.updated';
-    readonly crlNumber: number;
-    /** Lowercase hex serials revoked by this change. */
-    readonly revokedSerials: readonly string[];
-    readonly revokedSpiffeIds: readonly string[];
-    readonly unrevokedSpiffeIds: readonly string[];
-  }
+      /**
+       * One change of the revocation state: only what changed, stamped with the CRL number it produced. A change
+       * with no entries (the periodic CRL re-signing) still moves the number, so receivers see no gap.
+       */
+      readonly type: 'revocation.updated';
+      readonly crlNumber: number;
+      /** Lowercase hex serials revoked by this change. */
+      readonly revokedSerials: readonly string[];
+      readonly revokedSpiffeIds: readonly string[];
+      readonly unrevokedSpiffeIds: readonly string[];
+    }
   | {
-    /** The whole policy set in force (full state, validated again by each receiver before use). */
-    readonly type: 'policy.updated';
-    readonly policies: sigil.v1.IPolicySet;
-  }
+      /** The whole policy set in force (full state, validated again by each receiver before use). */
+      readonly type: 'policy.updated';
+      readonly policies: sigil.v1.IPolicySet;
+    }
   | {
-    /** Renew with a new key at a uniformly random moment inside the window (once per order id). */
-    readonly type: 'rotate.ordered';
-    readonly orderId: string;
-    readonly target: RotationTarget;
-    readonly windowMs: number;
-    readonly reason: string;
-    /** Unix ms: the window runs from here. */
-    readonly createdAt: number;
-  };
+      /** Renew with a new key at a uniformly random moment inside the window (once per order id). */
+      readonly type: 'rotate.ordered';
+      readonly orderId: string;
+      readonly target: RotationTarget;
+      readonly windowMs: number;
+      readonly reason: string;
+      /** Unix ms: the window runs from here. */
+      readonly createdAt: number;
+    };
 
 export type SigilEventType = SigilEvent['type'];
 
-const KIND_OF: Readonly<Record<SigilEventType, EventKind>> = { 'bundle.updated': 'bundle', 'revocation.updated': 'revocation', 'policy.updated': 'policy', 'rotate.ordered': 'rotate' };
+const KIND_OF: Readonly<Record<SigilEventType, EventKind>> = {
+  'bundle.updated': 'bundle',
+  'revocation.updated': 'revocation',
+  'policy.updated': 'policy',
+  'rotate.ordered': 'rotate',
+};
 
 export function eventKindOf(event: SigilEvent): EventKind {
   return KIND_OF[event.type];
@@ -121,7 +126,8 @@ export function rotationOrderFromWire(msg: sigil.v1.IRotationOrder): RotationOrd
   const orderId = msg.orderId ?? '';
   const windowMs = Number(msg.windowMs ?? 0);
   const createdAt = Number(msg.createdAtUnixMs ?? 0);
-  if (!ORDER_ID.test(orderId) || !Number.isSafeInteger(windowMs) || windowMs < 0 || windowMs > MAX_ROTATION_WINDOW_MS) return undefined;
+  if (!ORDER_ID.test(orderId) || !Number.isSafeInteger(windowMs) || windowMs < 0 || windowMs > MAX_ROTATION_WINDOW_MS)
+    return undefined;
   if (!Number.isSafeInteger(createdAt) || createdAt <= 0) return undefined;
   const spiffeId = msg.spiffeId ?? '';
   const prefix = msg.prefix ?? '';
@@ -136,7 +142,14 @@ export function rotationOrderFromWire(msg: sigil.v1.IRotationOrder): RotationOrd
     if (!prefix.endsWith('/') || !isSpiffeId(prefix.slice(0, -1))) return undefined;
     target = { kind: 'prefix', prefix };
   }
-  return Object.freeze({ type: 'rotate.ordered', orderId, target: Object.freeze(target), windowMs, reason: msg.reason ?? '', createdAt });
+  return Object.freeze({
+    type: 'rotate.ordered',
+    orderId,
+    target: Object.freeze(target),
+    windowMs,
+    reason: msg.reason ?? '',
+    createdAt,
+  });
 }
 
 function decodePolicy(payload: Uint8Array): PayloadDecodeResult {
@@ -192,7 +205,8 @@ function decodeRevocation(payload: Uint8Array): PayloadDecodeResult {
   // Every change moves the CRL number from 1 up; 0 or a number past 2^53 can only be forged or corrupt.
   if (!Number.isSafeInteger(crlNumber) || crlNumber < 1) return { ok: false, reason: 'malformed' };
   if (!msg.revokedSerials.every((s) => HEX_SERIAL.test(s))) return { ok: false, reason: 'malformed' };
-  if (![...msg.revokedSpiffeIds, ...msg.unrevokedSpiffeIds].every(isSpiffeId)) return { ok: false, reason: 'malformed' };
+  if (![...msg.revokedSpiffeIds, ...msg.unrevokedSpiffeIds].every(isSpiffeId))
+    return { ok: false, reason: 'malformed' };
   return {
     ok: true,
     event: Object.freeze({

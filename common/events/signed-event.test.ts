@@ -7,7 +7,13 @@ import { controlPlaneId } from '../spiffe-id.ts';
 import { makeKey, makeTestPki, type TestCert, type TestPki } from '../../test/fixtures/cert-factory.ts';
 import type { SigilEvent } from './sigil-event.ts';
 import { SignerChainCache } from './signer-chain-cache.ts';
-import { signEvent, verifyEvent, type EventSigner, type RejectionReason, type VerifyEventOptions } from './signed-event.ts';
+import {
+  signEvent,
+  verifyEvent,
+  type EventSigner,
+  type RejectionReason,
+  type VerifyEventOptions,
+} from './signed-event.ts';
 import type { EventKind } from './subjects.ts';
 
 const TD = 'example.org';
@@ -25,7 +31,12 @@ async function setup(keyType?: KeyType): Promise<Setup> {
   const pki = await makeTestPki(TD, keyType === undefined ? {} : { keyType });
   const cp = await pki.issueSvid(controlPlaneId(TD));
   const signer = { chainDer: [cp.der, pki.intermediate.der], privateKey: cp.key.privateKey };
-  const event: SigilEvent = { type: 'bundle.updated', roots: [pki.root.der], bundleSequence: 7, refreshHintSeconds: 60 };
+  const event: SigilEvent = {
+    type: 'bundle.updated',
+    roots: [pki.root.der],
+    bundleSequence: 7,
+    refreshHintSeconds: 60,
+  };
   return { pki, cp, signer, event, now: cp.cert.notBefore.getTime() + 60_000 };
 }
 
@@ -33,8 +44,17 @@ function options(s: Setup, over: Partial<VerifyEventOptions> = {}): VerifyEventO
   return { trustDomain: TD, roots: [s.pki.root.der], now: s.now, lastSequence: () => 4, ...over };
 }
 
-function sign5(s: Setup, over: { signer?: EventSigner; trustDomain?: string; sequence?: number } = {}): Promise<Uint8Array> {
-  return signEvent({ event: s.event, trustDomain: over.trustDomain ?? TD, sequence: over.sequence ?? 5, issuedAt: s.now, signer: over.signer ?? s.signer });
+function sign5(
+  s: Setup,
+  over: { signer?: EventSigner; trustDomain?: string; sequence?: number } = {},
+): Promise<Uint8Array> {
+  return signEvent({
+    event: s.event,
+    trustDomain: over.trustDomain ?? TD,
+    sequence: over.sequence ?? 5,
+    issuedAt: s.now,
+    signer: over.signer ?? s.signer,
+  });
 }
 
 /** Signs an arbitrary body the way the control plane would, for kinds and payloads signEvent cannot produce. */
@@ -60,7 +80,11 @@ t.test('a control-plane signed event verifies, for every key type', async (t) =>
     const s = await setup(keyType);
     const asked: EventKind[] = [];
     const result = verifyEvent(await sign5(s), options(s, { lastSequence: (k) => (asked.push(k), 4) }));
-    t.same(result, { ok: true, kind: 'bundle', sequence: 5, issuedAt: s.now, event: s.event, signerSerial: s.cp.serial }, keyType);
+    t.same(
+      result,
+      { ok: true, kind: 'bundle', sequence: 5, issuedAt: s.now, event: s.event, signerSerial: s.cp.serial },
+      keyType,
+    );
     t.same(asked, ['bundle'], `${keyType}: the replay window is asked for the event's kind`);
   }
 });
@@ -79,14 +103,51 @@ t.test('bad input is rejected with its reason', async (t) => {
     return sigil.v1.SignedEvent.encode({ ...env, body: sigil.v1.EventBody.encode(body).finish() }).finish();
   })();
   const payload = sigil.v1.BundleUpdate.encode({ roots: [s.pki.root.der], bundleSequence: 1 }).finish();
-  const cases: { name: string; bytes: Uint8Array | Promise<Uint8Array>; reason: RejectionReason; opts?: Partial<VerifyEventOptions> }[] = [
-    { name: 'forged with another key', bytes: sign5(s, { signer: { ...s.signer, privateKey: (await makeKey()).privateKey } }), reason: 'bad-signature' },
+  const cases: {
+    name: string;
+    bytes: Uint8Array | Promise<Uint8Array>;
+    reason: RejectionReason;
+    opts?: Partial<VerifyEventOptions>;
+  }[] = [
+    {
+      name: 'forged with another key',
+      bytes: sign5(s, { signer: { ...s.signer, privateKey: (await makeKey()).privateKey } }),
+      reason: 'bad-signature',
+    },
     { name: 'signature over a modified body', bytes: modified, reason: 'bad-signature' },
-    { name: 'a signature that is not DER', bytes: sigil.v1.SignedEvent.encode({ ...sigil.v1.SignedEvent.decode(valid), signature: garbage('s', 71) }).finish(), reason: 'bad-signature' },
-    { name: 'a valid SVID that is not the control plane', bytes: sign5(s, { signer: { chainDer: [workload.der, s.pki.intermediate.der], privateKey: workload.key.privateKey } }), reason: 'not-control-plane' },
-    { name: 'a control-plane SVID chaining to another CA', bytes: sign5(s, { signer: { chainDer: [otherCp.der, other.intermediate.der], privateKey: otherCp.key.privateKey } }), reason: 'untrusted-signer' },
-    { name: 'the signer chain without its intermediate', bytes: sign5(s, { signer: { ...s.signer, chainDer: [s.cp.der] } }), reason: 'untrusted-signer' },
-    { name: 'verified after the signer expired', bytes: valid, reason: 'untrusted-signer', opts: { now: s.cp.cert.notAfter.getTime() + 1 } },
+    {
+      name: 'a signature that is not DER',
+      bytes: sigil.v1.SignedEvent.encode({
+        ...sigil.v1.SignedEvent.decode(valid),
+        signature: garbage('s', 71),
+      }).finish(),
+      reason: 'bad-signature',
+    },
+    {
+      name: 'a valid SVID that is not the control plane',
+      bytes: sign5(s, {
+        signer: { chainDer: [workload.der, s.pki.intermediate.der], privateKey: workload.key.privateKey },
+      }),
+      reason: 'not-control-plane',
+    },
+    {
+      name: 'a control-plane SVID chaining to another CA',
+      bytes: sign5(s, {
+        signer: { chainDer: [otherCp.der, other.intermediate.der], privateKey: otherCp.key.privateKey },
+      }),
+      reason: 'untrusted-signer',
+    },
+    {
+      name: 'the signer chain without its intermediate',
+      bytes: sign5(s, { signer: { ...s.signer, chainDer: [s.cp.der] } }),
+      reason: 'untrusted-signer',
+    },
+    {
+      name: 'verified after the signer expired',
+      bytes: valid,
+      reason: 'untrusted-signer',
+      opts: { now: s.cp.cert.notAfter.getTime() + 1 },
+    },
     { name: 'an empty bundle', bytes: valid, reason: 'untrusted-signer', opts: { roots: [] } },
     { name: 'replayed: same sequence', bytes: valid, reason: 'replayed', opts: { lastSequence: () => 5 } },
     { name: 'replayed: older sequence', bytes: valid, reason: 'replayed', opts: { lastSequence: () => 6 } },
@@ -97,12 +158,50 @@ t.test('bad input is rejected with its reason', async (t) => {
     { name: 'garbage 2', bytes: garbage('b', 1500), reason: 'malformed' },
     { name: 'text', bytes: new TextEncoder().encode('{"kind":"bundle","roots":[]}'), reason: 'malformed' },
     { name: 'oversized', bytes: new Uint8Array(1024 * 1024 + 1), reason: 'malformed' },
-    { name: 'another trust domain in the body', bytes: sign5(s, { trustDomain: 'other.org' }), reason: 'wrong-trust-domain' },
-    { name: "another trust domain's control plane under a shared root", bytes: sign5(s, { signer: { chainDer: [foreignCp.der, s.pki.intermediate.der], privateKey: foreignCp.key.privateKey } }), reason: 'wrong-trust-domain' },
-    { name: 'an unknown kind', bytes: signRawBody(s, { kind: 'nonsense', trustDomain: TD, sequence: 5, issuedAtUnixMs: s.now, payload }), reason: 'unknown-kind' },
-    { name: 'a bundle payload under the rotate kind', bytes: signRawBody(s, { kind: 'rotate', trustDomain: TD, sequence: 5, issuedAtUnixMs: s.now, payload }), reason: 'malformed' },
-    { name: 'a bundle payload without roots', bytes: signRawBody(s, { kind: 'bundle', trustDomain: TD, sequence: 5, issuedAtUnixMs: s.now, payload: sigil.v1.BundleUpdate.encode({ bundleSequence: 1 }).finish() }), reason: 'malformed' },
-    { name: 'a payload that is not a BundleUpdate', bytes: signRawBody(s, { kind: 'bundle', trustDomain: TD, sequence: 5, issuedAtUnixMs: s.now, payload: new Uint8Array([0xff, 0xff, 0xff]) }), reason: 'malformed' },
+    {
+      name: 'another trust domain in the body',
+      bytes: sign5(s, { trustDomain: 'other.org' }),
+      reason: 'wrong-trust-domain',
+    },
+    {
+      name: "another trust domain's control plane under a shared root",
+      bytes: sign5(s, {
+        signer: { chainDer: [foreignCp.der, s.pki.intermediate.der], privateKey: foreignCp.key.privateKey },
+      }),
+      reason: 'wrong-trust-domain',
+    },
+    {
+      name: 'an unknown kind',
+      bytes: signRawBody(s, { kind: 'nonsense', trustDomain: TD, sequence: 5, issuedAtUnixMs: s.now, payload }),
+      reason: 'unknown-kind',
+    },
+    {
+      name: 'a bundle payload under the rotate kind',
+      bytes: signRawBody(s, { kind: 'rotate', trustDomain: TD, sequence: 5, issuedAtUnixMs: s.now, payload }),
+      reason: 'malformed',
+    },
+    {
+      name: 'a bundle payload without roots',
+      bytes: signRawBody(s, {
+        kind: 'bundle',
+        trustDomain: TD,
+        sequence: 5,
+        issuedAtUnixMs: s.now,
+        payload: sigil.v1.BundleUpdate.encode({ bundleSequence: 1 }).finish(),
+      }),
+      reason: 'malformed',
+    },
+    {
+      name: 'a payload that is not a BundleUpdate',
+      bytes: signRawBody(s, {
+        kind: 'bundle',
+        trustDomain: TD,
+        sequence: 5,
+        issuedAtUnixMs: s.now,
+        payload: new Uint8Array([0xff, 0xff, 0xff]),
+      }),
+      reason: 'malformed',
+    },
   ];
   for (const c of cases) {
     const result = verifyEvent(await c.bytes, options(s, c.opts));
@@ -133,10 +232,21 @@ t.test('signer chains are cached per (roots, chain) until the path expires', asy
   const stranger = await makeKey();
   cache.set(key, { ...hit!, publicKey: KeyObject.from(stranger.publicKey) });
   t.match(verifyEvent(bytes, options(s, { cache })), { ok: false, reason: 'bad-signature' }, 'the cache is consulted');
-  t.match(verifyEvent(bytes, options(s, { cache, now: s.cp.cert.notAfter.getTime() + 1 })), { ok: false, reason: 'untrusted-signer' }, 'an expired entry is not used');
+  t.match(
+    verifyEvent(bytes, options(s, { cache, now: s.cp.cert.notAfter.getTime() + 1 })),
+    { ok: false, reason: 'untrusted-signer' },
+    'an expired entry is not used',
+  );
   t.equal(cache.get(key, s.now), undefined, 'and is evicted');
-  t.ok(verifyEvent(bytes, options(s, { cache, roots: [s.pki.root.der, (await makeTestPki('x.org')).root.der] })).ok, 'other roots: validated afresh');
-  t.not(cache.key([s.pki.root.der], s.signer.chainDer), cache.key([s.pki.root.der], [s.cp.der]), 'the chain is part of the key');
+  t.ok(
+    verifyEvent(bytes, options(s, { cache, roots: [s.pki.root.der, (await makeTestPki('x.org')).root.der] })).ok,
+    'other roots: validated afresh',
+  );
+  t.not(
+    cache.key([s.pki.root.der], s.signer.chainDer),
+    cache.key([s.pki.root.der], [s.cp.der]),
+    'the chain is part of the key',
+  );
   for (let i = 0; i < 3; i++) cache.set(`k${i}`, hit!);
   t.equal(cache.size, 2, 'bounded');
 });

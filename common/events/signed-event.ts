@@ -35,7 +35,14 @@ export interface SignEventInput {
   readonly signer: EventSigner;
 }
 
-export type RejectionReason = 'malformed' | 'untrusted-signer' | 'not-control-plane' | 'bad-signature' | 'wrong-trust-domain' | 'replayed' | 'unknown-kind';
+export type RejectionReason =
+  | 'malformed'
+  | 'untrusted-signer'
+  | 'not-control-plane'
+  | 'bad-signature'
+  | 'wrong-trust-domain'
+  | 'replayed'
+  | 'unknown-kind';
 
 export interface Rejection {
   readonly ok: false;
@@ -71,7 +78,11 @@ export interface VerifyEventOptions {
 /** Encodes, signs and wraps one event. Throws INVALID_ARGUMENT for a signer it cannot use. */
 export async function signEvent(input: SignEventInput): Promise<Uint8Array> {
   const { event, signer } = input;
-  if (signer.chainDer.length === 0) throw new SigilError(ErrorCode.INVALID_ARGUMENT, 'the event signer has no certificate chain: pass the control plane SVID chain');
+  if (signer.chainDer.length === 0)
+    throw new SigilError(
+      ErrorCode.INVALID_ARGUMENT,
+      'the event signer has no certificate chain: pass the control plane SVID chain',
+    );
   if (!Number.isSafeInteger(input.sequence) || input.sequence < 1) {
     throw new SigilError(ErrorCode.INVALID_ARGUMENT, `event sequence ${input.sequence} is not a positive integer`);
   }
@@ -84,7 +95,11 @@ export async function signEvent(input: SignEventInput): Promise<Uint8Array> {
   }).finish();
   const key = KeyObject.from(signer.privateKey);
   const signature = sign(signingHash(signer.privateKey), body, { key, dsaEncoding: 'der' });
-  return sigil.v1.SignedEvent.encode({ body, signature, signerChain: signer.chainDer.map((c) => new Uint8Array(c)) }).finish();
+  return sigil.v1.SignedEvent.encode({
+    body,
+    signature,
+    signerChain: signer.chainDer.map((c) => new Uint8Array(c)),
+  }).finish();
 }
 
 function signingHash(key: webcrypto.CryptoKey): 'sha256' | 'sha384' {
@@ -94,7 +109,10 @@ function signingHash(key: webcrypto.CryptoKey): 'sha256' | 'sha384' {
     if (alg.namedCurve === 'P-384') return 'sha384';
   }
   if (alg.name === 'RSASSA-PKCS1-v1_5' && 'hash' in alg && alg.hash.name === 'SHA-256') return 'sha256';
-  throw new SigilError(ErrorCode.KEY_UNSUPPORTED, `events are signed with ECDSA P-256/P-384 or RSA PKCS#1 v1.5 SHA-256 keys, not ${alg.name}`);
+  throw new SigilError(
+    ErrorCode.KEY_UNSUPPORTED,
+    `events are signed with ECDSA P-256/P-384 or RSA PKCS#1 v1.5 SHA-256 keys, not ${alg.name}`,
+  );
 }
 
 /**
@@ -114,14 +132,22 @@ export function verifyEvent(bytes: Uint8Array, opts: VerifyEventOptions): Verifi
     return reject('bad-signature', `the signature does not verify with the key of ${signer.serial}`);
   }
 
-  if (body.trustDomain !== opts.trustDomain) return reject('wrong-trust-domain', `the event is for trust domain "${body.trustDomain}"`);
+  if (body.trustDomain !== opts.trustDomain)
+    return reject('wrong-trust-domain', `the event is for trust domain "${body.trustDomain}"`);
   if (!isEventKind(body.kind)) return reject('unknown-kind', `kind "${body.kind}"`);
   const sequence = Number(body.sequence);
   const last = opts.lastSequence(body.kind);
   if (!(sequence > last)) return reject('replayed', `sequence ${sequence} of ${body.kind} is not newer than ${last}`);
   const payload = decodeEventPayload(body.kind, body.payload);
   if (!payload.ok) return reject(payload.reason, `payload of kind ${body.kind}`);
-  return Object.freeze({ ok: true, kind: body.kind, sequence, issuedAt: Number(body.issuedAtUnixMs), event: payload.event, signerSerial: signer.serial });
+  return Object.freeze({
+    ok: true,
+    kind: body.kind,
+    sequence,
+    issuedAt: Number(body.issuedAtUnixMs),
+    event: payload.event,
+    signerSerial: signer.serial,
+  });
 }
 
 function signatureVerifies(signer: ValidatedSigner, body: Uint8Array, signature: Uint8Array): boolean {
@@ -137,7 +163,9 @@ function reject(reason: RejectionReason, detail: string): Rejection {
   return Object.freeze({ ok: false, reason, detail });
 }
 
-type Envelope = { readonly ok: true; readonly signed: sigil.v1.SignedEvent; readonly body: sigil.v1.EventBody } | Rejection;
+type Envelope =
+  | { readonly ok: true; readonly signed: sigil.v1.SignedEvent; readonly body: sigil.v1.EventBody }
+  | Rejection;
 
 /** Protobuf decoding of random bytes can "succeed": every field the envelope needs must also be present. */
 function decodeEnvelope(bytes: Uint8Array): Envelope {
@@ -146,15 +174,21 @@ function decodeEnvelope(bytes: Uint8Array): Envelope {
   let body: sigil.v1.EventBody;
   try {
     signed = sigil.v1.SignedEvent.decode(bytes);
-    if (signed.body.length === 0 || signed.signature.length === 0) return reject('malformed', 'empty body or signature');
-    if (signed.signerChain.length === 0 || signed.signerChain.length > MAX_CHAIN_CERTS || signed.signerChain.some((c) => c.length === 0)) {
+    if (signed.body.length === 0 || signed.signature.length === 0)
+      return reject('malformed', 'empty body or signature');
+    if (
+      signed.signerChain.length === 0 ||
+      signed.signerChain.length > MAX_CHAIN_CERTS ||
+      signed.signerChain.some((c) => c.length === 0)
+    ) {
       return reject('malformed', `signer chain of ${signed.signerChain.length} certificates`);
     }
     body = sigil.v1.EventBody.decode(signed.body);
   } catch {
     return reject('malformed', 'not a SignedEvent');
   }
-  if (body.kind === '' || body.trustDomain === '' || body.payload.length === 0) return reject('malformed', 'body lacks kind, trust domain or payload');
+  if (body.kind === '' || body.trustDomain === '' || body.payload.length === 0)
+    return reject('malformed', 'body lacks kind, trust domain or payload');
   return { ok: true, signed, body };
 }
 
@@ -164,7 +198,12 @@ function validatedSigner(chain: readonly Uint8Array[], opts: VerifyEventOptions)
   if (cached) return cached;
   let path: readonly X509Facts[];
   try {
-    path = validatePath({ leaf: chain[0] as Uint8Array, intermediates: chain.slice(1), roots: opts.roots, now: opts.now }).chain;
+    path = validatePath({
+      leaf: chain[0] as Uint8Array,
+      intermediates: chain.slice(1),
+      roots: opts.roots,
+      now: opts.now,
+    }).chain;
   } catch (err) {
     return reject('untrusted-signer', `the signer chain does not validate: ${reasonOf(err)}`);
   }
@@ -191,7 +230,10 @@ function checkControlPlane(leaf: X509Facts, opts: VerifyEventOptions): Rejection
     if (leaf.uriSans.length === 1 && isOtherControlPlane(leaf.uriSans[0] ?? '', opts.trustDomain)) {
       return reject('wrong-trust-domain', `signed by ${leaf.uriSans[0]}`);
     }
-    return reject('not-control-plane', `signed by ${leaf.uriSans.join(', ') || 'a certificate without URI SAN'}, not ${expected}`);
+    return reject(
+      'not-control-plane',
+      `signed by ${leaf.uriSans.join(', ') || 'a certificate without URI SAN'}, not ${expected}`,
+    );
   }
   try {
     validateSvidLeaf(leaf, { trustDomain: opts.trustDomain, purpose: 'any', now: opts.now });

@@ -34,7 +34,12 @@ export class SignerChainCache {
   key(roots: readonly Uint8Array[], chain: readonly Uint8Array[]): string {
     let rootsPrint = this.#rootPrints.get(roots);
     if (rootsPrint === undefined) {
-      rootsPrint = fingerprint([...roots].map((r) => Buffer.from(r).toString('hex')).sort().map((h) => Buffer.from(h, 'hex')));
+      rootsPrint = fingerprint(
+        [...roots]
+          .map((r) => Buffer.from(r).toString('hex'))
+          .sort()
+          .map((h) => Buffer.from(h, 'hex')),
+      );
       this.#rootPrints.set(roots, rootsPrint);
     }
     return `${rootsPrint}:${fingerprint(chain)}`;

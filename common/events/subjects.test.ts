@@ -1,6 +1,13 @@
 import t from 'tap';
 import { ErrorCode } from '../errors.ts';
-import { decodeTrustDomainToken, encodeTrustDomainToken, EVENT_KINDS, eventSubject, eventWildcard, parseEventSubject } from './subjects.ts';
+import {
+  decodeTrustDomainToken,
+  encodeTrustDomainToken,
+  EVENT_KINDS,
+  eventSubject,
+  eventWildcard,
+  parseEventSubject,
+} from './subjects.ts';
 
 t.test('trust domains become one reversible subject token', async (t) => {
   const cases: [string, string][] = [
@@ -40,7 +47,14 @@ t.test('subjects and the wildcard', async (t) => {
 });
 
 t.test('foreign subjects do not parse', async (t) => {
-  for (const s of ['sigil.example.org.bundle', 'sigil.example%2Eorg.other', 'other.example%2Eorg.bundle', 'sigil.example%2Eorg', 'sigil.example%2eorg.bundle', '']) {
+  for (const s of [
+    'sigil.example.org.bundle',
+    'sigil.example%2Eorg.other',
+    'other.example%2Eorg.bundle',
+    'sigil.example%2Eorg',
+    'sigil.example%2eorg.bundle',
+    '',
+  ]) {
     t.equal(parseEventSubject(s), undefined, JSON.stringify(s));
   }
 });

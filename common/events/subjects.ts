@@ -28,7 +28,10 @@ export function encodeTrustDomainToken(trustDomain: string): string {
 /** The inverse of encodeTrustDomainToken; throws INVALID_ARGUMENT for a token it could not have produced. */
 export function decodeTrustDomainToken(token: string): string {
   const invalid = (): never => {
-    throw new SigilError(ErrorCode.INVALID_ARGUMENT, `subject token ${JSON.stringify(token)} is not an escaped trust domain ('.' is written %2E)`);
+    throw new SigilError(
+      ErrorCode.INVALID_ARGUMENT,
+      `subject token ${JSON.stringify(token)} is not an escaped trust domain ('.' is written %2E)`,
+    );
   };
   let out = '';
   for (let i = 0; i < token.length; i++) {
@@ -63,7 +66,9 @@ export function eventWildcard(trustDomain: string): string {
 }
 
 /** The trust domain and kind of an event subject, or undefined for any other subject. */
-export function parseEventSubject(subject: string): { readonly trustDomain: string; readonly kind: EventKind } | undefined {
+export function parseEventSubject(
+  subject: string,
+): { readonly trustDomain: string; readonly kind: EventKind } | undefined {
   const tokens = subject.split('.');
   if (tokens.length !== 3 || tokens[0] !== PREFIX) return undefined;
   const [, token = '', kind = ''] = tokens;

@@ -35,9 +35,10 @@ export function closestMiss(q: ClosestQuery): ClosestMiss | undefined {
       const score = prefix === Infinity ? PORT_ONLY_MISS : prefix;
       if (best && score <= best.score) continue;
       const where = `policy "${p.policy.name}" allow[${r.index}]`;
-      const reason = prefix === Infinity
-        ? `${where} matches the caller (from ${r.rule.from}) but allows only ${portsText(r.rule.ports)}${q.port === undefined ? '; no port was given' : `, not ${q.port}`}`
-        : `${where} (from ${r.rule.from}) ${sharedText(peer, prefix, r.from.segments.length)}`;
+      const reason =
+        prefix === Infinity
+          ? `${where} matches the caller (from ${r.rule.from}) but allows only ${portsText(r.rule.ports)}${q.port === undefined ? '; no port was given' : `, not ${q.port}`}`
+          : `${where} (from ${r.rule.from}) ${sharedText(peer, prefix, r.from.segments.length)}`;
       best = { score, miss: { policy: p.policy.name, rule: r.index, reason } };
     }
   }
@@ -65,6 +66,7 @@ function sharedText(id: readonly string[], prefix: number, patternLength: number
   const shared = `spiffe://${id.slice(0, prefix).join('/')}`;
   const next = id[prefix];
   if (next === undefined) return `expects more segments after ${shared}`;
-  if (prefix === patternLength) return `matches up to ${shared} but the caller goes on with "${next}" ("*" is exactly one segment, "**" the rest)`;
+  if (prefix === patternLength)
+    return `matches up to ${shared} but the caller goes on with "${next}" ("*" is exactly one segment, "**" the rest)`;
   return `shares ${shared} with the caller but differs at "${next}"`;
 }

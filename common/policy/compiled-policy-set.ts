@@ -58,10 +58,13 @@ export function compilePolicySet(input: PolicySetInput): CompiledPolicySet {
     decide,
     explain: (peer: string, destination: string, port: number | undefined): Explained => {
       const found = candidates(destination);
-      const decision = found.length === 0 ? defaultDecision(input.defaultAction, destination) : decideAmong(found, peer, port);
+      const decision =
+        found.length === 0 ? defaultDecision(input.defaultAction, destination) : decideAmong(found, peer, port);
       if (decision.decision === 'allow') return decision;
       const closest = closestMiss({ candidates: found, all, peer, destination, port });
-      return closest ? { ...decision, explanation: `${decision.explanation}; closest: ${closest.reason}`, closest } : decision;
+      return closest
+        ? { ...decision, explanation: `${decision.explanation}; closest: ${closest.reason}`, closest }
+        : decision;
     },
     policiesFor: (destination: string) => candidates(destination).map((p) => p.policy),
   });
@@ -77,15 +80,29 @@ function decideAmong(found: readonly CompiledPolicy[], peer: string, port: numbe
   for (const p of found) {
     const rule = allowingRule(p, peer, peerSegments, port);
     if (rule !== undefined) {
-      return { decision: 'allow', policy: p.policy.name, rule, explanation: (p.rules[rule] as CompiledRule).allowedText };
+      return {
+        decision: 'allow',
+        policy: p.policy.name,
+        rule,
+        explanation: (p.rules[rule] as CompiledRule).allowedText,
+      };
     }
   }
   const names = found.map((p) => `"${p.policy.name}" (${p.policy.mode})`).join(', ');
   const what = `no rule of ${found.length === 1 ? 'policy' : 'policies'} ${names} allows ${peer} ${port === undefined ? 'without a port' : `on port ${port}`}`;
   const first = found[0] as CompiledPolicy;
   // `found` is enforce-first, so the first policy decides between deny and audit-deny.
-  if (first.enforce) return { decision: 'deny', policy: first.policy.name, explanation: `${what}; denied by enforce-mode policy "${first.policy.name}"` };
-  return { decision: 'audit-deny', policy: first.policy.name, explanation: `${what}; audit mode: let through and logged` };
+  if (first.enforce)
+    return {
+      decision: 'deny',
+      policy: first.policy.name,
+      explanation: `${what}; denied by enforce-mode policy "${first.policy.name}"`,
+    };
+  return {
+    decision: 'audit-deny',
+    policy: first.policy.name,
+    explanation: `${what}; audit mode: let through and logged`,
+  };
 }
 
 function defaultDecision(action: DefaultAction, destination: string): Decision {

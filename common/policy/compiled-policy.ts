@@ -32,21 +32,44 @@ export function compilePolicy(policy: AllowPolicy, order: number): CompiledPolic
     if (from.exact) fromExact.set(rule.from, [...(fromExact.get(rule.from) ?? []), index]);
     else fromPatterns.insert(from.segments, index);
     const allowedText = `allowed by policy "${policy.name}" allow[${index}] (from ${rule.from}, ${portsText(rule.ports)})`;
-    return { index, rule, from, ports: rule.ports && rule.ports.length > 0 ? new Set(rule.ports) : undefined, allowedText };
+    return {
+      index,
+      rule,
+      from,
+      ports: rule.ports && rule.ports.length > 0 ? new Set(rule.ports) : undefined,
+      allowedText,
+    };
   });
-  return { order, policy, enforce: policy.mode !== 'audit', destination: pattern(policy.destination, policy.name), rules, fromExact, fromPatterns };
+  return {
+    order,
+    policy,
+    enforce: policy.mode !== 'audit',
+    destination: pattern(policy.destination, policy.name),
+    rules,
+    fromExact,
+    fromPatterns,
+  };
 }
 
 function pattern(text: string, policy: string): IdPattern {
   const result = parseOwnDomainPattern(text);
-  if (!result.ok) throw new SigilError(ErrorCode.CONFIG_INVALID, `policy ${JSON.stringify(policy)}: invalid SPIFFE ID or pattern ${result.message}; validate the set before compiling it`);
+  if (!result.ok)
+    throw new SigilError(
+      ErrorCode.CONFIG_INVALID,
+      `policy ${JSON.stringify(policy)}: invalid SPIFFE ID or pattern ${result.message}; validate the set before compiling it`,
+    );
   return result.pattern;
 }
 
 const NONE: readonly number[] = [];
 
 /** The lowest-numbered rule of `p` that allows (peer, port), or undefined. The peer is split only if patterns need it. */
-export function allowingRule(p: CompiledPolicy, peer: string, peerSegments: () => readonly string[] | null, port: number | undefined): number | undefined {
+export function allowingRule(
+  p: CompiledPolicy,
+  peer: string,
+  peerSegments: () => readonly string[] | null,
+  port: number | undefined,
+): number | undefined {
   let best: number | undefined;
   for (const i of p.fromExact.get(peer) ?? NONE) {
     if (portAllowed(p.rules[i], port)) {
@@ -69,5 +92,7 @@ export function portAllowed(rule: CompiledRule | undefined, port: number | undef
 }
 
 export function portsText(ports: readonly number[] | undefined): string {
-  return ports === undefined || ports.length === 0 ? 'any port' : `port${ports.length === 1 ? '' : 's'} ${ports.join(', ')}`;
+  return ports === undefined || ports.length === 0
+    ? 'any port'
+    : `port${ports.length === 1 ? '' : 's'} ${ports.join(', ')}`;
 }

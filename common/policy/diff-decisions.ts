@@ -13,7 +13,11 @@ export interface DecisionChange extends TrafficPair {
 }
 
 /** The pairs whose outcome (allow / deny / audit-deny) differs between two versions, for `apply --dry-run`. */
-export function diffDecisions(before: CompiledPolicySet, after: CompiledPolicySet, pairs: readonly TrafficPair[]): DecisionChange[] {
+export function diffDecisions(
+  before: CompiledPolicySet,
+  after: CompiledPolicySet,
+  pairs: readonly TrafficPair[],
+): DecisionChange[] {
   const changes: DecisionChange[] = [];
   for (const pair of pairs) {
     const b = before.decide(pair.from, pair.to, pair.port);

@@ -32,7 +32,11 @@ export function checkPolicy(raw: RawPolicy, ctx: CheckContext): PolicyFinding[] 
     findings.push({ severity, document: ctx.document, ...ctx.locate(field), message });
   };
   if (typeof raw.name === 'string' && !NAME.test(raw.name)) {
-    add('error', ['name'], `name ${JSON.stringify(raw.name)} must be 1-63 lowercase letters, digits and "-", starting and ending with a letter or digit`);
+    add(
+      'error',
+      ['name'],
+      `name ${JSON.stringify(raw.name)} must be 1-63 lowercase letters, digits and "-", starting and ending with a letter or digit`,
+    );
   }
   if (typeof raw.destination === 'string') checkId(raw.destination, ['destination'], ctx, add);
   if (typeof raw.mode === 'string' && !MODES.has(raw.mode)) {
@@ -40,8 +44,14 @@ export function checkPolicy(raw: RawPolicy, ctx: CheckContext): PolicyFinding[] 
   }
   if (Array.isArray(raw.allow)) {
     if (raw.allow.length === 0) {
-      if (raw.mode === 'audit') add('warning', ['allow'], 'the allow list is empty: in audit mode every caller is logged as would-be-denied');
-      else add('error', ['allow'], 'the allow list is empty: in enforce mode this denies every caller; list at least one rule, or use mode: audit');
+      if (raw.mode === 'audit')
+        add('warning', ['allow'], 'the allow list is empty: in audit mode every caller is logged as would-be-denied');
+      else
+        add(
+          'error',
+          ['allow'],
+          'the allow list is empty: in enforce mode this denies every caller; list at least one rule, or use mode: audit',
+        );
     }
     const seen = new Map<string, number>();
     for (const [i, rule] of (raw.allow as unknown[]).entries()) {
@@ -53,7 +63,7 @@ export function checkPolicy(raw: RawPolicy, ctx: CheckContext): PolicyFinding[] 
       }
       if (Array.isArray(ports)) checkPorts(ports, ['allow', i, 'ports'], add);
       if (typeof from === 'string') {
-        const key = ruleKey({ from, ports: Array.isArray(ports) ? ports as number[] : undefined });
+        const key = ruleKey({ from, ports: Array.isArray(ports) ? (ports as number[]) : undefined });
         const first = seen.get(key);
         if (first !== undefined) add('warning', ['allow', i], `this rule repeats allow[${first}]; remove one`);
         else seen.set(key, i);
@@ -77,7 +87,8 @@ function checkPorts(ports: unknown[], field: (string | number)[], add: Add): voi
   const seen = new Set<unknown>();
   for (const [i, port] of ports.entries()) {
     if (typeof port !== 'number') continue;
-    if (!Number.isInteger(port) || port < 1 || port > 65535) add('error', [...field, i], `port ${port} is out of range 1..65535`);
+    if (!Number.isInteger(port) || port < 1 || port > 65535)
+      add('error', [...field, i], `port ${port} is out of range 1..65535`);
     else if (seen.has(port)) add('error', [...field, i], `port ${port} is listed twice`);
     seen.add(port);
   }
@@ -88,7 +99,9 @@ function ruleKey(rule: AllowRule): string {
 }
 
 /** Names are unique across a set: each later use is an error pointing back at the first. */
-export function checkDuplicateNames(entries: readonly { name: unknown; document: number; locate: Locate }[]): PolicyFinding[] {
+export function checkDuplicateNames(
+  entries: readonly { name: unknown; document: number; locate: Locate }[],
+): PolicyFinding[] {
   const first = new Map<string, { document: number; line: number | null }>();
   const findings: PolicyFinding[] = [];
   for (const e of entries) {
@@ -96,18 +109,30 @@ export function checkDuplicateNames(entries: readonly { name: unknown; document:
     const where = e.locate(['name']);
     const prior = first.get(e.name);
     if (prior) {
-      findings.push({ severity: 'error', document: e.document, ...where, message: `duplicate policy name ${JSON.stringify(e.name)}: already used by document ${prior.document}${prior.line === null ? '' : ` (line ${prior.line})`}` });
+      findings.push({
+        severity: 'error',
+        document: e.document,
+        ...where,
+        message: `duplicate policy name ${JSON.stringify(e.name)}: already used by document ${prior.document}${prior.line === null ? '' : ` (line ${prior.line})`}`,
+      });
     } else first.set(e.name, { document: e.document, line: where.line });
   }
   return findings;
 }
 
 /** The canonical policy: mode defaulted, an empty ports list folded into "any port". */
-export function normalisePolicy(raw: { name: string; destination: string; mode?: string | null; allow: { from: string; ports?: number[] | null }[] }): AllowPolicy {
+export function normalisePolicy(raw: {
+  name: string;
+  destination: string;
+  mode?: string | null;
+  allow: { from: string; ports?: number[] | null }[];
+}): AllowPolicy {
   return {
     name: raw.name,
     destination: raw.destination,
     mode: raw.mode === 'audit' ? 'audit' : 'enforce',
-    allow: raw.allow.map((r) => (r.ports && r.ports.length > 0 ? { from: r.from, ports: [...r.ports] } : { from: r.from })),
+    allow: raw.allow.map((r) =>
+      r.ports && r.ports.length > 0 ? { from: r.from, ports: [...r.ports] } : { from: r.from },
+    ),
   };
 }

@@ -45,7 +45,13 @@ export function parsePolicyDocuments(yamlText: string, options: PolicyDocumentOp
     const read = readDocument(doc, counter, document, findings);
     if (!read || read.value === null || read.value === undefined) continue;
     if (typeof read.value !== 'object' || Array.isArray(read.value)) {
-      findings.push({ severity: 'error', document, path: '', line: read.lineOf([]), message: `not an ${POLICY_KIND} document: expected a mapping with apiVersion, kind, metadata and spec` });
+      findings.push({
+        severity: 'error',
+        document,
+        path: '',
+        line: read.lineOf([]),
+        message: `not an ${POLICY_KIND} document: expected a mapping with apiVersion, kind, metadata and spec`,
+      });
       continue;
     }
     const locate = locator(read);
@@ -58,18 +64,28 @@ export function parsePolicyDocuments(yamlText: string, options: PolicyDocumentOp
     findings.push(...checkPolicy(raw, { trustDomain: options.trustDomain, document, locate }));
     names.push({ name: raw.name, document, locate });
     const clean = !findings.slice(before).some((f) => f.severity === 'error');
-    if (parsed.success && clean) policies.push(normalisePolicy({ name: parsed.data.metadata.name, ...parsed.data.spec }));
+    if (parsed.success && clean)
+      policies.push(normalisePolicy({ name: parsed.data.metadata.name, ...parsed.data.spec }));
   }
   findings.push(...checkDuplicateNames(names));
   if (names.length === 0 && !findings.some((f) => f.severity === 'error')) {
-    findings.push({ severity: 'error', document: 0, path: '', line: null, message: `no ${POLICY_KIND} document found` });
+    findings.push({
+      severity: 'error',
+      document: 0,
+      path: '',
+      line: null,
+      message: `no ${POLICY_KIND} document found`,
+    });
   }
   findings.sort((a, b) => a.document - b.document || (a.line ?? 0) - (b.line ?? 0));
   return { policies, findings };
 }
 
 /** Like parsePolicyDocuments, but throws CONFIG_INVALID listing every finding if any is an error. */
-export function validatePolicySet(yamlText: string, options: PolicyDocumentOptions): { policies: AllowPolicy[]; warnings: PolicyFinding[] } {
+export function validatePolicySet(
+  yamlText: string,
+  options: PolicyDocumentOptions,
+): { policies: AllowPolicy[]; warnings: PolicyFinding[] } {
   const { policies, findings } = parsePolicyDocuments(yamlText, options);
   throwOnErrors(options.source, findings);
   return { policies, warnings: findings };
@@ -79,15 +95,28 @@ export function validatePolicySet(yamlText: string, options: PolicyDocumentOptio
 export function throwOnErrors(source: string, findings: readonly PolicyFinding[]): void {
   const errors = findings.filter((f) => f.severity === 'error');
   if (errors.length === 0) return;
-  const warnings = findings.filter((f) => f.severity === 'warning').map((f) => ({ ...f, message: `warning: ${f.message}` }));
+  const warnings = findings
+    .filter((f) => f.severity === 'warning')
+    .map((f) => ({ ...f, message: `warning: ${f.message}` }));
   throw findingsError(source, [...errors, ...warnings], 'policy set');
 }
 
-function readDocument(doc: Document, counter: LineCounter, document: number, findings: PolicyFinding[]): ParsedYaml | undefined {
+function readDocument(
+  doc: Document,
+  counter: LineCounter,
+  document: number,
+  findings: PolicyFinding[],
+): ParsedYaml | undefined {
   const lineAt = (offset: number | undefined) => (offset === undefined ? null : counter.linePos(offset).line);
   if (doc.errors.length > 0) {
     for (const e of doc.errors) {
-      findings.push({ severity: 'error', document, path: '', line: lineAt(e.pos[0]), message: `not valid YAML: ${e.message.split('\n')[0]}` });
+      findings.push({
+        severity: 'error',
+        document,
+        path: '',
+        line: lineAt(e.pos[0]),
+        message: `not valid YAML: ${e.message.split('\n')[0]}`,
+      });
     }
     return undefined;
   }
@@ -104,7 +133,13 @@ function readDocument(doc: Document, counter: LineCounter, document: number, fin
       },
     };
   } catch (err) {
-    findings.push({ severity: 'error', document, path: '', line: lineAt(doc.range?.[0]), message: `not usable YAML: ${(err as Error).message}` });
+    findings.push({
+      severity: 'error',
+      document,
+      path: '',
+      line: lineAt(doc.range?.[0]),
+      message: `not usable YAML: ${(err as Error).message}`,
+    });
     return undefined;
   }
 }
@@ -117,8 +152,14 @@ function locator(read: ParsedYaml): Locate {
 }
 
 function rawPolicy(value: unknown): RawPolicy {
-  const obj = (v: unknown): Record<string, unknown> => (typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
+  const obj = (v: unknown): Record<string, unknown> =>
+    typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
   const root = obj(value);
   const spec = obj(root['spec']);
-  return { name: obj(root['metadata'])['name'], destination: spec['destination'], mode: spec['mode'], allow: spec['allow'] };
+  return {
+    name: obj(root['metadata'])['name'],
+    destination: spec['destination'],
+    mode: spec['mode'],
+    allow: spec['allow'],
+  };
 }

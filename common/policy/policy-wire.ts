@@ -4,7 +4,9 @@ import { checkDuplicateNames, checkPolicy, normalisePolicy, type Locate } from '
 import { throwOnErrors } from './policy-documents.ts';
 
 /** The wire form published in events and returned by FetchTrust. Absent ports go out as an empty list (any port). */
-export function toWirePolicySet(set: Pick<PolicySetInput, 'version' | 'defaultAction'> & { policies: readonly AllowPolicy[] }): sigil.v1.IPolicySet {
+export function toWirePolicySet(
+  set: Pick<PolicySetInput, 'version' | 'defaultAction'> & { policies: readonly AllowPolicy[] },
+): sigil.v1.IPolicySet {
   return {
     version: set.version,
     defaultAction: set.defaultAction,
@@ -25,10 +27,13 @@ export function fromWirePolicySet(wire: sigil.v1.IPolicySet, trustDomain: string
   const version = Number(wire.version ?? 0);
   const source = `policy set version ${String(version)}`;
   const findings: PolicyFinding[] = [];
-  const setError = (path: string, message: string) => findings.push({ severity: 'error', document: 0, path, line: null, message });
-  if (!Number.isSafeInteger(version) || version < 0) setError('version', `version ${String(wire.version)} must be a non-negative integer`);
+  const setError = (path: string, message: string) =>
+    findings.push({ severity: 'error', document: 0, path, line: null, message });
+  if (!Number.isSafeInteger(version) || version < 0)
+    setError('version', `version ${String(wire.version)} must be a non-negative integer`);
   const action = wire.defaultAction || 'deny';
-  if (action !== 'deny' && action !== 'allow') setError('defaultAction', `defaultAction ${JSON.stringify(action)} must be "deny" or "allow"`);
+  if (action !== 'deny' && action !== 'allow')
+    setError('defaultAction', `defaultAction ${JSON.stringify(action)} must be "deny" or "allow"`);
   const policies: AllowPolicy[] = [];
   const names: { name: unknown; document: number; locate: Locate }[] = [];
   for (const [i, p] of (wire.policies ?? []).entries()) {
@@ -37,11 +42,29 @@ export function fromWirePolicySet(wire: sigil.v1.IPolicySet, trustDomain: string
     const name = p.name ?? '';
     const destination = p.destination ?? '';
     const allow = (p.allow ?? []).map((r) => ({ from: r.from ?? '', ports: r.ports ?? [] }));
-    if (name === '') findings.push({ severity: 'error', document: i + 1, ...locate(['name']), message: 'name is required' });
-    if (destination === '') findings.push({ severity: 'error', document: i + 1, ...locate(['destination']), message: 'destination is required' });
-    findings.push(...checkPolicy({ name: name || undefined, destination: destination || undefined, mode: p.mode || 'enforce', allow: allow.map((r) => (r.ports.length > 0 ? r : { from: r.from })) }, { trustDomain, document: i + 1, locate }));
+    if (name === '')
+      findings.push({ severity: 'error', document: i + 1, ...locate(['name']), message: 'name is required' });
+    if (destination === '')
+      findings.push({
+        severity: 'error',
+        document: i + 1,
+        ...locate(['destination']),
+        message: 'destination is required',
+      });
+    findings.push(
+      ...checkPolicy(
+        {
+          name: name || undefined,
+          destination: destination || undefined,
+          mode: p.mode || 'enforce',
+          allow: allow.map((r) => (r.ports.length > 0 ? r : { from: r.from })),
+        },
+        { trustDomain, document: i + 1, locate },
+      ),
+    );
     names.push({ name, document: i + 1, locate });
-    if (!findings.slice(before).some((f) => f.severity === 'error')) policies.push(normalisePolicy({ name, destination, mode: p.mode, allow }));
+    if (!findings.slice(before).some((f) => f.severity === 'error'))
+      policies.push(normalisePolicy({ name, destination, mode: p.mode, allow }));
   }
   findings.push(...checkDuplicateNames(names));
   throwOnErrors(source, findings);

@@ -41,8 +41,12 @@ export function parseIdPattern(text: string, trustDomain: string): PatternResult
   const td = segments[0] ?? '';
   if (td.includes('*')) return fail('patterns are not allowed in the trust domain; write it out in full');
   if (td === '') return fail('the trust domain is empty');
-  if (!TRUST_DOMAIN_CHARS.test(td)) return fail('the trust domain may only contain lowercase letters, digits, ".", "-" and "_"');
-  if (segments.length === 1) return fail(`it names the whole trust domain; a workload ID needs a path (use spiffe://${td}/** for every workload)`);
+  if (!TRUST_DOMAIN_CHARS.test(td))
+    return fail('the trust domain may only contain lowercase letters, digits, ".", "-" and "_"');
+  if (segments.length === 1)
+    return fail(
+      `it names the whole trust domain; a workload ID needs a path (use spiffe://${td}/** for every workload)`,
+    );
   let exact = true;
   for (let i = 1; i < segments.length; i++) {
     const s = segments[i] ?? '';
@@ -63,7 +67,11 @@ export function parseIdPattern(text: string, trustDomain: string): PatternResult
     }
   }
   if (td !== trustDomain) {
-    return { ok: false, trustDomain: true, message: `${JSON.stringify(text)} is in trust domain "${td}", but this policy set is for "${trustDomain}"` };
+    return {
+      ok: false,
+      trustDomain: true,
+      message: `${JSON.stringify(text)} is in trust domain "${td}", but this policy set is for "${trustDomain}"`,
+    };
   }
   return { ok: true, pattern: { text, segments, exact } };
 }

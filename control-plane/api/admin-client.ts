@@ -17,7 +17,10 @@ function readCredential(dir: string, name: string): Buffer {
   try {
     return readFileSync(join(dir, name));
   } catch (err) {
-    throw new SigilError(ErrorCode.INVALID_ARGUMENT, `cannot read admin credential ${join(dir, name)} (${(err as NodeJS.ErrnoException).code ?? 'unreadable'}): pass --data-dir of a CA made by sigil ca init, or --admin-credentials DIR`);
+    throw new SigilError(
+      ErrorCode.INVALID_ARGUMENT,
+      `cannot read admin credential ${join(dir, name)} (${(err as NodeJS.ErrnoException).code ?? 'unreadable'}): pass --data-dir of a CA made by sigil ca init, or --admin-credentials DIR`,
+    );
   }
 }
 
@@ -50,7 +53,9 @@ export class AdminApi {
   }
 
   getCertificate(serial: string): Promise<sigil.v1.Certificate> {
-    return callUnary(`reading certificate ${serial}`, (cb) => this.#client.getCertificate({ serial }, this.#options(), cb));
+    return callUnary(`reading certificate ${serial}`, (cb) =>
+      this.#client.getCertificate({ serial }, this.#options(), cb),
+    );
   }
 
   /** Revokes one certificate (serial) or an identity (spiffeId); see RevokeRequest in admin.proto. */
@@ -60,7 +65,9 @@ export class AdminApi {
   }
 
   unrevoke(spiffeId: string): Promise<sigil.v1.UnrevokeResponse> {
-    return callUnary(`unrevoking identity ${spiffeId}`, (cb) => this.#client.unrevoke({ spiffeId }, this.#options(), cb));
+    return callUnary(`unrevoking identity ${spiffeId}`, (cb) =>
+      this.#client.unrevoke({ spiffeId }, this.#options(), cb),
+    );
   }
 
   applyPolicies(request: sigil.v1.IApplyPoliciesRequest): Promise<sigil.v1.ApplyPoliciesResponse> {
@@ -85,7 +92,9 @@ export class AdminApi {
   }
 
   rotationStatus(orderId = ''): Promise<sigil.v1.RotationStatus> {
-    return callUnary('reading rotation progress', (cb) => this.#client.getRotationStatus({ orderId }, this.#options(), cb));
+    return callUnary('reading rotation progress', (cb) =>
+      this.#client.getRotationStatus({ orderId }, this.#options(), cb),
+    );
   }
 
   showCa(): Promise<sigil.v1.CaStatus> {
@@ -94,7 +103,9 @@ export class AdminApi {
 
   /** One step of staged CA rotation: prepare, activate or retire. */
   rotateCa(request: sigil.v1.IRotateCaRequest): Promise<sigil.v1.RotateCaResponse> {
-    return callUnary(`CA rotation step ${request.step ?? ''}`, (cb) => this.#client.rotateCa(request, this.#options(), cb));
+    return callUnary(`CA rotation step ${request.step ?? ''}`, (cb) =>
+      this.#client.rotateCa(request, this.#options(), cb),
+    );
   }
 
   close(): void {

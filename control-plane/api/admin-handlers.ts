@@ -30,7 +30,6 @@ export interface AdminHandlerDeps extends UnaryEdgeDeps {
 const KINDS: readonly CertificateKind[] = ['root', 'intermediate', 'svid', 'control-plane', 'admin'];
 const SERIAL = /^[0-9a-f]{1,64}$/;
 
-
 /**
  * Admin calls: the caller must present an admin SVID that verifies against the bundle, is in the inventory and
  * is not revoked.
@@ -40,53 +39,94 @@ export function adminHandlers(deps: AdminHandlerDeps): AdminServer {
     const admin = verifiedAdmin(call, deps.trustDomain);
     const record = await deps.store.getCertificate(admin.serial);
     if (record?.status !== 'active') {
-      throw new SigilError(ErrorCode.PEER_NOT_ADMIN, `admin certificate ${admin.serial} is unknown or revoked: use a current admin credential`);
+      throw new SigilError(
+        ErrorCode.PEER_NOT_ADMIN,
+        `admin certificate ${admin.serial} is unknown or revoked: use a current admin credential`,
+      );
     }
   };
   return {
     createJoinToken: unary('CreateJoinToken', deps, async (request: sigil.v1.CreateJoinTokenRequest, call) => {
       await guard(call);
-      const created = await deps.tokens.create({ spiffeId: request.spiffeId, ttlMs: request.ttlSeconds * 1000, uses: request.uses });
+      const created = await deps.tokens.create({
+        spiffeId: request.spiffeId,
+        ttlMs: request.ttlSeconds * 1000,
+        uses: request.uses,
+      });
       deps.onTokenCreated?.();
-      return { token: created.token, spiffeId: created.spiffeId, expiresAtUnixMs: created.expiresAt, uses: created.uses };
+      return {
+        token: created.token,
+        spiffeId: created.spiffeId,
+        expiresAtUnixMs: created.expiresAt,
+        uses: created.uses,
+      };
     }),
     listCertificates: unary('ListCertificates', deps, async (request: sigil.v1.ListCertificatesRequest, call) => {
       await guard(call);
       if (request.kind !== '' && !KINDS.includes(request.kind as CertificateKind)) {
-        throw new SigilError(ErrorCode.INVALID_ARGUMENT, `unknown certificate kind ${JSON.stringify(request.kind)}: use one of ${KINDS.join(', ')}`);
+        throw new SigilError(
+          ErrorCode.INVALID_ARGUMENT,
+          `unknown certificate kind ${JSON.stringify(request.kind)}: use one of ${KINDS.join(', ')}`,
+        );
       }
       const now = deps.clock.now();
       const records = await deps.store.listCertificates({
         ...(request.spiffeId !== '' ? { spiffeId: request.spiffeId } : {}),
         ...(request.kind !== '' ? { kind: request.kind as CertificateKind } : {}),
-        ...(request.expiringWithinSeconds > 0 ? { notAfterBefore: now + request.expiringWithinSeconds * 1000, notAfterAfter: now } : {}),
+        ...(request.expiringWithinSeconds > 0
+          ? { notAfterBefore: now + request.expiringWithinSeconds * 1000, notAfterAfter: now }
+          : {}),
       });
       return { certificates: records.map(certificateMessage) };
     }),
     ...rotationHandlers({ ...deps, guard }),
-    ...policyHandlers({ ...deps, guard, policies: deps.policies, knownIdentities: async () => [...new Set((await deps.store.listCertificates({ kind: 'svid', status: 'active', notAfterAfter: deps.clock.now() })).map((c) => c.spiffeId))] }),
+    ...policyHandlers({
+      ...deps,
+      guard,
+      policies: deps.policies,
+      knownIdentities: async () => [
+        ...new Set(
+          (await deps.store.listCertificates({ kind: 'svid', status: 'active', notAfterAfter: deps.clock.now() })).map(
+            (c) => c.spiffeId,
+          ),
+        ),
+      ],
+    }),
     revoke: unary('Revoke', deps, async (request: sigil.v1.RevokeRequest, call) => {
       await guard(call);
       if ((request.serial === '') === (request.spiffeId === '')) {
-        throw new SigilError(ErrorCode.INVALID_ARGUMENT, 'name exactly one of serial and SPIFFE ID to revoke (--serial or --spiffe-id)');
+        throw new SigilError(
+          ErrorCode.INVALID_ARGUMENT,
+          'name exactly one of serial and SPIFFE ID to revoke (--serial or --spiffe-id)',
+        );
       }
       const common = { reason: request.reason, effectiveAt: Number(request.effectiveAtUnixMs), force: request.force };
-      const result = request.serial !== ''
-        ? await deps.revocation.revokeSerial({ serial: request.serial, ...common })
-        : await deps.revocation.revokeIdentity({ spiffeId: request.spiffeId, ...common });
+      const result =
+        request.serial !== ''
+          ? await deps.revocation.revokeSerial({ serial: request.serial, ...common })
+          : await deps.revocation.revokeIdentity({ spiffeId: request.spiffeId, ...common });
       return { revokedSerials: [...result.revokedSerials], crlNumber: result.crlNumber };
     }),
     unrevoke: unary('Unrevoke', deps, async (request: sigil.v1.UnrevokeRequest, call) => {
       await guard(call);
-      if (request.spiffeId === '') throw new SigilError(ErrorCode.INVALID_ARGUMENT, 'name the SPIFFE ID to unrevoke (--spiffe-id)');
+      if (request.spiffeId === '')
+        throw new SigilError(ErrorCode.INVALID_ARGUMENT, 'name the SPIFFE ID to unrevoke (--spiffe-id)');
       return deps.revocation.unrevokeIdentity(request.spiffeId);
     }),
     getCertificate: unary('GetCertificate', deps, async (request: sigil.v1.GetCertificateRequest, call) => {
       await guard(call);
       const serial = request.serial.toLowerCase().replace(/:/g, '');
-      if (!SERIAL.test(serial)) throw new SigilError(ErrorCode.INVALID_ARGUMENT, `malformed serial ${JSON.stringify(request.serial)}: give it in hex, e.g. 3f9a…`);
+      if (!SERIAL.test(serial))
+        throw new SigilError(
+          ErrorCode.INVALID_ARGUMENT,
+          `malformed serial ${JSON.stringify(request.serial)}: give it in hex, e.g. 3f9a…`,
+        );
       const record = await deps.store.getCertificate(serial);
-      if (!record) throw new SigilError(ErrorCode.NOT_FOUND, `no certificate with serial ${serial} in the inventory: see sigil certs list`);
+      if (!record)
+        throw new SigilError(
+          ErrorCode.NOT_FOUND,
+          `no certificate with serial ${serial} in the inventory: see sigil certs list`,
+        );
       return certificateMessage(record);
     }),
   };

@@ -11,15 +11,24 @@ import type { CallerCertificate } from '../issuance/identity-issuer.ts';
 export function verifiedCaller(call: ServerUnaryCall<unknown, unknown>, trustDomain: string): CallerCertificate {
   const raw = call.getAuthContext().sslPeerCertificate?.raw;
   if (!raw) {
-    throw new SigilError(ErrorCode.PEER_UNAUTHENTICATED, 'this call needs mTLS with a certificate issued by this trust domain; none was presented or it did not verify');
+    throw new SigilError(
+      ErrorCode.PEER_UNAUTHENTICATED,
+      'this call needs mTLS with a certificate issued by this trust domain; none was presented or it did not verify',
+    );
   }
   const facts = parseX509Facts(new Uint8Array(raw));
   if (facts.uriSans.length !== 1) {
-    throw new SigilError(ErrorCode.PEER_UNAUTHENTICATED, `the client certificate has ${facts.uriSans.length} URI SANs; an SVID has exactly one`);
+    throw new SigilError(
+      ErrorCode.PEER_UNAUTHENTICATED,
+      `the client certificate has ${facts.uriSans.length} URI SANs; an SVID has exactly one`,
+    );
   }
   const spiffeId = parseSpiffeId(facts.uriSans[0] as string);
   if (spiffeId.trustDomain !== trustDomain) {
-    throw new SigilError(ErrorCode.PEER_UNAUTHENTICATED, `the client certificate is for trust domain ${spiffeId.trustDomain}, not ${trustDomain}`);
+    throw new SigilError(
+      ErrorCode.PEER_UNAUTHENTICATED,
+      `the client certificate is for trust domain ${spiffeId.trustDomain}, not ${trustDomain}`,
+    );
   }
   return { spiffeId, serial: facts.serial, publicKeySha256: facts.spkiSha256 };
 }
@@ -27,7 +36,10 @@ export function verifiedCaller(call: ServerUnaryCall<unknown, unknown>, trustDom
 export function verifiedAdmin(call: ServerUnaryCall<unknown, unknown>, trustDomain: string): CallerCertificate {
   const caller = verifiedCaller(call, trustDomain);
   if (!isAdminId(caller.spiffeId)) {
-    throw new SigilError(ErrorCode.PEER_NOT_ADMIN, `${caller.spiffeId.uri} is not an admin identity: use the admin credential made by \`sigil ca init\` (spiffe://${trustDomain}/sigil/admin/<name>)`);
+    throw new SigilError(
+      ErrorCode.PEER_NOT_ADMIN,
+      `${caller.spiffeId.uri} is not an admin identity: use the admin credential made by \`sigil ca init\` (spiffe://${trustDomain}/sigil/admin/<name>)`,
+    );
   }
   return caller;
 }

@@ -16,11 +16,17 @@ export interface IdentityHandlerDeps extends UnaryEdgeDeps {
 }
 
 export function identityHandlers(deps: IdentityHandlerDeps): IdentityServer {
-  const respond = (issued: IssuedSvid): sigil.v1.ISvidResponse => ({ svidChain: issued.chain, trust: deps.trust.trustState() });
+  const respond = (issued: IssuedSvid): sigil.v1.ISvidResponse => ({
+    svidChain: issued.chain,
+    trust: deps.trust.trustState(),
+  });
   return {
-    attest: unary('Attest', deps, async (request: sigil.v1.AttestRequest) => respond(await deps.issuer.attest(request.joinToken, request.csr))),
+    attest: unary('Attest', deps, async (request: sigil.v1.AttestRequest) =>
+      respond(await deps.issuer.attest(request.joinToken, request.csr)),
+    ),
     renew: unary('Renew', deps, async (request: sigil.v1.RenewRequest, call) =>
-      respond(await deps.issuer.renew(verifiedCaller(call, deps.trustDomain), request.csr))),
+      respond(await deps.issuer.renew(verifiedCaller(call, deps.trustDomain), request.csr)),
+    ),
     fetchTrust: unary('FetchTrust', deps, async () => deps.trust.trustState()),
   };
 }

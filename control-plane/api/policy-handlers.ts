@@ -19,17 +19,29 @@ function applyResponse(r: ApplyResult): sigil.v1.IApplyPoliciesResponse {
     updated: r.updated,
     deleted: r.deleted,
     unchanged: r.unchanged,
-    findings: r.findings.map((f) => ({ severity: f.severity, path: f.path, line: f.line ?? 0, message: f.message, document: String(f.document) })),
+    findings: r.findings.map((f) => ({
+      severity: f.severity,
+      path: f.path,
+      line: f.line ?? 0,
+      message: f.message,
+      document: String(f.document),
+    })),
     changes: r.changes,
   };
 }
 
 /** Admin RPCs of allow-policies; validation findings come back in the response, not as an error status. */
-export function policyHandlers(deps: PolicyHandlerDeps): Pick<AdminServer, 'applyPolicies' | 'listPolicies' | 'deletePolicy' | 'explainPolicy'> {
+export function policyHandlers(
+  deps: PolicyHandlerDeps,
+): Pick<AdminServer, 'applyPolicies' | 'listPolicies' | 'deletePolicy' | 'explainPolicy'> {
   return {
     applyPolicies: unary('ApplyPolicies', deps, async (request: sigil.v1.ApplyPoliciesRequest, call) => {
       await deps.guard(call);
-      const result = await deps.policies.apply(request.yaml, { source: request.source || 'policy.yaml', dryRun: request.dryRun, knownIdentities: deps.knownIdentities });
+      const result = await deps.policies.apply(request.yaml, {
+        source: request.source || 'policy.yaml',
+        dryRun: request.dryRun,
+        knownIdentities: deps.knownIdentities,
+      });
       return applyResponse(result);
     }),
     listPolicies: unary('ListPolicies', deps, async (_request: sigil.v1.ListPoliciesRequest, call) => {
@@ -38,12 +50,20 @@ export function policyHandlers(deps: PolicyHandlerDeps): Pick<AdminServer, 'appl
     }),
     deletePolicy: unary('DeletePolicy', deps, async (request: sigil.v1.DeletePolicyRequest, call) => {
       await deps.guard(call);
-      return applyResponse(await deps.policies.delete(request.name, { dryRun: false, knownIdentities: deps.knownIdentities }));
+      return applyResponse(
+        await deps.policies.delete(request.name, { dryRun: false, knownIdentities: deps.knownIdentities }),
+      );
     }),
     explainPolicy: unary('ExplainPolicy', deps, async (request: sigil.v1.ExplainPolicyRequest, call) => {
       await deps.guard(call);
       const d = deps.policies.explain(request.from, request.to, request.port || undefined);
-      return { decision: d.decision, policy: d.policy ?? '', rule: d.rule ?? -1, explanation: d.explanation, policyVersion: d.version };
+      return {
+        decision: d.decision,
+        policy: d.policy ?? '',
+        rule: d.rule ?? -1,
+        explanation: d.explanation,
+        policyVersion: d.version,
+      };
     }),
   };
 }

@@ -37,8 +37,14 @@ function certSummary(c: CaCertificateSummary): sigil.v1.ICaCertificateSummary {
 }
 
 export function caStatusMessage(s: CaRotationStatus, scheduled: RotationStep = { step: 'none' }): sigil.v1.ICaStatus {
-  const generation = (g: { root: CaCertificateSummary; intermediate: CaCertificateSummary; rootKeyOnline?: boolean }) => ({
-    root: certSummary(g.root), intermediate: certSummary(g.intermediate), rootKeyOnline: g.rootKeyOnline ?? false,
+  const generation = (g: {
+    root: CaCertificateSummary;
+    intermediate: CaCertificateSummary;
+    rootKeyOnline?: boolean;
+  }) => ({
+    root: certSummary(g.root),
+    intermediate: certSummary(g.intermediate),
+    rootKeyOnline: g.rootKeyOnline ?? false,
   });
   return {
     trustDomain: s.trustDomain,
@@ -49,16 +55,23 @@ export function caStatusMessage(s: CaRotationStatus, scheduled: RotationStep = {
     bundle: s.bundle.map(certSummary),
     bundleSequence: s.bundleSequence,
     intermediateOnly: s.intermediateOnly,
-    ...(scheduled.step === 'none' ? {} : { scheduledStep: scheduled.step, scheduledAtUnixMs: Math.round(scheduled.at) }),
+    ...(scheduled.step === 'none'
+      ? {}
+      : { scheduledStep: scheduled.step, scheduledAtUnixMs: Math.round(scheduled.at) }),
   };
 }
 
 /** Admin RPCs of rotation orders and staged CA rotation. */
-export function rotationHandlers(deps: RotationHandlerDeps): Pick<AdminServer, 'rotate' | 'getRotationStatus' | 'showCa' | 'rotateCa'> {
+export function rotationHandlers(
+  deps: RotationHandlerDeps,
+): Pick<AdminServer, 'rotate' | 'getRotationStatus' | 'showCa' | 'rotateCa'> {
   return {
     rotate: unary('Rotate', deps, async (request: sigil.v1.RotateRequest, call) => {
       await deps.guard(call);
-      const view = await deps.orders.order({ spiffeId: request.spiffeId, prefix: request.prefix, all: request.all, windowMs: Number(request.windowMs) }, 'operator');
+      const view = await deps.orders.order(
+        { spiffeId: request.spiffeId, prefix: request.prefix, all: request.all, windowMs: Number(request.windowMs) },
+        'operator',
+      );
       return orderMessage(view);
     }),
     getRotationStatus: unary('GetRotationStatus', deps, async (request: sigil.v1.GetRotationStatusRequest, call) => {
@@ -73,7 +86,10 @@ export function rotationHandlers(deps: RotationHandlerDeps): Pick<AdminServer, '
       await deps.guard(call);
       switch (request.step) {
         case 'prepare': {
-          const r = await deps.caRotation.prepare({ intermediateOnly: request.intermediateOnly, ...(request.rootKeyPem ? { rootKeyPem: request.rootKeyPem } : {}) });
+          const r = await deps.caRotation.prepare({
+            intermediateOnly: request.intermediateOnly,
+            ...(request.rootKeyPem ? { rootKeyPem: request.rootKeyPem } : {}),
+          });
           return { status: caStatusMessage(r.status, await deps.scheduled?.()), newRootKeyPem: r.newRootKeyPem ?? '' };
         }
         case 'activate': {
@@ -82,10 +98,16 @@ export function rotationHandlers(deps: RotationHandlerDeps): Pick<AdminServer, '
         }
         case 'retire': {
           const r = await deps.caRotation.retire();
-          return { status: caStatusMessage(r.status, await deps.scheduled?.()), blockers: r.blockers.map(certificateMessage) };
+          return {
+            status: caStatusMessage(r.status, await deps.scheduled?.()),
+            blockers: r.blockers.map(certificateMessage),
+          };
         }
         default:
-          throw new SigilError(ErrorCode.INVALID_ARGUMENT, `unknown CA rotation step ${JSON.stringify(request.step)}: use prepare, activate or retire`);
+          throw new SigilError(
+            ErrorCode.INVALID_ARGUMENT,
+            `unknown CA rotation step ${JSON.stringify(request.step)}: use prepare, activate or retire`,
+          );
       }
     }),
   };

@@ -24,7 +24,9 @@ export class ServingCertificates implements experimental.CertificateProvider {
   addCaCertificateListener(listener: Listener<CaUpdate>): void {
     this.#caListeners.add(listener);
     // Replay asynchronously: grpc-js registers its own watcher only after adding provider listeners.
-    queueMicrotask(() => { if (this.#ca && this.#caListeners.has(listener)) listener(this.#ca); });
+    queueMicrotask(() => {
+      if (this.#ca && this.#caListeners.has(listener)) listener(this.#ca);
+    });
   }
 
   removeCaCertificateListener(listener: Listener<CaUpdate>): void {
@@ -33,7 +35,9 @@ export class ServingCertificates implements experimental.CertificateProvider {
 
   addIdentityCertificateListener(listener: Listener<IdentityUpdate>): void {
     this.#identityListeners.add(listener);
-    queueMicrotask(() => { if (this.#identity && this.#identityListeners.has(listener)) listener(this.#identity); });
+    queueMicrotask(() => {
+      if (this.#identity && this.#identityListeners.has(listener)) listener(this.#identity);
+    });
   }
 
   removeIdentityCertificateListener(listener: Listener<IdentityUpdate>): void {

@@ -13,7 +13,11 @@ export interface UnaryEdgeDeps {
  * message as the details (messages are written for clients); anything else is logged here, once, and the client
  * only learns that an internal error happened.
  */
-export function unary<Req, Res>(rpc: string, deps: UnaryEdgeDeps, handler: (request: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>) {
+export function unary<Req, Res>(
+  rpc: string,
+  deps: UnaryEdgeDeps,
+  handler: (request: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>,
+) {
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
     handler(call.request, call).then(
       (response) => callback(null, response),
@@ -22,14 +26,21 @@ export function unary<Req, Res>(rpc: string, deps: UnaryEdgeDeps, handler: (requ
         if (isSigilError(err) && err.code !== ErrorCode.INTERNAL) {
           metadata.set(ERROR_CODE_METADATA_KEY, err.code);
           deps.onRefused(rpc, err.code);
-          deps.logger.info({ rpc, [LogField.errCode]: err.code, [LogField.peer]: call.getPeer(), msg: err.message }, 'request refused');
+          deps.logger.info(
+            { rpc, [LogField.errCode]: err.code, [LogField.peer]: call.getPeer(), msg: err.message },
+            'request refused',
+          );
           callback({ code: grpcStatusFor(err.code), details: err.message, metadata });
           return;
         }
         metadata.set(ERROR_CODE_METADATA_KEY, ErrorCode.INTERNAL);
         deps.onRefused(rpc, ErrorCode.INTERNAL);
         deps.logger.error({ rpc, err, [LogField.errCode]: ErrorCode.INTERNAL }, 'request failed');
-        callback({ code: status.INTERNAL, details: `internal error in ${rpc}; the control plane log has the cause`, metadata });
+        callback({
+          code: status.INTERNAL,
+          details: `internal error in ${rpc}; the control plane log has the cause`,
+          metadata,
+        });
       },
     );
   };

@@ -14,22 +14,51 @@ export class ActiveCa implements SigningCa {
 
   /** Switches signing to `ca` (same trust domain); certificates already issued are unaffected. */
   swap(ca: CertificateAuthority): void {
-    if (ca.trustDomain !== this.#ca.trustDomain) throw new Error(`cannot swap the CA of ${this.#ca.trustDomain} for one of ${ca.trustDomain}`);
+    if (ca.trustDomain !== this.#ca.trustDomain)
+      throw new Error(`cannot swap the CA of ${this.#ca.trustDomain} for one of ${ca.trustDomain}`);
     this.#ca = ca;
   }
 
-  get trustDomain(): string { return this.#ca.trustDomain; }
-  get keyType(): CertificateAuthority['keyType'] { return this.#ca.keyType; }
-  get intermediateNotAfter(): number { return this.#ca.intermediateNotAfter; }
-  get intermediateSerial(): string { return this.#ca.intermediateSerial; }
-  get intermediate(): x509.X509Certificate { return this.#ca.intermediate; }
-  get roots(): readonly x509.X509Certificate[] { return this.#ca.roots; }
-  issueLeaf(request: LeafRequest): Promise<IssuedLeaf> { return this.#ca.issueLeaf(request); }
-  signCrl(request: CrlRequest): Promise<Uint8Array> { return this.#ca.signCrl(request); }
-  addRoot(root: x509.X509Certificate): Promise<boolean> { return this.#ca.addRoot(root); }
-  removeRoot(der: Uint8Array): boolean { return this.#ca.removeRoot(der); }
-  chainPem(): string { return this.#ca.chainPem(); }
-  chainDer(): Uint8Array[] { return this.#ca.chainDer(); }
-  rootsDer(): Uint8Array[] { return this.#ca.rootsDer(); }
-  bundlePem(): string { return this.#ca.bundlePem(); }
+  get trustDomain(): string {
+    return this.#ca.trustDomain;
+  }
+  get keyType(): CertificateAuthority['keyType'] {
+    return this.#ca.keyType;
+  }
+  get intermediateNotAfter(): number {
+    return this.#ca.intermediateNotAfter;
+  }
+  get intermediateSerial(): string {
+    return this.#ca.intermediateSerial;
+  }
+  get intermediate(): x509.X509Certificate {
+    return this.#ca.intermediate;
+  }
+  get roots(): readonly x509.X509Certificate[] {
+    return this.#ca.roots;
+  }
+  issueLeaf(request: LeafRequest): Promise<IssuedLeaf> {
+    return this.#ca.issueLeaf(request);
+  }
+  signCrl(request: CrlRequest): Promise<Uint8Array> {
+    return this.#ca.signCrl(request);
+  }
+  addRoot(root: x509.X509Certificate): Promise<boolean> {
+    return this.#ca.addRoot(root);
+  }
+  removeRoot(der: Uint8Array): boolean {
+    return this.#ca.removeRoot(der);
+  }
+  chainPem(): string {
+    return this.#ca.chainPem();
+  }
+  chainDer(): Uint8Array[] {
+    return this.#ca.chainDer();
+  }
+  rootsDer(): Uint8Array[] {
+    return this.#ca.rootsDer();
+  }
+  bundlePem(): string {
+    return this.#ca.bundlePem();
+  }
 }

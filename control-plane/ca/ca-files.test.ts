@@ -3,7 +3,14 @@ import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCode } from '../../common/errors.ts';
-import { CA_FILE_NAMES, caFilePaths, decodeCaMetadata, encodeCaMetadata, existingCaEntries, writeCaDirectory } from './ca-files.ts';
+import {
+  CA_FILE_NAMES,
+  caFilePaths,
+  decodeCaMetadata,
+  encodeCaMetadata,
+  existingCaEntries,
+  writeCaDirectory,
+} from './ca-files.ts';
 
 async function workDir(t: { teardown(fn: () => unknown): void }): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'sigil-ca-files-'));
@@ -51,7 +58,13 @@ t.test('existingCaEntries names the CA entries present', async (t) => {
 });
 
 t.test('metadata round-trips and refuses anything else', async (t) => {
-  const meta = { version: 1, trustDomain: 'example.org', keyType: 'ec-p256', createdAt: '2026-01-01T00:00:00.000Z', files: CA_FILE_NAMES } as const;
+  const meta = {
+    version: 1,
+    trustDomain: 'example.org',
+    keyType: 'ec-p256',
+    createdAt: '2026-01-01T00:00:00.000Z',
+    files: CA_FILE_NAMES,
+  } as const;
   t.same(decodeCaMetadata(encodeCaMetadata(meta), 'ca.json'), meta);
   const bad: Array<[string, string]> = [
     ['not JSON', '{'],
@@ -59,6 +72,7 @@ t.test('metadata round-trips and refuses anything else', async (t) => {
     ['unknown field', JSON.stringify({ ...meta, extra: 1 })],
     ['escaping file name', JSON.stringify({ ...meta, files: { ...CA_FILE_NAMES, bundle: '../bundle.pem' } })],
   ];
-  for (const [name, text] of bad) t.throws(() => decodeCaMetadata(text, 'ca.json'), { code: ErrorCode.CA_INVALID }, name);
+  for (const [name, text] of bad)
+    t.throws(() => decodeCaMetadata(text, 'ca.json'), { code: ErrorCode.CA_INVALID }, name);
   t.equal(caFilePaths('/d').adminKey, '/d/admin/key.pem');
 });

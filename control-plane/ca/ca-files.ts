@@ -50,24 +50,53 @@ export interface CaMetadata {
   /** The root key is kept outside the data dir (ca init --offline-root): rootKey names no file here. */
   readonly rootKeyOffline?: boolean;
   /** A prepared rotation: its root is in the bundle, its intermediate does not sign yet. */
-  readonly next?: CaGenerationFiles & { readonly preparedAt: string; readonly intermediateOnly: boolean; readonly rootKeyOffline: boolean };
+  readonly next?: CaGenerationFiles & {
+    readonly preparedAt: string;
+    readonly intermediateOnly: boolean;
+    readonly rootKeyOffline: boolean;
+  };
   /** The generation an activation replaced; its root stays in the bundle until retire. */
-  readonly previous?: Pick<CaGenerationFiles, 'rootCert' | 'intermediateCert'> & { readonly activatedAt: string; readonly intermediateOnly: boolean };
+  readonly previous?: Pick<CaGenerationFiles, 'rootCert' | 'intermediateCert'> & {
+    readonly activatedAt: string;
+    readonly intermediateOnly: boolean;
+  };
 }
 
-const relativeName = z.string().min(1).refine((name) => !isAbsolute(name) && !normalize(name).startsWith('..'), 'must stay inside the data dir');
+const relativeName = z
+  .string()
+  .min(1)
+  .refine((name) => !isAbsolute(name) && !normalize(name).startsWith('..'), 'must stay inside the data dir');
 const metadataSchema = z.strictObject({
   version: z.literal(1),
   trustDomain: z.string().min(1),
   keyType: z.enum(KEY_TYPES),
   createdAt: z.iso.datetime(),
-  files: z.strictObject(Object.fromEntries(Object.keys(CA_FILE_NAMES).map((role) => [role, relativeName])) as Record<CaFileRole, typeof relativeName>),
+  files: z.strictObject(
+    Object.fromEntries(Object.keys(CA_FILE_NAMES).map((role) => [role, relativeName])) as Record<
+      CaFileRole,
+      typeof relativeName
+    >,
+  ),
   rootKeyOffline: z.boolean().optional(),
-  next: z.strictObject({
-    rootCert: relativeName, rootKey: relativeName, intermediateCert: relativeName, intermediateKey: relativeName,
-    preparedAt: z.iso.datetime(), intermediateOnly: z.boolean(), rootKeyOffline: z.boolean(),
-  }).optional(),
-  previous: z.strictObject({ rootCert: relativeName, intermediateCert: relativeName, activatedAt: z.iso.datetime(), intermediateOnly: z.boolean() }).optional(),
+  next: z
+    .strictObject({
+      rootCert: relativeName,
+      rootKey: relativeName,
+      intermediateCert: relativeName,
+      intermediateKey: relativeName,
+      preparedAt: z.iso.datetime(),
+      intermediateOnly: z.boolean(),
+      rootKeyOffline: z.boolean(),
+    })
+    .optional(),
+  previous: z
+    .strictObject({
+      rootCert: relativeName,
+      intermediateCert: relativeName,
+      activatedAt: z.iso.datetime(),
+      intermediateOnly: z.boolean(),
+    })
+    .optional(),
 });
 
 export function encodeCaMetadata(meta: CaMetadata): string {
@@ -84,7 +113,10 @@ export function decodeCaMetadata(text: string, source: string): CaMetadata {
   const parsed = metadataSchema.safeParse(json);
   if (!parsed.success) {
     const findings = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-    throw new SigilError(ErrorCode.CA_INVALID, `${source} is not valid CA metadata (${findings}): restore it from a backup`);
+    throw new SigilError(
+      ErrorCode.CA_INVALID,
+      `${source} is not valid CA metadata (${findings}): restore it from a backup`,
+    );
   }
   return parsed.data as CaMetadata;
 }
@@ -127,7 +159,11 @@ export interface CaFileContent {
  * moved in without replacing anything (hard links for files, exclusive mkdir + rename for dirs), `metaName` last.
  * On any failure the entries moved so far and the temp dir are removed; anything that was there before stays.
  */
-export async function writeCaDirectory(dataDir: string, files: readonly CaFileContent[], metaName: string = CA_FILE_NAMES.meta): Promise<void> {
+export async function writeCaDirectory(
+  dataDir: string,
+  files: readonly CaFileContent[],
+  metaName: string = CA_FILE_NAMES.meta,
+): Promise<void> {
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const temp = await mkdtemp(join(dataDir, '.ca-init-'));
   const committed: string[] = [];
@@ -154,7 +190,11 @@ export async function writeCaDirectory(dataDir: string, files: readonly CaFileCo
   } catch (err) {
     await Promise.all(committed.map((entry) => rm(join(dataDir, entry), { recursive: true, force: true })));
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
-      throw new SigilError(ErrorCode.CA_EXISTS, `${dataDir} already holds CA files (${(err as NodeJS.ErrnoException).path ?? 'an entry'}): nothing was changed`, { cause: err });
+      throw new SigilError(
+        ErrorCode.CA_EXISTS,
+        `${dataDir} already holds CA files (${(err as NodeJS.ErrnoException).path ?? 'an entry'}): nothing was changed`,
+        { cause: err },
+      );
     }
     throw err;
   } finally {

@@ -4,7 +4,15 @@ import { readFile } from 'node:fs/promises';
 import { replaceFile } from './replace-file.ts';
 import { join } from 'node:path';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
-import { caFilePaths, CA_FILE_NAMES, decodeCaMetadata, writeCaDirectory, writeCaMetadata, type CaGenerationFiles, type CaMetadata } from './ca-files.ts';
+import {
+  caFilePaths,
+  CA_FILE_NAMES,
+  decodeCaMetadata,
+  writeCaDirectory,
+  writeCaMetadata,
+  type CaGenerationFiles,
+  type CaMetadata,
+} from './ca-files.ts';
 import { certificatePem, parseCertificatesPem } from './issued-certificate.ts';
 import { decodePrivateKeyPem, privateKeyPem, toCryptoKey } from './key-file.ts';
 import { mintIntermediate, mintRoot, type CaKeyMaterial } from './mint-ca.ts';
@@ -40,14 +48,19 @@ export async function readCaMetadata(dataDir: string): Promise<CaMetadata> {
     text = await readFile(path, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    throw new SigilError(ErrorCode.CA_MISSING, `${dataDir} holds no CA: run sigil ca init --data-dir ${dataDir} first`, { cause: err });
+    throw new SigilError(
+      ErrorCode.CA_MISSING,
+      `${dataDir} holds no CA: run sigil ca init --data-dir ${dataDir} first`,
+      { cause: err },
+    );
   }
   return decodeCaMetadata(text, path);
 }
 
 async function readOneCertificate(dataDir: string, name: string): Promise<x509.X509Certificate> {
   const [cert] = parseCertificatesPem(await readFile(join(dataDir, name), 'utf8'));
-  if (!cert) throw new SigilError(ErrorCode.CA_INVALID, `${join(dataDir, name)} holds no certificate: restore it from a backup`);
+  if (!cert)
+    throw new SigilError(ErrorCode.CA_INVALID, `${join(dataDir, name)} holds no certificate: restore it from a backup`);
   return cert;
 }
 
@@ -85,38 +98,80 @@ async function currentRootKey(options: PrepareOptions, meta: CaMetadata): Promis
   let pem = options.rootKeyPem;
   if (pem === undefined || pem === '') {
     if (meta.rootKeyOffline) {
-      throw new SigilError(ErrorCode.CA_ROTATION_STATE, 'the root key is offline: pass it with --root-key FILE to sign the new intermediate (it is used in memory only)');
+      throw new SigilError(
+        ErrorCode.CA_ROTATION_STATE,
+        'the root key is offline: pass it with --root-key FILE to sign the new intermediate (it is used in memory only)',
+      );
     }
     pem = await readFile(join(options.dataDir, meta.files.rootKey), 'utf8');
   }
   const privateKey = toCryptoKey(decodePrivateKeyPem(pem, 'the root key', { passphrase: options.passphrase }));
   const publicKey = await cert.publicKey.export(globalThis.crypto);
-  return { cert, keys: { privateKey, publicKey }, keyType: meta.keyType, issued: issuedCertificate(cert, meta.keyType) };
+  return {
+    cert,
+    keys: { privateKey, publicKey },
+    keyType: meta.keyType,
+    issued: issuedCertificate(cert, meta.keyType),
+  };
 }
 
 /** Stages the next CA: a new root (unless intermediateOnly) and a new intermediate, written beside the current one. */
 export async function prepareCaFiles(options: PrepareOptions): Promise<PrepareResult> {
   const meta = await readCaMetadata(options.dataDir);
   refuseState(meta, 'stable', 'prepare a rotation');
-  const common = { trustDomain: meta.trustDomain, keyType: meta.keyType, now: options.now, ...(options.randomBytes ? { randomBytes: options.randomBytes } : {}) };
+  const common = {
+    trustDomain: meta.trustDomain,
+    keyType: meta.keyType,
+    now: options.now,
+    ...(options.randomBytes ? { randomBytes: options.randomBytes } : {}),
+  };
   const root = options.intermediateOnly
     ? await currentRootKey(options, meta)
     : await mintRoot({ ...common, ...(options.rootTtlMs === undefined ? {} : { ttlMs: options.rootTtlMs }) });
-  const intermediate = await mintIntermediate({ ...common, root, ...(options.intermediateTtlMs === undefined ? {} : { ttlMs: options.intermediateTtlMs }) });
+  const intermediate = await mintIntermediate({
+    ...common,
+    root,
+    ...(options.intermediateTtlMs === undefined ? {} : { ttlMs: options.intermediateTtlMs }),
+  });
 
   const generation = `ca-${new Date(options.now).toISOString().replace(/[-:.]/g, '')}`;
   const offline = meta.rootKeyOffline === true;
-  const rootKeyPem = options.intermediateOnly ? undefined : privateKeyPem(root.keys.privateKey, { passphrase: options.passphrase });
+  const rootKeyPem = options.intermediateOnly
+    ? undefined
+    : privateKeyPem(root.keys.privateKey, { passphrase: options.passphrase });
   const files: CaGenerationFiles = options.intermediateOnly
-    ? { rootCert: meta.files.rootCert, rootKey: meta.files.rootKey, intermediateCert: `${generation}/intermediate.pem`, intermediateKey: `${generation}/intermediate.key` }
-    : { rootCert: `${generation}/root.pem`, rootKey: `${generation}/root.key`, intermediateCert: `${generation}/intermediate.pem`, intermediateKey: `${generation}/intermediate.key` };
-  await writeCaDirectory(options.dataDir, [
-    ...(options.intermediateOnly ? [] : [{ name: files.rootCert, data: certificatePem(root.cert), mode: 0o644 }]),
-    ...(rootKeyPem !== undefined && !offline ? [{ name: files.rootKey, data: rootKeyPem, mode: 0o600 }] : []),
-    { name: files.intermediateCert, data: certificatePem(intermediate.cert), mode: 0o644 },
-    { name: files.intermediateKey, data: privateKeyPem(intermediate.keys.privateKey, { passphrase: options.passphrase }), mode: 0o600 },
-  ], CA_FILE_NAMES.meta);
-  const next = { ...files, preparedAt: new Date(options.now).toISOString(), intermediateOnly: options.intermediateOnly, rootKeyOffline: offline };
+    ? {
+        rootCert: meta.files.rootCert,
+        rootKey: meta.files.rootKey,
+        intermediateCert: `${generation}/intermediate.pem`,
+        intermediateKey: `${generation}/intermediate.key`,
+      }
+    : {
+        rootCert: `${generation}/root.pem`,
+        rootKey: `${generation}/root.key`,
+        intermediateCert: `${generation}/intermediate.pem`,
+        intermediateKey: `${generation}/intermediate.key`,
+      };
+  await writeCaDirectory(
+    options.dataDir,
+    [
+      ...(options.intermediateOnly ? [] : [{ name: files.rootCert, data: certificatePem(root.cert), mode: 0o644 }]),
+      ...(rootKeyPem !== undefined && !offline ? [{ name: files.rootKey, data: rootKeyPem, mode: 0o600 }] : []),
+      { name: files.intermediateCert, data: certificatePem(intermediate.cert), mode: 0o644 },
+      {
+        name: files.intermediateKey,
+        data: privateKeyPem(intermediate.keys.privateKey, { passphrase: options.passphrase }),
+        mode: 0o600,
+      },
+    ],
+    CA_FILE_NAMES.meta,
+  );
+  const next = {
+    ...files,
+    preparedAt: new Date(options.now).toISOString(),
+    intermediateOnly: options.intermediateOnly,
+    rootKeyOffline: offline,
+  };
   const updated: CaMetadata = { ...meta, next };
   await writeCaMetadata(caFilePaths(options.dataDir).meta, updated);
   return {
@@ -138,9 +193,20 @@ export async function activateCaFiles(options: Pick<CaDirOptions, 'dataDir' | 'n
     trustDomain: meta.trustDomain,
     keyType: meta.keyType,
     createdAt: meta.createdAt,
-    files: { ...meta.files, rootCert: next.rootCert, rootKey: next.rootKey, intermediateCert: next.intermediateCert, intermediateKey: next.intermediateKey },
+    files: {
+      ...meta.files,
+      rootCert: next.rootCert,
+      rootKey: next.rootKey,
+      intermediateCert: next.intermediateCert,
+      intermediateKey: next.intermediateKey,
+    },
     ...(next.rootKeyOffline ? { rootKeyOffline: true } : {}),
-    previous: { rootCert: meta.files.rootCert, intermediateCert: meta.files.intermediateCert, activatedAt: new Date(options.now).toISOString(), intermediateOnly: next.intermediateOnly },
+    previous: {
+      rootCert: meta.files.rootCert,
+      intermediateCert: meta.files.intermediateCert,
+      activatedAt: new Date(options.now).toISOString(),
+      intermediateOnly: next.intermediateOnly,
+    },
   };
   await writeCaMetadata(caFilePaths(options.dataDir).meta, updated);
   return updated;
@@ -150,7 +216,10 @@ export async function activateCaFiles(options: Pick<CaDirOptions, 'dataDir' | 'n
  * Forgets the previous CA. The bundle (written before ca.json, see reconcileBundle) loses the previous root unless
  * the rotation kept the root. The caller checks for blockers first.
  */
-export async function retireCaFiles(options: Pick<CaDirOptions, 'dataDir'>, bundlePemWithout: (root: x509.X509Certificate) => string): Promise<{ readonly meta: CaMetadata; readonly removedRoot?: x509.X509Certificate }> {
+export async function retireCaFiles(
+  options: Pick<CaDirOptions, 'dataDir'>,
+  bundlePemWithout: (root: x509.X509Certificate) => string,
+): Promise<{ readonly meta: CaMetadata; readonly removedRoot?: x509.X509Certificate }> {
   const meta = await readCaMetadata(options.dataDir);
   refuseState(meta, 'activated', 'retire');
   const previous = meta.previous!;
@@ -163,7 +232,11 @@ export async function retireCaFiles(options: Pick<CaDirOptions, 'dataDir'>, bund
 
 /** The roots the committed state needs in the bundle: the current one, and the next or previous one. */
 export async function requiredRoots(dataDir: string, meta: CaMetadata): Promise<x509.X509Certificate[]> {
-  const names = [meta.files.rootCert, ...(meta.next ? [meta.next.rootCert] : []), ...(meta.previous ? [meta.previous.rootCert] : [])];
+  const names = [
+    meta.files.rootCert,
+    ...(meta.next ? [meta.next.rootCert] : []),
+    ...(meta.previous ? [meta.previous.rootCert] : []),
+  ];
   return Promise.all([...new Set(names)].map((name) => readOneCertificate(dataDir, name)));
 }
 

@@ -92,16 +92,25 @@ export class CertificateAuthority {
    */
   static async create(options: CertificateAuthorityOptions): Promise<CertificateAuthority> {
     parseTrustDomain(options.trustDomain);
-    if (options.roots.length === 0) throw new SigilError(ErrorCode.CA_INVALID, 'the CA has no root certificate: restore root.pem/bundle.pem');
+    if (options.roots.length === 0)
+      throw new SigilError(ErrorCode.CA_INVALID, 'the CA has no root certificate: restore root.pem/bundle.pem');
     for (const root of options.roots) {
-      assertNoViolations(await caProfileViolations(root, { trustDomain: options.trustDomain, issuer: root }), ErrorCode.CA_INVALID, `root CA ${root.serialNumber}`);
+      assertNoViolations(
+        await caProfileViolations(root, { trustDomain: options.trustDomain, issuer: root }),
+        ErrorCode.CA_INVALID,
+        `root CA ${root.serialNumber}`,
+      );
     }
-    const violationsPerRoot = await Promise.all(options.roots.map((root) =>
-      caProfileViolations(options.intermediate, { trustDomain: options.trustDomain, issuer: root, pathLength: 0 })));
+    const violationsPerRoot = await Promise.all(
+      options.roots.map((root) =>
+        caProfileViolations(options.intermediate, { trustDomain: options.trustDomain, issuer: root, pathLength: 0 }),
+      ),
+    );
     const best = violationsPerRoot.reduce((a, b) => (b.length < a.length ? b : a));
     assertNoViolations(best, ErrorCode.CA_INVALID, `intermediate CA ${options.intermediate.serialNumber}`);
     const ski = subjectKeyIdOf(options.intermediate);
-    if (ski === undefined) throw new SigilError(ErrorCode.CA_INVALID, 'the intermediate CA has no subjectKeyIdentifier');
+    if (ski === undefined)
+      throw new SigilError(ErrorCode.CA_INVALID, 'the intermediate CA has no subjectKeyIdentifier');
     await assertKeyMatches(options.intermediate, options.intermediateKey);
     return new CertificateAuthority(options, ski);
   }
@@ -134,7 +143,12 @@ export class CertificateAuthority {
       ...(request.dnsNames ? { dnsNames: request.dnsNames } : {}),
       ...(request.ipAddresses ? { ipAddresses: request.ipAddresses } : {}),
     });
-    const cert = await signCertificate({ template, publicKey: request.publicKey, signingKey: this.#key, signingKeyType: this.keyType });
+    const cert = await signCertificate({
+      template,
+      publicKey: request.publicKey,
+      signingKey: this.#key,
+      signingKeyType: this.keyType,
+    });
     const violations = await leafProfileViolations(cert, {
       spiffeId: spiffeId.uri,
       keyType,
@@ -143,7 +157,11 @@ export class CertificateAuthority {
       dnsNames: request.dnsNames ?? [],
       ipAddresses: request.ipAddresses ?? [],
     });
-    assertNoViolations(violations, ErrorCode.INTERNAL, `the SVID just signed for ${spiffeId.uri} was withheld because it`);
+    assertNoViolations(
+      violations,
+      ErrorCode.INTERNAL,
+      `the SVID just signed for ${spiffeId.uri} was withheld because it`,
+    );
     return { ...issuedCertificate(cert, keyType), issuerSerial: this.intermediateSerial, chainDer: this.chainDer() };
   }
 
@@ -156,26 +174,34 @@ export class CertificateAuthority {
     if (!Number.isSafeInteger(request.crlNumber) || request.crlNumber < 0) {
       throw new SigilError(ErrorCode.INTERNAL, `CRL number ${request.crlNumber} is not a non-negative integer`);
     }
-    const crl = await x509.X509CrlGenerator.create({
-      issuer: this.#intermediate.subjectName,
-      thisUpdate: new Date(request.thisUpdate),
-      nextUpdate: new Date(request.nextUpdate),
-      signingKey: this.#key,
-      signingAlgorithm: signingAlgorithm(this.keyType),
-      extensions: [
-        new x509.AuthorityKeyIdentifierExtension(this.#issuer.subjectKeyId),
-        new x509.Extension(id_ce_cRLNumber, false, AsnConvert.serialize(new CRLNumber(request.crlNumber))),
-      ],
-      entries: request.entries.map((e) => ({
-        serialNumber: e.serial,
-        revocationDate: new Date(e.revokedAt),
-        ...(e.reasonCode !== 0 ? { reason: e.reasonCode } : {}),
-        ...(e.invalidSince !== undefined && e.invalidSince < e.revokedAt ? { invalidity: new Date(e.invalidSince) } : {}),
-      })),
-    }, globalThis.crypto);
+    const crl = await x509.X509CrlGenerator.create(
+      {
+        issuer: this.#intermediate.subjectName,
+        thisUpdate: new Date(request.thisUpdate),
+        nextUpdate: new Date(request.nextUpdate),
+        signingKey: this.#key,
+        signingAlgorithm: signingAlgorithm(this.keyType),
+        extensions: [
+          new x509.AuthorityKeyIdentifierExtension(this.#issuer.subjectKeyId),
+          new x509.Extension(id_ce_cRLNumber, false, AsnConvert.serialize(new CRLNumber(request.crlNumber))),
+        ],
+        entries: request.entries.map((e) => ({
+          serialNumber: e.serial,
+          revocationDate: new Date(e.revokedAt),
+          ...(e.reasonCode !== 0 ? { reason: e.reasonCode } : {}),
+          ...(e.invalidSince !== undefined && e.invalidSince < e.revokedAt
+            ? { invalidity: new Date(e.invalidSince) }
+            : {}),
+        })),
+      },
+      globalThis.crypto,
+    );
     const parsed = new x509.X509Crl(crl.rawData);
     if (!(await parsed.verify({ publicKey: this.#intermediate }, globalThis.crypto))) {
-      throw new SigilError(ErrorCode.INTERNAL, 'the CRL just signed does not verify against the intermediate CA; it was withheld');
+      throw new SigilError(
+        ErrorCode.INTERNAL,
+        'the CRL just signed does not verify against the intermediate CA; it was withheld',
+      );
     }
     return new Uint8Array(parsed.rawData);
   }
@@ -186,7 +212,11 @@ export class CertificateAuthority {
    */
   async addRoot(root: x509.X509Certificate): Promise<boolean> {
     if (this.#roots.some((r) => Buffer.from(r.rawData).equals(Buffer.from(root.rawData)))) return false;
-    assertNoViolations(await caProfileViolations(root, { trustDomain: this.trustDomain, issuer: root }), ErrorCode.CA_INVALID, `root CA ${root.serialNumber}`);
+    assertNoViolations(
+      await caProfileViolations(root, { trustDomain: this.trustDomain, issuer: root }),
+      ErrorCode.CA_INVALID,
+      `root CA ${root.serialNumber}`,
+    );
     this.#roots = [...this.#roots, root];
     return true;
   }
@@ -195,7 +225,8 @@ export class CertificateAuthority {
   removeRoot(der: Uint8Array): boolean {
     const kept = this.#roots.filter((r) => !Buffer.from(r.rawData).equals(Buffer.from(der)));
     if (kept.length === this.#roots.length) return false;
-    if (kept.length === 0) throw new SigilError(ErrorCode.CA_INVALID, 'refusing to remove the last root of the trust bundle');
+    if (kept.length === 0)
+      throw new SigilError(ErrorCode.CA_INVALID, 'refusing to remove the last root of the trust bundle');
     this.#roots = kept;
     return true;
   }
@@ -224,17 +255,29 @@ export class CertificateAuthority {
 }
 
 /** What the services need of the CA in force; `ActiveCa` forwards it to whichever CA signs at the moment. */
-export type SigningCa = Pick<CertificateAuthority,
-  'trustDomain' | 'keyType' | 'intermediateNotAfter' | 'intermediateSerial' | 'intermediate' | 'roots' | 'issueLeaf' | 'signCrl' | 'addRoot'
-  | 'removeRoot' | 'chainPem' | 'chainDer' | 'rootsDer' | 'bundlePem'>;
+export type SigningCa = Pick<
+  CertificateAuthority,
+  | 'trustDomain'
+  | 'keyType'
+  | 'intermediateNotAfter'
+  | 'intermediateSerial'
+  | 'intermediate'
+  | 'roots'
+  | 'issueLeaf'
+  | 'signCrl'
+  | 'addRoot'
+  | 'removeRoot'
+  | 'chainPem'
+  | 'chainDer'
+  | 'rootsDer'
+  | 'bundlePem'
+>;
 
 /** Signs a probe with the key and verifies it with the certificate's key: the only check that needs no export. */
 async function assertKeyMatches(cert: x509.X509Certificate, key: CryptoKey): Promise<void> {
   const subtle = globalThis.crypto.subtle;
   const probe = new TextEncoder().encode('sigil key match probe');
-  const algorithm = key.algorithm.name === 'ECDSA'
-    ? { name: 'ECDSA', hash: 'SHA-256' }
-    : { name: key.algorithm.name };
+  const algorithm = key.algorithm.name === 'ECDSA' ? { name: 'ECDSA', hash: 'SHA-256' } : { name: key.algorithm.name };
   let ok = false;
   try {
     const publicKey = await cert.publicKey.export(key.algorithm as KeyAlgorithmParams, ['verify'], globalThis.crypto);
@@ -242,5 +285,9 @@ async function assertKeyMatches(cert: x509.X509Certificate, key: CryptoKey): Pro
   } catch {
     ok = false;
   }
-  if (!ok) throw new SigilError(ErrorCode.CA_INVALID, `the intermediate CA key does not belong to certificate ${cert.serialNumber}: restore the matching intermediate.key`);
+  if (!ok)
+    throw new SigilError(
+      ErrorCode.CA_INVALID,
+      `the intermediate CA key does not belong to certificate ${cert.serialNumber}: restore the matching intermediate.key`,
+    );
 }

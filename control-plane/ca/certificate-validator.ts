@@ -45,19 +45,23 @@ export async function leafProfileViolations(cert: x509.X509Certificate, expected
   }
   const names = sanNames(cert);
   const uris = names.filter((n) => n.type === 'url').map((n) => n.value);
-  if (uris.length !== 1 || uris[0] !== expected.spiffeId) found.push(`exactly one URI SAN ${expected.spiffeId} expected, found ${JSON.stringify(uris)}`);
+  if (uris.length !== 1 || uris[0] !== expected.spiffeId)
+    found.push(`exactly one URI SAN ${expected.spiffeId} expected, found ${JSON.stringify(uris)}`);
   const dns = names.filter((n) => n.type === 'dns').map((n) => n.value);
   const ips = names.filter((n) => n.type === 'ip').map((n) => n.value);
   if (!sameSet(dns, expected.dnsNames ?? [])) found.push(`DNS SANs ${JSON.stringify(dns)} differ from the request`);
-  if (!sameSet(ips, (expected.ipAddresses ?? []).map(canonicalIp))) found.push(`IP SANs ${JSON.stringify(ips)} differ from the request`);
+  if (!sameSet(ips, (expected.ipAddresses ?? []).map(canonicalIp)))
+    found.push(`IP SANs ${JSON.stringify(ips)} differ from the request`);
   if (names.length !== uris.length + dns.length + ips.length) found.push('only URI, DNS and IP SANs are allowed');
   try {
-    if (keyTypeOfSpki(new Uint8Array(cert.publicKey.rawData)) !== expected.keyType) found.push(`subject key is not ${expected.keyType}`);
+    if (keyTypeOfSpki(new Uint8Array(cert.publicKey.rawData)) !== expected.keyType)
+      found.push(`subject key is not ${expected.keyType}`);
   } catch (err) {
     found.push(`subject key refused: ${(err as Error).message}`);
   }
   const notBefore = cert.notBefore.getTime();
-  if (notBefore < expected.now - BACKDATE_MS || notBefore > expected.now) found.push('notBefore must lie within 60 s before issuance');
+  if (notBefore < expected.now - BACKDATE_MS || notBefore > expected.now)
+    found.push('notBefore must lie within 60 s before issuance');
   if (cert.notAfter.getTime() <= expected.now) found.push('notAfter must lie after issuance');
   return found;
 }
@@ -69,7 +73,9 @@ export async function caProfileViolations(cert: x509.X509Certificate, expected: 
   if (!bc?.critical || !bc.ca) found.push('basicConstraints must be present, critical and CA:true');
   else if (bc.pathLength !== expected.pathLength) found.push(`pathLen must be ${expected.pathLength ?? 'absent'}`);
   checkKeyUsage(cert, CA_USAGES, found);
-  const uris = sanNames(cert).filter((n) => n.type === 'url').map((n) => n.value);
+  const uris = sanNames(cert)
+    .filter((n) => n.type === 'url')
+    .map((n) => n.value);
   if (uris.length !== 1 || uris[0] !== trustDomainId(expected.trustDomain)) {
     found.push(`exactly one URI SAN ${trustDomainId(expected.trustDomain)} expected, found ${JSON.stringify(uris)}`);
   }
@@ -84,22 +90,30 @@ export async function caProfileViolations(cert: x509.X509Certificate, expected: 
 /** Throws `code` with every violation listed when there is any. */
 export function assertNoViolations(violations: readonly string[], code: SigilError['code'], what: string): void {
   if (violations.length > 0) {
-    throw new SigilError(code, `${what} breaks the certificate profile: ${violations.join('; ')}`, { details: { violations: violations.length } });
+    throw new SigilError(code, `${what} breaks the certificate profile: ${violations.join('; ')}`, {
+      details: { violations: violations.length },
+    });
   }
 }
 
-async function commonViolations(cert: x509.X509Certificate, issuer: x509.X509Certificate, selfSigned: boolean): Promise<string[]> {
+async function commonViolations(
+  cert: x509.X509Certificate,
+  issuer: x509.X509Certificate,
+  selfSigned: boolean,
+): Promise<string[]> {
   const found: string[] = [];
-  if (cert.issuer !== issuer.subject) found.push(`issuer name ${cert.issuer} is not the signer's subject ${issuer.subject}`);
+  if (cert.issuer !== issuer.subject)
+    found.push(`issuer name ${cert.issuer} is not the signer's subject ${issuer.subject}`);
   let signatureOk = false;
   try {
     signatureOk = await cert.verify({ publicKey: issuer.publicKey, signatureOnly: true }, webcrypto);
   } catch {
     signatureOk = false;
   }
-  if (!signatureOk) found.push('the signature does not verify with the signer\'s key');
+  if (!signatureOk) found.push("the signature does not verify with the signer's key");
   const hash = cert.signatureAlgorithm.hash?.name;
-  if (hash === undefined || !STRONG_HASHES.has(hash)) found.push(`signature hash ${hash ?? 'none'} is weaker than SHA-256`);
+  if (hash === undefined || !STRONG_HASHES.has(hash))
+    found.push(`signature hash ${hash ?? 'none'} is weaker than SHA-256`);
   if (!/^[1-7][0-9a-f]{31}$/i.test(cert.serialNumber) && !/^0[1-9a-f][0-9a-f]{30}$/i.test(cert.serialNumber)) {
     found.push('serial must be 16 bytes, positive (top bit clear) and non-zero');
   }
@@ -108,10 +122,11 @@ async function commonViolations(cert: x509.X509Certificate, issuer: x509.X509Cer
   if (!selfSigned) {
     const aki = cert.getExtension(x509.AuthorityKeyIdentifierExtension);
     const issuerSki = issuer.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId;
-    if (!aki || aki.keyId === undefined || aki.keyId !== issuerSki) found.push('authorityKeyIdentifier must equal the signer\'s subjectKeyIdentifier');
+    if (!aki || aki.keyId === undefined || aki.keyId !== issuerSki)
+      found.push("authorityKeyIdentifier must equal the signer's subjectKeyIdentifier");
   }
   if (cert.notAfter.getTime() <= cert.notBefore.getTime()) found.push('notAfter must follow notBefore');
-  if (cert.notAfter.getTime() > issuer.notAfter.getTime()) found.push('notAfter lies past the signer\'s notAfter');
+  if (cert.notAfter.getTime() > issuer.notAfter.getTime()) found.push("notAfter lies past the signer's notAfter");
   return found;
 }
 

@@ -5,7 +5,14 @@ import { writeNewFile } from './write-new-file.ts';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
 import { parseKeyType, type KeyType } from '../../common/key-type.ts';
 import { adminId, controlPlaneId, isAdminId, parseSpiffeId, parseTrustDomain } from '../../common/spiffe-id.ts';
-import { CA_FILE_NAMES, caFilePaths, encodeCaMetadata, existingCaEntries, writeCaDirectory, type CaFiles } from './ca-files.ts';
+import {
+  CA_FILE_NAMES,
+  caFilePaths,
+  encodeCaMetadata,
+  existingCaEntries,
+  writeCaDirectory,
+  type CaFiles,
+} from './ca-files.ts';
 import { certificatePem, type IssuedCertificate } from './issued-certificate.ts';
 import { privateKeyPem } from './key-file.ts';
 import { generateKeyPair } from '../../common/key-pair.ts';
@@ -60,11 +67,17 @@ export async function initCa(options: InitCaOptions): Promise<InitCaResult> {
   const trustDomain = parseTrustDomain(options.trustDomain);
   const keyType = parseKeyType(options.keyType);
   if (typeof options.passphrase !== 'string' || options.passphrase === '') {
-    throw new SigilError(ErrorCode.CA_PASSPHRASE, 'no CA passphrase was given: set SIGIL_CA_PASSPHRASE or --passphrase-file');
+    throw new SigilError(
+      ErrorCode.CA_PASSPHRASE,
+      'no CA passphrase was given: set SIGIL_CA_PASSPHRASE or --passphrase-file',
+    );
   }
   const adminSpiffeId = parseSpiffeId(adminId(trustDomain, options.adminName ?? 'default'));
   if (!isAdminId(adminSpiffeId)) {
-    throw new SigilError(ErrorCode.INVALID_ARGUMENT, `admin name ${JSON.stringify(options.adminName)} must be one path segment`);
+    throw new SigilError(
+      ErrorCode.INVALID_ARGUMENT,
+      `admin name ${JSON.stringify(options.adminName)} must be one path segment`,
+    );
   }
   const hosts = options.serveHosts ?? DEFAULT_SERVE_HOSTS;
   const ipAddresses = hosts.filter((h) => isIP(h) !== 0);
@@ -83,10 +96,20 @@ export async function initCa(options: InitCaOptions): Promise<InitCaResult> {
   });
   const cpKeys = await generateKeyPair(keyType);
   const controlPlane = await ca.issueLeaf({
-    spiffeId: controlPlaneId(trustDomain), publicKey: cpKeys.publicKey, ttlMs: CONTROL_PLANE_SVID_TTL_MS, now: options.now, dnsNames, ipAddresses,
+    spiffeId: controlPlaneId(trustDomain),
+    publicKey: cpKeys.publicKey,
+    ttlMs: CONTROL_PLANE_SVID_TTL_MS,
+    now: options.now,
+    dnsNames,
+    ipAddresses,
   });
   const adminKeys = await generateKeyPair(keyType);
-  const admin = await ca.issueLeaf({ spiffeId: adminSpiffeId, publicKey: adminKeys.publicKey, ttlMs: ADMIN_SVID_TTL_MS, now: options.now });
+  const admin = await ca.issueLeaf({
+    spiffeId: adminSpiffeId,
+    publicKey: adminKeys.publicKey,
+    ttlMs: ADMIN_SVID_TTL_MS,
+    now: options.now,
+  });
 
   const createdAt = new Date(options.now).toISOString();
   const names = CA_FILE_NAMES;
@@ -100,19 +123,38 @@ export async function initCa(options: InitCaOptions): Promise<InitCaResult> {
     await writeNewFile(offlineRootKey, rootKeyPem, secretFile);
   }
   try {
-    await writeCaDirectory(options.dataDir, [
-      { name: names.rootCert, data: certificatePem(root.cert), mode: publicFile },
-      ...(offlineRootKey === undefined ? [{ name: names.rootKey, data: rootKeyPem, mode: secretFile }] : []),
-      { name: names.intermediateCert, data: certificatePem(intermediate.cert), mode: publicFile },
-      { name: names.intermediateKey, data: privateKeyPem(intermediate.keys.privateKey, { passphrase: options.passphrase }), mode: secretFile },
-      { name: names.bundle, data: ca.bundlePem(), mode: publicFile },
-      { name: names.controlPlaneSvid, data: controlPlane.pem + ca.chainPem(), mode: publicFile },
-      { name: names.controlPlaneKey, data: privateKeyPem(cpKeys.privateKey), mode: secretFile },
-      { name: names.adminSvid, data: admin.pem + ca.chainPem(), mode: publicFile },
-      { name: names.adminKey, data: privateKeyPem(adminKeys.privateKey), mode: secretFile },
-      { name: names.adminBundle, data: ca.bundlePem(), mode: publicFile },
-      { name: names.meta, data: encodeCaMetadata({ version: 1, trustDomain, keyType, createdAt, files: names, ...(offlineRootKey === undefined ? {} : { rootKeyOffline: true }) }), mode: publicFile },
-    ], names.meta);
+    await writeCaDirectory(
+      options.dataDir,
+      [
+        { name: names.rootCert, data: certificatePem(root.cert), mode: publicFile },
+        ...(offlineRootKey === undefined ? [{ name: names.rootKey, data: rootKeyPem, mode: secretFile }] : []),
+        { name: names.intermediateCert, data: certificatePem(intermediate.cert), mode: publicFile },
+        {
+          name: names.intermediateKey,
+          data: privateKeyPem(intermediate.keys.privateKey, { passphrase: options.passphrase }),
+          mode: secretFile,
+        },
+        { name: names.bundle, data: ca.bundlePem(), mode: publicFile },
+        { name: names.controlPlaneSvid, data: controlPlane.pem + ca.chainPem(), mode: publicFile },
+        { name: names.controlPlaneKey, data: privateKeyPem(cpKeys.privateKey), mode: secretFile },
+        { name: names.adminSvid, data: admin.pem + ca.chainPem(), mode: publicFile },
+        { name: names.adminKey, data: privateKeyPem(adminKeys.privateKey), mode: secretFile },
+        { name: names.adminBundle, data: ca.bundlePem(), mode: publicFile },
+        {
+          name: names.meta,
+          data: encodeCaMetadata({
+            version: 1,
+            trustDomain,
+            keyType,
+            createdAt,
+            files: names,
+            ...(offlineRootKey === undefined ? {} : { rootKeyOffline: true }),
+          }),
+          mode: publicFile,
+        },
+      ],
+      names.meta,
+    );
   } catch (err) {
     if (offlineRootKey !== undefined) await rm(offlineRootKey, { force: true });
     throw err;

@@ -17,9 +17,13 @@ async function tempDir(t: Test): Promise<string> {
 
 async function signsLike(t: Test, original: webcrypto.CryptoKeyPair, loaded: CryptoKey): Promise<void> {
   const data = new TextEncoder().encode('probe');
-  const algorithm = loaded.algorithm.name === 'ECDSA' ? { name: 'ECDSA', hash: 'SHA-256' } : { name: loaded.algorithm.name };
+  const algorithm =
+    loaded.algorithm.name === 'ECDSA' ? { name: 'ECDSA', hash: 'SHA-256' } : { name: loaded.algorithm.name };
   const signature = await crypto.subtle.sign(algorithm, loaded, data);
-  t.ok(await crypto.subtle.verify(algorithm, original.publicKey, signature, data), 'loaded key signs for the original public key');
+  t.ok(
+    await crypto.subtle.verify(algorithm, original.publicKey, signature, data),
+    'loaded key signs for the original public key',
+  );
 }
 
 t.test('CA keys are encrypted PKCS#8, mode 0600, and read back with the passphrase', async (t) => {
@@ -50,7 +54,10 @@ t.test('a wrong or missing passphrase is CA_PASSPHRASE and never echoes the pass
   const path = join(await tempDir(t), 'intermediate.key');
   await writePrivateKeyFile(path, (await generateKeyPair('ec-p256')).privateKey, { passphrase: PASSPHRASE });
   const wrong = 'wrong-passphrase-123';
-  const err = await readPrivateKeyFile(path, { passphrase: wrong }).then(() => undefined, (e: unknown) => e as Error & { code: string });
+  const err = await readPrivateKeyFile(path, { passphrase: wrong }).then(
+    () => undefined,
+    (e: unknown) => e as Error & { code: string },
+  );
   t.equal(err?.code, ErrorCode.CA_PASSPHRASE);
   t.match(err?.message, `the CA passphrase does not decrypt ${path}: check SIGIL_CA_PASSPHRASE or --passphrase-file`);
   t.notMatch(err?.message, wrong);
@@ -61,13 +68,18 @@ t.test('a wrong or missing passphrase is CA_PASSPHRASE and never echoes the pass
 t.test('never overwrites an existing file', async (t) => {
   const path = join(await tempDir(t), 'taken.key');
   await writeFile(path, 'keep me');
-  await t.rejects(writePrivateKeyFile(path, (await generateKeyPair('ec-p256')).privateKey), { code: ErrorCode.INVALID_ARGUMENT });
+  await t.rejects(writePrivateKeyFile(path, (await generateKeyPair('ec-p256')).privateKey), {
+    code: ErrorCode.INVALID_ARGUMENT,
+  });
   t.equal(await readFile(path, 'utf8'), 'keep me');
 });
 
 t.test('an empty passphrase is refused, garbage is CA_INVALID, a missing file CA_MISSING', async (t) => {
   const dir = await tempDir(t);
-  await t.rejects(writePrivateKeyFile(join(dir, 'a.key'), (await generateKeyPair('ec-p256')).privateKey, { passphrase: '' }), { code: ErrorCode.INVALID_ARGUMENT });
+  await t.rejects(
+    writePrivateKeyFile(join(dir, 'a.key'), (await generateKeyPair('ec-p256')).privateKey, { passphrase: '' }),
+    { code: ErrorCode.INVALID_ARGUMENT },
+  );
   await writeFile(join(dir, 'garbage.key'), 'not a key');
   await t.rejects(readPrivateKeyFile(join(dir, 'garbage.key')), { code: ErrorCode.CA_INVALID });
   await t.rejects(readPrivateKeyFile(join(dir, 'absent.key')), { code: ErrorCode.CA_MISSING });

@@ -44,13 +44,25 @@ export function privateKeyPem(key: CryptoKey | KeyObject, options: PrivateKeyFil
     return keyObject.export({ format: 'pem', type: 'pkcs8' }) as string;
   }
   if (options.passphrase === '') {
-    throw new SigilError(ErrorCode.INVALID_ARGUMENT, `the CA passphrase is empty: ${PASSPHRASE_HINT.replace('check', 'set')}`);
+    throw new SigilError(
+      ErrorCode.INVALID_ARGUMENT,
+      `the CA passphrase is empty: ${PASSPHRASE_HINT.replace('check', 'set')}`,
+    );
   }
-  return keyObject.export({ format: 'pem', type: 'pkcs8', cipher: 'aes-256-cbc', passphrase: options.passphrase }) as string;
+  return keyObject.export({
+    format: 'pem',
+    type: 'pkcs8',
+    cipher: 'aes-256-cbc',
+    passphrase: options.passphrase,
+  }) as string;
 }
 
 /** Writes a new key file with mode 0600; fails if the file exists. */
-export async function writePrivateKeyFile(path: string, key: CryptoKey | KeyObject, options: PrivateKeyFileOptions = {}): Promise<void> {
+export async function writePrivateKeyFile(
+  path: string,
+  key: CryptoKey | KeyObject,
+  options: PrivateKeyFileOptions = {},
+): Promise<void> {
   await writeNewFile(path, privateKeyPem(key, options), 0o600);
 }
 
@@ -61,15 +73,28 @@ export async function writePrivateKeyFile(path: string, key: CryptoKey | KeyObje
 export function decodePrivateKeyPem(pem: string, source: string, options: PrivateKeyFileOptions = {}): KeyObject {
   const encrypted = pem.trimStart().startsWith(ENCRYPTED_LABEL);
   if (encrypted && (options.passphrase === undefined || options.passphrase === '')) {
-    throw new SigilError(ErrorCode.CA_PASSPHRASE, `${source} is encrypted and no CA passphrase was given: ${PASSPHRASE_HINT}`);
+    throw new SigilError(
+      ErrorCode.CA_PASSPHRASE,
+      `${source} is encrypted and no CA passphrase was given: ${PASSPHRASE_HINT}`,
+    );
   }
   try {
-    return createPrivateKey(encrypted ? { key: pem, format: 'pem', passphrase: options.passphrase } : { key: pem, format: 'pem' });
+    return createPrivateKey(
+      encrypted ? { key: pem, format: 'pem', passphrase: options.passphrase } : { key: pem, format: 'pem' },
+    );
   } catch (err) {
     if (encrypted) {
-      throw new SigilError(ErrorCode.CA_PASSPHRASE, `the CA passphrase does not decrypt ${source}: ${PASSPHRASE_HINT}`, { cause: err });
+      throw new SigilError(
+        ErrorCode.CA_PASSPHRASE,
+        `the CA passphrase does not decrypt ${source}: ${PASSPHRASE_HINT}`,
+        { cause: err },
+      );
     }
-    throw new SigilError(ErrorCode.CA_INVALID, `${source} does not hold a PEM private key: restore it from a backup or create a new CA`, { cause: err });
+    throw new SigilError(
+      ErrorCode.CA_INVALID,
+      `${source} does not hold a PEM private key: restore it from a backup or create a new CA`,
+      { cause: err },
+    );
   }
 }
 

@@ -41,7 +41,11 @@ export async function loadCa(options: LoadCaOptions): Promise<LoadedCa> {
     metaText = await readFile(metaPath, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    throw new SigilError(ErrorCode.CA_MISSING, `${options.dataDir} holds no CA: run sigil ca init --data-dir ${options.dataDir} first`, { cause: err });
+    throw new SigilError(
+      ErrorCode.CA_MISSING,
+      `${options.dataDir} holds no CA: run sigil ca init --data-dir ${options.dataDir} first`,
+      { cause: err },
+    );
   }
   const meta = decodeCaMetadata(metaText, metaPath);
   const files = caFilePaths(options.dataDir, { ...CA_FILE_NAMES, ...meta.files });
@@ -49,13 +53,22 @@ export async function loadCa(options: LoadCaOptions): Promise<LoadedCa> {
   // During a rotation, a step committed in ca.json may not have reached bundle.pem (a crash in between): the roots
   // the rotation needs count too. Outside one, a bundle without the CA's root stays an error.
   const rotating = caPhase(meta) !== 'stable';
-  const needed = rotating ? (await requiredRoots(options.dataDir, meta)).filter((r) => !bundleRoots.some((b) => sameCertificate(b, r))) : [];
+  const needed = rotating
+    ? (await requiredRoots(options.dataDir, meta)).filter((r) => !bundleRoots.some((b) => sameCertificate(b, r)))
+    : [];
   const roots = [...bundleRoots, ...needed];
   const [intermediate, ...extra] = await readCertificates(files.intermediateCert, options.dataDir);
   if (intermediate === undefined || extra.length > 0) {
-    throw new SigilError(ErrorCode.CA_INVALID, `${files.intermediateCert} must hold exactly one certificate: restore it from a backup`);
+    throw new SigilError(
+      ErrorCode.CA_INVALID,
+      `${files.intermediateCert} must hold exactly one certificate: restore it from a backup`,
+    );
   }
-  const keyObject = decodePrivateKeyPem(await readCaFile(files.intermediateKey, options.dataDir), files.intermediateKey, { passphrase: options.passphrase });
+  const keyObject = decodePrivateKeyPem(
+    await readCaFile(files.intermediateKey, options.dataDir),
+    files.intermediateKey,
+    { passphrase: options.passphrase },
+  );
   const ca = await CertificateAuthority.create({
     trustDomain: meta.trustDomain,
     intermediate,
@@ -64,7 +77,10 @@ export async function loadCa(options: LoadCaOptions): Promise<LoadedCa> {
     ...(options.randomBytes ? { randomBytes: options.randomBytes } : {}),
   });
   if (ca.keyType !== meta.keyType) {
-    throw new SigilError(ErrorCode.CA_INVALID, `${files.intermediateCert} holds a ${ca.keyType} key but ${metaPath} says ${meta.keyType}`);
+    throw new SigilError(
+      ErrorCode.CA_INVALID,
+      `${files.intermediateCert} holds a ${ca.keyType} key but ${metaPath} says ${meta.keyType}`,
+    );
   }
   return { ca, trustDomain: meta.trustDomain, keyType: meta.keyType, files, createdAt: Date.parse(meta.createdAt) };
 }
@@ -74,7 +90,11 @@ async function readCaFile(path: string, dataDir: string): Promise<string> {
     return await readFile(path, 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    throw new SigilError(ErrorCode.CA_INVALID, `${path} is missing, so the CA in ${dataDir} is incomplete: restore it from a backup`, { cause: err });
+    throw new SigilError(
+      ErrorCode.CA_INVALID,
+      `${path} is missing, so the CA in ${dataDir} is incomplete: restore it from a backup`,
+      { cause: err },
+    );
   }
 }
 
@@ -84,8 +104,11 @@ async function readCertificates(path: string, dataDir: string): Promise<x509.X50
   try {
     certs = parseCertificatesPem(text);
   } catch (err) {
-    throw new SigilError(ErrorCode.CA_INVALID, `${path} holds an unreadable certificate: restore it from a backup`, { cause: err });
+    throw new SigilError(ErrorCode.CA_INVALID, `${path} holds an unreadable certificate: restore it from a backup`, {
+      cause: err,
+    });
   }
-  if (certs.length === 0) throw new SigilError(ErrorCode.CA_INVALID, `${path} holds no certificate: restore it from a backup`);
+  if (certs.length === 0)
+    throw new SigilError(ErrorCode.CA_INVALID, `${path} holds no certificate: restore it from a backup`);
   return certs;
 }

@@ -38,8 +38,17 @@ export async function mintRoot(options: MintCommon): Promise<CaKeyMaterial> {
     randomBytes: options.randomBytes ?? defaultRandomBytes,
     ...(options.ttlMs === undefined ? {} : { ttlMs: options.ttlMs }),
   });
-  const cert = await signCertificate({ template, publicKey: keys.publicKey, signingKey: keys.privateKey, signingKeyType: options.keyType });
-  assertNoViolations(await caProfileViolations(cert, { trustDomain: options.trustDomain, issuer: cert }), ErrorCode.INTERNAL, 'the new root CA');
+  const cert = await signCertificate({
+    template,
+    publicKey: keys.publicKey,
+    signingKey: keys.privateKey,
+    signingKeyType: options.keyType,
+  });
+  assertNoViolations(
+    await caProfileViolations(cert, { trustDomain: options.trustDomain, issuer: cert }),
+    ErrorCode.INTERNAL,
+    'the new root CA',
+  );
   return { cert, keys, keyType: options.keyType, issued: issuedCertificate(cert, options.keyType) };
 }
 
@@ -47,7 +56,11 @@ export async function mintRoot(options: MintCommon): Promise<CaKeyMaterial> {
 export async function mintIntermediate(options: MintCommon & { readonly root: CaKeyMaterial }): Promise<CaKeyMaterial> {
   const { root } = options;
   const rootSki = subjectKeyIdOf(root.cert);
-  if (rootSki === undefined) throw new SigilError(ErrorCode.CA_INVALID, 'the root CA has no subjectKeyIdentifier: it cannot sign an intermediate');
+  if (rootSki === undefined)
+    throw new SigilError(
+      ErrorCode.CA_INVALID,
+      'the root CA has no subjectKeyIdentifier: it cannot sign an intermediate',
+    );
   const keys = await generateKeyPair(options.keyType);
   const template = intermediateTemplate({
     trustDomain: parseTrustDomain(options.trustDomain),
@@ -62,8 +75,17 @@ export async function mintIntermediate(options: MintCommon & { readonly root: Ca
     },
     ...(options.ttlMs === undefined ? {} : { ttlMs: options.ttlMs }),
   });
-  const cert = await signCertificate({ template, publicKey: keys.publicKey, signingKey: root.keys.privateKey, signingKeyType: root.keyType });
-  const violations = await caProfileViolations(cert, { trustDomain: options.trustDomain, issuer: root.cert, pathLength: 0 });
+  const cert = await signCertificate({
+    template,
+    publicKey: keys.publicKey,
+    signingKey: root.keys.privateKey,
+    signingKeyType: root.keyType,
+  });
+  const violations = await caProfileViolations(cert, {
+    trustDomain: options.trustDomain,
+    issuer: root.cert,
+    pathLength: 0,
+  });
   assertNoViolations(violations, ErrorCode.INTERNAL, 'the new intermediate CA');
   return { cert, keys, keyType: options.keyType, issued: issuedCertificate(cert, options.keyType) };
 }
@@ -92,7 +114,11 @@ export async function mintCa(options: MintCaOptions): Promise<MintedCa> {
     ...(options.randomBytes ? { randomBytes: options.randomBytes } : {}),
   };
   const root = await mintRoot({ ...common, ...(options.rootTtlMs === undefined ? {} : { ttlMs: options.rootTtlMs }) });
-  const intermediate = await mintIntermediate({ ...common, root, ...(options.intermediateTtlMs === undefined ? {} : { ttlMs: options.intermediateTtlMs }) });
+  const intermediate = await mintIntermediate({
+    ...common,
+    root,
+    ...(options.intermediateTtlMs === undefined ? {} : { ttlMs: options.intermediateTtlMs }),
+  });
   const ca = await CertificateAuthority.create({
     trustDomain: options.trustDomain,
     intermediate: intermediate.cert,

@@ -70,7 +70,10 @@ export function nextRotationStep(input: RotationScheduleInput, config: RotationS
       return { step: 'prepare', at, intermediateOnly };
     }
     case 'prepared':
-      return { step: 'activate', at: Math.max(activateAt(input.intermediate), (input.preparedAt ?? input.now) + config.propagationMs) };
+      return {
+        step: 'activate',
+        at: Math.max(activateAt(input.intermediate), (input.preparedAt ?? input.now) + config.propagationMs),
+      };
     case 'activated':
       return { step: 'retire', at: (input.activatedAt ?? input.now) + config.activateWindowMs + RETIRE_GRACE_MS };
   }

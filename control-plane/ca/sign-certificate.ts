@@ -37,7 +37,8 @@ export async function signCertificate(input: SignCertificateInput): Promise<x509
 
 /** RFC 5280 method-1 key identifier (SHA-1 of the subjectPublicKey bits), hex. */
 export async function keyIdentifier(publicKey: CryptoKey | Uint8Array): Promise<string> {
-  const key = publicKey instanceof Uint8Array ? new x509.PublicKey(publicKey) : await x509.PublicKey.create(publicKey, webcrypto);
+  const key =
+    publicKey instanceof Uint8Array ? new x509.PublicKey(publicKey) : await x509.PublicKey.create(publicKey, webcrypto);
   return Buffer.from(await key.getKeyIdentifier(webcrypto)).toString('hex');
 }
 

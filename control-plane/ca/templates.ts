@@ -73,8 +73,9 @@ export interface LeafInput extends CommonInput {
  */
 export function randomSerial(randomBytes: RandomBytes): string {
   const bytes = Uint8Array.from(randomBytes(SERIAL_BYTES));
-  if (bytes.length !== SERIAL_BYTES) throw new RangeError(`randomBytes returned ${bytes.length} bytes, expected ${SERIAL_BYTES}`);
-  bytes[0] = (bytes[0]! & 0x7f) || 0x01;
+  if (bytes.length !== SERIAL_BYTES)
+    throw new RangeError(`randomBytes returned ${bytes.length} bytes, expected ${SERIAL_BYTES}`);
+  bytes[0] = bytes[0]! & 0x7f || 0x01;
   return Buffer.from(bytes).toString('hex');
 }
 
@@ -91,7 +92,10 @@ export interface Validity {
 export function validity(now: number, ttlMs: number, issuer?: Pick<IssuerFacts, 'notBefore' | 'notAfter'>): Validity {
   if (!Number.isFinite(now)) throw new SigilError(ErrorCode.INVALID_ARGUMENT, `invalid issuance time ${now}`);
   if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0) {
-    throw new SigilError(ErrorCode.INVALID_ARGUMENT, `invalid certificate TTL ${ttlMs} ms: use a positive whole number of milliseconds`);
+    throw new SigilError(
+      ErrorCode.INVALID_ARGUMENT,
+      `invalid certificate TTL ${ttlMs} ms: use a positive whole number of milliseconds`,
+    );
   }
   const notBefore = Math.ceil(Math.max(now - BACKDATE_MS, issuer?.notBefore ?? -Infinity) / 1000) * 1000;
   const notAfter = Math.floor(Math.min(now + ttlMs, issuer?.notAfter ?? Infinity) / 1000) * 1000;
@@ -102,7 +106,10 @@ export function validity(now: number, ttlMs: number, issuer?: Pick<IssuerFacts, 
       `the signing CA expired at ${new Date(issuer.notAfter).toISOString()}: rotate the CA (sigil ca rotate prepare|activate)`,
     );
   }
-  throw new SigilError(ErrorCode.INVALID_ARGUMENT, `a certificate TTL of ${ttlMs} ms is too short: use at least one second`);
+  throw new SigilError(
+    ErrorCode.INVALID_ARGUMENT,
+    `a certificate TTL of ${ttlMs} ms is too short: use at least one second`,
+  );
 }
 
 function caName(role: 'root' | 'intermediate', serial: string): string {
@@ -150,12 +157,14 @@ export function intermediateTemplate(input: IntermediateInput): CertificateTempl
   };
 }
 
-const DNS_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
+const DNS_NAME =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
 
 /** The one text form of an IP address (IPv6 compressed, lowercase), as certificate parsers print it back. */
 export function canonicalIp(ip: string): string {
   const version = ip.includes('%') ? 0 : isIP(ip);
-  if (version === 0) throw new SigilError(ErrorCode.INVALID_ARGUMENT, `${JSON.stringify(ip)} is not an IPv4 or IPv6 address`);
+  if (version === 0)
+    throw new SigilError(ErrorCode.INVALID_ARGUMENT, `${JSON.stringify(ip)} is not an IPv4 or IPv6 address`);
   return version === 4 ? ip : new URL(`http://[${ip}]/`).hostname.slice(1, -1);
 }
 
@@ -167,11 +176,18 @@ export function leafKeyUsages(keyType: KeyType): number {
 
 export function leafTemplate(input: LeafInput): CertificateTemplate {
   if (input.spiffeId.path === '') {
-    throw new SigilError(ErrorCode.SPIFFE_ID_INVALID, `an SVID cannot name the trust domain itself (${input.spiffeId.uri}): give the ID a path`);
+    throw new SigilError(
+      ErrorCode.SPIFFE_ID_INVALID,
+      `an SVID cannot name the trust domain itself (${input.spiffeId.uri}): give the ID a path`,
+    );
   }
   const dnsNames = input.dnsNames ?? [];
   for (const dns of dnsNames) {
-    if (!DNS_NAME.test(dns)) throw new SigilError(ErrorCode.INVALID_ARGUMENT, `${JSON.stringify(dns)} is not a DNS name: use letters, digits, "-" and "." only`);
+    if (!DNS_NAME.test(dns))
+      throw new SigilError(
+        ErrorCode.INVALID_ARGUMENT,
+        `${JSON.stringify(dns)} is not a DNS name: use letters, digits, "-" and "." only`,
+      );
   }
   const ipAddresses = (input.ipAddresses ?? []).map(canonicalIp);
   const serialNumber = randomSerial(input.randomBytes);

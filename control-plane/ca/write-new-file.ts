@@ -11,7 +11,11 @@ export async function writeNewFile(path: string, data: string | Uint8Array, mode
     handle = await open(path, 'wx', mode);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
-      throw new SigilError(ErrorCode.INVALID_ARGUMENT, `${path} already exists: refusing to overwrite it; move it away deliberately or choose another path`, { cause: err });
+      throw new SigilError(
+        ErrorCode.INVALID_ARGUMENT,
+        `${path} already exists: refusing to overwrite it; move it away deliberately or choose another path`,
+        { cause: err },
+      );
     }
     throw err;
   }

@@ -19,7 +19,12 @@ const pki = await makeTestPki(TD);
 const cp = await pki.issueSvid(controlPlaneId(TD));
 const signer: EventSigner = { chainDer: [cp.der, pki.intermediate.der], privateKey: cp.key.privateKey };
 const now = cp.cert.notBefore.getTime() + 60_000;
-const bundle = (n: number): SigilEvent => ({ type: 'bundle.updated', roots: [pki.root.der], bundleSequence: n, refreshHintSeconds: 60 });
+const bundle = (n: number): SigilEvent => ({
+  type: 'bundle.updated',
+  roots: [pki.root.der],
+  bundleSequence: n,
+  refreshHintSeconds: 60,
+});
 
 const dir = await mkdtemp(join(tmpdir(), 'sigil-events-'));
 t.teardown(() => rm(dir, { recursive: true, force: true }));
@@ -33,7 +38,15 @@ async function openStore(): Promise<SqliteStore> {
 }
 
 function publisherWith(store: SqliteStore, clock: Clock = systemClock): NatsEventPublisher {
-  return new NatsEventPublisher({ servers: [nats.url], trustDomain: TD, reconnectWaitMs: 50 }, { store, signer: () => signer, clock: { now: () => now, setTimer: clock.setTimer.bind(clock) }, logger: silentLogger() });
+  return new NatsEventPublisher(
+    { servers: [nats.url], trustDomain: TD, reconnectWaitMs: 50 },
+    {
+      store,
+      signer: () => signer,
+      clock: { now: () => now, setTimer: clock.setTimer.bind(clock) },
+      logger: silentLogger(),
+    },
+  );
 }
 
 function nextStatus(p: NatsEventPublisher, wanted: EventChannelStatus): Promise<void> {
@@ -79,7 +92,12 @@ t.test('a raw NATS subscriber receives a signed event that verifies', async (t) 
   const msg = await sub.next();
   t.equal(msg.subject, eventSubject(TD, 'bundle'));
   t.same(parseEventSubject(msg.subject), { trustDomain: TD, kind: 'bundle' });
-  t.match(verify(msg, sequence - 1), { ok: true, kind: 'bundle', sequence, event: { type: 'bundle.updated', bundleSequence: 1 } });
+  t.match(verify(msg, sequence - 1), {
+    ok: true,
+    kind: 'bundle',
+    sequence,
+    event: { type: 'bundle.updated', bundleSequence: 1 },
+  });
   t.match(verify(msg, sequence), { ok: false, reason: 'replayed' }, 'the same message again is a replay');
   await sub.nc.close();
   await publisher.close();
@@ -104,7 +122,10 @@ t.test('sequences only grow, across publisher restarts with the same store', asy
     await publisher.close();
     await store.close();
   }
-  t.ok(seen.every((s, i) => i === 0 || s > (seen[i - 1] ?? 0)), `strictly increasing: ${seen.join(',')}`);
+  t.ok(
+    seen.every((s, i) => i === 0 || s > (seen[i - 1] ?? 0)),
+    `strictly increasing: ${seen.join(',')}`,
+  );
   await sub.nc.close();
 });
 
@@ -124,7 +145,11 @@ t.test('with NATS down, start resolves and the publisher connects once it is up'
   clock.advance(50);
   await up;
   t.equal(publisher.connected, true);
-  t.match(verify(await sub.next(), sequence - 1), { ok: true, sequence }, 'the event published while down is delivered on connect');
+  t.match(
+    verify(await sub.next(), sequence - 1),
+    { ok: true, sequence },
+    'the event published while down is delivered on connect',
+  );
 
   const down = nextStatus(publisher, 'disconnected');
   await nats.stop();

@@ -58,7 +58,8 @@ export class NatsEventPublisher implements EventPublisher {
   #tail: Promise<unknown> = Promise.resolve();
 
   constructor(options: NatsEventPublisherOptions, deps: NatsEventPublisherDeps) {
-    if (options.servers.length === 0) throw new SigilError(ErrorCode.CONFIG_INVALID, 'nats.servers is empty: list at least one nats:// URL');
+    if (options.servers.length === 0)
+      throw new SigilError(ErrorCode.CONFIG_INVALID, 'nats.servers is empty: list at least one nats:// URL');
     this.#options = options;
     this.#deps = deps;
   }
@@ -81,7 +82,11 @@ export class NatsEventPublisher implements EventPublisher {
       try {
         authenticator = credsAuthenticator(new Uint8Array(await readFile(o.credentialsFile)));
       } catch (cause) {
-        throw new SigilError(ErrorCode.CONFIG_INVALID, `cannot read the NATS credentials file ${o.credentialsFile}: check nats.credentialsFile`, { cause });
+        throw new SigilError(
+          ErrorCode.CONFIG_INVALID,
+          `cannot read the NATS credentials file ${o.credentialsFile}: check nats.credentialsFile`,
+          { cause },
+        );
       }
     }
     this.#connectOptions = {
@@ -122,7 +127,13 @@ export class NatsEventPublisher implements EventPublisher {
     const { store, clock, signer } = this.#deps;
     // Allocated before publishing: a crash after this point skips a number, never reuses one.
     const sequence = await store.nextSequence(`event.${kind}`);
-    const data = await signEvent({ event, trustDomain: this.#options.trustDomain, sequence, issuedAt: clock.now(), signer: signer() });
+    const data = await signEvent({
+      event,
+      trustDomain: this.#options.trustDomain,
+      sequence,
+      issuedAt: clock.now(),
+      signer: signer(),
+    });
     const subject = eventSubject(this.#options.trustDomain, kind);
     if (this.#nc) {
       this.#nc.publish(subject, data);
@@ -143,7 +154,10 @@ export class NatsEventPublisher implements EventPublisher {
     } catch (err) {
       if (this.#closed) return;
       const wait = this.#options.reconnectWaitMs ?? 2000;
-      this.#deps.logger.warn({ [LogField.reason]: (err as Error).message, retryInMs: wait }, 'event channel: cannot reach NATS yet; events wait, subscribers use FetchTrust');
+      this.#deps.logger.warn(
+        { [LogField.reason]: (err as Error).message, retryInMs: wait },
+        'event channel: cannot reach NATS yet; events wait, subscribers use FetchTrust',
+      );
       this.#retry = this.#deps.clock.setTimer(wait, () => void this.#attempt());
       return;
     }

@@ -23,7 +23,11 @@ const STRONG_HASHES = new Set(['SHA-256', 'SHA-384', 'SHA-512']);
 /** Decodes a DER PKCS#10 request; anything that is not one is CSR_MALFORMED. */
 export function decodeCsr(der: Uint8Array): CsrUnderCheck {
   const malformed = (cause: unknown): SigilError =>
-    new SigilError(ErrorCode.CSR_MALFORMED, 'the CSR is not a DER PKCS#10 request: send the request in DER (not PEM) as built by makeCsr', { cause });
+    new SigilError(
+      ErrorCode.CSR_MALFORMED,
+      'the CSR is not a DER PKCS#10 request: send the request in DER (not PEM) as built by makeCsr',
+      { cause },
+    );
   if (!(der instanceof Uint8Array) || der.byteLength === 0) throw malformed(undefined);
   try {
     const request = new x509.Pkcs10CertificateRequest(Uint8Array.from(der));
@@ -53,7 +57,10 @@ export const selfSignatureValid: CsrRule = async (csr) => {
     valid = false;
   }
   if (!valid) {
-    throw new SigilError(ErrorCode.CSR_SIGNATURE, 'the CSR signature does not verify: sign the request with the private key of the public key it carries');
+    throw new SigilError(
+      ErrorCode.CSR_SIGNATURE,
+      'the CSR signature does not verify: sign the request with the private key of the public key it carries',
+    );
   }
 };
 
@@ -81,14 +88,21 @@ export function csrUriSans(request: x509.Pkcs10CertificateRequest): readonly str
   const known = uriSansOf.get(request);
   if (known) return known;
   try {
-    const uris = Object.freeze(request.getExtensions(SUBJECT_ALT_NAME_OID)
-      .flatMap((ext) => new x509.SubjectAlternativeNameExtension(ext.rawData).names.items)
-      .filter((name) => name.type === 'url')
-      .map((name) => name.value));
+    const uris = Object.freeze(
+      request
+        .getExtensions(SUBJECT_ALT_NAME_OID)
+        .flatMap((ext) => new x509.SubjectAlternativeNameExtension(ext.rawData).names.items)
+        .filter((name) => name.type === 'url')
+        .map((name) => name.value),
+    );
     uriSansOf.set(request, uris);
     return uris;
   } catch (err) {
-    throw new SigilError(ErrorCode.CSR_MALFORMED, 'the CSR subjectAltName extension cannot be read: request only a URI SAN', { cause: err });
+    throw new SigilError(
+      ErrorCode.CSR_MALFORMED,
+      'the CSR subjectAltName extension cannot be read: request only a URI SAN',
+      { cause: err },
+    );
   }
 }
 
@@ -117,4 +131,10 @@ export function inTrustDomain(trustDomain: string): CsrRule {
 }
 
 /** The checks that need no context, in the order they run. */
-export const CONTEXT_FREE_RULES: readonly CsrRule[] = [keyAllowed, selfSignatureValid, signatureHashStrong, exactlyOneUriSan, uriSanIsWorkloadId];
+export const CONTEXT_FREE_RULES: readonly CsrRule[] = [
+  keyAllowed,
+  selfSignatureValid,
+  signatureHashStrong,
+  exactlyOneUriSan,
+  uriSanIsWorkloadId,
+];

@@ -23,19 +23,26 @@ interface RawCsrOptions {
 /** A CSR built without makeCsr's guard rails, to produce what a hostile or broken client could send. */
 async function rawCsr(options: RawCsrOptions): Promise<Uint8Array> {
   const names = options.names ?? [{ type: 'url', value: ID }];
-  const request = await x509.Pkcs10CertificateRequestGenerator.create({
-    keys: options.keys,
-    signingAlgorithm: (options.signingAlgorithm ?? { name: 'ECDSA', hash: 'SHA-256' }) as { name: string },
-    ...(names.length > 0 ? { extensions: [new x509.SubjectAlternativeNameExtension(names)] } : {}),
-  }, globalThis.crypto);
+  const request = await x509.Pkcs10CertificateRequestGenerator.create(
+    {
+      keys: options.keys,
+      signingAlgorithm: (options.signingAlgorithm ?? { name: 'ECDSA', hash: 'SHA-256' }) as { name: string },
+      ...(names.length > 0 ? { extensions: [new x509.SubjectAlternativeNameExtension(names)] } : {}),
+    },
+    globalThis.crypto,
+  );
   return new Uint8Array(request.rawData);
 }
 
 async function nodePair(type: 'rsa' | 'ec', options: { modulusLength?: number; namedCurve?: string }): Promise<Pair> {
-  const pair = type === 'rsa'
-    ? generateKeyPairSync('rsa', { modulusLength: options.modulusLength ?? 2048 })
-    : generateKeyPairSync('ec', { namedCurve: options.namedCurve ?? 'P-256' });
-  const algorithm = type === 'rsa' ? { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' } : { name: 'ECDSA', namedCurve: options.namedCurve ?? 'P-256' };
+  const pair =
+    type === 'rsa'
+      ? generateKeyPairSync('rsa', { modulusLength: options.modulusLength ?? 2048 })
+      : generateKeyPairSync('ec', { namedCurve: options.namedCurve ?? 'P-256' });
+  const algorithm =
+    type === 'rsa'
+      ? { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }
+      : { name: 'ECDSA', namedCurve: options.namedCurve ?? 'P-256' };
   return {
     publicKey: pair.publicKey.toCryptoKey(algorithm, true, ['verify']),
     privateKey: pair.privateKey.toCryptoKey(algorithm, true, ['sign']),
@@ -54,14 +61,26 @@ t.test('accepts what makeCsr builds, for every allowed key type', async (t) => {
     const parsed = await checkCsr(await makeCsr({ spiffeId: ID, keys }), { trustDomain: TD });
     t.equal(parsed.spiffeId.uri, ID, `${keyType}: ID`);
     t.equal(parsed.keyType, keyType, `${keyType}: key type`);
-    t.equal(parsed.publicKeySha256, createHash('sha256').update(await exportSpki(keys.publicKey)).digest('hex'), `${keyType}: key hash`);
+    t.equal(
+      parsed.publicKeySha256,
+      createHash('sha256')
+        .update(await exportSpki(keys.publicKey))
+        .digest('hex'),
+      `${keyType}: key hash`,
+    );
   }
 });
 
 t.test('the parsed key and hash match the certificate the CA then issues', async (t) => {
   const { ca } = await mintCa({ trustDomain: TD, keyType: 'ec-p256', now: Date.UTC(2026, 0, 1) });
-  const parsed = await checkCsr(await makeCsr({ spiffeId: ID, keys: await generateKeyPair('ec-p384') }), { trustDomain: TD });
-  const issued = await ca.issueLeaf({ spiffeId: parsed.spiffeId, publicKey: parsed.publicKey, now: Date.UTC(2026, 0, 1) });
+  const parsed = await checkCsr(await makeCsr({ spiffeId: ID, keys: await generateKeyPair('ec-p384') }), {
+    trustDomain: TD,
+  });
+  const issued = await ca.issueLeaf({
+    spiffeId: parsed.spiffeId,
+    publicKey: parsed.publicKey,
+    now: Date.UTC(2026, 0, 1),
+  });
   t.equal(issued.publicKeySha256, parsed.publicKeySha256);
   t.equal(issued.keyType, 'ec-p384');
 });
@@ -71,36 +90,132 @@ t.test('refuses every bad CSR with its own code', async (t) => {
   const good = await makeCsr({ spiffeId: ID, keys: p256 });
   const ed25519 = (await subtle.generateKey({ name: 'Ed25519' }, true, ['sign', 'verify'])) as unknown as Pair;
   const cases: Array<[string, () => Promise<Uint8Array>, string, RegExp?]> = [
-    ['random bytes', async () => seededRandomBytes('junk')(200), ErrorCode.CSR_MALFORMED, /^the CSR is not a DER PKCS#10 request/],
+    [
+      'random bytes',
+      async () => seededRandomBytes('junk')(200),
+      ErrorCode.CSR_MALFORMED,
+      /^the CSR is not a DER PKCS#10 request/,
+    ],
     ['empty', async () => new Uint8Array(0), ErrorCode.CSR_MALFORMED],
-    ['PEM instead of DER', async () => new TextEncoder().encode(new x509.Pkcs10CertificateRequest(good).toString('pem')), ErrorCode.CSR_MALFORMED],
+    [
+      'PEM instead of DER',
+      async () => new TextEncoder().encode(new x509.Pkcs10CertificateRequest(good).toString('pem')),
+      ErrorCode.CSR_MALFORMED,
+    ],
     ['truncated', async () => good.subarray(0, good.length - 10), ErrorCode.CSR_MALFORMED],
-    ['tampered signature', async () => tamper(good, good.length - 1), ErrorCode.CSR_SIGNATURE, /signature does not verify/],
-    ['tampered SPIFFE ID', async () => {
-      const at = Buffer.from(good).indexOf(Buffer.from('sa/api'));
-      return tamper(good, at + 5);
-    }, ErrorCode.CSR_SIGNATURE],
-    ['zero URI SANs', () => rawCsr({ keys: p256, names: [] }), ErrorCode.CSR_URI_SAN_COUNT, /exactly one URI SAN \(the SPIFFE ID\), but 0 were found/],
-    ['DNS SAN only', () => rawCsr({ keys: p256, names: [{ type: 'dns', value: 'api.example.org' }] }), ErrorCode.CSR_URI_SAN_COUNT, /but 0 were found/],
-    ['two URI SANs', () => rawCsr({ keys: p256, names: [{ type: 'url', value: ID }, { type: 'url', value: `${ID}2` }] }), ErrorCode.CSR_URI_SAN_COUNT, /but 2 were found/],
-    ['trust-domain ID', () => rawCsr({ keys: p256, names: [{ type: 'url', value: `spiffe://${TD}` }] }), ErrorCode.SPIFFE_ID_INVALID, /needs a path/],
-    ['not spiffe://', () => rawCsr({ keys: p256, names: [{ type: 'url', value: `https://${TD}/a` }] }), ErrorCode.SPIFFE_ID_INVALID],
-    ['dot segment', () => rawCsr({ keys: p256, names: [{ type: 'url', value: `spiffe://${TD}/a/../b` }] }), ErrorCode.SPIFFE_ID_INVALID],
-    ['uppercase trust domain', () => rawCsr({ keys: p256, names: [{ type: 'url', value: 'spiffe://Example.org/a' }] }), ErrorCode.SPIFFE_ID_INVALID],
-    ['trailing slash', () => rawCsr({ keys: p256, names: [{ type: 'url', value: `spiffe://${TD}/a/` }] }), ErrorCode.SPIFFE_ID_INVALID],
-    ['other trust domain', () => rawCsr({ keys: p256, names: [{ type: 'url', value: 'spiffe://other.org/a' }] }), ErrorCode.SPIFFE_ID_TRUST_DOMAIN],
-    ['RSA-1024', async () => rawCsr({ keys: await nodePair('rsa', { modulusLength: 1024 }), signingAlgorithm: { name: 'RSASSA-PKCS1-v1_5' } }), ErrorCode.KEY_TOO_WEAK],
-    ['P-521', async () => rawCsr({ keys: await nodePair('ec', { namedCurve: 'P-521' }), signingAlgorithm: { name: 'ECDSA', hash: 'SHA-512' } }), ErrorCode.KEY_UNSUPPORTED],
+    [
+      'tampered signature',
+      async () => tamper(good, good.length - 1),
+      ErrorCode.CSR_SIGNATURE,
+      /signature does not verify/,
+    ],
+    [
+      'tampered SPIFFE ID',
+      async () => {
+        const at = Buffer.from(good).indexOf(Buffer.from('sa/api'));
+        return tamper(good, at + 5);
+      },
+      ErrorCode.CSR_SIGNATURE,
+    ],
+    [
+      'zero URI SANs',
+      () => rawCsr({ keys: p256, names: [] }),
+      ErrorCode.CSR_URI_SAN_COUNT,
+      /exactly one URI SAN \(the SPIFFE ID\), but 0 were found/,
+    ],
+    [
+      'DNS SAN only',
+      () => rawCsr({ keys: p256, names: [{ type: 'dns', value: 'api.example.org' }] }),
+      ErrorCode.CSR_URI_SAN_COUNT,
+      /but 0 were found/,
+    ],
+    [
+      'two URI SANs',
+      () =>
+        rawCsr({
+          keys: p256,
+          names: [
+            { type: 'url', value: ID },
+            { type: 'url', value: `${ID}2` },
+          ],
+        }),
+      ErrorCode.CSR_URI_SAN_COUNT,
+      /but 2 were found/,
+    ],
+    [
+      'trust-domain ID',
+      () => rawCsr({ keys: p256, names: [{ type: 'url', value: `spiffe://${TD}` }] }),
+      ErrorCode.SPIFFE_ID_INVALID,
+      /needs a path/,
+    ],
+    [
+      'not spiffe://',
+      () => rawCsr({ keys: p256, names: [{ type: 'url', value: `https://${TD}/a` }] }),
+      ErrorCode.SPIFFE_ID_INVALID,
+    ],
+    [
+      'dot segment',
+      () => rawCsr({ keys: p256, names: [{ type: 'url', value: `spiffe://${TD}/a/../b` }] }),
+      ErrorCode.SPIFFE_ID_INVALID,
+    ],
+    [
+      'uppercase trust domain',
+      () => rawCsr({ keys: p256, names: [{ type: 'url', value: 'spiffe://Example.org/a' }] }),
+      ErrorCode.SPIFFE_ID_INVALID,
+    ],
+    [
+      'trailing slash',
+      () => rawCsr({ keys: p256, names: [{ type: 'url', value: `spiffe://${TD}/a/` }] }),
+      ErrorCode.SPIFFE_ID_INVALID,
+    ],
+    [
+      'other trust domain',
+      () => rawCsr({ keys: p256, names: [{ type: 'url', value: 'spiffe://other.org/a' }] }),
+      ErrorCode.SPIFFE_ID_TRUST_DOMAIN,
+    ],
+    [
+      'RSA-1024',
+      async () =>
+        rawCsr({
+          keys: await nodePair('rsa', { modulusLength: 1024 }),
+          signingAlgorithm: { name: 'RSASSA-PKCS1-v1_5' },
+        }),
+      ErrorCode.KEY_TOO_WEAK,
+    ],
+    [
+      'P-521',
+      async () =>
+        rawCsr({
+          keys: await nodePair('ec', { namedCurve: 'P-521' }),
+          signingAlgorithm: { name: 'ECDSA', hash: 'SHA-512' },
+        }),
+      ErrorCode.KEY_UNSUPPORTED,
+    ],
     ['Ed25519', () => rawCsr({ keys: ed25519, signingAlgorithm: { name: 'Ed25519' } }), ErrorCode.KEY_UNSUPPORTED],
-    ['SHA-1 signature', () => rawCsr({ keys: p256, signingAlgorithm: { name: 'ECDSA', hash: 'SHA-1' } }), ErrorCode.SIGNATURE_WEAK, /SHA-256 or stronger/],
-    ['weak key and bad signature: the key is reported', async () => {
-      const csr = await rawCsr({ keys: await nodePair('rsa', { modulusLength: 1024 }), signingAlgorithm: { name: 'RSASSA-PKCS1-v1_5' } });
-      return tamper(csr, csr.length - 1);
-    }, ErrorCode.KEY_TOO_WEAK],
+    [
+      'SHA-1 signature',
+      () => rawCsr({ keys: p256, signingAlgorithm: { name: 'ECDSA', hash: 'SHA-1' } }),
+      ErrorCode.SIGNATURE_WEAK,
+      /SHA-256 or stronger/,
+    ],
+    [
+      'weak key and bad signature: the key is reported',
+      async () => {
+        const csr = await rawCsr({
+          keys: await nodePair('rsa', { modulusLength: 1024 }),
+          signingAlgorithm: { name: 'RSASSA-PKCS1-v1_5' },
+        });
+        return tamper(csr, csr.length - 1);
+      },
+      ErrorCode.KEY_TOO_WEAK,
+    ],
   ];
   for (const [name, make, code, message] of cases) {
     const der = await make();
-    const err = await checkCsr(der, { trustDomain: TD }).then(() => ({ code: 'accepted', message: '' }), (e: { code: string; message: string }) => e);
+    const err = await checkCsr(der, { trustDomain: TD }).then(
+      () => ({ code: 'accepted', message: '' }),
+      (e: { code: string; message: string }) => e,
+    );
     t.equal(err.code, code, name);
     if (message) t.match(err.message, message, `${name}: message`);
   }

@@ -36,5 +36,10 @@ async function runRules(der: Uint8Array, rules: readonly CsrRule[]): Promise<Par
   const publicKey = await importPublicKey(csr.spki, keyType);
   // Hash the re-exported SPKI: the certificate carries this canonical form, so inventory lookups match it.
   const publicKeySha256 = spkiSha256(await exportSpki(publicKey));
-  return Object.freeze({ spiffeId: parseSpiffeId(csrUriSans(csr.request)[0] ?? ''), publicKey, keyType, publicKeySha256 });
+  return Object.freeze({
+    spiffeId: parseSpiffeId(csrUriSans(csr.request)[0] ?? ''),
+    publicKey,
+    keyType,
+    publicKeySha256,
+  });
 }

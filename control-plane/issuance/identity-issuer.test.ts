@@ -32,7 +32,12 @@ class CountingLeafSigner implements LeafSigner {
   readonly calls: { spiffeId: string; ttlMs: number; now: number }[] = [];
   failWith: Error | undefined;
 
-  async issueLeaf(request: { spiffeId: string; publicKey: CryptoKey; ttlMs: number; now: number }): Promise<SignedLeaf> {
+  async issueLeaf(request: {
+    spiffeId: string;
+    publicKey: CryptoKey;
+    ttlMs: number;
+    now: number;
+  }): Promise<SignedLeaf> {
     this.calls.push({ spiffeId: request.spiffeId, ttlMs: request.ttlMs, now: request.now });
     if (this.failWith) throw this.failWith;
     const spki = await exportSpki(request.publicKey);
@@ -48,7 +53,6 @@ class CountingLeafSigner implements LeafSigner {
       chainDer: [INTERMEDIATE_DER],
     };
   }
-
 }
 
 async function harness(t: Test) {
@@ -84,15 +88,23 @@ async function harness(t: Test) {
 
 type Harness = Awaited<ReturnType<typeof harness>>;
 
-const csrFor = async (spiffeId: string, keys?: Keys) => makeCsr({ spiffeId, keys: keys ?? (await generateKeyPair('ec-p256')) });
+const csrFor = async (spiffeId: string, keys?: Keys) =>
+  makeCsr({ spiffeId, keys: keys ?? (await generateKeyPair('ec-p256')) });
 
 /** Attests once and returns what a renewing caller would present (its certificate's serial, ID and key hash). */
-async function attested(h: Harness, spiffeId = API): Promise<{ caller: CallerCertificate; keys: Keys; record: CertificateRecord }> {
+async function attested(
+  h: Harness,
+  spiffeId = API,
+): Promise<{ caller: CallerCertificate; keys: Keys; record: CertificateRecord }> {
   const keys = await generateKeyPair('ec-p256');
   const issued = await h.issuer.attest(await h.token(spiffeId), await csrFor(spiffeId, keys));
   const record = await h.store.getCertificate(issued.leaf.serial);
   if (!record) throw new Error('attested certificate missing from the inventory');
-  return { caller: { spiffeId: parseSpiffeId(spiffeId), serial: record.serial, publicKeySha256: record.publicKeySha256 }, keys, record };
+  return {
+    caller: { spiffeId: parseSpiffeId(spiffeId), serial: record.serial, publicKeySha256: record.publicKeySha256 },
+    keys,
+    record,
+  };
 }
 
 t.test('attest', async (t) => {
@@ -102,7 +114,11 @@ t.test('attest', async (t) => {
     const keys = await generateKeyPair('ec-p256');
     const issued = await h.issuer.attest(joinToken, await csrFor(API, keys));
 
-    t.same(h.signer.calls, [{ spiffeId: API, ttlMs: SVID_TTL_MS, now: h.clock.now() }], 'one signature, with the configured TTL and the clock time');
+    t.same(
+      h.signer.calls,
+      [{ spiffeId: API, ttlMs: SVID_TTL_MS, now: h.clock.now() }],
+      'one signature, with the configured TTL and the clock time',
+    );
     t.same(issued.chain, [issued.leaf.der, INTERMEDIATE_DER], 'chain is the leaf, then the intermediates');
     t.equal((await h.store.getJoinToken(hashJoinToken(joinToken)))?.usesRemaining, 0, 'token used up');
     const rows = await h.store.listCertificates();
@@ -142,7 +158,10 @@ t.test('attest', async (t) => {
   t.test('two concurrent attestations with a single-use token: exactly one wins', async (t) => {
     const h = await harness(t);
     const joinToken = await h.token(API);
-    const results = await Promise.allSettled([h.issuer.attest(joinToken, await csrFor(API)), h.issuer.attest(joinToken, await csrFor(API))]);
+    const results = await Promise.allSettled([
+      h.issuer.attest(joinToken, await csrFor(API)),
+      h.issuer.attest(joinToken, await csrFor(API)),
+    ]);
     t.equal(results.filter((r) => r.status === 'fulfilled').length, 1, 'one issued');
     const refused = results.find((r) => r.status === 'rejected');
     t.match(refused?.reason, { code: ErrorCode.TOKEN_USED });
@@ -170,8 +189,18 @@ t.test('attest', async (t) => {
       readonly message: RegExp;
     }
     const cases: Case[] = [
-      { name: 'empty token', setup: async () => ({ joinToken: '', csr: await csrFor(API) }), code: ErrorCode.TOKEN_INVALID, message: /no join token given/ },
-      { name: 'unknown token', setup: async () => ({ joinToken: 'sigil-jt-not-issued-here', csr: await csrFor(API) }), code: ErrorCode.TOKEN_INVALID, message: /not known to this control plane/ },
+      {
+        name: 'empty token',
+        setup: async () => ({ joinToken: '', csr: await csrFor(API) }),
+        code: ErrorCode.TOKEN_INVALID,
+        message: /no join token given/,
+      },
+      {
+        name: 'unknown token',
+        setup: async () => ({ joinToken: 'sigil-jt-not-issued-here', csr: await csrFor(API) }),
+        code: ErrorCode.TOKEN_INVALID,
+        message: /not known to this control plane/,
+      },
       {
         name: 'expired token',
         setup: async (h) => {
@@ -192,7 +221,13 @@ t.test('attest', async (t) => {
         code: ErrorCode.TOKEN_USED,
         message: /already been used/,
       },
-      { name: 'token for another ID', setup: async (h) => ({ joinToken: await h.token(WEB), csr: await csrFor(API) }), code: ErrorCode.TOKEN_SPIFFE_ID_MISMATCH, message: /bound to spiffe:\/\/example\.org\/ns\/prod\/sa\/web, but the CSR asks for spiffe:\/\/example\.org\/ns\/prod\/sa\/api/ },
+      {
+        name: 'token for another ID',
+        setup: async (h) => ({ joinToken: await h.token(WEB), csr: await csrFor(API) }),
+        code: ErrorCode.TOKEN_SPIFFE_ID_MISMATCH,
+        message:
+          /bound to spiffe:\/\/example\.org\/ns\/prod\/sa\/web, but the CSR asks for spiffe:\/\/example\.org\/ns\/prod\/sa\/api/,
+      },
       {
         name: 'key already certified',
         setup: async (h) => {
@@ -203,15 +238,29 @@ t.test('attest', async (t) => {
         code: ErrorCode.CSR_KEY_REUSED,
         message: /already certified/,
       },
-      { name: 'random bytes instead of a CSR', setup: async (h) => ({ joinToken: await h.token(API), csr: globalThis.crypto.getRandomValues(new Uint8Array(300)) }), code: ErrorCode.CSR_MALFORMED, message: /not a DER PKCS#10 request/ },
+      {
+        name: 'random bytes instead of a CSR',
+        setup: async (h) => ({
+          joinToken: await h.token(API),
+          csr: globalThis.crypto.getRandomValues(new Uint8Array(300)),
+        }),
+        code: ErrorCode.CSR_MALFORMED,
+        message: /not a DER PKCS#10 request/,
+      },
       {
         name: 'CSR for another trust domain',
         setup: async (h) => {
           const keys = await generateKeyPair('ec-p256');
-          const request = await x509.Pkcs10CertificateRequestGenerator.create({
-            keys, signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
-            extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'url', value: 'spiffe://other.org/ns/prod/sa/api' }])],
-          }, globalThis.crypto);
+          const request = await x509.Pkcs10CertificateRequestGenerator.create(
+            {
+              keys,
+              signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' },
+              extensions: [
+                new x509.SubjectAlternativeNameExtension([{ type: 'url', value: 'spiffe://other.org/ns/prod/sa/api' }]),
+              ],
+            },
+            globalThis.crypto,
+          );
           return { joinToken: await h.token(API), csr: new Uint8Array(request.rawData) };
         },
         code: ErrorCode.SPIFFE_ID_TRUST_DOMAIN,
@@ -225,17 +274,22 @@ t.test('attest', async (t) => {
           return { joinToken, csr: await csrFor(API) };
         },
         code: ErrorCode.REVOKED,
-        message: /identity spiffe:\/\/example\.org\/ns\/prod\/sa\/api is revoked \(keyCompromise\).*sigil unrevoke --spiffe-id/,
+        message:
+          /identity spiffe:\/\/example\.org\/ns\/prod\/sa\/api is revoked \(keyCompromise\).*sigil unrevoke --spiffe-id/,
       },
     ];
     for (const c of cases) {
       const h = await harness(t);
       const { joinToken, csr } = await c.setup(h);
       const before = await h.snapshot(joinToken);
-      const err = await h.issuer.attest(joinToken, csr).then(() => undefined, (e: unknown) => e);
+      const err = await h.issuer.attest(joinToken, csr).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       t.match(err, { code: c.code, message: c.message }, c.name);
       t.same(await h.snapshot(joinToken), before, `${c.name}: inventory, token and signature count unchanged`);
-      if (joinToken !== '') t.notMatch(String((err as Error | undefined)?.message), joinToken, `${c.name}: the token is not echoed`);
+      if (joinToken !== '')
+        t.notMatch(String((err as Error | undefined)?.message), joinToken, `${c.name}: the token is not echoed`);
     }
   });
 
@@ -247,7 +301,11 @@ t.test('attest', async (t) => {
     await h.issuer.attest(await h.token(WEB), await csrFor(WEB));
     await h.store.unrevokeIdentity(API);
     await h.issuer.attest(joinToken, await csrFor(API));
-    t.same((await h.store.listCertificates()).map((r) => r.spiffeId).sort(), [API, WEB], 'other identities were never affected');
+    t.same(
+      (await h.store.listCertificates()).map((r) => r.spiffeId).sort(),
+      [API, WEB],
+      'other identities were never affected',
+    );
   });
 
   t.test('a refused CSR leaves the token usable', async (t) => {
@@ -267,7 +325,12 @@ t.test('renew', async (t) => {
     h.clock.advance(30 * 60_000);
     const renewed = await h.issuer.renew(caller, await csrFor(API));
     t.not(renewed.leaf.serial, caller.serial, 'new serial');
-    t.match(await h.store.getCertificate(renewed.leaf.serial), { spiffeId: API, kind: 'svid', status: 'active', issuedAt: h.clock.now() });
+    t.match(await h.store.getCertificate(renewed.leaf.serial), {
+      spiffeId: API,
+      kind: 'svid',
+      status: 'active',
+      issuedAt: h.clock.now(),
+    });
     t.equal((await h.store.listCertificates()).length, 2, 'the old certificate stays in the inventory');
     t.equal(h.signer.calls.at(-1)?.now, h.clock.now());
   });
@@ -284,7 +347,8 @@ t.test('renew', async (t) => {
         name: 'different SPIFFE ID',
         setup: async (h) => ({ caller: (await attested(h)).caller, csr: await csrFor(WEB) }),
         code: ErrorCode.CSR_SPIFFE_ID_MISMATCH,
-        message: /asks for spiffe:\/\/example\.org\/ns\/prod\/sa\/web, but the caller is spiffe:\/\/example\.org\/ns\/prod\/sa\/api/,
+        message:
+          /asks for spiffe:\/\/example\.org\/ns\/prod\/sa\/web, but the caller is spiffe:\/\/example\.org\/ns\/prod\/sa\/api/,
       },
       {
         name: 'same key as the current SVID',
@@ -318,9 +382,17 @@ t.test('renew', async (t) => {
         name: 'revoked caller',
         setup: async (h) => {
           const { record } = await attested(h);
-          const revoked = { ...record, serial: 'ee'.repeat(16), publicKeySha256: 'ab'.repeat(32), status: 'revoked' as const };
+          const revoked = {
+            ...record,
+            serial: 'ee'.repeat(16),
+            publicKeySha256: 'ab'.repeat(32),
+            status: 'revoked' as const,
+          };
           await h.store.insertCertificate(revoked);
-          return { caller: { spiffeId: parseSpiffeId(API), serial: revoked.serial, publicKeySha256: revoked.publicKeySha256 }, csr: await csrFor(API) };
+          return {
+            caller: { spiffeId: parseSpiffeId(API), serial: revoked.serial, publicKeySha256: revoked.publicKeySha256 },
+            csr: await csrFor(API),
+          };
         },
         code: ErrorCode.REVOKED,
         message: /is revoked/,
@@ -339,16 +411,32 @@ t.test('renew', async (t) => {
         name: 'caller certificate is not an svid (admin)',
         setup: async (h) => {
           const { record } = await attested(h);
-          const admin = { ...record, serial: 'dd'.repeat(16), spiffeId: `spiffe://${TD}/sigil/admin/default`, kind: 'admin' as const, publicKeySha256: 'cd'.repeat(32) };
+          const admin = {
+            ...record,
+            serial: 'dd'.repeat(16),
+            spiffeId: `spiffe://${TD}/sigil/admin/default`,
+            kind: 'admin' as const,
+            publicKeySha256: 'cd'.repeat(32),
+          };
           await h.store.insertCertificate(admin);
-          return { caller: { spiffeId: parseSpiffeId(admin.spiffeId), serial: admin.serial, publicKeySha256: admin.publicKeySha256 }, csr: await csrFor(API) };
+          return {
+            caller: {
+              spiffeId: parseSpiffeId(admin.spiffeId),
+              serial: admin.serial,
+              publicKeySha256: admin.publicKeySha256,
+            },
+            csr: await csrFor(API),
+          };
         },
         code: ErrorCode.PEER_UNAUTHENTICATED,
         message: /not an SVID/,
       },
       {
         name: 'random bytes instead of a CSR',
-        setup: async (h) => ({ caller: (await attested(h)).caller, csr: globalThis.crypto.getRandomValues(new Uint8Array(64)) }),
+        setup: async (h) => ({
+          caller: (await attested(h)).caller,
+          csr: globalThis.crypto.getRandomValues(new Uint8Array(64)),
+        }),
         code: ErrorCode.CSR_MALFORMED,
         message: /not a DER PKCS#10 request/,
       },

@@ -70,23 +70,50 @@ export class IdentityIssuer {
 
   async attest(joinToken: string, csrDer: Uint8Array): Promise<IssuedSvid> {
     const { store, clock } = this.#deps;
-    if (joinToken === '') throw new SigilError(ErrorCode.TOKEN_INVALID, 'no join token given: create one with `sigil token create --spiffe-id ID`');
+    if (joinToken === '')
+      throw new SigilError(
+        ErrorCode.TOKEN_INVALID,
+        'no join token given: create one with `sigil token create --spiffe-id ID`',
+      );
     const tokenHash = hashJoinToken(joinToken);
     const token = await store.getJoinToken(tokenHash);
-    if (!token) throw new SigilError(ErrorCode.TOKEN_INVALID, 'the join token is not known to this control plane: create one with `sigil token create --spiffe-id ID`');
-    if (token.expiresAt <= clock.now()) throw new SigilError(ErrorCode.TOKEN_EXPIRED, 'the join token has expired: create a new one with `sigil token create`');
-    if (token.usesRemaining <= 0) throw new SigilError(ErrorCode.TOKEN_USED, 'the join token has already been used: join tokens are single-use unless created with --uses');
+    if (!token)
+      throw new SigilError(
+        ErrorCode.TOKEN_INVALID,
+        'the join token is not known to this control plane: create one with `sigil token create --spiffe-id ID`',
+      );
+    if (token.expiresAt <= clock.now())
+      throw new SigilError(
+        ErrorCode.TOKEN_EXPIRED,
+        'the join token has expired: create a new one with `sigil token create`',
+      );
+    if (token.usesRemaining <= 0)
+      throw new SigilError(
+        ErrorCode.TOKEN_USED,
+        'the join token has already been used: join tokens are single-use unless created with --uses',
+      );
     await this.#refuseRevokedIdentity(token.spiffeId);
     const csr = await this.#deps.checkCsr(csrDer);
     if (csr.spiffeId.uri !== token.spiffeId) {
-      throw new SigilError(ErrorCode.TOKEN_SPIFFE_ID_MISMATCH, `the join token is bound to ${token.spiffeId}, but the CSR asks for ${csr.spiffeId.uri}`);
+      throw new SigilError(
+        ErrorCode.TOKEN_SPIFFE_ID_MISMATCH,
+        `the join token is bound to ${token.spiffeId}, but the CSR asks for ${csr.spiffeId.uri}`,
+      );
     }
     await this.#refuseKnownKey(csr.publicKeySha256);
     return this.#withKeyReserved(csr.publicKeySha256, async () => {
       const consumed = await store.consumeJoinToken(tokenHash, clock.now());
       if (!consumed.ok) {
-        const code = consumed.reason === 'expired' ? ErrorCode.TOKEN_EXPIRED : consumed.reason === 'used' ? ErrorCode.TOKEN_USED : ErrorCode.TOKEN_INVALID;
-        throw new SigilError(code, `the join token could not be used (${consumed.reason}): create a new one with \`sigil token create\``);
+        const code =
+          consumed.reason === 'expired'
+            ? ErrorCode.TOKEN_EXPIRED
+            : consumed.reason === 'used'
+              ? ErrorCode.TOKEN_USED
+              : ErrorCode.TOKEN_INVALID;
+        throw new SigilError(
+          code,
+          `the join token could not be used (${consumed.reason}): create a new one with \`sigil token create\``,
+        );
       }
       return this.#issue(csr);
     });
@@ -95,16 +122,26 @@ export class IdentityIssuer {
   async renew(caller: CallerCertificate, csrDer: Uint8Array): Promise<IssuedSvid> {
     const record = await this.#deps.store.getCertificate(caller.serial);
     if (record?.kind !== 'svid') {
-      throw new SigilError(ErrorCode.PEER_UNAUTHENTICATED, 'the client certificate is not an SVID issued by this control plane: attest with a join token instead');
+      throw new SigilError(
+        ErrorCode.PEER_UNAUTHENTICATED,
+        'the client certificate is not an SVID issued by this control plane: attest with a join token instead',
+      );
     }
-    if (record.status === 'revoked') throw new SigilError(ErrorCode.REVOKED, `certificate ${caller.serial} is revoked: it cannot be renewed`);
+    if (record.status === 'revoked')
+      throw new SigilError(ErrorCode.REVOKED, `certificate ${caller.serial} is revoked: it cannot be renewed`);
     await this.#refuseRevokedIdentity(caller.spiffeId.uri);
     const csr = await this.#deps.checkCsr(csrDer);
     if (csr.spiffeId.uri !== caller.spiffeId.uri) {
-      throw new SigilError(ErrorCode.CSR_SPIFFE_ID_MISMATCH, `the CSR asks for ${csr.spiffeId.uri}, but the caller is ${caller.spiffeId.uri}: renewal keeps the SPIFFE ID`);
+      throw new SigilError(
+        ErrorCode.CSR_SPIFFE_ID_MISMATCH,
+        `the CSR asks for ${csr.spiffeId.uri}, but the caller is ${caller.spiffeId.uri}: renewal keeps the SPIFFE ID`,
+      );
     }
     if (csr.publicKeySha256 === caller.publicKeySha256) {
-      throw new SigilError(ErrorCode.CSR_KEY_REUSED, 'the CSR uses the same key as the current SVID: renewal needs a newly generated key');
+      throw new SigilError(
+        ErrorCode.CSR_KEY_REUSED,
+        'the CSR uses the same key as the current SVID: renewal needs a newly generated key',
+      );
     }
     await this.#refuseKnownKey(csr.publicKeySha256);
     return this.#withKeyReserved(csr.publicKeySha256, () => this.#issue(csr, caller.serial));
@@ -113,7 +150,10 @@ export class IdentityIssuer {
   /** The check above and this reservation run without an await between them, so no two requests pass both. */
   async #withKeyReserved<T>(publicKeySha256: string, fn: () => Promise<T>): Promise<T> {
     if (this.#keysInFlight.has(publicKeySha256)) {
-      throw new SigilError(ErrorCode.CSR_KEY_REUSED, 'the CSR uses a key that was already certified: generate a new key for every request');
+      throw new SigilError(
+        ErrorCode.CSR_KEY_REUSED,
+        'the CSR uses a key that was already certified: generate a new key for every request',
+      );
     }
     this.#keysInFlight.add(publicKeySha256);
     try {
@@ -127,13 +167,19 @@ export class IdentityIssuer {
   async #refuseRevokedIdentity(spiffeId: string): Promise<void> {
     const revoked = await this.#deps.store.getRevokedIdentity(spiffeId);
     if (revoked) {
-      throw new SigilError(ErrorCode.REVOKED, `identity ${spiffeId} is revoked (${revoked.reason}): it gets no new SVID until an operator runs sigil unrevoke --spiffe-id ${spiffeId}`);
+      throw new SigilError(
+        ErrorCode.REVOKED,
+        `identity ${spiffeId} is revoked (${revoked.reason}): it gets no new SVID until an operator runs sigil unrevoke --spiffe-id ${spiffeId}`,
+      );
     }
   }
 
   async #refuseKnownKey(publicKeySha256: string): Promise<void> {
     if (this.#keysInFlight.has(publicKeySha256) || (await this.#deps.store.hasPublicKey(publicKeySha256))) {
-      throw new SigilError(ErrorCode.CSR_KEY_REUSED, 'the CSR uses a key that was already certified: generate a new key for every request');
+      throw new SigilError(
+        ErrorCode.CSR_KEY_REUSED,
+        'the CSR uses a key that was already certified: generate a new key for every request',
+      );
     }
   }
 
@@ -141,20 +187,28 @@ export class IdentityIssuer {
   async #issue(csr: CheckedCsr, renewing?: string): Promise<IssuedSvid> {
     const { signer, store, clock } = this.#deps;
     const now = clock.now();
-    const leaf = await signer.issueLeaf({ spiffeId: csr.spiffeId.uri, publicKey: csr.publicKey, ttlMs: this.#deps.svidTtlMs, now });
-    await store.insertCertificate({
-      serial: leaf.serial,
+    const leaf = await signer.issueLeaf({
       spiffeId: csr.spiffeId.uri,
-      kind: 'svid',
-      keyType: leaf.keyType,
-      notBefore: leaf.notBefore,
-      notAfter: leaf.notAfter,
-      issuerSerial: leaf.issuerSerial,
-      status: 'active',
-      issuedAt: now,
-      publicKeySha256: leaf.publicKeySha256,
-      der: leaf.der,
-    }, renewing === undefined ? {} : { supersedes: renewing });
+      publicKey: csr.publicKey,
+      ttlMs: this.#deps.svidTtlMs,
+      now,
+    });
+    await store.insertCertificate(
+      {
+        serial: leaf.serial,
+        spiffeId: csr.spiffeId.uri,
+        kind: 'svid',
+        keyType: leaf.keyType,
+        notBefore: leaf.notBefore,
+        notAfter: leaf.notAfter,
+        issuerSerial: leaf.issuerSerial,
+        status: 'active',
+        issuedAt: now,
+        publicKeySha256: leaf.publicKeySha256,
+        der: leaf.der,
+      },
+      renewing === undefined ? {} : { supersedes: renewing },
+    );
     this.#deps.onIssued?.(leaf, 'svid');
     return { leaf, chain: [leaf.der, ...leaf.chainDer] };
   }

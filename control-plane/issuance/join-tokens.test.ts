@@ -25,7 +25,13 @@ async function harness(t: Test, randomBytes?: (n: number) => Uint8Array) {
     await rm(dir, { recursive: true, force: true });
   });
   const clock = new FakeClock();
-  const tokens = new JoinTokens({ store, clock, trustDomain: TD, defaultTtlMs: DEFAULT_TTL_MS, ...(randomBytes ? { randomBytes } : {}) });
+  const tokens = new JoinTokens({
+    store,
+    clock,
+    trustDomain: TD,
+    defaultTtlMs: DEFAULT_TTL_MS,
+    ...(randomBytes ? { randomBytes } : {}),
+  });
   /** Every row of join_tokens, read through a second connection (the Store port has no listing of tokens). */
   const rows = () => {
     const db = new DatabaseSync(dbPath, { readOnly: true });
@@ -65,7 +71,11 @@ t.test('create', async (t) => {
       t.not(bytes.indexOf(hashJoinToken(token)), -1, 'its hash is there (the check above can find text)');
     }
     const columns = Object.keys(h.rows()[0] ?? {}).sort();
-    t.same(columns, ['created_at', 'expires_at', 'spiffe_id', 'token_hash', 'uses_remaining'], 'no column could hold the token');
+    t.same(
+      columns,
+      ['created_at', 'expires_at', 'spiffe_id', 'token_hash', 'uses_remaining'],
+      'no column could hold the token',
+    );
   });
 
   t.test('tokens come from the injected random source', async (t) => {
@@ -86,26 +96,70 @@ t.test('create', async (t) => {
     for (const [name, request, expected] of cases) {
       const created = await h.tokens.create({ spiffeId: API, ...request });
       t.same({ ttlMs: created.expiresAt - h.clock.now(), uses: created.uses }, expected, name);
-      t.equal((await h.store.getJoinToken(hashJoinToken(created.token)))?.usesRemaining, expected.uses, `${name}: stored uses`);
+      t.equal(
+        (await h.store.getJoinToken(hashJoinToken(created.token)))?.usesRemaining,
+        expected.uses,
+        `${name}: stored uses`,
+      );
     }
   });
 
   t.test('refusals name the problem and store nothing', async (t) => {
     const cases: Array<[string, { spiffeId: string; ttlMs?: number; uses?: number }, string, RegExp]> = [
-      ['TTL over 30 d', { spiffeId: API, ttlMs: 30 * DAY_MS + 1 }, ErrorCode.INVALID_ARGUMENT, /TTL must be between 1s and 30d/],
+      [
+        'TTL over 30 d',
+        { spiffeId: API, ttlMs: 30 * DAY_MS + 1 },
+        ErrorCode.INVALID_ARGUMENT,
+        /TTL must be between 1s and 30d/,
+      ],
       ['negative TTL', { spiffeId: API, ttlMs: -1 }, ErrorCode.INVALID_ARGUMENT, /TTL must be between/],
-      ['10001 uses', { spiffeId: API, uses: 10_001 }, ErrorCode.INVALID_ARGUMENT, /uses must be a whole number between 1 and 10000/],
+      [
+        '10001 uses',
+        { spiffeId: API, uses: 10_001 },
+        ErrorCode.INVALID_ARGUMENT,
+        /uses must be a whole number between 1 and 10000/,
+      ],
       ['fractional uses', { spiffeId: API, uses: 1.5 }, ErrorCode.INVALID_ARGUMENT, /whole number/],
       ['negative uses', { spiffeId: API, uses: -2 }, ErrorCode.INVALID_ARGUMENT, /whole number/],
-      ['reserved: control plane', { spiffeId: `spiffe://${TD}/sigil/control-plane` }, ErrorCode.INVALID_ARGUMENT, /reserved for Sigil's own components/],
+      [
+        'reserved: control plane',
+        { spiffeId: `spiffe://${TD}/sigil/control-plane` },
+        ErrorCode.INVALID_ARGUMENT,
+        /reserved for Sigil's own components/,
+      ],
       ['reserved: admin', { spiffeId: `spiffe://${TD}/sigil/admin/default` }, ErrorCode.INVALID_ARGUMENT, /reserved/],
-      ['reserved: anything under /sigil/', { spiffeId: `spiffe://${TD}/sigil/x` }, ErrorCode.INVALID_ARGUMENT, /reserved/],
-      ['another trust domain', { spiffeId: 'spiffe://other.org/ns/prod/sa/api' }, ErrorCode.SPIFFE_ID_TRUST_DOMAIN, /trust domain "other\.org"/],
+      [
+        'reserved: anything under /sigil/',
+        { spiffeId: `spiffe://${TD}/sigil/x` },
+        ErrorCode.INVALID_ARGUMENT,
+        /reserved/,
+      ],
+      [
+        'another trust domain',
+        { spiffeId: 'spiffe://other.org/ns/prod/sa/api' },
+        ErrorCode.SPIFFE_ID_TRUST_DOMAIN,
+        /trust domain "other\.org"/,
+      ],
       ['trust-domain ID, no path', { spiffeId: `spiffe://${TD}` }, ErrorCode.SPIFFE_ID_INVALID, /needs a path/],
-      ['uppercase scheme', { spiffeId: 'SPIFFE://example.org/a' }, ErrorCode.SPIFFE_ID_INVALID, /scheme must be lowercase/],
-      ['uppercase trust domain', { spiffeId: 'spiffe://Example.org/a' }, ErrorCode.SPIFFE_ID_INVALID, /lowercase letters/],
+      [
+        'uppercase scheme',
+        { spiffeId: 'SPIFFE://example.org/a' },
+        ErrorCode.SPIFFE_ID_INVALID,
+        /scheme must be lowercase/,
+      ],
+      [
+        'uppercase trust domain',
+        { spiffeId: 'spiffe://Example.org/a' },
+        ErrorCode.SPIFFE_ID_INVALID,
+        /lowercase letters/,
+      ],
       ['port', { spiffeId: 'spiffe://example.org:8080/a' }, ErrorCode.SPIFFE_ID_INVALID, /port is not allowed/],
-      ['dot-dot segment', { spiffeId: 'spiffe://example.org/a/../b' }, ErrorCode.SPIFFE_ID_INVALID, /"\." and "\.\." path segments/],
+      [
+        'dot-dot segment',
+        { spiffeId: 'spiffe://example.org/a/../b' },
+        ErrorCode.SPIFFE_ID_INVALID,
+        /"\." and "\.\." path segments/,
+      ],
       ['percent-encoding', { spiffeId: 'spiffe://example.org/%41' }, ErrorCode.SPIFFE_ID_INVALID, /percent-encoding/],
       ['trailing slash', { spiffeId: 'spiffe://example.org/a/' }, ErrorCode.SPIFFE_ID_INVALID, /trailing "\/"/],
     ];

@@ -37,23 +37,42 @@ export class JoinTokens {
     this.#deps = deps;
   }
 
-  async create(request: { spiffeId: string; ttlMs?: number | undefined; uses?: number | undefined }): Promise<CreatedJoinToken> {
+  async create(request: {
+    spiffeId: string;
+    ttlMs?: number | undefined;
+    uses?: number | undefined;
+  }): Promise<CreatedJoinToken> {
     const id = parseWorkloadId(request.spiffeId, this.#deps.trustDomain);
     if (id.path.startsWith('/sigil/')) {
-      throw new SigilError(ErrorCode.INVALID_ARGUMENT, `${id.uri} is reserved for Sigil's own components: pick a workload path such as /ns/<namespace>/sa/<name>`);
+      throw new SigilError(
+        ErrorCode.INVALID_ARGUMENT,
+        `${id.uri} is reserved for Sigil's own components: pick a workload path such as /ns/<namespace>/sa/<name>`,
+      );
     }
     const ttlMs = request.ttlMs || this.#deps.defaultTtlMs;
     if (ttlMs <= 0 || ttlMs > MAX_TTL_MS) {
-      throw new SigilError(ErrorCode.INVALID_ARGUMENT, `join token TTL must be between 1s and 30d; join tokens are meant to be used within minutes`);
+      throw new SigilError(
+        ErrorCode.INVALID_ARGUMENT,
+        `join token TTL must be between 1s and 30d; join tokens are meant to be used within minutes`,
+      );
     }
     const uses = request.uses || 1;
     if (!Number.isInteger(uses) || uses < 1 || uses > MAX_USES) {
-      throw new SigilError(ErrorCode.INVALID_ARGUMENT, `join token uses must be a whole number between 1 and ${MAX_USES}`);
+      throw new SigilError(
+        ErrorCode.INVALID_ARGUMENT,
+        `join token uses must be a whole number between 1 and ${MAX_USES}`,
+      );
     }
     const random = this.#deps.randomBytes ?? nodeRandomBytes;
     const token = TOKEN_PREFIX + Buffer.from(random(32)).toString('base64url');
     const now = this.#deps.clock.now();
-    await this.#deps.store.insertJoinToken({ tokenHash: hashJoinToken(token), spiffeId: id.uri, createdAt: now, expiresAt: now + ttlMs, usesRemaining: uses });
+    await this.#deps.store.insertJoinToken({
+      tokenHash: hashJoinToken(token),
+      spiffeId: id.uri,
+      createdAt: now,
+      expiresAt: now + ttlMs,
+      usesRemaining: uses,
+    });
     return { token, spiffeId: id.uri, expiresAt: now + ttlMs, uses };
   }
 }

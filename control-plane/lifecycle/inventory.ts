@@ -8,7 +8,13 @@ import type { IssuedCertificate } from '../ca/issued-certificate.ts';
 import type { CertificateKind, CertificateRecord, Store } from '../store/store.ts';
 
 /** An inventory row for a certificate the CA issued, from what issuance returned. */
-export function recordOf(issued: IssuedCertificate, spiffeId: string, kind: CertificateKind, issuerSerial: string | null, issuedAt: number): CertificateRecord {
+export function recordOf(
+  issued: IssuedCertificate,
+  spiffeId: string,
+  kind: CertificateKind,
+  issuerSerial: string | null,
+  issuedAt: number,
+): CertificateRecord {
   return {
     serial: issued.serial,
     spiffeId,
@@ -24,7 +30,12 @@ export function recordOf(issued: IssuedCertificate, spiffeId: string, kind: Cert
   };
 }
 
-function recordFromFacts(facts: X509Facts, kind: CertificateKind, issuerSerial: string | null, trustDomain: string): CertificateRecord {
+function recordFromFacts(
+  facts: X509Facts,
+  kind: CertificateKind,
+  issuerSerial: string | null,
+  trustDomain: string,
+): CertificateRecord {
   return {
     serial: facts.serial,
     spiffeId: facts.uriSans[0] ?? trustDomainId(trustDomain),
@@ -54,7 +65,10 @@ export async function recordCaFiles(store: Store, files: CaFiles, trustDomain: s
   const rows: CertificateRecord[] = [];
   if (root) rows.push(recordFromFacts(root, 'root', null, trustDomain));
   if (intermediate) rows.push(recordFromFacts(intermediate, 'intermediate', root?.serial ?? null, trustDomain));
-  for (const [path, kind] of [[files.controlPlaneSvid, 'control-plane'], [files.adminSvid, 'admin']] as const) {
+  for (const [path, kind] of [
+    [files.controlPlaneSvid, 'control-plane'],
+    [files.adminSvid, 'admin'],
+  ] as const) {
     const leaf = await first(path).catch(() => undefined);
     if (leaf) rows.push(recordFromFacts(leaf, kind, intermediate?.serial ?? null, trustDomain));
   }

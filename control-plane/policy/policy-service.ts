@@ -1,8 +1,14 @@
 import type { Clock } from '../../common/clock.ts';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
 import {
-  compilePolicySet, diffDecisions, parsePolicyDocuments, toWirePolicySet,
-  type AllowPolicy, type CompiledPolicySet, type Decision, type PolicyFinding,
+  compilePolicySet,
+  diffDecisions,
+  parsePolicyDocuments,
+  toWirePolicySet,
+  type AllowPolicy,
+  type CompiledPolicySet,
+  type Decision,
+  type PolicyFinding,
 } from '../../common/policy/index.ts';
 import type { sigil } from '../../proto/index.ts';
 import type { Store } from '../store/store.ts';
@@ -45,7 +51,10 @@ export class PolicyService {
   readonly #onChange: (wire: sigil.v1.IPolicySet) => Promise<void>;
   #current: { version: number; policies: AllowPolicy[]; compiled: CompiledPolicySet } | undefined;
 
-  constructor(options: { trustDomain: string; defaultAction: DefaultAction }, deps: { store: Store; clock: Clock; onChange: (wire: sigil.v1.IPolicySet) => Promise<void> }) {
+  constructor(
+    options: { trustDomain: string; defaultAction: DefaultAction },
+    deps: { store: Store; clock: Clock; onChange: (wire: sigil.v1.IPolicySet) => Promise<void> },
+  ) {
     this.#trustDomain = options.trustDomain;
     this.#defaultAction = options.defaultAction;
     this.#store = deps.store;
@@ -73,7 +82,10 @@ export class PolicyService {
     return { ...c.compiled.explain(from, to, port), version: c.version };
   }
 
-  async apply(yaml: string, options: { source: string; dryRun: boolean; knownIdentities: () => Promise<string[]> }): Promise<ApplyResult> {
+  async apply(
+    yaml: string,
+    options: { source: string; dryRun: boolean; knownIdentities: () => Promise<string[]> },
+  ): Promise<ApplyResult> {
     const current = this.#require();
     const parsed = parsePolicyDocuments(yaml, { source: options.source, trustDomain: this.#trustDomain });
     const byName = new Map(current.policies.map((p) => [p.name, p]));
@@ -90,28 +102,51 @@ export class PolicyService {
     const refused = parsed.findings.some((f) => f.severity === 'error') || parsed.policies.length === 0;
     const base = { created, updated, deleted: [] as string[], unchanged, findings: parsed.findings };
     if (parsed.policies.length === 0 && !parsed.findings.some((f) => f.severity === 'error')) {
-      parsed.findings.push({ severity: 'error', document: 0, path: '', line: null, message: 'no AllowPolicy document found' });
+      parsed.findings.push({
+        severity: 'error',
+        document: 0,
+        path: '',
+        line: null,
+        message: 'no AllowPolicy document found',
+      });
     }
     if (refused) return { ...base, version: current.version, applied: false, changes: [] };
     return this.#commit([...byName.values()], base, options);
   }
 
-  async delete(name: string, options: { dryRun: boolean; knownIdentities: () => Promise<string[]> }): Promise<ApplyResult> {
+  async delete(
+    name: string,
+    options: { dryRun: boolean; knownIdentities: () => Promise<string[]> },
+  ): Promise<ApplyResult> {
     const current = this.#require();
     if (!current.policies.some((p) => p.name === name)) {
       throw new SigilError(ErrorCode.NOT_FOUND, `no policy named ${JSON.stringify(name)}: see sigil policy list`);
     }
-    return this.#commit(current.policies.filter((p) => p.name !== name), { created: [], updated: [], deleted: [name], unchanged: [], findings: [] }, options);
+    return this.#commit(
+      current.policies.filter((p) => p.name !== name),
+      { created: [], updated: [], deleted: [name], unchanged: [], findings: [] },
+      options,
+    );
   }
 
-  async #commit(policies: AllowPolicy[], base: Omit<ApplyResult, 'version' | 'applied' | 'changes'>, options: { dryRun: boolean; knownIdentities: () => Promise<string[]> }): Promise<ApplyResult> {
+  async #commit(
+    policies: AllowPolicy[],
+    base: Omit<ApplyResult, 'version' | 'applied' | 'changes'>,
+    options: { dryRun: boolean; knownIdentities: () => Promise<string[]> },
+  ): Promise<ApplyResult> {
     const current = this.#require();
     const next = this.#compile(current.version + 1, policies);
     const ids = (await options.knownIdentities()).slice(0, MAX_DRY_RUN_IDENTITIES);
     const pairs = ids.flatMap((from) => ids.filter((to) => to !== from).map((to) => ({ from, to })));
-    const changes = diffDecisions(current.compiled, next.compiled, pairs).map((c) => ({ from: c.from, to: c.to, before: c.before.decision, after: c.after.decision }));
+    const changes = diffDecisions(current.compiled, next.compiled, pairs).map((c) => ({
+      from: c.from,
+      to: c.to,
+      before: c.before.decision,
+      after: c.after.decision,
+    }));
     if (options.dryRun) return { ...base, version: current.version, applied: false, changes };
-    if (base.created.length + base.updated.length + base.deleted.length === 0) return { ...base, version: current.version, applied: false, changes };
+    if (base.created.length + base.updated.length + base.deleted.length === 0)
+      return { ...base, version: current.version, applied: false, changes };
     const stored: StoredVersion = { version: next.version, policies, appliedAt: this.#clock.now() };
     await this.#store.setMeta(versionKey(next.version), JSON.stringify(stored));
     await this.#store.setMeta(CURRENT, String(next.version));
@@ -126,7 +161,11 @@ export class PolicyService {
 
   async #stored(version: number): Promise<StoredVersion> {
     const text = await this.#store.getMeta(versionKey(version));
-    if (!text) throw new SigilError(ErrorCode.STORE_CORRUPT, `policy version ${version} is missing from the store: restore it from a backup`);
+    if (!text)
+      throw new SigilError(
+        ErrorCode.STORE_CORRUPT,
+        `policy version ${version} is missing from the store: restore it from a backup`,
+      );
     return JSON.parse(text) as StoredVersion;
   }
 

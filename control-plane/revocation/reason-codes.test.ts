@@ -4,10 +4,21 @@ import { parseRevocationReason, reasonCode, reasonName, REVOCATION_REASON_NAMES 
 
 t.test('every RFC 5280 reason name maps to its code and back', async (t) => {
   const table: [string, number][] = [
-    ['unspecified', 0], ['keyCompromise', 1], ['cACompromise', 2], ['affiliationChanged', 3], ['superseded', 4],
-    ['cessationOfOperation', 5], ['certificateHold', 6], ['privilegeWithdrawn', 9], ['aACompromise', 10],
+    ['unspecified', 0],
+    ['keyCompromise', 1],
+    ['cACompromise', 2],
+    ['affiliationChanged', 3],
+    ['superseded', 4],
+    ['cessationOfOperation', 5],
+    ['certificateHold', 6],
+    ['privilegeWithdrawn', 9],
+    ['aACompromise', 10],
   ];
-  t.same([...REVOCATION_REASON_NAMES], table.map(([name]) => name), 'exactly these names, in code order');
+  t.same(
+    [...REVOCATION_REASON_NAMES],
+    table.map(([name]) => name),
+    'exactly these names, in code order',
+  );
   for (const [name, code] of table) {
     const reason = parseRevocationReason(name);
     t.equal(reasonCode(reason), code, `${name} is ${code}`);
@@ -24,7 +35,16 @@ t.test('codes Sigil does not issue have no name', async (t) => {
 });
 
 t.test('unknown names are refused, listing the valid ones', async (t) => {
-  for (const name of ['keycompromise', 'KeyCompromise', 'key-compromise', 'removeFromCRL', 'toString', '__proto__', ' keyCompromise', '1']) {
+  for (const name of [
+    'keycompromise',
+    'KeyCompromise',
+    'key-compromise',
+    'removeFromCRL',
+    'toString',
+    '__proto__',
+    ' keyCompromise',
+    '1',
+  ]) {
     try {
       parseRevocationReason(name);
       t.fail(`${JSON.stringify(name)} was accepted`);

@@ -28,7 +28,10 @@ export function isRevocationReason(name: string): name is RevocationReason {
 export function parseRevocationReason(name: string): RevocationReason {
   if (name === '') return 'unspecified';
   if (isRevocationReason(name)) return name;
-  throw new SigilError(ErrorCode.INVALID_ARGUMENT, `unknown revocation reason ${JSON.stringify(name)}: use one of ${REVOCATION_REASON_NAMES.join(', ')}`);
+  throw new SigilError(
+    ErrorCode.INVALID_ARGUMENT,
+    `unknown revocation reason ${JSON.stringify(name)}: use one of ${REVOCATION_REASON_NAMES.join(', ')}`,
+  );
 }
 
 export function reasonCode(reason: RevocationReason): number {

@@ -54,18 +54,43 @@ async function harness(t: Test) {
       return ca.signCrl(request);
     },
   };
-  const make = () => new RevocationRegistry({ trustDomain: TD }, { store, signer, clock, logger: silentLogger(), publisher });
+  const make = () =>
+    new RevocationRegistry({ trustDomain: TD }, { store, signer, clock, logger: silentLogger(), publisher });
   const registry = make();
   t.teardown(async () => {
     await registry.stop();
     await store.close();
     await rm(dir, { recursive: true, force: true });
   });
-  for (const [cert, kind, spiffeId] of [[root.cert, 'root', `spiffe://${TD}`], [intermediate.cert, 'intermediate', `spiffe://${TD}`]] as const) {
-    await store.insertCertificate({ ...recordOf({ der: new Uint8Array(cert.rawData), pem: '', serial: cert.serialNumber.toLowerCase(), notBefore: cert.notBefore.getTime(), notAfter: cert.notAfter.getTime(), keyType: 'ec-p256', publicKeySha256: cert.serialNumber.padStart(64, '0') }, spiffeId, kind, null, clock.now()) });
+  for (const [cert, kind, spiffeId] of [
+    [root.cert, 'root', `spiffe://${TD}`],
+    [intermediate.cert, 'intermediate', `spiffe://${TD}`],
+  ] as const) {
+    await store.insertCertificate({
+      ...recordOf(
+        {
+          der: new Uint8Array(cert.rawData),
+          pem: '',
+          serial: cert.serialNumber.toLowerCase(),
+          notBefore: cert.notBefore.getTime(),
+          notAfter: cert.notAfter.getTime(),
+          keyType: 'ec-p256',
+          publicKeySha256: cert.serialNumber.padStart(64, '0'),
+        },
+        spiffeId,
+        kind,
+        null,
+        clock.now(),
+      ),
+    });
   }
   const issue = async (spiffeId: string, kind: CertificateKind = 'svid', ttlMs = HOUR) => {
-    const leaf = await ca.issueLeaf({ spiffeId, publicKey: (await generateKeyPair('ec-p256')).publicKey, ttlMs, now: clock.now() });
+    const leaf = await ca.issueLeaf({
+      spiffeId,
+      publicKey: (await generateKeyPair('ec-p256')).publicKey,
+      ttlMs,
+      now: clock.now(),
+    });
     await store.insertCertificate(recordOf(leaf, spiffeId, kind, ca.intermediateSerial, clock.now()));
     return leaf.serial;
   };
@@ -102,7 +127,9 @@ t.test('start signs CRL number 1 (empty) and a restart reuses a fresh CRL', asyn
   t.equal(first.thisUpdate, h.clock.now());
   t.equal(first.nextUpdate, h.clock.now() + 24 * HOUR, '24 h validity by default');
   t.ok(await parseCrl(first.crlDer).crl.verify({ publicKey: h.intermediate.cert }), 'signed by the intermediate');
-  t.same(h.publisher.events, [{ type: 'revocation.updated', crlNumber: 1, revokedSerials: [], revokedSpiffeIds: [], unrevokedSpiffeIds: [] }]);
+  t.same(h.publisher.events, [
+    { type: 'revocation.updated', crlNumber: 1, revokedSerials: [], revokedSpiffeIds: [], unrevokedSpiffeIds: [] },
+  ]);
   await h.registry.stop();
 
   h.clock.advance(HOUR);
@@ -120,18 +147,32 @@ t.test('revokeSerial: stored, inventory marked, CRL rebuilt with the reason, eve
   const serial = await h.issue(API);
   const other = await h.issue(API);
   h.clock.advance(1000);
-  const result = await h.registry.revokeSerial({ serial, reason: 'keyCompromise', effectiveAt: h.clock.now() - 600_000 });
+  const result = await h.registry.revokeSerial({
+    serial,
+    reason: 'keyCompromise',
+    effectiveAt: h.clock.now() - 600_000,
+  });
   t.same(result, { revokedSerials: [serial], crlNumber: 2 });
   t.equal((await h.store.getCertificate(serial))?.status, 'revoked');
   t.equal((await h.store.getCertificate(other))?.status, 'active', 'the other certificate is untouched');
-  t.match(await h.store.getRevocation(serial), { reason: 'keyCompromise', revokedAt: h.clock.now(), effectiveAt: h.clock.now() - 600_000 });
+  t.match(await h.store.getRevocation(serial), {
+    reason: 'keyCompromise',
+    revokedAt: h.clock.now(),
+    effectiveAt: h.clock.now() - 600_000,
+  });
   const crl = parseCrl(h.registry.snapshot.crlDer);
   t.equal(crl.number, 2);
   t.same(crl.serials, [serial]);
   t.equal(crl.reasonOf(serial), x509.X509CrlReason.keyCompromise);
   t.equal(crl.crl.entries[0]?.invalidity?.getTime(), h.clock.now() - 600_000, 'effective time is the invalidity date');
   t.same(h.registry.snapshot.revokedSerials, [serial]);
-  t.same(h.publisher.events.at(-1), { type: 'revocation.updated', crlNumber: 2, revokedSerials: [serial], revokedSpiffeIds: [], unrevokedSpiffeIds: [] });
+  t.same(h.publisher.events.at(-1), {
+    type: 'revocation.updated',
+    crlNumber: 2,
+    revokedSerials: [serial],
+    revokedSpiffeIds: [],
+    unrevokedSpiffeIds: [],
+  });
 });
 
 t.test('revoking twice changes nothing and returns the same result, whatever the spelling', async (t) => {
@@ -142,7 +183,11 @@ t.test('revoking twice changes nothing and returns the same result, whatever the
   const before = await h.state();
   const spelled = serial.toUpperCase().match(/../g)!.join(':');
   for (const s of [serial, spelled, ` ${serial} `]) {
-    t.same(await h.registry.revokeSerial({ serial: s, reason: 'keyCompromise' }), first, `again as ${JSON.stringify(s)}`);
+    t.same(
+      await h.registry.revokeSerial({ serial: s, reason: 'keyCompromise' }),
+      first,
+      `again as ${JSON.stringify(s)}`,
+    );
   }
   t.same(await h.state(), before, 'store, CRL, sequence and events unchanged');
   t.equal((await h.store.getRevocation(serial))?.reason, 'superseded', 'the first reason stays');
@@ -157,23 +202,108 @@ t.test('bad input is refused and changes nothing', async (t) => {
   const rootSerial = h.root.cert.serialNumber.toLowerCase();
   const intermediateSerial = h.intermediate.cert.serialNumber.toLowerCase();
   const cases: { name: string; run: () => Promise<unknown>; code: string; message: RegExp }[] = [
-    { name: 'unknown serial', run: () => h.registry.revokeSerial({ serial: 'abcdef' }), code: ErrorCode.NOT_FOUND, message: /no certificate with serial abcdef in the inventory: see sigil certs list/ },
-    { name: 'malformed serial', run: () => h.registry.revokeSerial({ serial: 'xyz' }), code: ErrorCode.INVALID_ARGUMENT, message: /malformed serial "xyz"/ },
-    { name: 'empty serial', run: () => h.registry.revokeSerial({ serial: '' }), code: ErrorCode.INVALID_ARGUMENT, message: /malformed serial/ },
-    { name: 'serial too long', run: () => h.registry.revokeSerial({ serial: 'a'.repeat(65) }), code: ErrorCode.INVALID_ARGUMENT, message: /malformed serial/ },
-    { name: 'unknown reason', run: () => h.registry.revokeSerial({ serial: svid, reason: 'stolen' }), code: ErrorCode.INVALID_ARGUMENT, message: /unknown revocation reason "stolen": use one of unspecified, keyCompromise/ },
-    { name: 'future effective time', run: () => h.registry.revokeSerial({ serial: svid, effectiveAt: h.clock.now() + HOUR }), code: ErrorCode.INVALID_ARGUMENT, message: /is in the future/ },
-    { name: 'root CA, even with force', run: () => h.registry.revokeSerial({ serial: rootSerial, force: true }), code: ErrorCode.REVOKE_PROTECTED, message: /is a CA certificate/ },
-    { name: 'intermediate CA, even with force', run: () => h.registry.revokeSerial({ serial: intermediateSerial, force: true }), code: ErrorCode.REVOKE_PROTECTED, message: /is a CA certificate/ },
-    { name: 'control plane SVID without force', run: () => h.registry.revokeSerial({ serial: cp }), code: ErrorCode.REVOKE_PROTECTED, message: /control plane's own identity.*--force/ },
-    { name: 'admin SVID without force', run: () => h.registry.revokeSerial({ serial: admin }), code: ErrorCode.REVOKE_PROTECTED, message: /admin identity.*--force/ },
-    { name: 'control plane identity without force', run: () => h.registry.revokeIdentity({ spiffeId: controlPlaneId(TD) }), code: ErrorCode.REVOKE_PROTECTED, message: /control plane's own identity/ },
-    { name: 'admin identity without force', run: () => h.registry.revokeIdentity({ spiffeId: adminId(TD, 'ops') }), code: ErrorCode.REVOKE_PROTECTED, message: /admin identity/ },
-    { name: 'identity of another trust domain', run: () => h.registry.revokeIdentity({ spiffeId: 'spiffe://other.org/ns/prod/sa/api' }), code: ErrorCode.SPIFFE_ID_TRUST_DOMAIN, message: /other\.org/ },
-    { name: 'malformed identity', run: () => h.registry.revokeIdentity({ spiffeId: 'spiffe://example.org/a/../b' }), code: ErrorCode.SPIFFE_ID_INVALID, message: /"\." and "\.\." path segments/ },
-    { name: 'trust domain ID as identity', run: () => h.registry.revokeIdentity({ spiffeId: `spiffe://${TD}` }), code: ErrorCode.SPIFFE_ID_INVALID, message: /needs a path/ },
-    { name: 'identity with unknown reason', run: () => h.registry.revokeIdentity({ spiffeId: API, reason: 'KeyCompromise' }), code: ErrorCode.INVALID_ARGUMENT, message: /unknown revocation reason/ },
-    { name: 'unrevoke malformed identity', run: () => h.registry.unrevokeIdentity('http://example.org/x'), code: ErrorCode.SPIFFE_ID_INVALID, message: /must start with "spiffe:\/\/"/ },
+    {
+      name: 'unknown serial',
+      run: () => h.registry.revokeSerial({ serial: 'abcdef' }),
+      code: ErrorCode.NOT_FOUND,
+      message: /no certificate with serial abcdef in the inventory: see sigil certs list/,
+    },
+    {
+      name: 'malformed serial',
+      run: () => h.registry.revokeSerial({ serial: 'xyz' }),
+      code: ErrorCode.INVALID_ARGUMENT,
+      message: /malformed serial "xyz"/,
+    },
+    {
+      name: 'empty serial',
+      run: () => h.registry.revokeSerial({ serial: '' }),
+      code: ErrorCode.INVALID_ARGUMENT,
+      message: /malformed serial/,
+    },
+    {
+      name: 'serial too long',
+      run: () => h.registry.revokeSerial({ serial: 'a'.repeat(65) }),
+      code: ErrorCode.INVALID_ARGUMENT,
+      message: /malformed serial/,
+    },
+    {
+      name: 'unknown reason',
+      run: () => h.registry.revokeSerial({ serial: svid, reason: 'stolen' }),
+      code: ErrorCode.INVALID_ARGUMENT,
+      message: /unknown revocation reason "stolen": use one of unspecified, keyCompromise/,
+    },
+    {
+      name: 'future effective time',
+      run: () => h.registry.revokeSerial({ serial: svid, effectiveAt: h.clock.now() + HOUR }),
+      code: ErrorCode.INVALID_ARGUMENT,
+      message: /is in the future/,
+    },
+    {
+      name: 'root CA, even with force',
+      run: () => h.registry.revokeSerial({ serial: rootSerial, force: true }),
+      code: ErrorCode.REVOKE_PROTECTED,
+      message: /is a CA certificate/,
+    },
+    {
+      name: 'intermediate CA, even with force',
+      run: () => h.registry.revokeSerial({ serial: intermediateSerial, force: true }),
+      code: ErrorCode.REVOKE_PROTECTED,
+      message: /is a CA certificate/,
+    },
+    {
+      name: 'control plane SVID without force',
+      run: () => h.registry.revokeSerial({ serial: cp }),
+      code: ErrorCode.REVOKE_PROTECTED,
+      message: /control plane's own identity.*--force/,
+    },
+    {
+      name: 'admin SVID without force',
+      run: () => h.registry.revokeSerial({ serial: admin }),
+      code: ErrorCode.REVOKE_PROTECTED,
+      message: /admin identity.*--force/,
+    },
+    {
+      name: 'control plane identity without force',
+      run: () => h.registry.revokeIdentity({ spiffeId: controlPlaneId(TD) }),
+      code: ErrorCode.REVOKE_PROTECTED,
+      message: /control plane's own identity/,
+    },
+    {
+      name: 'admin identity without force',
+      run: () => h.registry.revokeIdentity({ spiffeId: adminId(TD, 'ops') }),
+      code: ErrorCode.REVOKE_PROTECTED,
+      message: /admin identity/,
+    },
+    {
+      name: 'identity of another trust domain',
+      run: () => h.registry.revokeIdentity({ spiffeId: 'spiffe://other.org/ns/prod/sa/api' }),
+      code: ErrorCode.SPIFFE_ID_TRUST_DOMAIN,
+      message: /other\.org/,
+    },
+    {
+      name: 'malformed identity',
+      run: () => h.registry.revokeIdentity({ spiffeId: 'spiffe://example.org/a/../b' }),
+      code: ErrorCode.SPIFFE_ID_INVALID,
+      message: /"\." and "\.\." path segments/,
+    },
+    {
+      name: 'trust domain ID as identity',
+      run: () => h.registry.revokeIdentity({ spiffeId: `spiffe://${TD}` }),
+      code: ErrorCode.SPIFFE_ID_INVALID,
+      message: /needs a path/,
+    },
+    {
+      name: 'identity with unknown reason',
+      run: () => h.registry.revokeIdentity({ spiffeId: API, reason: 'KeyCompromise' }),
+      code: ErrorCode.INVALID_ARGUMENT,
+      message: /unknown revocation reason/,
+    },
+    {
+      name: 'unrevoke malformed identity',
+      run: () => h.registry.unrevokeIdentity('http://example.org/x'),
+      code: ErrorCode.SPIFFE_ID_INVALID,
+      message: /must start with "spiffe:\/\/"/,
+    },
   ];
   for (const c of cases) {
     const before = await h.state();
@@ -188,38 +318,55 @@ t.test('--force revokes the control plane and admin identities', async (t) => {
   const cp = await h.issue(controlPlaneId(TD), 'control-plane');
   t.same((await h.registry.revokeSerial({ serial: cp, force: true })).revokedSerials, [cp]);
   const admin = await h.issue(adminId(TD, 'ops'), 'admin');
-  t.same(await h.registry.revokeIdentity({ spiffeId: adminId(TD, 'ops'), force: true }), { revokedSerials: [admin], crlNumber: 3 });
+  t.same(await h.registry.revokeIdentity({ spiffeId: adminId(TD, 'ops'), force: true }), {
+    revokedSerials: [admin],
+    crlNumber: 3,
+  });
 });
 
-t.test('revokeIdentity: every live certificate, the identity remembered, idempotent; unrevoke lifts only the ban', async (t) => {
-  const h = await harness(t);
-  await h.registry.start();
-  const expired = await h.issue(API, 'svid', 1000);
-  h.clock.advance(2000);
-  const a = await h.issue(API);
-  const b = await h.issue(API);
-  const web = await h.issue(WEB);
-  const result = await h.registry.revokeIdentity({ spiffeId: API, reason: 'cessationOfOperation' });
-  t.same(result.revokedSerials.toSorted(), [a, b].sort(), 'the live certificates');
-  t.equal(result.crlNumber, 2);
-  t.equal((await h.store.getCertificate(expired))?.status, 'active', 'an expired certificate is left alone');
-  t.equal((await h.store.getCertificate(web))?.status, 'active', 'other identities are untouched');
-  t.match(await h.store.getRevokedIdentity(API), { reason: 'cessationOfOperation' });
-  t.same(h.registry.snapshot.revokedSpiffeIds, [API]);
-  t.same(parseCrl(h.registry.snapshot.crlDer).serials.sort(), [a, b].sort());
-  t.match(h.publisher.events.at(-1), { type: 'revocation.updated', crlNumber: 2, revokedSpiffeIds: [API], unrevokedSpiffeIds: [] });
+t.test(
+  'revokeIdentity: every live certificate, the identity remembered, idempotent; unrevoke lifts only the ban',
+  async (t) => {
+    const h = await harness(t);
+    await h.registry.start();
+    const expired = await h.issue(API, 'svid', 1000);
+    h.clock.advance(2000);
+    const a = await h.issue(API);
+    const b = await h.issue(API);
+    const web = await h.issue(WEB);
+    const result = await h.registry.revokeIdentity({ spiffeId: API, reason: 'cessationOfOperation' });
+    t.same(result.revokedSerials.toSorted(), [a, b].sort(), 'the live certificates');
+    t.equal(result.crlNumber, 2);
+    t.equal((await h.store.getCertificate(expired))?.status, 'active', 'an expired certificate is left alone');
+    t.equal((await h.store.getCertificate(web))?.status, 'active', 'other identities are untouched');
+    t.match(await h.store.getRevokedIdentity(API), { reason: 'cessationOfOperation' });
+    t.same(h.registry.snapshot.revokedSpiffeIds, [API]);
+    t.same(parseCrl(h.registry.snapshot.crlDer).serials.sort(), [a, b].sort());
+    t.match(h.publisher.events.at(-1), {
+      type: 'revocation.updated',
+      crlNumber: 2,
+      revokedSpiffeIds: [API],
+      unrevokedSpiffeIds: [],
+    });
 
-  const before = await h.state();
-  t.same(await h.registry.revokeIdentity({ spiffeId: API, reason: 'keyCompromise' }), result, 'twice: same result');
-  t.same(await h.state(), before, 'twice: nothing changed');
+    const before = await h.state();
+    t.same(await h.registry.revokeIdentity({ spiffeId: API, reason: 'keyCompromise' }), result, 'twice: same result');
+    t.same(await h.state(), before, 'twice: nothing changed');
 
-  t.same(await h.registry.unrevokeIdentity(API), { crlNumber: 3 });
-  t.same(h.publisher.events.at(-1), { type: 'revocation.updated', crlNumber: 3, revokedSerials: [], revokedSpiffeIds: [], unrevokedSpiffeIds: [API] });
-  t.same(h.registry.snapshot.revokedSpiffeIds, []);
-  t.same(parseCrl(h.registry.snapshot.crlDer).serials.sort(), [a, b].sort(), 'its certificates stay revoked');
-  t.same(await h.registry.unrevokeIdentity(API), { crlNumber: 3 }, 'unrevoking again changes nothing');
-  t.equal(h.publisher.events.length, 3);
-});
+    t.same(await h.registry.unrevokeIdentity(API), { crlNumber: 3 });
+    t.same(h.publisher.events.at(-1), {
+      type: 'revocation.updated',
+      crlNumber: 3,
+      revokedSerials: [],
+      revokedSpiffeIds: [],
+      unrevokedSpiffeIds: [API],
+    });
+    t.same(h.registry.snapshot.revokedSpiffeIds, []);
+    t.same(parseCrl(h.registry.snapshot.crlDer).serials.sort(), [a, b].sort(), 'its certificates stay revoked');
+    t.same(await h.registry.unrevokeIdentity(API), { crlNumber: 3 }, 'unrevoking again changes nothing');
+    t.equal(h.publisher.events.length, 3);
+  },
+);
 
 t.test('an identity with no certificate yet can be revoked (e.g. a leaked join token)', async (t) => {
   const h = await harness(t);
@@ -228,16 +375,25 @@ t.test('an identity with no certificate yet can be revoked (e.g. a leaked join t
   t.ok(await h.store.getRevokedIdentity(WEB));
 });
 
-t.test('the CRL number grows by one per change, concurrent requests included, and events follow its order', async (t) => {
-  const h = await harness(t);
-  await h.registry.start();
-  const serials = await Promise.all(Array.from({ length: 6 }, () => h.issue(API)));
-  const results = await Promise.all(serials.map((serial) => h.registry.revokeSerial({ serial })));
-  t.same(results.map((r) => r.crlNumber).sort((x, y) => x - y), [2, 3, 4, 5, 6, 7]);
-  t.same(h.publisher.events.map((e) => e.type === 'revocation.updated' && e.crlNumber), [1, 2, 3, 4, 5, 6, 7]);
-  t.equal(parseCrl(h.registry.snapshot.crlDer).number, 7);
-  t.equal(parseCrl(h.registry.snapshot.crlDer).serials.length, 6);
-});
+t.test(
+  'the CRL number grows by one per change, concurrent requests included, and events follow its order',
+  async (t) => {
+    const h = await harness(t);
+    await h.registry.start();
+    const serials = await Promise.all(Array.from({ length: 6 }, () => h.issue(API)));
+    const results = await Promise.all(serials.map((serial) => h.registry.revokeSerial({ serial })));
+    t.same(
+      results.map((r) => r.crlNumber).sort((x, y) => x - y),
+      [2, 3, 4, 5, 6, 7],
+    );
+    t.same(
+      h.publisher.events.map((e) => e.type === 'revocation.updated' && e.crlNumber),
+      [1, 2, 3, 4, 5, 6, 7],
+    );
+    t.equal(parseCrl(h.registry.snapshot.crlDer).number, 7);
+    t.equal(parseCrl(h.registry.snapshot.crlDer).serials.length, 6);
+  },
+);
 
 t.test('the CRL is re-signed at 3/4 of its validity; expired entries leave it after the margin', async (t) => {
   const h = await harness(t);
@@ -258,7 +414,11 @@ t.test('the CRL is re-signed at 3/4 of its validity; expired entries leave it af
   t.equal(resigned.thisUpdate, signedAt + 18 * HOUR);
   t.same(parseCrl(resigned.crlDer).serials, [longLived], 'the certificate expired 17 h ago is gone');
   t.same(resigned.revokedSerials, [longLived]);
-  t.same(h.publisher.events.at(-1), { type: 'revocation.updated', crlNumber: 4, revokedSerials: [], revokedSpiffeIds: [], unrevokedSpiffeIds: [] }, 'an empty change keeps receivers gap-free');
+  t.same(
+    h.publisher.events.at(-1),
+    { type: 'revocation.updated', crlNumber: 4, revokedSerials: [], revokedSpiffeIds: [], unrevokedSpiffeIds: [] },
+    'an empty change keeps receivers gap-free',
+  );
 });
 
 t.test('an expired certificate stays listed within the margin', async (t) => {

@@ -8,8 +8,15 @@ import type { EventPublisher } from '../events/event-publisher.ts';
 import type { CertificateRecord, RevocationRecord, Store } from '../store/store.ts';
 import { parseRevocationReason, reasonCode, type RevocationReason } from './reason-codes.ts';
 import {
-  assertRevocable, CRL_VALIDITY_MS, crlRefreshAt, effectiveTime, EXPIRED_ENTRY_MARGIN_MS, parseSerial,
-  protectionOfCertificate, protectionOfIdentity, serialCandidates,
+  assertRevocable,
+  CRL_VALIDITY_MS,
+  crlRefreshAt,
+  effectiveTime,
+  EXPIRED_ENTRY_MARGIN_MS,
+  parseSerial,
+  protectionOfCertificate,
+  protectionOfIdentity,
+  serialCandidates,
 } from './revocation-rules.ts';
 
 const CRL_SEQUENCE = 'crl';
@@ -115,7 +122,11 @@ export class RevocationRegistry {
     const { store, clock } = this.#deps;
     const saved = parseSaved(await store.getMeta(CRL_META));
     const current = await store.currentSequence(CRL_SEQUENCE);
-    if (saved && saved.crlNumber === current && clock.now() < crlRefreshAt(saved.thisUpdate, this.#options.crlValidityMs)) {
+    if (
+      saved &&
+      saved.crlNumber === current &&
+      clock.now() < crlRefreshAt(saved.thisUpdate, this.#options.crlValidityMs)
+    ) {
       const revokedSerials = (await this.#listed(clock.now())).map((r) => r.serial);
       const revokedSpiffeIds = (await store.listRevokedIdentities()).map((r) => r.spiffeId);
       this.#snapshot = { ...saved, revokedSerials, revokedSpiffeIds };
@@ -145,10 +156,18 @@ export class RevocationRegistry {
       const now = this.#deps.clock.now();
       const effectiveAt = effectiveTime(request.effectiveAt, now);
       const record = await this.#findCertificate(serial);
-      assertRevocable(protectionOfCertificate(record, this.#options.trustDomain), `certificate ${record.serial} (${record.spiffeId})`, request.force === true);
+      assertRevocable(
+        protectionOfCertificate(record, this.#options.trustDomain),
+        `certificate ${record.serial} (${record.spiffeId})`,
+        request.force === true,
+      );
       const added = await this.#deps.store.revokeCertificates([revocationOf(record, reason, now, effectiveAt)]);
-      const crlNumber = added.length > 0 ? await this.#commit({ ...NO_CHANGE, revokedSerials: added }) : this.snapshot.crlNumber;
-      this.#deps.logger.info({ serial: record.serial, spiffe_id: record.spiffeId, reason, crl_number: crlNumber, changed: added.length > 0 }, 'certificate revoked');
+      const crlNumber =
+        added.length > 0 ? await this.#commit({ ...NO_CHANGE, revokedSerials: added }) : this.snapshot.crlNumber;
+      this.#deps.logger.info(
+        { serial: record.serial, spiffe_id: record.spiffeId, reason, crl_number: crlNumber, changed: added.length > 0 },
+        'certificate revoked',
+      );
       return { revokedSerials: [record.serial], crlNumber };
     });
   }
@@ -168,13 +187,28 @@ export class RevocationRegistry {
       const now = clock.now();
       const effectiveAt = effectiveTime(request.effectiveAt, now);
       const live = await store.listCertificates({ spiffeId: id.uri, notAfterAfter: now });
-      for (const record of live) assertRevocable(protectionOfCertificate(record, trustDomain), `certificate ${record.serial} of ${id.uri}`, force);
-      const result = await store.revokeIdentity({ spiffeId: id.uri, reason, revokedAt: now }, live.map((r) => revocationOf(r, reason, now, effectiveAt)));
+      for (const record of live)
+        assertRevocable(
+          protectionOfCertificate(record, trustDomain),
+          `certificate ${record.serial} of ${id.uri}`,
+          force,
+        );
+      const result = await store.revokeIdentity(
+        { spiffeId: id.uri, reason, revokedAt: now },
+        live.map((r) => revocationOf(r, reason, now, effectiveAt)),
+      );
       const changed = result.identityAdded || result.revokedSerials.length > 0;
       const crlNumber = changed
-        ? await this.#commit({ ...NO_CHANGE, revokedSerials: result.revokedSerials, revokedSpiffeIds: result.identityAdded ? [id.uri] : [] })
+        ? await this.#commit({
+            ...NO_CHANGE,
+            revokedSerials: result.revokedSerials,
+            revokedSpiffeIds: result.identityAdded ? [id.uri] : [],
+          })
         : this.snapshot.crlNumber;
-      this.#deps.logger.info({ spiffe_id: id.uri, reason, serials: live.length, crl_number: crlNumber, changed }, 'identity revoked');
+      this.#deps.logger.info(
+        { spiffe_id: id.uri, reason, serials: live.length, crl_number: crlNumber, changed },
+        'identity revoked',
+      );
       return { revokedSerials: live.map((r) => r.serial), crlNumber };
     });
   }
@@ -184,7 +218,9 @@ export class RevocationRegistry {
     const id = parseWorkloadId(spiffeId, this.#options.trustDomain);
     return this.#serial(async () => {
       const removed = await this.#deps.store.unrevokeIdentity(id.uri);
-      const crlNumber = removed ? await this.#commit({ ...NO_CHANGE, unrevokedSpiffeIds: [id.uri] }) : this.snapshot.crlNumber;
+      const crlNumber = removed
+        ? await this.#commit({ ...NO_CHANGE, unrevokedSpiffeIds: [id.uri] })
+        : this.snapshot.crlNumber;
       this.#deps.logger.info({ spiffe_id: id.uri, crl_number: crlNumber, changed: removed }, 'identity unrevoked');
       return { crlNumber };
     });
@@ -201,7 +237,10 @@ export class RevocationRegistry {
       const record = await this.#deps.store.getCertificate(candidate);
       if (record) return record;
     }
-    throw new SigilError(ErrorCode.NOT_FOUND, `no certificate with serial ${serial} in the inventory: see sigil certs list`);
+    throw new SigilError(
+      ErrorCode.NOT_FOUND,
+      `no certificate with serial ${serial} in the inventory: see sigil certs list`,
+    );
   }
 
   /** Next CRL number, new CRL, then the event. The store change is already made, so a failure here is logged and retried by the timer. */
@@ -216,11 +255,26 @@ export class RevocationRegistry {
       crlNumber,
       thisUpdate,
       nextUpdate,
-      entries: revocations.map((r) => ({ serial: r.serial, revokedAt: r.revokedAt, reasonCode: reasonCode(parseRevocationReason(r.reason)), invalidSince: r.effectiveAt })),
+      entries: revocations.map((r) => ({
+        serial: r.serial,
+        revokedAt: r.revokedAt,
+        reasonCode: reasonCode(parseRevocationReason(r.reason)),
+        invalidSince: r.effectiveAt,
+      })),
     });
     const revokedSpiffeIds = (await store.listRevokedIdentities()).map((r) => r.spiffeId);
-    this.#snapshot = { crlNumber, crlDer, thisUpdate, nextUpdate, revokedSerials: revocations.map((r) => r.serial), revokedSpiffeIds };
-    await store.setMeta(CRL_META, JSON.stringify({ crlNumber, thisUpdate, nextUpdate, crl: Buffer.from(crlDer).toString('base64') }));
+    this.#snapshot = {
+      crlNumber,
+      crlDer,
+      thisUpdate,
+      nextUpdate,
+      revokedSerials: revocations.map((r) => r.serial),
+      revokedSpiffeIds,
+    };
+    await store.setMeta(
+      CRL_META,
+      JSON.stringify({ crlNumber, thisUpdate, nextUpdate, crl: Buffer.from(crlDer).toString('base64') }),
+    );
     this.#arm(crlRefreshAt(thisUpdate, this.#options.crlValidityMs));
     await this.#publish({ type: 'revocation.updated', crlNumber, ...delta });
     return crlNumber;
@@ -236,7 +290,10 @@ export class RevocationRegistry {
     try {
       await this.#deps.publisher?.publish(event);
     } catch (err) {
-      this.#deps.logger.warn({ err, [LogField.errCode]: (err as SigilError).code }, 'revocation event not published; sidecars will converge through FetchTrust');
+      this.#deps.logger.warn(
+        { err, [LogField.errCode]: (err as SigilError).code },
+        'revocation event not published; sidecars will converge through FetchTrust',
+      );
     }
   }
 
@@ -248,7 +305,10 @@ export class RevocationRegistry {
       this.#serial(() => this.#commit(NO_CHANGE)).then(
         (crlNumber) => this.#deps.logger.info({ crl_number: crlNumber }, 'CRL re-signed'),
         (err: unknown) => {
-          this.#deps.logger.error({ err, [LogField.errCode]: (err as SigilError).code }, 'CRL re-signing failed; retrying');
+          this.#deps.logger.error(
+            { err, [LogField.errCode]: (err as SigilError).code },
+            'CRL re-signing failed; retrying',
+          );
           this.#arm(this.#deps.clock.now() + RETRY_MS);
         },
       );
@@ -256,16 +316,41 @@ export class RevocationRegistry {
   }
 }
 
-function revocationOf(record: CertificateRecord, reason: RevocationReason, now: number, effectiveAt: number): RevocationRecord {
-  return { serial: record.serial, spiffeId: record.spiffeId, reason, revokedAt: now, effectiveAt, notAfter: record.notAfter };
+function revocationOf(
+  record: CertificateRecord,
+  reason: RevocationReason,
+  now: number,
+  effectiveAt: number,
+): RevocationRecord {
+  return {
+    serial: record.serial,
+    spiffeId: record.spiffeId,
+    reason,
+    revokedAt: now,
+    effectiveAt,
+    notAfter: record.notAfter,
+  };
 }
 
-function parseSaved(text: string | undefined): Omit<RevocationSnapshot, 'revokedSerials' | 'revokedSpiffeIds'> | undefined {
+function parseSaved(
+  text: string | undefined,
+): Omit<RevocationSnapshot, 'revokedSerials' | 'revokedSpiffeIds'> | undefined {
   if (text === undefined) return undefined;
   try {
     const v = JSON.parse(text) as { crlNumber?: unknown; thisUpdate?: unknown; nextUpdate?: unknown; crl?: unknown };
-    if (typeof v.crlNumber !== 'number' || typeof v.thisUpdate !== 'number' || typeof v.nextUpdate !== 'number' || typeof v.crl !== 'string') return undefined;
-    return { crlNumber: v.crlNumber, thisUpdate: v.thisUpdate, nextUpdate: v.nextUpdate, crlDer: new Uint8Array(Buffer.from(v.crl, 'base64')) };
+    if (
+      typeof v.crlNumber !== 'number' ||
+      typeof v.thisUpdate !== 'number' ||
+      typeof v.nextUpdate !== 'number' ||
+      typeof v.crl !== 'string'
+    )
+      return undefined;
+    return {
+      crlNumber: v.crlNumber,
+      thisUpdate: v.thisUpdate,
+      nextUpdate: v.nextUpdate,
+      crlDer: new Uint8Array(Buffer.from(v.crl, 'base64')),
+    };
   } catch {
     return undefined;
   }

@@ -1,15 +1,29 @@
 import t from 'tap';
 import { ErrorCode } from '../../common/errors.ts';
 import type { CertificateRecord } from '../store/store.ts';
-import { assertRevocable, crlRefreshAt, effectiveTime, parseSerial, protectionOfCertificate, protectionOfIdentity, serialCandidates } from './revocation-rules.ts';
+import {
+  assertRevocable,
+  crlRefreshAt,
+  effectiveTime,
+  parseSerial,
+  protectionOfCertificate,
+  protectionOfIdentity,
+  serialCandidates,
+} from './revocation-rules.ts';
 
 const TD = 'example.org';
 const NOW = Date.UTC(2026, 0, 1);
 
 t.test('parseSerial accepts operator spellings and refuses the rest', async (t) => {
-  const ok: [string, string][] = [['0a1b', '0a1b'], ['0A:1B', '0a1b'], [' 0a 1b ', '0a1b'], ['f'.repeat(64), 'f'.repeat(64)]];
+  const ok: [string, string][] = [
+    ['0a1b', '0a1b'],
+    ['0A:1B', '0a1b'],
+    [' 0a 1b ', '0a1b'],
+    ['f'.repeat(64), 'f'.repeat(64)],
+  ];
   for (const [input, want] of ok) t.equal(parseSerial(input), want, JSON.stringify(input));
-  for (const bad of ['', 'xyz', '0x0a', '-1', 'a'.repeat(65), '0a;1b']) t.throws(() => parseSerial(bad), { code: ErrorCode.INVALID_ARGUMENT }, JSON.stringify(bad));
+  for (const bad of ['', 'xyz', '0x0a', '-1', 'a'.repeat(65), '0a;1b'])
+    t.throws(() => parseSerial(bad), { code: ErrorCode.INVALID_ARGUMENT }, JSON.stringify(bad));
 });
 
 t.test('serialCandidates covers leading-zero spellings', async (t) => {
@@ -20,9 +34,13 @@ t.test('serialCandidates covers leading-zero spellings', async (t) => {
 
 t.test('effectiveTime: now by default, the past kept, the future refused beyond skew', async (t) => {
   const cases: [string, number | undefined, number | string][] = [
-    ['absent', undefined, NOW], ['zero', 0, NOW], ['past', NOW - 5000, NOW - 5000],
-    ['within skew is clamped to now', NOW + 30_000, NOW], ['beyond skew', NOW + 61_000, ErrorCode.INVALID_ARGUMENT],
-    ['negative', -5, ErrorCode.INVALID_ARGUMENT], ['fractional', 1.5, ErrorCode.INVALID_ARGUMENT],
+    ['absent', undefined, NOW],
+    ['zero', 0, NOW],
+    ['past', NOW - 5000, NOW - 5000],
+    ['within skew is clamped to now', NOW + 30_000, NOW],
+    ['beyond skew', NOW + 61_000, ErrorCode.INVALID_ARGUMENT],
+    ['negative', -5, ErrorCode.INVALID_ARGUMENT],
+    ['fractional', 1.5, ErrorCode.INVALID_ARGUMENT],
   ];
   for (const [name, input, want] of cases) {
     if (typeof want === 'number') t.equal(effectiveTime(input, NOW), want, name);

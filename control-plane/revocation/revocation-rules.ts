@@ -21,7 +21,10 @@ const HEX = /^[0-9a-f]{1,64}$/;
 export function parseSerial(text: string): string {
   const hex = text.trim().toLowerCase().replace(/[:\s]/g, '');
   if (!HEX.test(hex)) {
-    throw new SigilError(ErrorCode.INVALID_ARGUMENT, `malformed serial ${JSON.stringify(text)}: give it in hex (at most 64 digits, ':' separators allowed), as sigil certs list shows it`);
+    throw new SigilError(
+      ErrorCode.INVALID_ARGUMENT,
+      `malformed serial ${JSON.stringify(text)}: give it in hex (at most 64 digits, ':' separators allowed), as sigil certs list shows it`,
+    );
   }
   return hex;
 }
@@ -39,10 +42,16 @@ export function serialCandidates(hex: string): string[] {
 export function effectiveTime(requested: number | undefined, now: number): number {
   if (requested === undefined || requested === 0) return now;
   if (!Number.isSafeInteger(requested) || requested < 0) {
-    throw new SigilError(ErrorCode.INVALID_ARGUMENT, `effective time ${requested} is not a valid Unix time in milliseconds`);
+    throw new SigilError(
+      ErrorCode.INVALID_ARGUMENT,
+      `effective time ${requested} is not a valid Unix time in milliseconds`,
+    );
   }
   if (requested > now + EFFECTIVE_TIME_SKEW_MS) {
-    throw new SigilError(ErrorCode.INVALID_ARGUMENT, `effective time ${new Date(requested).toISOString()} is in the future: revocation takes effect at once; give the past moment from which the certificate is untrusted, or none`);
+    throw new SigilError(
+      ErrorCode.INVALID_ARGUMENT,
+      `effective time ${new Date(requested).toISOString()} is in the future: revocation takes effect at once; give the past moment from which the certificate is untrusted, or none`,
+    );
   }
   return Math.min(requested, now);
 }
@@ -72,13 +81,22 @@ export function protectionOfIdentity(spiffeId: string, trustDomain: string): Pro
  */
 export function assertRevocable(protection: Protection | undefined, subject: string, force: boolean): void {
   if (protection === 'ca') {
-    throw new SigilError(ErrorCode.REVOKE_PROTECTED, `${subject} is a CA certificate and cannot be revoked by a CRL it signs: replace the CA by rotation instead`);
+    throw new SigilError(
+      ErrorCode.REVOKE_PROTECTED,
+      `${subject} is a CA certificate and cannot be revoked by a CRL it signs: replace the CA by rotation instead`,
+    );
   }
   if (protection === 'control-plane' && !force) {
-    throw new SigilError(ErrorCode.REVOKE_PROTECTED, `${subject} is the control plane's own identity: revoking it cuts every sidecar off from the control plane; add --force if that is meant`);
+    throw new SigilError(
+      ErrorCode.REVOKE_PROTECTED,
+      `${subject} is the control plane's own identity: revoking it cuts every sidecar off from the control plane; add --force if that is meant`,
+    );
   }
   if (protection === 'admin' && !force) {
-    throw new SigilError(ErrorCode.REVOKE_PROTECTED, `${subject} is an admin identity: revoking it can lock operators out of the Admin API; add --force if that is meant`);
+    throw new SigilError(
+      ErrorCode.REVOKE_PROTECTED,
+      `${subject} is an admin identity: revoking it can lock operators out of the Admin API; add --force if that is meant`,
+    );
   }
 }
 

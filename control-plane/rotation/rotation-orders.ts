@@ -2,7 +2,12 @@ import { randomBytes } from 'node:crypto';
 import type { Clock } from '../../common/clock.ts';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
 import type { Logger } from '../../common/logger.ts';
-import { describeRotationTarget, parseRotationTarget, rotationTargetFields, type RotationTargetInput } from '../../common/rotation-target.ts';
+import {
+  describeRotationTarget,
+  parseRotationTarget,
+  rotationTargetFields,
+  type RotationTargetInput,
+} from '../../common/rotation-target.ts';
 import type { EventPublisher } from '../events/event-publisher.ts';
 import type { RotationOrderRecord, Store } from '../store/store.ts';
 import { rotationProgress, targetOfRecord, type RotationProgress } from './rotation-progress.ts';
@@ -49,7 +54,9 @@ export class RotationOrderService {
 
   /** Loads the orders that may still be running (after a restart they must still reach sidecars over gRPC). */
   async load(): Promise<void> {
-    this.#recent = await this.#deps.store.listRotationOrders(this.#deps.clock.now() - MAX_ROTATION_WINDOW_MS - SERVED_AFTER_WINDOW_MS);
+    this.#recent = await this.#deps.store.listRotationOrders(
+      this.#deps.clock.now() - MAX_ROTATION_WINDOW_MS - SERVED_AFTER_WINDOW_MS,
+    );
   }
 
   /** Orders whose window (plus a margin for late sidecars) has not ended: part of the trust state. */
@@ -63,7 +70,10 @@ export class RotationOrderService {
     const target = parseRotationTarget(input, this.#trustDomain);
     const windowMs = input.windowMs === undefined || input.windowMs === 0 ? DEFAULT_ROTATION_WINDOW_MS : input.windowMs;
     if (!Number.isSafeInteger(windowMs) || windowMs < 1_000 || windowMs > MAX_ROTATION_WINDOW_MS) {
-      throw new SigilError(ErrorCode.INVALID_ARGUMENT, `rotation window ${windowMs} ms is out of range: give --within between 1s and 7d`);
+      throw new SigilError(
+        ErrorCode.INVALID_ARGUMENT,
+        `rotation window ${windowMs} ms is out of range: give --within between 1s and 7d`,
+      );
     }
     const fields = rotationTargetFields(target);
     const record: RotationOrderRecord = {
@@ -77,25 +87,48 @@ export class RotationOrderService {
     await this.#deps.store.insertRotationOrder(record);
     this.#recent = [...this.#recent, record];
     if (this.#publisher) {
-      await this.#publisher.publish({ type: 'rotate.ordered', orderId: record.orderId, target, windowMs, reason, createdAt: record.createdAt });
+      await this.#publisher.publish({
+        type: 'rotate.ordered',
+        orderId: record.orderId,
+        target,
+        windowMs,
+        reason,
+        createdAt: record.createdAt,
+      });
     } else {
-      this.#deps.logger.info({ order_id: record.orderId }, 'rotation order recorded; without NATS, sidecars learn of it at their next trust refresh');
+      this.#deps.logger.info(
+        { order_id: record.orderId },
+        'rotation order recorded; without NATS, sidecars learn of it at their next trust refresh',
+      );
     }
-    this.#deps.logger.info({ order_id: record.orderId, target: describeRotationTarget(target), window_ms: windowMs, reason }, 'rotation ordered');
+    this.#deps.logger.info(
+      { order_id: record.orderId, target: describeRotationTarget(target), window_ms: windowMs, reason },
+      'rotation ordered',
+    );
     return this.#view(record);
   }
 
   /** Progress of an order (the latest when no id is given). */
   async status(orderId?: string): Promise<RotationOrderView> {
-    const record = orderId ? await this.#deps.store.getRotationOrder(orderId) : await this.#deps.store.latestRotationOrder();
+    const record = orderId
+      ? await this.#deps.store.getRotationOrder(orderId)
+      : await this.#deps.store.latestRotationOrder();
     if (!record) {
-      throw new SigilError(ErrorCode.NOT_FOUND, orderId ? `no rotation order ${orderId}: see the id sigil rotate printed` : 'no rotation has been ordered yet: use sigil rotate');
+      throw new SigilError(
+        ErrorCode.NOT_FOUND,
+        orderId
+          ? `no rotation order ${orderId}: see the id sigil rotate printed`
+          : 'no rotation has been ordered yet: use sigil rotate',
+      );
     }
     return this.#view(record);
   }
 
   async #view(order: RotationOrderRecord): Promise<RotationOrderView> {
-    const certificates = await this.#deps.store.listCertificates({ kind: 'svid', notAfterAfter: Math.min(order.createdAt, this.#deps.clock.now()) });
+    const certificates = await this.#deps.store.listCertificates({
+      kind: 'svid',
+      notAfterAfter: Math.min(order.createdAt, this.#deps.clock.now()),
+    });
     return { order, ...rotationProgress(order, certificates, this.#deps.clock.now(), this.#graceMs) };
   }
 

@@ -8,8 +8,19 @@ const id = (name: string) => `spiffe://example.org/ns/prod/sa/${name}`;
 
 function cert(spiffeId: string, issuedAt: number, extra: Partial<CertificateRecord> = {}): CertificateRecord {
   return {
-    serial: `${spiffeId}-${issuedAt}`, spiffeId, kind: 'svid', keyType: 'ec-p256', notBefore: issuedAt - 60_000, notAfter: issuedAt + HOUR,
-    issuerSerial: 'ca', status: 'active', issuedAt, publicKeySha256: `${spiffeId}-${issuedAt}`, der: new Uint8Array(), supersededBy: null, ...extra,
+    serial: `${spiffeId}-${issuedAt}`,
+    spiffeId,
+    kind: 'svid',
+    keyType: 'ec-p256',
+    notBefore: issuedAt - 60_000,
+    notAfter: issuedAt + HOUR,
+    issuerSerial: 'ca',
+    status: 'active',
+    issuedAt,
+    publicKeySha256: `${spiffeId}-${issuedAt}`,
+    der: new Uint8Array(),
+    supersededBy: null,
+    ...extra,
   };
 }
 
@@ -19,7 +30,14 @@ function renewed(old: CertificateRecord, at: number): [CertificateRecord, Certif
   return [{ ...old, supersededBy: next.serial }, next];
 }
 
-const order: RotationOrderRecord = { orderId: 'o', targetKind: 'prefix', target: 'spiffe://example.org/ns/prod/', windowMs: 300_000, reason: 'operator', createdAt: T0 };
+const order: RotationOrderRecord = {
+  orderId: 'o',
+  targetKind: 'prefix',
+  target: 'spiffe://example.org/ns/prod/',
+  windowMs: 300_000,
+  reason: 'operator',
+  createdAt: T0,
+};
 
 t.test('targets, rotated, pending and failed come from the inventory', async (t) => {
   const certs = [
@@ -37,17 +55,33 @@ t.test('targets, rotated, pending and failed come from the inventory', async (t)
   const after = rotationProgress(order, certs, T0 + 360_000, 60_000);
   t.same(after, { targets: [id('a'), id('b')], rotated: [id('a')], pending: [], failed: [id('b')] });
   t.same(rotationProgress({ ...order, targetKind: 'spiffe-id', target: id('b') }, certs, T0, 0).targets, [id('b')]);
-  t.same(rotationProgress({ ...order, targetKind: 'all', target: '' }, certs, T0, 0).targets, [id('a'), id('b'), 'spiffe://example.org/ns/staging/sa/e']);
+  t.same(rotationProgress({ ...order, targetKind: 'all', target: '' }, certs, T0, 0).targets, [
+    id('a'),
+    id('b'),
+    'spiffe://example.org/ns/staging/sa/e',
+  ]);
 });
 
 t.test('replicas sharing an identity each need their own renewal; a vanished one does not block', async (t) => {
   const [oldOne, newOne] = renewed(cert(id('r'), T0 - 1_000, { serial: 'r1' }), T0 + 5_000);
   const other = cert(id('r'), T0 - 2_000, { serial: 'r2' });
-  t.same(rotationProgress(order, [oldOne, newOne, other], T0 + 60_000, 60_000).pending, [id('r')], 'one replica renewed, the other not: pending');
+  t.same(
+    rotationProgress(order, [oldOne, newOne, other], T0 + 60_000, 60_000).pending,
+    [id('r')],
+    'one replica renewed, the other not: pending',
+  );
   const [otherOld, otherNew] = renewed(other, T0 + 7_000);
-  t.same(rotationProgress(order, [oldOne, newOne, otherOld, otherNew], T0 + 60_000, 60_000).rotated, [id('r')], 'both renewed: rotated');
+  t.same(
+    rotationProgress(order, [oldOne, newOne, otherOld, otherNew], T0 + 60_000, 60_000).rotated,
+    [id('r')],
+    'both renewed: rotated',
+  );
   const gone = cert(id('r'), T0 - HOUR + 30_000, { serial: 'r3' });
-  t.same(rotationProgress(order, [oldOne, newOne, gone], T0 + 60_000, 60_000).rotated, [id('r')], 'a replica whose certificate expired unrenewed is gone, not pending');
+  t.same(
+    rotationProgress(order, [oldOne, newOne, gone], T0 + 60_000, 60_000).rotated,
+    [id('r')],
+    'a replica whose certificate expired unrenewed is gone, not pending',
+  );
   const beforeOrder = renewed(cert(id('s'), T0 - 5_000), T0 - 1_000);
   const progress = rotationProgress(order, beforeOrder, T0 + 60_000, 60_000);
   t.same(progress.pending, [id('s')], 'a renewal before the order does not count');

@@ -30,7 +30,12 @@ export function targetOfRecord(order: Pick<RotationOrderRecord, 'targetKind' | '
  * expired unrenewed (the instance is gone); an identity counts as rotated when all its instances are done and at
  * least one of them renewed.
  */
-export function rotationProgress(order: RotationOrderRecord, workloadCertificates: readonly CertificateRecord[], now: number, graceMs: number): RotationProgress {
+export function rotationProgress(
+  order: RotationOrderRecord,
+  workloadCertificates: readonly CertificateRecord[],
+  now: number,
+  graceMs: number,
+): RotationProgress {
   const target = targetOfRecord(order);
   const bySerial = new Map(workloadCertificates.map((c) => [c.serial, c]));
   const instances = new Map<string, { done: number; renewed: number; total: number }>();
@@ -48,7 +53,10 @@ export function rotationProgress(order: RotationOrderRecord, workloadCertificate
     instances.set(c.spiffeId, entry);
   }
   const sorted = [...instances.keys()].sort();
-  const isRotated = (id: string) => { const e = instances.get(id)!; return e.done === e.total && e.renewed > 0; };
+  const isRotated = (id: string) => {
+    const e = instances.get(id)!;
+    return e.done === e.total && e.renewed > 0;
+  };
   const done = sorted.filter(isRotated);
   const waiting = sorted.filter((id) => !isRotated(id));
   const over = now >= order.createdAt + order.windowMs + graceMs;

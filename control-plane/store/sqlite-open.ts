@@ -39,9 +39,15 @@ export function translateSqliteError(err: unknown, path: string, action: string)
   if (err instanceof SigilError) return err;
   switch (sqliteCode(err)) {
     case SQLITE_CONSTRAINT:
-      return new SigilError(ErrorCode.INVALID_ARGUMENT, `${action}: the record conflicts with one already stored`, { cause: err });
+      return new SigilError(ErrorCode.INVALID_ARGUMENT, `${action}: the record conflicts with one already stored`, {
+        cause: err,
+      });
     case SQLITE_BUSY:
-      return new SigilError(ErrorCode.UNAVAILABLE, `${action}: the store ${path} stayed locked by another process; retry`, { cause: err });
+      return new SigilError(
+        ErrorCode.UNAVAILABLE,
+        `${action}: the store ${path} stayed locked by another process; retry`,
+        { cause: err },
+      );
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
       return corrupt(path, 'is damaged', err);
@@ -79,7 +85,10 @@ function newer(path: string, version: number, known: number): SigilError {
 
 /** Read-only look at an existing file: Sigil's, empty, or something else. Writes nothing. */
 function inspect(db: DatabaseSync, path: string, known: number): void {
-  const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all().map((r) => String(r['name']));
+  const tables = db
+    .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+    .all()
+    .map((r) => String(r['name']));
   if (tables.length === 0) return;
   if (!tables.includes('schema_migrations')) throw corrupt(path, 'is a SQLite database but not a Sigil store');
   const version = schemaVersion(db);
@@ -94,13 +103,18 @@ function migrate(db: DatabaseSync, options: OpenSqliteOptions, migrations: reado
   for (const migration of [...migrations].sort((a, b) => a.version - b.version)) {
     db.exec('BEGIN IMMEDIATE');
     try {
-      db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)');
+      db.exec(
+        'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)',
+      );
       const current = schemaVersion(db);
       if (current > known) throw newer(options.path, current, known);
       if (current < migration.version) {
         db.exec(migration.sql);
-        db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)')
-          .run(migration.version, migration.name, options.clock.now());
+        db.prepare('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)').run(
+          migration.version,
+          migration.name,
+          options.clock.now(),
+        );
       }
       db.exec('COMMIT');
     } catch (err) {
@@ -120,7 +134,11 @@ export function openSqlite(options: OpenSqliteOptions): DatabaseSync {
   const migrations = options.migrations ?? MIGRATIONS;
   const known = options.migrations ? migrations.reduce((max, m) => Math.max(max, m.version), 0) : LATEST_SCHEMA_VERSION;
   if (!existsSync(dirname(path))) {
-    throw new SigilError(ErrorCode.CONFIG_INVALID, `the store's directory ${dirname(path)} does not exist: create it or fix the store path`, { details: { path } });
+    throw new SigilError(
+      ErrorCode.CONFIG_INVALID,
+      `the store's directory ${dirname(path)} does not exist: create it or fix the store path`,
+      { details: { path } },
+    );
   }
   if (existsSync(path)) checkHeader(path);
   else closeSync(openSync(path, 'a', 0o600));
@@ -135,7 +153,10 @@ export function openSqlite(options: OpenSqliteOptions): DatabaseSync {
     inspect(db, path, known);
     const mode = db.prepare('PRAGMA journal_mode = WAL').get();
     if (String(mode?.['journal_mode']).toLowerCase() !== 'wal') {
-      throw new SigilError(ErrorCode.UNAVAILABLE, `the store ${path} cannot use write-ahead logging (journal mode ${String(mode?.['journal_mode'])}): put it on a local file system`);
+      throw new SigilError(
+        ErrorCode.UNAVAILABLE,
+        `the store ${path} cannot use write-ahead logging (journal mode ${String(mode?.['journal_mode'])}): put it on a local file system`,
+      );
     }
     db.exec('PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;');
     migrate(db, options, migrations, known);

@@ -39,7 +39,10 @@ function query(path: string, sql: string): Record<string, unknown>[] {
 }
 
 async function openError(options: SqliteStoreOptions): Promise<unknown> {
-  return new SqliteStore(options).open().then(() => undefined, (err: unknown) => err);
+  return new SqliteStore(options).open().then(
+    () => undefined,
+    (err: unknown) => err,
+  );
 }
 
 t.test('Store contract on SQLite', async (t) => {
@@ -50,7 +53,10 @@ t.test('Store contract on SQLite', async (t) => {
 
 t.test('migrations are listed in strictly ascending versions', async (t) => {
   const versions = MIGRATIONS.map((m) => m.version);
-  t.same(versions, [...new Set(versions)].sort((a, b) => a - b));
+  t.same(
+    versions,
+    [...new Set(versions)].sort((a, b) => a - b),
+  );
   t.equal(versions[0], 1);
 });
 
@@ -59,9 +65,26 @@ t.test('a reopened store keeps certificates, tokens, meta and sequences', async 
   const first = new SqliteStore({ path });
   await first.open();
   const der = Uint8Array.from([0x30, 0x03, 0x02, 0x01, 0x07]);
-  await first.insertCertificate({ serial: '7f', spiffeId: API, kind: 'svid', keyType: 'ec-p256', notBefore: T0, notAfter: T0 + HOUR,
-    issuerSerial: '01', status: 'active', issuedAt: T0, publicKeySha256: 'ab'.repeat(32), der });
-  await first.insertJoinToken({ tokenHash: 'h1', spiffeId: API, createdAt: T0, expiresAt: T0 + HOUR, usesRemaining: 2 });
+  await first.insertCertificate({
+    serial: '7f',
+    spiffeId: API,
+    kind: 'svid',
+    keyType: 'ec-p256',
+    notBefore: T0,
+    notAfter: T0 + HOUR,
+    issuerSerial: '01',
+    status: 'active',
+    issuedAt: T0,
+    publicKeySha256: 'ab'.repeat(32),
+    der,
+  });
+  await first.insertJoinToken({
+    tokenHash: 'h1',
+    spiffeId: API,
+    createdAt: T0,
+    expiresAt: T0 + HOUR,
+    usesRemaining: 2,
+  });
   await first.consumeJoinToken('h1', T0);
   await first.setMeta('ca.fingerprint', 'f00d');
   await first.nextSequence('events');
@@ -135,7 +158,9 @@ t.test('a schema from a newer Sigil is refused and left unchanged', async (t) =>
   await store.setMeta('k', 'v');
   await store.close();
   const db = new DatabaseSync(path);
-  db.exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (${MIGRATIONS.length + 100}, 'from the future', 0)`);
+  db.exec(
+    `INSERT INTO schema_migrations (version, name, applied_at) VALUES (${MIGRATIONS.length + 100}, 'from the future', 0)`,
+  );
   db.close();
   const before = readFileSync(path);
   const err = await openError({ path });
@@ -152,7 +177,11 @@ t.test('an upgrade applies only the new migrations, keeps data and records when'
   await v1.setMeta('kept', 'yes');
   await v1.close();
   clock.advance(HOUR);
-  const next: Migration = { version: MIGRATIONS.length + 1, name: 'probe', sql: 'CREATE TABLE upgrade_probe (serial TEXT PRIMARY KEY)' };
+  const next: Migration = {
+    version: MIGRATIONS.length + 1,
+    name: 'probe',
+    sql: 'CREATE TABLE upgrade_probe (serial TEXT PRIMARY KEY)',
+  };
   const upgraded = await opened(t, { path, clock, migrations: [...MIGRATIONS, next] });
   t.equal(await upgraded.getMeta('kept'), 'yes');
   const applied = query(path, 'SELECT version, name, applied_at FROM schema_migrations ORDER BY version');
@@ -166,22 +195,47 @@ t.test('a version-1 store upgrades to revocations and keeps its inventory', asyn
   const v1 = new SqliteStore({ path, migrations: MIGRATIONS.filter((m) => m.version === 1) });
   await v1.open();
   await v1.insertCertificate({
-    serial: '0a', spiffeId: API, kind: 'svid', keyType: 'ec-p256', notBefore: T0, notAfter: T0 + HOUR, issuerSerial: 'ca',
-    status: 'active', issuedAt: T0, publicKeySha256: 'aa'.repeat(32), der: Uint8Array.from([0x30, 0x00]),
+    serial: '0a',
+    spiffeId: API,
+    kind: 'svid',
+    keyType: 'ec-p256',
+    notBefore: T0,
+    notAfter: T0 + HOUR,
+    issuerSerial: 'ca',
+    status: 'active',
+    issuedAt: T0,
+    publicKeySha256: 'aa'.repeat(32),
+    der: Uint8Array.from([0x30, 0x00]),
   });
   await v1.close();
   const store = await opened(t, { path });
-  t.same(query(path, 'SELECT version FROM schema_migrations ORDER BY version'), MIGRATIONS.map((m) => ({ version: m.version })));
-  t.same(await store.revokeCertificates([{ serial: '0a', spiffeId: API, reason: 'superseded', revokedAt: T0, effectiveAt: T0, notAfter: T0 + HOUR }]), ['0a']);
+  t.same(
+    query(path, 'SELECT version FROM schema_migrations ORDER BY version'),
+    MIGRATIONS.map((m) => ({ version: m.version })),
+  );
+  t.same(
+    await store.revokeCertificates([
+      { serial: '0a', spiffeId: API, reason: 'superseded', revokedAt: T0, effectiveAt: T0, notAfter: T0 + HOUR },
+    ]),
+    ['0a'],
+  );
   t.equal((await store.getCertificate('0a'))?.status, 'revoked');
 });
 
 t.test('a failing migration is rolled back whole', async (t) => {
   const path = join(tempDir(t), 'sigil.db');
-  const bad: Migration = { version: MIGRATIONS.length + 1, name: 'broken', sql: 'CREATE TABLE half (x); CREATE TABLE oops (' };
+  const bad: Migration = {
+    version: MIGRATIONS.length + 1,
+    name: 'broken',
+    sql: 'CREATE TABLE half (x); CREATE TABLE oops (',
+  };
   const err = await openError({ path, migrations: [...MIGRATIONS, bad] });
   t.ok(isSigilError(err), 'rejects with a SigilError');
-  t.same(query(path, 'SELECT MAX(version) AS v FROM schema_migrations'), [{ v: MIGRATIONS.length }], 'earlier migrations stay');
+  t.same(
+    query(path, 'SELECT MAX(version) AS v FROM schema_migrations'),
+    [{ v: MIGRATIONS.length }],
+    'earlier migrations stay',
+  );
   t.same(query(path, "SELECT name FROM sqlite_master WHERE name = 'half'"), [], 'nothing of the failed one remains');
   const store = await opened(t, { path });
   t.equal(await store.nextSequence('s'), 1, 'the store still opens with the released list');
@@ -194,7 +248,10 @@ t.test('two store instances on one file: a one-use token is used once', async (t
   await a.insertJoinToken({ tokenHash: 'h1', spiffeId: API, createdAt: T0, expiresAt: T0 + HOUR, usesRemaining: 1 });
   const results = await Promise.all([a.consumeJoinToken('h1', T0), b.consumeJoinToken('h1', T0)]);
   t.same(results.map((r) => r.ok).sort(), [false, true]);
-  t.same(results.find((r) => !r.ok), { ok: false, reason: 'used' });
+  t.same(
+    results.find((r) => !r.ok),
+    { ok: false, reason: 'used' },
+  );
 });
 
 /**
@@ -224,11 +281,18 @@ t.test('two processes racing: each one-use token is used exactly once', async (t
   const gate = new SharedArrayBuffer(8);
   const flags = new Int32Array(gate);
   const storeUrl = new URL('./sqlite-store.ts', import.meta.url).href;
-  const workers = [0, 1].map(() => new Worker(WORKER, { eval: true, workerData: { path, hashes, now: T0, gate, storeUrl } }));
-  const ready = workers.map((w) => new Promise<void>((resolve, reject) => {
-    w.once('message', (m: { opened?: boolean; error?: string }) => (m.opened ? resolve() : reject(new Error(m.error))));
-    w.once('error', reject);
-  }));
+  const workers = [0, 1].map(
+    () => new Worker(WORKER, { eval: true, workerData: { path, hashes, now: T0, gate, storeUrl } }),
+  );
+  const ready = workers.map(
+    (w) =>
+      new Promise<void>((resolve, reject) => {
+        w.once('message', (m: { opened?: boolean; error?: string }) =>
+          m.opened ? resolve() : reject(new Error(m.error)),
+        );
+        w.once('error', reject);
+      }),
+  );
   // Both open a fresh file at once: the migration must be applied exactly once.
   Atomics.store(flags, 0, 1);
   Atomics.notify(flags, 0);
@@ -237,14 +301,26 @@ t.test('two processes racing: each one-use token is used exactly once', async (t
   for (const tokenHash of hashes) {
     await store.insertJoinToken({ tokenHash, spiffeId: API, createdAt: T0, expiresAt: T0 + HOUR, usesRemaining: 1 });
   }
-  const done = workers.map((w) => new Promise<boolean[]>((resolve, reject) => {
-    w.once('message', (m: { won?: boolean[]; error?: string }) => (m.won ? resolve(m.won) : reject(new Error(m.error))));
-  }));
+  const done = workers.map(
+    (w) =>
+      new Promise<boolean[]>((resolve, reject) => {
+        w.once('message', (m: { won?: boolean[]; error?: string }) =>
+          m.won ? resolve(m.won) : reject(new Error(m.error)),
+        );
+      }),
+  );
   Atomics.store(flags, 1, 1);
   Atomics.notify(flags, 1);
   const [first, second] = await Promise.all(done);
   const wins = hashes.map((_, i) => Number(first![i]) + Number(second![i]));
-  t.same(wins, hashes.map(() => 1), 'every token was won by exactly one worker');
-  t.same(query(path, 'SELECT version FROM schema_migrations'), MIGRATIONS.map((m) => ({ version: m.version })));
+  t.same(
+    wins,
+    hashes.map(() => 1),
+    'every token was won by exactly one worker',
+  );
+  t.same(
+    query(path, 'SELECT version FROM schema_migrations'),
+    MIGRATIONS.map((m) => ({ version: m.version })),
+  );
   t.equal(query(path, 'SELECT COUNT(*) AS n FROM join_tokens WHERE uses_remaining <> 0')[0]?.['n'], 0);
 });

@@ -5,8 +5,17 @@ import type { KeyType } from '../../common/key-type.ts';
 import type { Migration } from './migrations.ts';
 import { openSqlite, translateSqliteError } from './sqlite-open.ts';
 import type {
-  CertificateFilter, CertificateKind, CertificateRecord, CertificateStatus, ConsumeTokenResult, JoinTokenRecord,
-  RevocationRecord, RevokedIdentityRecord, RevokeIdentityResult, RotationOrderRecord, Store,
+  CertificateFilter,
+  CertificateKind,
+  CertificateRecord,
+  CertificateStatus,
+  ConsumeTokenResult,
+  JoinTokenRecord,
+  RevocationRecord,
+  RevokedIdentityRecord,
+  RevokeIdentityResult,
+  RotationOrderRecord,
+  Store,
 } from './store.ts';
 
 export interface SqliteStoreOptions {
@@ -61,7 +70,11 @@ function revocationOf(row: Row): RevocationRecord {
 }
 
 function revokedIdentityOf(row: Row): RevokedIdentityRecord {
-  return { spiffeId: row['spiffe_id'] as string, reason: row['reason'] as string, revokedAt: Number(row['revoked_at']) };
+  return {
+    spiffeId: row['spiffe_id'] as string,
+    reason: row['reason'] as string,
+    revokedAt: Number(row['revoked_at']),
+  };
 }
 
 function rotationOrderOf(row: Row): RotationOrderRecord {
@@ -122,48 +135,92 @@ export class SqliteStore implements Store {
   }
 
   async insertCertificate(r: CertificateRecord, options: { readonly supersedes?: string } = {}): Promise<void> {
-    const insert = () => this.#with(`recording certificate ${r.serial}`, `INSERT INTO certificates (serial, spiffe_id, kind, key_type, not_before, not_after,
-      issuer_serial, status, issued_at, public_key_sha256, der) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, (s) => s.run(
-      r.serial, r.spiffeId, r.kind, r.keyType, r.notBefore, r.notAfter, r.issuerSerial, r.status, r.issuedAt, r.publicKeySha256, r.der,
-    ));
+    const insert = () =>
+      this.#with(
+        `recording certificate ${r.serial}`,
+        `INSERT INTO certificates (serial, spiffe_id, kind, key_type, not_before, not_after,
+      issuer_serial, status, issued_at, public_key_sha256, der) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        (s) =>
+          s.run(
+            r.serial,
+            r.spiffeId,
+            r.kind,
+            r.keyType,
+            r.notBefore,
+            r.notAfter,
+            r.issuerSerial,
+            r.status,
+            r.issuedAt,
+            r.publicKeySha256,
+            r.der,
+          ),
+      );
     const { supersedes } = options;
     if (supersedes === undefined) return void insert();
     this.#transaction(`recording certificate ${r.serial}`, () => {
       insert();
-      this.#with('recording a renewal', 'UPDATE certificates SET superseded_by = ? WHERE serial = ?', (s) => s.run(r.serial, supersedes));
+      this.#with('recording a renewal', 'UPDATE certificates SET superseded_by = ? WHERE serial = ?', (s) =>
+        s.run(r.serial, supersedes),
+      );
     });
   }
 
   async getCertificate(serial: string): Promise<CertificateRecord | undefined> {
-    const row = this.#with('reading a certificate', 'SELECT * FROM certificates WHERE serial = ?', (s) => s.get(serial));
+    const row = this.#with('reading a certificate', 'SELECT * FROM certificates WHERE serial = ?', (s) =>
+      s.get(serial),
+    );
     return row ? certificateOf(row) : undefined;
   }
 
   async listCertificates(filter: CertificateFilter = {}): Promise<CertificateRecord[]> {
     const where: string[] = [];
     const args: (string | number)[] = [];
-    if (filter.spiffeId !== undefined) { where.push('spiffe_id = ?'); args.push(filter.spiffeId); }
-    if (filter.kind !== undefined) { where.push('kind = ?'); args.push(filter.kind); }
-    if (filter.status !== undefined) { where.push('status = ?'); args.push(filter.status); }
-    if (filter.notAfterBefore !== undefined) { where.push('not_after <= ?'); args.push(filter.notAfterBefore); }
-    if (filter.notAfterAfter !== undefined) { where.push('not_after > ?'); args.push(filter.notAfterAfter); }
+    if (filter.spiffeId !== undefined) {
+      where.push('spiffe_id = ?');
+      args.push(filter.spiffeId);
+    }
+    if (filter.kind !== undefined) {
+      where.push('kind = ?');
+      args.push(filter.kind);
+    }
+    if (filter.status !== undefined) {
+      where.push('status = ?');
+      args.push(filter.status);
+    }
+    if (filter.notAfterBefore !== undefined) {
+      where.push('not_after <= ?');
+      args.push(filter.notAfterBefore);
+    }
+    if (filter.notAfterAfter !== undefined) {
+      where.push('not_after > ?');
+      args.push(filter.notAfterAfter);
+    }
     // At most 2^5 distinct texts, so caching each shape is bounded.
     const sql = `SELECT * FROM certificates${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY not_after, serial`;
     return this.#with('listing certificates', sql, (s) => s.all(...args)).map(certificateOf);
   }
 
   async hasPublicKey(publicKeySha256: string): Promise<boolean> {
-    const row = this.#with('looking up a public key', 'SELECT 1 FROM certificates WHERE public_key_sha256 = ? LIMIT 1', (s) => s.get(publicKeySha256));
+    const row = this.#with(
+      'looking up a public key',
+      'SELECT 1 FROM certificates WHERE public_key_sha256 = ? LIMIT 1',
+      (s) => s.get(publicKeySha256),
+    );
     return row !== undefined;
   }
 
   async insertJoinToken(r: JoinTokenRecord): Promise<void> {
-    this.#with('recording a join token', 'INSERT INTO join_tokens (token_hash, spiffe_id, created_at, expires_at, uses_remaining) VALUES (?, ?, ?, ?, ?)',
-      (s) => s.run(r.tokenHash, r.spiffeId, r.createdAt, r.expiresAt, r.usesRemaining));
+    this.#with(
+      'recording a join token',
+      'INSERT INTO join_tokens (token_hash, spiffe_id, created_at, expires_at, uses_remaining) VALUES (?, ?, ?, ?, ?)',
+      (s) => s.run(r.tokenHash, r.spiffeId, r.createdAt, r.expiresAt, r.usesRemaining),
+    );
   }
 
   async getJoinToken(tokenHash: string): Promise<JoinTokenRecord | undefined> {
-    const row = this.#with('reading a join token', 'SELECT * FROM join_tokens WHERE token_hash = ?', (s) => s.get(tokenHash));
+    const row = this.#with('reading a join token', 'SELECT * FROM join_tokens WHERE token_hash = ?', (s) =>
+      s.get(tokenHash),
+    );
     return row ? tokenOf(row) : undefined;
   }
 
@@ -172,9 +229,11 @@ export class SqliteStore implements Store {
    * this use. On failure the row is read to name the reason; uses only ever go down, so that reading is safe.
    */
   async consumeJoinToken(tokenHash: string, now: number): Promise<ConsumeTokenResult> {
-    const row = this.#with('using a join token',
+    const row = this.#with(
+      'using a join token',
       'UPDATE join_tokens SET uses_remaining = uses_remaining - 1 WHERE token_hash = ? AND uses_remaining > 0 AND expires_at > ? RETURNING *',
-      (s) => s.get(tokenHash, now));
+      (s) => s.get(tokenHash, now),
+    );
     if (row) return { ok: true, token: tokenOf(row) };
     const existing = await this.getJoinToken(tokenHash);
     if (!existing) return { ok: false, reason: 'unknown' };
@@ -206,10 +265,17 @@ export class SqliteStore implements Store {
   #revokeEach(records: readonly RevocationRecord[]): string[] {
     const added: string[] = [];
     for (const r of records) {
-      const row = this.#with(`revoking certificate ${r.serial}`, `INSERT INTO revocations (serial, spiffe_id, reason, revoked_at, effective_at, not_after)
+      const row = this.#with(
+        `revoking certificate ${r.serial}`,
+        `INSERT INTO revocations (serial, spiffe_id, reason, revoked_at, effective_at, not_after)
         VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (serial) DO NOTHING RETURNING serial`,
-      (s) => s.get(r.serial, r.spiffeId, r.reason, r.revokedAt, r.effectiveAt, r.notAfter));
-      this.#with(`revoking certificate ${r.serial}`, "UPDATE certificates SET status = 'revoked' WHERE serial = ?", (s) => s.run(r.serial));
+        (s) => s.get(r.serial, r.spiffeId, r.reason, r.revokedAt, r.effectiveAt, r.notAfter),
+      );
+      this.#with(
+        `revoking certificate ${r.serial}`,
+        "UPDATE certificates SET status = 'revoked' WHERE serial = ?",
+        (s) => s.run(r.serial),
+      );
       if (row) added.push(r.serial);
     }
     return added;
@@ -226,51 +292,81 @@ export class SqliteStore implements Store {
 
   async listRevocations(filter: { readonly notAfterAfter?: number } = {}): Promise<RevocationRecord[]> {
     if (filter.notAfterAfter === undefined) {
-      return this.#with('listing revocations', 'SELECT * FROM revocations ORDER BY serial', (s) => s.all()).map(revocationOf);
+      return this.#with('listing revocations', 'SELECT * FROM revocations ORDER BY serial', (s) => s.all()).map(
+        revocationOf,
+      );
     }
-    return this.#with('listing revocations', 'SELECT * FROM revocations WHERE not_after > ? ORDER BY serial', (s) => s.all(filter.notAfterAfter!)).map(revocationOf);
+    return this.#with('listing revocations', 'SELECT * FROM revocations WHERE not_after > ? ORDER BY serial', (s) =>
+      s.all(filter.notAfterAfter!),
+    ).map(revocationOf);
   }
 
-  async revokeIdentity(identity: RevokedIdentityRecord, certificates: readonly RevocationRecord[]): Promise<RevokeIdentityResult> {
+  async revokeIdentity(
+    identity: RevokedIdentityRecord,
+    certificates: readonly RevocationRecord[],
+  ): Promise<RevokeIdentityResult> {
     return this.#transaction(`revoking identity ${identity.spiffeId}`, () => {
-      const row = this.#with('recording a revoked identity',
+      const row = this.#with(
+        'recording a revoked identity',
         'INSERT INTO revoked_identities (spiffe_id, reason, revoked_at) VALUES (?, ?, ?) ON CONFLICT (spiffe_id) DO NOTHING RETURNING spiffe_id',
-        (s) => s.get(identity.spiffeId, identity.reason, identity.revokedAt));
+        (s) => s.get(identity.spiffeId, identity.reason, identity.revokedAt),
+      );
       return { identityAdded: row !== undefined, revokedSerials: this.#revokeEach(certificates) };
     });
   }
 
   async unrevokeIdentity(spiffeId: string): Promise<boolean> {
-    const row = this.#with('unrevoking an identity', 'DELETE FROM revoked_identities WHERE spiffe_id = ? RETURNING spiffe_id', (s) => s.get(spiffeId));
+    const row = this.#with(
+      'unrevoking an identity',
+      'DELETE FROM revoked_identities WHERE spiffe_id = ? RETURNING spiffe_id',
+      (s) => s.get(spiffeId),
+    );
     return row !== undefined;
   }
 
   async getRevokedIdentity(spiffeId: string): Promise<RevokedIdentityRecord | undefined> {
-    const row = this.#with('reading a revoked identity', 'SELECT * FROM revoked_identities WHERE spiffe_id = ?', (s) => s.get(spiffeId));
+    const row = this.#with('reading a revoked identity', 'SELECT * FROM revoked_identities WHERE spiffe_id = ?', (s) =>
+      s.get(spiffeId),
+    );
     return row ? revokedIdentityOf(row) : undefined;
   }
 
   async listRevokedIdentities(): Promise<RevokedIdentityRecord[]> {
-    return this.#with('listing revoked identities', 'SELECT * FROM revoked_identities ORDER BY spiffe_id', (s) => s.all()).map(revokedIdentityOf);
+    return this.#with('listing revoked identities', 'SELECT * FROM revoked_identities ORDER BY spiffe_id', (s) =>
+      s.all(),
+    ).map(revokedIdentityOf);
   }
 
   async insertRotationOrder(r: RotationOrderRecord): Promise<void> {
-    this.#with(`recording rotation order ${r.orderId}`, 'INSERT INTO rotation_orders (order_id, target_kind, target, window_ms, reason, created_at) VALUES (?, ?, ?, ?, ?, ?)',
-      (s) => s.run(r.orderId, r.targetKind, r.target, r.windowMs, r.reason, r.createdAt));
+    this.#with(
+      `recording rotation order ${r.orderId}`,
+      'INSERT INTO rotation_orders (order_id, target_kind, target, window_ms, reason, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+      (s) => s.run(r.orderId, r.targetKind, r.target, r.windowMs, r.reason, r.createdAt),
+    );
   }
 
   async getRotationOrder(orderId: string): Promise<RotationOrderRecord | undefined> {
-    const row = this.#with('reading a rotation order', 'SELECT * FROM rotation_orders WHERE order_id = ?', (s) => s.get(orderId));
+    const row = this.#with('reading a rotation order', 'SELECT * FROM rotation_orders WHERE order_id = ?', (s) =>
+      s.get(orderId),
+    );
     return row ? rotationOrderOf(row) : undefined;
   }
 
   async latestRotationOrder(): Promise<RotationOrderRecord | undefined> {
-    const row = this.#with('reading the latest rotation order', 'SELECT * FROM rotation_orders ORDER BY created_at DESC, order_id DESC LIMIT 1', (s) => s.get());
+    const row = this.#with(
+      'reading the latest rotation order',
+      'SELECT * FROM rotation_orders ORDER BY created_at DESC, order_id DESC LIMIT 1',
+      (s) => s.get(),
+    );
     return row ? rotationOrderOf(row) : undefined;
   }
 
   async listRotationOrders(createdAfter: number): Promise<RotationOrderRecord[]> {
-    return this.#with('listing rotation orders', 'SELECT * FROM rotation_orders WHERE created_at > ? ORDER BY created_at, order_id', (s) => s.all(createdAfter)).map(rotationOrderOf);
+    return this.#with(
+      'listing rotation orders',
+      'SELECT * FROM rotation_orders WHERE created_at > ? ORDER BY created_at, order_id',
+      (s) => s.all(createdAfter),
+    ).map(rotationOrderOf);
   }
 
   async getMeta(key: string): Promise<string | undefined> {
@@ -279,19 +375,26 @@ export class SqliteStore implements Store {
   }
 
   async setMeta(key: string, value: string): Promise<void> {
-    this.#with('writing metadata', 'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
-      (s) => s.run(key, value));
+    this.#with(
+      'writing metadata',
+      'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+      (s) => s.run(key, value),
+    );
   }
 
   async nextSequence(name: string): Promise<number> {
-    const row = this.#with(`advancing sequence ${name}`,
+    const row = this.#with(
+      `advancing sequence ${name}`,
       'INSERT INTO sequences (name, value) VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value',
-      (s) => s.get(name));
+      (s) => s.get(name),
+    );
     return Number(row?.['value']);
   }
 
   async currentSequence(name: string): Promise<number> {
-    const row = this.#with(`reading sequence ${name}`, 'SELECT value FROM sequences WHERE name = ?', (s) => s.get(name));
+    const row = this.#with(`reading sequence ${name}`, 'SELECT value FROM sequences WHERE name = ?', (s) =>
+      s.get(name),
+    );
     return row ? Number(row['value']) : 0;
   }
 }

@@ -30,7 +30,15 @@ function token(tokenHash: string, overrides: Partial<JoinTokenRecord> = {}): Joi
 }
 
 function revocation(serial: string, overrides: Partial<RevocationRecord> = {}): RevocationRecord {
-  return { serial, spiffeId: API, reason: 'keyCompromise', revokedAt: T0 + 10, effectiveAt: T0 + 5, notAfter: T0 + HOUR, ...overrides };
+  return {
+    serial,
+    spiffeId: API,
+    reason: 'keyCompromise',
+    revokedAt: T0 + 10,
+    effectiveAt: T0 + 5,
+    notAfter: T0 + HOUR,
+    ...overrides,
+  };
 }
 
 const plain = (r: CertificateRecord) => ({ ...r, der: [...r.der] });
@@ -88,7 +96,11 @@ export async function runStoreContract(t: Test, makeStore: () => Promise<Store>)
       ['nothing matches', { spiffeId: 'spiffe://example.org/none' }, []],
     ];
     for (const [name, filter, serials] of cases) {
-      t.same((await store.listCertificates(filter)).map((r) => r.serial), serials, name);
+      t.same(
+        (await store.listCertificates(filter)).map((r) => r.serial),
+        serials,
+        name,
+      );
     }
     const [first] = await store.listCertificates({ status: 'revoked' });
     t.same(first && plain(first), plain(records[2]!), 'listed records carry every field');
@@ -139,7 +151,10 @@ export async function runStoreContract(t: Test, makeStore: () => Promise<Store>)
     await store.insertJoinToken(token('h1'));
     const results = await Promise.all(Array.from({ length: 8 }, () => store.consumeJoinToken('h1', T0)));
     t.equal(results.filter((r) => r.ok).length, 1);
-    t.same(results.filter((r) => !r.ok).map((r) => !r.ok && r.reason), Array(7).fill('used'));
+    t.same(
+      results.filter((r) => !r.ok).map((r) => !r.ok && r.reason),
+      Array(7).fill('used'),
+    );
   });
 
   await withStore('meta stores, replaces and keeps empty values', async (t, store) => {
@@ -158,7 +173,11 @@ export async function runStoreContract(t: Test, makeStore: () => Promise<Store>)
     t.equal(await store.nextSequence('policy'), 1);
     t.equal(await store.currentSequence('events'), 2);
     const burst = await Promise.all(Array.from({ length: 50 }, () => store.nextSequence('events')));
-    t.same([...burst].sort((a, b) => a - b), Array.from({ length: 50 }, (_, i) => i + 3), 'concurrent calls get distinct values');
+    t.same(
+      [...burst].sort((a, b) => a - b),
+      Array.from({ length: 50 }, (_, i) => i + 3),
+      'concurrent calls get distinct values',
+    );
     t.equal(await store.currentSequence('events'), 52);
     t.equal(await store.currentSequence('policy'), 1);
   });
@@ -167,18 +186,41 @@ export async function runStoreContract(t: Test, makeStore: () => Promise<Store>)
     await store.insertCertificate(cert('01'));
     await store.insertCertificate(cert('02'));
     await store.insertCertificate(cert('03'));
-    t.same(await store.revokeCertificates([revocation('02'), revocation('01')]), ['02', '01'], 'newly revoked, in input order');
-    t.same(await store.revokeCertificates([revocation('01', { reason: 'superseded', revokedAt: T0 + 99 })]), [], 'a second revocation reports nothing');
+    t.same(
+      await store.revokeCertificates([revocation('02'), revocation('01')]),
+      ['02', '01'],
+      'newly revoked, in input order',
+    );
+    t.same(
+      await store.revokeCertificates([revocation('01', { reason: 'superseded', revokedAt: T0 + 99 })]),
+      [],
+      'a second revocation reports nothing',
+    );
     t.same(await store.getRevocation('01'), revocation('01'), 'the first record is kept');
     t.equal(await store.getRevocation('03'), undefined);
-    t.same((await store.listCertificates({ status: 'revoked' })).map((r) => r.serial), ['01', '02'], 'inventory status follows');
+    t.same(
+      (await store.listCertificates({ status: 'revoked' })).map((r) => r.serial),
+      ['01', '02'],
+      'inventory status follows',
+    );
     t.equal((await store.getCertificate('03'))?.status, 'active', 'others untouched');
   });
 
   await withStore('listRevocations orders by serial and filters by notAfter', async (t, store) => {
-    await store.revokeCertificates([revocation('0c', { notAfter: T0 + 3 * HOUR }), revocation('0a', { notAfter: T0 + HOUR }), revocation('0b', { notAfter: T0 + 2 * HOUR })]);
-    t.same((await store.listRevocations()).map((r) => r.serial), ['0a', '0b', '0c']);
-    t.same((await store.listRevocations({ notAfterAfter: T0 + HOUR })).map((r) => r.serial), ['0b', '0c'], 'notAfterAfter is exclusive');
+    await store.revokeCertificates([
+      revocation('0c', { notAfter: T0 + 3 * HOUR }),
+      revocation('0a', { notAfter: T0 + HOUR }),
+      revocation('0b', { notAfter: T0 + 2 * HOUR }),
+    ]);
+    t.same(
+      (await store.listRevocations()).map((r) => r.serial),
+      ['0a', '0b', '0c'],
+    );
+    t.same(
+      (await store.listRevocations({ notAfterAfter: T0 + HOUR })).map((r) => r.serial),
+      ['0b', '0c'],
+      'notAfterAfter is exclusive',
+    );
     t.same(await store.listRevocations({ notAfterAfter: T0 + 3 * HOUR }), []);
   });
 
@@ -186,25 +228,42 @@ export async function runStoreContract(t: Test, makeStore: () => Promise<Store>)
     await store.insertCertificate(cert('01'));
     await store.insertCertificate(cert('02'));
     const identity = { spiffeId: API, reason: 'keyCompromise', revokedAt: T0 };
-    t.same(await store.revokeIdentity(identity, [revocation('01'), revocation('02')]), { identityAdded: true, revokedSerials: ['01', '02'] });
-    t.same(await store.revokeIdentity({ ...identity, reason: 'superseded', revokedAt: T0 + 1 }, [revocation('01')]), { identityAdded: false, revokedSerials: [] }, 'twice changes nothing');
+    t.same(await store.revokeIdentity(identity, [revocation('01'), revocation('02')]), {
+      identityAdded: true,
+      revokedSerials: ['01', '02'],
+    });
+    t.same(
+      await store.revokeIdentity({ ...identity, reason: 'superseded', revokedAt: T0 + 1 }, [revocation('01')]),
+      { identityAdded: false, revokedSerials: [] },
+      'twice changes nothing',
+    );
     t.same(await store.getRevokedIdentity(API), identity, 'the first record is kept');
     t.same(await store.listRevokedIdentities(), [identity]);
     t.equal(await store.getRevokedIdentity(WEB), undefined);
-    t.same((await store.listCertificates({ status: 'revoked' })).map((r) => r.serial), ['01', '02']);
+    t.same(
+      (await store.listCertificates({ status: 'revoked' })).map((r) => r.serial),
+      ['01', '02'],
+    );
   });
 
   await withStore('unrevokeIdentity forgets the identity, not the certificate revocations', async (t, store) => {
     await store.insertCertificate(cert('01'));
     await store.revokeIdentity({ spiffeId: WEB, reason: 'unspecified', revokedAt: T0 }, []);
     await store.revokeIdentity({ spiffeId: API, reason: 'unspecified', revokedAt: T0 }, [revocation('01')]);
-    t.same((await store.listRevokedIdentities()).map((r) => r.spiffeId), [API, WEB], 'ordered by SPIFFE ID');
+    t.same(
+      (await store.listRevokedIdentities()).map((r) => r.spiffeId),
+      [API, WEB],
+      'ordered by SPIFFE ID',
+    );
     t.equal(await store.unrevokeIdentity(API), true);
     t.equal(await store.unrevokeIdentity(API), false, 'a second unrevoke reports nothing');
     t.equal(await store.getRevokedIdentity(API), undefined);
     t.equal((await store.getCertificate('01'))?.status, 'revoked');
     t.ok(await store.getRevocation('01'));
-    t.same((await store.listRevokedIdentities()).map((r) => r.spiffeId), [WEB]);
+    t.same(
+      (await store.listRevokedIdentities()).map((r) => r.spiffeId),
+      [WEB],
+    );
   });
 
   await withStore('a renewal records which certificate it replaced, in the same write', async (t, store) => {
@@ -219,8 +278,22 @@ export async function runStoreContract(t: Test, makeStore: () => Promise<Store>)
 
   await withStore('rotation orders are kept and the latest is found', async (t, store) => {
     t.equal(await store.latestRotationOrder(), undefined);
-    const first = { orderId: 'a1', targetKind: 'all' as const, target: '', windowMs: 60_000, reason: 'operator', createdAt: T0 };
-    const second = { orderId: 'b2', targetKind: 'prefix' as const, target: 'spiffe://example.org/ns/prod/', windowMs: 1, reason: 'ca-activate', createdAt: T0 + 1 };
+    const first = {
+      orderId: 'a1',
+      targetKind: 'all' as const,
+      target: '',
+      windowMs: 60_000,
+      reason: 'operator',
+      createdAt: T0,
+    };
+    const second = {
+      orderId: 'b2',
+      targetKind: 'prefix' as const,
+      target: 'spiffe://example.org/ns/prod/',
+      windowMs: 1,
+      reason: 'ca-activate',
+      createdAt: T0 + 1,
+    };
     await store.insertRotationOrder(second);
     await store.insertRotationOrder(first);
     t.same(await store.getRotationOrder('a1'), first);
@@ -235,7 +308,10 @@ export async function runStoreContract(t: Test, makeStore: () => Promise<Store>)
     const store = await makeStore();
     await store.open();
     await store.close();
-    const err = await store.getMeta('x').then(() => undefined, (e: unknown) => e);
+    const err = await store.getMeta('x').then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     t.ok(isSigilError(err, ErrorCode.UNAVAILABLE), 'rejects with UNAVAILABLE');
   });
 }

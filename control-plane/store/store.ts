@@ -124,7 +124,10 @@ export interface Store {
   /** Ordered by serial; with `notAfterAfter`, only revocations of certificates with notAfter > that time. */
   listRevocations(filter?: { readonly notAfterAfter?: number }): Promise<RevocationRecord[]>;
   /** In one transaction: remembers the identity (first record kept) and revokes the given certificates. */
-  revokeIdentity(identity: RevokedIdentityRecord, certificates: readonly RevocationRecord[]): Promise<RevokeIdentityResult>;
+  revokeIdentity(
+    identity: RevokedIdentityRecord,
+    certificates: readonly RevocationRecord[],
+  ): Promise<RevokeIdentityResult>;
   /** Forgets a revoked identity (its certificates stay revoked); false when it was not revoked. */
   unrevokeIdentity(spiffeId: string): Promise<boolean>;
   getRevokedIdentity(spiffeId: string): Promise<RevokedIdentityRecord | undefined>;

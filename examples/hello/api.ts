@@ -6,11 +6,16 @@ export function startApi(options: { host?: string; port?: number } = {}): Promis
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(`${JSON.stringify({ service: 'api', path: req.url, message: 'hello from api' })}\n`);
   });
-  return new Promise((resolve) => server.listen(options.port ?? 8080, options.host ?? '127.0.0.1', () => resolve(server)));
+  return new Promise((resolve) =>
+    server.listen(options.port ?? 8080, options.host ?? '127.0.0.1', () => resolve(server)),
+  );
 }
 
 if (import.meta.main) {
-  const server = await startApi({ host: process.env['API_HOST'] ?? '127.0.0.1', port: Number(process.env['API_PORT'] ?? 8080) });
+  const server = await startApi({
+    host: process.env['API_HOST'] ?? '127.0.0.1',
+    port: Number(process.env['API_PORT'] ?? 8080),
+  });
   process.once('SIGTERM', () => server.close());
   console.log(`api listening on ${JSON.stringify(server.address())}`);
 }

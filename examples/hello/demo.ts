@@ -20,7 +20,15 @@ const BATCH_ID = `spiffe://${TRUST_DOMAIN}/ns/batch/sa/report`;
 const PASSPHRASE = 'demo passphrase: use SIGIL_CA_PASSPHRASE or a file for real CAs';
 
 function policyYaml(name: string, callers: readonly string[]): string {
-  return ['apiVersion: sigil.dev/v1', 'kind: AllowPolicy', `metadata: { name: ${name} }`, 'spec:', `  destination: ${API_ID}`, '  allow:', ...callers.map((c) => `    - from: ${c}`)].join('\n');
+  return [
+    'apiVersion: sigil.dev/v1',
+    'kind: AllowPolicy',
+    `metadata: { name: ${name} }`,
+    'spec:',
+    `  destination: ${API_ID}`,
+    '  allow:',
+    ...callers.map((c) => `    - from: ${c}`),
+  ].join('\n');
 }
 
 const say = (text: string) => process.stdout.write(`${text}\n`);
@@ -28,7 +36,12 @@ const step = (n: number, text: string) => say(`\n[${n}] ${text}`);
 
 /** Collects the sidecar's JSON log lines so the demo can show what the api sidecar saw. */
 function capturingLogger(lines: Record<string, unknown>[]) {
-  const sink = new Writable({ write(chunk: Buffer, _enc, done) { for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>); done(); } });
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
+      done();
+    },
+  });
   return pino({ level: 'debug' }, sink);
 }
 
@@ -37,11 +50,21 @@ async function main(): Promise<void> {
   const cleanups: (() => Promise<unknown> | unknown)[] = [() => rm(dir, { recursive: true, force: true })];
   try {
     step(1, `sigil ca init: a CA for trust domain ${TRUST_DOMAIN} in ${dir}`);
-    const ca = await initCa({ dataDir: dir, trustDomain: TRUST_DOMAIN, keyType: 'ec-p256', passphrase: PASSPHRASE, now: Date.now() });
+    const ca = await initCa({
+      dataDir: dir,
+      trustDomain: TRUST_DOMAIN,
+      keyType: 'ec-p256',
+      passphrase: PASSPHRASE,
+      now: Date.now(),
+    });
     say(`    root ${ca.issued.root.serial}, intermediate ${ca.issued.intermediate.serial}`);
 
     step(2, 'control plane: gRPC Identity + Admin API, SQLite inventory');
-    const config = resolveControlPlaneConfig({ env: { SIGIL_LISTEN_GRPC: '127.0.0.1:0', SIGIL_LISTEN_HTTP: '127.0.0.1:0' }, flags: { dataDir: dir }, cwd: dir });
+    const config = resolveControlPlaneConfig({
+      env: { SIGIL_LISTEN_GRPC: '127.0.0.1:0', SIGIL_LISTEN_HTTP: '127.0.0.1:0' },
+      flags: { dataDir: dir },
+      cwd: dir,
+    });
     const controlPlane = new ControlPlane({ config, passphrase: PASSPHRASE }, { logger: silentLogger() });
     const cpAddresses = await controlPlane.start();
     cleanups.unshift(() => controlPlane.stop());
@@ -49,8 +72,14 @@ async function main(): Promise<void> {
     let admin = new AdminApi({ address: cpAddress, credentialsDir: join(dir, 'admin') });
     cleanups.unshift(() => admin.close());
     say(`    listening on ${cpAddress}`);
-    const firstPolicy = await admin.applyPolicies({ yaml: policyYaml('web-to-api', [WEB_ID]), source: 'web-to-api.yaml', dryRun: false });
-    say(`    sigil policy apply: version ${firstPolicy.version}, ${API_ID} accepts ${WEB_ID} (everything else: default deny)`);
+    const firstPolicy = await admin.applyPolicies({
+      yaml: policyYaml('web-to-api', [WEB_ID]),
+      source: 'web-to-api.yaml',
+      dryRun: false,
+    });
+    say(
+      `    sigil policy apply: version ${firstPolicy.version}, ${API_ID} accepts ${WEB_ID} (everything else: default deny)`,
+    );
 
     step(3, 'the api service (plain HTTP) and its sidecar (mTLS inbound)');
     const api = await startApi({ port: 0 });
@@ -58,39 +87,53 @@ async function main(): Promise<void> {
     const apiPort = (api.address() as { port: number }).port;
     const apiLogs: Record<string, unknown>[] = [];
     const apiToken = (await admin.createJoinToken({ spiffeId: API_ID, ttlSeconds: 300, uses: 1 })).token;
-    const apiSidecar = new Sidecar({
-      config: parseSidecarConfig([
-        `spiffeId: ${API_ID}`,
-        `controlPlane: { address: "${cpAddress}", bundle: bundle.pem }`,
-        'inbound:',
-        `  - { listen: "127.0.0.1:0", forward: "127.0.0.1:${apiPort}" }`,
-        'admin: { listen: "127.0.0.1:0" }',
-        // Demo setting: without NATS, the full state is fetched every second (the default is 60 s).
-        'trustRefreshInterval: 1s',
-      ].join('\n'), join(dir, 'api-sidecar.yaml')),
-      bootstrapBundlePem: ca.issued.root.pem,
-      joinToken: () => apiToken,
-    }, { logger: capturingLogger(apiLogs) });
+    const apiSidecar = new Sidecar(
+      {
+        config: parseSidecarConfig(
+          [
+            `spiffeId: ${API_ID}`,
+            `controlPlane: { address: "${cpAddress}", bundle: bundle.pem }`,
+            'inbound:',
+            `  - { listen: "127.0.0.1:0", forward: "127.0.0.1:${apiPort}" }`,
+            'admin: { listen: "127.0.0.1:0" }',
+            // Demo setting: without NATS, the full state is fetched every second (the default is 60 s).
+            'trustRefreshInterval: 1s',
+          ].join('\n'),
+          join(dir, 'api-sidecar.yaml'),
+        ),
+        bootstrapBundlePem: ca.issued.root.pem,
+        joinToken: () => apiToken,
+      },
+      { logger: capturingLogger(apiLogs) },
+    );
     const apiAddresses = await apiSidecar.start();
     cleanups.unshift(() => apiSidecar.stop(1_000));
     const apiInbound = apiAddresses.inbound[0]!;
     const apiSvid = apiSidecar.credentials.current!.material;
-    say(`    ${API_ID}\n      SVID serial ${apiSvid.serial}, valid until ${new Date(apiSvid.notAfter).toISOString()}, inbound on ${formatHostPort(apiInbound)}`);
+    say(
+      `    ${API_ID}\n      SVID serial ${apiSvid.serial}, valid until ${new Date(apiSvid.notAfter).toISOString()}, inbound on ${formatHostPort(apiInbound)}`,
+    );
 
     step(4, 'the web service and its sidecar (outbound to api, expecting the api identity)');
     const webToken = (await admin.createJoinToken({ spiffeId: WEB_ID, ttlSeconds: 300, uses: 1 })).token;
-    const webSidecar = new Sidecar({
-      config: parseSidecarConfig([
-        `spiffeId: ${WEB_ID}`,
-        `controlPlane: { address: "${cpAddress}", bundle: bundle.pem }`,
-        'outbound:',
-        `  - { listen: "127.0.0.1:0", upstream: "${formatHostPort(apiInbound)}", expect: ${API_ID} }`,
-        'admin: { listen: "127.0.0.1:0" }',
-        'trustRefreshInterval: 1s',
-      ].join('\n'), join(dir, 'web-sidecar.yaml')),
-      bootstrapBundlePem: ca.issued.root.pem,
-      joinToken: () => webToken,
-    }, { logger: silentLogger() });
+    const webSidecar = new Sidecar(
+      {
+        config: parseSidecarConfig(
+          [
+            `spiffeId: ${WEB_ID}`,
+            `controlPlane: { address: "${cpAddress}", bundle: bundle.pem }`,
+            'outbound:',
+            `  - { listen: "127.0.0.1:0", upstream: "${formatHostPort(apiInbound)}", expect: ${API_ID} }`,
+            'admin: { listen: "127.0.0.1:0" }',
+            'trustRefreshInterval: 1s',
+          ].join('\n'),
+          join(dir, 'web-sidecar.yaml'),
+        ),
+        bootstrapBundlePem: ca.issued.root.pem,
+        joinToken: () => webToken,
+      },
+      { logger: silentLogger() },
+    );
     const webAddresses = await webSidecar.start();
     cleanups.unshift(() => webSidecar.stop(1_000));
     const webOutbound = webAddresses.outbound[0]!;
@@ -103,12 +146,20 @@ async function main(): Promise<void> {
     const reply = await callThrough({ host: '127.0.0.1', port: (web.address() as { port: number }).port }, '/call');
     say(`    HTTP ${reply.status} ${reply.body.trim()}`);
     const seen = apiLogs.find((l) => l['msg'] === 'connection opened');
-    say(`    api's sidecar authenticated the caller as ${String(seen?.['peer'] ?? 'unknown')} (serial ${String(seen?.['serial'] ?? '?')})`);
-    if (reply.status !== 200 || seen?.['peer'] !== WEB_ID) throw new Error('the allowed call did not go through as expected');
+    say(
+      `    api's sidecar authenticated the caller as ${String(seen?.['peer'] ?? 'unknown')} (serial ${String(seen?.['serial'] ?? '?')})`,
+    );
+    if (reply.status !== 200 || seen?.['peer'] !== WEB_ID)
+      throw new Error('the allowed call did not go through as expected');
 
     step(6, 'a client without a certificate tries the api sidecar directly');
     const refused = await new Promise<string>((resolve) => {
-      const socket = tlsConnect({ ...apiInbound, ca: ca.issued.root.pem, servername: 'api', checkServerIdentity: () => undefined });
+      const socket = tlsConnect({
+        ...apiInbound,
+        ca: ca.issued.root.pem,
+        servername: 'api',
+        checkServerIdentity: () => undefined,
+      });
       socket.on('secureConnect', () => socket.write('GET / HTTP/1.1\r\nhost: api\r\n\r\n'));
       socket.on('data', () => resolve('answered (unexpected!)'));
       socket.on('error', (err: NodeJS.ErrnoException) => resolve(`refused: ${err.code ?? err.message}`));
@@ -119,29 +170,49 @@ async function main(): Promise<void> {
 
     step(7, `a third caller, ${BATCH_ID}, has no policy allowing it`);
     const batchToken = (await admin.createJoinToken({ spiffeId: BATCH_ID, ttlSeconds: 300, uses: 1 })).token;
-    const batchSidecar = new Sidecar({
-      config: parseSidecarConfig([
-        `spiffeId: ${BATCH_ID}`,
-        `controlPlane: { address: "${cpAddress}", bundle: bundle.pem }`,
-        'outbound:',
-        `  - { listen: "127.0.0.1:0", upstream: "${formatHostPort(apiInbound)}", expect: ${API_ID} }`,
-        'admin: { listen: "127.0.0.1:0" }',
-        'trustRefreshInterval: 1s',
-      ].join('\n'), join(dir, 'batch-sidecar.yaml')),
-      bootstrapBundlePem: ca.issued.root.pem,
-      joinToken: () => batchToken,
-    }, { logger: silentLogger() });
+    const batchSidecar = new Sidecar(
+      {
+        config: parseSidecarConfig(
+          [
+            `spiffeId: ${BATCH_ID}`,
+            `controlPlane: { address: "${cpAddress}", bundle: bundle.pem }`,
+            'outbound:',
+            `  - { listen: "127.0.0.1:0", upstream: "${formatHostPort(apiInbound)}", expect: ${API_ID} }`,
+            'admin: { listen: "127.0.0.1:0" }',
+            'trustRefreshInterval: 1s',
+          ].join('\n'),
+          join(dir, 'batch-sidecar.yaml'),
+        ),
+        bootstrapBundlePem: ca.issued.root.pem,
+        joinToken: () => batchToken,
+      },
+      { logger: silentLogger() },
+    );
     const batchOutbound = (await batchSidecar.start()).outbound[0]!;
     cleanups.unshift(() => batchSidecar.stop(1_000));
-    const denied = await callThrough(batchOutbound, '/greeting').catch((err: Error) => ({ status: 0, body: err.message }));
+    const denied = await callThrough(batchOutbound, '/greeting').catch((err: Error) => ({
+      status: 0,
+      body: err.message,
+    }));
     say(`    call from batch: ${denied.status === 0 ? `refused (${denied.body})` : `HTTP ${denied.status}`}`);
     if (denied.status === 200) throw new Error('a caller without a policy got through');
     const why = await admin.explainPolicy({ from: BATCH_ID, to: API_ID, port: 0 });
-    say(`    sigil policy explain --from ${BATCH_ID} --to ${API_ID}\n      ${why.decision.toUpperCase()}: ${why.explanation}`);
+    say(
+      `    sigil policy explain --from ${BATCH_ID} --to ${API_ID}\n      ${why.decision.toUpperCase()}: ${why.explanation}`,
+    );
     const policyApplied = new Promise<void>((resolve) => {
-      const off = apiSidecar.policy.onChange((compiled) => { if (compiled.version >= 2) { off(); resolve(); } });
+      const off = apiSidecar.policy.onChange((compiled) => {
+        if (compiled.version >= 2) {
+          off();
+          resolve();
+        }
+      });
     });
-    const second = await admin.applyPolicies({ yaml: policyYaml('web-to-api', [WEB_ID, BATCH_ID]), source: 'web-to-api.yaml', dryRun: false });
+    const second = await admin.applyPolicies({
+      yaml: policyYaml('web-to-api', [WEB_ID, BATCH_ID]),
+      source: 'web-to-api.yaml',
+      dryRun: false,
+    });
     say(`    sigil policy apply (batch added): version ${second.version}, updated ${second.updated.join(', ')}`);
     await policyApplied;
     const allowed = await callThrough(batchOutbound, '/greeting');
@@ -155,34 +226,67 @@ async function main(): Promise<void> {
     let calling = true;
     const callLoop = (async () => {
       while (calling) {
-        const r = await callThrough({ host: '127.0.0.1', port: (web.address() as { port: number }).port }, '/call').catch(() => ({ status: 0 }));
+        const r = await callThrough(
+          { host: '127.0.0.1', port: (web.address() as { port: number }).port },
+          '/call',
+        ).catch(() => ({ status: 0 }));
         if (r.status === 200) calls.ok++;
         else calls.failed++;
       }
     })();
     const everySidecar = [apiSidecar, webSidecar, batchSidecar];
-    const bundleHas = (count: number) => Promise.all(everySidecar.map((sc) => new Promise<void>((resolve) => {
-      if (sc.trust.bundle?.roots.length === count) return resolve();
-      const off = sc.trust.onChange((b) => { if (b.roots.length === count) { off(); resolve(); } });
-    })));
+    const bundleHas = (count: number) =>
+      Promise.all(
+        everySidecar.map(
+          (sc) =>
+            new Promise<void>((resolve) => {
+              if (sc.trust.bundle?.roots.length === count) return resolve();
+              const off = sc.trust.onChange((b) => {
+                if (b.roots.length === count) {
+                  off();
+                  resolve();
+                }
+              });
+            }),
+        ),
+      );
     const prepared = await admin.rotateCa({ step: 'prepare' });
-    say(`    prepare: new root ${prepared.status?.next?.root?.serial} and intermediate ${prepared.status?.next?.intermediate?.serial}; bundle sequence ${prepared.status?.bundleSequence}`);
+    say(
+      `    prepare: new root ${prepared.status?.next?.root?.serial} and intermediate ${prepared.status?.next?.intermediate?.serial}; bundle sequence ${prepared.status?.bundleSequence}`,
+    );
     await bundleHas(2);
     say('    every sidecar now trusts both roots');
     // After activation every new SVID comes from the new intermediate: a changed serial is the rotation.
-    const renewedAll = Promise.all(everySidecar.map((sc) => new Promise<void>((resolve) => {
-      const first = serialOf(sc);
-      const off = sc.credentials.subscribe((c) => { if (c.material.serial !== first) { off(); resolve(); } });
-    })));
+    const renewedAll = Promise.all(
+      everySidecar.map(
+        (sc) =>
+          new Promise<void>((resolve) => {
+            const first = serialOf(sc);
+            const off = sc.credentials.subscribe((c) => {
+              if (c.material.serial !== first) {
+                off();
+                resolve();
+              }
+            });
+          }),
+      ),
+    );
     // --force: the demo has just seen every sidecar take the new root, so it need not wait out caRotation.propagation.
     const activated = await admin.rotateCa({ step: 'activate', windowMs: 2_000, force: true });
-    say(`    activate: the new intermediate signs; rotation order ${activated.orderId} asks every workload to renew within 2s`);
+    say(
+      `    activate: the new intermediate signs; rotation order ${activated.orderId} asks every workload to renew within 2s`,
+    );
     await renewedAll;
-    for (const [name, sidecar] of [['api', apiSidecar], ['web', webSidecar], ['batch', batchSidecar]] as const) {
+    for (const [name, sidecar] of [
+      ['api', apiSidecar],
+      ['web', webSidecar],
+      ['batch', batchSidecar],
+    ] as const) {
       say(`      ${name.padEnd(5)} serial ${before[name]} -> ${serialOf(sidecar)}`);
     }
     const retired = await admin.rotateCa({ step: 'retire' });
-    if (retired.blockers.length > 0) throw new Error(`retire was blocked by ${retired.blockers.map((b) => b.spiffeId).join(', ')}`);
+    if (retired.blockers.length > 0)
+      throw new Error(`retire was blocked by ${retired.blockers.map((b) => b.spiffeId).join(', ')}`);
     await bundleHas(1);
     calling = false;
     await callLoop;
@@ -204,14 +308,22 @@ async function main(): Promise<void> {
     await new Promise((resolve) => open.once('data', resolve));
     say('    a keep-alive connection web -> api is open and has been answered');
     const applied = new Promise<void>((resolve) => {
-      const off = apiSidecar.revocation.onChange((set) => { if (set.isIdentityRevoked(WEB_ID)) { off(); resolve(); } });
+      const off = apiSidecar.revocation.onChange((set) => {
+        if (set.isIdentityRevoked(WEB_ID)) {
+          off();
+          resolve();
+        }
+      });
     });
     const revoked = await admin.revoke({ spiffeId: WEB_ID, reason: 'keyCompromise' });
     say(`    revoked ${revoked.revokedSerials.length} certificate(s), CRL number ${revoked.crlNumber}`);
     await applied;
     await openClosed;
     say('    the api sidecar applied the revocation and closed the open connection');
-    const afterRevoke = await callThrough({ host: '127.0.0.1', port: (web.address() as { port: number }).port }, '/call');
+    const afterRevoke = await callThrough(
+      { host: '127.0.0.1', port: (web.address() as { port: number }).port },
+      '/call',
+    );
     say(`    the next call: HTTP ${afterRevoke.status} ${afterRevoke.body.trim()}`);
     if (afterRevoke.status === 200) throw new Error('a revoked caller got through');
 
@@ -226,6 +338,11 @@ async function main(): Promise<void> {
 }
 
 main().then(
-  () => { process.exitCode = 0; },
-  (err: unknown) => { process.stderr.write(`demo failed: ${(err as Error).stack ?? String(err)}\n`); process.exitCode = 1; },
+  () => {
+    process.exitCode = 0;
+  },
+  (err: unknown) => {
+    process.stderr.write(`demo failed: ${(err as Error).stack ?? String(err)}\n`);
+    process.exitCode = 1;
+  },
 );

@@ -18,7 +18,11 @@ class DataPathCounts<L extends string> {
     const key = values.join(' ');
     const entry = this.#values.get(key);
     if (entry) entry.value += n;
-    else this.#values.set(key, { labels: Object.fromEntries(this.#names.map((name, i) => [name, values[i] ?? ''])) as Record<L, string>, value: n });
+    else
+      this.#values.set(key, {
+        labels: Object.fromEntries(this.#names.map((name, i) => [name, values[i] ?? ''])) as Record<L, string>,
+        value: n,
+      });
   }
 
   collect(): (this: Counter<L> | Gauge<L>) => void {
@@ -40,24 +44,98 @@ export class SidecarMetrics implements ProxyObserver {
   readonly #active = new DataPathCounts(['direction'] as const);
   readonly #closed = new DataPathCounts(['direction', 'reason'] as const);
   readonly #bytes = new DataPathCounts(['direction', 'flow'] as const);
-  readonly #refused = new Counter({ name: 'sigil_connections_refused_total', help: 'Connections refused, by reason', labelNames: ['direction', 'reason'] as const, registers: [this.registry] });
-  readonly svidNotAfter = new Gauge({ name: 'sigil_svid_not_after_timestamp_seconds', help: 'Expiry of the SVID in use', registers: [this.registry] });
-  readonly trustFetches = new Counter({ name: 'sigil_trust_fetches_total', help: 'FetchTrust calls over gRPC by result', labelNames: ['result'] as const, registers: [this.registry] });
-  readonly eventsReceived = new Counter({ name: 'sigil_events_received_total', help: 'Event channel messages by kind and result (applied or drop reason)', labelNames: ['kind', 'result'] as const, registers: [this.registry] });
-  readonly eventChannelConnected = new Gauge({ name: 'sigil_event_channel_connected', help: '1 while connected to NATS', registers: [this.registry] });
-  readonly revocationAge = new Gauge({ name: 'sigil_revocation_state_age_seconds', help: 'Seconds since the revocation state was last refreshed (NATS or gRPC)', registers: [this.registry] });
-  readonly closedByRevocation = new Counter({ name: 'sigil_connections_closed_by_revocation_total', help: 'Live connections closed because their peer was revoked', registers: [this.registry] });
-  readonly policyDecisions = new Counter({ name: 'sigil_policy_decisions_total', help: 'Inbound allow-policy decisions by decision and policy', labelNames: ['decision', 'policy'] as const, registers: [this.registry] });
-  readonly closedByPolicy = new Counter({ name: 'sigil_connections_closed_by_policy_total', help: 'Live connections closed because a new policy version denies them', registers: [this.registry] });
-  readonly rotationOrders = new Counter({ name: 'sigil_rotation_orders_total', help: 'Rotation orders by result (scheduled, not-targeted, rotated, failed)', labelNames: ['result'] as const, registers: [this.registry] });
-  readonly renewals = new Counter({ name: 'sigil_svid_renewals_total', help: 'SVID issuance attempts by path (attest, renew) and result (ok or error code)', labelNames: ['via', 'result'] as const, registers: [this.registry] });
+  readonly #refused = new Counter({
+    name: 'sigil_connections_refused_total',
+    help: 'Connections refused, by reason',
+    labelNames: ['direction', 'reason'] as const,
+    registers: [this.registry],
+  });
+  readonly svidNotAfter = new Gauge({
+    name: 'sigil_svid_not_after_timestamp_seconds',
+    help: 'Expiry of the SVID in use',
+    registers: [this.registry],
+  });
+  readonly trustFetches = new Counter({
+    name: 'sigil_trust_fetches_total',
+    help: 'FetchTrust calls over gRPC by result',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly eventsReceived = new Counter({
+    name: 'sigil_events_received_total',
+    help: 'Event channel messages by kind and result (applied or drop reason)',
+    labelNames: ['kind', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly eventChannelConnected = new Gauge({
+    name: 'sigil_event_channel_connected',
+    help: '1 while connected to NATS',
+    registers: [this.registry],
+  });
+  readonly revocationAge = new Gauge({
+    name: 'sigil_revocation_state_age_seconds',
+    help: 'Seconds since the revocation state was last refreshed (NATS or gRPC)',
+    registers: [this.registry],
+  });
+  readonly closedByRevocation = new Counter({
+    name: 'sigil_connections_closed_by_revocation_total',
+    help: 'Live connections closed because their peer was revoked',
+    registers: [this.registry],
+  });
+  readonly policyDecisions = new Counter({
+    name: 'sigil_policy_decisions_total',
+    help: 'Inbound allow-policy decisions by decision and policy',
+    labelNames: ['decision', 'policy'] as const,
+    registers: [this.registry],
+  });
+  readonly closedByPolicy = new Counter({
+    name: 'sigil_connections_closed_by_policy_total',
+    help: 'Live connections closed because a new policy version denies them',
+    registers: [this.registry],
+  });
+  readonly rotationOrders = new Counter({
+    name: 'sigil_rotation_orders_total',
+    help: 'Rotation orders by result (scheduled, not-targeted, rotated, failed)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+  readonly renewals = new Counter({
+    name: 'sigil_svid_renewals_total',
+    help: 'SVID issuance attempts by path (attest, renew) and result (ok or error code)',
+    labelNames: ['via', 'result'] as const,
+    registers: [this.registry],
+  });
 
   constructor() {
     const registers = [this.registry];
-    new Counter({ name: 'sigil_handshakes_total', help: 'TLS handshakes by direction and result (ok or refusal reason)', labelNames: ['direction', 'result'] as const, registers, collect: this.#handshakes.collect() });
-    new Gauge({ name: 'sigil_connections_active', help: 'Open proxied connections', labelNames: ['direction'] as const, registers, collect: this.#active.collect() });
-    new Counter({ name: 'sigil_connections_closed_total', help: 'Proxied connections ended, by reason', labelNames: ['direction', 'reason'] as const, registers, collect: this.#closed.collect() });
-    new Counter({ name: 'sigil_bytes_total', help: 'Bytes proxied', labelNames: ['direction', 'flow'] as const, registers, collect: this.#bytes.collect() });
+    new Counter({
+      name: 'sigil_handshakes_total',
+      help: 'TLS handshakes by direction and result (ok or refusal reason)',
+      labelNames: ['direction', 'result'] as const,
+      registers,
+      collect: this.#handshakes.collect(),
+    });
+    new Gauge({
+      name: 'sigil_connections_active',
+      help: 'Open proxied connections',
+      labelNames: ['direction'] as const,
+      registers,
+      collect: this.#active.collect(),
+    });
+    new Counter({
+      name: 'sigil_connections_closed_total',
+      help: 'Proxied connections ended, by reason',
+      labelNames: ['direction', 'reason'] as const,
+      registers,
+      collect: this.#closed.collect(),
+    });
+    new Counter({
+      name: 'sigil_bytes_total',
+      help: 'Bytes proxied',
+      labelNames: ['direction', 'flow'] as const,
+      registers,
+      collect: this.#bytes.collect(),
+    });
   }
 
   handshake(direction: ProxyDirection, outcome: 'ok' | RefusalReason): void {
@@ -86,4 +164,3 @@ export class SidecarMetrics implements ProxyObserver {
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
 }
-

@@ -11,7 +11,8 @@ const pki = await makeTestPki('example.org');
 const ID = 'spiffe://example.org/ns/prod/sa/web';
 const first = await materialFor(pki, ID);
 const second = await materialFor(pki, ID);
-const newSource = (clock = new FakeClock(Date.now())) => new CredentialSource({ clientTls: resolveTlsSettings(), clock });
+const newSource = (clock = new FakeClock(Date.now())) =>
+  new CredentialSource({ clientTls: resolveTlsSettings(), clock });
 
 t.test('publishes updates and replays the current credentials to late subscribers', async (t) => {
   const source = newSource();
@@ -24,8 +25,14 @@ t.test('publishes updates and replays the current credentials to late subscriber
   const unsubscribe = source.subscribe((c) => late.push(c));
   t.equal(late[0], published, 'late subscriber gets the current value at once');
   source.update(second);
-  t.same(early.map((c) => c.material.serial), [first.serial, second.serial]);
-  t.same(late.map((c) => c.version), [1, 2]);
+  t.same(
+    early.map((c) => c.material.serial),
+    [first.serial, second.serial],
+  );
+  t.same(
+    late.map((c) => c.version),
+    [1, 2],
+  );
   unsubscribe();
   source.update(first);
   t.equal(late.length, 2, 'no calls after unsubscribe');
@@ -48,7 +55,11 @@ t.test('unusable material is refused and the previous credentials stay in force'
     { name: 'key of another certificate', material: { ...first, keyPem: second.keyPem }, code: ErrorCode.SVID_INVALID },
     { name: 'garbage chain', material: { ...first, certChainPem: 'not a pem' }, code: ErrorCode.SVID_INVALID },
     { name: 'empty bundle', material: { ...first, bundlePem: '' }, code: ErrorCode.SVID_INVALID },
-    { name: 'bad SPIFFE ID', material: { ...first, spiffeId: 'https://example.org/x' }, code: ErrorCode.SPIFFE_ID_INVALID },
+    {
+      name: 'bad SPIFFE ID',
+      material: { ...first, spiffeId: 'https://example.org/x' },
+      code: ErrorCode.SPIFFE_ID_INVALID,
+    },
     { name: 'expired', material: { ...first, notAfter: clock.now() }, code: ErrorCode.SVID_EXPIRED },
   ];
   for (const c of cases) {

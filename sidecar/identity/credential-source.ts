@@ -29,7 +29,9 @@ export function describe(material: TlsMaterial): MaterialDescription {
   return {
     spiffeId: material.spiffeId,
     serial: material.serial,
-    notAfter: Number.isFinite(material.notAfter) ? new Date(material.notAfter).toISOString() : String(material.notAfter),
+    notAfter: Number.isFinite(material.notAfter)
+      ? new Date(material.notAfter).toISOString()
+      : String(material.notAfter),
   };
 }
 
@@ -105,7 +107,10 @@ export class CredentialSource {
     const sealed = seal(material);
     parseSpiffeId(sealed.spiffeId);
     if (!(sealed.notAfter > this.#clock.now())) {
-      throw new SigilError(ErrorCode.SVID_EXPIRED, `refusing to serve an expired SVID (${fmt(sealed)}); renew it first`);
+      throw new SigilError(
+        ErrorCode.SVID_EXPIRED,
+        `refusing to serve an expired SVID (${fmt(sealed)}); renew it first`,
+      );
     }
     let clientContext: SecureContext;
     try {
@@ -141,7 +146,14 @@ export class CredentialSource {
   updateBundle(bundlePem: string): Credentials | undefined {
     const m = this.#current?.material;
     if (!m || m.bundlePem === bundlePem) return this.#current;
-    return this.update({ certChainPem: m.certChainPem, keyPem: m.keyPem, bundlePem, spiffeId: m.spiffeId, serial: m.serial, notAfter: m.notAfter });
+    return this.update({
+      certChainPem: m.certChainPem,
+      keyPem: m.keyPem,
+      bundlePem,
+      spiffeId: m.spiffeId,
+      serial: m.serial,
+      notAfter: m.notAfter,
+    });
   }
 
   /**
@@ -150,7 +162,10 @@ export class CredentialSource {
    */
   clear(reason: string): void {
     if (!this.#current) return;
-    this.#logger?.warn({ credentials: describe(this.#current.material), reason }, 'credentials withdrawn; refusing new connections until an SVID is renewed');
+    this.#logger?.warn(
+      { credentials: describe(this.#current.material), reason },
+      'credentials withdrawn; refusing new connections until an SVID is renewed',
+    );
     this.#current = undefined;
   }
 

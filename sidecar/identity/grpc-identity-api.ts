@@ -18,7 +18,11 @@ export interface GrpcIdentityApiOptions {
 /** The trust state as FetchTrust returns it: bundle, revocations and policies, each with its sequence. */
 export interface TrustStateWire extends IssuedTrustWire {
   readonly refreshHintSeconds: number;
-  readonly revocation: { readonly crlNumber: number; readonly revokedSerials: readonly string[]; readonly revokedSpiffeIds: readonly string[] };
+  readonly revocation: {
+    readonly crlNumber: number;
+    readonly revokedSerials: readonly string[];
+    readonly revokedSpiffeIds: readonly string[];
+  };
   /** Absent when the control plane serves no policies. */
   readonly policies: sigil.v1.IPolicySet | undefined;
   /** Rotation orders still running (malformed ones are left out). */
@@ -32,7 +36,11 @@ function trustOf(t: sigil.v1.ITrustState | null | undefined): TrustStateWire {
     roots: t?.roots ?? [],
     bundleSequence: Number(t?.bundleSequence ?? 0),
     refreshHintSeconds: t?.refreshHintSeconds ?? 0,
-    revocation: { crlNumber: Number(r?.crlNumber ?? 0), revokedSerials: r?.revokedSerials ?? [], revokedSpiffeIds: r?.revokedSpiffeIds ?? [] },
+    revocation: {
+      crlNumber: Number(r?.crlNumber ?? 0),
+      revokedSerials: r?.revokedSerials ?? [],
+      revokedSpiffeIds: r?.revokedSpiffeIds ?? [],
+    },
     policies: t?.policies ?? undefined,
     rotationOrders: (t?.rotationOrders ?? []).map(rotationOrderFromWire).filter((o) => o !== undefined),
   };
@@ -50,32 +58,49 @@ export class GrpcIdentityApi implements IdentityApi {
   }
 
   attest(joinToken: string, csr: Uint8Array): Promise<IssuedSvidWire> {
-    return this.#call<sigil.v1.SvidResponse>(this.#credentials(), 'attesting to the control plane', (client, deadline, cb) => client.attest({ joinToken, csr }, { deadline }, cb))
-      .then((r) => ({ chain: r.svidChain, trust: trustOf(r.trust) }));
+    return this.#call<sigil.v1.SvidResponse>(
+      this.#credentials(),
+      'attesting to the control plane',
+      (client, deadline, cb) => client.attest({ joinToken, csr }, { deadline }, cb),
+    ).then((r) => ({ chain: r.svidChain, trust: trustOf(r.trust) }));
   }
 
   renew(current: TlsMaterial, csr: Uint8Array): Promise<IssuedSvidWire> {
     const creds = this.#credentials(current);
-    return this.#call<sigil.v1.SvidResponse>(creds, 'renewing the SVID', (client, deadline, cb) => client.renew({ csr }, { deadline }, cb))
-      .then((r) => ({ chain: r.svidChain, trust: trustOf(r.trust) }));
+    return this.#call<sigil.v1.SvidResponse>(creds, 'renewing the SVID', (client, deadline, cb) =>
+      client.renew({ csr }, { deadline }, cb),
+    ).then((r) => ({ chain: r.svidChain, trust: trustOf(r.trust) }));
   }
 
   fetchTrust(current?: TlsMaterial): Promise<TrustStateWire> {
-    return this.#call<sigil.v1.TrustState>(this.#credentials(current), 'fetching the trust state', (client, deadline, cb) => client.fetchTrust({}, { deadline }, cb)).then(trustOf);
+    return this.#call<sigil.v1.TrustState>(
+      this.#credentials(current),
+      'fetching the trust state',
+      (client, deadline, cb) => client.fetchTrust({}, { deadline }, cb),
+    ).then(trustOf);
   }
 
   #credentials(current?: TlsMaterial): ChannelCredentials {
-    const verify = { checkServerIdentity: (_host: string, cert: { raw?: Buffer }) => checkControlPlaneCertificate(cert.raw, this.#options.trustDomain) };
+    const verify = {
+      checkServerIdentity: (_host: string, cert: { raw?: Buffer }) =>
+        checkControlPlaneCertificate(cert.raw, this.#options.trustDomain),
+    };
     const bundle = Buffer.from(this.#options.bundlePem());
     return current
       ? credentials.createSsl(bundle, Buffer.from(current.keyPem), Buffer.from(current.certChainPem), verify)
       : credentials.createSsl(bundle, null, null, verify);
   }
 
-  async #call<Res>(creds: ChannelCredentials, context: string, invoke: (client: IdentityClient, deadline: number, cb: UnaryCallback<Res>) => unknown): Promise<Res> {
+  async #call<Res>(
+    creds: ChannelCredentials,
+    context: string,
+    invoke: (client: IdentityClient, deadline: number, cb: UnaryCallback<Res>) => unknown,
+  ): Promise<Res> {
     const client = new IdentityClient(this.#options.address, creds, CONTROL_PLANE_CHANNEL_OPTIONS);
     try {
-      return await callUnary<Res>(context, (cb) => invoke(client, Date.now() + (this.#options.timeoutMs ?? 10_000), cb));
+      return await callUnary<Res>(context, (cb) =>
+        invoke(client, Date.now() + (this.#options.timeoutMs ?? 10_000), cb),
+      );
     } finally {
       client.close();
     }

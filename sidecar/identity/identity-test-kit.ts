@@ -28,7 +28,10 @@ export interface FakeCall {
 /** A scripted answer for the next call; calls past the script are served normally. */
 export type FakeOutcome =
   | { readonly kind: 'error'; readonly error: unknown }
-  | { readonly kind: 'respond'; readonly respond: (request: CsrRequest, api: FakeIdentityApi) => Promise<IssuedSvidWire> };
+  | {
+      readonly kind: 'respond';
+      readonly respond: (request: CsrRequest, api: FakeIdentityApi) => Promise<IssuedSvidWire>;
+    };
 
 export interface FakeIdentityApiOptions {
   readonly pki: TestPki;
@@ -66,8 +69,10 @@ export class FakeIdentityApi implements IdentityApi {
     this.calls.push({ op: 'attest', token: joinToken, csrSpkiSha256: request.spkiSha256 });
     const scripted = await this.#scripted(request);
     if (scripted) return scripted;
-    if (this.#usedTokens.has(joinToken)) throw new SigilError(ErrorCode.TOKEN_USED, 'the join token was already used: create a new one');
-    if (!this.#unusedTokens.delete(joinToken)) throw new SigilError(ErrorCode.TOKEN_INVALID, 'the join token is not known');
+    if (this.#usedTokens.has(joinToken))
+      throw new SigilError(ErrorCode.TOKEN_USED, 'the join token was already used: create a new one');
+    if (!this.#unusedTokens.delete(joinToken))
+      throw new SigilError(ErrorCode.TOKEN_INVALID, 'the join token is not known');
     this.#usedTokens.add(joinToken);
     return this.issue(request);
   }
@@ -80,13 +85,19 @@ export class FakeIdentityApi implements IdentityApi {
     if (this.renewFailure !== undefined) throw this.renewFailure;
     const leafDer = pemCertificatesToDer(current.certChainPem)[0];
     const leaf = leafDer === undefined ? undefined : parseX509Facts(leafDer);
-    if (leaf === undefined || leaf.notAfter <= this.#options.clock.now()) throw new SigilError(ErrorCode.SVID_EXPIRED, 'the client SVID has expired');
-    if (leaf.spkiSha256 === request.spkiSha256) throw new SigilError(ErrorCode.CSR_KEY_REUSED, 'renewal must use a new key');
+    if (leaf === undefined || leaf.notAfter <= this.#options.clock.now())
+      throw new SigilError(ErrorCode.SVID_EXPIRED, 'the client SVID has expired');
+    if (leaf.spkiSha256 === request.spkiSha256)
+      throw new SigilError(ErrorCode.CSR_KEY_REUSED, 'renewal must use a new key');
     return this.issue(request);
   }
 
   /** Certifies the request's key as an SVID of `pki` (the fake's own by default); `overrides` break one rule. */
-  async issue(request: CsrRequest, overrides: CertSpec = {}, pki: TestPki = this.#options.pki): Promise<IssuedSvidWire> {
+  async issue(
+    request: CsrRequest,
+    overrides: CertSpec = {},
+    pki: TestPki = this.#options.pki,
+  ): Promise<IssuedSvidWire> {
     const now = this.#options.clock.now();
     const svid = await pki.issueSvid(request.spiffeId, {
       key: request.key,
@@ -113,11 +124,15 @@ const SAN_OID = '2.5.29.17';
 
 async function parseCsr(csrDer: Uint8Array): Promise<CsrRequest> {
   const csr = new x509.Pkcs10CertificateRequest(csrDer);
-  if (!(await csr.verify(globalThis.crypto))) throw new SigilError(ErrorCode.CSR_SIGNATURE, 'the CSR signature does not verify');
+  if (!(await csr.verify(globalThis.crypto)))
+    throw new SigilError(ErrorCode.CSR_SIGNATURE, 'the CSR signature does not verify');
   const sanExt = csr.extensions.find((e) => e.type === SAN_OID);
-  const uris = sanExt ? new x509.SubjectAlternativeNameExtension(sanExt.rawData).names.items.filter((n) => n.type === 'url') : [];
+  const uris = sanExt
+    ? new x509.SubjectAlternativeNameExtension(sanExt.rawData).names.items.filter((n) => n.type === 'url')
+    : [];
   const uri = uris[0]?.value;
-  if (uris.length !== 1 || uri === undefined) throw new SigilError(ErrorCode.CSR_URI_SAN_COUNT, 'the CSR must carry exactly one URI SAN');
+  if (uris.length !== 1 || uri === undefined)
+    throw new SigilError(ErrorCode.CSR_URI_SAN_COUNT, 'the CSR must carry exactly one URI SAN');
   const spki = new Uint8Array(csr.publicKey.rawData);
   const publicKey = await csr.publicKey.export(globalThis.crypto);
   // cert-factory signs a leaf with its issuer's key and reads only the public half of the subject key; a public key

@@ -34,7 +34,12 @@ function refuse(code: ErrorCode, reason: string, message: string): never {
  */
 export function validateIssuedSvid(wire: IssuedSvidWire, expected: IssuedSvidExpectation): ValidatedSvid {
   const [leafDer, ...intermediates] = wire.chain;
-  if (leafDer === undefined) refuse(ErrorCode.SVID_INVALID, 'empty-chain', 'the control plane returned no certificate; check its logs for the issuance error');
+  if (leafDer === undefined)
+    refuse(
+      ErrorCode.SVID_INVALID,
+      'empty-chain',
+      'the control plane returned no certificate; check its logs for the issuance error',
+    );
   if (wire.trust.trustDomain !== expected.trustDomain) {
     refuse(
       ErrorCode.SVID_UNTRUSTED,
@@ -42,16 +47,34 @@ export function validateIssuedSvid(wire: IssuedSvidWire, expected: IssuedSvidExp
       `the control plane sent trust for "${wire.trust.trustDomain}" but this sidecar belongs to "${expected.trustDomain}": check the control plane address`,
     );
   }
-  const bundle = new TrustBundle({ trustDomain: expected.trustDomain, roots: wire.trust.roots, sequence: wire.trust.bundleSequence });
+  const bundle = new TrustBundle({
+    trustDomain: expected.trustDomain,
+    roots: wire.trust.roots,
+    sequence: wire.trust.bundleSequence,
+  });
   const leaf = parseX509Facts(leafDer);
   const id = validateSvidLeaf(leaf, { trustDomain: expected.trustDomain, purpose: 'any', now: expected.now });
   if (id.uri !== expected.spiffeId) {
-    refuse(ErrorCode.SVID_INVALID, 'spiffe-id-mismatch', `the issued SVID names ${id.uri} but ${expected.spiffeId} was requested; check the registration for this workload`);
+    refuse(
+      ErrorCode.SVID_INVALID,
+      'spiffe-id-mismatch',
+      `the issued SVID names ${id.uri} but ${expected.spiffeId} was requested; check the registration for this workload`,
+    );
   }
   if (leaf.spkiSha256 !== expected.spkiSha256) {
-    refuse(ErrorCode.SVID_INVALID, 'key-mismatch', `the issued SVID (serial ${leaf.serial}) certifies another key than the one in our request; it is refused`);
+    refuse(
+      ErrorCode.SVID_INVALID,
+      'key-mismatch',
+      `the issued SVID (serial ${leaf.serial}) certifies another key than the one in our request; it is refused`,
+    );
   }
-  const path = validatePath({ leaf: leafDer, intermediates, roots: bundle.roots, now: expected.now, requiredEku: EKU_OIDS.clientAuth });
+  const path = validatePath({
+    leaf: leafDer,
+    intermediates,
+    roots: bundle.roots,
+    now: expected.now,
+    requiredEku: EKU_OIDS.clientAuth,
+  });
   // The profile of the signing CA is enforced by both sides (DESIGN.md section 2); a root signing leaves directly
   // has no intermediate to check.
   const issuer = path.chain.length > 2 ? path.chain[1] : undefined;

@@ -62,11 +62,20 @@ export class RotationOrders {
     } else {
       pending?.timer.cancel();
       const orders = [...(pending?.orders ?? []), order];
-      this.#pending = { orders, at: now + delayMs, timer: this.#deps.clock.setTimer(delayMs, () => void this.#rotate()) };
+      this.#pending = {
+        orders,
+        at: now + delayMs,
+        timer: this.#deps.clock.setTimer(delayMs, () => void this.#rotate()),
+      };
     }
     const at = this.#pending!.at;
     this.#deps.logger.info(
-      { order_id: order.orderId, [LogField.reason]: order.reason, target: describeRotationTarget(order.target), renew_at: new Date(at).toISOString() },
+      {
+        order_id: order.orderId,
+        [LogField.reason]: order.reason,
+        target: describeRotationTarget(order.target),
+        renew_at: new Date(at).toISOString(),
+      },
       'rotation order received; renewing with a new key inside its window',
     );
     return this.#report('scheduled', order);
@@ -89,7 +98,11 @@ export class RotationOrders {
     }
     // A failed attempt is retried by the SVID manager's own backoff; the orders are reported as failed here.
     if (rotated) this.#deps.logger.info({ order_id: ids }, 'rotation order carried out: new key and SVID in force');
-    else this.#deps.logger.warn({ order_id: ids }, 'rotation order: renewal failed; the SVID manager retries with backoff');
+    else
+      this.#deps.logger.warn(
+        { order_id: ids },
+        'rotation order: renewal failed; the SVID manager retries with backoff',
+      );
     for (const order of orders) this.#report(rotated ? 'rotated' : 'failed', order);
   }
 

@@ -9,7 +9,14 @@ import { resolveTlsSettings } from '../proxy/tls-settings.ts';
 import { CredentialSource, type TlsMaterial } from './credential-source.ts';
 import { FakeIdentityApi, type FakeOutcome } from './identity-test-kit.ts';
 import type { IssuedTrustWire } from './identity-api.ts';
-import { SvidManager, type CredentialSink, type SvidFailedEvent, type SvidIssuedEvent, type SvidObserver, type SvidState } from './svid-manager.ts';
+import {
+  SvidManager,
+  type CredentialSink,
+  type SvidFailedEvent,
+  type SvidIssuedEvent,
+  type SvidObserver,
+  type SvidState,
+} from './svid-manager.ts';
 
 const ID = 'spiffe://example.org/ns/prod/sa/web';
 const TOKEN = 'join-token-secret-1';
@@ -77,19 +84,35 @@ const logSink = new Writable({
 
 function harness(opts: { sink?: CredentialSink; ttlMs?: number } = {}) {
   const clock = new FakeClock(startMs);
-  const api = new FakeIdentityApi({ pki, clock, tokens: [TOKEN], ...(opts.ttlMs === undefined ? {} : { ttlMs: opts.ttlMs }) });
+  const api = new FakeIdentityApi({
+    pki,
+    clock,
+    tokens: [TOKEN],
+    ...(opts.ttlMs === undefined ? {} : { ttlMs: opts.ttlMs }),
+  });
   const observer = new RecordingObserver();
   const sink = opts.sink ?? new CredentialSource({ clientTls: resolveTlsSettings(), clock });
   const trust: IssuedTrustWire[] = [];
   const tokenBox: { token: string | undefined } = { token: TOKEN };
   const manager = new SvidManager(
     { spiffeId: ID, trustDomain: 'example.org', joinToken: () => tokenBox.token },
-    { api, credentials: sink, clock, random: () => 0.5, logger: createLogger({ component: 'sidecar', destination: logSink }), observer, onTrust: (x) => trust.push(x) },
+    {
+      api,
+      credentials: sink,
+      clock,
+      random: () => 0.5,
+      logger: createLogger({ component: 'sidecar', destination: logSink }),
+      observer,
+      onTrust: (x) => trust.push(x),
+    },
   );
   return { clock, api, observer, sink, trust, tokenBox, manager };
 }
 
-const spkiOf = (m: TlsMaterial | undefined) => createPublicKey(m?.keyPem ?? '').export({ format: 'der', type: 'spki' }).toString('hex');
+const spkiOf = (m: TlsMaterial | undefined) =>
+  createPublicKey(m?.keyPem ?? '')
+    .export({ format: 'der', type: 'spki' })
+    .toString('hex');
 
 t.test('start attests, validates and publishes the SVID', async (t) => {
   const h = harness();
@@ -97,13 +120,23 @@ t.test('start attests, validates and publishes the SVID', async (t) => {
   t.equal(h.manager.state, 'ready');
   const m = h.manager.current();
   t.equal(m?.spiffeId, ID);
-  t.same(h.api.calls.map((c) => [c.op, c.token]), [['attest', TOKEN]]);
+  t.same(
+    h.api.calls.map((c) => [c.op, c.token]),
+    [['attest', TOKEN]],
+  );
   const source = h.sink as CredentialSource;
   t.equal(source.current?.version, 1, 'published to the credential source, which built TLS contexts from it');
   t.equal(source.current?.material.serial, m?.serial);
   t.equal(h.api.calls[0]?.csrSpkiSha256.length, 64);
-  t.same(h.trust.map((x) => x.trustDomain), ['example.org'], 'trust handed to the hook');
-  t.same(h.observer.issuedEvents.map((e) => [e.via, e.reason]), [['attest', 'start']]);
+  t.same(
+    h.trust.map((x) => x.trustDomain),
+    ['example.org'],
+    'trust handed to the hook',
+  );
+  t.same(
+    h.observer.issuedEvents.map((e) => [e.via, e.reason]),
+    [['attest', 'start']],
+  );
   t.equal(h.clock.pendingTimers, 2, 'renewal and expiry timers armed');
   h.manager.stop();
 });
@@ -121,7 +154,13 @@ t.test('renews at half life with a new key and serial', async (t) => {
   const next = h.observer.nextIssued();
   h.clock.advance(1);
   t.equal(h.manager.state, 'renewing');
-  t.same(await next, { via: 'renew', reason: 'scheduled', spiffeId: ID, serial: h.manager.current()?.serial, notAfter: h.manager.current()?.notAfter });
+  t.same(await next, {
+    via: 'renew',
+    reason: 'scheduled',
+    spiffeId: ID,
+    serial: h.manager.current()?.serial,
+    notAfter: h.manager.current()?.notAfter,
+  });
   const second = h.manager.current();
   t.equal(h.manager.state, 'ready');
   t.equal(h.api.calls[1]?.op, 'renew');
@@ -138,7 +177,11 @@ t.test('a failed renewal keeps the old SVID and retries with growing backoff', a
   await h.manager.start();
   const first = h.manager.current();
   const unavailable = new SigilError(ErrorCode.UNAVAILABLE, 'control plane unreachable');
-  h.api.script.push({ kind: 'error', error: unavailable }, { kind: 'error', error: unavailable }, { kind: 'error', error: 'not an Error at all' });
+  h.api.script.push(
+    { kind: 'error', error: unavailable },
+    { kind: 'error', error: unavailable },
+    { kind: 'error', error: 'not an Error at all' },
+  );
   let failed = h.observer.nextFailed();
   h.clock.advance(30 * 60_000);
   const delays: number[] = [];
@@ -157,7 +200,9 @@ t.test('a failed renewal keeps the old SVID and retries with growing backoff', a
   t.same(delays, [750, 1500, 3000], 'capped exponential backoff with equal jitter');
   t.equal(h.manager.state, 'ready');
   t.not(h.manager.current()?.serial, first?.serial);
-  const warn = logLines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l['level'] === 'warn' && l['attempt'] === 2);
+  const warn = logLines
+    .map((l) => JSON.parse(l) as Record<string, unknown>)
+    .filter((l) => l['level'] === 'warn' && l['attempt'] === 2);
   t.equal(warn[0]?.['err_code'], ErrorCode.UNAVAILABLE, 'logged with its code and count');
   t.equal(warn[0]?.['spiffe_id'], ID);
   h.manager.stop();
@@ -170,15 +215,69 @@ t.test('a response that fails validation is refused and the old SVID kept', asyn
   await h.manager.start();
   const first = h.manager.current();
   const cases: { name: string; code: string; outcome: FakeOutcome }[] = [
-    { name: 'wrong SPIFFE ID', code: ErrorCode.SVID_INVALID, outcome: { kind: 'respond', respond: (r, api) => api.issue(r, { uris: ['spiffe://example.org/ns/prod/sa/db'] }) } },
-    { name: 'leaf for another key', code: ErrorCode.SVID_INVALID, outcome: { kind: 'respond', respond: async (_r, api) => ({ chain: [(await pki.issueSvid(ID)).der, pki.intermediate.der], trust: api.trust() }) } },
-    { name: 'chain to an unknown root', code: ErrorCode.SVID_UNTRUSTED, outcome: { kind: 'respond', respond: (r, api) => api.issue(r, {}, foreignPki) } },
-    { name: 'trust for another domain', code: ErrorCode.SVID_UNTRUSTED, outcome: { kind: 'respond', respond: (r, api) =>
-          api.issue(r, {}, otherDomainPki).then((w) => ({ ...w, trust: { trustDomain: 'other.org', roots: [otherDomainPki.root.der], bundleSequence: 1 } })) } },
-    { name: 'already expired leaf', code: ErrorCode.SVID_INVALID, outcome: { kind: 'respond', respond: (r, api) => api.issue(r, { notBefore: new Date(startMs - 120_000), notAfter: new Date(startMs - 60_000) }) } },
-    { name: 'CA leaf', code: ErrorCode.SVID_INVALID, outcome: { kind: 'respond', respond: (r, api) => api.issue(r, { isCa: true, keyUsage: ['digitalSignature', 'keyCertSign'] }) } },
-    { name: 'no certificate', code: ErrorCode.SVID_INVALID, outcome: { kind: 'respond', respond: async (_r, api) => ({ chain: [], trust: api.trust() }) } },
-    { name: 'no roots', code: ErrorCode.BUNDLE_INVALID, outcome: { kind: 'respond', respond: (r, api) => api.issue(r).then((w) => ({ ...w, trust: { ...w.trust, roots: [] } })) } },
+    {
+      name: 'wrong SPIFFE ID',
+      code: ErrorCode.SVID_INVALID,
+      outcome: { kind: 'respond', respond: (r, api) => api.issue(r, { uris: ['spiffe://example.org/ns/prod/sa/db'] }) },
+    },
+    {
+      name: 'leaf for another key',
+      code: ErrorCode.SVID_INVALID,
+      outcome: {
+        kind: 'respond',
+        respond: async (_r, api) => ({
+          chain: [(await pki.issueSvid(ID)).der, pki.intermediate.der],
+          trust: api.trust(),
+        }),
+      },
+    },
+    {
+      name: 'chain to an unknown root',
+      code: ErrorCode.SVID_UNTRUSTED,
+      outcome: { kind: 'respond', respond: (r, api) => api.issue(r, {}, foreignPki) },
+    },
+    {
+      name: 'trust for another domain',
+      code: ErrorCode.SVID_UNTRUSTED,
+      outcome: {
+        kind: 'respond',
+        respond: (r, api) =>
+          api.issue(r, {}, otherDomainPki).then((w) => ({
+            ...w,
+            trust: { trustDomain: 'other.org', roots: [otherDomainPki.root.der], bundleSequence: 1 },
+          })),
+      },
+    },
+    {
+      name: 'already expired leaf',
+      code: ErrorCode.SVID_INVALID,
+      outcome: {
+        kind: 'respond',
+        respond: (r, api) =>
+          api.issue(r, { notBefore: new Date(startMs - 120_000), notAfter: new Date(startMs - 60_000) }),
+      },
+    },
+    {
+      name: 'CA leaf',
+      code: ErrorCode.SVID_INVALID,
+      outcome: {
+        kind: 'respond',
+        respond: (r, api) => api.issue(r, { isCa: true, keyUsage: ['digitalSignature', 'keyCertSign'] }),
+      },
+    },
+    {
+      name: 'no certificate',
+      code: ErrorCode.SVID_INVALID,
+      outcome: { kind: 'respond', respond: async (_r, api) => ({ chain: [], trust: api.trust() }) },
+    },
+    {
+      name: 'no roots',
+      code: ErrorCode.BUNDLE_INVALID,
+      outcome: {
+        kind: 'respond',
+        respond: (r, api) => api.issue(r).then((w) => ({ ...w, trust: { ...w.trust, roots: [] } })),
+      },
+    },
   ];
   for (const c of cases) {
     h.api.script.push(c.outcome);
@@ -215,7 +314,10 @@ t.test('expiry without a successful renewal withdraws the SVID; re-attestation n
   t.equal(h.manager.state, 'expired');
   t.equal(h.manager.current(), undefined, 'nothing served');
   t.same(sink.cleared, ['svid-expired'], 'the sink was told to stop serving');
-  t.ok(logLines.some((l) => l.includes('no longer served') && l.includes(first?.serial ?? '-')), 'logged clearly');
+  t.ok(
+    logLines.some((l) => l.includes('no longer served') && l.includes(first?.serial ?? '-')),
+    'logged clearly',
+  );
 
   h.tokenBox.token = undefined;
   const attestCalls = h.api.calls.filter((c) => c.op === 'attest').length;
@@ -243,7 +345,10 @@ t.test('renewNow renews at once with a new key, and a request during a renewal i
   const second = h.manager.current();
   t.not(second?.serial, first?.serial);
   t.not(spkiOf(second), spkiOf(first));
-  t.same(h.observer.issuedEvents.map((e) => e.reason), ['start', 'ca-rotation']);
+  t.same(
+    h.observer.issuedEvents.map((e) => e.reason),
+    ['start', 'ca-rotation'],
+  );
 
   let release = () => {};
   const held = new Promise<void>((resolve) => (release = resolve));
@@ -252,7 +357,11 @@ t.test('renewNow renews at once with a new key, and a request during a renewal i
   const b = h.manager.renewNow('order-b');
   release();
   t.same(await Promise.all([a, b]), [true, true]);
-  t.same(h.api.calls.map((c) => c.op), ['attest', 'renew', 'renew', 'renew'], 'the second order ran after the first');
+  t.same(
+    h.api.calls.map((c) => c.op),
+    ['attest', 'renew', 'renew', 'renew'],
+    'the second order ran after the first',
+  );
   t.equal(h.clock.pendingTimers, 2);
   h.manager.stop();
 });
@@ -293,7 +402,15 @@ t.test('a throwing observer or trust hook does not disturb the manager', async (
   };
   const manager = new SvidManager(
     { spiffeId: ID, trustDomain: 'example.org', joinToken: async () => TOKEN },
-    { api, credentials: new RecordingSink(), clock, random: () => 0.5, logger: createLogger({ component: 'sidecar', destination: logSink }), observer: { issued: boom, stateChanged: boom }, onTrust: boom },
+    {
+      api,
+      credentials: new RecordingSink(),
+      clock,
+      random: () => 0.5,
+      logger: createLogger({ component: 'sidecar', destination: logSink }),
+      observer: { issued: boom, stateChanged: boom },
+      onTrust: boom,
+    },
   );
   await manager.start();
   t.equal(manager.state, 'ready');
@@ -301,9 +418,21 @@ t.test('a throwing observer or trust hook does not disturb the manager', async (
 });
 
 t.test('configuration is validated once', async (t) => {
-  const deps = { api: new FakeIdentityApi({ pki, clock: new FakeClock(startMs) }), credentials: new RecordingSink(), clock: new FakeClock(startMs), random: () => 0.5, logger: createLogger({ component: 'sidecar', destination: logSink }) };
-  t.throws(() => new SvidManager({ spiffeId: ID, trustDomain: 'other.org', joinToken: () => TOKEN }, deps), { code: ErrorCode.SPIFFE_ID_TRUST_DOMAIN });
-  t.throws(() => new SvidManager({ spiffeId: 'spiffe://example.org', trustDomain: 'example.org', joinToken: () => TOKEN }, deps), { code: ErrorCode.SPIFFE_ID_INVALID });
+  const deps = {
+    api: new FakeIdentityApi({ pki, clock: new FakeClock(startMs) }),
+    credentials: new RecordingSink(),
+    clock: new FakeClock(startMs),
+    random: () => 0.5,
+    logger: createLogger({ component: 'sidecar', destination: logSink }),
+  };
+  t.throws(() => new SvidManager({ spiffeId: ID, trustDomain: 'other.org', joinToken: () => TOKEN }, deps), {
+    code: ErrorCode.SPIFFE_ID_TRUST_DOMAIN,
+  });
+  t.throws(
+    () =>
+      new SvidManager({ spiffeId: 'spiffe://example.org', trustDomain: 'example.org', joinToken: () => TOKEN }, deps),
+    { code: ErrorCode.SPIFFE_ID_INVALID },
+  );
 });
 
 t.test('logs never carry key material or join tokens', async (t) => {
@@ -312,5 +441,8 @@ t.test('logs never carry key material or join tokens', async (t) => {
     t.notMatch(line, /PRIVATE KEY|join-token-secret/, 'no secret in a log line');
   }
   const issued = logLines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['msg'] === 'SVID renewed');
-  t.ok(issued?.['spiffe_id'] && issued['serial'] && issued['not_after'], 'issuance logged with spiffe_id, serial and not_after');
+  t.ok(
+    issued?.['spiffe_id'] && issued['serial'] && issued['not_after'],
+    'issuance logged with spiffe_id, serial and not_after',
+  );
 });

@@ -92,7 +92,11 @@ export class SvidManager {
    * failed one is retried in the background.
    */
   async start(): Promise<void> {
-    if (this.#started) throw new SigilError(ErrorCode.INVALID_ARGUMENT, 'SvidManager.start() was called twice; start it once from the composition root');
+    if (this.#started)
+      throw new SigilError(
+        ErrorCode.INVALID_ARGUMENT,
+        'SvidManager.start() was called twice; start it once from the composition root',
+      );
     this.#started = true;
     await this.#run('start');
   }
@@ -135,9 +139,10 @@ export class SvidManager {
     try {
       const token = current === undefined ? await this.#joinToken() : undefined;
       const request = await newSvidKeyRequest(this.#options.spiffeId, this.#options.keyType);
-      const wire = current === undefined
-        ? await this.#deps.api.attest(token ?? '', request.csrDer)
-        : await this.#deps.api.renew(current, request.csrDer);
+      const wire =
+        current === undefined
+          ? await this.#deps.api.attest(token ?? '', request.csrDer)
+          : await this.#deps.api.renew(current, request.csrDer);
       if (this.#state === 'stopped') return false;
       const { spiffeId, trustDomain } = this.#options;
       const now = this.#deps.clock.now();
@@ -160,10 +165,18 @@ export class SvidManager {
       this.#schedule(Math.max(svid.leaf.notBefore, now), svid.leaf.notAfter);
       this.#setState('ready');
       this.#deps.logger.info(
-        { [LogField.spiffeId]: spiffeId, [LogField.serial]: material.serial, [NOT_AFTER]: iso(material.notAfter), via, [LogField.reason]: reason },
+        {
+          [LogField.spiffeId]: spiffeId,
+          [LogField.serial]: material.serial,
+          [NOT_AFTER]: iso(material.notAfter),
+          via,
+          [LogField.reason]: reason,
+        },
         via === 'attest' ? 'SVID obtained by attestation' : 'SVID renewed',
       );
-      this.#notify('issued', () => this.#deps.observer?.issued?.({ via, reason, spiffeId, serial: material.serial, notAfter: material.notAfter }));
+      this.#notify('issued', () =>
+        this.#deps.observer?.issued?.({ via, reason, spiffeId, serial: material.serial, notAfter: material.notAfter }),
+      );
       return true;
     } catch (err) {
       if (this.#state !== 'stopped') this.#failed(via, reason, err);
@@ -186,7 +199,11 @@ export class SvidManager {
     this.#failures += 1;
     const attempt = this.#failures;
     const now = this.#deps.clock.now();
-    let retryInMs = backoffDelayMs(attempt, { baseMs: this.#options.backoffBaseMs, maxMs: this.#options.backoffMaxMs, random: this.#deps.random });
+    let retryInMs = backoffDelayMs(attempt, {
+      baseMs: this.#options.backoffBaseMs,
+      maxMs: this.#options.backoffMaxMs,
+      random: this.#deps.random,
+    });
     const serving = this.current();
     if (serving !== undefined) retryInMs = capBeforeExpiryMs(retryInMs, { now, notAfter: serving.notAfter });
     this.#arm(retryInMs, 'retry');
@@ -203,9 +220,17 @@ export class SvidManager {
       error: err instanceof Error ? err.message : String(err),
     };
     if (serving !== undefined) {
-      this.#deps.logger.warn({ ...fields, [LogField.serial]: serving.serial, [NOT_AFTER]: iso(serving.notAfter) }, 'SVID renewal failed; the current SVID stays in force until it expires');
+      this.#deps.logger.warn(
+        { ...fields, [LogField.serial]: serving.serial, [NOT_AFTER]: iso(serving.notAfter) },
+        'SVID renewal failed; the current SVID stays in force until it expires',
+      );
     } else {
-      this.#deps.logger.error(fields, via === 'attest' ? 'attestation failed; no SVID is being served' : 'SVID renewal failed and no valid SVID is being served');
+      this.#deps.logger.error(
+        fields,
+        via === 'attest'
+          ? 'attestation failed; no SVID is being served'
+          : 'SVID renewal failed and no valid SVID is being served',
+      );
     }
     this.#notify('failed', () => this.#deps.observer?.failed?.({ via, reason, code, attempt, retryInMs }));
   }
@@ -248,7 +273,12 @@ export class SvidManager {
     this.#setState('expired');
     this.#notify('clear', () => this.#deps.credentials.clear?.('svid-expired'));
     this.#deps.logger.error(
-      { [LogField.spiffeId]: m.spiffeId, [LogField.serial]: m.serial, [NOT_AFTER]: iso(m.notAfter), [LogField.errCode]: ErrorCode.SVID_EXPIRED },
+      {
+        [LogField.spiffeId]: m.spiffeId,
+        [LogField.serial]: m.serial,
+        [NOT_AFTER]: iso(m.notAfter),
+        [LogField.errCode]: ErrorCode.SVID_EXPIRED,
+      },
       'the SVID expired before a renewal succeeded and is no longer served; an expired SVID cannot renew, so the sidecar ' +
         're-attests, which needs a new join token (sigil token create --spiffe-id ...)',
     );
@@ -264,7 +294,10 @@ export class SvidManager {
     try {
       call();
     } catch (err) {
-      this.#deps.logger.error({ hook, error: err instanceof Error ? err.message : String(err) }, 'an SVID manager hook threw; ignored');
+      this.#deps.logger.error(
+        { hook, error: err instanceof Error ? err.message : String(err) },
+        'an SVID manager hook threw; ignored',
+      );
     }
   }
 

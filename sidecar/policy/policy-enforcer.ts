@@ -1,6 +1,11 @@
 import type { Clock } from '../../common/clock.ts';
 import { LogField, type Logger } from '../../common/logger.ts';
-import { compilePolicySet, fromWirePolicySet, type CompiledPolicySet, type Decision } from '../../common/policy/index.ts';
+import {
+  compilePolicySet,
+  fromWirePolicySet,
+  type CompiledPolicySet,
+  type Decision,
+} from '../../common/policy/index.ts';
 import type { sigil } from '../../proto/index.ts';
 import type { AuthorizationResult, PeerInfo } from '../proxy/peer-info.ts';
 import { RateLimiter } from '../proxy/rate-limiter.ts';
@@ -48,7 +53,10 @@ export class PolicyEnforcer {
     try {
       compiled = compilePolicySet(fromWirePolicySet(wire, this.#trustDomain));
     } catch (err) {
-      this.#deps.logger.error({ err, policy_version: version, source }, 'refused a policy set from the control plane; the previous one stays in force');
+      this.#deps.logger.error(
+        { err, policy_version: version, source },
+        'refused a policy set from the control plane; the previous one stays in force',
+      );
       return false;
     }
     this.#compiled = compiled;
@@ -61,7 +69,8 @@ export class PolicyEnforcer {
   /** The decision for a peer on an inbound port, cached per version. */
   decide(peerId: string, port: number): Decision {
     const compiled = this.#compiled;
-    if (!compiled) return { decision: 'deny', explanation: 'no allow-policies received from the control plane yet (default deny)' };
+    if (!compiled)
+      return { decision: 'deny', explanation: 'no allow-policies received from the control plane yet (default deny)' };
     const key = `${port}|${peerId}`;
     let decision = this.#cache.get(key);
     if (!decision) {
@@ -79,10 +88,23 @@ export class PolicyEnforcer {
     if (decision.decision === 'allow') return { allowed: true };
     const limit = this.#denyLogs.take(decision.decision);
     if (limit.allowed) {
-      this.#deps.logger.warn({ [LogField.peer]: peer.identity.spiffeId, port: peer.localPort, decision: decision.decision, policy: decision.policy, explanation: decision.explanation, suppressed: limit.suppressed },
-        decision.decision === 'audit-deny' ? 'policy would deny this connection (audit mode: let through)' : 'connection denied by allow-policy');
+      this.#deps.logger.warn(
+        {
+          [LogField.peer]: peer.identity.spiffeId,
+          port: peer.localPort,
+          decision: decision.decision,
+          policy: decision.policy,
+          explanation: decision.explanation,
+          suppressed: limit.suppressed,
+        },
+        decision.decision === 'audit-deny'
+          ? 'policy would deny this connection (audit mode: let through)'
+          : 'connection denied by allow-policy',
+      );
     }
-    return decision.decision === 'audit-deny' ? { allowed: true } : { allowed: false, reason: `policy: ${decision.explanation}` };
+    return decision.decision === 'audit-deny'
+      ? { allowed: true }
+      : { allowed: false, reason: `policy: ${decision.explanation}` };
   }
 
   /** Called with each new compiled set, so live connections it would deny can be closed. */

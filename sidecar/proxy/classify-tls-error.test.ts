@@ -21,5 +21,6 @@ t.test('maps handshake errors to refusal reasons', async (t) => {
     [new SigilError(ErrorCode.PEER_ID_MISMATCH, 'x'), 'unexpected_peer'],
     [new SigilError(ErrorCode.SVID_INVALID, 'x'), 'invalid_svid'],
   ];
-  for (const [err, reason] of cases) t.equal(classifyTlsError(err), reason, String((err as { code?: string })?.code ?? err));
+  for (const [err, reason] of cases)
+    t.equal(classifyTlsError(err), reason, String((err as { code?: string })?.code ?? err));
 });

@@ -1,7 +1,10 @@
 import { ErrorCode, isSigilError } from '../../common/errors.ts';
 import type { RefusalReason } from './proxy-observer.ts';
 
-const NO_CERTIFICATE = new Set(['ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE', 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED']);
+const NO_CERTIFICATE = new Set([
+  'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE',
+  'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED',
+]);
 
 const PROTOCOL = new Set([
   'ERR_SSL_UNSUPPORTED_PROTOCOL',

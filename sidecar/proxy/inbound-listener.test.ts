@@ -48,7 +48,12 @@ async function rig(
   const verifyCalls = { count: 0 };
   const authorize = deps.authorizePeer ?? (() => ({ allowed: true }) as const);
   const listener = new InboundListener(
-    { listen: { host: '127.0.0.1', port: 0 }, forward: { host: '127.0.0.1', port: app.port }, idleTimeoutMs: 30_000, ...options },
+    {
+      listen: { host: '127.0.0.1', port: 0 },
+      forward: { host: '127.0.0.1', port: app.port },
+      idleTimeoutMs: 30_000,
+      ...options,
+    },
     {
       credentials: source,
       verifyPeer: deps.verifyPeer ?? uriSanVerifier(verifyCalls),
@@ -86,7 +91,10 @@ t.test('forwards an authenticated client to the app and reports who it is', asyn
   t.equal(peer?.identity.spiffeId, WEB);
   t.equal(peer?.serial.toLowerCase(), webMaterial.serial);
   t.equal(peer?.localPort, r.port);
-  t.same(r.listener.connections().map((c) => c.peer.identity.spiffeId), [WEB]);
+  t.same(
+    r.listener.connections().map((c) => c.peer.identity.spiffeId),
+    [WEB],
+  );
   const c2 = client(r, webMaterial);
   await echoRoundTrip(c2, 'again');
   t.equal(r.verifyCalls.count, 1, 'the certificate was parsed once for two connections');
@@ -97,16 +105,32 @@ t.test('refuses peers before any byte reaches the app', async (t) => {
   const otherPki = await makeTestPki(TD);
   const strangerMaterial = await materialFor(otherPki, WEB);
   const twoUris = await pki.issueSvid(WEB, { uris: [WEB, BATCH] });
-  const twoUriMaterial = { ...webMaterial, certChainPem: twoUris.chainPem, keyPem: twoUris.key.keyPem, serial: twoUris.serial };
+  const twoUriMaterial = {
+    ...webMaterial,
+    certChainPem: twoUris.chainPem,
+    keyPem: twoUris.key.keyPem,
+    serial: twoUris.serial,
+  };
   const cases = [
     { name: 'no client certificate', material: undefined, reason: 'no_peer_certificate' },
-    { name: 'certificate from another CA of the same trust domain', material: strangerMaterial, reason: 'untrusted_certificate' },
+    {
+      name: 'certificate from another CA of the same trust domain',
+      material: strangerMaterial,
+      reason: 'untrusted_certificate',
+    },
     { name: 'certificate the SVID validator refuses', material: twoUriMaterial, reason: 'invalid_svid' },
     { name: 'peer the authorizer denies', material: batchMaterial, reason: 'not_authorized' },
   ] as const;
   for (const c of cases) {
     await t.test(c.name, async (t) => {
-      const r = await rig(t, {}, { authorizePeer: (p) => (p.identity.spiffeId === BATCH ? { allowed: false, reason: 'revoked' } : { allowed: true }) });
+      const r = await rig(
+        t,
+        {},
+        {
+          authorizePeer: (p) =>
+            p.identity.spiffeId === BATCH ? { allowed: false, reason: 'revoked' } : { allowed: true },
+        },
+      );
       const outcome = await sendAndAwaitEnd(client(r, c.material));
       await r.observer.waitFor((e) => e.type === 'refused' && e.reason === c.reason);
       t.equal(outcome.data, '', 'the client got nothing back');
@@ -119,7 +143,9 @@ t.test('refuses peers before any byte reaches the app', async (t) => {
 t.test('refuses TLS 1.1 and, by default, TLS 1.2', async (t) => {
   const r = await rig(t);
   // At the default security level OpenSSL will not even offer TLS 1.1; SECLEVEL=0 makes the client try.
-  const legacy = await sendAndAwaitEnd(client(r, webMaterial, { minVersion: 'TLSv1.1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0' }));
+  const legacy = await sendAndAwaitEnd(
+    client(r, webMaterial, { minVersion: 'TLSv1.1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0' }),
+  );
   t.ok(legacy.error, 'TLS 1.1 handshake failed');
   await r.observer.waitFor((e) => e.type === 'refused' && e.reason === 'unsupported_protocol');
   const tls12 = await sendAndAwaitEnd(client(r, webMaterial, { maxVersion: 'TLSv1.2' }));
@@ -134,7 +160,9 @@ t.test('with minTlsVersion TLSv1.2, accepts AEAD suites and refuses CBC', async 
   t.equal(await echoRoundTrip(ok, 'v12'), 'v12');
   t.equal(ok.getProtocol(), 'TLSv1.2');
   t.match(ok.getCipher().name, /GCM|CHACHA20/);
-  const cbc = await sendAndAwaitEnd(client(r, webMaterial, { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-SHA256:ECDHE-ECDSA-AES128-SHA' }));
+  const cbc = await sendAndAwaitEnd(
+    client(r, webMaterial, { maxVersion: 'TLSv1.2', ciphers: 'ECDHE-ECDSA-AES128-SHA256:ECDHE-ECDSA-AES128-SHA' }),
+  );
   t.ok(cbc.error, 'CBC-only client refused');
 });
 
@@ -178,8 +206,15 @@ t.test('hot swap: open connections keep going, new ones get the new SVID', async
   t.equal(await echoRoundTrip(old, 'after'), 'after', 'the old connection still works');
   const fresh = client(r, webMaterial);
   await echoRoundTrip(fresh, 'new');
-  t.equal(fresh.getPeerX509Certificate()?.serialNumber.toLowerCase(), renewed.serial, 'new handshake presents the new serial');
-  t.notOk(r.observer.events.some((e) => e.type === 'refused'), 'no failed handshakes across the swap');
+  t.equal(
+    fresh.getPeerX509Certificate()?.serialNumber.toLowerCase(),
+    renewed.serial,
+    'new handshake presents the new serial',
+  );
+  t.notOk(
+    r.observer.events.some((e) => e.type === 'refused'),
+    'no failed handshakes across the swap',
+  );
 });
 
 t.test('closeWhere closes only the matching live connections', async (t) => {
@@ -188,9 +223,16 @@ t.test('closeWhere closes only the matching live connections', async (t) => {
   const batch = client(r, batchMaterial);
   await Promise.all([echoRoundTrip(web, 'w'), echoRoundTrip(batch, 'b')]);
   const webEnded = once(web, 'end');
-  t.equal(r.listener.closeWhere((c) => c.peer.identity.spiffeId === WEB), 1);
+  t.equal(
+    r.listener.closeWhere((c) => c.peer.identity.spiffeId === WEB),
+    1,
+  );
   await webEnded;
-  t.same(await r.observer.waitFor((e) => e.type === 'closed'), { type: 'closed', direction: 'inbound', reason: 'closed_by_request' });
+  t.same(await r.observer.waitFor((e) => e.type === 'closed'), {
+    type: 'closed',
+    direction: 'inbound',
+    reason: 'closed_by_request',
+  });
   t.equal(await echoRoundTrip(batch, 'still'), 'still');
 });
 

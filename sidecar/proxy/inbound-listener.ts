@@ -152,9 +152,15 @@ export class InboundListener {
       this.#appliedVersion = credentials.version;
       // A new bundle may distrust what was accepted before: validate certificates afresh.
       this.#identities.clear();
-      this.#deps.logger.info({ credentials: describe(credentials.material), version: credentials.version }, 'inbound credentials swapped');
+      this.#deps.logger.info(
+        { credentials: describe(credentials.material), version: credentials.version },
+        'inbound credentials swapped',
+      );
     } catch (err) {
-      this.#deps.logger.error({ err, credentials: describe(credentials.material) }, 'new credentials rejected; keeping the previous ones');
+      this.#deps.logger.error(
+        { err, credentials: describe(credentials.material) },
+        'new credentials rejected; keeping the previous ones',
+      );
     }
   }
 
@@ -162,7 +168,11 @@ export class InboundListener {
     // Node verifies the client chain after OpenSSL's handshake and just drops the socket when it fails, so the
     // error is a bare hang-up; the verification result is on the socket.
     const verifyError: unknown = socket.authorizationError;
-    const reason = verifyError ? classifyTlsError({ code: typeof verifyError === 'string' ? verifyError : (verifyError as { code?: unknown }).code }) : classifyTlsError(err);
+    const reason = verifyError
+      ? classifyTlsError({
+          code: typeof verifyError === 'string' ? verifyError : (verifyError as { code?: unknown }).code,
+        })
+      : classifyTlsError(err);
     this.#deps.observer.handshake('inbound', reason);
     this.#refuse(reason, { err, verifyError, remoteAddress: socket.remoteAddress });
     socket.destroy();
@@ -190,7 +200,11 @@ export class InboundListener {
     const app = connectUpstream({ ...this.#options.forward, allowHalfOpen: true, noDelay: true });
     this.#tracker.trackSocket(app);
     app.once('error', (err) => {
-      this.#refuse('app_unreachable', { err, forward: `${this.#options.forward.host}:${this.#options.forward.port}` }, socket);
+      this.#refuse(
+        'app_unreachable',
+        { err, forward: `${this.#options.forward.host}:${this.#options.forward.port}` },
+        socket,
+      );
     });
     socket.once('close', () => {
       if (app.connecting) app.destroy();
@@ -198,7 +212,14 @@ export class InboundListener {
     app.once('connect', () => {
       if (socket.destroyed) return void app.destroy();
       app.removeAllListeners('error');
-      openProxiedConnection({ tracker: this.#tracker, deps: this.#deps, limits: this.#options, peer, downstream: socket, upstream: app });
+      openProxiedConnection({
+        tracker: this.#tracker,
+        deps: this.#deps,
+        limits: this.#options,
+        peer,
+        downstream: socket,
+        upstream: app,
+      });
     });
   }
 
@@ -217,7 +238,11 @@ export class InboundListener {
       peer = this.#identities.identify(raw);
     } catch (err) {
       this.#deps.observer.handshake('inbound', 'invalid_svid');
-      this.#refuse('invalid_svid', { err, remoteAddress: socket.remoteAddress, peerSerial: socket.getPeerX509Certificate()?.serialNumber }, socket);
+      this.#refuse(
+        'invalid_svid',
+        { err, remoteAddress: socket.remoteAddress, peerSerial: socket.getPeerX509Certificate()?.serialNumber },
+        socket,
+      );
       return undefined;
     }
     this.#deps.observer.handshake('inbound', 'ok');

@@ -40,7 +40,13 @@ async function rig(t: Test, options: Partial<OutboundListenerOptions> = {}, serv
   const observer = new RecordingObserver();
   const outboundPeers: PeerInfo[] = [];
   const outbound = new OutboundListener(
-    { listen: { port: 0 }, upstream: { host: '127.0.0.1', port: inbound.address().port }, expect: API, idleTimeoutMs: 30_000, ...options },
+    {
+      listen: { port: 0 },
+      upstream: { host: '127.0.0.1', port: inbound.address().port },
+      expect: API,
+      idleTimeoutMs: 30_000,
+      ...options,
+    },
     {
       credentials: credentialSourceWith(webMaterial),
       verifyPeer: uriSanVerifier(),
@@ -73,7 +79,10 @@ t.test('end to end: bytes arrive and each side sees the other SPIFFE ID', async 
   t.equal(r.inboundPeers[0]?.identity.spiffeId, WEB, 'the server side saw the client workload');
   t.equal(r.outboundPeers[0]?.identity.spiffeId, API, 'the client side saw the server workload');
   t.equal(r.outboundPeers[0]?.serial.toLowerCase(), apiMaterial.serial);
-  t.same(r.outbound.connections().map((c) => c.peer.identity.spiffeId), [API]);
+  t.same(
+    r.outbound.connections().map((c) => c.peer.identity.spiffeId),
+    [API],
+  );
   await r.observer.waitFor((e) => e.type === 'handshake' && e.outcome === 'ok');
 });
 
@@ -83,7 +92,11 @@ t.test('half-close travels end to end: the client still gets the reply after end
   const received = readToEnd(client);
   client.end('request');
   t.equal(await received, 'requestbye', 'echo plus the reply the app sent after seeing end-of-stream');
-  t.same((await r.observer.waitFor((e) => e.type === 'closed')), { type: 'closed', direction: 'outbound', reason: 'done' });
+  t.same(await r.observer.waitFor((e) => e.type === 'closed'), {
+    type: 'closed',
+    direction: 'outbound',
+    reason: 'done',
+  });
 });
 
 t.test('accepts any ID of an expect list', async (t) => {
@@ -97,9 +110,19 @@ t.test('refusals close the plaintext client without forwarding a byte', async (t
   const otherPki = await makeTestPki(TD);
   const stranger = await materialFor(otherPki, API);
   const cases = [
-    { name: 'upstream presents another SPIFFE ID', options: { expect: 'spiffe://example.org/ns/prod/sa/db' }, server: apiMaterial, reason: 'unexpected_peer' },
+    {
+      name: 'upstream presents another SPIFFE ID',
+      options: { expect: 'spiffe://example.org/ns/prod/sa/db' },
+      server: apiMaterial,
+      reason: 'unexpected_peer',
+    },
     { name: 'upstream certificate from another CA', options: {}, server: stranger, reason: 'untrusted_certificate' },
-    { name: 'upstream unreachable', options: { upstream: { host: '127.0.0.1', port: 1 } }, server: apiMaterial, reason: 'upstream_unreachable' },
+    {
+      name: 'upstream unreachable',
+      options: { upstream: { host: '127.0.0.1', port: 1 } },
+      server: apiMaterial,
+      reason: 'upstream_unreachable',
+    },
   ] as const;
   for (const c of cases) {
     await t.test(c.name, async (t) => {
@@ -135,7 +158,11 @@ t.test('idle timeout closes the proxied connection', async (t) => {
   client.write('x');
   await nextData(client);
   const ended = once(client, 'end');
-  t.same(await r.observer.waitFor((e) => e.type === 'closed'), { type: 'closed', direction: 'outbound', reason: 'idle_timeout' });
+  t.same(await r.observer.waitFor((e) => e.type === 'closed'), {
+    type: 'closed',
+    direction: 'outbound',
+    reason: 'idle_timeout',
+  });
   await ended;
 });
 
@@ -147,7 +174,10 @@ t.test('closeWhere and stop() with drain', async (t) => {
   b.write('b');
   await Promise.all([nextData(a), nextData(b)]);
   const aEnded = once(a, 'end');
-  t.equal(r.outbound.closeWhere((c) => c.id === r.outbound.connections()[0]?.id), 1);
+  t.equal(
+    r.outbound.closeWhere((c) => c.id === r.outbound.connections()[0]?.id),
+    1,
+  );
   await aEnded;
   const stopped = r.outbound.stop({ drainTimeoutMs: 10_000 });
   const late = await r.connect().then(
@@ -164,7 +194,11 @@ t.test('closeWhere and stop() with drain', async (t) => {
 t.test('options are validated', async (t) => {
   const base = { listen: { port: 0 }, upstream: { host: '127.0.0.1', port: 1 }, expect: API, idleTimeoutMs: 1000 };
   const deps = { credentials: credentialSourceWith(webMaterial), verifyPeer: uriSanVerifier() };
-  for (const options of [{ ...base, expect: [] }, { ...base, upstream: { host: '127.0.0.1', port: 0 } }, { ...base, maxConnectionLifetimeMs: -5 }]) {
+  for (const options of [
+    { ...base, expect: [] },
+    { ...base, upstream: { host: '127.0.0.1', port: 0 } },
+    { ...base, maxConnectionLifetimeMs: -5 },
+  ]) {
     t.throws(() => new OutboundListener(options, deps), { code: ErrorCode.CONFIG_INVALID });
   }
 });

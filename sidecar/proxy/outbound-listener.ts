@@ -56,7 +56,10 @@ export class OutboundListener {
     checkLimits(options);
     const expect = typeof options.expect === 'string' ? [options.expect] : [...options.expect];
     if (expect.length === 0) {
-      throw new SigilError(ErrorCode.CONFIG_INVALID, 'outbound listener needs at least one expected SPIFFE ID in expect');
+      throw new SigilError(
+        ErrorCode.CONFIG_INVALID,
+        'outbound listener needs at least one expected SPIFFE ID in expect',
+      );
     }
     this.#expect = new Set(expect);
     this.#options = options;
@@ -174,7 +177,12 @@ export class OutboundListener {
     try {
       server = this.#identities.identify(rawDer);
     } catch (err) {
-      return { error: err instanceof Error ? err : new SigilError(ErrorCode.SVID_INVALID, 'upstream certificate is not a valid SVID') };
+      return {
+        error:
+          err instanceof Error
+            ? err
+            : new SigilError(ErrorCode.SVID_INVALID, 'upstream certificate is not a valid SVID'),
+      };
     }
     if (!this.#expect.has(server.identity.spiffeId)) {
       return {
@@ -190,7 +198,9 @@ export class OutboundListener {
   async #onSecure(client: Socket, upstream: TLSSocket, attempt: { piped: boolean }): Promise<void> {
     // checkServerIdentity is skipped on resumed sessions: check again (a cache hit) so no path escapes it.
     const raw = upstream.getPeerX509Certificate()?.raw;
-    const checked = raw ? this.#checkServer(raw) : { error: new SigilError(ErrorCode.SVID_INVALID, 'no server certificate') };
+    const checked = raw
+      ? this.#checkServer(raw)
+      : { error: new SigilError(ErrorCode.SVID_INVALID, 'no server certificate') };
     if ('error' in checked) {
       const reason = classifyTlsError(checked.error);
       this.#deps.observer.handshake('outbound', reason);
@@ -222,17 +232,37 @@ export class OutboundListener {
     }
     attempt.piped = true;
     upstream.removeAllListeners('error');
-    openProxiedConnection({ tracker: this.#tracker, deps: this.#deps, limits: this.#options, peer, downstream: client, upstream });
+    openProxiedConnection({
+      tracker: this.#tracker,
+      deps: this.#deps,
+      limits: this.#options,
+      peer,
+      downstream: client,
+      upstream,
+    });
   }
 
-  #refuse(reason: RefusalReason, fields: Readonly<Record<string, unknown>>, client: Socket, upstream?: TLSSocket): void {
+  #refuse(
+    reason: RefusalReason,
+    fields: Readonly<Record<string, unknown>>,
+    client: Socket,
+    upstream?: TLSSocket,
+  ): void {
     upstream?.destroy();
     client.destroy();
     this.#refusals.record(reason, fields);
   }
 }
 
-const DIAL_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'ENOTFOUND', 'EAI_AGAIN']);
+const DIAL_ERRORS = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ETIMEDOUT',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
 
 function classifyUpstreamError(err: unknown): RefusalReason {
   if (err instanceof SigilError && err.code === ErrorCode.UNAVAILABLE) return 'upstream_unreachable';

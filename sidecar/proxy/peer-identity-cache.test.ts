@@ -6,7 +6,10 @@ import { PeerIdentityCache, type DescribeCertificate } from './peer-identity-cac
 
 const der = (text: string): Buffer => Buffer.from(text);
 
-const describe: DescribeCertificate = (d) => ({ serial: `SERIAL-${d.toString()}`, fingerprint256: `FP-${d.toString()}` });
+const describe: DescribeCertificate = (d) => ({
+  serial: `SERIAL-${d.toString()}`,
+  fingerprint256: `FP-${d.toString()}`,
+});
 
 function counting(): { calls: string[]; verify: (d: Buffer) => { spiffeId: string } } {
   const calls: string[] = [];
@@ -24,7 +27,11 @@ function counting(): { calls: string[]; verify: (d: Buffer) => { spiffeId: strin
 t.test('validates each certificate once', async (t) => {
   const v = counting();
   const cache = new PeerIdentityCache({ verifyPeer: v.verify, describe });
-  t.same(cache.identify(der('a')), { identity: { spiffeId: 'spiffe://example.org/a' }, serial: 'SERIAL-a', fingerprint256: 'FP-a' });
+  t.same(cache.identify(der('a')), {
+    identity: { spiffeId: 'spiffe://example.org/a' },
+    serial: 'SERIAL-a',
+    fingerprint256: 'FP-a',
+  });
   t.equal(cache.identify(der('a')).identity.spiffeId, 'spiffe://example.org/a');
   cache.identify(der('b'));
   t.same(v.calls, ['a', 'b']);
@@ -77,5 +84,9 @@ t.test('by default the serial and fingerprint are those Node reports for the cer
   const raw = Buffer.from(new X509Certificate(svid.chainPem).raw);
   const cache = new PeerIdentityCache({ verifyPeer: () => ({ spiffeId: 'spiffe://example.org/ns/a/sa/b' }) });
   const cert = new X509Certificate(raw);
-  t.same(cache.identify(raw), { identity: { spiffeId: 'spiffe://example.org/ns/a/sa/b' }, serial: cert.serialNumber, fingerprint256: cert.fingerprint256 });
+  t.same(cache.identify(raw), {
+    identity: { spiffeId: 'spiffe://example.org/ns/a/sa/b' },
+    serial: cert.serialNumber,
+    fingerprint256: cert.fingerprint256,
+  });
 });

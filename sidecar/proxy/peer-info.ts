@@ -26,9 +26,7 @@ export interface PeerInfo {
   readonly localPort: number;
 }
 
-export type AuthorizationResult =
-  | { readonly allowed: true }
-  | { readonly allowed: false; readonly reason: string };
+export type AuthorizationResult = { readonly allowed: true } | { readonly allowed: false; readonly reason: string };
 
 /** Revocation and policy plug in here. Runs once per connection, after the handshake, before any byte is forwarded. */
 export type AuthorizePeer = (peer: PeerInfo) => AuthorizationResult | Promise<AuthorizationResult>;

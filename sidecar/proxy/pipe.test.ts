@@ -33,7 +33,9 @@ async function rig(t: Test, options: { idleTimeoutMs?: number; maxLifetimeMs?: n
   const flows: string[] = [];
   const pipe = new Pipe(down, up, { clock, ...options, onBytes: (flow, n) => flows.push(`${flow}:${n}`) });
   // What the outer peers see when the pipe tears down: end-of-stream (or a reset).
-  const outerEnded = Promise.all([app, far].map((s) => new Promise((resolve) => (s.once('end', resolve), s.once('close', resolve)))));
+  const outerEnded = Promise.all(
+    [app, far].map((s) => new Promise((resolve) => (s.once('end', resolve), s.once('close', resolve)))),
+  );
   return { app, down, up, far, clock, pipe, flows, outerEnded };
 }
 

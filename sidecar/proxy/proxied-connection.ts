@@ -36,7 +36,11 @@ export function openProxiedConnection(args: {
 }
 
 function logConnection(deps: ResolvedDeps, id: number, peer: PeerInfo, pipe: Pipe): void {
-  const log = deps.logger.child({ connectionId: id, [LogField.peer]: peer.identity.spiffeId, [LogField.serial]: peer.serial });
+  const log = deps.logger.child({
+    connectionId: id,
+    [LogField.peer]: peer.identity.spiffeId,
+    [LogField.serial]: peer.serial,
+  });
   log.debug({ remoteAddress: peer.remoteAddress, remotePort: peer.remotePort }, 'connection opened');
   void pipe.closed.then((result) => {
     log.debug(

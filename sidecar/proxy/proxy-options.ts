@@ -57,7 +57,8 @@ function invalid(message: string): never {
 }
 
 export function checkPort(name: string, port: number): void {
-  if (!Number.isInteger(port) || port < 0 || port > 65535) invalid(`${name} must be a port number 0-65535, got ${port}`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    invalid(`${name} must be a port number 0-65535, got ${port}`);
 }
 
 export function checkHostPort(name: string, target: HostPort, allowZero: boolean): void {
@@ -76,7 +77,8 @@ export function checkLimits(limits: ConnectionLimits): void {
   nonNegative('idleTimeoutMs', limits.idleTimeoutMs, true);
   nonNegative('maxConnectionLifetimeMs', limits.maxConnectionLifetimeMs, false);
   const max = limits.maxConnections;
-  if (max !== undefined && (!Number.isInteger(max) || max < 1)) invalid(`maxConnections must be an integer >= 1, got ${max}`);
+  if (max !== undefined && (!Number.isInteger(max) || max < 1))
+    invalid(`maxConnections must be an integer >= 1, got ${max}`);
   const cache = limits.identityCacheSize;
   if (cache !== undefined && (!Number.isInteger(cache) || cache < 1)) {
     invalid(`identityCacheSize must be an integer >= 1, got ${cache}`);

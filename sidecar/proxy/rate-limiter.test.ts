@@ -5,7 +5,10 @@ import { RateLimiter } from './rate-limiter.ts';
 t.test('allows `limit` per key per window and reports what it suppressed', async (t) => {
   const clock = new FakeClock();
   const limiter = new RateLimiter({ limit: 2, windowMs: 1000, clock });
-  t.same([limiter.take('a'), limiter.take('a'), limiter.take('a'), limiter.take('a')].map((d) => d.allowed), [true, true, false, false]);
+  t.same(
+    [limiter.take('a'), limiter.take('a'), limiter.take('a'), limiter.take('a')].map((d) => d.allowed),
+    [true, true, false, false],
+  );
   t.ok(limiter.take('b').allowed, 'keys are independent');
   clock.advance(999);
   t.notOk(limiter.take('a').allowed, 'still the same window');

@@ -6,7 +6,10 @@ t.test('defaults to TLS 1.3 only with TLS 1.3 suites', async (t) => {
   const s = resolveTlsSettings();
   t.equal(s.minVersion, 'TLSv1.3');
   t.equal(s.maxVersion, 'TLSv1.3');
-  t.ok(s.ciphers.split(':').every((c) => c.startsWith('TLS_')), 'only TLS 1.3 suite names');
+  t.ok(
+    s.ciphers.split(':').every((c) => c.startsWith('TLS_')),
+    'only TLS 1.3 suite names',
+  );
 });
 
 t.test('TLS 1.2 adds only forward-secret AEAD suites', async (t) => {

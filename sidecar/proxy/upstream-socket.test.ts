@@ -7,7 +7,10 @@ async function server(onSocket: (s: Socket) => void): Promise<{ port: number; cl
   const srv = createServer({ allowHalfOpen: true }, onSocket);
   srv.listen(0, '127.0.0.1');
   await once(srv, 'listening');
-  return { port: (srv.address() as AddressInfo).port, close: () => new Promise((resolve) => srv.close(() => resolve())) };
+  return {
+    port: (srv.address() as AddressInfo).port,
+    close: () => new Promise((resolve) => srv.close(() => resolve())),
+  };
 }
 
 t.test('every byte arrives once and in order, also across reads larger than the shared buffer, then end', async (t) => {

@@ -10,7 +10,12 @@ const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
  * mark-compact several times a second, and the sidecar's heap makes each one expensive. A small copy comes from
  * Buffer's pool instead.
  */
-export function connectUpstream(options: { readonly host: string; readonly port: number; readonly allowHalfOpen: boolean; readonly noDelay: boolean }): Socket {
+export function connectUpstream(options: {
+  readonly host: string;
+  readonly port: number;
+  readonly allowHalfOpen: boolean;
+  readonly noDelay: boolean;
+}): Socket {
   const socket: Socket = connect({
     ...options,
     // Returning false (the readable buffer is full) stops reading until the consumer drains it.

@@ -53,32 +53,40 @@ export class ControlPlaneState {
     this.#failOpen = config.revocation.failOpen;
     this.trust = new TrustState({ trustDomain: config.trustDomain }, { clock, logger });
     this.revocation = new RevocationState(config.revocation, { clock, logger });
-    this.policy = new PolicyEnforcer({ ownId: config.spiffeId, trustDomain: config.trustDomain }, {
-      clock,
-      logger,
-      onDecision: (d) => metrics.policyDecisions.inc({ decision: d.decision, policy: d.policy ?? '' }),
-    });
+    this.policy = new PolicyEnforcer(
+      { ownId: config.spiffeId, trustDomain: config.trustDomain },
+      {
+        clock,
+        logger,
+        onDecision: (d) => metrics.policyDecisions.inc({ decision: d.decision, policy: d.policy ?? '' }),
+      },
+    );
     this.rotationOrders = new RotationOrders(config.spiffeId, {
       renewNow: (reason) => deps.renewNow(reason),
       clock,
       random: deps.random,
       logger,
       // Every trust refresh repeats the orders still running: those repeats are not news.
-      onResult: (result) => { if (result !== 'duplicate') metrics.rotationOrders.inc({ result }); },
+      onResult: (result) => {
+        if (result !== 'duplicate') metrics.rotationOrders.inc({ result });
+      },
     });
     this.#applyChangesToTraffic();
-    this.#refresher = new TrustRefresher({ intervalMs: config.trustRefreshIntervalMs }, {
-      fetcher: { fetchTrust: () => deps.api.fetchTrust(deps.credentials.current?.material) },
-      apply: (state) => {
-        this.trust.offer(state.roots, state.bundleSequence, 'grpc');
-        this.revocation.replace(state.revocation);
-        this.policy.replace(state.policies, 'grpc');
-        for (const order of state.rotationOrders) this.rotationOrders.offer(order);
+    this.#refresher = new TrustRefresher(
+      { intervalMs: config.trustRefreshIntervalMs },
+      {
+        fetcher: { fetchTrust: () => deps.api.fetchTrust(deps.credentials.current?.material) },
+        apply: (state) => {
+          this.trust.offer(state.roots, state.bundleSequence, 'grpc');
+          this.revocation.replace(state.revocation);
+          this.policy.replace(state.policies, 'grpc');
+          for (const order of state.rotationOrders) this.rotationOrders.offer(order);
+        },
+        clock,
+        logger,
+        onResult: (ok) => metrics.trustFetches.inc({ result: ok ? 'ok' : 'error' }),
       },
-      clock,
-      logger,
-      onResult: (ok) => metrics.trustFetches.inc({ result: ok ? 'ok' : 'error' }),
-    });
+    );
     this.#events = config.natsServers ? this.#eventChannel(config, config.natsServers) : undefined;
   }
 
@@ -112,9 +120,19 @@ export class ControlPlaneState {
           ok: !staleClosed,
           detail: `CRL number ${this.revocation.set.crlNumber}, refreshed ${Number.isFinite(age) ? `${Math.round(age / 1000)}s ago` : 'never'}${stale ? (staleClosed ? '; STALE: refusing new connections' : '; STALE: failOpen lets connections through') : ''}`,
         },
-        trust: { ok: bundle !== undefined, detail: bundle ? `bundle sequence ${bundle.sequence}, ${bundle.roots.length} root(s)` : 'no bundle yet' },
+        trust: {
+          ok: bundle !== undefined,
+          detail: bundle ? `bundle sequence ${bundle.sequence}, ${bundle.roots.length} root(s)` : 'no bundle yet',
+        },
         // Informational: NATS only speeds up propagation; its absence does not make the sidecar unready.
-        events: { ok: true, detail: !this.#events ? 'no event channel configured; gRPC refresh only' : this.#events.connected ? 'connected to NATS' : 'disconnected from NATS; converging over gRPC' },
+        events: {
+          ok: true,
+          detail: !this.#events
+            ? 'no event channel configured; gRPC refresh only'
+            : this.#events.connected
+              ? 'connected to NATS'
+              : 'disconnected from NATS; converging over gRPC',
+        },
       },
     };
   }
@@ -139,47 +157,56 @@ export class ControlPlaneState {
     });
     // A new policy version applies to open connections too: those it would deny are closed.
     this.policy.onChange(() => {
-      const closed = closeWhere((c) => this.policy.decide(c.peer.identity.spiffeId, c.peer.localPort).decision === 'deny', 'inbound');
+      const closed = closeWhere(
+        (c) => this.policy.decide(c.peer.identity.spiffeId, c.peer.localPort).decision === 'deny',
+        'inbound',
+      );
       if (closed > 0) {
         metrics.closedByPolicy.inc(closed);
-        logger.warn({ closed, policy_version: this.policy.version }, 'closed live connections the new policy version denies');
+        logger.warn(
+          { closed, policy_version: this.policy.version },
+          'closed live connections the new policy version denies',
+        );
       }
     });
   }
 
   #eventChannel(config: SidecarConfig, servers: readonly string[]): EventChannel {
     const { metrics, emit, clock, logger } = this.#deps;
-    return new EventChannel({ servers, trustDomain: config.trustDomain, name: config.spiffeId }, {
-      roots: () => this.trust.bundle?.roots ?? [],
-      onEvent: (event) => {
-        switch (event.type) {
-          case 'bundle.updated':
-            this.trust.offer(event.roots, event.bundleSequence, 'nats');
-            break;
-          case 'revocation.updated':
-            // A missed change (CRL number gap) is repaired by fetching the full state.
-            if (this.revocation.applyDelta(event) === 'gap') void this.#refresher.refreshNow('revocation-gap');
-            break;
-          case 'policy.updated':
-            this.policy.replace(event.policies, 'nats');
-            break;
-          case 'rotate.ordered':
-            this.rotationOrders.offer(event);
-            break;
-        }
+    return new EventChannel(
+      { servers, trustDomain: config.trustDomain, name: config.spiffeId },
+      {
+        roots: () => this.trust.bundle?.roots ?? [],
+        onEvent: (event) => {
+          switch (event.type) {
+            case 'bundle.updated':
+              this.trust.offer(event.roots, event.bundleSequence, 'nats');
+              break;
+            case 'revocation.updated':
+              // A missed change (CRL number gap) is repaired by fetching the full state.
+              if (this.revocation.applyDelta(event) === 'gap') void this.#refresher.refreshNow('revocation-gap');
+              break;
+            case 'policy.updated':
+              this.policy.replace(event.policies, 'nats');
+              break;
+            case 'rotate.ordered':
+              this.rotationOrders.offer(event);
+              break;
+          }
+        },
+        onStatus: (connected, first) => {
+          metrics.eventChannelConnected.set(connected ? 1 : 0);
+          emit({ type: connected ? 'event-channel.connected' : 'event-channel.disconnected' });
+          // Whatever was published while we were away is fetched as full state.
+          if (connected && !first) void this.#refresher.refreshNow('nats-reconnect');
+        },
+        onReceived: (kind, result) => {
+          metrics.eventsReceived.inc({ kind, result });
+          emit({ type: 'event.received', kind, result });
+        },
+        clock,
+        logger,
       },
-      onStatus: (connected, first) => {
-        metrics.eventChannelConnected.set(connected ? 1 : 0);
-        emit({ type: connected ? 'event-channel.connected' : 'event-channel.disconnected' });
-        // Whatever was published while we were away is fetched as full state.
-        if (connected && !first) void this.#refresher.refreshNow('nats-reconnect');
-      },
-      onReceived: (kind, result) => {
-        metrics.eventsReceived.inc({ kind, result });
-        emit({ type: 'event.received', kind, result });
-      },
-      clock,
-      logger,
-    });
+    );
   }
 }

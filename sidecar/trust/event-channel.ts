@@ -81,16 +81,28 @@ export class EventChannel {
     const wait = this.#options.reconnectWaitMs ?? 2000;
     let nc: NatsConnection;
     try {
-      nc = await connect({ servers: [...this.#options.servers], name: this.#options.name ?? 'sigil-sidecar', maxReconnectAttempts: -1, reconnectTimeWait: wait });
+      nc = await connect({
+        servers: [...this.#options.servers],
+        name: this.#options.name ?? 'sigil-sidecar',
+        maxReconnectAttempts: -1,
+        reconnectTimeWait: wait,
+      });
     } catch (err) {
       if (this.#closed) return;
-      this.#deps.logger.warn({ [LogField.reason]: (err as Error).message, retryInMs: wait }, 'event channel: cannot reach NATS; trust stays fresh over gRPC meanwhile');
+      this.#deps.logger.warn(
+        { [LogField.reason]: (err as Error).message, retryInMs: wait },
+        'event channel: cannot reach NATS; trust stays fresh over gRPC meanwhile',
+      );
       this.#retry = this.#deps.clock.setTimer(wait, () => void this.#attempt());
       return;
     }
     if (this.#closed) return void (await nc.close().catch(() => undefined));
     this.#nc = nc;
-    nc.subscribe(eventWildcard(this.#options.trustDomain), { callback: (err, msg) => { if (!err) this.#receive(msg.subject, msg.data); } });
+    nc.subscribe(eventWildcard(this.#options.trustDomain), {
+      callback: (err, msg) => {
+        if (!err) this.#receive(msg.subject, msg.data);
+      },
+    });
     this.#setConnected(true, true);
     this.#deps.logger.info({ server: nc.getServer() }, 'event channel connected to NATS');
     void this.#watch(nc);
@@ -127,14 +139,21 @@ export class EventChannel {
       this.#deps.onReceived(kindHint, result.reason);
       const decision = this.#dropLogs.take(result.reason);
       if (decision.allowed) {
-        this.#deps.logger.warn({ [LogField.reason]: result.reason, subject, detail: result.detail, suppressed: decision.suppressed }, 'event dropped');
+        this.#deps.logger.warn(
+          { [LogField.reason]: result.reason, subject, detail: result.detail, suppressed: decision.suppressed },
+          'event dropped',
+        );
       }
       return;
     }
     this.#lastSequence.set(result.kind, result.sequence);
     this.#deps.onReceived(result.kind, 'applied');
     try {
-      this.#deps.onEvent(result.event, { kind: eventKindOf(result.event), sequence: result.sequence, issuedAt: result.issuedAt });
+      this.#deps.onEvent(result.event, {
+        kind: eventKindOf(result.event),
+        sequence: result.sequence,
+        issuedAt: result.issuedAt,
+      });
     } catch (err) {
       this.#deps.logger.error({ err, kind: result.kind }, 'event handler failed');
     }

@@ -7,7 +7,10 @@ import { RevocationState } from './revocation-state.ts';
 const A = 'spiffe://td/ns/a';
 const make = (failOpen = false) => {
   const clock = new FakeClock(1_000_000);
-  return { clock, state: new RevocationState({ maxStalenessMs: 600_000, failOpen }, { clock, logger: silentLogger() }) };
+  return {
+    clock,
+    state: new RevocationState({ maxStalenessMs: 600_000, failOpen }, { clock, logger: silentLogger() }),
+  };
 };
 
 t.test('never refreshed is stale and fails closed', async (t) => {
@@ -23,11 +26,20 @@ t.test('full state, then deltas in order; a gap is reported', async (t) => {
   state.replace({ crlNumber: 5, revokedSerials: ['0A'], revokedSpiffeIds: [] });
   t.same(state.authorize('0a', A), { allowed: false, reason: 'revoked' });
   t.same(state.authorize('0b', A), { allowed: true });
-  t.equal(state.applyDelta({ crlNumber: 6, revokedSerials: [], revokedSpiffeIds: [A], unrevokedSpiffeIds: [] }), 'applied');
+  t.equal(
+    state.applyDelta({ crlNumber: 6, revokedSerials: [], revokedSpiffeIds: [A], unrevokedSpiffeIds: [] }),
+    'applied',
+  );
   t.same(state.authorize('0b', A), { allowed: false, reason: 'revoked' });
-  t.equal(state.applyDelta({ crlNumber: 8, revokedSerials: ['ff'], revokedSpiffeIds: [], unrevokedSpiffeIds: [] }), 'gap');
+  t.equal(
+    state.applyDelta({ crlNumber: 8, revokedSerials: ['ff'], revokedSpiffeIds: [], unrevokedSpiffeIds: [] }),
+    'gap',
+  );
   t.same(state.authorize('ff', 'spiffe://td/ns/b'), { allowed: true }, 'a gapped delta is not applied');
-  t.equal(state.applyDelta({ crlNumber: 6, revokedSerials: [], revokedSpiffeIds: [], unrevokedSpiffeIds: [] }), 'stale');
+  t.equal(
+    state.applyDelta({ crlNumber: 6, revokedSerials: [], revokedSpiffeIds: [], unrevokedSpiffeIds: [] }),
+    'stale',
+  );
   state.replace({ crlNumber: 4, revokedSerials: [], revokedSpiffeIds: [] });
   t.equal(state.set.crlNumber, 6, 'an older full state never rolls back');
   t.equal(changes.length, 2);

@@ -47,7 +47,9 @@ export class RevocationState {
     this.#refreshedAt = this.#clock.now();
     // Same number, same state: only the freshness changed.
     if (full.crlNumber <= this.#set.crlNumber && this.#set.crlNumber !== 0) return;
-    this.#publish(new RevocationSet({ crlNumber: full.crlNumber, serials: full.revokedSerials, spiffeIds: full.revokedSpiffeIds }));
+    this.#publish(
+      new RevocationSet({ crlNumber: full.crlNumber, serials: full.revokedSerials, spiffeIds: full.revokedSpiffeIds }),
+    );
   }
 
   /** A delta from the event channel: 'gap' means something was missed and a full fetch is due. */
@@ -66,7 +68,10 @@ export class RevocationState {
   /** The per-handshake check: O(1), both directions, resumed sessions included (it runs per connection). */
   authorize(serial: string, spiffeId: string): AuthorizationResult {
     if (this.isStale() && !this.#options.failOpen) {
-      return { allowed: false, reason: `revocation state is stale (${Math.round(this.ageMs() / 1000)}s old); failing closed` };
+      return {
+        allowed: false,
+        reason: `revocation state is stale (${Math.round(this.ageMs() / 1000)}s old); failing closed`,
+      };
     }
     if (this.#set.isRevoked(serial, spiffeId)) return { allowed: false, reason: 'revoked' };
     return { allowed: true };
@@ -79,7 +84,10 @@ export class RevocationState {
 
   #publish(next: RevocationSet): void {
     this.#set = next;
-    this.#logger.info({ crl_number: next.crlNumber, revoked_serials: next.size.serials, revoked_identities: next.size.spiffeIds }, 'revocation state updated');
+    this.#logger.info(
+      { crl_number: next.crlNumber, revoked_serials: next.size.serials, revoked_identities: next.size.spiffeIds },
+      'revocation state updated',
+    );
     for (const listener of this.#listeners) listener(next);
   }
 }

@@ -47,7 +47,9 @@ export class TrustRefresher {
 
   /** Fetches now (coalescing concurrent requests); resolves true when the state was confirmed. */
   refreshNow(reason: string): Promise<boolean> {
-    this.#inFlight ??= this.#fetch(reason).finally(() => { this.#inFlight = undefined; });
+    this.#inFlight ??= this.#fetch(reason).finally(() => {
+      this.#inFlight = undefined;
+    });
     return this.#inFlight;
   }
 
@@ -58,7 +60,10 @@ export class TrustRefresher {
       this.#deps.onResult?.(true);
       return true;
     } catch (err) {
-      logger.warn({ err, [LogField.errCode]: isSigilError(err) ? err.code : undefined, reason }, 'fetching the trust state failed; keeping the current one');
+      logger.warn(
+        { err, [LogField.errCode]: isSigilError(err) ? err.code : undefined, reason },
+        'fetching the trust state failed; keeping the current one',
+      );
       this.#deps.onResult?.(false);
       return false;
     }

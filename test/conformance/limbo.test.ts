@@ -13,7 +13,9 @@ import { pemCertificatesToDer } from '../../common/trust-bundle.ts';
  * (OpenSSL's RFC 6125 matcher), because limbo's SERVER cases expect it.
  */
 
-const LIMBO = process.env.SIGIL_LIMBO_FILE ?? fileURLToPath(new URL('../../../shared/conformance/x509-limbo-2023-12-02.json', import.meta.url));
+const LIMBO =
+  process.env.SIGIL_LIMBO_FILE ??
+  fileURLToPath(new URL('../../../shared/conformance/x509-limbo-2023-12-02.json', import.meta.url));
 /** Used when a case gives no validation time; limbo's synthetic certificates are valid from 1970 to 2969. */
 const DEFAULT_TIME = Date.parse('2023-12-02T00:00:00Z');
 
@@ -31,7 +33,8 @@ const UNIMPLEMENTED_FEATURES = new Set([
 
 /** Cases whose expected result we knowingly do not reach, with the reason. */
 const KNOWN_UNSUPPORTED: Readonly<Record<string, string>> = {
-  'rfc5280::nc::permitted-dns-match': 'name constraints are not implemented: any nameConstraints extension fails the path (fail closed)',
+  'rfc5280::nc::permitted-dns-match':
+    'name constraints are not implemented: any nameConstraints extension fails the path (fail closed)',
   'rfc5280::nc::permitted-dns-match-more': 'name constraints not implemented (fail closed)',
   'rfc5280::nc::permitted-ipv4-match': 'name constraints not implemented (fail closed)',
   'rfc5280::nc::permitted-ipv6-match': 'name constraints not implemented (fail closed)',
@@ -39,7 +42,8 @@ const KNOWN_UNSUPPORTED: Readonly<Record<string, string>> = {
   'rfc5280::nc::permitted-different-constraint-type': 'name constraints not implemented (fail closed)',
   'rfc5280::nc::excluded-different-constraint-type': 'name constraints not implemented (fail closed)',
   'webpki::nc::permitted-dns-match-noncritical': 'name constraints not implemented (fail closed)',
-  'webpki::san::san-critical-with-nonempty-subject': 'a critical SAN beside a non-empty subject is only a SHOULD NOT in RFC 5280; accepted',
+  'webpki::san::san-critical-with-nonempty-subject':
+    'a critical SAN beside a non-empty subject is only a SHOULD NOT in RFC 5280; accepted',
 };
 
 interface LimboCase {
@@ -55,7 +59,10 @@ interface LimboCase {
   readonly expected_peer_name: { readonly kind: string; readonly value: string } | null;
 }
 
-const EKU_BY_NAME: Readonly<Record<string, string>> = { serverAuth: EKU_OIDS.serverAuth, clientAuth: EKU_OIDS.clientAuth };
+const EKU_BY_NAME: Readonly<Record<string, string>> = {
+  serverAuth: EKU_OIDS.serverAuth,
+  clientAuth: EKU_OIDS.clientAuth,
+};
 
 function derOf(pems: readonly string[]): Uint8Array[] {
   return pems.flatMap((p) => pemCertificatesToDer(p));
@@ -64,7 +71,8 @@ function derOf(pems: readonly string[]): Uint8Array[] {
 function peerNameMatches(leaf: Uint8Array, name: LimboCase['expected_peer_name']): boolean {
   if (name === null) return true;
   const cert = new X509Certificate(leaf);
-  if (name.kind === 'DNS') return cert.checkHost(name.value, { subject: 'never', wildcards: true, partialWildcards: false }) !== undefined;
+  if (name.kind === 'DNS')
+    return cert.checkHost(name.value, { subject: 'never', wildcards: true, partialWildcards: false }) !== undefined;
   if (name.kind === 'IP') return cert.checkIP(name.value) !== undefined;
   return false;
 }
@@ -95,28 +103,38 @@ function run(c: LimboCase): string {
 const available = existsSync(LIMBO);
 const cases = available ? (JSON.parse(readFileSync(LIMBO, 'utf8')) as { testcases: LimboCase[] }).testcases : [];
 
-t.test('x509-limbo', { skip: available ? false : `x509-limbo data not found at ${LIMBO} (set SIGIL_LIMBO_FILE)` }, async (t) => {
-  let passed = 0;
-  let failed = 0;
-  let skipped = 0;
-  const knownSeen = new Set<string>();
-  for (const c of cases) {
-    if (c.validation_kind !== 'SERVER' || (c.features ?? []).some((f) => UNIMPLEMENTED_FEATURES.has(f))) {
-      skipped++;
-      continue;
+t.test(
+  'x509-limbo',
+  { skip: available ? false : `x509-limbo data not found at ${LIMBO} (set SIGIL_LIMBO_FILE)` },
+  async (t) => {
+    let passed = 0;
+    let failed = 0;
+    let skipped = 0;
+    const knownSeen = new Set<string>();
+    for (const c of cases) {
+      if (c.validation_kind !== 'SERVER' || (c.features ?? []).some((f) => UNIMPLEMENTED_FEATURES.has(f))) {
+        skipped++;
+        continue;
+      }
+      const got = run(c);
+      const ok = got.split(':')[0] === c.expected_result;
+      if (ok) passed++;
+      else failed++;
+      if (c.id in KNOWN_UNSUPPORTED) {
+        knownSeen.add(c.id);
+        t.notOk(ok, `${c.id} is listed as known-unsupported but now matches: remove it from the list`);
+      } else {
+        t.ok(ok, `${c.id}: expected ${c.expected_result}, got ${got}`);
+      }
     }
-    const got = run(c);
-    const ok = got.split(':')[0] === c.expected_result;
-    if (ok) passed++;
-    else failed++;
-    if (c.id in KNOWN_UNSUPPORTED) {
-      knownSeen.add(c.id);
-      t.notOk(ok, `${c.id} is listed as known-unsupported but now matches: remove it from the list`);
-    } else {
-      t.ok(ok, `${c.id}: expected ${c.expected_result}, got ${got}`);
-    }
-  }
-  t.same([...knownSeen].sort(), Object.keys(KNOWN_UNSUPPORTED).sort(), 'every known-unsupported id exists and was run');
-  t.comment(`${passed} passed, ${failed} failed, ${skipped} skipped (${Object.keys(KNOWN_UNSUPPORTED).length} failures known-unsupported)`);
-  console.log(`x509-limbo conformance run: ${passed} passed, ${failed} failed, ${skipped} skipped`);
-});
+    t.same(
+      [...knownSeen].sort(),
+      Object.keys(KNOWN_UNSUPPORTED).sort(),
+      'every known-unsupported id exists and was run',
+    );
+    t.comment(
+      `${passed} passed, ${failed} failed, ${skipped} skipped (${Object.keys(KNOWN_UNSUPPORTED).length} failures known-unsupported)`,
+    );
+    console.log(`x509-limbo conformance run: ${passed} passed, ${failed} failed, ${skipped} skipped`);
+  },
+);
