@@ -32,6 +32,16 @@ const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   [ErrorCode.CA_MISSING]: GrpcStatus.FAILED_PRECONDITION,
   [ErrorCode.CA_ROTATION_STATE]: GrpcStatus.FAILED_PRECONDITION,
   [ErrorCode.CA_ROTATION_BLOCKED]: GrpcStatus.FAILED_PRECONDITION,
+  [ErrorCode.ACME_UNREACHABLE]: GrpcStatus.UNAVAILABLE,
+  [ErrorCode.ACME_RATE_LIMITED]: GrpcStatus.UNAVAILABLE,
+  [ErrorCode.ACME_SERVER]: GrpcStatus.UNAVAILABLE,
+  [ErrorCode.ACME_PROBLEM]: GrpcStatus.FAILED_PRECONDITION,
+  [ErrorCode.ACME_CHALLENGE_FAILED]: GrpcStatus.FAILED_PRECONDITION,
+  [ErrorCode.ACME_CHALLENGE_SETUP]: GrpcStatus.FAILED_PRECONDITION,
+  [ErrorCode.ACME_CHAIN_MISMATCH]: GrpcStatus.FAILED_PRECONDITION,
+  [ErrorCode.ACME_UNSUPPORTED]: GrpcStatus.FAILED_PRECONDITION,
+  [ErrorCode.ACME_INSTALL_FAILED]: GrpcStatus.FAILED_PRECONDITION,
+  [ErrorCode.ACME_RELOAD_FAILED]: GrpcStatus.FAILED_PRECONDITION,
 };
 
 /** Everything not listed is the caller's input being wrong. */

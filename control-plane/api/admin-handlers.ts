@@ -27,7 +27,7 @@ export interface AdminHandlerDeps extends UnaryEdgeDeps {
   readonly onTokenCreated?: () => void;
 }
 
-const KINDS: readonly CertificateKind[] = ['root', 'intermediate', 'svid', 'control-plane', 'admin'];
+const KINDS: readonly CertificateKind[] = ['root', 'intermediate', 'svid', 'control-plane', 'admin', 'acme'];
 const SERIAL = /^[0-9a-f]{1,64}$/;
 
 /**

@@ -281,6 +281,15 @@ export class SqliteStore implements Store {
     return added;
   }
 
+  async setCertificateStatus(serial: string, status: CertificateStatus): Promise<boolean> {
+    const result = this.#with(
+      `setting the status of certificate ${serial}`,
+      'UPDATE certificates SET status = ? WHERE serial = ?',
+      (s) => s.run(status, serial),
+    );
+    return Number(result.changes) > 0;
+  }
+
   async revokeCertificates(records: readonly RevocationRecord[]): Promise<string[]> {
     return this.#transaction('revoking certificates', () => this.#revokeEach(records));
   }

@@ -68,6 +68,14 @@ export async function runStoreContract(t: Test, makeStore: () => Promise<Store>)
     t.equal(await store.getCertificate('ff'), undefined, 'unknown serial');
   });
 
+  await withStore("the status of another CA's certificate is set without a revocation record", async (t, store) => {
+    await store.insertCertificate(cert('0ace', { kind: 'acme', spiffeId: 'www.example.com' }));
+    t.equal(await store.setCertificateStatus('0ace', 'revoked'), true);
+    t.equal((await store.getCertificate('0ace'))?.status, 'revoked');
+    t.same(await store.listRevocations(), [], "the CA's own revocation list is untouched");
+    t.equal(await store.setCertificateStatus('ffff', 'revoked'), false, 'unknown serial');
+  });
+
   await withStore('a second certificate with the same serial is refused', async (t, store) => {
     await store.insertCertificate(cert('01'));
     await t.rejects(store.insertCertificate(cert('01', { spiffeId: WEB })), { code: ErrorCode.INVALID_ARGUMENT });

@@ -1,6 +1,7 @@
 import type { KeyType } from '../../common/key-type.ts';
 
-export type CertificateKind = 'root' | 'intermediate' | 'svid' | 'control-plane' | 'admin';
+/** 'acme': a public certificate obtained by Sigil's ACME client (control-plane/acme), not signed by the CA. */
+export type CertificateKind = 'root' | 'intermediate' | 'svid' | 'control-plane' | 'admin' | 'acme';
 export type CertificateStatus = 'active' | 'revoked';
 
 /** One row of the inventory: every certificate the CA created. Times are Unix milliseconds. */
@@ -102,6 +103,11 @@ export interface Store {
   getCertificate(serial: string): Promise<CertificateRecord | undefined>;
   /** Ordered by notAfter ascending, then serial. */
   listCertificates(filter?: CertificateFilter): Promise<CertificateRecord[]>;
+  /**
+   * Sets the status of a certificate another CA revoked (an ACME certificate), without a revocation record: those
+   * feed this CA's CRL, which must name only its own certificates. False for an unknown serial.
+   */
+  setCertificateStatus(serial: string, status: CertificateStatus): Promise<boolean>;
   /** True if a certificate with this public-key hash was ever issued. */
   hasPublicKey(publicKeySha256: string): Promise<boolean>;
 
