@@ -9,3 +9,10 @@ export type { Store, CertificateRecord } from './store/store.ts';
 export { AdminApi, type AdminConnection } from './api/admin-client.ts';
 export { mintRoot } from './ca/mint-ca.ts';
 export { writeNewFile } from './ca/write-new-file.ts';
+export { AcmeService, type AcmeCertificateStatus } from './acme/acme-service.ts';
+export {
+  parseAcmeDocument,
+  type AcmeAccountSpec,
+  type AcmeCertificateSpec,
+  type AcmeDeclarations,
+} from './acme/acme-config.ts';
