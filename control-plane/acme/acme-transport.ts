@@ -73,7 +73,7 @@ function mapErrors(http: AxiosAdapter): AxiosAdapter {
       response = failed;
     }
     const retryAfterMs = parseRetryAfter(header(response, 'retry-after'), Date.now());
-    const problem = response.data as { type?: string; detail?: string } | undefined;
+    const problem = problemOf(response.data);
     const detail = typeof problem?.detail === 'string' ? `: ${problem.detail}` : '';
     const details = { status: response.status, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
     if (response.status === 429 || problem?.type === 'urn:ietf:params:acme:error:rateLimited') {
@@ -102,6 +102,17 @@ function mapErrors(http: AxiosAdapter): AxiosAdapter {
     }
     return response;
   };
+}
+
+/** Response bodies reach an adapter before axios parses them. */
+function problemOf(data: unknown): { type?: string; detail?: string } | undefined {
+  if (typeof data === 'object' && data !== null && !Buffer.isBuffer(data)) return data as { type?: string };
+  try {
+    const parsed: unknown = JSON.parse(String(data));
+    return typeof parsed === 'object' && parsed !== null ? (parsed as { type?: string; detail?: string }) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function describe(config: InternalAxiosRequestConfig): string {
