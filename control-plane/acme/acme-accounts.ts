@@ -23,6 +23,7 @@ interface StoredAccount {
 export interface AcmeDirectory {
   readonly renewalInfo?: string;
   readonly profiles?: Readonly<Record<string, string>>;
+  readonly externalAccountRequired?: boolean;
 }
 
 export interface AccountSession {
@@ -68,6 +69,12 @@ export class AcmeAccounts {
     if (stored) {
       const keyPem = this.#decrypt(stored, spec.name);
       return { client: this.#client(spec, keyPem, stored.url), accountUrl: stored.url, directory };
+    }
+    if (directory.externalAccountRequired === true && !spec.eab) {
+      throw new SigilError(
+        ErrorCode.CONFIG_INVALID,
+        `${spec.directory} requires external account binding: give account ${spec.name} eab: { keyId, hmacFile } with the key id and HMAC key your CA issued`,
+      );
     }
     const keyPem = await newKeyPem(spec);
     const client = this.#client(spec, keyPem, undefined, await this.#eab(spec));
@@ -209,6 +216,7 @@ export async function fetchDirectory(url: string): Promise<AcmeDirectory> {
   return {
     ...(typeof body['renewalInfo'] === 'string' ? { renewalInfo: body['renewalInfo'] } : {}),
     ...(profiles && typeof profiles === 'object' ? { profiles: profiles as Record<string, string> } : {}),
+    ...(meta['externalAccountRequired'] === true ? { externalAccountRequired: true } : {}),
   };
 }
 
