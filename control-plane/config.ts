@@ -6,6 +6,7 @@ import { parseDuration } from '../common/duration.ts';
 import { ErrorCode, SigilError } from '../common/errors.ts';
 import { parseHostPort, type HostPort } from '../common/address.ts';
 import { parseTrustDomain } from '../common/spiffe-id.ts';
+import { acmeSettings, acmeSectionSchema, type AcmeSettings } from './acme/acme-config.ts';
 
 /** The file schema: names here are part of the product (README, examples). Defaults live in the schema. */
 export const controlPlaneFileSchema = z.strictObject({
@@ -43,6 +44,8 @@ export const controlPlaneFileSchema = z.strictObject({
       activateWindow: durationMs.default(3_600_000),
     })
     .default({ auto: true, propagation: 600_000, activateWindow: 3_600_000 }),
+  /** Public certificates obtained and renewed over ACME (control-plane/acme). */
+  acme: acmeSectionSchema.optional(),
   log: z
     .strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') })
     .default({ level: 'info' }),
@@ -61,6 +64,8 @@ export interface ControlPlaneConfig {
   readonly policyDefaultAction: 'deny' | 'allow';
   /** Automatic staged CA rotation (prepare at half the intermediate's life, ...); auto: false leaves it to operators. */
   readonly caRotation: { readonly auto: boolean; readonly propagationMs: number; readonly activateWindowMs: number };
+  /** ACME accounts, certificates and challenge listeners; absent: no ACME duty. */
+  readonly acme: AcmeSettings | undefined;
   /** Absent: no event channel; sidecars converge through FetchTrust alone. */
   readonly nats:
     | {
@@ -108,6 +113,7 @@ export function resolveControlPlaneConfig(sources: ConfigSources): ControlPlaneC
     logLevel: env['SIGIL_LOG_LEVEL'] ?? file.log.level,
     policyDefaultAction: envOr(env, 'SIGIL_POLICY_DEFAULT_ACTION', file.policy.defaultAction, parseDefaultAction),
     nats: natsConfig(env['SIGIL_NATS_SERVERS'], file.nats, fileDir),
+    acme: file.acme ? acmeSettings(file.acme, fileDir, sources.file?.path ?? 'configuration') : undefined,
     caRotation: Object.freeze({
       auto: envOr(env, 'SIGIL_CA_ROTATION_AUTO', file.caRotation.auto, parseBoolean('SIGIL_CA_ROTATION_AUTO')),
       propagationMs: file.caRotation.propagation,

@@ -27,6 +27,25 @@ export class ControlPlaneMetrics {
     registers: [this.registry],
   });
 
+  readonly acmeNotAfter = new Gauge({
+    name: 'sigil_acme_cert_not_after_timestamp_seconds',
+    help: 'Expiry of the ACME certificate in service, by declared name',
+    labelNames: ['name'] as const,
+    registers: [this.registry],
+  });
+  readonly acmeRenewals = new Counter({
+    name: 'sigil_acme_renewals_total',
+    help: 'ACME renewal attempts, by declared name and result',
+    labelNames: ['name', 'result'] as const,
+    registers: [this.registry],
+  });
+  readonly acmeFailures = new Gauge({
+    name: 'sigil_acme_renewal_consecutive_failures',
+    help: 'Consecutive failed renewal attempts of an ACME certificate (0: healthy)',
+    labelNames: ['name'] as const,
+    registers: [this.registry],
+  });
+
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'sigil_process_' });
   }

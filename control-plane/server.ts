@@ -31,6 +31,11 @@ import { CaRotation, resumeCaRotation } from './ca-rotation.ts';
 import { CaRotationScheduler } from './ca-rotation-scheduler.ts';
 import { INTERMEDIATE_TTL_MS } from './ca/templates.ts';
 import { RotationOrderService } from './rotation/rotation-orders.ts';
+import type { AcmeService as AcmeDuty } from './acme/acme-service.ts';
+import type { AcmeRenewalLoop } from './acme/acme-renewal-loop.ts';
+import { createAcmeDuty } from './acme/acme-duty.ts';
+import { acmeHandlers } from './api/acme-handlers.ts';
+import { AcmeService } from '../proto/index.ts';
 
 export interface ControlPlaneOptions {
   readonly config: ControlPlaneConfig;
@@ -68,6 +73,8 @@ export class ControlPlane {
   #anchors: TrustAnchorDeps | undefined;
   #revocation: RevocationRegistry | undefined;
   #scheduler: CaRotationScheduler | undefined;
+  #acme: AcmeDuty | undefined;
+  #acmeLoop: AcmeRenewalLoop | undefined;
 
   constructor(options: ControlPlaneOptions, deps: ControlPlaneDeps = {}) {
     this.#options = options;
@@ -209,6 +216,9 @@ export class ControlPlane {
       intermediateTtlMs: INTERMEDIATE_TTL_MS,
     });
     this.#scheduler = scheduler;
+    const acme = this.#startAcme();
+    await acme.start();
+    this.#grpc.addService(AcmeService, acmeHandlers({ ...edge, acme, store: this.#store, trustDomain }));
     this.#grpc.addService(IdentityService, identityHandlers({ ...edge, issuer, trust, trustDomain }));
     this.#grpc.addService(
       AdminService,
@@ -250,6 +260,7 @@ export class ControlPlane {
     if (this.#publisher) await publishBundle(this.#anchors);
     await caRotation.completeActivation({ windowMs: config.caRotation.activateWindowMs });
     scheduler.start();
+    this.#acmeLoop?.start();
     this.#logger.info(
       { trust_domain: trustDomain, grpc: formatHostPort(grpcAddress), http: formatHostPort(httpAddress) },
       'control plane started',
@@ -265,6 +276,8 @@ export class ControlPlane {
 
   async stop(): Promise<void> {
     this.#scheduler?.stop();
+    this.#acmeLoop?.stop();
+    await this.#acme?.stop();
     this.#serving?.stop();
     await this.#revocation?.stop();
     await this.#publisher?.close();
@@ -282,6 +295,19 @@ export class ControlPlane {
     await this.#store.close();
     this.#addresses = undefined;
     this.#logger.info('control plane stopped');
+  }
+
+  #startAcme(): AcmeDuty {
+    const { service, loop } = createAcmeDuty(this.#options.config.acme, {
+      store: this.#store,
+      passphrase: this.#options.passphrase,
+      clock: this.#clock,
+      logger: this.#logger,
+      metrics: this.metrics,
+    });
+    this.#acme = service;
+    this.#acmeLoop = loop;
+    return service;
   }
 
   #requireRevocation(): RevocationRegistry {

@@ -8,7 +8,7 @@ import type { Logger } from '../../common/logger.ts';
 import { decodePrivateKeyPem, privateKeyPem } from '../ca/key-file.ts';
 import type { Store } from '../store/store.ts';
 import type { AcmeAccountSpec } from './acme-config.ts';
-import { AcmeTransport } from './acme-transport.ts';
+import { acmeGet, trustAcmeDirectory } from './acme-transport.ts';
 
 /** What is kept of an account, in the store: the key only as encrypted PKCS#8, like the CA keys. */
 interface StoredAccount {
@@ -142,7 +142,7 @@ export class AcmeAccounts {
   async #trust(spec: AcmeAccountSpec): Promise<void> {
     const caPem =
       spec.caFile === undefined ? undefined : await readDeclaredFile(spec.caFile, `caFile of account ${spec.name}`);
-    AcmeTransport.trust(spec.directory, caPem);
+    trustAcmeDirectory(spec.directory, caPem);
   }
 
   async #eab(spec: AcmeAccountSpec): Promise<acme.ClientExternalAccountBindingOptions | undefined> {
@@ -203,7 +203,7 @@ async function register(client: acme.Client, spec: AcmeAccountSpec): Promise<voi
 }
 
 export async function fetchDirectory(url: string): Promise<AcmeDirectory> {
-  const response = await AcmeTransport.get(url);
+  const response = await acmeGet(url);
   const body = response.data as Record<string, unknown> | undefined;
   if (response.status !== 200 || typeof body !== 'object' || body === null || typeof body['newOrder'] !== 'string') {
     throw new SigilError(

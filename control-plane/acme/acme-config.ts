@@ -120,20 +120,31 @@ export function resolveDeclarationPaths<T extends AcmeDeclarations>(decl: T, bas
   };
 }
 
-/** Cross-entry rules zod cannot see: unique names, known accounts, one install directory per certificate. */
-export function declarationFindings(decl: AcmeDeclarations): { path: string; message: string }[] {
+/**
+ * Cross-entry rules zod cannot see: unique names, known accounts, one install directory per certificate. `base`
+ * holds declarations from elsewhere (cp.yaml, when checking an applied document); paths name entries of `decl`.
+ */
+export function declarationFindings(
+  decl: AcmeDeclarations,
+  base: AcmeDeclarations = { accounts: [], certificates: [] },
+): { path: string; message: string }[] {
   const findings: { path: string; message: string }[] = [];
-  const seen = (items: readonly { name: string }[], what: string, key: string) => {
-    const names = new Set<string>();
+  const unique = (
+    items: readonly { name: string }[],
+    taken: readonly { name: string }[],
+    what: string,
+    key: string,
+  ) => {
+    const names = new Set(taken.map((x) => x.name));
     items.forEach((item, i) => {
       if (names.has(item.name)) findings.push({ path: `${key}.${i}.name`, message: `duplicate ${what} ${item.name}` });
       names.add(item.name);
     });
     return names;
   };
-  const accounts = seen(decl.accounts, 'account', 'accounts');
-  seen(decl.certificates, 'certificate', 'certificates');
-  const dirs = new Map<string, string>();
+  const accounts = unique(decl.accounts, base.accounts, 'account', 'accounts');
+  unique(decl.certificates, base.certificates, 'certificate', 'certificates');
+  const dirs = new Map<string, string>(base.certificates.map((c) => [c.install.dir, c.name]));
   decl.certificates.forEach((c, i) => {
     if (!accounts.has(c.account)) {
       findings.push({
@@ -154,7 +165,12 @@ export function declarationFindings(decl: AcmeDeclarations): { path: string; mes
 }
 
 /** Parses and checks a `sigil acme apply` document; every finding at once, paths resolved against `baseDir`. */
-export function parseAcmeDocument(text: string, source: string, baseDir: string): AcmeDeclarations {
+export function parseAcmeDocument(
+  text: string,
+  source: string,
+  baseDir: string,
+  base?: AcmeDeclarations,
+): AcmeDeclarations {
   const parsed = parseYaml(text, source);
   const result = acmeDocumentSchema.safeParse(parsed.value ?? {});
   if (!result.success) throw findingsError(source, zodFindings(result.error, parsed), 'ACME document');
@@ -162,7 +178,7 @@ export function parseAcmeDocument(text: string, source: string, baseDir: string)
     { accounts: result.data.accounts, certificates: result.data.certificates },
     baseDir,
   );
-  const findings = declarationFindings(decl);
+  const findings = declarationFindings(decl, base);
   if (findings.length > 0) {
     throw findingsError(
       source,
@@ -171,4 +187,26 @@ export function parseAcmeDocument(text: string, source: string, baseDir: string)
     );
   }
   return decl;
+}
+
+/** The `acme:` section of cp.yaml as settings: paths absolute against the file's directory, cross-entry rules checked. */
+export function acmeSettings(
+  section: z.output<typeof acmeSectionSchema>,
+  baseDir: string,
+  source: string,
+): AcmeSettings {
+  const decl = resolveDeclarationPaths({ accounts: section.accounts, certificates: section.certificates }, baseDir);
+  const findings = declarationFindings(decl);
+  if (findings.length > 0) {
+    throw findingsError(
+      source,
+      findings.map((f) => ({ path: `acme.${f.path}`, line: null, message: f.message })),
+    );
+  }
+  return {
+    ...decl,
+    http01Listen: section.http01?.listen,
+    tlsAlpn01Listen: section.tlsAlpn01?.listen,
+    checkIntervalMs: section.checkInterval,
+  };
 }

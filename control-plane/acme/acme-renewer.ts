@@ -51,7 +51,8 @@ export class AcmeRenewer {
   readonly #deps: AcmeRenewerDeps;
   readonly #states: AcmeStateStore;
   readonly #installer = new CertificateInstaller();
-  readonly #running = new Set<string>();
+  /** Renewals in flight by name: a second request joins the first instead of ordering twice. */
+  readonly #running = new Map<string, Promise<RenewOutcome>>();
 
   constructor(deps: AcmeRenewerDeps) {
     this.#deps = deps;
@@ -83,7 +84,7 @@ export class AcmeRenewer {
   }
 
   /** When the certificate is next due, and on what basis; undefined before the first issuance. */
-  plan(spec: AcmeCertificateSpec, state: AcmeCertificateState): RenewalPlan | undefined {
+  plan(state: AcmeCertificateState): RenewalPlan | undefined {
     if (!state.current) return undefined;
     return planRenewal({
       certificate: state.current,
@@ -94,15 +95,16 @@ export class AcmeRenewer {
   }
 
   async #renewIfDue(spec: AcmeCertificateSpec, force: boolean): Promise<RenewOutcome> {
-    if (this.#running.has(spec.name)) {
-      throw new SigilError(ErrorCode.UNAVAILABLE, `a renewal of ${spec.name} is already running: try again shortly`);
+    const inFlight = this.#running.get(spec.name);
+    if (inFlight) {
+      const joined = await inFlight;
+      // A forced renewal still gets its own order once the running one has settled.
+      if (!force || joined.result === 'renewed') return joined;
+      return this.#renewIfDue(spec, force);
     }
-    this.#running.add(spec.name);
-    try {
-      return await this.#renewLocked(spec, force);
-    } finally {
-      this.#running.delete(spec.name);
-    }
+    const run = this.#renewLocked(spec, force).finally(() => this.#running.delete(spec.name));
+    this.#running.set(spec.name, run);
+    return run;
   }
 
   async #renewLocked(spec: AcmeCertificateSpec, force: boolean): Promise<RenewOutcome> {
@@ -116,7 +118,7 @@ export class AcmeRenewer {
         state = await checkRenewalInfo(session.directory, state, now, this.#deps, spec.name);
         await this.#states.set(spec.name, state);
       }
-      if (!force && !this.#due(spec, state, now)) return { name: spec.name, result: 'not-due' };
+      if (!force && !this.#due(state, now)) return { name: spec.name, result: 'not-due' };
       if (state.pending && !force) {
         await this.#install(spec, state.pending, state);
       } else {
@@ -132,9 +134,15 @@ export class AcmeRenewer {
     }
   }
 
-  #due(spec: AcmeCertificateSpec, state: AcmeCertificateState, now: number): boolean {
-    const renewAt = state.current && !state.revoked && !state.pending ? (this.plan(spec, state)?.at ?? now) : now;
-    return now >= nextAttemptAt({ renewAt, ...retryInputs(state) });
+  /** The earliest moment the next attempt may run (now or earlier: due). */
+  nextAttemptAt(state: AcmeCertificateState): number {
+    const now = this.#deps.clock.now();
+    const renewAt = state.current && !state.revoked && !state.pending ? (this.plan(state)?.at ?? now) : now;
+    return nextAttemptAt({ renewAt, ...retryInputs(state) });
+  }
+
+  #due(state: AcmeCertificateState, now: number): boolean {
+    return now >= this.nextAttemptAt(state);
   }
 
   async #issue(spec: AcmeCertificateSpec, session: AccountSession, state: AcmeCertificateState): Promise<IssuedFacts> {

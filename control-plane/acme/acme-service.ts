@@ -7,7 +7,7 @@ import { parseRevocationReason, reasonCode } from '../revocation/reason-codes.ts
 import type { Store } from '../store/store.ts';
 import { AcmeAccounts, type PollingOptions } from './acme-accounts.ts';
 import {
-  declarationFindings,
+  parseAcmeDocument,
   type AcmeCertificateSpec,
   type AcmeDeclarations,
   type AcmeSettings,
@@ -40,6 +40,9 @@ export interface AcmeCertificateStatus {
   readonly state: AcmeCertificateState;
   readonly renewAt?: number;
   readonly basis?: 'ari' | 'lifetime';
+  /** The earliest next attempt, backoff and Retry-After included. */
+  readonly nextAttemptAt: number;
+  readonly accountUrl?: string;
 }
 
 /**
@@ -100,27 +103,20 @@ export class AcmeService {
   }
 
   /**
-   * Replaces the applied declarations as a whole. Refused with every finding (nothing changes) when a name clashes
-   * with cp.yaml's or a certificate names an unknown account. Certificates no longer declared are left installed.
+   * Replaces the applied declarations with a `sigil acme apply` document, as a whole. Refused with every finding
+   * (nothing changes) when it is invalid, a name clashes with cp.yaml's, or a certificate names an unknown account.
+   * Certificates no longer declared stay installed; they are just not renewed any more.
    */
-  async apply(document: AcmeDeclarations): Promise<void> {
-    const merged = {
-      accounts: [...this.#settings.accounts, ...document.accounts],
-      certificates: [...this.#settings.certificates, ...document.certificates],
-    };
-    const findings = declarationFindings(merged);
-    if (findings.length > 0) {
-      throw new SigilError(
-        ErrorCode.CONFIG_INVALID,
-        `the ACME document was not applied: ${findings.map((f) => `${f.path}: ${f.message}`).join('; ')}`,
-      );
-    }
+  async applyDocument(text: string, source: string, baseDir: string): Promise<AcmeDeclarations> {
+    const configured = { accounts: this.#settings.accounts, certificates: this.#settings.certificates };
+    const document = parseAcmeDocument(text, source, baseDir, configured);
     await this.#deps.store.setMeta(APPLIED_KEY, JSON.stringify(document));
     this.#applied = document;
     this.#deps.logger.info(
       { accounts: document.accounts.length, certificates: document.certificates.length },
       'ACME declarations applied',
     );
+    return document;
   }
 
   runOnce(): Promise<RenewOutcome[]> {
@@ -140,12 +136,16 @@ export class AcmeService {
     const out: AcmeCertificateStatus[] = [];
     for (const spec of specs) {
       const state = await this.#renewer.states.get(spec.name);
-      const plan = this.#renewer.plan(spec, state);
+      const plan = this.#renewer.plan(state);
+      const account = this.declarations().accounts.find((a) => a.name === spec.account);
+      const accountUrl = account ? await this.#accounts.accountUrl(account) : undefined;
       out.push({
         spec,
         source: configured.has(spec.name) ? 'config' : 'applied',
         state,
         ...(plan ? { renewAt: plan.at, basis: plan.basis } : {}),
+        nextAttemptAt: this.#renewer.nextAttemptAt(state),
+        ...(accountUrl !== undefined ? { accountUrl } : {}),
       });
     }
     return out;

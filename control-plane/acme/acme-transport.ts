@@ -19,40 +19,36 @@ const REQUEST_TIMEOUT_MS = 30_000;
  *   `config`, so the library's retry interceptor passes them through untouched.
  * badNonce answers are still retried by the library with the fresh nonce from the error response (RFC 8555 6.5).
  */
-export class AcmeTransport {
-  static #installed = false;
-  static readonly #agents = new Map<string, Agent>();
+// Module state because the library's axios instance is process-wide: one adapter, one trust map.
+let installed = false;
+const agents = new Map<string, Agent>();
 
-  /** Trusts `caPem` (in addition to nothing else) for HTTPS to `directoryUrl`'s origin. */
-  static trust(directoryUrl: string, caPem: string | undefined): void {
-    AcmeTransport.#install();
-    const origin = new URL(directoryUrl).origin;
-    AcmeTransport.#agents.get(origin)?.destroy();
-    AcmeTransport.#agents.set(
-      origin,
-      new Agent({ ca: caPem ?? [...rootCertificates], keepAlive: true, minVersion: 'TLSv1.2' }),
-    );
-  }
+/** Trusts `caPem` (instead of the system roots) for HTTPS to `directoryUrl`'s origin; undefined: system roots. */
+export function trustAcmeDirectory(directoryUrl: string, caPem: string | undefined): void {
+  install();
+  const origin = new URL(directoryUrl).origin;
+  agents.get(origin)?.destroy();
+  agents.set(origin, new Agent({ ca: caPem ?? [...rootCertificates], keepAlive: true, minVersion: 'TLSv1.2' }));
+}
 
-  /** An unsigned GET (directory, renewalInfo) with the same trust and error mapping. */
-  static async get(url: string): Promise<AxiosResponse> {
-    AcmeTransport.#install();
-    return acme.axios.request({ url, method: 'get', validateStatus: null });
-  }
+/** An unsigned GET (directory, renewalInfo) with the same trust and error mapping. */
+export async function acmeGet(url: string): Promise<AxiosResponse> {
+  install();
+  return acme.axios.request({ url, method: 'get', validateStatus: null });
+}
 
-  static #install(): void {
-    if (AcmeTransport.#installed) return;
-    AcmeTransport.#installed = true;
-    const http = axios.getAdapter('http');
-    acme.axios.interceptors.request.use((config) => {
-      const origin = config.url ? new URL(config.url).origin : '';
-      const agent = AcmeTransport.#agents.get(origin);
-      if (agent) config.httpsAgent = agent;
-      config.timeout = REQUEST_TIMEOUT_MS;
-      config.adapter = mapErrors(http);
-      return config;
-    });
-  }
+function install(): void {
+  if (installed) return;
+  installed = true;
+  const http = axios.getAdapter('http');
+  acme.axios.interceptors.request.use((config) => {
+    const origin = config.url ? new URL(config.url).origin : '';
+    const agent = agents.get(origin);
+    if (agent) config.httpsAgent = agent;
+    config.timeout = REQUEST_TIMEOUT_MS;
+    config.adapter = mapErrors(http);
+    return config;
+  });
 }
 
 function mapErrors(http: AxiosAdapter): AxiosAdapter {

@@ -3,7 +3,7 @@ import type { Logger } from '../../common/logger.ts';
 import type { AcmeDirectory } from './acme-accounts.ts';
 import { parseRetryAfter } from './acme-problem.ts';
 import type { AcmeCertificateState } from './acme-state.ts';
-import { AcmeTransport } from './acme-transport.ts';
+import { acmeGet } from './acme-transport.ts';
 import { parseRenewalInfo } from './renewal-info.ts';
 import { nextAriCheckAt, planRenewal } from './renewal-schedule.ts';
 
@@ -25,7 +25,7 @@ export async function checkRenewalInfo(
   if (state.ari !== undefined && now < state.ari.nextCheckAt) return state;
   const url = `${directory.renewalInfo.replace(/\/$/, '')}/${current.certId}`;
   try {
-    const response = await AcmeTransport.get(url);
+    const response = await acmeGet(url);
     const retryAfterMs = parseRetryAfter(header(response.headers, 'retry-after'), now);
     const info = response.status === 200 ? parseRenewalInfo(response.data) : undefined;
     if (info === undefined) {

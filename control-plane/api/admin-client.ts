@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { checkControlPlaneCertificate, CONTROL_PLANE_CHANNEL_OPTIONS } from '../../common/control-plane-identity.ts';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
 import { callUnary } from '../../common/wire-errors.ts';
-import { AdminClient, type sigil } from '../../proto/index.ts';
+import { AcmeClient, AdminClient, type sigil } from '../../proto/index.ts';
 
 export interface AdminConnection {
   readonly address: string;
@@ -24,9 +24,12 @@ function readCredential(dir: string, name: string): Buffer {
   }
 }
 
+const ACME_ORDER_TIMEOUT_MS = 300_000;
+
 /** The Admin API over mTLS with an admin SVID, as promises. */
 export class AdminApi {
   readonly #client: AdminClient;
+  readonly #acme: AcmeClient;
   readonly #timeoutMs: number;
 
   constructor(connection: AdminConnection) {
@@ -37,6 +40,7 @@ export class AdminApi {
       { checkServerIdentity: (_host, cert) => checkControlPlaneCertificate(cert.raw, undefined) },
     );
     this.#client = new AdminClient(connection.address, creds, CONTROL_PLANE_CHANNEL_OPTIONS);
+    this.#acme = new AcmeClient(connection.address, creds, CONTROL_PLANE_CHANNEL_OPTIONS);
     this.#timeoutMs = connection.timeoutMs ?? 10_000;
   }
 
@@ -108,7 +112,35 @@ export class AdminApi {
     );
   }
 
+  applyAcme(request: sigil.v1.IApplyAcmeRequest): Promise<sigil.v1.ApplyAcmeResponse> {
+    return callUnary('applying ACME declarations', (cb) => this.#acme.applyAcme(request, this.#options(), cb));
+  }
+
+  listAcme(name = ''): Promise<sigil.v1.ListAcmeResponse> {
+    return callUnary('listing ACME certificates', (cb) => this.#acme.listAcme({ name }, this.#options(), cb));
+  }
+
+  /** Waits for the whole order (validation included): up to five minutes. */
+  renewAcme(name: string, force: boolean): Promise<sigil.v1.AcmeCertificateStatus> {
+    return callUnary(`renewing ${name}`, (cb) =>
+      this.#acme.renewAcme({ name, force }, { deadline: Date.now() + ACME_ORDER_TIMEOUT_MS }, cb),
+    );
+  }
+
+  revokeAcme(name: string, reason: string): Promise<sigil.v1.AcmeCertificateStatus> {
+    return callUnary(`revoking ${name}`, (cb) =>
+      this.#acme.revokeAcme({ name, reason }, { deadline: Date.now() + ACME_ORDER_TIMEOUT_MS }, cb),
+    );
+  }
+
+  rolloverAcmeAccount(account: string): Promise<sigil.v1.RolloverAcmeAccountResponse> {
+    return callUnary(`rolling over the key of ACME account ${account}`, (cb) =>
+      this.#acme.rolloverAcmeAccount({ account }, { deadline: Date.now() + ACME_ORDER_TIMEOUT_MS }, cb),
+    );
+  }
+
   close(): void {
+    this.#acme.close();
     this.#client.close();
   }
 }

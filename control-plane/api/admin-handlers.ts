@@ -4,7 +4,7 @@ import type { JoinTokens } from '../issuance/join-tokens.ts';
 import type { RevocationRegistry } from '../revocation/revocation-registry.ts';
 import type { CertificateKind, Store } from '../store/store.ts';
 import type { Clock } from '../../common/clock.ts';
-import { verifiedAdmin } from './caller.ts';
+import { requireActiveAdmin, type verifiedAdmin } from './caller.ts';
 import { policyHandlers } from './policy-handlers.ts';
 import type { PolicyService } from '../policy/policy-service.ts';
 import { unary, type UnaryEdgeDeps } from './unary.ts';
@@ -36,14 +36,7 @@ const SERIAL = /^[0-9a-f]{1,64}$/;
  */
 export function adminHandlers(deps: AdminHandlerDeps): AdminServer {
   const guard = async (call: Parameters<typeof verifiedAdmin>[0]) => {
-    const admin = verifiedAdmin(call, deps.trustDomain);
-    const record = await deps.store.getCertificate(admin.serial);
-    if (record?.status !== 'active') {
-      throw new SigilError(
-        ErrorCode.PEER_NOT_ADMIN,
-        `admin certificate ${admin.serial} is unknown or revoked: use a current admin credential`,
-      );
-    }
+    await requireActiveAdmin(call, deps.trustDomain, deps.store);
   };
   return {
     createJoinToken: unary('CreateJoinToken', deps, async (request: sigil.v1.CreateJoinTokenRequest, call) => {

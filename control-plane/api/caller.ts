@@ -3,6 +3,7 @@ import { ErrorCode, SigilError } from '../../common/errors.ts';
 import { parseSpiffeId, isAdminId } from '../../common/spiffe-id.ts';
 import { parseX509Facts } from '../../common/x509-facts.ts';
 import type { CallerCertificate } from '../issuance/identity-issuer.ts';
+import type { Store } from '../store/store.ts';
 
 /**
  * The caller's client certificate, if the TLS layer verified it against the bundle. grpc-js only exposes a peer
@@ -42,4 +43,21 @@ export function verifiedAdmin(call: ServerUnaryCall<unknown, unknown>, trustDoma
     );
   }
   return caller;
+}
+
+/** An admin caller whose certificate is in the inventory and not revoked; every Admin-API handler starts here. */
+export async function requireActiveAdmin(
+  call: ServerUnaryCall<unknown, unknown>,
+  trustDomain: string,
+  store: Pick<Store, 'getCertificate'>,
+): Promise<CallerCertificate> {
+  const admin = verifiedAdmin(call, trustDomain);
+  const record = await store.getCertificate(admin.serial);
+  if (record?.status !== 'active') {
+    throw new SigilError(
+      ErrorCode.PEER_NOT_ADMIN,
+      `admin certificate ${admin.serial} is unknown or revoked: use a current admin credential`,
+    );
+  }
+  return admin;
 }

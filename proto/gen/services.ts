@@ -8,6 +8,106 @@ function toBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
+/**
+ * Acme is for operators: the public certificates the control plane obtains and renews over ACME (RFC 8555, with
+ * renewal information, RFC 9773). mTLS with an admin identity (spiffe://<td>/sigil/admin/<name>) is required.
+ */
+export const AcmeService = {
+  /** Replaces the applied declarations (`sigil acme apply -f certs.yaml`) as a whole; cp.yaml's stay. */
+  applyAcme: {
+    path: '/sigil.v1.Acme/ApplyAcme',
+    originalName: 'ApplyAcme',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (message: sigil.v1.IApplyAcmeRequest): Buffer => toBuffer(sigil.v1.ApplyAcmeRequest.encode(message).finish()),
+    requestDeserialize: (bytes: Buffer): sigil.v1.ApplyAcmeRequest => sigil.v1.ApplyAcmeRequest.decode(bytes),
+    responseSerialize: (message: sigil.v1.IApplyAcmeResponse): Buffer => toBuffer(sigil.v1.ApplyAcmeResponse.encode(message).finish()),
+    responseDeserialize: (bytes: Buffer): sigil.v1.ApplyAcmeResponse => sigil.v1.ApplyAcmeResponse.decode(bytes),
+  },
+  listAcme: {
+    path: '/sigil.v1.Acme/ListAcme',
+    originalName: 'ListAcme',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (message: sigil.v1.IListAcmeRequest): Buffer => toBuffer(sigil.v1.ListAcmeRequest.encode(message).finish()),
+    requestDeserialize: (bytes: Buffer): sigil.v1.ListAcmeRequest => sigil.v1.ListAcmeRequest.decode(bytes),
+    responseSerialize: (message: sigil.v1.IListAcmeResponse): Buffer => toBuffer(sigil.v1.ListAcmeResponse.encode(message).finish()),
+    responseDeserialize: (bytes: Buffer): sigil.v1.ListAcmeResponse => sigil.v1.ListAcmeResponse.decode(bytes),
+  },
+  /** Renews now if due, or always with force; answers when the certificate is installed or the attempt failed. */
+  renewAcme: {
+    path: '/sigil.v1.Acme/RenewAcme',
+    originalName: 'RenewAcme',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (message: sigil.v1.IRenewAcmeRequest): Buffer => toBuffer(sigil.v1.RenewAcmeRequest.encode(message).finish()),
+    requestDeserialize: (bytes: Buffer): sigil.v1.RenewAcmeRequest => sigil.v1.RenewAcmeRequest.decode(bytes),
+    responseSerialize: (message: sigil.v1.IAcmeCertificateStatus): Buffer => toBuffer(sigil.v1.AcmeCertificateStatus.encode(message).finish()),
+    responseDeserialize: (bytes: Buffer): sigil.v1.AcmeCertificateStatus => sigil.v1.AcmeCertificateStatus.decode(bytes),
+  },
+  revokeAcme: {
+    path: '/sigil.v1.Acme/RevokeAcme',
+    originalName: 'RevokeAcme',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (message: sigil.v1.IRevokeAcmeRequest): Buffer => toBuffer(sigil.v1.RevokeAcmeRequest.encode(message).finish()),
+    requestDeserialize: (bytes: Buffer): sigil.v1.RevokeAcmeRequest => sigil.v1.RevokeAcmeRequest.decode(bytes),
+    responseSerialize: (message: sigil.v1.IAcmeCertificateStatus): Buffer => toBuffer(sigil.v1.AcmeCertificateStatus.encode(message).finish()),
+    responseDeserialize: (bytes: Buffer): sigil.v1.AcmeCertificateStatus => sigil.v1.AcmeCertificateStatus.decode(bytes),
+  },
+  rolloverAcmeAccount: {
+    path: '/sigil.v1.Acme/RolloverAcmeAccount',
+    originalName: 'RolloverAcmeAccount',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (message: sigil.v1.IRolloverAcmeAccountRequest): Buffer => toBuffer(sigil.v1.RolloverAcmeAccountRequest.encode(message).finish()),
+    requestDeserialize: (bytes: Buffer): sigil.v1.RolloverAcmeAccountRequest => sigil.v1.RolloverAcmeAccountRequest.decode(bytes),
+    responseSerialize: (message: sigil.v1.IRolloverAcmeAccountResponse): Buffer => toBuffer(sigil.v1.RolloverAcmeAccountResponse.encode(message).finish()),
+    responseDeserialize: (bytes: Buffer): sigil.v1.RolloverAcmeAccountResponse => sigil.v1.RolloverAcmeAccountResponse.decode(bytes),
+  },
+} satisfies grpc.ServiceDefinition;
+
+/** Server side of sigil.v1.Acme: requests arrive decoded, responses may be plain objects. */
+export interface AcmeServer extends grpc.UntypedServiceImplementation {
+  applyAcme: grpc.handleUnaryCall<sigil.v1.ApplyAcmeRequest, sigil.v1.IApplyAcmeResponse>;
+  listAcme: grpc.handleUnaryCall<sigil.v1.ListAcmeRequest, sigil.v1.IListAcmeResponse>;
+  renewAcme: grpc.handleUnaryCall<sigil.v1.RenewAcmeRequest, sigil.v1.IAcmeCertificateStatus>;
+  revokeAcme: grpc.handleUnaryCall<sigil.v1.RevokeAcmeRequest, sigil.v1.IAcmeCertificateStatus>;
+  rolloverAcmeAccount: grpc.handleUnaryCall<sigil.v1.RolloverAcmeAccountRequest, sigil.v1.IRolloverAcmeAccountResponse>;
+}
+
+/** Client of sigil.v1.Acme: requests may be plain objects, responses arrive decoded. */
+export interface AcmeClient extends grpc.Client {
+  applyAcme(request: sigil.v1.IApplyAcmeRequest, callback: grpc.requestCallback<sigil.v1.ApplyAcmeResponse>): grpc.ClientUnaryCall;
+  applyAcme(request: sigil.v1.IApplyAcmeRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<sigil.v1.ApplyAcmeResponse>): grpc.ClientUnaryCall;
+  applyAcme(request: sigil.v1.IApplyAcmeRequest, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.ApplyAcmeResponse>): grpc.ClientUnaryCall;
+  applyAcme(request: sigil.v1.IApplyAcmeRequest, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.ApplyAcmeResponse>): grpc.ClientUnaryCall;
+  listAcme(request: sigil.v1.IListAcmeRequest, callback: grpc.requestCallback<sigil.v1.ListAcmeResponse>): grpc.ClientUnaryCall;
+  listAcme(request: sigil.v1.IListAcmeRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<sigil.v1.ListAcmeResponse>): grpc.ClientUnaryCall;
+  listAcme(request: sigil.v1.IListAcmeRequest, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.ListAcmeResponse>): grpc.ClientUnaryCall;
+  listAcme(request: sigil.v1.IListAcmeRequest, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.ListAcmeResponse>): grpc.ClientUnaryCall;
+  renewAcme(request: sigil.v1.IRenewAcmeRequest, callback: grpc.requestCallback<sigil.v1.AcmeCertificateStatus>): grpc.ClientUnaryCall;
+  renewAcme(request: sigil.v1.IRenewAcmeRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<sigil.v1.AcmeCertificateStatus>): grpc.ClientUnaryCall;
+  renewAcme(request: sigil.v1.IRenewAcmeRequest, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.AcmeCertificateStatus>): grpc.ClientUnaryCall;
+  renewAcme(request: sigil.v1.IRenewAcmeRequest, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.AcmeCertificateStatus>): grpc.ClientUnaryCall;
+  revokeAcme(request: sigil.v1.IRevokeAcmeRequest, callback: grpc.requestCallback<sigil.v1.AcmeCertificateStatus>): grpc.ClientUnaryCall;
+  revokeAcme(request: sigil.v1.IRevokeAcmeRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<sigil.v1.AcmeCertificateStatus>): grpc.ClientUnaryCall;
+  revokeAcme(request: sigil.v1.IRevokeAcmeRequest, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.AcmeCertificateStatus>): grpc.ClientUnaryCall;
+  revokeAcme(request: sigil.v1.IRevokeAcmeRequest, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.AcmeCertificateStatus>): grpc.ClientUnaryCall;
+  rolloverAcmeAccount(request: sigil.v1.IRolloverAcmeAccountRequest, callback: grpc.requestCallback<sigil.v1.RolloverAcmeAccountResponse>): grpc.ClientUnaryCall;
+  rolloverAcmeAccount(request: sigil.v1.IRolloverAcmeAccountRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<sigil.v1.RolloverAcmeAccountResponse>): grpc.ClientUnaryCall;
+  rolloverAcmeAccount(request: sigil.v1.IRolloverAcmeAccountRequest, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.RolloverAcmeAccountResponse>): grpc.ClientUnaryCall;
+  rolloverAcmeAccount(request: sigil.v1.IRolloverAcmeAccountRequest, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.RolloverAcmeAccountResponse>): grpc.ClientUnaryCall;
+}
+
+export interface AcmeClientConstructor {
+  new (address: string, credentials: grpc.ChannelCredentials, options?: grpc.ClientOptions): AcmeClient;
+  readonly service: typeof AcmeService;
+  readonly serviceName: string;
+}
+
+export const AcmeClient = grpc.makeGenericClientConstructor(AcmeService, 'sigil.v1.Acme') as unknown as AcmeClientConstructor;
+
 /** Admin is for operators. mTLS with an admin identity (spiffe://<td>/sigil/admin/<name>) is required. */
 export const AdminService = {
   createJoinToken: {

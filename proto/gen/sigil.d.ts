@@ -8,6 +8,1209 @@ export namespace sigil {
     namespace v1 {
 
         /**
+         * Properties of an ApplyAcmeRequest.
+         * @deprecated Use sigil.v1.ApplyAcmeRequest.$Properties instead.
+         */
+        interface IApplyAcmeRequest extends sigil.v1.ApplyAcmeRequest.$Properties {
+        }
+
+        /** Represents an ApplyAcmeRequest. */
+        class ApplyAcmeRequest {
+
+            /**
+             * Constructs a new ApplyAcmeRequest.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.ApplyAcmeRequest.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** The YAML document (apiVersion sigil.dev/v1, kind AcmeCertificates), checked again by the control plane. */
+            document: string;
+
+            /** Relative paths in the document resolve against this directory (on the control plane's host). */
+            baseDir: string;
+
+            /** The file name, for messages. */
+            source: string;
+
+            /**
+             * Creates a new ApplyAcmeRequest instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns ApplyAcmeRequest instance
+             */
+            static create(properties: sigil.v1.ApplyAcmeRequest.$Shape): sigil.v1.ApplyAcmeRequest & sigil.v1.ApplyAcmeRequest.$Shape;
+            static create(properties?: sigil.v1.ApplyAcmeRequest.$Properties): sigil.v1.ApplyAcmeRequest;
+
+            /**
+             * Encodes the specified ApplyAcmeRequest message. Does not implicitly {@link sigil.v1.ApplyAcmeRequest.verify|verify} messages.
+             * @param message ApplyAcmeRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.ApplyAcmeRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified ApplyAcmeRequest message, length delimited. Does not implicitly {@link sigil.v1.ApplyAcmeRequest.verify|verify} messages.
+             * @param message ApplyAcmeRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.ApplyAcmeRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes an ApplyAcmeRequest message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.ApplyAcmeRequest & sigil.v1.ApplyAcmeRequest.$Shape} ApplyAcmeRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.ApplyAcmeRequest & sigil.v1.ApplyAcmeRequest.$Shape;
+
+            /**
+             * Decodes an ApplyAcmeRequest message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.ApplyAcmeRequest & sigil.v1.ApplyAcmeRequest.$Shape} ApplyAcmeRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.ApplyAcmeRequest & sigil.v1.ApplyAcmeRequest.$Shape;
+
+            /**
+             * Verifies an ApplyAcmeRequest message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates an ApplyAcmeRequest message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns ApplyAcmeRequest
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.ApplyAcmeRequest;
+
+            /**
+             * Creates a plain object from an ApplyAcmeRequest message. Also converts values to other types if specified.
+             * @param message ApplyAcmeRequest
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.ApplyAcmeRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this ApplyAcmeRequest to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for ApplyAcmeRequest
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ApplyAcmeRequest {
+
+            /** Properties of an ApplyAcmeRequest. */
+            interface $Properties {
+
+                /** The YAML document (apiVersion sigil.dev/v1, kind AcmeCertificates), checked again by the control plane. */
+                document?: (string|null);
+
+                /** Relative paths in the document resolve against this directory (on the control plane's host). */
+                baseDir?: (string|null);
+
+                /** The file name, for messages. */
+                source?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of an ApplyAcmeRequest. */
+            type $Shape = sigil.v1.ApplyAcmeRequest.$Properties;
+        }
+
+        /**
+         * Properties of an ApplyAcmeResponse.
+         * @deprecated Use sigil.v1.ApplyAcmeResponse.$Properties instead.
+         */
+        interface IApplyAcmeResponse extends sigil.v1.ApplyAcmeResponse.$Properties {
+        }
+
+        /** Represents an ApplyAcmeResponse. */
+        class ApplyAcmeResponse {
+
+            /**
+             * Constructs a new ApplyAcmeResponse.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.ApplyAcmeResponse.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** ApplyAcmeResponse accounts. */
+            accounts: number;
+
+            /** ApplyAcmeResponse certificates. */
+            certificates: number;
+
+            /**
+             * Creates a new ApplyAcmeResponse instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns ApplyAcmeResponse instance
+             */
+            static create(properties: sigil.v1.ApplyAcmeResponse.$Shape): sigil.v1.ApplyAcmeResponse & sigil.v1.ApplyAcmeResponse.$Shape;
+            static create(properties?: sigil.v1.ApplyAcmeResponse.$Properties): sigil.v1.ApplyAcmeResponse;
+
+            /**
+             * Encodes the specified ApplyAcmeResponse message. Does not implicitly {@link sigil.v1.ApplyAcmeResponse.verify|verify} messages.
+             * @param message ApplyAcmeResponse message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.ApplyAcmeResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified ApplyAcmeResponse message, length delimited. Does not implicitly {@link sigil.v1.ApplyAcmeResponse.verify|verify} messages.
+             * @param message ApplyAcmeResponse message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.ApplyAcmeResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes an ApplyAcmeResponse message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.ApplyAcmeResponse & sigil.v1.ApplyAcmeResponse.$Shape} ApplyAcmeResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.ApplyAcmeResponse & sigil.v1.ApplyAcmeResponse.$Shape;
+
+            /**
+             * Decodes an ApplyAcmeResponse message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.ApplyAcmeResponse & sigil.v1.ApplyAcmeResponse.$Shape} ApplyAcmeResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.ApplyAcmeResponse & sigil.v1.ApplyAcmeResponse.$Shape;
+
+            /**
+             * Verifies an ApplyAcmeResponse message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates an ApplyAcmeResponse message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns ApplyAcmeResponse
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.ApplyAcmeResponse;
+
+            /**
+             * Creates a plain object from an ApplyAcmeResponse message. Also converts values to other types if specified.
+             * @param message ApplyAcmeResponse
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.ApplyAcmeResponse, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this ApplyAcmeResponse to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for ApplyAcmeResponse
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ApplyAcmeResponse {
+
+            /** Properties of an ApplyAcmeResponse. */
+            interface $Properties {
+
+                /** ApplyAcmeResponse accounts */
+                accounts?: (number|null);
+
+                /** ApplyAcmeResponse certificates */
+                certificates?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of an ApplyAcmeResponse. */
+            type $Shape = sigil.v1.ApplyAcmeResponse.$Properties;
+        }
+
+        /**
+         * Properties of a ListAcmeRequest.
+         * @deprecated Use sigil.v1.ListAcmeRequest.$Properties instead.
+         */
+        interface IListAcmeRequest extends sigil.v1.ListAcmeRequest.$Properties {
+        }
+
+        /** Represents a ListAcmeRequest. */
+        class ListAcmeRequest {
+
+            /**
+             * Constructs a new ListAcmeRequest.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.ListAcmeRequest.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** Empty: every declared certificate. */
+            name: string;
+
+            /**
+             * Creates a new ListAcmeRequest instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns ListAcmeRequest instance
+             */
+            static create(properties: sigil.v1.ListAcmeRequest.$Shape): sigil.v1.ListAcmeRequest & sigil.v1.ListAcmeRequest.$Shape;
+            static create(properties?: sigil.v1.ListAcmeRequest.$Properties): sigil.v1.ListAcmeRequest;
+
+            /**
+             * Encodes the specified ListAcmeRequest message. Does not implicitly {@link sigil.v1.ListAcmeRequest.verify|verify} messages.
+             * @param message ListAcmeRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.ListAcmeRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified ListAcmeRequest message, length delimited. Does not implicitly {@link sigil.v1.ListAcmeRequest.verify|verify} messages.
+             * @param message ListAcmeRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.ListAcmeRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a ListAcmeRequest message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.ListAcmeRequest & sigil.v1.ListAcmeRequest.$Shape} ListAcmeRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.ListAcmeRequest & sigil.v1.ListAcmeRequest.$Shape;
+
+            /**
+             * Decodes a ListAcmeRequest message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.ListAcmeRequest & sigil.v1.ListAcmeRequest.$Shape} ListAcmeRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.ListAcmeRequest & sigil.v1.ListAcmeRequest.$Shape;
+
+            /**
+             * Verifies a ListAcmeRequest message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a ListAcmeRequest message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns ListAcmeRequest
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.ListAcmeRequest;
+
+            /**
+             * Creates a plain object from a ListAcmeRequest message. Also converts values to other types if specified.
+             * @param message ListAcmeRequest
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.ListAcmeRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this ListAcmeRequest to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for ListAcmeRequest
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ListAcmeRequest {
+
+            /** Properties of a ListAcmeRequest. */
+            interface $Properties {
+
+                /** Empty: every declared certificate. */
+                name?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a ListAcmeRequest. */
+            type $Shape = sigil.v1.ListAcmeRequest.$Properties;
+        }
+
+        /**
+         * Properties of a ListAcmeResponse.
+         * @deprecated Use sigil.v1.ListAcmeResponse.$Properties instead.
+         */
+        interface IListAcmeResponse extends sigil.v1.ListAcmeResponse.$Properties {
+        }
+
+        /** Represents a ListAcmeResponse. */
+        class ListAcmeResponse {
+
+            /**
+             * Constructs a new ListAcmeResponse.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.ListAcmeResponse.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** ListAcmeResponse certificates. */
+            certificates: sigil.v1.AcmeCertificateStatus.$Properties[];
+
+            /**
+             * Creates a new ListAcmeResponse instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns ListAcmeResponse instance
+             */
+            static create(properties: sigil.v1.ListAcmeResponse.$Shape): sigil.v1.ListAcmeResponse & sigil.v1.ListAcmeResponse.$Shape;
+            static create(properties?: sigil.v1.ListAcmeResponse.$Properties): sigil.v1.ListAcmeResponse;
+
+            /**
+             * Encodes the specified ListAcmeResponse message. Does not implicitly {@link sigil.v1.ListAcmeResponse.verify|verify} messages.
+             * @param message ListAcmeResponse message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.ListAcmeResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified ListAcmeResponse message, length delimited. Does not implicitly {@link sigil.v1.ListAcmeResponse.verify|verify} messages.
+             * @param message ListAcmeResponse message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.ListAcmeResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a ListAcmeResponse message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.ListAcmeResponse & sigil.v1.ListAcmeResponse.$Shape} ListAcmeResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.ListAcmeResponse & sigil.v1.ListAcmeResponse.$Shape;
+
+            /**
+             * Decodes a ListAcmeResponse message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.ListAcmeResponse & sigil.v1.ListAcmeResponse.$Shape} ListAcmeResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.ListAcmeResponse & sigil.v1.ListAcmeResponse.$Shape;
+
+            /**
+             * Verifies a ListAcmeResponse message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a ListAcmeResponse message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns ListAcmeResponse
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.ListAcmeResponse;
+
+            /**
+             * Creates a plain object from a ListAcmeResponse message. Also converts values to other types if specified.
+             * @param message ListAcmeResponse
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.ListAcmeResponse, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this ListAcmeResponse to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for ListAcmeResponse
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ListAcmeResponse {
+
+            /** Properties of a ListAcmeResponse. */
+            interface $Properties {
+
+                /** ListAcmeResponse certificates */
+                certificates?: (sigil.v1.AcmeCertificateStatus.$Properties[]|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a ListAcmeResponse. */
+            type $Shape = sigil.v1.ListAcmeResponse.$Properties;
+        }
+
+        /**
+         * Properties of an AcmeCertificateStatus.
+         * @deprecated Use sigil.v1.AcmeCertificateStatus.$Properties instead.
+         */
+        interface IAcmeCertificateStatus extends sigil.v1.AcmeCertificateStatus.$Properties {
+        }
+
+        /** Represents an AcmeCertificateStatus. */
+        class AcmeCertificateStatus {
+
+            /**
+             * Constructs a new AcmeCertificateStatus.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.AcmeCertificateStatus.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** AcmeCertificateStatus name. */
+            name: string;
+
+            /** AcmeCertificateStatus account. */
+            account: string;
+
+            /** AcmeCertificateStatus names. */
+            names: string[];
+
+            /** AcmeCertificateStatus challenge. */
+            challenge: string;
+
+            /** AcmeCertificateStatus installDir. */
+            installDir: string;
+
+            /** AcmeCertificateStatus profile. */
+            profile: string;
+
+            /** "config" (cp.yaml) or "applied" (sigil acme apply). */
+            source: string;
+
+            /** "pending" (never issued), "valid", "failing", "revoked" or "staged" (issued, waiting for install or reload). */
+            status: string;
+
+            /** AcmeCertificateStatus serial. */
+            serial: string;
+
+            /** AcmeCertificateStatus notBeforeUnixMs. */
+            notBeforeUnixMs: number;
+
+            /** AcmeCertificateStatus notAfterUnixMs. */
+            notAfterUnixMs: number;
+
+            /** AcmeCertificateStatus orderUrl. */
+            orderUrl: string;
+
+            /** When the next renewal is due, and why: "ari" (the CA's suggested window) or "lifetime" (a third left). */
+            renewAtUnixMs: number;
+
+            /** AcmeCertificateStatus renewalBasis. */
+            renewalBasis: string;
+
+            /** AcmeCertificateStatus ariWindowStartUnixMs. */
+            ariWindowStartUnixMs: number;
+
+            /** AcmeCertificateStatus ariWindowEndUnixMs. */
+            ariWindowEndUnixMs: number;
+
+            /** AcmeCertificateStatus failures. */
+            failures: number;
+
+            /** AcmeCertificateStatus lastErrorCode. */
+            lastErrorCode: string;
+
+            /** AcmeCertificateStatus lastError. */
+            lastError: string;
+
+            /** AcmeCertificateStatus nextAttemptUnixMs. */
+            nextAttemptUnixMs: number;
+
+            /** AcmeCertificateStatus accountUrl. */
+            accountUrl: string;
+
+            /**
+             * Creates a new AcmeCertificateStatus instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns AcmeCertificateStatus instance
+             */
+            static create(properties: sigil.v1.AcmeCertificateStatus.$Shape): sigil.v1.AcmeCertificateStatus & sigil.v1.AcmeCertificateStatus.$Shape;
+            static create(properties?: sigil.v1.AcmeCertificateStatus.$Properties): sigil.v1.AcmeCertificateStatus;
+
+            /**
+             * Encodes the specified AcmeCertificateStatus message. Does not implicitly {@link sigil.v1.AcmeCertificateStatus.verify|verify} messages.
+             * @param message AcmeCertificateStatus message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.AcmeCertificateStatus.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified AcmeCertificateStatus message, length delimited. Does not implicitly {@link sigil.v1.AcmeCertificateStatus.verify|verify} messages.
+             * @param message AcmeCertificateStatus message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.AcmeCertificateStatus.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes an AcmeCertificateStatus message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.AcmeCertificateStatus & sigil.v1.AcmeCertificateStatus.$Shape} AcmeCertificateStatus
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.AcmeCertificateStatus & sigil.v1.AcmeCertificateStatus.$Shape;
+
+            /**
+             * Decodes an AcmeCertificateStatus message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.AcmeCertificateStatus & sigil.v1.AcmeCertificateStatus.$Shape} AcmeCertificateStatus
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.AcmeCertificateStatus & sigil.v1.AcmeCertificateStatus.$Shape;
+
+            /**
+             * Verifies an AcmeCertificateStatus message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates an AcmeCertificateStatus message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns AcmeCertificateStatus
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.AcmeCertificateStatus;
+
+            /**
+             * Creates a plain object from an AcmeCertificateStatus message. Also converts values to other types if specified.
+             * @param message AcmeCertificateStatus
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.AcmeCertificateStatus, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this AcmeCertificateStatus to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for AcmeCertificateStatus
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace AcmeCertificateStatus {
+
+            /** Properties of an AcmeCertificateStatus. */
+            interface $Properties {
+
+                /** AcmeCertificateStatus name */
+                name?: (string|null);
+
+                /** AcmeCertificateStatus account */
+                account?: (string|null);
+
+                /** AcmeCertificateStatus names */
+                names?: (string[]|null);
+
+                /** AcmeCertificateStatus challenge */
+                challenge?: (string|null);
+
+                /** AcmeCertificateStatus installDir */
+                installDir?: (string|null);
+
+                /** AcmeCertificateStatus profile */
+                profile?: (string|null);
+
+                /** "config" (cp.yaml) or "applied" (sigil acme apply). */
+                source?: (string|null);
+
+                /** "pending" (never issued), "valid", "failing", "revoked" or "staged" (issued, waiting for install or reload). */
+                status?: (string|null);
+
+                /** AcmeCertificateStatus serial */
+                serial?: (string|null);
+
+                /** AcmeCertificateStatus notBeforeUnixMs */
+                notBeforeUnixMs?: (number|null);
+
+                /** AcmeCertificateStatus notAfterUnixMs */
+                notAfterUnixMs?: (number|null);
+
+                /** AcmeCertificateStatus orderUrl */
+                orderUrl?: (string|null);
+
+                /** When the next renewal is due, and why: "ari" (the CA's suggested window) or "lifetime" (a third left). */
+                renewAtUnixMs?: (number|null);
+
+                /** AcmeCertificateStatus renewalBasis */
+                renewalBasis?: (string|null);
+
+                /** AcmeCertificateStatus ariWindowStartUnixMs */
+                ariWindowStartUnixMs?: (number|null);
+
+                /** AcmeCertificateStatus ariWindowEndUnixMs */
+                ariWindowEndUnixMs?: (number|null);
+
+                /** AcmeCertificateStatus failures */
+                failures?: (number|null);
+
+                /** AcmeCertificateStatus lastErrorCode */
+                lastErrorCode?: (string|null);
+
+                /** AcmeCertificateStatus lastError */
+                lastError?: (string|null);
+
+                /** AcmeCertificateStatus nextAttemptUnixMs */
+                nextAttemptUnixMs?: (number|null);
+
+                /** AcmeCertificateStatus accountUrl */
+                accountUrl?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of an AcmeCertificateStatus. */
+            type $Shape = sigil.v1.AcmeCertificateStatus.$Properties;
+        }
+
+        /**
+         * Properties of a RenewAcmeRequest.
+         * @deprecated Use sigil.v1.RenewAcmeRequest.$Properties instead.
+         */
+        interface IRenewAcmeRequest extends sigil.v1.RenewAcmeRequest.$Properties {
+        }
+
+        /** Represents a RenewAcmeRequest. */
+        class RenewAcmeRequest {
+
+            /**
+             * Constructs a new RenewAcmeRequest.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.RenewAcmeRequest.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** RenewAcmeRequest name. */
+            name: string;
+
+            /** RenewAcmeRequest force. */
+            force: boolean;
+
+            /**
+             * Creates a new RenewAcmeRequest instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns RenewAcmeRequest instance
+             */
+            static create(properties: sigil.v1.RenewAcmeRequest.$Shape): sigil.v1.RenewAcmeRequest & sigil.v1.RenewAcmeRequest.$Shape;
+            static create(properties?: sigil.v1.RenewAcmeRequest.$Properties): sigil.v1.RenewAcmeRequest;
+
+            /**
+             * Encodes the specified RenewAcmeRequest message. Does not implicitly {@link sigil.v1.RenewAcmeRequest.verify|verify} messages.
+             * @param message RenewAcmeRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.RenewAcmeRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified RenewAcmeRequest message, length delimited. Does not implicitly {@link sigil.v1.RenewAcmeRequest.verify|verify} messages.
+             * @param message RenewAcmeRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.RenewAcmeRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a RenewAcmeRequest message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.RenewAcmeRequest & sigil.v1.RenewAcmeRequest.$Shape} RenewAcmeRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.RenewAcmeRequest & sigil.v1.RenewAcmeRequest.$Shape;
+
+            /**
+             * Decodes a RenewAcmeRequest message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.RenewAcmeRequest & sigil.v1.RenewAcmeRequest.$Shape} RenewAcmeRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.RenewAcmeRequest & sigil.v1.RenewAcmeRequest.$Shape;
+
+            /**
+             * Verifies a RenewAcmeRequest message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a RenewAcmeRequest message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns RenewAcmeRequest
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.RenewAcmeRequest;
+
+            /**
+             * Creates a plain object from a RenewAcmeRequest message. Also converts values to other types if specified.
+             * @param message RenewAcmeRequest
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.RenewAcmeRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this RenewAcmeRequest to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for RenewAcmeRequest
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace RenewAcmeRequest {
+
+            /** Properties of a RenewAcmeRequest. */
+            interface $Properties {
+
+                /** RenewAcmeRequest name */
+                name?: (string|null);
+
+                /** RenewAcmeRequest force */
+                force?: (boolean|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a RenewAcmeRequest. */
+            type $Shape = sigil.v1.RenewAcmeRequest.$Properties;
+        }
+
+        /**
+         * Properties of a RevokeAcmeRequest.
+         * @deprecated Use sigil.v1.RevokeAcmeRequest.$Properties instead.
+         */
+        interface IRevokeAcmeRequest extends sigil.v1.RevokeAcmeRequest.$Properties {
+        }
+
+        /** Represents a RevokeAcmeRequest. */
+        class RevokeAcmeRequest {
+
+            /**
+             * Constructs a new RevokeAcmeRequest.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.RevokeAcmeRequest.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** RevokeAcmeRequest name. */
+            name: string;
+
+            /** RFC 5280 reason name (keyCompromise, superseded, ...); empty: unspecified. */
+            reason: string;
+
+            /**
+             * Creates a new RevokeAcmeRequest instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns RevokeAcmeRequest instance
+             */
+            static create(properties: sigil.v1.RevokeAcmeRequest.$Shape): sigil.v1.RevokeAcmeRequest & sigil.v1.RevokeAcmeRequest.$Shape;
+            static create(properties?: sigil.v1.RevokeAcmeRequest.$Properties): sigil.v1.RevokeAcmeRequest;
+
+            /**
+             * Encodes the specified RevokeAcmeRequest message. Does not implicitly {@link sigil.v1.RevokeAcmeRequest.verify|verify} messages.
+             * @param message RevokeAcmeRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.RevokeAcmeRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified RevokeAcmeRequest message, length delimited. Does not implicitly {@link sigil.v1.RevokeAcmeRequest.verify|verify} messages.
+             * @param message RevokeAcmeRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.RevokeAcmeRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a RevokeAcmeRequest message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.RevokeAcmeRequest & sigil.v1.RevokeAcmeRequest.$Shape} RevokeAcmeRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.RevokeAcmeRequest & sigil.v1.RevokeAcmeRequest.$Shape;
+
+            /**
+             * Decodes a RevokeAcmeRequest message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.RevokeAcmeRequest & sigil.v1.RevokeAcmeRequest.$Shape} RevokeAcmeRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.RevokeAcmeRequest & sigil.v1.RevokeAcmeRequest.$Shape;
+
+            /**
+             * Verifies a RevokeAcmeRequest message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a RevokeAcmeRequest message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns RevokeAcmeRequest
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.RevokeAcmeRequest;
+
+            /**
+             * Creates a plain object from a RevokeAcmeRequest message. Also converts values to other types if specified.
+             * @param message RevokeAcmeRequest
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.RevokeAcmeRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this RevokeAcmeRequest to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for RevokeAcmeRequest
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace RevokeAcmeRequest {
+
+            /** Properties of a RevokeAcmeRequest. */
+            interface $Properties {
+
+                /** RevokeAcmeRequest name */
+                name?: (string|null);
+
+                /** RFC 5280 reason name (keyCompromise, superseded, ...); empty: unspecified. */
+                reason?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a RevokeAcmeRequest. */
+            type $Shape = sigil.v1.RevokeAcmeRequest.$Properties;
+        }
+
+        /**
+         * Properties of a RolloverAcmeAccountRequest.
+         * @deprecated Use sigil.v1.RolloverAcmeAccountRequest.$Properties instead.
+         */
+        interface IRolloverAcmeAccountRequest extends sigil.v1.RolloverAcmeAccountRequest.$Properties {
+        }
+
+        /** Represents a RolloverAcmeAccountRequest. */
+        class RolloverAcmeAccountRequest {
+
+            /**
+             * Constructs a new RolloverAcmeAccountRequest.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.RolloverAcmeAccountRequest.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** RolloverAcmeAccountRequest account. */
+            account: string;
+
+            /**
+             * Creates a new RolloverAcmeAccountRequest instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns RolloverAcmeAccountRequest instance
+             */
+            static create(properties: sigil.v1.RolloverAcmeAccountRequest.$Shape): sigil.v1.RolloverAcmeAccountRequest & sigil.v1.RolloverAcmeAccountRequest.$Shape;
+            static create(properties?: sigil.v1.RolloverAcmeAccountRequest.$Properties): sigil.v1.RolloverAcmeAccountRequest;
+
+            /**
+             * Encodes the specified RolloverAcmeAccountRequest message. Does not implicitly {@link sigil.v1.RolloverAcmeAccountRequest.verify|verify} messages.
+             * @param message RolloverAcmeAccountRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.RolloverAcmeAccountRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified RolloverAcmeAccountRequest message, length delimited. Does not implicitly {@link sigil.v1.RolloverAcmeAccountRequest.verify|verify} messages.
+             * @param message RolloverAcmeAccountRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.RolloverAcmeAccountRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a RolloverAcmeAccountRequest message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.RolloverAcmeAccountRequest & sigil.v1.RolloverAcmeAccountRequest.$Shape} RolloverAcmeAccountRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.RolloverAcmeAccountRequest & sigil.v1.RolloverAcmeAccountRequest.$Shape;
+
+            /**
+             * Decodes a RolloverAcmeAccountRequest message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.RolloverAcmeAccountRequest & sigil.v1.RolloverAcmeAccountRequest.$Shape} RolloverAcmeAccountRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.RolloverAcmeAccountRequest & sigil.v1.RolloverAcmeAccountRequest.$Shape;
+
+            /**
+             * Verifies a RolloverAcmeAccountRequest message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a RolloverAcmeAccountRequest message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns RolloverAcmeAccountRequest
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.RolloverAcmeAccountRequest;
+
+            /**
+             * Creates a plain object from a RolloverAcmeAccountRequest message. Also converts values to other types if specified.
+             * @param message RolloverAcmeAccountRequest
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.RolloverAcmeAccountRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this RolloverAcmeAccountRequest to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for RolloverAcmeAccountRequest
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace RolloverAcmeAccountRequest {
+
+            /** Properties of a RolloverAcmeAccountRequest. */
+            interface $Properties {
+
+                /** RolloverAcmeAccountRequest account */
+                account?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a RolloverAcmeAccountRequest. */
+            type $Shape = sigil.v1.RolloverAcmeAccountRequest.$Properties;
+        }
+
+        /**
+         * Properties of a RolloverAcmeAccountResponse.
+         * @deprecated Use sigil.v1.RolloverAcmeAccountResponse.$Properties instead.
+         */
+        interface IRolloverAcmeAccountResponse extends sigil.v1.RolloverAcmeAccountResponse.$Properties {
+        }
+
+        /** Represents a RolloverAcmeAccountResponse. */
+        class RolloverAcmeAccountResponse {
+
+            /**
+             * Constructs a new RolloverAcmeAccountResponse.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.RolloverAcmeAccountResponse.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** RolloverAcmeAccountResponse accountUrl. */
+            accountUrl: string;
+
+            /**
+             * Creates a new RolloverAcmeAccountResponse instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns RolloverAcmeAccountResponse instance
+             */
+            static create(properties: sigil.v1.RolloverAcmeAccountResponse.$Shape): sigil.v1.RolloverAcmeAccountResponse & sigil.v1.RolloverAcmeAccountResponse.$Shape;
+            static create(properties?: sigil.v1.RolloverAcmeAccountResponse.$Properties): sigil.v1.RolloverAcmeAccountResponse;
+
+            /**
+             * Encodes the specified RolloverAcmeAccountResponse message. Does not implicitly {@link sigil.v1.RolloverAcmeAccountResponse.verify|verify} messages.
+             * @param message RolloverAcmeAccountResponse message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.RolloverAcmeAccountResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified RolloverAcmeAccountResponse message, length delimited. Does not implicitly {@link sigil.v1.RolloverAcmeAccountResponse.verify|verify} messages.
+             * @param message RolloverAcmeAccountResponse message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.RolloverAcmeAccountResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a RolloverAcmeAccountResponse message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.RolloverAcmeAccountResponse & sigil.v1.RolloverAcmeAccountResponse.$Shape} RolloverAcmeAccountResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.RolloverAcmeAccountResponse & sigil.v1.RolloverAcmeAccountResponse.$Shape;
+
+            /**
+             * Decodes a RolloverAcmeAccountResponse message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.RolloverAcmeAccountResponse & sigil.v1.RolloverAcmeAccountResponse.$Shape} RolloverAcmeAccountResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.RolloverAcmeAccountResponse & sigil.v1.RolloverAcmeAccountResponse.$Shape;
+
+            /**
+             * Verifies a RolloverAcmeAccountResponse message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a RolloverAcmeAccountResponse message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns RolloverAcmeAccountResponse
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.RolloverAcmeAccountResponse;
+
+            /**
+             * Creates a plain object from a RolloverAcmeAccountResponse message. Also converts values to other types if specified.
+             * @param message RolloverAcmeAccountResponse
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.RolloverAcmeAccountResponse, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this RolloverAcmeAccountResponse to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for RolloverAcmeAccountResponse
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace RolloverAcmeAccountResponse {
+
+            /** Properties of a RolloverAcmeAccountResponse. */
+            interface $Properties {
+
+                /** RolloverAcmeAccountResponse accountUrl */
+                accountUrl?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a RolloverAcmeAccountResponse. */
+            type $Shape = sigil.v1.RolloverAcmeAccountResponse.$Properties;
+        }
+
+        /**
          * Properties of a RotateRequest.
          * @deprecated Use sigil.v1.RotateRequest.$Properties instead.
          */

@@ -7,7 +7,7 @@ $protobuf.configure();
 
 // Common aliases
 const $Reader = $protobuf.Reader, $Writer = $protobuf.Writer, $util = $protobuf.util;
-const $Object = $util.global.Object, $undefined = $util.global.undefined, $Error = $util.global.Error, $RangeError = $util.global.RangeError, $TypeError = $util.global.TypeError, $String = $util.global.String, $Boolean = $util.global.Boolean, $Number = $util.global.Number, $parseInt = $util.global.parseInt, $BigInt = $util.global.BigInt, $Array = $util.global.Array;
+const $Object = $util.global.Object, $undefined = $util.global.undefined, $Error = $util.global.Error, $RangeError = $util.global.RangeError, $TypeError = $util.global.TypeError, $String = $util.global.String, $Number = $util.global.Number, $Array = $util.global.Array, $parseInt = $util.global.parseInt, $BigInt = $util.global.BigInt, $Boolean = $util.global.Boolean;
 
 // Exported root namespace
 const $root = $protobuf.roots["sigil"] || ($protobuf.roots["sigil"] = {});
@@ -29,6 +29,3313 @@ export const sigil = $root.sigil = (() => {
          * @namespace
          */
         const v1 = {};
+
+        v1.ApplyAcmeRequest = (function() {
+
+            /**
+             * Properties of an ApplyAcmeRequest.
+             * @typedef {Object} sigil.v1.ApplyAcmeRequest.$Properties
+             * @property {string|null} [document] The YAML document (apiVersion sigil.dev/v1, kind AcmeCertificates), checked again by the control plane.
+             * @property {string|null} [baseDir] Relative paths in the document resolve against this directory (on the control plane's host).
+             * @property {string|null} [source] The file name, for messages.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an ApplyAcmeRequest.
+             * @memberof sigil.v1
+             * @interface IApplyAcmeRequest
+             * @augments sigil.v1.ApplyAcmeRequest.$Properties
+             * @deprecated Use sigil.v1.ApplyAcmeRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of an ApplyAcmeRequest.
+             * @typedef {sigil.v1.ApplyAcmeRequest.$Properties} sigil.v1.ApplyAcmeRequest.$Shape
+             */
+
+            /**
+             * Constructs a new ApplyAcmeRequest.
+             * @memberof sigil.v1
+             * @classdesc Represents an ApplyAcmeRequest.
+             * @constructor
+             * @param {sigil.v1.ApplyAcmeRequest.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ApplyAcmeRequest = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * The YAML document (apiVersion sigil.dev/v1, kind AcmeCertificates), checked again by the control plane.
+             * @member {string} document
+             * @memberof sigil.v1.ApplyAcmeRequest
+             * @instance
+             */
+            ApplyAcmeRequest.prototype.document = "";
+
+            /**
+             * Relative paths in the document resolve against this directory (on the control plane's host).
+             * @member {string} baseDir
+             * @memberof sigil.v1.ApplyAcmeRequest
+             * @instance
+             */
+            ApplyAcmeRequest.prototype.baseDir = "";
+
+            /**
+             * The file name, for messages.
+             * @member {string} source
+             * @memberof sigil.v1.ApplyAcmeRequest
+             * @instance
+             */
+            ApplyAcmeRequest.prototype.source = "";
+
+            /**
+             * Creates a new ApplyAcmeRequest instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.ApplyAcmeRequest
+             * @static
+             * @param {sigil.v1.ApplyAcmeRequest.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.ApplyAcmeRequest} ApplyAcmeRequest instance
+             * @type {{
+             *   (properties: sigil.v1.ApplyAcmeRequest.$Shape): sigil.v1.ApplyAcmeRequest & sigil.v1.ApplyAcmeRequest.$Shape;
+             *   (properties?: sigil.v1.ApplyAcmeRequest.$Properties): sigil.v1.ApplyAcmeRequest;
+             * }}
+             */
+            ApplyAcmeRequest.create = function(properties) {
+                return new ApplyAcmeRequest(properties);
+            };
+
+            /**
+             * Encodes the specified ApplyAcmeRequest message. Does not implicitly {@link sigil.v1.ApplyAcmeRequest.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.ApplyAcmeRequest
+             * @static
+             * @param {sigil.v1.ApplyAcmeRequest.$Properties} message ApplyAcmeRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ApplyAcmeRequest.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.document != null && $Object.hasOwnProperty.call(message, "document") && message.document !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.document);
+                if (message.baseDir != null && $Object.hasOwnProperty.call(message, "baseDir") && message.baseDir !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.baseDir);
+                if (message.source != null && $Object.hasOwnProperty.call(message, "source") && message.source !== "")
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.source);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ApplyAcmeRequest message, length delimited. Does not implicitly {@link sigil.v1.ApplyAcmeRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.ApplyAcmeRequest
+             * @static
+             * @param {sigil.v1.ApplyAcmeRequest.$Properties} message ApplyAcmeRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ApplyAcmeRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an ApplyAcmeRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.ApplyAcmeRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.ApplyAcmeRequest & sigil.v1.ApplyAcmeRequest.$Shape} ApplyAcmeRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ApplyAcmeRequest.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.ApplyAcmeRequest();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.document = value;
+                            else
+                                delete message.document;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.baseDir = value;
+                            else
+                                delete message.baseDir;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.source = value;
+                            else
+                                delete message.source;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes an ApplyAcmeRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.ApplyAcmeRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.ApplyAcmeRequest & sigil.v1.ApplyAcmeRequest.$Shape} ApplyAcmeRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ApplyAcmeRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an ApplyAcmeRequest message.
+             * @function verify
+             * @memberof sigil.v1.ApplyAcmeRequest
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ApplyAcmeRequest.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.document != null && $Object.hasOwnProperty.call(message, "document"))
+                    if (!$util.isString(message.document))
+                        return "document: string expected";
+                if (message.baseDir != null && $Object.hasOwnProperty.call(message, "baseDir"))
+                    if (!$util.isString(message.baseDir))
+                        return "baseDir: string expected";
+                if (message.source != null && $Object.hasOwnProperty.call(message, "source"))
+                    if (!$util.isString(message.source))
+                        return "source: string expected";
+                return null;
+            };
+
+            /**
+             * Creates an ApplyAcmeRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.ApplyAcmeRequest
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.ApplyAcmeRequest} ApplyAcmeRequest
+             */
+            ApplyAcmeRequest.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.ApplyAcmeRequest)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.ApplyAcmeRequest: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.ApplyAcmeRequest();
+                if (object.document != null)
+                    if (typeof object.document !== "string" || object.document.length)
+                        message.document = $String(object.document);
+                if (object.baseDir != null)
+                    if (typeof object.baseDir !== "string" || object.baseDir.length)
+                        message.baseDir = $String(object.baseDir);
+                if (object.source != null)
+                    if (typeof object.source !== "string" || object.source.length)
+                        message.source = $String(object.source);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an ApplyAcmeRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.ApplyAcmeRequest
+             * @static
+             * @param {sigil.v1.ApplyAcmeRequest} message ApplyAcmeRequest
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ApplyAcmeRequest.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.document = "";
+                    object.baseDir = "";
+                    object.source = "";
+                }
+                if (message.document != null && $Object.hasOwnProperty.call(message, "document"))
+                    object.document = message.document;
+                if (message.baseDir != null && $Object.hasOwnProperty.call(message, "baseDir"))
+                    object.baseDir = message.baseDir;
+                if (message.source != null && $Object.hasOwnProperty.call(message, "source"))
+                    object.source = message.source;
+                return object;
+            };
+
+            /**
+             * Converts this ApplyAcmeRequest to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.ApplyAcmeRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ApplyAcmeRequest.prototype.toJSON = function() {
+                return ApplyAcmeRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ApplyAcmeRequest
+             * @function getTypeUrl
+             * @memberof sigil.v1.ApplyAcmeRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ApplyAcmeRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.ApplyAcmeRequest";
+            };
+
+            return ApplyAcmeRequest;
+        })();
+
+        v1.ApplyAcmeResponse = (function() {
+
+            /**
+             * Properties of an ApplyAcmeResponse.
+             * @typedef {Object} sigil.v1.ApplyAcmeResponse.$Properties
+             * @property {number|null} [accounts] ApplyAcmeResponse accounts
+             * @property {number|null} [certificates] ApplyAcmeResponse certificates
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an ApplyAcmeResponse.
+             * @memberof sigil.v1
+             * @interface IApplyAcmeResponse
+             * @augments sigil.v1.ApplyAcmeResponse.$Properties
+             * @deprecated Use sigil.v1.ApplyAcmeResponse.$Properties instead.
+             */
+
+            /**
+             * Shape of an ApplyAcmeResponse.
+             * @typedef {sigil.v1.ApplyAcmeResponse.$Properties} sigil.v1.ApplyAcmeResponse.$Shape
+             */
+
+            /**
+             * Constructs a new ApplyAcmeResponse.
+             * @memberof sigil.v1
+             * @classdesc Represents an ApplyAcmeResponse.
+             * @constructor
+             * @param {sigil.v1.ApplyAcmeResponse.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ApplyAcmeResponse = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * ApplyAcmeResponse accounts.
+             * @member {number} accounts
+             * @memberof sigil.v1.ApplyAcmeResponse
+             * @instance
+             */
+            ApplyAcmeResponse.prototype.accounts = 0;
+
+            /**
+             * ApplyAcmeResponse certificates.
+             * @member {number} certificates
+             * @memberof sigil.v1.ApplyAcmeResponse
+             * @instance
+             */
+            ApplyAcmeResponse.prototype.certificates = 0;
+
+            /**
+             * Creates a new ApplyAcmeResponse instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.ApplyAcmeResponse
+             * @static
+             * @param {sigil.v1.ApplyAcmeResponse.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.ApplyAcmeResponse} ApplyAcmeResponse instance
+             * @type {{
+             *   (properties: sigil.v1.ApplyAcmeResponse.$Shape): sigil.v1.ApplyAcmeResponse & sigil.v1.ApplyAcmeResponse.$Shape;
+             *   (properties?: sigil.v1.ApplyAcmeResponse.$Properties): sigil.v1.ApplyAcmeResponse;
+             * }}
+             */
+            ApplyAcmeResponse.create = function(properties) {
+                return new ApplyAcmeResponse(properties);
+            };
+
+            /**
+             * Encodes the specified ApplyAcmeResponse message. Does not implicitly {@link sigil.v1.ApplyAcmeResponse.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.ApplyAcmeResponse
+             * @static
+             * @param {sigil.v1.ApplyAcmeResponse.$Properties} message ApplyAcmeResponse message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ApplyAcmeResponse.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.accounts != null && $Object.hasOwnProperty.call(message, "accounts") && message.accounts !== 0)
+                    writer.uint32(/* id 1, wireType 0 =*/8).uint32(message.accounts);
+                if (message.certificates != null && $Object.hasOwnProperty.call(message, "certificates") && message.certificates !== 0)
+                    writer.uint32(/* id 2, wireType 0 =*/16).uint32(message.certificates);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ApplyAcmeResponse message, length delimited. Does not implicitly {@link sigil.v1.ApplyAcmeResponse.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.ApplyAcmeResponse
+             * @static
+             * @param {sigil.v1.ApplyAcmeResponse.$Properties} message ApplyAcmeResponse message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ApplyAcmeResponse.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an ApplyAcmeResponse message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.ApplyAcmeResponse
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.ApplyAcmeResponse & sigil.v1.ApplyAcmeResponse.$Shape} ApplyAcmeResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ApplyAcmeResponse.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.ApplyAcmeResponse();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.accounts = value;
+                            else
+                                delete message.accounts;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.certificates = value;
+                            else
+                                delete message.certificates;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes an ApplyAcmeResponse message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.ApplyAcmeResponse
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.ApplyAcmeResponse & sigil.v1.ApplyAcmeResponse.$Shape} ApplyAcmeResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ApplyAcmeResponse.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an ApplyAcmeResponse message.
+             * @function verify
+             * @memberof sigil.v1.ApplyAcmeResponse
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ApplyAcmeResponse.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.accounts != null && $Object.hasOwnProperty.call(message, "accounts"))
+                    if (!$util.isInteger(message.accounts))
+                        return "accounts: integer expected";
+                if (message.certificates != null && $Object.hasOwnProperty.call(message, "certificates"))
+                    if (!$util.isInteger(message.certificates))
+                        return "certificates: integer expected";
+                return null;
+            };
+
+            /**
+             * Creates an ApplyAcmeResponse message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.ApplyAcmeResponse
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.ApplyAcmeResponse} ApplyAcmeResponse
+             */
+            ApplyAcmeResponse.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.ApplyAcmeResponse)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.ApplyAcmeResponse: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.ApplyAcmeResponse();
+                if (object.accounts != null)
+                    if ($Number(object.accounts) !== 0)
+                        message.accounts = object.accounts >>> 0;
+                if (object.certificates != null)
+                    if ($Number(object.certificates) !== 0)
+                        message.certificates = object.certificates >>> 0;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an ApplyAcmeResponse message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.ApplyAcmeResponse
+             * @static
+             * @param {sigil.v1.ApplyAcmeResponse} message ApplyAcmeResponse
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ApplyAcmeResponse.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.accounts = 0;
+                    object.certificates = 0;
+                }
+                if (message.accounts != null && $Object.hasOwnProperty.call(message, "accounts"))
+                    object.accounts = message.accounts;
+                if (message.certificates != null && $Object.hasOwnProperty.call(message, "certificates"))
+                    object.certificates = message.certificates;
+                return object;
+            };
+
+            /**
+             * Converts this ApplyAcmeResponse to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.ApplyAcmeResponse
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ApplyAcmeResponse.prototype.toJSON = function() {
+                return ApplyAcmeResponse.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ApplyAcmeResponse
+             * @function getTypeUrl
+             * @memberof sigil.v1.ApplyAcmeResponse
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ApplyAcmeResponse.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.ApplyAcmeResponse";
+            };
+
+            return ApplyAcmeResponse;
+        })();
+
+        v1.ListAcmeRequest = (function() {
+
+            /**
+             * Properties of a ListAcmeRequest.
+             * @typedef {Object} sigil.v1.ListAcmeRequest.$Properties
+             * @property {string|null} [name] Empty: every declared certificate.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ListAcmeRequest.
+             * @memberof sigil.v1
+             * @interface IListAcmeRequest
+             * @augments sigil.v1.ListAcmeRequest.$Properties
+             * @deprecated Use sigil.v1.ListAcmeRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of a ListAcmeRequest.
+             * @typedef {sigil.v1.ListAcmeRequest.$Properties} sigil.v1.ListAcmeRequest.$Shape
+             */
+
+            /**
+             * Constructs a new ListAcmeRequest.
+             * @memberof sigil.v1
+             * @classdesc Represents a ListAcmeRequest.
+             * @constructor
+             * @param {sigil.v1.ListAcmeRequest.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ListAcmeRequest = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * Empty: every declared certificate.
+             * @member {string} name
+             * @memberof sigil.v1.ListAcmeRequest
+             * @instance
+             */
+            ListAcmeRequest.prototype.name = "";
+
+            /**
+             * Creates a new ListAcmeRequest instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.ListAcmeRequest
+             * @static
+             * @param {sigil.v1.ListAcmeRequest.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.ListAcmeRequest} ListAcmeRequest instance
+             * @type {{
+             *   (properties: sigil.v1.ListAcmeRequest.$Shape): sigil.v1.ListAcmeRequest & sigil.v1.ListAcmeRequest.$Shape;
+             *   (properties?: sigil.v1.ListAcmeRequest.$Properties): sigil.v1.ListAcmeRequest;
+             * }}
+             */
+            ListAcmeRequest.create = function(properties) {
+                return new ListAcmeRequest(properties);
+            };
+
+            /**
+             * Encodes the specified ListAcmeRequest message. Does not implicitly {@link sigil.v1.ListAcmeRequest.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.ListAcmeRequest
+             * @static
+             * @param {sigil.v1.ListAcmeRequest.$Properties} message ListAcmeRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ListAcmeRequest.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.name != null && $Object.hasOwnProperty.call(message, "name") && message.name !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.name);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ListAcmeRequest message, length delimited. Does not implicitly {@link sigil.v1.ListAcmeRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.ListAcmeRequest
+             * @static
+             * @param {sigil.v1.ListAcmeRequest.$Properties} message ListAcmeRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ListAcmeRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ListAcmeRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.ListAcmeRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.ListAcmeRequest & sigil.v1.ListAcmeRequest.$Shape} ListAcmeRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ListAcmeRequest.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.ListAcmeRequest();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.name = value;
+                            else
+                                delete message.name;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a ListAcmeRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.ListAcmeRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.ListAcmeRequest & sigil.v1.ListAcmeRequest.$Shape} ListAcmeRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ListAcmeRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ListAcmeRequest message.
+             * @function verify
+             * @memberof sigil.v1.ListAcmeRequest
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ListAcmeRequest.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
+                    if (!$util.isString(message.name))
+                        return "name: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a ListAcmeRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.ListAcmeRequest
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.ListAcmeRequest} ListAcmeRequest
+             */
+            ListAcmeRequest.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.ListAcmeRequest)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.ListAcmeRequest: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.ListAcmeRequest();
+                if (object.name != null)
+                    if (typeof object.name !== "string" || object.name.length)
+                        message.name = $String(object.name);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a ListAcmeRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.ListAcmeRequest
+             * @static
+             * @param {sigil.v1.ListAcmeRequest} message ListAcmeRequest
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ListAcmeRequest.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults)
+                    object.name = "";
+                if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
+                    object.name = message.name;
+                return object;
+            };
+
+            /**
+             * Converts this ListAcmeRequest to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.ListAcmeRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ListAcmeRequest.prototype.toJSON = function() {
+                return ListAcmeRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ListAcmeRequest
+             * @function getTypeUrl
+             * @memberof sigil.v1.ListAcmeRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ListAcmeRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.ListAcmeRequest";
+            };
+
+            return ListAcmeRequest;
+        })();
+
+        v1.ListAcmeResponse = (function() {
+
+            /**
+             * Properties of a ListAcmeResponse.
+             * @typedef {Object} sigil.v1.ListAcmeResponse.$Properties
+             * @property {Array.<sigil.v1.AcmeCertificateStatus.$Properties>|null} [certificates] ListAcmeResponse certificates
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ListAcmeResponse.
+             * @memberof sigil.v1
+             * @interface IListAcmeResponse
+             * @augments sigil.v1.ListAcmeResponse.$Properties
+             * @deprecated Use sigil.v1.ListAcmeResponse.$Properties instead.
+             */
+
+            /**
+             * Shape of a ListAcmeResponse.
+             * @typedef {sigil.v1.ListAcmeResponse.$Properties} sigil.v1.ListAcmeResponse.$Shape
+             */
+
+            /**
+             * Constructs a new ListAcmeResponse.
+             * @memberof sigil.v1
+             * @classdesc Represents a ListAcmeResponse.
+             * @constructor
+             * @param {sigil.v1.ListAcmeResponse.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ListAcmeResponse = function (properties) {
+                this.certificates = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * ListAcmeResponse certificates.
+             * @member {Array.<sigil.v1.AcmeCertificateStatus.$Properties>} certificates
+             * @memberof sigil.v1.ListAcmeResponse
+             * @instance
+             */
+            ListAcmeResponse.prototype.certificates = $util.emptyArray;
+
+            /**
+             * Creates a new ListAcmeResponse instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.ListAcmeResponse
+             * @static
+             * @param {sigil.v1.ListAcmeResponse.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.ListAcmeResponse} ListAcmeResponse instance
+             * @type {{
+             *   (properties: sigil.v1.ListAcmeResponse.$Shape): sigil.v1.ListAcmeResponse & sigil.v1.ListAcmeResponse.$Shape;
+             *   (properties?: sigil.v1.ListAcmeResponse.$Properties): sigil.v1.ListAcmeResponse;
+             * }}
+             */
+            ListAcmeResponse.create = function(properties) {
+                return new ListAcmeResponse(properties);
+            };
+
+            /**
+             * Encodes the specified ListAcmeResponse message. Does not implicitly {@link sigil.v1.ListAcmeResponse.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.ListAcmeResponse
+             * @static
+             * @param {sigil.v1.ListAcmeResponse.$Properties} message ListAcmeResponse message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ListAcmeResponse.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.certificates != null && message.certificates.length)
+                    for (let i = 0; i < message.certificates.length; ++i)
+                        $root.sigil.v1.AcmeCertificateStatus.encode(message.certificates[i], writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ListAcmeResponse message, length delimited. Does not implicitly {@link sigil.v1.ListAcmeResponse.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.ListAcmeResponse
+             * @static
+             * @param {sigil.v1.ListAcmeResponse.$Properties} message ListAcmeResponse message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ListAcmeResponse.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ListAcmeResponse message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.ListAcmeResponse
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.ListAcmeResponse & sigil.v1.ListAcmeResponse.$Shape} ListAcmeResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ListAcmeResponse.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.ListAcmeResponse();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.certificates && message.certificates.length))
+                                message.certificates = [];
+                            message.certificates.push($root.sigil.v1.AcmeCertificateStatus.decode(reader, reader.size(), $undefined, _depth + 1));
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a ListAcmeResponse message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.ListAcmeResponse
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.ListAcmeResponse & sigil.v1.ListAcmeResponse.$Shape} ListAcmeResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ListAcmeResponse.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ListAcmeResponse message.
+             * @function verify
+             * @memberof sigil.v1.ListAcmeResponse
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ListAcmeResponse.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.certificates != null && $Object.hasOwnProperty.call(message, "certificates")) {
+                    if (!$Array.isArray(message.certificates))
+                        return "certificates: array expected";
+                    for (let i = 0; i < message.certificates.length; ++i) {
+                        let error = $root.sigil.v1.AcmeCertificateStatus.verify(message.certificates[i], _depth + 1);
+                        if (error)
+                            return "certificates." + error;
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a ListAcmeResponse message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.ListAcmeResponse
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.ListAcmeResponse} ListAcmeResponse
+             */
+            ListAcmeResponse.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.ListAcmeResponse)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.ListAcmeResponse: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.ListAcmeResponse();
+                if (object.certificates) {
+                    if (!$Array.isArray(object.certificates))
+                        throw $TypeError(".sigil.v1.ListAcmeResponse.certificates: array expected");
+                    message.certificates = $Array(object.certificates.length);
+                    for (let i = 0; i < object.certificates.length; ++i) {
+                        if (!$util.isObject(object.certificates[i]))
+                            throw $TypeError(".sigil.v1.ListAcmeResponse.certificates: object expected");
+                        message.certificates[i] = $root.sigil.v1.AcmeCertificateStatus.fromObject(object.certificates[i], _depth + 1);
+                    }
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a ListAcmeResponse message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.ListAcmeResponse
+             * @static
+             * @param {sigil.v1.ListAcmeResponse} message ListAcmeResponse
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ListAcmeResponse.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.certificates = [];
+                if (message.certificates && message.certificates.length) {
+                    object.certificates = $Array(message.certificates.length);
+                    for (let j = 0; j < message.certificates.length; ++j)
+                        object.certificates[j] = $root.sigil.v1.AcmeCertificateStatus.toObject(message.certificates[j], options, _depth + 1);
+                }
+                return object;
+            };
+
+            /**
+             * Converts this ListAcmeResponse to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.ListAcmeResponse
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ListAcmeResponse.prototype.toJSON = function() {
+                return ListAcmeResponse.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ListAcmeResponse
+             * @function getTypeUrl
+             * @memberof sigil.v1.ListAcmeResponse
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ListAcmeResponse.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.ListAcmeResponse";
+            };
+
+            return ListAcmeResponse;
+        })();
+
+        v1.AcmeCertificateStatus = (function() {
+
+            /**
+             * Properties of an AcmeCertificateStatus.
+             * @typedef {Object} sigil.v1.AcmeCertificateStatus.$Properties
+             * @property {string|null} [name] AcmeCertificateStatus name
+             * @property {string|null} [account] AcmeCertificateStatus account
+             * @property {Array.<string>|null} [names] AcmeCertificateStatus names
+             * @property {string|null} [challenge] AcmeCertificateStatus challenge
+             * @property {string|null} [installDir] AcmeCertificateStatus installDir
+             * @property {string|null} [profile] AcmeCertificateStatus profile
+             * @property {string|null} [source] "config" (cp.yaml) or "applied" (sigil acme apply).
+             * @property {string|null} [status] "pending" (never issued), "valid", "failing", "revoked" or "staged" (issued, waiting for install or reload).
+             * @property {string|null} [serial] AcmeCertificateStatus serial
+             * @property {number|null} [notBeforeUnixMs] AcmeCertificateStatus notBeforeUnixMs
+             * @property {number|null} [notAfterUnixMs] AcmeCertificateStatus notAfterUnixMs
+             * @property {string|null} [orderUrl] AcmeCertificateStatus orderUrl
+             * @property {number|null} [renewAtUnixMs] When the next renewal is due, and why: "ari" (the CA's suggested window) or "lifetime" (a third left).
+             * @property {string|null} [renewalBasis] AcmeCertificateStatus renewalBasis
+             * @property {number|null} [ariWindowStartUnixMs] AcmeCertificateStatus ariWindowStartUnixMs
+             * @property {number|null} [ariWindowEndUnixMs] AcmeCertificateStatus ariWindowEndUnixMs
+             * @property {number|null} [failures] AcmeCertificateStatus failures
+             * @property {string|null} [lastErrorCode] AcmeCertificateStatus lastErrorCode
+             * @property {string|null} [lastError] AcmeCertificateStatus lastError
+             * @property {number|null} [nextAttemptUnixMs] AcmeCertificateStatus nextAttemptUnixMs
+             * @property {string|null} [accountUrl] AcmeCertificateStatus accountUrl
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an AcmeCertificateStatus.
+             * @memberof sigil.v1
+             * @interface IAcmeCertificateStatus
+             * @augments sigil.v1.AcmeCertificateStatus.$Properties
+             * @deprecated Use sigil.v1.AcmeCertificateStatus.$Properties instead.
+             */
+
+            /**
+             * Shape of an AcmeCertificateStatus.
+             * @typedef {sigil.v1.AcmeCertificateStatus.$Properties} sigil.v1.AcmeCertificateStatus.$Shape
+             */
+
+            /**
+             * Constructs a new AcmeCertificateStatus.
+             * @memberof sigil.v1
+             * @classdesc Represents an AcmeCertificateStatus.
+             * @constructor
+             * @param {sigil.v1.AcmeCertificateStatus.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const AcmeCertificateStatus = function (properties) {
+                this.names = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * AcmeCertificateStatus name.
+             * @member {string} name
+             * @memberof sigil.v1.AcmeCertificateStatus
+             * @instance
+             */
+            AcmeCertificateStatus.prototype.name = "";
+
+            /**
+             * AcmeCertificateStatus account.
+             * @member {string} account
+             * @memberof sigil.v1.AcmeCertificateStatus
+             * @instance
+             */
+            AcmeCertificateStatus.prototype.account = "";
+
+            /**
+             * AcmeCertificateStatus names.
+             * @member {Array.<string>} names
+             * @memberof sigil.v1.AcmeCertificateStatus
+             * @instance
+             */
+            AcmeCertificateStatus.prototype.names = $util.emptyArray;
+
+            /**
+             * AcmeCertificateStatus challenge.
+             * @member {string} challenge
+             * @memberof sigil.v1.AcmeCertificateStatus
+             * @instance
+             */
+            AcmeCertificateStatus.prototype.challenge = "";
+
+            /**
+             * AcmeCertificateStatus installDir.
+             * @member {string} installDir
+             * @memberof sigil.v1.AcmeCertificateStatus
+             * @instance
+             */
+            AcmeCertificateStatus.prototype.installDir = "";
+
+            /**
+             * AcmeCertificateStatus profile.
+             * @member {string} profile
+             * @memberof sigil.v1.AcmeCertificateStatus
+             * @instance
+             */
+            AcmeCertificateStatus.prototype.profile = "";
+
+            /**
+             * "config" (cp.yaml) or "applied" (sigil acme apply).
+             * @member {string} source
+             * @memberof sigil.v1.AcmeCertificateStatus
+             * @instance
+             */
+            AcmeCertificateStatus.prototype.source = "";
+
+            /**
+             * "pending" (never issued), "valid", "failing", "revoked" or "staged" (issued, waiting for install or reload).
+             * @member {string} status
+             * @memberof sigil.v1.AcmeCertificateStatus
+             * @instance
+             */
+            AcmeCertificateStatus.prototype.status = "";
+
+            /**
+             * AcmeCertificateStatus serial.
+             * @member {string} serial
+             * @memberof sigil.v1.AcmeCertificateStatus
+             * @instance
+             */
+            AcmeCertificateStatus.prototype.serial = "";
+
+            /**
+             * AcmeCertificateStatus notBeforeUnixMs.
+             * @member {number} notBeforeUnixMs
+             * @memberof sigil.v1.AcmeCertificateStatus
+             * @instance
+             */
+            AcmeCertificateStatus.prototype.notBeforeUnixMs = 0;
+
+            /**
+             * AcmeCertificateStatus notAfterUnixMs.
+             * @member {number} notAfterUnixMs
+             * @memberof sigil.v1.AcmeCertificateStatus
+             * @instance
+             */
+            AcmeCertificateStatus.prototype.notAfterUnixMs = 0;
+
+            /**
+             * AcmeCertificateStatus orderUrl.
+             * @member {string} orderUrl
+             * @memberof sigil.v1.AcmeCertificateStatus
+             * @instance
+             */
+            AcmeCertificateStatus.prototype.orderUrl = "";
+
+            /**
+             * When the next renewal is due, and why: "ari" (the CA's suggested window) or "lifetime" (a third left).
+             * @member {number} renewAtUnixMs
+             * @memberof sigil.v1.AcmeCertificateStatus
+             * @instance
+             */
+            AcmeCertificateStatus.prototype.renewAtUnixMs = 0;
+
+            /**
+             * AcmeCertificateStatus renewalBasis.
+             * @member {string} renewalBasis
+             * @memberof sigil.v1.AcmeCertificateStatus
+             * @instance
+             */
+            AcmeCertificateStatus.prototype.renewalBasis = "";
+
+            /**
+             * AcmeCertificateStatus ariWindowStartUnixMs.
+             * @member {number} ariWindowStartUnixMs
+             * @memberof sigil.v1.AcmeCertificateStatus
+             * @instance
+             */
+            AcmeCertificateStatus.prototype.ariWindowStartUnixMs = 0;
+
+            /**
+             * AcmeCertificateStatus ariWindowEndUnixMs.
+             * @member {number} ariWindowEndUnixMs
+             * @memberof sigil.v1.AcmeCertificateStatus
+             * @instance
+             */
+            AcmeCertificateStatus.prototype.ariWindowEndUnixMs = 0;
+
+            /**
+             * AcmeCertificateStatus failures.
+             * @member {number} failures
+             * @memberof sigil.v1.AcmeCertificateStatus
+             * @instance
+             */
+            AcmeCertificateStatus.prototype.failures = 0;
+
+            /**
+             * AcmeCertificateStatus lastErrorCode.
+             * @member {string} lastErrorCode
+             * @memberof sigil.v1.AcmeCertificateStatus
+             * @instance
+             */
+            AcmeCertificateStatus.prototype.lastErrorCode = "";
+
+            /**
+             * AcmeCertificateStatus lastError.
+             * @member {string} lastError
+             * @memberof sigil.v1.AcmeCertificateStatus
+             * @instance
+             */
+            AcmeCertificateStatus.prototype.lastError = "";
+
+            /**
+             * AcmeCertificateStatus nextAttemptUnixMs.
+             * @member {number} nextAttemptUnixMs
+             * @memberof sigil.v1.AcmeCertificateStatus
+             * @instance
+             */
+            AcmeCertificateStatus.prototype.nextAttemptUnixMs = 0;
+
+            /**
+             * AcmeCertificateStatus accountUrl.
+             * @member {string} accountUrl
+             * @memberof sigil.v1.AcmeCertificateStatus
+             * @instance
+             */
+            AcmeCertificateStatus.prototype.accountUrl = "";
+
+            /**
+             * Creates a new AcmeCertificateStatus instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.AcmeCertificateStatus
+             * @static
+             * @param {sigil.v1.AcmeCertificateStatus.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.AcmeCertificateStatus} AcmeCertificateStatus instance
+             * @type {{
+             *   (properties: sigil.v1.AcmeCertificateStatus.$Shape): sigil.v1.AcmeCertificateStatus & sigil.v1.AcmeCertificateStatus.$Shape;
+             *   (properties?: sigil.v1.AcmeCertificateStatus.$Properties): sigil.v1.AcmeCertificateStatus;
+             * }}
+             */
+            AcmeCertificateStatus.create = function(properties) {
+                return new AcmeCertificateStatus(properties);
+            };
+
+            /**
+             * Encodes the specified AcmeCertificateStatus message. Does not implicitly {@link sigil.v1.AcmeCertificateStatus.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.AcmeCertificateStatus
+             * @static
+             * @param {sigil.v1.AcmeCertificateStatus.$Properties} message AcmeCertificateStatus message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AcmeCertificateStatus.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.name != null && $Object.hasOwnProperty.call(message, "name") && message.name !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.name);
+                if (message.account != null && $Object.hasOwnProperty.call(message, "account") && message.account !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.account);
+                if (message.names != null && message.names.length)
+                    for (let i = 0; i < message.names.length; ++i)
+                        writer.uint32(/* id 3, wireType 2 =*/26).string(message.names[i]);
+                if (message.challenge != null && $Object.hasOwnProperty.call(message, "challenge") && message.challenge !== "")
+                    writer.uint32(/* id 4, wireType 2 =*/34).string(message.challenge);
+                if (message.installDir != null && $Object.hasOwnProperty.call(message, "installDir") && message.installDir !== "")
+                    writer.uint32(/* id 5, wireType 2 =*/42).string(message.installDir);
+                if (message.profile != null && $Object.hasOwnProperty.call(message, "profile") && message.profile !== "")
+                    writer.uint32(/* id 6, wireType 2 =*/50).string(message.profile);
+                if (message.source != null && $Object.hasOwnProperty.call(message, "source") && message.source !== "")
+                    writer.uint32(/* id 7, wireType 2 =*/58).string(message.source);
+                if (message.status != null && $Object.hasOwnProperty.call(message, "status") && message.status !== "")
+                    writer.uint32(/* id 8, wireType 2 =*/66).string(message.status);
+                if (message.serial != null && $Object.hasOwnProperty.call(message, "serial") && message.serial !== "")
+                    writer.uint32(/* id 9, wireType 2 =*/74).string(message.serial);
+                if (message.notBeforeUnixMs != null && $Object.hasOwnProperty.call(message, "notBeforeUnixMs") && (typeof message.notBeforeUnixMs === "object" ? message.notBeforeUnixMs.low || message.notBeforeUnixMs.high : message.notBeforeUnixMs !== 0))
+                    writer.uint32(/* id 10, wireType 0 =*/80).int64(message.notBeforeUnixMs);
+                if (message.notAfterUnixMs != null && $Object.hasOwnProperty.call(message, "notAfterUnixMs") && (typeof message.notAfterUnixMs === "object" ? message.notAfterUnixMs.low || message.notAfterUnixMs.high : message.notAfterUnixMs !== 0))
+                    writer.uint32(/* id 11, wireType 0 =*/88).int64(message.notAfterUnixMs);
+                if (message.orderUrl != null && $Object.hasOwnProperty.call(message, "orderUrl") && message.orderUrl !== "")
+                    writer.uint32(/* id 12, wireType 2 =*/98).string(message.orderUrl);
+                if (message.renewAtUnixMs != null && $Object.hasOwnProperty.call(message, "renewAtUnixMs") && (typeof message.renewAtUnixMs === "object" ? message.renewAtUnixMs.low || message.renewAtUnixMs.high : message.renewAtUnixMs !== 0))
+                    writer.uint32(/* id 13, wireType 0 =*/104).int64(message.renewAtUnixMs);
+                if (message.renewalBasis != null && $Object.hasOwnProperty.call(message, "renewalBasis") && message.renewalBasis !== "")
+                    writer.uint32(/* id 14, wireType 2 =*/114).string(message.renewalBasis);
+                if (message.ariWindowStartUnixMs != null && $Object.hasOwnProperty.call(message, "ariWindowStartUnixMs") && (typeof message.ariWindowStartUnixMs === "object" ? message.ariWindowStartUnixMs.low || message.ariWindowStartUnixMs.high : message.ariWindowStartUnixMs !== 0))
+                    writer.uint32(/* id 15, wireType 0 =*/120).int64(message.ariWindowStartUnixMs);
+                if (message.ariWindowEndUnixMs != null && $Object.hasOwnProperty.call(message, "ariWindowEndUnixMs") && (typeof message.ariWindowEndUnixMs === "object" ? message.ariWindowEndUnixMs.low || message.ariWindowEndUnixMs.high : message.ariWindowEndUnixMs !== 0))
+                    writer.uint32(/* id 16, wireType 0 =*/128).int64(message.ariWindowEndUnixMs);
+                if (message.failures != null && $Object.hasOwnProperty.call(message, "failures") && message.failures !== 0)
+                    writer.uint32(/* id 17, wireType 0 =*/136).uint32(message.failures);
+                if (message.lastErrorCode != null && $Object.hasOwnProperty.call(message, "lastErrorCode") && message.lastErrorCode !== "")
+                    writer.uint32(/* id 18, wireType 2 =*/146).string(message.lastErrorCode);
+                if (message.lastError != null && $Object.hasOwnProperty.call(message, "lastError") && message.lastError !== "")
+                    writer.uint32(/* id 19, wireType 2 =*/154).string(message.lastError);
+                if (message.nextAttemptUnixMs != null && $Object.hasOwnProperty.call(message, "nextAttemptUnixMs") && (typeof message.nextAttemptUnixMs === "object" ? message.nextAttemptUnixMs.low || message.nextAttemptUnixMs.high : message.nextAttemptUnixMs !== 0))
+                    writer.uint32(/* id 20, wireType 0 =*/160).int64(message.nextAttemptUnixMs);
+                if (message.accountUrl != null && $Object.hasOwnProperty.call(message, "accountUrl") && message.accountUrl !== "")
+                    writer.uint32(/* id 21, wireType 2 =*/170).string(message.accountUrl);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified AcmeCertificateStatus message, length delimited. Does not implicitly {@link sigil.v1.AcmeCertificateStatus.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.AcmeCertificateStatus
+             * @static
+             * @param {sigil.v1.AcmeCertificateStatus.$Properties} message AcmeCertificateStatus message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AcmeCertificateStatus.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an AcmeCertificateStatus message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.AcmeCertificateStatus
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.AcmeCertificateStatus & sigil.v1.AcmeCertificateStatus.$Shape} AcmeCertificateStatus
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AcmeCertificateStatus.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.AcmeCertificateStatus();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.name = value;
+                            else
+                                delete message.name;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.account = value;
+                            else
+                                delete message.account;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.names && message.names.length))
+                                message.names = [];
+                            message.names.push(reader.stringVerify());
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.challenge = value;
+                            else
+                                delete message.challenge;
+                            continue;
+                        }
+                    case 5: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.installDir = value;
+                            else
+                                delete message.installDir;
+                            continue;
+                        }
+                    case 6: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.profile = value;
+                            else
+                                delete message.profile;
+                            continue;
+                        }
+                    case 7: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.source = value;
+                            else
+                                delete message.source;
+                            continue;
+                        }
+                    case 8: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.status = value;
+                            else
+                                delete message.status;
+                            continue;
+                        }
+                    case 9: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.serial = value;
+                            else
+                                delete message.serial;
+                            continue;
+                        }
+                    case 10: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+                                message.notBeforeUnixMs = value;
+                            else
+                                delete message.notBeforeUnixMs;
+                            continue;
+                        }
+                    case 11: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+                                message.notAfterUnixMs = value;
+                            else
+                                delete message.notAfterUnixMs;
+                            continue;
+                        }
+                    case 12: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.orderUrl = value;
+                            else
+                                delete message.orderUrl;
+                            continue;
+                        }
+                    case 13: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+                                message.renewAtUnixMs = value;
+                            else
+                                delete message.renewAtUnixMs;
+                            continue;
+                        }
+                    case 14: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.renewalBasis = value;
+                            else
+                                delete message.renewalBasis;
+                            continue;
+                        }
+                    case 15: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+                                message.ariWindowStartUnixMs = value;
+                            else
+                                delete message.ariWindowStartUnixMs;
+                            continue;
+                        }
+                    case 16: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+                                message.ariWindowEndUnixMs = value;
+                            else
+                                delete message.ariWindowEndUnixMs;
+                            continue;
+                        }
+                    case 17: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.failures = value;
+                            else
+                                delete message.failures;
+                            continue;
+                        }
+                    case 18: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.lastErrorCode = value;
+                            else
+                                delete message.lastErrorCode;
+                            continue;
+                        }
+                    case 19: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.lastError = value;
+                            else
+                                delete message.lastError;
+                            continue;
+                        }
+                    case 20: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+                                message.nextAttemptUnixMs = value;
+                            else
+                                delete message.nextAttemptUnixMs;
+                            continue;
+                        }
+                    case 21: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.accountUrl = value;
+                            else
+                                delete message.accountUrl;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes an AcmeCertificateStatus message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.AcmeCertificateStatus
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.AcmeCertificateStatus & sigil.v1.AcmeCertificateStatus.$Shape} AcmeCertificateStatus
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AcmeCertificateStatus.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an AcmeCertificateStatus message.
+             * @function verify
+             * @memberof sigil.v1.AcmeCertificateStatus
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            AcmeCertificateStatus.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
+                    if (!$util.isString(message.name))
+                        return "name: string expected";
+                if (message.account != null && $Object.hasOwnProperty.call(message, "account"))
+                    if (!$util.isString(message.account))
+                        return "account: string expected";
+                if (message.names != null && $Object.hasOwnProperty.call(message, "names")) {
+                    if (!$Array.isArray(message.names))
+                        return "names: array expected";
+                    for (let i = 0; i < message.names.length; ++i)
+                        if (!$util.isString(message.names[i]))
+                            return "names: string[] expected";
+                }
+                if (message.challenge != null && $Object.hasOwnProperty.call(message, "challenge"))
+                    if (!$util.isString(message.challenge))
+                        return "challenge: string expected";
+                if (message.installDir != null && $Object.hasOwnProperty.call(message, "installDir"))
+                    if (!$util.isString(message.installDir))
+                        return "installDir: string expected";
+                if (message.profile != null && $Object.hasOwnProperty.call(message, "profile"))
+                    if (!$util.isString(message.profile))
+                        return "profile: string expected";
+                if (message.source != null && $Object.hasOwnProperty.call(message, "source"))
+                    if (!$util.isString(message.source))
+                        return "source: string expected";
+                if (message.status != null && $Object.hasOwnProperty.call(message, "status"))
+                    if (!$util.isString(message.status))
+                        return "status: string expected";
+                if (message.serial != null && $Object.hasOwnProperty.call(message, "serial"))
+                    if (!$util.isString(message.serial))
+                        return "serial: string expected";
+                if (message.notBeforeUnixMs != null && $Object.hasOwnProperty.call(message, "notBeforeUnixMs"))
+                    if (!$util.isInteger(message.notBeforeUnixMs) && !(message.notBeforeUnixMs && $util.isInteger(message.notBeforeUnixMs.low) && $util.isInteger(message.notBeforeUnixMs.high)))
+                        return "notBeforeUnixMs: integer|Long expected";
+                if (message.notAfterUnixMs != null && $Object.hasOwnProperty.call(message, "notAfterUnixMs"))
+                    if (!$util.isInteger(message.notAfterUnixMs) && !(message.notAfterUnixMs && $util.isInteger(message.notAfterUnixMs.low) && $util.isInteger(message.notAfterUnixMs.high)))
+                        return "notAfterUnixMs: integer|Long expected";
+                if (message.orderUrl != null && $Object.hasOwnProperty.call(message, "orderUrl"))
+                    if (!$util.isString(message.orderUrl))
+                        return "orderUrl: string expected";
+                if (message.renewAtUnixMs != null && $Object.hasOwnProperty.call(message, "renewAtUnixMs"))
+                    if (!$util.isInteger(message.renewAtUnixMs) && !(message.renewAtUnixMs && $util.isInteger(message.renewAtUnixMs.low) && $util.isInteger(message.renewAtUnixMs.high)))
+                        return "renewAtUnixMs: integer|Long expected";
+                if (message.renewalBasis != null && $Object.hasOwnProperty.call(message, "renewalBasis"))
+                    if (!$util.isString(message.renewalBasis))
+                        return "renewalBasis: string expected";
+                if (message.ariWindowStartUnixMs != null && $Object.hasOwnProperty.call(message, "ariWindowStartUnixMs"))
+                    if (!$util.isInteger(message.ariWindowStartUnixMs) && !(message.ariWindowStartUnixMs && $util.isInteger(message.ariWindowStartUnixMs.low) && $util.isInteger(message.ariWindowStartUnixMs.high)))
+                        return "ariWindowStartUnixMs: integer|Long expected";
+                if (message.ariWindowEndUnixMs != null && $Object.hasOwnProperty.call(message, "ariWindowEndUnixMs"))
+                    if (!$util.isInteger(message.ariWindowEndUnixMs) && !(message.ariWindowEndUnixMs && $util.isInteger(message.ariWindowEndUnixMs.low) && $util.isInteger(message.ariWindowEndUnixMs.high)))
+                        return "ariWindowEndUnixMs: integer|Long expected";
+                if (message.failures != null && $Object.hasOwnProperty.call(message, "failures"))
+                    if (!$util.isInteger(message.failures))
+                        return "failures: integer expected";
+                if (message.lastErrorCode != null && $Object.hasOwnProperty.call(message, "lastErrorCode"))
+                    if (!$util.isString(message.lastErrorCode))
+                        return "lastErrorCode: string expected";
+                if (message.lastError != null && $Object.hasOwnProperty.call(message, "lastError"))
+                    if (!$util.isString(message.lastError))
+                        return "lastError: string expected";
+                if (message.nextAttemptUnixMs != null && $Object.hasOwnProperty.call(message, "nextAttemptUnixMs"))
+                    if (!$util.isInteger(message.nextAttemptUnixMs) && !(message.nextAttemptUnixMs && $util.isInteger(message.nextAttemptUnixMs.low) && $util.isInteger(message.nextAttemptUnixMs.high)))
+                        return "nextAttemptUnixMs: integer|Long expected";
+                if (message.accountUrl != null && $Object.hasOwnProperty.call(message, "accountUrl"))
+                    if (!$util.isString(message.accountUrl))
+                        return "accountUrl: string expected";
+                return null;
+            };
+
+            /**
+             * Creates an AcmeCertificateStatus message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.AcmeCertificateStatus
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.AcmeCertificateStatus} AcmeCertificateStatus
+             */
+            AcmeCertificateStatus.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.AcmeCertificateStatus)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.AcmeCertificateStatus: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.AcmeCertificateStatus();
+                if (object.name != null)
+                    if (typeof object.name !== "string" || object.name.length)
+                        message.name = $String(object.name);
+                if (object.account != null)
+                    if (typeof object.account !== "string" || object.account.length)
+                        message.account = $String(object.account);
+                if (object.names) {
+                    if (!$Array.isArray(object.names))
+                        throw $TypeError(".sigil.v1.AcmeCertificateStatus.names: array expected");
+                    message.names = $Array(object.names.length);
+                    for (let i = 0; i < object.names.length; ++i)
+                        message.names[i] = $String(object.names[i]);
+                }
+                if (object.challenge != null)
+                    if (typeof object.challenge !== "string" || object.challenge.length)
+                        message.challenge = $String(object.challenge);
+                if (object.installDir != null)
+                    if (typeof object.installDir !== "string" || object.installDir.length)
+                        message.installDir = $String(object.installDir);
+                if (object.profile != null)
+                    if (typeof object.profile !== "string" || object.profile.length)
+                        message.profile = $String(object.profile);
+                if (object.source != null)
+                    if (typeof object.source !== "string" || object.source.length)
+                        message.source = $String(object.source);
+                if (object.status != null)
+                    if (typeof object.status !== "string" || object.status.length)
+                        message.status = $String(object.status);
+                if (object.serial != null)
+                    if (typeof object.serial !== "string" || object.serial.length)
+                        message.serial = $String(object.serial);
+                if (object.notBeforeUnixMs != null)
+                    if (typeof object.notBeforeUnixMs === "object" ? object.notBeforeUnixMs.low || object.notBeforeUnixMs.high : $Number(object.notBeforeUnixMs) !== 0)
+                        if ($util.Long)
+                            message.notBeforeUnixMs = $util.Long.fromValue(object.notBeforeUnixMs, false);
+                        else if (typeof object.notBeforeUnixMs === "string")
+                            message.notBeforeUnixMs = $parseInt(object.notBeforeUnixMs, 10);
+                        else if (typeof object.notBeforeUnixMs === "number")
+                            message.notBeforeUnixMs = object.notBeforeUnixMs;
+                        else if (typeof object.notBeforeUnixMs === "object")
+                            message.notBeforeUnixMs = new $util.LongBits(object.notBeforeUnixMs.low >>> 0, object.notBeforeUnixMs.high >>> 0).toNumber();
+                if (object.notAfterUnixMs != null)
+                    if (typeof object.notAfterUnixMs === "object" ? object.notAfterUnixMs.low || object.notAfterUnixMs.high : $Number(object.notAfterUnixMs) !== 0)
+                        if ($util.Long)
+                            message.notAfterUnixMs = $util.Long.fromValue(object.notAfterUnixMs, false);
+                        else if (typeof object.notAfterUnixMs === "string")
+                            message.notAfterUnixMs = $parseInt(object.notAfterUnixMs, 10);
+                        else if (typeof object.notAfterUnixMs === "number")
+                            message.notAfterUnixMs = object.notAfterUnixMs;
+                        else if (typeof object.notAfterUnixMs === "object")
+                            message.notAfterUnixMs = new $util.LongBits(object.notAfterUnixMs.low >>> 0, object.notAfterUnixMs.high >>> 0).toNumber();
+                if (object.orderUrl != null)
+                    if (typeof object.orderUrl !== "string" || object.orderUrl.length)
+                        message.orderUrl = $String(object.orderUrl);
+                if (object.renewAtUnixMs != null)
+                    if (typeof object.renewAtUnixMs === "object" ? object.renewAtUnixMs.low || object.renewAtUnixMs.high : $Number(object.renewAtUnixMs) !== 0)
+                        if ($util.Long)
+                            message.renewAtUnixMs = $util.Long.fromValue(object.renewAtUnixMs, false);
+                        else if (typeof object.renewAtUnixMs === "string")
+                            message.renewAtUnixMs = $parseInt(object.renewAtUnixMs, 10);
+                        else if (typeof object.renewAtUnixMs === "number")
+                            message.renewAtUnixMs = object.renewAtUnixMs;
+                        else if (typeof object.renewAtUnixMs === "object")
+                            message.renewAtUnixMs = new $util.LongBits(object.renewAtUnixMs.low >>> 0, object.renewAtUnixMs.high >>> 0).toNumber();
+                if (object.renewalBasis != null)
+                    if (typeof object.renewalBasis !== "string" || object.renewalBasis.length)
+                        message.renewalBasis = $String(object.renewalBasis);
+                if (object.ariWindowStartUnixMs != null)
+                    if (typeof object.ariWindowStartUnixMs === "object" ? object.ariWindowStartUnixMs.low || object.ariWindowStartUnixMs.high : $Number(object.ariWindowStartUnixMs) !== 0)
+                        if ($util.Long)
+                            message.ariWindowStartUnixMs = $util.Long.fromValue(object.ariWindowStartUnixMs, false);
+                        else if (typeof object.ariWindowStartUnixMs === "string")
+                            message.ariWindowStartUnixMs = $parseInt(object.ariWindowStartUnixMs, 10);
+                        else if (typeof object.ariWindowStartUnixMs === "number")
+                            message.ariWindowStartUnixMs = object.ariWindowStartUnixMs;
+                        else if (typeof object.ariWindowStartUnixMs === "object")
+                            message.ariWindowStartUnixMs = new $util.LongBits(object.ariWindowStartUnixMs.low >>> 0, object.ariWindowStartUnixMs.high >>> 0).toNumber();
+                if (object.ariWindowEndUnixMs != null)
+                    if (typeof object.ariWindowEndUnixMs === "object" ? object.ariWindowEndUnixMs.low || object.ariWindowEndUnixMs.high : $Number(object.ariWindowEndUnixMs) !== 0)
+                        if ($util.Long)
+                            message.ariWindowEndUnixMs = $util.Long.fromValue(object.ariWindowEndUnixMs, false);
+                        else if (typeof object.ariWindowEndUnixMs === "string")
+                            message.ariWindowEndUnixMs = $parseInt(object.ariWindowEndUnixMs, 10);
+                        else if (typeof object.ariWindowEndUnixMs === "number")
+                            message.ariWindowEndUnixMs = object.ariWindowEndUnixMs;
+                        else if (typeof object.ariWindowEndUnixMs === "object")
+                            message.ariWindowEndUnixMs = new $util.LongBits(object.ariWindowEndUnixMs.low >>> 0, object.ariWindowEndUnixMs.high >>> 0).toNumber();
+                if (object.failures != null)
+                    if ($Number(object.failures) !== 0)
+                        message.failures = object.failures >>> 0;
+                if (object.lastErrorCode != null)
+                    if (typeof object.lastErrorCode !== "string" || object.lastErrorCode.length)
+                        message.lastErrorCode = $String(object.lastErrorCode);
+                if (object.lastError != null)
+                    if (typeof object.lastError !== "string" || object.lastError.length)
+                        message.lastError = $String(object.lastError);
+                if (object.nextAttemptUnixMs != null)
+                    if (typeof object.nextAttemptUnixMs === "object" ? object.nextAttemptUnixMs.low || object.nextAttemptUnixMs.high : $Number(object.nextAttemptUnixMs) !== 0)
+                        if ($util.Long)
+                            message.nextAttemptUnixMs = $util.Long.fromValue(object.nextAttemptUnixMs, false);
+                        else if (typeof object.nextAttemptUnixMs === "string")
+                            message.nextAttemptUnixMs = $parseInt(object.nextAttemptUnixMs, 10);
+                        else if (typeof object.nextAttemptUnixMs === "number")
+                            message.nextAttemptUnixMs = object.nextAttemptUnixMs;
+                        else if (typeof object.nextAttemptUnixMs === "object")
+                            message.nextAttemptUnixMs = new $util.LongBits(object.nextAttemptUnixMs.low >>> 0, object.nextAttemptUnixMs.high >>> 0).toNumber();
+                if (object.accountUrl != null)
+                    if (typeof object.accountUrl !== "string" || object.accountUrl.length)
+                        message.accountUrl = $String(object.accountUrl);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an AcmeCertificateStatus message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.AcmeCertificateStatus
+             * @static
+             * @param {sigil.v1.AcmeCertificateStatus} message AcmeCertificateStatus
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            AcmeCertificateStatus.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.names = [];
+                if (options.defaults) {
+                    object.name = "";
+                    object.account = "";
+                    object.challenge = "";
+                    object.installDir = "";
+                    object.profile = "";
+                    object.source = "";
+                    object.status = "";
+                    object.serial = "";
+                    object.notBeforeUnixMs = 0;
+                    object.notAfterUnixMs = 0;
+                    object.orderUrl = "";
+                    object.renewAtUnixMs = 0;
+                    object.renewalBasis = "";
+                    object.ariWindowStartUnixMs = 0;
+                    object.ariWindowEndUnixMs = 0;
+                    object.failures = 0;
+                    object.lastErrorCode = "";
+                    object.lastError = "";
+                    object.nextAttemptUnixMs = 0;
+                    object.accountUrl = "";
+                }
+                if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
+                    object.name = message.name;
+                if (message.account != null && $Object.hasOwnProperty.call(message, "account"))
+                    object.account = message.account;
+                if (message.names && message.names.length) {
+                    object.names = $Array(message.names.length);
+                    for (let j = 0; j < message.names.length; ++j)
+                        object.names[j] = message.names[j];
+                }
+                if (message.challenge != null && $Object.hasOwnProperty.call(message, "challenge"))
+                    object.challenge = message.challenge;
+                if (message.installDir != null && $Object.hasOwnProperty.call(message, "installDir"))
+                    object.installDir = message.installDir;
+                if (message.profile != null && $Object.hasOwnProperty.call(message, "profile"))
+                    object.profile = message.profile;
+                if (message.source != null && $Object.hasOwnProperty.call(message, "source"))
+                    object.source = message.source;
+                if (message.status != null && $Object.hasOwnProperty.call(message, "status"))
+                    object.status = message.status;
+                if (message.serial != null && $Object.hasOwnProperty.call(message, "serial"))
+                    object.serial = message.serial;
+                if (message.notBeforeUnixMs != null && $Object.hasOwnProperty.call(message, "notBeforeUnixMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.notBeforeUnixMs = typeof message.notBeforeUnixMs === "number" ? $BigInt(message.notBeforeUnixMs) : $util.Long.fromBits(message.notBeforeUnixMs.low >>> 0, message.notBeforeUnixMs.high >>> 0, false).toBigInt();
+                    else if (typeof message.notBeforeUnixMs === "number")
+                        object.notBeforeUnixMs = options.longs === $String ? $String(message.notBeforeUnixMs) : message.notBeforeUnixMs;
+                    else
+                        object.notBeforeUnixMs = options.longs === $String ? $util.Long.prototype.toString.call(message.notBeforeUnixMs) : options.longs === $Number ? new $util.LongBits(message.notBeforeUnixMs.low >>> 0, message.notBeforeUnixMs.high >>> 0).toNumber() : message.notBeforeUnixMs;
+                if (message.notAfterUnixMs != null && $Object.hasOwnProperty.call(message, "notAfterUnixMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.notAfterUnixMs = typeof message.notAfterUnixMs === "number" ? $BigInt(message.notAfterUnixMs) : $util.Long.fromBits(message.notAfterUnixMs.low >>> 0, message.notAfterUnixMs.high >>> 0, false).toBigInt();
+                    else if (typeof message.notAfterUnixMs === "number")
+                        object.notAfterUnixMs = options.longs === $String ? $String(message.notAfterUnixMs) : message.notAfterUnixMs;
+                    else
+                        object.notAfterUnixMs = options.longs === $String ? $util.Long.prototype.toString.call(message.notAfterUnixMs) : options.longs === $Number ? new $util.LongBits(message.notAfterUnixMs.low >>> 0, message.notAfterUnixMs.high >>> 0).toNumber() : message.notAfterUnixMs;
+                if (message.orderUrl != null && $Object.hasOwnProperty.call(message, "orderUrl"))
+                    object.orderUrl = message.orderUrl;
+                if (message.renewAtUnixMs != null && $Object.hasOwnProperty.call(message, "renewAtUnixMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.renewAtUnixMs = typeof message.renewAtUnixMs === "number" ? $BigInt(message.renewAtUnixMs) : $util.Long.fromBits(message.renewAtUnixMs.low >>> 0, message.renewAtUnixMs.high >>> 0, false).toBigInt();
+                    else if (typeof message.renewAtUnixMs === "number")
+                        object.renewAtUnixMs = options.longs === $String ? $String(message.renewAtUnixMs) : message.renewAtUnixMs;
+                    else
+                        object.renewAtUnixMs = options.longs === $String ? $util.Long.prototype.toString.call(message.renewAtUnixMs) : options.longs === $Number ? new $util.LongBits(message.renewAtUnixMs.low >>> 0, message.renewAtUnixMs.high >>> 0).toNumber() : message.renewAtUnixMs;
+                if (message.renewalBasis != null && $Object.hasOwnProperty.call(message, "renewalBasis"))
+                    object.renewalBasis = message.renewalBasis;
+                if (message.ariWindowStartUnixMs != null && $Object.hasOwnProperty.call(message, "ariWindowStartUnixMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.ariWindowStartUnixMs = typeof message.ariWindowStartUnixMs === "number" ? $BigInt(message.ariWindowStartUnixMs) : $util.Long.fromBits(message.ariWindowStartUnixMs.low >>> 0, message.ariWindowStartUnixMs.high >>> 0, false).toBigInt();
+                    else if (typeof message.ariWindowStartUnixMs === "number")
+                        object.ariWindowStartUnixMs = options.longs === $String ? $String(message.ariWindowStartUnixMs) : message.ariWindowStartUnixMs;
+                    else
+                        object.ariWindowStartUnixMs = options.longs === $String ? $util.Long.prototype.toString.call(message.ariWindowStartUnixMs) : options.longs === $Number ? new $util.LongBits(message.ariWindowStartUnixMs.low >>> 0, message.ariWindowStartUnixMs.high >>> 0).toNumber() : message.ariWindowStartUnixMs;
+                if (message.ariWindowEndUnixMs != null && $Object.hasOwnProperty.call(message, "ariWindowEndUnixMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.ariWindowEndUnixMs = typeof message.ariWindowEndUnixMs === "number" ? $BigInt(message.ariWindowEndUnixMs) : $util.Long.fromBits(message.ariWindowEndUnixMs.low >>> 0, message.ariWindowEndUnixMs.high >>> 0, false).toBigInt();
+                    else if (typeof message.ariWindowEndUnixMs === "number")
+                        object.ariWindowEndUnixMs = options.longs === $String ? $String(message.ariWindowEndUnixMs) : message.ariWindowEndUnixMs;
+                    else
+                        object.ariWindowEndUnixMs = options.longs === $String ? $util.Long.prototype.toString.call(message.ariWindowEndUnixMs) : options.longs === $Number ? new $util.LongBits(message.ariWindowEndUnixMs.low >>> 0, message.ariWindowEndUnixMs.high >>> 0).toNumber() : message.ariWindowEndUnixMs;
+                if (message.failures != null && $Object.hasOwnProperty.call(message, "failures"))
+                    object.failures = message.failures;
+                if (message.lastErrorCode != null && $Object.hasOwnProperty.call(message, "lastErrorCode"))
+                    object.lastErrorCode = message.lastErrorCode;
+                if (message.lastError != null && $Object.hasOwnProperty.call(message, "lastError"))
+                    object.lastError = message.lastError;
+                if (message.nextAttemptUnixMs != null && $Object.hasOwnProperty.call(message, "nextAttemptUnixMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.nextAttemptUnixMs = typeof message.nextAttemptUnixMs === "number" ? $BigInt(message.nextAttemptUnixMs) : $util.Long.fromBits(message.nextAttemptUnixMs.low >>> 0, message.nextAttemptUnixMs.high >>> 0, false).toBigInt();
+                    else if (typeof message.nextAttemptUnixMs === "number")
+                        object.nextAttemptUnixMs = options.longs === $String ? $String(message.nextAttemptUnixMs) : message.nextAttemptUnixMs;
+                    else
+                        object.nextAttemptUnixMs = options.longs === $String ? $util.Long.prototype.toString.call(message.nextAttemptUnixMs) : options.longs === $Number ? new $util.LongBits(message.nextAttemptUnixMs.low >>> 0, message.nextAttemptUnixMs.high >>> 0).toNumber() : message.nextAttemptUnixMs;
+                if (message.accountUrl != null && $Object.hasOwnProperty.call(message, "accountUrl"))
+                    object.accountUrl = message.accountUrl;
+                return object;
+            };
+
+            /**
+             * Converts this AcmeCertificateStatus to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.AcmeCertificateStatus
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            AcmeCertificateStatus.prototype.toJSON = function() {
+                return AcmeCertificateStatus.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for AcmeCertificateStatus
+             * @function getTypeUrl
+             * @memberof sigil.v1.AcmeCertificateStatus
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            AcmeCertificateStatus.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.AcmeCertificateStatus";
+            };
+
+            return AcmeCertificateStatus;
+        })();
+
+        v1.RenewAcmeRequest = (function() {
+
+            /**
+             * Properties of a RenewAcmeRequest.
+             * @typedef {Object} sigil.v1.RenewAcmeRequest.$Properties
+             * @property {string|null} [name] RenewAcmeRequest name
+             * @property {boolean|null} [force] RenewAcmeRequest force
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a RenewAcmeRequest.
+             * @memberof sigil.v1
+             * @interface IRenewAcmeRequest
+             * @augments sigil.v1.RenewAcmeRequest.$Properties
+             * @deprecated Use sigil.v1.RenewAcmeRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of a RenewAcmeRequest.
+             * @typedef {sigil.v1.RenewAcmeRequest.$Properties} sigil.v1.RenewAcmeRequest.$Shape
+             */
+
+            /**
+             * Constructs a new RenewAcmeRequest.
+             * @memberof sigil.v1
+             * @classdesc Represents a RenewAcmeRequest.
+             * @constructor
+             * @param {sigil.v1.RenewAcmeRequest.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const RenewAcmeRequest = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * RenewAcmeRequest name.
+             * @member {string} name
+             * @memberof sigil.v1.RenewAcmeRequest
+             * @instance
+             */
+            RenewAcmeRequest.prototype.name = "";
+
+            /**
+             * RenewAcmeRequest force.
+             * @member {boolean} force
+             * @memberof sigil.v1.RenewAcmeRequest
+             * @instance
+             */
+            RenewAcmeRequest.prototype.force = false;
+
+            /**
+             * Creates a new RenewAcmeRequest instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.RenewAcmeRequest
+             * @static
+             * @param {sigil.v1.RenewAcmeRequest.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.RenewAcmeRequest} RenewAcmeRequest instance
+             * @type {{
+             *   (properties: sigil.v1.RenewAcmeRequest.$Shape): sigil.v1.RenewAcmeRequest & sigil.v1.RenewAcmeRequest.$Shape;
+             *   (properties?: sigil.v1.RenewAcmeRequest.$Properties): sigil.v1.RenewAcmeRequest;
+             * }}
+             */
+            RenewAcmeRequest.create = function(properties) {
+                return new RenewAcmeRequest(properties);
+            };
+
+            /**
+             * Encodes the specified RenewAcmeRequest message. Does not implicitly {@link sigil.v1.RenewAcmeRequest.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.RenewAcmeRequest
+             * @static
+             * @param {sigil.v1.RenewAcmeRequest.$Properties} message RenewAcmeRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RenewAcmeRequest.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.name != null && $Object.hasOwnProperty.call(message, "name") && message.name !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.name);
+                if (message.force != null && $Object.hasOwnProperty.call(message, "force") && message.force !== false)
+                    writer.uint32(/* id 2, wireType 0 =*/16).bool(message.force);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified RenewAcmeRequest message, length delimited. Does not implicitly {@link sigil.v1.RenewAcmeRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.RenewAcmeRequest
+             * @static
+             * @param {sigil.v1.RenewAcmeRequest.$Properties} message RenewAcmeRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RenewAcmeRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a RenewAcmeRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.RenewAcmeRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.RenewAcmeRequest & sigil.v1.RenewAcmeRequest.$Shape} RenewAcmeRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RenewAcmeRequest.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.RenewAcmeRequest();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.name = value;
+                            else
+                                delete message.name;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.force = value;
+                            else
+                                delete message.force;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a RenewAcmeRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.RenewAcmeRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.RenewAcmeRequest & sigil.v1.RenewAcmeRequest.$Shape} RenewAcmeRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RenewAcmeRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a RenewAcmeRequest message.
+             * @function verify
+             * @memberof sigil.v1.RenewAcmeRequest
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            RenewAcmeRequest.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
+                    if (!$util.isString(message.name))
+                        return "name: string expected";
+                if (message.force != null && $Object.hasOwnProperty.call(message, "force"))
+                    if (typeof message.force !== "boolean")
+                        return "force: boolean expected";
+                return null;
+            };
+
+            /**
+             * Creates a RenewAcmeRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.RenewAcmeRequest
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.RenewAcmeRequest} RenewAcmeRequest
+             */
+            RenewAcmeRequest.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.RenewAcmeRequest)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.RenewAcmeRequest: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.RenewAcmeRequest();
+                if (object.name != null)
+                    if (typeof object.name !== "string" || object.name.length)
+                        message.name = $String(object.name);
+                if (object.force != null)
+                    if (object.force)
+                        message.force = $Boolean(object.force);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a RenewAcmeRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.RenewAcmeRequest
+             * @static
+             * @param {sigil.v1.RenewAcmeRequest} message RenewAcmeRequest
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            RenewAcmeRequest.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.name = "";
+                    object.force = false;
+                }
+                if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
+                    object.name = message.name;
+                if (message.force != null && $Object.hasOwnProperty.call(message, "force"))
+                    object.force = message.force;
+                return object;
+            };
+
+            /**
+             * Converts this RenewAcmeRequest to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.RenewAcmeRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            RenewAcmeRequest.prototype.toJSON = function() {
+                return RenewAcmeRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for RenewAcmeRequest
+             * @function getTypeUrl
+             * @memberof sigil.v1.RenewAcmeRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            RenewAcmeRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.RenewAcmeRequest";
+            };
+
+            return RenewAcmeRequest;
+        })();
+
+        v1.RevokeAcmeRequest = (function() {
+
+            /**
+             * Properties of a RevokeAcmeRequest.
+             * @typedef {Object} sigil.v1.RevokeAcmeRequest.$Properties
+             * @property {string|null} [name] RevokeAcmeRequest name
+             * @property {string|null} [reason] RFC 5280 reason name (keyCompromise, superseded, ...); empty: unspecified.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a RevokeAcmeRequest.
+             * @memberof sigil.v1
+             * @interface IRevokeAcmeRequest
+             * @augments sigil.v1.RevokeAcmeRequest.$Properties
+             * @deprecated Use sigil.v1.RevokeAcmeRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of a RevokeAcmeRequest.
+             * @typedef {sigil.v1.RevokeAcmeRequest.$Properties} sigil.v1.RevokeAcmeRequest.$Shape
+             */
+
+            /**
+             * Constructs a new RevokeAcmeRequest.
+             * @memberof sigil.v1
+             * @classdesc Represents a RevokeAcmeRequest.
+             * @constructor
+             * @param {sigil.v1.RevokeAcmeRequest.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const RevokeAcmeRequest = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * RevokeAcmeRequest name.
+             * @member {string} name
+             * @memberof sigil.v1.RevokeAcmeRequest
+             * @instance
+             */
+            RevokeAcmeRequest.prototype.name = "";
+
+            /**
+             * RFC 5280 reason name (keyCompromise, superseded, ...); empty: unspecified.
+             * @member {string} reason
+             * @memberof sigil.v1.RevokeAcmeRequest
+             * @instance
+             */
+            RevokeAcmeRequest.prototype.reason = "";
+
+            /**
+             * Creates a new RevokeAcmeRequest instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.RevokeAcmeRequest
+             * @static
+             * @param {sigil.v1.RevokeAcmeRequest.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.RevokeAcmeRequest} RevokeAcmeRequest instance
+             * @type {{
+             *   (properties: sigil.v1.RevokeAcmeRequest.$Shape): sigil.v1.RevokeAcmeRequest & sigil.v1.RevokeAcmeRequest.$Shape;
+             *   (properties?: sigil.v1.RevokeAcmeRequest.$Properties): sigil.v1.RevokeAcmeRequest;
+             * }}
+             */
+            RevokeAcmeRequest.create = function(properties) {
+                return new RevokeAcmeRequest(properties);
+            };
+
+            /**
+             * Encodes the specified RevokeAcmeRequest message. Does not implicitly {@link sigil.v1.RevokeAcmeRequest.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.RevokeAcmeRequest
+             * @static
+             * @param {sigil.v1.RevokeAcmeRequest.$Properties} message RevokeAcmeRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RevokeAcmeRequest.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.name != null && $Object.hasOwnProperty.call(message, "name") && message.name !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.name);
+                if (message.reason != null && $Object.hasOwnProperty.call(message, "reason") && message.reason !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.reason);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified RevokeAcmeRequest message, length delimited. Does not implicitly {@link sigil.v1.RevokeAcmeRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.RevokeAcmeRequest
+             * @static
+             * @param {sigil.v1.RevokeAcmeRequest.$Properties} message RevokeAcmeRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RevokeAcmeRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a RevokeAcmeRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.RevokeAcmeRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.RevokeAcmeRequest & sigil.v1.RevokeAcmeRequest.$Shape} RevokeAcmeRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RevokeAcmeRequest.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.RevokeAcmeRequest();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.name = value;
+                            else
+                                delete message.name;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.reason = value;
+                            else
+                                delete message.reason;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a RevokeAcmeRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.RevokeAcmeRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.RevokeAcmeRequest & sigil.v1.RevokeAcmeRequest.$Shape} RevokeAcmeRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RevokeAcmeRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a RevokeAcmeRequest message.
+             * @function verify
+             * @memberof sigil.v1.RevokeAcmeRequest
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            RevokeAcmeRequest.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
+                    if (!$util.isString(message.name))
+                        return "name: string expected";
+                if (message.reason != null && $Object.hasOwnProperty.call(message, "reason"))
+                    if (!$util.isString(message.reason))
+                        return "reason: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a RevokeAcmeRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.RevokeAcmeRequest
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.RevokeAcmeRequest} RevokeAcmeRequest
+             */
+            RevokeAcmeRequest.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.RevokeAcmeRequest)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.RevokeAcmeRequest: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.RevokeAcmeRequest();
+                if (object.name != null)
+                    if (typeof object.name !== "string" || object.name.length)
+                        message.name = $String(object.name);
+                if (object.reason != null)
+                    if (typeof object.reason !== "string" || object.reason.length)
+                        message.reason = $String(object.reason);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a RevokeAcmeRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.RevokeAcmeRequest
+             * @static
+             * @param {sigil.v1.RevokeAcmeRequest} message RevokeAcmeRequest
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            RevokeAcmeRequest.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.name = "";
+                    object.reason = "";
+                }
+                if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
+                    object.name = message.name;
+                if (message.reason != null && $Object.hasOwnProperty.call(message, "reason"))
+                    object.reason = message.reason;
+                return object;
+            };
+
+            /**
+             * Converts this RevokeAcmeRequest to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.RevokeAcmeRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            RevokeAcmeRequest.prototype.toJSON = function() {
+                return RevokeAcmeRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for RevokeAcmeRequest
+             * @function getTypeUrl
+             * @memberof sigil.v1.RevokeAcmeRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            RevokeAcmeRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.RevokeAcmeRequest";
+            };
+
+            return RevokeAcmeRequest;
+        })();
+
+        v1.RolloverAcmeAccountRequest = (function() {
+
+            /**
+             * Properties of a RolloverAcmeAccountRequest.
+             * @typedef {Object} sigil.v1.RolloverAcmeAccountRequest.$Properties
+             * @property {string|null} [account] RolloverAcmeAccountRequest account
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a RolloverAcmeAccountRequest.
+             * @memberof sigil.v1
+             * @interface IRolloverAcmeAccountRequest
+             * @augments sigil.v1.RolloverAcmeAccountRequest.$Properties
+             * @deprecated Use sigil.v1.RolloverAcmeAccountRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of a RolloverAcmeAccountRequest.
+             * @typedef {sigil.v1.RolloverAcmeAccountRequest.$Properties} sigil.v1.RolloverAcmeAccountRequest.$Shape
+             */
+
+            /**
+             * Constructs a new RolloverAcmeAccountRequest.
+             * @memberof sigil.v1
+             * @classdesc Represents a RolloverAcmeAccountRequest.
+             * @constructor
+             * @param {sigil.v1.RolloverAcmeAccountRequest.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const RolloverAcmeAccountRequest = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * RolloverAcmeAccountRequest account.
+             * @member {string} account
+             * @memberof sigil.v1.RolloverAcmeAccountRequest
+             * @instance
+             */
+            RolloverAcmeAccountRequest.prototype.account = "";
+
+            /**
+             * Creates a new RolloverAcmeAccountRequest instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.RolloverAcmeAccountRequest
+             * @static
+             * @param {sigil.v1.RolloverAcmeAccountRequest.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.RolloverAcmeAccountRequest} RolloverAcmeAccountRequest instance
+             * @type {{
+             *   (properties: sigil.v1.RolloverAcmeAccountRequest.$Shape): sigil.v1.RolloverAcmeAccountRequest & sigil.v1.RolloverAcmeAccountRequest.$Shape;
+             *   (properties?: sigil.v1.RolloverAcmeAccountRequest.$Properties): sigil.v1.RolloverAcmeAccountRequest;
+             * }}
+             */
+            RolloverAcmeAccountRequest.create = function(properties) {
+                return new RolloverAcmeAccountRequest(properties);
+            };
+
+            /**
+             * Encodes the specified RolloverAcmeAccountRequest message. Does not implicitly {@link sigil.v1.RolloverAcmeAccountRequest.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.RolloverAcmeAccountRequest
+             * @static
+             * @param {sigil.v1.RolloverAcmeAccountRequest.$Properties} message RolloverAcmeAccountRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RolloverAcmeAccountRequest.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.account != null && $Object.hasOwnProperty.call(message, "account") && message.account !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.account);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified RolloverAcmeAccountRequest message, length delimited. Does not implicitly {@link sigil.v1.RolloverAcmeAccountRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.RolloverAcmeAccountRequest
+             * @static
+             * @param {sigil.v1.RolloverAcmeAccountRequest.$Properties} message RolloverAcmeAccountRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RolloverAcmeAccountRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a RolloverAcmeAccountRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.RolloverAcmeAccountRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.RolloverAcmeAccountRequest & sigil.v1.RolloverAcmeAccountRequest.$Shape} RolloverAcmeAccountRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RolloverAcmeAccountRequest.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.RolloverAcmeAccountRequest();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.account = value;
+                            else
+                                delete message.account;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a RolloverAcmeAccountRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.RolloverAcmeAccountRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.RolloverAcmeAccountRequest & sigil.v1.RolloverAcmeAccountRequest.$Shape} RolloverAcmeAccountRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RolloverAcmeAccountRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a RolloverAcmeAccountRequest message.
+             * @function verify
+             * @memberof sigil.v1.RolloverAcmeAccountRequest
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            RolloverAcmeAccountRequest.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.account != null && $Object.hasOwnProperty.call(message, "account"))
+                    if (!$util.isString(message.account))
+                        return "account: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a RolloverAcmeAccountRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.RolloverAcmeAccountRequest
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.RolloverAcmeAccountRequest} RolloverAcmeAccountRequest
+             */
+            RolloverAcmeAccountRequest.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.RolloverAcmeAccountRequest)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.RolloverAcmeAccountRequest: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.RolloverAcmeAccountRequest();
+                if (object.account != null)
+                    if (typeof object.account !== "string" || object.account.length)
+                        message.account = $String(object.account);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a RolloverAcmeAccountRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.RolloverAcmeAccountRequest
+             * @static
+             * @param {sigil.v1.RolloverAcmeAccountRequest} message RolloverAcmeAccountRequest
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            RolloverAcmeAccountRequest.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults)
+                    object.account = "";
+                if (message.account != null && $Object.hasOwnProperty.call(message, "account"))
+                    object.account = message.account;
+                return object;
+            };
+
+            /**
+             * Converts this RolloverAcmeAccountRequest to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.RolloverAcmeAccountRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            RolloverAcmeAccountRequest.prototype.toJSON = function() {
+                return RolloverAcmeAccountRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for RolloverAcmeAccountRequest
+             * @function getTypeUrl
+             * @memberof sigil.v1.RolloverAcmeAccountRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            RolloverAcmeAccountRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.RolloverAcmeAccountRequest";
+            };
+
+            return RolloverAcmeAccountRequest;
+        })();
+
+        v1.RolloverAcmeAccountResponse = (function() {
+
+            /**
+             * Properties of a RolloverAcmeAccountResponse.
+             * @typedef {Object} sigil.v1.RolloverAcmeAccountResponse.$Properties
+             * @property {string|null} [accountUrl] RolloverAcmeAccountResponse accountUrl
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a RolloverAcmeAccountResponse.
+             * @memberof sigil.v1
+             * @interface IRolloverAcmeAccountResponse
+             * @augments sigil.v1.RolloverAcmeAccountResponse.$Properties
+             * @deprecated Use sigil.v1.RolloverAcmeAccountResponse.$Properties instead.
+             */
+
+            /**
+             * Shape of a RolloverAcmeAccountResponse.
+             * @typedef {sigil.v1.RolloverAcmeAccountResponse.$Properties} sigil.v1.RolloverAcmeAccountResponse.$Shape
+             */
+
+            /**
+             * Constructs a new RolloverAcmeAccountResponse.
+             * @memberof sigil.v1
+             * @classdesc Represents a RolloverAcmeAccountResponse.
+             * @constructor
+             * @param {sigil.v1.RolloverAcmeAccountResponse.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const RolloverAcmeAccountResponse = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * RolloverAcmeAccountResponse accountUrl.
+             * @member {string} accountUrl
+             * @memberof sigil.v1.RolloverAcmeAccountResponse
+             * @instance
+             */
+            RolloverAcmeAccountResponse.prototype.accountUrl = "";
+
+            /**
+             * Creates a new RolloverAcmeAccountResponse instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.RolloverAcmeAccountResponse
+             * @static
+             * @param {sigil.v1.RolloverAcmeAccountResponse.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.RolloverAcmeAccountResponse} RolloverAcmeAccountResponse instance
+             * @type {{
+             *   (properties: sigil.v1.RolloverAcmeAccountResponse.$Shape): sigil.v1.RolloverAcmeAccountResponse & sigil.v1.RolloverAcmeAccountResponse.$Shape;
+             *   (properties?: sigil.v1.RolloverAcmeAccountResponse.$Properties): sigil.v1.RolloverAcmeAccountResponse;
+             * }}
+             */
+            RolloverAcmeAccountResponse.create = function(properties) {
+                return new RolloverAcmeAccountResponse(properties);
+            };
+
+            /**
+             * Encodes the specified RolloverAcmeAccountResponse message. Does not implicitly {@link sigil.v1.RolloverAcmeAccountResponse.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.RolloverAcmeAccountResponse
+             * @static
+             * @param {sigil.v1.RolloverAcmeAccountResponse.$Properties} message RolloverAcmeAccountResponse message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RolloverAcmeAccountResponse.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.accountUrl != null && $Object.hasOwnProperty.call(message, "accountUrl") && message.accountUrl !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.accountUrl);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified RolloverAcmeAccountResponse message, length delimited. Does not implicitly {@link sigil.v1.RolloverAcmeAccountResponse.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.RolloverAcmeAccountResponse
+             * @static
+             * @param {sigil.v1.RolloverAcmeAccountResponse.$Properties} message RolloverAcmeAccountResponse message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RolloverAcmeAccountResponse.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a RolloverAcmeAccountResponse message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.RolloverAcmeAccountResponse
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.RolloverAcmeAccountResponse & sigil.v1.RolloverAcmeAccountResponse.$Shape} RolloverAcmeAccountResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RolloverAcmeAccountResponse.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.RolloverAcmeAccountResponse();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.accountUrl = value;
+                            else
+                                delete message.accountUrl;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a RolloverAcmeAccountResponse message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.RolloverAcmeAccountResponse
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.RolloverAcmeAccountResponse & sigil.v1.RolloverAcmeAccountResponse.$Shape} RolloverAcmeAccountResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RolloverAcmeAccountResponse.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a RolloverAcmeAccountResponse message.
+             * @function verify
+             * @memberof sigil.v1.RolloverAcmeAccountResponse
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            RolloverAcmeAccountResponse.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.accountUrl != null && $Object.hasOwnProperty.call(message, "accountUrl"))
+                    if (!$util.isString(message.accountUrl))
+                        return "accountUrl: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a RolloverAcmeAccountResponse message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.RolloverAcmeAccountResponse
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.RolloverAcmeAccountResponse} RolloverAcmeAccountResponse
+             */
+            RolloverAcmeAccountResponse.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.RolloverAcmeAccountResponse)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.RolloverAcmeAccountResponse: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.RolloverAcmeAccountResponse();
+                if (object.accountUrl != null)
+                    if (typeof object.accountUrl !== "string" || object.accountUrl.length)
+                        message.accountUrl = $String(object.accountUrl);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a RolloverAcmeAccountResponse message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.RolloverAcmeAccountResponse
+             * @static
+             * @param {sigil.v1.RolloverAcmeAccountResponse} message RolloverAcmeAccountResponse
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            RolloverAcmeAccountResponse.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults)
+                    object.accountUrl = "";
+                if (message.accountUrl != null && $Object.hasOwnProperty.call(message, "accountUrl"))
+                    object.accountUrl = message.accountUrl;
+                return object;
+            };
+
+            /**
+             * Converts this RolloverAcmeAccountResponse to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.RolloverAcmeAccountResponse
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            RolloverAcmeAccountResponse.prototype.toJSON = function() {
+                return RolloverAcmeAccountResponse.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for RolloverAcmeAccountResponse
+             * @function getTypeUrl
+             * @memberof sigil.v1.RolloverAcmeAccountResponse
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            RolloverAcmeAccountResponse.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.RolloverAcmeAccountResponse";
+            };
+
+            return RolloverAcmeAccountResponse;
+        })();
 
         v1.RotateRequest = (function() {
 
