@@ -10,6 +10,7 @@ export { AdminApi, type AdminConnection } from './api/admin-client.ts';
 export { mintRoot } from './ca/mint-ca.ts';
 export { writeNewFile } from './ca/write-new-file.ts';
 export { AcmeService, type AcmeCertificateStatus } from './acme/acme-service.ts';
+export type { AcmeRenewalAlert } from './acme/acme-renewer.ts';
 export {
   parseAcmeDocument,
   type AcmeAccountSpec,

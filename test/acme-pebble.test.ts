@@ -270,3 +270,34 @@ t.test('an unreachable or rate-limiting ACME server: clear errors, backoff and R
   const [downState] = await world.service.status('down');
   t.equal(downState?.state.failures, 2, 'the check after the forced attempt counted too: backoff grows');
 });
+
+t.test('inside 7 days and still failing: one alert, resolved by the renewal', async (t) => {
+  const wild = world.certificates.find((c) => c.name === 'wild')!;
+  const index = world.certificates.indexOf(wild);
+  const [status] = await world.service.status('wild');
+  const notAfter = status!.state.current!.notAfter;
+  world.certificates[index] = {
+    ...wild,
+    challenge: { type: 'dns-01', hook: [join(world.dir, 'no-hook')], propagation: 0, timeout: 5_000 },
+  };
+  world.clock.set(notAfter - 8 * 86_400_000);
+  await world.service.runOnce();
+  t.same(world.alerts, [], '8 days left: failing, but no alert yet');
+  world.clock.set(notAfter - 6 * 86_400_000);
+  await world.service.runOnce();
+  t.equal(world.alerts.length, 1);
+  t.match(world.alerts[0], {
+    name: 'wild',
+    state: 'firing',
+    notAfter,
+    failures: 2,
+    message: /wild expires .* dns-01 hook/,
+  });
+  world.clock.advance(3_600_000);
+  await world.service.runOnce();
+  t.equal(world.alerts.length, 1, 'still failing: no second alert');
+  world.certificates[index] = wild;
+  world.clock.advance(4 * 3_600_000);
+  t.equal((await world.service.runOnce()).find((o) => o.name === 'wild')?.result, 'renewed');
+  t.match(world.alerts[1], { name: 'wild', state: 'resolved' });
+});

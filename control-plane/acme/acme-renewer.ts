@@ -252,7 +252,8 @@ export class AcmeRenewer {
       'ACME renewal failed; the installed certificate stays in service',
     );
     this.#deps.onOutcome?.(spec.name, 'failed', next);
-    if (alertDue && notAfter !== undefined) {
+    // One alert per episode: raised by the first failure inside the window, resolved by the next success.
+    if (alertDue && notAfter !== undefined && state.alerting !== true) {
       this.#deps.onAlert?.({
         name: spec.name,
         state: 'firing',
