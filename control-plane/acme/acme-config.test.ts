@@ -57,7 +57,7 @@ certificates:
   - { name: w, account: le, names: [a.example], challenge: { type: http-01 }, install: { dir: /x } }
   - { name: w, account: zz, names: [b.example], challenge: { type: http-01 }, install: { dir: /x } }
 `,
-      /\(3 findings\)[^]*duplicate certificate w[^]*unknown account zz[^]*\/x is already the install directory of w/,
+      /\(3 findings\)[\s\S]*duplicate certificate w[\s\S]*unknown account zz[\s\S]*\/x is already the install directory of w/,
     ],
   ];
   for (const [name, body, expected] of cases) {
