@@ -26,7 +26,7 @@ export function registerCertsCommands(program: Command, io: CliIo): void {
     .description('list certificates')
     .option('--spiffe-id <id>', 'only this identity')
     .option('--expiring <duration>', 'only certificates that expire within this time, e.g. 30d')
-    .option('--kind <kind>', 'only root, intermediate, svid, control-plane or admin')
+    .option('--kind <kind>', 'only root, intermediate, svid, control-plane, admin or acme')
     .option('--json', 'print JSON')
     .action(async (opts: AdminFlags & { spiffeId?: string; expiring?: string; kind?: string; json?: boolean }) => {
       const expiringWithinSeconds = opts.expiring ? Math.ceil(parseDuration(opts.expiring) / 1000) : 0;

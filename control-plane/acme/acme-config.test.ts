@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { resolveControlPlaneConfig } from '../config.ts';
 import { parseAcmeDocument } from './acme-config.ts';
@@ -106,4 +107,18 @@ t.test('the acme: section of cp.yaml', async (t) => {
     { code: 'SIGIL_ERR_CONFIG_INVALID', message: /acme\.certificates\.0\.account: unknown account nobody/ },
   );
   t.equal(resolveControlPlaneConfig({ env: {}, flags: {}, cwd: '/' }).acme, undefined, 'no section: no declarations');
+});
+
+t.test("the README's certs.yaml example is a valid document", async (t) => {
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const block = readme
+    .split('```yaml')
+    .find((b) => b.includes('kind: AcmeCertificates'))
+    ?.split('```')[0];
+  t.ok(block, 'the example is there');
+  const decl = parseAcmeDocument(block ?? '', 'README.md', '/');
+  t.same(
+    decl.certificates.map((c) => c.challenge.type),
+    ['http-01', 'http-01', 'tls-alpn-01', 'dns-01'],
+  );
 });
