@@ -3,6 +3,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { HostPort } from '../../../common/address.ts';
 import { ErrorCode, SigilError } from '../../../common/errors.ts';
+import { closeServer, listenOn } from './listen.ts';
 import type { ChallengeSolver, ChallengeTask } from './challenge-solver.ts';
 
 const PREFIX = '/.well-known/acme-challenge/';
@@ -31,21 +32,12 @@ export class Http01Listener {
     });
   }
 
-  async listen(at: HostPort): Promise<HostPort> {
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(at.port, at.host, () => {
-        this.#server.off('error', reject);
-        resolve();
-      });
-    });
-    return { host: at.host, port: (this.#server.address() as { port: number }).port };
+  listen(at: HostPort): Promise<HostPort> {
+    return listenOn(this.#server, at);
   }
 
-  async close(): Promise<void> {
-    if (!this.#server.listening) return;
-    this.#server.closeAllConnections();
-    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  close(): Promise<void> {
+    return closeServer(this.#server);
   }
 
   solver(): ChallengeSolver {

@@ -6,6 +6,7 @@ import { createSecureContext, createServer, type SecureContext, type Server } fr
 import type { HostPort } from '../../../common/address.ts';
 import { ErrorCode, SigilError } from '../../../common/errors.ts';
 import { generateKeyPair, privateKeyPemOf } from '../../../common/key-pair.ts';
+import { closeServer, listenOn } from './listen.ts';
 import type { ChallengeSolver } from './challenge-solver.ts';
 
 /** RFC 8737: the protocol name a validating CA offers, and the id-pe-acmeIdentifier extension. */
@@ -69,20 +70,12 @@ export class TlsAlpn01Listener {
     });
   }
 
-  async listen(at: HostPort): Promise<HostPort> {
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(at.port, at.host, () => {
-        this.#server.off('error', reject);
-        resolve();
-      });
-    });
-    return { host: at.host, port: (this.#server.address() as { port: number }).port };
+  listen(at: HostPort): Promise<HostPort> {
+    return listenOn(this.#server, at);
   }
 
-  async close(): Promise<void> {
-    if (!this.#server.listening) return;
-    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+  close(): Promise<void> {
+    return closeServer(this.#server);
   }
 
   solver(): ChallengeSolver {
