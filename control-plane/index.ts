@@ -9,7 +9,9 @@ export type { Store, CertificateRecord } from './store/store.ts';
 export { AdminApi, type AdminConnection } from './api/admin-client.ts';
 export { mintRoot } from './ca/mint-ca.ts';
 export { writeNewFile } from './ca/write-new-file.ts';
-export { AcmeService, type AcmeCertificateStatus } from './acme/acme-service.ts';
+// The ACME service itself is loaded only when a control plane starts (acme-client is heavy): import it from
+// './acme/acme-service.ts' where needed.
+export type { AcmeService, AcmeCertificateStatus } from './acme/acme-service.ts';
 export type { AcmeRenewalAlert } from './acme/acme-renewer.ts';
 export {
   parseAcmeDocument,

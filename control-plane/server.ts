@@ -33,7 +33,6 @@ import { INTERMEDIATE_TTL_MS } from './ca/templates.ts';
 import { RotationOrderService } from './rotation/rotation-orders.ts';
 import type { AcmeService as AcmeDuty } from './acme/acme-service.ts';
 import type { AcmeRenewalLoop } from './acme/acme-renewal-loop.ts';
-import { createAcmeDuty } from './acme/acme-duty.ts';
 import { acmeHandlers } from './api/acme-handlers.ts';
 import { AcmeService } from '../proto/index.ts';
 
@@ -216,7 +215,7 @@ export class ControlPlane {
       intermediateTtlMs: INTERMEDIATE_TTL_MS,
     });
     this.#scheduler = scheduler;
-    const acme = this.#startAcme();
+    const acme = await this.#startAcme();
     await acme.start();
     this.#grpc.addService(AcmeService, acmeHandlers({ ...edge, acme, store: this.#store, trustDomain }));
     this.#grpc.addService(IdentityService, identityHandlers({ ...edge, issuer, trust, trustDomain }));
@@ -297,7 +296,9 @@ export class ControlPlane {
     this.#logger.info('control plane stopped');
   }
 
-  #startAcme(): AcmeDuty {
+  /** Loaded on start only: acme-client and its dependencies cost every CLI command half a second to import. */
+  async #startAcme(): Promise<AcmeDuty> {
+    const { createAcmeDuty } = await import('./acme/acme-duty.ts');
     const { service, loop } = createAcmeDuty(this.#options.config.acme, {
       store: this.#store,
       passphrase: this.#options.passphrase,

@@ -77,6 +77,19 @@ t.test('dns-01 through the operator hook, which drives the challenge test server
   t.same([...(await installedSerial(dns.install.dir)).dnsSans].sort(), ['*.dns.example.test', 'dns.example.test']);
 });
 
+t.test('a CA unreachable while nothing is due is not a failed renewal', async (t) => {
+  const [before] = await world.service.status('web');
+  const pebbleAccount = world.accounts[0]!;
+  world.accounts[0] = { ...pebbleAccount, directory: `https://127.0.0.1:${await freePort()}/dir` };
+  t.teardown(() => {
+    world.accounts[0] = pebbleAccount;
+  });
+  const outcome = (await world.service.runOnce()).find((o) => o.name === 'web');
+  t.equal(outcome?.result, 'not-due');
+  const [after] = await world.service.status('web');
+  t.equal(after?.state.failures, before?.state.failures, 'no failure counted, no backoff, no alert');
+});
+
 t.test('renewal on the lifetime rule: not due until a third of the lifetime is left', async (t) => {
   const [before] = await world.service.status('web');
   const renewAt = before!.renewAt!;

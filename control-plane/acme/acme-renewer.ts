@@ -114,9 +114,17 @@ export class AcmeRenewer {
     let session: AccountSession | undefined;
     try {
       if (state.current && !state.revoked && !state.pending) {
-        session = await this.#deps.accounts.session(account);
-        state = await checkRenewalInfo(session.directory, state, now, this.#deps, spec.name);
-        await this.#states.set(spec.name, state);
+        // Asking for renewal information only advises: a CA that cannot be reached for it is not a failed renewal.
+        try {
+          session = await this.#deps.accounts.session(account);
+          state = await checkRenewalInfo(session.directory, state, now, this.#deps, spec.name);
+          await this.#states.set(spec.name, state);
+        } catch (err) {
+          this.#deps.logger.warn(
+            { acme_certificate: spec.name, [LogField.errCode]: asSigilError(err).code },
+            'ACME directory not reachable for renewal information; the last known schedule applies',
+          );
+        }
       }
       if (!force && !this.#due(state, now)) return { name: spec.name, result: 'not-due' };
       if (state.pending && !force) {
