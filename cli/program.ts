@@ -12,6 +12,7 @@ import { registerCheckCommands } from './commands/check.ts';
 import { registerRevokeCommands } from './commands/revoke.ts';
 import { registerRotateCommands } from './commands/rotate.ts';
 import { registerBenchCommands } from './commands/bench.ts';
+import { registerStoreCommands } from './commands/store.ts';
 
 export function buildProgram(io: CliIo): Command {
   const program = new Command('sigil')
@@ -34,6 +35,7 @@ export function buildProgram(io: CliIo): Command {
     registerRotateCommands,
     registerCheckCommands,
     registerBenchCommands,
+    registerStoreCommands,
   ]) {
     register(program, io);
   }

@@ -1,3 +1,22 @@
+/**
+ * The control plane's persistent state, on two engines that pass one contract suite (store-contract.ts):
+ * SQLite (`SqliteStore`, one file, the default) and PostgreSQL (`PostgresStore`, shared by several replicas).
+ *
+ * How to add to it (both engines at once):
+ * - A Store method: declare it in `Store` below, implement it ONCE in `SqlStore` (sql-store.ts) with `this.db.get /
+ *   all / run(action, sql, params)` and `?` placeholders, in the SQL both engines speak (INSERT … ON CONFLICT … DO
+ *   NOTHING/UPDATE, RETURNING, LIMIT). Several statements that must commit together go in
+ *   `this.db.transaction(action, async (tx) => …)` and use `tx`, never `this.db`, inside. Map rows to records with a
+ *   function in store-rows.ts (integers through Number(): PostgreSQL BIGINT may come back as text). Then add the
+ *   behaviour to runStoreContract: sqlite-store.test.ts and postgres-store.test.ts both run it.
+ * - A table or column: append a Migration to migrations.ts (next version, never edit a released one), written in
+ *   SQLite's words: INTEGER (64-bit on PostgreSQL: Unix ms fit), BLOB, TEXT. `postgresDdl` translates those;
+ *   give `postgres: '…'` only for what does not translate (e.g. a partial index PostgreSQL spells differently).
+ *   Copying (`sigil store migrate`) picks new tables up by itself, provided each table's first column orders it.
+ * - Where the dialects truly differ (a statement only one engine has), branch on `this.db.dialect` in SqlStore and
+ *   keep both branches side by side, so the contract test covers each.
+ * Engine-specific work beside the Store (PostgreSQL advisory locks, LISTEN/NOTIFY) lives in the postgres-*.ts files.
+ */
 import type { KeyType } from '../../common/key-type.ts';
 
 export type CertificateKind = 'root' | 'intermediate' | 'svid' | 'control-plane' | 'admin';
@@ -89,8 +108,8 @@ export interface RotationOrderRecord {
 }
 
 /**
- * The control plane's persistent state. Every method is atomic on its own; implementations are the
- * embedded SQLite store (default) and, later, PostgreSQL for several replicas.
+ * The control plane's persistent state. Every method is atomic on its own, across connections, processes and
+ * replicas (see the top of this file for the implementations and how to extend them).
  */
 export interface Store {
   /** Runs pending schema migrations; refuses a database written by a newer schema. */
