@@ -90,6 +90,18 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE certificates ADD COLUMN superseded_by TEXT;
     `,
   },
+  {
+    version: 5,
+    name: 'CA state shared by replicas: the CA directory as rows',
+    sql: `
+      CREATE TABLE ca_files (
+        name TEXT PRIMARY KEY,
+        data BLOB NOT NULL,
+        mode INTEGER NOT NULL,
+        sealed INTEGER NOT NULL
+      );
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

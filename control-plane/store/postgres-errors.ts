@@ -106,8 +106,10 @@ export function translatePgError(err: unknown, context: PgErrorContext, action: 
       { cause: err, details: { ...(code ? { code } : {}) } },
     );
   }
+  // Anything without a SQLSTATE was not PostgreSQL's (a caller's own error thrown inside a transaction).
+  if (code === undefined) return err;
   return new SigilError(ErrorCode.INTERNAL, `${action}: PostgreSQL failed (${reason})`, {
     cause: err,
-    details: { ...(code ? { code } : {}) },
+    details: { code },
   });
 }

@@ -1,7 +1,8 @@
 import { ErrorCode, SigilError } from '../../common/errors.ts';
 import type { Row, SqlDatabase, SqlExecutor, SqlValue } from './sql-database.ts';
-import { certificateOf, revocationOf, revokedIdentityOf, rotationOrderOf, tokenOf } from './store-rows.ts';
+import { caFileOf, certificateOf, revocationOf, revokedIdentityOf, rotationOrderOf, tokenOf } from './store-rows.ts';
 import type {
+  CaFileRecord,
   CertificateFilter,
   CertificateRecord,
   ConsumeTokenResult,
@@ -12,6 +13,9 @@ import type {
   RotationOrderRecord,
   Store,
 } from './store.ts';
+
+/** Rolls back a CA write that lost the race (the thrown value never leaves this file). */
+class StaleGeneration extends Error {}
 
 /**
  * Every Store method, written once for both engines (see the pattern at the top of store.ts). Subclasses only say
@@ -270,6 +274,43 @@ export abstract class SqlStore implements Store {
       [createdAfter],
     );
     return rows.map(rotationOrderOf);
+  }
+
+  async getCaFiles(): Promise<{ readonly generation: number; readonly files: CaFileRecord[] }> {
+    return this.db.transaction('reading the CA files', async (tx) => {
+      const generation = await tx.get(
+        'reading the CA generation',
+        "SELECT value FROM sequences WHERE name = 'ca.files'",
+      );
+      const rows = await tx.all('reading the CA files', 'SELECT * FROM ca_files ORDER BY name');
+      return { generation: generation ? Number(generation['value']) : 0, files: rows.map(caFileOf) };
+    });
+  }
+
+  async replaceCaFiles(files: readonly CaFileRecord[], expectedGeneration: number): Promise<number | undefined> {
+    return this.db
+      .transaction('storing the CA files', async (tx) => {
+        const row = await tx.get(
+          'advancing the CA generation',
+          "INSERT INTO sequences (name, value) VALUES ('ca.files', 1) ON CONFLICT (name) DO UPDATE SET value = sequences.value + 1 RETURNING value",
+        );
+        const generation = Number(row?.['value']);
+        // The row lock taken by the increment makes this check and the writes below one step across replicas.
+        if (generation !== expectedGeneration + 1) throw new StaleGeneration();
+        await tx.run('storing the CA files', 'DELETE FROM ca_files');
+        for (const f of files) {
+          await tx.run(
+            `storing CA file ${f.name}`,
+            'INSERT INTO ca_files (name, data, mode, sealed) VALUES (?, ?, ?, ?)',
+            [f.name, f.data, f.mode, f.sealed ? 1 : 0],
+          );
+        }
+        return generation;
+      })
+      .catch((err: unknown) => {
+        if (err instanceof StaleGeneration) return undefined;
+        throw err;
+      });
   }
 
   async getMeta(key: string): Promise<string | undefined> {

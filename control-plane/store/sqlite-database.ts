@@ -30,23 +30,26 @@ export class SqliteDatabase implements SqlDatabase {
   };
 
   async all(action: string, sql: string, params?: readonly SqlValue[]): Promise<Row[]> {
-    await this.#waitTurn();
+    // Checked and used with no await in between, so no transaction can open in the gap.
+    while (this.#turn) await this.#turn;
     return this.#direct.all(action, sql, params);
   }
 
   async get(action: string, sql: string, params?: readonly SqlValue[]): Promise<Row | undefined> {
-    await this.#waitTurn();
+    // Checked and used with no await in between, so no transaction can open in the gap.
+    while (this.#turn) await this.#turn;
     return this.#direct.get(action, sql, params);
   }
 
   async run(action: string, sql: string, params?: readonly SqlValue[]): Promise<number> {
-    await this.#waitTurn();
+    // Checked and used with no await in between, so no transaction can open in the gap.
+    while (this.#turn) await this.#turn;
     return this.#direct.run(action, sql, params);
   }
 
   /** BEGIN IMMEDIATE takes the write lock up front against other processes. */
   async transaction<T>(action: string, body: (tx: SqlExecutor) => Promise<T>): Promise<T> {
-    await this.#waitTurn();
+    while (this.#turn) await this.#turn;
     this.#open(action);
     let release!: () => void;
     this.#turn = new Promise((resolve) => {
@@ -69,15 +72,11 @@ export class SqliteDatabase implements SqlDatabase {
   }
 
   async close(): Promise<void> {
-    await this.#waitTurn();
+    while (this.#turn) await this.#turn;
     if (this.#closed) return;
     this.#closed = true;
     this.#statements.clear();
     this.#db.close();
-  }
-
-  async #waitTurn(): Promise<void> {
-    while (this.#turn) await this.#turn;
   }
 
   #open(action: string): void {

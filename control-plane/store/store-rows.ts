@@ -1,6 +1,7 @@
 import type { KeyType } from '../../common/key-type.ts';
 import type { Row } from './sql-database.ts';
 import type {
+  CaFileRecord,
   CertificateKind,
   CertificateRecord,
   CertificateStatus,
@@ -66,5 +67,14 @@ export function rotationOrderOf(row: Row): RotationOrderRecord {
     windowMs: Number(row['window_ms']),
     reason: row['reason'] as string,
     createdAt: Number(row['created_at']),
+  };
+}
+
+export function caFileOf(row: Row): CaFileRecord {
+  return {
+    name: row['name'] as string,
+    data: new Uint8Array(row['data'] as Uint8Array),
+    mode: Number(row['mode']),
+    sealed: Number(row['sealed']) === 1,
   };
 }

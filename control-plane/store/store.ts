@@ -108,6 +108,20 @@ export interface RotationOrderRecord {
 }
 
 /**
+ * One file of the CA's directory, kept in the store so every replica has the CA (DESIGN.md section 7). Private keys
+ * are never stored in the clear: CA keys are encrypted PKCS#8 as on disk, and a key that is plain on disk (the admin
+ * credential's) is stored encrypted with the CA passphrase (`sealed`) and decrypted when written back to disk.
+ */
+export interface CaFileRecord {
+  /** Relative to the data dir, as ca.json names it. */
+  readonly name: string;
+  readonly data: Uint8Array;
+  /** File mode on disk (0o600 for keys). */
+  readonly mode: number;
+  readonly sealed: boolean;
+}
+
+/**
  * The control plane's persistent state. Every method is atomic on its own, across connections, processes and
  * replicas (see the top of this file for the implementations and how to extend them).
  */
@@ -159,6 +173,14 @@ export interface Store {
   latestRotationOrder(): Promise<RotationOrderRecord | undefined>;
   /** Orders created after `createdAfter` (ms), oldest first. */
   listRotationOrders(createdAfter: number): Promise<RotationOrderRecord[]>;
+
+  /** The CA's files as last stored, with their generation (0 and none before the first). Ordered by name. */
+  getCaFiles(): Promise<{ readonly generation: number; readonly files: CaFileRecord[] }>;
+  /**
+   * Replaces the whole set in one transaction if the stored generation is still `expectedGeneration`; returns the new
+   * generation, or undefined (changing nothing) when another writer came first.
+   */
+  replaceCaFiles(files: readonly CaFileRecord[], expectedGeneration: number): Promise<number | undefined>;
 
   /** Atomically increments and returns the sequence of `name` (first call returns 1). Never goes back. */
   nextSequence(name: string): Promise<number>;
