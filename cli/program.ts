@@ -13,6 +13,7 @@ import { registerRevokeCommands } from './commands/revoke.ts';
 import { registerRotateCommands } from './commands/rotate.ts';
 import { registerBenchCommands } from './commands/bench.ts';
 import { registerAcmeCommands } from './commands/acme.ts';
+import { registerStoreCommands } from './commands/store.ts';
 
 export function buildProgram(io: CliIo): Command {
   const program = new Command('sigil')
@@ -36,6 +37,7 @@ export function buildProgram(io: CliIo): Command {
     registerCheckCommands,
     registerBenchCommands,
     registerAcmeCommands,
+    registerStoreCommands,
   ]) {
     register(program, io);
   }
