@@ -143,14 +143,14 @@ export class AcmeRenewer {
   }
 
   /** The earliest moment the next attempt may run (now or earlier: due). */
-  nextAttemptAt(state: AcmeCertificateState): number {
-    const now = this.#deps.clock.now();
+  nextAttemptAt(state: AcmeCertificateState, now: number = this.#deps.clock.now()): number {
     const renewAt = state.current && !state.revoked && !state.pending ? (this.plan(state)?.at ?? now) : now;
     return nextAttemptAt({ renewAt, ...retryInputs(state) });
   }
 
   #due(state: AcmeCertificateState, now: number): boolean {
-    return now >= this.nextAttemptAt(state);
+    // The same `now` on both sides: a certificate never issued is due at once, however slow the machine.
+    return now >= this.nextAttemptAt(state, now);
   }
 
   async #issue(spec: AcmeCertificateSpec, session: AccountSession, state: AcmeCertificateState): Promise<IssuedFacts> {
