@@ -87,7 +87,17 @@ export class ControlPlane {
     return this.#trustDomain;
   }
 
+  /** Starts everything; a start that fails part-way releases what it took (connections, ports) before it throws. */
   async start(): Promise<ControlPlaneAddresses> {
+    try {
+      return await this.#start();
+    } catch (err) {
+      await this.stop().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async #start(): Promise<ControlPlaneAddresses> {
     const { config } = this.#options;
     const replication = new Replication(
       { ...config.replicas, dataDir: config.dataDir, passphrase: this.#options.passphrase },

@@ -42,8 +42,9 @@ const CHANGE_OF_EVENT: Readonly<Record<EventKind, ChangeKind>> = {
  */
 export class Replication {
   readonly shared: boolean;
-  readonly coordination: Coordination;
   readonly sync: ReplicaSync;
+  #coordination: Coordination | undefined;
+  readonly #options: ReplicationOptions;
   readonly replicaId = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   readonly #caSync: CaStateSync | undefined;
   #caReload: Omit<CaReloadDeps, 'logger'> | undefined;
@@ -51,24 +52,16 @@ export class Replication {
 
   constructor(options: ReplicationOptions, deps: ReplicationDeps) {
     this.#deps = deps;
-    const { store } = deps;
-    this.shared = store instanceof PostgresStore;
+    this.#options = options;
+    this.shared = deps.store instanceof PostgresStore;
     this.sync = new ReplicaSync({ intervalMs: options.reloadIntervalMs }, deps);
-    if (store instanceof PostgresStore) {
-      this.coordination = new PostgresCoordination(
-        {
-          url: store.url,
-          schema: store.schema,
-          replicaId: this.replicaId,
-          pollMs: options.leaderPollMs,
-          hungLeaderTimeoutMs: options.hungLeaderTimeoutMs,
-        },
-        { pool: store.database.pool, context: store.database.context, ...deps },
-      );
-      this.#caSync = new CaStateSync(options, deps);
-    } else {
-      this.coordination = new LocalCoordination();
-    }
+    this.#caSync = this.shared ? new CaStateSync(options, deps) : undefined;
+  }
+
+  /** Exists once join() ran. */
+  get coordination(): Coordination {
+    if (!this.#coordination) throw new Error('Replication.join() must run before the coordination is used');
+    return this.#coordination;
   }
 
   /**
@@ -76,6 +69,21 @@ export class Replication {
    * (or seeds the store from it, on the first replica).
    */
   async join(): Promise<void> {
+    const { store } = this.#deps;
+    const options = this.#options;
+    this.#coordination =
+      store instanceof PostgresStore
+        ? new PostgresCoordination(
+            {
+              url: store.url,
+              schema: store.schema,
+              replicaId: this.replicaId,
+              pollMs: options.leaderPollMs,
+              hungLeaderTimeoutMs: options.hungLeaderTimeoutMs,
+            },
+            { ...this.#deps, pool: store.database.pool, context: store.database.context },
+          )
+        : new LocalCoordination();
     await this.coordination.start();
     const caSync = this.#caSync;
     if (caSync) {
@@ -130,7 +138,7 @@ export class Replication {
 
   async leave(): Promise<void> {
     await this.sync.stop();
-    await this.coordination.stop();
+    await this.#coordination?.stop();
   }
 
   async #pullCa(): Promise<void> {
