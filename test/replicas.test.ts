@@ -14,6 +14,7 @@ import { derToPem } from '../common/trust-bundle.ts';
 import { parseX509Facts } from '../common/x509-facts.ts';
 import { X509Crl } from '@peculiar/x509';
 import { AdminApi, ControlPlane, initCa, resolveControlPlaneConfig } from '../control-plane/index.ts';
+import { runCli } from '../cli/program.ts';
 import { GrpcIdentityApi } from '../sidecar/index.ts';
 import { TEST_PASSPHRASE } from './fixtures/control-plane-fixture.ts';
 import { POSTGRES_URL, TestSchemas } from './fixtures/postgres.ts';
@@ -291,4 +292,30 @@ t.test('clocks a few seconds apart: CRL numbers and thisUpdate never go back, to
     byB.thisUpdate.getTime() >= byA.thisUpdate.getTime(),
     `thisUpdate ${byB.thisUpdate.toISOString()} (B, 5 s behind) is not before ${byA.thisUpdate.toISOString()} (A, 5 s ahead)`,
   );
+});
+
+t.test('the CLI takes several replicas and goes on to the next when one is down', async (t) => {
+  const schema = schemas.newSchema();
+  const a = await startReplica(t, { schema, init: true });
+  const b = await startReplica(t, { schema });
+  const down = b.grpc;
+  await b.stop();
+  let stdout = '';
+  let stderr = '';
+  const io = {
+    stdout: { write: (s: string) => (stdout += s) },
+    stderr: { write: (s: string) => (stderr += s) },
+    env: {},
+    cwd: a.dataDir,
+  };
+  const code = await runCli(
+    ['certs', 'list', '--data-dir', a.dataDir, '--control-plane', `${down},${a.grpc}`, '--json'],
+    io,
+  );
+  t.equal(code, 0, `sigil certs list succeeds through the live replica: ${stderr}`);
+  t.ok((JSON.parse(stdout) as unknown[]).length > 0, 'and lists the inventory');
+  stdout = '';
+  const none = await runCli(['certs', 'list', '--data-dir', a.dataDir, '--control-plane', down], io);
+  t.equal(none, 1, 'with only the dead one, it fails');
+  t.match(stderr, /unreachable/, 'saying the control plane is unreachable');
 });
