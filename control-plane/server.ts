@@ -101,7 +101,13 @@ export class ControlPlane {
     const { config } = this.#options;
     const replication = new Replication(
       { ...config.replicas, dataDir: config.dataDir, passphrase: this.#options.passphrase },
-      { store: this.#store, clock: this.#clock, random: Math.random, logger: this.#logger },
+      {
+        store: this.#store,
+        clock: this.#clock,
+        random: Math.random,
+        logger: this.#logger,
+        onReload: (kind, ok) => this.metrics.replicaReloads.inc({ kind, result: ok ? 'ok' : 'error' }),
+      },
     );
     this.#replication = replication;
     if (replication.shared) {
@@ -296,7 +302,12 @@ export class ControlPlane {
     if (this.#publisher) await publishBundle(this.#anchors);
     await caRotation.completeActivation({ windowMs: config.caRotation.activateWindowMs });
     // The rotation schedule is a singleton duty: it runs on the replica that holds the leader lock.
-    replication.coordination.leadership.onChange((leader) => (leader ? scheduler.start() : scheduler.stop()));
+    replication.coordination.leadership.onChange((leader) => {
+      this.metrics.leader.set(leader ? 1 : 0);
+      if (leader) scheduler.start();
+      else scheduler.stop();
+    });
+    this.metrics.leader.set(replication.coordination.leadership.isLeader ? 1 : 0);
     if (replication.coordination.leadership.isLeader) scheduler.start();
     this.#logger.info(
       { trust_domain: trustDomain, grpc: formatHostPort(grpcAddress), http: formatHostPort(httpAddress) },

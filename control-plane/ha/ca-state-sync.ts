@@ -119,7 +119,8 @@ export class CaStateSync {
    * files that change with them (a re-issued admin key comes with a new admin SVID).
    */
   async pushIfChanged(): Promise<boolean> {
-    const [local, stored] = await Promise.all([this.#read(), this.#deps.store.getCaFiles()]);
+    // Compared without sealing: encrypting a key (a deliberately slow KDF) only when there is something to store.
+    const [local, stored] = await Promise.all([this.#read(false), this.#deps.store.getCaFiles()]);
     const plain = (files: readonly CaFileRecord[]) =>
       files
         .filter((f) => !f.sealed)
@@ -147,7 +148,8 @@ export class CaStateSync {
     return file ? decodeCaMetadata(file.data.toString('utf8'), path) : undefined;
   }
 
-  async #read(): Promise<CaFileRecord[]> {
+  /** The data dir's CA files; with `seal`, plain keys encrypted for the store, without, left out of the data. */
+  async #read(seal = true): Promise<CaFileRecord[]> {
     const meta = await this.#localMeta();
     if (!meta)
       throw new SigilError(ErrorCode.CA_MISSING, `${this.#options.dataDir} holds no CA to store: run sigil ca init`);
@@ -157,6 +159,10 @@ export class CaStateSync {
       if (!file) continue;
       const text = file.data.toString('utf8');
       if (PLAIN_KEY.test(text)) {
+        if (!seal) {
+          files.push({ name, data: new Uint8Array(), mode: file.mode, sealed: true });
+          continue;
+        }
         // A key that is plain on disk (0600) never reaches the database in the clear.
         const key = decodePrivateKeyPem(text, name);
         const sealed = privateKeyPem(key, { passphrase: this.#options.passphrase });

@@ -5,6 +5,8 @@ import type { ChangeKind, ChangeSignal } from './coordination.ts';
 export interface ReplicaSyncDeps {
   readonly clock: Clock;
   readonly logger: Logger;
+  /** Told after every reload, for sigil_control_plane_replica_reloads_total. */
+  readonly onReload?: (kind: ChangeKind, ok: boolean) => void;
 }
 
 /**
@@ -63,7 +65,9 @@ export class ReplicaSync {
         this.#again.delete(kind);
         try {
           await reload();
+          this.#deps.onReload?.(kind, true);
         } catch (err) {
+          this.#deps.onReload?.(kind, false);
           this.#deps.logger.warn(
             { err, [LogField.errCode]: (err as { code?: string }).code, kind },
             'reloading a change made by another replica failed; the current view stays until the next try',

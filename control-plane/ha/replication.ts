@@ -25,6 +25,7 @@ export interface ReplicationDeps {
   readonly clock: Clock;
   readonly random: () => number;
   readonly logger: Logger;
+  readonly onReload?: (kind: ChangeKind, ok: boolean) => void;
 }
 
 /** Which store change an event of each kind reports. */
