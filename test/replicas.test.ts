@@ -230,6 +230,19 @@ t.test('a CA rotation prepared on one replica is activated and retired from the 
     activated.status?.current?.intermediate?.serial,
     'the inventory, read on C, names the new intermediate as issuer',
   );
+  // Every replica re-minted its serving SVID under the new intermediate when it learned of the activation.
+  const retired = await eventually(
+    () => c.admin.rotateCa({ step: 'retire' }),
+    (r) => r.blockers.length === 0,
+    'retire from C to find no blocker',
+  );
+  t.equal(retired.status?.phase, 'stable', 'C retired the previous root');
+  const onB = await eventually(
+    () => b.admin.showCa(),
+    (s) => s.phase === 'stable' && (s.bundle?.length ?? 0) === 1,
+    'B to serve the one-root bundle',
+  );
+  t.equal(onB.bundle?.[0]?.serial, activated.status?.current?.root?.serial, 'only the new root is left, on B too');
 });
 
 t.test('refused at start, with what to do: another passphrase, another CA, another trust domain', async (t) => {
