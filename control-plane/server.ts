@@ -31,6 +31,7 @@ import { CaRotation, resumeCaRotation } from './ca-rotation.ts';
 import { CaRotationScheduler } from './ca-rotation-scheduler.ts';
 import { INTERMEDIATE_TTL_MS } from './ca/templates.ts';
 import { RotationOrderService } from './rotation/rotation-orders.ts';
+import { SigningCertificateIssuer } from './signing/signing-certificates.ts';
 
 export interface ControlPlaneOptions {
   readonly config: ControlPlaneConfig;
@@ -222,6 +223,13 @@ export class ControlPlane {
         policies,
         orders,
         caRotation,
+        signing: new SigningCertificateIssuer({
+          ca,
+          store: this.#store,
+          clock: this.#clock,
+          logger: this.#logger,
+          onIssued: (leaf, kind) => this.metrics.issued.inc({ kind, key_type: leaf.keyType }),
+        }),
         scheduled: () => scheduler.preview(),
         onTokenCreated: () => this.metrics.tokensCreated.inc(),
       }),

@@ -108,6 +108,15 @@ export class AdminApi {
     );
   }
 
+  /** A code-signing or TSA certificate for a CSR (see IssueSigningCertificateRequest in admin.proto). */
+  issueSigningCertificate(
+    request: sigil.v1.IIssueSigningCertificateRequest,
+  ): Promise<sigil.v1.IssueSigningCertificateResponse> {
+    return callUnary(`issuing a ${request.profile || 'code-signing'} certificate`, (cb) =>
+      this.#client.issueSigningCertificate(request, this.#options(), cb),
+    );
+  }
+
   close(): void {
     this.#client.close();
   }

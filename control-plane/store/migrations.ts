@@ -82,6 +82,13 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE certificates ADD COLUMN superseded_by TEXT;
     `,
   },
+  {
+    version: 5,
+    name: 'revocations of signing certificates stay listed past expiry',
+    sql: `
+      ALTER TABLE revocations ADD COLUMN listed_past_expiry INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

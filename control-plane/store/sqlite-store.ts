@@ -66,6 +66,7 @@ function revocationOf(row: Row): RevocationRecord {
     revokedAt: Number(row['revoked_at']),
     effectiveAt: Number(row['effective_at']),
     notAfter: Number(row['not_after']),
+    listedPastExpiry: Number(row['listed_past_expiry'] ?? 0) === 1,
   };
 }
 
@@ -267,9 +268,10 @@ export class SqliteStore implements Store {
     for (const r of records) {
       const row = this.#with(
         `revoking certificate ${r.serial}`,
-        `INSERT INTO revocations (serial, spiffe_id, reason, revoked_at, effective_at, not_after)
-        VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (serial) DO NOTHING RETURNING serial`,
-        (s) => s.get(r.serial, r.spiffeId, r.reason, r.revokedAt, r.effectiveAt, r.notAfter),
+        `INSERT INTO revocations (serial, spiffe_id, reason, revoked_at, effective_at, not_after, listed_past_expiry)
+        VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (serial) DO NOTHING RETURNING serial`,
+        (s) =>
+          s.get(r.serial, r.spiffeId, r.reason, r.revokedAt, r.effectiveAt, r.notAfter, r.listedPastExpiry ? 1 : 0),
       );
       this.#with(
         `revoking certificate ${r.serial}`,
@@ -296,8 +298,10 @@ export class SqliteStore implements Store {
         revocationOf,
       );
     }
-    return this.#with('listing revocations', 'SELECT * FROM revocations WHERE not_after > ? ORDER BY serial', (s) =>
-      s.all(filter.notAfterAfter!),
+    return this.#with(
+      'listing revocations',
+      'SELECT * FROM revocations WHERE not_after > ? OR listed_past_expiry = 1 ORDER BY serial',
+      (s) => s.all(filter.notAfterAfter!),
     ).map(revocationOf);
   }
 
