@@ -12,6 +12,10 @@ import { registerCheckCommands } from './commands/check.ts';
 import { registerRevokeCommands } from './commands/revoke.ts';
 import { registerRotateCommands } from './commands/rotate.ts';
 import { registerBenchCommands } from './commands/bench.ts';
+import { registerSigningCommands } from './commands/signing.ts';
+import { registerSignCommands } from './commands/sign.ts';
+import { registerVerifyCommands } from './commands/verify.ts';
+import { registerTsaCommands } from './commands/tsa.ts';
 
 export function buildProgram(io: CliIo): Command {
   const program = new Command('sigil')
@@ -34,6 +38,10 @@ export function buildProgram(io: CliIo): Command {
     registerRotateCommands,
     registerCheckCommands,
     registerBenchCommands,
+    registerSigningCommands,
+    registerSignCommands,
+    registerVerifyCommands,
+    registerTsaCommands,
   ]) {
     register(program, io);
   }

@@ -52,3 +52,13 @@ export function oidOfDigest(digest: DigestName): string {
 export function nodeDigestName(digest: DigestName | 'SHA-1'): string {
   return digest.replace('-', '').toLowerCase();
 }
+
+/**
+ * asn1js (under pkijs) prints an OID arc too big for a double as `{hex}` of its 7-bit groups; UUID-derived OIDs
+ * (2.25.<128-bit UUID>, a common choice for private policies) have such arcs. Restores the decimal form.
+ */
+export function decimalOid(text: string): string {
+  return text.replace(/\{([0-9a-f]+)\}/gi, (_, hex: string) =>
+    [...Buffer.from(hex, 'hex')].reduce((value, group) => (value << 7n) | BigInt(group & 0x7f), 0n).toString(),
+  );
+}

@@ -2,7 +2,7 @@ import * as asn1js from 'asn1js';
 import { createHash } from 'node:crypto';
 import * as pkijs from 'pkijs';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
-import { type DigestName, digestOfOid, nodeDigestName, OID, oidOfDigest } from './oids.ts';
+import { type DigestName, decimalOid, digestOfOid, nodeDigestName, OID, oidOfDigest } from './oids.ts';
 import { checkSigner, type SignerFacts } from './signer-verification.ts';
 
 /** RFC 3161 messages as pkijs builds and parses them: requests, replies, and what a token says. */
@@ -137,7 +137,7 @@ export async function inspectTimestampToken(der: Uint8Array, stamped: Uint8Array
   return Object.freeze({
     genTime: info.genTime.getTime(),
     accuracyMs,
-    policy: info.policy,
+    policy: decimalOid(info.policy),
     serial: integerHex(info.serialNumber),
     nonce: info.nonce ? integerHex(info.nonce) : undefined,
     imprintDigest,

@@ -2,6 +2,7 @@ import { randomBytes as nodeRandomBytes } from 'node:crypto';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
 import { parseX509Facts } from '../../common/x509-facts.ts';
 import { timeStampingProblem } from './certificate-purpose.ts';
+import { type HttpBytesResponse, httpBytes } from './http-bytes.ts';
 import { TIMESTAMP_QUERY, TIMESTAMP_REPLY } from './tsa/tsa-http-server.ts';
 import { inspectTimestampToken, type TimestampFacts, timestampRequest, tokenOfReply } from './timestamp-token.ts';
 
@@ -42,34 +43,28 @@ export function parseTsaUrl(text: string): URL {
 }
 
 async function post(url: URL, body: Uint8Array, timeoutMs: number): Promise<Uint8Array> {
-  let res: Response;
+  let res: HttpBytesResponse;
   try {
-    res = await fetch(url, {
+    res = await httpBytes(url, {
       method: 'POST',
       headers: { 'content-type': TIMESTAMP_QUERY, accept: TIMESTAMP_REPLY },
       body,
-      signal: AbortSignal.timeout(timeoutMs),
+      timeoutMs,
     });
   } catch (err) {
-    const cause = (err as { cause?: { code?: string } }).cause;
-    const why =
-      (err as Error).name === 'TimeoutError'
-        ? `no answer within ${timeoutMs} ms`
-        : (cause?.code ?? (err as Error).message);
+    const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
     throw new SigilError(ErrorCode.TSA_UNAVAILABLE, `the TSA at ${url.href} is unreachable (${why})`, { cause: err });
   }
-  const bytes = new Uint8Array(await res.arrayBuffer());
   if (res.status !== 200) {
     throw new SigilError(ErrorCode.TSA_UNAVAILABLE, `the TSA at ${url.href} answered HTTP ${res.status}`);
   }
-  const type = (res.headers.get('content-type') ?? '').split(';')[0]!.trim();
-  if (type !== TIMESTAMP_REPLY) {
+  if (res.contentType !== TIMESTAMP_REPLY) {
     throw replyProblem(
       'timestamp-format',
-      `the TSA at ${url.href} answered ${type || 'no content type'}, not ${TIMESTAMP_REPLY}`,
+      `the TSA at ${url.href} answered ${res.contentType || 'no content type'}, not ${TIMESTAMP_REPLY}`,
     );
   }
-  return bytes;
+  return res.body;
 }
 
 export async function requestTimestamp(options: TsaClientOptions, stamped: Uint8Array): Promise<TimestampFacts> {

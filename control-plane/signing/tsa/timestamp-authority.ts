@@ -5,7 +5,7 @@ import { ErrorCode, SigilError } from '../../../common/errors.ts';
 import { LogField, type Logger } from '../../../common/logger.ts';
 import { parseX509Facts } from '../../../common/x509-facts.ts';
 import { timeStampingProblem } from '../certificate-purpose.ts';
-import { digestOfOid, OID } from '../oids.ts';
+import { decimalOid, digestOfOid, OID } from '../oids.ts';
 import { contentInfoDer, signedData, signerInfo } from '../signer-info.ts';
 import { assertKeyMatchesCertificate, signatureAlgorithmOf, type SigningKey } from '../signing-key.ts';
 import { digestOf, integerHex } from '../timestamp-token.ts';
@@ -17,6 +17,12 @@ import type { TimestampLog } from './timestamp-log.ts';
  * the TSA's name, and an ESSCertIDv2 naming the TSA certificate; it is recorded before it is returned, so no token
  * exists that the log does not know. Refusals are TimeStampResp rejections with the RFC's failure bit and a text.
  */
+
+/**
+ * The policy OID when the operator names none: a UUID-derived OID (ITU-T X.667, arc 2.25) that needs no registration.
+ * Organisations with their own arc should set theirs (--policy).
+ */
+export const DEFAULT_TSA_POLICY = '2.25.256090522094295837721338069607557167285';
 
 export interface TimestampAuthorityOptions {
   /** The TSA certificate first, then its CAs (without the root). */
@@ -119,6 +125,7 @@ export class TimestampAuthority {
     ) {
       throw new Refusal('badDataFormat', `the message imprint is not a ${digest} digest`);
     }
+    if (request.reqPolicy !== undefined) request.reqPolicy = decimalOid(request.reqPolicy);
     if (request.reqPolicy !== undefined && !this.#policies().includes(request.reqPolicy)) {
       throw new Refusal(
         'unacceptedPolicy',
