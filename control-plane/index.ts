@@ -13,7 +13,7 @@ export { writePrivateKeyFile } from './ca/key-file.ts';
 export { parseSigningProfile, type SigningProfile } from './ca/signing-templates.ts';
 export { makeSigningCsr } from './signing/signing-csr.ts';
 export { loadSigningKeyFile, signatureAlgorithmOf, type SigningKey } from './signing/signing-key.ts';
-export { assertCanSign, signDigest, type SignedDigest } from './signing/sign-artifact.ts';
+export { assertCanSign, signDigest, type SignedDigest, tsaTimestamper } from './signing/sign-artifact.ts';
 export { fileDigest } from './signing/file-digest.ts';
 export { verifyArtifact } from './signing/verification/verify-artifact.ts';
 export type { Verdict } from './signing/verification/verification-rules.ts';

@@ -10,6 +10,7 @@ import {
   parseTsaUrl,
   signatureAlgorithmOf,
   signDigest,
+  tsaTimestamper,
 } from '../../control-plane/index.ts';
 import { type CliIo, printJson } from '../io.ts';
 import { signingKeyPassphrase } from '../secrets.ts';
@@ -83,7 +84,12 @@ export function registerSignCommands(program: Command, io: CliIo): void {
           now,
           format: opts.pem ? 'pem' : 'der',
           ...(tsaUrl !== undefined
-            ? { tsa: { url: tsaUrl, ...(opts.tsaPolicy !== undefined ? { policy: opts.tsaPolicy } : {}) } }
+            ? {
+                timestamper: tsaTimestamper({
+                  url: tsaUrl,
+                  ...(opts.tsaPolicy !== undefined ? { policy: opts.tsaPolicy } : {}),
+                }),
+              }
             : {}),
         });
         writeSignature(`${path}.p7s`, signed.signature);

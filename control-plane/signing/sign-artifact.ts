@@ -46,11 +46,18 @@ export function assertCanSign(material: SignerMaterial, now: number): X509Facts 
   return leaf;
 }
 
+/** Stamps a signature value: an RFC 3161 TSA over HTTP (tsaTimestamper), or anything else that yields a token. */
+export type Timestamper = (stamped: Uint8Array) => Promise<TimestampFacts>;
+
+export function tsaTimestamper(options: TsaClientOptions): Timestamper {
+  return (stamped) => requestTimestamp(options, stamped);
+}
+
 export interface SignDigestOptions {
   readonly now: number;
   readonly format: 'der' | 'pem';
   /** Absent: no timestamp is asked for. */
-  readonly tsa?: TsaClientOptions;
+  readonly timestamper?: Timestamper;
 }
 
 export interface SignedDigest {
@@ -71,9 +78,9 @@ export async function signDigest(
     key: material.key,
     signingTime: options.now,
   });
-  if (!options.tsa) return { signature: encodeSignature(data, options.format) };
+  if (!options.timestamper) return { signature: encodeSignature(data, options.format) };
   try {
-    const timestamp = await requestTimestamp(options.tsa, signatureValueOf(data));
+    const timestamp = await options.timestamper(signatureValueOf(data));
     attachTimestampToken(data, timestamp.der);
     return { signature: encodeSignature(data, options.format), timestamp };
   } catch (err) {

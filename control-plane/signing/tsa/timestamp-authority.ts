@@ -5,10 +5,10 @@ import { ErrorCode, SigilError } from '../../../common/errors.ts';
 import { LogField, type Logger } from '../../../common/logger.ts';
 import { parseX509Facts } from '../../../common/x509-facts.ts';
 import { timeStampingProblem } from '../certificate-purpose.ts';
-import { decimalOid, digestOfOid, OID } from '../oids.ts';
-import { contentInfoDer, signedData, signerInfo } from '../signer-info.ts';
-import { assertKeyMatchesCertificate, signatureAlgorithmOf, type SigningKey } from '../signing-key.ts';
+import { decimalOid, digestOfOid } from '../oids.ts';
+import { assertKeyMatchesCertificate, type SigningKey } from '../signing-key.ts';
 import { digestOf, integerHex } from '../timestamp-token.ts';
+import { buildTimestampToken } from './token-builder.ts';
 import type { TimestampLog } from './timestamp-log.ts';
 
 /**
@@ -65,7 +65,6 @@ class Refusal extends Error {
 export class TimestampAuthority {
   readonly #options: Required<TimestampAuthorityOptions>;
   readonly #deps: TimestampAuthorityDeps;
-  readonly #certificate: pkijs.Certificate;
   readonly #facts: ReturnType<typeof parseX509Facts>;
 
   /** Checks the certificate's purpose and that the key is its own; SIGNING_CERT / SIGNING_KEY otherwise. */
@@ -80,7 +79,6 @@ export class TimestampAuthority {
       throw new SigilError(ErrorCode.INVALID_ARGUMENT, `TSA policy ${JSON.stringify(options.policy)} is not an OID`);
     this.#options = { acceptedPolicies: [], accuracyMs: 1000, ...options };
     this.#deps = deps;
-    this.#certificate = pkijs.Certificate.fromBER(leaf);
   }
 
   get certificate(): { readonly serial: string; readonly subject: string; readonly notAfter: number } {
@@ -150,34 +148,17 @@ export class TimestampAuthority {
     }
     const serial = await log.nextSerial();
     const policy = request.reqPolicy ?? this.#options.policy;
-    const accuracyMs = this.#options.accuracyMs;
-    const tstInfo = new pkijs.TSTInfo({
-      version: 1,
+    const token = await buildTimestampToken({
+      chainDer: this.#options.chainDer,
+      key,
       policy,
       messageImprint: request.messageImprint,
-      serialNumber: new asn1js.Integer({ valueHex: Uint8Array.from(serial) }),
-      genTime: new Date(genTime),
-      accuracy: new pkijs.Accuracy(
-        accuracyMs % 1000 === 0
-          ? { seconds: accuracyMs / 1000 }
-          : { seconds: Math.floor(accuracyMs / 1000), millis: accuracyMs % 1000 },
-      ),
+      serial,
+      genTime,
+      accuracyMs: this.#options.accuracyMs,
       ...(request.nonce ? { nonce: request.nonce } : {}),
-      tsa: new pkijs.GeneralName({ type: 4, value: this.#certificate.subject }),
+      includeCertificates: request.certReq === true,
     });
-    const tstDer = new Uint8Array(tstInfo.toSchema().toBER());
-    const info = await signerInfo({
-      certificate: this.#certificate,
-      certificateDer: this.#options.chainDer[0]!,
-      key,
-      contentType: OID.tstInfo,
-      contentDigest: digestOf(signatureAlgorithmOf(key.keyType).digest, tstDer),
-    });
-    // Set after construction: pkijs's constructor would turn eContent into a chunked (BER) OCTET STRING.
-    const encap = new pkijs.EncapsulatedContentInfo({ eContentType: OID.tstInfo });
-    encap.eContent = new asn1js.OctetString({ valueHex: tstDer });
-    // RFC 3161 2.4.1: certificates only when certReq asked for them.
-    const token = contentInfoDer(signedData(info, encap, request.certReq ? this.#options.chainDer : []));
     const record = {
       serial: Buffer.from(serial)
         .toString('hex')

@@ -38,10 +38,12 @@ export function revocationProblem(
   }
   if (COMPROMISE.has(entry.reason)) {
     if (strictKeyCompromise) return `${what}; the strict rule refuses every signature made with a compromised key`;
-    if (signedBy >= entry.effectiveAt) return `${what}; the signature was timestamped at ${iso(signedBy)}, not before`;
+    if (signedBy >= entry.effectiveAt)
+      return `${what}; the timestamp proves the signature only by ${iso(signedBy)}, not before that`;
     return undefined;
   }
-  if (signedBy > entry.effectiveAt) return `${what}; the signature was timestamped after it, at ${iso(signedBy)}`;
+  if (signedBy > entry.effectiveAt)
+    return `${what}; the timestamp proves the signature only by ${iso(signedBy)}, after that`;
   return undefined;
 }
 
