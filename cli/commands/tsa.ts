@@ -109,12 +109,18 @@ export function registerTsaCommands(program: Command, io: CliIo): void {
     .option('--limit <n>', 'at most this many', '50')
     .option('--json', 'print JSON')
     .action(async (opts: { stateDir: string; limit: string; json?: boolean }) => {
+      const limit = Number(opts.limit);
+      if (!Number.isSafeInteger(limit) || limit < 1)
+        throw new SigilError(
+          ErrorCode.INVALID_ARGUMENT,
+          `--limit must be a whole number of at least 1, got ${opts.limit}`,
+        );
       const path = join(resolve(io.cwd, opts.stateDir), TSA_DB);
       if (!existsSync(path))
         throw new SigilError(ErrorCode.NOT_FOUND, `no TSA log at ${path}: pass the --state-dir of sigil tsa run`);
       const log = new SqliteTimestampLog({ path });
       try {
-        const rows = (await log.list({ limit: Number(opts.limit) })).map((r) => ({
+        const rows = (await log.list({ limit })).map((r) => ({
           ...r,
           genTime: new Date(r.genTime).toISOString(),
         }));

@@ -52,6 +52,18 @@ const MIGRATIONS: readonly Migration[] = [
   },
 ];
 
+function summaryOf(r: Record<string, unknown>): Omit<TimestampRecord, 'token'> {
+  return {
+    serial: String(r['serial']),
+    genTime: Number(r['gen_time']),
+    policy: String(r['policy']),
+    hashAlgorithm: String(r['hash_algorithm']),
+    imprint: String(r['imprint']),
+    nonce: r['nonce'] === null ? null : String(r['nonce']),
+    client: String(r['client']),
+  };
+}
+
 export interface SqliteTimestampLogOptions {
   readonly path: string;
   readonly clock?: Clock;
@@ -136,32 +148,14 @@ export class SqliteTimestampLog implements TimestampLog {
         )
         .all(options.limit ?? -1),
     );
-    return rows.map((r) => ({
-      serial: String(r['serial']),
-      genTime: Number(r['gen_time']),
-      policy: String(r['policy']),
-      hashAlgorithm: String(r['hash_algorithm']),
-      imprint: String(r['imprint']),
-      nonce: r['nonce'] === null ? null : String(r['nonce']),
-      client: String(r['client']),
-    }));
+    return rows.map(summaryOf);
   }
 
   async get(serial: string): Promise<TimestampRecord | undefined> {
     const r = this.#run('reading a token', () =>
       this.#db.prepare('SELECT * FROM tsa_tokens WHERE serial = ?').get(serial),
     );
-    if (!r) return undefined;
-    return {
-      serial: String(r['serial']),
-      genTime: Number(r['gen_time']),
-      policy: String(r['policy']),
-      hashAlgorithm: String(r['hash_algorithm']),
-      imprint: String(r['imprint']),
-      nonce: r['nonce'] === null ? null : String(r['nonce']),
-      client: String(r['client']),
-      token: new Uint8Array(r['token'] as Uint8Array),
-    };
+    return r ? { ...summaryOf(r), token: new Uint8Array(r['token'] as Uint8Array) } : undefined;
   }
 
   close(): void {
