@@ -55,8 +55,16 @@ export async function signerInfo(input: SignerInfoInput): Promise<pkijs.SignerIn
   ];
   if (input.signingTime !== undefined) {
     const seconds = new Date(Math.floor(input.signingTime / 1000) * 1000);
-    // RFC 5652 11.3: UTCTime for dates from 1950 through 2049.
-    attributes.push(attribute(OID.signingTime, new asn1js.UTCTime({ valueDate: seconds })));
+    // RFC 5652 11.3: UTCTime for dates from 1950 through 2049, GeneralizedTime otherwise.
+    const year = seconds.getUTCFullYear();
+    attributes.push(
+      attribute(
+        OID.signingTime,
+        year >= 1950 && year < 2050
+          ? new asn1js.UTCTime({ valueDate: seconds })
+          : new asn1js.GeneralizedTime({ valueDate: seconds }),
+      ),
+    );
   }
   const sorted = derSorted(attributes);
   const toBeSigned = new Uint8Array(new asn1js.Set({ value: sorted.map((a) => a.toSchema()) }).toBER());
