@@ -18,7 +18,7 @@ export function withAdminOptions(command: Command): Command {
     )
     .option(
       '--control-plane <addr>',
-      "control plane gRPC address (default: $SIGIL_CONTROL_PLANE, the data dir's control-plane.json, or 127.0.0.1:7443)",
+      "control plane gRPC address, or several replicas as a,b,c (tried in turn when one is down) (default: $SIGIL_CONTROL_PLANE, the data dir's control-plane.json, or 127.0.0.1:7443)",
     )
     .option(
       '--admin-credentials <dir>',

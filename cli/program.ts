@@ -16,6 +16,7 @@ import { registerSigningCommands } from './commands/signing.ts';
 import { registerSignCommands } from './commands/sign.ts';
 import { registerVerifyCommands } from './commands/verify.ts';
 import { registerTsaCommands } from './commands/tsa.ts';
+import { registerStoreCommands } from './commands/store.ts';
 
 export function buildProgram(io: CliIo): Command {
   const program = new Command('sigil')
@@ -42,6 +43,7 @@ export function buildProgram(io: CliIo): Command {
     registerSignCommands,
     registerVerifyCommands,
     registerTsaCommands,
+    registerStoreCommands,
   ]) {
     register(program, io);
   }

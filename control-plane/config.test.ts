@@ -55,3 +55,35 @@ t.test('unknown keys and bad durations are refused together', async (t) => {
     code: ErrorCode.SPIFFE_ID_INVALID,
   });
 });
+
+t.test('store: PostgreSQL from the file or the environment, never with SQLite', async (t) => {
+  const file = (text: string) => ({ ...base, file: { path: 'etc/cp.yaml', text } });
+  t.equal(resolveControlPlaneConfig(base).postgres, undefined, 'SQLite by default');
+  t.same(resolveControlPlaneConfig(file('store: { postgres: { urlFile: ./db-url } }\n')).postgres, {
+    urlFile: '/work/etc/db-url',
+    poolSize: 10,
+    schema: 'public',
+  });
+  t.same(
+    resolveControlPlaneConfig(
+      file('store: { postgres: { url: "postgres://sigil@db/sigil", pool: 4, schema: sigil } }\n'),
+    ).postgres,
+    { url: 'postgres://sigil@db/sigil', poolSize: 4, schema: 'sigil' },
+  );
+  t.same(
+    resolveControlPlaneConfig({ ...base, env: { SIGIL_STORE_POSTGRES_URL_FILE: 'secrets/url' } }).postgres,
+    { urlFile: '/work/secrets/url', poolSize: 10, schema: 'public' },
+    'the environment names it too',
+  );
+  const refusals: [string, RegExp][] = [
+    ['store: { sqlite: a.db, postgres: { url: "postgres://h/d" } }\n', /either sqlite or postgres, not both/],
+    ['store: { postgres: { url: "postgres://h/d", urlFile: f } }\n', /exactly one of url and urlFile/],
+    ['store: { postgres: {} }\n', /exactly one of url and urlFile/],
+    ['store: { postgres: { url: "mysql://h/d" } }\n', /must be a postgres:\/\/ URL/],
+    ['store: { postgres: { url: "postgres://h/d", schema: "Bad-Name" } }\n', /lowercase identifier/],
+    ['store: { postgres: { url: "postgres://h/d", pool: 0 } }\n', /pool/],
+  ];
+  for (const [text, message] of refusals) {
+    t.throws(() => resolveControlPlaneConfig(file(text)), { code: ErrorCode.CONFIG_INVALID, message }, text.trim());
+  }
+});

@@ -6,6 +6,7 @@ import { parseDuration } from '../common/duration.ts';
 import { ErrorCode, SigilError } from '../common/errors.ts';
 import { parseHostPort, type HostPort } from '../common/address.ts';
 import { parseTrustDomain } from '../common/spiffe-id.ts';
+import { type PostgresStoreConfig, resolvePostgresConfig, storeFileSchema } from './store/store-config.ts';
 
 /** The file schema: names here are part of the product (README, examples). Defaults live in the schema. */
 export const controlPlaneFileSchema = z.strictObject({
@@ -19,7 +20,7 @@ export const controlPlaneFileSchema = z.strictObject({
     .default({ grpc: parseHostPort('127.0.0.1:7443'), http: parseHostPort('127.0.0.1:7080') }),
   svid: z.strictObject({ ttl: durationMs.default(3_600_000) }).default({ ttl: 3_600_000 }),
   joinTokens: z.strictObject({ defaultTtl: durationMs.default(900_000) }).default({ defaultTtl: 900_000 }),
-  store: z.strictObject({ sqlite: z.string().optional() }).default({}),
+  store: storeFileSchema,
   nats: z
     .strictObject({
       servers: z.array(z.string().regex(/^(nats|tls):\/\/\S+$/, 'must be a nats:// or tls:// URL')).min(1),
@@ -56,6 +57,8 @@ export interface ControlPlaneConfig {
   readonly joinTokenTtlMs: number;
   /** Absolute path of the SQLite file; `<dataDir>/sigil.db` when not configured. */
   readonly sqlitePath: string;
+  /** Set: the store is PostgreSQL (several replicas share it) and sqlitePath is unused. */
+  readonly postgres: PostgresStoreConfig | undefined;
   readonly logLevel: string;
   /** For destinations no policy names: 'deny' (default); 'allow' exists for roll-out. */
   readonly policyDefaultAction: 'deny' | 'allow';
@@ -105,6 +108,7 @@ export function resolveControlPlaneConfig(sources: ConfigSources): ControlPlaneC
     svidTtlMs: envOr(env, 'SIGIL_SVID_TTL', file.svid.ttl, parseDuration),
     joinTokenTtlMs: file.joinTokens.defaultTtl,
     sqlitePath: sqlite !== undefined ? resolve(sources.cwd, sqlite) : resolve(resolvedDataDir, 'sigil.db'),
+    postgres: resolvePostgresConfig(file.store.postgres, env, { fileDir, cwd: sources.cwd }),
     logLevel: env['SIGIL_LOG_LEVEL'] ?? file.log.level,
     policyDefaultAction: envOr(env, 'SIGIL_POLICY_DEFAULT_ACTION', file.policy.defaultAction, parseDefaultAction),
     nats: natsConfig(env['SIGIL_NATS_SERVERS'], file.nats, fileDir),

@@ -19,7 +19,7 @@ import { recordCaFiles, recordOf } from './lifecycle/inventory.ts';
 import { ControlPlaneMetrics } from './metrics.ts';
 import { RevocationRegistry } from './revocation/revocation-registry.ts';
 import { ServingIdentity } from './serving-identity.ts';
-import { SqliteStore } from './store/sqlite-store.ts';
+import { createStore } from './store/open-store.ts';
 import type { Store } from './store/store.ts';
 import { TrustState } from './trust-state.ts';
 import { PolicyService } from './policy/policy-service.ts';
@@ -74,7 +74,7 @@ export class ControlPlane {
     this.#options = options;
     this.#clock = deps.clock ?? systemClock;
     this.#logger = deps.logger ?? createLogger({ component: 'control-plane', level: options.config.logLevel });
-    this.#store = deps.store ?? new SqliteStore({ path: options.config.sqlitePath });
+    this.#store = deps.store ?? createStore(options.config, { clock: this.#clock, logger: this.#logger });
   }
 
   get addresses(): ControlPlaneAddresses {

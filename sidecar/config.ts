@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { durationMs, hostPortField as hostPort, validateYaml } from '../common/config-findings.ts';
 import { ErrorCode, SigilError } from '../common/errors.ts';
 import { parseHostPort, type HostPort } from '../common/address.ts';
+import { parseAddressList } from '../common/address-failover.ts';
 import { KEY_TYPES, type KeyType } from '../common/key-type.ts';
 import { parseSpiffeId } from '../common/spiffe-id.ts';
 
@@ -27,7 +28,11 @@ const limits = {
 /** The sidecar file schema; these names are part of the product (README, examples). */
 export const sidecarFileSchema = z.strictObject({
   spiffeId: spiffeIdText,
-  controlPlane: z.strictObject({ address: z.string().min(1), bundle: z.string().min(1) }),
+  controlPlane: z.strictObject({
+    /** One replica, several (`[a, b, c]` or `a,b,c`), or a DNS name with several A records. */
+    address: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+    bundle: z.string().min(1),
+  }),
   joinToken: z.strictObject({ file: z.string().min(1) }).optional(),
   keyType: z.enum(KEY_TYPES).default('ec-p256'),
   inbound: z.array(z.strictObject({ listen: hostPort, forward: hostPort, ...limits })).default([]),
@@ -69,7 +74,8 @@ export interface ListenerLimits {
 export interface SidecarConfig {
   readonly spiffeId: string;
   readonly trustDomain: string;
-  readonly controlPlane: { readonly address: string; readonly bundlePath: string };
+  /** `address`: every replica's host:port, tried in turn on UNAVAILABLE (see common/address-failover.ts). */
+  readonly controlPlane: { readonly address: readonly string[]; readonly bundlePath: string };
   readonly joinTokenFile?: string;
   readonly keyType: KeyType;
   readonly inbound: readonly ({ readonly listen: HostPort; readonly forward: HostPort } & ListenerLimits)[];
@@ -113,7 +119,7 @@ export function parseSidecarConfig(
     spiffeId: file.spiffeId,
     trustDomain: id.trustDomain,
     controlPlane: {
-      address: env['SIGIL_CONTROL_PLANE'] || file.controlPlane.address,
+      address: parseAddressList(env['SIGIL_CONTROL_PLANE'] || file.controlPlane.address, 'controlPlane.address'),
       bundlePath: resolve(dir, file.controlPlane.bundle),
     },
     ...(file.joinToken ? { joinTokenFile: resolve(dir, file.joinToken.file) } : {}),

@@ -8,6 +8,7 @@ import { SidecarMetrics } from './admin/sidecar-metrics.ts';
 import type { SidecarConfig } from './config.ts';
 import { CredentialSource } from './identity/credential-source.ts';
 import { GrpcIdentityApi } from './identity/grpc-identity-api.ts';
+import { dnsAddresses } from './identity/dns-addresses.ts';
 import type { IdentityApi } from './identity/identity-api.ts';
 import { SvidManager, type SvidFailedEvent } from './identity/svid-manager.ts';
 import { svidPeerVerifier } from './peer-verifier.ts';
@@ -67,13 +68,16 @@ export class Sidecar {
     this.#logger = deps.logger ?? createLogger({ component: 'sidecar', level: config.logLevel });
     const tls = resolveTlsSettings({ minVersion: config.minTlsVersion });
     this.credentials = new CredentialSource({ clientTls: tls, clock: this.#clock, logger: this.#logger });
+    const random = deps.random ?? (() => randomInt(0, 2 ** 32) / 2 ** 32);
     const grpcApi = new GrpcIdentityApi({
       address: config.controlPlane.address,
       trustDomain: config.trustDomain,
       bundlePem: () => this.trust.bundle?.pem ?? options.bootstrapBundlePem,
+      random,
+      clock: this.#clock,
+      resolve: dnsAddresses,
     });
     const api = deps.identityApi ?? grpcApi;
-    const random = deps.random ?? (() => randomInt(0, 2 ** 32) / 2 ** 32);
     this.#state = new ControlPlaneState(config, {
       credentials: this.credentials,
       api: grpcApi,

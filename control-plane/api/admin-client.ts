@@ -1,13 +1,16 @@
 import { credentials, type ChannelCredentials } from '@grpc/grpc-js';
+import { AddressFailover, parseAddressList } from '../../common/address-failover.ts';
+import { systemClock } from '../../common/clock.ts';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { checkControlPlaneCertificate, CONTROL_PLANE_CHANNEL_OPTIONS } from '../../common/control-plane-identity.ts';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
-import { callUnary } from '../../common/wire-errors.ts';
+import { callUnary, type UnaryCallback } from '../../common/wire-errors.ts';
 import { AdminClient, type sigil } from '../../proto/index.ts';
 
 export interface AdminConnection {
-  readonly address: string;
+  /** One host:port, a comma-separated list or a list: every replica; a call that finds one UNAVAILABLE tries the next. */
+  readonly address: string | readonly string[];
   /** A directory with svid.pem (admin SVID + intermediate), key.pem and bundle.pem, as `ca init` writes to DIR/admin. */
   readonly credentialsDir: string;
   readonly timeoutMs?: number;
@@ -24,19 +27,25 @@ function readCredential(dir: string, name: string): Buffer {
   }
 }
 
-/** The Admin API over mTLS with an admin SVID, as promises. */
+/** The Admin API over mTLS with an admin SVID, as promises; with several replicas, failing over on UNAVAILABLE. */
 export class AdminApi {
-  readonly #client: AdminClient;
+  readonly #creds: ChannelCredentials;
+  readonly #clients = new Map<string, AdminClient>();
+  readonly #failover: AddressFailover;
   readonly #timeoutMs: number;
 
   constructor(connection: AdminConnection) {
-    const creds: ChannelCredentials = credentials.createSsl(
+    this.#creds = credentials.createSsl(
       readCredential(connection.credentialsDir, 'bundle.pem'),
       readCredential(connection.credentialsDir, 'key.pem'),
       readCredential(connection.credentialsDir, 'svid.pem'),
       { checkServerIdentity: (_host, cert) => checkControlPlaneCertificate(cert.raw, undefined) },
     );
-    this.#client = new AdminClient(connection.address, creds, CONTROL_PLANE_CHANNEL_OPTIONS);
+    this.#failover = new AddressFailover({
+      addresses: parseAddressList(connection.address, 'the control plane address'),
+      random: Math.random,
+      clock: systemClock,
+    });
     this.#timeoutMs = connection.timeoutMs ?? 10_000;
   }
 
@@ -44,67 +53,85 @@ export class AdminApi {
     return { deadline: Date.now() + this.#timeoutMs };
   }
 
+  /** One client per replica, kept for the life of this object (a CLI command makes a few calls). */
+  #client(address: string): AdminClient {
+    let client = this.#clients.get(address);
+    if (!client) {
+      client = new AdminClient(address, this.#creds, CONTROL_PLANE_CHANNEL_OPTIONS);
+      this.#clients.set(address, client);
+    }
+    return client;
+  }
+
+  #call<Res>(context: string, invoke: (client: AdminClient, cb: UnaryCallback<Res>) => unknown): Promise<Res> {
+    return this.#failover.call(context, (address) =>
+      callUnary<Res>(context, (cb) => invoke(this.#client(address), cb)),
+    );
+  }
+
   createJoinToken(request: sigil.v1.ICreateJoinTokenRequest): Promise<sigil.v1.CreateJoinTokenResponse> {
-    return callUnary('creating a join token', (cb) => this.#client.createJoinToken(request, this.#options(), cb));
+    return this.#call('creating a join token', (client, cb) => client.createJoinToken(request, this.#options(), cb));
   }
 
   listCertificates(request: sigil.v1.IListCertificatesRequest): Promise<sigil.v1.ListCertificatesResponse> {
-    return callUnary('listing certificates', (cb) => this.#client.listCertificates(request, this.#options(), cb));
+    return this.#call('listing certificates', (client, cb) => client.listCertificates(request, this.#options(), cb));
   }
 
   getCertificate(serial: string): Promise<sigil.v1.Certificate> {
-    return callUnary(`reading certificate ${serial}`, (cb) =>
-      this.#client.getCertificate({ serial }, this.#options(), cb),
+    return this.#call(`reading certificate ${serial}`, (client, cb) =>
+      client.getCertificate({ serial }, this.#options(), cb),
     );
   }
 
   /** Revokes one certificate (serial) or an identity (spiffeId); see RevokeRequest in admin.proto. */
   revoke(request: sigil.v1.IRevokeRequest): Promise<sigil.v1.RevokeResponse> {
     const what = request.serial ? `certificate ${request.serial}` : `identity ${request.spiffeId ?? ''}`;
-    return callUnary(`revoking ${what}`, (cb) => this.#client.revoke(request, this.#options(), cb));
+    return this.#call(`revoking ${what}`, (client, cb) => client.revoke(request, this.#options(), cb));
   }
 
   unrevoke(spiffeId: string): Promise<sigil.v1.UnrevokeResponse> {
-    return callUnary(`unrevoking identity ${spiffeId}`, (cb) =>
-      this.#client.unrevoke({ spiffeId }, this.#options(), cb),
+    return this.#call(`unrevoking identity ${spiffeId}`, (client, cb) =>
+      client.unrevoke({ spiffeId }, this.#options(), cb),
     );
   }
 
   applyPolicies(request: sigil.v1.IApplyPoliciesRequest): Promise<sigil.v1.ApplyPoliciesResponse> {
-    return callUnary('applying policies', (cb) => this.#client.applyPolicies(request, this.#options(), cb));
+    return this.#call('applying policies', (client, cb) => client.applyPolicies(request, this.#options(), cb));
   }
 
   listPolicies(): Promise<sigil.v1.PolicySet> {
-    return callUnary('listing policies', (cb) => this.#client.listPolicies({}, this.#options(), cb));
+    return this.#call('listing policies', (client, cb) => client.listPolicies({}, this.#options(), cb));
   }
 
   deletePolicy(name: string): Promise<sigil.v1.ApplyPoliciesResponse> {
-    return callUnary(`deleting policy ${name}`, (cb) => this.#client.deletePolicy({ name }, this.#options(), cb));
+    return this.#call(`deleting policy ${name}`, (client, cb) => client.deletePolicy({ name }, this.#options(), cb));
   }
 
   explainPolicy(request: sigil.v1.IExplainPolicyRequest): Promise<sigil.v1.PolicyDecision> {
-    return callUnary('explaining a policy decision', (cb) => this.#client.explainPolicy(request, this.#options(), cb));
+    return this.#call('explaining a policy decision', (client, cb) =>
+      client.explainPolicy(request, this.#options(), cb),
+    );
   }
 
   /** Orders the targeted workloads to renew with new keys inside the window. */
   rotate(request: sigil.v1.IRotateRequest): Promise<sigil.v1.RotationStatus> {
-    return callUnary('ordering a rotation', (cb) => this.#client.rotate(request, this.#options(), cb));
+    return this.#call('ordering a rotation', (client, cb) => client.rotate(request, this.#options(), cb));
   }
 
   rotationStatus(orderId = ''): Promise<sigil.v1.RotationStatus> {
-    return callUnary('reading rotation progress', (cb) =>
-      this.#client.getRotationStatus({ orderId }, this.#options(), cb),
+    return this.#call('reading rotation progress', (client, cb) =>
+      client.getRotationStatus({ orderId }, this.#options(), cb),
     );
   }
 
   showCa(): Promise<sigil.v1.CaStatus> {
-    return callUnary('reading the CA status', (cb) => this.#client.showCa({}, this.#options(), cb));
+    return this.#call('reading the CA status', (client, cb) => client.showCa({}, this.#options(), cb));
   }
 
   /** One step of staged CA rotation: prepare, activate or retire. */
   rotateCa(request: sigil.v1.IRotateCaRequest): Promise<sigil.v1.RotateCaResponse> {
-    return callUnary(`CA rotation step ${request.step ?? ''}`, (cb) =>
-      this.#client.rotateCa(request, this.#options(), cb),
+    return this.#call(`CA rotation step ${request.step ?? ''}`, (client, cb) =>
+      client.rotateCa(request, this.#options(), cb),
     );
   }
 
@@ -118,6 +145,7 @@ export class AdminApi {
   }
 
   close(): void {
-    this.#client.close();
+    for (const client of this.#clients.values()) client.close();
+    this.#clients.clear();
   }
 }

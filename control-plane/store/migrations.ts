@@ -1,11 +1,19 @@
+import type { SqlDialect } from './sql-database.ts';
+
 /**
  * Ordered schema migrations, each applied in its own transaction at open and recorded in schema_migrations.
  * Never edit a released one: append a new version (revocations and policies arrive that way).
+ *
+ * `sql` is written once, in SQLite's words (INTEGER, BLOB, TEXT); `postgresDdl` turns those into PostgreSQL's
+ * (BIGINT for Unix ms, BYTEA, byte-ordered TEXT) so both engines get the same tables. Give `postgres` only where
+ * the dialects truly differ.
  */
 export interface Migration {
   readonly version: number;
   readonly name: string;
   readonly sql: string;
+  /** Replaces the translated `sql` on PostgreSQL. */
+  readonly postgres?: string;
 }
 
 export const MIGRATIONS: readonly Migration[] = [
@@ -84,6 +92,18 @@ export const MIGRATIONS: readonly Migration[] = [
   },
   {
     version: 5,
+    name: 'CA state shared by replicas: the CA directory as rows',
+    sql: `
+      CREATE TABLE ca_files (
+        name TEXT PRIMARY KEY,
+        data BLOB NOT NULL,
+        mode INTEGER NOT NULL,
+        sealed INTEGER NOT NULL
+      );
+    `,
+  },
+  {
+    version: 6,
     name: 'revocations of signing certificates stay listed past expiry',
     sql: `
       ALTER TABLE revocations ADD COLUMN listed_past_expiry INTEGER NOT NULL DEFAULT 0;
@@ -92,3 +112,20 @@ export const MIGRATIONS: readonly Migration[] = [
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);
+
+/**
+ * SQLite's column types in PostgreSQL's words: INTEGER holds Unix ms (64-bit: BIGINT), BLOB is BYTEA, and TEXT
+ * compares byte by byte (COLLATE "C") so ORDER BY gives the same order as SQLite's BINARY collation.
+ */
+export function postgresDdl(sql: string): string {
+  return sql
+    .replace(/\bINTEGER\b/g, 'BIGINT')
+    .replace(/\bBLOB\b/g, 'BYTEA')
+    .replace(/\bTEXT\b/g, 'TEXT COLLATE "C"');
+}
+
+/** The statements of a migration for one engine. */
+export function migrationSql(migration: Migration, dialect: SqlDialect): string {
+  if (dialect === 'sqlite') return migration.sql;
+  return migration.postgres ?? postgresDdl(migration.sql);
+}

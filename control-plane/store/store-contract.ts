@@ -1,6 +1,13 @@
 import type { Test } from 'tap';
 import { ErrorCode, isSigilError } from '../../common/errors.ts';
-import type { CertificateFilter, CertificateRecord, JoinTokenRecord, RevocationRecord, Store } from './store.ts';
+import type {
+  CaFileRecord,
+  CertificateFilter,
+  CertificateRecord,
+  JoinTokenRecord,
+  RevocationRecord,
+  Store,
+} from './store.ts';
 
 const T0 = Date.UTC(2026, 0, 1);
 const HOUR = 3_600_000;
@@ -318,6 +325,46 @@ export async function runStoreContract(t: Test, makeStore: () => Promise<Store>)
     t.same(await store.listRotationOrders(T0), [second], 'createdAfter is exclusive');
     await t.rejects(store.insertRotationOrder(first), 'an order id is unique');
   });
+
+  await withStore(
+    'the CA files are replaced whole, only by the writer that read the latest generation',
+    async (t, store) => {
+      t.same(await store.getCaFiles(), { generation: 0, files: [] }, 'none before the first write');
+      const file = (name: string, data: number[], overrides: Partial<CaFileRecord> = {}): CaFileRecord => ({
+        name,
+        data: Uint8Array.from(data),
+        mode: 0o644,
+        sealed: false,
+        ...overrides,
+      });
+      const first = [
+        file('ca.json', [1, 2]),
+        file('intermediate.key', [3], { mode: 0o600 }),
+        file('admin/key.pem', [4], { mode: 0o600, sealed: true }),
+      ];
+      t.equal(await store.replaceCaFiles(first, 0), 1);
+      const read = await store.getCaFiles();
+      t.equal(read.generation, 1);
+      t.same(
+        read.files.map((f) => ({ ...f, data: [...f.data] })),
+        [...first].sort((a, b) => (a.name < b.name ? -1 : 1)).map((f) => ({ ...f, data: [...f.data] })),
+        'every field, ordered by name',
+      );
+      const results = await Promise.all([
+        store.replaceCaFiles([file('ca.json', [9])], 1),
+        store.replaceCaFiles([file('ca.json', [8])], 1),
+      ]);
+      t.same(
+        results.filter((r) => r !== undefined),
+        [2],
+        'of two writers that read generation 1, one wins',
+      );
+      t.equal(await store.replaceCaFiles([file('ca.json', [7])], 1), undefined, 'a stale writer changes nothing');
+      const last = await store.getCaFiles();
+      t.equal(last.generation, 2);
+      t.equal(last.files.length, 1, 'the set is replaced, not merged');
+    },
+  );
 
   await t.test('a closed store refuses work', async (t) => {
     const store = await makeStore();

@@ -1,3 +1,22 @@
+/**
+ * The control plane's persistent state, on two engines that pass one contract suite (store-contract.ts):
+ * SQLite (`SqliteStore`, one file, the default) and PostgreSQL (`PostgresStore`, shared by several replicas).
+ *
+ * How to add to it (both engines at once):
+ * - A Store method: declare it in `Store` below, implement it ONCE in `SqlStore` (sql-store.ts) with `this.db.get /
+ *   all / run(action, sql, params)` and `?` placeholders, in the SQL both engines speak (INSERT … ON CONFLICT … DO
+ *   NOTHING/UPDATE, RETURNING, LIMIT). Several statements that must commit together go in
+ *   `this.db.transaction(action, async (tx) => …)` and use `tx`, never `this.db`, inside. Map rows to records with a
+ *   function in store-rows.ts (integers through Number(): PostgreSQL BIGINT may come back as text). Then add the
+ *   behaviour to runStoreContract: sqlite-store.test.ts and postgres-store.test.ts both run it.
+ * - A table or column: append a Migration to migrations.ts (next version, never edit a released one), written in
+ *   SQLite's words: INTEGER (64-bit on PostgreSQL: Unix ms fit), BLOB, TEXT. `postgresDdl` translates those;
+ *   give `postgres: '…'` only for what does not translate (e.g. a partial index PostgreSQL spells differently).
+ *   Copying (`sigil store migrate`) picks new tables up by itself, provided each table's first column orders it.
+ * - Where the dialects truly differ (a statement only one engine has), branch on `this.db.dialect` in SqlStore and
+ *   keep both branches side by side, so the contract test covers each.
+ * Engine-specific work beside the Store (PostgreSQL advisory locks, LISTEN/NOTIFY) lives in the postgres-*.ts files.
+ */
 import type { KeyType } from '../../common/key-type.ts';
 
 export type CertificateKind =
@@ -102,8 +121,22 @@ export interface RotationOrderRecord {
 }
 
 /**
- * The control plane's persistent state. Every method is atomic on its own; implementations are the
- * embedded SQLite store (default) and, later, PostgreSQL for several replicas.
+ * One file of the CA's directory, kept in the store so every replica has the CA (DESIGN.md section 7). Private keys
+ * are never stored in the clear: CA keys are encrypted PKCS#8 as on disk, and a key that is plain on disk (the admin
+ * credential's) is stored encrypted with the CA passphrase (`sealed`) and decrypted when written back to disk.
+ */
+export interface CaFileRecord {
+  /** Relative to the data dir, as ca.json names it. */
+  readonly name: string;
+  readonly data: Uint8Array;
+  /** File mode on disk (0o600 for keys). */
+  readonly mode: number;
+  readonly sealed: boolean;
+}
+
+/**
+ * The control plane's persistent state. Every method is atomic on its own, across connections, processes and
+ * replicas (see the top of this file for the implementations and how to extend them).
  */
 export interface Store {
   /** Runs pending schema migrations; refuses a database written by a newer schema. */
@@ -156,6 +189,14 @@ export interface Store {
   latestRotationOrder(): Promise<RotationOrderRecord | undefined>;
   /** Orders created after `createdAfter` (ms), oldest first. */
   listRotationOrders(createdAfter: number): Promise<RotationOrderRecord[]>;
+
+  /** The CA's files as last stored, with their generation (0 and none before the first). Ordered by name. */
+  getCaFiles(): Promise<{ readonly generation: number; readonly files: CaFileRecord[] }>;
+  /**
+   * Replaces the whole set in one transaction if the stored generation is still `expectedGeneration`; returns the new
+   * generation, or undefined (changing nothing) when another writer came first.
+   */
+  replaceCaFiles(files: readonly CaFileRecord[], expectedGeneration: number): Promise<number | undefined>;
 
   /** Atomically increments and returns the sequence of `name` (first call returns 1). Never goes back. */
   nextSequence(name: string): Promise<number>;

@@ -1,4 +1,6 @@
 import { credentials, type ChannelCredentials } from '@grpc/grpc-js';
+import { AddressFailover, parseAddressList } from '../../common/address-failover.ts';
+import { type Clock, systemClock } from '../../common/clock.ts';
 import { checkControlPlaneCertificate, CONTROL_PLANE_CHANNEL_OPTIONS } from '../../common/control-plane-identity.ts';
 import { callUnary, type UnaryCallback } from '../../common/wire-errors.ts';
 import { rotationOrderFromWire, type RotationOrderEvent } from '../../common/events/sigil-event.ts';
@@ -7,12 +9,18 @@ import type { TlsMaterial } from './credential-source.ts';
 import type { IdentityApi, IssuedSvidWire, IssuedTrustWire } from './identity-api.ts';
 
 export interface GrpcIdentityApiOptions {
-  readonly address: string;
+  /** One host:port, a comma-separated list, or a list: the replicas of the control plane (see AddressFailover). */
+  readonly address: string | readonly string[];
   /** The roots that authenticate the control plane: the bootstrap bundle at first, later the current one. */
   readonly bundlePem: () => string;
   /** When known, the control plane must be in this trust domain. */
   readonly trustDomain?: string;
   readonly timeoutMs?: number;
+  /** Spreads clients over replicas and jitters failover pauses; default Math.random. */
+  readonly random?: () => number;
+  readonly clock?: Clock;
+  /** Expands a DNS name into its addresses, so each replica behind it is tried; default: none (gRPC resolves). */
+  readonly resolve?: (address: string) => Promise<readonly string[]>;
 }
 
 /** The trust state as FetchTrust returns it: bundle, revocations and policies, each with its sequence. */
@@ -49,12 +57,26 @@ function trustOf(t: sigil.v1.ITrustState | null | undefined): TrustStateWire {
 /**
  * The control plane's Identity service over gRPC. A client per call: calls are rare (attest once, renew at half
  * life, fetch trust every minute) and each may need other TLS material (the SVID of the moment, a new bundle).
+ * With several replicas, a call that finds one UNAVAILABLE goes on to the next (AddressFailover); every replica's
+ * serving certificate is the control plane's SVID, so each is authenticated the same way.
  */
 export class GrpcIdentityApi implements IdentityApi {
   readonly #options: GrpcIdentityApiOptions;
+  readonly #failover: AddressFailover;
 
   constructor(options: GrpcIdentityApiOptions) {
     this.#options = options;
+    this.#failover = new AddressFailover({
+      addresses: parseAddressList(options.address, 'controlPlane.address'),
+      random: options.random ?? Math.random,
+      clock: options.clock ?? systemClock,
+      ...(options.resolve ? { resolve: options.resolve } : {}),
+    });
+  }
+
+  /** The replica that answered last. */
+  get currentAddress(): string | undefined {
+    return this.#failover.preferred;
   }
 
   attest(joinToken: string, csr: Uint8Array): Promise<IssuedSvidWire> {
@@ -96,13 +118,15 @@ export class GrpcIdentityApi implements IdentityApi {
     context: string,
     invoke: (client: IdentityClient, deadline: number, cb: UnaryCallback<Res>) => unknown,
   ): Promise<Res> {
-    const client = new IdentityClient(this.#options.address, creds, CONTROL_PLANE_CHANNEL_OPTIONS);
-    try {
-      return await callUnary<Res>(context, (cb) =>
-        invoke(client, Date.now() + (this.#options.timeoutMs ?? 10_000), cb),
-      );
-    } finally {
-      client.close();
-    }
+    return this.#failover.call(context, async (address) => {
+      const client = new IdentityClient(address, creds, CONTROL_PLANE_CHANNEL_OPTIONS);
+      try {
+        return await callUnary<Res>(context, (cb) =>
+          invoke(client, Date.now() + (this.#options.timeoutMs ?? 10_000), cb),
+        );
+      } finally {
+        client.close();
+      }
+    });
   }
 }

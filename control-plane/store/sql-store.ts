@@ -1,0 +1,346 @@
+import { ErrorCode, SigilError } from '../../common/errors.ts';
+import type { Row, SqlDatabase, SqlExecutor, SqlValue } from './sql-database.ts';
+import { caFileOf, certificateOf, revocationOf, revokedIdentityOf, rotationOrderOf, tokenOf } from './store-rows.ts';
+import type {
+  CaFileRecord,
+  CertificateFilter,
+  CertificateRecord,
+  ConsumeTokenResult,
+  JoinTokenRecord,
+  RevocationRecord,
+  RevokedIdentityRecord,
+  RevokeIdentityResult,
+  RotationOrderRecord,
+  Store,
+} from './store.ts';
+
+/** Rolls back a CA write that lost the race (the thrown value never leaves this file). */
+class StaleGeneration extends Error {}
+
+/**
+ * Every Store method, written once for both engines (see the pattern at the top of store.ts). Subclasses only say
+ * how to open their database: SqliteStore (one file) and PostgresStore (a pool, migrations under an advisory lock).
+ */
+export abstract class SqlStore implements Store {
+  #db: SqlDatabase | undefined;
+  #opening: Promise<SqlDatabase> | undefined;
+
+  /** Opens and migrates the database; refuses (changing nothing) one that is not Sigil's or is newer. */
+  protected abstract connect(): Promise<SqlDatabase>;
+
+  async open(): Promise<void> {
+    if (this.#db) return;
+    this.#opening ??= this.connect().finally(() => {
+      this.#opening = undefined;
+    });
+    this.#db = await this.#opening;
+  }
+
+  async close(): Promise<void> {
+    const db = this.#db;
+    this.#db = undefined;
+    await db?.close();
+  }
+
+  /** The open database, for engine-specific work beside the Store methods (copying, coordination). */
+  protected get db(): SqlDatabase {
+    if (!this.#db) throw new SigilError(ErrorCode.UNAVAILABLE, 'the store is not open');
+    return this.#db;
+  }
+
+  /** Every table but schema_migrations, sorted: what `sigil store migrate` copies. */
+  async tableNames(x: SqlExecutor = this.db): Promise<string[]> {
+    const rows =
+      this.db.dialect === 'sqlite'
+        ? await x.all(
+            'listing tables',
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+          )
+        : await x.all(
+            'listing tables',
+            "SELECT c.relname AS name FROM pg_class c WHERE c.relnamespace = current_schema()::regnamespace AND c.relkind IN ('r', 'p')",
+          );
+    return rows
+      .map((r) => String(r['name']))
+      .filter((name) => name !== 'schema_migrations')
+      .sort();
+  }
+
+  async schemaVersion(x: SqlExecutor = this.db): Promise<number> {
+    const row = await x.get('reading the schema version', 'SELECT MAX(version) AS v FROM schema_migrations');
+    return Number(row?.['v'] ?? 0);
+  }
+
+  /** Runs `body` in one transaction over the raw tables: copying a whole store, all or nothing. */
+  withTables<T>(action: string, body: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    return this.db.transaction(action, body);
+  }
+
+  async insertCertificate(r: CertificateRecord, options: { readonly supersedes?: string } = {}): Promise<void> {
+    const action = `recording certificate ${r.serial}`;
+    const insert = (x: SqlExecutor) =>
+      x.run(
+        action,
+        `INSERT INTO certificates (serial, spiffe_id, kind, key_type, not_before, not_after,
+        issuer_serial, status, issued_at, public_key_sha256, der) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        [
+          r.serial,
+          r.spiffeId,
+          r.kind,
+          r.keyType,
+          r.notBefore,
+          r.notAfter,
+          r.issuerSerial,
+          r.status,
+          r.issuedAt,
+          r.publicKeySha256,
+          r.der,
+        ],
+      );
+    const { supersedes } = options;
+    if (supersedes === undefined) return void (await insert(this.db));
+    await this.db.transaction(action, async (tx) => {
+      await insert(tx);
+      await tx.run('recording a renewal', 'UPDATE certificates SET superseded_by = ? WHERE serial = ?', [
+        r.serial,
+        supersedes,
+      ]);
+    });
+  }
+
+  async getCertificate(serial: string): Promise<CertificateRecord | undefined> {
+    const row = await this.db.get('reading a certificate', 'SELECT * FROM certificates WHERE serial = ?', [serial]);
+    return row ? certificateOf(row) : undefined;
+  }
+
+  async listCertificates(filter: CertificateFilter = {}): Promise<CertificateRecord[]> {
+    const where: string[] = [];
+    const args: SqlValue[] = [];
+    const add = (clause: string, value: SqlValue | undefined) => {
+      if (value === undefined) return;
+      where.push(clause);
+      args.push(value);
+    };
+    add('spiffe_id = ?', filter.spiffeId);
+    add('kind = ?', filter.kind);
+    add('status = ?', filter.status);
+    add('not_after <= ?', filter.notAfterBefore);
+    add('not_after > ?', filter.notAfterAfter);
+    // At most 2^5 distinct texts, so caching each shape is bounded.
+    const sql = `SELECT * FROM certificates${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY not_after, serial`;
+    return (await this.db.all('listing certificates', sql, args)).map(certificateOf);
+  }
+
+  async hasPublicKey(publicKeySha256: string): Promise<boolean> {
+    const row = await this.db.get(
+      'looking up a public key',
+      'SELECT 1 AS found FROM certificates WHERE public_key_sha256 = ? LIMIT 1',
+      [publicKeySha256],
+    );
+    return row !== undefined;
+  }
+
+  async insertJoinToken(r: JoinTokenRecord): Promise<void> {
+    await this.db.run(
+      'recording a join token',
+      'INSERT INTO join_tokens (token_hash, spiffe_id, created_at, expires_at, uses_remaining) VALUES (?, ?, ?, ?, ?)',
+      [r.tokenHash, r.spiffeId, r.createdAt, r.expiresAt, r.usesRemaining],
+    );
+  }
+
+  async getJoinToken(tokenHash: string): Promise<JoinTokenRecord | undefined> {
+    const row = await this.db.get('reading a join token', 'SELECT * FROM join_tokens WHERE token_hash = ?', [
+      tokenHash,
+    ]);
+    return row ? tokenOf(row) : undefined;
+  }
+
+  /**
+   * One conditional UPDATE is atomic across connections, processes and replicas; RETURNING hands back the row as left
+   * by this use. On failure the row is read to name the reason; uses only ever go down, so that reading is safe.
+   */
+  async consumeJoinToken(tokenHash: string, now: number): Promise<ConsumeTokenResult> {
+    const row = await this.db.get(
+      'using a join token',
+      'UPDATE join_tokens SET uses_remaining = uses_remaining - 1 WHERE token_hash = ? AND uses_remaining > 0 AND expires_at > ? RETURNING *',
+      [tokenHash, now],
+    );
+    if (row) return { ok: true, token: tokenOf(row) };
+    const existing = await this.getJoinToken(tokenHash);
+    if (!existing) return { ok: false, reason: 'unknown' };
+    return { ok: false, reason: existing.expiresAt <= now ? 'expired' : 'used' };
+  }
+
+  /** Rows are written in serial order (two replicas revoking overlapping sets cannot deadlock); reported in input order. */
+  async #revokeEach(tx: SqlExecutor, records: readonly RevocationRecord[]): Promise<string[]> {
+    const added = new Set<string>();
+    for (const r of [...records].sort((a, b) => (a.serial < b.serial ? -1 : a.serial > b.serial ? 1 : 0))) {
+      const action = `revoking certificate ${r.serial}`;
+      const row = await tx.get(
+        action,
+        `INSERT INTO revocations (serial, spiffe_id, reason, revoked_at, effective_at, not_after, listed_past_expiry)
+        VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (serial) DO NOTHING RETURNING serial`,
+        [r.serial, r.spiffeId, r.reason, r.revokedAt, r.effectiveAt, r.notAfter, r.listedPastExpiry ? 1 : 0],
+      );
+      await tx.run(action, "UPDATE certificates SET status = 'revoked' WHERE serial = ?", [r.serial]);
+      if (row) added.add(r.serial);
+    }
+    return records.map((r) => r.serial).filter((serial, i, all) => added.has(serial) && all.indexOf(serial) === i);
+  }
+
+  async revokeCertificates(records: readonly RevocationRecord[]): Promise<string[]> {
+    return this.db.transaction('revoking certificates', (tx) => this.#revokeEach(tx, records));
+  }
+
+  async getRevocation(serial: string): Promise<RevocationRecord | undefined> {
+    const row = await this.db.get('reading a revocation', 'SELECT * FROM revocations WHERE serial = ?', [serial]);
+    return row ? revocationOf(row) : undefined;
+  }
+
+  async listRevocations(filter: { readonly notAfterAfter?: number } = {}): Promise<RevocationRecord[]> {
+    const rows =
+      filter.notAfterAfter === undefined
+        ? await this.db.all('listing revocations', 'SELECT * FROM revocations ORDER BY serial')
+        : await this.db.all('listing revocations', 'SELECT * FROM revocations WHERE not_after > ? OR listed_past_expiry = 1 ORDER BY serial', [
+            filter.notAfterAfter,
+          ]);
+    return rows.map(revocationOf);
+  }
+
+  async revokeIdentity(
+    identity: RevokedIdentityRecord,
+    certificates: readonly RevocationRecord[],
+  ): Promise<RevokeIdentityResult> {
+    return this.db.transaction(`revoking identity ${identity.spiffeId}`, async (tx) => {
+      const row = await tx.get(
+        'recording a revoked identity',
+        'INSERT INTO revoked_identities (spiffe_id, reason, revoked_at) VALUES (?, ?, ?) ON CONFLICT (spiffe_id) DO NOTHING RETURNING spiffe_id',
+        [identity.spiffeId, identity.reason, identity.revokedAt],
+      );
+      return { identityAdded: row !== undefined, revokedSerials: await this.#revokeEach(tx, certificates) };
+    });
+  }
+
+  async unrevokeIdentity(spiffeId: string): Promise<boolean> {
+    const row = await this.db.get(
+      'unrevoking an identity',
+      'DELETE FROM revoked_identities WHERE spiffe_id = ? RETURNING spiffe_id',
+      [spiffeId],
+    );
+    return row !== undefined;
+  }
+
+  async getRevokedIdentity(spiffeId: string): Promise<RevokedIdentityRecord | undefined> {
+    const row = await this.db.get(
+      'reading a revoked identity',
+      'SELECT * FROM revoked_identities WHERE spiffe_id = ?',
+      [spiffeId],
+    );
+    return row ? revokedIdentityOf(row) : undefined;
+  }
+
+  async listRevokedIdentities(): Promise<RevokedIdentityRecord[]> {
+    const rows = await this.db.all('listing revoked identities', 'SELECT * FROM revoked_identities ORDER BY spiffe_id');
+    return rows.map(revokedIdentityOf);
+  }
+
+  async insertRotationOrder(r: RotationOrderRecord): Promise<void> {
+    await this.db.run(
+      `recording rotation order ${r.orderId}`,
+      'INSERT INTO rotation_orders (order_id, target_kind, target, window_ms, reason, created_at) VALUES (?, ?, ?, ?, ?, ?)',
+      [r.orderId, r.targetKind, r.target, r.windowMs, r.reason, r.createdAt],
+    );
+  }
+
+  async getRotationOrder(orderId: string): Promise<RotationOrderRecord | undefined> {
+    const row = await this.db.get('reading a rotation order', 'SELECT * FROM rotation_orders WHERE order_id = ?', [
+      orderId,
+    ]);
+    return row ? rotationOrderOf(row) : undefined;
+  }
+
+  async latestRotationOrder(): Promise<RotationOrderRecord | undefined> {
+    const row = await this.db.get(
+      'reading the latest rotation order',
+      'SELECT * FROM rotation_orders ORDER BY created_at DESC, order_id DESC LIMIT 1',
+    );
+    return row ? rotationOrderOf(row) : undefined;
+  }
+
+  async listRotationOrders(createdAfter: number): Promise<RotationOrderRecord[]> {
+    const rows = await this.db.all(
+      'listing rotation orders',
+      'SELECT * FROM rotation_orders WHERE created_at > ? ORDER BY created_at, order_id',
+      [createdAfter],
+    );
+    return rows.map(rotationOrderOf);
+  }
+
+  async getCaFiles(): Promise<{ readonly generation: number; readonly files: CaFileRecord[] }> {
+    return this.db.transaction('reading the CA files', async (tx) => {
+      const generation = await tx.get(
+        'reading the CA generation',
+        "SELECT value FROM sequences WHERE name = 'ca.files'",
+      );
+      const rows = await tx.all('reading the CA files', 'SELECT * FROM ca_files ORDER BY name');
+      return { generation: generation ? Number(generation['value']) : 0, files: rows.map(caFileOf) };
+    });
+  }
+
+  async replaceCaFiles(files: readonly CaFileRecord[], expectedGeneration: number): Promise<number | undefined> {
+    return this.db
+      .transaction('storing the CA files', async (tx) => {
+        const row = await tx.get(
+          'advancing the CA generation',
+          "INSERT INTO sequences (name, value) VALUES ('ca.files', 1) ON CONFLICT (name) DO UPDATE SET value = sequences.value + 1 RETURNING value",
+        );
+        const generation = Number(row?.['value']);
+        // The row lock taken by the increment makes this check and the writes below one step across replicas.
+        if (generation !== expectedGeneration + 1) throw new StaleGeneration();
+        await tx.run('storing the CA files', 'DELETE FROM ca_files');
+        for (const f of files) {
+          await tx.run(
+            `storing CA file ${f.name}`,
+            'INSERT INTO ca_files (name, data, mode, sealed) VALUES (?, ?, ?, ?)',
+            [f.name, f.data, f.mode, f.sealed ? 1 : 0],
+          );
+        }
+        return generation;
+      })
+      .catch((err: unknown) => {
+        if (err instanceof StaleGeneration) return undefined;
+        throw err;
+      });
+  }
+
+  async getMeta(key: string): Promise<string | undefined> {
+    const row = await this.db.get('reading metadata', 'SELECT value FROM meta WHERE key = ?', [key]);
+    return row ? String(row['value']) : undefined;
+  }
+
+  async setMeta(key: string, value: string): Promise<void> {
+    await this.db.run(
+      'writing metadata',
+      'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
+      [key, value],
+    );
+  }
+
+  async nextSequence(name: string): Promise<number> {
+    const row = await this.db.get(
+      `advancing sequence ${name}`,
+      'INSERT INTO sequences (name, value) VALUES (?, 1) ON CONFLICT (name) DO UPDATE SET value = sequences.value + 1 RETURNING value',
+      [name],
+    );
+    return Number(row?.['value']);
+  }
+
+  async currentSequence(name: string): Promise<number> {
+    const row: Row | undefined = await this.db.get(
+      `reading sequence ${name}`,
+      'SELECT value FROM sequences WHERE name = ?',
+      [name],
+    );
+    return row ? Number(row['value']) : 0;
+  }
+}
