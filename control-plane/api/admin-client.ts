@@ -139,8 +139,8 @@ export class AdminApi {
   issueSigningCertificate(
     request: sigil.v1.IIssueSigningCertificateRequest,
   ): Promise<sigil.v1.IssueSigningCertificateResponse> {
-    return callUnary(`issuing a ${request.profile || 'code-signing'} certificate`, (cb) =>
-      this.#client.issueSigningCertificate(request, this.#options(), cb),
+    return this.#call(`issuing a ${request.profile || 'code-signing'} certificate`, (client, cb) =>
+      client.issueSigningCertificate(request, this.#options(), cb),
     );
   }
 

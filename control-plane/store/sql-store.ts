@@ -201,9 +201,11 @@ export abstract class SqlStore implements Store {
     const rows =
       filter.notAfterAfter === undefined
         ? await this.db.all('listing revocations', 'SELECT * FROM revocations ORDER BY serial')
-        : await this.db.all('listing revocations', 'SELECT * FROM revocations WHERE not_after > ? OR listed_past_expiry = 1 ORDER BY serial', [
-            filter.notAfterAfter,
-          ]);
+        : await this.db.all(
+            'listing revocations',
+            'SELECT * FROM revocations WHERE not_after > ? OR listed_past_expiry = 1 ORDER BY serial',
+            [filter.notAfterAfter],
+          );
     return rows.map(revocationOf);
   }
 
