@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { AdminApi } from '../control-plane/index.ts';
+import type { AdminApi } from '../control-plane/admin.ts';
 import type { CliIo } from './io.ts';
 
 export interface AdminFlags {
@@ -26,8 +26,12 @@ export function withAdminOptions(command: Command): Command {
     );
 }
 
-/** Resolves where the control plane is and which admin credential to use, flags first, then env, then the data dir. */
-export function connectAdmin(io: CliIo, flags: AdminFlags): AdminApi {
+/**
+ * Resolves where the control plane is and which admin credential to use, flags first, then env, then the data dir.
+ * The client (gRPC and the wire types) is loaded here, when a command runs, not when the CLI starts.
+ */
+export async function connectAdmin(io: CliIo, flags: AdminFlags): Promise<AdminApi> {
+  const { AdminApi } = await import('../control-plane/admin.ts');
   const dataDir = resolve(io.cwd, flags.dataDir ?? io.env['SIGIL_DATA_DIR'] ?? './data');
   const credentialsDir = resolve(
     io.cwd,
@@ -50,7 +54,7 @@ function runtimeAddress(dataDir: string): string | undefined {
 
 /** Runs `fn` with a connected client and always closes it. */
 export async function withAdmin<T>(io: CliIo, flags: AdminFlags, fn: (api: AdminApi) => Promise<T>): Promise<T> {
-  const api = connectAdmin(io, flags);
+  const api = await connectAdmin(io, flags);
   try {
     return await fn(api);
   } finally {

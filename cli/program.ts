@@ -18,6 +18,15 @@ import { registerVerifyCommands } from './commands/verify.ts';
 import { registerTsaCommands } from './commands/tsa.ts';
 import { registerStoreCommands } from './commands/store.ts';
 
+// Adding a command: a module in cli/commands/ exports `registerXCommands(program, io)`, added to the list below.
+// Its top-level imports stay light (commander types, ../io.ts, ../admin-connection.ts, ../secrets.ts, small pure
+// helpers of common/ such as errors, duration and key-type), because every module here is loaded by every `sigil`
+// call, `--help` included. Everything an action needs beyond that (a component entry point such as
+// control-plane/admin.ts, control-plane/index.ts, sidecar/index.ts or sidecar/identity-client.ts, and anything
+// that loads gRPC, X.509, NATS or the store) is imported inside the action:
+//     .action(async (opts) => { const { initCa } = await import('../../control-plane/index.ts'); ... })
+// with a literal path, so that the build rewrites it to the compiled file. Admin API calls go through withAdmin(),
+// which already loads the client that way. test/cli-module-loading.test.ts fails when `--help` loads more.
 export function buildProgram(io: CliIo): Command {
   const program = new Command('sigil')
     .description('Sigil: SPIFFE identities, mTLS sidecars, revocation and allow-policies for a service mesh')

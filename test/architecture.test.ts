@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 
 // The dependency rules of DESIGN.md section 1, checked on the import statements of every source file.
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const IMPORT = /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|(?:^|\n)\s*import\s+['"]([^'"]+)['"]/g;
+const IMPORT =
+  /(?:^|\n)\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]|(?:^|\n)\s*import\s+['"]([^'"]+)['"]|\bimport\(\s*['"]([^'"]+)['"]\s*\)/g;
 
 function sources(dir: string): string[] {
   const out: string[] = [];
@@ -27,7 +28,7 @@ function sources(dir: string): string[] {
 function imports(file: string): { spec: string; target: string | undefined }[] {
   const text = readFileSync(join(root, file), 'utf8');
   return [...text.matchAll(IMPORT)].map((m) => {
-    const spec = (m[1] ?? m[2]) as string;
+    const spec = (m[1] ?? m[2] ?? m[3]) as string;
     return { spec, target: spec.startsWith('.') ? relative(root, resolve(root, dirname(file), spec)) : undefined };
   });
 }
@@ -59,6 +60,16 @@ t.test('control-plane and sidecar never import each other', async (t) => {
   }
 });
 
+// Entry points by role (issue 18): index.ts is each component's whole library; a command that needs only a client
+// imports the light entry for it, so that it does not load (and pay start-up time and memory for) the CA, the store
+// or the proxies. A new entry point belongs in this list, with a line in its header saying what it leaves out.
+const ENTRY_POINTS = new Set([
+  'control-plane/index.ts',
+  'control-plane/admin.ts',
+  'sidecar/index.ts',
+  'sidecar/identity-client.ts',
+]);
+
 t.test('cli, examples and bench use components only through their entry points', async (t) => {
   for (const dir of ['cli', 'examples', 'bench']) {
     for (const file of sources(dir)) {
@@ -66,7 +77,7 @@ t.test('cli, examples and bench use components only through their entry points',
         if (!target) continue;
         const component = top(target);
         if (component === 'control-plane' || component === 'sidecar')
-          t.equal(target, `${component}/index.ts`, `${file} imports ${spec}`);
+          t.ok(ENTRY_POINTS.has(target), `${file} imports ${spec}, which is not an entry point`);
       }
     }
   }

@@ -5,7 +5,6 @@ import { resolve } from 'node:path';
 import { parseWindow } from './rotate.ts';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
 import { KEY_TYPES, parseKeyType } from '../../common/key-type.ts';
-import { initCa, writeNewFile } from '../../control-plane/index.ts';
 import type { sigil } from '../../proto/index.ts';
 import { withAdmin, withAdminOptions, type AdminFlags } from '../admin-connection.ts';
 import { printJson, printTable, type CliIo } from '../io.ts';
@@ -99,6 +98,7 @@ export function registerCaCommands(program: Command, io: CliIo): void {
         json?: boolean;
       }) => {
         const dataDir = opts.dataDir ?? io.env['SIGIL_DATA_DIR'] ?? './data';
+        const { initCa } = await import('../../control-plane/index.ts');
         const result = await initCa({
           dataDir,
           trustDomain: opts.trustDomain,
@@ -174,7 +174,10 @@ export function registerCaCommands(program: Command, io: CliIo): void {
         // The place for a new offline root key is claimed before anything changes: once the control plane commits the
         // rotation, the key it hands back exists nowhere else.
         const keyOut = opts.rootKeyOut === undefined ? undefined : resolve(io.cwd, opts.rootKeyOut);
-        if (keyOut !== undefined) await writeNewFile(keyOut, '', 0o600);
+        if (keyOut !== undefined) {
+          const { writeNewFile } = await import('../../control-plane/admin.ts');
+          await writeNewFile(keyOut, '', 0o600);
+        }
         let res: sigil.v1.RotateCaResponse;
         try {
           res = await withAdmin(io, opts, async (api) => {

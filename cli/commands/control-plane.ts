@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { ControlPlane, loadControlPlaneConfig } from '../../control-plane/index.ts';
 import type { CliIo } from '../io.ts';
 import { caPassphrase } from '../secrets.ts';
 
@@ -11,6 +10,7 @@ export function registerControlPlaneCommands(program: Command, io: CliIo): void 
     .option('--data-dir <dir>', 'CA data directory (overrides the file and $SIGIL_DATA_DIR)')
     .option('--passphrase-file <file>', 'file with the CA passphrase (default: $SIGIL_CA_PASSPHRASE)')
     .action(async (opts: { config?: string; dataDir?: string; passphraseFile?: string }) => {
+      const { ControlPlane, loadControlPlaneConfig } = await import('../../control-plane/index.ts');
       const config = loadControlPlaneConfig({
         configPath: opts.config,
         dataDir: opts.dataDir,

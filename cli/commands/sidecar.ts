@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { runSidecarFromConfig } from '../../sidecar/index.ts';
 import type { CliIo } from '../io.ts';
 
 export function registerSidecarCommands(program: Command, io: CliIo): void {
@@ -10,6 +9,7 @@ export function registerSidecarCommands(program: Command, io: CliIo): void {
     .requiredOption('--config <file>', 'sidecar YAML configuration (see README)')
     .option('--join-token <token>', "one-time join token (default: the config's joinToken.file or $SIGIL_JOIN_TOKEN)")
     .action(async (opts: { config: string; joinToken?: string }) => {
+      const { runSidecarFromConfig } = await import('../../sidecar/index.ts');
       await runSidecarFromConfig({ configPath: opts.config, joinToken: opts.joinToken, env: io.env, cwd: io.cwd });
     });
 }

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { copyStore, storeFromSpec } from '../../control-plane/index.ts';
 import { type CliIo, printJson, printTable } from '../io.ts';
 
 interface MigrateFlags {
@@ -26,6 +25,7 @@ export function registerStoreCommands(program: Command, io: CliIo): void {
     .option('--to-schema <name>', 'PostgreSQL schema of the target (default public)')
     .option('--json', 'print JSON')
     .action(async (opts: MigrateFlags) => {
+      const { copyStore, storeFromSpec } = await import('../../control-plane/index.ts');
       const source = storeFromSpec(opts.from, {
         cwd: io.cwd,
         mustExist: true,

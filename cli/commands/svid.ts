@@ -1,12 +1,8 @@
 import type { Command } from 'commander';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { makeCsr } from '../../common/csr-builder.ts';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
-import { generateKeyPair, privateKeyPemOf } from '../../common/key-pair.ts';
 import { parseKeyType } from '../../common/key-type.ts';
-import { derToPem } from '../../common/trust-bundle.ts';
-import { GrpcIdentityApi } from '../../sidecar/index.ts';
 import { printJson, type CliIo } from '../io.ts';
 import { firstLine } from '../secrets.ts';
 
@@ -58,6 +54,7 @@ export function registerSvidCommands(program: Command, io: CliIo): void {
           'no join token: pass --token, --token-file or set SIGIL_JOIN_TOKEN (create one with sigil token create)',
         );
       const bundlePem = readFileSync(resolve(io.cwd, opts.bundle), 'utf8');
+      const { GrpcIdentityApi } = await import('../../sidecar/identity-client.ts');
       const api = new GrpcIdentityApi({
         address: opts.controlPlane ?? io.env['SIGIL_CONTROL_PLANE'] ?? '127.0.0.1:7443',
         bundlePem: () => bundlePem,
@@ -65,6 +62,8 @@ export function registerSvidCommands(program: Command, io: CliIo): void {
       let keyPem: string | undefined;
       let csr: Uint8Array;
       if (opts.spiffeId !== undefined) {
+        const { makeCsr } = await import('../../common/csr-builder.ts');
+        const { generateKeyPair, privateKeyPemOf } = await import('../../common/key-pair.ts');
         const keys = await generateKeyPair(parseKeyType(opts.keyType));
         csr = await makeCsr({ spiffeId: opts.spiffeId, keys });
         keyPem = privateKeyPemOf(keys.privateKey);
@@ -72,6 +71,7 @@ export function registerSvidCommands(program: Command, io: CliIo): void {
         csr = readCsr(resolve(io.cwd, opts.csr as string));
       }
       const issued = await api.attest(token, csr);
+      const { derToPem } = await import('../../common/trust-bundle.ts');
       const out = resolve(io.cwd, opts.out);
       mkdirSync(out, { recursive: true, mode: 0o700 });
       writeFileSync(join(out, 'svid.pem'), issued.chain.map(derToPem).join(''), { mode: 0o644 });
