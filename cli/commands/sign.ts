@@ -2,16 +2,6 @@ import type { Command } from 'commander';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
-import { pemCertificatesToDer } from '../../common/trust-bundle.ts';
-import {
-  assertCanSign,
-  fileDigest,
-  loadSigningKeyFile,
-  parseTsaUrl,
-  signatureAlgorithmOf,
-  signDigest,
-  tsaTimestamper,
-} from '../../control-plane/index.ts';
 import { type CliIo, printJson } from '../io.ts';
 import { signingKeyPassphrase } from '../secrets.ts';
 
@@ -26,7 +16,8 @@ interface SignFlags {
   json?: boolean;
 }
 
-export function readCertificates(io: CliIo, path: string, what: string): Uint8Array[] {
+export async function readCertificates(io: CliIo, path: string, what: string): Promise<Uint8Array[]> {
+  const { pemCertificatesToDer } = await import('../../common/trust-bundle.ts');
   let text: string;
   try {
     text = readFileSync(resolve(io.cwd, path), 'utf8');
@@ -62,6 +53,15 @@ export function registerSignCommands(program: Command, io: CliIo): void {
     .option('--passphrase-file <file>', 'file with the key passphrase')
     .option('--json', 'print a JSON summary')
     .action(async (files: string[], opts: SignFlags) => {
+      const {
+        assertCanSign,
+        fileDigest,
+        loadSigningKeyFile,
+        parseTsaUrl,
+        signatureAlgorithmOf,
+        signDigest,
+        tsaTimestamper,
+      } = await import('../../control-plane/signing.ts');
       const tsaUrl = opts.tsa ?? io.env['SIGIL_TSA_URL'];
       if (tsaUrl === undefined && !opts.allowNoTimestamp) {
         throw new SigilError(
@@ -70,7 +70,7 @@ export function registerSignCommands(program: Command, io: CliIo): void {
         );
       }
       if (tsaUrl !== undefined) parseTsaUrl(tsaUrl);
-      const chainDer = readCertificates(io, opts.cert, 'certificate file');
+      const chainDer = await readCertificates(io, opts.cert, 'certificate file');
       const key = await loadSigningKeyFile(resolve(io.cwd, opts.key), {
         passphrase: signingKeyPassphrase(io, opts.passphraseFile),
       });

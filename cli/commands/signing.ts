@@ -3,10 +3,8 @@ import { readFileSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseDuration } from '../../common/duration.ts';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
-import { generateKeyPair } from '../../common/key-pair.ts';
 import { parseKeyType } from '../../common/key-type.ts';
-import { derToPem } from '../../common/trust-bundle.ts';
-import { makeSigningCsr, type SigningProfile, writeNewFile, writePrivateKeyFile } from '../../control-plane/index.ts';
+import type { SigningProfile } from '../../control-plane/signing.ts';
 import type { sigil } from '../../proto/index.ts';
 import { type AdminFlags, withAdmin, withAdminOptions } from '../admin-connection.ts';
 import { type CliIo, printJson } from '../io.ts';
@@ -55,6 +53,9 @@ export async function issueSignerCertificate(io: CliIo, opts: SignerCertFlags, p
     throw new SigilError(ErrorCode.INVALID_ARGUMENT, 'give exactly one of --csr FILE and --key-out FILE --subject DN');
   }
   const ttlSeconds = opts.ttl === undefined ? 0 : Math.ceil(parseDuration(opts.ttl) / 1000);
+  const { makeSigningCsr, writeNewFile, writePrivateKeyFile } = await import('../../control-plane/signing.ts');
+  const { generateKeyPair } = await import('../../common/key-pair.ts');
+  const { derToPem } = await import('../../common/trust-bundle.ts');
   const out = resolve(io.cwd, opts.out);
   let csr: Uint8Array;
   let keyPath: string | undefined;

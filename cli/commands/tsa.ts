@@ -5,14 +5,6 @@ import { join, resolve } from 'node:path';
 import { formatHostPort, parseHostPort } from '../../common/address.ts';
 import { parseDuration } from '../../common/duration.ts';
 import { systemClock } from '../../common/clock.ts';
-import { createLogger } from '../../common/logger.ts';
-import {
-  DEFAULT_TSA_POLICY,
-  loadSigningKeyFile,
-  SqliteTimestampLog,
-  TimestampAuthority,
-  TsaHttpServer,
-} from '../../control-plane/index.ts';
 import { type CliIo, printJson, printTable } from '../io.ts';
 import { signingKeyPassphrase } from '../secrets.ts';
 import { readCertificates } from './sign.ts';
@@ -23,7 +15,7 @@ interface RunFlags {
   key: string;
   listen: string;
   stateDir: string;
-  policy: string;
+  policy?: string;
   acceptPolicy: string[];
   accuracy: string;
   passphraseFile?: string;
@@ -45,7 +37,7 @@ export function registerTsaCommands(program: Command, io: CliIo): void {
     .requiredOption('--key <file>', 'its private key (encrypted keys take $SIGIL_SIGNING_KEY_PASSPHRASE)')
     .option('--listen <host:port>', 'HTTP address', '127.0.0.1:3161')
     .requiredOption('--state-dir <dir>', 'where the serial counter and the token log live (tsa.db)')
-    .option('--policy <oid>', 'policy OID written into tokens', DEFAULT_TSA_POLICY)
+    .option('--policy <oid>', 'policy OID written into tokens (default: a UUID-derived OID; set your own)')
     .option(
       '--accept-policy <oid>',
       'a further policy requests may ask for (repeatable)',
@@ -55,8 +47,12 @@ export function registerTsaCommands(program: Command, io: CliIo): void {
     .option('--accuracy <duration>', 'accuracy stated in tokens', '1s')
     .option('--passphrase-file <file>', 'file with the key passphrase')
     .action(async (opts: RunFlags) => {
+      const { DEFAULT_TSA_POLICY, loadSigningKeyFile, SqliteTimestampLog, TimestampAuthority, TsaHttpServer } =
+        await import('../../control-plane/signing.ts');
+      const { createLogger } = await import('../../common/logger.ts');
       const logger = createLogger({ component: 'tsa' });
-      const chainDer = readCertificates(io, opts.cert, 'certificate file');
+      const policy = opts.policy ?? DEFAULT_TSA_POLICY;
+      const chainDer = await readCertificates(io, opts.cert, 'certificate file');
       const key = await loadSigningKeyFile(resolve(io.cwd, opts.key), {
         passphrase: signingKeyPassphrase(io, opts.passphraseFile),
       });
@@ -68,7 +64,7 @@ export function registerTsaCommands(program: Command, io: CliIo): void {
         const authority = new TimestampAuthority(
           {
             chainDer,
-            policy: opts.policy,
+            policy,
             acceptedPolicies: opts.acceptPolicy,
             accuracyMs: parseDuration(opts.accuracy),
           },
@@ -84,7 +80,7 @@ export function registerTsaCommands(program: Command, io: CliIo): void {
         logger.info(
           {
             http: formatHostPort(bound),
-            policy: opts.policy,
+            policy,
             serial: authority.certificate.serial,
             subject: authority.certificate.subject,
             not_after: new Date(authority.certificate.notAfter).toISOString(),
@@ -118,6 +114,7 @@ export function registerTsaCommands(program: Command, io: CliIo): void {
       const path = join(resolve(io.cwd, opts.stateDir), TSA_DB);
       if (!existsSync(path))
         throw new SigilError(ErrorCode.NOT_FOUND, `no TSA log at ${path}: pass the --state-dir of sigil tsa run`);
+      const { SqliteTimestampLog } = await import('../../control-plane/signing.ts');
       const log = new SqliteTimestampLog({ path });
       try {
         const rows = (await log.list({ limit })).map((r) => ({

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
-import { fileDigest, httpBytes, type Verdict, verifyArtifact } from '../../control-plane/index.ts';
+import type { Verdict } from '../../control-plane/signing.ts';
 import { type CliIo, printJson } from '../io.ts';
 import { readCertificates } from './sign.ts';
 
@@ -23,6 +23,7 @@ const PEM_CRL = /-----BEGIN X509 CRL-----([\s\S]+?)-----END X509 CRL-----/;
 
 /** A CRL from a file or an http(s) URL (the control plane serves its own at /crl), DER or PEM. */
 async function readCrl(io: CliIo, source: string): Promise<Uint8Array> {
+  const { httpBytes } = await import('../../control-plane/signing.ts');
   let bytes: Uint8Array;
   if (/^https?:\/\//i.test(source)) {
     let res: Awaited<ReturnType<typeof httpBytes>>;
@@ -88,8 +89,9 @@ export function registerVerifyCommands(program: Command, io: CliIo): void {
       const bundle = opts.bundle ?? io.env['SIGIL_BUNDLE'];
       if (bundle === undefined)
         throw new SigilError(ErrorCode.INVALID_ARGUMENT, 'pass --bundle FILE (the trust bundle) or set SIGIL_BUNDLE');
-      const roots = readCertificates(io, bundle, 'bundle');
-      const tsaRoots = opts.tsaBundle ? readCertificates(io, opts.tsaBundle, 'TSA bundle') : roots;
+      const { fileDigest, verifyArtifact } = await import('../../control-plane/signing.ts');
+      const roots = await readCertificates(io, bundle, 'bundle');
+      const tsaRoots = opts.tsaBundle ? await readCertificates(io, opts.tsaBundle, 'TSA bundle') : roots;
       const path = resolve(io.cwd, file);
       const sigPath = resolve(io.cwd, opts.sig ?? `${file}.p7s`);
       let signature: Uint8Array;
@@ -115,7 +117,7 @@ export function registerVerifyCommands(program: Command, io: CliIo): void {
           ...(opts.tsaPolicy !== undefined ? { tsaPolicy: opts.tsaPolicy } : {}),
         },
         crls,
-        ...(opts.crlIssuer ? { crlIssuers: readCertificates(io, opts.crlIssuer, 'CRL issuer file') } : {}),
+        ...(opts.crlIssuer ? { crlIssuers: await readCertificates(io, opts.crlIssuer, 'CRL issuer file') } : {}),
       });
       if (opts.json) printJson(io, { file: path, signature: sigPath, ...verdict });
       else report(io, path, verdict);
