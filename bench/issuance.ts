@@ -1,7 +1,10 @@
 // SVIDs issued per second per core through the real service (gRPC Attest: CSR checks + sign + store write), next to
 // raw node:crypto signing with the CA's key type, measured in the same run. The control plane runs as a child
 // process (`sigil control-plane run`) so its CPU time can be read from /proc apart from the client's.
-// Run: `npx node bench/issuance.ts [--n 500] [--seconds 10]`. Writes bench/results/issuance.json.
+// Each store engine asked for (`--stores sqlite,postgres`, both by default) gets its own CA and control plane in
+// the same run; PostgreSQL is the machine's (`--postgres-url`), in a schema of its own dropped afterwards.
+// Run: `npx node bench/issuance.ts [--n 500] [--seconds 10] [--stores sqlite,postgres] [--postgres-url URL]`.
+// Writes bench/results/issuance.json.
 import { credentials, type ServiceError } from '@grpc/grpc-js';
 import { execFileSync, spawn } from 'node:child_process';
 import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
@@ -10,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import pg from 'pg';
 import { checkControlPlaneCertificate, CONTROL_PLANE_CHANNEL_OPTIONS } from '../common/control-plane-identity.ts';
 import { makeCsr } from '../common/csr-builder.ts';
 import { generateKeyPair } from '../common/key-pair.ts';
@@ -24,8 +28,17 @@ const PASSPHRASE = 'bench passphrase';
 const CONCURRENCY = 8;
 
 const { values } = parseArgs({
-  options: { n: { type: 'string', default: '500' }, seconds: { type: 'string', default: '10' } },
+  options: {
+    n: { type: 'string', default: '500' },
+    seconds: { type: 'string', default: '10' },
+    stores: { type: 'string', default: 'sqlite,postgres' },
+    'postgres-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
+  },
 });
+type StoreKind = 'sqlite' | 'postgres';
+const STORES = values.stores.split(',').map((s) => s.trim()) as StoreKind[];
+for (const s of STORES) if (s !== 'sqlite' && s !== 'postgres') throw new Error(`--stores: unknown store ${s}`);
+const POSTGRES_URL = values['postgres-url'];
 const N = Number(values.n);
 const MAX_MS = Number(values.seconds) * 1000;
 const TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
@@ -44,10 +57,12 @@ function selfCpuMs(): number {
 
 async function startControlPlane(
   dir: string,
+  schema: string | undefined,
 ): Promise<{ pid: number; address: string; stop: () => Promise<number | null> }> {
+  const store = schema ? `store: { postgres: { url: "${POSTGRES_URL}", schema: ${schema} } }\n` : '';
   writeFileSync(
     join(dir, 'cp.yaml'),
-    'dataDir: ./data\nlisten: { grpc: 127.0.0.1:0, http: 127.0.0.1:0 }\nlog: { level: info }\n',
+    `dataDir: ./data\nlisten: { grpc: 127.0.0.1:0, http: 127.0.0.1:0 }\nlog: { level: info }\n${store}`,
   );
   const child = spawn(
     process.execPath,
@@ -96,11 +111,43 @@ function rawSignBaseline(ms: number): { signs: number; cpuMs: number } {
   return { signs, cpuMs: selfCpuMs() - start };
 }
 
-async function main(): Promise<void> {
+interface StoreMeasure {
+  readonly service: {
+    issued: number;
+    wallMs: number;
+    issuedPerSecondWall: number;
+    serverCpuMs: number;
+    serverCpuMsPerIssuance: number;
+    issuedPerSecondPerCore: number;
+    clientCpuMsPerIssuance: number;
+  };
+  readonly serviceNewConnectionPerCall: {
+    issued: number;
+    issuedPerSecondWall: number;
+    serverCpuMsPerIssuance: number;
+    issuedPerSecondPerCore: number;
+  };
+}
+
+/** A schema of its own in the machine's PostgreSQL, dropped afterwards. */
+async function withSchema<T>(use: (schema: string) => Promise<T>): Promise<T> {
+  const schema = `sigil_bench_${process.pid}_${randomBytes(3).toString('hex')}`;
+  try {
+    return await use(schema);
+  } finally {
+    const client = new pg.Client({ connectionString: POSTGRES_URL });
+    await client.connect();
+    await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await client.end();
+  }
+}
+
+/** One store engine: a fresh CA and control plane, the long-lived channel, then a new connection per call. */
+async function measureStore(schema: string | undefined): Promise<StoreMeasure> {
   const dir = mkdtempSync(join(tmpdir(), 'sigil-bench-'));
   const dataDir = join(dir, 'data');
   await initCa({ dataDir, trustDomain: TD, keyType: 'ec-p256', passphrase: PASSPHRASE, now: Date.now() });
-  const cp = await startControlPlane(dir);
+  const cp = await startControlPlane(dir, schema);
   try {
     const bundlePem = readFileSync(join(dataDir, 'bundle.pem'));
     const admin = new AdminApi({ address: cp.address, credentialsDir: join(dataDir, 'admin') });
@@ -155,23 +202,14 @@ async function main(): Promise<void> {
     }
     const perCallWallMs = performance.now() - perCallWallStart;
     const perCallServerMs = processCpuMs(cp.pid) - perCallServerStart;
-
-    const raw = rawSignBaseline(2_000);
-    const rawSignsPerCoreSecond = (raw.signs * 1000) / raw.cpuMs;
-    const issuedPerCoreSecond = (issued * 1000) / serverMs;
-    const result = {
-      date: new Date().toISOString(),
-      node: process.version,
-      openssl: process.versions.openssl,
-      caKeyType: 'ec-p256',
-      concurrency: CONCURRENCY,
+    return {
       service: {
         issued,
         wallMs: Math.round(wallMs),
         issuedPerSecondWall: round(issued / (wallMs / 1000)),
         serverCpuMs: Math.round(serverMs),
         serverCpuMsPerIssuance: round(serverMs / issued, 3),
-        issuedPerSecondPerCore: round(issuedPerCoreSecond),
+        issuedPerSecondPerCore: round((issued * 1000) / serverMs),
         clientCpuMsPerIssuance: round(clientMs / issued, 3),
       },
       serviceNewConnectionPerCall: {
@@ -180,34 +218,71 @@ async function main(): Promise<void> {
         serverCpuMsPerIssuance: round(perCallServerMs / perCallIssued, 3),
         issuedPerSecondPerCore: round((perCallIssued * 1000) / perCallServerMs),
       },
-      rawSign: {
-        algorithm: 'ECDSA P-256 / SHA-256, 1 KiB payload',
-        signs: raw.signs,
-        cpuMs: Math.round(raw.cpuMs),
-        signsPerSecondPerCore: round(rawSignsPerCoreSecond),
-        cpuMsPerSign: round(raw.cpuMs / raw.signs, 4),
-      },
-      ratioRawSignsToIssued: round(rawSignsPerCoreSecond / issuedPerCoreSecond, 1),
     };
-    const table = [
-      '| measure | per second per core | CPU ms each |',
-      '| --- | ---: | ---: |',
-      `| SVID issuance, gRPC Attest, one channel, ${CONCURRENCY} in flight (server CPU) | ${result.service.issuedPerSecondPerCore} | ${result.service.serverCpuMsPerIssuance} |`,
-      `| SVID issuance, new TLS connection per call (server CPU) | ${result.serviceNewConnectionPerCall.issuedPerSecondPerCore} | ${result.serviceNewConnectionPerCall.serverCpuMsPerIssuance} |`,
-      `| raw node:crypto ECDSA P-256 sign, 1 KiB | ${result.rawSign.signsPerSecondPerCore} | ${result.rawSign.cpuMsPerSign} |`,
-      `| ratio raw signs : issuances | ${result.ratioRawSignsToIssued} : 1 | |`,
-    ].join('\n');
-    process.stdout.write(
-      `${table}\n\nissued ${issued} in ${result.service.wallMs} ms wall (${result.service.issuedPerSecondWall}/s); client CPU ${result.service.clientCpuMsPerIssuance} ms per issuance; Node ${result.node}, OpenSSL ${result.openssl}\n`,
-    );
-    const out = join(ROOT, 'bench', 'results');
-    mkdirSync(out, { recursive: true });
-    writeFileSync(join(out, 'issuance.json'), `${JSON.stringify(result, null, 2)}\n`);
   } finally {
     const code = await cp.stop();
     rmSync(dir, { recursive: true, force: true });
     if (code !== 0) process.exitCode = 1;
   }
+}
+
+async function main(): Promise<void> {
+  const stores: Partial<Record<StoreKind, StoreMeasure>> = {};
+  for (const store of STORES) {
+    stores[store] =
+      store === 'postgres' ? await withSchema((schema) => measureStore(schema)) : await measureStore(undefined);
+  }
+  const first = stores[STORES[0]!]!;
+  const raw = rawSignBaseline(2_000);
+  const rawSignsPerCoreSecond = (raw.signs * 1000) / raw.cpuMs;
+  const result = {
+    date: new Date().toISOString(),
+    node: process.version,
+    openssl: process.versions.openssl,
+    caKeyType: 'ec-p256',
+    concurrency: CONCURRENCY,
+    store: STORES[0],
+    // The first store's figures at the top level, as before; every store's under `stores`.
+    ...first,
+    stores,
+    rawSign: {
+      algorithm: 'ECDSA P-256 / SHA-256, 1 KiB payload',
+      signs: raw.signs,
+      cpuMs: Math.round(raw.cpuMs),
+      signsPerSecondPerCore: round(rawSignsPerCoreSecond),
+      cpuMsPerSign: round(raw.cpuMs / raw.signs, 4),
+    },
+    ratioRawSignsToIssued: round(rawSignsPerCoreSecond / first.service.issuedPerSecondPerCore, 1),
+    ...(stores.sqlite && stores.postgres
+      ? {
+          ratioPostgresToSqlite: {
+            issuedPerSecondPerCore: round(
+              stores.postgres.service.issuedPerSecondPerCore / stores.sqlite.service.issuedPerSecondPerCore,
+              2,
+            ),
+            issuedPerSecondWall: round(
+              stores.postgres.service.issuedPerSecondWall / stores.sqlite.service.issuedPerSecondWall,
+              2,
+            ),
+          },
+        }
+      : {}),
+  };
+  const rows = Object.entries(stores).flatMap(([store, m]) => [
+    `| ${store}: SVID issuance, gRPC Attest, one channel, ${CONCURRENCY} in flight (server CPU) | ${m.service.issuedPerSecondPerCore} | ${m.service.issuedPerSecondWall} | ${m.service.serverCpuMsPerIssuance} |`,
+    `| ${store}: SVID issuance, new TLS connection per call (server CPU) | ${m.serviceNewConnectionPerCall.issuedPerSecondPerCore} | ${m.serviceNewConnectionPerCall.issuedPerSecondWall} | ${m.serviceNewConnectionPerCall.serverCpuMsPerIssuance} |`,
+  ]);
+  const table = [
+    '| measure | per second per core | per second (wall) | CPU ms each |',
+    '| --- | ---: | ---: | ---: |',
+    ...rows,
+    `| raw node:crypto ECDSA P-256 sign, 1 KiB | ${result.rawSign.signsPerSecondPerCore} | | ${result.rawSign.cpuMsPerSign} |`,
+    `| ratio raw signs : issuances (${STORES[0]}) | ${result.ratioRawSignsToIssued} : 1 | | |`,
+  ].join('\n');
+  process.stdout.write(`${table}\n\nNode ${result.node}, OpenSSL ${result.openssl}\n`);
+  const out = join(ROOT, 'bench', 'results');
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, 'issuance.json'), `${JSON.stringify(result, null, 2)}\n`);
 }
 
 function round(value: number, digits = 0): number {

@@ -12,6 +12,7 @@ import { cpus, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import pg from 'pg';
 import { ErrorCode, SigilError } from '../common/errors.ts';
 import { mintRoot } from '../control-plane/index.ts';
 import { withDeadline } from './lib/child-processes.ts';
@@ -28,6 +29,7 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const DEFAULT_PROPAGATION_JSON = join(ROOT, 'bench', 'results', 'propagation.json');
 const TRUST_DOMAIN = 'bench.example';
 const WARM_UP_ATTEMPTS = 3;
+const DEFAULT_POSTGRES_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
 const FIRST_EVENT_TRIGGER =
   'the first event each new subscriber verifies (a re-publish): the signer chain is path-validated, then cached';
 /** Time kept back from the deadline for the final event, the one-subscriber baseline and teardown. */
@@ -52,10 +54,14 @@ export interface PropagationOptions {
   readonly rotationWindowMs?: number;
   /** Progress lines (default: none). */
   readonly log?: (line: string) => void;
+  /** The control plane's store; PostgreSQL in a schema of its own, dropped afterwards. Default SQLite. */
+  readonly store?: 'sqlite' | 'postgres';
+  readonly postgresUrl?: string;
 }
 
 export interface PropagationResult {
   readonly date: string;
+  readonly store: 'sqlite' | 'postgres';
   readonly node: string;
   readonly cores: number;
   readonly subscribers: number;
@@ -98,6 +104,25 @@ function positiveInteger(name: string, value: number): number {
  * DEADLINE_EXCEEDED (after killing every child) if it overruns anyway.
  */
 export async function runPropagation(options: PropagationOptions = {}): Promise<PropagationResult> {
+  if (options.store !== 'postgres') return runOnce(options, undefined);
+  const postgres = {
+    url: options.postgresUrl ?? DEFAULT_POSTGRES_URL,
+    schema: `sigil_bench_${process.pid}_${Date.now()}`,
+  };
+  try {
+    return await runOnce(options, postgres);
+  } finally {
+    const client = new pg.Client({ connectionString: postgres.url });
+    await client.connect();
+    await client.query(`DROP SCHEMA IF EXISTS ${postgres.schema} CASCADE`);
+    await client.end();
+  }
+}
+
+async function runOnce(
+  options: PropagationOptions,
+  postgres: { readonly url: string; readonly schema: string } | undefined,
+): Promise<PropagationResult> {
   const subscribers = positiveInteger('subscribers', options.subscribers ?? 1000);
   const events = positiveInteger('events', options.events ?? 50);
   const workers = Math.min(subscribers, positiveInteger('workers', options.workers ?? Math.max(2, cpus().length)));
@@ -113,7 +138,7 @@ export async function runPropagation(options: PropagationOptions = {}): Promise<
     const dir = mkdtempSync(join(tmpdir(), 'sigil-bench-propagation-'));
     const nats = await startBenchNatsServer((child) => children.track(child));
     const cp = await startControlPlaneProcess(
-      { dir, trustDomain: TRUST_DOMAIN, natsServers: [nats.url] },
+      { dir, trustDomain: TRUST_DOMAIN, natsServers: [nats.url], ...(postgres ? { postgres } : {}) },
       children,
     ).catch(async (err: unknown) => {
       await nats.stop();
@@ -303,6 +328,7 @@ export async function runPropagation(options: PropagationOptions = {}): Promise<
       const rotationWave = rotationWindowMs > 0 ? await wave(subscribers) : undefined;
       return {
         date: new Date().toISOString(),
+        store: postgres ? 'postgres' : 'sqlite',
         node: process.version,
         cores: cpus().length,
         subscribers,
@@ -355,16 +381,29 @@ async function main(): Promise<void> {
       json: { type: 'string', default: DEFAULT_PROPAGATION_JSON },
       'deadline-seconds': { type: 'string' },
       'rotation-window-seconds': { type: 'string', default: '60' },
+      stores: { type: 'string', default: 'sqlite,postgres' },
+      'postgres-url': { type: 'string', default: DEFAULT_POSTGRES_URL },
     },
   });
-  const result = await runPropagation({
-    subscribers: Number(values.subscribers),
-    events: Number(values.events),
-    ...(values.workers === undefined ? {} : { workers: Number(values.workers) }),
-    ...(values['deadline-seconds'] === undefined ? {} : { deadlineMs: Number(values['deadline-seconds']) * 1000 }),
-    rotationWindowMs: Number(values['rotation-window-seconds']) * 1000,
-    log: (line) => process.stderr.write(`${line}\n`),
-  });
+  const stores = values.stores.split(',').map((s) => s.trim());
+  for (const s of stores)
+    if (s !== 'sqlite' && s !== 'postgres')
+      throw new SigilError(ErrorCode.INVALID_ARGUMENT, `--stores: ${s} is neither sqlite nor postgres`);
+  const results: Partial<Record<'sqlite' | 'postgres', PropagationResult>> = {};
+  for (const store of stores as ('sqlite' | 'postgres')[]) {
+    results[store] = await runPropagation({
+      subscribers: Number(values.subscribers),
+      events: Number(values.events),
+      ...(values.workers === undefined ? {} : { workers: Number(values.workers) }),
+      ...(values['deadline-seconds'] === undefined ? {} : { deadlineMs: Number(values['deadline-seconds']) * 1000 }),
+      rotationWindowMs: Number(values['rotation-window-seconds']) * 1000,
+      log: (line) => process.stderr.write(`${line}\n`),
+      store,
+      postgresUrl: values['postgres-url'],
+    });
+  }
+  const result = results[stores[0] as 'sqlite' | 'postgres']!;
+  process.stdout.write(`${stores[0]} store:\n`);
   const { bundle, bundleChange, revocation } = result.scenarios;
   const incomplete = bundle.incompleteEvents + bundleChange.incompleteEvents + revocation.incompleteEvents;
   process.stdout.write(
@@ -386,7 +425,11 @@ async function main(): Promise<void> {
       `${incomplete} events did not reach every subscriber within the per-event timeout; dropped: ${JSON.stringify({ ...bundle.dropped, ...revocation.dropped })}\n`,
     );
   if (result.rotationWave) process.stdout.write(`\n${rotationWaveTable(result.rotationWave)}\n`);
-  writeResultJson(values.json, result);
+  for (const [store, r] of Object.entries(results)) {
+    if (store !== stores[0]) process.stdout.write(`\n${store} store:\n${propagationTable(r)}\n`);
+  }
+  // The first store's result at the top level, as before; every store's under `stores`.
+  writeResultJson(values.json, { ...result, stores: results });
 }
 
 export function rotationWaveTable(w: NonNullable<PropagationResult['rotationWave']>): string {

@@ -37,8 +37,11 @@ export class CaRotationScheduler {
     return nextRotationStep({ ...(await rotation.scheduleState()), now: clock.now(), intermediateTtlMs }, this.#config);
   }
 
+  /** Also after stop(): with several replicas the schedule runs only while this one leads. */
   start(): void {
     if (!this.#config.auto) return;
+    this.#stopped = false;
+    this.#timer?.cancel();
     this.#arm(0);
   }
 

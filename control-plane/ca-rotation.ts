@@ -67,6 +67,11 @@ export interface CaRotationDeps extends TrustAnchorDeps {
   /** Re-mints the control plane's serving SVID: after a new signer or a new bundle. */
   readonly renewServing: () => Promise<void>;
   readonly onCaChanged?: () => void;
+  /**
+   * Wraps every step: with several replicas, the cluster lock `ca` with the CA state pulled before and stored after
+   * (see ha/ca-state-sync.ts). Default: the step alone.
+   */
+  readonly around?: <T>(step: () => Promise<T>) => Promise<T>;
 }
 
 /** The reason on the renewal order an activation sends. */
@@ -199,11 +204,14 @@ export class CaRotation {
 
   /** Each step first repairs what an earlier one left half done (a root committed but not in the bundle). */
   #serialised<T>(step: () => Promise<T>): Promise<T> {
-    const run = this.#tail.then(async () => {
-      const { added } = await reconcileBundle(this.#deps.dataDir, this.#deps.active, this.#deps.logger);
-      if (added > 0) await this.#bundleChanged();
-      return step();
-    });
+    const around = this.#deps.around ?? (<R>(f: () => Promise<R>) => f());
+    const run = this.#tail.then(() =>
+      around(async () => {
+        const { added } = await reconcileBundle(this.#deps.dataDir, this.#deps.active, this.#deps.logger);
+        if (added > 0) await this.#bundleChanged();
+        return step();
+      }),
+    );
     this.#tail = run.catch(() => undefined);
     return run;
   }

@@ -44,6 +44,14 @@ export const controlPlaneFileSchema = z.strictObject({
       activateWindow: durationMs.default(3_600_000),
     })
     .default({ auto: true, propagation: 600_000, activateWindow: 3_600_000 }),
+  /** Several replicas on one PostgreSQL store (ignored on SQLite). */
+  replicas: z
+    .strictObject({
+      reloadInterval: durationMs.default(30_000),
+      leaderPoll: durationMs.default(1_000),
+      hungLeaderTimeout: durationMs.default(10_000),
+    })
+    .default({ reloadInterval: 30_000, leaderPoll: 1_000, hungLeaderTimeout: 10_000 }),
   log: z
     .strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') })
     .default({ level: 'info' }),
@@ -59,6 +67,15 @@ export interface ControlPlaneConfig {
   readonly sqlitePath: string;
   /** Set: the store is PostgreSQL (several replicas share it) and sqlitePath is unused. */
   readonly postgres: PostgresStoreConfig | undefined;
+  /**
+   * With PostgreSQL: the full reload that backs change notifications, how often followers ask for the singleton
+   * lock (the takeover bound after a crash), and after how long of silence PostgreSQL ends a frozen leader's session.
+   */
+  readonly replicas: {
+    readonly reloadIntervalMs: number;
+    readonly leaderPollMs: number;
+    readonly hungLeaderTimeoutMs: number;
+  };
   readonly logLevel: string;
   /** For destinations no policy names: 'deny' (default); 'allow' exists for roll-out. */
   readonly policyDefaultAction: 'deny' | 'allow';
@@ -109,6 +126,11 @@ export function resolveControlPlaneConfig(sources: ConfigSources): ControlPlaneC
     joinTokenTtlMs: file.joinTokens.defaultTtl,
     sqlitePath: sqlite !== undefined ? resolve(sources.cwd, sqlite) : resolve(resolvedDataDir, 'sigil.db'),
     postgres: resolvePostgresConfig(file.store.postgres, env, { fileDir, cwd: sources.cwd }),
+    replicas: Object.freeze({
+      reloadIntervalMs: file.replicas.reloadInterval,
+      leaderPollMs: file.replicas.leaderPoll,
+      hungLeaderTimeoutMs: file.replicas.hungLeaderTimeout,
+    }),
     logLevel: env['SIGIL_LOG_LEVEL'] ?? file.log.level,
     policyDefaultAction: envOr(env, 'SIGIL_POLICY_DEFAULT_ACTION', file.policy.defaultAction, parseDefaultAction),
     nats: natsConfig(env['SIGIL_NATS_SERVERS'], file.nats, fileDir),

@@ -27,6 +27,18 @@ export class ControlPlaneMetrics {
     registers: [this.registry],
   });
 
+  readonly leader = new Gauge({
+    name: 'sigil_control_plane_leader',
+    help: '1 while this replica holds the singleton lock (CRL re-signing, CA rotation schedule), else 0',
+    registers: [this.registry],
+  });
+  readonly replicaReloads = new Counter({
+    name: 'sigil_control_plane_replica_reloads_total',
+    help: 'Reloads of state another replica changed, by kind and result',
+    labelNames: ['kind', 'result'] as const,
+    registers: [this.registry],
+  });
+
   constructor(options: { processMetrics?: boolean } = {}) {
     if (options.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'sigil_process_' });
   }

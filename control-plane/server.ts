@@ -32,6 +32,7 @@ import { CaRotationScheduler } from './ca-rotation-scheduler.ts';
 import { INTERMEDIATE_TTL_MS } from './ca/templates.ts';
 import { RotationOrderService } from './rotation/rotation-orders.ts';
 import { SigningCertificateIssuer } from './signing/signing-certificates.ts';
+import { Replication } from './ha/replication.ts';
 
 export interface ControlPlaneOptions {
   readonly config: ControlPlaneConfig;
@@ -69,6 +70,7 @@ export class ControlPlane {
   #anchors: TrustAnchorDeps | undefined;
   #revocation: RevocationRegistry | undefined;
   #scheduler: CaRotationScheduler | undefined;
+  #replication: Replication | undefined;
 
   constructor(options: ControlPlaneOptions, deps: ControlPlaneDeps = {}) {
     this.#options = options;
@@ -86,8 +88,35 @@ export class ControlPlane {
     return this.#trustDomain;
   }
 
+  /** Starts everything; a start that fails part-way releases what it took (connections, ports) before it throws. */
   async start(): Promise<ControlPlaneAddresses> {
+    try {
+      return await this.#start();
+    } catch (err) {
+      await this.stop().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async #start(): Promise<ControlPlaneAddresses> {
     const { config } = this.#options;
+    const replication = new Replication(
+      { ...config.replicas, dataDir: config.dataDir, passphrase: this.#options.passphrase },
+      {
+        store: this.#store,
+        clock: this.#clock,
+        random: Math.random,
+        logger: this.#logger,
+        onReload: (kind, ok) => this.metrics.replicaReloads.inc({ kind, result: ok ? 'ok' : 'error' }),
+      },
+    );
+    this.#replication = replication;
+    if (replication.shared) {
+      // Several replicas: the CA comes from (or, on the first, goes to) the store before anything reads the data dir.
+      await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+      await this.#store.open();
+      await replication.join();
+    }
     const loaded = await loadCa({ dataDir: config.dataDir, passphrase: this.#options.passphrase });
     const { files, trustDomain } = loaded;
     const ca = new ActiveCa(loaded.ca);
@@ -101,7 +130,8 @@ export class ControlPlane {
     this.#trustDomain = trustDomain;
     await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
     await this.#store.open();
-    await recordCaFiles(this.#store, files, trustDomain);
+    if (!replication.shared) await replication.join();
+    await replication.exclusive('ca')(() => recordCaFiles(this.#store, files, trustDomain));
     const policies = new PolicyService(
       { trustDomain, defaultAction: config.policyDefaultAction },
       {
@@ -111,12 +141,14 @@ export class ControlPlane {
         onChange: async (wire) => {
           await this.#publisher?.publish({ type: 'policy.updated', policies: wire });
         },
+        exclusive: replication.exclusive('policy'),
+        announce: replication.announce('policy'),
       },
     );
     await policies.load();
     const orders = new RotationOrderService(
       { trustDomain },
-      { store: this.#store, clock: this.#clock, logger: this.#logger },
+      { store: this.#store, clock: this.#clock, logger: this.#logger, announce: replication.announce('rotation') },
     );
     await orders.load();
     const trust = new TrustState(ca, {
@@ -124,7 +156,7 @@ export class ControlPlane {
       policies: () => policies.wire,
       rotationOrders: () => orders.running(),
     });
-    await trust.load(this.#store);
+    await replication.exclusive('ca')(() => trust.load(this.#store));
     const caChanged = () => this.metrics.caNotAfter.set({ ca: 'intermediate' }, ca.intermediateNotAfter / 1000);
     caChanged();
 
@@ -165,6 +197,9 @@ export class ControlPlane {
         clock: this.#clock,
         logger: this.#logger,
         ...(this.#publisher ? { publisher: this.#publisher } : {}),
+        exclusive: replication.exclusive('revocation'),
+        isLeader: () => replication.coordination.leadership.isLeader,
+        announce: replication.announce('revocation'),
       },
     );
     await revocation.start();
@@ -202,6 +237,7 @@ export class ControlPlane {
         await servingIdentity.renewNow();
       },
       onCaChanged: caChanged,
+      around: replication.aroundCaStep,
     });
     const scheduler = new CaRotationScheduler(config.caRotation, {
       rotation: caRotation,
@@ -210,6 +246,22 @@ export class ControlPlane {
       intermediateTtlMs: INTERMEDIATE_TTL_MS,
     });
     this.#scheduler = scheduler;
+    replication.wire(
+      {
+        active: ca,
+        dataDir: config.dataDir,
+        passphrase: this.#options.passphrase,
+        trust,
+        store: this.#store,
+        renewServing: () => servingIdentity.renewNow().then(() => undefined),
+        onCaChanged: caChanged,
+      },
+      {
+        revocation: () => revocation.reload(),
+        policy: () => policies.load(),
+        rotation: () => orders.load(),
+      },
+    );
     this.#grpc.addService(IdentityService, identityHandlers({ ...edge, issuer, trust, trustDomain }));
     this.#grpc.addService(
       AdminService,
@@ -257,7 +309,14 @@ export class ControlPlane {
     await this.#writeRuntimeFile(config.dataDir);
     if (this.#publisher) await publishBundle(this.#anchors);
     await caRotation.completeActivation({ windowMs: config.caRotation.activateWindowMs });
-    scheduler.start();
+    // The rotation schedule is a singleton duty: it runs on the replica that holds the leader lock.
+    replication.coordination.leadership.onChange((leader) => {
+      this.metrics.leader.set(leader ? 1 : 0);
+      if (leader) scheduler.start();
+      else scheduler.stop();
+    });
+    this.metrics.leader.set(replication.coordination.leadership.isLeader ? 1 : 0);
+    if (replication.coordination.leadership.isLeader) scheduler.start();
     this.#logger.info(
       { trust_domain: trustDomain, grpc: formatHostPort(grpcAddress), http: formatHostPort(httpAddress) },
       'control plane started',
@@ -267,12 +326,14 @@ export class ControlPlane {
 
   /** Adds root CA certificates (PEM) to the trust bundle and pushes it; returns the new bundle sequence. */
   async addTrustAnchors(pem: string): Promise<number> {
-    if (!this.#anchors) throw new SigilError(ErrorCode.UNAVAILABLE, 'the control plane is not started');
-    return addTrustAnchors(pem, this.#anchors);
+    const anchors = this.#anchors;
+    if (!anchors || !this.#replication) throw new SigilError(ErrorCode.UNAVAILABLE, 'the control plane is not started');
+    return this.#replication.aroundCaStep(() => addTrustAnchors(pem, anchors));
   }
 
   async stop(): Promise<void> {
     this.#scheduler?.stop();
+    await this.#replication?.leave();
     this.#serving?.stop();
     await this.#revocation?.stop();
     await this.#publisher?.close();
@@ -311,6 +372,12 @@ export class ControlPlane {
         },
         clock: this.#clock,
         logger: this.#logger,
+        ...(this.#replication?.shared
+          ? {
+              exclusive: (kind, fn) => this.#replication!.exclusive(`event.${kind}`)(fn),
+              onOthersEvent: this.#replication.onOthersEvent,
+            }
+          : {}),
       },
     );
     await publisher.start();

@@ -43,9 +43,11 @@ export class TrustState {
 
   /** Reads (and on first start, creates) the persisted sequence of the current bundle. */
   async load(store: Store): Promise<void> {
+    // Sorted: replicas may hold the same roots in another order, and must agree on the sequence of one bundle.
     const fingerprint = this.#ca
       .rootsDer()
       .map((der) => Buffer.from(der).toString('base64'))
+      .sort()
       .join(',');
     const known = await store.getMeta('bundle.roots');
     if (known === fingerprint) {

@@ -17,6 +17,8 @@ export interface ControlPlaneProcessOptions {
   readonly dir: string;
   readonly trustDomain: string;
   readonly natsServers: readonly string[];
+  /** Absent: SQLite in the data dir. Present: this PostgreSQL schema (the benchmark creates and drops it). */
+  readonly postgres?: { readonly url: string; readonly schema: string };
 }
 
 /** The benchmark's handle on a control plane running in a child process. */
@@ -65,7 +67,11 @@ export async function startControlPlaneProcess(
   const nats = options.natsServers.map((s) => JSON.stringify(s)).join(', ');
   writeFileSync(
     join(options.dir, 'cp.yaml'),
-    `dataDir: ./data\nlisten: { grpc: 127.0.0.1:0, http: 127.0.0.1:0 }\nnats: { servers: [${nats}] }\nlog: { level: info }\n`,
+    `dataDir: ./data\nlisten: { grpc: 127.0.0.1:0, http: 127.0.0.1:0 }\nnats: { servers: [${nats}] }\nlog: { level: info }\n${
+      options.postgres
+        ? `store: { postgres: { url: ${JSON.stringify(options.postgres.url)}, schema: ${options.postgres.schema} } }\n`
+        : ''
+    }`,
   );
   const child = children.track(
     spawn(process.execPath, [CHILD, 'cp.yaml'], {

@@ -14,6 +14,8 @@ export interface AdminConnection {
   /** A directory with svid.pem (admin SVID + intermediate), key.pem and bundle.pem, as `ca init` writes to DIR/admin. */
   readonly credentialsDir: string;
   readonly timeoutMs?: number;
+  /** Where failover starts among several replicas; default Math.random. */
+  readonly random?: () => number;
 }
 
 function readCredential(dir: string, name: string): Buffer {
@@ -43,7 +45,7 @@ export class AdminApi {
     );
     this.#failover = new AddressFailover({
       addresses: parseAddressList(connection.address, 'the control plane address'),
-      random: Math.random,
+      random: connection.random ?? Math.random,
       clock: systemClock,
     });
     this.#timeoutMs = connection.timeoutMs ?? 10_000;

@@ -4,7 +4,7 @@ import type { Clock, Timer } from '../../common/clock.ts';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
 import { eventKindOf, type SigilEvent } from '../../common/events/sigil-event.ts';
 import { signEvent, type EventSigner } from '../../common/events/signed-event.ts';
-import { eventSubject } from '../../common/events/subjects.ts';
+import { type EventKind, eventSubject, eventWildcard, parseEventSubject } from '../../common/events/subjects.ts';
 import { LogField, type Logger } from '../../common/logger.ts';
 import type { Store } from '../store/store.ts';
 import type { EventPublisher } from './event-publisher.ts';
@@ -29,7 +29,19 @@ export interface NatsEventPublisherDeps {
   readonly signer: () => EventSigner;
   readonly clock: Clock;
   readonly logger: Logger;
+  /**
+   * With several replicas: the cluster lock one kind's events are numbered and sent under, so sequences reach NATS
+   * in order whichever replica sends them; and a hook for events the other replicas sent (this replica reloads
+   * what they changed). Defaults: a single control plane.
+   */
+  readonly exclusive?: <T>(kind: EventKind, fn: () => Promise<T>) => Promise<T>;
+  readonly onOthersEvent?: (kind: EventKind) => void;
 }
+
+/** How long a send under the cluster lock waits for the server's acknowledgement before letting the next go. */
+const ORDERED_FLUSH_MS = 2000;
+/** Recently sent messages, to tell this replica's own events from the others' when they come back. */
+const OWN_MEMORY = 64;
 
 export type EventChannelStatus = 'connected' | 'disconnected' | 'closed';
 export type EventChannelStatusListener = (status: EventChannelStatus) => void;
@@ -49,6 +61,7 @@ export class NatsEventPublisher implements EventPublisher {
   readonly #deps: NatsEventPublisherDeps;
   readonly #listeners = new Set<EventChannelStatusListener>();
   readonly #pending: { subject: string; data: Uint8Array }[] = [];
+  readonly #own: string[] = [];
   #nc: NatsConnection | undefined;
   #connected = false;
   #closed = false;
@@ -124,6 +137,22 @@ export class NatsEventPublisher implements EventPublisher {
   async #publishNow(event: SigilEvent): Promise<{ readonly sequence: number }> {
     if (this.#closed) throw new SigilError(ErrorCode.UNAVAILABLE, 'the event publisher is closed');
     const kind = eventKindOf(event);
+    const exclusive = this.#deps.exclusive;
+    if (!exclusive) return this.#send(kind, event);
+    return exclusive(kind, async () => {
+      const sent = await this.#send(kind, event);
+      // The next replica's event of this kind must not overtake this one: wait for the server to have it.
+      if (this.#nc && this.#connected) {
+        await Promise.race([
+          this.#nc.flush().catch(() => undefined),
+          new Promise<void>((resolve) => this.#deps.clock.setTimer(ORDERED_FLUSH_MS, resolve)),
+        ]);
+      }
+      return sent;
+    });
+  }
+
+  async #send(kind: EventKind, event: SigilEvent): Promise<{ readonly sequence: number }> {
     const { store, clock, signer } = this.#deps;
     // Allocated before publishing: a crash after this point skips a number, never reuses one.
     const sequence = await store.nextSequence(`event.${kind}`);
@@ -135,6 +164,10 @@ export class NatsEventPublisher implements EventPublisher {
       signer: signer(),
     });
     const subject = eventSubject(this.#options.trustDomain, kind);
+    if (this.#deps.onOthersEvent) {
+      this.#own.push(Buffer.from(data).toString('base64'));
+      if (this.#own.length > OWN_MEMORY) this.#own.shift();
+    }
     if (this.#nc) {
       this.#nc.publish(subject, data);
     } else {
@@ -166,10 +199,25 @@ export class NatsEventPublisher implements EventPublisher {
       return;
     }
     this.#nc = nc;
+    this.#listenToOthers(nc);
     for (const m of this.#pending.splice(0)) nc.publish(m.subject, m.data);
     this.#deps.logger.info({ server: nc.getServer() }, 'event channel connected to NATS');
     this.#setStatus('connected');
     void this.#watch(nc);
+  }
+
+  /** Any event on our subjects that this replica did not send tells it to reload that kind from the store. */
+  #listenToOthers(nc: NatsConnection): void {
+    const hook = this.#deps.onOthersEvent;
+    if (!hook) return;
+    nc.subscribe(eventWildcard(this.#options.trustDomain), {
+      callback: (err, msg) => {
+        if (err) return;
+        if (this.#own.includes(Buffer.from(msg.data).toString('base64'))) return;
+        const kind = parseEventSubject(msg.subject)?.kind;
+        if (kind) hook(kind);
+      },
+    });
   }
 
   async #watch(nc: NatsConnection): Promise<void> {

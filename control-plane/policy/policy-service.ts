@@ -49,21 +49,34 @@ export class PolicyService {
   readonly #trustDomain: string;
   readonly #defaultAction: DefaultAction;
   readonly #onChange: (wire: sigil.v1.IPolicySet) => Promise<void>;
+  readonly #exclusive: <T>(fn: () => Promise<T>) => Promise<T>;
+  readonly #announce: (() => Promise<void>) | undefined;
   #current: { version: number; policies: AllowPolicy[]; compiled: CompiledPolicySet } | undefined;
 
   constructor(
     options: { trustDomain: string; defaultAction: DefaultAction },
-    deps: { store: Store; clock: Clock; onChange: (wire: sigil.v1.IPolicySet) => Promise<void> },
+    deps: {
+      store: Store;
+      clock: Clock;
+      onChange: (wire: sigil.v1.IPolicySet) => Promise<void>;
+      /** With several replicas: the cluster lock versions are allocated under, and telling the others. */
+      exclusive?: <T>(fn: () => Promise<T>) => Promise<T>;
+      announce?: () => Promise<void>;
+    },
   ) {
     this.#trustDomain = options.trustDomain;
     this.#defaultAction = options.defaultAction;
     this.#store = deps.store;
     this.#clock = deps.clock;
     this.#onChange = deps.onChange;
+    this.#exclusive = deps.exclusive ?? ((fn) => fn());
+    this.#announce = deps.announce;
   }
 
+  /** Reads the version in force (another replica may have applied a newer one). */
   async load(): Promise<void> {
     const version = Number((await this.#store.getMeta(CURRENT)) ?? 0);
+    if (this.#current && this.#current.version === version) return;
     const stored = version > 0 ? await this.#stored(version) : undefined;
     this.#current = this.#compile(version, stored?.policies ?? []);
   }
@@ -82,7 +95,18 @@ export class PolicyService {
     return { ...c.compiled.explain(from, to, port), version: c.version };
   }
 
-  async apply(
+  /** Under the cluster lock, from the version in force in the store: replicas never hand out one version twice. */
+  apply(
+    yaml: string,
+    options: { source: string; dryRun: boolean; knownIdentities: () => Promise<string[]> },
+  ): Promise<ApplyResult> {
+    return this.#exclusive(async () => {
+      await this.load();
+      return this.#apply(yaml, options);
+    });
+  }
+
+  async #apply(
     yaml: string,
     options: { source: string; dryRun: boolean; knownIdentities: () => Promise<string[]> },
   ): Promise<ApplyResult> {
@@ -114,7 +138,14 @@ export class PolicyService {
     return this.#commit([...byName.values()], base, options);
   }
 
-  async delete(
+  delete(name: string, options: { dryRun: boolean; knownIdentities: () => Promise<string[]> }): Promise<ApplyResult> {
+    return this.#exclusive(async () => {
+      await this.load();
+      return this.#delete(name, options);
+    });
+  }
+
+  async #delete(
     name: string,
     options: { dryRun: boolean; knownIdentities: () => Promise<string[]> },
   ): Promise<ApplyResult> {
@@ -152,6 +183,7 @@ export class PolicyService {
     await this.#store.setMeta(CURRENT, String(next.version));
     this.#current = next;
     await this.#onChange(this.wire);
+    await this.#announce?.();
     return { ...base, version: next.version, applied: true, changes };
   }
 

@@ -44,6 +44,14 @@ export interface RevocationRegistryDeps {
   readonly logger: Logger;
   /** Absent when no event channel is configured: sidecars then converge through FetchTrust alone. */
   readonly publisher?: EventPublisher;
+  /**
+   * With several replicas: the cluster lock every change runs under (CRL numbers, CRLs and events in one order
+   * across replicas), whether this replica runs the periodic re-signing (the leader), and how the others hear of a
+   * change. Defaults: a single control plane.
+   */
+  readonly exclusive?: <T>(fn: () => Promise<T>) => Promise<T>;
+  readonly isLeader?: () => boolean;
+  readonly announce?: () => Promise<void>;
 }
 
 /** The revocation state in force, as served by FetchTrust and /crl. */
@@ -226,7 +234,26 @@ export class RevocationRegistry {
     });
   }
 
-  #serial<T>(fn: () => Promise<T>): Promise<T> {
+  /**
+   * Brings the snapshot up to the CRL another replica stored (after its announcement, or the periodic backstop);
+   * never goes back to an older CRL number.
+   */
+  async reload(): Promise<void> {
+    const { store, clock } = this.#deps;
+    const saved = parseSaved(await store.getMeta(CRL_META));
+    const current = this.#snapshot;
+    if (!saved || (current && saved.crlNumber <= current.crlNumber)) return;
+    const revokedSerials = (await this.#listed(clock.now())).map((r) => r.serial);
+    const revokedSpiffeIds = (await store.listRevokedIdentities()).map((r) => r.spiffeId);
+    // Checked again: a change of this replica may have moved on while the lists were read.
+    if (this.#snapshot && saved.crlNumber <= this.#snapshot.crlNumber) return;
+    this.#snapshot = { ...saved, revokedSerials, revokedSpiffeIds };
+    this.#arm(crlRefreshAt(saved.thisUpdate, this.#options.crlValidityMs));
+  }
+
+  #serial<T>(body: () => Promise<T>): Promise<T> {
+    const exclusive = this.#deps.exclusive;
+    const fn = exclusive ? () => exclusive(body) : body;
     const run = this.#tail.then(fn, fn);
     this.#tail = run.catch(() => undefined);
     return run;
@@ -248,7 +275,9 @@ export class RevocationRegistry {
     const { store, clock } = this.#deps;
     const crlNumber = await store.nextSequence(CRL_SEQUENCE);
     const now = clock.now();
-    const thisUpdate = Math.floor(now / 1000) * 1000;
+    // Replicas' clocks may differ by seconds: a newer CRL never claims an earlier thisUpdate than the last one stored.
+    const previous = parseSaved(await store.getMeta(CRL_META));
+    const thisUpdate = Math.max(Math.floor(now / 1000) * 1000, previous?.thisUpdate ?? 0);
     const nextUpdate = thisUpdate + this.#options.crlValidityMs;
     const revocations = await this.#listed(now);
     const crlDer = await this.#deps.signer.signCrl({
@@ -277,6 +306,7 @@ export class RevocationRegistry {
     );
     this.#arm(crlRefreshAt(thisUpdate, this.#options.crlValidityMs));
     await this.#publish({ type: 'revocation.updated', crlNumber, ...delta });
+    await this.#deps.announce?.();
     return crlNumber;
   }
 
@@ -302,6 +332,13 @@ export class RevocationRegistry {
     if (this.#stopped) return;
     this.#timer = this.#deps.clock.setTimer(at - this.#deps.clock.now(), () => {
       this.#timer = undefined;
+      // Re-signing is a singleton duty: a follower only picks up what the leader signed.
+      if (this.#deps.isLeader && !this.#deps.isLeader()) {
+        void this.reload().finally(() => {
+          if (!this.#timer) this.#arm(this.#deps.clock.now() + RETRY_MS);
+        });
+        return;
+      }
       this.#serial(() => this.#commit(NO_CHANGE)).then(
         (crlNumber) => this.#deps.logger.info({ crl_number: crlNumber }, 'CRL re-signed'),
         (err: unknown) => {

@@ -27,6 +27,8 @@ export interface RotationOrderDeps {
   readonly store: Store;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** With several replicas: tells the others to reload the running orders they serve. */
+  readonly announce?: () => Promise<void>;
 }
 
 /**
@@ -86,6 +88,7 @@ export class RotationOrderService {
     };
     await this.#deps.store.insertRotationOrder(record);
     this.#recent = [...this.#recent, record];
+    await this.#deps.announce?.();
     if (this.#publisher) {
       await this.#publisher.publish({
         type: 'rotate.ordered',

@@ -36,6 +36,14 @@ export class PostgresStore extends SqlStore {
     return openPostgres({ ...this.#options, clock: this.#options.clock ?? systemClock });
   }
 
+  get url(): string {
+    return this.#options.url;
+  }
+
+  get schema(): string {
+    return this.#options.schema ?? 'public';
+  }
+
   /** The open pool and its error context, for coordination beside the Store methods (locks, notifications). */
   get database(): PostgresDatabase {
     return this.db as PostgresDatabase;
