@@ -13,6 +13,10 @@ import { registerRevokeCommands } from './commands/revoke.ts';
 import { registerRotateCommands } from './commands/rotate.ts';
 import { registerBenchCommands } from './commands/bench.ts';
 import { registerAcmeCommands } from './commands/acme.ts';
+import { registerSigningCommands } from './commands/signing.ts';
+import { registerSignCommands } from './commands/sign.ts';
+import { registerVerifyCommands } from './commands/verify.ts';
+import { registerTsaCommands } from './commands/tsa.ts';
 import { registerStoreCommands } from './commands/store.ts';
 
 // Adding a command: a module in cli/commands/ exports `registerXCommands(program, io)`, added to the list below.
@@ -46,6 +50,10 @@ export function buildProgram(io: CliIo): Command {
     registerCheckCommands,
     registerBenchCommands,
     registerAcmeCommands,
+    registerSigningCommands,
+    registerSignCommands,
+    registerVerifyCommands,
+    registerTsaCommands,
     registerStoreCommands,
   ]) {
     register(program, io);

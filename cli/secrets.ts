@@ -28,3 +28,13 @@ export function firstLine(path: string, what: string): string {
   if (line === '') throw new SigilError(ErrorCode.INVALID_ARGUMENT, `${what} ${path} is empty`);
   return line;
 }
+
+/**
+ * The passphrase of a signing or TSA key file, from --passphrase-file, SIGIL_SIGNING_KEY_PASSPHRASE_FILE or
+ * SIGIL_SIGNING_KEY_PASSPHRASE; undefined when none is set (an unencrypted 0600 key needs none).
+ */
+export function signingKeyPassphrase(io: CliIo, passphraseFile: string | undefined): string | undefined {
+  const file = passphraseFile ?? io.env['SIGIL_SIGNING_KEY_PASSPHRASE_FILE'];
+  if (file !== undefined && file !== '') return firstLine(file, 'passphrase file');
+  return io.env['SIGIL_SIGNING_KEY_PASSPHRASE'] || undefined;
+}

@@ -35,6 +35,7 @@ import type { AcmeService as AcmeDuty } from './acme/acme-service.ts';
 import type { AcmeRenewalLoop } from './acme/acme-renewal-loop.ts';
 import { acmeHandlers } from './api/acme-handlers.ts';
 import { AcmeService } from '../proto/index.ts';
+import { SigningCertificateIssuer } from './signing/signing-certificates.ts';
 import { Replication } from './ha/replication.ts';
 
 export interface ControlPlaneOptions {
@@ -283,6 +284,13 @@ export class ControlPlane {
         policies,
         orders,
         caRotation,
+        signing: new SigningCertificateIssuer({
+          ca,
+          store: this.#store,
+          clock: this.#clock,
+          logger: this.#logger,
+          onIssued: (leaf, kind) => this.metrics.issued.inc({ kind, key_type: leaf.keyType }),
+        }),
         scheduled: () => scheduler.preview(),
         onTokenCreated: () => this.metrics.tokensCreated.inc(),
       }),

@@ -89,6 +89,7 @@ t.test('grpc-js round trip over 127.0.0.1', async (t) => {
     getRotationStatus: unimplemented,
     showCa: unimplemented,
     rotateCa: unimplemented,
+    issueSigningCertificate: unimplemented,
   };
 
   const server = new grpc.Server();

@@ -17,6 +17,8 @@ function plain(c: sigil.v1.ICertificate) {
     notAfter: time(c.notAfterUnixMs),
     issuedAt: time(c.issuedAtUnixMs),
     issuerSerial: c.issuerSerial || null,
+    // Code-signing and TSA certificates have no SPIFFE ID: their subject names them.
+    subject: c.der && c.der.length > 0 ? new X509Certificate(c.der).subject.replace(/\n/g, ', ') : '',
   };
 }
 
@@ -26,7 +28,7 @@ export function registerCertsCommands(program: Command, io: CliIo): void {
     .description('list certificates')
     .option('--spiffe-id <id>', 'only this identity')
     .option('--expiring <duration>', 'only certificates that expire within this time, e.g. 30d')
-    .option('--kind <kind>', 'only root, intermediate, svid, control-plane, admin or acme')
+    .option('--kind <kind>', 'only root, intermediate, svid, control-plane, admin, acme, code-signing or timestamping')
     .option('--json', 'print JSON')
     .action(async (opts: AdminFlags & { spiffeId?: string; expiring?: string; kind?: string; json?: boolean }) => {
       const expiringWithinSeconds = opts.expiring ? Math.ceil(parseDuration(opts.expiring) / 1000) : 0;
@@ -38,7 +40,7 @@ export function registerCertsCommands(program: Command, io: CliIo): void {
       printTable(
         io,
         ['SERIAL', 'KIND', 'STATUS', 'NOT AFTER', 'SPIFFE ID'],
-        rows.map((r) => [r.serial, r.kind, r.status, r.notAfter, r.spiffeId]),
+        rows.map((r) => [r.serial, r.kind, r.status, r.notAfter, r.spiffeId || r.subject]),
       );
     });
   withAdminOptions(certs.command('show'))

@@ -182,6 +182,15 @@ export class AdminApi {
     );
   }
 
+  /** A code-signing or TSA certificate for a CSR (see IssueSigningCertificateRequest in admin.proto). */
+  issueSigningCertificate(
+    request: sigil.v1.IIssueSigningCertificateRequest,
+  ): Promise<sigil.v1.IssueSigningCertificateResponse> {
+    return this.#call(`issuing a ${request.profile || 'code-signing'} certificate`, (client, cb) =>
+      client.issueSigningCertificate(request, this.#options(), cb),
+    );
+  }
+
   close(): void {
     for (const client of this.#clients.values()) client.close();
     for (const client of this.#acmeClients.values()) client.close();

@@ -10,6 +10,8 @@ import type { PolicyService } from '../policy/policy-service.ts';
 import { unary, type UnaryEdgeDeps } from './unary.ts';
 import { certificateMessage } from './certificate-message.ts';
 import { rotationHandlers } from './rotation-handlers.ts';
+import { signingHandlers } from './signing-handlers.ts';
+import type { SigningCertificateIssuer } from '../signing/signing-certificates.ts';
 import type { RotationOrderService } from '../rotation/rotation-orders.ts';
 import type { CaRotation } from '../ca-rotation.ts';
 import type { RotationStep } from '../ca/rotation-schedule.ts';
@@ -23,11 +25,21 @@ export interface AdminHandlerDeps extends UnaryEdgeDeps {
   readonly policies: PolicyService;
   readonly orders: RotationOrderService;
   readonly caRotation: CaRotation;
+  readonly signing: Pick<SigningCertificateIssuer, 'issue'>;
   readonly scheduled?: () => Promise<RotationStep>;
   readonly onTokenCreated?: () => void;
 }
 
-const KINDS: readonly CertificateKind[] = ['root', 'intermediate', 'svid', 'control-plane', 'admin', 'acme'];
+const KINDS: readonly CertificateKind[] = [
+  'root',
+  'intermediate',
+  'svid',
+  'control-plane',
+  'admin',
+  'acme',
+  'code-signing',
+  'timestamping',
+];
 const SERIAL = /^[0-9a-f]{1,64}$/;
 
 /**
@@ -73,6 +85,7 @@ export function adminHandlers(deps: AdminHandlerDeps): AdminServer {
       return { certificates: records.map(certificateMessage) };
     }),
     ...rotationHandlers({ ...deps, guard }),
+    ...signingHandlers({ ...deps, guard }),
     ...policyHandlers({
       ...deps,
       guard,

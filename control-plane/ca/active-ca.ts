@@ -1,5 +1,12 @@
 import type * as x509 from '@peculiar/x509';
-import type { CertificateAuthority, CrlRequest, IssuedLeaf, LeafRequest, SigningCa } from './certificate-authority.ts';
+import type {
+  CertificateAuthority,
+  CrlRequest,
+  IssuedLeaf,
+  LeafRequest,
+  SigningCa,
+  SigningCertificateRequest,
+} from './certificate-authority.ts';
 
 /**
  * The CA in force, swappable at run time: CA rotation activates a new intermediate (and root) without a restart.
@@ -39,6 +46,9 @@ export class ActiveCa implements SigningCa {
   }
   issueLeaf(request: LeafRequest): Promise<IssuedLeaf> {
     return this.#ca.issueLeaf(request);
+  }
+  issueSigningCertificate(request: SigningCertificateRequest): Promise<IssuedLeaf> {
+    return this.#ca.issueSigningCertificate(request);
   }
   signCrl(request: CrlRequest): Promise<Uint8Array> {
     return this.#ca.signCrl(request);

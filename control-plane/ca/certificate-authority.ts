@@ -6,7 +6,13 @@ import { randomBytes as nodeRandomBytes } from 'node:crypto';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
 import type { KeyType } from '../../common/key-type.ts';
 import { parseTrustDomain, parseWorkloadId, type SpiffeId } from '../../common/spiffe-id.ts';
-import { assertNoViolations, caProfileViolations, leafProfileViolations } from './certificate-validator.ts';
+import {
+  assertNoViolations,
+  caProfileViolations,
+  leafProfileViolations,
+  signingProfileViolations,
+} from './certificate-validator.ts';
+import { checkSigningSubject, type SigningProfile, signingTemplate } from './signing-templates.ts';
 import { certificatePem, issuedCertificate, type IssuedCertificate } from './issued-certificate.ts';
 import { exportSpki, keyTypeOfSpki, signingAlgorithm, type KeyAlgorithmParams } from '../../common/key-pair.ts';
 import { keyIdentifier, signCertificate, subjectKeyIdOf } from './sign-certificate.ts';
@@ -32,6 +38,16 @@ export interface LeafRequest {
   /** Only for the control plane's own serving SVID. */
   readonly dnsNames?: readonly string[];
   readonly ipAddresses?: readonly string[];
+}
+
+/** A code-signing or TSA certificate: no SPIFFE ID, a subject naming the team, pipeline or TSA. */
+export interface SigningCertificateRequest {
+  readonly profile: SigningProfile;
+  /** RFC 4514 text, checked by checkSigningSubject. */
+  readonly subject: string;
+  readonly publicKey: CryptoKey;
+  readonly ttlMs: number;
+  readonly now: number;
 }
 
 /** A leaf with the CA that signed it: its serial and the chain to send after the leaf. */
@@ -165,6 +181,39 @@ export class CertificateAuthority {
     return { ...issuedCertificate(cert, keyType), issuerSerial: this.intermediateSerial, chainDer: this.chainDer() };
   }
 
+  /** Signs a code-signing or TSA certificate; like issueLeaf, it is checked against its profile before it leaves. */
+  async issueSigningCertificate(request: SigningCertificateRequest): Promise<IssuedLeaf> {
+    const subject = checkSigningSubject(request.subject);
+    const spki = await exportSpki(request.publicKey);
+    const keyType = keyTypeOfSpki(spki);
+    const template = signingTemplate({
+      profile: request.profile,
+      subject,
+      now: request.now,
+      ttlMs: request.ttlMs,
+      subjectKeyId: await keyIdentifier(spki),
+      issuer: this.#issuer,
+      randomBytes: this.#randomBytes,
+    });
+    const cert = await signCertificate({
+      template,
+      publicKey: request.publicKey,
+      signingKey: this.#key,
+      signingKeyType: this.keyType,
+    });
+    assertNoViolations(
+      await signingProfileViolations(cert, {
+        profile: request.profile,
+        subject,
+        issuer: this.#intermediate,
+        now: request.now,
+      }),
+      ErrorCode.INTERNAL,
+      `the ${request.profile} certificate just signed for ${subject} was withheld because it`,
+    );
+    return { ...issuedCertificate(cert, keyType), issuerSerial: this.intermediateSerial, chainDer: this.chainDer() };
+  }
+
   /**
    * Signs an X.509 v2 CRL with the intermediate key: issuer = the intermediate's subject (its exact DER), AKI = its
    * SKI, a CRL number, a reason code per entry. The result is re-parsed and its signature checked against the
@@ -264,6 +313,7 @@ export type SigningCa = Pick<
   | 'intermediate'
   | 'roots'
   | 'issueLeaf'
+  | 'issueSigningCertificate'
   | 'signCrl'
   | 'addRoot'
   | 'removeRoot'

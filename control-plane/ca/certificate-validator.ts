@@ -5,6 +5,7 @@ import type { KeyType } from '../../common/key-type.ts';
 import { trustDomainId } from '../../common/spiffe-id.ts';
 import { keyTypeOfSpki } from '../../common/key-pair.ts';
 import { BACKDATE_MS, canonicalIp, leafKeyUsages } from './templates.ts';
+import { PROFILE_RULES, type SigningProfile } from './signing-templates.ts';
 
 /**
  * Checks a certificate after signing, from its DER, against the profile of DESIGN.md section 2 (SPIRE's
@@ -56,6 +57,44 @@ export async function leafProfileViolations(cert: x509.X509Certificate, expected
   try {
     if (keyTypeOfSpki(new Uint8Array(cert.publicKey.rawData)) !== expected.keyType)
       found.push(`subject key is not ${expected.keyType}`);
+  } catch (err) {
+    found.push(`subject key refused: ${(err as Error).message}`);
+  }
+  const notBefore = cert.notBefore.getTime();
+  if (notBefore < expected.now - BACKDATE_MS || notBefore > expected.now)
+    found.push('notBefore must lie within 60 s before issuance');
+  if (cert.notAfter.getTime() <= expected.now) found.push('notAfter must lie after issuance');
+  return found;
+}
+
+export interface SigningExpectations {
+  readonly profile: SigningProfile;
+  /** As checkSigningSubject returned it. */
+  readonly subject: string;
+  readonly issuer: x509.X509Certificate;
+  readonly now: number;
+}
+
+/** A code-signing or time-stamping certificate: CA:false, digitalSignature only, the profile's one EKU, no SAN. */
+export async function signingProfileViolations(
+  cert: x509.X509Certificate,
+  expected: SigningExpectations,
+): Promise<string[]> {
+  const rules = PROFILE_RULES[expected.profile];
+  const found = await commonViolations(cert, expected.issuer, false);
+  const bc = cert.getExtension(x509.BasicConstraintsExtension);
+  if (!bc?.critical || bc.ca) found.push('basicConstraints must be present, critical and CA:false');
+  checkKeyUsage(cert, x509.KeyUsageFlags.digitalSignature, found);
+  const eku = cert.getExtension(x509.ExtendedKeyUsageExtension);
+  const usages = eku?.usages.map(String) ?? [];
+  if (usages.length !== 1 || usages[0] !== rules.eku || eku?.critical !== rules.ekuCritical) {
+    found.push(`extendedKeyUsage must be exactly ${rules.eku}${rules.ekuCritical ? ', critical' : ''}`);
+  }
+  if (cert.getExtension(x509.SubjectAlternativeNameExtension)) found.push('a signing certificate carries no SAN');
+  if (cert.subject !== expected.subject)
+    found.push(`subject ${cert.subject} differs from the request ${expected.subject}`);
+  try {
+    keyTypeOfSpki(new Uint8Array(cert.publicKey.rawData));
   } catch (err) {
     found.push(`subject key refused: ${(err as Error).message}`);
   }

@@ -366,6 +366,8 @@ function revocationOf(
     revokedAt: now,
     effectiveAt,
     notAfter: record.notAfter,
+    // A signature outlives its certificate: verifiers judge it years later against the CRL, which must still list it.
+    listedPastExpiry: record.kind === 'code-signing' || record.kind === 'timestamping',
   };
 }
 

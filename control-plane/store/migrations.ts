@@ -102,6 +102,13 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 6,
+    name: 'revocations of signing certificates stay listed past expiry',
+    sql: `
+      ALTER TABLE revocations ADD COLUMN listed_past_expiry INTEGER NOT NULL DEFAULT 0;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

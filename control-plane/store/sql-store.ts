@@ -179,9 +179,9 @@ export abstract class SqlStore implements Store {
       const action = `revoking certificate ${r.serial}`;
       const row = await tx.get(
         action,
-        `INSERT INTO revocations (serial, spiffe_id, reason, revoked_at, effective_at, not_after)
-        VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (serial) DO NOTHING RETURNING serial`,
-        [r.serial, r.spiffeId, r.reason, r.revokedAt, r.effectiveAt, r.notAfter],
+        `INSERT INTO revocations (serial, spiffe_id, reason, revoked_at, effective_at, not_after, listed_past_expiry)
+        VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (serial) DO NOTHING RETURNING serial`,
+        [r.serial, r.spiffeId, r.reason, r.revokedAt, r.effectiveAt, r.notAfter, r.listedPastExpiry ? 1 : 0],
       );
       await tx.run(action, "UPDATE certificates SET status = 'revoked' WHERE serial = ?", [r.serial]);
       if (row) added.add(r.serial);
@@ -211,9 +211,11 @@ export abstract class SqlStore implements Store {
     const rows =
       filter.notAfterAfter === undefined
         ? await this.db.all('listing revocations', 'SELECT * FROM revocations ORDER BY serial')
-        : await this.db.all('listing revocations', 'SELECT * FROM revocations WHERE not_after > ? ORDER BY serial', [
-            filter.notAfterAfter,
-          ]);
+        : await this.db.all(
+            'listing revocations',
+            'SELECT * FROM revocations WHERE not_after > ? OR listed_past_expiry = 1 ORDER BY serial',
+            [filter.notAfterAfter],
+          );
     return rows.map(revocationOf);
   }
 

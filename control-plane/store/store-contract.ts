@@ -44,6 +44,7 @@ function revocation(serial: string, overrides: Partial<RevocationRecord> = {}): 
     revokedAt: T0 + 10,
     effectiveAt: T0 + 5,
     notAfter: T0 + HOUR,
+    listedPastExpiry: false,
     ...overrides,
   };
 }
@@ -237,6 +238,20 @@ export async function runStoreContract(t: Test, makeStore: () => Promise<Store>)
       'notAfterAfter is exclusive',
     );
     t.same(await store.listRevocations({ notAfterAfter: T0 + 3 * HOUR }), []);
+  });
+
+  await withStore('a revocation listed past expiry stays listed after notAfter', async (t, store) => {
+    await store.revokeCertificates([
+      revocation('0a', { notAfter: T0 + HOUR, listedPastExpiry: true }),
+      revocation('0b', { notAfter: T0 + HOUR }),
+    ]);
+    t.same(
+      (await store.listRevocations({ notAfterAfter: T0 + 2 * HOUR })).map((r) => r.serial),
+      ['0a'],
+      'only the signing certificate remains',
+    );
+    t.equal((await store.getRevocation('0a'))?.listedPastExpiry, true, 'the flag reads back');
+    t.equal((await store.getRevocation('0b'))?.listedPastExpiry, false);
   });
 
   await withStore('revokeIdentity remembers the identity and revokes its certificates together', async (t, store) => {

@@ -48,6 +48,7 @@ export function revocationOf(row: Row): RevocationRecord {
     revokedAt: Number(row['revoked_at']),
     effectiveAt: Number(row['effective_at']),
     notAfter: Number(row['not_after']),
+    listedPastExpiry: Number(row['listed_past_expiry'] ?? 0) === 1,
   };
 }
 

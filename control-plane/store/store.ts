@@ -19,8 +19,19 @@
  */
 import type { KeyType } from '../../common/key-type.ts';
 
-/** 'acme': a public certificate obtained by Sigil's ACME client (control-plane/acme), not signed by the CA. */
-export type CertificateKind = 'root' | 'intermediate' | 'svid' | 'control-plane' | 'admin' | 'acme';
+/**
+ * 'acme': a public certificate obtained by Sigil's ACME client (control-plane/acme), not signed by the CA.
+ * 'code-signing' and 'timestamping': no SPIFFE ID (spiffeId is ''), the subject names the team or TSA.
+ */
+export type CertificateKind =
+  | 'root'
+  | 'intermediate'
+  | 'svid'
+  | 'control-plane'
+  | 'admin'
+  | 'acme'
+  | 'code-signing'
+  | 'timestamping';
 export type CertificateStatus = 'active' | 'revoked';
 
 /** One row of the inventory: every certificate the CA created. Times are Unix milliseconds. */
@@ -81,6 +92,11 @@ export interface RevocationRecord {
   readonly effectiveAt: number;
   /** The certificate's notAfter, kept here so the CRL can drop expired entries without a join. */
   readonly notAfter: number;
+  /**
+   * Signatures made with the key outlive the certificate (code-signing and TSA certificates): the entry then stays
+   * on the CRL past notAfter, so a signature can still be judged years later. Absent means false.
+   */
+  readonly listedPastExpiry?: boolean;
 }
 
 /** An identity whose certificates are all revoked and that may not attest or renew until unrevoked. */
@@ -160,7 +176,10 @@ export interface Store {
    */
   revokeCertificates(records: readonly RevocationRecord[]): Promise<string[]>;
   getRevocation(serial: string): Promise<RevocationRecord | undefined>;
-  /** Ordered by serial; with `notAfterAfter`, only revocations of certificates with notAfter > that time. */
+  /**
+   * Ordered by serial; with `notAfterAfter`, only revocations of certificates with notAfter > that time, and those
+   * listed past expiry.
+   */
   listRevocations(filter?: { readonly notAfterAfter?: number }): Promise<RevocationRecord[]>;
   /** In one transaction: remembers the identity (first record kept) and revokes the given certificates. */
   revokeIdentity(

@@ -240,6 +240,17 @@ export const AdminService = {
     responseSerialize: (message: sigil.v1.IRotateCaResponse): Buffer => toBuffer(sigil.v1.RotateCaResponse.encode(message).finish()),
     responseDeserialize: (bytes: Buffer): sigil.v1.RotateCaResponse => sigil.v1.RotateCaResponse.decode(bytes),
   },
+  /** A code-signing or TSA certificate from the CA, recorded in the inventory and revocable like any other. */
+  issueSigningCertificate: {
+    path: '/sigil.v1.Admin/IssueSigningCertificate',
+    originalName: 'IssueSigningCertificate',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (message: sigil.v1.IIssueSigningCertificateRequest): Buffer => toBuffer(sigil.v1.IssueSigningCertificateRequest.encode(message).finish()),
+    requestDeserialize: (bytes: Buffer): sigil.v1.IssueSigningCertificateRequest => sigil.v1.IssueSigningCertificateRequest.decode(bytes),
+    responseSerialize: (message: sigil.v1.IIssueSigningCertificateResponse): Buffer => toBuffer(sigil.v1.IssueSigningCertificateResponse.encode(message).finish()),
+    responseDeserialize: (bytes: Buffer): sigil.v1.IssueSigningCertificateResponse => sigil.v1.IssueSigningCertificateResponse.decode(bytes),
+  },
 } satisfies grpc.ServiceDefinition;
 
 /** Server side of sigil.v1.Admin: requests arrive decoded, responses may be plain objects. */
@@ -257,6 +268,7 @@ export interface AdminServer extends grpc.UntypedServiceImplementation {
   getRotationStatus: grpc.handleUnaryCall<sigil.v1.GetRotationStatusRequest, sigil.v1.IRotationStatus>;
   showCa: grpc.handleUnaryCall<sigil.v1.ShowCaRequest, sigil.v1.ICaStatus>;
   rotateCa: grpc.handleUnaryCall<sigil.v1.RotateCaRequest, sigil.v1.IRotateCaResponse>;
+  issueSigningCertificate: grpc.handleUnaryCall<sigil.v1.IssueSigningCertificateRequest, sigil.v1.IIssueSigningCertificateResponse>;
 }
 
 /** Client of sigil.v1.Admin: requests may be plain objects, responses arrive decoded. */
@@ -313,6 +325,10 @@ export interface AdminClient extends grpc.Client {
   rotateCa(request: sigil.v1.IRotateCaRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<sigil.v1.RotateCaResponse>): grpc.ClientUnaryCall;
   rotateCa(request: sigil.v1.IRotateCaRequest, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.RotateCaResponse>): grpc.ClientUnaryCall;
   rotateCa(request: sigil.v1.IRotateCaRequest, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.RotateCaResponse>): grpc.ClientUnaryCall;
+  issueSigningCertificate(request: sigil.v1.IIssueSigningCertificateRequest, callback: grpc.requestCallback<sigil.v1.IssueSigningCertificateResponse>): grpc.ClientUnaryCall;
+  issueSigningCertificate(request: sigil.v1.IIssueSigningCertificateRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<sigil.v1.IssueSigningCertificateResponse>): grpc.ClientUnaryCall;
+  issueSigningCertificate(request: sigil.v1.IIssueSigningCertificateRequest, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.IssueSigningCertificateResponse>): grpc.ClientUnaryCall;
+  issueSigningCertificate(request: sigil.v1.IIssueSigningCertificateRequest, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.IssueSigningCertificateResponse>): grpc.ClientUnaryCall;
 }
 
 export interface AdminClientConstructor {

@@ -1211,6 +1211,276 @@ export namespace sigil {
         }
 
         /**
+         * Properties of an IssueSigningCertificateRequest.
+         * @deprecated Use sigil.v1.IssueSigningCertificateRequest.$Properties instead.
+         */
+        interface IIssueSigningCertificateRequest extends sigil.v1.IssueSigningCertificateRequest.$Properties {
+        }
+
+        /** Represents an IssueSigningCertificateRequest. */
+        class IssueSigningCertificateRequest {
+
+            /**
+             * Constructs a new IssueSigningCertificateRequest.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.IssueSigningCertificateRequest.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /**
+             * DER PKCS#10. Its subject names the team, pipeline or TSA (exactly one CN); requested extensions are ignored,
+             * the profile decides them.
+             */
+            csr: Uint8Array;
+
+            /** "code-signing" (the default when empty) or "timestamping". */
+            profile: string;
+
+            /** 0: the profile's default (90 days for code signing, 365 for time stamping); at most 365 days. */
+            ttlSeconds: number;
+
+            /**
+             * Creates a new IssueSigningCertificateRequest instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns IssueSigningCertificateRequest instance
+             */
+            static create(properties: sigil.v1.IssueSigningCertificateRequest.$Shape): sigil.v1.IssueSigningCertificateRequest & sigil.v1.IssueSigningCertificateRequest.$Shape;
+            static create(properties?: sigil.v1.IssueSigningCertificateRequest.$Properties): sigil.v1.IssueSigningCertificateRequest;
+
+            /**
+             * Encodes the specified IssueSigningCertificateRequest message. Does not implicitly {@link sigil.v1.IssueSigningCertificateRequest.verify|verify} messages.
+             * @param message IssueSigningCertificateRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.IssueSigningCertificateRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified IssueSigningCertificateRequest message, length delimited. Does not implicitly {@link sigil.v1.IssueSigningCertificateRequest.verify|verify} messages.
+             * @param message IssueSigningCertificateRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.IssueSigningCertificateRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes an IssueSigningCertificateRequest message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.IssueSigningCertificateRequest & sigil.v1.IssueSigningCertificateRequest.$Shape} IssueSigningCertificateRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.IssueSigningCertificateRequest & sigil.v1.IssueSigningCertificateRequest.$Shape;
+
+            /**
+             * Decodes an IssueSigningCertificateRequest message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.IssueSigningCertificateRequest & sigil.v1.IssueSigningCertificateRequest.$Shape} IssueSigningCertificateRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.IssueSigningCertificateRequest & sigil.v1.IssueSigningCertificateRequest.$Shape;
+
+            /**
+             * Verifies an IssueSigningCertificateRequest message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates an IssueSigningCertificateRequest message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns IssueSigningCertificateRequest
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.IssueSigningCertificateRequest;
+
+            /**
+             * Creates a plain object from an IssueSigningCertificateRequest message. Also converts values to other types if specified.
+             * @param message IssueSigningCertificateRequest
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.IssueSigningCertificateRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this IssueSigningCertificateRequest to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for IssueSigningCertificateRequest
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace IssueSigningCertificateRequest {
+
+            /** Properties of an IssueSigningCertificateRequest. */
+            interface $Properties {
+
+                /**
+                 * DER PKCS#10. Its subject names the team, pipeline or TSA (exactly one CN); requested extensions are ignored,
+                 * the profile decides them.
+                 */
+                csr?: (Uint8Array|null);
+
+                /** "code-signing" (the default when empty) or "timestamping". */
+                profile?: (string|null);
+
+                /** 0: the profile's default (90 days for code signing, 365 for time stamping); at most 365 days. */
+                ttlSeconds?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of an IssueSigningCertificateRequest. */
+            type $Shape = sigil.v1.IssueSigningCertificateRequest.$Properties;
+        }
+
+        /**
+         * Properties of an IssueSigningCertificateResponse.
+         * @deprecated Use sigil.v1.IssueSigningCertificateResponse.$Properties instead.
+         */
+        interface IIssueSigningCertificateResponse extends sigil.v1.IssueSigningCertificateResponse.$Properties {
+        }
+
+        /** Represents an IssueSigningCertificateResponse. */
+        class IssueSigningCertificateResponse {
+
+            /**
+             * Constructs a new IssueSigningCertificateResponse.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.IssueSigningCertificateResponse.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** The certificate first, then the CA chain without the root (DER). */
+            chain: Uint8Array[];
+
+            /** IssueSigningCertificateResponse serial. */
+            serial: string;
+
+            /** IssueSigningCertificateResponse notAfterUnixMs. */
+            notAfterUnixMs: number;
+
+            /** IssueSigningCertificateResponse subject. */
+            subject: string;
+
+            /**
+             * Creates a new IssueSigningCertificateResponse instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns IssueSigningCertificateResponse instance
+             */
+            static create(properties: sigil.v1.IssueSigningCertificateResponse.$Shape): sigil.v1.IssueSigningCertificateResponse & sigil.v1.IssueSigningCertificateResponse.$Shape;
+            static create(properties?: sigil.v1.IssueSigningCertificateResponse.$Properties): sigil.v1.IssueSigningCertificateResponse;
+
+            /**
+             * Encodes the specified IssueSigningCertificateResponse message. Does not implicitly {@link sigil.v1.IssueSigningCertificateResponse.verify|verify} messages.
+             * @param message IssueSigningCertificateResponse message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.IssueSigningCertificateResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified IssueSigningCertificateResponse message, length delimited. Does not implicitly {@link sigil.v1.IssueSigningCertificateResponse.verify|verify} messages.
+             * @param message IssueSigningCertificateResponse message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.IssueSigningCertificateResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes an IssueSigningCertificateResponse message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.IssueSigningCertificateResponse & sigil.v1.IssueSigningCertificateResponse.$Shape} IssueSigningCertificateResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.IssueSigningCertificateResponse & sigil.v1.IssueSigningCertificateResponse.$Shape;
+
+            /**
+             * Decodes an IssueSigningCertificateResponse message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.IssueSigningCertificateResponse & sigil.v1.IssueSigningCertificateResponse.$Shape} IssueSigningCertificateResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.IssueSigningCertificateResponse & sigil.v1.IssueSigningCertificateResponse.$Shape;
+
+            /**
+             * Verifies an IssueSigningCertificateResponse message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates an IssueSigningCertificateResponse message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns IssueSigningCertificateResponse
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.IssueSigningCertificateResponse;
+
+            /**
+             * Creates a plain object from an IssueSigningCertificateResponse message. Also converts values to other types if specified.
+             * @param message IssueSigningCertificateResponse
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.IssueSigningCertificateResponse, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this IssueSigningCertificateResponse to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for IssueSigningCertificateResponse
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace IssueSigningCertificateResponse {
+
+            /** Properties of an IssueSigningCertificateResponse. */
+            interface $Properties {
+
+                /** The certificate first, then the CA chain without the root (DER). */
+                chain?: (Uint8Array[]|null);
+
+                /** IssueSigningCertificateResponse serial */
+                serial?: (string|null);
+
+                /** IssueSigningCertificateResponse notAfterUnixMs */
+                notAfterUnixMs?: (number|null);
+
+                /** IssueSigningCertificateResponse subject */
+                subject?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of an IssueSigningCertificateResponse. */
+            type $Shape = sigil.v1.IssueSigningCertificateResponse.$Properties;
+        }
+
+        /**
          * Properties of a RotateRequest.
          * @deprecated Use sigil.v1.RotateRequest.$Properties instead.
          */

@@ -3337,6 +3337,754 @@ export const sigil = $root.sigil = (() => {
             return RolloverAcmeAccountResponse;
         })();
 
+        v1.IssueSigningCertificateRequest = (function() {
+
+            /**
+             * Properties of an IssueSigningCertificateRequest.
+             * @typedef {Object} sigil.v1.IssueSigningCertificateRequest.$Properties
+             * @property {Uint8Array|null} [csr] DER PKCS#10. Its subject names the team, pipeline or TSA (exactly one CN); requested extensions are ignored,
+             * the profile decides them.
+             * @property {string|null} [profile] "code-signing" (the default when empty) or "timestamping".
+             * @property {number|null} [ttlSeconds] 0: the profile's default (90 days for code signing, 365 for time stamping); at most 365 days.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an IssueSigningCertificateRequest.
+             * @memberof sigil.v1
+             * @interface IIssueSigningCertificateRequest
+             * @augments sigil.v1.IssueSigningCertificateRequest.$Properties
+             * @deprecated Use sigil.v1.IssueSigningCertificateRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of an IssueSigningCertificateRequest.
+             * @typedef {sigil.v1.IssueSigningCertificateRequest.$Properties} sigil.v1.IssueSigningCertificateRequest.$Shape
+             */
+
+            /**
+             * Constructs a new IssueSigningCertificateRequest.
+             * @memberof sigil.v1
+             * @classdesc Represents an IssueSigningCertificateRequest.
+             * @constructor
+             * @param {sigil.v1.IssueSigningCertificateRequest.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const IssueSigningCertificateRequest = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * DER PKCS#10. Its subject names the team, pipeline or TSA (exactly one CN); requested extensions are ignored,
+             * the profile decides them.
+             * @member {Uint8Array} csr
+             * @memberof sigil.v1.IssueSigningCertificateRequest
+             * @instance
+             */
+            IssueSigningCertificateRequest.prototype.csr = $util.newBuffer([]);
+
+            /**
+             * "code-signing" (the default when empty) or "timestamping".
+             * @member {string} profile
+             * @memberof sigil.v1.IssueSigningCertificateRequest
+             * @instance
+             */
+            IssueSigningCertificateRequest.prototype.profile = "";
+
+            /**
+             * 0: the profile's default (90 days for code signing, 365 for time stamping); at most 365 days.
+             * @member {number} ttlSeconds
+             * @memberof sigil.v1.IssueSigningCertificateRequest
+             * @instance
+             */
+            IssueSigningCertificateRequest.prototype.ttlSeconds = 0;
+
+            /**
+             * Creates a new IssueSigningCertificateRequest instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.IssueSigningCertificateRequest
+             * @static
+             * @param {sigil.v1.IssueSigningCertificateRequest.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.IssueSigningCertificateRequest} IssueSigningCertificateRequest instance
+             * @type {{
+             *   (properties: sigil.v1.IssueSigningCertificateRequest.$Shape): sigil.v1.IssueSigningCertificateRequest & sigil.v1.IssueSigningCertificateRequest.$Shape;
+             *   (properties?: sigil.v1.IssueSigningCertificateRequest.$Properties): sigil.v1.IssueSigningCertificateRequest;
+             * }}
+             */
+            IssueSigningCertificateRequest.create = function(properties) {
+                return new IssueSigningCertificateRequest(properties);
+            };
+
+            /**
+             * Encodes the specified IssueSigningCertificateRequest message. Does not implicitly {@link sigil.v1.IssueSigningCertificateRequest.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.IssueSigningCertificateRequest
+             * @static
+             * @param {sigil.v1.IssueSigningCertificateRequest.$Properties} message IssueSigningCertificateRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            IssueSigningCertificateRequest.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.csr != null && $Object.hasOwnProperty.call(message, "csr") && message.csr.length)
+                    writer.uint32(/* id 1, wireType 2 =*/10).bytes(message.csr);
+                if (message.profile != null && $Object.hasOwnProperty.call(message, "profile") && message.profile !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.profile);
+                if (message.ttlSeconds != null && $Object.hasOwnProperty.call(message, "ttlSeconds") && (typeof message.ttlSeconds === "object" ? message.ttlSeconds.low || message.ttlSeconds.high : message.ttlSeconds !== 0))
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint64(message.ttlSeconds);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified IssueSigningCertificateRequest message, length delimited. Does not implicitly {@link sigil.v1.IssueSigningCertificateRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.IssueSigningCertificateRequest
+             * @static
+             * @param {sigil.v1.IssueSigningCertificateRequest.$Properties} message IssueSigningCertificateRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            IssueSigningCertificateRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an IssueSigningCertificateRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.IssueSigningCertificateRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.IssueSigningCertificateRequest & sigil.v1.IssueSigningCertificateRequest.$Shape} IssueSigningCertificateRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            IssueSigningCertificateRequest.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.IssueSigningCertificateRequest();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.csr = value;
+                            else
+                                delete message.csr;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.profile = value;
+                            else
+                                delete message.profile;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                message.ttlSeconds = value;
+                            else
+                                delete message.ttlSeconds;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes an IssueSigningCertificateRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.IssueSigningCertificateRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.IssueSigningCertificateRequest & sigil.v1.IssueSigningCertificateRequest.$Shape} IssueSigningCertificateRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            IssueSigningCertificateRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an IssueSigningCertificateRequest message.
+             * @function verify
+             * @memberof sigil.v1.IssueSigningCertificateRequest
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            IssueSigningCertificateRequest.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.csr != null && $Object.hasOwnProperty.call(message, "csr"))
+                    if (!(message.csr && typeof message.csr.length === "number" || $util.isString(message.csr)))
+                        return "csr: buffer expected";
+                if (message.profile != null && $Object.hasOwnProperty.call(message, "profile"))
+                    if (!$util.isString(message.profile))
+                        return "profile: string expected";
+                if (message.ttlSeconds != null && $Object.hasOwnProperty.call(message, "ttlSeconds"))
+                    if (!$util.isInteger(message.ttlSeconds) && !(message.ttlSeconds && $util.isInteger(message.ttlSeconds.low) && $util.isInteger(message.ttlSeconds.high)))
+                        return "ttlSeconds: integer|Long expected";
+                return null;
+            };
+
+            /**
+             * Creates an IssueSigningCertificateRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.IssueSigningCertificateRequest
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.IssueSigningCertificateRequest} IssueSigningCertificateRequest
+             */
+            IssueSigningCertificateRequest.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.IssueSigningCertificateRequest)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.IssueSigningCertificateRequest: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.IssueSigningCertificateRequest();
+                if (object.csr != null)
+                    if (object.csr.length)
+                        if (typeof object.csr === "string")
+                            $util.base64.decode(object.csr, message.csr = $util.newBuffer($util.base64.length(object.csr)), 0);
+                        else if (object.csr.length >= 0)
+                            message.csr = object.csr;
+                if (object.profile != null)
+                    if (typeof object.profile !== "string" || object.profile.length)
+                        message.profile = $String(object.profile);
+                if (object.ttlSeconds != null)
+                    if (typeof object.ttlSeconds === "object" ? object.ttlSeconds.low || object.ttlSeconds.high : $Number(object.ttlSeconds) !== 0)
+                        if ($util.Long)
+                            message.ttlSeconds = $util.Long.fromValue(object.ttlSeconds, true);
+                        else if (typeof object.ttlSeconds === "string")
+                            message.ttlSeconds = $parseInt(object.ttlSeconds, 10);
+                        else if (typeof object.ttlSeconds === "number")
+                            message.ttlSeconds = object.ttlSeconds;
+                        else if (typeof object.ttlSeconds === "object")
+                            message.ttlSeconds = new $util.LongBits(object.ttlSeconds.low >>> 0, object.ttlSeconds.high >>> 0).toNumber(true);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an IssueSigningCertificateRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.IssueSigningCertificateRequest
+             * @static
+             * @param {sigil.v1.IssueSigningCertificateRequest} message IssueSigningCertificateRequest
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            IssueSigningCertificateRequest.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    if (options.bytes === $String)
+                        object.csr = "";
+                    else {
+                        object.csr = [];
+                        if (options.bytes !== $Array)
+                            object.csr = $util.newBuffer(object.csr);
+                    }
+                    object.profile = "";
+                    object.ttlSeconds = 0;
+                }
+                if (message.csr != null && $Object.hasOwnProperty.call(message, "csr"))
+                    object.csr = options.bytes === $String ? $util.base64.encode(message.csr, 0, message.csr.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.csr) : message.csr;
+                if (message.profile != null && $Object.hasOwnProperty.call(message, "profile"))
+                    object.profile = message.profile;
+                if (message.ttlSeconds != null && $Object.hasOwnProperty.call(message, "ttlSeconds"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.ttlSeconds = typeof message.ttlSeconds === "number" ? $BigInt(message.ttlSeconds) : $util.Long.fromBits(message.ttlSeconds.low >>> 0, message.ttlSeconds.high >>> 0, true).toBigInt();
+                    else if (typeof message.ttlSeconds === "number")
+                        object.ttlSeconds = options.longs === $String ? $String(message.ttlSeconds) : message.ttlSeconds;
+                    else
+                        object.ttlSeconds = options.longs === $String ? $util.Long.prototype.toString.call(message.ttlSeconds) : options.longs === $Number ? new $util.LongBits(message.ttlSeconds.low >>> 0, message.ttlSeconds.high >>> 0).toNumber(true) : message.ttlSeconds;
+                return object;
+            };
+
+            /**
+             * Converts this IssueSigningCertificateRequest to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.IssueSigningCertificateRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            IssueSigningCertificateRequest.prototype.toJSON = function() {
+                return IssueSigningCertificateRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for IssueSigningCertificateRequest
+             * @function getTypeUrl
+             * @memberof sigil.v1.IssueSigningCertificateRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            IssueSigningCertificateRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.IssueSigningCertificateRequest";
+            };
+
+            return IssueSigningCertificateRequest;
+        })();
+
+        v1.IssueSigningCertificateResponse = (function() {
+
+            /**
+             * Properties of an IssueSigningCertificateResponse.
+             * @typedef {Object} sigil.v1.IssueSigningCertificateResponse.$Properties
+             * @property {Array.<Uint8Array>|null} [chain] The certificate first, then the CA chain without the root (DER).
+             * @property {string|null} [serial] IssueSigningCertificateResponse serial
+             * @property {number|null} [notAfterUnixMs] IssueSigningCertificateResponse notAfterUnixMs
+             * @property {string|null} [subject] IssueSigningCertificateResponse subject
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an IssueSigningCertificateResponse.
+             * @memberof sigil.v1
+             * @interface IIssueSigningCertificateResponse
+             * @augments sigil.v1.IssueSigningCertificateResponse.$Properties
+             * @deprecated Use sigil.v1.IssueSigningCertificateResponse.$Properties instead.
+             */
+
+            /**
+             * Shape of an IssueSigningCertificateResponse.
+             * @typedef {sigil.v1.IssueSigningCertificateResponse.$Properties} sigil.v1.IssueSigningCertificateResponse.$Shape
+             */
+
+            /**
+             * Constructs a new IssueSigningCertificateResponse.
+             * @memberof sigil.v1
+             * @classdesc Represents an IssueSigningCertificateResponse.
+             * @constructor
+             * @param {sigil.v1.IssueSigningCertificateResponse.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const IssueSigningCertificateResponse = function (properties) {
+                this.chain = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * The certificate first, then the CA chain without the root (DER).
+             * @member {Array.<Uint8Array>} chain
+             * @memberof sigil.v1.IssueSigningCertificateResponse
+             * @instance
+             */
+            IssueSigningCertificateResponse.prototype.chain = $util.emptyArray;
+
+            /**
+             * IssueSigningCertificateResponse serial.
+             * @member {string} serial
+             * @memberof sigil.v1.IssueSigningCertificateResponse
+             * @instance
+             */
+            IssueSigningCertificateResponse.prototype.serial = "";
+
+            /**
+             * IssueSigningCertificateResponse notAfterUnixMs.
+             * @member {number} notAfterUnixMs
+             * @memberof sigil.v1.IssueSigningCertificateResponse
+             * @instance
+             */
+            IssueSigningCertificateResponse.prototype.notAfterUnixMs = 0;
+
+            /**
+             * IssueSigningCertificateResponse subject.
+             * @member {string} subject
+             * @memberof sigil.v1.IssueSigningCertificateResponse
+             * @instance
+             */
+            IssueSigningCertificateResponse.prototype.subject = "";
+
+            /**
+             * Creates a new IssueSigningCertificateResponse instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.IssueSigningCertificateResponse
+             * @static
+             * @param {sigil.v1.IssueSigningCertificateResponse.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.IssueSigningCertificateResponse} IssueSigningCertificateResponse instance
+             * @type {{
+             *   (properties: sigil.v1.IssueSigningCertificateResponse.$Shape): sigil.v1.IssueSigningCertificateResponse & sigil.v1.IssueSigningCertificateResponse.$Shape;
+             *   (properties?: sigil.v1.IssueSigningCertificateResponse.$Properties): sigil.v1.IssueSigningCertificateResponse;
+             * }}
+             */
+            IssueSigningCertificateResponse.create = function(properties) {
+                return new IssueSigningCertificateResponse(properties);
+            };
+
+            /**
+             * Encodes the specified IssueSigningCertificateResponse message. Does not implicitly {@link sigil.v1.IssueSigningCertificateResponse.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.IssueSigningCertificateResponse
+             * @static
+             * @param {sigil.v1.IssueSigningCertificateResponse.$Properties} message IssueSigningCertificateResponse message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            IssueSigningCertificateResponse.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.chain != null && message.chain.length)
+                    for (let i = 0; i < message.chain.length; ++i)
+                        writer.uint32(/* id 1, wireType 2 =*/10).bytes(message.chain[i]);
+                if (message.serial != null && $Object.hasOwnProperty.call(message, "serial") && message.serial !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.serial);
+                if (message.notAfterUnixMs != null && $Object.hasOwnProperty.call(message, "notAfterUnixMs") && (typeof message.notAfterUnixMs === "object" ? message.notAfterUnixMs.low || message.notAfterUnixMs.high : message.notAfterUnixMs !== 0))
+                    writer.uint32(/* id 3, wireType 0 =*/24).int64(message.notAfterUnixMs);
+                if (message.subject != null && $Object.hasOwnProperty.call(message, "subject") && message.subject !== "")
+                    writer.uint32(/* id 4, wireType 2 =*/34).string(message.subject);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified IssueSigningCertificateResponse message, length delimited. Does not implicitly {@link sigil.v1.IssueSigningCertificateResponse.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.IssueSigningCertificateResponse
+             * @static
+             * @param {sigil.v1.IssueSigningCertificateResponse.$Properties} message IssueSigningCertificateResponse message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            IssueSigningCertificateResponse.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an IssueSigningCertificateResponse message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.IssueSigningCertificateResponse
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.IssueSigningCertificateResponse & sigil.v1.IssueSigningCertificateResponse.$Shape} IssueSigningCertificateResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            IssueSigningCertificateResponse.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.IssueSigningCertificateResponse();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.chain && message.chain.length))
+                                message.chain = [];
+                            message.chain.push(reader.bytes());
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.serial = value;
+                            else
+                                delete message.serial;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+                                message.notAfterUnixMs = value;
+                            else
+                                delete message.notAfterUnixMs;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.subject = value;
+                            else
+                                delete message.subject;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes an IssueSigningCertificateResponse message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.IssueSigningCertificateResponse
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.IssueSigningCertificateResponse & sigil.v1.IssueSigningCertificateResponse.$Shape} IssueSigningCertificateResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            IssueSigningCertificateResponse.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an IssueSigningCertificateResponse message.
+             * @function verify
+             * @memberof sigil.v1.IssueSigningCertificateResponse
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            IssueSigningCertificateResponse.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.chain != null && $Object.hasOwnProperty.call(message, "chain")) {
+                    if (!$Array.isArray(message.chain))
+                        return "chain: array expected";
+                    for (let i = 0; i < message.chain.length; ++i)
+                        if (!(message.chain[i] && typeof message.chain[i].length === "number" || $util.isString(message.chain[i])))
+                            return "chain: buffer[] expected";
+                }
+                if (message.serial != null && $Object.hasOwnProperty.call(message, "serial"))
+                    if (!$util.isString(message.serial))
+                        return "serial: string expected";
+                if (message.notAfterUnixMs != null && $Object.hasOwnProperty.call(message, "notAfterUnixMs"))
+                    if (!$util.isInteger(message.notAfterUnixMs) && !(message.notAfterUnixMs && $util.isInteger(message.notAfterUnixMs.low) && $util.isInteger(message.notAfterUnixMs.high)))
+                        return "notAfterUnixMs: integer|Long expected";
+                if (message.subject != null && $Object.hasOwnProperty.call(message, "subject"))
+                    if (!$util.isString(message.subject))
+                        return "subject: string expected";
+                return null;
+            };
+
+            /**
+             * Creates an IssueSigningCertificateResponse message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.IssueSigningCertificateResponse
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.IssueSigningCertificateResponse} IssueSigningCertificateResponse
+             */
+            IssueSigningCertificateResponse.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.IssueSigningCertificateResponse)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.IssueSigningCertificateResponse: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.IssueSigningCertificateResponse();
+                if (object.chain) {
+                    if (!$Array.isArray(object.chain))
+                        throw $TypeError(".sigil.v1.IssueSigningCertificateResponse.chain: array expected");
+                    message.chain = $Array(object.chain.length);
+                    for (let i = 0; i < object.chain.length; ++i)
+                        if (typeof object.chain[i] === "string")
+                            $util.base64.decode(object.chain[i], message.chain[i] = $util.newBuffer($util.base64.length(object.chain[i])), 0);
+                        else if (object.chain[i].length >= 0)
+                            message.chain[i] = object.chain[i];
+                }
+                if (object.serial != null)
+                    if (typeof object.serial !== "string" || object.serial.length)
+                        message.serial = $String(object.serial);
+                if (object.notAfterUnixMs != null)
+                    if (typeof object.notAfterUnixMs === "object" ? object.notAfterUnixMs.low || object.notAfterUnixMs.high : $Number(object.notAfterUnixMs) !== 0)
+                        if ($util.Long)
+                            message.notAfterUnixMs = $util.Long.fromValue(object.notAfterUnixMs, false);
+                        else if (typeof object.notAfterUnixMs === "string")
+                            message.notAfterUnixMs = $parseInt(object.notAfterUnixMs, 10);
+                        else if (typeof object.notAfterUnixMs === "number")
+                            message.notAfterUnixMs = object.notAfterUnixMs;
+                        else if (typeof object.notAfterUnixMs === "object")
+                            message.notAfterUnixMs = new $util.LongBits(object.notAfterUnixMs.low >>> 0, object.notAfterUnixMs.high >>> 0).toNumber();
+                if (object.subject != null)
+                    if (typeof object.subject !== "string" || object.subject.length)
+                        message.subject = $String(object.subject);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an IssueSigningCertificateResponse message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.IssueSigningCertificateResponse
+             * @static
+             * @param {sigil.v1.IssueSigningCertificateResponse} message IssueSigningCertificateResponse
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            IssueSigningCertificateResponse.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.chain = [];
+                if (options.defaults) {
+                    object.serial = "";
+                    object.notAfterUnixMs = 0;
+                    object.subject = "";
+                }
+                if (message.chain && message.chain.length) {
+                    object.chain = $Array(message.chain.length);
+                    for (let j = 0; j < message.chain.length; ++j)
+                        object.chain[j] = options.bytes === $String ? $util.base64.encode(message.chain[j], 0, message.chain[j].length) : options.bytes === $Array ? $Array.prototype.slice.call(message.chain[j]) : message.chain[j];
+                }
+                if (message.serial != null && $Object.hasOwnProperty.call(message, "serial"))
+                    object.serial = message.serial;
+                if (message.notAfterUnixMs != null && $Object.hasOwnProperty.call(message, "notAfterUnixMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.notAfterUnixMs = typeof message.notAfterUnixMs === "number" ? $BigInt(message.notAfterUnixMs) : $util.Long.fromBits(message.notAfterUnixMs.low >>> 0, message.notAfterUnixMs.high >>> 0, false).toBigInt();
+                    else if (typeof message.notAfterUnixMs === "number")
+                        object.notAfterUnixMs = options.longs === $String ? $String(message.notAfterUnixMs) : message.notAfterUnixMs;
+                    else
+                        object.notAfterUnixMs = options.longs === $String ? $util.Long.prototype.toString.call(message.notAfterUnixMs) : options.longs === $Number ? new $util.LongBits(message.notAfterUnixMs.low >>> 0, message.notAfterUnixMs.high >>> 0).toNumber() : message.notAfterUnixMs;
+                if (message.subject != null && $Object.hasOwnProperty.call(message, "subject"))
+                    object.subject = message.subject;
+                return object;
+            };
+
+            /**
+             * Converts this IssueSigningCertificateResponse to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.IssueSigningCertificateResponse
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            IssueSigningCertificateResponse.prototype.toJSON = function() {
+                return IssueSigningCertificateResponse.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for IssueSigningCertificateResponse
+             * @function getTypeUrl
+             * @memberof sigil.v1.IssueSigningCertificateResponse
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            IssueSigningCertificateResponse.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.IssueSigningCertificateResponse";
+            };
+
+            return IssueSigningCertificateResponse;
+        })();
+
         v1.RotateRequest = (function() {
 
             /**
