@@ -413,8 +413,9 @@ t.test('faults: a TSA that is down, an SVID used to sign', async (t) => {
 t.test('revocation is judged against the timestamp', async (t) => {
   const before = JSON.parse((await cli(t, ['verify', 'release.tar', '--bundle', 'data/bundle.pem', '--json'])).stdout);
   // The token proves the signature by genTime + accuracy (judgedAt); the revocation must take effect after that. The
-  // control plane's real clock decides, so let it pass that moment (at most the 1 s accuracy) before revoking.
-  const untilProvablyOlder = before.judgedAt + 1 - Date.now();
+  // control plane's real clock decides, and CRL times have whole seconds (a revocation in judgedAt's second reads as
+  // judgedAt itself), so let the clock reach the next second before revoking.
+  const untilProvablyOlder = before.judgedAt + 1_000 - Date.now();
   if (untilProvablyOlder > 0) await new Promise((resolve) => setTimeout(resolve, untilProvablyOlder));
   const serial = (await openssl(['x509', '-in', 'signer.pem', '-noout', '-serial'])).stdout.trim().split('=')[1]!;
   await cli(t, ['revoke', '--serial', serial, '--reason', 'keyCompromise']);
