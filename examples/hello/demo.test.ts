@@ -1,29 +1,17 @@
 import t from 'tap';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { pidsWithEnv } from '../../test/fixtures/environ.ts';
 import { run } from '../../test/fixtures/processes.ts';
 import { findNatsServer } from './demo/commands.ts';
 import { STATE_DIR_ENV } from './demo/processes.ts';
 
 const demo = join(dirname(fileURLToPath(import.meta.url)), 'demo.ts');
 
-/** Pids of every process on the machine whose environment names `stateDir` as its demo state dir. */
-function processesOf(stateDir: string): number[] {
-  const marker = `${STATE_DIR_ENV}=${stateDir}`;
-  return readdirSync('/proc')
-    .filter((d) => /^\d+$/.test(d))
-    .filter((pid) => {
-      try {
-        return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(marker);
-      } catch {
-        return false; // gone, or not ours to read
-      }
-    })
-    .map(Number);
-}
+const processesOf = (stateDir: string): number[] => pidsWithEnv(STATE_DIR_ENV, stateDir);
 
 const number = (out: string, label: RegExp): number => Number(label.exec(out)?.[1] ?? Number.NaN);
 

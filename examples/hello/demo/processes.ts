@@ -55,19 +55,25 @@ export function runningDemoProcesses(stateDir: string): PidEntry[] {
 }
 
 /**
- * Stops exactly the processes listed in the state dir's pid file, newest first (the apps and sidecars before the
- * control plane and NATS): SIGTERM, then SIGKILL for any still there after `graceMs`. Resolves once all are gone.
+ * Stops exactly the processes listed in the state dir's pid file, newest first and one at a time (the apps and
+ * sidecars, then the control plane, NATS last, so nothing loses its server while stopping): SIGTERM, then SIGKILL
+ * for one still there after `graceMs`. Resolves once all are gone.
  */
 export async function stopDemoProcesses(stateDir: string, graceMs = 10_000): Promise<PidEntry[]> {
   const running = runningDemoProcesses(stateDir).reverse();
-  for (const p of running) process.kill(p.pid, 'SIGTERM');
-  const deadline = Date.now() + graceMs;
-  // Not our children (with --stop the demo that started them has exited): all there is to watch is the pid.
-  while (running.some((p) => isAlive(p.pid))) {
-    if (Date.now() > deadline) for (const p of running) if (isAlive(p.pid)) process.kill(p.pid, 'SIGKILL');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  for (const p of running) await stopPid(p.pid, graceMs);
   return running;
+}
+
+/** Not our child (with --stop the demo that started it has exited): all there is to watch is the pid. */
+async function stopPid(pid: number, graceMs: number): Promise<void> {
+  if (!isAlive(pid)) return;
+  process.kill(pid, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (isAlive(pid)) {
+    if (Date.now() > deadline) process.kill(pid, 'SIGKILL');
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
 }
 
 /**
@@ -118,8 +124,7 @@ export class DemoProcesses {
 
   /** Stops one process and forgets it (a sidecar restarted with a new identity). */
   async stop(p: PidEntry): Promise<void> {
-    if (isAlive(p.pid)) process.kill(p.pid, 'SIGTERM');
-    while (isAlive(p.pid)) await new Promise((resolve) => setTimeout(resolve, 50));
+    await stopPid(p.pid, 10_000);
     const rest = readPidFile(this.stateDir).filter((e) => e.pid !== p.pid);
     writeFileSync(join(this.stateDir, PID_FILE), `${JSON.stringify(rest)}\n`);
   }
