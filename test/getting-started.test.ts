@@ -1,5 +1,5 @@
 import t from 'tap';
-import { chmodSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -98,4 +98,18 @@ t.test('every shell block of docs/getting-started.md runs and prints what the pa
     t.equal(missing, undefined, `block ${i} prints what the page shows\n${block.code}\n--- got:\n${outputs[i]}`);
   });
   t.same(pidsWithEnv(MARKER, dir), [], 'the clean-up block stopped every process the page started');
+});
+
+t.test('the README quick start links the tutorial, and every example has a README', async (t) => {
+  const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+  const quickStart = readme.slice(
+    readme.indexOf('## Quick start'),
+    readme.indexOf('\n## ', readme.indexOf('## Quick start') + 1),
+  );
+  t.match(quickStart, '(docs/getting-started.md)', 'the quick start links docs/getting-started.md');
+  for (const entry of readdirSync(join(REPO_ROOT, 'examples'), { withFileTypes: true })) {
+    if (!entry.isDirectory()) continue;
+    const text = readFileSync(join(REPO_ROOT, 'examples', entry.name, 'README.md'), 'utf8');
+    t.match(text, /^# /, `examples/${entry.name}/README.md exists and has a title`);
+  }
 });
