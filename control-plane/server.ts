@@ -145,8 +145,6 @@ export class ControlPlane {
         clock: this.#clock,
         // Full state: every sidecar gets the whole set in force.
         onChange: async (wire) => {
-          // The moment a version is in force here: what propagation to the sidecars is measured from (the demo).
-          this.#logger.info({ policy_version: Number(wire.version ?? 0) }, 'allow-policies applied');
           await this.#publisher?.publish({ type: 'policy.updated', policies: wire });
         },
         exclusive: replication.exclusive('policy'),

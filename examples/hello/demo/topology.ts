@@ -60,6 +60,8 @@ export async function startControlPlane(shell: DemoShell, ports: Ports, nats: bo
     'dataDir: data',
     `listen: { grpc: "127.0.0.1:${ports.grpc}", http: "127.0.0.1:${ports.http}" }`,
     ...(nats ? [`nats: { servers: ["${natsUrl(ports)}"] }`] : []),
+    // debug: the control plane logs when each request arrives, which the demo measures from.
+    'log: { level: debug }',
   ];
   writeConfig(shell, 'cp.yaml', lines);
   const cp = shell.startSigil('control-plane', ['control-plane', 'run', '--config', 'cp.yaml']);
