@@ -155,7 +155,11 @@ async function main(): Promise<void> {
   mkdirSync(stateDir, { recursive: true, mode: 0o700 });
   let ok = false;
   // Ctrl-C: the processes are in their own groups, so the terminal's signal does not reach them; stop them here.
-  const interrupted = () => void stopDemoProcesses(stateDir, 2_000).finally(() => process.exit(130));
+  const interrupted = () =>
+    void stopDemoProcesses(stateDir, 2_000).finally(() => {
+      process.stderr.write(`\ninterrupted: the demo's processes are stopped; logs in ${join(stateDir, 'logs')}\n`);
+      process.exit(130);
+    });
   process.once('SIGINT', interrupted);
   process.once('SIGTERM', interrupted);
   try {
