@@ -73,6 +73,10 @@ t.test('npm run demo -- --keep: real processes, pushes measured; --stop leaves n
   const call = await run('curl', ['-s', `http://127.0.0.1:${web}/call`]);
   t.match(call.stdout, /"upstreamStatus":200/, 'a call through the kept topology works');
 
+  const again = await run(process.execPath, [demo, '--state-dir', stateDir]);
+  t.equal(again.code, 1, 'a second demo on the same state dir is refused while the first runs');
+  t.match(again.stderr, /a demo is still running from .*npm run demo -- --stop/);
+
   const stop = await run(process.execPath, [demo, '--stop', '--state-dir', stateDir]);
   t.equal(stop.code, 0, `--stop exits 0 ${stop.stderr}`);
   t.match(stop.stdout, /stopped .*control-plane/);
