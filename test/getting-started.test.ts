@@ -53,7 +53,7 @@ t.test('every shell block of docs/getting-started.md runs and prints what the pa
     for (const pid of pidsWithEnv(MARKER, dir)) process.kill(pid, 'SIGKILL');
     await rm(dir, { recursive: true, force: true });
   });
-  // The page runs from the project directory (../examples/…) with `npx sigil` and `npx node`; here a stand-in npx
+  // The page runs from the project directory (../../examples/… from tmp/tutorial) with `npx sigil` and `npx node`; here a stand-in npx
   // runs the package's launcher on this Node, which is the pinned one.
   symlinkSync(join(REPO_ROOT, 'examples'), join(dir, 'examples'));
   const bin = join(dir, '.bin');
