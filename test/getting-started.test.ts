@@ -14,7 +14,7 @@ import { REPO_ROOT, run } from './fixtures/processes.ts';
 const DOC = join(REPO_ROOT, 'docs', 'getting-started.md');
 const MARKER = 'SIGIL_TUTORIAL_TEST';
 /** The ports the tutorial uses; the test swaps each for a free one so that it runs beside anything else. */
-const PORTS = [4222, 7443, 7080, 8080, 15443, 15000, 15001, 15100];
+const PORTS = [14222, 7443, 7080, 8080, 15443, 15000, 15001, 15100];
 
 interface Block {
   readonly code: string;
