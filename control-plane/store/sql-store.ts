@@ -8,6 +8,7 @@ import type {
   CertificateStatus,
   ConsumeTokenResult,
   JoinTokenRecord,
+  MetaEntry,
   RevocationRecord,
   RevokedIdentityRecord,
   RevokeIdentityResult,
@@ -186,7 +187,10 @@ export abstract class SqlStore implements Store {
       await tx.run(action, "UPDATE certificates SET status = 'revoked' WHERE serial = ?", [r.serial]);
       if (row) added.add(r.serial);
     }
-    return records.map((r) => r.serial).filter((serial, i, all) => added.has(serial) && all.indexOf(serial) === i);
+    const reported = new Set<string>();
+    return records
+      .map((r) => r.serial)
+      .filter((serial) => added.has(serial) && !reported.has(serial) && reported.add(serial) !== undefined);
   }
 
   async setCertificateStatus(serial: string, status: CertificateStatus): Promise<boolean> {
@@ -198,8 +202,12 @@ export abstract class SqlStore implements Store {
     return changed > 0;
   }
 
-  async revokeCertificates(records: readonly RevocationRecord[]): Promise<string[]> {
-    return this.db.transaction('revoking certificates', (tx) => this.#revokeEach(tx, records));
+  async revokeCertificates(records: readonly RevocationRecord[], meta?: MetaEntry): Promise<string[]> {
+    return this.db.transaction('revoking certificates', async (tx) => {
+      const added = await this.#revokeEach(tx, records);
+      if (meta) await this.#setMeta(tx, meta);
+      return added;
+    });
   }
 
   async getRevocation(serial: string): Promise<RevocationRecord | undefined> {
@@ -222,6 +230,7 @@ export abstract class SqlStore implements Store {
   async revokeIdentity(
     identity: RevokedIdentityRecord,
     certificates: readonly RevocationRecord[],
+    meta?: MetaEntry,
   ): Promise<RevokeIdentityResult> {
     return this.db.transaction(`revoking identity ${identity.spiffeId}`, async (tx) => {
       const row = await tx.get(
@@ -229,17 +238,22 @@ export abstract class SqlStore implements Store {
         'INSERT INTO revoked_identities (spiffe_id, reason, revoked_at) VALUES (?, ?, ?) ON CONFLICT (spiffe_id) DO NOTHING RETURNING spiffe_id',
         [identity.spiffeId, identity.reason, identity.revokedAt],
       );
-      return { identityAdded: row !== undefined, revokedSerials: await this.#revokeEach(tx, certificates) };
+      const revokedSerials = await this.#revokeEach(tx, certificates);
+      if (meta) await this.#setMeta(tx, meta);
+      return { identityAdded: row !== undefined, revokedSerials };
     });
   }
 
-  async unrevokeIdentity(spiffeId: string): Promise<boolean> {
-    const row = await this.db.get(
-      'unrevoking an identity',
-      'DELETE FROM revoked_identities WHERE spiffe_id = ? RETURNING spiffe_id',
-      [spiffeId],
-    );
-    return row !== undefined;
+  async unrevokeIdentity(spiffeId: string, meta?: MetaEntry): Promise<boolean> {
+    return this.db.transaction(`unrevoking identity ${spiffeId}`, async (tx) => {
+      const row = await tx.get(
+        'unrevoking an identity',
+        'DELETE FROM revoked_identities WHERE spiffe_id = ? RETURNING spiffe_id',
+        [spiffeId],
+      );
+      if (meta) await this.#setMeta(tx, meta);
+      return row !== undefined;
+    });
   }
 
   async getRevokedIdentity(spiffeId: string): Promise<RevokedIdentityRecord | undefined> {
@@ -331,10 +345,14 @@ export abstract class SqlStore implements Store {
   }
 
   async setMeta(key: string, value: string): Promise<void> {
-    await this.db.run(
+    await this.#setMeta(this.db, { key, value });
+  }
+
+  async #setMeta(x: SqlExecutor, meta: MetaEntry): Promise<void> {
+    await x.run(
       'writing metadata',
       'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
-      [key, value],
+      [meta.key, meta.value],
     );
   }
 

@@ -222,6 +222,19 @@ export async function runStoreContract(t: Test, makeStore: () => Promise<Store>)
     t.equal((await store.getCertificate('03'))?.status, 'active', 'others untouched');
   });
 
+  await withStore('a revocation change and its CRL meta commit together', async (t, store) => {
+    await store.insertCertificate(cert('01'));
+    t.same(await store.revokeCertificates([revocation('01')], { key: 'crl.current', value: 'one' }), ['01']);
+    t.equal(await store.getMeta('crl.current'), 'one', 'written with the revocation');
+    await store.revokeIdentity({ spiffeId: API, reason: 'keyCompromise', revokedAt: T0 }, [], {
+      key: 'crl.current',
+      value: 'two',
+    });
+    t.equal(await store.getMeta('crl.current'), 'two');
+    t.equal(await store.unrevokeIdentity(API, { key: 'crl.current', value: 'three' }), true);
+    t.equal(await store.getMeta('crl.current'), 'three');
+  });
+
   await withStore('listRevocations orders by serial and filters by notAfter', async (t, store) => {
     await store.revokeCertificates([
       revocation('0c', { notAfter: T0 + 3 * HOUR }),
