@@ -29,6 +29,7 @@ const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   [ErrorCode.UNAVAILABLE]: GrpcStatus.UNAVAILABLE,
   [ErrorCode.INTERNAL]: GrpcStatus.INTERNAL,
   [ErrorCode.STORE_CORRUPT]: GrpcStatus.INTERNAL,
+  [ErrorCode.STORE_MISSING]: GrpcStatus.FAILED_PRECONDITION,
   [ErrorCode.CA_MISSING]: GrpcStatus.FAILED_PRECONDITION,
   [ErrorCode.CA_ROTATION_STATE]: GrpcStatus.FAILED_PRECONDITION,
   [ErrorCode.CA_ROTATION_BLOCKED]: GrpcStatus.FAILED_PRECONDITION,

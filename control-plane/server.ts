@@ -20,6 +20,7 @@ import { ControlPlaneMetrics } from './metrics.ts';
 import { RevocationRegistry } from './revocation/revocation-registry.ts';
 import { ServingIdentity } from './serving-identity.ts';
 import { createStore } from './store/open-store.ts';
+import { bindStore, refuseMissingSqlite } from './store/store-binding.ts';
 import type { Store } from './store/store.ts';
 import { TrustState } from './trust-state.ts';
 import { PolicyService } from './policy/policy-service.ts';
@@ -42,6 +43,8 @@ export interface ControlPlaneOptions {
   readonly config: ControlPlaneConfig;
   /** Decrypts the intermediate CA key. */
   readonly passphrase: string;
+  /** `--init-store`: a missing or empty store may start anew although this CA has run with one before. */
+  readonly initStore?: boolean;
 }
 
 export interface ControlPlaneDeps {
@@ -64,6 +67,7 @@ export class ControlPlane {
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #store: Store;
+  readonly #injectedStore: boolean;
   readonly metrics = new ControlPlaneMetrics({ processMetrics: true });
   readonly #grpc = new Server();
   #http: HttpListener | undefined;
@@ -82,6 +86,7 @@ export class ControlPlane {
     this.#options = options;
     this.#clock = deps.clock ?? systemClock;
     this.#logger = deps.logger ?? createLogger({ component: 'control-plane', level: options.config.logLevel });
+    this.#injectedStore = deps.store !== undefined;
     this.#store = deps.store ?? createStore(options.config, { clock: this.#clock, logger: this.#logger });
   }
 
@@ -135,7 +140,14 @@ export class ControlPlane {
     }
     this.#trustDomain = trustDomain;
     await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+    const binding = {
+      dataDir: config.dataDir,
+      storeName: config.postgres ? `PostgreSQL schema ${config.postgres.schema}` : config.sqlitePath,
+      initStore: this.#options.initStore === true,
+    };
+    if (!config.postgres && !this.#injectedStore) await refuseMissingSqlite({ ...binding, path: config.sqlitePath });
     await this.#store.open();
+    await bindStore(this.#store, binding);
     if (!replication.shared) await replication.join();
     await replication.exclusive('ca')(() => recordCaFiles(this.#store, files, trustDomain));
     const policies = new PolicyService(

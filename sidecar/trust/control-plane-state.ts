@@ -177,14 +177,15 @@ export class ControlPlaneState {
       { servers, trustDomain: config.trustDomain, name: config.spiffeId },
       {
         roots: () => this.trust.bundle?.roots ?? [],
-        onEvent: (event) => {
+        onEvent: (event, meta) => {
           switch (event.type) {
             case 'bundle.updated':
               this.trust.offer(event.roots, event.bundleSequence, 'nats');
               break;
             case 'revocation.updated':
               // A missed change (CRL number gap) is repaired by fetching the full state.
-              if (this.revocation.applyDelta(event) === 'gap') void this.#refresher.refreshNow('revocation-gap');
+              if (this.revocation.applyDelta(event, meta.issuedAt) === 'gap')
+                void this.#refresher.refreshNow('revocation-gap');
               break;
             case 'policy.updated':
               this.policy.replace(event.policies, 'nats');
