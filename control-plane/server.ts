@@ -21,6 +21,7 @@ import { RevocationRegistry } from './revocation/revocation-registry.ts';
 import { ServingIdentity } from './serving-identity.ts';
 import { createStore } from './store/open-store.ts';
 import { bindStore, refuseMissingSqlite } from './store/store-binding.ts';
+import { encryptPlainServingKey } from './ca/serving-key-file.ts';
 import type { Store } from './store/store.ts';
 import { TrustState } from './trust-state.ts';
 import { PolicyService } from './policy/policy-service.ts';
@@ -131,6 +132,7 @@ export class ControlPlane {
     const loaded = await loadCa({ dataDir: config.dataDir, passphrase: this.#options.passphrase });
     const { files, trustDomain } = loaded;
     const ca = new ActiveCa(loaded.ca);
+    await encryptPlainServingKey(files.controlPlaneKey, this.#options.passphrase, this.#logger);
     await resumeCaRotation(config.dataDir, ca, this.#logger);
     if (config.trustDomain !== undefined && config.trustDomain !== trustDomain) {
       throw new SigilError(
