@@ -33,6 +33,7 @@ export const controlPlaneFileSchema = z.strictObject({
         })
         .optional(),
       credentialsFile: z.string().optional(),
+      nkeySeedFile: z.string().optional(),
     })
     .optional(),
   policy: z
@@ -92,6 +93,7 @@ export interface ControlPlaneConfig {
         readonly servers: readonly string[];
         readonly tls?: { caFile?: string; certFile?: string; keyFile?: string };
         readonly credentialsFile?: string;
+        readonly nkeySeedFile?: string;
       }
     | undefined;
 }
@@ -171,6 +173,7 @@ function natsConfig(
     servers,
     ...(tls ? { tls } : {}),
     ...(file?.credentialsFile ? { credentialsFile: resolve(fileDir, file.credentialsFile) } : {}),
+    ...(file?.nkeySeedFile ? { nkeySeedFile: resolve(fileDir, file.nkeySeedFile) } : {}),
   };
 }
 

@@ -6,12 +6,15 @@ import { SignerChainCache } from '../../common/events/signer-chain-cache.ts';
 import { eventWildcard, parseEventSubject, type EventKind } from '../../common/events/subjects.ts';
 import { LogField, type Logger } from '../../common/logger.ts';
 import { RateLimiter } from '../proxy/rate-limiter.ts';
+import type { NatsAuth } from './nats-auth.ts';
 
 export interface EventChannelOptions {
   readonly servers: readonly string[];
   readonly trustDomain: string;
   readonly reconnectWaitMs?: number;
   readonly name?: string;
+  /** How to authenticate to NATS (readNatsAuth); absent: anonymous. */
+  readonly auth?: NatsAuth;
 }
 
 /** What the envelope said about a verified event. */
@@ -86,6 +89,7 @@ export class EventChannel {
         name: this.#options.name ?? 'sigil-sidecar',
         maxReconnectAttempts: -1,
         reconnectTimeWait: wait,
+        ...this.#options.auth,
       });
     } catch (err) {
       if (this.#closed) return;
