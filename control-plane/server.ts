@@ -5,7 +5,7 @@ import { formatHostPort, type HostPort } from '../common/address.ts';
 import { systemClock, type Clock } from '../common/clock.ts';
 import { ErrorCode, SigilError } from '../common/errors.ts';
 import { HttpListener } from '../common/http-listener.ts';
-import { createLogger, type Logger } from '../common/logger.ts';
+import { createLogger, LogField, type Logger } from '../common/logger.ts';
 import { AdminService, IdentityService } from '../proto/index.ts';
 import { adminHandlers } from './api/admin-handlers.ts';
 import { identityHandlers } from './api/identity-handlers.ts';
@@ -158,8 +158,17 @@ export class ControlPlane {
         store: this.#store,
         clock: this.#clock,
         // Full state: every sidecar gets the whole set in force.
+        // Delivery is best effort like revocations' (sidecars converge through FetchTrust): a failed publish is
+        // logged and never turns a stored, enforced change into an error for the operator.
         onChange: async (wire) => {
-          await this.#publisher?.publish({ type: 'policy.updated', policies: wire });
+          try {
+            await this.#publisher?.publish({ type: 'policy.updated', policies: wire });
+          } catch (err) {
+            this.#logger.warn(
+              { err, [LogField.errCode]: (err as SigilError).code, policy_version: wire.version },
+              'policy event not published; sidecars will converge through FetchTrust',
+            );
+          }
         },
         exclusive: replication.exclusive('policy'),
         announce: replication.announce('policy'),

@@ -9,7 +9,7 @@ import {
 } from 'nats';
 import type { Clock, Timer } from '../../common/clock.ts';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
-import { eventKindOf, type SigilEvent } from '../../common/events/sigil-event.ts';
+import { eventKindOf, fitForChannel, type SigilEvent } from '../../common/events/sigil-event.ts';
 import { signEvent, type EventSigner } from '../../common/events/signed-event.ts';
 import { type EventKind, eventSubject, eventWildcard, parseEventSubject } from '../../common/events/subjects.ts';
 import { LogField, type Logger } from '../../common/logger.ts';
@@ -173,7 +173,9 @@ export class NatsEventPublisher implements EventPublisher {
     // Allocated before publishing: a crash after this point skips a number, never reuses one.
     const sequence = await store.nextSequence(`event.${kind}`);
     const data = await signEvent({
-      event,
+      // Over NATS' message limit (a large policy set, an identity with many certificates) the event goes out in its
+      // partial form and sidecars fetch the state over gRPC: publishing never fails for size.
+      event: fitForChannel(event),
       trustDomain: this.#options.trustDomain,
       sequence,
       issuedAt: clock.now(),
