@@ -16,6 +16,15 @@ import type {
   Store,
 } from './store.ts';
 
+/** Rolls back a certificate insert whose join token could not be used (the thrown value never leaves this file). */
+class TokenRefused extends Error {
+  readonly result: ConsumeTokenResult;
+  constructor(result: ConsumeTokenResult) {
+    super('join token refused');
+    this.result = result;
+  }
+}
+
 /** Rolls back a CA write that lost the race (the thrown value never leaves this file). */
 class StaleGeneration extends Error {}
 
@@ -78,7 +87,10 @@ export abstract class SqlStore implements Store {
     return this.db.transaction(action, body);
   }
 
-  async insertCertificate(r: CertificateRecord, options: { readonly supersedes?: string } = {}): Promise<void> {
+  async insertCertificate(
+    r: CertificateRecord,
+    options: { readonly supersedes?: string; readonly consumeToken?: { tokenHash: string; now: number } } = {},
+  ): Promise<ConsumeTokenResult | undefined> {
     const action = `recording certificate ${r.serial}`;
     const insert = (x: SqlExecutor) =>
       x.run(
@@ -99,15 +111,29 @@ export abstract class SqlStore implements Store {
           r.der,
         ],
       );
-    const { supersedes } = options;
-    if (supersedes === undefined) return void (await insert(this.db));
-    await this.db.transaction(action, async (tx) => {
-      await insert(tx);
-      await tx.run('recording a renewal', 'UPDATE certificates SET superseded_by = ? WHERE serial = ?', [
-        r.serial,
-        supersedes,
-      ]);
-    });
+    const { supersedes, consumeToken } = options;
+    if (supersedes === undefined && consumeToken === undefined) return void (await insert(this.db));
+    return this.db
+      .transaction(action, async (tx) => {
+        let used: ConsumeTokenResult | undefined;
+        if (consumeToken) {
+          used = await this.#consume(tx, consumeToken.tokenHash, consumeToken.now);
+          // Thrown to roll the transaction back; turned into the result below.
+          if (!used.ok) throw new TokenRefused(used);
+        }
+        await insert(tx);
+        if (supersedes !== undefined) {
+          await tx.run('recording a renewal', 'UPDATE certificates SET superseded_by = ? WHERE serial = ?', [
+            r.serial,
+            supersedes,
+          ]);
+        }
+        return used;
+      })
+      .catch(async (err: unknown) => {
+        if (!(err instanceof TokenRefused)) throw err;
+        return err.result;
+      });
   }
 
   async getCertificate(serial: string): Promise<CertificateRecord | undefined> {
@@ -162,13 +188,19 @@ export abstract class SqlStore implements Store {
    * by this use. On failure the row is read to name the reason; uses only ever go down, so that reading is safe.
    */
   async consumeJoinToken(tokenHash: string, now: number): Promise<ConsumeTokenResult> {
-    const row = await this.db.get(
+    return this.#consume(this.db, tokenHash, now);
+  }
+
+  async #consume(x: SqlExecutor, tokenHash: string, now: number): Promise<ConsumeTokenResult> {
+    const row = await x.get(
       'using a join token',
       'UPDATE join_tokens SET uses_remaining = uses_remaining - 1 WHERE token_hash = ? AND uses_remaining > 0 AND expires_at > ? RETURNING *',
       [tokenHash, now],
     );
     if (row) return { ok: true, token: tokenOf(row) };
-    const existing = await this.getJoinToken(tokenHash);
+    const existing = await x
+      .get('reading a join token', 'SELECT * FROM join_tokens WHERE token_hash = ?', [tokenHash])
+      .then((r) => (r ? tokenOf(r) : undefined));
     if (!existing) return { ok: false, reason: 'unknown' };
     return { ok: false, reason: existing.expiresAt <= now ? 'expired' : 'used' };
   }

@@ -136,6 +136,24 @@ export async function runStoreContract(t: Test, makeStore: () => Promise<Store>)
     await t.rejects(store.insertJoinToken(token('h1')), { code: ErrorCode.INVALID_ARGUMENT });
   });
 
+  await withStore('a join token is used only together with recording its certificate', async (t, store) => {
+    await store.insertJoinToken(token('h1', { usesRemaining: 1 }));
+    await store.insertCertificate(cert('01'));
+    await t.rejects(
+      store.insertCertificate(cert('01'), { consumeToken: { tokenHash: 'h1', now: T0 } }),
+      { code: ErrorCode.INVALID_ARGUMENT },
+      'recording fails (here: a duplicate serial)',
+    );
+    t.equal((await store.getJoinToken('h1'))?.usesRemaining, 1, 'so the token stays usable');
+    t.match(await store.insertCertificate(cert('02'), { consumeToken: { tokenHash: 'h1', now: T0 } }), { ok: true });
+    t.equal((await store.getJoinToken('h1'))?.usesRemaining, 0);
+    t.same(await store.insertCertificate(cert('03'), { consumeToken: { tokenHash: 'h1', now: T0 } }), {
+      ok: false,
+      reason: 'used',
+    });
+    t.equal(await store.getCertificate('03'), undefined, 'a refused token records nothing');
+  });
+
   await withStore('consumeJoinToken decrements until used up', async (t, store) => {
     await store.insertJoinToken(token('h1', { usesRemaining: 2 }));
     const first = await store.consumeJoinToken('h1', T0);

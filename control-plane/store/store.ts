@@ -153,8 +153,15 @@ export interface Store {
   open(): Promise<void>;
   close(): Promise<void>;
 
-  /** With `supersedes`, in the same transaction marks that certificate as replaced by this one. */
-  insertCertificate(record: CertificateRecord, options?: { readonly supersedes?: string }): Promise<void>;
+  /**
+   * With `supersedes`, in the same transaction marks that certificate as replaced by this one. With `consumeToken`,
+   * uses the join token in the same transaction: when it cannot be used, nothing is recorded and the refusal is
+   * returned (a signed certificate is then never handed out); a crash leaves both or neither.
+   */
+  insertCertificate(
+    record: CertificateRecord,
+    options?: { readonly supersedes?: string; readonly consumeToken?: { tokenHash: string; now: number } },
+  ): Promise<ConsumeTokenResult | undefined>;
   getCertificate(serial: string): Promise<CertificateRecord | undefined>;
   /** Ordered by notAfter ascending, then serial. */
   listCertificates(filter?: CertificateFilter): Promise<CertificateRecord[]>;
