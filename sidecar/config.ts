@@ -34,6 +34,10 @@ export const sidecarFileSchema = z.strictObject({
     bundle: z.string().min(1),
   }),
   joinToken: z.strictObject({ file: z.string().min(1) }).optional(),
+  /** Keeps the SVID and its key across restarts (mode 0700); without it every start needs a join token. */
+  stateDir: z.string().min(1).optional(),
+  /** The longest pause between attempts to reach the control plane while no SVID is served. */
+  retry: z.strictObject({ maxBackoff: durationMs.default(30_000) }).default({ maxBackoff: 30_000 }),
   keyType: z.enum(KEY_TYPES).default('ec-p256'),
   inbound: z.array(z.strictObject({ listen: hostPort, forward: hostPort, ...limits })).default([]),
   outbound: z
@@ -77,6 +81,8 @@ export interface SidecarConfig {
   /** `address`: every replica's host:port, tried in turn on UNAVAILABLE (see common/address-failover.ts). */
   readonly controlPlane: { readonly address: readonly string[]; readonly bundlePath: string };
   readonly joinTokenFile?: string;
+  readonly stateDir?: string;
+  readonly retryMaxBackoffMs: number;
   readonly keyType: KeyType;
   readonly inbound: readonly ({ readonly listen: HostPort; readonly forward: HostPort } & ListenerLimits)[];
   readonly outbound: readonly ({
@@ -123,6 +129,8 @@ export function parseSidecarConfig(
       bundlePath: resolve(dir, file.controlPlane.bundle),
     },
     ...(file.joinToken ? { joinTokenFile: resolve(dir, file.joinToken.file) } : {}),
+    ...(file.stateDir ? { stateDir: resolve(dir, file.stateDir) } : {}),
+    retryMaxBackoffMs: file.retry.maxBackoff,
     keyType: file.keyType,
     inbound: file.inbound.map((i) => ({ listen: i.listen, forward: i.forward, ...limitsOf(i) })),
     outbound: file.outbound.map((o) => ({
