@@ -3,6 +3,7 @@ import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { durationMs, hostPortField as hostPort, validateYaml } from '../common/config-findings.ts';
 import { ErrorCode, SigilError } from '../common/errors.ts';
+import { checkLogLevel } from '../common/logger.ts';
 import { parseHostPort, type HostPort } from '../common/address.ts';
 import { parseAddressList } from '../common/address-failover.ts';
 import { KEY_TYPES, type KeyType } from '../common/key-type.ts';
@@ -150,7 +151,7 @@ export function parseSidecarConfig(
     drainTimeoutMs: file.drainTimeout,
     revocation: { maxStalenessMs: file.revocation.maxStaleness, failOpen: file.revocation.failOpen },
     trustRefreshIntervalMs: file.trustRefreshInterval,
-    logLevel: env['SIGIL_LOG_LEVEL'] || file.log.level,
+    logLevel: env['SIGIL_LOG_LEVEL'] ? checkLogLevel(env['SIGIL_LOG_LEVEL'], 'SIGIL_LOG_LEVEL') : file.log.level,
   });
 }
 

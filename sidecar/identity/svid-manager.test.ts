@@ -465,6 +465,30 @@ t.test('logs never carry key material or join tokens', async (t) => {
   );
 });
 
+t.test('a join token source that fails says why, e.g. the token file it could not read', async (t) => {
+  const h = harness();
+  const manager = new SvidManager(
+    {
+      spiffeId: ID,
+      trustDomain: 'example.org',
+      joinToken: () => {
+        throw new SigilError(ErrorCode.CONFIG_INVALID, 'cannot read join token file /etc/sigil/api.tokn: ENOENT');
+      },
+    },
+    {
+      api: h.api,
+      credentials: h.sink,
+      clock: h.clock,
+      random: () => 0.5,
+      logger: createLogger({ component: 't', level: 'silent' }),
+    },
+  );
+  await manager.start();
+  t.equal(manager.lastFailure?.code, ErrorCode.TOKEN_INVALID);
+  t.match(manager.lastFailure?.message, /cannot read join token file \/etc\/sigil\/api\.tokn: ENOENT/);
+  manager.stop();
+});
+
 t.test('state directory: a restart renews with the stored SVID instead of a token', async (t) => {
   const store = new MemoryStateStore();
   const first = harness({ stateStore: store });

@@ -408,9 +408,11 @@ export class SvidManager {
 }
 
 function noToken(spiffeId: string, cause?: unknown): SigilError {
+  // The source's own reason (e.g. the token file that is missing, with its resolved path) comes first.
+  const why = cause instanceof Error ? ` (${cause.message})` : '';
   return new SigilError(
     ErrorCode.TOKEN_INVALID,
-    `no join token is available to attest ${spiffeId}: create one with \`sigil token create --spiffe-id ${spiffeId}\` and give it to the sidecar`,
+    `no join token is available to attest ${spiffeId}${why}: create one with \`sigil token create --spiffe-id ${spiffeId}\` and give it to the sidecar`,
     { details: { reason: 'no-token' }, ...(cause === undefined ? {} : { cause }) },
   );
 }
