@@ -90,6 +90,7 @@ export function adminHandlers(deps: AdminHandlerDeps): AdminServer {
       ...deps,
       guard,
       policies: deps.policies,
+      revokedIdentity: (id) => deps.store.getRevokedIdentity(id),
       knownIdentities: async () => [
         ...new Set(
           (await deps.store.listCertificates({ kind: 'svid', status: 'active', notAfterAfter: deps.clock.now() })).map(
