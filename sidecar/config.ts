@@ -121,9 +121,11 @@ export function parseSidecarConfig(
 ): SidecarConfig {
   const file = validateYaml(sidecarFileSchema, text, path);
   const dir = dirname(resolve(path));
-  const id = parseSpiffeId(file.spiffeId);
+  // One config for many replicas: each names itself (under a prefix token's path) through the environment.
+  const spiffeId = env['SIGIL_SPIFFE_ID'] ? checkedSpiffeId(env['SIGIL_SPIFFE_ID']) : file.spiffeId;
+  const id = parseSpiffeId(spiffeId);
   return Object.freeze({
-    spiffeId: file.spiffeId,
+    spiffeId,
     trustDomain: id.trustDomain,
     controlPlane: {
       address: parseAddressList(env['SIGIL_CONTROL_PLANE'] || file.controlPlane.address, 'controlPlane.address'),
@@ -153,6 +155,16 @@ export function parseSidecarConfig(
     trustRefreshIntervalMs: file.trustRefreshInterval,
     logLevel: env['SIGIL_LOG_LEVEL'] ? checkLogLevel(env['SIGIL_LOG_LEVEL'], 'SIGIL_LOG_LEVEL') : file.log.level,
   });
+}
+
+function checkedSpiffeId(text: string): string {
+  const result = spiffeIdText.safeParse(text);
+  if (!result.success)
+    throw new SigilError(
+      ErrorCode.CONFIG_INVALID,
+      `SIGIL_SPIFFE_ID=${JSON.stringify(text)} must be a SPIFFE ID with a path, e.g. spiffe://example.org/ns/default/sa/api`,
+    );
+  return text;
 }
 
 export function loadSidecarConfig(
