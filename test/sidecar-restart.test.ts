@@ -66,7 +66,7 @@ t.test(
     });
     const data = join(dir, 'data');
     const echo = await echoServer();
-    const [grpcPort, apiInboundPort] = [await freePort(), await freePort()];
+    const [grpcPort, apiInboundPort, deadNatsPort] = [await freePort(), await freePort(), await freePort()];
     t.equal((await runSigil(['ca', 'init', '--trust-domain', TD, '--data-dir', data], { env })).code, 0, 'ca init');
     await writeFile(
       join(dir, 'cp.yaml'),
@@ -120,6 +120,8 @@ t.test(
         `spiffeId: ${WEB_ID}`,
         ...common,
         'stateDir: ./web-state',
+        // No NATS server ever listens here: NATS being absent is no reason to wait or to be unready.
+        `nats: { servers: ["nats://127.0.0.1:${deadNatsPort}"] }`,
         `outbound:\n  - { listen: 127.0.0.1:0, upstream: "127.0.0.1:${apiInboundPort}", expect: ${API_ID} }`,
       ].join('\n'),
     );
@@ -162,6 +164,9 @@ t.test(
           .pop(),
       );
       t.equal((await readyz(apiStarted['admin'])).status, 200);
+      const webReady = await readyz(webStarted['admin']);
+      t.equal(webReady.status, 200, 'web is ready although its NATS is absent');
+      t.match(webReady.body.checks['events']?.detail, /disconnected from NATS; converging over gRPC/);
       await oneShot(webOutbound, 'hello after the outage');
       const state = await stat(join(dir, 'api-state'));
       t.equal(state.mode & 0o777, 0o700, 'stateDir is 0700');
