@@ -54,16 +54,17 @@ export async function freePort(): Promise<number> {
 export interface CommandResult {
   readonly stdout: string;
   readonly stderr: string;
+  readonly code: number;
   /** When the command was started and when it had exited (epoch ms). */
   readonly startedAt: number;
   readonly endedAt: number;
 }
 
-/** Runs a command to completion; rejects with its output when it exits non-zero. */
+/** Runs a command to completion; rejects with its output when it exits with a code not in `okExitCodes` ([0]). */
 export function runCommand(
   command: string,
   args: readonly string[],
-  options: { cwd: string; env: NodeJS.ProcessEnv },
+  options: { cwd: string; env: NodeJS.ProcessEnv; okExitCodes?: readonly number[] },
 ): Promise<CommandResult> {
   const startedAt = Date.now();
   return new Promise((done, fail) => {
@@ -78,7 +79,8 @@ export function runCommand(
     });
     child.once('error', fail);
     child.once('close', (code) => {
-      if (code === 0) done({ stdout, stderr, startedAt, endedAt: Date.now() });
+      if ((options.okExitCodes ?? [0]).includes(code ?? -1))
+        done({ stdout, stderr, code: code ?? 0, startedAt, endedAt: Date.now() });
       else fail(new Error(`${[command, ...args].join(' ')} exited ${code}:\n${stderr}${stdout}`));
     });
   });

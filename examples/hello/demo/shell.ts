@@ -35,13 +35,18 @@ export class DemoShell {
   }
 
   /** `sigil ARGS`; prints its output unless `quiet`, and `> FILE` when the caller keeps stdout in a file. */
-  async sigil(args: readonly string[], options: { quiet?: boolean; redirect?: string } = {}): Promise<CommandResult> {
+  async sigil(
+    args: readonly string[],
+    options: { quiet?: boolean; redirect?: string; okExitCodes?: readonly number[] } = {},
+  ): Promise<CommandResult> {
     say(`    $ sigil ${args.map(quote).join(' ')}${options.redirect ? ` > ${options.redirect}` : ''}`);
     const result = await runCommand(this.#sigil.node, [this.#sigil.script, ...args], {
       cwd: this.#processes.stateDir,
       env: this.#env,
+      ...(options.okExitCodes ? { okExitCodes: options.okExitCodes } : {}),
     });
     if (options.quiet !== true && result.stdout.trim() !== '') say(indent(result.stdout));
+    if (result.code !== 0) say(`      (exit ${result.code})`);
     return result;
   }
 
