@@ -1,5 +1,6 @@
-import { createLocalJWKSet, decodeProtectedHeader, errors, type JSONWebKeySet, type JWK, jwtVerify } from 'jose';
+import { createLocalJWKSet, decodeProtectedHeader, errors, jwtVerify } from 'jose';
 import { ErrorCode, SigilError } from './errors.ts';
+import type { JwtBundleKey } from './jwt-bundle.ts';
 import { parseSpiffeId } from './spiffe-id.ts';
 
 /**
@@ -10,8 +11,8 @@ import { parseSpiffeId } from './spiffe-id.ts';
 /** Algorithms a JWT-SVID may use (the standard's list). `none` and HMAC are never accepted. */
 export const JWT_SVID_ALGORITHMS = ['ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'];
 
-/** A key of the SPIFFE bundle marked for JWT-SVIDs. */
-export type JwtBundleKey = JWK & { readonly use: 'jwt-svid'; readonly kid: string };
+export type { JwtBundleKey } from './jwt-bundle.ts';
+export { jwtKeysOfBundle } from './jwt-bundle.ts';
 
 export interface ValidatedJwtSvid {
   readonly spiffeId: string;
@@ -35,25 +36,6 @@ function refuse(reason: string, message: string, cause?: unknown): never {
     details: { reason },
     ...(cause === undefined ? {} : { cause }),
   });
-}
-
-/** The JWT-SVID keys of a SPIFFE bundle document (JWKS JSON); other keys and malformed entries are left out. */
-export function jwtKeysOfBundle(json: string | Uint8Array): JwtBundleKey[] {
-  const text = typeof json === 'string' ? json : Buffer.from(json).toString('utf8');
-  if (text === '') return [];
-  let doc: unknown;
-  try {
-    doc = JSON.parse(text);
-  } catch (cause) {
-    throw new SigilError(ErrorCode.BUNDLE_INVALID, 'the SPIFFE bundle is not valid JSON', { cause });
-  }
-  const keys = (doc as JSONWebKeySet | null)?.keys;
-  if (!Array.isArray(keys))
-    throw new SigilError(ErrorCode.BUNDLE_INVALID, 'the SPIFFE bundle JSON needs a "keys" array');
-  return keys.filter(
-    (k): k is JwtBundleKey =>
-      typeof k === 'object' && k !== null && k.use === 'jwt-svid' && typeof k.kid === 'string' && k.kid !== '',
-  );
 }
 
 /**

@@ -20,6 +20,7 @@ import type { TrustState } from './trust/trust-state.ts';
 import type { RevocationState } from './trust/revocation-state.ts';
 import type { PolicyEnforcer } from './policy/policy-enforcer.ts';
 import type { AuthorizePeer } from './proxy/peer-info.ts';
+import type { WorkloadApi } from './workload-api/workload-api.ts';
 
 export interface SidecarOptions {
   readonly config: SidecarConfig;
@@ -59,6 +60,9 @@ export class Sidecar {
   readonly #admin: HttpListener;
   #addresses: SidecarAddresses | undefined;
   #lastFailure: SvidFailedEvent | undefined;
+  readonly #grpcApi: GrpcIdentityApi;
+  readonly #random: () => number;
+  #workloadApi: WorkloadApi | undefined;
   readonly #eventListeners = new Set<(event: SidecarEvent) => void>();
 
   constructor(options: SidecarOptions, deps: SidecarDeps = {}) {
@@ -78,6 +82,8 @@ export class Sidecar {
       resolve: dnsAddresses,
     });
     const api = deps.identityApi ?? grpcApi;
+    this.#grpcApi = grpcApi;
+    this.#random = random;
     this.#state = new ControlPlaneState(config, {
       credentials: this.credentials,
       api: grpcApi,
@@ -102,7 +108,10 @@ export class Sidecar {
       },
       {
         api,
-        onTrust: (t) => this.trust.offer(t.roots, t.bundleSequence, 'issuance'),
+        onTrust: (t) => {
+          this.trust.offer(t.roots, t.bundleSequence, 'issuance');
+          this.#state.jwtBundle.offer(t.spiffeBundle, t.bundleSequence);
+        },
         // Every new SVID is served with the newest bundle known, whichever path brought it.
         credentials: {
           update: (material) =>
@@ -114,13 +123,19 @@ export class Sidecar {
               serial: material.serial,
               notAfter: material.notAfter,
             }),
-          clear: (reason) => this.credentials.clear(reason),
+          clear: (reason) => {
+            this.credentials.clear(reason);
+            this.#workloadApi?.svids.clear(reason);
+            this.#workloadApi?.jwtSvids.clear();
+          },
         },
         clock: this.#clock,
         random,
         logger: this.#logger,
         observer: {
           issued: (e) => {
+            // The workload's SVID follows the sidecar's: same schedule, its own key.
+            void this.#workloadApi?.svids.refresh(e.reason);
             this.metrics.renewals.inc({ via: e.via, result: 'ok' });
             this.metrics.svidNotAfter.set(e.notAfter / 1000);
           },
@@ -209,9 +224,12 @@ export class Sidecar {
 
   /** Attests, then opens the listeners: nothing listens before the sidecar holds a valid SVID. */
   async start(): Promise<SidecarAddresses> {
+    // The socket path is checked before attesting, so a bad one costs no join token.
+    await this.#startWorkloadApi();
     await this.#svids.start();
     if (this.#svids.state !== 'ready') {
       this.#svids.stop();
+      await this.#stopWorkloadApi();
       const cause = this.#lastFailure;
       throw new SigilError(
         cause ? (cause.code as ErrorCode) : ErrorCode.UNAVAILABLE,
@@ -246,7 +264,41 @@ export class Sidecar {
     await this.#state.stop();
     await Promise.all([...this.#inbound, ...this.#outbound].map((l) => l.stop({ drainTimeoutMs })));
     await this.#admin.close();
+    await this.#stopWorkloadApi();
     this.#logger.info({ spiffe_id: this.spiffeId }, 'sidecar stopped');
+  }
+
+  /** Loaded only when configured: the Workload API's proto and gRPC server cost nothing otherwise. */
+  async #startWorkloadApi(): Promise<void> {
+    const { config } = this.#options;
+    if (!config.workloadApi) return;
+    const { createWorkloadApi } = await import('./workload-api/workload-api.ts');
+    const workloadApi = createWorkloadApi(
+      { ...config.workloadApi, spiffeId: config.spiffeId, trustDomain: config.trustDomain, keyType: config.keyType },
+      {
+        api: this.#grpcApi,
+        proxy: () => this.#svids.current(),
+        trust: this.trust,
+        jwtBundle: this.#state.jwtBundle,
+        clock: this.#clock,
+        random: this.#random,
+        logger: this.#logger,
+      },
+    );
+    await workloadApi.server.start();
+    this.#workloadApi = workloadApi;
+  }
+
+  async #stopWorkloadApi(): Promise<void> {
+    const workloadApi = this.#workloadApi;
+    this.#workloadApi = undefined;
+    workloadApi?.svids.stop();
+    await workloadApi?.server.stop();
+  }
+
+  /** The Workload API's parts when it is served (tests read its stream count). */
+  get workloadApi(): WorkloadApi | undefined {
+    return this.#workloadApi;
   }
 
   #readiness() {

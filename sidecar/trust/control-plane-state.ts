@@ -10,6 +10,7 @@ import type { ConnectionInfo } from '../proxy/peer-info.ts';
 import { EventChannel } from './event-channel.ts';
 import { RevocationState } from './revocation-state.ts';
 import { TrustRefresher } from './trust-refresher.ts';
+import { JwtBundleState } from './jwt-bundle-state.ts';
 import { TrustState } from './trust-state.ts';
 
 export type ChannelEvent =
@@ -42,6 +43,8 @@ export class ControlPlaneState {
   readonly revocation: RevocationState;
   readonly policy: PolicyEnforcer;
   readonly rotationOrders: RotationOrders;
+  /** The JWT-SVID keys of the trust domain (from the SPIFFE bundle of each trust state). */
+  readonly jwtBundle: JwtBundleState;
   readonly #refresher: TrustRefresher;
   readonly #events: EventChannel | undefined;
   readonly #deps: ControlPlaneStateDeps;
@@ -52,6 +55,7 @@ export class ControlPlaneState {
     this.#deps = deps;
     this.#failOpen = config.revocation.failOpen;
     this.trust = new TrustState({ trustDomain: config.trustDomain }, { clock, logger });
+    this.jwtBundle = new JwtBundleState({ logger });
     this.revocation = new RevocationState(config.revocation, { clock, logger });
     this.policy = new PolicyEnforcer(
       { ownId: config.spiffeId, trustDomain: config.trustDomain },
@@ -78,6 +82,7 @@ export class ControlPlaneState {
         fetcher: { fetchTrust: () => deps.api.fetchTrust(deps.credentials.current?.material) },
         apply: (state) => {
           this.trust.offer(state.roots, state.bundleSequence, 'grpc');
+          this.jwtBundle.offer(state.spiffeBundle, state.bundleSequence);
           this.revocation.replace(state.revocation);
           this.policy.replace(state.policies, 'grpc');
           for (const order of state.rotationOrders) this.rotationOrders.offer(order);
