@@ -8,7 +8,7 @@ import t from 'tap';
 import { ErrorCode } from '../common/errors.ts';
 import { SpiffeWorkloadAPIClient } from '../proto/workload.ts';
 import { startControlPlane } from './fixtures/control-plane-fixture.ts';
-import { REPO_ROOT, run } from './fixtures/processes.ts';
+import { REPO_ROOT, run, SIGIL_CLI } from './fixtures/processes.ts';
 import { startSidecar } from './fixtures/sidecar-fixture.ts';
 
 // Issue 19: the sidecar serves the SPIFFE Workload API on a Unix socket, and an independent client — Debian's
@@ -92,6 +92,30 @@ t.test('the Workload API over a Unix socket', async (t) => {
       other_audience: 'INVALID_ARGUMENT',
       no_audience: 'INVALID_ARGUMENT',
     });
+  });
+
+  t.test('sigil jwt fetch and sigil jwt validate, for scripts', async (t) => {
+    const env = { SPIFFE_ENDPOINT_SOCKET: `unix://${socket}` };
+    const fetched = await run(process.execPath, [SIGIL_CLI, 'jwt', 'fetch', '--audience', 'api', '--json'], { env });
+    t.equal(fetched.code, 0, fetched.stderr);
+    const { token, spiffeId } = JSON.parse(fetched.stdout) as { token: string; spiffeId: string };
+    t.equal(spiffeId, WEB);
+    const valid = await run(process.execPath, [SIGIL_CLI, 'jwt', 'validate', '-', '--audience', 'api'], {
+      env,
+      input: token,
+    });
+    t.equal(valid.code, 0, valid.stderr);
+    t.equal(valid.stdout, `${WEB}\n`);
+    const other = await run(
+      process.execPath,
+      [SIGIL_CLI, 'jwt', 'validate', '-', '--audience', 'billing', '--socket', socket],
+      { input: token },
+    );
+    t.equal(other.code, 1);
+    t.match(other.stderr, /not for audience "billing".*SIGIL_ERR_INVALID_ARGUMENT/);
+    const none = await run(process.execPath, [SIGIL_CLI, 'jwt', 'fetch', '--socket', socket]);
+    t.equal(none.code, 1);
+    t.match(none.stderr, /--audience/);
   });
 
   t.test('a client that disconnects mid-stream leaves nothing behind', async (t) => {

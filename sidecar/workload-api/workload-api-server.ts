@@ -13,12 +13,10 @@ import {
 } from '../../proto/workload.ts';
 import type { JwtBundleState } from '../trust/jwt-bundle-state.ts';
 import type { JwtSvidCache } from './jwt-svid-cache.ts';
+import { SECURITY_HEADER } from './security-header.ts';
 import { prepareSocketPath } from './socket-path.ts';
 import { toStruct } from './struct-value.ts';
 import type { WorkloadSvid, WorkloadSvidSource } from './workload-svid-source.ts';
-
-/** The metadata every Workload API call must carry (SPIFFE Workload Endpoint specification). */
-export const SECURITY_HEADER = 'workload.spiffe.io';
 
 export interface WorkloadApiServerOptions {
   readonly socketPath: string;
