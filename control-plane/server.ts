@@ -327,6 +327,12 @@ export class ControlPlane {
       metrics: () => this.metrics.render(),
       extra: {
         '/crl': async () => ({ status: 200, contentType: 'application/pkix-crl', body: revocation.snapshot.crlDer }),
+        // The trust bundle in the SPIFFE bundle format: X.509 roots and JWT-SVID keys, for JWT verifiers.
+        '/bundle.json': async () => ({
+          status: 200,
+          contentType: 'application/json',
+          body: trust.spiffeBundleDocument(),
+        }),
       },
     });
     const httpAddress = await this.#http.listen(config.listen.http);

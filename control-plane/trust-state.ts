@@ -93,6 +93,11 @@ export class TrustState {
     };
   }
 
+  /** The SPIFFE bundle document (JWKS JSON) served over HTTP at /bundle.json. */
+  spiffeBundleDocument(): Uint8Array {
+    return this.#spiffeBundle(this.#sources.jwtKeys?.() ?? []);
+  }
+
   /** The SPIFFE bundle document: the roots as `x509-svid` keys and the JWT keys as `jwt-svid` keys. */
   #spiffeBundle(jwtKeys: readonly JwtBundleKey[]): Uint8Array {
     // Built once per bundle: every FetchTrust and issuance carries it.

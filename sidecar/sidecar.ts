@@ -17,6 +17,7 @@ import { OutboundListener } from './proxy/outbound-listener.ts';
 import { resolveTlsSettings } from './proxy/tls-settings.ts';
 import { ControlPlaneState, type ChannelEvent } from './trust/control-plane-state.ts';
 import type { TrustState } from './trust/trust-state.ts';
+import type { JwtBundleState } from './trust/jwt-bundle-state.ts';
 import type { RevocationState } from './trust/revocation-state.ts';
 import type { PolicyEnforcer } from './policy/policy-enforcer.ts';
 import type { AuthorizePeer } from './proxy/peer-info.ts';
@@ -196,6 +197,11 @@ export class Sidecar {
     return this.#state.trust;
   }
 
+  /** The trust domain's JWT-SVID keys, as learned from the control plane. */
+  get jwtBundle(): JwtBundleState {
+    return this.#state.jwtBundle;
+  }
+
   get revocation(): RevocationState {
     return this.#state.revocation;
   }
@@ -287,6 +293,15 @@ export class Sidecar {
     );
     await workloadApi.server.start();
     this.#workloadApi = workloadApi;
+    // Revoked with the identity: the control plane revoked the workload SVID's certificate with the sidecar's; here
+    // it stops being handed out at once, and the JWT-SVIDs minted for it are dropped.
+    this.revocation.onChange((set) => {
+      const svid = workloadApi.svids.current;
+      if (svid && set.isRevoked(svid.serial, svid.spiffeId)) {
+        workloadApi.svids.clear('revoked');
+        workloadApi.jwtSvids.clear();
+      }
+    });
   }
 
   async #stopWorkloadApi(): Promise<void> {

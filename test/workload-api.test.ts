@@ -10,6 +10,8 @@ import { SpiffeWorkloadAPIClient } from '../proto/workload.ts';
 import { startControlPlane } from './fixtures/control-plane-fixture.ts';
 import { REPO_ROOT, run, SIGIL_CLI } from './fixtures/processes.ts';
 import { startSidecar } from './fixtures/sidecar-fixture.ts';
+import { untilSvidIssuedBy } from './fixtures/sidecar-waits.ts';
+import { WorkloadApiClient } from '../sidecar/workload-api-client.ts';
 
 // Issue 19: the sidecar serves the SPIFFE Workload API on a Unix socket, and an independent client — Debian's
 // python3-grpcio with stubs generated from Sigil's workload.proto, python3-jwt for the token — uses it unchanged.
@@ -118,6 +120,67 @@ t.test('the Workload API over a Unix socket', async (t) => {
     t.match(none.stderr, /--audience/);
   });
 
+  t.test('the control plane serves the SPIFFE bundle with its JWT keys at /bundle.json', async (t) => {
+    const response = await fetch(`http://${cp.httpAddress}/bundle.json`);
+    t.equal(response.status, 200);
+    const doc = (await response.json()) as { keys: { use: string; kid?: string }[]; spiffe_sequence: number };
+    t.ok(doc.keys.some((k) => k.use === 'x509-svid'));
+    const kids = doc.keys.filter((k) => k.use === 'jwt-svid').map((k) => k.kid);
+    t.same(
+      kids,
+      sc.sidecar.jwtBundle.keys.map((k) => k.kid),
+      'the sidecar has the same JWT keys',
+    );
+  });
+
+  t.test('JWT key rotation through the CA rotation steps: tokens before and after validate throughout', async (t) => {
+    const client = new WorkloadApiClient({ socketPath: socket });
+    t.teardown(() => client.close());
+    const validates = (token: string, audience: string) =>
+      client.validateJwtSvid(token, audience).then(
+        () => true,
+        () => false,
+      );
+    const jwtKeys = (count: number) =>
+      new Promise<void>((resolve) => {
+        if (sc.sidecar.jwtBundle.keys.length === count) return resolve();
+        const off = sc.sidecar.jwtBundle.onChange((keys) => {
+          if (keys.length === count) {
+            off();
+            resolve();
+          }
+        });
+      });
+    const before = (await client.fetchJwtSvid(['rot-before'])).token;
+    const prepared = await cp.admin.rotateCa({ step: 'prepare' });
+    const newIntermediate = prepared.status?.next?.intermediate?.serial ?? '';
+    await jwtKeys(2);
+    t.ok(await validates(before, 'rot-before'), 'after prepare');
+    await cp.admin.rotateCa({ step: 'activate', windowMs: 1_000, force: true });
+    const after = (await client.fetchJwtSvid(['rot-after'])).token;
+    const kid = (token: string) => JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString()).kid;
+    t.not(kid(after), kid(before), 'the new key signs after activate');
+    t.ok(await validates(before, 'rot-before'), 'the old token after activate');
+    t.ok(await validates(after, 'rot-after'), 'the new token after activate');
+    // Retire needs every live SVID renewed under the new CA: the sidecar's and the workload's (its own lineage).
+    const workloadRenewed = new Promise<void>((resolve) => {
+      const off = sc.sidecar.workloadApi?.svids.onChange(() => {
+        off?.();
+        resolve();
+      });
+    });
+    await Promise.all([untilSvidIssuedBy(sc.sidecar, newIntermediate), workloadRenewed]);
+    const retired = await cp.admin.rotateCa({ step: 'retire' });
+    t.same(
+      retired.blockers.map((b) => b.serial),
+      [],
+      'no blocker: the workload SVID was replaced, not left behind',
+    );
+    await jwtKeys(1);
+    t.ok(await validates(after, 'rot-after'), 'the new token after retire');
+    t.notOk(await validates(before, 'rot-before'), 'the retired key’s token no longer validates');
+  });
+
   t.test('a client that disconnects mid-stream leaves nothing behind', async (t) => {
     const client = new SpiffeWorkloadAPIClient(`unix:${socket}`, grpc.credentials.createInsecure());
     t.teardown(() => client.close());
@@ -137,6 +200,24 @@ t.test('the Workload API over a Unix socket', async (t) => {
     while (workloadApi.server.openStreams > before) await new Promise((resolve) => setImmediate(resolve));
     t.equal(workloadApi.server.openStreams, before);
     t.equal(workloadApi.svids.listenerCount, listeners - 5, 'every cancelled stream unsubscribed');
+  });
+
+  t.test('revoking the identity revokes the workload SVID with it', async (t) => {
+    const workloadApi = sc.sidecar.workloadApi;
+    const serial = workloadApi?.svids.current?.serial ?? '';
+    t.not(serial, '');
+    const client = new SpiffeWorkloadAPIClient(`unix:${socket}`, grpc.credentials.createInsecure());
+    t.teardown(() => client.close());
+    const metadata = new grpc.Metadata();
+    metadata.set('workload.spiffe.io', 'true');
+    const stream = client.fetchX509SVID({}, metadata);
+    await new Promise((resolve) => stream.once('data', resolve));
+    const ended = new Promise<grpc.ServiceError>((resolve) => stream.on('error', resolve));
+    await cp.admin.revoke({ spiffeId: WEB, reason: 'keyCompromise' });
+    t.equal((await ended).code, grpc.status.PERMISSION_DENIED, 'the open stream ends: no identity to hand out');
+    t.equal(workloadApi?.svids.current, undefined, 'the sidecar no longer hands it out');
+    const certificate = await cp.admin.getCertificate(serial);
+    t.equal(certificate.status, 'revoked', 'the workload SVID is revoked');
   });
 });
 

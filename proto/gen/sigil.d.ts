@@ -5409,6 +5409,12 @@ export namespace sigil {
             refreshHintSeconds: number;
 
             /**
+             * The SPIFFE bundle document (JWKS JSON: x509-svid and jwt-svid keys), so JWT keys travel with the roots; empty
+             * from a control plane without JWT keys.
+             */
+            spiffeBundle: Uint8Array;
+
+            /**
              * Creates a new BundleUpdate instance using the specified properties.
              * @param [properties] Properties to set
              * @returns BundleUpdate instance
@@ -5500,6 +5506,12 @@ export namespace sigil {
 
                 /** BundleUpdate refreshHintSeconds */
                 refreshHintSeconds?: (number|null);
+
+                /**
+                 * The SPIFFE bundle document (JWKS JSON: x509-svid and jwt-svid keys), so JWT keys travel with the roots; empty
+                 * from a control plane without JWT keys.
+                 */
+                spiffeBundle?: (Uint8Array|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];

@@ -14891,6 +14891,8 @@ export const sigil = $root.sigil = (() => {
              * @property {Array.<Uint8Array>|null} [roots] DER root certificates.
              * @property {number|null} [bundleSequence] BundleUpdate bundleSequence
              * @property {number|null} [refreshHintSeconds] BundleUpdate refreshHintSeconds
+             * @property {Uint8Array|null} [spiffeBundle] The SPIFFE bundle document (JWKS JSON: x509-svid and jwt-svid keys), so JWT keys travel with the roots; empty
+             * from a control plane without JWT keys.
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -14948,6 +14950,15 @@ export const sigil = $root.sigil = (() => {
             BundleUpdate.prototype.refreshHintSeconds = 0;
 
             /**
+             * The SPIFFE bundle document (JWKS JSON: x509-svid and jwt-svid keys), so JWT keys travel with the roots; empty
+             * from a control plane without JWT keys.
+             * @member {Uint8Array} spiffeBundle
+             * @memberof sigil.v1.BundleUpdate
+             * @instance
+             */
+            BundleUpdate.prototype.spiffeBundle = $util.newBuffer([]);
+
+            /**
              * Creates a new BundleUpdate instance using the specified properties.
              * @function create
              * @memberof sigil.v1.BundleUpdate
@@ -14986,6 +14997,8 @@ export const sigil = $root.sigil = (() => {
                     writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.bundleSequence);
                 if (message.refreshHintSeconds != null && $Object.hasOwnProperty.call(message, "refreshHintSeconds") && message.refreshHintSeconds !== 0)
                     writer.uint32(/* id 3, wireType 0 =*/24).uint32(message.refreshHintSeconds);
+                if (message.spiffeBundle != null && $Object.hasOwnProperty.call(message, "spiffeBundle") && message.spiffeBundle.length)
+                    writer.uint32(/* id 4, wireType 2 =*/34).bytes(message.spiffeBundle);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -15069,6 +15082,15 @@ export const sigil = $root.sigil = (() => {
                                 delete message.refreshHintSeconds;
                             continue;
                         }
+                    case 4: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.spiffeBundle = value;
+                            else
+                                delete message.spiffeBundle;
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -15130,6 +15152,9 @@ export const sigil = $root.sigil = (() => {
                 if (message.refreshHintSeconds != null && $Object.hasOwnProperty.call(message, "refreshHintSeconds"))
                     if (!$util.isInteger(message.refreshHintSeconds))
                         return "refreshHintSeconds: integer expected";
+                if (message.spiffeBundle != null && $Object.hasOwnProperty.call(message, "spiffeBundle"))
+                    if (!(message.spiffeBundle && typeof message.spiffeBundle.length === "number" || $util.isString(message.spiffeBundle)))
+                        return "spiffeBundle: buffer expected";
                 return null;
             };
 
@@ -15174,6 +15199,12 @@ export const sigil = $root.sigil = (() => {
                 if (object.refreshHintSeconds != null)
                     if ($Number(object.refreshHintSeconds) !== 0)
                         message.refreshHintSeconds = object.refreshHintSeconds >>> 0;
+                if (object.spiffeBundle != null)
+                    if (object.spiffeBundle.length)
+                        if (typeof object.spiffeBundle === "string")
+                            $util.base64.decode(object.spiffeBundle, message.spiffeBundle = $util.newBuffer($util.base64.length(object.spiffeBundle)), 0);
+                        else if (object.spiffeBundle.length >= 0)
+                            message.spiffeBundle = object.spiffeBundle;
                 return message;
             };
 
@@ -15199,6 +15230,13 @@ export const sigil = $root.sigil = (() => {
                 if (options.defaults) {
                     object.bundleSequence = 0;
                     object.refreshHintSeconds = 0;
+                    if (options.bytes === $String)
+                        object.spiffeBundle = "";
+                    else {
+                        object.spiffeBundle = [];
+                        if (options.bytes !== $Array)
+                            object.spiffeBundle = $util.newBuffer(object.spiffeBundle);
+                    }
                 }
                 if (message.roots && message.roots.length) {
                     object.roots = $Array(message.roots.length);
@@ -15214,6 +15252,8 @@ export const sigil = $root.sigil = (() => {
                         object.bundleSequence = options.longs === $String ? $util.Long.prototype.toString.call(message.bundleSequence) : options.longs === $Number ? new $util.LongBits(message.bundleSequence.low >>> 0, message.bundleSequence.high >>> 0).toNumber(true) : message.bundleSequence;
                 if (message.refreshHintSeconds != null && $Object.hasOwnProperty.call(message, "refreshHintSeconds"))
                     object.refreshHintSeconds = message.refreshHintSeconds;
+                if (message.spiffeBundle != null && $Object.hasOwnProperty.call(message, "spiffeBundle"))
+                    object.spiffeBundle = options.bytes === $String ? $util.base64.encode(message.spiffeBundle, 0, message.spiffeBundle.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.spiffeBundle) : message.spiffeBundle;
                 return object;
             };
 

@@ -186,6 +186,7 @@ export class ControlPlaneState {
           switch (event.type) {
             case 'bundle.updated':
               this.trust.offer(event.roots, event.bundleSequence, 'nats');
+              this.jwtBundle.offer(event.spiffeBundle, event.bundleSequence);
               break;
             case 'revocation.updated':
               // A missed change (CRL number gap) is repaired by fetching the full state.

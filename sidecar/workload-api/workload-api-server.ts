@@ -112,11 +112,15 @@ export class WorkloadApiServer {
     };
   }
 
-  /** A server stream that re-sends `current()` whenever one of `sources` reports a change, until the call ends. */
+  /**
+   * A server stream that re-sends `current()` whenever one of `sources` reports a change, until the call ends; when
+   * `refusal()` names a failure after the stream began (the identity was withdrawn), the stream ends with it.
+   */
   #stream<T>(
     call: grpc.ServerWritableStream<unknown, T>,
     current: () => T | undefined,
     sources: readonly ((listener: () => void) => () => void)[],
+    refusal: () => Failure | undefined = () => undefined,
   ): void {
     const failure = missingHeader(call.metadata);
     if (failure) {
@@ -124,23 +128,36 @@ export class WorkloadApiServer {
       return;
     }
     this.#openStreams += 1;
-    const send = () => {
-      const message = current();
-      if (message !== undefined && !call.cancelled && call.writable) call.write(message);
-    };
-    const unsubscribe = sources.map((subscribe) => subscribe(send));
     let ended = false;
+    let unsubscribe: (() => void)[] = [];
     const end = () => {
       if (ended) return;
       ended = true;
       this.#openStreams -= 1;
       for (const off of unsubscribe) off();
     };
+    let delivered = false;
+    const write = (message: T | undefined) => {
+      if (message === undefined || call.cancelled || !call.writable) return;
+      call.write(message);
+      delivered = true;
+    };
+    const send = () => {
+      // Before the first message there is nothing to withdraw: the stream waits for the identity.
+      const refused = delivered ? refusal() : undefined;
+      if (refused) {
+        end();
+        call.emit('error', refused);
+        return;
+      }
+      write(current());
+    };
+    unsubscribe = sources.map((subscribe) => subscribe(send));
     call.on('cancelled', end);
     call.on('close', end);
     call.on('error', end);
     call.on('finish', end);
-    send();
+    write(current());
   }
 
   #handlers(): SpiffeWorkloadAPIServer {
@@ -149,11 +166,19 @@ export class WorkloadApiServer {
     const tdId = `spiffe://${trustDomain}`;
     return {
       fetchX509SVID: (call) =>
-        this.#stream(call, () => {
-          const svid = svids.current;
-          const bundle = trust.bundle;
-          return svid && bundle ? this.#x509Response(svid, bundle) : undefined;
-        }, [(l) => svids.onChange(l), (l) => trust.onChange(l)]),
+        this.#stream(
+          call,
+          () => {
+            const svid = svids.current;
+            const bundle = trust.bundle;
+            return svid && bundle ? this.#x509Response(svid, bundle) : undefined;
+          },
+          [(l) => svids.onChange(l), (l) => trust.onChange(l)],
+          () =>
+            svids.current
+              ? undefined
+              : { code: grpc.status.PERMISSION_DENIED, details: `${spiffeId} has no valid X.509-SVID any more` },
+        ),
       fetchX509Bundles: (call) =>
         this.#stream<IX509BundlesResponse>(
           call,
