@@ -18,7 +18,12 @@ t.test('npm run demo runs every step to the end', { timeout: 120_000 }, async (t
   const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
   t.equal(code, 0, `exit code 0${code === 0 ? '' : `; stderr: ${err}`}`);
   t.match(out, /\[5\] web calls api[\s\S]*HTTP 200/, 'the allowed call succeeds');
-  t.match(out, /\[6\][\s\S]*refused/, 'a client without a certificate is refused');
+  t.match(
+    out,
+    /\[6\] SPIFFE Workload API[\s\S]*with the JWT-SVID: HTTP 200[^\n]*ns\/demo\/sa\/web[\s\S]*forged signature: HTTP 401/,
+    'the JWT-SVID call is validated by the receiving sidecar',
+  );
+  t.match(out, /\[7\][\s\S]*refused/, 'a client without a certificate is refused');
   t.match(
     out,
     /call from batch: refused[\s\S]*call from batch, no restart anywhere: HTTP 200/,

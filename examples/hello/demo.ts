@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { connect as netConnect } from 'node:net';
+import { X509Certificate } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { formatHostPort } from '../../common/address.ts';
@@ -12,6 +13,8 @@ import { AdminApi, ControlPlane, initCa, resolveControlPlaneConfig } from '../..
 import { Sidecar, parseSidecarConfig } from '../../sidecar/index.ts';
 import { startApi } from './api.ts';
 import { callThrough, startWeb } from './web.ts';
+import { startJwtApi } from './jwt-api.ts';
+import { WorkloadApiClient } from '../../sidecar/workload-api-client.ts';
 
 const TRUST_DOMAIN = 'demo.sigil.local';
 const API_ID = `spiffe://${TRUST_DOMAIN}/ns/demo/sa/api`;
@@ -29,6 +32,13 @@ function policyYaml(name: string, callers: readonly string[]): string {
     '  allow:',
     ...callers.map((c) => `    - from: ${c}`),
   ].join('\n');
+}
+
+/** The first certificate of concatenated DER certificates (the Workload API sends the chain that way). */
+function firstDer(chain: Uint8Array): Buffer {
+  const bytes = Buffer.from(chain);
+  // A certificate is one DER SEQUENCE with a two-byte length (0x30 0x82 hi lo).
+  return bytes.subarray(0, 4 + bytes.readUInt16BE(2));
 }
 
 const say = (text: string) => process.stdout.write(`${text}\n`);
@@ -96,6 +106,8 @@ async function main(): Promise<void> {
             'inbound:',
             `  - { listen: "127.0.0.1:0", forward: "127.0.0.1:${apiPort}" }`,
             'admin: { listen: "127.0.0.1:0" }',
+            // The SPIFFE Workload API for the api service's own code (step 6).
+            `workloadApi: { socket: "${join(dir, 'api-workload.sock')}", mode: "0600" }`,
             // Demo setting: without NATS, the full state is fetched every second (the default is 60 s).
             'trustRefreshInterval: 1s',
           ].join('\n'),
@@ -125,6 +137,7 @@ async function main(): Promise<void> {
             'outbound:',
             `  - { listen: "127.0.0.1:0", upstream: "${formatHostPort(apiInbound)}", expect: ${API_ID} }`,
             'admin: { listen: "127.0.0.1:0" }',
+            `workloadApi: { socket: "${join(dir, 'web-workload.sock')}", mode: "0600" }`,
             'trustRefreshInterval: 1s',
           ].join('\n'),
           join(dir, 'web-sidecar.yaml'),
@@ -152,7 +165,31 @@ async function main(): Promise<void> {
     if (reply.status !== 200 || seen?.['peer'] !== WEB_ID)
       throw new Error('the allowed call did not go through as expected');
 
-    step(6, 'a client without a certificate tries the api sidecar directly');
+    step(6, 'SPIFFE Workload API: web reads its own SVID, then calls a plain-HTTP api endpoint with a JWT-SVID');
+    const webWorkload = new WorkloadApiClient({ socketPath: join(dir, 'web-workload.sock') });
+    cleanups.unshift(() => webWorkload.close());
+    const appSvid = await webWorkload.fetchX509Svid();
+    const appLeaf = new X509Certificate(firstDer(appSvid.chainDer));
+    say(
+      `    FetchX509SVID: ${appSvid.spiffeId}, serial ${appLeaf.serialNumber.toLowerCase()} (its own key; the proxy's is ${webSvid.serial})`,
+    );
+    const jwtApi = await startJwtApi({ socketPath: join(dir, 'api-workload.sock'), audience: API_ID });
+    cleanups.unshift(() => new Promise((r) => jwtApi.close(r)));
+    const jwtUrl = `http://127.0.0.1:${(jwtApi.address() as { port: number }).port}/jwt`;
+    const { token } = await webWorkload.fetchJwtSvid([API_ID]);
+    say(`    FetchJWTSVID (audience ${API_ID}): ${token.slice(0, 24)}… (ES256, 5 minutes)`);
+    const withToken = await fetch(jwtUrl, { headers: { authorization: `Bearer ${token}` } });
+    const withTokenBody = (await withToken.json()) as { caller?: string };
+    say(
+      `    with the JWT-SVID: HTTP ${withToken.status}, the api's sidecar (ValidateJWTSVID) says the caller is ${withTokenBody.caller}`,
+    );
+    const forged = `${token.slice(0, token.lastIndexOf('.'))}.${Buffer.alloc(64).toString('base64url')}`;
+    const withForged = await fetch(jwtUrl, { headers: { authorization: `Bearer ${forged}` } });
+    say(`    with a forged signature: HTTP ${withForged.status}`);
+    if (withToken.status !== 200 || withTokenBody.caller !== WEB_ID || withForged.status !== 401)
+      throw new Error('the JWT-SVID call did not go as expected');
+
+    step(7, 'a client without a certificate tries the api sidecar directly');
     const refused = await new Promise<string>((resolve) => {
       const socket = tlsConnect({
         ...apiInbound,
@@ -168,7 +205,7 @@ async function main(): Promise<void> {
     say(`    ${refused}`);
     if (!refused.startsWith('refused')) throw new Error('a client without a certificate got through');
 
-    step(7, `a third caller, ${BATCH_ID}, has no policy allowing it`);
+    step(8, `a third caller, ${BATCH_ID}, has no policy allowing it`);
     const batchToken = (await admin.createJoinToken({ spiffeId: BATCH_ID, ttlSeconds: 300, uses: 1 })).token;
     const batchSidecar = new Sidecar(
       {
@@ -219,7 +256,7 @@ async function main(): Promise<void> {
     say(`    call from batch, no restart anywhere: HTTP ${allowed.status} ${allowed.body.trim()}`);
     if (allowed.status !== 200) throw new Error('the new policy did not take effect');
 
-    step(8, 'CA rotation without a restart: sigil ca rotate prepare, activate, retire, while web keeps calling api');
+    step(9, 'CA rotation without a restart: sigil ca rotate prepare, activate, retire, while web keeps calling api');
     const serialOf = (sidecar: Sidecar) => sidecar.credentials.current!.material.serial;
     const before = { api: serialOf(apiSidecar), web: serialOf(webSidecar), batch: serialOf(batchSidecar) };
     const calls = { ok: 0, failed: 0 };
@@ -271,12 +308,26 @@ async function main(): Promise<void> {
           }),
       ),
     );
+    // The applications' own SVIDs (Workload API) renew right after their sidecar's; retire waits for them too.
+    const workloadSvidsRenewed = Promise.all(
+      everySidecar.map(
+        (sc) =>
+          new Promise<void>((resolve) => {
+            const svids = sc.workloadApi?.svids;
+            if (!svids) return resolve();
+            const off = svids.onChange(() => {
+              off();
+              resolve();
+            });
+          }),
+      ),
+    );
     // --force: the demo has just seen every sidecar take the new root, so it need not wait out caRotation.propagation.
     const activated = await admin.rotateCa({ step: 'activate', windowMs: 2_000, force: true });
     say(
       `    activate: the new intermediate signs; rotation order ${activated.orderId} asks every workload to renew within 2s`,
     );
-    await renewedAll;
+    await Promise.all([renewedAll, workloadSvidsRenewed]);
     for (const [name, sidecar] of [
       ['api', apiSidecar],
       ['web', webSidecar],
@@ -297,7 +348,7 @@ async function main(): Promise<void> {
     admin.close();
     admin = new AdminApi({ address: cpAddress, credentialsDir: join(dir, 'admin') });
 
-    step(9, `sigil revoke --spiffe-id ${WEB_ID} --reason keyCompromise, with a connection open`);
+    step(10, `sigil revoke --spiffe-id ${WEB_ID} --reason keyCompromise, with a connection open`);
     const open = await new Promise<import('node:net').Socket>((resolve, reject) => {
       const s = netConnect({ host: '127.0.0.1', port: webOutbound.port }, () => resolve(s));
       s.once('error', reject);
@@ -327,7 +378,7 @@ async function main(): Promise<void> {
     say(`    the next call: HTTP ${afterRevoke.status} ${afterRevoke.body.trim()}`);
     if (afterRevoke.status === 200) throw new Error('a revoked caller got through');
 
-    step(10, 'inventory (sigil certs list)');
+    step(11, 'inventory (sigil certs list)');
     for (const c of (await admin.listCertificates({ kind: 'svid' })).certificates) {
       say(`    ${c.serial}  ${c.status}  until ${new Date(Number(c.notAfterUnixMs)).toISOString()}  ${c.spiffeId}`);
     }

@@ -49,6 +49,30 @@ export class WorkloadApiClient {
     return metadata;
   }
 
+  /** The first message of FetchX509SVID: the workload's SVID chain (DER, leaf first) and its PKCS#8 key. */
+  fetchX509Svid(): Promise<{ spiffeId: string; chainDer: Uint8Array; keyPkcs8Der: Uint8Array }> {
+    return new Promise((resolve, reject) => {
+      const stream = this.#client.fetchX509SVID({}, this.#metadata(), { deadline: Date.now() + this.#timeoutMs });
+      stream.once(
+        'data',
+        (response: { svids: { spiffeId?: string; x509Svid?: Uint8Array; x509SvidKey?: Uint8Array }[] }) => {
+          const svid = response.svids[0];
+          stream.removeAllListeners('error');
+          stream.on('error', () => undefined);
+          stream.cancel();
+          if (!svid) reject(new SigilError(ErrorCode.INTERNAL, 'the Workload API returned no X.509-SVID'));
+          else
+            resolve({
+              spiffeId: svid.spiffeId ?? '',
+              chainDer: svid.x509Svid ?? new Uint8Array(),
+              keyPkcs8Der: svid.x509SvidKey ?? new Uint8Array(),
+            });
+        },
+      );
+      stream.once('error', (err: grpc.ServiceError) => reject(failure('fetching the X.509-SVID', err)));
+    });
+  }
+
   fetchJwtSvid(audience: readonly string[]): Promise<{ spiffeId: string; token: string }> {
     return new Promise((resolve, reject) => {
       this.#client.fetchJWTSVID(
