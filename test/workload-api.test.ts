@@ -96,6 +96,26 @@ t.test('the Workload API over a Unix socket', async (t) => {
     });
   });
 
+  t.test('every method refuses a call without the security header with InvalidArgument', async (t) => {
+    const client = new SpiffeWorkloadAPIClient(`unix:${socket}`, grpc.credentials.createInsecure());
+    t.teardown(() => client.close());
+    const unary = (call: (cb: (err: grpc.ServiceError | null) => void) => void) =>
+      new Promise<number | undefined>((resolve) => call((err) => resolve(err?.code)));
+    const stream = (s: grpc.ClientReadableStream<unknown>) =>
+      new Promise<number | undefined>((resolve) => {
+        s.on('data', () => resolve(grpc.status.OK));
+        s.on('error', (err: grpc.ServiceError) => resolve(err.code));
+      });
+    const codes = {
+      FetchX509SVID: await stream(client.fetchX509SVID({})),
+      FetchX509Bundles: await stream(client.fetchX509Bundles({})),
+      FetchJWTBundles: await stream(client.fetchJWTBundles({})),
+      FetchJWTSVID: await unary((cb) => client.fetchJWTSVID({ audience: ['api'] }, cb)),
+      ValidateJWTSVID: await unary((cb) => client.validateJWTSVID({ audience: 'api', svid: 'x.y.z' }, cb)),
+    };
+    for (const [method, code] of Object.entries(codes)) t.equal(code, grpc.status.INVALID_ARGUMENT, method);
+  });
+
   t.test('sigil jwt fetch and sigil jwt validate, for scripts', async (t) => {
     const env = { SPIFFE_ENDPOINT_SOCKET: `unix://${socket}` };
     const fetched = await run(process.execPath, [SIGIL_CLI, 'jwt', 'fetch', '--audience', 'api', '--json'], { env });
