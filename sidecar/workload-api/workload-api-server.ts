@@ -1,4 +1,4 @@
-import { chmod } from 'node:fs/promises';
+import { chmod, unlink } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
 import { isSigilError } from '../../common/errors.ts';
 import { validateJwtSvid } from '../../common/jwt-svid.ts';
@@ -85,18 +85,13 @@ export class WorkloadApiServer {
     this.#deps.logger.info({ socket: socketPath, mode: mode.toString(8) }, 'Workload API listening');
   }
 
+  /**
+   * Ends every call at once: Workload API streams never finish on their own, and SPIFFE clients reconnect (to the
+   * next sidecar process) by design. The socket file goes with the server.
+   */
   async stop(): Promise<void> {
-    await new Promise<void>((resolve) => {
-      const force = setTimeout(() => {
-        this.#server.forceShutdown();
-        resolve();
-      }, 2_000);
-      force.unref();
-      this.#server.tryShutdown(() => {
-        clearTimeout(force);
-        resolve();
-      });
-    });
+    this.#server.forceShutdown();
+    await unlink(this.#options.socketPath).catch(() => undefined);
   }
 
   #x509Response(svid: WorkloadSvid, bundle: TrustBundle): IX509SVIDResponse {
