@@ -18,6 +18,7 @@ import { registerSignCommands } from './commands/sign.ts';
 import { registerVerifyCommands } from './commands/verify.ts';
 import { registerTsaCommands } from './commands/tsa.ts';
 import { registerStoreCommands } from './commands/store.ts';
+import { registerJwtCommands } from './commands/jwt.ts';
 
 // Adding a command: a module in cli/commands/ exports `registerXCommands(program, io)`, added to the list below.
 // Its top-level imports stay light (commander types, ../io.ts, ../admin-connection.ts, ../secrets.ts, small pure
@@ -55,6 +56,7 @@ export function buildProgram(io: CliIo): Command {
     registerVerifyCommands,
     registerTsaCommands,
     registerStoreCommands,
+    registerJwtCommands,
   ]) {
     register(program, io);
   }

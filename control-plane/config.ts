@@ -22,6 +22,10 @@ export const controlPlaneFileSchema = z.strictObject({
     .default({ grpc: parseHostPort('127.0.0.1:7443'), http: parseHostPort('127.0.0.1:7080') }),
   svid: z.strictObject({ ttl: durationMs.default(3_600_000) }).default({ ttl: 3_600_000 }),
   joinTokens: z.strictObject({ defaultTtl: durationMs.default(900_000) }).default({ defaultTtl: 900_000 }),
+  /** JWT-SVIDs: the signing key's algorithm (for a key created from now on) and the tokens' lifetime. */
+  jwt: z
+    .strictObject({ algorithm: z.enum(['ES256', 'RS256']).default('ES256'), ttl: durationMs.default(300_000) })
+    .default({ algorithm: 'ES256', ttl: 300_000 }),
   store: storeFileSchema,
   nats: z
     .strictObject({
@@ -67,6 +71,7 @@ export interface ControlPlaneConfig {
   readonly dataDir: string;
   readonly listen: { readonly grpc: HostPort; readonly http: HostPort };
   readonly svidTtlMs: number;
+  readonly jwt: { readonly algorithm: 'ES256' | 'RS256'; readonly ttlMs: number };
   readonly joinTokenTtlMs: number;
   /** Absolute path of the SQLite file; `<dataDir>/sigil.db` when not configured. */
   readonly sqlitePath: string;
@@ -143,6 +148,7 @@ export function resolveControlPlaneConfig(sources: ConfigSources): ControlPlaneC
     policyDefaultAction: envOr(env, 'SIGIL_POLICY_DEFAULT_ACTION', file.policy.defaultAction, parseDefaultAction),
     nats: natsConfig(env['SIGIL_NATS_SERVERS'], file.nats, fileDir),
     acme: file.acme ? acmeSettings(file.acme, fileDir, sources.file?.path ?? 'configuration') : undefined,
+    jwt: Object.freeze({ algorithm: file.jwt.algorithm, ttlMs: file.jwt.ttl }),
     caRotation: Object.freeze({
       auto: envOr(env, 'SIGIL_CA_ROTATION_AUTO', file.caRotation.auto, parseBoolean('SIGIL_CA_ROTATION_AUTO')),
       propagationMs: file.caRotation.propagation,

@@ -39,6 +39,7 @@ import { acmeHandlers } from './api/acme-handlers.ts';
 import { AcmeService } from '../proto/index.ts';
 import { SigningCertificateIssuer } from './signing/signing-certificates.ts';
 import { Replication } from './ha/replication.ts';
+import { JwtKeySet } from './jwt/jwt-key-set.ts';
 
 export interface ControlPlaneOptions {
   readonly config: ControlPlaneConfig;
@@ -180,10 +181,23 @@ export class ControlPlane {
       { store: this.#store, clock: this.#clock, logger: this.#logger, announce: replication.announce('rotation') },
     );
     await orders.load();
+    const jwtKeys = new JwtKeySet(
+      {
+        dataDir: config.dataDir,
+        passphrase: this.#options.passphrase,
+        trustDomain,
+        algorithm: config.jwt.algorithm,
+        ttlMs: config.jwt.ttlMs,
+      },
+      { clock: this.#clock, logger: this.#logger },
+    );
+    // A CA made before JWT-SVIDs gets its first JWT key here, once, shared with the other replicas like a CA step.
+    await replication.aroundCaStep(() => jwtKeys.ensure());
     const trust = new TrustState(ca, {
       revocation: () => this.#requireRevocation().snapshot,
       policies: () => policies.wire,
       rotationOrders: () => orders.running(),
+      jwtKeys: () => jwtKeys.bundleKeys(),
     });
     await replication.exclusive('ca')(() => trust.load(this.#store));
     const caChanged = () => this.metrics.caNotAfter.set({ ca: 'intermediate' }, ca.intermediateNotAfter / 1000);
@@ -267,6 +281,7 @@ export class ControlPlane {
       },
       onCaChanged: caChanged,
       around: replication.aroundCaStep,
+      jwtKeys,
     });
     const scheduler = new CaRotationScheduler(config.caRotation, {
       rotation: caRotation,
@@ -287,6 +302,7 @@ export class ControlPlane {
         store: this.#store,
         renewServing: () => servingIdentity.renewNow().then(() => undefined),
         onCaChanged: caChanged,
+        reloadJwtKeys: () => jwtKeys.reload(),
       },
       {
         revocation: () => revocation.reload(),
@@ -294,7 +310,7 @@ export class ControlPlane {
         rotation: () => orders.load(),
       },
     );
-    this.#grpc.addService(IdentityService, identityHandlers({ ...edge, issuer, trust, trustDomain }));
+    this.#grpc.addService(IdentityService, identityHandlers({ ...edge, issuer, trust, trustDomain, jwt: jwtKeys }));
     this.#grpc.addService(
       AdminService,
       adminHandlers({
@@ -334,6 +350,12 @@ export class ControlPlane {
       metrics: () => this.metrics.render(),
       extra: {
         '/crl': async () => ({ status: 200, contentType: 'application/pkix-crl', body: revocation.snapshot.crlDer }),
+        // The trust bundle in the SPIFFE bundle format: X.509 roots and JWT-SVID keys, for JWT verifiers.
+        '/bundle.json': async () => ({
+          status: 200,
+          contentType: 'application/json',
+          body: trust.spiffeBundleDocument(),
+        }),
       },
     });
     const httpAddress = await this.#http.listen(config.listen.http);

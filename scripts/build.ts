@@ -18,7 +18,7 @@ import { BUILD_INFO_FILE, stampSources, type BuildInfo } from '../bin/build-fres
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const TSCONFIG = 'tsconfig.build.json';
 /** Files copied as they are: JavaScript the sources import that tsc does not emit. */
-const COPIED = ['proto/gen/sigil.js'];
+const COPIED = ['proto/gen/sigil.js', 'proto/gen/workload.js'];
 /** Files that shape the output besides the sources: a change to one makes the build stale too. */
 const BUILD_INPUTS = ['tsconfig.json', TSCONFIG, 'scripts/build.ts'];
 /** Top-level directories that hold no sources: dependencies, builds (dist, dist.building-N, ...) and scratch. */

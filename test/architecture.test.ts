@@ -69,6 +69,7 @@ const ENTRY_POINTS = new Set([
   'control-plane/signing.ts',
   'sidecar/index.ts',
   'sidecar/identity-client.ts',
+  'sidecar/workload-api-client.ts',
 ]);
 
 t.test('cli, examples and bench use components only through their entry points', async (t) => {

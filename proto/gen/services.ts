@@ -405,6 +405,32 @@ export const IdentityService = {
     responseSerialize: (message: sigil.v1.ITrustState): Buffer => toBuffer(sigil.v1.TrustState.encode(message).finish()),
     responseDeserialize: (bytes: Buffer): sigil.v1.TrustState => sigil.v1.TrustState.decode(bytes),
   },
+  /**
+   * Over mTLS with the sidecar's current SVID: an X.509-SVID of the same SPIFFE ID on another key, for the workload
+   * beside the sidecar (the SPIFFE Workload API). It does not replace the caller's SVID: the sidecar's own renewal
+   * lineage is untouched; it replaces the workload's previous one when named.
+   */
+  issueWorkloadSvid: {
+    path: '/sigil.v1.Identity/IssueWorkloadSvid',
+    originalName: 'IssueWorkloadSvid',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (message: sigil.v1.IIssueWorkloadSvidRequest): Buffer => toBuffer(sigil.v1.IssueWorkloadSvidRequest.encode(message).finish()),
+    requestDeserialize: (bytes: Buffer): sigil.v1.IssueWorkloadSvidRequest => sigil.v1.IssueWorkloadSvidRequest.decode(bytes),
+    responseSerialize: (message: sigil.v1.ISvidResponse): Buffer => toBuffer(sigil.v1.SvidResponse.encode(message).finish()),
+    responseDeserialize: (bytes: Buffer): sigil.v1.SvidResponse => sigil.v1.SvidResponse.decode(bytes),
+  },
+  /** Over mTLS with the sidecar's current SVID: a JWT-SVID for the caller's SPIFFE ID and the given audiences. */
+  mintJwtSvid: {
+    path: '/sigil.v1.Identity/MintJwtSvid',
+    originalName: 'MintJwtSvid',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (message: sigil.v1.IMintJwtSvidRequest): Buffer => toBuffer(sigil.v1.MintJwtSvidRequest.encode(message).finish()),
+    requestDeserialize: (bytes: Buffer): sigil.v1.MintJwtSvidRequest => sigil.v1.MintJwtSvidRequest.decode(bytes),
+    responseSerialize: (message: sigil.v1.IMintJwtSvidResponse): Buffer => toBuffer(sigil.v1.MintJwtSvidResponse.encode(message).finish()),
+    responseDeserialize: (bytes: Buffer): sigil.v1.MintJwtSvidResponse => sigil.v1.MintJwtSvidResponse.decode(bytes),
+  },
 } satisfies grpc.ServiceDefinition;
 
 /** Server side of sigil.v1.Identity: requests arrive decoded, responses may be plain objects. */
@@ -412,6 +438,8 @@ export interface IdentityServer extends grpc.UntypedServiceImplementation {
   attest: grpc.handleUnaryCall<sigil.v1.AttestRequest, sigil.v1.ISvidResponse>;
   renew: grpc.handleUnaryCall<sigil.v1.RenewRequest, sigil.v1.ISvidResponse>;
   fetchTrust: grpc.handleUnaryCall<sigil.v1.FetchTrustRequest, sigil.v1.ITrustState>;
+  issueWorkloadSvid: grpc.handleUnaryCall<sigil.v1.IssueWorkloadSvidRequest, sigil.v1.ISvidResponse>;
+  mintJwtSvid: grpc.handleUnaryCall<sigil.v1.MintJwtSvidRequest, sigil.v1.IMintJwtSvidResponse>;
 }
 
 /** Client of sigil.v1.Identity: requests may be plain objects, responses arrive decoded. */
@@ -428,6 +456,14 @@ export interface IdentityClient extends grpc.Client {
   fetchTrust(request: sigil.v1.IFetchTrustRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<sigil.v1.TrustState>): grpc.ClientUnaryCall;
   fetchTrust(request: sigil.v1.IFetchTrustRequest, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.TrustState>): grpc.ClientUnaryCall;
   fetchTrust(request: sigil.v1.IFetchTrustRequest, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.TrustState>): grpc.ClientUnaryCall;
+  issueWorkloadSvid(request: sigil.v1.IIssueWorkloadSvidRequest, callback: grpc.requestCallback<sigil.v1.SvidResponse>): grpc.ClientUnaryCall;
+  issueWorkloadSvid(request: sigil.v1.IIssueWorkloadSvidRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<sigil.v1.SvidResponse>): grpc.ClientUnaryCall;
+  issueWorkloadSvid(request: sigil.v1.IIssueWorkloadSvidRequest, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.SvidResponse>): grpc.ClientUnaryCall;
+  issueWorkloadSvid(request: sigil.v1.IIssueWorkloadSvidRequest, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.SvidResponse>): grpc.ClientUnaryCall;
+  mintJwtSvid(request: sigil.v1.IMintJwtSvidRequest, callback: grpc.requestCallback<sigil.v1.MintJwtSvidResponse>): grpc.ClientUnaryCall;
+  mintJwtSvid(request: sigil.v1.IMintJwtSvidRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<sigil.v1.MintJwtSvidResponse>): grpc.ClientUnaryCall;
+  mintJwtSvid(request: sigil.v1.IMintJwtSvidRequest, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.MintJwtSvidResponse>): grpc.ClientUnaryCall;
+  mintJwtSvid(request: sigil.v1.IMintJwtSvidRequest, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.MintJwtSvidResponse>): grpc.ClientUnaryCall;
 }
 
 export interface IdentityClientConstructor {

@@ -5925,6 +5925,12 @@ export namespace sigil {
             refreshHintSeconds: number;
 
             /**
+             * The SPIFFE bundle document (JWKS JSON: x509-svid and jwt-svid keys), so JWT keys travel with the roots; empty
+             * from a control plane without JWT keys.
+             */
+            spiffeBundle: Uint8Array;
+
+            /**
              * Creates a new BundleUpdate instance using the specified properties.
              * @param [properties] Properties to set
              * @returns BundleUpdate instance
@@ -6016,6 +6022,12 @@ export namespace sigil {
 
                 /** BundleUpdate refreshHintSeconds */
                 refreshHintSeconds?: (number|null);
+
+                /**
+                 * The SPIFFE bundle document (JWKS JSON: x509-svid and jwt-svid keys), so JWT keys travel with the roots; empty
+                 * from a control plane without JWT keys.
+                 */
+                spiffeBundle?: (Uint8Array|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
@@ -6302,6 +6314,369 @@ export namespace sigil {
 
             /** Shape of a PolicyUpdate. */
             type $Shape = sigil.v1.PolicyUpdate.$Properties;
+        }
+
+        /**
+         * Properties of an IssueWorkloadSvidRequest.
+         * @deprecated Use sigil.v1.IssueWorkloadSvidRequest.$Properties instead.
+         */
+        interface IIssueWorkloadSvidRequest extends sigil.v1.IssueWorkloadSvidRequest.$Properties {
+        }
+
+        /** Represents an IssueWorkloadSvidRequest. */
+        class IssueWorkloadSvidRequest {
+
+            /**
+             * Constructs a new IssueWorkloadSvidRequest.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.IssueWorkloadSvidRequest.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** PKCS#10 certificate signing request, DER, for a key that was never certified. */
+            csr: Uint8Array;
+
+            /** Serial (lowercase hex) of the workload SVID this one replaces; empty for the first. */
+            replacesSerial: string;
+
+            /**
+             * Creates a new IssueWorkloadSvidRequest instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns IssueWorkloadSvidRequest instance
+             */
+            static create(properties: sigil.v1.IssueWorkloadSvidRequest.$Shape): sigil.v1.IssueWorkloadSvidRequest & sigil.v1.IssueWorkloadSvidRequest.$Shape;
+            static create(properties?: sigil.v1.IssueWorkloadSvidRequest.$Properties): sigil.v1.IssueWorkloadSvidRequest;
+
+            /**
+             * Encodes the specified IssueWorkloadSvidRequest message. Does not implicitly {@link sigil.v1.IssueWorkloadSvidRequest.verify|verify} messages.
+             * @param message IssueWorkloadSvidRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.IssueWorkloadSvidRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified IssueWorkloadSvidRequest message, length delimited. Does not implicitly {@link sigil.v1.IssueWorkloadSvidRequest.verify|verify} messages.
+             * @param message IssueWorkloadSvidRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.IssueWorkloadSvidRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes an IssueWorkloadSvidRequest message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.IssueWorkloadSvidRequest & sigil.v1.IssueWorkloadSvidRequest.$Shape} IssueWorkloadSvidRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.IssueWorkloadSvidRequest & sigil.v1.IssueWorkloadSvidRequest.$Shape;
+
+            /**
+             * Decodes an IssueWorkloadSvidRequest message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.IssueWorkloadSvidRequest & sigil.v1.IssueWorkloadSvidRequest.$Shape} IssueWorkloadSvidRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.IssueWorkloadSvidRequest & sigil.v1.IssueWorkloadSvidRequest.$Shape;
+
+            /**
+             * Verifies an IssueWorkloadSvidRequest message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates an IssueWorkloadSvidRequest message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns IssueWorkloadSvidRequest
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.IssueWorkloadSvidRequest;
+
+            /**
+             * Creates a plain object from an IssueWorkloadSvidRequest message. Also converts values to other types if specified.
+             * @param message IssueWorkloadSvidRequest
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.IssueWorkloadSvidRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this IssueWorkloadSvidRequest to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for IssueWorkloadSvidRequest
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace IssueWorkloadSvidRequest {
+
+            /** Properties of an IssueWorkloadSvidRequest. */
+            interface $Properties {
+
+                /** PKCS#10 certificate signing request, DER, for a key that was never certified. */
+                csr?: (Uint8Array|null);
+
+                /** Serial (lowercase hex) of the workload SVID this one replaces; empty for the first. */
+                replacesSerial?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of an IssueWorkloadSvidRequest. */
+            type $Shape = sigil.v1.IssueWorkloadSvidRequest.$Properties;
+        }
+
+        /**
+         * Properties of a MintJwtSvidRequest.
+         * @deprecated Use sigil.v1.MintJwtSvidRequest.$Properties instead.
+         */
+        interface IMintJwtSvidRequest extends sigil.v1.MintJwtSvidRequest.$Properties {
+        }
+
+        /** Represents a MintJwtSvidRequest. */
+        class MintJwtSvidRequest {
+
+            /**
+             * Constructs a new MintJwtSvidRequest.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.MintJwtSvidRequest.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** At least one. */
+            audience: string[];
+
+            /**
+             * Creates a new MintJwtSvidRequest instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns MintJwtSvidRequest instance
+             */
+            static create(properties: sigil.v1.MintJwtSvidRequest.$Shape): sigil.v1.MintJwtSvidRequest & sigil.v1.MintJwtSvidRequest.$Shape;
+            static create(properties?: sigil.v1.MintJwtSvidRequest.$Properties): sigil.v1.MintJwtSvidRequest;
+
+            /**
+             * Encodes the specified MintJwtSvidRequest message. Does not implicitly {@link sigil.v1.MintJwtSvidRequest.verify|verify} messages.
+             * @param message MintJwtSvidRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.MintJwtSvidRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified MintJwtSvidRequest message, length delimited. Does not implicitly {@link sigil.v1.MintJwtSvidRequest.verify|verify} messages.
+             * @param message MintJwtSvidRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.MintJwtSvidRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a MintJwtSvidRequest message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.MintJwtSvidRequest & sigil.v1.MintJwtSvidRequest.$Shape} MintJwtSvidRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.MintJwtSvidRequest & sigil.v1.MintJwtSvidRequest.$Shape;
+
+            /**
+             * Decodes a MintJwtSvidRequest message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.MintJwtSvidRequest & sigil.v1.MintJwtSvidRequest.$Shape} MintJwtSvidRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.MintJwtSvidRequest & sigil.v1.MintJwtSvidRequest.$Shape;
+
+            /**
+             * Verifies a MintJwtSvidRequest message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a MintJwtSvidRequest message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns MintJwtSvidRequest
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.MintJwtSvidRequest;
+
+            /**
+             * Creates a plain object from a MintJwtSvidRequest message. Also converts values to other types if specified.
+             * @param message MintJwtSvidRequest
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.MintJwtSvidRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this MintJwtSvidRequest to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for MintJwtSvidRequest
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace MintJwtSvidRequest {
+
+            /** Properties of a MintJwtSvidRequest. */
+            interface $Properties {
+
+                /** At least one. */
+                audience?: (string[]|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a MintJwtSvidRequest. */
+            type $Shape = sigil.v1.MintJwtSvidRequest.$Properties;
+        }
+
+        /**
+         * Properties of a MintJwtSvidResponse.
+         * @deprecated Use sigil.v1.MintJwtSvidResponse.$Properties instead.
+         */
+        interface IMintJwtSvidResponse extends sigil.v1.MintJwtSvidResponse.$Properties {
+        }
+
+        /** Represents a MintJwtSvidResponse. */
+        class MintJwtSvidResponse {
+
+            /**
+             * Constructs a new MintJwtSvidResponse.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.MintJwtSvidResponse.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** JWS compact serialization. */
+            token: string;
+
+            /** MintJwtSvidResponse expiresAtUnixMs. */
+            expiresAtUnixMs: number;
+
+            /**
+             * Creates a new MintJwtSvidResponse instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns MintJwtSvidResponse instance
+             */
+            static create(properties: sigil.v1.MintJwtSvidResponse.$Shape): sigil.v1.MintJwtSvidResponse & sigil.v1.MintJwtSvidResponse.$Shape;
+            static create(properties?: sigil.v1.MintJwtSvidResponse.$Properties): sigil.v1.MintJwtSvidResponse;
+
+            /**
+             * Encodes the specified MintJwtSvidResponse message. Does not implicitly {@link sigil.v1.MintJwtSvidResponse.verify|verify} messages.
+             * @param message MintJwtSvidResponse message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.MintJwtSvidResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified MintJwtSvidResponse message, length delimited. Does not implicitly {@link sigil.v1.MintJwtSvidResponse.verify|verify} messages.
+             * @param message MintJwtSvidResponse message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.MintJwtSvidResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a MintJwtSvidResponse message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.MintJwtSvidResponse & sigil.v1.MintJwtSvidResponse.$Shape} MintJwtSvidResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.MintJwtSvidResponse & sigil.v1.MintJwtSvidResponse.$Shape;
+
+            /**
+             * Decodes a MintJwtSvidResponse message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.MintJwtSvidResponse & sigil.v1.MintJwtSvidResponse.$Shape} MintJwtSvidResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.MintJwtSvidResponse & sigil.v1.MintJwtSvidResponse.$Shape;
+
+            /**
+             * Verifies a MintJwtSvidResponse message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a MintJwtSvidResponse message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns MintJwtSvidResponse
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.MintJwtSvidResponse;
+
+            /**
+             * Creates a plain object from a MintJwtSvidResponse message. Also converts values to other types if specified.
+             * @param message MintJwtSvidResponse
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.MintJwtSvidResponse, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this MintJwtSvidResponse to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for MintJwtSvidResponse
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace MintJwtSvidResponse {
+
+            /** Properties of a MintJwtSvidResponse. */
+            interface $Properties {
+
+                /** JWS compact serialization. */
+                token?: (string|null);
+
+                /** MintJwtSvidResponse expiresAtUnixMs */
+                expiresAtUnixMs?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a MintJwtSvidResponse. */
+            type $Shape = sigil.v1.MintJwtSvidResponse.$Properties;
         }
 
         /**
@@ -6832,6 +7207,12 @@ export namespace sigil {
             nextPageToken: string;
 
             /**
+             * The trust domain's bundle in the SPIFFE bundle format (JSON JWK set: `use: x509-svid` keys with x5c, and
+             * `use: jwt-svid` keys for JWT-SVIDs); empty from a control plane without JWT keys.
+             */
+            spiffeBundle: Uint8Array;
+
+            /**
              * Creates a new TrustState instance using the specified properties.
              * @param [properties] Properties to set
              * @returns TrustState instance
@@ -6942,6 +7323,12 @@ export namespace sigil {
                  * (CRL number and policy version), and a state that moved on between pages is answered with ABORTED: start over.
                  */
                 nextPageToken?: (string|null);
+
+                /**
+                 * The trust domain's bundle in the SPIFFE bundle format (JSON JWK set: `use: x509-svid` keys with x5c, and
+                 * `use: jwt-svid` keys for JWT-SVIDs); empty from a control plane without JWT keys.
+                 */
+                spiffeBundle?: (Uint8Array|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];

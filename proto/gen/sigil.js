@@ -16265,6 +16265,8 @@ export const sigil = $root.sigil = (() => {
              * @property {Array.<Uint8Array>|null} [roots] DER root certificates.
              * @property {number|null} [bundleSequence] BundleUpdate bundleSequence
              * @property {number|null} [refreshHintSeconds] BundleUpdate refreshHintSeconds
+             * @property {Uint8Array|null} [spiffeBundle] The SPIFFE bundle document (JWKS JSON: x509-svid and jwt-svid keys), so JWT keys travel with the roots; empty
+             * from a control plane without JWT keys.
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -16322,6 +16324,15 @@ export const sigil = $root.sigil = (() => {
             BundleUpdate.prototype.refreshHintSeconds = 0;
 
             /**
+             * The SPIFFE bundle document (JWKS JSON: x509-svid and jwt-svid keys), so JWT keys travel with the roots; empty
+             * from a control plane without JWT keys.
+             * @member {Uint8Array} spiffeBundle
+             * @memberof sigil.v1.BundleUpdate
+             * @instance
+             */
+            BundleUpdate.prototype.spiffeBundle = $util.newBuffer([]);
+
+            /**
              * Creates a new BundleUpdate instance using the specified properties.
              * @function create
              * @memberof sigil.v1.BundleUpdate
@@ -16360,6 +16371,8 @@ export const sigil = $root.sigil = (() => {
                     writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.bundleSequence);
                 if (message.refreshHintSeconds != null && $Object.hasOwnProperty.call(message, "refreshHintSeconds") && message.refreshHintSeconds !== 0)
                     writer.uint32(/* id 3, wireType 0 =*/24).uint32(message.refreshHintSeconds);
+                if (message.spiffeBundle != null && $Object.hasOwnProperty.call(message, "spiffeBundle") && message.spiffeBundle.length)
+                    writer.uint32(/* id 4, wireType 2 =*/34).bytes(message.spiffeBundle);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -16443,6 +16456,15 @@ export const sigil = $root.sigil = (() => {
                                 delete message.refreshHintSeconds;
                             continue;
                         }
+                    case 4: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.spiffeBundle = value;
+                            else
+                                delete message.spiffeBundle;
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -16504,6 +16526,9 @@ export const sigil = $root.sigil = (() => {
                 if (message.refreshHintSeconds != null && $Object.hasOwnProperty.call(message, "refreshHintSeconds"))
                     if (!$util.isInteger(message.refreshHintSeconds))
                         return "refreshHintSeconds: integer expected";
+                if (message.spiffeBundle != null && $Object.hasOwnProperty.call(message, "spiffeBundle"))
+                    if (!(message.spiffeBundle && typeof message.spiffeBundle.length === "number" || $util.isString(message.spiffeBundle)))
+                        return "spiffeBundle: buffer expected";
                 return null;
             };
 
@@ -16548,6 +16573,12 @@ export const sigil = $root.sigil = (() => {
                 if (object.refreshHintSeconds != null)
                     if ($Number(object.refreshHintSeconds) !== 0)
                         message.refreshHintSeconds = object.refreshHintSeconds >>> 0;
+                if (object.spiffeBundle != null)
+                    if (object.spiffeBundle.length)
+                        if (typeof object.spiffeBundle === "string")
+                            $util.base64.decode(object.spiffeBundle, message.spiffeBundle = $util.newBuffer($util.base64.length(object.spiffeBundle)), 0);
+                        else if (object.spiffeBundle.length >= 0)
+                            message.spiffeBundle = object.spiffeBundle;
                 return message;
             };
 
@@ -16573,6 +16604,13 @@ export const sigil = $root.sigil = (() => {
                 if (options.defaults) {
                     object.bundleSequence = 0;
                     object.refreshHintSeconds = 0;
+                    if (options.bytes === $String)
+                        object.spiffeBundle = "";
+                    else {
+                        object.spiffeBundle = [];
+                        if (options.bytes !== $Array)
+                            object.spiffeBundle = $util.newBuffer(object.spiffeBundle);
+                    }
                 }
                 if (message.roots && message.roots.length) {
                     object.roots = $Array(message.roots.length);
@@ -16588,6 +16626,8 @@ export const sigil = $root.sigil = (() => {
                         object.bundleSequence = options.longs === $String ? $util.Long.prototype.toString.call(message.bundleSequence) : options.longs === $Number ? new $util.LongBits(message.bundleSequence.low >>> 0, message.bundleSequence.high >>> 0).toNumber(true) : message.bundleSequence;
                 if (message.refreshHintSeconds != null && $Object.hasOwnProperty.call(message, "refreshHintSeconds"))
                     object.refreshHintSeconds = message.refreshHintSeconds;
+                if (message.spiffeBundle != null && $Object.hasOwnProperty.call(message, "spiffeBundle"))
+                    object.spiffeBundle = options.bytes === $String ? $util.base64.encode(message.spiffeBundle, 0, message.spiffeBundle.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.spiffeBundle) : message.spiffeBundle;
                 return object;
             };
 
@@ -17370,6 +17410,924 @@ export const sigil = $root.sigil = (() => {
             };
 
             return PolicyUpdate;
+        })();
+
+        v1.IssueWorkloadSvidRequest = (function() {
+
+            /**
+             * Properties of an IssueWorkloadSvidRequest.
+             * @typedef {Object} sigil.v1.IssueWorkloadSvidRequest.$Properties
+             * @property {Uint8Array|null} [csr] PKCS#10 certificate signing request, DER, for a key that was never certified.
+             * @property {string|null} [replacesSerial] Serial (lowercase hex) of the workload SVID this one replaces; empty for the first.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an IssueWorkloadSvidRequest.
+             * @memberof sigil.v1
+             * @interface IIssueWorkloadSvidRequest
+             * @augments sigil.v1.IssueWorkloadSvidRequest.$Properties
+             * @deprecated Use sigil.v1.IssueWorkloadSvidRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of an IssueWorkloadSvidRequest.
+             * @typedef {sigil.v1.IssueWorkloadSvidRequest.$Properties} sigil.v1.IssueWorkloadSvidRequest.$Shape
+             */
+
+            /**
+             * Constructs a new IssueWorkloadSvidRequest.
+             * @memberof sigil.v1
+             * @classdesc Represents an IssueWorkloadSvidRequest.
+             * @constructor
+             * @param {sigil.v1.IssueWorkloadSvidRequest.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const IssueWorkloadSvidRequest = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * PKCS#10 certificate signing request, DER, for a key that was never certified.
+             * @member {Uint8Array} csr
+             * @memberof sigil.v1.IssueWorkloadSvidRequest
+             * @instance
+             */
+            IssueWorkloadSvidRequest.prototype.csr = $util.newBuffer([]);
+
+            /**
+             * Serial (lowercase hex) of the workload SVID this one replaces; empty for the first.
+             * @member {string} replacesSerial
+             * @memberof sigil.v1.IssueWorkloadSvidRequest
+             * @instance
+             */
+            IssueWorkloadSvidRequest.prototype.replacesSerial = "";
+
+            /**
+             * Creates a new IssueWorkloadSvidRequest instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.IssueWorkloadSvidRequest
+             * @static
+             * @param {sigil.v1.IssueWorkloadSvidRequest.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.IssueWorkloadSvidRequest} IssueWorkloadSvidRequest instance
+             * @type {{
+             *   (properties: sigil.v1.IssueWorkloadSvidRequest.$Shape): sigil.v1.IssueWorkloadSvidRequest & sigil.v1.IssueWorkloadSvidRequest.$Shape;
+             *   (properties?: sigil.v1.IssueWorkloadSvidRequest.$Properties): sigil.v1.IssueWorkloadSvidRequest;
+             * }}
+             */
+            IssueWorkloadSvidRequest.create = function(properties) {
+                return new IssueWorkloadSvidRequest(properties);
+            };
+
+            /**
+             * Encodes the specified IssueWorkloadSvidRequest message. Does not implicitly {@link sigil.v1.IssueWorkloadSvidRequest.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.IssueWorkloadSvidRequest
+             * @static
+             * @param {sigil.v1.IssueWorkloadSvidRequest.$Properties} message IssueWorkloadSvidRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            IssueWorkloadSvidRequest.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.csr != null && $Object.hasOwnProperty.call(message, "csr") && message.csr.length)
+                    writer.uint32(/* id 1, wireType 2 =*/10).bytes(message.csr);
+                if (message.replacesSerial != null && $Object.hasOwnProperty.call(message, "replacesSerial") && message.replacesSerial !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.replacesSerial);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified IssueWorkloadSvidRequest message, length delimited. Does not implicitly {@link sigil.v1.IssueWorkloadSvidRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.IssueWorkloadSvidRequest
+             * @static
+             * @param {sigil.v1.IssueWorkloadSvidRequest.$Properties} message IssueWorkloadSvidRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            IssueWorkloadSvidRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an IssueWorkloadSvidRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.IssueWorkloadSvidRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.IssueWorkloadSvidRequest & sigil.v1.IssueWorkloadSvidRequest.$Shape} IssueWorkloadSvidRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            IssueWorkloadSvidRequest.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.IssueWorkloadSvidRequest();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.csr = value;
+                            else
+                                delete message.csr;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.replacesSerial = value;
+                            else
+                                delete message.replacesSerial;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes an IssueWorkloadSvidRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.IssueWorkloadSvidRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.IssueWorkloadSvidRequest & sigil.v1.IssueWorkloadSvidRequest.$Shape} IssueWorkloadSvidRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            IssueWorkloadSvidRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an IssueWorkloadSvidRequest message.
+             * @function verify
+             * @memberof sigil.v1.IssueWorkloadSvidRequest
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            IssueWorkloadSvidRequest.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.csr != null && $Object.hasOwnProperty.call(message, "csr"))
+                    if (!(message.csr && typeof message.csr.length === "number" || $util.isString(message.csr)))
+                        return "csr: buffer expected";
+                if (message.replacesSerial != null && $Object.hasOwnProperty.call(message, "replacesSerial"))
+                    if (!$util.isString(message.replacesSerial))
+                        return "replacesSerial: string expected";
+                return null;
+            };
+
+            /**
+             * Creates an IssueWorkloadSvidRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.IssueWorkloadSvidRequest
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.IssueWorkloadSvidRequest} IssueWorkloadSvidRequest
+             */
+            IssueWorkloadSvidRequest.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.IssueWorkloadSvidRequest)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.IssueWorkloadSvidRequest: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.IssueWorkloadSvidRequest();
+                if (object.csr != null)
+                    if (object.csr.length)
+                        if (typeof object.csr === "string")
+                            $util.base64.decode(object.csr, message.csr = $util.newBuffer($util.base64.length(object.csr)), 0);
+                        else if (object.csr.length >= 0)
+                            message.csr = object.csr;
+                if (object.replacesSerial != null)
+                    if (typeof object.replacesSerial !== "string" || object.replacesSerial.length)
+                        message.replacesSerial = $String(object.replacesSerial);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an IssueWorkloadSvidRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.IssueWorkloadSvidRequest
+             * @static
+             * @param {sigil.v1.IssueWorkloadSvidRequest} message IssueWorkloadSvidRequest
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            IssueWorkloadSvidRequest.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    if (options.bytes === $String)
+                        object.csr = "";
+                    else {
+                        object.csr = [];
+                        if (options.bytes !== $Array)
+                            object.csr = $util.newBuffer(object.csr);
+                    }
+                    object.replacesSerial = "";
+                }
+                if (message.csr != null && $Object.hasOwnProperty.call(message, "csr"))
+                    object.csr = options.bytes === $String ? $util.base64.encode(message.csr, 0, message.csr.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.csr) : message.csr;
+                if (message.replacesSerial != null && $Object.hasOwnProperty.call(message, "replacesSerial"))
+                    object.replacesSerial = message.replacesSerial;
+                return object;
+            };
+
+            /**
+             * Converts this IssueWorkloadSvidRequest to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.IssueWorkloadSvidRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            IssueWorkloadSvidRequest.prototype.toJSON = function() {
+                return IssueWorkloadSvidRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for IssueWorkloadSvidRequest
+             * @function getTypeUrl
+             * @memberof sigil.v1.IssueWorkloadSvidRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            IssueWorkloadSvidRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.IssueWorkloadSvidRequest";
+            };
+
+            return IssueWorkloadSvidRequest;
+        })();
+
+        v1.MintJwtSvidRequest = (function() {
+
+            /**
+             * Properties of a MintJwtSvidRequest.
+             * @typedef {Object} sigil.v1.MintJwtSvidRequest.$Properties
+             * @property {Array.<string>|null} [audience] At least one.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a MintJwtSvidRequest.
+             * @memberof sigil.v1
+             * @interface IMintJwtSvidRequest
+             * @augments sigil.v1.MintJwtSvidRequest.$Properties
+             * @deprecated Use sigil.v1.MintJwtSvidRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of a MintJwtSvidRequest.
+             * @typedef {sigil.v1.MintJwtSvidRequest.$Properties} sigil.v1.MintJwtSvidRequest.$Shape
+             */
+
+            /**
+             * Constructs a new MintJwtSvidRequest.
+             * @memberof sigil.v1
+             * @classdesc Represents a MintJwtSvidRequest.
+             * @constructor
+             * @param {sigil.v1.MintJwtSvidRequest.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const MintJwtSvidRequest = function (properties) {
+                this.audience = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * At least one.
+             * @member {Array.<string>} audience
+             * @memberof sigil.v1.MintJwtSvidRequest
+             * @instance
+             */
+            MintJwtSvidRequest.prototype.audience = $util.emptyArray;
+
+            /**
+             * Creates a new MintJwtSvidRequest instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.MintJwtSvidRequest
+             * @static
+             * @param {sigil.v1.MintJwtSvidRequest.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.MintJwtSvidRequest} MintJwtSvidRequest instance
+             * @type {{
+             *   (properties: sigil.v1.MintJwtSvidRequest.$Shape): sigil.v1.MintJwtSvidRequest & sigil.v1.MintJwtSvidRequest.$Shape;
+             *   (properties?: sigil.v1.MintJwtSvidRequest.$Properties): sigil.v1.MintJwtSvidRequest;
+             * }}
+             */
+            MintJwtSvidRequest.create = function(properties) {
+                return new MintJwtSvidRequest(properties);
+            };
+
+            /**
+             * Encodes the specified MintJwtSvidRequest message. Does not implicitly {@link sigil.v1.MintJwtSvidRequest.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.MintJwtSvidRequest
+             * @static
+             * @param {sigil.v1.MintJwtSvidRequest.$Properties} message MintJwtSvidRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            MintJwtSvidRequest.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.audience != null && message.audience.length)
+                    for (let i = 0; i < message.audience.length; ++i)
+                        writer.uint32(/* id 1, wireType 2 =*/10).string(message.audience[i]);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified MintJwtSvidRequest message, length delimited. Does not implicitly {@link sigil.v1.MintJwtSvidRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.MintJwtSvidRequest
+             * @static
+             * @param {sigil.v1.MintJwtSvidRequest.$Properties} message MintJwtSvidRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            MintJwtSvidRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a MintJwtSvidRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.MintJwtSvidRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.MintJwtSvidRequest & sigil.v1.MintJwtSvidRequest.$Shape} MintJwtSvidRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            MintJwtSvidRequest.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.MintJwtSvidRequest();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.audience && message.audience.length))
+                                message.audience = [];
+                            message.audience.push(reader.stringVerify());
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a MintJwtSvidRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.MintJwtSvidRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.MintJwtSvidRequest & sigil.v1.MintJwtSvidRequest.$Shape} MintJwtSvidRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            MintJwtSvidRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a MintJwtSvidRequest message.
+             * @function verify
+             * @memberof sigil.v1.MintJwtSvidRequest
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            MintJwtSvidRequest.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.audience != null && $Object.hasOwnProperty.call(message, "audience")) {
+                    if (!$Array.isArray(message.audience))
+                        return "audience: array expected";
+                    for (let i = 0; i < message.audience.length; ++i)
+                        if (!$util.isString(message.audience[i]))
+                            return "audience: string[] expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a MintJwtSvidRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.MintJwtSvidRequest
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.MintJwtSvidRequest} MintJwtSvidRequest
+             */
+            MintJwtSvidRequest.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.MintJwtSvidRequest)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.MintJwtSvidRequest: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.MintJwtSvidRequest();
+                if (object.audience) {
+                    if (!$Array.isArray(object.audience))
+                        throw $TypeError(".sigil.v1.MintJwtSvidRequest.audience: array expected");
+                    message.audience = $Array(object.audience.length);
+                    for (let i = 0; i < object.audience.length; ++i)
+                        message.audience[i] = $String(object.audience[i]);
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a MintJwtSvidRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.MintJwtSvidRequest
+             * @static
+             * @param {sigil.v1.MintJwtSvidRequest} message MintJwtSvidRequest
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            MintJwtSvidRequest.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.audience = [];
+                if (message.audience && message.audience.length) {
+                    object.audience = $Array(message.audience.length);
+                    for (let j = 0; j < message.audience.length; ++j)
+                        object.audience[j] = message.audience[j];
+                }
+                return object;
+            };
+
+            /**
+             * Converts this MintJwtSvidRequest to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.MintJwtSvidRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            MintJwtSvidRequest.prototype.toJSON = function() {
+                return MintJwtSvidRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for MintJwtSvidRequest
+             * @function getTypeUrl
+             * @memberof sigil.v1.MintJwtSvidRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            MintJwtSvidRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.MintJwtSvidRequest";
+            };
+
+            return MintJwtSvidRequest;
+        })();
+
+        v1.MintJwtSvidResponse = (function() {
+
+            /**
+             * Properties of a MintJwtSvidResponse.
+             * @typedef {Object} sigil.v1.MintJwtSvidResponse.$Properties
+             * @property {string|null} [token] JWS compact serialization.
+             * @property {number|null} [expiresAtUnixMs] MintJwtSvidResponse expiresAtUnixMs
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a MintJwtSvidResponse.
+             * @memberof sigil.v1
+             * @interface IMintJwtSvidResponse
+             * @augments sigil.v1.MintJwtSvidResponse.$Properties
+             * @deprecated Use sigil.v1.MintJwtSvidResponse.$Properties instead.
+             */
+
+            /**
+             * Shape of a MintJwtSvidResponse.
+             * @typedef {sigil.v1.MintJwtSvidResponse.$Properties} sigil.v1.MintJwtSvidResponse.$Shape
+             */
+
+            /**
+             * Constructs a new MintJwtSvidResponse.
+             * @memberof sigil.v1
+             * @classdesc Represents a MintJwtSvidResponse.
+             * @constructor
+             * @param {sigil.v1.MintJwtSvidResponse.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const MintJwtSvidResponse = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * JWS compact serialization.
+             * @member {string} token
+             * @memberof sigil.v1.MintJwtSvidResponse
+             * @instance
+             */
+            MintJwtSvidResponse.prototype.token = "";
+
+            /**
+             * MintJwtSvidResponse expiresAtUnixMs.
+             * @member {number} expiresAtUnixMs
+             * @memberof sigil.v1.MintJwtSvidResponse
+             * @instance
+             */
+            MintJwtSvidResponse.prototype.expiresAtUnixMs = 0;
+
+            /**
+             * Creates a new MintJwtSvidResponse instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.MintJwtSvidResponse
+             * @static
+             * @param {sigil.v1.MintJwtSvidResponse.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.MintJwtSvidResponse} MintJwtSvidResponse instance
+             * @type {{
+             *   (properties: sigil.v1.MintJwtSvidResponse.$Shape): sigil.v1.MintJwtSvidResponse & sigil.v1.MintJwtSvidResponse.$Shape;
+             *   (properties?: sigil.v1.MintJwtSvidResponse.$Properties): sigil.v1.MintJwtSvidResponse;
+             * }}
+             */
+            MintJwtSvidResponse.create = function(properties) {
+                return new MintJwtSvidResponse(properties);
+            };
+
+            /**
+             * Encodes the specified MintJwtSvidResponse message. Does not implicitly {@link sigil.v1.MintJwtSvidResponse.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.MintJwtSvidResponse
+             * @static
+             * @param {sigil.v1.MintJwtSvidResponse.$Properties} message MintJwtSvidResponse message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            MintJwtSvidResponse.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.token != null && $Object.hasOwnProperty.call(message, "token") && message.token !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.token);
+                if (message.expiresAtUnixMs != null && $Object.hasOwnProperty.call(message, "expiresAtUnixMs") && (typeof message.expiresAtUnixMs === "object" ? message.expiresAtUnixMs.low || message.expiresAtUnixMs.high : message.expiresAtUnixMs !== 0))
+                    writer.uint32(/* id 2, wireType 0 =*/16).int64(message.expiresAtUnixMs);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified MintJwtSvidResponse message, length delimited. Does not implicitly {@link sigil.v1.MintJwtSvidResponse.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.MintJwtSvidResponse
+             * @static
+             * @param {sigil.v1.MintJwtSvidResponse.$Properties} message MintJwtSvidResponse message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            MintJwtSvidResponse.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a MintJwtSvidResponse message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.MintJwtSvidResponse
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.MintJwtSvidResponse & sigil.v1.MintJwtSvidResponse.$Shape} MintJwtSvidResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            MintJwtSvidResponse.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.MintJwtSvidResponse();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.token = value;
+                            else
+                                delete message.token;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+                                message.expiresAtUnixMs = value;
+                            else
+                                delete message.expiresAtUnixMs;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a MintJwtSvidResponse message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.MintJwtSvidResponse
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.MintJwtSvidResponse & sigil.v1.MintJwtSvidResponse.$Shape} MintJwtSvidResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            MintJwtSvidResponse.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a MintJwtSvidResponse message.
+             * @function verify
+             * @memberof sigil.v1.MintJwtSvidResponse
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            MintJwtSvidResponse.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.token != null && $Object.hasOwnProperty.call(message, "token"))
+                    if (!$util.isString(message.token))
+                        return "token: string expected";
+                if (message.expiresAtUnixMs != null && $Object.hasOwnProperty.call(message, "expiresAtUnixMs"))
+                    if (!$util.isInteger(message.expiresAtUnixMs) && !(message.expiresAtUnixMs && $util.isInteger(message.expiresAtUnixMs.low) && $util.isInteger(message.expiresAtUnixMs.high)))
+                        return "expiresAtUnixMs: integer|Long expected";
+                return null;
+            };
+
+            /**
+             * Creates a MintJwtSvidResponse message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.MintJwtSvidResponse
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.MintJwtSvidResponse} MintJwtSvidResponse
+             */
+            MintJwtSvidResponse.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.MintJwtSvidResponse)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.MintJwtSvidResponse: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.MintJwtSvidResponse();
+                if (object.token != null)
+                    if (typeof object.token !== "string" || object.token.length)
+                        message.token = $String(object.token);
+                if (object.expiresAtUnixMs != null)
+                    if (typeof object.expiresAtUnixMs === "object" ? object.expiresAtUnixMs.low || object.expiresAtUnixMs.high : $Number(object.expiresAtUnixMs) !== 0)
+                        if ($util.Long)
+                            message.expiresAtUnixMs = $util.Long.fromValue(object.expiresAtUnixMs, false);
+                        else if (typeof object.expiresAtUnixMs === "string")
+                            message.expiresAtUnixMs = $parseInt(object.expiresAtUnixMs, 10);
+                        else if (typeof object.expiresAtUnixMs === "number")
+                            message.expiresAtUnixMs = object.expiresAtUnixMs;
+                        else if (typeof object.expiresAtUnixMs === "object")
+                            message.expiresAtUnixMs = new $util.LongBits(object.expiresAtUnixMs.low >>> 0, object.expiresAtUnixMs.high >>> 0).toNumber();
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a MintJwtSvidResponse message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.MintJwtSvidResponse
+             * @static
+             * @param {sigil.v1.MintJwtSvidResponse} message MintJwtSvidResponse
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            MintJwtSvidResponse.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.token = "";
+                    object.expiresAtUnixMs = 0;
+                }
+                if (message.token != null && $Object.hasOwnProperty.call(message, "token"))
+                    object.token = message.token;
+                if (message.expiresAtUnixMs != null && $Object.hasOwnProperty.call(message, "expiresAtUnixMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.expiresAtUnixMs = typeof message.expiresAtUnixMs === "number" ? $BigInt(message.expiresAtUnixMs) : $util.Long.fromBits(message.expiresAtUnixMs.low >>> 0, message.expiresAtUnixMs.high >>> 0, false).toBigInt();
+                    else if (typeof message.expiresAtUnixMs === "number")
+                        object.expiresAtUnixMs = options.longs === $String ? $String(message.expiresAtUnixMs) : message.expiresAtUnixMs;
+                    else
+                        object.expiresAtUnixMs = options.longs === $String ? $util.Long.prototype.toString.call(message.expiresAtUnixMs) : options.longs === $Number ? new $util.LongBits(message.expiresAtUnixMs.low >>> 0, message.expiresAtUnixMs.high >>> 0).toNumber() : message.expiresAtUnixMs;
+                return object;
+            };
+
+            /**
+             * Converts this MintJwtSvidResponse to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.MintJwtSvidResponse
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            MintJwtSvidResponse.prototype.toJSON = function() {
+                return MintJwtSvidResponse.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for MintJwtSvidResponse
+             * @function getTypeUrl
+             * @memberof sigil.v1.MintJwtSvidResponse
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            MintJwtSvidResponse.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.MintJwtSvidResponse";
+            };
+
+            return MintJwtSvidResponse;
         })();
 
         v1.AttestRequest = (function() {
@@ -18581,6 +19539,8 @@ export const sigil = $root.sigil = (() => {
              * @property {string|null} [nextPageToken] Set when more revoked serials, revoked identities or policies follow: ask FetchTrust again with it and
              * concatenate. Every page stays far below gRPC's 4 MB message limit; all pages of one fetch belong to one state
              * (CRL number and policy version), and a state that moved on between pages is answered with ABORTED: start over.
+             * @property {Uint8Array|null} [spiffeBundle] The trust domain's bundle in the SPIFFE bundle format (JSON JWK set: `use: x509-svid` keys with x5c, and
+             * `use: jwt-svid` keys for JWT-SVIDs); empty from a control plane without JWT keys.
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -18681,6 +19641,15 @@ export const sigil = $root.sigil = (() => {
             TrustState.prototype.nextPageToken = "";
 
             /**
+             * The trust domain's bundle in the SPIFFE bundle format (JSON JWK set: `use: x509-svid` keys with x5c, and
+             * `use: jwt-svid` keys for JWT-SVIDs); empty from a control plane without JWT keys.
+             * @member {Uint8Array} spiffeBundle
+             * @memberof sigil.v1.TrustState
+             * @instance
+             */
+            TrustState.prototype.spiffeBundle = $util.newBuffer([]);
+
+            /**
              * Creates a new TrustState instance using the specified properties.
              * @function create
              * @memberof sigil.v1.TrustState
@@ -18730,6 +19699,8 @@ export const sigil = $root.sigil = (() => {
                         $root.sigil.v1.RotationOrder.encode(message.rotationOrders[i], writer.uint32(/* id 7, wireType 2 =*/58).fork(), _depth + 1).ldelim();
                 if (message.nextPageToken != null && $Object.hasOwnProperty.call(message, "nextPageToken") && message.nextPageToken !== "")
                     writer.uint32(/* id 8, wireType 2 =*/66).string(message.nextPageToken);
+                if (message.spiffeBundle != null && $Object.hasOwnProperty.call(message, "spiffeBundle") && message.spiffeBundle.length)
+                    writer.uint32(/* id 9, wireType 2 =*/74).bytes(message.spiffeBundle);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -18851,6 +19822,15 @@ export const sigil = $root.sigil = (() => {
                                 delete message.nextPageToken;
                             continue;
                         }
+                    case 9: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.spiffeBundle = value;
+                            else
+                                delete message.spiffeBundle;
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -18937,6 +19917,9 @@ export const sigil = $root.sigil = (() => {
                 if (message.nextPageToken != null && $Object.hasOwnProperty.call(message, "nextPageToken"))
                     if (!$util.isString(message.nextPageToken))
                         return "nextPageToken: string expected";
+                if (message.spiffeBundle != null && $Object.hasOwnProperty.call(message, "spiffeBundle"))
+                    if (!(message.spiffeBundle && typeof message.spiffeBundle.length === "number" || $util.isString(message.spiffeBundle)))
+                        return "spiffeBundle: buffer expected";
                 return null;
             };
 
@@ -19007,6 +19990,12 @@ export const sigil = $root.sigil = (() => {
                 if (object.nextPageToken != null)
                     if (typeof object.nextPageToken !== "string" || object.nextPageToken.length)
                         message.nextPageToken = $String(object.nextPageToken);
+                if (object.spiffeBundle != null)
+                    if (object.spiffeBundle.length)
+                        if (typeof object.spiffeBundle === "string")
+                            $util.base64.decode(object.spiffeBundle, message.spiffeBundle = $util.newBuffer($util.base64.length(object.spiffeBundle)), 0);
+                        else if (object.spiffeBundle.length >= 0)
+                            message.spiffeBundle = object.spiffeBundle;
                 return message;
             };
 
@@ -19038,6 +20027,13 @@ export const sigil = $root.sigil = (() => {
                     object.revocation = null;
                     object.policies = null;
                     object.nextPageToken = "";
+                    if (options.bytes === $String)
+                        object.spiffeBundle = "";
+                    else {
+                        object.spiffeBundle = [];
+                        if (options.bytes !== $Array)
+                            object.spiffeBundle = $util.newBuffer(object.spiffeBundle);
+                    }
                 }
                 if (message.trustDomain != null && $Object.hasOwnProperty.call(message, "trustDomain"))
                     object.trustDomain = message.trustDomain;
@@ -19066,6 +20062,8 @@ export const sigil = $root.sigil = (() => {
                 }
                 if (message.nextPageToken != null && $Object.hasOwnProperty.call(message, "nextPageToken"))
                     object.nextPageToken = message.nextPageToken;
+                if (message.spiffeBundle != null && $Object.hasOwnProperty.call(message, "spiffeBundle"))
+                    object.spiffeBundle = options.bytes === $String ? $util.base64.encode(message.spiffeBundle, 0, message.spiffeBundle.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.spiffeBundle) : message.spiffeBundle;
                 return object;
             };
 
