@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { connect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
-import { build } from '../scripts/build.ts';
+import { build } from '../cli/launcher/build.ts';
 import { echoServer } from './fixtures/net.ts';
 import {
   importChain,
@@ -21,7 +21,7 @@ import { Child, REPO_ROOT, run } from './fixtures/processes.ts';
 // Issue 18, "done when": the Docker image runs the compiled output, and a test starts the sidecar from the build
 // output. Without a Docker daemon on the test machine, this does what the Dockerfile's build stage does: it copies
 // exactly the files that stage copies into a scratch directory inside the repository (so that node_modules resolves)
-// and runs scripts/build.ts there, the command that stage and `npm run build` run. Then it runs the CLI, the control
+// and runs cli/launcher/build.ts there, the command that stage and `npm run build` run. Then it runs the CLI, the control
 // plane and a sidecar from that build as processes, as the image's entry point does, and records what they loaded.
 const TD = 'build.example';
 const APP_ID = `spiffe://${TD}/ns/default/sa/app`;
@@ -61,7 +61,7 @@ function dockerStages(text: string): DockerStage[] {
 
 t.test('the Dockerfile builds dist/ in a first stage and the image runs only the compiled CLI', async (t) => {
   const [buildStage, image] = dockerStages(readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8'));
-  t.ok(buildStage?.lines.includes('RUN node scripts/build.ts'), 'the build stage runs the build script');
+  t.ok(buildStage?.lines.includes('RUN node cli/launcher/build.ts'), 'the build stage runs the build script');
   t.ok(image?.lines.includes('COPY --from=build /opt/sigil/dist ./dist'), 'the image takes dist/ from it');
   t.ok(image?.lines.includes('ENTRYPOINT ["node", "dist/cli/sigil.js"]'), 'and runs the compiled CLI');
   t.notOk(
