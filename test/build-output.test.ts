@@ -115,7 +115,11 @@ t.test('the control plane and a sidecar run from the build output', async (t) =>
   const init = await sigil(['ca', 'init', '--trust-domain', TD, '--data-dir', data]);
   t.equal(init.code, 0, `ca init from the build: ${init.stderr}`);
   await writeFile(join(dir, 'cp.yaml'), 'dataDir: ./data\nlisten: { grpc: 127.0.0.1:0, http: 127.0.0.1:0 }\n');
-  const cp = new Child([cli, 'control-plane', 'run', '--config', join(dir, 'cp.yaml')], { env, cwd: dir });
+  const cpModuleLog = join(dir, 'control-plane-modules.json');
+  const cp = new Child(['--import', RECORDER_PATH, cli, 'control-plane', 'run', '--config', join(dir, 'cp.yaml')], {
+    env: { ...env, SIGIL_MODULE_LOG: cpModuleLog },
+    cwd: dir,
+  });
   children.push(cp);
   const cpAddress = String((await cp.waitForMessage('control plane started'))['grpc']);
 
@@ -200,4 +204,10 @@ t.test('the control plane and a sidecar run from the build output', async (t) =>
   });
 
   t.equal(await cp.stop(), 0, 'the control plane stops cleanly');
+  const cpPackages = packagesOf(await readRecordedModules(cpModuleLog));
+  t.ok(cpPackages.has('@grpc/grpc-js'), 'the control plane module list was recorded');
+  t.notOk(
+    cpPackages.has('acme-client') || cpPackages.has('axios'),
+    'no ACME library without an ACME server to talk to',
+  );
 });
