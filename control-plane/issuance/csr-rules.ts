@@ -1,5 +1,7 @@
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
+import { createPublicKey, verify } from 'node:crypto';
+import { bytesOf, childrenOf, readTlv } from '../ca/der-tlv.ts';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
 import { parseSpiffeId, parseWorkloadId } from '../../common/spiffe-id.ts';
 import { keyTypeOfSpki } from '../../common/key-pair.ts';
@@ -49,10 +51,32 @@ export const keyAllowed: CsrRule = (csr) => {
   keyTypeOfSpki(csr.spki);
 };
 
+/** Node's names of the hashes node:crypto verifies CSR signatures with. */
+const NODE_HASHES: Readonly<Record<string, string>> = { 'SHA-256': 'sha256', 'SHA-384': 'sha384', 'SHA-512': 'sha512' };
+
+/**
+ * Whether the request's self-signature verifies: ECDSA and RSA PKCS#1 v1.5 through node:crypto on the raw signed
+ * bytes (synchronous, no WebCrypto round trip; the CSR carries ECDSA signatures in the DER form Node reads), any
+ * other algorithm through the library's WebCrypto path.
+ */
+async function selfSignatureVerifies(csr: CsrUnderCheck): Promise<boolean> {
+  const algorithm = csr.request.signatureAlgorithm as unknown as { name: string; hash?: { name: string } };
+  const hash = NODE_HASHES[algorithm.hash?.name ?? ''];
+  if (hash && (algorithm.name === 'ECDSA' || algorithm.name === 'RSASSA-PKCS1-v1_5')) {
+    const key = createPublicKey({ key: Buffer.from(csr.spki), format: 'der', type: 'spki' });
+    // The signed bytes are the certificationRequestInfo exactly as received: the first element of the request.
+    const der = new Uint8Array(csr.request.rawData);
+    const [info] = childrenOf(der, readTlv(der, 0));
+    if (!info) return false;
+    return verify(hash, bytesOf(der, info), key, new Uint8Array(csr.request.signature));
+  }
+  return csr.request.verify(globalThis.crypto);
+}
+
 export const selfSignatureValid: CsrRule = async (csr) => {
   let valid = false;
   try {
-    valid = await csr.request.verify(globalThis.crypto);
+    valid = await selfSignatureVerifies(csr);
   } catch {
     valid = false;
   }
