@@ -1,6 +1,5 @@
 import { parseSpiffeId, type SpiffeId } from '../../common/spiffe-id.ts';
 import type { KeyType } from '../../common/key-type.ts';
-import { createPublicKey } from 'node:crypto';
 import { keyAlgorithm, keyTypeOfSpki, spkiSha256 } from '../../common/key-pair.ts';
 import { CONTEXT_FREE_RULES, csrUriSans, decodeCsr, inTrustDomain, type CsrRule } from './csr-rules.ts';
 
@@ -37,12 +36,12 @@ async function runRules(der: Uint8Array, rules: readonly CsrRule[]): Promise<Par
   for (const rule of rules) await rule(csr);
   const keyType = keyTypeOfSpki(csr.spki);
   // One KeyObject, synchronously: WebCrypto's importKey/exportKey cost a thread-pool round trip each.
-  const key = createPublicKey({ key: Buffer.from(csr.spki), format: 'der', type: 'spki' });
+  const key = csr.key;
   const publicKey = key.toCryptoKey(keyAlgorithm(keyType), true, ['verify']);
   // Hash the re-exported SPKI: the certificate carries this canonical form, so inventory lookups match it.
   const spki = new Uint8Array(key.export({ type: 'spki', format: 'der' }));
   return Object.freeze({
-    spiffeId: parseSpiffeId(csrUriSans(csr.request)[0] ?? ''),
+    spiffeId: parseSpiffeId(csrUriSans(csr)[0] ?? ''),
     publicKey,
     keyType,
     spki,
