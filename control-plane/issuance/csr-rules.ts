@@ -8,6 +8,7 @@ import { bytesOf, childrenOf, readTlv } from '../ca/der-tlv.ts';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
 import { parseSpiffeId, parseWorkloadId } from '../../common/spiffe-id.ts';
 import { keyTypeOfSpki } from '../../common/key-pair.ts';
+import type { KeyType } from '../../common/key-type.ts';
 
 /**
  * CSR checks in the step-ca style: each rule checks one thing and throws a SigilError whose message tells the
@@ -19,6 +20,8 @@ export interface CsrUnderCheck {
   readonly request: x509.Pkcs10CertificateRequest;
   /** DER SubjectPublicKeyInfo of the requested key. */
   readonly spki: Uint8Array;
+  /** The requested key's type (on first use; KEY_TOO_WEAK / KEY_UNSUPPORTED for a key outside the policy). */
+  readonly keyType: KeyType;
   /** The requested key, imported once (on first use). */
   readonly key: KeyObject;
   /** The signed certificationRequestInfo, exactly as received. */
@@ -58,7 +61,12 @@ export function decodeCsr(der: Uint8Array): CsrUnderCheck {
     const spki = bytesOf(bytes, spkiTlv);
     let request: x509.Pkcs10CertificateRequest | undefined;
     let key: KeyObject | undefined;
+    let keyType: KeyType | undefined;
     return {
+      get keyType() {
+        keyType ??= keyTypeOfSpki(spki);
+        return keyType;
+      },
       get request() {
         request ??= new x509.Pkcs10CertificateRequest(bytes);
         return request;
@@ -107,7 +115,7 @@ function uriSansOf(asn: CertificationRequest): readonly string[] | SigilError {
  * as such, and is never fed to a verifier.
  */
 export const keyAllowed: CsrRule = (csr) => {
-  keyTypeOfSpki(csr.spki);
+  void csr.keyType;
 };
 
 /** The signature algorithms node:crypto verifies directly (default padding: PKCS#1 v1.5; ECDSA in DER). */

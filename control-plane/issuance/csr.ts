@@ -1,6 +1,6 @@
 import { parseSpiffeId, type SpiffeId } from '../../common/spiffe-id.ts';
 import type { KeyType } from '../../common/key-type.ts';
-import { keyAlgorithm, keyTypeOfSpki, spkiSha256 } from '../../common/key-pair.ts';
+import { keyAlgorithm, spkiSha256 } from '../../common/key-pair.ts';
 import { CONTEXT_FREE_RULES, csrUriSans, decodeCsr, inTrustDomain, type CsrRule } from './csr-rules.ts';
 
 export interface ParsedCsr {
@@ -34,7 +34,7 @@ export async function checkCsr(der: Uint8Array, options: CheckCsrOptions): Promi
 async function runRules(der: Uint8Array, rules: readonly CsrRule[]): Promise<ParsedCsr> {
   const csr = decodeCsr(der);
   for (const rule of rules) await rule(csr);
-  const keyType = keyTypeOfSpki(csr.spki);
+  const keyType = csr.keyType;
   // One KeyObject, synchronously: WebCrypto's importKey/exportKey cost a thread-pool round trip each.
   const key = csr.key;
   const publicKey = key.toCryptoKey(keyAlgorithm(keyType), true, ['verify']);
