@@ -175,6 +175,61 @@ async function baseline(
   }
 }
 
+/** The V8 flag the sidecars of docker-compose.yml run with (a 1 MiB young generation), measured beside the default. */
+const SMALL_YOUNG_GENERATION = '--max-semi-space-size=1';
+
+/** A sidecar from the build with one inbound listener: start-up, idle, then holding N idle mTLS connections. */
+async function measureSidecar(
+  setup: {
+    dir: string;
+    data: string;
+    grpc: string;
+    appPort: number;
+    creds: ClientCredentials;
+    children: ChildProcesses;
+    options: FootprintOptions;
+  },
+  name: string,
+  nodeFlags: readonly string[],
+): Promise<FootprintResult['sidecar']> {
+  const { dir, data, options } = setup;
+  const token = JSON.parse(sigilSync(['token', 'create', '--data-dir', data, '--spiffe-id', APP_ID, '--json'], dir));
+  writeFileSync(join(dir, `${name}.token`), (token as { token: string }).token, { mode: 0o600 });
+  writeFileSync(
+    join(dir, `${name}.yaml`),
+    [
+      `spiffeId: ${APP_ID}`,
+      `controlPlane: { address: "${setup.grpc}", bundle: ./data/bundle.pem }`,
+      `joinToken: { file: ./${name}.token }`,
+      `inbound:\n  - { listen: 127.0.0.1:0, forward: 127.0.0.1:${setup.appPort} }`,
+      'admin: { listen: 127.0.0.1:0 }',
+      '',
+    ].join('\n'),
+  );
+  log(`footprint: sidecar (${name})`);
+  const sidecar = await startSigilProcess(CLI, ['sidecar', 'run', '--config', join(dir, `${name}.yaml`)], {
+    readyMessage: 'sidecar started',
+    cwd: dir,
+    env: ENV,
+    probeFile: join(dir, `${name}.heap.json`),
+    children: setup.children,
+    nodeFlags,
+  });
+  try {
+    await sleep(options.settleMs);
+    const idle = await sampleNode(sidecar.pid, sidecar.probeFile);
+    const inbound = String((sidecar.started['inbound'] as string[])[0]);
+    log(`footprint: ${options.connections} connections to the sidecar (${name})`);
+    const held = await openIdleConnections(Number(inbound.split(':').pop()), options.connections, setup.creds);
+    await sleep(options.settleMs);
+    const withConnections = await sampleNode(sidecar.pid, sidecar.probeFile);
+    await held.close();
+    return { readyMs: sidecar.readyMs, idle, withConnections };
+  } finally {
+    await sidecar.stop();
+  }
+}
+
 function ensureBuild(): void {
   const reason = staleReason(DIST);
   if (reason === undefined) return;
@@ -207,46 +262,19 @@ export async function runFootprint(options: FootprintOptions): Promise<Footprint
     await sleep(options.settleMs);
     const cpIdle = await sampleNode(cp.pid, cp.probeFile);
 
-    const token = JSON.parse(sigilSync(['token', 'create', '--data-dir', data, '--spiffe-id', APP_ID, '--json'], dir));
-    writeFileSync(join(dir, 'app.token'), (token as { token: string }).token, { mode: 0o600 });
     writeFileSync(
       join(dir, 'policy.yaml'),
       `apiVersion: sigil.dev/v1\nkind: AllowPolicy\nmetadata: { name: admin-to-app }\nspec:\n  destination: ${APP_ID}\n  allow:\n    - from: ${ADMIN_ID}\n`,
     );
     sigilSync(['policy', 'apply', '--data-dir', data, '-f', join(dir, 'policy.yaml')], dir);
-    writeFileSync(
-      join(dir, 'sidecar.yaml'),
-      [
-        `spiffeId: ${APP_ID}`,
-        `controlPlane: { address: "${String(cp.started['grpc'])}", bundle: ./data/bundle.pem }`,
-        'joinToken: { file: ./app.token }',
-        `inbound:\n  - { listen: 127.0.0.1:0, forward: 127.0.0.1:${app.port} }`,
-        'admin: { listen: 127.0.0.1:0 }',
-        '',
-      ].join('\n'),
-    );
-    log('footprint: sidecar');
-    const sidecar = await startSigilProcess(CLI, ['sidecar', 'run', '--config', join(dir, 'sidecar.yaml')], {
-      readyMessage: 'sidecar started',
-      cwd: dir,
-      env: ENV,
-      probeFile: join(dir, 'sidecar.heap.json'),
-      children,
-    });
-    stops.push(sidecar.stop);
-    await sleep(options.settleMs);
-    const sidecarIdle = await sampleNode(sidecar.pid, sidecar.probeFile);
     const creds: ClientCredentials = {
       cert: readFileSync(join(data, 'admin', 'svid.pem')),
       key: readFileSync(join(data, 'admin', 'key.pem')),
       ca: readFileSync(join(data, 'bundle.pem')),
     };
-    const inbound = String((sidecar.started['inbound'] as string[])[0]);
-    log(`footprint: ${options.connections} connections to the sidecar`);
-    const held = await openIdleConnections(Number(inbound.split(':').pop()), options.connections, creds);
-    await sleep(options.settleMs);
-    const sidecarLoaded = await sampleNode(sidecar.pid, sidecar.probeFile);
-    await held.close();
+    const sidecarSetup = { dir, data, grpc: String(cp.started['grpc']), appPort: app.port, creds, children, options };
+    const sidecar = await measureSidecar(sidecarSetup, 'default', []);
+    const sidecarSmallYoung = await measureSidecar(sidecarSetup, 'small-young', [SMALL_YOUNG_GENERATION]);
 
     const baselines: FootprintResult['baselines'] = {};
     for (const name of ['nginx', 'haproxy'] as const) {
@@ -287,7 +315,8 @@ export async function runFootprint(options: FootprintOptions): Promise<Footprint
       connections: options.connections,
       bareNode: bare,
       controlPlane: { readyMs: cp.readyMs, idle: cpIdle },
-      sidecar: { readyMs: sidecar.readyMs, idle: sidecarIdle, withConnections: sidecarLoaded },
+      sidecar,
+      sidecarSmallYoungGeneration: { nodeFlags: [SMALL_YOUNG_GENERATION], ...sidecarSmallYoung },
       baselines,
       cli,
     };

@@ -17,6 +17,8 @@ export interface FootprintResult {
   readonly bareNode: MemorySample;
   readonly controlPlane: { readonly readyMs: number; readonly idle: MemorySample };
   readonly sidecar: { readonly readyMs: number; readonly idle: MemorySample; readonly withConnections: MemorySample };
+  /** The same sidecar started with a small young generation (the V8 flag in nodeFlags). */
+  readonly sidecarSmallYoungGeneration: FootprintResult['sidecar'] & { readonly nodeFlags: readonly string[] };
   /** The same connections (same client, same app behind) held by the baselines, RSS of all their processes. */
   readonly baselines: Record<string, { readonly idle: MemorySample; readonly withConnections: MemorySample }>;
   readonly cli: readonly CliTiming[];
@@ -36,6 +38,12 @@ export function footprintTable(r: FootprintResult): string {
     `| sidecar (dist) | idle | ${mb(r.sidecar.idle.rssBytes)} | ${mb(r.sidecar.idle.heapUsedBytes)} | ${ratio(r.sidecar.idle.rssBytes, r.bareNode.rssBytes)} | | ${r.sidecar.readyMs.toFixed(0)} ms |`,
     `| sidecar (dist) | ${r.connections} mTLS connections | ${mb(r.sidecar.withConnections.rssBytes)} | ${mb(r.sidecar.withConnections.heapUsedBytes)} | ${ratio(r.sidecar.withConnections.rssBytes, r.bareNode.rssBytes)} | ${nginx ? ratio(r.sidecar.withConnections.rssBytes, nginx) : '–'} | |`,
   ];
+  const small = r.sidecarSmallYoungGeneration;
+  const flags = small.nodeFlags.join(' ');
+  rows.push(
+    `| sidecar (dist, \`${flags}\`) | idle | ${mb(small.idle.rssBytes)} | ${mb(small.idle.heapUsedBytes)} | ${ratio(small.idle.rssBytes, r.bareNode.rssBytes)} | | ${small.readyMs.toFixed(0)} ms |`,
+    `| sidecar (dist, \`${flags}\`) | ${r.connections} mTLS connections | ${mb(small.withConnections.rssBytes)} | ${mb(small.withConnections.heapUsedBytes)} | ${ratio(small.withConnections.rssBytes, r.bareNode.rssBytes)} | ${nginx ? ratio(small.withConnections.rssBytes, nginx) : '–'} | |`,
+  );
   for (const [name, b] of Object.entries(r.baselines)) {
     rows.push(`| ${name} | idle | ${mb(b.idle.rssBytes)} | | | | |`);
     rows.push(

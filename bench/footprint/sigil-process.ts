@@ -28,11 +28,13 @@ export function startSigilProcess(
     env: Record<string, string>;
     probeFile: string;
     children: ChildProcesses;
+    /** Node options before the entry (V8 flags such as --max-semi-space-size). */
+    nodeFlags?: readonly string[];
   },
 ): Promise<SigilProcess> {
   const startedAt = performance.now();
   const child = options.children.track(
-    spawn(process.execPath, ['--import', HEAP_PROBE, entry, ...args], {
+    spawn(process.execPath, [...(options.nodeFlags ?? []), '--import', HEAP_PROBE, entry, ...args], {
       cwd: options.cwd,
       env: { ...process.env, ...options.env, SIGIL_HEAP_PROBE_FILE: options.probeFile },
       stdio: ['ignore', 'pipe', 'pipe'],
