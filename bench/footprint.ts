@@ -6,6 +6,7 @@
 // Run: `npm run bench -- footprint [--connections 1000] [--cli-runs 5] [--settle 2] [--out-dir bench/results]`.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -337,6 +338,9 @@ function updateDocs(table: string, result: FootprintResult): void {
   if (start === -1 || end < start) return;
   const section = `${DOCS_START}\nRun ${result.date.slice(0, 16)} UTC, commit ${result.commit.slice(0, 7)}, Node ${result.node}:\n\n${table}\n`;
   writeFileSync(path, `${text.slice(0, start)}${section}${text.slice(end)}`);
+  // The project's formatter aligns Markdown tables; without it the next `npm run lint` would fail on this file.
+  const biome = createRequire(import.meta.url).resolve('@biomejs/biome/bin/biome');
+  spawnSync(process.execPath, [biome, 'format', '--write', path], { cwd: ROOT, stdio: 'ignore' });
 }
 
 async function main(): Promise<void> {
