@@ -10,6 +10,8 @@ export interface CheckedCsr {
   readonly spiffeId: SpiffeId;
   readonly publicKey: CryptoKey;
   readonly keyType: KeyType;
+  /** DER SPKI of the key, canonical (what the certificate will carry). */
+  readonly spki?: Uint8Array;
   readonly publicKeySha256: string;
 }
 
@@ -30,7 +32,13 @@ export interface SignedLeaf {
 /** The CA as the issuer sees it: a port, so tests can count signatures and fail them. */
 export interface LeafSigner {
   readonly trustDomain: string;
-  issueLeaf(request: { spiffeId: string; publicKey: CryptoKey; ttlMs: number; now: number }): Promise<SignedLeaf>;
+  issueLeaf(request: {
+    spiffeId: string;
+    publicKey: CryptoKey;
+    spki?: Uint8Array;
+    ttlMs: number;
+    now: number;
+  }): Promise<SignedLeaf>;
 }
 
 /** The verified caller of an mTLS call, as read from its TLS client certificate. */
@@ -215,6 +223,7 @@ export class IdentityIssuer {
     const leaf = await signer.issueLeaf({
       spiffeId: csr.spiffeId.uri,
       publicKey: csr.publicKey,
+      ...(csr.spki ? { spki: csr.spki } : {}),
       ttlMs: this.#deps.svidTtlMs,
       now,
     });
