@@ -18,6 +18,7 @@ import { registerSignCommands } from './commands/sign.ts';
 import { registerVerifyCommands } from './commands/verify.ts';
 import { registerTsaCommands } from './commands/tsa.ts';
 import { registerStoreCommands } from './commands/store.ts';
+import { registerTlsCommands } from './commands/tls.ts';
 
 // Adding a command: a module in cli/commands/ exports `registerXCommands(program, io)`, added to the list below.
 // Its top-level imports stay light (commander types, ../io.ts, ../admin-connection.ts, ../secrets.ts, small pure
@@ -55,6 +56,7 @@ export function buildProgram(io: CliIo): Command {
     registerVerifyCommands,
     registerTsaCommands,
     registerStoreCommands,
+    registerTlsCommands,
   ]) {
     register(program, io);
   }
@@ -92,7 +94,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     }
     if (isSigilError(err)) {
       io.stderr.write(`sigil: ${err.message} [${err.code}]\n`);
-      return 1;
+      const exitCode = err.details['exitCode'];
+      return typeof exitCode === 'number' ? exitCode : 1;
     }
     io.stderr.write(`sigil: unexpected failure: ${(err as Error)?.message ?? String(err)}\n`);
     return 1;

@@ -59,6 +59,10 @@ export const ErrorCode = {
   TSA_REPLY: 'SIGIL_ERR_TSA_REPLY',
   UNTIMESTAMPED: 'SIGIL_ERR_UNTIMESTAMPED',
   SIGNATURE_INVALID: 'SIGIL_ERR_SIGNATURE_INVALID',
+  /** `sigil check` found problems; `details.exitCode` is the process exit status (1 critical, 2 warnings under --strict). */
+  CHECK_FAILED: 'SIGIL_ERR_CHECK_FAILED',
+  /** An input to import or discover is not a certificate, holds a private key, or cannot be read. */
+  CERTIFICATE_INPUT: 'SIGIL_ERR_CERTIFICATE_INPUT',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

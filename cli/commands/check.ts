@@ -1,4 +1,6 @@
 import type { Command } from 'commander';
+import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
 import { withAdmin, withAdminOptions, type AdminFlags } from '../admin-connection.ts';
 import { printJson, type CliIo } from '../io.ts';
@@ -83,47 +85,97 @@ export function checkFindings(input: {
   return findings;
 }
 
+export interface CheckFlags extends AdminFlags {
+  readonly json?: boolean;
+  readonly endpoint?: string[];
+  readonly ca?: string;
+  readonly strict?: boolean;
+  readonly offline?: boolean;
+}
+
 export function registerCheckCommands(program: Command, io: CliIo): void {
   withAdminOptions(program.command('check'))
-    .description('doctor: control-plane connectivity, CA expiry and rotation, policy defaults; exit 1 on errors')
+    .description(
+      'doctor: control-plane connectivity, CA expiry and rotation, policy defaults, compliance of TLS endpoints; exit 1 on errors or critical findings (2 on warnings with --strict)',
+    )
+    .option('--endpoint <host:port...>', 'also probe these TLS endpoints and report their compliance findings')
+    .option('--ca <file>', 'PEM roots to trust for --endpoint instead of the system store')
+    .option('--offline', 'skip the control plane: check only the --endpoint targets')
+    .option('--strict', 'exit 2 when there are warnings (and no errors)')
     .option('--json', 'print JSON')
-    .action(async (opts: AdminFlags & { json?: boolean }) => {
-      const { ca, policies } = await withAdmin(io, opts, async (api) => ({
-        ca: await api.showCa(),
-        policies: await api.listPolicies(),
-      }));
-      // The CAs in force (and a prepared one): a retired generation's expiry is nobody's problem.
-      const generations = [ca.current, ca.next].filter((g) => g !== null && g !== undefined);
-      const cas = generations
-        .flatMap(
-          (g) =>
-            [
-              ['root', g.root],
-              ['intermediate', g.intermediate],
-            ] as const,
-        )
-        .filter(([, c]) => c !== null && c !== undefined)
-        .map(([kind, c]) => ({
-          kind,
-          serial: c!.serial ?? '',
-          notAfter: Number(c!.notAfterUnixMs ?? 0),
-          status: 'active',
-        }));
-      const findings = checkFindings({
-        now: Date.now(),
-        cas,
-        defaultAction: policies.defaultAction,
-        policyCount: policies.policies.length,
-        caRotation: {
-          phase: ca.phase,
-          scheduledStep: ca.scheduledStep || undefined,
-          scheduledAt: ca.scheduledAtUnixMs ? Number(ca.scheduledAtUnixMs) : undefined,
-        },
-      });
+    .action(async (opts: CheckFlags) => {
+      const findings: CheckFinding[] = opts.offline ? [] : await controlPlaneFindings(io, opts);
+      findings.push(...(await endpointFindings(io, opts)));
       if (opts.json) printJson(io, findings);
       else
         for (const f of findings) io.stdout.write(`${f.severity.toUpperCase().padEnd(7)} ${f.check}: ${f.message}\n`);
       const errors = findings.filter((f) => f.severity === 'error').length;
-      if (errors > 0) throw new SigilError(ErrorCode.INVALID_ARGUMENT, `${errors} check(s) failed`);
+      const warnings = findings.filter((f) => f.severity === 'warning').length;
+      if (errors > 0)
+        throw new SigilError(ErrorCode.CHECK_FAILED, `${errors} check(s) failed`, { details: { exitCode: 1 } });
+      if (opts.strict && warnings > 0)
+        throw new SigilError(ErrorCode.CHECK_FAILED, `${warnings} warning(s) under --strict`, {
+          details: { exitCode: 2 },
+        });
     });
+}
+
+/** Probes each endpoint; a critical compliance finding is an error, a warning stays a warning. */
+async function endpointFindings(io: CliIo, opts: CheckFlags): Promise<CheckFinding[]> {
+  if (!opts.endpoint?.length) return [];
+  const { probeTls, gradeTls, parseHostPort } = await import('../../control-plane/lifecycle.ts');
+  const ca = opts.ca ? [await readFile(resolve(io.cwd, opts.ca), 'utf8')] : undefined;
+  const findings: CheckFinding[] = [];
+  for (const endpoint of opts.endpoint) {
+    const { host, port } = parseHostPort(endpoint);
+    const report = await probeTls({ host, port, ...(ca ? { ca } : {}) }).catch((err: unknown) => err as Error);
+    if (report instanceof Error) {
+      findings.push({ severity: 'error', check: `endpoint ${endpoint}`, message: report.message });
+      continue;
+    }
+    const grade = gradeTls(report, Date.now());
+    findings.push({ severity: 'ok', check: `endpoint ${endpoint}`, message: `TLS grade ${grade.grade}` });
+    for (const f of grade.findings)
+      findings.push({
+        severity: f.severity === 'critical' ? 'error' : 'warning',
+        check: `compliance ${f.ruleId}`,
+        message: `${f.target}: ${f.message}`,
+      });
+  }
+  return findings;
+}
+
+async function controlPlaneFindings(io: CliIo, opts: CheckFlags): Promise<CheckFinding[]> {
+  const { ca, policies } = await withAdmin(io, opts, async (api) => ({
+    ca: await api.showCa(),
+    policies: await api.listPolicies(),
+  }));
+  // The CAs in force (and a prepared one): a retired generation's expiry is nobody's problem.
+  const generations = [ca.current, ca.next].filter((g) => g !== null && g !== undefined);
+  const cas = generations
+    .flatMap(
+      (g) =>
+        [
+          ['root', g.root],
+          ['intermediate', g.intermediate],
+        ] as const,
+    )
+    .filter(([, c]) => c !== null && c !== undefined)
+    .map(([kind, c]) => ({
+      kind,
+      serial: c!.serial ?? '',
+      notAfter: Number(c!.notAfterUnixMs ?? 0),
+      status: 'active',
+    }));
+  return checkFindings({
+    now: Date.now(),
+    cas,
+    defaultAction: policies.defaultAction,
+    policyCount: policies.policies.length,
+    caRotation: {
+      phase: ca.phase,
+      scheduledStep: ca.scheduledStep || undefined,
+      scheduledAt: ca.scheduledAtUnixMs ? Number(ca.scheduledAtUnixMs) : undefined,
+    },
+  });
 }
