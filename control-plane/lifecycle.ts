@@ -4,3 +4,5 @@ export { probeTls, type TlsProbeOptions, type TlsProbeReport, PROTOCOLS } from '
 export { gradeTls, parseHsts, type TlsGrade, type Grade } from './lifecycle/tls-grade.ts';
 export { type Finding, sortFindings } from './lifecycle/compliance-rules.ts';
 export { parseHostPort } from './lifecycle/host-port.ts';
+export { readCertificateFile, type ReadCertificate } from './lifecycle/certificate-files.ts';
+export { fetchServedChain, type ServedChain } from './lifecycle/served-chain.ts';

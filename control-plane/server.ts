@@ -8,6 +8,7 @@ import { HttpListener } from '../common/http-listener.ts';
 import { createLogger, type Logger } from '../common/logger.ts';
 import { AdminService, IdentityService } from '../proto/index.ts';
 import { adminHandlers } from './api/admin-handlers.ts';
+import { InventoryService } from './lifecycle/inventory-service.ts';
 import { identityHandlers } from './api/identity-handlers.ts';
 import { ServingCertificates } from './api/serving-credentials.ts';
 import { loadCa } from './ca/load-ca.ts';
@@ -77,12 +78,14 @@ export class ControlPlane {
   #acme: AcmeDuty | undefined;
   #acmeLoop: AcmeRenewalLoop | undefined;
   #replication: Replication | undefined;
+  readonly #inventory: InventoryService;
 
   constructor(options: ControlPlaneOptions, deps: ControlPlaneDeps = {}) {
     this.#options = options;
     this.#clock = deps.clock ?? systemClock;
     this.#logger = deps.logger ?? createLogger({ component: 'control-plane', level: options.config.logLevel });
     this.#store = deps.store ?? createStore(options.config, { clock: this.#clock, logger: this.#logger });
+    this.#inventory = new InventoryService({ store: this.#store, clock: this.#clock });
   }
 
   get addresses(): ControlPlaneAddresses {
@@ -291,6 +294,7 @@ export class ControlPlane {
           logger: this.#logger,
           onIssued: (leaf, kind) => this.metrics.issued.inc({ kind, key_type: leaf.keyType }),
         }),
+        inventory: this.#inventory,
         scheduled: () => scheduler.preview(),
         onTokenCreated: () => this.metrics.tokensCreated.inc(),
       }),
