@@ -19,6 +19,7 @@ import { registerVerifyCommands } from './commands/verify.ts';
 import { registerTsaCommands } from './commands/tsa.ts';
 import { registerStoreCommands } from './commands/store.ts';
 import { registerTlsCommands } from './commands/tls.ts';
+import { registerAlertsCommands } from './commands/alerts.ts';
 
 // Adding a command: a module in cli/commands/ exports `registerXCommands(program, io)`, added to the list below.
 // Its top-level imports stay light (commander types, ../io.ts, ../admin-connection.ts, ../secrets.ts, small pure
@@ -57,6 +58,7 @@ export function buildProgram(io: CliIo): Command {
     registerTsaCommands,
     registerStoreCommands,
     registerTlsCommands,
+    registerAlertsCommands,
   ]) {
     register(program, io);
   }

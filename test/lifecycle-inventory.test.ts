@@ -1,8 +1,11 @@
 import t, { type Test } from 'tap';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { runCli } from '../cli/program.ts';
+import { signBody } from '../control-plane/lifecycle/webhook-sender.ts';
 import { freePort } from './fixtures/nats-server.ts';
 import { openssl, startNginx } from './fixtures/nginx.ts';
 import { type Child, runSigil, sigil } from './fixtures/processes.ts';
@@ -42,7 +45,7 @@ async function cli(t: Test, args: string[], expectCode = 0) {
 }
 
 // Certificates as operators have them, made by openssl: an edge chain (20 days), a database certificate as DER
-// (60 days), an app bundle as PKCS#12 with a password (10 days), and nginx's own (5 days).
+// (60 days), an app bundle as PKCS#12 with a password (10 days), and nginx's own (8 days).
 const ssl = (args: string[]) => openssl(dir, args);
 await writeFile(join(dir, 'ext'), 'subjectAltName=DNS:localhost\n');
 await ssl([
@@ -98,7 +101,8 @@ async function leaf(name: string, cn: string, days: number) {
 await leaf('edge', 'www.example.com', 20);
 await leaf('db', 'db.example.com', 60);
 await leaf('app', 'app.example.com', 10);
-await leaf('nginx', 'localhost', 5);
+// 8 days: long-lived (7 days or more), so it alerts by days left, not by the SVID rule.
+await leaf('nginx', 'localhost', 8);
 await writeFile(
   join(dir, 'edge-chain.pem'),
   (await readFile(join(dir, 'edge.pem'), 'utf8')) + (await readFile(join(dir, 'ca.pem'), 'utf8')),
@@ -133,8 +137,32 @@ const nginx = await startNginx(join(dir, 'nginx'), [
 ]);
 t.teardown(() => nginx.stop());
 
+// A webhook receiver for the control plane's alerts: it checks nothing itself, the test reads what it got.
+const hookBodies: { body: string; signature: string }[] = [];
+let onHook: (() => void) | undefined;
+const hook = createServer((req, res) => {
+  let body = '';
+  req.setEncoding('utf8').on('data', (c: string) => (body += c));
+  req.on('end', () => {
+    hookBodies.push({ body, signature: String(req.headers['x-sigil-signature']) });
+    res.writeHead(204).end();
+    onHook?.();
+  });
+});
+await new Promise<void>((resolve) => hook.listen(0, '127.0.0.1', resolve));
+t.teardown(() => new Promise<void>((resolve) => hook.close(() => resolve())));
+await writeFile(join(dir, 'hook-secret'), 'inventory hook secret\n', { mode: 0o600 });
+
 await runSigil(['ca', 'init', '--trust-domain', 'example.org', '--data-dir', 'data'], { env, cwd: dir });
-await writeFile(join(dir, 'cp.yaml'), 'dataDir: ./data\nlisten: { grpc: 127.0.0.1:0, http: 127.0.0.1:0 }\n');
+await writeFile(
+  join(dir, 'cp.yaml'),
+  `dataDir: ./data
+listen: { grpc: 127.0.0.1:0, http: 127.0.0.1:0 }
+alerts:
+  every: 500ms
+  webhooks: [{ url: 'http://127.0.0.1:${(hook.address() as AddressInfo).port}/hook', secretFile: hook-secret }]
+`,
+);
 const controlPlane = sigil(['control-plane', 'run', '--config', 'cp.yaml'], { env, cwd: dir });
 children.push(controlPlane);
 await controlPlane.waitForMessage('control plane started');
@@ -232,4 +260,66 @@ t.test('import PEM chain, DER and PKCS#12, discover nginx; list filters across s
   t.equal(csv.length, 5, 'a header and four rows');
   const bad = await cli(t, ['certs', 'list', '--status', 'lost'], 1);
   t.match(bad.stderr, /unknown status "lost": use one of active, superseded, revoked, expired/);
+});
+
+t.test('alerts fire for the certificates near expiry, reach the webhook signed, and are listed', async (t) => {
+  // Imported above: www (20 days), app (10 days) and nginx's (8 days) are inside the thresholds.
+  const wanted = ['www.example.com', 'app.example.com', 'localhost'];
+  const names = () => hookBodies.map((h) => (JSON.parse(h.body) as { alert: { subject: string } }).alert.subject);
+  await new Promise<void>((resolve) => {
+    onHook = () => {
+      if (wanted.every((w) => names().some((n) => n.includes(w)))) resolve();
+    };
+    onHook();
+  });
+  for (const h of hookBodies) t.equal(h.signature, signBody('inventory hook secret', h.body), 'signed');
+  const alerts = JSON.parse((await cli(t, ['alerts', 'list', '--json'])).stdout) as {
+    threshold: string;
+    severity: string;
+    subject: string;
+    deliveries: { outcome: string }[];
+  }[];
+  const of = (cn: string) => alerts.find((a) => a.subject === `CN=${cn}`);
+  t.match(of('www.example.com'), { threshold: 'days-30', severity: 'warning' });
+  t.match(of('app.example.com'), { threshold: 'days-14', severity: 'warning' });
+  t.match(of('localhost'), { threshold: 'days-14', severity: 'warning' });
+  t.ok(
+    of('localhost')?.deliveries.some((d) => d.outcome === 'delivered'),
+    'the delivery is listed',
+  );
+  t.notOk(of('db.example.com'), 'nothing for the 60-day certificate');
+});
+
+t.test('sigil check reports inventory compliance and exits 1 on a critical finding', async (t) => {
+  const clean = await cli(t, ['check']);
+  t.notMatch(clean.stdout, /ERROR/);
+  await ssl([
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:1024',
+    '-nodes',
+    '-keyout',
+    'weak.key',
+    '-out',
+    'weak.pem',
+    '-subj',
+    '/CN=legacy.example.com',
+    '-days',
+    '30',
+    '-sha1',
+    '-addext',
+    'basicConstraints=CA:false',
+  ]);
+  await cli(t, ['certs', 'import', 'weak.pem', '--owner', 'legacy']);
+  const r = await cli(t, ['check', '--json'], 1);
+  const findings = JSON.parse(r.stdout) as { severity: string; check: string; message: string }[];
+  const checks = findings.filter((f) => f.severity !== 'ok').map((f) => f.check);
+  for (const rule of [
+    'compliance key.rsa-weak',
+    'compliance signature.weak-hash',
+    'compliance leaf.self-signed',
+    'compliance san.missing',
+  ])
+    t.ok(checks.includes(rule), rule);
 });

@@ -146,9 +146,10 @@ async function endpointFindings(io: CliIo, opts: CheckFlags): Promise<CheckFindi
 }
 
 async function controlPlaneFindings(io: CliIo, opts: CheckFlags): Promise<CheckFinding[]> {
-  const { ca, policies } = await withAdmin(io, opts, async (api) => ({
+  const { ca, policies, inventory } = await withAdmin(io, opts, async (api) => ({
     ca: await api.showCa(),
     policies: await api.listPolicies(),
+    inventory: await api.listInventory({ withFindings: true, pageSize: 1000 }),
   }));
   // The CAs in force (and a prepared one): a retired generation's expiry is nobody's problem.
   const generations = [ca.current, ca.next].filter((g) => g !== null && g !== undefined);
@@ -167,15 +168,31 @@ async function controlPlaneFindings(io: CliIo, opts: CheckFlags): Promise<CheckF
       notAfter: Number(c!.notAfterUnixMs ?? 0),
       status: 'active',
     }));
-  return checkFindings({
-    now: Date.now(),
-    cas,
-    defaultAction: policies.defaultAction,
-    policyCount: policies.policies.length,
-    caRotation: {
-      phase: ca.phase,
-      scheduledStep: ca.scheduledStep || undefined,
-      scheduledAt: ca.scheduledAtUnixMs ? Number(ca.scheduledAtUnixMs) : undefined,
-    },
-  });
+  const compliance: CheckFinding[] = inventory.entries.flatMap((e) =>
+    (e.findings ?? []).map((f) => ({
+      severity: f.severity === 'critical' ? ('error' as const) : ('warning' as const),
+      check: `compliance ${f.ruleId}`,
+      message: `${f.target}: ${f.message}`,
+    })),
+  );
+  if (inventory.nextPageToken)
+    compliance.push({
+      severity: 'warning',
+      check: 'compliance',
+      message: `only the first ${inventory.entries.length} of ${inventory.total} inventory certificates were judged: see sigil certs list --findings`,
+    });
+  return [
+    ...checkFindings({
+      now: Date.now(),
+      cas,
+      defaultAction: policies.defaultAction,
+      policyCount: policies.policies.length,
+      caRotation: {
+        phase: ca.phase,
+        scheduledStep: ca.scheduledStep || undefined,
+        scheduledAt: ca.scheduledAtUnixMs ? Number(ca.scheduledAtUnixMs) : undefined,
+      },
+    }),
+    ...compliance,
+  ];
 }

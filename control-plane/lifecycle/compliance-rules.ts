@@ -18,6 +18,7 @@ const PUBLIC_TLS_MAX_DAYS = 398;
 type CertificateFacts = Pick<
   InventoryEntry,
   | 'source'
+  | 'kind'
   | 'serial'
   | 'name'
   | 'status'
@@ -85,8 +86,9 @@ const CERTIFICATE_RULES: readonly CertificateRule[] = [
           message: `valid for ${Math.round((c.notAfter - c.notBefore) / DAY_MS)} days, over the ${PUBLIC_TLS_MAX_DAYS} browsers accept: reissue with a shorter lifetime`,
         }
       : undefined,
+  // An SVID is renewed by its sidecar or dies with its workload: an expired one is history, not a finding.
   (c) =>
-    c.status === 'expired'
+    c.status === 'expired' && c.kind !== 'svid'
       ? {
           ruleId: 'validity.expired',
           severity: 'critical',

@@ -79,7 +79,7 @@ export function gradeTls(report: TlsProbeReport, now: number): TlsGrade {
     const status = now >= leaf.notAfter ? 'expired' : 'active';
     for (const f of certificateFindings(
       // Served as the endpoint's own certificate, it plays a leaf's role whatever its basicConstraints say.
-      { ...leaf, isCa: false, source: 'discovered', name: nameOf(leaf), status },
+      { ...leaf, isCa: false, source: 'discovered', kind: '', name: nameOf(leaf), status },
       `${target} ${leaf.serial}`,
     )) {
       if (f.severity === 'critical') reasons.push({ cap: 'F', finding: f });
