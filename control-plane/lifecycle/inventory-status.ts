@@ -6,8 +6,8 @@ import type { InventoryEntry, InventoryStatus } from './inventory-entry.ts';
  *
  * A successor is, for SVIDs, the renewal recorded in `supersededBy` only: several instances may share a SPIFFE ID,
  * and one instance renewing must not hide another whose renewal is stuck. For every other certificate it is also any
- * non-revoked certificate of the same name, not a CA of another role, issued later and expiring later (a renewed
- * edge certificate, a rotated root, a re-imported file).
+ * non-revoked certificate of the same name and role issued later (a renewed edge certificate, a rotated root, the
+ * control plane's first serving certificate replacing the one `ca init` wrote), whatever its lifetime.
  */
 export function settleStatuses(entries: readonly InventoryEntry[], now: number): InventoryEntry[] {
   const latest = new Map<string, InventoryEntry>();
