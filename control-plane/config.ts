@@ -40,6 +40,7 @@ export const controlPlaneFileSchema = z.strictObject({
         })
         .optional(),
       credentialsFile: z.string().optional(),
+      nkeySeedFile: z.string().optional(),
     })
     .optional(),
   policy: z
@@ -105,6 +106,7 @@ export interface ControlPlaneConfig {
         readonly servers: readonly string[];
         readonly tls?: { caFile?: string; certFile?: string; keyFile?: string };
         readonly credentialsFile?: string;
+        readonly nkeySeedFile?: string;
       }
     | undefined;
 }
@@ -190,6 +192,7 @@ function natsConfig(
     servers,
     ...(tls ? { tls } : {}),
     ...(file?.credentialsFile ? { credentialsFile: resolve(fileDir, file.credentialsFile) } : {}),
+    ...(file?.nkeySeedFile ? { nkeySeedFile: resolve(fileDir, file.nkeySeedFile) } : {}),
   };
 }
 

@@ -5,7 +5,7 @@ import { formatHostPort, type HostPort } from '../common/address.ts';
 import { systemClock, type Clock } from '../common/clock.ts';
 import { ErrorCode, SigilError } from '../common/errors.ts';
 import { HttpListener } from '../common/http-listener.ts';
-import { createLogger, type Logger } from '../common/logger.ts';
+import { createLogger, LogField, type Logger } from '../common/logger.ts';
 import { AdminService, IdentityService } from '../proto/index.ts';
 import { adminHandlers } from './api/admin-handlers.ts';
 import { InventoryService } from './lifecycle/inventory-service.ts';
@@ -22,6 +22,8 @@ import { ControlPlaneMetrics } from './metrics.ts';
 import { RevocationRegistry } from './revocation/revocation-registry.ts';
 import { ServingIdentity } from './serving-identity.ts';
 import { createStore } from './store/open-store.ts';
+import { bindStore, refuseMissingSqlite } from './store/store-binding.ts';
+import { encryptPlainServingKey } from './ca/serving-key-file.ts';
 import type { Store } from './store/store.ts';
 import { TrustState } from './trust-state.ts';
 import { PolicyService } from './policy/policy-service.ts';
@@ -44,6 +46,8 @@ export interface ControlPlaneOptions {
   readonly config: ControlPlaneConfig;
   /** Decrypts the intermediate CA key. */
   readonly passphrase: string;
+  /** `--init-store`: a missing or empty store may start anew although this CA has run with one before. */
+  readonly initStore?: boolean;
 }
 
 export interface ControlPlaneDeps {
@@ -66,6 +70,7 @@ export class ControlPlane {
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #store: Store;
+  readonly #injectedStore: boolean;
   readonly metrics = new ControlPlaneMetrics({ processMetrics: true });
   readonly #grpc = new Server();
   #http: HttpListener | undefined;
@@ -86,6 +91,7 @@ export class ControlPlane {
     this.#options = options;
     this.#clock = deps.clock ?? systemClock;
     this.#logger = deps.logger ?? createLogger({ component: 'control-plane', level: options.config.logLevel });
+    this.#injectedStore = deps.store !== undefined;
     this.#store = deps.store ?? createStore(options.config, { clock: this.#clock, logger: this.#logger });
     this.#inventory = new InventoryService({ store: this.#store, clock: this.#clock });
   }
@@ -131,6 +137,7 @@ export class ControlPlane {
     const loaded = await loadCa({ dataDir: config.dataDir, passphrase: this.#options.passphrase });
     const { files, trustDomain } = loaded;
     const ca = new ActiveCa(loaded.ca);
+    await encryptPlainServingKey(files.controlPlaneKey, this.#options.passphrase, this.#logger);
     await resumeCaRotation(config.dataDir, ca, this.#logger);
     if (config.trustDomain !== undefined && config.trustDomain !== trustDomain) {
       throw new SigilError(
@@ -140,7 +147,14 @@ export class ControlPlane {
     }
     this.#trustDomain = trustDomain;
     await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+    const binding = {
+      dataDir: config.dataDir,
+      storeName: config.postgres ? `PostgreSQL schema ${config.postgres.schema}` : config.sqlitePath,
+      initStore: this.#options.initStore === true,
+    };
+    if (!config.postgres && !this.#injectedStore) await refuseMissingSqlite({ ...binding, path: config.sqlitePath });
     await this.#store.open();
+    await bindStore(this.#store, binding);
     if (!replication.shared) await replication.join();
     await replication.exclusive('ca')(() => recordCaFiles(this.#store, files, trustDomain));
     const policies = new PolicyService(
@@ -149,8 +163,17 @@ export class ControlPlane {
         store: this.#store,
         clock: this.#clock,
         // Full state: every sidecar gets the whole set in force.
+        // Delivery is best effort like revocations' (sidecars converge through FetchTrust): a failed publish is
+        // logged and never turns a stored, enforced change into an error for the operator.
         onChange: async (wire) => {
-          await this.#publisher?.publish({ type: 'policy.updated', policies: wire });
+          try {
+            await this.#publisher?.publish({ type: 'policy.updated', policies: wire });
+          } catch (err) {
+            this.#logger.warn(
+              { err, [LogField.errCode]: (err as SigilError).code, policy_version: wire.version },
+              'policy event not published; sidecars will converge through FetchTrust',
+            );
+          }
         },
         exclusive: replication.exclusive('policy'),
         announce: replication.announce('policy'),

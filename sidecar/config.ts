@@ -1,3 +1,4 @@
+import type { NatsAuthFiles } from './trust/nats-auth.ts';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
@@ -53,6 +54,15 @@ export const sidecarFileSchema = z.strictObject({
   nats: z
     .strictObject({
       servers: z.array(z.string().regex(/^(nats|tls):\/\/[^\s]+$/, 'must be a nats:// or tls:// URL')).min(1),
+      credentialsFile: z.string().optional(),
+      nkeySeedFile: z.string().optional(),
+      tls: z
+        .strictObject({
+          caFile: z.string().optional(),
+          certFile: z.string().optional(),
+          keyFile: z.string().optional(),
+        })
+        .optional(),
     })
     .optional(),
   revocation: z
@@ -88,6 +98,8 @@ export interface SidecarConfig {
   readonly minTlsVersion: 'TLSv1.2' | 'TLSv1.3';
   /** Absent: no event channel, trust is refreshed over gRPC only. */
   readonly natsServers: readonly string[] | undefined;
+  /** How the event channel authenticates to NATS (files resolved against the config file's directory). */
+  readonly natsAuth?: NatsAuthFiles;
   readonly drainTimeoutMs: number;
   readonly revocation: { readonly maxStalenessMs: number; readonly failOpen: boolean };
   readonly trustRefreshIntervalMs: number;
@@ -104,6 +116,30 @@ function limitsOf(l: {
     maxConnections: l.maxConnections,
     ...(l.maxConnectionLifetime !== undefined ? { maxConnectionLifetimeMs: l.maxConnectionLifetime } : {}),
   };
+}
+
+function natsAuthFiles(
+  nats: {
+    credentialsFile?: string | undefined;
+    nkeySeedFile?: string | undefined;
+    tls?: Record<string, string | undefined> | undefined;
+  },
+  dir: string,
+): { natsAuth?: NatsAuthFiles } {
+  const natsAuth: NatsAuthFiles = {
+    ...(nats.credentialsFile ? { credentialsFile: resolve(dir, nats.credentialsFile) } : {}),
+    ...(nats.nkeySeedFile ? { nkeySeedFile: resolve(dir, nats.nkeySeedFile) } : {}),
+    ...(nats.tls
+      ? {
+          tls: Object.fromEntries(
+            Object.entries(nats.tls)
+              .filter(([, v]) => v !== undefined)
+              .map(([k, v]) => [k, resolve(dir, v as string)]),
+          ),
+        }
+      : {}),
+  };
+  return Object.keys(natsAuth).length > 0 ? { natsAuth } : {};
 }
 
 /** Validates the YAML text; relative paths are resolved against the file's directory. */
@@ -139,6 +175,7 @@ export function parseSidecarConfig(
           .map((x) => x.trim())
           .filter(Boolean)
       : file.nats?.servers,
+    ...(file.nats ? natsAuthFiles(file.nats, dir) : {}),
     drainTimeoutMs: file.drainTimeout,
     revocation: { maxStalenessMs: file.revocation.maxStaleness, failOpen: file.revocation.failOpen },
     trustRefreshIntervalMs: file.trustRefreshInterval,

@@ -208,7 +208,28 @@ export class Sidecar {
   }
 
   /** Attests, then opens the listeners: nothing listens before the sidecar holds a valid SVID. */
+  /**
+   * Starts everything or nothing: a failure at any step (no SVID, a port in use, ...) stops what had started (the
+   * event channel's NATS connection, timers) before the error is passed on, so the process can exit with it.
+   */
   async start(): Promise<SidecarAddresses> {
+    try {
+      return await this.#start();
+    } catch (err) {
+      await this.#abort();
+      throw err;
+    }
+  }
+
+  /** Undoes a failed start step by step, each step whatever the others did. */
+  async #abort(): Promise<void> {
+    this.#svids.stop();
+    await this.#state.stop().catch(() => undefined);
+    await Promise.allSettled([...this.#inbound, ...this.#outbound].map((l) => l.stop({ drainTimeoutMs: 0 })));
+    await this.#admin.close().catch(() => undefined);
+  }
+
+  async #start(): Promise<SidecarAddresses> {
     await this.#svids.start();
     if (this.#svids.state !== 'ready') {
       this.#svids.stop();

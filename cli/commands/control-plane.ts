@@ -9,7 +9,11 @@ export function registerControlPlaneCommands(program: Command, io: CliIo): void 
     .option('--config <file>', 'YAML configuration (see README)')
     .option('--data-dir <dir>', 'CA data directory (overrides the file and $SIGIL_DATA_DIR)')
     .option('--passphrase-file <file>', 'file with the CA passphrase (default: $SIGIL_CA_PASSPHRASE)')
-    .action(async (opts: { config?: string; dataDir?: string; passphraseFile?: string }) => {
+    .option(
+      '--init-store',
+      'begin a new, empty store although this CA has run with one (a missing or empty store is refused otherwise)',
+    )
+    .action(async (opts: { config?: string; dataDir?: string; passphraseFile?: string; initStore?: boolean }) => {
       const { ControlPlane, loadControlPlaneConfig } = await import('../../control-plane/index.ts');
       const config = loadControlPlaneConfig({
         configPath: opts.config,
@@ -17,7 +21,11 @@ export function registerControlPlaneCommands(program: Command, io: CliIo): void 
         env: io.env as NodeJS.ProcessEnv,
         cwd: io.cwd,
       });
-      const controlPlane = new ControlPlane({ config, passphrase: caPassphrase(io, opts.passphraseFile) });
+      const controlPlane = new ControlPlane({
+        config,
+        passphrase: caPassphrase(io, opts.passphraseFile),
+        initStore: opts.initStore === true,
+      });
       await controlPlane.start();
       await new Promise<void>((resolve) => {
         const stop = () => resolve();

@@ -136,7 +136,13 @@ export async function initCa(options: InitCaOptions): Promise<InitCaResult> {
         },
         { name: names.bundle, data: ca.bundlePem(), mode: publicFile },
         { name: names.controlPlaneSvid, data: controlPlane.pem + ca.chainPem(), mode: publicFile },
-        { name: names.controlPlaneKey, data: privateKeyPem(cpKeys.privateKey), mode: secretFile },
+        // Encrypted like the CA keys: with this key and svid.pem anyone who reads the data dir (or a backup) could
+        // sign events every sidecar trusts. The running control plane mints its serving key in memory.
+        {
+          name: names.controlPlaneKey,
+          data: privateKeyPem(cpKeys.privateKey, { passphrase: options.passphrase }),
+          mode: secretFile,
+        },
         { name: names.adminSvid, data: admin.pem + ca.chainPem(), mode: publicFile },
         { name: names.adminKey, data: privateKeyPem(adminKeys.privateKey), mode: secretFile },
         { name: names.adminBundle, data: ca.bundlePem(), mode: publicFile },

@@ -101,22 +101,9 @@ export class IdentityIssuer {
       );
     }
     await this.#refuseKnownKey(csr.publicKeySha256);
-    return this.#withKeyReserved(csr.publicKeySha256, async () => {
-      const consumed = await store.consumeJoinToken(tokenHash, clock.now());
-      if (!consumed.ok) {
-        const code =
-          consumed.reason === 'expired'
-            ? ErrorCode.TOKEN_EXPIRED
-            : consumed.reason === 'used'
-              ? ErrorCode.TOKEN_USED
-              : ErrorCode.TOKEN_INVALID;
-        throw new SigilError(
-          code,
-          `the join token could not be used (${consumed.reason}): create a new one with \`sigil token create\``,
-        );
-      }
-      return this.#issue(csr);
-    });
+    // Sign first, then use the token and record the certificate in one transaction: a crash or a full disk in
+    // between leaves the token usable and nothing recorded (the signed certificate is never handed out).
+    return this.#withKeyReserved(csr.publicKeySha256, () => this.#issue(csr, undefined, tokenHash));
   }
 
   async renew(caller: CallerCertificate, csrDer: Uint8Array): Promise<IssuedSvid> {
@@ -184,7 +171,7 @@ export class IdentityIssuer {
   }
 
   /** `renewing`: the caller's certificate, which the new one replaces (the lineage CA retire and rotation read). */
-  async #issue(csr: CheckedCsr, renewing?: string): Promise<IssuedSvid> {
+  async #issue(csr: CheckedCsr, renewing?: string, tokenHash?: string): Promise<IssuedSvid> {
     const { signer, store, clock } = this.#deps;
     const now = clock.now();
     const leaf = await signer.issueLeaf({
@@ -193,7 +180,7 @@ export class IdentityIssuer {
       ttlMs: this.#deps.svidTtlMs,
       now,
     });
-    await store.insertCertificate(
+    const consumed = await store.insertCertificate(
       {
         serial: leaf.serial,
         spiffeId: csr.spiffeId.uri,
@@ -207,8 +194,23 @@ export class IdentityIssuer {
         publicKeySha256: leaf.publicKeySha256,
         der: leaf.der,
       },
-      renewing === undefined ? {} : { supersedes: renewing },
+      {
+        ...(renewing === undefined ? {} : { supersedes: renewing }),
+        ...(tokenHash === undefined ? {} : { consumeToken: { tokenHash, now } }),
+      },
     );
+    if (consumed && !consumed.ok) {
+      const code =
+        consumed.reason === 'expired'
+          ? ErrorCode.TOKEN_EXPIRED
+          : consumed.reason === 'used'
+            ? ErrorCode.TOKEN_USED
+            : ErrorCode.TOKEN_INVALID;
+      throw new SigilError(
+        code,
+        `the join token could not be used (${consumed.reason}): create a new one with \`sigil token create\``,
+      );
+    }
     this.#deps.onIssued?.(leaf, 'svid');
     return { leaf, chain: [leaf.der, ...leaf.chainDer] };
   }

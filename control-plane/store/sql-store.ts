@@ -25,12 +25,22 @@ import type {
   CertificateStatus,
   ConsumeTokenResult,
   JoinTokenRecord,
+  MetaEntry,
   RevocationRecord,
   RevokedIdentityRecord,
   RevokeIdentityResult,
   RotationOrderRecord,
   Store,
 } from './store.ts';
+
+/** Rolls back a certificate insert whose join token could not be used (the thrown value never leaves this file). */
+class TokenRefused extends Error {
+  readonly result: ConsumeTokenResult;
+  constructor(result: ConsumeTokenResult) {
+    super('join token refused');
+    this.result = result;
+  }
+}
 
 /** Rolls back a CA write that lost the race (the thrown value never leaves this file). */
 class StaleGeneration extends Error {}
@@ -94,7 +104,10 @@ export abstract class SqlStore implements Store {
     return this.db.transaction(action, body);
   }
 
-  async insertCertificate(r: CertificateRecord, options: { readonly supersedes?: string } = {}): Promise<void> {
+  async insertCertificate(
+    r: CertificateRecord,
+    options: { readonly supersedes?: string; readonly consumeToken?: { tokenHash: string; now: number } } = {},
+  ): Promise<ConsumeTokenResult | undefined> {
     const action = `recording certificate ${r.serial}`;
     const insert = (x: SqlExecutor) =>
       x.run(
@@ -115,15 +128,29 @@ export abstract class SqlStore implements Store {
           r.der,
         ],
       );
-    const { supersedes } = options;
-    if (supersedes === undefined) return void (await insert(this.db));
-    await this.db.transaction(action, async (tx) => {
-      await insert(tx);
-      await tx.run('recording a renewal', 'UPDATE certificates SET superseded_by = ? WHERE serial = ?', [
-        r.serial,
-        supersedes,
-      ]);
-    });
+    const { supersedes, consumeToken } = options;
+    if (supersedes === undefined && consumeToken === undefined) return void (await insert(this.db));
+    return this.db
+      .transaction(action, async (tx) => {
+        let used: ConsumeTokenResult | undefined;
+        if (consumeToken) {
+          used = await this.#consume(tx, consumeToken.tokenHash, consumeToken.now);
+          // Thrown to roll the transaction back; turned into the result below.
+          if (!used.ok) throw new TokenRefused(used);
+        }
+        await insert(tx);
+        if (supersedes !== undefined) {
+          await tx.run('recording a renewal', 'UPDATE certificates SET superseded_by = ? WHERE serial = ?', [
+            r.serial,
+            supersedes,
+          ]);
+        }
+        return used;
+      })
+      .catch(async (err: unknown) => {
+        if (!(err instanceof TokenRefused)) throw err;
+        return err.result;
+      });
   }
 
   async getCertificate(serial: string): Promise<CertificateRecord | undefined> {
@@ -178,13 +205,19 @@ export abstract class SqlStore implements Store {
    * by this use. On failure the row is read to name the reason; uses only ever go down, so that reading is safe.
    */
   async consumeJoinToken(tokenHash: string, now: number): Promise<ConsumeTokenResult> {
-    const row = await this.db.get(
+    return this.#consume(this.db, tokenHash, now);
+  }
+
+  async #consume(x: SqlExecutor, tokenHash: string, now: number): Promise<ConsumeTokenResult> {
+    const row = await x.get(
       'using a join token',
       'UPDATE join_tokens SET uses_remaining = uses_remaining - 1 WHERE token_hash = ? AND uses_remaining > 0 AND expires_at > ? RETURNING *',
       [tokenHash, now],
     );
     if (row) return { ok: true, token: tokenOf(row) };
-    const existing = await this.getJoinToken(tokenHash);
+    const existing = await x
+      .get('reading a join token', 'SELECT * FROM join_tokens WHERE token_hash = ?', [tokenHash])
+      .then((r) => (r ? tokenOf(r) : undefined));
     if (!existing) return { ok: false, reason: 'unknown' };
     return { ok: false, reason: existing.expiresAt <= now ? 'expired' : 'used' };
   }
@@ -203,7 +236,10 @@ export abstract class SqlStore implements Store {
       await tx.run(action, "UPDATE certificates SET status = 'revoked' WHERE serial = ?", [r.serial]);
       if (row) added.add(r.serial);
     }
-    return records.map((r) => r.serial).filter((serial, i, all) => added.has(serial) && all.indexOf(serial) === i);
+    const reported = new Set<string>();
+    return records
+      .map((r) => r.serial)
+      .filter((serial) => added.has(serial) && !reported.has(serial) && reported.add(serial) !== undefined);
   }
 
   async setCertificateStatus(serial: string, status: CertificateStatus): Promise<boolean> {
@@ -215,8 +251,12 @@ export abstract class SqlStore implements Store {
     return changed > 0;
   }
 
-  async revokeCertificates(records: readonly RevocationRecord[]): Promise<string[]> {
-    return this.db.transaction('revoking certificates', (tx) => this.#revokeEach(tx, records));
+  async revokeCertificates(records: readonly RevocationRecord[], meta?: MetaEntry): Promise<string[]> {
+    return this.db.transaction('revoking certificates', async (tx) => {
+      const added = await this.#revokeEach(tx, records);
+      if (meta) await this.#setMeta(tx, meta);
+      return added;
+    });
   }
 
   async getRevocation(serial: string): Promise<RevocationRecord | undefined> {
@@ -239,6 +279,7 @@ export abstract class SqlStore implements Store {
   async revokeIdentity(
     identity: RevokedIdentityRecord,
     certificates: readonly RevocationRecord[],
+    meta?: MetaEntry,
   ): Promise<RevokeIdentityResult> {
     return this.db.transaction(`revoking identity ${identity.spiffeId}`, async (tx) => {
       const row = await tx.get(
@@ -246,17 +287,22 @@ export abstract class SqlStore implements Store {
         'INSERT INTO revoked_identities (spiffe_id, reason, revoked_at) VALUES (?, ?, ?) ON CONFLICT (spiffe_id) DO NOTHING RETURNING spiffe_id',
         [identity.spiffeId, identity.reason, identity.revokedAt],
       );
-      return { identityAdded: row !== undefined, revokedSerials: await this.#revokeEach(tx, certificates) };
+      const revokedSerials = await this.#revokeEach(tx, certificates);
+      if (meta) await this.#setMeta(tx, meta);
+      return { identityAdded: row !== undefined, revokedSerials };
     });
   }
 
-  async unrevokeIdentity(spiffeId: string): Promise<boolean> {
-    const row = await this.db.get(
-      'unrevoking an identity',
-      'DELETE FROM revoked_identities WHERE spiffe_id = ? RETURNING spiffe_id',
-      [spiffeId],
-    );
-    return row !== undefined;
+  async unrevokeIdentity(spiffeId: string, meta?: MetaEntry): Promise<boolean> {
+    return this.db.transaction(`unrevoking identity ${spiffeId}`, async (tx) => {
+      const row = await tx.get(
+        'unrevoking an identity',
+        'DELETE FROM revoked_identities WHERE spiffe_id = ? RETURNING spiffe_id',
+        [spiffeId],
+      );
+      if (meta) await this.#setMeta(tx, meta);
+      return row !== undefined;
+    });
   }
 
   async getRevokedIdentity(spiffeId: string): Promise<RevokedIdentityRecord | undefined> {
@@ -348,10 +394,14 @@ export abstract class SqlStore implements Store {
   }
 
   async setMeta(key: string, value: string): Promise<void> {
-    await this.db.run(
+    await this.#setMeta(this.db, { key, value });
+  }
+
+  async #setMeta(x: SqlExecutor, meta: MetaEntry): Promise<void> {
+    await x.run(
       'writing metadata',
       'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
-      [key, value],
+      [meta.key, meta.value],
     );
   }
 

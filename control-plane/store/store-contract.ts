@@ -139,6 +139,24 @@ export async function runStoreContract(t: Test, makeStore: () => Promise<Store>)
     await t.rejects(store.insertJoinToken(token('h1')), { code: ErrorCode.INVALID_ARGUMENT });
   });
 
+  await withStore('a join token is used only together with recording its certificate', async (t, store) => {
+    await store.insertJoinToken(token('h1', { usesRemaining: 1 }));
+    await store.insertCertificate(cert('01'));
+    await t.rejects(
+      store.insertCertificate(cert('01'), { consumeToken: { tokenHash: 'h1', now: T0 } }),
+      { code: ErrorCode.INVALID_ARGUMENT },
+      'recording fails (here: a duplicate serial)',
+    );
+    t.equal((await store.getJoinToken('h1'))?.usesRemaining, 1, 'so the token stays usable');
+    t.match(await store.insertCertificate(cert('02'), { consumeToken: { tokenHash: 'h1', now: T0 } }), { ok: true });
+    t.equal((await store.getJoinToken('h1'))?.usesRemaining, 0);
+    t.same(await store.insertCertificate(cert('03'), { consumeToken: { tokenHash: 'h1', now: T0 } }), {
+      ok: false,
+      reason: 'used',
+    });
+    t.equal(await store.getCertificate('03'), undefined, 'a refused token records nothing');
+  });
+
   await withStore('consumeJoinToken decrements until used up', async (t, store) => {
     await store.insertJoinToken(token('h1', { usesRemaining: 2 }));
     const first = await store.consumeJoinToken('h1', T0);
@@ -223,6 +241,19 @@ export async function runStoreContract(t: Test, makeStore: () => Promise<Store>)
       'inventory status follows',
     );
     t.equal((await store.getCertificate('03'))?.status, 'active', 'others untouched');
+  });
+
+  await withStore('a revocation change and its CRL meta commit together', async (t, store) => {
+    await store.insertCertificate(cert('01'));
+    t.same(await store.revokeCertificates([revocation('01')], { key: 'crl.current', value: 'one' }), ['01']);
+    t.equal(await store.getMeta('crl.current'), 'one', 'written with the revocation');
+    await store.revokeIdentity({ spiffeId: API, reason: 'keyCompromise', revokedAt: T0 }, [], {
+      key: 'crl.current',
+      value: 'two',
+    });
+    t.equal(await store.getMeta('crl.current'), 'two');
+    t.equal(await store.unrevokeIdentity(API, { key: 'crl.current', value: 'three' }), true);
+    t.equal(await store.getMeta('crl.current'), 'three');
   });
 
   await withStore('listRevocations orders by serial and filters by notAfter', async (t, store) => {

@@ -100,6 +100,12 @@ export interface RevocationRecord {
   readonly listedPastExpiry?: boolean;
 }
 
+/** A meta value written in the same transaction as a change (the CRL that lists a revocation). */
+export interface MetaEntry {
+  readonly key: string;
+  readonly value: string;
+}
+
 /** An identity whose certificates are all revoked and that may not attest or renew until unrevoked. */
 export interface RevokedIdentityRecord {
   readonly spiffeId: string;
@@ -201,8 +207,15 @@ export interface Store {
   open(): Promise<void>;
   close(): Promise<void>;
 
-  /** With `supersedes`, in the same transaction marks that certificate as replaced by this one. */
-  insertCertificate(record: CertificateRecord, options?: { readonly supersedes?: string }): Promise<void>;
+  /**
+   * With `supersedes`, in the same transaction marks that certificate as replaced by this one. With `consumeToken`,
+   * uses the join token in the same transaction: when it cannot be used, nothing is recorded and the refusal is
+   * returned (a signed certificate is then never handed out); a crash leaves both or neither.
+   */
+  insertCertificate(
+    record: CertificateRecord,
+    options?: { readonly supersedes?: string; readonly consumeToken?: { tokenHash: string; now: number } },
+  ): Promise<ConsumeTokenResult | undefined>;
   getCertificate(serial: string): Promise<CertificateRecord | undefined>;
   /** Ordered by notAfter ascending, then serial. */
   listCertificates(filter?: CertificateFilter): Promise<CertificateRecord[]>;
@@ -227,21 +240,23 @@ export interface Store {
   /**
    * In one transaction: records each revocation and sets its certificate's status to 'revoked'. A serial already
    * revoked keeps its first record and is not reported again. Returns the serials newly revoked, in input order.
+   * With `meta` (the CRL that lists them), that value is written in the same transaction: both or neither.
    */
-  revokeCertificates(records: readonly RevocationRecord[]): Promise<string[]>;
+  revokeCertificates(records: readonly RevocationRecord[], meta?: MetaEntry): Promise<string[]>;
   getRevocation(serial: string): Promise<RevocationRecord | undefined>;
   /**
    * Ordered by serial; with `notAfterAfter`, only revocations of certificates with notAfter > that time, and those
    * listed past expiry.
    */
   listRevocations(filter?: { readonly notAfterAfter?: number }): Promise<RevocationRecord[]>;
-  /** In one transaction: remembers the identity (first record kept) and revokes the given certificates. */
+  /** In one transaction: remembers the identity (first record kept), revokes the given certificates, sets `meta`. */
   revokeIdentity(
     identity: RevokedIdentityRecord,
     certificates: readonly RevocationRecord[],
+    meta?: MetaEntry,
   ): Promise<RevokeIdentityResult>;
-  /** Forgets a revoked identity (its certificates stay revoked); false when it was not revoked. */
-  unrevokeIdentity(spiffeId: string): Promise<boolean>;
+  /** Forgets a revoked identity (its certificates stay revoked), with `meta` in the same transaction; false when it was not revoked. */
+  unrevokeIdentity(spiffeId: string, meta?: MetaEntry): Promise<boolean>;
   getRevokedIdentity(spiffeId: string): Promise<RevokedIdentityRecord | undefined>;
   /** Ordered by SPIFFE ID. */
   listRevokedIdentities(): Promise<RevokedIdentityRecord[]>;

@@ -7320,6 +7320,12 @@ export namespace sigil {
             unrevokedSpiffeIds: string[];
 
             /**
+             * The change was too large for one NATS message: the lists are left out and the receiver fetches the full
+             * RevocationState over gRPC (FetchTrust, paged), as after a gap.
+             */
+            partial: boolean;
+
+            /**
              * Creates a new RevocationUpdate instance using the specified properties.
              * @param [properties] Properties to set
              * @returns RevocationUpdate instance
@@ -7415,6 +7421,12 @@ export namespace sigil {
                 /** Identities unrevoked in this change. */
                 unrevokedSpiffeIds?: (string[]|null);
 
+                /**
+                 * The change was too large for one NATS message: the lists are left out and the receiver fetches the full
+                 * RevocationState over gRPC (FetchTrust, paged), as after a gap.
+                 */
+                partial?: (boolean|null);
+
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
             }
@@ -7444,6 +7456,12 @@ export namespace sigil {
 
             /** PolicyUpdate policies. */
             policies?: (sigil.v1.PolicySet.$Properties|null);
+
+            /**
+             * The set was too large for one NATS message: only version and default_action are sent, and a receiver holding an
+             * older version fetches the set over gRPC (FetchTrust, paged). A partial update is never applied as the set.
+             */
+            partial: boolean;
 
             /**
              * Creates a new PolicyUpdate instance using the specified properties.
@@ -7531,6 +7549,12 @@ export namespace sigil {
 
                 /** PolicyUpdate policies */
                 policies?: (sigil.v1.PolicySet.$Properties|null);
+
+                /**
+                 * The set was too large for one NATS message: only version and default_action are sent, and a receiver holding an
+                 * older version fetches the set over gRPC (FetchTrust, paged). A partial update is never applied as the set.
+                 */
+                partial?: (boolean|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
@@ -7922,6 +7946,9 @@ export namespace sigil {
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
 
+            /** Empty: the first page. Otherwise the next_page_token of the previous answer. */
+            pageToken: string;
+
             /**
              * Creates a new FetchTrustRequest instance using the specified properties.
              * @param [properties] Properties to set
@@ -8006,6 +8033,9 @@ export namespace sigil {
             /** Properties of a FetchTrustRequest. */
             interface $Properties {
 
+                /** Empty: the first page. Otherwise the next_page_token of the previous answer. */
+                pageToken?: (string|null);
+
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
             }
@@ -8053,6 +8083,13 @@ export namespace sigil {
 
             /** Rotation orders still running: a sidecar that missed one on NATS acts on it from here. */
             rotationOrders: sigil.v1.RotationOrder.$Properties[];
+
+            /**
+             * Set when more revoked serials, revoked identities or policies follow: ask FetchTrust again with it and
+             * concatenate. Every page stays far below gRPC's 4 MB message limit; all pages of one fetch belong to one state
+             * (CRL number and policy version), and a state that moved on between pages is answered with ABORTED: start over.
+             */
+            nextPageToken: string;
 
             /**
              * Creates a new TrustState instance using the specified properties.
@@ -8158,6 +8195,13 @@ export namespace sigil {
 
                 /** Rotation orders still running: a sidecar that missed one on NATS acts on it from here. */
                 rotationOrders?: (sigil.v1.RotationOrder.$Properties[]|null);
+
+                /**
+                 * Set when more revoked serials, revoked identities or policies follow: ask FetchTrust again with it and
+                 * concatenate. Every page stays far below gRPC's 4 MB message limit; all pages of one fetch belong to one state
+                 * (CRL number and policy version), and a state that moved on between pages is answered with ABORTED: start over.
+                 */
+                nextPageToken?: (string|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];

@@ -20800,6 +20800,8 @@ export const sigil = $root.sigil = (() => {
              * @property {Array.<string>|null} [revokedSerials] RevocationUpdate revokedSerials
              * @property {Array.<string>|null} [revokedSpiffeIds] RevocationUpdate revokedSpiffeIds
              * @property {Array.<string>|null} [unrevokedSpiffeIds] Identities unrevoked in this change.
+             * @property {boolean|null} [partial] The change was too large for one NATS message: the lists are left out and the receiver fetches the full
+             * RevocationState over gRPC (FetchTrust, paged), as after a gap.
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -20868,6 +20870,15 @@ export const sigil = $root.sigil = (() => {
             RevocationUpdate.prototype.unrevokedSpiffeIds = $util.emptyArray;
 
             /**
+             * The change was too large for one NATS message: the lists are left out and the receiver fetches the full
+             * RevocationState over gRPC (FetchTrust, paged), as after a gap.
+             * @member {boolean} partial
+             * @memberof sigil.v1.RevocationUpdate
+             * @instance
+             */
+            RevocationUpdate.prototype.partial = false;
+
+            /**
              * Creates a new RevocationUpdate instance using the specified properties.
              * @function create
              * @memberof sigil.v1.RevocationUpdate
@@ -20910,6 +20921,8 @@ export const sigil = $root.sigil = (() => {
                 if (message.unrevokedSpiffeIds != null && message.unrevokedSpiffeIds.length)
                     for (let i = 0; i < message.unrevokedSpiffeIds.length; ++i)
                         writer.uint32(/* id 4, wireType 2 =*/34).string(message.unrevokedSpiffeIds[i]);
+                if (message.partial != null && $Object.hasOwnProperty.call(message, "partial") && message.partial !== false)
+                    writer.uint32(/* id 5, wireType 0 =*/40).bool(message.partial);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -21000,6 +21013,15 @@ export const sigil = $root.sigil = (() => {
                             message.unrevokedSpiffeIds.push(reader.stringVerify());
                             continue;
                         }
+                    case 5: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.partial = value;
+                            else
+                                delete message.partial;
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -21072,6 +21094,9 @@ export const sigil = $root.sigil = (() => {
                         if (!$util.isString(message.unrevokedSpiffeIds[i]))
                             return "unrevokedSpiffeIds: string[] expected";
                 }
+                if (message.partial != null && $Object.hasOwnProperty.call(message, "partial"))
+                    if (typeof message.partial !== "boolean")
+                        return "partial: boolean expected";
                 return null;
             };
 
@@ -21124,6 +21149,9 @@ export const sigil = $root.sigil = (() => {
                     for (let i = 0; i < object.unrevokedSpiffeIds.length; ++i)
                         message.unrevokedSpiffeIds[i] = $String(object.unrevokedSpiffeIds[i]);
                 }
+                if (object.partial != null)
+                    if (object.partial)
+                        message.partial = $Boolean(object.partial);
                 return message;
             };
 
@@ -21149,8 +21177,10 @@ export const sigil = $root.sigil = (() => {
                     object.revokedSpiffeIds = [];
                     object.unrevokedSpiffeIds = [];
                 }
-                if (options.defaults)
+                if (options.defaults) {
                     object.crlNumber = 0;
+                    object.partial = false;
+                }
                 if (message.crlNumber != null && $Object.hasOwnProperty.call(message, "crlNumber"))
                     if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
                         object.crlNumber = typeof message.crlNumber === "number" ? $BigInt(message.crlNumber) : $util.Long.fromBits(message.crlNumber.low >>> 0, message.crlNumber.high >>> 0, true).toBigInt();
@@ -21173,6 +21203,8 @@ export const sigil = $root.sigil = (() => {
                     for (let j = 0; j < message.unrevokedSpiffeIds.length; ++j)
                         object.unrevokedSpiffeIds[j] = message.unrevokedSpiffeIds[j];
                 }
+                if (message.partial != null && $Object.hasOwnProperty.call(message, "partial"))
+                    object.partial = message.partial;
                 return object;
             };
 
@@ -21210,6 +21242,8 @@ export const sigil = $root.sigil = (() => {
              * Properties of a PolicyUpdate.
              * @typedef {Object} sigil.v1.PolicyUpdate.$Properties
              * @property {sigil.v1.PolicySet.$Properties|null} [policies] PolicyUpdate policies
+             * @property {boolean|null} [partial] The set was too large for one NATS message: only version and default_action are sent, and a receiver holding an
+             * older version fetches the set over gRPC (FetchTrust, paged). A partial update is never applied as the set.
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -21250,6 +21284,15 @@ export const sigil = $root.sigil = (() => {
             PolicyUpdate.prototype.policies = null;
 
             /**
+             * The set was too large for one NATS message: only version and default_action are sent, and a receiver holding an
+             * older version fetches the set over gRPC (FetchTrust, paged). A partial update is never applied as the set.
+             * @member {boolean} partial
+             * @memberof sigil.v1.PolicyUpdate
+             * @instance
+             */
+            PolicyUpdate.prototype.partial = false;
+
+            /**
              * Creates a new PolicyUpdate instance using the specified properties.
              * @function create
              * @memberof sigil.v1.PolicyUpdate
@@ -21283,6 +21326,8 @@ export const sigil = $root.sigil = (() => {
                     throw $Error("max depth exceeded");
                 if (message.policies != null && $Object.hasOwnProperty.call(message, "policies"))
                     $root.sigil.v1.PolicySet.encode(message.policies, writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                if (message.partial != null && $Object.hasOwnProperty.call(message, "partial") && message.partial !== false)
+                    writer.uint32(/* id 2, wireType 0 =*/16).bool(message.partial);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -21346,6 +21391,15 @@ export const sigil = $root.sigil = (() => {
                             message.policies = $root.sigil.v1.PolicySet.decode(reader, reader.size(), $undefined, _depth + 1, message.policies);
                             continue;
                         }
+                    case 2: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.partial = value;
+                            else
+                                delete message.partial;
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -21399,6 +21453,9 @@ export const sigil = $root.sigil = (() => {
                     if (error)
                         return "policies." + error;
                 }
+                if (message.partial != null && $Object.hasOwnProperty.call(message, "partial"))
+                    if (typeof message.partial !== "boolean")
+                        return "partial: boolean expected";
                 return null;
             };
 
@@ -21425,6 +21482,9 @@ export const sigil = $root.sigil = (() => {
                         throw $TypeError(".sigil.v1.PolicyUpdate.policies: object expected");
                     message.policies = $root.sigil.v1.PolicySet.fromObject(object.policies, _depth + 1);
                 }
+                if (object.partial != null)
+                    if (object.partial)
+                        message.partial = $Boolean(object.partial);
                 return message;
             };
 
@@ -21445,10 +21505,14 @@ export const sigil = $root.sigil = (() => {
                 if (_depth > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 let object = {};
-                if (options.defaults)
+                if (options.defaults) {
                     object.policies = null;
+                    object.partial = false;
+                }
                 if (message.policies != null && $Object.hasOwnProperty.call(message, "policies"))
                     object.policies = $root.sigil.v1.PolicySet.toObject(message.policies, options, _depth + 1);
+                if (message.partial != null && $Object.hasOwnProperty.call(message, "partial"))
+                    object.partial = message.partial;
                 return object;
             };
 
@@ -22404,6 +22468,7 @@ export const sigil = $root.sigil = (() => {
             /**
              * Properties of a FetchTrustRequest.
              * @typedef {Object} sigil.v1.FetchTrustRequest.$Properties
+             * @property {string|null} [pageToken] Empty: the first page. Otherwise the next_page_token of the previous answer.
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -22434,6 +22499,14 @@ export const sigil = $root.sigil = (() => {
                         if (properties[keys[i]] != null && keys[i] !== "__proto__")
                             this[keys[i]] = properties[keys[i]];
             };
+
+            /**
+             * Empty: the first page. Otherwise the next_page_token of the previous answer.
+             * @member {string} pageToken
+             * @memberof sigil.v1.FetchTrustRequest
+             * @instance
+             */
+            FetchTrustRequest.prototype.pageToken = "";
 
             /**
              * Creates a new FetchTrustRequest instance using the specified properties.
@@ -22467,6 +22540,8 @@ export const sigil = $root.sigil = (() => {
                     _depth = 0;
                 if (_depth > $util.recursionLimit)
                     throw $Error("max depth exceeded");
+                if (message.pageToken != null && $Object.hasOwnProperty.call(message, "pageToken") && message.pageToken !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.pageToken);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -22504,7 +22579,7 @@ export const sigil = $root.sigil = (() => {
                     _depth = 0;
                 if (_depth > $Reader.recursionLimit)
                     throw $Error("max depth exceeded");
-                let end, message;
+                let end, message, value;
                 if (length === $undefined)
                     end = reader.len;
                 else {
@@ -22522,7 +22597,19 @@ export const sigil = $root.sigil = (() => {
                         _end = $undefined;
                         break;
                     }
-                    reader.skipType(tag & 7, _depth, tag);
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.pageToken = value;
+                            else
+                                delete message.pageToken;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
                         $util.makeProp(message, "$unknowns", false);
                         (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
@@ -22569,6 +22656,9 @@ export const sigil = $root.sigil = (() => {
                     _depth = 0;
                 if (_depth > $util.recursionLimit)
                     return "max depth exceeded";
+                if (message.pageToken != null && $Object.hasOwnProperty.call(message, "pageToken"))
+                    if (!$util.isString(message.pageToken))
+                        return "pageToken: string expected";
                 return null;
             };
 
@@ -22589,7 +22679,11 @@ export const sigil = $root.sigil = (() => {
                     _depth = 0;
                 if (_depth > $util.recursionLimit)
                     throw $Error("max depth exceeded");
-                return new $root.sigil.v1.FetchTrustRequest();
+                let message = new $root.sigil.v1.FetchTrustRequest();
+                if (object.pageToken != null)
+                    if (typeof object.pageToken !== "string" || object.pageToken.length)
+                        message.pageToken = $String(object.pageToken);
+                return message;
             };
 
             /**
@@ -22601,8 +22695,19 @@ export const sigil = $root.sigil = (() => {
              * @param {$protobuf.IConversionOptions} [options] Conversion options
              * @returns {Object.<string,*>} Plain object
              */
-            FetchTrustRequest.toObject = function () {
-                return {};
+            FetchTrustRequest.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults)
+                    object.pageToken = "";
+                if (message.pageToken != null && $Object.hasOwnProperty.call(message, "pageToken"))
+                    object.pageToken = message.pageToken;
+                return object;
             };
 
             /**
@@ -22645,6 +22750,9 @@ export const sigil = $root.sigil = (() => {
              * @property {sigil.v1.RevocationState.$Properties|null} [revocation] The revocation state: what sidecars check on every handshake.
              * @property {sigil.v1.PolicySet.$Properties|null} [policies] The allow-policies in force.
              * @property {Array.<sigil.v1.RotationOrder.$Properties>|null} [rotationOrders] Rotation orders still running: a sidecar that missed one on NATS acts on it from here.
+             * @property {string|null} [nextPageToken] Set when more revoked serials, revoked identities or policies follow: ask FetchTrust again with it and
+             * concatenate. Every page stays far below gRPC's 4 MB message limit; all pages of one fetch belong to one state
+             * (CRL number and policy version), and a state that moved on between pages is answered with ABORTED: start over.
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -22735,6 +22843,16 @@ export const sigil = $root.sigil = (() => {
             TrustState.prototype.rotationOrders = $util.emptyArray;
 
             /**
+             * Set when more revoked serials, revoked identities or policies follow: ask FetchTrust again with it and
+             * concatenate. Every page stays far below gRPC's 4 MB message limit; all pages of one fetch belong to one state
+             * (CRL number and policy version), and a state that moved on between pages is answered with ABORTED: start over.
+             * @member {string} nextPageToken
+             * @memberof sigil.v1.TrustState
+             * @instance
+             */
+            TrustState.prototype.nextPageToken = "";
+
+            /**
              * Creates a new TrustState instance using the specified properties.
              * @function create
              * @memberof sigil.v1.TrustState
@@ -22782,6 +22900,8 @@ export const sigil = $root.sigil = (() => {
                 if (message.rotationOrders != null && message.rotationOrders.length)
                     for (let i = 0; i < message.rotationOrders.length; ++i)
                         $root.sigil.v1.RotationOrder.encode(message.rotationOrders[i], writer.uint32(/* id 7, wireType 2 =*/58).fork(), _depth + 1).ldelim();
+                if (message.nextPageToken != null && $Object.hasOwnProperty.call(message, "nextPageToken") && message.nextPageToken !== "")
+                    writer.uint32(/* id 8, wireType 2 =*/66).string(message.nextPageToken);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -22894,6 +23014,15 @@ export const sigil = $root.sigil = (() => {
                             message.rotationOrders.push($root.sigil.v1.RotationOrder.decode(reader, reader.size(), $undefined, _depth + 1));
                             continue;
                         }
+                    case 8: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.nextPageToken = value;
+                            else
+                                delete message.nextPageToken;
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -22977,6 +23106,9 @@ export const sigil = $root.sigil = (() => {
                             return "rotationOrders." + error;
                     }
                 }
+                if (message.nextPageToken != null && $Object.hasOwnProperty.call(message, "nextPageToken"))
+                    if (!$util.isString(message.nextPageToken))
+                        return "nextPageToken: string expected";
                 return null;
             };
 
@@ -23044,6 +23176,9 @@ export const sigil = $root.sigil = (() => {
                         message.rotationOrders[i] = $root.sigil.v1.RotationOrder.fromObject(object.rotationOrders[i], _depth + 1);
                     }
                 }
+                if (object.nextPageToken != null)
+                    if (typeof object.nextPageToken !== "string" || object.nextPageToken.length)
+                        message.nextPageToken = $String(object.nextPageToken);
                 return message;
             };
 
@@ -23074,6 +23209,7 @@ export const sigil = $root.sigil = (() => {
                     object.refreshHintSeconds = 0;
                     object.revocation = null;
                     object.policies = null;
+                    object.nextPageToken = "";
                 }
                 if (message.trustDomain != null && $Object.hasOwnProperty.call(message, "trustDomain"))
                     object.trustDomain = message.trustDomain;
@@ -23100,6 +23236,8 @@ export const sigil = $root.sigil = (() => {
                     for (let j = 0; j < message.rotationOrders.length; ++j)
                         object.rotationOrders[j] = $root.sigil.v1.RotationOrder.toObject(message.rotationOrders[j], options, _depth + 1);
                 }
+                if (message.nextPageToken != null && $Object.hasOwnProperty.call(message, "nextPageToken"))
+                    object.nextPageToken = message.nextPageToken;
                 return object;
             };
 
