@@ -1,6 +1,6 @@
-import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
 import { withAdmin, withAdminOptions, type AdminFlags } from '../admin-connection.ts';
 import { printJson, type CliIo } from '../io.ts';
@@ -85,6 +85,60 @@ export function checkFindings(input: {
   return findings;
 }
 
+/** The checks that ask the control plane over the Admin API; rejects when it cannot be reached. */
+async function remoteFindings(io: CliIo, opts: AdminFlags): Promise<CheckFinding[]> {
+  const { ca, policies, inventory } = await withAdmin(io, opts, async (api) => ({
+    ca: await api.showCa(),
+    policies: await api.listPolicies(),
+    inventory: await api.listInventory({ withFindings: true, pageSize: 1000 }),
+  }));
+  // Compliance of every inventory certificate in force: critical findings are errors.
+  const compliance: CheckFinding[] = inventory.entries.flatMap((e) =>
+    (e.findings ?? []).map((f) => ({
+      severity: f.severity === 'critical' ? ('error' as const) : ('warning' as const),
+      check: `compliance ${f.ruleId}`,
+      message: `${f.target}: ${f.message}`,
+    })),
+  );
+  if (inventory.nextPageToken)
+    compliance.push({
+      severity: 'warning',
+      check: 'compliance',
+      message: `only the first ${inventory.entries.length} of ${inventory.total} inventory certificates were judged: see sigil certs list --findings`,
+    });
+  // The CAs in force (and a prepared one): a retired generation's expiry is nobody's problem.
+  const generations = [ca.current, ca.next].filter((g) => g !== null && g !== undefined);
+  const cas = generations
+    .flatMap(
+      (g) =>
+        [
+          ['root', g.root],
+          ['intermediate', g.intermediate],
+        ] as const,
+    )
+    .filter(([, c]) => c !== null && c !== undefined)
+    .map(([kind, c]) => ({
+      kind,
+      serial: c!.serial ?? '',
+      notAfter: Number(c!.notAfterUnixMs ?? 0),
+      status: 'active',
+    }));
+  return [
+    ...checkFindings({
+      now: Date.now(),
+      cas,
+      defaultAction: policies.defaultAction,
+      policyCount: policies.policies.length,
+      caRotation: {
+        phase: ca.phase,
+        scheduledStep: ca.scheduledStep || undefined,
+        scheduledAt: ca.scheduledAtUnixMs ? Number(ca.scheduledAtUnixMs) : undefined,
+      },
+    }),
+    ...compliance,
+  ];
+}
+
 export interface CheckFlags extends AdminFlags {
   readonly json?: boolean;
   readonly endpoint?: string[];
@@ -96,15 +150,15 @@ export interface CheckFlags extends AdminFlags {
 export function registerCheckCommands(program: Command, io: CliIo): void {
   withAdminOptions(program.command('check'))
     .description(
-      'doctor: control-plane connectivity, CA expiry and rotation, policy defaults, compliance of TLS endpoints; exit 1 on errors or critical findings (2 on warnings with --strict)',
+      'doctor: control-plane connectivity, CA expiry and rotation, policy defaults, compliance of the inventory and of TLS endpoints; exit 1 on errors or critical findings (2 on warnings with --strict)',
     )
     .option('--endpoint <host:port...>', 'also probe these TLS endpoints and report their compliance findings')
     .option('--ca <file>', 'PEM roots to trust for --endpoint instead of the system store')
-    .option('--offline', 'skip the control plane: check only the --endpoint targets')
+    .option('--offline', 'skip the control plane and the data dir: check only the --endpoint targets')
     .option('--strict', 'exit 2 when there are warnings (and no errors)')
     .option('--json', 'print JSON')
     .action(async (opts: CheckFlags) => {
-      const findings: CheckFinding[] = opts.offline ? [] : await controlPlaneFindings(io, opts);
+      const findings = opts.offline ? [] : await controlPlaneAndLocalFindings(io, opts);
       findings.push(...(await endpointFindings(io, opts)));
       if (opts.json) printJson(io, findings);
       else
@@ -118,6 +172,30 @@ export function registerCheckCommands(program: Command, io: CliIo): void {
           details: { exitCode: 2 },
         });
     });
+}
+
+async function controlPlaneAndLocalFindings(io: CliIo, opts: CheckFlags): Promise<CheckFinding[]> {
+  const { localCertificateFiles, localFindings } = await import('./check-local.ts');
+  const dataDir = resolve(io.cwd, opts.dataDir ?? io.env['SIGIL_DATA_DIR'] ?? './data');
+  const credentialsDir = resolve(
+    io.cwd,
+    opts.adminCredentials ?? io.env['SIGIL_ADMIN_CREDENTIALS'] ?? join(dataDir, 'admin'),
+  );
+  // Local checks first and always: with the control plane down they are what the operator still gets.
+  const local = localFindings(Date.now(), localCertificateFiles(dataDir, credentialsDir));
+  let remote: CheckFinding[];
+  try {
+    remote = await remoteFindings(io, opts);
+  } catch (err) {
+    remote = [
+      {
+        severity: 'error',
+        check: 'connectivity',
+        message: `${err instanceof Error ? err.message : String(err)}; skipped the checks that need it (CA rotation, policies, compliance)`,
+      },
+    ];
+  }
+  return [...remote.slice(0, 1), ...local, ...remote.slice(1)];
 }
 
 /** Probes each endpoint; a critical compliance finding is an error, a warning stays a warning. */
@@ -143,56 +221,4 @@ async function endpointFindings(io: CliIo, opts: CheckFlags): Promise<CheckFindi
       });
   }
   return findings;
-}
-
-async function controlPlaneFindings(io: CliIo, opts: CheckFlags): Promise<CheckFinding[]> {
-  const { ca, policies, inventory } = await withAdmin(io, opts, async (api) => ({
-    ca: await api.showCa(),
-    policies: await api.listPolicies(),
-    inventory: await api.listInventory({ withFindings: true, pageSize: 1000 }),
-  }));
-  // The CAs in force (and a prepared one): a retired generation's expiry is nobody's problem.
-  const generations = [ca.current, ca.next].filter((g) => g !== null && g !== undefined);
-  const cas = generations
-    .flatMap(
-      (g) =>
-        [
-          ['root', g.root],
-          ['intermediate', g.intermediate],
-        ] as const,
-    )
-    .filter(([, c]) => c !== null && c !== undefined)
-    .map(([kind, c]) => ({
-      kind,
-      serial: c!.serial ?? '',
-      notAfter: Number(c!.notAfterUnixMs ?? 0),
-      status: 'active',
-    }));
-  const compliance: CheckFinding[] = inventory.entries.flatMap((e) =>
-    (e.findings ?? []).map((f) => ({
-      severity: f.severity === 'critical' ? ('error' as const) : ('warning' as const),
-      check: `compliance ${f.ruleId}`,
-      message: `${f.target}: ${f.message}`,
-    })),
-  );
-  if (inventory.nextPageToken)
-    compliance.push({
-      severity: 'warning',
-      check: 'compliance',
-      message: `only the first ${inventory.entries.length} of ${inventory.total} inventory certificates were judged: see sigil certs list --findings`,
-    });
-  return [
-    ...checkFindings({
-      now: Date.now(),
-      cas,
-      defaultAction: policies.defaultAction,
-      policyCount: policies.policies.length,
-      caRotation: {
-        phase: ca.phase,
-        scheduledStep: ca.scheduledStep || undefined,
-        scheduledAt: ca.scheduledAtUnixMs ? Number(ca.scheduledAtUnixMs) : undefined,
-      },
-    }),
-    ...compliance,
-  ];
 }

@@ -110,6 +110,14 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
+    version: 8,
+    name: 'join tokens bound to a path prefix, and revocable',
+    sql: `
+      ALTER TABLE join_tokens ADD COLUMN match_prefix INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE join_tokens ADD COLUMN revoked_at INTEGER;
+    `,
+  },
+  {
     version: 9,
     name: 'lifecycle: imported and discovered certificates, where they were seen, expiry alerts and their deliveries',
     sql: `
