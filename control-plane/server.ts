@@ -8,6 +8,8 @@ import { HttpListener } from '../common/http-listener.ts';
 import { createLogger, LogField, type Logger } from '../common/logger.ts';
 import { AdminService, IdentityService } from '../proto/index.ts';
 import { adminHandlers } from './api/admin-handlers.ts';
+import { InventoryService } from './lifecycle/inventory-service.ts';
+import { LifecycleDuty } from './lifecycle/lifecycle-duty.ts';
 import { identityHandlers } from './api/identity-handlers.ts';
 import { ServingCertificates } from './api/serving-credentials.ts';
 import { loadCa } from './ca/load-ca.ts';
@@ -83,6 +85,8 @@ export class ControlPlane {
   #acme: AcmeDuty | undefined;
   #acmeLoop: AcmeRenewalLoop | undefined;
   #replication: Replication | undefined;
+  readonly #inventory: InventoryService;
+  #lifecycle: LifecycleDuty | undefined;
 
   constructor(options: ControlPlaneOptions, deps: ControlPlaneDeps = {}) {
     this.#options = options;
@@ -90,6 +94,7 @@ export class ControlPlane {
     this.#logger = deps.logger ?? createLogger({ component: 'control-plane', level: options.config.logLevel });
     this.#injectedStore = deps.store !== undefined;
     this.#store = deps.store ?? createStore(options.config, { clock: this.#clock, logger: this.#logger });
+    this.#inventory = new InventoryService({ store: this.#store, clock: this.#clock });
   }
 
   get addresses(): ControlPlaneAddresses {
@@ -290,6 +295,17 @@ export class ControlPlane {
       intermediateTtlMs: INTERMEDIATE_TTL_MS,
     });
     this.#scheduler = scheduler;
+    this.#lifecycle = new LifecycleDuty(
+      { alerts: config.alerts, discovery: config.discovery },
+      {
+        inventory: this.#inventory,
+        store: this.#store,
+        clock: this.#clock,
+        logger: this.#logger,
+        metrics: this.metrics,
+        trustDomain,
+      },
+    );
     const acme = await this.#startAcme();
     await acme.start();
     this.#grpc.addService(AcmeService, acmeHandlers({ ...edge, acme, store: this.#store, trustDomain }));
@@ -330,6 +346,7 @@ export class ControlPlane {
           logger: this.#logger,
           onIssued: (leaf, kind) => this.metrics.issued.inc({ kind, key_type: leaf.keyType }),
         }),
+        inventory: this.#inventory,
         scheduled: () => scheduler.preview(),
         onTokenCreated: () => this.metrics.tokensCreated.inc(),
       }),
@@ -363,21 +380,25 @@ export class ControlPlane {
     await this.#writeRuntimeFile(config.dataDir);
     if (this.#publisher) await publishBundle(this.#anchors);
     await caRotation.completeActivation({ windowMs: config.caRotation.activateWindowMs });
-    // The rotation schedule and the ACME renewals are singleton duties: it runs on the replica that holds the leader lock.
+    // The rotation schedule, the ACME renewals, alert evaluation and discovery are singleton duties: they run on the
+    // replica that holds the leader lock.
     replication.coordination.leadership.onChange((leader) => {
       this.metrics.leader.set(leader ? 1 : 0);
       if (leader) {
         scheduler.start();
         this.#acmeLoop?.start();
+        this.#lifecycle?.start();
       } else {
         scheduler.stop();
         this.#acmeLoop?.stop();
+        this.#lifecycle?.stop();
       }
     });
     this.metrics.leader.set(replication.coordination.leadership.isLeader ? 1 : 0);
     if (replication.coordination.leadership.isLeader) {
       scheduler.start();
       this.#acmeLoop?.start();
+      this.#lifecycle?.start();
     }
     this.#logger.info(
       { trust_domain: trustDomain, grpc: formatHostPort(grpcAddress), http: formatHostPort(httpAddress) },
@@ -396,6 +417,7 @@ export class ControlPlane {
   async stop(): Promise<void> {
     this.#scheduler?.stop();
     this.#acmeLoop?.stop();
+    this.#lifecycle?.close();
     await this.#acme?.stop();
     await this.#replication?.leave();
     this.#serving?.stop();
@@ -426,6 +448,16 @@ export class ControlPlane {
       clock: this.#clock,
       logger: this.#logger,
       metrics: this.metrics,
+      onAlert: (alert) =>
+        void this.#lifecycle?.engine
+          .external({
+            key: alert.name,
+            state: alert.state,
+            subject: alert.name,
+            notAfter: alert.notAfter,
+            message: alert.message,
+          })
+          .catch(() => undefined),
     });
     this.#acme = service;
     this.#acmeLoop = loop;

@@ -94,6 +94,9 @@ t.test('grpc-js round trip over 127.0.0.1', async (t) => {
     showCa: unimplemented,
     rotateCa: unimplemented,
     issueSigningCertificate: unimplemented,
+    listInventory: unimplemented,
+    importCertificates: unimplemented,
+    listAlerts: unimplemented,
   };
 
   const server = new grpc.Server();

@@ -67,6 +67,7 @@ const ENTRY_POINTS = new Set([
   'control-plane/index.ts',
   'control-plane/admin.ts',
   'control-plane/signing.ts',
+  'control-plane/lifecycle.ts',
   'sidecar/index.ts',
   'sidecar/identity-client.ts',
   'sidecar/workload-api-client.ts',
