@@ -15,14 +15,23 @@ import {
 import { checkSigningSubject, type SigningProfile, signingTemplate } from './signing-templates.ts';
 import { certificatePem, issuedCertificate, type IssuedCertificate } from './issued-certificate.ts';
 import { exportSpki, keyTypeOfSpki, signingAlgorithm, type KeyAlgorithmParams } from '../../common/key-pair.ts';
-import { keyIdentifier, signCertificate, subjectKeyIdOf } from './sign-certificate.ts';
+import {
+  type CaSigningKey,
+  generatorSigning,
+  isCryptoKey,
+  keyIdentifier,
+  signCertificate,
+  subjectKeyIdOf,
+} from './sign-certificate.ts';
+import { nodeDigestName } from '../signing/oids.ts';
+import { createPublicKey, verify as nodeVerify } from 'node:crypto';
 import { LEAF_TTL_MS, leafTemplate, type IssuerFacts, type RandomBytes } from './templates.ts';
 
 export interface CertificateAuthorityOptions {
   readonly trustDomain: string;
-  /** The signing CA certificate and its private key. */
+  /** The signing CA certificate and its private key (in memory, or a key store's: a file's or a PKCS#11 token's). */
   readonly intermediate: x509.X509Certificate;
-  readonly intermediateKey: CryptoKey;
+  readonly intermediateKey: CaSigningKey;
   /** Every root of the trust bundle; the intermediate must be signed by one of them. */
   readonly roots: readonly x509.X509Certificate[];
   readonly randomBytes?: RandomBytes;
@@ -82,7 +91,7 @@ export class CertificateAuthority {
   readonly trustDomain: string;
   readonly keyType: KeyType;
   readonly #intermediate: x509.X509Certificate;
-  readonly #key: CryptoKey;
+  readonly #key: CaSigningKey;
   #roots: readonly x509.X509Certificate[];
   readonly #issuer: IssuerFacts;
   readonly #randomBytes: RandomBytes;
@@ -223,12 +232,13 @@ export class CertificateAuthority {
     if (!Number.isSafeInteger(request.crlNumber) || request.crlNumber < 0) {
       throw new SigilError(ErrorCode.INTERNAL, `CRL number ${request.crlNumber} is not a non-negative integer`);
     }
+    const signing = generatorSigning(this.#key);
     const crl = await x509.X509CrlGenerator.create(
       {
         issuer: this.#intermediate.subjectName,
         thisUpdate: new Date(request.thisUpdate),
         nextUpdate: new Date(request.nextUpdate),
-        signingKey: this.#key,
+        signingKey: signing.signingKey,
         signingAlgorithm: signingAlgorithm(this.keyType),
         extensions: [
           new x509.AuthorityKeyIdentifierExtension(this.#issuer.subjectKeyId),
@@ -243,7 +253,7 @@ export class CertificateAuthority {
             : {}),
         })),
       },
-      globalThis.crypto,
+      signing.crypto,
     );
     const parsed = new x509.X509Crl(crl.rawData);
     if (!(await parsed.verify({ publicKey: this.#intermediate }, globalThis.crypto))) {
@@ -324,15 +334,23 @@ export type SigningCa = Pick<
 >;
 
 /** Signs a probe with the key and verifies it with the certificate's key: the only check that needs no export. */
-async function assertKeyMatches(cert: x509.X509Certificate, key: CryptoKey): Promise<void> {
-  const subtle = globalThis.crypto.subtle;
+async function assertKeyMatches(cert: x509.X509Certificate, key: CaSigningKey): Promise<void> {
   const probe = new TextEncoder().encode('sigil key match probe');
-  const algorithm = key.algorithm.name === 'ECDSA' ? { name: 'ECDSA', hash: 'SHA-256' } : { name: key.algorithm.name };
   let ok = false;
   try {
-    const publicKey = await cert.publicKey.export(key.algorithm as KeyAlgorithmParams, ['verify'], globalThis.crypto);
-    ok = await subtle.verify(algorithm, publicKey, await subtle.sign(algorithm, key, probe), probe);
-  } catch {
+    if (isCryptoKey(key)) {
+      const subtle = globalThis.crypto.subtle;
+      const algorithm =
+        key.algorithm.name === 'ECDSA' ? { name: 'ECDSA', hash: 'SHA-256' } : { name: key.algorithm.name };
+      const publicKey = await cert.publicKey.export(key.algorithm as KeyAlgorithmParams, ['verify'], globalThis.crypto);
+      ok = await subtle.verify(algorithm, publicKey, await subtle.sign(algorithm, key, probe), probe);
+    } else {
+      const publicKey = createPublicKey({ key: Buffer.from(cert.publicKey.rawData), format: 'der', type: 'spki' });
+      ok = nodeVerify(nodeDigestName('SHA-256'), probe, publicKey, await key.sign(probe, 'SHA-256'));
+    }
+  } catch (err) {
+    // A token that cannot sign at all (removed, logged out) is its own error, not a key mismatch.
+    if (err instanceof SigilError && err.code.startsWith('SIGIL_ERR_PKCS11')) throw err;
     ok = false;
   }
   if (!ok)
