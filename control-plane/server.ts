@@ -11,6 +11,7 @@ import { adminHandlers } from './api/admin-handlers.ts';
 import { identityHandlers } from './api/identity-handlers.ts';
 import { ServingCertificates } from './api/serving-credentials.ts';
 import { loadCa } from './ca/load-ca.ts';
+import { Pkcs11Tokens } from './keys/pkcs11-tokens.ts';
 import type { ControlPlaneConfig } from './config.ts';
 import { checkCsr } from './issuance/csr.ts';
 import { IdentityIssuer } from './issuance/identity-issuer.ts';
@@ -40,8 +41,10 @@ import { Replication } from './ha/replication.ts';
 
 export interface ControlPlaneOptions {
   readonly config: ControlPlaneConfig;
-  /** Decrypts the intermediate CA key. */
+  /** Decrypts the intermediate CA key (file key store; '' when the keys are in a token). */
   readonly passphrase: string;
+  /** PINs for a CA whose keys are in PKCS#11 (ca.json names the module and token). Never logged. */
+  readonly pkcs11?: { readonly pin?: string; readonly rootPin?: string; readonly maxSessions?: number };
 }
 
 export interface ControlPlaneDeps {
@@ -64,6 +67,8 @@ export class ControlPlane {
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #store: Store;
+  /** PKCS#11 tokens of the CA (opened on first use, only when ca.json puts the keys in a token). */
+  readonly #tokens: Pkcs11Tokens;
   readonly metrics = new ControlPlaneMetrics({ processMetrics: true });
   readonly #grpc = new Server();
   #http: HttpListener | undefined;
@@ -83,6 +88,7 @@ export class ControlPlane {
     this.#clock = deps.clock ?? systemClock;
     this.#logger = deps.logger ?? createLogger({ component: 'control-plane', level: options.config.logLevel });
     this.#store = deps.store ?? createStore(options.config, { clock: this.#clock, logger: this.#logger });
+    this.#tokens = new Pkcs11Tokens(options.pkcs11 ?? {});
   }
 
   get addresses(): ControlPlaneAddresses {
@@ -123,7 +129,11 @@ export class ControlPlane {
       await this.#store.open();
       await replication.join();
     }
-    const loaded = await loadCa({ dataDir: config.dataDir, passphrase: this.#options.passphrase });
+    const loaded = await loadCa({
+      dataDir: config.dataDir,
+      passphrase: this.#options.passphrase,
+      tokens: this.#tokens,
+    });
     const { files, trustDomain } = loaded;
     const ca = new ActiveCa(loaded.ca);
     await resumeCaRotation(config.dataDir, ca, this.#logger);
@@ -235,6 +245,7 @@ export class ControlPlane {
       active: ca,
       dataDir: config.dataDir,
       passphrase: this.#options.passphrase,
+      tokens: this.#tokens,
       clock: this.#clock,
       logger: this.#logger,
       orders,
@@ -260,6 +271,7 @@ export class ControlPlane {
         active: ca,
         dataDir: config.dataDir,
         passphrase: this.#options.passphrase,
+        tokens: this.#tokens,
         trust,
         store: this.#store,
         renewServing: () => servingIdentity.renewNow().then(() => undefined),
@@ -368,6 +380,7 @@ export class ControlPlane {
     });
     await this.#http?.close();
     await this.#store.close();
+    await this.#tokens.close();
     this.#addresses = undefined;
     this.#logger.info('control plane stopped');
   }
