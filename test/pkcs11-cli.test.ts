@@ -163,6 +163,61 @@ t.test(
     t.equal(await privateKeysOnToken(), 4, 'the next root and intermediate were made in the token');
     await cli(t, ['ca', 'rotate', 'activate', ...admin, '--force', '--within', '1s']);
     await fetchSvid('after');
+
+    // Code signing and the TSA with keys generated in the same token (issue 16, point 3).
+    const tokenKey = (keyLabel: string) => [
+      '--pkcs11-module',
+      hsm.modulePath,
+      '--pkcs11-token',
+      label,
+      '--key-label',
+      keyLabel,
+      '--pin-file',
+      'pin',
+    ];
+    const signer = JSON.parse(
+      (
+        await cli(t, [
+          'signing',
+          'cert',
+          ...admin,
+          ...tokenKey('release'),
+          '--subject',
+          'CN=release-pipeline,O=Acme',
+          '--out',
+          'signer.pem',
+          '--json',
+        ])
+      ).stdout,
+    );
+    t.match(signer, { profile: 'code-signing', key: /PKCS#11 token "sigil-cli" key "release"/ });
+    await cli(t, ['tsa', 'cert', ...admin, ...tokenKey('tsa'), '--subject', 'CN=HSM TSA', '--out', 'tsa.pem']);
+    const tsa = sigil(
+      ['tsa', 'run', '--cert', 'tsa.pem', ...tokenKey('tsa'), '--listen', '127.0.0.1:0', '--state-dir', 'tsa-state'],
+      { env, cwd: dir },
+    );
+    children.push(tsa);
+    const tsaUrl = `http://${(await tsa.waitForMessage('tsa started'))['http']}/`;
+    await writeFile(join(dir, 'release.tar'), 'an artefact signed and timestamped by keys in an HSM\n');
+    const signed = JSON.parse(
+      (await cli(t, ['sign', 'release.tar', '--cert', 'signer.pem', ...tokenKey('release'), '--tsa', tsaUrl, '--json']))
+        .stdout,
+    );
+    t.match(signed.results, [{ timestamped: true }]);
+    const cms = await run(
+      'openssl',
+      [
+        ...['cms', '-verify', '-binary', '-inform', 'DER', '-purpose', 'any', '-out', '/dev/null'],
+        ...['-content', 'release.tar', '-in', 'release.tar.p7s', '-CAfile', join(dir, 'data/bundle.pem')],
+      ],
+      { cwd: dir },
+    );
+    t.equal(cms.code, 0, `openssl cms -verify: ${cms.stderr}`);
+    t.match(cms.stderr, /Verification successful/);
+    const verdict = await cli(t, ['verify', 'release.tar', '--bundle', join(dir, 'data/bundle.pem'), '--json']);
+    t.match(JSON.parse(verdict.stdout), { valid: true });
+    await tsa.stop();
+    t.equal(await privateKeysOnToken(), 6, 'CA keys (4), code-signing and TSA keys: all in the token');
     await cp.stop();
   },
 );
