@@ -37,6 +37,8 @@ async function filesUnder(dir: string): Promise<string[]> {
 
 const hsm = await startSoftHsm(t);
 const tokenLabel = await hsm.initToken('sigil-ca', PIN);
+// SoftHSM2 lists the tokens that exist when the library is initialised: the offline root's is made up front.
+const rootLabel = await hsm.initToken('sigil-offline-root', PIN);
 const dir = await mkdtemp(join(tmpdir(), 'sigil-pkcs11-ca-'));
 t.teardown(() => rm(dir, { recursive: true, force: true }));
 const dataDir = join(dir, 'data');
@@ -197,4 +199,56 @@ t.test('every private key on the token is sensitive and was never extractable', 
   for (const key of privateKeys) {
     t.match(key, { sensitive: true, alwaysSensitive: true, extractable: false, neverExtractable: true }, key.label);
   }
+});
+
+t.test('a root on its own token is used only to sign intermediates: the CA loads without it', async (t) => {
+  const offlineDir = join(dir, 'offline-root');
+  const init = new Pkcs11Tokens({ pin: PIN });
+  await initCa({
+    dataDir: offlineDir,
+    trustDomain: TD,
+    keyType: 'ec-p384',
+    now: Date.now(),
+    keyStore: { ...keyStore, rootToken: { label: rootLabel }, tokens: init },
+  });
+  await init.close();
+  const meta = JSON.parse(await readFile(join(offlineDir, 'ca.json'), 'utf8'));
+  t.match(meta, { rootKeyOffline: true, keyStore: { rootToken: { label: rootLabel } } });
+
+  // A control plane without the root token's PIN (the token unplugged, as far as it can tell) loads and signs.
+  const withoutRoot = new Pkcs11Tokens({ pin: PIN, rootPin: 'not-the-root-pin' });
+  t.teardown(() => withoutRoot.close());
+  const { ca } = await loadCa({ dataDir: offlineDir, passphrase: '', tokens: withoutRoot });
+  t.equal(ca.keyType, 'ec-p384');
+  const refused = await prepareCaFiles({
+    dataDir: offlineDir,
+    passphrase: '',
+    tokens: withoutRoot,
+    now: Date.now(),
+    intermediateOnly: true,
+  }).then(
+    () => 'resolved',
+    (e: { code: string }) => e.code,
+  );
+  t.equal(refused, 'SIGIL_ERR_PKCS11_PIN', 'a new intermediate needs the root token');
+  t.notOk(JSON.parse(await readFile(join(offlineDir, 'ca.json'), 'utf8')).next, 'nothing was staged');
+
+  // Plugged in (its PIN given): the root signs the next intermediate, made in the CA's token.
+  const withRoot = new Pkcs11Tokens({ pin: PIN });
+  t.teardown(() => withRoot.close());
+  const prepared = await prepareCaFiles({
+    dataDir: offlineDir,
+    passphrase: '',
+    tokens: withRoot,
+    now: Date.now(),
+    intermediateOnly: true,
+  });
+  t.ok(prepared.meta.next?.keys?.intermediate);
+  t.notOk(prepared.meta.next?.keys?.root);
+  const rootToken = await withRoot.open(hsm.modulePath, { label: rootLabel }, 'root');
+  t.equal(
+    (await rootToken.listObjects()).filter((o) => o.class === 'private').length,
+    1,
+    'the root token holds the root only',
+  );
 });
