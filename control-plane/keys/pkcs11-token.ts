@@ -14,6 +14,7 @@ import {
   type Pkcs11Module,
   pkcs11ErrorName,
 } from './pkcs11-binding.ts';
+import { acquireModule, findSlot, login, poolSize, releaseModule, safely } from './pkcs11-module.ts';
 import { SessionPool } from './session-pool.ts';
 
 export interface Pkcs11TokenOptions {
@@ -52,13 +53,6 @@ const EC_CURVE_OIDS: Readonly<Partial<Record<KeyType, string>>> = {
 };
 const JWK_CURVES: Readonly<Record<number, string>> = { 32: 'P-256', 48: 'P-384', 66: 'P-521' };
 const RSA_BITS: Readonly<Partial<Record<KeyType, number>>> = { 'rsa-2048': 2048, 'rsa-3072': 3072, 'rsa-4096': 4096 };
-
-interface LoadedModule {
-  readonly api: Pkcs11Api;
-  refs: number;
-}
-/** PKCS#11 is initialised once per process and library: tokens of one library share it, the last close finalises. */
-const modules = new Map<string, LoadedModule>();
 
 /**
  * A logged-in PKCS#11 token. Keys it generates are non-extractable and sensitive: they sign inside the token and
@@ -360,87 +354,6 @@ export class Pkcs11Token {
   }
 }
 
-function acquireModule(binding: Pkcs11Module, modulePath: string): Pkcs11Api {
-  const loaded = modules.get(modulePath);
-  if (loaded) {
-    loaded.refs += 1;
-    return loaded.api;
-  }
-  const api = new binding.PKCS11();
-  try {
-    api.load(modulePath);
-    api.C_Initialize();
-  } catch (err) {
-    if (pkcs11ErrorName(err) !== 'CKR_CRYPTOKI_ALREADY_INITIALIZED') {
-      throw new SigilError(
-        ErrorCode.PKCS11_MODULE,
-        `${modulePath} cannot be loaded as a PKCS#11 library (${pkcs11ErrorName(err) ?? 'not a PKCS#11 module, or missing'}): check --pkcs11-module / pkcs11.module`,
-        { cause: err },
-      );
-    }
-  }
-  modules.set(modulePath, { api, refs: 1 });
-  return api;
-}
-
-function releaseModule(modulePath: string): void {
-  const loaded = modules.get(modulePath);
-  if (!loaded) return;
-  loaded.refs -= 1;
-  if (loaded.refs > 0) return;
-  modules.delete(modulePath);
-  safely(() => loaded.api.C_Finalize());
-}
-
-function findSlot(binding: Pkcs11Module, api: Pkcs11Api, options: Pkcs11TokenOptions) {
-  const initialised = ck(binding, 'CKF_TOKEN_INITIALIZED');
-  const slots = api
-    .C_GetSlotList(true)
-    .map((slot) => ({ slot, info: api.C_GetTokenInfo(slot) }))
-    .filter((s) => (s.info.flags & initialised) !== 0);
-  const labels = slots.map((s) => `"${s.info.label.trim()}"`).join(', ') || 'none';
-  if (options.tokenLabel !== undefined) {
-    const matching = slots.filter((s) => s.info.label.trim() === options.tokenLabel);
-    if (matching.length === 1) return matching[0]!;
-    throw new SigilError(
-      ErrorCode.PKCS11_TOKEN,
-      matching.length === 0
-        ? `no PKCS#11 token labelled "${options.tokenLabel}" is present in ${options.modulePath} (tokens present: ${labels}): plug it in, or check --pkcs11-token`
-        : `${matching.length} tokens are labelled "${options.tokenLabel}": name the slot with --pkcs11-slot instead`,
-    );
-  }
-  const found = options.slot === undefined ? undefined : slots[options.slot];
-  if (found) return found;
-  throw new SigilError(
-    ErrorCode.PKCS11_TOKEN,
-    options.slot === undefined
-      ? 'name the PKCS#11 token by label (--pkcs11-token) or slot index (--pkcs11-slot)'
-      : `there is no token in slot index ${options.slot} of ${options.modulePath} (tokens present: ${labels})`,
-  );
-}
-
-function login(binding: Pkcs11Module, api: Pkcs11Api, session: Buffer, pin: string, label: string): void {
-  try {
-    api.C_Login(session, ck(binding, 'CKU_USER'), pin);
-  } catch (err) {
-    const name = pkcs11ErrorName(err);
-    if (name === 'CKR_USER_ALREADY_LOGGED_IN') return;
-    const hint =
-      name === 'CKR_PIN_INCORRECT'
-        ? 'the PIN is wrong: fix SIGIL_PKCS11_PIN or the PIN file; Sigil tried it once and will not retry'
-        : name === 'CKR_PIN_LOCKED'
-          ? 'the PIN is locked: reset it with the token SO tools'
-          : `login failed (${name ?? 'unknown error'})`;
-    throw new SigilError(ErrorCode.PKCS11_PIN, `PKCS#11 token "${label}": ${hint}`, { cause: err });
-  }
-}
-
-/** CK_EFFECTIVELY_INFINITE (0) and CK_UNAVAILABLE_INFORMATION (all ones) mean "no limit we know of". */
-function poolSize(wanted: number, tokenMax: number): number {
-  const limit = tokenMax > 0 && tokenMax < 0xffff_ffff ? tokenMax : Number.POSITIVE_INFINITY;
-  return Math.max(1, Math.min(wanted, limit));
-}
-
 function unwrapEcPoint(value: Buffer): Buffer {
   // CKA_EC_POINT is a DER OCTET STRING around the point, though some tokens return the bare point.
   const parsed = asn1js.fromBER(Uint8Array.from(value));
@@ -458,12 +371,4 @@ function tokenError(err: unknown, what: string): SigilError {
         ? 'the token was removed: plug it back in'
         : `the token refused (${name ?? 'unknown error'})`;
   return new SigilError(ErrorCode.PKCS11_TOKEN, `${what}: ${hint}`, { cause: err });
-}
-
-function safely(action: () => void): void {
-  try {
-    action();
-  } catch {
-    // Closing down: the token may already be gone; nothing more to undo.
-  }
 }
