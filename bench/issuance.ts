@@ -121,6 +121,42 @@ function rawSignBaseline(ms: number): { signs: number; cpuMs: number } {
   return { signs, cpuMs: selfCpuMs() - start };
 }
 
+/**
+ * Signatures per second (wall, 8 in flight) through the key-store interface the CA signs with: a key in a fresh
+ * SoftHSM2 token against a software key, same payload, same run. Isolates what PKCS#11 adds to one signature.
+ */
+async function keyStoreSignBaseline(ms: number): Promise<{ file: number; pkcs11: number }> {
+  const { cryptoKeySigningKey } = await import('../control-plane/keys/crypto-key-signing-key.ts');
+  const { Pkcs11Token } = await import('../control-plane/keys/pkcs11-token.ts');
+  const dir = mkdtempSync(join(tmpdir(), 'sigil-bench-sign-'));
+  softHsmToken(dir);
+  const token = await Pkcs11Token.open({ modulePath: SOFTHSM_MODULE, tokenLabel: 'bench', pin: HSM_PIN });
+  try {
+    const inToken = (await token.generateKeyPair('ec-p256', 'bench-sign')).key;
+    const keys = await generateKeyPair('ec-p256');
+    const spki = new Uint8Array(await globalThis.crypto.subtle.exportKey('spki', keys.publicKey));
+    const inMemory = cryptoKeySigningKey(keys.privateKey, spki, 'ec-p256', 'bench');
+    const payload = randomBytes(1024);
+    const rate = async (key: typeof inToken) => {
+      for (let i = 0; i < 50; i++) await key.sign(payload, 'SHA-256');
+      let signs = 0;
+      const start = performance.now();
+      const worker = async () => {
+        while (performance.now() - start < ms) {
+          await key.sign(payload, 'SHA-256');
+          signs++;
+        }
+      };
+      await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+      return round((signs * 1000) / (performance.now() - start));
+    };
+    return { file: await rate(inMemory), pkcs11: await rate(inToken) };
+  } finally {
+    await token.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 interface StoreMeasure {
   readonly service: {
     issued: number;
@@ -270,6 +306,7 @@ async function main(): Promise<void> {
   const pkcs11 = WITH_PKCS11 ? await measureStore(undefined, 'pkcs11') : undefined;
   const sqliteFile = stores.sqlite ?? (pkcs11 ? await measureStore(undefined, 'file') : undefined);
   const raw = rawSignBaseline(2_000);
+  const keyStoreSigns = WITH_PKCS11 ? await keyStoreSignBaseline(2_000) : undefined;
   const rawSignsPerCoreSecond = (raw.signs * 1000) / raw.cpuMs;
   const result = {
     date: new Date().toISOString(),
@@ -306,6 +343,7 @@ async function main(): Promise<void> {
     ...(pkcs11 && sqliteFile
       ? {
           keyStores: { file: sqliteFile, pkcs11 },
+          keyStoreSignsPerSecondWall: keyStoreSigns,
           ratioPkcs11ToFile: {
             issuedPerSecondPerCore: round(
               pkcs11.service.issuedPerSecondPerCore / sqliteFile.service.issuedPerSecondPerCore,
@@ -321,6 +359,7 @@ async function main(): Promise<void> {
       ? [
           `| sqlite, CA keys in SoftHSM2 (PKCS#11): gRPC Attest, one channel (server CPU) | ${pkcs11.service.issuedPerSecondPerCore} | ${pkcs11.service.issuedPerSecondWall} | ${pkcs11.service.serverCpuMsPerIssuance} |`,
           `| ratio PKCS#11 : file keys (sqlite, same run) | ${result.ratioPkcs11ToFile?.issuedPerSecondPerCore} : 1 | ${result.ratioPkcs11ToFile?.issuedPerSecondWall} : 1 | |`,
+          `| ECDSA P-256 signatures through the key store, file key : SoftHSM2 key | | ${keyStoreSigns?.file} : ${keyStoreSigns?.pkcs11} | |`,
         ]
       : [];
   const rows = Object.entries(stores).flatMap(([store, m]) => [

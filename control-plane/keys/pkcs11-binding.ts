@@ -19,7 +19,7 @@ export interface Pkcs11TokenInfo {
 }
 export interface Pkcs11Api {
   load(path: string): void;
-  C_Initialize(): void;
+  C_Initialize(options?: { flags?: number }): void;
   C_Finalize(): void;
   C_GetSlotList(tokenPresent?: boolean): Buffer[];
   C_GetTokenInfo(slot: Buffer): Pkcs11TokenInfo;

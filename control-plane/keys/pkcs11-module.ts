@@ -17,19 +17,26 @@ interface LoadedModule {
   readonly api: Pkcs11Api;
   refs: number;
 }
-/** PKCS#11 is initialised once per process and library: tokens of one library share it, the last close finalises. */
+/**
+ * PKCS#11 is initialised once per process and library: tokens of one library share it, the last close finalises.
+ * A loaded library is never dropped: pkcs11js unloads it (dlclose) when its object is garbage-collected, and a
+ * library such as SoftHSM2 must not be unloaded from under the process, so the object is kept and initialised again
+ * when a token of it is opened later.
+ */
 const modules = new Map<string, LoadedModule>();
 
 export function acquireModule(binding: Pkcs11Module, modulePath: string): Pkcs11Api {
-  const loaded = modules.get(modulePath);
-  if (loaded) {
-    loaded.refs += 1;
-    return loaded.api;
+  const known = modules.get(modulePath);
+  if (known && known.refs > 0) {
+    known.refs += 1;
+    return known.api;
   }
-  const api = new binding.PKCS11();
+  const api = known?.api ?? new binding.PKCS11();
   try {
-    api.load(modulePath);
-    api.C_Initialize();
+    if (!known) api.load(modulePath);
+    // Signing runs on libuv's thread pool, so several threads call into the library at once: PKCS#11 requires
+    // saying so (CKF_OS_LOCKING_OK); without it a library may assume a single thread.
+    api.C_Initialize({ flags: ck(binding, 'CKF_OS_LOCKING_OK') });
   } catch (err) {
     if (pkcs11ErrorName(err) !== 'CKR_CRYPTOKI_ALREADY_INITIALIZED') {
       throw new SigilError(
@@ -45,10 +52,9 @@ export function acquireModule(binding: Pkcs11Module, modulePath: string): Pkcs11
 
 export function releaseModule(modulePath: string): void {
   const loaded = modules.get(modulePath);
-  if (!loaded) return;
+  if (!loaded || loaded.refs === 0) return;
   loaded.refs -= 1;
   if (loaded.refs > 0) return;
-  modules.delete(modulePath);
   safely(() => loaded.api.C_Finalize());
 }
 

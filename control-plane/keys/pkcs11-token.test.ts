@@ -55,6 +55,18 @@ t.test('PKCS#11 token (SoftHSM2)', async (t) => {
     const data = Array.from({ length: 40 }, (_, i) => Buffer.from(`message ${i}`));
     const signatures = await Promise.all(data.map((d) => key.sign(d, 'SHA-256')));
     t.ok(signatures.every((s, i) => verify('sha256', data[i]!, publicKey, s)));
+    // Thousands of signatures on the thread pool, with garbage made meanwhile: the library must be initialised for
+    // threads and the binding's buffers kept alive (both crashed this process before they were).
+    let bad = 0;
+    const worker = async (w: number) => {
+      for (let i = 0; i < 1500; i++) {
+        const message = Buffer.from(`worker ${w} message ${i} ${'x'.repeat(i % 300)}`);
+        if (!verify('sha256', message, publicKey, await key.sign(message, 'SHA-256'))) bad++;
+        if (i % 50 === 0) Array.from({ length: 10_000 }, (_, j) => ({ j, s: `garbage ${j}` }));
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, (_, w) => worker(w)));
+    t.equal(bad, 0, '12000 concurrent signatures all verify');
   });
 
   t.test('a wrong PIN is a clear error, tried once, and leaves the token usable', async (t) => {

@@ -64,6 +64,8 @@ export class Pkcs11Token {
   readonly #api: Pkcs11Api;
   readonly #modulePath: string;
   readonly #pool: SessionPool<Buffer>;
+  /** Buffers a native signing call is using: see sign(). */
+  readonly #inFlight = new Set<Buffer>();
   #closed = false;
 
   private constructor(
@@ -340,11 +342,19 @@ export class Pkcs11Token {
       const input = ec ? createHash(nodeDigestName(digest)).update(data).digest() : Buffer.from(data);
       const mechanism = { mechanism: ck(b, ec ? 'CKM_ECDSA' : rsaMechanisms[digest]) };
       const signature = await this.#pool.use(async (session) => {
+        // pkcs11js's async call keeps raw pointers to both buffers without holding them: they must stay reachable
+        // from JavaScript until it completes, or the garbage collector frees them under the token (a crash seen
+        // here under load).
+        const out = Buffer.alloc(1024);
+        this.#inFlight.add(input).add(out);
         try {
           this.#api.C_SignInit(session, mechanism, handle);
-          return await this.#api.C_SignAsync(session, input, Buffer.alloc(1024));
+          return Buffer.from(await this.#api.C_SignAsync(session, input, out));
         } catch (err) {
           throw tokenError(err, `signing with ${description}`);
+        } finally {
+          this.#inFlight.delete(input);
+          this.#inFlight.delete(out);
         }
       });
       const raw = new Uint8Array(signature);
