@@ -116,12 +116,20 @@ t.test('signed bundle updates over NATS', async (t) => {
       void sub;
     });
     await nc.flush();
+    let allApplied = false;
     const good = Promise.all(
       all.map((s) => untilEvent(s, (e) => e.type === 'event.received' && e.result === 'applied')),
-    );
+    ).then(() => {
+      allApplied = true;
+    });
     const sequenceBefore = api.sidecar.trust.bundle?.sequence;
-    await cp.controlPlane.addTrustAnchors(cp.bundlePem);
-    await good;
+    // Just after a reconnect (the previous test) a sidecar's subscription may not be back on the server when the
+    // control plane publishes: NATS core delivers at most once, and in service the gRPC catch-up on reconnect
+    // covers that gap. Here every sidecar must receive one authentic event, so publish until each has.
+    while (!allApplied) {
+      await cp.controlPlane.addTrustAnchors(cp.bundlePem);
+      await Promise.race([good, delay(500)]);
+    }
     const real = await captured;
 
     const otherPki = await makeTestPki(TD);
