@@ -133,6 +133,7 @@ t.test(
     t.match(shown.current.intermediateKey, { store: 'pkcs11' });
     const check = await cli(t, ['check', ...admin]);
     t.match(check.stdout, /OK +root key storage: the root key is hardware-backed/);
+    t.match(check.stdout, /OK +intermediate key storage: the signing key is hardware-backed: PKCS#11 token/);
 
     const fetchSvid = async (name: string) => {
       const token = (

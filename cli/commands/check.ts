@@ -19,6 +19,8 @@ export function checkFindings(input: {
   policyCount: number;
   /** From sigil ca show: where the root key of the CA in force lives ('file' or 'pkcs11'). */
   rootKey?: { store: string; where: string } | undefined;
+  /** From sigil ca show: where the signing (intermediate) key lives. */
+  intermediateKey?: { store: string; where: string } | undefined;
   /** From sigil ca show: a rotation in progress is reported with its next step. */
   caRotation?: { phase: string; scheduledStep?: string | undefined; scheduledAt?: number | undefined };
 }): CheckFinding[] {
@@ -50,6 +52,13 @@ export function checkFindings(input: {
       severity: 'ok',
       check: 'root key storage',
       message: `the root key is hardware-backed: ${input.rootKey.where}`,
+    });
+  }
+  if (input.intermediateKey) {
+    findings.push({
+      severity: 'ok',
+      check: 'intermediate key storage',
+      message: `the signing key is ${input.intermediateKey.store === 'pkcs11' ? 'hardware-backed' : 'a software key'}: ${input.intermediateKey.where}`,
     });
   }
   const rotation = input.caRotation;
@@ -132,6 +141,9 @@ export function registerCheckCommands(program: Command, io: CliIo): void {
         policyCount: policies.policies.length,
         rootKey: ca.current?.rootKey?.store
           ? { store: ca.current.rootKey.store, where: ca.current.rootKey.where ?? '' }
+          : undefined,
+        intermediateKey: ca.current?.intermediateKey?.store
+          ? { store: ca.current.intermediateKey.store, where: ca.current.intermediateKey.where ?? '' }
           : undefined,
         caRotation: {
           phase: ca.phase,
