@@ -20,7 +20,7 @@ import pg from 'pg';
 import { checkControlPlaneCertificate, CONTROL_PLANE_CHANNEL_OPTIONS } from '../common/control-plane-identity.ts';
 import { makeCsr } from '../common/csr-builder.ts';
 import { generateKeyPair } from '../common/key-pair.ts';
-import { AdminApi, initCa, Pkcs11Tokens } from '../control-plane/index.ts';
+import { AdminApi, cryptoKeySigningKey, initCa, Pkcs11Token, Pkcs11Tokens } from '../control-plane/index.ts';
 import { IdentityClient } from '../proto/index.ts';
 import { GrpcIdentityApi } from '../sidecar/index.ts';
 
@@ -126,8 +126,6 @@ function rawSignBaseline(ms: number): { signs: number; cpuMs: number } {
  * SoftHSM2 token against a software key, same payload, same run. Isolates what PKCS#11 adds to one signature.
  */
 async function keyStoreSignBaseline(ms: number): Promise<{ file: number; pkcs11: number }> {
-  const { cryptoKeySigningKey } = await import('../control-plane/keys/crypto-key-signing-key.ts');
-  const { Pkcs11Token } = await import('../control-plane/keys/pkcs11-token.ts');
   const dir = mkdtempSync(join(tmpdir(), 'sigil-bench-sign-'));
   softHsmToken(dir);
   const token = await Pkcs11Token.open({ modulePath: SOFTHSM_MODULE, tokenLabel: 'bench', pin: HSM_PIN });

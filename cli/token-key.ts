@@ -46,7 +46,7 @@ async function openToken(io: CliIo, opts: TokenKeyFlags) {
       'the token needs its user PIN: set SIGIL_PKCS11_PIN, SIGIL_PKCS11_PIN_FILE or pass --pin-file',
     );
   }
-  const { Pkcs11Token } = await import('../control-plane/keys/pkcs11-token.ts');
+  const { Pkcs11Token } = await import('../control-plane/signing.ts');
   return Pkcs11Token.open({
     modulePath: resolve(io.cwd, opts.pkcs11Module!),
     pin,
