@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { durationMs, hostPortField as hostPort, validateYaml } from '../common/config-findings.ts';
 import { parseDuration } from '../common/duration.ts';
 import { ErrorCode, SigilError } from '../common/errors.ts';
+import { checkLogLevel } from '../common/logger.ts';
 import { parseHostPort, type HostPort } from '../common/address.ts';
 import { parseTrustDomain } from '../common/spiffe-id.ts';
 import { acmeSettings, acmeSectionSchema, type AcmeSettings } from './acme/acme-config.ts';
@@ -33,6 +34,7 @@ export const controlPlaneFileSchema = z.strictObject({
         })
         .optional(),
       credentialsFile: z.string().optional(),
+      nkeySeedFile: z.string().optional(),
     })
     .optional(),
   policy: z
@@ -92,6 +94,7 @@ export interface ControlPlaneConfig {
         readonly servers: readonly string[];
         readonly tls?: { caFile?: string; certFile?: string; keyFile?: string };
         readonly credentialsFile?: string;
+        readonly nkeySeedFile?: string;
       }
     | undefined;
 }
@@ -136,7 +139,7 @@ export function resolveControlPlaneConfig(sources: ConfigSources): ControlPlaneC
       leaderPollMs: file.replicas.leaderPoll,
       hungLeaderTimeoutMs: file.replicas.hungLeaderTimeout,
     }),
-    logLevel: env['SIGIL_LOG_LEVEL'] ?? file.log.level,
+    logLevel: env['SIGIL_LOG_LEVEL'] ? checkLogLevel(env['SIGIL_LOG_LEVEL'], 'SIGIL_LOG_LEVEL') : file.log.level,
     policyDefaultAction: envOr(env, 'SIGIL_POLICY_DEFAULT_ACTION', file.policy.defaultAction, parseDefaultAction),
     nats: natsConfig(env['SIGIL_NATS_SERVERS'], file.nats, fileDir),
     acme: file.acme ? acmeSettings(file.acme, fileDir, sources.file?.path ?? 'configuration') : undefined,
@@ -171,6 +174,7 @@ function natsConfig(
     servers,
     ...(tls ? { tls } : {}),
     ...(file?.credentialsFile ? { credentialsFile: resolve(fileDir, file.credentialsFile) } : {}),
+    ...(file?.nkeySeedFile ? { nkeySeedFile: resolve(fileDir, file.nkeySeedFile) } : {}),
   };
 }
 

@@ -5,7 +5,7 @@ import { formatHostPort, type HostPort } from '../common/address.ts';
 import { systemClock, type Clock } from '../common/clock.ts';
 import { ErrorCode, SigilError } from '../common/errors.ts';
 import { HttpListener } from '../common/http-listener.ts';
-import { createLogger, type Logger } from '../common/logger.ts';
+import { createLogger, LogField, type Logger } from '../common/logger.ts';
 import { AdminService, IdentityService } from '../proto/index.ts';
 import { adminHandlers } from './api/admin-handlers.ts';
 import { identityHandlers } from './api/identity-handlers.ts';
@@ -21,6 +21,8 @@ import { ControlPlaneMetrics } from './metrics.ts';
 import { RevocationRegistry } from './revocation/revocation-registry.ts';
 import { ServingIdentity } from './serving-identity.ts';
 import { createStore } from './store/open-store.ts';
+import { bindStore, refuseMissingSqlite } from './store/store-binding.ts';
+import { encryptPlainServingKey } from './ca/serving-key-file.ts';
 import type { Store } from './store/store.ts';
 import { TrustState } from './trust-state.ts';
 import { PolicyService } from './policy/policy-service.ts';
@@ -45,6 +47,8 @@ export interface ControlPlaneOptions {
   readonly passphrase: string;
   /** PINs for a CA whose keys are in PKCS#11 (ca.json names the module and token). Never logged. */
   readonly pkcs11?: { readonly pin?: string; readonly rootPin?: string; readonly maxSessions?: number };
+  /** `--init-store`: a missing or empty store may start anew although this CA has run with one before. */
+  readonly initStore?: boolean;
 }
 
 export interface ControlPlaneDeps {
@@ -69,6 +73,7 @@ export class ControlPlane {
   readonly #store: Store;
   /** PKCS#11 tokens of the CA (opened on first use, only when ca.json puts the keys in a token). */
   readonly #tokens: Pkcs11Tokens;
+  readonly #injectedStore: boolean;
   readonly metrics = new ControlPlaneMetrics({ processMetrics: true });
   readonly #grpc = new Server();
   #http: HttpListener | undefined;
@@ -87,6 +92,7 @@ export class ControlPlane {
     this.#options = options;
     this.#clock = deps.clock ?? systemClock;
     this.#logger = deps.logger ?? createLogger({ component: 'control-plane', level: options.config.logLevel });
+    this.#injectedStore = deps.store !== undefined;
     this.#store = deps.store ?? createStore(options.config, { clock: this.#clock, logger: this.#logger });
     this.#tokens = new Pkcs11Tokens(options.pkcs11 ?? {});
   }
@@ -136,6 +142,10 @@ export class ControlPlane {
     });
     const { files, trustDomain } = loaded;
     const ca = new ActiveCa(loaded.ca);
+    // A CA whose keys are in a PKCS#11 token may run without a passphrase: control-plane/key.pem then stays a plain
+    // 0600 file, as ca init wrote it (give SIGIL_CA_PASSPHRASE as well to have it encrypted).
+    if (this.#options.passphrase !== '')
+      await encryptPlainServingKey(files.controlPlaneKey, this.#options.passphrase, this.#logger);
     await resumeCaRotation(config.dataDir, ca, this.#logger);
     if (config.trustDomain !== undefined && config.trustDomain !== trustDomain) {
       throw new SigilError(
@@ -145,7 +155,14 @@ export class ControlPlane {
     }
     this.#trustDomain = trustDomain;
     await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+    const binding = {
+      dataDir: config.dataDir,
+      storeName: config.postgres ? `PostgreSQL schema ${config.postgres.schema}` : config.sqlitePath,
+      initStore: this.#options.initStore === true,
+    };
+    if (!config.postgres && !this.#injectedStore) await refuseMissingSqlite({ ...binding, path: config.sqlitePath });
     await this.#store.open();
+    await bindStore(this.#store, binding);
     if (!replication.shared) await replication.join();
     await replication.exclusive('ca')(() => recordCaFiles(this.#store, files, trustDomain));
     const policies = new PolicyService(
@@ -154,8 +171,17 @@ export class ControlPlane {
         store: this.#store,
         clock: this.#clock,
         // Full state: every sidecar gets the whole set in force.
+        // Delivery is best effort like revocations' (sidecars converge through FetchTrust): a failed publish is
+        // logged and never turns a stored, enforced change into an error for the operator.
         onChange: async (wire) => {
-          await this.#publisher?.publish({ type: 'policy.updated', policies: wire });
+          try {
+            await this.#publisher?.publish({ type: 'policy.updated', policies: wire });
+          } catch (err) {
+            this.#logger.warn(
+              { err, [LogField.errCode]: (err as SigilError).code, policy_version: wire.version },
+              'policy event not published; sidecars will converge through FetchTrust',
+            );
+          }
         },
         exclusive: replication.exclusive('policy'),
         announce: replication.announce('policy'),

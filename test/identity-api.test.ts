@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import t, { type Test } from 'tap';
 import { credentials, type ServiceError } from '@grpc/grpc-js';
-import { generateKeyPairSync, type webcrypto } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, type webcrypto } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -414,7 +414,13 @@ t.test('Identity and Admin APIs refuse bad input with a code, a reason, and no c
   t.test('Admin calls need an admin SVID of this trust domain', async (t) => {
     const workload = await attested(API);
     const foreignAdmin = await (await makeTestPki(TD)).issueSvid(`spiffe://${TD}/sigil/admin/default`);
-    const cpKey = await readFile(join(cp.dataDir, 'control-plane', 'key.pem'));
+    // Encrypted at rest (issue 21): decrypted here as an attacker holding the passphrase too would.
+    const cpKey = Buffer.from(
+      createPrivateKey({
+        key: await readFile(join(cp.dataDir, 'control-plane', 'key.pem')),
+        passphrase: PASSPHRASE,
+      }).export({ type: 'pkcs8', format: 'pem' }),
+    );
     const cpChain = await readFile(join(cp.dataDir, 'control-plane', 'svid.pem'));
     const bundle = Buffer.from(cp.bundlePem);
     const callers: Array<[string, ReturnType<typeof credentials.createSsl>, number, string, RegExp]> = [
@@ -530,6 +536,18 @@ t.test('Identity and Admin APIs refuse bad input with a code, a reason, and no c
       ErrorCode.NOT_FOUND,
       /no certificate with serial abab/,
     );
+  });
+
+  t.test('a bundle from another CA is named as such, not as an unreachable control plane (issue 20)', async (t) => {
+    const otherCa = await makeTestPki(TD);
+    const api = new GrpcIdentityApi({ address: cp.address, bundlePem: () => otherCa.root.pem, trustDomain: TD });
+    const err = await api.fetchTrust().then(
+      () => undefined,
+      (e: unknown) => e as { code?: string; message?: string },
+    );
+    t.equal(err?.code, ErrorCode.CONTROL_PLANE_UNTRUSTED);
+    t.match(err?.message, /does not chain to the bundle you gave/);
+    t.notMatch(err?.message, /unreachable/);
   });
 
   t.test('no refusal and no log line carries a join token or private key', async (t) => {

@@ -45,7 +45,7 @@ function bundleLabel(changed: boolean): string {
  * (or serial). False when the delta did not apply (a CRL-number gap, which a sidecar answers with a full fetch).
  */
 function enforce(state: RevocationState, event: Extract<SigilEvent, { type: 'revocation.updated' }>): boolean {
-  if (state.applyDelta(event) !== 'applied') return false;
+  if (state.applyDelta(event, Date.now()) !== 'applied') return false;
   const spiffeId = event.revokedSpiffeIds[0];
   const serial = event.revokedSerials[0];
   if (spiffeId === undefined && serial === undefined) return true;

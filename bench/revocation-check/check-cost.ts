@@ -129,12 +129,15 @@ export function measureCheckCost(windowMs: number, revoked = 100_000): CheckCost
 
   const t1 = performance.now();
   for (let i = 0; i < DELTAS; i++) {
-    full.applyDelta({
-      crlNumber: 2 + i,
-      revokedSerials: randomSerials(1),
-      revokedSpiffeIds: [],
-      unrevokedSpiffeIds: [],
-    });
+    full.applyDelta(
+      {
+        crlNumber: 2 + i,
+        revokedSerials: randomSerials(1),
+        revokedSpiffeIds: [],
+        unrevokedSpiffeIds: [],
+      },
+      Date.now(),
+    );
   }
   const applyDeltaMs = (performance.now() - t1) / DELTAS;
   return {

@@ -17,6 +17,10 @@ export function registerControlPlaneCommands(program: Command, io: CliIo): void 
       '--root-pin-file <file>',
       "file with the root token's PIN, if another token (default: $SIGIL_PKCS11_ROOT_PIN)",
     )
+    .option(
+      '--init-store',
+      'begin a new, empty store although this CA has run with one (a missing or empty store is refused otherwise)',
+    )
     .action(
       async (opts: {
         config?: string;
@@ -24,6 +28,7 @@ export function registerControlPlaneCommands(program: Command, io: CliIo): void 
         passphraseFile?: string;
         pinFile?: string;
         rootPinFile?: string;
+        initStore?: boolean;
       }) => {
         const { ControlPlane, loadControlPlaneConfig } = await import('../../control-plane/index.ts');
         const config = loadControlPlaneConfig({
@@ -42,6 +47,7 @@ export function registerControlPlaneCommands(program: Command, io: CliIo): void 
         const controlPlane = new ControlPlane({
           config,
           passphrase,
+          initStore: opts.initStore === true,
           ...(pin ? { pkcs11: { pin, ...(rootPin ? { rootPin } : {}) } } : {}),
         });
         await controlPlane.start();

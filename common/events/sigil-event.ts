@@ -26,11 +26,15 @@ export type SigilEvent =
       readonly revokedSerials: readonly string[];
       readonly revokedSpiffeIds: readonly string[];
       readonly unrevokedSpiffeIds: readonly string[];
+      /** Too large for one message: the lists are empty, fetch the full state (like a gap). */
+      readonly partial?: boolean;
     }
   | {
       /** The whole policy set in force (full state, validated again by each receiver before use). */
       readonly type: 'policy.updated';
       readonly policies: sigil.v1.IPolicySet;
+      /** Too large for one message: `policies` holds only version and default action; fetch the set over gRPC. */
+      readonly partial?: boolean;
     }
   | {
       /** Renew with a new key at a uniformly random moment inside the window (once per order id). */
@@ -65,13 +69,17 @@ export function encodeEventPayload(event: SigilEvent): Uint8Array {
         refreshHintSeconds: event.refreshHintSeconds,
       }).finish();
     case 'policy.updated':
-      return sigil.v1.PolicyUpdate.encode({ policies: event.policies }).finish();
+      return sigil.v1.PolicyUpdate.encode({
+        policies: event.policies,
+        ...(event.partial ? { partial: true } : {}),
+      }).finish();
     case 'revocation.updated':
       return sigil.v1.RevocationUpdate.encode({
         crlNumber: event.crlNumber,
         revokedSerials: [...event.revokedSerials],
         revokedSpiffeIds: [...event.revokedSpiffeIds],
         unrevokedSpiffeIds: [...event.unrevokedSpiffeIds],
+        ...(event.partial ? { partial: true } : {}),
       }).finish();
     case 'rotate.ordered':
       return sigil.v1.RotationOrder.encode({
@@ -160,7 +168,10 @@ function decodePolicy(payload: Uint8Array): PayloadDecodeResult {
     return { ok: false, reason: 'malformed' };
   }
   if (!msg.policies) return { ok: false, reason: 'malformed' };
-  return { ok: true, event: Object.freeze({ type: 'policy.updated', policies: msg.policies }) };
+  return {
+    ok: true,
+    event: Object.freeze({ type: 'policy.updated', policies: msg.policies, ...(msg.partial ? { partial: true } : {}) }),
+  };
 }
 
 function decodeBundle(payload: Uint8Array): PayloadDecodeResult {
@@ -215,6 +226,31 @@ function decodeRevocation(payload: Uint8Array): PayloadDecodeResult {
       revokedSerials: Object.freeze([...msg.revokedSerials]),
       revokedSpiffeIds: Object.freeze([...msg.revokedSpiffeIds]),
       unrevokedSpiffeIds: Object.freeze([...msg.unrevokedSpiffeIds]),
+      ...(msg.partial ? { partial: true } : {}),
     }),
+  };
+}
+
+/**
+ * Room for the payload in one NATS message: MAX_EVENT_BYTES (NATS' 1 MB default) less the envelope, whose signer
+ * chain may hold up to 8 certificates.
+ */
+export const MAX_EVENT_PAYLOAD_BYTES = 768 * 1024;
+
+/**
+ * The event as it can travel: unchanged when its payload fits, otherwise its 'partial' form (the receivers fetch
+ * the full state over gRPC). Bundle and rotation events are small by construction and returned as they are.
+ */
+export function fitForChannel(event: SigilEvent): SigilEvent {
+  if (event.type !== 'revocation.updated' && event.type !== 'policy.updated') return event;
+  if (encodeEventPayload(event).length <= MAX_EVENT_PAYLOAD_BYTES) return event;
+  if (event.type === 'revocation.updated') {
+    return { ...event, revokedSerials: [], revokedSpiffeIds: [], unrevokedSpiffeIds: [], partial: true };
+  }
+  const { version, defaultAction } = event.policies;
+  return {
+    type: 'policy.updated',
+    policies: { version, ...(defaultAction ? { defaultAction } : {}), policies: [] },
+    partial: true,
   };
 }

@@ -256,3 +256,41 @@ t.test('signEvent refuses what it cannot sign', async (t) => {
   await t.rejects(sign5(s, { sequence: 0 }), { code: ErrorCode.INVALID_ARGUMENT });
   await t.rejects(sign5(s, { signer: { ...s.signer, chainDer: [] } }), { code: ErrorCode.INVALID_ARGUMENT });
 });
+
+t.test('a flood of new signer chains is refused before any signature is checked', async (t) => {
+  const s = await setup();
+  const good = await sign5(s);
+  const long = await sign5(s, {
+    signer: { ...s.signer, chainDer: [s.cp.der, ...Array.from({ length: 7 }, () => s.pki.intermediate.der)] },
+  });
+  t.match(verifyEvent(long, options(s)), { ok: false, reason: 'malformed' }, 'a chain longer than 4 is unparsed');
+  let asked = 0;
+  const refuse = () => {
+    asked++;
+    return false;
+  };
+  t.match(
+    verifyEvent(good, options(s, { allowUncachedValidation: refuse })),
+    { ok: false, reason: 'over-budget' },
+    'an uncached chain past the budget is dropped without validation',
+  );
+  t.equal(asked, 1);
+  const cache = new SignerChainCache();
+  t.match(verifyEvent(good, options(s, { cache })), { ok: true }, 'within budget it validates and is cached');
+  t.match(
+    verifyEvent(good, options(s, { cache, allowUncachedValidation: refuse })),
+    { ok: true },
+    'the cached control-plane chain never needs the budget',
+  );
+  t.equal(asked, 1);
+  const stranger = await s.pki.issueSvid(`spiffe://${TD}/ns/x/sa/forger`);
+  const forged = await sign5(s, {
+    signer: { chainDer: [stranger.der, s.pki.intermediate.der], privateKey: stranger.key.privateKey },
+  });
+  t.match(
+    verifyEvent(forged, options(s, { allowUncachedValidation: refuse })),
+    { ok: false, reason: 'not-control-plane' },
+    'a leaf that is not the control plane is refused by a parse, before the budget is spent',
+  );
+  t.equal(asked, 1);
+});

@@ -5,7 +5,7 @@ import { classifyPublicKey } from '../key-type.ts';
 import { validatePath } from '../path-validator.ts';
 import { controlPlaneId, parseSpiffeId } from '../spiffe-id.ts';
 import { validateSvidLeaf } from '../svid-validator.ts';
-import type { X509Facts } from '../x509-facts.ts';
+import { parseX509Facts, type X509Facts } from '../x509-facts.ts';
 import { decodeEventPayload, encodeEventPayload, eventKindOf, type SigilEvent } from './sigil-event.ts';
 import type { SignerChainCache, ValidatedSigner } from './signer-chain-cache.ts';
 import { isEventKind, type EventKind } from './subjects.ts';
@@ -18,7 +18,8 @@ import { isEventKind, type EventKind } from './subjects.ts';
 
 /** NATS' default max_payload: nothing larger is ever published, so anything larger is not ours. */
 export const MAX_EVENT_BYTES = 1024 * 1024;
-const MAX_CHAIN_CERTS = 8;
+/** The control plane sends its SVID and the intermediate: a longer chain is forged or broken, refused unparsed. */
+const MAX_CHAIN_CERTS = 4;
 
 export interface EventSigner {
   /** DER: the control plane's SVID first, then intermediates (not the root). */
@@ -42,7 +43,8 @@ export type RejectionReason =
   | 'bad-signature'
   | 'wrong-trust-domain'
   | 'replayed'
-  | 'unknown-kind';
+  | 'unknown-kind'
+  | 'over-budget';
 
 export interface Rejection {
   readonly ok: false;
@@ -73,6 +75,11 @@ export interface VerifyEventOptions {
   readonly lastSequence: (kind: EventKind) => number;
   /** Validated signer chains, reused across events; omit to validate every time. */
   readonly cache?: SignerChainCache;
+  /**
+   * Asked before a signer chain not in the cache is validated (signature checks, the costly part): false rejects
+   * the event as 'over-budget' without that work. A flood of forged chains then costs a cheap parse each.
+   */
+  readonly allowUncachedValidation?: () => boolean;
 }
 
 /** Encodes, signs and wraps one event. Throws INVALID_ARGUMENT for a signer it cannot use. */
@@ -196,6 +203,13 @@ function validatedSigner(chain: readonly Uint8Array[], opts: VerifyEventOptions)
   const cacheKey = opts.cache?.key(opts.roots, chain);
   const cached = cacheKey === undefined ? undefined : opts.cache?.get(cacheKey, opts.now);
   if (cached) return cached;
+  // Cheap checks first (parsing, no signature): only a chain whose leaf names our control plane and whose keys are
+  // all of the kinds Sigil issues is worth validating.
+  const precheck = cheapSignerCheck(chain, opts);
+  if (precheck) return precheck;
+  if (opts.allowUncachedValidation && !opts.allowUncachedValidation()) {
+    return reject('over-budget', 'too many new signer chains on this subject; dropped before validation');
+  }
   let path: readonly X509Facts[];
   try {
     path = validatePath({
@@ -220,6 +234,26 @@ function validatedSigner(chain: readonly Uint8Array[], opts: VerifyEventOptions)
   });
   if (cacheKey !== undefined) opts.cache?.set(cacheKey, signer);
   return signer;
+}
+
+function cheapSignerCheck(chain: readonly Uint8Array[], opts: VerifyEventOptions): Rejection | undefined {
+  let facts: X509Facts[];
+  try {
+    facts = chain.map((der) => parseX509Facts(der));
+  } catch {
+    return reject('malformed', 'a signer certificate does not parse');
+  }
+  const leaf = facts[0] as X509Facts;
+  const expected = controlPlaneId(opts.trustDomain);
+  if (leaf.uriSans.length !== 1 || leaf.uriSans[0] !== expected) return checkControlPlane(leaf, opts);
+  for (const f of facts) {
+    try {
+      classifyPublicKey(f.publicKey);
+    } catch (err) {
+      return reject('untrusted-signer', `a signer certificate has a key Sigil never issues: ${reasonOf(err)}`);
+    }
+  }
+  return undefined;
 }
 
 /** The leaf must be an SVID whose only URI SAN is exactly our control plane's ID. */

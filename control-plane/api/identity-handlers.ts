@@ -2,6 +2,7 @@ import type { sigil } from '../../proto/index.ts';
 import type { IdentityServer } from '../../proto/index.ts';
 import type { IdentityIssuer, IssuedSvid } from '../issuance/identity-issuer.ts';
 import { verifiedCaller } from './caller.ts';
+import { trustPage } from './trust-pages.ts';
 import { unary, type UnaryEdgeDeps } from './unary.ts';
 
 /** The trust state served by FetchTrust and attached to every issued SVID. */
@@ -18,7 +19,8 @@ export interface IdentityHandlerDeps extends UnaryEdgeDeps {
 export function identityHandlers(deps: IdentityHandlerDeps): IdentityServer {
   const respond = (issued: IssuedSvid): sigil.v1.ISvidResponse => ({
     svidChain: issued.chain,
-    trust: deps.trust.trustState(),
+    // The first page only (bounded size); the sidecar fetches the rest of large state with FetchTrust.
+    trust: trustPage(deps.trust.trustState(), ''),
   });
   return {
     attest: unary('Attest', deps, async (request: sigil.v1.AttestRequest) =>
@@ -27,6 +29,8 @@ export function identityHandlers(deps: IdentityHandlerDeps): IdentityServer {
     renew: unary('Renew', deps, async (request: sigil.v1.RenewRequest, call) =>
       respond(await deps.issuer.renew(verifiedCaller(call, deps.trustDomain), request.csr)),
     ),
-    fetchTrust: unary('FetchTrust', deps, async () => deps.trust.trustState()),
+    fetchTrust: unary('FetchTrust', deps, async (request: sigil.v1.FetchTrustRequest) =>
+      trustPage(deps.trust.trustState(), request.pageToken ?? ''),
+    ),
   };
 }

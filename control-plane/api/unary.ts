@@ -27,7 +27,7 @@ export function unary<Req, Res>(
           metadata.set(ERROR_CODE_METADATA_KEY, err.code);
           deps.onRefused(rpc, err.code);
           deps.logger.info(
-            { rpc, [LogField.errCode]: err.code, [LogField.peer]: call.getPeer(), msg: err.message },
+            { rpc, [LogField.errCode]: err.code, [LogField.peer]: call.getPeer(), error: err.message },
             'request refused',
           );
           callback({ code: grpcStatusFor(err.code), details: err.message, metadata });

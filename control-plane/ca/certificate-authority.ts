@@ -1,7 +1,5 @@
 import 'reflect-metadata';
-import { AsnConvert } from '@peculiar/asn1-schema';
-import { CRLNumber, id_ce_cRLNumber } from '@peculiar/asn1-x509';
-import * as x509 from '@peculiar/x509';
+import type * as x509 from '@peculiar/x509';
 import { randomBytes as nodeRandomBytes } from 'node:crypto';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
 import type { KeyType } from '../../common/key-type.ts';
@@ -12,17 +10,11 @@ import {
   leafProfileViolations,
   signingProfileViolations,
 } from './certificate-validator.ts';
+import { CrlBuilder, type CrlRequest } from './crl-builder.ts';
 import { checkSigningSubject, type SigningProfile, signingTemplate } from './signing-templates.ts';
 import { certificatePem, issuedCertificate, type IssuedCertificate } from './issued-certificate.ts';
-import { exportSpki, keyTypeOfSpki, signingAlgorithm, type KeyAlgorithmParams } from '../../common/key-pair.ts';
-import {
-  type CaSigningKey,
-  generatorSigning,
-  isCryptoKey,
-  keyIdentifier,
-  signCertificate,
-  subjectKeyIdOf,
-} from './sign-certificate.ts';
+import { exportSpki, keyTypeOfSpki, type KeyAlgorithmParams } from '../../common/key-pair.ts';
+import { type CaSigningKey, isCryptoKey, keyIdentifier, signCertificate, subjectKeyIdOf } from './sign-certificate.ts';
 import { nodeDigestName } from '../signing/oids.ts';
 import { createPublicKey, verify as nodeVerify } from 'node:crypto';
 import { LEAF_TTL_MS, leafTemplate, type IssuerFacts, type RandomBytes } from './templates.ts';
@@ -65,23 +57,7 @@ export interface IssuedLeaf extends IssuedCertificate {
   readonly chainDer: readonly Uint8Array[];
 }
 
-/** One revoked certificate in a CRL. Times are Unix milliseconds. */
-export interface CrlEntry {
-  /** Hex, as the inventory holds it. */
-  readonly serial: string;
-  readonly revokedAt: number;
-  /** RFC 5280 CRLReason code; 0 (unspecified) is left out of the entry, as RFC 5280 asks. */
-  readonly reasonCode: number;
-  /** From when the certificate should be treated as invalid, when earlier than revokedAt. */
-  readonly invalidSince?: number;
-}
-
-export interface CrlRequest {
-  readonly crlNumber: number;
-  readonly thisUpdate: number;
-  readonly nextUpdate: number;
-  readonly entries: readonly CrlEntry[];
-}
+export type { CrlEntry, CrlRequest } from './crl-builder.ts';
 
 /**
  * Signs X.509-SVIDs with the current intermediate. Every issued certificate is re-parsed and checked against the
@@ -95,6 +71,7 @@ export class CertificateAuthority {
   #roots: readonly x509.X509Certificate[];
   readonly #issuer: IssuerFacts;
   readonly #randomBytes: RandomBytes;
+  readonly #crls = new CrlBuilder();
 
   private constructor(options: CertificateAuthorityOptions, issuerSki: string) {
     this.trustDomain = options.trustDomain;
@@ -225,44 +202,19 @@ export class CertificateAuthority {
 
   /**
    * Signs an X.509 v2 CRL with the intermediate key: issuer = the intermediate's subject (its exact DER), AKI = its
-   * SKI, a CRL number, a reason code per entry. The result is re-parsed and its signature checked against the
-   * intermediate before it is returned (SigilError INTERNAL otherwise).
+   * SKI, a CRL number, a reason code per entry. The signature is checked against the intermediate before the CRL
+   * is returned (SigilError INTERNAL otherwise); see CrlBuilder for why nothing is re-parsed.
    */
-  async signCrl(request: CrlRequest): Promise<Uint8Array> {
-    if (!Number.isSafeInteger(request.crlNumber) || request.crlNumber < 0) {
-      throw new SigilError(ErrorCode.INTERNAL, `CRL number ${request.crlNumber} is not a non-negative integer`);
-    }
-    const signing = generatorSigning(this.#key);
-    const crl = await x509.X509CrlGenerator.create(
+  signCrl(request: CrlRequest): Promise<Uint8Array> {
+    return this.#crls.build(
       {
-        issuer: this.#intermediate.subjectName,
-        thisUpdate: new Date(request.thisUpdate),
-        nextUpdate: new Date(request.nextUpdate),
-        signingKey: signing.signingKey,
-        signingAlgorithm: signingAlgorithm(this.keyType),
-        extensions: [
-          new x509.AuthorityKeyIdentifierExtension(this.#issuer.subjectKeyId),
-          new x509.Extension(id_ce_cRLNumber, false, AsnConvert.serialize(new CRLNumber(request.crlNumber))),
-        ],
-        entries: request.entries.map((e) => ({
-          serialNumber: e.serial,
-          revocationDate: new Date(e.revokedAt),
-          ...(e.reasonCode !== 0 ? { reason: e.reasonCode } : {}),
-          ...(e.invalidSince !== undefined && e.invalidSince < e.revokedAt
-            ? { invalidity: new Date(e.invalidSince) }
-            : {}),
-        })),
+        certificate: this.#intermediate,
+        subjectKeyId: this.#issuer.subjectKeyId,
+        key: this.#key,
+        keyType: this.keyType,
       },
-      signing.crypto,
+      request,
     );
-    const parsed = new x509.X509Crl(crl.rawData);
-    if (!(await parsed.verify({ publicKey: this.#intermediate }, globalThis.crypto))) {
-      throw new SigilError(
-        ErrorCode.INTERNAL,
-        'the CRL just signed does not verify against the intermediate CA; it was withheld',
-      );
-    }
-    return new Uint8Array(parsed.rawData);
   }
 
   /**

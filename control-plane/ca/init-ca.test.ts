@@ -55,9 +55,9 @@ for (const keyType of ['ec-p256', 'rsa-3072'] as const) {
     t.equal(await mode(dataDir), 0o700, 'data dir 0700');
     for (const key of [f.rootKey, f.intermediateKey, f.controlPlaneKey, f.adminKey])
       t.equal(await mode(key), 0o600, `${key} is 0600`);
-    for (const key of [f.rootKey, f.intermediateKey])
+    for (const key of [f.rootKey, f.intermediateKey, f.controlPlaneKey])
       t.ok((await readFile(key, 'utf8')).startsWith('-----BEGIN ENCRYPTED PRIVATE KEY-----'), `${key} encrypted`);
-    for (const key of [f.controlPlaneKey, f.adminKey])
+    for (const key of [f.adminKey])
       t.ok((await readFile(key, 'utf8')).startsWith('-----BEGIN PRIVATE KEY-----'), `${key} plain PKCS#8`);
     t.notMatch((await readFile(f.rootKey, 'utf8')) + (await readFile(f.meta, 'utf8')), PASSPHRASE);
 
@@ -124,7 +124,8 @@ for (const keyType of ['ec-p256', 'rsa-3072'] as const) {
       /: OK/,
       'reloaded CA issues verifiable SVIDs',
     );
-    t.ok(await readPrivateKeyFile(f.controlPlaneKey), 'control-plane key readable without a passphrase');
+    await t.rejects(readPrivateKeyFile(f.controlPlaneKey), 'the control-plane key needs the passphrase');
+    t.ok(await readPrivateKeyFile(f.controlPlaneKey, { passphrase: PASSPHRASE }), 'and opens with it');
   });
 }
 

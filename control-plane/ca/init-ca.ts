@@ -194,7 +194,13 @@ async function writeNewCa(options: InitCaOptions, facts: CaFacts, minted: Minted
           : []),
         { name: names.bundle, data: ca.bundlePem(), mode: publicFile },
         { name: names.controlPlaneSvid, data: controlPlane.pem + ca.chainPem(), mode: publicFile },
-        { name: names.controlPlaneKey, data: privateKeyPem(cpKeys.privateKey), mode: secretFile },
+        // Encrypted like the CA keys: with this key and svid.pem anyone who reads the data dir (or a backup) could
+        // sign events every sidecar trusts. The running control plane mints its serving key in memory.
+        {
+          name: names.controlPlaneKey,
+          data: privateKeyPem(cpKeys.privateKey, { passphrase: options.passphrase }),
+          mode: secretFile,
+        },
         { name: names.adminSvid, data: admin.pem + ca.chainPem(), mode: publicFile },
         { name: names.adminKey, data: privateKeyPem(adminKeys.privateKey), mode: secretFile },
         { name: names.adminBundle, data: ca.bundlePem(), mode: publicFile },

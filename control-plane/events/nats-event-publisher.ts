@@ -1,8 +1,15 @@
 import { readFile } from 'node:fs/promises';
-import { connect, credsAuthenticator, Events, type ConnectionOptions, type NatsConnection } from 'nats';
+import {
+  connect,
+  credsAuthenticator,
+  nkeyAuthenticator,
+  Events,
+  type ConnectionOptions,
+  type NatsConnection,
+} from 'nats';
 import type { Clock, Timer } from '../../common/clock.ts';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
-import { eventKindOf, type SigilEvent } from '../../common/events/sigil-event.ts';
+import { eventKindOf, fitForChannel, type SigilEvent } from '../../common/events/sigil-event.ts';
 import { signEvent, type EventSigner } from '../../common/events/signed-event.ts';
 import { type EventKind, eventSubject, eventWildcard, parseEventSubject } from '../../common/events/subjects.ts';
 import { LogField, type Logger } from '../../common/logger.ts';
@@ -15,6 +22,8 @@ export interface NatsEventPublisherOptions {
   readonly tls?: { readonly caFile?: string; readonly certFile?: string; readonly keyFile?: string };
   /** A NATS .creds file (JWT + nkey seed). */
   readonly credentialsFile?: string;
+  /** Or a file holding an nkey user seed (SU…). */
+  readonly nkeySeedFile?: string;
   /** Connection name shown by the server's monitoring. */
   readonly name?: string;
   /** Pause between connection attempts, first connect and reconnects alike. Default 2000. */
@@ -91,6 +100,13 @@ export class NatsEventPublisher implements EventPublisher {
   async start(): Promise<void> {
     const o = this.#options;
     let authenticator: ConnectionOptions['authenticator'];
+    if (o.credentialsFile !== undefined && o.nkeySeedFile !== undefined) {
+      throw new SigilError(
+        ErrorCode.CONFIG_INVALID,
+        'nats.credentialsFile and nats.nkeySeedFile are both set: give one (a .creds file already holds its nkey)',
+      );
+    }
+    if (o.nkeySeedFile !== undefined) authenticator = await nkeySeedAuthenticator(o.nkeySeedFile);
     if (o.credentialsFile !== undefined) {
       try {
         authenticator = credsAuthenticator(new Uint8Array(await readFile(o.credentialsFile)));
@@ -157,7 +173,9 @@ export class NatsEventPublisher implements EventPublisher {
     // Allocated before publishing: a crash after this point skips a number, never reuses one.
     const sequence = await store.nextSequence(`event.${kind}`);
     const data = await signEvent({
-      event,
+      // Over NATS' message limit (a large policy set, an identity with many certificates) the event goes out in its
+      // partial form and sidecars fetch the state over gRPC: publishing never fails for size.
+      event: fitForChannel(event),
       trustDomain: this.#options.trustDomain,
       sequence,
       issuedAt: clock.now(),
@@ -243,4 +261,27 @@ export class NatsEventPublisher implements EventPublisher {
     this.#connected = connected;
     for (const listener of this.#listeners) listener(status);
   }
+}
+
+/** Reads an nkey user seed; CONFIG_INVALID names the file, never its content. */
+async function nkeySeedAuthenticator(path: string): Promise<ConnectionOptions['authenticator']> {
+  let seed: string;
+  try {
+    seed = (await readFile(path, 'utf8')).trim();
+  } catch (cause) {
+    throw new SigilError(
+      ErrorCode.CONFIG_INVALID,
+      `cannot read the NATS nkey seed file ${path}: check nats.nkeySeedFile`,
+      {
+        cause,
+      },
+    );
+  }
+  if (!/^SU[A-Z2-7]{56}$/.test(seed)) {
+    throw new SigilError(
+      ErrorCode.CONFIG_INVALID,
+      `${path} does not hold an nkey user seed (SU…): check nats.nkeySeedFile (nk -gen user)`,
+    );
+  }
+  return nkeyAuthenticator(new TextEncoder().encode(seed));
 }

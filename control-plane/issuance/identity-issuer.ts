@@ -3,7 +3,7 @@ import { ErrorCode, SigilError } from '../../common/errors.ts';
 import type { KeyType } from '../../common/key-type.ts';
 import type { SpiffeId } from '../../common/spiffe-id.ts';
 import type { CertificateKind, Store } from '../store/store.ts';
-import { hashJoinToken } from './join-tokens.ts';
+import { hashJoinToken, joinTokenId, tokenAllows } from './join-tokens.ts';
 
 /** What the issuer needs of a checked CSR. */
 export interface CheckedCsr {
@@ -87,36 +87,31 @@ export class IdentityIssuer {
         ErrorCode.TOKEN_EXPIRED,
         'the join token has expired: create a new one with `sigil token create`',
       );
+    if (token.revokedAt !== undefined)
+      throw new SigilError(
+        ErrorCode.TOKEN_INVALID,
+        `the join token ${joinTokenId(token)} was revoked (sigil token revoke): create a new one with \`sigil token create\``,
+      );
     if (token.usesRemaining <= 0)
       throw new SigilError(
         ErrorCode.TOKEN_USED,
         'the join token has already been used: join tokens are single-use unless created with --uses',
       );
-    await this.#refuseRevokedIdentity(token.spiffeId);
+    if (!token.matchPrefix) await this.#refuseRevokedIdentity(token.spiffeId);
     const csr = await this.#deps.checkCsr(csrDer);
-    if (csr.spiffeId.uri !== token.spiffeId) {
+    if (!tokenAllows(token, csr.spiffeId.uri)) {
       throw new SigilError(
         ErrorCode.TOKEN_SPIFFE_ID_MISMATCH,
-        `the join token is bound to ${token.spiffeId}, but the CSR asks for ${csr.spiffeId.uri}`,
+        token.matchPrefix
+          ? `the join token is bound to the prefix ${token.spiffeId}/, but the CSR asks for ${csr.spiffeId.uri}`
+          : `the join token is bound to ${token.spiffeId}, but the CSR asks for ${csr.spiffeId.uri}`,
       );
     }
+    if (token.matchPrefix) await this.#refuseRevokedIdentity(csr.spiffeId.uri);
     await this.#refuseKnownKey(csr.publicKeySha256);
-    return this.#withKeyReserved(csr.publicKeySha256, async () => {
-      const consumed = await store.consumeJoinToken(tokenHash, clock.now());
-      if (!consumed.ok) {
-        const code =
-          consumed.reason === 'expired'
-            ? ErrorCode.TOKEN_EXPIRED
-            : consumed.reason === 'used'
-              ? ErrorCode.TOKEN_USED
-              : ErrorCode.TOKEN_INVALID;
-        throw new SigilError(
-          code,
-          `the join token could not be used (${consumed.reason}): create a new one with \`sigil token create\``,
-        );
-      }
-      return this.#issue(csr);
-    });
+    // Sign first, then use the token and record the certificate in one transaction: a crash or a full disk in
+    // between leaves the token usable and nothing recorded (the signed certificate is never handed out).
+    return this.#withKeyReserved(csr.publicKeySha256, () => this.#issue(csr, undefined, tokenHash));
   }
 
   async renew(caller: CallerCertificate, csrDer: Uint8Array): Promise<IssuedSvid> {
@@ -184,7 +179,7 @@ export class IdentityIssuer {
   }
 
   /** `renewing`: the caller's certificate, which the new one replaces (the lineage CA retire and rotation read). */
-  async #issue(csr: CheckedCsr, renewing?: string): Promise<IssuedSvid> {
+  async #issue(csr: CheckedCsr, renewing?: string, tokenHash?: string): Promise<IssuedSvid> {
     const { signer, store, clock } = this.#deps;
     const now = clock.now();
     const leaf = await signer.issueLeaf({
@@ -193,7 +188,7 @@ export class IdentityIssuer {
       ttlMs: this.#deps.svidTtlMs,
       now,
     });
-    await store.insertCertificate(
+    const consumed = await store.insertCertificate(
       {
         serial: leaf.serial,
         spiffeId: csr.spiffeId.uri,
@@ -207,8 +202,23 @@ export class IdentityIssuer {
         publicKeySha256: leaf.publicKeySha256,
         der: leaf.der,
       },
-      renewing === undefined ? {} : { supersedes: renewing },
+      {
+        ...(renewing === undefined ? {} : { supersedes: renewing }),
+        ...(tokenHash === undefined ? {} : { consumeToken: { tokenHash, now } }),
+      },
     );
+    if (consumed && !consumed.ok) {
+      const code =
+        consumed.reason === 'expired'
+          ? ErrorCode.TOKEN_EXPIRED
+          : consumed.reason === 'used'
+            ? ErrorCode.TOKEN_USED
+            : ErrorCode.TOKEN_INVALID;
+      throw new SigilError(
+        code,
+        `the join token could not be used (${consumed.reason}): create a new one with \`sigil token create\``,
+      );
+    }
     this.#deps.onIssued?.(leaf, 'svid');
     return { leaf, chain: [leaf.der, ...leaf.chainDer] };
   }

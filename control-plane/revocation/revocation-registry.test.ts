@@ -458,3 +458,22 @@ t.test('a failing event channel does not fail the revocation', async (t) => {
   t.same(await h.registry.revokeSerial({ serial }), { revokedSerials: [serial], crlNumber: 2 });
   t.same(h.registry.snapshot.revokedSerials, [serial]);
 });
+
+t.test('a revocation whose CRL cannot be signed changes nothing, and can be repeated', async (t) => {
+  const h = await harness(t);
+  await h.registry.start();
+  const serial = await h.issue(API);
+  const before = await h.state();
+  h.signer.failures = 1;
+  await t.rejects(h.registry.revokeSerial({ serial, reason: 'keyCompromise' }), /HSM unavailable/);
+  const after = await h.state();
+  t.same({ ...after, crlSequence: 0 }, { ...before, crlSequence: 0 }, 'no revocation, status, CRL or event');
+  t.equal((await h.store.getCertificate(serial))?.status, 'active', 'certs show does not say revoked');
+  const result = await h.registry.revokeSerial({ serial, reason: 'keyCompromise' });
+  t.same(parseCrl(h.registry.snapshot.crlDer).serials, [serial], 'listed once the retry succeeded');
+  t.ok(result.crlNumber > before.crlSequence, 'a skipped CRL number is allowed, never a reused one');
+
+  h.signer.failures = 1;
+  await t.rejects(h.registry.revokeIdentity({ spiffeId: WEB }), /HSM unavailable/);
+  t.equal(await h.store.getRevokedIdentity(WEB), undefined, 'identity revocation rolled back with its CRL');
+});

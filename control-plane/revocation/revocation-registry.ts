@@ -5,7 +5,7 @@ import { LogField, type Logger } from '../../common/logger.ts';
 import { parseWorkloadId } from '../../common/spiffe-id.ts';
 import type { CrlRequest } from '../ca/certificate-authority.ts';
 import type { EventPublisher } from '../events/event-publisher.ts';
-import type { CertificateRecord, RevocationRecord, Store } from '../store/store.ts';
+import type { CertificateRecord, MetaEntry, RevocationRecord, Store } from '../store/store.ts';
 import { parseRevocationReason, reasonCode, type RevocationReason } from './reason-codes.ts';
 import {
   assertRevocable,
@@ -98,8 +98,9 @@ const NO_CHANGE: Delta = { revokedSerials: [], revokedSpiffeIds: [], unrevokedSp
 
 /**
  * Revokes certificates and identities and keeps the CRL. Every request is checked completely before anything is
- * written, so a refusal changes nothing; a change is stored, then gets the next CRL number, a newly signed CRL
- * and an event with just what changed. Changes run one at a time, so CRL numbers and events follow one order.
+ * written, so a refusal changes nothing; a change gets the next CRL number and a newly signed CRL that lists it,
+ * both are stored in one transaction (a failure in between leaves nothing half-done), then an event with just what
+ * changed goes out. Changes run one at a time, so CRL numbers and events follow one order.
  * The CRL is also re-signed (with a new number) at 3/4 of its validity, which drops long-expired entries.
  */
 export class RevocationRegistry {
@@ -169,11 +170,15 @@ export class RevocationRegistry {
         `certificate ${record.serial} (${record.spiffeId})`,
         request.force === true,
       );
-      const added = await this.#deps.store.revokeCertificates([revocationOf(record, reason, now, effectiveAt)]);
-      const crlNumber =
-        added.length > 0 ? await this.#commit({ ...NO_CHANGE, revokedSerials: added }) : this.snapshot.crlNumber;
+      const revocation = revocationOf(record, reason, now, effectiveAt);
+      const changed = (await this.#deps.store.getRevocation(record.serial)) === undefined;
+      const crlNumber = changed
+        ? await this.#commit({ ...NO_CHANGE, revokedSerials: [record.serial] }, [revocation], (meta) =>
+            this.#deps.store.revokeCertificates([revocation], meta),
+          )
+        : this.snapshot.crlNumber;
       this.#deps.logger.info(
-        { serial: record.serial, spiffe_id: record.spiffeId, reason, crl_number: crlNumber, changed: added.length > 0 },
+        { serial: record.serial, spiffe_id: record.spiffeId, reason, crl_number: crlNumber, changed },
         'certificate revoked',
       );
       return { revokedSerials: [record.serial], crlNumber };
@@ -201,17 +206,21 @@ export class RevocationRegistry {
           `certificate ${record.serial} of ${id.uri}`,
           force,
         );
-      const result = await store.revokeIdentity(
-        { spiffeId: id.uri, reason, revokedAt: now },
-        live.map((r) => revocationOf(r, reason, now, effectiveAt)),
-      );
-      const changed = result.identityAdded || result.revokedSerials.length > 0;
+      const revocations = live.map((r) => revocationOf(r, reason, now, effectiveAt));
+      const fresh: RevocationRecord[] = [];
+      for (const r of revocations) if ((await store.getRevocation(r.serial)) === undefined) fresh.push(r);
+      const identityAdded = (await store.getRevokedIdentity(id.uri)) === undefined;
+      const changed = identityAdded || fresh.length > 0;
       const crlNumber = changed
-        ? await this.#commit({
-            ...NO_CHANGE,
-            revokedSerials: result.revokedSerials,
-            revokedSpiffeIds: result.identityAdded ? [id.uri] : [],
-          })
+        ? await this.#commit(
+            {
+              ...NO_CHANGE,
+              revokedSerials: fresh.map((r) => r.serial),
+              revokedSpiffeIds: identityAdded ? [id.uri] : [],
+            },
+            fresh,
+            (meta) => store.revokeIdentity({ spiffeId: id.uri, reason, revokedAt: now }, revocations, meta),
+          )
         : this.snapshot.crlNumber;
       this.#deps.logger.info(
         { spiffe_id: id.uri, reason, serials: live.length, crl_number: crlNumber, changed },
@@ -225,9 +234,12 @@ export class RevocationRegistry {
   async unrevokeIdentity(spiffeId: string): Promise<{ readonly crlNumber: number }> {
     const id = parseWorkloadId(spiffeId, this.#options.trustDomain);
     return this.#serial(async () => {
-      const removed = await this.#deps.store.unrevokeIdentity(id.uri);
+      const { store } = this.#deps;
+      const removed = (await store.getRevokedIdentity(id.uri)) !== undefined;
       const crlNumber = removed
-        ? await this.#commit({ ...NO_CHANGE, unrevokedSpiffeIds: [id.uri] })
+        ? await this.#commit({ ...NO_CHANGE, unrevokedSpiffeIds: [id.uri] }, [], (meta) =>
+            store.unrevokeIdentity(id.uri, meta),
+          )
         : this.snapshot.crlNumber;
       this.#deps.logger.info({ spiffe_id: id.uri, crl_number: crlNumber, changed: removed }, 'identity unrevoked');
       return { crlNumber };
@@ -270,8 +282,17 @@ export class RevocationRegistry {
     );
   }
 
-  /** Next CRL number, new CRL, then the event. The store change is already made, so a failure here is logged and retried by the timer. */
-  async #commit(delta: Delta): Promise<number> {
+  /**
+   * Next CRL number and a new CRL listing what the store holds plus `added`, then `write` stores the change and that
+   * CRL in one transaction (without `write`: the CRL alone), then the snapshot and the event follow. A failure
+   * before or in the transaction leaves the store as it was (a CRL number may be skipped: sidecars treat the gap by
+   * fetching the full state). Runs under #serial, so nothing else changes revocations meanwhile.
+   */
+  async #commit(
+    delta: Delta,
+    added: readonly RevocationRecord[] = [],
+    write?: (meta: MetaEntry) => Promise<unknown>,
+  ): Promise<number> {
     const { store, clock } = this.#deps;
     const crlNumber = await store.nextSequence(CRL_SEQUENCE);
     const now = clock.now();
@@ -279,7 +300,11 @@ export class RevocationRegistry {
     const previous = parseSaved(await store.getMeta(CRL_META));
     const thisUpdate = Math.max(Math.floor(now / 1000) * 1000, previous?.thisUpdate ?? 0);
     const nextUpdate = thisUpdate + this.#options.crlValidityMs;
-    const revocations = await this.#listed(now);
+    const floor = now - this.#options.expiredEntryMarginMs;
+    const revocations = withAdded(
+      await this.#listed(now),
+      added.filter((r) => r.notAfter > floor || r.listedPastExpiry === true),
+    );
     const crlDer = await this.#deps.signer.signCrl({
       crlNumber,
       thisUpdate,
@@ -291,6 +316,11 @@ export class RevocationRegistry {
         invalidSince: r.effectiveAt,
       })),
     });
+    const meta = {
+      key: CRL_META,
+      value: JSON.stringify({ crlNumber, thisUpdate, nextUpdate, crl: Buffer.from(crlDer).toString('base64') }),
+    };
+    await (write ? write(meta) : store.setMeta(meta.key, meta.value));
     const revokedSpiffeIds = (await store.listRevokedIdentities()).map((r) => r.spiffeId);
     this.#snapshot = {
       crlNumber,
@@ -300,10 +330,6 @@ export class RevocationRegistry {
       revokedSerials: revocations.map((r) => r.serial),
       revokedSpiffeIds,
     };
-    await store.setMeta(
-      CRL_META,
-      JSON.stringify({ crlNumber, thisUpdate, nextUpdate, crl: Buffer.from(crlDer).toString('base64') }),
-    );
     this.#arm(crlRefreshAt(thisUpdate, this.#options.crlValidityMs));
     await this.#publish({ type: 'revocation.updated', crlNumber, ...delta });
     await this.#deps.announce?.();
@@ -351,6 +377,14 @@ export class RevocationRegistry {
       );
     });
   }
+}
+
+/** The listed revocations with `added` merged in, ordered by serial as the store lists them. */
+function withAdded(listed: RevocationRecord[], added: readonly RevocationRecord[]): RevocationRecord[] {
+  if (added.length === 0) return listed;
+  const known = new Set(listed.map((r) => r.serial));
+  const merged = [...listed, ...added.filter((r) => !known.has(r.serial))];
+  return merged.sort((a, b) => (a.serial < b.serial ? -1 : a.serial > b.serial ? 1 : 0));
 }
 
 function revocationOf(

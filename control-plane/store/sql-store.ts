@@ -8,12 +8,22 @@ import type {
   CertificateStatus,
   ConsumeTokenResult,
   JoinTokenRecord,
+  MetaEntry,
   RevocationRecord,
   RevokedIdentityRecord,
   RevokeIdentityResult,
   RotationOrderRecord,
   Store,
 } from './store.ts';
+
+/** Rolls back a certificate insert whose join token could not be used (the thrown value never leaves this file). */
+class TokenRefused extends Error {
+  readonly result: ConsumeTokenResult;
+  constructor(result: ConsumeTokenResult) {
+    super('join token refused');
+    this.result = result;
+  }
+}
 
 /** Rolls back a CA write that lost the race (the thrown value never leaves this file). */
 class StaleGeneration extends Error {}
@@ -77,7 +87,10 @@ export abstract class SqlStore implements Store {
     return this.db.transaction(action, body);
   }
 
-  async insertCertificate(r: CertificateRecord, options: { readonly supersedes?: string } = {}): Promise<void> {
+  async insertCertificate(
+    r: CertificateRecord,
+    options: { readonly supersedes?: string; readonly consumeToken?: { tokenHash: string; now: number } } = {},
+  ): Promise<ConsumeTokenResult | undefined> {
     const action = `recording certificate ${r.serial}`;
     const insert = (x: SqlExecutor) =>
       x.run(
@@ -98,15 +111,29 @@ export abstract class SqlStore implements Store {
           r.der,
         ],
       );
-    const { supersedes } = options;
-    if (supersedes === undefined) return void (await insert(this.db));
-    await this.db.transaction(action, async (tx) => {
-      await insert(tx);
-      await tx.run('recording a renewal', 'UPDATE certificates SET superseded_by = ? WHERE serial = ?', [
-        r.serial,
-        supersedes,
-      ]);
-    });
+    const { supersedes, consumeToken } = options;
+    if (supersedes === undefined && consumeToken === undefined) return void (await insert(this.db));
+    return this.db
+      .transaction(action, async (tx) => {
+        let used: ConsumeTokenResult | undefined;
+        if (consumeToken) {
+          used = await this.#consume(tx, consumeToken.tokenHash, consumeToken.now);
+          // Thrown to roll the transaction back; turned into the result below.
+          if (!used.ok) throw new TokenRefused(used);
+        }
+        await insert(tx);
+        if (supersedes !== undefined) {
+          await tx.run('recording a renewal', 'UPDATE certificates SET superseded_by = ? WHERE serial = ?', [
+            r.serial,
+            supersedes,
+          ]);
+        }
+        return used;
+      })
+      .catch(async (err: unknown) => {
+        if (!(err instanceof TokenRefused)) throw err;
+        return err.result;
+      });
   }
 
   async getCertificate(serial: string): Promise<CertificateRecord | undefined> {
@@ -144,8 +171,8 @@ export abstract class SqlStore implements Store {
   async insertJoinToken(r: JoinTokenRecord): Promise<void> {
     await this.db.run(
       'recording a join token',
-      'INSERT INTO join_tokens (token_hash, spiffe_id, created_at, expires_at, uses_remaining) VALUES (?, ?, ?, ?, ?)',
-      [r.tokenHash, r.spiffeId, r.createdAt, r.expiresAt, r.usesRemaining],
+      'INSERT INTO join_tokens (token_hash, spiffe_id, created_at, expires_at, uses_remaining, match_prefix, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      [r.tokenHash, r.spiffeId, r.createdAt, r.expiresAt, r.usesRemaining, r.matchPrefix ? 1 : 0, r.revokedAt ?? null],
     );
   }
 
@@ -161,15 +188,40 @@ export abstract class SqlStore implements Store {
    * by this use. On failure the row is read to name the reason; uses only ever go down, so that reading is safe.
    */
   async consumeJoinToken(tokenHash: string, now: number): Promise<ConsumeTokenResult> {
-    const row = await this.db.get(
+    return this.#consume(this.db, tokenHash, now);
+  }
+
+  async #consume(x: SqlExecutor, tokenHash: string, now: number): Promise<ConsumeTokenResult> {
+    const row = await x.get(
       'using a join token',
-      'UPDATE join_tokens SET uses_remaining = uses_remaining - 1 WHERE token_hash = ? AND uses_remaining > 0 AND expires_at > ? RETURNING *',
+      'UPDATE join_tokens SET uses_remaining = uses_remaining - 1 WHERE token_hash = ? AND uses_remaining > 0 AND expires_at > ? AND revoked_at IS NULL RETURNING *',
       [tokenHash, now],
     );
     if (row) return { ok: true, token: tokenOf(row) };
-    const existing = await this.getJoinToken(tokenHash);
+    const existing = await x
+      .get('reading a join token', 'SELECT * FROM join_tokens WHERE token_hash = ?', [tokenHash])
+      .then((r) => (r ? tokenOf(r) : undefined));
     if (!existing) return { ok: false, reason: 'unknown' };
+    if (existing.revokedAt !== undefined) return { ok: false, reason: 'revoked' };
     return { ok: false, reason: existing.expiresAt <= now ? 'expired' : 'used' };
+  }
+
+  async listJoinTokens(): Promise<JoinTokenRecord[]> {
+    const rows = await this.db.all(
+      'listing join tokens',
+      'SELECT * FROM join_tokens ORDER BY created_at, token_hash',
+      [],
+    );
+    return rows.map(tokenOf);
+  }
+
+  async revokeJoinToken(tokenHash: string, now: number): Promise<JoinTokenRecord | undefined> {
+    await this.db.run(
+      'revoking a join token',
+      'UPDATE join_tokens SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL',
+      [now, tokenHash],
+    );
+    return this.getJoinToken(tokenHash);
   }
 
   /** Rows are written in serial order (two replicas revoking overlapping sets cannot deadlock); reported in input order. */
@@ -186,7 +238,10 @@ export abstract class SqlStore implements Store {
       await tx.run(action, "UPDATE certificates SET status = 'revoked' WHERE serial = ?", [r.serial]);
       if (row) added.add(r.serial);
     }
-    return records.map((r) => r.serial).filter((serial, i, all) => added.has(serial) && all.indexOf(serial) === i);
+    const reported = new Set<string>();
+    return records
+      .map((r) => r.serial)
+      .filter((serial) => added.has(serial) && !reported.has(serial) && reported.add(serial) !== undefined);
   }
 
   async setCertificateStatus(serial: string, status: CertificateStatus): Promise<boolean> {
@@ -198,8 +253,12 @@ export abstract class SqlStore implements Store {
     return changed > 0;
   }
 
-  async revokeCertificates(records: readonly RevocationRecord[]): Promise<string[]> {
-    return this.db.transaction('revoking certificates', (tx) => this.#revokeEach(tx, records));
+  async revokeCertificates(records: readonly RevocationRecord[], meta?: MetaEntry): Promise<string[]> {
+    return this.db.transaction('revoking certificates', async (tx) => {
+      const added = await this.#revokeEach(tx, records);
+      if (meta) await this.#setMeta(tx, meta);
+      return added;
+    });
   }
 
   async getRevocation(serial: string): Promise<RevocationRecord | undefined> {
@@ -222,6 +281,7 @@ export abstract class SqlStore implements Store {
   async revokeIdentity(
     identity: RevokedIdentityRecord,
     certificates: readonly RevocationRecord[],
+    meta?: MetaEntry,
   ): Promise<RevokeIdentityResult> {
     return this.db.transaction(`revoking identity ${identity.spiffeId}`, async (tx) => {
       const row = await tx.get(
@@ -229,17 +289,22 @@ export abstract class SqlStore implements Store {
         'INSERT INTO revoked_identities (spiffe_id, reason, revoked_at) VALUES (?, ?, ?) ON CONFLICT (spiffe_id) DO NOTHING RETURNING spiffe_id',
         [identity.spiffeId, identity.reason, identity.revokedAt],
       );
-      return { identityAdded: row !== undefined, revokedSerials: await this.#revokeEach(tx, certificates) };
+      const revokedSerials = await this.#revokeEach(tx, certificates);
+      if (meta) await this.#setMeta(tx, meta);
+      return { identityAdded: row !== undefined, revokedSerials };
     });
   }
 
-  async unrevokeIdentity(spiffeId: string): Promise<boolean> {
-    const row = await this.db.get(
-      'unrevoking an identity',
-      'DELETE FROM revoked_identities WHERE spiffe_id = ? RETURNING spiffe_id',
-      [spiffeId],
-    );
-    return row !== undefined;
+  async unrevokeIdentity(spiffeId: string, meta?: MetaEntry): Promise<boolean> {
+    return this.db.transaction(`unrevoking identity ${spiffeId}`, async (tx) => {
+      const row = await tx.get(
+        'unrevoking an identity',
+        'DELETE FROM revoked_identities WHERE spiffe_id = ? RETURNING spiffe_id',
+        [spiffeId],
+      );
+      if (meta) await this.#setMeta(tx, meta);
+      return row !== undefined;
+    });
   }
 
   async getRevokedIdentity(spiffeId: string): Promise<RevokedIdentityRecord | undefined> {
@@ -331,10 +396,14 @@ export abstract class SqlStore implements Store {
   }
 
   async setMeta(key: string, value: string): Promise<void> {
-    await this.db.run(
+    await this.#setMeta(this.db, { key, value });
+  }
+
+  async #setMeta(x: SqlExecutor, meta: MetaEntry): Promise<void> {
+    await x.run(
       'writing metadata',
       'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
-      [key, value],
+      [meta.key, meta.value],
     );
   }
 

@@ -136,6 +136,24 @@ export async function runStoreContract(t: Test, makeStore: () => Promise<Store>)
     await t.rejects(store.insertJoinToken(token('h1')), { code: ErrorCode.INVALID_ARGUMENT });
   });
 
+  await withStore('a join token is used only together with recording its certificate', async (t, store) => {
+    await store.insertJoinToken(token('h1', { usesRemaining: 1 }));
+    await store.insertCertificate(cert('01'));
+    await t.rejects(
+      store.insertCertificate(cert('01'), { consumeToken: { tokenHash: 'h1', now: T0 } }),
+      { code: ErrorCode.INVALID_ARGUMENT },
+      'recording fails (here: a duplicate serial)',
+    );
+    t.equal((await store.getJoinToken('h1'))?.usesRemaining, 1, 'so the token stays usable');
+    t.match(await store.insertCertificate(cert('02'), { consumeToken: { tokenHash: 'h1', now: T0 } }), { ok: true });
+    t.equal((await store.getJoinToken('h1'))?.usesRemaining, 0);
+    t.same(await store.insertCertificate(cert('03'), { consumeToken: { tokenHash: 'h1', now: T0 } }), {
+      ok: false,
+      reason: 'used',
+    });
+    t.equal(await store.getCertificate('03'), undefined, 'a refused token records nothing');
+  });
+
   await withStore('consumeJoinToken decrements until used up', async (t, store) => {
     await store.insertJoinToken(token('h1', { usesRemaining: 2 }));
     const first = await store.consumeJoinToken('h1', T0);
@@ -161,6 +179,28 @@ export async function runStoreContract(t: Test, makeStore: () => Promise<Store>)
     }
     t.equal((await store.getJoinToken('live'))?.usesRemaining, 1, 'a refused use changes nothing');
     t.ok((await store.consumeJoinToken('live', T0 + HOUR - 1)).ok, 'one millisecond before expiry still works');
+  });
+
+  await withStore('join tokens: prefix binding round-trips; list and revoke (issue 20)', async (t, store) => {
+    const prefix = token('p1', {
+      spiffeId: 'spiffe://example.org/ns/prod/sa/web',
+      usesRemaining: 5,
+      matchPrefix: true,
+    });
+    await store.insertJoinToken(prefix);
+    await store.insertJoinToken(token('e1', { createdAt: T0 + 1 }));
+    t.same(await store.getJoinToken('p1'), prefix);
+    t.same(
+      (await store.listJoinTokens()).map((r) => r.tokenHash),
+      ['p1', 'e1'],
+      'oldest first',
+    );
+    t.same(await store.revokeJoinToken('p1', T0 + 5), { ...prefix, revokedAt: T0 + 5 });
+    t.equal((await store.revokeJoinToken('p1', T0 + 9))?.revokedAt, T0 + 5, 'revoking twice keeps the first time');
+    t.equal(await store.revokeJoinToken('nope', T0), undefined);
+    t.same(await store.consumeJoinToken('p1', T0 + 6), { ok: false, reason: 'revoked' });
+    t.equal((await store.getJoinToken('p1'))?.usesRemaining, 5, 'a revoked token is not consumed');
+    t.ok((await store.consumeJoinToken('e1', T0 + 6)).ok, 'other tokens are untouched');
   });
 
   await withStore('concurrent uses of a one-use token: exactly one wins', async (t, store) => {
@@ -220,6 +260,19 @@ export async function runStoreContract(t: Test, makeStore: () => Promise<Store>)
       'inventory status follows',
     );
     t.equal((await store.getCertificate('03'))?.status, 'active', 'others untouched');
+  });
+
+  await withStore('a revocation change and its CRL meta commit together', async (t, store) => {
+    await store.insertCertificate(cert('01'));
+    t.same(await store.revokeCertificates([revocation('01')], { key: 'crl.current', value: 'one' }), ['01']);
+    t.equal(await store.getMeta('crl.current'), 'one', 'written with the revocation');
+    await store.revokeIdentity({ spiffeId: API, reason: 'keyCompromise', revokedAt: T0 }, [], {
+      key: 'crl.current',
+      value: 'two',
+    });
+    t.equal(await store.getMeta('crl.current'), 'two');
+    t.equal(await store.unrevokeIdentity(API, { key: 'crl.current', value: 'three' }), true);
+    t.equal(await store.getMeta('crl.current'), 'three');
   });
 
   await withStore('listRevocations orders by serial and filters by notAfter', async (t, store) => {

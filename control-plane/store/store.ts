@@ -75,11 +75,15 @@ export interface JoinTokenRecord {
   readonly createdAt: number;
   readonly expiresAt: number;
   readonly usesRemaining: number;
+  /** True: `spiffeId` is a path prefix (whole segments) under which the sidecar names itself; absent: exact ID. */
+  readonly matchPrefix?: true;
+  /** Set by `sigil token revoke`: the token can no longer be used. */
+  readonly revokedAt?: number;
 }
 
 export type ConsumeTokenResult =
   | { readonly ok: true; readonly token: JoinTokenRecord }
-  | { readonly ok: false; readonly reason: 'unknown' | 'expired' | 'used' };
+  | { readonly ok: false; readonly reason: 'unknown' | 'expired' | 'used' | 'revoked' };
 
 /** One revoked certificate. Times are Unix milliseconds. */
 export interface RevocationRecord {
@@ -97,6 +101,12 @@ export interface RevocationRecord {
    * on the CRL past notAfter, so a signature can still be judged years later. Absent means false.
    */
   readonly listedPastExpiry?: boolean;
+}
+
+/** A meta value written in the same transaction as a change (the CRL that lists a revocation). */
+export interface MetaEntry {
+  readonly key: string;
+  readonly value: string;
 }
 
 /** An identity whose certificates are all revoked and that may not attest or renew until unrevoked. */
@@ -147,8 +157,15 @@ export interface Store {
   open(): Promise<void>;
   close(): Promise<void>;
 
-  /** With `supersedes`, in the same transaction marks that certificate as replaced by this one. */
-  insertCertificate(record: CertificateRecord, options?: { readonly supersedes?: string }): Promise<void>;
+  /**
+   * With `supersedes`, in the same transaction marks that certificate as replaced by this one. With `consumeToken`,
+   * uses the join token in the same transaction: when it cannot be used, nothing is recorded and the refusal is
+   * returned (a signed certificate is then never handed out); a crash leaves both or neither.
+   */
+  insertCertificate(
+    record: CertificateRecord,
+    options?: { readonly supersedes?: string; readonly consumeToken?: { tokenHash: string; now: number } },
+  ): Promise<ConsumeTokenResult | undefined>;
   getCertificate(serial: string): Promise<CertificateRecord | undefined>;
   /** Ordered by notAfter ascending, then serial. */
   listCertificates(filter?: CertificateFilter): Promise<CertificateRecord[]>;
@@ -165,6 +182,10 @@ export interface Store {
   getJoinToken(tokenHash: string): Promise<JoinTokenRecord | undefined>;
   /** Atomically checks expiry and remaining uses and decrements them. */
   consumeJoinToken(tokenHash: string, now: number): Promise<ConsumeTokenResult>;
+  /** Every join token, oldest first (hashes only; the tokens themselves were never stored). */
+  listJoinTokens(): Promise<JoinTokenRecord[]>;
+  /** Marks a token revoked; returns it as left, or undefined when unknown. Revoking twice keeps the first time. */
+  revokeJoinToken(tokenHash: string, now: number): Promise<JoinTokenRecord | undefined>;
 
   /** Small named values: CA metadata, settings. */
   getMeta(key: string): Promise<string | undefined>;
@@ -173,21 +194,23 @@ export interface Store {
   /**
    * In one transaction: records each revocation and sets its certificate's status to 'revoked'. A serial already
    * revoked keeps its first record and is not reported again. Returns the serials newly revoked, in input order.
+   * With `meta` (the CRL that lists them), that value is written in the same transaction: both or neither.
    */
-  revokeCertificates(records: readonly RevocationRecord[]): Promise<string[]>;
+  revokeCertificates(records: readonly RevocationRecord[], meta?: MetaEntry): Promise<string[]>;
   getRevocation(serial: string): Promise<RevocationRecord | undefined>;
   /**
    * Ordered by serial; with `notAfterAfter`, only revocations of certificates with notAfter > that time, and those
    * listed past expiry.
    */
   listRevocations(filter?: { readonly notAfterAfter?: number }): Promise<RevocationRecord[]>;
-  /** In one transaction: remembers the identity (first record kept) and revokes the given certificates. */
+  /** In one transaction: remembers the identity (first record kept), revokes the given certificates, sets `meta`. */
   revokeIdentity(
     identity: RevokedIdentityRecord,
     certificates: readonly RevocationRecord[],
+    meta?: MetaEntry,
   ): Promise<RevokeIdentityResult>;
-  /** Forgets a revoked identity (its certificates stay revoked); false when it was not revoked. */
-  unrevokeIdentity(spiffeId: string): Promise<boolean>;
+  /** Forgets a revoked identity (its certificates stay revoked), with `meta` in the same transaction; false when it was not revoked. */
+  unrevokeIdentity(spiffeId: string, meta?: MetaEntry): Promise<boolean>;
   getRevokedIdentity(spiffeId: string): Promise<RevokedIdentityRecord | undefined>;
   /** Ordered by SPIFFE ID. */
   listRevokedIdentities(): Promise<RevokedIdentityRecord[]>;

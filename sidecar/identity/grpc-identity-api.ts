@@ -2,6 +2,7 @@ import { credentials, type ChannelCredentials } from '@grpc/grpc-js';
 import { AddressFailover, parseAddressList } from '../../common/address-failover.ts';
 import { type Clock, systemClock } from '../../common/clock.ts';
 import { checkControlPlaneCertificate, CONTROL_PLANE_CHANNEL_OPTIONS } from '../../common/control-plane-identity.ts';
+import { ErrorCode, SigilError } from '../../common/errors.ts';
 import { callUnary, type UnaryCallback } from '../../common/wire-errors.ts';
 import { rotationOrderFromWire, type RotationOrderEvent } from '../../common/events/sigil-event.ts';
 import { IdentityClient, type sigil } from '../../proto/index.ts';
@@ -36,6 +37,11 @@ export interface TrustStateWire extends IssuedTrustWire {
   /** Rotation orders still running (malformed ones are left out). */
   readonly rotationOrders: readonly RotationOrderEvent[];
 }
+
+/** A fetch whose state keeps moving between pages is given up after this many starts (the refresher retries). */
+const MAX_FETCH_RESTARTS = 3;
+/** 100,000 serials and 10,000 policies take a few dozen pages; far more means something is wrong. */
+const MAX_TRUST_PAGES = 10_000;
 
 function trustOf(t: sigil.v1.ITrustState | null | undefined): TrustStateWire {
   const r = t?.revocation;
@@ -94,12 +100,51 @@ export class GrpcIdentityApi implements IdentityApi {
     ).then((r) => ({ chain: r.svidChain, trust: trustOf(r.trust) }));
   }
 
-  fetchTrust(current?: TlsMaterial): Promise<TrustStateWire> {
-    return this.#call<sigil.v1.TrustState>(
-      this.#credentials(current),
-      'fetching the trust state',
-      (client, deadline, cb) => client.fetchTrust({}, { deadline }, cb),
-    ).then(trustOf);
+  /**
+   * The whole trust state, page by page (each page well under gRPC's message limit). Pages of one fetch belong to
+   * one state; when it moves on between pages the control plane says TRUST_STATE_CHANGED and the fetch starts over
+   * (a few times, then the error is passed on and the refresher retries later).
+   */
+  async fetchTrust(current?: TlsMaterial): Promise<TrustStateWire> {
+    const creds = this.#credentials(current);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#fetchPages(creds);
+      } catch (err) {
+        if ((err as SigilError).code !== ErrorCode.TRUST_STATE_CHANGED || attempt >= MAX_FETCH_RESTARTS) throw err;
+      }
+    }
+  }
+
+  async #fetchPages(creds: ChannelCredentials): Promise<TrustStateWire> {
+    const first = await this.#fetchPage(creds, '');
+    const serials = [...(first.revocation?.revokedSerials ?? [])];
+    const ids = [...(first.revocation?.revokedSpiffeIds ?? [])];
+    const policies = [...(first.policies?.policies ?? [])];
+    let token = first.nextPageToken ?? '';
+    for (let pages = 1; token !== ''; pages++) {
+      if (pages >= MAX_TRUST_PAGES) {
+        throw new SigilError(ErrorCode.INTERNAL, `the trust state did not end after ${MAX_TRUST_PAGES} pages`);
+      }
+      const page = await this.#fetchPage(creds, token);
+      serials.push(...(page.revocation?.revokedSerials ?? []));
+      ids.push(...(page.revocation?.revokedSpiffeIds ?? []));
+      policies.push(...(page.policies?.policies ?? []));
+      token = page.nextPageToken ?? '';
+    }
+    return trustOf({
+      ...first,
+      ...(first.revocation
+        ? { revocation: { ...first.revocation, revokedSerials: serials, revokedSpiffeIds: ids } }
+        : {}),
+      ...(first.policies ? { policies: { ...first.policies, policies } } : {}),
+    });
+  }
+
+  #fetchPage(creds: ChannelCredentials, pageToken: string): Promise<sigil.v1.TrustState> {
+    return this.#call<sigil.v1.TrustState>(creds, 'fetching the trust state', (client, deadline, cb) =>
+      client.fetchTrust({ pageToken }, { deadline }, cb),
+    );
   }
 
   #credentials(current?: TlsMaterial): ChannelCredentials {

@@ -8,6 +8,7 @@ import { RotationOrders } from '../identity/rotation-orders.ts';
 import { PolicyEnforcer } from '../policy/policy-enforcer.ts';
 import type { ConnectionInfo } from '../proxy/peer-info.ts';
 import { EventChannel } from './event-channel.ts';
+import { readNatsAuth } from './nats-auth.ts';
 import { RevocationState } from './revocation-state.ts';
 import { TrustRefresher } from './trust-refresher.ts';
 import { TrustState } from './trust-state.ts';
@@ -174,17 +175,18 @@ export class ControlPlaneState {
   #eventChannel(config: SidecarConfig, servers: readonly string[]): EventChannel {
     const { metrics, emit, clock, logger } = this.#deps;
     return new EventChannel(
-      { servers, trustDomain: config.trustDomain, name: config.spiffeId },
+      { servers, trustDomain: config.trustDomain, name: config.spiffeId, auth: readNatsAuth(config.natsAuth) },
       {
         roots: () => this.trust.bundle?.roots ?? [],
-        onEvent: (event) => {
+        onEvent: (event, meta) => {
           switch (event.type) {
             case 'bundle.updated':
               this.trust.offer(event.roots, event.bundleSequence, 'nats');
               break;
             case 'revocation.updated':
               // A missed change (CRL number gap) is repaired by fetching the full state.
-              if (this.revocation.applyDelta(event) === 'gap') void this.#refresher.refreshNow('revocation-gap');
+              if (this.revocation.applyDelta(event, meta.issuedAt) === 'gap')
+                void this.#refresher.refreshNow('revocation-gap');
               break;
             case 'policy.updated':
               this.policy.replace(event.policies, 'nats');

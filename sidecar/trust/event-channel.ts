@@ -6,12 +6,15 @@ import { SignerChainCache } from '../../common/events/signer-chain-cache.ts';
 import { eventWildcard, parseEventSubject, type EventKind } from '../../common/events/subjects.ts';
 import { LogField, type Logger } from '../../common/logger.ts';
 import { RateLimiter } from '../proxy/rate-limiter.ts';
+import type { NatsAuth } from './nats-auth.ts';
 
 export interface EventChannelOptions {
   readonly servers: readonly string[];
   readonly trustDomain: string;
   readonly reconnectWaitMs?: number;
   readonly name?: string;
+  /** How to authenticate to NATS (readNatsAuth); absent: anonymous. */
+  readonly auth?: NatsAuth;
 }
 
 /** What the envelope said about a verified event. */
@@ -36,6 +39,12 @@ export interface EventChannelDeps {
 }
 
 /**
+ * A forged-event flood must not starve the data path: each forged chain (say 8 P-521 certificates) costs ~17 ms
+ * of signature checks, the real one is cached. A few new chains per second and subject is plenty for rotations.
+ */
+const NEW_CHAINS_PER_SUBJECT_PER_SECOND = 4;
+
+/**
  * The subscribing end of the signed event channel. Every message is verified (signer chains to the current bundle,
  * is the control plane, signature, trust domain, sequence newer than the last applied of its kind) before a handler
  * sees it; anything else is dropped and counted by reason. NATS being down only delays events: the sidecar keeps
@@ -47,6 +56,8 @@ export class EventChannel {
   readonly #lastSequence = new Map<EventKind, number>();
   readonly #cache = new SignerChainCache();
   readonly #dropLogs: RateLimiter;
+  /** New signer chains validated per subject and second: the control plane's chain is cached after its first event. */
+  readonly #validations: RateLimiter;
   #nc: NatsConnection | undefined;
   #retry: Timer | undefined;
   #closed = false;
@@ -56,6 +67,11 @@ export class EventChannel {
     this.#options = options;
     this.#deps = deps;
     this.#dropLogs = new RateLimiter({ clock: deps.clock, limit: 5, windowMs: 1000 });
+    this.#validations = new RateLimiter({
+      clock: deps.clock,
+      limit: NEW_CHAINS_PER_SUBJECT_PER_SECOND,
+      windowMs: 1000,
+    });
   }
 
   get connected(): boolean {
@@ -86,6 +102,7 @@ export class EventChannel {
         name: this.#options.name ?? 'sigil-sidecar',
         maxReconnectAttempts: -1,
         reconnectTimeWait: wait,
+        ...this.#options.auth,
       });
     } catch (err) {
       if (this.#closed) return;
@@ -134,6 +151,7 @@ export class EventChannel {
       now: this.#deps.clock.now(),
       lastSequence: (kind) => this.#lastSequence.get(kind) ?? 0,
       cache: this.#cache,
+      allowUncachedValidation: () => this.#validations.take(subject).allowed,
     });
     if (!result.ok) {
       this.#deps.onReceived(kindHint, result.reason);

@@ -27,17 +27,17 @@ t.test('full state, then deltas in order; a gap is reported', async (t) => {
   t.same(state.authorize('0a', A), { allowed: false, reason: 'revoked' });
   t.same(state.authorize('0b', A), { allowed: true });
   t.equal(
-    state.applyDelta({ crlNumber: 6, revokedSerials: [], revokedSpiffeIds: [A], unrevokedSpiffeIds: [] }),
+    state.applyDelta({ crlNumber: 6, revokedSerials: [], revokedSpiffeIds: [A], unrevokedSpiffeIds: [] }, 1_000_000),
     'applied',
   );
   t.same(state.authorize('0b', A), { allowed: false, reason: 'revoked' });
   t.equal(
-    state.applyDelta({ crlNumber: 8, revokedSerials: ['ff'], revokedSpiffeIds: [], unrevokedSpiffeIds: [] }),
+    state.applyDelta({ crlNumber: 8, revokedSerials: ['ff'], revokedSpiffeIds: [], unrevokedSpiffeIds: [] }, 1_000_000),
     'gap',
   );
   t.same(state.authorize('ff', 'spiffe://td/ns/b'), { allowed: true }, 'a gapped delta is not applied');
   t.equal(
-    state.applyDelta({ crlNumber: 6, revokedSerials: [], revokedSpiffeIds: [], unrevokedSpiffeIds: [] }),
+    state.applyDelta({ crlNumber: 6, revokedSerials: [], revokedSpiffeIds: [], unrevokedSpiffeIds: [] }, 1_000_000),
     'stale',
   );
   state.replace({ crlNumber: 4, revokedSerials: [], revokedSpiffeIds: [] });
@@ -56,4 +56,28 @@ t.test('staleness: fail closed by default, open when configured', async (t) => {
     state.replace({ crlNumber: 1, revokedSerials: [], revokedSpiffeIds: [] });
     t.same(state.authorize('aa', A), { allowed: true }, 'a refresh with the same number makes it fresh again');
   }
+});
+
+t.test('replayed old events and an older full state do not clear staleness', async (t) => {
+  const { state, clock } = make();
+  state.replace({ crlNumber: 5, revokedSerials: [], revokedSpiffeIds: [] });
+  const signedAt = clock.now();
+  clock.advance(600_001);
+  t.ok(state.isStale(), 'the control plane went quiet');
+  for (const crlNumber of [3, 4, 5]) {
+    const old = { crlNumber, revokedSerials: [], revokedSpiffeIds: [], unrevokedSpiffeIds: [] };
+    t.equal(state.applyDelta(old, signedAt), 'stale', `replayed event ${crlNumber} is refused`);
+  }
+  t.ok(state.isStale(), 'replays of authentic old events leave it stale');
+  state.replace({ crlNumber: 2, revokedSerials: [], revokedSpiffeIds: [] });
+  t.ok(state.isStale(), 'a full state older than the one held (a store rolled back) is no refresh');
+  t.equal(state.set.crlNumber, 5, 'and never rolls the state back');
+  const late = { crlNumber: 6, revokedSerials: ['aa'], revokedSpiffeIds: [], unrevokedSpiffeIds: [] };
+  t.equal(state.applyDelta(late, signedAt), 'applied', 'a newer change signed long ago is applied (it only adds)');
+  t.ok(state.isStale(), 'but refreshes only as of when it was signed');
+  t.equal(
+    state.applyDelta({ crlNumber: 7, revokedSerials: [], revokedSpiffeIds: [], unrevokedSpiffeIds: [] }, clock.now()),
+    'applied',
+  );
+  t.notOk(state.isStale(), 'a new event signed now does');
 });

@@ -42,25 +42,36 @@ export class RevocationState {
     return this.ageMs() > this.#options.maxStalenessMs;
   }
 
-  /** A full state from the control plane; an older CRL number than the one in force is ignored. */
+  /**
+   * A full state the control plane just answered (FetchTrust). An older CRL number than the one in force is ignored
+   * and does not count as a refresh: a control plane whose store went back (restored, re-created) must not make a
+   * sidecar forget revocations, nor look fresh while it cannot give newer state. Same number: only the freshness.
+   */
   replace(full: { crlNumber: number; revokedSerials: readonly string[]; revokedSpiffeIds: readonly string[] }): void {
+    if (full.crlNumber < this.#set.crlNumber) {
+      this.#logger.warn(
+        { crl_number: full.crlNumber, held_crl_number: this.#set.crlNumber },
+        'the control plane answered an older CRL number than this sidecar holds (was its store restored or re-created?); keeping the newer state, not counted as a refresh',
+      );
+      return;
+    }
     this.#refreshedAt = this.#clock.now();
-    // Same number, same state: only the freshness changed.
-    if (full.crlNumber <= this.#set.crlNumber && this.#set.crlNumber !== 0) return;
+    if (full.crlNumber === this.#set.crlNumber && this.#set.crlNumber !== 0) return;
     this.#publish(
       new RevocationSet({ crlNumber: full.crlNumber, serials: full.revokedSerials, spiffeIds: full.revokedSpiffeIds }),
     );
   }
 
-  /** A delta from the event channel: 'gap' means something was missed and a full fetch is due. */
-  applyDelta(delta: RevocationDelta): 'applied' | 'gap' | 'stale' {
+  /**
+   * A delta from the event channel: 'gap' means something was missed and a full fetch is due. Only a delta newer than
+   * the state held refreshes it, and only as of when the control plane signed it (`issuedAtMs`): a replayed old
+   * event, however authentic, changes nothing and cannot turn a stale sidecar fresh.
+   */
+  applyDelta(delta: RevocationDelta, issuedAtMs: number): 'applied' | 'gap' | 'stale' {
     const next = this.#set.apply(delta);
-    if (next === 'stale') {
-      this.#refreshedAt = this.#clock.now();
-      return 'stale';
-    }
-    if (next === 'gap') return 'gap';
-    this.#refreshedAt = this.#clock.now();
+    if (next === 'stale' || next === 'gap') return next;
+    const signedAt = Math.min(issuedAtMs, this.#clock.now());
+    this.#refreshedAt = Math.max(this.#refreshedAt ?? Number.NEGATIVE_INFINITY, signedAt);
     this.#publish(next);
     return 'applied';
   }
