@@ -3,7 +3,10 @@
 // process (`sigil control-plane run`) so its CPU time can be read from /proc apart from the client's.
 // Each store engine asked for (`--stores sqlite,postgres`, both by default) gets its own CA and control plane in
 // the same run; PostgreSQL is the machine's (`--postgres-url`), in a schema of its own dropped afterwards.
-// Run: `npx node bench/issuance.ts [--n 500] [--seconds 10] [--stores sqlite,postgres] [--postgres-url URL]`.
+// `--key-store pkcs11` adds a run whose CA keys are in a SoftHSM2 token (issue 16), against the file-key run of the
+// same store engine in the same process: the ratio says what signing through PKCS#11 costs.
+// Run: `npx node bench/issuance.ts [--n 500] [--seconds 10] [--stores sqlite,postgres] [--postgres-url URL]
+// [--key-store file|pkcs11]`.
 // Writes bench/results/issuance.json.
 import { credentials, type ServiceError } from '@grpc/grpc-js';
 import { execFileSync, spawn } from 'node:child_process';
@@ -17,7 +20,7 @@ import pg from 'pg';
 import { checkControlPlaneCertificate, CONTROL_PLANE_CHANNEL_OPTIONS } from '../common/control-plane-identity.ts';
 import { makeCsr } from '../common/csr-builder.ts';
 import { generateKeyPair } from '../common/key-pair.ts';
-import { AdminApi, initCa } from '../control-plane/index.ts';
+import { AdminApi, cryptoKeySigningKey, initCa, Pkcs11Token, Pkcs11Tokens } from '../control-plane/index.ts';
 import { IdentityClient } from '../proto/index.ts';
 import { GrpcIdentityApi } from '../sidecar/index.ts';
 
@@ -33,8 +36,14 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '10' },
     stores: { type: 'string', default: 'sqlite,postgres' },
     'postgres-url': { type: 'string', default: 'postgres://postgres@127.0.0.1:5432/postgres' },
+    'key-store': { type: 'string', default: 'file' },
   },
 });
+if (values['key-store'] !== 'file' && values['key-store'] !== 'pkcs11')
+  throw new Error(`--key-store: use file or pkcs11, not ${values['key-store']}`);
+const WITH_PKCS11 = values['key-store'] === 'pkcs11';
+const SOFTHSM_MODULE = '/usr/lib/softhsm/libsofthsm2.so';
+const HSM_PIN = '24681357';
 type StoreKind = 'sqlite' | 'postgres';
 const STORES = values.stores.split(',').map((s) => s.trim()) as StoreKind[];
 for (const s of STORES) if (s !== 'sqlite' && s !== 'postgres') throw new Error(`--stores: unknown store ${s}`);
@@ -58,6 +67,7 @@ function selfCpuMs(): number {
 async function startControlPlane(
   dir: string,
   schema: string | undefined,
+  extraEnv: Record<string, string> = {},
 ): Promise<{ pid: number; address: string; stop: () => Promise<number | null> }> {
   const store = schema ? `store: { postgres: { url: "${POSTGRES_URL}", schema: ${schema} } }\n` : '';
   writeFileSync(
@@ -69,7 +79,7 @@ async function startControlPlane(
     [join(ROOT, 'cli', 'sigil.ts'), 'control-plane', 'run', '--config', 'cp.yaml'],
     {
       cwd: dir,
-      env: { ...process.env, SIGIL_CA_PASSPHRASE: PASSPHRASE, SIGIL_LOG_LEVEL: undefined },
+      env: { ...process.env, SIGIL_CA_PASSPHRASE: PASSPHRASE, SIGIL_LOG_LEVEL: undefined, ...extraEnv },
       stdio: ['ignore', 'pipe', 'inherit'],
     },
   );
@@ -111,6 +121,40 @@ function rawSignBaseline(ms: number): { signs: number; cpuMs: number } {
   return { signs, cpuMs: selfCpuMs() - start };
 }
 
+/**
+ * Signatures per second (wall, 8 in flight) through the key-store interface the CA signs with: a key in a fresh
+ * SoftHSM2 token against a software key, same payload, same run. Isolates what PKCS#11 adds to one signature.
+ */
+async function keyStoreSignBaseline(ms: number): Promise<{ file: number; pkcs11: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'sigil-bench-sign-'));
+  softHsmToken(dir);
+  const token = await Pkcs11Token.open({ modulePath: SOFTHSM_MODULE, tokenLabel: 'bench', pin: HSM_PIN });
+  try {
+    const inToken = (await token.generateKeyPair('ec-p256', 'bench-sign')).key;
+    const keys = await generateKeyPair('ec-p256');
+    const spki = new Uint8Array(await globalThis.crypto.subtle.exportKey('spki', keys.publicKey));
+    const inMemory = cryptoKeySigningKey(keys.privateKey, spki, 'ec-p256', 'bench');
+    const payload = randomBytes(1024);
+    const rate = async (key: typeof inToken) => {
+      for (let i = 0; i < 50; i++) await key.sign(payload, 'SHA-256');
+      let signs = 0;
+      const start = performance.now();
+      const worker = async () => {
+        while (performance.now() - start < ms) {
+          await key.sign(payload, 'SHA-256');
+          signs++;
+        }
+      };
+      await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+      return round((signs * 1000) / (performance.now() - start));
+    };
+    return { file: await rate(inMemory), pkcs11: await rate(inToken) };
+  } finally {
+    await token.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 interface StoreMeasure {
   readonly service: {
     issued: number;
@@ -142,12 +186,36 @@ async function withSchema<T>(use: (schema: string) => Promise<T>): Promise<T> {
   }
 }
 
+/** A SoftHSM2 token in `dir` (its own SOFTHSM2_CONF), for a CA whose keys live in PKCS#11. */
+function softHsmToken(dir: string): Record<string, string> {
+  mkdirSync(join(dir, 'tokens'), { mode: 0o700 });
+  const conf = join(dir, 'softhsm2.conf');
+  writeFileSync(conf, `directories.tokendir = ${join(dir, 'tokens')}\nobjectstore.backend = file\nlog.level = ERROR\n`);
+  const env = { SOFTHSM2_CONF: conf };
+  execFileSync('softhsm2-util', ['--init-token', '--free', '--label', 'bench', '--pin', HSM_PIN, '--so-pin', HSM_PIN], {
+    env: { ...process.env, ...env },
+    stdio: 'ignore',
+  });
+  process.env.SOFTHSM2_CONF = conf;
+  return env;
+}
+
 /** One store engine: a fresh CA and control plane, the long-lived channel, then a new connection per call. */
-async function measureStore(schema: string | undefined): Promise<StoreMeasure> {
+async function measureStore(schema: string | undefined, keyStore: 'file' | 'pkcs11' = 'file'): Promise<StoreMeasure> {
   const dir = mkdtempSync(join(tmpdir(), 'sigil-bench-'));
   const dataDir = join(dir, 'data');
-  await initCa({ dataDir, trustDomain: TD, keyType: 'ec-p256', passphrase: PASSPHRASE, now: Date.now() });
-  const cp = await startControlPlane(dir, schema);
+  const hsmEnv = keyStore === 'pkcs11' ? softHsmToken(dir) : undefined;
+  const tokens = new Pkcs11Tokens({ pin: HSM_PIN });
+  await initCa({
+    dataDir,
+    trustDomain: TD,
+    keyType: 'ec-p256',
+    now: Date.now(),
+    ...(hsmEnv
+      ? { keyStore: { kind: 'pkcs11' as const, module: SOFTHSM_MODULE, token: { label: 'bench' }, tokens } }
+      : { passphrase: PASSPHRASE }),
+  }).finally(() => tokens.close());
+  const cp = await startControlPlane(dir, schema, hsmEnv ? { ...hsmEnv, SIGIL_PKCS11_PIN: HSM_PIN } : {});
   try {
     const bundlePem = readFileSync(join(dataDir, 'bundle.pem'));
     const admin = new AdminApi({ address: cp.address, credentialsDir: join(dataDir, 'admin') });
@@ -233,7 +301,10 @@ async function main(): Promise<void> {
       store === 'postgres' ? await withSchema((schema) => measureStore(schema)) : await measureStore(undefined);
   }
   const first = stores[STORES[0]!]!;
+  const pkcs11 = WITH_PKCS11 ? await measureStore(undefined, 'pkcs11') : undefined;
+  const sqliteFile = stores.sqlite ?? (pkcs11 ? await measureStore(undefined, 'file') : undefined);
   const raw = rawSignBaseline(2_000);
+  const keyStoreSigns = WITH_PKCS11 ? await keyStoreSignBaseline(2_000) : undefined;
   const rawSignsPerCoreSecond = (raw.signs * 1000) / raw.cpuMs;
   const result = {
     date: new Date().toISOString(),
@@ -267,7 +338,28 @@ async function main(): Promise<void> {
           },
         }
       : {}),
+    ...(pkcs11 && sqliteFile
+      ? {
+          keyStores: { file: sqliteFile, pkcs11 },
+          keyStoreSignsPerSecondWall: keyStoreSigns,
+          ratioPkcs11ToFile: {
+            issuedPerSecondPerCore: round(
+              pkcs11.service.issuedPerSecondPerCore / sqliteFile.service.issuedPerSecondPerCore,
+              2,
+            ),
+            issuedPerSecondWall: round(pkcs11.service.issuedPerSecondWall / sqliteFile.service.issuedPerSecondWall, 2),
+          },
+        }
+      : {}),
   };
+  const keyStoreRows =
+    pkcs11 && sqliteFile
+      ? [
+          `| sqlite, CA keys in SoftHSM2 (PKCS#11): gRPC Attest, one channel (server CPU) | ${pkcs11.service.issuedPerSecondPerCore} | ${pkcs11.service.issuedPerSecondWall} | ${pkcs11.service.serverCpuMsPerIssuance} |`,
+          `| ratio PKCS#11 : file keys (sqlite, same run) | ${result.ratioPkcs11ToFile?.issuedPerSecondPerCore} : 1 | ${result.ratioPkcs11ToFile?.issuedPerSecondWall} : 1 | |`,
+          `| ECDSA P-256 signatures through the key store, file key : SoftHSM2 key | | ${keyStoreSigns?.file} : ${keyStoreSigns?.pkcs11} | |`,
+        ]
+      : [];
   const rows = Object.entries(stores).flatMap(([store, m]) => [
     `| ${store}: SVID issuance, gRPC Attest, one channel, ${CONCURRENCY} in flight (server CPU) | ${m.service.issuedPerSecondPerCore} | ${m.service.issuedPerSecondWall} | ${m.service.serverCpuMsPerIssuance} |`,
     `| ${store}: SVID issuance, new TLS connection per call (server CPU) | ${m.serviceNewConnectionPerCall.issuedPerSecondPerCore} | ${m.serviceNewConnectionPerCall.issuedPerSecondWall} | ${m.serviceNewConnectionPerCall.serverCpuMsPerIssuance} |`,
@@ -276,6 +368,7 @@ async function main(): Promise<void> {
     '| measure | per second per core | per second (wall) | CPU ms each |',
     '| --- | ---: | ---: | ---: |',
     ...rows,
+    ...keyStoreRows,
     `| raw node:crypto ECDSA P-256 sign, 1 KiB | ${result.rawSign.signsPerSecondPerCore} | | ${result.rawSign.cpuMsPerSign} |`,
     `| ratio raw signs : issuances (${STORES[0]}) | ${result.ratioRawSignsToIssued} : 1 | | |`,
   ].join('\n');

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { ErrorCode, SigilError } from '../common/errors.ts';
 import type { CliIo } from './io.ts';
 
@@ -37,4 +38,23 @@ export function signingKeyPassphrase(io: CliIo, passphraseFile: string | undefin
   const file = passphraseFile ?? io.env['SIGIL_SIGNING_KEY_PASSPHRASE_FILE'];
   if (file !== undefined && file !== '') return firstLine(file, 'passphrase file');
   return io.env['SIGIL_SIGNING_KEY_PASSPHRASE'] || undefined;
+}
+
+/**
+ * A PKCS#11 user PIN from a file (--pin-file or SIGIL_PKCS11_PIN_FILE) or SIGIL_PKCS11_PIN; never a flag value.
+ * `prefix` selects the root token's PIN (SIGIL_PKCS11_ROOT_PIN…). Undefined when none is set.
+ */
+export function pkcs11Pin(io: CliIo, pinFile: string | undefined, prefix = 'SIGIL_PKCS11'): string | undefined {
+  const file = pinFile ?? io.env[`${prefix}_PIN_FILE`];
+  if (file !== undefined && file !== '') return firstLine(resolve(io.cwd, file), 'PIN file');
+  return io.env[`${prefix}_PIN`] || undefined;
+}
+
+/** The CA passphrase when the CA keys may be in a token: needed only when they are files. */
+export function optionalCaPassphrase(io: CliIo, passphraseFile: string | undefined): string | undefined {
+  try {
+    return caPassphrase(io, passphraseFile);
+  } catch {
+    return undefined;
+  }
 }

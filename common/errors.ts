@@ -69,6 +69,11 @@ export const ErrorCode = {
   CHECK_FAILED: 'SIGIL_ERR_CHECK_FAILED',
   /** An input to import or discover is not a certificate, holds a private key, or cannot be read. */
   CERTIFICATE_INPUT: 'SIGIL_ERR_CERTIFICATE_INPUT',
+  PKCS11_UNAVAILABLE: 'SIGIL_ERR_PKCS11_UNAVAILABLE',
+  PKCS11_MODULE: 'SIGIL_ERR_PKCS11_MODULE',
+  PKCS11_TOKEN: 'SIGIL_ERR_PKCS11_TOKEN',
+  PKCS11_PIN: 'SIGIL_ERR_PKCS11_PIN',
+  PKCS11_KEY: 'SIGIL_ERR_PKCS11_KEY',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

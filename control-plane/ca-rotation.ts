@@ -24,6 +24,8 @@ import { certificatePem, parseCertificatesPem } from './ca/issued-certificate.ts
 import { privateKeyPem } from './ca/key-file.ts';
 import { replaceFile } from './ca/replace-file.ts';
 import { loadCa } from './ca/load-ca.ts';
+import type { Pkcs11Tokens } from './keys/pkcs11-tokens.ts';
+import { caKeyLocations, type GenerationKeyLocations } from './ca/key-locations.ts';
 import { recordCaFiles, recordOf } from './lifecycle/inventory.ts';
 import type { RotationScheduleInput } from './ca/rotation-schedule.ts';
 import type { RotationOrderService } from './rotation/rotation-orders.ts';
@@ -41,6 +43,7 @@ export interface CaGenerationSummary {
   readonly root: CaCertificateSummary;
   readonly intermediate: CaCertificateSummary;
   readonly rootKeyOnline: boolean;
+  readonly keys: GenerationKeyLocations;
 }
 
 export interface CaRotationStatus {
@@ -48,7 +51,7 @@ export interface CaRotationStatus {
   readonly phase: CaPhase;
   readonly current: CaGenerationSummary;
   readonly next?: CaGenerationSummary;
-  readonly previous?: Omit<CaGenerationSummary, 'rootKeyOnline'>;
+  readonly previous?: Omit<CaGenerationSummary, 'rootKeyOnline' | 'keys'>;
   readonly intermediateOnly: boolean;
   readonly bundle: readonly CaCertificateSummary[];
   readonly bundleSequence: number;
@@ -59,6 +62,8 @@ export interface CaRotationDeps extends TrustAnchorDeps {
   readonly dataDir: string;
   /** Decrypts and encrypts CA keys. Never logged. */
   readonly passphrase: string;
+  /** Opens the token(s) when the CA keys are in PKCS#11. */
+  readonly tokens?: Pkcs11Tokens;
   readonly clock: Clock;
   readonly logger: Logger;
   readonly orders: RotationOrderService;
@@ -155,12 +160,14 @@ export class CaRotation {
       current: {
         ...(await generation(meta.files.rootCert, meta.files.intermediateCert)),
         rootKeyOnline: meta.rootKeyOffline !== true,
+        keys: caKeyLocations(meta),
       },
       ...(meta.next
         ? {
             next: {
               ...(await generation(meta.next.rootCert, meta.next.intermediateCert)),
               rootKeyOnline: !meta.next.rootKeyOffline,
+              keys: caKeyLocations(meta, 'next'),
             },
           }
         : {}),
@@ -222,10 +229,11 @@ export class CaRotation {
     intermediateOnly: boolean;
     rootKeyPem?: string;
   }): Promise<{ status: CaRotationStatus; newRootKeyPem?: string }> {
-    const { dataDir, passphrase, clock, active, store, logger } = this.#deps;
+    const { dataDir, passphrase, tokens, clock, active, store, logger } = this.#deps;
     const prepared = await prepareCaFiles({
       dataDir,
       passphrase,
+      ...(tokens ? { tokens } : {}),
       now: clock.now(),
       intermediateOnly: options.intermediateOnly,
       ...(options.rootKeyPem ? { rootKeyPem: options.rootKeyPem } : {}),
@@ -289,14 +297,14 @@ export class CaRotation {
 
   /** The new intermediate signs, the admin credential is under it, and the renewal order went out. */
   async #finishActivation(windowMs: number): Promise<string> {
-    const { dataDir, passphrase, active, store, logger, orders } = this.#deps;
+    const { dataDir, passphrase, tokens, active, store, logger, orders } = this.#deps;
     const meta = await readCaMetadata(dataDir);
     const paths = caFilePaths(dataDir, { ...CA_FILE_NAMES, ...meta.files });
     if (
       active.intermediateSerial !==
       (await certificateAt(dataDir, meta.files.intermediateCert)).serialNumber.toLowerCase()
     ) {
-      const loaded = await loadCa({ dataDir, passphrase });
+      const loaded = await loadCa({ dataDir, passphrase, ...(tokens ? { tokens } : {}) });
       for (const root of active.roots) await loaded.ca.addRoot(root);
       active.swap(loaded.ca);
       this.#deps.onCaChanged?.();

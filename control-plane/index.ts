@@ -3,6 +3,9 @@ export { ControlPlane, type ControlPlaneOptions, type ControlPlaneDeps, type Con
 export { loadControlPlaneConfig, resolveControlPlaneConfig, type ControlPlaneConfig } from './config.ts';
 export { initCa, type InitCaOptions, type InitCaResult } from './ca/init-ca.ts';
 export { loadCa } from './ca/load-ca.ts';
+export { Pkcs11Tokens } from './keys/pkcs11-tokens.ts';
+export { Pkcs11Token } from './keys/pkcs11-token.ts';
+export { cryptoKeySigningKey } from './keys/crypto-key-signing-key.ts';
 export { caFilePaths, CA_FILE_NAMES } from './ca/ca-files.ts';
 export { SqliteStore } from './store/sqlite-store.ts';
 export { PostgresStore } from './store/postgres-store.ts';

@@ -13,6 +13,7 @@ import { LifecycleDuty } from './lifecycle/lifecycle-duty.ts';
 import { identityHandlers } from './api/identity-handlers.ts';
 import { ServingCertificates } from './api/serving-credentials.ts';
 import { loadCa } from './ca/load-ca.ts';
+import { Pkcs11Tokens } from './keys/pkcs11-tokens.ts';
 import type { ControlPlaneConfig } from './config.ts';
 import { checkCsr } from './issuance/csr.ts';
 import { IdentityIssuer } from './issuance/identity-issuer.ts';
@@ -45,8 +46,10 @@ import { JwtKeySet } from './jwt/jwt-key-set.ts';
 
 export interface ControlPlaneOptions {
   readonly config: ControlPlaneConfig;
-  /** Decrypts the intermediate CA key. */
+  /** Decrypts the intermediate CA key (file key store; '' when the keys are in a token). */
   readonly passphrase: string;
+  /** PINs for a CA whose keys are in PKCS#11 (ca.json names the module and token). Never logged. */
+  readonly pkcs11?: { readonly pin?: string; readonly rootPin?: string; readonly maxSessions?: number };
   /** `--init-store`: a missing or empty store may start anew although this CA has run with one before. */
   readonly initStore?: boolean;
 }
@@ -71,6 +74,8 @@ export class ControlPlane {
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #store: Store;
+  /** PKCS#11 tokens of the CA (opened on first use, only when ca.json puts the keys in a token). */
+  readonly #tokens: Pkcs11Tokens;
   readonly #injectedStore: boolean;
   readonly metrics = new ControlPlaneMetrics({ processMetrics: true });
   readonly #grpc = new Server();
@@ -95,6 +100,7 @@ export class ControlPlane {
     this.#injectedStore = deps.store !== undefined;
     this.#store = deps.store ?? createStore(options.config, { clock: this.#clock, logger: this.#logger });
     this.#inventory = new InventoryService({ store: this.#store, clock: this.#clock });
+    this.#tokens = new Pkcs11Tokens(options.pkcs11 ?? {});
   }
 
   get addresses(): ControlPlaneAddresses {
@@ -135,10 +141,17 @@ export class ControlPlane {
       await this.#store.open();
       await replication.join();
     }
-    const loaded = await loadCa({ dataDir: config.dataDir, passphrase: this.#options.passphrase });
+    const loaded = await loadCa({
+      dataDir: config.dataDir,
+      passphrase: this.#options.passphrase,
+      tokens: this.#tokens,
+    });
     const { files, trustDomain } = loaded;
     const ca = new ActiveCa(loaded.ca);
-    await encryptPlainServingKey(files.controlPlaneKey, this.#options.passphrase, this.#logger);
+    // A CA whose keys are in a PKCS#11 token may run without a passphrase: control-plane/key.pem then stays a plain
+    // 0600 file, as ca init wrote it (give SIGIL_CA_PASSPHRASE as well to have it encrypted).
+    if (this.#options.passphrase !== '')
+      await encryptPlainServingKey(files.controlPlaneKey, this.#options.passphrase, this.#logger);
     await resumeCaRotation(config.dataDir, ca, this.#logger);
     if (config.trustDomain !== undefined && config.trustDomain !== trustDomain) {
       throw new SigilError(
@@ -277,6 +290,7 @@ export class ControlPlane {
       active: ca,
       dataDir: config.dataDir,
       passphrase: this.#options.passphrase,
+      tokens: this.#tokens,
       clock: this.#clock,
       logger: this.#logger,
       orders,
@@ -314,6 +328,7 @@ export class ControlPlane {
         active: ca,
         dataDir: config.dataDir,
         passphrase: this.#options.passphrase,
+        tokens: this.#tokens,
         trust,
         store: this.#store,
         renewServing: () => servingIdentity.renewNow().then(() => undefined),
@@ -435,6 +450,7 @@ export class ControlPlane {
     });
     await this.#http?.close();
     await this.#store.close();
+    await this.#tokens.close();
     this.#addresses = undefined;
     this.#logger.info('control plane stopped');
   }

@@ -15,3 +15,4 @@ export { parseTsaUrl } from './signing/tsa-client.ts';
 export { httpBytes } from './signing/http-bytes.ts';
 export { writeNewFile } from './ca/write-new-file.ts';
 export type { SigningProfile } from './ca/signing-templates.ts';
+export { Pkcs11Token } from './keys/pkcs11-token.ts';

@@ -8,7 +8,7 @@ import { KEY_TYPES, parseKeyType } from '../../common/key-type.ts';
 import type { sigil } from '../../proto/index.ts';
 import { withAdmin, withAdminOptions, type AdminFlags } from '../admin-connection.ts';
 import { printJson, printTable, type CliIo } from '../io.ts';
-import { caPassphrase } from '../secrets.ts';
+import { caPassphrase, optionalCaPassphrase, pkcs11Pin } from '../secrets.ts';
 
 function iso(ms: unknown): string {
   return new Date(Number(ms)).toISOString();
@@ -24,8 +24,18 @@ function caJson(s: sigil.v1.ICaStatus) {
           notAfter: iso(c.notAfterUnixMs),
         }
       : undefined;
+  const key = (k: sigil.v1.ICaKeyLocation | null | undefined) =>
+    k?.store ? { store: k.store, where: k.where ?? '' } : undefined;
   const generation = (g: sigil.v1.ICaGeneration | null | undefined) =>
-    g ? { root: cert(g.root), intermediate: cert(g.intermediate), rootKeyOnline: g.rootKeyOnline === true } : undefined;
+    g
+      ? {
+          root: cert(g.root),
+          intermediate: cert(g.intermediate),
+          rootKeyOnline: g.rootKeyOnline === true,
+          rootKey: key(g.rootKey),
+          intermediateKey: key(g.intermediateKey),
+        }
+      : undefined;
   return {
     trustDomain: s.trustDomain ?? '',
     phase: s.phase ?? '',
@@ -56,16 +66,86 @@ function printCa(io: CliIo, s: sigil.v1.ICaStatus): void {
       g.root?.serial ?? '',
       g.root?.notAfter ?? '',
       name === 'previous' ? '' : g.rootKeyOnline ? 'key online' : 'key OFFLINE',
+      g.rootKey?.where ?? '',
     ]);
-    rows.push([name, 'intermediate', g.intermediate?.serial ?? '', g.intermediate?.notAfter ?? '', '']);
+    rows.push([
+      name,
+      'intermediate',
+      g.intermediate?.serial ?? '',
+      g.intermediate?.notAfter ?? '',
+      '',
+      g.intermediateKey?.where ?? '',
+    ]);
   }
-  printTable(io, ['CA', 'CERTIFICATE', 'SERIAL', 'NOT AFTER', ''], rows);
+  printTable(io, ['CA', 'CERTIFICATE', 'SERIAL', 'NOT AFTER', '', 'KEY'], rows);
   const scheduled = !j.scheduled
     ? 'off (caRotation.auto: false)'
     : j.scheduled.step === 'blocked'
       ? `due ${j.scheduled.at}, but the root key is offline: run sigil ca rotate prepare yourself (--intermediate-only --root-key FILE, or --root-key-out FILE)`
       : `${j.scheduled.step} at ${j.scheduled.at}`;
   io.stdout.write(`automatic rotation: ${scheduled}\n`);
+}
+
+interface KeyStoreFlags {
+  keyStore: string;
+  pkcs11Module?: string;
+  pkcs11Token?: string;
+  pkcs11Slot?: string;
+  pkcs11RootToken?: string;
+  pinFile?: string;
+  rootPinFile?: string;
+}
+
+/** The PKCS#11 location and PINs of `ca init --key-store pkcs11`, checked before anything is created. */
+function caKeyStoreFlags(io: CliIo, opts: KeyStoreFlags) {
+  if (opts.keyStore === 'file') {
+    if (opts.pkcs11Module || opts.pkcs11Token || opts.pkcs11Slot || opts.pkcs11RootToken) {
+      throw new SigilError(ErrorCode.INVALID_ARGUMENT, '--pkcs11-* options need --key-store pkcs11');
+    }
+    return undefined;
+  }
+  if (opts.keyStore !== 'pkcs11') {
+    throw new SigilError(
+      ErrorCode.INVALID_ARGUMENT,
+      `unknown --key-store ${JSON.stringify(opts.keyStore)}: use file or pkcs11`,
+    );
+  }
+  if (!opts.pkcs11Module) {
+    throw new SigilError(
+      ErrorCode.INVALID_ARGUMENT,
+      '--key-store pkcs11 needs --pkcs11-module PATH (the PKCS#11 library)',
+    );
+  }
+  if ((opts.pkcs11Token === undefined) === (opts.pkcs11Slot === undefined)) {
+    throw new SigilError(
+      ErrorCode.INVALID_ARGUMENT,
+      'name the token with --pkcs11-token LABEL or --pkcs11-slot INDEX (one of them)',
+    );
+  }
+  const slot = opts.pkcs11Slot === undefined ? undefined : Number(opts.pkcs11Slot);
+  if (slot !== undefined && (!Number.isInteger(slot) || slot < 0)) {
+    throw new SigilError(
+      ErrorCode.INVALID_ARGUMENT,
+      `--pkcs11-slot ${JSON.stringify(opts.pkcs11Slot)} is not a slot index (0, 1, …)`,
+    );
+  }
+  const pin = pkcs11Pin(io, opts.pinFile);
+  if (!pin) {
+    throw new SigilError(
+      ErrorCode.PKCS11_PIN,
+      'the token needs its user PIN: set SIGIL_PKCS11_PIN, SIGIL_PKCS11_PIN_FILE or pass --pin-file FILE',
+    );
+  }
+  const rootPin = pkcs11Pin(io, opts.rootPinFile, 'SIGIL_PKCS11_ROOT');
+  return {
+    location: {
+      kind: 'pkcs11' as const,
+      module: resolve(io.cwd, opts.pkcs11Module),
+      token: opts.pkcs11Token === undefined ? { slot: slot! } : { label: opts.pkcs11Token },
+      ...(opts.pkcs11RootToken ? { rootToken: { label: opts.pkcs11RootToken } } : {}),
+    },
+    secrets: { pin, ...(rootPin ? { rootPin } : {}) },
+  };
 }
 
 export function registerCaCommands(program: Command, io: CliIo): void {
@@ -85,6 +165,19 @@ export function registerCaCommands(program: Command, io: CliIo): void {
       '--offline-root <dir>',
       'write the root key (encrypted) into this directory instead of the data dir; it is needed only to sign a new intermediate',
     )
+    .option('--key-store <kind>', 'where the root and intermediate keys live: file (encrypted files) or pkcs11', 'file')
+    .option('--pkcs11-module <path>', 'PKCS#11 library, e.g. /usr/lib/softhsm/libsofthsm2.so (--key-store pkcs11)')
+    .option('--pkcs11-token <label>', 'label of the token that holds the CA keys')
+    .option('--pkcs11-slot <index>', 'or the index of its slot (among slots with a token)')
+    .option(
+      '--pkcs11-root-token <label>',
+      'keep the root key on this other token, plugged in only to sign intermediates (an offline root)',
+    )
+    .option('--pin-file <file>', 'file with the token user PIN (default: $SIGIL_PKCS11_PIN_FILE or $SIGIL_PKCS11_PIN)')
+    .option(
+      '--root-pin-file <file>',
+      "file with the root token's PIN (default: $SIGIL_PKCS11_ROOT_PIN(_FILE), else the PIN)",
+    )
     .option('--json', 'print the result as JSON')
     .action(
       async (opts: {
@@ -95,20 +188,35 @@ export function registerCaCommands(program: Command, io: CliIo): void {
         adminName: string;
         host: string[];
         offlineRoot?: string;
+        keyStore: string;
+        pkcs11Module?: string;
+        pkcs11Token?: string;
+        pkcs11Slot?: string;
+        pkcs11RootToken?: string;
+        pinFile?: string;
+        rootPinFile?: string;
         json?: boolean;
       }) => {
         const dataDir = opts.dataDir ?? io.env['SIGIL_DATA_DIR'] ?? './data';
-        const { initCa } = await import('../../control-plane/index.ts');
+        const keyStore = caKeyStoreFlags(io, opts);
+        const { initCa, Pkcs11Tokens } = await import('../../control-plane/index.ts');
+        const tokens = keyStore ? new Pkcs11Tokens(keyStore.secrets) : undefined;
         const result = await initCa({
           dataDir,
           trustDomain: opts.trustDomain,
           keyType: parseKeyType(opts.keyType),
-          passphrase: caPassphrase(io, opts.passphraseFile),
+          ...(keyStore && tokens
+            ? (() => {
+                // The CA keys need no passphrase in a token; when one is set it still encrypts control-plane/key.pem.
+                const passphrase = optionalCaPassphrase(io, opts.passphraseFile);
+                return { keyStore: { ...keyStore.location, tokens }, ...(passphrase ? { passphrase } : {}) };
+              })()
+            : { passphrase: caPassphrase(io, opts.passphraseFile) }),
           adminName: opts.adminName,
           serveHosts: opts.host,
           now: Date.now(),
           ...(opts.offlineRoot ? { offlineRootDir: resolve(io.cwd, opts.offlineRoot) } : {}),
-        });
+        }).finally(() => tokens?.close());
         const summary = {
           trustDomain: result.trustDomain,
           keyType: result.keyType,
@@ -133,6 +241,11 @@ export function registerCaCommands(program: Command, io: CliIo): void {
             `  bundle        ${summary.bundle}  (hand this to sidecars)`,
             ...(result.offlineRootKey
               ? [`  root key      ${result.offlineRootKey}  (OFFLINE: keep it away from the control plane)`]
+              : []),
+            ...(keyStore
+              ? [
+                  `  keys          in PKCS#11 token "${keyStore.location.token.label ?? `slot ${keyStore.location.token.slot}`}" (${keyStore.location.module})${keyStore.location.rootToken ? `, root on token "${keyStore.location.rootToken.label}" (OFFLINE: unplug it)` : ''}`,
+                ]
               : []),
             `  admin         ${summary.admin.spiffeId}  in ${summary.admin.credentials}`,
             '',
@@ -182,7 +295,8 @@ export function registerCaCommands(program: Command, io: CliIo): void {
         try {
           res = await withAdmin(io, opts, async (api) => {
             const before = await api.showCa();
-            const offline = before.current?.rootKeyOnline === false;
+            // A root on its own PKCS#11 token is offline too, but the new root is made on that token: no key to hand out.
+            const offline = before.current?.rootKeyOnline === false && before.current?.rootKey?.store !== 'pkcs11';
             if (offline && opts.intermediateOnly !== true && keyOut === undefined) {
               throw new SigilError(
                 ErrorCode.INVALID_ARGUMENT,

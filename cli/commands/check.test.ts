@@ -28,6 +28,28 @@ t.test('sigil check rules', async (t) => {
     ],
     ['expired root', { now, cas: [ca('root', -1)], defaultAction: 'deny', policyCount: 1 }, [['root expiry', 'error']]],
     [
+      'root key in software (like Vault hardware_backed_root)',
+      {
+        now,
+        cas: [],
+        defaultAction: 'deny',
+        policyCount: 1,
+        rootKey: { store: 'file', where: 'encrypted file root.key' },
+      },
+      [['root key storage', 'warning']],
+    ],
+    [
+      'root key in a PKCS#11 token',
+      {
+        now,
+        cas: [],
+        defaultAction: 'deny',
+        policyCount: 1,
+        rootKey: { store: 'pkcs11', where: 'PKCS#11 token "ca"' },
+      },
+      [['root key storage', 'ok']],
+    ],
+    [
       'revoked CAs are not checked',
       { now, cas: [ca('intermediate', -5, 'revoked')], defaultAction: 'deny', policyCount: 1 },
       [],

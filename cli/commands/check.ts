@@ -19,6 +19,10 @@ export function checkFindings(input: {
   cas: readonly { kind: string; serial: string; notAfter: number; status: string }[];
   defaultAction: string;
   policyCount: number;
+  /** From sigil ca show: where the root key of the CA in force lives ('file' or 'pkcs11'). */
+  rootKey?: { store: string; where: string } | undefined;
+  /** From sigil ca show: where the signing (intermediate) key lives. */
+  intermediateKey?: { store: string; where: string } | undefined;
   /** From sigil ca show: a rotation in progress is reported with its next step. */
   caRotation?: { phase: string; scheduledStep?: string | undefined; scheduledAt?: number | undefined };
 }): CheckFinding[] {
@@ -36,6 +40,27 @@ export function checkFindings(input: {
       severity,
       check: `${ca.kind} expiry`,
       message: `${ca.kind} ${ca.serial} ${days < 0 ? 'has expired' : `expires in ${days} days`}${severity === 'ok' ? '' : ': rotate it (sigil ca rotate)'}`,
+    });
+  }
+  // Like Vault's hardware_backed_root health check: a root key in software is worth saying, not failing.
+  if (input.rootKey?.store === 'file') {
+    findings.push({
+      severity: 'warning',
+      check: 'root key storage',
+      message: `the root key is a software key (${input.rootKey.where}): keep it in an HSM (sigil ca init --key-store pkcs11) or at least offline`,
+    });
+  } else if (input.rootKey) {
+    findings.push({
+      severity: 'ok',
+      check: 'root key storage',
+      message: `the root key is hardware-backed: ${input.rootKey.where}`,
+    });
+  }
+  if (input.intermediateKey) {
+    findings.push({
+      severity: 'ok',
+      check: 'intermediate key storage',
+      message: `the signing key is ${input.intermediateKey.store === 'pkcs11' ? 'hardware-backed' : 'a software key'}: ${input.intermediateKey.where}`,
     });
   }
   const rotation = input.caRotation;
@@ -129,6 +154,12 @@ async function remoteFindings(io: CliIo, opts: AdminFlags): Promise<CheckFinding
       cas,
       defaultAction: policies.defaultAction,
       policyCount: policies.policies.length,
+      rootKey: ca.current?.rootKey?.store
+        ? { store: ca.current.rootKey.store, where: ca.current.rootKey.where ?? '' }
+        : undefined,
+      intermediateKey: ca.current?.intermediateKey?.store
+        ? { store: ca.current.intermediateKey.store, where: ca.current.intermediateKey.where ?? '' }
+        : undefined,
       caRotation: {
         phase: ca.phase,
         scheduledStep: ca.scheduledStep || undefined,

@@ -9,8 +9,9 @@ import type { sigil } from '../../proto/index.ts';
 import { type AdminFlags, withAdmin, withAdminOptions } from '../admin-connection.ts';
 import { type CliIo, printJson } from '../io.ts';
 import { signingKeyPassphrase } from '../secrets.ts';
+import { generateTokenSigningKey, type TokenKeyFlags, usesToken, withTokenKeyOptions } from '../token-key.ts';
 
-export interface SignerCertFlags extends AdminFlags {
+export interface SignerCertFlags extends AdminFlags, TokenKeyFlags {
   csr?: string;
   keyOut?: string;
   subject?: string;
@@ -30,7 +31,7 @@ function readCsr(path: string): Uint8Array {
 
 /** The options `signing cert` and `tsa cert` share. */
 export function withSignerCertOptions(command: Command, defaultTtl: string): Command {
-  return withAdminOptions(command)
+  return withTokenKeyOptions(withAdminOptions(command))
     .option('--csr <file>', 'certify this CSR (PEM or DER; its subject names the signer); no key is written')
     .option('--key-out <file>', 'generate the key here (mode 0600, encrypted unless --no-encrypt) and certify it')
     .option('--subject <dn>', 'with --key-out: the subject, e.g. "CN=release-pipeline,O=Acme"')
@@ -49,8 +50,12 @@ export function withSignerCertOptions(command: Command, defaultTtl: string): Com
  * before the request (a refused request removes it again), so a certificate never exists without its key.
  */
 export async function issueSignerCertificate(io: CliIo, opts: SignerCertFlags, profile: SigningProfile): Promise<void> {
+  if (usesToken(opts)) return issueTokenSignerCertificate(io, opts, profile);
   if ((opts.csr === undefined) === (opts.keyOut === undefined)) {
-    throw new SigilError(ErrorCode.INVALID_ARGUMENT, 'give exactly one of --csr FILE and --key-out FILE --subject DN');
+    throw new SigilError(
+      ErrorCode.INVALID_ARGUMENT,
+      'give exactly one of --csr FILE, --key-out FILE --subject DN, or --pkcs11-module … --key-label L --subject DN',
+    );
   }
   const ttlSeconds = opts.ttl === undefined ? 0 : Math.ceil(parseDuration(opts.ttl) / 1000);
   const { makeSigningCsr, writeNewFile, writePrivateKeyFile } = await import('../../control-plane/signing.ts');
@@ -100,6 +105,46 @@ export async function issueSignerCertificate(io: CliIo, opts: SignerCertFlags, p
   io.stdout.write(
     `issued ${profile} certificate ${summary.serial} for ${summary.subject}, valid until ${summary.notAfter}\n` +
       `  certificate chain: ${out}\n${keyPath !== undefined ? `  key: ${keyPath} (${opts.encrypt ? 'encrypted' : 'unencrypted'}, mode 0600)\n` : ''}`,
+  );
+}
+
+/** The key is generated in a PKCS#11 token and signs its own CSR there; a refused request removes it again. */
+async function issueTokenSignerCertificate(io: CliIo, opts: SignerCertFlags, profile: SigningProfile): Promise<void> {
+  if (opts.csr !== undefined || opts.keyOut !== undefined || opts.subject === undefined) {
+    throw new SigilError(
+      ErrorCode.INVALID_ARGUMENT,
+      'a key in a token takes --key-label and --subject DN, not --csr or --key-out',
+    );
+  }
+  const ttlSeconds = opts.ttl === undefined ? 0 : Math.ceil(parseDuration(opts.ttl) / 1000);
+  const { makeSigningCsr, writeNewFile } = await import('../../control-plane/signing.ts');
+  const { derToPem } = await import('../../common/trust-bundle.ts');
+  const keyType = parseKeyType(opts.keyType);
+  const out = resolve(io.cwd, opts.out);
+  const generated = await generateTokenSigningKey(io, opts, keyType);
+  let issued: sigil.v1.IssueSigningCertificateResponse;
+  try {
+    const csr = await makeSigningCsr({ subject: opts.subject, keyType, keys: generated.key });
+    issued = await withAdmin(io, opts, (api) => api.issueSigningCertificate({ csr, profile, ttlSeconds }));
+    await writeNewFile(out, issued.chain.map((der) => derToPem(der)).join(''), 0o644);
+  } catch (err) {
+    await generated.destroy().catch(() => undefined);
+    throw err;
+  } finally {
+    await generated.close();
+  }
+  const summary = {
+    serial: issued.serial,
+    subject: issued.subject,
+    profile,
+    notAfter: new Date(Number(issued.notAfterUnixMs)).toISOString(),
+    certificate: out,
+    key: generated.key.description,
+  };
+  if (opts.json) return printJson(io, summary);
+  io.stdout.write(
+    `issued ${profile} certificate ${summary.serial} for ${summary.subject}, valid until ${summary.notAfter}\n` +
+      `  certificate chain: ${out}\n  key: ${summary.key} (non-extractable)\n`,
   );
 }
 

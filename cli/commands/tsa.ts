@@ -6,13 +6,13 @@ import { formatHostPort, parseHostPort } from '../../common/address.ts';
 import { parseDuration } from '../../common/duration.ts';
 import { systemClock } from '../../common/clock.ts';
 import { type CliIo, printJson, printTable } from '../io.ts';
-import { signingKeyPassphrase } from '../secrets.ts';
-import { readCertificates } from './sign.ts';
+import { type TokenKeyFlags, withTokenKeyOptions } from '../token-key.ts';
+import { readCertificates, signerKey } from './sign.ts';
 import { issueSignerCertificate, type SignerCertFlags, withSignerCertOptions } from './signing.ts';
 
-interface RunFlags {
+interface RunFlags extends TokenKeyFlags {
   cert: string;
-  key: string;
+  key?: string;
   listen: string;
   stateDir: string;
   policy?: string;
@@ -30,11 +30,10 @@ export function registerTsaCommands(program: Command, io: CliIo): void {
     .option('--json', 'print a JSON summary')
     .action((opts: SignerCertFlags) => issueSignerCertificate(io, opts, 'timestamping'));
 
-  tsa
-    .command('run')
+  withTokenKeyOptions(tsa.command('run'))
     .description('serve RFC 3161 over HTTP until SIGTERM or SIGINT; every token is recorded in --state-dir')
     .requiredOption('--cert <file>', 'TSA certificate chain (PEM, from sigil tsa cert)')
-    .requiredOption('--key <file>', 'its private key (encrypted keys take $SIGIL_SIGNING_KEY_PASSPHRASE)')
+    .option('--key <file>', 'its private key (encrypted keys take $SIGIL_SIGNING_KEY_PASSPHRASE)')
     .option('--listen <host:port>', 'HTTP address', '127.0.0.1:3161')
     .requiredOption('--state-dir <dir>', 'where the serial counter and the token log live (tsa.db)')
     .option('--policy <oid>', 'policy OID written into tokens (default: a UUID-derived OID; set your own)')
@@ -47,15 +46,15 @@ export function registerTsaCommands(program: Command, io: CliIo): void {
     .option('--accuracy <duration>', 'accuracy stated in tokens', '1s')
     .option('--passphrase-file <file>', 'file with the key passphrase')
     .action(async (opts: RunFlags) => {
-      const { DEFAULT_TSA_POLICY, loadSigningKeyFile, SqliteTimestampLog, TimestampAuthority, TsaHttpServer } =
-        await import('../../control-plane/signing.ts');
+      const { DEFAULT_TSA_POLICY, SqliteTimestampLog, TimestampAuthority, TsaHttpServer } = await import(
+        '../../control-plane/signing.ts'
+      );
       const { createLogger } = await import('../../common/logger.ts');
       const logger = createLogger({ component: 'tsa' });
       const policy = opts.policy ?? DEFAULT_TSA_POLICY;
       const chainDer = await readCertificates(io, opts.cert, 'certificate file');
-      const key = await loadSigningKeyFile(resolve(io.cwd, opts.key), {
-        passphrase: signingKeyPassphrase(io, opts.passphraseFile),
-      });
+      const opened = await signerKey(io, opts);
+      const key = opened.key;
       const listen = parseHostPort(opts.listen, '--listen');
       const stateDir = resolve(io.cwd, opts.stateDir);
       mkdirSync(stateDir, { recursive: true, mode: 0o700 });
@@ -95,6 +94,7 @@ export function registerTsaCommands(program: Command, io: CliIo): void {
         logger.info('tsa stopped');
       } finally {
         log.close();
+        await opened.close();
       }
     });
 

@@ -6,6 +6,7 @@ import type { RotationOrderService, RotationOrderView } from '../rotation/rotati
 import { certificateMessage } from './certificate-message.ts';
 import { unary, type UnaryEdgeDeps } from './unary.ts';
 import type { RotationStep } from '../ca/rotation-schedule.ts';
+import type { GenerationKeyLocations } from '../ca/key-locations.ts';
 
 export interface RotationHandlerDeps extends UnaryEdgeDeps {
   readonly orders: RotationOrderService;
@@ -41,10 +42,12 @@ export function caStatusMessage(s: CaRotationStatus, scheduled: RotationStep = {
     root: CaCertificateSummary;
     intermediate: CaCertificateSummary;
     rootKeyOnline?: boolean;
+    keys?: GenerationKeyLocations;
   }) => ({
     root: certSummary(g.root),
     intermediate: certSummary(g.intermediate),
     rootKeyOnline: g.rootKeyOnline ?? false,
+    ...(g.keys ? { rootKey: g.keys.root, intermediateKey: g.keys.intermediate } : {}),
   });
   return {
     trustDomain: s.trustDomain,

@@ -39,6 +39,32 @@ export interface CaGenerationFiles {
   readonly intermediateKey: string;
 }
 
+/** A key in a PKCS#11 token: its label and CKA_ID (hex). Only references: never key material. */
+export interface CaKeyRef {
+  readonly label: string;
+  readonly id: string;
+}
+
+/** Token references of one generation's keys. The root's is absent when that generation reused an older root. */
+export interface CaKeyRefs {
+  readonly root?: CaKeyRef;
+  readonly intermediate: CaKeyRef;
+}
+
+export interface TokenLocation {
+  readonly label?: string;
+  readonly slot?: number;
+}
+
+/** Where the CA keys live when not in encrypted files: a PKCS#11 library and token(s). */
+export interface CaKeyStoreMetadata {
+  readonly kind: 'pkcs11';
+  readonly module: string;
+  readonly token: TokenLocation;
+  /** The root's token, when it is another one (kept offline, plugged in to sign an intermediate). */
+  readonly rootToken?: TokenLocation;
+}
+
 export interface CaMetadata {
   readonly version: 1;
   readonly trustDomain: string;
@@ -49,11 +75,16 @@ export interface CaMetadata {
   readonly files: CaFileNames;
   /** The root key is kept outside the data dir (ca init --offline-root): rootKey names no file here. */
   readonly rootKeyOffline?: boolean;
+  /** Absent: the keys are the encrypted files of `files`. Present: they are in a token, and `keys` names them. */
+  readonly keyStore?: CaKeyStoreMetadata;
+  /** Token references of the CA in force (keyStore pkcs11 only). */
+  readonly keys?: CaKeyRefs;
   /** A prepared rotation: its root is in the bundle, its intermediate does not sign yet. */
   readonly next?: CaGenerationFiles & {
     readonly preparedAt: string;
     readonly intermediateOnly: boolean;
     readonly rootKeyOffline: boolean;
+    readonly keys?: CaKeyRefs;
   };
   /** The generation an activation replaced; its root stays in the bundle until retire. */
   readonly previous?: Pick<CaGenerationFiles, 'rootCert' | 'intermediateCert'> & {
@@ -66,6 +97,11 @@ const relativeName = z
   .string()
   .min(1)
   .refine((name) => !isAbsolute(name) && !normalize(name).startsWith('..'), 'must stay inside the data dir');
+const keyRef = z.strictObject({ label: z.string().min(1), id: z.string().regex(/^[0-9a-f]+$/) });
+const keyRefs = z.strictObject({ root: keyRef.optional(), intermediate: keyRef });
+const tokenLocation = z
+  .strictObject({ label: z.string().min(1).optional(), slot: z.number().int().nonnegative().optional() })
+  .refine((t) => (t.label === undefined) !== (t.slot === undefined), 'name the token by label or slot, not both');
 const metadataSchema = z.strictObject({
   version: z.literal(1),
   trustDomain: z.string().min(1),
@@ -78,6 +114,15 @@ const metadataSchema = z.strictObject({
     >,
   ),
   rootKeyOffline: z.boolean().optional(),
+  keyStore: z
+    .strictObject({
+      kind: z.literal('pkcs11'),
+      module: z.string().min(1),
+      token: tokenLocation,
+      rootToken: tokenLocation.optional(),
+    })
+    .optional(),
+  keys: keyRefs.optional(),
   next: z
     .strictObject({
       rootCert: relativeName,
@@ -87,6 +132,7 @@ const metadataSchema = z.strictObject({
       preparedAt: z.iso.datetime(),
       intermediateOnly: z.boolean(),
       rootKeyOffline: z.boolean(),
+      keys: keyRefs.optional(),
     })
     .optional(),
   previous: z

@@ -16,6 +16,9 @@ import {
 import { certificatePem, parseCertificatesPem } from './issued-certificate.ts';
 import { decodePrivateKeyPem, privateKeyPem, toCryptoKey } from './key-file.ts';
 import { mintIntermediate, mintRoot, type CaKeyMaterial } from './mint-ca.ts';
+import { tokenKeySource } from '../keys/ca-key-source.ts';
+import { cryptoKeySigningKey } from '../keys/crypto-key-signing-key.ts';
+import type { Pkcs11Tokens } from '../keys/pkcs11-tokens.ts';
 import { issuedCertificate } from './issued-certificate.ts';
 import type { RandomBytes } from './templates.ts';
 
@@ -37,6 +40,8 @@ export interface CaDirOptions {
   readonly dataDir: string;
   /** Encrypts and decrypts the CA keys. Never logged or put in an error. */
   readonly passphrase: string;
+  /** Opens the token(s) of a CA whose keys are in PKCS#11 (ca.json keyStore). */
+  readonly tokens?: Pkcs11Tokens;
   readonly now: number;
   readonly randomBytes?: RandomBytes;
 }
@@ -93,8 +98,37 @@ export interface PrepareResult {
   readonly newRootKeyPem?: string;
 }
 
+/** The token(s) of a PKCS#11 CA, opened with the PIN; CA_ROTATION_STATE-free: a missing PIN is PKCS11_PIN. */
+async function caTokens(options: CaDirOptions, meta: CaMetadata) {
+  const store = meta.keyStore;
+  if (!store) return undefined;
+  if (!options.tokens) {
+    throw new SigilError(
+      ErrorCode.PKCS11_PIN,
+      'the CA keys are in a PKCS#11 token: set SIGIL_PKCS11_PIN or SIGIL_PKCS11_PIN_FILE for the control plane',
+    );
+  }
+  const tokens = options.tokens;
+  const rootLocation = store.rootToken ?? store.token;
+  return {
+    ca: () => tokens.open(store.module, store.token),
+    root: () => tokens.open(store.module, rootLocation, 'root'),
+    /** Lets a separate root token go (unplugged after signing); a shared token stays open for the CA. */
+    releaseRoot: () => (store.rootToken ? tokens.closeOne(store.module, store.rootToken) : Promise.resolve()),
+  };
+}
+
 async function currentRootKey(options: PrepareOptions, meta: CaMetadata): Promise<CaKeyMaterial> {
   const cert = await readOneCertificate(options.dataDir, meta.files.rootCert);
+  const spki = new Uint8Array(cert.publicKey.rawData);
+  const tokens = await caTokens(options, meta);
+  if (tokens) {
+    const ref = meta.keys?.root;
+    if (!ref)
+      throw new SigilError(ErrorCode.CA_INVALID, 'ca.json names no root key in the token: restore it from a backup');
+    const signingKey = await (await tokens.root()).openKey(ref, spki);
+    return { cert, signingKey, ref, keyType: meta.keyType, issued: issuedCertificate(cert, meta.keyType) };
+  }
   let pem = options.rootKeyPem;
   if (pem === undefined || pem === '') {
     if (meta.rootKeyOffline) {
@@ -109,6 +143,7 @@ async function currentRootKey(options: PrepareOptions, meta: CaMetadata): Promis
   const publicKey = await cert.publicKey.export(globalThis.crypto);
   return {
     cert,
+    signingKey: cryptoKeySigningKey(privateKey, spki, meta.keyType, 'the root key'),
     keys: { privateKey, publicKey },
     keyType: meta.keyType,
     issued: issuedCertificate(cert, meta.keyType),
@@ -125,20 +160,33 @@ export async function prepareCaFiles(options: PrepareOptions): Promise<PrepareRe
     now: options.now,
     ...(options.randomBytes ? { randomBytes: options.randomBytes } : {}),
   };
-  const root = options.intermediateOnly
-    ? await currentRootKey(options, meta)
-    : await mintRoot({ ...common, ...(options.rootTtlMs === undefined ? {} : { ttlMs: options.rootTtlMs }) });
-  const intermediate = await mintIntermediate({
-    ...common,
-    root,
-    ...(options.intermediateTtlMs === undefined ? {} : { ttlMs: options.intermediateTtlMs }),
-  });
+  const tokens = await caTokens(options, meta);
+  let root: CaKeyMaterial;
+  let intermediate: CaKeyMaterial;
+  try {
+    root = options.intermediateOnly
+      ? await currentRootKey(options, meta)
+      : await mintRoot({
+          ...common,
+          ...(tokens ? { keySource: tokenKeySource(await tokens.root()) } : {}),
+          ...(options.rootTtlMs === undefined ? {} : { ttlMs: options.rootTtlMs }),
+        });
+    intermediate = await mintIntermediate({
+      ...common,
+      root,
+      ...(tokens ? { keySource: tokenKeySource(await tokens.ca()) } : {}),
+      ...(options.intermediateTtlMs === undefined ? {} : { ttlMs: options.intermediateTtlMs }),
+    });
+  } finally {
+    await tokens?.releaseRoot();
+  }
 
   const generation = `ca-${new Date(options.now).toISOString().replace(/[-:.]/g, '')}`;
   const offline = meta.rootKeyOffline === true;
-  const rootKeyPem = options.intermediateOnly
-    ? undefined
-    : privateKeyPem(root.keys.privateKey, { passphrase: options.passphrase });
+  const rootKeyPem =
+    options.intermediateOnly || !root.keys
+      ? undefined
+      : privateKeyPem(root.keys.privateKey, { passphrase: options.passphrase });
   const files: CaGenerationFiles = options.intermediateOnly
     ? {
         rootCert: meta.files.rootCert,
@@ -158,11 +206,15 @@ export async function prepareCaFiles(options: PrepareOptions): Promise<PrepareRe
       ...(options.intermediateOnly ? [] : [{ name: files.rootCert, data: certificatePem(root.cert), mode: 0o644 }]),
       ...(rootKeyPem !== undefined && !offline ? [{ name: files.rootKey, data: rootKeyPem, mode: 0o600 }] : []),
       { name: files.intermediateCert, data: certificatePem(intermediate.cert), mode: 0o644 },
-      {
-        name: files.intermediateKey,
-        data: privateKeyPem(intermediate.keys.privateKey, { passphrase: options.passphrase }),
-        mode: 0o600,
-      },
+      ...(intermediate.keys
+        ? [
+            {
+              name: files.intermediateKey,
+              data: privateKeyPem(intermediate.keys.privateKey, { passphrase: options.passphrase }),
+              mode: 0o600,
+            },
+          ]
+        : []),
     ],
     CA_FILE_NAMES.meta,
   );
@@ -171,6 +223,14 @@ export async function prepareCaFiles(options: PrepareOptions): Promise<PrepareRe
     preparedAt: new Date(options.now).toISOString(),
     intermediateOnly: options.intermediateOnly,
     rootKeyOffline: offline,
+    ...(intermediate.ref
+      ? {
+          keys: {
+            ...(options.intermediateOnly || !root.ref ? {} : { root: root.ref }),
+            intermediate: intermediate.ref,
+          },
+        }
+      : {}),
   };
   const updated: CaMetadata = { ...meta, next };
   await writeCaMetadata(caFilePaths(options.dataDir).meta, updated);
@@ -201,6 +261,15 @@ export async function activateCaFiles(options: Pick<CaDirOptions, 'dataDir' | 'n
       intermediateKey: next.intermediateKey,
     },
     ...(next.rootKeyOffline ? { rootKeyOffline: true } : {}),
+    ...(meta.keyStore ? { keyStore: meta.keyStore } : {}),
+    ...(next.keys
+      ? {
+          keys: {
+            ...((next.keys.root ?? meta.keys?.root) ? { root: next.keys.root ?? meta.keys!.root! } : {}),
+            intermediate: next.keys.intermediate,
+          },
+        }
+      : {}),
     previous: {
       rootCert: meta.files.rootCert,
       intermediateCert: meta.files.intermediateCert,

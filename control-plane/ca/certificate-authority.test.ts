@@ -179,7 +179,7 @@ t.test('create() refuses an intermediate that does not chain, or a key that is n
     CertificateAuthority.create({
       trustDomain: TD,
       intermediate: a.intermediate.cert,
-      intermediateKey: b.intermediate.keys.privateKey,
+      intermediateKey: b.intermediate.signingKey,
       roots: [a.root.cert],
     }),
     { code: ErrorCode.CA_INVALID },
@@ -189,7 +189,7 @@ t.test('create() refuses an intermediate that does not chain, or a key that is n
     CertificateAuthority.create({
       trustDomain: TD,
       intermediate: a.intermediate.cert,
-      intermediateKey: a.intermediate.keys.privateKey,
+      intermediateKey: a.intermediate.signingKey,
       roots: [b.root.cert],
     }),
     { code: ErrorCode.CA_INVALID },
@@ -199,7 +199,7 @@ t.test('create() refuses an intermediate that does not chain, or a key that is n
     CertificateAuthority.create({
       trustDomain: 'other.org',
       intermediate: a.intermediate.cert,
-      intermediateKey: a.intermediate.keys.privateKey,
+      intermediateKey: a.intermediate.signingKey,
       roots: [a.root.cert],
     }),
     { code: ErrorCode.CA_INVALID },
@@ -209,7 +209,7 @@ t.test('create() refuses an intermediate that does not chain, or a key that is n
     CertificateAuthority.create({
       trustDomain: TD,
       intermediate: a.intermediate.cert,
-      intermediateKey: a.intermediate.keys.privateKey,
+      intermediateKey: a.intermediate.signingKey,
       roots: [],
     }),
     { code: ErrorCode.CA_INVALID },
@@ -218,7 +218,7 @@ t.test('create() refuses an intermediate that does not chain, or a key that is n
   const both = await CertificateAuthority.create({
     trustDomain: TD,
     intermediate: a.intermediate.cert,
-    intermediateKey: a.intermediate.keys.privateKey,
+    intermediateKey: a.intermediate.signingKey,
     roots: [b.root.cert, a.root.cert],
   });
   t.equal(both.rootsDer().length, 2, 'a bundle with two roots (rotation) is fine');

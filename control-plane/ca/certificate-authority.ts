@@ -1,6 +1,13 @@
 import 'reflect-metadata';
 import type * as x509 from '@peculiar/x509';
-import { createHash, KeyObject, randomBytes as nodeRandomBytes, X509Certificate as NodeX509 } from 'node:crypto';
+import {
+  createHash,
+  createPublicKey,
+  KeyObject,
+  randomBytes as nodeRandomBytes,
+  verify as nodeVerify,
+  X509Certificate as NodeX509,
+} from 'node:crypto';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
 import type { KeyType } from '../../common/key-type.ts';
 import { parseTrustDomain, parseWorkloadId, type SpiffeId } from '../../common/spiffe-id.ts';
@@ -14,15 +21,16 @@ import { CrlBuilder, type CrlRequest } from './crl-builder.ts';
 import { checkSigningSubject, type SigningProfile, signingTemplate } from './signing-templates.ts';
 import { certificatePem, issuedCertificate, type IssuedCertificate } from './issued-certificate.ts';
 import { exportSpki, keyTypeOfSpki, type KeyAlgorithmParams } from '../../common/key-pair.ts';
-import { keyIdentifier, signCertificate, subjectKeyIdOf } from './sign-certificate.ts';
+import { type CaSigningKey, isCryptoKey, keyIdentifier, signCertificate, subjectKeyIdOf } from './sign-certificate.ts';
+import { nodeDigestName } from '../signing/oids.ts';
 import { LEAF_TTL_MS, leafTemplate, randomSerial, validity, type IssuerFacts, type RandomBytes } from './templates.ts';
 import { SvidDerTemplate, svidFromTemplateViolations, templateError, type SvidFields } from './svid-der-template.ts';
 
 export interface CertificateAuthorityOptions {
   readonly trustDomain: string;
-  /** The signing CA certificate and its private key. */
+  /** The signing CA certificate and its private key (in memory, or a key store's: a file's or a PKCS#11 token's). */
   readonly intermediate: x509.X509Certificate;
-  readonly intermediateKey: CryptoKey;
+  readonly intermediateKey: CaSigningKey;
   /**
    * The same key as a KeyObject, when the caller holds one (a key file): node:crypto signs SVIDs from the DER
    * template with it. Without it (or an extractable key to convert), every SVID is built by the library.
@@ -73,7 +81,7 @@ export class CertificateAuthority {
   readonly trustDomain: string;
   readonly keyType: KeyType;
   readonly #intermediate: x509.X509Certificate;
-  readonly #key: CryptoKey;
+  readonly #key: CaSigningKey;
   #roots: readonly x509.X509Certificate[];
   readonly #issuer: IssuerFacts;
   readonly #randomBytes: RandomBytes;
@@ -97,7 +105,9 @@ export class CertificateAuthority {
     this.#intermediateNode = new NodeX509(new Uint8Array(options.intermediate.rawData));
     this.#keyObject =
       options.intermediateKeyObject ??
-      (options.intermediateKey.extractable ? KeyObject.from(options.intermediateKey) : undefined);
+      (isCryptoKey(options.intermediateKey) && options.intermediateKey.extractable
+        ? KeyObject.from(options.intermediateKey)
+        : undefined);
     this.#issuer = {
       subject: options.intermediate.subject,
       notBefore: options.intermediate.notBefore.getTime(),
@@ -367,15 +377,23 @@ export type SigningCa = Pick<
 >;
 
 /** Signs a probe with the key and verifies it with the certificate's key: the only check that needs no export. */
-async function assertKeyMatches(cert: x509.X509Certificate, key: CryptoKey): Promise<void> {
-  const subtle = globalThis.crypto.subtle;
+async function assertKeyMatches(cert: x509.X509Certificate, key: CaSigningKey): Promise<void> {
   const probe = new TextEncoder().encode('sigil key match probe');
-  const algorithm = key.algorithm.name === 'ECDSA' ? { name: 'ECDSA', hash: 'SHA-256' } : { name: key.algorithm.name };
   let ok = false;
   try {
-    const publicKey = await cert.publicKey.export(key.algorithm as KeyAlgorithmParams, ['verify'], globalThis.crypto);
-    ok = await subtle.verify(algorithm, publicKey, await subtle.sign(algorithm, key, probe), probe);
-  } catch {
+    if (isCryptoKey(key)) {
+      const subtle = globalThis.crypto.subtle;
+      const algorithm =
+        key.algorithm.name === 'ECDSA' ? { name: 'ECDSA', hash: 'SHA-256' } : { name: key.algorithm.name };
+      const publicKey = await cert.publicKey.export(key.algorithm as KeyAlgorithmParams, ['verify'], globalThis.crypto);
+      ok = await subtle.verify(algorithm, publicKey, await subtle.sign(algorithm, key, probe), probe);
+    } else {
+      const publicKey = createPublicKey({ key: Buffer.from(cert.publicKey.rawData), format: 'der', type: 'spki' });
+      ok = nodeVerify(nodeDigestName('SHA-256'), probe, publicKey, await key.sign(probe, 'SHA-256'));
+    }
+  } catch (err) {
+    // A token that cannot sign at all (removed, logged out) is its own error, not a key mismatch.
+    if (err instanceof SigilError && err.code.startsWith('SIGIL_ERR_PKCS11')) throw err;
     ok = false;
   }
   if (!ok)

@@ -40,7 +40,7 @@ function replace(template: CertificateTemplate, oid: string, ...added: x509.Exte
 
 async function sign(
   template: CertificateTemplate,
-  signingKey = minted.intermediate.keys.privateKey,
+  signingKey = minted.intermediate.signingKey,
 ): Promise<x509.X509Certificate> {
   return signCertificate({ template, publicKey: leafKeys.publicKey, signingKey, signingKeyType: 'ec-p256' });
 }
@@ -125,7 +125,7 @@ t.test('each broken rule is reported', async (t) => {
     ],
     ['backdated 2 minutes', () => sign({ ...good, notBefore: new Date(NOW - 120_000) }), /notBefore/],
     ['negative-looking serial', () => sign({ ...good, serialNumber: `00${'ff'.repeat(15)}` }), /serial/],
-    ['signed by another CA', () => sign(good, other.intermediate.keys.privateKey), /signature does not verify/],
+    ['signed by another CA', () => sign(good, other.intermediate.signingKey), /signature does not verify/],
   ];
   for (const [name, make, expected] of cases) {
     const violations = await leafProfileViolations(await make(), expectations);

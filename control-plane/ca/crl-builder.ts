@@ -7,6 +7,7 @@ import type { webcrypto } from 'node:crypto';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
 import type { KeyType } from '../../common/key-type.ts';
 import { signingAlgorithm } from '../../common/key-pair.ts';
+import { type CaSigningKey, generatorSigning } from './sign-certificate.ts';
 
 /** One revoked certificate in a CRL. Times are Unix milliseconds. */
 export interface CrlEntry {
@@ -30,7 +31,8 @@ export interface CrlIssuer {
   readonly certificate: x509.X509Certificate;
   /** Hex. */
   readonly subjectKeyId: string;
-  readonly key: CryptoKey;
+  /** In memory or a key store's (a file's or a PKCS#11 token's). */
+  readonly key: CaSigningKey;
   readonly keyType: KeyType;
 }
 
@@ -54,7 +56,8 @@ export class CrlBuilder {
     if (!Number.isSafeInteger(request.crlNumber) || request.crlNumber < 0) {
       throw new SigilError(ErrorCode.INTERNAL, `CRL number ${request.crlNumber} is not a non-negative integer`);
     }
-    const algorithm = { ...signingAlgorithm(issuer.keyType), ...issuer.key.algorithm } as webcrypto.Algorithm;
+    const signer = generatorSigning(issuer.key);
+    const algorithm = { ...signingAlgorithm(issuer.keyType), ...signer.signingKey.algorithm } as webcrypto.Algorithm;
     const signatureAlgorithm = new x509.AlgorithmProvider().toAsnAlgorithm(algorithm);
     const tbs = tbsWithoutEntries(issuer, request, signatureAlgorithm);
     if (request.entries.length > 0) {
@@ -62,7 +65,7 @@ export class CrlBuilder {
       tbs.valueBlock.value.splice(5, 0, preEncodedSequence(this.#entryList(request.entries)));
     }
     const tbsDer = tbs.toBER();
-    const rawSignature = await crypto.subtle.sign(algorithm, issuer.key, tbsDer);
+    const rawSignature = await signer.crypto.subtle.sign(algorithm, signer.signingKey, tbsDer);
     const publicKey = await issuer.certificate.publicKey.export(algorithm, ['verify'], crypto);
     if (!(await crypto.subtle.verify(algorithm, publicKey, rawSignature, tbsDer))) {
       throw new SigilError(

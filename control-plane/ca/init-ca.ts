@@ -12,11 +12,14 @@ import {
   existingCaEntries,
   writeCaDirectory,
   type CaFiles,
+  type CaKeyStoreMetadata,
 } from './ca-files.ts';
+import { tokenKeySource } from '../keys/ca-key-source.ts';
+import type { Pkcs11Tokens } from '../keys/pkcs11-tokens.ts';
 import { certificatePem, type IssuedCertificate } from './issued-certificate.ts';
 import { privateKeyPem } from './key-file.ts';
 import { generateKeyPair } from '../../common/key-pair.ts';
-import { mintCa } from './mint-ca.ts';
+import { type MintedCa, mintCa } from './mint-ca.ts';
 import { DAY_MS, type RandomBytes } from './templates.ts';
 
 export { loadCa } from './load-ca.ts';
@@ -29,8 +32,13 @@ export interface InitCaOptions {
   readonly dataDir: string;
   readonly trustDomain: string;
   readonly keyType: KeyType;
-  /** Encrypts root.key and intermediate.key. Never logged or put in an error. */
-  readonly passphrase: string;
+  /** Encrypts root.key and intermediate.key (file key store only). Never logged or put in an error. */
+  readonly passphrase?: string;
+  /**
+   * Keys in a PKCS#11 token instead of files: generated there (non-extractable), ca.json records references only.
+   * `tokens` opens the token(s) with the PIN.
+   */
+  readonly keyStore?: CaKeyStoreMetadata & { readonly tokens: Pkcs11Tokens };
   readonly now: number;
   readonly rootTtlMs?: number;
   readonly intermediateTtlMs?: number;
@@ -66,7 +74,14 @@ export interface InitCaResult {
 export async function initCa(options: InitCaOptions): Promise<InitCaResult> {
   const trustDomain = parseTrustDomain(options.trustDomain);
   const keyType = parseKeyType(options.keyType);
-  if (typeof options.passphrase !== 'string' || options.passphrase === '') {
+  const store = options.keyStore;
+  if (store && options.offlineRootDir !== undefined) {
+    throw new SigilError(
+      ErrorCode.INVALID_ARGUMENT,
+      'an offline root with a PKCS#11 key store lives on its own token: pass --pkcs11-root-token LABEL instead of --offline-root-dir',
+    );
+  }
+  if (!store && (typeof options.passphrase !== 'string' || options.passphrase === '')) {
     throw new SigilError(
       ErrorCode.CA_PASSPHRASE,
       'no CA passphrase was given: set SIGIL_CA_PASSPHRASE or --passphrase-file',
@@ -86,14 +101,51 @@ export async function initCa(options: InitCaOptions): Promise<InitCaResult> {
   await refuseExistingCa(options.dataDir);
 
   const random = options.randomBytes ? { randomBytes: options.randomBytes } : {};
-  const { ca, root, intermediate } = await mintCa({
+  const sources = store
+    ? {
+        keySource: tokenKeySource(await store.tokens.open(store.module, store.token)),
+        rootKeySource: tokenKeySource(await store.tokens.open(store.module, store.rootToken ?? store.token, 'root')),
+      }
+    : {};
+  const minted = await mintCa({
     trustDomain,
     keyType,
     now: options.now,
     ...random,
+    ...sources,
     ...(options.rootTtlMs === undefined ? {} : { rootTtlMs: options.rootTtlMs }),
     ...(options.intermediateTtlMs === undefined ? {} : { intermediateTtlMs: options.intermediateTtlMs }),
   });
+  try {
+    return await writeNewCa(options, { trustDomain, keyType, adminSpiffeId, dnsNames, ipAddresses }, minted);
+  } catch (err) {
+    // Everything or nothing: keys generated in a token for a CA that was not written are removed again.
+    if (store) {
+      for (const [material, location] of [
+        [minted.root, store.rootToken ?? store.token],
+        [minted.intermediate, store.token],
+      ] as const) {
+        if (!material.ref) continue;
+        const token = await store.tokens.open(store.module, location, material === minted.root ? 'root' : 'ca');
+        await token.destroyKey(material.ref).catch(() => undefined);
+      }
+    }
+    throw err;
+  }
+}
+
+interface CaFacts {
+  readonly trustDomain: string;
+  readonly keyType: KeyType;
+  readonly adminSpiffeId: ReturnType<typeof parseSpiffeId>;
+  readonly dnsNames: readonly string[];
+  readonly ipAddresses: readonly string[];
+}
+
+async function writeNewCa(options: InitCaOptions, facts: CaFacts, minted: MintedCa): Promise<InitCaResult> {
+  const { trustDomain, keyType, adminSpiffeId, dnsNames, ipAddresses } = facts;
+  const { ca, root, intermediate } = minted;
+  const store = options.keyStore;
   const cpKeys = await generateKeyPair(keyType);
   const controlPlane = await ca.issueLeaf({
     spiffeId: controlPlaneId(trustDomain),
@@ -115,10 +167,10 @@ export async function initCa(options: InitCaOptions): Promise<InitCaResult> {
   const names = CA_FILE_NAMES;
   const publicFile = 0o644;
   const secretFile = 0o600;
-  const rootKeyPem = privateKeyPem(root.keys.privateKey, { passphrase: options.passphrase });
+  const rootKeyPem = root.keys ? privateKeyPem(root.keys.privateKey, { passphrase: options.passphrase }) : undefined;
   const offlineRootKey = options.offlineRootDir === undefined ? undefined : join(options.offlineRootDir, 'root.key');
   // The offline copy first: a CA must never exist without its root key somewhere.
-  if (offlineRootKey !== undefined) {
+  if (offlineRootKey !== undefined && rootKeyPem !== undefined) {
     await mkdir(options.offlineRootDir!, { recursive: true, mode: 0o700 });
     await writeNewFile(offlineRootKey, rootKeyPem, secretFile);
   }
@@ -127,13 +179,19 @@ export async function initCa(options: InitCaOptions): Promise<InitCaResult> {
       options.dataDir,
       [
         { name: names.rootCert, data: certificatePem(root.cert), mode: publicFile },
-        ...(offlineRootKey === undefined ? [{ name: names.rootKey, data: rootKeyPem, mode: secretFile }] : []),
+        ...(offlineRootKey === undefined && rootKeyPem !== undefined
+          ? [{ name: names.rootKey, data: rootKeyPem, mode: secretFile }]
+          : []),
         { name: names.intermediateCert, data: certificatePem(intermediate.cert), mode: publicFile },
-        {
-          name: names.intermediateKey,
-          data: privateKeyPem(intermediate.keys.privateKey, { passphrase: options.passphrase }),
-          mode: secretFile,
-        },
+        ...(intermediate.keys
+          ? [
+              {
+                name: names.intermediateKey,
+                data: privateKeyPem(intermediate.keys.privateKey, { passphrase: options.passphrase }),
+                mode: secretFile,
+              },
+            ]
+          : []),
         { name: names.bundle, data: ca.bundlePem(), mode: publicFile },
         { name: names.controlPlaneSvid, data: controlPlane.pem + ca.chainPem(), mode: publicFile },
         // Encrypted like the CA keys: with this key and svid.pem anyone who reads the data dir (or a backup) could
@@ -155,6 +213,13 @@ export async function initCa(options: InitCaOptions): Promise<InitCaResult> {
             createdAt,
             files: names,
             ...(offlineRootKey === undefined ? {} : { rootKeyOffline: true }),
+            ...(store
+              ? {
+                  keyStore: keyStoreMetadata(store),
+                  keys: { root: root.ref!, intermediate: intermediate.ref! },
+                  ...(store.rootToken ? { rootKeyOffline: true } : {}),
+                }
+              : {}),
           }),
           mode: publicFile,
         },
@@ -173,6 +238,15 @@ export async function initCa(options: InitCaOptions): Promise<InitCaResult> {
     ...(offlineRootKey === undefined ? {} : { offlineRootKey }),
     createdAt: options.now,
     issued: { root: root.issued, intermediate: intermediate.issued, controlPlane, admin },
+  };
+}
+
+function keyStoreMetadata(store: CaKeyStoreMetadata): CaKeyStoreMetadata {
+  return {
+    kind: 'pkcs11',
+    module: store.module,
+    token: store.token,
+    ...(store.rootToken ? { rootToken: store.rootToken } : {}),
   };
 }
 

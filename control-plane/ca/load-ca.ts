@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import type * as x509 from '@peculiar/x509';
 import { readFile } from 'node:fs/promises';
+import type { KeyObject } from 'node:crypto';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
 import type { KeyType } from '../../common/key-type.ts';
 import { caFilePaths, CA_FILE_NAMES, decodeCaMetadata, type CaFiles } from './ca-files.ts';
@@ -8,6 +9,9 @@ import { CertificateAuthority } from './certificate-authority.ts';
 import { parseCertificatesPem } from './issued-certificate.ts';
 import { decodePrivateKeyPem, toCryptoKey } from './key-file.ts';
 import { caPhase, requiredRoots } from './ca-rotation-files.ts';
+import type { Pkcs11Tokens } from '../keys/pkcs11-tokens.ts';
+import type { CaSigningKey } from './sign-certificate.ts';
+import type { CaMetadata } from './ca-files.ts';
 
 function sameCertificate(a: x509.X509Certificate, b: x509.X509Certificate): boolean {
   return Buffer.from(a.rawData).equals(Buffer.from(b.rawData));
@@ -18,6 +22,8 @@ export interface LoadCaOptions {
   readonly dataDir: string;
   /** Decrypts intermediate.key. Never logged or put in an error. */
   readonly passphrase: string;
+  /** Opens the token when ca.json says the keys are in PKCS#11; without it such a CA is a PKCS11_PIN error. */
+  readonly tokens?: Pkcs11Tokens;
   readonly randomBytes?: RandomBytes;
 }
 
@@ -64,16 +70,10 @@ export async function loadCa(options: LoadCaOptions): Promise<LoadedCa> {
       `${files.intermediateCert} must hold exactly one certificate: restore it from a backup`,
     );
   }
-  const keyObject = decodePrivateKeyPem(
-    await readCaFile(files.intermediateKey, options.dataDir),
-    files.intermediateKey,
-    { passphrase: options.passphrase },
-  );
   const ca = await CertificateAuthority.create({
     trustDomain: meta.trustDomain,
     intermediate,
-    intermediateKey: toCryptoKey(keyObject),
-    intermediateKeyObject: keyObject,
+    ...(await intermediateKey(options, meta, files, new Uint8Array(intermediate.publicKey.rawData))),
     roots,
     ...(options.randomBytes ? { randomBytes: options.randomBytes } : {}),
   });
@@ -84,6 +84,34 @@ export async function loadCa(options: LoadCaOptions): Promise<LoadedCa> {
     );
   }
   return { ca, trustDomain: meta.trustDomain, keyType: meta.keyType, files, createdAt: Date.parse(meta.createdAt) };
+}
+
+/**
+ * The intermediate's key: decrypted from its file (also as a KeyObject, for node:crypto's fast SVID path), or found
+ * in the token ca.json names (it never leaves it).
+ */
+async function intermediateKey(
+  options: LoadCaOptions,
+  meta: CaMetadata,
+  files: CaFiles,
+  spki: Uint8Array,
+): Promise<{ intermediateKey: CaSigningKey; intermediateKeyObject?: KeyObject }> {
+  const store = meta.keyStore;
+  if (!store) {
+    const pem = await readCaFile(files.intermediateKey, options.dataDir);
+    const keyObject = decodePrivateKeyPem(pem, files.intermediateKey, { passphrase: options.passphrase });
+    return { intermediateKey: toCryptoKey(keyObject), intermediateKeyObject: keyObject };
+  }
+  if (!meta.keys)
+    throw new SigilError(ErrorCode.CA_INVALID, `${files.meta} names no keys in the token: restore it from a backup`);
+  if (!options.tokens) {
+    throw new SigilError(
+      ErrorCode.PKCS11_PIN,
+      'the CA keys are in a PKCS#11 token: set SIGIL_PKCS11_PIN or SIGIL_PKCS11_PIN_FILE for the control plane',
+    );
+  }
+  const token = await options.tokens.open(store.module, store.token);
+  return { intermediateKey: await token.openKey(meta.keys.intermediate, spki) };
 }
 
 async function readCaFile(path: string, dataDir: string): Promise<string> {

@@ -65,7 +65,7 @@ async function libraryLeaf(
   const cert = await signCertificate({
     template,
     publicKey: keys.publicKey,
-    signingKey: ca.intermediate.keys.privateKey,
+    signingKey: ca.intermediate.keys!.privateKey,
     signingKeyType: options.caType,
   });
   return {
@@ -83,7 +83,7 @@ async function libraryLeaf(
 t.test('the template rebuilds the library-built TBS byte for byte', async (t) => {
   for (const [caType, leafType] of pairs) {
     const ca = await mintCa({ trustDomain: TD, keyType: caType, now: NOW, randomBytes: seededRandomBytes(caType) });
-    const key = KeyObject.from(ca.intermediate.keys.privateKey);
+    const key = KeyObject.from(ca.intermediate.keys!.privateKey);
     const first = await libraryLeaf(ca, {
       spiffeId: IDS[1]!,
       keyType: leafType,
@@ -115,7 +115,7 @@ t.test('the template rebuilds the library-built TBS byte for byte', async (t) =>
 
 t.test('derive refuses a prototype whose fields it cannot reproduce', async (t) => {
   const ca = await mintCa({ trustDomain: TD, keyType: 'ec-p256', now: NOW });
-  const key = KeyObject.from(ca.intermediate.keys.privateKey);
+  const key = KeyObject.from(ca.intermediate.keys!.privateKey);
   const leaf = await libraryLeaf(ca, {
     spiffeId: IDS[1]!,
     keyType: 'ec-p256',

@@ -1,6 +1,7 @@
 import type { Logger } from '../../common/logger.ts';
 import type { ActiveCa } from '../ca/active-ca.ts';
 import { loadCa } from '../ca/load-ca.ts';
+import type { Pkcs11Tokens } from '../keys/pkcs11-tokens.ts';
 import type { Store } from '../store/store.ts';
 import type { TrustState } from '../trust-state.ts';
 
@@ -9,6 +10,8 @@ export interface CaReloadDeps {
   readonly dataDir: string;
   /** Never logged. */
   readonly passphrase: string;
+  /** Opens the token when the CA keys are in PKCS#11 (shared with the rest of this replica). */
+  readonly tokens?: Pkcs11Tokens;
   readonly trust: TrustState;
   readonly store: Store;
   readonly logger: Logger;
@@ -29,7 +32,11 @@ const key = (der: Uint8Array) => Buffer.from(der).toString('base64');
  */
 export async function reloadCaFromDisk(deps: CaReloadDeps): Promise<boolean> {
   const { active, logger } = deps;
-  const loaded = await loadCa({ dataDir: deps.dataDir, passphrase: deps.passphrase });
+  const loaded = await loadCa({
+    dataDir: deps.dataDir,
+    passphrase: deps.passphrase,
+    ...(deps.tokens ? { tokens: deps.tokens } : {}),
+  });
   const wanted = new Map(loaded.ca.rootsDer().map((der) => [key(der), der]));
   const signerChanged = loaded.ca.intermediateSerial !== active.intermediateSerial;
   let rootsChanged = (await deps.reloadJwtKeys?.()) ?? false;

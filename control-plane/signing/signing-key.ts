@@ -18,10 +18,13 @@ export interface SigningKey {
   readonly description: string;
   /**
    * Hashes `data` with `digest` and signs it. Returns the signature as CMS and X.509 carry it: a DER
-   * ECDSA-Sig-Value for ECDSA, PKCS#1 v1.5 for RSA.
+   * ECDSA-Sig-Value for ECDSA, PKCS#1 v1.5 for RSA. `encoding: 'ieee-p1363'` asks for ECDSA's r‖s form instead
+   * (what WebCrypto-based X.509 generators expect); RSA signatures have one form only.
    */
-  sign(data: Uint8Array, digest: DigestName): Promise<Uint8Array>;
+  sign(data: Uint8Array, digest: DigestName, encoding?: SignatureEncoding): Promise<Uint8Array>;
 }
+
+export type SignatureEncoding = 'der' | 'ieee-p1363';
 
 export interface SignatureAlgorithm {
   readonly digest: DigestName;
@@ -54,8 +57,8 @@ export function keyObjectSigningKey(key: KeyObject, description: string): Signin
     keyType,
     publicKeySpki,
     description,
-    sign: async (data: Uint8Array, digest: DigestName) =>
-      new Uint8Array(nodeSign(nodeDigestName(digest), data, { key, dsaEncoding: 'der' })),
+    sign: async (data: Uint8Array, digest: DigestName, encoding: SignatureEncoding = 'der') =>
+      new Uint8Array(nodeSign(nodeDigestName(digest), data, { key, dsaEncoding: encoding })),
     toJSON: () => ({ keyType, description }),
   });
 }

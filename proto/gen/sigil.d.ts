@@ -3953,6 +3953,12 @@ export namespace sigil {
             /** False when the root's key is kept outside the data directory (ca init --offline-root). */
             rootKeyOnline: boolean;
 
+            /** Where each key lives: encrypted files or a PKCS#11 token (issue 16). Never key material. */
+            rootKey?: (sigil.v1.CaKeyLocation.$Properties|null);
+
+            /** CaGeneration intermediateKey. */
+            intermediateKey?: (sigil.v1.CaKeyLocation.$Properties|null);
+
             /**
              * Creates a new CaGeneration instance using the specified properties.
              * @param [properties] Properties to set
@@ -4046,12 +4052,141 @@ export namespace sigil {
                 /** False when the root's key is kept outside the data directory (ca init --offline-root). */
                 rootKeyOnline?: (boolean|null);
 
+                /** Where each key lives: encrypted files or a PKCS#11 token (issue 16). Never key material. */
+                rootKey?: (sigil.v1.CaKeyLocation.$Properties|null);
+
+                /** CaGeneration intermediateKey */
+                intermediateKey?: (sigil.v1.CaKeyLocation.$Properties|null);
+
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
             }
 
             /** Shape of a CaGeneration. */
             type $Shape = sigil.v1.CaGeneration.$Properties;
+        }
+
+        /**
+         * Properties of a CaKeyLocation.
+         * @deprecated Use sigil.v1.CaKeyLocation.$Properties instead.
+         */
+        interface ICaKeyLocation extends sigil.v1.CaKeyLocation.$Properties {
+        }
+
+        /** Represents a CaKeyLocation. */
+        class CaKeyLocation {
+
+            /**
+             * Constructs a new CaKeyLocation.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.CaKeyLocation.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** "file" or "pkcs11". */
+            store: string;
+
+            /** For an operator: a file name, or the token and key label/id. */
+            where: string;
+
+            /**
+             * Creates a new CaKeyLocation instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns CaKeyLocation instance
+             */
+            static create(properties: sigil.v1.CaKeyLocation.$Shape): sigil.v1.CaKeyLocation & sigil.v1.CaKeyLocation.$Shape;
+            static create(properties?: sigil.v1.CaKeyLocation.$Properties): sigil.v1.CaKeyLocation;
+
+            /**
+             * Encodes the specified CaKeyLocation message. Does not implicitly {@link sigil.v1.CaKeyLocation.verify|verify} messages.
+             * @param message CaKeyLocation message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.CaKeyLocation.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified CaKeyLocation message, length delimited. Does not implicitly {@link sigil.v1.CaKeyLocation.verify|verify} messages.
+             * @param message CaKeyLocation message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.CaKeyLocation.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a CaKeyLocation message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.CaKeyLocation & sigil.v1.CaKeyLocation.$Shape} CaKeyLocation
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.CaKeyLocation & sigil.v1.CaKeyLocation.$Shape;
+
+            /**
+             * Decodes a CaKeyLocation message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.CaKeyLocation & sigil.v1.CaKeyLocation.$Shape} CaKeyLocation
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.CaKeyLocation & sigil.v1.CaKeyLocation.$Shape;
+
+            /**
+             * Verifies a CaKeyLocation message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a CaKeyLocation message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns CaKeyLocation
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.CaKeyLocation;
+
+            /**
+             * Creates a plain object from a CaKeyLocation message. Also converts values to other types if specified.
+             * @param message CaKeyLocation
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.CaKeyLocation, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this CaKeyLocation to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for CaKeyLocation
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace CaKeyLocation {
+
+            /** Properties of a CaKeyLocation. */
+            interface $Properties {
+
+                /** "file" or "pkcs11". */
+                store?: (string|null);
+
+                /** For an operator: a file name, or the token and key label/id. */
+                where?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a CaKeyLocation. */
+            type $Shape = sigil.v1.CaKeyLocation.$Properties;
         }
 
         /**

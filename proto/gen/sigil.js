@@ -11521,6 +11521,8 @@ export const sigil = $root.sigil = (() => {
              * @property {sigil.v1.CaCertificateSummary.$Properties|null} [root] CaGeneration root
              * @property {sigil.v1.CaCertificateSummary.$Properties|null} [intermediate] CaGeneration intermediate
              * @property {boolean|null} [rootKeyOnline] False when the root's key is kept outside the data directory (ca init --offline-root).
+             * @property {sigil.v1.CaKeyLocation.$Properties|null} [rootKey] Where each key lives: encrypted files or a PKCS#11 token (issue 16). Never key material.
+             * @property {sigil.v1.CaKeyLocation.$Properties|null} [intermediateKey] CaGeneration intermediateKey
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -11577,6 +11579,22 @@ export const sigil = $root.sigil = (() => {
             CaGeneration.prototype.rootKeyOnline = false;
 
             /**
+             * Where each key lives: encrypted files or a PKCS#11 token (issue 16). Never key material.
+             * @member {sigil.v1.CaKeyLocation.$Properties|null|undefined} rootKey
+             * @memberof sigil.v1.CaGeneration
+             * @instance
+             */
+            CaGeneration.prototype.rootKey = null;
+
+            /**
+             * CaGeneration intermediateKey.
+             * @member {sigil.v1.CaKeyLocation.$Properties|null|undefined} intermediateKey
+             * @memberof sigil.v1.CaGeneration
+             * @instance
+             */
+            CaGeneration.prototype.intermediateKey = null;
+
+            /**
              * Creates a new CaGeneration instance using the specified properties.
              * @function create
              * @memberof sigil.v1.CaGeneration
@@ -11614,6 +11632,10 @@ export const sigil = $root.sigil = (() => {
                     $root.sigil.v1.CaCertificateSummary.encode(message.intermediate, writer.uint32(/* id 2, wireType 2 =*/18).fork(), _depth + 1).ldelim();
                 if (message.rootKeyOnline != null && $Object.hasOwnProperty.call(message, "rootKeyOnline") && message.rootKeyOnline !== false)
                     writer.uint32(/* id 3, wireType 0 =*/24).bool(message.rootKeyOnline);
+                if (message.rootKey != null && $Object.hasOwnProperty.call(message, "rootKey"))
+                    $root.sigil.v1.CaKeyLocation.encode(message.rootKey, writer.uint32(/* id 4, wireType 2 =*/34).fork(), _depth + 1).ldelim();
+                if (message.intermediateKey != null && $Object.hasOwnProperty.call(message, "intermediateKey"))
+                    $root.sigil.v1.CaKeyLocation.encode(message.intermediateKey, writer.uint32(/* id 5, wireType 2 =*/42).fork(), _depth + 1).ldelim();
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -11692,6 +11714,18 @@ export const sigil = $root.sigil = (() => {
                                 delete message.rootKeyOnline;
                             continue;
                         }
+                    case 4: {
+                            if (wireType !== 2)
+                                break;
+                            message.rootKey = $root.sigil.v1.CaKeyLocation.decode(reader, reader.size(), $undefined, _depth + 1, message.rootKey);
+                            continue;
+                        }
+                    case 5: {
+                            if (wireType !== 2)
+                                break;
+                            message.intermediateKey = $root.sigil.v1.CaKeyLocation.decode(reader, reader.size(), $undefined, _depth + 1, message.intermediateKey);
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -11753,6 +11787,16 @@ export const sigil = $root.sigil = (() => {
                 if (message.rootKeyOnline != null && $Object.hasOwnProperty.call(message, "rootKeyOnline"))
                     if (typeof message.rootKeyOnline !== "boolean")
                         return "rootKeyOnline: boolean expected";
+                if (message.rootKey != null && $Object.hasOwnProperty.call(message, "rootKey")) {
+                    let error = $root.sigil.v1.CaKeyLocation.verify(message.rootKey, _depth + 1);
+                    if (error)
+                        return "rootKey." + error;
+                }
+                if (message.intermediateKey != null && $Object.hasOwnProperty.call(message, "intermediateKey")) {
+                    let error = $root.sigil.v1.CaKeyLocation.verify(message.intermediateKey, _depth + 1);
+                    if (error)
+                        return "intermediateKey." + error;
+                }
                 return null;
             };
 
@@ -11787,6 +11831,16 @@ export const sigil = $root.sigil = (() => {
                 if (object.rootKeyOnline != null)
                     if (object.rootKeyOnline)
                         message.rootKeyOnline = $Boolean(object.rootKeyOnline);
+                if (object.rootKey != null) {
+                    if (!$util.isObject(object.rootKey))
+                        throw $TypeError(".sigil.v1.CaGeneration.rootKey: object expected");
+                    message.rootKey = $root.sigil.v1.CaKeyLocation.fromObject(object.rootKey, _depth + 1);
+                }
+                if (object.intermediateKey != null) {
+                    if (!$util.isObject(object.intermediateKey))
+                        throw $TypeError(".sigil.v1.CaGeneration.intermediateKey: object expected");
+                    message.intermediateKey = $root.sigil.v1.CaKeyLocation.fromObject(object.intermediateKey, _depth + 1);
+                }
                 return message;
             };
 
@@ -11811,6 +11865,8 @@ export const sigil = $root.sigil = (() => {
                     object.root = null;
                     object.intermediate = null;
                     object.rootKeyOnline = false;
+                    object.rootKey = null;
+                    object.intermediateKey = null;
                 }
                 if (message.root != null && $Object.hasOwnProperty.call(message, "root"))
                     object.root = $root.sigil.v1.CaCertificateSummary.toObject(message.root, options, _depth + 1);
@@ -11818,6 +11874,10 @@ export const sigil = $root.sigil = (() => {
                     object.intermediate = $root.sigil.v1.CaCertificateSummary.toObject(message.intermediate, options, _depth + 1);
                 if (message.rootKeyOnline != null && $Object.hasOwnProperty.call(message, "rootKeyOnline"))
                     object.rootKeyOnline = message.rootKeyOnline;
+                if (message.rootKey != null && $Object.hasOwnProperty.call(message, "rootKey"))
+                    object.rootKey = $root.sigil.v1.CaKeyLocation.toObject(message.rootKey, options, _depth + 1);
+                if (message.intermediateKey != null && $Object.hasOwnProperty.call(message, "intermediateKey"))
+                    object.intermediateKey = $root.sigil.v1.CaKeyLocation.toObject(message.intermediateKey, options, _depth + 1);
                 return object;
             };
 
@@ -11847,6 +11907,311 @@ export const sigil = $root.sigil = (() => {
             };
 
             return CaGeneration;
+        })();
+
+        v1.CaKeyLocation = (function() {
+
+            /**
+             * Properties of a CaKeyLocation.
+             * @typedef {Object} sigil.v1.CaKeyLocation.$Properties
+             * @property {string|null} [store] "file" or "pkcs11".
+             * @property {string|null} [where] For an operator: a file name, or the token and key label/id.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a CaKeyLocation.
+             * @memberof sigil.v1
+             * @interface ICaKeyLocation
+             * @augments sigil.v1.CaKeyLocation.$Properties
+             * @deprecated Use sigil.v1.CaKeyLocation.$Properties instead.
+             */
+
+            /**
+             * Shape of a CaKeyLocation.
+             * @typedef {sigil.v1.CaKeyLocation.$Properties} sigil.v1.CaKeyLocation.$Shape
+             */
+
+            /**
+             * Constructs a new CaKeyLocation.
+             * @memberof sigil.v1
+             * @classdesc Represents a CaKeyLocation.
+             * @constructor
+             * @param {sigil.v1.CaKeyLocation.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const CaKeyLocation = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * "file" or "pkcs11".
+             * @member {string} store
+             * @memberof sigil.v1.CaKeyLocation
+             * @instance
+             */
+            CaKeyLocation.prototype.store = "";
+
+            /**
+             * For an operator: a file name, or the token and key label/id.
+             * @member {string} where
+             * @memberof sigil.v1.CaKeyLocation
+             * @instance
+             */
+            CaKeyLocation.prototype.where = "";
+
+            /**
+             * Creates a new CaKeyLocation instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.CaKeyLocation
+             * @static
+             * @param {sigil.v1.CaKeyLocation.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.CaKeyLocation} CaKeyLocation instance
+             * @type {{
+             *   (properties: sigil.v1.CaKeyLocation.$Shape): sigil.v1.CaKeyLocation & sigil.v1.CaKeyLocation.$Shape;
+             *   (properties?: sigil.v1.CaKeyLocation.$Properties): sigil.v1.CaKeyLocation;
+             * }}
+             */
+            CaKeyLocation.create = function(properties) {
+                return new CaKeyLocation(properties);
+            };
+
+            /**
+             * Encodes the specified CaKeyLocation message. Does not implicitly {@link sigil.v1.CaKeyLocation.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.CaKeyLocation
+             * @static
+             * @param {sigil.v1.CaKeyLocation.$Properties} message CaKeyLocation message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            CaKeyLocation.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.store != null && $Object.hasOwnProperty.call(message, "store") && message.store !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.store);
+                if (message.where != null && $Object.hasOwnProperty.call(message, "where") && message.where !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.where);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified CaKeyLocation message, length delimited. Does not implicitly {@link sigil.v1.CaKeyLocation.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.CaKeyLocation
+             * @static
+             * @param {sigil.v1.CaKeyLocation.$Properties} message CaKeyLocation message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            CaKeyLocation.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a CaKeyLocation message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.CaKeyLocation
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.CaKeyLocation & sigil.v1.CaKeyLocation.$Shape} CaKeyLocation
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            CaKeyLocation.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.CaKeyLocation();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.store = value;
+                            else
+                                delete message.store;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.where = value;
+                            else
+                                delete message.where;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a CaKeyLocation message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.CaKeyLocation
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.CaKeyLocation & sigil.v1.CaKeyLocation.$Shape} CaKeyLocation
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            CaKeyLocation.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a CaKeyLocation message.
+             * @function verify
+             * @memberof sigil.v1.CaKeyLocation
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            CaKeyLocation.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.store != null && $Object.hasOwnProperty.call(message, "store"))
+                    if (!$util.isString(message.store))
+                        return "store: string expected";
+                if (message.where != null && $Object.hasOwnProperty.call(message, "where"))
+                    if (!$util.isString(message.where))
+                        return "where: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a CaKeyLocation message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.CaKeyLocation
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.CaKeyLocation} CaKeyLocation
+             */
+            CaKeyLocation.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.CaKeyLocation)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.CaKeyLocation: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.CaKeyLocation();
+                if (object.store != null)
+                    if (typeof object.store !== "string" || object.store.length)
+                        message.store = $String(object.store);
+                if (object.where != null)
+                    if (typeof object.where !== "string" || object.where.length)
+                        message.where = $String(object.where);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a CaKeyLocation message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.CaKeyLocation
+             * @static
+             * @param {sigil.v1.CaKeyLocation} message CaKeyLocation
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            CaKeyLocation.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.store = "";
+                    object.where = "";
+                }
+                if (message.store != null && $Object.hasOwnProperty.call(message, "store"))
+                    object.store = message.store;
+                if (message.where != null && $Object.hasOwnProperty.call(message, "where"))
+                    object.where = message.where;
+                return object;
+            };
+
+            /**
+             * Converts this CaKeyLocation to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.CaKeyLocation
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            CaKeyLocation.prototype.toJSON = function() {
+                return CaKeyLocation.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for CaKeyLocation
+             * @function getTypeUrl
+             * @memberof sigil.v1.CaKeyLocation
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            CaKeyLocation.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.CaKeyLocation";
+            };
+
+            return CaKeyLocation;
         })();
 
         v1.CaStatus = (function() {
