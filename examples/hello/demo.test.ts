@@ -41,8 +41,30 @@ t.test('npm run demo -- --keep: real processes, pushes measured; --stop leaves n
   t.match(out, /\[6\][\s\S]*HTTP 502[\s\S]*not_authorized/, 'default deny: the first call is refused by policy');
   t.match(out, /policy version 1 \(nats\)/, 'the policy came over NATS');
   t.match(out, /\[7\][\s\S]*HTTP 200/, 'the policy lets web call api');
+  // Issue 19: the Workload API step.
+  t.match(
+    out,
+    /\[8\] SPIFFE Workload API[\s\S]*FetchX509SVID \(web-workload\.sock\): spiffe:\/\/demo\.sigil\.local\/ns\/demo\/sa\/web, serial (\w+) \(its own key; the web sidecar's proxy SVID is (?!\1)\w+\)/,
+    "web reads its own X.509-SVID, separate from its sidecar's",
+  );
+  t.match(
+    out,
+    /\[8\][\s\S]*HTTP 200 [^\n]*"caller":"spiffe:\/\/demo\.sigil\.local\/ns\/demo\/sa\/web"[\s\S]*ValidateJWTSVID accepted it[\s\S]*forged signature:\n +HTTP 401/,
+    "the api sidecar's ValidateJWTSVID accepts web's JWT-SVID and refuses a forged one",
+  );
+  t.match(
+    out,
+    /JWT-SVID from the web sidecar's Workload API \(FetchJWTSVID\) +\d+ ms/,
+    'the JWT-SVID fetch is measured',
+  );
+  t.match(out, /validated by the api sidecar \(ValidateJWTSVID\) +\d+ ms/, 'the JWT-SVID call is measured');
+  t.match(
+    out,
+    /apps' own SVIDs \(Workload API\) renewed after activate +\d+ ms/,
+    "the apps' Workload API SVIDs renew in the rotation before retire",
+  );
   t.match(out, /the call loop made [1-9]\d* calls through the rotation, 0 failed/, 'no call failed in the rotation');
-  t.match(out, /\[9\][\s\S]*HTTP 502/, 'the revoked caller is refused');
+  t.match(out, /\[10\][\s\S]*HTTP 502/, 'the revoked caller is refused');
   const revocationMs = number(
     out,
     /revocation enforced on the api sidecar after `revoke` \(pushed over NATS\) +(\d+) ms/,
@@ -67,7 +89,15 @@ t.test('npm run demo -- --keep: real processes, pushes measured; --stop leaves n
 
   // --keep: still running, and whole again (web's identity restored).
   const pids = JSON.parse(readFileSync(join(stateDir, 'demo.pids.json'), 'utf8')) as { name: string; pid: number }[];
-  t.same(pids.map((p) => p.name).sort(), ['api', 'api-sidecar', 'control-plane', 'nats-server', 'web', 'web-sidecar']);
+  t.same(pids.map((p) => p.name).sort(), [
+    'api',
+    'api-sidecar',
+    'control-plane',
+    'jwt-api',
+    'nats-server',
+    'web',
+    'web-sidecar',
+  ]);
   t.same(processesOf(stateDir).sort(), pids.map((p) => p.pid).sort(), 'every process of the demo is still running');
   const web = /web app +(\d+)/.exec(out)?.[1];
   const call = await run('curl', ['-s', `http://127.0.0.1:${web}/call`]);

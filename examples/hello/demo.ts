@@ -11,7 +11,7 @@ import { cheatSheet } from './demo/cheat-sheet.ts';
 import { formatSummary, type Measures } from './demo/measures.ts';
 import { DemoProcesses, runningDemoProcesses, stopDemoProcesses } from './demo/processes.ts';
 import { DemoShell, say } from './demo/shell.ts';
-import { applyPolicy, deniedByDefault, revokeWeb, rotateCa, type Stage } from './demo/steps.ts';
+import { applyPolicy, deniedByDefault, jwtSvidCall, revokeWeb, rotateCa, type Stage } from './demo/steps.ts';
 import {
   API_ID,
   choosePorts,
@@ -99,18 +99,21 @@ async function run(stateDir: string, options: { keep: boolean; nats: boolean }):
   step(7, 'an allow-policy: web may call api');
   await applyPolicy(stage);
 
-  step(8, 'CA rotation without a restart: prepare, activate, retire');
+  step(8, 'SPIFFE Workload API: web reads its own SVID and calls a plain-HTTP api endpoint with a JWT-SVID');
+  await jwtSvidCall(stage);
+
+  step(9, 'CA rotation without a restart: prepare, activate, retire');
   await rotateCa(stage);
 
-  step(9, `revoking ${WEB_ID} with a connection open`);
+  step(10, `revoking ${WEB_ID} with a connection open`);
   await revokeWeb(stage);
 
-  step(10, 'the inventory');
+  step(11, 'the inventory');
   await shell.sigil(['certs', 'list', '--kind', 'svid']);
 
   say(`\n${formatSummary(measures)}`);
   if (options.keep) {
-    step(11, '--keep: web gets its identity back so the topology is whole again');
+    step(12, '--keep: web gets its identity back so the topology is whole again');
     await shell.sigil(['unrevoke', '--spiffe-id', WEB_ID]);
     await processes.stop(web.process);
     await startSidecar(shell, {

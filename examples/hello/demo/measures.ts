@@ -6,10 +6,13 @@ export interface Measures {
   policyCommandMs?: number;
   bundleMs?: number;
   renewedMs?: number;
+  workloadRenewedMs?: number;
   retireMs?: number;
   calls?: { ok: number; failed: number };
   revocationMs?: number;
   connectionClosedMs?: number;
+  jwtFetchMs?: number;
+  jwtCallMs?: number;
 }
 
 const ms = (n: number | undefined): string => (n === undefined ? 'n/a' : `${Math.round(n)} ms`);
@@ -24,11 +27,14 @@ export function summaryRows(m: Measures): [string, string][] {
     ['  the open connection closed after `revoke`', ms(m.connectionClosedMs)],
     ['new root in every bundle after `ca rotate prepare`', ms(m.bundleMs)],
     ['every sidecar renewed under the new CA after `ca rotate activate --within 2s`', ms(m.renewedMs)],
+    ["  the apps' own SVIDs (Workload API) renewed after activate", ms(m.workloadRenewedMs)],
     ['old root gone from every bundle after `ca rotate retire`', ms(m.retireMs)],
     [
       'calls through the CA rotation',
       m.calls === undefined ? 'n/a' : `${m.calls.ok + m.calls.failed} made, ${m.calls.failed} failed`,
     ],
+    ["JWT-SVID from the web sidecar's Workload API (FetchJWTSVID)", ms(m.jwtFetchMs)],
+    ['  a call with it, validated by the api sidecar (ValidateJWTSVID)', ms(m.jwtCallMs)],
   ];
 }
 

@@ -1,12 +1,15 @@
+import { X509Certificate } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { ENDPOINT_ENV, WorkloadApiClient } from '../../../sidecar/workload-api-client.ts';
 import { callThrough } from '../web.ts';
 import { type LogLine, timeOf } from './log-file.ts';
 import type { Measures } from './measures.ts';
 import type { DemoProcess } from './processes.ts';
 import { type DemoShell, say } from './shell.ts';
-import { API_ID, type Ports, type Sidecar, WEB_ID } from './topology.ts';
+import { API_ID, type Ports, type Sidecar, startApp, WEB_ID } from './topology.ts';
 
 /** What the steps work on: the running processes, their ports, and where the numbers go. */
 export interface Stage {
@@ -92,6 +95,57 @@ export async function applyPolicy(stage: Stage): Promise<void> {
   if (reply.status !== 200) throw new Error('the call allowed by the new policy did not go through');
 }
 
+/** The first certificate of concatenated DER certificates (the Workload API sends the chain that way). */
+function firstDer(chain: Uint8Array): Buffer {
+  const bytes = Buffer.from(chain);
+  // A certificate is one DER SEQUENCE with a two-byte length (0x30 0x82 hi lo).
+  return bytes.subarray(0, 4 + bytes.readUInt16BE(2));
+}
+
+/**
+ * The SPIFFE Workload API: web's own code (here the demo, speaking for it) reads its X.509-SVID and a JWT-SVID for
+ * api from the web sidecar's socket, then calls a plain-HTTP endpoint of api with the token; that endpoint asks its
+ * own sidecar (ValidateJWTSVID) whether the token is good, and refuses a forged one.
+ */
+export async function jwtSvidCall(stage: Stage): Promise<void> {
+  const { shell, ports, api, web, measures } = stage;
+  await startApp(shell, 'jwt-api', {
+    JWT_API_PORT: String(ports.jwtApi),
+    [ENDPOINT_ENV]: `unix://${join(shell.stateDir, api.workloadSocket)}`,
+    JWT_AUDIENCE: API_ID,
+  });
+  const workload = new WorkloadApiClient({ socketPath: join(shell.stateDir, web.workloadSocket) });
+  try {
+    const svid = await workload.fetchX509Svid();
+    const leaf = new X509Certificate(firstDer(svid.chainDer));
+    say(
+      `    web's FetchX509SVID (${web.workloadSocket}): ${svid.spiffeId}, serial ${leaf.serialNumber.toLowerCase()}` +
+        ` (its own key; the web sidecar's proxy SVID is ${String(web.attestation['serial'])})`,
+    );
+    let started = performance.now();
+    const { token } = await workload.fetchJwtSvid([API_ID]);
+    measures.jwtFetchMs = performance.now() - started;
+    say(`    web's FetchJWTSVID (audience ${API_ID}): ${token.slice(0, 24)}… in ${Math.round(measures.jwtFetchMs)} ms`);
+    const url = `http://127.0.0.1:${ports.jwtApi}/jwt`;
+    started = performance.now();
+    const accepted = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+    const body = (await accepted.json()) as { caller?: string };
+    measures.jwtCallMs = performance.now() - started;
+    say(
+      `    $ curl -H "Authorization: Bearer $JWT" ${url}\n      HTTP ${accepted.status} ${JSON.stringify(body)}` +
+        `\n      the api sidecar's ValidateJWTSVID accepted it: caller ${body.caller}, ${Math.round(measures.jwtCallMs)} ms for the whole call`,
+    );
+    const forged = `${token.slice(0, token.lastIndexOf('.'))}.${Buffer.alloc(64).toString('base64url')}`;
+    const refused = await fetch(url, { headers: { authorization: `Bearer ${forged}` } });
+    const refusedBody = (await refused.json()) as { error?: string };
+    say(`    the same token with a forged signature:\n      HTTP ${refused.status} ${JSON.stringify(refusedBody)}`);
+    if (accepted.status !== 200 || body.caller !== WEB_ID || refused.status !== 401)
+      throw new Error('the JWT-SVID call did not go as expected');
+  } finally {
+    workload.close();
+  }
+}
+
 /** Resolves with the time the last sidecar logged a matching line. */
 async function lastOfSidecars(stage: Stage, msg: string, marks: number[], extra: (l: LogLine) => boolean) {
   const lines = await Promise.all(sidecars(stage).map((s, i) => waitLog(stage, s.process, msg, marks[i]!, extra)));
@@ -125,6 +179,10 @@ export async function rotateCa(stage: Stage): Promise<void> {
     const activated = await received(stage, 'RotateCa', cpFrom);
     measures.renewedMs = (await lastOfSidecars(stage, 'SVID renewed', from, () => true)) - activated;
     say(`    both sidecars renewed with new keys under the new intermediate ${measures.renewedMs} ms after activate`);
+    // The apps' own SVIDs (Workload API) renew right after their sidecar's; retire must wait for them too, or they
+    // would still chain to the old intermediate and block it.
+    measures.workloadRenewedMs = (await lastOfSidecars(stage, 'workload SVID issued', from, () => true)) - activated;
+    say(`    and the apps' own SVIDs (Workload API) ${measures.workloadRenewedMs} ms after activate`);
 
     cpFrom = cp.log.mark();
     from = marks();

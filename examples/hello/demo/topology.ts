@@ -21,10 +21,22 @@ export interface Ports {
   readonly apiAdmin: number;
   readonly webOutbound: number;
   readonly webAdmin: number;
+  readonly jwtApi: number;
 }
 
 export async function choosePorts(): Promise<Ports> {
-  const names = ['nats', 'grpc', 'http', 'api', 'web', 'apiInbound', 'apiAdmin', 'webOutbound', 'webAdmin'] as const;
+  const names = [
+    'nats',
+    'grpc',
+    'http',
+    'api',
+    'web',
+    'apiInbound',
+    'apiAdmin',
+    'webOutbound',
+    'webAdmin',
+    'jwtApi',
+  ] as const;
   const ports: Record<string, number> = {};
   for (const name of names) ports[name] = await freePort();
   return ports as unknown as Ports;
@@ -34,6 +46,8 @@ export interface Sidecar {
   readonly id: string;
   readonly process: DemoProcess;
   readonly attestation: LogLine;
+  /** The SPIFFE Workload API socket it serves for its app's own code (relative to the state dir). */
+  readonly workloadSocket: string;
 }
 
 const waitMsg = (p: DemoProcess, msg: string, extra: (l: LogLine) => boolean = () => true) =>
@@ -86,12 +100,15 @@ export async function startSidecar(
   });
   writeFileSync(join(shell.stateDir, tokenFile), token.stdout, { mode: 0o600 });
   const config = `${options.name}-sidecar.yaml`;
+  const workloadSocket = `${options.name}-workload.sock`;
   writeConfig(shell, config, [
     `spiffeId: ${options.id}`,
     `controlPlane: { address: "127.0.0.1:${options.ports.grpc}", bundle: data/bundle.pem }`,
     `joinToken: { file: ${tokenFile} }`,
     ...options.proxy,
     `admin: { listen: "127.0.0.1:${options.admin}" }`,
+    // The SPIFFE Workload API for the app's own code: only the demo's user may connect (the state dir is 0700).
+    `workloadApi: { socket: ${workloadSocket}, mode: "0600" }`,
     ...(options.nats
       ? [`nats: { servers: ["${natsUrl(options.ports)}"] }`]
       : [`trustRefreshInterval: ${FALLBACK_REFRESH}`]),
@@ -99,12 +116,12 @@ export async function startSidecar(
   const process = shell.startSigil(`${options.name}-sidecar`, ['sidecar', 'run', '--config', config]);
   const attestation = await waitMsg(process, 'SVID obtained by attestation');
   await waitMsg(process, 'sidecar started');
-  return { id: options.id, process, attestation };
+  return { id: options.id, process, attestation, workloadSocket };
 }
 
 export async function startApp(
   shell: DemoShell,
-  name: 'api' | 'web',
+  name: 'api' | 'web' | 'jwt-api',
   env: Record<string, string>,
 ): Promise<DemoProcess> {
   const script = `examples/hello/${name}.ts`;
