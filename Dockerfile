@@ -27,6 +27,8 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean -
 COPY --from=build /opt/sigil/dist ./dist
 # The demo's two services (docker-compose.yml) are small TypeScript programs Node 26 runs as they are.
 COPY examples ./examples
+# The sidecar's stateDir in the demo: a named volume mounted here starts with this owner.
+RUN mkdir -p /var/lib/sigil && chown node:node /var/lib/sigil && chmod 700 /var/lib/sigil
 USER node
 ENTRYPOINT ["node", "dist/cli/sigil.js"]
 CMD ["--help"]

@@ -6,6 +6,15 @@ export interface CliIo {
   readonly cwd: string;
 }
 
+/** Ends a command with this exit code and nothing more on stderr: the output already said it (e.g. DENY). */
+export class ExitStatus extends Error {
+  readonly exitCode: number;
+  constructor(exitCode: number, why: string) {
+    super(why);
+    this.exitCode = exitCode;
+  }
+}
+
 export function printJson(io: CliIo, value: unknown): void {
   io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }

@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { isSigilError } from '../common/errors.ts';
-import type { CliIo } from './io.ts';
+import { ExitStatus, type CliIo } from './io.ts';
 import { registerCaCommands } from './commands/ca.ts';
 import { registerControlPlaneCommands } from './commands/control-plane.ts';
 import { registerTokenCommands } from './commands/token.ts';
@@ -90,6 +90,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       // --help and --version end through here with exit code 0; usage errors were already printed by commander.
       return err.exitCode === 0 ? 0 : 2;
     }
+    if (err instanceof ExitStatus) return err.exitCode;
     if (isSigilError(err)) {
       io.stderr.write(`sigil: ${err.message} [${err.code}]\n`);
       return 1;

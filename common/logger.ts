@@ -1,4 +1,5 @@
 import { pino, type Logger, type DestinationStream } from 'pino';
+import { ErrorCode, SigilError } from './errors.ts';
 
 /** Stable log field names (DESIGN.md section 8): dashboards and alerts key on these. */
 export const LogField = {
@@ -9,9 +10,23 @@ export const LogField = {
   peer: 'peer',
   errCode: 'err_code',
   reason: 'reason',
+  /** The part of a component (a listener, a duty): `component` is set once per process logger and never repeated. */
+  subsystem: 'subsystem',
 } as const;
 
 export type { Logger };
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+
+/** Refuses an unknown level as a config finding naming where it came from, instead of pino's internal error. */
+export function checkLogLevel(level: string, source: string): string {
+  if (!(LOG_LEVELS as readonly string[]).includes(level))
+    throw new SigilError(
+      ErrorCode.CONFIG_INVALID,
+      `${source}=${JSON.stringify(level)} is not a log level: use one of ${LOG_LEVELS.join(', ')}`,
+    );
+  return level;
+}
 
 export interface LoggerOptions {
   readonly component: string;
@@ -27,7 +42,10 @@ export interface LoggerOptions {
 export function createLogger(options: LoggerOptions): Logger {
   return pino(
     {
-      level: options.level ?? process.env['SIGIL_LOG_LEVEL'] ?? 'info',
+      level:
+        options.level !== undefined
+          ? checkLogLevel(options.level, 'log level')
+          : checkLogLevel(process.env['SIGIL_LOG_LEVEL'] || 'info', 'SIGIL_LOG_LEVEL'),
       base: { [LogField.component]: options.component },
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: {

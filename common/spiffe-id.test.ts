@@ -62,4 +62,9 @@ t.test('bare trust domains', async (t) => {
   t.equal(parseTrustDomain('example.org'), 'example.org');
   t.throws(() => parseTrustDomain('Example.org'), { code: ErrorCode.SPIFFE_ID_INVALID });
   t.throws(() => parseTrustDomain('example.org:443'), { code: ErrorCode.SPIFFE_ID_INVALID });
+  // Issue 20: a SPIFFE ID given as a trust domain was refused with "a port is not allowed".
+  t.throws(() => parseTrustDomain('spiffe://example.org'), {
+    code: ErrorCode.SPIFFE_ID_INVALID,
+    message: /without the spiffe:\/\/ scheme, e\.g\. example\.org/,
+  });
 });

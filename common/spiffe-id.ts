@@ -60,6 +60,7 @@ export function parseTrustDomain(name: string): string {
 
 function checkTrustDomainText(td: string, fail: (rule: string) => never): void {
   if (td === '') fail('the trust domain is empty');
+  if (/^spiffe:\/\//i.test(td)) fail(`give the trust domain without the spiffe:// scheme, e.g. ${td.slice(9)}`);
   if (td.includes('@')) fail('userinfo is not allowed in the trust domain');
   if (td.includes(':')) fail('a port is not allowed in the trust domain');
   if (Buffer.byteLength(td, 'utf8') > MAX_TRUST_DOMAIN_BYTES)

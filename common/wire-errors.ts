@@ -64,12 +64,23 @@ export interface WireFailure {
 
 const KNOWN_CODES = new Set<string>(Object.values(ErrorCode));
 
+/** OpenSSL's verification failures as grpc-js reports them when the server's chain does not reach our roots. */
+const UNTRUSTED_SERVER =
+  /unable to get local issuer certificate|self[- ]signed certificate|unable to verify the first certificate|certificate verify failed|CERT_SIGNATURE_FAILURE/i;
+
 /** Rebuilds a SigilError on the client side, keeping the server's code and message. */
 export function errorFromWire(failure: WireFailure, context: string): SigilError {
   const raw = failure.metadata?.get(ERROR_CODE_METADATA_KEY)[0];
   const sent = typeof raw === 'string' && KNOWN_CODES.has(raw) ? (raw as ErrorCode) : undefined;
   const text = failure.details || failure.message || 'no details';
   if (sent) return new SigilError(sent, `${context}: ${text}`);
+  // The TLS handshake reached the control plane but its certificate did not verify: not an outage.
+  if (failure.code === GrpcStatus.UNAVAILABLE && UNTRUSTED_SERVER.test(text)) {
+    return new SigilError(
+      ErrorCode.CONTROL_PLANE_UNTRUSTED,
+      `${context}: the control plane's certificate does not chain to the bundle you gave (${text.replace(/^No connection established\. Last error: (Error: )?/, '').replace(/\. Resolution note:.*$/, '')}); use the bundle.pem of the CA this control plane belongs to`,
+    );
+  }
   if (failure.code === GrpcStatus.UNAVAILABLE) {
     return new SigilError(
       ErrorCode.UNAVAILABLE,

@@ -87,3 +87,10 @@ t.test('store: PostgreSQL from the file or the environment, never with SQLite', 
     t.throws(() => resolveControlPlaneConfig(file(text)), { code: ErrorCode.CONFIG_INVALID, message }, text.trim());
   }
 });
+
+t.test('an unknown SIGIL_LOG_LEVEL is a config finding (issue 20)', async (t) => {
+  t.throws(() => resolveControlPlaneConfig({ ...base, env: { SIGIL_LOG_LEVEL: 'verbose' } }), {
+    code: ErrorCode.CONFIG_INVALID,
+    message: /SIGIL_LOG_LEVEL="verbose" is not a log level/,
+  });
+});

@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { durationMs, hostPortField as hostPort, validateYaml } from '../common/config-findings.ts';
 import { parseDuration } from '../common/duration.ts';
 import { ErrorCode, SigilError } from '../common/errors.ts';
+import { checkLogLevel } from '../common/logger.ts';
 import { parseHostPort, type HostPort } from '../common/address.ts';
 import { parseTrustDomain } from '../common/spiffe-id.ts';
 import { acmeSettings, acmeSectionSchema, type AcmeSettings } from './acme/acme-config.ts';
@@ -140,7 +141,7 @@ export function resolveControlPlaneConfig(sources: ConfigSources): ControlPlaneC
       leaderPollMs: file.replicas.leaderPoll,
       hungLeaderTimeoutMs: file.replicas.hungLeaderTimeout,
     }),
-    logLevel: env['SIGIL_LOG_LEVEL'] ?? file.log.level,
+    logLevel: env['SIGIL_LOG_LEVEL'] ? checkLogLevel(env['SIGIL_LOG_LEVEL'], 'SIGIL_LOG_LEVEL') : file.log.level,
     policyDefaultAction: envOr(env, 'SIGIL_POLICY_DEFAULT_ACTION', file.policy.defaultAction, parseDefaultAction),
     attestPerSourceLimit: envOr(env, 'SIGIL_ATTEST_PER_SOURCE_LIMIT', DEFAULT_ATTEST_PER_SOURCE_LIMIT, parseLimit),
     nats: natsConfig(env['SIGIL_NATS_SERVERS'], file.nats, fileDir),

@@ -58,7 +58,8 @@ export class ControlPlaneMetrics {
   });
 
   constructor(options: { processMetrics?: boolean } = {}) {
-    if (options.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'sigil_process_' });
+    // prom-client's own names already begin with process_/nodejs_: the prefix is only ours (sigil_process_cpu_...).
+    if (options.processMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'sigil_' });
   }
 
   async render(): Promise<{ contentType: string; body: string }> {

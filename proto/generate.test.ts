@@ -77,6 +77,8 @@ t.test('grpc-js round trip over 127.0.0.1', async (t) => {
         uses: call.request.uses,
       });
     },
+    listJoinTokens: unimplemented,
+    revokeJoinToken: unimplemented,
     listCertificates: unimplemented,
     revoke: unimplemented,
     unrevoke: unimplemented,

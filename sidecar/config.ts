@@ -4,6 +4,7 @@ import { dirname, resolve } from 'node:path';
 import { z } from 'zod';
 import { durationMs, hostPortField as hostPort, validateYaml } from '../common/config-findings.ts';
 import { ErrorCode, SigilError } from '../common/errors.ts';
+import { checkLogLevel } from '../common/logger.ts';
 import { parseHostPort, type HostPort } from '../common/address.ts';
 import { parseAddressList } from '../common/address-failover.ts';
 import { KEY_TYPES, type KeyType } from '../common/key-type.ts';
@@ -35,6 +36,10 @@ export const sidecarFileSchema = z.strictObject({
     bundle: z.string().min(1),
   }),
   joinToken: z.strictObject({ file: z.string().min(1) }).optional(),
+  /** Keeps the SVID and its key across restarts (mode 0700); without it every start needs a join token. */
+  stateDir: z.string().min(1).optional(),
+  /** The longest pause between attempts to reach the control plane while no SVID is served. */
+  retry: z.strictObject({ maxBackoff: durationMs.default(30_000) }).default({ maxBackoff: 30_000 }),
   keyType: z.enum(KEY_TYPES).default('ec-p256'),
   inbound: z.array(z.strictObject({ listen: hostPort, forward: hostPort, ...limits })).default([]),
   outbound: z
@@ -87,6 +92,8 @@ export interface SidecarConfig {
   /** `address`: every replica's host:port, tried in turn on UNAVAILABLE (see common/address-failover.ts). */
   readonly controlPlane: { readonly address: readonly string[]; readonly bundlePath: string };
   readonly joinTokenFile?: string;
+  readonly stateDir?: string;
+  readonly retryMaxBackoffMs: number;
   readonly keyType: KeyType;
   readonly inbound: readonly ({ readonly listen: HostPort; readonly forward: HostPort } & ListenerLimits)[];
   readonly outbound: readonly ({
@@ -150,15 +157,19 @@ export function parseSidecarConfig(
 ): SidecarConfig {
   const file = validateYaml(sidecarFileSchema, text, path);
   const dir = dirname(resolve(path));
-  const id = parseSpiffeId(file.spiffeId);
+  // One config for many replicas: each names itself (under a prefix token's path) through the environment.
+  const spiffeId = env['SIGIL_SPIFFE_ID'] ? checkedSpiffeId(env['SIGIL_SPIFFE_ID']) : file.spiffeId;
+  const id = parseSpiffeId(spiffeId);
   return Object.freeze({
-    spiffeId: file.spiffeId,
+    spiffeId,
     trustDomain: id.trustDomain,
     controlPlane: {
       address: parseAddressList(env['SIGIL_CONTROL_PLANE'] || file.controlPlane.address, 'controlPlane.address'),
       bundlePath: resolve(dir, file.controlPlane.bundle),
     },
     ...(file.joinToken ? { joinTokenFile: resolve(dir, file.joinToken.file) } : {}),
+    ...(file.stateDir ? { stateDir: resolve(dir, file.stateDir) } : {}),
+    retryMaxBackoffMs: file.retry.maxBackoff,
     keyType: file.keyType,
     inbound: file.inbound.map((i) => ({ listen: i.listen, forward: i.forward, ...limitsOf(i) })),
     outbound: file.outbound.map((o) => ({
@@ -179,8 +190,18 @@ export function parseSidecarConfig(
     drainTimeoutMs: file.drainTimeout,
     revocation: { maxStalenessMs: file.revocation.maxStaleness, failOpen: file.revocation.failOpen },
     trustRefreshIntervalMs: file.trustRefreshInterval,
-    logLevel: env['SIGIL_LOG_LEVEL'] || file.log.level,
+    logLevel: env['SIGIL_LOG_LEVEL'] ? checkLogLevel(env['SIGIL_LOG_LEVEL'], 'SIGIL_LOG_LEVEL') : file.log.level,
   });
+}
+
+function checkedSpiffeId(text: string): string {
+  const result = spiffeIdText.safeParse(text);
+  if (!result.success)
+    throw new SigilError(
+      ErrorCode.CONFIG_INVALID,
+      `SIGIL_SPIFFE_ID=${JSON.stringify(text)} must be a SPIFFE ID with a path, e.g. spiffe://example.org/ns/default/sa/api`,
+    );
+  return text;
 }
 
 export function loadSidecarConfig(

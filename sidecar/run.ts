@@ -39,10 +39,13 @@ export async function runSidecarFromConfig(options: {
     return token;
   };
   const sidecar = new Sidecar({ config, bootstrapBundlePem, joinToken });
-  await sidecar.start();
-  await new Promise<void>((resolve) => {
-    process.once('SIGTERM', () => resolve());
-    process.once('SIGINT', () => resolve());
+  const signalled = new Promise<'signal'>((resolve) => {
+    process.once('SIGTERM', () => resolve('signal'));
+    process.once('SIGINT', () => resolve('signal'));
   });
+  // start() waits as long as the control plane is away; a signal meanwhile stops the wait, not the process.
+  const started = sidecar.start().then(() => 'started' as const);
+  if ((await Promise.race([started, signalled])) === 'started') await signalled;
   await sidecar.stop();
+  await started.catch(() => undefined);
 }

@@ -10,7 +10,8 @@ import { CredentialSource } from './identity/credential-source.ts';
 import { GrpcIdentityApi } from './identity/grpc-identity-api.ts';
 import { dnsAddresses } from './identity/dns-addresses.ts';
 import type { IdentityApi } from './identity/identity-api.ts';
-import { SvidManager, type SvidFailedEvent } from './identity/svid-manager.ts';
+import { SvidManager } from './identity/svid-manager.ts';
+import { SvidStateDir, type SvidStateStore } from './identity/svid-state-dir.ts';
 import { svidPeerVerifier } from './peer-verifier.ts';
 import { InboundListener } from './proxy/inbound-listener.ts';
 import { OutboundListener } from './proxy/outbound-listener.ts';
@@ -57,8 +58,12 @@ export class Sidecar {
   readonly #inbound: InboundListener[];
   readonly #outbound: OutboundListener[];
   readonly #admin: HttpListener;
+  readonly #stateDir: SvidStateDir | undefined;
+  /** The bundle stored with the SVID in the state directory: after a CA rotation the bootstrap one may be stale. */
+  #storedBundlePem: string | undefined;
   #addresses: SidecarAddresses | undefined;
-  #lastFailure: SvidFailedEvent | undefined;
+  #adminAddress: HostPort | undefined;
+  #stopping = false;
   readonly #eventListeners = new Set<(event: SidecarEvent) => void>();
 
   constructor(options: SidecarOptions, deps: SidecarDeps = {}) {
@@ -72,12 +77,27 @@ export class Sidecar {
     const grpcApi = new GrpcIdentityApi({
       address: config.controlPlane.address,
       trustDomain: config.trustDomain,
-      bundlePem: () => this.trust.bundle?.pem ?? options.bootstrapBundlePem,
+      bundlePem: () =>
+        this.trust.bundle?.pem ??
+        (this.#storedBundlePem ? this.#storedBundlePem + options.bootstrapBundlePem : options.bootstrapBundlePem),
       random,
       clock: this.#clock,
       resolve: dnsAddresses,
     });
     const api = deps.identityApi ?? grpcApi;
+    this.#stateDir = config.stateDir
+      ? new SvidStateDir({ dir: config.stateDir, onWarning: (msg, fields) => this.#logger.warn(fields, msg) })
+      : undefined;
+    const stateDir = this.#stateDir;
+    const stateStore: SvidStateStore | undefined = stateDir && {
+      load: async (spiffeId) => {
+        const stored = await stateDir.load(spiffeId);
+        this.#storedBundlePem = stored?.bundlePem;
+        return stored;
+      },
+      save: (material) => stateDir.save(material),
+      discard: () => stateDir.discard(),
+    };
     this.#state = new ControlPlaneState(config, {
       credentials: this.credentials,
       api: grpcApi,
@@ -99,10 +119,12 @@ export class Sidecar {
         trustDomain: config.trustDomain,
         keyType: config.keyType,
         joinToken: options.joinToken,
+        backoffMaxMs: config.retryMaxBackoffMs,
       },
       {
         api,
         onTrust: (t) => this.trust.offer(t.roots, t.bundleSequence, 'issuance'),
+        ...(stateStore ? { stateStore } : {}),
         // Every new SVID is served with the newest bundle known, whichever path brought it.
         credentials: {
           update: (material) =>
@@ -125,7 +147,6 @@ export class Sidecar {
             this.metrics.svidNotAfter.set(e.notAfter / 1000);
           },
           failed: (e) => {
-            this.#lastFailure = e;
             this.metrics.renewals.inc({ via: e.via, result: e.code });
           },
         },
@@ -158,6 +179,12 @@ export class Sidecar {
           verifyPeer: svidPeerVerifier(config.trustDomain, 'server'),
         }),
     );
+    // A revocation of our own SVID (pushed or fetched) is noticed at once: renewing tells the control plane's
+    // verdict, and a refused renewal withdraws the SVID and re-attests (SvidManager).
+    this.revocation.onChange((set) => {
+      const own = this.credentials.current?.material;
+      if (own !== undefined && set.isRevoked(own.serial, own.spiffeId)) void this.#svids.renewNow('own-svid-revoked');
+    });
     this.#admin = new HttpListener({
       logger: this.#logger,
       readiness: () => this.#readiness(),
@@ -207,10 +234,13 @@ export class Sidecar {
     return this.#options.config.spiffeId;
   }
 
-  /** Attests, then opens the listeners: nothing listens before the sidecar holds a valid SVID. */
   /**
-   * Starts everything or nothing: a failure at any step (no SVID, a port in use, ...) stops what had started (the
-   * event channel's NATS connection, timers) before the error is passed on, so the process can exit with it.
+   * Opens the admin endpoint, obtains the SVID (renewing a stored one, else attesting), then opens the listeners:
+   * nothing proxies before the sidecar holds a valid SVID. While the control plane cannot be reached or refuses,
+   * start() keeps waiting (the SVID manager retries with capped backoff) and /readyz says why; it rejects only for
+   * local faults (an unusable stateDir, a port in use) or when stop() is called first. It starts everything or
+   * nothing: a failed step stops what had started (NATS connection, timers, admin endpoint) before the error is
+   * passed on, so the process can exit with it.
    */
   async start(): Promise<SidecarAddresses> {
     try {
@@ -230,19 +260,25 @@ export class Sidecar {
   }
 
   async #start(): Promise<SidecarAddresses> {
+    await this.#stateDir?.prepare();
+    this.#adminAddress = await this.#admin.listen(this.#options.config.admin.listen);
     await this.#svids.start();
     if (this.#svids.state !== 'ready') {
-      this.#svids.stop();
-      const cause = this.#lastFailure;
-      throw new SigilError(
-        cause ? (cause.code as ErrorCode) : ErrorCode.UNAVAILABLE,
-        `${this.spiffeId} could not obtain its SVID${cause ? ` (${cause.code})` : ''}: check the join token, the control plane address and the bundle; the log has the details`,
+      this.#logger.warn(
+        {
+          spiffe_id: this.spiffeId,
+          admin: formatHostPort(this.#adminAddress),
+          err_code: this.#svids.lastFailure?.code,
+        },
+        'no SVID yet; waiting for the control plane (retrying with capped backoff; /readyz says why)',
       );
+      await this.#svids.whenReady();
     }
+    if (this.#stopping) throw new SigilError(ErrorCode.UNAVAILABLE, `${this.spiffeId} was stopped before it started`);
     // Revocations and policies must be known before the first connection is accepted.
     await this.#state.start();
     for (const l of [...this.#inbound, ...this.#outbound]) await l.start();
-    const admin = await this.#admin.listen(this.#options.config.admin.listen);
+    const admin = this.#adminAddress;
     const addr = (a: { address: string; port: number }): HostPort => ({ host: a.address, port: a.port });
     this.#addresses = {
       inbound: this.#inbound.map((l) => addr(l.address())),
@@ -261,11 +297,18 @@ export class Sidecar {
     return this.#addresses;
   }
 
+  /** The admin endpoint's address once it listens (before the SVID is obtained), for probes while waiting. */
+  get adminAddress(): HostPort | undefined {
+    return this.#adminAddress;
+  }
+
   /** Stops accepting, lets open connections finish for up to `drainTimeoutMs`, then closes the rest. */
   async stop(drainTimeoutMs = this.#options.config.drainTimeoutMs): Promise<void> {
+    this.#stopping = true;
     this.#svids.stop();
     await this.#state.stop();
-    await Promise.all([...this.#inbound, ...this.#outbound].map((l) => l.stop({ drainTimeoutMs })));
+    if (this.#addresses !== undefined)
+      await Promise.all([...this.#inbound, ...this.#outbound].map((l) => l.stop({ drainTimeoutMs })));
     await this.#admin.close();
     this.#logger.info({ spiffe_id: this.spiffeId }, 'sidecar stopped');
   }
@@ -275,6 +318,7 @@ export class Sidecar {
     const current = this.credentials.current?.material;
     const valid = state === 'ready' || state === 'renewing';
     const fromControlPlane = this.#state.readinessChecks();
+    const failure = this.#svids.lastFailure;
     return {
       ready: valid && fromControlPlane.ready && this.#addresses !== undefined,
       checks: {
@@ -282,10 +326,28 @@ export class Sidecar {
           ok: valid,
           detail: current
             ? `${state}; serial ${current.serial} valid until ${new Date(current.notAfter).toISOString()}`
-            : state,
+            : `${svidStateReason(state)}${failure ? `; last attempt failed with ${failure.code}: ${failure.message}` : ''}`,
+        },
+        listeners: {
+          ok: this.#addresses !== undefined,
+          detail: this.#addresses !== undefined ? 'open' : 'not open until the sidecar holds an SVID',
         },
         ...fromControlPlane.checks,
       },
     };
+  }
+}
+
+/** What each SVID state means for an operator reading /readyz (docs/operator-guide.md, "Day 2"). */
+function svidStateReason(state: string): string {
+  switch (state) {
+    case 'starting':
+      return 'starting: no SVID yet, waiting for the control plane to issue one';
+    case 'expired':
+      return 'expired: the SVID ran out before a renewal succeeded; re-attesting (needs a join token)';
+    case 'revoked':
+      return 'revoked: this SVID is revoked; re-attesting as soon as a valid join token is available';
+    default:
+      return state;
   }
 }

@@ -178,7 +178,23 @@ t.test('full root rotation under load: no failed handshake, no dropped connectio
     t.equal(ok.code, 0, `${name}: openssl verify with the new bundle alone: ${ok.out.trim()}`);
     const old = await opensslVerify(cp.dataDir, `${name}-old`, oldRootPem, chain);
     t.not(old.code, 0, `${name}: the old root does not verify it`);
+    // Issue 20: the README's line, with the data directory's own files, works after the rotation too.
+    const leaf = join(cp.dataDir, `${name}-leaf.pem`);
+    const readme = await run('openssl', [
+      'verify',
+      '-CAfile',
+      join(cp.dataDir, 'bundle.pem'),
+      '-untrusted',
+      join(cp.dataDir, 'intermediate.pem'),
+      leaf,
+    ]);
+    t.equal(readme.code, 0, `${name}: README's openssl verify line: ${readme.stdout}${readme.stderr}`);
   }
+  t.equal(
+    normalSerial(new X509Certificate(await readFile(join(cp.dataDir, 'root.pem'), 'utf8')).serialNumber),
+    normalSerial(newRoot),
+    'root.pem is the root in force',
+  );
   // The admin credential was re-issued under the new CA, so the operator keeps working after retire.
   const admin = new AdminApi({ address: cp.grpcAddress, credentialsDir: join(cp.dataDir, 'admin') });
   t.teardown(() => admin.close());

@@ -538,6 +538,18 @@ t.test('Identity and Admin APIs refuse bad input with a code, a reason, and no c
     );
   });
 
+  t.test('a bundle from another CA is named as such, not as an unreachable control plane (issue 20)', async (t) => {
+    const otherCa = await makeTestPki(TD);
+    const api = new GrpcIdentityApi({ address: cp.address, bundlePem: () => otherCa.root.pem, trustDomain: TD });
+    const err = await api.fetchTrust().then(
+      () => undefined,
+      (e: unknown) => e as { code?: string; message?: string },
+    );
+    t.equal(err?.code, ErrorCode.CONTROL_PLANE_UNTRUSTED);
+    t.match(err?.message, /does not chain to the bundle you gave/);
+    t.notMatch(err?.message, /unreachable/);
+  });
+
   t.test('no refusal and no log line carries a join token or private key', async (t) => {
     t.ok(tokensUsed.length > 20 && messages.length > 40, 'the checks below saw many tokens and messages');
     const logText = cp.logs.join('');

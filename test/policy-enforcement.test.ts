@@ -1,4 +1,5 @@
 import t from 'tap';
+import { createLogger } from '../common/logger.ts';
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { startControlPlane } from './fixtures/control-plane-fixture.ts';
@@ -50,8 +51,19 @@ t.test('allow-policies enforced by real sidecars', async (t) => {
     await cp.stop();
     await nats.stop();
   });
+  const batchLogs: string[] = [];
   const start = async (name: string, yaml: string[]) => {
-    const s = await startSidecar(cp, { spiffeId: id(name), natsServers: [nats.url], trustRefreshInterval: '1h', yaml });
+    const logger =
+      name === 'batch'
+        ? createLogger({ component: 'sidecar', destination: { write: (l: string) => void batchLogs.push(l) } })
+        : undefined;
+    const s = await startSidecar(cp, {
+      spiffeId: id(name),
+      natsServers: [nats.url],
+      trustRefreshInterval: '1h',
+      yaml,
+      ...(logger ? { logger } : {}),
+    });
     sidecars.push(s);
     return s;
   };
@@ -101,6 +113,15 @@ t.test('allow-policies enforced by real sidecars', async (t) => {
       const before = app.accepted;
       t.equal(await roundTrip(batchToApi, 'nope'), '', 'batch is refused');
       t.equal(app.accepted, before, 'the app never saw the denied connection');
+      // Issue 20: the caller's side says it was refused, and by whom, instead of a handshake "ok".
+      const callerMetrics = await (await fetch(`http://127.0.0.1:${batch.addresses.admin.port}/metrics`)).text();
+      t.match(callerMetrics, /sigil_connections_refused_total\{direction="outbound",reason="refused_by_peer"\} [1-9]/);
+      const refusal = batchLogs.map((l) => JSON.parse(l)).find((l) => l.reason === 'refused_by_peer');
+      t.match(refusal, {
+        msg: 'connection refused',
+        peer: id('api'),
+        tls_alert_or_reset: /close|ECONNRESET|EPIPE|ALERT/,
+      });
       for (const [from, port] of [
         [id('web'), apiPort],
         [id('batch'), apiPort],

@@ -230,12 +230,21 @@ export function registerCaCommands(program: Command, io: CliIo): void {
     .option('--json', 'print as JSON')
     .action(async (opts: AdminFlags & { json?: boolean }) => {
       const res = await withAdmin(io, opts, (api) => api.rotateCa({ step: 'retire' }));
-      const blockers = res.blockers.map((c) => ({
-        serial: c.serial ?? '',
-        spiffeId: c.spiffeId ?? '',
-        kind: c.kind ?? '',
-        notAfter: iso(c.notAfterUnixMs),
-      }));
+      const { retireGuidance } = await import('./retire-guidance.ts');
+      const now = Date.now();
+      const blockers = res.blockers.map((c) =>
+        retireGuidance(
+          {
+            serial: c.serial ?? '',
+            spiffeId: c.spiffeId ?? '',
+            kind: c.kind ?? '',
+            notBefore: Number(c.notBeforeUnixMs ?? 0),
+            notAfter: Number(c.notAfterUnixMs ?? 0),
+            issuedAt: Number(c.issuedAtUnixMs ?? 0),
+          },
+          now,
+        ),
+      );
       if (opts.json) {
         printJson(io, { ...caJson(res.status ?? {}), blockers });
       } else if (blockers.length === 0) {
@@ -244,14 +253,15 @@ export function registerCaCommands(program: Command, io: CliIo): void {
       } else {
         printTable(
           io,
-          ['SPIFFE ID', 'KIND', 'SERIAL', 'NOT AFTER'],
-          blockers.map((b) => [b.spiffeId, b.kind, b.serial, b.notAfter]),
+          ['SERIAL', 'SPIFFE ID', 'KIND', 'LAST RENEWAL', 'CLEARED BY'],
+          blockers.map((b) => [b.serial, b.spiffeId, b.kind, b.lastRenewal, b.clearedBy]),
         );
       }
       if (blockers.length > 0) {
+        const orphans = blockers.filter((b) => b.orphaned && b.kind !== 'control-plane').length;
         throw new SigilError(
           ErrorCode.CA_ROTATION_BLOCKED,
-          `${blockers.length} live certificate(s) still chain to the previous root (listed above): wait for them to renew (sigil rotate status), rotate them (sigil rotate --spiffe-id), or revoke them; nothing was changed`,
+          `${blockers.length} live certificate(s) still chain to the previous root (listed above with what clears each${orphans > 0 ? `; ${orphans} orphaned: silent past their renewal time, so nothing will renew them and revoking is safe` : ''}); nothing was changed`,
         );
       }
     });

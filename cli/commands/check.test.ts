@@ -79,3 +79,27 @@ t.test('sigil check rules', async (t) => {
       t.equal(got.filter((f) => f.check.endsWith('expiry')).length, 0, `${name}: nothing about expiry`);
   }
 });
+
+t.test('with the control plane down, sigil check still prints every local check and exits 1', async (t) => {
+  const { mkdtemp, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { initCa } = await import('../../control-plane/index.ts');
+  const { runCli } = await import('../program.ts');
+  const dir = await mkdtemp(join(tmpdir(), 'sigil-check-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  await initCa({ dataDir: dir, trustDomain: 'example.org', keyType: 'ec-p256', passphrase: 'x', now: Date.now() });
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(['check', '--data-dir', dir, '--control-plane', '127.0.0.1:1'], {
+    stdout: { write: (s: string) => (stdout += s) },
+    stderr: { write: (s: string) => (stderr += s) },
+    env: {},
+    cwd: dir,
+  });
+  t.equal(code, 1, stderr);
+  t.match(stdout, /^ERROR\s+connectivity: .*unreachable.*skipped the checks that need it/m);
+  t.match(stdout, /^OK\s+root expiry \(local\): .*root\.pem: [0-9a-f]+ expires in \d+ days$/m);
+  t.match(stdout, /^OK\s+intermediate expiry \(local\): /m);
+  t.match(stdout, /^OK\s+admin credential: /m);
+});

@@ -1,3 +1,4 @@
+import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
 import { withAdmin, withAdminOptions, type AdminFlags } from '../admin-connection.ts';
@@ -83,43 +84,68 @@ export function checkFindings(input: {
   return findings;
 }
 
+/** The checks that ask the control plane over the Admin API; rejects when it cannot be reached. */
+async function remoteFindings(io: CliIo, opts: AdminFlags): Promise<CheckFinding[]> {
+  const { ca, policies } = await withAdmin(io, opts, async (api) => ({
+    ca: await api.showCa(),
+    policies: await api.listPolicies(),
+  }));
+  // The CAs in force (and a prepared one): a retired generation's expiry is nobody's problem.
+  const generations = [ca.current, ca.next].filter((g) => g !== null && g !== undefined);
+  const cas = generations
+    .flatMap(
+      (g) =>
+        [
+          ['root', g.root],
+          ['intermediate', g.intermediate],
+        ] as const,
+    )
+    .filter(([, c]) => c !== null && c !== undefined)
+    .map(([kind, c]) => ({
+      kind,
+      serial: c!.serial ?? '',
+      notAfter: Number(c!.notAfterUnixMs ?? 0),
+      status: 'active',
+    }));
+  return checkFindings({
+    now: Date.now(),
+    cas,
+    defaultAction: policies.defaultAction,
+    policyCount: policies.policies.length,
+    caRotation: {
+      phase: ca.phase,
+      scheduledStep: ca.scheduledStep || undefined,
+      scheduledAt: ca.scheduledAtUnixMs ? Number(ca.scheduledAtUnixMs) : undefined,
+    },
+  });
+}
+
 export function registerCheckCommands(program: Command, io: CliIo): void {
   withAdminOptions(program.command('check'))
     .description('doctor: control-plane connectivity, CA expiry and rotation, policy defaults; exit 1 on errors')
     .option('--json', 'print JSON')
     .action(async (opts: AdminFlags & { json?: boolean }) => {
-      const { ca, policies } = await withAdmin(io, opts, async (api) => ({
-        ca: await api.showCa(),
-        policies: await api.listPolicies(),
-      }));
-      // The CAs in force (and a prepared one): a retired generation's expiry is nobody's problem.
-      const generations = [ca.current, ca.next].filter((g) => g !== null && g !== undefined);
-      const cas = generations
-        .flatMap(
-          (g) =>
-            [
-              ['root', g.root],
-              ['intermediate', g.intermediate],
-            ] as const,
-        )
-        .filter(([, c]) => c !== null && c !== undefined)
-        .map(([kind, c]) => ({
-          kind,
-          serial: c!.serial ?? '',
-          notAfter: Number(c!.notAfterUnixMs ?? 0),
-          status: 'active',
-        }));
-      const findings = checkFindings({
-        now: Date.now(),
-        cas,
-        defaultAction: policies.defaultAction,
-        policyCount: policies.policies.length,
-        caRotation: {
-          phase: ca.phase,
-          scheduledStep: ca.scheduledStep || undefined,
-          scheduledAt: ca.scheduledAtUnixMs ? Number(ca.scheduledAtUnixMs) : undefined,
-        },
-      });
+      const { localCertificateFiles, localFindings } = await import('./check-local.ts');
+      const dataDir = resolve(io.cwd, opts.dataDir ?? io.env['SIGIL_DATA_DIR'] ?? './data');
+      const credentialsDir = resolve(
+        io.cwd,
+        opts.adminCredentials ?? io.env['SIGIL_ADMIN_CREDENTIALS'] ?? join(dataDir, 'admin'),
+      );
+      // Local checks first and always: with the control plane down they are what the operator still gets.
+      const local = localFindings(Date.now(), localCertificateFiles(dataDir, credentialsDir));
+      let remote: CheckFinding[];
+      try {
+        remote = await remoteFindings(io, opts);
+      } catch (err) {
+        remote = [
+          {
+            severity: 'error',
+            check: 'connectivity',
+            message: `${err instanceof Error ? err.message : String(err)}; skipped the checks that need it (CA rotation, policies)`,
+          },
+        ];
+      }
+      const findings = [...remote.slice(0, 1), ...local, ...remote.slice(1)];
       if (opts.json) printJson(io, findings);
       else
         for (const f of findings) io.stdout.write(`${f.severity.toUpperCase().padEnd(7)} ${f.check}: ${f.message}\n`);

@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
 import type { sigil } from '../../proto/index.ts';
 import { withAdmin, withAdminOptions, type AdminFlags } from '../admin-connection.ts';
-import { printJson, printTable, type CliIo } from '../io.ts';
+import { ExitStatus, printJson, printTable, type CliIo } from '../io.ts';
 
 function readPolicyFile(io: CliIo, file: string): string {
   try {
@@ -34,6 +34,8 @@ function printApply(io: CliIo, r: sigil.v1.IApplyPoliciesResponse, dryRun: boole
     .join('; ');
   if (dryRun) io.stdout.write(`dry run (nothing applied; current version ${r.version}): ${summary || 'no change'}\n`);
   else if (r.applied) io.stdout.write(`applied policy version ${r.version}: ${summary}\n`);
+  else if ((r.findings ?? []).some((f) => f.severity === 'error'))
+    io.stdout.write(`refused: nothing applied, version stays ${r.version} (the findings say why)\n`);
   else io.stdout.write(`nothing applied (version stays ${r.version}): ${summary || 'no change'}\n`);
   for (const c of r.changes ?? []) io.stdout.write(`  ${c.from} -> ${c.to}: ${c.before} => ${c.after}\n`);
 }
@@ -75,7 +77,7 @@ export function registerPolicyCommands(program: Command, io: CliIo): void {
       );
     });
   withAdminOptions(policy.command('get'))
-    .description('one policy, as YAML-like text or JSON')
+    .description('one policy, as an AllowPolicy document that policy apply -f takes back, or JSON')
     .argument('<name>')
     .option('--json', 'print JSON')
     .action(async (name: string, opts: AdminFlags & { json?: boolean }) => {
@@ -84,8 +86,18 @@ export function registerPolicyCommands(program: Command, io: CliIo): void {
       if (!p)
         throw new SigilError(ErrorCode.NOT_FOUND, `no policy named ${JSON.stringify(name)}: see sigil policy list`);
       if (opts.json) return printJson(io, p);
+      const { stringify } = await import('yaml');
+      const allow = (p.allow ?? []).map((a) => ({ from: a.from, ...(a.ports?.length ? { ports: [...a.ports] } : {}) }));
       io.stdout.write(
-        `${[`name: ${p.name}`, `destination: ${p.destination}`, `mode: ${p.mode}`, 'allow:', ...(p.allow ?? []).map((a) => `  - from: ${a.from}${a.ports?.length ? `\n    ports: [${a.ports.join(', ')}]` : ''}`)].join('\n')}\n`,
+        stringify(
+          {
+            apiVersion: 'sigil.dev/v1',
+            kind: 'AllowPolicy',
+            metadata: { name: p.name },
+            spec: { destination: p.destination, mode: p.mode, allow },
+          },
+          { flowCollectionPadding: false },
+        ),
       );
     });
   withAdminOptions(policy.command('delete'))
@@ -96,7 +108,7 @@ export function registerPolicyCommands(program: Command, io: CliIo): void {
       printApply(io, r, false);
     });
   withAdminOptions(policy.command('explain'))
-    .description('why a call would be allowed or denied')
+    .description('why a call would be allowed or denied (revocation included); exit 1 on DENY')
     .requiredOption('--from <id>', 'the calling SPIFFE ID')
     .requiredOption('--to <id>', 'the destination SPIFFE ID')
     .option('--port <port>', 'destination port')
@@ -105,10 +117,27 @@ export function registerPolicyCommands(program: Command, io: CliIo): void {
       const port = opts.port === undefined ? 0 : Number(opts.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535)
         throw new SigilError(ErrorCode.INVALID_ARGUMENT, `--port must be 1-65535, got ${JSON.stringify(opts.port)}`);
+      const { parseSpiffeId } = await import('../../common/spiffe-id.ts');
+      for (const [flag, text] of [
+        ['--from', opts.from],
+        ['--to', opts.to],
+      ] as const) {
+        try {
+          parseSpiffeId(text);
+        } catch (err) {
+          throw new SigilError(
+            ErrorCode.INVALID_ARGUMENT,
+            `${flag} ${JSON.stringify(text)} is not a SPIFFE ID (${(err as Error).message}); give one like spiffe://example.org/ns/prod/sa/web`,
+          );
+        }
+      }
       const d = await withAdmin(io, opts, (api) => api.explainPolicy({ from: opts.from, to: opts.to, port }));
-      if (opts.json) return printJson(io, d.toJSON());
-      io.stdout.write(
-        `${d.decision.toUpperCase()}${d.policy ? ` by policy ${d.policy}${d.rule >= 0 ? ` rule ${d.rule}` : ''}` : ''} (policy version ${d.policyVersion})\n  ${d.explanation}\n`,
-      );
+      if (opts.json) printJson(io, d.toJSON());
+      else
+        io.stdout.write(
+          `${d.decision.toUpperCase()}${d.policy ? ` by policy ${d.policy}${d.rule >= 0 ? ` rule ${d.rule}` : ''}` : ''} (policy version ${d.policyVersion})\n  ${d.explanation}\n`,
+        );
+      // Scripts branch on the exit code: 1 when the call would be refused (audit-deny is let through).
+      if (d.decision === 'deny') throw new ExitStatus(1, 'denied');
     });
 }

@@ -1,5 +1,5 @@
 import type { Clock } from '../../common/clock.ts';
-import type { Logger } from '../../common/logger.ts';
+import { LogField, type Logger } from '../../common/logger.ts';
 import type { ControlPlaneMetrics } from '../metrics.ts';
 import type { Store } from '../store/store.ts';
 import type { AcmeSettings } from './acme-config.ts';
@@ -30,7 +30,7 @@ export function createAcmeDuty(
   },
 ): { service: AcmeService; loop: AcmeRenewalLoop } {
   const resolved = settings ?? NO_DECLARATIONS;
-  const logger = deps.logger.child({ component: 'acme' });
+  const logger = deps.logger.child({ [LogField.subsystem]: 'acme' });
   const service = new AcmeService(resolved, {
     store: deps.store,
     passphrase: deps.passphrase,

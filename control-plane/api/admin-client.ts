@@ -116,6 +116,14 @@ export class AdminApi {
     );
   }
 
+  listJoinTokens(): Promise<sigil.v1.ListJoinTokensResponse> {
+    return this.#call('listing join tokens', (client, cb) => client.listJoinTokens({}, this.#options(), cb));
+  }
+
+  revokeJoinToken(id: string): Promise<sigil.v1.JoinTokenInfo> {
+    return this.#call('revoking a join token', (client, cb) => client.revokeJoinToken({ id }, this.#options(), cb));
+  }
+
   createJoinToken(request: sigil.v1.ICreateJoinTokenRequest): Promise<sigil.v1.CreateJoinTokenResponse> {
     return this.#call('creating a join token', (client, cb) => client.createJoinToken(request, this.#options(), cb));
   }

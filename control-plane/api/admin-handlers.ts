@@ -1,6 +1,19 @@
 import { ErrorCode, SigilError } from '../../common/errors.ts';
 import type { sigil, AdminServer } from '../../proto/index.ts';
-import type { JoinTokens } from '../issuance/join-tokens.ts';
+import { joinTokenId, type JoinTokens } from '../issuance/join-tokens.ts';
+import type { JoinTokenRecord } from '../store/store.ts';
+
+function joinTokenInfo(r: JoinTokenRecord): sigil.v1.IJoinTokenInfo {
+  return {
+    id: joinTokenId(r),
+    spiffeId: r.spiffeId,
+    prefix: r.matchPrefix === true,
+    createdAtUnixMs: r.createdAt,
+    expiresAtUnixMs: r.expiresAt,
+    usesRemaining: r.usesRemaining,
+    revokedAtUnixMs: r.revokedAt ?? 0,
+  };
+}
 import type { RevocationRegistry } from '../revocation/revocation-registry.ts';
 import type { CertificateKind, Store } from '../store/store.ts';
 import type { Clock } from '../../common/clock.ts';
@@ -57,6 +70,7 @@ export function adminHandlers(deps: AdminHandlerDeps): AdminServer {
         spiffeId: request.spiffeId,
         ttlMs: request.ttlSeconds * 1000,
         uses: request.uses,
+        prefix: request.prefix,
       });
       deps.onTokenCreated?.();
       return {
@@ -64,7 +78,17 @@ export function adminHandlers(deps: AdminHandlerDeps): AdminServer {
         spiffeId: created.spiffeId,
         expiresAtUnixMs: created.expiresAt,
         uses: created.uses,
+        prefix: created.prefix,
+        id: created.id,
       };
+    }),
+    listJoinTokens: unary('ListJoinTokens', deps, async (_request: sigil.v1.ListJoinTokensRequest, call) => {
+      await guard(call);
+      return { tokens: (await deps.tokens.list()).map(joinTokenInfo) };
+    }),
+    revokeJoinToken: unary('RevokeJoinToken', deps, async (request: sigil.v1.RevokeJoinTokenRequest, call) => {
+      await guard(call);
+      return joinTokenInfo(await deps.tokens.revoke(request.id));
     }),
     listCertificates: unary('ListCertificates', deps, async (request: sigil.v1.ListCertificatesRequest, call) => {
       await guard(call);
@@ -90,6 +114,7 @@ export function adminHandlers(deps: AdminHandlerDeps): AdminServer {
       ...deps,
       guard,
       policies: deps.policies,
+      revokedIdentity: (id) => deps.store.getRevokedIdentity(id),
       knownIdentities: async () => [
         ...new Set(
           (await deps.store.listCertificates({ kind: 'svid', status: 'active', notAfterAfter: deps.clock.now() })).map(

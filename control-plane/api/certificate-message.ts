@@ -11,7 +11,8 @@ export function certificateMessage(record: CertificateRecord): sigil.v1.ICertifi
     notBeforeUnixMs: record.notBefore,
     notAfterUnixMs: record.notAfter,
     issuerSerial: record.issuerSerial ?? '',
-    status: record.status,
+    // A renewal replaced it: still valid, but no longer the one in use (issue 20; issue 12 owns the full status model).
+    status: record.status === 'active' && record.supersededBy ? 'superseded' : record.status,
     issuedAtUnixMs: record.issuedAt,
     der: record.der,
   };

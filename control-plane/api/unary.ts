@@ -30,7 +30,7 @@ export function unary<Req, Res>(
           deps.onRefused(rpc, err.code);
           if (deps.logRefusal?.(rpc, err.code) !== false)
             deps.logger.info(
-              { rpc, [LogField.errCode]: err.code, [LogField.peer]: call.getPeer(), msg: err.message },
+              { rpc, [LogField.errCode]: err.code, [LogField.peer]: call.getPeer(), error: err.message },
               'request refused',
             );
           callback({ code: grpcStatusFor(err.code), details: err.message, metadata });

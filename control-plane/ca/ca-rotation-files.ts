@@ -227,7 +227,28 @@ export async function retireCaFiles(
   if (oldRoot) await writeBundleFiles(options.dataDir, meta, bundlePemWithout(oldRoot));
   const { previous: _dropped, ...updated } = meta;
   await writeCaMetadata(caFilePaths(options.dataDir).meta, updated);
+  await publishCaInForce(options.dataDir, updated);
   return { meta: updated, ...(oldRoot ? { removedRoot: oldRoot } : {}) };
+}
+
+/**
+ * The top-level root.pem and intermediate.pem are what operators (and the README's `openssl verify` line) reach for:
+ * once nothing refers to the first generation's copies any more (after retire), they become copies of the CA in
+ * force. Each replaced in one rename; a generation's own files stay where ca.json says.
+ */
+export async function publishCaInForce(dataDir: string, meta: CaMetadata): Promise<void> {
+  const referenced = new Set([
+    ...Object.values(meta.files),
+    ...(meta.next ? Object.values(meta.next) : []),
+    ...(meta.previous ? [meta.previous.rootCert, meta.previous.intermediateCert] : []),
+  ]);
+  for (const [top, inForce] of [
+    [CA_FILE_NAMES.rootCert, meta.files.rootCert],
+    [CA_FILE_NAMES.intermediateCert, meta.files.intermediateCert],
+  ] as const) {
+    if (inForce === top || referenced.has(top)) continue;
+    await replaceFile(join(dataDir, top), await readFile(join(dataDir, inForce), 'utf8'), 0o644);
+  }
 }
 
 /** The roots the committed state needs in the bundle: the current one, and the next or previous one. */

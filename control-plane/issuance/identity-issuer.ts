@@ -3,7 +3,7 @@ import { ErrorCode, SigilError } from '../../common/errors.ts';
 import type { KeyType } from '../../common/key-type.ts';
 import type { SpiffeId } from '../../common/spiffe-id.ts';
 import type { CertificateKind, Store } from '../store/store.ts';
-import { hashJoinToken } from './join-tokens.ts';
+import { hashJoinToken, joinTokenId, tokenAllows } from './join-tokens.ts';
 
 /** What the issuer needs of a checked CSR. */
 export interface CheckedCsr {
@@ -87,19 +87,27 @@ export class IdentityIssuer {
         ErrorCode.TOKEN_EXPIRED,
         'the join token has expired: create a new one with `sigil token create`',
       );
+    if (token.revokedAt !== undefined)
+      throw new SigilError(
+        ErrorCode.TOKEN_INVALID,
+        `the join token ${joinTokenId(token)} was revoked (sigil token revoke): create a new one with \`sigil token create\``,
+      );
     if (token.usesRemaining <= 0)
       throw new SigilError(
         ErrorCode.TOKEN_USED,
         'the join token has already been used: join tokens are single-use unless created with --uses',
       );
-    await this.#refuseRevokedIdentity(token.spiffeId);
+    if (!token.matchPrefix) await this.#refuseRevokedIdentity(token.spiffeId);
     const csr = await this.#deps.checkCsr(csrDer);
-    if (csr.spiffeId.uri !== token.spiffeId) {
+    if (!tokenAllows(token, csr.spiffeId.uri)) {
       throw new SigilError(
         ErrorCode.TOKEN_SPIFFE_ID_MISMATCH,
-        `the join token is bound to ${token.spiffeId}, but the CSR asks for ${csr.spiffeId.uri}`,
+        token.matchPrefix
+          ? `the join token is bound to the prefix ${token.spiffeId}/, but the CSR asks for ${csr.spiffeId.uri}`
+          : `the join token is bound to ${token.spiffeId}, but the CSR asks for ${csr.spiffeId.uri}`,
       );
     }
+    if (token.matchPrefix) await this.#refuseRevokedIdentity(csr.spiffeId.uri);
     await this.#refuseKnownKey(csr.publicKeySha256);
     // Sign first, then use the token and record the certificate in one transaction: a crash or a full disk in
     // between leaves the token usable and nothing recorded (the signed certificate is never handed out).

@@ -51,7 +51,17 @@ t.test('create', async (t) => {
     const h = await harness(t);
     const created = await h.tokens.create({ spiffeId: API });
     t.match(created.token, /^sigil-jt-[A-Za-z0-9_-]{43}$/, '32 random bytes, base64url, with a recognisable prefix');
-    t.same({ ...created, token: '' }, { token: '', spiffeId: API, expiresAt: h.clock.now() + DEFAULT_TTL_MS, uses: 1 });
+    t.same(
+      { ...created, token: '' },
+      {
+        token: '',
+        id: hashJoinToken(created.token).slice(0, 12),
+        spiffeId: API,
+        expiresAt: h.clock.now() + DEFAULT_TTL_MS,
+        uses: 1,
+        prefix: false,
+      },
+    );
     t.same(await h.store.getJoinToken(hashJoinToken(created.token)), {
       tokenHash: createHash('sha256').update(created.token).digest('hex'),
       spiffeId: API,
@@ -73,7 +83,7 @@ t.test('create', async (t) => {
     const columns = Object.keys(h.rows()[0] ?? {}).sort();
     t.same(
       columns,
-      ['created_at', 'expires_at', 'spiffe_id', 'token_hash', 'uses_remaining'],
+      ['created_at', 'expires_at', 'match_prefix', 'revoked_at', 'spiffe_id', 'token_hash', 'uses_remaining'],
       'no column could hold the token',
     );
   });

@@ -87,3 +87,20 @@ t.test('replicas sharing an identity each need their own renewal; a vanished one
   t.same(progress.pending, [id('s')], 'a renewal before the order does not count');
   t.same(progress.targets, [id('s')], 'one instance: the certificate replaced before the order is not another one');
 });
+
+t.test('an instance that re-attested instead of renewing is an orphan, not pending (issue 20)', async (t) => {
+  // Attested 40 minutes before the order: due to renew 36 minutes (+1) into its hour, it never did; the same
+  // identity attested again after the order (its state directory was lost), so nothing links the two.
+  const old = cert(id('x'), T0 - 40 * 60_000, { serial: 'x-old' });
+  const reattested = cert(id('x'), T0 + 10_000, { serial: 'x-new' });
+  const progress = rotationProgress(order, [old, reattested], T0 + 60_000, 60_000);
+  t.same(progress, { targets: [id('x')], rotated: [id('x')], pending: [], failed: [] });
+  const silentOnly = rotationProgress(order, [old], T0 + 60_000, 60_000);
+  t.same(silentOnly.pending, [id('x')], 'silent and nothing newer: not rotated, still pending in the window');
+  const fresh = cert(id('y'), T0 - 1_000, { serial: 'y-old' });
+  t.same(
+    rotationProgress(order, [fresh, cert(id('y'), T0 + 10_000, { serial: 'y-new' })], T0 + 60_000, 60_000).pending,
+    [id('y')],
+    'a live instance inside its renewal time is still waited for, whatever else attested',
+  );
+});

@@ -27,8 +27,9 @@ export function targetOfRecord(order: Pick<RotationOrderRecord, 'targetKind' | '
  * Progress of one order, from the inventory alone. Its targets are the workload identities with a certificate live
  * at the order's time; each such certificate is one instance (replicas share a SPIFFE ID). An instance is done
  * once a renewal after the order replaced its certificate (the lineage Renew records), or once that certificate
- * expired unrenewed (the instance is gone); an identity counts as rotated when all its instances are done and at
- * least one of them renewed.
+ * expired unrenewed or went silent past its renewal time (the instance is gone, or re-attested instead of renewing:
+ * an orphan); an identity counts as rotated when all its instances are done and at least one of them renewed or the
+ * identity re-attested after the order.
  */
 export function rotationProgress(
   order: RotationOrderRecord,
@@ -49,16 +50,36 @@ export function rotationProgress(
     const entry = instances.get(c.spiffeId) ?? { done: 0, renewed: 0, total: 0 };
     entry.total++;
     if (renewed) entry.renewed++;
-    if (renewed || c.notAfter <= now) entry.done++;
+    if (renewed || c.notAfter <= now || orphaned(c, now)) entry.done++;
     instances.set(c.spiffeId, entry);
   }
   const sorted = [...instances.keys()].sort();
+  // A certificate issued after the order that renews no instance: the identity re-attested (a lost state dir).
+  const successors = new Set(workloadCertificates.map((c) => c.supersededBy).filter((s) => s !== null));
+  const reattested = new Set(
+    workloadCertificates
+      .filter((c) => c.kind === 'svid' && c.issuedAt > order.createdAt && !successors.has(c.serial))
+      .map((c) => c.spiffeId),
+  );
   const isRotated = (id: string) => {
     const e = instances.get(id)!;
-    return e.done === e.total && e.renewed > 0;
+    return e.done === e.total && (e.renewed > 0 || reattested.has(id));
   };
   const done = sorted.filter(isRotated);
   const waiting = sorted.filter((id) => !isRotated(id));
   const over = now >= order.createdAt + order.windowMs + graceMs;
   return { targets: sorted, rotated: done, pending: over ? [] : waiting, failed: over ? waiting : [] };
+}
+
+/**
+ * Silent past its renewal time: sidecars renew at half life (±10 % jitter), so a certificate neither replaced nor
+ * expired at 60 % of its life plus a minute has no one renewing it any more (`sigil ca rotate retire` says the same).
+ */
+export function orphaned(
+  c: Pick<CertificateRecord, 'issuedAt' | 'notBefore' | 'notAfter' | 'supersededBy'>,
+  now: number,
+): boolean {
+  if (c.supersededBy) return false;
+  const start = Math.max(c.notBefore, c.issuedAt);
+  return now > start + (c.notAfter - start) * 0.6 + 60_000;
 }

@@ -109,6 +109,14 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE revocations ADD COLUMN listed_past_expiry INTEGER NOT NULL DEFAULT 0;
     `,
   },
+  {
+    version: 8,
+    name: 'join tokens bound to a path prefix, and revocable',
+    sql: `
+      ALTER TABLE join_tokens ADD COLUMN match_prefix INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE join_tokens ADD COLUMN revoked_at INTEGER;
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

@@ -3,7 +3,7 @@ import { FakeClock } from '../../common/clock.ts';
 import { ErrorCode, isSigilError } from '../../common/errors.ts';
 import { adminQuery, POSTGRES_URL, TestSchemas, uniqueName } from '../../test/fixtures/postgres.ts';
 import { freePort } from '../../test/fixtures/nats-server.ts';
-import { MIGRATIONS, type Migration, postgresDdl } from './migrations.ts';
+import { LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration, postgresDdl } from './migrations.ts';
 import { PostgresStore, type PostgresStoreOptions } from './postgres-store.ts';
 import { runStoreContract } from './store-contract.ts';
 
@@ -96,12 +96,12 @@ t.test('an upgrade applies only the new migrations and records when; a failing o
   await first.close();
   clock.advance(HOUR);
   const next: Migration = {
-    version: MIGRATIONS.length + 1,
+    version: LATEST_SCHEMA_VERSION + 1,
     name: 'probe',
     sql: 'CREATE TABLE upgrade_probe (n INTEGER)',
   };
   const bad: Migration = {
-    version: MIGRATIONS.length + 2,
+    version: LATEST_SCHEMA_VERSION + 2,
     name: 'broken',
     sql: 'CREATE TABLE half (x INTEGER); CREATE TABLE oops (',
   };
@@ -125,7 +125,7 @@ t.test('an upgrade applies only the new migrations and records when; a failing o
 t.test('a schema from a newer Sigil is refused and left unchanged', async (t) => {
   const schema = schemas.newSchema();
   await (await opened(t, { schema })).close();
-  await adminQuery(`INSERT INTO ${schema}.schema_migrations VALUES (${MIGRATIONS.length + 100}, 'future', 0)`);
+  await adminQuery(`INSERT INTO ${schema}.schema_migrations VALUES (${LATEST_SCHEMA_VERSION + 100}, 'future', 0)`);
   const err = await openError({ url: POSTGRES_URL, schema });
   t.ok(isSigilError(err, ErrorCode.STORE_SCHEMA_NEWER));
   t.match((err as Error).message, /written by a newer Sigil; upgrade Sigil/);

@@ -171,8 +171,8 @@ export abstract class SqlStore implements Store {
   async insertJoinToken(r: JoinTokenRecord): Promise<void> {
     await this.db.run(
       'recording a join token',
-      'INSERT INTO join_tokens (token_hash, spiffe_id, created_at, expires_at, uses_remaining) VALUES (?, ?, ?, ?, ?)',
-      [r.tokenHash, r.spiffeId, r.createdAt, r.expiresAt, r.usesRemaining],
+      'INSERT INTO join_tokens (token_hash, spiffe_id, created_at, expires_at, uses_remaining, match_prefix, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      [r.tokenHash, r.spiffeId, r.createdAt, r.expiresAt, r.usesRemaining, r.matchPrefix ? 1 : 0, r.revokedAt ?? null],
     );
   }
 
@@ -194,7 +194,7 @@ export abstract class SqlStore implements Store {
   async #consume(x: SqlExecutor, tokenHash: string, now: number): Promise<ConsumeTokenResult> {
     const row = await x.get(
       'using a join token',
-      'UPDATE join_tokens SET uses_remaining = uses_remaining - 1 WHERE token_hash = ? AND uses_remaining > 0 AND expires_at > ? RETURNING *',
+      'UPDATE join_tokens SET uses_remaining = uses_remaining - 1 WHERE token_hash = ? AND uses_remaining > 0 AND expires_at > ? AND revoked_at IS NULL RETURNING *',
       [tokenHash, now],
     );
     if (row) return { ok: true, token: tokenOf(row) };
@@ -202,7 +202,26 @@ export abstract class SqlStore implements Store {
       .get('reading a join token', 'SELECT * FROM join_tokens WHERE token_hash = ?', [tokenHash])
       .then((r) => (r ? tokenOf(r) : undefined));
     if (!existing) return { ok: false, reason: 'unknown' };
+    if (existing.revokedAt !== undefined) return { ok: false, reason: 'revoked' };
     return { ok: false, reason: existing.expiresAt <= now ? 'expired' : 'used' };
+  }
+
+  async listJoinTokens(): Promise<JoinTokenRecord[]> {
+    const rows = await this.db.all(
+      'listing join tokens',
+      'SELECT * FROM join_tokens ORDER BY created_at, token_hash',
+      [],
+    );
+    return rows.map(tokenOf);
+  }
+
+  async revokeJoinToken(tokenHash: string, now: number): Promise<JoinTokenRecord | undefined> {
+    await this.db.run(
+      'revoking a join token',
+      'UPDATE join_tokens SET revoked_at = ? WHERE token_hash = ? AND revoked_at IS NULL',
+      [now, tokenHash],
+    );
+    return this.getJoinToken(tokenHash);
   }
 
   /** Rows are written in serial order (two replicas revoking overlapping sets cannot deadlock); reported in input order. */

@@ -7,7 +7,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { Worker } from 'node:worker_threads';
 import { FakeClock } from '../../common/clock.ts';
 import { ErrorCode, isSigilError } from '../../common/errors.ts';
-import { MIGRATIONS, type Migration } from './migrations.ts';
+import { LATEST_SCHEMA_VERSION, MIGRATIONS, type Migration } from './migrations.ts';
 import { SqliteStore, type SqliteStoreOptions } from './sqlite-store.ts';
 import { runStoreContract } from './store-contract.ts';
 
@@ -159,7 +159,7 @@ t.test('a schema from a newer Sigil is refused and left unchanged', async (t) =>
   await store.close();
   const db = new DatabaseSync(path);
   db.exec(
-    `INSERT INTO schema_migrations (version, name, applied_at) VALUES (${MIGRATIONS.length + 100}, 'from the future', 0)`,
+    `INSERT INTO schema_migrations (version, name, applied_at) VALUES (${LATEST_SCHEMA_VERSION + 100}, 'from the future', 0)`,
   );
   db.close();
   const before = readFileSync(path);
@@ -178,7 +178,7 @@ t.test('an upgrade applies only the new migrations, keeps data and records when'
   await v1.close();
   clock.advance(HOUR);
   const next: Migration = {
-    version: MIGRATIONS.length + 1,
+    version: LATEST_SCHEMA_VERSION + 1,
     name: 'probe',
     sql: 'CREATE TABLE upgrade_probe (serial TEXT PRIMARY KEY)',
   };
@@ -225,7 +225,7 @@ t.test('a version-1 store upgrades to revocations and keeps its inventory', asyn
 t.test('a failing migration is rolled back whole', async (t) => {
   const path = join(tempDir(t), 'sigil.db');
   const bad: Migration = {
-    version: MIGRATIONS.length + 1,
+    version: LATEST_SCHEMA_VERSION + 1,
     name: 'broken',
     sql: 'CREATE TABLE half (x); CREATE TABLE oops (',
   };
@@ -233,7 +233,7 @@ t.test('a failing migration is rolled back whole', async (t) => {
   t.ok(isSigilError(err), 'rejects with a SigilError');
   t.same(
     query(path, 'SELECT MAX(version) AS v FROM schema_migrations'),
-    [{ v: MIGRATIONS.length }],
+    [{ v: LATEST_SCHEMA_VERSION }],
     'earlier migrations stay',
   );
   t.same(query(path, "SELECT name FROM sqlite_master WHERE name = 'half'"), [], 'nothing of the failed one remains');

@@ -181,6 +181,28 @@ export async function runStoreContract(t: Test, makeStore: () => Promise<Store>)
     t.ok((await store.consumeJoinToken('live', T0 + HOUR - 1)).ok, 'one millisecond before expiry still works');
   });
 
+  await withStore('join tokens: prefix binding round-trips; list and revoke (issue 20)', async (t, store) => {
+    const prefix = token('p1', {
+      spiffeId: 'spiffe://example.org/ns/prod/sa/web',
+      usesRemaining: 5,
+      matchPrefix: true,
+    });
+    await store.insertJoinToken(prefix);
+    await store.insertJoinToken(token('e1', { createdAt: T0 + 1 }));
+    t.same(await store.getJoinToken('p1'), prefix);
+    t.same(
+      (await store.listJoinTokens()).map((r) => r.tokenHash),
+      ['p1', 'e1'],
+      'oldest first',
+    );
+    t.same(await store.revokeJoinToken('p1', T0 + 5), { ...prefix, revokedAt: T0 + 5 });
+    t.equal((await store.revokeJoinToken('p1', T0 + 9))?.revokedAt, T0 + 5, 'revoking twice keeps the first time');
+    t.equal(await store.revokeJoinToken('nope', T0), undefined);
+    t.same(await store.consumeJoinToken('p1', T0 + 6), { ok: false, reason: 'revoked' });
+    t.equal((await store.getJoinToken('p1'))?.usesRemaining, 5, 'a revoked token is not consumed');
+    t.ok((await store.consumeJoinToken('e1', T0 + 6)).ok, 'other tokens are untouched');
+  });
+
   await withStore('concurrent uses of a one-use token: exactly one wins', async (t, store) => {
     await store.insertJoinToken(token('h1'));
     const results = await Promise.all(Array.from({ length: 8 }, () => store.consumeJoinToken('h1', T0)));

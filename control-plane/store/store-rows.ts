@@ -37,6 +37,8 @@ export function tokenOf(row: Row): JoinTokenRecord {
     createdAt: Number(row['created_at']),
     expiresAt: Number(row['expires_at']),
     usesRemaining: Number(row['uses_remaining']),
+    ...(Number(row['match_prefix'] ?? 0) === 1 ? { matchPrefix: true as const } : {}),
+    ...(row['revoked_at'] === null || row['revoked_at'] === undefined ? {} : { revokedAt: Number(row['revoked_at']) }),
   };
 }
 

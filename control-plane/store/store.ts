@@ -75,11 +75,15 @@ export interface JoinTokenRecord {
   readonly createdAt: number;
   readonly expiresAt: number;
   readonly usesRemaining: number;
+  /** True: `spiffeId` is a path prefix (whole segments) under which the sidecar names itself; absent: exact ID. */
+  readonly matchPrefix?: true;
+  /** Set by `sigil token revoke`: the token can no longer be used. */
+  readonly revokedAt?: number;
 }
 
 export type ConsumeTokenResult =
   | { readonly ok: true; readonly token: JoinTokenRecord }
-  | { readonly ok: false; readonly reason: 'unknown' | 'expired' | 'used' };
+  | { readonly ok: false; readonly reason: 'unknown' | 'expired' | 'used' | 'revoked' };
 
 /** One revoked certificate. Times are Unix milliseconds. */
 export interface RevocationRecord {
@@ -178,6 +182,10 @@ export interface Store {
   getJoinToken(tokenHash: string): Promise<JoinTokenRecord | undefined>;
   /** Atomically checks expiry and remaining uses and decrements them. */
   consumeJoinToken(tokenHash: string, now: number): Promise<ConsumeTokenResult>;
+  /** Every join token, oldest first (hashes only; the tokens themselves were never stored). */
+  listJoinTokens(): Promise<JoinTokenRecord[]>;
+  /** Marks a token revoked; returns it as left, or undefined when unknown. Revoking twice keeps the first time. */
+  revokeJoinToken(tokenHash: string, now: number): Promise<JoinTokenRecord | undefined>;
 
   /** Small named values: CA metadata, settings. */
   getMeta(key: string): Promise<string | undefined>;

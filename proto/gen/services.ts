@@ -120,6 +120,27 @@ export const AdminService = {
     responseSerialize: (message: sigil.v1.ICreateJoinTokenResponse): Buffer => toBuffer(sigil.v1.CreateJoinTokenResponse.encode(message).finish()),
     responseDeserialize: (bytes: Buffer): sigil.v1.CreateJoinTokenResponse => sigil.v1.CreateJoinTokenResponse.decode(bytes),
   },
+  /** Join tokens as hashes (never the tokens): id, binding, uses left, expiry, revocation. */
+  listJoinTokens: {
+    path: '/sigil.v1.Admin/ListJoinTokens',
+    originalName: 'ListJoinTokens',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (message: sigil.v1.IListJoinTokensRequest): Buffer => toBuffer(sigil.v1.ListJoinTokensRequest.encode(message).finish()),
+    requestDeserialize: (bytes: Buffer): sigil.v1.ListJoinTokensRequest => sigil.v1.ListJoinTokensRequest.decode(bytes),
+    responseSerialize: (message: sigil.v1.IListJoinTokensResponse): Buffer => toBuffer(sigil.v1.ListJoinTokensResponse.encode(message).finish()),
+    responseDeserialize: (bytes: Buffer): sigil.v1.ListJoinTokensResponse => sigil.v1.ListJoinTokensResponse.decode(bytes),
+  },
+  revokeJoinToken: {
+    path: '/sigil.v1.Admin/RevokeJoinToken',
+    originalName: 'RevokeJoinToken',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (message: sigil.v1.IRevokeJoinTokenRequest): Buffer => toBuffer(sigil.v1.RevokeJoinTokenRequest.encode(message).finish()),
+    requestDeserialize: (bytes: Buffer): sigil.v1.RevokeJoinTokenRequest => sigil.v1.RevokeJoinTokenRequest.decode(bytes),
+    responseSerialize: (message: sigil.v1.IJoinTokenInfo): Buffer => toBuffer(sigil.v1.JoinTokenInfo.encode(message).finish()),
+    responseDeserialize: (bytes: Buffer): sigil.v1.JoinTokenInfo => sigil.v1.JoinTokenInfo.decode(bytes),
+  },
   listCertificates: {
     path: '/sigil.v1.Admin/ListCertificates',
     originalName: 'ListCertificates',
@@ -256,6 +277,8 @@ export const AdminService = {
 /** Server side of sigil.v1.Admin: requests arrive decoded, responses may be plain objects. */
 export interface AdminServer extends grpc.UntypedServiceImplementation {
   createJoinToken: grpc.handleUnaryCall<sigil.v1.CreateJoinTokenRequest, sigil.v1.ICreateJoinTokenResponse>;
+  listJoinTokens: grpc.handleUnaryCall<sigil.v1.ListJoinTokensRequest, sigil.v1.IListJoinTokensResponse>;
+  revokeJoinToken: grpc.handleUnaryCall<sigil.v1.RevokeJoinTokenRequest, sigil.v1.IJoinTokenInfo>;
   listCertificates: grpc.handleUnaryCall<sigil.v1.ListCertificatesRequest, sigil.v1.IListCertificatesResponse>;
   getCertificate: grpc.handleUnaryCall<sigil.v1.GetCertificateRequest, sigil.v1.ICertificate>;
   revoke: grpc.handleUnaryCall<sigil.v1.RevokeRequest, sigil.v1.IRevokeResponse>;
@@ -277,6 +300,14 @@ export interface AdminClient extends grpc.Client {
   createJoinToken(request: sigil.v1.ICreateJoinTokenRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<sigil.v1.CreateJoinTokenResponse>): grpc.ClientUnaryCall;
   createJoinToken(request: sigil.v1.ICreateJoinTokenRequest, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.CreateJoinTokenResponse>): grpc.ClientUnaryCall;
   createJoinToken(request: sigil.v1.ICreateJoinTokenRequest, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.CreateJoinTokenResponse>): grpc.ClientUnaryCall;
+  listJoinTokens(request: sigil.v1.IListJoinTokensRequest, callback: grpc.requestCallback<sigil.v1.ListJoinTokensResponse>): grpc.ClientUnaryCall;
+  listJoinTokens(request: sigil.v1.IListJoinTokensRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<sigil.v1.ListJoinTokensResponse>): grpc.ClientUnaryCall;
+  listJoinTokens(request: sigil.v1.IListJoinTokensRequest, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.ListJoinTokensResponse>): grpc.ClientUnaryCall;
+  listJoinTokens(request: sigil.v1.IListJoinTokensRequest, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.ListJoinTokensResponse>): grpc.ClientUnaryCall;
+  revokeJoinToken(request: sigil.v1.IRevokeJoinTokenRequest, callback: grpc.requestCallback<sigil.v1.JoinTokenInfo>): grpc.ClientUnaryCall;
+  revokeJoinToken(request: sigil.v1.IRevokeJoinTokenRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<sigil.v1.JoinTokenInfo>): grpc.ClientUnaryCall;
+  revokeJoinToken(request: sigil.v1.IRevokeJoinTokenRequest, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.JoinTokenInfo>): grpc.ClientUnaryCall;
+  revokeJoinToken(request: sigil.v1.IRevokeJoinTokenRequest, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.JoinTokenInfo>): grpc.ClientUnaryCall;
   listCertificates(request: sigil.v1.IListCertificatesRequest, callback: grpc.requestCallback<sigil.v1.ListCertificatesResponse>): grpc.ClientUnaryCall;
   listCertificates(request: sigil.v1.IListCertificatesRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<sigil.v1.ListCertificatesResponse>): grpc.ClientUnaryCall;
   listCertificates(request: sigil.v1.IListCertificatesRequest, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.ListCertificatesResponse>): grpc.ClientUnaryCall;

@@ -4337,6 +4337,9 @@ export namespace sigil {
             /** 0 means the server default (1: single use). */
             uses: number;
 
+            /** True: spiffe_id is a path prefix; the sidecar names itself under it (whole segments), e.g. one per replica. */
+            prefix: boolean;
+
             /**
              * Creates a new CreateJoinTokenRequest instance using the specified properties.
              * @param [properties] Properties to set
@@ -4430,12 +4433,513 @@ export namespace sigil {
                 /** 0 means the server default (1: single use). */
                 uses?: (number|null);
 
+                /** True: spiffe_id is a path prefix; the sidecar names itself under it (whole segments), e.g. one per replica. */
+                prefix?: (boolean|null);
+
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
             }
 
             /** Shape of a CreateJoinTokenRequest. */
             type $Shape = sigil.v1.CreateJoinTokenRequest.$Properties;
+        }
+
+        /**
+         * Properties of a ListJoinTokensRequest.
+         * @deprecated Use sigil.v1.ListJoinTokensRequest.$Properties instead.
+         */
+        interface IListJoinTokensRequest extends sigil.v1.ListJoinTokensRequest.$Properties {
+        }
+
+        /** Represents a ListJoinTokensRequest. */
+        class ListJoinTokensRequest {
+
+            /**
+             * Constructs a new ListJoinTokensRequest.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.ListJoinTokensRequest.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /**
+             * Creates a new ListJoinTokensRequest instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns ListJoinTokensRequest instance
+             */
+            static create(properties: sigil.v1.ListJoinTokensRequest.$Shape): sigil.v1.ListJoinTokensRequest & sigil.v1.ListJoinTokensRequest.$Shape;
+            static create(properties?: sigil.v1.ListJoinTokensRequest.$Properties): sigil.v1.ListJoinTokensRequest;
+
+            /**
+             * Encodes the specified ListJoinTokensRequest message. Does not implicitly {@link sigil.v1.ListJoinTokensRequest.verify|verify} messages.
+             * @param message ListJoinTokensRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.ListJoinTokensRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified ListJoinTokensRequest message, length delimited. Does not implicitly {@link sigil.v1.ListJoinTokensRequest.verify|verify} messages.
+             * @param message ListJoinTokensRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.ListJoinTokensRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a ListJoinTokensRequest message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.ListJoinTokensRequest & sigil.v1.ListJoinTokensRequest.$Shape} ListJoinTokensRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.ListJoinTokensRequest & sigil.v1.ListJoinTokensRequest.$Shape;
+
+            /**
+             * Decodes a ListJoinTokensRequest message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.ListJoinTokensRequest & sigil.v1.ListJoinTokensRequest.$Shape} ListJoinTokensRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.ListJoinTokensRequest & sigil.v1.ListJoinTokensRequest.$Shape;
+
+            /**
+             * Verifies a ListJoinTokensRequest message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a ListJoinTokensRequest message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns ListJoinTokensRequest
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.ListJoinTokensRequest;
+
+            /**
+             * Creates a plain object from a ListJoinTokensRequest message. Also converts values to other types if specified.
+             * @param message ListJoinTokensRequest
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.ListJoinTokensRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this ListJoinTokensRequest to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for ListJoinTokensRequest
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ListJoinTokensRequest {
+
+            /** Properties of a ListJoinTokensRequest. */
+            interface $Properties {
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a ListJoinTokensRequest. */
+            type $Shape = sigil.v1.ListJoinTokensRequest.$Properties;
+        }
+
+        /**
+         * Properties of a ListJoinTokensResponse.
+         * @deprecated Use sigil.v1.ListJoinTokensResponse.$Properties instead.
+         */
+        interface IListJoinTokensResponse extends sigil.v1.ListJoinTokensResponse.$Properties {
+        }
+
+        /** Represents a ListJoinTokensResponse. */
+        class ListJoinTokensResponse {
+
+            /**
+             * Constructs a new ListJoinTokensResponse.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.ListJoinTokensResponse.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** ListJoinTokensResponse tokens. */
+            tokens: sigil.v1.JoinTokenInfo.$Properties[];
+
+            /**
+             * Creates a new ListJoinTokensResponse instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns ListJoinTokensResponse instance
+             */
+            static create(properties: sigil.v1.ListJoinTokensResponse.$Shape): sigil.v1.ListJoinTokensResponse & sigil.v1.ListJoinTokensResponse.$Shape;
+            static create(properties?: sigil.v1.ListJoinTokensResponse.$Properties): sigil.v1.ListJoinTokensResponse;
+
+            /**
+             * Encodes the specified ListJoinTokensResponse message. Does not implicitly {@link sigil.v1.ListJoinTokensResponse.verify|verify} messages.
+             * @param message ListJoinTokensResponse message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.ListJoinTokensResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified ListJoinTokensResponse message, length delimited. Does not implicitly {@link sigil.v1.ListJoinTokensResponse.verify|verify} messages.
+             * @param message ListJoinTokensResponse message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.ListJoinTokensResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a ListJoinTokensResponse message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.ListJoinTokensResponse & sigil.v1.ListJoinTokensResponse.$Shape} ListJoinTokensResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.ListJoinTokensResponse & sigil.v1.ListJoinTokensResponse.$Shape;
+
+            /**
+             * Decodes a ListJoinTokensResponse message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.ListJoinTokensResponse & sigil.v1.ListJoinTokensResponse.$Shape} ListJoinTokensResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.ListJoinTokensResponse & sigil.v1.ListJoinTokensResponse.$Shape;
+
+            /**
+             * Verifies a ListJoinTokensResponse message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a ListJoinTokensResponse message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns ListJoinTokensResponse
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.ListJoinTokensResponse;
+
+            /**
+             * Creates a plain object from a ListJoinTokensResponse message. Also converts values to other types if specified.
+             * @param message ListJoinTokensResponse
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.ListJoinTokensResponse, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this ListJoinTokensResponse to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for ListJoinTokensResponse
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ListJoinTokensResponse {
+
+            /** Properties of a ListJoinTokensResponse. */
+            interface $Properties {
+
+                /** ListJoinTokensResponse tokens */
+                tokens?: (sigil.v1.JoinTokenInfo.$Properties[]|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a ListJoinTokensResponse. */
+            type $Shape = sigil.v1.ListJoinTokensResponse.$Properties;
+        }
+
+        /**
+         * Properties of a RevokeJoinTokenRequest.
+         * @deprecated Use sigil.v1.RevokeJoinTokenRequest.$Properties instead.
+         */
+        interface IRevokeJoinTokenRequest extends sigil.v1.RevokeJoinTokenRequest.$Properties {
+        }
+
+        /** Represents a RevokeJoinTokenRequest. */
+        class RevokeJoinTokenRequest {
+
+            /**
+             * Constructs a new RevokeJoinTokenRequest.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.RevokeJoinTokenRequest.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** The token's id as `sigil token list` shows it (a prefix of its hash), or the token itself. */
+            id: string;
+
+            /**
+             * Creates a new RevokeJoinTokenRequest instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns RevokeJoinTokenRequest instance
+             */
+            static create(properties: sigil.v1.RevokeJoinTokenRequest.$Shape): sigil.v1.RevokeJoinTokenRequest & sigil.v1.RevokeJoinTokenRequest.$Shape;
+            static create(properties?: sigil.v1.RevokeJoinTokenRequest.$Properties): sigil.v1.RevokeJoinTokenRequest;
+
+            /**
+             * Encodes the specified RevokeJoinTokenRequest message. Does not implicitly {@link sigil.v1.RevokeJoinTokenRequest.verify|verify} messages.
+             * @param message RevokeJoinTokenRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.RevokeJoinTokenRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified RevokeJoinTokenRequest message, length delimited. Does not implicitly {@link sigil.v1.RevokeJoinTokenRequest.verify|verify} messages.
+             * @param message RevokeJoinTokenRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.RevokeJoinTokenRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a RevokeJoinTokenRequest message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.RevokeJoinTokenRequest & sigil.v1.RevokeJoinTokenRequest.$Shape} RevokeJoinTokenRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.RevokeJoinTokenRequest & sigil.v1.RevokeJoinTokenRequest.$Shape;
+
+            /**
+             * Decodes a RevokeJoinTokenRequest message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.RevokeJoinTokenRequest & sigil.v1.RevokeJoinTokenRequest.$Shape} RevokeJoinTokenRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.RevokeJoinTokenRequest & sigil.v1.RevokeJoinTokenRequest.$Shape;
+
+            /**
+             * Verifies a RevokeJoinTokenRequest message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a RevokeJoinTokenRequest message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns RevokeJoinTokenRequest
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.RevokeJoinTokenRequest;
+
+            /**
+             * Creates a plain object from a RevokeJoinTokenRequest message. Also converts values to other types if specified.
+             * @param message RevokeJoinTokenRequest
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.RevokeJoinTokenRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this RevokeJoinTokenRequest to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for RevokeJoinTokenRequest
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace RevokeJoinTokenRequest {
+
+            /** Properties of a RevokeJoinTokenRequest. */
+            interface $Properties {
+
+                /** The token's id as `sigil token list` shows it (a prefix of its hash), or the token itself. */
+                id?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a RevokeJoinTokenRequest. */
+            type $Shape = sigil.v1.RevokeJoinTokenRequest.$Properties;
+        }
+
+        /**
+         * Properties of a JoinTokenInfo.
+         * @deprecated Use sigil.v1.JoinTokenInfo.$Properties instead.
+         */
+        interface IJoinTokenInfo extends sigil.v1.JoinTokenInfo.$Properties {
+        }
+
+        /** Represents a JoinTokenInfo. */
+        class JoinTokenInfo {
+
+            /**
+             * Constructs a new JoinTokenInfo.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.JoinTokenInfo.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** The first 12 hex digits of the token's SHA-256: names the token without revealing it. */
+            id: string;
+
+            /** JoinTokenInfo spiffeId. */
+            spiffeId: string;
+
+            /** JoinTokenInfo prefix. */
+            prefix: boolean;
+
+            /** JoinTokenInfo createdAtUnixMs. */
+            createdAtUnixMs: number;
+
+            /** JoinTokenInfo expiresAtUnixMs. */
+            expiresAtUnixMs: number;
+
+            /** JoinTokenInfo usesRemaining. */
+            usesRemaining: number;
+
+            /** 0 when not revoked. */
+            revokedAtUnixMs: number;
+
+            /**
+             * Creates a new JoinTokenInfo instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns JoinTokenInfo instance
+             */
+            static create(properties: sigil.v1.JoinTokenInfo.$Shape): sigil.v1.JoinTokenInfo & sigil.v1.JoinTokenInfo.$Shape;
+            static create(properties?: sigil.v1.JoinTokenInfo.$Properties): sigil.v1.JoinTokenInfo;
+
+            /**
+             * Encodes the specified JoinTokenInfo message. Does not implicitly {@link sigil.v1.JoinTokenInfo.verify|verify} messages.
+             * @param message JoinTokenInfo message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.JoinTokenInfo.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified JoinTokenInfo message, length delimited. Does not implicitly {@link sigil.v1.JoinTokenInfo.verify|verify} messages.
+             * @param message JoinTokenInfo message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.JoinTokenInfo.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a JoinTokenInfo message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.JoinTokenInfo & sigil.v1.JoinTokenInfo.$Shape} JoinTokenInfo
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.JoinTokenInfo & sigil.v1.JoinTokenInfo.$Shape;
+
+            /**
+             * Decodes a JoinTokenInfo message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.JoinTokenInfo & sigil.v1.JoinTokenInfo.$Shape} JoinTokenInfo
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.JoinTokenInfo & sigil.v1.JoinTokenInfo.$Shape;
+
+            /**
+             * Verifies a JoinTokenInfo message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a JoinTokenInfo message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns JoinTokenInfo
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.JoinTokenInfo;
+
+            /**
+             * Creates a plain object from a JoinTokenInfo message. Also converts values to other types if specified.
+             * @param message JoinTokenInfo
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.JoinTokenInfo, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this JoinTokenInfo to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for JoinTokenInfo
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace JoinTokenInfo {
+
+            /** Properties of a JoinTokenInfo. */
+            interface $Properties {
+
+                /** The first 12 hex digits of the token's SHA-256: names the token without revealing it. */
+                id?: (string|null);
+
+                /** JoinTokenInfo spiffeId */
+                spiffeId?: (string|null);
+
+                /** JoinTokenInfo prefix */
+                prefix?: (boolean|null);
+
+                /** JoinTokenInfo createdAtUnixMs */
+                createdAtUnixMs?: (number|null);
+
+                /** JoinTokenInfo expiresAtUnixMs */
+                expiresAtUnixMs?: (number|null);
+
+                /** JoinTokenInfo usesRemaining */
+                usesRemaining?: (number|null);
+
+                /** 0 when not revoked. */
+                revokedAtUnixMs?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a JoinTokenInfo. */
+            type $Shape = sigil.v1.JoinTokenInfo.$Properties;
         }
 
         /**
@@ -4468,6 +4972,12 @@ export namespace sigil {
 
             /** CreateJoinTokenResponse uses. */
             uses: number;
+
+            /** CreateJoinTokenResponse prefix. */
+            prefix: boolean;
+
+            /** As in JoinTokenInfo: what `sigil token list|revoke` call it. */
+            id: string;
 
             /**
              * Creates a new CreateJoinTokenResponse instance using the specified properties.
@@ -4564,6 +5074,12 @@ export namespace sigil {
 
                 /** CreateJoinTokenResponse uses */
                 uses?: (number|null);
+
+                /** CreateJoinTokenResponse prefix */
+                prefix?: (boolean|null);
+
+                /** As in JoinTokenInfo: what `sigil token list|revoke` call it. */
+                id?: (string|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];

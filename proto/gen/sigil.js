@@ -11893,6 +11893,7 @@ export const sigil = $root.sigil = (() => {
              * @property {string|null} [spiffeId] CreateJoinTokenRequest spiffeId
              * @property {number|null} [ttlSeconds] 0 means the server default (15 minutes).
              * @property {number|null} [uses] 0 means the server default (1: single use).
+             * @property {boolean|null} [prefix] True: spiffe_id is a path prefix; the sidecar names itself under it (whole segments), e.g. one per replica.
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -11949,6 +11950,14 @@ export const sigil = $root.sigil = (() => {
             CreateJoinTokenRequest.prototype.uses = 0;
 
             /**
+             * True: spiffe_id is a path prefix; the sidecar names itself under it (whole segments), e.g. one per replica.
+             * @member {boolean} prefix
+             * @memberof sigil.v1.CreateJoinTokenRequest
+             * @instance
+             */
+            CreateJoinTokenRequest.prototype.prefix = false;
+
+            /**
              * Creates a new CreateJoinTokenRequest instance using the specified properties.
              * @function create
              * @memberof sigil.v1.CreateJoinTokenRequest
@@ -11986,6 +11995,8 @@ export const sigil = $root.sigil = (() => {
                     writer.uint32(/* id 2, wireType 0 =*/16).uint32(message.ttlSeconds);
                 if (message.uses != null && $Object.hasOwnProperty.call(message, "uses") && message.uses !== 0)
                     writer.uint32(/* id 3, wireType 0 =*/24).uint32(message.uses);
+                if (message.prefix != null && $Object.hasOwnProperty.call(message, "prefix") && message.prefix !== false)
+                    writer.uint32(/* id 4, wireType 0 =*/32).bool(message.prefix);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -12070,6 +12081,15 @@ export const sigil = $root.sigil = (() => {
                                 delete message.uses;
                             continue;
                         }
+                    case 4: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.prefix = value;
+                            else
+                                delete message.prefix;
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -12127,6 +12147,9 @@ export const sigil = $root.sigil = (() => {
                 if (message.uses != null && $Object.hasOwnProperty.call(message, "uses"))
                     if (!$util.isInteger(message.uses))
                         return "uses: integer expected";
+                if (message.prefix != null && $Object.hasOwnProperty.call(message, "prefix"))
+                    if (typeof message.prefix !== "boolean")
+                        return "prefix: boolean expected";
                 return null;
             };
 
@@ -12157,6 +12180,9 @@ export const sigil = $root.sigil = (() => {
                 if (object.uses != null)
                     if ($Number(object.uses) !== 0)
                         message.uses = object.uses >>> 0;
+                if (object.prefix != null)
+                    if (object.prefix)
+                        message.prefix = $Boolean(object.prefix);
                 return message;
             };
 
@@ -12181,6 +12207,7 @@ export const sigil = $root.sigil = (() => {
                     object.spiffeId = "";
                     object.ttlSeconds = 0;
                     object.uses = 0;
+                    object.prefix = false;
                 }
                 if (message.spiffeId != null && $Object.hasOwnProperty.call(message, "spiffeId"))
                     object.spiffeId = message.spiffeId;
@@ -12188,6 +12215,8 @@ export const sigil = $root.sigil = (() => {
                     object.ttlSeconds = message.ttlSeconds;
                 if (message.uses != null && $Object.hasOwnProperty.call(message, "uses"))
                     object.uses = message.uses;
+                if (message.prefix != null && $Object.hasOwnProperty.call(message, "prefix"))
+                    object.prefix = message.prefix;
                 return object;
             };
 
@@ -12219,6 +12248,1293 @@ export const sigil = $root.sigil = (() => {
             return CreateJoinTokenRequest;
         })();
 
+        v1.ListJoinTokensRequest = (function() {
+
+            /**
+             * Properties of a ListJoinTokensRequest.
+             * @typedef {Object} sigil.v1.ListJoinTokensRequest.$Properties
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ListJoinTokensRequest.
+             * @memberof sigil.v1
+             * @interface IListJoinTokensRequest
+             * @augments sigil.v1.ListJoinTokensRequest.$Properties
+             * @deprecated Use sigil.v1.ListJoinTokensRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of a ListJoinTokensRequest.
+             * @typedef {sigil.v1.ListJoinTokensRequest.$Properties} sigil.v1.ListJoinTokensRequest.$Shape
+             */
+
+            /**
+             * Constructs a new ListJoinTokensRequest.
+             * @memberof sigil.v1
+             * @classdesc Represents a ListJoinTokensRequest.
+             * @constructor
+             * @param {sigil.v1.ListJoinTokensRequest.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ListJoinTokensRequest = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * Creates a new ListJoinTokensRequest instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.ListJoinTokensRequest
+             * @static
+             * @param {sigil.v1.ListJoinTokensRequest.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.ListJoinTokensRequest} ListJoinTokensRequest instance
+             * @type {{
+             *   (properties: sigil.v1.ListJoinTokensRequest.$Shape): sigil.v1.ListJoinTokensRequest & sigil.v1.ListJoinTokensRequest.$Shape;
+             *   (properties?: sigil.v1.ListJoinTokensRequest.$Properties): sigil.v1.ListJoinTokensRequest;
+             * }}
+             */
+            ListJoinTokensRequest.create = function(properties) {
+                return new ListJoinTokensRequest(properties);
+            };
+
+            /**
+             * Encodes the specified ListJoinTokensRequest message. Does not implicitly {@link sigil.v1.ListJoinTokensRequest.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.ListJoinTokensRequest
+             * @static
+             * @param {sigil.v1.ListJoinTokensRequest.$Properties} message ListJoinTokensRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ListJoinTokensRequest.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ListJoinTokensRequest message, length delimited. Does not implicitly {@link sigil.v1.ListJoinTokensRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.ListJoinTokensRequest
+             * @static
+             * @param {sigil.v1.ListJoinTokensRequest.$Properties} message ListJoinTokensRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ListJoinTokensRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ListJoinTokensRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.ListJoinTokensRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.ListJoinTokensRequest & sigil.v1.ListJoinTokensRequest.$Shape} ListJoinTokensRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ListJoinTokensRequest.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.ListJoinTokensRequest();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    reader.skipType(tag & 7, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a ListJoinTokensRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.ListJoinTokensRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.ListJoinTokensRequest & sigil.v1.ListJoinTokensRequest.$Shape} ListJoinTokensRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ListJoinTokensRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ListJoinTokensRequest message.
+             * @function verify
+             * @memberof sigil.v1.ListJoinTokensRequest
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ListJoinTokensRequest.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                return null;
+            };
+
+            /**
+             * Creates a ListJoinTokensRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.ListJoinTokensRequest
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.ListJoinTokensRequest} ListJoinTokensRequest
+             */
+            ListJoinTokensRequest.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.ListJoinTokensRequest)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.ListJoinTokensRequest: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                return new $root.sigil.v1.ListJoinTokensRequest();
+            };
+
+            /**
+             * Creates a plain object from a ListJoinTokensRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.ListJoinTokensRequest
+             * @static
+             * @param {sigil.v1.ListJoinTokensRequest} message ListJoinTokensRequest
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ListJoinTokensRequest.toObject = function () {
+                return {};
+            };
+
+            /**
+             * Converts this ListJoinTokensRequest to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.ListJoinTokensRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ListJoinTokensRequest.prototype.toJSON = function() {
+                return ListJoinTokensRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ListJoinTokensRequest
+             * @function getTypeUrl
+             * @memberof sigil.v1.ListJoinTokensRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ListJoinTokensRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.ListJoinTokensRequest";
+            };
+
+            return ListJoinTokensRequest;
+        })();
+
+        v1.ListJoinTokensResponse = (function() {
+
+            /**
+             * Properties of a ListJoinTokensResponse.
+             * @typedef {Object} sigil.v1.ListJoinTokensResponse.$Properties
+             * @property {Array.<sigil.v1.JoinTokenInfo.$Properties>|null} [tokens] ListJoinTokensResponse tokens
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ListJoinTokensResponse.
+             * @memberof sigil.v1
+             * @interface IListJoinTokensResponse
+             * @augments sigil.v1.ListJoinTokensResponse.$Properties
+             * @deprecated Use sigil.v1.ListJoinTokensResponse.$Properties instead.
+             */
+
+            /**
+             * Shape of a ListJoinTokensResponse.
+             * @typedef {sigil.v1.ListJoinTokensResponse.$Properties} sigil.v1.ListJoinTokensResponse.$Shape
+             */
+
+            /**
+             * Constructs a new ListJoinTokensResponse.
+             * @memberof sigil.v1
+             * @classdesc Represents a ListJoinTokensResponse.
+             * @constructor
+             * @param {sigil.v1.ListJoinTokensResponse.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ListJoinTokensResponse = function (properties) {
+                this.tokens = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * ListJoinTokensResponse tokens.
+             * @member {Array.<sigil.v1.JoinTokenInfo.$Properties>} tokens
+             * @memberof sigil.v1.ListJoinTokensResponse
+             * @instance
+             */
+            ListJoinTokensResponse.prototype.tokens = $util.emptyArray;
+
+            /**
+             * Creates a new ListJoinTokensResponse instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.ListJoinTokensResponse
+             * @static
+             * @param {sigil.v1.ListJoinTokensResponse.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.ListJoinTokensResponse} ListJoinTokensResponse instance
+             * @type {{
+             *   (properties: sigil.v1.ListJoinTokensResponse.$Shape): sigil.v1.ListJoinTokensResponse & sigil.v1.ListJoinTokensResponse.$Shape;
+             *   (properties?: sigil.v1.ListJoinTokensResponse.$Properties): sigil.v1.ListJoinTokensResponse;
+             * }}
+             */
+            ListJoinTokensResponse.create = function(properties) {
+                return new ListJoinTokensResponse(properties);
+            };
+
+            /**
+             * Encodes the specified ListJoinTokensResponse message. Does not implicitly {@link sigil.v1.ListJoinTokensResponse.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.ListJoinTokensResponse
+             * @static
+             * @param {sigil.v1.ListJoinTokensResponse.$Properties} message ListJoinTokensResponse message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ListJoinTokensResponse.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.tokens != null && message.tokens.length)
+                    for (let i = 0; i < message.tokens.length; ++i)
+                        $root.sigil.v1.JoinTokenInfo.encode(message.tokens[i], writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ListJoinTokensResponse message, length delimited. Does not implicitly {@link sigil.v1.ListJoinTokensResponse.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.ListJoinTokensResponse
+             * @static
+             * @param {sigil.v1.ListJoinTokensResponse.$Properties} message ListJoinTokensResponse message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ListJoinTokensResponse.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ListJoinTokensResponse message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.ListJoinTokensResponse
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.ListJoinTokensResponse & sigil.v1.ListJoinTokensResponse.$Shape} ListJoinTokensResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ListJoinTokensResponse.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.ListJoinTokensResponse();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.tokens && message.tokens.length))
+                                message.tokens = [];
+                            message.tokens.push($root.sigil.v1.JoinTokenInfo.decode(reader, reader.size(), $undefined, _depth + 1));
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a ListJoinTokensResponse message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.ListJoinTokensResponse
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.ListJoinTokensResponse & sigil.v1.ListJoinTokensResponse.$Shape} ListJoinTokensResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ListJoinTokensResponse.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ListJoinTokensResponse message.
+             * @function verify
+             * @memberof sigil.v1.ListJoinTokensResponse
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ListJoinTokensResponse.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.tokens != null && $Object.hasOwnProperty.call(message, "tokens")) {
+                    if (!$Array.isArray(message.tokens))
+                        return "tokens: array expected";
+                    for (let i = 0; i < message.tokens.length; ++i) {
+                        let error = $root.sigil.v1.JoinTokenInfo.verify(message.tokens[i], _depth + 1);
+                        if (error)
+                            return "tokens." + error;
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a ListJoinTokensResponse message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.ListJoinTokensResponse
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.ListJoinTokensResponse} ListJoinTokensResponse
+             */
+            ListJoinTokensResponse.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.ListJoinTokensResponse)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.ListJoinTokensResponse: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.ListJoinTokensResponse();
+                if (object.tokens) {
+                    if (!$Array.isArray(object.tokens))
+                        throw $TypeError(".sigil.v1.ListJoinTokensResponse.tokens: array expected");
+                    message.tokens = $Array(object.tokens.length);
+                    for (let i = 0; i < object.tokens.length; ++i) {
+                        if (!$util.isObject(object.tokens[i]))
+                            throw $TypeError(".sigil.v1.ListJoinTokensResponse.tokens: object expected");
+                        message.tokens[i] = $root.sigil.v1.JoinTokenInfo.fromObject(object.tokens[i], _depth + 1);
+                    }
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a ListJoinTokensResponse message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.ListJoinTokensResponse
+             * @static
+             * @param {sigil.v1.ListJoinTokensResponse} message ListJoinTokensResponse
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ListJoinTokensResponse.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.tokens = [];
+                if (message.tokens && message.tokens.length) {
+                    object.tokens = $Array(message.tokens.length);
+                    for (let j = 0; j < message.tokens.length; ++j)
+                        object.tokens[j] = $root.sigil.v1.JoinTokenInfo.toObject(message.tokens[j], options, _depth + 1);
+                }
+                return object;
+            };
+
+            /**
+             * Converts this ListJoinTokensResponse to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.ListJoinTokensResponse
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ListJoinTokensResponse.prototype.toJSON = function() {
+                return ListJoinTokensResponse.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ListJoinTokensResponse
+             * @function getTypeUrl
+             * @memberof sigil.v1.ListJoinTokensResponse
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ListJoinTokensResponse.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.ListJoinTokensResponse";
+            };
+
+            return ListJoinTokensResponse;
+        })();
+
+        v1.RevokeJoinTokenRequest = (function() {
+
+            /**
+             * Properties of a RevokeJoinTokenRequest.
+             * @typedef {Object} sigil.v1.RevokeJoinTokenRequest.$Properties
+             * @property {string|null} [id] The token's id as `sigil token list` shows it (a prefix of its hash), or the token itself.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a RevokeJoinTokenRequest.
+             * @memberof sigil.v1
+             * @interface IRevokeJoinTokenRequest
+             * @augments sigil.v1.RevokeJoinTokenRequest.$Properties
+             * @deprecated Use sigil.v1.RevokeJoinTokenRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of a RevokeJoinTokenRequest.
+             * @typedef {sigil.v1.RevokeJoinTokenRequest.$Properties} sigil.v1.RevokeJoinTokenRequest.$Shape
+             */
+
+            /**
+             * Constructs a new RevokeJoinTokenRequest.
+             * @memberof sigil.v1
+             * @classdesc Represents a RevokeJoinTokenRequest.
+             * @constructor
+             * @param {sigil.v1.RevokeJoinTokenRequest.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const RevokeJoinTokenRequest = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * The token's id as `sigil token list` shows it (a prefix of its hash), or the token itself.
+             * @member {string} id
+             * @memberof sigil.v1.RevokeJoinTokenRequest
+             * @instance
+             */
+            RevokeJoinTokenRequest.prototype.id = "";
+
+            /**
+             * Creates a new RevokeJoinTokenRequest instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.RevokeJoinTokenRequest
+             * @static
+             * @param {sigil.v1.RevokeJoinTokenRequest.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.RevokeJoinTokenRequest} RevokeJoinTokenRequest instance
+             * @type {{
+             *   (properties: sigil.v1.RevokeJoinTokenRequest.$Shape): sigil.v1.RevokeJoinTokenRequest & sigil.v1.RevokeJoinTokenRequest.$Shape;
+             *   (properties?: sigil.v1.RevokeJoinTokenRequest.$Properties): sigil.v1.RevokeJoinTokenRequest;
+             * }}
+             */
+            RevokeJoinTokenRequest.create = function(properties) {
+                return new RevokeJoinTokenRequest(properties);
+            };
+
+            /**
+             * Encodes the specified RevokeJoinTokenRequest message. Does not implicitly {@link sigil.v1.RevokeJoinTokenRequest.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.RevokeJoinTokenRequest
+             * @static
+             * @param {sigil.v1.RevokeJoinTokenRequest.$Properties} message RevokeJoinTokenRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RevokeJoinTokenRequest.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.id != null && $Object.hasOwnProperty.call(message, "id") && message.id !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.id);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified RevokeJoinTokenRequest message, length delimited. Does not implicitly {@link sigil.v1.RevokeJoinTokenRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.RevokeJoinTokenRequest
+             * @static
+             * @param {sigil.v1.RevokeJoinTokenRequest.$Properties} message RevokeJoinTokenRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RevokeJoinTokenRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a RevokeJoinTokenRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.RevokeJoinTokenRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.RevokeJoinTokenRequest & sigil.v1.RevokeJoinTokenRequest.$Shape} RevokeJoinTokenRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RevokeJoinTokenRequest.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.RevokeJoinTokenRequest();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.id = value;
+                            else
+                                delete message.id;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a RevokeJoinTokenRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.RevokeJoinTokenRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.RevokeJoinTokenRequest & sigil.v1.RevokeJoinTokenRequest.$Shape} RevokeJoinTokenRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RevokeJoinTokenRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a RevokeJoinTokenRequest message.
+             * @function verify
+             * @memberof sigil.v1.RevokeJoinTokenRequest
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            RevokeJoinTokenRequest.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.id != null && $Object.hasOwnProperty.call(message, "id"))
+                    if (!$util.isString(message.id))
+                        return "id: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a RevokeJoinTokenRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.RevokeJoinTokenRequest
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.RevokeJoinTokenRequest} RevokeJoinTokenRequest
+             */
+            RevokeJoinTokenRequest.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.RevokeJoinTokenRequest)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.RevokeJoinTokenRequest: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.RevokeJoinTokenRequest();
+                if (object.id != null)
+                    if (typeof object.id !== "string" || object.id.length)
+                        message.id = $String(object.id);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a RevokeJoinTokenRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.RevokeJoinTokenRequest
+             * @static
+             * @param {sigil.v1.RevokeJoinTokenRequest} message RevokeJoinTokenRequest
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            RevokeJoinTokenRequest.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults)
+                    object.id = "";
+                if (message.id != null && $Object.hasOwnProperty.call(message, "id"))
+                    object.id = message.id;
+                return object;
+            };
+
+            /**
+             * Converts this RevokeJoinTokenRequest to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.RevokeJoinTokenRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            RevokeJoinTokenRequest.prototype.toJSON = function() {
+                return RevokeJoinTokenRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for RevokeJoinTokenRequest
+             * @function getTypeUrl
+             * @memberof sigil.v1.RevokeJoinTokenRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            RevokeJoinTokenRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.RevokeJoinTokenRequest";
+            };
+
+            return RevokeJoinTokenRequest;
+        })();
+
+        v1.JoinTokenInfo = (function() {
+
+            /**
+             * Properties of a JoinTokenInfo.
+             * @typedef {Object} sigil.v1.JoinTokenInfo.$Properties
+             * @property {string|null} [id] The first 12 hex digits of the token's SHA-256: names the token without revealing it.
+             * @property {string|null} [spiffeId] JoinTokenInfo spiffeId
+             * @property {boolean|null} [prefix] JoinTokenInfo prefix
+             * @property {number|null} [createdAtUnixMs] JoinTokenInfo createdAtUnixMs
+             * @property {number|null} [expiresAtUnixMs] JoinTokenInfo expiresAtUnixMs
+             * @property {number|null} [usesRemaining] JoinTokenInfo usesRemaining
+             * @property {number|null} [revokedAtUnixMs] 0 when not revoked.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a JoinTokenInfo.
+             * @memberof sigil.v1
+             * @interface IJoinTokenInfo
+             * @augments sigil.v1.JoinTokenInfo.$Properties
+             * @deprecated Use sigil.v1.JoinTokenInfo.$Properties instead.
+             */
+
+            /**
+             * Shape of a JoinTokenInfo.
+             * @typedef {sigil.v1.JoinTokenInfo.$Properties} sigil.v1.JoinTokenInfo.$Shape
+             */
+
+            /**
+             * Constructs a new JoinTokenInfo.
+             * @memberof sigil.v1
+             * @classdesc Represents a JoinTokenInfo.
+             * @constructor
+             * @param {sigil.v1.JoinTokenInfo.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const JoinTokenInfo = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * The first 12 hex digits of the token's SHA-256: names the token without revealing it.
+             * @member {string} id
+             * @memberof sigil.v1.JoinTokenInfo
+             * @instance
+             */
+            JoinTokenInfo.prototype.id = "";
+
+            /**
+             * JoinTokenInfo spiffeId.
+             * @member {string} spiffeId
+             * @memberof sigil.v1.JoinTokenInfo
+             * @instance
+             */
+            JoinTokenInfo.prototype.spiffeId = "";
+
+            /**
+             * JoinTokenInfo prefix.
+             * @member {boolean} prefix
+             * @memberof sigil.v1.JoinTokenInfo
+             * @instance
+             */
+            JoinTokenInfo.prototype.prefix = false;
+
+            /**
+             * JoinTokenInfo createdAtUnixMs.
+             * @member {number} createdAtUnixMs
+             * @memberof sigil.v1.JoinTokenInfo
+             * @instance
+             */
+            JoinTokenInfo.prototype.createdAtUnixMs = 0;
+
+            /**
+             * JoinTokenInfo expiresAtUnixMs.
+             * @member {number} expiresAtUnixMs
+             * @memberof sigil.v1.JoinTokenInfo
+             * @instance
+             */
+            JoinTokenInfo.prototype.expiresAtUnixMs = 0;
+
+            /**
+             * JoinTokenInfo usesRemaining.
+             * @member {number} usesRemaining
+             * @memberof sigil.v1.JoinTokenInfo
+             * @instance
+             */
+            JoinTokenInfo.prototype.usesRemaining = 0;
+
+            /**
+             * 0 when not revoked.
+             * @member {number} revokedAtUnixMs
+             * @memberof sigil.v1.JoinTokenInfo
+             * @instance
+             */
+            JoinTokenInfo.prototype.revokedAtUnixMs = 0;
+
+            /**
+             * Creates a new JoinTokenInfo instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.JoinTokenInfo
+             * @static
+             * @param {sigil.v1.JoinTokenInfo.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.JoinTokenInfo} JoinTokenInfo instance
+             * @type {{
+             *   (properties: sigil.v1.JoinTokenInfo.$Shape): sigil.v1.JoinTokenInfo & sigil.v1.JoinTokenInfo.$Shape;
+             *   (properties?: sigil.v1.JoinTokenInfo.$Properties): sigil.v1.JoinTokenInfo;
+             * }}
+             */
+            JoinTokenInfo.create = function(properties) {
+                return new JoinTokenInfo(properties);
+            };
+
+            /**
+             * Encodes the specified JoinTokenInfo message. Does not implicitly {@link sigil.v1.JoinTokenInfo.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.JoinTokenInfo
+             * @static
+             * @param {sigil.v1.JoinTokenInfo.$Properties} message JoinTokenInfo message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            JoinTokenInfo.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.id != null && $Object.hasOwnProperty.call(message, "id") && message.id !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.id);
+                if (message.spiffeId != null && $Object.hasOwnProperty.call(message, "spiffeId") && message.spiffeId !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.spiffeId);
+                if (message.prefix != null && $Object.hasOwnProperty.call(message, "prefix") && message.prefix !== false)
+                    writer.uint32(/* id 3, wireType 0 =*/24).bool(message.prefix);
+                if (message.createdAtUnixMs != null && $Object.hasOwnProperty.call(message, "createdAtUnixMs") && (typeof message.createdAtUnixMs === "object" ? message.createdAtUnixMs.low || message.createdAtUnixMs.high : message.createdAtUnixMs !== 0))
+                    writer.uint32(/* id 4, wireType 0 =*/32).int64(message.createdAtUnixMs);
+                if (message.expiresAtUnixMs != null && $Object.hasOwnProperty.call(message, "expiresAtUnixMs") && (typeof message.expiresAtUnixMs === "object" ? message.expiresAtUnixMs.low || message.expiresAtUnixMs.high : message.expiresAtUnixMs !== 0))
+                    writer.uint32(/* id 5, wireType 0 =*/40).int64(message.expiresAtUnixMs);
+                if (message.usesRemaining != null && $Object.hasOwnProperty.call(message, "usesRemaining") && message.usesRemaining !== 0)
+                    writer.uint32(/* id 6, wireType 0 =*/48).uint32(message.usesRemaining);
+                if (message.revokedAtUnixMs != null && $Object.hasOwnProperty.call(message, "revokedAtUnixMs") && (typeof message.revokedAtUnixMs === "object" ? message.revokedAtUnixMs.low || message.revokedAtUnixMs.high : message.revokedAtUnixMs !== 0))
+                    writer.uint32(/* id 7, wireType 0 =*/56).int64(message.revokedAtUnixMs);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified JoinTokenInfo message, length delimited. Does not implicitly {@link sigil.v1.JoinTokenInfo.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.JoinTokenInfo
+             * @static
+             * @param {sigil.v1.JoinTokenInfo.$Properties} message JoinTokenInfo message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            JoinTokenInfo.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a JoinTokenInfo message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.JoinTokenInfo
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.JoinTokenInfo & sigil.v1.JoinTokenInfo.$Shape} JoinTokenInfo
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            JoinTokenInfo.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.JoinTokenInfo();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.id = value;
+                            else
+                                delete message.id;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.spiffeId = value;
+                            else
+                                delete message.spiffeId;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.prefix = value;
+                            else
+                                delete message.prefix;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+                                message.createdAtUnixMs = value;
+                            else
+                                delete message.createdAtUnixMs;
+                            continue;
+                        }
+                    case 5: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+                                message.expiresAtUnixMs = value;
+                            else
+                                delete message.expiresAtUnixMs;
+                            continue;
+                        }
+                    case 6: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.usesRemaining = value;
+                            else
+                                delete message.usesRemaining;
+                            continue;
+                        }
+                    case 7: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+                                message.revokedAtUnixMs = value;
+                            else
+                                delete message.revokedAtUnixMs;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a JoinTokenInfo message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.JoinTokenInfo
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.JoinTokenInfo & sigil.v1.JoinTokenInfo.$Shape} JoinTokenInfo
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            JoinTokenInfo.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a JoinTokenInfo message.
+             * @function verify
+             * @memberof sigil.v1.JoinTokenInfo
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            JoinTokenInfo.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.id != null && $Object.hasOwnProperty.call(message, "id"))
+                    if (!$util.isString(message.id))
+                        return "id: string expected";
+                if (message.spiffeId != null && $Object.hasOwnProperty.call(message, "spiffeId"))
+                    if (!$util.isString(message.spiffeId))
+                        return "spiffeId: string expected";
+                if (message.prefix != null && $Object.hasOwnProperty.call(message, "prefix"))
+                    if (typeof message.prefix !== "boolean")
+                        return "prefix: boolean expected";
+                if (message.createdAtUnixMs != null && $Object.hasOwnProperty.call(message, "createdAtUnixMs"))
+                    if (!$util.isInteger(message.createdAtUnixMs) && !(message.createdAtUnixMs && $util.isInteger(message.createdAtUnixMs.low) && $util.isInteger(message.createdAtUnixMs.high)))
+                        return "createdAtUnixMs: integer|Long expected";
+                if (message.expiresAtUnixMs != null && $Object.hasOwnProperty.call(message, "expiresAtUnixMs"))
+                    if (!$util.isInteger(message.expiresAtUnixMs) && !(message.expiresAtUnixMs && $util.isInteger(message.expiresAtUnixMs.low) && $util.isInteger(message.expiresAtUnixMs.high)))
+                        return "expiresAtUnixMs: integer|Long expected";
+                if (message.usesRemaining != null && $Object.hasOwnProperty.call(message, "usesRemaining"))
+                    if (!$util.isInteger(message.usesRemaining))
+                        return "usesRemaining: integer expected";
+                if (message.revokedAtUnixMs != null && $Object.hasOwnProperty.call(message, "revokedAtUnixMs"))
+                    if (!$util.isInteger(message.revokedAtUnixMs) && !(message.revokedAtUnixMs && $util.isInteger(message.revokedAtUnixMs.low) && $util.isInteger(message.revokedAtUnixMs.high)))
+                        return "revokedAtUnixMs: integer|Long expected";
+                return null;
+            };
+
+            /**
+             * Creates a JoinTokenInfo message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.JoinTokenInfo
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.JoinTokenInfo} JoinTokenInfo
+             */
+            JoinTokenInfo.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.JoinTokenInfo)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.JoinTokenInfo: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.JoinTokenInfo();
+                if (object.id != null)
+                    if (typeof object.id !== "string" || object.id.length)
+                        message.id = $String(object.id);
+                if (object.spiffeId != null)
+                    if (typeof object.spiffeId !== "string" || object.spiffeId.length)
+                        message.spiffeId = $String(object.spiffeId);
+                if (object.prefix != null)
+                    if (object.prefix)
+                        message.prefix = $Boolean(object.prefix);
+                if (object.createdAtUnixMs != null)
+                    if (typeof object.createdAtUnixMs === "object" ? object.createdAtUnixMs.low || object.createdAtUnixMs.high : $Number(object.createdAtUnixMs) !== 0)
+                        if ($util.Long)
+                            message.createdAtUnixMs = $util.Long.fromValue(object.createdAtUnixMs, false);
+                        else if (typeof object.createdAtUnixMs === "string")
+                            message.createdAtUnixMs = $parseInt(object.createdAtUnixMs, 10);
+                        else if (typeof object.createdAtUnixMs === "number")
+                            message.createdAtUnixMs = object.createdAtUnixMs;
+                        else if (typeof object.createdAtUnixMs === "object")
+                            message.createdAtUnixMs = new $util.LongBits(object.createdAtUnixMs.low >>> 0, object.createdAtUnixMs.high >>> 0).toNumber();
+                if (object.expiresAtUnixMs != null)
+                    if (typeof object.expiresAtUnixMs === "object" ? object.expiresAtUnixMs.low || object.expiresAtUnixMs.high : $Number(object.expiresAtUnixMs) !== 0)
+                        if ($util.Long)
+                            message.expiresAtUnixMs = $util.Long.fromValue(object.expiresAtUnixMs, false);
+                        else if (typeof object.expiresAtUnixMs === "string")
+                            message.expiresAtUnixMs = $parseInt(object.expiresAtUnixMs, 10);
+                        else if (typeof object.expiresAtUnixMs === "number")
+                            message.expiresAtUnixMs = object.expiresAtUnixMs;
+                        else if (typeof object.expiresAtUnixMs === "object")
+                            message.expiresAtUnixMs = new $util.LongBits(object.expiresAtUnixMs.low >>> 0, object.expiresAtUnixMs.high >>> 0).toNumber();
+                if (object.usesRemaining != null)
+                    if ($Number(object.usesRemaining) !== 0)
+                        message.usesRemaining = object.usesRemaining >>> 0;
+                if (object.revokedAtUnixMs != null)
+                    if (typeof object.revokedAtUnixMs === "object" ? object.revokedAtUnixMs.low || object.revokedAtUnixMs.high : $Number(object.revokedAtUnixMs) !== 0)
+                        if ($util.Long)
+                            message.revokedAtUnixMs = $util.Long.fromValue(object.revokedAtUnixMs, false);
+                        else if (typeof object.revokedAtUnixMs === "string")
+                            message.revokedAtUnixMs = $parseInt(object.revokedAtUnixMs, 10);
+                        else if (typeof object.revokedAtUnixMs === "number")
+                            message.revokedAtUnixMs = object.revokedAtUnixMs;
+                        else if (typeof object.revokedAtUnixMs === "object")
+                            message.revokedAtUnixMs = new $util.LongBits(object.revokedAtUnixMs.low >>> 0, object.revokedAtUnixMs.high >>> 0).toNumber();
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a JoinTokenInfo message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.JoinTokenInfo
+             * @static
+             * @param {sigil.v1.JoinTokenInfo} message JoinTokenInfo
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            JoinTokenInfo.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.id = "";
+                    object.spiffeId = "";
+                    object.prefix = false;
+                    object.createdAtUnixMs = 0;
+                    object.expiresAtUnixMs = 0;
+                    object.usesRemaining = 0;
+                    object.revokedAtUnixMs = 0;
+                }
+                if (message.id != null && $Object.hasOwnProperty.call(message, "id"))
+                    object.id = message.id;
+                if (message.spiffeId != null && $Object.hasOwnProperty.call(message, "spiffeId"))
+                    object.spiffeId = message.spiffeId;
+                if (message.prefix != null && $Object.hasOwnProperty.call(message, "prefix"))
+                    object.prefix = message.prefix;
+                if (message.createdAtUnixMs != null && $Object.hasOwnProperty.call(message, "createdAtUnixMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.createdAtUnixMs = typeof message.createdAtUnixMs === "number" ? $BigInt(message.createdAtUnixMs) : $util.Long.fromBits(message.createdAtUnixMs.low >>> 0, message.createdAtUnixMs.high >>> 0, false).toBigInt();
+                    else if (typeof message.createdAtUnixMs === "number")
+                        object.createdAtUnixMs = options.longs === $String ? $String(message.createdAtUnixMs) : message.createdAtUnixMs;
+                    else
+                        object.createdAtUnixMs = options.longs === $String ? $util.Long.prototype.toString.call(message.createdAtUnixMs) : options.longs === $Number ? new $util.LongBits(message.createdAtUnixMs.low >>> 0, message.createdAtUnixMs.high >>> 0).toNumber() : message.createdAtUnixMs;
+                if (message.expiresAtUnixMs != null && $Object.hasOwnProperty.call(message, "expiresAtUnixMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.expiresAtUnixMs = typeof message.expiresAtUnixMs === "number" ? $BigInt(message.expiresAtUnixMs) : $util.Long.fromBits(message.expiresAtUnixMs.low >>> 0, message.expiresAtUnixMs.high >>> 0, false).toBigInt();
+                    else if (typeof message.expiresAtUnixMs === "number")
+                        object.expiresAtUnixMs = options.longs === $String ? $String(message.expiresAtUnixMs) : message.expiresAtUnixMs;
+                    else
+                        object.expiresAtUnixMs = options.longs === $String ? $util.Long.prototype.toString.call(message.expiresAtUnixMs) : options.longs === $Number ? new $util.LongBits(message.expiresAtUnixMs.low >>> 0, message.expiresAtUnixMs.high >>> 0).toNumber() : message.expiresAtUnixMs;
+                if (message.usesRemaining != null && $Object.hasOwnProperty.call(message, "usesRemaining"))
+                    object.usesRemaining = message.usesRemaining;
+                if (message.revokedAtUnixMs != null && $Object.hasOwnProperty.call(message, "revokedAtUnixMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.revokedAtUnixMs = typeof message.revokedAtUnixMs === "number" ? $BigInt(message.revokedAtUnixMs) : $util.Long.fromBits(message.revokedAtUnixMs.low >>> 0, message.revokedAtUnixMs.high >>> 0, false).toBigInt();
+                    else if (typeof message.revokedAtUnixMs === "number")
+                        object.revokedAtUnixMs = options.longs === $String ? $String(message.revokedAtUnixMs) : message.revokedAtUnixMs;
+                    else
+                        object.revokedAtUnixMs = options.longs === $String ? $util.Long.prototype.toString.call(message.revokedAtUnixMs) : options.longs === $Number ? new $util.LongBits(message.revokedAtUnixMs.low >>> 0, message.revokedAtUnixMs.high >>> 0).toNumber() : message.revokedAtUnixMs;
+                return object;
+            };
+
+            /**
+             * Converts this JoinTokenInfo to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.JoinTokenInfo
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            JoinTokenInfo.prototype.toJSON = function() {
+                return JoinTokenInfo.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for JoinTokenInfo
+             * @function getTypeUrl
+             * @memberof sigil.v1.JoinTokenInfo
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            JoinTokenInfo.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.JoinTokenInfo";
+            };
+
+            return JoinTokenInfo;
+        })();
+
         v1.CreateJoinTokenResponse = (function() {
 
             /**
@@ -12228,6 +13544,8 @@ export const sigil = $root.sigil = (() => {
              * @property {string|null} [spiffeId] CreateJoinTokenResponse spiffeId
              * @property {number|null} [expiresAtUnixMs] CreateJoinTokenResponse expiresAtUnixMs
              * @property {number|null} [uses] CreateJoinTokenResponse uses
+             * @property {boolean|null} [prefix] CreateJoinTokenResponse prefix
+             * @property {string|null} [id] As in JoinTokenInfo: what `sigil token list|revoke` call it.
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -12292,6 +13610,22 @@ export const sigil = $root.sigil = (() => {
             CreateJoinTokenResponse.prototype.uses = 0;
 
             /**
+             * CreateJoinTokenResponse prefix.
+             * @member {boolean} prefix
+             * @memberof sigil.v1.CreateJoinTokenResponse
+             * @instance
+             */
+            CreateJoinTokenResponse.prototype.prefix = false;
+
+            /**
+             * As in JoinTokenInfo: what `sigil token list|revoke` call it.
+             * @member {string} id
+             * @memberof sigil.v1.CreateJoinTokenResponse
+             * @instance
+             */
+            CreateJoinTokenResponse.prototype.id = "";
+
+            /**
              * Creates a new CreateJoinTokenResponse instance using the specified properties.
              * @function create
              * @memberof sigil.v1.CreateJoinTokenResponse
@@ -12331,6 +13665,10 @@ export const sigil = $root.sigil = (() => {
                     writer.uint32(/* id 3, wireType 0 =*/24).int64(message.expiresAtUnixMs);
                 if (message.uses != null && $Object.hasOwnProperty.call(message, "uses") && message.uses !== 0)
                     writer.uint32(/* id 4, wireType 0 =*/32).uint32(message.uses);
+                if (message.prefix != null && $Object.hasOwnProperty.call(message, "prefix") && message.prefix !== false)
+                    writer.uint32(/* id 5, wireType 0 =*/40).bool(message.prefix);
+                if (message.id != null && $Object.hasOwnProperty.call(message, "id") && message.id !== "")
+                    writer.uint32(/* id 6, wireType 2 =*/50).string(message.id);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -12424,6 +13762,24 @@ export const sigil = $root.sigil = (() => {
                                 delete message.uses;
                             continue;
                         }
+                    case 5: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.prefix = value;
+                            else
+                                delete message.prefix;
+                            continue;
+                        }
+                    case 6: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.id = value;
+                            else
+                                delete message.id;
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -12484,6 +13840,12 @@ export const sigil = $root.sigil = (() => {
                 if (message.uses != null && $Object.hasOwnProperty.call(message, "uses"))
                     if (!$util.isInteger(message.uses))
                         return "uses: integer expected";
+                if (message.prefix != null && $Object.hasOwnProperty.call(message, "prefix"))
+                    if (typeof message.prefix !== "boolean")
+                        return "prefix: boolean expected";
+                if (message.id != null && $Object.hasOwnProperty.call(message, "id"))
+                    if (!$util.isString(message.id))
+                        return "id: string expected";
                 return null;
             };
 
@@ -12524,6 +13886,12 @@ export const sigil = $root.sigil = (() => {
                 if (object.uses != null)
                     if ($Number(object.uses) !== 0)
                         message.uses = object.uses >>> 0;
+                if (object.prefix != null)
+                    if (object.prefix)
+                        message.prefix = $Boolean(object.prefix);
+                if (object.id != null)
+                    if (typeof object.id !== "string" || object.id.length)
+                        message.id = $String(object.id);
                 return message;
             };
 
@@ -12549,6 +13917,8 @@ export const sigil = $root.sigil = (() => {
                     object.spiffeId = "";
                     object.expiresAtUnixMs = 0;
                     object.uses = 0;
+                    object.prefix = false;
+                    object.id = "";
                 }
                 if (message.token != null && $Object.hasOwnProperty.call(message, "token"))
                     object.token = message.token;
@@ -12563,6 +13933,10 @@ export const sigil = $root.sigil = (() => {
                         object.expiresAtUnixMs = options.longs === $String ? $util.Long.prototype.toString.call(message.expiresAtUnixMs) : options.longs === $Number ? new $util.LongBits(message.expiresAtUnixMs.low >>> 0, message.expiresAtUnixMs.high >>> 0).toNumber() : message.expiresAtUnixMs;
                 if (message.uses != null && $Object.hasOwnProperty.call(message, "uses"))
                     object.uses = message.uses;
+                if (message.prefix != null && $Object.hasOwnProperty.call(message, "prefix"))
+                    object.prefix = message.prefix;
+                if (message.id != null && $Object.hasOwnProperty.call(message, "id"))
+                    object.id = message.id;
                 return object;
             };
 

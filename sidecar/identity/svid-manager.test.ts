@@ -9,6 +9,7 @@ import { resolveTlsSettings } from '../proxy/tls-settings.ts';
 import { CredentialSource, type TlsMaterial } from './credential-source.ts';
 import { FakeIdentityApi, type FakeOutcome } from './identity-test-kit.ts';
 import type { IssuedTrustWire } from './identity-api.ts';
+import type { SvidStateStore } from './svid-state-dir.ts';
 import {
   SvidManager,
   type CredentialSink,
@@ -82,7 +83,23 @@ const logSink = new Writable({
   },
 });
 
-function harness(opts: { sink?: CredentialSink; ttlMs?: number } = {}) {
+/** An in-memory state directory. */
+class MemoryStateStore implements SvidStateStore {
+  stored: TlsMaterial | undefined;
+  discarded = 0;
+  async load(spiffeId: string): Promise<TlsMaterial | undefined> {
+    return this.stored?.spiffeId === spiffeId ? this.stored : undefined;
+  }
+  async save(material: TlsMaterial): Promise<void> {
+    this.stored = material;
+  }
+  async discard(): Promise<void> {
+    this.stored = undefined;
+    this.discarded++;
+  }
+}
+
+function harness(opts: { sink?: CredentialSink; ttlMs?: number; stateStore?: SvidStateStore } = {}) {
   const clock = new FakeClock(startMs);
   const api = new FakeIdentityApi({
     pki,
@@ -104,6 +121,7 @@ function harness(opts: { sink?: CredentialSink; ttlMs?: number } = {}) {
       logger: createLogger({ component: 'sidecar', destination: logSink }),
       observer,
       onTrust: (x) => trust.push(x),
+      ...(opts.stateStore ? { stateStore: opts.stateStore } : {}),
     },
   );
   return { clock, api, observer, sink, trust, tokenBox, manager };
@@ -445,4 +463,108 @@ t.test('logs never carry key material or join tokens', async (t) => {
     issued?.['spiffe_id'] && issued['serial'] && issued['not_after'],
     'issuance logged with spiffe_id, serial and not_after',
   );
+});
+
+t.test('a join token source that fails says why, e.g. the token file it could not read', async (t) => {
+  const h = harness();
+  const manager = new SvidManager(
+    {
+      spiffeId: ID,
+      trustDomain: 'example.org',
+      joinToken: () => {
+        throw new SigilError(ErrorCode.CONFIG_INVALID, 'cannot read join token file /etc/sigil/api.tokn: ENOENT');
+      },
+    },
+    {
+      api: h.api,
+      credentials: h.sink,
+      clock: h.clock,
+      random: () => 0.5,
+      logger: createLogger({ component: 't', level: 'silent' }),
+    },
+  );
+  await manager.start();
+  t.equal(manager.lastFailure?.code, ErrorCode.TOKEN_INVALID);
+  t.match(manager.lastFailure?.message, /cannot read join token file \/etc\/sigil\/api\.tokn: ENOENT/);
+  manager.stop();
+});
+
+t.test('state directory: a restart renews with the stored SVID instead of a token', async (t) => {
+  const store = new MemoryStateStore();
+  const first = harness({ stateStore: store });
+  await first.manager.start();
+  first.manager.stop();
+  await Promise.resolve();
+  t.equal(store.stored?.serial, first.manager.current()?.serial, 'every issued SVID is stored');
+
+  const second = harness({ stateStore: store });
+  second.tokenBox.token = undefined;
+  await second.manager.start();
+  t.equal(second.manager.state, 'ready');
+  t.same(
+    second.api.calls.map((c) => [c.op, c.currentSerial]),
+    [['renew', first.manager.current()?.serial]],
+    'renewed with the stored SVID, no attestation',
+  );
+  t.not(second.manager.current()?.serial, first.manager.current()?.serial);
+  second.manager.stop();
+});
+
+t.test('state directory: a stored SVID the control plane refuses is dropped and a token is used', async (t) => {
+  const store = new MemoryStateStore();
+  const first = harness({ stateStore: store });
+  await first.manager.start();
+  first.manager.stop();
+  await Promise.resolve();
+
+  const second = harness({ stateStore: store });
+  second.api.script.push({ kind: 'error', error: new SigilError(ErrorCode.REVOKED, 'certificate is revoked') });
+  await second.manager.start();
+  t.equal(second.manager.state, 'ready');
+  t.same(
+    second.api.calls.map((c) => c.op),
+    ['renew', 'attest'],
+  );
+  t.equal(store.discarded, 1, 'the refused SVID was forgotten');
+  second.manager.stop();
+});
+
+t.test('state directory: an unreachable control plane keeps the stored SVID for the next try', async (t) => {
+  const store = new MemoryStateStore();
+  const first = harness({ stateStore: store });
+  await first.manager.start();
+  first.manager.stop();
+  await Promise.resolve();
+
+  const second = harness({ stateStore: store });
+  second.tokenBox.token = undefined;
+  second.api.script.push({ kind: 'error', error: new SigilError(ErrorCode.UNAVAILABLE, 'control plane unreachable') });
+  await second.manager.start();
+  t.equal(second.manager.state, 'starting');
+  t.equal(second.manager.lastFailure?.code, ErrorCode.UNAVAILABLE, '/readyz can say why');
+  const ready = second.manager.whenReady();
+  const issued = second.observer.nextIssued();
+  second.clock.advance(second.observer.failedEvents[0]?.retryInMs ?? 0);
+  t.equal((await issued).via, 'renew', 'the retry renews with the stored SVID, no token needed');
+  await ready;
+  t.equal(store.discarded, 0);
+  second.manager.stop();
+});
+
+t.test('a renewal refused as revoked withdraws the SVID; it re-attests once a token is there', async (t) => {
+  const h = harness();
+  await h.manager.start();
+  h.tokenBox.token = undefined;
+  h.api.script.push({ kind: 'error', error: new SigilError(ErrorCode.REVOKED, 'identity is revoked') });
+  t.notOk(await h.manager.renewNow('own-svid-revoked'));
+  t.equal(h.manager.state, 'revoked');
+  t.equal(h.manager.current(), undefined, 'nothing served');
+  t.same((h.sink as CredentialSource).current, undefined, 'withdrawn from the TLS contexts');
+  h.tokenBox.token = 'join-token-secret-2';
+  h.api.addToken('join-token-secret-2');
+  const issued = h.observer.nextIssued();
+  h.clock.advance(h.observer.failedEvents.at(-1)?.retryInMs ?? 0);
+  t.equal((await issued).via, 'attest');
+  t.equal(h.manager.state, 'ready');
+  h.manager.stop();
 });

@@ -4,10 +4,11 @@ import { DEFAULT_KEY_TYPE, type KeyType } from '../../common/key-type.ts';
 import { LogField, type Logger } from '../../common/logger.ts';
 import { parseWorkloadId } from '../../common/spiffe-id.ts';
 import type { TlsMaterial } from './credential-source.ts';
-import type { IdentityApi, IssuedTrustWire } from './identity-api.ts';
+import type { IdentityApi, IssuedSvidWire, IssuedTrustWire } from './identity-api.ts';
 import { validateIssuedSvid } from './issued-svid-validator.ts';
 import { backoffDelayMs, capBeforeExpiryMs, renewalDelayMs } from './renewal-schedule.ts';
 import { newSvidKeyRequest } from './svid-key-request.ts';
+import type { SvidStateStore } from './svid-state-dir.ts';
 import type { IssuanceVia, SvidObserver, SvidState } from './svid-observer.ts';
 
 export type { IssuanceVia, SvidFailedEvent, SvidIssuedEvent, SvidObserver, SvidState } from './svid-observer.ts';
@@ -41,7 +42,17 @@ export interface SvidManagerDeps {
   readonly observer?: SvidObserver;
   /** Receives the trust state of every validated issuance, for the bundle state. */
   readonly onTrust?: (trust: IssuedTrustWire) => void;
+  /** Keeps the SVID across restarts (the sidecar's stateDir); without it every start attests with a token. */
+  readonly stateStore?: SvidStateStore;
 }
+
+/** Renewal refusals that mean the SVID itself is no longer good: only a new attestation can help. */
+const REFUSED_SVID_CODES: ReadonlySet<string> = new Set([
+  ErrorCode.REVOKED,
+  ErrorCode.PEER_UNAUTHENTICATED,
+  ErrorCode.PEER_ID_MISMATCH,
+  ErrorCode.SVID_EXPIRED,
+]);
 
 const NOT_AFTER = LogField.notAfter;
 
@@ -57,6 +68,10 @@ export class SvidManager {
   readonly #deps: SvidManagerDeps;
   #state: SvidState = 'starting';
   #material: TlsMaterial | undefined;
+  /** An SVID from the state directory, not served: used once to renew after a restart. */
+  #stored: TlsMaterial | undefined;
+  #lastFailure: { readonly code: string; readonly message: string } | undefined;
+  #readyWaiters: (() => void)[] = [];
   #failures = 0;
   #started = false;
   #attemptTimer: Timer | undefined;
@@ -98,7 +113,31 @@ export class SvidManager {
         'SvidManager.start() was called twice; start it once from the composition root',
       );
     this.#started = true;
+    const stored = await this.#deps.stateStore?.load(this.#options.spiffeId);
+    if (stored !== undefined && stored.notAfter > this.#deps.clock.now()) {
+      this.#stored = stored;
+      this.#deps.logger.info(
+        { [LogField.spiffeId]: stored.spiffeId, [LogField.serial]: stored.serial, [NOT_AFTER]: iso(stored.notAfter) },
+        'found a stored SVID; renewing with it instead of a join token',
+      );
+    } else if (stored !== undefined) {
+      this.#deps.logger.warn(
+        { [LogField.spiffeId]: stored.spiffeId, [LogField.serial]: stored.serial, [NOT_AFTER]: iso(stored.notAfter) },
+        'the stored SVID has expired; the sidecar attests with a join token',
+      );
+    }
     await this.#run('start');
+  }
+
+  /** Why the last attempt failed, while no SVID is served (for /readyz); undefined once one is. */
+  get lastFailure(): { readonly code: string; readonly message: string } | undefined {
+    return this.#lastFailure;
+  }
+
+  /** Resolves once an SVID is served (at once if one is) or the manager stops; never rejects, it retries itself. */
+  whenReady(): Promise<void> {
+    if (this.#state === 'ready' || this.#state === 'renewing') return Promise.resolve();
+    return new Promise((resolve) => this.#readyWaiters.push(resolve));
   }
 
   /** Renews at once with a new key (e.g. on a CA rotation order). Resolves true when a new SVID was published. */
@@ -111,6 +150,7 @@ export class SvidManager {
   stop(): void {
     this.#cancelTimers();
     this.#setState('stopped');
+    for (const resolve of this.#readyWaiters.splice(0)) resolve();
   }
 
   /** One attempt at a time; a request during an attempt runs right after it, so a rotation order is never lost. */
@@ -133,16 +173,26 @@ export class SvidManager {
 
   async #attempt(reason: string): Promise<boolean> {
     this.#withdrawIfExpired();
-    const current = this.#material;
+    if (this.#stored !== undefined && this.#stored.notAfter <= this.#deps.clock.now()) this.#stored = undefined;
+    const current = this.#material ?? this.#stored;
     const via: IssuanceVia = current === undefined ? 'attest' : 'renew';
-    if (current !== undefined) this.#setState('renewing');
+    if (this.#material !== undefined) this.#setState('renewing');
     try {
-      const token = current === undefined ? await this.#joinToken() : undefined;
       const request = await newSvidKeyRequest(this.#options.spiffeId, this.#options.keyType);
-      const wire =
-        current === undefined
-          ? await this.#deps.api.attest(token ?? '', request.csrDer)
-          : await this.#deps.api.renew(current, request.csrDer);
+      let wire: IssuedSvidWire;
+      if (current === undefined) {
+        wire = await this.#deps.api.attest(await this.#joinToken(), request.csrDer);
+      } else {
+        try {
+          wire = await this.#deps.api.renew(current, request.csrDer);
+        } catch (err) {
+          if (!isSigilError(err) || !REFUSED_SVID_CODES.has(err.code)) throw err;
+          // The SVID is revoked or no longer accepted: renewing with it will never work again. Stop serving it
+          // and attest at once when a credential is at hand (a join token); otherwise say so and keep trying.
+          this.#refused(current, err);
+          wire = await this.#deps.api.attest(await this.#joinToken(), request.csrDer);
+        }
+      }
       if (this.#state === 'stopped') return false;
       const { spiffeId, trustDomain } = this.#options;
       const now = this.#deps.clock.now();
@@ -159,11 +209,15 @@ export class SvidManager {
       this.#notify('onTrust', () => this.#deps.onTrust?.(wire.trust));
       this.#deps.credentials.update(material);
       this.#material = material;
+      this.#stored = undefined;
+      this.#lastFailure = undefined;
       this.#failures = 0;
+      void this.#persist(material);
       // The CA backdates notBefore (up to 60 s) for clock skew; half life counts from when we got the SVID, or a
       // short TTL would schedule its renewal in the past and renew in a loop.
       this.#schedule(Math.max(svid.leaf.notBefore, now), svid.leaf.notAfter);
       this.#setState('ready');
+      for (const resolve of this.#readyWaiters.splice(0)) resolve();
       this.#deps.logger.info(
         {
           [LogField.spiffeId]: spiffeId,
@@ -181,6 +235,45 @@ export class SvidManager {
     } catch (err) {
       if (this.#state !== 'stopped') this.#failed(via, reason, err);
       return false;
+    }
+  }
+
+  /** Withdraws an SVID the control plane refused to renew (revoked, unknown) and forgets the stored copy. */
+  #refused(svid: TlsMaterial, err: SigilError): void {
+    const served = this.#material !== undefined;
+    this.#material = undefined;
+    this.#stored = undefined;
+    this.#expiryTimer?.cancel();
+    this.#expiryTimer = undefined;
+    this.#setState(err.code === ErrorCode.REVOKED ? 'revoked' : 'starting');
+    if (served) this.#notify('clear', () => this.#deps.credentials.clear?.('svid-refused'));
+    void this.#deps.stateStore?.discard().catch(() => undefined);
+    this.#deps.logger.error(
+      {
+        [LogField.spiffeId]: svid.spiffeId,
+        [LogField.serial]: svid.serial,
+        [LogField.errCode]: err.code,
+        error: err.message,
+      },
+      'the control plane refused to renew this SVID; it is no longer served and the sidecar needs re-attestation ' +
+        '(a join token: sigil token create --spiffe-id ...); it re-attests on its own as soon as one is available',
+    );
+  }
+
+  async #persist(material: TlsMaterial): Promise<void> {
+    const store = this.#deps.stateStore;
+    if (store === undefined) return;
+    try {
+      await store.save(material);
+    } catch (err) {
+      this.#deps.logger.warn(
+        {
+          [LogField.spiffeId]: material.spiffeId,
+          [LogField.serial]: material.serial,
+          error: err instanceof Error ? err.message : String(err),
+        },
+        'the SVID could not be written to the state directory; a restart will need a join token',
+      );
     }
   }
 
@@ -209,6 +302,7 @@ export class SvidManager {
     this.#arm(retryInMs, 'retry');
     const code = isSigilError(err) ? err.code : ErrorCode.INTERNAL;
     const detail = isSigilError(err) ? err.details['reason'] : undefined;
+    if (serving === undefined) this.#lastFailure = { code, message: err instanceof Error ? err.message : String(err) };
     const fields = {
       [LogField.spiffeId]: this.#options.spiffeId,
       [LogField.errCode]: code,
@@ -314,9 +408,11 @@ export class SvidManager {
 }
 
 function noToken(spiffeId: string, cause?: unknown): SigilError {
+  // The source's own reason (e.g. the token file that is missing, with its resolved path) comes first.
+  const why = cause instanceof Error ? ` (${cause.message})` : '';
   return new SigilError(
     ErrorCode.TOKEN_INVALID,
-    `no join token is available to attest ${spiffeId}: create one with \`sigil token create --spiffe-id ${spiffeId}\` and give it to the sidecar`,
+    `no join token is available to attest ${spiffeId}${why}: create one with \`sigil token create --spiffe-id ${spiffeId}\` and give it to the sidecar`,
     { details: { reason: 'no-token' }, ...(cause === undefined ? {} : { cause }) },
   );
 }

@@ -1,9 +1,10 @@
 /**
  * 'starting': no SVID yet; 'ready': serving a valid SVID; 'renewing': serving a valid SVID whose renewal is due and
- * has not succeeded yet; 'expired': the SVID ran out before a renewal succeeded, nothing is served; 'stopped'.
+ * has not succeeded yet; 'expired': the SVID ran out before a renewal succeeded, nothing is served; 'revoked': the control plane refused
+ * to renew the SVID because it is revoked, nothing is served until a re-attestation succeeds; 'stopped'.
  * /readyz is ready in 'ready' and 'renewing'.
  */
-export type SvidState = 'starting' | 'ready' | 'renewing' | 'expired' | 'stopped';
+export type SvidState = 'starting' | 'ready' | 'renewing' | 'expired' | 'revoked' | 'stopped';
 export type IssuanceVia = 'attest' | 'renew';
 
 export interface SvidIssuedEvent {

@@ -17,6 +17,8 @@ import {
   type ResolvedDeps,
 } from './proxy-options.ts';
 import { RefusalRecorder } from './refusal-recorder.ts';
+import type { PipeResult } from './pipe.ts';
+import { LogField } from '../../common/logger.ts';
 
 export interface OutboundListenerOptions extends ConnectionLimits {
   /** Plaintext listener for the local app; loopback by default. Port 0 picks a free port. */
@@ -232,13 +234,34 @@ export class OutboundListener {
     }
     attempt.piped = true;
     upstream.removeAllListeners('error');
-    openProxiedConnection({
+    // Who hung up first: a destination that closes before the app has finished and before sending a byte refused us.
+    const order = { appEnded: false, upstreamEndedFirst: false };
+    client.once('end', () => {
+      order.appEnded = true;
+    });
+    upstream.once('end', () => {
+      if (!order.appEnded) order.upstreamEndedFirst = true;
+    });
+    const pipe = openProxiedConnection({
       tracker: this.#tracker,
       deps: this.#deps,
       limits: this.#options,
       peer,
       downstream: client,
       upstream,
+    });
+    // In TLS 1.3 the client's handshake ends before the server has judged our certificate, so a destination's
+    // deny (policy, revocation: a reset; an untrusted SVID: a TLS alert) arrives on the piped connection. Without
+    // this it would read as a handshake "ok" and a close "error" with no word of who refused us.
+    void pipe.closed.then((result) => {
+      const refusal = peerRefusal(result, order.upstreamEndedFirst);
+      if (refusal !== undefined)
+        this.#refusals.record('refused_by_peer', {
+          [LogField.peer]: peer.identity.spiffeId,
+          [LogField.serial]: peer.serial,
+          upstream: `${this.#options.upstream.host}:${this.#options.upstream.port}`,
+          ...refusal,
+        });
     });
   }
 
@@ -263,6 +286,38 @@ const DIAL_ERRORS = new Set([
   'ENOTFOUND',
   'EAI_AGAIN',
 ]);
+
+/**
+ * A piped connection the destination ended before sending a single byte: Sigil's inbound side closes a caller its
+ * policy or revocation check refused right after the handshake, and OpenSSL sends an alert for a certificate it
+ * rejects. `upstreamEndedFirst`: the destination hung up while the app was still sending or waiting.
+ */
+export function peerRefusal(
+  result: PipeResult,
+  upstreamEndedFirst: boolean,
+): { readonly tls_alert_or_reset: string; readonly detail: string } | undefined {
+  if (result.bytesUpstreamToDownstream > 0) return undefined;
+  if (result.reason === 'done' && upstreamEndedFirst)
+    return {
+      tls_alert_or_reset: 'close',
+      detail:
+        "the destination closed right after the handshake without sending a byte: most likely its policy or revocation check refused us (sigil policy explain --from <this sidecar's ID> --to <peer>)",
+    };
+  if (result.reason !== 'error' || result.error === undefined) return undefined;
+  const code = String((result.error as { code?: unknown }).code ?? result.error.message);
+  if (/ALERT/.test(code))
+    return {
+      tls_alert_or_reset: code,
+      detail: 'the destination rejected our SVID with a TLS alert (is it trusted there, not revoked?)',
+    };
+  if (code === 'ECONNRESET' || code === 'EPIPE')
+    return {
+      tls_alert_or_reset: code,
+      detail:
+        "the destination reset the connection right after the handshake: most likely its policy or revocation check refused us (sigil policy explain --from <this sidecar's ID> --to <peer>)",
+    };
+  return undefined;
+}
 
 function classifyUpstreamError(err: unknown): RefusalReason {
   if (err instanceof SigilError && err.code === ErrorCode.UNAVAILABLE) return 'upstream_unreachable';

@@ -12,7 +12,9 @@ export type RefusalReason =
   | 'not_authorized'
   | 'max_connections'
   | 'app_unreachable'
-  | 'upstream_unreachable';
+  | 'upstream_unreachable'
+  /** Outbound: the destination reset the connection or sent a TLS alert before sending a byte (its deny). */
+  | 'refused_by_peer';
 
 /** Why an established (piped) connection ended. */
 export type CloseReason = 'done' | 'idle_timeout' | 'max_lifetime' | 'error' | 'closed_by_request' | 'shutdown';

@@ -1,4 +1,4 @@
-import { silentLogger, type Logger } from '../../common/logger.ts';
+import { LogField, silentLogger, type Logger } from '../../common/logger.ts';
 import type { HostPort } from '../../common/address.ts';
 import { systemClock, type Clock } from '../../common/clock.ts';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
@@ -47,7 +47,7 @@ export function resolveDeps(deps: ProxyDeps, component: string): ResolvedDeps {
     verifyPeer: deps.verifyPeer,
     authorizePeer: deps.authorizePeer ?? allowAllPeers,
     observer: deps.observer ?? noopObserver,
-    logger: (deps.logger ?? silentLogger()).child({ component }),
+    logger: (deps.logger ?? silentLogger()).child({ [LogField.subsystem]: component }),
     clock: deps.clock ?? systemClock,
   };
 }
