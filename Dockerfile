@@ -9,15 +9,13 @@ COPY package.json package-lock.json ./
 # `prepare` build needs the sources, which come next.
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
-COPY bin ./bin
-COPY scripts ./scripts
 COPY bench/bench-catalogue.ts ./bench/bench-catalogue.ts
 COPY common ./common
 COPY control-plane ./control-plane
 COPY sidecar ./sidecar
 COPY proto ./proto
 COPY cli ./cli
-RUN node scripts/build.ts
+RUN node cli/launcher/build.ts
 
 FROM node:26-bookworm-slim
 WORKDIR /opt/sigil

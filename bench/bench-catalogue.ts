@@ -1,5 +1,7 @@
 /** The benchmarks `npm run bench -- <name>` and `sigil bench <name>` run, with what each measures. */
 export const BENCHMARKS = {
+  footprint:
+    'memory (RSS, heap) of the control plane and a sidecar idle and with 1,000 mTLS connections vs nginx and HAProxy, start-up and CLI times',
   handshake:
     'full and resumed TLS 1.3 mTLS handshakes, ECDSA and RSA: Sigil sidecar vs nginx, HAProxy and bare node:tls (under 5 min)',
   proxy: 'keep-alive request latency (p50/p99) and throughput at 1 and 16 connections through the same servers',

@@ -18,6 +18,9 @@ import { registerSignCommands } from './commands/sign.ts';
 import { registerVerifyCommands } from './commands/verify.ts';
 import { registerTsaCommands } from './commands/tsa.ts';
 import { registerStoreCommands } from './commands/store.ts';
+import { registerJwtCommands } from './commands/jwt.ts';
+import { registerTlsCommands } from './commands/tls.ts';
+import { registerAlertsCommands } from './commands/alerts.ts';
 
 // Adding a command: a module in cli/commands/ exports `registerXCommands(program, io)`, added to the list below.
 // Its top-level imports stay light (commander types, ../io.ts, ../admin-connection.ts, ../secrets.ts, small pure
@@ -55,6 +58,9 @@ export function buildProgram(io: CliIo): Command {
     registerVerifyCommands,
     registerTsaCommands,
     registerStoreCommands,
+    registerJwtCommands,
+    registerTlsCommands,
+    registerAlertsCommands,
   ]) {
     register(program, io);
   }
@@ -93,7 +99,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
     if (err instanceof ExitStatus) return err.exitCode;
     if (isSigilError(err)) {
       io.stderr.write(`sigil: ${err.message} [${err.code}]\n`);
-      return 1;
+      const exitCode = err.details['exitCode'];
+      return typeof exitCode === 'number' ? exitCode : 1;
     }
     io.stderr.write(`sigil: unexpected failure: ${(err as Error)?.message ?? String(err)}\n`);
     return 1;

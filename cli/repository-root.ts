@@ -5,7 +5,7 @@ import { join, resolve } from 'node:path';
 /**
  * The repository the CLI comes from, where the development tools (bench/) live: the directory above cli/ when the
  * CLI runs from its sources; when it runs from a build, the source root the build recorded in build-info.json
- * (scripts/build.ts). A build without its repository (the Docker image) still answers, with a directory that has no
+ * (cli/launcher/build.ts). A build without its repository (the Docker image) still answers, with a directory that has no
  * bench/ in it, and the command that needs one says so.
  */
 export function repositoryRoot(): string {

@@ -63,6 +63,13 @@ export const ErrorCode = {
   TSA_REPLY: 'SIGIL_ERR_TSA_REPLY',
   UNTIMESTAMPED: 'SIGIL_ERR_UNTIMESTAMPED',
   SIGNATURE_INVALID: 'SIGIL_ERR_SIGNATURE_INVALID',
+  JWT_INVALID: 'SIGIL_ERR_JWT_INVALID',
+  JWT_KEY: 'SIGIL_ERR_JWT_KEY',
+  WORKLOAD_API_SOCKET: 'SIGIL_ERR_WORKLOAD_API_SOCKET',
+  /** `sigil check` found problems; `details.exitCode` is the process exit status (1 critical, 2 warnings under --strict). */
+  CHECK_FAILED: 'SIGIL_ERR_CHECK_FAILED',
+  /** An input to import or discover is not a certificate, holds a private key, or cannot be read. */
+  CERTIFICATE_INPUT: 'SIGIL_ERR_CERTIFICATE_INPUT',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

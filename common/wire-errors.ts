@@ -18,6 +18,7 @@ export const GrpcStatus = {
 export const ERROR_CODE_METADATA_KEY = 'sigil-error-code';
 
 const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
+  [ErrorCode.CERTIFICATE_INPUT]: GrpcStatus.INVALID_ARGUMENT,
   [ErrorCode.TOKEN_INVALID]: GrpcStatus.UNAUTHENTICATED,
   [ErrorCode.TOKEN_EXPIRED]: GrpcStatus.UNAUTHENTICATED,
   [ErrorCode.TOKEN_USED]: GrpcStatus.UNAUTHENTICATED,

@@ -72,6 +72,8 @@ export interface CaRotationDeps extends TrustAnchorDeps {
    * (see ha/ca-state-sync.ts). Default: the step alone.
    */
   readonly around?: <T>(step: () => Promise<T>) => Promise<T>;
+  /** The JWT-SVID keys, rotated by the same steps; each returns true when the published keys changed. */
+  readonly jwtKeys?: { prepare(): Promise<boolean>; activate(): Promise<boolean>; retire(): Promise<boolean> };
 }
 
 /** The reason on the renewal order an activation sends. */
@@ -232,10 +234,11 @@ export class CaRotation {
     await store.insertCertificate(
       this.#caRecord(prepared.intermediate, 'intermediate', prepared.root.serialNumber.toLowerCase()),
     );
-    if (await active.addRoot(prepared.root)) {
-      await writeBundleFiles(dataDir, prepared.meta, active.bundlePem());
-      await this.#bundleChanged();
-    }
+    const rootAdded = await active.addRoot(prepared.root);
+    if (rootAdded) await writeBundleFiles(dataDir, prepared.meta, active.bundlePem());
+    // The next JWT key is published now, like the new root, and signs only after activate.
+    const jwtAdded = (await this.#deps.jwtKeys?.prepare()) ?? false;
+    if (rootAdded || jwtAdded) await this.#bundleChanged();
     logger.info(
       {
         root: prepared.root.serialNumber.toLowerCase(),
@@ -268,6 +271,7 @@ export class CaRotation {
     // Prepared: commit the activation. Activated but cut short (signer not swapped, no order sent): finish it.
     if (caPhase(meta) !== 'activated' || !(await this.#activationUnfinished(meta)))
       await activateCaFiles({ dataDir, now: clock.now() });
+    if (await this.#deps.jwtKeys?.activate()) await this.#bundleChanged();
     const orderId = await this.#finishActivation(options.windowMs ?? 0);
     return { status: await this.status(), orderId };
   }
@@ -375,7 +379,9 @@ export class CaRotation {
         .map(certificatePem)
         .join('');
     });
-    if (removedRoot && active.removeRoot(new Uint8Array(removedRoot.rawData))) await this.#bundleChanged();
+    const rootRemoved = removedRoot !== undefined && active.removeRoot(new Uint8Array(removedRoot.rawData));
+    const jwtRemoved = (await this.#deps.jwtKeys?.retire()) ?? false;
+    if (rootRemoved || jwtRemoved) await this.#bundleChanged();
     logger.info({ removed_root: removedRoot?.serialNumber.toLowerCase() ?? null }, 'CA rotation retired');
     return { status: await this.status(), blockers: [] };
   }

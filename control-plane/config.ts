@@ -8,6 +8,13 @@ import { checkLogLevel } from '../common/logger.ts';
 import { parseHostPort, type HostPort } from '../common/address.ts';
 import { parseTrustDomain } from '../common/spiffe-id.ts';
 import { acmeSettings, acmeSectionSchema, type AcmeSettings } from './acme/acme-config.ts';
+import {
+  type AlertSettings,
+  alertSettings,
+  alertsSectionSchema,
+  type DiscoverySettings,
+  discoverySectionSchema,
+} from './lifecycle/lifecycle-config.ts';
 import { type PostgresStoreConfig, resolvePostgresConfig, storeFileSchema } from './store/store-config.ts';
 
 /** The file schema: names here are part of the product (README, examples). Defaults live in the schema. */
@@ -22,6 +29,10 @@ export const controlPlaneFileSchema = z.strictObject({
     .default({ grpc: parseHostPort('127.0.0.1:7443'), http: parseHostPort('127.0.0.1:7080') }),
   svid: z.strictObject({ ttl: durationMs.default(3_600_000) }).default({ ttl: 3_600_000 }),
   joinTokens: z.strictObject({ defaultTtl: durationMs.default(900_000) }).default({ defaultTtl: 900_000 }),
+  /** JWT-SVIDs: the signing key's algorithm (for a key created from now on) and the tokens' lifetime. */
+  jwt: z
+    .strictObject({ algorithm: z.enum(['ES256', 'RS256']).default('ES256'), ttl: durationMs.default(300_000) })
+    .default({ algorithm: 'ES256', ttl: 300_000 }),
   store: storeFileSchema,
   nats: z
     .strictObject({
@@ -49,6 +60,10 @@ export const controlPlaneFileSchema = z.strictObject({
     .default({ auto: true, propagation: 600_000, activateWindow: 3_600_000 }),
   /** Public certificates obtained and renewed over ACME (control-plane/acme). */
   acme: acmeSectionSchema.optional(),
+  /** Expiry alerts over the whole inventory and where they are delivered (control-plane/lifecycle). */
+  alerts: alertsSectionSchema,
+  /** Endpoints whose served certificates the control plane records on a schedule. */
+  discovery: discoverySectionSchema,
   /** Several replicas on one PostgreSQL store (ignored on SQLite). */
   replicas: z
     .strictObject({
@@ -67,6 +82,7 @@ export interface ControlPlaneConfig {
   readonly dataDir: string;
   readonly listen: { readonly grpc: HostPort; readonly http: HostPort };
   readonly svidTtlMs: number;
+  readonly jwt: { readonly algorithm: 'ES256' | 'RS256'; readonly ttlMs: number };
   readonly joinTokenTtlMs: number;
   /** Absolute path of the SQLite file; `<dataDir>/sigil.db` when not configured. */
   readonly sqlitePath: string;
@@ -90,6 +106,8 @@ export interface ControlPlaneConfig {
   readonly caRotation: { readonly auto: boolean; readonly propagationMs: number; readonly activateWindowMs: number };
   /** ACME accounts, certificates and challenge listeners; absent: no ACME duty. */
   readonly acme: AcmeSettings | undefined;
+  readonly alerts: AlertSettings;
+  readonly discovery: DiscoverySettings;
   /** Absent: no event channel; sidecars converge through FetchTrust alone. */
   readonly nats:
     | {
@@ -146,6 +164,13 @@ export function resolveControlPlaneConfig(sources: ConfigSources): ControlPlaneC
     attestPerSourceLimit: envOr(env, 'SIGIL_ATTEST_PER_SOURCE_LIMIT', DEFAULT_ATTEST_PER_SOURCE_LIMIT, parseLimit),
     nats: natsConfig(env['SIGIL_NATS_SERVERS'], file.nats, fileDir),
     acme: file.acme ? acmeSettings(file.acme, fileDir, sources.file?.path ?? 'configuration') : undefined,
+    jwt: Object.freeze({ algorithm: file.jwt.algorithm, ttlMs: file.jwt.ttl }),
+    alerts: alertSettings(file.alerts, fileDir),
+    discovery: Object.freeze({
+      targets: Object.freeze([...file.discovery.targets]),
+      everyMs: file.discovery.every,
+      timeoutMs: file.discovery.timeout,
+    }),
     caRotation: Object.freeze({
       auto: envOr(env, 'SIGIL_CA_ROTATION_AUTO', file.caRotation.auto, parseBoolean('SIGIL_CA_ROTATION_AUTO')),
       propagationMs: file.caRotation.propagation,

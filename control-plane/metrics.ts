@@ -27,6 +27,20 @@ export class ControlPlaneMetrics {
     registers: [this.registry],
   });
 
+  /** cert-manager's naming: one series per certificate in force (superseded and revoked ones are dropped). */
+  readonly certificateExpiration = new Gauge({
+    name: 'sigil_certificate_expiration_timestamp_seconds',
+    help: 'Expiry of every certificate in the inventory that is in force or expired, by serial, subject, source and owner',
+    labelNames: ['serial', 'subject', 'source', 'owner'] as const,
+    registers: [this.registry],
+  });
+  readonly certificateAlerts = new Gauge({
+    name: 'sigil_certificate_alerts',
+    help: 'Open certificate alerts, by severity',
+    labelNames: ['severity'] as const,
+    registers: [this.registry],
+  });
+
   readonly acmeNotAfter = new Gauge({
     name: 'sigil_acme_cert_not_after_timestamp_seconds',
     help: 'Expiry of the ACME certificate in service, by declared name',

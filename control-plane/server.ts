@@ -8,6 +8,8 @@ import { HttpListener } from '../common/http-listener.ts';
 import { createLogger, LogField, type Logger } from '../common/logger.ts';
 import { AdminService, IdentityService } from '../proto/index.ts';
 import { adminHandlers } from './api/admin-handlers.ts';
+import { InventoryService } from './lifecycle/inventory-service.ts';
+import { LifecycleDuty } from './lifecycle/lifecycle-duty.ts';
 import { identityHandlers } from './api/identity-handlers.ts';
 import { SourceRateLimit } from './api/source-rate-limit.ts';
 import { ServingCertificates } from './api/serving-credentials.ts';
@@ -40,6 +42,7 @@ import { acmeHandlers } from './api/acme-handlers.ts';
 import { AcmeService } from '../proto/index.ts';
 import { SigningCertificateIssuer } from './signing/signing-certificates.ts';
 import { Replication } from './ha/replication.ts';
+import { JwtKeySet } from './jwt/jwt-key-set.ts';
 
 export interface ControlPlaneOptions {
   readonly config: ControlPlaneConfig;
@@ -83,6 +86,8 @@ export class ControlPlane {
   #acme: AcmeDuty | undefined;
   #acmeLoop: AcmeRenewalLoop | undefined;
   #replication: Replication | undefined;
+  readonly #inventory: InventoryService;
+  #lifecycle: LifecycleDuty | undefined;
 
   constructor(options: ControlPlaneOptions, deps: ControlPlaneDeps = {}) {
     this.#options = options;
@@ -90,6 +95,7 @@ export class ControlPlane {
     this.#logger = deps.logger ?? createLogger({ component: 'control-plane', level: options.config.logLevel });
     this.#injectedStore = deps.store !== undefined;
     this.#store = deps.store ?? createStore(options.config, { clock: this.#clock, logger: this.#logger });
+    this.#inventory = new InventoryService({ store: this.#store, clock: this.#clock });
   }
 
   get addresses(): ControlPlaneAddresses {
@@ -181,10 +187,23 @@ export class ControlPlane {
       { store: this.#store, clock: this.#clock, logger: this.#logger, announce: replication.announce('rotation') },
     );
     await orders.load();
+    const jwtKeys = new JwtKeySet(
+      {
+        dataDir: config.dataDir,
+        passphrase: this.#options.passphrase,
+        trustDomain,
+        algorithm: config.jwt.algorithm,
+        ttlMs: config.jwt.ttlMs,
+      },
+      { clock: this.#clock, logger: this.#logger },
+    );
+    // A CA made before JWT-SVIDs gets its first JWT key here, once, shared with the other replicas like a CA step.
+    await replication.aroundCaStep(() => jwtKeys.ensure());
     const trust = new TrustState(ca, {
       revocation: () => this.#requireRevocation().snapshot,
       policies: () => policies.wire,
       rotationOrders: () => orders.running(),
+      jwtKeys: () => jwtKeys.bundleKeys(),
     });
     await replication.exclusive('ca')(() => trust.load(this.#store));
     const caChanged = () => this.metrics.caNotAfter.set({ ca: 'intermediate' }, ca.intermediateNotAfter / 1000);
@@ -279,6 +298,7 @@ export class ControlPlane {
       },
       onCaChanged: caChanged,
       around: replication.aroundCaStep,
+      jwtKeys,
     });
     const scheduler = new CaRotationScheduler(config.caRotation, {
       rotation: caRotation,
@@ -287,6 +307,17 @@ export class ControlPlane {
       intermediateTtlMs: INTERMEDIATE_TTL_MS,
     });
     this.#scheduler = scheduler;
+    this.#lifecycle = new LifecycleDuty(
+      { alerts: config.alerts, discovery: config.discovery },
+      {
+        inventory: this.#inventory,
+        store: this.#store,
+        clock: this.#clock,
+        logger: this.#logger,
+        metrics: this.metrics,
+        trustDomain,
+      },
+    );
     const acme = await this.#startAcme();
     await acme.start();
     this.#grpc.addService(AcmeService, acmeHandlers({ ...edge, acme, store: this.#store, trustDomain }));
@@ -299,6 +330,7 @@ export class ControlPlane {
         store: this.#store,
         renewServing: () => servingIdentity.renewNow().then(() => undefined),
         onCaChanged: caChanged,
+        reloadJwtKeys: () => jwtKeys.reload(),
       },
       {
         revocation: () => revocation.reload(),
@@ -313,6 +345,7 @@ export class ControlPlane {
         issuer,
         trust,
         trustDomain,
+        jwt: jwtKeys,
         // Token guessing: a budget of attestations per source address and 10 s, RESOURCE_EXHAUSTED beyond.
         ...(config.attestPerSourceLimit > 0
           ? {
@@ -343,6 +376,7 @@ export class ControlPlane {
           logger: this.#logger,
           onIssued: (leaf, kind) => this.metrics.issued.inc({ kind, key_type: leaf.keyType }),
         }),
+        inventory: this.#inventory,
         scheduled: () => scheduler.preview(),
         onTokenCreated: () => this.metrics.tokensCreated.inc(),
       }),
@@ -363,6 +397,12 @@ export class ControlPlane {
       metrics: () => this.metrics.render(),
       extra: {
         '/crl': async () => ({ status: 200, contentType: 'application/pkix-crl', body: revocation.snapshot.crlDer }),
+        // The trust bundle in the SPIFFE bundle format: X.509 roots and JWT-SVID keys, for JWT verifiers.
+        '/bundle.json': async () => ({
+          status: 200,
+          contentType: 'application/json',
+          body: trust.spiffeBundleDocument(),
+        }),
       },
     });
     const httpAddress = await this.#http.listen(config.listen.http);
@@ -370,21 +410,25 @@ export class ControlPlane {
     await this.#writeRuntimeFile(config.dataDir);
     if (this.#publisher) await publishBundle(this.#anchors);
     await caRotation.completeActivation({ windowMs: config.caRotation.activateWindowMs });
-    // The rotation schedule and the ACME renewals are singleton duties: it runs on the replica that holds the leader lock.
+    // The rotation schedule, the ACME renewals, alert evaluation and discovery are singleton duties: they run on the
+    // replica that holds the leader lock.
     replication.coordination.leadership.onChange((leader) => {
       this.metrics.leader.set(leader ? 1 : 0);
       if (leader) {
         scheduler.start();
         this.#acmeLoop?.start();
+        this.#lifecycle?.start();
       } else {
         scheduler.stop();
         this.#acmeLoop?.stop();
+        this.#lifecycle?.stop();
       }
     });
     this.metrics.leader.set(replication.coordination.leadership.isLeader ? 1 : 0);
     if (replication.coordination.leadership.isLeader) {
       scheduler.start();
       this.#acmeLoop?.start();
+      this.#lifecycle?.start();
     }
     this.#logger.info(
       { trust_domain: trustDomain, grpc: formatHostPort(grpcAddress), http: formatHostPort(httpAddress) },
@@ -403,6 +447,7 @@ export class ControlPlane {
   async stop(): Promise<void> {
     this.#scheduler?.stop();
     this.#acmeLoop?.stop();
+    this.#lifecycle?.close();
     await this.#acme?.stop();
     await this.#replication?.leave();
     this.#serving?.stop();
@@ -433,6 +478,16 @@ export class ControlPlane {
       clock: this.#clock,
       logger: this.#logger,
       metrics: this.metrics,
+      onAlert: (alert) =>
+        void this.#lifecycle?.engine
+          .external({
+            key: alert.name,
+            state: alert.state,
+            subject: alert.name,
+            notAfter: alert.notAfter,
+            message: alert.message,
+          })
+          .catch(() => undefined),
     });
     this.#acme = service;
     this.#acmeLoop = loop;

@@ -22,6 +22,7 @@ export async function publishBundle(deps: Pick<TrustAnchorDeps, 'trust' | 'publi
     roots: state.roots ?? [],
     bundleSequence: Number(state.bundleSequence ?? 0),
     refreshHintSeconds: state.refreshHintSeconds ?? 0,
+    ...(state.spiffeBundle ? { spiffeBundle: state.spiffeBundle } : {}),
   });
 }
 

@@ -38,6 +38,8 @@ function lowerFirst(name: string): string {
 }
 
 function collectServices(root: protobuf.Root): { services: ServiceShape[]; roots: Set<string> } {
+  // `roots` holds what services.ts imports: a package's root namespace, or (for a proto without a package, like the
+  // SPIFFE Workload API) each message class and, as `type`, its interface.
   const services: ServiceShape[] = [];
   const roots = new Set<string>();
   const visit = (ns: protobuf.NamespaceBase): void => {
@@ -74,8 +76,10 @@ function serviceShape(service: protobuf.Service, roots: Set<string>): ServiceSha
     }
     const req = typeNames(request);
     const res = typeNames(response);
-    roots.add(req.rootName);
-    roots.add(res.rootName);
+    for (const names of [req, res]) {
+      roots.add(names.rootName);
+      if (names.className === names.rootName) roots.add(`type ${names.interfaceName}`);
+    }
     return {
       originalName: method.name,
       key: lowerFirst(method.name),
@@ -197,16 +201,19 @@ function emitClient(service: ServiceShape): string[] {
 }
 
 /** Source text of services.ts for every service in `root` (resolved), sorted by full name. */
-export function emitServices(root: protobuf.Root): string {
+export function emitServices(root: protobuf.Root, moduleSpec = './sigil.js'): string {
   const { services, roots } = collectServices(root);
-  const rootImports = [...roots].sort().join(', ');
+  const sortKey = (name: string): string => name.replace(/^type /, '');
+  const rootImports = [...roots]
+    .sort((a, b) => (sortKey(a) < sortKey(b) ? -1 : sortKey(a) > sortKey(b) ? 1 : 0))
+    .join(', ');
   const out = [
     GENERATED_HEADER,
-    '// Typed @grpc/grpc-js definitions for the services in proto/sigil/**/*.proto, on the protobufjs classes of ./sigil.js.',
+    `// Typed @grpc/grpc-js definitions for the services in ${moduleSpec === './sigil.js' ? 'proto/sigil/**/*.proto' : `the protos of ${moduleSpec}`}, on the protobufjs classes of ${moduleSpec}.`,
     "import * as grpc from '@grpc/grpc-js';",
   ];
   if (services.length > 0) {
-    out.push(`import { ${rootImports} } from './sigil.js';`);
+    out.push(`import { ${rootImports} } from '${moduleSpec}';`);
   }
   out.push(
     '',

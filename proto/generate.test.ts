@@ -59,6 +59,8 @@ t.test('grpc-js round trip over 127.0.0.1', async (t) => {
   const identity: IdentityServer = {
     attest: unimplemented,
     renew: unimplemented,
+    issueWorkloadSvid: unimplemented,
+    mintJwtSvid: unimplemented,
     fetchTrust: (_call, callback) =>
       callback(null, {
         trustDomain: TRUST_DOMAIN,
@@ -92,6 +94,9 @@ t.test('grpc-js round trip over 127.0.0.1', async (t) => {
     showCa: unimplemented,
     rotateCa: unimplemented,
     issueSigningCertificate: unimplemented,
+    listInventory: unimplemented,
+    importCertificates: unimplemented,
+    listAlerts: unimplemented,
   };
 
   const server = new grpc.Server();
@@ -143,4 +148,35 @@ t.test('grpc-js round trip over 127.0.0.1', async (t) => {
     t.equal(err?.code, grpc.status.UNIMPLEMENTED);
     t.equal(err?.details, 'not part of this test');
   });
+});
+
+t.test('SPIFFE Workload API bindings keep the specification’s names and field numbers', async (t) => {
+  const { SpiffeWorkloadAPIService, X509SVID, X509BundlesResponse, JWTSVIDRequest } = await import('./workload.ts');
+  t.same(
+    Object.values(SpiffeWorkloadAPIService).map((m) => m.path),
+    [
+      '/SpiffeWorkloadAPI/FetchJWTSVID',
+      '/SpiffeWorkloadAPI/FetchJWTBundles',
+      '/SpiffeWorkloadAPI/ValidateJWTSVID',
+      '/SpiffeWorkloadAPI/FetchX509SVID',
+      '/SpiffeWorkloadAPI/FetchX509Bundles',
+    ],
+  );
+  // Field tag bytes: (number << 3) | wire type 2 (length-delimited).
+  const svid = X509SVID.encode({
+    spiffeId: 'a',
+    x509Svid: Uint8Array.of(1),
+    x509SvidKey: Uint8Array.of(2),
+    bundle: Uint8Array.of(3),
+    hint: 'h',
+  }).finish();
+  t.same([svid[0], svid[3], svid[6], svid[9], svid[12]], [0x0a, 0x12, 0x1a, 0x22, 0x2a], 'X509SVID fields 1 to 5');
+  const bundles = X509BundlesResponse.encode({
+    crl: [Uint8Array.of(9)],
+    bundles: { 'spiffe://a': Uint8Array.of(1) },
+  }).finish();
+  t.equal(bundles[0], 0x0a, 'X509BundlesResponse.crl is field 1');
+  t.equal(bundles[3], 0x12, 'X509BundlesResponse.bundles is field 2');
+  const jwt = JWTSVIDRequest.encode({ audience: ['x'], spiffeId: 's' }).finish();
+  t.same([jwt[0], jwt[3]], [0x0a, 0x12], 'JWTSVIDRequest audience 1, spiffe_id 2');
 });

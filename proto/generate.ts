@@ -1,6 +1,9 @@
-// Regenerates proto/gen/ from every .proto under proto/sigil/ (`npm run proto`):
-//   sigil.js + sigil.d.ts  protobufjs static classes (pbjs static-module, ESM) and their types (pbts);
-//   services.ts            typed @grpc/grpc-js definitions and clients (emit-services.ts).
+// Regenerates proto/gen/ (`npm run proto`), one module set per proto tree:
+//   proto/sigil/**          → sigil.js + sigil.d.ts (protobufjs static classes, pbjs static-module ESM, and their
+//                             types from pbts) and services.ts (typed @grpc/grpc-js definitions, emit-services.ts);
+//   proto/spiffe/workload/  → workload.js + workload.d.ts + workload-services.ts: the SPIFFE Workload API, kept
+//                             apart because it has no package (the specification's names) and only the sidecar's
+//                             Workload API server and its clients load it.
 // Deterministic (sorted inputs, no timestamps or paths in the output), offline, no protoc.
 // On failure nothing in the output directory is touched: every file is produced in memory first.
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
@@ -38,11 +41,29 @@ async function withNumberLongs<T>(work: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Every .proto under proto/sigil/, as sorted absolute paths. */
-export async function listProtoFiles(protoDir: string = PROTO_DIR): Promise<string[]> {
-  const entries = await readdir(path.join(protoDir, 'sigil'), { recursive: true });
-  const files = entries.filter((entry) => entry.endsWith('.proto')).map((entry) => path.join(protoDir, 'sigil', entry));
-  if (files.length === 0) throw new Error(`no .proto files under ${path.join(protoDir, 'sigil')}`);
+/** One generated module set: the .proto files under `dir`, the pbjs root name, and the output file names. */
+interface ModuleSet {
+  readonly dir: string;
+  readonly root: string;
+  readonly module: string;
+  readonly services: string;
+}
+
+const MODULE_SETS: readonly ModuleSet[] = [
+  { dir: 'sigil', root: 'sigil', module: 'sigil', services: 'services.ts' },
+  {
+    dir: path.join('spiffe', 'workload'),
+    root: 'spiffe_workload',
+    module: 'workload',
+    services: 'workload-services.ts',
+  },
+];
+
+/** Every .proto under proto/<dir>/ (default proto/sigil/), as sorted absolute paths. */
+export async function listProtoFiles(protoDir: string = PROTO_DIR, dir = 'sigil'): Promise<string[]> {
+  const entries = await readdir(path.join(protoDir, dir), { recursive: true });
+  const files = entries.filter((entry) => entry.endsWith('.proto')).map((entry) => path.join(protoDir, dir, entry));
+  if (files.length === 0) throw new Error(`no .proto files under ${path.join(protoDir, dir)}`);
   return files.sort();
 }
 
@@ -95,7 +116,15 @@ export async function generateFiles(protoDir: string = PROTO_DIR): Promise<Map<s
 }
 
 async function generateFilesNow(protoDir: string): Promise<Map<string, string>> {
-  const files = await listProtoFiles(protoDir);
+  const out = new Map<string, string>();
+  for (const set of MODULE_SETS) {
+    for (const [name, text] of await generateSet(protoDir, set)) out.set(name, text);
+  }
+  return out;
+}
+
+async function generateSet(protoDir: string, set: ModuleSet): Promise<Map<string, string>> {
+  const files = await listProtoFiles(protoDir, set.dir);
   const js = await runPbjs([
     '--target',
     'static-module',
@@ -104,7 +133,7 @@ async function generateFilesNow(protoDir: string): Promise<Map<string, string>> 
     '--dependency',
     RUNTIME_IMPORT,
     '--root',
-    'sigil',
+    set.root,
     '--path',
     protoDir,
     '--force-number',
@@ -114,9 +143,9 @@ async function generateFilesNow(protoDir: string): Promise<Map<string, string>> 
   ]);
   const dts = await runPbts(js, ['--import', `\\$protobuf=${RUNTIME_IMPORT}`]);
   return new Map([
-    ['services.ts', emitServices(loadRoot(files, protoDir))],
-    ['sigil.d.ts', finishDeclarations(dts)],
-    ['sigil.js', finishModule(js)],
+    [set.services, emitServices(loadRoot(files, protoDir), `./${set.module}.js`)],
+    [`${set.module}.d.ts`, finishDeclarations(dts)],
+    [`${set.module}.js`, finishModule(js)],
   ]);
 }
 

@@ -73,6 +73,16 @@ export const sidecarFileSchema = z.strictObject({
   revocation: z
     .strictObject({ maxStaleness: durationMs.default(600_000), failOpen: z.boolean().default(false) })
     .default({ maxStaleness: 600_000, failOpen: false }),
+  /** The SPIFFE Workload API for the workload beside the sidecar; absent: not served. */
+  workloadApi: z
+    .strictObject({
+      socket: z.string().min(1),
+      mode: z
+        .string()
+        .regex(/^0?[0-7]{3}$/, 'must be an octal file mode like "0660"')
+        .default('0660'),
+    })
+    .optional(),
   drainTimeout: durationMs.default(30_000),
   trustRefreshInterval: durationMs.default(60_000),
   log: z
@@ -108,6 +118,8 @@ export interface SidecarConfig {
   /** How the event channel authenticates to NATS (files resolved against the config file's directory). */
   readonly natsAuth?: NatsAuthFiles;
   readonly drainTimeoutMs: number;
+  /** Socket path (absolute) and file mode of the Workload API; absent when not served. */
+  readonly workloadApi?: { readonly socketPath: string; readonly mode: number };
   readonly revocation: { readonly maxStalenessMs: number; readonly failOpen: boolean };
   readonly trustRefreshIntervalMs: number;
   readonly logLevel: string;
@@ -188,6 +200,14 @@ export function parseSidecarConfig(
       : file.nats?.servers,
     ...(file.nats ? natsAuthFiles(file.nats, dir) : {}),
     drainTimeoutMs: file.drainTimeout,
+    ...(file.workloadApi
+      ? {
+          workloadApi: {
+            socketPath: resolve(dir, file.workloadApi.socket),
+            mode: Number.parseInt(file.workloadApi.mode, 8),
+          },
+        }
+      : {}),
     revocation: { maxStalenessMs: file.revocation.maxStaleness, failOpen: file.revocation.failOpen },
     trustRefreshIntervalMs: file.trustRefreshInterval,
     logLevel: env['SIGIL_LOG_LEVEL'] ? checkLogLevel(env['SIGIL_LOG_LEVEL'], 'SIGIL_LOG_LEVEL') : file.log.level,

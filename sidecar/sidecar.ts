@@ -18,9 +18,11 @@ import { OutboundListener } from './proxy/outbound-listener.ts';
 import { resolveTlsSettings } from './proxy/tls-settings.ts';
 import { ControlPlaneState, type ChannelEvent } from './trust/control-plane-state.ts';
 import type { TrustState } from './trust/trust-state.ts';
+import type { JwtBundleState } from './trust/jwt-bundle-state.ts';
 import type { RevocationState } from './trust/revocation-state.ts';
 import type { PolicyEnforcer } from './policy/policy-enforcer.ts';
 import type { AuthorizePeer } from './proxy/peer-info.ts';
+import type { WorkloadApi } from './workload-api/workload-api.ts';
 
 export interface SidecarOptions {
   readonly config: SidecarConfig;
@@ -64,6 +66,9 @@ export class Sidecar {
   #addresses: SidecarAddresses | undefined;
   #adminAddress: HostPort | undefined;
   #stopping = false;
+  readonly #grpcApi: GrpcIdentityApi;
+  readonly #random: () => number;
+  #workloadApi: WorkloadApi | undefined;
   readonly #eventListeners = new Set<(event: SidecarEvent) => void>();
 
   constructor(options: SidecarOptions, deps: SidecarDeps = {}) {
@@ -85,6 +90,8 @@ export class Sidecar {
       resolve: dnsAddresses,
     });
     const api = deps.identityApi ?? grpcApi;
+    this.#grpcApi = grpcApi;
+    this.#random = random;
     this.#stateDir = config.stateDir
       ? new SvidStateDir({ dir: config.stateDir, onWarning: (msg, fields) => this.#logger.warn(fields, msg) })
       : undefined;
@@ -123,7 +130,10 @@ export class Sidecar {
       },
       {
         api,
-        onTrust: (t) => this.trust.offer(t.roots, t.bundleSequence, 'issuance'),
+        onTrust: (t) => {
+          this.trust.offer(t.roots, t.bundleSequence, 'issuance');
+          this.#state.jwtBundle.offer(t.spiffeBundle, t.bundleSequence);
+        },
         ...(stateStore ? { stateStore } : {}),
         // Every new SVID is served with the newest bundle known, whichever path brought it.
         credentials: {
@@ -136,13 +146,19 @@ export class Sidecar {
               serial: material.serial,
               notAfter: material.notAfter,
             }),
-          clear: (reason) => this.credentials.clear(reason),
+          clear: (reason) => {
+            this.credentials.clear(reason);
+            this.#workloadApi?.svids.clear(reason);
+            this.#workloadApi?.jwtSvids.clear();
+          },
         },
         clock: this.#clock,
         random,
         logger: this.#logger,
         observer: {
           issued: (e) => {
+            // The workload's SVID follows the sidecar's: same schedule, its own key.
+            void this.#workloadApi?.svids.refresh(e.reason);
             this.metrics.renewals.inc({ via: e.via, result: 'ok' });
             this.metrics.svidNotAfter.set(e.notAfter / 1000);
           },
@@ -208,6 +224,11 @@ export class Sidecar {
     return this.#state.trust;
   }
 
+  /** The trust domain's JWT-SVID keys, as learned from the control plane. */
+  get jwtBundle(): JwtBundleState {
+    return this.#state.jwtBundle;
+  }
+
   get revocation(): RevocationState {
     return this.#state.revocation;
   }
@@ -257,10 +278,13 @@ export class Sidecar {
     await this.#state.stop().catch(() => undefined);
     await Promise.allSettled([...this.#inbound, ...this.#outbound].map((l) => l.stop({ drainTimeoutMs: 0 })));
     await this.#admin.close().catch(() => undefined);
+    await this.#stopWorkloadApi().catch(() => undefined);
   }
 
   async #start(): Promise<SidecarAddresses> {
     await this.#stateDir?.prepare();
+    // The socket path is checked before attesting, so a bad one costs no join token.
+    await this.#startWorkloadApi();
     this.#adminAddress = await this.#admin.listen(this.#options.config.admin.listen);
     await this.#svids.start();
     if (this.#svids.state !== 'ready') {
@@ -310,7 +334,50 @@ export class Sidecar {
     if (this.#addresses !== undefined)
       await Promise.all([...this.#inbound, ...this.#outbound].map((l) => l.stop({ drainTimeoutMs })));
     await this.#admin.close();
+    await this.#stopWorkloadApi();
     this.#logger.info({ spiffe_id: this.spiffeId }, 'sidecar stopped');
+  }
+
+  /** Loaded only when configured: the Workload API's proto and gRPC server cost nothing otherwise. */
+  async #startWorkloadApi(): Promise<void> {
+    const { config } = this.#options;
+    if (!config.workloadApi) return;
+    const { createWorkloadApi } = await import('./workload-api/workload-api.ts');
+    const workloadApi = createWorkloadApi(
+      { ...config.workloadApi, spiffeId: config.spiffeId, trustDomain: config.trustDomain, keyType: config.keyType },
+      {
+        api: this.#grpcApi,
+        proxy: () => this.#svids.current(),
+        trust: this.trust,
+        jwtBundle: this.#state.jwtBundle,
+        clock: this.#clock,
+        random: this.#random,
+        logger: this.#logger,
+      },
+    );
+    await workloadApi.server.start();
+    this.#workloadApi = workloadApi;
+    // Revoked with the identity: the control plane revoked the workload SVID's certificate with the sidecar's; here
+    // it stops being handed out at once, and the JWT-SVIDs minted for it are dropped.
+    this.revocation.onChange((set) => {
+      const svid = workloadApi.svids.current;
+      if (svid && set.isRevoked(svid.serial, svid.spiffeId)) {
+        workloadApi.svids.clear('revoked');
+        workloadApi.jwtSvids.clear();
+      }
+    });
+  }
+
+  async #stopWorkloadApi(): Promise<void> {
+    const workloadApi = this.#workloadApi;
+    this.#workloadApi = undefined;
+    workloadApi?.svids.stop();
+    await workloadApi?.server.stop();
+  }
+
+  /** The Workload API's parts when it is served (tests read its stream count). */
+  get workloadApi(): WorkloadApi | undefined {
+    return this.#workloadApi;
   }
 
   #readiness() {

@@ -67,8 +67,10 @@ const ENTRY_POINTS = new Set([
   'control-plane/index.ts',
   'control-plane/admin.ts',
   'control-plane/signing.ts',
+  'control-plane/lifecycle.ts',
   'sidecar/index.ts',
   'sidecar/identity-client.ts',
+  'sidecar/workload-api-client.ts',
 ]);
 
 t.test('cli, examples and bench use components only through their entry points', async (t) => {

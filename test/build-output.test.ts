@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { connect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
-import { build } from '../scripts/build.ts';
+import { build } from '../cli/launcher/build.ts';
 import { echoServer } from './fixtures/net.ts';
 import {
   importChain,
@@ -21,7 +21,7 @@ import { Child, REPO_ROOT, run } from './fixtures/processes.ts';
 // Issue 18, "done when": the Docker image runs the compiled output, and a test starts the sidecar from the build
 // output. Without a Docker daemon on the test machine, this does what the Dockerfile's build stage does: it copies
 // exactly the files that stage copies into a scratch directory inside the repository (so that node_modules resolves)
-// and runs scripts/build.ts there, the command that stage and `npm run build` run. Then it runs the CLI, the control
+// and runs cli/launcher/build.ts there, the command that stage and `npm run build` run. Then it runs the CLI, the control
 // plane and a sidecar from that build as processes, as the image's entry point does, and records what they loaded.
 const TD = 'build.example';
 const APP_ID = `spiffe://${TD}/ns/default/sa/app`;
@@ -61,7 +61,7 @@ function dockerStages(text: string): DockerStage[] {
 
 t.test('the Dockerfile builds dist/ in a first stage and the image runs only the compiled CLI', async (t) => {
   const [buildStage, image] = dockerStages(readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8'));
-  t.ok(buildStage?.lines.includes('RUN node scripts/build.ts'), 'the build stage runs the build script');
+  t.ok(buildStage?.lines.includes('RUN node cli/launcher/build.ts'), 'the build stage runs the build script');
   t.ok(image?.lines.includes('COPY --from=build /opt/sigil/dist ./dist'), 'the image takes dist/ from it');
   t.ok(image?.lines.includes('ENTRYPOINT ["node", "dist/cli/sigil.js"]'), 'and runs the compiled CLI');
   t.notOk(
@@ -115,7 +115,11 @@ t.test('the control plane and a sidecar run from the build output', async (t) =>
   const init = await sigil(['ca', 'init', '--trust-domain', TD, '--data-dir', data]);
   t.equal(init.code, 0, `ca init from the build: ${init.stderr}`);
   await writeFile(join(dir, 'cp.yaml'), 'dataDir: ./data\nlisten: { grpc: 127.0.0.1:0, http: 127.0.0.1:0 }\n');
-  const cp = new Child([cli, 'control-plane', 'run', '--config', join(dir, 'cp.yaml')], { env, cwd: dir });
+  const cpModuleLog = join(dir, 'control-plane-modules.json');
+  const cp = new Child(['--import', RECORDER_PATH, cli, 'control-plane', 'run', '--config', join(dir, 'cp.yaml')], {
+    env: { ...env, SIGIL_MODULE_LOG: cpModuleLog },
+    cwd: dir,
+  });
   children.push(cp);
   const cpAddress = String((await cp.waitForMessage('control plane started'))['grpc']);
 
@@ -200,4 +204,10 @@ t.test('the control plane and a sidecar run from the build output', async (t) =>
   });
 
   t.equal(await cp.stop(), 0, 'the control plane stops cleanly');
+  const cpPackages = packagesOf(await readRecordedModules(cpModuleLog));
+  t.ok(cpPackages.has('@grpc/grpc-js'), 'the control plane module list was recorded');
+  t.notOk(
+    cpPackages.has('acme-client') || cpPackages.has('axios'),
+    'no ACME library without an ACME server to talk to',
+  );
 });

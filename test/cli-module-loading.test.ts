@@ -79,3 +79,27 @@ t.test('sidecar run loads the sidecar and nothing of the control plane', async (
     'no SQLite',
   );
 });
+
+t.test('sigil jwt loads the Workload API client, not the sidecar, its server or the control plane', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'sigil-jwt-modules-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  // No socket there: the command fails once it has loaded the client, at the call.
+  const fetch = await runRecordingModules([SIGIL_CLI, 'jwt', 'fetch', '--audience', 'a', '--socket', join(dir, 's')]);
+  t.equal(fetch.code, 1);
+  t.match(fetch.stderr, /Workload API|sidecar/);
+  const files = projectFiles(fetch.modules);
+  t.ok(files.includes('sidecar/workload-api/workload-api-client.ts'), 'the client was loaded');
+  t.same(
+    offenders(
+      fetch.modules,
+      (file) =>
+        file.startsWith('control-plane/') ||
+        file === 'sidecar/index.ts' ||
+        file === 'sidecar/sidecar.ts' ||
+        file === 'sidecar/workload-api/workload-api-server.ts',
+    ),
+    [],
+    'nothing of the sidecar or the control plane',
+  );
+  t.notOk(packagesOf(fetch.modules).has('jose'), 'no JOSE library: the sidecar validates');
+});

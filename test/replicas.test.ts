@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap';
 import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { connect } from 'node:tls';
@@ -28,6 +29,7 @@ t.teardown(() => schemas.dropSchemas());
 interface Replica {
   readonly dataDir: string;
   readonly grpc: string;
+  readonly http: string;
   readonly cp: ControlPlane;
   readonly admin: AdminApi;
   stop(): Promise<void>;
@@ -80,7 +82,7 @@ async function startReplica(t: Test, o: ReplicaOptions): Promise<Replica> {
     await cp.stop();
   };
   t.teardown(stop);
-  return { dataDir, grpc, cp, admin, stop };
+  return { dataDir, grpc, http: formatHostPort(addresses.http), cp, admin, stop };
 }
 
 async function startError(t: Test, o: ReplicaOptions & { dataDirFrom?: string }): Promise<unknown> {
@@ -126,6 +128,17 @@ function servingCertificate(address: string): Promise<X509Certificate> {
     socket.on('error', reject);
   });
 }
+
+/** The JWT-SVID key ids a replica publishes in its SPIFFE bundle (/bundle.json). */
+async function jwtKids(replica: Replica): Promise<string[]> {
+  const doc = (await (await fetch(`http://${replica.http}/bundle.json`)).json()) as {
+    keys: { use: string; kid: string }[];
+  };
+  return doc.keys.filter((k) => k.use === 'jwt-svid').map((k) => k.kid);
+}
+
+const kidOf = (token: string): string =>
+  JSON.parse(Buffer.from(token.split('.')[0] ?? '', 'base64url').toString()).kid as string;
 
 async function eventually<T>(read: () => Promise<T>, ok: (value: T) => boolean, what: string): Promise<T> {
   const started = Date.now();
@@ -205,8 +218,25 @@ t.test('a CA rotation prepared on one replica is activated and retired from the 
   const a = await startReplica(t, { schema, init: true });
   const b = await startReplica(t, { schema });
   const c = await startReplica(t, { schema });
+  // One JWT key for the trust domain, made by the first replica and taken by the others from the store.
+  const [firstKid] = await jwtKids(a);
+  t.same(await jwtKids(b), [firstKid], 'B publishes the JWT key A created, not one of its own');
+  const caller = await attest(a, a.grpc);
+  const identity = new GrpcIdentityApi({
+    address: b.grpc,
+    bundlePem: () => readFileSync(join(b.dataDir, 'bundle.pem'), 'utf8'),
+    trustDomain: TD,
+  });
+  const before = await identity.mintJwtSvid(caller.material, ['api']);
+  t.equal(kidOf(before.token), firstKid, 'B signs with the shared key');
   const prepared = await a.admin.rotateCa({ step: 'prepare', intermediateOnly: false });
   t.equal(prepared.status?.phase, 'prepared');
+  const kidsOnC = await eventually(
+    () => jwtKids(c),
+    (k) => k.length === 2,
+    'C to publish the next JWT key',
+  );
+  t.equal(kidsOnC[0], firstKid);
   const bundleOnC = await eventually(
     () => c.admin.showCa(),
     (s) => (s.bundle?.length ?? 0) === 2 && s.phase === 'prepared',
@@ -222,6 +252,14 @@ t.test('a CA rotation prepared on one replica is activated and retired from the 
     'A to sign with the new intermediate',
   );
   t.ok(onA);
+  const nextKid = kidsOnC[1];
+  await eventually(
+    async () => kidOf((await identity.mintJwtSvid(caller.material, ['api'])).token),
+    (kid) => kid === nextKid,
+    'B to sign JWT-SVIDs with the next key after the activation on B',
+  );
+  // The caller of these calls is a test identity that never renews: revoked, it does not hold up retire.
+  await a.admin.revoke({ serial: caller.serial, reason: 'superseded' });
   const issuedByA = await attest(a, a.grpc);
   const chain = issuedByA.material.certChainPem;
   t.match(chain, /BEGIN CERTIFICATE/, 'A issues under the new intermediate');
@@ -243,6 +281,14 @@ t.test('a CA rotation prepared on one replica is activated and retired from the 
     'B to serve the one-root bundle',
   );
   t.equal(onB.bundle?.[0]?.serial, activated.status?.current?.root?.serial, 'only the new root is left, on B too');
+  t.same(
+    await eventually(
+      () => jwtKids(a),
+      (k) => k.length === 1,
+      'A to drop the retired JWT key',
+    ),
+    [nextKid],
+  );
 });
 
 t.test('refused at start, with what to do: another passphrase, another CA, another trust domain', async (t) => {

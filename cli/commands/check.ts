@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
@@ -86,10 +87,25 @@ export function checkFindings(input: {
 
 /** The checks that ask the control plane over the Admin API; rejects when it cannot be reached. */
 async function remoteFindings(io: CliIo, opts: AdminFlags): Promise<CheckFinding[]> {
-  const { ca, policies } = await withAdmin(io, opts, async (api) => ({
+  const { ca, policies, inventory } = await withAdmin(io, opts, async (api) => ({
     ca: await api.showCa(),
     policies: await api.listPolicies(),
+    inventory: await api.listInventory({ withFindings: true, pageSize: 1000 }),
   }));
+  // Compliance of every inventory certificate in force: critical findings are errors.
+  const compliance: CheckFinding[] = inventory.entries.flatMap((e) =>
+    (e.findings ?? []).map((f) => ({
+      severity: f.severity === 'critical' ? ('error' as const) : ('warning' as const),
+      check: `compliance ${f.ruleId}`,
+      message: `${f.target}: ${f.message}`,
+    })),
+  );
+  if (inventory.nextPageToken)
+    compliance.push({
+      severity: 'warning',
+      check: 'compliance',
+      message: `only the first ${inventory.entries.length} of ${inventory.total} inventory certificates were judged: see sigil certs list --findings`,
+    });
   // The CAs in force (and a prepared one): a retired generation's expiry is nobody's problem.
   const generations = [ca.current, ca.next].filter((g) => g !== null && g !== undefined);
   const cas = generations
@@ -107,49 +123,102 @@ async function remoteFindings(io: CliIo, opts: AdminFlags): Promise<CheckFinding
       notAfter: Number(c!.notAfterUnixMs ?? 0),
       status: 'active',
     }));
-  return checkFindings({
-    now: Date.now(),
-    cas,
-    defaultAction: policies.defaultAction,
-    policyCount: policies.policies.length,
-    caRotation: {
-      phase: ca.phase,
-      scheduledStep: ca.scheduledStep || undefined,
-      scheduledAt: ca.scheduledAtUnixMs ? Number(ca.scheduledAtUnixMs) : undefined,
-    },
-  });
+  return [
+    ...checkFindings({
+      now: Date.now(),
+      cas,
+      defaultAction: policies.defaultAction,
+      policyCount: policies.policies.length,
+      caRotation: {
+        phase: ca.phase,
+        scheduledStep: ca.scheduledStep || undefined,
+        scheduledAt: ca.scheduledAtUnixMs ? Number(ca.scheduledAtUnixMs) : undefined,
+      },
+    }),
+    ...compliance,
+  ];
+}
+
+export interface CheckFlags extends AdminFlags {
+  readonly json?: boolean;
+  readonly endpoint?: string[];
+  readonly ca?: string;
+  readonly strict?: boolean;
+  readonly offline?: boolean;
 }
 
 export function registerCheckCommands(program: Command, io: CliIo): void {
   withAdminOptions(program.command('check'))
-    .description('doctor: control-plane connectivity, CA expiry and rotation, policy defaults; exit 1 on errors')
+    .description(
+      'doctor: control-plane connectivity, CA expiry and rotation, policy defaults, compliance of the inventory and of TLS endpoints; exit 1 on errors or critical findings (2 on warnings with --strict)',
+    )
+    .option('--endpoint <host:port...>', 'also probe these TLS endpoints and report their compliance findings')
+    .option('--ca <file>', 'PEM roots to trust for --endpoint instead of the system store')
+    .option('--offline', 'skip the control plane and the data dir: check only the --endpoint targets')
+    .option('--strict', 'exit 2 when there are warnings (and no errors)')
     .option('--json', 'print JSON')
-    .action(async (opts: AdminFlags & { json?: boolean }) => {
-      const { localCertificateFiles, localFindings } = await import('./check-local.ts');
-      const dataDir = resolve(io.cwd, opts.dataDir ?? io.env['SIGIL_DATA_DIR'] ?? './data');
-      const credentialsDir = resolve(
-        io.cwd,
-        opts.adminCredentials ?? io.env['SIGIL_ADMIN_CREDENTIALS'] ?? join(dataDir, 'admin'),
-      );
-      // Local checks first and always: with the control plane down they are what the operator still gets.
-      const local = localFindings(Date.now(), localCertificateFiles(dataDir, credentialsDir));
-      let remote: CheckFinding[];
-      try {
-        remote = await remoteFindings(io, opts);
-      } catch (err) {
-        remote = [
-          {
-            severity: 'error',
-            check: 'connectivity',
-            message: `${err instanceof Error ? err.message : String(err)}; skipped the checks that need it (CA rotation, policies)`,
-          },
-        ];
-      }
-      const findings = [...remote.slice(0, 1), ...local, ...remote.slice(1)];
+    .action(async (opts: CheckFlags) => {
+      const findings = opts.offline ? [] : await controlPlaneAndLocalFindings(io, opts);
+      findings.push(...(await endpointFindings(io, opts)));
       if (opts.json) printJson(io, findings);
       else
         for (const f of findings) io.stdout.write(`${f.severity.toUpperCase().padEnd(7)} ${f.check}: ${f.message}\n`);
       const errors = findings.filter((f) => f.severity === 'error').length;
-      if (errors > 0) throw new SigilError(ErrorCode.INVALID_ARGUMENT, `${errors} check(s) failed`);
+      const warnings = findings.filter((f) => f.severity === 'warning').length;
+      if (errors > 0)
+        throw new SigilError(ErrorCode.CHECK_FAILED, `${errors} check(s) failed`, { details: { exitCode: 1 } });
+      if (opts.strict && warnings > 0)
+        throw new SigilError(ErrorCode.CHECK_FAILED, `${warnings} warning(s) under --strict`, {
+          details: { exitCode: 2 },
+        });
     });
+}
+
+async function controlPlaneAndLocalFindings(io: CliIo, opts: CheckFlags): Promise<CheckFinding[]> {
+  const { localCertificateFiles, localFindings } = await import('./check-local.ts');
+  const dataDir = resolve(io.cwd, opts.dataDir ?? io.env['SIGIL_DATA_DIR'] ?? './data');
+  const credentialsDir = resolve(
+    io.cwd,
+    opts.adminCredentials ?? io.env['SIGIL_ADMIN_CREDENTIALS'] ?? join(dataDir, 'admin'),
+  );
+  // Local checks first and always: with the control plane down they are what the operator still gets.
+  const local = localFindings(Date.now(), localCertificateFiles(dataDir, credentialsDir));
+  let remote: CheckFinding[];
+  try {
+    remote = await remoteFindings(io, opts);
+  } catch (err) {
+    remote = [
+      {
+        severity: 'error',
+        check: 'connectivity',
+        message: `${err instanceof Error ? err.message : String(err)}; skipped the checks that need it (CA rotation, policies, compliance)`,
+      },
+    ];
+  }
+  return [...remote.slice(0, 1), ...local, ...remote.slice(1)];
+}
+
+/** Probes each endpoint; a critical compliance finding is an error, a warning stays a warning. */
+async function endpointFindings(io: CliIo, opts: CheckFlags): Promise<CheckFinding[]> {
+  if (!opts.endpoint?.length) return [];
+  const { probeTls, gradeTls, parseHostPort } = await import('../../control-plane/lifecycle.ts');
+  const ca = opts.ca ? [await readFile(resolve(io.cwd, opts.ca), 'utf8')] : undefined;
+  const findings: CheckFinding[] = [];
+  for (const endpoint of opts.endpoint) {
+    const { host, port } = parseHostPort(endpoint);
+    const report = await probeTls({ host, port, ...(ca ? { ca } : {}) }).catch((err: unknown) => err as Error);
+    if (report instanceof Error) {
+      findings.push({ severity: 'error', check: `endpoint ${endpoint}`, message: report.message });
+      continue;
+    }
+    const grade = gradeTls(report, Date.now());
+    findings.push({ severity: 'ok', check: `endpoint ${endpoint}`, message: `TLS grade ${grade.grade}` });
+    for (const f of grade.findings)
+      findings.push({
+        severity: f.severity === 'critical' ? 'error' : 'warning',
+        check: `compliance ${f.ruleId}`,
+        message: `${f.target}: ${f.message}`,
+      });
+  }
+  return findings;
 }

@@ -14,6 +14,8 @@ export type SigilEvent =
       readonly roots: readonly Uint8Array[];
       readonly bundleSequence: number;
       readonly refreshHintSeconds: number;
+      /** The SPIFFE bundle document with the JWT-SVID keys; empty when the control plane has none. */
+      readonly spiffeBundle?: Uint8Array;
     }
   | {
       /**
@@ -67,6 +69,7 @@ export function encodeEventPayload(event: SigilEvent): Uint8Array {
         roots: [...event.roots],
         bundleSequence: event.bundleSequence,
         refreshHintSeconds: event.refreshHintSeconds,
+        ...(event.spiffeBundle ? { spiffeBundle: event.spiffeBundle } : {}),
       }).finish();
     case 'policy.updated':
       return sigil.v1.PolicyUpdate.encode({
@@ -190,6 +193,7 @@ function decodeBundle(payload: Uint8Array): PayloadDecodeResult {
       roots: Object.freeze(msg.roots.map((r) => new Uint8Array(r))),
       bundleSequence: Number(msg.bundleSequence),
       refreshHintSeconds: Number(msg.refreshHintSeconds),
+      ...(msg.spiffeBundle.length > 0 ? { spiffeBundle: new Uint8Array(msg.spiffeBundle) } : {}),
     }),
   };
 }

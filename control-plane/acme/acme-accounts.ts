@@ -1,4 +1,4 @@
-import acme from 'acme-client';
+import type * as acme from 'acme-client';
 import { KeyObject } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Clock } from '../../common/clock.ts';
@@ -8,7 +8,7 @@ import type { Logger } from '../../common/logger.ts';
 import { decodePrivateKeyPem, privateKeyPem } from '../ca/key-file.ts';
 import type { Store } from '../store/store.ts';
 import type { AcmeAccountSpec } from './acme-config.ts';
-import { acmeGet, trustAcmeDirectory } from './acme-transport.ts';
+import { acmeGet, acmeLibrary, trustAcmeDirectory } from './acme-transport.ts';
 
 /** What is kept of an account, in the store: the key only as encrypted PKCS#8, like the CA keys. */
 interface StoredAccount {
@@ -68,7 +68,7 @@ export class AcmeAccounts {
     const stored = await this.#load(spec);
     if (stored) {
       const keyPem = this.#decrypt(stored, spec.name);
-      return { client: this.#client(spec, keyPem, stored.url), accountUrl: stored.url, directory };
+      return { client: await this.#client(spec, keyPem, stored.url), accountUrl: stored.url, directory };
     }
     if (directory.externalAccountRequired === true && !spec.eab) {
       throw new SigilError(
@@ -77,7 +77,7 @@ export class AcmeAccounts {
       );
     }
     const keyPem = await newKeyPem(spec);
-    const client = this.#client(spec, keyPem, undefined, await this.#eab(spec));
+    const client = await this.#client(spec, keyPem, undefined, await this.#eab(spec));
     await register(client, spec);
     const url = client.getAccountUrl();
     await this.#save(spec.name, {
@@ -87,7 +87,7 @@ export class AcmeAccounts {
       createdAt: this.#deps.clock.now(),
     });
     this.#deps.logger.info({ account: spec.name, account_url: url }, 'ACME account registered');
-    return { client: this.#client(spec, keyPem, url), accountUrl: url, directory };
+    return { client: await this.#client(spec, keyPem, url), accountUrl: url, directory };
   }
 
   /** RFC 8555 7.3.5: the account gets a new key, signed over by the old one; the stored key is replaced. */
@@ -121,14 +121,15 @@ export class AcmeAccounts {
     return (await this.#load(spec))?.url;
   }
 
-  #client(
+  async #client(
     spec: AcmeAccountSpec,
     keyPem: string,
     url: string | undefined,
     eab?: acme.ClientExternalAccountBindingOptions,
-  ) {
+  ): Promise<acme.Client> {
+    const { Client } = await acmeLibrary();
     const polling = this.#deps.polling ?? { minMs: 1000, maxMs: 10_000, attempts: 15 };
-    return new acme.Client({
+    return new Client({
       directoryUrl: spec.directory,
       accountKey: keyPem,
       ...(url !== undefined ? { accountUrl: url } : {}),
@@ -142,7 +143,7 @@ export class AcmeAccounts {
   async #trust(spec: AcmeAccountSpec): Promise<void> {
     const caPem =
       spec.caFile === undefined ? undefined : await readDeclaredFile(spec.caFile, `caFile of account ${spec.name}`);
-    trustAcmeDirectory(spec.directory, caPem);
+    await trustAcmeDirectory(spec.directory, caPem);
   }
 
   async #eab(spec: AcmeAccountSpec): Promise<acme.ClientExternalAccountBindingOptions | undefined> {

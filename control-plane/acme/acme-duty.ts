@@ -1,3 +1,4 @@
+import type { AcmeRenewalAlert } from './acme-renewer.ts';
 import type { Clock } from '../../common/clock.ts';
 import { LogField, type Logger } from '../../common/logger.ts';
 import type { ControlPlaneMetrics } from '../metrics.ts';
@@ -27,6 +28,8 @@ export function createAcmeDuty(
     readonly clock: Clock;
     readonly logger: Logger;
     readonly metrics: ControlPlaneMetrics;
+    /** Also hands each alert to the lifecycle's alert engine, which delivers it like expiry alerts. */
+    readonly onAlert?: (alert: AcmeRenewalAlert) => void;
   },
 ): { service: AcmeService; loop: AcmeRenewalLoop } {
   const resolved = settings ?? NO_DECLARATIONS;
@@ -52,6 +55,7 @@ export function createAcmeDuty(
       };
       if (alert.state === 'firing') logger.error(fields, alert.message);
       else logger.info(fields, alert.message);
+      deps.onAlert?.(alert);
     },
   });
   const loop = new AcmeRenewalLoop(

@@ -1,5 +1,4 @@
-import acme from 'acme-client';
-import axios, { type AxiosAdapter, type AxiosResponse, type InternalAxiosRequestConfig } from 'axios';
+import type { AxiosAdapter, AxiosResponse, InternalAxiosRequestConfig } from 'axios';
 import { rootCertificates } from 'node:tls';
 import { Agent } from 'node:https';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
@@ -20,12 +19,29 @@ const REQUEST_TIMEOUT_MS = 30_000;
  * badNonce answers are still retried by the library with the fresh nonce from the error response (RFC 8555 6.5).
  */
 // Module state because the library's axios instance is process-wide: one adapter, one trust map.
-let installed = false;
+let installed: Promise<AcmeLibrary> | undefined;
 const agents = new Map<string, Agent>();
 
+export type AcmeLibrary = typeof import('acme-client');
+type Axios = typeof import('axios').default;
+
+/**
+ * acme-client (with axios) on first use, its transport installed: a control plane that never talks to an ACME
+ * server (most of them) never loads it, which saves every start about 20 MB and a few hundred milliseconds.
+ */
+export function acmeLibrary(): Promise<AcmeLibrary> {
+  installed ??= Promise.all([import('acme-client'), import('axios')]).then(([loaded, axios]) => {
+    // A CommonJS module: its exports are the default export at run time, whatever the type declarations say.
+    const acme = ((loaded as { default?: AcmeLibrary }).default ?? loaded) as AcmeLibrary;
+    install(acme, axios.default);
+    return acme;
+  });
+  return installed;
+}
+
 /** Trusts `caPem` (instead of the system roots) for HTTPS to `directoryUrl`'s origin; undefined: system roots. */
-export function trustAcmeDirectory(directoryUrl: string, caPem: string | undefined): void {
-  install();
+export async function trustAcmeDirectory(directoryUrl: string, caPem: string | undefined): Promise<void> {
+  await acmeLibrary();
   const origin = new URL(directoryUrl).origin;
   agents.get(origin)?.destroy();
   agents.set(origin, new Agent({ ca: caPem ?? [...rootCertificates], keepAlive: true, minVersion: 'TLSv1.2' }));
@@ -33,25 +49,23 @@ export function trustAcmeDirectory(directoryUrl: string, caPem: string | undefin
 
 /** An unsigned GET (directory, renewalInfo) with the same trust and error mapping. */
 export async function acmeGet(url: string): Promise<AxiosResponse> {
-  install();
+  const acme = await acmeLibrary();
   return acme.axios.request({ url, method: 'get', validateStatus: null });
 }
 
-function install(): void {
-  if (installed) return;
-  installed = true;
+function install(acme: AcmeLibrary, axios: Axios): void {
   const http = axios.getAdapter('http');
-  acme.axios.interceptors.request.use((config) => {
+  acme.axios.interceptors.request.use((config: InternalAxiosRequestConfig) => {
     const origin = config.url ? new URL(config.url).origin : '';
     const agent = agents.get(origin);
     if (agent) config.httpsAgent = agent;
     config.timeout = REQUEST_TIMEOUT_MS;
-    config.adapter = mapErrors(http);
+    config.adapter = mapErrors(http, axios);
     return config;
   });
 }
 
-function mapErrors(http: AxiosAdapter): AxiosAdapter {
+function mapErrors(http: AxiosAdapter, axios: Axios): AxiosAdapter {
   return async (config: InternalAxiosRequestConfig) => {
     const where = describe(config);
     let response: AxiosResponse;

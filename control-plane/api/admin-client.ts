@@ -132,6 +132,20 @@ export class AdminApi {
     return this.#call('listing certificates', (client, cb) => client.listCertificates(request, this.#options(), cb));
   }
 
+  listInventory(request: sigil.v1.IListInventoryRequest): Promise<sigil.v1.ListInventoryResponse> {
+    return this.#call('listing the inventory', (client, cb) => client.listInventory(request, this.#options(), cb));
+  }
+
+  importCertificates(request: sigil.v1.IImportCertificatesRequest): Promise<sigil.v1.ImportCertificatesResponse> {
+    return this.#call('recording certificates', (client, cb) =>
+      client.importCertificates(request, this.#options(), cb),
+    );
+  }
+
+  listAlerts(request: sigil.v1.IListAlertsRequest): Promise<sigil.v1.ListAlertsResponse> {
+    return this.#call('listing alerts', (client, cb) => client.listAlerts(request, this.#options(), cb));
+  }
+
   getCertificate(serial: string): Promise<sigil.v1.Certificate> {
     return this.#call(`reading certificate ${serial}`, (client, cb) =>
       client.getCertificate({ serial }, this.#options(), cb),

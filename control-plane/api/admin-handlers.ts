@@ -24,6 +24,8 @@ import { unary, type UnaryEdgeDeps } from './unary.ts';
 import { certificateMessage } from './certificate-message.ts';
 import { rotationHandlers } from './rotation-handlers.ts';
 import { signingHandlers } from './signing-handlers.ts';
+import { lifecycleHandlers } from './lifecycle-handlers.ts';
+import type { InventoryService } from '../lifecycle/inventory-service.ts';
 import type { SigningCertificateIssuer } from '../signing/signing-certificates.ts';
 import type { RotationOrderService } from '../rotation/rotation-orders.ts';
 import type { CaRotation } from '../ca-rotation.ts';
@@ -39,6 +41,7 @@ export interface AdminHandlerDeps extends UnaryEdgeDeps {
   readonly orders: RotationOrderService;
   readonly caRotation: CaRotation;
   readonly signing: Pick<SigningCertificateIssuer, 'issue'>;
+  readonly inventory: Pick<InventoryService, 'list' | 'record'>;
   readonly scheduled?: () => Promise<RotationStep>;
   readonly onTokenCreated?: () => void;
 }
@@ -110,6 +113,7 @@ export function adminHandlers(deps: AdminHandlerDeps): AdminServer {
     }),
     ...rotationHandlers({ ...deps, guard }),
     ...signingHandlers({ ...deps, guard }),
+    ...lifecycleHandlers({ ...deps, guard }),
     ...policyHandlers({
       ...deps,
       guard,

@@ -1,3 +1,4 @@
+import { ErrorCode, SigilError } from '../../common/errors.ts';
 import type { sigil } from '../../proto/index.ts';
 import type { IdentityServer } from '../../proto/index.ts';
 import type { IdentityIssuer, IssuedSvid } from '../issuance/identity-issuer.ts';
@@ -11,8 +12,15 @@ export interface TrustStateSource {
   trustState(): sigil.v1.ITrustState;
 }
 
+/** Signs JWT-SVIDs for a verified caller (control-plane/jwt/). */
+export interface JwtSvidMinter {
+  mint(spiffeId: string, audience: readonly string[]): Promise<{ token: string; expiresAt: number }>;
+}
+
 export interface IdentityHandlerDeps extends UnaryEdgeDeps {
   readonly issuer: IdentityIssuer;
+  /** Absent: MintJwtSvid is refused as unavailable (a control plane without a JWT key). */
+  readonly jwt?: JwtSvidMinter;
   readonly trust: TrustStateSource;
   readonly trustDomain: string;
   /** Per-source budget for Attest (token guessing); absent: unlimited. */
@@ -36,5 +44,22 @@ export function identityHandlers(deps: IdentityHandlerDeps): IdentityServer {
     fetchTrust: unary('FetchTrust', deps, async (request: sigil.v1.FetchTrustRequest) =>
       trustPage(deps.trust.trustState(), request.pageToken ?? ''),
     ),
+    issueWorkloadSvid: unary('IssueWorkloadSvid', deps, async (request: sigil.v1.IssueWorkloadSvidRequest, call) =>
+      respond(
+        await deps.issuer.issueWorkloadSvid(
+          verifiedCaller(call, deps.trustDomain),
+          request.csr,
+          request.replacesSerial,
+        ),
+      ),
+    ),
+    mintJwtSvid: unary('MintJwtSvid', deps, async (request: sigil.v1.MintJwtSvidRequest, call) => {
+      const caller = verifiedCaller(call, deps.trustDomain);
+      await deps.issuer.requireLiveSvid(caller);
+      if (!deps.jwt)
+        throw new SigilError(ErrorCode.UNAVAILABLE, 'this control plane has no JWT signing key: JWT-SVIDs are off');
+      const minted = await deps.jwt.mint(caller.spiffeId.uri, request.audience);
+      return { token: minted.token, expiresAtUnixMs: minted.expiresAt };
+    }),
   };
 }

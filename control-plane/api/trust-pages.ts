@@ -93,5 +93,5 @@ export function trustPage(full: sigil.v1.ITrustState, pageToken: string): sigil.
 
 function headerBytes(full: sigil.v1.ITrustState): number {
   const roots = (full.roots ?? []).reduce((n, r) => n + r.length + 4, 0);
-  return roots + (full.rotationOrders?.length ?? 0) * 256 + 1024;
+  return roots + (full.spiffeBundle?.length ?? 0) + (full.rotationOrders?.length ?? 0) * 256 + 1024;
 }

@@ -21,6 +21,8 @@ export function unary<Req, Res>(
   handler: (request: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>,
 ) {
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>): void => {
+    // When the request arrived: what the effects of a change (a push reaching every sidecar) are measured from.
+    deps.logger.debug({ rpc, [LogField.peer]: call.getPeer() }, 'request received');
     handler(call.request, call).then(
       (response) => callback(null, response),
       (err: unknown) => {

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import type * as x509 from '@peculiar/x509';
-import { randomBytes as nodeRandomBytes } from 'node:crypto';
+import { createHash, KeyObject, randomBytes as nodeRandomBytes, X509Certificate as NodeX509 } from 'node:crypto';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
 import type { KeyType } from '../../common/key-type.ts';
 import { parseTrustDomain, parseWorkloadId, type SpiffeId } from '../../common/spiffe-id.ts';
@@ -15,13 +15,19 @@ import { checkSigningSubject, type SigningProfile, signingTemplate } from './sig
 import { certificatePem, issuedCertificate, type IssuedCertificate } from './issued-certificate.ts';
 import { exportSpki, keyTypeOfSpki, type KeyAlgorithmParams } from '../../common/key-pair.ts';
 import { keyIdentifier, signCertificate, subjectKeyIdOf } from './sign-certificate.ts';
-import { LEAF_TTL_MS, leafTemplate, type IssuerFacts, type RandomBytes } from './templates.ts';
+import { LEAF_TTL_MS, leafTemplate, randomSerial, validity, type IssuerFacts, type RandomBytes } from './templates.ts';
+import { SvidDerTemplate, svidFromTemplateViolations, templateError, type SvidFields } from './svid-der-template.ts';
 
 export interface CertificateAuthorityOptions {
   readonly trustDomain: string;
   /** The signing CA certificate and its private key. */
   readonly intermediate: x509.X509Certificate;
   readonly intermediateKey: CryptoKey;
+  /**
+   * The same key as a KeyObject, when the caller holds one (a key file): node:crypto signs SVIDs from the DER
+   * template with it. Without it (or an extractable key to convert), every SVID is built by the library.
+   */
+  readonly intermediateKeyObject?: KeyObject;
   /** Every root of the trust bundle; the intermediate must be signed by one of them. */
   readonly roots: readonly x509.X509Certificate[];
   readonly randomBytes?: RandomBytes;
@@ -31,6 +37,8 @@ export interface LeafRequest {
   /** A workload ID (non-empty path) in this CA's trust domain. */
   readonly spiffeId: SpiffeId | string;
   readonly publicKey: CryptoKey;
+  /** The key's DER SPKI when the caller already has it (a checked CSR); exported from publicKey otherwise. */
+  readonly spki?: Uint8Array;
   /** Defaults to 1 h; capped at the intermediate's notAfter. */
   readonly ttlMs?: number;
   readonly now: number;
@@ -70,6 +78,14 @@ export class CertificateAuthority {
   readonly #issuer: IssuerFacts;
   readonly #randomBytes: RandomBytes;
   readonly #crls = new CrlBuilder();
+  /** The intermediate as Node parses it: what checks each certificate made from a template. */
+  readonly #intermediateNode: NodeX509;
+  /**
+   * The SVID DER template per leaf key type, derived from the first SVID of that type the library built (null: that
+   * SVID's layout did not rebuild byte for byte, so this CA keeps using the library for the type).
+   */
+  readonly #svidTemplates = new Map<KeyType, SvidDerTemplate | null>();
+  readonly #keyObject: KeyObject | undefined;
 
   private constructor(options: CertificateAuthorityOptions, issuerSki: string) {
     this.trustDomain = options.trustDomain;
@@ -78,6 +94,10 @@ export class CertificateAuthority {
     this.#key = options.intermediateKey;
     this.#roots = [...options.roots];
     this.#randomBytes = options.randomBytes ?? ((size) => new Uint8Array(nodeRandomBytes(size)));
+    this.#intermediateNode = new NodeX509(new Uint8Array(options.intermediate.rawData));
+    this.#keyObject =
+      options.intermediateKeyObject ??
+      (options.intermediateKey.extractable ? KeyObject.from(options.intermediateKey) : undefined);
     this.#issuer = {
       subject: options.intermediate.subject,
       notBefore: options.intermediate.notBefore.getTime(),
@@ -127,11 +147,74 @@ export class CertificateAuthority {
     return this.#intermediate;
   }
 
+  /**
+   * Signs an X.509-SVID. The first SVID of each leaf key type is built by the library and checked against the whole
+   * profile; it becomes the DER template for the next ones (svid-der-template.ts), which need no ASN.1 library: the
+   * serial, validity, key, SKI and SAN are filled in, node:crypto signs, and Node's parser checks the result.
+   */
   async issueLeaf(request: LeafRequest): Promise<IssuedLeaf> {
     const uri = typeof request.spiffeId === 'string' ? request.spiffeId : request.spiffeId.uri;
     const spiffeId = parseWorkloadId(uri, this.trustDomain);
-    const spki = await exportSpki(request.publicKey);
+    const spki = request.spki ?? spkiOf(request.publicKey);
     const keyType = keyTypeOfSpki(spki);
+    const plain = (request.dnsNames ?? []).length === 0 && (request.ipAddresses ?? []).length === 0;
+    const template = plain ? this.#svidTemplates.get(keyType) : undefined;
+    if (template) {
+      const fields: SvidFields = {
+        serial: Buffer.from(randomSerial(this.#randomBytes), 'hex'),
+        ...validity(request.now, request.ttlMs ?? LEAF_TTL_MS, this.#issuer),
+        spki,
+        uri: spiffeId.uri,
+      };
+      if (template.fits(fields) && spiffeId.path !== '') return this.#issueFromTemplate(template, fields, keyType);
+    }
+    const cert = await this.#issueWithLibrary(request, spiffeId, spki, keyType);
+    const issued = {
+      ...issuedCertificate(cert, keyType),
+      issuerSerial: this.intermediateSerial,
+      chainDer: this.chainDer(),
+    };
+    if (plain && this.#keyObject && !this.#svidTemplates.has(keyType)) {
+      const fields: SvidFields = {
+        serial: Buffer.from(issued.serial, 'hex'),
+        notBefore: issued.notBefore,
+        notAfter: issued.notAfter,
+        spki,
+        uri: spiffeId.uri,
+      };
+      this.#svidTemplates.set(keyType, SvidDerTemplate.derive(issued.der, fields, { key: this.#keyObject }) ?? null);
+    }
+    return issued;
+  }
+
+  /** Whether SVIDs for keys of `keyType` now come from the DER template (after the first one of that type). */
+  hasSvidTemplate(keyType: KeyType): boolean {
+    return Boolean(this.#svidTemplates.get(keyType));
+  }
+
+  #issueFromTemplate(template: SvidDerTemplate, fields: SvidFields, keyType: KeyType): IssuedLeaf {
+    const der = template.sign(template.tbs(fields));
+    const violations = svidFromTemplateViolations(der, fields, { node: this.#intermediateNode });
+    if (violations.length > 0) throw templateError(fields.uri, violations);
+    return Object.freeze({
+      der,
+      pem: new NodeX509(der).toString(),
+      serial: Buffer.from(fields.serial).toString('hex'),
+      notBefore: fields.notBefore,
+      notAfter: fields.notAfter,
+      keyType,
+      publicKeySha256: createHash('sha256').update(fields.spki).digest('hex'),
+      issuerSerial: this.intermediateSerial,
+      chainDer: this.chainDer(),
+    });
+  }
+
+  async #issueWithLibrary(
+    request: LeafRequest,
+    spiffeId: SpiffeId,
+    spki: Uint8Array,
+    keyType: KeyType,
+  ): Promise<x509.X509Certificate> {
     const template = leafTemplate({
       spiffeId,
       keyType,
@@ -162,7 +245,7 @@ export class CertificateAuthority {
       ErrorCode.INTERNAL,
       `the SVID just signed for ${spiffeId.uri} was withheld because it`,
     );
-    return { ...issuedCertificate(cert, keyType), issuerSerial: this.intermediateSerial, chainDer: this.chainDer() };
+    return cert;
   }
 
   /** Signs a code-signing or TSA certificate; like issueLeaf, it is checked against its profile before it leaves. */
@@ -300,4 +383,9 @@ async function assertKeyMatches(cert: x509.X509Certificate, key: CryptoKey): Pro
       ErrorCode.CA_INVALID,
       `the intermediate CA key does not belong to certificate ${cert.serialNumber}: restore the matching intermediate.key`,
     );
+}
+
+/** The DER SPKI of a public key, as WebCrypto's exportKey('spki') gives it, without the asynchronous round trip. */
+function spkiOf(publicKey: CryptoKey): Uint8Array {
+  return new Uint8Array(KeyObject.from(publicKey).export({ type: 'spki', format: 'der' }));
 }

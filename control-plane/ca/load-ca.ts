@@ -73,6 +73,7 @@ export async function loadCa(options: LoadCaOptions): Promise<LoadedCa> {
     trustDomain: meta.trustDomain,
     intermediate,
     intermediateKey: toCryptoKey(keyObject),
+    intermediateKeyObject: keyObject,
     roots,
     ...(options.randomBytes ? { randomBytes: options.randomBytes } : {}),
   });

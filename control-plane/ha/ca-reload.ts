@@ -15,6 +15,8 @@ export interface CaReloadDeps {
   /** Re-mints this replica's serving SVID (new signer or new bundle: clients must keep verifying it). */
   readonly renewServing: () => Promise<void>;
   readonly onCaChanged?: () => void;
+  /** Re-reads the JWT-SVID keys; true when the published set changed. */
+  readonly reloadJwtKeys?: () => Promise<boolean>;
 }
 
 const key = (der: Uint8Array) => Buffer.from(der).toString('base64');
@@ -30,7 +32,7 @@ export async function reloadCaFromDisk(deps: CaReloadDeps): Promise<boolean> {
   const loaded = await loadCa({ dataDir: deps.dataDir, passphrase: deps.passphrase });
   const wanted = new Map(loaded.ca.rootsDer().map((der) => [key(der), der]));
   const signerChanged = loaded.ca.intermediateSerial !== active.intermediateSerial;
-  let rootsChanged = false;
+  let rootsChanged = (await deps.reloadJwtKeys?.()) ?? false;
   if (signerChanged) {
     active.swap(loaded.ca);
     deps.onCaChanged?.();

@@ -6,6 +6,7 @@ import { CA_FILE_NAMES, type CaMetadata, decodeCaMetadata } from '../ca/ca-files
 import { decodePrivateKeyPem, privateKeyPem } from '../ca/key-file.ts';
 import { replaceFile } from '../ca/replace-file.ts';
 import type { CaFileRecord, Store } from '../store/store.ts';
+import { JWT_KEYS_FILE } from '../jwt/jwt-key-set.ts';
 
 export interface CaStateSyncOptions {
   readonly dataDir: string;
@@ -22,7 +23,8 @@ const PLAIN_KEY = /-----BEGIN (?:EC |RSA )?PRIVATE KEY-----/;
 
 /** Every file the CA's state consists of: the fixed layout, plus each generation ca.json names. */
 export function caFileNames(meta: CaMetadata): string[] {
-  const names = new Set<string>([...Object.values(CA_FILE_NAMES), ...Object.values(meta.files)]);
+  // The JWT-SVID keys (encrypted like the CA keys) are part of the CA state: rotated by the same steps.
+  const names = new Set<string>([...Object.values(CA_FILE_NAMES), ...Object.values(meta.files), JWT_KEYS_FILE]);
   for (const generation of [meta.next, meta.previous]) {
     if (!generation) continue;
     for (const [key, value] of Object.entries(generation)) {

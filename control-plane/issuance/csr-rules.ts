@@ -1,8 +1,14 @@
 import 'reflect-metadata';
+import { CertificationRequest } from '@peculiar/asn1-csr';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { Extensions, SubjectAlternativeName, id_ce_subjectAltName } from '@peculiar/asn1-x509';
 import * as x509 from '@peculiar/x509';
+import { createPublicKey, verify, type KeyObject } from 'node:crypto';
+import { bytesOf, childrenOf, readTlv } from '../ca/der-tlv.ts';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
 import { parseSpiffeId, parseWorkloadId } from '../../common/spiffe-id.ts';
 import { keyTypeOfSpki } from '../../common/key-pair.ts';
+import type { KeyType } from '../../common/key-type.ts';
 
 /**
  * CSR checks in the step-ca style: each rule checks one thing and throws a SigilError whose message tells the
@@ -10,17 +16,32 @@ import { keyTypeOfSpki } from '../../common/key-pair.ts';
  */
 
 export interface CsrUnderCheck {
+  /** The library's view of the request, decoded on first use (signing subjects, unusual signature algorithms). */
   readonly request: x509.Pkcs10CertificateRequest;
   /** DER SubjectPublicKeyInfo of the requested key. */
   readonly spki: Uint8Array;
+  /** The requested key's type (on first use; KEY_TOO_WEAK / KEY_UNSUPPORTED for a key outside the policy). */
+  readonly keyType: KeyType;
+  /** The requested key, imported once (on first use). */
+  readonly key: KeyObject;
+  /** The signed certificationRequestInfo, exactly as received. */
+  readonly signedBytes: Uint8Array;
+  readonly signatureAlgorithmOid: string;
+  /** The signature BIT STRING's content (DER ECDSA-Sig-Value or the RSA signature). */
+  readonly signature: Uint8Array;
+  /** Every URI SAN of the extensionRequest, or the error reading them (raised by the rules that need them). */
+  readonly uriSans: readonly string[] | SigilError;
 }
 
 export type CsrRule = (csr: CsrUnderCheck) => void | Promise<void>;
 
-const SUBJECT_ALT_NAME_OID = '2.5.29.17';
 const STRONG_HASHES = new Set(['SHA-256', 'SHA-384', 'SHA-512']);
+const EXTENSION_REQUEST = '1.2.840.113549.1.9.14';
 
-/** Decodes a DER PKCS#10 request; anything that is not one is CSR_MALFORMED. */
+/**
+ * Decodes a DER PKCS#10 request once, with the ASN.1 schemas of @peculiar/asn1-csr, into what the rules read;
+ * anything that is not one is CSR_MALFORMED.
+ */
 export function decodeCsr(der: Uint8Array): CsrUnderCheck {
   const malformed = (cause: unknown): SigilError =>
     new SigilError(
@@ -30,14 +51,62 @@ export function decodeCsr(der: Uint8Array): CsrUnderCheck {
     );
   if (!(der instanceof Uint8Array) || der.byteLength === 0) throw malformed(undefined);
   try {
-    const request = new x509.Pkcs10CertificateRequest(Uint8Array.from(der));
-    // The parser also takes PEM, hex and base64 text and converts it: the wire contract is DER only.
-    if (!Buffer.from(request.rawData).equals(der)) throw new Error('input is not DER');
-    // Touch the lazily decoded parts now, so a broken request fails here and not inside a later rule.
-    void request.extensions;
-    return { request, spki: new Uint8Array(request.publicKey.rawData) };
+    const bytes = Uint8Array.from(der);
+    const outer = readTlv(bytes, 0);
+    if (outer.end !== bytes.length) throw new Error('input is not DER');
+    const [info, , signatureTlv] = childrenOf(bytes, outer);
+    const spkiTlv = info ? childrenOf(bytes, info)[2] : undefined;
+    if (!info || !spkiTlv || !signatureTlv) throw new Error('not a CertificationRequest');
+    const asn = AsnConvert.parse(bytes, CertificationRequest);
+    const spki = bytesOf(bytes, spkiTlv);
+    let request: x509.Pkcs10CertificateRequest | undefined;
+    let key: KeyObject | undefined;
+    let keyType: KeyType | undefined;
+    return {
+      get keyType() {
+        keyType ??= keyTypeOfSpki(spki);
+        return keyType;
+      },
+      get request() {
+        request ??= new x509.Pkcs10CertificateRequest(bytes);
+        return request;
+      },
+      spki,
+      // On first use: the key policy rule runs first and reports an unusable key as such.
+      get key() {
+        key ??= createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
+        return key;
+      },
+      signedBytes: bytesOf(bytes, info),
+      signatureAlgorithmOid: asn.signatureAlgorithm.algorithm,
+      signature: new Uint8Array(asn.signature),
+      uriSans: uriSansOf(asn),
+    };
   } catch (err) {
     throw malformed(err);
+  }
+}
+
+function uriSansOf(asn: CertificationRequest): readonly string[] | SigilError {
+  try {
+    const uris: string[] = [];
+    for (const attribute of asn.certificationRequestInfo.attributes) {
+      if (attribute.type !== EXTENSION_REQUEST) continue;
+      for (const value of attribute.values) {
+        for (const extension of AsnConvert.parse(value, Extensions)) {
+          if (extension.extnID !== id_ce_subjectAltName) continue;
+          for (const name of AsnConvert.parse(extension.extnValue, SubjectAlternativeName))
+            if (name.uniformResourceIdentifier !== undefined) uris.push(name.uniformResourceIdentifier);
+        }
+      }
+    }
+    return Object.freeze(uris);
+  } catch (err) {
+    return new SigilError(
+      ErrorCode.CSR_MALFORMED,
+      'the CSR subjectAltName extension cannot be read: request only a URI SAN',
+      { cause: err },
+    );
   }
 }
 
@@ -46,13 +115,38 @@ export function decodeCsr(der: Uint8Array): CsrUnderCheck {
  * as such, and is never fed to a verifier.
  */
 export const keyAllowed: CsrRule = (csr) => {
-  keyTypeOfSpki(csr.spki);
+  void csr.keyType;
 };
+
+/** The signature algorithms node:crypto verifies directly (default padding: PKCS#1 v1.5; ECDSA in DER). */
+const SIGNATURE_ALGORITHMS: Readonly<Record<string, { name: string; hash: string }>> = {
+  '1.2.840.10045.4.3.2': { name: 'ECDSA', hash: 'SHA-256' },
+  '1.2.840.10045.4.3.3': { name: 'ECDSA', hash: 'SHA-384' },
+  '1.2.840.10045.4.3.4': { name: 'ECDSA', hash: 'SHA-512' },
+  '1.2.840.113549.1.1.11': { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' },
+  '1.2.840.113549.1.1.12': { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-384' },
+  '1.2.840.113549.1.1.13': { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-512' },
+};
+
+/** Node's names of the hashes node:crypto verifies CSR signatures with. */
+const NODE_HASHES: Readonly<Record<string, string>> = { 'SHA-256': 'sha256', 'SHA-384': 'sha384', 'SHA-512': 'sha512' };
+
+/**
+ * Whether the request's self-signature verifies: ECDSA and RSA PKCS#1 v1.5 through node:crypto on the raw signed
+ * bytes (synchronous, no WebCrypto round trip; the CSR carries ECDSA signatures in the DER form Node reads), any
+ * other algorithm through the library's WebCrypto path.
+ */
+async function selfSignatureVerifies(csr: CsrUnderCheck): Promise<boolean> {
+  const algorithm = SIGNATURE_ALGORITHMS[csr.signatureAlgorithmOid];
+  const hash = NODE_HASHES[algorithm?.hash ?? ''];
+  if (algorithm && hash) return verify(hash, csr.signedBytes, csr.key, csr.signature);
+  return csr.request.verify(globalThis.crypto);
+}
 
 export const selfSignatureValid: CsrRule = async (csr) => {
   let valid = false;
   try {
-    valid = await csr.request.verify(globalThis.crypto);
+    valid = await selfSignatureVerifies(csr);
   } catch {
     valid = false;
   }
@@ -65,9 +159,12 @@ export const selfSignatureValid: CsrRule = async (csr) => {
 };
 
 export const signatureHashStrong: CsrRule = (csr) => {
+  const known = SIGNATURE_ALGORITHMS[csr.signatureAlgorithmOid];
   let algorithm: { name: string; hash?: { name: string } };
   try {
-    algorithm = csr.request.signatureAlgorithm as unknown as typeof algorithm;
+    algorithm = known
+      ? { name: known.name, hash: { name: known.hash } }
+      : (csr.request.signatureAlgorithm as unknown as typeof algorithm);
   } catch {
     algorithm = { name: 'unrecognised' };
   }
@@ -80,34 +177,14 @@ export const signatureHashStrong: CsrRule = (csr) => {
   }
 };
 
-/** Decoded once per request: several rules read the SANs, and ASN.1 decoding in JS is the costly part. */
-const uriSansOf = new WeakMap<x509.Pkcs10CertificateRequest, readonly string[]>();
-
-/** Every URI SAN of the request's extensionRequest, across all SAN extensions. */
-export function csrUriSans(request: x509.Pkcs10CertificateRequest): readonly string[] {
-  const known = uriSansOf.get(request);
-  if (known) return known;
-  try {
-    const uris = Object.freeze(
-      request
-        .getExtensions(SUBJECT_ALT_NAME_OID)
-        .flatMap((ext) => new x509.SubjectAlternativeNameExtension(ext.rawData).names.items)
-        .filter((name) => name.type === 'url')
-        .map((name) => name.value),
-    );
-    uriSansOf.set(request, uris);
-    return uris;
-  } catch (err) {
-    throw new SigilError(
-      ErrorCode.CSR_MALFORMED,
-      'the CSR subjectAltName extension cannot be read: request only a URI SAN',
-      { cause: err },
-    );
-  }
+/** Every URI SAN of the request's extensionRequest, across all SAN extensions; CSR_MALFORMED when unreadable. */
+export function csrUriSans(csr: CsrUnderCheck): readonly string[] {
+  if (csr.uriSans instanceof SigilError) throw csr.uriSans;
+  return csr.uriSans;
 }
 
 export const exactlyOneUriSan: CsrRule = (csr) => {
-  const count = csrUriSans(csr.request).length;
+  const count = csrUriSans(csr).length;
   if (count !== 1) {
     throw new SigilError(
       ErrorCode.CSR_URI_SAN_COUNT,
@@ -119,14 +196,14 @@ export const exactlyOneUriSan: CsrRule = (csr) => {
 
 /** The URI SAN is a SPIFFE ID that names a workload (it has a path). */
 export const uriSanIsWorkloadId: CsrRule = (csr) => {
-  const id = parseSpiffeId(csrUriSans(csr.request)[0] ?? '');
+  const id = parseSpiffeId(csrUriSans(csr)[0] ?? '');
   parseWorkloadId(id.uri, id.trustDomain);
 };
 
 /** The SPIFFE ID belongs to the CA's trust domain (SPIFFE_ID_TRUST_DOMAIN otherwise). */
 export function inTrustDomain(trustDomain: string): CsrRule {
   return (csr) => {
-    parseWorkloadId(csrUriSans(csr.request)[0] ?? '', trustDomain);
+    parseWorkloadId(csrUriSans(csr)[0] ?? '', trustDomain);
   };
 }
 

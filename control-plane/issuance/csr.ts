@@ -1,6 +1,6 @@
 import { parseSpiffeId, type SpiffeId } from '../../common/spiffe-id.ts';
 import type { KeyType } from '../../common/key-type.ts';
-import { exportSpki, importPublicKey, keyTypeOfSpki, spkiSha256 } from '../../common/key-pair.ts';
+import { keyAlgorithm, spkiSha256 } from '../../common/key-pair.ts';
 import { CONTEXT_FREE_RULES, csrUriSans, decodeCsr, inTrustDomain, type CsrRule } from './csr-rules.ts';
 
 export interface ParsedCsr {
@@ -8,7 +8,9 @@ export interface ParsedCsr {
   /** The requested key, imported for verification; pass it to CertificateAuthority.issueLeaf. */
   readonly publicKey: CryptoKey;
   readonly keyType: KeyType;
-  /** Hex SHA-256 over the key's DER SPKI as it will appear in the certificate. */
+  /** The key's DER SPKI as it will appear in the certificate (re-encoded by Node, so canonical). */
+  readonly spki: Uint8Array;
+  /** Hex SHA-256 over that SPKI. */
   readonly publicKeySha256: string;
 }
 
@@ -32,14 +34,17 @@ export async function checkCsr(der: Uint8Array, options: CheckCsrOptions): Promi
 async function runRules(der: Uint8Array, rules: readonly CsrRule[]): Promise<ParsedCsr> {
   const csr = decodeCsr(der);
   for (const rule of rules) await rule(csr);
-  const keyType = keyTypeOfSpki(csr.spki);
-  const publicKey = await importPublicKey(csr.spki, keyType);
+  const keyType = csr.keyType;
+  // One KeyObject, synchronously: WebCrypto's importKey/exportKey cost a thread-pool round trip each.
+  const key = csr.key;
+  const publicKey = key.toCryptoKey(keyAlgorithm(keyType), true, ['verify']);
   // Hash the re-exported SPKI: the certificate carries this canonical form, so inventory lookups match it.
-  const publicKeySha256 = spkiSha256(await exportSpki(publicKey));
+  const spki = new Uint8Array(key.export({ type: 'spki', format: 'der' }));
   return Object.freeze({
-    spiffeId: parseSpiffeId(csrUriSans(csr.request)[0] ?? ''),
+    spiffeId: parseSpiffeId(csrUriSans(csr)[0] ?? ''),
     publicKey,
     keyType,
-    publicKeySha256,
+    spki,
+    publicKeySha256: spkiSha256(spki),
   });
 }

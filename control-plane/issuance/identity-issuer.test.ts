@@ -450,3 +450,37 @@ t.test('renew', async (t) => {
     }
   });
 });
+
+t.test('workload SVIDs (Workload API)', async (t) => {
+  t.test('same SPIFFE ID, another key, and the sidecar’s own SVID is not superseded', async (t) => {
+    const h = await harness(t);
+    const { caller } = await attested(h);
+    const first = await h.issuer.issueWorkloadSvid(caller, await csrFor(API));
+    t.not(first.leaf.serial, caller.serial);
+    t.match(await h.store.getCertificate(first.leaf.serial), { spiffeId: API, kind: 'svid', status: 'active' });
+    t.notOk((await h.store.getCertificate(caller.serial))?.supersededBy, 'the proxy SVID keeps its lineage');
+    const second = await h.issuer.issueWorkloadSvid(caller, await csrFor(API), first.leaf.serial);
+    t.equal((await h.store.getCertificate(first.leaf.serial))?.supersededBy, second.leaf.serial, 'app lineage');
+    t.notOk((await h.store.getCertificate(caller.serial))?.supersededBy);
+    const renewed = await h.issuer.renew(caller, await csrFor(API));
+    t.equal((await h.store.getCertificate(caller.serial))?.supersededBy, renewed.leaf.serial, 'renewal as before');
+  });
+
+  t.test(
+    'refused like a renewal: another ID, the caller’s own key; never replaces another identity’s SVID',
+    async (t) => {
+      const h = await harness(t);
+      const { caller, keys } = await attested(h);
+      await t.rejects(h.issuer.issueWorkloadSvid(caller, await csrFor(WEB)), {
+        code: ErrorCode.CSR_SPIFFE_ID_MISMATCH,
+      });
+      await t.rejects(h.issuer.issueWorkloadSvid(caller, await csrFor(API, keys)), { code: ErrorCode.CSR_KEY_REUSED });
+      const other = await attested(h, WEB);
+      await h.issuer.issueWorkloadSvid(caller, await csrFor(API), other.record.serial);
+      t.notOk(
+        (await h.store.getCertificate(other.record.serial))?.supersededBy,
+        'another identity’s SVID is not replaced',
+      );
+    },
+  );
+});

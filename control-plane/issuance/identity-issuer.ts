@@ -10,6 +10,8 @@ export interface CheckedCsr {
   readonly spiffeId: SpiffeId;
   readonly publicKey: CryptoKey;
   readonly keyType: KeyType;
+  /** DER SPKI of the key, canonical (what the certificate will carry). */
+  readonly spki?: Uint8Array;
   readonly publicKeySha256: string;
 }
 
@@ -30,7 +32,13 @@ export interface SignedLeaf {
 /** The CA as the issuer sees it: a port, so tests can count signatures and fail them. */
 export interface LeafSigner {
   readonly trustDomain: string;
-  issueLeaf(request: { spiffeId: string; publicKey: CryptoKey; ttlMs: number; now: number }): Promise<SignedLeaf>;
+  issueLeaf(request: {
+    spiffeId: string;
+    publicKey: CryptoKey;
+    spki?: Uint8Array;
+    ttlMs: number;
+    now: number;
+  }): Promise<SignedLeaf>;
 }
 
 /** The verified caller of an mTLS call, as read from its TLS client certificate. */
@@ -115,16 +123,29 @@ export class IdentityIssuer {
   }
 
   async renew(caller: CallerCertificate, csrDer: Uint8Array): Promise<IssuedSvid> {
-    const record = await this.#deps.store.getCertificate(caller.serial);
-    if (record?.kind !== 'svid') {
-      throw new SigilError(
-        ErrorCode.PEER_UNAUTHENTICATED,
-        'the client certificate is not an SVID issued by this control plane: attest with a join token instead',
-      );
+    const csr = await this.#checkRenewal(caller, csrDer);
+    return this.#withKeyReserved(csr.publicKeySha256, () => this.#issue(csr, caller.serial));
+  }
+
+  /**
+   * An SVID of the caller's SPIFFE ID on a new key, for the workload beside the sidecar (Workload API). Same checks
+   * as a renewal, but it supersedes only the workload's previous SVID (`replacesSerial`, when it is one of the
+   * caller's), never the caller's own: the sidecar's renewal lineage is left as it was.
+   */
+  async issueWorkloadSvid(caller: CallerCertificate, csrDer: Uint8Array, replacesSerial = ''): Promise<IssuedSvid> {
+    const csr = await this.#checkRenewal(caller, csrDer);
+    let replaces: string | undefined;
+    if (replacesSerial !== '' && replacesSerial !== caller.serial) {
+      const previous = await this.#deps.store.getCertificate(replacesSerial);
+      if (previous?.kind === 'svid' && previous.spiffeId === caller.spiffeId.uri && previous.status === 'active')
+        replaces = replacesSerial;
     }
-    if (record.status === 'revoked')
-      throw new SigilError(ErrorCode.REVOKED, `certificate ${caller.serial} is revoked: it cannot be renewed`);
-    await this.#refuseRevokedIdentity(caller.spiffeId.uri);
+    return this.#withKeyReserved(csr.publicKeySha256, () => this.#issue(csr, replaces));
+  }
+
+  /** What renewal and workload issuance both require of the caller and the CSR; throws the first rule broken. */
+  async #checkRenewal(caller: CallerCertificate, csrDer: Uint8Array): Promise<CheckedCsr> {
+    await this.requireLiveSvid(caller);
     const csr = await this.#deps.checkCsr(csrDer);
     if (csr.spiffeId.uri !== caller.spiffeId.uri) {
       throw new SigilError(
@@ -139,7 +160,24 @@ export class IdentityIssuer {
       );
     }
     await this.#refuseKnownKey(csr.publicKeySha256);
-    return this.#withKeyReserved(csr.publicKeySha256, () => this.#issue(csr, caller.serial));
+    return csr;
+  }
+
+  /**
+   * The caller's certificate is an SVID this control plane issued, not revoked, of an identity not revoked: what
+   * renewal, workload SVIDs and JWT-SVIDs all require.
+   */
+  async requireLiveSvid(caller: CallerCertificate): Promise<void> {
+    const record = await this.#deps.store.getCertificate(caller.serial);
+    if (record?.kind !== 'svid') {
+      throw new SigilError(
+        ErrorCode.PEER_UNAUTHENTICATED,
+        'the client certificate is not an SVID issued by this control plane: attest with a join token instead',
+      );
+    }
+    if (record.status === 'revoked')
+      throw new SigilError(ErrorCode.REVOKED, `certificate ${caller.serial} is revoked: it cannot be renewed`);
+    await this.#refuseRevokedIdentity(caller.spiffeId.uri);
   }
 
   /** The check above and this reservation run without an await between them, so no two requests pass both. */
@@ -185,6 +223,7 @@ export class IdentityIssuer {
     const leaf = await signer.issueLeaf({
       spiffeId: csr.spiffeId.uri,
       publicKey: csr.publicKey,
+      ...(csr.spki ? { spki: csr.spki } : {}),
       ttlMs: this.#deps.svidTtlMs,
       now,
     });

@@ -117,6 +117,63 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE join_tokens ADD COLUMN revoked_at INTEGER;
     `,
   },
+  {
+    version: 9,
+    name: 'lifecycle: imported and discovered certificates, where they were seen, expiry alerts and their deliveries',
+    sql: `
+      CREATE TABLE inventory_certificates (
+        fingerprint TEXT PRIMARY KEY,
+        source TEXT NOT NULL,
+        serial TEXT NOT NULL,
+        name TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        not_before INTEGER NOT NULL,
+        not_after INTEGER NOT NULL,
+        owner TEXT NOT NULL,
+        labels TEXT NOT NULL,
+        status TEXT NOT NULL,
+        der BLOB NOT NULL,
+        chain TEXT NOT NULL,
+        recorded_at INTEGER NOT NULL
+      );
+      CREATE INDEX inventory_certificates_not_after ON inventory_certificates (not_after);
+      CREATE TABLE certificate_sightings (
+        fingerprint TEXT NOT NULL,
+        location TEXT NOT NULL,
+        first_seen INTEGER NOT NULL,
+        last_seen INTEGER NOT NULL,
+        PRIMARY KEY (fingerprint, location)
+      );
+      CREATE TABLE certificate_alerts (
+        alert_id TEXT PRIMARY KEY,
+        certificate_id TEXT NOT NULL,
+        threshold TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        source TEXT NOT NULL,
+        serial TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        not_after INTEGER NOT NULL,
+        message TEXT NOT NULL,
+        raised_at INTEGER NOT NULL,
+        resolved_at INTEGER,
+        resolution TEXT
+      );
+      CREATE INDEX certificate_alerts_raised_at ON certificate_alerts (raised_at);
+      CREATE TABLE alert_deliveries (
+        delivery_id TEXT PRIMARY KEY,
+        alert_id TEXT NOT NULL,
+        event TEXT NOT NULL,
+        channel TEXT NOT NULL,
+        target TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        attempted_at INTEGER NOT NULL,
+        outcome TEXT NOT NULL,
+        detail TEXT NOT NULL
+      );
+      CREATE INDEX alert_deliveries_alert ON alert_deliveries (alert_id);
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

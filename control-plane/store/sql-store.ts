@@ -1,7 +1,24 @@
 import { ErrorCode, SigilError } from '../../common/errors.ts';
 import type { Row, SqlDatabase, SqlExecutor, SqlValue } from './sql-database.ts';
-import { caFileOf, certificateOf, revocationOf, revokedIdentityOf, rotationOrderOf, tokenOf } from './store-rows.ts';
+import type { AlertRecord, AlertResolution } from '../lifecycle/alert-plan.ts';
+import {
+  alertDeliveryOf,
+  alertOf,
+  caFileOf,
+  certificateOf,
+  chainText,
+  inventoryCertificateOf,
+  revocationOf,
+  revokedIdentityOf,
+  rotationOrderOf,
+  sightingOf,
+  tokenOf,
+} from './store-rows.ts';
 import type {
+  AlertDeliveryRecord,
+  InventoryCertificateRecord,
+  InventoryFilter,
+  SightingRecord,
   CaFileRecord,
   CertificateFilter,
   CertificateRecord,
@@ -405,6 +422,183 @@ export abstract class SqlStore implements Store {
       'INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value',
       [meta.key, meta.value],
     );
+  }
+
+  async recordInventory(
+    records: readonly InventoryCertificateRecord[],
+    sightings: readonly SightingRecord[],
+  ): Promise<void> {
+    await this.db.transaction('recording certificates in the inventory', async (tx) => {
+      for (const r of records) {
+        const action = `recording certificate ${r.fingerprint}`;
+        const known = await tx.get(action, 'SELECT owner, labels FROM inventory_certificates WHERE fingerprint = ?', [
+          r.fingerprint,
+        ]);
+        if (known) {
+          const labels = { ...(JSON.parse(known['labels'] as string) as Record<string, string>), ...r.labels };
+          await tx.run(action, 'UPDATE inventory_certificates SET owner = ?, labels = ? WHERE fingerprint = ?', [
+            r.owner === '' ? (known['owner'] as string) : r.owner,
+            JSON.stringify(labels),
+            r.fingerprint,
+          ]);
+          continue;
+        }
+        await tx.run(
+          action,
+          `INSERT INTO inventory_certificates (fingerprint, source, serial, name, subject, not_before, not_after, owner,
+          labels, status, der, chain, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+          [
+            r.fingerprint,
+            r.source,
+            r.serial,
+            r.name,
+            r.subject,
+            r.notBefore,
+            r.notAfter,
+            r.owner,
+            JSON.stringify(r.labels),
+            r.status,
+            r.der,
+            chainText(r.chain),
+            r.recordedAt,
+          ],
+        );
+      }
+      for (const s of sightings) {
+        await tx.run(
+          `recording where ${s.fingerprint} was seen`,
+          `INSERT INTO certificate_sightings (fingerprint, location, first_seen, last_seen) VALUES (?, ?, ?, ?)
+          ON CONFLICT (fingerprint, location) DO UPDATE SET last_seen = excluded.last_seen`,
+          [s.fingerprint, s.location, s.firstSeen, s.lastSeen],
+        );
+      }
+    });
+  }
+
+  async getInventoryCertificate(fingerprint: string): Promise<InventoryCertificateRecord | undefined> {
+    const row = await this.db.get(
+      'reading an inventory certificate',
+      'SELECT * FROM inventory_certificates WHERE fingerprint = ?',
+      [fingerprint],
+    );
+    return row ? inventoryCertificateOf(row) : undefined;
+  }
+
+  async listInventory(filter: InventoryFilter = {}): Promise<InventoryCertificateRecord[]> {
+    const where: string[] = [];
+    const args: SqlValue[] = [];
+    const add = (clause: string, value: SqlValue | undefined) => {
+      if (value === undefined) return;
+      where.push(clause);
+      args.push(value);
+    };
+    add('source = ?', filter.source);
+    add('owner = ?', filter.owner);
+    add('not_after <= ?', filter.notAfterBefore);
+    add('not_after > ?', filter.notAfterAfter);
+    const sql = `SELECT * FROM inventory_certificates${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY not_after, fingerprint`;
+    return (await this.db.all('listing the inventory', sql, args)).map(inventoryCertificateOf);
+  }
+
+  async listSightings(): Promise<SightingRecord[]> {
+    const rows = await this.db.all(
+      'listing certificate sightings',
+      'SELECT * FROM certificate_sightings ORDER BY fingerprint, location',
+    );
+    return rows.map(sightingOf);
+  }
+
+  async removeInventoryCertificate(fingerprint: string): Promise<boolean> {
+    return this.db.transaction(`removing certificate ${fingerprint}`, async (tx) => {
+      await tx.run('removing sightings', 'DELETE FROM certificate_sightings WHERE fingerprint = ?', [fingerprint]);
+      const removed = await tx.run(
+        'removing a certificate',
+        'DELETE FROM inventory_certificates WHERE fingerprint = ?',
+        [fingerprint],
+      );
+      return removed > 0;
+    });
+  }
+
+  async raiseAlerts(records: readonly AlertRecord[]): Promise<string[]> {
+    return this.db.transaction('raising alerts', async (tx) => {
+      const raised: string[] = [];
+      for (const a of records) {
+        const row = await tx.get(
+          `raising alert ${a.alertId}`,
+          `INSERT INTO certificate_alerts (alert_id, certificate_id, threshold, severity, source, serial, subject, owner,
+          not_after, message, raised_at, resolved_at, resolution) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+          ON CONFLICT (alert_id) DO NOTHING RETURNING alert_id`,
+          [
+            a.alertId,
+            a.certificateId,
+            a.threshold,
+            a.severity,
+            a.source,
+            a.serial,
+            a.subject,
+            a.owner,
+            a.notAfter,
+            a.message,
+            a.raisedAt,
+            a.resolvedAt,
+            a.resolution,
+          ],
+        );
+        if (row) raised.push(a.alertId);
+      }
+      return raised;
+    });
+  }
+
+  async resolveAlerts(
+    resolutions: readonly { readonly alertId: string; readonly resolution: AlertResolution }[],
+    at: number,
+  ): Promise<string[]> {
+    return this.db.transaction('resolving alerts', async (tx) => {
+      const resolved: string[] = [];
+      for (const r of resolutions) {
+        const row = await tx.get(
+          `resolving alert ${r.alertId}`,
+          'UPDATE certificate_alerts SET resolved_at = ?, resolution = ? WHERE alert_id = ? AND resolved_at IS NULL RETURNING alert_id',
+          [at, r.resolution, r.alertId],
+        );
+        if (row) resolved.push(r.alertId);
+      }
+      return resolved;
+    });
+  }
+
+  async listAlerts(filter: { readonly open?: boolean } = {}): Promise<AlertRecord[]> {
+    const rows = await this.db.all(
+      'listing alerts',
+      `SELECT * FROM certificate_alerts${filter.open ? ' WHERE resolved_at IS NULL' : ''} ORDER BY raised_at, alert_id`,
+    );
+    return rows.map(alertOf);
+  }
+
+  async recordAlertDelivery(r: AlertDeliveryRecord): Promise<void> {
+    await this.db.run(
+      `recording delivery ${r.deliveryId}`,
+      `INSERT INTO alert_deliveries (delivery_id, alert_id, event, channel, target, attempt, attempted_at, outcome, detail)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (delivery_id) DO NOTHING`,
+      [r.deliveryId, r.alertId, r.event, r.channel, r.target, r.attempt, r.attemptedAt, r.outcome, r.detail],
+    );
+  }
+
+  async listAlertDeliveries(filter: { readonly alertId?: string } = {}): Promise<AlertDeliveryRecord[]> {
+    const rows =
+      filter.alertId === undefined
+        ? await this.db.all(
+            'listing alert deliveries',
+            'SELECT * FROM alert_deliveries ORDER BY attempted_at, delivery_id',
+          )
+        : await this.db.all(
+            'listing alert deliveries',
+            'SELECT * FROM alert_deliveries WHERE alert_id = ? ORDER BY attempted_at, delivery_id',
+            [filter.alertId],
+          );
+    return rows.map(alertDeliveryOf);
   }
 
   async nextSequence(name: string): Promise<number> {

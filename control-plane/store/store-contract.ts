@@ -1,6 +1,9 @@
 import type { Test } from 'tap';
 import { ErrorCode, isSigilError } from '../../common/errors.ts';
+import type { AlertRecord } from '../lifecycle/alert-plan.ts';
 import type {
+  InventoryCertificateRecord,
+  InventoryFilter,
   CaFileRecord,
   CertificateFilter,
   CertificateRecord,
@@ -426,6 +429,155 @@ export async function runStoreContract(t: Test, makeStore: () => Promise<Store>)
       t.equal(last.files.length, 1, 'the set is replaced, not merged');
     },
   );
+
+  const external = (
+    fingerprint: string,
+    overrides: Partial<InventoryCertificateRecord> = {},
+  ): InventoryCertificateRecord => ({
+    fingerprint,
+    source: 'imported',
+    serial: `5e${fingerprint}`,
+    name: 'db.example.com',
+    subject: 'CN=db.example.com',
+    notBefore: T0,
+    notAfter: T0 + 90 * 24 * HOUR,
+    owner: 'data-team',
+    labels: { env: 'prod' },
+    status: 'active',
+    der: Uint8Array.from([0x30, 0x03, 0x02, 0x01, fingerprint.length]),
+    chain: [Uint8Array.from([0x30, 0x00]), Uint8Array.from([0x30, 0x01, 0x05])],
+    recordedAt: T0,
+    ...overrides,
+  });
+  const plainInventory = (r: InventoryCertificateRecord) => ({
+    ...r,
+    der: [...r.der],
+    chain: r.chain.map((c) => [...c]),
+  });
+
+  await withStore('imported and discovered certificates: one row per certificate, sightings kept', async (t, store) => {
+    await store.recordInventory(
+      [external('aa')],
+      [{ fingerprint: 'aa', location: '/etc/db.pem', firstSeen: T0, lastSeen: T0 }],
+    );
+    t.same(plainInventory((await store.getInventoryCertificate('aa'))!), plainInventory(external('aa')), 'round-trips');
+    // Imported again from elsewhere with a new owner and a label, and seen again at the first place.
+    await store.recordInventory(
+      [external('aa', { owner: 'platform', labels: { tier: '1' }, notAfter: 0 })],
+      [
+        { fingerprint: 'aa', location: '/etc/db.pem', firstSeen: T0 + HOUR, lastSeen: T0 + HOUR },
+        { fingerprint: 'aa', location: 'db:5432', firstSeen: T0 + 2 * HOUR, lastSeen: T0 + 2 * HOUR },
+      ],
+    );
+    const again = await store.getInventoryCertificate('aa');
+    t.equal(again?.owner, 'platform', 'a named owner replaces');
+    t.same(again?.labels, { env: 'prod', tier: '1' }, 'labels extend');
+    t.equal(again?.notAfter, T0 + 90 * 24 * HOUR, 'the certificate facts are the first ones');
+    await store.recordInventory([external('aa', { owner: '', labels: {} })], []);
+    t.equal((await store.getInventoryCertificate('aa'))?.owner, 'platform', 'an empty owner keeps the known one');
+    t.same(await store.listSightings(), [
+      { fingerprint: 'aa', location: '/etc/db.pem', firstSeen: T0, lastSeen: T0 + HOUR },
+      { fingerprint: 'aa', location: 'db:5432', firstSeen: T0 + 2 * HOUR, lastSeen: T0 + 2 * HOUR },
+    ]);
+    t.equal(await store.removeInventoryCertificate('aa'), true);
+    t.equal(await store.removeInventoryCertificate('aa'), false);
+    t.same(await store.listSightings(), [], 'sightings go with the certificate');
+  });
+
+  await withStore('a failed inventory write leaves nothing half-written', async (t, store) => {
+    const bad = { ...external('bb'), der: undefined as unknown as Uint8Array };
+    await t.rejects(
+      store.recordInventory(
+        [external('b0'), bad],
+        [{ fingerprint: 'b0', location: 'x:1', firstSeen: T0, lastSeen: T0 }],
+      ),
+    );
+    t.same(await store.listInventory(), []);
+    t.same(await store.listSightings(), []);
+  });
+
+  await withStore('listInventory filters by source, owner and expiry window', async (t, store) => {
+    await store.recordInventory(
+      [
+        external('01', { notAfter: T0 + 3 * HOUR }),
+        external('02', { notAfter: T0 + 1 * HOUR, source: 'discovered', owner: '' }),
+        external('03', { notAfter: T0 + 2 * HOUR, owner: 'web' }),
+      ],
+      [],
+    );
+    const cases: [string, InventoryFilter | undefined, string[]][] = [
+      ['all, by notAfter', undefined, ['02', '03', '01']],
+      ['source', { source: 'discovered' }, ['02']],
+      ['owner', { owner: 'web' }, ['03']],
+      ['window', { notAfterAfter: T0 + HOUR, notAfterBefore: T0 + 2 * HOUR }, ['03']],
+    ];
+    for (const [name, filter, fingerprints] of cases) {
+      t.same(
+        (await store.listInventory(filter)).map((r) => r.fingerprint),
+        fingerprints,
+        name,
+      );
+    }
+  });
+
+  await withStore('alerts are raised once per id, resolved once, and deliveries recorded', async (t, store) => {
+    const alert = (alertId: string, raisedAt: number): AlertRecord => ({
+      alertId,
+      certificateId: alertId.split('/')[0] ?? '',
+      threshold: 'days-30',
+      severity: 'warning',
+      source: 'imported',
+      serial: '5e01',
+      subject: 'CN=db.example.com',
+      owner: 'data-team',
+      notAfter: T0 + 30 * 24 * HOUR,
+      message: 'db.example.com expires within 30 days',
+      raisedAt,
+      resolvedAt: null,
+      resolution: null,
+    });
+    t.same(await store.raiseAlerts([alert('c1/days-30', T0), alert('c2/days-30', T0 + 1)]), [
+      'c1/days-30',
+      'c2/days-30',
+    ]);
+    t.same(await store.raiseAlerts([alert('c1/days-30', T0 + 5)]), [], 'raised once');
+    // Two leaders raising the same alert at once write one row.
+    const both = await Promise.all([
+      store.raiseAlerts([alert('c3/days-30', T0)]),
+      store.raiseAlerts([alert('c3/days-30', T0)]),
+    ]);
+    t.same(both.flat(), ['c3/days-30']);
+    t.same(await store.resolveAlerts([{ alertId: 'c1/days-30', resolution: 'replaced' }], T0 + HOUR), ['c1/days-30']);
+    t.same(await store.resolveAlerts([{ alertId: 'c1/days-30', resolution: 'revoked' }], T0 + 2 * HOUR), [], 'once');
+    t.same(
+      (await store.listAlerts({ open: true })).map((a) => a.alertId),
+      ['c3/days-30', 'c2/days-30'],
+    );
+    const all = await store.listAlerts();
+    t.same(
+      all.find((a) => a.alertId === 'c1/days-30'),
+      { ...alert('c1/days-30', T0), resolvedAt: T0 + HOUR, resolution: 'replaced' },
+    );
+    const delivery = (attempt: number, outcome: 'delivered' | 'failed') => ({
+      deliveryId: `c2/days-30/raised/webhook/https://hooks.example/a/${attempt}`,
+      alertId: 'c2/days-30',
+      event: 'raised' as const,
+      channel: 'webhook' as const,
+      target: 'https://hooks.example/a',
+      attempt,
+      attemptedAt: T0 + attempt,
+      outcome,
+      detail: outcome === 'failed' ? 'HTTP 500' : 'HTTP 204',
+    });
+    await store.recordAlertDelivery(delivery(2, 'delivered'));
+    await store.recordAlertDelivery(delivery(1, 'failed'));
+    await store.recordAlertDelivery(delivery(1, 'delivered'));
+    t.same(await store.listAlertDeliveries({ alertId: 'c2/days-30' }), [
+      delivery(1, 'failed'),
+      delivery(2, 'delivered'),
+    ]);
+    t.same(await store.listAlertDeliveries({ alertId: 'none' }), []);
+  });
 
   await t.test('a closed store refuses work', async (t) => {
     const store = await makeStore();

@@ -18,6 +18,7 @@
  * Engine-specific work beside the Store (PostgreSQL advisory locks, LISTEN/NOTIFY) lives in the postgres-*.ts files.
  */
 import type { KeyType } from '../../common/key-type.ts';
+import type { AlertRecord, AlertResolution } from '../lifecycle/alert-plan.ts';
 
 /**
  * 'acme': a public certificate obtained by Sigil's ACME client (control-plane/acme), not signed by the CA.
@@ -149,6 +150,59 @@ export interface CaFileRecord {
 }
 
 /**
+ * A certificate Sigil did not issue (source 'imported' or 'discovered'), keyed by the SHA-256 of its DER so the same
+ * certificate imported twice or seen at several endpoints is one row.
+ */
+export interface InventoryCertificateRecord {
+  readonly fingerprint: string;
+  readonly source: 'imported' | 'discovered';
+  readonly serial: string;
+  /** SPIFFE ID, first DNS name or subject: what a successor shares. */
+  readonly name: string;
+  readonly subject: string;
+  readonly notBefore: number;
+  readonly notAfter: number;
+  /** '' when nobody was named. */
+  readonly owner: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly status: CertificateStatus;
+  readonly der: Uint8Array;
+  /** The issuers imported or served with it, DER, leaf's issuer first. */
+  readonly chain: readonly Uint8Array[];
+  readonly recordedAt: number;
+}
+
+/** Where a certificate was seen: a file path or `host:port`, first and last time. */
+export interface SightingRecord {
+  readonly fingerprint: string;
+  readonly location: string;
+  readonly firstSeen: number;
+  readonly lastSeen: number;
+}
+
+export interface InventoryFilter {
+  readonly source?: 'imported' | 'discovered';
+  readonly owner?: string;
+  readonly notAfterBefore?: number;
+  readonly notAfterAfter?: number;
+}
+
+/** One attempt to deliver an alert event on one channel (a webhook URL, NATS, the log). */
+export interface AlertDeliveryRecord {
+  /** `<alert id>/<event>/<channel>/<target>/<attempt>`. */
+  readonly deliveryId: string;
+  readonly alertId: string;
+  readonly event: 'raised' | 'resolved';
+  readonly channel: 'webhook' | 'nats' | 'log';
+  readonly target: string;
+  readonly attempt: number;
+  readonly attemptedAt: number;
+  readonly outcome: 'delivered' | 'failed';
+  /** HTTP status or error text; never a secret. */
+  readonly detail: string;
+}
+
+/**
  * The control plane's persistent state. Every method is atomic on its own, across connections, processes and
  * replicas (see the top of this file for the implementations and how to extend them).
  */
@@ -229,6 +283,33 @@ export interface Store {
    * generation, or undefined (changing nothing) when another writer came first.
    */
   replaceCaFiles(files: readonly CaFileRecord[], expectedGeneration: number): Promise<number | undefined>;
+
+  /**
+   * In one transaction: adds the certificates not yet known (a known one keeps its row; a non-empty owner and the
+   * labels given replace and extend its own) and records each sighting (first seen kept, last seen moved).
+   */
+  recordInventory(records: readonly InventoryCertificateRecord[], sightings: readonly SightingRecord[]): Promise<void>;
+  getInventoryCertificate(fingerprint: string): Promise<InventoryCertificateRecord | undefined>;
+  /** Ordered by notAfter ascending, then fingerprint. */
+  listInventory(filter?: InventoryFilter): Promise<InventoryCertificateRecord[]>;
+  /** Ordered by fingerprint, then location. */
+  listSightings(): Promise<SightingRecord[]>;
+  /** Forgets an imported or discovered certificate and its sightings; false when unknown. */
+  removeInventoryCertificate(fingerprint: string): Promise<boolean>;
+
+  /** Records alerts not raised before (by alert id); returns the ids newly recorded, in input order. */
+  raiseAlerts(records: readonly AlertRecord[]): Promise<string[]>;
+  /** Resolves open alerts; returns the ids this call resolved (already resolved ones are left as they were). */
+  resolveAlerts(
+    resolutions: readonly { readonly alertId: string; readonly resolution: AlertResolution }[],
+    at: number,
+  ): Promise<string[]>;
+  /** Ordered by raisedAt, then id; `open` keeps only unresolved alerts. */
+  listAlerts(filter?: { readonly open?: boolean }): Promise<AlertRecord[]>;
+  /** One row per attempt; a delivery id recorded twice keeps the first. */
+  recordAlertDelivery(record: AlertDeliveryRecord): Promise<void>;
+  /** Ordered by attemptedAt, then id. */
+  listAlertDeliveries(filter?: { readonly alertId?: string }): Promise<AlertDeliveryRecord[]>;
 
   /** Atomically increments and returns the sequence of `name` (first call returns 1). Never goes back. */
   nextSequence(name: string): Promise<number>;

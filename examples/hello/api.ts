@@ -6,6 +6,9 @@ export function startApi(options: { host?: string; port?: number } = {}): Promis
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(`${JSON.stringify({ service: 'api', path: req.url, message: 'hello from api' })}\n`);
   });
+  // Node closes an idle keep-alive connection after 5 s; the demo holds one open across a revocation, which over the
+  // gRPC fallback can take longer than that to arrive.
+  server.keepAliveTimeout = 120_000;
   return new Promise((resolve) =>
     server.listen(options.port ?? 8080, options.host ?? '127.0.0.1', () => resolve(server)),
   );

@@ -1,39 +1,85 @@
 import t from 'tap';
-import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { pidsWithEnv } from '../../test/fixtures/environ.ts';
+import { run } from '../../test/fixtures/processes.ts';
+import { findNatsServer } from './demo/commands.ts';
+import { STATE_DIR_ENV } from './demo/processes.ts';
 
-// The README's quick start runs `npm run demo`: it must finish and every step must say what the README promises.
-t.test('npm run demo runs every step to the end', { timeout: 120_000 }, async (t) => {
-  const demo = join(dirname(fileURLToPath(import.meta.url)), 'demo.ts');
-  const child = spawn(process.execPath, [demo], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.setEncoding('utf8').on('data', (c: string) => {
-    out += c;
+const demo = join(dirname(fileURLToPath(import.meta.url)), 'demo.ts');
+
+const processesOf = (stateDir: string): number[] => pidsWithEnv(STATE_DIR_ENV, stateDir);
+
+const number = (out: string, label: RegExp): number => Number(label.exec(out)?.[1] ?? Number.NaN);
+
+// Issue 22: the real topology with NATS, the measured pushes, --keep then --stop leaving nothing behind.
+t.test('npm run demo -- --keep: real processes, pushes measured; --stop leaves nothing running', async (t) => {
+  t.ok(findNatsServer(), 'nats-server is installed (apt-get install nats-server)');
+  const stateDir = await mkdtemp(join(tmpdir(), 'sigil-demo-test-'));
+  t.teardown(async () => {
+    for (const pid of processesOf(stateDir)) process.kill(pid, 'SIGKILL');
+    await rm(stateDir, { recursive: true, force: true });
   });
-  child.stderr.setEncoding('utf8').on('data', (c: string) => {
-    err += c;
-  });
-  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
-  t.equal(code, 0, `exit code 0${code === 0 ? '' : `; stderr: ${err}`}`);
-  t.match(out, /\[5\] web calls api[\s\S]*HTTP 200/, 'the allowed call succeeds');
-  t.match(out, /\[6\][\s\S]*refused/, 'a client without a certificate is refused');
+  const r = await run(process.execPath, [demo, '--keep', '--state-dir', stateDir]);
+  const out = r.stdout;
+  t.equal(r.code, 0, `exit code 0${r.code === 0 ? '' : `; stderr: ${r.stderr}\n${out}`}`);
+  for (const command of [
+    'sigil ca init',
+    'nats-server -a 127.0.0.1',
+    'sigil control-plane run --config cp.yaml',
+    'sigil token create',
+    'sigil sidecar run --config api-sidecar.yaml',
+    'sigil sidecar run --config web-sidecar.yaml',
+    'sigil policy apply -f web-to-api.yaml',
+    'sigil ca rotate prepare',
+    'sigil revoke --spiffe-id',
+  ])
+    t.match(out, `$ ${command}`, `prints "${command}" before running it`);
+  t.match(out, /\[6\][\s\S]*HTTP 502[\s\S]*not_authorized/, 'default deny: the first call is refused by policy');
+  t.match(out, /policy version 1 \(nats\)/, 'the policy came over NATS');
+  t.match(out, /\[7\][\s\S]*HTTP 200/, 'the policy lets web call api');
+  t.match(out, /the call loop made [1-9]\d* calls through the rotation, 0 failed/, 'no call failed in the rotation');
+  t.match(out, /\[9\][\s\S]*HTTP 502/, 'the revoked caller is refused');
+  const revocationMs = number(
+    out,
+    /revocation enforced on the api sidecar after `revoke` \(pushed over NATS\) +(\d+) ms/,
+  );
+  t.ok(
+    revocationMs >= 0 && revocationMs < 1_000,
+    `revocation enforced well under a second over NATS (${revocationMs} ms)`,
+  );
+  t.ok(
+    number(out, /the open connection closed after `revoke` +(\d+) ms/) >= 0,
+    'the open connection closing is measured',
+  );
+  t.ok(number(out, /new root in every bundle after `ca rotate prepare` +(\d+) ms/) >= 0, 'bundle propagation measured');
+  t.match(out, /attestation .* +api \d+ ms, web \d+ ms/, 'attestation times in the summary');
+  t.match(out, /calls through the CA rotation +\d+ made, 0 failed/, 'the summary counts the calls');
   t.match(
     out,
-    /call from batch: refused[\s\S]*call from batch, no restart anywhere: HTTP 200/,
-    'denied, then allowed by a new policy',
+    /export SIGIL_DATA_DIR=.*\n.*export SIGIL_CONTROL_PLANE=127\.0\.0\.1:\d+/,
+    'the cheat sheet says what to export',
   );
-  t.match(
-    out,
-    /the call loop made [1-9]\d* calls through the rotation, 0 failed/,
-    'a CA rotation under calls, none failed',
-  );
-  t.match(out, /api +serial (\w+) -> (?!\1)\w+/, 'serials change in the rotation');
-  t.match(
-    out,
-    /closed the open connection[\s\S]*the next call: HTTP 502/,
-    'revocation closes the open connection and refuses the next',
-  );
-  t.match(out, /demo finished: every step behaved as expected/);
+  t.match(out, 'npm run demo -- --stop', 'the cheat sheet says how to stop');
+
+  // --keep: still running, and whole again (web's identity restored).
+  const pids = JSON.parse(readFileSync(join(stateDir, 'demo.pids.json'), 'utf8')) as { name: string; pid: number }[];
+  t.same(pids.map((p) => p.name).sort(), ['api', 'api-sidecar', 'control-plane', 'nats-server', 'web', 'web-sidecar']);
+  t.same(processesOf(stateDir).sort(), pids.map((p) => p.pid).sort(), 'every process of the demo is still running');
+  const web = /web app +(\d+)/.exec(out)?.[1];
+  const call = await run('curl', ['-s', `http://127.0.0.1:${web}/call`]);
+  t.match(call.stdout, /"upstreamStatus":200/, 'a call through the kept topology works');
+
+  const again = await run(process.execPath, [demo, '--state-dir', stateDir]);
+  t.equal(again.code, 1, 'a second demo on the same state dir is refused while the first runs');
+  t.match(again.stderr, /a demo is still running from .*npm run demo -- --stop/);
+
+  const stop = await run(process.execPath, [demo, '--stop', '--state-dir', stateDir]);
+  t.equal(stop.code, 0, `--stop exits 0 ${stop.stderr}`);
+  t.match(stop.stdout, /stopped .*control-plane/);
+  t.same(processesOf(stateDir), [], 'no process of the demo is left');
+  t.notOk(existsSync(stateDir), 'the state dir is removed');
 });

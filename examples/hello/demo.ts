@@ -1,339 +1,178 @@
-// npm run demo: a whole mesh in one process — control plane, two services, two sidecars — then calls through it.
-import { mkdtemp, rm } from 'node:fs/promises';
+// npm run demo [-- --keep | --stop | --no-nats | --state-dir DIR]: the hello topology as real processes, started
+// with the same `sigil` commands a user types — NATS, control plane, two sidecars, two apps — and what each change
+// costs, measured from the processes' own logs. See examples/hello/README.md.
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { connect as tlsConnect } from 'node:tls';
-import { connect as netConnect } from 'node:net';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
-import { formatHostPort } from '../../common/address.ts';
-import { silentLogger } from '../../common/logger.ts';
-import { AdminApi, ControlPlane, initCa, resolveControlPlaneConfig } from '../../control-plane/index.ts';
-import { Sidecar, parseSidecarConfig } from '../../sidecar/index.ts';
-import { startApi } from './api.ts';
-import { callThrough, startWeb } from './web.ts';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { findNatsServer } from './demo/commands.ts';
+import { cheatSheet } from './demo/cheat-sheet.ts';
+import { formatSummary, type Measures } from './demo/measures.ts';
+import { DemoProcesses, runningDemoProcesses, stopDemoProcesses } from './demo/processes.ts';
+import { DemoShell, say } from './demo/shell.ts';
+import { applyPolicy, deniedByDefault, revokeWeb, rotateCa, type Stage } from './demo/steps.ts';
+import {
+  API_ID,
+  choosePorts,
+  FALLBACK_REFRESH,
+  startApp,
+  startControlPlane,
+  startNats,
+  startSidecar,
+  TRUST_DOMAIN,
+  WEB_ID,
+  type Ports,
+} from './demo/topology.ts';
 
-const TRUST_DOMAIN = 'demo.sigil.local';
-const API_ID = `spiffe://${TRUST_DOMAIN}/ns/demo/sa/api`;
-const WEB_ID = `spiffe://${TRUST_DOMAIN}/ns/demo/sa/web`;
-const BATCH_ID = `spiffe://${TRUST_DOMAIN}/ns/batch/sa/report`;
-const PASSPHRASE = 'demo passphrase: use SIGIL_CA_PASSPHRASE or a file for real CAs';
-
-function policyYaml(name: string, callers: readonly string[]): string {
-  return [
-    'apiVersion: sigil.dev/v1',
-    'kind: AllowPolicy',
-    `metadata: { name: ${name} }`,
-    'spec:',
-    `  destination: ${API_ID}`,
-    '  allow:',
-    ...callers.map((c) => `    - from: ${c}`),
-  ].join('\n');
-}
-
-const say = (text: string) => process.stdout.write(`${text}\n`);
 const step = (n: number, text: string) => say(`\n[${n}] ${text}`);
 
-/** Collects the sidecar's JSON log lines so the demo can show what the api sidecar saw. */
-function capturingLogger(lines: Record<string, unknown>[]) {
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
-      done();
-    },
+function webSidecarProxy(ports: Ports): string[] {
+  return [
+    'outbound:',
+    `  - { listen: "127.0.0.1:${ports.webOutbound}", upstream: "127.0.0.1:${ports.apiInbound}", expect: ${API_ID} }`,
+  ];
+}
+
+async function run(stateDir: string, options: { keep: boolean; nats: boolean }): Promise<void> {
+  const natsBinary = options.nats ? findNatsServer() : undefined;
+  mkdirSync(join(stateDir, 'logs'), { recursive: true, mode: 0o700 });
+  mkdirSync(join(stateDir, 'tokens'), { mode: 0o700 });
+  const passphrase = randomBytes(18).toString('base64url');
+  writeFileSync(join(stateDir, 'ca-passphrase'), `${passphrase}\n`, { mode: 0o600 });
+  // The caller's SIGIL_* settings must not change what the demo runs.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SIGIL_')));
+  Object.assign(env, { SIGIL_CA_PASSPHRASE: passphrase, SIGIL_DATA_DIR: join(stateDir, 'data') });
+  const processes = new DemoProcesses(stateDir, env);
+  const shell = new DemoShell(processes, env);
+  const ports = await choosePorts();
+  const nats = natsBinary !== undefined;
+  const measures: Measures = { transport: nats ? 'NATS' : 'gRPC refresh', attestationMs: {} };
+
+  say(`Sigil demo: every command runs in ${stateDir}`);
+  say('with SIGIL_DATA_DIR=data and SIGIL_CA_PASSPHRASE from ./ca-passphrase; each process logs to logs/NAME.log');
+
+  step(1, `a CA for trust domain ${TRUST_DOMAIN}`);
+  await shell.sigil(['ca', 'init', '--trust-domain', TRUST_DOMAIN, '--data-dir', 'data']);
+
+  step(2, 'the event channel');
+  if (nats) await startNats(shell, natsBinary, ports);
+  else if (options.nats)
+    say(
+      `    nats-server is not installed (apt-get install nats-server): showing the gRPC fallback, sidecars fetching the full state every ${FALLBACK_REFRESH} (60s by default)`,
+    );
+  else say(`    --no-nats: showing the gRPC fallback, sidecars fetching the full state every ${FALLBACK_REFRESH}`);
+
+  step(3, 'the control plane: issuance, admin API, signed pushes');
+  const cp = await startControlPlane(shell, ports, nats);
+
+  step(4, 'the api app (plain HTTP) and its sidecar (mTLS in front of it)');
+  await startApp(shell, 'api', { API_PORT: String(ports.api) });
+  const api = await startSidecar(shell, {
+    name: 'api',
+    id: API_ID,
+    ports,
+    nats,
+    admin: ports.apiAdmin,
+    proxy: ['inbound:', `  - { listen: "127.0.0.1:${ports.apiInbound}", forward: "127.0.0.1:${ports.api}" }`],
   });
-  return pino({ level: 'debug' }, sink);
+  measures.attestationMs.api = Number(api.attestation['duration_ms']);
+  say(`    attested in ${measures.attestationMs.api} ms: SVID serial ${String(api.attestation['serial'])}`);
+
+  step(5, 'the web sidecar (mTLS out, expecting the api identity) and the web app');
+  const web = await startSidecar(shell, {
+    name: 'web',
+    id: WEB_ID,
+    ports,
+    nats,
+    admin: ports.webAdmin,
+    proxy: webSidecarProxy(ports),
+  });
+  measures.attestationMs.web = Number(web.attestation['duration_ms']);
+  say(`    attested in ${measures.attestationMs.web} ms: SVID serial ${String(web.attestation['serial'])}`);
+  await startApp(shell, 'web', { WEB_PORT: String(ports.web), API_VIA_PORT: String(ports.webOutbound) });
+
+  const stage: Stage = { shell, ports, cp, api, web, measures, propagationTimeoutMs: 30_000 };
+  step(6, 'web calls api: refused, since every destination is default deny');
+  await deniedByDefault(stage);
+
+  step(7, 'an allow-policy: web may call api');
+  await applyPolicy(stage);
+
+  step(8, 'CA rotation without a restart: prepare, activate, retire');
+  await rotateCa(stage);
+
+  step(9, `revoking ${WEB_ID} with a connection open`);
+  await revokeWeb(stage);
+
+  step(10, 'the inventory');
+  await shell.sigil(['certs', 'list', '--kind', 'svid']);
+
+  say(`\n${formatSummary(measures)}`);
+  if (options.keep) {
+    step(11, '--keep: web gets its identity back so the topology is whole again');
+    await shell.sigil(['unrevoke', '--spiffe-id', WEB_ID]);
+    await processes.stop(web.process);
+    await startSidecar(shell, {
+      name: 'web',
+      id: WEB_ID,
+      ports,
+      nats,
+      admin: ports.webAdmin,
+      proxy: webSidecarProxy(ports),
+    });
+    say(`\n${cheatSheet({ stateDir, ports, nats })}`);
+  }
+  say('\ndemo finished: every step behaved as expected');
 }
 
 async function main(): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'sigil-demo-'));
-  const cleanups: (() => Promise<unknown> | unknown)[] = [() => rm(dir, { recursive: true, force: true })];
+  const { values } = parseArgs({
+    options: {
+      keep: { type: 'boolean', default: false },
+      stop: { type: 'boolean', default: false },
+      'no-nats': { type: 'boolean', default: false },
+      'state-dir': { type: 'string' },
+    },
+  });
+  const stateDir = resolve(values['state-dir'] ?? join(tmpdir(), 'sigil-demo'));
+  if (values.stop) {
+    const stopped = await stopDemoProcesses(stateDir);
+    rmSync(stateDir, { recursive: true, force: true });
+    say(
+      stopped.length === 0
+        ? `no demo process was running from ${stateDir}; removed it`
+        : `stopped ${stopped.map((p) => `${p.name} (${p.pid})`).join(', ')}; removed ${stateDir}`,
+    );
+    return;
+  }
+  const running = runningDemoProcesses(stateDir);
+  if (running.length > 0)
+    throw new Error(
+      `a demo is still running from ${stateDir} (${running.map((p) => p.name).join(', ')}): npm run demo -- --stop`,
+    );
+  rmSync(stateDir, { recursive: true, force: true });
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  let ok = false;
+  // Ctrl-C: the processes are in their own groups, so the terminal's signal does not reach them; stop them here.
+  const interrupted = () =>
+    void stopDemoProcesses(stateDir, 2_000).finally(() => {
+      process.stderr.write(`\ninterrupted: the demo's processes are stopped; logs in ${join(stateDir, 'logs')}\n`);
+      process.exit(130);
+    });
+  process.once('SIGINT', interrupted);
+  process.once('SIGTERM', interrupted);
   try {
-    step(1, `sigil ca init: a CA for trust domain ${TRUST_DOMAIN} in ${dir}`);
-    const ca = await initCa({
-      dataDir: dir,
-      trustDomain: TRUST_DOMAIN,
-      keyType: 'ec-p256',
-      passphrase: PASSPHRASE,
-      now: Date.now(),
-    });
-    say(`    root ${ca.issued.root.serial}, intermediate ${ca.issued.intermediate.serial}`);
-
-    step(2, 'control plane: gRPC Identity + Admin API, SQLite inventory');
-    const config = resolveControlPlaneConfig({
-      env: { SIGIL_LISTEN_GRPC: '127.0.0.1:0', SIGIL_LISTEN_HTTP: '127.0.0.1:0' },
-      flags: { dataDir: dir },
-      cwd: dir,
-    });
-    const controlPlane = new ControlPlane({ config, passphrase: PASSPHRASE }, { logger: silentLogger() });
-    const cpAddresses = await controlPlane.start();
-    cleanups.unshift(() => controlPlane.stop());
-    const cpAddress = formatHostPort(cpAddresses.grpc);
-    let admin = new AdminApi({ address: cpAddress, credentialsDir: join(dir, 'admin') });
-    cleanups.unshift(() => admin.close());
-    say(`    listening on ${cpAddress}`);
-    const firstPolicy = await admin.applyPolicies({
-      yaml: policyYaml('web-to-api', [WEB_ID]),
-      source: 'web-to-api.yaml',
-      dryRun: false,
-    });
-    say(
-      `    sigil policy apply: version ${firstPolicy.version}, ${API_ID} accepts ${WEB_ID} (everything else: default deny)`,
-    );
-
-    step(3, 'the api service (plain HTTP) and its sidecar (mTLS inbound)');
-    const api = await startApi({ port: 0 });
-    cleanups.unshift(() => new Promise((r) => api.close(r)));
-    const apiPort = (api.address() as { port: number }).port;
-    const apiLogs: Record<string, unknown>[] = [];
-    const apiToken = (await admin.createJoinToken({ spiffeId: API_ID, ttlSeconds: 300, uses: 1 })).token;
-    const apiSidecar = new Sidecar(
-      {
-        config: parseSidecarConfig(
-          [
-            `spiffeId: ${API_ID}`,
-            `controlPlane: { address: "${cpAddress}", bundle: bundle.pem }`,
-            'inbound:',
-            `  - { listen: "127.0.0.1:0", forward: "127.0.0.1:${apiPort}" }`,
-            'admin: { listen: "127.0.0.1:0" }',
-            // Demo setting: without NATS, the full state is fetched every second (the default is 60 s).
-            'trustRefreshInterval: 1s',
-          ].join('\n'),
-          join(dir, 'api-sidecar.yaml'),
-        ),
-        bootstrapBundlePem: ca.issued.root.pem,
-        joinToken: () => apiToken,
-      },
-      { logger: capturingLogger(apiLogs) },
-    );
-    const apiAddresses = await apiSidecar.start();
-    cleanups.unshift(() => apiSidecar.stop(1_000));
-    const apiInbound = apiAddresses.inbound[0]!;
-    const apiSvid = apiSidecar.credentials.current!.material;
-    say(
-      `    ${API_ID}\n      SVID serial ${apiSvid.serial}, valid until ${new Date(apiSvid.notAfter).toISOString()}, inbound on ${formatHostPort(apiInbound)}`,
-    );
-
-    step(4, 'the web service and its sidecar (outbound to api, expecting the api identity)');
-    const webToken = (await admin.createJoinToken({ spiffeId: WEB_ID, ttlSeconds: 300, uses: 1 })).token;
-    const webSidecar = new Sidecar(
-      {
-        config: parseSidecarConfig(
-          [
-            `spiffeId: ${WEB_ID}`,
-            `controlPlane: { address: "${cpAddress}", bundle: bundle.pem }`,
-            'outbound:',
-            `  - { listen: "127.0.0.1:0", upstream: "${formatHostPort(apiInbound)}", expect: ${API_ID} }`,
-            'admin: { listen: "127.0.0.1:0" }',
-            'trustRefreshInterval: 1s',
-          ].join('\n'),
-          join(dir, 'web-sidecar.yaml'),
-        ),
-        bootstrapBundlePem: ca.issued.root.pem,
-        joinToken: () => webToken,
-      },
-      { logger: silentLogger() },
-    );
-    const webAddresses = await webSidecar.start();
-    cleanups.unshift(() => webSidecar.stop(1_000));
-    const webOutbound = webAddresses.outbound[0]!;
-    const web = await startWeb({ port: 0, apiVia: webOutbound });
-    cleanups.unshift(() => new Promise((r) => web.close(r)));
-    const webSvid = webSidecar.credentials.current!.material;
-    say(`    ${WEB_ID}\n      SVID serial ${webSvid.serial}, outbound on ${formatHostPort(webOutbound)}`);
-
-    step(5, 'web calls api: web → web sidecar (mTLS origin) → api sidecar (mTLS termination) → api');
-    const reply = await callThrough({ host: '127.0.0.1', port: (web.address() as { port: number }).port }, '/call');
-    say(`    HTTP ${reply.status} ${reply.body.trim()}`);
-    const seen = apiLogs.find((l) => l['msg'] === 'connection opened');
-    say(
-      `    api's sidecar authenticated the caller as ${String(seen?.['peer'] ?? 'unknown')} (serial ${String(seen?.['serial'] ?? '?')})`,
-    );
-    if (reply.status !== 200 || seen?.['peer'] !== WEB_ID)
-      throw new Error('the allowed call did not go through as expected');
-
-    step(6, 'a client without a certificate tries the api sidecar directly');
-    const refused = await new Promise<string>((resolve) => {
-      const socket = tlsConnect({
-        ...apiInbound,
-        ca: ca.issued.root.pem,
-        servername: 'api',
-        checkServerIdentity: () => undefined,
-      });
-      socket.on('secureConnect', () => socket.write('GET / HTTP/1.1\r\nhost: api\r\n\r\n'));
-      socket.on('data', () => resolve('answered (unexpected!)'));
-      socket.on('error', (err: NodeJS.ErrnoException) => resolve(`refused: ${err.code ?? err.message}`));
-      socket.on('close', () => resolve('refused: connection closed'));
-    });
-    say(`    ${refused}`);
-    if (!refused.startsWith('refused')) throw new Error('a client without a certificate got through');
-
-    step(7, `a third caller, ${BATCH_ID}, has no policy allowing it`);
-    const batchToken = (await admin.createJoinToken({ spiffeId: BATCH_ID, ttlSeconds: 300, uses: 1 })).token;
-    const batchSidecar = new Sidecar(
-      {
-        config: parseSidecarConfig(
-          [
-            `spiffeId: ${BATCH_ID}`,
-            `controlPlane: { address: "${cpAddress}", bundle: bundle.pem }`,
-            'outbound:',
-            `  - { listen: "127.0.0.1:0", upstream: "${formatHostPort(apiInbound)}", expect: ${API_ID} }`,
-            'admin: { listen: "127.0.0.1:0" }',
-            'trustRefreshInterval: 1s',
-          ].join('\n'),
-          join(dir, 'batch-sidecar.yaml'),
-        ),
-        bootstrapBundlePem: ca.issued.root.pem,
-        joinToken: () => batchToken,
-      },
-      { logger: silentLogger() },
-    );
-    const batchOutbound = (await batchSidecar.start()).outbound[0]!;
-    cleanups.unshift(() => batchSidecar.stop(1_000));
-    const denied = await callThrough(batchOutbound, '/greeting').catch((err: Error) => ({
-      status: 0,
-      body: err.message,
-    }));
-    say(`    call from batch: ${denied.status === 0 ? `refused (${denied.body})` : `HTTP ${denied.status}`}`);
-    if (denied.status === 200) throw new Error('a caller without a policy got through');
-    const why = await admin.explainPolicy({ from: BATCH_ID, to: API_ID, port: 0 });
-    say(
-      `    sigil policy explain --from ${BATCH_ID} --to ${API_ID}\n      ${why.decision.toUpperCase()}: ${why.explanation}`,
-    );
-    const policyApplied = new Promise<void>((resolve) => {
-      const off = apiSidecar.policy.onChange((compiled) => {
-        if (compiled.version >= 2) {
-          off();
-          resolve();
-        }
-      });
-    });
-    const second = await admin.applyPolicies({
-      yaml: policyYaml('web-to-api', [WEB_ID, BATCH_ID]),
-      source: 'web-to-api.yaml',
-      dryRun: false,
-    });
-    say(`    sigil policy apply (batch added): version ${second.version}, updated ${second.updated.join(', ')}`);
-    await policyApplied;
-    const allowed = await callThrough(batchOutbound, '/greeting');
-    say(`    call from batch, no restart anywhere: HTTP ${allowed.status} ${allowed.body.trim()}`);
-    if (allowed.status !== 200) throw new Error('the new policy did not take effect');
-
-    step(8, 'CA rotation without a restart: sigil ca rotate prepare, activate, retire, while web keeps calling api');
-    const serialOf = (sidecar: Sidecar) => sidecar.credentials.current!.material.serial;
-    const before = { api: serialOf(apiSidecar), web: serialOf(webSidecar), batch: serialOf(batchSidecar) };
-    const calls = { ok: 0, failed: 0 };
-    let calling = true;
-    const callLoop = (async () => {
-      while (calling) {
-        const r = await callThrough(
-          { host: '127.0.0.1', port: (web.address() as { port: number }).port },
-          '/call',
-        ).catch(() => ({ status: 0 }));
-        if (r.status === 200) calls.ok++;
-        else calls.failed++;
-      }
-    })();
-    const everySidecar = [apiSidecar, webSidecar, batchSidecar];
-    const bundleHas = (count: number) =>
-      Promise.all(
-        everySidecar.map(
-          (sc) =>
-            new Promise<void>((resolve) => {
-              if (sc.trust.bundle?.roots.length === count) return resolve();
-              const off = sc.trust.onChange((b) => {
-                if (b.roots.length === count) {
-                  off();
-                  resolve();
-                }
-              });
-            }),
-        ),
-      );
-    const prepared = await admin.rotateCa({ step: 'prepare' });
-    say(
-      `    prepare: new root ${prepared.status?.next?.root?.serial} and intermediate ${prepared.status?.next?.intermediate?.serial}; bundle sequence ${prepared.status?.bundleSequence}`,
-    );
-    await bundleHas(2);
-    say('    every sidecar now trusts both roots');
-    // After activation every new SVID comes from the new intermediate: a changed serial is the rotation.
-    const renewedAll = Promise.all(
-      everySidecar.map(
-        (sc) =>
-          new Promise<void>((resolve) => {
-            const first = serialOf(sc);
-            const off = sc.credentials.subscribe((c) => {
-              if (c.material.serial !== first) {
-                off();
-                resolve();
-              }
-            });
-          }),
-      ),
-    );
-    // --force: the demo has just seen every sidecar take the new root, so it need not wait out caRotation.propagation.
-    const activated = await admin.rotateCa({ step: 'activate', windowMs: 2_000, force: true });
-    say(
-      `    activate: the new intermediate signs; rotation order ${activated.orderId} asks every workload to renew within 2s`,
-    );
-    await renewedAll;
-    for (const [name, sidecar] of [
-      ['api', apiSidecar],
-      ['web', webSidecar],
-      ['batch', batchSidecar],
-    ] as const) {
-      say(`      ${name.padEnd(5)} serial ${before[name]} -> ${serialOf(sidecar)}`);
-    }
-    const retired = await admin.rotateCa({ step: 'retire' });
-    if (retired.blockers.length > 0)
-      throw new Error(`retire was blocked by ${retired.blockers.map((b) => b.spiffeId).join(', ')}`);
-    await bundleHas(1);
-    calling = false;
-    await callLoop;
-    say(`    retire: the old root left every bundle; bundle sequence ${retired.status?.bundleSequence}`);
-    say(`    the call loop made ${calls.ok} calls through the rotation, ${calls.failed} failed`);
-    if (calls.failed > 0 || calls.ok === 0) throw new Error('calls failed during the CA rotation');
-    // The admin credential was re-issued under the new CA; the old one chains to the retired root.
-    admin.close();
-    admin = new AdminApi({ address: cpAddress, credentialsDir: join(dir, 'admin') });
-
-    step(9, `sigil revoke --spiffe-id ${WEB_ID} --reason keyCompromise, with a connection open`);
-    const open = await new Promise<import('node:net').Socket>((resolve, reject) => {
-      const s = netConnect({ host: '127.0.0.1', port: webOutbound.port }, () => resolve(s));
-      s.once('error', reject);
-    });
-    const openClosed = new Promise<void>((resolve) => open.once('close', () => resolve()));
-    open.on('error', () => {});
-    open.write('GET /greeting HTTP/1.1\r\nhost: api\r\nconnection: keep-alive\r\n\r\n');
-    await new Promise((resolve) => open.once('data', resolve));
-    say('    a keep-alive connection web -> api is open and has been answered');
-    const applied = new Promise<void>((resolve) => {
-      const off = apiSidecar.revocation.onChange((set) => {
-        if (set.isIdentityRevoked(WEB_ID)) {
-          off();
-          resolve();
-        }
-      });
-    });
-    const revoked = await admin.revoke({ spiffeId: WEB_ID, reason: 'keyCompromise' });
-    say(`    revoked ${revoked.revokedSerials.length} certificate(s), CRL number ${revoked.crlNumber}`);
-    await applied;
-    await openClosed;
-    say('    the api sidecar applied the revocation and closed the open connection');
-    const afterRevoke = await callThrough(
-      { host: '127.0.0.1', port: (web.address() as { port: number }).port },
-      '/call',
-    );
-    say(`    the next call: HTTP ${afterRevoke.status} ${afterRevoke.body.trim()}`);
-    if (afterRevoke.status === 200) throw new Error('a revoked caller got through');
-
-    step(10, 'inventory (sigil certs list)');
-    for (const c of (await admin.listCertificates({ kind: 'svid' })).certificates) {
-      say(`    ${c.serial}  ${c.status}  until ${new Date(Number(c.notAfterUnixMs)).toISOString()}  ${c.spiffeId}`);
-    }
-    say('\ndemo finished: every step behaved as expected');
+    await run(stateDir, { keep: values.keep, nats: !values['no-nats'] });
+    ok = true;
   } finally {
-    for (const cleanup of cleanups) await cleanup();
+    process.off('SIGINT', interrupted);
+    process.off('SIGTERM', interrupted);
+    if (!values.keep || !ok) {
+      await stopDemoProcesses(stateDir);
+      if (ok) rmSync(stateDir, { recursive: true, force: true });
+      else say(`\nthe demo's processes are stopped; their logs are in ${join(stateDir, 'logs')}`);
+    }
   }
 }
 
@@ -342,7 +181,7 @@ main().then(
     process.exitCode = 0;
   },
   (err: unknown) => {
-    process.stderr.write(`demo failed: ${(err as Error).stack ?? String(err)}\n`);
+    process.stderr.write(`demo failed: ${(err as Error).message}\n`);
     process.exitCode = 1;
   },
 );

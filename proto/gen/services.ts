@@ -272,6 +272,39 @@ export const AdminService = {
     responseSerialize: (message: sigil.v1.IIssueSigningCertificateResponse): Buffer => toBuffer(sigil.v1.IssueSigningCertificateResponse.encode(message).finish()),
     responseDeserialize: (bytes: Buffer): sigil.v1.IssueSigningCertificateResponse => sigil.v1.IssueSigningCertificateResponse.decode(bytes),
   },
+  /** The whole inventory (issued, imported, discovered, acme, code-signing), filtered and paged. */
+  listInventory: {
+    path: '/sigil.v1.Admin/ListInventory',
+    originalName: 'ListInventory',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (message: sigil.v1.IListInventoryRequest): Buffer => toBuffer(sigil.v1.ListInventoryRequest.encode(message).finish()),
+    requestDeserialize: (bytes: Buffer): sigil.v1.ListInventoryRequest => sigil.v1.ListInventoryRequest.decode(bytes),
+    responseSerialize: (message: sigil.v1.IListInventoryResponse): Buffer => toBuffer(sigil.v1.ListInventoryResponse.encode(message).finish()),
+    responseDeserialize: (bytes: Buffer): sigil.v1.ListInventoryResponse => sigil.v1.ListInventoryResponse.decode(bytes),
+  },
+  /** Records certificates read from files (imported) or served by endpoints (discovered). Never keys. */
+  importCertificates: {
+    path: '/sigil.v1.Admin/ImportCertificates',
+    originalName: 'ImportCertificates',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (message: sigil.v1.IImportCertificatesRequest): Buffer => toBuffer(sigil.v1.ImportCertificatesRequest.encode(message).finish()),
+    requestDeserialize: (bytes: Buffer): sigil.v1.ImportCertificatesRequest => sigil.v1.ImportCertificatesRequest.decode(bytes),
+    responseSerialize: (message: sigil.v1.IImportCertificatesResponse): Buffer => toBuffer(sigil.v1.ImportCertificatesResponse.encode(message).finish()),
+    responseDeserialize: (bytes: Buffer): sigil.v1.ImportCertificatesResponse => sigil.v1.ImportCertificatesResponse.decode(bytes),
+  },
+  /** Expiry alerts and every delivery attempt. */
+  listAlerts: {
+    path: '/sigil.v1.Admin/ListAlerts',
+    originalName: 'ListAlerts',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (message: sigil.v1.IListAlertsRequest): Buffer => toBuffer(sigil.v1.ListAlertsRequest.encode(message).finish()),
+    requestDeserialize: (bytes: Buffer): sigil.v1.ListAlertsRequest => sigil.v1.ListAlertsRequest.decode(bytes),
+    responseSerialize: (message: sigil.v1.IListAlertsResponse): Buffer => toBuffer(sigil.v1.ListAlertsResponse.encode(message).finish()),
+    responseDeserialize: (bytes: Buffer): sigil.v1.ListAlertsResponse => sigil.v1.ListAlertsResponse.decode(bytes),
+  },
 } satisfies grpc.ServiceDefinition;
 
 /** Server side of sigil.v1.Admin: requests arrive decoded, responses may be plain objects. */
@@ -292,6 +325,9 @@ export interface AdminServer extends grpc.UntypedServiceImplementation {
   showCa: grpc.handleUnaryCall<sigil.v1.ShowCaRequest, sigil.v1.ICaStatus>;
   rotateCa: grpc.handleUnaryCall<sigil.v1.RotateCaRequest, sigil.v1.IRotateCaResponse>;
   issueSigningCertificate: grpc.handleUnaryCall<sigil.v1.IssueSigningCertificateRequest, sigil.v1.IIssueSigningCertificateResponse>;
+  listInventory: grpc.handleUnaryCall<sigil.v1.ListInventoryRequest, sigil.v1.IListInventoryResponse>;
+  importCertificates: grpc.handleUnaryCall<sigil.v1.ImportCertificatesRequest, sigil.v1.IImportCertificatesResponse>;
+  listAlerts: grpc.handleUnaryCall<sigil.v1.ListAlertsRequest, sigil.v1.IListAlertsResponse>;
 }
 
 /** Client of sigil.v1.Admin: requests may be plain objects, responses arrive decoded. */
@@ -360,6 +396,18 @@ export interface AdminClient extends grpc.Client {
   issueSigningCertificate(request: sigil.v1.IIssueSigningCertificateRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<sigil.v1.IssueSigningCertificateResponse>): grpc.ClientUnaryCall;
   issueSigningCertificate(request: sigil.v1.IIssueSigningCertificateRequest, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.IssueSigningCertificateResponse>): grpc.ClientUnaryCall;
   issueSigningCertificate(request: sigil.v1.IIssueSigningCertificateRequest, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.IssueSigningCertificateResponse>): grpc.ClientUnaryCall;
+  listInventory(request: sigil.v1.IListInventoryRequest, callback: grpc.requestCallback<sigil.v1.ListInventoryResponse>): grpc.ClientUnaryCall;
+  listInventory(request: sigil.v1.IListInventoryRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<sigil.v1.ListInventoryResponse>): grpc.ClientUnaryCall;
+  listInventory(request: sigil.v1.IListInventoryRequest, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.ListInventoryResponse>): grpc.ClientUnaryCall;
+  listInventory(request: sigil.v1.IListInventoryRequest, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.ListInventoryResponse>): grpc.ClientUnaryCall;
+  importCertificates(request: sigil.v1.IImportCertificatesRequest, callback: grpc.requestCallback<sigil.v1.ImportCertificatesResponse>): grpc.ClientUnaryCall;
+  importCertificates(request: sigil.v1.IImportCertificatesRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<sigil.v1.ImportCertificatesResponse>): grpc.ClientUnaryCall;
+  importCertificates(request: sigil.v1.IImportCertificatesRequest, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.ImportCertificatesResponse>): grpc.ClientUnaryCall;
+  importCertificates(request: sigil.v1.IImportCertificatesRequest, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.ImportCertificatesResponse>): grpc.ClientUnaryCall;
+  listAlerts(request: sigil.v1.IListAlertsRequest, callback: grpc.requestCallback<sigil.v1.ListAlertsResponse>): grpc.ClientUnaryCall;
+  listAlerts(request: sigil.v1.IListAlertsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<sigil.v1.ListAlertsResponse>): grpc.ClientUnaryCall;
+  listAlerts(request: sigil.v1.IListAlertsRequest, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.ListAlertsResponse>): grpc.ClientUnaryCall;
+  listAlerts(request: sigil.v1.IListAlertsRequest, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.ListAlertsResponse>): grpc.ClientUnaryCall;
 }
 
 export interface AdminClientConstructor {
@@ -405,6 +453,32 @@ export const IdentityService = {
     responseSerialize: (message: sigil.v1.ITrustState): Buffer => toBuffer(sigil.v1.TrustState.encode(message).finish()),
     responseDeserialize: (bytes: Buffer): sigil.v1.TrustState => sigil.v1.TrustState.decode(bytes),
   },
+  /**
+   * Over mTLS with the sidecar's current SVID: an X.509-SVID of the same SPIFFE ID on another key, for the workload
+   * beside the sidecar (the SPIFFE Workload API). It does not replace the caller's SVID: the sidecar's own renewal
+   * lineage is untouched; it replaces the workload's previous one when named.
+   */
+  issueWorkloadSvid: {
+    path: '/sigil.v1.Identity/IssueWorkloadSvid',
+    originalName: 'IssueWorkloadSvid',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (message: sigil.v1.IIssueWorkloadSvidRequest): Buffer => toBuffer(sigil.v1.IssueWorkloadSvidRequest.encode(message).finish()),
+    requestDeserialize: (bytes: Buffer): sigil.v1.IssueWorkloadSvidRequest => sigil.v1.IssueWorkloadSvidRequest.decode(bytes),
+    responseSerialize: (message: sigil.v1.ISvidResponse): Buffer => toBuffer(sigil.v1.SvidResponse.encode(message).finish()),
+    responseDeserialize: (bytes: Buffer): sigil.v1.SvidResponse => sigil.v1.SvidResponse.decode(bytes),
+  },
+  /** Over mTLS with the sidecar's current SVID: a JWT-SVID for the caller's SPIFFE ID and the given audiences. */
+  mintJwtSvid: {
+    path: '/sigil.v1.Identity/MintJwtSvid',
+    originalName: 'MintJwtSvid',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (message: sigil.v1.IMintJwtSvidRequest): Buffer => toBuffer(sigil.v1.MintJwtSvidRequest.encode(message).finish()),
+    requestDeserialize: (bytes: Buffer): sigil.v1.MintJwtSvidRequest => sigil.v1.MintJwtSvidRequest.decode(bytes),
+    responseSerialize: (message: sigil.v1.IMintJwtSvidResponse): Buffer => toBuffer(sigil.v1.MintJwtSvidResponse.encode(message).finish()),
+    responseDeserialize: (bytes: Buffer): sigil.v1.MintJwtSvidResponse => sigil.v1.MintJwtSvidResponse.decode(bytes),
+  },
 } satisfies grpc.ServiceDefinition;
 
 /** Server side of sigil.v1.Identity: requests arrive decoded, responses may be plain objects. */
@@ -412,6 +486,8 @@ export interface IdentityServer extends grpc.UntypedServiceImplementation {
   attest: grpc.handleUnaryCall<sigil.v1.AttestRequest, sigil.v1.ISvidResponse>;
   renew: grpc.handleUnaryCall<sigil.v1.RenewRequest, sigil.v1.ISvidResponse>;
   fetchTrust: grpc.handleUnaryCall<sigil.v1.FetchTrustRequest, sigil.v1.ITrustState>;
+  issueWorkloadSvid: grpc.handleUnaryCall<sigil.v1.IssueWorkloadSvidRequest, sigil.v1.ISvidResponse>;
+  mintJwtSvid: grpc.handleUnaryCall<sigil.v1.MintJwtSvidRequest, sigil.v1.IMintJwtSvidResponse>;
 }
 
 /** Client of sigil.v1.Identity: requests may be plain objects, responses arrive decoded. */
@@ -428,6 +504,14 @@ export interface IdentityClient extends grpc.Client {
   fetchTrust(request: sigil.v1.IFetchTrustRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<sigil.v1.TrustState>): grpc.ClientUnaryCall;
   fetchTrust(request: sigil.v1.IFetchTrustRequest, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.TrustState>): grpc.ClientUnaryCall;
   fetchTrust(request: sigil.v1.IFetchTrustRequest, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.TrustState>): grpc.ClientUnaryCall;
+  issueWorkloadSvid(request: sigil.v1.IIssueWorkloadSvidRequest, callback: grpc.requestCallback<sigil.v1.SvidResponse>): grpc.ClientUnaryCall;
+  issueWorkloadSvid(request: sigil.v1.IIssueWorkloadSvidRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<sigil.v1.SvidResponse>): grpc.ClientUnaryCall;
+  issueWorkloadSvid(request: sigil.v1.IIssueWorkloadSvidRequest, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.SvidResponse>): grpc.ClientUnaryCall;
+  issueWorkloadSvid(request: sigil.v1.IIssueWorkloadSvidRequest, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.SvidResponse>): grpc.ClientUnaryCall;
+  mintJwtSvid(request: sigil.v1.IMintJwtSvidRequest, callback: grpc.requestCallback<sigil.v1.MintJwtSvidResponse>): grpc.ClientUnaryCall;
+  mintJwtSvid(request: sigil.v1.IMintJwtSvidRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<sigil.v1.MintJwtSvidResponse>): grpc.ClientUnaryCall;
+  mintJwtSvid(request: sigil.v1.IMintJwtSvidRequest, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.MintJwtSvidResponse>): grpc.ClientUnaryCall;
+  mintJwtSvid(request: sigil.v1.IMintJwtSvidRequest, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.MintJwtSvidResponse>): grpc.ClientUnaryCall;
 }
 
 export interface IdentityClientConstructor {

@@ -1211,6 +1211,1782 @@ export namespace sigil {
         }
 
         /**
+         * Properties of a ListInventoryRequest.
+         * @deprecated Use sigil.v1.ListInventoryRequest.$Properties instead.
+         */
+        interface IListInventoryRequest extends sigil.v1.ListInventoryRequest.$Properties {
+        }
+
+        /** Represents a ListInventoryRequest. */
+        class ListInventoryRequest {
+
+            /**
+             * Constructs a new ListInventoryRequest.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.ListInventoryRequest.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** Empty: any. issued, imported, discovered, acme or code-signing. */
+            source: string;
+
+            /** ListInventoryRequest owner. */
+            owner: string;
+
+            /** Every label must match. */
+            labels: { [k: string]: string };
+
+            /** Empty: any. active, superseded, revoked or expired. */
+            status: string;
+
+            /** 0: no expiry filter; otherwise only certificates not yet expired whose notAfter falls within this many seconds. */
+            expiringWithinSeconds: number;
+
+            /** ListInventoryRequest spiffeId. */
+            spiffeId: string;
+
+            /** ListInventoryRequest kind. */
+            kind: string;
+
+            /** 0: the server's maximum (1000). */
+            pageSize: number;
+
+            /** From the previous response's next_page_token. */
+            pageToken: string;
+
+            /** Include each entry's compliance findings. */
+            withFindings: boolean;
+
+            /**
+             * Creates a new ListInventoryRequest instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns ListInventoryRequest instance
+             */
+            static create(properties: sigil.v1.ListInventoryRequest.$Shape): sigil.v1.ListInventoryRequest & sigil.v1.ListInventoryRequest.$Shape;
+            static create(properties?: sigil.v1.ListInventoryRequest.$Properties): sigil.v1.ListInventoryRequest;
+
+            /**
+             * Encodes the specified ListInventoryRequest message. Does not implicitly {@link sigil.v1.ListInventoryRequest.verify|verify} messages.
+             * @param message ListInventoryRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.ListInventoryRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified ListInventoryRequest message, length delimited. Does not implicitly {@link sigil.v1.ListInventoryRequest.verify|verify} messages.
+             * @param message ListInventoryRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.ListInventoryRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a ListInventoryRequest message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.ListInventoryRequest & sigil.v1.ListInventoryRequest.$Shape} ListInventoryRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.ListInventoryRequest & sigil.v1.ListInventoryRequest.$Shape;
+
+            /**
+             * Decodes a ListInventoryRequest message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.ListInventoryRequest & sigil.v1.ListInventoryRequest.$Shape} ListInventoryRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.ListInventoryRequest & sigil.v1.ListInventoryRequest.$Shape;
+
+            /**
+             * Verifies a ListInventoryRequest message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a ListInventoryRequest message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns ListInventoryRequest
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.ListInventoryRequest;
+
+            /**
+             * Creates a plain object from a ListInventoryRequest message. Also converts values to other types if specified.
+             * @param message ListInventoryRequest
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.ListInventoryRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this ListInventoryRequest to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for ListInventoryRequest
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ListInventoryRequest {
+
+            /** Properties of a ListInventoryRequest. */
+            interface $Properties {
+
+                /** Empty: any. issued, imported, discovered, acme or code-signing. */
+                source?: (string|null);
+
+                /** ListInventoryRequest owner */
+                owner?: (string|null);
+
+                /** Every label must match. */
+                labels?: ({ [k: string]: string }|null);
+
+                /** Empty: any. active, superseded, revoked or expired. */
+                status?: (string|null);
+
+                /** 0: no expiry filter; otherwise only certificates not yet expired whose notAfter falls within this many seconds. */
+                expiringWithinSeconds?: (number|null);
+
+                /** ListInventoryRequest spiffeId */
+                spiffeId?: (string|null);
+
+                /** ListInventoryRequest kind */
+                kind?: (string|null);
+
+                /** 0: the server's maximum (1000). */
+                pageSize?: (number|null);
+
+                /** From the previous response's next_page_token. */
+                pageToken?: (string|null);
+
+                /** Include each entry's compliance findings. */
+                withFindings?: (boolean|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a ListInventoryRequest. */
+            type $Shape = sigil.v1.ListInventoryRequest.$Properties;
+        }
+
+        /**
+         * Properties of a ListInventoryResponse.
+         * @deprecated Use sigil.v1.ListInventoryResponse.$Properties instead.
+         */
+        interface IListInventoryResponse extends sigil.v1.ListInventoryResponse.$Properties {
+        }
+
+        /** Represents a ListInventoryResponse. */
+        class ListInventoryResponse {
+
+            /**
+             * Constructs a new ListInventoryResponse.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.ListInventoryResponse.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** ListInventoryResponse entries. */
+            entries: sigil.v1.InventoryEntry.$Properties[];
+
+            /** Empty on the last page. */
+            nextPageToken: string;
+
+            /** ListInventoryResponse total. */
+            total: number;
+
+            /**
+             * Creates a new ListInventoryResponse instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns ListInventoryResponse instance
+             */
+            static create(properties: sigil.v1.ListInventoryResponse.$Shape): sigil.v1.ListInventoryResponse & sigil.v1.ListInventoryResponse.$Shape;
+            static create(properties?: sigil.v1.ListInventoryResponse.$Properties): sigil.v1.ListInventoryResponse;
+
+            /**
+             * Encodes the specified ListInventoryResponse message. Does not implicitly {@link sigil.v1.ListInventoryResponse.verify|verify} messages.
+             * @param message ListInventoryResponse message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.ListInventoryResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified ListInventoryResponse message, length delimited. Does not implicitly {@link sigil.v1.ListInventoryResponse.verify|verify} messages.
+             * @param message ListInventoryResponse message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.ListInventoryResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a ListInventoryResponse message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.ListInventoryResponse & sigil.v1.ListInventoryResponse.$Shape} ListInventoryResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.ListInventoryResponse & sigil.v1.ListInventoryResponse.$Shape;
+
+            /**
+             * Decodes a ListInventoryResponse message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.ListInventoryResponse & sigil.v1.ListInventoryResponse.$Shape} ListInventoryResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.ListInventoryResponse & sigil.v1.ListInventoryResponse.$Shape;
+
+            /**
+             * Verifies a ListInventoryResponse message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a ListInventoryResponse message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns ListInventoryResponse
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.ListInventoryResponse;
+
+            /**
+             * Creates a plain object from a ListInventoryResponse message. Also converts values to other types if specified.
+             * @param message ListInventoryResponse
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.ListInventoryResponse, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this ListInventoryResponse to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for ListInventoryResponse
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ListInventoryResponse {
+
+            /** Properties of a ListInventoryResponse. */
+            interface $Properties {
+
+                /** ListInventoryResponse entries */
+                entries?: (sigil.v1.InventoryEntry.$Properties[]|null);
+
+                /** Empty on the last page. */
+                nextPageToken?: (string|null);
+
+                /** ListInventoryResponse total */
+                total?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a ListInventoryResponse. */
+            type $Shape = sigil.v1.ListInventoryResponse.$Properties;
+        }
+
+        /**
+         * Properties of an InventoryEntry.
+         * @deprecated Use sigil.v1.InventoryEntry.$Properties instead.
+         */
+        interface IInventoryEntry extends sigil.v1.InventoryEntry.$Properties {
+        }
+
+        /** Represents an InventoryEntry. */
+        class InventoryEntry {
+
+            /**
+             * Constructs a new InventoryEntry.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.InventoryEntry.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** SHA-256 of the DER, hex. */
+            id: string;
+
+            /** InventoryEntry source. */
+            source: string;
+
+            /** The CA's kind for issued certificates; empty for others. */
+            kind: string;
+
+            /** SPIFFE ID, first DNS name or subject. */
+            name: string;
+
+            /** InventoryEntry serial. */
+            serial: string;
+
+            /** InventoryEntry subject. */
+            subject: string;
+
+            /** InventoryEntry issuer. */
+            issuer: string;
+
+            /** InventoryEntry owner. */
+            owner: string;
+
+            /** InventoryEntry labels. */
+            labels: { [k: string]: string };
+
+            /** InventoryEntry status. */
+            status: string;
+
+            /** InventoryEntry notBeforeUnixMs. */
+            notBeforeUnixMs: number;
+
+            /** InventoryEntry notAfterUnixMs. */
+            notAfterUnixMs: number;
+
+            /** InventoryEntry keyAlgorithm. */
+            keyAlgorithm: string;
+
+            /** InventoryEntry keyBits. */
+            keyBits: number;
+
+            /** InventoryEntry signatureAlgorithm. */
+            signatureAlgorithm: string;
+
+            /** InventoryEntry dnsNames. */
+            dnsNames: string[];
+
+            /** InventoryEntry uris. */
+            uris: string[];
+
+            /** InventoryEntry ips. */
+            ips: string[];
+
+            /** InventoryEntry sha1. */
+            sha1: string;
+
+            /** InventoryEntry seen. */
+            seen: sigil.v1.Sighting.$Properties[];
+
+            /** InventoryEntry chainLength. */
+            chainLength: number;
+
+            /** InventoryEntry der. */
+            der: Uint8Array;
+
+            /** InventoryEntry findings. */
+            findings: sigil.v1.ComplianceFinding.$Properties[];
+
+            /** InventoryEntry supersededBy. */
+            supersededBy: string;
+
+            /**
+             * Creates a new InventoryEntry instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns InventoryEntry instance
+             */
+            static create(properties: sigil.v1.InventoryEntry.$Shape): sigil.v1.InventoryEntry & sigil.v1.InventoryEntry.$Shape;
+            static create(properties?: sigil.v1.InventoryEntry.$Properties): sigil.v1.InventoryEntry;
+
+            /**
+             * Encodes the specified InventoryEntry message. Does not implicitly {@link sigil.v1.InventoryEntry.verify|verify} messages.
+             * @param message InventoryEntry message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.InventoryEntry.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified InventoryEntry message, length delimited. Does not implicitly {@link sigil.v1.InventoryEntry.verify|verify} messages.
+             * @param message InventoryEntry message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.InventoryEntry.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes an InventoryEntry message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.InventoryEntry & sigil.v1.InventoryEntry.$Shape} InventoryEntry
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.InventoryEntry & sigil.v1.InventoryEntry.$Shape;
+
+            /**
+             * Decodes an InventoryEntry message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.InventoryEntry & sigil.v1.InventoryEntry.$Shape} InventoryEntry
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.InventoryEntry & sigil.v1.InventoryEntry.$Shape;
+
+            /**
+             * Verifies an InventoryEntry message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates an InventoryEntry message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns InventoryEntry
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.InventoryEntry;
+
+            /**
+             * Creates a plain object from an InventoryEntry message. Also converts values to other types if specified.
+             * @param message InventoryEntry
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.InventoryEntry, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this InventoryEntry to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for InventoryEntry
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace InventoryEntry {
+
+            /** Properties of an InventoryEntry. */
+            interface $Properties {
+
+                /** SHA-256 of the DER, hex. */
+                id?: (string|null);
+
+                /** InventoryEntry source */
+                source?: (string|null);
+
+                /** The CA's kind for issued certificates; empty for others. */
+                kind?: (string|null);
+
+                /** SPIFFE ID, first DNS name or subject. */
+                name?: (string|null);
+
+                /** InventoryEntry serial */
+                serial?: (string|null);
+
+                /** InventoryEntry subject */
+                subject?: (string|null);
+
+                /** InventoryEntry issuer */
+                issuer?: (string|null);
+
+                /** InventoryEntry owner */
+                owner?: (string|null);
+
+                /** InventoryEntry labels */
+                labels?: ({ [k: string]: string }|null);
+
+                /** InventoryEntry status */
+                status?: (string|null);
+
+                /** InventoryEntry notBeforeUnixMs */
+                notBeforeUnixMs?: (number|null);
+
+                /** InventoryEntry notAfterUnixMs */
+                notAfterUnixMs?: (number|null);
+
+                /** InventoryEntry keyAlgorithm */
+                keyAlgorithm?: (string|null);
+
+                /** InventoryEntry keyBits */
+                keyBits?: (number|null);
+
+                /** InventoryEntry signatureAlgorithm */
+                signatureAlgorithm?: (string|null);
+
+                /** InventoryEntry dnsNames */
+                dnsNames?: (string[]|null);
+
+                /** InventoryEntry uris */
+                uris?: (string[]|null);
+
+                /** InventoryEntry ips */
+                ips?: (string[]|null);
+
+                /** InventoryEntry sha1 */
+                sha1?: (string|null);
+
+                /** InventoryEntry seen */
+                seen?: (sigil.v1.Sighting.$Properties[]|null);
+
+                /** InventoryEntry chainLength */
+                chainLength?: (number|null);
+
+                /** InventoryEntry der */
+                der?: (Uint8Array|null);
+
+                /** InventoryEntry findings */
+                findings?: (sigil.v1.ComplianceFinding.$Properties[]|null);
+
+                /** InventoryEntry supersededBy */
+                supersededBy?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of an InventoryEntry. */
+            type $Shape = sigil.v1.InventoryEntry.$Properties;
+        }
+
+        /**
+         * Properties of a Sighting.
+         * @deprecated Use sigil.v1.Sighting.$Properties instead.
+         */
+        interface ISighting extends sigil.v1.Sighting.$Properties {
+        }
+
+        /** Represents a Sighting. */
+        class Sighting {
+
+            /**
+             * Constructs a new Sighting.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.Sighting.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** A file path or host:port. */
+            location: string;
+
+            /** Sighting firstSeenUnixMs. */
+            firstSeenUnixMs: number;
+
+            /** Sighting lastSeenUnixMs. */
+            lastSeenUnixMs: number;
+
+            /**
+             * Creates a new Sighting instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns Sighting instance
+             */
+            static create(properties: sigil.v1.Sighting.$Shape): sigil.v1.Sighting & sigil.v1.Sighting.$Shape;
+            static create(properties?: sigil.v1.Sighting.$Properties): sigil.v1.Sighting;
+
+            /**
+             * Encodes the specified Sighting message. Does not implicitly {@link sigil.v1.Sighting.verify|verify} messages.
+             * @param message Sighting message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.Sighting.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified Sighting message, length delimited. Does not implicitly {@link sigil.v1.Sighting.verify|verify} messages.
+             * @param message Sighting message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.Sighting.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a Sighting message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.Sighting & sigil.v1.Sighting.$Shape} Sighting
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.Sighting & sigil.v1.Sighting.$Shape;
+
+            /**
+             * Decodes a Sighting message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.Sighting & sigil.v1.Sighting.$Shape} Sighting
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.Sighting & sigil.v1.Sighting.$Shape;
+
+            /**
+             * Verifies a Sighting message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a Sighting message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns Sighting
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.Sighting;
+
+            /**
+             * Creates a plain object from a Sighting message. Also converts values to other types if specified.
+             * @param message Sighting
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.Sighting, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this Sighting to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for Sighting
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace Sighting {
+
+            /** Properties of a Sighting. */
+            interface $Properties {
+
+                /** A file path or host:port. */
+                location?: (string|null);
+
+                /** Sighting firstSeenUnixMs */
+                firstSeenUnixMs?: (number|null);
+
+                /** Sighting lastSeenUnixMs */
+                lastSeenUnixMs?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a Sighting. */
+            type $Shape = sigil.v1.Sighting.$Properties;
+        }
+
+        /**
+         * Properties of a ComplianceFinding.
+         * @deprecated Use sigil.v1.ComplianceFinding.$Properties instead.
+         */
+        interface IComplianceFinding extends sigil.v1.ComplianceFinding.$Properties {
+        }
+
+        /** Represents a ComplianceFinding. */
+        class ComplianceFinding {
+
+            /**
+             * Constructs a new ComplianceFinding.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.ComplianceFinding.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** ComplianceFinding ruleId. */
+            ruleId: string;
+
+            /** critical or warning. */
+            severity: string;
+
+            /** ComplianceFinding target. */
+            target: string;
+
+            /** ComplianceFinding message. */
+            message: string;
+
+            /**
+             * Creates a new ComplianceFinding instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns ComplianceFinding instance
+             */
+            static create(properties: sigil.v1.ComplianceFinding.$Shape): sigil.v1.ComplianceFinding & sigil.v1.ComplianceFinding.$Shape;
+            static create(properties?: sigil.v1.ComplianceFinding.$Properties): sigil.v1.ComplianceFinding;
+
+            /**
+             * Encodes the specified ComplianceFinding message. Does not implicitly {@link sigil.v1.ComplianceFinding.verify|verify} messages.
+             * @param message ComplianceFinding message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.ComplianceFinding.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified ComplianceFinding message, length delimited. Does not implicitly {@link sigil.v1.ComplianceFinding.verify|verify} messages.
+             * @param message ComplianceFinding message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.ComplianceFinding.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a ComplianceFinding message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.ComplianceFinding & sigil.v1.ComplianceFinding.$Shape} ComplianceFinding
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.ComplianceFinding & sigil.v1.ComplianceFinding.$Shape;
+
+            /**
+             * Decodes a ComplianceFinding message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.ComplianceFinding & sigil.v1.ComplianceFinding.$Shape} ComplianceFinding
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.ComplianceFinding & sigil.v1.ComplianceFinding.$Shape;
+
+            /**
+             * Verifies a ComplianceFinding message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a ComplianceFinding message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns ComplianceFinding
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.ComplianceFinding;
+
+            /**
+             * Creates a plain object from a ComplianceFinding message. Also converts values to other types if specified.
+             * @param message ComplianceFinding
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.ComplianceFinding, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this ComplianceFinding to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for ComplianceFinding
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ComplianceFinding {
+
+            /** Properties of a ComplianceFinding. */
+            interface $Properties {
+
+                /** ComplianceFinding ruleId */
+                ruleId?: (string|null);
+
+                /** critical or warning. */
+                severity?: (string|null);
+
+                /** ComplianceFinding target */
+                target?: (string|null);
+
+                /** ComplianceFinding message */
+                message?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a ComplianceFinding. */
+            type $Shape = sigil.v1.ComplianceFinding.$Properties;
+        }
+
+        /**
+         * Properties of an ImportCertificatesRequest.
+         * @deprecated Use sigil.v1.ImportCertificatesRequest.$Properties instead.
+         */
+        interface IImportCertificatesRequest extends sigil.v1.ImportCertificatesRequest.$Properties {
+        }
+
+        /** Represents an ImportCertificatesRequest. */
+        class ImportCertificatesRequest {
+
+            /**
+             * Constructs a new ImportCertificatesRequest.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.ImportCertificatesRequest.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** imported or discovered. */
+            source: string;
+
+            /** ImportCertificatesRequest batches. */
+            batches: sigil.v1.CertificateBatch.$Properties[];
+
+            /** ImportCertificatesRequest owner. */
+            owner: string;
+
+            /** ImportCertificatesRequest labels. */
+            labels: { [k: string]: string };
+
+            /**
+             * Creates a new ImportCertificatesRequest instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns ImportCertificatesRequest instance
+             */
+            static create(properties: sigil.v1.ImportCertificatesRequest.$Shape): sigil.v1.ImportCertificatesRequest & sigil.v1.ImportCertificatesRequest.$Shape;
+            static create(properties?: sigil.v1.ImportCertificatesRequest.$Properties): sigil.v1.ImportCertificatesRequest;
+
+            /**
+             * Encodes the specified ImportCertificatesRequest message. Does not implicitly {@link sigil.v1.ImportCertificatesRequest.verify|verify} messages.
+             * @param message ImportCertificatesRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.ImportCertificatesRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified ImportCertificatesRequest message, length delimited. Does not implicitly {@link sigil.v1.ImportCertificatesRequest.verify|verify} messages.
+             * @param message ImportCertificatesRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.ImportCertificatesRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes an ImportCertificatesRequest message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.ImportCertificatesRequest & sigil.v1.ImportCertificatesRequest.$Shape} ImportCertificatesRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.ImportCertificatesRequest & sigil.v1.ImportCertificatesRequest.$Shape;
+
+            /**
+             * Decodes an ImportCertificatesRequest message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.ImportCertificatesRequest & sigil.v1.ImportCertificatesRequest.$Shape} ImportCertificatesRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.ImportCertificatesRequest & sigil.v1.ImportCertificatesRequest.$Shape;
+
+            /**
+             * Verifies an ImportCertificatesRequest message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates an ImportCertificatesRequest message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns ImportCertificatesRequest
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.ImportCertificatesRequest;
+
+            /**
+             * Creates a plain object from an ImportCertificatesRequest message. Also converts values to other types if specified.
+             * @param message ImportCertificatesRequest
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.ImportCertificatesRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this ImportCertificatesRequest to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for ImportCertificatesRequest
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ImportCertificatesRequest {
+
+            /** Properties of an ImportCertificatesRequest. */
+            interface $Properties {
+
+                /** imported or discovered. */
+                source?: (string|null);
+
+                /** ImportCertificatesRequest batches */
+                batches?: (sigil.v1.CertificateBatch.$Properties[]|null);
+
+                /** ImportCertificatesRequest owner */
+                owner?: (string|null);
+
+                /** ImportCertificatesRequest labels */
+                labels?: ({ [k: string]: string }|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of an ImportCertificatesRequest. */
+            type $Shape = sigil.v1.ImportCertificatesRequest.$Properties;
+        }
+
+        /**
+         * Properties of a CertificateBatch.
+         * @deprecated Use sigil.v1.CertificateBatch.$Properties instead.
+         */
+        interface ICertificateBatch extends sigil.v1.CertificateBatch.$Properties {
+        }
+
+        /** Represents a CertificateBatch. */
+        class CertificateBatch {
+
+            /**
+             * Constructs a new CertificateBatch.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.CertificateBatch.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** The file path or host:port the certificates came from. */
+            location: string;
+
+            /** DER, leaf first. */
+            certificates: Uint8Array[];
+
+            /**
+             * Creates a new CertificateBatch instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns CertificateBatch instance
+             */
+            static create(properties: sigil.v1.CertificateBatch.$Shape): sigil.v1.CertificateBatch & sigil.v1.CertificateBatch.$Shape;
+            static create(properties?: sigil.v1.CertificateBatch.$Properties): sigil.v1.CertificateBatch;
+
+            /**
+             * Encodes the specified CertificateBatch message. Does not implicitly {@link sigil.v1.CertificateBatch.verify|verify} messages.
+             * @param message CertificateBatch message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.CertificateBatch.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified CertificateBatch message, length delimited. Does not implicitly {@link sigil.v1.CertificateBatch.verify|verify} messages.
+             * @param message CertificateBatch message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.CertificateBatch.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a CertificateBatch message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.CertificateBatch & sigil.v1.CertificateBatch.$Shape} CertificateBatch
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.CertificateBatch & sigil.v1.CertificateBatch.$Shape;
+
+            /**
+             * Decodes a CertificateBatch message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.CertificateBatch & sigil.v1.CertificateBatch.$Shape} CertificateBatch
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.CertificateBatch & sigil.v1.CertificateBatch.$Shape;
+
+            /**
+             * Verifies a CertificateBatch message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a CertificateBatch message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns CertificateBatch
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.CertificateBatch;
+
+            /**
+             * Creates a plain object from a CertificateBatch message. Also converts values to other types if specified.
+             * @param message CertificateBatch
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.CertificateBatch, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this CertificateBatch to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for CertificateBatch
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace CertificateBatch {
+
+            /** Properties of a CertificateBatch. */
+            interface $Properties {
+
+                /** The file path or host:port the certificates came from. */
+                location?: (string|null);
+
+                /** DER, leaf first. */
+                certificates?: (Uint8Array[]|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a CertificateBatch. */
+            type $Shape = sigil.v1.CertificateBatch.$Properties;
+        }
+
+        /**
+         * Properties of an ImportCertificatesResponse.
+         * @deprecated Use sigil.v1.ImportCertificatesResponse.$Properties instead.
+         */
+        interface IImportCertificatesResponse extends sigil.v1.ImportCertificatesResponse.$Properties {
+        }
+
+        /** Represents an ImportCertificatesResponse. */
+        class ImportCertificatesResponse {
+
+            /**
+             * Constructs a new ImportCertificatesResponse.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.ImportCertificatesResponse.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** ImportCertificatesResponse entries. */
+            entries: sigil.v1.InventoryEntry.$Properties[];
+
+            /**
+             * Creates a new ImportCertificatesResponse instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns ImportCertificatesResponse instance
+             */
+            static create(properties: sigil.v1.ImportCertificatesResponse.$Shape): sigil.v1.ImportCertificatesResponse & sigil.v1.ImportCertificatesResponse.$Shape;
+            static create(properties?: sigil.v1.ImportCertificatesResponse.$Properties): sigil.v1.ImportCertificatesResponse;
+
+            /**
+             * Encodes the specified ImportCertificatesResponse message. Does not implicitly {@link sigil.v1.ImportCertificatesResponse.verify|verify} messages.
+             * @param message ImportCertificatesResponse message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.ImportCertificatesResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified ImportCertificatesResponse message, length delimited. Does not implicitly {@link sigil.v1.ImportCertificatesResponse.verify|verify} messages.
+             * @param message ImportCertificatesResponse message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.ImportCertificatesResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes an ImportCertificatesResponse message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.ImportCertificatesResponse & sigil.v1.ImportCertificatesResponse.$Shape} ImportCertificatesResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.ImportCertificatesResponse & sigil.v1.ImportCertificatesResponse.$Shape;
+
+            /**
+             * Decodes an ImportCertificatesResponse message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.ImportCertificatesResponse & sigil.v1.ImportCertificatesResponse.$Shape} ImportCertificatesResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.ImportCertificatesResponse & sigil.v1.ImportCertificatesResponse.$Shape;
+
+            /**
+             * Verifies an ImportCertificatesResponse message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates an ImportCertificatesResponse message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns ImportCertificatesResponse
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.ImportCertificatesResponse;
+
+            /**
+             * Creates a plain object from an ImportCertificatesResponse message. Also converts values to other types if specified.
+             * @param message ImportCertificatesResponse
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.ImportCertificatesResponse, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this ImportCertificatesResponse to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for ImportCertificatesResponse
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ImportCertificatesResponse {
+
+            /** Properties of an ImportCertificatesResponse. */
+            interface $Properties {
+
+                /** ImportCertificatesResponse entries */
+                entries?: (sigil.v1.InventoryEntry.$Properties[]|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of an ImportCertificatesResponse. */
+            type $Shape = sigil.v1.ImportCertificatesResponse.$Properties;
+        }
+
+        /**
+         * Properties of a ListAlertsRequest.
+         * @deprecated Use sigil.v1.ListAlertsRequest.$Properties instead.
+         */
+        interface IListAlertsRequest extends sigil.v1.ListAlertsRequest.$Properties {
+        }
+
+        /** Represents a ListAlertsRequest. */
+        class ListAlertsRequest {
+
+            /**
+             * Constructs a new ListAlertsRequest.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.ListAlertsRequest.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** ListAlertsRequest openOnly. */
+            openOnly: boolean;
+
+            /**
+             * Creates a new ListAlertsRequest instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns ListAlertsRequest instance
+             */
+            static create(properties: sigil.v1.ListAlertsRequest.$Shape): sigil.v1.ListAlertsRequest & sigil.v1.ListAlertsRequest.$Shape;
+            static create(properties?: sigil.v1.ListAlertsRequest.$Properties): sigil.v1.ListAlertsRequest;
+
+            /**
+             * Encodes the specified ListAlertsRequest message. Does not implicitly {@link sigil.v1.ListAlertsRequest.verify|verify} messages.
+             * @param message ListAlertsRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.ListAlertsRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified ListAlertsRequest message, length delimited. Does not implicitly {@link sigil.v1.ListAlertsRequest.verify|verify} messages.
+             * @param message ListAlertsRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.ListAlertsRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a ListAlertsRequest message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.ListAlertsRequest & sigil.v1.ListAlertsRequest.$Shape} ListAlertsRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.ListAlertsRequest & sigil.v1.ListAlertsRequest.$Shape;
+
+            /**
+             * Decodes a ListAlertsRequest message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.ListAlertsRequest & sigil.v1.ListAlertsRequest.$Shape} ListAlertsRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.ListAlertsRequest & sigil.v1.ListAlertsRequest.$Shape;
+
+            /**
+             * Verifies a ListAlertsRequest message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a ListAlertsRequest message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns ListAlertsRequest
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.ListAlertsRequest;
+
+            /**
+             * Creates a plain object from a ListAlertsRequest message. Also converts values to other types if specified.
+             * @param message ListAlertsRequest
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.ListAlertsRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this ListAlertsRequest to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for ListAlertsRequest
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ListAlertsRequest {
+
+            /** Properties of a ListAlertsRequest. */
+            interface $Properties {
+
+                /** ListAlertsRequest openOnly */
+                openOnly?: (boolean|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a ListAlertsRequest. */
+            type $Shape = sigil.v1.ListAlertsRequest.$Properties;
+        }
+
+        /**
+         * Properties of a ListAlertsResponse.
+         * @deprecated Use sigil.v1.ListAlertsResponse.$Properties instead.
+         */
+        interface IListAlertsResponse extends sigil.v1.ListAlertsResponse.$Properties {
+        }
+
+        /** Represents a ListAlertsResponse. */
+        class ListAlertsResponse {
+
+            /**
+             * Constructs a new ListAlertsResponse.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.ListAlertsResponse.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** ListAlertsResponse alerts. */
+            alerts: sigil.v1.CertificateAlert.$Properties[];
+
+            /**
+             * Creates a new ListAlertsResponse instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns ListAlertsResponse instance
+             */
+            static create(properties: sigil.v1.ListAlertsResponse.$Shape): sigil.v1.ListAlertsResponse & sigil.v1.ListAlertsResponse.$Shape;
+            static create(properties?: sigil.v1.ListAlertsResponse.$Properties): sigil.v1.ListAlertsResponse;
+
+            /**
+             * Encodes the specified ListAlertsResponse message. Does not implicitly {@link sigil.v1.ListAlertsResponse.verify|verify} messages.
+             * @param message ListAlertsResponse message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.ListAlertsResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified ListAlertsResponse message, length delimited. Does not implicitly {@link sigil.v1.ListAlertsResponse.verify|verify} messages.
+             * @param message ListAlertsResponse message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.ListAlertsResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a ListAlertsResponse message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.ListAlertsResponse & sigil.v1.ListAlertsResponse.$Shape} ListAlertsResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.ListAlertsResponse & sigil.v1.ListAlertsResponse.$Shape;
+
+            /**
+             * Decodes a ListAlertsResponse message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.ListAlertsResponse & sigil.v1.ListAlertsResponse.$Shape} ListAlertsResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.ListAlertsResponse & sigil.v1.ListAlertsResponse.$Shape;
+
+            /**
+             * Verifies a ListAlertsResponse message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a ListAlertsResponse message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns ListAlertsResponse
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.ListAlertsResponse;
+
+            /**
+             * Creates a plain object from a ListAlertsResponse message. Also converts values to other types if specified.
+             * @param message ListAlertsResponse
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.ListAlertsResponse, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this ListAlertsResponse to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for ListAlertsResponse
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ListAlertsResponse {
+
+            /** Properties of a ListAlertsResponse. */
+            interface $Properties {
+
+                /** ListAlertsResponse alerts */
+                alerts?: (sigil.v1.CertificateAlert.$Properties[]|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a ListAlertsResponse. */
+            type $Shape = sigil.v1.ListAlertsResponse.$Properties;
+        }
+
+        /**
+         * Properties of a CertificateAlert.
+         * @deprecated Use sigil.v1.CertificateAlert.$Properties instead.
+         */
+        interface ICertificateAlert extends sigil.v1.CertificateAlert.$Properties {
+        }
+
+        /** Represents a CertificateAlert. */
+        class CertificateAlert {
+
+            /**
+             * Constructs a new CertificateAlert.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.CertificateAlert.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** CertificateAlert alertId. */
+            alertId: string;
+
+            /** CertificateAlert certificateId. */
+            certificateId: string;
+
+            /** days-30, days-14, days-7, lifetime or expired. */
+            threshold: string;
+
+            /** CertificateAlert severity. */
+            severity: string;
+
+            /** CertificateAlert source. */
+            source: string;
+
+            /** CertificateAlert serial. */
+            serial: string;
+
+            /** CertificateAlert subject. */
+            subject: string;
+
+            /** CertificateAlert owner. */
+            owner: string;
+
+            /** CertificateAlert notAfterUnixMs. */
+            notAfterUnixMs: number;
+
+            /** CertificateAlert message. */
+            message: string;
+
+            /** CertificateAlert raisedAtUnixMs. */
+            raisedAtUnixMs: number;
+
+            /** 0 while open. */
+            resolvedAtUnixMs: number;
+
+            /** CertificateAlert resolution. */
+            resolution: string;
+
+            /** CertificateAlert deliveries. */
+            deliveries: sigil.v1.AlertDelivery.$Properties[];
+
+            /**
+             * Creates a new CertificateAlert instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns CertificateAlert instance
+             */
+            static create(properties: sigil.v1.CertificateAlert.$Shape): sigil.v1.CertificateAlert & sigil.v1.CertificateAlert.$Shape;
+            static create(properties?: sigil.v1.CertificateAlert.$Properties): sigil.v1.CertificateAlert;
+
+            /**
+             * Encodes the specified CertificateAlert message. Does not implicitly {@link sigil.v1.CertificateAlert.verify|verify} messages.
+             * @param message CertificateAlert message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.CertificateAlert.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified CertificateAlert message, length delimited. Does not implicitly {@link sigil.v1.CertificateAlert.verify|verify} messages.
+             * @param message CertificateAlert message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.CertificateAlert.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a CertificateAlert message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.CertificateAlert & sigil.v1.CertificateAlert.$Shape} CertificateAlert
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.CertificateAlert & sigil.v1.CertificateAlert.$Shape;
+
+            /**
+             * Decodes a CertificateAlert message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.CertificateAlert & sigil.v1.CertificateAlert.$Shape} CertificateAlert
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.CertificateAlert & sigil.v1.CertificateAlert.$Shape;
+
+            /**
+             * Verifies a CertificateAlert message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a CertificateAlert message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns CertificateAlert
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.CertificateAlert;
+
+            /**
+             * Creates a plain object from a CertificateAlert message. Also converts values to other types if specified.
+             * @param message CertificateAlert
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.CertificateAlert, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this CertificateAlert to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for CertificateAlert
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace CertificateAlert {
+
+            /** Properties of a CertificateAlert. */
+            interface $Properties {
+
+                /** CertificateAlert alertId */
+                alertId?: (string|null);
+
+                /** CertificateAlert certificateId */
+                certificateId?: (string|null);
+
+                /** days-30, days-14, days-7, lifetime or expired. */
+                threshold?: (string|null);
+
+                /** CertificateAlert severity */
+                severity?: (string|null);
+
+                /** CertificateAlert source */
+                source?: (string|null);
+
+                /** CertificateAlert serial */
+                serial?: (string|null);
+
+                /** CertificateAlert subject */
+                subject?: (string|null);
+
+                /** CertificateAlert owner */
+                owner?: (string|null);
+
+                /** CertificateAlert notAfterUnixMs */
+                notAfterUnixMs?: (number|null);
+
+                /** CertificateAlert message */
+                message?: (string|null);
+
+                /** CertificateAlert raisedAtUnixMs */
+                raisedAtUnixMs?: (number|null);
+
+                /** 0 while open. */
+                resolvedAtUnixMs?: (number|null);
+
+                /** CertificateAlert resolution */
+                resolution?: (string|null);
+
+                /** CertificateAlert deliveries */
+                deliveries?: (sigil.v1.AlertDelivery.$Properties[]|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a CertificateAlert. */
+            type $Shape = sigil.v1.CertificateAlert.$Properties;
+        }
+
+        /**
+         * Properties of an AlertDelivery.
+         * @deprecated Use sigil.v1.AlertDelivery.$Properties instead.
+         */
+        interface IAlertDelivery extends sigil.v1.AlertDelivery.$Properties {
+        }
+
+        /** Represents an AlertDelivery. */
+        class AlertDelivery {
+
+            /**
+             * Constructs a new AlertDelivery.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.AlertDelivery.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** AlertDelivery event. */
+            event: string;
+
+            /** AlertDelivery channel. */
+            channel: string;
+
+            /** AlertDelivery target. */
+            target: string;
+
+            /** AlertDelivery attempt. */
+            attempt: number;
+
+            /** AlertDelivery attemptedAtUnixMs. */
+            attemptedAtUnixMs: number;
+
+            /** AlertDelivery outcome. */
+            outcome: string;
+
+            /** AlertDelivery detail. */
+            detail: string;
+
+            /**
+             * Creates a new AlertDelivery instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns AlertDelivery instance
+             */
+            static create(properties: sigil.v1.AlertDelivery.$Shape): sigil.v1.AlertDelivery & sigil.v1.AlertDelivery.$Shape;
+            static create(properties?: sigil.v1.AlertDelivery.$Properties): sigil.v1.AlertDelivery;
+
+            /**
+             * Encodes the specified AlertDelivery message. Does not implicitly {@link sigil.v1.AlertDelivery.verify|verify} messages.
+             * @param message AlertDelivery message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.AlertDelivery.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified AlertDelivery message, length delimited. Does not implicitly {@link sigil.v1.AlertDelivery.verify|verify} messages.
+             * @param message AlertDelivery message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.AlertDelivery.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes an AlertDelivery message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.AlertDelivery & sigil.v1.AlertDelivery.$Shape} AlertDelivery
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.AlertDelivery & sigil.v1.AlertDelivery.$Shape;
+
+            /**
+             * Decodes an AlertDelivery message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.AlertDelivery & sigil.v1.AlertDelivery.$Shape} AlertDelivery
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.AlertDelivery & sigil.v1.AlertDelivery.$Shape;
+
+            /**
+             * Verifies an AlertDelivery message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates an AlertDelivery message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns AlertDelivery
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.AlertDelivery;
+
+            /**
+             * Creates a plain object from an AlertDelivery message. Also converts values to other types if specified.
+             * @param message AlertDelivery
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.AlertDelivery, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this AlertDelivery to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for AlertDelivery
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace AlertDelivery {
+
+            /** Properties of an AlertDelivery. */
+            interface $Properties {
+
+                /** AlertDelivery event */
+                event?: (string|null);
+
+                /** AlertDelivery channel */
+                channel?: (string|null);
+
+                /** AlertDelivery target */
+                target?: (string|null);
+
+                /** AlertDelivery attempt */
+                attempt?: (number|null);
+
+                /** AlertDelivery attemptedAtUnixMs */
+                attemptedAtUnixMs?: (number|null);
+
+                /** AlertDelivery outcome */
+                outcome?: (string|null);
+
+                /** AlertDelivery detail */
+                detail?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of an AlertDelivery. */
+            type $Shape = sigil.v1.AlertDelivery.$Properties;
+        }
+
+        /**
          * Properties of an IssueSigningCertificateRequest.
          * @deprecated Use sigil.v1.IssueSigningCertificateRequest.$Properties instead.
          */
@@ -5925,6 +7701,12 @@ export namespace sigil {
             refreshHintSeconds: number;
 
             /**
+             * The SPIFFE bundle document (JWKS JSON: x509-svid and jwt-svid keys), so JWT keys travel with the roots; empty
+             * from a control plane without JWT keys.
+             */
+            spiffeBundle: Uint8Array;
+
+            /**
              * Creates a new BundleUpdate instance using the specified properties.
              * @param [properties] Properties to set
              * @returns BundleUpdate instance
@@ -6016,6 +7798,12 @@ export namespace sigil {
 
                 /** BundleUpdate refreshHintSeconds */
                 refreshHintSeconds?: (number|null);
+
+                /**
+                 * The SPIFFE bundle document (JWKS JSON: x509-svid and jwt-svid keys), so JWT keys travel with the roots; empty
+                 * from a control plane without JWT keys.
+                 */
+                spiffeBundle?: (Uint8Array|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
@@ -6302,6 +8090,369 @@ export namespace sigil {
 
             /** Shape of a PolicyUpdate. */
             type $Shape = sigil.v1.PolicyUpdate.$Properties;
+        }
+
+        /**
+         * Properties of an IssueWorkloadSvidRequest.
+         * @deprecated Use sigil.v1.IssueWorkloadSvidRequest.$Properties instead.
+         */
+        interface IIssueWorkloadSvidRequest extends sigil.v1.IssueWorkloadSvidRequest.$Properties {
+        }
+
+        /** Represents an IssueWorkloadSvidRequest. */
+        class IssueWorkloadSvidRequest {
+
+            /**
+             * Constructs a new IssueWorkloadSvidRequest.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.IssueWorkloadSvidRequest.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** PKCS#10 certificate signing request, DER, for a key that was never certified. */
+            csr: Uint8Array;
+
+            /** Serial (lowercase hex) of the workload SVID this one replaces; empty for the first. */
+            replacesSerial: string;
+
+            /**
+             * Creates a new IssueWorkloadSvidRequest instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns IssueWorkloadSvidRequest instance
+             */
+            static create(properties: sigil.v1.IssueWorkloadSvidRequest.$Shape): sigil.v1.IssueWorkloadSvidRequest & sigil.v1.IssueWorkloadSvidRequest.$Shape;
+            static create(properties?: sigil.v1.IssueWorkloadSvidRequest.$Properties): sigil.v1.IssueWorkloadSvidRequest;
+
+            /**
+             * Encodes the specified IssueWorkloadSvidRequest message. Does not implicitly {@link sigil.v1.IssueWorkloadSvidRequest.verify|verify} messages.
+             * @param message IssueWorkloadSvidRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.IssueWorkloadSvidRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified IssueWorkloadSvidRequest message, length delimited. Does not implicitly {@link sigil.v1.IssueWorkloadSvidRequest.verify|verify} messages.
+             * @param message IssueWorkloadSvidRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.IssueWorkloadSvidRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes an IssueWorkloadSvidRequest message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.IssueWorkloadSvidRequest & sigil.v1.IssueWorkloadSvidRequest.$Shape} IssueWorkloadSvidRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.IssueWorkloadSvidRequest & sigil.v1.IssueWorkloadSvidRequest.$Shape;
+
+            /**
+             * Decodes an IssueWorkloadSvidRequest message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.IssueWorkloadSvidRequest & sigil.v1.IssueWorkloadSvidRequest.$Shape} IssueWorkloadSvidRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.IssueWorkloadSvidRequest & sigil.v1.IssueWorkloadSvidRequest.$Shape;
+
+            /**
+             * Verifies an IssueWorkloadSvidRequest message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates an IssueWorkloadSvidRequest message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns IssueWorkloadSvidRequest
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.IssueWorkloadSvidRequest;
+
+            /**
+             * Creates a plain object from an IssueWorkloadSvidRequest message. Also converts values to other types if specified.
+             * @param message IssueWorkloadSvidRequest
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.IssueWorkloadSvidRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this IssueWorkloadSvidRequest to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for IssueWorkloadSvidRequest
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace IssueWorkloadSvidRequest {
+
+            /** Properties of an IssueWorkloadSvidRequest. */
+            interface $Properties {
+
+                /** PKCS#10 certificate signing request, DER, for a key that was never certified. */
+                csr?: (Uint8Array|null);
+
+                /** Serial (lowercase hex) of the workload SVID this one replaces; empty for the first. */
+                replacesSerial?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of an IssueWorkloadSvidRequest. */
+            type $Shape = sigil.v1.IssueWorkloadSvidRequest.$Properties;
+        }
+
+        /**
+         * Properties of a MintJwtSvidRequest.
+         * @deprecated Use sigil.v1.MintJwtSvidRequest.$Properties instead.
+         */
+        interface IMintJwtSvidRequest extends sigil.v1.MintJwtSvidRequest.$Properties {
+        }
+
+        /** Represents a MintJwtSvidRequest. */
+        class MintJwtSvidRequest {
+
+            /**
+             * Constructs a new MintJwtSvidRequest.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.MintJwtSvidRequest.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** At least one. */
+            audience: string[];
+
+            /**
+             * Creates a new MintJwtSvidRequest instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns MintJwtSvidRequest instance
+             */
+            static create(properties: sigil.v1.MintJwtSvidRequest.$Shape): sigil.v1.MintJwtSvidRequest & sigil.v1.MintJwtSvidRequest.$Shape;
+            static create(properties?: sigil.v1.MintJwtSvidRequest.$Properties): sigil.v1.MintJwtSvidRequest;
+
+            /**
+             * Encodes the specified MintJwtSvidRequest message. Does not implicitly {@link sigil.v1.MintJwtSvidRequest.verify|verify} messages.
+             * @param message MintJwtSvidRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.MintJwtSvidRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified MintJwtSvidRequest message, length delimited. Does not implicitly {@link sigil.v1.MintJwtSvidRequest.verify|verify} messages.
+             * @param message MintJwtSvidRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.MintJwtSvidRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a MintJwtSvidRequest message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.MintJwtSvidRequest & sigil.v1.MintJwtSvidRequest.$Shape} MintJwtSvidRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.MintJwtSvidRequest & sigil.v1.MintJwtSvidRequest.$Shape;
+
+            /**
+             * Decodes a MintJwtSvidRequest message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.MintJwtSvidRequest & sigil.v1.MintJwtSvidRequest.$Shape} MintJwtSvidRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.MintJwtSvidRequest & sigil.v1.MintJwtSvidRequest.$Shape;
+
+            /**
+             * Verifies a MintJwtSvidRequest message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a MintJwtSvidRequest message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns MintJwtSvidRequest
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.MintJwtSvidRequest;
+
+            /**
+             * Creates a plain object from a MintJwtSvidRequest message. Also converts values to other types if specified.
+             * @param message MintJwtSvidRequest
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.MintJwtSvidRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this MintJwtSvidRequest to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for MintJwtSvidRequest
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace MintJwtSvidRequest {
+
+            /** Properties of a MintJwtSvidRequest. */
+            interface $Properties {
+
+                /** At least one. */
+                audience?: (string[]|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a MintJwtSvidRequest. */
+            type $Shape = sigil.v1.MintJwtSvidRequest.$Properties;
+        }
+
+        /**
+         * Properties of a MintJwtSvidResponse.
+         * @deprecated Use sigil.v1.MintJwtSvidResponse.$Properties instead.
+         */
+        interface IMintJwtSvidResponse extends sigil.v1.MintJwtSvidResponse.$Properties {
+        }
+
+        /** Represents a MintJwtSvidResponse. */
+        class MintJwtSvidResponse {
+
+            /**
+             * Constructs a new MintJwtSvidResponse.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.MintJwtSvidResponse.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** JWS compact serialization. */
+            token: string;
+
+            /** MintJwtSvidResponse expiresAtUnixMs. */
+            expiresAtUnixMs: number;
+
+            /**
+             * Creates a new MintJwtSvidResponse instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns MintJwtSvidResponse instance
+             */
+            static create(properties: sigil.v1.MintJwtSvidResponse.$Shape): sigil.v1.MintJwtSvidResponse & sigil.v1.MintJwtSvidResponse.$Shape;
+            static create(properties?: sigil.v1.MintJwtSvidResponse.$Properties): sigil.v1.MintJwtSvidResponse;
+
+            /**
+             * Encodes the specified MintJwtSvidResponse message. Does not implicitly {@link sigil.v1.MintJwtSvidResponse.verify|verify} messages.
+             * @param message MintJwtSvidResponse message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.MintJwtSvidResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified MintJwtSvidResponse message, length delimited. Does not implicitly {@link sigil.v1.MintJwtSvidResponse.verify|verify} messages.
+             * @param message MintJwtSvidResponse message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.MintJwtSvidResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a MintJwtSvidResponse message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.MintJwtSvidResponse & sigil.v1.MintJwtSvidResponse.$Shape} MintJwtSvidResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.MintJwtSvidResponse & sigil.v1.MintJwtSvidResponse.$Shape;
+
+            /**
+             * Decodes a MintJwtSvidResponse message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.MintJwtSvidResponse & sigil.v1.MintJwtSvidResponse.$Shape} MintJwtSvidResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.MintJwtSvidResponse & sigil.v1.MintJwtSvidResponse.$Shape;
+
+            /**
+             * Verifies a MintJwtSvidResponse message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a MintJwtSvidResponse message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns MintJwtSvidResponse
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.MintJwtSvidResponse;
+
+            /**
+             * Creates a plain object from a MintJwtSvidResponse message. Also converts values to other types if specified.
+             * @param message MintJwtSvidResponse
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.MintJwtSvidResponse, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this MintJwtSvidResponse to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for MintJwtSvidResponse
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace MintJwtSvidResponse {
+
+            /** Properties of a MintJwtSvidResponse. */
+            interface $Properties {
+
+                /** JWS compact serialization. */
+                token?: (string|null);
+
+                /** MintJwtSvidResponse expiresAtUnixMs */
+                expiresAtUnixMs?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a MintJwtSvidResponse. */
+            type $Shape = sigil.v1.MintJwtSvidResponse.$Properties;
         }
 
         /**
@@ -6832,6 +8983,12 @@ export namespace sigil {
             nextPageToken: string;
 
             /**
+             * The trust domain's bundle in the SPIFFE bundle format (JSON JWK set: `use: x509-svid` keys with x5c, and
+             * `use: jwt-svid` keys for JWT-SVIDs); empty from a control plane without JWT keys.
+             */
+            spiffeBundle: Uint8Array;
+
+            /**
              * Creates a new TrustState instance using the specified properties.
              * @param [properties] Properties to set
              * @returns TrustState instance
@@ -6942,6 +9099,12 @@ export namespace sigil {
                  * (CRL number and policy version), and a state that moved on between pages is answered with ABORTED: start over.
                  */
                 nextPageToken?: (string|null);
+
+                /**
+                 * The trust domain's bundle in the SPIFFE bundle format (JSON JWK set: `use: x509-svid` keys with x5c, and
+                 * `use: jwt-svid` keys for JWT-SVIDs); empty from a control plane without JWT keys.
+                 */
+                spiffeBundle?: (Uint8Array|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];

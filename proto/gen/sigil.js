@@ -3337,6 +3337,5552 @@ export const sigil = $root.sigil = (() => {
             return RolloverAcmeAccountResponse;
         })();
 
+        v1.ListInventoryRequest = (function() {
+
+            /**
+             * Properties of a ListInventoryRequest.
+             * @typedef {Object} sigil.v1.ListInventoryRequest.$Properties
+             * @property {string|null} [source] Empty: any. issued, imported, discovered, acme or code-signing.
+             * @property {string|null} [owner] ListInventoryRequest owner
+             * @property {Object.<string,string>|null} [labels] Every label must match.
+             * @property {string|null} [status] Empty: any. active, superseded, revoked or expired.
+             * @property {number|null} [expiringWithinSeconds] 0: no expiry filter; otherwise only certificates not yet expired whose notAfter falls within this many seconds.
+             * @property {string|null} [spiffeId] ListInventoryRequest spiffeId
+             * @property {string|null} [kind] ListInventoryRequest kind
+             * @property {number|null} [pageSize] 0: the server's maximum (1000).
+             * @property {string|null} [pageToken] From the previous response's next_page_token.
+             * @property {boolean|null} [withFindings] Include each entry's compliance findings.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ListInventoryRequest.
+             * @memberof sigil.v1
+             * @interface IListInventoryRequest
+             * @augments sigil.v1.ListInventoryRequest.$Properties
+             * @deprecated Use sigil.v1.ListInventoryRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of a ListInventoryRequest.
+             * @typedef {sigil.v1.ListInventoryRequest.$Properties} sigil.v1.ListInventoryRequest.$Shape
+             */
+
+            /**
+             * Constructs a new ListInventoryRequest.
+             * @memberof sigil.v1
+             * @classdesc Represents a ListInventoryRequest.
+             * @constructor
+             * @param {sigil.v1.ListInventoryRequest.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ListInventoryRequest = function (properties) {
+                this.labels = {};
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * Empty: any. issued, imported, discovered, acme or code-signing.
+             * @member {string} source
+             * @memberof sigil.v1.ListInventoryRequest
+             * @instance
+             */
+            ListInventoryRequest.prototype.source = "";
+
+            /**
+             * ListInventoryRequest owner.
+             * @member {string} owner
+             * @memberof sigil.v1.ListInventoryRequest
+             * @instance
+             */
+            ListInventoryRequest.prototype.owner = "";
+
+            /**
+             * Every label must match.
+             * @member {Object.<string,string>} labels
+             * @memberof sigil.v1.ListInventoryRequest
+             * @instance
+             */
+            ListInventoryRequest.prototype.labels = $util.emptyObject;
+
+            /**
+             * Empty: any. active, superseded, revoked or expired.
+             * @member {string} status
+             * @memberof sigil.v1.ListInventoryRequest
+             * @instance
+             */
+            ListInventoryRequest.prototype.status = "";
+
+            /**
+             * 0: no expiry filter; otherwise only certificates not yet expired whose notAfter falls within this many seconds.
+             * @member {number} expiringWithinSeconds
+             * @memberof sigil.v1.ListInventoryRequest
+             * @instance
+             */
+            ListInventoryRequest.prototype.expiringWithinSeconds = 0;
+
+            /**
+             * ListInventoryRequest spiffeId.
+             * @member {string} spiffeId
+             * @memberof sigil.v1.ListInventoryRequest
+             * @instance
+             */
+            ListInventoryRequest.prototype.spiffeId = "";
+
+            /**
+             * ListInventoryRequest kind.
+             * @member {string} kind
+             * @memberof sigil.v1.ListInventoryRequest
+             * @instance
+             */
+            ListInventoryRequest.prototype.kind = "";
+
+            /**
+             * 0: the server's maximum (1000).
+             * @member {number} pageSize
+             * @memberof sigil.v1.ListInventoryRequest
+             * @instance
+             */
+            ListInventoryRequest.prototype.pageSize = 0;
+
+            /**
+             * From the previous response's next_page_token.
+             * @member {string} pageToken
+             * @memberof sigil.v1.ListInventoryRequest
+             * @instance
+             */
+            ListInventoryRequest.prototype.pageToken = "";
+
+            /**
+             * Include each entry's compliance findings.
+             * @member {boolean} withFindings
+             * @memberof sigil.v1.ListInventoryRequest
+             * @instance
+             */
+            ListInventoryRequest.prototype.withFindings = false;
+
+            /**
+             * Creates a new ListInventoryRequest instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.ListInventoryRequest
+             * @static
+             * @param {sigil.v1.ListInventoryRequest.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.ListInventoryRequest} ListInventoryRequest instance
+             * @type {{
+             *   (properties: sigil.v1.ListInventoryRequest.$Shape): sigil.v1.ListInventoryRequest & sigil.v1.ListInventoryRequest.$Shape;
+             *   (properties?: sigil.v1.ListInventoryRequest.$Properties): sigil.v1.ListInventoryRequest;
+             * }}
+             */
+            ListInventoryRequest.create = function(properties) {
+                return new ListInventoryRequest(properties);
+            };
+
+            /**
+             * Encodes the specified ListInventoryRequest message. Does not implicitly {@link sigil.v1.ListInventoryRequest.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.ListInventoryRequest
+             * @static
+             * @param {sigil.v1.ListInventoryRequest.$Properties} message ListInventoryRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ListInventoryRequest.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.source != null && $Object.hasOwnProperty.call(message, "source") && message.source !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.source);
+                if (message.owner != null && $Object.hasOwnProperty.call(message, "owner") && message.owner !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.owner);
+                if (message.labels != null && $Object.hasOwnProperty.call(message, "labels"))
+                    for (let keys = $Object.keys(message.labels), i = 0; i < keys.length; ++i)
+                        writer.uint32(/* id 3, wireType 2 =*/26).fork().uint32(/* id 1, wireType 2 =*/10).string(keys[i]).uint32(/* id 2, wireType 2 =*/18).string(message.labels[keys[i]]).ldelim();
+                if (message.status != null && $Object.hasOwnProperty.call(message, "status") && message.status !== "")
+                    writer.uint32(/* id 4, wireType 2 =*/34).string(message.status);
+                if (message.expiringWithinSeconds != null && $Object.hasOwnProperty.call(message, "expiringWithinSeconds") && (typeof message.expiringWithinSeconds === "object" ? message.expiringWithinSeconds.low || message.expiringWithinSeconds.high : message.expiringWithinSeconds !== 0))
+                    writer.uint32(/* id 5, wireType 0 =*/40).uint64(message.expiringWithinSeconds);
+                if (message.spiffeId != null && $Object.hasOwnProperty.call(message, "spiffeId") && message.spiffeId !== "")
+                    writer.uint32(/* id 6, wireType 2 =*/50).string(message.spiffeId);
+                if (message.kind != null && $Object.hasOwnProperty.call(message, "kind") && message.kind !== "")
+                    writer.uint32(/* id 7, wireType 2 =*/58).string(message.kind);
+                if (message.pageSize != null && $Object.hasOwnProperty.call(message, "pageSize") && message.pageSize !== 0)
+                    writer.uint32(/* id 8, wireType 0 =*/64).uint32(message.pageSize);
+                if (message.pageToken != null && $Object.hasOwnProperty.call(message, "pageToken") && message.pageToken !== "")
+                    writer.uint32(/* id 9, wireType 2 =*/74).string(message.pageToken);
+                if (message.withFindings != null && $Object.hasOwnProperty.call(message, "withFindings") && message.withFindings !== false)
+                    writer.uint32(/* id 10, wireType 0 =*/80).bool(message.withFindings);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ListInventoryRequest message, length delimited. Does not implicitly {@link sigil.v1.ListInventoryRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.ListInventoryRequest
+             * @static
+             * @param {sigil.v1.ListInventoryRequest.$Properties} message ListInventoryRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ListInventoryRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ListInventoryRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.ListInventoryRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.ListInventoryRequest & sigil.v1.ListInventoryRequest.$Shape} ListInventoryRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ListInventoryRequest.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, key, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.ListInventoryRequest();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.source = value;
+                            else
+                                delete message.source;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.owner = value;
+                            else
+                                delete message.owner;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if (message.labels === $util.emptyObject)
+                                message.labels = {};
+                            let end2 = reader.size() + reader.pos;
+                            if (end2 > reader.len)
+                                throw $RangeError("index out of range");
+                            reader.len = end2;
+                            key = "";
+                            value = "";
+                            while (reader.pos < end2) {
+                                let tag2 = reader.tag();
+                                wireType = tag2 & 7;
+                                switch (tag2 >>>= 3) {
+                                case 1:
+                                    if (wireType !== 2)
+                                        break;
+                                    key = reader.stringVerify();
+                                    continue;
+                                case 2:
+                                    if (wireType !== 2)
+                                        break;
+                                    value = reader.stringVerify();
+                                    continue;
+                                }
+                                reader.skipType(wireType, _depth, tag2);
+                            }
+                            if (reader.pos !== end2)
+                                throw $RangeError("index out of range");
+                            reader.len = end;
+                            if (key === "__proto__")
+                                $util.makeProp(message.labels, key);
+                            message.labels[key] = value;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.status = value;
+                            else
+                                delete message.status;
+                            continue;
+                        }
+                    case 5: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                message.expiringWithinSeconds = value;
+                            else
+                                delete message.expiringWithinSeconds;
+                            continue;
+                        }
+                    case 6: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.spiffeId = value;
+                            else
+                                delete message.spiffeId;
+                            continue;
+                        }
+                    case 7: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.kind = value;
+                            else
+                                delete message.kind;
+                            continue;
+                        }
+                    case 8: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.pageSize = value;
+                            else
+                                delete message.pageSize;
+                            continue;
+                        }
+                    case 9: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.pageToken = value;
+                            else
+                                delete message.pageToken;
+                            continue;
+                        }
+                    case 10: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.withFindings = value;
+                            else
+                                delete message.withFindings;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a ListInventoryRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.ListInventoryRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.ListInventoryRequest & sigil.v1.ListInventoryRequest.$Shape} ListInventoryRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ListInventoryRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ListInventoryRequest message.
+             * @function verify
+             * @memberof sigil.v1.ListInventoryRequest
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ListInventoryRequest.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.source != null && $Object.hasOwnProperty.call(message, "source"))
+                    if (!$util.isString(message.source))
+                        return "source: string expected";
+                if (message.owner != null && $Object.hasOwnProperty.call(message, "owner"))
+                    if (!$util.isString(message.owner))
+                        return "owner: string expected";
+                if (message.labels != null && $Object.hasOwnProperty.call(message, "labels")) {
+                    if (!$util.isObject(message.labels))
+                        return "labels: object expected";
+                    let key = $Object.keys(message.labels);
+                    for (let i = 0; i < key.length; ++i)
+                        if (!$util.isString(message.labels[key[i]]))
+                            return "labels: string{k:string} expected";
+                }
+                if (message.status != null && $Object.hasOwnProperty.call(message, "status"))
+                    if (!$util.isString(message.status))
+                        return "status: string expected";
+                if (message.expiringWithinSeconds != null && $Object.hasOwnProperty.call(message, "expiringWithinSeconds"))
+                    if (!$util.isInteger(message.expiringWithinSeconds) && !(message.expiringWithinSeconds && $util.isInteger(message.expiringWithinSeconds.low) && $util.isInteger(message.expiringWithinSeconds.high)))
+                        return "expiringWithinSeconds: integer|Long expected";
+                if (message.spiffeId != null && $Object.hasOwnProperty.call(message, "spiffeId"))
+                    if (!$util.isString(message.spiffeId))
+                        return "spiffeId: string expected";
+                if (message.kind != null && $Object.hasOwnProperty.call(message, "kind"))
+                    if (!$util.isString(message.kind))
+                        return "kind: string expected";
+                if (message.pageSize != null && $Object.hasOwnProperty.call(message, "pageSize"))
+                    if (!$util.isInteger(message.pageSize))
+                        return "pageSize: integer expected";
+                if (message.pageToken != null && $Object.hasOwnProperty.call(message, "pageToken"))
+                    if (!$util.isString(message.pageToken))
+                        return "pageToken: string expected";
+                if (message.withFindings != null && $Object.hasOwnProperty.call(message, "withFindings"))
+                    if (typeof message.withFindings !== "boolean")
+                        return "withFindings: boolean expected";
+                return null;
+            };
+
+            /**
+             * Creates a ListInventoryRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.ListInventoryRequest
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.ListInventoryRequest} ListInventoryRequest
+             */
+            ListInventoryRequest.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.ListInventoryRequest)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.ListInventoryRequest: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.ListInventoryRequest();
+                if (object.source != null)
+                    if (typeof object.source !== "string" || object.source.length)
+                        message.source = $String(object.source);
+                if (object.owner != null)
+                    if (typeof object.owner !== "string" || object.owner.length)
+                        message.owner = $String(object.owner);
+                if (object.labels) {
+                    if (!$util.isObject(object.labels))
+                        throw $TypeError(".sigil.v1.ListInventoryRequest.labels: object expected");
+                    message.labels = {};
+                    for (let keys = $Object.keys(object.labels), i = 0; i < keys.length; ++i) {
+                        if (keys[i] === "__proto__")
+                            $util.makeProp(message.labels, keys[i]);
+                        message.labels[keys[i]] = $String(object.labels[keys[i]]);
+                    }
+                }
+                if (object.status != null)
+                    if (typeof object.status !== "string" || object.status.length)
+                        message.status = $String(object.status);
+                if (object.expiringWithinSeconds != null)
+                    if (typeof object.expiringWithinSeconds === "object" ? object.expiringWithinSeconds.low || object.expiringWithinSeconds.high : $Number(object.expiringWithinSeconds) !== 0)
+                        if ($util.Long)
+                            message.expiringWithinSeconds = $util.Long.fromValue(object.expiringWithinSeconds, true);
+                        else if (typeof object.expiringWithinSeconds === "string")
+                            message.expiringWithinSeconds = $parseInt(object.expiringWithinSeconds, 10);
+                        else if (typeof object.expiringWithinSeconds === "number")
+                            message.expiringWithinSeconds = object.expiringWithinSeconds;
+                        else if (typeof object.expiringWithinSeconds === "object")
+                            message.expiringWithinSeconds = new $util.LongBits(object.expiringWithinSeconds.low >>> 0, object.expiringWithinSeconds.high >>> 0).toNumber(true);
+                if (object.spiffeId != null)
+                    if (typeof object.spiffeId !== "string" || object.spiffeId.length)
+                        message.spiffeId = $String(object.spiffeId);
+                if (object.kind != null)
+                    if (typeof object.kind !== "string" || object.kind.length)
+                        message.kind = $String(object.kind);
+                if (object.pageSize != null)
+                    if ($Number(object.pageSize) !== 0)
+                        message.pageSize = object.pageSize >>> 0;
+                if (object.pageToken != null)
+                    if (typeof object.pageToken !== "string" || object.pageToken.length)
+                        message.pageToken = $String(object.pageToken);
+                if (object.withFindings != null)
+                    if (object.withFindings)
+                        message.withFindings = $Boolean(object.withFindings);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a ListInventoryRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.ListInventoryRequest
+             * @static
+             * @param {sigil.v1.ListInventoryRequest} message ListInventoryRequest
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ListInventoryRequest.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.objects || options.defaults)
+                    object.labels = {};
+                if (options.defaults) {
+                    object.source = "";
+                    object.owner = "";
+                    object.status = "";
+                    object.expiringWithinSeconds = 0;
+                    object.spiffeId = "";
+                    object.kind = "";
+                    object.pageSize = 0;
+                    object.pageToken = "";
+                    object.withFindings = false;
+                }
+                if (message.source != null && $Object.hasOwnProperty.call(message, "source"))
+                    object.source = message.source;
+                if (message.owner != null && $Object.hasOwnProperty.call(message, "owner"))
+                    object.owner = message.owner;
+                let keys2;
+                if (message.labels && (keys2 = $Object.keys(message.labels)).length) {
+                    object.labels = {};
+                    for (let j = 0; j < keys2.length; ++j) {
+                        if (keys2[j] === "__proto__")
+                            $util.makeProp(object.labels, keys2[j]);
+                        object.labels[keys2[j]] = message.labels[keys2[j]];
+                    }
+                }
+                if (message.status != null && $Object.hasOwnProperty.call(message, "status"))
+                    object.status = message.status;
+                if (message.expiringWithinSeconds != null && $Object.hasOwnProperty.call(message, "expiringWithinSeconds"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.expiringWithinSeconds = typeof message.expiringWithinSeconds === "number" ? $BigInt(message.expiringWithinSeconds) : $util.Long.fromBits(message.expiringWithinSeconds.low >>> 0, message.expiringWithinSeconds.high >>> 0, true).toBigInt();
+                    else if (typeof message.expiringWithinSeconds === "number")
+                        object.expiringWithinSeconds = options.longs === $String ? $String(message.expiringWithinSeconds) : message.expiringWithinSeconds;
+                    else
+                        object.expiringWithinSeconds = options.longs === $String ? $util.Long.prototype.toString.call(message.expiringWithinSeconds) : options.longs === $Number ? new $util.LongBits(message.expiringWithinSeconds.low >>> 0, message.expiringWithinSeconds.high >>> 0).toNumber(true) : message.expiringWithinSeconds;
+                if (message.spiffeId != null && $Object.hasOwnProperty.call(message, "spiffeId"))
+                    object.spiffeId = message.spiffeId;
+                if (message.kind != null && $Object.hasOwnProperty.call(message, "kind"))
+                    object.kind = message.kind;
+                if (message.pageSize != null && $Object.hasOwnProperty.call(message, "pageSize"))
+                    object.pageSize = message.pageSize;
+                if (message.pageToken != null && $Object.hasOwnProperty.call(message, "pageToken"))
+                    object.pageToken = message.pageToken;
+                if (message.withFindings != null && $Object.hasOwnProperty.call(message, "withFindings"))
+                    object.withFindings = message.withFindings;
+                return object;
+            };
+
+            /**
+             * Converts this ListInventoryRequest to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.ListInventoryRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ListInventoryRequest.prototype.toJSON = function() {
+                return ListInventoryRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ListInventoryRequest
+             * @function getTypeUrl
+             * @memberof sigil.v1.ListInventoryRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ListInventoryRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.ListInventoryRequest";
+            };
+
+            return ListInventoryRequest;
+        })();
+
+        v1.ListInventoryResponse = (function() {
+
+            /**
+             * Properties of a ListInventoryResponse.
+             * @typedef {Object} sigil.v1.ListInventoryResponse.$Properties
+             * @property {Array.<sigil.v1.InventoryEntry.$Properties>|null} [entries] ListInventoryResponse entries
+             * @property {string|null} [nextPageToken] Empty on the last page.
+             * @property {number|null} [total] ListInventoryResponse total
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ListInventoryResponse.
+             * @memberof sigil.v1
+             * @interface IListInventoryResponse
+             * @augments sigil.v1.ListInventoryResponse.$Properties
+             * @deprecated Use sigil.v1.ListInventoryResponse.$Properties instead.
+             */
+
+            /**
+             * Shape of a ListInventoryResponse.
+             * @typedef {sigil.v1.ListInventoryResponse.$Properties} sigil.v1.ListInventoryResponse.$Shape
+             */
+
+            /**
+             * Constructs a new ListInventoryResponse.
+             * @memberof sigil.v1
+             * @classdesc Represents a ListInventoryResponse.
+             * @constructor
+             * @param {sigil.v1.ListInventoryResponse.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ListInventoryResponse = function (properties) {
+                this.entries = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * ListInventoryResponse entries.
+             * @member {Array.<sigil.v1.InventoryEntry.$Properties>} entries
+             * @memberof sigil.v1.ListInventoryResponse
+             * @instance
+             */
+            ListInventoryResponse.prototype.entries = $util.emptyArray;
+
+            /**
+             * Empty on the last page.
+             * @member {string} nextPageToken
+             * @memberof sigil.v1.ListInventoryResponse
+             * @instance
+             */
+            ListInventoryResponse.prototype.nextPageToken = "";
+
+            /**
+             * ListInventoryResponse total.
+             * @member {number} total
+             * @memberof sigil.v1.ListInventoryResponse
+             * @instance
+             */
+            ListInventoryResponse.prototype.total = 0;
+
+            /**
+             * Creates a new ListInventoryResponse instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.ListInventoryResponse
+             * @static
+             * @param {sigil.v1.ListInventoryResponse.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.ListInventoryResponse} ListInventoryResponse instance
+             * @type {{
+             *   (properties: sigil.v1.ListInventoryResponse.$Shape): sigil.v1.ListInventoryResponse & sigil.v1.ListInventoryResponse.$Shape;
+             *   (properties?: sigil.v1.ListInventoryResponse.$Properties): sigil.v1.ListInventoryResponse;
+             * }}
+             */
+            ListInventoryResponse.create = function(properties) {
+                return new ListInventoryResponse(properties);
+            };
+
+            /**
+             * Encodes the specified ListInventoryResponse message. Does not implicitly {@link sigil.v1.ListInventoryResponse.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.ListInventoryResponse
+             * @static
+             * @param {sigil.v1.ListInventoryResponse.$Properties} message ListInventoryResponse message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ListInventoryResponse.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.entries != null && message.entries.length)
+                    for (let i = 0; i < message.entries.length; ++i)
+                        $root.sigil.v1.InventoryEntry.encode(message.entries[i], writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                if (message.nextPageToken != null && $Object.hasOwnProperty.call(message, "nextPageToken") && message.nextPageToken !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.nextPageToken);
+                if (message.total != null && $Object.hasOwnProperty.call(message, "total") && message.total !== 0)
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint32(message.total);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ListInventoryResponse message, length delimited. Does not implicitly {@link sigil.v1.ListInventoryResponse.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.ListInventoryResponse
+             * @static
+             * @param {sigil.v1.ListInventoryResponse.$Properties} message ListInventoryResponse message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ListInventoryResponse.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ListInventoryResponse message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.ListInventoryResponse
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.ListInventoryResponse & sigil.v1.ListInventoryResponse.$Shape} ListInventoryResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ListInventoryResponse.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.ListInventoryResponse();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.entries && message.entries.length))
+                                message.entries = [];
+                            message.entries.push($root.sigil.v1.InventoryEntry.decode(reader, reader.size(), $undefined, _depth + 1));
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.nextPageToken = value;
+                            else
+                                delete message.nextPageToken;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.total = value;
+                            else
+                                delete message.total;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a ListInventoryResponse message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.ListInventoryResponse
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.ListInventoryResponse & sigil.v1.ListInventoryResponse.$Shape} ListInventoryResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ListInventoryResponse.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ListInventoryResponse message.
+             * @function verify
+             * @memberof sigil.v1.ListInventoryResponse
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ListInventoryResponse.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.entries != null && $Object.hasOwnProperty.call(message, "entries")) {
+                    if (!$Array.isArray(message.entries))
+                        return "entries: array expected";
+                    for (let i = 0; i < message.entries.length; ++i) {
+                        let error = $root.sigil.v1.InventoryEntry.verify(message.entries[i], _depth + 1);
+                        if (error)
+                            return "entries." + error;
+                    }
+                }
+                if (message.nextPageToken != null && $Object.hasOwnProperty.call(message, "nextPageToken"))
+                    if (!$util.isString(message.nextPageToken))
+                        return "nextPageToken: string expected";
+                if (message.total != null && $Object.hasOwnProperty.call(message, "total"))
+                    if (!$util.isInteger(message.total))
+                        return "total: integer expected";
+                return null;
+            };
+
+            /**
+             * Creates a ListInventoryResponse message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.ListInventoryResponse
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.ListInventoryResponse} ListInventoryResponse
+             */
+            ListInventoryResponse.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.ListInventoryResponse)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.ListInventoryResponse: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.ListInventoryResponse();
+                if (object.entries) {
+                    if (!$Array.isArray(object.entries))
+                        throw $TypeError(".sigil.v1.ListInventoryResponse.entries: array expected");
+                    message.entries = $Array(object.entries.length);
+                    for (let i = 0; i < object.entries.length; ++i) {
+                        if (!$util.isObject(object.entries[i]))
+                            throw $TypeError(".sigil.v1.ListInventoryResponse.entries: object expected");
+                        message.entries[i] = $root.sigil.v1.InventoryEntry.fromObject(object.entries[i], _depth + 1);
+                    }
+                }
+                if (object.nextPageToken != null)
+                    if (typeof object.nextPageToken !== "string" || object.nextPageToken.length)
+                        message.nextPageToken = $String(object.nextPageToken);
+                if (object.total != null)
+                    if ($Number(object.total) !== 0)
+                        message.total = object.total >>> 0;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a ListInventoryResponse message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.ListInventoryResponse
+             * @static
+             * @param {sigil.v1.ListInventoryResponse} message ListInventoryResponse
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ListInventoryResponse.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.entries = [];
+                if (options.defaults) {
+                    object.nextPageToken = "";
+                    object.total = 0;
+                }
+                if (message.entries && message.entries.length) {
+                    object.entries = $Array(message.entries.length);
+                    for (let j = 0; j < message.entries.length; ++j)
+                        object.entries[j] = $root.sigil.v1.InventoryEntry.toObject(message.entries[j], options, _depth + 1);
+                }
+                if (message.nextPageToken != null && $Object.hasOwnProperty.call(message, "nextPageToken"))
+                    object.nextPageToken = message.nextPageToken;
+                if (message.total != null && $Object.hasOwnProperty.call(message, "total"))
+                    object.total = message.total;
+                return object;
+            };
+
+            /**
+             * Converts this ListInventoryResponse to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.ListInventoryResponse
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ListInventoryResponse.prototype.toJSON = function() {
+                return ListInventoryResponse.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ListInventoryResponse
+             * @function getTypeUrl
+             * @memberof sigil.v1.ListInventoryResponse
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ListInventoryResponse.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.ListInventoryResponse";
+            };
+
+            return ListInventoryResponse;
+        })();
+
+        v1.InventoryEntry = (function() {
+
+            /**
+             * Properties of an InventoryEntry.
+             * @typedef {Object} sigil.v1.InventoryEntry.$Properties
+             * @property {string|null} [id] SHA-256 of the DER, hex.
+             * @property {string|null} [source] InventoryEntry source
+             * @property {string|null} [kind] The CA's kind for issued certificates; empty for others.
+             * @property {string|null} [name] SPIFFE ID, first DNS name or subject.
+             * @property {string|null} [serial] InventoryEntry serial
+             * @property {string|null} [subject] InventoryEntry subject
+             * @property {string|null} [issuer] InventoryEntry issuer
+             * @property {string|null} [owner] InventoryEntry owner
+             * @property {Object.<string,string>|null} [labels] InventoryEntry labels
+             * @property {string|null} [status] InventoryEntry status
+             * @property {number|null} [notBeforeUnixMs] InventoryEntry notBeforeUnixMs
+             * @property {number|null} [notAfterUnixMs] InventoryEntry notAfterUnixMs
+             * @property {string|null} [keyAlgorithm] InventoryEntry keyAlgorithm
+             * @property {number|null} [keyBits] InventoryEntry keyBits
+             * @property {string|null} [signatureAlgorithm] InventoryEntry signatureAlgorithm
+             * @property {Array.<string>|null} [dnsNames] InventoryEntry dnsNames
+             * @property {Array.<string>|null} [uris] InventoryEntry uris
+             * @property {Array.<string>|null} [ips] InventoryEntry ips
+             * @property {string|null} [sha1] InventoryEntry sha1
+             * @property {Array.<sigil.v1.Sighting.$Properties>|null} [seen] InventoryEntry seen
+             * @property {number|null} [chainLength] InventoryEntry chainLength
+             * @property {Uint8Array|null} [der] InventoryEntry der
+             * @property {Array.<sigil.v1.ComplianceFinding.$Properties>|null} [findings] InventoryEntry findings
+             * @property {string|null} [supersededBy] InventoryEntry supersededBy
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an InventoryEntry.
+             * @memberof sigil.v1
+             * @interface IInventoryEntry
+             * @augments sigil.v1.InventoryEntry.$Properties
+             * @deprecated Use sigil.v1.InventoryEntry.$Properties instead.
+             */
+
+            /**
+             * Shape of an InventoryEntry.
+             * @typedef {sigil.v1.InventoryEntry.$Properties} sigil.v1.InventoryEntry.$Shape
+             */
+
+            /**
+             * Constructs a new InventoryEntry.
+             * @memberof sigil.v1
+             * @classdesc Represents an InventoryEntry.
+             * @constructor
+             * @param {sigil.v1.InventoryEntry.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const InventoryEntry = function (properties) {
+                this.labels = {};
+                this.dnsNames = [];
+                this.uris = [];
+                this.ips = [];
+                this.seen = [];
+                this.findings = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * SHA-256 of the DER, hex.
+             * @member {string} id
+             * @memberof sigil.v1.InventoryEntry
+             * @instance
+             */
+            InventoryEntry.prototype.id = "";
+
+            /**
+             * InventoryEntry source.
+             * @member {string} source
+             * @memberof sigil.v1.InventoryEntry
+             * @instance
+             */
+            InventoryEntry.prototype.source = "";
+
+            /**
+             * The CA's kind for issued certificates; empty for others.
+             * @member {string} kind
+             * @memberof sigil.v1.InventoryEntry
+             * @instance
+             */
+            InventoryEntry.prototype.kind = "";
+
+            /**
+             * SPIFFE ID, first DNS name or subject.
+             * @member {string} name
+             * @memberof sigil.v1.InventoryEntry
+             * @instance
+             */
+            InventoryEntry.prototype.name = "";
+
+            /**
+             * InventoryEntry serial.
+             * @member {string} serial
+             * @memberof sigil.v1.InventoryEntry
+             * @instance
+             */
+            InventoryEntry.prototype.serial = "";
+
+            /**
+             * InventoryEntry subject.
+             * @member {string} subject
+             * @memberof sigil.v1.InventoryEntry
+             * @instance
+             */
+            InventoryEntry.prototype.subject = "";
+
+            /**
+             * InventoryEntry issuer.
+             * @member {string} issuer
+             * @memberof sigil.v1.InventoryEntry
+             * @instance
+             */
+            InventoryEntry.prototype.issuer = "";
+
+            /**
+             * InventoryEntry owner.
+             * @member {string} owner
+             * @memberof sigil.v1.InventoryEntry
+             * @instance
+             */
+            InventoryEntry.prototype.owner = "";
+
+            /**
+             * InventoryEntry labels.
+             * @member {Object.<string,string>} labels
+             * @memberof sigil.v1.InventoryEntry
+             * @instance
+             */
+            InventoryEntry.prototype.labels = $util.emptyObject;
+
+            /**
+             * InventoryEntry status.
+             * @member {string} status
+             * @memberof sigil.v1.InventoryEntry
+             * @instance
+             */
+            InventoryEntry.prototype.status = "";
+
+            /**
+             * InventoryEntry notBeforeUnixMs.
+             * @member {number} notBeforeUnixMs
+             * @memberof sigil.v1.InventoryEntry
+             * @instance
+             */
+            InventoryEntry.prototype.notBeforeUnixMs = 0;
+
+            /**
+             * InventoryEntry notAfterUnixMs.
+             * @member {number} notAfterUnixMs
+             * @memberof sigil.v1.InventoryEntry
+             * @instance
+             */
+            InventoryEntry.prototype.notAfterUnixMs = 0;
+
+            /**
+             * InventoryEntry keyAlgorithm.
+             * @member {string} keyAlgorithm
+             * @memberof sigil.v1.InventoryEntry
+             * @instance
+             */
+            InventoryEntry.prototype.keyAlgorithm = "";
+
+            /**
+             * InventoryEntry keyBits.
+             * @member {number} keyBits
+             * @memberof sigil.v1.InventoryEntry
+             * @instance
+             */
+            InventoryEntry.prototype.keyBits = 0;
+
+            /**
+             * InventoryEntry signatureAlgorithm.
+             * @member {string} signatureAlgorithm
+             * @memberof sigil.v1.InventoryEntry
+             * @instance
+             */
+            InventoryEntry.prototype.signatureAlgorithm = "";
+
+            /**
+             * InventoryEntry dnsNames.
+             * @member {Array.<string>} dnsNames
+             * @memberof sigil.v1.InventoryEntry
+             * @instance
+             */
+            InventoryEntry.prototype.dnsNames = $util.emptyArray;
+
+            /**
+             * InventoryEntry uris.
+             * @member {Array.<string>} uris
+             * @memberof sigil.v1.InventoryEntry
+             * @instance
+             */
+            InventoryEntry.prototype.uris = $util.emptyArray;
+
+            /**
+             * InventoryEntry ips.
+             * @member {Array.<string>} ips
+             * @memberof sigil.v1.InventoryEntry
+             * @instance
+             */
+            InventoryEntry.prototype.ips = $util.emptyArray;
+
+            /**
+             * InventoryEntry sha1.
+             * @member {string} sha1
+             * @memberof sigil.v1.InventoryEntry
+             * @instance
+             */
+            InventoryEntry.prototype.sha1 = "";
+
+            /**
+             * InventoryEntry seen.
+             * @member {Array.<sigil.v1.Sighting.$Properties>} seen
+             * @memberof sigil.v1.InventoryEntry
+             * @instance
+             */
+            InventoryEntry.prototype.seen = $util.emptyArray;
+
+            /**
+             * InventoryEntry chainLength.
+             * @member {number} chainLength
+             * @memberof sigil.v1.InventoryEntry
+             * @instance
+             */
+            InventoryEntry.prototype.chainLength = 0;
+
+            /**
+             * InventoryEntry der.
+             * @member {Uint8Array} der
+             * @memberof sigil.v1.InventoryEntry
+             * @instance
+             */
+            InventoryEntry.prototype.der = $util.newBuffer([]);
+
+            /**
+             * InventoryEntry findings.
+             * @member {Array.<sigil.v1.ComplianceFinding.$Properties>} findings
+             * @memberof sigil.v1.InventoryEntry
+             * @instance
+             */
+            InventoryEntry.prototype.findings = $util.emptyArray;
+
+            /**
+             * InventoryEntry supersededBy.
+             * @member {string} supersededBy
+             * @memberof sigil.v1.InventoryEntry
+             * @instance
+             */
+            InventoryEntry.prototype.supersededBy = "";
+
+            /**
+             * Creates a new InventoryEntry instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.InventoryEntry
+             * @static
+             * @param {sigil.v1.InventoryEntry.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.InventoryEntry} InventoryEntry instance
+             * @type {{
+             *   (properties: sigil.v1.InventoryEntry.$Shape): sigil.v1.InventoryEntry & sigil.v1.InventoryEntry.$Shape;
+             *   (properties?: sigil.v1.InventoryEntry.$Properties): sigil.v1.InventoryEntry;
+             * }}
+             */
+            InventoryEntry.create = function(properties) {
+                return new InventoryEntry(properties);
+            };
+
+            /**
+             * Encodes the specified InventoryEntry message. Does not implicitly {@link sigil.v1.InventoryEntry.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.InventoryEntry
+             * @static
+             * @param {sigil.v1.InventoryEntry.$Properties} message InventoryEntry message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            InventoryEntry.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.id != null && $Object.hasOwnProperty.call(message, "id") && message.id !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.id);
+                if (message.source != null && $Object.hasOwnProperty.call(message, "source") && message.source !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.source);
+                if (message.kind != null && $Object.hasOwnProperty.call(message, "kind") && message.kind !== "")
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.kind);
+                if (message.name != null && $Object.hasOwnProperty.call(message, "name") && message.name !== "")
+                    writer.uint32(/* id 4, wireType 2 =*/34).string(message.name);
+                if (message.serial != null && $Object.hasOwnProperty.call(message, "serial") && message.serial !== "")
+                    writer.uint32(/* id 5, wireType 2 =*/42).string(message.serial);
+                if (message.subject != null && $Object.hasOwnProperty.call(message, "subject") && message.subject !== "")
+                    writer.uint32(/* id 6, wireType 2 =*/50).string(message.subject);
+                if (message.issuer != null && $Object.hasOwnProperty.call(message, "issuer") && message.issuer !== "")
+                    writer.uint32(/* id 7, wireType 2 =*/58).string(message.issuer);
+                if (message.owner != null && $Object.hasOwnProperty.call(message, "owner") && message.owner !== "")
+                    writer.uint32(/* id 8, wireType 2 =*/66).string(message.owner);
+                if (message.labels != null && $Object.hasOwnProperty.call(message, "labels"))
+                    for (let keys = $Object.keys(message.labels), i = 0; i < keys.length; ++i)
+                        writer.uint32(/* id 9, wireType 2 =*/74).fork().uint32(/* id 1, wireType 2 =*/10).string(keys[i]).uint32(/* id 2, wireType 2 =*/18).string(message.labels[keys[i]]).ldelim();
+                if (message.status != null && $Object.hasOwnProperty.call(message, "status") && message.status !== "")
+                    writer.uint32(/* id 10, wireType 2 =*/82).string(message.status);
+                if (message.notBeforeUnixMs != null && $Object.hasOwnProperty.call(message, "notBeforeUnixMs") && (typeof message.notBeforeUnixMs === "object" ? message.notBeforeUnixMs.low || message.notBeforeUnixMs.high : message.notBeforeUnixMs !== 0))
+                    writer.uint32(/* id 11, wireType 0 =*/88).int64(message.notBeforeUnixMs);
+                if (message.notAfterUnixMs != null && $Object.hasOwnProperty.call(message, "notAfterUnixMs") && (typeof message.notAfterUnixMs === "object" ? message.notAfterUnixMs.low || message.notAfterUnixMs.high : message.notAfterUnixMs !== 0))
+                    writer.uint32(/* id 12, wireType 0 =*/96).int64(message.notAfterUnixMs);
+                if (message.keyAlgorithm != null && $Object.hasOwnProperty.call(message, "keyAlgorithm") && message.keyAlgorithm !== "")
+                    writer.uint32(/* id 13, wireType 2 =*/106).string(message.keyAlgorithm);
+                if (message.keyBits != null && $Object.hasOwnProperty.call(message, "keyBits") && message.keyBits !== 0)
+                    writer.uint32(/* id 14, wireType 0 =*/112).uint32(message.keyBits);
+                if (message.signatureAlgorithm != null && $Object.hasOwnProperty.call(message, "signatureAlgorithm") && message.signatureAlgorithm !== "")
+                    writer.uint32(/* id 15, wireType 2 =*/122).string(message.signatureAlgorithm);
+                if (message.dnsNames != null && message.dnsNames.length)
+                    for (let i = 0; i < message.dnsNames.length; ++i)
+                        writer.uint32(/* id 16, wireType 2 =*/130).string(message.dnsNames[i]);
+                if (message.uris != null && message.uris.length)
+                    for (let i = 0; i < message.uris.length; ++i)
+                        writer.uint32(/* id 17, wireType 2 =*/138).string(message.uris[i]);
+                if (message.ips != null && message.ips.length)
+                    for (let i = 0; i < message.ips.length; ++i)
+                        writer.uint32(/* id 18, wireType 2 =*/146).string(message.ips[i]);
+                if (message.sha1 != null && $Object.hasOwnProperty.call(message, "sha1") && message.sha1 !== "")
+                    writer.uint32(/* id 19, wireType 2 =*/154).string(message.sha1);
+                if (message.seen != null && message.seen.length)
+                    for (let i = 0; i < message.seen.length; ++i)
+                        $root.sigil.v1.Sighting.encode(message.seen[i], writer.uint32(/* id 20, wireType 2 =*/162).fork(), _depth + 1).ldelim();
+                if (message.chainLength != null && $Object.hasOwnProperty.call(message, "chainLength") && message.chainLength !== 0)
+                    writer.uint32(/* id 21, wireType 0 =*/168).uint32(message.chainLength);
+                if (message.der != null && $Object.hasOwnProperty.call(message, "der") && message.der.length)
+                    writer.uint32(/* id 22, wireType 2 =*/178).bytes(message.der);
+                if (message.findings != null && message.findings.length)
+                    for (let i = 0; i < message.findings.length; ++i)
+                        $root.sigil.v1.ComplianceFinding.encode(message.findings[i], writer.uint32(/* id 23, wireType 2 =*/186).fork(), _depth + 1).ldelim();
+                if (message.supersededBy != null && $Object.hasOwnProperty.call(message, "supersededBy") && message.supersededBy !== "")
+                    writer.uint32(/* id 24, wireType 2 =*/194).string(message.supersededBy);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified InventoryEntry message, length delimited. Does not implicitly {@link sigil.v1.InventoryEntry.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.InventoryEntry
+             * @static
+             * @param {sigil.v1.InventoryEntry.$Properties} message InventoryEntry message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            InventoryEntry.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an InventoryEntry message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.InventoryEntry
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.InventoryEntry & sigil.v1.InventoryEntry.$Shape} InventoryEntry
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            InventoryEntry.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, key, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.InventoryEntry();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.id = value;
+                            else
+                                delete message.id;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.source = value;
+                            else
+                                delete message.source;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.kind = value;
+                            else
+                                delete message.kind;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.name = value;
+                            else
+                                delete message.name;
+                            continue;
+                        }
+                    case 5: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.serial = value;
+                            else
+                                delete message.serial;
+                            continue;
+                        }
+                    case 6: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.subject = value;
+                            else
+                                delete message.subject;
+                            continue;
+                        }
+                    case 7: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.issuer = value;
+                            else
+                                delete message.issuer;
+                            continue;
+                        }
+                    case 8: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.owner = value;
+                            else
+                                delete message.owner;
+                            continue;
+                        }
+                    case 9: {
+                            if (wireType !== 2)
+                                break;
+                            if (message.labels === $util.emptyObject)
+                                message.labels = {};
+                            let end2 = reader.size() + reader.pos;
+                            if (end2 > reader.len)
+                                throw $RangeError("index out of range");
+                            reader.len = end2;
+                            key = "";
+                            value = "";
+                            while (reader.pos < end2) {
+                                let tag2 = reader.tag();
+                                wireType = tag2 & 7;
+                                switch (tag2 >>>= 3) {
+                                case 1:
+                                    if (wireType !== 2)
+                                        break;
+                                    key = reader.stringVerify();
+                                    continue;
+                                case 2:
+                                    if (wireType !== 2)
+                                        break;
+                                    value = reader.stringVerify();
+                                    continue;
+                                }
+                                reader.skipType(wireType, _depth, tag2);
+                            }
+                            if (reader.pos !== end2)
+                                throw $RangeError("index out of range");
+                            reader.len = end;
+                            if (key === "__proto__")
+                                $util.makeProp(message.labels, key);
+                            message.labels[key] = value;
+                            continue;
+                        }
+                    case 10: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.status = value;
+                            else
+                                delete message.status;
+                            continue;
+                        }
+                    case 11: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+                                message.notBeforeUnixMs = value;
+                            else
+                                delete message.notBeforeUnixMs;
+                            continue;
+                        }
+                    case 12: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+                                message.notAfterUnixMs = value;
+                            else
+                                delete message.notAfterUnixMs;
+                            continue;
+                        }
+                    case 13: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.keyAlgorithm = value;
+                            else
+                                delete message.keyAlgorithm;
+                            continue;
+                        }
+                    case 14: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.keyBits = value;
+                            else
+                                delete message.keyBits;
+                            continue;
+                        }
+                    case 15: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.signatureAlgorithm = value;
+                            else
+                                delete message.signatureAlgorithm;
+                            continue;
+                        }
+                    case 16: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.dnsNames && message.dnsNames.length))
+                                message.dnsNames = [];
+                            message.dnsNames.push(reader.stringVerify());
+                            continue;
+                        }
+                    case 17: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.uris && message.uris.length))
+                                message.uris = [];
+                            message.uris.push(reader.stringVerify());
+                            continue;
+                        }
+                    case 18: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.ips && message.ips.length))
+                                message.ips = [];
+                            message.ips.push(reader.stringVerify());
+                            continue;
+                        }
+                    case 19: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.sha1 = value;
+                            else
+                                delete message.sha1;
+                            continue;
+                        }
+                    case 20: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.seen && message.seen.length))
+                                message.seen = [];
+                            message.seen.push($root.sigil.v1.Sighting.decode(reader, reader.size(), $undefined, _depth + 1));
+                            continue;
+                        }
+                    case 21: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.chainLength = value;
+                            else
+                                delete message.chainLength;
+                            continue;
+                        }
+                    case 22: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.der = value;
+                            else
+                                delete message.der;
+                            continue;
+                        }
+                    case 23: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.findings && message.findings.length))
+                                message.findings = [];
+                            message.findings.push($root.sigil.v1.ComplianceFinding.decode(reader, reader.size(), $undefined, _depth + 1));
+                            continue;
+                        }
+                    case 24: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.supersededBy = value;
+                            else
+                                delete message.supersededBy;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes an InventoryEntry message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.InventoryEntry
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.InventoryEntry & sigil.v1.InventoryEntry.$Shape} InventoryEntry
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            InventoryEntry.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an InventoryEntry message.
+             * @function verify
+             * @memberof sigil.v1.InventoryEntry
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            InventoryEntry.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.id != null && $Object.hasOwnProperty.call(message, "id"))
+                    if (!$util.isString(message.id))
+                        return "id: string expected";
+                if (message.source != null && $Object.hasOwnProperty.call(message, "source"))
+                    if (!$util.isString(message.source))
+                        return "source: string expected";
+                if (message.kind != null && $Object.hasOwnProperty.call(message, "kind"))
+                    if (!$util.isString(message.kind))
+                        return "kind: string expected";
+                if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
+                    if (!$util.isString(message.name))
+                        return "name: string expected";
+                if (message.serial != null && $Object.hasOwnProperty.call(message, "serial"))
+                    if (!$util.isString(message.serial))
+                        return "serial: string expected";
+                if (message.subject != null && $Object.hasOwnProperty.call(message, "subject"))
+                    if (!$util.isString(message.subject))
+                        return "subject: string expected";
+                if (message.issuer != null && $Object.hasOwnProperty.call(message, "issuer"))
+                    if (!$util.isString(message.issuer))
+                        return "issuer: string expected";
+                if (message.owner != null && $Object.hasOwnProperty.call(message, "owner"))
+                    if (!$util.isString(message.owner))
+                        return "owner: string expected";
+                if (message.labels != null && $Object.hasOwnProperty.call(message, "labels")) {
+                    if (!$util.isObject(message.labels))
+                        return "labels: object expected";
+                    let key = $Object.keys(message.labels);
+                    for (let i = 0; i < key.length; ++i)
+                        if (!$util.isString(message.labels[key[i]]))
+                            return "labels: string{k:string} expected";
+                }
+                if (message.status != null && $Object.hasOwnProperty.call(message, "status"))
+                    if (!$util.isString(message.status))
+                        return "status: string expected";
+                if (message.notBeforeUnixMs != null && $Object.hasOwnProperty.call(message, "notBeforeUnixMs"))
+                    if (!$util.isInteger(message.notBeforeUnixMs) && !(message.notBeforeUnixMs && $util.isInteger(message.notBeforeUnixMs.low) && $util.isInteger(message.notBeforeUnixMs.high)))
+                        return "notBeforeUnixMs: integer|Long expected";
+                if (message.notAfterUnixMs != null && $Object.hasOwnProperty.call(message, "notAfterUnixMs"))
+                    if (!$util.isInteger(message.notAfterUnixMs) && !(message.notAfterUnixMs && $util.isInteger(message.notAfterUnixMs.low) && $util.isInteger(message.notAfterUnixMs.high)))
+                        return "notAfterUnixMs: integer|Long expected";
+                if (message.keyAlgorithm != null && $Object.hasOwnProperty.call(message, "keyAlgorithm"))
+                    if (!$util.isString(message.keyAlgorithm))
+                        return "keyAlgorithm: string expected";
+                if (message.keyBits != null && $Object.hasOwnProperty.call(message, "keyBits"))
+                    if (!$util.isInteger(message.keyBits))
+                        return "keyBits: integer expected";
+                if (message.signatureAlgorithm != null && $Object.hasOwnProperty.call(message, "signatureAlgorithm"))
+                    if (!$util.isString(message.signatureAlgorithm))
+                        return "signatureAlgorithm: string expected";
+                if (message.dnsNames != null && $Object.hasOwnProperty.call(message, "dnsNames")) {
+                    if (!$Array.isArray(message.dnsNames))
+                        return "dnsNames: array expected";
+                    for (let i = 0; i < message.dnsNames.length; ++i)
+                        if (!$util.isString(message.dnsNames[i]))
+                            return "dnsNames: string[] expected";
+                }
+                if (message.uris != null && $Object.hasOwnProperty.call(message, "uris")) {
+                    if (!$Array.isArray(message.uris))
+                        return "uris: array expected";
+                    for (let i = 0; i < message.uris.length; ++i)
+                        if (!$util.isString(message.uris[i]))
+                            return "uris: string[] expected";
+                }
+                if (message.ips != null && $Object.hasOwnProperty.call(message, "ips")) {
+                    if (!$Array.isArray(message.ips))
+                        return "ips: array expected";
+                    for (let i = 0; i < message.ips.length; ++i)
+                        if (!$util.isString(message.ips[i]))
+                            return "ips: string[] expected";
+                }
+                if (message.sha1 != null && $Object.hasOwnProperty.call(message, "sha1"))
+                    if (!$util.isString(message.sha1))
+                        return "sha1: string expected";
+                if (message.seen != null && $Object.hasOwnProperty.call(message, "seen")) {
+                    if (!$Array.isArray(message.seen))
+                        return "seen: array expected";
+                    for (let i = 0; i < message.seen.length; ++i) {
+                        let error = $root.sigil.v1.Sighting.verify(message.seen[i], _depth + 1);
+                        if (error)
+                            return "seen." + error;
+                    }
+                }
+                if (message.chainLength != null && $Object.hasOwnProperty.call(message, "chainLength"))
+                    if (!$util.isInteger(message.chainLength))
+                        return "chainLength: integer expected";
+                if (message.der != null && $Object.hasOwnProperty.call(message, "der"))
+                    if (!(message.der && typeof message.der.length === "number" || $util.isString(message.der)))
+                        return "der: buffer expected";
+                if (message.findings != null && $Object.hasOwnProperty.call(message, "findings")) {
+                    if (!$Array.isArray(message.findings))
+                        return "findings: array expected";
+                    for (let i = 0; i < message.findings.length; ++i) {
+                        let error = $root.sigil.v1.ComplianceFinding.verify(message.findings[i], _depth + 1);
+                        if (error)
+                            return "findings." + error;
+                    }
+                }
+                if (message.supersededBy != null && $Object.hasOwnProperty.call(message, "supersededBy"))
+                    if (!$util.isString(message.supersededBy))
+                        return "supersededBy: string expected";
+                return null;
+            };
+
+            /**
+             * Creates an InventoryEntry message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.InventoryEntry
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.InventoryEntry} InventoryEntry
+             */
+            InventoryEntry.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.InventoryEntry)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.InventoryEntry: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.InventoryEntry();
+                if (object.id != null)
+                    if (typeof object.id !== "string" || object.id.length)
+                        message.id = $String(object.id);
+                if (object.source != null)
+                    if (typeof object.source !== "string" || object.source.length)
+                        message.source = $String(object.source);
+                if (object.kind != null)
+                    if (typeof object.kind !== "string" || object.kind.length)
+                        message.kind = $String(object.kind);
+                if (object.name != null)
+                    if (typeof object.name !== "string" || object.name.length)
+                        message.name = $String(object.name);
+                if (object.serial != null)
+                    if (typeof object.serial !== "string" || object.serial.length)
+                        message.serial = $String(object.serial);
+                if (object.subject != null)
+                    if (typeof object.subject !== "string" || object.subject.length)
+                        message.subject = $String(object.subject);
+                if (object.issuer != null)
+                    if (typeof object.issuer !== "string" || object.issuer.length)
+                        message.issuer = $String(object.issuer);
+                if (object.owner != null)
+                    if (typeof object.owner !== "string" || object.owner.length)
+                        message.owner = $String(object.owner);
+                if (object.labels) {
+                    if (!$util.isObject(object.labels))
+                        throw $TypeError(".sigil.v1.InventoryEntry.labels: object expected");
+                    message.labels = {};
+                    for (let keys = $Object.keys(object.labels), i = 0; i < keys.length; ++i) {
+                        if (keys[i] === "__proto__")
+                            $util.makeProp(message.labels, keys[i]);
+                        message.labels[keys[i]] = $String(object.labels[keys[i]]);
+                    }
+                }
+                if (object.status != null)
+                    if (typeof object.status !== "string" || object.status.length)
+                        message.status = $String(object.status);
+                if (object.notBeforeUnixMs != null)
+                    if (typeof object.notBeforeUnixMs === "object" ? object.notBeforeUnixMs.low || object.notBeforeUnixMs.high : $Number(object.notBeforeUnixMs) !== 0)
+                        if ($util.Long)
+                            message.notBeforeUnixMs = $util.Long.fromValue(object.notBeforeUnixMs, false);
+                        else if (typeof object.notBeforeUnixMs === "string")
+                            message.notBeforeUnixMs = $parseInt(object.notBeforeUnixMs, 10);
+                        else if (typeof object.notBeforeUnixMs === "number")
+                            message.notBeforeUnixMs = object.notBeforeUnixMs;
+                        else if (typeof object.notBeforeUnixMs === "object")
+                            message.notBeforeUnixMs = new $util.LongBits(object.notBeforeUnixMs.low >>> 0, object.notBeforeUnixMs.high >>> 0).toNumber();
+                if (object.notAfterUnixMs != null)
+                    if (typeof object.notAfterUnixMs === "object" ? object.notAfterUnixMs.low || object.notAfterUnixMs.high : $Number(object.notAfterUnixMs) !== 0)
+                        if ($util.Long)
+                            message.notAfterUnixMs = $util.Long.fromValue(object.notAfterUnixMs, false);
+                        else if (typeof object.notAfterUnixMs === "string")
+                            message.notAfterUnixMs = $parseInt(object.notAfterUnixMs, 10);
+                        else if (typeof object.notAfterUnixMs === "number")
+                            message.notAfterUnixMs = object.notAfterUnixMs;
+                        else if (typeof object.notAfterUnixMs === "object")
+                            message.notAfterUnixMs = new $util.LongBits(object.notAfterUnixMs.low >>> 0, object.notAfterUnixMs.high >>> 0).toNumber();
+                if (object.keyAlgorithm != null)
+                    if (typeof object.keyAlgorithm !== "string" || object.keyAlgorithm.length)
+                        message.keyAlgorithm = $String(object.keyAlgorithm);
+                if (object.keyBits != null)
+                    if ($Number(object.keyBits) !== 0)
+                        message.keyBits = object.keyBits >>> 0;
+                if (object.signatureAlgorithm != null)
+                    if (typeof object.signatureAlgorithm !== "string" || object.signatureAlgorithm.length)
+                        message.signatureAlgorithm = $String(object.signatureAlgorithm);
+                if (object.dnsNames) {
+                    if (!$Array.isArray(object.dnsNames))
+                        throw $TypeError(".sigil.v1.InventoryEntry.dnsNames: array expected");
+                    message.dnsNames = $Array(object.dnsNames.length);
+                    for (let i = 0; i < object.dnsNames.length; ++i)
+                        message.dnsNames[i] = $String(object.dnsNames[i]);
+                }
+                if (object.uris) {
+                    if (!$Array.isArray(object.uris))
+                        throw $TypeError(".sigil.v1.InventoryEntry.uris: array expected");
+                    message.uris = $Array(object.uris.length);
+                    for (let i = 0; i < object.uris.length; ++i)
+                        message.uris[i] = $String(object.uris[i]);
+                }
+                if (object.ips) {
+                    if (!$Array.isArray(object.ips))
+                        throw $TypeError(".sigil.v1.InventoryEntry.ips: array expected");
+                    message.ips = $Array(object.ips.length);
+                    for (let i = 0; i < object.ips.length; ++i)
+                        message.ips[i] = $String(object.ips[i]);
+                }
+                if (object.sha1 != null)
+                    if (typeof object.sha1 !== "string" || object.sha1.length)
+                        message.sha1 = $String(object.sha1);
+                if (object.seen) {
+                    if (!$Array.isArray(object.seen))
+                        throw $TypeError(".sigil.v1.InventoryEntry.seen: array expected");
+                    message.seen = $Array(object.seen.length);
+                    for (let i = 0; i < object.seen.length; ++i) {
+                        if (!$util.isObject(object.seen[i]))
+                            throw $TypeError(".sigil.v1.InventoryEntry.seen: object expected");
+                        message.seen[i] = $root.sigil.v1.Sighting.fromObject(object.seen[i], _depth + 1);
+                    }
+                }
+                if (object.chainLength != null)
+                    if ($Number(object.chainLength) !== 0)
+                        message.chainLength = object.chainLength >>> 0;
+                if (object.der != null)
+                    if (object.der.length)
+                        if (typeof object.der === "string")
+                            $util.base64.decode(object.der, message.der = $util.newBuffer($util.base64.length(object.der)), 0);
+                        else if (object.der.length >= 0)
+                            message.der = object.der;
+                if (object.findings) {
+                    if (!$Array.isArray(object.findings))
+                        throw $TypeError(".sigil.v1.InventoryEntry.findings: array expected");
+                    message.findings = $Array(object.findings.length);
+                    for (let i = 0; i < object.findings.length; ++i) {
+                        if (!$util.isObject(object.findings[i]))
+                            throw $TypeError(".sigil.v1.InventoryEntry.findings: object expected");
+                        message.findings[i] = $root.sigil.v1.ComplianceFinding.fromObject(object.findings[i], _depth + 1);
+                    }
+                }
+                if (object.supersededBy != null)
+                    if (typeof object.supersededBy !== "string" || object.supersededBy.length)
+                        message.supersededBy = $String(object.supersededBy);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an InventoryEntry message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.InventoryEntry
+             * @static
+             * @param {sigil.v1.InventoryEntry} message InventoryEntry
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            InventoryEntry.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults) {
+                    object.dnsNames = [];
+                    object.uris = [];
+                    object.ips = [];
+                    object.seen = [];
+                    object.findings = [];
+                }
+                if (options.objects || options.defaults)
+                    object.labels = {};
+                if (options.defaults) {
+                    object.id = "";
+                    object.source = "";
+                    object.kind = "";
+                    object.name = "";
+                    object.serial = "";
+                    object.subject = "";
+                    object.issuer = "";
+                    object.owner = "";
+                    object.status = "";
+                    object.notBeforeUnixMs = 0;
+                    object.notAfterUnixMs = 0;
+                    object.keyAlgorithm = "";
+                    object.keyBits = 0;
+                    object.signatureAlgorithm = "";
+                    object.sha1 = "";
+                    object.chainLength = 0;
+                    if (options.bytes === $String)
+                        object.der = "";
+                    else {
+                        object.der = [];
+                        if (options.bytes !== $Array)
+                            object.der = $util.newBuffer(object.der);
+                    }
+                    object.supersededBy = "";
+                }
+                if (message.id != null && $Object.hasOwnProperty.call(message, "id"))
+                    object.id = message.id;
+                if (message.source != null && $Object.hasOwnProperty.call(message, "source"))
+                    object.source = message.source;
+                if (message.kind != null && $Object.hasOwnProperty.call(message, "kind"))
+                    object.kind = message.kind;
+                if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
+                    object.name = message.name;
+                if (message.serial != null && $Object.hasOwnProperty.call(message, "serial"))
+                    object.serial = message.serial;
+                if (message.subject != null && $Object.hasOwnProperty.call(message, "subject"))
+                    object.subject = message.subject;
+                if (message.issuer != null && $Object.hasOwnProperty.call(message, "issuer"))
+                    object.issuer = message.issuer;
+                if (message.owner != null && $Object.hasOwnProperty.call(message, "owner"))
+                    object.owner = message.owner;
+                let keys2;
+                if (message.labels && (keys2 = $Object.keys(message.labels)).length) {
+                    object.labels = {};
+                    for (let j = 0; j < keys2.length; ++j) {
+                        if (keys2[j] === "__proto__")
+                            $util.makeProp(object.labels, keys2[j]);
+                        object.labels[keys2[j]] = message.labels[keys2[j]];
+                    }
+                }
+                if (message.status != null && $Object.hasOwnProperty.call(message, "status"))
+                    object.status = message.status;
+                if (message.notBeforeUnixMs != null && $Object.hasOwnProperty.call(message, "notBeforeUnixMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.notBeforeUnixMs = typeof message.notBeforeUnixMs === "number" ? $BigInt(message.notBeforeUnixMs) : $util.Long.fromBits(message.notBeforeUnixMs.low >>> 0, message.notBeforeUnixMs.high >>> 0, false).toBigInt();
+                    else if (typeof message.notBeforeUnixMs === "number")
+                        object.notBeforeUnixMs = options.longs === $String ? $String(message.notBeforeUnixMs) : message.notBeforeUnixMs;
+                    else
+                        object.notBeforeUnixMs = options.longs === $String ? $util.Long.prototype.toString.call(message.notBeforeUnixMs) : options.longs === $Number ? new $util.LongBits(message.notBeforeUnixMs.low >>> 0, message.notBeforeUnixMs.high >>> 0).toNumber() : message.notBeforeUnixMs;
+                if (message.notAfterUnixMs != null && $Object.hasOwnProperty.call(message, "notAfterUnixMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.notAfterUnixMs = typeof message.notAfterUnixMs === "number" ? $BigInt(message.notAfterUnixMs) : $util.Long.fromBits(message.notAfterUnixMs.low >>> 0, message.notAfterUnixMs.high >>> 0, false).toBigInt();
+                    else if (typeof message.notAfterUnixMs === "number")
+                        object.notAfterUnixMs = options.longs === $String ? $String(message.notAfterUnixMs) : message.notAfterUnixMs;
+                    else
+                        object.notAfterUnixMs = options.longs === $String ? $util.Long.prototype.toString.call(message.notAfterUnixMs) : options.longs === $Number ? new $util.LongBits(message.notAfterUnixMs.low >>> 0, message.notAfterUnixMs.high >>> 0).toNumber() : message.notAfterUnixMs;
+                if (message.keyAlgorithm != null && $Object.hasOwnProperty.call(message, "keyAlgorithm"))
+                    object.keyAlgorithm = message.keyAlgorithm;
+                if (message.keyBits != null && $Object.hasOwnProperty.call(message, "keyBits"))
+                    object.keyBits = message.keyBits;
+                if (message.signatureAlgorithm != null && $Object.hasOwnProperty.call(message, "signatureAlgorithm"))
+                    object.signatureAlgorithm = message.signatureAlgorithm;
+                if (message.dnsNames && message.dnsNames.length) {
+                    object.dnsNames = $Array(message.dnsNames.length);
+                    for (let j = 0; j < message.dnsNames.length; ++j)
+                        object.dnsNames[j] = message.dnsNames[j];
+                }
+                if (message.uris && message.uris.length) {
+                    object.uris = $Array(message.uris.length);
+                    for (let j = 0; j < message.uris.length; ++j)
+                        object.uris[j] = message.uris[j];
+                }
+                if (message.ips && message.ips.length) {
+                    object.ips = $Array(message.ips.length);
+                    for (let j = 0; j < message.ips.length; ++j)
+                        object.ips[j] = message.ips[j];
+                }
+                if (message.sha1 != null && $Object.hasOwnProperty.call(message, "sha1"))
+                    object.sha1 = message.sha1;
+                if (message.seen && message.seen.length) {
+                    object.seen = $Array(message.seen.length);
+                    for (let j = 0; j < message.seen.length; ++j)
+                        object.seen[j] = $root.sigil.v1.Sighting.toObject(message.seen[j], options, _depth + 1);
+                }
+                if (message.chainLength != null && $Object.hasOwnProperty.call(message, "chainLength"))
+                    object.chainLength = message.chainLength;
+                if (message.der != null && $Object.hasOwnProperty.call(message, "der"))
+                    object.der = options.bytes === $String ? $util.base64.encode(message.der, 0, message.der.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.der) : message.der;
+                if (message.findings && message.findings.length) {
+                    object.findings = $Array(message.findings.length);
+                    for (let j = 0; j < message.findings.length; ++j)
+                        object.findings[j] = $root.sigil.v1.ComplianceFinding.toObject(message.findings[j], options, _depth + 1);
+                }
+                if (message.supersededBy != null && $Object.hasOwnProperty.call(message, "supersededBy"))
+                    object.supersededBy = message.supersededBy;
+                return object;
+            };
+
+            /**
+             * Converts this InventoryEntry to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.InventoryEntry
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            InventoryEntry.prototype.toJSON = function() {
+                return InventoryEntry.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for InventoryEntry
+             * @function getTypeUrl
+             * @memberof sigil.v1.InventoryEntry
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            InventoryEntry.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.InventoryEntry";
+            };
+
+            return InventoryEntry;
+        })();
+
+        v1.Sighting = (function() {
+
+            /**
+             * Properties of a Sighting.
+             * @typedef {Object} sigil.v1.Sighting.$Properties
+             * @property {string|null} [location] A file path or host:port.
+             * @property {number|null} [firstSeenUnixMs] Sighting firstSeenUnixMs
+             * @property {number|null} [lastSeenUnixMs] Sighting lastSeenUnixMs
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a Sighting.
+             * @memberof sigil.v1
+             * @interface ISighting
+             * @augments sigil.v1.Sighting.$Properties
+             * @deprecated Use sigil.v1.Sighting.$Properties instead.
+             */
+
+            /**
+             * Shape of a Sighting.
+             * @typedef {sigil.v1.Sighting.$Properties} sigil.v1.Sighting.$Shape
+             */
+
+            /**
+             * Constructs a new Sighting.
+             * @memberof sigil.v1
+             * @classdesc Represents a Sighting.
+             * @constructor
+             * @param {sigil.v1.Sighting.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const Sighting = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * A file path or host:port.
+             * @member {string} location
+             * @memberof sigil.v1.Sighting
+             * @instance
+             */
+            Sighting.prototype.location = "";
+
+            /**
+             * Sighting firstSeenUnixMs.
+             * @member {number} firstSeenUnixMs
+             * @memberof sigil.v1.Sighting
+             * @instance
+             */
+            Sighting.prototype.firstSeenUnixMs = 0;
+
+            /**
+             * Sighting lastSeenUnixMs.
+             * @member {number} lastSeenUnixMs
+             * @memberof sigil.v1.Sighting
+             * @instance
+             */
+            Sighting.prototype.lastSeenUnixMs = 0;
+
+            /**
+             * Creates a new Sighting instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.Sighting
+             * @static
+             * @param {sigil.v1.Sighting.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.Sighting} Sighting instance
+             * @type {{
+             *   (properties: sigil.v1.Sighting.$Shape): sigil.v1.Sighting & sigil.v1.Sighting.$Shape;
+             *   (properties?: sigil.v1.Sighting.$Properties): sigil.v1.Sighting;
+             * }}
+             */
+            Sighting.create = function(properties) {
+                return new Sighting(properties);
+            };
+
+            /**
+             * Encodes the specified Sighting message. Does not implicitly {@link sigil.v1.Sighting.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.Sighting
+             * @static
+             * @param {sigil.v1.Sighting.$Properties} message Sighting message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Sighting.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.location != null && $Object.hasOwnProperty.call(message, "location") && message.location !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.location);
+                if (message.firstSeenUnixMs != null && $Object.hasOwnProperty.call(message, "firstSeenUnixMs") && (typeof message.firstSeenUnixMs === "object" ? message.firstSeenUnixMs.low || message.firstSeenUnixMs.high : message.firstSeenUnixMs !== 0))
+                    writer.uint32(/* id 2, wireType 0 =*/16).int64(message.firstSeenUnixMs);
+                if (message.lastSeenUnixMs != null && $Object.hasOwnProperty.call(message, "lastSeenUnixMs") && (typeof message.lastSeenUnixMs === "object" ? message.lastSeenUnixMs.low || message.lastSeenUnixMs.high : message.lastSeenUnixMs !== 0))
+                    writer.uint32(/* id 3, wireType 0 =*/24).int64(message.lastSeenUnixMs);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified Sighting message, length delimited. Does not implicitly {@link sigil.v1.Sighting.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.Sighting
+             * @static
+             * @param {sigil.v1.Sighting.$Properties} message Sighting message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            Sighting.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a Sighting message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.Sighting
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.Sighting & sigil.v1.Sighting.$Shape} Sighting
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Sighting.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.Sighting();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.location = value;
+                            else
+                                delete message.location;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+                                message.firstSeenUnixMs = value;
+                            else
+                                delete message.firstSeenUnixMs;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+                                message.lastSeenUnixMs = value;
+                            else
+                                delete message.lastSeenUnixMs;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a Sighting message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.Sighting
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.Sighting & sigil.v1.Sighting.$Shape} Sighting
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            Sighting.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a Sighting message.
+             * @function verify
+             * @memberof sigil.v1.Sighting
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            Sighting.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.location != null && $Object.hasOwnProperty.call(message, "location"))
+                    if (!$util.isString(message.location))
+                        return "location: string expected";
+                if (message.firstSeenUnixMs != null && $Object.hasOwnProperty.call(message, "firstSeenUnixMs"))
+                    if (!$util.isInteger(message.firstSeenUnixMs) && !(message.firstSeenUnixMs && $util.isInteger(message.firstSeenUnixMs.low) && $util.isInteger(message.firstSeenUnixMs.high)))
+                        return "firstSeenUnixMs: integer|Long expected";
+                if (message.lastSeenUnixMs != null && $Object.hasOwnProperty.call(message, "lastSeenUnixMs"))
+                    if (!$util.isInteger(message.lastSeenUnixMs) && !(message.lastSeenUnixMs && $util.isInteger(message.lastSeenUnixMs.low) && $util.isInteger(message.lastSeenUnixMs.high)))
+                        return "lastSeenUnixMs: integer|Long expected";
+                return null;
+            };
+
+            /**
+             * Creates a Sighting message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.Sighting
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.Sighting} Sighting
+             */
+            Sighting.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.Sighting)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.Sighting: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.Sighting();
+                if (object.location != null)
+                    if (typeof object.location !== "string" || object.location.length)
+                        message.location = $String(object.location);
+                if (object.firstSeenUnixMs != null)
+                    if (typeof object.firstSeenUnixMs === "object" ? object.firstSeenUnixMs.low || object.firstSeenUnixMs.high : $Number(object.firstSeenUnixMs) !== 0)
+                        if ($util.Long)
+                            message.firstSeenUnixMs = $util.Long.fromValue(object.firstSeenUnixMs, false);
+                        else if (typeof object.firstSeenUnixMs === "string")
+                            message.firstSeenUnixMs = $parseInt(object.firstSeenUnixMs, 10);
+                        else if (typeof object.firstSeenUnixMs === "number")
+                            message.firstSeenUnixMs = object.firstSeenUnixMs;
+                        else if (typeof object.firstSeenUnixMs === "object")
+                            message.firstSeenUnixMs = new $util.LongBits(object.firstSeenUnixMs.low >>> 0, object.firstSeenUnixMs.high >>> 0).toNumber();
+                if (object.lastSeenUnixMs != null)
+                    if (typeof object.lastSeenUnixMs === "object" ? object.lastSeenUnixMs.low || object.lastSeenUnixMs.high : $Number(object.lastSeenUnixMs) !== 0)
+                        if ($util.Long)
+                            message.lastSeenUnixMs = $util.Long.fromValue(object.lastSeenUnixMs, false);
+                        else if (typeof object.lastSeenUnixMs === "string")
+                            message.lastSeenUnixMs = $parseInt(object.lastSeenUnixMs, 10);
+                        else if (typeof object.lastSeenUnixMs === "number")
+                            message.lastSeenUnixMs = object.lastSeenUnixMs;
+                        else if (typeof object.lastSeenUnixMs === "object")
+                            message.lastSeenUnixMs = new $util.LongBits(object.lastSeenUnixMs.low >>> 0, object.lastSeenUnixMs.high >>> 0).toNumber();
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a Sighting message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.Sighting
+             * @static
+             * @param {sigil.v1.Sighting} message Sighting
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            Sighting.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.location = "";
+                    object.firstSeenUnixMs = 0;
+                    object.lastSeenUnixMs = 0;
+                }
+                if (message.location != null && $Object.hasOwnProperty.call(message, "location"))
+                    object.location = message.location;
+                if (message.firstSeenUnixMs != null && $Object.hasOwnProperty.call(message, "firstSeenUnixMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.firstSeenUnixMs = typeof message.firstSeenUnixMs === "number" ? $BigInt(message.firstSeenUnixMs) : $util.Long.fromBits(message.firstSeenUnixMs.low >>> 0, message.firstSeenUnixMs.high >>> 0, false).toBigInt();
+                    else if (typeof message.firstSeenUnixMs === "number")
+                        object.firstSeenUnixMs = options.longs === $String ? $String(message.firstSeenUnixMs) : message.firstSeenUnixMs;
+                    else
+                        object.firstSeenUnixMs = options.longs === $String ? $util.Long.prototype.toString.call(message.firstSeenUnixMs) : options.longs === $Number ? new $util.LongBits(message.firstSeenUnixMs.low >>> 0, message.firstSeenUnixMs.high >>> 0).toNumber() : message.firstSeenUnixMs;
+                if (message.lastSeenUnixMs != null && $Object.hasOwnProperty.call(message, "lastSeenUnixMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.lastSeenUnixMs = typeof message.lastSeenUnixMs === "number" ? $BigInt(message.lastSeenUnixMs) : $util.Long.fromBits(message.lastSeenUnixMs.low >>> 0, message.lastSeenUnixMs.high >>> 0, false).toBigInt();
+                    else if (typeof message.lastSeenUnixMs === "number")
+                        object.lastSeenUnixMs = options.longs === $String ? $String(message.lastSeenUnixMs) : message.lastSeenUnixMs;
+                    else
+                        object.lastSeenUnixMs = options.longs === $String ? $util.Long.prototype.toString.call(message.lastSeenUnixMs) : options.longs === $Number ? new $util.LongBits(message.lastSeenUnixMs.low >>> 0, message.lastSeenUnixMs.high >>> 0).toNumber() : message.lastSeenUnixMs;
+                return object;
+            };
+
+            /**
+             * Converts this Sighting to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.Sighting
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            Sighting.prototype.toJSON = function() {
+                return Sighting.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for Sighting
+             * @function getTypeUrl
+             * @memberof sigil.v1.Sighting
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            Sighting.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.Sighting";
+            };
+
+            return Sighting;
+        })();
+
+        v1.ComplianceFinding = (function() {
+
+            /**
+             * Properties of a ComplianceFinding.
+             * @typedef {Object} sigil.v1.ComplianceFinding.$Properties
+             * @property {string|null} [ruleId] ComplianceFinding ruleId
+             * @property {string|null} [severity] critical or warning.
+             * @property {string|null} [target] ComplianceFinding target
+             * @property {string|null} [message] ComplianceFinding message
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ComplianceFinding.
+             * @memberof sigil.v1
+             * @interface IComplianceFinding
+             * @augments sigil.v1.ComplianceFinding.$Properties
+             * @deprecated Use sigil.v1.ComplianceFinding.$Properties instead.
+             */
+
+            /**
+             * Shape of a ComplianceFinding.
+             * @typedef {sigil.v1.ComplianceFinding.$Properties} sigil.v1.ComplianceFinding.$Shape
+             */
+
+            /**
+             * Constructs a new ComplianceFinding.
+             * @memberof sigil.v1
+             * @classdesc Represents a ComplianceFinding.
+             * @constructor
+             * @param {sigil.v1.ComplianceFinding.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ComplianceFinding = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * ComplianceFinding ruleId.
+             * @member {string} ruleId
+             * @memberof sigil.v1.ComplianceFinding
+             * @instance
+             */
+            ComplianceFinding.prototype.ruleId = "";
+
+            /**
+             * critical or warning.
+             * @member {string} severity
+             * @memberof sigil.v1.ComplianceFinding
+             * @instance
+             */
+            ComplianceFinding.prototype.severity = "";
+
+            /**
+             * ComplianceFinding target.
+             * @member {string} target
+             * @memberof sigil.v1.ComplianceFinding
+             * @instance
+             */
+            ComplianceFinding.prototype.target = "";
+
+            /**
+             * ComplianceFinding message.
+             * @member {string} message
+             * @memberof sigil.v1.ComplianceFinding
+             * @instance
+             */
+            ComplianceFinding.prototype.message = "";
+
+            /**
+             * Creates a new ComplianceFinding instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.ComplianceFinding
+             * @static
+             * @param {sigil.v1.ComplianceFinding.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.ComplianceFinding} ComplianceFinding instance
+             * @type {{
+             *   (properties: sigil.v1.ComplianceFinding.$Shape): sigil.v1.ComplianceFinding & sigil.v1.ComplianceFinding.$Shape;
+             *   (properties?: sigil.v1.ComplianceFinding.$Properties): sigil.v1.ComplianceFinding;
+             * }}
+             */
+            ComplianceFinding.create = function(properties) {
+                return new ComplianceFinding(properties);
+            };
+
+            /**
+             * Encodes the specified ComplianceFinding message. Does not implicitly {@link sigil.v1.ComplianceFinding.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.ComplianceFinding
+             * @static
+             * @param {sigil.v1.ComplianceFinding.$Properties} message ComplianceFinding message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ComplianceFinding.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.ruleId != null && $Object.hasOwnProperty.call(message, "ruleId") && message.ruleId !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.ruleId);
+                if (message.severity != null && $Object.hasOwnProperty.call(message, "severity") && message.severity !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.severity);
+                if (message.target != null && $Object.hasOwnProperty.call(message, "target") && message.target !== "")
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.target);
+                if (message.message != null && $Object.hasOwnProperty.call(message, "message") && message.message !== "")
+                    writer.uint32(/* id 4, wireType 2 =*/34).string(message.message);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ComplianceFinding message, length delimited. Does not implicitly {@link sigil.v1.ComplianceFinding.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.ComplianceFinding
+             * @static
+             * @param {sigil.v1.ComplianceFinding.$Properties} message ComplianceFinding message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ComplianceFinding.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ComplianceFinding message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.ComplianceFinding
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.ComplianceFinding & sigil.v1.ComplianceFinding.$Shape} ComplianceFinding
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ComplianceFinding.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.ComplianceFinding();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.ruleId = value;
+                            else
+                                delete message.ruleId;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.severity = value;
+                            else
+                                delete message.severity;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.target = value;
+                            else
+                                delete message.target;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.message = value;
+                            else
+                                delete message.message;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a ComplianceFinding message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.ComplianceFinding
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.ComplianceFinding & sigil.v1.ComplianceFinding.$Shape} ComplianceFinding
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ComplianceFinding.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ComplianceFinding message.
+             * @function verify
+             * @memberof sigil.v1.ComplianceFinding
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ComplianceFinding.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.ruleId != null && $Object.hasOwnProperty.call(message, "ruleId"))
+                    if (!$util.isString(message.ruleId))
+                        return "ruleId: string expected";
+                if (message.severity != null && $Object.hasOwnProperty.call(message, "severity"))
+                    if (!$util.isString(message.severity))
+                        return "severity: string expected";
+                if (message.target != null && $Object.hasOwnProperty.call(message, "target"))
+                    if (!$util.isString(message.target))
+                        return "target: string expected";
+                if (message.message != null && $Object.hasOwnProperty.call(message, "message"))
+                    if (!$util.isString(message.message))
+                        return "message: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a ComplianceFinding message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.ComplianceFinding
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.ComplianceFinding} ComplianceFinding
+             */
+            ComplianceFinding.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.ComplianceFinding)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.ComplianceFinding: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.ComplianceFinding();
+                if (object.ruleId != null)
+                    if (typeof object.ruleId !== "string" || object.ruleId.length)
+                        message.ruleId = $String(object.ruleId);
+                if (object.severity != null)
+                    if (typeof object.severity !== "string" || object.severity.length)
+                        message.severity = $String(object.severity);
+                if (object.target != null)
+                    if (typeof object.target !== "string" || object.target.length)
+                        message.target = $String(object.target);
+                if (object.message != null)
+                    if (typeof object.message !== "string" || object.message.length)
+                        message.message = $String(object.message);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a ComplianceFinding message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.ComplianceFinding
+             * @static
+             * @param {sigil.v1.ComplianceFinding} message ComplianceFinding
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ComplianceFinding.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.ruleId = "";
+                    object.severity = "";
+                    object.target = "";
+                    object.message = "";
+                }
+                if (message.ruleId != null && $Object.hasOwnProperty.call(message, "ruleId"))
+                    object.ruleId = message.ruleId;
+                if (message.severity != null && $Object.hasOwnProperty.call(message, "severity"))
+                    object.severity = message.severity;
+                if (message.target != null && $Object.hasOwnProperty.call(message, "target"))
+                    object.target = message.target;
+                if (message.message != null && $Object.hasOwnProperty.call(message, "message"))
+                    object.message = message.message;
+                return object;
+            };
+
+            /**
+             * Converts this ComplianceFinding to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.ComplianceFinding
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ComplianceFinding.prototype.toJSON = function() {
+                return ComplianceFinding.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ComplianceFinding
+             * @function getTypeUrl
+             * @memberof sigil.v1.ComplianceFinding
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ComplianceFinding.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.ComplianceFinding";
+            };
+
+            return ComplianceFinding;
+        })();
+
+        v1.ImportCertificatesRequest = (function() {
+
+            /**
+             * Properties of an ImportCertificatesRequest.
+             * @typedef {Object} sigil.v1.ImportCertificatesRequest.$Properties
+             * @property {string|null} [source] imported or discovered.
+             * @property {Array.<sigil.v1.CertificateBatch.$Properties>|null} [batches] ImportCertificatesRequest batches
+             * @property {string|null} [owner] ImportCertificatesRequest owner
+             * @property {Object.<string,string>|null} [labels] ImportCertificatesRequest labels
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an ImportCertificatesRequest.
+             * @memberof sigil.v1
+             * @interface IImportCertificatesRequest
+             * @augments sigil.v1.ImportCertificatesRequest.$Properties
+             * @deprecated Use sigil.v1.ImportCertificatesRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of an ImportCertificatesRequest.
+             * @typedef {sigil.v1.ImportCertificatesRequest.$Properties} sigil.v1.ImportCertificatesRequest.$Shape
+             */
+
+            /**
+             * Constructs a new ImportCertificatesRequest.
+             * @memberof sigil.v1
+             * @classdesc Represents an ImportCertificatesRequest.
+             * @constructor
+             * @param {sigil.v1.ImportCertificatesRequest.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ImportCertificatesRequest = function (properties) {
+                this.batches = [];
+                this.labels = {};
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * imported or discovered.
+             * @member {string} source
+             * @memberof sigil.v1.ImportCertificatesRequest
+             * @instance
+             */
+            ImportCertificatesRequest.prototype.source = "";
+
+            /**
+             * ImportCertificatesRequest batches.
+             * @member {Array.<sigil.v1.CertificateBatch.$Properties>} batches
+             * @memberof sigil.v1.ImportCertificatesRequest
+             * @instance
+             */
+            ImportCertificatesRequest.prototype.batches = $util.emptyArray;
+
+            /**
+             * ImportCertificatesRequest owner.
+             * @member {string} owner
+             * @memberof sigil.v1.ImportCertificatesRequest
+             * @instance
+             */
+            ImportCertificatesRequest.prototype.owner = "";
+
+            /**
+             * ImportCertificatesRequest labels.
+             * @member {Object.<string,string>} labels
+             * @memberof sigil.v1.ImportCertificatesRequest
+             * @instance
+             */
+            ImportCertificatesRequest.prototype.labels = $util.emptyObject;
+
+            /**
+             * Creates a new ImportCertificatesRequest instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.ImportCertificatesRequest
+             * @static
+             * @param {sigil.v1.ImportCertificatesRequest.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.ImportCertificatesRequest} ImportCertificatesRequest instance
+             * @type {{
+             *   (properties: sigil.v1.ImportCertificatesRequest.$Shape): sigil.v1.ImportCertificatesRequest & sigil.v1.ImportCertificatesRequest.$Shape;
+             *   (properties?: sigil.v1.ImportCertificatesRequest.$Properties): sigil.v1.ImportCertificatesRequest;
+             * }}
+             */
+            ImportCertificatesRequest.create = function(properties) {
+                return new ImportCertificatesRequest(properties);
+            };
+
+            /**
+             * Encodes the specified ImportCertificatesRequest message. Does not implicitly {@link sigil.v1.ImportCertificatesRequest.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.ImportCertificatesRequest
+             * @static
+             * @param {sigil.v1.ImportCertificatesRequest.$Properties} message ImportCertificatesRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ImportCertificatesRequest.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.source != null && $Object.hasOwnProperty.call(message, "source") && message.source !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.source);
+                if (message.batches != null && message.batches.length)
+                    for (let i = 0; i < message.batches.length; ++i)
+                        $root.sigil.v1.CertificateBatch.encode(message.batches[i], writer.uint32(/* id 2, wireType 2 =*/18).fork(), _depth + 1).ldelim();
+                if (message.owner != null && $Object.hasOwnProperty.call(message, "owner") && message.owner !== "")
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.owner);
+                if (message.labels != null && $Object.hasOwnProperty.call(message, "labels"))
+                    for (let keys = $Object.keys(message.labels), i = 0; i < keys.length; ++i)
+                        writer.uint32(/* id 4, wireType 2 =*/34).fork().uint32(/* id 1, wireType 2 =*/10).string(keys[i]).uint32(/* id 2, wireType 2 =*/18).string(message.labels[keys[i]]).ldelim();
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ImportCertificatesRequest message, length delimited. Does not implicitly {@link sigil.v1.ImportCertificatesRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.ImportCertificatesRequest
+             * @static
+             * @param {sigil.v1.ImportCertificatesRequest.$Properties} message ImportCertificatesRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ImportCertificatesRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an ImportCertificatesRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.ImportCertificatesRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.ImportCertificatesRequest & sigil.v1.ImportCertificatesRequest.$Shape} ImportCertificatesRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ImportCertificatesRequest.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, key, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.ImportCertificatesRequest();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.source = value;
+                            else
+                                delete message.source;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.batches && message.batches.length))
+                                message.batches = [];
+                            message.batches.push($root.sigil.v1.CertificateBatch.decode(reader, reader.size(), $undefined, _depth + 1));
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.owner = value;
+                            else
+                                delete message.owner;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 2)
+                                break;
+                            if (message.labels === $util.emptyObject)
+                                message.labels = {};
+                            let end2 = reader.size() + reader.pos;
+                            if (end2 > reader.len)
+                                throw $RangeError("index out of range");
+                            reader.len = end2;
+                            key = "";
+                            value = "";
+                            while (reader.pos < end2) {
+                                let tag2 = reader.tag();
+                                wireType = tag2 & 7;
+                                switch (tag2 >>>= 3) {
+                                case 1:
+                                    if (wireType !== 2)
+                                        break;
+                                    key = reader.stringVerify();
+                                    continue;
+                                case 2:
+                                    if (wireType !== 2)
+                                        break;
+                                    value = reader.stringVerify();
+                                    continue;
+                                }
+                                reader.skipType(wireType, _depth, tag2);
+                            }
+                            if (reader.pos !== end2)
+                                throw $RangeError("index out of range");
+                            reader.len = end;
+                            if (key === "__proto__")
+                                $util.makeProp(message.labels, key);
+                            message.labels[key] = value;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes an ImportCertificatesRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.ImportCertificatesRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.ImportCertificatesRequest & sigil.v1.ImportCertificatesRequest.$Shape} ImportCertificatesRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ImportCertificatesRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an ImportCertificatesRequest message.
+             * @function verify
+             * @memberof sigil.v1.ImportCertificatesRequest
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ImportCertificatesRequest.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.source != null && $Object.hasOwnProperty.call(message, "source"))
+                    if (!$util.isString(message.source))
+                        return "source: string expected";
+                if (message.batches != null && $Object.hasOwnProperty.call(message, "batches")) {
+                    if (!$Array.isArray(message.batches))
+                        return "batches: array expected";
+                    for (let i = 0; i < message.batches.length; ++i) {
+                        let error = $root.sigil.v1.CertificateBatch.verify(message.batches[i], _depth + 1);
+                        if (error)
+                            return "batches." + error;
+                    }
+                }
+                if (message.owner != null && $Object.hasOwnProperty.call(message, "owner"))
+                    if (!$util.isString(message.owner))
+                        return "owner: string expected";
+                if (message.labels != null && $Object.hasOwnProperty.call(message, "labels")) {
+                    if (!$util.isObject(message.labels))
+                        return "labels: object expected";
+                    let key = $Object.keys(message.labels);
+                    for (let i = 0; i < key.length; ++i)
+                        if (!$util.isString(message.labels[key[i]]))
+                            return "labels: string{k:string} expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates an ImportCertificatesRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.ImportCertificatesRequest
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.ImportCertificatesRequest} ImportCertificatesRequest
+             */
+            ImportCertificatesRequest.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.ImportCertificatesRequest)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.ImportCertificatesRequest: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.ImportCertificatesRequest();
+                if (object.source != null)
+                    if (typeof object.source !== "string" || object.source.length)
+                        message.source = $String(object.source);
+                if (object.batches) {
+                    if (!$Array.isArray(object.batches))
+                        throw $TypeError(".sigil.v1.ImportCertificatesRequest.batches: array expected");
+                    message.batches = $Array(object.batches.length);
+                    for (let i = 0; i < object.batches.length; ++i) {
+                        if (!$util.isObject(object.batches[i]))
+                            throw $TypeError(".sigil.v1.ImportCertificatesRequest.batches: object expected");
+                        message.batches[i] = $root.sigil.v1.CertificateBatch.fromObject(object.batches[i], _depth + 1);
+                    }
+                }
+                if (object.owner != null)
+                    if (typeof object.owner !== "string" || object.owner.length)
+                        message.owner = $String(object.owner);
+                if (object.labels) {
+                    if (!$util.isObject(object.labels))
+                        throw $TypeError(".sigil.v1.ImportCertificatesRequest.labels: object expected");
+                    message.labels = {};
+                    for (let keys = $Object.keys(object.labels), i = 0; i < keys.length; ++i) {
+                        if (keys[i] === "__proto__")
+                            $util.makeProp(message.labels, keys[i]);
+                        message.labels[keys[i]] = $String(object.labels[keys[i]]);
+                    }
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an ImportCertificatesRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.ImportCertificatesRequest
+             * @static
+             * @param {sigil.v1.ImportCertificatesRequest} message ImportCertificatesRequest
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ImportCertificatesRequest.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.batches = [];
+                if (options.objects || options.defaults)
+                    object.labels = {};
+                if (options.defaults) {
+                    object.source = "";
+                    object.owner = "";
+                }
+                if (message.source != null && $Object.hasOwnProperty.call(message, "source"))
+                    object.source = message.source;
+                if (message.batches && message.batches.length) {
+                    object.batches = $Array(message.batches.length);
+                    for (let j = 0; j < message.batches.length; ++j)
+                        object.batches[j] = $root.sigil.v1.CertificateBatch.toObject(message.batches[j], options, _depth + 1);
+                }
+                if (message.owner != null && $Object.hasOwnProperty.call(message, "owner"))
+                    object.owner = message.owner;
+                let keys2;
+                if (message.labels && (keys2 = $Object.keys(message.labels)).length) {
+                    object.labels = {};
+                    for (let j = 0; j < keys2.length; ++j) {
+                        if (keys2[j] === "__proto__")
+                            $util.makeProp(object.labels, keys2[j]);
+                        object.labels[keys2[j]] = message.labels[keys2[j]];
+                    }
+                }
+                return object;
+            };
+
+            /**
+             * Converts this ImportCertificatesRequest to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.ImportCertificatesRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ImportCertificatesRequest.prototype.toJSON = function() {
+                return ImportCertificatesRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ImportCertificatesRequest
+             * @function getTypeUrl
+             * @memberof sigil.v1.ImportCertificatesRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ImportCertificatesRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.ImportCertificatesRequest";
+            };
+
+            return ImportCertificatesRequest;
+        })();
+
+        v1.CertificateBatch = (function() {
+
+            /**
+             * Properties of a CertificateBatch.
+             * @typedef {Object} sigil.v1.CertificateBatch.$Properties
+             * @property {string|null} [location] The file path or host:port the certificates came from.
+             * @property {Array.<Uint8Array>|null} [certificates] DER, leaf first.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a CertificateBatch.
+             * @memberof sigil.v1
+             * @interface ICertificateBatch
+             * @augments sigil.v1.CertificateBatch.$Properties
+             * @deprecated Use sigil.v1.CertificateBatch.$Properties instead.
+             */
+
+            /**
+             * Shape of a CertificateBatch.
+             * @typedef {sigil.v1.CertificateBatch.$Properties} sigil.v1.CertificateBatch.$Shape
+             */
+
+            /**
+             * Constructs a new CertificateBatch.
+             * @memberof sigil.v1
+             * @classdesc Represents a CertificateBatch.
+             * @constructor
+             * @param {sigil.v1.CertificateBatch.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const CertificateBatch = function (properties) {
+                this.certificates = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * The file path or host:port the certificates came from.
+             * @member {string} location
+             * @memberof sigil.v1.CertificateBatch
+             * @instance
+             */
+            CertificateBatch.prototype.location = "";
+
+            /**
+             * DER, leaf first.
+             * @member {Array.<Uint8Array>} certificates
+             * @memberof sigil.v1.CertificateBatch
+             * @instance
+             */
+            CertificateBatch.prototype.certificates = $util.emptyArray;
+
+            /**
+             * Creates a new CertificateBatch instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.CertificateBatch
+             * @static
+             * @param {sigil.v1.CertificateBatch.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.CertificateBatch} CertificateBatch instance
+             * @type {{
+             *   (properties: sigil.v1.CertificateBatch.$Shape): sigil.v1.CertificateBatch & sigil.v1.CertificateBatch.$Shape;
+             *   (properties?: sigil.v1.CertificateBatch.$Properties): sigil.v1.CertificateBatch;
+             * }}
+             */
+            CertificateBatch.create = function(properties) {
+                return new CertificateBatch(properties);
+            };
+
+            /**
+             * Encodes the specified CertificateBatch message. Does not implicitly {@link sigil.v1.CertificateBatch.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.CertificateBatch
+             * @static
+             * @param {sigil.v1.CertificateBatch.$Properties} message CertificateBatch message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            CertificateBatch.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.location != null && $Object.hasOwnProperty.call(message, "location") && message.location !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.location);
+                if (message.certificates != null && message.certificates.length)
+                    for (let i = 0; i < message.certificates.length; ++i)
+                        writer.uint32(/* id 2, wireType 2 =*/18).bytes(message.certificates[i]);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified CertificateBatch message, length delimited. Does not implicitly {@link sigil.v1.CertificateBatch.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.CertificateBatch
+             * @static
+             * @param {sigil.v1.CertificateBatch.$Properties} message CertificateBatch message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            CertificateBatch.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a CertificateBatch message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.CertificateBatch
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.CertificateBatch & sigil.v1.CertificateBatch.$Shape} CertificateBatch
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            CertificateBatch.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.CertificateBatch();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.location = value;
+                            else
+                                delete message.location;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.certificates && message.certificates.length))
+                                message.certificates = [];
+                            message.certificates.push(reader.bytes());
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a CertificateBatch message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.CertificateBatch
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.CertificateBatch & sigil.v1.CertificateBatch.$Shape} CertificateBatch
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            CertificateBatch.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a CertificateBatch message.
+             * @function verify
+             * @memberof sigil.v1.CertificateBatch
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            CertificateBatch.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.location != null && $Object.hasOwnProperty.call(message, "location"))
+                    if (!$util.isString(message.location))
+                        return "location: string expected";
+                if (message.certificates != null && $Object.hasOwnProperty.call(message, "certificates")) {
+                    if (!$Array.isArray(message.certificates))
+                        return "certificates: array expected";
+                    for (let i = 0; i < message.certificates.length; ++i)
+                        if (!(message.certificates[i] && typeof message.certificates[i].length === "number" || $util.isString(message.certificates[i])))
+                            return "certificates: buffer[] expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a CertificateBatch message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.CertificateBatch
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.CertificateBatch} CertificateBatch
+             */
+            CertificateBatch.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.CertificateBatch)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.CertificateBatch: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.CertificateBatch();
+                if (object.location != null)
+                    if (typeof object.location !== "string" || object.location.length)
+                        message.location = $String(object.location);
+                if (object.certificates) {
+                    if (!$Array.isArray(object.certificates))
+                        throw $TypeError(".sigil.v1.CertificateBatch.certificates: array expected");
+                    message.certificates = $Array(object.certificates.length);
+                    for (let i = 0; i < object.certificates.length; ++i)
+                        if (typeof object.certificates[i] === "string")
+                            $util.base64.decode(object.certificates[i], message.certificates[i] = $util.newBuffer($util.base64.length(object.certificates[i])), 0);
+                        else if (object.certificates[i].length >= 0)
+                            message.certificates[i] = object.certificates[i];
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a CertificateBatch message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.CertificateBatch
+             * @static
+             * @param {sigil.v1.CertificateBatch} message CertificateBatch
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            CertificateBatch.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.certificates = [];
+                if (options.defaults)
+                    object.location = "";
+                if (message.location != null && $Object.hasOwnProperty.call(message, "location"))
+                    object.location = message.location;
+                if (message.certificates && message.certificates.length) {
+                    object.certificates = $Array(message.certificates.length);
+                    for (let j = 0; j < message.certificates.length; ++j)
+                        object.certificates[j] = options.bytes === $String ? $util.base64.encode(message.certificates[j], 0, message.certificates[j].length) : options.bytes === $Array ? $Array.prototype.slice.call(message.certificates[j]) : message.certificates[j];
+                }
+                return object;
+            };
+
+            /**
+             * Converts this CertificateBatch to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.CertificateBatch
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            CertificateBatch.prototype.toJSON = function() {
+                return CertificateBatch.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for CertificateBatch
+             * @function getTypeUrl
+             * @memberof sigil.v1.CertificateBatch
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            CertificateBatch.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.CertificateBatch";
+            };
+
+            return CertificateBatch;
+        })();
+
+        v1.ImportCertificatesResponse = (function() {
+
+            /**
+             * Properties of an ImportCertificatesResponse.
+             * @typedef {Object} sigil.v1.ImportCertificatesResponse.$Properties
+             * @property {Array.<sigil.v1.InventoryEntry.$Properties>|null} [entries] ImportCertificatesResponse entries
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an ImportCertificatesResponse.
+             * @memberof sigil.v1
+             * @interface IImportCertificatesResponse
+             * @augments sigil.v1.ImportCertificatesResponse.$Properties
+             * @deprecated Use sigil.v1.ImportCertificatesResponse.$Properties instead.
+             */
+
+            /**
+             * Shape of an ImportCertificatesResponse.
+             * @typedef {sigil.v1.ImportCertificatesResponse.$Properties} sigil.v1.ImportCertificatesResponse.$Shape
+             */
+
+            /**
+             * Constructs a new ImportCertificatesResponse.
+             * @memberof sigil.v1
+             * @classdesc Represents an ImportCertificatesResponse.
+             * @constructor
+             * @param {sigil.v1.ImportCertificatesResponse.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ImportCertificatesResponse = function (properties) {
+                this.entries = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * ImportCertificatesResponse entries.
+             * @member {Array.<sigil.v1.InventoryEntry.$Properties>} entries
+             * @memberof sigil.v1.ImportCertificatesResponse
+             * @instance
+             */
+            ImportCertificatesResponse.prototype.entries = $util.emptyArray;
+
+            /**
+             * Creates a new ImportCertificatesResponse instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.ImportCertificatesResponse
+             * @static
+             * @param {sigil.v1.ImportCertificatesResponse.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.ImportCertificatesResponse} ImportCertificatesResponse instance
+             * @type {{
+             *   (properties: sigil.v1.ImportCertificatesResponse.$Shape): sigil.v1.ImportCertificatesResponse & sigil.v1.ImportCertificatesResponse.$Shape;
+             *   (properties?: sigil.v1.ImportCertificatesResponse.$Properties): sigil.v1.ImportCertificatesResponse;
+             * }}
+             */
+            ImportCertificatesResponse.create = function(properties) {
+                return new ImportCertificatesResponse(properties);
+            };
+
+            /**
+             * Encodes the specified ImportCertificatesResponse message. Does not implicitly {@link sigil.v1.ImportCertificatesResponse.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.ImportCertificatesResponse
+             * @static
+             * @param {sigil.v1.ImportCertificatesResponse.$Properties} message ImportCertificatesResponse message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ImportCertificatesResponse.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.entries != null && message.entries.length)
+                    for (let i = 0; i < message.entries.length; ++i)
+                        $root.sigil.v1.InventoryEntry.encode(message.entries[i], writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ImportCertificatesResponse message, length delimited. Does not implicitly {@link sigil.v1.ImportCertificatesResponse.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.ImportCertificatesResponse
+             * @static
+             * @param {sigil.v1.ImportCertificatesResponse.$Properties} message ImportCertificatesResponse message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ImportCertificatesResponse.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an ImportCertificatesResponse message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.ImportCertificatesResponse
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.ImportCertificatesResponse & sigil.v1.ImportCertificatesResponse.$Shape} ImportCertificatesResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ImportCertificatesResponse.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.ImportCertificatesResponse();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.entries && message.entries.length))
+                                message.entries = [];
+                            message.entries.push($root.sigil.v1.InventoryEntry.decode(reader, reader.size(), $undefined, _depth + 1));
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes an ImportCertificatesResponse message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.ImportCertificatesResponse
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.ImportCertificatesResponse & sigil.v1.ImportCertificatesResponse.$Shape} ImportCertificatesResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ImportCertificatesResponse.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an ImportCertificatesResponse message.
+             * @function verify
+             * @memberof sigil.v1.ImportCertificatesResponse
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ImportCertificatesResponse.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.entries != null && $Object.hasOwnProperty.call(message, "entries")) {
+                    if (!$Array.isArray(message.entries))
+                        return "entries: array expected";
+                    for (let i = 0; i < message.entries.length; ++i) {
+                        let error = $root.sigil.v1.InventoryEntry.verify(message.entries[i], _depth + 1);
+                        if (error)
+                            return "entries." + error;
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates an ImportCertificatesResponse message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.ImportCertificatesResponse
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.ImportCertificatesResponse} ImportCertificatesResponse
+             */
+            ImportCertificatesResponse.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.ImportCertificatesResponse)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.ImportCertificatesResponse: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.ImportCertificatesResponse();
+                if (object.entries) {
+                    if (!$Array.isArray(object.entries))
+                        throw $TypeError(".sigil.v1.ImportCertificatesResponse.entries: array expected");
+                    message.entries = $Array(object.entries.length);
+                    for (let i = 0; i < object.entries.length; ++i) {
+                        if (!$util.isObject(object.entries[i]))
+                            throw $TypeError(".sigil.v1.ImportCertificatesResponse.entries: object expected");
+                        message.entries[i] = $root.sigil.v1.InventoryEntry.fromObject(object.entries[i], _depth + 1);
+                    }
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an ImportCertificatesResponse message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.ImportCertificatesResponse
+             * @static
+             * @param {sigil.v1.ImportCertificatesResponse} message ImportCertificatesResponse
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ImportCertificatesResponse.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.entries = [];
+                if (message.entries && message.entries.length) {
+                    object.entries = $Array(message.entries.length);
+                    for (let j = 0; j < message.entries.length; ++j)
+                        object.entries[j] = $root.sigil.v1.InventoryEntry.toObject(message.entries[j], options, _depth + 1);
+                }
+                return object;
+            };
+
+            /**
+             * Converts this ImportCertificatesResponse to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.ImportCertificatesResponse
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ImportCertificatesResponse.prototype.toJSON = function() {
+                return ImportCertificatesResponse.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ImportCertificatesResponse
+             * @function getTypeUrl
+             * @memberof sigil.v1.ImportCertificatesResponse
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ImportCertificatesResponse.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.ImportCertificatesResponse";
+            };
+
+            return ImportCertificatesResponse;
+        })();
+
+        v1.ListAlertsRequest = (function() {
+
+            /**
+             * Properties of a ListAlertsRequest.
+             * @typedef {Object} sigil.v1.ListAlertsRequest.$Properties
+             * @property {boolean|null} [openOnly] ListAlertsRequest openOnly
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ListAlertsRequest.
+             * @memberof sigil.v1
+             * @interface IListAlertsRequest
+             * @augments sigil.v1.ListAlertsRequest.$Properties
+             * @deprecated Use sigil.v1.ListAlertsRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of a ListAlertsRequest.
+             * @typedef {sigil.v1.ListAlertsRequest.$Properties} sigil.v1.ListAlertsRequest.$Shape
+             */
+
+            /**
+             * Constructs a new ListAlertsRequest.
+             * @memberof sigil.v1
+             * @classdesc Represents a ListAlertsRequest.
+             * @constructor
+             * @param {sigil.v1.ListAlertsRequest.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ListAlertsRequest = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * ListAlertsRequest openOnly.
+             * @member {boolean} openOnly
+             * @memberof sigil.v1.ListAlertsRequest
+             * @instance
+             */
+            ListAlertsRequest.prototype.openOnly = false;
+
+            /**
+             * Creates a new ListAlertsRequest instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.ListAlertsRequest
+             * @static
+             * @param {sigil.v1.ListAlertsRequest.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.ListAlertsRequest} ListAlertsRequest instance
+             * @type {{
+             *   (properties: sigil.v1.ListAlertsRequest.$Shape): sigil.v1.ListAlertsRequest & sigil.v1.ListAlertsRequest.$Shape;
+             *   (properties?: sigil.v1.ListAlertsRequest.$Properties): sigil.v1.ListAlertsRequest;
+             * }}
+             */
+            ListAlertsRequest.create = function(properties) {
+                return new ListAlertsRequest(properties);
+            };
+
+            /**
+             * Encodes the specified ListAlertsRequest message. Does not implicitly {@link sigil.v1.ListAlertsRequest.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.ListAlertsRequest
+             * @static
+             * @param {sigil.v1.ListAlertsRequest.$Properties} message ListAlertsRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ListAlertsRequest.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.openOnly != null && $Object.hasOwnProperty.call(message, "openOnly") && message.openOnly !== false)
+                    writer.uint32(/* id 1, wireType 0 =*/8).bool(message.openOnly);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ListAlertsRequest message, length delimited. Does not implicitly {@link sigil.v1.ListAlertsRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.ListAlertsRequest
+             * @static
+             * @param {sigil.v1.ListAlertsRequest.$Properties} message ListAlertsRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ListAlertsRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ListAlertsRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.ListAlertsRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.ListAlertsRequest & sigil.v1.ListAlertsRequest.$Shape} ListAlertsRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ListAlertsRequest.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.ListAlertsRequest();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.openOnly = value;
+                            else
+                                delete message.openOnly;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a ListAlertsRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.ListAlertsRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.ListAlertsRequest & sigil.v1.ListAlertsRequest.$Shape} ListAlertsRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ListAlertsRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ListAlertsRequest message.
+             * @function verify
+             * @memberof sigil.v1.ListAlertsRequest
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ListAlertsRequest.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.openOnly != null && $Object.hasOwnProperty.call(message, "openOnly"))
+                    if (typeof message.openOnly !== "boolean")
+                        return "openOnly: boolean expected";
+                return null;
+            };
+
+            /**
+             * Creates a ListAlertsRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.ListAlertsRequest
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.ListAlertsRequest} ListAlertsRequest
+             */
+            ListAlertsRequest.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.ListAlertsRequest)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.ListAlertsRequest: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.ListAlertsRequest();
+                if (object.openOnly != null)
+                    if (object.openOnly)
+                        message.openOnly = $Boolean(object.openOnly);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a ListAlertsRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.ListAlertsRequest
+             * @static
+             * @param {sigil.v1.ListAlertsRequest} message ListAlertsRequest
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ListAlertsRequest.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults)
+                    object.openOnly = false;
+                if (message.openOnly != null && $Object.hasOwnProperty.call(message, "openOnly"))
+                    object.openOnly = message.openOnly;
+                return object;
+            };
+
+            /**
+             * Converts this ListAlertsRequest to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.ListAlertsRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ListAlertsRequest.prototype.toJSON = function() {
+                return ListAlertsRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ListAlertsRequest
+             * @function getTypeUrl
+             * @memberof sigil.v1.ListAlertsRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ListAlertsRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.ListAlertsRequest";
+            };
+
+            return ListAlertsRequest;
+        })();
+
+        v1.ListAlertsResponse = (function() {
+
+            /**
+             * Properties of a ListAlertsResponse.
+             * @typedef {Object} sigil.v1.ListAlertsResponse.$Properties
+             * @property {Array.<sigil.v1.CertificateAlert.$Properties>|null} [alerts] ListAlertsResponse alerts
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ListAlertsResponse.
+             * @memberof sigil.v1
+             * @interface IListAlertsResponse
+             * @augments sigil.v1.ListAlertsResponse.$Properties
+             * @deprecated Use sigil.v1.ListAlertsResponse.$Properties instead.
+             */
+
+            /**
+             * Shape of a ListAlertsResponse.
+             * @typedef {sigil.v1.ListAlertsResponse.$Properties} sigil.v1.ListAlertsResponse.$Shape
+             */
+
+            /**
+             * Constructs a new ListAlertsResponse.
+             * @memberof sigil.v1
+             * @classdesc Represents a ListAlertsResponse.
+             * @constructor
+             * @param {sigil.v1.ListAlertsResponse.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ListAlertsResponse = function (properties) {
+                this.alerts = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * ListAlertsResponse alerts.
+             * @member {Array.<sigil.v1.CertificateAlert.$Properties>} alerts
+             * @memberof sigil.v1.ListAlertsResponse
+             * @instance
+             */
+            ListAlertsResponse.prototype.alerts = $util.emptyArray;
+
+            /**
+             * Creates a new ListAlertsResponse instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.ListAlertsResponse
+             * @static
+             * @param {sigil.v1.ListAlertsResponse.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.ListAlertsResponse} ListAlertsResponse instance
+             * @type {{
+             *   (properties: sigil.v1.ListAlertsResponse.$Shape): sigil.v1.ListAlertsResponse & sigil.v1.ListAlertsResponse.$Shape;
+             *   (properties?: sigil.v1.ListAlertsResponse.$Properties): sigil.v1.ListAlertsResponse;
+             * }}
+             */
+            ListAlertsResponse.create = function(properties) {
+                return new ListAlertsResponse(properties);
+            };
+
+            /**
+             * Encodes the specified ListAlertsResponse message. Does not implicitly {@link sigil.v1.ListAlertsResponse.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.ListAlertsResponse
+             * @static
+             * @param {sigil.v1.ListAlertsResponse.$Properties} message ListAlertsResponse message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ListAlertsResponse.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.alerts != null && message.alerts.length)
+                    for (let i = 0; i < message.alerts.length; ++i)
+                        $root.sigil.v1.CertificateAlert.encode(message.alerts[i], writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ListAlertsResponse message, length delimited. Does not implicitly {@link sigil.v1.ListAlertsResponse.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.ListAlertsResponse
+             * @static
+             * @param {sigil.v1.ListAlertsResponse.$Properties} message ListAlertsResponse message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ListAlertsResponse.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ListAlertsResponse message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.ListAlertsResponse
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.ListAlertsResponse & sigil.v1.ListAlertsResponse.$Shape} ListAlertsResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ListAlertsResponse.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.ListAlertsResponse();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.alerts && message.alerts.length))
+                                message.alerts = [];
+                            message.alerts.push($root.sigil.v1.CertificateAlert.decode(reader, reader.size(), $undefined, _depth + 1));
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a ListAlertsResponse message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.ListAlertsResponse
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.ListAlertsResponse & sigil.v1.ListAlertsResponse.$Shape} ListAlertsResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ListAlertsResponse.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ListAlertsResponse message.
+             * @function verify
+             * @memberof sigil.v1.ListAlertsResponse
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ListAlertsResponse.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.alerts != null && $Object.hasOwnProperty.call(message, "alerts")) {
+                    if (!$Array.isArray(message.alerts))
+                        return "alerts: array expected";
+                    for (let i = 0; i < message.alerts.length; ++i) {
+                        let error = $root.sigil.v1.CertificateAlert.verify(message.alerts[i], _depth + 1);
+                        if (error)
+                            return "alerts." + error;
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a ListAlertsResponse message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.ListAlertsResponse
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.ListAlertsResponse} ListAlertsResponse
+             */
+            ListAlertsResponse.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.ListAlertsResponse)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.ListAlertsResponse: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.ListAlertsResponse();
+                if (object.alerts) {
+                    if (!$Array.isArray(object.alerts))
+                        throw $TypeError(".sigil.v1.ListAlertsResponse.alerts: array expected");
+                    message.alerts = $Array(object.alerts.length);
+                    for (let i = 0; i < object.alerts.length; ++i) {
+                        if (!$util.isObject(object.alerts[i]))
+                            throw $TypeError(".sigil.v1.ListAlertsResponse.alerts: object expected");
+                        message.alerts[i] = $root.sigil.v1.CertificateAlert.fromObject(object.alerts[i], _depth + 1);
+                    }
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a ListAlertsResponse message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.ListAlertsResponse
+             * @static
+             * @param {sigil.v1.ListAlertsResponse} message ListAlertsResponse
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ListAlertsResponse.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.alerts = [];
+                if (message.alerts && message.alerts.length) {
+                    object.alerts = $Array(message.alerts.length);
+                    for (let j = 0; j < message.alerts.length; ++j)
+                        object.alerts[j] = $root.sigil.v1.CertificateAlert.toObject(message.alerts[j], options, _depth + 1);
+                }
+                return object;
+            };
+
+            /**
+             * Converts this ListAlertsResponse to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.ListAlertsResponse
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ListAlertsResponse.prototype.toJSON = function() {
+                return ListAlertsResponse.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ListAlertsResponse
+             * @function getTypeUrl
+             * @memberof sigil.v1.ListAlertsResponse
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ListAlertsResponse.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.ListAlertsResponse";
+            };
+
+            return ListAlertsResponse;
+        })();
+
+        v1.CertificateAlert = (function() {
+
+            /**
+             * Properties of a CertificateAlert.
+             * @typedef {Object} sigil.v1.CertificateAlert.$Properties
+             * @property {string|null} [alertId] CertificateAlert alertId
+             * @property {string|null} [certificateId] CertificateAlert certificateId
+             * @property {string|null} [threshold] days-30, days-14, days-7, lifetime or expired.
+             * @property {string|null} [severity] CertificateAlert severity
+             * @property {string|null} [source] CertificateAlert source
+             * @property {string|null} [serial] CertificateAlert serial
+             * @property {string|null} [subject] CertificateAlert subject
+             * @property {string|null} [owner] CertificateAlert owner
+             * @property {number|null} [notAfterUnixMs] CertificateAlert notAfterUnixMs
+             * @property {string|null} [message] CertificateAlert message
+             * @property {number|null} [raisedAtUnixMs] CertificateAlert raisedAtUnixMs
+             * @property {number|null} [resolvedAtUnixMs] 0 while open.
+             * @property {string|null} [resolution] CertificateAlert resolution
+             * @property {Array.<sigil.v1.AlertDelivery.$Properties>|null} [deliveries] CertificateAlert deliveries
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a CertificateAlert.
+             * @memberof sigil.v1
+             * @interface ICertificateAlert
+             * @augments sigil.v1.CertificateAlert.$Properties
+             * @deprecated Use sigil.v1.CertificateAlert.$Properties instead.
+             */
+
+            /**
+             * Shape of a CertificateAlert.
+             * @typedef {sigil.v1.CertificateAlert.$Properties} sigil.v1.CertificateAlert.$Shape
+             */
+
+            /**
+             * Constructs a new CertificateAlert.
+             * @memberof sigil.v1
+             * @classdesc Represents a CertificateAlert.
+             * @constructor
+             * @param {sigil.v1.CertificateAlert.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const CertificateAlert = function (properties) {
+                this.deliveries = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * CertificateAlert alertId.
+             * @member {string} alertId
+             * @memberof sigil.v1.CertificateAlert
+             * @instance
+             */
+            CertificateAlert.prototype.alertId = "";
+
+            /**
+             * CertificateAlert certificateId.
+             * @member {string} certificateId
+             * @memberof sigil.v1.CertificateAlert
+             * @instance
+             */
+            CertificateAlert.prototype.certificateId = "";
+
+            /**
+             * days-30, days-14, days-7, lifetime or expired.
+             * @member {string} threshold
+             * @memberof sigil.v1.CertificateAlert
+             * @instance
+             */
+            CertificateAlert.prototype.threshold = "";
+
+            /**
+             * CertificateAlert severity.
+             * @member {string} severity
+             * @memberof sigil.v1.CertificateAlert
+             * @instance
+             */
+            CertificateAlert.prototype.severity = "";
+
+            /**
+             * CertificateAlert source.
+             * @member {string} source
+             * @memberof sigil.v1.CertificateAlert
+             * @instance
+             */
+            CertificateAlert.prototype.source = "";
+
+            /**
+             * CertificateAlert serial.
+             * @member {string} serial
+             * @memberof sigil.v1.CertificateAlert
+             * @instance
+             */
+            CertificateAlert.prototype.serial = "";
+
+            /**
+             * CertificateAlert subject.
+             * @member {string} subject
+             * @memberof sigil.v1.CertificateAlert
+             * @instance
+             */
+            CertificateAlert.prototype.subject = "";
+
+            /**
+             * CertificateAlert owner.
+             * @member {string} owner
+             * @memberof sigil.v1.CertificateAlert
+             * @instance
+             */
+            CertificateAlert.prototype.owner = "";
+
+            /**
+             * CertificateAlert notAfterUnixMs.
+             * @member {number} notAfterUnixMs
+             * @memberof sigil.v1.CertificateAlert
+             * @instance
+             */
+            CertificateAlert.prototype.notAfterUnixMs = 0;
+
+            /**
+             * CertificateAlert message.
+             * @member {string} message
+             * @memberof sigil.v1.CertificateAlert
+             * @instance
+             */
+            CertificateAlert.prototype.message = "";
+
+            /**
+             * CertificateAlert raisedAtUnixMs.
+             * @member {number} raisedAtUnixMs
+             * @memberof sigil.v1.CertificateAlert
+             * @instance
+             */
+            CertificateAlert.prototype.raisedAtUnixMs = 0;
+
+            /**
+             * 0 while open.
+             * @member {number} resolvedAtUnixMs
+             * @memberof sigil.v1.CertificateAlert
+             * @instance
+             */
+            CertificateAlert.prototype.resolvedAtUnixMs = 0;
+
+            /**
+             * CertificateAlert resolution.
+             * @member {string} resolution
+             * @memberof sigil.v1.CertificateAlert
+             * @instance
+             */
+            CertificateAlert.prototype.resolution = "";
+
+            /**
+             * CertificateAlert deliveries.
+             * @member {Array.<sigil.v1.AlertDelivery.$Properties>} deliveries
+             * @memberof sigil.v1.CertificateAlert
+             * @instance
+             */
+            CertificateAlert.prototype.deliveries = $util.emptyArray;
+
+            /**
+             * Creates a new CertificateAlert instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.CertificateAlert
+             * @static
+             * @param {sigil.v1.CertificateAlert.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.CertificateAlert} CertificateAlert instance
+             * @type {{
+             *   (properties: sigil.v1.CertificateAlert.$Shape): sigil.v1.CertificateAlert & sigil.v1.CertificateAlert.$Shape;
+             *   (properties?: sigil.v1.CertificateAlert.$Properties): sigil.v1.CertificateAlert;
+             * }}
+             */
+            CertificateAlert.create = function(properties) {
+                return new CertificateAlert(properties);
+            };
+
+            /**
+             * Encodes the specified CertificateAlert message. Does not implicitly {@link sigil.v1.CertificateAlert.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.CertificateAlert
+             * @static
+             * @param {sigil.v1.CertificateAlert.$Properties} message CertificateAlert message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            CertificateAlert.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.alertId != null && $Object.hasOwnProperty.call(message, "alertId") && message.alertId !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.alertId);
+                if (message.certificateId != null && $Object.hasOwnProperty.call(message, "certificateId") && message.certificateId !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.certificateId);
+                if (message.threshold != null && $Object.hasOwnProperty.call(message, "threshold") && message.threshold !== "")
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.threshold);
+                if (message.severity != null && $Object.hasOwnProperty.call(message, "severity") && message.severity !== "")
+                    writer.uint32(/* id 4, wireType 2 =*/34).string(message.severity);
+                if (message.source != null && $Object.hasOwnProperty.call(message, "source") && message.source !== "")
+                    writer.uint32(/* id 5, wireType 2 =*/42).string(message.source);
+                if (message.serial != null && $Object.hasOwnProperty.call(message, "serial") && message.serial !== "")
+                    writer.uint32(/* id 6, wireType 2 =*/50).string(message.serial);
+                if (message.subject != null && $Object.hasOwnProperty.call(message, "subject") && message.subject !== "")
+                    writer.uint32(/* id 7, wireType 2 =*/58).string(message.subject);
+                if (message.owner != null && $Object.hasOwnProperty.call(message, "owner") && message.owner !== "")
+                    writer.uint32(/* id 8, wireType 2 =*/66).string(message.owner);
+                if (message.notAfterUnixMs != null && $Object.hasOwnProperty.call(message, "notAfterUnixMs") && (typeof message.notAfterUnixMs === "object" ? message.notAfterUnixMs.low || message.notAfterUnixMs.high : message.notAfterUnixMs !== 0))
+                    writer.uint32(/* id 9, wireType 0 =*/72).int64(message.notAfterUnixMs);
+                if (message.message != null && $Object.hasOwnProperty.call(message, "message") && message.message !== "")
+                    writer.uint32(/* id 10, wireType 2 =*/82).string(message.message);
+                if (message.raisedAtUnixMs != null && $Object.hasOwnProperty.call(message, "raisedAtUnixMs") && (typeof message.raisedAtUnixMs === "object" ? message.raisedAtUnixMs.low || message.raisedAtUnixMs.high : message.raisedAtUnixMs !== 0))
+                    writer.uint32(/* id 11, wireType 0 =*/88).int64(message.raisedAtUnixMs);
+                if (message.resolvedAtUnixMs != null && $Object.hasOwnProperty.call(message, "resolvedAtUnixMs") && (typeof message.resolvedAtUnixMs === "object" ? message.resolvedAtUnixMs.low || message.resolvedAtUnixMs.high : message.resolvedAtUnixMs !== 0))
+                    writer.uint32(/* id 12, wireType 0 =*/96).int64(message.resolvedAtUnixMs);
+                if (message.resolution != null && $Object.hasOwnProperty.call(message, "resolution") && message.resolution !== "")
+                    writer.uint32(/* id 13, wireType 2 =*/106).string(message.resolution);
+                if (message.deliveries != null && message.deliveries.length)
+                    for (let i = 0; i < message.deliveries.length; ++i)
+                        $root.sigil.v1.AlertDelivery.encode(message.deliveries[i], writer.uint32(/* id 14, wireType 2 =*/114).fork(), _depth + 1).ldelim();
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified CertificateAlert message, length delimited. Does not implicitly {@link sigil.v1.CertificateAlert.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.CertificateAlert
+             * @static
+             * @param {sigil.v1.CertificateAlert.$Properties} message CertificateAlert message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            CertificateAlert.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a CertificateAlert message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.CertificateAlert
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.CertificateAlert & sigil.v1.CertificateAlert.$Shape} CertificateAlert
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            CertificateAlert.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.CertificateAlert();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.alertId = value;
+                            else
+                                delete message.alertId;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.certificateId = value;
+                            else
+                                delete message.certificateId;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.threshold = value;
+                            else
+                                delete message.threshold;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.severity = value;
+                            else
+                                delete message.severity;
+                            continue;
+                        }
+                    case 5: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.source = value;
+                            else
+                                delete message.source;
+                            continue;
+                        }
+                    case 6: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.serial = value;
+                            else
+                                delete message.serial;
+                            continue;
+                        }
+                    case 7: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.subject = value;
+                            else
+                                delete message.subject;
+                            continue;
+                        }
+                    case 8: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.owner = value;
+                            else
+                                delete message.owner;
+                            continue;
+                        }
+                    case 9: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+                                message.notAfterUnixMs = value;
+                            else
+                                delete message.notAfterUnixMs;
+                            continue;
+                        }
+                    case 10: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.message = value;
+                            else
+                                delete message.message;
+                            continue;
+                        }
+                    case 11: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+                                message.raisedAtUnixMs = value;
+                            else
+                                delete message.raisedAtUnixMs;
+                            continue;
+                        }
+                    case 12: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+                                message.resolvedAtUnixMs = value;
+                            else
+                                delete message.resolvedAtUnixMs;
+                            continue;
+                        }
+                    case 13: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.resolution = value;
+                            else
+                                delete message.resolution;
+                            continue;
+                        }
+                    case 14: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.deliveries && message.deliveries.length))
+                                message.deliveries = [];
+                            message.deliveries.push($root.sigil.v1.AlertDelivery.decode(reader, reader.size(), $undefined, _depth + 1));
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a CertificateAlert message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.CertificateAlert
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.CertificateAlert & sigil.v1.CertificateAlert.$Shape} CertificateAlert
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            CertificateAlert.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a CertificateAlert message.
+             * @function verify
+             * @memberof sigil.v1.CertificateAlert
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            CertificateAlert.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.alertId != null && $Object.hasOwnProperty.call(message, "alertId"))
+                    if (!$util.isString(message.alertId))
+                        return "alertId: string expected";
+                if (message.certificateId != null && $Object.hasOwnProperty.call(message, "certificateId"))
+                    if (!$util.isString(message.certificateId))
+                        return "certificateId: string expected";
+                if (message.threshold != null && $Object.hasOwnProperty.call(message, "threshold"))
+                    if (!$util.isString(message.threshold))
+                        return "threshold: string expected";
+                if (message.severity != null && $Object.hasOwnProperty.call(message, "severity"))
+                    if (!$util.isString(message.severity))
+                        return "severity: string expected";
+                if (message.source != null && $Object.hasOwnProperty.call(message, "source"))
+                    if (!$util.isString(message.source))
+                        return "source: string expected";
+                if (message.serial != null && $Object.hasOwnProperty.call(message, "serial"))
+                    if (!$util.isString(message.serial))
+                        return "serial: string expected";
+                if (message.subject != null && $Object.hasOwnProperty.call(message, "subject"))
+                    if (!$util.isString(message.subject))
+                        return "subject: string expected";
+                if (message.owner != null && $Object.hasOwnProperty.call(message, "owner"))
+                    if (!$util.isString(message.owner))
+                        return "owner: string expected";
+                if (message.notAfterUnixMs != null && $Object.hasOwnProperty.call(message, "notAfterUnixMs"))
+                    if (!$util.isInteger(message.notAfterUnixMs) && !(message.notAfterUnixMs && $util.isInteger(message.notAfterUnixMs.low) && $util.isInteger(message.notAfterUnixMs.high)))
+                        return "notAfterUnixMs: integer|Long expected";
+                if (message.message != null && $Object.hasOwnProperty.call(message, "message"))
+                    if (!$util.isString(message.message))
+                        return "message: string expected";
+                if (message.raisedAtUnixMs != null && $Object.hasOwnProperty.call(message, "raisedAtUnixMs"))
+                    if (!$util.isInteger(message.raisedAtUnixMs) && !(message.raisedAtUnixMs && $util.isInteger(message.raisedAtUnixMs.low) && $util.isInteger(message.raisedAtUnixMs.high)))
+                        return "raisedAtUnixMs: integer|Long expected";
+                if (message.resolvedAtUnixMs != null && $Object.hasOwnProperty.call(message, "resolvedAtUnixMs"))
+                    if (!$util.isInteger(message.resolvedAtUnixMs) && !(message.resolvedAtUnixMs && $util.isInteger(message.resolvedAtUnixMs.low) && $util.isInteger(message.resolvedAtUnixMs.high)))
+                        return "resolvedAtUnixMs: integer|Long expected";
+                if (message.resolution != null && $Object.hasOwnProperty.call(message, "resolution"))
+                    if (!$util.isString(message.resolution))
+                        return "resolution: string expected";
+                if (message.deliveries != null && $Object.hasOwnProperty.call(message, "deliveries")) {
+                    if (!$Array.isArray(message.deliveries))
+                        return "deliveries: array expected";
+                    for (let i = 0; i < message.deliveries.length; ++i) {
+                        let error = $root.sigil.v1.AlertDelivery.verify(message.deliveries[i], _depth + 1);
+                        if (error)
+                            return "deliveries." + error;
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a CertificateAlert message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.CertificateAlert
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.CertificateAlert} CertificateAlert
+             */
+            CertificateAlert.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.CertificateAlert)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.CertificateAlert: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.CertificateAlert();
+                if (object.alertId != null)
+                    if (typeof object.alertId !== "string" || object.alertId.length)
+                        message.alertId = $String(object.alertId);
+                if (object.certificateId != null)
+                    if (typeof object.certificateId !== "string" || object.certificateId.length)
+                        message.certificateId = $String(object.certificateId);
+                if (object.threshold != null)
+                    if (typeof object.threshold !== "string" || object.threshold.length)
+                        message.threshold = $String(object.threshold);
+                if (object.severity != null)
+                    if (typeof object.severity !== "string" || object.severity.length)
+                        message.severity = $String(object.severity);
+                if (object.source != null)
+                    if (typeof object.source !== "string" || object.source.length)
+                        message.source = $String(object.source);
+                if (object.serial != null)
+                    if (typeof object.serial !== "string" || object.serial.length)
+                        message.serial = $String(object.serial);
+                if (object.subject != null)
+                    if (typeof object.subject !== "string" || object.subject.length)
+                        message.subject = $String(object.subject);
+                if (object.owner != null)
+                    if (typeof object.owner !== "string" || object.owner.length)
+                        message.owner = $String(object.owner);
+                if (object.notAfterUnixMs != null)
+                    if (typeof object.notAfterUnixMs === "object" ? object.notAfterUnixMs.low || object.notAfterUnixMs.high : $Number(object.notAfterUnixMs) !== 0)
+                        if ($util.Long)
+                            message.notAfterUnixMs = $util.Long.fromValue(object.notAfterUnixMs, false);
+                        else if (typeof object.notAfterUnixMs === "string")
+                            message.notAfterUnixMs = $parseInt(object.notAfterUnixMs, 10);
+                        else if (typeof object.notAfterUnixMs === "number")
+                            message.notAfterUnixMs = object.notAfterUnixMs;
+                        else if (typeof object.notAfterUnixMs === "object")
+                            message.notAfterUnixMs = new $util.LongBits(object.notAfterUnixMs.low >>> 0, object.notAfterUnixMs.high >>> 0).toNumber();
+                if (object.message != null)
+                    if (typeof object.message !== "string" || object.message.length)
+                        message.message = $String(object.message);
+                if (object.raisedAtUnixMs != null)
+                    if (typeof object.raisedAtUnixMs === "object" ? object.raisedAtUnixMs.low || object.raisedAtUnixMs.high : $Number(object.raisedAtUnixMs) !== 0)
+                        if ($util.Long)
+                            message.raisedAtUnixMs = $util.Long.fromValue(object.raisedAtUnixMs, false);
+                        else if (typeof object.raisedAtUnixMs === "string")
+                            message.raisedAtUnixMs = $parseInt(object.raisedAtUnixMs, 10);
+                        else if (typeof object.raisedAtUnixMs === "number")
+                            message.raisedAtUnixMs = object.raisedAtUnixMs;
+                        else if (typeof object.raisedAtUnixMs === "object")
+                            message.raisedAtUnixMs = new $util.LongBits(object.raisedAtUnixMs.low >>> 0, object.raisedAtUnixMs.high >>> 0).toNumber();
+                if (object.resolvedAtUnixMs != null)
+                    if (typeof object.resolvedAtUnixMs === "object" ? object.resolvedAtUnixMs.low || object.resolvedAtUnixMs.high : $Number(object.resolvedAtUnixMs) !== 0)
+                        if ($util.Long)
+                            message.resolvedAtUnixMs = $util.Long.fromValue(object.resolvedAtUnixMs, false);
+                        else if (typeof object.resolvedAtUnixMs === "string")
+                            message.resolvedAtUnixMs = $parseInt(object.resolvedAtUnixMs, 10);
+                        else if (typeof object.resolvedAtUnixMs === "number")
+                            message.resolvedAtUnixMs = object.resolvedAtUnixMs;
+                        else if (typeof object.resolvedAtUnixMs === "object")
+                            message.resolvedAtUnixMs = new $util.LongBits(object.resolvedAtUnixMs.low >>> 0, object.resolvedAtUnixMs.high >>> 0).toNumber();
+                if (object.resolution != null)
+                    if (typeof object.resolution !== "string" || object.resolution.length)
+                        message.resolution = $String(object.resolution);
+                if (object.deliveries) {
+                    if (!$Array.isArray(object.deliveries))
+                        throw $TypeError(".sigil.v1.CertificateAlert.deliveries: array expected");
+                    message.deliveries = $Array(object.deliveries.length);
+                    for (let i = 0; i < object.deliveries.length; ++i) {
+                        if (!$util.isObject(object.deliveries[i]))
+                            throw $TypeError(".sigil.v1.CertificateAlert.deliveries: object expected");
+                        message.deliveries[i] = $root.sigil.v1.AlertDelivery.fromObject(object.deliveries[i], _depth + 1);
+                    }
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a CertificateAlert message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.CertificateAlert
+             * @static
+             * @param {sigil.v1.CertificateAlert} message CertificateAlert
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            CertificateAlert.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.deliveries = [];
+                if (options.defaults) {
+                    object.alertId = "";
+                    object.certificateId = "";
+                    object.threshold = "";
+                    object.severity = "";
+                    object.source = "";
+                    object.serial = "";
+                    object.subject = "";
+                    object.owner = "";
+                    object.notAfterUnixMs = 0;
+                    object.message = "";
+                    object.raisedAtUnixMs = 0;
+                    object.resolvedAtUnixMs = 0;
+                    object.resolution = "";
+                }
+                if (message.alertId != null && $Object.hasOwnProperty.call(message, "alertId"))
+                    object.alertId = message.alertId;
+                if (message.certificateId != null && $Object.hasOwnProperty.call(message, "certificateId"))
+                    object.certificateId = message.certificateId;
+                if (message.threshold != null && $Object.hasOwnProperty.call(message, "threshold"))
+                    object.threshold = message.threshold;
+                if (message.severity != null && $Object.hasOwnProperty.call(message, "severity"))
+                    object.severity = message.severity;
+                if (message.source != null && $Object.hasOwnProperty.call(message, "source"))
+                    object.source = message.source;
+                if (message.serial != null && $Object.hasOwnProperty.call(message, "serial"))
+                    object.serial = message.serial;
+                if (message.subject != null && $Object.hasOwnProperty.call(message, "subject"))
+                    object.subject = message.subject;
+                if (message.owner != null && $Object.hasOwnProperty.call(message, "owner"))
+                    object.owner = message.owner;
+                if (message.notAfterUnixMs != null && $Object.hasOwnProperty.call(message, "notAfterUnixMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.notAfterUnixMs = typeof message.notAfterUnixMs === "number" ? $BigInt(message.notAfterUnixMs) : $util.Long.fromBits(message.notAfterUnixMs.low >>> 0, message.notAfterUnixMs.high >>> 0, false).toBigInt();
+                    else if (typeof message.notAfterUnixMs === "number")
+                        object.notAfterUnixMs = options.longs === $String ? $String(message.notAfterUnixMs) : message.notAfterUnixMs;
+                    else
+                        object.notAfterUnixMs = options.longs === $String ? $util.Long.prototype.toString.call(message.notAfterUnixMs) : options.longs === $Number ? new $util.LongBits(message.notAfterUnixMs.low >>> 0, message.notAfterUnixMs.high >>> 0).toNumber() : message.notAfterUnixMs;
+                if (message.message != null && $Object.hasOwnProperty.call(message, "message"))
+                    object.message = message.message;
+                if (message.raisedAtUnixMs != null && $Object.hasOwnProperty.call(message, "raisedAtUnixMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.raisedAtUnixMs = typeof message.raisedAtUnixMs === "number" ? $BigInt(message.raisedAtUnixMs) : $util.Long.fromBits(message.raisedAtUnixMs.low >>> 0, message.raisedAtUnixMs.high >>> 0, false).toBigInt();
+                    else if (typeof message.raisedAtUnixMs === "number")
+                        object.raisedAtUnixMs = options.longs === $String ? $String(message.raisedAtUnixMs) : message.raisedAtUnixMs;
+                    else
+                        object.raisedAtUnixMs = options.longs === $String ? $util.Long.prototype.toString.call(message.raisedAtUnixMs) : options.longs === $Number ? new $util.LongBits(message.raisedAtUnixMs.low >>> 0, message.raisedAtUnixMs.high >>> 0).toNumber() : message.raisedAtUnixMs;
+                if (message.resolvedAtUnixMs != null && $Object.hasOwnProperty.call(message, "resolvedAtUnixMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.resolvedAtUnixMs = typeof message.resolvedAtUnixMs === "number" ? $BigInt(message.resolvedAtUnixMs) : $util.Long.fromBits(message.resolvedAtUnixMs.low >>> 0, message.resolvedAtUnixMs.high >>> 0, false).toBigInt();
+                    else if (typeof message.resolvedAtUnixMs === "number")
+                        object.resolvedAtUnixMs = options.longs === $String ? $String(message.resolvedAtUnixMs) : message.resolvedAtUnixMs;
+                    else
+                        object.resolvedAtUnixMs = options.longs === $String ? $util.Long.prototype.toString.call(message.resolvedAtUnixMs) : options.longs === $Number ? new $util.LongBits(message.resolvedAtUnixMs.low >>> 0, message.resolvedAtUnixMs.high >>> 0).toNumber() : message.resolvedAtUnixMs;
+                if (message.resolution != null && $Object.hasOwnProperty.call(message, "resolution"))
+                    object.resolution = message.resolution;
+                if (message.deliveries && message.deliveries.length) {
+                    object.deliveries = $Array(message.deliveries.length);
+                    for (let j = 0; j < message.deliveries.length; ++j)
+                        object.deliveries[j] = $root.sigil.v1.AlertDelivery.toObject(message.deliveries[j], options, _depth + 1);
+                }
+                return object;
+            };
+
+            /**
+             * Converts this CertificateAlert to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.CertificateAlert
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            CertificateAlert.prototype.toJSON = function() {
+                return CertificateAlert.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for CertificateAlert
+             * @function getTypeUrl
+             * @memberof sigil.v1.CertificateAlert
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            CertificateAlert.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.CertificateAlert";
+            };
+
+            return CertificateAlert;
+        })();
+
+        v1.AlertDelivery = (function() {
+
+            /**
+             * Properties of an AlertDelivery.
+             * @typedef {Object} sigil.v1.AlertDelivery.$Properties
+             * @property {string|null} [event] AlertDelivery event
+             * @property {string|null} [channel] AlertDelivery channel
+             * @property {string|null} [target] AlertDelivery target
+             * @property {number|null} [attempt] AlertDelivery attempt
+             * @property {number|null} [attemptedAtUnixMs] AlertDelivery attemptedAtUnixMs
+             * @property {string|null} [outcome] AlertDelivery outcome
+             * @property {string|null} [detail] AlertDelivery detail
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an AlertDelivery.
+             * @memberof sigil.v1
+             * @interface IAlertDelivery
+             * @augments sigil.v1.AlertDelivery.$Properties
+             * @deprecated Use sigil.v1.AlertDelivery.$Properties instead.
+             */
+
+            /**
+             * Shape of an AlertDelivery.
+             * @typedef {sigil.v1.AlertDelivery.$Properties} sigil.v1.AlertDelivery.$Shape
+             */
+
+            /**
+             * Constructs a new AlertDelivery.
+             * @memberof sigil.v1
+             * @classdesc Represents an AlertDelivery.
+             * @constructor
+             * @param {sigil.v1.AlertDelivery.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const AlertDelivery = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * AlertDelivery event.
+             * @member {string} event
+             * @memberof sigil.v1.AlertDelivery
+             * @instance
+             */
+            AlertDelivery.prototype.event = "";
+
+            /**
+             * AlertDelivery channel.
+             * @member {string} channel
+             * @memberof sigil.v1.AlertDelivery
+             * @instance
+             */
+            AlertDelivery.prototype.channel = "";
+
+            /**
+             * AlertDelivery target.
+             * @member {string} target
+             * @memberof sigil.v1.AlertDelivery
+             * @instance
+             */
+            AlertDelivery.prototype.target = "";
+
+            /**
+             * AlertDelivery attempt.
+             * @member {number} attempt
+             * @memberof sigil.v1.AlertDelivery
+             * @instance
+             */
+            AlertDelivery.prototype.attempt = 0;
+
+            /**
+             * AlertDelivery attemptedAtUnixMs.
+             * @member {number} attemptedAtUnixMs
+             * @memberof sigil.v1.AlertDelivery
+             * @instance
+             */
+            AlertDelivery.prototype.attemptedAtUnixMs = 0;
+
+            /**
+             * AlertDelivery outcome.
+             * @member {string} outcome
+             * @memberof sigil.v1.AlertDelivery
+             * @instance
+             */
+            AlertDelivery.prototype.outcome = "";
+
+            /**
+             * AlertDelivery detail.
+             * @member {string} detail
+             * @memberof sigil.v1.AlertDelivery
+             * @instance
+             */
+            AlertDelivery.prototype.detail = "";
+
+            /**
+             * Creates a new AlertDelivery instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.AlertDelivery
+             * @static
+             * @param {sigil.v1.AlertDelivery.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.AlertDelivery} AlertDelivery instance
+             * @type {{
+             *   (properties: sigil.v1.AlertDelivery.$Shape): sigil.v1.AlertDelivery & sigil.v1.AlertDelivery.$Shape;
+             *   (properties?: sigil.v1.AlertDelivery.$Properties): sigil.v1.AlertDelivery;
+             * }}
+             */
+            AlertDelivery.create = function(properties) {
+                return new AlertDelivery(properties);
+            };
+
+            /**
+             * Encodes the specified AlertDelivery message. Does not implicitly {@link sigil.v1.AlertDelivery.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.AlertDelivery
+             * @static
+             * @param {sigil.v1.AlertDelivery.$Properties} message AlertDelivery message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AlertDelivery.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.event != null && $Object.hasOwnProperty.call(message, "event") && message.event !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.event);
+                if (message.channel != null && $Object.hasOwnProperty.call(message, "channel") && message.channel !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.channel);
+                if (message.target != null && $Object.hasOwnProperty.call(message, "target") && message.target !== "")
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.target);
+                if (message.attempt != null && $Object.hasOwnProperty.call(message, "attempt") && message.attempt !== 0)
+                    writer.uint32(/* id 4, wireType 0 =*/32).uint32(message.attempt);
+                if (message.attemptedAtUnixMs != null && $Object.hasOwnProperty.call(message, "attemptedAtUnixMs") && (typeof message.attemptedAtUnixMs === "object" ? message.attemptedAtUnixMs.low || message.attemptedAtUnixMs.high : message.attemptedAtUnixMs !== 0))
+                    writer.uint32(/* id 5, wireType 0 =*/40).int64(message.attemptedAtUnixMs);
+                if (message.outcome != null && $Object.hasOwnProperty.call(message, "outcome") && message.outcome !== "")
+                    writer.uint32(/* id 6, wireType 2 =*/50).string(message.outcome);
+                if (message.detail != null && $Object.hasOwnProperty.call(message, "detail") && message.detail !== "")
+                    writer.uint32(/* id 7, wireType 2 =*/58).string(message.detail);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified AlertDelivery message, length delimited. Does not implicitly {@link sigil.v1.AlertDelivery.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.AlertDelivery
+             * @static
+             * @param {sigil.v1.AlertDelivery.$Properties} message AlertDelivery message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AlertDelivery.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an AlertDelivery message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.AlertDelivery
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.AlertDelivery & sigil.v1.AlertDelivery.$Shape} AlertDelivery
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AlertDelivery.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.AlertDelivery();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.event = value;
+                            else
+                                delete message.event;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.channel = value;
+                            else
+                                delete message.channel;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.target = value;
+                            else
+                                delete message.target;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.attempt = value;
+                            else
+                                delete message.attempt;
+                            continue;
+                        }
+                    case 5: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+                                message.attemptedAtUnixMs = value;
+                            else
+                                delete message.attemptedAtUnixMs;
+                            continue;
+                        }
+                    case 6: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.outcome = value;
+                            else
+                                delete message.outcome;
+                            continue;
+                        }
+                    case 7: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.detail = value;
+                            else
+                                delete message.detail;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes an AlertDelivery message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.AlertDelivery
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.AlertDelivery & sigil.v1.AlertDelivery.$Shape} AlertDelivery
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AlertDelivery.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an AlertDelivery message.
+             * @function verify
+             * @memberof sigil.v1.AlertDelivery
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            AlertDelivery.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.event != null && $Object.hasOwnProperty.call(message, "event"))
+                    if (!$util.isString(message.event))
+                        return "event: string expected";
+                if (message.channel != null && $Object.hasOwnProperty.call(message, "channel"))
+                    if (!$util.isString(message.channel))
+                        return "channel: string expected";
+                if (message.target != null && $Object.hasOwnProperty.call(message, "target"))
+                    if (!$util.isString(message.target))
+                        return "target: string expected";
+                if (message.attempt != null && $Object.hasOwnProperty.call(message, "attempt"))
+                    if (!$util.isInteger(message.attempt))
+                        return "attempt: integer expected";
+                if (message.attemptedAtUnixMs != null && $Object.hasOwnProperty.call(message, "attemptedAtUnixMs"))
+                    if (!$util.isInteger(message.attemptedAtUnixMs) && !(message.attemptedAtUnixMs && $util.isInteger(message.attemptedAtUnixMs.low) && $util.isInteger(message.attemptedAtUnixMs.high)))
+                        return "attemptedAtUnixMs: integer|Long expected";
+                if (message.outcome != null && $Object.hasOwnProperty.call(message, "outcome"))
+                    if (!$util.isString(message.outcome))
+                        return "outcome: string expected";
+                if (message.detail != null && $Object.hasOwnProperty.call(message, "detail"))
+                    if (!$util.isString(message.detail))
+                        return "detail: string expected";
+                return null;
+            };
+
+            /**
+             * Creates an AlertDelivery message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.AlertDelivery
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.AlertDelivery} AlertDelivery
+             */
+            AlertDelivery.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.AlertDelivery)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.AlertDelivery: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.AlertDelivery();
+                if (object.event != null)
+                    if (typeof object.event !== "string" || object.event.length)
+                        message.event = $String(object.event);
+                if (object.channel != null)
+                    if (typeof object.channel !== "string" || object.channel.length)
+                        message.channel = $String(object.channel);
+                if (object.target != null)
+                    if (typeof object.target !== "string" || object.target.length)
+                        message.target = $String(object.target);
+                if (object.attempt != null)
+                    if ($Number(object.attempt) !== 0)
+                        message.attempt = object.attempt >>> 0;
+                if (object.attemptedAtUnixMs != null)
+                    if (typeof object.attemptedAtUnixMs === "object" ? object.attemptedAtUnixMs.low || object.attemptedAtUnixMs.high : $Number(object.attemptedAtUnixMs) !== 0)
+                        if ($util.Long)
+                            message.attemptedAtUnixMs = $util.Long.fromValue(object.attemptedAtUnixMs, false);
+                        else if (typeof object.attemptedAtUnixMs === "string")
+                            message.attemptedAtUnixMs = $parseInt(object.attemptedAtUnixMs, 10);
+                        else if (typeof object.attemptedAtUnixMs === "number")
+                            message.attemptedAtUnixMs = object.attemptedAtUnixMs;
+                        else if (typeof object.attemptedAtUnixMs === "object")
+                            message.attemptedAtUnixMs = new $util.LongBits(object.attemptedAtUnixMs.low >>> 0, object.attemptedAtUnixMs.high >>> 0).toNumber();
+                if (object.outcome != null)
+                    if (typeof object.outcome !== "string" || object.outcome.length)
+                        message.outcome = $String(object.outcome);
+                if (object.detail != null)
+                    if (typeof object.detail !== "string" || object.detail.length)
+                        message.detail = $String(object.detail);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an AlertDelivery message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.AlertDelivery
+             * @static
+             * @param {sigil.v1.AlertDelivery} message AlertDelivery
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            AlertDelivery.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.event = "";
+                    object.channel = "";
+                    object.target = "";
+                    object.attempt = 0;
+                    object.attemptedAtUnixMs = 0;
+                    object.outcome = "";
+                    object.detail = "";
+                }
+                if (message.event != null && $Object.hasOwnProperty.call(message, "event"))
+                    object.event = message.event;
+                if (message.channel != null && $Object.hasOwnProperty.call(message, "channel"))
+                    object.channel = message.channel;
+                if (message.target != null && $Object.hasOwnProperty.call(message, "target"))
+                    object.target = message.target;
+                if (message.attempt != null && $Object.hasOwnProperty.call(message, "attempt"))
+                    object.attempt = message.attempt;
+                if (message.attemptedAtUnixMs != null && $Object.hasOwnProperty.call(message, "attemptedAtUnixMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.attemptedAtUnixMs = typeof message.attemptedAtUnixMs === "number" ? $BigInt(message.attemptedAtUnixMs) : $util.Long.fromBits(message.attemptedAtUnixMs.low >>> 0, message.attemptedAtUnixMs.high >>> 0, false).toBigInt();
+                    else if (typeof message.attemptedAtUnixMs === "number")
+                        object.attemptedAtUnixMs = options.longs === $String ? $String(message.attemptedAtUnixMs) : message.attemptedAtUnixMs;
+                    else
+                        object.attemptedAtUnixMs = options.longs === $String ? $util.Long.prototype.toString.call(message.attemptedAtUnixMs) : options.longs === $Number ? new $util.LongBits(message.attemptedAtUnixMs.low >>> 0, message.attemptedAtUnixMs.high >>> 0).toNumber() : message.attemptedAtUnixMs;
+                if (message.outcome != null && $Object.hasOwnProperty.call(message, "outcome"))
+                    object.outcome = message.outcome;
+                if (message.detail != null && $Object.hasOwnProperty.call(message, "detail"))
+                    object.detail = message.detail;
+                return object;
+            };
+
+            /**
+             * Converts this AlertDelivery to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.AlertDelivery
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            AlertDelivery.prototype.toJSON = function() {
+                return AlertDelivery.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for AlertDelivery
+             * @function getTypeUrl
+             * @memberof sigil.v1.AlertDelivery
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            AlertDelivery.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.AlertDelivery";
+            };
+
+            return AlertDelivery;
+        })();
+
         v1.IssueSigningCertificateRequest = (function() {
 
             /**
@@ -16265,6 +21811,8 @@ export const sigil = $root.sigil = (() => {
              * @property {Array.<Uint8Array>|null} [roots] DER root certificates.
              * @property {number|null} [bundleSequence] BundleUpdate bundleSequence
              * @property {number|null} [refreshHintSeconds] BundleUpdate refreshHintSeconds
+             * @property {Uint8Array|null} [spiffeBundle] The SPIFFE bundle document (JWKS JSON: x509-svid and jwt-svid keys), so JWT keys travel with the roots; empty
+             * from a control plane without JWT keys.
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -16322,6 +21870,15 @@ export const sigil = $root.sigil = (() => {
             BundleUpdate.prototype.refreshHintSeconds = 0;
 
             /**
+             * The SPIFFE bundle document (JWKS JSON: x509-svid and jwt-svid keys), so JWT keys travel with the roots; empty
+             * from a control plane without JWT keys.
+             * @member {Uint8Array} spiffeBundle
+             * @memberof sigil.v1.BundleUpdate
+             * @instance
+             */
+            BundleUpdate.prototype.spiffeBundle = $util.newBuffer([]);
+
+            /**
              * Creates a new BundleUpdate instance using the specified properties.
              * @function create
              * @memberof sigil.v1.BundleUpdate
@@ -16360,6 +21917,8 @@ export const sigil = $root.sigil = (() => {
                     writer.uint32(/* id 2, wireType 0 =*/16).uint64(message.bundleSequence);
                 if (message.refreshHintSeconds != null && $Object.hasOwnProperty.call(message, "refreshHintSeconds") && message.refreshHintSeconds !== 0)
                     writer.uint32(/* id 3, wireType 0 =*/24).uint32(message.refreshHintSeconds);
+                if (message.spiffeBundle != null && $Object.hasOwnProperty.call(message, "spiffeBundle") && message.spiffeBundle.length)
+                    writer.uint32(/* id 4, wireType 2 =*/34).bytes(message.spiffeBundle);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -16443,6 +22002,15 @@ export const sigil = $root.sigil = (() => {
                                 delete message.refreshHintSeconds;
                             continue;
                         }
+                    case 4: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.spiffeBundle = value;
+                            else
+                                delete message.spiffeBundle;
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -16504,6 +22072,9 @@ export const sigil = $root.sigil = (() => {
                 if (message.refreshHintSeconds != null && $Object.hasOwnProperty.call(message, "refreshHintSeconds"))
                     if (!$util.isInteger(message.refreshHintSeconds))
                         return "refreshHintSeconds: integer expected";
+                if (message.spiffeBundle != null && $Object.hasOwnProperty.call(message, "spiffeBundle"))
+                    if (!(message.spiffeBundle && typeof message.spiffeBundle.length === "number" || $util.isString(message.spiffeBundle)))
+                        return "spiffeBundle: buffer expected";
                 return null;
             };
 
@@ -16548,6 +22119,12 @@ export const sigil = $root.sigil = (() => {
                 if (object.refreshHintSeconds != null)
                     if ($Number(object.refreshHintSeconds) !== 0)
                         message.refreshHintSeconds = object.refreshHintSeconds >>> 0;
+                if (object.spiffeBundle != null)
+                    if (object.spiffeBundle.length)
+                        if (typeof object.spiffeBundle === "string")
+                            $util.base64.decode(object.spiffeBundle, message.spiffeBundle = $util.newBuffer($util.base64.length(object.spiffeBundle)), 0);
+                        else if (object.spiffeBundle.length >= 0)
+                            message.spiffeBundle = object.spiffeBundle;
                 return message;
             };
 
@@ -16573,6 +22150,13 @@ export const sigil = $root.sigil = (() => {
                 if (options.defaults) {
                     object.bundleSequence = 0;
                     object.refreshHintSeconds = 0;
+                    if (options.bytes === $String)
+                        object.spiffeBundle = "";
+                    else {
+                        object.spiffeBundle = [];
+                        if (options.bytes !== $Array)
+                            object.spiffeBundle = $util.newBuffer(object.spiffeBundle);
+                    }
                 }
                 if (message.roots && message.roots.length) {
                     object.roots = $Array(message.roots.length);
@@ -16588,6 +22172,8 @@ export const sigil = $root.sigil = (() => {
                         object.bundleSequence = options.longs === $String ? $util.Long.prototype.toString.call(message.bundleSequence) : options.longs === $Number ? new $util.LongBits(message.bundleSequence.low >>> 0, message.bundleSequence.high >>> 0).toNumber(true) : message.bundleSequence;
                 if (message.refreshHintSeconds != null && $Object.hasOwnProperty.call(message, "refreshHintSeconds"))
                     object.refreshHintSeconds = message.refreshHintSeconds;
+                if (message.spiffeBundle != null && $Object.hasOwnProperty.call(message, "spiffeBundle"))
+                    object.spiffeBundle = options.bytes === $String ? $util.base64.encode(message.spiffeBundle, 0, message.spiffeBundle.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.spiffeBundle) : message.spiffeBundle;
                 return object;
             };
 
@@ -17370,6 +22956,924 @@ export const sigil = $root.sigil = (() => {
             };
 
             return PolicyUpdate;
+        })();
+
+        v1.IssueWorkloadSvidRequest = (function() {
+
+            /**
+             * Properties of an IssueWorkloadSvidRequest.
+             * @typedef {Object} sigil.v1.IssueWorkloadSvidRequest.$Properties
+             * @property {Uint8Array|null} [csr] PKCS#10 certificate signing request, DER, for a key that was never certified.
+             * @property {string|null} [replacesSerial] Serial (lowercase hex) of the workload SVID this one replaces; empty for the first.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an IssueWorkloadSvidRequest.
+             * @memberof sigil.v1
+             * @interface IIssueWorkloadSvidRequest
+             * @augments sigil.v1.IssueWorkloadSvidRequest.$Properties
+             * @deprecated Use sigil.v1.IssueWorkloadSvidRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of an IssueWorkloadSvidRequest.
+             * @typedef {sigil.v1.IssueWorkloadSvidRequest.$Properties} sigil.v1.IssueWorkloadSvidRequest.$Shape
+             */
+
+            /**
+             * Constructs a new IssueWorkloadSvidRequest.
+             * @memberof sigil.v1
+             * @classdesc Represents an IssueWorkloadSvidRequest.
+             * @constructor
+             * @param {sigil.v1.IssueWorkloadSvidRequest.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const IssueWorkloadSvidRequest = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * PKCS#10 certificate signing request, DER, for a key that was never certified.
+             * @member {Uint8Array} csr
+             * @memberof sigil.v1.IssueWorkloadSvidRequest
+             * @instance
+             */
+            IssueWorkloadSvidRequest.prototype.csr = $util.newBuffer([]);
+
+            /**
+             * Serial (lowercase hex) of the workload SVID this one replaces; empty for the first.
+             * @member {string} replacesSerial
+             * @memberof sigil.v1.IssueWorkloadSvidRequest
+             * @instance
+             */
+            IssueWorkloadSvidRequest.prototype.replacesSerial = "";
+
+            /**
+             * Creates a new IssueWorkloadSvidRequest instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.IssueWorkloadSvidRequest
+             * @static
+             * @param {sigil.v1.IssueWorkloadSvidRequest.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.IssueWorkloadSvidRequest} IssueWorkloadSvidRequest instance
+             * @type {{
+             *   (properties: sigil.v1.IssueWorkloadSvidRequest.$Shape): sigil.v1.IssueWorkloadSvidRequest & sigil.v1.IssueWorkloadSvidRequest.$Shape;
+             *   (properties?: sigil.v1.IssueWorkloadSvidRequest.$Properties): sigil.v1.IssueWorkloadSvidRequest;
+             * }}
+             */
+            IssueWorkloadSvidRequest.create = function(properties) {
+                return new IssueWorkloadSvidRequest(properties);
+            };
+
+            /**
+             * Encodes the specified IssueWorkloadSvidRequest message. Does not implicitly {@link sigil.v1.IssueWorkloadSvidRequest.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.IssueWorkloadSvidRequest
+             * @static
+             * @param {sigil.v1.IssueWorkloadSvidRequest.$Properties} message IssueWorkloadSvidRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            IssueWorkloadSvidRequest.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.csr != null && $Object.hasOwnProperty.call(message, "csr") && message.csr.length)
+                    writer.uint32(/* id 1, wireType 2 =*/10).bytes(message.csr);
+                if (message.replacesSerial != null && $Object.hasOwnProperty.call(message, "replacesSerial") && message.replacesSerial !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.replacesSerial);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified IssueWorkloadSvidRequest message, length delimited. Does not implicitly {@link sigil.v1.IssueWorkloadSvidRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.IssueWorkloadSvidRequest
+             * @static
+             * @param {sigil.v1.IssueWorkloadSvidRequest.$Properties} message IssueWorkloadSvidRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            IssueWorkloadSvidRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an IssueWorkloadSvidRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.IssueWorkloadSvidRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.IssueWorkloadSvidRequest & sigil.v1.IssueWorkloadSvidRequest.$Shape} IssueWorkloadSvidRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            IssueWorkloadSvidRequest.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.IssueWorkloadSvidRequest();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.csr = value;
+                            else
+                                delete message.csr;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.replacesSerial = value;
+                            else
+                                delete message.replacesSerial;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes an IssueWorkloadSvidRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.IssueWorkloadSvidRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.IssueWorkloadSvidRequest & sigil.v1.IssueWorkloadSvidRequest.$Shape} IssueWorkloadSvidRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            IssueWorkloadSvidRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an IssueWorkloadSvidRequest message.
+             * @function verify
+             * @memberof sigil.v1.IssueWorkloadSvidRequest
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            IssueWorkloadSvidRequest.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.csr != null && $Object.hasOwnProperty.call(message, "csr"))
+                    if (!(message.csr && typeof message.csr.length === "number" || $util.isString(message.csr)))
+                        return "csr: buffer expected";
+                if (message.replacesSerial != null && $Object.hasOwnProperty.call(message, "replacesSerial"))
+                    if (!$util.isString(message.replacesSerial))
+                        return "replacesSerial: string expected";
+                return null;
+            };
+
+            /**
+             * Creates an IssueWorkloadSvidRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.IssueWorkloadSvidRequest
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.IssueWorkloadSvidRequest} IssueWorkloadSvidRequest
+             */
+            IssueWorkloadSvidRequest.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.IssueWorkloadSvidRequest)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.IssueWorkloadSvidRequest: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.IssueWorkloadSvidRequest();
+                if (object.csr != null)
+                    if (object.csr.length)
+                        if (typeof object.csr === "string")
+                            $util.base64.decode(object.csr, message.csr = $util.newBuffer($util.base64.length(object.csr)), 0);
+                        else if (object.csr.length >= 0)
+                            message.csr = object.csr;
+                if (object.replacesSerial != null)
+                    if (typeof object.replacesSerial !== "string" || object.replacesSerial.length)
+                        message.replacesSerial = $String(object.replacesSerial);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an IssueWorkloadSvidRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.IssueWorkloadSvidRequest
+             * @static
+             * @param {sigil.v1.IssueWorkloadSvidRequest} message IssueWorkloadSvidRequest
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            IssueWorkloadSvidRequest.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    if (options.bytes === $String)
+                        object.csr = "";
+                    else {
+                        object.csr = [];
+                        if (options.bytes !== $Array)
+                            object.csr = $util.newBuffer(object.csr);
+                    }
+                    object.replacesSerial = "";
+                }
+                if (message.csr != null && $Object.hasOwnProperty.call(message, "csr"))
+                    object.csr = options.bytes === $String ? $util.base64.encode(message.csr, 0, message.csr.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.csr) : message.csr;
+                if (message.replacesSerial != null && $Object.hasOwnProperty.call(message, "replacesSerial"))
+                    object.replacesSerial = message.replacesSerial;
+                return object;
+            };
+
+            /**
+             * Converts this IssueWorkloadSvidRequest to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.IssueWorkloadSvidRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            IssueWorkloadSvidRequest.prototype.toJSON = function() {
+                return IssueWorkloadSvidRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for IssueWorkloadSvidRequest
+             * @function getTypeUrl
+             * @memberof sigil.v1.IssueWorkloadSvidRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            IssueWorkloadSvidRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.IssueWorkloadSvidRequest";
+            };
+
+            return IssueWorkloadSvidRequest;
+        })();
+
+        v1.MintJwtSvidRequest = (function() {
+
+            /**
+             * Properties of a MintJwtSvidRequest.
+             * @typedef {Object} sigil.v1.MintJwtSvidRequest.$Properties
+             * @property {Array.<string>|null} [audience] At least one.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a MintJwtSvidRequest.
+             * @memberof sigil.v1
+             * @interface IMintJwtSvidRequest
+             * @augments sigil.v1.MintJwtSvidRequest.$Properties
+             * @deprecated Use sigil.v1.MintJwtSvidRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of a MintJwtSvidRequest.
+             * @typedef {sigil.v1.MintJwtSvidRequest.$Properties} sigil.v1.MintJwtSvidRequest.$Shape
+             */
+
+            /**
+             * Constructs a new MintJwtSvidRequest.
+             * @memberof sigil.v1
+             * @classdesc Represents a MintJwtSvidRequest.
+             * @constructor
+             * @param {sigil.v1.MintJwtSvidRequest.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const MintJwtSvidRequest = function (properties) {
+                this.audience = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * At least one.
+             * @member {Array.<string>} audience
+             * @memberof sigil.v1.MintJwtSvidRequest
+             * @instance
+             */
+            MintJwtSvidRequest.prototype.audience = $util.emptyArray;
+
+            /**
+             * Creates a new MintJwtSvidRequest instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.MintJwtSvidRequest
+             * @static
+             * @param {sigil.v1.MintJwtSvidRequest.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.MintJwtSvidRequest} MintJwtSvidRequest instance
+             * @type {{
+             *   (properties: sigil.v1.MintJwtSvidRequest.$Shape): sigil.v1.MintJwtSvidRequest & sigil.v1.MintJwtSvidRequest.$Shape;
+             *   (properties?: sigil.v1.MintJwtSvidRequest.$Properties): sigil.v1.MintJwtSvidRequest;
+             * }}
+             */
+            MintJwtSvidRequest.create = function(properties) {
+                return new MintJwtSvidRequest(properties);
+            };
+
+            /**
+             * Encodes the specified MintJwtSvidRequest message. Does not implicitly {@link sigil.v1.MintJwtSvidRequest.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.MintJwtSvidRequest
+             * @static
+             * @param {sigil.v1.MintJwtSvidRequest.$Properties} message MintJwtSvidRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            MintJwtSvidRequest.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.audience != null && message.audience.length)
+                    for (let i = 0; i < message.audience.length; ++i)
+                        writer.uint32(/* id 1, wireType 2 =*/10).string(message.audience[i]);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified MintJwtSvidRequest message, length delimited. Does not implicitly {@link sigil.v1.MintJwtSvidRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.MintJwtSvidRequest
+             * @static
+             * @param {sigil.v1.MintJwtSvidRequest.$Properties} message MintJwtSvidRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            MintJwtSvidRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a MintJwtSvidRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.MintJwtSvidRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.MintJwtSvidRequest & sigil.v1.MintJwtSvidRequest.$Shape} MintJwtSvidRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            MintJwtSvidRequest.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.MintJwtSvidRequest();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.audience && message.audience.length))
+                                message.audience = [];
+                            message.audience.push(reader.stringVerify());
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a MintJwtSvidRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.MintJwtSvidRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.MintJwtSvidRequest & sigil.v1.MintJwtSvidRequest.$Shape} MintJwtSvidRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            MintJwtSvidRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a MintJwtSvidRequest message.
+             * @function verify
+             * @memberof sigil.v1.MintJwtSvidRequest
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            MintJwtSvidRequest.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.audience != null && $Object.hasOwnProperty.call(message, "audience")) {
+                    if (!$Array.isArray(message.audience))
+                        return "audience: array expected";
+                    for (let i = 0; i < message.audience.length; ++i)
+                        if (!$util.isString(message.audience[i]))
+                            return "audience: string[] expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a MintJwtSvidRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.MintJwtSvidRequest
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.MintJwtSvidRequest} MintJwtSvidRequest
+             */
+            MintJwtSvidRequest.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.MintJwtSvidRequest)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.MintJwtSvidRequest: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.MintJwtSvidRequest();
+                if (object.audience) {
+                    if (!$Array.isArray(object.audience))
+                        throw $TypeError(".sigil.v1.MintJwtSvidRequest.audience: array expected");
+                    message.audience = $Array(object.audience.length);
+                    for (let i = 0; i < object.audience.length; ++i)
+                        message.audience[i] = $String(object.audience[i]);
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a MintJwtSvidRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.MintJwtSvidRequest
+             * @static
+             * @param {sigil.v1.MintJwtSvidRequest} message MintJwtSvidRequest
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            MintJwtSvidRequest.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.audience = [];
+                if (message.audience && message.audience.length) {
+                    object.audience = $Array(message.audience.length);
+                    for (let j = 0; j < message.audience.length; ++j)
+                        object.audience[j] = message.audience[j];
+                }
+                return object;
+            };
+
+            /**
+             * Converts this MintJwtSvidRequest to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.MintJwtSvidRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            MintJwtSvidRequest.prototype.toJSON = function() {
+                return MintJwtSvidRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for MintJwtSvidRequest
+             * @function getTypeUrl
+             * @memberof sigil.v1.MintJwtSvidRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            MintJwtSvidRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.MintJwtSvidRequest";
+            };
+
+            return MintJwtSvidRequest;
+        })();
+
+        v1.MintJwtSvidResponse = (function() {
+
+            /**
+             * Properties of a MintJwtSvidResponse.
+             * @typedef {Object} sigil.v1.MintJwtSvidResponse.$Properties
+             * @property {string|null} [token] JWS compact serialization.
+             * @property {number|null} [expiresAtUnixMs] MintJwtSvidResponse expiresAtUnixMs
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a MintJwtSvidResponse.
+             * @memberof sigil.v1
+             * @interface IMintJwtSvidResponse
+             * @augments sigil.v1.MintJwtSvidResponse.$Properties
+             * @deprecated Use sigil.v1.MintJwtSvidResponse.$Properties instead.
+             */
+
+            /**
+             * Shape of a MintJwtSvidResponse.
+             * @typedef {sigil.v1.MintJwtSvidResponse.$Properties} sigil.v1.MintJwtSvidResponse.$Shape
+             */
+
+            /**
+             * Constructs a new MintJwtSvidResponse.
+             * @memberof sigil.v1
+             * @classdesc Represents a MintJwtSvidResponse.
+             * @constructor
+             * @param {sigil.v1.MintJwtSvidResponse.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const MintJwtSvidResponse = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * JWS compact serialization.
+             * @member {string} token
+             * @memberof sigil.v1.MintJwtSvidResponse
+             * @instance
+             */
+            MintJwtSvidResponse.prototype.token = "";
+
+            /**
+             * MintJwtSvidResponse expiresAtUnixMs.
+             * @member {number} expiresAtUnixMs
+             * @memberof sigil.v1.MintJwtSvidResponse
+             * @instance
+             */
+            MintJwtSvidResponse.prototype.expiresAtUnixMs = 0;
+
+            /**
+             * Creates a new MintJwtSvidResponse instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.MintJwtSvidResponse
+             * @static
+             * @param {sigil.v1.MintJwtSvidResponse.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.MintJwtSvidResponse} MintJwtSvidResponse instance
+             * @type {{
+             *   (properties: sigil.v1.MintJwtSvidResponse.$Shape): sigil.v1.MintJwtSvidResponse & sigil.v1.MintJwtSvidResponse.$Shape;
+             *   (properties?: sigil.v1.MintJwtSvidResponse.$Properties): sigil.v1.MintJwtSvidResponse;
+             * }}
+             */
+            MintJwtSvidResponse.create = function(properties) {
+                return new MintJwtSvidResponse(properties);
+            };
+
+            /**
+             * Encodes the specified MintJwtSvidResponse message. Does not implicitly {@link sigil.v1.MintJwtSvidResponse.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.MintJwtSvidResponse
+             * @static
+             * @param {sigil.v1.MintJwtSvidResponse.$Properties} message MintJwtSvidResponse message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            MintJwtSvidResponse.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.token != null && $Object.hasOwnProperty.call(message, "token") && message.token !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.token);
+                if (message.expiresAtUnixMs != null && $Object.hasOwnProperty.call(message, "expiresAtUnixMs") && (typeof message.expiresAtUnixMs === "object" ? message.expiresAtUnixMs.low || message.expiresAtUnixMs.high : message.expiresAtUnixMs !== 0))
+                    writer.uint32(/* id 2, wireType 0 =*/16).int64(message.expiresAtUnixMs);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified MintJwtSvidResponse message, length delimited. Does not implicitly {@link sigil.v1.MintJwtSvidResponse.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.MintJwtSvidResponse
+             * @static
+             * @param {sigil.v1.MintJwtSvidResponse.$Properties} message MintJwtSvidResponse message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            MintJwtSvidResponse.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a MintJwtSvidResponse message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.MintJwtSvidResponse
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.MintJwtSvidResponse & sigil.v1.MintJwtSvidResponse.$Shape} MintJwtSvidResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            MintJwtSvidResponse.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.MintJwtSvidResponse();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.token = value;
+                            else
+                                delete message.token;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+                                message.expiresAtUnixMs = value;
+                            else
+                                delete message.expiresAtUnixMs;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a MintJwtSvidResponse message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.MintJwtSvidResponse
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.MintJwtSvidResponse & sigil.v1.MintJwtSvidResponse.$Shape} MintJwtSvidResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            MintJwtSvidResponse.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a MintJwtSvidResponse message.
+             * @function verify
+             * @memberof sigil.v1.MintJwtSvidResponse
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            MintJwtSvidResponse.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.token != null && $Object.hasOwnProperty.call(message, "token"))
+                    if (!$util.isString(message.token))
+                        return "token: string expected";
+                if (message.expiresAtUnixMs != null && $Object.hasOwnProperty.call(message, "expiresAtUnixMs"))
+                    if (!$util.isInteger(message.expiresAtUnixMs) && !(message.expiresAtUnixMs && $util.isInteger(message.expiresAtUnixMs.low) && $util.isInteger(message.expiresAtUnixMs.high)))
+                        return "expiresAtUnixMs: integer|Long expected";
+                return null;
+            };
+
+            /**
+             * Creates a MintJwtSvidResponse message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.MintJwtSvidResponse
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.MintJwtSvidResponse} MintJwtSvidResponse
+             */
+            MintJwtSvidResponse.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.MintJwtSvidResponse)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.MintJwtSvidResponse: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.MintJwtSvidResponse();
+                if (object.token != null)
+                    if (typeof object.token !== "string" || object.token.length)
+                        message.token = $String(object.token);
+                if (object.expiresAtUnixMs != null)
+                    if (typeof object.expiresAtUnixMs === "object" ? object.expiresAtUnixMs.low || object.expiresAtUnixMs.high : $Number(object.expiresAtUnixMs) !== 0)
+                        if ($util.Long)
+                            message.expiresAtUnixMs = $util.Long.fromValue(object.expiresAtUnixMs, false);
+                        else if (typeof object.expiresAtUnixMs === "string")
+                            message.expiresAtUnixMs = $parseInt(object.expiresAtUnixMs, 10);
+                        else if (typeof object.expiresAtUnixMs === "number")
+                            message.expiresAtUnixMs = object.expiresAtUnixMs;
+                        else if (typeof object.expiresAtUnixMs === "object")
+                            message.expiresAtUnixMs = new $util.LongBits(object.expiresAtUnixMs.low >>> 0, object.expiresAtUnixMs.high >>> 0).toNumber();
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a MintJwtSvidResponse message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.MintJwtSvidResponse
+             * @static
+             * @param {sigil.v1.MintJwtSvidResponse} message MintJwtSvidResponse
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            MintJwtSvidResponse.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.token = "";
+                    object.expiresAtUnixMs = 0;
+                }
+                if (message.token != null && $Object.hasOwnProperty.call(message, "token"))
+                    object.token = message.token;
+                if (message.expiresAtUnixMs != null && $Object.hasOwnProperty.call(message, "expiresAtUnixMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.expiresAtUnixMs = typeof message.expiresAtUnixMs === "number" ? $BigInt(message.expiresAtUnixMs) : $util.Long.fromBits(message.expiresAtUnixMs.low >>> 0, message.expiresAtUnixMs.high >>> 0, false).toBigInt();
+                    else if (typeof message.expiresAtUnixMs === "number")
+                        object.expiresAtUnixMs = options.longs === $String ? $String(message.expiresAtUnixMs) : message.expiresAtUnixMs;
+                    else
+                        object.expiresAtUnixMs = options.longs === $String ? $util.Long.prototype.toString.call(message.expiresAtUnixMs) : options.longs === $Number ? new $util.LongBits(message.expiresAtUnixMs.low >>> 0, message.expiresAtUnixMs.high >>> 0).toNumber() : message.expiresAtUnixMs;
+                return object;
+            };
+
+            /**
+             * Converts this MintJwtSvidResponse to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.MintJwtSvidResponse
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            MintJwtSvidResponse.prototype.toJSON = function() {
+                return MintJwtSvidResponse.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for MintJwtSvidResponse
+             * @function getTypeUrl
+             * @memberof sigil.v1.MintJwtSvidResponse
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            MintJwtSvidResponse.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.MintJwtSvidResponse";
+            };
+
+            return MintJwtSvidResponse;
         })();
 
         v1.AttestRequest = (function() {
@@ -18581,6 +25085,8 @@ export const sigil = $root.sigil = (() => {
              * @property {string|null} [nextPageToken] Set when more revoked serials, revoked identities or policies follow: ask FetchTrust again with it and
              * concatenate. Every page stays far below gRPC's 4 MB message limit; all pages of one fetch belong to one state
              * (CRL number and policy version), and a state that moved on between pages is answered with ABORTED: start over.
+             * @property {Uint8Array|null} [spiffeBundle] The trust domain's bundle in the SPIFFE bundle format (JSON JWK set: `use: x509-svid` keys with x5c, and
+             * `use: jwt-svid` keys for JWT-SVIDs); empty from a control plane without JWT keys.
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -18681,6 +25187,15 @@ export const sigil = $root.sigil = (() => {
             TrustState.prototype.nextPageToken = "";
 
             /**
+             * The trust domain's bundle in the SPIFFE bundle format (JSON JWK set: `use: x509-svid` keys with x5c, and
+             * `use: jwt-svid` keys for JWT-SVIDs); empty from a control plane without JWT keys.
+             * @member {Uint8Array} spiffeBundle
+             * @memberof sigil.v1.TrustState
+             * @instance
+             */
+            TrustState.prototype.spiffeBundle = $util.newBuffer([]);
+
+            /**
              * Creates a new TrustState instance using the specified properties.
              * @function create
              * @memberof sigil.v1.TrustState
@@ -18730,6 +25245,8 @@ export const sigil = $root.sigil = (() => {
                         $root.sigil.v1.RotationOrder.encode(message.rotationOrders[i], writer.uint32(/* id 7, wireType 2 =*/58).fork(), _depth + 1).ldelim();
                 if (message.nextPageToken != null && $Object.hasOwnProperty.call(message, "nextPageToken") && message.nextPageToken !== "")
                     writer.uint32(/* id 8, wireType 2 =*/66).string(message.nextPageToken);
+                if (message.spiffeBundle != null && $Object.hasOwnProperty.call(message, "spiffeBundle") && message.spiffeBundle.length)
+                    writer.uint32(/* id 9, wireType 2 =*/74).bytes(message.spiffeBundle);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -18851,6 +25368,15 @@ export const sigil = $root.sigil = (() => {
                                 delete message.nextPageToken;
                             continue;
                         }
+                    case 9: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.spiffeBundle = value;
+                            else
+                                delete message.spiffeBundle;
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -18937,6 +25463,9 @@ export const sigil = $root.sigil = (() => {
                 if (message.nextPageToken != null && $Object.hasOwnProperty.call(message, "nextPageToken"))
                     if (!$util.isString(message.nextPageToken))
                         return "nextPageToken: string expected";
+                if (message.spiffeBundle != null && $Object.hasOwnProperty.call(message, "spiffeBundle"))
+                    if (!(message.spiffeBundle && typeof message.spiffeBundle.length === "number" || $util.isString(message.spiffeBundle)))
+                        return "spiffeBundle: buffer expected";
                 return null;
             };
 
@@ -19007,6 +25536,12 @@ export const sigil = $root.sigil = (() => {
                 if (object.nextPageToken != null)
                     if (typeof object.nextPageToken !== "string" || object.nextPageToken.length)
                         message.nextPageToken = $String(object.nextPageToken);
+                if (object.spiffeBundle != null)
+                    if (object.spiffeBundle.length)
+                        if (typeof object.spiffeBundle === "string")
+                            $util.base64.decode(object.spiffeBundle, message.spiffeBundle = $util.newBuffer($util.base64.length(object.spiffeBundle)), 0);
+                        else if (object.spiffeBundle.length >= 0)
+                            message.spiffeBundle = object.spiffeBundle;
                 return message;
             };
 
@@ -19038,6 +25573,13 @@ export const sigil = $root.sigil = (() => {
                     object.revocation = null;
                     object.policies = null;
                     object.nextPageToken = "";
+                    if (options.bytes === $String)
+                        object.spiffeBundle = "";
+                    else {
+                        object.spiffeBundle = [];
+                        if (options.bytes !== $Array)
+                            object.spiffeBundle = $util.newBuffer(object.spiffeBundle);
+                    }
                 }
                 if (message.trustDomain != null && $Object.hasOwnProperty.call(message, "trustDomain"))
                     object.trustDomain = message.trustDomain;
@@ -19066,6 +25608,8 @@ export const sigil = $root.sigil = (() => {
                 }
                 if (message.nextPageToken != null && $Object.hasOwnProperty.call(message, "nextPageToken"))
                     object.nextPageToken = message.nextPageToken;
+                if (message.spiffeBundle != null && $Object.hasOwnProperty.call(message, "spiffeBundle"))
+                    object.spiffeBundle = options.bytes === $String ? $util.base64.encode(message.spiffeBundle, 0, message.spiffeBundle.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.spiffeBundle) : message.spiffeBundle;
                 return object;
             };
 

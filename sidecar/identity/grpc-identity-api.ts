@@ -7,7 +7,13 @@ import { callUnary, type UnaryCallback } from '../../common/wire-errors.ts';
 import { rotationOrderFromWire, type RotationOrderEvent } from '../../common/events/sigil-event.ts';
 import { IdentityClient, type sigil } from '../../proto/index.ts';
 import type { TlsMaterial } from './credential-source.ts';
-import type { IdentityApi, IssuedSvidWire, IssuedTrustWire } from './identity-api.ts';
+import type {
+  IdentityApi,
+  IssuedSvidWire,
+  IssuedTrustWire,
+  MintedJwtSvid,
+  WorkloadIdentityApi,
+} from './identity-api.ts';
 
 export interface GrpcIdentityApiOptions {
   /** One host:port, a comma-separated list, or a list: the replicas of the control plane (see AddressFailover). */
@@ -49,6 +55,7 @@ function trustOf(t: sigil.v1.ITrustState | null | undefined): TrustStateWire {
     trustDomain: t?.trustDomain ?? '',
     roots: t?.roots ?? [],
     bundleSequence: Number(t?.bundleSequence ?? 0),
+    spiffeBundle: t?.spiffeBundle ?? new Uint8Array(),
     refreshHintSeconds: t?.refreshHintSeconds ?? 0,
     revocation: {
       crlNumber: Number(r?.crlNumber ?? 0),
@@ -66,7 +73,7 @@ function trustOf(t: sigil.v1.ITrustState | null | undefined): TrustStateWire {
  * With several replicas, a call that finds one UNAVAILABLE goes on to the next (AddressFailover); every replica's
  * serving certificate is the control plane's SVID, so each is authenticated the same way.
  */
-export class GrpcIdentityApi implements IdentityApi {
+export class GrpcIdentityApi implements IdentityApi, WorkloadIdentityApi {
   readonly #options: GrpcIdentityApiOptions;
   readonly #failover: AddressFailover;
 
@@ -98,6 +105,22 @@ export class GrpcIdentityApi implements IdentityApi {
     return this.#call<sigil.v1.SvidResponse>(creds, 'renewing the SVID', (client, deadline, cb) =>
       client.renew({ csr }, { deadline }, cb),
     ).then((r) => ({ chain: r.svidChain, trust: trustOf(r.trust) }));
+  }
+
+  issueWorkloadSvid(current: TlsMaterial, csr: Uint8Array, replacesSerial: string): Promise<IssuedSvidWire> {
+    return this.#call<sigil.v1.SvidResponse>(
+      this.#credentials(current),
+      'obtaining the workload SVID',
+      (client, deadline, cb) => client.issueWorkloadSvid({ csr, replacesSerial }, { deadline }, cb),
+    ).then((r) => ({ chain: r.svidChain, trust: trustOf(r.trust) }));
+  }
+
+  mintJwtSvid(current: TlsMaterial, audience: readonly string[]): Promise<MintedJwtSvid> {
+    return this.#call<sigil.v1.MintJwtSvidResponse>(
+      this.#credentials(current),
+      'obtaining a JWT-SVID',
+      (client, deadline, cb) => client.mintJwtSvid({ audience: [...audience] }, { deadline }, cb),
+    ).then((r) => ({ token: r.token, expiresAt: Number(r.expiresAtUnixMs) }));
   }
 
   /**

@@ -6,6 +6,8 @@ export interface IssuedTrustWire {
   /** DER of each root CA of the trust domain. */
   readonly roots: Uint8Array[];
   readonly bundleSequence: number;
+  /** The SPIFFE bundle (JWKS JSON, X.509 and JWT keys), empty from a control plane without JWT keys. */
+  readonly spiffeBundle?: Uint8Array;
 }
 
 /** An issuance as it comes off the wire: nothing in it is trusted until the manager has validated it. */
@@ -25,4 +27,20 @@ export interface IdentityApi {
   attest(joinToken: string, csrDer: Uint8Array): Promise<IssuedSvidWire>;
   /** mTLS with `current` as the client certificate. */
   renew(current: TlsMaterial, csrDer: Uint8Array): Promise<IssuedSvidWire>;
+}
+
+/** A JWT-SVID as minted by the control plane; not trusted until validated against the JWT bundle. */
+export interface MintedJwtSvid {
+  readonly token: string;
+  readonly expiresAt: number;
+}
+
+/**
+ * What the Workload API needs of the control plane, on top of the sidecar's own issuance: credentials for the
+ * workload beside the sidecar, asked for over mTLS with the sidecar's current SVID.
+ */
+export interface WorkloadIdentityApi {
+  /** An SVID of the same SPIFFE ID for another key; `replacesSerial` is the workload's previous one, or ''. */
+  issueWorkloadSvid(current: TlsMaterial, csrDer: Uint8Array, replacesSerial: string): Promise<IssuedSvidWire>;
+  mintJwtSvid(current: TlsMaterial, audience: readonly string[]): Promise<MintedJwtSvid>;
 }

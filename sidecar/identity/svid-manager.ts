@@ -172,6 +172,7 @@ export class SvidManager {
   }
 
   async #attempt(reason: string): Promise<boolean> {
+    const startedAt = this.#deps.clock.now();
     this.#withdrawIfExpired();
     if (this.#stored !== undefined && this.#stored.notAfter <= this.#deps.clock.now()) this.#stored = undefined;
     const current = this.#material ?? this.#stored;
@@ -225,6 +226,8 @@ export class SvidManager {
           [NOT_AFTER]: iso(material.notAfter),
           via,
           [LogField.reason]: reason,
+          // Key generation, CSR, the call and validation: what attestation or renewal costs as the sidecar sees it.
+          duration_ms: now - startedAt,
         },
         via === 'attest' ? 'SVID obtained by attestation' : 'SVID renewed',
       );

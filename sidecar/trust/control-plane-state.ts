@@ -11,6 +11,7 @@ import { EventChannel } from './event-channel.ts';
 import { readNatsAuth } from './nats-auth.ts';
 import { RevocationState } from './revocation-state.ts';
 import { TrustRefresher } from './trust-refresher.ts';
+import { JwtBundleState } from './jwt-bundle-state.ts';
 import { TrustState } from './trust-state.ts';
 
 export type ChannelEvent =
@@ -43,6 +44,8 @@ export class ControlPlaneState {
   readonly revocation: RevocationState;
   readonly policy: PolicyEnforcer;
   readonly rotationOrders: RotationOrders;
+  /** The JWT-SVID keys of the trust domain (from the SPIFFE bundle of each trust state). */
+  readonly jwtBundle: JwtBundleState;
   readonly #refresher: TrustRefresher;
   readonly #events: EventChannel | undefined;
   readonly #deps: ControlPlaneStateDeps;
@@ -53,6 +56,7 @@ export class ControlPlaneState {
     this.#deps = deps;
     this.#failOpen = config.revocation.failOpen;
     this.trust = new TrustState({ trustDomain: config.trustDomain }, { clock, logger });
+    this.jwtBundle = new JwtBundleState({ logger });
     this.revocation = new RevocationState(config.revocation, { clock, logger });
     this.policy = new PolicyEnforcer(
       { ownId: config.spiffeId, trustDomain: config.trustDomain },
@@ -79,6 +83,7 @@ export class ControlPlaneState {
         fetcher: { fetchTrust: () => deps.api.fetchTrust(deps.credentials.current?.material) },
         apply: (state) => {
           this.trust.offer(state.roots, state.bundleSequence, 'grpc');
+          this.jwtBundle.offer(state.spiffeBundle, state.bundleSequence);
           this.revocation.replace(state.revocation);
           this.policy.replace(state.policies, 'grpc');
           for (const order of state.rotationOrders) this.rotationOrders.offer(order);
@@ -182,6 +187,7 @@ export class ControlPlaneState {
           switch (event.type) {
             case 'bundle.updated':
               this.trust.offer(event.roots, event.bundleSequence, 'nats');
+              this.jwtBundle.offer(event.spiffeBundle, event.bundleSequence);
               break;
             case 'revocation.updated':
               // A missed change (CRL number gap) is repaired by fetching the full state.

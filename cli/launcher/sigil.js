@@ -21,7 +21,7 @@ if (major < REQUIRED_MAJOR) {
   process.exit(1);
 }
 
-const root = new URL('../', import.meta.url);
+const root = new URL('../../', import.meta.url);
 const sourceEntry = new URL('cli/sigil.ts', root);
 const buildEntry = new URL('dist/cli/sigil.js', root);
 const useBuild =

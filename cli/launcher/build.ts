@@ -1,8 +1,8 @@
 // `npm run build` (also run by `npm ci` through the `prepare` script): compiles the production sources to
 // JavaScript in dist/, which the `sigil` bin, the Docker image and the sidecar run. Tests and development keep
-// running the .ts sources directly; bin/build-freshness.js decides when dist/ no longer matches them.
+// running the .ts sources directly; cli/launcher/build-freshness.js decides when dist/ no longer matches them.
 //
-//   node scripts/build.ts [--out-dir DIR]      (default: dist)
+//   node cli/launcher/build.ts [--out-dir DIR]      (default: dist)
 //
 // tsc (the project's pinned TypeScript) compiles what tsconfig.build.json includes, rewriting `./x.ts` imports to
 // `./x.js`; the generated protobufjs module (proto/gen/sigil.js) is copied. The output is assembled in a temporary
@@ -13,14 +13,14 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, w
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BUILD_INFO_FILE, stampSources, type BuildInfo } from '../bin/build-freshness.js';
+import { BUILD_INFO_FILE, stampSources, type BuildInfo } from './build-freshness.js';
 
-export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const TSCONFIG = 'tsconfig.build.json';
 /** Files copied as they are: JavaScript the sources import that tsc does not emit. */
-const COPIED = ['proto/gen/sigil.js'];
+const COPIED = ['proto/gen/sigil.js', 'proto/gen/workload.js'];
 /** Files that shape the output besides the sources: a change to one makes the build stale too. */
-const BUILD_INPUTS = ['tsconfig.json', TSCONFIG, 'scripts/build.ts'];
+const BUILD_INPUTS = ['tsconfig.json', TSCONFIG, 'cli/launcher/build.ts'];
 /** Top-level directories that hold no sources: dependencies, builds (dist, dist.building-N, ...) and scratch. */
 const SKIPPED_DIRS = /^(\.|node_modules$|dist|tmp$)/;
 

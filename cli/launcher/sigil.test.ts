@@ -2,7 +2,7 @@ import t from 'tap';
 import { cpSync, mkdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BUILD_INFO_FILE, stampSources, staleReason } from './build-freshness.js';
-import { REPO_ROOT, run } from '../test/fixtures/processes.ts';
+import { REPO_ROOT, run } from '../../test/fixtures/processes.ts';
 
 // The `sigil` bin runs dist/ only while it matches the sources (issue 18: a developer who edits a .ts file and runs
 // `npx sigil` must never get the old code). A scratch repository inside this one (so that package.json's
@@ -14,7 +14,10 @@ function scratchRepository(t: { teardown(fn: () => void): void }): {
   const root = join(REPO_ROOT, 'tmp', `launcher-test-${process.pid}-${Math.floor(performance.now())}`);
   mkdirSync(join(root, 'cli'), { recursive: true });
   mkdirSync(join(root, 'dist', 'cli'), { recursive: true });
-  cpSync(join(REPO_ROOT, 'bin'), join(root, 'bin'), { recursive: true, filter: (src) => !src.endsWith('.test.ts') });
+  cpSync(join(REPO_ROOT, 'cli', 'launcher'), join(root, 'cli', 'launcher'), {
+    recursive: true,
+    filter: (src) => !src.endsWith('.test.ts'),
+  });
   writeFileSync(join(root, 'cli', 'sigil.ts'), "process.stdout.write('from sources\\n');\n");
   writeFileSync(join(root, 'cli', 'program.ts'), 'export {};\n');
   writeFileSync(join(root, 'dist', 'cli', 'sigil.js'), "process.stdout.write('from build\\n');\n");
@@ -32,7 +35,7 @@ function scratchRepository(t: { teardown(fn: () => void): void }): {
   return { root, touch };
 }
 
-const launch = (root: string) => run(process.execPath, [join(root, 'bin', 'sigil.js')]);
+const launch = (root: string) => run(process.execPath, [join(root, 'cli', 'launcher', 'sigil.js')]);
 
 t.test('staleReason says which source differs from the build, or nothing when none does', async (t) => {
   const cases: {
@@ -85,7 +88,7 @@ t.test(
   'the bin refuses a Node older than the pinned one with what to do',
   { skip: systemMajor < 26 ? false : `the machine's own node is ${systemNode.stdout.trim() || 'missing'}` },
   async (t) => {
-    const old = await run('/usr/bin/env', ['node', join(REPO_ROOT, 'bin', 'sigil.js'), '--help'], {
+    const old = await run('/usr/bin/env', ['node', join(REPO_ROOT, 'cli', 'launcher', 'sigil.js'), '--help'], {
       env: { PATH: '/usr/bin:/bin' },
     });
     t.equal(old.code, 1);

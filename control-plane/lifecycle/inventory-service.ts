@@ -1,0 +1,188 @@
+import type { Clock } from '../../common/clock.ts';
+import { ErrorCode, SigilError } from '../../common/errors.ts';
+import type { InventoryCertificateRecord, SightingRecord, Store } from '../store/store.ts';
+import { type Finding, certificateFindings } from './compliance-rules.ts';
+import {
+  type CertificateDescription,
+  describeCertificate,
+  entryOfRecord,
+  INVENTORY_SOURCES,
+  INVENTORY_STATUSES,
+  type InventoryEntry,
+  type InventorySource,
+  type InventoryStatus,
+  nameOf,
+} from './inventory-entry.ts';
+import { settleStatuses } from './inventory-status.ts';
+
+export interface InventoryQuery {
+  readonly source?: InventorySource;
+  readonly owner?: string;
+  /** Every label must match. */
+  readonly labels?: Readonly<Record<string, string>>;
+  readonly status?: InventoryStatus;
+  /** Only certificates not yet expired that expire within this many ms. */
+  readonly expiringWithinMs?: number;
+  readonly spiffeId?: string;
+  readonly kind?: string;
+  /** At most this many entries per page (default and cap 1000). */
+  readonly pageSize?: number;
+  /** Opaque: from the previous page's `nextPageToken`. */
+  readonly pageToken?: string;
+}
+
+export interface InventoryPage {
+  readonly entries: readonly InventoryEntry[];
+  /** '' on the last page. */
+  readonly nextPageToken: string;
+  readonly total: number;
+}
+
+/** One file or endpoint to record: its certificates (DER), leaf first, the rest its chain. */
+export interface CertificateBatch {
+  readonly location: string;
+  readonly certificates: readonly Uint8Array[];
+}
+
+const PAGE_MAX = 1000;
+
+/**
+ * The one inventory of every certificate: the CA's table (issued, ACME, code signing) and the imported and discovered
+ * ones, as entries with their facts, sightings and effective status. Adding records validates everything before the
+ * store is touched, so a bad certificate leaves nothing half-written.
+ */
+export class InventoryService {
+  readonly #store: Store;
+  readonly #clock: Clock;
+
+  constructor(deps: { readonly store: Store; readonly clock: Clock }) {
+    this.#store = deps.store;
+    this.#clock = deps.clock;
+  }
+
+  /** Every certificate with its status settled at now, ordered by notAfter then id. */
+  async all(): Promise<InventoryEntry[]> {
+    const [issued, external, sightings] = await Promise.all([
+      this.#store.listCertificates(),
+      this.#store.listInventory(),
+      this.#store.listSightings(),
+    ]);
+    const seen = new Map<string, SightingRecord[]>();
+    for (const s of sightings) seen.set(s.fingerprint, [...(seen.get(s.fingerprint) ?? []), s]);
+    const entries = [
+      ...issued.map(entryOfRecord),
+      ...external.map((r) => entryOfExternal(r, seen.get(r.fingerprint) ?? [])),
+    ].sort((a, b) => a.notAfter - b.notAfter || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return settleStatuses(entries, this.#clock.now());
+  }
+
+  async list(query: InventoryQuery = {}): Promise<InventoryPage> {
+    validateQuery(query);
+    const now = this.#clock.now();
+    const matching = (await this.all()).filter((e) => matches(e, query, now));
+    const offset = query.pageToken ? Number.parseInt(query.pageToken, 10) : 0;
+    const size = Math.min(query.pageSize || PAGE_MAX, PAGE_MAX);
+    const entries = matching.slice(offset, offset + size);
+    const next = offset + size < matching.length ? String(offset + size) : '';
+    return { entries, nextPageToken: next, total: matching.length };
+  }
+
+  /**
+   * Records the certificates of several files or endpoints in one transaction. The first certificate of a batch is
+   * its leaf and the rest its chain; every certificate of an imported file is recorded, only the leaf of an endpoint.
+   */
+  async record(
+    source: 'imported' | 'discovered',
+    batches: readonly CertificateBatch[],
+    annotations: { readonly owner?: string; readonly labels?: Readonly<Record<string, string>> } = {},
+  ): Promise<InventoryEntry[]> {
+    const now = this.#clock.now();
+    const records: InventoryCertificateRecord[] = [];
+    const sightings: SightingRecord[] = [];
+    for (const batch of batches) {
+      const described = batch.certificates.map((der, i) => describeOrRefuse(batch.location, der, i));
+      const kept = source === 'discovered' ? described.slice(0, 1) : described;
+      kept.forEach(({ der, d }, i) => {
+        records.push({
+          fingerprint: d.fingerprintSha256,
+          source,
+          serial: d.serial,
+          name: nameOf(d),
+          subject: d.subject,
+          notBefore: d.notBefore,
+          notAfter: d.notAfter,
+          owner: annotations.owner ?? '',
+          labels: annotations.labels ?? {},
+          status: 'active',
+          der,
+          chain: described.slice(i + 1).map((c) => c.der),
+          recordedAt: now,
+        });
+        sightings.push({ fingerprint: d.fingerprintSha256, location: batch.location, firstSeen: now, lastSeen: now });
+      });
+    }
+    await this.#store.recordInventory(records, sightings);
+    const ids = new Set(records.map((r) => r.fingerprint));
+    return (await this.all()).filter((e) => ids.has(e.id));
+  }
+}
+
+function describeOrRefuse(
+  location: string,
+  der: Uint8Array,
+  i: number,
+): { der: Uint8Array; d: CertificateDescription } {
+  try {
+    return { der, d: describeCertificate(der) };
+  } catch (cause) {
+    throw new SigilError(
+      ErrorCode.CERTIFICATE_INPUT,
+      `${location}: certificate ${i + 1} could not be decoded: supply X.509 certificates`,
+      { cause, details: { location } },
+    );
+  }
+}
+
+export function entryOfExternal(r: InventoryCertificateRecord, seen: readonly SightingRecord[]): InventoryEntry {
+  const d = describeCertificate(r.der);
+  return {
+    ...d,
+    id: r.fingerprint,
+    source: r.source,
+    kind: '',
+    name: r.name,
+    owner: r.owner,
+    labels: r.labels,
+    status: r.status,
+    recordedStatus: r.status,
+    supersededBy: null,
+    der: r.der,
+    chain: r.chain,
+    seen: seen.map((s) => ({ location: s.location, firstSeen: s.firstSeen, lastSeen: s.lastSeen })),
+  };
+}
+
+function matches(e: InventoryEntry, q: InventoryQuery, now: number): boolean {
+  if (q.source && e.source !== q.source) return false;
+  if (q.owner !== undefined && q.owner !== '' && e.owner !== q.owner) return false;
+  if (q.status && e.status !== q.status) return false;
+  if (q.spiffeId && !(e.uris.includes(q.spiffeId) || e.name === q.spiffeId)) return false;
+  if (q.kind && e.kind !== q.kind) return false;
+  for (const [k, v] of Object.entries(q.labels ?? {})) if (e.labels[k] !== v) return false;
+  if (q.expiringWithinMs && !(e.notAfter > now && e.notAfter <= now + q.expiringWithinMs)) return false;
+  return true;
+}
+
+function validateQuery(q: InventoryQuery): void {
+  const bad = (message: string) => new SigilError(ErrorCode.INVALID_ARGUMENT, message);
+  if (q.source && !INVENTORY_SOURCES.includes(q.source))
+    throw bad(`unknown source ${JSON.stringify(q.source)}: use one of ${INVENTORY_SOURCES.join(', ')}`);
+  if (q.status && !INVENTORY_STATUSES.includes(q.status))
+    throw bad(`unknown status ${JSON.stringify(q.status)}: use one of ${INVENTORY_STATUSES.join(', ')}`);
+  if (q.pageToken && !/^\d+$/.test(q.pageToken)) throw bad('malformed page token: pass the one the last page returned');
+}
+
+/** The compliance findings of every entry that is still in force. */
+export function inventoryFindings(entries: readonly InventoryEntry[]): Finding[] {
+  return entries.flatMap((e) => certificateFindings(e));
+}
