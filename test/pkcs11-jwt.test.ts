@@ -44,6 +44,7 @@ const loaded = await loadCa({ dataDir, passphrase: '', tokens });
 if (!loaded.keyStore) throw new Error('ca.json names no key store');
 const keyStore = loaded.keyStore;
 const clock = new FakeClock(Date.now());
+const openToken = () => tokens.open(keyStore.module, keyStore.token);
 const jwtKeys = new JwtKeySet(
   {
     dataDir,
@@ -51,7 +52,7 @@ const jwtKeys = new JwtKeySet(
     trustDomain: TD,
     algorithm: 'ES256',
     ttlMs: 300_000,
-    token: () => tokens.open(keyStore.module, keyStore.token),
+    token: openToken,
   },
   { clock, logger: silentLogger() },
 );
@@ -155,7 +156,7 @@ t.test('rotation makes the next JWT key in the token; tokens validate throughout
       trustDomain: TD,
       algorithm: 'ES256',
       ttlMs: 300_000,
-      token: () => tokens.open(keyStore.module, keyStore.token),
+      token: openToken,
     },
     { clock, logger: silentLogger() },
   );
@@ -169,4 +170,43 @@ t.test('a token reference without a token is a clear error, not a software key',
     { clock, logger: silentLogger() },
   );
   await t.rejects(noToken.mint(SUB, ['billing']), { code: ErrorCode.JWT_KEY, message: /in a PKCS#11 token/ });
+});
+
+t.test('RS256: an RSA key in the token signs PKCS#1 v1.5 tokens jose validates', async (t) => {
+  const rsaDir = join(dir, 'rs256');
+  const rsa = new JwtKeySet(
+    { dataDir: rsaDir, passphrase: '', trustDomain: TD, algorithm: 'RS256', ttlMs: 300_000, token: openToken },
+    { clock, logger: silentLogger() },
+  );
+  await rsa.ensure();
+  const { token } = await rsa.mint(SUB, ['billing']);
+  t.match(decodeProtectedHeader(token), { alg: 'RS256' });
+  const jwks = createLocalJWKSet({ keys: rsa.bundleKeys().map(({ use: _use, ...key }) => key) });
+  const { payload } = await jwtVerify(token, jwks, { audience: 'billing', currentDate: new Date(clock.now()) });
+  t.equal(payload.sub, SUB);
+  t.notMatch(await readFile(join(rsaDir, JWT_KEYS_FILE), 'utf8'), /PRIVATE KEY/);
+});
+
+t.test('a software JWT key from before keeps signing until rotation replaces it with a token key', async (t) => {
+  const mixedDir = join(dir, 'mixed');
+  const options = { dataDir: mixedDir, passphrase: 'a passphrase', trustDomain: TD, algorithm: 'ES256' as const };
+  const before = new JwtKeySet({ ...options, ttlMs: 300_000 }, { clock, logger: silentLogger() });
+  await before.ensure();
+  const keys = new JwtKeySet({ ...options, ttlMs: 300_000, token: openToken }, { clock, logger: silentLogger() });
+  t.equal(await keys.ensure(), false, 'the software key stays the signer');
+  const verify = async (token: string) => {
+    const jwks = createLocalJWKSet({ keys: keys.bundleKeys().map(({ use: _use, ...key }) => key) });
+    return (await jwtVerify(token, jwks, { audience: 'billing', currentDate: new Date(clock.now()) })).payload.sub;
+  };
+  t.equal(await verify((await keys.mint(SUB, ['billing'])).token), SUB);
+  await keys.prepare();
+  await keys.activate();
+  const stored = JSON.parse(await readFile(join(mixedDir, JWT_KEYS_FILE), 'utf8')).keys;
+  t.match(stored, [
+    { state: 'previous', privateKeyPem: /ENCRYPTED/ },
+    { state: 'active', pkcs11: { id: /^[0-9a-f]+$/ } },
+  ]);
+  const minted = (await keys.mint(SUB, ['billing'])).token;
+  t.equal(decodeProtectedHeader(minted).kid, stored[1].kid);
+  t.equal(await verify(minted), SUB);
 });
