@@ -200,6 +200,7 @@ export class ControlPlane {
       { store: this.#store, clock: this.#clock, logger: this.#logger, announce: replication.announce('rotation') },
     );
     await orders.load();
+    const keyStore = loaded.keyStore;
     const jwtKeys = new JwtKeySet(
       {
         dataDir: config.dataDir,
@@ -207,6 +208,8 @@ export class ControlPlane {
         trustDomain,
         algorithm: config.jwt.algorithm,
         ttlMs: config.jwt.ttlMs,
+        // A CA whose keys are in a token keeps its JWT keys there too (the CA's own, online token).
+        ...(keyStore ? { token: () => this.#tokens.open(keyStore.module, keyStore.token) } : {}),
       },
       { clock: this.#clock, logger: this.#logger },
     );

@@ -1,8 +1,11 @@
 import t, { type Test } from 'tap';
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { runCli } from '../cli/program.ts';
+import { GrpcIdentityApi } from '../sidecar/index.ts';
 import { type Child, run, sigil } from './fixtures/processes.ts';
 import { pkcs11Tool, startSoftHsm } from './fixtures/softhsm.ts';
 
@@ -131,6 +134,18 @@ t.test(
     const shown = JSON.parse((await cli(t, ['ca', 'show', ...admin, '--json'])).stdout);
     t.match(shown.current.rootKey, { store: 'pkcs11', where: new RegExp(`token "${label}".*key "sigil-${TD}-root-`) });
     t.match(shown.current.intermediateKey, { store: 'pkcs11' });
+    // Issue 19: the JWT-SVID key was made in the same token at start; keys.json names it, the served bundle has it.
+    const jwtStored = JSON.parse(await readFile(join(dir, 'data/jwt/keys.json'), 'utf8')).keys;
+    t.match(jwtStored, [{ state: 'active', pkcs11: { label: new RegExp(`^sigil-${TD}-jwt-`) } }]);
+    t.notOk(jwtStored[0].privateKeyPem, 'no JWT key material on disk');
+    const served = (await (await fetch(`http://${started['http']}/bundle.json`)).json()) as {
+      keys: { use: string }[];
+    };
+    t.match(
+      served.keys.filter((k) => k.use === 'jwt-svid'),
+      [{ kid: jwtStored[0].kid, alg: 'ES256' }],
+    );
+    t.equal(await privateKeysOnToken(), 3, 'root, intermediate and JWT keys in the token');
     const check = await cli(t, ['check', ...admin]);
     t.match(check.stdout, /OK +root key storage: the root key is hardware-backed/);
     t.match(check.stdout, /OK +intermediate key storage: the signing key is hardware-backed: PKCS#11 token/);
@@ -159,11 +174,47 @@ t.test(
     };
     await fetchSvid('before');
 
+    // A JWT-SVID minted over gRPC by this token-backed control plane validates with jose against /bundle.json.
+    const identity = new GrpcIdentityApi({
+      address: String(started['grpc']),
+      bundlePem: () => readFileSync(join(dir, 'data/bundle.pem'), 'utf8'),
+      trustDomain: TD,
+    });
+    const material = {
+      certChainPem: readFileSync(join(dir, 'before/svid.pem'), 'utf8'),
+      keyPem: readFileSync(join(dir, 'before/key.pem'), 'utf8'),
+      bundlePem: readFileSync(join(dir, 'before/bundle.pem'), 'utf8'),
+      spiffeId: `spiffe://${TD}/ns/a/sa/before`,
+      serial: '',
+      notAfter: Date.now() + 3_600_000,
+    };
+    const mintAndVerify = async () => {
+      const { token } = await identity.mintJwtSvid(material, ['billing']);
+      const bundle = (await (await fetch(`http://${started['http']}/bundle.json`)).json()) as {
+        keys: { use: string }[];
+      };
+      const jwks = createLocalJWKSet({
+        keys: bundle.keys.filter((k) => k.use === 'jwt-svid').map(({ use: _use, ...key }) => key),
+      });
+      const { payload } = await jwtVerify(token, jwks, { audience: 'billing' });
+      t.equal(payload.sub, material.spiffeId, 'the JWT-SVID signed in the token validates with jose');
+      return decodeProtectedHeader(token).kid;
+    };
+    t.equal(await mintAndVerify(), jwtStored[0].kid);
+
     const prepared = JSON.parse((await cli(t, ['ca', 'rotate', 'prepare', ...admin, '--json'])).stdout);
     t.match(prepared.next.rootKey, { store: 'pkcs11' });
-    t.equal(await privateKeysOnToken(), 4, 'the next root and intermediate were made in the token');
+    t.equal(await privateKeysOnToken(), 6, 'the next root, intermediate and JWT keys were made in the token');
     await cli(t, ['ca', 'rotate', 'activate', ...admin, '--force', '--within', '1s']);
     await fetchSvid('after');
+    const rotatedKid = await mintAndVerify();
+    const rotated = JSON.parse(await readFile(join(dir, 'data/jwt/keys.json'), 'utf8')).keys;
+    t.match(
+      rotated.find((k: { kid: string }) => k.kid === rotatedKid),
+      { state: 'active', pkcs11: { label: new RegExp(`^sigil-${TD}-jwt-`) } },
+      'after activation the next JWT key, made in the token, signs',
+    );
+    t.not(rotatedKid, jwtStored[0].kid);
 
     // Code signing and the TSA with keys generated in the same token (issue 16, point 3).
     const tokenKey = (keyLabel: string) => [
@@ -218,7 +269,7 @@ t.test(
     const verdict = await cli(t, ['verify', 'release.tar', '--bundle', join(dir, 'data/bundle.pem'), '--json']);
     t.match(JSON.parse(verdict.stdout), { valid: true });
     await tsa.stop();
-    t.equal(await privateKeysOnToken(), 6, 'CA keys (4), code-signing and TSA keys: all in the token');
+    t.equal(await privateKeysOnToken(), 8, 'CA keys (4), JWT keys (2), code-signing and TSA keys: all in the token');
     await cp.stop();
   },
 );

@@ -11,7 +11,7 @@ import { decodePrivateKeyPem, toCryptoKey } from './key-file.ts';
 import { caPhase, requiredRoots } from './ca-rotation-files.ts';
 import type { Pkcs11Tokens } from '../keys/pkcs11-tokens.ts';
 import type { CaSigningKey } from './sign-certificate.ts';
-import type { CaMetadata } from './ca-files.ts';
+import type { CaKeyStoreMetadata, CaMetadata } from './ca-files.ts';
 
 function sameCertificate(a: x509.X509Certificate, b: x509.X509Certificate): boolean {
   return Buffer.from(a.rawData).equals(Buffer.from(b.rawData));
@@ -34,6 +34,8 @@ export interface LoadedCa {
   readonly files: CaFiles;
   /** Unix milliseconds. */
   readonly createdAt: number;
+  /** Where the keys live when in a PKCS#11 token (ca.json keyStore); absent for encrypted key files. */
+  readonly keyStore?: CaKeyStoreMetadata;
 }
 
 /**
@@ -83,7 +85,14 @@ export async function loadCa(options: LoadCaOptions): Promise<LoadedCa> {
       `${files.intermediateCert} holds a ${ca.keyType} key but ${metaPath} says ${meta.keyType}`,
     );
   }
-  return { ca, trustDomain: meta.trustDomain, keyType: meta.keyType, files, createdAt: Date.parse(meta.createdAt) };
+  return {
+    ca,
+    trustDomain: meta.trustDomain,
+    keyType: meta.keyType,
+    files,
+    createdAt: Date.parse(meta.createdAt),
+    ...(meta.keyStore ? { keyStore: meta.keyStore } : {}),
+  };
 }
 
 /**

@@ -1,4 +1,4 @@
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, KeyObject, type webcrypto } from 'node:crypto';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { calculateJwkThumbprint, exportJWK, SignJWT } from 'jose';
@@ -10,6 +10,8 @@ import type { Logger } from '../../common/logger.ts';
 import { parseWorkloadId } from '../../common/spiffe-id.ts';
 import { decodePrivateKeyPem, privateKeyPem } from '../ca/key-file.ts';
 import { replaceFile } from '../ca/replace-file.ts';
+import type { Pkcs11Token } from '../keys/pkcs11-token.ts';
+import type { SigningKey } from '../signing/signing-key.ts';
 
 /** Where the JWT signing keys live, relative to the CA data dir; part of the CA state replicas share. */
 export const JWT_KEYS_FILE = 'jwt/keys.json';
@@ -21,16 +23,22 @@ export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
 const MAX_AUDIENCES = 16;
 const MAX_AUDIENCE_LENGTH = 512;
 
-const storedKeySchema = z.strictObject({
-  kid: z.string().min(1),
-  alg: z.enum(JWT_ALGORITHMS),
-  /** active: signs; next: published, signs after activation; previous: published until retire. */
-  state: z.enum(['active', 'next', 'previous']),
-  createdAt: z.iso.datetime(),
-  publicJwk: z.record(z.string(), z.unknown()),
-  /** Encrypted PKCS#8 PEM (the CA passphrase), like the CA keys. */
-  privateKeyPem: z.string().includes('ENCRYPTED PRIVATE KEY'),
-});
+const storedKeySchema = z
+  .strictObject({
+    kid: z.string().min(1),
+    alg: z.enum(JWT_ALGORITHMS),
+    /** active: signs; next: published, signs after activation; previous: published until retire. */
+    state: z.enum(['active', 'next', 'previous']),
+    createdAt: z.iso.datetime(),
+    publicJwk: z.record(z.string(), z.unknown()),
+    /** Encrypted PKCS#8 PEM (the CA passphrase), like the CA keys of the file key store. */
+    privateKeyPem: z.string().includes('ENCRYPTED PRIVATE KEY').optional(),
+    /** Where the key is in the CA's PKCS#11 token (CKA_LABEL, CKA_ID in hex): a reference, never key material. */
+    pkcs11: z.strictObject({ label: z.string().min(1), id: z.string().regex(/^[0-9a-f]+$/) }).optional(),
+  })
+  .refine((k) => (k.privateKeyPem === undefined) !== (k.pkcs11 === undefined), {
+    message: 'each JWT key is either an encrypted privateKeyPem or a pkcs11 reference, not both',
+  });
 const fileSchema = z.strictObject({ version: z.literal(1), keys: z.array(storedKeySchema) });
 type StoredJwtKey = z.infer<typeof storedKeySchema>;
 
@@ -42,7 +50,21 @@ export interface JwtKeySetOptions {
   readonly algorithm: JwtAlgorithm;
   /** Lifetime of a JWT-SVID. */
   readonly ttlMs: number;
+  /**
+   * Present when the CA keys are in a PKCS#11 token (ca.json keyStore): new JWT keys are generated in that token,
+   * sensitive and non-extractable, and sign there; keys.json then holds only their references. Opened on first use.
+   */
+  readonly token?: () => Promise<Pick<Pkcs11Token, 'generateKeyPair' | 'openKey'>>;
 }
+
+/** The key that signs: a decrypted software key (jose signs), or a token key (Sigil assembles the JWS around it). */
+interface JwtSigner {
+  readonly kid: string;
+  readonly alg: JwtAlgorithm;
+  readonly key: KeyObject | SigningKey;
+}
+
+const TOKEN_KEY_TYPES = { ES256: 'ec-p256', RS256: 'rsa-3072' } as const;
 
 export interface JwtKeySetDeps {
   readonly clock: Clock;
@@ -60,7 +82,7 @@ export class JwtKeySet {
   readonly #deps: JwtKeySetDeps;
   #keys: readonly StoredJwtKey[] = [];
   #version = '';
-  #signer: { kid: string; alg: JwtAlgorithm; key: KeyObject } | undefined;
+  #signer: JwtSigner | undefined;
 
   constructor(options: JwtKeySetOptions, deps: JwtKeySetDeps) {
     this.#options = options;
@@ -144,17 +166,22 @@ export class JwtKeySet {
     const now = this.#deps.clock.now();
     const iat = Math.floor(now / 1000);
     const exp = iat + Math.max(1, Math.floor(this.#options.ttlMs / 1000));
-    const token = await new SignJWT({})
-      .setProtectedHeader({ alg: signer.alg, kid: signer.kid, typ: 'JWT' })
-      .setSubject(id.uri)
-      .setAudience(audience.length === 1 ? (audience[0] as string) : [...audience])
-      .setIssuedAt(iat)
-      .setExpirationTime(exp)
-      .sign(signer.key);
+    const aud = audience.length === 1 ? (audience[0] as string) : [...audience];
+    const header = { alg: signer.alg, kid: signer.kid, typ: 'JWT' };
+    const token =
+      signer.key instanceof KeyObject
+        ? await new SignJWT({})
+            .setProtectedHeader(header)
+            .setSubject(id.uri)
+            .setAudience(aud)
+            .setIssuedAt(iat)
+            .setExpirationTime(exp)
+            .sign(signer.key)
+        : await signCompactJws(header, { sub: id.uri, aud, iat, exp }, signer.key);
     return { token, expiresAt: exp * 1000 };
   }
 
-  async #currentSigner(): Promise<{ kid: string; alg: JwtAlgorithm; key: KeyObject }> {
+  async #currentSigner(): Promise<JwtSigner> {
     await this.reload();
     const active = this.#keys.find((k) => k.state === 'active');
     if (!active)
@@ -163,16 +190,39 @@ export class JwtKeySet {
         'the trust domain has no JWT-SVID signing key: restart the control plane to create one',
       );
     if (this.#signer?.kid !== active.kid) {
-      const key = decodePrivateKeyPem(active.privateKeyPem, `${JWT_KEYS_FILE} (${active.kid})`, {
-        passphrase: this.#options.passphrase,
-      });
-      this.#signer = { kid: active.kid, alg: active.alg, key };
+      this.#signer = { kid: active.kid, alg: active.alg, key: await this.#privateKey(active) };
     }
     return this.#signer;
   }
 
+  async #privateKey(stored: StoredJwtKey): Promise<KeyObject | SigningKey> {
+    if (stored.privateKeyPem !== undefined) {
+      return decodePrivateKeyPem(stored.privateKeyPem, `${JWT_KEYS_FILE} (${stored.kid})`, {
+        passphrase: this.#options.passphrase,
+      });
+    }
+    if (!this.#options.token)
+      throw new SigilError(
+        ErrorCode.JWT_KEY,
+        `the JWT-SVID key ${stored.kid} is in a PKCS#11 token, but ca.json names no token: restore ca.json from a backup`,
+      );
+    const token = await this.#options.token();
+    // The token's public half must be the published one, or every token signed would fail validation.
+    const key = await token.openKey(stored.pkcs11 ?? {});
+    if (
+      key.keyType !== TOKEN_KEY_TYPES[stored.alg] ||
+      !Buffer.from(key.publicKeySpki).equals(spkiOfJwk(stored.publicJwk))
+    )
+      throw new SigilError(
+        ErrorCode.JWT_KEY,
+        `the key ${stored.pkcs11?.label ?? ''} in the token is not the published JWT-SVID key ${stored.kid} (${stored.alg}): restore ${JWT_KEYS_FILE} or ca.json from a backup`,
+      );
+    return key;
+  }
+
   async #newKey(state: StoredJwtKey['state']): Promise<StoredJwtKey> {
     const alg = this.#options.algorithm;
+    if (this.#options.token) return this.#newTokenKey(state, alg);
     const { privateKey, publicKey } =
       alg === 'ES256'
         ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
@@ -187,6 +237,17 @@ export class JwtKeySet {
       publicJwk: jwk as Record<string, unknown>,
       privateKeyPem: privateKeyPem(privateKey, { passphrase: this.#options.passphrase }),
     };
+  }
+
+  /** A key pair made inside the CA's token: keys.json records its public JWK and where it is, nothing secret. */
+  async #newTokenKey(state: StoredJwtKey['state'], alg: JwtAlgorithm): Promise<StoredJwtKey> {
+    const token = await (this.#options.token as NonNullable<JwtKeySetOptions['token']>)();
+    const createdAt = new Date(this.#deps.clock.now()).toISOString();
+    const label = `sigil-${this.#options.trustDomain}-jwt-${createdAt.replace(/[-:]|\.\d+/g, '')}`;
+    const { ref, key } = await token.generateKeyPair(TOKEN_KEY_TYPES[alg], label);
+    const jwk = await exportJWK(createPublicKey({ key: Buffer.from(key.publicKeySpki), format: 'der', type: 'spki' }));
+    const kid = await calculateJwkThumbprint(jwk);
+    return { kid, alg, state, createdAt, publicJwk: jwk as Record<string, unknown>, pkcs11: { ...ref } };
   }
 
   async #read(): Promise<StoredJwtKey[]> {
@@ -216,4 +277,25 @@ export class JwtKeySet {
     this.#version = '';
     await this.reload();
   }
+}
+
+/**
+ * A JWS compact serialisation (RFC 7515 §7.1) signed by a key jose cannot hold (one inside a token): jose signs only
+ * with keys it has, so the two base64url parts are assembled here and the token signs their ASCII bytes. ES256 wants
+ * the raw r‖s signature (RFC 7518 §3.4), not DER; RS256 is PKCS#1 v1.5 with SHA-256. Verification stays jose's.
+ */
+async function signCompactJws(
+  header: Readonly<Record<string, unknown>>,
+  payload: Readonly<Record<string, unknown>>,
+  key: SigningKey,
+): Promise<string> {
+  const part = (value: object) => Buffer.from(JSON.stringify(value), 'utf8').toString('base64url');
+  const signingInput = `${part(header)}.${part(payload)}`;
+  const signature = await key.sign(Buffer.from(signingInput, 'ascii'), 'SHA-256', 'ieee-p1363');
+  return `${signingInput}.${Buffer.from(signature).toString('base64url')}`;
+}
+
+/** The DER SPKI of a stored public JWK: tells the token which public key a private-key reference must match. */
+function spkiOfJwk(jwk: Record<string, unknown>): Buffer {
+  return createPublicKey({ key: jwk as webcrypto.JsonWebKey, format: 'jwk' }).export({ format: 'der', type: 'spki' });
 }
