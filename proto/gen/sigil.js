@@ -21748,7 +21748,7 @@ export const sigil = $root.sigil = (() => {
             /**
              * Properties of an EventBody.
              * @typedef {Object} sigil.v1.EventBody.$Properties
-             * @property {string|null} [kind] "bundle", "revocation", "policy", "rotate".
+             * @property {string|null} [kind] "bundle", "revocation", "policy", "rotate", "alert".
              * @property {string|null} [trustDomain] EventBody trustDomain
              * @property {number|null} [sequence] Per kind; only grows, across control plane restarts too.
              * @property {number|null} [issuedAtUnixMs] EventBody issuedAtUnixMs
@@ -21785,7 +21785,7 @@ export const sigil = $root.sigil = (() => {
             };
 
             /**
-             * "bundle", "revocation", "policy", "rotate".
+             * "bundle", "revocation", "policy", "rotate", "alert".
              * @member {string} kind
              * @memberof sigil.v1.EventBody
              * @instance
@@ -23321,6 +23321,313 @@ export const sigil = $root.sigil = (() => {
             };
 
             return PolicyUpdate;
+        })();
+
+        v1.AlertUpdate = (function() {
+
+            /**
+             * Properties of an AlertUpdate.
+             * @typedef {Object} sigil.v1.AlertUpdate.$Properties
+             * @property {string|null} [event] "raised" or "resolved".
+             * @property {sigil.v1.CertificateAlert.$Properties|null} [alert] The alert as recorded (see admin.proto); `deliveries` is left empty.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an AlertUpdate.
+             * @memberof sigil.v1
+             * @interface IAlertUpdate
+             * @augments sigil.v1.AlertUpdate.$Properties
+             * @deprecated Use sigil.v1.AlertUpdate.$Properties instead.
+             */
+
+            /**
+             * Shape of an AlertUpdate.
+             * @typedef {sigil.v1.AlertUpdate.$Properties} sigil.v1.AlertUpdate.$Shape
+             */
+
+            /**
+             * Constructs a new AlertUpdate.
+             * @memberof sigil.v1
+             * @classdesc Kind "alert": a certificate alert the lifecycle's alert engine raised or resolved (the facts webhooks receive), for
+             * operators' tooling on NATS. Sidecars do not subscribe to this kind.
+             * @constructor
+             * @param {sigil.v1.AlertUpdate.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const AlertUpdate = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * "raised" or "resolved".
+             * @member {string} event
+             * @memberof sigil.v1.AlertUpdate
+             * @instance
+             */
+            AlertUpdate.prototype.event = "";
+
+            /**
+             * The alert as recorded (see admin.proto); `deliveries` is left empty.
+             * @member {sigil.v1.CertificateAlert.$Properties|null|undefined} alert
+             * @memberof sigil.v1.AlertUpdate
+             * @instance
+             */
+            AlertUpdate.prototype.alert = null;
+
+            /**
+             * Creates a new AlertUpdate instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.AlertUpdate
+             * @static
+             * @param {sigil.v1.AlertUpdate.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.AlertUpdate} AlertUpdate instance
+             * @type {{
+             *   (properties: sigil.v1.AlertUpdate.$Shape): sigil.v1.AlertUpdate & sigil.v1.AlertUpdate.$Shape;
+             *   (properties?: sigil.v1.AlertUpdate.$Properties): sigil.v1.AlertUpdate;
+             * }}
+             */
+            AlertUpdate.create = function(properties) {
+                return new AlertUpdate(properties);
+            };
+
+            /**
+             * Encodes the specified AlertUpdate message. Does not implicitly {@link sigil.v1.AlertUpdate.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.AlertUpdate
+             * @static
+             * @param {sigil.v1.AlertUpdate.$Properties} message AlertUpdate message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AlertUpdate.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.event != null && $Object.hasOwnProperty.call(message, "event") && message.event !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.event);
+                if (message.alert != null && $Object.hasOwnProperty.call(message, "alert"))
+                    $root.sigil.v1.CertificateAlert.encode(message.alert, writer.uint32(/* id 2, wireType 2 =*/18).fork(), _depth + 1).ldelim();
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified AlertUpdate message, length delimited. Does not implicitly {@link sigil.v1.AlertUpdate.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.AlertUpdate
+             * @static
+             * @param {sigil.v1.AlertUpdate.$Properties} message AlertUpdate message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AlertUpdate.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an AlertUpdate message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.AlertUpdate
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.AlertUpdate & sigil.v1.AlertUpdate.$Shape} AlertUpdate
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AlertUpdate.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.AlertUpdate();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.event = value;
+                            else
+                                delete message.event;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            message.alert = $root.sigil.v1.CertificateAlert.decode(reader, reader.size(), $undefined, _depth + 1, message.alert);
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes an AlertUpdate message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.AlertUpdate
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.AlertUpdate & sigil.v1.AlertUpdate.$Shape} AlertUpdate
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AlertUpdate.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an AlertUpdate message.
+             * @function verify
+             * @memberof sigil.v1.AlertUpdate
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            AlertUpdate.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.event != null && $Object.hasOwnProperty.call(message, "event"))
+                    if (!$util.isString(message.event))
+                        return "event: string expected";
+                if (message.alert != null && $Object.hasOwnProperty.call(message, "alert")) {
+                    let error = $root.sigil.v1.CertificateAlert.verify(message.alert, _depth + 1);
+                    if (error)
+                        return "alert." + error;
+                }
+                return null;
+            };
+
+            /**
+             * Creates an AlertUpdate message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.AlertUpdate
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.AlertUpdate} AlertUpdate
+             */
+            AlertUpdate.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.AlertUpdate)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.AlertUpdate: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.AlertUpdate();
+                if (object.event != null)
+                    if (typeof object.event !== "string" || object.event.length)
+                        message.event = $String(object.event);
+                if (object.alert != null) {
+                    if (!$util.isObject(object.alert))
+                        throw $TypeError(".sigil.v1.AlertUpdate.alert: object expected");
+                    message.alert = $root.sigil.v1.CertificateAlert.fromObject(object.alert, _depth + 1);
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an AlertUpdate message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.AlertUpdate
+             * @static
+             * @param {sigil.v1.AlertUpdate} message AlertUpdate
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            AlertUpdate.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.event = "";
+                    object.alert = null;
+                }
+                if (message.event != null && $Object.hasOwnProperty.call(message, "event"))
+                    object.event = message.event;
+                if (message.alert != null && $Object.hasOwnProperty.call(message, "alert"))
+                    object.alert = $root.sigil.v1.CertificateAlert.toObject(message.alert, options, _depth + 1);
+                return object;
+            };
+
+            /**
+             * Converts this AlertUpdate to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.AlertUpdate
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            AlertUpdate.prototype.toJSON = function() {
+                return AlertUpdate.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for AlertUpdate
+             * @function getTypeUrl
+             * @memberof sigil.v1.AlertUpdate
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            AlertUpdate.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.AlertUpdate";
+            };
+
+            return AlertUpdate;
         })();
 
         v1.IssueWorkloadSvidRequest = (function() {
