@@ -4,6 +4,7 @@ import type { IdentityServer } from '../../proto/index.ts';
 import type { IdentityIssuer, IssuedSvid } from '../issuance/identity-issuer.ts';
 import { verifiedCaller } from './caller.ts';
 import { trustPage } from './trust-pages.ts';
+import type { SourceRateLimit } from './source-rate-limit.ts';
 import { unary, type UnaryEdgeDeps } from './unary.ts';
 
 /** The trust state served by FetchTrust and attached to every issued SVID. */
@@ -22,6 +23,8 @@ export interface IdentityHandlerDeps extends UnaryEdgeDeps {
   readonly jwt?: JwtSvidMinter;
   readonly trust: TrustStateSource;
   readonly trustDomain: string;
+  /** Per-source budget for Attest (token guessing); absent: unlimited. */
+  readonly attestLimit?: SourceRateLimit;
 }
 
 export function identityHandlers(deps: IdentityHandlerDeps): IdentityServer {
@@ -31,9 +34,10 @@ export function identityHandlers(deps: IdentityHandlerDeps): IdentityServer {
     trust: trustPage(deps.trust.trustState(), ''),
   });
   return {
-    attest: unary('Attest', deps, async (request: sigil.v1.AttestRequest) =>
-      respond(await deps.issuer.attest(request.joinToken, request.csr)),
-    ),
+    attest: unary('Attest', deps, async (request: sigil.v1.AttestRequest, call) => {
+      deps.attestLimit?.take(call.getPeer(), 'Attest');
+      return respond(await deps.issuer.attest(request.joinToken, request.csr));
+    }),
     renew: unary('Renew', deps, async (request: sigil.v1.RenewRequest, call) =>
       respond(await deps.issuer.renew(verifiedCaller(call, deps.trustDomain), request.csr)),
     ),
