@@ -333,6 +333,7 @@ export class ControlPlane {
         logger: this.#logger,
         metrics: this.metrics,
         trustDomain,
+        ...(this.#publisher ? { publisher: this.#publisher } : {}),
       },
     );
     const acme = await this.#startAcme();

@@ -96,6 +96,7 @@ t.test('grpc-js round trip over 127.0.0.1', async (t) => {
     issueSigningCertificate: unimplemented,
     listInventory: unimplemented,
     importCertificates: unimplemented,
+    labelCertificate: unimplemented,
     listAlerts: unimplemented,
   };
 

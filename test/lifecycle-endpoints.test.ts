@@ -93,6 +93,7 @@ writeFileSync(
 const strongPort = await freePort();
 const weakPort = await freePort();
 const plainPort = await freePort();
+const mtlsPort = await freePort();
 const nginx = await startNginx(dir, [
   {
     port: strongPort,
@@ -115,6 +116,13 @@ const nginx = await startNginx(dir, [
     keyFile: join(dir, 'strong.key'),
     directives: 'ssl_protocols TLSv1.2; ssl_ciphers ECDHE-ECDSA-AES128-GCM-SHA256;',
   },
+  {
+    // Asks every client for a certificate from the test CA (but serves those without one too).
+    port: mtlsPort,
+    certFile: join(dir, 'strong.pem'),
+    keyFile: join(dir, 'strong.key'),
+    directives: `ssl_protocols TLSv1.2 TLSv1.3; ssl_verify_client optional; ssl_client_certificate ${join(dir, 'ca.pem')};`,
+  },
 ]);
 t.teardown(() => nginx.stop());
 
@@ -125,6 +133,7 @@ interface CheckJson {
   protocols: string[];
   suites: Record<string, { name: string }[]>;
   hsts: string | null;
+  clientCertificate: { requested: boolean };
   chain: { trusted: boolean; nameMatches: boolean };
   findings: { ruleId: string; severity: string }[];
 }
@@ -143,6 +152,17 @@ t.test('tls check grades the strong configuration A+', async (t) => {
   t.match(report.hsts, /max-age=31536000/);
   t.same(report.chain, { served: 2, trusted: true, error: null, nameMatches: true });
   t.same(report.findings, []);
+  t.same(report.clientCertificate, { requested: false }, 'no CertificateRequest from a server without client auth');
+});
+
+t.test('tls check reports a server that requests a client certificate', async (t) => {
+  const r = await runSigil(['tls', 'check', `localhost:${mtlsPort}`, '--ca', ca, '--json']);
+  t.equal(r.code, 0, r.stderr);
+  t.same((JSON.parse(r.stdout) as CheckJson).clientCertificate, { requested: true });
+  const text = await runSigil(['tls', 'check', `localhost:${mtlsPort}`, '--ca', ca]);
+  t.match(text.stdout, /client cert {3}requested \(mutual TLS\)/);
+  const plain = await runSigil(['tls', 'check', `localhost:${plainPort}`, '--ca', ca]);
+  t.match(plain.stdout, /client cert {3}not requested/);
 });
 
 t.test('tls check grades the weak configuration F and names each weakness', async (t) => {

@@ -262,6 +262,46 @@ t.test('import PEM chain, DER and PKCS#12, discover nginx; list filters across s
   t.match(bad.stderr, /unknown status "lost": use one of active, superseded, revoked, expired/);
 });
 
+t.test('certs label sets owner and labels of an issued certificate, shown and filterable in certs list', async (t) => {
+  const issued = (await list(t, '--source', 'issued')).find((r) => r.status === 'active');
+  if (!issued) throw new Error('no active issued certificate to label');
+  t.same([issued.owner, issued.labels], ['', {}], 'issued certificates start without owner or labels');
+  const done = await cli(t, [
+    'certs',
+    'label',
+    issued.serial,
+    '--owner',
+    'platform-team',
+    '--label',
+    'env=prod',
+    '--label',
+    'tier=1',
+  ]);
+  t.match(done.stdout, new RegExp(`labelled ${issued.serial} .*: owner platform-team, labels env=prod tier=1`));
+  const mine = await list(t, '--owner', 'platform-team');
+  t.same(
+    mine.map((r) => r.serial),
+    [issued.serial],
+    '--owner finds it',
+  );
+  t.same(mine[0]?.labels, { env: 'prod', tier: '1' });
+  t.ok(
+    (await list(t, '--label', 'tier=1')).some((r) => r.serial === issued.serial),
+    '--label finds it',
+  );
+  const table = (await cli(t, ['certs', 'list', '--source', 'issued'])).stdout;
+  t.match(table, new RegExp(`${issued.serial} .*platform-team`), 'the table shows the owner');
+
+  await cli(t, ['certs', 'label', issued.serial, '--label', 'tier=']);
+  const after = (await list(t, '--owner', 'platform-team'))[0];
+  t.same(after?.labels, { env: 'prod' }, 'KEY= removes a label and keeps the owner');
+
+  const unknown = await cli(t, ['certs', 'label', 'abcdef0123', '--owner', 'x'], 1);
+  t.match(unknown.stderr, /no certificate with id or serial abcdef0123 in the inventory/);
+  const empty = await cli(t, ['certs', 'label', issued.serial], 1);
+  t.match(empty.stderr, /nothing to set: give --owner and\/or --label/);
+});
+
 t.test('alerts fire for the certificates near expiry, reach the webhook signed, and are listed', async (t) => {
   // Imported above: www (20 days), app (10 days) and nginx's (8 days) are inside the thresholds.
   const wanted = ['www.example.com', 'app.example.com', 'localhost'];

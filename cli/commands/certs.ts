@@ -185,6 +185,26 @@ export function registerCertsCommands(program: Command, io: CliIo): void {
           io.stdout.write(`  ${String(f.severity).toUpperCase()} ${f.ruleId}: ${f.message}\n`);
       }
     });
+  withAdminOptions(certs.command('label'))
+    .description("set a certificate's owner and labels (issued, ACME, imported or discovered alike)")
+    .argument('<certificate>', 'serial (hex) or id (sha256 fingerprint) from sigil certs list')
+    .option('--owner <owner>', 'who answers for it (replaces the known owner)')
+    .option('--label <key=value>', 'a label (repeatable; KEY= removes one)', collect)
+    .option('--json', 'print JSON')
+    .action(async (certificate: string, opts: AdminFlags & { owner?: string; label?: string[]; json?: boolean }) => {
+      const labels = parseLabels(opts.label);
+      if (!opts.owner && Object.keys(labels).length === 0)
+        throw new SigilError(ErrorCode.INVALID_ARGUMENT, 'nothing to set: give --owner and/or --label KEY=VALUE');
+      const entry = await withAdmin(io, opts, (api) =>
+        api.labelCertificate({ certificate, owner: opts.owner ?? '', labels }),
+      );
+      const row = inventoryRow(entry);
+      if (opts.json) return printJson(io, row);
+      const shownLabels = Object.entries(row.labels).map(([k, v]) => `${k}=${v}`);
+      io.stdout.write(
+        `labelled ${row.serial} ${row.name}: owner ${row.owner || '-'}, labels ${shownLabels.join(' ') || '-'}\n`,
+      );
+    });
   registerDiscoverCommand(certs, io);
   withAdminOptions(certs.command('show'))
     .description('show one certificate the CA issued')

@@ -60,6 +60,7 @@ export function registerTlsCommands(program: Command, io: CliIo): void {
           nameMatches: report.nameMatches,
         },
         ocspStapled: report.ocspStapled,
+        clientCertificate: { requested: report.clientCertRequested },
         hsts: report.hsts,
         findings: grade.findings,
         cappedBy: grade.reasons.map((r) => ({ cap: r.cap, ruleId: r.finding.ruleId })),
@@ -77,6 +78,7 @@ export function registerTlsCommands(program: Command, io: CliIo): void {
           : 'certificate   none',
         `chain         ${report.chain.length} served, ${report.chainTrusted ? 'trusted' : `NOT trusted (${report.chainError})`}, ${report.nameMatches ? 'valid' : 'NOT valid'} for ${report.servername}`,
         `ocsp stapling ${report.ocspStapled ? 'yes' : 'no'}`,
+        `client cert   ${report.clientCertRequested ? 'requested (mutual TLS)' : 'not requested'}`,
         `hsts          ${report.hsts === null ? 'not HTTP' : report.hsts || 'absent'}`,
         ...grade.findings.map((f) => `${f.severity.toUpperCase().padEnd(8)} ${f.ruleId}: ${f.message}`),
       ];

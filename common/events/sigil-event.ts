@@ -47,7 +47,32 @@ export type SigilEvent =
       readonly reason: string;
       /** Unix ms: the window runs from here. */
       readonly createdAt: number;
+    }
+  | {
+      /** A certificate alert raised or resolved by the control plane's alert engine; for operators' tooling. */
+      readonly type: 'alert.changed';
+      readonly event: 'raised' | 'resolved';
+      readonly alert: AlertFacts;
     };
+
+/** A certificate alert as it travels (the record the alert engine keeps, without its deliveries). */
+export interface AlertFacts {
+  readonly alertId: string;
+  readonly certificateId: string;
+  readonly threshold: string;
+  readonly severity: string;
+  readonly source: string;
+  readonly serial: string;
+  readonly subject: string;
+  readonly owner: string;
+  /** Unix ms. */
+  readonly notAfter: number;
+  readonly message: string;
+  readonly raisedAt: number;
+  /** null (and resolution null) while open. */
+  readonly resolvedAt: number | null;
+  readonly resolution: string | null;
+}
 
 export type SigilEventType = SigilEvent['type'];
 
@@ -56,6 +81,7 @@ const KIND_OF: Readonly<Record<SigilEventType, EventKind>> = {
   'revocation.updated': 'revocation',
   'policy.updated': 'policy',
   'rotate.ordered': 'rotate',
+  'alert.changed': 'alert',
 };
 
 export function eventKindOf(event: SigilEvent): EventKind {
@@ -94,6 +120,27 @@ export function encodeEventPayload(event: SigilEvent): Uint8Array {
         reason: event.reason,
         createdAtUnixMs: event.createdAt,
       }).finish();
+    case 'alert.changed': {
+      const a = event.alert;
+      return sigil.v1.AlertUpdate.encode({
+        event: event.event,
+        alert: {
+          alertId: a.alertId,
+          certificateId: a.certificateId,
+          threshold: a.threshold,
+          severity: a.severity,
+          source: a.source,
+          serial: a.serial,
+          subject: a.subject,
+          owner: a.owner,
+          notAfterUnixMs: a.notAfter,
+          message: a.message,
+          raisedAtUnixMs: a.raisedAt,
+          resolvedAtUnixMs: a.resolvedAt ?? 0,
+          resolution: a.resolution ?? '',
+        },
+      }).finish();
+    }
   }
 }
 
@@ -112,7 +159,44 @@ export function decodeEventPayload(kind: EventKind, payload: Uint8Array): Payloa
       return decodePolicy(payload);
     case 'rotate':
       return decodeRotation(payload);
+    case 'alert':
+      return decodeAlert(payload);
   }
+}
+
+function decodeAlert(payload: Uint8Array): PayloadDecodeResult {
+  let msg: sigil.v1.AlertUpdate;
+  try {
+    msg = sigil.v1.AlertUpdate.decode(payload);
+  } catch {
+    return { ok: false, reason: 'malformed' };
+  }
+  const a = msg.alert;
+  if ((msg.event !== 'raised' && msg.event !== 'resolved') || !a || !a.alertId)
+    return { ok: false, reason: 'malformed' };
+  const resolvedAt = Number(a.resolvedAtUnixMs);
+  return {
+    ok: true,
+    event: Object.freeze({
+      type: 'alert.changed',
+      event: msg.event,
+      alert: Object.freeze({
+        alertId: a.alertId,
+        certificateId: a.certificateId ?? '',
+        threshold: a.threshold ?? '',
+        severity: a.severity ?? '',
+        source: a.source ?? '',
+        serial: a.serial ?? '',
+        subject: a.subject ?? '',
+        owner: a.owner ?? '',
+        notAfter: Number(a.notAfterUnixMs),
+        message: a.message ?? '',
+        raisedAt: Number(a.raisedAtUnixMs),
+        resolvedAt: resolvedAt > 0 ? resolvedAt : null,
+        resolution: a.resolution ? a.resolution : null,
+      }),
+    }),
+  };
 }
 
 /** Longer than any sensible spread; a bigger number can only be a mistake or forged. */

@@ -142,6 +142,12 @@ export class AdminApi {
     );
   }
 
+  labelCertificate(request: sigil.v1.ILabelCertificateRequest): Promise<sigil.v1.InventoryEntry> {
+    return this.#call(`labelling certificate ${request.certificate}`, (client, cb) =>
+      client.labelCertificate(request, this.#options(), cb),
+    );
+  }
+
   listAlerts(request: sigil.v1.IListAlertsRequest): Promise<sigil.v1.ListAlertsResponse> {
     return this.#call('listing alerts', (client, cb) => client.listAlerts(request, this.#options(), cb));
   }

@@ -41,7 +41,7 @@ export interface AdminHandlerDeps extends UnaryEdgeDeps {
   readonly orders: RotationOrderService;
   readonly caRotation: CaRotation;
   readonly signing: Pick<SigningCertificateIssuer, 'issue'>;
-  readonly inventory: Pick<InventoryService, 'list' | 'record'>;
+  readonly inventory: Pick<InventoryService, 'list' | 'record' | 'annotate'>;
   readonly scheduled?: () => Promise<RotationStep>;
   readonly onTokenCreated?: () => void;
 }

@@ -8,7 +8,7 @@ import type { Store } from '../store/store.ts';
 import { unary, type UnaryEdgeDeps } from './unary.ts';
 
 export interface LifecycleHandlerDeps extends UnaryEdgeDeps {
-  readonly inventory: Pick<InventoryService, 'list' | 'record'>;
+  readonly inventory: Pick<InventoryService, 'list' | 'record' | 'annotate'>;
   readonly store: Pick<Store, 'listAlerts' | 'listAlertDeliveries'>;
   readonly guard: (call: ServerUnaryCall<unknown, unknown>) => Promise<void>;
 }
@@ -47,7 +47,7 @@ export function entryMessage(e: InventoryEntry, withFindings = false): sigil.v1.
 
 export function lifecycleHandlers(
   deps: LifecycleHandlerDeps,
-): Pick<AdminServer, 'listInventory' | 'importCertificates' | 'listAlerts'> {
+): Pick<AdminServer, 'listInventory' | 'importCertificates' | 'labelCertificate' | 'listAlerts'> {
   return {
     listInventory: unary('ListInventory', deps, async (request: sigil.v1.ListInventoryRequest, call) => {
       await deps.guard(call);
@@ -86,6 +86,14 @@ export function lifecycleHandlers(
         { owner: request.owner, labels: request.labels },
       );
       return { entries: entries.map((e) => entryMessage(e, true)) };
+    }),
+    labelCertificate: unary('LabelCertificate', deps, async (request: sigil.v1.LabelCertificateRequest, call) => {
+      await deps.guard(call);
+      const entry = await deps.inventory.annotate(request.certificate, {
+        owner: request.owner,
+        labels: request.labels,
+      });
+      return entryMessage(entry, true);
     }),
     listAlerts: unary('ListAlerts', deps, async (request: sigil.v1.ListAlertsRequest, call) => {
       await deps.guard(call);

@@ -29,11 +29,13 @@ export interface ReplicationDeps {
 }
 
 /** Which store change an event of each kind reports. */
-const CHANGE_OF_EVENT: Readonly<Record<EventKind, ChangeKind>> = {
+/** Alerts change nothing another replica holds in memory: it has no reload for them. */
+const CHANGE_OF_EVENT: Readonly<Record<EventKind, ChangeKind | undefined>> = {
   bundle: 'ca',
   revocation: 'revocation',
   policy: 'policy',
   rotate: 'rotation',
+  alert: undefined,
 };
 
 /**
@@ -108,7 +110,8 @@ export class Replication {
 
   /** An event another replica sent over NATS: reload what it changed. */
   onOthersEvent = (kind: EventKind): void => {
-    if (this.shared) void this.sync.signal(CHANGE_OF_EVENT[kind]);
+    const change = CHANGE_OF_EVENT[kind];
+    if (this.shared && change) void this.sync.signal(change);
   };
 
   /** Hook for a service's cluster lock: with one control plane, an in-process queue. */

@@ -1,11 +1,12 @@
 import type { Clock } from '../../common/clock.ts';
 import { LogField, type Logger } from '../../common/logger.ts';
+import type { EventPublisher } from '../events/event-publisher.ts';
 import type { Store } from '../store/store.ts';
 import { type AlertRecord, type AlertResolution, planAlerts, type WatchedCertificate } from './alert-plan.ts';
 import type { ExpiryPolicy } from './expiry-rule.ts';
 import type { InventoryEntry } from './inventory-entry.ts';
 
-/** Where an alert event goes once recorded: logs, webhooks, metrics (and NATS, later) all get the same records. */
+/** Where an alert event goes once recorded: logs, webhooks, metrics and NATS all get the same records. */
 export interface AlertChannel {
   notify(event: 'raised' | 'resolved', alert: AlertRecord): void;
 }
@@ -140,6 +141,40 @@ export function logChannel(logger: Logger): AlertChannel {
       if (event === 'resolved') logger.info(fields, `certificate alert resolved (${a.resolution}): ${a.subject}`);
       else if (a.severity === 'critical') logger.error(fields, a.message);
       else logger.warn(fields, a.message);
+    },
+  };
+}
+
+/**
+ * The NATS channel: a signed event of kind "alert" on `sigil.<td>.alert` (DESIGN.md section 5), for operators' tooling.
+ * Publishing is best effort like every event; a failure is logged and never holds the evaluation up.
+ */
+export function eventChannel(publisher: Pick<EventPublisher, 'publish'>, logger: Logger): AlertChannel {
+  return {
+    notify(event, a) {
+      publisher
+        .publish({
+          type: 'alert.changed',
+          event,
+          alert: {
+            alertId: a.alertId,
+            certificateId: a.certificateId,
+            threshold: a.threshold,
+            severity: a.severity,
+            source: a.source,
+            serial: a.serial,
+            subject: a.subject,
+            owner: a.owner,
+            notAfter: a.notAfter,
+            message: a.message,
+            raisedAt: a.raisedAt,
+            resolvedAt: a.resolvedAt,
+            resolution: a.resolution,
+          },
+        })
+        .catch((err: unknown) =>
+          logger.warn({ alert: a.alertId, [LogField.reason]: (err as Error).message }, 'alert event not published'),
+        );
     },
   };
 }

@@ -1,6 +1,6 @@
 import type { Clock } from '../../common/clock.ts';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
-import type { InventoryCertificateRecord, SightingRecord, Store } from '../store/store.ts';
+import type { CertificateAnnotationRecord, InventoryCertificateRecord, SightingRecord, Store } from '../store/store.ts';
 import { type Finding, certificateFindings } from './compliance-rules.ts';
 import {
   type CertificateDescription,
@@ -62,17 +62,21 @@ export class InventoryService {
 
   /** Every certificate with its status settled at now, ordered by notAfter then id. */
   async all(): Promise<InventoryEntry[]> {
-    const [issued, external, sightings] = await Promise.all([
+    const [issued, external, sightings, annotations] = await Promise.all([
       this.#store.listCertificates(),
       this.#store.listInventory(),
       this.#store.listSightings(),
+      this.#store.listCertificateAnnotations(),
     ]);
     const seen = new Map<string, SightingRecord[]>();
     for (const s of sightings) seen.set(s.fingerprint, [...(seen.get(s.fingerprint) ?? []), s]);
+    const labelled = new Map(annotations.map((a) => [a.fingerprint, a]));
     const entries = [
       ...issued.map(entryOfRecord),
       ...external.map((r) => entryOfExternal(r, seen.get(r.fingerprint) ?? [])),
-    ].sort((a, b) => a.notAfter - b.notAfter || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    ]
+      .map((e) => withAnnotation(e, labelled.get(e.id)))
+      .sort((a, b) => a.notAfter - b.notAfter || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     return settleStatuses(entries, this.#clock.now());
   }
 
@@ -85,6 +89,40 @@ export class InventoryService {
     const entries = matching.slice(offset, offset + size);
     const next = offset + size < matching.length ? String(offset + size) : '';
     return { entries, nextPageToken: next, total: matching.length };
+  }
+
+  /**
+   * Sets the owner and labels of one certificate of the inventory, issued ones included, named by its id
+   * (fingerprint) or serial. A non-empty owner replaces, labels extend, a label with an empty value is removed.
+   */
+  async annotate(
+    ref: string,
+    change: { readonly owner: string; readonly labels: Readonly<Record<string, string>> },
+  ): Promise<InventoryEntry> {
+    if (change.owner === '' && Object.keys(change.labels).length === 0)
+      throw new SigilError(ErrorCode.INVALID_ARGUMENT, 'nothing to set: give an owner or at least one label');
+    for (const k of Object.keys(change.labels))
+      if (!LABEL_KEY.test(k))
+        throw new SigilError(
+          ErrorCode.INVALID_ARGUMENT,
+          `label key ${JSON.stringify(k)} is not valid: use letters, digits, '.', '_', '/' or '-' (up to 63)`,
+        );
+    const wanted = ref.toLowerCase().replace(/^0x/, '').replaceAll(':', '');
+    const found = (await this.all()).filter((e) => e.id === wanted || e.serial === wanted);
+    if (found.length === 0)
+      throw new SigilError(
+        ErrorCode.NOT_FOUND,
+        `no certificate with id or serial ${ref} in the inventory: see sigil certs list`,
+      );
+    if (found.length > 1)
+      throw new SigilError(
+        ErrorCode.INVALID_ARGUMENT,
+        `serial ${ref} names ${found.length} certificates: give the id (sha256 fingerprint) from sigil certs list`,
+      );
+    const entry = found[0] as InventoryEntry;
+    await this.#store.annotateCertificate({ fingerprint: entry.id, ...change, updatedAt: this.#clock.now() });
+    const after = (await this.all()).find((e) => e.id === entry.id);
+    return after ?? entry;
   }
 
   /**
@@ -125,6 +163,14 @@ export class InventoryService {
     const ids = new Set(records.map((r) => r.fingerprint));
     return (await this.all()).filter((e) => ids.has(e.id));
   }
+}
+
+const LABEL_KEY = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$/;
+
+/** Labels set with `sigil certs label` win over those recorded at import; issued certificates only have these. */
+function withAnnotation(e: InventoryEntry, a: CertificateAnnotationRecord | undefined): InventoryEntry {
+  if (!a) return e;
+  return { ...e, owner: a.owner !== '' ? a.owner : e.owner, labels: { ...e.labels, ...a.labels } };
 }
 
 function describeOrRefuse(

@@ -2,7 +2,8 @@ import type { Clock, Timer } from '../../common/clock.ts';
 import { LogField, type Logger } from '../../common/logger.ts';
 import type { ControlPlaneMetrics } from '../metrics.ts';
 import type { Store } from '../store/store.ts';
-import { AlertEngine, alertDocument, logChannel, type AlertChannel } from './alert-engine.ts';
+import type { EventPublisher } from '../events/event-publisher.ts';
+import { AlertEngine, alertDocument, eventChannel, logChannel, type AlertChannel } from './alert-engine.ts';
 import { parseHostPort } from './host-port.ts';
 import type { InventoryService } from './inventory-service.ts';
 import type { AlertSettings, DiscoverySettings } from './lifecycle-config.ts';
@@ -16,6 +17,8 @@ export interface LifecycleDutyDeps {
   readonly logger: Logger;
   readonly metrics: ControlPlaneMetrics;
   readonly trustDomain: string;
+  /** With NATS configured: alerts are also published as signed events of kind "alert". */
+  readonly publisher?: EventPublisher;
 }
 
 /**
@@ -66,7 +69,7 @@ export class LifecycleDuty {
       store: deps.store,
       clock: deps.clock,
       policy: settings.alerts.policy,
-      channels: [logChannel(logger), webhookChannel],
+      channels: [logChannel(logger), webhookChannel, ...(deps.publisher ? [eventChannel(deps.publisher, logger)] : [])],
       onEvaluated: ({ entries, open }) => {
         const m = deps.metrics;
         m.certificateExpiration.reset();

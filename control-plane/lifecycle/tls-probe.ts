@@ -33,6 +33,8 @@ export interface TlsProbeReport {
   /** The leaf is valid for `servername`. */
   readonly nameMatches: boolean;
   readonly ocspStapled: boolean;
+  /** The server asked for a client certificate (CertificateRequest) in the handshake: mutual TLS, optional or not. */
+  readonly clientCertRequested: boolean;
   /** null when the endpoint did not answer HTTP; otherwise the header value or '' when absent. */
   readonly hsts: string | null;
 }
@@ -123,6 +125,9 @@ export async function probeTls(options: TlsProbeOptions): Promise<TlsProbeReport
     chainError: socket.authorized ? null : String(socket.authorizationError ?? 'unverified'),
     nameMatches,
     ocspStapled: full.hs.ocsp,
+    // OpenSSL fills a client's shared signature algorithms only from the server's CertificateRequest (TLS 1.2 and
+    // 1.3 alike): a non-empty list is that message seen from the client, which sends no certificate in reply.
+    clientCertRequested: socket.getSharedSigalgs().length > 0,
     hsts: await httpHsts(socket, servername, timeoutMs),
   };
   socket.destroy();

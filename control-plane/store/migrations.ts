@@ -174,6 +174,18 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX alert_deliveries_alert ON alert_deliveries (alert_id);
     `,
   },
+  {
+    version: 13,
+    name: 'lifecycle: owner and labels of any inventory certificate, issued ones included',
+    sql: `
+      CREATE TABLE certificate_annotations (
+        fingerprint TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        labels TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

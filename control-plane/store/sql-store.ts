@@ -7,6 +7,7 @@ import {
   caFileOf,
   certificateOf,
   chainText,
+  certificateAnnotationOf,
   inventoryCertificateOf,
   revocationOf,
   revokedIdentityOf,
@@ -16,6 +17,7 @@ import {
 } from './store-rows.ts';
 import type {
   AlertDeliveryRecord,
+  CertificateAnnotationRecord,
   InventoryCertificateRecord,
   InventoryFilter,
   SightingRecord,
@@ -482,6 +484,38 @@ export abstract class SqlStore implements Store {
       [fingerprint],
     );
     return row ? inventoryCertificateOf(row) : undefined;
+  }
+
+  async annotateCertificate(change: CertificateAnnotationRecord): Promise<CertificateAnnotationRecord> {
+    return this.db.transaction(`labelling certificate ${change.fingerprint}`, async (tx) => {
+      const action = `labelling certificate ${change.fingerprint}`;
+      const known = await tx.get(action, 'SELECT * FROM certificate_annotations WHERE fingerprint = ?', [
+        change.fingerprint,
+      ]);
+      const before = known ? certificateAnnotationOf(known) : undefined;
+      const merged: Record<string, string> = { ...(before?.labels ?? {}), ...change.labels };
+      for (const [k, v] of Object.entries(change.labels)) if (v === '') delete merged[k];
+      const next: CertificateAnnotationRecord = {
+        fingerprint: change.fingerprint,
+        owner: change.owner === '' ? (before?.owner ?? '') : change.owner,
+        labels: merged,
+        updatedAt: change.updatedAt,
+      };
+      await tx.run(
+        action,
+        `INSERT INTO certificate_annotations (fingerprint, owner, labels, updated_at) VALUES (?, ?, ?, ?)
+        ON CONFLICT (fingerprint) DO UPDATE SET owner = excluded.owner, labels = excluded.labels,
+        updated_at = excluded.updated_at`,
+        [next.fingerprint, next.owner, JSON.stringify(next.labels), next.updatedAt],
+      );
+      return next;
+    });
+  }
+
+  async listCertificateAnnotations(): Promise<CertificateAnnotationRecord[]> {
+    return (
+      await this.db.all('listing certificate labels', 'SELECT * FROM certificate_annotations ORDER BY fingerprint', [])
+    ).map(certificateAnnotationOf);
   }
 
   async listInventory(filter: InventoryFilter = {}): Promise<InventoryCertificateRecord[]> {

@@ -484,6 +484,29 @@ export async function runStoreContract(t: Test, makeStore: () => Promise<Store>)
     t.same(await store.listSightings(), [], 'sightings go with the certificate');
   });
 
+  await withStore('certificate labels: owner replaces, labels extend, an empty value removes one', async (t, store) => {
+    t.same(await store.listCertificateAnnotations(), []);
+    const first = await store.annotateCertificate({
+      fingerprint: 'cc',
+      owner: 'payments',
+      labels: { env: 'prod', tier: '1' },
+      updatedAt: T0,
+    });
+    t.same(first, { fingerprint: 'cc', owner: 'payments', labels: { env: 'prod', tier: '1' }, updatedAt: T0 });
+    const second = await store.annotateCertificate({
+      fingerprint: 'cc',
+      owner: '',
+      labels: { tier: '', app: 'api' },
+      updatedAt: T0 + HOUR,
+    });
+    t.same(second, { fingerprint: 'cc', owner: 'payments', labels: { env: 'prod', app: 'api' }, updatedAt: T0 + HOUR });
+    await store.annotateCertificate({ fingerprint: 'bb', owner: 'edge', labels: {}, updatedAt: T0 });
+    t.same(await store.listCertificateAnnotations(), [
+      { fingerprint: 'bb', owner: 'edge', labels: {}, updatedAt: T0 },
+      second,
+    ]);
+  });
+
   await withStore('a failed inventory write leaves nothing half-written', async (t, store) => {
     const bad = { ...external('bb'), der: undefined as unknown as Uint8Array };
     await t.rejects(

@@ -4,6 +4,7 @@ import type { AlertRecord, AlertResolution } from '../lifecycle/alert-plan.ts';
 import type { ExpiryThreshold, AlertSeverity } from '../lifecycle/expiry-rule.ts';
 import type {
   AlertDeliveryRecord,
+  CertificateAnnotationRecord,
   InventoryCertificateRecord,
   SightingRecord,
   CaFileRecord,
@@ -90,6 +91,15 @@ export function caFileOf(row: Row): CaFileRecord {
 /** The chain column: base64 DER certificates as a JSON array (portable across both engines' text types). */
 export function chainText(chain: readonly Uint8Array[]): string {
   return JSON.stringify(chain.map((der) => Buffer.from(der).toString('base64')));
+}
+
+export function certificateAnnotationOf(row: Row): CertificateAnnotationRecord {
+  return {
+    fingerprint: row['fingerprint'] as string,
+    owner: row['owner'] as string,
+    labels: JSON.parse(row['labels'] as string) as Record<string, string>,
+    updatedAt: Number(row['updated_at']),
+  };
 }
 
 export function inventoryCertificateOf(row: Row): InventoryCertificateRecord {

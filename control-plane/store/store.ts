@@ -172,6 +172,19 @@ export interface InventoryCertificateRecord {
   readonly recordedAt: number;
 }
 
+/**
+ * Owner and labels an operator gave a certificate of the inventory after the fact (`sigil certs label`): the only
+ * place they live for certificates the CA issued, and they override what an import recorded.
+ */
+export interface CertificateAnnotationRecord {
+  /** The inventory id: SHA-256 fingerprint of the DER, lowercase hex. */
+  readonly fingerprint: string;
+  /** '' when none was named. */
+  readonly owner: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly updatedAt: number;
+}
+
 /** Where a certificate was seen: a file path or `host:port`, first and last time. */
 export interface SightingRecord {
   readonly fingerprint: string;
@@ -296,6 +309,13 @@ export interface Store {
   listSightings(): Promise<SightingRecord[]>;
   /** Forgets an imported or discovered certificate and its sightings; false when unknown. */
   removeInventoryCertificate(fingerprint: string): Promise<boolean>;
+  /**
+   * Sets a certificate's owner and labels in one step: a non-empty owner replaces the known one, labels extend
+   * and replace the known ones, and a label given with an empty value is removed. Returns the annotation now held.
+   */
+  annotateCertificate(change: CertificateAnnotationRecord): Promise<CertificateAnnotationRecord>;
+  /** Ordered by fingerprint. */
+  listCertificateAnnotations(): Promise<CertificateAnnotationRecord[]>;
 
   /** Records alerts not raised before (by alert id); returns the ids newly recorded, in input order. */
   raiseAlerts(records: readonly AlertRecord[]): Promise<string[]>;

@@ -294,6 +294,17 @@ export const AdminService = {
     responseSerialize: (message: sigil.v1.IImportCertificatesResponse): Buffer => toBuffer(sigil.v1.ImportCertificatesResponse.encode(message).finish()),
     responseDeserialize: (bytes: Buffer): sigil.v1.ImportCertificatesResponse => sigil.v1.ImportCertificatesResponse.decode(bytes),
   },
+  /** Sets the owner and labels of one inventory certificate, issued ones included. */
+  labelCertificate: {
+    path: '/sigil.v1.Admin/LabelCertificate',
+    originalName: 'LabelCertificate',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (message: sigil.v1.ILabelCertificateRequest): Buffer => toBuffer(sigil.v1.LabelCertificateRequest.encode(message).finish()),
+    requestDeserialize: (bytes: Buffer): sigil.v1.LabelCertificateRequest => sigil.v1.LabelCertificateRequest.decode(bytes),
+    responseSerialize: (message: sigil.v1.IInventoryEntry): Buffer => toBuffer(sigil.v1.InventoryEntry.encode(message).finish()),
+    responseDeserialize: (bytes: Buffer): sigil.v1.InventoryEntry => sigil.v1.InventoryEntry.decode(bytes),
+  },
   /** Expiry alerts and every delivery attempt. */
   listAlerts: {
     path: '/sigil.v1.Admin/ListAlerts',
@@ -327,6 +338,7 @@ export interface AdminServer extends grpc.UntypedServiceImplementation {
   issueSigningCertificate: grpc.handleUnaryCall<sigil.v1.IssueSigningCertificateRequest, sigil.v1.IIssueSigningCertificateResponse>;
   listInventory: grpc.handleUnaryCall<sigil.v1.ListInventoryRequest, sigil.v1.IListInventoryResponse>;
   importCertificates: grpc.handleUnaryCall<sigil.v1.ImportCertificatesRequest, sigil.v1.IImportCertificatesResponse>;
+  labelCertificate: grpc.handleUnaryCall<sigil.v1.LabelCertificateRequest, sigil.v1.IInventoryEntry>;
   listAlerts: grpc.handleUnaryCall<sigil.v1.ListAlertsRequest, sigil.v1.IListAlertsResponse>;
 }
 
@@ -404,6 +416,10 @@ export interface AdminClient extends grpc.Client {
   importCertificates(request: sigil.v1.IImportCertificatesRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<sigil.v1.ImportCertificatesResponse>): grpc.ClientUnaryCall;
   importCertificates(request: sigil.v1.IImportCertificatesRequest, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.ImportCertificatesResponse>): grpc.ClientUnaryCall;
   importCertificates(request: sigil.v1.IImportCertificatesRequest, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.ImportCertificatesResponse>): grpc.ClientUnaryCall;
+  labelCertificate(request: sigil.v1.ILabelCertificateRequest, callback: grpc.requestCallback<sigil.v1.InventoryEntry>): grpc.ClientUnaryCall;
+  labelCertificate(request: sigil.v1.ILabelCertificateRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<sigil.v1.InventoryEntry>): grpc.ClientUnaryCall;
+  labelCertificate(request: sigil.v1.ILabelCertificateRequest, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.InventoryEntry>): grpc.ClientUnaryCall;
+  labelCertificate(request: sigil.v1.ILabelCertificateRequest, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.InventoryEntry>): grpc.ClientUnaryCall;
   listAlerts(request: sigil.v1.IListAlertsRequest, callback: grpc.requestCallback<sigil.v1.ListAlertsResponse>): grpc.ClientUnaryCall;
   listAlerts(request: sigil.v1.IListAlertsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<sigil.v1.ListAlertsResponse>): grpc.ClientUnaryCall;
   listAlerts(request: sigil.v1.IListAlertsRequest, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.ListAlertsResponse>): grpc.ClientUnaryCall;

@@ -2405,6 +2405,135 @@ export namespace sigil {
         }
 
         /**
+         * Properties of a LabelCertificateRequest.
+         * @deprecated Use sigil.v1.LabelCertificateRequest.$Properties instead.
+         */
+        interface ILabelCertificateRequest extends sigil.v1.LabelCertificateRequest.$Properties {
+        }
+
+        /** Represents a LabelCertificateRequest. */
+        class LabelCertificateRequest {
+
+            /**
+             * Constructs a new LabelCertificateRequest.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.LabelCertificateRequest.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** The inventory id (SHA-256 fingerprint) or the serial (lowercase hex). */
+            certificate: string;
+
+            /** Replaces the known owner; empty keeps it. */
+            owner: string;
+
+            /** Extend and replace the known labels; a label with an empty value is removed. */
+            labels: { [k: string]: string };
+
+            /**
+             * Creates a new LabelCertificateRequest instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns LabelCertificateRequest instance
+             */
+            static create(properties: sigil.v1.LabelCertificateRequest.$Shape): sigil.v1.LabelCertificateRequest & sigil.v1.LabelCertificateRequest.$Shape;
+            static create(properties?: sigil.v1.LabelCertificateRequest.$Properties): sigil.v1.LabelCertificateRequest;
+
+            /**
+             * Encodes the specified LabelCertificateRequest message. Does not implicitly {@link sigil.v1.LabelCertificateRequest.verify|verify} messages.
+             * @param message LabelCertificateRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.LabelCertificateRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified LabelCertificateRequest message, length delimited. Does not implicitly {@link sigil.v1.LabelCertificateRequest.verify|verify} messages.
+             * @param message LabelCertificateRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.LabelCertificateRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a LabelCertificateRequest message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.LabelCertificateRequest & sigil.v1.LabelCertificateRequest.$Shape} LabelCertificateRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.LabelCertificateRequest & sigil.v1.LabelCertificateRequest.$Shape;
+
+            /**
+             * Decodes a LabelCertificateRequest message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.LabelCertificateRequest & sigil.v1.LabelCertificateRequest.$Shape} LabelCertificateRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.LabelCertificateRequest & sigil.v1.LabelCertificateRequest.$Shape;
+
+            /**
+             * Verifies a LabelCertificateRequest message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a LabelCertificateRequest message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns LabelCertificateRequest
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.LabelCertificateRequest;
+
+            /**
+             * Creates a plain object from a LabelCertificateRequest message. Also converts values to other types if specified.
+             * @param message LabelCertificateRequest
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.LabelCertificateRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this LabelCertificateRequest to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for LabelCertificateRequest
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace LabelCertificateRequest {
+
+            /** Properties of a LabelCertificateRequest. */
+            interface $Properties {
+
+                /** The inventory id (SHA-256 fingerprint) or the serial (lowercase hex). */
+                certificate?: (string|null);
+
+                /** Replaces the known owner; empty keeps it. */
+                owner?: (string|null);
+
+                /** Extend and replace the known labels; a label with an empty value is removed. */
+                labels?: ({ [k: string]: string }|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a LabelCertificateRequest. */
+            type $Shape = sigil.v1.LabelCertificateRequest.$Properties;
+        }
+
+        /**
          * Properties of a ListAlertsRequest.
          * @deprecated Use sigil.v1.ListAlertsRequest.$Properties instead.
          */
@@ -7685,7 +7814,7 @@ export namespace sigil {
             /** Unknown fields preserved while decoding when enabled */
             $unknowns?: Uint8Array[];
 
-            /** "bundle", "revocation", "policy", "rotate". */
+            /** "bundle", "revocation", "policy", "rotate", "alert". */
             kind: string;
 
             /** EventBody trustDomain. */
@@ -7784,7 +7913,7 @@ export namespace sigil {
             /** Properties of an EventBody. */
             interface $Properties {
 
-                /** "bundle", "revocation", "policy", "rotate". */
+                /** "bundle", "revocation", "policy", "rotate", "alert". */
                 kind?: (string|null);
 
                 /** EventBody trustDomain */
@@ -8225,6 +8354,132 @@ export namespace sigil {
 
             /** Shape of a PolicyUpdate. */
             type $Shape = sigil.v1.PolicyUpdate.$Properties;
+        }
+
+        /**
+         * Properties of an AlertUpdate.
+         * @deprecated Use sigil.v1.AlertUpdate.$Properties instead.
+         */
+        interface IAlertUpdate extends sigil.v1.AlertUpdate.$Properties {
+        }
+
+        /**
+         * Kind "alert": a certificate alert the lifecycle's alert engine raised or resolved (the facts webhooks receive), for
+         * operators' tooling on NATS. Sidecars do not subscribe to this kind.
+         */
+        class AlertUpdate {
+
+            /**
+             * Constructs a new AlertUpdate.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.AlertUpdate.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** "raised" or "resolved". */
+            event: string;
+
+            /** The alert as recorded (see admin.proto); `deliveries` is left empty. */
+            alert?: (sigil.v1.CertificateAlert.$Properties|null);
+
+            /**
+             * Creates a new AlertUpdate instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns AlertUpdate instance
+             */
+            static create(properties: sigil.v1.AlertUpdate.$Shape): sigil.v1.AlertUpdate & sigil.v1.AlertUpdate.$Shape;
+            static create(properties?: sigil.v1.AlertUpdate.$Properties): sigil.v1.AlertUpdate;
+
+            /**
+             * Encodes the specified AlertUpdate message. Does not implicitly {@link sigil.v1.AlertUpdate.verify|verify} messages.
+             * @param message AlertUpdate message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.AlertUpdate.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified AlertUpdate message, length delimited. Does not implicitly {@link sigil.v1.AlertUpdate.verify|verify} messages.
+             * @param message AlertUpdate message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.AlertUpdate.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes an AlertUpdate message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.AlertUpdate & sigil.v1.AlertUpdate.$Shape} AlertUpdate
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.AlertUpdate & sigil.v1.AlertUpdate.$Shape;
+
+            /**
+             * Decodes an AlertUpdate message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.AlertUpdate & sigil.v1.AlertUpdate.$Shape} AlertUpdate
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.AlertUpdate & sigil.v1.AlertUpdate.$Shape;
+
+            /**
+             * Verifies an AlertUpdate message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates an AlertUpdate message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns AlertUpdate
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.AlertUpdate;
+
+            /**
+             * Creates a plain object from an AlertUpdate message. Also converts values to other types if specified.
+             * @param message AlertUpdate
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.AlertUpdate, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this AlertUpdate to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for AlertUpdate
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace AlertUpdate {
+
+            /** Properties of an AlertUpdate. */
+            interface $Properties {
+
+                /** "raised" or "resolved". */
+                event?: (string|null);
+
+                /** The alert as recorded (see admin.proto); `deliveries` is left empty. */
+                alert?: (sigil.v1.CertificateAlert.$Properties|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of an AlertUpdate. */
+            type $Shape = sigil.v1.AlertUpdate.$Properties;
         }
 
         /**

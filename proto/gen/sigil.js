@@ -7147,6 +7147,389 @@ export const sigil = $root.sigil = (() => {
             return ImportCertificatesResponse;
         })();
 
+        v1.LabelCertificateRequest = (function() {
+
+            /**
+             * Properties of a LabelCertificateRequest.
+             * @typedef {Object} sigil.v1.LabelCertificateRequest.$Properties
+             * @property {string|null} [certificate] The inventory id (SHA-256 fingerprint) or the serial (lowercase hex).
+             * @property {string|null} [owner] Replaces the known owner; empty keeps it.
+             * @property {Object.<string,string>|null} [labels] Extend and replace the known labels; a label with an empty value is removed.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a LabelCertificateRequest.
+             * @memberof sigil.v1
+             * @interface ILabelCertificateRequest
+             * @augments sigil.v1.LabelCertificateRequest.$Properties
+             * @deprecated Use sigil.v1.LabelCertificateRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of a LabelCertificateRequest.
+             * @typedef {sigil.v1.LabelCertificateRequest.$Properties} sigil.v1.LabelCertificateRequest.$Shape
+             */
+
+            /**
+             * Constructs a new LabelCertificateRequest.
+             * @memberof sigil.v1
+             * @classdesc Represents a LabelCertificateRequest.
+             * @constructor
+             * @param {sigil.v1.LabelCertificateRequest.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const LabelCertificateRequest = function (properties) {
+                this.labels = {};
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * The inventory id (SHA-256 fingerprint) or the serial (lowercase hex).
+             * @member {string} certificate
+             * @memberof sigil.v1.LabelCertificateRequest
+             * @instance
+             */
+            LabelCertificateRequest.prototype.certificate = "";
+
+            /**
+             * Replaces the known owner; empty keeps it.
+             * @member {string} owner
+             * @memberof sigil.v1.LabelCertificateRequest
+             * @instance
+             */
+            LabelCertificateRequest.prototype.owner = "";
+
+            /**
+             * Extend and replace the known labels; a label with an empty value is removed.
+             * @member {Object.<string,string>} labels
+             * @memberof sigil.v1.LabelCertificateRequest
+             * @instance
+             */
+            LabelCertificateRequest.prototype.labels = $util.emptyObject;
+
+            /**
+             * Creates a new LabelCertificateRequest instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.LabelCertificateRequest
+             * @static
+             * @param {sigil.v1.LabelCertificateRequest.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.LabelCertificateRequest} LabelCertificateRequest instance
+             * @type {{
+             *   (properties: sigil.v1.LabelCertificateRequest.$Shape): sigil.v1.LabelCertificateRequest & sigil.v1.LabelCertificateRequest.$Shape;
+             *   (properties?: sigil.v1.LabelCertificateRequest.$Properties): sigil.v1.LabelCertificateRequest;
+             * }}
+             */
+            LabelCertificateRequest.create = function(properties) {
+                return new LabelCertificateRequest(properties);
+            };
+
+            /**
+             * Encodes the specified LabelCertificateRequest message. Does not implicitly {@link sigil.v1.LabelCertificateRequest.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.LabelCertificateRequest
+             * @static
+             * @param {sigil.v1.LabelCertificateRequest.$Properties} message LabelCertificateRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            LabelCertificateRequest.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.certificate != null && $Object.hasOwnProperty.call(message, "certificate") && message.certificate !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.certificate);
+                if (message.owner != null && $Object.hasOwnProperty.call(message, "owner") && message.owner !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.owner);
+                if (message.labels != null && $Object.hasOwnProperty.call(message, "labels"))
+                    for (let keys = $Object.keys(message.labels), i = 0; i < keys.length; ++i)
+                        writer.uint32(/* id 3, wireType 2 =*/26).fork().uint32(/* id 1, wireType 2 =*/10).string(keys[i]).uint32(/* id 2, wireType 2 =*/18).string(message.labels[keys[i]]).ldelim();
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified LabelCertificateRequest message, length delimited. Does not implicitly {@link sigil.v1.LabelCertificateRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.LabelCertificateRequest
+             * @static
+             * @param {sigil.v1.LabelCertificateRequest.$Properties} message LabelCertificateRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            LabelCertificateRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a LabelCertificateRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.LabelCertificateRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.LabelCertificateRequest & sigil.v1.LabelCertificateRequest.$Shape} LabelCertificateRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            LabelCertificateRequest.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, key, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.LabelCertificateRequest();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.certificate = value;
+                            else
+                                delete message.certificate;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.owner = value;
+                            else
+                                delete message.owner;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if (message.labels === $util.emptyObject)
+                                message.labels = {};
+                            let end2 = reader.size() + reader.pos;
+                            if (end2 > reader.len)
+                                throw $RangeError("index out of range");
+                            reader.len = end2;
+                            key = "";
+                            value = "";
+                            while (reader.pos < end2) {
+                                let tag2 = reader.tag();
+                                wireType = tag2 & 7;
+                                switch (tag2 >>>= 3) {
+                                case 1:
+                                    if (wireType !== 2)
+                                        break;
+                                    key = reader.stringVerify();
+                                    continue;
+                                case 2:
+                                    if (wireType !== 2)
+                                        break;
+                                    value = reader.stringVerify();
+                                    continue;
+                                }
+                                reader.skipType(wireType, _depth, tag2);
+                            }
+                            if (reader.pos !== end2)
+                                throw $RangeError("index out of range");
+                            reader.len = end;
+                            if (key === "__proto__")
+                                $util.makeProp(message.labels, key);
+                            message.labels[key] = value;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a LabelCertificateRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.LabelCertificateRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.LabelCertificateRequest & sigil.v1.LabelCertificateRequest.$Shape} LabelCertificateRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            LabelCertificateRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a LabelCertificateRequest message.
+             * @function verify
+             * @memberof sigil.v1.LabelCertificateRequest
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            LabelCertificateRequest.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.certificate != null && $Object.hasOwnProperty.call(message, "certificate"))
+                    if (!$util.isString(message.certificate))
+                        return "certificate: string expected";
+                if (message.owner != null && $Object.hasOwnProperty.call(message, "owner"))
+                    if (!$util.isString(message.owner))
+                        return "owner: string expected";
+                if (message.labels != null && $Object.hasOwnProperty.call(message, "labels")) {
+                    if (!$util.isObject(message.labels))
+                        return "labels: object expected";
+                    let key = $Object.keys(message.labels);
+                    for (let i = 0; i < key.length; ++i)
+                        if (!$util.isString(message.labels[key[i]]))
+                            return "labels: string{k:string} expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a LabelCertificateRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.LabelCertificateRequest
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.LabelCertificateRequest} LabelCertificateRequest
+             */
+            LabelCertificateRequest.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.LabelCertificateRequest)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.LabelCertificateRequest: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.LabelCertificateRequest();
+                if (object.certificate != null)
+                    if (typeof object.certificate !== "string" || object.certificate.length)
+                        message.certificate = $String(object.certificate);
+                if (object.owner != null)
+                    if (typeof object.owner !== "string" || object.owner.length)
+                        message.owner = $String(object.owner);
+                if (object.labels) {
+                    if (!$util.isObject(object.labels))
+                        throw $TypeError(".sigil.v1.LabelCertificateRequest.labels: object expected");
+                    message.labels = {};
+                    for (let keys = $Object.keys(object.labels), i = 0; i < keys.length; ++i) {
+                        if (keys[i] === "__proto__")
+                            $util.makeProp(message.labels, keys[i]);
+                        message.labels[keys[i]] = $String(object.labels[keys[i]]);
+                    }
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a LabelCertificateRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.LabelCertificateRequest
+             * @static
+             * @param {sigil.v1.LabelCertificateRequest} message LabelCertificateRequest
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            LabelCertificateRequest.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.objects || options.defaults)
+                    object.labels = {};
+                if (options.defaults) {
+                    object.certificate = "";
+                    object.owner = "";
+                }
+                if (message.certificate != null && $Object.hasOwnProperty.call(message, "certificate"))
+                    object.certificate = message.certificate;
+                if (message.owner != null && $Object.hasOwnProperty.call(message, "owner"))
+                    object.owner = message.owner;
+                let keys2;
+                if (message.labels && (keys2 = $Object.keys(message.labels)).length) {
+                    object.labels = {};
+                    for (let j = 0; j < keys2.length; ++j) {
+                        if (keys2[j] === "__proto__")
+                            $util.makeProp(object.labels, keys2[j]);
+                        object.labels[keys2[j]] = message.labels[keys2[j]];
+                    }
+                }
+                return object;
+            };
+
+            /**
+             * Converts this LabelCertificateRequest to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.LabelCertificateRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            LabelCertificateRequest.prototype.toJSON = function() {
+                return LabelCertificateRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for LabelCertificateRequest
+             * @function getTypeUrl
+             * @memberof sigil.v1.LabelCertificateRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            LabelCertificateRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.LabelCertificateRequest";
+            };
+
+            return LabelCertificateRequest;
+        })();
+
         v1.ListAlertsRequest = (function() {
 
             /**
@@ -21748,7 +22131,7 @@ export const sigil = $root.sigil = (() => {
             /**
              * Properties of an EventBody.
              * @typedef {Object} sigil.v1.EventBody.$Properties
-             * @property {string|null} [kind] "bundle", "revocation", "policy", "rotate".
+             * @property {string|null} [kind] "bundle", "revocation", "policy", "rotate", "alert".
              * @property {string|null} [trustDomain] EventBody trustDomain
              * @property {number|null} [sequence] Per kind; only grows, across control plane restarts too.
              * @property {number|null} [issuedAtUnixMs] EventBody issuedAtUnixMs
@@ -21785,7 +22168,7 @@ export const sigil = $root.sigil = (() => {
             };
 
             /**
-             * "bundle", "revocation", "policy", "rotate".
+             * "bundle", "revocation", "policy", "rotate", "alert".
              * @member {string} kind
              * @memberof sigil.v1.EventBody
              * @instance
@@ -23321,6 +23704,313 @@ export const sigil = $root.sigil = (() => {
             };
 
             return PolicyUpdate;
+        })();
+
+        v1.AlertUpdate = (function() {
+
+            /**
+             * Properties of an AlertUpdate.
+             * @typedef {Object} sigil.v1.AlertUpdate.$Properties
+             * @property {string|null} [event] "raised" or "resolved".
+             * @property {sigil.v1.CertificateAlert.$Properties|null} [alert] The alert as recorded (see admin.proto); `deliveries` is left empty.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an AlertUpdate.
+             * @memberof sigil.v1
+             * @interface IAlertUpdate
+             * @augments sigil.v1.AlertUpdate.$Properties
+             * @deprecated Use sigil.v1.AlertUpdate.$Properties instead.
+             */
+
+            /**
+             * Shape of an AlertUpdate.
+             * @typedef {sigil.v1.AlertUpdate.$Properties} sigil.v1.AlertUpdate.$Shape
+             */
+
+            /**
+             * Constructs a new AlertUpdate.
+             * @memberof sigil.v1
+             * @classdesc Kind "alert": a certificate alert the lifecycle's alert engine raised or resolved (the facts webhooks receive), for
+             * operators' tooling on NATS. Sidecars do not subscribe to this kind.
+             * @constructor
+             * @param {sigil.v1.AlertUpdate.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const AlertUpdate = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * "raised" or "resolved".
+             * @member {string} event
+             * @memberof sigil.v1.AlertUpdate
+             * @instance
+             */
+            AlertUpdate.prototype.event = "";
+
+            /**
+             * The alert as recorded (see admin.proto); `deliveries` is left empty.
+             * @member {sigil.v1.CertificateAlert.$Properties|null|undefined} alert
+             * @memberof sigil.v1.AlertUpdate
+             * @instance
+             */
+            AlertUpdate.prototype.alert = null;
+
+            /**
+             * Creates a new AlertUpdate instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.AlertUpdate
+             * @static
+             * @param {sigil.v1.AlertUpdate.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.AlertUpdate} AlertUpdate instance
+             * @type {{
+             *   (properties: sigil.v1.AlertUpdate.$Shape): sigil.v1.AlertUpdate & sigil.v1.AlertUpdate.$Shape;
+             *   (properties?: sigil.v1.AlertUpdate.$Properties): sigil.v1.AlertUpdate;
+             * }}
+             */
+            AlertUpdate.create = function(properties) {
+                return new AlertUpdate(properties);
+            };
+
+            /**
+             * Encodes the specified AlertUpdate message. Does not implicitly {@link sigil.v1.AlertUpdate.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.AlertUpdate
+             * @static
+             * @param {sigil.v1.AlertUpdate.$Properties} message AlertUpdate message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AlertUpdate.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.event != null && $Object.hasOwnProperty.call(message, "event") && message.event !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.event);
+                if (message.alert != null && $Object.hasOwnProperty.call(message, "alert"))
+                    $root.sigil.v1.CertificateAlert.encode(message.alert, writer.uint32(/* id 2, wireType 2 =*/18).fork(), _depth + 1).ldelim();
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified AlertUpdate message, length delimited. Does not implicitly {@link sigil.v1.AlertUpdate.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.AlertUpdate
+             * @static
+             * @param {sigil.v1.AlertUpdate.$Properties} message AlertUpdate message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AlertUpdate.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an AlertUpdate message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.AlertUpdate
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.AlertUpdate & sigil.v1.AlertUpdate.$Shape} AlertUpdate
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AlertUpdate.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.AlertUpdate();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.event = value;
+                            else
+                                delete message.event;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            message.alert = $root.sigil.v1.CertificateAlert.decode(reader, reader.size(), $undefined, _depth + 1, message.alert);
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes an AlertUpdate message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.AlertUpdate
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.AlertUpdate & sigil.v1.AlertUpdate.$Shape} AlertUpdate
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AlertUpdate.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an AlertUpdate message.
+             * @function verify
+             * @memberof sigil.v1.AlertUpdate
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            AlertUpdate.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.event != null && $Object.hasOwnProperty.call(message, "event"))
+                    if (!$util.isString(message.event))
+                        return "event: string expected";
+                if (message.alert != null && $Object.hasOwnProperty.call(message, "alert")) {
+                    let error = $root.sigil.v1.CertificateAlert.verify(message.alert, _depth + 1);
+                    if (error)
+                        return "alert." + error;
+                }
+                return null;
+            };
+
+            /**
+             * Creates an AlertUpdate message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.AlertUpdate
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.AlertUpdate} AlertUpdate
+             */
+            AlertUpdate.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.AlertUpdate)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.AlertUpdate: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.AlertUpdate();
+                if (object.event != null)
+                    if (typeof object.event !== "string" || object.event.length)
+                        message.event = $String(object.event);
+                if (object.alert != null) {
+                    if (!$util.isObject(object.alert))
+                        throw $TypeError(".sigil.v1.AlertUpdate.alert: object expected");
+                    message.alert = $root.sigil.v1.CertificateAlert.fromObject(object.alert, _depth + 1);
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an AlertUpdate message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.AlertUpdate
+             * @static
+             * @param {sigil.v1.AlertUpdate} message AlertUpdate
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            AlertUpdate.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.event = "";
+                    object.alert = null;
+                }
+                if (message.event != null && $Object.hasOwnProperty.call(message, "event"))
+                    object.event = message.event;
+                if (message.alert != null && $Object.hasOwnProperty.call(message, "alert"))
+                    object.alert = $root.sigil.v1.CertificateAlert.toObject(message.alert, options, _depth + 1);
+                return object;
+            };
+
+            /**
+             * Converts this AlertUpdate to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.AlertUpdate
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            AlertUpdate.prototype.toJSON = function() {
+                return AlertUpdate.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for AlertUpdate
+             * @function getTypeUrl
+             * @memberof sigil.v1.AlertUpdate
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            AlertUpdate.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.AlertUpdate";
+            };
+
+            return AlertUpdate;
         })();
 
         v1.IssueWorkloadSvidRequest = (function() {

@@ -3,7 +3,7 @@ import type { Clock, Timer } from '../../common/clock.ts';
 import { eventKindOf, type SigilEvent } from '../../common/events/sigil-event.ts';
 import { verifyEvent } from '../../common/events/signed-event.ts';
 import { SignerChainCache } from '../../common/events/signer-chain-cache.ts';
-import { eventWildcard, parseEventSubject, type EventKind } from '../../common/events/subjects.ts';
+import { eventSubject, parseEventSubject, SIDECAR_EVENT_KINDS, type EventKind } from '../../common/events/subjects.ts';
 import { LogField, type Logger } from '../../common/logger.ts';
 import { RateLimiter } from '../proxy/rate-limiter.ts';
 import type { NatsAuth } from './nats-auth.ts';
@@ -115,11 +115,15 @@ export class EventChannel {
     }
     if (this.#closed) return void (await nc.close().catch(() => undefined));
     this.#nc = nc;
-    nc.subscribe(eventWildcard(this.#options.trustDomain), {
-      callback: (err, msg) => {
-        if (!err) this.#receive(msg.subject, msg.data);
-      },
-    });
+    // One subscription per kind the sidecar acts on (not the trust domain's wildcard): kinds meant for operators'
+    // tooling (alerts) are never delivered here, so they cost the sidecar nothing and are not counted as dropped.
+    for (const kind of SIDECAR_EVENT_KINDS) {
+      nc.subscribe(eventSubject(this.#options.trustDomain, kind), {
+        callback: (err, msg) => {
+          if (!err) this.#receive(msg.subject, msg.data);
+        },
+      });
+    }
     this.#setConnected(true, true);
     this.#deps.logger.info({ server: nc.getServer() }, 'event channel connected to NATS');
     void this.#watch(nc);
