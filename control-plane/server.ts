@@ -1,4 +1,5 @@
 import { Server, type ServerCredentials } from '@grpc/grpc-js';
+import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { formatHostPort, type HostPort } from '../common/address.ts';
@@ -43,6 +44,7 @@ import { AcmeService } from '../proto/index.ts';
 import { SigningCertificateIssuer } from './signing/signing-certificates.ts';
 import { Replication } from './ha/replication.ts';
 import { JwtKeySet } from './jwt/jwt-key-set.ts';
+import { X509PopAttestor } from './issuance/x509pop.ts';
 
 export interface ControlPlaneOptions {
   readonly config: ControlPlaneConfig;
@@ -341,7 +343,17 @@ export class ControlPlane {
         rotation: () => orders.load(),
       },
     );
-    this.#grpc.addService(IdentityService, identityHandlers({ ...edge, issuer, trust, trustDomain, jwt: jwtKeys }));
+    this.#grpc.addService(
+      IdentityService,
+      identityHandlers({
+        ...edge,
+        issuer,
+        trust,
+        trustDomain,
+        jwt: jwtKeys,
+        x509pop: config.x509pop && x509PopAttestor(config.x509pop, trustDomain, this.#clock),
+      }),
+    );
     this.#grpc.addService(
       AdminService,
       adminHandlers({
@@ -534,4 +546,23 @@ export class ControlPlane {
       { mode: 0o644 },
     );
   }
+}
+
+/** Reads the device-CA bundle named in cp.yaml; a missing or unreadable file stops the start with its path. */
+function x509PopAttestor(
+  settings: { caBundleFile: string; spiffeIdTemplate: string },
+  trustDomain: string,
+  clock: Clock,
+): X509PopAttestor {
+  let pem: string;
+  try {
+    pem = readFileSync(settings.caBundleFile, 'utf8');
+  } catch (cause) {
+    throw new SigilError(
+      ErrorCode.CONFIG_INVALID,
+      `attestation.x509pop.caBundle: cannot read ${settings.caBundleFile}: ${(cause as Error).message}`,
+      { cause },
+    );
+  }
+  return new X509PopAttestor({ caBundlePem: pem, spiffeIdTemplate: settings.spiffeIdTemplate }, trustDomain, clock);
 }
