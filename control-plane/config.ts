@@ -7,7 +7,7 @@ import { ErrorCode, SigilError } from '../common/errors.ts';
 import { checkLogLevel } from '../common/logger.ts';
 import { parseHostPort, type HostPort } from '../common/address.ts';
 import { parseTrustDomain } from '../common/spiffe-id.ts';
-import { checkX509PopTemplate, DEFAULT_X509POP_TEMPLATE } from './issuance/x509pop.ts';
+import { checkX509PopTemplate, DEFAULT_X509POP_TEMPLATE } from './issuance/x509pop-template.ts';
 import { acmeSettings, acmeSectionSchema, type AcmeSettings } from './acme/acme-config.ts';
 import {
   type AlertSettings,

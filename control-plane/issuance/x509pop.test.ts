@@ -4,7 +4,8 @@ import { FakeClock } from '../../common/clock.ts';
 import { ErrorCode } from '../../common/errors.ts';
 import { signX509PopChallenge } from '../../common/x509pop-proof.ts';
 import { makeCert, type TestCert } from '../../test/fixtures/cert-factory.ts';
-import { checkX509PopTemplate, DEFAULT_X509POP_TEMPLATE, X509PopAttestor } from './x509pop.ts';
+import { checkX509PopTemplate, DEFAULT_X509POP_TEMPLATE } from './x509pop-template.ts';
+import { X509PopAttestor } from './x509pop.ts';
 
 const TD = 'example.org';
 const HOST = 'spiffe://{{ .TrustDomain }}/host/{{ .Subject.CommonName }}';

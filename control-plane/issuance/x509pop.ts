@@ -1,9 +1,11 @@
+import 'reflect-metadata';
 import { createHash, randomBytes, verify, X509Certificate } from 'node:crypto';
 import { KeyUsageFlags, KeyUsagesExtension, X509Certificate as PeculiarCertificate } from '@peculiar/x509';
 import type { Clock } from '../../common/clock.ts';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
 import { parseWorkloadId, type SpiffeId } from '../../common/spiffe-id.ts';
 import { x509PopDigest, x509PopSignedData } from '../../common/x509pop-proof.ts';
+import { checkX509PopTemplate, X509POP_PLACEHOLDER as PLACEHOLDER } from './x509pop-template.ts';
 
 /**
  * x509pop node attestation as SPIRE defines it: a machine holding a certificate from a CA the operator trusts for
@@ -21,28 +23,11 @@ export interface X509PopSettings {
   readonly spiffeIdTemplate: string;
 }
 
-export const DEFAULT_X509POP_TEMPLATE = 'spiffe://{{ .TrustDomain }}/x509pop/{{ .Fingerprint }}';
-const PLACEHOLDER = /\{\{\s*\.([A-Za-z.]+)\s*\}\}/g;
-const KNOWN_FIELDS = new Set(['TrustDomain', 'Subject.CommonName', 'CN', 'Fingerprint']);
 const NONCE_BYTES = 32;
 const NONCE_TTL_MS = 60_000;
 /** Outstanding nonces are capped so unauthenticated callers cannot grow memory without bound. */
 const MAX_OUTSTANDING = 10_000;
 const MAX_CHAIN = 5;
-
-/** Throws CONFIG_INVALID naming the first unknown placeholder; run at config load. */
-export function checkX509PopTemplate(template: string, where: string): void {
-  for (const match of template.matchAll(PLACEHOLDER)) {
-    if (!KNOWN_FIELDS.has(match[1] ?? '')) {
-      throw new SigilError(
-        ErrorCode.CONFIG_INVALID,
-        `${where}: unknown placeholder {{ .${match[1]} }}: use {{ .TrustDomain }}, {{ .Subject.CommonName }} (or {{ .CN }}) or {{ .Fingerprint }}`,
-      );
-    }
-  }
-  if (!template.startsWith('spiffe://'))
-    throw new SigilError(ErrorCode.CONFIG_INVALID, `${where}: the template must start with spiffe://`);
-}
 
 export interface X509PopChallenge {
   readonly nonce: Uint8Array;
