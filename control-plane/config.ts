@@ -112,6 +112,8 @@ export interface ControlPlaneConfig {
   readonly logLevel: string;
   /** For destinations no policy names: 'deny' (default); 'allow' exists for roll-out. */
   readonly policyDefaultAction: 'deny' | 'allow';
+  /** Attest calls per source address and 10 s (token guessing); 0: unlimited. SIGIL_ATTEST_PER_SOURCE_LIMIT. */
+  readonly attestPerSourceLimit: number;
   /** Automatic staged CA rotation (prepare at half the intermediate's life, ...); auto: false leaves it to operators. */
   readonly caRotation: { readonly auto: boolean; readonly propagationMs: number; readonly activateWindowMs: number };
   /** ACME accounts, certificates and challenge listeners; absent: no ACME duty. */
@@ -173,6 +175,7 @@ export function resolveControlPlaneConfig(sources: ConfigSources): ControlPlaneC
     }),
     logLevel: env['SIGIL_LOG_LEVEL'] ? checkLogLevel(env['SIGIL_LOG_LEVEL'], 'SIGIL_LOG_LEVEL') : file.log.level,
     policyDefaultAction: envOr(env, 'SIGIL_POLICY_DEFAULT_ACTION', file.policy.defaultAction, parseDefaultAction),
+    attestPerSourceLimit: envOr(env, 'SIGIL_ATTEST_PER_SOURCE_LIMIT', DEFAULT_ATTEST_PER_SOURCE_LIMIT, parseLimit),
     nats: natsConfig(env['SIGIL_NATS_SERVERS'], file.nats, fileDir),
     x509pop: x509popSettings(file.attestation.x509pop, fileDir),
     acme: file.acme ? acmeSettings(file.acme, fileDir, sources.file?.path ?? 'configuration') : undefined,
@@ -231,6 +234,20 @@ function parseBoolean(name: string): (value: string) => boolean {
     if (value === 'true' || value === 'false') return value === 'true';
     throw new SigilError(ErrorCode.CONFIG_INVALID, `${name} must be true or false, got ${JSON.stringify(value)}`);
   };
+}
+
+/** 60 per second and source on average: far above any rollout, far below a guessing flood (2,800/s seen). */
+const DEFAULT_ATTEST_PER_SOURCE_LIMIT = 600;
+
+function parseLimit(value: string): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0) {
+    throw new SigilError(
+      ErrorCode.CONFIG_INVALID,
+      `SIGIL_ATTEST_PER_SOURCE_LIMIT must be a whole number of Attest calls per source and 10 s (0: unlimited), got ${JSON.stringify(value)}`,
+    );
+  }
+  return n;
 }
 
 function envOr<T>(env: ConfigSources['env'], name: string, fallback: T, parse: (v: string) => T): T {

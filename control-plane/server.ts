@@ -12,6 +12,7 @@ import { adminHandlers } from './api/admin-handlers.ts';
 import { InventoryService } from './lifecycle/inventory-service.ts';
 import { LifecycleDuty } from './lifecycle/lifecycle-duty.ts';
 import { identityHandlers } from './api/identity-handlers.ts';
+import { SourceRateLimit } from './api/source-rate-limit.ts';
 import { ServingCertificates } from './api/serving-credentials.ts';
 import { loadCa } from './ca/load-ca.ts';
 import { Pkcs11Tokens } from './keys/pkcs11-tokens.ts';
@@ -268,9 +269,20 @@ export class ControlPlane {
     await revocation.start();
     this.#revocation = revocation;
 
+    // Refusals are counted always and logged at most 10 per second per (rpc, code): 20,000 wrong tokens are
+    // 20,000 counts, not 5 MB of log.
+    const refusalLogs = new SourceRateLimit({ limit: 10, windowMs: 1000, maxSources: 1000 }, { clock: this.#clock });
     const edge = {
       logger: this.#logger,
       onRefused: (rpc: string, code: string) => this.metrics.refused.inc({ rpc, code }),
+      logRefusal: (rpc: string, code: string) => {
+        try {
+          refusalLogs.take(`${rpc}/${code}`, 'log');
+          return true;
+        } catch {
+          return false;
+        }
+      },
     };
     const issuer = new IdentityIssuer({
       store: this.#store,
@@ -352,6 +364,15 @@ export class ControlPlane {
         trustDomain,
         jwt: jwtKeys,
         x509pop: config.x509pop && x509PopAttestor(config.x509pop, trustDomain, this.#clock),
+        // Token guessing: a budget of attestations per source address and 10 s, RESOURCE_EXHAUSTED beyond.
+        ...(config.attestPerSourceLimit > 0
+          ? {
+              attestLimit: new SourceRateLimit(
+                { limit: config.attestPerSourceLimit, windowMs: 10_000 },
+                { clock: this.#clock },
+              ),
+            }
+          : {}),
       }),
     );
     this.#grpc.addService(

@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import type { KeyType } from '../common/key-type.ts';
@@ -233,6 +233,9 @@ for (const keyType of ['ec-p256', 'rsa-3072'] as const) {
       (await cli(t, dir, ['token', 'create', '--data-dir', 'data', '--spiffe-id', API, '--json'])).stdout,
     ) as { token: string; spiffeId: string; uses: number; expiresAt: string };
     t.match(created, { spiffeId: API, uses: 1, token: /^sigil-jt-/ }, 'token create --json');
+    // An old, world-readable key.pem in the way: the new key must not inherit its mode (issue 21).
+    await mkdir(join(dir, 'api'), { recursive: true });
+    await writeFile(join(dir, 'api', 'key.pem'), 'old key\n', { mode: 0o644 });
     const before = Date.now();
     const fetched = await cli(t, dir, [
       'svid',

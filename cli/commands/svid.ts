@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
 import { parseKeyType } from '../../common/key-type.ts';
@@ -76,7 +76,13 @@ export function registerSvidCommands(program: Command, io: CliIo): void {
       mkdirSync(out, { recursive: true, mode: 0o700 });
       writeFileSync(join(out, 'svid.pem'), issued.chain.map(derToPem).join(''), { mode: 0o644 });
       writeFileSync(join(out, 'bundle.pem'), issued.trust.roots.map(derToPem).join(''), { mode: 0o644 });
-      if (keyPem !== undefined) writeFileSync(join(out, 'key.pem'), keyPem, { mode: 0o600, flag: 'w' });
+      if (keyPem !== undefined) {
+        // A new file created 0600, then renamed over key.pem: writing into an existing 0644 key.pem would keep its
+        // mode and leave the new private key world-readable (issue 21).
+        const temp = join(out, `.key.pem.${process.pid}.tmp`);
+        writeFileSync(temp, keyPem, { mode: 0o600, flag: 'wx' });
+        renameSync(temp, join(out, 'key.pem'));
+      }
       const summary = {
         out,
         files: ['svid.pem', 'bundle.pem', ...(keyPem !== undefined ? ['key.pem'] : [])],

@@ -5,6 +5,7 @@ import type { IdentityIssuer, IssuedSvid } from '../issuance/identity-issuer.ts'
 import type { X509PopAttestor } from '../issuance/x509pop.ts';
 import { verifiedCaller } from './caller.ts';
 import { trustPage } from './trust-pages.ts';
+import type { SourceRateLimit } from './source-rate-limit.ts';
 import { unary, type UnaryEdgeDeps } from './unary.ts';
 
 /** The trust state served by FetchTrust and attached to every issued SVID. */
@@ -25,6 +26,8 @@ export interface IdentityHandlerDeps extends UnaryEdgeDeps {
   readonly trustDomain: string;
   /** Absent: x509pop is refused as unavailable (no attestation.x509pop in cp.yaml). */
   readonly x509pop?: X509PopAttestor | undefined;
+  /** Per-source budget for Attest and the x509pop calls (token guessing, nonce flooding); absent: unlimited. */
+  readonly attestLimit?: SourceRateLimit;
 }
 
 export function identityHandlers(deps: IdentityHandlerDeps): IdentityServer {
@@ -42,14 +45,17 @@ export function identityHandlers(deps: IdentityHandlerDeps): IdentityServer {
     return deps.x509pop;
   };
   return {
-    attest: unary('Attest', deps, async (request: sigil.v1.AttestRequest) =>
-      respond(await deps.issuer.attest(request.joinToken, request.csr)),
-    ),
-    getX509PopChallenge: unary('GetX509PopChallenge', deps, async (request: sigil.v1.X509PopChallengeRequest) => {
+    attest: unary('Attest', deps, async (request: sigil.v1.AttestRequest, call) => {
+      deps.attestLimit?.take(call.getPeer(), 'Attest');
+      return respond(await deps.issuer.attest(request.joinToken, request.csr));
+    }),
+    getX509PopChallenge: unary('GetX509PopChallenge', deps, async (request: sigil.v1.X509PopChallengeRequest, call) => {
+      deps.attestLimit?.take(call.getPeer(), 'GetX509PopChallenge');
       const challenge = x509pop().challenge(request.certChain);
       return { nonce: challenge.nonce, spiffeId: challenge.spiffeId, expiresAtUnixMs: challenge.expiresAt };
     }),
-    attestX509Pop: unary('AttestX509Pop', deps, async (request: sigil.v1.AttestX509PopRequest) => {
+    attestX509Pop: unary('AttestX509Pop', deps, async (request: sigil.v1.AttestX509PopRequest, call) => {
+      deps.attestLimit?.take(call.getPeer(), 'AttestX509Pop');
       const verified = x509pop().verify({
         nonce: request.nonce,
         chainDer: request.certChain,

@@ -6,6 +6,8 @@ import { ERROR_CODE_METADATA_KEY, grpcStatusFor } from '../../common/wire-errors
 export interface UnaryEdgeDeps {
   readonly logger: Logger;
   readonly onRefused: (rpc: string, code: string) => void;
+  /** False: this refusal is not logged (a flood of refusals is counted in metrics, logged at a bounded rate). */
+  readonly logRefusal?: (rpc: string, code: string) => boolean;
 }
 
 /**
@@ -28,10 +30,11 @@ export function unary<Req, Res>(
         if (isSigilError(err) && err.code !== ErrorCode.INTERNAL) {
           metadata.set(ERROR_CODE_METADATA_KEY, err.code);
           deps.onRefused(rpc, err.code);
-          deps.logger.info(
-            { rpc, [LogField.errCode]: err.code, [LogField.peer]: call.getPeer(), error: err.message },
-            'request refused',
-          );
+          if (deps.logRefusal?.(rpc, err.code) !== false)
+            deps.logger.info(
+              { rpc, [LogField.errCode]: err.code, [LogField.peer]: call.getPeer(), error: err.message },
+              'request refused',
+            );
           callback({ code: grpcStatusFor(err.code), details: err.message, metadata });
           return;
         }

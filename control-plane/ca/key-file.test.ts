@@ -84,3 +84,19 @@ t.test('an empty passphrase is refused, garbage is CA_INVALID, a missing file CA
   await t.rejects(readPrivateKeyFile(join(dir, 'garbage.key')), { code: ErrorCode.CA_INVALID });
   await t.rejects(readPrivateKeyFile(join(dir, 'absent.key')), { code: ErrorCode.CA_MISSING });
 });
+
+t.test('a damaged encrypted key or a directory is named as such, not as a wrong passphrase', async (t) => {
+  const dir = await tempDir(t);
+  const path = join(dir, 'intermediate.key');
+  await writePrivateKeyFile(path, (await generateKeyPair('ec-p256')).privateKey, { passphrase: PASSPHRASE });
+  const pem = await readFile(path, 'utf8');
+  await writeFile(path, `${pem.slice(0, 200)}\n-----END ENCRYPTED PRIVATE KEY-----\n`);
+  await t.rejects(readPrivateKeyFile(path, { passphrase: PASSPHRASE }), {
+    code: ErrorCode.CA_INVALID,
+    message: /is damaged.*restore it from a backup/,
+  });
+  await t.rejects(readPrivateKeyFile(dir, { passphrase: PASSPHRASE }), {
+    code: ErrorCode.CA_INVALID,
+    message: /is a directory/,
+  });
+});

@@ -83,10 +83,18 @@ export function decodePrivateKeyPem(pem: string, source: string, options: Privat
       encrypted ? { key: pem, format: 'pem', passphrase: options.passphrase } : { key: pem, format: 'pem' },
     );
   } catch (err) {
-    if (encrypted) {
+    // Only a failed decryption can be the passphrase; a file that does not even decode is damaged (issue 21).
+    if (encrypted && (err as NodeJS.ErrnoException).code === 'ERR_OSSL_BAD_DECRYPT') {
       throw new SigilError(
         ErrorCode.CA_PASSPHRASE,
         `the CA passphrase does not decrypt ${source}: ${PASSPHRASE_HINT}`,
+        { cause: err },
+      );
+    }
+    if (encrypted) {
+      throw new SigilError(
+        ErrorCode.CA_INVALID,
+        `${source} is damaged: it is not a readable encrypted PKCS#8 key whatever the passphrase; restore it from a backup`,
         { cause: err },
       );
     }
@@ -103,8 +111,21 @@ export async function readPrivateKeyObject(path: string, options: PrivateKeyFile
   try {
     pem = await readFile(path, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
       throw new SigilError(ErrorCode.CA_MISSING, `key file ${path} does not exist`, { cause: err });
+    }
+    if (code === 'EISDIR') {
+      throw new SigilError(ErrorCode.CA_INVALID, `key file ${path} is a directory: restore the key file`, {
+        cause: err,
+      });
+    }
+    if (code === 'EACCES' || code === 'EPERM') {
+      throw new SigilError(
+        ErrorCode.CA_INVALID,
+        `key file ${path} cannot be read by this user (uid ${process.getuid?.() ?? '?'}): make it owned by the user that runs Sigil, mode 0600`,
+        { cause: err },
+      );
     }
     throw err;
   }

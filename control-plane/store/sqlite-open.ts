@@ -7,7 +7,12 @@ import { LATEST_SCHEMA_VERSION, type Migration, MIGRATIONS } from './migrations.
 
 const SQLITE_MAGIC = 'SQLite format 3\0';
 /** SQLite primary result codes (extended codes carry them in the low byte). */
+const SQLITE_PERM = 3;
 const SQLITE_BUSY = 5;
+const SQLITE_READONLY = 8;
+const SQLITE_IOERR = 10;
+const SQLITE_FULL = 13;
+const SQLITE_CANTOPEN = 14;
 const SQLITE_CORRUPT = 11;
 const SQLITE_CONSTRAINT = 19;
 const SQLITE_NOTADB = 26;
@@ -26,6 +31,44 @@ function corrupt(path: string, what: string, cause?: unknown): SigilError {
     `the store ${path} ${what}; nothing was changed: check the store path in the configuration, or restore the file from a backup`,
     { details: { path }, cause },
   );
+}
+
+function storeUnavailable(path: string, action: string, what: string, cause: unknown): SigilError {
+  return new SigilError(
+    ErrorCode.UNAVAILABLE,
+    `${action}: the store ${path} is intact but ${what}; nothing was changed`,
+    {
+      details: { path },
+      cause,
+    },
+  );
+}
+
+/** Errors of the file system around the store, with what to do about them. */
+function fileProblem(path: string, err: unknown): SigilError | undefined {
+  switch ((err as NodeJS.ErrnoException).code) {
+    case 'EISDIR':
+      return new SigilError(
+        ErrorCode.CONFIG_INVALID,
+        `the store ${path} is a directory: store.sqlite must name a file`,
+        {
+          details: { path },
+        },
+      );
+    case 'EACCES':
+    case 'EPERM':
+      return new SigilError(
+        ErrorCode.CONFIG_INVALID,
+        `the store ${path} cannot be opened by this user (uid ${process.getuid?.() ?? '?'}): fix its owner or mode (0600, owned by the control plane's user)`,
+        { details: { path } },
+      );
+    case 'EROFS':
+      return storeUnavailable(path, 'opening the store', 'its file system is read-only', err);
+    case 'ENOSPC':
+      return storeUnavailable(path, 'opening the store', 'the disk is full: free space on it and retry', err);
+    default:
+      return undefined;
+  }
 }
 
 /** The primary SQLite result code of a node:sqlite error, or undefined for anything else. */
@@ -51,6 +94,31 @@ export function translateSqliteError(err: unknown, path: string, action: string)
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
       return corrupt(path, 'is damaged', err);
+    // The file is fine, its surroundings are not: never advise restoring a backup over a healthy store.
+    case SQLITE_FULL:
+      return storeUnavailable(path, action, 'the disk is full: free space on it and retry', err);
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+      return storeUnavailable(
+        path,
+        action,
+        `the file or its directory is read-only for this user (uid ${process.getuid?.() ?? '?'}): fix the mount, owner or mode of ${dirname(path)}`,
+        err,
+      );
+    case SQLITE_CANTOPEN:
+      return storeUnavailable(
+        path,
+        action,
+        `it cannot be opened (a directory, missing permissions, or ${dirname(path)} is read-only): check the path and its permissions`,
+        err,
+      );
+    case SQLITE_IOERR:
+      return storeUnavailable(
+        path,
+        action,
+        'the disk reported an I/O error (full, read-only or failing): check it',
+        err,
+      );
     default:
       return err;
   }
@@ -140,8 +208,12 @@ export function openSqlite(options: OpenSqliteOptions): DatabaseSync {
       { details: { path } },
     );
   }
-  if (existsSync(path)) checkHeader(path);
-  else closeSync(openSync(path, 'a', 0o600));
+  try {
+    if (existsSync(path)) checkHeader(path);
+    else closeSync(openSync(path, 'a', 0o600));
+  } catch (err) {
+    throw fileProblem(path, err) ?? err;
+  }
   let db: DatabaseSync;
   try {
     db = new DatabaseSync(path);
@@ -165,6 +237,13 @@ export function openSqlite(options: OpenSqliteOptions): DatabaseSync {
     db.close();
     const translated = translateSqliteError(err, path, 'opening the store');
     if (translated instanceof SigilError) throw translated;
-    throw corrupt(path, `cannot be read (${(err as Error).message})`, err);
+    throw (
+      fileProblem(path, err) ??
+      new SigilError(
+        ErrorCode.UNAVAILABLE,
+        `the store ${path} could not be opened (${(err as Error).message}); nothing was changed: check the disk and the file's permissions before anything else`,
+        { details: { path }, cause: err },
+      )
+    );
   }
 }
