@@ -264,7 +264,7 @@ export class SvidManager {
         error: err.message,
       },
       'the control plane refused to renew this SVID; it is no longer served and the sidecar needs re-attestation ' +
-        '(a join token: sigil token create --spiffe-id ...); it re-attests on its own as soon as one is available',
+        `(${this.#credentialHint()}); it re-attests on its own as soon as one is available`,
     );
   }
 
@@ -283,6 +283,13 @@ export class SvidManager {
         'the SVID could not be written to the state directory; a restart will need a join token',
       );
     }
+  }
+
+  /** What re-attestation needs, for log lines: the device certificate under x509pop, else a join token. */
+  #credentialHint(): string {
+    return this.#options.x509pop
+      ? 'by x509pop with the device certificate in x509pop.certFile'
+      : 'a join token: sigil token create --spiffe-id ...';
   }
 
   /** x509pop when configured (the device certificate is reusable), else the join token. */
@@ -389,7 +396,7 @@ export class SvidManager {
         [LogField.errCode]: ErrorCode.SVID_EXPIRED,
       },
       'the SVID expired before a renewal succeeded and is no longer served; an expired SVID cannot renew, so the sidecar ' +
-        're-attests, which needs a new join token (sigil token create --spiffe-id ...)',
+        `re-attests, which needs ${this.#options.x509pop ? 'its x509pop device certificate' : 'a new join token (sigil token create --spiffe-id ...)'}`,
     );
   }
 
