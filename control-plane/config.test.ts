@@ -94,3 +94,19 @@ t.test('an unknown SIGIL_LOG_LEVEL is a config finding (issue 20)', async (t) =>
     message: /SIGIL_LOG_LEVEL="verbose" is not a log level/,
   });
 });
+
+t.test('attestation.x509pop: bundle path resolved against the file, template checked at load', async (t) => {
+  const load = (text: string) => resolveControlPlaneConfig({ ...base, file: { path: 'etc/cp.yaml', text } });
+  t.equal(resolveControlPlaneConfig(base).x509pop, undefined, 'off by default');
+  t.same(load('attestation: { x509pop: { caBundle: ./device-ca.pem } }\n').x509pop, {
+    caBundleFile: '/work/etc/device-ca.pem',
+    spiffeIdTemplate: 'spiffe://{{ .TrustDomain }}/x509pop/{{ .Fingerprint }}',
+  });
+  t.throws(
+    () =>
+      load(
+        'attestation: { x509pop: { caBundle: ./ca.pem, spiffeIdTemplate: "spiffe://{{ .TrustDomain }}/{{ .Serial }}" } }\n',
+      ),
+    { code: 'SIGIL_ERR_CONFIG_INVALID', message: /unknown placeholder \{\{ \.Serial \}\}/ },
+  );
+});

@@ -7,6 +7,7 @@ import { ErrorCode, SigilError } from '../common/errors.ts';
 import { checkLogLevel } from '../common/logger.ts';
 import { parseHostPort, type HostPort } from '../common/address.ts';
 import { parseTrustDomain } from '../common/spiffe-id.ts';
+import { checkX509PopTemplate, DEFAULT_X509POP_TEMPLATE } from './issuance/x509pop-template.ts';
 import { acmeSettings, acmeSectionSchema, type AcmeSettings } from './acme/acme-config.ts';
 import {
   type AlertSettings,
@@ -60,6 +61,17 @@ export const controlPlaneFileSchema = z.strictObject({
     .default({ auto: true, propagation: 600_000, activateWindow: 3_600_000 }),
   /** Public certificates obtained and renewed over ACME (control-plane/acme). */
   acme: acmeSectionSchema.optional(),
+  /** Node attestation besides join tokens: x509pop (SPIRE's), for machines holding a device-CA certificate. */
+  attestation: z
+    .strictObject({
+      x509pop: z
+        .strictObject({
+          caBundle: z.string().min(1),
+          spiffeIdTemplate: z.string().min(1).default(DEFAULT_X509POP_TEMPLATE),
+        })
+        .optional(),
+    })
+    .default({}),
   /** Expiry alerts over the whole inventory and where they are delivered (control-plane/lifecycle). */
   alerts: alertsSectionSchema,
   /** Endpoints whose served certificates the control plane records on a schedule. */
@@ -106,6 +118,8 @@ export interface ControlPlaneConfig {
   readonly caRotation: { readonly auto: boolean; readonly propagationMs: number; readonly activateWindowMs: number };
   /** ACME accounts, certificates and challenge listeners; absent: no ACME duty. */
   readonly acme: AcmeSettings | undefined;
+  /** x509pop attestation; absent: only join tokens attest. The bundle is read when the server starts. */
+  readonly x509pop: { readonly caBundleFile: string; readonly spiffeIdTemplate: string } | undefined;
   readonly alerts: AlertSettings;
   readonly discovery: DiscoverySettings;
   /** Absent: no event channel; sidecars converge through FetchTrust alone. */
@@ -163,6 +177,7 @@ export function resolveControlPlaneConfig(sources: ConfigSources): ControlPlaneC
     policyDefaultAction: envOr(env, 'SIGIL_POLICY_DEFAULT_ACTION', file.policy.defaultAction, parseDefaultAction),
     attestPerSourceLimit: envOr(env, 'SIGIL_ATTEST_PER_SOURCE_LIMIT', DEFAULT_ATTEST_PER_SOURCE_LIMIT, parseLimit),
     nats: natsConfig(env['SIGIL_NATS_SERVERS'], file.nats, fileDir),
+    x509pop: x509popSettings(file.attestation.x509pop, fileDir),
     acme: file.acme ? acmeSettings(file.acme, fileDir, sources.file?.path ?? 'configuration') : undefined,
     jwt: Object.freeze({ algorithm: file.jwt.algorithm, ttlMs: file.jwt.ttl }),
     alerts: alertSettings(file.alerts, fileDir),
@@ -264,5 +279,17 @@ export function loadControlPlaneConfig(options: {
     env: options.env ?? process.env,
     flags: { dataDir: options.dataDir },
     cwd,
+  });
+}
+
+function x509popSettings(
+  section: { caBundle: string; spiffeIdTemplate: string } | undefined,
+  fileDir: string,
+): ControlPlaneConfig['x509pop'] {
+  if (!section) return undefined;
+  checkX509PopTemplate(section.spiffeIdTemplate, 'attestation.x509pop.spiffeIdTemplate');
+  return Object.freeze({
+    caBundleFile: resolve(fileDir, section.caBundle),
+    spiffeIdTemplate: section.spiffeIdTemplate,
   });
 }

@@ -1,4 +1,5 @@
 import { Server, type ServerCredentials } from '@grpc/grpc-js';
+import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { formatHostPort, type HostPort } from '../common/address.ts';
@@ -44,6 +45,7 @@ import { AcmeService } from '../proto/index.ts';
 import { SigningCertificateIssuer } from './signing/signing-certificates.ts';
 import { Replication } from './ha/replication.ts';
 import { JwtKeySet } from './jwt/jwt-key-set.ts';
+import { X509PopAttestor } from './issuance/x509pop.ts';
 
 export interface ControlPlaneOptions {
   readonly config: ControlPlaneConfig;
@@ -365,6 +367,7 @@ export class ControlPlane {
         trust,
         trustDomain,
         jwt: jwtKeys,
+        x509pop: config.x509pop && x509PopAttestor(config.x509pop, trustDomain, this.#clock),
         // Token guessing: a budget of attestations per source address and 10 s, RESOURCE_EXHAUSTED beyond.
         ...(config.attestPerSourceLimit > 0
           ? {
@@ -568,4 +571,23 @@ export class ControlPlane {
       { mode: 0o644 },
     );
   }
+}
+
+/** Reads the device-CA bundle named in cp.yaml; a missing or unreadable file stops the start with its path. */
+function x509PopAttestor(
+  settings: { caBundleFile: string; spiffeIdTemplate: string },
+  trustDomain: string,
+  clock: Clock,
+): X509PopAttestor {
+  let pem: string;
+  try {
+    pem = readFileSync(settings.caBundleFile, 'utf8');
+  } catch (cause) {
+    throw new SigilError(
+      ErrorCode.CONFIG_INVALID,
+      `attestation.x509pop.caBundle: cannot read ${settings.caBundleFile}: ${(cause as Error).message}`,
+      { cause },
+    );
+  }
+  return new X509PopAttestor({ caBundlePem: pem, spiffeIdTemplate: settings.spiffeIdTemplate }, trustDomain, clock);
 }

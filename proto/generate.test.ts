@@ -58,6 +58,8 @@ t.test('grpc-js round trip over 127.0.0.1', async (t) => {
   const joinTokenRequests: sigil.v1.CreateJoinTokenRequest[] = [];
   const identity: IdentityServer = {
     attest: unimplemented,
+    getX509PopChallenge: unimplemented,
+    attestX509Pop: unimplemented,
     renew: unimplemented,
     issueWorkloadSvid: unimplemented,
     mintJwtSvid: unimplemented,

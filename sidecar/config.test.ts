@@ -30,3 +30,15 @@ t.test('stateDir and joinToken.file are resolved against the config file', async
   t.equal(c.retryMaxBackoffMs, 5000);
   t.equal(parseSidecarConfig(base(), '/etc/sigil/sidecar.yaml').stateDir, undefined, 'no stateDir by default');
 });
+
+t.test('x509pop certFile and keyFile are resolved against the config file', async (t) => {
+  const c = parseSidecarConfig(
+    base('127.0.0.1:7443', 'x509pop: { certFile: ./device.pem, keyFile: keys/device.key }\n'),
+    '/etc/sigil/sidecar.yaml',
+  );
+  t.same(c.x509pop, { certFile: '/etc/sigil/device.pem', keyFile: '/etc/sigil/keys/device.key' });
+  t.equal(parseSidecarConfig(base(), '/etc/sigil/sidecar.yaml').x509pop, undefined);
+  t.throws(() => parseSidecarConfig(base('127.0.0.1:7443', 'x509pop: { certFile: ./d.pem }\n'), '/etc/sigil/s.yaml'), {
+    code: ErrorCode.CONFIG_INVALID,
+  });
+});

@@ -36,6 +36,8 @@ export const sidecarFileSchema = z.strictObject({
     bundle: z.string().min(1),
   }),
   joinToken: z.strictObject({ file: z.string().min(1) }).optional(),
+  /** x509pop attestation: a device certificate from the CA in the control plane's attestation.x509pop.caBundle. */
+  x509pop: z.strictObject({ certFile: z.string().min(1), keyFile: z.string().min(1) }).optional(),
   /** Keeps the SVID and its key across restarts (mode 0700); without it every start needs a join token. */
   stateDir: z.string().min(1).optional(),
   /** The longest pause between attempts to reach the control plane while no SVID is served. */
@@ -102,6 +104,8 @@ export interface SidecarConfig {
   /** `address`: every replica's host:port, tried in turn on UNAVAILABLE (see common/address-failover.ts). */
   readonly controlPlane: { readonly address: readonly string[]; readonly bundlePath: string };
   readonly joinTokenFile?: string;
+  /** When set, the sidecar attests by x509pop with this device certificate and key instead of a join token. */
+  readonly x509pop?: { readonly certFile: string; readonly keyFile: string };
   readonly stateDir?: string;
   readonly retryMaxBackoffMs: number;
   readonly keyType: KeyType;
@@ -180,6 +184,9 @@ export function parseSidecarConfig(
       bundlePath: resolve(dir, file.controlPlane.bundle),
     },
     ...(file.joinToken ? { joinTokenFile: resolve(dir, file.joinToken.file) } : {}),
+    ...(file.x509pop
+      ? { x509pop: { certFile: resolve(dir, file.x509pop.certFile), keyFile: resolve(dir, file.x509pop.keyFile) } }
+      : {}),
     ...(file.stateDir ? { stateDir: resolve(dir, file.stateDir) } : {}),
     retryMaxBackoffMs: file.retry.maxBackoff,
     keyType: file.keyType,

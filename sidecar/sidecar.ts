@@ -1,3 +1,4 @@
+import { readX509PopDevice } from './identity/x509pop-device.ts';
 import { randomInt } from 'node:crypto';
 import { formatHostPort, type HostPort } from '../common/address.ts';
 import { systemClock, type Clock } from '../common/clock.ts';
@@ -126,6 +127,9 @@ export class Sidecar {
         trustDomain: config.trustDomain,
         keyType: config.keyType,
         joinToken: options.joinToken,
+        ...(config.x509pop
+          ? { x509pop: () => readX509PopDevice(config.x509pop as NonNullable<typeof config.x509pop>) }
+          : {}),
         backoffMaxMs: config.retryMaxBackoffMs,
       },
       {

@@ -2,6 +2,7 @@ import { ErrorCode, SigilError } from '../../common/errors.ts';
 import type { sigil } from '../../proto/index.ts';
 import type { IdentityServer } from '../../proto/index.ts';
 import type { IdentityIssuer, IssuedSvid } from '../issuance/identity-issuer.ts';
+import type { X509PopAttestor } from '../issuance/x509pop.ts';
 import { verifiedCaller } from './caller.ts';
 import { trustPage } from './trust-pages.ts';
 import type { SourceRateLimit } from './source-rate-limit.ts';
@@ -23,7 +24,9 @@ export interface IdentityHandlerDeps extends UnaryEdgeDeps {
   readonly jwt?: JwtSvidMinter;
   readonly trust: TrustStateSource;
   readonly trustDomain: string;
-  /** Per-source budget for Attest (token guessing); absent: unlimited. */
+  /** Absent: x509pop is refused as unavailable (no attestation.x509pop in cp.yaml). */
+  readonly x509pop?: X509PopAttestor | undefined;
+  /** Per-source budget for Attest and the x509pop calls (token guessing, nonce flooding); absent: unlimited. */
   readonly attestLimit?: SourceRateLimit;
 }
 
@@ -33,10 +36,33 @@ export function identityHandlers(deps: IdentityHandlerDeps): IdentityServer {
     // The first page only (bounded size); the sidecar fetches the rest of large state with FetchTrust.
     trust: trustPage(deps.trust.trustState(), ''),
   });
+  const x509pop = (): X509PopAttestor => {
+    if (!deps.x509pop)
+      throw new SigilError(
+        ErrorCode.UNAVAILABLE,
+        'x509pop attestation is off on this control plane: configure attestation.x509pop (caBundle, spiffeIdTemplate) in cp.yaml',
+      );
+    return deps.x509pop;
+  };
   return {
     attest: unary('Attest', deps, async (request: sigil.v1.AttestRequest, call) => {
       deps.attestLimit?.take(call.getPeer(), 'Attest');
       return respond(await deps.issuer.attest(request.joinToken, request.csr));
+    }),
+    getX509PopChallenge: unary('GetX509PopChallenge', deps, async (request: sigil.v1.X509PopChallengeRequest, call) => {
+      deps.attestLimit?.take(call.getPeer(), 'GetX509PopChallenge');
+      const challenge = x509pop().challenge(request.certChain);
+      return { nonce: challenge.nonce, spiffeId: challenge.spiffeId, expiresAtUnixMs: challenge.expiresAt };
+    }),
+    attestX509Pop: unary('AttestX509Pop', deps, async (request: sigil.v1.AttestX509PopRequest, call) => {
+      deps.attestLimit?.take(call.getPeer(), 'AttestX509Pop');
+      const verified = x509pop().verify({
+        nonce: request.nonce,
+        chainDer: request.certChain,
+        csrDer: request.csr,
+        signature: request.signature,
+      });
+      return respond(await deps.issuer.attestX509Pop(verified.spiffeId, request.csr));
     }),
     renew: unary('Renew', deps, async (request: sigil.v1.RenewRequest, call) =>
       respond(await deps.issuer.renew(verifiedCaller(call, deps.trustDomain), request.csr)),

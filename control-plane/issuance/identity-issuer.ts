@@ -122,6 +122,24 @@ export class IdentityIssuer {
     return this.#withKeyReserved(csr.publicKeySha256, () => this.#issue(csr, undefined, tokenHash));
   }
 
+  /**
+   * x509pop: the caller proved possession of a device key (X509PopAttestor.verify) for `spiffeId`, derived by the
+   * operator's template; the CSR must ask for exactly that ID. No token is consumed: the device certificate is the
+   * reusable credential, so autoscaled replicas each attest with their own.
+   */
+  async attestX509Pop(spiffeId: SpiffeId, csrDer: Uint8Array): Promise<IssuedSvid> {
+    await this.#refuseRevokedIdentity(spiffeId.uri);
+    const csr = await this.#deps.checkCsr(csrDer);
+    if (csr.spiffeId.uri !== spiffeId.uri) {
+      throw new SigilError(
+        ErrorCode.TOKEN_SPIFFE_ID_MISMATCH,
+        `the device certificate gives ${spiffeId.uri} (attestation.x509pop.spiffeIdTemplate), but the CSR asks for ${csr.spiffeId.uri}`,
+      );
+    }
+    await this.#refuseKnownKey(csr.publicKeySha256);
+    return this.#withKeyReserved(csr.publicKeySha256, () => this.#issue(csr));
+  }
+
   async renew(caller: CallerCertificate, csrDer: Uint8Array): Promise<IssuedSvid> {
     const csr = await this.#checkRenewal(caller, csrDer);
     return this.#withKeyReserved(csr.publicKeySha256, () => this.#issue(csr, caller.serial));

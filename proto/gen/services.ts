@@ -447,6 +447,34 @@ export const IdentityService = {
     responseSerialize: (message: sigil.v1.ISvidResponse): Buffer => toBuffer(sigil.v1.SvidResponse.encode(message).finish()),
     responseDeserialize: (bytes: Buffer): sigil.v1.SvidResponse => sigil.v1.SvidResponse.decode(bytes),
   },
+  /**
+   * x509pop, step 1: the caller's device certificate chain (from a CA in attestation.x509pop.caBundle) is checked and
+   * a single-use nonce (60 s) is returned with the SPIFFE ID the operator's template derives from the certificate.
+   */
+  getX509PopChallenge: {
+    path: '/sigil.v1.Identity/GetX509PopChallenge',
+    originalName: 'GetX509PopChallenge',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (message: sigil.v1.IX509PopChallengeRequest): Buffer => toBuffer(sigil.v1.X509PopChallengeRequest.encode(message).finish()),
+    requestDeserialize: (bytes: Buffer): sigil.v1.X509PopChallengeRequest => sigil.v1.X509PopChallengeRequest.decode(bytes),
+    responseSerialize: (message: sigil.v1.IX509PopChallenge): Buffer => toBuffer(sigil.v1.X509PopChallenge.encode(message).finish()),
+    responseDeserialize: (bytes: Buffer): sigil.v1.X509PopChallenge => sigil.v1.X509PopChallenge.decode(bytes),
+  },
+  /**
+   * x509pop, step 2: proof of possession of the device key (a signature over the nonce and the CSR's hash) plus a
+   * CSR for that SPIFFE ID; answered like Attest.
+   */
+  attestX509Pop: {
+    path: '/sigil.v1.Identity/AttestX509Pop',
+    originalName: 'AttestX509Pop',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (message: sigil.v1.IAttestX509PopRequest): Buffer => toBuffer(sigil.v1.AttestX509PopRequest.encode(message).finish()),
+    requestDeserialize: (bytes: Buffer): sigil.v1.AttestX509PopRequest => sigil.v1.AttestX509PopRequest.decode(bytes),
+    responseSerialize: (message: sigil.v1.ISvidResponse): Buffer => toBuffer(sigil.v1.SvidResponse.encode(message).finish()),
+    responseDeserialize: (bytes: Buffer): sigil.v1.SvidResponse => sigil.v1.SvidResponse.decode(bytes),
+  },
   /** Over mTLS with the caller's current SVID: same SPIFFE ID, new key. */
   renew: {
     path: '/sigil.v1.Identity/Renew',
@@ -500,6 +528,8 @@ export const IdentityService = {
 /** Server side of sigil.v1.Identity: requests arrive decoded, responses may be plain objects. */
 export interface IdentityServer extends grpc.UntypedServiceImplementation {
   attest: grpc.handleUnaryCall<sigil.v1.AttestRequest, sigil.v1.ISvidResponse>;
+  getX509PopChallenge: grpc.handleUnaryCall<sigil.v1.X509PopChallengeRequest, sigil.v1.IX509PopChallenge>;
+  attestX509Pop: grpc.handleUnaryCall<sigil.v1.AttestX509PopRequest, sigil.v1.ISvidResponse>;
   renew: grpc.handleUnaryCall<sigil.v1.RenewRequest, sigil.v1.ISvidResponse>;
   fetchTrust: grpc.handleUnaryCall<sigil.v1.FetchTrustRequest, sigil.v1.ITrustState>;
   issueWorkloadSvid: grpc.handleUnaryCall<sigil.v1.IssueWorkloadSvidRequest, sigil.v1.ISvidResponse>;
@@ -512,6 +542,14 @@ export interface IdentityClient extends grpc.Client {
   attest(request: sigil.v1.IAttestRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<sigil.v1.SvidResponse>): grpc.ClientUnaryCall;
   attest(request: sigil.v1.IAttestRequest, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.SvidResponse>): grpc.ClientUnaryCall;
   attest(request: sigil.v1.IAttestRequest, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.SvidResponse>): grpc.ClientUnaryCall;
+  getX509PopChallenge(request: sigil.v1.IX509PopChallengeRequest, callback: grpc.requestCallback<sigil.v1.X509PopChallenge>): grpc.ClientUnaryCall;
+  getX509PopChallenge(request: sigil.v1.IX509PopChallengeRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<sigil.v1.X509PopChallenge>): grpc.ClientUnaryCall;
+  getX509PopChallenge(request: sigil.v1.IX509PopChallengeRequest, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.X509PopChallenge>): grpc.ClientUnaryCall;
+  getX509PopChallenge(request: sigil.v1.IX509PopChallengeRequest, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.X509PopChallenge>): grpc.ClientUnaryCall;
+  attestX509Pop(request: sigil.v1.IAttestX509PopRequest, callback: grpc.requestCallback<sigil.v1.SvidResponse>): grpc.ClientUnaryCall;
+  attestX509Pop(request: sigil.v1.IAttestX509PopRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<sigil.v1.SvidResponse>): grpc.ClientUnaryCall;
+  attestX509Pop(request: sigil.v1.IAttestX509PopRequest, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.SvidResponse>): grpc.ClientUnaryCall;
+  attestX509Pop(request: sigil.v1.IAttestX509PopRequest, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.SvidResponse>): grpc.ClientUnaryCall;
   renew(request: sigil.v1.IRenewRequest, callback: grpc.requestCallback<sigil.v1.SvidResponse>): grpc.ClientUnaryCall;
   renew(request: sigil.v1.IRenewRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<sigil.v1.SvidResponse>): grpc.ClientUnaryCall;
   renew(request: sigil.v1.IRenewRequest, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.SvidResponse>): grpc.ClientUnaryCall;

@@ -8969,6 +8969,393 @@ export namespace sigil {
         }
 
         /**
+         * Properties of a X509PopChallengeRequest.
+         * @deprecated Use sigil.v1.X509PopChallengeRequest.$Properties instead.
+         */
+        interface IX509PopChallengeRequest extends sigil.v1.X509PopChallengeRequest.$Properties {
+        }
+
+        /** Represents a X509PopChallengeRequest. */
+        class X509PopChallengeRequest {
+
+            /**
+             * Constructs a new X509PopChallengeRequest.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.X509PopChallengeRequest.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** DER certificates: the device certificate first, then any intermediates up to the attestation CA. */
+            certChain: Uint8Array[];
+
+            /**
+             * Creates a new X509PopChallengeRequest instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns X509PopChallengeRequest instance
+             */
+            static create(properties: sigil.v1.X509PopChallengeRequest.$Shape): sigil.v1.X509PopChallengeRequest & sigil.v1.X509PopChallengeRequest.$Shape;
+            static create(properties?: sigil.v1.X509PopChallengeRequest.$Properties): sigil.v1.X509PopChallengeRequest;
+
+            /**
+             * Encodes the specified X509PopChallengeRequest message. Does not implicitly {@link sigil.v1.X509PopChallengeRequest.verify|verify} messages.
+             * @param message X509PopChallengeRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.X509PopChallengeRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified X509PopChallengeRequest message, length delimited. Does not implicitly {@link sigil.v1.X509PopChallengeRequest.verify|verify} messages.
+             * @param message X509PopChallengeRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.X509PopChallengeRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a X509PopChallengeRequest message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.X509PopChallengeRequest & sigil.v1.X509PopChallengeRequest.$Shape} X509PopChallengeRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.X509PopChallengeRequest & sigil.v1.X509PopChallengeRequest.$Shape;
+
+            /**
+             * Decodes a X509PopChallengeRequest message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.X509PopChallengeRequest & sigil.v1.X509PopChallengeRequest.$Shape} X509PopChallengeRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.X509PopChallengeRequest & sigil.v1.X509PopChallengeRequest.$Shape;
+
+            /**
+             * Verifies a X509PopChallengeRequest message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a X509PopChallengeRequest message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns X509PopChallengeRequest
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.X509PopChallengeRequest;
+
+            /**
+             * Creates a plain object from a X509PopChallengeRequest message. Also converts values to other types if specified.
+             * @param message X509PopChallengeRequest
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.X509PopChallengeRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this X509PopChallengeRequest to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for X509PopChallengeRequest
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace X509PopChallengeRequest {
+
+            /** Properties of a X509PopChallengeRequest. */
+            interface $Properties {
+
+                /** DER certificates: the device certificate first, then any intermediates up to the attestation CA. */
+                certChain?: (Uint8Array[]|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a X509PopChallengeRequest. */
+            type $Shape = sigil.v1.X509PopChallengeRequest.$Properties;
+        }
+
+        /**
+         * Properties of a X509PopChallenge.
+         * @deprecated Use sigil.v1.X509PopChallenge.$Properties instead.
+         */
+        interface IX509PopChallenge extends sigil.v1.X509PopChallenge.$Properties {
+        }
+
+        /** Represents a X509PopChallenge. */
+        class X509PopChallenge {
+
+            /**
+             * Constructs a new X509PopChallenge.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.X509PopChallenge.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** X509PopChallenge nonce. */
+            nonce: Uint8Array;
+
+            /** The SPIFFE ID this device gets: the CSR of step 2 must ask for it. */
+            spiffeId: string;
+
+            /** X509PopChallenge expiresAtUnixMs. */
+            expiresAtUnixMs: number;
+
+            /**
+             * Creates a new X509PopChallenge instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns X509PopChallenge instance
+             */
+            static create(properties: sigil.v1.X509PopChallenge.$Shape): sigil.v1.X509PopChallenge & sigil.v1.X509PopChallenge.$Shape;
+            static create(properties?: sigil.v1.X509PopChallenge.$Properties): sigil.v1.X509PopChallenge;
+
+            /**
+             * Encodes the specified X509PopChallenge message. Does not implicitly {@link sigil.v1.X509PopChallenge.verify|verify} messages.
+             * @param message X509PopChallenge message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.X509PopChallenge.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified X509PopChallenge message, length delimited. Does not implicitly {@link sigil.v1.X509PopChallenge.verify|verify} messages.
+             * @param message X509PopChallenge message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.X509PopChallenge.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a X509PopChallenge message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.X509PopChallenge & sigil.v1.X509PopChallenge.$Shape} X509PopChallenge
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.X509PopChallenge & sigil.v1.X509PopChallenge.$Shape;
+
+            /**
+             * Decodes a X509PopChallenge message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.X509PopChallenge & sigil.v1.X509PopChallenge.$Shape} X509PopChallenge
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.X509PopChallenge & sigil.v1.X509PopChallenge.$Shape;
+
+            /**
+             * Verifies a X509PopChallenge message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a X509PopChallenge message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns X509PopChallenge
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.X509PopChallenge;
+
+            /**
+             * Creates a plain object from a X509PopChallenge message. Also converts values to other types if specified.
+             * @param message X509PopChallenge
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.X509PopChallenge, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this X509PopChallenge to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for X509PopChallenge
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace X509PopChallenge {
+
+            /** Properties of a X509PopChallenge. */
+            interface $Properties {
+
+                /** X509PopChallenge nonce */
+                nonce?: (Uint8Array|null);
+
+                /** The SPIFFE ID this device gets: the CSR of step 2 must ask for it. */
+                spiffeId?: (string|null);
+
+                /** X509PopChallenge expiresAtUnixMs */
+                expiresAtUnixMs?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a X509PopChallenge. */
+            type $Shape = sigil.v1.X509PopChallenge.$Properties;
+        }
+
+        /**
+         * Properties of an AttestX509PopRequest.
+         * @deprecated Use sigil.v1.AttestX509PopRequest.$Properties instead.
+         */
+        interface IAttestX509PopRequest extends sigil.v1.AttestX509PopRequest.$Properties {
+        }
+
+        /** Represents an AttestX509PopRequest. */
+        class AttestX509PopRequest {
+
+            /**
+             * Constructs a new AttestX509PopRequest.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.AttestX509PopRequest.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** AttestX509PopRequest nonce. */
+            nonce: Uint8Array;
+
+            /** AttestX509PopRequest certChain. */
+            certChain: Uint8Array[];
+
+            /** PKCS#10 certificate signing request for a new key (never the device key), DER. */
+            csr: Uint8Array;
+
+            /**
+             * Signature by the device key over "sigil x509pop v1\0" || nonce || SHA-256(csr): ECDSA/RSA with SHA-256 (ECDSA
+             * DER-encoded, RSA PKCS#1 v1.5), or Ed25519.
+             */
+            signature: Uint8Array;
+
+            /**
+             * Creates a new AttestX509PopRequest instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns AttestX509PopRequest instance
+             */
+            static create(properties: sigil.v1.AttestX509PopRequest.$Shape): sigil.v1.AttestX509PopRequest & sigil.v1.AttestX509PopRequest.$Shape;
+            static create(properties?: sigil.v1.AttestX509PopRequest.$Properties): sigil.v1.AttestX509PopRequest;
+
+            /**
+             * Encodes the specified AttestX509PopRequest message. Does not implicitly {@link sigil.v1.AttestX509PopRequest.verify|verify} messages.
+             * @param message AttestX509PopRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.AttestX509PopRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified AttestX509PopRequest message, length delimited. Does not implicitly {@link sigil.v1.AttestX509PopRequest.verify|verify} messages.
+             * @param message AttestX509PopRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.AttestX509PopRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes an AttestX509PopRequest message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.AttestX509PopRequest & sigil.v1.AttestX509PopRequest.$Shape} AttestX509PopRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.AttestX509PopRequest & sigil.v1.AttestX509PopRequest.$Shape;
+
+            /**
+             * Decodes an AttestX509PopRequest message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.AttestX509PopRequest & sigil.v1.AttestX509PopRequest.$Shape} AttestX509PopRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.AttestX509PopRequest & sigil.v1.AttestX509PopRequest.$Shape;
+
+            /**
+             * Verifies an AttestX509PopRequest message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates an AttestX509PopRequest message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns AttestX509PopRequest
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.AttestX509PopRequest;
+
+            /**
+             * Creates a plain object from an AttestX509PopRequest message. Also converts values to other types if specified.
+             * @param message AttestX509PopRequest
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.AttestX509PopRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this AttestX509PopRequest to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for AttestX509PopRequest
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace AttestX509PopRequest {
+
+            /** Properties of an AttestX509PopRequest. */
+            interface $Properties {
+
+                /** AttestX509PopRequest nonce */
+                nonce?: (Uint8Array|null);
+
+                /** AttestX509PopRequest certChain */
+                certChain?: (Uint8Array[]|null);
+
+                /** PKCS#10 certificate signing request for a new key (never the device key), DER. */
+                csr?: (Uint8Array|null);
+
+                /**
+                 * Signature by the device key over "sigil x509pop v1\0" || nonce || SHA-256(csr): ECDSA/RSA with SHA-256 (ECDSA
+                 * DER-encoded, RSA PKCS#1 v1.5), or Ed25519.
+                 */
+                signature?: (Uint8Array|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of an AttestX509PopRequest. */
+            type $Shape = sigil.v1.AttestX509PopRequest.$Properties;
+        }
+
+        /**
          * Properties of a RenewRequest.
          * @deprecated Use sigil.v1.RenewRequest.$Properties instead.
          */

@@ -25245,6 +25245,1059 @@ export const sigil = $root.sigil = (() => {
             return AttestRequest;
         })();
 
+        v1.X509PopChallengeRequest = (function() {
+
+            /**
+             * Properties of a X509PopChallengeRequest.
+             * @typedef {Object} sigil.v1.X509PopChallengeRequest.$Properties
+             * @property {Array.<Uint8Array>|null} [certChain] DER certificates: the device certificate first, then any intermediates up to the attestation CA.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a X509PopChallengeRequest.
+             * @memberof sigil.v1
+             * @interface IX509PopChallengeRequest
+             * @augments sigil.v1.X509PopChallengeRequest.$Properties
+             * @deprecated Use sigil.v1.X509PopChallengeRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of a X509PopChallengeRequest.
+             * @typedef {sigil.v1.X509PopChallengeRequest.$Properties} sigil.v1.X509PopChallengeRequest.$Shape
+             */
+
+            /**
+             * Constructs a new X509PopChallengeRequest.
+             * @memberof sigil.v1
+             * @classdesc Represents a X509PopChallengeRequest.
+             * @constructor
+             * @param {sigil.v1.X509PopChallengeRequest.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const X509PopChallengeRequest = function (properties) {
+                this.certChain = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * DER certificates: the device certificate first, then any intermediates up to the attestation CA.
+             * @member {Array.<Uint8Array>} certChain
+             * @memberof sigil.v1.X509PopChallengeRequest
+             * @instance
+             */
+            X509PopChallengeRequest.prototype.certChain = $util.emptyArray;
+
+            /**
+             * Creates a new X509PopChallengeRequest instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.X509PopChallengeRequest
+             * @static
+             * @param {sigil.v1.X509PopChallengeRequest.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.X509PopChallengeRequest} X509PopChallengeRequest instance
+             * @type {{
+             *   (properties: sigil.v1.X509PopChallengeRequest.$Shape): sigil.v1.X509PopChallengeRequest & sigil.v1.X509PopChallengeRequest.$Shape;
+             *   (properties?: sigil.v1.X509PopChallengeRequest.$Properties): sigil.v1.X509PopChallengeRequest;
+             * }}
+             */
+            X509PopChallengeRequest.create = function(properties) {
+                return new X509PopChallengeRequest(properties);
+            };
+
+            /**
+             * Encodes the specified X509PopChallengeRequest message. Does not implicitly {@link sigil.v1.X509PopChallengeRequest.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.X509PopChallengeRequest
+             * @static
+             * @param {sigil.v1.X509PopChallengeRequest.$Properties} message X509PopChallengeRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            X509PopChallengeRequest.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.certChain != null && message.certChain.length)
+                    for (let i = 0; i < message.certChain.length; ++i)
+                        writer.uint32(/* id 1, wireType 2 =*/10).bytes(message.certChain[i]);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified X509PopChallengeRequest message, length delimited. Does not implicitly {@link sigil.v1.X509PopChallengeRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.X509PopChallengeRequest
+             * @static
+             * @param {sigil.v1.X509PopChallengeRequest.$Properties} message X509PopChallengeRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            X509PopChallengeRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a X509PopChallengeRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.X509PopChallengeRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.X509PopChallengeRequest & sigil.v1.X509PopChallengeRequest.$Shape} X509PopChallengeRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            X509PopChallengeRequest.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.X509PopChallengeRequest();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.certChain && message.certChain.length))
+                                message.certChain = [];
+                            message.certChain.push(reader.bytes());
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a X509PopChallengeRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.X509PopChallengeRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.X509PopChallengeRequest & sigil.v1.X509PopChallengeRequest.$Shape} X509PopChallengeRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            X509PopChallengeRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a X509PopChallengeRequest message.
+             * @function verify
+             * @memberof sigil.v1.X509PopChallengeRequest
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            X509PopChallengeRequest.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.certChain != null && $Object.hasOwnProperty.call(message, "certChain")) {
+                    if (!$Array.isArray(message.certChain))
+                        return "certChain: array expected";
+                    for (let i = 0; i < message.certChain.length; ++i)
+                        if (!(message.certChain[i] && typeof message.certChain[i].length === "number" || $util.isString(message.certChain[i])))
+                            return "certChain: buffer[] expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a X509PopChallengeRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.X509PopChallengeRequest
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.X509PopChallengeRequest} X509PopChallengeRequest
+             */
+            X509PopChallengeRequest.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.X509PopChallengeRequest)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.X509PopChallengeRequest: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.X509PopChallengeRequest();
+                if (object.certChain) {
+                    if (!$Array.isArray(object.certChain))
+                        throw $TypeError(".sigil.v1.X509PopChallengeRequest.certChain: array expected");
+                    message.certChain = $Array(object.certChain.length);
+                    for (let i = 0; i < object.certChain.length; ++i)
+                        if (typeof object.certChain[i] === "string")
+                            $util.base64.decode(object.certChain[i], message.certChain[i] = $util.newBuffer($util.base64.length(object.certChain[i])), 0);
+                        else if (object.certChain[i].length >= 0)
+                            message.certChain[i] = object.certChain[i];
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a X509PopChallengeRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.X509PopChallengeRequest
+             * @static
+             * @param {sigil.v1.X509PopChallengeRequest} message X509PopChallengeRequest
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            X509PopChallengeRequest.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.certChain = [];
+                if (message.certChain && message.certChain.length) {
+                    object.certChain = $Array(message.certChain.length);
+                    for (let j = 0; j < message.certChain.length; ++j)
+                        object.certChain[j] = options.bytes === $String ? $util.base64.encode(message.certChain[j], 0, message.certChain[j].length) : options.bytes === $Array ? $Array.prototype.slice.call(message.certChain[j]) : message.certChain[j];
+                }
+                return object;
+            };
+
+            /**
+             * Converts this X509PopChallengeRequest to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.X509PopChallengeRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            X509PopChallengeRequest.prototype.toJSON = function() {
+                return X509PopChallengeRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for X509PopChallengeRequest
+             * @function getTypeUrl
+             * @memberof sigil.v1.X509PopChallengeRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            X509PopChallengeRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.X509PopChallengeRequest";
+            };
+
+            return X509PopChallengeRequest;
+        })();
+
+        v1.X509PopChallenge = (function() {
+
+            /**
+             * Properties of a X509PopChallenge.
+             * @typedef {Object} sigil.v1.X509PopChallenge.$Properties
+             * @property {Uint8Array|null} [nonce] X509PopChallenge nonce
+             * @property {string|null} [spiffeId] The SPIFFE ID this device gets: the CSR of step 2 must ask for it.
+             * @property {number|null} [expiresAtUnixMs] X509PopChallenge expiresAtUnixMs
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a X509PopChallenge.
+             * @memberof sigil.v1
+             * @interface IX509PopChallenge
+             * @augments sigil.v1.X509PopChallenge.$Properties
+             * @deprecated Use sigil.v1.X509PopChallenge.$Properties instead.
+             */
+
+            /**
+             * Shape of a X509PopChallenge.
+             * @typedef {sigil.v1.X509PopChallenge.$Properties} sigil.v1.X509PopChallenge.$Shape
+             */
+
+            /**
+             * Constructs a new X509PopChallenge.
+             * @memberof sigil.v1
+             * @classdesc Represents a X509PopChallenge.
+             * @constructor
+             * @param {sigil.v1.X509PopChallenge.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const X509PopChallenge = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * X509PopChallenge nonce.
+             * @member {Uint8Array} nonce
+             * @memberof sigil.v1.X509PopChallenge
+             * @instance
+             */
+            X509PopChallenge.prototype.nonce = $util.newBuffer([]);
+
+            /**
+             * The SPIFFE ID this device gets: the CSR of step 2 must ask for it.
+             * @member {string} spiffeId
+             * @memberof sigil.v1.X509PopChallenge
+             * @instance
+             */
+            X509PopChallenge.prototype.spiffeId = "";
+
+            /**
+             * X509PopChallenge expiresAtUnixMs.
+             * @member {number} expiresAtUnixMs
+             * @memberof sigil.v1.X509PopChallenge
+             * @instance
+             */
+            X509PopChallenge.prototype.expiresAtUnixMs = 0;
+
+            /**
+             * Creates a new X509PopChallenge instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.X509PopChallenge
+             * @static
+             * @param {sigil.v1.X509PopChallenge.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.X509PopChallenge} X509PopChallenge instance
+             * @type {{
+             *   (properties: sigil.v1.X509PopChallenge.$Shape): sigil.v1.X509PopChallenge & sigil.v1.X509PopChallenge.$Shape;
+             *   (properties?: sigil.v1.X509PopChallenge.$Properties): sigil.v1.X509PopChallenge;
+             * }}
+             */
+            X509PopChallenge.create = function(properties) {
+                return new X509PopChallenge(properties);
+            };
+
+            /**
+             * Encodes the specified X509PopChallenge message. Does not implicitly {@link sigil.v1.X509PopChallenge.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.X509PopChallenge
+             * @static
+             * @param {sigil.v1.X509PopChallenge.$Properties} message X509PopChallenge message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            X509PopChallenge.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.nonce != null && $Object.hasOwnProperty.call(message, "nonce") && message.nonce.length)
+                    writer.uint32(/* id 1, wireType 2 =*/10).bytes(message.nonce);
+                if (message.spiffeId != null && $Object.hasOwnProperty.call(message, "spiffeId") && message.spiffeId !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.spiffeId);
+                if (message.expiresAtUnixMs != null && $Object.hasOwnProperty.call(message, "expiresAtUnixMs") && (typeof message.expiresAtUnixMs === "object" ? message.expiresAtUnixMs.low || message.expiresAtUnixMs.high : message.expiresAtUnixMs !== 0))
+                    writer.uint32(/* id 3, wireType 0 =*/24).int64(message.expiresAtUnixMs);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified X509PopChallenge message, length delimited. Does not implicitly {@link sigil.v1.X509PopChallenge.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.X509PopChallenge
+             * @static
+             * @param {sigil.v1.X509PopChallenge.$Properties} message X509PopChallenge message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            X509PopChallenge.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a X509PopChallenge message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.X509PopChallenge
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.X509PopChallenge & sigil.v1.X509PopChallenge.$Shape} X509PopChallenge
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            X509PopChallenge.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.X509PopChallenge();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.nonce = value;
+                            else
+                                delete message.nonce;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.spiffeId = value;
+                            else
+                                delete message.spiffeId;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+                                message.expiresAtUnixMs = value;
+                            else
+                                delete message.expiresAtUnixMs;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a X509PopChallenge message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.X509PopChallenge
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.X509PopChallenge & sigil.v1.X509PopChallenge.$Shape} X509PopChallenge
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            X509PopChallenge.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a X509PopChallenge message.
+             * @function verify
+             * @memberof sigil.v1.X509PopChallenge
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            X509PopChallenge.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.nonce != null && $Object.hasOwnProperty.call(message, "nonce"))
+                    if (!(message.nonce && typeof message.nonce.length === "number" || $util.isString(message.nonce)))
+                        return "nonce: buffer expected";
+                if (message.spiffeId != null && $Object.hasOwnProperty.call(message, "spiffeId"))
+                    if (!$util.isString(message.spiffeId))
+                        return "spiffeId: string expected";
+                if (message.expiresAtUnixMs != null && $Object.hasOwnProperty.call(message, "expiresAtUnixMs"))
+                    if (!$util.isInteger(message.expiresAtUnixMs) && !(message.expiresAtUnixMs && $util.isInteger(message.expiresAtUnixMs.low) && $util.isInteger(message.expiresAtUnixMs.high)))
+                        return "expiresAtUnixMs: integer|Long expected";
+                return null;
+            };
+
+            /**
+             * Creates a X509PopChallenge message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.X509PopChallenge
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.X509PopChallenge} X509PopChallenge
+             */
+            X509PopChallenge.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.X509PopChallenge)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.X509PopChallenge: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.X509PopChallenge();
+                if (object.nonce != null)
+                    if (object.nonce.length)
+                        if (typeof object.nonce === "string")
+                            $util.base64.decode(object.nonce, message.nonce = $util.newBuffer($util.base64.length(object.nonce)), 0);
+                        else if (object.nonce.length >= 0)
+                            message.nonce = object.nonce;
+                if (object.spiffeId != null)
+                    if (typeof object.spiffeId !== "string" || object.spiffeId.length)
+                        message.spiffeId = $String(object.spiffeId);
+                if (object.expiresAtUnixMs != null)
+                    if (typeof object.expiresAtUnixMs === "object" ? object.expiresAtUnixMs.low || object.expiresAtUnixMs.high : $Number(object.expiresAtUnixMs) !== 0)
+                        if ($util.Long)
+                            message.expiresAtUnixMs = $util.Long.fromValue(object.expiresAtUnixMs, false);
+                        else if (typeof object.expiresAtUnixMs === "string")
+                            message.expiresAtUnixMs = $parseInt(object.expiresAtUnixMs, 10);
+                        else if (typeof object.expiresAtUnixMs === "number")
+                            message.expiresAtUnixMs = object.expiresAtUnixMs;
+                        else if (typeof object.expiresAtUnixMs === "object")
+                            message.expiresAtUnixMs = new $util.LongBits(object.expiresAtUnixMs.low >>> 0, object.expiresAtUnixMs.high >>> 0).toNumber();
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a X509PopChallenge message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.X509PopChallenge
+             * @static
+             * @param {sigil.v1.X509PopChallenge} message X509PopChallenge
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            X509PopChallenge.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    if (options.bytes === $String)
+                        object.nonce = "";
+                    else {
+                        object.nonce = [];
+                        if (options.bytes !== $Array)
+                            object.nonce = $util.newBuffer(object.nonce);
+                    }
+                    object.spiffeId = "";
+                    object.expiresAtUnixMs = 0;
+                }
+                if (message.nonce != null && $Object.hasOwnProperty.call(message, "nonce"))
+                    object.nonce = options.bytes === $String ? $util.base64.encode(message.nonce, 0, message.nonce.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.nonce) : message.nonce;
+                if (message.spiffeId != null && $Object.hasOwnProperty.call(message, "spiffeId"))
+                    object.spiffeId = message.spiffeId;
+                if (message.expiresAtUnixMs != null && $Object.hasOwnProperty.call(message, "expiresAtUnixMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.expiresAtUnixMs = typeof message.expiresAtUnixMs === "number" ? $BigInt(message.expiresAtUnixMs) : $util.Long.fromBits(message.expiresAtUnixMs.low >>> 0, message.expiresAtUnixMs.high >>> 0, false).toBigInt();
+                    else if (typeof message.expiresAtUnixMs === "number")
+                        object.expiresAtUnixMs = options.longs === $String ? $String(message.expiresAtUnixMs) : message.expiresAtUnixMs;
+                    else
+                        object.expiresAtUnixMs = options.longs === $String ? $util.Long.prototype.toString.call(message.expiresAtUnixMs) : options.longs === $Number ? new $util.LongBits(message.expiresAtUnixMs.low >>> 0, message.expiresAtUnixMs.high >>> 0).toNumber() : message.expiresAtUnixMs;
+                return object;
+            };
+
+            /**
+             * Converts this X509PopChallenge to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.X509PopChallenge
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            X509PopChallenge.prototype.toJSON = function() {
+                return X509PopChallenge.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for X509PopChallenge
+             * @function getTypeUrl
+             * @memberof sigil.v1.X509PopChallenge
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            X509PopChallenge.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.X509PopChallenge";
+            };
+
+            return X509PopChallenge;
+        })();
+
+        v1.AttestX509PopRequest = (function() {
+
+            /**
+             * Properties of an AttestX509PopRequest.
+             * @typedef {Object} sigil.v1.AttestX509PopRequest.$Properties
+             * @property {Uint8Array|null} [nonce] AttestX509PopRequest nonce
+             * @property {Array.<Uint8Array>|null} [certChain] AttestX509PopRequest certChain
+             * @property {Uint8Array|null} [csr] PKCS#10 certificate signing request for a new key (never the device key), DER.
+             * @property {Uint8Array|null} [signature] Signature by the device key over "sigil x509pop v1\0" || nonce || SHA-256(csr): ECDSA/RSA with SHA-256 (ECDSA
+             * DER-encoded, RSA PKCS#1 v1.5), or Ed25519.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an AttestX509PopRequest.
+             * @memberof sigil.v1
+             * @interface IAttestX509PopRequest
+             * @augments sigil.v1.AttestX509PopRequest.$Properties
+             * @deprecated Use sigil.v1.AttestX509PopRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of an AttestX509PopRequest.
+             * @typedef {sigil.v1.AttestX509PopRequest.$Properties} sigil.v1.AttestX509PopRequest.$Shape
+             */
+
+            /**
+             * Constructs a new AttestX509PopRequest.
+             * @memberof sigil.v1
+             * @classdesc Represents an AttestX509PopRequest.
+             * @constructor
+             * @param {sigil.v1.AttestX509PopRequest.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const AttestX509PopRequest = function (properties) {
+                this.certChain = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * AttestX509PopRequest nonce.
+             * @member {Uint8Array} nonce
+             * @memberof sigil.v1.AttestX509PopRequest
+             * @instance
+             */
+            AttestX509PopRequest.prototype.nonce = $util.newBuffer([]);
+
+            /**
+             * AttestX509PopRequest certChain.
+             * @member {Array.<Uint8Array>} certChain
+             * @memberof sigil.v1.AttestX509PopRequest
+             * @instance
+             */
+            AttestX509PopRequest.prototype.certChain = $util.emptyArray;
+
+            /**
+             * PKCS#10 certificate signing request for a new key (never the device key), DER.
+             * @member {Uint8Array} csr
+             * @memberof sigil.v1.AttestX509PopRequest
+             * @instance
+             */
+            AttestX509PopRequest.prototype.csr = $util.newBuffer([]);
+
+            /**
+             * Signature by the device key over "sigil x509pop v1\0" || nonce || SHA-256(csr): ECDSA/RSA with SHA-256 (ECDSA
+             * DER-encoded, RSA PKCS#1 v1.5), or Ed25519.
+             * @member {Uint8Array} signature
+             * @memberof sigil.v1.AttestX509PopRequest
+             * @instance
+             */
+            AttestX509PopRequest.prototype.signature = $util.newBuffer([]);
+
+            /**
+             * Creates a new AttestX509PopRequest instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.AttestX509PopRequest
+             * @static
+             * @param {sigil.v1.AttestX509PopRequest.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.AttestX509PopRequest} AttestX509PopRequest instance
+             * @type {{
+             *   (properties: sigil.v1.AttestX509PopRequest.$Shape): sigil.v1.AttestX509PopRequest & sigil.v1.AttestX509PopRequest.$Shape;
+             *   (properties?: sigil.v1.AttestX509PopRequest.$Properties): sigil.v1.AttestX509PopRequest;
+             * }}
+             */
+            AttestX509PopRequest.create = function(properties) {
+                return new AttestX509PopRequest(properties);
+            };
+
+            /**
+             * Encodes the specified AttestX509PopRequest message. Does not implicitly {@link sigil.v1.AttestX509PopRequest.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.AttestX509PopRequest
+             * @static
+             * @param {sigil.v1.AttestX509PopRequest.$Properties} message AttestX509PopRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AttestX509PopRequest.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.nonce != null && $Object.hasOwnProperty.call(message, "nonce") && message.nonce.length)
+                    writer.uint32(/* id 1, wireType 2 =*/10).bytes(message.nonce);
+                if (message.certChain != null && message.certChain.length)
+                    for (let i = 0; i < message.certChain.length; ++i)
+                        writer.uint32(/* id 2, wireType 2 =*/18).bytes(message.certChain[i]);
+                if (message.csr != null && $Object.hasOwnProperty.call(message, "csr") && message.csr.length)
+                    writer.uint32(/* id 3, wireType 2 =*/26).bytes(message.csr);
+                if (message.signature != null && $Object.hasOwnProperty.call(message, "signature") && message.signature.length)
+                    writer.uint32(/* id 4, wireType 2 =*/34).bytes(message.signature);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified AttestX509PopRequest message, length delimited. Does not implicitly {@link sigil.v1.AttestX509PopRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.AttestX509PopRequest
+             * @static
+             * @param {sigil.v1.AttestX509PopRequest.$Properties} message AttestX509PopRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AttestX509PopRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an AttestX509PopRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.AttestX509PopRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.AttestX509PopRequest & sigil.v1.AttestX509PopRequest.$Shape} AttestX509PopRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AttestX509PopRequest.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.AttestX509PopRequest();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.nonce = value;
+                            else
+                                delete message.nonce;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.certChain && message.certChain.length))
+                                message.certChain = [];
+                            message.certChain.push(reader.bytes());
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.csr = value;
+                            else
+                                delete message.csr;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.signature = value;
+                            else
+                                delete message.signature;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes an AttestX509PopRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.AttestX509PopRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.AttestX509PopRequest & sigil.v1.AttestX509PopRequest.$Shape} AttestX509PopRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AttestX509PopRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an AttestX509PopRequest message.
+             * @function verify
+             * @memberof sigil.v1.AttestX509PopRequest
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            AttestX509PopRequest.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.nonce != null && $Object.hasOwnProperty.call(message, "nonce"))
+                    if (!(message.nonce && typeof message.nonce.length === "number" || $util.isString(message.nonce)))
+                        return "nonce: buffer expected";
+                if (message.certChain != null && $Object.hasOwnProperty.call(message, "certChain")) {
+                    if (!$Array.isArray(message.certChain))
+                        return "certChain: array expected";
+                    for (let i = 0; i < message.certChain.length; ++i)
+                        if (!(message.certChain[i] && typeof message.certChain[i].length === "number" || $util.isString(message.certChain[i])))
+                            return "certChain: buffer[] expected";
+                }
+                if (message.csr != null && $Object.hasOwnProperty.call(message, "csr"))
+                    if (!(message.csr && typeof message.csr.length === "number" || $util.isString(message.csr)))
+                        return "csr: buffer expected";
+                if (message.signature != null && $Object.hasOwnProperty.call(message, "signature"))
+                    if (!(message.signature && typeof message.signature.length === "number" || $util.isString(message.signature)))
+                        return "signature: buffer expected";
+                return null;
+            };
+
+            /**
+             * Creates an AttestX509PopRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.AttestX509PopRequest
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.AttestX509PopRequest} AttestX509PopRequest
+             */
+            AttestX509PopRequest.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.AttestX509PopRequest)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.AttestX509PopRequest: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.AttestX509PopRequest();
+                if (object.nonce != null)
+                    if (object.nonce.length)
+                        if (typeof object.nonce === "string")
+                            $util.base64.decode(object.nonce, message.nonce = $util.newBuffer($util.base64.length(object.nonce)), 0);
+                        else if (object.nonce.length >= 0)
+                            message.nonce = object.nonce;
+                if (object.certChain) {
+                    if (!$Array.isArray(object.certChain))
+                        throw $TypeError(".sigil.v1.AttestX509PopRequest.certChain: array expected");
+                    message.certChain = $Array(object.certChain.length);
+                    for (let i = 0; i < object.certChain.length; ++i)
+                        if (typeof object.certChain[i] === "string")
+                            $util.base64.decode(object.certChain[i], message.certChain[i] = $util.newBuffer($util.base64.length(object.certChain[i])), 0);
+                        else if (object.certChain[i].length >= 0)
+                            message.certChain[i] = object.certChain[i];
+                }
+                if (object.csr != null)
+                    if (object.csr.length)
+                        if (typeof object.csr === "string")
+                            $util.base64.decode(object.csr, message.csr = $util.newBuffer($util.base64.length(object.csr)), 0);
+                        else if (object.csr.length >= 0)
+                            message.csr = object.csr;
+                if (object.signature != null)
+                    if (object.signature.length)
+                        if (typeof object.signature === "string")
+                            $util.base64.decode(object.signature, message.signature = $util.newBuffer($util.base64.length(object.signature)), 0);
+                        else if (object.signature.length >= 0)
+                            message.signature = object.signature;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an AttestX509PopRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.AttestX509PopRequest
+             * @static
+             * @param {sigil.v1.AttestX509PopRequest} message AttestX509PopRequest
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            AttestX509PopRequest.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.certChain = [];
+                if (options.defaults) {
+                    if (options.bytes === $String)
+                        object.nonce = "";
+                    else {
+                        object.nonce = [];
+                        if (options.bytes !== $Array)
+                            object.nonce = $util.newBuffer(object.nonce);
+                    }
+                    if (options.bytes === $String)
+                        object.csr = "";
+                    else {
+                        object.csr = [];
+                        if (options.bytes !== $Array)
+                            object.csr = $util.newBuffer(object.csr);
+                    }
+                    if (options.bytes === $String)
+                        object.signature = "";
+                    else {
+                        object.signature = [];
+                        if (options.bytes !== $Array)
+                            object.signature = $util.newBuffer(object.signature);
+                    }
+                }
+                if (message.nonce != null && $Object.hasOwnProperty.call(message, "nonce"))
+                    object.nonce = options.bytes === $String ? $util.base64.encode(message.nonce, 0, message.nonce.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.nonce) : message.nonce;
+                if (message.certChain && message.certChain.length) {
+                    object.certChain = $Array(message.certChain.length);
+                    for (let j = 0; j < message.certChain.length; ++j)
+                        object.certChain[j] = options.bytes === $String ? $util.base64.encode(message.certChain[j], 0, message.certChain[j].length) : options.bytes === $Array ? $Array.prototype.slice.call(message.certChain[j]) : message.certChain[j];
+                }
+                if (message.csr != null && $Object.hasOwnProperty.call(message, "csr"))
+                    object.csr = options.bytes === $String ? $util.base64.encode(message.csr, 0, message.csr.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.csr) : message.csr;
+                if (message.signature != null && $Object.hasOwnProperty.call(message, "signature"))
+                    object.signature = options.bytes === $String ? $util.base64.encode(message.signature, 0, message.signature.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.signature) : message.signature;
+                return object;
+            };
+
+            /**
+             * Converts this AttestX509PopRequest to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.AttestX509PopRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            AttestX509PopRequest.prototype.toJSON = function() {
+                return AttestX509PopRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for AttestX509PopRequest
+             * @function getTypeUrl
+             * @memberof sigil.v1.AttestX509PopRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            AttestX509PopRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.AttestX509PopRequest";
+            };
+
+            return AttestX509PopRequest;
+        })();
+
         v1.RenewRequest = (function() {
 
             /**

@@ -1,3 +1,5 @@
+import { signX509PopChallenge } from '../../common/x509pop-proof.ts';
+import type { X509PopDevice } from './x509pop-device.ts';
 import { credentials, type ChannelCredentials } from '@grpc/grpc-js';
 import { AddressFailover, parseAddressList } from '../../common/address-failover.ts';
 import { type Clock, systemClock } from '../../common/clock.ts';
@@ -98,6 +100,23 @@ export class GrpcIdentityApi implements IdentityApi, WorkloadIdentityApi {
       'attesting to the control plane',
       (client, deadline, cb) => client.attest({ joinToken, csr }, { deadline }, cb),
     ).then((r) => ({ chain: r.svidChain, trust: trustOf(r.trust) }));
+  }
+
+  async attestX509Pop(device: X509PopDevice, csr: Uint8Array): Promise<IssuedSvidWire> {
+    const certChain = device.chainDer;
+    const challenge = await this.#call<sigil.v1.X509PopChallenge>(
+      this.#credentials(),
+      'asking the control plane for an x509pop challenge',
+      (client, deadline, cb) => client.getX509PopChallenge({ certChain }, { deadline }, cb),
+    );
+    const signature = signX509PopChallenge(device.key, challenge.nonce, csr);
+    const r = await this.#call<sigil.v1.SvidResponse>(
+      this.#credentials(),
+      'attesting to the control plane by x509pop',
+      (client, deadline, cb) =>
+        client.attestX509Pop({ nonce: challenge.nonce, certChain, csr, signature }, { deadline }, cb),
+    );
+    return { chain: r.svidChain, trust: trustOf(r.trust) };
   }
 
   renew(current: TlsMaterial, csr: Uint8Array): Promise<IssuedSvidWire> {

@@ -1,4 +1,5 @@
 import type { TlsMaterial } from './credential-source.ts';
+import type { X509PopDevice } from './x509pop-device.ts';
 
 /** The trust state the control plane returns with every SVID. */
 export interface IssuedTrustWire {
@@ -25,6 +26,8 @@ export interface IssuedSvidWire {
 export interface IdentityApi {
   /** First contact: the join token proves who we are; the server is authenticated by the bootstrap bundle. */
   attest(joinToken: string, csrDer: Uint8Array): Promise<IssuedSvidWire>;
+  /** First contact by x509pop: the device key signs the control plane's nonce and the CSR's hash. */
+  attestX509Pop?(device: X509PopDevice, csrDer: Uint8Array): Promise<IssuedSvidWire>;
   /** mTLS with `current` as the client certificate. */
   renew(current: TlsMaterial, csrDer: Uint8Array): Promise<IssuedSvidWire>;
 }

@@ -122,7 +122,7 @@ export class FakeIdentityApi implements IdentityApi {
 
 const SAN_OID = '2.5.29.17';
 
-async function parseCsr(csrDer: Uint8Array): Promise<CsrRequest> {
+export async function parseCsr(csrDer: Uint8Array): Promise<CsrRequest> {
   const csr = new x509.Pkcs10CertificateRequest(csrDer);
   if (!(await csr.verify(globalThis.crypto)))
     throw new SigilError(ErrorCode.CSR_SIGNATURE, 'the CSR signature does not verify');

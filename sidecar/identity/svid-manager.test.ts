@@ -1,5 +1,5 @@
 import t from 'tap';
-import { createPublicKey } from 'node:crypto';
+import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { FakeClock } from '../../common/clock.ts';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
@@ -7,9 +7,10 @@ import { createLogger } from '../../common/logger.ts';
 import { makeTestPki } from '../../test/fixtures/cert-factory.ts';
 import { resolveTlsSettings } from '../proxy/tls-settings.ts';
 import { CredentialSource, type TlsMaterial } from './credential-source.ts';
-import { FakeIdentityApi, type FakeOutcome } from './identity-test-kit.ts';
+import { FakeIdentityApi, type FakeOutcome, parseCsr } from './identity-test-kit.ts';
 import type { IssuedTrustWire } from './identity-api.ts';
 import type { SvidStateStore } from './svid-state-dir.ts';
+import type { X509PopDevice } from './x509pop-device.ts';
 import {
   SvidManager,
   type CredentialSink,
@@ -567,4 +568,35 @@ t.test('a renewal refused as revoked withdraws the SVID; it re-attests once a to
   t.equal((await issued).via, 'attest');
   t.equal(h.manager.state, 'ready');
   h.manager.stop();
+});
+
+t.test('with an x509pop credential the manager attests by x509pop and never asks for a join token', async (t) => {
+  const clock = new FakeClock(startMs);
+  const devices: X509PopDevice[] = [];
+  class PopApi extends FakeIdentityApi {
+    async attestX509Pop(device: X509PopDevice, csrDer: Uint8Array) {
+      devices.push(device);
+      return this.issue(await parseCsr(csrDer));
+    }
+  }
+  const api = new PopApi({ pki, clock });
+  const device: X509PopDevice = { chainDer: [pki.root.der], key: createPrivateKey(pki.root.key.keyPem) };
+  let tokenAsked = 0;
+  const manager = new SvidManager(
+    { spiffeId: ID, trustDomain: 'example.org', joinToken: () => `${tokenAsked++}`, x509pop: () => device },
+    {
+      api,
+      credentials: new CredentialSource({ clientTls: resolveTlsSettings(), clock }),
+      clock,
+      random: () => 0.5,
+      logger: createLogger({ component: 'sidecar', destination: logSink }),
+    },
+  );
+  await manager.start();
+  t.equal(manager.state, 'ready');
+  t.equal(manager.current()?.spiffeId, ID);
+  t.same(devices, [device], 'the device credential was handed to the API');
+  t.equal(tokenAsked, 0, 'no join token asked for');
+  t.same(api.calls, [], 'the token Attest was never called');
+  manager.stop();
 });

@@ -1,3 +1,4 @@
+import type { X509PopDevice } from './x509pop-device.ts';
 import type { Clock, Timer } from '../../common/clock.ts';
 import { ErrorCode, isSigilError, SigilError } from '../../common/errors.ts';
 import { DEFAULT_KEY_TYPE, type KeyType } from '../../common/key-type.ts';
@@ -28,6 +29,8 @@ export interface SvidManagerOptions {
   readonly keyType?: KeyType;
   /** Asked before every attestation; return '' or undefined (or throw) when no token is available. */
   readonly joinToken: () => Promise<string | undefined> | string | undefined;
+  /** The x509pop credential (device certificate and key); when given, attestation uses it instead of a token. */
+  readonly x509pop?: (() => X509PopDevice) | undefined;
   readonly backoffBaseMs?: number;
   readonly backoffMaxMs?: number;
 }
@@ -64,7 +67,8 @@ const NOT_AFTER = LogField.notAfter;
  * Nothing escapes the background loop.
  */
 export class SvidManager {
-  readonly #options: Required<Omit<SvidManagerOptions, 'joinToken'>> & Pick<SvidManagerOptions, 'joinToken'>;
+  readonly #options: Required<Omit<SvidManagerOptions, 'joinToken' | 'x509pop'>> &
+    Pick<SvidManagerOptions, 'joinToken' | 'x509pop'>;
   readonly #deps: SvidManagerDeps;
   #state: SvidState = 'starting';
   #material: TlsMaterial | undefined;
@@ -86,6 +90,7 @@ export class SvidManager {
       trustDomain: id.trustDomain,
       keyType: options.keyType ?? DEFAULT_KEY_TYPE,
       joinToken: options.joinToken,
+      x509pop: options.x509pop,
       backoffBaseMs: options.backoffBaseMs ?? 1000,
       backoffMaxMs: options.backoffMaxMs ?? 60_000,
     });
@@ -182,7 +187,7 @@ export class SvidManager {
       const request = await newSvidKeyRequest(this.#options.spiffeId, this.#options.keyType);
       let wire: IssuedSvidWire;
       if (current === undefined) {
-        wire = await this.#deps.api.attest(await this.#joinToken(), request.csrDer);
+        wire = await this.#attest(request.csrDer);
       } else {
         try {
           wire = await this.#deps.api.renew(current, request.csrDer);
@@ -191,7 +196,7 @@ export class SvidManager {
           // The SVID is revoked or no longer accepted: renewing with it will never work again. Stop serving it
           // and attest at once when a credential is at hand (a join token); otherwise say so and keep trying.
           this.#refused(current, err);
-          wire = await this.#deps.api.attest(await this.#joinToken(), request.csrDer);
+          wire = await this.#attest(request.csrDer);
         }
       }
       if (this.#state === 'stopped') return false;
@@ -259,7 +264,7 @@ export class SvidManager {
         error: err.message,
       },
       'the control plane refused to renew this SVID; it is no longer served and the sidecar needs re-attestation ' +
-        '(a join token: sigil token create --spiffe-id ...); it re-attests on its own as soon as one is available',
+        `(${this.#credentialHint()}); it re-attests on its own as soon as one is available`,
     );
   }
 
@@ -278,6 +283,20 @@ export class SvidManager {
         'the SVID could not be written to the state directory; a restart will need a join token',
       );
     }
+  }
+
+  /** What re-attestation needs, for log lines: the device certificate under x509pop, else a join token. */
+  #credentialHint(): string {
+    return this.#options.x509pop
+      ? 'by x509pop with the device certificate in x509pop.certFile'
+      : 'a join token: sigil token create --spiffe-id ...';
+  }
+
+  /** x509pop when configured (the device certificate is reusable), else the join token. */
+  async #attest(csrDer: Uint8Array): Promise<IssuedSvidWire> {
+    const { api } = this.#deps;
+    if (this.#options.x509pop && api.attestX509Pop) return api.attestX509Pop(this.#options.x509pop(), csrDer);
+    return api.attest(await this.#joinToken(), csrDer);
   }
 
   async #joinToken(): Promise<string> {
@@ -377,7 +396,7 @@ export class SvidManager {
         [LogField.errCode]: ErrorCode.SVID_EXPIRED,
       },
       'the SVID expired before a renewal succeeded and is no longer served; an expired SVID cannot renew, so the sidecar ' +
-        're-attests, which needs a new join token (sigil token create --spiffe-id ...)',
+        `re-attests, which needs ${this.#options.x509pop ? 'its x509pop device certificate' : 'a new join token (sigil token create --spiffe-id ...)'}`,
     );
   }
 
