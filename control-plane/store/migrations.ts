@@ -110,7 +110,7 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
-    version: 8,
+    version: 7,
     name: 'join tokens bound to a path prefix, and revocable',
     sql: `
       ALTER TABLE join_tokens ADD COLUMN match_prefix INTEGER NOT NULL DEFAULT 0;
@@ -118,7 +118,7 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
-    version: 9,
+    version: 8,
     name: 'lifecycle: imported and discovered certificates, where they were seen, expiry alerts and their deliveries',
     sql: `
       CREATE TABLE inventory_certificates (
@@ -175,7 +175,7 @@ export const MIGRATIONS: readonly Migration[] = [
     `,
   },
   {
-    version: 13,
+    version: 9,
     name: 'lifecycle: owner and labels of any inventory certificate, issued ones included',
     sql: `
       CREATE TABLE certificate_annotations (
