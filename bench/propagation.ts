@@ -22,6 +22,7 @@ import { summarize, type LatencySummary } from './lib/stats.ts';
 import { startBenchNatsServer } from './lib/nats-server.ts';
 import { processCpuMs } from './lib/process-cpu.ts';
 import { SubscriberPool } from './lib/subscriber-pool.ts';
+import { attestTrustReader } from './lib/trust-reader.ts';
 import { runBenchMain, writeResultJson } from './lib/bench-main.ts';
 import { measureRotationWave, type RotationWaveResult } from './lib/rotation-wave.ts';
 
@@ -144,6 +145,12 @@ async function runOnce(
       await nats.stop();
       throw err;
     });
+    const trustReader = await attestTrustReader({
+      grpcAddress: cp.grpcAddress,
+      bundlePem: cp.bundlePem,
+      trustDomain: TRUST_DOMAIN,
+      createJoinToken: (spiffeId) => cp.createJoinToken(spiffeId),
+    });
     const pools: SubscriberPool[] = [];
     const measure = (
       pool: SubscriberPool,
@@ -217,6 +224,7 @@ async function runOnce(
           trustDomain: TRUST_DOMAIN,
           grpcAddress: cp.grpcAddress,
           bundlePem: cp.bundlePem,
+          trustReader,
         },
         children,
       );
@@ -258,6 +266,7 @@ async function runOnce(
           trustDomain: TRUST_DOMAIN,
           grpcAddress: cp.grpcAddress,
           bundlePem: cp.bundlePem,
+          trustReader,
           identities,
         },
         children,

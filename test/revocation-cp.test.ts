@@ -97,7 +97,7 @@ t.test(
     const accepted = await verify(kept.pemPath);
     t.equal(accepted.code, 0, `and accepts the other: ${accepted.stderr}`);
 
-    const trust = await identity.fetchTrust();
+    const trust = await identity.fetchTrust(kept.material);
     t.equal(trust.revocation.crlNumber, result.crlNumber, 'FetchTrust serves the same CRL number');
     t.ok(trust.revocation.revokedSerials.includes(revoked.serial), 'and the serial');
 
@@ -130,7 +130,7 @@ t.test('revoking an identity refuses its Attest and Renew until unrevoked; other
     new RegExp(`revoked identity ${WEB} \\(1 live certificate\\(s\\).*CRL number \\d+\\n\\s+${web.serial}\\n`),
   );
 
-  const trust = await identity.fetchTrust();
+  const trust = await identity.fetchTrust(api.material);
   t.same(trust.revocation.revokedSpiffeIds, [WEB]);
   t.ok(trust.revocation.revokedSerials.includes(web.serial));
 
@@ -155,7 +155,7 @@ t.test('revoking an identity refuses its Attest and Renew until unrevoked; other
     WEB,
     'Attest works again with the token the refusal left unused',
   );
-  t.same((await identity.fetchTrust()).revocation.revokedSpiffeIds, []);
+  t.same((await identity.fetchTrust(api.material)).revocation.revokedSpiffeIds, []);
   await t.rejects(
     identity.renew(web.material, await freshCsr(WEB)),
     { code: ErrorCode.REVOKED },
@@ -222,3 +222,30 @@ t.test('bad input through the CLI: coded, clear, nothing changed', async (t) => 
   t.same(await cp.admin.listCertificates({}), before, 'inventory unchanged');
   t.same((await fetchCrl(cp)).der, crlBefore, 'CRL unchanged');
 });
+
+t.test(
+  'FetchTrust gives a caller without an SVID the bundle only, and an SVID holder everything (issue 21 item 12)',
+  async (t) => {
+    const { identity, attested, cli } = await setup(t);
+    const revoked = await attested(WEB);
+    const member = await attested(API);
+    const out = await cli(['revoke', '--serial', revoked.serial, '--reason', 'keyCompromise']);
+    t.equal(out.code, 0, out.stderr);
+
+    const full = await identity.fetchTrust(member.material);
+    t.equal(full.bundleOnly, false);
+    t.ok(full.revocation.crlNumber > 0, 'an SVID holder gets the CRL number');
+    t.ok(full.revocation.revokedSerials.includes(revoked.serial), 'and the revoked serials');
+    t.ok(full.policies, 'and the policy set');
+
+    const anonymous = await identity.fetchTrust();
+    t.equal(anonymous.bundleOnly, true, 'a caller without a certificate gets the bundle only');
+    t.same(anonymous.roots, full.roots, 'the same roots');
+    t.equal(anonymous.bundleSequence, full.bundleSequence, 'the same bundle sequence');
+    t.ok(anonymous.refreshHintSeconds > 0, 'and the refresh hint');
+    t.equal(anonymous.revocation.crlNumber, 0, 'but no CRL number');
+    t.same(anonymous.revocation.revokedSerials, [], 'no revoked serials');
+    t.same(anonymous.revocation.revokedSpiffeIds, [], 'no revoked identities');
+    t.equal(anonymous.policies, undefined, 'and no policies');
+  },
+);

@@ -1,4 +1,5 @@
 /** Messages between the benchmark and its subscriber worker processes (Node IPC, JSON). */
+import type { TlsMaterial } from '../../sidecar/index.ts';
 
 export interface WorkerStart {
   readonly type: 'start';
@@ -8,6 +9,8 @@ export interface WorkerStart {
   /** The control plane's gRPC address, for one FetchTrust that seeds every subscriber's trust state. */
   readonly grpcAddress: string;
   readonly bundlePem: string;
+  /** The SVID that FetchTrust is called with: without one the control plane answers with the bundle only. */
+  readonly trustReader: TlsMaterial;
   readonly name: string;
   /**
    * One per subscriber when given: each attests with its token (a real SvidManager) and acts on rotation orders

@@ -133,7 +133,7 @@ async function start(options: WorkerStart): Promise<void> {
     bundlePem: () => options.bundlePem,
     trustDomain: options.trustDomain,
   });
-  const initial = await api.fetchTrust();
+  const initial = await api.fetchTrust(options.trustReader);
   const logger = silentLogger();
   const rotation = await identitiesFor(options, api);
   let connected = 0;

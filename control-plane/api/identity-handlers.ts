@@ -4,6 +4,7 @@ import type { IdentityServer } from '../../proto/index.ts';
 import type { IdentityIssuer, IssuedSvid } from '../issuance/identity-issuer.ts';
 import type { X509PopAttestor } from '../issuance/x509pop.ts';
 import { verifiedCaller } from './caller.ts';
+import type { ServerUnaryCall } from '@grpc/grpc-js';
 import { trustPage } from './trust-pages.ts';
 import type { SourceRateLimit } from './source-rate-limit.ts';
 import { unary, type UnaryEdgeDeps } from './unary.ts';
@@ -67,9 +68,13 @@ export function identityHandlers(deps: IdentityHandlerDeps): IdentityServer {
     renew: unary('Renew', deps, async (request: sigil.v1.RenewRequest, call) =>
       respond(await deps.issuer.renew(verifiedCaller(call, deps.trustDomain), request.csr)),
     ),
-    fetchTrust: unary('FetchTrust', deps, async (request: sigil.v1.FetchTrustRequest) =>
-      trustPage(deps.trust.trustState(), request.pageToken ?? ''),
-    ),
+    fetchTrust: unary('FetchTrust', deps, async (request: sigil.v1.FetchTrustRequest, call) => {
+      const full = deps.trust.trustState();
+      // The bundle is public (it is served over HTTP too); revocations, policies and rotation orders describe the
+      // mesh and are for its members only: a caller without a verified SVID of this trust domain gets the bundle.
+      if (!hasVerifiedSvid(call, deps.trustDomain)) return bundleOnly(full);
+      return trustPage(full, request.pageToken ?? '');
+    }),
     issueWorkloadSvid: unary('IssueWorkloadSvid', deps, async (request: sigil.v1.IssueWorkloadSvidRequest, call) =>
       respond(
         await deps.issuer.issueWorkloadSvid(
@@ -87,5 +92,27 @@ export function identityHandlers(deps: IdentityHandlerDeps): IdentityServer {
       const minted = await deps.jwt.mint(caller.spiffeId.uri, request.audience);
       return { token: minted.token, expiresAtUnixMs: minted.expiresAt };
     }),
+  };
+}
+
+function hasVerifiedSvid(call: ServerUnaryCall<unknown, unknown>, trustDomain: string): boolean {
+  try {
+    verifiedCaller(call, trustDomain);
+    return true;
+  } catch {
+    // No certificate, one that did not verify, or one that is no SVID of this trust domain.
+    return false;
+  }
+}
+
+/** The trust bundle alone: what anyone may know (the same as /bundle.pem and /bundle.json serve). */
+function bundleOnly(full: sigil.v1.ITrustState): sigil.v1.ITrustState {
+  return {
+    trustDomain: full.trustDomain ?? '',
+    roots: full.roots ?? [],
+    bundleSequence: full.bundleSequence ?? 0,
+    refreshHintSeconds: full.refreshHintSeconds ?? 0,
+    ...(full.spiffeBundle ? { spiffeBundle: full.spiffeBundle } : {}),
+    nextPageToken: '',
   };
 }

@@ -34,6 +34,11 @@ export interface GrpcIdentityApiOptions {
 
 /** The trust state as FetchTrust returns it: bundle, revocations and policies, each with its sequence. */
 export interface TrustStateWire extends IssuedTrustWire {
+  /**
+   * The control plane answered with the bundle alone, as it does a caller without a verified SVID: the revocation,
+   * policy and rotation fields are empty for that reason and must not replace state the sidecar holds.
+   */
+  readonly bundleOnly: boolean;
   readonly refreshHintSeconds: number;
   readonly revocation: {
     readonly crlNumber: number;
@@ -59,6 +64,7 @@ function trustOf(t: sigil.v1.ITrustState | null | undefined): TrustStateWire {
     bundleSequence: Number(t?.bundleSequence ?? 0),
     spiffeBundle: t?.spiffeBundle ?? new Uint8Array(),
     refreshHintSeconds: t?.refreshHintSeconds ?? 0,
+    bundleOnly: !t?.revocation,
     revocation: {
       crlNumber: Number(r?.crlNumber ?? 0),
       revokedSerials: r?.revokedSerials ?? [],

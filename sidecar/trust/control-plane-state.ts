@@ -84,6 +84,9 @@ export class ControlPlaneState {
         apply: (state) => {
           this.trust.offer(state.roots, state.bundleSequence, 'grpc');
           this.jwtBundle.offer(state.spiffeBundle, state.bundleSequence);
+          // Without a verified SVID (none yet, or one that expired) the answer has no revocations: keeping the
+          // old state lets it go stale and fail closed, where an empty one would admit revoked peers.
+          if (state.bundleOnly) return;
           this.revocation.replace(state.revocation);
           this.policy.replace(state.policies, 'grpc');
           for (const order of state.rotationOrders) this.rotationOrders.offer(order);
