@@ -1,3 +1,4 @@
+import { refuseOpenKeyFiles, refuseUnsafeDataDir } from './file-modes.ts';
 import { Server, type ServerCredentials } from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -138,6 +139,7 @@ export class ControlPlane {
       },
     );
     this.#replication = replication;
+    await refuseUnsafeDataDir(config.dataDir);
     if (replication.shared) {
       // Several replicas: the CA comes from (or, on the first, goes to) the store before anything reads the data dir.
       await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
@@ -150,6 +152,8 @@ export class ControlPlane {
       tokens: this.#tokens,
     });
     const { files, trustDomain } = loaded;
+    // Key files in a token or an offline root have no file here; lstat of a missing one passes.
+    await refuseOpenKeyFiles([files.rootKey, files.intermediateKey, files.controlPlaneKey, files.adminKey]);
     const ca = new ActiveCa(loaded.ca);
     // A CA whose keys are in a PKCS#11 token may run without a passphrase: control-plane/key.pem then stays a plain
     // 0600 file, as ca init wrote it (give SIGIL_CA_PASSPHRASE as well to have it encrypted).

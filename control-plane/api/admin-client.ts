@@ -1,3 +1,4 @@
+import { refuseOpenKeyFileSync } from '../file-modes.ts';
 import { credentials, type ChannelCredentials } from '@grpc/grpc-js';
 import { AddressFailover, parseAddressList } from '../../common/address-failover.ts';
 import { systemClock } from '../../common/clock.ts';
@@ -19,6 +20,7 @@ export interface AdminConnection {
 }
 
 function readCredential(dir: string, name: string): Buffer {
+  if (name === 'key.pem') refuseOpenKeyFileSync(join(dir, name));
   try {
     return readFileSync(join(dir, name));
   } catch (err) {
