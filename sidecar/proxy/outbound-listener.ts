@@ -234,14 +234,6 @@ export class OutboundListener {
     }
     attempt.piped = true;
     upstream.removeAllListeners('error');
-    // Who hung up first: a destination that closes before the app has finished and before sending a byte refused us.
-    const order = { appEnded: false, upstreamEndedFirst: false };
-    client.once('end', () => {
-      order.appEnded = true;
-    });
-    upstream.once('end', () => {
-      if (!order.appEnded) order.upstreamEndedFirst = true;
-    });
     const pipe = openProxiedConnection({
       tracker: this.#tracker,
       deps: this.#deps,
@@ -254,7 +246,7 @@ export class OutboundListener {
     // deny (policy, revocation: a reset; an untrusted SVID: a TLS alert) arrives on the piped connection. Without
     // this it would read as a handshake "ok" and a close "error" with no word of who refused us.
     void pipe.closed.then((result) => {
-      const refusal = peerRefusal(result, order.upstreamEndedFirst);
+      const refusal = peerRefusal(result);
       if (refusal !== undefined)
         this.#refusals.record('refused_by_peer', {
           [LogField.peer]: peer.identity.spiffeId,
@@ -290,14 +282,13 @@ const DIAL_ERRORS = new Set([
 /**
  * A piped connection the destination ended before sending a single byte: Sigil's inbound side closes a caller its
  * policy or revocation check refused right after the handshake, and OpenSSL sends an alert for a certificate it
- * rejects. `upstreamEndedFirst`: the destination hung up while the app was still sending or waiting.
+ * rejects. A destination that ended first hung up while the app was still sending or waiting.
  */
 export function peerRefusal(
   result: PipeResult,
-  upstreamEndedFirst: boolean,
 ): { readonly tls_alert_or_reset: string; readonly detail: string } | undefined {
   if (result.bytesUpstreamToDownstream > 0) return undefined;
-  if (result.reason === 'done' && upstreamEndedFirst)
+  if (result.reason === 'done' && result.endedFirst === 'upstream')
     return {
       tls_alert_or_reset: 'close',
       detail:

@@ -62,6 +62,7 @@ t.test('half-close: the side that ended its writing still receives the reply', a
   t.equal(result.reason, 'done');
   t.equal(result.bytesDownstreamToUpstream, 7);
   t.equal(result.bytesUpstreamToDownstream, 5);
+  t.equal(result.endedFirst, 'downstream', 'the app finished sending first');
 });
 
 t.test('idle timeout closes both sides; traffic in either direction postpones it', async (t) => {

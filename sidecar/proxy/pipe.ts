@@ -18,7 +18,11 @@ export interface PipeResult {
   readonly bytesUpstreamToDownstream: number;
   readonly durationMs: number;
   readonly error?: Error;
+  /** The side that finished sending first (an orderly end, not a reset), if either did. */
+  readonly endedFirst?: PipeSide;
 }
+
+export type PipeSide = 'downstream' | 'upstream';
 
 /**
  * Pumps bytes both ways between two connected sockets until both are closed.
@@ -45,6 +49,7 @@ export class Pipe {
   #down = 0;
   #up = 0;
   #openSockets = 2;
+  #endedFirst: PipeSide | undefined;
   #resolve!: (result: PipeResult) => void;
 
   constructor(downstream: Duplex, upstream: Duplex, options: PipeOptions) {
@@ -56,11 +61,11 @@ export class Pipe {
     this.closed = new Promise((resolve) => (this.#resolve = resolve));
     const onBytes = options.onBytes;
 
-    this.#pump(downstream, upstream, (n) => {
+    this.#pump('downstream', downstream, upstream, (n) => {
       this.#down += n;
       onBytes?.('downstream_to_upstream', n);
     });
-    this.#pump(upstream, downstream, (n) => {
+    this.#pump('upstream', upstream, downstream, (n) => {
       this.#up += n;
       onBytes?.('upstream_to_downstream', n);
     });
@@ -88,10 +93,13 @@ export class Pipe {
     this.#upstream.destroy();
   }
 
-  #pump(from: Duplex, to: Duplex, count: (n: number) => void): void {
+  #pump(side: PipeSide, from: Duplex, to: Duplex, count: (n: number) => void): void {
     from.on('data', (chunk: Buffer) => {
       this.#lastActivity = this.#clock.now();
       count(chunk.length);
+    });
+    from.once('end', () => {
+      this.#endedFirst ??= side;
     });
     // pipe() gives backpressure and ends `to` when `from` ends: that is the half-close.
     from.pipe(to, { end: true });
@@ -123,6 +131,7 @@ export class Pipe {
       bytesUpstreamToDownstream: this.#up,
       durationMs: this.#clock.now() - this.#startedAt,
       ...(this.#error ? { error: this.#error } : {}),
+      ...(this.#endedFirst ? { endedFirst: this.#endedFirst } : {}),
     };
     this.#resolve(result);
   }
