@@ -164,3 +164,26 @@ t.test('with NATS down, start resolves and the publisher connects once it is up'
   await publisher.close();
   await store.close();
 });
+
+t.test('close() finishes when the server stops answering during the drain', async (t) => {
+  const clock = new FakeClock(now);
+  const store = await openStore();
+  const publisher = publisherWith(store, clock);
+  const up = nextStatus(publisher, 'connected');
+  await publisher.start();
+  await up;
+  const resume = nats.freeze();
+  t.teardown(resume);
+  const armed = clock.pendingTimers;
+  let closed = false;
+  const closing = publisher.close().then(() => {
+    closed = true;
+  });
+  await clock.waitForTimers(armed + 1);
+  t.equal(closed, false, 'the drain is still waiting for the frozen server');
+  clock.advance(2000);
+  await closing;
+  t.equal(publisher.connected, false, 'and the connection is closed once the bound passes');
+  resume();
+  await store.close();
+});

@@ -49,6 +49,8 @@ export interface NatsEventPublisherDeps {
 
 /** How long a send under the cluster lock waits for the server's acknowledgement before letting the next go. */
 const ORDERED_FLUSH_MS = 2000;
+/** How long close() lets drain() flush before closing the connection regardless. */
+const DRAIN_LIMIT_MS = 2000;
 /** Recently sent messages, to tell this replica's own events from the others' when they come back. */
 const OWN_MEMORY = 64;
 
@@ -144,8 +146,19 @@ export class NatsEventPublisher implements EventPublisher {
     this.#nc = undefined;
     this.#pending.length = 0;
     if (nc) {
-      // drain() flushes what is buffered; a disconnected client cannot, so it is closed instead.
-      await (this.#connected ? nc.drain() : nc.close()).catch(() => undefined);
+      // drain() flushes what is buffered; a disconnected client cannot, so it is closed instead. A server that stops
+      // answering mid-drain would keep drain() (and so the stopping process) waiting, hence the bound.
+      if (this.#connected) {
+        let timer: Timer | undefined;
+        await Promise.race([
+          nc.drain().catch(() => undefined),
+          new Promise<void>((resolve) => {
+            timer = this.#deps.clock.setTimer(DRAIN_LIMIT_MS, resolve);
+          }),
+        ]);
+        timer?.cancel();
+      }
+      if (!nc.isClosed()) await nc.close().catch(() => undefined);
     }
     this.#setStatus('closed');
   }
