@@ -7,8 +7,10 @@
 // same store engine in the same process: the ratio says what signing through PKCS#11 costs.
 // Run: `npx node bench/issuance.ts [--n 500] [--seconds 10] [--stores sqlite,postgres] [--postgres-url URL]
 // [--key-store file|pkcs11]`.
+// The transport's floor is measured in the same run: a grpc-js echo server (bench/lib/grpc-echo-server.ts) answering
+// Attest-sized requests with fixed bytes, so what Attest costs above plain gRPC is visible.
 // Writes bench/results/issuance.json.
-import { credentials, type ServiceError } from '@grpc/grpc-js';
+import { credentials, makeGenericClientConstructor, type ServiceError } from '@grpc/grpc-js';
 import { execFileSync, spawn } from 'node:child_process';
 import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,6 +25,7 @@ import { generateKeyPair } from '../common/key-pair.ts';
 import { AdminApi, cryptoKeySigningKey, initCa, Pkcs11Token, Pkcs11Tokens } from '../control-plane/index.ts';
 import { IdentityClient } from '../proto/index.ts';
 import { GrpcIdentityApi } from '../sidecar/index.ts';
+import { ECHO_SERVICE } from './lib/echo-service.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const TD = 'bench.example';
@@ -158,6 +161,97 @@ async function keyStoreSignBaseline(ms: number): Promise<{ file: number; pkcs11:
     return { file: await rate(inMemory), pkcs11: await rate(inToken) };
   } finally {
     await token.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Request and response sizes of an Attest call in this benchmark (a P-256 CSR plus token; the SVID chain). */
+const ECHO_REQUEST_BYTES = 420;
+const ECHO_RESPONSE_BYTES = 1300;
+
+/**
+ * The transport's floor: the same client pattern (one TLS channel, CONCURRENCY in flight) against a grpc-js server
+ * that answers Attest-sized requests with fixed Attest-sized bytes. What Attest costs above this is Sigil's.
+ */
+async function measureGrpcFloor(
+  calls: number,
+): Promise<{ calls: number; callsPerSecondPerCore: number; serverCpuMs: number; cpuMsPerCall: number }> {
+  const dir = mkdtempSync(join(tmpdir(), 'sigil-bench-echo-'));
+  const certFile = join(dir, 'cert.pem');
+  const keyFile = join(dir, 'key.pem');
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=echo',
+      '-addext',
+      'subjectAltName=DNS:control-plane.sigil.invalid',
+      '-keyout',
+      keyFile,
+      '-out',
+      certFile,
+    ],
+    { stdio: 'ignore' },
+  );
+  const child = spawn(
+    process.execPath,
+    [join(ROOT, 'bench', 'lib', 'grpc-echo-server.ts'), certFile, keyFile, String(ECHO_RESPONSE_BYTES)],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  try {
+    const port = await new Promise<number>((ok, fail) => {
+      child.stdout.setEncoding('utf8').once('data', (line: string) => ok(Number(line.trim())));
+      void exited.then(() => fail(new Error('the gRPC echo server exited before listening')));
+    });
+    const Echo = makeGenericClientConstructor(ECHO_SERVICE, 'Echo');
+    const client = new Echo(
+      `127.0.0.1:${port}`,
+      credentials.createSsl(readFileSync(certFile)),
+      CONTROL_PLANE_CHANNEL_OPTIONS,
+    );
+    const request = randomBytes(ECHO_REQUEST_BYTES);
+    const call = () =>
+      new Promise<void>((ok, fail) =>
+        client.makeUnaryRequest(
+          ECHO_SERVICE.call!.path,
+          (b: Buffer) => b,
+          (b: Buffer) => b,
+          request,
+          (err) => (err ? fail(err) : ok()),
+        ),
+      );
+    for (let i = 0; i < 200; i++) await call();
+    const serverStart = processCpuMs(child.pid!);
+    const wallStart = performance.now();
+    let done = 0;
+    const worker = async () => {
+      while (done < calls && performance.now() - wallStart < MAX_MS) {
+        done++;
+        await call();
+      }
+    };
+    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+    const serverCpuMs = processCpuMs(child.pid!) - serverStart;
+    client.close();
+    return {
+      calls: done,
+      callsPerSecondPerCore: round((done * 1000) / serverCpuMs),
+      serverCpuMs: Math.round(serverCpuMs),
+      cpuMsPerCall: round(serverCpuMs / done, 3),
+    };
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -311,6 +405,7 @@ async function main(): Promise<void> {
   const pkcs11 = WITH_PKCS11 ? await measureStore(undefined, 'pkcs11') : undefined;
   const sqliteFile = stores.sqlite ?? (pkcs11 ? await measureStore(undefined, 'file') : undefined);
   const raw = rawSignBaseline(2_000);
+  const grpcFloor = await measureGrpcFloor(Math.max(N, 2000));
   const keyStoreSigns = WITH_PKCS11 ? await keyStoreSignBaseline(2_000) : undefined;
   const rawSignsPerCoreSecond = (raw.signs * 1000) / raw.cpuMs;
   const result = {
@@ -331,6 +426,11 @@ async function main(): Promise<void> {
       cpuMsPerSign: round(raw.cpuMs / raw.signs, 4),
     },
     ratioRawSignsToIssued: round(rawSignsPerCoreSecond / first.service.issuedPerSecondPerCore, 1),
+    grpcFloor: {
+      what: `grpc-js unary over TLS, ${ECHO_REQUEST_BYTES} B request, ${ECHO_RESPONSE_BYTES} B fixed response, ${CONCURRENCY} in flight`,
+      ...grpcFloor,
+    },
+    ratioGrpcFloorToIssued: round(grpcFloor.callsPerSecondPerCore / first.service.issuedPerSecondPerCore, 2),
     ...(stores.sqlite && stores.postgres
       ? {
           ratioPostgresToSqlite: {
@@ -378,6 +478,8 @@ async function main(): Promise<void> {
     ...keyStoreRows,
     `| raw node:crypto ECDSA P-256 sign, 1 KiB | ${result.rawSign.signsPerSecondPerCore} | | ${result.rawSign.cpuMsPerSign} |`,
     `| ratio raw signs : issuances (${STORES[0]}) | ${result.ratioRawSignsToIssued} : 1 | | |`,
+    `| transport floor: grpc-js unary echo over TLS, Attest-sized messages, ${CONCURRENCY} in flight (server CPU) | ${grpcFloor.callsPerSecondPerCore} | | ${grpcFloor.cpuMsPerCall} |`,
+    `| ratio echo calls : issuances (${STORES[0]}) | ${result.ratioGrpcFloorToIssued} : 1 | | |`,
   ].join('\n');
   process.stdout.write(`${table}\n\nNode ${result.node}, OpenSSL ${result.openssl}\n`);
   const out = join(ROOT, 'bench', 'results');

@@ -1,10 +1,6 @@
-import 'reflect-metadata';
-import { CertificationRequest } from '@peculiar/asn1-csr';
-import { AsnConvert } from '@peculiar/asn1-schema';
-import { Extensions, SubjectAlternativeName, id_ce_subjectAltName } from '@peculiar/asn1-x509';
 import * as x509 from '@peculiar/x509';
 import { createPublicKey, verify, type KeyObject } from 'node:crypto';
-import { bytesOf, childrenOf, readTlv } from '../ca/der-tlv.ts';
+import { readCsrParts } from './csr-der.ts';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
 import { parseSpiffeId, parseWorkloadId } from '../../common/spiffe-id.ts';
 import { keyTypeOfSpki } from '../../common/key-pair.ts';
@@ -36,11 +32,10 @@ export interface CsrUnderCheck {
 export type CsrRule = (csr: CsrUnderCheck) => void | Promise<void>;
 
 const STRONG_HASHES = new Set(['SHA-256', 'SHA-384', 'SHA-512']);
-const EXTENSION_REQUEST = '1.2.840.113549.1.9.14';
 
 /**
- * Decodes a DER PKCS#10 request once, with the ASN.1 schemas of @peculiar/asn1-csr, into what the rules read;
- * anything that is not one is CSR_MALFORMED.
+ * Reads a DER PKCS#10 request once (csr-der.ts) into what the rules read; anything that is not one is
+ * CSR_MALFORMED. The library's full decode is made only when a rule asks for `request`.
  */
 export function decodeCsr(der: Uint8Array): CsrUnderCheck {
   const malformed = (cause: unknown): SigilError =>
@@ -52,13 +47,8 @@ export function decodeCsr(der: Uint8Array): CsrUnderCheck {
   if (!(der instanceof Uint8Array) || der.byteLength === 0) throw malformed(undefined);
   try {
     const bytes = Uint8Array.from(der);
-    const outer = readTlv(bytes, 0);
-    if (outer.end !== bytes.length) throw new Error('input is not DER');
-    const [info, , signatureTlv] = childrenOf(bytes, outer);
-    const spkiTlv = info ? childrenOf(bytes, info)[2] : undefined;
-    if (!info || !spkiTlv || !signatureTlv) throw new Error('not a CertificationRequest');
-    const asn = AsnConvert.parse(bytes, CertificationRequest);
-    const spki = bytesOf(bytes, spkiTlv);
+    const parts = readCsrParts(bytes);
+    const spki = parts.spki;
     let request: x509.Pkcs10CertificateRequest | undefined;
     let key: KeyObject | undefined;
     let keyType: KeyType | undefined;
@@ -77,30 +67,19 @@ export function decodeCsr(der: Uint8Array): CsrUnderCheck {
         key ??= createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
         return key;
       },
-      signedBytes: bytesOf(bytes, info),
-      signatureAlgorithmOid: asn.signatureAlgorithm.algorithm,
-      signature: new Uint8Array(asn.signature),
-      uriSans: uriSansOf(asn),
+      signedBytes: parts.signedBytes,
+      signatureAlgorithmOid: parts.signatureAlgorithmOid,
+      signature: parts.signature,
+      uriSans: uriSansOf(parts.uriSans),
     };
   } catch (err) {
     throw malformed(err);
   }
 }
 
-function uriSansOf(asn: CertificationRequest): readonly string[] | SigilError {
+function uriSansOf(read: () => readonly string[]): readonly string[] | SigilError {
   try {
-    const uris: string[] = [];
-    for (const attribute of asn.certificationRequestInfo.attributes) {
-      if (attribute.type !== EXTENSION_REQUEST) continue;
-      for (const value of attribute.values) {
-        for (const extension of AsnConvert.parse(value, Extensions)) {
-          if (extension.extnID !== id_ce_subjectAltName) continue;
-          for (const name of AsnConvert.parse(extension.extnValue, SubjectAlternativeName))
-            if (name.uniformResourceIdentifier !== undefined) uris.push(name.uniformResourceIdentifier);
-        }
-      }
-    }
-    return Object.freeze(uris);
+    return read();
   } catch (err) {
     return new SigilError(
       ErrorCode.CSR_MALFORMED,
