@@ -47,6 +47,8 @@ export interface LeafRequest {
   readonly publicKey: CryptoKey;
   /** The key's DER SPKI when the caller already has it (a checked CSR); exported from publicKey otherwise. */
   readonly spki?: Uint8Array;
+  /** The key type of `spki` when the caller already classified it (a checked CSR); ignored without `spki`. */
+  readonly keyType?: KeyType;
   /** Defaults to 1 h; capped at the intermediate's notAfter. */
   readonly ttlMs?: number;
   readonly now: number;
@@ -166,7 +168,7 @@ export class CertificateAuthority {
     const uri = typeof request.spiffeId === 'string' ? request.spiffeId : request.spiffeId.uri;
     const spiffeId = parseWorkloadId(uri, this.trustDomain);
     const spki = request.spki ?? spkiOf(request.publicKey);
-    const keyType = keyTypeOfSpki(spki);
+    const keyType = request.spki && request.keyType ? request.keyType : keyTypeOfSpki(spki);
     const plain = (request.dnsNames ?? []).length === 0 && (request.ipAddresses ?? []).length === 0;
     const template = plain ? this.#svidTemplates.get(keyType) : undefined;
     if (template) {
@@ -204,11 +206,17 @@ export class CertificateAuthority {
 
   #issueFromTemplate(template: SvidDerTemplate, fields: SvidFields, keyType: KeyType): IssuedLeaf {
     const der = template.sign(template.tbs(fields));
-    const violations = svidFromTemplateViolations(der, fields, { node: this.#intermediateNode });
+    let cert: NodeX509;
+    try {
+      cert = new NodeX509(der);
+    } catch {
+      throw templateError(fields.uri, ['cannot be parsed']);
+    }
+    const violations = svidFromTemplateViolations(cert, fields, { node: this.#intermediateNode });
     if (violations.length > 0) throw templateError(fields.uri, violations);
     return Object.freeze({
       der,
-      pem: new NodeX509(der).toString(),
+      pem: cert.toString(),
       serial: Buffer.from(fields.serial).toString('hex'),
       notBefore: fields.notBefore,
       notAfter: fields.notAfter,

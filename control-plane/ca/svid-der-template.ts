@@ -179,20 +179,14 @@ function extensionPart(der: Uint8Array, ext: Tlv): ExtensionPart {
 
 /**
  * What the issuer checks of every certificate made from a template before it leaves, read back by Node's own
- * (OpenSSL's) parser: the fields filled in are the ones asked for, it is not a CA, and the issuer's key verifies it.
+ * (OpenSSL's) parser (the caller parses it once and keeps the parsed form for the PEM): the fields filled in are the ones asked for, it is not a CA, and the issuer's key verifies it.
  * The rest of the profile is the template's, which the validator checked on its prototype.
  */
 export function svidFromTemplateViolations(
-  der: Uint8Array,
+  cert: X509Certificate,
   fields: SvidFields,
   issuer: { readonly node: X509Certificate },
 ): string[] {
-  let cert: X509Certificate;
-  try {
-    cert = new X509Certificate(der);
-  } catch {
-    return ['cannot be parsed'];
-  }
   const violations: string[] = [];
   if (cert.serialNumber.toLowerCase() !== Buffer.from(fields.serial).toString('hex'))
     violations.push('has another serial');

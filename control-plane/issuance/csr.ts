@@ -37,12 +37,16 @@ async function runRules(der: Uint8Array, rules: readonly CsrRule[]): Promise<Par
   const keyType = csr.keyType;
   // One KeyObject, synchronously: WebCrypto's importKey/exportKey cost a thread-pool round trip each.
   const key = csr.key;
-  const publicKey = key.toCryptoKey(keyAlgorithm(keyType), true, ['verify']);
   // Hash the re-exported SPKI: the certificate carries this canonical form, so inventory lookups match it.
   const spki = new Uint8Array(key.export({ type: 'spki', format: 'der' }));
+  // Only the library path (the first SVID of a key type, or SANs beyond the URI) reads a CryptoKey: made on demand.
+  let publicKey: CryptoKey | undefined;
   return Object.freeze({
     spiffeId: parseSpiffeId(csrUriSans(csr)[0] ?? ''),
-    publicKey,
+    get publicKey() {
+      publicKey ??= key.toCryptoKey(keyAlgorithm(keyType), true, ['verify']);
+      return publicKey;
+    },
     keyType,
     spki,
     publicKeySha256: spkiSha256(spki),

@@ -240,8 +240,11 @@ export class IdentityIssuer {
     const now = clock.now();
     const leaf = await signer.issueLeaf({
       spiffeId: csr.spiffeId.uri,
-      publicKey: csr.publicKey,
-      ...(csr.spki ? { spki: csr.spki } : {}),
+      // A getter, so the CryptoKey is made only if the CA's library path asks for it.
+      get publicKey() {
+        return csr.publicKey;
+      },
+      ...(csr.spki ? { spki: csr.spki, keyType: csr.keyType } : {}),
       ttlMs: this.#deps.svidTtlMs,
       now,
     });
