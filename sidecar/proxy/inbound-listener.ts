@@ -186,12 +186,21 @@ export class InboundListener {
   #applyCredentials(credentials: Credentials): void {
     const server = this.#server;
     if (!server || credentials.version <= this.#appliedVersion) return;
+    const bundleChanged = credentials.material.bundlePem !== this.#appliedBundlePem;
+    // setSecureContext() draws new ticket keys unless given some: a renewal of our own SVID keeps the tickets
+    // (the peers they were issued to are unchanged); a new bundle gets new keys, and the schedule restarts.
+    const keepTickets = this.#ticketKeys && !bundleChanged ? { ticketKeys: server.getTicketKeys() } : {};
     try {
-      server.setSecureContext({ ...credentials.serverContextOptions, ...this.#tls, ...this.#session });
+      server.setSecureContext({
+        ...credentials.serverContextOptions,
+        ...this.#tls,
+        ...this.#session,
+        ...keepTickets,
+      });
       this.#appliedVersion = credentials.version;
       // A new bundle may distrust what was accepted before: validate certificates afresh.
       this.#identities.clear();
-      if (credentials.material.bundlePem !== this.#appliedBundlePem) {
+      if (bundleChanged) {
         this.#appliedBundlePem = credentials.material.bundlePem;
         this.#ticketKeys?.rotate('trust bundle changed');
       }

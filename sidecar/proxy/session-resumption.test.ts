@@ -205,6 +205,14 @@ t.test('ticket keys rotate on schedule: the next connection is a full handshake'
   t.same(modes(r.inboundObserver), ['full', 'resumed', 'full', 'resumed']);
 });
 
+t.test('a renewal of the server SVID keeps its tickets valid', async (t) => {
+  const r = await rig(t);
+  t.equal(await r.roundTrip(), 'ping');
+  r.serverCredentials.update(await materialFor(pki, API));
+  t.equal(await r.roundTrip(), 'ping');
+  t.same(modes(r.inboundObserver), ['full', 'resumed']);
+});
+
 t.test('a new trust bundle ends resumption on both sides at once', async (t) => {
   const other = await makeTestPki(TD);
   const bundle = `${pki.bundlePem}${other.bundlePem}`;
