@@ -311,13 +311,16 @@ export class OutboundListener {
     // this it would read as a handshake "ok" and a close "error" with no word of who refused us.
     void pipe.closed.then((result) => {
       const refusal = peerRefusal(result);
-      if (refusal !== undefined)
-        this.#refusals.record('refused_by_peer', {
-          [LogField.peer]: peer.identity.spiffeId,
-          [LogField.serial]: peer.serial,
-          upstream: `${this.#options.upstream.host}:${this.#options.upstream.port}`,
-          ...refusal,
-        });
+      if (refusal === undefined) return;
+      // Whatever the destination holds against us holds for every ticket it gave us: start again in full.
+      this.#sessions?.forgetWhere((s) => s.serial === server.serial);
+      this.#refusals.record('refused_by_peer', {
+        [LogField.peer]: peer.identity.spiffeId,
+        [LogField.serial]: peer.serial,
+        upstream: `${this.#options.upstream.host}:${this.#options.upstream.port}`,
+        resumed,
+        ...refusal,
+      });
     });
   }
 

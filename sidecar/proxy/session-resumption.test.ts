@@ -146,6 +146,8 @@ t.test('a resumed connection from a client revoked since the full handshake is r
   t.same(modes(r.outboundObserver), ['full', 'resumed'], 'the refused connection was a resumption');
   t.same(modes(r.inboundObserver), ['full'], 'the inbound side authorised only the first');
   t.equal(r.inbound.refusals().not_authorized, 1);
+  await r.outboundObserver.waitFor((e) => e.type === 'refused' && e.reason === 'refused_by_peer');
+  t.equal(r.outbound.cachedSessions, 0, 'the refused client drops the tickets of that server');
 });
 
 t.test('a resumption to a server revoked since is refused and its tickets dropped', async (t) => {
