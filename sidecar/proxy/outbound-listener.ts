@@ -259,6 +259,7 @@ export class OutboundListener {
       ? this.#checkServer(raw)
       : { error: new SigilError(ErrorCode.SVID_INVALID, 'no server certificate') };
     if ('error' in checked) {
+      if (resumed && attempt.offered) this.#sessions?.forget(attempt.offered);
       const reason = classifyTlsError(checked.error);
       this.#deps.observer.handshake('outbound', reason);
       this.#refuse(reason, { err: checked.error }, client, upstream);
