@@ -202,3 +202,32 @@ t.test('resumption: false gives full handshakes only', async (t) => {
   const second = await probe(api.addresses.inbound[0]!.port, material, bundlePem, first.ticket);
   t.notOk(second.reused, 'the inbound side resumes nothing, even for a client that offers a ticket');
 });
+
+t.test('a ticket does not outlive the short-lived SVID it was issued to', async (t) => {
+  const cp = await startControlPlane({ svidTtl: '8s' });
+  const app = await echoServer();
+  const api = await startSidecar(cp, {
+    spiffeId: id('api'),
+    yaml: [`inbound:\n  - { listen: 127.0.0.1:0, forward: 127.0.0.1:${app.port} }`],
+  });
+  // Only its SVID is used: a raw client keeps the ticket past the certificate's end, as a sidecar never would.
+  const web = await startSidecar(cp, { spiffeId: id('web') });
+  t.teardown(async () => {
+    await web.stop();
+    await api.stop();
+    app.close();
+    await cp.stop();
+  });
+  const port = api.addresses.inbound[0]!.port;
+  const material = web.sidecar.credentials.current!.material;
+  const bundlePem = material.bundlePem;
+  const first = await probe(port, material, bundlePem);
+  t.equal(first.echoed, 'ping');
+  // The one wait on the clock itself: the certificate has to run out (api renews its own SVID meanwhile).
+  await new Promise((resolve) => setTimeout(resolve, material.notAfter + 1000 - Date.now()));
+  const resumed = await probe(port, material, bundlePem, first.ticket);
+  t.ok(resumed.reused, 'the ticket still decrypts');
+  t.equal(resumed.echoed, '', 'but the expired certificate inside it is refused');
+  const metrics = await (await fetch(`http://127.0.0.1:${api.addresses.admin.port}/metrics`)).text();
+  t.match(metrics, /sigil_connections_refused_total\{direction="inbound",reason="session_expired"\} 1/);
+});
