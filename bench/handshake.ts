@@ -3,7 +3,7 @@
 // proxying to the same app, measured with one load client in one run. Every server is a child process pinned to
 // core 0 (clients on the other cores) and its CPU is read from /proc.
 // Run: `npx node bench/handshake.ts [--seconds 8] [--warmup 2] [--runs 3] [--key-type ec-p256|rsa-2048]
-//       [--client go|node] [--targets sigil-sidecar,node-tls-bare,nginx,haproxy] [--baseline nginx]
+//       [--client go|node] [--targets sigil-sidecar,node-tls-bare,go-tls-proxy,nginx,haproxy] [--baseline nginx]
 //       [--clients 3] [--concurrency N] [--json PATH] [--deadline-seconds N]`. Writes bench/results/handshake.json.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -241,10 +241,12 @@ export function prepareHandshakeBench(
   options: Pick<HandshakeBenchOptions, 'client' | 'targets' | 'log'>,
 ): string | undefined {
   const log = options.log ?? (() => undefined);
+  const targets = options.targets ?? DEFAULT_TARGETS;
   ensureSystemPackages(
-    (options.targets ?? DEFAULT_TARGETS).flatMap((t) => t.requirements ?? []),
+    targets.flatMap((t) => t.requirements ?? []),
     log,
   );
+  for (const target of targets) target.prepare?.(log);
   return options.client === 'go' ? goLoadClientBinary(log) : undefined;
 }
 
