@@ -72,6 +72,8 @@ export const sidecarFileSchema = z.strictObject({
         .optional(),
     })
     .optional(),
+  /** TLS 1.3 session resumption between sidecars (tickets issued inbound, offered outbound). */
+  resumption: z.boolean().default(true),
   revocation: z
     .strictObject({ maxStaleness: durationMs.default(600_000), failOpen: z.boolean().default(false) })
     .default({ maxStaleness: 600_000, failOpen: false }),
@@ -117,6 +119,8 @@ export interface SidecarConfig {
   } & ListenerLimits)[];
   readonly admin: { readonly listen: HostPort };
   readonly minTlsVersion: 'TLSv1.2' | 'TLSv1.3';
+  /** Issue and offer TLS 1.3 session tickets; every resumed connection is still checked as a full one. */
+  readonly resumption: boolean;
   /** Absent: no event channel, trust is refreshed over gRPC only. */
   readonly natsServers: readonly string[] | undefined;
   /** How the event channel authenticates to NATS (files resolved against the config file's directory). */
@@ -199,6 +203,7 @@ export function parseSidecarConfig(
     })),
     admin: file.admin,
     minTlsVersion: file.tls.minVersion,
+    resumption: file.resumption,
     natsServers: env['SIGIL_NATS_SERVERS']
       ? env['SIGIL_NATS_SERVERS']
           .split(',')

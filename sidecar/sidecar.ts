@@ -187,23 +187,28 @@ export class Sidecar {
     this.#inbound = config.inbound.map(
       (i) =>
         new InboundListener(
-          { ...i, minTlsVersion: config.minTlsVersion },
+          { ...i, minTlsVersion: config.minTlsVersion, resumption: config.resumption },
           { ...proxyDeps, authorizePeer: inboundAuthorize, verifyPeer: svidPeerVerifier(config.trustDomain, 'client') },
         ),
     );
     this.#outbound = config.outbound.map(
       (o) =>
-        new OutboundListener(o, {
-          ...proxyDeps,
-          authorizePeer: notRevoked,
-          verifyPeer: svidPeerVerifier(config.trustDomain, 'server'),
-        }),
+        new OutboundListener(
+          { ...o, resumption: config.resumption },
+          {
+            ...proxyDeps,
+            authorizePeer: notRevoked,
+            verifyPeer: svidPeerVerifier(config.trustDomain, 'server'),
+          },
+        ),
     );
     // A revocation of our own SVID (pushed or fetched) is noticed at once: renewing tells the control plane's
     // verdict, and a refused renewal withdraws the SVID and re-attests (SvidManager).
     this.revocation.onChange((set) => {
       const own = this.credentials.current?.material;
       if (own !== undefined && set.isRevoked(own.serial, own.spiffeId)) void this.#svids.renewNow('own-svid-revoked');
+      // Resumption re-checks revocation anyway; dropping the tickets spares a connection that would be refused.
+      for (const l of this.#outbound) l.forgetSessionsWhere((s) => set.isRevoked(s.serial, s.spiffeId));
     });
     this.#admin = new HttpListener({
       logger: this.#logger,

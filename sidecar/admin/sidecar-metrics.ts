@@ -1,5 +1,12 @@
 import { Counter, Gauge, Registry } from 'prom-client';
-import type { ByteFlow, CloseReason, ProxyDirection, ProxyObserver, RefusalReason } from '../proxy/proxy-observer.ts';
+import type {
+  ByteFlow,
+  CloseReason,
+  ProxyDirection,
+  ProxyObserver,
+  RefusalReason,
+  SessionMode,
+} from '../proxy/proxy-observer.ts';
 
 /**
  * Values by label, kept as plain numbers on the data path and handed to prom-client when scraped: a labelled inc()
@@ -41,6 +48,7 @@ class DataPathCounts<L extends string> {
 export class SidecarMetrics implements ProxyObserver {
   readonly registry = new Registry();
   readonly #handshakes = new DataPathCounts(['direction', 'result'] as const);
+  readonly #sessions = new DataPathCounts(['direction', 'mode'] as const);
   readonly #active = new DataPathCounts(['direction'] as const);
   readonly #closed = new DataPathCounts(['direction', 'reason'] as const);
   readonly #bytes = new DataPathCounts(['direction', 'flow'] as const);
@@ -115,6 +123,13 @@ export class SidecarMetrics implements ProxyObserver {
       registers,
       collect: this.#handshakes.collect(),
     });
+    new Counter({
+      name: 'sigil_tls_sessions_total',
+      help: 'Authorised TLS sessions by direction and mode (full handshake or resumed from a ticket)',
+      labelNames: ['direction', 'mode'] as const,
+      registers,
+      collect: this.#sessions.collect(),
+    });
     new Gauge({
       name: 'sigil_connections_active',
       help: 'Open proxied connections',
@@ -140,6 +155,10 @@ export class SidecarMetrics implements ProxyObserver {
 
   handshake(direction: ProxyDirection, outcome: 'ok' | RefusalReason): void {
     this.#handshakes.add(1, direction, outcome);
+  }
+
+  session(direction: ProxyDirection, mode: SessionMode): void {
+    this.#sessions.add(1, direction, mode);
   }
 
   refused(direction: ProxyDirection, reason: RefusalReason): void {

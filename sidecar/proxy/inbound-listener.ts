@@ -19,7 +19,14 @@ import {
 } from './proxy-options.ts';
 import { RefusalRecorder } from './refusal-recorder.ts';
 import { connectUpstream } from './upstream-socket.ts';
-import { resolveTlsSettings, type TlsSettings, type TlsVersion } from './tls-settings.ts';
+import {
+  resolveServerSessionSettings,
+  resolveTlsSettings,
+  type ServerSessionSettings,
+  type TlsSettings,
+  type TlsVersion,
+} from './tls-settings.ts';
+import { TicketKeyRotator } from './ticket-key-rotator.ts';
 
 export interface InboundListenerOptions extends ConnectionLimits {
   /** Where to accept mTLS connections; port 0 picks a free port (see `address()`). */
@@ -30,6 +37,10 @@ export interface InboundListenerOptions extends ConnectionLimits {
   readonly minTlsVersion?: TlsVersion;
   /** Handshakes slower than this are dropped (slowloris). Default 10 s. */
   readonly handshakeTimeoutMs?: number;
+  /** Issue TLS 1.3 session tickets so callers can resume. Default true. */
+  readonly resumption?: boolean;
+  /** Ticket keys are replaced this often (and at once on a new trust bundle); also the ticket lifetime. Default 1 h. */
+  readonly ticketKeyRotationMs?: number;
 }
 
 /**
@@ -40,11 +51,19 @@ export interface InboundListenerOptions extends ConnectionLimits {
  * connect to the app → pipe. A refusal at any step destroys the connection before a byte reaches the app.
  * New credentials are swapped in with `server.setSecureContext()`: open connections keep theirs, new
  * handshakes use the new ones. If the new material cannot be loaded, the old stays in force.
+ *
+ * Resumed sessions (TLS 1.3 tickets) skip the certificate exchange but nothing else: the peer's leaf is restored
+ * from the ticket, and the same SVID check, revocation and policy run on it; a resumption whose certificate has
+ * expired by the injected clock is refused. Ticket keys rotate on a schedule and on every bundle change, so a
+ * session accepted under one bundle is never resumed under another.
  */
 export class InboundListener {
   readonly #options: InboundListenerOptions;
   readonly #deps: ResolvedDeps;
   readonly #tls: TlsSettings;
+  readonly #session: ServerSessionSettings;
+  #ticketKeys: TicketKeyRotator | undefined;
+  #appliedBundlePem = '';
   readonly #tracker = new ConnectionTracker();
   readonly #identities: PeerIdentityCache;
   readonly #refusals: RefusalRecorder;
@@ -58,6 +77,14 @@ export class InboundListener {
     checkLimits(options);
     this.#options = options;
     this.#tls = resolveTlsSettings({ minVersion: options.minTlsVersion ?? 'TLSv1.3' });
+    const ticketKeyRotationMs = options.ticketKeyRotationMs ?? 3_600_000;
+    if (!Number.isFinite(ticketKeyRotationMs) || ticketKeyRotationMs < 1000) {
+      throw new SigilError(ErrorCode.CONFIG_INVALID, `ticketKeyRotationMs must be >= 1000, got ${ticketKeyRotationMs}`);
+    }
+    this.#session = resolveServerSessionSettings({
+      resumption: options.resumption ?? true,
+      ticketLifetimeMs: ticketKeyRotationMs,
+    });
     this.#deps = resolveDeps(deps, 'sidecar.proxy.inbound');
     this.#identities = new PeerIdentityCache({
       verifyPeer: deps.verifyPeer,
@@ -81,6 +108,7 @@ export class InboundListener {
     const server = createServer({
       ...credentials.serverContextOptions,
       ...this.#tls,
+      ...this.#session,
       requestCert: true,
       rejectUnauthorized: true,
       allowHalfOpen: true,
@@ -100,6 +128,16 @@ export class InboundListener {
     server.on('secureConnection', (socket) => void this.#onSecure(socket));
     this.#server = server;
     this.#appliedVersion = credentials.version;
+    this.#appliedBundlePem = credentials.material.bundlePem;
+    if (this.#options.resumption ?? true) {
+      this.#ticketKeys = new TicketKeyRotator({
+        target: server,
+        intervalMs: this.#session.sessionTimeout * 1000,
+        clock: this.#deps.clock,
+        logger: this.#deps.logger,
+      });
+      this.#ticketKeys.start();
+    }
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.#options.listen.port, this.#options.listen.host, () => {
@@ -126,6 +164,7 @@ export class InboundListener {
     if (!server) return { forcedClosed: 0 };
     this.#unsubscribe?.();
     this.#unsubscribe = undefined;
+    this.#ticketKeys?.stop();
     const result = await stopServer(server, this.#tracker, { ...options, clock: this.#deps.clock });
     this.#deps.logger.info({ forcedClosed: result.forcedClosed }, 'inbound listener stopped');
     return result;
@@ -148,10 +187,14 @@ export class InboundListener {
     const server = this.#server;
     if (!server || credentials.version <= this.#appliedVersion) return;
     try {
-      server.setSecureContext({ ...credentials.serverContextOptions, ...this.#tls });
+      server.setSecureContext({ ...credentials.serverContextOptions, ...this.#tls, ...this.#session });
       this.#appliedVersion = credentials.version;
       // A new bundle may distrust what was accepted before: validate certificates afresh.
       this.#identities.clear();
+      if (credentials.material.bundlePem !== this.#appliedBundlePem) {
+        this.#appliedBundlePem = credentials.material.bundlePem;
+        this.#ticketKeys?.rotate('trust bundle changed');
+      }
       this.#deps.logger.info(
         { credentials: describe(credentials.material), version: credentials.version },
         'inbound credentials swapped',
@@ -180,7 +223,8 @@ export class InboundListener {
 
   async #onSecure(socket: TLSSocket): Promise<void> {
     socket.on('error', (err) => this.#deps.logger.debug({ err }, 'inbound socket error before piping'));
-    const peer = this.#identify(socket);
+    const resumed = socket.isSessionReused();
+    const peer = this.#identify(socket, resumed);
     if (!peer) return;
     let decision: AuthorizationResult;
     try {
@@ -194,6 +238,7 @@ export class InboundListener {
       this.#refuse('not_authorized', { peerId: peer.identity.spiffeId, detail: decision.reason }, socket);
       return;
     }
+    this.#deps.observer.session('inbound', resumed ? 'resumed' : 'full');
     // Nagle's algorithm on either hop would hold back the small writes of request/response traffic; a transparent
     // proxy forwards what it gets at once, as nginx (tcp_nodelay) and HAProxy do.
     socket.setNoDelay(true);
@@ -224,7 +269,7 @@ export class InboundListener {
   }
 
   /** Returns the peer, or refuses the connection and returns undefined. */
-  #identify(socket: TLSSocket): PeerInfo | undefined {
+  #identify(socket: TLSSocket, resumed: boolean): PeerInfo | undefined {
     // The DER is all the hot path reads from Node: serial, fingerprint and SPIFFE ID come from the cache, since each
     // accessor of a fresh X509Certificate costs as much as the DER itself (getPeerCertificate() costs more still).
     const raw = socket.getPeerX509Certificate()?.raw;
@@ -243,6 +288,12 @@ export class InboundListener {
         { err, remoteAddress: socket.remoteAddress, peerSerial: socket.getPeerX509Certificate()?.serialNumber },
         socket,
       );
+      return undefined;
+    }
+    // OpenSSL checks validity on full handshakes only; a ticket carries the certificate but not its clock.
+    if (resumed && !(peer.notAfter > this.#deps.clock.now())) {
+      this.#deps.observer.handshake('inbound', 'session_expired');
+      this.#refuse('session_expired', { peerSerial: peer.serial, peerId: peer.identity.spiffeId }, socket);
       return undefined;
     }
     this.#deps.observer.handshake('inbound', 'ok');

@@ -2,6 +2,7 @@ import { createServer, type AddressInfo, type Server, type Socket } from 'node:n
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
 import { classifyTlsError } from './classify-tls-error.ts';
+import { ClientSessionCache, type CachedSession, type SessionServer } from './client-session-cache.ts';
 import { ConnectionTracker, stopServer, type StopOptions, type StopResult } from './connection-tracker.ts';
 import { PeerIdentityCache, type PeerCertificate } from './peer-identity-cache.ts';
 import type { AuthorizationResult, ConnectionInfo, PeerInfo } from './peer-info.ts';
@@ -31,6 +32,21 @@ export interface OutboundListenerOptions extends ConnectionLimits {
   readonly serverName?: string;
   /** Dial + handshake must finish within this. Default 10 s. */
   readonly connectTimeoutMs?: number;
+  /** Offer TLS 1.3 session tickets from earlier connections to this upstream. Default true. */
+  readonly resumption?: boolean;
+  /** Tickets kept for the upstream. Default 4. */
+  readonly sessionCacheSize?: number;
+}
+
+/** What a connection attempt learns on the way: the ticket it offered, and whether it was piped. */
+interface Attempt {
+  piped: boolean;
+  /** The credentials version the connection presented: tickets of a replaced SVID are not kept. */
+  readonly credentialsVersion: number;
+  readonly offered: CachedSession | undefined;
+  /** Tickets the server sent before the connection was authorised; cached only once it is. */
+  readonly tickets: Buffer[];
+  verified: SessionServer | undefined;
 }
 
 /**
@@ -41,6 +57,11 @@ export interface OutboundListenerOptions extends ConnectionLimits {
  * name: `checkServerIdentity` runs the injected validator and compares against `expect`, so a mismatch fails the
  * handshake itself. Then `authorizePeer` (revocation) → pipe. Any refusal destroys the TLS socket and closes the
  * app's plaintext connection without having forwarded a byte; the app's bytes wait in the kernel meanwhile.
+ *
+ * Resumption: tickets from authorised connections are cached with the server's verified certificate and offered
+ * on later connections. Node's client exposes no peer certificate on a resumed session, so the cached one is run
+ * through the same checks (SVID, expected ID, expiry by the injected clock, revocation). New credentials (a new
+ * SVID of ours or a new bundle) drop every ticket; `forgetSessionsWhere` drops a revoked server's.
  */
 export class OutboundListener {
   readonly #options: OutboundListenerOptions;
@@ -49,6 +70,7 @@ export class OutboundListener {
   readonly #tracker = new ConnectionTracker();
   readonly #identities: PeerIdentityCache;
   readonly #refusals: RefusalRecorder;
+  readonly #sessions: ClientSessionCache | undefined;
   #server: Server | undefined;
   #unsubscribe: (() => void) | undefined;
 
@@ -70,6 +92,13 @@ export class OutboundListener {
       verifyPeer: deps.verifyPeer,
       ...(options.identityCacheSize === undefined ? {} : { maxEntries: options.identityCacheSize }),
     });
+    this.#sessions =
+      (options.resumption ?? true)
+        ? new ClientSessionCache({
+            clock: this.#deps.clock,
+            ...(options.sessionCacheSize === undefined ? {} : { maxEntries: options.sessionCacheSize }),
+          })
+        : undefined;
     this.#refusals = new RefusalRecorder({
       direction: 'outbound',
       observer: this.#deps.observer,
@@ -95,8 +124,12 @@ export class OutboundListener {
       });
     });
     server.on('error', (err) => this.#deps.logger.error({ err }, 'outbound listener error'));
-    // New client contexts are picked up per connection; only cached verdicts need dropping on a new bundle.
-    this.#unsubscribe = this.#deps.credentials.subscribe(() => this.#identities.clear());
+    // New client contexts are picked up per connection; cached verdicts and tickets are dropped: the bundle may
+    // distrust the server now, and a ticket would present our previous SVID to it.
+    this.#unsubscribe = this.#deps.credentials.subscribe(() => {
+      this.#identities.clear();
+      this.#sessions?.clear();
+    });
   }
 
   address(): AddressInfo {
@@ -129,6 +162,16 @@ export class OutboundListener {
     return this.#refusals.counts();
   }
 
+  /** Drops the cached tickets of servers that match, e.g. newly revoked ones. Returns how many. */
+  forgetSessionsWhere(predicate: (server: { readonly spiffeId: string; readonly serial: string }) => boolean): number {
+    return this.#sessions?.forgetWhere((s) => predicate({ spiffeId: s.identity.spiffeId, serial: s.serial })) ?? 0;
+  }
+
+  /** How many tickets are cached for the upstream. */
+  get cachedSessions(): number {
+    return this.#sessions?.size ?? 0;
+  }
+
   #onClient(client: Socket): void {
     if (!this.#deps.credentials.current) {
       client.destroy();
@@ -138,12 +181,20 @@ export class OutboundListener {
     this.#tracker.trackSocket(client);
     client.on('error', (err) => this.#deps.logger.debug({ err }, 'outbound client error before piping'));
     const { host, port } = this.#options.upstream;
+    const attempt: Attempt = {
+      piped: false,
+      credentialsVersion: this.#deps.credentials.current.version,
+      offered: this.#sessions?.take(),
+      tickets: [],
+      verified: undefined,
+    };
     // allowHalfOpen is honoured by tls.connect() but missing from @types/node's ConnectionOptions.
     const connectOptions: ConnectionOptions & { readonly allowHalfOpen: boolean } = {
       host,
       port,
       ...(this.#options.serverName === undefined ? {} : { servername: this.#options.serverName }),
       secureContext: this.#deps.credentials.clientContext,
+      ...(attempt.offered ? { session: attempt.offered.session } : {}),
       rejectUnauthorized: true,
       allowHalfOpen: true,
       checkServerIdentity: (_host, cert) => {
@@ -153,7 +204,7 @@ export class OutboundListener {
     };
     const upstream = tlsConnect(connectOptions);
     this.#tracker.trackSocket(upstream);
-    const attempt = { piped: false };
+    if (this.#sessions) upstream.on('session', (ticket: Buffer) => this.#onTicket(attempt, ticket));
     const timer = this.#deps.clock.setTimer(this.#options.connectTimeoutMs ?? 10_000, () => {
       upstream.destroy(new SigilError(ErrorCode.UNAVAILABLE, `no TLS session with ${host}:${port} in time`));
     });
@@ -197,9 +248,13 @@ export class OutboundListener {
     return { server };
   }
 
-  async #onSecure(client: Socket, upstream: TLSSocket, attempt: { piped: boolean }): Promise<void> {
-    // checkServerIdentity is skipped on resumed sessions: check again (a cache hit) so no path escapes it.
-    const raw = upstream.getPeerX509Certificate()?.raw;
+  async #onSecure(client: Socket, upstream: TLSSocket, attempt: Attempt): Promise<void> {
+    const resumed = upstream.isSessionReused();
+    // The server declined the ticket (its keys rotated, or it expired there): no use offering it again.
+    if (!resumed && attempt.offered) this.#sessions?.forget(attempt.offered);
+    // On a resumed session Node has no peer certificate and skips checkServerIdentity: the ticket's verified
+    // certificate is checked again (a cache hit) so no path escapes it.
+    const raw = resumed ? attempt.offered?.server.raw : upstream.getPeerX509Certificate()?.raw;
     const checked = raw
       ? this.#checkServer(raw)
       : { error: new SigilError(ErrorCode.SVID_INVALID, 'no server certificate') };
@@ -209,8 +264,14 @@ export class OutboundListener {
       this.#refuse(reason, { err: checked.error }, client, upstream);
       return;
     }
-    this.#deps.observer.handshake('outbound', 'ok');
     const { server } = checked;
+    if (resumed && !((attempt.offered?.expiresAt ?? 0) > this.#deps.clock.now())) {
+      if (attempt.offered) this.#sessions?.forget(attempt.offered);
+      this.#deps.observer.handshake('outbound', 'session_expired');
+      this.#refuse('session_expired', { [LogField.peer]: server.identity.spiffeId }, client, upstream);
+      return;
+    }
+    this.#deps.observer.handshake('outbound', 'ok');
     const peer: PeerInfo = Object.freeze({
       direction: 'outbound',
       identity: server.identity,
@@ -229,9 +290,12 @@ export class OutboundListener {
     }
     if (client.destroyed || upstream.destroyed) return;
     if (!decision.allowed) {
+      this.#sessions?.forgetWhere((s) => s.serial === server.serial);
       this.#refuse('not_authorized', { peerId: peer.identity.spiffeId, detail: decision.reason }, client, upstream);
       return;
     }
+    this.#deps.observer.session('outbound', resumed ? 'resumed' : 'full');
+    if (raw) this.#acceptTickets(attempt, { ...server, raw });
     attempt.piped = true;
     upstream.removeAllListeners('error');
     const pipe = openProxiedConnection({
@@ -255,6 +319,25 @@ export class OutboundListener {
           ...refusal,
         });
     });
+  }
+
+  /** Tickets arrive after the handshake; they are cached once the connection carrying them is authorised. */
+  #onTicket(attempt: Attempt, ticket: Buffer): void {
+    if (attempt.verified) this.#cacheTicket(attempt, attempt.verified, ticket);
+    else attempt.tickets.push(ticket);
+  }
+
+  #acceptTickets(attempt: Attempt, server: SessionServer): void {
+    attempt.verified = server;
+    for (const ticket of attempt.tickets.splice(0)) this.#cacheTicket(attempt, server, ticket);
+  }
+
+  #cacheTicket(attempt: Attempt, server: SessionServer, ticket: Buffer): void {
+    // The server's ticket records our SVID as the client certificate: it must not outlive it, nor the server's.
+    const current = this.#deps.credentials.current;
+    if (current?.version !== attempt.credentialsVersion) return;
+    const own = current.material.notAfter;
+    this.#sessions?.add({ session: ticket, server, expiresAt: Math.min(server.notAfter, own) });
   }
 
   #refuse(

@@ -9,6 +9,7 @@ const der = (text: string): Buffer => Buffer.from(text);
 const describe: DescribeCertificate = (d) => ({
   serial: `SERIAL-${d.toString()}`,
   fingerprint256: `FP-${d.toString()}`,
+  notAfter: 0,
 });
 
 function counting(): { calls: string[]; verify: (d: Buffer) => { spiffeId: string } } {
@@ -31,6 +32,7 @@ t.test('validates each certificate once', async (t) => {
     identity: { spiffeId: 'spiffe://example.org/a' },
     serial: 'SERIAL-a',
     fingerprint256: 'FP-a',
+    notAfter: 0,
   });
   t.equal(cache.identify(der('a')).identity.spiffeId, 'spiffe://example.org/a');
   cache.identify(der('b'));
@@ -78,7 +80,7 @@ t.test('certificates that differ in one byte are different entries', async (t) =
   t.equal(cache.size, 2);
 });
 
-t.test('by default the serial and fingerprint are those Node reports for the certificate', async (t) => {
+t.test('by default the serial, fingerprint and notAfter are those Node reports for the certificate', async (t) => {
   const pki = await makeTestPki();
   const svid = await pki.issueSvid('spiffe://example.org/ns/a/sa/b');
   const raw = Buffer.from(new X509Certificate(svid.chainPem).raw);
@@ -88,5 +90,6 @@ t.test('by default the serial and fingerprint are those Node reports for the cer
     identity: { spiffeId: 'spiffe://example.org/ns/a/sa/b' },
     serial: cert.serialNumber,
     fingerprint256: cert.fingerprint256,
+    notAfter: cert.validToDate.getTime(),
   });
 });

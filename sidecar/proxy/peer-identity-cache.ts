@@ -8,14 +8,16 @@ export interface PeerCertificate {
   readonly serial: string;
   /** SHA-256 fingerprint, as Node formats it. */
   readonly fingerprint256: string;
+  /** End of validity, epoch ms: a resumed session must not outlive the certificate it was issued to. */
+  readonly notAfter: number;
 }
 
-/** Serial and fingerprint of a DER certificate; injectable so tests can use fake certificates. */
-export type DescribeCertificate = (rawDer: Buffer) => { readonly serial: string; readonly fingerprint256: string };
+/** Serial, fingerprint and expiry of a DER certificate; injectable so tests can use fake certificates. */
+export type DescribeCertificate = (rawDer: Buffer) => Omit<PeerCertificate, 'identity'>;
 
 export const describeCertificate: DescribeCertificate = (rawDer) => {
   const cert = new X509Certificate(rawDer);
-  return { serial: cert.serialNumber, fingerprint256: cert.fingerprint256 };
+  return { serial: cert.serialNumber, fingerprint256: cert.fingerprint256, notAfter: cert.validToDate.getTime() };
 };
 
 export interface PeerIdentityCacheOptions {

@@ -14,7 +14,12 @@ export type RefusalReason =
   | 'app_unreachable'
   | 'upstream_unreachable'
   /** Outbound: the destination reset the connection or sent a TLS alert before sending a byte (its deny). */
-  | 'refused_by_peer';
+  | 'refused_by_peer'
+  /** A resumed session outlived the certificate it was issued to. */
+  | 'session_expired';
+
+/** How a TLS session was established: a full handshake (certificates exchanged) or a resumption (ticket). */
+export type SessionMode = 'full' | 'resumed';
 
 /** Why an established (piped) connection ended. */
 export type CloseReason = 'done' | 'idle_timeout' | 'max_lifetime' | 'error' | 'closed_by_request' | 'shutdown';
@@ -27,6 +32,8 @@ export type ByteFlow = 'downstream_to_upstream' | 'upstream_to_downstream';
  */
 export interface ProxyObserver {
   handshake(direction: ProxyDirection, outcome: 'ok' | RefusalReason): void;
+  /** Once per connection that passed identity, revocation and policy checks. */
+  session(direction: ProxyDirection, mode: SessionMode): void;
   refused(direction: ProxyDirection, reason: RefusalReason): void;
   connectionOpened(direction: ProxyDirection): void;
   connectionClosed(direction: ProxyDirection, reason: CloseReason, durationMs: number): void;
@@ -35,6 +42,7 @@ export interface ProxyObserver {
 
 export const noopObserver: ProxyObserver = Object.freeze({
   handshake() {},
+  session() {},
   refused() {},
   connectionOpened() {},
   connectionClosed() {},

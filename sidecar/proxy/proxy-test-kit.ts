@@ -7,7 +7,14 @@ import { ErrorCode, SigilError } from '../../common/errors.ts';
 import type { TestPki } from '../../test/fixtures/cert-factory.ts';
 import { CredentialSource, type TlsMaterial } from '../identity/credential-source.ts';
 import type { PeerIdentity } from './peer-info.ts';
-import type { ByteFlow, CloseReason, ProxyDirection, ProxyObserver, RefusalReason } from './proxy-observer.ts';
+import type {
+  ByteFlow,
+  CloseReason,
+  ProxyDirection,
+  ProxyObserver,
+  RefusalReason,
+  SessionMode,
+} from './proxy-observer.ts';
 import { resolveTlsSettings } from './tls-settings.ts';
 
 /** Test-only helpers for the proxy tests (not a test file itself). */
@@ -107,6 +114,7 @@ export function readToEnd(socket: Socket): Promise<string> {
 
 export type ObservedEvent =
   | { readonly type: 'handshake'; readonly direction: ProxyDirection; readonly outcome: 'ok' | RefusalReason }
+  | { readonly type: 'session'; readonly direction: ProxyDirection; readonly mode: SessionMode }
   | { readonly type: 'refused'; readonly direction: ProxyDirection; readonly reason: RefusalReason }
   | { readonly type: 'opened'; readonly direction: ProxyDirection }
   | { readonly type: 'closed'; readonly direction: ProxyDirection; readonly reason: CloseReason }
@@ -119,6 +127,9 @@ export class RecordingObserver implements ProxyObserver {
 
   handshake(direction: ProxyDirection, outcome: 'ok' | RefusalReason): void {
     this.#push({ type: 'handshake', direction, outcome });
+  }
+  session(direction: ProxyDirection, mode: SessionMode): void {
+    this.#push({ type: 'session', direction, mode });
   }
   refused(direction: ProxyDirection, reason: RefusalReason): void {
     this.#push({ type: 'refused', direction, reason });

@@ -1,3 +1,4 @@
+import { constants as cryptoConstants } from 'node:crypto';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
 
 /** The TLS versions the data path may speak. Anything older is refused at configuration time. */
@@ -50,4 +51,26 @@ export function resolveTlsSettings(input: TlsSettingsInput = {}): TlsSettings {
   }
   const suites = minVersion === 'TLSv1.2' ? [...TLS13_SUITES, ...TLS12_SUITES] : [...TLS13_SUITES];
   return Object.freeze({ minVersion: minVersion as TlsVersion, maxVersion: 'TLSv1.3', ciphers: suites.join(':') });
+}
+
+export interface ServerSessionSettings {
+  /** Seconds a session ticket is valid for (the lifetime hint sent to clients and enforced on resumption). */
+  readonly sessionTimeout: number;
+  /** SSL_OP_NO_TICKET when resumption is off: OpenSSL then issues only stateful tickets, which Node never stores. */
+  readonly secureOptions?: number;
+}
+
+/**
+ * Server options for TLS session resumption. Pure. A ticket never lives longer than the ticket keys that seal it
+ * (`ticketLifetimeMs` is the rotation interval), and the listener refuses a resumption whose peer certificate has
+ * expired, so no session outlives the SVID it was issued to.
+ */
+export function resolveServerSessionSettings(input: {
+  readonly resumption: boolean;
+  readonly ticketLifetimeMs: number;
+}): ServerSessionSettings {
+  const sessionTimeout = Math.max(1, Math.floor(input.ticketLifetimeMs / 1000));
+  return Object.freeze(
+    input.resumption ? { sessionTimeout } : { sessionTimeout, secureOptions: cryptoConstants.SSL_OP_NO_TICKET },
+  );
 }
