@@ -45,6 +45,8 @@ export const DEFAULT_MESH_JSON = join(ROOT, 'bench', 'results', 'mesh.json');
 const SETUP_ALLOWANCE_MS = 90_000;
 const INTERVAL_MS = 200;
 const PROBE_MS = 500;
+/** Probe windows tried before a path counts as refusing: on a loaded machine a first window can pass empty. */
+const PROBE_ATTEMPTS = 4;
 const REQUEST_BYTES = 64;
 
 export interface MeshBenchOptions {
@@ -175,12 +177,11 @@ async function measureRuns(
 
 /** A short burst of new connections through every path, so a pair that refuses its peer fails the run at once. */
 async function probe(client: GoLoadClient, settings: Settings, running: readonly RunningPath[], appPid: number) {
+  const timing = { concurrency: settings.concurrency, warmupMs: 0, windowMs: PROBE_MS };
   for (const [i, path] of settings.paths.entries()) {
-    const sample = await measureMeshWindow(client, running[i] as RunningPath, appPid, 'connections', {
-      concurrency: settings.concurrency,
-      warmupMs: 0,
-      windowMs: PROBE_MS,
-    });
+    let sample = await measureMeshWindow(client, running[i] as RunningPath, appPid, 'connections', timing);
+    for (let attempt = 1; attempt < PROBE_ATTEMPTS && sample.operations === 0; attempt++)
+      sample = await measureMeshWindow(client, running[i] as RunningPath, appPid, 'connections', timing);
     if (sample.operations === 0)
       throw new SigilError(
         ErrorCode.UNAVAILABLE,
