@@ -42,3 +42,15 @@ t.test('x509pop certFile and keyFile are resolved against the config file', asyn
     code: ErrorCode.CONFIG_INVALID,
   });
 });
+
+t.test('resumption is on by default, can be turned off, and takes only a boolean', async (t) => {
+  t.equal(parseSidecarConfig(base(), '/etc/sigil/sidecar.yaml').resumption, true);
+  t.equal(
+    parseSidecarConfig(base('127.0.0.1:7443', 'resumption: false\n'), '/etc/sigil/sidecar.yaml').resumption,
+    false,
+  );
+  t.throws(() => parseSidecarConfig(base('127.0.0.1:7443', 'resumption: sometimes\n'), '/etc/sigil/sidecar.yaml'), {
+    code: ErrorCode.CONFIG_INVALID,
+    message: /resumption/,
+  });
+});

@@ -19,14 +19,8 @@ import {
 } from './proxy-options.ts';
 import { RefusalRecorder } from './refusal-recorder.ts';
 import { connectUpstream } from './upstream-socket.ts';
-import {
-  resolveServerSessionSettings,
-  resolveTlsSettings,
-  type ServerSessionSettings,
-  type TlsSettings,
-  type TlsVersion,
-} from './tls-settings.ts';
-import { TicketKeyRotator } from './ticket-key-rotator.ts';
+import { resolveTlsSettings, type TlsSettings, type TlsVersion } from './tls-settings.ts';
+import { ServerResumption } from './server-resumption.ts';
 
 export interface InboundListenerOptions extends ConnectionLimits {
   /** Where to accept mTLS connections; port 0 picks a free port (see `address()`). */
@@ -61,9 +55,7 @@ export class InboundListener {
   readonly #options: InboundListenerOptions;
   readonly #deps: ResolvedDeps;
   readonly #tls: TlsSettings;
-  readonly #session: ServerSessionSettings;
-  #ticketKeys: TicketKeyRotator | undefined;
-  #appliedBundlePem = '';
+  readonly #resumption: ServerResumption;
   readonly #tracker = new ConnectionTracker();
   readonly #identities: PeerIdentityCache;
   readonly #refusals: RefusalRecorder;
@@ -77,15 +69,13 @@ export class InboundListener {
     checkLimits(options);
     this.#options = options;
     this.#tls = resolveTlsSettings({ minVersion: options.minTlsVersion ?? 'TLSv1.3' });
-    const ticketKeyRotationMs = options.ticketKeyRotationMs ?? 3_600_000;
-    if (!Number.isFinite(ticketKeyRotationMs) || ticketKeyRotationMs < 1000) {
-      throw new SigilError(ErrorCode.CONFIG_INVALID, `ticketKeyRotationMs must be >= 1000, got ${ticketKeyRotationMs}`);
-    }
-    this.#session = resolveServerSessionSettings({
-      resumption: options.resumption ?? true,
-      ticketLifetimeMs: ticketKeyRotationMs,
-    });
     this.#deps = resolveDeps(deps, 'sidecar.proxy.inbound');
+    this.#resumption = new ServerResumption({
+      resumption: options.resumption ?? true,
+      ticketKeyRotationMs: options.ticketKeyRotationMs ?? 3_600_000,
+      clock: this.#deps.clock,
+      logger: this.#deps.logger,
+    });
     this.#identities = new PeerIdentityCache({
       verifyPeer: deps.verifyPeer,
       ...(options.identityCacheSize === undefined ? {} : { maxEntries: options.identityCacheSize }),
@@ -108,7 +98,7 @@ export class InboundListener {
     const server = createServer({
       ...credentials.serverContextOptions,
       ...this.#tls,
-      ...this.#session,
+      ...this.#resumption.settings,
       requestCert: true,
       rejectUnauthorized: true,
       allowHalfOpen: true,
@@ -128,16 +118,7 @@ export class InboundListener {
     server.on('secureConnection', (socket) => void this.#onSecure(socket));
     this.#server = server;
     this.#appliedVersion = credentials.version;
-    this.#appliedBundlePem = credentials.material.bundlePem;
-    if (this.#options.resumption ?? true) {
-      this.#ticketKeys = new TicketKeyRotator({
-        target: server,
-        intervalMs: this.#session.sessionTimeout * 1000,
-        clock: this.#deps.clock,
-        logger: this.#deps.logger,
-      });
-      this.#ticketKeys.start();
-    }
+    this.#resumption.start(server, credentials.material.bundlePem);
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(this.#options.listen.port, this.#options.listen.host, () => {
@@ -164,7 +145,7 @@ export class InboundListener {
     if (!server) return { forcedClosed: 0 };
     this.#unsubscribe?.();
     this.#unsubscribe = undefined;
-    this.#ticketKeys?.stop();
+    this.#resumption.stop();
     const result = await stopServer(server, this.#tracker, { ...options, clock: this.#deps.clock });
     this.#deps.logger.info({ forcedClosed: result.forcedClosed }, 'inbound listener stopped');
     return result;
@@ -186,15 +167,17 @@ export class InboundListener {
   #applyCredentials(credentials: Credentials): void {
     const server = this.#server;
     if (!server || credentials.version <= this.#appliedVersion) return;
+    const { bundlePem } = credentials.material;
     try {
-      server.setSecureContext({ ...credentials.serverContextOptions, ...this.#tls, ...this.#session });
+      server.setSecureContext({
+        ...credentials.serverContextOptions,
+        ...this.#tls,
+        ...this.#resumption.contextOptionsFor(bundlePem),
+      });
       this.#appliedVersion = credentials.version;
       // A new bundle may distrust what was accepted before: validate certificates afresh.
       this.#identities.clear();
-      if (credentials.material.bundlePem !== this.#appliedBundlePem) {
-        this.#appliedBundlePem = credentials.material.bundlePem;
-        this.#ticketKeys?.rotate('trust bundle changed');
-      }
+      this.#resumption.applied(bundlePem);
       this.#deps.logger.info(
         { credentials: describe(credentials.material), version: credentials.version },
         'inbound credentials swapped',
@@ -290,8 +273,7 @@ export class InboundListener {
       );
       return undefined;
     }
-    // OpenSSL checks validity on full handshakes only; a ticket carries the certificate but not its clock.
-    if (resumed && !(peer.notAfter > this.#deps.clock.now())) {
+    if (resumed && this.#resumption.expired(peer.notAfter)) {
       this.#deps.observer.handshake('inbound', 'session_expired');
       this.#refuse('session_expired', { peerSerial: peer.serial, peerId: peer.identity.spiffeId }, socket);
       return undefined;

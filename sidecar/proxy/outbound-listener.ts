@@ -263,6 +263,7 @@ export class OutboundListener {
       ? this.#checkServer(raw)
       : { error: new SigilError(ErrorCode.SVID_INVALID, 'no server certificate') };
     if ('error' in checked) {
+      if (resumed && attempt.offered) this.#sessions?.forget(attempt.offered);
       const reason = classifyTlsError(checked.error);
       this.#deps.observer.handshake('outbound', reason);
       this.#refuse(reason, { err: checked.error }, client, upstream);
@@ -315,13 +316,16 @@ export class OutboundListener {
     // this it would read as a handshake "ok" and a close "error" with no word of who refused us.
     void pipe.closed.then((result) => {
       const refusal = peerRefusal(result);
-      if (refusal !== undefined)
-        this.#refusals.record('refused_by_peer', {
-          [LogField.peer]: peer.identity.spiffeId,
-          [LogField.serial]: peer.serial,
-          upstream: `${this.#options.upstream.host}:${this.#options.upstream.port}`,
-          ...refusal,
-        });
+      if (refusal === undefined) return;
+      // Whatever the destination holds against us holds for every ticket it gave us: start again in full.
+      this.#sessions?.forgetWhere((s) => s.serial === server.serial);
+      this.#refusals.record('refused_by_peer', {
+        [LogField.peer]: peer.identity.spiffeId,
+        [LogField.serial]: peer.serial,
+        upstream: `${this.#options.upstream.host}:${this.#options.upstream.port}`,
+        resumed,
+        ...refusal,
+      });
     });
   }
 

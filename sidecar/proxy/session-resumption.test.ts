@@ -146,6 +146,8 @@ t.test('a resumed connection from a client revoked since the full handshake is r
   t.same(modes(r.outboundObserver), ['full', 'resumed'], 'the refused connection was a resumption');
   t.same(modes(r.inboundObserver), ['full'], 'the inbound side authorised only the first');
   t.equal(r.inbound.refusals().not_authorized, 1);
+  await r.outboundObserver.waitFor((e) => e.type === 'refused' && e.reason === 'refused_by_peer');
+  t.equal(r.outbound.cachedSessions, 0, 'the refused client drops the tickets of that server');
 });
 
 t.test('a resumption to a server revoked since is refused and its tickets dropped', async (t) => {
@@ -203,6 +205,14 @@ t.test('ticket keys rotate on schedule: the next connection is a full handshake'
   t.equal(await r.roundTrip(), 'ping');
   t.equal(await r.roundTrip(), 'ping');
   t.same(modes(r.inboundObserver), ['full', 'resumed', 'full', 'resumed']);
+});
+
+t.test('a renewal of the server SVID keeps its tickets valid', async (t) => {
+  const r = await rig(t);
+  t.equal(await r.roundTrip(), 'ping');
+  r.serverCredentials.update(await materialFor(pki, API));
+  t.equal(await r.roundTrip(), 'ping');
+  t.same(modes(r.inboundObserver), ['full', 'resumed']);
 });
 
 t.test('a new trust bundle ends resumption on both sides at once', async (t) => {

@@ -1,6 +1,7 @@
 import t from 'tap';
 import { ErrorCode } from '../../common/errors.ts';
-import { resolveTlsSettings } from './tls-settings.ts';
+import { constants } from 'node:crypto';
+import { resolveServerSessionSettings, resolveTlsSettings } from './tls-settings.ts';
 
 t.test('defaults to TLS 1.3 only with TLS 1.3 suites', async (t) => {
   const s = resolveTlsSettings();
@@ -27,4 +28,16 @@ t.test('refuses anything but TLSv1.2 and TLSv1.3', async (t) => {
   for (const minVersion of ['TLSv1.1', 'TLSv1', 'SSLv3', 'tlsv1.3', '']) {
     t.throws(() => resolveTlsSettings({ minVersion }), { code: ErrorCode.CONFIG_INVALID }, minVersion);
   }
+});
+
+t.test('server session settings: tickets for the rotation interval, none when resumption is off', async (t) => {
+  t.same(resolveServerSessionSettings({ resumption: true, ticketLifetimeMs: 3_600_000 }), { sessionTimeout: 3600 });
+  t.same(resolveServerSessionSettings({ resumption: false, ticketLifetimeMs: 3_600_000 }), {
+    sessionTimeout: 3600,
+    secureOptions: constants.SSL_OP_NO_TICKET,
+  });
+  for (const ticketLifetimeMs of [0, 999, Number.NaN, Number.POSITIVE_INFINITY])
+    t.throws(() => resolveServerSessionSettings({ resumption: true, ticketLifetimeMs }), {
+      code: ErrorCode.CONFIG_INVALID,
+    });
 });

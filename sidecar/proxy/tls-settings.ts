@@ -69,7 +69,13 @@ export function resolveServerSessionSettings(input: {
   readonly resumption: boolean;
   readonly ticketLifetimeMs: number;
 }): ServerSessionSettings {
-  const sessionTimeout = Math.max(1, Math.floor(input.ticketLifetimeMs / 1000));
+  if (!Number.isFinite(input.ticketLifetimeMs) || input.ticketLifetimeMs < 1000) {
+    throw new SigilError(
+      ErrorCode.CONFIG_INVALID,
+      `the session ticket key rotation must be at least 1 s, got ${input.ticketLifetimeMs} ms`,
+    );
+  }
+  const sessionTimeout = Math.floor(input.ticketLifetimeMs / 1000);
   return Object.freeze(
     input.resumption ? { sessionTimeout } : { sessionTimeout, secureOptions: cryptoConstants.SSL_OP_NO_TICKET },
   );
