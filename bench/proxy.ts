@@ -223,6 +223,7 @@ export async function runProxyBench(options: ProxyBenchOptions = {}): Promise<Pr
     settings.targets.flatMap((t) => t.requirements ?? []),
     settings.log,
   );
+  for (const target of settings.targets) target.prepare?.(settings.log);
   const goBinary = goLoadClientBinary(settings.log);
   // Holds the temporary CA's and SVIDs' keys: removed on every exit path.
   const dir = mkdtempSync(join(tmpdir(), 'sigil-bench-proxy-'));

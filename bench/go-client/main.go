@@ -3,7 +3,7 @@
 //
 // Driven over stdin/stdout, one JSON object per line (the same requests as bench/handshake/load-worker.ts):
 //
-//	{"op":"start","id":1,"host":"127.0.0.1","port":8443,"mode":"full|resumed|requests|plain-requests","concurrency":16,"requestBytes":64}
+//	{"op":"start","id":1,"host":"127.0.0.1","port":8443,"mode":"full|resumed|requests|plain-requests|plain-connections","concurrency":16,"requestBytes":64}
 //	{"op":"snapshot","id":2}   {"op":"stop","id":3}
 //
 // and answers {"type":"counts","id":N,"counts":{...}}. Counts are cumulative since start; request latencies are
@@ -168,6 +168,33 @@ func handshakes(r *run, base *tls.Config, address string, resume bool) {
 	}
 }
 
+// plainConnections keeps one connection slot busy over plain TCP (a proxy in front that originates TLS itself):
+// connect, send one byte, read its echo, close. Each completed round trip counts as a handshake.
+func plainConnections(r *run, address string) {
+	defer r.done.Done()
+	buf := []byte{'x'}
+	for !r.stopped() {
+		conn, err := net.DialTimeout("tcp", address, 10*time.Second)
+		if err != nil {
+			r.fail(codeOf(err))
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err = conn.Write(buf); err == nil {
+			_, err = io.ReadFull(conn, buf)
+		}
+		conn.Close()
+		if err != nil {
+			r.fail(codeOf(err))
+			continue
+		}
+		r.mu.Lock()
+		r.handshakes++
+		r.mu.Unlock()
+	}
+}
+
 // requests keeps one long-lived connection sending a request and waiting for its echo, back to back; with a nil
 // config the connection is plain TCP (the application measured without a proxy in front).
 func requests(r *run, base *tls.Config, address string, size int) {
@@ -294,6 +321,8 @@ func main() {
 					go requests(current, config, address, req.RequestBytes)
 				case "plain-requests":
 					go requests(current, nil, address, req.RequestBytes)
+				case "plain-connections":
+					go plainConnections(current, address)
 				default:
 					go handshakes(current, config, address, req.Mode == "resumed")
 				}

@@ -23,6 +23,11 @@ function streamModulePath(): string | undefined {
   return STREAM_MODULE_DIRS.map((dir) => join(dir, 'ngx_stream_module.so')).find((path) => existsSync(path));
 }
 
+/** The `load_module` path this machine's nginx needs for its stream module; undefined when it is built in. */
+export function nginxStreamModuleToLoad(): string | undefined {
+  return streamModuleKind(nginxVersionOutput()) === 'dynamic' ? streamModulePath() : undefined;
+}
+
 /** nginx with its stream module: Debian ships the module as a package of its own. */
 export const NGINX_REQUIREMENT: SystemRequirement = {
   purpose: 'the nginx baseline',
@@ -75,7 +80,6 @@ export const nginxTarget: HandshakeTarget = {
     const creds = await context.serverCredentials();
     return startProxyTarget(context, 'nginx', async (ports) => {
       const config = join(context.dir, 'nginx.conf');
-      const kind = streamModuleKind(nginxVersionOutput());
       writeFileSync(
         config,
         nginxConfig({
@@ -85,7 +89,7 @@ export const nginxTarget: HandshakeTarget = {
           certChainPath: creds.certChainPath,
           keyPath: creds.keyPath,
           bundlePath: creds.bundlePath,
-          streamModulePath: kind === 'dynamic' ? streamModulePath() : undefined,
+          streamModulePath: nginxStreamModuleToLoad(),
         }),
         { mode: 0o600 },
       );

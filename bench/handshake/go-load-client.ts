@@ -137,6 +137,14 @@ export class GoLoadClient implements LoadGenerator {
     });
   }
 
+  /**
+   * Keeps `concurrency` plain TCP connections cycling: connect, one byte and its echo, close (the client closes
+   * first). For a proxy that originates TLS itself; each round trip counts as a handshake.
+   */
+  async beginPlainConnections(address: { host: string; port: number }, concurrency: number): Promise<void> {
+    await this.#ask({ op: 'start', host: address.host, port: address.port, mode: 'plain-connections', concurrency });
+  }
+
   snapshot(): Promise<GoLoadCounts> {
     return this.#ask({ op: 'snapshot' });
   }

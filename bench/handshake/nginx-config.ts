@@ -14,6 +14,8 @@ export interface ProxyConfigInput {
 export interface NginxConfigInput extends ProxyConfigInput {
   /** `load_module` path when nginx was built with a dynamic stream module (Debian), undefined when built in. */
   readonly streamModulePath: string | undefined;
+  /** When set, one line per connection with `$ssl_session_reused` (`r` resumed, `.` full): the mesh benchmark's count. */
+  readonly sessionLogPath?: string;
 }
 
 const quote = (path: string) => JSON.stringify(path);
@@ -25,13 +27,11 @@ const quote = (path: string) => JSON.stringify(path);
  */
 export function nginxConfig(input: NginxConfigInput): string {
   return [
-    ...(input.streamModulePath ? [`load_module ${quote(input.streamModulePath)};`] : []),
-    'daemon off;',
-    'worker_processes 1;',
-    `pid ${quote(`${input.dir}/nginx.pid`)};`,
-    `error_log ${quote(`${input.dir}/error.log`)} warn;`,
-    'events { worker_connections 4096; }',
+    ...preamble(input),
     'stream {',
+    ...(input.sessionLogPath
+      ? ["  log_format sessions '$ssl_session_reused';", `  access_log ${quote(input.sessionLogPath)} sessions;`]
+      : []),
     '  server {',
     `    listen 127.0.0.1:${input.listenPort} ssl;`,
     `    ssl_certificate ${quote(input.certChainPath)};`,
@@ -44,6 +44,60 @@ export function nginxConfig(input: NginxConfigInput): string {
     '    ssl_session_tickets on;',
     '    tcp_nodelay on;',
     `    proxy_pass 127.0.0.1:${input.upstreamPort};`,
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+}
+
+function preamble(input: { dir: string; streamModulePath: string | undefined }): string[] {
+  return [
+    ...(input.streamModulePath ? [`load_module ${quote(input.streamModulePath)};`] : []),
+    'daemon off;',
+    'worker_processes 1;',
+    `pid ${quote(`${input.dir}/nginx.pid`)};`,
+    `error_log ${quote(`${input.dir}/error.log`)} warn;`,
+    'events { worker_connections 4096; }',
+  ];
+}
+
+/** What the client side of an nginx mesh pair needs: plain TCP in, mTLS out to the inbound nginx. */
+export interface NginxOutboundConfigInput {
+  readonly dir: string;
+  readonly listenPort: number;
+  /** The inbound nginx, reached over mTLS. */
+  readonly upstreamPort: number;
+  /** The client SVID chain (leaf first) and its key, presented upstream. */
+  readonly certChainPath: string;
+  readonly keyPath: string;
+  readonly bundlePath: string;
+  /** `proxy_ssl_session_reuse`: offer the session of an earlier connection (nginx's default is on). */
+  readonly sessionReuse: boolean;
+  readonly streamModulePath: string | undefined;
+}
+
+/**
+ * An nginx configuration with one worker that accepts plain TCP and originates TLS 1.3 to the inbound nginx with a
+ * client certificate (`proxy_ssl` of the stream module, the counterpart of `proxy_pass https://` for raw TCP).
+ * `proxy_ssl_verify` stays off: nginx checks the upstream's name only against DNS SANs and the subject CN, and an
+ * SVID carries neither (its identity is a URI SAN), so verification would refuse every SVID. The chain goes
+ * unchecked, which spares nginx two signature verifications per full handshake: its figures are a lower bound.
+ */
+export function nginxOutboundConfig(input: NginxOutboundConfigInput): string {
+  return [
+    ...preamble(input),
+    'stream {',
+    '  server {',
+    `    listen 127.0.0.1:${input.listenPort};`,
+    `    proxy_pass 127.0.0.1:${input.upstreamPort};`,
+    '    proxy_ssl on;',
+    '    proxy_ssl_protocols TLSv1.3;',
+    `    proxy_ssl_certificate ${quote(input.certChainPath)};`,
+    `    proxy_ssl_certificate_key ${quote(input.keyPath)};`,
+    `    proxy_ssl_trusted_certificate ${quote(input.bundlePath)};`,
+    '    proxy_ssl_verify off;',
+    `    proxy_ssl_session_reuse ${input.sessionReuse ? 'on' : 'off'};`,
+    '    tcp_nodelay on;',
     '  }',
     '}',
     '',

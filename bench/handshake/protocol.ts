@@ -9,6 +9,8 @@ export type TargetReady = {
   /** Set by targets that obtained their own SVID (the sidecar): files other targets can serve the same one from. */
   readonly credentials?: CredentialFiles;
   readonly serial?: string;
+  /** The sidecar's admin endpoint (metrics), for targets that are sidecars. */
+  readonly admin?: { readonly host: string; readonly port: number };
 };
 
 export type ChildFailed = { readonly type: 'failed'; readonly message: string };

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { haproxyConfig } from './haproxy-config.ts';
-import { nginxConfig, streamModuleKind } from './nginx-config.ts';
+import { nginxConfig, nginxOutboundConfig, streamModuleKind } from './nginx-config.ts';
 import { selectTargets } from './target-registry.ts';
 
 const files = {
@@ -34,6 +34,26 @@ t.test(
     );
   },
 );
+
+t.test('nginx logs $ssl_session_reused per connection only when asked', async (t) => {
+  const config = nginxConfig({ ...files, streamModulePath: undefined, sessionLogPath: '/tmp/x y/sessions.log' });
+  t.match(config, /log_format sessions '\$ssl_session_reused';\n {2}access_log "\/tmp\/x y\/sessions\.log" sessions;/);
+  t.notMatch(nginxConfig({ ...files, streamModulePath: undefined }), /access_log/);
+});
+
+t.test('nginx outbound: plain in, TLS 1.3 out with the client SVID, session reuse as asked', async (t) => {
+  const input = { ...files, streamModulePath: undefined, sessionReuse: true };
+  const config = nginxOutboundConfig(input);
+  t.match(config, /listen 127\.0\.0\.1:8443;/);
+  t.notMatch(config, /listen [^;]* ssl;/, 'the client side speaks plain TCP');
+  t.match(config, /proxy_pass 127\.0\.0\.1:9000;/);
+  t.match(config, /proxy_ssl on;/);
+  t.match(config, /proxy_ssl_protocols TLSv1\.3;/);
+  t.match(config, /proxy_ssl_certificate "\/tmp\/x y\/svid\.pem";/);
+  t.match(config, /proxy_ssl_certificate_key "\/tmp\/x y\/key\.pem";/);
+  t.match(config, /proxy_ssl_session_reuse on;/);
+  t.match(nginxOutboundConfig({ ...input, sessionReuse: false }), /proxy_ssl_session_reuse off;/);
+});
 
 t.test('nginx -V tells whether the stream module is built in, dynamic or absent', async (t) => {
   t.equal(streamModuleKind('configure arguments: --with-stream=dynamic --with-stream_ssl_module'), 'dynamic');

@@ -1,5 +1,5 @@
 // Child entry: a real Sigil sidecar (the same Sidecar class and config loading as `sigil sidecar run`) that attests
-// to the benchmark's control plane, serves its inbound listener, and writes the SVID it obtained to `outDir` so the
+// to the benchmark's control plane, serves its inbound (or outbound) listener, and writes the SVID it obtained to `outDir` so the
 // baseline targets serve the very same certificate, key and bundle.
 // Usage (by targets.ts only): node sidecar-target.ts <sidecar.yaml> <outDir>
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
@@ -25,8 +25,9 @@ childEntry('sidecar target', async () => {
   const addresses = await sidecar.start();
   process.once('SIGTERM', () => void sidecar.stop(500).finally(() => process.exit(0)));
   const material = sidecar.credentials.current?.material;
-  const inbound = addresses.inbound[0];
-  if (!material || !inbound) throw new Error('the sidecar started without an SVID or an inbound listener');
+  // The handshake benchmark's sidecar has an inbound listener; the mesh benchmark's client-side one an outbound.
+  const listener = addresses.inbound[0] ?? addresses.outbound[0];
+  if (!material || !listener) throw new Error('the sidecar started without an SVID or a listener');
   const files: CredentialFiles = {
     certChainPath: join(outDir, 'svid.pem'),
     keyPath: join(outDir, 'key.pem'),
@@ -38,8 +39,9 @@ childEntry('sidecar target', async () => {
   writeFileSync(files.bundlePath, material.bundlePem);
   process.send?.({
     type: 'ready',
-    host: inbound.host,
-    port: inbound.port,
+    host: listener.host,
+    port: listener.port,
+    admin: { host: addresses.admin.host, port: addresses.admin.port },
     credentials: files,
     serial: material.serial,
   } satisfies TargetReady);

@@ -1,5 +1,6 @@
 import { ErrorCode, SigilError } from '../../common/errors.ts';
 import { haproxyTarget, nginxTarget } from './baseline-targets.ts';
+import { goProxyTarget } from './go-proxy-target.ts';
 import { bareNodeTlsTarget, nodeTlsProxyTarget, sigilSidecarTarget, type HandshakeTarget } from './targets.ts';
 
 /** Every server the comparison knows, in the order they are started (the sidecar first: it lends its SVID). */
@@ -7,6 +8,7 @@ export const COMPARISON_TARGETS: readonly HandshakeTarget[] = [
   sigilSidecarTarget,
   nodeTlsProxyTarget,
   bareNodeTlsTarget,
+  goProxyTarget,
   nginxTarget,
   haproxyTarget,
 ];

@@ -48,6 +48,8 @@ export interface HandshakeTarget {
   readonly description: string;
   /** Programs from Debian packages the harness installs before starting anything (nginx, HAProxy). */
   readonly requirements?: readonly SystemRequirement[];
+  /** Work before the deadline starts (building the Go proxy), after the requirements are installed. */
+  readonly prepare?: (log: (line: string) => void) => void;
   start(context: TargetContext): Promise<RunningTarget>;
 }
 

@@ -8,29 +8,36 @@ import { ErrorCode, SigilError } from '../../common/errors.ts';
 import { ensureSystemPackages } from './system-packages.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const SOURCE_DIR = join(ROOT, 'bench', 'go-client');
 const CACHE_DIR = join(ROOT, 'node_modules', '.cache', 'sigil-bench');
 const BUILD_TIMEOUT_MS = 180_000;
 
+/** The Go programs of bench/: the load client and the mTLS proxy peer. */
+const PROGRAMS = {
+  'go-client': { what: 'the Go load client', binaryName: 'go-load-client' },
+  'go-proxy': { what: 'the Go mTLS proxy', binaryName: 'go-mtls-proxy' },
+} as const;
+
+export type GoProgram = keyof typeof PROGRAMS;
+
 /**
- * The path of the Go load client, built from bench/go-client with Debian's golang-go (installed when missing) and
- * cached by a hash of its sources, so only the first run after a change pays for the build. Offline: the client
- * uses the standard library only and the build runs with GOPROXY=off.
+ * The path of a Go program of bench/ (`bench/<program>`), built with Debian's golang-go (installed when missing)
+ * and cached under node_modules/.cache by a hash of its sources, so only the first run after a change pays for the
+ * build. Offline: the programs use the standard library only and the build runs with GOPROXY=off.
  */
-export function goLoadClientBinary(log: (line: string) => void = () => undefined): string {
-  const go = ensureSystemPackages([{ purpose: 'the Go load client', command: 'go', packages: ['golang-go'] }], log).get(
-    'go',
-  ) as string;
+export function goBinary(program: GoProgram, log: (line: string) => void = () => undefined): string {
+  const { what, binaryName } = PROGRAMS[program];
+  const sourceDir = join(ROOT, 'bench', program);
+  const go = ensureSystemPackages([{ purpose: what, command: 'go', packages: ['golang-go'] }], log).get('go') as string;
   const hash = createHash('sha256');
-  for (const name of readdirSync(SOURCE_DIR).sort()) hash.update(name).update(readFileSync(join(SOURCE_DIR, name)));
-  const binary = join(CACHE_DIR, `go-load-client-${hash.digest('hex').slice(0, 16)}`);
+  for (const name of readdirSync(sourceDir).sort()) hash.update(name).update(readFileSync(join(sourceDir, name)));
+  const binary = join(CACHE_DIR, `${binaryName}-${hash.digest('hex').slice(0, 16)}`);
   if (existsSync(binary)) return binary;
   mkdirSync(CACHE_DIR, { recursive: true });
   const partial = `${binary}.${process.pid}.partial`;
-  log('building the Go load client (bench/go-client)');
+  log(`building ${what} (bench/${program})`);
   try {
     execFileSync(go, ['build', '-trimpath', '-o', partial, '.'], {
-      cwd: SOURCE_DIR,
+      cwd: sourceDir,
       timeout: BUILD_TIMEOUT_MS,
       killSignal: 'SIGKILL',
       stdio: ['ignore', 'ignore', 'pipe'],
@@ -47,10 +54,15 @@ export function goLoadClientBinary(log: (line: string) => void = () => undefined
     const stderr = (err as { stderr?: Buffer }).stderr?.toString().trim();
     throw new SigilError(
       ErrorCode.UNAVAILABLE,
-      `could not build the Go load client with ${go}: ${stderr || (err as Error).message}`,
+      `could not build ${what} with ${go}: ${stderr || (err as Error).message}`,
       { cause: err },
     );
   }
   renameSync(partial, binary);
   return binary;
+}
+
+/** The Go load client (bench/go-client). */
+export function goLoadClientBinary(log: (line: string) => void = () => undefined): string {
+  return goBinary('go-client', log);
 }

@@ -203,6 +203,10 @@ export class OutboundListener {
       },
     };
     const upstream = tlsConnect(connectOptions);
+    // Without TCP_NODELAY the first bytes after a resumed handshake wait behind the client's Finished for the
+    // server's delayed ACK (about 40 ms on Linux): bench/mesh measured 20 resumed connections/s at c=1, 285 with it.
+    upstream.setNoDelay(true);
+    client.setNoDelay(true);
     this.#tracker.trackSocket(upstream);
     if (this.#sessions) upstream.on('session', (ticket: Buffer) => this.#onTicket(attempt, ticket));
     const timer = this.#deps.clock.setTimer(this.#options.connectTimeoutMs ?? 10_000, () => {

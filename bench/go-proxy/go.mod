@@ -1,0 +1,3 @@
+module sigil.dev/bench/go-proxy
+
+go 1.19
