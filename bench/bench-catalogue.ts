@@ -10,6 +10,8 @@ export const BENCHMARKS = {
   propagation: 'signed events, publish to applied, for many subscribers; revoke to enforced',
   'revocation-check': 'the per-handshake cost of the revocation check, 100,000 revoked serials vs none',
   'policy-decision': 'one allow-policy decision, 10,000 policies next to 10',
+  slowloris:
+    'an inbound listener under 10,000 half-open handshakes from one source: legitimate handshakes from another, memory idle/during/after, bounded vs unbounded',
 } as const;
 
 export type BenchmarkName = keyof typeof BENCHMARKS;

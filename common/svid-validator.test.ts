@@ -187,3 +187,12 @@ t.test('validateSigningCa accepts the test intermediate and refuses broken ones'
     );
   }
 });
+
+t.test('a certificate from the future names how far this clock is behind (issue 21 item 13)', async (t) => {
+  const f = await facts({ notBefore: new Date(realNow + 10 * 60_000), notAfter: new Date(realNow + HOUR) });
+  t.throws(() => validateSvidLeaf(f, { trustDomain: TD, purpose: 'any', now: realNow }), {
+    code: ErrorCode.SVID_INVALID,
+    message:
+      /(9 min 59|10 min 0) s after this host's clock .*at least that far behind its issuer's; fix time synchronisation/,
+  });
+});

@@ -106,11 +106,15 @@ function checkKeyAndSignature(facts: X509Facts, what: string): void {
 }
 
 function checkValidity(facts: X509Facts, now: number, what: string): void {
-  if (now < facts.notBefore)
+  if (now < facts.notBefore) {
+    // Issuers backdate by at most a minute, so a certificate from this host's future means its clock is behind.
+    const seconds = Math.round((facts.notBefore - now) / 1000);
+    const ahead = `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
     reject(
       'not-yet-valid',
-      `${what} is not valid before ${new Date(facts.notBefore).toISOString()}: check the clocks of both hosts`,
+      `${what} is not valid before ${new Date(facts.notBefore).toISOString()}, ${ahead} after this host's clock (${new Date(now).toISOString()}): this clock is at least that far behind its issuer's; fix time synchronisation (NTP) on both hosts`,
     );
+  }
   if (now > facts.notAfter)
     reject('expired', `${what} expired at ${new Date(facts.notAfter).toISOString()}: it must be renewed`);
 }

@@ -69,6 +69,9 @@ const KNOWN_CODES = new Set<string>(Object.values(ErrorCode));
 const UNTRUSTED_SERVER =
   /unable to get local issuer certificate|self[- ]signed certificate|unable to verify the first certificate|certificate verify failed|CERT_SIGNATURE_FAILURE/i;
 
+/** OpenSSL's X509_V_ERR_CERT_NOT_YET_VALID as grpc-js reports it. */
+const NOT_YET_VALID = /certificate is not yet valid|CERT_NOT_YET_VALID/i;
+
 /** Rebuilds a SigilError on the client side, keeping the server's code and message. */
 export function errorFromWire(failure: WireFailure, context: string): SigilError {
   const raw = failure.metadata?.get(ERROR_CODE_METADATA_KEY)[0];
@@ -80,6 +83,13 @@ export function errorFromWire(failure: WireFailure, context: string): SigilError
     return new SigilError(
       ErrorCode.CONTROL_PLANE_UNTRUSTED,
       `${context}: the control plane's certificate does not chain to the bundle you gave (${text.replace(/^No connection established\. Last error: (Error: )?/, '').replace(/\. Resolution note:.*$/, '')}); use the bundle.pem of the CA this control plane belongs to`,
+    );
+  }
+  // A reachable control plane whose certificate starts in this host's future: a clock problem, not an outage.
+  if (failure.code === GrpcStatus.UNAVAILABLE && NOT_YET_VALID.test(text)) {
+    return new SigilError(
+      ErrorCode.CLOCK_SKEW,
+      `${context}: the control plane's certificate is not valid yet by this host's clock: this clock is behind the control plane's; fix time synchronisation (NTP) on both hosts`,
     );
   }
   if (failure.code === GrpcStatus.UNAVAILABLE) {

@@ -54,3 +54,21 @@ t.test('resumption is on by default, can be turned off, and takes only a boolean
     message: /resumption/,
   });
 });
+
+t.test('inbound listeners bound unfinished handshakes by default, and the bounds can be set', async (t) => {
+  const listener = 'inbound:\n  - { listen: "127.0.0.1:0", forward: "127.0.0.1:8080"';
+  const [defaults] = parseSidecarConfig(base('127.0.0.1:7443', `${listener} }\n`), '/etc/sigil/s.yaml').inbound;
+  t.match(defaults, { handshakeTimeoutMs: 10_000, maxPendingHandshakes: 1024, maxPendingHandshakesPerSource: 64 });
+  const [set] = parseSidecarConfig(
+    base(
+      '127.0.0.1:7443',
+      `${listener}, handshakeTimeout: 3s, maxPendingHandshakes: 100, maxPendingHandshakesPerSource: 5 }\n`,
+    ),
+    '/etc/sigil/s.yaml',
+  ).inbound;
+  t.match(set, { handshakeTimeoutMs: 3000, maxPendingHandshakes: 100, maxPendingHandshakesPerSource: 5 });
+  t.throws(
+    () => parseSidecarConfig(base('127.0.0.1:7443', `${listener}, maxPendingHandshakesPerSource: 0 }\n`), '/s.yaml'),
+    { code: ErrorCode.CONFIG_INVALID, message: /maxPendingHandshakesPerSource/ },
+  );
+});

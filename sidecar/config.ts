@@ -43,7 +43,19 @@ export const sidecarFileSchema = z.strictObject({
   /** The longest pause between attempts to reach the control plane while no SVID is served. */
   retry: z.strictObject({ maxBackoff: durationMs.default(30_000) }).default({ maxBackoff: 30_000 }),
   keyType: z.enum(KEY_TYPES).default('ec-p256'),
-  inbound: z.array(z.strictObject({ listen: hostPort, forward: hostPort, ...limits })).default([]),
+  inbound: z
+    .array(
+      z.strictObject({
+        listen: hostPort,
+        forward: hostPort,
+        ...limits,
+        // Slowloris guards (sidecar/proxy/handshake-gate.ts): deadline from accept, caps on unfinished handshakes.
+        handshakeTimeout: durationMs.default(10_000),
+        maxPendingHandshakes: z.number().int().min(1).max(1_000_000).default(1024),
+        maxPendingHandshakesPerSource: z.number().int().min(1).max(1_000_000).default(64),
+      }),
+    )
+    .default([]),
   outbound: z
     .array(
       z.strictObject({
@@ -111,7 +123,13 @@ export interface SidecarConfig {
   readonly stateDir?: string;
   readonly retryMaxBackoffMs: number;
   readonly keyType: KeyType;
-  readonly inbound: readonly ({ readonly listen: HostPort; readonly forward: HostPort } & ListenerLimits)[];
+  readonly inbound: readonly ({
+    readonly listen: HostPort;
+    readonly forward: HostPort;
+    readonly handshakeTimeoutMs: number;
+    readonly maxPendingHandshakes: number;
+    readonly maxPendingHandshakesPerSource: number;
+  } & ListenerLimits)[];
   readonly outbound: readonly ({
     readonly listen: HostPort;
     readonly upstream: HostPort;
@@ -194,7 +212,14 @@ export function parseSidecarConfig(
     ...(file.stateDir ? { stateDir: resolve(dir, file.stateDir) } : {}),
     retryMaxBackoffMs: file.retry.maxBackoff,
     keyType: file.keyType,
-    inbound: file.inbound.map((i) => ({ listen: i.listen, forward: i.forward, ...limitsOf(i) })),
+    inbound: file.inbound.map((i) => ({
+      listen: i.listen,
+      forward: i.forward,
+      handshakeTimeoutMs: i.handshakeTimeout,
+      maxPendingHandshakes: i.maxPendingHandshakes,
+      maxPendingHandshakesPerSource: i.maxPendingHandshakesPerSource,
+      ...limitsOf(i),
+    })),
     outbound: file.outbound.map((o) => ({
       listen: o.listen,
       upstream: o.upstream,

@@ -85,3 +85,21 @@ t.test('explain: a revoked caller is DENY with that reason, whatever the policy 
   t.equal((await sigil('unrevoke', '--spiffe-id', WEB)).code, 0);
   t.equal((await sigil('policy', 'explain', '--from', WEB, '--to', API, '--port', '8443')).code, 0, 'ALLOW again');
 });
+
+t.test('a single oversized policy is refused before it is stored, with what to do (issue 21)', async (t) => {
+  const huge = join(cp.dataDir, 'huge.yaml');
+  const rules = Array.from({ length: 6000 }, (_, i) => `    - from: spiffe://${TD}/ns/batch/sa/worker-${i}\n`).join('');
+  await writeFile(
+    huge,
+    `apiVersion: sigil.dev/v1\nkind: AllowPolicy\nmetadata: { name: huge }\nspec:\n  destination: ${API}\n  allow:\n${rules}`,
+  );
+  const r = await sigil('policy', 'apply', '-f', huge);
+  t.equal(r.code, 1, r.stderr);
+  t.match(r.stdout, /^refused: nothing applied/);
+  t.match(
+    r.stderr,
+    /policy "huge" is \d+ KB, over the 256 KB one policy may take .*split its rules over several policies/,
+  );
+  const got = await sigil('policy', 'get', 'huge');
+  t.not(got.code, 0, 'nothing was stored under that name');
+});

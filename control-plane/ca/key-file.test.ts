@@ -100,3 +100,18 @@ t.test('a damaged encrypted key or a directory is named as such, not as a wrong 
     message: /is a directory/,
   });
 });
+
+// Issue 21 item 13. Tests run as root here, where no mode makes a file unreadable: the refusal is injected at the
+// file-system boundary instead.
+t.test('an unreadable key file is named as such, with the fix, not "unexpected failure: EACCES"', async (t) => {
+  const denied = Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
+  const actual = await import('node:fs/promises');
+  const { readPrivateKeyFile: read } = await t.mockImport<typeof import('./key-file.ts')>('./key-file.ts', {
+    'node:fs/promises': { ...actual, readFile: async () => Promise.reject(denied) },
+  });
+  await t.rejects(read('/data/intermediate.key', { passphrase: PASSPHRASE }), {
+    code: ErrorCode.CA_INVALID,
+    message:
+      /key file \/data\/intermediate\.key cannot be read by this user \(uid \d+\): make it owned by the user that runs Sigil, mode 0600/,
+  });
+});

@@ -123,6 +123,7 @@ export class PolicyService {
       else updated.push(p.name);
       byName.set(p.name, p);
     }
+    parsed.findings.push(...oversizedPolicies(parsed.policies));
     const refused = parsed.findings.some((f) => f.severity === 'error') || parsed.policies.length === 0;
     const base = { created, updated, deleted: [] as string[], unchanged, findings: parsed.findings };
     if (parsed.policies.length === 0 && !parsed.findings.some((f) => f.severity === 'error')) {
@@ -205,4 +206,27 @@ export class PolicyService {
     if (!this.#current) throw new SigilError(ErrorCode.UNAVAILABLE, 'policies are not loaded yet');
     return this.#current;
   }
+}
+
+/**
+ * The most one policy may take, measured as JSON (larger than its protobuf form). Sidecars fetch policies in pages of
+ * about 768 KB (control-plane/api/trust-pages.ts) and one policy cannot be split across pages, so a larger one would
+ * make a page that gRPC refuses and stall every sidecar's refresh: refuse it before it is stored (issue 21).
+ */
+export const MAX_POLICY_BYTES = 256 * 1024;
+
+function oversizedPolicies(policies: readonly { readonly name: string }[]): PolicyFinding[] {
+  return policies.flatMap((policy) => {
+    const bytes = Buffer.byteLength(JSON.stringify(policy));
+    if (bytes <= MAX_POLICY_BYTES) return [];
+    return [
+      {
+        severity: 'error' as const,
+        document: 0,
+        path: 'spec.allow',
+        line: null,
+        message: `policy ${JSON.stringify(policy.name)} is ${Math.ceil(bytes / 1024)} KB, over the ${MAX_POLICY_BYTES / 1024} KB one policy may take (it must reach every sidecar in one piece): split its rules over several policies for the same destination, or use patterns (* and **) instead of long lists`,
+      },
+    ];
+  });
 }

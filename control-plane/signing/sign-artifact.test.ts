@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import t from 'tap';
 import { generateKeyPairSync } from 'node:crypto';
 import { chmod, writeFile } from 'node:fs/promises';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ErrorCode } from '../../common/errors.ts';
 import { generateKeyPair } from '../../common/key-pair.ts';
@@ -97,6 +98,15 @@ t.test('key files: 0600 or encrypted, and the right passphrase', async (t) => {
     message: /does not decrypt/,
   });
   t.equal((await loadSigningKeyFile(sealed, { passphrase: 'right' })).keyType, 'ec-p256', 'the passphrase opens it');
+  // Issue 21 item 13: a garbled encrypted key is damaged, not a wrong passphrase.
+  const garbled = join(kit.dir, 'garbled.key');
+  const pem = readFileSync(sealed, 'utf8').split('\n');
+  pem[3] = (pem[3] ?? '').replace(/[A-Za-z]/g, (c) => (c === 'A' ? 'B' : 'A'));
+  writeFileSync(garbled, pem.join('\n'), { mode: 0o600 });
+  await t.rejects(loadSigningKeyFile(garbled, { passphrase: 'right' }), {
+    code: ErrorCode.SIGNING_KEY,
+    message: /is damaged: .*restore it from a backup/,
+  });
   const key = await loadSigningKeyFile(sealed, { passphrase: 'right' });
   t.notMatch(JSON.stringify(key), /PRIVATE|BEGIN/, 'a loaded key prints no key material');
   await t.rejects(loadSigningKeyFile(join(kit.dir, 'missing.key')), { code: ErrorCode.SIGNING_KEY, message: /ENOENT/ });

@@ -102,11 +102,15 @@ export async function loadSigningKeyFile(path: string, options: KeyFileOptions =
   try {
     key = createPrivateKey(encrypted ? { key: pem, format: 'pem', passphrase: options.passphrase } : pem);
   } catch (err) {
+    // Only a failed decryption can be the passphrase; an encrypted file that does not even decode is damaged.
+    const badDecrypt = (err as NodeJS.ErrnoException).code === 'ERR_OSSL_BAD_DECRYPT';
     throw new SigilError(
       ErrorCode.SIGNING_KEY,
-      encrypted
+      encrypted && badDecrypt
         ? `the passphrase does not decrypt signing key ${path}: ${PASSPHRASE_HINT}`
-        : `${path} does not hold a PEM private key: pass the key written by sigil signing cert --key-out`,
+        : encrypted
+          ? `signing key ${path} is damaged: it is not a readable encrypted PKCS#8 key whatever the passphrase; restore it from a backup`
+          : `${path} does not hold a PEM private key: pass the key written by sigil signing cert --key-out`,
       { cause: err },
     );
   }

@@ -31,3 +31,23 @@ t.test('a directory where the store file should be is named as such', async (t) 
     message: /is a directory: store.sqlite must name a file/,
   });
 });
+
+// Tests run as root here, where no mode makes a file unreadable: the refusal is injected at the file-system boundary.
+t.test('a store file this user cannot open is named as such, not "unexpected failure: EACCES"', async (t) => {
+  const denied = Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' });
+  const actual = await import('node:fs');
+  const { openSqlite } = await t.mockImport<typeof import('./sqlite-open.ts')>('./sqlite-open.ts', {
+    'node:fs': {
+      ...actual,
+      existsSync: () => true,
+      openSync: () => {
+        throw denied;
+      },
+    },
+  });
+  const { systemClock } = await import('../../common/clock.ts');
+  t.throws(() => openSqlite({ path: '/data/sigil.db', clock: systemClock, busyTimeoutMs: 0 }), {
+    code: ErrorCode.CONFIG_INVALID,
+    message: /the store \/data\/sigil\.db cannot be opened by this user \(uid \d+\): fix its owner or mode/,
+  });
+});

@@ -1,5 +1,6 @@
 import { signX509PopChallenge } from '../../common/x509pop-proof.ts';
 import type { X509PopDevice } from './x509pop-device.ts';
+import { clockSkewError, probeNotBefore } from './clock-skew-probe.ts';
 import { credentials, type ChannelCredentials } from '@grpc/grpc-js';
 import { AddressFailover, parseAddressList } from '../../common/address-failover.ts';
 import { type Clock, systemClock } from '../../common/clock.ts';
@@ -206,6 +207,14 @@ export class GrpcIdentityApi implements IdentityApi, WorkloadIdentityApi {
       : credentials.createSsl(bundle, null, null, verify);
   }
 
+  /** A CLOCK_SKEW failure gets the skew measured from the certificate the control plane presents. */
+  async #measureSkew(err: unknown, context: string, address: string): Promise<unknown> {
+    if ((err as SigilError).code !== ErrorCode.CLOCK_SKEW) return err;
+    const notBefore = await probeNotBefore(address, this.#options.timeoutMs ?? 10_000);
+    const now = (this.#options.clock ?? systemClock).now();
+    return notBefore !== undefined && notBefore > now ? clockSkewError(context, address, notBefore, now) : err;
+  }
+
   async #call<Res>(
     creds: ChannelCredentials,
     context: string,
@@ -217,6 +226,8 @@ export class GrpcIdentityApi implements IdentityApi, WorkloadIdentityApi {
         return await callUnary<Res>(context, (cb) =>
           invoke(client, Date.now() + (this.#options.timeoutMs ?? 10_000), cb),
         );
+      } catch (err) {
+        throw await this.#measureSkew(err, context, address);
       } finally {
         client.close();
       }

@@ -1,9 +1,10 @@
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { createServer, type Server, type TLSSocket } from 'node:tls';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
 import { describe, type Credentials } from '../identity/credential-source.ts';
 import { classifyTlsError } from './classify-tls-error.ts';
 import { ConnectionTracker, stopServer, type StopOptions, type StopResult } from './connection-tracker.ts';
+import { HANDSHAKE_DEFAULTS, HandshakeGate, type HandshakeLimits, type PendingSlot } from './handshake-gate.ts';
 import { PeerIdentityCache, type PeerCertificate } from './peer-identity-cache.ts';
 import type { AuthorizationResult, ConnectionInfo, PeerInfo } from './peer-info.ts';
 import { openProxiedConnection } from './proxied-connection.ts';
@@ -22,15 +23,13 @@ import { connectUpstream } from './upstream-socket.ts';
 import { resolveTlsSettings, type TlsSettings, type TlsVersion } from './tls-settings.ts';
 import { ServerResumption } from './server-resumption.ts';
 
-export interface InboundListenerOptions extends ConnectionLimits {
+export interface InboundListenerOptions extends ConnectionLimits, HandshakeLimits {
   /** Where to accept mTLS connections; port 0 picks a free port (see `address()`). */
   readonly listen: HostPort;
   /** The local application the verified traffic goes to. */
   readonly forward: HostPort;
   /** Default TLS 1.3; 'TLSv1.2' adds forward-secret AEAD suites only. */
   readonly minTlsVersion?: TlsVersion;
-  /** Handshakes slower than this are dropped (slowloris). Default 10 s. */
-  readonly handshakeTimeoutMs?: number;
   /** Issue TLS 1.3 session tickets so callers can resume. Default true. */
   readonly resumption?: boolean;
   /** Ticket keys are replaced this often (and at once on a new trust bundle); also the ticket lifetime. Default 1 h. */
@@ -59,6 +58,9 @@ export class InboundListener {
   readonly #tracker = new ConnectionTracker();
   readonly #identities: PeerIdentityCache;
   readonly #refusals: RefusalRecorder;
+  readonly #gate: HandshakeGate;
+  /** Slots of handshakes in progress, by `address|port` (the TLS socket and the accepted socket share it). */
+  readonly #pendingSlots = new Map<string, PendingSlot>();
   #server: Server | undefined;
   #appliedVersion = 0;
   #unsubscribe: (() => void) | undefined;
@@ -67,6 +69,7 @@ export class InboundListener {
     checkHostPort('listen', options.listen, true);
     checkHostPort('forward', options.forward, false);
     checkLimits(options);
+    this.#gate = new HandshakeGate(options);
     this.#options = options;
     this.#tls = resolveTlsSettings({ minVersion: options.minTlsVersion ?? 'TLSv1.3' });
     this.#deps = resolveDeps(deps, 'sidecar.proxy.inbound');
@@ -101,8 +104,11 @@ export class InboundListener {
       ...this.#resumption.settings,
       requestCert: true,
       rejectUnauthorized: true,
-      allowHalfOpen: true,
-      handshakeTimeout: this.#options.handshakeTimeoutMs ?? 10_000,
+      // Half-close is switched on once the handshake is done (#onSecure): a client that sends FIN mid-handshake
+      // can never finish it, and would otherwise hold its slot until the handshake timeout (slowloris).
+      allowHalfOpen: false,
+      // Counted from the accept, however slowly a client trickles its handshake (test: slowloris).
+      handshakeTimeout: this.#options.handshakeTimeoutMs ?? HANDSHAKE_DEFAULTS.handshakeTimeoutMs,
     });
     if (this.#options.maxConnections !== undefined) server.maxConnections = this.#options.maxConnections;
     server.on('connection', (socket) => {
@@ -111,6 +117,7 @@ export class InboundListener {
         this.#refusals.record('no_credentials', { remoteAddress: socket.remoteAddress });
         return;
       }
+      if (!this.#admit(socket)) return;
       this.#tracker.trackSocket(socket);
     });
     server.on('drop', (data) => this.#refuse('max_connections', { remoteAddress: data?.remoteAddress }));
@@ -164,6 +171,11 @@ export class InboundListener {
     return this.#refusals.counts();
   }
 
+  /** Handshakes accepted and not finished yet, and a promise for when there are none. */
+  pendingHandshakes(): { readonly count: number; readonly none: Promise<void> } {
+    return { count: this.#gate.pending, none: this.#gate.whenNonePending() };
+  }
+
   #applyCredentials(credentials: Credentials): void {
     const server = this.#server;
     if (!server || credentials.version <= this.#appliedVersion) return;
@@ -204,7 +216,34 @@ export class InboundListener {
     socket.destroy();
   }
 
+  /** Takes a pending-handshake slot for a new connection, or closes it at once (slowloris). */
+  #admit(socket: Socket): boolean {
+    const { remoteAddress, remotePort } = socket;
+    const slot = this.#gate.admit(remoteAddress);
+    if (typeof slot === 'string') {
+      // A reset frees the port at once on both sides and leaves no TIME_WAIT here.
+      socket.resetAndDestroy();
+      this.#refusals.record(slot, { remoteAddress, pending: this.#gate.pending });
+      return false;
+    }
+    const key = `${remoteAddress}|${remotePort}`;
+    this.#pendingSlots.set(key, slot);
+    socket.once('close', () => {
+      slot.release();
+      if (this.#pendingSlots.get(key) === slot) this.#pendingSlots.delete(key);
+    });
+    return true;
+  }
+
+  #handshakeDone(socket: TLSSocket): void {
+    const key = `${socket.remoteAddress}|${socket.remotePort}`;
+    this.#pendingSlots.get(key)?.release();
+    this.#pendingSlots.delete(key);
+  }
+
   async #onSecure(socket: TLSSocket): Promise<void> {
+    this.#handshakeDone(socket);
+    socket.allowHalfOpen = true;
     socket.on('error', (err) => this.#deps.logger.debug({ err }, 'inbound socket error before piping'));
     const resumed = socket.isSessionReused();
     const peer = this.#identify(socket, resumed);

@@ -11,6 +11,9 @@ export type RefusalReason =
   | 'unexpected_peer'
   | 'not_authorized'
   | 'max_connections'
+  /** Slowloris guards: too many handshakes in progress on the listener, or from one source address. */
+  | 'pending_handshakes'
+  | 'pending_handshakes_per_source'
   | 'app_unreachable'
   | 'upstream_unreachable'
   /** Outbound: the destination reset the connection or sent a TLS alert before sending a byte (its deny). */
