@@ -74,7 +74,7 @@ function optionsFromArgs(args: readonly string[]): FootprintOptions {
     cliRuns: positive('--cli-runs', Number(values['cli-runs'])),
     settleMs: Number(values.settle) * 1000,
     outDir: values['out-dir'],
-    soakMs: parseDuration(values.soak),
+    soakMs: values.soak === '0' ? 0 : parseDuration(values.soak),
     soakOnly: values.only === 'soak',
   };
 }
@@ -191,8 +191,8 @@ async function baseline(
   }
 }
 
-/** The V8 flag the sidecars of docker-compose.yml run with (a 1 MiB young generation), measured beside the default. */
-const SMALL_YOUNG_GENERATION = '--max-semi-space-size=1';
+/** `sigil sidecar run` and `control-plane run` relaunch with V8 flags (cli/node-flags.ts); this turns that off. */
+const WITHOUT_NODE_FLAGS = { SIGIL_SIDECAR_NODE_FLAGS: '', SIGIL_CONTROL_PLANE_NODE_FLAGS: '' };
 
 interface SidecarSetup {
   readonly dir: string;
@@ -205,7 +205,12 @@ interface SidecarSetup {
 }
 
 /** A sidecar from the build with one inbound listener (and the admin endpoint), started with its own join token. */
-async function startSidecar(setup: SidecarSetup, name: string, nodeFlags: readonly string[]): Promise<SigilProcess> {
+async function startSidecar(
+  setup: SidecarSetup,
+  name: string,
+  nodeFlags: readonly string[],
+  env: Record<string, string> = {},
+): Promise<SigilProcess> {
   const { dir, data } = setup;
   const token = JSON.parse(sigilSync(['token', 'create', '--data-dir', data, '--spiffe-id', APP_ID, '--json'], dir));
   writeFileSync(join(dir, `${name}.token`), (token as { token: string }).token, { mode: 0o600 });
@@ -224,7 +229,7 @@ async function startSidecar(setup: SidecarSetup, name: string, nodeFlags: readon
   return startSigilProcess(CLI, ['sidecar', 'run', '--config', join(dir, `${name}.yaml`)], {
     readyMessage: 'sidecar started',
     cwd: dir,
-    env: ENV,
+    env: { ...ENV, ...env },
     probeFile: join(dir, `${name}.heap.json`),
     children: setup.children,
     nodeFlags,
@@ -242,10 +247,10 @@ const inboundPort = (sidecar: SigilProcess) =>
 async function measureSidecar(
   setup: SidecarSetup,
   name: string,
-  nodeFlags: readonly string[],
+  env: Record<string, string>,
 ): Promise<FootprintResult['sidecar']> {
   const { options } = setup;
-  const sidecar = await startSidecar(setup, name, nodeFlags);
+  const sidecar = await startSidecar(setup, name, [], env);
   try {
     await sleep(options.settleMs);
     const idle = await sampleNode(sidecar.pid, sidecar.probeFile);
@@ -309,14 +314,25 @@ export async function runFootprint(options: FootprintOptions): Promise<Footprint
     const bare = options.soakOnly ? undefined : await bareNode(dir, children, options.settleMs);
     sigilSync(['ca', 'init', '--trust-domain', TD, '--data-dir', data], dir);
     writeFileSync(join(dir, 'cp.yaml'), 'dataDir: ./data\nlisten: { grpc: 127.0.0.1:0, http: 127.0.0.1:0 }\n');
+    const startCp = (name: string, env: Record<string, string>) =>
+      startSigilProcess(CLI, ['control-plane', 'run', '--config', join(dir, 'cp.yaml')], {
+        readyMessage: 'control plane started',
+        cwd: dir,
+        env: { ...ENV, ...env },
+        probeFile: join(dir, `${name}.heap.json`),
+        children,
+      });
+    // First the control plane as it would run without the launcher's V8 flags, idle, then the one the sidecars use.
+    let cpWithoutFlags: FootprintResult['controlPlane'] | undefined;
+    if (!options.soakOnly) {
+      log('footprint: control plane without V8 flags');
+      const plain = await startCp('cp-without-flags', WITHOUT_NODE_FLAGS);
+      await sleep(options.settleMs);
+      cpWithoutFlags = { readyMs: plain.readyMs, idle: await sampleNode(plain.pid, plain.probeFile) };
+      await plain.stop();
+    }
     log('footprint: control plane');
-    const cp = await startSigilProcess(CLI, ['control-plane', 'run', '--config', join(dir, 'cp.yaml')], {
-      readyMessage: 'control plane started',
-      cwd: dir,
-      env: ENV,
-      probeFile: join(dir, 'cp.heap.json'),
-      children,
-    });
+    const cp = await startCp('cp', {});
     stops.push(cp.stop);
     await sleep(options.settleMs);
     const cpIdle = await sampleNode(cp.pid, cp.probeFile);
@@ -339,9 +355,9 @@ export async function runFootprint(options: FootprintOptions): Promise<Footprint
       node: process.version,
       ...soakResult,
     };
-    if (bare === undefined) return { footprint: undefined, soak };
-    const sidecar = await measureSidecar(sidecarSetup, 'default', []);
-    const sidecarSmallYoung = await measureSidecar(sidecarSetup, 'small-young', [SMALL_YOUNG_GENERATION]);
+    if (bare === undefined || cpWithoutFlags === undefined) return { footprint: undefined, soak };
+    const sidecar = await measureSidecar(sidecarSetup, 'default', {});
+    const sidecarWithoutFlags = await measureSidecar(sidecarSetup, 'without-flags', WITHOUT_NODE_FLAGS);
 
     const baselines: FootprintResult['baselines'] = {};
     for (const name of ['nginx', 'haproxy'] as const) {
@@ -382,8 +398,9 @@ export async function runFootprint(options: FootprintOptions): Promise<Footprint
       connections: options.connections,
       bareNode: bare,
       controlPlane: { readyMs: cp.readyMs, idle: cpIdle },
+      controlPlaneWithoutNodeFlags: cpWithoutFlags,
       sidecar,
-      sidecarSmallYoungGeneration: { nodeFlags: [SMALL_YOUNG_GENERATION], ...sidecarSmallYoung },
+      sidecarWithoutNodeFlags: sidecarWithoutFlags,
       baselines,
       cli,
     };
