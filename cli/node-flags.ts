@@ -38,9 +38,10 @@ export function missingNodeFlags(
   return wanted.filter((flag) => !given.has(flagName(flag)));
 }
 
-/** Replaces this process with the same command plus `flags` (same pid, stdio and environment), where Node can. */
+/** Replaces this process with the same command plus `flags` (same pid, stdio and environment) where Node can. */
 export function relaunchWithNodeFlags(flags: readonly string[]): void {
-  if (flags.length === 0 || typeof process.execve !== 'function') return;
+  // A parent's IPC channel (fork) would not survive the exec: such a process keeps the flags it was started with.
+  if (flags.length === 0 || typeof process.execve !== 'function' || process.channel) return;
   process.execve(
     process.execPath,
     [process.execPath, ...flags, ...process.execArgv, ...process.argv.slice(1)],
