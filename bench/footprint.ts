@@ -3,7 +3,10 @@
 // N idle mTLS connections (each with its upstream leg to the app), nginx and HAProxy holding the same connections,
 // start-up to ready, and CLI wall times against `node -e 0`. Writes bench/results/footprint.{json,md} and the table
 // in docs/benchmarks.md.
-// Run: `npm run bench -- footprint [--connections 1000] [--cli-runs 5] [--settle 2] [--out-dir bench/results]`.
+// Then a soak: new connections with round trips through a sidecar for `--soak` (default 1m; `--soak 10m` for the
+// published figure), sampling RSS and post-GC heap, to show no growth; `--only soak` runs just that part.
+// Run: `npm run bench -- footprint [--connections 1000] [--cli-runs 5] [--settle 2] [--soak 1m] [--only soak]
+//       [--out-dir bench/results]`.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -27,7 +30,9 @@ import { ensureSystemPackages } from './lib/system-packages.ts';
 import { footprintTable, type CliTiming, type FootprintResult } from './footprint/footprint-report.ts';
 import { openIdleConnections, type ClientCredentials } from './footprint/idle-connections.ts';
 import { HEAP_PROBE, rssOfAll, sampleNode, type MemorySample } from './footprint/process-memory.ts';
-import { startSigilProcess } from './footprint/sigil-process.ts';
+import { startSigilProcess, type SigilProcess } from './footprint/sigil-process.ts';
+import { runSoak, soakTable, type SoakResult } from './footprint/soak.ts';
+import { parseDuration } from '../common/duration.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const DIST = join(ROOT, 'dist');
@@ -38,12 +43,16 @@ const ADMIN_ID = `spiffe://${TD}/sigil/admin/default`;
 const ENV = { SIGIL_CA_PASSPHRASE: 'footprint bench passphrase, temporary CA' };
 const DOCS_START = '<!-- footprint:start -->';
 const DOCS_END = '<!-- footprint:end -->';
+const SOAK_DOCS = ['<!-- footprint-soak:start -->', '<!-- footprint-soak:end -->'] as const;
 
 interface FootprintOptions {
   readonly connections: number;
   readonly cliRuns: number;
   readonly settleMs: number;
   readonly outDir: string;
+  readonly soakMs: number;
+  /** Only the soak (control plane, one sidecar, the load), without the idle figures, baselines and CLI times. */
+  readonly soakOnly: boolean;
 }
 
 function optionsFromArgs(args: readonly string[]): FootprintOptions {
@@ -54,13 +63,19 @@ function optionsFromArgs(args: readonly string[]): FootprintOptions {
       'cli-runs': { type: 'string', default: '5' },
       settle: { type: 'string', default: '2' },
       'out-dir': { type: 'string', default: join(ROOT, 'bench', 'results') },
+      soak: { type: 'string', default: '1m' },
+      only: { type: 'string' },
     },
   });
+  if (values.only !== undefined && values.only !== 'soak')
+    throw new Error(`--only ${values.only}: the one part that runs alone is "soak"`);
   return {
     connections: positive('--connections', Number(values.connections)),
     cliRuns: positive('--cli-runs', Number(values['cli-runs'])),
     settleMs: Number(values.settle) * 1000,
     outDir: values['out-dir'],
+    soakMs: values.soak === '0' ? 0 : parseDuration(values.soak),
+    soakOnly: values.only === 'soak',
   };
 }
 
@@ -176,24 +191,27 @@ async function baseline(
   }
 }
 
-/** The V8 flag the sidecars of docker-compose.yml run with (a 1 MiB young generation), measured beside the default. */
-const SMALL_YOUNG_GENERATION = '--max-semi-space-size=1';
+/** `sigil sidecar run` and `control-plane run` relaunch with V8 flags (cli/node-flags.ts); this turns that off. */
+const WITHOUT_NODE_FLAGS = { SIGIL_SIDECAR_NODE_FLAGS: '', SIGIL_CONTROL_PLANE_NODE_FLAGS: '' };
 
-/** A sidecar from the build with one inbound listener: start-up, idle, then holding N idle mTLS connections. */
-async function measureSidecar(
-  setup: {
-    dir: string;
-    data: string;
-    grpc: string;
-    appPort: number;
-    creds: ClientCredentials;
-    children: ChildProcesses;
-    options: FootprintOptions;
-  },
+interface SidecarSetup {
+  readonly dir: string;
+  readonly data: string;
+  readonly grpc: string;
+  readonly appPort: number;
+  readonly creds: ClientCredentials;
+  readonly children: ChildProcesses;
+  readonly options: FootprintOptions;
+}
+
+/** A sidecar from the build with one inbound listener (and the admin endpoint), started with its own join token. */
+async function startSidecar(
+  setup: SidecarSetup,
   name: string,
   nodeFlags: readonly string[],
-): Promise<FootprintResult['sidecar']> {
-  const { dir, data, options } = setup;
+  env: Record<string, string> = {},
+): Promise<SigilProcess> {
+  const { dir, data } = setup;
   const token = JSON.parse(sigilSync(['token', 'create', '--data-dir', data, '--spiffe-id', APP_ID, '--json'], dir));
   writeFileSync(join(dir, `${name}.token`), (token as { token: string }).token, { mode: 0o600 });
   writeFileSync(
@@ -208,24 +226,61 @@ async function measureSidecar(
     ].join('\n'),
   );
   log(`footprint: sidecar (${name})`);
-  const sidecar = await startSigilProcess(CLI, ['sidecar', 'run', '--config', join(dir, `${name}.yaml`)], {
+  return startSigilProcess(CLI, ['sidecar', 'run', '--config', join(dir, `${name}.yaml`)], {
     readyMessage: 'sidecar started',
     cwd: dir,
-    env: ENV,
+    env: { ...ENV, ...env },
     probeFile: join(dir, `${name}.heap.json`),
     children: setup.children,
     nodeFlags,
   });
+}
+
+const inboundPort = (sidecar: SigilProcess) =>
+  Number(
+    String((sidecar.started['inbound'] as string[])[0])
+      .split(':')
+      .pop(),
+  );
+
+/** Start-up, idle, then holding N idle mTLS connections. */
+async function measureSidecar(
+  setup: SidecarSetup,
+  name: string,
+  env: Record<string, string>,
+): Promise<FootprintResult['sidecar']> {
+  const { options } = setup;
+  const sidecar = await startSidecar(setup, name, [], env);
   try {
     await sleep(options.settleMs);
     const idle = await sampleNode(sidecar.pid, sidecar.probeFile);
-    const inbound = String((sidecar.started['inbound'] as string[])[0]);
     log(`footprint: ${options.connections} connections to the sidecar (${name})`);
-    const held = await openIdleConnections(Number(inbound.split(':').pop()), options.connections, setup.creds);
+    const held = await openIdleConnections(inboundPort(sidecar), options.connections, setup.creds);
     await sleep(options.settleMs);
     const withConnections = await sampleNode(sidecar.pid, sidecar.probeFile);
     await held.close();
     return { readyMs: sidecar.readyMs, idle, withConnections };
+  } finally {
+    await sidecar.stop();
+  }
+}
+
+/** Load through a sidecar for `soakMs` (with --expose-gc, so that the heap probe samples live heap). */
+async function soakSidecar(setup: SidecarSetup): Promise<SoakResult> {
+  const sidecar = await startSidecar(setup, 'soak', ['--expose-gc']);
+  try {
+    const { soakMs } = setup.options;
+    log(`footprint: soak for ${Math.round(soakMs / 1000)} s`);
+    return await runSoak({
+      port: inboundPort(sidecar),
+      creds: setup.creds,
+      pid: sidecar.pid,
+      probeFile: sidecar.probeFile,
+      durationMs: soakMs,
+      sampleEveryMs: Math.min(10_000, Math.max(1_000, soakMs / 30)),
+      workers: 8,
+      requestsPerConnection: 20,
+    });
   } finally {
     await sidecar.stop();
   }
@@ -238,27 +293,46 @@ function ensureBuild(): void {
   build({ root: ROOT });
 }
 
-export async function runFootprint(options: FootprintOptions): Promise<FootprintResult> {
+/** What one run measured: the idle/connections/CLI figures (unless `--only soak`) and the soak. */
+export interface FootprintRun {
+  readonly footprint: FootprintResult | undefined;
+  readonly soak: (SoakResult & { readonly date: string; readonly commit: string; readonly node: string }) | undefined;
+}
+
+export async function runFootprint(options: FootprintOptions): Promise<FootprintRun> {
   ensureBuild();
-  const commands = ensureSystemPackages([NGINX_REQUIREMENT, HAPROXY_REQUIREMENT], log);
+  const commands = options.soakOnly
+    ? new Map<string, string>()
+    : ensureSystemPackages([NGINX_REQUIREMENT, HAPROXY_REQUIREMENT], log);
   const dir = mkdtempSync(join(tmpdir(), 'sigil-footprint-'));
   const children = new ChildProcesses();
   const app = await echoApp();
   const stops: (() => Promise<void>)[] = [];
   try {
     const data = join(dir, 'data');
-    log('footprint: bare Node reference');
-    const bare = await bareNode(dir, children, options.settleMs);
+    if (!options.soakOnly) log('footprint: bare Node reference');
+    const bare = options.soakOnly ? undefined : await bareNode(dir, children, options.settleMs);
     sigilSync(['ca', 'init', '--trust-domain', TD, '--data-dir', data], dir);
     writeFileSync(join(dir, 'cp.yaml'), 'dataDir: ./data\nlisten: { grpc: 127.0.0.1:0, http: 127.0.0.1:0 }\n');
+    const startCp = (name: string, env: Record<string, string>) =>
+      startSigilProcess(CLI, ['control-plane', 'run', '--config', join(dir, 'cp.yaml')], {
+        readyMessage: 'control plane started',
+        cwd: dir,
+        env: { ...ENV, ...env },
+        probeFile: join(dir, `${name}.heap.json`),
+        children,
+      });
+    // First the control plane as it would run without the launcher's V8 flags, idle, then the one the sidecars use.
+    let cpWithoutFlags: FootprintResult['controlPlane'] | undefined;
+    if (!options.soakOnly) {
+      log('footprint: control plane without V8 flags');
+      const plain = await startCp('cp-without-flags', WITHOUT_NODE_FLAGS);
+      await sleep(options.settleMs);
+      cpWithoutFlags = { readyMs: plain.readyMs, idle: await sampleNode(plain.pid, plain.probeFile) };
+      await plain.stop();
+    }
     log('footprint: control plane');
-    const cp = await startSigilProcess(CLI, ['control-plane', 'run', '--config', join(dir, 'cp.yaml')], {
-      readyMessage: 'control plane started',
-      cwd: dir,
-      env: ENV,
-      probeFile: join(dir, 'cp.heap.json'),
-      children,
-    });
+    const cp = await startCp('cp', {});
     stops.push(cp.stop);
     await sleep(options.settleMs);
     const cpIdle = await sampleNode(cp.pid, cp.probeFile);
@@ -274,8 +348,16 @@ export async function runFootprint(options: FootprintOptions): Promise<Footprint
       ca: readFileSync(join(data, 'bundle.pem')),
     };
     const sidecarSetup = { dir, data, grpc: String(cp.started['grpc']), appPort: app.port, creds, children, options };
-    const sidecar = await measureSidecar(sidecarSetup, 'default', []);
-    const sidecarSmallYoung = await measureSidecar(sidecarSetup, 'small-young', [SMALL_YOUNG_GENERATION]);
+    const soakResult = options.soakMs > 0 ? await soakSidecar(sidecarSetup) : undefined;
+    const soak = soakResult && {
+      date: new Date().toISOString(),
+      commit: commitOf(),
+      node: process.version,
+      ...soakResult,
+    };
+    if (bare === undefined || cpWithoutFlags === undefined) return { footprint: undefined, soak };
+    const sidecar = await measureSidecar(sidecarSetup, 'default', {});
+    const sidecarWithoutFlags = await measureSidecar(sidecarSetup, 'without-flags', WITHOUT_NODE_FLAGS);
 
     const baselines: FootprintResult['baselines'] = {};
     for (const name of ['nginx', 'haproxy'] as const) {
@@ -308,7 +390,7 @@ export async function runFootprint(options: FootprintOptions): Promise<Footprint
         options.cliRuns,
       ),
     ];
-    return {
+    const footprint: FootprintResult = {
       benchmark: 'footprint',
       date: new Date().toISOString(),
       commit: commitOf(),
@@ -316,11 +398,13 @@ export async function runFootprint(options: FootprintOptions): Promise<Footprint
       connections: options.connections,
       bareNode: bare,
       controlPlane: { readyMs: cp.readyMs, idle: cpIdle },
+      controlPlaneWithoutNodeFlags: cpWithoutFlags,
       sidecar,
-      sidecarSmallYoungGeneration: { nodeFlags: [SMALL_YOUNG_GENERATION], ...sidecarSmallYoung },
+      sidecarWithoutNodeFlags: sidecarWithoutFlags,
       baselines,
       cli,
     };
+    return { footprint, soak };
   } finally {
     for (const stop of stops.reverse()) await stop().catch(() => {});
     children.dispose();
@@ -329,14 +413,19 @@ export async function runFootprint(options: FootprintOptions): Promise<Footprint
   }
 }
 
-/** Replaces the footprint section of docs/benchmarks.md (between its markers) with this run's table. */
-function updateDocs(table: string, result: FootprintResult): void {
+/** Replaces one section of docs/benchmarks.md (between its markers) with this run's table. */
+function updateDocs(
+  markers: readonly [string, string],
+  table: string,
+  result: { date: string; commit: string; node: string },
+): void {
   const path = join(ROOT, 'docs', 'benchmarks.md');
   const text = readFileSync(path, 'utf8');
-  const start = text.indexOf(DOCS_START);
-  const end = text.indexOf(DOCS_END);
+  const [startMarker, endMarker] = markers;
+  const start = text.indexOf(startMarker);
+  const end = text.indexOf(endMarker);
   if (start === -1 || end < start) return;
-  const section = `${DOCS_START}\nRun ${result.date.slice(0, 16)} UTC, commit ${result.commit.slice(0, 7)}, Node ${result.node}:\n\n${table}\n`;
+  const section = `${startMarker}\nRun ${result.date.slice(0, 16)} UTC, commit ${result.commit.slice(0, 7)}, Node ${result.node}:\n\n${table}\n`;
   writeFileSync(path, `${text.slice(0, start)}${section}${text.slice(end)}`);
   // The project's formatter aligns Markdown tables; without it the next `npm run lint` would fail on this file.
   const biome = createRequire(import.meta.url).resolve('@biomejs/biome/bin/biome');
@@ -345,12 +434,21 @@ function updateDocs(table: string, result: FootprintResult): void {
 
 async function main(): Promise<void> {
   const options = optionsFromArgs(process.argv.slice(2));
-  const result = await runFootprint(options);
-  const table = footprintTable(result);
-  writeResultJson(join(options.outDir, 'footprint.json'), result);
-  writeFileSync(join(options.outDir, 'footprint.md'), `${table}\n`);
-  updateDocs(table, result);
-  process.stdout.write(`${table}\n`);
+  const { footprint, soak } = await runFootprint(options);
+  if (footprint) {
+    const table = footprintTable(footprint);
+    writeResultJson(join(options.outDir, 'footprint.json'), footprint);
+    writeFileSync(join(options.outDir, 'footprint.md'), `${table}\n`);
+    updateDocs([DOCS_START, DOCS_END], table, footprint);
+    process.stdout.write(`${table}\n`);
+  }
+  if (soak) {
+    const table = `Soak: ${Math.round(soak.durationMs / 1000)} s of load, ${soak.workers} clients each opening a connection, ${soak.requestsPerConnection} round trips of 1 KiB, closing, in a loop.\n\n${soakTable(soak)}`;
+    writeResultJson(join(options.outDir, 'footprint-soak.json'), soak);
+    writeFileSync(join(options.outDir, 'footprint-soak.md'), `${table}\n`);
+    updateDocs(SOAK_DOCS, table, soak);
+    process.stdout.write(`${table}\n`);
+  }
 }
 
 if (import.meta.main) runBenchMain('footprint', main);

@@ -31,7 +31,7 @@ import { encryptPlainServingKey } from './ca/serving-key-file.ts';
 import type { Store } from './store/store.ts';
 import { TrustState } from './trust-state.ts';
 import { PolicyService } from './policy/policy-service.ts';
-import { NatsEventPublisher } from './events/nats-event-publisher.ts';
+import type { NatsEventPublisher } from './events/nats-event-publisher.ts';
 import type { EventPublisher } from './events/event-publisher.ts';
 import { addTrustAnchors, publishBundle, type TrustAnchorDeps } from './trust-anchors.ts';
 import { ActiveCa } from './ca/active-ca.ts';
@@ -529,6 +529,8 @@ export class ControlPlane {
   async #startPublisher(trustDomain: string): Promise<NatsEventPublisher | undefined> {
     const nats = this.#options.config.nats;
     if (!nats) return undefined;
+    // The NATS client (about 4 MB of RSS) is loaded by control planes configured with NATS servers only.
+    const { NatsEventPublisher } = await import('./events/nats-event-publisher.ts');
     const publisher = new NatsEventPublisher(
       { ...nats, trustDomain },
       {

@@ -1,3 +1,5 @@
+// Entry point of `sigil sidecar run`: the sidecar process itself. Imported instead of index.ts, whose re-exports
+// (the event channel with its NATS client, among others) would load what a sidecar without them never uses.
 import { readFileSync } from 'node:fs';
 import { ErrorCode, SigilError } from '../common/errors.ts';
 import { loadSidecarConfig } from './config.ts';

@@ -69,6 +69,7 @@ const ENTRY_POINTS = new Set([
   'control-plane/signing.ts',
   'control-plane/lifecycle.ts',
   'sidecar/index.ts',
+  'sidecar/run.ts',
   'sidecar/identity-client.ts',
   'sidecar/workload-api-client.ts',
 ]);

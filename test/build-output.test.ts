@@ -179,12 +179,19 @@ t.test('the control plane and a sidecar run from the build output', async (t) =>
     t.equal(echoed, 'ping', 'the app answered through the sidecar');
   });
 
+  await t.test('the sidecar relaunched itself with the small-footprint V8 flags, keeping its pid', async (t) => {
+    const cmdline = readFileSync(`/proc/${sidecar.process.pid}/cmdline`, 'utf8').split('\0');
+    t.ok(cmdline.includes('--max-semi-space-size=1'), cmdline.join(' '));
+    t.ok(cmdline.includes(RECORDER_PATH), 'the Node options it was started with are kept');
+  });
+
   await t.test('the sidecar loaded no CA, store or other control-plane code, and no .ts source', async (t) => {
     t.equal(await sidecar.stop(), 0, 'SIGTERM drains and exits 0');
     const modules = await readRecordedModules(moduleLog);
     const build = relative(REPO_ROOT, outDir);
     const files = projectFiles(modules).filter((file) => file !== relative(REPO_ROOT, RECORDER_PATH));
-    t.ok(files.includes(join(build, 'sidecar', 'index.js')), 'the compiled sidecar');
+    t.ok(files.includes(join(build, 'sidecar', 'run.js')), 'the compiled sidecar');
+    t.notOk(packagesOf(modules).has('nats'), 'no NATS client without natsServers configured');
     t.same(
       modules
         .filter((m) => m.url.startsWith('file:') && /\/control-plane\//.test(fileURLToPath(m.url)))

@@ -68,7 +68,9 @@ t.test('an admin command loads the Admin API client, not the CA, the store or th
 t.test('sidecar run loads the sidecar and nothing of the control plane', async (t) => {
   const run = await runRecordingModules([SIGIL_CLI, 'sidecar', 'run', '--config', '/nonexistent/sidecar.yaml']);
   t.equal(run.code, 1, 'the missing config fails the command after the sidecar was loaded');
-  t.ok(projectFiles(run.modules).includes('sidecar/index.ts'));
+  t.ok(projectFiles(run.modules).includes('sidecar/run.ts'));
+  // Issue 18: what a sidecar does not use stays unloaded (the NATS client only with natsServers configured).
+  t.notOk(packagesOf(run.modules).has('nats'), 'no NATS client');
   t.same(
     offenders(run.modules, (file) => file.startsWith('control-plane/')),
     [],

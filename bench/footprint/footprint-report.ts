@@ -16,9 +16,11 @@ export interface FootprintResult {
   /** A bare Node process idling: what any Node program pays before its own code. */
   readonly bareNode: MemorySample;
   readonly controlPlane: { readonly readyMs: number; readonly idle: MemorySample };
+  /** The same control plane with SIGIL_CONTROL_PLANE_NODE_FLAGS empty: without the V8 flags it relaunches with. */
+  readonly controlPlaneWithoutNodeFlags: FootprintResult['controlPlane'];
   readonly sidecar: { readonly readyMs: number; readonly idle: MemorySample; readonly withConnections: MemorySample };
-  /** The same sidecar started with a small young generation (the V8 flag in nodeFlags). */
-  readonly sidecarSmallYoungGeneration: FootprintResult['sidecar'] & { readonly nodeFlags: readonly string[] };
+  /** The same sidecar with SIGIL_SIDECAR_NODE_FLAGS empty: without the V8 flags it relaunches with. */
+  readonly sidecarWithoutNodeFlags: FootprintResult['sidecar'];
   /** The same connections (same client, same app behind) held by the baselines, RSS of all their processes. */
   readonly baselines: Record<string, { readonly idle: MemorySample; readonly withConnections: MemorySample }>;
   readonly cli: readonly CliTiming[];
@@ -30,20 +32,23 @@ const ratio = (value: number, reference: number) => `${(value / reference).toFix
 /** The Markdown table of one run: memory in MiB with ratios to the same-run references, then CLI wall times. */
 export function footprintTable(r: FootprintResult): string {
   const nginx = r.baselines['nginx']?.withConnections.rssBytes;
+  const bare = r.bareNode.rssBytes;
+  const row = (name: string, state: string, m: MemorySample, readyMs?: number, vsNginx?: boolean) =>
+    `| ${name} | ${state} | ${mb(m.rssBytes)} | ${mb(m.heapUsedBytes)} | ${ratio(m.rssBytes, bare)} | ${vsNginx && nginx ? ratio(m.rssBytes, nginx) : ''} | ${readyMs === undefined ? '' : `${readyMs.toFixed(0)} ms`} |`;
+  const held = `${r.connections} mTLS connections`;
+  const plainCp = r.controlPlaneWithoutNodeFlags;
+  const plainSidecar = r.sidecarWithoutNodeFlags;
   const rows = [
     '| process | state | RSS MiB | heap used MiB | vs bare Node | vs nginx (same connections) | start to ready |',
     '| --- | --- | ---: | ---: | ---: | ---: | ---: |',
-    `| bare Node ${r.node} | idle | ${mb(r.bareNode.rssBytes)} | ${mb(r.bareNode.heapUsedBytes)} | 1.00x | | |`,
-    `| control plane (dist) | idle | ${mb(r.controlPlane.idle.rssBytes)} | ${mb(r.controlPlane.idle.heapUsedBytes)} | ${ratio(r.controlPlane.idle.rssBytes, r.bareNode.rssBytes)} | | ${r.controlPlane.readyMs.toFixed(0)} ms |`,
-    `| sidecar (dist) | idle | ${mb(r.sidecar.idle.rssBytes)} | ${mb(r.sidecar.idle.heapUsedBytes)} | ${ratio(r.sidecar.idle.rssBytes, r.bareNode.rssBytes)} | | ${r.sidecar.readyMs.toFixed(0)} ms |`,
-    `| sidecar (dist) | ${r.connections} mTLS connections | ${mb(r.sidecar.withConnections.rssBytes)} | ${mb(r.sidecar.withConnections.heapUsedBytes)} | ${ratio(r.sidecar.withConnections.rssBytes, r.bareNode.rssBytes)} | ${nginx ? ratio(r.sidecar.withConnections.rssBytes, nginx) : '–'} | |`,
+    row(`bare Node ${r.node}`, 'idle', r.bareNode),
+    row('control plane (dist)', 'idle', r.controlPlane.idle, r.controlPlane.readyMs),
+    row('control plane (dist, without the V8 flags)', 'idle', plainCp.idle, plainCp.readyMs),
+    row('sidecar (dist)', 'idle', r.sidecar.idle, r.sidecar.readyMs),
+    row('sidecar (dist)', held, r.sidecar.withConnections, undefined, true),
+    row('sidecar (dist, without the V8 flags)', 'idle', plainSidecar.idle, plainSidecar.readyMs),
+    row('sidecar (dist, without the V8 flags)', held, plainSidecar.withConnections, undefined, true),
   ];
-  const small = r.sidecarSmallYoungGeneration;
-  const flags = small.nodeFlags.join(' ');
-  rows.push(
-    `| sidecar (dist, \`${flags}\`) | idle | ${mb(small.idle.rssBytes)} | ${mb(small.idle.heapUsedBytes)} | ${ratio(small.idle.rssBytes, r.bareNode.rssBytes)} | | ${small.readyMs.toFixed(0)} ms |`,
-    `| sidecar (dist, \`${flags}\`) | ${r.connections} mTLS connections | ${mb(small.withConnections.rssBytes)} | ${mb(small.withConnections.heapUsedBytes)} | ${ratio(small.withConnections.rssBytes, r.bareNode.rssBytes)} | ${nginx ? ratio(small.withConnections.rssBytes, nginx) : '–'} | |`,
-  );
   for (const [name, b] of Object.entries(r.baselines)) {
     rows.push(`| ${name} | idle | ${mb(b.idle.rssBytes)} | | | | |`);
     rows.push(

@@ -1,4 +1,5 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { missingNodeFlags } from '../../cli/node-flags.ts';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildProcesses } from '../lib/child-processes.ts';
@@ -81,7 +82,8 @@ export const sigilSidecarTarget: HandshakeTarget = {
         'sidecar',
         script('sidecar-target.ts'),
         [join(dir, 'sidecar.yaml'), dir],
-        { cpus, children },
+        // With the V8 flags `sigil sidecar run` relaunches itself with (SIGIL_SIDECAR_NODE_FLAGS= measures without).
+        { cpus, children, env: { ...process.env, NODE_OPTIONS: sidecarNodeOptions() } },
       );
       return {
         address: { host: sidecar.ready.host, port: sidecar.ready.port },
@@ -92,6 +94,11 @@ export const sigilSidecarTarget: HandshakeTarget = {
     });
   },
 };
+
+function sidecarNodeOptions(): string {
+  const flags = missingNodeFlags(['sidecar', 'run'], process.execArgv, process.env);
+  return [process.env['NODE_OPTIONS'] ?? '', ...flags].join(' ').trim();
+}
 
 /** A bare node:tls server with the same SVID, TLS 1.3, client certificate required, answering like the app itself. */
 export const bareNodeTlsTarget: HandshakeTarget = {

@@ -9,7 +9,7 @@ export function registerSidecarCommands(program: Command, io: CliIo): void {
     .requiredOption('--config <file>', 'sidecar YAML configuration (see README)')
     .option('--join-token <token>', "one-time join token (default: the config's joinToken.file or $SIGIL_JOIN_TOKEN)")
     .action(async (opts: { config: string; joinToken?: string }) => {
-      const { runSidecarFromConfig } = await import('../../sidecar/index.ts');
+      const { runSidecarFromConfig } = await import('../../sidecar/run.ts');
       await runSidecarFromConfig({ configPath: opts.config, joinToken: opts.joinToken, env: io.env, cwd: io.cwd });
     });
 }

@@ -3,7 +3,6 @@ import { randomBytes } from 'node:crypto';
 import type { Clock } from '../../common/clock.ts';
 import type { EventKind } from '../../common/events/subjects.ts';
 import type { Logger } from '../../common/logger.ts';
-import { PostgresCoordination } from '../store/postgres-coordination.ts';
 import { PostgresStore } from '../store/postgres-store.ts';
 import type { Store } from '../store/store.ts';
 import { type CaReloadDeps, reloadCaFromDisk } from './ca-reload.ts';
@@ -74,8 +73,13 @@ export class Replication {
   async join(): Promise<void> {
     const { store } = this.#deps;
     const options = this.#options;
-    this.#coordination =
+    // The pg driver is loaded by control planes that use PostgreSQL only.
+    const { PostgresCoordination } =
       store instanceof PostgresStore
+        ? await import('../store/postgres-coordination.ts')
+        : { PostgresCoordination: undefined };
+    this.#coordination =
+      PostgresCoordination && store instanceof PostgresStore
         ? new PostgresCoordination(
             {
               url: store.url,

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import type { Clock } from '../../common/clock.ts';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
 import type { Logger } from '../../common/logger.ts';
-import { checkPostgresUrl } from './postgres-open.ts';
+import { checkPostgresUrl } from './postgres-url.ts';
 import { PostgresStore } from './postgres-store.ts';
 import type { SqlStore } from './sql-store.ts';
 import { SqliteStore } from './sqlite-store.ts';

@@ -5,6 +5,7 @@ import { ErrorCode, SigilError } from '../../common/errors.ts';
 import type { Logger } from '../../common/logger.ts';
 import { LATEST_SCHEMA_VERSION, type Migration, MIGRATIONS, migrationSql } from './migrations.ts';
 import { PostgresDatabase } from './postgres-database.ts';
+import { checkPostgresUrl } from './postgres-url.ts';
 import { type PgErrorContext, redactUrl, translatePgError } from './postgres-errors.ts';
 
 export interface OpenPostgresOptions {
@@ -22,6 +23,8 @@ export interface OpenPostgresOptions {
   readonly migrations?: readonly Migration[];
 }
 
+export { checkPostgresUrl };
+
 /** Lowercase identifiers only: the schema name goes into search_path and DDL unquoted. */
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 /** First key of Sigil's advisory locks: the two-key form keeps them apart from an application's one-key locks. */
@@ -34,25 +37,6 @@ const types = {
       ? (value: string) => Number(value)
       : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
 };
-
-export function checkPostgresUrl(url: string, source: string): URL {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new SigilError(
-      ErrorCode.CONFIG_INVALID,
-      `${source} is not a URL: write it as postgres://USER@HOST:PORT/DATABASE`,
-    );
-  }
-  if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
-    throw new SigilError(
-      ErrorCode.CONFIG_INVALID,
-      `${source} must start with postgres:// (got ${parsed.protocol}//): write it as postgres://USER@HOST:PORT/DATABASE`,
-    );
-  }
-  return parsed;
-}
 
 export function errorContext(url: string, schema: string): PgErrorContext {
   const parsed = new URL(url);

@@ -2,7 +2,6 @@ import { type Clock, systemClock } from '../../common/clock.ts';
 import type { Logger } from '../../common/logger.ts';
 import type { Migration } from './migrations.ts';
 import type { PostgresDatabase } from './postgres-database.ts';
-import { openPostgres } from './postgres-open.ts';
 import type { SqlDatabase } from './sql-database.ts';
 import { SqlStore } from './sql-store.ts';
 
@@ -32,7 +31,9 @@ export class PostgresStore extends SqlStore {
   }
 
   /** Wrong URL, user or password: CONFIG_INVALID; unreachable: UNAVAILABLE; not Sigil's or newer: refused unchanged. */
-  protected connect(): Promise<SqlDatabase> {
+  protected async connect(): Promise<SqlDatabase> {
+    // The pg driver is loaded by control planes that use PostgreSQL only.
+    const { openPostgres } = await import('./postgres-open.ts');
     return openPostgres({ ...this.#options, clock: this.#options.clock ?? systemClock });
   }
 
