@@ -113,6 +113,11 @@ export function identityHandlers(deps: IdentityHandlerDeps): IdentityServer {
           spiffeId: caller.spiffeId.uri,
           svidSerial: caller.serial,
           svidNotAfter: caller.notAfter ?? 0,
+          served: {
+            bundleSequence: Number(full.bundleSequence ?? 0),
+            crlNumber: Number(full.revocation?.crlNumber ?? 0),
+            policyVersion: Number(full.policies?.version ?? 0),
+          },
           ...(sidecar ? { report: sidecar } : {}),
         });
       }
