@@ -1,6 +1,6 @@
 import { readX509PopDevice } from './identity/x509pop-device.ts';
 import { randomInt, randomUUID } from 'node:crypto';
-import { sigilVersion } from '../common/sigil-version.ts';
+import { sigilVersion } from './sigil-version.ts';
 import type { sigil } from '../proto/index.ts';
 import { formatHostPort, type HostPort } from '../common/address.ts';
 import { systemClock, type Clock } from '../common/clock.ts';
