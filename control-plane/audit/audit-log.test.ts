@@ -126,3 +126,16 @@ t.test('over-long texts are cut, not refused', async (t) => {
   const recorded = await log.record({ ...entry(ADMIN), target: 'x'.repeat(5000) });
   t.ok(recorded.target.length < 1100);
 });
+
+t.test('subscribers see each entry once stored; a throwing one does not stop the others', async (t) => {
+  const { log } = await setup(t);
+  const seen: string[] = [];
+  log.subscribe(() => {
+    throw new Error('broken view');
+  });
+  const off = log.subscribe((e) => seen.push(e.action));
+  await log.record(entry(ADMIN, 'first'));
+  off();
+  await log.record(entry(ADMIN, 'second'));
+  t.same(seen, ['first']);
+});
