@@ -118,6 +118,14 @@ t.test('SidecarContacts: instance ids, old sidecars followed by serial, store er
   t.equal(last?.instanceId, 'uuid-1', 'a malformed instance id falls back to the lineage');
   t.equal(last?.sidecarVersion, undefined, 'a malformed version is not recorded');
   t.equal(last?.crlNumber, 10, 'served versions win over reported ones on a fetch');
+  const before = written.length;
+  await contacts.record({
+    ...base,
+    spiffeId: 'spiffe://example.org/sigil/admin/ops',
+    kind: 'trust-fetch',
+    svidSerial: 'x',
+  });
+  t.equal(written.length, before, "an admin's fetch is no sidecar");
   fail = true;
   await t.resolves(contacts.record({ ...base, kind: 'trust-fetch', svidSerial: 's1' }), 'never throws');
 });

@@ -50,6 +50,8 @@ export class SidecarContacts {
   }
 
   async record(facts: ContactFacts): Promise<void> {
+    // Sigil's own identities (admins, the control plane) are no sidecars; '' is a leaf we could not read.
+    if (facts.spiffeId === '' || /^spiffe:\/\/[^/]+\/sigil\//.test(facts.spiffeId)) return;
     try {
       const instanceId = await this.#instanceId(facts);
       const { report } = facts;
