@@ -21,6 +21,9 @@ import { registerStoreCommands } from './commands/store.ts';
 import { registerJwtCommands } from './commands/jwt.ts';
 import { registerTlsCommands } from './commands/tls.ts';
 import { registerAlertsCommands } from './commands/alerts.ts';
+import { registerAuditCommands } from './commands/audit.ts';
+import { registerAdminCommands } from './commands/admin.ts';
+import { registerSidecarsCommands } from './commands/sidecars.ts';
 
 // Adding a command: a module in cli/commands/ exports `registerXCommands(program, io)`, added to the list below.
 // Its top-level imports stay light (commander types, ../io.ts, ../admin-connection.ts, ../secrets.ts, small pure
@@ -61,6 +64,9 @@ export function buildProgram(io: CliIo): Command {
     registerJwtCommands,
     registerTlsCommands,
     registerAlertsCommands,
+    registerAuditCommands,
+    registerAdminCommands,
+    registerSidecarsCommands,
   ]) {
     register(program, io);
   }

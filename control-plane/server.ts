@@ -47,6 +47,12 @@ import { SigningCertificateIssuer } from './signing/signing-certificates.ts';
 import { Replication } from './ha/replication.ts';
 import { JwtKeySet } from './jwt/jwt-key-set.ts';
 import { X509PopAttestor } from './issuance/x509pop.ts';
+import { AuditLog } from './audit/audit-log.ts';
+import { AdminIdentities } from './audit/admin-identities.ts';
+import { RetentionDuty } from './audit/retention-duty.ts';
+import { audited } from './api/audited-admin.ts';
+import { FleetView } from './fleet/fleet-view.ts';
+import { SidecarContacts } from './fleet/sidecar-contacts.ts';
 
 export interface ControlPlaneOptions {
   readonly config: ControlPlaneConfig;
@@ -96,6 +102,10 @@ export class ControlPlane {
   #replication: Replication | undefined;
   readonly #inventory: InventoryService;
   #lifecycle: LifecycleDuty | undefined;
+  #retention: RetentionDuty | undefined;
+  #fleet: FleetView | undefined;
+  /** Every state-changing or refused admin call; the dashboard records its own actions here too. */
+  readonly audit: AuditLog;
 
   constructor(options: ControlPlaneOptions, deps: ControlPlaneDeps = {}) {
     this.#options = options;
@@ -105,6 +115,18 @@ export class ControlPlane {
     this.#store = deps.store ?? createStore(options.config, { clock: this.#clock, logger: this.#logger });
     this.#inventory = new InventoryService({ store: this.#store, clock: this.#clock });
     this.#tokens = new Pkcs11Tokens(options.pkcs11 ?? {});
+    this.audit = new AuditLog({
+      store: this.#store,
+      clock: this.#clock,
+      logger: this.#logger,
+      publisher: () => this.#publisher,
+    });
+  }
+
+  /** The fleet view: what each sidecar instance last reported. Available once started. */
+  get fleet(): FleetView {
+    if (!this.#fleet) throw new SigilError(ErrorCode.UNAVAILABLE, 'the control plane is not started');
+    return this.#fleet;
   }
 
   get addresses(): ControlPlaneAddresses {
@@ -344,7 +366,14 @@ export class ControlPlane {
     );
     const acme = await this.#startAcme();
     await acme.start();
-    this.#grpc.addService(AcmeService, acmeHandlers({ ...edge, acme, store: this.#store, trustDomain }));
+    this.#grpc.addService(
+      AcmeService,
+      audited(acmeHandlers({ ...edge, acme, store: this.#store, trustDomain }), {
+        audit: this.audit,
+        trustDomain,
+        logger: this.#logger,
+      }),
+    );
     replication.wire(
       {
         active: ca,
@@ -363,10 +392,28 @@ export class ControlPlane {
         rotation: () => orders.load(),
       },
     );
+    this.#fleet = new FleetView({
+      store: this.#store,
+      clock: this.#clock,
+      defaultStaleAfterMs: config.fleet.staleAfterMs,
+      current: () => {
+        const state = trust.trustState();
+        return {
+          bundleSequence: Number(state.bundleSequence ?? 0),
+          crlNumber: Number(state.revocation?.crlNumber ?? 0),
+          policyVersion: Number(state.policies?.version ?? 0),
+        };
+      },
+    });
+    this.#retention = new RetentionDuty(
+      { auditRetentionMs: config.audit.retentionMs, fleetForgetAfterMs: config.fleet.forgetAfterMs },
+      { store: this.#store, clock: this.#clock, logger: this.#logger },
+    );
     this.#grpc.addService(
       IdentityService,
       identityHandlers({
         ...edge,
+        contacts: new SidecarContacts({ store: this.#store, clock: this.#clock, logger: this.#logger }),
         issuer,
         trust,
         trustDomain,
@@ -383,29 +430,39 @@ export class ControlPlane {
           : {}),
       }),
     );
+    const admins = new AdminIdentities({
+      store: this.#store,
+      signer: { trustDomain, issueLeaf: (request) => ca.issueLeaf(request) },
+      revocation,
+      clock: this.#clock,
+    });
     this.#grpc.addService(
       AdminService,
-      adminHandlers({
-        ...edge,
-        store: this.#store,
-        tokens,
-        clock: this.#clock,
-        trustDomain,
-        revocation,
-        policies,
-        orders,
-        caRotation,
-        signing: new SigningCertificateIssuer({
-          ca,
+      audited(
+        adminHandlers({
+          ...edge,
+          auditing: { audit: this.audit, admins, fleet: this.#fleet, roots: () => ca.rootsDer() },
           store: this.#store,
+          tokens,
           clock: this.#clock,
-          logger: this.#logger,
-          onIssued: (leaf, kind) => this.metrics.issued.inc({ kind, key_type: leaf.keyType }),
+          trustDomain,
+          revocation,
+          policies,
+          orders,
+          caRotation,
+          signing: new SigningCertificateIssuer({
+            ca,
+            store: this.#store,
+            clock: this.#clock,
+            logger: this.#logger,
+            onIssued: (leaf, kind) => this.metrics.issued.inc({ kind, key_type: leaf.keyType }),
+          }),
+          inventory: this.#inventory,
+          scheduled: () => scheduler.preview(),
+          onTokenCreated: () => this.metrics.tokensCreated.inc(),
         }),
-        inventory: this.#inventory,
-        scheduled: () => scheduler.preview(),
-        onTokenCreated: () => this.metrics.tokensCreated.inc(),
-      }),
+        { audit: this.audit, trustDomain, logger: this.#logger },
+      ),
     );
     const grpcAddress = await this.#bind(config.listen.grpc, serving.serverCredentials());
 
@@ -444,10 +501,12 @@ export class ControlPlane {
         scheduler.start();
         this.#acmeLoop?.start();
         this.#lifecycle?.start();
+        this.#retention?.start();
       } else {
         scheduler.stop();
         this.#acmeLoop?.stop();
         this.#lifecycle?.stop();
+        this.#retention?.stop();
       }
     });
     this.metrics.leader.set(replication.coordination.leadership.isLeader ? 1 : 0);
@@ -455,6 +514,7 @@ export class ControlPlane {
       scheduler.start();
       this.#acmeLoop?.start();
       this.#lifecycle?.start();
+      this.#retention?.start();
     }
     this.#logger.info(
       { trust_domain: trustDomain, grpc: formatHostPort(grpcAddress), http: formatHostPort(httpAddress) },
@@ -474,6 +534,7 @@ export class ControlPlane {
     this.#scheduler?.stop();
     this.#acmeLoop?.stop();
     this.#lifecycle?.close();
+    this.#retention?.stop();
     await this.#acme?.stop();
     await this.#replication?.leave();
     this.#serving?.stop();

@@ -35,6 +35,7 @@ const CHANGE_OF_EVENT: Readonly<Record<EventKind, ChangeKind | undefined>> = {
   policy: 'policy',
   rotate: 'rotation',
   alert: undefined,
+  audit: undefined,
 };
 
 /**
