@@ -9,6 +9,7 @@ export const BENCHMARKS = {
   propagation: 'signed events, publish to applied, for many subscribers; revoke to enforced',
   'revocation-check': 'the per-handshake cost of the revocation check, 100,000 revoked serials vs none',
   'policy-decision': 'one allow-policy decision, 10,000 policies next to 10',
+  'event-flood': 'new-connection latency (p50/p99) through a sidecar, idle vs during a flood of forged events on NATS',
 } as const;
 
 export type BenchmarkName = keyof typeof BENCHMARKS;

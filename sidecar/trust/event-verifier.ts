@@ -78,7 +78,10 @@ export class EventVerifier {
     const id = this.#nextId++;
     this.#pending.set(id, { bytes: data.length, done });
     this.#queuedBytes += data.length;
-    worker.postMessage({ type: 'verify', id, subject, data, now } satisfies ToWorker);
+    // A message from NATS is a view into the whole socket read: copy out its bytes alone and hand them over, or
+    // structured cloning would copy the entire read buffer for every message.
+    const own = new Uint8Array(data);
+    worker.postMessage({ type: 'verify', id, subject, data: own, now } satisfies ToWorker, [own.buffer]);
     return true;
   }
 
