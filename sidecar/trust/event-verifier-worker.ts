@@ -1,3 +1,4 @@
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { verifyEnvelope } from '../../common/events/signed-event.ts';
 import { SignerChainCache } from '../../common/events/signer-chain-cache.ts';
@@ -11,6 +12,17 @@ import type { FromWorker, ToWorker, VerifierWorkerData } from './event-verifier-
 const config = workerData as VerifierWorkerData;
 const port = parentPort;
 if (port === null) throw new Error('event-verifier-worker.ts runs as a worker thread only');
+
+// Connections come first: on Linux a nice value is per thread (setpriority on the calling thread's id, which pid 0
+// means there), so this lowers the verifier alone and a flood's verification yields the CPU to the event loop.
+// Elsewhere it would renice the whole sidecar, so it is left alone.
+if (process.platform === 'linux') {
+  try {
+    setPriority(0, 10);
+  } catch {
+    // Not permitted (some containers): verification then competes at the sidecar's priority.
+  }
+}
 
 let roots: readonly Uint8Array[] = [];
 let jobNow = 0;
