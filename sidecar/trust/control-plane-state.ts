@@ -229,7 +229,7 @@ export class ControlPlaneState {
         onReceived: (kind, result) => {
           metrics.eventsReceived.inc({ kind, result });
           emit({ type: 'event.received', kind, result });
-          if (result === 'queue-full') this.#dropCatchUp.dropped();
+          if (result === 'queue-full' || result === 'verifier-failed') this.#dropCatchUp.dropped();
         },
         clock,
         logger,
