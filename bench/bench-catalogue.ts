@@ -12,6 +12,7 @@ export const BENCHMARKS = {
   'policy-decision': 'one allow-policy decision, 10,000 policies next to 10',
   slowloris:
     'an inbound listener under 10,000 half-open handshakes from one source: legitimate handshakes from another, memory idle/during/after, bounded vs unbounded',
+  'event-flood': 'new-connection latency (p50/p99) through a sidecar, idle vs during a flood of forged events on NATS',
 } as const;
 
 export type BenchmarkName = keyof typeof BENCHMARKS;

@@ -5,7 +5,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { connect } from 'node:tls';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { build } from '../cli/launcher/build.ts';
 import { echoServer } from './fixtures/net.ts';
 import {
@@ -109,6 +109,18 @@ t.test('the control plane and a sidecar run from the build output', async (t) =>
       [],
       'every Sigil module came from the build, none from the .ts sources',
     );
+  });
+
+  await t.test('the compiled event verifier starts its worker from the build (a .js file, not the .ts source)', async (t) => {
+    const compiled = pathToFileURL(join(outDir, 'sidecar', 'trust', 'event-verifier.js')).href;
+    const { EventVerifier } = (await import(compiled)) as typeof import('../sidecar/trust/event-verifier.ts');
+    const verifier = new EventVerifier({ trustDomain: TD });
+    t.teardown(() => verifier.close());
+    await verifier.start();
+    const verdict = await new Promise((resolve) => {
+      t.ok(verifier.submit(`sigil.${TD}.bundle`, Uint8Array.of(1, 2, 3), [], Date.now(), resolve), 'queued');
+    });
+    t.match(verdict, { ok: false, reason: 'malformed' }, 'the worker read the message (no verifier-failed)');
   });
 
   const data = join(dir, 'data');

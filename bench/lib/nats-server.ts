@@ -53,13 +53,19 @@ function untilReady(child: ChildProcess): Promise<void> {
   });
 }
 
-/** `onSpawn` sees the process at once, so a caller's deadline can kill it even while it is starting. */
+/**
+ * `onSpawn` sees the process at once, so a caller's deadline can kill it even while it is starting; `extraArgs` go
+ * to nats-server as they are (a monitoring port, say).
+ */
 export async function startBenchNatsServer(
   onSpawn: (child: ChildProcess) => void = () => undefined,
+  extraArgs: readonly string[] = [],
 ): Promise<BenchNatsServer> {
   const binary = natsServerBinary();
   const port = await freeLoopbackPort();
-  const child = spawn(binary, ['-a', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(binary, ['-a', '127.0.0.1', '-p', String(port), ...extraArgs], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   onSpawn(child);
   await untilReady(child);
   // Keep draining its output so a chatty server can never block on a full pipe.

@@ -129,6 +129,29 @@ function signingHash(key: webcrypto.CryptoKey): 'sha256' | 'sha384' {
  * verified fact, and a forged message costs at most one bounded path validation.
  */
 export function verifyEvent(bytes: Uint8Array, opts: VerifyEventOptions): VerifiedEvent | Rejection {
+  const envelope = verifyEnvelope(bytes, opts);
+  return envelope.ok ? acceptEnvelope(envelope, opts.lastSequence) : envelope;
+}
+
+/** What verifyEnvelope vouches for: signed by our control plane, for our trust domain, of a known kind. */
+export interface VerifiedEnvelope {
+  readonly ok: true;
+  readonly kind: EventKind;
+  readonly sequence: number;
+  /** ms since epoch, as claimed by the (verified) signer. */
+  readonly issuedAt: number;
+  /** The encoded payload, decoded by acceptEnvelope once the sequence is known to be new. */
+  readonly payload: Uint8Array;
+  readonly signerSerial: string;
+}
+
+export type EnvelopeOptions = Omit<VerifyEventOptions, 'lastSequence'>;
+
+/**
+ * The stateless, costly half of verifyEvent (everything up to and including the kind): it needs no sequence state,
+ * so it can run on another thread while the subscriber keeps the order and the sequence checks (acceptEnvelope).
+ */
+export function verifyEnvelope(bytes: Uint8Array, opts: EnvelopeOptions): VerifiedEnvelope | Rejection {
   const envelope = decodeEnvelope(bytes);
   if (!envelope.ok) return envelope;
   const { signed, body } = envelope;
@@ -142,18 +165,33 @@ export function verifyEvent(bytes: Uint8Array, opts: VerifyEventOptions): Verifi
   if (body.trustDomain !== opts.trustDomain)
     return reject('wrong-trust-domain', `the event is for trust domain "${body.trustDomain}"`);
   if (!isEventKind(body.kind)) return reject('unknown-kind', `kind "${body.kind}"`);
-  const sequence = Number(body.sequence);
-  const last = opts.lastSequence(body.kind);
-  if (!(sequence > last)) return reject('replayed', `sequence ${sequence} of ${body.kind} is not newer than ${last}`);
-  const payload = decodeEventPayload(body.kind, body.payload);
-  if (!payload.ok) return reject(payload.reason, `payload of kind ${body.kind}`);
   return Object.freeze({
     ok: true,
     kind: body.kind,
-    sequence,
+    sequence: Number(body.sequence),
     issuedAt: Number(body.issuedAtUnixMs),
-    event: payload.event,
+    payload: body.payload,
     signerSerial: signer.serial,
+  });
+}
+
+/** The ordered half of verifyEvent: only a sequence newer than the last applied of its kind is decoded. */
+export function acceptEnvelope(
+  envelope: VerifiedEnvelope,
+  lastSequence: (kind: EventKind) => number,
+): VerifiedEvent | Rejection {
+  const { kind, sequence } = envelope;
+  const last = lastSequence(kind);
+  if (!(sequence > last)) return reject('replayed', `sequence ${sequence} of ${kind} is not newer than ${last}`);
+  const payload = decodeEventPayload(kind, envelope.payload);
+  if (!payload.ok) return reject(payload.reason, `payload of kind ${kind}`);
+  return Object.freeze({
+    ok: true,
+    kind,
+    sequence,
+    issuedAt: envelope.issuedAt,
+    event: payload.event,
+    signerSerial: envelope.signerSerial,
   });
 }
 
@@ -199,7 +237,7 @@ function decodeEnvelope(bytes: Uint8Array): Envelope {
   return { ok: true, signed, body };
 }
 
-function validatedSigner(chain: readonly Uint8Array[], opts: VerifyEventOptions): ValidatedSigner | Rejection {
+function validatedSigner(chain: readonly Uint8Array[], opts: EnvelopeOptions): ValidatedSigner | Rejection {
   const cacheKey = opts.cache?.key(opts.roots, chain);
   const cached = cacheKey === undefined ? undefined : opts.cache?.get(cacheKey, opts.now);
   if (cached) return cached;
@@ -236,7 +274,7 @@ function validatedSigner(chain: readonly Uint8Array[], opts: VerifyEventOptions)
   return signer;
 }
 
-function cheapSignerCheck(chain: readonly Uint8Array[], opts: VerifyEventOptions): Rejection | undefined {
+function cheapSignerCheck(chain: readonly Uint8Array[], opts: EnvelopeOptions): Rejection | undefined {
   let facts: X509Facts[];
   try {
     facts = chain.map((der) => parseX509Facts(der));
@@ -257,7 +295,7 @@ function cheapSignerCheck(chain: readonly Uint8Array[], opts: VerifyEventOptions
 }
 
 /** The leaf must be an SVID whose only URI SAN is exactly our control plane's ID. */
-function checkControlPlane(leaf: X509Facts, opts: VerifyEventOptions): Rejection | undefined {
+function checkControlPlane(leaf: X509Facts, opts: EnvelopeOptions): Rejection | undefined {
   const expected = controlPlaneId(opts.trustDomain);
   if (leaf.uriSans.length !== 1 || leaf.uriSans[0] !== expected) {
     // The control plane of another trust domain that our bundle happens to trust (a shared root).

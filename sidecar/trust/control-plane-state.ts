@@ -7,11 +7,19 @@ import type { GrpcIdentityApi } from '../identity/grpc-identity-api.ts';
 import { RotationOrders } from '../identity/rotation-orders.ts';
 import { PolicyEnforcer } from '../policy/policy-enforcer.ts';
 import type { ConnectionInfo } from '../proxy/peer-info.ts';
+import { DropCatchUp } from './drop-catch-up.ts';
 import type { EventChannel } from './event-channel.ts';
 import { RevocationState } from './revocation-state.ts';
 import { TrustRefresher } from './trust-refresher.ts';
 import { JwtBundleState } from './jwt-bundle-state.ts';
 import { TrustState } from './trust-state.ts';
+
+/**
+ * A message dropped unread (the verification queue was full) may have been the control plane's: the full state is
+ * fetched over gRPC after drops (DropCatchUp), at most once per this window, so a flood delays a change by about
+ * this much while costing the control plane one FetchTrust per flooded sidecar and window.
+ */
+const CATCH_UP_AFTER_DROPS_MS = 15_000;
 
 export type ChannelEvent =
   | { readonly type: 'event-channel.connected' }
@@ -52,11 +60,17 @@ export class ControlPlaneState {
   #stopped = false;
   readonly #deps: ControlPlaneStateDeps;
   readonly #failOpen: boolean;
+  readonly #dropCatchUp: DropCatchUp;
 
   constructor(config: SidecarConfig, deps: ControlPlaneStateDeps) {
     const { clock, logger, metrics } = deps;
     this.#deps = deps;
     this.#failOpen = config.revocation.failOpen;
+    this.#dropCatchUp = new DropCatchUp({
+      windowMs: CATCH_UP_AFTER_DROPS_MS,
+      clock,
+      catchUp: () => void this.#refresher.refreshNow('events-dropped'),
+    });
     this.trust = new TrustState({ trustDomain: config.trustDomain }, { clock, logger });
     this.jwtBundle = new JwtBundleState({ logger });
     this.revocation = new RevocationState(config.revocation, { clock, logger });
@@ -121,6 +135,7 @@ export class ControlPlaneState {
   async stop(): Promise<void> {
     this.#stopped = true;
     this.#refresher.stop();
+    this.#dropCatchUp.stop();
     this.rotationOrders.stop();
     await this.#events?.close();
   }
@@ -228,6 +243,7 @@ export class ControlPlaneState {
         onReceived: (kind, result) => {
           metrics.eventsReceived.inc({ kind, result });
           emit({ type: 'event.received', kind, result });
+          if (result === 'queue-full' || result === 'verifier-failed') this.#dropCatchUp.dropped();
         },
         clock,
         logger,

@@ -1,11 +1,11 @@
 import { connect, Events, type NatsConnection } from 'nats';
 import type { Clock, Timer } from '../../common/clock.ts';
 import { eventKindOf, type SigilEvent } from '../../common/events/sigil-event.ts';
-import { verifyEvent } from '../../common/events/signed-event.ts';
-import { SignerChainCache } from '../../common/events/signer-chain-cache.ts';
+import { acceptEnvelope } from '../../common/events/signed-event.ts';
 import { eventSubject, parseEventSubject, SIDECAR_EVENT_KINDS, type EventKind } from '../../common/events/subjects.ts';
 import { LogField, type Logger } from '../../common/logger.ts';
 import { RateLimiter } from '../proxy/rate-limiter.ts';
+import { EventVerifier, type VerifierResult } from './event-verifier.ts';
 import type { NatsAuth } from './nats-auth.ts';
 
 export interface EventChannelOptions {
@@ -15,6 +15,8 @@ export interface EventChannelOptions {
   readonly name?: string;
   /** How to authenticate to NATS (readNatsAuth); absent: anonymous. */
   readonly auth?: NatsAuth;
+  /** Messages awaiting verification before new ones are dropped as 'queue-full' (default 256). */
+  readonly maxQueuedEvents?: number;
 }
 
 /** What the envelope said about a verified event. */
@@ -39,25 +41,26 @@ export interface EventChannelDeps {
 }
 
 /**
- * A forged-event flood must not starve the data path: each forged chain (say 8 P-521 certificates) costs ~17 ms
- * of signature checks, the real one is cached. A few new chains per second and subject is plenty for rotations.
+ * A forged-event flood must not starve the data path: each forged chain costs signature checks (the real one is
+ * cached), so a few new chains per second and subject are validated, and all verification runs on a worker thread.
  */
 const NEW_CHAINS_PER_SUBJECT_PER_SECOND = 4;
 
 /**
  * The subscribing end of the signed event channel. Every message is verified (signer chains to the current bundle,
  * is the control plane, signature, trust domain, sequence newer than the last applied of its kind) before a handler
- * sees it; anything else is dropped and counted by reason. NATS being down only delays events: the sidecar keeps
+ * sees it; anything else is dropped and counted by reason. The costly part runs on a worker (EventVerifier) behind a
+ * bounded queue: a flood is dropped unread as 'queue-full' and the NATS callback stays cheap, so the socket is read as
+ * fast as the server writes and the sidecar is never cut off as a slow consumer. Results come back in arrival order;
+ * the sequence check and the handler run here, in that order. NATS being down only delays events: the sidecar keeps
  * serving and converges over gRPC.
  */
 export class EventChannel {
   readonly #options: EventChannelOptions;
   readonly #deps: EventChannelDeps;
   readonly #lastSequence = new Map<EventKind, number>();
-  readonly #cache = new SignerChainCache();
+  readonly #verifier: EventVerifier;
   readonly #dropLogs: RateLimiter;
-  /** New signer chains validated per subject and second: the control plane's chain is cached after its first event. */
-  readonly #validations: RateLimiter;
   #nc: NatsConnection | undefined;
   #retry: Timer | undefined;
   #closed = false;
@@ -67,10 +70,10 @@ export class EventChannel {
     this.#options = options;
     this.#deps = deps;
     this.#dropLogs = new RateLimiter({ clock: deps.clock, limit: 5, windowMs: 1000 });
-    this.#validations = new RateLimiter({
-      clock: deps.clock,
-      limit: NEW_CHAINS_PER_SUBJECT_PER_SECOND,
-      windowMs: 1000,
+    this.#verifier = new EventVerifier({
+      trustDomain: options.trustDomain,
+      newChainsPerSubjectPerSecond: NEW_CHAINS_PER_SUBJECT_PER_SECOND,
+      ...(options.maxQueuedEvents === undefined ? {} : { maxQueued: options.maxQueuedEvents }),
     });
   }
 
@@ -78,9 +81,12 @@ export class EventChannel {
     return this.#connected;
   }
 
-  /** Starts connecting in the background; never fails because NATS is down. */
+  /**
+   * Starts connecting in the background, once the verifier's worker is ready (what is published before that is
+   * caught up over gRPC like any outage); never fails because NATS is down.
+   */
   start(): void {
-    void this.#attempt();
+    void this.#verifier.start().then(() => this.#attempt());
   }
 
   async close(): Promise<void> {
@@ -89,6 +95,7 @@ export class EventChannel {
     const nc = this.#nc;
     this.#nc = undefined;
     if (nc) await nc.close().catch(() => undefined);
+    await this.#verifier.close();
     this.#connected = false;
   }
 
@@ -147,25 +154,19 @@ export class EventChannel {
     this.#deps.onStatus(connected, first);
   }
 
+  /** The NATS callback: only queues (or drops), so reading the socket never waits for verification. */
   #receive(subject: string, data: Uint8Array): void {
-    const kindHint = parseEventSubject(subject)?.kind ?? 'unknown';
-    const result = verifyEvent(data, {
-      trustDomain: this.#options.trustDomain,
-      roots: [...this.#deps.roots()],
-      now: this.#deps.clock.now(),
-      lastSequence: (kind) => this.#lastSequence.get(kind) ?? 0,
-      cache: this.#cache,
-      allowUncachedValidation: () => this.#validations.take(subject).allowed,
-    });
+    const queued = this.#verifier.submit(subject, data, this.#deps.roots(), this.#deps.clock.now(), (result) =>
+      this.#verified(subject, result),
+    );
+    if (!queued) this.#dropped(subject, 'queue-full', 'the verification queue is full; dropped unread');
+  }
+
+  #verified(subject: string, verified: VerifierResult): void {
+    if (this.#closed) return;
+    const result = verified.ok ? acceptEnvelope(verified, (kind) => this.#lastSequence.get(kind) ?? 0) : verified;
     if (!result.ok) {
-      this.#deps.onReceived(kindHint, result.reason);
-      const decision = this.#dropLogs.take(result.reason);
-      if (decision.allowed) {
-        this.#deps.logger.warn(
-          { [LogField.reason]: result.reason, subject, detail: result.detail, suppressed: decision.suppressed },
-          'event dropped',
-        );
-      }
+      this.#dropped(subject, result.reason, 'detail' in result ? result.detail : undefined);
       return;
     }
     this.#lastSequence.set(result.kind, result.sequence);
@@ -178,6 +179,17 @@ export class EventChannel {
       });
     } catch (err) {
       this.#deps.logger.error({ err, kind: result.kind }, 'event handler failed');
+    }
+  }
+
+  #dropped(subject: string, reason: string, detail: string | undefined): void {
+    this.#deps.onReceived(parseEventSubject(subject)?.kind ?? 'unknown', reason);
+    const decision = this.#dropLogs.take(reason);
+    if (decision.allowed) {
+      this.#deps.logger.warn(
+        { [LogField.reason]: reason, subject, detail, suppressed: decision.suppressed },
+        'event dropped',
+      );
     }
   }
 }
