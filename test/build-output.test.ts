@@ -111,17 +111,20 @@ t.test('the control plane and a sidecar run from the build output', async (t) =>
     );
   });
 
-  await t.test('the compiled event verifier starts its worker from the build (a .js file, not the .ts source)', async (t) => {
-    const compiled = pathToFileURL(join(outDir, 'sidecar', 'trust', 'event-verifier.js')).href;
-    const { EventVerifier } = (await import(compiled)) as typeof import('../sidecar/trust/event-verifier.ts');
-    const verifier = new EventVerifier({ trustDomain: TD });
-    t.teardown(() => verifier.close());
-    await verifier.start();
-    const verdict = await new Promise((resolve) => {
-      t.ok(verifier.submit(`sigil.${TD}.bundle`, Uint8Array.of(1, 2, 3), [], Date.now(), resolve), 'queued');
-    });
-    t.match(verdict, { ok: false, reason: 'malformed' }, 'the worker read the message (no verifier-failed)');
-  });
+  await t.test(
+    'the compiled event verifier starts its worker from the build (a .js file, not the .ts source)',
+    async (t) => {
+      const compiled = pathToFileURL(join(outDir, 'sidecar', 'trust', 'event-verifier.js')).href;
+      const { EventVerifier } = (await import(compiled)) as typeof import('../sidecar/trust/event-verifier.ts');
+      const verifier = new EventVerifier({ trustDomain: TD });
+      t.teardown(() => verifier.close());
+      await verifier.start();
+      const verdict = await new Promise((resolve) => {
+        t.ok(verifier.submit(`sigil.${TD}.bundle`, Uint8Array.of(1, 2, 3), [], Date.now(), resolve), 'queued');
+      });
+      t.match(verdict, { ok: false, reason: 'malformed' }, 'the worker read the message (no verifier-failed)');
+    },
+  );
 
   const data = join(dir, 'data');
   const init = await sigil(['ca', 'init', '--trust-domain', TD, '--data-dir', data]);
