@@ -237,8 +237,10 @@ export class ControlPlaneState {
         onStatus: (connected, first) => {
           metrics.eventChannelConnected.set(connected ? 1 : 0);
           emit({ type: connected ? 'event-channel.connected' : 'event-channel.disconnected' });
-          // Whatever was published while we were away is fetched as full state.
-          if (connected && !first) void this.#refresher.refreshNow('nats-reconnect');
+          // Whatever was published while we were away is fetched as full state. That includes the first connection:
+          // the start-up fetch ran before the subscription existed (the verifier worker starts in between), and a
+          // change published in that window would otherwise wait for the next periodic refresh.
+          if (connected) void this.#refresher.refreshNow(first ? 'nats-connect' : 'nats-reconnect');
         },
         onReceived: (kind, result) => {
           metrics.eventsReceived.inc({ kind, result });
