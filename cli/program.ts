@@ -21,6 +21,7 @@ import { registerStoreCommands } from './commands/store.ts';
 import { registerJwtCommands } from './commands/jwt.ts';
 import { registerTlsCommands } from './commands/tls.ts';
 import { registerAlertsCommands } from './commands/alerts.ts';
+import { registerDashboardCommands } from './commands/dashboard.ts';
 
 // Adding a command: a module in cli/commands/ exports `registerXCommands(program, io)`, added to the list below.
 // Its top-level imports stay light (commander types, ../io.ts, ../admin-connection.ts, ../secrets.ts, small pure
@@ -61,6 +62,7 @@ export function buildProgram(io: CliIo): Command {
     registerJwtCommands,
     registerTlsCommands,
     registerAlertsCommands,
+    registerDashboardCommands,
   ]) {
     register(program, io);
   }

@@ -47,6 +47,8 @@ import { SigningCertificateIssuer } from './signing/signing-certificates.ts';
 import { Replication } from './ha/replication.ts';
 import { JwtKeySet } from './jwt/jwt-key-set.ts';
 import { X509PopAttestor } from './issuance/x509pop.ts';
+import { startDashboard } from './dashboard/dashboard.ts';
+import type { DashboardServer } from './dashboard/dashboard-server.ts';
 
 export interface ControlPlaneOptions {
   readonly config: ControlPlaneConfig;
@@ -62,11 +64,15 @@ export interface ControlPlaneDeps {
   readonly clock?: Clock;
   readonly logger?: Logger;
   readonly store?: Store;
+  /** The bundled dashboard front-end; default: dist/dashboard-ui (npm run build). */
+  readonly dashboardAssetsDir?: string;
 }
 
 export interface ControlPlaneAddresses {
   readonly grpc: HostPort;
   readonly http: HostPort;
+  /** Set when cp.yaml configures the dashboard. */
+  readonly dashboard?: HostPort;
 }
 
 /** Serving SVIDs are short-lived like any SVID and re-minted at half-life. */
@@ -96,6 +102,8 @@ export class ControlPlane {
   #replication: Replication | undefined;
   readonly #inventory: InventoryService;
   #lifecycle: LifecycleDuty | undefined;
+  #dashboard: DashboardServer | undefined;
+  readonly #dashboardAssetsDir: string | undefined;
 
   constructor(options: ControlPlaneOptions, deps: ControlPlaneDeps = {}) {
     this.#options = options;
@@ -105,6 +113,7 @@ export class ControlPlane {
     this.#store = deps.store ?? createStore(options.config, { clock: this.#clock, logger: this.#logger });
     this.#inventory = new InventoryService({ store: this.#store, clock: this.#clock });
     this.#tokens = new Pkcs11Tokens(options.pkcs11 ?? {});
+    this.#dashboardAssetsDir = deps.dashboardAssetsDir;
   }
 
   get addresses(): ControlPlaneAddresses {
@@ -405,6 +414,14 @@ export class ControlPlane {
         inventory: this.#inventory,
         scheduled: () => scheduler.preview(),
         onTokenCreated: () => this.metrics.tokensCreated.inc(),
+        ...(config.dashboard
+          ? {
+              dashboardLogin: (admin: { spiffeId: string; serial: string }) => {
+                if (!this.#dashboard) throw new SigilError(ErrorCode.UNAVAILABLE, 'the dashboard is starting');
+                return this.#dashboard.mintLogin(admin);
+              },
+            }
+          : {}),
       }),
     );
     const grpcAddress = await this.#bind(config.listen.grpc, serving.serverCredentials());
@@ -432,7 +449,32 @@ export class ControlPlane {
       },
     });
     const httpAddress = await this.#http.listen(config.listen.http);
-    this.#addresses = { grpc: grpcAddress, http: httpAddress };
+    let dashboardAddress: HostPort | undefined;
+    if (config.dashboard) {
+      const dashboard = await startDashboard(config.dashboard, {
+        dataDir: config.dataDir,
+        store: this.#store,
+        clock: this.#clock,
+        logger: this.#logger,
+        trustDomain,
+        inventory: this.#inventory,
+        policies,
+        revocation,
+        orders,
+        caRotation,
+        scheduled: () => scheduler.preview(),
+        knownIdentities: () => knownSvidIdentities(this.#store, this.#clock),
+        auditLog: { record: async (entry) => this.#logger.info({ audit: entry }, 'dashboard audit') },
+        assetsDir: this.#dashboardAssetsDir,
+      });
+      this.#dashboard = dashboard.server;
+      dashboardAddress = dashboard.address;
+    }
+    this.#addresses = {
+      grpc: grpcAddress,
+      http: httpAddress,
+      ...(dashboardAddress ? { dashboard: dashboardAddress } : {}),
+    };
     await this.#writeRuntimeFile(config.dataDir);
     if (this.#publisher) await publishBundle(this.#anchors);
     await caRotation.completeActivation({ windowMs: config.caRotation.activateWindowMs });
@@ -477,6 +519,7 @@ export class ControlPlane {
     await this.#acme?.stop();
     await this.#replication?.leave();
     this.#serving?.stop();
+    await this.#dashboard?.stop();
     await this.#revocation?.stop();
     await this.#publisher?.close();
     await new Promise<void>((resolve) => {
@@ -571,10 +614,25 @@ export class ControlPlane {
     const a = this.addresses;
     await writeFile(
       join(dataDir, 'control-plane.json'),
-      `${JSON.stringify({ grpc: formatHostPort(a.grpc), http: formatHostPort(a.http), pid: process.pid }, null, 2)}\n`,
+      `${JSON.stringify(
+        {
+          grpc: formatHostPort(a.grpc),
+          http: formatHostPort(a.http),
+          ...(a.dashboard ? { dashboard: formatHostPort(a.dashboard) } : {}),
+          pid: process.pid,
+        },
+        null,
+        2,
+      )}\n`,
       { mode: 0o644 },
     );
   }
+}
+
+/** SPIFFE IDs with a live SVID: the identities a policy dry run evaluates. */
+async function knownSvidIdentities(store: Store, clock: Clock): Promise<string[]> {
+  const live = await store.listCertificates({ kind: 'svid', status: 'active', notAfterAfter: clock.now() });
+  return [...new Set(live.map((c) => c.spiffeId))];
 }
 
 /** Reads the device-CA bundle named in cp.yaml; a missing or unreadable file stops the start with its path. */

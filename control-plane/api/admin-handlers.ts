@@ -25,6 +25,7 @@ import { certificateMessage } from './certificate-message.ts';
 import { rotationHandlers } from './rotation-handlers.ts';
 import { signingHandlers } from './signing-handlers.ts';
 import { lifecycleHandlers } from './lifecycle-handlers.ts';
+import { dashboardLoginHandler, type DashboardLoginDeps } from './dashboard-login-handler.ts';
 import type { InventoryService } from '../lifecycle/inventory-service.ts';
 import type { SigningCertificateIssuer } from '../signing/signing-certificates.ts';
 import type { RotationOrderService } from '../rotation/rotation-orders.ts';
@@ -44,6 +45,7 @@ export interface AdminHandlerDeps extends UnaryEdgeDeps {
   readonly inventory: Pick<InventoryService, 'list' | 'record' | 'annotate'>;
   readonly scheduled?: () => Promise<RotationStep>;
   readonly onTokenCreated?: () => void;
+  readonly dashboardLogin?: DashboardLoginDeps['dashboardLogin'];
 }
 
 const KINDS: readonly CertificateKind[] = [
@@ -114,6 +116,7 @@ export function adminHandlers(deps: AdminHandlerDeps): AdminServer {
     ...rotationHandlers({ ...deps, guard }),
     ...signingHandlers({ ...deps, guard }),
     ...lifecycleHandlers({ ...deps, guard }),
+    ...dashboardLoginHandler(deps),
     ...policyHandlers({
       ...deps,
       guard,
