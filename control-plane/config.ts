@@ -18,6 +18,11 @@ import {
 } from './lifecycle/lifecycle-config.ts';
 import { type PostgresStoreConfig, resolvePostgresConfig, storeFileSchema } from './store/store-config.ts';
 
+const DAY_MS = 86_400_000;
+/** A year: what compliance reviews of a CA usually ask to see. */
+const AUDIT_RETENTION_MS = 365 * DAY_MS;
+const FLEET_FORGET_MS = 7 * DAY_MS;
+
 /** The file schema: names here are part of the product (README, examples). Defaults live in the schema. */
 export const controlPlaneFileSchema = z.strictObject({
   trustDomain: z.string().optional(),
@@ -59,6 +64,14 @@ export const controlPlaneFileSchema = z.strictObject({
       activateWindow: durationMs.default(3_600_000),
     })
     .default({ auto: true, propagation: 600_000, activateWindow: 3_600_000 }),
+  /** The audit log of admin calls: entries older than `retention` are pruned by the leader (hourly). */
+  audit: z
+    .strictObject({ retention: durationMs.default(AUDIT_RETENTION_MS) })
+    .default({ retention: AUDIT_RETENTION_MS }),
+  /** The fleet view: a sidecar not heard from for `staleAfter` is stale; after `forgetAfter` it is dropped. */
+  fleet: z
+    .strictObject({ staleAfter: durationMs.default(300_000), forgetAfter: durationMs.default(FLEET_FORGET_MS) })
+    .default({ staleAfter: 300_000, forgetAfter: FLEET_FORGET_MS }),
   /** Public certificates obtained and renewed over ACME (control-plane/acme). */
   acme: acmeSectionSchema.optional(),
   /** Node attestation besides join tokens: x509pop (SPIRE's), for machines holding a device-CA certificate. */
@@ -127,6 +140,8 @@ export interface ControlPlaneConfig {
   readonly attestPerSourceLimit: number;
   /** Automatic staged CA rotation (prepare at half the intermediate's life, ...); auto: false leaves it to operators. */
   readonly caRotation: { readonly auto: boolean; readonly propagationMs: number; readonly activateWindowMs: number };
+  readonly audit: { readonly retentionMs: number };
+  readonly fleet: { readonly staleAfterMs: number; readonly forgetAfterMs: number };
   /** ACME accounts, certificates and challenge listeners; absent: no ACME duty. */
   readonly acme: AcmeSettings | undefined;
   /** x509pop attestation; absent: only join tokens attest. The bundle is read when the server starts. */
@@ -198,6 +213,8 @@ export function resolveControlPlaneConfig(sources: ConfigSources): ControlPlaneC
     x509pop: x509popSettings(file.attestation.x509pop, fileDir),
     acme: file.acme ? acmeSettings(file.acme, fileDir, sources.file?.path ?? 'configuration') : undefined,
     jwt: Object.freeze({ algorithm: file.jwt.algorithm, ttlMs: file.jwt.ttl }),
+    audit: Object.freeze({ retentionMs: file.audit.retention }),
+    fleet: Object.freeze({ staleAfterMs: file.fleet.staleAfter, forgetAfterMs: file.fleet.forgetAfter }),
     alerts: alertSettings(file.alerts, fileDir),
     discovery: Object.freeze({
       targets: Object.freeze([...file.discovery.targets]),

@@ -49,6 +49,12 @@ import { JwtKeySet } from './jwt/jwt-key-set.ts';
 import { X509PopAttestor } from './issuance/x509pop.ts';
 import { startDashboard } from './dashboard/dashboard.ts';
 import type { DashboardServer } from './dashboard/dashboard-server.ts';
+import { AuditLog } from './audit/audit-log.ts';
+import { AdminIdentities } from './audit/admin-identities.ts';
+import { RetentionDuty } from './audit/retention-duty.ts';
+import { auditedAdmin } from './api/audited-admin.ts';
+import { FleetView } from './fleet/fleet-view.ts';
+import { SidecarContacts } from './fleet/sidecar-contacts.ts';
 
 export interface ControlPlaneOptions {
   readonly config: ControlPlaneConfig;
@@ -104,6 +110,10 @@ export class ControlPlane {
   #lifecycle: LifecycleDuty | undefined;
   #dashboard: DashboardServer | undefined;
   readonly #dashboardAssetsDir: string | undefined;
+  #retention: RetentionDuty | undefined;
+  #fleet: FleetView | undefined;
+  /** Every state-changing or refused admin call; the dashboard records its own actions here too. */
+  readonly audit: AuditLog;
 
   constructor(options: ControlPlaneOptions, deps: ControlPlaneDeps = {}) {
     this.#options = options;
@@ -114,6 +124,18 @@ export class ControlPlane {
     this.#inventory = new InventoryService({ store: this.#store, clock: this.#clock });
     this.#tokens = new Pkcs11Tokens(options.pkcs11 ?? {});
     this.#dashboardAssetsDir = deps.dashboardAssetsDir;
+    this.audit = new AuditLog({
+      store: this.#store,
+      clock: this.#clock,
+      logger: this.#logger,
+      publisher: () => this.#publisher,
+    });
+  }
+
+  /** The fleet view: what each sidecar instance last reported. Available once started. */
+  get fleet(): FleetView {
+    if (!this.#fleet) throw new SigilError(ErrorCode.UNAVAILABLE, 'the control plane is not started');
+    return this.#fleet;
   }
 
   get addresses(): ControlPlaneAddresses {
@@ -372,10 +394,28 @@ export class ControlPlane {
         rotation: () => orders.load(),
       },
     );
+    this.#fleet = new FleetView({
+      store: this.#store,
+      clock: this.#clock,
+      defaultStaleAfterMs: config.fleet.staleAfterMs,
+      current: () => {
+        const state = trust.trustState();
+        return {
+          bundleSequence: Number(state.bundleSequence ?? 0),
+          crlNumber: Number(state.revocation?.crlNumber ?? 0),
+          policyVersion: Number(state.policies?.version ?? 0),
+        };
+      },
+    });
+    this.#retention = new RetentionDuty(
+      { auditRetentionMs: config.audit.retentionMs, fleetForgetAfterMs: config.fleet.forgetAfterMs },
+      { store: this.#store, clock: this.#clock, logger: this.#logger },
+    );
     this.#grpc.addService(
       IdentityService,
       identityHandlers({
         ...edge,
+        contacts: new SidecarContacts({ store: this.#store, clock: this.#clock, logger: this.#logger }),
         issuer,
         trust,
         trustDomain,
@@ -392,37 +432,47 @@ export class ControlPlane {
           : {}),
       }),
     );
+    const admins = new AdminIdentities({
+      store: this.#store,
+      signer: { trustDomain, issueLeaf: (request) => ca.issueLeaf(request) },
+      revocation,
+      clock: this.#clock,
+    });
     this.#grpc.addService(
       AdminService,
-      adminHandlers({
-        ...edge,
-        store: this.#store,
-        tokens,
-        clock: this.#clock,
-        trustDomain,
-        revocation,
-        policies,
-        orders,
-        caRotation,
-        signing: new SigningCertificateIssuer({
-          ca,
+      auditedAdmin(
+        adminHandlers({
+          ...edge,
+          auditing: { audit: this.audit, admins, fleet: this.#fleet, roots: () => ca.rootsDer() },
           store: this.#store,
+          tokens,
           clock: this.#clock,
-          logger: this.#logger,
-          onIssued: (leaf, kind) => this.metrics.issued.inc({ kind, key_type: leaf.keyType }),
+          trustDomain,
+          revocation,
+          policies,
+          orders,
+          caRotation,
+          signing: new SigningCertificateIssuer({
+            ca,
+            store: this.#store,
+            clock: this.#clock,
+            logger: this.#logger,
+            onIssued: (leaf, kind) => this.metrics.issued.inc({ kind, key_type: leaf.keyType }),
+          }),
+          inventory: this.#inventory,
+          scheduled: () => scheduler.preview(),
+          onTokenCreated: () => this.metrics.tokensCreated.inc(),
+          ...(config.dashboard
+            ? {
+                dashboardLogin: (admin: { spiffeId: string; serial: string }) => {
+                  if (!this.#dashboard) throw new SigilError(ErrorCode.UNAVAILABLE, 'the dashboard is starting');
+                  return this.#dashboard.mintLogin(admin);
+                },
+              }
+            : {}),
         }),
-        inventory: this.#inventory,
-        scheduled: () => scheduler.preview(),
-        onTokenCreated: () => this.metrics.tokensCreated.inc(),
-        ...(config.dashboard
-          ? {
-              dashboardLogin: (admin: { spiffeId: string; serial: string }) => {
-                if (!this.#dashboard) throw new SigilError(ErrorCode.UNAVAILABLE, 'the dashboard is starting');
-                return this.#dashboard.mintLogin(admin);
-              },
-            }
-          : {}),
-      }),
+        { audit: this.audit, trustDomain, logger: this.#logger },
+      ),
     );
     const grpcAddress = await this.#bind(config.listen.grpc, serving.serverCredentials());
 
@@ -464,7 +514,11 @@ export class ControlPlane {
         caRotation,
         scheduled: () => scheduler.preview(),
         knownIdentities: () => knownSvidIdentities(this.#store, this.#clock),
-        auditLog: { record: async (entry) => this.#logger.info({ audit: entry }, 'dashboard audit') },
+        auditLog: this.audit,
+        audit: {
+          list: (q) => this.audit.list({ ...q, since: q.since === undefined ? undefined : new Date(q.since) }),
+        },
+        fleet: this.#fleet,
         assetsDir: this.#dashboardAssetsDir,
       });
       this.#dashboard = dashboard.server;
@@ -486,10 +540,12 @@ export class ControlPlane {
         scheduler.start();
         this.#acmeLoop?.start();
         this.#lifecycle?.start();
+        this.#retention?.start();
       } else {
         scheduler.stop();
         this.#acmeLoop?.stop();
         this.#lifecycle?.stop();
+        this.#retention?.stop();
       }
     });
     this.metrics.leader.set(replication.coordination.leadership.isLeader ? 1 : 0);
@@ -497,6 +553,7 @@ export class ControlPlane {
       scheduler.start();
       this.#acmeLoop?.start();
       this.#lifecycle?.start();
+      this.#retention?.start();
     }
     this.#logger.info(
       { trust_domain: trustDomain, grpc: formatHostPort(grpcAddress), http: formatHostPort(httpAddress) },
@@ -516,6 +573,7 @@ export class ControlPlane {
     this.#scheduler?.stop();
     this.#acmeLoop?.stop();
     this.#lifecycle?.close();
+    this.#retention?.stop();
     await this.#acme?.stop();
     await this.#replication?.leave();
     this.#serving?.stop();

@@ -101,6 +101,11 @@ t.test('grpc-js round trip over 127.0.0.1', async (t) => {
     importCertificates: unimplemented,
     labelCertificate: unimplemented,
     listAlerts: unimplemented,
+    listAudit: unimplemented,
+    createAdmin: unimplemented,
+    listAdmins: unimplemented,
+    revokeAdmin: unimplemented,
+    listSidecars: unimplemented,
   };
 
   const server = new grpc.Server();

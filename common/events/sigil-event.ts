@@ -49,11 +49,29 @@ export type SigilEvent =
       readonly createdAt: number;
     }
   | {
+      /** One entry of the audit log as recorded; for operators' tooling (sidecars do not subscribe). */
+      readonly type: 'audit.recorded';
+      readonly entry: AuditFacts;
+    }
+  | {
       /** A certificate alert raised or resolved by the control plane's alert engine; for operators' tooling. */
       readonly type: 'alert.changed';
       readonly event: 'raised' | 'resolved';
       readonly alert: AlertFacts;
     };
+
+/** An audit entry as it travels. */
+export interface AuditFacts {
+  readonly id: string;
+  /** Unix ms. */
+  readonly at: number;
+  readonly actor: string;
+  readonly action: string;
+  readonly target: string;
+  readonly result: string;
+  readonly requestId: string;
+  readonly detail: string;
+}
 
 /** A certificate alert as it travels (the record the alert engine keeps, without its deliveries). */
 export interface AlertFacts {
@@ -82,6 +100,7 @@ const KIND_OF: Readonly<Record<SigilEventType, EventKind>> = {
   'policy.updated': 'policy',
   'rotate.ordered': 'rotate',
   'alert.changed': 'alert',
+  'audit.recorded': 'audit',
 };
 
 export function eventKindOf(event: SigilEvent): EventKind {
@@ -120,6 +139,10 @@ export function encodeEventPayload(event: SigilEvent): Uint8Array {
         reason: event.reason,
         createdAtUnixMs: event.createdAt,
       }).finish();
+    case 'audit.recorded': {
+      const { at, requestId, ...rest } = event.entry;
+      return sigil.v1.AuditUpdate.encode({ ...rest, atUnixMs: at, requestId }).finish();
+    }
     case 'alert.changed': {
       const a = event.alert;
       return sigil.v1.AlertUpdate.encode({
@@ -161,7 +184,30 @@ export function decodeEventPayload(kind: EventKind, payload: Uint8Array): Payloa
       return decodeRotation(payload);
     case 'alert':
       return decodeAlert(payload);
+    case 'audit':
+      return decodeAudit(payload);
   }
+}
+
+function decodeAudit(payload: Uint8Array): PayloadDecodeResult {
+  let msg: sigil.v1.AuditUpdate;
+  try {
+    msg = sigil.v1.AuditUpdate.decode(payload);
+  } catch {
+    return { ok: false, reason: 'malformed' };
+  }
+  if (!msg.id || !msg.actor || !msg.action) return { ok: false, reason: 'malformed' };
+  const entry: AuditFacts = {
+    id: msg.id,
+    at: Number(msg.atUnixMs),
+    actor: msg.actor,
+    action: msg.action,
+    target: msg.target,
+    result: msg.result,
+    requestId: msg.requestId,
+    detail: msg.detail,
+  };
+  return { ok: true, event: Object.freeze({ type: 'audit.recorded', entry: Object.freeze(entry) }) };
 }
 
 function decodeAlert(payload: Uint8Array): PayloadDecodeResult {

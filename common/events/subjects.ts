@@ -11,7 +11,7 @@ import { parseTrustDomain } from '../spiffe-id.ts';
  * trust domains too. Subjects are only ever built here, never concatenated at call sites.
  */
 
-export const EVENT_KINDS = ['bundle', 'revocation', 'policy', 'rotate', 'alert'] as const;
+export const EVENT_KINDS = ['bundle', 'revocation', 'policy', 'rotate', 'alert', 'audit'] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
 
 /** The kinds a sidecar acts on: it subscribes to these subjects only, so alert traffic never reaches it. */

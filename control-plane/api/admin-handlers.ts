@@ -31,6 +31,7 @@ import type { SigningCertificateIssuer } from '../signing/signing-certificates.t
 import type { RotationOrderService } from '../rotation/rotation-orders.ts';
 import type { CaRotation } from '../ca-rotation.ts';
 import type { RotationStep } from '../ca/rotation-schedule.ts';
+import { auditHandlers, type AuditHandlerDeps } from './audit-handlers.ts';
 
 export interface AdminHandlerDeps extends UnaryEdgeDeps {
   readonly store: Store;
@@ -46,6 +47,8 @@ export interface AdminHandlerDeps extends UnaryEdgeDeps {
   readonly scheduled?: () => Promise<RotationStep>;
   readonly onTokenCreated?: () => void;
   readonly dashboardLogin?: DashboardLoginDeps['dashboardLogin'];
+  /** The audit log, admin identities and the fleet view (audit-handlers.ts). */
+  readonly auditing: Pick<AuditHandlerDeps, 'audit' | 'admins' | 'fleet' | 'roots'>;
 }
 
 const KINDS: readonly CertificateKind[] = [
@@ -113,6 +116,7 @@ export function adminHandlers(deps: AdminHandlerDeps): AdminServer {
       });
       return { certificates: records.map(certificateMessage) };
     }),
+    ...auditHandlers({ ...deps, ...deps.auditing }),
     ...rotationHandlers({ ...deps, guard }),
     ...signingHandlers({ ...deps, guard }),
     ...lifecycleHandlers({ ...deps, guard }),

@@ -31,7 +31,7 @@ export function verifiedCaller(call: ServerUnaryCall<unknown, unknown>, trustDom
       `the client certificate is for trust domain ${spiffeId.trustDomain}, not ${trustDomain}`,
     );
   }
-  return { spiffeId, serial: facts.serial, publicKeySha256: facts.spkiSha256 };
+  return { spiffeId, serial: facts.serial, publicKeySha256: facts.spkiSha256, notAfter: facts.notAfter };
 }
 
 export function verifiedAdmin(call: ServerUnaryCall<unknown, unknown>, trustDomain: string): CallerCertificate {

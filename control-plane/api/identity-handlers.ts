@@ -8,6 +8,9 @@ import type { ServerUnaryCall } from '@grpc/grpc-js';
 import { trustPage } from './trust-pages.ts';
 import type { SourceRateLimit } from './source-rate-limit.ts';
 import { unary, type UnaryEdgeDeps } from './unary.ts';
+import type { SidecarContacts } from '../fleet/sidecar-contacts.ts';
+import { reportOf } from './sidecar-report.ts';
+import { parseX509Facts } from '../../common/x509-facts.ts';
 
 /** The trust state served by FetchTrust and attached to every issued SVID. */
 export interface TrustStateSource {
@@ -29,6 +32,8 @@ export interface IdentityHandlerDeps extends UnaryEdgeDeps {
   readonly x509pop?: X509PopAttestor | undefined;
   /** Per-source budget for Attest and the x509pop calls (token guessing, nonce flooding); absent: unlimited. */
   readonly attestLimit?: SourceRateLimit;
+  /** Records each sidecar's contacts for the fleet view; absent: not recorded. Never fails a call. */
+  readonly contacts?: Pick<SidecarContacts, 'record'>;
 }
 
 export function identityHandlers(deps: IdentityHandlerDeps): IdentityServer {
@@ -37,6 +42,24 @@ export function identityHandlers(deps: IdentityHandlerDeps): IdentityServer {
     // The first page only (bounded size); the sidecar fetches the rest of large state with FetchTrust.
     trust: trustPage(deps.trust.trustState(), ''),
   });
+  /** A new SVID was handed out (attest or renew): the sidecar holds it from now on. */
+  const issued = async (
+    svid: IssuedSvid,
+    report: sigil.v1.ISidecarReport | null | undefined,
+    previous?: { spiffeId: string; serial: string },
+  ) => {
+    if (!deps.contacts) return;
+    const spiffeId = previous?.spiffeId ?? parseX509Facts(svid.leaf.der).uriSans[0] ?? '';
+    const sidecar = reportOf(report);
+    await deps.contacts.record({
+      kind: 'renewal',
+      spiffeId,
+      svidSerial: svid.leaf.serial,
+      svidNotAfter: svid.leaf.notAfter,
+      ...(previous ? { previousSerial: previous.serial } : {}),
+      ...(sidecar ? { report: sidecar } : {}),
+    });
+  };
   const x509pop = (): X509PopAttestor => {
     if (!deps.x509pop)
       throw new SigilError(
@@ -48,7 +71,9 @@ export function identityHandlers(deps: IdentityHandlerDeps): IdentityServer {
   return {
     attest: unary('Attest', deps, async (request: sigil.v1.AttestRequest, call) => {
       deps.attestLimit?.take(call.getPeer(), 'Attest');
-      return respond(await deps.issuer.attest(request.joinToken, request.csr));
+      const svid = await deps.issuer.attest(request.joinToken, request.csr);
+      await issued(svid, request.report);
+      return respond(svid);
     }),
     getX509PopChallenge: unary('GetX509PopChallenge', deps, async (request: sigil.v1.X509PopChallengeRequest, call) => {
       deps.attestLimit?.take(call.getPeer(), 'GetX509PopChallenge');
@@ -63,17 +88,35 @@ export function identityHandlers(deps: IdentityHandlerDeps): IdentityServer {
         csrDer: request.csr,
         signature: request.signature,
       });
-      return respond(await deps.issuer.attestX509Pop(verified.spiffeId, request.csr));
+      const svid = await deps.issuer.attestX509Pop(verified.spiffeId, request.csr);
+      await issued(svid, request.report);
+      return respond(svid);
     }),
-    renew: unary('Renew', deps, async (request: sigil.v1.RenewRequest, call) =>
-      respond(await deps.issuer.renew(verifiedCaller(call, deps.trustDomain), request.csr)),
-    ),
+    renew: unary('Renew', deps, async (request: sigil.v1.RenewRequest, call) => {
+      const caller = verifiedCaller(call, deps.trustDomain);
+      const svid = await deps.issuer.renew(caller, request.csr);
+      await issued(svid, request.report, { spiffeId: caller.spiffeId.uri, serial: caller.serial });
+      return respond(svid);
+    }),
     fetchTrust: unary('FetchTrust', deps, async (request: sigil.v1.FetchTrustRequest, call) => {
       const full = deps.trust.trustState();
       // The bundle is public (it is served over HTTP too); revocations, policies and rotation orders describe the
       // mesh and are for its members only: a caller without a verified SVID of this trust domain gets the bundle.
-      if (!hasVerifiedSvid(call, deps.trustDomain)) return bundleOnly(full);
-      return trustPage(full, request.pageToken ?? '');
+      const caller = svidCaller(call, deps.trustDomain);
+      if (!caller) return bundleOnly(full);
+      const page = trustPage(full, request.pageToken ?? '');
+      // One contact per fetch: its first page. The serial is the SVID the caller presented (and still holds).
+      if (deps.contacts && (request.pageToken ?? '') === '') {
+        const sidecar = reportOf(request.report);
+        await deps.contacts.record({
+          kind: 'trust-fetch',
+          spiffeId: caller.spiffeId.uri,
+          svidSerial: caller.serial,
+          svidNotAfter: caller.notAfter ?? 0,
+          ...(sidecar ? { report: sidecar } : {}),
+        });
+      }
+      return page;
     }),
     issueWorkloadSvid: unary('IssueWorkloadSvid', deps, async (request: sigil.v1.IssueWorkloadSvidRequest, call) =>
       respond(
@@ -95,13 +138,12 @@ export function identityHandlers(deps: IdentityHandlerDeps): IdentityServer {
   };
 }
 
-function hasVerifiedSvid(call: ServerUnaryCall<unknown, unknown>, trustDomain: string): boolean {
+function svidCaller(call: ServerUnaryCall<unknown, unknown>, trustDomain: string) {
   try {
-    verifiedCaller(call, trustDomain);
-    return true;
+    return verifiedCaller(call, trustDomain);
   } catch {
     // No certificate, one that did not verify, or one that is no SVID of this trust domain.
-    return false;
+    return undefined;
   }
 }
 

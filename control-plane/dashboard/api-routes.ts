@@ -137,7 +137,8 @@ const POST: Record<string, Handler> = {
     // The typed confirmation is checked here too: a script posting to the API confirms like a person does.
     if (target === '' || text(r.body, 'confirm') !== target)
       throw bad('type the serial or SPIFFE ID being revoked into the confirmation field');
-    return audited(r, d, serial ? 'revoke.serial' : 'revoke.identity', target, () =>
+    // Named as the Admin API's Revoke is in the log, so one query finds revocations from either.
+    return audited(r, d, 'revoke', serial ? `serial ${serial}` : spiffeId, () =>
       d.data.revoke({
         ...(serial ? { serial } : { spiffeId }),
         reason: text(r.body, 'reason') || 'unspecified',
@@ -149,7 +150,7 @@ const POST: Record<string, Handler> = {
     const prefix = text(r.body, 'prefix');
     const all = r.body['all'] === true;
     const windowMs = int(String(r.body['windowMs'] ?? ''), 'windowMs', 60_000);
-    return audited(r, d, 'rotate', all ? 'all' : spiffeId || prefix, () =>
+    return audited(r, d, 'rotate', all ? 'all' : prefix ? `${prefix}*` : spiffeId, () =>
       d.data.rotate({ ...(spiffeId ? { spiffeId } : {}), ...(prefix ? { prefix } : {}), all, windowMs }),
     );
   },

@@ -256,14 +256,24 @@ export class ControlPlaneData implements DashboardData {
     };
   }
 
-  /** Acknowledgements are audit entries: who saw an alert, and when, is exactly what the log keeps. */
+  /**
+   * Acknowledgements are audit entries: who saw an alert, and when, is exactly what the log keeps. Read from the
+   * last 30 days, at most 10,000 entries.
+   */
   async #acknowledgements(): Promise<Map<string, JsonObject>> {
     const acks = new Map<string, JsonObject>();
-    if (!this.#deps.audit) return acks;
-    const { entries } = await this.#deps.audit.list({ limit: 1000 });
-    for (const e of entries as { action?: string; result?: string; target?: string; actor?: string; at?: number }[])
-      if (e.action === 'alert.acknowledge' && e.result === 'ok' && e.target)
-        acks.set(e.target, { by: e.actor ?? '', at: e.at ?? 0 });
+    const audit = this.#deps.audit;
+    if (!audit) return acks;
+    let after: string | undefined;
+    const since = this.#deps.clock.now() - 30 * 86_400_000;
+    for (let page = 0; page < 10; page++) {
+      const { entries, next } = await audit.list({ since, limit: 1000, ...(after ? { after } : {}) });
+      for (const e of entries as { action?: string; result?: string; target?: string; actor?: string; at?: unknown }[])
+        if (e.action === 'alert.acknowledge' && e.result === 'ok' && e.target)
+          acks.set(e.target, { by: e.actor ?? '', at: new Date(e.at as number).getTime() });
+      if (!next) break;
+      after = next;
+    }
     return acks;
   }
 
@@ -340,7 +350,9 @@ export class ControlPlaneData implements DashboardData {
         this.#sidecarRows(),
         this.#deps.store.listAlerts({ open: true }),
         this.#deps.caRotation.status(),
-        this.#deps.audit?.list({ limit: 1 }) ?? Promise.resolve({ entries: [] }),
+        // Oldest first: the recent window's size and last id move when anything is recorded.
+        this.#deps.audit?.list({ since: this.#deps.clock.now() - 600_000, limit: 1000 }) ??
+          Promise.resolve({ entries: [] }),
       ]);
       const digests = new Map<string, string>([
         ['fleet', JSON.stringify(fleet)],
@@ -348,7 +360,7 @@ export class ControlPlaneData implements DashboardData {
         ['policies', String(this.#deps.policies.wire.version)],
         ['alerts', JSON.stringify(alerts.map((a) => a.alertId))],
         ['ca', `${ca.phase}/${ca.bundleSequence}`],
-        ['audit', JSON.stringify(audit.entries[0] ?? null)],
+        ['audit', `${audit.entries.length}/${JSON.stringify(audit.entries.at(-1) ?? null)}`],
       ]);
       const before = this.#digests;
       this.#digests = digests;

@@ -77,5 +77,5 @@ export interface DashboardAuditEntry {
 }
 
 export interface DashboardAudit {
-  record(entry: DashboardAuditEntry): Promise<void>;
+  record(entry: DashboardAuditEntry): Promise<unknown>;
 }

@@ -93,8 +93,8 @@ t.test('dashboard access', async (t) => {
     t.same(data.revoked, [{ serial: 'ab12', reason: 'keyCompromise' }]);
     t.match(audit.entries.at(-1), {
       actor: ADMIN.spiffeId,
-      action: 'revoke.serial',
-      target: 'ab12',
+      action: 'revoke',
+      target: 'serial ab12',
       result: 'ok',
       requestId: ok.headers.get('x-request-id'),
     });
@@ -102,7 +102,7 @@ t.test('dashboard access', async (t) => {
     t.equal(unconfirmed.status, 400, 'a revocation without the typed confirmation is refused');
     const protectedOne = await post(base, '/api/revoke', cookie, { serial: 'protected', confirm: 'protected' }, csrf);
     t.equal(protectedOne.status, 409);
-    t.match(audit.entries.at(-1), { action: 'revoke.serial', result: 'refused', detail: 'not that one' });
+    t.match(audit.entries.at(-1), { action: 'revoke', result: 'refused', detail: 'not that one' });
   });
 
   await t.test('forged, foreign and idle sessions are refused', async (t) => {

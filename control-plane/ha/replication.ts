@@ -36,6 +36,7 @@ const CHANGE_OF_EVENT: Readonly<Record<EventKind, ChangeKind | undefined>> = {
   policy: 'policy',
   rotate: 'rotation',
   alert: undefined,
+  audit: undefined,
 };
 
 /**

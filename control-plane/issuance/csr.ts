@@ -1,7 +1,18 @@
 import { parseSpiffeId, type SpiffeId } from '../../common/spiffe-id.ts';
 import type { KeyType } from '../../common/key-type.ts';
 import { keyAlgorithm, spkiSha256 } from '../../common/key-pair.ts';
-import { CONTEXT_FREE_RULES, csrUriSans, decodeCsr, inTrustDomain, type CsrRule } from './csr-rules.ts';
+import { ErrorCode, SigilError } from '../../common/errors.ts';
+import {
+  CONTEXT_FREE_RULES,
+  csrUriSans,
+  decodeCsr,
+  exactlyOneUriSan,
+  inTrustDomain,
+  keyAllowed,
+  selfSignatureValid,
+  signatureHashStrong,
+  type CsrRule,
+} from './csr-rules.ts';
 
 export interface ParsedCsr {
   readonly spiffeId: SpiffeId;
@@ -29,6 +40,27 @@ export async function parseCsr(der: Uint8Array): Promise<ParsedCsr> {
 /** parseCsr plus the trust-domain rule: what the Identity service runs before signing anything. */
 export async function checkCsr(der: Uint8Array, options: CheckCsrOptions): Promise<ParsedCsr> {
   return runRules(der, [...CONTEXT_FREE_RULES, inTrustDomain(options.trustDomain)]);
+}
+
+/**
+ * The rules for an admin credential's CSR (`sigil admin create`): key policy and self-signature like any CSR, and
+ * exactly the one admin SPIFFE ID expected, which the workload rules refuse (/sigil/ paths are reserved).
+ */
+export async function checkAdminCsr(der: Uint8Array, expectedSpiffeId: string): Promise<ParsedCsr> {
+  return runRules(der, [
+    keyAllowed,
+    selfSignatureValid,
+    signatureHashStrong,
+    exactlyOneUriSan,
+    (csr) => {
+      const asked = csrUriSans(csr)[0] ?? '';
+      if (asked !== expectedSpiffeId)
+        throw new SigilError(
+          ErrorCode.CSR_SPIFFE_ID_MISMATCH,
+          `the CSR asks for ${asked}, but the admin identity is ${expectedSpiffeId}`,
+        );
+    },
+  ]);
 }
 
 async function runRules(der: Uint8Array, rules: readonly CsrRule[]): Promise<ParsedCsr> {

@@ -46,6 +46,8 @@ export interface CallerCertificate {
   readonly spiffeId: SpiffeId;
   readonly serial: string;
   readonly publicKeySha256: string;
+  /** Unix ms; set when read from a presented certificate. */
+  readonly notAfter?: number;
 }
 
 export interface IssuerDeps {

@@ -186,6 +186,47 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 10,
+    name: 'audit log of admin calls, admin identities, sidecar contacts (the fleet view)',
+    sql: `
+      CREATE TABLE audit_entries (
+        entry_id INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL,
+        result TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        detail TEXT NOT NULL
+      );
+      CREATE INDEX audit_entries_at ON audit_entries (at);
+      CREATE INDEX audit_entries_actor ON audit_entries (actor, entry_id);
+      CREATE TABLE admin_identities (
+        name TEXT PRIMARY KEY,
+        spiffe_id TEXT NOT NULL,
+        serial TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        created_by TEXT NOT NULL,
+        revoked_at INTEGER,
+        revoked_by TEXT
+      );
+      CREATE TABLE sidecar_contacts (
+        instance_id TEXT PRIMARY KEY,
+        spiffe_id TEXT NOT NULL,
+        sidecar_version TEXT NOT NULL,
+        svid_serial TEXT NOT NULL,
+        svid_not_after INTEGER NOT NULL,
+        first_seen INTEGER NOT NULL,
+        last_trust_fetch_at INTEGER,
+        last_renewal_at INTEGER,
+        bundle_sequence INTEGER,
+        crl_number INTEGER,
+        policy_version INTEGER
+      );
+      CREATE INDEX sidecar_contacts_serial ON sidecar_contacts (svid_serial);
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

@@ -1,4 +1,5 @@
 import { ErrorCode, SigilError } from '../../common/errors.ts';
+import * as auditFleet from './sql-audit-fleet.ts';
 import type { Row, SqlDatabase, SqlExecutor, SqlValue } from './sql-database.ts';
 import type { AlertRecord, AlertResolution } from '../lifecycle/alert-plan.ts';
 import {
@@ -16,6 +17,11 @@ import {
   tokenOf,
 } from './store-rows.ts';
 import type {
+  AdminIdentityRecord,
+  AuditFilter,
+  AuditRecord,
+  SidecarContact,
+  SidecarContactRecord,
   AlertDeliveryRecord,
   CertificateAnnotationRecord,
   InventoryCertificateRecord,
@@ -633,6 +639,50 @@ export abstract class SqlStore implements Store {
             [filter.alertId],
           );
     return rows.map(alertDeliveryOf);
+  }
+
+  async appendAudit(entry: Omit<AuditRecord, 'entryId'>): Promise<AuditRecord> {
+    return auditFleet.appendAudit(this.db, entry);
+  }
+
+  async listAudit(filter: AuditFilter): Promise<AuditRecord[]> {
+    return auditFleet.listAudit(this.db, filter);
+  }
+
+  async pruneAudit(before: number): Promise<number> {
+    return auditFleet.pruneAudit(this.db, before);
+  }
+
+  async insertAdminIdentity(record: AdminIdentityRecord): Promise<boolean> {
+    return auditFleet.insertAdminIdentity(this.db, record);
+  }
+
+  async getAdminIdentity(name: string): Promise<AdminIdentityRecord | undefined> {
+    return auditFleet.getAdminIdentity(this.db, name);
+  }
+
+  async listAdminIdentities(): Promise<AdminIdentityRecord[]> {
+    return auditFleet.listAdminIdentities(this.db);
+  }
+
+  async markAdminIdentityRevoked(name: string, at: number, by: string): Promise<AdminIdentityRecord | undefined> {
+    return auditFleet.markAdminIdentityRevoked(this.db, name, at, by);
+  }
+
+  async recordSidecarContact(contact: SidecarContact): Promise<void> {
+    return auditFleet.recordSidecarContact(this.db, contact);
+  }
+
+  async findSidecarBySerial(svidSerial: string): Promise<SidecarContactRecord | undefined> {
+    return auditFleet.findSidecarBySerial(this.db, svidSerial);
+  }
+
+  async listSidecarContacts(): Promise<SidecarContactRecord[]> {
+    return auditFleet.listSidecarContacts(this.db);
+  }
+
+  async pruneSidecarContacts(before: number): Promise<number> {
+    return auditFleet.pruneSidecarContacts(this.db, before);
   }
 
   async nextSequence(name: string): Promise<number> {

@@ -215,6 +215,79 @@ export interface AlertDeliveryRecord {
   readonly detail: string;
 }
 
+export type AuditResult = 'ok' | 'refused' | 'failed';
+
+/** One line of the audit log: who did (or tried) what to what. Append-only: nothing updates or deletes a row but retention. */
+export interface AuditRecord {
+  /** Assigned by the store: grows with every entry, across replicas; the list cursor. */
+  readonly entryId: number;
+  readonly at: number;
+  /** The caller's SPIFFE ID URI, or 'anonymous' when it presented none that verified. */
+  readonly actor: string;
+  /** e.g. 'revoke', 'policy.apply', 'token.create', 'admin.create'. */
+  readonly action: string;
+  readonly target: string;
+  readonly result: AuditResult;
+  readonly requestId: string;
+  /** Error code and message of a refusal or failure; '' when none. */
+  readonly detail: string;
+}
+
+export interface AuditFilter {
+  /** Only entries at or after this time (ms). */
+  readonly since?: number;
+  readonly actor?: string;
+  /** Only entries with a larger id (the cursor of the previous page). */
+  readonly afterId?: number;
+  readonly limit: number;
+}
+
+/** An admin identity minted by `sigil admin create` (the first one, from `sigil ca init`, has no row). */
+export interface AdminIdentityRecord {
+  /** The last path segment: spiffe://<td>/sigil/admin/<name>. */
+  readonly name: string;
+  readonly spiffeId: string;
+  /** Serial of the certificate minted with it. */
+  readonly serial: string;
+  readonly createdAt: number;
+  /** SPIFFE ID of the admin who created it. */
+  readonly createdBy: string;
+  readonly revokedAt?: number;
+  readonly revokedBy?: string;
+}
+
+/** What the control plane last heard from one sidecar instance (the fleet view). Times are Unix ms. */
+export interface SidecarContactRecord {
+  /** Sent by the sidecar (random per process); for a sidecar too old to send one, `svid:<first serial seen>`. */
+  readonly instanceId: string;
+  readonly spiffeId: string;
+  /** '' when the sidecar did not say. */
+  readonly sidecarVersion: string;
+  readonly svidSerial: string;
+  readonly svidNotAfter: number;
+  readonly firstSeen: number;
+  readonly lastTrustFetchAt: number | null;
+  readonly lastRenewalAt: number | null;
+  /** The versions the sidecar said it holds; null when it did not say. */
+  readonly bundleSequence: number | null;
+  readonly crlNumber: number | null;
+  readonly policyVersion: number | null;
+}
+
+/** One contact: the fields given replace the stored ones; absent (undefined) ones are kept. */
+export interface SidecarContact {
+  readonly instanceId: string;
+  readonly spiffeId: string;
+  readonly at: number;
+  readonly kind: 'trust-fetch' | 'renewal';
+  readonly sidecarVersion?: string;
+  readonly svidSerial: string;
+  readonly svidNotAfter: number;
+  readonly bundleSequence?: number;
+  readonly crlNumber?: number;
+  readonly policyVersion?: number;
+}
+
 /**
  * The control plane's persistent state. Every method is atomic on its own, across connections, processes and
  * replicas (see the top of this file for the implementations and how to extend them).
@@ -330,6 +403,30 @@ export interface Store {
   recordAlertDelivery(record: AlertDeliveryRecord): Promise<void>;
   /** Ordered by attemptedAt, then id. */
   listAlertDeliveries(filter?: { readonly alertId?: string }): Promise<AlertDeliveryRecord[]>;
+
+  /** Appends one entry with the next id (in the same transaction); returns it as stored. */
+  appendAudit(entry: Omit<AuditRecord, 'entryId'>): Promise<AuditRecord>;
+  /** Ordered by id ascending (the order they were written), at most `limit`. */
+  listAudit(filter: AuditFilter): Promise<AuditRecord[]>;
+  /** Retention: removes entries older than `before` (ms); returns how many. The only way a row leaves. */
+  pruneAudit(before: number): Promise<number>;
+
+  /** False (changing nothing) when the name is taken, revoked names included. */
+  insertAdminIdentity(record: AdminIdentityRecord): Promise<boolean>;
+  getAdminIdentity(name: string): Promise<AdminIdentityRecord | undefined>;
+  /** Ordered by name. */
+  listAdminIdentities(): Promise<AdminIdentityRecord[]>;
+  /** Marks it revoked (first revocation kept); returns it as left, or undefined when unknown. */
+  markAdminIdentityRevoked(name: string, at: number, by: string): Promise<AdminIdentityRecord | undefined>;
+
+  /** Creates or updates the instance's row (see SidecarContact). */
+  recordSidecarContact(contact: SidecarContact): Promise<void>;
+  /** The instance whose last known SVID has this serial (an old sidecar renewing it). */
+  findSidecarBySerial(svidSerial: string): Promise<SidecarContactRecord | undefined>;
+  /** Ordered by SPIFFE ID, then instance id. */
+  listSidecarContacts(): Promise<SidecarContactRecord[]>;
+  /** Forgets instances not heard from since `before` (ms); returns how many. */
+  pruneSidecarContacts(before: number): Promise<number>;
 
   /** Atomically increments and returns the sequence of `name` (first call returns 1). Never goes back. */
   nextSequence(name: string): Promise<number>;

@@ -327,6 +327,60 @@ export const AdminService = {
     responseSerialize: (message: sigil.v1.IListAlertsResponse): Buffer => toBuffer(sigil.v1.ListAlertsResponse.encode(message).finish()),
     responseDeserialize: (bytes: Buffer): sigil.v1.ListAlertsResponse => sigil.v1.ListAlertsResponse.decode(bytes),
   },
+  /** The audit log, oldest first, paged by cursor. There is no RPC that changes or deletes an entry. */
+  listAudit: {
+    path: '/sigil.v1.Admin/ListAudit',
+    originalName: 'ListAudit',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (message: sigil.v1.IListAuditRequest): Buffer => toBuffer(sigil.v1.ListAuditRequest.encode(message).finish()),
+    requestDeserialize: (bytes: Buffer): sigil.v1.ListAuditRequest => sigil.v1.ListAuditRequest.decode(bytes),
+    responseSerialize: (message: sigil.v1.IListAuditResponse): Buffer => toBuffer(sigil.v1.ListAuditResponse.encode(message).finish()),
+    responseDeserialize: (bytes: Buffer): sigil.v1.ListAuditResponse => sigil.v1.ListAuditResponse.decode(bytes),
+  },
+  /** Mints another admin identity spiffe://<td>/sigil/admin/<name> from a CSR (the key stays with the caller). */
+  createAdmin: {
+    path: '/sigil.v1.Admin/CreateAdmin',
+    originalName: 'CreateAdmin',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (message: sigil.v1.ICreateAdminRequest): Buffer => toBuffer(sigil.v1.CreateAdminRequest.encode(message).finish()),
+    requestDeserialize: (bytes: Buffer): sigil.v1.CreateAdminRequest => sigil.v1.CreateAdminRequest.decode(bytes),
+    responseSerialize: (message: sigil.v1.ICreateAdminResponse): Buffer => toBuffer(sigil.v1.CreateAdminResponse.encode(message).finish()),
+    responseDeserialize: (bytes: Buffer): sigil.v1.CreateAdminResponse => sigil.v1.CreateAdminResponse.decode(bytes),
+  },
+  listAdmins: {
+    path: '/sigil.v1.Admin/ListAdmins',
+    originalName: 'ListAdmins',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (message: sigil.v1.IListAdminsRequest): Buffer => toBuffer(sigil.v1.ListAdminsRequest.encode(message).finish()),
+    requestDeserialize: (bytes: Buffer): sigil.v1.ListAdminsRequest => sigil.v1.ListAdminsRequest.decode(bytes),
+    responseSerialize: (message: sigil.v1.IListAdminsResponse): Buffer => toBuffer(sigil.v1.ListAdminsResponse.encode(message).finish()),
+    responseDeserialize: (bytes: Buffer): sigil.v1.ListAdminsResponse => sigil.v1.ListAdminsResponse.decode(bytes),
+  },
+  /** Revokes every certificate of an admin identity: its calls are refused (and audited) from then on. */
+  revokeAdmin: {
+    path: '/sigil.v1.Admin/RevokeAdmin',
+    originalName: 'RevokeAdmin',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (message: sigil.v1.IRevokeAdminRequest): Buffer => toBuffer(sigil.v1.RevokeAdminRequest.encode(message).finish()),
+    requestDeserialize: (bytes: Buffer): sigil.v1.RevokeAdminRequest => sigil.v1.RevokeAdminRequest.decode(bytes),
+    responseSerialize: (message: sigil.v1.IAdminIdentity): Buffer => toBuffer(sigil.v1.AdminIdentity.encode(message).finish()),
+    responseDeserialize: (bytes: Buffer): sigil.v1.AdminIdentity => sigil.v1.AdminIdentity.decode(bytes),
+  },
+  /** The fleet view: what each sidecar instance last reported, and whether it is current. */
+  listSidecars: {
+    path: '/sigil.v1.Admin/ListSidecars',
+    originalName: 'ListSidecars',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (message: sigil.v1.IListSidecarsRequest): Buffer => toBuffer(sigil.v1.ListSidecarsRequest.encode(message).finish()),
+    requestDeserialize: (bytes: Buffer): sigil.v1.ListSidecarsRequest => sigil.v1.ListSidecarsRequest.decode(bytes),
+    responseSerialize: (message: sigil.v1.IListSidecarsResponse): Buffer => toBuffer(sigil.v1.ListSidecarsResponse.encode(message).finish()),
+    responseDeserialize: (bytes: Buffer): sigil.v1.ListSidecarsResponse => sigil.v1.ListSidecarsResponse.decode(bytes),
+  },
 } satisfies grpc.ServiceDefinition;
 
 /** Server side of sigil.v1.Admin: requests arrive decoded, responses may be plain objects. */
@@ -352,6 +406,11 @@ export interface AdminServer extends grpc.UntypedServiceImplementation {
   importCertificates: grpc.handleUnaryCall<sigil.v1.ImportCertificatesRequest, sigil.v1.IImportCertificatesResponse>;
   labelCertificate: grpc.handleUnaryCall<sigil.v1.LabelCertificateRequest, sigil.v1.IInventoryEntry>;
   listAlerts: grpc.handleUnaryCall<sigil.v1.ListAlertsRequest, sigil.v1.IListAlertsResponse>;
+  listAudit: grpc.handleUnaryCall<sigil.v1.ListAuditRequest, sigil.v1.IListAuditResponse>;
+  createAdmin: grpc.handleUnaryCall<sigil.v1.CreateAdminRequest, sigil.v1.ICreateAdminResponse>;
+  listAdmins: grpc.handleUnaryCall<sigil.v1.ListAdminsRequest, sigil.v1.IListAdminsResponse>;
+  revokeAdmin: grpc.handleUnaryCall<sigil.v1.RevokeAdminRequest, sigil.v1.IAdminIdentity>;
+  listSidecars: grpc.handleUnaryCall<sigil.v1.ListSidecarsRequest, sigil.v1.IListSidecarsResponse>;
 }
 
 /** Client of sigil.v1.Admin: requests may be plain objects, responses arrive decoded. */
@@ -440,6 +499,26 @@ export interface AdminClient extends grpc.Client {
   listAlerts(request: sigil.v1.IListAlertsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<sigil.v1.ListAlertsResponse>): grpc.ClientUnaryCall;
   listAlerts(request: sigil.v1.IListAlertsRequest, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.ListAlertsResponse>): grpc.ClientUnaryCall;
   listAlerts(request: sigil.v1.IListAlertsRequest, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.ListAlertsResponse>): grpc.ClientUnaryCall;
+  listAudit(request: sigil.v1.IListAuditRequest, callback: grpc.requestCallback<sigil.v1.ListAuditResponse>): grpc.ClientUnaryCall;
+  listAudit(request: sigil.v1.IListAuditRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<sigil.v1.ListAuditResponse>): grpc.ClientUnaryCall;
+  listAudit(request: sigil.v1.IListAuditRequest, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.ListAuditResponse>): grpc.ClientUnaryCall;
+  listAudit(request: sigil.v1.IListAuditRequest, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.ListAuditResponse>): grpc.ClientUnaryCall;
+  createAdmin(request: sigil.v1.ICreateAdminRequest, callback: grpc.requestCallback<sigil.v1.CreateAdminResponse>): grpc.ClientUnaryCall;
+  createAdmin(request: sigil.v1.ICreateAdminRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<sigil.v1.CreateAdminResponse>): grpc.ClientUnaryCall;
+  createAdmin(request: sigil.v1.ICreateAdminRequest, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.CreateAdminResponse>): grpc.ClientUnaryCall;
+  createAdmin(request: sigil.v1.ICreateAdminRequest, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.CreateAdminResponse>): grpc.ClientUnaryCall;
+  listAdmins(request: sigil.v1.IListAdminsRequest, callback: grpc.requestCallback<sigil.v1.ListAdminsResponse>): grpc.ClientUnaryCall;
+  listAdmins(request: sigil.v1.IListAdminsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<sigil.v1.ListAdminsResponse>): grpc.ClientUnaryCall;
+  listAdmins(request: sigil.v1.IListAdminsRequest, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.ListAdminsResponse>): grpc.ClientUnaryCall;
+  listAdmins(request: sigil.v1.IListAdminsRequest, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.ListAdminsResponse>): grpc.ClientUnaryCall;
+  revokeAdmin(request: sigil.v1.IRevokeAdminRequest, callback: grpc.requestCallback<sigil.v1.AdminIdentity>): grpc.ClientUnaryCall;
+  revokeAdmin(request: sigil.v1.IRevokeAdminRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<sigil.v1.AdminIdentity>): grpc.ClientUnaryCall;
+  revokeAdmin(request: sigil.v1.IRevokeAdminRequest, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.AdminIdentity>): grpc.ClientUnaryCall;
+  revokeAdmin(request: sigil.v1.IRevokeAdminRequest, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.AdminIdentity>): grpc.ClientUnaryCall;
+  listSidecars(request: sigil.v1.IListSidecarsRequest, callback: grpc.requestCallback<sigil.v1.ListSidecarsResponse>): grpc.ClientUnaryCall;
+  listSidecars(request: sigil.v1.IListSidecarsRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<sigil.v1.ListSidecarsResponse>): grpc.ClientUnaryCall;
+  listSidecars(request: sigil.v1.IListSidecarsRequest, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.ListSidecarsResponse>): grpc.ClientUnaryCall;
+  listSidecars(request: sigil.v1.IListSidecarsRequest, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.ListSidecarsResponse>): grpc.ClientUnaryCall;
 }
 
 export interface AdminClientConstructor {

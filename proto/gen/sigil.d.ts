@@ -7898,6 +7898,1626 @@ export namespace sigil {
         }
 
         /**
+         * Properties of a ListAuditRequest.
+         * @deprecated Use sigil.v1.ListAuditRequest.$Properties instead.
+         */
+        interface IListAuditRequest extends sigil.v1.ListAuditRequest.$Properties {
+        }
+
+        /** Represents a ListAuditRequest. */
+        class ListAuditRequest {
+
+            /**
+             * Constructs a new ListAuditRequest.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.ListAuditRequest.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** 0: no lower bound. */
+            sinceUnixMs: number;
+
+            /** A SPIFFE ID URI (or "anonymous"); empty: everyone. */
+            actor: string;
+
+            /** 0: 100; at most 1000. */
+            limit: number;
+
+            /** The next_cursor of the previous page; empty: the first. */
+            cursor: string;
+
+            /**
+             * Creates a new ListAuditRequest instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns ListAuditRequest instance
+             */
+            static create(properties: sigil.v1.ListAuditRequest.$Shape): sigil.v1.ListAuditRequest & sigil.v1.ListAuditRequest.$Shape;
+            static create(properties?: sigil.v1.ListAuditRequest.$Properties): sigil.v1.ListAuditRequest;
+
+            /**
+             * Encodes the specified ListAuditRequest message. Does not implicitly {@link sigil.v1.ListAuditRequest.verify|verify} messages.
+             * @param message ListAuditRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.ListAuditRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified ListAuditRequest message, length delimited. Does not implicitly {@link sigil.v1.ListAuditRequest.verify|verify} messages.
+             * @param message ListAuditRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.ListAuditRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a ListAuditRequest message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.ListAuditRequest & sigil.v1.ListAuditRequest.$Shape} ListAuditRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.ListAuditRequest & sigil.v1.ListAuditRequest.$Shape;
+
+            /**
+             * Decodes a ListAuditRequest message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.ListAuditRequest & sigil.v1.ListAuditRequest.$Shape} ListAuditRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.ListAuditRequest & sigil.v1.ListAuditRequest.$Shape;
+
+            /**
+             * Verifies a ListAuditRequest message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a ListAuditRequest message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns ListAuditRequest
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.ListAuditRequest;
+
+            /**
+             * Creates a plain object from a ListAuditRequest message. Also converts values to other types if specified.
+             * @param message ListAuditRequest
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.ListAuditRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this ListAuditRequest to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for ListAuditRequest
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ListAuditRequest {
+
+            /** Properties of a ListAuditRequest. */
+            interface $Properties {
+
+                /** 0: no lower bound. */
+                sinceUnixMs?: (number|null);
+
+                /** A SPIFFE ID URI (or "anonymous"); empty: everyone. */
+                actor?: (string|null);
+
+                /** 0: 100; at most 1000. */
+                limit?: (number|null);
+
+                /** The next_cursor of the previous page; empty: the first. */
+                cursor?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a ListAuditRequest. */
+            type $Shape = sigil.v1.ListAuditRequest.$Properties;
+        }
+
+        /**
+         * Properties of an AuditEntry.
+         * @deprecated Use sigil.v1.AuditEntry.$Properties instead.
+         */
+        interface IAuditEntry extends sigil.v1.AuditEntry.$Properties {
+        }
+
+        /** Represents an AuditEntry. */
+        class AuditEntry {
+
+            /**
+             * Constructs a new AuditEntry.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.AuditEntry.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** AuditEntry id. */
+            id: string;
+
+            /** AuditEntry atUnixMs. */
+            atUnixMs: number;
+
+            /** AuditEntry actor. */
+            actor: string;
+
+            /** AuditEntry action. */
+            action: string;
+
+            /** AuditEntry target. */
+            target: string;
+
+            /** "ok", "refused" or "failed". */
+            result: string;
+
+            /** AuditEntry requestId. */
+            requestId: string;
+
+            /** AuditEntry detail. */
+            detail: string;
+
+            /**
+             * Creates a new AuditEntry instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns AuditEntry instance
+             */
+            static create(properties: sigil.v1.AuditEntry.$Shape): sigil.v1.AuditEntry & sigil.v1.AuditEntry.$Shape;
+            static create(properties?: sigil.v1.AuditEntry.$Properties): sigil.v1.AuditEntry;
+
+            /**
+             * Encodes the specified AuditEntry message. Does not implicitly {@link sigil.v1.AuditEntry.verify|verify} messages.
+             * @param message AuditEntry message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.AuditEntry.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified AuditEntry message, length delimited. Does not implicitly {@link sigil.v1.AuditEntry.verify|verify} messages.
+             * @param message AuditEntry message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.AuditEntry.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes an AuditEntry message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.AuditEntry & sigil.v1.AuditEntry.$Shape} AuditEntry
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.AuditEntry & sigil.v1.AuditEntry.$Shape;
+
+            /**
+             * Decodes an AuditEntry message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.AuditEntry & sigil.v1.AuditEntry.$Shape} AuditEntry
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.AuditEntry & sigil.v1.AuditEntry.$Shape;
+
+            /**
+             * Verifies an AuditEntry message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates an AuditEntry message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns AuditEntry
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.AuditEntry;
+
+            /**
+             * Creates a plain object from an AuditEntry message. Also converts values to other types if specified.
+             * @param message AuditEntry
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.AuditEntry, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this AuditEntry to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for AuditEntry
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace AuditEntry {
+
+            /** Properties of an AuditEntry. */
+            interface $Properties {
+
+                /** AuditEntry id */
+                id?: (string|null);
+
+                /** AuditEntry atUnixMs */
+                atUnixMs?: (number|null);
+
+                /** AuditEntry actor */
+                actor?: (string|null);
+
+                /** AuditEntry action */
+                action?: (string|null);
+
+                /** AuditEntry target */
+                target?: (string|null);
+
+                /** "ok", "refused" or "failed". */
+                result?: (string|null);
+
+                /** AuditEntry requestId */
+                requestId?: (string|null);
+
+                /** AuditEntry detail */
+                detail?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of an AuditEntry. */
+            type $Shape = sigil.v1.AuditEntry.$Properties;
+        }
+
+        /**
+         * Properties of a ListAuditResponse.
+         * @deprecated Use sigil.v1.ListAuditResponse.$Properties instead.
+         */
+        interface IListAuditResponse extends sigil.v1.ListAuditResponse.$Properties {
+        }
+
+        /** Represents a ListAuditResponse. */
+        class ListAuditResponse {
+
+            /**
+             * Constructs a new ListAuditResponse.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.ListAuditResponse.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** ListAuditResponse entries. */
+            entries: sigil.v1.AuditEntry.$Properties[];
+
+            /** Empty on the last page. */
+            nextCursor: string;
+
+            /**
+             * Creates a new ListAuditResponse instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns ListAuditResponse instance
+             */
+            static create(properties: sigil.v1.ListAuditResponse.$Shape): sigil.v1.ListAuditResponse & sigil.v1.ListAuditResponse.$Shape;
+            static create(properties?: sigil.v1.ListAuditResponse.$Properties): sigil.v1.ListAuditResponse;
+
+            /**
+             * Encodes the specified ListAuditResponse message. Does not implicitly {@link sigil.v1.ListAuditResponse.verify|verify} messages.
+             * @param message ListAuditResponse message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.ListAuditResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified ListAuditResponse message, length delimited. Does not implicitly {@link sigil.v1.ListAuditResponse.verify|verify} messages.
+             * @param message ListAuditResponse message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.ListAuditResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a ListAuditResponse message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.ListAuditResponse & sigil.v1.ListAuditResponse.$Shape} ListAuditResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.ListAuditResponse & sigil.v1.ListAuditResponse.$Shape;
+
+            /**
+             * Decodes a ListAuditResponse message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.ListAuditResponse & sigil.v1.ListAuditResponse.$Shape} ListAuditResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.ListAuditResponse & sigil.v1.ListAuditResponse.$Shape;
+
+            /**
+             * Verifies a ListAuditResponse message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a ListAuditResponse message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns ListAuditResponse
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.ListAuditResponse;
+
+            /**
+             * Creates a plain object from a ListAuditResponse message. Also converts values to other types if specified.
+             * @param message ListAuditResponse
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.ListAuditResponse, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this ListAuditResponse to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for ListAuditResponse
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ListAuditResponse {
+
+            /** Properties of a ListAuditResponse. */
+            interface $Properties {
+
+                /** ListAuditResponse entries */
+                entries?: (sigil.v1.AuditEntry.$Properties[]|null);
+
+                /** Empty on the last page. */
+                nextCursor?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a ListAuditResponse. */
+            type $Shape = sigil.v1.ListAuditResponse.$Properties;
+        }
+
+        /**
+         * Properties of a CreateAdminRequest.
+         * @deprecated Use sigil.v1.CreateAdminRequest.$Properties instead.
+         */
+        interface ICreateAdminRequest extends sigil.v1.CreateAdminRequest.$Properties {
+        }
+
+        /** Represents a CreateAdminRequest. */
+        class CreateAdminRequest {
+
+            /**
+             * Constructs a new CreateAdminRequest.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.CreateAdminRequest.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** One path segment: [a-z0-9._-], at most 64 characters. */
+            name: string;
+
+            /** PKCS#10 CSR, DER, for spiffe://<td>/sigil/admin/<name>. */
+            csr: Uint8Array;
+
+            /**
+             * Creates a new CreateAdminRequest instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns CreateAdminRequest instance
+             */
+            static create(properties: sigil.v1.CreateAdminRequest.$Shape): sigil.v1.CreateAdminRequest & sigil.v1.CreateAdminRequest.$Shape;
+            static create(properties?: sigil.v1.CreateAdminRequest.$Properties): sigil.v1.CreateAdminRequest;
+
+            /**
+             * Encodes the specified CreateAdminRequest message. Does not implicitly {@link sigil.v1.CreateAdminRequest.verify|verify} messages.
+             * @param message CreateAdminRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.CreateAdminRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified CreateAdminRequest message, length delimited. Does not implicitly {@link sigil.v1.CreateAdminRequest.verify|verify} messages.
+             * @param message CreateAdminRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.CreateAdminRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a CreateAdminRequest message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.CreateAdminRequest & sigil.v1.CreateAdminRequest.$Shape} CreateAdminRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.CreateAdminRequest & sigil.v1.CreateAdminRequest.$Shape;
+
+            /**
+             * Decodes a CreateAdminRequest message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.CreateAdminRequest & sigil.v1.CreateAdminRequest.$Shape} CreateAdminRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.CreateAdminRequest & sigil.v1.CreateAdminRequest.$Shape;
+
+            /**
+             * Verifies a CreateAdminRequest message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a CreateAdminRequest message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns CreateAdminRequest
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.CreateAdminRequest;
+
+            /**
+             * Creates a plain object from a CreateAdminRequest message. Also converts values to other types if specified.
+             * @param message CreateAdminRequest
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.CreateAdminRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this CreateAdminRequest to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for CreateAdminRequest
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace CreateAdminRequest {
+
+            /** Properties of a CreateAdminRequest. */
+            interface $Properties {
+
+                /** One path segment: [a-z0-9._-], at most 64 characters. */
+                name?: (string|null);
+
+                /** PKCS#10 CSR, DER, for spiffe://<td>/sigil/admin/<name>. */
+                csr?: (Uint8Array|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a CreateAdminRequest. */
+            type $Shape = sigil.v1.CreateAdminRequest.$Properties;
+        }
+
+        /**
+         * Properties of a CreateAdminResponse.
+         * @deprecated Use sigil.v1.CreateAdminResponse.$Properties instead.
+         */
+        interface ICreateAdminResponse extends sigil.v1.CreateAdminResponse.$Properties {
+        }
+
+        /** Represents a CreateAdminResponse. */
+        class CreateAdminResponse {
+
+            /**
+             * Constructs a new CreateAdminResponse.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.CreateAdminResponse.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** CreateAdminResponse admin. */
+            admin?: (sigil.v1.AdminIdentity.$Properties|null);
+
+            /** DER: the admin SVID, then the intermediates. */
+            svidChain: Uint8Array[];
+
+            /** DER root certificates: the bundle that authenticates the control plane. */
+            roots: Uint8Array[];
+
+            /**
+             * Creates a new CreateAdminResponse instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns CreateAdminResponse instance
+             */
+            static create(properties: sigil.v1.CreateAdminResponse.$Shape): sigil.v1.CreateAdminResponse & sigil.v1.CreateAdminResponse.$Shape;
+            static create(properties?: sigil.v1.CreateAdminResponse.$Properties): sigil.v1.CreateAdminResponse;
+
+            /**
+             * Encodes the specified CreateAdminResponse message. Does not implicitly {@link sigil.v1.CreateAdminResponse.verify|verify} messages.
+             * @param message CreateAdminResponse message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.CreateAdminResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified CreateAdminResponse message, length delimited. Does not implicitly {@link sigil.v1.CreateAdminResponse.verify|verify} messages.
+             * @param message CreateAdminResponse message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.CreateAdminResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a CreateAdminResponse message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.CreateAdminResponse & sigil.v1.CreateAdminResponse.$Shape} CreateAdminResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.CreateAdminResponse & sigil.v1.CreateAdminResponse.$Shape;
+
+            /**
+             * Decodes a CreateAdminResponse message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.CreateAdminResponse & sigil.v1.CreateAdminResponse.$Shape} CreateAdminResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.CreateAdminResponse & sigil.v1.CreateAdminResponse.$Shape;
+
+            /**
+             * Verifies a CreateAdminResponse message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a CreateAdminResponse message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns CreateAdminResponse
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.CreateAdminResponse;
+
+            /**
+             * Creates a plain object from a CreateAdminResponse message. Also converts values to other types if specified.
+             * @param message CreateAdminResponse
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.CreateAdminResponse, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this CreateAdminResponse to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for CreateAdminResponse
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace CreateAdminResponse {
+
+            /** Properties of a CreateAdminResponse. */
+            interface $Properties {
+
+                /** CreateAdminResponse admin */
+                admin?: (sigil.v1.AdminIdentity.$Properties|null);
+
+                /** DER: the admin SVID, then the intermediates. */
+                svidChain?: (Uint8Array[]|null);
+
+                /** DER root certificates: the bundle that authenticates the control plane. */
+                roots?: (Uint8Array[]|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a CreateAdminResponse. */
+            type $Shape = sigil.v1.CreateAdminResponse.$Properties;
+        }
+
+        /**
+         * Properties of a ListAdminsRequest.
+         * @deprecated Use sigil.v1.ListAdminsRequest.$Properties instead.
+         */
+        interface IListAdminsRequest extends sigil.v1.ListAdminsRequest.$Properties {
+        }
+
+        /** Represents a ListAdminsRequest. */
+        class ListAdminsRequest {
+
+            /**
+             * Constructs a new ListAdminsRequest.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.ListAdminsRequest.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /**
+             * Creates a new ListAdminsRequest instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns ListAdminsRequest instance
+             */
+            static create(properties: sigil.v1.ListAdminsRequest.$Shape): sigil.v1.ListAdminsRequest & sigil.v1.ListAdminsRequest.$Shape;
+            static create(properties?: sigil.v1.ListAdminsRequest.$Properties): sigil.v1.ListAdminsRequest;
+
+            /**
+             * Encodes the specified ListAdminsRequest message. Does not implicitly {@link sigil.v1.ListAdminsRequest.verify|verify} messages.
+             * @param message ListAdminsRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.ListAdminsRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified ListAdminsRequest message, length delimited. Does not implicitly {@link sigil.v1.ListAdminsRequest.verify|verify} messages.
+             * @param message ListAdminsRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.ListAdminsRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a ListAdminsRequest message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.ListAdminsRequest & sigil.v1.ListAdminsRequest.$Shape} ListAdminsRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.ListAdminsRequest & sigil.v1.ListAdminsRequest.$Shape;
+
+            /**
+             * Decodes a ListAdminsRequest message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.ListAdminsRequest & sigil.v1.ListAdminsRequest.$Shape} ListAdminsRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.ListAdminsRequest & sigil.v1.ListAdminsRequest.$Shape;
+
+            /**
+             * Verifies a ListAdminsRequest message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a ListAdminsRequest message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns ListAdminsRequest
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.ListAdminsRequest;
+
+            /**
+             * Creates a plain object from a ListAdminsRequest message. Also converts values to other types if specified.
+             * @param message ListAdminsRequest
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.ListAdminsRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this ListAdminsRequest to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for ListAdminsRequest
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ListAdminsRequest {
+
+            /** Properties of a ListAdminsRequest. */
+            interface $Properties {
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a ListAdminsRequest. */
+            type $Shape = sigil.v1.ListAdminsRequest.$Properties;
+        }
+
+        /**
+         * Properties of an AdminIdentity.
+         * @deprecated Use sigil.v1.AdminIdentity.$Properties instead.
+         */
+        interface IAdminIdentity extends sigil.v1.AdminIdentity.$Properties {
+        }
+
+        /** Represents an AdminIdentity. */
+        class AdminIdentity {
+
+            /**
+             * Constructs a new AdminIdentity.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.AdminIdentity.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** AdminIdentity name. */
+            name: string;
+
+            /** AdminIdentity spiffeId. */
+            spiffeId: string;
+
+            /** "active", "revoked" or "expired". */
+            status: string;
+
+            /** 0 for the admin made by `sigil ca init`. */
+            createdAtUnixMs: number;
+
+            /** AdminIdentity createdBy. */
+            createdBy: string;
+
+            /** AdminIdentity revokedAtUnixMs. */
+            revokedAtUnixMs: number;
+
+            /** The latest certificate's serial and expiry. */
+            serial: string;
+
+            /** AdminIdentity notAfterUnixMs. */
+            notAfterUnixMs: number;
+
+            /**
+             * Creates a new AdminIdentity instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns AdminIdentity instance
+             */
+            static create(properties: sigil.v1.AdminIdentity.$Shape): sigil.v1.AdminIdentity & sigil.v1.AdminIdentity.$Shape;
+            static create(properties?: sigil.v1.AdminIdentity.$Properties): sigil.v1.AdminIdentity;
+
+            /**
+             * Encodes the specified AdminIdentity message. Does not implicitly {@link sigil.v1.AdminIdentity.verify|verify} messages.
+             * @param message AdminIdentity message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.AdminIdentity.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified AdminIdentity message, length delimited. Does not implicitly {@link sigil.v1.AdminIdentity.verify|verify} messages.
+             * @param message AdminIdentity message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.AdminIdentity.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes an AdminIdentity message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.AdminIdentity & sigil.v1.AdminIdentity.$Shape} AdminIdentity
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.AdminIdentity & sigil.v1.AdminIdentity.$Shape;
+
+            /**
+             * Decodes an AdminIdentity message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.AdminIdentity & sigil.v1.AdminIdentity.$Shape} AdminIdentity
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.AdminIdentity & sigil.v1.AdminIdentity.$Shape;
+
+            /**
+             * Verifies an AdminIdentity message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates an AdminIdentity message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns AdminIdentity
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.AdminIdentity;
+
+            /**
+             * Creates a plain object from an AdminIdentity message. Also converts values to other types if specified.
+             * @param message AdminIdentity
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.AdminIdentity, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this AdminIdentity to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for AdminIdentity
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace AdminIdentity {
+
+            /** Properties of an AdminIdentity. */
+            interface $Properties {
+
+                /** AdminIdentity name */
+                name?: (string|null);
+
+                /** AdminIdentity spiffeId */
+                spiffeId?: (string|null);
+
+                /** "active", "revoked" or "expired". */
+                status?: (string|null);
+
+                /** 0 for the admin made by `sigil ca init`. */
+                createdAtUnixMs?: (number|null);
+
+                /** AdminIdentity createdBy */
+                createdBy?: (string|null);
+
+                /** AdminIdentity revokedAtUnixMs */
+                revokedAtUnixMs?: (number|null);
+
+                /** The latest certificate's serial and expiry. */
+                serial?: (string|null);
+
+                /** AdminIdentity notAfterUnixMs */
+                notAfterUnixMs?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of an AdminIdentity. */
+            type $Shape = sigil.v1.AdminIdentity.$Properties;
+        }
+
+        /**
+         * Properties of a ListAdminsResponse.
+         * @deprecated Use sigil.v1.ListAdminsResponse.$Properties instead.
+         */
+        interface IListAdminsResponse extends sigil.v1.ListAdminsResponse.$Properties {
+        }
+
+        /** Represents a ListAdminsResponse. */
+        class ListAdminsResponse {
+
+            /**
+             * Constructs a new ListAdminsResponse.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.ListAdminsResponse.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** ListAdminsResponse admins. */
+            admins: sigil.v1.AdminIdentity.$Properties[];
+
+            /**
+             * Creates a new ListAdminsResponse instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns ListAdminsResponse instance
+             */
+            static create(properties: sigil.v1.ListAdminsResponse.$Shape): sigil.v1.ListAdminsResponse & sigil.v1.ListAdminsResponse.$Shape;
+            static create(properties?: sigil.v1.ListAdminsResponse.$Properties): sigil.v1.ListAdminsResponse;
+
+            /**
+             * Encodes the specified ListAdminsResponse message. Does not implicitly {@link sigil.v1.ListAdminsResponse.verify|verify} messages.
+             * @param message ListAdminsResponse message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.ListAdminsResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified ListAdminsResponse message, length delimited. Does not implicitly {@link sigil.v1.ListAdminsResponse.verify|verify} messages.
+             * @param message ListAdminsResponse message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.ListAdminsResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a ListAdminsResponse message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.ListAdminsResponse & sigil.v1.ListAdminsResponse.$Shape} ListAdminsResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.ListAdminsResponse & sigil.v1.ListAdminsResponse.$Shape;
+
+            /**
+             * Decodes a ListAdminsResponse message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.ListAdminsResponse & sigil.v1.ListAdminsResponse.$Shape} ListAdminsResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.ListAdminsResponse & sigil.v1.ListAdminsResponse.$Shape;
+
+            /**
+             * Verifies a ListAdminsResponse message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a ListAdminsResponse message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns ListAdminsResponse
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.ListAdminsResponse;
+
+            /**
+             * Creates a plain object from a ListAdminsResponse message. Also converts values to other types if specified.
+             * @param message ListAdminsResponse
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.ListAdminsResponse, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this ListAdminsResponse to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for ListAdminsResponse
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ListAdminsResponse {
+
+            /** Properties of a ListAdminsResponse. */
+            interface $Properties {
+
+                /** ListAdminsResponse admins */
+                admins?: (sigil.v1.AdminIdentity.$Properties[]|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a ListAdminsResponse. */
+            type $Shape = sigil.v1.ListAdminsResponse.$Properties;
+        }
+
+        /**
+         * Properties of a RevokeAdminRequest.
+         * @deprecated Use sigil.v1.RevokeAdminRequest.$Properties instead.
+         */
+        interface IRevokeAdminRequest extends sigil.v1.RevokeAdminRequest.$Properties {
+        }
+
+        /** Represents a RevokeAdminRequest. */
+        class RevokeAdminRequest {
+
+            /**
+             * Constructs a new RevokeAdminRequest.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.RevokeAdminRequest.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** RevokeAdminRequest name. */
+            name: string;
+
+            /**
+             * Creates a new RevokeAdminRequest instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns RevokeAdminRequest instance
+             */
+            static create(properties: sigil.v1.RevokeAdminRequest.$Shape): sigil.v1.RevokeAdminRequest & sigil.v1.RevokeAdminRequest.$Shape;
+            static create(properties?: sigil.v1.RevokeAdminRequest.$Properties): sigil.v1.RevokeAdminRequest;
+
+            /**
+             * Encodes the specified RevokeAdminRequest message. Does not implicitly {@link sigil.v1.RevokeAdminRequest.verify|verify} messages.
+             * @param message RevokeAdminRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.RevokeAdminRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified RevokeAdminRequest message, length delimited. Does not implicitly {@link sigil.v1.RevokeAdminRequest.verify|verify} messages.
+             * @param message RevokeAdminRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.RevokeAdminRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a RevokeAdminRequest message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.RevokeAdminRequest & sigil.v1.RevokeAdminRequest.$Shape} RevokeAdminRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.RevokeAdminRequest & sigil.v1.RevokeAdminRequest.$Shape;
+
+            /**
+             * Decodes a RevokeAdminRequest message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.RevokeAdminRequest & sigil.v1.RevokeAdminRequest.$Shape} RevokeAdminRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.RevokeAdminRequest & sigil.v1.RevokeAdminRequest.$Shape;
+
+            /**
+             * Verifies a RevokeAdminRequest message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a RevokeAdminRequest message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns RevokeAdminRequest
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.RevokeAdminRequest;
+
+            /**
+             * Creates a plain object from a RevokeAdminRequest message. Also converts values to other types if specified.
+             * @param message RevokeAdminRequest
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.RevokeAdminRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this RevokeAdminRequest to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for RevokeAdminRequest
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace RevokeAdminRequest {
+
+            /** Properties of a RevokeAdminRequest. */
+            interface $Properties {
+
+                /** RevokeAdminRequest name */
+                name?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a RevokeAdminRequest. */
+            type $Shape = sigil.v1.RevokeAdminRequest.$Properties;
+        }
+
+        /**
+         * Properties of a ListSidecarsRequest.
+         * @deprecated Use sigil.v1.ListSidecarsRequest.$Properties instead.
+         */
+        interface IListSidecarsRequest extends sigil.v1.ListSidecarsRequest.$Properties {
+        }
+
+        /** Represents a ListSidecarsRequest. */
+        class ListSidecarsRequest {
+
+            /**
+             * Constructs a new ListSidecarsRequest.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.ListSidecarsRequest.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** A sidecar not heard from for longer is stale; 0: the control plane's default (5 minutes). */
+            staleAfterMs: number;
+
+            /**
+             * Creates a new ListSidecarsRequest instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns ListSidecarsRequest instance
+             */
+            static create(properties: sigil.v1.ListSidecarsRequest.$Shape): sigil.v1.ListSidecarsRequest & sigil.v1.ListSidecarsRequest.$Shape;
+            static create(properties?: sigil.v1.ListSidecarsRequest.$Properties): sigil.v1.ListSidecarsRequest;
+
+            /**
+             * Encodes the specified ListSidecarsRequest message. Does not implicitly {@link sigil.v1.ListSidecarsRequest.verify|verify} messages.
+             * @param message ListSidecarsRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.ListSidecarsRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified ListSidecarsRequest message, length delimited. Does not implicitly {@link sigil.v1.ListSidecarsRequest.verify|verify} messages.
+             * @param message ListSidecarsRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.ListSidecarsRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a ListSidecarsRequest message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.ListSidecarsRequest & sigil.v1.ListSidecarsRequest.$Shape} ListSidecarsRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.ListSidecarsRequest & sigil.v1.ListSidecarsRequest.$Shape;
+
+            /**
+             * Decodes a ListSidecarsRequest message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.ListSidecarsRequest & sigil.v1.ListSidecarsRequest.$Shape} ListSidecarsRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.ListSidecarsRequest & sigil.v1.ListSidecarsRequest.$Shape;
+
+            /**
+             * Verifies a ListSidecarsRequest message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a ListSidecarsRequest message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns ListSidecarsRequest
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.ListSidecarsRequest;
+
+            /**
+             * Creates a plain object from a ListSidecarsRequest message. Also converts values to other types if specified.
+             * @param message ListSidecarsRequest
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.ListSidecarsRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this ListSidecarsRequest to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for ListSidecarsRequest
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ListSidecarsRequest {
+
+            /** Properties of a ListSidecarsRequest. */
+            interface $Properties {
+
+                /** A sidecar not heard from for longer is stale; 0: the control plane's default (5 minutes). */
+                staleAfterMs?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a ListSidecarsRequest. */
+            type $Shape = sigil.v1.ListSidecarsRequest.$Properties;
+        }
+
+        /**
+         * Properties of a SidecarInstance.
+         * @deprecated Use sigil.v1.SidecarInstance.$Properties instead.
+         */
+        interface ISidecarInstance extends sigil.v1.SidecarInstance.$Properties {
+        }
+
+        /** Represents a SidecarInstance. */
+        class SidecarInstance {
+
+            /**
+             * Constructs a new SidecarInstance.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.SidecarInstance.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** SidecarInstance spiffeId. */
+            spiffeId: string;
+
+            /** SidecarInstance instanceId. */
+            instanceId: string;
+
+            /** SidecarInstance sidecarVersion. */
+            sidecarVersion: string;
+
+            /** SidecarInstance svidSerial. */
+            svidSerial: string;
+
+            /** SidecarInstance svidNotAfterUnixMs. */
+            svidNotAfterUnixMs: number;
+
+            /** 0: never. */
+            lastTrustFetchAtUnixMs: number;
+
+            /** SidecarInstance lastRenewalAtUnixMs. */
+            lastRenewalAtUnixMs: number;
+
+            /** False when the sidecar did not report its versions (an older sidecar): the *_current fields are then false. */
+            versionsKnown: boolean;
+
+            /** SidecarInstance bundleSequence. */
+            bundleSequence: number;
+
+            /** SidecarInstance bundleCurrent. */
+            bundleCurrent: boolean;
+
+            /** SidecarInstance crlNumber. */
+            crlNumber: number;
+
+            /** SidecarInstance crlCurrent. */
+            crlCurrent: boolean;
+
+            /** SidecarInstance policyVersion. */
+            policyVersion: number;
+
+            /** SidecarInstance policyCurrent. */
+            policyCurrent: boolean;
+
+            /** SidecarInstance stale. */
+            stale: boolean;
+
+            /** SidecarInstance lastSeenUnixMs. */
+            lastSeenUnixMs: number;
+
+            /**
+             * Creates a new SidecarInstance instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns SidecarInstance instance
+             */
+            static create(properties: sigil.v1.SidecarInstance.$Shape): sigil.v1.SidecarInstance & sigil.v1.SidecarInstance.$Shape;
+            static create(properties?: sigil.v1.SidecarInstance.$Properties): sigil.v1.SidecarInstance;
+
+            /**
+             * Encodes the specified SidecarInstance message. Does not implicitly {@link sigil.v1.SidecarInstance.verify|verify} messages.
+             * @param message SidecarInstance message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.SidecarInstance.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified SidecarInstance message, length delimited. Does not implicitly {@link sigil.v1.SidecarInstance.verify|verify} messages.
+             * @param message SidecarInstance message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.SidecarInstance.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a SidecarInstance message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.SidecarInstance & sigil.v1.SidecarInstance.$Shape} SidecarInstance
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.SidecarInstance & sigil.v1.SidecarInstance.$Shape;
+
+            /**
+             * Decodes a SidecarInstance message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.SidecarInstance & sigil.v1.SidecarInstance.$Shape} SidecarInstance
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.SidecarInstance & sigil.v1.SidecarInstance.$Shape;
+
+            /**
+             * Verifies a SidecarInstance message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a SidecarInstance message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns SidecarInstance
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.SidecarInstance;
+
+            /**
+             * Creates a plain object from a SidecarInstance message. Also converts values to other types if specified.
+             * @param message SidecarInstance
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.SidecarInstance, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this SidecarInstance to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for SidecarInstance
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace SidecarInstance {
+
+            /** Properties of a SidecarInstance. */
+            interface $Properties {
+
+                /** SidecarInstance spiffeId */
+                spiffeId?: (string|null);
+
+                /** SidecarInstance instanceId */
+                instanceId?: (string|null);
+
+                /** SidecarInstance sidecarVersion */
+                sidecarVersion?: (string|null);
+
+                /** SidecarInstance svidSerial */
+                svidSerial?: (string|null);
+
+                /** SidecarInstance svidNotAfterUnixMs */
+                svidNotAfterUnixMs?: (number|null);
+
+                /** 0: never. */
+                lastTrustFetchAtUnixMs?: (number|null);
+
+                /** SidecarInstance lastRenewalAtUnixMs */
+                lastRenewalAtUnixMs?: (number|null);
+
+                /** False when the sidecar did not report its versions (an older sidecar): the *_current fields are then false. */
+                versionsKnown?: (boolean|null);
+
+                /** SidecarInstance bundleSequence */
+                bundleSequence?: (number|null);
+
+                /** SidecarInstance bundleCurrent */
+                bundleCurrent?: (boolean|null);
+
+                /** SidecarInstance crlNumber */
+                crlNumber?: (number|null);
+
+                /** SidecarInstance crlCurrent */
+                crlCurrent?: (boolean|null);
+
+                /** SidecarInstance policyVersion */
+                policyVersion?: (number|null);
+
+                /** SidecarInstance policyCurrent */
+                policyCurrent?: (boolean|null);
+
+                /** SidecarInstance stale */
+                stale?: (boolean|null);
+
+                /** SidecarInstance lastSeenUnixMs */
+                lastSeenUnixMs?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a SidecarInstance. */
+            type $Shape = sigil.v1.SidecarInstance.$Properties;
+        }
+
+        /**
+         * Properties of a ListSidecarsResponse.
+         * @deprecated Use sigil.v1.ListSidecarsResponse.$Properties instead.
+         */
+        interface IListSidecarsResponse extends sigil.v1.ListSidecarsResponse.$Properties {
+        }
+
+        /** Represents a ListSidecarsResponse. */
+        class ListSidecarsResponse {
+
+            /**
+             * Constructs a new ListSidecarsResponse.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.ListSidecarsResponse.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** ListSidecarsResponse sidecars. */
+            sidecars: sigil.v1.SidecarInstance.$Properties[];
+
+            /** ListSidecarsResponse nowUnixMs. */
+            nowUnixMs: number;
+
+            /**
+             * Creates a new ListSidecarsResponse instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns ListSidecarsResponse instance
+             */
+            static create(properties: sigil.v1.ListSidecarsResponse.$Shape): sigil.v1.ListSidecarsResponse & sigil.v1.ListSidecarsResponse.$Shape;
+            static create(properties?: sigil.v1.ListSidecarsResponse.$Properties): sigil.v1.ListSidecarsResponse;
+
+            /**
+             * Encodes the specified ListSidecarsResponse message. Does not implicitly {@link sigil.v1.ListSidecarsResponse.verify|verify} messages.
+             * @param message ListSidecarsResponse message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.ListSidecarsResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified ListSidecarsResponse message, length delimited. Does not implicitly {@link sigil.v1.ListSidecarsResponse.verify|verify} messages.
+             * @param message ListSidecarsResponse message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.ListSidecarsResponse.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a ListSidecarsResponse message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.ListSidecarsResponse & sigil.v1.ListSidecarsResponse.$Shape} ListSidecarsResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.ListSidecarsResponse & sigil.v1.ListSidecarsResponse.$Shape;
+
+            /**
+             * Decodes a ListSidecarsResponse message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.ListSidecarsResponse & sigil.v1.ListSidecarsResponse.$Shape} ListSidecarsResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.ListSidecarsResponse & sigil.v1.ListSidecarsResponse.$Shape;
+
+            /**
+             * Verifies a ListSidecarsResponse message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a ListSidecarsResponse message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns ListSidecarsResponse
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.ListSidecarsResponse;
+
+            /**
+             * Creates a plain object from a ListSidecarsResponse message. Also converts values to other types if specified.
+             * @param message ListSidecarsResponse
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.ListSidecarsResponse, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this ListSidecarsResponse to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for ListSidecarsResponse
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace ListSidecarsResponse {
+
+            /** Properties of a ListSidecarsResponse. */
+            interface $Properties {
+
+                /** ListSidecarsResponse sidecars */
+                sidecars?: (sigil.v1.SidecarInstance.$Properties[]|null);
+
+                /** ListSidecarsResponse nowUnixMs */
+                nowUnixMs?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a ListSidecarsResponse. */
+            type $Shape = sigil.v1.ListSidecarsResponse.$Properties;
+        }
+
+        /**
          * Properties of a SignedEvent.
          * @deprecated Use sigil.v1.SignedEvent.$Properties instead.
          */
@@ -8717,6 +10337,168 @@ export namespace sigil {
         }
 
         /**
+         * Properties of an AuditUpdate.
+         * @deprecated Use sigil.v1.AuditUpdate.$Properties instead.
+         */
+        interface IAuditUpdate extends sigil.v1.AuditUpdate.$Properties {
+        }
+
+        /**
+         * Kind "audit": one entry of the audit log as recorded (every state-changing or refused admin call), for operators'
+         * tooling and SIEMs on NATS. Sidecars do not subscribe to this kind.
+         */
+        class AuditUpdate {
+
+            /**
+             * Constructs a new AuditUpdate.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.AuditUpdate.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** The entry's id in the log (grows with every entry). */
+            id: string;
+
+            /** AuditUpdate atUnixMs. */
+            atUnixMs: number;
+
+            /** SPIFFE ID URI of the caller, or "anonymous". */
+            actor: string;
+
+            /** AuditUpdate action. */
+            action: string;
+
+            /** AuditUpdate target. */
+            target: string;
+
+            /** "ok", "refused" or "failed". */
+            result: string;
+
+            /** AuditUpdate requestId. */
+            requestId: string;
+
+            /** AuditUpdate detail. */
+            detail: string;
+
+            /**
+             * Creates a new AuditUpdate instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns AuditUpdate instance
+             */
+            static create(properties: sigil.v1.AuditUpdate.$Shape): sigil.v1.AuditUpdate & sigil.v1.AuditUpdate.$Shape;
+            static create(properties?: sigil.v1.AuditUpdate.$Properties): sigil.v1.AuditUpdate;
+
+            /**
+             * Encodes the specified AuditUpdate message. Does not implicitly {@link sigil.v1.AuditUpdate.verify|verify} messages.
+             * @param message AuditUpdate message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.AuditUpdate.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified AuditUpdate message, length delimited. Does not implicitly {@link sigil.v1.AuditUpdate.verify|verify} messages.
+             * @param message AuditUpdate message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.AuditUpdate.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes an AuditUpdate message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.AuditUpdate & sigil.v1.AuditUpdate.$Shape} AuditUpdate
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.AuditUpdate & sigil.v1.AuditUpdate.$Shape;
+
+            /**
+             * Decodes an AuditUpdate message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.AuditUpdate & sigil.v1.AuditUpdate.$Shape} AuditUpdate
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.AuditUpdate & sigil.v1.AuditUpdate.$Shape;
+
+            /**
+             * Verifies an AuditUpdate message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates an AuditUpdate message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns AuditUpdate
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.AuditUpdate;
+
+            /**
+             * Creates a plain object from an AuditUpdate message. Also converts values to other types if specified.
+             * @param message AuditUpdate
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.AuditUpdate, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this AuditUpdate to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for AuditUpdate
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace AuditUpdate {
+
+            /** Properties of an AuditUpdate. */
+            interface $Properties {
+
+                /** The entry's id in the log (grows with every entry). */
+                id?: (string|null);
+
+                /** AuditUpdate atUnixMs */
+                atUnixMs?: (number|null);
+
+                /** SPIFFE ID URI of the caller, or "anonymous". */
+                actor?: (string|null);
+
+                /** AuditUpdate action */
+                action?: (string|null);
+
+                /** AuditUpdate target */
+                target?: (string|null);
+
+                /** "ok", "refused" or "failed". */
+                result?: (string|null);
+
+                /** AuditUpdate requestId */
+                requestId?: (string|null);
+
+                /** AuditUpdate detail */
+                detail?: (string|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of an AuditUpdate. */
+            type $Shape = sigil.v1.AuditUpdate.$Properties;
+        }
+
+        /**
          * Properties of an IssueWorkloadSvidRequest.
          * @deprecated Use sigil.v1.IssueWorkloadSvidRequest.$Properties instead.
          */
@@ -9104,6 +10886,9 @@ export namespace sigil {
             /** PKCS#10 certificate signing request, DER. */
             csr: Uint8Array;
 
+            /** Absent from sidecars older than the fleet view. */
+            report?: (sigil.v1.SidecarReport.$Properties|null);
+
             /**
              * Creates a new AttestRequest instance using the specified properties.
              * @param [properties] Properties to set
@@ -9194,12 +10979,165 @@ export namespace sigil {
                 /** PKCS#10 certificate signing request, DER. */
                 csr?: (Uint8Array|null);
 
+                /** Absent from sidecars older than the fleet view. */
+                report?: (sigil.v1.SidecarReport.$Properties|null);
+
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
             }
 
             /** Shape of an AttestRequest. */
             type $Shape = sigil.v1.AttestRequest.$Properties;
+        }
+
+        /**
+         * Properties of a SidecarReport.
+         * @deprecated Use sigil.v1.SidecarReport.$Properties instead.
+         */
+        interface ISidecarReport extends sigil.v1.SidecarReport.$Properties {
+        }
+
+        /**
+         * What a sidecar tells the control plane about itself on Attest, Renew and FetchTrust, for the fleet view
+         * (`sigil sidecars list`). Every field is informational: nothing is authorised by it.
+         */
+        class SidecarReport {
+
+            /**
+             * Constructs a new SidecarReport.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.SidecarReport.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** Random per sidecar process: tells apart instances that share a SPIFFE ID. */
+            instanceId: string;
+
+            /** SidecarReport sidecarVersion. */
+            sidecarVersion: string;
+
+            /** The versions the sidecar holds when it calls; has_versions is false before it holds any trust state. */
+            hasVersions: boolean;
+
+            /** SidecarReport bundleSequence. */
+            bundleSequence: number;
+
+            /** SidecarReport crlNumber. */
+            crlNumber: number;
+
+            /** SidecarReport policyVersion. */
+            policyVersion: number;
+
+            /**
+             * Creates a new SidecarReport instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns SidecarReport instance
+             */
+            static create(properties: sigil.v1.SidecarReport.$Shape): sigil.v1.SidecarReport & sigil.v1.SidecarReport.$Shape;
+            static create(properties?: sigil.v1.SidecarReport.$Properties): sigil.v1.SidecarReport;
+
+            /**
+             * Encodes the specified SidecarReport message. Does not implicitly {@link sigil.v1.SidecarReport.verify|verify} messages.
+             * @param message SidecarReport message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.SidecarReport.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified SidecarReport message, length delimited. Does not implicitly {@link sigil.v1.SidecarReport.verify|verify} messages.
+             * @param message SidecarReport message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.SidecarReport.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a SidecarReport message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.SidecarReport & sigil.v1.SidecarReport.$Shape} SidecarReport
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.SidecarReport & sigil.v1.SidecarReport.$Shape;
+
+            /**
+             * Decodes a SidecarReport message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.SidecarReport & sigil.v1.SidecarReport.$Shape} SidecarReport
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.SidecarReport & sigil.v1.SidecarReport.$Shape;
+
+            /**
+             * Verifies a SidecarReport message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a SidecarReport message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns SidecarReport
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.SidecarReport;
+
+            /**
+             * Creates a plain object from a SidecarReport message. Also converts values to other types if specified.
+             * @param message SidecarReport
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.SidecarReport, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this SidecarReport to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for SidecarReport
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace SidecarReport {
+
+            /** Properties of a SidecarReport. */
+            interface $Properties {
+
+                /** Random per sidecar process: tells apart instances that share a SPIFFE ID. */
+                instanceId?: (string|null);
+
+                /** SidecarReport sidecarVersion */
+                sidecarVersion?: (string|null);
+
+                /** The versions the sidecar holds when it calls; has_versions is false before it holds any trust state. */
+                hasVersions?: (boolean|null);
+
+                /** SidecarReport bundleSequence */
+                bundleSequence?: (number|null);
+
+                /** SidecarReport crlNumber */
+                crlNumber?: (number|null);
+
+                /** SidecarReport policyVersion */
+                policyVersion?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a SidecarReport. */
+            type $Shape = sigil.v1.SidecarReport.$Properties;
         }
 
         /**
@@ -9482,6 +11420,9 @@ export namespace sigil {
              */
             signature: Uint8Array;
 
+            /** AttestX509PopRequest report. */
+            report?: (sigil.v1.SidecarReport.$Properties|null);
+
             /**
              * Creates a new AttestX509PopRequest instance using the specified properties.
              * @param [properties] Properties to set
@@ -9581,6 +11522,9 @@ export namespace sigil {
                  */
                 signature?: (Uint8Array|null);
 
+                /** AttestX509PopRequest report */
+                report?: (sigil.v1.SidecarReport.$Properties|null);
+
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
             }
@@ -9610,6 +11554,9 @@ export namespace sigil {
 
             /** PKCS#10 certificate signing request for a new key, DER. */
             csr: Uint8Array;
+
+            /** RenewRequest report. */
+            report?: (sigil.v1.SidecarReport.$Properties|null);
 
             /**
              * Creates a new RenewRequest instance using the specified properties.
@@ -9697,6 +11644,9 @@ export namespace sigil {
 
                 /** PKCS#10 certificate signing request for a new key, DER. */
                 csr?: (Uint8Array|null);
+
+                /** RenewRequest report */
+                report?: (sigil.v1.SidecarReport.$Properties|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
@@ -9851,6 +11801,9 @@ export namespace sigil {
             /** Empty: the first page. Otherwise the next_page_token of the previous answer. */
             pageToken: string;
 
+            /** Sent with the first page only. */
+            report?: (sigil.v1.SidecarReport.$Properties|null);
+
             /**
              * Creates a new FetchTrustRequest instance using the specified properties.
              * @param [properties] Properties to set
@@ -9937,6 +11890,9 @@ export namespace sigil {
 
                 /** Empty: the first page. Otherwise the next_page_token of the previous answer. */
                 pageToken?: (string|null);
+
+                /** Sent with the first page only. */
+                report?: (sigil.v1.SidecarReport.$Properties|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];

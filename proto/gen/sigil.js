@@ -22308,6 +22308,4606 @@ export const sigil = $root.sigil = (() => {
             return Certificate;
         })();
 
+        v1.ListAuditRequest = (function() {
+
+            /**
+             * Properties of a ListAuditRequest.
+             * @typedef {Object} sigil.v1.ListAuditRequest.$Properties
+             * @property {number|null} [sinceUnixMs] 0: no lower bound.
+             * @property {string|null} [actor] A SPIFFE ID URI (or "anonymous"); empty: everyone.
+             * @property {number|null} [limit] 0: 100; at most 1000.
+             * @property {string|null} [cursor] The next_cursor of the previous page; empty: the first.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ListAuditRequest.
+             * @memberof sigil.v1
+             * @interface IListAuditRequest
+             * @augments sigil.v1.ListAuditRequest.$Properties
+             * @deprecated Use sigil.v1.ListAuditRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of a ListAuditRequest.
+             * @typedef {sigil.v1.ListAuditRequest.$Properties} sigil.v1.ListAuditRequest.$Shape
+             */
+
+            /**
+             * Constructs a new ListAuditRequest.
+             * @memberof sigil.v1
+             * @classdesc Represents a ListAuditRequest.
+             * @constructor
+             * @param {sigil.v1.ListAuditRequest.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ListAuditRequest = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * 0: no lower bound.
+             * @member {number} sinceUnixMs
+             * @memberof sigil.v1.ListAuditRequest
+             * @instance
+             */
+            ListAuditRequest.prototype.sinceUnixMs = 0;
+
+            /**
+             * A SPIFFE ID URI (or "anonymous"); empty: everyone.
+             * @member {string} actor
+             * @memberof sigil.v1.ListAuditRequest
+             * @instance
+             */
+            ListAuditRequest.prototype.actor = "";
+
+            /**
+             * 0: 100; at most 1000.
+             * @member {number} limit
+             * @memberof sigil.v1.ListAuditRequest
+             * @instance
+             */
+            ListAuditRequest.prototype.limit = 0;
+
+            /**
+             * The next_cursor of the previous page; empty: the first.
+             * @member {string} cursor
+             * @memberof sigil.v1.ListAuditRequest
+             * @instance
+             */
+            ListAuditRequest.prototype.cursor = "";
+
+            /**
+             * Creates a new ListAuditRequest instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.ListAuditRequest
+             * @static
+             * @param {sigil.v1.ListAuditRequest.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.ListAuditRequest} ListAuditRequest instance
+             * @type {{
+             *   (properties: sigil.v1.ListAuditRequest.$Shape): sigil.v1.ListAuditRequest & sigil.v1.ListAuditRequest.$Shape;
+             *   (properties?: sigil.v1.ListAuditRequest.$Properties): sigil.v1.ListAuditRequest;
+             * }}
+             */
+            ListAuditRequest.create = function(properties) {
+                return new ListAuditRequest(properties);
+            };
+
+            /**
+             * Encodes the specified ListAuditRequest message. Does not implicitly {@link sigil.v1.ListAuditRequest.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.ListAuditRequest
+             * @static
+             * @param {sigil.v1.ListAuditRequest.$Properties} message ListAuditRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ListAuditRequest.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.sinceUnixMs != null && $Object.hasOwnProperty.call(message, "sinceUnixMs") && (typeof message.sinceUnixMs === "object" ? message.sinceUnixMs.low || message.sinceUnixMs.high : message.sinceUnixMs !== 0))
+                    writer.uint32(/* id 1, wireType 0 =*/8).int64(message.sinceUnixMs);
+                if (message.actor != null && $Object.hasOwnProperty.call(message, "actor") && message.actor !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.actor);
+                if (message.limit != null && $Object.hasOwnProperty.call(message, "limit") && message.limit !== 0)
+                    writer.uint32(/* id 3, wireType 0 =*/24).uint32(message.limit);
+                if (message.cursor != null && $Object.hasOwnProperty.call(message, "cursor") && message.cursor !== "")
+                    writer.uint32(/* id 4, wireType 2 =*/34).string(message.cursor);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ListAuditRequest message, length delimited. Does not implicitly {@link sigil.v1.ListAuditRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.ListAuditRequest
+             * @static
+             * @param {sigil.v1.ListAuditRequest.$Properties} message ListAuditRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ListAuditRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ListAuditRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.ListAuditRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.ListAuditRequest & sigil.v1.ListAuditRequest.$Shape} ListAuditRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ListAuditRequest.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.ListAuditRequest();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+                                message.sinceUnixMs = value;
+                            else
+                                delete message.sinceUnixMs;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.actor = value;
+                            else
+                                delete message.actor;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.uint32())
+                                message.limit = value;
+                            else
+                                delete message.limit;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.cursor = value;
+                            else
+                                delete message.cursor;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a ListAuditRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.ListAuditRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.ListAuditRequest & sigil.v1.ListAuditRequest.$Shape} ListAuditRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ListAuditRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ListAuditRequest message.
+             * @function verify
+             * @memberof sigil.v1.ListAuditRequest
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ListAuditRequest.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.sinceUnixMs != null && $Object.hasOwnProperty.call(message, "sinceUnixMs"))
+                    if (!$util.isInteger(message.sinceUnixMs) && !(message.sinceUnixMs && $util.isInteger(message.sinceUnixMs.low) && $util.isInteger(message.sinceUnixMs.high)))
+                        return "sinceUnixMs: integer|Long expected";
+                if (message.actor != null && $Object.hasOwnProperty.call(message, "actor"))
+                    if (!$util.isString(message.actor))
+                        return "actor: string expected";
+                if (message.limit != null && $Object.hasOwnProperty.call(message, "limit"))
+                    if (!$util.isInteger(message.limit))
+                        return "limit: integer expected";
+                if (message.cursor != null && $Object.hasOwnProperty.call(message, "cursor"))
+                    if (!$util.isString(message.cursor))
+                        return "cursor: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a ListAuditRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.ListAuditRequest
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.ListAuditRequest} ListAuditRequest
+             */
+            ListAuditRequest.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.ListAuditRequest)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.ListAuditRequest: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.ListAuditRequest();
+                if (object.sinceUnixMs != null)
+                    if (typeof object.sinceUnixMs === "object" ? object.sinceUnixMs.low || object.sinceUnixMs.high : $Number(object.sinceUnixMs) !== 0)
+                        if ($util.Long)
+                            message.sinceUnixMs = $util.Long.fromValue(object.sinceUnixMs, false);
+                        else if (typeof object.sinceUnixMs === "string")
+                            message.sinceUnixMs = $parseInt(object.sinceUnixMs, 10);
+                        else if (typeof object.sinceUnixMs === "number")
+                            message.sinceUnixMs = object.sinceUnixMs;
+                        else if (typeof object.sinceUnixMs === "object")
+                            message.sinceUnixMs = new $util.LongBits(object.sinceUnixMs.low >>> 0, object.sinceUnixMs.high >>> 0).toNumber();
+                if (object.actor != null)
+                    if (typeof object.actor !== "string" || object.actor.length)
+                        message.actor = $String(object.actor);
+                if (object.limit != null)
+                    if ($Number(object.limit) !== 0)
+                        message.limit = object.limit >>> 0;
+                if (object.cursor != null)
+                    if (typeof object.cursor !== "string" || object.cursor.length)
+                        message.cursor = $String(object.cursor);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a ListAuditRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.ListAuditRequest
+             * @static
+             * @param {sigil.v1.ListAuditRequest} message ListAuditRequest
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ListAuditRequest.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.sinceUnixMs = 0;
+                    object.actor = "";
+                    object.limit = 0;
+                    object.cursor = "";
+                }
+                if (message.sinceUnixMs != null && $Object.hasOwnProperty.call(message, "sinceUnixMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.sinceUnixMs = typeof message.sinceUnixMs === "number" ? $BigInt(message.sinceUnixMs) : $util.Long.fromBits(message.sinceUnixMs.low >>> 0, message.sinceUnixMs.high >>> 0, false).toBigInt();
+                    else if (typeof message.sinceUnixMs === "number")
+                        object.sinceUnixMs = options.longs === $String ? $String(message.sinceUnixMs) : message.sinceUnixMs;
+                    else
+                        object.sinceUnixMs = options.longs === $String ? $util.Long.prototype.toString.call(message.sinceUnixMs) : options.longs === $Number ? new $util.LongBits(message.sinceUnixMs.low >>> 0, message.sinceUnixMs.high >>> 0).toNumber() : message.sinceUnixMs;
+                if (message.actor != null && $Object.hasOwnProperty.call(message, "actor"))
+                    object.actor = message.actor;
+                if (message.limit != null && $Object.hasOwnProperty.call(message, "limit"))
+                    object.limit = message.limit;
+                if (message.cursor != null && $Object.hasOwnProperty.call(message, "cursor"))
+                    object.cursor = message.cursor;
+                return object;
+            };
+
+            /**
+             * Converts this ListAuditRequest to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.ListAuditRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ListAuditRequest.prototype.toJSON = function() {
+                return ListAuditRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ListAuditRequest
+             * @function getTypeUrl
+             * @memberof sigil.v1.ListAuditRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ListAuditRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.ListAuditRequest";
+            };
+
+            return ListAuditRequest;
+        })();
+
+        v1.AuditEntry = (function() {
+
+            /**
+             * Properties of an AuditEntry.
+             * @typedef {Object} sigil.v1.AuditEntry.$Properties
+             * @property {string|null} [id] AuditEntry id
+             * @property {number|null} [atUnixMs] AuditEntry atUnixMs
+             * @property {string|null} [actor] AuditEntry actor
+             * @property {string|null} [action] AuditEntry action
+             * @property {string|null} [target] AuditEntry target
+             * @property {string|null} [result] "ok", "refused" or "failed".
+             * @property {string|null} [requestId] AuditEntry requestId
+             * @property {string|null} [detail] AuditEntry detail
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an AuditEntry.
+             * @memberof sigil.v1
+             * @interface IAuditEntry
+             * @augments sigil.v1.AuditEntry.$Properties
+             * @deprecated Use sigil.v1.AuditEntry.$Properties instead.
+             */
+
+            /**
+             * Shape of an AuditEntry.
+             * @typedef {sigil.v1.AuditEntry.$Properties} sigil.v1.AuditEntry.$Shape
+             */
+
+            /**
+             * Constructs a new AuditEntry.
+             * @memberof sigil.v1
+             * @classdesc Represents an AuditEntry.
+             * @constructor
+             * @param {sigil.v1.AuditEntry.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const AuditEntry = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * AuditEntry id.
+             * @member {string} id
+             * @memberof sigil.v1.AuditEntry
+             * @instance
+             */
+            AuditEntry.prototype.id = "";
+
+            /**
+             * AuditEntry atUnixMs.
+             * @member {number} atUnixMs
+             * @memberof sigil.v1.AuditEntry
+             * @instance
+             */
+            AuditEntry.prototype.atUnixMs = 0;
+
+            /**
+             * AuditEntry actor.
+             * @member {string} actor
+             * @memberof sigil.v1.AuditEntry
+             * @instance
+             */
+            AuditEntry.prototype.actor = "";
+
+            /**
+             * AuditEntry action.
+             * @member {string} action
+             * @memberof sigil.v1.AuditEntry
+             * @instance
+             */
+            AuditEntry.prototype.action = "";
+
+            /**
+             * AuditEntry target.
+             * @member {string} target
+             * @memberof sigil.v1.AuditEntry
+             * @instance
+             */
+            AuditEntry.prototype.target = "";
+
+            /**
+             * "ok", "refused" or "failed".
+             * @member {string} result
+             * @memberof sigil.v1.AuditEntry
+             * @instance
+             */
+            AuditEntry.prototype.result = "";
+
+            /**
+             * AuditEntry requestId.
+             * @member {string} requestId
+             * @memberof sigil.v1.AuditEntry
+             * @instance
+             */
+            AuditEntry.prototype.requestId = "";
+
+            /**
+             * AuditEntry detail.
+             * @member {string} detail
+             * @memberof sigil.v1.AuditEntry
+             * @instance
+             */
+            AuditEntry.prototype.detail = "";
+
+            /**
+             * Creates a new AuditEntry instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.AuditEntry
+             * @static
+             * @param {sigil.v1.AuditEntry.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.AuditEntry} AuditEntry instance
+             * @type {{
+             *   (properties: sigil.v1.AuditEntry.$Shape): sigil.v1.AuditEntry & sigil.v1.AuditEntry.$Shape;
+             *   (properties?: sigil.v1.AuditEntry.$Properties): sigil.v1.AuditEntry;
+             * }}
+             */
+            AuditEntry.create = function(properties) {
+                return new AuditEntry(properties);
+            };
+
+            /**
+             * Encodes the specified AuditEntry message. Does not implicitly {@link sigil.v1.AuditEntry.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.AuditEntry
+             * @static
+             * @param {sigil.v1.AuditEntry.$Properties} message AuditEntry message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AuditEntry.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.id != null && $Object.hasOwnProperty.call(message, "id") && message.id !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.id);
+                if (message.atUnixMs != null && $Object.hasOwnProperty.call(message, "atUnixMs") && (typeof message.atUnixMs === "object" ? message.atUnixMs.low || message.atUnixMs.high : message.atUnixMs !== 0))
+                    writer.uint32(/* id 2, wireType 0 =*/16).int64(message.atUnixMs);
+                if (message.actor != null && $Object.hasOwnProperty.call(message, "actor") && message.actor !== "")
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.actor);
+                if (message.action != null && $Object.hasOwnProperty.call(message, "action") && message.action !== "")
+                    writer.uint32(/* id 4, wireType 2 =*/34).string(message.action);
+                if (message.target != null && $Object.hasOwnProperty.call(message, "target") && message.target !== "")
+                    writer.uint32(/* id 5, wireType 2 =*/42).string(message.target);
+                if (message.result != null && $Object.hasOwnProperty.call(message, "result") && message.result !== "")
+                    writer.uint32(/* id 6, wireType 2 =*/50).string(message.result);
+                if (message.requestId != null && $Object.hasOwnProperty.call(message, "requestId") && message.requestId !== "")
+                    writer.uint32(/* id 7, wireType 2 =*/58).string(message.requestId);
+                if (message.detail != null && $Object.hasOwnProperty.call(message, "detail") && message.detail !== "")
+                    writer.uint32(/* id 8, wireType 2 =*/66).string(message.detail);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified AuditEntry message, length delimited. Does not implicitly {@link sigil.v1.AuditEntry.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.AuditEntry
+             * @static
+             * @param {sigil.v1.AuditEntry.$Properties} message AuditEntry message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AuditEntry.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an AuditEntry message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.AuditEntry
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.AuditEntry & sigil.v1.AuditEntry.$Shape} AuditEntry
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AuditEntry.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.AuditEntry();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.id = value;
+                            else
+                                delete message.id;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+                                message.atUnixMs = value;
+                            else
+                                delete message.atUnixMs;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.actor = value;
+                            else
+                                delete message.actor;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.action = value;
+                            else
+                                delete message.action;
+                            continue;
+                        }
+                    case 5: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.target = value;
+                            else
+                                delete message.target;
+                            continue;
+                        }
+                    case 6: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.result = value;
+                            else
+                                delete message.result;
+                            continue;
+                        }
+                    case 7: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.requestId = value;
+                            else
+                                delete message.requestId;
+                            continue;
+                        }
+                    case 8: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.detail = value;
+                            else
+                                delete message.detail;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes an AuditEntry message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.AuditEntry
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.AuditEntry & sigil.v1.AuditEntry.$Shape} AuditEntry
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AuditEntry.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an AuditEntry message.
+             * @function verify
+             * @memberof sigil.v1.AuditEntry
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            AuditEntry.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.id != null && $Object.hasOwnProperty.call(message, "id"))
+                    if (!$util.isString(message.id))
+                        return "id: string expected";
+                if (message.atUnixMs != null && $Object.hasOwnProperty.call(message, "atUnixMs"))
+                    if (!$util.isInteger(message.atUnixMs) && !(message.atUnixMs && $util.isInteger(message.atUnixMs.low) && $util.isInteger(message.atUnixMs.high)))
+                        return "atUnixMs: integer|Long expected";
+                if (message.actor != null && $Object.hasOwnProperty.call(message, "actor"))
+                    if (!$util.isString(message.actor))
+                        return "actor: string expected";
+                if (message.action != null && $Object.hasOwnProperty.call(message, "action"))
+                    if (!$util.isString(message.action))
+                        return "action: string expected";
+                if (message.target != null && $Object.hasOwnProperty.call(message, "target"))
+                    if (!$util.isString(message.target))
+                        return "target: string expected";
+                if (message.result != null && $Object.hasOwnProperty.call(message, "result"))
+                    if (!$util.isString(message.result))
+                        return "result: string expected";
+                if (message.requestId != null && $Object.hasOwnProperty.call(message, "requestId"))
+                    if (!$util.isString(message.requestId))
+                        return "requestId: string expected";
+                if (message.detail != null && $Object.hasOwnProperty.call(message, "detail"))
+                    if (!$util.isString(message.detail))
+                        return "detail: string expected";
+                return null;
+            };
+
+            /**
+             * Creates an AuditEntry message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.AuditEntry
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.AuditEntry} AuditEntry
+             */
+            AuditEntry.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.AuditEntry)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.AuditEntry: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.AuditEntry();
+                if (object.id != null)
+                    if (typeof object.id !== "string" || object.id.length)
+                        message.id = $String(object.id);
+                if (object.atUnixMs != null)
+                    if (typeof object.atUnixMs === "object" ? object.atUnixMs.low || object.atUnixMs.high : $Number(object.atUnixMs) !== 0)
+                        if ($util.Long)
+                            message.atUnixMs = $util.Long.fromValue(object.atUnixMs, false);
+                        else if (typeof object.atUnixMs === "string")
+                            message.atUnixMs = $parseInt(object.atUnixMs, 10);
+                        else if (typeof object.atUnixMs === "number")
+                            message.atUnixMs = object.atUnixMs;
+                        else if (typeof object.atUnixMs === "object")
+                            message.atUnixMs = new $util.LongBits(object.atUnixMs.low >>> 0, object.atUnixMs.high >>> 0).toNumber();
+                if (object.actor != null)
+                    if (typeof object.actor !== "string" || object.actor.length)
+                        message.actor = $String(object.actor);
+                if (object.action != null)
+                    if (typeof object.action !== "string" || object.action.length)
+                        message.action = $String(object.action);
+                if (object.target != null)
+                    if (typeof object.target !== "string" || object.target.length)
+                        message.target = $String(object.target);
+                if (object.result != null)
+                    if (typeof object.result !== "string" || object.result.length)
+                        message.result = $String(object.result);
+                if (object.requestId != null)
+                    if (typeof object.requestId !== "string" || object.requestId.length)
+                        message.requestId = $String(object.requestId);
+                if (object.detail != null)
+                    if (typeof object.detail !== "string" || object.detail.length)
+                        message.detail = $String(object.detail);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an AuditEntry message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.AuditEntry
+             * @static
+             * @param {sigil.v1.AuditEntry} message AuditEntry
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            AuditEntry.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.id = "";
+                    object.atUnixMs = 0;
+                    object.actor = "";
+                    object.action = "";
+                    object.target = "";
+                    object.result = "";
+                    object.requestId = "";
+                    object.detail = "";
+                }
+                if (message.id != null && $Object.hasOwnProperty.call(message, "id"))
+                    object.id = message.id;
+                if (message.atUnixMs != null && $Object.hasOwnProperty.call(message, "atUnixMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.atUnixMs = typeof message.atUnixMs === "number" ? $BigInt(message.atUnixMs) : $util.Long.fromBits(message.atUnixMs.low >>> 0, message.atUnixMs.high >>> 0, false).toBigInt();
+                    else if (typeof message.atUnixMs === "number")
+                        object.atUnixMs = options.longs === $String ? $String(message.atUnixMs) : message.atUnixMs;
+                    else
+                        object.atUnixMs = options.longs === $String ? $util.Long.prototype.toString.call(message.atUnixMs) : options.longs === $Number ? new $util.LongBits(message.atUnixMs.low >>> 0, message.atUnixMs.high >>> 0).toNumber() : message.atUnixMs;
+                if (message.actor != null && $Object.hasOwnProperty.call(message, "actor"))
+                    object.actor = message.actor;
+                if (message.action != null && $Object.hasOwnProperty.call(message, "action"))
+                    object.action = message.action;
+                if (message.target != null && $Object.hasOwnProperty.call(message, "target"))
+                    object.target = message.target;
+                if (message.result != null && $Object.hasOwnProperty.call(message, "result"))
+                    object.result = message.result;
+                if (message.requestId != null && $Object.hasOwnProperty.call(message, "requestId"))
+                    object.requestId = message.requestId;
+                if (message.detail != null && $Object.hasOwnProperty.call(message, "detail"))
+                    object.detail = message.detail;
+                return object;
+            };
+
+            /**
+             * Converts this AuditEntry to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.AuditEntry
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            AuditEntry.prototype.toJSON = function() {
+                return AuditEntry.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for AuditEntry
+             * @function getTypeUrl
+             * @memberof sigil.v1.AuditEntry
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            AuditEntry.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.AuditEntry";
+            };
+
+            return AuditEntry;
+        })();
+
+        v1.ListAuditResponse = (function() {
+
+            /**
+             * Properties of a ListAuditResponse.
+             * @typedef {Object} sigil.v1.ListAuditResponse.$Properties
+             * @property {Array.<sigil.v1.AuditEntry.$Properties>|null} [entries] ListAuditResponse entries
+             * @property {string|null} [nextCursor] Empty on the last page.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ListAuditResponse.
+             * @memberof sigil.v1
+             * @interface IListAuditResponse
+             * @augments sigil.v1.ListAuditResponse.$Properties
+             * @deprecated Use sigil.v1.ListAuditResponse.$Properties instead.
+             */
+
+            /**
+             * Shape of a ListAuditResponse.
+             * @typedef {sigil.v1.ListAuditResponse.$Properties} sigil.v1.ListAuditResponse.$Shape
+             */
+
+            /**
+             * Constructs a new ListAuditResponse.
+             * @memberof sigil.v1
+             * @classdesc Represents a ListAuditResponse.
+             * @constructor
+             * @param {sigil.v1.ListAuditResponse.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ListAuditResponse = function (properties) {
+                this.entries = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * ListAuditResponse entries.
+             * @member {Array.<sigil.v1.AuditEntry.$Properties>} entries
+             * @memberof sigil.v1.ListAuditResponse
+             * @instance
+             */
+            ListAuditResponse.prototype.entries = $util.emptyArray;
+
+            /**
+             * Empty on the last page.
+             * @member {string} nextCursor
+             * @memberof sigil.v1.ListAuditResponse
+             * @instance
+             */
+            ListAuditResponse.prototype.nextCursor = "";
+
+            /**
+             * Creates a new ListAuditResponse instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.ListAuditResponse
+             * @static
+             * @param {sigil.v1.ListAuditResponse.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.ListAuditResponse} ListAuditResponse instance
+             * @type {{
+             *   (properties: sigil.v1.ListAuditResponse.$Shape): sigil.v1.ListAuditResponse & sigil.v1.ListAuditResponse.$Shape;
+             *   (properties?: sigil.v1.ListAuditResponse.$Properties): sigil.v1.ListAuditResponse;
+             * }}
+             */
+            ListAuditResponse.create = function(properties) {
+                return new ListAuditResponse(properties);
+            };
+
+            /**
+             * Encodes the specified ListAuditResponse message. Does not implicitly {@link sigil.v1.ListAuditResponse.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.ListAuditResponse
+             * @static
+             * @param {sigil.v1.ListAuditResponse.$Properties} message ListAuditResponse message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ListAuditResponse.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.entries != null && message.entries.length)
+                    for (let i = 0; i < message.entries.length; ++i)
+                        $root.sigil.v1.AuditEntry.encode(message.entries[i], writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                if (message.nextCursor != null && $Object.hasOwnProperty.call(message, "nextCursor") && message.nextCursor !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.nextCursor);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ListAuditResponse message, length delimited. Does not implicitly {@link sigil.v1.ListAuditResponse.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.ListAuditResponse
+             * @static
+             * @param {sigil.v1.ListAuditResponse.$Properties} message ListAuditResponse message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ListAuditResponse.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ListAuditResponse message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.ListAuditResponse
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.ListAuditResponse & sigil.v1.ListAuditResponse.$Shape} ListAuditResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ListAuditResponse.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.ListAuditResponse();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.entries && message.entries.length))
+                                message.entries = [];
+                            message.entries.push($root.sigil.v1.AuditEntry.decode(reader, reader.size(), $undefined, _depth + 1));
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.nextCursor = value;
+                            else
+                                delete message.nextCursor;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a ListAuditResponse message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.ListAuditResponse
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.ListAuditResponse & sigil.v1.ListAuditResponse.$Shape} ListAuditResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ListAuditResponse.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ListAuditResponse message.
+             * @function verify
+             * @memberof sigil.v1.ListAuditResponse
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ListAuditResponse.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.entries != null && $Object.hasOwnProperty.call(message, "entries")) {
+                    if (!$Array.isArray(message.entries))
+                        return "entries: array expected";
+                    for (let i = 0; i < message.entries.length; ++i) {
+                        let error = $root.sigil.v1.AuditEntry.verify(message.entries[i], _depth + 1);
+                        if (error)
+                            return "entries." + error;
+                    }
+                }
+                if (message.nextCursor != null && $Object.hasOwnProperty.call(message, "nextCursor"))
+                    if (!$util.isString(message.nextCursor))
+                        return "nextCursor: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a ListAuditResponse message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.ListAuditResponse
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.ListAuditResponse} ListAuditResponse
+             */
+            ListAuditResponse.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.ListAuditResponse)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.ListAuditResponse: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.ListAuditResponse();
+                if (object.entries) {
+                    if (!$Array.isArray(object.entries))
+                        throw $TypeError(".sigil.v1.ListAuditResponse.entries: array expected");
+                    message.entries = $Array(object.entries.length);
+                    for (let i = 0; i < object.entries.length; ++i) {
+                        if (!$util.isObject(object.entries[i]))
+                            throw $TypeError(".sigil.v1.ListAuditResponse.entries: object expected");
+                        message.entries[i] = $root.sigil.v1.AuditEntry.fromObject(object.entries[i], _depth + 1);
+                    }
+                }
+                if (object.nextCursor != null)
+                    if (typeof object.nextCursor !== "string" || object.nextCursor.length)
+                        message.nextCursor = $String(object.nextCursor);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a ListAuditResponse message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.ListAuditResponse
+             * @static
+             * @param {sigil.v1.ListAuditResponse} message ListAuditResponse
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ListAuditResponse.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.entries = [];
+                if (options.defaults)
+                    object.nextCursor = "";
+                if (message.entries && message.entries.length) {
+                    object.entries = $Array(message.entries.length);
+                    for (let j = 0; j < message.entries.length; ++j)
+                        object.entries[j] = $root.sigil.v1.AuditEntry.toObject(message.entries[j], options, _depth + 1);
+                }
+                if (message.nextCursor != null && $Object.hasOwnProperty.call(message, "nextCursor"))
+                    object.nextCursor = message.nextCursor;
+                return object;
+            };
+
+            /**
+             * Converts this ListAuditResponse to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.ListAuditResponse
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ListAuditResponse.prototype.toJSON = function() {
+                return ListAuditResponse.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ListAuditResponse
+             * @function getTypeUrl
+             * @memberof sigil.v1.ListAuditResponse
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ListAuditResponse.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.ListAuditResponse";
+            };
+
+            return ListAuditResponse;
+        })();
+
+        v1.CreateAdminRequest = (function() {
+
+            /**
+             * Properties of a CreateAdminRequest.
+             * @typedef {Object} sigil.v1.CreateAdminRequest.$Properties
+             * @property {string|null} [name] One path segment: [a-z0-9._-], at most 64 characters.
+             * @property {Uint8Array|null} [csr] PKCS#10 CSR, DER, for spiffe://<td>/sigil/admin/<name>.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a CreateAdminRequest.
+             * @memberof sigil.v1
+             * @interface ICreateAdminRequest
+             * @augments sigil.v1.CreateAdminRequest.$Properties
+             * @deprecated Use sigil.v1.CreateAdminRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of a CreateAdminRequest.
+             * @typedef {sigil.v1.CreateAdminRequest.$Properties} sigil.v1.CreateAdminRequest.$Shape
+             */
+
+            /**
+             * Constructs a new CreateAdminRequest.
+             * @memberof sigil.v1
+             * @classdesc Represents a CreateAdminRequest.
+             * @constructor
+             * @param {sigil.v1.CreateAdminRequest.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const CreateAdminRequest = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * One path segment: [a-z0-9._-], at most 64 characters.
+             * @member {string} name
+             * @memberof sigil.v1.CreateAdminRequest
+             * @instance
+             */
+            CreateAdminRequest.prototype.name = "";
+
+            /**
+             * PKCS#10 CSR, DER, for spiffe://<td>/sigil/admin/<name>.
+             * @member {Uint8Array} csr
+             * @memberof sigil.v1.CreateAdminRequest
+             * @instance
+             */
+            CreateAdminRequest.prototype.csr = $util.newBuffer([]);
+
+            /**
+             * Creates a new CreateAdminRequest instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.CreateAdminRequest
+             * @static
+             * @param {sigil.v1.CreateAdminRequest.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.CreateAdminRequest} CreateAdminRequest instance
+             * @type {{
+             *   (properties: sigil.v1.CreateAdminRequest.$Shape): sigil.v1.CreateAdminRequest & sigil.v1.CreateAdminRequest.$Shape;
+             *   (properties?: sigil.v1.CreateAdminRequest.$Properties): sigil.v1.CreateAdminRequest;
+             * }}
+             */
+            CreateAdminRequest.create = function(properties) {
+                return new CreateAdminRequest(properties);
+            };
+
+            /**
+             * Encodes the specified CreateAdminRequest message. Does not implicitly {@link sigil.v1.CreateAdminRequest.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.CreateAdminRequest
+             * @static
+             * @param {sigil.v1.CreateAdminRequest.$Properties} message CreateAdminRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            CreateAdminRequest.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.name != null && $Object.hasOwnProperty.call(message, "name") && message.name !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.name);
+                if (message.csr != null && $Object.hasOwnProperty.call(message, "csr") && message.csr.length)
+                    writer.uint32(/* id 2, wireType 2 =*/18).bytes(message.csr);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified CreateAdminRequest message, length delimited. Does not implicitly {@link sigil.v1.CreateAdminRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.CreateAdminRequest
+             * @static
+             * @param {sigil.v1.CreateAdminRequest.$Properties} message CreateAdminRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            CreateAdminRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a CreateAdminRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.CreateAdminRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.CreateAdminRequest & sigil.v1.CreateAdminRequest.$Shape} CreateAdminRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            CreateAdminRequest.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.CreateAdminRequest();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.name = value;
+                            else
+                                delete message.name;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.bytes()).length)
+                                message.csr = value;
+                            else
+                                delete message.csr;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a CreateAdminRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.CreateAdminRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.CreateAdminRequest & sigil.v1.CreateAdminRequest.$Shape} CreateAdminRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            CreateAdminRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a CreateAdminRequest message.
+             * @function verify
+             * @memberof sigil.v1.CreateAdminRequest
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            CreateAdminRequest.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
+                    if (!$util.isString(message.name))
+                        return "name: string expected";
+                if (message.csr != null && $Object.hasOwnProperty.call(message, "csr"))
+                    if (!(message.csr && typeof message.csr.length === "number" || $util.isString(message.csr)))
+                        return "csr: buffer expected";
+                return null;
+            };
+
+            /**
+             * Creates a CreateAdminRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.CreateAdminRequest
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.CreateAdminRequest} CreateAdminRequest
+             */
+            CreateAdminRequest.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.CreateAdminRequest)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.CreateAdminRequest: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.CreateAdminRequest();
+                if (object.name != null)
+                    if (typeof object.name !== "string" || object.name.length)
+                        message.name = $String(object.name);
+                if (object.csr != null)
+                    if (object.csr.length)
+                        if (typeof object.csr === "string")
+                            $util.base64.decode(object.csr, message.csr = $util.newBuffer($util.base64.length(object.csr)), 0);
+                        else if (object.csr.length >= 0)
+                            message.csr = object.csr;
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a CreateAdminRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.CreateAdminRequest
+             * @static
+             * @param {sigil.v1.CreateAdminRequest} message CreateAdminRequest
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            CreateAdminRequest.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.name = "";
+                    if (options.bytes === $String)
+                        object.csr = "";
+                    else {
+                        object.csr = [];
+                        if (options.bytes !== $Array)
+                            object.csr = $util.newBuffer(object.csr);
+                    }
+                }
+                if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
+                    object.name = message.name;
+                if (message.csr != null && $Object.hasOwnProperty.call(message, "csr"))
+                    object.csr = options.bytes === $String ? $util.base64.encode(message.csr, 0, message.csr.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.csr) : message.csr;
+                return object;
+            };
+
+            /**
+             * Converts this CreateAdminRequest to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.CreateAdminRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            CreateAdminRequest.prototype.toJSON = function() {
+                return CreateAdminRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for CreateAdminRequest
+             * @function getTypeUrl
+             * @memberof sigil.v1.CreateAdminRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            CreateAdminRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.CreateAdminRequest";
+            };
+
+            return CreateAdminRequest;
+        })();
+
+        v1.CreateAdminResponse = (function() {
+
+            /**
+             * Properties of a CreateAdminResponse.
+             * @typedef {Object} sigil.v1.CreateAdminResponse.$Properties
+             * @property {sigil.v1.AdminIdentity.$Properties|null} [admin] CreateAdminResponse admin
+             * @property {Array.<Uint8Array>|null} [svidChain] DER: the admin SVID, then the intermediates.
+             * @property {Array.<Uint8Array>|null} [roots] DER root certificates: the bundle that authenticates the control plane.
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a CreateAdminResponse.
+             * @memberof sigil.v1
+             * @interface ICreateAdminResponse
+             * @augments sigil.v1.CreateAdminResponse.$Properties
+             * @deprecated Use sigil.v1.CreateAdminResponse.$Properties instead.
+             */
+
+            /**
+             * Shape of a CreateAdminResponse.
+             * @typedef {sigil.v1.CreateAdminResponse.$Properties} sigil.v1.CreateAdminResponse.$Shape
+             */
+
+            /**
+             * Constructs a new CreateAdminResponse.
+             * @memberof sigil.v1
+             * @classdesc Represents a CreateAdminResponse.
+             * @constructor
+             * @param {sigil.v1.CreateAdminResponse.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const CreateAdminResponse = function (properties) {
+                this.svidChain = [];
+                this.roots = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * CreateAdminResponse admin.
+             * @member {sigil.v1.AdminIdentity.$Properties|null|undefined} admin
+             * @memberof sigil.v1.CreateAdminResponse
+             * @instance
+             */
+            CreateAdminResponse.prototype.admin = null;
+
+            /**
+             * DER: the admin SVID, then the intermediates.
+             * @member {Array.<Uint8Array>} svidChain
+             * @memberof sigil.v1.CreateAdminResponse
+             * @instance
+             */
+            CreateAdminResponse.prototype.svidChain = $util.emptyArray;
+
+            /**
+             * DER root certificates: the bundle that authenticates the control plane.
+             * @member {Array.<Uint8Array>} roots
+             * @memberof sigil.v1.CreateAdminResponse
+             * @instance
+             */
+            CreateAdminResponse.prototype.roots = $util.emptyArray;
+
+            /**
+             * Creates a new CreateAdminResponse instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.CreateAdminResponse
+             * @static
+             * @param {sigil.v1.CreateAdminResponse.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.CreateAdminResponse} CreateAdminResponse instance
+             * @type {{
+             *   (properties: sigil.v1.CreateAdminResponse.$Shape): sigil.v1.CreateAdminResponse & sigil.v1.CreateAdminResponse.$Shape;
+             *   (properties?: sigil.v1.CreateAdminResponse.$Properties): sigil.v1.CreateAdminResponse;
+             * }}
+             */
+            CreateAdminResponse.create = function(properties) {
+                return new CreateAdminResponse(properties);
+            };
+
+            /**
+             * Encodes the specified CreateAdminResponse message. Does not implicitly {@link sigil.v1.CreateAdminResponse.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.CreateAdminResponse
+             * @static
+             * @param {sigil.v1.CreateAdminResponse.$Properties} message CreateAdminResponse message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            CreateAdminResponse.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.admin != null && $Object.hasOwnProperty.call(message, "admin"))
+                    $root.sigil.v1.AdminIdentity.encode(message.admin, writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                if (message.svidChain != null && message.svidChain.length)
+                    for (let i = 0; i < message.svidChain.length; ++i)
+                        writer.uint32(/* id 2, wireType 2 =*/18).bytes(message.svidChain[i]);
+                if (message.roots != null && message.roots.length)
+                    for (let i = 0; i < message.roots.length; ++i)
+                        writer.uint32(/* id 3, wireType 2 =*/26).bytes(message.roots[i]);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified CreateAdminResponse message, length delimited. Does not implicitly {@link sigil.v1.CreateAdminResponse.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.CreateAdminResponse
+             * @static
+             * @param {sigil.v1.CreateAdminResponse.$Properties} message CreateAdminResponse message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            CreateAdminResponse.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a CreateAdminResponse message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.CreateAdminResponse
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.CreateAdminResponse & sigil.v1.CreateAdminResponse.$Shape} CreateAdminResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            CreateAdminResponse.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.CreateAdminResponse();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            message.admin = $root.sigil.v1.AdminIdentity.decode(reader, reader.size(), $undefined, _depth + 1, message.admin);
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.svidChain && message.svidChain.length))
+                                message.svidChain = [];
+                            message.svidChain.push(reader.bytes());
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.roots && message.roots.length))
+                                message.roots = [];
+                            message.roots.push(reader.bytes());
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a CreateAdminResponse message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.CreateAdminResponse
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.CreateAdminResponse & sigil.v1.CreateAdminResponse.$Shape} CreateAdminResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            CreateAdminResponse.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a CreateAdminResponse message.
+             * @function verify
+             * @memberof sigil.v1.CreateAdminResponse
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            CreateAdminResponse.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.admin != null && $Object.hasOwnProperty.call(message, "admin")) {
+                    let error = $root.sigil.v1.AdminIdentity.verify(message.admin, _depth + 1);
+                    if (error)
+                        return "admin." + error;
+                }
+                if (message.svidChain != null && $Object.hasOwnProperty.call(message, "svidChain")) {
+                    if (!$Array.isArray(message.svidChain))
+                        return "svidChain: array expected";
+                    for (let i = 0; i < message.svidChain.length; ++i)
+                        if (!(message.svidChain[i] && typeof message.svidChain[i].length === "number" || $util.isString(message.svidChain[i])))
+                            return "svidChain: buffer[] expected";
+                }
+                if (message.roots != null && $Object.hasOwnProperty.call(message, "roots")) {
+                    if (!$Array.isArray(message.roots))
+                        return "roots: array expected";
+                    for (let i = 0; i < message.roots.length; ++i)
+                        if (!(message.roots[i] && typeof message.roots[i].length === "number" || $util.isString(message.roots[i])))
+                            return "roots: buffer[] expected";
+                }
+                return null;
+            };
+
+            /**
+             * Creates a CreateAdminResponse message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.CreateAdminResponse
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.CreateAdminResponse} CreateAdminResponse
+             */
+            CreateAdminResponse.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.CreateAdminResponse)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.CreateAdminResponse: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.CreateAdminResponse();
+                if (object.admin != null) {
+                    if (!$util.isObject(object.admin))
+                        throw $TypeError(".sigil.v1.CreateAdminResponse.admin: object expected");
+                    message.admin = $root.sigil.v1.AdminIdentity.fromObject(object.admin, _depth + 1);
+                }
+                if (object.svidChain) {
+                    if (!$Array.isArray(object.svidChain))
+                        throw $TypeError(".sigil.v1.CreateAdminResponse.svidChain: array expected");
+                    message.svidChain = $Array(object.svidChain.length);
+                    for (let i = 0; i < object.svidChain.length; ++i)
+                        if (typeof object.svidChain[i] === "string")
+                            $util.base64.decode(object.svidChain[i], message.svidChain[i] = $util.newBuffer($util.base64.length(object.svidChain[i])), 0);
+                        else if (object.svidChain[i].length >= 0)
+                            message.svidChain[i] = object.svidChain[i];
+                }
+                if (object.roots) {
+                    if (!$Array.isArray(object.roots))
+                        throw $TypeError(".sigil.v1.CreateAdminResponse.roots: array expected");
+                    message.roots = $Array(object.roots.length);
+                    for (let i = 0; i < object.roots.length; ++i)
+                        if (typeof object.roots[i] === "string")
+                            $util.base64.decode(object.roots[i], message.roots[i] = $util.newBuffer($util.base64.length(object.roots[i])), 0);
+                        else if (object.roots[i].length >= 0)
+                            message.roots[i] = object.roots[i];
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a CreateAdminResponse message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.CreateAdminResponse
+             * @static
+             * @param {sigil.v1.CreateAdminResponse} message CreateAdminResponse
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            CreateAdminResponse.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults) {
+                    object.svidChain = [];
+                    object.roots = [];
+                }
+                if (options.defaults)
+                    object.admin = null;
+                if (message.admin != null && $Object.hasOwnProperty.call(message, "admin"))
+                    object.admin = $root.sigil.v1.AdminIdentity.toObject(message.admin, options, _depth + 1);
+                if (message.svidChain && message.svidChain.length) {
+                    object.svidChain = $Array(message.svidChain.length);
+                    for (let j = 0; j < message.svidChain.length; ++j)
+                        object.svidChain[j] = options.bytes === $String ? $util.base64.encode(message.svidChain[j], 0, message.svidChain[j].length) : options.bytes === $Array ? $Array.prototype.slice.call(message.svidChain[j]) : message.svidChain[j];
+                }
+                if (message.roots && message.roots.length) {
+                    object.roots = $Array(message.roots.length);
+                    for (let j = 0; j < message.roots.length; ++j)
+                        object.roots[j] = options.bytes === $String ? $util.base64.encode(message.roots[j], 0, message.roots[j].length) : options.bytes === $Array ? $Array.prototype.slice.call(message.roots[j]) : message.roots[j];
+                }
+                return object;
+            };
+
+            /**
+             * Converts this CreateAdminResponse to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.CreateAdminResponse
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            CreateAdminResponse.prototype.toJSON = function() {
+                return CreateAdminResponse.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for CreateAdminResponse
+             * @function getTypeUrl
+             * @memberof sigil.v1.CreateAdminResponse
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            CreateAdminResponse.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.CreateAdminResponse";
+            };
+
+            return CreateAdminResponse;
+        })();
+
+        v1.ListAdminsRequest = (function() {
+
+            /**
+             * Properties of a ListAdminsRequest.
+             * @typedef {Object} sigil.v1.ListAdminsRequest.$Properties
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ListAdminsRequest.
+             * @memberof sigil.v1
+             * @interface IListAdminsRequest
+             * @augments sigil.v1.ListAdminsRequest.$Properties
+             * @deprecated Use sigil.v1.ListAdminsRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of a ListAdminsRequest.
+             * @typedef {sigil.v1.ListAdminsRequest.$Properties} sigil.v1.ListAdminsRequest.$Shape
+             */
+
+            /**
+             * Constructs a new ListAdminsRequest.
+             * @memberof sigil.v1
+             * @classdesc Represents a ListAdminsRequest.
+             * @constructor
+             * @param {sigil.v1.ListAdminsRequest.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ListAdminsRequest = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * Creates a new ListAdminsRequest instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.ListAdminsRequest
+             * @static
+             * @param {sigil.v1.ListAdminsRequest.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.ListAdminsRequest} ListAdminsRequest instance
+             * @type {{
+             *   (properties: sigil.v1.ListAdminsRequest.$Shape): sigil.v1.ListAdminsRequest & sigil.v1.ListAdminsRequest.$Shape;
+             *   (properties?: sigil.v1.ListAdminsRequest.$Properties): sigil.v1.ListAdminsRequest;
+             * }}
+             */
+            ListAdminsRequest.create = function(properties) {
+                return new ListAdminsRequest(properties);
+            };
+
+            /**
+             * Encodes the specified ListAdminsRequest message. Does not implicitly {@link sigil.v1.ListAdminsRequest.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.ListAdminsRequest
+             * @static
+             * @param {sigil.v1.ListAdminsRequest.$Properties} message ListAdminsRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ListAdminsRequest.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ListAdminsRequest message, length delimited. Does not implicitly {@link sigil.v1.ListAdminsRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.ListAdminsRequest
+             * @static
+             * @param {sigil.v1.ListAdminsRequest.$Properties} message ListAdminsRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ListAdminsRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ListAdminsRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.ListAdminsRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.ListAdminsRequest & sigil.v1.ListAdminsRequest.$Shape} ListAdminsRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ListAdminsRequest.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.ListAdminsRequest();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    reader.skipType(tag & 7, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a ListAdminsRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.ListAdminsRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.ListAdminsRequest & sigil.v1.ListAdminsRequest.$Shape} ListAdminsRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ListAdminsRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ListAdminsRequest message.
+             * @function verify
+             * @memberof sigil.v1.ListAdminsRequest
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ListAdminsRequest.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                return null;
+            };
+
+            /**
+             * Creates a ListAdminsRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.ListAdminsRequest
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.ListAdminsRequest} ListAdminsRequest
+             */
+            ListAdminsRequest.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.ListAdminsRequest)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.ListAdminsRequest: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                return new $root.sigil.v1.ListAdminsRequest();
+            };
+
+            /**
+             * Creates a plain object from a ListAdminsRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.ListAdminsRequest
+             * @static
+             * @param {sigil.v1.ListAdminsRequest} message ListAdminsRequest
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ListAdminsRequest.toObject = function () {
+                return {};
+            };
+
+            /**
+             * Converts this ListAdminsRequest to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.ListAdminsRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ListAdminsRequest.prototype.toJSON = function() {
+                return ListAdminsRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ListAdminsRequest
+             * @function getTypeUrl
+             * @memberof sigil.v1.ListAdminsRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ListAdminsRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.ListAdminsRequest";
+            };
+
+            return ListAdminsRequest;
+        })();
+
+        v1.AdminIdentity = (function() {
+
+            /**
+             * Properties of an AdminIdentity.
+             * @typedef {Object} sigil.v1.AdminIdentity.$Properties
+             * @property {string|null} [name] AdminIdentity name
+             * @property {string|null} [spiffeId] AdminIdentity spiffeId
+             * @property {string|null} [status] "active", "revoked" or "expired".
+             * @property {number|null} [createdAtUnixMs] 0 for the admin made by `sigil ca init`.
+             * @property {string|null} [createdBy] AdminIdentity createdBy
+             * @property {number|null} [revokedAtUnixMs] AdminIdentity revokedAtUnixMs
+             * @property {string|null} [serial] The latest certificate's serial and expiry.
+             * @property {number|null} [notAfterUnixMs] AdminIdentity notAfterUnixMs
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an AdminIdentity.
+             * @memberof sigil.v1
+             * @interface IAdminIdentity
+             * @augments sigil.v1.AdminIdentity.$Properties
+             * @deprecated Use sigil.v1.AdminIdentity.$Properties instead.
+             */
+
+            /**
+             * Shape of an AdminIdentity.
+             * @typedef {sigil.v1.AdminIdentity.$Properties} sigil.v1.AdminIdentity.$Shape
+             */
+
+            /**
+             * Constructs a new AdminIdentity.
+             * @memberof sigil.v1
+             * @classdesc Represents an AdminIdentity.
+             * @constructor
+             * @param {sigil.v1.AdminIdentity.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const AdminIdentity = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * AdminIdentity name.
+             * @member {string} name
+             * @memberof sigil.v1.AdminIdentity
+             * @instance
+             */
+            AdminIdentity.prototype.name = "";
+
+            /**
+             * AdminIdentity spiffeId.
+             * @member {string} spiffeId
+             * @memberof sigil.v1.AdminIdentity
+             * @instance
+             */
+            AdminIdentity.prototype.spiffeId = "";
+
+            /**
+             * "active", "revoked" or "expired".
+             * @member {string} status
+             * @memberof sigil.v1.AdminIdentity
+             * @instance
+             */
+            AdminIdentity.prototype.status = "";
+
+            /**
+             * 0 for the admin made by `sigil ca init`.
+             * @member {number} createdAtUnixMs
+             * @memberof sigil.v1.AdminIdentity
+             * @instance
+             */
+            AdminIdentity.prototype.createdAtUnixMs = 0;
+
+            /**
+             * AdminIdentity createdBy.
+             * @member {string} createdBy
+             * @memberof sigil.v1.AdminIdentity
+             * @instance
+             */
+            AdminIdentity.prototype.createdBy = "";
+
+            /**
+             * AdminIdentity revokedAtUnixMs.
+             * @member {number} revokedAtUnixMs
+             * @memberof sigil.v1.AdminIdentity
+             * @instance
+             */
+            AdminIdentity.prototype.revokedAtUnixMs = 0;
+
+            /**
+             * The latest certificate's serial and expiry.
+             * @member {string} serial
+             * @memberof sigil.v1.AdminIdentity
+             * @instance
+             */
+            AdminIdentity.prototype.serial = "";
+
+            /**
+             * AdminIdentity notAfterUnixMs.
+             * @member {number} notAfterUnixMs
+             * @memberof sigil.v1.AdminIdentity
+             * @instance
+             */
+            AdminIdentity.prototype.notAfterUnixMs = 0;
+
+            /**
+             * Creates a new AdminIdentity instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.AdminIdentity
+             * @static
+             * @param {sigil.v1.AdminIdentity.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.AdminIdentity} AdminIdentity instance
+             * @type {{
+             *   (properties: sigil.v1.AdminIdentity.$Shape): sigil.v1.AdminIdentity & sigil.v1.AdminIdentity.$Shape;
+             *   (properties?: sigil.v1.AdminIdentity.$Properties): sigil.v1.AdminIdentity;
+             * }}
+             */
+            AdminIdentity.create = function(properties) {
+                return new AdminIdentity(properties);
+            };
+
+            /**
+             * Encodes the specified AdminIdentity message. Does not implicitly {@link sigil.v1.AdminIdentity.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.AdminIdentity
+             * @static
+             * @param {sigil.v1.AdminIdentity.$Properties} message AdminIdentity message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AdminIdentity.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.name != null && $Object.hasOwnProperty.call(message, "name") && message.name !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.name);
+                if (message.spiffeId != null && $Object.hasOwnProperty.call(message, "spiffeId") && message.spiffeId !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.spiffeId);
+                if (message.status != null && $Object.hasOwnProperty.call(message, "status") && message.status !== "")
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.status);
+                if (message.createdAtUnixMs != null && $Object.hasOwnProperty.call(message, "createdAtUnixMs") && (typeof message.createdAtUnixMs === "object" ? message.createdAtUnixMs.low || message.createdAtUnixMs.high : message.createdAtUnixMs !== 0))
+                    writer.uint32(/* id 4, wireType 0 =*/32).int64(message.createdAtUnixMs);
+                if (message.createdBy != null && $Object.hasOwnProperty.call(message, "createdBy") && message.createdBy !== "")
+                    writer.uint32(/* id 5, wireType 2 =*/42).string(message.createdBy);
+                if (message.revokedAtUnixMs != null && $Object.hasOwnProperty.call(message, "revokedAtUnixMs") && (typeof message.revokedAtUnixMs === "object" ? message.revokedAtUnixMs.low || message.revokedAtUnixMs.high : message.revokedAtUnixMs !== 0))
+                    writer.uint32(/* id 6, wireType 0 =*/48).int64(message.revokedAtUnixMs);
+                if (message.serial != null && $Object.hasOwnProperty.call(message, "serial") && message.serial !== "")
+                    writer.uint32(/* id 7, wireType 2 =*/58).string(message.serial);
+                if (message.notAfterUnixMs != null && $Object.hasOwnProperty.call(message, "notAfterUnixMs") && (typeof message.notAfterUnixMs === "object" ? message.notAfterUnixMs.low || message.notAfterUnixMs.high : message.notAfterUnixMs !== 0))
+                    writer.uint32(/* id 8, wireType 0 =*/64).int64(message.notAfterUnixMs);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified AdminIdentity message, length delimited. Does not implicitly {@link sigil.v1.AdminIdentity.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.AdminIdentity
+             * @static
+             * @param {sigil.v1.AdminIdentity.$Properties} message AdminIdentity message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AdminIdentity.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an AdminIdentity message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.AdminIdentity
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.AdminIdentity & sigil.v1.AdminIdentity.$Shape} AdminIdentity
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AdminIdentity.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.AdminIdentity();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.name = value;
+                            else
+                                delete message.name;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.spiffeId = value;
+                            else
+                                delete message.spiffeId;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.status = value;
+                            else
+                                delete message.status;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+                                message.createdAtUnixMs = value;
+                            else
+                                delete message.createdAtUnixMs;
+                            continue;
+                        }
+                    case 5: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.createdBy = value;
+                            else
+                                delete message.createdBy;
+                            continue;
+                        }
+                    case 6: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+                                message.revokedAtUnixMs = value;
+                            else
+                                delete message.revokedAtUnixMs;
+                            continue;
+                        }
+                    case 7: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.serial = value;
+                            else
+                                delete message.serial;
+                            continue;
+                        }
+                    case 8: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+                                message.notAfterUnixMs = value;
+                            else
+                                delete message.notAfterUnixMs;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes an AdminIdentity message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.AdminIdentity
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.AdminIdentity & sigil.v1.AdminIdentity.$Shape} AdminIdentity
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AdminIdentity.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an AdminIdentity message.
+             * @function verify
+             * @memberof sigil.v1.AdminIdentity
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            AdminIdentity.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
+                    if (!$util.isString(message.name))
+                        return "name: string expected";
+                if (message.spiffeId != null && $Object.hasOwnProperty.call(message, "spiffeId"))
+                    if (!$util.isString(message.spiffeId))
+                        return "spiffeId: string expected";
+                if (message.status != null && $Object.hasOwnProperty.call(message, "status"))
+                    if (!$util.isString(message.status))
+                        return "status: string expected";
+                if (message.createdAtUnixMs != null && $Object.hasOwnProperty.call(message, "createdAtUnixMs"))
+                    if (!$util.isInteger(message.createdAtUnixMs) && !(message.createdAtUnixMs && $util.isInteger(message.createdAtUnixMs.low) && $util.isInteger(message.createdAtUnixMs.high)))
+                        return "createdAtUnixMs: integer|Long expected";
+                if (message.createdBy != null && $Object.hasOwnProperty.call(message, "createdBy"))
+                    if (!$util.isString(message.createdBy))
+                        return "createdBy: string expected";
+                if (message.revokedAtUnixMs != null && $Object.hasOwnProperty.call(message, "revokedAtUnixMs"))
+                    if (!$util.isInteger(message.revokedAtUnixMs) && !(message.revokedAtUnixMs && $util.isInteger(message.revokedAtUnixMs.low) && $util.isInteger(message.revokedAtUnixMs.high)))
+                        return "revokedAtUnixMs: integer|Long expected";
+                if (message.serial != null && $Object.hasOwnProperty.call(message, "serial"))
+                    if (!$util.isString(message.serial))
+                        return "serial: string expected";
+                if (message.notAfterUnixMs != null && $Object.hasOwnProperty.call(message, "notAfterUnixMs"))
+                    if (!$util.isInteger(message.notAfterUnixMs) && !(message.notAfterUnixMs && $util.isInteger(message.notAfterUnixMs.low) && $util.isInteger(message.notAfterUnixMs.high)))
+                        return "notAfterUnixMs: integer|Long expected";
+                return null;
+            };
+
+            /**
+             * Creates an AdminIdentity message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.AdminIdentity
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.AdminIdentity} AdminIdentity
+             */
+            AdminIdentity.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.AdminIdentity)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.AdminIdentity: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.AdminIdentity();
+                if (object.name != null)
+                    if (typeof object.name !== "string" || object.name.length)
+                        message.name = $String(object.name);
+                if (object.spiffeId != null)
+                    if (typeof object.spiffeId !== "string" || object.spiffeId.length)
+                        message.spiffeId = $String(object.spiffeId);
+                if (object.status != null)
+                    if (typeof object.status !== "string" || object.status.length)
+                        message.status = $String(object.status);
+                if (object.createdAtUnixMs != null)
+                    if (typeof object.createdAtUnixMs === "object" ? object.createdAtUnixMs.low || object.createdAtUnixMs.high : $Number(object.createdAtUnixMs) !== 0)
+                        if ($util.Long)
+                            message.createdAtUnixMs = $util.Long.fromValue(object.createdAtUnixMs, false);
+                        else if (typeof object.createdAtUnixMs === "string")
+                            message.createdAtUnixMs = $parseInt(object.createdAtUnixMs, 10);
+                        else if (typeof object.createdAtUnixMs === "number")
+                            message.createdAtUnixMs = object.createdAtUnixMs;
+                        else if (typeof object.createdAtUnixMs === "object")
+                            message.createdAtUnixMs = new $util.LongBits(object.createdAtUnixMs.low >>> 0, object.createdAtUnixMs.high >>> 0).toNumber();
+                if (object.createdBy != null)
+                    if (typeof object.createdBy !== "string" || object.createdBy.length)
+                        message.createdBy = $String(object.createdBy);
+                if (object.revokedAtUnixMs != null)
+                    if (typeof object.revokedAtUnixMs === "object" ? object.revokedAtUnixMs.low || object.revokedAtUnixMs.high : $Number(object.revokedAtUnixMs) !== 0)
+                        if ($util.Long)
+                            message.revokedAtUnixMs = $util.Long.fromValue(object.revokedAtUnixMs, false);
+                        else if (typeof object.revokedAtUnixMs === "string")
+                            message.revokedAtUnixMs = $parseInt(object.revokedAtUnixMs, 10);
+                        else if (typeof object.revokedAtUnixMs === "number")
+                            message.revokedAtUnixMs = object.revokedAtUnixMs;
+                        else if (typeof object.revokedAtUnixMs === "object")
+                            message.revokedAtUnixMs = new $util.LongBits(object.revokedAtUnixMs.low >>> 0, object.revokedAtUnixMs.high >>> 0).toNumber();
+                if (object.serial != null)
+                    if (typeof object.serial !== "string" || object.serial.length)
+                        message.serial = $String(object.serial);
+                if (object.notAfterUnixMs != null)
+                    if (typeof object.notAfterUnixMs === "object" ? object.notAfterUnixMs.low || object.notAfterUnixMs.high : $Number(object.notAfterUnixMs) !== 0)
+                        if ($util.Long)
+                            message.notAfterUnixMs = $util.Long.fromValue(object.notAfterUnixMs, false);
+                        else if (typeof object.notAfterUnixMs === "string")
+                            message.notAfterUnixMs = $parseInt(object.notAfterUnixMs, 10);
+                        else if (typeof object.notAfterUnixMs === "number")
+                            message.notAfterUnixMs = object.notAfterUnixMs;
+                        else if (typeof object.notAfterUnixMs === "object")
+                            message.notAfterUnixMs = new $util.LongBits(object.notAfterUnixMs.low >>> 0, object.notAfterUnixMs.high >>> 0).toNumber();
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an AdminIdentity message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.AdminIdentity
+             * @static
+             * @param {sigil.v1.AdminIdentity} message AdminIdentity
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            AdminIdentity.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.name = "";
+                    object.spiffeId = "";
+                    object.status = "";
+                    object.createdAtUnixMs = 0;
+                    object.createdBy = "";
+                    object.revokedAtUnixMs = 0;
+                    object.serial = "";
+                    object.notAfterUnixMs = 0;
+                }
+                if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
+                    object.name = message.name;
+                if (message.spiffeId != null && $Object.hasOwnProperty.call(message, "spiffeId"))
+                    object.spiffeId = message.spiffeId;
+                if (message.status != null && $Object.hasOwnProperty.call(message, "status"))
+                    object.status = message.status;
+                if (message.createdAtUnixMs != null && $Object.hasOwnProperty.call(message, "createdAtUnixMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.createdAtUnixMs = typeof message.createdAtUnixMs === "number" ? $BigInt(message.createdAtUnixMs) : $util.Long.fromBits(message.createdAtUnixMs.low >>> 0, message.createdAtUnixMs.high >>> 0, false).toBigInt();
+                    else if (typeof message.createdAtUnixMs === "number")
+                        object.createdAtUnixMs = options.longs === $String ? $String(message.createdAtUnixMs) : message.createdAtUnixMs;
+                    else
+                        object.createdAtUnixMs = options.longs === $String ? $util.Long.prototype.toString.call(message.createdAtUnixMs) : options.longs === $Number ? new $util.LongBits(message.createdAtUnixMs.low >>> 0, message.createdAtUnixMs.high >>> 0).toNumber() : message.createdAtUnixMs;
+                if (message.createdBy != null && $Object.hasOwnProperty.call(message, "createdBy"))
+                    object.createdBy = message.createdBy;
+                if (message.revokedAtUnixMs != null && $Object.hasOwnProperty.call(message, "revokedAtUnixMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.revokedAtUnixMs = typeof message.revokedAtUnixMs === "number" ? $BigInt(message.revokedAtUnixMs) : $util.Long.fromBits(message.revokedAtUnixMs.low >>> 0, message.revokedAtUnixMs.high >>> 0, false).toBigInt();
+                    else if (typeof message.revokedAtUnixMs === "number")
+                        object.revokedAtUnixMs = options.longs === $String ? $String(message.revokedAtUnixMs) : message.revokedAtUnixMs;
+                    else
+                        object.revokedAtUnixMs = options.longs === $String ? $util.Long.prototype.toString.call(message.revokedAtUnixMs) : options.longs === $Number ? new $util.LongBits(message.revokedAtUnixMs.low >>> 0, message.revokedAtUnixMs.high >>> 0).toNumber() : message.revokedAtUnixMs;
+                if (message.serial != null && $Object.hasOwnProperty.call(message, "serial"))
+                    object.serial = message.serial;
+                if (message.notAfterUnixMs != null && $Object.hasOwnProperty.call(message, "notAfterUnixMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.notAfterUnixMs = typeof message.notAfterUnixMs === "number" ? $BigInt(message.notAfterUnixMs) : $util.Long.fromBits(message.notAfterUnixMs.low >>> 0, message.notAfterUnixMs.high >>> 0, false).toBigInt();
+                    else if (typeof message.notAfterUnixMs === "number")
+                        object.notAfterUnixMs = options.longs === $String ? $String(message.notAfterUnixMs) : message.notAfterUnixMs;
+                    else
+                        object.notAfterUnixMs = options.longs === $String ? $util.Long.prototype.toString.call(message.notAfterUnixMs) : options.longs === $Number ? new $util.LongBits(message.notAfterUnixMs.low >>> 0, message.notAfterUnixMs.high >>> 0).toNumber() : message.notAfterUnixMs;
+                return object;
+            };
+
+            /**
+             * Converts this AdminIdentity to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.AdminIdentity
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            AdminIdentity.prototype.toJSON = function() {
+                return AdminIdentity.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for AdminIdentity
+             * @function getTypeUrl
+             * @memberof sigil.v1.AdminIdentity
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            AdminIdentity.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.AdminIdentity";
+            };
+
+            return AdminIdentity;
+        })();
+
+        v1.ListAdminsResponse = (function() {
+
+            /**
+             * Properties of a ListAdminsResponse.
+             * @typedef {Object} sigil.v1.ListAdminsResponse.$Properties
+             * @property {Array.<sigil.v1.AdminIdentity.$Properties>|null} [admins] ListAdminsResponse admins
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ListAdminsResponse.
+             * @memberof sigil.v1
+             * @interface IListAdminsResponse
+             * @augments sigil.v1.ListAdminsResponse.$Properties
+             * @deprecated Use sigil.v1.ListAdminsResponse.$Properties instead.
+             */
+
+            /**
+             * Shape of a ListAdminsResponse.
+             * @typedef {sigil.v1.ListAdminsResponse.$Properties} sigil.v1.ListAdminsResponse.$Shape
+             */
+
+            /**
+             * Constructs a new ListAdminsResponse.
+             * @memberof sigil.v1
+             * @classdesc Represents a ListAdminsResponse.
+             * @constructor
+             * @param {sigil.v1.ListAdminsResponse.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ListAdminsResponse = function (properties) {
+                this.admins = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * ListAdminsResponse admins.
+             * @member {Array.<sigil.v1.AdminIdentity.$Properties>} admins
+             * @memberof sigil.v1.ListAdminsResponse
+             * @instance
+             */
+            ListAdminsResponse.prototype.admins = $util.emptyArray;
+
+            /**
+             * Creates a new ListAdminsResponse instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.ListAdminsResponse
+             * @static
+             * @param {sigil.v1.ListAdminsResponse.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.ListAdminsResponse} ListAdminsResponse instance
+             * @type {{
+             *   (properties: sigil.v1.ListAdminsResponse.$Shape): sigil.v1.ListAdminsResponse & sigil.v1.ListAdminsResponse.$Shape;
+             *   (properties?: sigil.v1.ListAdminsResponse.$Properties): sigil.v1.ListAdminsResponse;
+             * }}
+             */
+            ListAdminsResponse.create = function(properties) {
+                return new ListAdminsResponse(properties);
+            };
+
+            /**
+             * Encodes the specified ListAdminsResponse message. Does not implicitly {@link sigil.v1.ListAdminsResponse.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.ListAdminsResponse
+             * @static
+             * @param {sigil.v1.ListAdminsResponse.$Properties} message ListAdminsResponse message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ListAdminsResponse.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.admins != null && message.admins.length)
+                    for (let i = 0; i < message.admins.length; ++i)
+                        $root.sigil.v1.AdminIdentity.encode(message.admins[i], writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ListAdminsResponse message, length delimited. Does not implicitly {@link sigil.v1.ListAdminsResponse.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.ListAdminsResponse
+             * @static
+             * @param {sigil.v1.ListAdminsResponse.$Properties} message ListAdminsResponse message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ListAdminsResponse.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ListAdminsResponse message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.ListAdminsResponse
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.ListAdminsResponse & sigil.v1.ListAdminsResponse.$Shape} ListAdminsResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ListAdminsResponse.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.ListAdminsResponse();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.admins && message.admins.length))
+                                message.admins = [];
+                            message.admins.push($root.sigil.v1.AdminIdentity.decode(reader, reader.size(), $undefined, _depth + 1));
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a ListAdminsResponse message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.ListAdminsResponse
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.ListAdminsResponse & sigil.v1.ListAdminsResponse.$Shape} ListAdminsResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ListAdminsResponse.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ListAdminsResponse message.
+             * @function verify
+             * @memberof sigil.v1.ListAdminsResponse
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ListAdminsResponse.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.admins != null && $Object.hasOwnProperty.call(message, "admins")) {
+                    if (!$Array.isArray(message.admins))
+                        return "admins: array expected";
+                    for (let i = 0; i < message.admins.length; ++i) {
+                        let error = $root.sigil.v1.AdminIdentity.verify(message.admins[i], _depth + 1);
+                        if (error)
+                            return "admins." + error;
+                    }
+                }
+                return null;
+            };
+
+            /**
+             * Creates a ListAdminsResponse message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.ListAdminsResponse
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.ListAdminsResponse} ListAdminsResponse
+             */
+            ListAdminsResponse.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.ListAdminsResponse)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.ListAdminsResponse: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.ListAdminsResponse();
+                if (object.admins) {
+                    if (!$Array.isArray(object.admins))
+                        throw $TypeError(".sigil.v1.ListAdminsResponse.admins: array expected");
+                    message.admins = $Array(object.admins.length);
+                    for (let i = 0; i < object.admins.length; ++i) {
+                        if (!$util.isObject(object.admins[i]))
+                            throw $TypeError(".sigil.v1.ListAdminsResponse.admins: object expected");
+                        message.admins[i] = $root.sigil.v1.AdminIdentity.fromObject(object.admins[i], _depth + 1);
+                    }
+                }
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a ListAdminsResponse message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.ListAdminsResponse
+             * @static
+             * @param {sigil.v1.ListAdminsResponse} message ListAdminsResponse
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ListAdminsResponse.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.admins = [];
+                if (message.admins && message.admins.length) {
+                    object.admins = $Array(message.admins.length);
+                    for (let j = 0; j < message.admins.length; ++j)
+                        object.admins[j] = $root.sigil.v1.AdminIdentity.toObject(message.admins[j], options, _depth + 1);
+                }
+                return object;
+            };
+
+            /**
+             * Converts this ListAdminsResponse to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.ListAdminsResponse
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ListAdminsResponse.prototype.toJSON = function() {
+                return ListAdminsResponse.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ListAdminsResponse
+             * @function getTypeUrl
+             * @memberof sigil.v1.ListAdminsResponse
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ListAdminsResponse.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.ListAdminsResponse";
+            };
+
+            return ListAdminsResponse;
+        })();
+
+        v1.RevokeAdminRequest = (function() {
+
+            /**
+             * Properties of a RevokeAdminRequest.
+             * @typedef {Object} sigil.v1.RevokeAdminRequest.$Properties
+             * @property {string|null} [name] RevokeAdminRequest name
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a RevokeAdminRequest.
+             * @memberof sigil.v1
+             * @interface IRevokeAdminRequest
+             * @augments sigil.v1.RevokeAdminRequest.$Properties
+             * @deprecated Use sigil.v1.RevokeAdminRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of a RevokeAdminRequest.
+             * @typedef {sigil.v1.RevokeAdminRequest.$Properties} sigil.v1.RevokeAdminRequest.$Shape
+             */
+
+            /**
+             * Constructs a new RevokeAdminRequest.
+             * @memberof sigil.v1
+             * @classdesc Represents a RevokeAdminRequest.
+             * @constructor
+             * @param {sigil.v1.RevokeAdminRequest.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const RevokeAdminRequest = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * RevokeAdminRequest name.
+             * @member {string} name
+             * @memberof sigil.v1.RevokeAdminRequest
+             * @instance
+             */
+            RevokeAdminRequest.prototype.name = "";
+
+            /**
+             * Creates a new RevokeAdminRequest instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.RevokeAdminRequest
+             * @static
+             * @param {sigil.v1.RevokeAdminRequest.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.RevokeAdminRequest} RevokeAdminRequest instance
+             * @type {{
+             *   (properties: sigil.v1.RevokeAdminRequest.$Shape): sigil.v1.RevokeAdminRequest & sigil.v1.RevokeAdminRequest.$Shape;
+             *   (properties?: sigil.v1.RevokeAdminRequest.$Properties): sigil.v1.RevokeAdminRequest;
+             * }}
+             */
+            RevokeAdminRequest.create = function(properties) {
+                return new RevokeAdminRequest(properties);
+            };
+
+            /**
+             * Encodes the specified RevokeAdminRequest message. Does not implicitly {@link sigil.v1.RevokeAdminRequest.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.RevokeAdminRequest
+             * @static
+             * @param {sigil.v1.RevokeAdminRequest.$Properties} message RevokeAdminRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RevokeAdminRequest.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.name != null && $Object.hasOwnProperty.call(message, "name") && message.name !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.name);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified RevokeAdminRequest message, length delimited. Does not implicitly {@link sigil.v1.RevokeAdminRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.RevokeAdminRequest
+             * @static
+             * @param {sigil.v1.RevokeAdminRequest.$Properties} message RevokeAdminRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            RevokeAdminRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a RevokeAdminRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.RevokeAdminRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.RevokeAdminRequest & sigil.v1.RevokeAdminRequest.$Shape} RevokeAdminRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RevokeAdminRequest.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.RevokeAdminRequest();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.name = value;
+                            else
+                                delete message.name;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a RevokeAdminRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.RevokeAdminRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.RevokeAdminRequest & sigil.v1.RevokeAdminRequest.$Shape} RevokeAdminRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            RevokeAdminRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a RevokeAdminRequest message.
+             * @function verify
+             * @memberof sigil.v1.RevokeAdminRequest
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            RevokeAdminRequest.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
+                    if (!$util.isString(message.name))
+                        return "name: string expected";
+                return null;
+            };
+
+            /**
+             * Creates a RevokeAdminRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.RevokeAdminRequest
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.RevokeAdminRequest} RevokeAdminRequest
+             */
+            RevokeAdminRequest.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.RevokeAdminRequest)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.RevokeAdminRequest: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.RevokeAdminRequest();
+                if (object.name != null)
+                    if (typeof object.name !== "string" || object.name.length)
+                        message.name = $String(object.name);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a RevokeAdminRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.RevokeAdminRequest
+             * @static
+             * @param {sigil.v1.RevokeAdminRequest} message RevokeAdminRequest
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            RevokeAdminRequest.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults)
+                    object.name = "";
+                if (message.name != null && $Object.hasOwnProperty.call(message, "name"))
+                    object.name = message.name;
+                return object;
+            };
+
+            /**
+             * Converts this RevokeAdminRequest to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.RevokeAdminRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            RevokeAdminRequest.prototype.toJSON = function() {
+                return RevokeAdminRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for RevokeAdminRequest
+             * @function getTypeUrl
+             * @memberof sigil.v1.RevokeAdminRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            RevokeAdminRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.RevokeAdminRequest";
+            };
+
+            return RevokeAdminRequest;
+        })();
+
+        v1.ListSidecarsRequest = (function() {
+
+            /**
+             * Properties of a ListSidecarsRequest.
+             * @typedef {Object} sigil.v1.ListSidecarsRequest.$Properties
+             * @property {number|null} [staleAfterMs] A sidecar not heard from for longer is stale; 0: the control plane's default (5 minutes).
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ListSidecarsRequest.
+             * @memberof sigil.v1
+             * @interface IListSidecarsRequest
+             * @augments sigil.v1.ListSidecarsRequest.$Properties
+             * @deprecated Use sigil.v1.ListSidecarsRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of a ListSidecarsRequest.
+             * @typedef {sigil.v1.ListSidecarsRequest.$Properties} sigil.v1.ListSidecarsRequest.$Shape
+             */
+
+            /**
+             * Constructs a new ListSidecarsRequest.
+             * @memberof sigil.v1
+             * @classdesc Represents a ListSidecarsRequest.
+             * @constructor
+             * @param {sigil.v1.ListSidecarsRequest.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ListSidecarsRequest = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * A sidecar not heard from for longer is stale; 0: the control plane's default (5 minutes).
+             * @member {number} staleAfterMs
+             * @memberof sigil.v1.ListSidecarsRequest
+             * @instance
+             */
+            ListSidecarsRequest.prototype.staleAfterMs = 0;
+
+            /**
+             * Creates a new ListSidecarsRequest instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.ListSidecarsRequest
+             * @static
+             * @param {sigil.v1.ListSidecarsRequest.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.ListSidecarsRequest} ListSidecarsRequest instance
+             * @type {{
+             *   (properties: sigil.v1.ListSidecarsRequest.$Shape): sigil.v1.ListSidecarsRequest & sigil.v1.ListSidecarsRequest.$Shape;
+             *   (properties?: sigil.v1.ListSidecarsRequest.$Properties): sigil.v1.ListSidecarsRequest;
+             * }}
+             */
+            ListSidecarsRequest.create = function(properties) {
+                return new ListSidecarsRequest(properties);
+            };
+
+            /**
+             * Encodes the specified ListSidecarsRequest message. Does not implicitly {@link sigil.v1.ListSidecarsRequest.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.ListSidecarsRequest
+             * @static
+             * @param {sigil.v1.ListSidecarsRequest.$Properties} message ListSidecarsRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ListSidecarsRequest.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.staleAfterMs != null && $Object.hasOwnProperty.call(message, "staleAfterMs") && (typeof message.staleAfterMs === "object" ? message.staleAfterMs.low || message.staleAfterMs.high : message.staleAfterMs !== 0))
+                    writer.uint32(/* id 1, wireType 0 =*/8).uint64(message.staleAfterMs);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ListSidecarsRequest message, length delimited. Does not implicitly {@link sigil.v1.ListSidecarsRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.ListSidecarsRequest
+             * @static
+             * @param {sigil.v1.ListSidecarsRequest.$Properties} message ListSidecarsRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ListSidecarsRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ListSidecarsRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.ListSidecarsRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.ListSidecarsRequest & sigil.v1.ListSidecarsRequest.$Shape} ListSidecarsRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ListSidecarsRequest.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.ListSidecarsRequest();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                message.staleAfterMs = value;
+                            else
+                                delete message.staleAfterMs;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a ListSidecarsRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.ListSidecarsRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.ListSidecarsRequest & sigil.v1.ListSidecarsRequest.$Shape} ListSidecarsRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ListSidecarsRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ListSidecarsRequest message.
+             * @function verify
+             * @memberof sigil.v1.ListSidecarsRequest
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ListSidecarsRequest.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.staleAfterMs != null && $Object.hasOwnProperty.call(message, "staleAfterMs"))
+                    if (!$util.isInteger(message.staleAfterMs) && !(message.staleAfterMs && $util.isInteger(message.staleAfterMs.low) && $util.isInteger(message.staleAfterMs.high)))
+                        return "staleAfterMs: integer|Long expected";
+                return null;
+            };
+
+            /**
+             * Creates a ListSidecarsRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.ListSidecarsRequest
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.ListSidecarsRequest} ListSidecarsRequest
+             */
+            ListSidecarsRequest.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.ListSidecarsRequest)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.ListSidecarsRequest: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.ListSidecarsRequest();
+                if (object.staleAfterMs != null)
+                    if (typeof object.staleAfterMs === "object" ? object.staleAfterMs.low || object.staleAfterMs.high : $Number(object.staleAfterMs) !== 0)
+                        if ($util.Long)
+                            message.staleAfterMs = $util.Long.fromValue(object.staleAfterMs, true);
+                        else if (typeof object.staleAfterMs === "string")
+                            message.staleAfterMs = $parseInt(object.staleAfterMs, 10);
+                        else if (typeof object.staleAfterMs === "number")
+                            message.staleAfterMs = object.staleAfterMs;
+                        else if (typeof object.staleAfterMs === "object")
+                            message.staleAfterMs = new $util.LongBits(object.staleAfterMs.low >>> 0, object.staleAfterMs.high >>> 0).toNumber(true);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a ListSidecarsRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.ListSidecarsRequest
+             * @static
+             * @param {sigil.v1.ListSidecarsRequest} message ListSidecarsRequest
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ListSidecarsRequest.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults)
+                    object.staleAfterMs = 0;
+                if (message.staleAfterMs != null && $Object.hasOwnProperty.call(message, "staleAfterMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.staleAfterMs = typeof message.staleAfterMs === "number" ? $BigInt(message.staleAfterMs) : $util.Long.fromBits(message.staleAfterMs.low >>> 0, message.staleAfterMs.high >>> 0, true).toBigInt();
+                    else if (typeof message.staleAfterMs === "number")
+                        object.staleAfterMs = options.longs === $String ? $String(message.staleAfterMs) : message.staleAfterMs;
+                    else
+                        object.staleAfterMs = options.longs === $String ? $util.Long.prototype.toString.call(message.staleAfterMs) : options.longs === $Number ? new $util.LongBits(message.staleAfterMs.low >>> 0, message.staleAfterMs.high >>> 0).toNumber(true) : message.staleAfterMs;
+                return object;
+            };
+
+            /**
+             * Converts this ListSidecarsRequest to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.ListSidecarsRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ListSidecarsRequest.prototype.toJSON = function() {
+                return ListSidecarsRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ListSidecarsRequest
+             * @function getTypeUrl
+             * @memberof sigil.v1.ListSidecarsRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ListSidecarsRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.ListSidecarsRequest";
+            };
+
+            return ListSidecarsRequest;
+        })();
+
+        v1.SidecarInstance = (function() {
+
+            /**
+             * Properties of a SidecarInstance.
+             * @typedef {Object} sigil.v1.SidecarInstance.$Properties
+             * @property {string|null} [spiffeId] SidecarInstance spiffeId
+             * @property {string|null} [instanceId] SidecarInstance instanceId
+             * @property {string|null} [sidecarVersion] SidecarInstance sidecarVersion
+             * @property {string|null} [svidSerial] SidecarInstance svidSerial
+             * @property {number|null} [svidNotAfterUnixMs] SidecarInstance svidNotAfterUnixMs
+             * @property {number|null} [lastTrustFetchAtUnixMs] 0: never.
+             * @property {number|null} [lastRenewalAtUnixMs] SidecarInstance lastRenewalAtUnixMs
+             * @property {boolean|null} [versionsKnown] False when the sidecar did not report its versions (an older sidecar): the *_current fields are then false.
+             * @property {number|null} [bundleSequence] SidecarInstance bundleSequence
+             * @property {boolean|null} [bundleCurrent] SidecarInstance bundleCurrent
+             * @property {number|null} [crlNumber] SidecarInstance crlNumber
+             * @property {boolean|null} [crlCurrent] SidecarInstance crlCurrent
+             * @property {number|null} [policyVersion] SidecarInstance policyVersion
+             * @property {boolean|null} [policyCurrent] SidecarInstance policyCurrent
+             * @property {boolean|null} [stale] SidecarInstance stale
+             * @property {number|null} [lastSeenUnixMs] SidecarInstance lastSeenUnixMs
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a SidecarInstance.
+             * @memberof sigil.v1
+             * @interface ISidecarInstance
+             * @augments sigil.v1.SidecarInstance.$Properties
+             * @deprecated Use sigil.v1.SidecarInstance.$Properties instead.
+             */
+
+            /**
+             * Shape of a SidecarInstance.
+             * @typedef {sigil.v1.SidecarInstance.$Properties} sigil.v1.SidecarInstance.$Shape
+             */
+
+            /**
+             * Constructs a new SidecarInstance.
+             * @memberof sigil.v1
+             * @classdesc Represents a SidecarInstance.
+             * @constructor
+             * @param {sigil.v1.SidecarInstance.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const SidecarInstance = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * SidecarInstance spiffeId.
+             * @member {string} spiffeId
+             * @memberof sigil.v1.SidecarInstance
+             * @instance
+             */
+            SidecarInstance.prototype.spiffeId = "";
+
+            /**
+             * SidecarInstance instanceId.
+             * @member {string} instanceId
+             * @memberof sigil.v1.SidecarInstance
+             * @instance
+             */
+            SidecarInstance.prototype.instanceId = "";
+
+            /**
+             * SidecarInstance sidecarVersion.
+             * @member {string} sidecarVersion
+             * @memberof sigil.v1.SidecarInstance
+             * @instance
+             */
+            SidecarInstance.prototype.sidecarVersion = "";
+
+            /**
+             * SidecarInstance svidSerial.
+             * @member {string} svidSerial
+             * @memberof sigil.v1.SidecarInstance
+             * @instance
+             */
+            SidecarInstance.prototype.svidSerial = "";
+
+            /**
+             * SidecarInstance svidNotAfterUnixMs.
+             * @member {number} svidNotAfterUnixMs
+             * @memberof sigil.v1.SidecarInstance
+             * @instance
+             */
+            SidecarInstance.prototype.svidNotAfterUnixMs = 0;
+
+            /**
+             * 0: never.
+             * @member {number} lastTrustFetchAtUnixMs
+             * @memberof sigil.v1.SidecarInstance
+             * @instance
+             */
+            SidecarInstance.prototype.lastTrustFetchAtUnixMs = 0;
+
+            /**
+             * SidecarInstance lastRenewalAtUnixMs.
+             * @member {number} lastRenewalAtUnixMs
+             * @memberof sigil.v1.SidecarInstance
+             * @instance
+             */
+            SidecarInstance.prototype.lastRenewalAtUnixMs = 0;
+
+            /**
+             * False when the sidecar did not report its versions (an older sidecar): the *_current fields are then false.
+             * @member {boolean} versionsKnown
+             * @memberof sigil.v1.SidecarInstance
+             * @instance
+             */
+            SidecarInstance.prototype.versionsKnown = false;
+
+            /**
+             * SidecarInstance bundleSequence.
+             * @member {number} bundleSequence
+             * @memberof sigil.v1.SidecarInstance
+             * @instance
+             */
+            SidecarInstance.prototype.bundleSequence = 0;
+
+            /**
+             * SidecarInstance bundleCurrent.
+             * @member {boolean} bundleCurrent
+             * @memberof sigil.v1.SidecarInstance
+             * @instance
+             */
+            SidecarInstance.prototype.bundleCurrent = false;
+
+            /**
+             * SidecarInstance crlNumber.
+             * @member {number} crlNumber
+             * @memberof sigil.v1.SidecarInstance
+             * @instance
+             */
+            SidecarInstance.prototype.crlNumber = 0;
+
+            /**
+             * SidecarInstance crlCurrent.
+             * @member {boolean} crlCurrent
+             * @memberof sigil.v1.SidecarInstance
+             * @instance
+             */
+            SidecarInstance.prototype.crlCurrent = false;
+
+            /**
+             * SidecarInstance policyVersion.
+             * @member {number} policyVersion
+             * @memberof sigil.v1.SidecarInstance
+             * @instance
+             */
+            SidecarInstance.prototype.policyVersion = 0;
+
+            /**
+             * SidecarInstance policyCurrent.
+             * @member {boolean} policyCurrent
+             * @memberof sigil.v1.SidecarInstance
+             * @instance
+             */
+            SidecarInstance.prototype.policyCurrent = false;
+
+            /**
+             * SidecarInstance stale.
+             * @member {boolean} stale
+             * @memberof sigil.v1.SidecarInstance
+             * @instance
+             */
+            SidecarInstance.prototype.stale = false;
+
+            /**
+             * SidecarInstance lastSeenUnixMs.
+             * @member {number} lastSeenUnixMs
+             * @memberof sigil.v1.SidecarInstance
+             * @instance
+             */
+            SidecarInstance.prototype.lastSeenUnixMs = 0;
+
+            /**
+             * Creates a new SidecarInstance instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.SidecarInstance
+             * @static
+             * @param {sigil.v1.SidecarInstance.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.SidecarInstance} SidecarInstance instance
+             * @type {{
+             *   (properties: sigil.v1.SidecarInstance.$Shape): sigil.v1.SidecarInstance & sigil.v1.SidecarInstance.$Shape;
+             *   (properties?: sigil.v1.SidecarInstance.$Properties): sigil.v1.SidecarInstance;
+             * }}
+             */
+            SidecarInstance.create = function(properties) {
+                return new SidecarInstance(properties);
+            };
+
+            /**
+             * Encodes the specified SidecarInstance message. Does not implicitly {@link sigil.v1.SidecarInstance.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.SidecarInstance
+             * @static
+             * @param {sigil.v1.SidecarInstance.$Properties} message SidecarInstance message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SidecarInstance.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.spiffeId != null && $Object.hasOwnProperty.call(message, "spiffeId") && message.spiffeId !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.spiffeId);
+                if (message.instanceId != null && $Object.hasOwnProperty.call(message, "instanceId") && message.instanceId !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.instanceId);
+                if (message.sidecarVersion != null && $Object.hasOwnProperty.call(message, "sidecarVersion") && message.sidecarVersion !== "")
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.sidecarVersion);
+                if (message.svidSerial != null && $Object.hasOwnProperty.call(message, "svidSerial") && message.svidSerial !== "")
+                    writer.uint32(/* id 4, wireType 2 =*/34).string(message.svidSerial);
+                if (message.svidNotAfterUnixMs != null && $Object.hasOwnProperty.call(message, "svidNotAfterUnixMs") && (typeof message.svidNotAfterUnixMs === "object" ? message.svidNotAfterUnixMs.low || message.svidNotAfterUnixMs.high : message.svidNotAfterUnixMs !== 0))
+                    writer.uint32(/* id 5, wireType 0 =*/40).int64(message.svidNotAfterUnixMs);
+                if (message.lastTrustFetchAtUnixMs != null && $Object.hasOwnProperty.call(message, "lastTrustFetchAtUnixMs") && (typeof message.lastTrustFetchAtUnixMs === "object" ? message.lastTrustFetchAtUnixMs.low || message.lastTrustFetchAtUnixMs.high : message.lastTrustFetchAtUnixMs !== 0))
+                    writer.uint32(/* id 6, wireType 0 =*/48).int64(message.lastTrustFetchAtUnixMs);
+                if (message.lastRenewalAtUnixMs != null && $Object.hasOwnProperty.call(message, "lastRenewalAtUnixMs") && (typeof message.lastRenewalAtUnixMs === "object" ? message.lastRenewalAtUnixMs.low || message.lastRenewalAtUnixMs.high : message.lastRenewalAtUnixMs !== 0))
+                    writer.uint32(/* id 7, wireType 0 =*/56).int64(message.lastRenewalAtUnixMs);
+                if (message.versionsKnown != null && $Object.hasOwnProperty.call(message, "versionsKnown") && message.versionsKnown !== false)
+                    writer.uint32(/* id 8, wireType 0 =*/64).bool(message.versionsKnown);
+                if (message.bundleSequence != null && $Object.hasOwnProperty.call(message, "bundleSequence") && (typeof message.bundleSequence === "object" ? message.bundleSequence.low || message.bundleSequence.high : message.bundleSequence !== 0))
+                    writer.uint32(/* id 9, wireType 0 =*/72).uint64(message.bundleSequence);
+                if (message.bundleCurrent != null && $Object.hasOwnProperty.call(message, "bundleCurrent") && message.bundleCurrent !== false)
+                    writer.uint32(/* id 10, wireType 0 =*/80).bool(message.bundleCurrent);
+                if (message.crlNumber != null && $Object.hasOwnProperty.call(message, "crlNumber") && (typeof message.crlNumber === "object" ? message.crlNumber.low || message.crlNumber.high : message.crlNumber !== 0))
+                    writer.uint32(/* id 11, wireType 0 =*/88).uint64(message.crlNumber);
+                if (message.crlCurrent != null && $Object.hasOwnProperty.call(message, "crlCurrent") && message.crlCurrent !== false)
+                    writer.uint32(/* id 12, wireType 0 =*/96).bool(message.crlCurrent);
+                if (message.policyVersion != null && $Object.hasOwnProperty.call(message, "policyVersion") && (typeof message.policyVersion === "object" ? message.policyVersion.low || message.policyVersion.high : message.policyVersion !== 0))
+                    writer.uint32(/* id 13, wireType 0 =*/104).uint64(message.policyVersion);
+                if (message.policyCurrent != null && $Object.hasOwnProperty.call(message, "policyCurrent") && message.policyCurrent !== false)
+                    writer.uint32(/* id 14, wireType 0 =*/112).bool(message.policyCurrent);
+                if (message.stale != null && $Object.hasOwnProperty.call(message, "stale") && message.stale !== false)
+                    writer.uint32(/* id 15, wireType 0 =*/120).bool(message.stale);
+                if (message.lastSeenUnixMs != null && $Object.hasOwnProperty.call(message, "lastSeenUnixMs") && (typeof message.lastSeenUnixMs === "object" ? message.lastSeenUnixMs.low || message.lastSeenUnixMs.high : message.lastSeenUnixMs !== 0))
+                    writer.uint32(/* id 16, wireType 0 =*/128).int64(message.lastSeenUnixMs);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified SidecarInstance message, length delimited. Does not implicitly {@link sigil.v1.SidecarInstance.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.SidecarInstance
+             * @static
+             * @param {sigil.v1.SidecarInstance.$Properties} message SidecarInstance message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SidecarInstance.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a SidecarInstance message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.SidecarInstance
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.SidecarInstance & sigil.v1.SidecarInstance.$Shape} SidecarInstance
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SidecarInstance.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.SidecarInstance();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.spiffeId = value;
+                            else
+                                delete message.spiffeId;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.instanceId = value;
+                            else
+                                delete message.instanceId;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.sidecarVersion = value;
+                            else
+                                delete message.sidecarVersion;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.svidSerial = value;
+                            else
+                                delete message.svidSerial;
+                            continue;
+                        }
+                    case 5: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+                                message.svidNotAfterUnixMs = value;
+                            else
+                                delete message.svidNotAfterUnixMs;
+                            continue;
+                        }
+                    case 6: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+                                message.lastTrustFetchAtUnixMs = value;
+                            else
+                                delete message.lastTrustFetchAtUnixMs;
+                            continue;
+                        }
+                    case 7: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+                                message.lastRenewalAtUnixMs = value;
+                            else
+                                delete message.lastRenewalAtUnixMs;
+                            continue;
+                        }
+                    case 8: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.versionsKnown = value;
+                            else
+                                delete message.versionsKnown;
+                            continue;
+                        }
+                    case 9: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                message.bundleSequence = value;
+                            else
+                                delete message.bundleSequence;
+                            continue;
+                        }
+                    case 10: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.bundleCurrent = value;
+                            else
+                                delete message.bundleCurrent;
+                            continue;
+                        }
+                    case 11: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                message.crlNumber = value;
+                            else
+                                delete message.crlNumber;
+                            continue;
+                        }
+                    case 12: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.crlCurrent = value;
+                            else
+                                delete message.crlCurrent;
+                            continue;
+                        }
+                    case 13: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                message.policyVersion = value;
+                            else
+                                delete message.policyVersion;
+                            continue;
+                        }
+                    case 14: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.policyCurrent = value;
+                            else
+                                delete message.policyCurrent;
+                            continue;
+                        }
+                    case 15: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.stale = value;
+                            else
+                                delete message.stale;
+                            continue;
+                        }
+                    case 16: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+                                message.lastSeenUnixMs = value;
+                            else
+                                delete message.lastSeenUnixMs;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a SidecarInstance message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.SidecarInstance
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.SidecarInstance & sigil.v1.SidecarInstance.$Shape} SidecarInstance
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SidecarInstance.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a SidecarInstance message.
+             * @function verify
+             * @memberof sigil.v1.SidecarInstance
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            SidecarInstance.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.spiffeId != null && $Object.hasOwnProperty.call(message, "spiffeId"))
+                    if (!$util.isString(message.spiffeId))
+                        return "spiffeId: string expected";
+                if (message.instanceId != null && $Object.hasOwnProperty.call(message, "instanceId"))
+                    if (!$util.isString(message.instanceId))
+                        return "instanceId: string expected";
+                if (message.sidecarVersion != null && $Object.hasOwnProperty.call(message, "sidecarVersion"))
+                    if (!$util.isString(message.sidecarVersion))
+                        return "sidecarVersion: string expected";
+                if (message.svidSerial != null && $Object.hasOwnProperty.call(message, "svidSerial"))
+                    if (!$util.isString(message.svidSerial))
+                        return "svidSerial: string expected";
+                if (message.svidNotAfterUnixMs != null && $Object.hasOwnProperty.call(message, "svidNotAfterUnixMs"))
+                    if (!$util.isInteger(message.svidNotAfterUnixMs) && !(message.svidNotAfterUnixMs && $util.isInteger(message.svidNotAfterUnixMs.low) && $util.isInteger(message.svidNotAfterUnixMs.high)))
+                        return "svidNotAfterUnixMs: integer|Long expected";
+                if (message.lastTrustFetchAtUnixMs != null && $Object.hasOwnProperty.call(message, "lastTrustFetchAtUnixMs"))
+                    if (!$util.isInteger(message.lastTrustFetchAtUnixMs) && !(message.lastTrustFetchAtUnixMs && $util.isInteger(message.lastTrustFetchAtUnixMs.low) && $util.isInteger(message.lastTrustFetchAtUnixMs.high)))
+                        return "lastTrustFetchAtUnixMs: integer|Long expected";
+                if (message.lastRenewalAtUnixMs != null && $Object.hasOwnProperty.call(message, "lastRenewalAtUnixMs"))
+                    if (!$util.isInteger(message.lastRenewalAtUnixMs) && !(message.lastRenewalAtUnixMs && $util.isInteger(message.lastRenewalAtUnixMs.low) && $util.isInteger(message.lastRenewalAtUnixMs.high)))
+                        return "lastRenewalAtUnixMs: integer|Long expected";
+                if (message.versionsKnown != null && $Object.hasOwnProperty.call(message, "versionsKnown"))
+                    if (typeof message.versionsKnown !== "boolean")
+                        return "versionsKnown: boolean expected";
+                if (message.bundleSequence != null && $Object.hasOwnProperty.call(message, "bundleSequence"))
+                    if (!$util.isInteger(message.bundleSequence) && !(message.bundleSequence && $util.isInteger(message.bundleSequence.low) && $util.isInteger(message.bundleSequence.high)))
+                        return "bundleSequence: integer|Long expected";
+                if (message.bundleCurrent != null && $Object.hasOwnProperty.call(message, "bundleCurrent"))
+                    if (typeof message.bundleCurrent !== "boolean")
+                        return "bundleCurrent: boolean expected";
+                if (message.crlNumber != null && $Object.hasOwnProperty.call(message, "crlNumber"))
+                    if (!$util.isInteger(message.crlNumber) && !(message.crlNumber && $util.isInteger(message.crlNumber.low) && $util.isInteger(message.crlNumber.high)))
+                        return "crlNumber: integer|Long expected";
+                if (message.crlCurrent != null && $Object.hasOwnProperty.call(message, "crlCurrent"))
+                    if (typeof message.crlCurrent !== "boolean")
+                        return "crlCurrent: boolean expected";
+                if (message.policyVersion != null && $Object.hasOwnProperty.call(message, "policyVersion"))
+                    if (!$util.isInteger(message.policyVersion) && !(message.policyVersion && $util.isInteger(message.policyVersion.low) && $util.isInteger(message.policyVersion.high)))
+                        return "policyVersion: integer|Long expected";
+                if (message.policyCurrent != null && $Object.hasOwnProperty.call(message, "policyCurrent"))
+                    if (typeof message.policyCurrent !== "boolean")
+                        return "policyCurrent: boolean expected";
+                if (message.stale != null && $Object.hasOwnProperty.call(message, "stale"))
+                    if (typeof message.stale !== "boolean")
+                        return "stale: boolean expected";
+                if (message.lastSeenUnixMs != null && $Object.hasOwnProperty.call(message, "lastSeenUnixMs"))
+                    if (!$util.isInteger(message.lastSeenUnixMs) && !(message.lastSeenUnixMs && $util.isInteger(message.lastSeenUnixMs.low) && $util.isInteger(message.lastSeenUnixMs.high)))
+                        return "lastSeenUnixMs: integer|Long expected";
+                return null;
+            };
+
+            /**
+             * Creates a SidecarInstance message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.SidecarInstance
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.SidecarInstance} SidecarInstance
+             */
+            SidecarInstance.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.SidecarInstance)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.SidecarInstance: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.SidecarInstance();
+                if (object.spiffeId != null)
+                    if (typeof object.spiffeId !== "string" || object.spiffeId.length)
+                        message.spiffeId = $String(object.spiffeId);
+                if (object.instanceId != null)
+                    if (typeof object.instanceId !== "string" || object.instanceId.length)
+                        message.instanceId = $String(object.instanceId);
+                if (object.sidecarVersion != null)
+                    if (typeof object.sidecarVersion !== "string" || object.sidecarVersion.length)
+                        message.sidecarVersion = $String(object.sidecarVersion);
+                if (object.svidSerial != null)
+                    if (typeof object.svidSerial !== "string" || object.svidSerial.length)
+                        message.svidSerial = $String(object.svidSerial);
+                if (object.svidNotAfterUnixMs != null)
+                    if (typeof object.svidNotAfterUnixMs === "object" ? object.svidNotAfterUnixMs.low || object.svidNotAfterUnixMs.high : $Number(object.svidNotAfterUnixMs) !== 0)
+                        if ($util.Long)
+                            message.svidNotAfterUnixMs = $util.Long.fromValue(object.svidNotAfterUnixMs, false);
+                        else if (typeof object.svidNotAfterUnixMs === "string")
+                            message.svidNotAfterUnixMs = $parseInt(object.svidNotAfterUnixMs, 10);
+                        else if (typeof object.svidNotAfterUnixMs === "number")
+                            message.svidNotAfterUnixMs = object.svidNotAfterUnixMs;
+                        else if (typeof object.svidNotAfterUnixMs === "object")
+                            message.svidNotAfterUnixMs = new $util.LongBits(object.svidNotAfterUnixMs.low >>> 0, object.svidNotAfterUnixMs.high >>> 0).toNumber();
+                if (object.lastTrustFetchAtUnixMs != null)
+                    if (typeof object.lastTrustFetchAtUnixMs === "object" ? object.lastTrustFetchAtUnixMs.low || object.lastTrustFetchAtUnixMs.high : $Number(object.lastTrustFetchAtUnixMs) !== 0)
+                        if ($util.Long)
+                            message.lastTrustFetchAtUnixMs = $util.Long.fromValue(object.lastTrustFetchAtUnixMs, false);
+                        else if (typeof object.lastTrustFetchAtUnixMs === "string")
+                            message.lastTrustFetchAtUnixMs = $parseInt(object.lastTrustFetchAtUnixMs, 10);
+                        else if (typeof object.lastTrustFetchAtUnixMs === "number")
+                            message.lastTrustFetchAtUnixMs = object.lastTrustFetchAtUnixMs;
+                        else if (typeof object.lastTrustFetchAtUnixMs === "object")
+                            message.lastTrustFetchAtUnixMs = new $util.LongBits(object.lastTrustFetchAtUnixMs.low >>> 0, object.lastTrustFetchAtUnixMs.high >>> 0).toNumber();
+                if (object.lastRenewalAtUnixMs != null)
+                    if (typeof object.lastRenewalAtUnixMs === "object" ? object.lastRenewalAtUnixMs.low || object.lastRenewalAtUnixMs.high : $Number(object.lastRenewalAtUnixMs) !== 0)
+                        if ($util.Long)
+                            message.lastRenewalAtUnixMs = $util.Long.fromValue(object.lastRenewalAtUnixMs, false);
+                        else if (typeof object.lastRenewalAtUnixMs === "string")
+                            message.lastRenewalAtUnixMs = $parseInt(object.lastRenewalAtUnixMs, 10);
+                        else if (typeof object.lastRenewalAtUnixMs === "number")
+                            message.lastRenewalAtUnixMs = object.lastRenewalAtUnixMs;
+                        else if (typeof object.lastRenewalAtUnixMs === "object")
+                            message.lastRenewalAtUnixMs = new $util.LongBits(object.lastRenewalAtUnixMs.low >>> 0, object.lastRenewalAtUnixMs.high >>> 0).toNumber();
+                if (object.versionsKnown != null)
+                    if (object.versionsKnown)
+                        message.versionsKnown = $Boolean(object.versionsKnown);
+                if (object.bundleSequence != null)
+                    if (typeof object.bundleSequence === "object" ? object.bundleSequence.low || object.bundleSequence.high : $Number(object.bundleSequence) !== 0)
+                        if ($util.Long)
+                            message.bundleSequence = $util.Long.fromValue(object.bundleSequence, true);
+                        else if (typeof object.bundleSequence === "string")
+                            message.bundleSequence = $parseInt(object.bundleSequence, 10);
+                        else if (typeof object.bundleSequence === "number")
+                            message.bundleSequence = object.bundleSequence;
+                        else if (typeof object.bundleSequence === "object")
+                            message.bundleSequence = new $util.LongBits(object.bundleSequence.low >>> 0, object.bundleSequence.high >>> 0).toNumber(true);
+                if (object.bundleCurrent != null)
+                    if (object.bundleCurrent)
+                        message.bundleCurrent = $Boolean(object.bundleCurrent);
+                if (object.crlNumber != null)
+                    if (typeof object.crlNumber === "object" ? object.crlNumber.low || object.crlNumber.high : $Number(object.crlNumber) !== 0)
+                        if ($util.Long)
+                            message.crlNumber = $util.Long.fromValue(object.crlNumber, true);
+                        else if (typeof object.crlNumber === "string")
+                            message.crlNumber = $parseInt(object.crlNumber, 10);
+                        else if (typeof object.crlNumber === "number")
+                            message.crlNumber = object.crlNumber;
+                        else if (typeof object.crlNumber === "object")
+                            message.crlNumber = new $util.LongBits(object.crlNumber.low >>> 0, object.crlNumber.high >>> 0).toNumber(true);
+                if (object.crlCurrent != null)
+                    if (object.crlCurrent)
+                        message.crlCurrent = $Boolean(object.crlCurrent);
+                if (object.policyVersion != null)
+                    if (typeof object.policyVersion === "object" ? object.policyVersion.low || object.policyVersion.high : $Number(object.policyVersion) !== 0)
+                        if ($util.Long)
+                            message.policyVersion = $util.Long.fromValue(object.policyVersion, true);
+                        else if (typeof object.policyVersion === "string")
+                            message.policyVersion = $parseInt(object.policyVersion, 10);
+                        else if (typeof object.policyVersion === "number")
+                            message.policyVersion = object.policyVersion;
+                        else if (typeof object.policyVersion === "object")
+                            message.policyVersion = new $util.LongBits(object.policyVersion.low >>> 0, object.policyVersion.high >>> 0).toNumber(true);
+                if (object.policyCurrent != null)
+                    if (object.policyCurrent)
+                        message.policyCurrent = $Boolean(object.policyCurrent);
+                if (object.stale != null)
+                    if (object.stale)
+                        message.stale = $Boolean(object.stale);
+                if (object.lastSeenUnixMs != null)
+                    if (typeof object.lastSeenUnixMs === "object" ? object.lastSeenUnixMs.low || object.lastSeenUnixMs.high : $Number(object.lastSeenUnixMs) !== 0)
+                        if ($util.Long)
+                            message.lastSeenUnixMs = $util.Long.fromValue(object.lastSeenUnixMs, false);
+                        else if (typeof object.lastSeenUnixMs === "string")
+                            message.lastSeenUnixMs = $parseInt(object.lastSeenUnixMs, 10);
+                        else if (typeof object.lastSeenUnixMs === "number")
+                            message.lastSeenUnixMs = object.lastSeenUnixMs;
+                        else if (typeof object.lastSeenUnixMs === "object")
+                            message.lastSeenUnixMs = new $util.LongBits(object.lastSeenUnixMs.low >>> 0, object.lastSeenUnixMs.high >>> 0).toNumber();
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a SidecarInstance message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.SidecarInstance
+             * @static
+             * @param {sigil.v1.SidecarInstance} message SidecarInstance
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            SidecarInstance.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.spiffeId = "";
+                    object.instanceId = "";
+                    object.sidecarVersion = "";
+                    object.svidSerial = "";
+                    object.svidNotAfterUnixMs = 0;
+                    object.lastTrustFetchAtUnixMs = 0;
+                    object.lastRenewalAtUnixMs = 0;
+                    object.versionsKnown = false;
+                    object.bundleSequence = 0;
+                    object.bundleCurrent = false;
+                    object.crlNumber = 0;
+                    object.crlCurrent = false;
+                    object.policyVersion = 0;
+                    object.policyCurrent = false;
+                    object.stale = false;
+                    object.lastSeenUnixMs = 0;
+                }
+                if (message.spiffeId != null && $Object.hasOwnProperty.call(message, "spiffeId"))
+                    object.spiffeId = message.spiffeId;
+                if (message.instanceId != null && $Object.hasOwnProperty.call(message, "instanceId"))
+                    object.instanceId = message.instanceId;
+                if (message.sidecarVersion != null && $Object.hasOwnProperty.call(message, "sidecarVersion"))
+                    object.sidecarVersion = message.sidecarVersion;
+                if (message.svidSerial != null && $Object.hasOwnProperty.call(message, "svidSerial"))
+                    object.svidSerial = message.svidSerial;
+                if (message.svidNotAfterUnixMs != null && $Object.hasOwnProperty.call(message, "svidNotAfterUnixMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.svidNotAfterUnixMs = typeof message.svidNotAfterUnixMs === "number" ? $BigInt(message.svidNotAfterUnixMs) : $util.Long.fromBits(message.svidNotAfterUnixMs.low >>> 0, message.svidNotAfterUnixMs.high >>> 0, false).toBigInt();
+                    else if (typeof message.svidNotAfterUnixMs === "number")
+                        object.svidNotAfterUnixMs = options.longs === $String ? $String(message.svidNotAfterUnixMs) : message.svidNotAfterUnixMs;
+                    else
+                        object.svidNotAfterUnixMs = options.longs === $String ? $util.Long.prototype.toString.call(message.svidNotAfterUnixMs) : options.longs === $Number ? new $util.LongBits(message.svidNotAfterUnixMs.low >>> 0, message.svidNotAfterUnixMs.high >>> 0).toNumber() : message.svidNotAfterUnixMs;
+                if (message.lastTrustFetchAtUnixMs != null && $Object.hasOwnProperty.call(message, "lastTrustFetchAtUnixMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.lastTrustFetchAtUnixMs = typeof message.lastTrustFetchAtUnixMs === "number" ? $BigInt(message.lastTrustFetchAtUnixMs) : $util.Long.fromBits(message.lastTrustFetchAtUnixMs.low >>> 0, message.lastTrustFetchAtUnixMs.high >>> 0, false).toBigInt();
+                    else if (typeof message.lastTrustFetchAtUnixMs === "number")
+                        object.lastTrustFetchAtUnixMs = options.longs === $String ? $String(message.lastTrustFetchAtUnixMs) : message.lastTrustFetchAtUnixMs;
+                    else
+                        object.lastTrustFetchAtUnixMs = options.longs === $String ? $util.Long.prototype.toString.call(message.lastTrustFetchAtUnixMs) : options.longs === $Number ? new $util.LongBits(message.lastTrustFetchAtUnixMs.low >>> 0, message.lastTrustFetchAtUnixMs.high >>> 0).toNumber() : message.lastTrustFetchAtUnixMs;
+                if (message.lastRenewalAtUnixMs != null && $Object.hasOwnProperty.call(message, "lastRenewalAtUnixMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.lastRenewalAtUnixMs = typeof message.lastRenewalAtUnixMs === "number" ? $BigInt(message.lastRenewalAtUnixMs) : $util.Long.fromBits(message.lastRenewalAtUnixMs.low >>> 0, message.lastRenewalAtUnixMs.high >>> 0, false).toBigInt();
+                    else if (typeof message.lastRenewalAtUnixMs === "number")
+                        object.lastRenewalAtUnixMs = options.longs === $String ? $String(message.lastRenewalAtUnixMs) : message.lastRenewalAtUnixMs;
+                    else
+                        object.lastRenewalAtUnixMs = options.longs === $String ? $util.Long.prototype.toString.call(message.lastRenewalAtUnixMs) : options.longs === $Number ? new $util.LongBits(message.lastRenewalAtUnixMs.low >>> 0, message.lastRenewalAtUnixMs.high >>> 0).toNumber() : message.lastRenewalAtUnixMs;
+                if (message.versionsKnown != null && $Object.hasOwnProperty.call(message, "versionsKnown"))
+                    object.versionsKnown = message.versionsKnown;
+                if (message.bundleSequence != null && $Object.hasOwnProperty.call(message, "bundleSequence"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.bundleSequence = typeof message.bundleSequence === "number" ? $BigInt(message.bundleSequence) : $util.Long.fromBits(message.bundleSequence.low >>> 0, message.bundleSequence.high >>> 0, true).toBigInt();
+                    else if (typeof message.bundleSequence === "number")
+                        object.bundleSequence = options.longs === $String ? $String(message.bundleSequence) : message.bundleSequence;
+                    else
+                        object.bundleSequence = options.longs === $String ? $util.Long.prototype.toString.call(message.bundleSequence) : options.longs === $Number ? new $util.LongBits(message.bundleSequence.low >>> 0, message.bundleSequence.high >>> 0).toNumber(true) : message.bundleSequence;
+                if (message.bundleCurrent != null && $Object.hasOwnProperty.call(message, "bundleCurrent"))
+                    object.bundleCurrent = message.bundleCurrent;
+                if (message.crlNumber != null && $Object.hasOwnProperty.call(message, "crlNumber"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.crlNumber = typeof message.crlNumber === "number" ? $BigInt(message.crlNumber) : $util.Long.fromBits(message.crlNumber.low >>> 0, message.crlNumber.high >>> 0, true).toBigInt();
+                    else if (typeof message.crlNumber === "number")
+                        object.crlNumber = options.longs === $String ? $String(message.crlNumber) : message.crlNumber;
+                    else
+                        object.crlNumber = options.longs === $String ? $util.Long.prototype.toString.call(message.crlNumber) : options.longs === $Number ? new $util.LongBits(message.crlNumber.low >>> 0, message.crlNumber.high >>> 0).toNumber(true) : message.crlNumber;
+                if (message.crlCurrent != null && $Object.hasOwnProperty.call(message, "crlCurrent"))
+                    object.crlCurrent = message.crlCurrent;
+                if (message.policyVersion != null && $Object.hasOwnProperty.call(message, "policyVersion"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.policyVersion = typeof message.policyVersion === "number" ? $BigInt(message.policyVersion) : $util.Long.fromBits(message.policyVersion.low >>> 0, message.policyVersion.high >>> 0, true).toBigInt();
+                    else if (typeof message.policyVersion === "number")
+                        object.policyVersion = options.longs === $String ? $String(message.policyVersion) : message.policyVersion;
+                    else
+                        object.policyVersion = options.longs === $String ? $util.Long.prototype.toString.call(message.policyVersion) : options.longs === $Number ? new $util.LongBits(message.policyVersion.low >>> 0, message.policyVersion.high >>> 0).toNumber(true) : message.policyVersion;
+                if (message.policyCurrent != null && $Object.hasOwnProperty.call(message, "policyCurrent"))
+                    object.policyCurrent = message.policyCurrent;
+                if (message.stale != null && $Object.hasOwnProperty.call(message, "stale"))
+                    object.stale = message.stale;
+                if (message.lastSeenUnixMs != null && $Object.hasOwnProperty.call(message, "lastSeenUnixMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.lastSeenUnixMs = typeof message.lastSeenUnixMs === "number" ? $BigInt(message.lastSeenUnixMs) : $util.Long.fromBits(message.lastSeenUnixMs.low >>> 0, message.lastSeenUnixMs.high >>> 0, false).toBigInt();
+                    else if (typeof message.lastSeenUnixMs === "number")
+                        object.lastSeenUnixMs = options.longs === $String ? $String(message.lastSeenUnixMs) : message.lastSeenUnixMs;
+                    else
+                        object.lastSeenUnixMs = options.longs === $String ? $util.Long.prototype.toString.call(message.lastSeenUnixMs) : options.longs === $Number ? new $util.LongBits(message.lastSeenUnixMs.low >>> 0, message.lastSeenUnixMs.high >>> 0).toNumber() : message.lastSeenUnixMs;
+                return object;
+            };
+
+            /**
+             * Converts this SidecarInstance to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.SidecarInstance
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            SidecarInstance.prototype.toJSON = function() {
+                return SidecarInstance.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for SidecarInstance
+             * @function getTypeUrl
+             * @memberof sigil.v1.SidecarInstance
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            SidecarInstance.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.SidecarInstance";
+            };
+
+            return SidecarInstance;
+        })();
+
+        v1.ListSidecarsResponse = (function() {
+
+            /**
+             * Properties of a ListSidecarsResponse.
+             * @typedef {Object} sigil.v1.ListSidecarsResponse.$Properties
+             * @property {Array.<sigil.v1.SidecarInstance.$Properties>|null} [sidecars] ListSidecarsResponse sidecars
+             * @property {number|null} [nowUnixMs] ListSidecarsResponse nowUnixMs
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a ListSidecarsResponse.
+             * @memberof sigil.v1
+             * @interface IListSidecarsResponse
+             * @augments sigil.v1.ListSidecarsResponse.$Properties
+             * @deprecated Use sigil.v1.ListSidecarsResponse.$Properties instead.
+             */
+
+            /**
+             * Shape of a ListSidecarsResponse.
+             * @typedef {sigil.v1.ListSidecarsResponse.$Properties} sigil.v1.ListSidecarsResponse.$Shape
+             */
+
+            /**
+             * Constructs a new ListSidecarsResponse.
+             * @memberof sigil.v1
+             * @classdesc Represents a ListSidecarsResponse.
+             * @constructor
+             * @param {sigil.v1.ListSidecarsResponse.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const ListSidecarsResponse = function (properties) {
+                this.sidecars = [];
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * ListSidecarsResponse sidecars.
+             * @member {Array.<sigil.v1.SidecarInstance.$Properties>} sidecars
+             * @memberof sigil.v1.ListSidecarsResponse
+             * @instance
+             */
+            ListSidecarsResponse.prototype.sidecars = $util.emptyArray;
+
+            /**
+             * ListSidecarsResponse nowUnixMs.
+             * @member {number} nowUnixMs
+             * @memberof sigil.v1.ListSidecarsResponse
+             * @instance
+             */
+            ListSidecarsResponse.prototype.nowUnixMs = 0;
+
+            /**
+             * Creates a new ListSidecarsResponse instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.ListSidecarsResponse
+             * @static
+             * @param {sigil.v1.ListSidecarsResponse.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.ListSidecarsResponse} ListSidecarsResponse instance
+             * @type {{
+             *   (properties: sigil.v1.ListSidecarsResponse.$Shape): sigil.v1.ListSidecarsResponse & sigil.v1.ListSidecarsResponse.$Shape;
+             *   (properties?: sigil.v1.ListSidecarsResponse.$Properties): sigil.v1.ListSidecarsResponse;
+             * }}
+             */
+            ListSidecarsResponse.create = function(properties) {
+                return new ListSidecarsResponse(properties);
+            };
+
+            /**
+             * Encodes the specified ListSidecarsResponse message. Does not implicitly {@link sigil.v1.ListSidecarsResponse.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.ListSidecarsResponse
+             * @static
+             * @param {sigil.v1.ListSidecarsResponse.$Properties} message ListSidecarsResponse message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ListSidecarsResponse.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.sidecars != null && message.sidecars.length)
+                    for (let i = 0; i < message.sidecars.length; ++i)
+                        $root.sigil.v1.SidecarInstance.encode(message.sidecars[i], writer.uint32(/* id 1, wireType 2 =*/10).fork(), _depth + 1).ldelim();
+                if (message.nowUnixMs != null && $Object.hasOwnProperty.call(message, "nowUnixMs") && (typeof message.nowUnixMs === "object" ? message.nowUnixMs.low || message.nowUnixMs.high : message.nowUnixMs !== 0))
+                    writer.uint32(/* id 2, wireType 0 =*/16).int64(message.nowUnixMs);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified ListSidecarsResponse message, length delimited. Does not implicitly {@link sigil.v1.ListSidecarsResponse.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.ListSidecarsResponse
+             * @static
+             * @param {sigil.v1.ListSidecarsResponse.$Properties} message ListSidecarsResponse message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            ListSidecarsResponse.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a ListSidecarsResponse message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.ListSidecarsResponse
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.ListSidecarsResponse & sigil.v1.ListSidecarsResponse.$Shape} ListSidecarsResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ListSidecarsResponse.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.ListSidecarsResponse();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if (!(message.sidecars && message.sidecars.length))
+                                message.sidecars = [];
+                            message.sidecars.push($root.sigil.v1.SidecarInstance.decode(reader, reader.size(), $undefined, _depth + 1));
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+                                message.nowUnixMs = value;
+                            else
+                                delete message.nowUnixMs;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a ListSidecarsResponse message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.ListSidecarsResponse
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.ListSidecarsResponse & sigil.v1.ListSidecarsResponse.$Shape} ListSidecarsResponse
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            ListSidecarsResponse.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a ListSidecarsResponse message.
+             * @function verify
+             * @memberof sigil.v1.ListSidecarsResponse
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            ListSidecarsResponse.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.sidecars != null && $Object.hasOwnProperty.call(message, "sidecars")) {
+                    if (!$Array.isArray(message.sidecars))
+                        return "sidecars: array expected";
+                    for (let i = 0; i < message.sidecars.length; ++i) {
+                        let error = $root.sigil.v1.SidecarInstance.verify(message.sidecars[i], _depth + 1);
+                        if (error)
+                            return "sidecars." + error;
+                    }
+                }
+                if (message.nowUnixMs != null && $Object.hasOwnProperty.call(message, "nowUnixMs"))
+                    if (!$util.isInteger(message.nowUnixMs) && !(message.nowUnixMs && $util.isInteger(message.nowUnixMs.low) && $util.isInteger(message.nowUnixMs.high)))
+                        return "nowUnixMs: integer|Long expected";
+                return null;
+            };
+
+            /**
+             * Creates a ListSidecarsResponse message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.ListSidecarsResponse
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.ListSidecarsResponse} ListSidecarsResponse
+             */
+            ListSidecarsResponse.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.ListSidecarsResponse)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.ListSidecarsResponse: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.ListSidecarsResponse();
+                if (object.sidecars) {
+                    if (!$Array.isArray(object.sidecars))
+                        throw $TypeError(".sigil.v1.ListSidecarsResponse.sidecars: array expected");
+                    message.sidecars = $Array(object.sidecars.length);
+                    for (let i = 0; i < object.sidecars.length; ++i) {
+                        if (!$util.isObject(object.sidecars[i]))
+                            throw $TypeError(".sigil.v1.ListSidecarsResponse.sidecars: object expected");
+                        message.sidecars[i] = $root.sigil.v1.SidecarInstance.fromObject(object.sidecars[i], _depth + 1);
+                    }
+                }
+                if (object.nowUnixMs != null)
+                    if (typeof object.nowUnixMs === "object" ? object.nowUnixMs.low || object.nowUnixMs.high : $Number(object.nowUnixMs) !== 0)
+                        if ($util.Long)
+                            message.nowUnixMs = $util.Long.fromValue(object.nowUnixMs, false);
+                        else if (typeof object.nowUnixMs === "string")
+                            message.nowUnixMs = $parseInt(object.nowUnixMs, 10);
+                        else if (typeof object.nowUnixMs === "number")
+                            message.nowUnixMs = object.nowUnixMs;
+                        else if (typeof object.nowUnixMs === "object")
+                            message.nowUnixMs = new $util.LongBits(object.nowUnixMs.low >>> 0, object.nowUnixMs.high >>> 0).toNumber();
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a ListSidecarsResponse message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.ListSidecarsResponse
+             * @static
+             * @param {sigil.v1.ListSidecarsResponse} message ListSidecarsResponse
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            ListSidecarsResponse.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.arrays || options.defaults)
+                    object.sidecars = [];
+                if (options.defaults)
+                    object.nowUnixMs = 0;
+                if (message.sidecars && message.sidecars.length) {
+                    object.sidecars = $Array(message.sidecars.length);
+                    for (let j = 0; j < message.sidecars.length; ++j)
+                        object.sidecars[j] = $root.sigil.v1.SidecarInstance.toObject(message.sidecars[j], options, _depth + 1);
+                }
+                if (message.nowUnixMs != null && $Object.hasOwnProperty.call(message, "nowUnixMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.nowUnixMs = typeof message.nowUnixMs === "number" ? $BigInt(message.nowUnixMs) : $util.Long.fromBits(message.nowUnixMs.low >>> 0, message.nowUnixMs.high >>> 0, false).toBigInt();
+                    else if (typeof message.nowUnixMs === "number")
+                        object.nowUnixMs = options.longs === $String ? $String(message.nowUnixMs) : message.nowUnixMs;
+                    else
+                        object.nowUnixMs = options.longs === $String ? $util.Long.prototype.toString.call(message.nowUnixMs) : options.longs === $Number ? new $util.LongBits(message.nowUnixMs.low >>> 0, message.nowUnixMs.high >>> 0).toNumber() : message.nowUnixMs;
+                return object;
+            };
+
+            /**
+             * Converts this ListSidecarsResponse to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.ListSidecarsResponse
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            ListSidecarsResponse.prototype.toJSON = function() {
+                return ListSidecarsResponse.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for ListSidecarsResponse
+             * @function getTypeUrl
+             * @memberof sigil.v1.ListSidecarsResponse
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            ListSidecarsResponse.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.ListSidecarsResponse";
+            };
+
+            return ListSidecarsResponse;
+        })();
+
         v1.SignedEvent = (function() {
 
             /**
@@ -24564,6 +29164,498 @@ export const sigil = $root.sigil = (() => {
             return AlertUpdate;
         })();
 
+        v1.AuditUpdate = (function() {
+
+            /**
+             * Properties of an AuditUpdate.
+             * @typedef {Object} sigil.v1.AuditUpdate.$Properties
+             * @property {string|null} [id] The entry's id in the log (grows with every entry).
+             * @property {number|null} [atUnixMs] AuditUpdate atUnixMs
+             * @property {string|null} [actor] SPIFFE ID URI of the caller, or "anonymous".
+             * @property {string|null} [action] AuditUpdate action
+             * @property {string|null} [target] AuditUpdate target
+             * @property {string|null} [result] "ok", "refused" or "failed".
+             * @property {string|null} [requestId] AuditUpdate requestId
+             * @property {string|null} [detail] AuditUpdate detail
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of an AuditUpdate.
+             * @memberof sigil.v1
+             * @interface IAuditUpdate
+             * @augments sigil.v1.AuditUpdate.$Properties
+             * @deprecated Use sigil.v1.AuditUpdate.$Properties instead.
+             */
+
+            /**
+             * Shape of an AuditUpdate.
+             * @typedef {sigil.v1.AuditUpdate.$Properties} sigil.v1.AuditUpdate.$Shape
+             */
+
+            /**
+             * Constructs a new AuditUpdate.
+             * @memberof sigil.v1
+             * @classdesc Kind "audit": one entry of the audit log as recorded (every state-changing or refused admin call), for operators'
+             * tooling and SIEMs on NATS. Sidecars do not subscribe to this kind.
+             * @constructor
+             * @param {sigil.v1.AuditUpdate.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const AuditUpdate = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * The entry's id in the log (grows with every entry).
+             * @member {string} id
+             * @memberof sigil.v1.AuditUpdate
+             * @instance
+             */
+            AuditUpdate.prototype.id = "";
+
+            /**
+             * AuditUpdate atUnixMs.
+             * @member {number} atUnixMs
+             * @memberof sigil.v1.AuditUpdate
+             * @instance
+             */
+            AuditUpdate.prototype.atUnixMs = 0;
+
+            /**
+             * SPIFFE ID URI of the caller, or "anonymous".
+             * @member {string} actor
+             * @memberof sigil.v1.AuditUpdate
+             * @instance
+             */
+            AuditUpdate.prototype.actor = "";
+
+            /**
+             * AuditUpdate action.
+             * @member {string} action
+             * @memberof sigil.v1.AuditUpdate
+             * @instance
+             */
+            AuditUpdate.prototype.action = "";
+
+            /**
+             * AuditUpdate target.
+             * @member {string} target
+             * @memberof sigil.v1.AuditUpdate
+             * @instance
+             */
+            AuditUpdate.prototype.target = "";
+
+            /**
+             * "ok", "refused" or "failed".
+             * @member {string} result
+             * @memberof sigil.v1.AuditUpdate
+             * @instance
+             */
+            AuditUpdate.prototype.result = "";
+
+            /**
+             * AuditUpdate requestId.
+             * @member {string} requestId
+             * @memberof sigil.v1.AuditUpdate
+             * @instance
+             */
+            AuditUpdate.prototype.requestId = "";
+
+            /**
+             * AuditUpdate detail.
+             * @member {string} detail
+             * @memberof sigil.v1.AuditUpdate
+             * @instance
+             */
+            AuditUpdate.prototype.detail = "";
+
+            /**
+             * Creates a new AuditUpdate instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.AuditUpdate
+             * @static
+             * @param {sigil.v1.AuditUpdate.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.AuditUpdate} AuditUpdate instance
+             * @type {{
+             *   (properties: sigil.v1.AuditUpdate.$Shape): sigil.v1.AuditUpdate & sigil.v1.AuditUpdate.$Shape;
+             *   (properties?: sigil.v1.AuditUpdate.$Properties): sigil.v1.AuditUpdate;
+             * }}
+             */
+            AuditUpdate.create = function(properties) {
+                return new AuditUpdate(properties);
+            };
+
+            /**
+             * Encodes the specified AuditUpdate message. Does not implicitly {@link sigil.v1.AuditUpdate.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.AuditUpdate
+             * @static
+             * @param {sigil.v1.AuditUpdate.$Properties} message AuditUpdate message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AuditUpdate.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.id != null && $Object.hasOwnProperty.call(message, "id") && message.id !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.id);
+                if (message.atUnixMs != null && $Object.hasOwnProperty.call(message, "atUnixMs") && (typeof message.atUnixMs === "object" ? message.atUnixMs.low || message.atUnixMs.high : message.atUnixMs !== 0))
+                    writer.uint32(/* id 2, wireType 0 =*/16).int64(message.atUnixMs);
+                if (message.actor != null && $Object.hasOwnProperty.call(message, "actor") && message.actor !== "")
+                    writer.uint32(/* id 3, wireType 2 =*/26).string(message.actor);
+                if (message.action != null && $Object.hasOwnProperty.call(message, "action") && message.action !== "")
+                    writer.uint32(/* id 4, wireType 2 =*/34).string(message.action);
+                if (message.target != null && $Object.hasOwnProperty.call(message, "target") && message.target !== "")
+                    writer.uint32(/* id 5, wireType 2 =*/42).string(message.target);
+                if (message.result != null && $Object.hasOwnProperty.call(message, "result") && message.result !== "")
+                    writer.uint32(/* id 6, wireType 2 =*/50).string(message.result);
+                if (message.requestId != null && $Object.hasOwnProperty.call(message, "requestId") && message.requestId !== "")
+                    writer.uint32(/* id 7, wireType 2 =*/58).string(message.requestId);
+                if (message.detail != null && $Object.hasOwnProperty.call(message, "detail") && message.detail !== "")
+                    writer.uint32(/* id 8, wireType 2 =*/66).string(message.detail);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified AuditUpdate message, length delimited. Does not implicitly {@link sigil.v1.AuditUpdate.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.AuditUpdate
+             * @static
+             * @param {sigil.v1.AuditUpdate.$Properties} message AuditUpdate message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            AuditUpdate.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes an AuditUpdate message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.AuditUpdate
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.AuditUpdate & sigil.v1.AuditUpdate.$Shape} AuditUpdate
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AuditUpdate.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.AuditUpdate();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.id = value;
+                            else
+                                delete message.id;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+                                message.atUnixMs = value;
+                            else
+                                delete message.atUnixMs;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.actor = value;
+                            else
+                                delete message.actor;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.action = value;
+                            else
+                                delete message.action;
+                            continue;
+                        }
+                    case 5: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.target = value;
+                            else
+                                delete message.target;
+                            continue;
+                        }
+                    case 6: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.result = value;
+                            else
+                                delete message.result;
+                            continue;
+                        }
+                    case 7: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.requestId = value;
+                            else
+                                delete message.requestId;
+                            continue;
+                        }
+                    case 8: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.detail = value;
+                            else
+                                delete message.detail;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes an AuditUpdate message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.AuditUpdate
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.AuditUpdate & sigil.v1.AuditUpdate.$Shape} AuditUpdate
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            AuditUpdate.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies an AuditUpdate message.
+             * @function verify
+             * @memberof sigil.v1.AuditUpdate
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            AuditUpdate.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.id != null && $Object.hasOwnProperty.call(message, "id"))
+                    if (!$util.isString(message.id))
+                        return "id: string expected";
+                if (message.atUnixMs != null && $Object.hasOwnProperty.call(message, "atUnixMs"))
+                    if (!$util.isInteger(message.atUnixMs) && !(message.atUnixMs && $util.isInteger(message.atUnixMs.low) && $util.isInteger(message.atUnixMs.high)))
+                        return "atUnixMs: integer|Long expected";
+                if (message.actor != null && $Object.hasOwnProperty.call(message, "actor"))
+                    if (!$util.isString(message.actor))
+                        return "actor: string expected";
+                if (message.action != null && $Object.hasOwnProperty.call(message, "action"))
+                    if (!$util.isString(message.action))
+                        return "action: string expected";
+                if (message.target != null && $Object.hasOwnProperty.call(message, "target"))
+                    if (!$util.isString(message.target))
+                        return "target: string expected";
+                if (message.result != null && $Object.hasOwnProperty.call(message, "result"))
+                    if (!$util.isString(message.result))
+                        return "result: string expected";
+                if (message.requestId != null && $Object.hasOwnProperty.call(message, "requestId"))
+                    if (!$util.isString(message.requestId))
+                        return "requestId: string expected";
+                if (message.detail != null && $Object.hasOwnProperty.call(message, "detail"))
+                    if (!$util.isString(message.detail))
+                        return "detail: string expected";
+                return null;
+            };
+
+            /**
+             * Creates an AuditUpdate message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.AuditUpdate
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.AuditUpdate} AuditUpdate
+             */
+            AuditUpdate.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.AuditUpdate)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.AuditUpdate: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.AuditUpdate();
+                if (object.id != null)
+                    if (typeof object.id !== "string" || object.id.length)
+                        message.id = $String(object.id);
+                if (object.atUnixMs != null)
+                    if (typeof object.atUnixMs === "object" ? object.atUnixMs.low || object.atUnixMs.high : $Number(object.atUnixMs) !== 0)
+                        if ($util.Long)
+                            message.atUnixMs = $util.Long.fromValue(object.atUnixMs, false);
+                        else if (typeof object.atUnixMs === "string")
+                            message.atUnixMs = $parseInt(object.atUnixMs, 10);
+                        else if (typeof object.atUnixMs === "number")
+                            message.atUnixMs = object.atUnixMs;
+                        else if (typeof object.atUnixMs === "object")
+                            message.atUnixMs = new $util.LongBits(object.atUnixMs.low >>> 0, object.atUnixMs.high >>> 0).toNumber();
+                if (object.actor != null)
+                    if (typeof object.actor !== "string" || object.actor.length)
+                        message.actor = $String(object.actor);
+                if (object.action != null)
+                    if (typeof object.action !== "string" || object.action.length)
+                        message.action = $String(object.action);
+                if (object.target != null)
+                    if (typeof object.target !== "string" || object.target.length)
+                        message.target = $String(object.target);
+                if (object.result != null)
+                    if (typeof object.result !== "string" || object.result.length)
+                        message.result = $String(object.result);
+                if (object.requestId != null)
+                    if (typeof object.requestId !== "string" || object.requestId.length)
+                        message.requestId = $String(object.requestId);
+                if (object.detail != null)
+                    if (typeof object.detail !== "string" || object.detail.length)
+                        message.detail = $String(object.detail);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from an AuditUpdate message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.AuditUpdate
+             * @static
+             * @param {sigil.v1.AuditUpdate} message AuditUpdate
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            AuditUpdate.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.id = "";
+                    object.atUnixMs = 0;
+                    object.actor = "";
+                    object.action = "";
+                    object.target = "";
+                    object.result = "";
+                    object.requestId = "";
+                    object.detail = "";
+                }
+                if (message.id != null && $Object.hasOwnProperty.call(message, "id"))
+                    object.id = message.id;
+                if (message.atUnixMs != null && $Object.hasOwnProperty.call(message, "atUnixMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.atUnixMs = typeof message.atUnixMs === "number" ? $BigInt(message.atUnixMs) : $util.Long.fromBits(message.atUnixMs.low >>> 0, message.atUnixMs.high >>> 0, false).toBigInt();
+                    else if (typeof message.atUnixMs === "number")
+                        object.atUnixMs = options.longs === $String ? $String(message.atUnixMs) : message.atUnixMs;
+                    else
+                        object.atUnixMs = options.longs === $String ? $util.Long.prototype.toString.call(message.atUnixMs) : options.longs === $Number ? new $util.LongBits(message.atUnixMs.low >>> 0, message.atUnixMs.high >>> 0).toNumber() : message.atUnixMs;
+                if (message.actor != null && $Object.hasOwnProperty.call(message, "actor"))
+                    object.actor = message.actor;
+                if (message.action != null && $Object.hasOwnProperty.call(message, "action"))
+                    object.action = message.action;
+                if (message.target != null && $Object.hasOwnProperty.call(message, "target"))
+                    object.target = message.target;
+                if (message.result != null && $Object.hasOwnProperty.call(message, "result"))
+                    object.result = message.result;
+                if (message.requestId != null && $Object.hasOwnProperty.call(message, "requestId"))
+                    object.requestId = message.requestId;
+                if (message.detail != null && $Object.hasOwnProperty.call(message, "detail"))
+                    object.detail = message.detail;
+                return object;
+            };
+
+            /**
+             * Converts this AuditUpdate to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.AuditUpdate
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            AuditUpdate.prototype.toJSON = function() {
+                return AuditUpdate.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for AuditUpdate
+             * @function getTypeUrl
+             * @memberof sigil.v1.AuditUpdate
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            AuditUpdate.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.AuditUpdate";
+            };
+
+            return AuditUpdate;
+        })();
+
         v1.IssueWorkloadSvidRequest = (function() {
 
             /**
@@ -25489,6 +30581,7 @@ export const sigil = $root.sigil = (() => {
              * @typedef {Object} sigil.v1.AttestRequest.$Properties
              * @property {string|null} [joinToken] AttestRequest joinToken
              * @property {Uint8Array|null} [csr] PKCS#10 certificate signing request, DER.
+             * @property {sigil.v1.SidecarReport.$Properties|null} [report] Absent from sidecars older than the fleet view.
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -25537,6 +30630,14 @@ export const sigil = $root.sigil = (() => {
             AttestRequest.prototype.csr = $util.newBuffer([]);
 
             /**
+             * Absent from sidecars older than the fleet view.
+             * @member {sigil.v1.SidecarReport.$Properties|null|undefined} report
+             * @memberof sigil.v1.AttestRequest
+             * @instance
+             */
+            AttestRequest.prototype.report = null;
+
+            /**
              * Creates a new AttestRequest instance using the specified properties.
              * @function create
              * @memberof sigil.v1.AttestRequest
@@ -25572,6 +30673,8 @@ export const sigil = $root.sigil = (() => {
                     writer.uint32(/* id 1, wireType 2 =*/10).string(message.joinToken);
                 if (message.csr != null && $Object.hasOwnProperty.call(message, "csr") && message.csr.length)
                     writer.uint32(/* id 2, wireType 2 =*/18).bytes(message.csr);
+                if (message.report != null && $Object.hasOwnProperty.call(message, "report"))
+                    $root.sigil.v1.SidecarReport.encode(message.report, writer.uint32(/* id 3, wireType 2 =*/26).fork(), _depth + 1).ldelim();
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -25647,6 +30750,12 @@ export const sigil = $root.sigil = (() => {
                                 delete message.csr;
                             continue;
                         }
+                    case 3: {
+                            if (wireType !== 2)
+                                break;
+                            message.report = $root.sigil.v1.SidecarReport.decode(reader, reader.size(), $undefined, _depth + 1, message.report);
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -25701,6 +30810,11 @@ export const sigil = $root.sigil = (() => {
                 if (message.csr != null && $Object.hasOwnProperty.call(message, "csr"))
                     if (!(message.csr && typeof message.csr.length === "number" || $util.isString(message.csr)))
                         return "csr: buffer expected";
+                if (message.report != null && $Object.hasOwnProperty.call(message, "report")) {
+                    let error = $root.sigil.v1.SidecarReport.verify(message.report, _depth + 1);
+                    if (error)
+                        return "report." + error;
+                }
                 return null;
             };
 
@@ -25731,6 +30845,11 @@ export const sigil = $root.sigil = (() => {
                             $util.base64.decode(object.csr, message.csr = $util.newBuffer($util.base64.length(object.csr)), 0);
                         else if (object.csr.length >= 0)
                             message.csr = object.csr;
+                if (object.report != null) {
+                    if (!$util.isObject(object.report))
+                        throw $TypeError(".sigil.v1.AttestRequest.report: object expected");
+                    message.report = $root.sigil.v1.SidecarReport.fromObject(object.report, _depth + 1);
+                }
                 return message;
             };
 
@@ -25760,11 +30879,14 @@ export const sigil = $root.sigil = (() => {
                         if (options.bytes !== $Array)
                             object.csr = $util.newBuffer(object.csr);
                     }
+                    object.report = null;
                 }
                 if (message.joinToken != null && $Object.hasOwnProperty.call(message, "joinToken"))
                     object.joinToken = message.joinToken;
                 if (message.csr != null && $Object.hasOwnProperty.call(message, "csr"))
                     object.csr = options.bytes === $String ? $util.base64.encode(message.csr, 0, message.csr.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.csr) : message.csr;
+                if (message.report != null && $Object.hasOwnProperty.call(message, "report"))
+                    object.report = $root.sigil.v1.SidecarReport.toObject(message.report, options, _depth + 1);
                 return object;
             };
 
@@ -25794,6 +30916,464 @@ export const sigil = $root.sigil = (() => {
             };
 
             return AttestRequest;
+        })();
+
+        v1.SidecarReport = (function() {
+
+            /**
+             * Properties of a SidecarReport.
+             * @typedef {Object} sigil.v1.SidecarReport.$Properties
+             * @property {string|null} [instanceId] Random per sidecar process: tells apart instances that share a SPIFFE ID.
+             * @property {string|null} [sidecarVersion] SidecarReport sidecarVersion
+             * @property {boolean|null} [hasVersions] The versions the sidecar holds when it calls; has_versions is false before it holds any trust state.
+             * @property {number|null} [bundleSequence] SidecarReport bundleSequence
+             * @property {number|null} [crlNumber] SidecarReport crlNumber
+             * @property {number|null} [policyVersion] SidecarReport policyVersion
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a SidecarReport.
+             * @memberof sigil.v1
+             * @interface ISidecarReport
+             * @augments sigil.v1.SidecarReport.$Properties
+             * @deprecated Use sigil.v1.SidecarReport.$Properties instead.
+             */
+
+            /**
+             * Shape of a SidecarReport.
+             * @typedef {sigil.v1.SidecarReport.$Properties} sigil.v1.SidecarReport.$Shape
+             */
+
+            /**
+             * Constructs a new SidecarReport.
+             * @memberof sigil.v1
+             * @classdesc What a sidecar tells the control plane about itself on Attest, Renew and FetchTrust, for the fleet view
+             * (`sigil sidecars list`). Every field is informational: nothing is authorised by it.
+             * @constructor
+             * @param {sigil.v1.SidecarReport.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const SidecarReport = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * Random per sidecar process: tells apart instances that share a SPIFFE ID.
+             * @member {string} instanceId
+             * @memberof sigil.v1.SidecarReport
+             * @instance
+             */
+            SidecarReport.prototype.instanceId = "";
+
+            /**
+             * SidecarReport sidecarVersion.
+             * @member {string} sidecarVersion
+             * @memberof sigil.v1.SidecarReport
+             * @instance
+             */
+            SidecarReport.prototype.sidecarVersion = "";
+
+            /**
+             * The versions the sidecar holds when it calls; has_versions is false before it holds any trust state.
+             * @member {boolean} hasVersions
+             * @memberof sigil.v1.SidecarReport
+             * @instance
+             */
+            SidecarReport.prototype.hasVersions = false;
+
+            /**
+             * SidecarReport bundleSequence.
+             * @member {number} bundleSequence
+             * @memberof sigil.v1.SidecarReport
+             * @instance
+             */
+            SidecarReport.prototype.bundleSequence = 0;
+
+            /**
+             * SidecarReport crlNumber.
+             * @member {number} crlNumber
+             * @memberof sigil.v1.SidecarReport
+             * @instance
+             */
+            SidecarReport.prototype.crlNumber = 0;
+
+            /**
+             * SidecarReport policyVersion.
+             * @member {number} policyVersion
+             * @memberof sigil.v1.SidecarReport
+             * @instance
+             */
+            SidecarReport.prototype.policyVersion = 0;
+
+            /**
+             * Creates a new SidecarReport instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.SidecarReport
+             * @static
+             * @param {sigil.v1.SidecarReport.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.SidecarReport} SidecarReport instance
+             * @type {{
+             *   (properties: sigil.v1.SidecarReport.$Shape): sigil.v1.SidecarReport & sigil.v1.SidecarReport.$Shape;
+             *   (properties?: sigil.v1.SidecarReport.$Properties): sigil.v1.SidecarReport;
+             * }}
+             */
+            SidecarReport.create = function(properties) {
+                return new SidecarReport(properties);
+            };
+
+            /**
+             * Encodes the specified SidecarReport message. Does not implicitly {@link sigil.v1.SidecarReport.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.SidecarReport
+             * @static
+             * @param {sigil.v1.SidecarReport.$Properties} message SidecarReport message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SidecarReport.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.instanceId != null && $Object.hasOwnProperty.call(message, "instanceId") && message.instanceId !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.instanceId);
+                if (message.sidecarVersion != null && $Object.hasOwnProperty.call(message, "sidecarVersion") && message.sidecarVersion !== "")
+                    writer.uint32(/* id 2, wireType 2 =*/18).string(message.sidecarVersion);
+                if (message.hasVersions != null && $Object.hasOwnProperty.call(message, "hasVersions") && message.hasVersions !== false)
+                    writer.uint32(/* id 3, wireType 0 =*/24).bool(message.hasVersions);
+                if (message.bundleSequence != null && $Object.hasOwnProperty.call(message, "bundleSequence") && (typeof message.bundleSequence === "object" ? message.bundleSequence.low || message.bundleSequence.high : message.bundleSequence !== 0))
+                    writer.uint32(/* id 4, wireType 0 =*/32).uint64(message.bundleSequence);
+                if (message.crlNumber != null && $Object.hasOwnProperty.call(message, "crlNumber") && (typeof message.crlNumber === "object" ? message.crlNumber.low || message.crlNumber.high : message.crlNumber !== 0))
+                    writer.uint32(/* id 5, wireType 0 =*/40).uint64(message.crlNumber);
+                if (message.policyVersion != null && $Object.hasOwnProperty.call(message, "policyVersion") && (typeof message.policyVersion === "object" ? message.policyVersion.low || message.policyVersion.high : message.policyVersion !== 0))
+                    writer.uint32(/* id 6, wireType 0 =*/48).uint64(message.policyVersion);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified SidecarReport message, length delimited. Does not implicitly {@link sigil.v1.SidecarReport.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.SidecarReport
+             * @static
+             * @param {sigil.v1.SidecarReport.$Properties} message SidecarReport message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            SidecarReport.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a SidecarReport message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.SidecarReport
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.SidecarReport & sigil.v1.SidecarReport.$Shape} SidecarReport
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SidecarReport.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.SidecarReport();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.instanceId = value;
+                            else
+                                delete message.instanceId;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.sidecarVersion = value;
+                            else
+                                delete message.sidecarVersion;
+                            continue;
+                        }
+                    case 3: {
+                            if (wireType !== 0)
+                                break;
+                            if (value = reader.bool())
+                                message.hasVersions = value;
+                            else
+                                delete message.hasVersions;
+                            continue;
+                        }
+                    case 4: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                message.bundleSequence = value;
+                            else
+                                delete message.bundleSequence;
+                            continue;
+                        }
+                    case 5: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                message.crlNumber = value;
+                            else
+                                delete message.crlNumber;
+                            continue;
+                        }
+                    case 6: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.uint64()) === "object" ? value.low || value.high : value !== 0)
+                                message.policyVersion = value;
+                            else
+                                delete message.policyVersion;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a SidecarReport message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.SidecarReport
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.SidecarReport & sigil.v1.SidecarReport.$Shape} SidecarReport
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            SidecarReport.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a SidecarReport message.
+             * @function verify
+             * @memberof sigil.v1.SidecarReport
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            SidecarReport.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.instanceId != null && $Object.hasOwnProperty.call(message, "instanceId"))
+                    if (!$util.isString(message.instanceId))
+                        return "instanceId: string expected";
+                if (message.sidecarVersion != null && $Object.hasOwnProperty.call(message, "sidecarVersion"))
+                    if (!$util.isString(message.sidecarVersion))
+                        return "sidecarVersion: string expected";
+                if (message.hasVersions != null && $Object.hasOwnProperty.call(message, "hasVersions"))
+                    if (typeof message.hasVersions !== "boolean")
+                        return "hasVersions: boolean expected";
+                if (message.bundleSequence != null && $Object.hasOwnProperty.call(message, "bundleSequence"))
+                    if (!$util.isInteger(message.bundleSequence) && !(message.bundleSequence && $util.isInteger(message.bundleSequence.low) && $util.isInteger(message.bundleSequence.high)))
+                        return "bundleSequence: integer|Long expected";
+                if (message.crlNumber != null && $Object.hasOwnProperty.call(message, "crlNumber"))
+                    if (!$util.isInteger(message.crlNumber) && !(message.crlNumber && $util.isInteger(message.crlNumber.low) && $util.isInteger(message.crlNumber.high)))
+                        return "crlNumber: integer|Long expected";
+                if (message.policyVersion != null && $Object.hasOwnProperty.call(message, "policyVersion"))
+                    if (!$util.isInteger(message.policyVersion) && !(message.policyVersion && $util.isInteger(message.policyVersion.low) && $util.isInteger(message.policyVersion.high)))
+                        return "policyVersion: integer|Long expected";
+                return null;
+            };
+
+            /**
+             * Creates a SidecarReport message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.SidecarReport
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.SidecarReport} SidecarReport
+             */
+            SidecarReport.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.SidecarReport)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.SidecarReport: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.SidecarReport();
+                if (object.instanceId != null)
+                    if (typeof object.instanceId !== "string" || object.instanceId.length)
+                        message.instanceId = $String(object.instanceId);
+                if (object.sidecarVersion != null)
+                    if (typeof object.sidecarVersion !== "string" || object.sidecarVersion.length)
+                        message.sidecarVersion = $String(object.sidecarVersion);
+                if (object.hasVersions != null)
+                    if (object.hasVersions)
+                        message.hasVersions = $Boolean(object.hasVersions);
+                if (object.bundleSequence != null)
+                    if (typeof object.bundleSequence === "object" ? object.bundleSequence.low || object.bundleSequence.high : $Number(object.bundleSequence) !== 0)
+                        if ($util.Long)
+                            message.bundleSequence = $util.Long.fromValue(object.bundleSequence, true);
+                        else if (typeof object.bundleSequence === "string")
+                            message.bundleSequence = $parseInt(object.bundleSequence, 10);
+                        else if (typeof object.bundleSequence === "number")
+                            message.bundleSequence = object.bundleSequence;
+                        else if (typeof object.bundleSequence === "object")
+                            message.bundleSequence = new $util.LongBits(object.bundleSequence.low >>> 0, object.bundleSequence.high >>> 0).toNumber(true);
+                if (object.crlNumber != null)
+                    if (typeof object.crlNumber === "object" ? object.crlNumber.low || object.crlNumber.high : $Number(object.crlNumber) !== 0)
+                        if ($util.Long)
+                            message.crlNumber = $util.Long.fromValue(object.crlNumber, true);
+                        else if (typeof object.crlNumber === "string")
+                            message.crlNumber = $parseInt(object.crlNumber, 10);
+                        else if (typeof object.crlNumber === "number")
+                            message.crlNumber = object.crlNumber;
+                        else if (typeof object.crlNumber === "object")
+                            message.crlNumber = new $util.LongBits(object.crlNumber.low >>> 0, object.crlNumber.high >>> 0).toNumber(true);
+                if (object.policyVersion != null)
+                    if (typeof object.policyVersion === "object" ? object.policyVersion.low || object.policyVersion.high : $Number(object.policyVersion) !== 0)
+                        if ($util.Long)
+                            message.policyVersion = $util.Long.fromValue(object.policyVersion, true);
+                        else if (typeof object.policyVersion === "string")
+                            message.policyVersion = $parseInt(object.policyVersion, 10);
+                        else if (typeof object.policyVersion === "number")
+                            message.policyVersion = object.policyVersion;
+                        else if (typeof object.policyVersion === "object")
+                            message.policyVersion = new $util.LongBits(object.policyVersion.low >>> 0, object.policyVersion.high >>> 0).toNumber(true);
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a SidecarReport message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.SidecarReport
+             * @static
+             * @param {sigil.v1.SidecarReport} message SidecarReport
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            SidecarReport.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.instanceId = "";
+                    object.sidecarVersion = "";
+                    object.hasVersions = false;
+                    object.bundleSequence = 0;
+                    object.crlNumber = 0;
+                    object.policyVersion = 0;
+                }
+                if (message.instanceId != null && $Object.hasOwnProperty.call(message, "instanceId"))
+                    object.instanceId = message.instanceId;
+                if (message.sidecarVersion != null && $Object.hasOwnProperty.call(message, "sidecarVersion"))
+                    object.sidecarVersion = message.sidecarVersion;
+                if (message.hasVersions != null && $Object.hasOwnProperty.call(message, "hasVersions"))
+                    object.hasVersions = message.hasVersions;
+                if (message.bundleSequence != null && $Object.hasOwnProperty.call(message, "bundleSequence"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.bundleSequence = typeof message.bundleSequence === "number" ? $BigInt(message.bundleSequence) : $util.Long.fromBits(message.bundleSequence.low >>> 0, message.bundleSequence.high >>> 0, true).toBigInt();
+                    else if (typeof message.bundleSequence === "number")
+                        object.bundleSequence = options.longs === $String ? $String(message.bundleSequence) : message.bundleSequence;
+                    else
+                        object.bundleSequence = options.longs === $String ? $util.Long.prototype.toString.call(message.bundleSequence) : options.longs === $Number ? new $util.LongBits(message.bundleSequence.low >>> 0, message.bundleSequence.high >>> 0).toNumber(true) : message.bundleSequence;
+                if (message.crlNumber != null && $Object.hasOwnProperty.call(message, "crlNumber"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.crlNumber = typeof message.crlNumber === "number" ? $BigInt(message.crlNumber) : $util.Long.fromBits(message.crlNumber.low >>> 0, message.crlNumber.high >>> 0, true).toBigInt();
+                    else if (typeof message.crlNumber === "number")
+                        object.crlNumber = options.longs === $String ? $String(message.crlNumber) : message.crlNumber;
+                    else
+                        object.crlNumber = options.longs === $String ? $util.Long.prototype.toString.call(message.crlNumber) : options.longs === $Number ? new $util.LongBits(message.crlNumber.low >>> 0, message.crlNumber.high >>> 0).toNumber(true) : message.crlNumber;
+                if (message.policyVersion != null && $Object.hasOwnProperty.call(message, "policyVersion"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.policyVersion = typeof message.policyVersion === "number" ? $BigInt(message.policyVersion) : $util.Long.fromBits(message.policyVersion.low >>> 0, message.policyVersion.high >>> 0, true).toBigInt();
+                    else if (typeof message.policyVersion === "number")
+                        object.policyVersion = options.longs === $String ? $String(message.policyVersion) : message.policyVersion;
+                    else
+                        object.policyVersion = options.longs === $String ? $util.Long.prototype.toString.call(message.policyVersion) : options.longs === $Number ? new $util.LongBits(message.policyVersion.low >>> 0, message.policyVersion.high >>> 0).toNumber(true) : message.policyVersion;
+                return object;
+            };
+
+            /**
+             * Converts this SidecarReport to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.SidecarReport
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            SidecarReport.prototype.toJSON = function() {
+                return SidecarReport.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for SidecarReport
+             * @function getTypeUrl
+             * @memberof sigil.v1.SidecarReport
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            SidecarReport.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.SidecarReport";
+            };
+
+            return SidecarReport;
         })();
 
         v1.X509PopChallengeRequest = (function() {
@@ -26451,6 +32031,7 @@ export const sigil = $root.sigil = (() => {
              * @property {Uint8Array|null} [csr] PKCS#10 certificate signing request for a new key (never the device key), DER.
              * @property {Uint8Array|null} [signature] Signature by the device key over "sigil x509pop v1\0" || nonce || SHA-256(csr): ECDSA/RSA with SHA-256 (ECDSA
              * DER-encoded, RSA PKCS#1 v1.5), or Ed25519.
+             * @property {sigil.v1.SidecarReport.$Properties|null} [report] AttestX509PopRequest report
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -26517,6 +32098,14 @@ export const sigil = $root.sigil = (() => {
             AttestX509PopRequest.prototype.signature = $util.newBuffer([]);
 
             /**
+             * AttestX509PopRequest report.
+             * @member {sigil.v1.SidecarReport.$Properties|null|undefined} report
+             * @memberof sigil.v1.AttestX509PopRequest
+             * @instance
+             */
+            AttestX509PopRequest.prototype.report = null;
+
+            /**
              * Creates a new AttestX509PopRequest instance using the specified properties.
              * @function create
              * @memberof sigil.v1.AttestX509PopRequest
@@ -26557,6 +32146,8 @@ export const sigil = $root.sigil = (() => {
                     writer.uint32(/* id 3, wireType 2 =*/26).bytes(message.csr);
                 if (message.signature != null && $Object.hasOwnProperty.call(message, "signature") && message.signature.length)
                     writer.uint32(/* id 4, wireType 2 =*/34).bytes(message.signature);
+                if (message.report != null && $Object.hasOwnProperty.call(message, "report"))
+                    $root.sigil.v1.SidecarReport.encode(message.report, writer.uint32(/* id 5, wireType 2 =*/42).fork(), _depth + 1).ldelim();
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -26649,6 +32240,12 @@ export const sigil = $root.sigil = (() => {
                                 delete message.signature;
                             continue;
                         }
+                    case 5: {
+                            if (wireType !== 2)
+                                break;
+                            message.report = $root.sigil.v1.SidecarReport.decode(reader, reader.size(), $undefined, _depth + 1, message.report);
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -26713,6 +32310,11 @@ export const sigil = $root.sigil = (() => {
                 if (message.signature != null && $Object.hasOwnProperty.call(message, "signature"))
                     if (!(message.signature && typeof message.signature.length === "number" || $util.isString(message.signature)))
                         return "signature: buffer expected";
+                if (message.report != null && $Object.hasOwnProperty.call(message, "report")) {
+                    let error = $root.sigil.v1.SidecarReport.verify(message.report, _depth + 1);
+                    if (error)
+                        return "report." + error;
+                }
                 return null;
             };
 
@@ -26762,6 +32364,11 @@ export const sigil = $root.sigil = (() => {
                             $util.base64.decode(object.signature, message.signature = $util.newBuffer($util.base64.length(object.signature)), 0);
                         else if (object.signature.length >= 0)
                             message.signature = object.signature;
+                if (object.report != null) {
+                    if (!$util.isObject(object.report))
+                        throw $TypeError(".sigil.v1.AttestX509PopRequest.report: object expected");
+                    message.report = $root.sigil.v1.SidecarReport.fromObject(object.report, _depth + 1);
+                }
                 return message;
             };
 
@@ -26806,6 +32413,7 @@ export const sigil = $root.sigil = (() => {
                         if (options.bytes !== $Array)
                             object.signature = $util.newBuffer(object.signature);
                     }
+                    object.report = null;
                 }
                 if (message.nonce != null && $Object.hasOwnProperty.call(message, "nonce"))
                     object.nonce = options.bytes === $String ? $util.base64.encode(message.nonce, 0, message.nonce.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.nonce) : message.nonce;
@@ -26818,6 +32426,8 @@ export const sigil = $root.sigil = (() => {
                     object.csr = options.bytes === $String ? $util.base64.encode(message.csr, 0, message.csr.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.csr) : message.csr;
                 if (message.signature != null && $Object.hasOwnProperty.call(message, "signature"))
                     object.signature = options.bytes === $String ? $util.base64.encode(message.signature, 0, message.signature.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.signature) : message.signature;
+                if (message.report != null && $Object.hasOwnProperty.call(message, "report"))
+                    object.report = $root.sigil.v1.SidecarReport.toObject(message.report, options, _depth + 1);
                 return object;
             };
 
@@ -26855,6 +32465,7 @@ export const sigil = $root.sigil = (() => {
              * Properties of a RenewRequest.
              * @typedef {Object} sigil.v1.RenewRequest.$Properties
              * @property {Uint8Array|null} [csr] PKCS#10 certificate signing request for a new key, DER.
+             * @property {sigil.v1.SidecarReport.$Properties|null} [report] RenewRequest report
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -26895,6 +32506,14 @@ export const sigil = $root.sigil = (() => {
             RenewRequest.prototype.csr = $util.newBuffer([]);
 
             /**
+             * RenewRequest report.
+             * @member {sigil.v1.SidecarReport.$Properties|null|undefined} report
+             * @memberof sigil.v1.RenewRequest
+             * @instance
+             */
+            RenewRequest.prototype.report = null;
+
+            /**
              * Creates a new RenewRequest instance using the specified properties.
              * @function create
              * @memberof sigil.v1.RenewRequest
@@ -26928,6 +32547,8 @@ export const sigil = $root.sigil = (() => {
                     throw $Error("max depth exceeded");
                 if (message.csr != null && $Object.hasOwnProperty.call(message, "csr") && message.csr.length)
                     writer.uint32(/* id 1, wireType 2 =*/10).bytes(message.csr);
+                if (message.report != null && $Object.hasOwnProperty.call(message, "report"))
+                    $root.sigil.v1.SidecarReport.encode(message.report, writer.uint32(/* id 2, wireType 2 =*/18).fork(), _depth + 1).ldelim();
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -26994,6 +32615,12 @@ export const sigil = $root.sigil = (() => {
                                 delete message.csr;
                             continue;
                         }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            message.report = $root.sigil.v1.SidecarReport.decode(reader, reader.size(), $undefined, _depth + 1, message.report);
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -27045,6 +32672,11 @@ export const sigil = $root.sigil = (() => {
                 if (message.csr != null && $Object.hasOwnProperty.call(message, "csr"))
                     if (!(message.csr && typeof message.csr.length === "number" || $util.isString(message.csr)))
                         return "csr: buffer expected";
+                if (message.report != null && $Object.hasOwnProperty.call(message, "report")) {
+                    let error = $root.sigil.v1.SidecarReport.verify(message.report, _depth + 1);
+                    if (error)
+                        return "report." + error;
+                }
                 return null;
             };
 
@@ -27072,6 +32704,11 @@ export const sigil = $root.sigil = (() => {
                             $util.base64.decode(object.csr, message.csr = $util.newBuffer($util.base64.length(object.csr)), 0);
                         else if (object.csr.length >= 0)
                             message.csr = object.csr;
+                if (object.report != null) {
+                    if (!$util.isObject(object.report))
+                        throw $TypeError(".sigil.v1.RenewRequest.report: object expected");
+                    message.report = $root.sigil.v1.SidecarReport.fromObject(object.report, _depth + 1);
+                }
                 return message;
             };
 
@@ -27092,7 +32729,7 @@ export const sigil = $root.sigil = (() => {
                 if (_depth > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 let object = {};
-                if (options.defaults)
+                if (options.defaults) {
                     if (options.bytes === $String)
                         object.csr = "";
                     else {
@@ -27100,8 +32737,12 @@ export const sigil = $root.sigil = (() => {
                         if (options.bytes !== $Array)
                             object.csr = $util.newBuffer(object.csr);
                     }
+                    object.report = null;
+                }
                 if (message.csr != null && $Object.hasOwnProperty.call(message, "csr"))
                     object.csr = options.bytes === $String ? $util.base64.encode(message.csr, 0, message.csr.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.csr) : message.csr;
+                if (message.report != null && $Object.hasOwnProperty.call(message, "report"))
+                    object.report = $root.sigil.v1.SidecarReport.toObject(message.report, options, _depth + 1);
                 return object;
             };
 
@@ -27460,6 +33101,7 @@ export const sigil = $root.sigil = (() => {
              * Properties of a FetchTrustRequest.
              * @typedef {Object} sigil.v1.FetchTrustRequest.$Properties
              * @property {string|null} [pageToken] Empty: the first page. Otherwise the next_page_token of the previous answer.
+             * @property {sigil.v1.SidecarReport.$Properties|null} [report] Sent with the first page only.
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -27500,6 +33142,14 @@ export const sigil = $root.sigil = (() => {
             FetchTrustRequest.prototype.pageToken = "";
 
             /**
+             * Sent with the first page only.
+             * @member {sigil.v1.SidecarReport.$Properties|null|undefined} report
+             * @memberof sigil.v1.FetchTrustRequest
+             * @instance
+             */
+            FetchTrustRequest.prototype.report = null;
+
+            /**
              * Creates a new FetchTrustRequest instance using the specified properties.
              * @function create
              * @memberof sigil.v1.FetchTrustRequest
@@ -27533,6 +33183,8 @@ export const sigil = $root.sigil = (() => {
                     throw $Error("max depth exceeded");
                 if (message.pageToken != null && $Object.hasOwnProperty.call(message, "pageToken") && message.pageToken !== "")
                     writer.uint32(/* id 1, wireType 2 =*/10).string(message.pageToken);
+                if (message.report != null && $Object.hasOwnProperty.call(message, "report"))
+                    $root.sigil.v1.SidecarReport.encode(message.report, writer.uint32(/* id 2, wireType 2 =*/18).fork(), _depth + 1).ldelim();
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -27599,6 +33251,12 @@ export const sigil = $root.sigil = (() => {
                                 delete message.pageToken;
                             continue;
                         }
+                    case 2: {
+                            if (wireType !== 2)
+                                break;
+                            message.report = $root.sigil.v1.SidecarReport.decode(reader, reader.size(), $undefined, _depth + 1, message.report);
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -27650,6 +33308,11 @@ export const sigil = $root.sigil = (() => {
                 if (message.pageToken != null && $Object.hasOwnProperty.call(message, "pageToken"))
                     if (!$util.isString(message.pageToken))
                         return "pageToken: string expected";
+                if (message.report != null && $Object.hasOwnProperty.call(message, "report")) {
+                    let error = $root.sigil.v1.SidecarReport.verify(message.report, _depth + 1);
+                    if (error)
+                        return "report." + error;
+                }
                 return null;
             };
 
@@ -27674,6 +33337,11 @@ export const sigil = $root.sigil = (() => {
                 if (object.pageToken != null)
                     if (typeof object.pageToken !== "string" || object.pageToken.length)
                         message.pageToken = $String(object.pageToken);
+                if (object.report != null) {
+                    if (!$util.isObject(object.report))
+                        throw $TypeError(".sigil.v1.FetchTrustRequest.report: object expected");
+                    message.report = $root.sigil.v1.SidecarReport.fromObject(object.report, _depth + 1);
+                }
                 return message;
             };
 
@@ -27694,10 +33362,14 @@ export const sigil = $root.sigil = (() => {
                 if (_depth > $util.recursionLimit)
                     throw $Error("max depth exceeded");
                 let object = {};
-                if (options.defaults)
+                if (options.defaults) {
                     object.pageToken = "";
+                    object.report = null;
+                }
                 if (message.pageToken != null && $Object.hasOwnProperty.call(message, "pageToken"))
                     object.pageToken = message.pageToken;
+                if (message.report != null && $Object.hasOwnProperty.call(message, "report"))
+                    object.report = $root.sigil.v1.SidecarReport.toObject(message.report, options, _depth + 1);
                 return object;
             };
 
