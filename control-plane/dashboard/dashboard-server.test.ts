@@ -166,3 +166,55 @@ t.test('dashboard access', async (t) => {
     controller.abort();
   });
 });
+
+t.test('over HTTPS: HSTS on every answer, the cookie Secure with the __Host- prefix', async (t) => {
+  const { execFileSync } = await import('node:child_process');
+  const { mkdtemp, rm } = await import('node:fs/promises');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const { request } = await import('node:https');
+  const dir = await mkdtemp(join(tmpdir(), 'sigil-dashboard-tls-'));
+  const certFile = join(dir, 'cert.pem');
+  const keyFile = join(dir, 'key.pem');
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+      '-keyout',
+      keyFile,
+      '-out',
+      certFile,
+    ],
+    { stdio: 'ignore' },
+  );
+  const clock = new FakeClock(Date.UTC(2026, 11, 3));
+  const { server } = await startDashboard(clock, { tls: { certFile, keyFile } });
+  t.teardown(async () => {
+    await server.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+  const url = new URL(server.mintLogin(ADMIN).url);
+  t.equal(url.protocol, 'https:');
+  const headers = await new Promise<Record<string, string | string[] | undefined>>((resolve, reject) => {
+    request(url, { rejectUnauthorized: false }, (res) => {
+      res.resume();
+      resolve(res.headers);
+    })
+      .on('error', reject)
+      .end();
+  });
+  t.match(headers['strict-transport-security'], /max-age=\d+/);
+  t.match(String(headers['set-cookie']), /^__Host-sigil_session=s1\..*; HttpOnly; SameSite=Strict; .*Secure$/);
+});

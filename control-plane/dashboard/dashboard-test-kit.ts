@@ -95,14 +95,20 @@ export const ADMIN = { spiffeId: 'spiffe://example.org/sigil/admin/alice', seria
 /** A started dashboard on a random loopback port, with its fakes. */
 export async function startDashboard(
   clock: FakeClock,
-  options: { key?: Buffer; trustDomain?: string; data?: FakeDashboardData; audit?: RecordingAudit } = {},
+  options: {
+    key?: Buffer;
+    trustDomain?: string;
+    data?: FakeDashboardData;
+    audit?: RecordingAudit;
+    tls?: { certFile: string; keyFile: string };
+  } = {},
 ) {
   const data = options.data ?? new FakeDashboardData();
   data.activeAdmins.add(ADMIN.serial);
   const audit = options.audit ?? new RecordingAudit();
   const trustDomain = options.trustDomain ?? 'example.org';
   const server = new DashboardServer(
-    { listen: { host: '127.0.0.1', port: 0 }, trustDomain, assetsDir: '/nonexistent' },
+    { listen: { host: '127.0.0.1', port: 0 }, trustDomain, assetsDir: '/nonexistent', tls: options.tls },
     {
       data,
       audit,
