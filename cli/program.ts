@@ -22,6 +22,9 @@ import { registerJwtCommands } from './commands/jwt.ts';
 import { registerTlsCommands } from './commands/tls.ts';
 import { registerAlertsCommands } from './commands/alerts.ts';
 import { registerDashboardCommands } from './commands/dashboard.ts';
+import { registerAuditCommands } from './commands/audit.ts';
+import { registerAdminCommands } from './commands/admin.ts';
+import { registerSidecarsCommands } from './commands/sidecars.ts';
 
 // Adding a command: a module in cli/commands/ exports `registerXCommands(program, io)`, added to the list below.
 // Its top-level imports stay light (commander types, ../io.ts, ../admin-connection.ts, ../secrets.ts, small pure
@@ -63,6 +66,9 @@ export function buildProgram(io: CliIo): Command {
     registerTlsCommands,
     registerAlertsCommands,
     registerDashboardCommands,
+    registerAuditCommands,
+    registerAdminCommands,
+    registerSidecarsCommands,
   ]) {
     register(program, io);
   }

@@ -52,7 +52,7 @@ import type { DashboardServer } from './dashboard/dashboard-server.ts';
 import { AuditLog } from './audit/audit-log.ts';
 import { AdminIdentities } from './audit/admin-identities.ts';
 import { RetentionDuty } from './audit/retention-duty.ts';
-import { auditedAdmin } from './api/audited-admin.ts';
+import { audited } from './api/audited-admin.ts';
 import { FleetView } from './fleet/fleet-view.ts';
 import { SidecarContacts } from './fleet/sidecar-contacts.ts';
 
@@ -375,7 +375,14 @@ export class ControlPlane {
     );
     const acme = await this.#startAcme();
     await acme.start();
-    this.#grpc.addService(AcmeService, acmeHandlers({ ...edge, acme, store: this.#store, trustDomain }));
+    this.#grpc.addService(
+      AcmeService,
+      audited(acmeHandlers({ ...edge, acme, store: this.#store, trustDomain }), {
+        audit: this.audit,
+        trustDomain,
+        logger: this.#logger,
+      }),
+    );
     replication.wire(
       {
         active: ca,
@@ -440,7 +447,7 @@ export class ControlPlane {
     });
     this.#grpc.addService(
       AdminService,
-      auditedAdmin(
+      audited(
         adminHandlers({
           ...edge,
           auditing: { audit: this.audit, admins, fleet: this.#fleet, roots: () => ca.rootsDer() },

@@ -1,5 +1,7 @@
 import { readX509PopDevice } from './identity/x509pop-device.ts';
-import { randomInt } from 'node:crypto';
+import { randomInt, randomUUID } from 'node:crypto';
+import { sigilVersion } from './sigil-version.ts';
+import type { sigil } from '../proto/index.ts';
 import { formatHostPort, type HostPort } from '../common/address.ts';
 import { systemClock, type Clock } from '../common/clock.ts';
 import { ErrorCode, SigilError } from '../common/errors.ts';
@@ -58,6 +60,8 @@ export class Sidecar {
   readonly credentials: CredentialSource;
   readonly #svids: SvidManager;
   readonly #state: ControlPlaneState;
+  /** Random per process: tells this instance from others of the same SPIFFE ID in the fleet view. */
+  readonly instanceId = randomUUID();
   readonly #inbound: InboundListener[];
   readonly #outbound: OutboundListener[];
   readonly #admin: HttpListener;
@@ -89,6 +93,7 @@ export class Sidecar {
       random,
       clock: this.#clock,
       resolve: dnsAddresses,
+      report: () => this.#report(),
     });
     const api = deps.identityApi ?? grpcApi;
     this.#grpcApi = grpcApi;
@@ -239,6 +244,19 @@ export class Sidecar {
 
   get policy(): PolicyEnforcer {
     return this.#state.policy;
+  }
+
+  /** What this sidecar tells the control plane about itself on each call: the fleet view's row. */
+  #report(): sigil.v1.ISidecarReport {
+    const bundle = this.#state?.trust.bundle;
+    return {
+      instanceId: this.instanceId,
+      sidecarVersion: sigilVersion(),
+      hasVersions: bundle !== undefined,
+      bundleSequence: bundle?.sequence ?? 0,
+      crlNumber: this.#state?.revocation.set.crlNumber ?? 0,
+      policyVersion: this.#state?.policy.version ?? 0,
+    };
   }
 
   #emit(event: SidecarEvent): void {

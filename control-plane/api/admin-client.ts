@@ -150,6 +150,26 @@ export class AdminApi {
     );
   }
 
+  listAudit(request: sigil.v1.IListAuditRequest): Promise<sigil.v1.ListAuditResponse> {
+    return this.#call('reading the audit log', (client, cb) => client.listAudit(request, this.#options(), cb));
+  }
+
+  createAdmin(name: string, csr: Uint8Array): Promise<sigil.v1.CreateAdminResponse> {
+    return this.#call(`creating admin ${name}`, (client, cb) => client.createAdmin({ name, csr }, this.#options(), cb));
+  }
+
+  listAdmins(): Promise<sigil.v1.ListAdminsResponse> {
+    return this.#call('listing admins', (client, cb) => client.listAdmins({}, this.#options(), cb));
+  }
+
+  revokeAdmin(name: string): Promise<sigil.v1.AdminIdentity> {
+    return this.#call(`revoking admin ${name}`, (client, cb) => client.revokeAdmin({ name }, this.#options(), cb));
+  }
+
+  listSidecars(staleAfterMs: number): Promise<sigil.v1.ListSidecarsResponse> {
+    return this.#call('listing sidecars', (client, cb) => client.listSidecars({ staleAfterMs }, this.#options(), cb));
+  }
+
   listAlerts(request: sigil.v1.IListAlertsRequest): Promise<sigil.v1.ListAlertsResponse> {
     return this.#call('listing alerts', (client, cb) => client.listAlerts(request, this.#options(), cb));
   }

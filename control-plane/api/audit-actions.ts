@@ -17,7 +17,7 @@ const spec = <Req, Res = unknown>(
 const read = (action: string): AuditSpec => spec(action, () => '', true);
 
 /**
- * Every Admin RPC by its grpc-js method name. An RPC missing here (added later) is audited as a change under its
+ * Every Admin and Acme RPC by its grpc-js method name. An RPC missing here (added later) is audited as a change under its
  * own name: the log errs on the side of recording.
  */
 export const AUDIT_SPECS: Readonly<Record<string, AuditSpec>> = {
@@ -53,6 +53,11 @@ export const AUDIT_SPECS: Readonly<Record<string, AuditSpec>> = {
   revokeAdmin: spec<sigil.v1.RevokeAdminRequest>('admin.revoke', (q) => q.name),
   // The URL carries a one-time token: only that one was made is recorded.
   createDashboardLogin: spec('dashboard.login-url', () => 'dashboard'),
+  applyAcme: spec<sigil.v1.ApplyAcmeRequest>('acme.apply', (q) => q.source || 'acme'),
+  renewAcme: spec<sigil.v1.RenewAcmeRequest>('acme.renew', (q) => q.name),
+  revokeAcme: spec<sigil.v1.RevokeAcmeRequest>('acme.revoke', (q) => q.name),
+  rolloverAcmeAccount: spec<sigil.v1.RolloverAcmeAccountRequest>('acme.rollover', (q) => q.account),
+  listAcme: read('acme.list'),
   listJoinTokens: read('token.list'),
   listCertificates: read('certs.list'),
   getCertificate: read('certs.get'),

@@ -3,7 +3,7 @@ import { Metadata, type sendUnaryData, type ServerUnaryCall, type ServiceError }
 import { ErrorCode } from '../../common/errors.ts';
 import { LogField, type Logger } from '../../common/logger.ts';
 import { ERROR_CODE_METADATA_KEY } from '../../common/wire-errors.ts';
-import type { AdminServer } from '../../proto/index.ts';
+import type { AcmeServer, AdminServer } from '../../proto/index.ts';
 import type { AuditInput, AuditLog } from '../audit/audit-log.ts';
 import type { AuditResult } from '../store/store.ts';
 import { actionOf, AUDIT_SPECS } from './audit-actions.ts';
@@ -25,17 +25,17 @@ export interface AuditedAdminDeps {
 }
 
 /**
- * Wraps every Admin RPC once, so no handler has to remember the audit log: a call that changes state is recorded
+ * Wraps every Admin (and Acme) RPC once, so no handler has to remember the audit log: a call that changes state is recorded
  * with its outcome (ok, refused, failed), and any call refused because of who the caller is is recorded too.
  * The entry is written before the answer leaves, so an operator who sees a change can find it in the log; a log
  * that cannot be written is logged as an error and does not undo the change already made.
  */
-export function auditedAdmin(server: AdminServer, deps: AuditedAdminDeps): AdminServer {
+export function audited<Service extends AdminServer | AcmeServer>(server: Service, deps: AuditedAdminDeps): Service {
   const wrapped: Record<string, unknown> = {};
   for (const [method, handler] of Object.entries(server)) {
     wrapped[method] = wrap(method, handler as Handler, deps);
   }
-  return wrapped as AdminServer;
+  return wrapped as Service;
 }
 
 type Handler = (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => void;

@@ -49,7 +49,7 @@ export function identityHandlers(deps: IdentityHandlerDeps): IdentityServer {
     previous?: { spiffeId: string; serial: string },
   ) => {
     if (!deps.contacts) return;
-    const spiffeId = previous?.spiffeId ?? parseX509Facts(svid.leaf.der).uriSans[0] ?? '';
+    const spiffeId = previous?.spiffeId ?? leafSpiffeId(svid.leaf.der);
     const sidecar = reportOf(report);
     await deps.contacts.record({
       kind: 'renewal',
@@ -113,6 +113,11 @@ export function identityHandlers(deps: IdentityHandlerDeps): IdentityServer {
           spiffeId: caller.spiffeId.uri,
           svidSerial: caller.serial,
           svidNotAfter: caller.notAfter ?? 0,
+          served: {
+            bundleSequence: Number(full.bundleSequence ?? 0),
+            crlNumber: Number(full.revocation?.crlNumber ?? 0),
+            policyVersion: Number(full.policies?.version ?? 0),
+          },
           ...(sidecar ? { report: sidecar } : {}),
         });
       }
@@ -136,6 +141,15 @@ export function identityHandlers(deps: IdentityHandlerDeps): IdentityServer {
       return { token: minted.token, expiresAtUnixMs: minted.expiresAt };
     }),
   };
+}
+
+/** The SPIFFE ID of a leaf this CA just signed; '' (not recorded) rather than failing the call it was issued by. */
+function leafSpiffeId(der: Uint8Array): string {
+  try {
+    return parseX509Facts(der).uriSans[0] ?? '';
+  } catch {
+    return '';
+  }
 }
 
 function svidCaller(call: ServerUnaryCall<unknown, unknown>, trustDomain: string) {

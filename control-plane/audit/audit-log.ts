@@ -66,6 +66,7 @@ function entryOf(r: AuditRecord): AuditEntry {
  */
 export class AuditLog {
   readonly #deps: AuditLogDeps;
+  readonly #listeners = new Set<(entry: AuditEntry) => void>();
 
   constructor(deps: AuditLogDeps) {
     this.#deps = deps;
@@ -82,6 +83,13 @@ export class AuditLog {
       detail: clip(entry.detail ?? ''),
     });
     const recorded = entryOf(stored);
+    for (const listener of this.#listeners) {
+      try {
+        listener(recorded);
+      } catch (err) {
+        this.#deps.logger.warn({ err, audit_id: recorded.id }, 'audit listener failed');
+      }
+    }
     const publisher = this.#deps.publisher?.();
     if (publisher) {
       const { at, detail, ...rest } = recorded;
@@ -95,6 +103,15 @@ export class AuditLog {
         );
     }
     return recorded;
+  }
+
+  /**
+   * Calls `listener` with every entry recorded by this control plane from now on (live views: the dashboard's
+   * server-sent events). Returns the function that unsubscribes. A listener that throws is logged and kept.
+   */
+  subscribe(listener: (entry: AuditEntry) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
   /** Oldest first; `next` is set when more entries match (pass it as `after`). */

@@ -43,6 +43,11 @@ export class RetentionDuty {
     this.#timer = undefined;
   }
 
+  /** Resolves when the run in progress (if any) has ended: tests await it instead of sleeping. */
+  async idle(): Promise<void> {
+    await this.#running;
+  }
+
   /** One pass; resolves with what was removed. Exposed for tests and for the tick. */
   async runOnce(): Promise<{ auditEntries: number; sidecars: number }> {
     const { store, clock } = this.#deps;

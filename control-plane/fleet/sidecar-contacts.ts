@@ -21,6 +21,11 @@ export interface ContactFacts {
   readonly previousSerial?: string;
   /** Absent: an older sidecar that sends none. */
   readonly report?: SidecarReport;
+  /**
+   * FetchTrust: the versions served in this answer, which the sidecar holds once it has applied them (it takes
+   * any state newer than its own). They replace the report's, which tell what it held before this fetch.
+   */
+  readonly served?: SidecarReport['versions'];
 }
 
 export interface SidecarContactsDeps {
@@ -45,6 +50,8 @@ export class SidecarContacts {
   }
 
   async record(facts: ContactFacts): Promise<void> {
+    // Sigil's own identities (admins, the control plane) are no sidecars; '' is a leaf we could not read.
+    if (facts.spiffeId === '' || /^spiffe:\/\/[^/]+\/sigil\//.test(facts.spiffeId)) return;
     try {
       const instanceId = await this.#instanceId(facts);
       const { report } = facts;
@@ -56,7 +63,7 @@ export class SidecarContacts {
         svidSerial: facts.svidSerial,
         svidNotAfter: facts.svidNotAfter,
         ...(report && VERSION.test(report.sidecarVersion) ? { sidecarVersion: report.sidecarVersion } : {}),
-        ...(report?.versions ? report.versions : {}),
+        ...(facts.served ?? report?.versions ?? {}),
       });
     } catch (err) {
       this.#deps.logger.warn(

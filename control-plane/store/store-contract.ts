@@ -1,6 +1,7 @@
 import type { Test } from 'tap';
 import { ErrorCode, isSigilError } from '../../common/errors.ts';
 import type { AlertRecord } from '../lifecycle/alert-plan.ts';
+import { runAuditFleetContract } from './store-contract-audit.ts';
 import type {
   InventoryCertificateRecord,
   InventoryFilter,
@@ -601,6 +602,8 @@ export async function runStoreContract(t: Test, makeStore: () => Promise<Store>)
     ]);
     t.same(await store.listAlertDeliveries({ alertId: 'none' }), []);
   });
+
+  await runAuditFleetContract(withStore);
 
   await t.test('a closed store refuses work', async (t) => {
     const store = await makeStore();

@@ -9227,7 +9227,10 @@ export namespace sigil {
             /** SidecarInstance lastRenewalAtUnixMs. */
             lastRenewalAtUnixMs: number;
 
-            /** False when the sidecar did not report its versions (an older sidecar): the *_current fields are then false. */
+            /**
+             * The versions the sidecar holds: served by its last FetchTrust, or reported on Attest/Renew. False when none are
+             * known yet: the *_current fields are then false.
+             */
             versionsKnown: boolean;
 
             /** SidecarInstance bundleSequence. */
@@ -9359,7 +9362,10 @@ export namespace sigil {
                 /** SidecarInstance lastRenewalAtUnixMs */
                 lastRenewalAtUnixMs?: (number|null);
 
-                /** False when the sidecar did not report its versions (an older sidecar): the *_current fields are then false. */
+                /**
+                 * The versions the sidecar holds: served by its last FetchTrust, or reported on Attest/Renew. False when none are
+                 * known yet: the *_current fields are then false.
+                 */
                 versionsKnown?: (boolean|null);
 
                 /** SidecarInstance bundleSequence */

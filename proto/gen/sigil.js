@@ -25791,7 +25791,8 @@ export const sigil = $root.sigil = (() => {
              * @property {number|null} [svidNotAfterUnixMs] SidecarInstance svidNotAfterUnixMs
              * @property {number|null} [lastTrustFetchAtUnixMs] 0: never.
              * @property {number|null} [lastRenewalAtUnixMs] SidecarInstance lastRenewalAtUnixMs
-             * @property {boolean|null} [versionsKnown] False when the sidecar did not report its versions (an older sidecar): the *_current fields are then false.
+             * @property {boolean|null} [versionsKnown] The versions the sidecar holds: served by its last FetchTrust, or reported on Attest/Renew. False when none are
+             * known yet: the *_current fields are then false.
              * @property {number|null} [bundleSequence] SidecarInstance bundleSequence
              * @property {boolean|null} [bundleCurrent] SidecarInstance bundleCurrent
              * @property {number|null} [crlNumber] SidecarInstance crlNumber
@@ -25888,7 +25889,8 @@ export const sigil = $root.sigil = (() => {
             SidecarInstance.prototype.lastRenewalAtUnixMs = 0;
 
             /**
-             * False when the sidecar did not report its versions (an older sidecar): the *_current fields are then false.
+             * The versions the sidecar holds: served by its last FetchTrust, or reported on Attest/Renew. False when none are
+             * known yet: the *_current fields are then false.
              * @member {boolean} versionsKnown
              * @memberof sigil.v1.SidecarInstance
              * @instance

@@ -30,6 +30,8 @@ export interface GrpcIdentityApiOptions {
   readonly clock?: Clock;
   /** Expands a DNS name into its addresses, so each replica behind it is tried; default: none (gRPC resolves). */
   readonly resolve?: (address: string) => Promise<readonly string[]>;
+  /** What the sidecar tells the control plane about itself on each call (the fleet view); absent: nothing. */
+  readonly report?: () => sigil.v1.ISidecarReport;
 }
 
 /** The trust state as FetchTrust returns it: bundle, revocations and policies, each with its sequence. */
@@ -104,7 +106,7 @@ export class GrpcIdentityApi implements IdentityApi, WorkloadIdentityApi {
     return this.#call<sigil.v1.SvidResponse>(
       this.#credentials(),
       'attesting to the control plane',
-      (client, deadline, cb) => client.attest({ joinToken, csr }, { deadline }, cb),
+      (client, deadline, cb) => client.attest({ joinToken, csr, ...this.#report() }, { deadline }, cb),
     ).then((r) => ({ chain: r.svidChain, trust: trustOf(r.trust) }));
   }
 
@@ -120,7 +122,11 @@ export class GrpcIdentityApi implements IdentityApi, WorkloadIdentityApi {
       this.#credentials(),
       'attesting to the control plane by x509pop',
       (client, deadline, cb) =>
-        client.attestX509Pop({ nonce: challenge.nonce, certChain, csr, signature }, { deadline }, cb),
+        client.attestX509Pop(
+          { nonce: challenge.nonce, certChain, csr, signature, ...this.#report() },
+          { deadline },
+          cb,
+        ),
     );
     return { chain: r.svidChain, trust: trustOf(r.trust) };
   }
@@ -128,7 +134,7 @@ export class GrpcIdentityApi implements IdentityApi, WorkloadIdentityApi {
   renew(current: TlsMaterial, csr: Uint8Array): Promise<IssuedSvidWire> {
     const creds = this.#credentials(current);
     return this.#call<sigil.v1.SvidResponse>(creds, 'renewing the SVID', (client, deadline, cb) =>
-      client.renew({ csr }, { deadline }, cb),
+      client.renew({ csr, ...this.#report() }, { deadline }, cb),
     ).then((r) => ({ chain: r.svidChain, trust: trustOf(r.trust) }));
   }
 
@@ -191,8 +197,13 @@ export class GrpcIdentityApi implements IdentityApi, WorkloadIdentityApi {
 
   #fetchPage(creds: ChannelCredentials, pageToken: string): Promise<sigil.v1.TrustState> {
     return this.#call<sigil.v1.TrustState>(creds, 'fetching the trust state', (client, deadline, cb) =>
-      client.fetchTrust({ pageToken }, { deadline }, cb),
+      client.fetchTrust({ pageToken, ...(pageToken === '' ? this.#report() : {}) }, { deadline }, cb),
     );
+  }
+
+  #report(): { report?: sigil.v1.ISidecarReport } {
+    const report = this.#options.report?.();
+    return report ? { report } : {};
   }
 
   #credentials(current?: TlsMaterial): ChannelCredentials {
