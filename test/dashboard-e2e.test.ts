@@ -193,9 +193,15 @@ t.test('the dashboard in a browser', async (t) => {
     await shoot(page, name);
   }
 
-  const audit = await controlPlane.audit.list({ actor: ADMIN, limit: 1000 });
-  const actions = audit.entries.map((e) => `${e.action} ${e.target} ${e.result}`);
-  t.ok(actions.includes('dashboard.login dashboard ok'), 'the sign-in is audited with the admin identity');
+  const listed = await sigil('audit', 'list', '--actor', ADMIN, '--json');
+  t.equal(listed.code, 0, listed.stderr);
+  const audit = JSON.parse(listed.stdout) as { action: string; target: string; result: string }[];
+  const actions = audit.map((e) => `${e.action} ${e.target} ${e.result}`);
+  t.ok(
+    actions.includes('dashboard.login-url dashboard ok'),
+    'sigil audit list: the login URL made by sigil dashboard login',
+  );
+  t.ok(actions.includes('dashboard.login dashboard ok'), 'the sign-in, with the admin identity');
   t.ok(actions.includes(`revoke serial ${serial} ok`), 'the revocation from the browser');
   t.ok(actions.includes(`policy.explain ${WEB} -> ${API}:8443 ok`), 'the explain query');
 
