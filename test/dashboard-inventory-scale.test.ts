@@ -15,9 +15,11 @@ import { InventoryService } from '../control-plane/lifecycle/inventory-service.t
 import { SqliteStore } from '../control-plane/store/sqlite-store.ts';
 import type { InventoryCertificateRecord } from '../control-plane/store/store.ts';
 
-// Issue 13: a 100,000-certificate inventory pages on the server. This measures the dashboard's first page (and the
+// Issue 13: a large inventory (100,000 certificates with SIGIL_DASHBOARD_ROWS=100000) pages on the server. This measures the dashboard's first page (and the
 // next ones, sorted and filtered) and reports the times; it asserts only what the pages hold, never a duration.
-const ROWS = 100_000;
+// The suite measures 10,000; SIGIL_DASHBOARD_ROWS=100000 measures the issue's 100,000 (the first listing parses
+// every certificate, about 6 ms each on a loaded 2-core machine: ten minutes at that size, once per process).
+const ROWS = Number(process.env['SIGIL_DASHBOARD_ROWS'] ?? 10_000);
 const DAY = 86_400_000;
 
 /** 100,000 distinct certificates: one real DER with its serial bytes replaced (parsing is what listing costs). */
@@ -105,7 +107,7 @@ t.test(
     t.equal(cold.entries.length, 50, 'one page of 50 goes to the browser');
     const warm = await page('limit=50&offset=50');
     const sorted = await page('limit=50&sort=name&order=desc');
-    t.equal(sorted.entries[0]?.name, 'host-99999.bulk.example.com', 'sorted by name on the server');
+    t.equal(sorted.entries[0]?.name, `host-${ROWS - 1}.bulk.example.com`, 'sorted by name on the server');
     const filtered = await page('limit=50&q=host-4242.');
     t.same(
       filtered.entries.map((e) => e.name),
