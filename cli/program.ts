@@ -21,6 +21,7 @@ import { registerStoreCommands } from './commands/store.ts';
 import { registerJwtCommands } from './commands/jwt.ts';
 import { registerTlsCommands } from './commands/tls.ts';
 import { registerAlertsCommands } from './commands/alerts.ts';
+import { registerDashboardCommands } from './commands/dashboard.ts';
 import { registerAuditCommands } from './commands/audit.ts';
 import { registerAdminCommands } from './commands/admin.ts';
 import { registerSidecarsCommands } from './commands/sidecars.ts';
@@ -64,6 +65,7 @@ export function buildProgram(io: CliIo): Command {
     registerJwtCommands,
     registerTlsCommands,
     registerAlertsCommands,
+    registerDashboardCommands,
     registerAuditCommands,
     registerAdminCommands,
     registerSidecarsCommands,

@@ -68,6 +68,8 @@ export const ErrorCode = {
   JWT_INVALID: 'SIGIL_ERR_JWT_INVALID',
   JWT_KEY: 'SIGIL_ERR_JWT_KEY',
   WORKLOAD_API_SOCKET: 'SIGIL_ERR_WORKLOAD_API_SOCKET',
+  /** A dashboard login was asked of a control plane whose cp.yaml has no `dashboard:` section. */
+  DASHBOARD_OFF: 'SIGIL_ERR_DASHBOARD_OFF',
   /** `sigil check` found problems; `details.exitCode` is the process exit status (1 critical, 2 warnings under --strict). */
   CHECK_FAILED: 'SIGIL_ERR_CHECK_FAILED',
   /** An input to import or discover is not a certificate, holds a private key, or cannot be read. */

@@ -36,6 +36,7 @@ const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
   [ErrorCode.TRUST_STATE_CHANGED]: GrpcStatus.ABORTED,
   [ErrorCode.RATE_LIMITED]: GrpcStatus.RESOURCE_EXHAUSTED,
   [ErrorCode.CA_MISSING]: GrpcStatus.FAILED_PRECONDITION,
+  [ErrorCode.DASHBOARD_OFF]: GrpcStatus.FAILED_PRECONDITION,
   [ErrorCode.CA_ROTATION_STATE]: GrpcStatus.FAILED_PRECONDITION,
   [ErrorCode.CA_ROTATION_BLOCKED]: GrpcStatus.FAILED_PRECONDITION,
   [ErrorCode.ACME_UNREACHABLE]: GrpcStatus.UNAVAILABLE,

@@ -110,3 +110,27 @@ t.test('attestation.x509pop: bundle path resolved against the file, template che
     { code: 'SIGIL_ERR_CONFIG_INVALID', message: /unknown placeholder \{\{ \.Serial \}\}/ },
   );
 });
+
+t.test('the dashboard: off unless configured; listen, TLS files relative to cp.yaml, a public URL', async (t) => {
+  t.equal(resolveControlPlaneConfig(base).dashboard, undefined);
+  const on = resolveControlPlaneConfig({ ...base, file: { path: 'etc/cp.yaml', text: 'dashboard: {}\n' } });
+  t.same(on.dashboard, { listen: { host: '127.0.0.1', port: 7081 }, tls: undefined, publicUrl: undefined });
+  const text =
+    'dashboard:\n  listen: 0.0.0.0:8443\n  tls: { cert: ./d.pem, key: ./d.key }\n  publicUrl: https://sigil.example.com/\n';
+  const full = resolveControlPlaneConfig({ ...base, file: { path: 'etc/cp.yaml', text } });
+  t.same(full.dashboard, {
+    listen: { host: '0.0.0.0', port: 8443 },
+    tls: { certFile: '/work/etc/d.pem', keyFile: '/work/etc/d.key' },
+    publicUrl: 'https://sigil.example.com',
+  });
+  const env = resolveControlPlaneConfig({ ...base, env: { SIGIL_LISTEN_DASHBOARD: '127.0.0.1:0' } });
+  t.same(env.dashboard?.listen, { host: '127.0.0.1', port: 0 });
+  t.throws(
+    () =>
+      resolveControlPlaneConfig({
+        ...base,
+        file: { path: 'cp.yaml', text: 'dashboard: { tls: { cert: ./d.pem }, colour: red }\n' },
+      }),
+    { code: ErrorCode.CONFIG_INVALID },
+  );
+});

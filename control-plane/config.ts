@@ -97,6 +97,15 @@ export const controlPlaneFileSchema = z.strictObject({
       hungLeaderTimeout: durationMs.default(10_000),
     })
     .default({ reloadInterval: 30_000, leaderPoll: 1_000, hungLeaderTimeout: 10_000 }),
+  /** The operator dashboard (control-plane/dashboard); absent: not served. HTTPS when tls is given. */
+  dashboard: z
+    .strictObject({
+      listen: hostPort.default(parseHostPort('127.0.0.1:7081')),
+      tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+      /** The address browsers reach the dashboard at (a proxy in front), used in login URLs. */
+      publicUrl: z.url({ protocol: /^https?$/ }).optional(),
+    })
+    .optional(),
   log: z
     .strictObject({ level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info') })
     .default({ level: 'info' }),
@@ -123,6 +132,8 @@ export interface ControlPlaneConfig {
     readonly hungLeaderTimeoutMs: number;
   };
   readonly logLevel: string;
+  /** Absent: no dashboard. tls set: HTTPS with HSTS, cookies Secure. */
+  readonly dashboard: DashboardSettings | undefined;
   /** For destinations no policy names: 'deny' (default); 'allow' exists for roll-out. */
   readonly policyDefaultAction: 'deny' | 'allow';
   /** Attest calls per source address and 10 s (token guessing); 0: unlimited. SIGIL_ATTEST_PER_SOURCE_LIMIT. */
@@ -146,6 +157,12 @@ export interface ControlPlaneConfig {
         readonly nkeySeedFile?: string;
       }
     | undefined;
+}
+
+export interface DashboardSettings {
+  readonly listen: HostPort;
+  readonly tls: { readonly certFile: string; readonly keyFile: string } | undefined;
+  readonly publicUrl: string | undefined;
 }
 
 export interface ConfigSources {
@@ -188,6 +205,7 @@ export function resolveControlPlaneConfig(sources: ConfigSources): ControlPlaneC
       leaderPollMs: file.replicas.leaderPoll,
       hungLeaderTimeoutMs: file.replicas.hungLeaderTimeout,
     }),
+    dashboard: dashboardSettings(file.dashboard, env, fileDir),
     logLevel: env['SIGIL_LOG_LEVEL'] ? checkLogLevel(env['SIGIL_LOG_LEVEL'], 'SIGIL_LOG_LEVEL') : file.log.level,
     policyDefaultAction: envOr(env, 'SIGIL_POLICY_DEFAULT_ACTION', file.policy.defaultAction, parseDefaultAction),
     attestPerSourceLimit: envOr(env, 'SIGIL_ATTEST_PER_SOURCE_LIMIT', DEFAULT_ATTEST_PER_SOURCE_LIMIT, parseLimit),
@@ -236,6 +254,24 @@ function natsConfig(
     ...(file?.credentialsFile ? { credentialsFile: resolve(fileDir, file.credentialsFile) } : {}),
     ...(file?.nkeySeedFile ? { nkeySeedFile: resolve(fileDir, file.nkeySeedFile) } : {}),
   };
+}
+
+function dashboardSettings(
+  section: z.output<typeof controlPlaneFileSchema>['dashboard'],
+  env: ConfigSources['env'],
+  fileDir: string,
+): DashboardSettings | undefined {
+  const listenEnv = env['SIGIL_LISTEN_DASHBOARD'];
+  if (!section && !listenEnv) return undefined;
+  return Object.freeze({
+    listen: envOr(env, 'SIGIL_LISTEN_DASHBOARD', section?.listen ?? parseHostPort('127.0.0.1:7081'), (v) =>
+      parseHostPort(v, 'SIGIL_LISTEN_DASHBOARD'),
+    ),
+    tls: section?.tls
+      ? Object.freeze({ certFile: resolve(fileDir, section.tls.cert), keyFile: resolve(fileDir, section.tls.key) })
+      : undefined,
+    publicUrl: section?.publicUrl?.replace(/\/+$/, ''),
+  });
 }
 
 function parseDefaultAction(value: string): 'deny' | 'allow' {

@@ -47,6 +47,8 @@ import { SigningCertificateIssuer } from './signing/signing-certificates.ts';
 import { Replication } from './ha/replication.ts';
 import { JwtKeySet } from './jwt/jwt-key-set.ts';
 import { X509PopAttestor } from './issuance/x509pop.ts';
+import { startDashboard } from './dashboard/dashboard.ts';
+import type { DashboardServer } from './dashboard/dashboard-server.ts';
 import { AuditLog } from './audit/audit-log.ts';
 import { AdminIdentities } from './audit/admin-identities.ts';
 import { RetentionDuty } from './audit/retention-duty.ts';
@@ -68,11 +70,15 @@ export interface ControlPlaneDeps {
   readonly clock?: Clock;
   readonly logger?: Logger;
   readonly store?: Store;
+  /** The bundled dashboard front-end; default: dist/dashboard-ui (npm run build). */
+  readonly dashboardAssetsDir?: string;
 }
 
 export interface ControlPlaneAddresses {
   readonly grpc: HostPort;
   readonly http: HostPort;
+  /** Set when cp.yaml configures the dashboard. */
+  readonly dashboard?: HostPort;
 }
 
 /** Serving SVIDs are short-lived like any SVID and re-minted at half-life. */
@@ -102,6 +108,8 @@ export class ControlPlane {
   #replication: Replication | undefined;
   readonly #inventory: InventoryService;
   #lifecycle: LifecycleDuty | undefined;
+  #dashboard: DashboardServer | undefined;
+  readonly #dashboardAssetsDir: string | undefined;
   #retention: RetentionDuty | undefined;
   #fleet: FleetView | undefined;
   /** Every state-changing or refused admin call; the dashboard records its own actions here too. */
@@ -115,6 +123,7 @@ export class ControlPlane {
     this.#store = deps.store ?? createStore(options.config, { clock: this.#clock, logger: this.#logger });
     this.#inventory = new InventoryService({ store: this.#store, clock: this.#clock });
     this.#tokens = new Pkcs11Tokens(options.pkcs11 ?? {});
+    this.#dashboardAssetsDir = deps.dashboardAssetsDir;
     this.audit = new AuditLog({
       store: this.#store,
       clock: this.#clock,
@@ -460,6 +469,14 @@ export class ControlPlane {
           inventory: this.#inventory,
           scheduled: () => scheduler.preview(),
           onTokenCreated: () => this.metrics.tokensCreated.inc(),
+          ...(config.dashboard
+            ? {
+                dashboardLogin: (admin: { spiffeId: string; serial: string }) => {
+                  if (!this.#dashboard) throw new SigilError(ErrorCode.UNAVAILABLE, 'the dashboard is starting');
+                  return this.#dashboard.mintLogin(admin);
+                },
+              }
+            : {}),
         }),
         { audit: this.audit, trustDomain, logger: this.#logger },
       ),
@@ -489,7 +506,36 @@ export class ControlPlane {
       },
     });
     const httpAddress = await this.#http.listen(config.listen.http);
-    this.#addresses = { grpc: grpcAddress, http: httpAddress };
+    let dashboardAddress: HostPort | undefined;
+    if (config.dashboard) {
+      const dashboard = await startDashboard(config.dashboard, {
+        dataDir: config.dataDir,
+        store: this.#store,
+        clock: this.#clock,
+        logger: this.#logger,
+        trustDomain,
+        inventory: this.#inventory,
+        policies,
+        revocation,
+        orders,
+        caRotation,
+        scheduled: () => scheduler.preview(),
+        knownIdentities: () => knownSvidIdentities(this.#store, this.#clock),
+        auditLog: this.audit,
+        audit: {
+          list: (q) => this.audit.list({ ...q, since: q.since === undefined ? undefined : new Date(q.since) }),
+        },
+        fleet: this.#fleet,
+        assetsDir: this.#dashboardAssetsDir,
+      });
+      this.#dashboard = dashboard.server;
+      dashboardAddress = dashboard.address;
+    }
+    this.#addresses = {
+      grpc: grpcAddress,
+      http: httpAddress,
+      ...(dashboardAddress ? { dashboard: dashboardAddress } : {}),
+    };
     await this.#writeRuntimeFile(config.dataDir);
     if (this.#publisher) await publishBundle(this.#anchors);
     await caRotation.completeActivation({ windowMs: config.caRotation.activateWindowMs });
@@ -538,6 +584,7 @@ export class ControlPlane {
     await this.#acme?.stop();
     await this.#replication?.leave();
     this.#serving?.stop();
+    await this.#dashboard?.stop();
     await this.#revocation?.stop();
     await this.#publisher?.close();
     await new Promise<void>((resolve) => {
@@ -634,10 +681,25 @@ export class ControlPlane {
     const a = this.addresses;
     await writeFile(
       join(dataDir, 'control-plane.json'),
-      `${JSON.stringify({ grpc: formatHostPort(a.grpc), http: formatHostPort(a.http), pid: process.pid }, null, 2)}\n`,
+      `${JSON.stringify(
+        {
+          grpc: formatHostPort(a.grpc),
+          http: formatHostPort(a.http),
+          ...(a.dashboard ? { dashboard: formatHostPort(a.dashboard) } : {}),
+          pid: process.pid,
+        },
+        null,
+        2,
+      )}\n`,
       { mode: 0o644 },
     );
   }
+}
+
+/** SPIFFE IDs with a live SVID: the identities a policy dry run evaluates. */
+async function knownSvidIdentities(store: Store, clock: Clock): Promise<string[]> {
+  const live = await store.listCertificates({ kind: 'svid', status: 'active', notAfterAfter: clock.now() });
+  return [...new Set(live.map((c) => c.spiffeId))];
 }
 
 /** Reads the device-CA bundle named in cp.yaml; a missing or unreadable file stops the start with its path. */

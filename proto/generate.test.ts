@@ -90,6 +90,7 @@ t.test('grpc-js round trip over 127.0.0.1', async (t) => {
     listPolicies: unimplemented,
     deletePolicy: unimplemented,
     explainPolicy: unimplemented,
+    createDashboardLogin: unimplemented,
     getCertificate: unimplemented,
     rotate: unimplemented,
     getRotationStatus: unimplemented,

@@ -14,13 +14,14 @@ import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BUILD_INFO_FILE, stampSources, type BuildInfo } from './build-freshness.js';
+import { bundleDashboard, dashboardSources } from './bundle-dashboard.ts';
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const TSCONFIG = 'tsconfig.build.json';
 /** Files copied as they are: JavaScript the sources import that tsc does not emit. */
 const COPIED = ['proto/gen/sigil.js', 'proto/gen/workload.js'];
 /** Files that shape the output besides the sources: a change to one makes the build stale too. */
-const BUILD_INPUTS = ['tsconfig.json', TSCONFIG, 'cli/launcher/build.ts'];
+const BUILD_INPUTS = ['tsconfig.json', TSCONFIG, 'cli/launcher/build.ts', 'cli/launcher/bundle-dashboard.ts'];
 /** Top-level directories that hold no sources: dependencies, builds (dist, dist.building-N, ...) and scratch. */
 const SKIPPED_DIRS = /^(\.|node_modules$|dist|tmp$)/;
 
@@ -66,19 +67,22 @@ export function build(options: { root?: string; outDir?: string } = {}): BuildRe
   const root = options.root ?? REPO_ROOT;
   const outDir = resolve(root, options.outDir ?? 'dist');
   // Stamped before compiling: a source edited while tsc runs then counts as changed, never as built.
-  const stamps = stampSources(root, [...candidateSources(root), ...COPIED, ...BUILD_INPUTS]);
+  const ui = dashboardSources(root);
+  const stamps = stampSources(root, [...candidateSources(root), ...COPIED, ...BUILD_INPUTS, ...ui]);
   mkdirSync(dirname(outDir), { recursive: true });
   const staging = `${outDir}.building-${process.pid}`;
   rmSync(staging, { recursive: true, force: true });
   try {
     compile(root, staging);
     for (const file of COPIED) copyFileSync(join(root, file), join(staging, file));
+    // The dashboard's front-end, bundled (esbuild) into dashboard-ui/, which the control plane serves.
+    bundleDashboard(join(staging, 'dashboard-ui'), root);
     // The nearest package.json decides that .js files are ES modules, also for a build outside the repository tree.
     writeFileSync(join(staging, 'package.json'), '{ "type": "module", "private": true }\n');
     const emitted = new Set(listFiles(staging).map((file) => file.replace(/\.js$/, '.ts')));
     const sources: BuildInfo['sources'] = {};
     for (const [file, stamp] of Object.entries(stamps)) {
-      const input = emitted.has(file) || COPIED.includes(file) || BUILD_INPUTS.includes(file);
+      const input = emitted.has(file) || COPIED.includes(file) || BUILD_INPUTS.includes(file) || ui.includes(file);
       if (input && stamp) sources[file] = stamp;
     }
     const info: BuildInfo = { version: 1, sourceRoot: relative(outDir, root) || '.', node: process.version, sources };

@@ -210,6 +210,13 @@ export class AdminApi {
     );
   }
 
+  /** A one-time dashboard login URL for the admin this connection authenticates as. */
+  createDashboardLogin(): Promise<sigil.v1.DashboardLogin> {
+    return this.#call('creating a dashboard login', (client, cb) =>
+      client.createDashboardLogin({}, this.#options(), cb),
+    );
+  }
+
   /** Orders the targeted workloads to renew with new keys inside the window. */
   rotate(request: sigil.v1.IRotateRequest): Promise<sigil.v1.RotationStatus> {
     return this.#call('ordering a rotation', (client, cb) => client.rotate(request, this.#options(), cb));

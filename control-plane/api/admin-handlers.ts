@@ -25,6 +25,7 @@ import { certificateMessage } from './certificate-message.ts';
 import { rotationHandlers } from './rotation-handlers.ts';
 import { signingHandlers } from './signing-handlers.ts';
 import { lifecycleHandlers } from './lifecycle-handlers.ts';
+import { dashboardLoginHandler, type DashboardLoginDeps } from './dashboard-login-handler.ts';
 import type { InventoryService } from '../lifecycle/inventory-service.ts';
 import type { SigningCertificateIssuer } from '../signing/signing-certificates.ts';
 import type { RotationOrderService } from '../rotation/rotation-orders.ts';
@@ -45,6 +46,7 @@ export interface AdminHandlerDeps extends UnaryEdgeDeps {
   readonly inventory: Pick<InventoryService, 'list' | 'record' | 'annotate'>;
   readonly scheduled?: () => Promise<RotationStep>;
   readonly onTokenCreated?: () => void;
+  readonly dashboardLogin?: DashboardLoginDeps['dashboardLogin'];
   /** The audit log, admin identities and the fleet view (audit-handlers.ts). */
   readonly auditing: Pick<AuditHandlerDeps, 'audit' | 'admins' | 'fleet' | 'roots'>;
 }
@@ -118,6 +120,7 @@ export function adminHandlers(deps: AdminHandlerDeps): AdminServer {
     ...rotationHandlers({ ...deps, guard }),
     ...signingHandlers({ ...deps, guard }),
     ...lifecycleHandlers({ ...deps, guard }),
+    ...dashboardLoginHandler(deps),
     ...policyHandlers({
       ...deps,
       guard,

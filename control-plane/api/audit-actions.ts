@@ -51,6 +51,8 @@ export const AUDIT_SPECS: Readonly<Record<string, AuditSpec>> = {
   labelCertificate: spec<sigil.v1.LabelCertificateRequest>('certs.label', (q) => q.certificate),
   createAdmin: spec<sigil.v1.CreateAdminRequest>('admin.create', (q) => q.name),
   revokeAdmin: spec<sigil.v1.RevokeAdminRequest>('admin.revoke', (q) => q.name),
+  // The URL carries a one-time token: only that one was made is recorded.
+  createDashboardLogin: spec('dashboard.login-url', () => 'dashboard'),
   applyAcme: spec<sigil.v1.ApplyAcmeRequest>('acme.apply', (q) => q.source || 'acme'),
   renewAcme: spec<sigil.v1.RenewAcmeRequest>('acme.renew', (q) => q.name),
   revokeAcme: spec<sigil.v1.RevokeAcmeRequest>('acme.revoke', (q) => q.name),

@@ -1,8 +1,7 @@
 import type { ServerUnaryCall } from '@grpc/grpc-js';
 import type { AdminServer, sigil } from '../../proto/index.ts';
 import type { ApplyResult, PolicyService } from '../policy/policy-service.ts';
-import { ErrorCode, SigilError } from '../../common/errors.ts';
-import { parseSpiffeId } from '../../common/spiffe-id.ts';
+import { explainDecision } from '../policy/explain-decision.ts';
 import { unary, type UnaryEdgeDeps } from './unary.ts';
 
 export interface PolicyHandlerDeps extends UnaryEdgeDeps {
@@ -13,17 +12,6 @@ export interface PolicyHandlerDeps extends UnaryEdgeDeps {
   readonly knownIdentities: () => Promise<string[]>;
   /** The revocation of a whole identity, if any: explain must not call ALLOW what every sidecar refuses. */
   readonly revokedIdentity?: (spiffeId: string) => Promise<{ readonly reason: string } | undefined>;
-}
-
-function explainedId(text: string, flag: string): string {
-  try {
-    return parseSpiffeId(text).uri;
-  } catch (err) {
-    throw new SigilError(
-      ErrorCode.INVALID_ARGUMENT,
-      `${flag} ${JSON.stringify(text)} is not a SPIFFE ID (${(err as Error).message}); give one like spiffe://example.org/ns/prod/sa/web`,
-    );
-  }
 }
 
 function applyResponse(r: ApplyResult): sigil.v1.IApplyPoliciesResponse {
@@ -71,31 +59,7 @@ export function policyHandlers(
     }),
     explainPolicy: unary('ExplainPolicy', deps, async (request: sigil.v1.ExplainPolicyRequest, call) => {
       await deps.guard(call);
-      const from = explainedId(request.from, '--from');
-      const to = explainedId(request.to, '--to');
-      const d = deps.policies.explain(from, to, request.port || undefined);
-      // Revocation comes before policy on every sidecar (inbound and outbound), so it does here too.
-      for (const [id, role] of [
-        [from, 'caller'],
-        [to, 'destination'],
-      ] as const) {
-        const revoked = await deps.revokedIdentity?.(id);
-        if (revoked)
-          return {
-            decision: 'deny',
-            policy: '',
-            rule: -1,
-            explanation: `the ${role} ${id} is revoked (${revoked.reason}): every sidecar refuses it whatever the policies say; sigil unrevoke --spiffe-id ${id} lifts that (policy alone: ${d.decision.toUpperCase()}${d.policy ? ` by policy ${d.policy}` : ''})`,
-            policyVersion: d.version,
-          };
-      }
-      return {
-        decision: d.decision,
-        policy: d.policy ?? '',
-        rule: d.rule ?? -1,
-        explanation: d.explanation,
-        policyVersion: d.version,
-      };
+      return explainDecision(deps, request.from, request.to, request.port);
     }),
   };
 }

@@ -124,8 +124,11 @@ export function sourceOfKind(kind: CertificateKind): InventorySource {
 }
 
 /** An entry for a certificate in the CA's table (issued, ACME, code signing); status is settled later. */
-export function entryOfRecord(record: CertificateRecord): InventoryEntry {
-  const d = describeCertificate(record.der);
+export function entryOfRecord(
+  record: CertificateRecord,
+  describe: (der: Uint8Array) => CertificateDescription = describeCertificate,
+): InventoryEntry {
+  const d = describe(record.der);
   return {
     ...d,
     id: d.fingerprintSha256,

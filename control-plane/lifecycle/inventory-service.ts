@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Clock } from '../../common/clock.ts';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
 import type { CertificateAnnotationRecord, InventoryCertificateRecord, SightingRecord, Store } from '../store/store.ts';
@@ -54,6 +55,12 @@ const PAGE_MAX = 1000;
 export class InventoryService {
   readonly #store: Store;
   readonly #clock: Clock;
+  /**
+   * Parsed certificates by DER fingerprint: a certificate never changes, and parsing is most of what listing costs
+   * (100,000 certificates: seconds to parse, milliseconds to filter). Rebuilt on each listing with only the
+   * certificates still in the store, so it never outgrows the inventory.
+   */
+  #described = new Map<string, CertificateDescription>();
 
   constructor(deps: { readonly store: Store; readonly clock: Clock }) {
     this.#store = deps.store;
@@ -71,12 +78,21 @@ export class InventoryService {
     const seen = new Map<string, SightingRecord[]>();
     for (const s of sightings) seen.set(s.fingerprint, [...(seen.get(s.fingerprint) ?? []), s]);
     const labelled = new Map(annotations.map((a) => [a.fingerprint, a]));
+    const previous = this.#described;
+    const described = new Map<string, CertificateDescription>();
+    const describe = (der: Uint8Array) => {
+      const key = createHash('sha256').update(der).digest('hex');
+      const d = previous.get(key) ?? describeCertificate(der);
+      described.set(key, d);
+      return d;
+    };
     const entries = [
-      ...issued.map(entryOfRecord),
-      ...external.map((r) => entryOfExternal(r, seen.get(r.fingerprint) ?? [])),
+      ...issued.map((r) => entryOfRecord(r, describe)),
+      ...external.map((r) => entryOfExternal(r, seen.get(r.fingerprint) ?? [], describe)),
     ]
       .map((e) => withAnnotation(e, labelled.get(e.id)))
       .sort((a, b) => a.notAfter - b.notAfter || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    this.#described = described;
     return settleStatuses(entries, this.#clock.now());
   }
 
@@ -189,8 +205,12 @@ function describeOrRefuse(
   }
 }
 
-export function entryOfExternal(r: InventoryCertificateRecord, seen: readonly SightingRecord[]): InventoryEntry {
-  const d = describeCertificate(r.der);
+export function entryOfExternal(
+  r: InventoryCertificateRecord,
+  seen: readonly SightingRecord[],
+  describe: (der: Uint8Array) => CertificateDescription = describeCertificate,
+): InventoryEntry {
+  const d = describe(r.der);
   return {
     ...d,
     id: r.fingerprint,

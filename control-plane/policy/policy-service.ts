@@ -27,7 +27,7 @@ export interface ApplyResult {
   readonly changes: { from: string; to: string; before: string; after: string }[];
 }
 
-interface StoredVersion {
+export interface StoredVersion {
   readonly version: number;
   readonly policies: AllowPolicy[];
   readonly appliedAt: number;
@@ -88,6 +88,12 @@ export class PolicyService {
 
   list(): AllowPolicy[] {
     return [...this.#require().policies];
+  }
+
+  /** One stored version (every version is kept); undefined when there is no such version. */
+  async storedVersion(version: number): Promise<StoredVersion | undefined> {
+    if (!Number.isSafeInteger(version) || version < 1 || version > this.#require().version) return undefined;
+    return this.#stored(version);
   }
 
   explain(from: string, to: string, port: number | undefined): Decision & { version: number } {

@@ -221,6 +221,17 @@ export const AdminService = {
     responseSerialize: (message: sigil.v1.IPolicyDecision): Buffer => toBuffer(sigil.v1.PolicyDecision.encode(message).finish()),
     responseDeserialize: (bytes: Buffer): sigil.v1.PolicyDecision => sigil.v1.PolicyDecision.decode(bytes),
   },
+  /** A one-time URL that signs the calling admin in to the dashboard (control-plane/dashboard), short-lived. */
+  createDashboardLogin: {
+    path: '/sigil.v1.Admin/CreateDashboardLogin',
+    originalName: 'CreateDashboardLogin',
+    requestStream: false,
+    responseStream: false,
+    requestSerialize: (message: sigil.v1.ICreateDashboardLoginRequest): Buffer => toBuffer(sigil.v1.CreateDashboardLoginRequest.encode(message).finish()),
+    requestDeserialize: (bytes: Buffer): sigil.v1.CreateDashboardLoginRequest => sigil.v1.CreateDashboardLoginRequest.decode(bytes),
+    responseSerialize: (message: sigil.v1.IDashboardLogin): Buffer => toBuffer(sigil.v1.DashboardLogin.encode(message).finish()),
+    responseDeserialize: (bytes: Buffer): sigil.v1.DashboardLogin => sigil.v1.DashboardLogin.decode(bytes),
+  },
   rotate: {
     path: '/sigil.v1.Admin/Rotate',
     originalName: 'Rotate',
@@ -385,6 +396,7 @@ export interface AdminServer extends grpc.UntypedServiceImplementation {
   listPolicies: grpc.handleUnaryCall<sigil.v1.ListPoliciesRequest, sigil.v1.IPolicySet>;
   deletePolicy: grpc.handleUnaryCall<sigil.v1.DeletePolicyRequest, sigil.v1.IApplyPoliciesResponse>;
   explainPolicy: grpc.handleUnaryCall<sigil.v1.ExplainPolicyRequest, sigil.v1.IPolicyDecision>;
+  createDashboardLogin: grpc.handleUnaryCall<sigil.v1.CreateDashboardLoginRequest, sigil.v1.IDashboardLogin>;
   rotate: grpc.handleUnaryCall<sigil.v1.RotateRequest, sigil.v1.IRotationStatus>;
   getRotationStatus: grpc.handleUnaryCall<sigil.v1.GetRotationStatusRequest, sigil.v1.IRotationStatus>;
   showCa: grpc.handleUnaryCall<sigil.v1.ShowCaRequest, sigil.v1.ICaStatus>;
@@ -447,6 +459,10 @@ export interface AdminClient extends grpc.Client {
   explainPolicy(request: sigil.v1.IExplainPolicyRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<sigil.v1.PolicyDecision>): grpc.ClientUnaryCall;
   explainPolicy(request: sigil.v1.IExplainPolicyRequest, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.PolicyDecision>): grpc.ClientUnaryCall;
   explainPolicy(request: sigil.v1.IExplainPolicyRequest, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.PolicyDecision>): grpc.ClientUnaryCall;
+  createDashboardLogin(request: sigil.v1.ICreateDashboardLoginRequest, callback: grpc.requestCallback<sigil.v1.DashboardLogin>): grpc.ClientUnaryCall;
+  createDashboardLogin(request: sigil.v1.ICreateDashboardLoginRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<sigil.v1.DashboardLogin>): grpc.ClientUnaryCall;
+  createDashboardLogin(request: sigil.v1.ICreateDashboardLoginRequest, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.DashboardLogin>): grpc.ClientUnaryCall;
+  createDashboardLogin(request: sigil.v1.ICreateDashboardLoginRequest, metadata: grpc.Metadata, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.DashboardLogin>): grpc.ClientUnaryCall;
   rotate(request: sigil.v1.IRotateRequest, callback: grpc.requestCallback<sigil.v1.RotationStatus>): grpc.ClientUnaryCall;
   rotate(request: sigil.v1.IRotateRequest, metadata: grpc.Metadata, callback: grpc.requestCallback<sigil.v1.RotationStatus>): grpc.ClientUnaryCall;
   rotate(request: sigil.v1.IRotateRequest, options: Partial<grpc.CallOptions>, callback: grpc.requestCallback<sigil.v1.RotationStatus>): grpc.ClientUnaryCall;

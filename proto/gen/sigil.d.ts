@@ -1211,6 +1211,240 @@ export namespace sigil {
         }
 
         /**
+         * Properties of a CreateDashboardLoginRequest.
+         * @deprecated Use sigil.v1.CreateDashboardLoginRequest.$Properties instead.
+         */
+        interface ICreateDashboardLoginRequest extends sigil.v1.CreateDashboardLoginRequest.$Properties {
+        }
+
+        /** Represents a CreateDashboardLoginRequest. */
+        class CreateDashboardLoginRequest {
+
+            /**
+             * Constructs a new CreateDashboardLoginRequest.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.CreateDashboardLoginRequest.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /**
+             * Creates a new CreateDashboardLoginRequest instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns CreateDashboardLoginRequest instance
+             */
+            static create(properties: sigil.v1.CreateDashboardLoginRequest.$Shape): sigil.v1.CreateDashboardLoginRequest & sigil.v1.CreateDashboardLoginRequest.$Shape;
+            static create(properties?: sigil.v1.CreateDashboardLoginRequest.$Properties): sigil.v1.CreateDashboardLoginRequest;
+
+            /**
+             * Encodes the specified CreateDashboardLoginRequest message. Does not implicitly {@link sigil.v1.CreateDashboardLoginRequest.verify|verify} messages.
+             * @param message CreateDashboardLoginRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.CreateDashboardLoginRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified CreateDashboardLoginRequest message, length delimited. Does not implicitly {@link sigil.v1.CreateDashboardLoginRequest.verify|verify} messages.
+             * @param message CreateDashboardLoginRequest message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.CreateDashboardLoginRequest.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a CreateDashboardLoginRequest message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.CreateDashboardLoginRequest & sigil.v1.CreateDashboardLoginRequest.$Shape} CreateDashboardLoginRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.CreateDashboardLoginRequest & sigil.v1.CreateDashboardLoginRequest.$Shape;
+
+            /**
+             * Decodes a CreateDashboardLoginRequest message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.CreateDashboardLoginRequest & sigil.v1.CreateDashboardLoginRequest.$Shape} CreateDashboardLoginRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.CreateDashboardLoginRequest & sigil.v1.CreateDashboardLoginRequest.$Shape;
+
+            /**
+             * Verifies a CreateDashboardLoginRequest message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a CreateDashboardLoginRequest message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns CreateDashboardLoginRequest
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.CreateDashboardLoginRequest;
+
+            /**
+             * Creates a plain object from a CreateDashboardLoginRequest message. Also converts values to other types if specified.
+             * @param message CreateDashboardLoginRequest
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.CreateDashboardLoginRequest, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this CreateDashboardLoginRequest to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for CreateDashboardLoginRequest
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace CreateDashboardLoginRequest {
+
+            /** Properties of a CreateDashboardLoginRequest. */
+            interface $Properties {
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a CreateDashboardLoginRequest. */
+            type $Shape = sigil.v1.CreateDashboardLoginRequest.$Properties;
+        }
+
+        /**
+         * Properties of a DashboardLogin.
+         * @deprecated Use sigil.v1.DashboardLogin.$Properties instead.
+         */
+        interface IDashboardLogin extends sigil.v1.DashboardLogin.$Properties {
+        }
+
+        /** Represents a DashboardLogin. */
+        class DashboardLogin {
+
+            /**
+             * Constructs a new DashboardLogin.
+             * @param [properties] Properties to set
+             */
+            constructor(properties?: sigil.v1.DashboardLogin.$Properties);
+
+            /** Unknown fields preserved while decoding when enabled */
+            $unknowns?: Uint8Array[];
+
+            /** Carries the one-time token: give it to the admin's browser only. */
+            url: string;
+
+            /** DashboardLogin expiresAtUnixMs. */
+            expiresAtUnixMs: number;
+
+            /**
+             * Creates a new DashboardLogin instance using the specified properties.
+             * @param [properties] Properties to set
+             * @returns DashboardLogin instance
+             */
+            static create(properties: sigil.v1.DashboardLogin.$Shape): sigil.v1.DashboardLogin & sigil.v1.DashboardLogin.$Shape;
+            static create(properties?: sigil.v1.DashboardLogin.$Properties): sigil.v1.DashboardLogin;
+
+            /**
+             * Encodes the specified DashboardLogin message. Does not implicitly {@link sigil.v1.DashboardLogin.verify|verify} messages.
+             * @param message DashboardLogin message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encode(message: sigil.v1.DashboardLogin.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Encodes the specified DashboardLogin message, length delimited. Does not implicitly {@link sigil.v1.DashboardLogin.verify|verify} messages.
+             * @param message DashboardLogin message or plain object to encode
+             * @param [writer] Writer to encode to
+             * @returns Writer
+             */
+            static encodeDelimited(message: sigil.v1.DashboardLogin.$Properties, writer?: $protobuf.Writer): $protobuf.Writer;
+
+            /**
+             * Decodes a DashboardLogin message from the specified reader or buffer.
+             * @param reader Reader or buffer to decode from
+             * @param [length] Message length if known beforehand
+             * @returns {sigil.v1.DashboardLogin & sigil.v1.DashboardLogin.$Shape} DashboardLogin
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decode(reader: ($protobuf.Reader|Uint8Array), length?: number): sigil.v1.DashboardLogin & sigil.v1.DashboardLogin.$Shape;
+
+            /**
+             * Decodes a DashboardLogin message from the specified reader or buffer, length delimited.
+             * @param reader Reader or buffer to decode from
+             * @returns {sigil.v1.DashboardLogin & sigil.v1.DashboardLogin.$Shape} DashboardLogin
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            static decodeDelimited(reader: ($protobuf.Reader|Uint8Array)): sigil.v1.DashboardLogin & sigil.v1.DashboardLogin.$Shape;
+
+            /**
+             * Verifies a DashboardLogin message.
+             * @param message Plain object to verify
+             * @returns `null` if valid, otherwise the reason why it is not
+             */
+            static verify(message: { [k: string]: any }): (string|null);
+
+            /**
+             * Creates a DashboardLogin message from a plain object. Also converts values to their respective internal types.
+             * @param object Plain object
+             * @returns DashboardLogin
+             */
+            static fromObject(object: { [k: string]: any }): sigil.v1.DashboardLogin;
+
+            /**
+             * Creates a plain object from a DashboardLogin message. Also converts values to other types if specified.
+             * @param message DashboardLogin
+             * @param [options] Conversion options
+             * @returns Plain object
+             */
+            static toObject(message: sigil.v1.DashboardLogin, options?: $protobuf.IConversionOptions): { [k: string]: any };
+
+            /**
+             * Converts this DashboardLogin to JSON.
+             * @returns JSON object
+             */
+            toJSON(): { [k: string]: any };
+
+            /**
+             * Gets the type url for DashboardLogin
+             * @param [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns The type url
+             */
+            static getTypeUrl(prefix?: string): string;
+        }
+
+        namespace DashboardLogin {
+
+            /** Properties of a DashboardLogin. */
+            interface $Properties {
+
+                /** Carries the one-time token: give it to the admin's browser only. */
+                url?: (string|null);
+
+                /** DashboardLogin expiresAtUnixMs */
+                expiresAtUnixMs?: (number|null);
+
+                /** Unknown fields preserved while decoding when enabled */
+                $unknowns?: Uint8Array[];
+            }
+
+            /** Shape of a DashboardLogin. */
+            type $Shape = sigil.v1.DashboardLogin.$Properties;
+        }
+
+        /**
          * Properties of a ListInventoryRequest.
          * @deprecated Use sigil.v1.ListInventoryRequest.$Properties instead.
          */

@@ -3337,6 +3337,557 @@ export const sigil = $root.sigil = (() => {
             return RolloverAcmeAccountResponse;
         })();
 
+        v1.CreateDashboardLoginRequest = (function() {
+
+            /**
+             * Properties of a CreateDashboardLoginRequest.
+             * @typedef {Object} sigil.v1.CreateDashboardLoginRequest.$Properties
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a CreateDashboardLoginRequest.
+             * @memberof sigil.v1
+             * @interface ICreateDashboardLoginRequest
+             * @augments sigil.v1.CreateDashboardLoginRequest.$Properties
+             * @deprecated Use sigil.v1.CreateDashboardLoginRequest.$Properties instead.
+             */
+
+            /**
+             * Shape of a CreateDashboardLoginRequest.
+             * @typedef {sigil.v1.CreateDashboardLoginRequest.$Properties} sigil.v1.CreateDashboardLoginRequest.$Shape
+             */
+
+            /**
+             * Constructs a new CreateDashboardLoginRequest.
+             * @memberof sigil.v1
+             * @classdesc Represents a CreateDashboardLoginRequest.
+             * @constructor
+             * @param {sigil.v1.CreateDashboardLoginRequest.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const CreateDashboardLoginRequest = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * Creates a new CreateDashboardLoginRequest instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.CreateDashboardLoginRequest
+             * @static
+             * @param {sigil.v1.CreateDashboardLoginRequest.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.CreateDashboardLoginRequest} CreateDashboardLoginRequest instance
+             * @type {{
+             *   (properties: sigil.v1.CreateDashboardLoginRequest.$Shape): sigil.v1.CreateDashboardLoginRequest & sigil.v1.CreateDashboardLoginRequest.$Shape;
+             *   (properties?: sigil.v1.CreateDashboardLoginRequest.$Properties): sigil.v1.CreateDashboardLoginRequest;
+             * }}
+             */
+            CreateDashboardLoginRequest.create = function(properties) {
+                return new CreateDashboardLoginRequest(properties);
+            };
+
+            /**
+             * Encodes the specified CreateDashboardLoginRequest message. Does not implicitly {@link sigil.v1.CreateDashboardLoginRequest.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.CreateDashboardLoginRequest
+             * @static
+             * @param {sigil.v1.CreateDashboardLoginRequest.$Properties} message CreateDashboardLoginRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            CreateDashboardLoginRequest.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified CreateDashboardLoginRequest message, length delimited. Does not implicitly {@link sigil.v1.CreateDashboardLoginRequest.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.CreateDashboardLoginRequest
+             * @static
+             * @param {sigil.v1.CreateDashboardLoginRequest.$Properties} message CreateDashboardLoginRequest message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            CreateDashboardLoginRequest.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a CreateDashboardLoginRequest message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.CreateDashboardLoginRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.CreateDashboardLoginRequest & sigil.v1.CreateDashboardLoginRequest.$Shape} CreateDashboardLoginRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            CreateDashboardLoginRequest.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.CreateDashboardLoginRequest();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    reader.skipType(tag & 7, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a CreateDashboardLoginRequest message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.CreateDashboardLoginRequest
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.CreateDashboardLoginRequest & sigil.v1.CreateDashboardLoginRequest.$Shape} CreateDashboardLoginRequest
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            CreateDashboardLoginRequest.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a CreateDashboardLoginRequest message.
+             * @function verify
+             * @memberof sigil.v1.CreateDashboardLoginRequest
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            CreateDashboardLoginRequest.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                return null;
+            };
+
+            /**
+             * Creates a CreateDashboardLoginRequest message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.CreateDashboardLoginRequest
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.CreateDashboardLoginRequest} CreateDashboardLoginRequest
+             */
+            CreateDashboardLoginRequest.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.CreateDashboardLoginRequest)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.CreateDashboardLoginRequest: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                return new $root.sigil.v1.CreateDashboardLoginRequest();
+            };
+
+            /**
+             * Creates a plain object from a CreateDashboardLoginRequest message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.CreateDashboardLoginRequest
+             * @static
+             * @param {sigil.v1.CreateDashboardLoginRequest} message CreateDashboardLoginRequest
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            CreateDashboardLoginRequest.toObject = function () {
+                return {};
+            };
+
+            /**
+             * Converts this CreateDashboardLoginRequest to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.CreateDashboardLoginRequest
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            CreateDashboardLoginRequest.prototype.toJSON = function() {
+                return CreateDashboardLoginRequest.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for CreateDashboardLoginRequest
+             * @function getTypeUrl
+             * @memberof sigil.v1.CreateDashboardLoginRequest
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            CreateDashboardLoginRequest.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.CreateDashboardLoginRequest";
+            };
+
+            return CreateDashboardLoginRequest;
+        })();
+
+        v1.DashboardLogin = (function() {
+
+            /**
+             * Properties of a DashboardLogin.
+             * @typedef {Object} sigil.v1.DashboardLogin.$Properties
+             * @property {string|null} [url] Carries the one-time token: give it to the admin's browser only.
+             * @property {number|null} [expiresAtUnixMs] DashboardLogin expiresAtUnixMs
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+
+            /**
+             * Properties of a DashboardLogin.
+             * @memberof sigil.v1
+             * @interface IDashboardLogin
+             * @augments sigil.v1.DashboardLogin.$Properties
+             * @deprecated Use sigil.v1.DashboardLogin.$Properties instead.
+             */
+
+            /**
+             * Shape of a DashboardLogin.
+             * @typedef {sigil.v1.DashboardLogin.$Properties} sigil.v1.DashboardLogin.$Shape
+             */
+
+            /**
+             * Constructs a new DashboardLogin.
+             * @memberof sigil.v1
+             * @classdesc Represents a DashboardLogin.
+             * @constructor
+             * @param {sigil.v1.DashboardLogin.$Properties=} [properties] Properties to set
+             * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
+             */
+            const DashboardLogin = function (properties) {
+                if (properties)
+                    for (let keys = $Object.keys(properties), i = 0; i < keys.length; ++i)
+                        if (properties[keys[i]] != null && keys[i] !== "__proto__")
+                            this[keys[i]] = properties[keys[i]];
+            };
+
+            /**
+             * Carries the one-time token: give it to the admin's browser only.
+             * @member {string} url
+             * @memberof sigil.v1.DashboardLogin
+             * @instance
+             */
+            DashboardLogin.prototype.url = "";
+
+            /**
+             * DashboardLogin expiresAtUnixMs.
+             * @member {number} expiresAtUnixMs
+             * @memberof sigil.v1.DashboardLogin
+             * @instance
+             */
+            DashboardLogin.prototype.expiresAtUnixMs = 0;
+
+            /**
+             * Creates a new DashboardLogin instance using the specified properties.
+             * @function create
+             * @memberof sigil.v1.DashboardLogin
+             * @static
+             * @param {sigil.v1.DashboardLogin.$Properties=} [properties] Properties to set
+             * @returns {sigil.v1.DashboardLogin} DashboardLogin instance
+             * @type {{
+             *   (properties: sigil.v1.DashboardLogin.$Shape): sigil.v1.DashboardLogin & sigil.v1.DashboardLogin.$Shape;
+             *   (properties?: sigil.v1.DashboardLogin.$Properties): sigil.v1.DashboardLogin;
+             * }}
+             */
+            DashboardLogin.create = function(properties) {
+                return new DashboardLogin(properties);
+            };
+
+            /**
+             * Encodes the specified DashboardLogin message. Does not implicitly {@link sigil.v1.DashboardLogin.verify|verify} messages.
+             * @function encode
+             * @memberof sigil.v1.DashboardLogin
+             * @static
+             * @param {sigil.v1.DashboardLogin.$Properties} message DashboardLogin message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DashboardLogin.encode = function (message, writer, _depth) {
+                if (!writer)
+                    writer = $Writer.create();
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                if (message.url != null && $Object.hasOwnProperty.call(message, "url") && message.url !== "")
+                    writer.uint32(/* id 1, wireType 2 =*/10).string(message.url);
+                if (message.expiresAtUnixMs != null && $Object.hasOwnProperty.call(message, "expiresAtUnixMs") && (typeof message.expiresAtUnixMs === "object" ? message.expiresAtUnixMs.low || message.expiresAtUnixMs.high : message.expiresAtUnixMs !== 0))
+                    writer.uint32(/* id 2, wireType 0 =*/16).int64(message.expiresAtUnixMs);
+                if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
+                    for (let i = 0; i < message.$unknowns.length; ++i)
+                        writer.raw(message.$unknowns[i]);
+                return writer;
+            };
+
+            /**
+             * Encodes the specified DashboardLogin message, length delimited. Does not implicitly {@link sigil.v1.DashboardLogin.verify|verify} messages.
+             * @function encodeDelimited
+             * @memberof sigil.v1.DashboardLogin
+             * @static
+             * @param {sigil.v1.DashboardLogin.$Properties} message DashboardLogin message or plain object to encode
+             * @param {$protobuf.Writer} [writer] Writer to encode to
+             * @returns {$protobuf.Writer} Writer
+             */
+            DashboardLogin.encodeDelimited = function(message, writer) {
+                return this.encode(message, (writer || $Writer.create()).fork()).ldelim();
+            };
+
+            /**
+             * Decodes a DashboardLogin message from the specified reader or buffer.
+             * @function decode
+             * @memberof sigil.v1.DashboardLogin
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @param {number} [length] Message length if known beforehand
+             * @returns {sigil.v1.DashboardLogin & sigil.v1.DashboardLogin.$Shape} DashboardLogin
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DashboardLogin.decode = function (reader, length, _end, _depth, _target) {
+                if (!(reader instanceof $Reader))
+                    reader = $Reader.create(reader);
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $Reader.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let end, message, value;
+                if (length === $undefined)
+                    end = reader.len;
+                else {
+                    end = reader.pos + length;
+                    if (end > reader.len)
+                        throw $RangeError("index out of range");
+                    length = reader.len;
+                    reader.len = end;
+                }
+                message = _target || new $root.sigil.v1.DashboardLogin();
+                while (reader.pos < end) {
+                    let start = reader.pos;
+                    let tag = reader.tag();
+                    if (tag === _end) {
+                        _end = $undefined;
+                        break;
+                    }
+                    let wireType = tag & 7;
+                    switch (tag >>>= 3) {
+                    case 1: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.url = value;
+                            else
+                                delete message.url;
+                            continue;
+                        }
+                    case 2: {
+                            if (wireType !== 0)
+                                break;
+                            if (typeof (value = reader.int64()) === "object" ? value.low || value.high : value !== 0)
+                                message.expiresAtUnixMs = value;
+                            else
+                                delete message.expiresAtUnixMs;
+                            continue;
+                        }
+                    }
+                    reader.skipType(wireType, _depth, tag);
+                    if (!reader.discardUnknown) {
+                        $util.makeProp(message, "$unknowns", false);
+                        (message.$unknowns || (message.$unknowns = [])).push(reader.raw(start, reader.pos));
+                    }
+                }
+                if (length !== $undefined) {
+                    if (reader.pos !== end)
+                        throw $RangeError("index out of range");
+                    reader.len = length;
+                }
+                if (_end !== $undefined)
+                    throw $Error("missing end group");
+                return message;
+            };
+
+            /**
+             * Decodes a DashboardLogin message from the specified reader or buffer, length delimited.
+             * @function decodeDelimited
+             * @memberof sigil.v1.DashboardLogin
+             * @static
+             * @param {$protobuf.Reader|Uint8Array} reader Reader or buffer to decode from
+             * @returns {sigil.v1.DashboardLogin & sigil.v1.DashboardLogin.$Shape} DashboardLogin
+             * @throws {Error} If the payload is not a reader or valid buffer
+             * @throws {$protobuf.util.ProtocolError} If required fields are missing
+             */
+            DashboardLogin.decodeDelimited = function(reader) {
+                if (!(reader instanceof $Reader))
+                    reader = new $Reader(reader);
+                return this.decode(reader, reader.size());
+            };
+
+            /**
+             * Verifies a DashboardLogin message.
+             * @function verify
+             * @memberof sigil.v1.DashboardLogin
+             * @static
+             * @param {Object.<string,*>} message Plain object to verify
+             * @returns {string|null} `null` if valid, otherwise the reason why it is not
+             */
+            DashboardLogin.verify = function (message, _depth) {
+                if (typeof message !== "object" || message === null)
+                    return "object expected";
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    return "max depth exceeded";
+                if (message.url != null && $Object.hasOwnProperty.call(message, "url"))
+                    if (!$util.isString(message.url))
+                        return "url: string expected";
+                if (message.expiresAtUnixMs != null && $Object.hasOwnProperty.call(message, "expiresAtUnixMs"))
+                    if (!$util.isInteger(message.expiresAtUnixMs) && !(message.expiresAtUnixMs && $util.isInteger(message.expiresAtUnixMs.low) && $util.isInteger(message.expiresAtUnixMs.high)))
+                        return "expiresAtUnixMs: integer|Long expected";
+                return null;
+            };
+
+            /**
+             * Creates a DashboardLogin message from a plain object. Also converts values to their respective internal types.
+             * @function fromObject
+             * @memberof sigil.v1.DashboardLogin
+             * @static
+             * @param {Object.<string,*>} object Plain object
+             * @returns {sigil.v1.DashboardLogin} DashboardLogin
+             */
+            DashboardLogin.fromObject = function (object, _depth) {
+                if (object instanceof $root.sigil.v1.DashboardLogin)
+                    return object;
+                if (!$util.isObject(object))
+                    throw $TypeError(".sigil.v1.DashboardLogin: object expected");
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let message = new $root.sigil.v1.DashboardLogin();
+                if (object.url != null)
+                    if (typeof object.url !== "string" || object.url.length)
+                        message.url = $String(object.url);
+                if (object.expiresAtUnixMs != null)
+                    if (typeof object.expiresAtUnixMs === "object" ? object.expiresAtUnixMs.low || object.expiresAtUnixMs.high : $Number(object.expiresAtUnixMs) !== 0)
+                        if ($util.Long)
+                            message.expiresAtUnixMs = $util.Long.fromValue(object.expiresAtUnixMs, false);
+                        else if (typeof object.expiresAtUnixMs === "string")
+                            message.expiresAtUnixMs = $parseInt(object.expiresAtUnixMs, 10);
+                        else if (typeof object.expiresAtUnixMs === "number")
+                            message.expiresAtUnixMs = object.expiresAtUnixMs;
+                        else if (typeof object.expiresAtUnixMs === "object")
+                            message.expiresAtUnixMs = new $util.LongBits(object.expiresAtUnixMs.low >>> 0, object.expiresAtUnixMs.high >>> 0).toNumber();
+                return message;
+            };
+
+            /**
+             * Creates a plain object from a DashboardLogin message. Also converts values to other types if specified.
+             * @function toObject
+             * @memberof sigil.v1.DashboardLogin
+             * @static
+             * @param {sigil.v1.DashboardLogin} message DashboardLogin
+             * @param {$protobuf.IConversionOptions} [options] Conversion options
+             * @returns {Object.<string,*>} Plain object
+             */
+            DashboardLogin.toObject = function (message, options, _depth) {
+                if (!options)
+                    options = {};
+                if (_depth === $undefined)
+                    _depth = 0;
+                if (_depth > $util.recursionLimit)
+                    throw $Error("max depth exceeded");
+                let object = {};
+                if (options.defaults) {
+                    object.url = "";
+                    object.expiresAtUnixMs = 0;
+                }
+                if (message.url != null && $Object.hasOwnProperty.call(message, "url"))
+                    object.url = message.url;
+                if (message.expiresAtUnixMs != null && $Object.hasOwnProperty.call(message, "expiresAtUnixMs"))
+                    if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
+                        object.expiresAtUnixMs = typeof message.expiresAtUnixMs === "number" ? $BigInt(message.expiresAtUnixMs) : $util.Long.fromBits(message.expiresAtUnixMs.low >>> 0, message.expiresAtUnixMs.high >>> 0, false).toBigInt();
+                    else if (typeof message.expiresAtUnixMs === "number")
+                        object.expiresAtUnixMs = options.longs === $String ? $String(message.expiresAtUnixMs) : message.expiresAtUnixMs;
+                    else
+                        object.expiresAtUnixMs = options.longs === $String ? $util.Long.prototype.toString.call(message.expiresAtUnixMs) : options.longs === $Number ? new $util.LongBits(message.expiresAtUnixMs.low >>> 0, message.expiresAtUnixMs.high >>> 0).toNumber() : message.expiresAtUnixMs;
+                return object;
+            };
+
+            /**
+             * Converts this DashboardLogin to JSON.
+             * @function toJSON
+             * @memberof sigil.v1.DashboardLogin
+             * @instance
+             * @returns {Object.<string,*>} JSON object
+             */
+            DashboardLogin.prototype.toJSON = function() {
+                return DashboardLogin.toObject(this, $protobuf.util.toJSONOptions);
+            };
+
+            /**
+             * Gets the type url for DashboardLogin
+             * @function getTypeUrl
+             * @memberof sigil.v1.DashboardLogin
+             * @static
+             * @param {string} [prefix] Custom type url prefix, defaults to `"type.googleapis.com"`
+             * @returns {string} The type url
+             */
+            DashboardLogin.getTypeUrl = function(prefix) {
+                if (prefix === $undefined)
+                    prefix = "type.googleapis.com";
+                return prefix + "/sigil.v1.DashboardLogin";
+            };
+
+            return DashboardLogin;
+        })();
+
         v1.ListInventoryRequest = (function() {
 
             /**
