@@ -8,6 +8,8 @@ export interface RevocationDelta {
   readonly revokedSerials: readonly string[];
   readonly revokedSpiffeIds: readonly string[];
   readonly unrevokedSpiffeIds: readonly string[];
+  /** The store epoch the number belongs to (see RevocationState.store_epoch in identity.proto). */
+  readonly storeEpoch?: string;
 }
 
 /** Serial numbers compared as integers in hex: case, separators and leading zeros do not matter. */

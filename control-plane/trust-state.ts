@@ -86,6 +86,7 @@ export class TrustState {
               revokedSerials: [...r.revokedSerials],
               revokedSpiffeIds: [...r.revokedSpiffeIds],
               crl: r.crlDer,
+              ...(r.storeEpoch ? { storeEpoch: r.storeEpoch } : {}),
             },
           }
         : {}),

@@ -4,12 +4,14 @@ import { join } from 'node:path';
 import { ErrorCode } from '../common/errors.ts';
 import { silentLogger } from '../common/logger.ts';
 import { ControlPlane, resolveControlPlaneConfig } from '../control-plane/index.ts';
+import { AdminApi } from '../control-plane/api/admin-client.ts';
 import { startControlPlane, TEST_PASSPHRASE } from './fixtures/control-plane-fixture.ts';
+import { startSidecar } from './fixtures/sidecar-fixture.ts';
 
 /** A control plane on the fixture's data dir (the CA was initialised and has run with its store once). */
-function controlPlaneOn(dataDir: string, initStore = false): ControlPlane {
+function controlPlaneOn(dataDir: string, initStore = false, grpc = '127.0.0.1:0'): ControlPlane {
   const config = resolveControlPlaneConfig({
-    env: { SIGIL_LISTEN_GRPC: '127.0.0.1:0', SIGIL_LISTEN_HTTP: '127.0.0.1:0', SIGIL_POLICY_DEFAULT_ACTION: 'allow' },
+    env: { SIGIL_LISTEN_GRPC: grpc, SIGIL_LISTEN_HTTP: '127.0.0.1:0', SIGIL_POLICY_DEFAULT_ACTION: 'allow' },
     flags: { dataDir },
     cwd: dataDir,
   });
@@ -52,3 +54,53 @@ t.test('a CA that has run with a store refuses a missing or empty one unless --i
   await after.stop();
   t.pass('the new store is the one the data dir remembers now');
 });
+
+t.test(
+  'after --init-store, sidecars take the new store epoch and its revocations, though its CRL numbers are lower',
+  async (t) => {
+    const first = await startControlPlane();
+    const { dataDir, grpcAddress } = first;
+    t.teardown(() => rm(dataDir, { recursive: true, force: true }));
+    const { sidecar, stop } = await startSidecar(first, {
+      spiffeId: `spiffe://${first.trustDomain}/ns/epoch/sa/app`,
+      trustRefreshInterval: '1s',
+    });
+    t.teardown(stop);
+    const revokedBefore = `spiffe://${first.trustDomain}/ns/epoch/sa/old`;
+    for (const n of [1, 2, 3]) await first.admin.revoke({ spiffeId: `${revokedBefore}-${n}`, reason: 'superseded' });
+    const held = await new Promise<number>((resolve) => {
+      const check = () => sidecar.revocation.set.isRevoked('00', `${revokedBefore}-3`);
+      if (check()) return resolve(sidecar.revocation.set.crlNumber);
+      const off = sidecar.revocation.onChange(() => {
+        if (check()) {
+          off();
+          resolve(sidecar.revocation.set.crlNumber);
+        }
+      });
+    });
+    await first.controlPlane.stop();
+    first.admin.close();
+    for (const file of ['sigil.db', 'sigil.db-wal', 'sigil.db-shm']) await rm(join(dataDir, file), { force: true });
+
+    const fresh = controlPlaneOn(dataDir, true, grpcAddress);
+    await fresh.start();
+    t.teardown(() => fresh.stop());
+    const admin = new AdminApi({ address: grpcAddress, credentialsDir: join(dataDir, 'admin') });
+    t.teardown(() => admin.close());
+    const revokedAfter = `spiffe://${first.trustDomain}/ns/epoch/sa/new`;
+    const { crlNumber } = await admin.revoke({ spiffeId: revokedAfter, reason: 'keyCompromise' });
+    t.ok(Number(crlNumber) < held, `the new store numbers from the start again (${crlNumber} < ${held})`);
+    const applied = await new Promise<number>((resolve) => {
+      const check = () => sidecar.revocation.set.isRevoked('00', revokedAfter);
+      if (check()) return resolve(sidecar.revocation.set.crlNumber);
+      const off = sidecar.revocation.onChange(() => {
+        if (check()) {
+          off();
+          resolve(sidecar.revocation.set.crlNumber);
+        }
+      });
+    });
+    t.equal(applied, Number(crlNumber), "the sidecar holds the new store's CRL number");
+    t.equal(sidecar.revocation.set.isRevoked('00', `${revokedBefore}-3`), false, "and the new store's list alone");
+  },
+);

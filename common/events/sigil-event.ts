@@ -30,6 +30,8 @@ export type SigilEvent =
       readonly unrevokedSpiffeIds: readonly string[];
       /** Too large for one message: the lists are empty, fetch the full state (like a gap). */
       readonly partial?: boolean;
+      /** The id of the store the number comes from (RevocationState.store_epoch); absent from older senders. */
+      readonly storeEpoch?: string;
     }
   | {
       /** The whole policy set in force (full state, validated again by each receiver before use). */
@@ -128,6 +130,7 @@ export function encodeEventPayload(event: SigilEvent): Uint8Array {
         revokedSpiffeIds: [...event.revokedSpiffeIds],
         unrevokedSpiffeIds: [...event.unrevokedSpiffeIds],
         ...(event.partial ? { partial: true } : {}),
+        ...(event.storeEpoch ? { storeEpoch: event.storeEpoch } : {}),
       }).finish();
     case 'rotate.ordered':
       return sigil.v1.RotationOrder.encode({
@@ -361,6 +364,7 @@ function decodeRevocation(payload: Uint8Array): PayloadDecodeResult {
       revokedSpiffeIds: Object.freeze([...msg.revokedSpiffeIds]),
       unrevokedSpiffeIds: Object.freeze([...msg.unrevokedSpiffeIds]),
       ...(msg.partial ? { partial: true } : {}),
+      ...(msg.storeEpoch ? { storeEpoch: msg.storeEpoch } : {}),
     }),
   };
 }

@@ -82,6 +82,7 @@ export function trustPage(full: sigil.v1.ITrustState, pageToken: string): sigil.
             crlNumber,
             revokedSerials: serials.slice(start.s, sEnd),
             revokedSpiffeIds: ids.slice(start.i, iEnd),
+            ...(revocation.storeEpoch ? { storeEpoch: revocation.storeEpoch } : {}),
             ...(pageToken === '' && crl && crl.length <= MAX_INLINE_CRL_BYTES ? { crl } : {}),
           },
         }

@@ -6,6 +6,7 @@ import { parseWorkloadId } from '../../common/spiffe-id.ts';
 import type { CrlRequest } from '../ca/certificate-authority.ts';
 import type { EventPublisher } from '../events/event-publisher.ts';
 import type { CertificateRecord, MetaEntry, RevocationRecord, Store } from '../store/store.ts';
+import { STORE_ID_META } from '../store/store-binding.ts';
 import { parseRevocationReason, reasonCode, type RevocationReason } from './reason-codes.ts';
 import {
   assertRevocable,
@@ -63,6 +64,8 @@ export interface RevocationSnapshot {
   /** Serials the CRL lists. */
   readonly revokedSerials: readonly string[];
   readonly revokedSpiffeIds: readonly string[];
+  /** The store's id: CRL numbers restart only with a new one (`--init-store`), which sidecars take as a reset. */
+  readonly storeEpoch: string;
 }
 
 export interface RevokeResult {
@@ -107,6 +110,7 @@ export class RevocationRegistry {
   readonly #options: Required<RevocationRegistryOptions>;
   readonly #deps: RevocationRegistryDeps;
   #snapshot: RevocationSnapshot | undefined;
+  #storeEpoch = '';
   #tail: Promise<unknown> = Promise.resolve();
   #timer: Timer | undefined;
   #stopped = false;
@@ -129,6 +133,7 @@ export class RevocationRegistry {
   async start(): Promise<void> {
     this.#stopped = false;
     const { store, clock } = this.#deps;
+    this.#storeEpoch = (await store.getMeta(STORE_ID_META)) ?? '';
     const saved = parseSaved(await store.getMeta(CRL_META));
     const current = await store.currentSequence(CRL_SEQUENCE);
     if (
@@ -138,7 +143,7 @@ export class RevocationRegistry {
     ) {
       const revokedSerials = (await this.#listed(clock.now())).map((r) => r.serial);
       const revokedSpiffeIds = (await store.listRevokedIdentities()).map((r) => r.spiffeId);
-      this.#snapshot = { ...saved, revokedSerials, revokedSpiffeIds };
+      this.#snapshot = { ...saved, revokedSerials, revokedSpiffeIds, storeEpoch: this.#storeEpoch };
       this.#arm(crlRefreshAt(saved.thisUpdate, this.#options.crlValidityMs));
       return;
     }
@@ -259,7 +264,7 @@ export class RevocationRegistry {
     const revokedSpiffeIds = (await store.listRevokedIdentities()).map((r) => r.spiffeId);
     // Checked again: a change of this replica may have moved on while the lists were read.
     if (this.#snapshot && saved.crlNumber <= this.#snapshot.crlNumber) return;
-    this.#snapshot = { ...saved, revokedSerials, revokedSpiffeIds };
+    this.#snapshot = { ...saved, revokedSerials, revokedSpiffeIds, storeEpoch: this.#storeEpoch };
     this.#arm(crlRefreshAt(saved.thisUpdate, this.#options.crlValidityMs));
   }
 
@@ -329,9 +334,15 @@ export class RevocationRegistry {
       nextUpdate,
       revokedSerials: revocations.map((r) => r.serial),
       revokedSpiffeIds,
+      storeEpoch: this.#storeEpoch,
     };
     this.#arm(crlRefreshAt(thisUpdate, this.#options.crlValidityMs));
-    await this.#publish({ type: 'revocation.updated', crlNumber, ...delta });
+    await this.#publish({
+      type: 'revocation.updated',
+      crlNumber,
+      ...delta,
+      ...(this.#storeEpoch ? { storeEpoch: this.#storeEpoch } : {}),
+    });
     await this.#deps.announce?.();
     return crlNumber;
   }
@@ -407,7 +418,7 @@ function revocationOf(
 
 function parseSaved(
   text: string | undefined,
-): Omit<RevocationSnapshot, 'revokedSerials' | 'revokedSpiffeIds'> | undefined {
+): Omit<RevocationSnapshot, 'revokedSerials' | 'revokedSpiffeIds' | 'storeEpoch'> | undefined {
   if (text === undefined) return undefined;
   try {
     const v = JSON.parse(text) as { crlNumber?: unknown; thisUpdate?: unknown; nextUpdate?: unknown; crl?: unknown };

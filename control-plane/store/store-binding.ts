@@ -6,7 +6,8 @@ import type { Store } from './store.ts';
 
 /** In the data dir: the id of the store this CA has run with. Its presence says "a store existed". */
 export const STORE_MARKER_FILE = 'store-id';
-const STORE_ID_META = 'store.id';
+/** The store's own id (meta key): the epoch its CRL numbers belong to. */
+export const STORE_ID_META = 'store.id';
 const CRL_SEQUENCE = 'crl';
 
 export interface StoreBindingOptions {

@@ -9977,6 +9977,9 @@ export namespace sigil {
              */
             partial: boolean;
 
+            /** See RevocationState.store_epoch: a change from another store epoch makes the receiver fetch the full state. */
+            storeEpoch: string;
+
             /**
              * Creates a new RevocationUpdate instance using the specified properties.
              * @param [properties] Properties to set
@@ -10078,6 +10081,9 @@ export namespace sigil {
                  * RevocationState over gRPC (FetchTrust, paged), as after a gap.
                  */
                 partial?: (boolean|null);
+
+                /** See RevocationState.store_epoch: a change from another store epoch makes the receiver fetch the full state. */
+                storeEpoch?: (string|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];
@@ -12119,6 +12125,13 @@ export namespace sigil {
             crl: Uint8Array;
 
             /**
+             * The id of the store these numbers come from. A store begun anew on purpose (`--init-store`) has a new id and
+             * numbers from 1 again: a sidecar takes a lower CRL number only together with a new store epoch, from its
+             * authenticated control plane. A store restored from a backup keeps its id, so its older numbers stay refused.
+             */
+            storeEpoch: string;
+
+            /**
              * Creates a new RevocationState instance using the specified properties.
              * @param [properties] Properties to set
              * @returns RevocationState instance
@@ -12213,6 +12226,13 @@ export namespace sigil {
 
                 /** The X.509 v2 CRL signed by the intermediate, DER. */
                 crl?: (Uint8Array|null);
+
+                /**
+                 * The id of the store these numbers come from. A store begun anew on purpose (`--init-store`) has a new id and
+                 * numbers from 1 again: a sidecar takes a lower CRL number only together with a new store epoch, from its
+                 * authenticated control plane. A store restored from a backup keeps its id, so its older numbers stay refused.
+                 */
+                storeEpoch?: (string|null);
 
                 /** Unknown fields preserved while decoding when enabled */
                 $unknowns?: Uint8Array[];

@@ -28117,6 +28117,7 @@ export const sigil = $root.sigil = (() => {
              * @property {Array.<string>|null} [unrevokedSpiffeIds] Identities unrevoked in this change.
              * @property {boolean|null} [partial] The change was too large for one NATS message: the lists are left out and the receiver fetches the full
              * RevocationState over gRPC (FetchTrust, paged), as after a gap.
+             * @property {string|null} [storeEpoch] See RevocationState.store_epoch: a change from another store epoch makes the receiver fetch the full state.
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -28194,6 +28195,14 @@ export const sigil = $root.sigil = (() => {
             RevocationUpdate.prototype.partial = false;
 
             /**
+             * See RevocationState.store_epoch: a change from another store epoch makes the receiver fetch the full state.
+             * @member {string} storeEpoch
+             * @memberof sigil.v1.RevocationUpdate
+             * @instance
+             */
+            RevocationUpdate.prototype.storeEpoch = "";
+
+            /**
              * Creates a new RevocationUpdate instance using the specified properties.
              * @function create
              * @memberof sigil.v1.RevocationUpdate
@@ -28238,6 +28247,8 @@ export const sigil = $root.sigil = (() => {
                         writer.uint32(/* id 4, wireType 2 =*/34).string(message.unrevokedSpiffeIds[i]);
                 if (message.partial != null && $Object.hasOwnProperty.call(message, "partial") && message.partial !== false)
                     writer.uint32(/* id 5, wireType 0 =*/40).bool(message.partial);
+                if (message.storeEpoch != null && $Object.hasOwnProperty.call(message, "storeEpoch") && message.storeEpoch !== "")
+                    writer.uint32(/* id 6, wireType 2 =*/50).string(message.storeEpoch);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -28337,6 +28348,15 @@ export const sigil = $root.sigil = (() => {
                                 delete message.partial;
                             continue;
                         }
+                    case 6: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.storeEpoch = value;
+                            else
+                                delete message.storeEpoch;
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -28412,6 +28432,9 @@ export const sigil = $root.sigil = (() => {
                 if (message.partial != null && $Object.hasOwnProperty.call(message, "partial"))
                     if (typeof message.partial !== "boolean")
                         return "partial: boolean expected";
+                if (message.storeEpoch != null && $Object.hasOwnProperty.call(message, "storeEpoch"))
+                    if (!$util.isString(message.storeEpoch))
+                        return "storeEpoch: string expected";
                 return null;
             };
 
@@ -28467,6 +28490,9 @@ export const sigil = $root.sigil = (() => {
                 if (object.partial != null)
                     if (object.partial)
                         message.partial = $Boolean(object.partial);
+                if (object.storeEpoch != null)
+                    if (typeof object.storeEpoch !== "string" || object.storeEpoch.length)
+                        message.storeEpoch = $String(object.storeEpoch);
                 return message;
             };
 
@@ -28495,6 +28521,7 @@ export const sigil = $root.sigil = (() => {
                 if (options.defaults) {
                     object.crlNumber = 0;
                     object.partial = false;
+                    object.storeEpoch = "";
                 }
                 if (message.crlNumber != null && $Object.hasOwnProperty.call(message, "crlNumber"))
                     if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
@@ -28520,6 +28547,8 @@ export const sigil = $root.sigil = (() => {
                 }
                 if (message.partial != null && $Object.hasOwnProperty.call(message, "partial"))
                     object.partial = message.partial;
+                if (message.storeEpoch != null && $Object.hasOwnProperty.call(message, "storeEpoch"))
+                    object.storeEpoch = message.storeEpoch;
                 return object;
             };
 
@@ -33983,6 +34012,9 @@ export const sigil = $root.sigil = (() => {
              * @property {Array.<string>|null} [revokedSerials] Lowercase hex serials of revoked, unexpired certificates.
              * @property {Array.<string>|null} [revokedSpiffeIds] Identities whose every certificate is revoked (and that may not attest or renew) until unrevoked.
              * @property {Uint8Array|null} [crl] The X.509 v2 CRL signed by the intermediate, DER.
+             * @property {string|null} [storeEpoch] The id of the store these numbers come from. A store begun anew on purpose (`--init-store`) has a new id and
+             * numbers from 1 again: a sidecar takes a lower CRL number only together with a new store epoch, from its
+             * authenticated control plane. A store restored from a backup keeps its id, so its older numbers stay refused.
              * @property {Array.<Uint8Array>} [$unknowns] Unknown fields preserved while decoding when enabled
              */
 
@@ -34049,6 +34081,16 @@ export const sigil = $root.sigil = (() => {
             RevocationState.prototype.crl = $util.newBuffer([]);
 
             /**
+             * The id of the store these numbers come from. A store begun anew on purpose (`--init-store`) has a new id and
+             * numbers from 1 again: a sidecar takes a lower CRL number only together with a new store epoch, from its
+             * authenticated control plane. A store restored from a backup keeps its id, so its older numbers stay refused.
+             * @member {string} storeEpoch
+             * @memberof sigil.v1.RevocationState
+             * @instance
+             */
+            RevocationState.prototype.storeEpoch = "";
+
+            /**
              * Creates a new RevocationState instance using the specified properties.
              * @function create
              * @memberof sigil.v1.RevocationState
@@ -34090,6 +34132,8 @@ export const sigil = $root.sigil = (() => {
                         writer.uint32(/* id 3, wireType 2 =*/26).string(message.revokedSpiffeIds[i]);
                 if (message.crl != null && $Object.hasOwnProperty.call(message, "crl") && message.crl.length)
                     writer.uint32(/* id 4, wireType 2 =*/34).bytes(message.crl);
+                if (message.storeEpoch != null && $Object.hasOwnProperty.call(message, "storeEpoch") && message.storeEpoch !== "")
+                    writer.uint32(/* id 5, wireType 2 =*/42).string(message.storeEpoch);
                 if (message.$unknowns != null && $Object.hasOwnProperty.call(message, "$unknowns"))
                     for (let i = 0; i < message.$unknowns.length; ++i)
                         writer.raw(message.$unknowns[i]);
@@ -34181,6 +34225,15 @@ export const sigil = $root.sigil = (() => {
                                 delete message.crl;
                             continue;
                         }
+                    case 5: {
+                            if (wireType !== 2)
+                                break;
+                            if ((value = reader.stringVerify()).length)
+                                message.storeEpoch = value;
+                            else
+                                delete message.storeEpoch;
+                            continue;
+                        }
                     }
                     reader.skipType(wireType, _depth, tag);
                     if (!reader.discardUnknown) {
@@ -34249,6 +34302,9 @@ export const sigil = $root.sigil = (() => {
                 if (message.crl != null && $Object.hasOwnProperty.call(message, "crl"))
                     if (!(message.crl && typeof message.crl.length === "number" || $util.isString(message.crl)))
                         return "crl: buffer expected";
+                if (message.storeEpoch != null && $Object.hasOwnProperty.call(message, "storeEpoch"))
+                    if (!$util.isString(message.storeEpoch))
+                        return "storeEpoch: string expected";
                 return null;
             };
 
@@ -34300,6 +34356,9 @@ export const sigil = $root.sigil = (() => {
                             $util.base64.decode(object.crl, message.crl = $util.newBuffer($util.base64.length(object.crl)), 0);
                         else if (object.crl.length >= 0)
                             message.crl = object.crl;
+                if (object.storeEpoch != null)
+                    if (typeof object.storeEpoch !== "string" || object.storeEpoch.length)
+                        message.storeEpoch = $String(object.storeEpoch);
                 return message;
             };
 
@@ -34333,6 +34392,7 @@ export const sigil = $root.sigil = (() => {
                         if (options.bytes !== $Array)
                             object.crl = $util.newBuffer(object.crl);
                     }
+                    object.storeEpoch = "";
                 }
                 if (message.crlNumber != null && $Object.hasOwnProperty.call(message, "crlNumber"))
                     if (typeof $BigInt !== "undefined" && options.longs === $BigInt)
@@ -34353,6 +34413,8 @@ export const sigil = $root.sigil = (() => {
                 }
                 if (message.crl != null && $Object.hasOwnProperty.call(message, "crl"))
                     object.crl = options.bytes === $String ? $util.base64.encode(message.crl, 0, message.crl.length) : options.bytes === $Array ? $Array.prototype.slice.call(message.crl) : message.crl;
+                if (message.storeEpoch != null && $Object.hasOwnProperty.call(message, "storeEpoch"))
+                    object.storeEpoch = message.storeEpoch;
                 return object;
             };
 

@@ -47,6 +47,8 @@ export interface TrustStateWire extends IssuedTrustWire {
     readonly crlNumber: number;
     readonly revokedSerials: readonly string[];
     readonly revokedSpiffeIds: readonly string[];
+    /** The control plane's store id; '' from a control plane that sends none. */
+    readonly storeEpoch: string;
   };
   /** Absent when the control plane serves no policies. */
   readonly policies: sigil.v1.IPolicySet | undefined;
@@ -72,6 +74,7 @@ function trustOf(t: sigil.v1.ITrustState | null | undefined): TrustStateWire {
       crlNumber: Number(r?.crlNumber ?? 0),
       revokedSerials: r?.revokedSerials ?? [],
       revokedSpiffeIds: r?.revokedSpiffeIds ?? [],
+      storeEpoch: r?.storeEpoch ?? '',
     },
     policies: t?.policies ?? undefined,
     rotationOrders: (t?.rotationOrders ?? []).map(rotationOrderFromWire).filter((o) => o !== undefined),

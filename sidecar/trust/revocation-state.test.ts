@@ -81,3 +81,29 @@ t.test('replayed old events and an older full state do not clear staleness', asy
   );
   t.notOk(state.isStale(), 'a new event signed now does');
 });
+
+t.test('a lower CRL number is taken only with a new store epoch (a store begun anew on purpose)', async (t) => {
+  const { state } = make();
+  const delta = (crlNumber: number, storeEpoch?: string) => ({
+    crlNumber,
+    revokedSerials: [],
+    revokedSpiffeIds: [],
+    unrevokedSpiffeIds: [],
+    ...(storeEpoch ? { storeEpoch } : {}),
+  });
+  state.replace({ crlNumber: 7, revokedSerials: ['0a', '0b'], revokedSpiffeIds: [], storeEpoch: 'epoch-1' });
+  state.replace({ crlNumber: 3, revokedSerials: [], revokedSpiffeIds: [], storeEpoch: 'epoch-1' });
+  t.equal(state.set.crlNumber, 7, 'the same epoch with a lower number (a restored backup) is refused');
+  t.equal(state.set.isRevoked('0a', A), true);
+  t.equal(state.applyDelta(delta(2, 'epoch-2'), 1_000_000), 'gap', "a new epoch's change asks for the full state");
+  t.equal(state.set.crlNumber, 7, 'and changes nothing by itself');
+  state.replace({ crlNumber: 1, revokedSerials: ['0c'], revokedSpiffeIds: [], storeEpoch: 'epoch-2' });
+  t.equal(state.set.crlNumber, 1, "the new epoch's full state is taken although its number is lower");
+  t.equal(state.set.isRevoked('0c', A), true);
+  t.equal(state.set.isRevoked('0a', A), false, "the old store's list goes with it");
+  t.equal(state.applyDelta(delta(2, 'epoch-2'), 1_000_000), 'applied', 'its changes follow in order');
+  state.replace({ crlNumber: 7, revokedSerials: ['0a', '0b'], revokedSpiffeIds: [], storeEpoch: 'epoch-2' });
+  t.equal(state.set.crlNumber, 7, 'higher numbers of the same epoch as before');
+  state.replace({ crlNumber: 1, revokedSerials: [], revokedSpiffeIds: [] });
+  t.equal(state.set.crlNumber, 7, 'a control plane that sends no epoch cannot reset anything');
+});

@@ -22,6 +22,8 @@ export class RevocationState {
   readonly #listeners = new Set<(set: RevocationSet) => void>();
   #set = RevocationSet.empty();
   #refreshedAt: number | undefined;
+  /** The control plane's store epoch the held CRL number belongs to; '' until one is known. */
+  #storeEpoch = '';
 
   constructor(options: RevocationStateOptions, deps: { clock: Clock; logger: Logger }) {
     this.#options = options;
@@ -44,19 +46,39 @@ export class RevocationState {
 
   /**
    * A full state the control plane just answered (FetchTrust). An older CRL number than the one in force is ignored
-   * and does not count as a refresh: a control plane whose store went back (restored, re-created) must not make a
+   * and does not count as a refresh: a control plane whose store went back (restored from a backup) must not make a
    * sidecar forget revocations, nor look fresh while it cannot give newer state. Same number: only the freshness.
+   * The one exception is a new store epoch: a store begun anew on purpose (`--init-store`) numbers from 1 again under
+   * a new id, and this answer comes from the control plane over its authenticated channel, so its state is taken.
    */
-  replace(full: { crlNumber: number; revokedSerials: readonly string[]; revokedSpiffeIds: readonly string[] }): void {
-    if (full.crlNumber < this.#set.crlNumber) {
+  replace(full: {
+    crlNumber: number;
+    revokedSerials: readonly string[];
+    revokedSpiffeIds: readonly string[];
+    storeEpoch?: string;
+  }): void {
+    const epoch = full.storeEpoch ?? '';
+    const reset = epoch !== '' && this.#storeEpoch !== '' && epoch !== this.#storeEpoch;
+    if (reset) {
+      this.#logger.warn(
+        {
+          crl_number: full.crlNumber,
+          held_crl_number: this.#set.crlNumber,
+          store_epoch: epoch,
+          held_store_epoch: this.#storeEpoch,
+        },
+        "the control plane's store was begun anew (a new store epoch): taking its revocation state and CRL numbers",
+      );
+    } else if (full.crlNumber < this.#set.crlNumber) {
       this.#logger.warn(
         { crl_number: full.crlNumber, held_crl_number: this.#set.crlNumber },
         'the control plane answered an older CRL number than this sidecar holds (was its store restored or re-created?); keeping the newer state, not counted as a refresh',
       );
       return;
     }
+    if (epoch !== '') this.#storeEpoch = epoch;
     this.#refreshedAt = this.#clock.now();
-    if (full.crlNumber === this.#set.crlNumber && this.#set.crlNumber !== 0) return;
+    if (!reset && full.crlNumber === this.#set.crlNumber && this.#set.crlNumber !== 0) return;
     this.#publish(
       new RevocationSet({ crlNumber: full.crlNumber, serials: full.revokedSerials, spiffeIds: full.revokedSpiffeIds }),
     );
@@ -68,6 +90,8 @@ export class RevocationState {
    * event, however authentic, changes nothing and cannot turn a stale sidecar fresh.
    */
   applyDelta(delta: RevocationDelta, issuedAtMs: number): 'applied' | 'gap' | 'stale' {
+    // A change from another store epoch: the full state (and its epoch) comes by fetch, as after a gap.
+    if (delta.storeEpoch && this.#storeEpoch && delta.storeEpoch !== this.#storeEpoch) return 'gap';
     const next = this.#set.apply(delta);
     if (next === 'stale' || next === 'gap') return next;
     const signedAt = Math.min(issuedAtMs, this.#clock.now());
