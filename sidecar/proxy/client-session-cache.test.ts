@@ -65,3 +65,15 @@ t.test('forgetWhere and clear drop tickets by server or all', async (t) => {
   cache.clear();
   t.equal(cache.size, 0);
 });
+
+t.test('a ticket the handshake could outlive is not offered (offerMarginMs)', async (t) => {
+  const clock = new FakeClock(1000);
+  const cache = new ClientSessionCache({ clock, offerMarginMs: 500 });
+  cache.add(entry('soon', 1400));
+  cache.add(entry('later', 2000));
+  t.equal(cache.take()?.session.toString(), 'later');
+  clock.set(1499);
+  t.equal(cache.take()?.session.toString(), 'later', 'still 501 ms to go');
+  clock.set(1500);
+  t.equal(cache.take(), undefined, 'within the margin of its expiry: a full handshake instead');
+});

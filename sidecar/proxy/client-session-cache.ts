@@ -19,6 +19,11 @@ export interface ClientSessionCacheOptions {
   readonly clock: Clock;
   /** Sessions kept for the upstream; the oldest is forgotten past this. Default 4. */
   readonly maxEntries?: number;
+  /**
+   * A session is offered only while it stays valid this much longer: the resumed handshake must complete before it
+   * expires, or the connection is refused after it (the caller re-checks the expiry). Default 0.
+   */
+  readonly offerMarginMs?: number;
 }
 
 /**
@@ -33,21 +38,23 @@ export interface ClientSessionCacheOptions {
 export class ClientSessionCache {
   readonly #clock: Clock;
   readonly #maxEntries: number;
+  readonly #offerMarginMs: number;
   #entries: CachedSession[] = [];
 
   constructor(options: ClientSessionCacheOptions) {
     this.#clock = options.clock;
     this.#maxEntries = Math.max(1, options.maxEntries ?? 4);
+    this.#offerMarginMs = Math.max(0, options.offerMarginMs ?? 0);
   }
 
   get size(): number {
     return this.#entries.length;
   }
 
-  /** The newest session still valid at the clock's now, if any. */
+  /** The newest session still valid for the offer margin past the clock's now, if any. */
   take(): CachedSession | undefined {
-    const now = this.#clock.now();
-    this.#entries = this.#entries.filter((e) => e.expiresAt > now);
+    const until = this.#clock.now() + this.#offerMarginMs;
+    this.#entries = this.#entries.filter((e) => e.expiresAt > until);
     return this.#entries[0];
   }
 

@@ -96,6 +96,9 @@ export class OutboundListener {
       (options.resumption ?? true)
         ? new ClientSessionCache({
             clock: this.#deps.clock,
+            // A session the handshake could outlive is not offered: past its expiry the connection would be refused
+            // (renewal-under-load saw servers' 20 s SVIDs expire under tickets offered a few ms earlier).
+            offerMarginMs: options.connectTimeoutMs ?? 10_000,
             ...(options.sessionCacheSize === undefined ? {} : { maxEntries: options.sessionCacheSize }),
           })
         : undefined;
