@@ -10,7 +10,7 @@
 // The transport's floor is measured in the same run: a grpc-js echo server (bench/lib/grpc-echo-server.ts) answering
 // Attest-sized requests with fixed bytes, so what Attest costs above plain gRPC is visible.
 // Writes bench/results/issuance.json.
-import { credentials, makeGenericClientConstructor, type ServiceError } from '@grpc/grpc-js';
+import { credentials, type ServiceError } from '@grpc/grpc-js';
 import { execFileSync, spawn } from 'node:child_process';
 import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,7 +25,8 @@ import { generateKeyPair } from '../common/key-pair.ts';
 import { AdminApi, cryptoKeySigningKey, initCa, Pkcs11Token, Pkcs11Tokens } from '../control-plane/index.ts';
 import { IdentityClient } from '../proto/index.ts';
 import { GrpcIdentityApi } from '../sidecar/index.ts';
-import { ECHO_SERVICE } from './lib/echo-service.ts';
+import { processCpuMs } from './lib/process-cpu.ts';
+import { ECHO_REQUEST_BYTES, ECHO_RESPONSE_BYTES, measureGrpcFloor } from './lib/grpc-floor.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const TD = 'bench.example';
@@ -53,14 +54,6 @@ for (const s of STORES) if (s !== 'sqlite' && s !== 'postgres') throw new Error(
 const POSTGRES_URL = values['postgres-url'];
 const N = Number(values.n);
 const MAX_MS = Number(values.seconds) * 1000;
-const TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-
-/** User + system CPU of a process in ms, from /proc/<pid>/stat (fields 14 and 15, counted after the comm field). */
-function processCpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
-}
 
 function selfCpuMs(): number {
   const u = process.cpuUsage();
@@ -161,97 +154,6 @@ async function keyStoreSignBaseline(ms: number): Promise<{ file: number; pkcs11:
     return { file: await rate(inMemory), pkcs11: await rate(inToken) };
   } finally {
     await token.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-/** Request and response sizes of an Attest call in this benchmark (a P-256 CSR plus token; the SVID chain). */
-const ECHO_REQUEST_BYTES = 420;
-const ECHO_RESPONSE_BYTES = 1300;
-
-/**
- * The transport's floor: the same client pattern (one TLS channel, CONCURRENCY in flight) against a grpc-js server
- * that answers Attest-sized requests with fixed Attest-sized bytes. What Attest costs above this is Sigil's.
- */
-async function measureGrpcFloor(
-  calls: number,
-): Promise<{ calls: number; callsPerSecondPerCore: number; serverCpuMs: number; cpuMsPerCall: number }> {
-  const dir = mkdtempSync(join(tmpdir(), 'sigil-bench-echo-'));
-  const certFile = join(dir, 'cert.pem');
-  const keyFile = join(dir, 'key.pem');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:P-256',
-      '-nodes',
-      '-days',
-      '1',
-      '-subj',
-      '/CN=echo',
-      '-addext',
-      'subjectAltName=DNS:control-plane.sigil.invalid',
-      '-keyout',
-      keyFile,
-      '-out',
-      certFile,
-    ],
-    { stdio: 'ignore' },
-  );
-  const child = spawn(
-    process.execPath,
-    [join(ROOT, 'bench', 'lib', 'grpc-echo-server.ts'), certFile, keyFile, String(ECHO_RESPONSE_BYTES)],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  try {
-    const port = await new Promise<number>((ok, fail) => {
-      child.stdout.setEncoding('utf8').once('data', (line: string) => ok(Number(line.trim())));
-      void exited.then(() => fail(new Error('the gRPC echo server exited before listening')));
-    });
-    const Echo = makeGenericClientConstructor(ECHO_SERVICE, 'Echo');
-    const client = new Echo(
-      `127.0.0.1:${port}`,
-      credentials.createSsl(readFileSync(certFile)),
-      CONTROL_PLANE_CHANNEL_OPTIONS,
-    );
-    const request = randomBytes(ECHO_REQUEST_BYTES);
-    const call = () =>
-      new Promise<void>((ok, fail) =>
-        client.makeUnaryRequest(
-          ECHO_SERVICE.call!.path,
-          (b: Buffer) => b,
-          (b: Buffer) => b,
-          request,
-          (err) => (err ? fail(err) : ok()),
-        ),
-      );
-    for (let i = 0; i < 200; i++) await call();
-    const serverStart = processCpuMs(child.pid!);
-    const wallStart = performance.now();
-    let done = 0;
-    const worker = async () => {
-      while (done < calls && performance.now() - wallStart < MAX_MS) {
-        done++;
-        await call();
-      }
-    };
-    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-    const serverCpuMs = processCpuMs(child.pid!) - serverStart;
-    client.close();
-    return {
-      calls: done,
-      callsPerSecondPerCore: round((done * 1000) / serverCpuMs),
-      serverCpuMs: Math.round(serverCpuMs),
-      cpuMsPerCall: round(serverCpuMs / done, 3),
-    };
-  } finally {
-    child.kill('SIGTERM');
-    await exited;
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -405,7 +307,7 @@ async function main(): Promise<void> {
   const pkcs11 = WITH_PKCS11 ? await measureStore(undefined, 'pkcs11') : undefined;
   const sqliteFile = stores.sqlite ?? (pkcs11 ? await measureStore(undefined, 'file') : undefined);
   const raw = rawSignBaseline(2_000);
-  const grpcFloor = await measureGrpcFloor(Math.max(N, 2000));
+  const grpcFloor = await measureGrpcFloor({ calls: Math.max(N, 2000), concurrency: CONCURRENCY, maxMs: MAX_MS });
   const keyStoreSigns = WITH_PKCS11 ? await keyStoreSignBaseline(2_000) : undefined;
   const rawSignsPerCoreSecond = (raw.signs * 1000) / raw.cpuMs;
   const result = {
