@@ -25,7 +25,7 @@ const NOT_OPENSSL =
   /^(icu_|simdutf|ada::|llhttp|nghttp|ares_|deflate|inflate|crc32|adler32|Brotli|brotli|std::|operator |simdjson|uvwasi|sqlite3)/;
 /** OpenSSL 3.5's ML-KEM (NTT, Keccak/SHAKE sampling) and X25519 field arithmetic, by their internal symbols. */
 const ML_KEM =
-  /(ml_kem|mlkem|ML_KEM|scalar_|encrypt_cpa|decrypt_cpa|matrix_|Keccak|KECCAK|keccak|shake|SHA3|sha3|cbd_|gencbd|vector_|poly_|kyber)/;
+  /(^genkey$|^decap$|^encap$|inner_product|ml_kem|mlkem|ML_KEM|scalar_|encrypt_cpa|decrypt_cpa|matrix_|Keccak|KECCAK|keccak|shake|SHA3|sha3|cbd_|gencbd|vector_|poly_|kyber)/;
 const X25519 = /(x25519|X25519|fe_|fe51|fe64|ge_|cmov|curve25519|ecx_)/;
 const GC =
   /(Heap::|Scaveng|MarkCompact|Sweep|Marking|Evacuat|Compactor|MinorMS|ConcurrentMarking|GCTracer|MemoryAllocator|PagedSpace|NewSpace|SemiSpace|IncrementalMarking|RememberedSet|SlotSet|ObjectVisitor|HeapVisitor|Collector|WeakObjects|EphemeronHashTable|CppHeap|cppgc)/;
@@ -41,16 +41,16 @@ export function nativeKind(sym: string, dso: string): NativeKind {
     return 'JS: other';
   }
   if (/\bnode\b|\/node$/.test(dso) || dso.endsWith('/bin/node')) {
-    if (sym.startsWith('node::') || sym.includes(' node::') || sym.startsWith('ncrypto::')) {
+    if (
+      sym.startsWith('node::') ||
+      sym.includes(' node::') ||
+      sym.startsWith('ncrypto::') ||
+      sym.startsWith('_ZN4node')
+    ) {
       return 'Node C++ (TLSWrap, streams, TCP wrap, crypto bindings)';
     }
     if (sym.startsWith('uv_') || sym.startsWith('uv__')) return 'libuv';
-    if (
-      sym.startsWith('v8::') ||
-      sym.startsWith('Builtins_') ||
-      sym.includes('v8::internal') ||
-      sym.startsWith('cppgc')
-    ) {
+    if (/^(v8::|Builtins_|cppgc|_ZN2v8|_ZN5cppgc)/.test(sym) || sym.includes('v8::internal')) {
       return GC.test(sym) ? 'V8 garbage collector' : 'V8 other (interpreter, builtins, ICs, compiler)';
     }
     // What is left in the binary on this path is OpenSSL (statically linked into Node): libssl and libcrypto.
@@ -97,6 +97,8 @@ export interface NativeSummary {
   /** Share of samples with a Sigil JS frame anywhere on the (frame-pointer) stack, and with OpenSSL. */
   readonly underSigil: number;
   readonly topSymbols: readonly { readonly sym: string; readonly kind: NativeKind; readonly share: number }[];
+  /** libc samples (malloc, free, memcpy...) by the kind of their nearest caller outside libc. */
+  readonly libcByCaller: readonly { readonly kind: NativeKind; readonly share: number }[];
   /** Samples under Sigil, by the innermost Sigil function on the stack: what each one costs with all it calls. */
   readonly bySigilFunction: readonly { readonly fn: string; readonly share: number }[];
 }
@@ -113,11 +115,16 @@ export function summarizeStacks(stacks: readonly Frame[][], top = 30): NativeSum
   const syms = new Map<string, { kind: NativeKind; n: number }>();
   let underSigil = 0;
   const sigilFns = new Map<string, number>();
+  const libcCallers = new Map<NativeKind, number>();
   for (const stack of stacks) {
     const leaf = stack[0];
     if (!leaf) continue;
     const kind = nativeKind(leaf.sym, leaf.dso);
     kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+    if (kind === 'libc, other') {
+      const caller = stack.map((f) => nativeKind(f.sym, f.dso)).find((k) => k !== 'libc, other');
+      if (caller) libcCallers.set(caller, (libcCallers.get(caller) ?? 0) + 1);
+    }
     const key = jsName(leaf.sym);
     const entry = syms.get(key);
     if (entry) entry.n++;
@@ -138,6 +145,7 @@ export function summarizeStacks(stacks: readonly Frame[][], top = 30): NativeSum
       .sort((a, b) => b[1].n - a[1].n)
       .slice(0, top)
       .map(([sym, { kind, n: c }]) => ({ sym, kind, share: c / n })),
+    libcByCaller: [...libcCallers].sort((a, b) => b[1] - a[1]).map(([kind, c]) => ({ kind, share: c / n })),
     bySigilFunction: [...sigilFns]
       .sort((a, b) => b[1] - a[1])
       .slice(0, top)
@@ -152,6 +160,8 @@ export function formatNativeSummary(title: string, s: NativeSummary, usPerOperat
     usPerOperation === undefined ? '' : ` (${Math.round(share * usPerOperation)} µs)`;
   const lines = [`### ${title}`, '', `${s.samples} CPU samples`, '', 'Where the CPU was (self):'];
   for (const { kind, share } of s.selfByKind) lines.push(`- ${pct(share)}${us(share)} ${kind}`);
+  lines.push('', 'libc (malloc, free, memcpy...) by its nearest caller outside libc:');
+  for (const { kind, share } of s.libcByCaller) lines.push(`- ${pct(share)}${us(share)} ${kind}`);
   lines.push('', `Samples with a Sigil JS frame on the stack: ${pct(s.underSigil)}${us(s.underSigil)}`);
   lines.push('', 'Under Sigil, by the innermost Sigil function on the stack (itself and all it calls):');
   for (const { fn, share } of s.bySigilFunction) lines.push(`- ${pct(share)}${us(share)} ${fn}`);
