@@ -56,11 +56,12 @@ export function resolveTlsSettings(input: TlsSettingsInput = {}): TlsSettings {
 /**
  * Key-share groups of the outbound (client) side, in order. OpenSSL 3.5 sends a key share for the first only: the
  * hybrid post-quantum X25519MLKEM768, which Node 24+ servers (every current Sigil sidecar) choose anyway. Node's
- * default list makes the client send a second share for X25519 beside it, whose key generation and larger
- * ClientHello cost both sides about 10 % of a resumed handshake's CPU (measured in one process, client and server:
- * 1,590-1,770 µs against 1,760-2,060 µs) for a share the server never uses. A server without the hybrid group
- * answers with a HelloRetryRequest and gets X25519 or P-256: one round trip more, the same security.
- * (X25519 alone would save another ~20 % but gives up the post-quantum half: not a trade made silently.)
+ * default list makes the client send a second share, for X25519, that such a server never uses: one X25519 key
+ * generation per connection for nothing (the mesh profile, bench/mesh-profile.ts, saw the outbound sidecar's X25519
+ * time drop from 89 to 71 µs per connection, about 1 % of the pair's CPU). A server without the hybrid group answers
+ * with a HelloRetryRequest and gets X25519 or P-256: one round trip more, the same security. (X25519 alone would
+ * also drop ML-KEM, about 150 µs per connection for the pair, but gives up the post-quantum half: not a trade to
+ * make silently.)
  */
 export const CLIENT_KEY_SHARE_GROUPS = 'X25519MLKEM768:X25519:P-256';
 
