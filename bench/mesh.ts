@@ -5,7 +5,8 @@
 // keep-alive request, and the share of sessions between the proxies that resumed. Both proxies and the app are pinned
 // to core 0 (the app's CPU counted apart), the Go load client to the others; CPU is read from /proc.
 // Run: `npm run bench -- mesh [--seconds 2] [--warmup 1] [--runs 3] [--concurrency 16] [--key-type ec-p256|rsa-2048]
-//       [--paths ...] [--baseline nginx-session-reuse] [--json PATH] [--deadline-seconds N]`.
+//       [--paths ...] [--loads connections,requests] [--baseline nginx-session-reuse] [--json PATH]
+//       [--deadline-seconds N]`.
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -57,6 +58,8 @@ export interface MeshBenchOptions {
   readonly concurrency?: number;
   readonly keyType?: KeyType;
   readonly paths?: readonly MeshPath[];
+  /** The loads to measure, default both: `connections` alone gives more runs of the new-connection path per minute. */
+  readonly loads?: readonly MeshLoad[];
   readonly baseline?: string;
   readonly deadlineMs?: number;
   readonly log?: (line: string) => void;
@@ -69,6 +72,7 @@ interface Settings {
   readonly concurrency: number;
   readonly keyType: KeyType;
   readonly paths: readonly MeshPath[];
+  readonly loads: readonly MeshLoad[];
   readonly baseline: string;
   readonly deadlineMs: number;
   readonly log: (line: string) => void;
@@ -79,7 +83,8 @@ function resolveSettings(options: MeshBenchOptions): Settings {
   const warmupSeconds = options.warmupSeconds ?? 1;
   const runs = Math.floor(positive('--runs', options.runs ?? 3));
   const paths = options.paths ?? MESH_PATHS;
-  const plannedMs = runs * MESH_LOADS.length * paths.length * (warmupSeconds + windowSeconds + 1) * 1000;
+  const loads = options.loads ?? MESH_LOADS;
+  const plannedMs = runs * loads.length * paths.length * (warmupSeconds + windowSeconds + 1) * 1000;
   return {
     windowSeconds,
     warmupSeconds,
@@ -87,6 +92,7 @@ function resolveSettings(options: MeshBenchOptions): Settings {
     concurrency: Math.floor(positive('--concurrency', options.concurrency ?? 16)),
     keyType: options.keyType ?? 'ec-p256',
     paths,
+    loads,
     baseline: options.baseline ?? MESH_BASELINE,
     deadlineMs: options.deadlineMs ?? plannedMs + SETUP_ALLOWANCE_MS,
     log: options.log ?? (() => undefined),
@@ -150,7 +156,7 @@ async function measureRuns(
 ): Promise<MeshCaseResult[]> {
   const samples = new Map<string, MeshSample[]>();
   for (let run = 1; run <= settings.runs; run++) {
-    for (const load of MESH_LOADS) {
+    for (const load of settings.loads) {
       for (const [i, path] of settings.paths.entries()) {
         const sample = await measureMeshWindow(client, running[i] as RunningPath, appPid, load, {
           concurrency: settings.concurrency,
@@ -168,7 +174,7 @@ async function measureRuns(
     }
   }
   return settings.paths.flatMap((path) =>
-    MESH_LOADS.map((load) => {
+    settings.loads.map((load) => {
       const runs = samples.get(`${path.name}|${load}`) ?? [];
       return { path: path.name, load, runs, ...summarizeFigures(runs.map(meshFiguresOf)) };
     }),
@@ -302,6 +308,7 @@ export function meshOptionsFromArgs(args: readonly string[]): MeshBenchOptions &
       concurrency: { type: 'string', default: '16' },
       'key-type': { type: 'string', default: 'ec-p256' },
       paths: { type: 'string', default: MESH_PATHS.map((p) => p.name).join(',') },
+      loads: { type: 'string', default: MESH_LOADS.join(',') },
       baseline: { type: 'string', default: MESH_BASELINE },
       json: { type: 'string', default: DEFAULT_MESH_JSON },
       'deadline-seconds': { type: 'string' },
@@ -314,6 +321,7 @@ export function meshOptionsFromArgs(args: readonly string[]): MeshBenchOptions &
     concurrency: Number(values.concurrency),
     keyType: parseKeyType(values['key-type']),
     paths: selectMeshPaths(values.paths),
+    loads: selectMeshLoads(values.loads),
     baseline: values.baseline,
     json: values.json,
     ...(values['deadline-seconds'] === undefined
@@ -321,6 +329,21 @@ export function meshOptionsFromArgs(args: readonly string[]): MeshBenchOptions &
       : { deadlineMs: positive('--deadline-seconds', Number(values['deadline-seconds'])) * 1000 }),
     log: (line) => process.stderr.write(`${line}\n`),
   };
+}
+
+/** The loads named in a comma-separated list. Throws INVALID_ARGUMENT for an unknown one. */
+function selectMeshLoads(list: string): MeshLoad[] {
+  const names = list
+    .split(',')
+    .map((n) => n.trim())
+    .filter(Boolean);
+  const unknown = names.filter((n) => !(MESH_LOADS as readonly string[]).includes(n));
+  if (unknown.length > 0 || names.length === 0)
+    throw new SigilError(
+      ErrorCode.INVALID_ARGUMENT,
+      `unknown mesh load ${JSON.stringify(unknown.join(','))}: choose from ${MESH_LOADS.join(', ')}`,
+    );
+  return MESH_LOADS.filter((l) => names.includes(l));
 }
 
 async function main(): Promise<void> {

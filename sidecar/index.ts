@@ -15,7 +15,7 @@ export { RevocationState, type RevocationStateOptions } from './trust/revocation
 export { InboundListener, type InboundListenerOptions } from './proxy/inbound-listener.ts';
 export { CredentialSource, type TlsMaterial } from './identity/credential-source.ts';
 export { svidPeerVerifier } from './peer-verifier.ts';
-export { resolveTlsSettings } from './proxy/tls-settings.ts';
+export { resolveClientTlsSettings, resolveTlsSettings } from './proxy/tls-settings.ts';
 export { PolicyEnforcer } from './policy/policy-enforcer.ts';
 export { SvidManager, type SvidManagerOptions, type SvidManagerDeps } from './identity/svid-manager.ts';
 export { RotationOrders, type RotationOrder } from './identity/rotation-orders.ts';

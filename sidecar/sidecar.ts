@@ -18,7 +18,7 @@ import { SvidStateDir, type SvidStateStore } from './identity/svid-state-dir.ts'
 import { svidPeerVerifier } from './peer-verifier.ts';
 import { InboundListener } from './proxy/inbound-listener.ts';
 import { OutboundListener } from './proxy/outbound-listener.ts';
-import { resolveTlsSettings } from './proxy/tls-settings.ts';
+import { resolveClientTlsSettings } from './proxy/tls-settings.ts';
 import { ControlPlaneState, type ChannelEvent } from './trust/control-plane-state.ts';
 import type { TrustState } from './trust/trust-state.ts';
 import type { JwtBundleState } from './trust/jwt-bundle-state.ts';
@@ -81,7 +81,7 @@ export class Sidecar {
     this.#options = options;
     this.#clock = deps.clock ?? systemClock;
     this.#logger = deps.logger ?? createLogger({ component: 'sidecar', level: config.logLevel });
-    const tls = resolveTlsSettings({ minVersion: config.minTlsVersion });
+    const tls = resolveClientTlsSettings({ minVersion: config.minTlsVersion });
     this.credentials = new CredentialSource({ clientTls: tls, clock: this.#clock, logger: this.#logger });
     const random = deps.random ?? (() => randomInt(0, 2 ** 32) / 2 ** 32);
     const grpcApi = new GrpcIdentityApi({

@@ -2,12 +2,14 @@ import { ErrorCode, SigilError } from '../../common/errors.ts';
 import { goCachePath, goNoCachePath } from './go-path.ts';
 import type { MeshPath } from './mesh-path.ts';
 import { nginxNoReusePath, nginxReusePath } from './nginx-path.ts';
+import { nodeTlsResumptionPath } from './node-path.ts';
 import { sigilFullPath, sigilResumptionPath } from './sigil-path.ts';
 
 /** Every path the mesh benchmark knows, in start order (the first Sigil pair lends its SVIDs to the others). */
 export const MESH_PATHS: readonly MeshPath[] = [
   sigilResumptionPath,
   sigilFullPath,
+  nodeTlsResumptionPath,
   goCachePath,
   goNoCachePath,
   nginxReusePath,

@@ -58,8 +58,14 @@ export interface Credentials {
 
 export type CredentialListener = (credentials: Credentials) => void;
 
-/** Protocol settings for the client context; pass `resolveTlsSettings()` from `sidecar/proxy/tls-settings.ts`. */
-export type ClientTlsSettings = Readonly<Required<Pick<SecureContextOptions, 'minVersion' | 'maxVersion' | 'ciphers'>>>;
+/**
+ * Protocol settings for the client context; pass `resolveClientTlsSettings()` from `sidecar/proxy/tls-settings.ts`
+ * (protocol, suites and key-share groups).
+ */
+export type ClientTlsSettings = Readonly<
+  Required<Pick<SecureContextOptions, 'minVersion' | 'maxVersion' | 'ciphers'>> &
+    Pick<SecureContextOptions, 'ecdhCurve'>
+>;
 
 export interface CredentialSourceOptions {
   /**

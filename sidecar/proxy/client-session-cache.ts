@@ -54,7 +54,9 @@ export class ClientSessionCache {
   /** The newest session still valid for the offer margin past the clock's now, if any. */
   take(): CachedSession | undefined {
     const until = this.#clock.now() + this.#offerMarginMs;
-    this.#entries = this.#entries.filter((e) => e.expiresAt > until);
+    // Called per connection: the list is rebuilt only when something in it has expired.
+    if (this.#entries.some((e) => !(e.expiresAt > until)))
+      this.#entries = this.#entries.filter((e) => e.expiresAt > until);
     return this.#entries[0];
   }
 

@@ -102,6 +102,8 @@ export class HandshakeGate {
  */
 export function sourceKey(remoteAddress: string | undefined): string {
   if (!remoteAddress) return '';
+  // Plain IPv4, the common case, is its own key: no pattern to run per connection.
+  if (!remoteAddress.includes(':')) return remoteAddress;
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(remoteAddress);
   if (mapped?.[1]) return mapped[1];
   if (!isIPv6(remoteAddress)) return remoteAddress;

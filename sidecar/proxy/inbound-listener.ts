@@ -6,6 +6,7 @@ import { classifyTlsError } from './classify-tls-error.ts';
 import { ConnectionTracker, stopServer, type StopOptions, type StopResult } from './connection-tracker.ts';
 import { HANDSHAKE_DEFAULTS, HandshakeGate, type HandshakeLimits, type PendingSlot } from './handshake-gate.ts';
 import { PeerIdentityCache, type PeerCertificate } from './peer-identity-cache.ts';
+import { authorizeThen } from './authorize-then.ts';
 import type { AuthorizationResult, ConnectionInfo, PeerInfo } from './peer-info.ts';
 import { openProxiedConnection } from './proxied-connection.ts';
 import type { RefusalReason } from './proxy-observer.ts';
@@ -62,6 +63,8 @@ export class InboundListener {
   /** Slots of handshakes in progress, by `address|port` (the TLS socket and the accepted socket share it). */
   readonly #pendingSlots = new Map<string, PendingSlot>();
   #server: Server | undefined;
+  /** The bound port: every accepted connection's local port, read once instead of a getsockname() per connection. */
+  #port = 0;
   #appliedVersion = 0;
   #unsubscribe: (() => void) | undefined;
 
@@ -122,7 +125,7 @@ export class InboundListener {
     });
     server.on('drop', (data) => this.#refuse('max_connections', { remoteAddress: data?.remoteAddress }));
     server.on('tlsClientError', (err, socket) => this.#onHandshakeError(err, socket));
-    server.on('secureConnection', (socket) => void this.#onSecure(socket));
+    server.on('secureConnection', (socket) => this.#onSecure(socket));
     this.#server = server;
     this.#appliedVersion = credentials.version;
     this.#resumption.start(server, credentials.material.bundlePem);
@@ -133,6 +136,7 @@ export class InboundListener {
         resolve();
       });
     });
+    this.#port = this.address().port;
     server.on('error', (err) => this.#deps.logger.error({ err }, 'inbound listener error'));
     this.#unsubscribe = this.#deps.credentials.subscribe((c) => this.#applyCredentials(c));
   }
@@ -241,20 +245,19 @@ export class InboundListener {
     this.#pendingSlots.delete(key);
   }
 
-  async #onSecure(socket: TLSSocket): Promise<void> {
+  #onSecure(socket: TLSSocket): void {
     this.#handshakeDone(socket);
     socket.allowHalfOpen = true;
     socket.on('error', (err) => this.#deps.logger.debug({ err }, 'inbound socket error before piping'));
     const resumed = socket.isSessionReused();
     const peer = this.#identify(socket, resumed);
     if (!peer) return;
-    let decision: AuthorizationResult;
-    try {
-      decision = await this.#deps.authorizePeer(peer);
-    } catch (err) {
-      decision = { allowed: false, reason: 'authorizer_failed' };
-      this.#deps.logger.error({ err }, 'authorizePeer threw; refusing the connection');
-    }
+    authorizeThen(this.#deps.authorizePeer, peer, this.#deps.logger, (decision) =>
+      this.#onDecision(socket, peer, resumed, decision),
+    );
+  }
+
+  #onDecision(socket: TLSSocket, peer: PeerInfo, resumed: boolean, decision: AuthorizationResult): void {
     if (socket.destroyed) return;
     if (!decision.allowed) {
       this.#refuse('not_authorized', { peerId: peer.identity.spiffeId, detail: decision.reason }, socket);
@@ -325,7 +328,7 @@ export class InboundListener {
       fingerprint256: peer.fingerprint256,
       remoteAddress: socket.remoteAddress ?? '',
       remotePort: socket.remotePort ?? 0,
-      localPort: socket.localPort ?? 0,
+      localPort: this.#port,
     });
   }
 

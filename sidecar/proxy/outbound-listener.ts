@@ -5,6 +5,7 @@ import { classifyTlsError } from './classify-tls-error.ts';
 import { ClientSessionCache, type CachedSession, type SessionServer } from './client-session-cache.ts';
 import { ConnectionTracker, stopServer, type StopOptions, type StopResult } from './connection-tracker.ts';
 import { PeerIdentityCache, type PeerCertificate } from './peer-identity-cache.ts';
+import { authorizeThen } from './authorize-then.ts';
 import type { AuthorizationResult, ConnectionInfo, PeerInfo } from './peer-info.ts';
 import { openProxiedConnection } from './proxied-connection.ts';
 import type { RefusalReason } from './proxy-observer.ts';
@@ -72,7 +73,14 @@ export class OutboundListener {
   readonly #refusals: RefusalRecorder;
   readonly #sessions: ClientSessionCache | undefined;
   #server: Server | undefined;
+  /** The bound port: every accepted connection's local port, read once instead of a getsockname() per connection. */
+  #port = 0;
   #unsubscribe: (() => void) | undefined;
+  /** Replaces DNS-name checking on full handshakes; one function for every connection. */
+  readonly #checkServerIdentity = (_host: string, cert: { readonly raw: Buffer }): Error | undefined => {
+    const checked = this.#checkServer(cert.raw);
+    return 'error' in checked ? checked.error : undefined;
+  };
 
   constructor(options: OutboundListenerOptions, deps: ProxyDeps) {
     checkHostPort('listen', { host: options.listen.host ?? '127.0.0.1', port: options.listen.port }, true);
@@ -126,6 +134,7 @@ export class OutboundListener {
         resolve();
       });
     });
+    this.#port = this.address().port;
     server.on('error', (err) => this.#deps.logger.error({ err }, 'outbound listener error'));
     // New client contexts are picked up per connection; cached verdicts and tickets are dropped: the bundle may
     // distrust the server now, and a ticket would present our previous SVID to it.
@@ -200,10 +209,7 @@ export class OutboundListener {
       ...(attempt.offered ? { session: attempt.offered.session } : {}),
       rejectUnauthorized: true,
       allowHalfOpen: true,
-      checkServerIdentity: (_host, cert) => {
-        const checked = this.#checkServer(cert.raw);
-        return 'error' in checked ? checked.error : undefined;
-      },
+      checkServerIdentity: this.#checkServerIdentity,
     };
     const upstream = tlsConnect(connectOptions);
     // Without TCP_NODELAY the first bytes after a resumed handshake wait behind the client's Finished for the
@@ -227,7 +233,7 @@ export class OutboundListener {
     });
     upstream.once('secureConnect', () => {
       timer.cancel();
-      void this.#onSecure(client, upstream, attempt);
+      this.#onSecure(client, upstream, attempt);
     });
   }
 
@@ -255,7 +261,7 @@ export class OutboundListener {
     return { server };
   }
 
-  async #onSecure(client: Socket, upstream: TLSSocket, attempt: Attempt): Promise<void> {
+  #onSecure(client: Socket, upstream: TLSSocket, attempt: Attempt): void {
     const resumed = upstream.isSessionReused();
     // The server declined the ticket (its keys rotated, or it expired there): no use offering it again.
     if (!resumed && attempt.offered) this.#sessions?.forget(attempt.offered);
@@ -287,15 +293,26 @@ export class OutboundListener {
       fingerprint256: server.fingerprint256,
       remoteAddress: upstream.remoteAddress ?? '',
       remotePort: upstream.remotePort ?? 0,
-      localPort: client.localPort ?? 0,
+      localPort: this.#port,
     });
-    let decision: AuthorizationResult;
-    try {
-      decision = await this.#deps.authorizePeer(peer);
-    } catch (err) {
-      decision = { allowed: false, reason: 'authorizer_failed' };
-      this.#deps.logger.error({ err }, 'authorizePeer threw; refusing the connection');
-    }
+    authorizeThen(this.#deps.authorizePeer, peer, this.#deps.logger, (decision) =>
+      this.#onDecision({ client, upstream, attempt, peer, server, raw, resumed }, decision),
+    );
+  }
+
+  #onDecision(
+    connection: {
+      readonly client: Socket;
+      readonly upstream: TLSSocket;
+      readonly attempt: Attempt;
+      readonly peer: PeerInfo;
+      readonly server: PeerCertificate;
+      readonly raw: Buffer | undefined;
+      readonly resumed: boolean;
+    },
+    decision: AuthorizationResult,
+  ): void {
+    const { client, upstream, attempt, peer, server, raw, resumed } = connection;
     if (client.destroyed || upstream.destroyed) return;
     if (!decision.allowed) {
       this.#sessions?.forgetWhere((s) => s.serial === server.serial);
@@ -303,7 +320,9 @@ export class OutboundListener {
       return;
     }
     this.#deps.observer.session('outbound', resumed ? 'resumed' : 'full');
-    if (raw) this.#acceptTickets(attempt, { ...server, raw });
+    // A resumed session's server is the one its ticket was cached with (the same certificate, checked above).
+    if (resumed && attempt.offered) this.#acceptTickets(attempt, attempt.offered.server);
+    else if (raw) this.#acceptTickets(attempt, { ...server, raw });
     attempt.piped = true;
     upstream.removeAllListeners('error');
     const pipe = openProxiedConnection({

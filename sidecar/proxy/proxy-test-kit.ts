@@ -15,7 +15,7 @@ import type {
   RefusalReason,
   SessionMode,
 } from './proxy-observer.ts';
-import { resolveTlsSettings } from './tls-settings.ts';
+import { resolveClientTlsSettings } from './tls-settings.ts';
 
 /** Test-only helpers for the proxy tests (not a test file itself). */
 
@@ -32,7 +32,7 @@ export async function materialFor(pki: TestPki, spiffeId: string): Promise<TlsMa
 }
 
 export function credentialSourceWith(material: TlsMaterial): CredentialSource {
-  const source = new CredentialSource({ clientTls: resolveTlsSettings() });
+  const source = new CredentialSource({ clientTls: resolveClientTlsSettings() });
   source.update(material);
   return source;
 }

@@ -79,7 +79,7 @@ export class ControlPlaneState {
       {
         clock,
         logger,
-        onDecision: (d) => metrics.policyDecisions.inc({ decision: d.decision, policy: d.policy ?? '' }),
+        onDecision: (d) => metrics.policyDecision(d.decision, d.policy ?? ''),
       },
     );
     this.rotationOrders = new RotationOrders(config.spiffeId, {
