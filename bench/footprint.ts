@@ -1,9 +1,8 @@
 // Issue 18: what a Sigil process costs in memory and start-up, measured on the compiled build (what the Docker image
 // and `npx sigil` run): a bare Node process idling (the reference), the control plane idle, a sidecar idle and with
 // N idle mTLS connections (each with its upstream leg to the app), a sidecar with NATS configured idle (it runs the
-// event verifier thread), nginx and HAProxy holding the same connections,
-// start-up to ready, and CLI wall times against `node -e 0`. Writes bench/results/footprint.{json,md} and the table
-// in docs/benchmarks.md.
+// event verifier thread), nginx and HAProxy holding the same connections, start-up to ready, and CLI wall times
+// against `node -e 0`. Writes bench/results/footprint.{json,md} and the table in docs/benchmarks.md.
 // Then a soak: new connections with round trips through a sidecar for `--soak` (default 1m; `--soak 10m` for the
 // published figure), sampling RSS and post-GC heap, to show no growth; `--only soak` runs just that part.
 // Run: `npm run bench -- footprint [--connections 1000] [--cli-runs 5] [--settle 2] [--soak 1m] [--only soak]
