@@ -1,8 +1,8 @@
 // Issue 18: what a Sigil process costs in memory and start-up, measured on the compiled build (what the Docker image
 // and `npx sigil` run): a bare Node process idling (the reference), the control plane idle, a sidecar idle and with
-// N idle mTLS connections (each with its upstream leg to the app), nginx and HAProxy holding the same connections,
-// start-up to ready, and CLI wall times against `node -e 0`. Writes bench/results/footprint.{json,md} and the table
-// in docs/benchmarks.md.
+// N idle mTLS connections (each with its upstream leg to the app), a sidecar with NATS configured idle (it runs the
+// event verifier thread), nginx and HAProxy holding the same connections, start-up to ready, and CLI wall times
+// against `node -e 0`. Writes bench/results/footprint.{json,md} and the table in docs/benchmarks.md.
 // Then a soak: new connections with round trips through a sidecar for `--soak` (default 1m; `--soak 10m` for the
 // published figure), sampling RSS and post-GC heap, to show no growth; `--only soak` runs just that part.
 // Run: `npm run bench -- footprint [--connections 1000] [--cli-runs 5] [--settle 2] [--soak 1m] [--only soak]
@@ -25,6 +25,7 @@ import { HAPROXY_REQUIREMENT, NGINX_REQUIREMENT } from './handshake/baseline-tar
 import { runBenchMain, writeResultJson } from './lib/bench-main.ts';
 import { ChildProcesses } from './lib/child-processes.ts';
 import { freeLoopbackPort } from './lib/free-port.ts';
+import { startBenchNatsServer } from './lib/nats-server.ts';
 import { commitOf, positive } from './lib/run-info.ts';
 import { ensureSystemPackages } from './lib/system-packages.ts';
 import { footprintTable, type CliTiming, type FootprintResult } from './footprint/footprint-report.ts';
@@ -210,6 +211,7 @@ async function startSidecar(
   name: string,
   nodeFlags: readonly string[],
   env: Record<string, string> = {},
+  extraConfig: readonly string[] = [],
 ): Promise<SigilProcess> {
   const { dir, data } = setup;
   const token = JSON.parse(sigilSync(['token', 'create', '--data-dir', data, '--spiffe-id', APP_ID, '--json'], dir));
@@ -222,6 +224,7 @@ async function startSidecar(
       `joinToken: { file: ./${name}.token }`,
       `inbound:\n  - { listen: 127.0.0.1:0, forward: 127.0.0.1:${setup.appPort} }`,
       'admin: { listen: 127.0.0.1:0 }',
+      ...extraConfig,
       '',
     ].join('\n'),
   );
@@ -262,6 +265,25 @@ async function measureSidecar(
     return { readyMs: sidecar.readyMs, idle, withConnections };
   } finally {
     await sidecar.stop();
+  }
+}
+
+/**
+ * A sidecar subscribed to a private nats-server, idle: it runs the event verifier thread (sidecar/trust), whose own
+ * V8 isolate and modules are the price of verifying a flood of events off the connection path.
+ */
+async function measureSidecarWithNats(setup: SidecarSetup): Promise<FootprintResult['sidecarWithNats']> {
+  const nats = await startBenchNatsServer((c) => setup.children.track(c));
+  try {
+    const sidecar = await startSidecar(setup, 'with-nats', [], {}, [`nats: { servers: ["${nats.url}"] }`]);
+    try {
+      await sleep(setup.options.settleMs);
+      return { readyMs: sidecar.readyMs, idle: await sampleNode(sidecar.pid, sidecar.probeFile) };
+    } finally {
+      await sidecar.stop();
+    }
+  } finally {
+    await nats.stop();
   }
 }
 
@@ -358,6 +380,8 @@ export async function runFootprint(options: FootprintOptions): Promise<Footprint
     if (bare === undefined || cpWithoutFlags === undefined) return { footprint: undefined, soak };
     const sidecar = await measureSidecar(sidecarSetup, 'default', {});
     const sidecarWithoutFlags = await measureSidecar(sidecarSetup, 'without-flags', WITHOUT_NODE_FLAGS);
+    log('footprint: sidecar with NATS (event verifier thread)');
+    const sidecarWithNats = await measureSidecarWithNats(sidecarSetup);
 
     const baselines: FootprintResult['baselines'] = {};
     for (const name of ['nginx', 'haproxy'] as const) {
@@ -401,6 +425,7 @@ export async function runFootprint(options: FootprintOptions): Promise<Footprint
       controlPlaneWithoutNodeFlags: cpWithoutFlags,
       sidecar,
       sidecarWithoutNodeFlags: sidecarWithoutFlags,
+      sidecarWithNats,
       baselines,
       cli,
     };

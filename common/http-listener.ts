@@ -1,4 +1,5 @@
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
+import { nodeHttp } from './node-http.ts';
 import { routeAdminRequest, type AdminRouteDeps } from './admin-routes.ts';
 import type { HostPort } from './address.ts';
 import type { Logger } from './logger.ts';
@@ -13,7 +14,7 @@ export class HttpListener {
 
   constructor(deps: AdminRouteDeps & { logger: Logger }) {
     this.#logger = deps.logger;
-    this.#server = createServer((req, res) => {
+    this.#server = nodeHttp.createServer((req, res) => {
       routeAdminRequest(req.method ?? 'GET', req.url ?? '/', deps).then(
         (r) => {
           res.writeHead(r.status, { 'content-type': r.contentType });

@@ -21,6 +21,8 @@ export interface FootprintResult {
   readonly sidecar: { readonly readyMs: number; readonly idle: MemorySample; readonly withConnections: MemorySample };
   /** The same sidecar with SIGIL_SIDECAR_NODE_FLAGS empty: without the V8 flags it relaunches with. */
   readonly sidecarWithoutNodeFlags: FootprintResult['sidecar'];
+  /** The sidecar with `nats` configured, idle: it runs the event verifier thread. Absent from runs before it. */
+  readonly sidecarWithNats?: { readonly readyMs: number; readonly idle: MemorySample };
   /** The same connections (same client, same app behind) held by the baselines, RSS of all their processes. */
   readonly baselines: Record<string, { readonly idle: MemorySample; readonly withConnections: MemorySample }>;
   readonly cli: readonly CliTiming[];
@@ -49,6 +51,15 @@ export function footprintTable(r: FootprintResult): string {
     row('sidecar (dist, without the V8 flags)', 'idle', plainSidecar.idle, plainSidecar.readyMs),
     row('sidecar (dist, without the V8 flags)', held, plainSidecar.withConnections, undefined, true),
   ];
+  if (r.sidecarWithNats)
+    rows.push(
+      row(
+        'sidecar (dist, with NATS: event verifier thread)',
+        'idle',
+        r.sidecarWithNats.idle,
+        r.sidecarWithNats.readyMs,
+      ),
+    );
   for (const [name, b] of Object.entries(r.baselines)) {
     rows.push(`| ${name} | idle | ${mb(b.idle.rssBytes)} | | | | |`);
     rows.push(

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { nodeHttp } from '../../common/node-http.ts';
 import { createServer as createHttpsServer } from 'node:https';
 import { formatHostPort, type HostPort } from '../../common/address.ts';
 import type { Clock } from '../../common/clock.ts';
@@ -82,7 +83,7 @@ export class DashboardServer {
           { cert: readFileSync(options.tls.certFile), key: readFileSync(options.tls.keyFile), minVersion: 'TLSv1.2' },
           handler,
         )
-      : createHttpServer(handler);
+      : nodeHttp.createServer(handler);
   }
 
   async start(): Promise<HostPort> {

@@ -1,7 +1,6 @@
 import { createPublicKey, generateKeyPairSync, KeyObject, type webcrypto } from 'node:crypto';
 import { mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { calculateJwkThumbprint, exportJWK, SignJWT } from 'jose';
 import { z } from 'zod';
 import type { Clock } from '../../common/clock.ts';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
@@ -15,6 +14,12 @@ import type { SigningKey } from '../signing/signing-key.ts';
 
 /** Where the JWT signing keys live, relative to the CA data dir; part of the CA state replicas share. */
 export const JWT_KEYS_FILE = 'jwt/keys.json';
+
+/**
+ * jose, loaded when a key is made or a JWT-SVID minted: a control plane whose keys exist and that mints none (most of
+ * them, most of the time) keeps its 2 MB out of memory (docs/benchmarks.md, Footprint).
+ */
+const jose = () => import('jose');
 
 export const JWT_ALGORITHMS = ['ES256', 'RS256'] as const;
 export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
@@ -170,7 +175,7 @@ export class JwtKeySet {
     const header = { alg: signer.alg, kid: signer.kid, typ: 'JWT' };
     const token =
       signer.key instanceof KeyObject
-        ? await new SignJWT({})
+        ? await new (await jose()).SignJWT({})
             .setProtectedHeader(header)
             .setSubject(id.uri)
             .setAudience(aud)
@@ -227,6 +232,7 @@ export class JwtKeySet {
       alg === 'ES256'
         ? generateKeyPairSync('ec', { namedCurve: 'P-256' })
         : generateKeyPairSync('rsa', { modulusLength: 3072 });
+    const { exportJWK, calculateJwkThumbprint } = await jose();
     const jwk = await exportJWK(publicKey);
     const kid = await calculateJwkThumbprint(jwk);
     return {
@@ -245,6 +251,7 @@ export class JwtKeySet {
     const createdAt = new Date(this.#deps.clock.now()).toISOString();
     const label = `sigil-${this.#options.trustDomain}-jwt-${createdAt.replace(/[-:]|\.\d+/g, '')}`;
     const { ref, key } = await token.generateKeyPair(TOKEN_KEY_TYPES[alg], label);
+    const { exportJWK, calculateJwkThumbprint } = await jose();
     const jwk = await exportJWK(createPublicKey({ key: Buffer.from(key.publicKeySpki), format: 'der', type: 'spki' }));
     const kid = await calculateJwkThumbprint(jwk);
     return { kid, alg, state, createdAt, publicJwk: jwk as Record<string, unknown>, pkcs11: { ...ref } };

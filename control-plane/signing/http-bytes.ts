@@ -1,4 +1,4 @@
-import { request as httpRequest } from 'node:http';
+import { nodeHttp } from '../../common/node-http.ts';
 import { request as httpsRequest } from 'node:https';
 
 /**
@@ -22,7 +22,7 @@ export function httpBytes(
     readonly timeoutMs: number;
   },
 ): Promise<HttpBytesResponse> {
-  const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  const send = url.protocol === 'https:' ? httpsRequest : nodeHttp.request;
   return new Promise((resolve, reject) => {
     const req = send(
       url,

@@ -1,4 +1,4 @@
-import type { Rejection, VerifiedEnvelope } from '../../common/events/signed-event.ts';
+import type { Rejection, VerifiedEnvelope } from '../../common/events/verify-envelope.ts';
 
 /** Messages between EventVerifier (the sidecar's thread) and its worker (event-verifier-worker.ts). */
 

@@ -1,6 +1,6 @@
 import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
-import { verifyEnvelope } from '../../common/events/signed-event.ts';
+import { verifyEnvelope } from '../../common/events/verify-envelope.ts';
 import { SignerChainCache } from '../../common/events/signer-chain-cache.ts';
 import { RateLimiter } from '../proxy/rate-limiter.ts';
 import type { FromWorker, ToWorker, VerifierWorkerData } from './event-verifier-protocol.ts';

@@ -1,7 +1,9 @@
+import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { signEvent } from '../../common/events/signed-event.ts';
 import { controlPlaneId } from '../../common/spiffe-id.ts';
 import { makeTestPki } from '../../test/fixtures/cert-factory.ts';
+import { packagesOf, projectFiles, runRecordingModules } from '../../test/fixtures/loaded-modules.ts';
 import { EventVerifier, type VerifierResult } from './event-verifier.ts';
 
 const TD = 'example.org';
@@ -77,3 +79,27 @@ t.test('closed, it takes nothing', async (t) => {
   await verifier.close();
   t.notOk(verifier.submit(SUBJECT, new Uint8Array([1]), [], Date.now(), () => undefined));
 });
+
+t.test(
+  'the worker loads what verifying an envelope needs: no generated protobuf classes, no gRPC, no NATS',
+  async (t) => {
+    // Each module the worker imports is paid again in its own V8 isolate: the generated classes and gRPC definitions
+    // cost it about 8 MB of RSS (docs/benchmarks.md, Footprint). Importing the worker outside a thread loads its whole
+    // graph, then it refuses to run.
+    const worker = fileURLToPath(new URL('./event-verifier-worker.ts', import.meta.url));
+    const recorded = await runRecordingModules(['-e', `import(${JSON.stringify(worker)}).catch(() => {})`]);
+    t.equal(recorded.code, 0, recorded.stderr);
+    t.ok(
+      projectFiles(recorded.modules).includes('common/events/verify-envelope.ts'),
+      'the recording saw the worker graph',
+    );
+    const generated = projectFiles(recorded.modules).filter((f) => f.startsWith('proto/'));
+    t.same(generated, [], 'no module under proto/');
+    const packages = [...packagesOf(recorded.modules)].sort();
+    t.same(
+      packages.filter((p) => ['@grpc/grpc-js', 'nats', 'zod', 'pino', 'prom-client'].includes(p)),
+      [],
+      `packages: ${packages.join(', ')}`,
+    );
+  },
+);

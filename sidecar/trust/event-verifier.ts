@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import type { Rejection, VerifiedEnvelope } from '../../common/events/signed-event.ts';
+import type { Rejection, VerifiedEnvelope } from '../../common/events/verify-envelope.ts';
 import type { FromWorker, ToWorker, VerifierWorkerData } from './event-verifier-protocol.ts';
 
 export interface EventVerifierOptions {

@@ -1,4 +1,5 @@
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
+import { nodeHttp } from '../../../common/node-http.ts';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { HostPort } from '../../../common/address.ts';
@@ -18,7 +19,7 @@ export class Http01Listener {
   readonly #server: Server;
 
   constructor() {
-    this.#server = createServer((req, res) => {
+    this.#server = nodeHttp.createServer((req, res) => {
       const path = (req.url ?? '').split('?')[0] ?? '';
       const token = path.startsWith(PREFIX) ? path.slice(PREFIX.length) : '';
       const answer = req.method === 'GET' || req.method === 'HEAD' ? this.#tokens.get(token) : undefined;

@@ -1,4 +1,5 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { nodeHttp } from '../../../common/node-http.ts';
 import { formatHostPort, type HostPort } from '../../../common/address.ts';
 import { ErrorCode, SigilError } from '../../../common/errors.ts';
 import type { Logger } from '../../../common/logger.ts';
@@ -24,7 +25,7 @@ export class TsaHttpServer {
 
   constructor(deps: TsaHttpServerDeps) {
     this.#deps = deps;
-    this.#server = createServer({ headersTimeout: 10_000, requestTimeout: 30_000 }, (req, res) => {
+    this.#server = nodeHttp.createServer({ headersTimeout: 10_000, requestTimeout: 30_000 }, (req, res) => {
       this.#handle(req, res).catch((err: unknown) => {
         deps.logger.error({ err }, 'TSA HTTP request failed');
         if (!res.headersSent) plain(res, 500, 'internal error\n');
