@@ -1,41 +1,56 @@
 import { Command, CommanderError } from 'commander';
 import { isSigilError } from '../common/errors.ts';
 import { ExitStatus, type CliIo } from './io.ts';
-import { registerCaCommands } from './commands/ca.ts';
-import { registerControlPlaneCommands } from './commands/control-plane.ts';
-import { registerTokenCommands } from './commands/token.ts';
-import { registerCertsCommands } from './commands/certs.ts';
-import { registerSvidCommands } from './commands/svid.ts';
-import { registerSidecarCommands } from './commands/sidecar.ts';
-import { registerPolicyCommands } from './commands/policy.ts';
-import { registerCheckCommands } from './commands/check.ts';
-import { registerRevokeCommands } from './commands/revoke.ts';
-import { registerRotateCommands } from './commands/rotate.ts';
-import { registerBenchCommands } from './commands/bench.ts';
-import { registerAcmeCommands } from './commands/acme.ts';
-import { registerSigningCommands } from './commands/signing.ts';
-import { registerSignCommands } from './commands/sign.ts';
-import { registerVerifyCommands } from './commands/verify.ts';
-import { registerTsaCommands } from './commands/tsa.ts';
-import { registerStoreCommands } from './commands/store.ts';
-import { registerJwtCommands } from './commands/jwt.ts';
-import { registerTlsCommands } from './commands/tls.ts';
-import { registerAlertsCommands } from './commands/alerts.ts';
-import { registerDashboardCommands } from './commands/dashboard.ts';
-import { registerAuditCommands } from './commands/audit.ts';
-import { registerAdminCommands } from './commands/admin.ts';
-import { registerSidecarsCommands } from './commands/sidecars.ts';
+type RegisterCommands = (program: Command, io: CliIo) => void;
 
-// Adding a command: a module in cli/commands/ exports `registerXCommands(program, io)`, added to the list below.
-// Its top-level imports stay light (commander types, ../io.ts, ../admin-connection.ts, ../secrets.ts, small pure
-// helpers of common/ such as errors, duration and key-type), because every module here is loaded by every `sigil`
-// call, `--help` included. Everything an action needs beyond that (a component entry point such as
-// control-plane/admin.ts, control-plane/index.ts, sidecar/index.ts or sidecar/identity-client.ts, and anything
-// that loads gRPC, X.509, NATS or the store) is imported inside the action:
+/**
+ * Every command module, in --help order, with the top-level commands it adds. A call that names one of them (`sigil
+ * certs list`) loads that module alone; anything else (`--help`, `help`, an unknown or misspelt command) loads them
+ * all, so help and suggestions list every command. cli/program.test.ts checks the names against the modules.
+ */
+export const COMMAND_MODULES: readonly {
+  readonly names: readonly string[];
+  readonly load: () => Promise<RegisterCommands>;
+}[] = [
+  { names: ['ca'], load: async () => (await import('./commands/ca.ts')).registerCaCommands },
+  {
+    names: ['control-plane'],
+    load: async () => (await import('./commands/control-plane.ts')).registerControlPlaneCommands,
+  },
+  { names: ['token'], load: async () => (await import('./commands/token.ts')).registerTokenCommands },
+  { names: ['certs'], load: async () => (await import('./commands/certs.ts')).registerCertsCommands },
+  { names: ['svid'], load: async () => (await import('./commands/svid.ts')).registerSvidCommands },
+  { names: ['sidecar'], load: async () => (await import('./commands/sidecar.ts')).registerSidecarCommands },
+  { names: ['policy'], load: async () => (await import('./commands/policy.ts')).registerPolicyCommands },
+  { names: ['revoke', 'unrevoke'], load: async () => (await import('./commands/revoke.ts')).registerRevokeCommands },
+  { names: ['rotate'], load: async () => (await import('./commands/rotate.ts')).registerRotateCommands },
+  { names: ['check'], load: async () => (await import('./commands/check.ts')).registerCheckCommands },
+  { names: ['bench'], load: async () => (await import('./commands/bench.ts')).registerBenchCommands },
+  { names: ['acme'], load: async () => (await import('./commands/acme.ts')).registerAcmeCommands },
+  { names: ['signing'], load: async () => (await import('./commands/signing.ts')).registerSigningCommands },
+  { names: ['sign'], load: async () => (await import('./commands/sign.ts')).registerSignCommands },
+  { names: ['verify'], load: async () => (await import('./commands/verify.ts')).registerVerifyCommands },
+  { names: ['tsa'], load: async () => (await import('./commands/tsa.ts')).registerTsaCommands },
+  { names: ['store'], load: async () => (await import('./commands/store.ts')).registerStoreCommands },
+  { names: ['jwt'], load: async () => (await import('./commands/jwt.ts')).registerJwtCommands },
+  { names: ['tls'], load: async () => (await import('./commands/tls.ts')).registerTlsCommands },
+  { names: ['alerts'], load: async () => (await import('./commands/alerts.ts')).registerAlertsCommands },
+  { names: ['dashboard'], load: async () => (await import('./commands/dashboard.ts')).registerDashboardCommands },
+  { names: ['audit'], load: async () => (await import('./commands/audit.ts')).registerAuditCommands },
+  { names: ['admin'], load: async () => (await import('./commands/admin.ts')).registerAdminCommands },
+  { names: ['sidecars'], load: async () => (await import('./commands/sidecars.ts')).registerSidecarsCommands },
+];
+
+// Adding a command: a module in cli/commands/ exports `registerXCommands(program, io)`, added to the list above with
+// the top-level command names it adds. Its top-level imports stay light (commander types, ../io.ts,
+// ../admin-connection.ts, ../secrets.ts, small pure helpers of common/ such as errors, duration and key-type),
+// because `--help` loads every module of the list. Everything an action needs beyond that (a component entry point
+// such as control-plane/admin.ts, control-plane/index.ts, sidecar/index.ts or sidecar/identity-client.ts, and
+// anything that loads gRPC, X.509, NATS or the store) is imported inside the action:
 //     .action(async (opts) => { const { initCa } = await import('../../control-plane/index.ts'); ... })
 // with a literal path, so that the build rewrites it to the compiled file. Admin API calls go through withAdmin(),
 // which already loads the client that way. test/cli-module-loading.test.ts fails when `--help` loads more.
-export function buildProgram(io: CliIo): Command {
+export async function buildProgram(io: CliIo, argv: readonly string[] = []): Promise<Command> {
   const program = new Command('sigil')
     .description('Sigil: SPIFFE identities, mTLS sidecars, revocation and allow-policies for a service mesh')
     .version('0.1.0')
@@ -44,34 +59,9 @@ export function buildProgram(io: CliIo): Command {
     // they follow, which commander only does when every ancestor parses positionally.
     .enablePositionalOptions()
     .exitOverride();
-  for (const register of [
-    registerCaCommands,
-    registerControlPlaneCommands,
-    registerTokenCommands,
-    registerCertsCommands,
-    registerSvidCommands,
-    registerSidecarCommands,
-    registerPolicyCommands,
-    registerRevokeCommands,
-    registerRotateCommands,
-    registerCheckCommands,
-    registerBenchCommands,
-    registerAcmeCommands,
-    registerSigningCommands,
-    registerSignCommands,
-    registerVerifyCommands,
-    registerTsaCommands,
-    registerStoreCommands,
-    registerJwtCommands,
-    registerTlsCommands,
-    registerAlertsCommands,
-    registerDashboardCommands,
-    registerAuditCommands,
-    registerAdminCommands,
-    registerSidecarsCommands,
-  ]) {
-    register(program, io);
-  }
+  const named = COMMAND_MODULES.find((m) => m.names.includes(argv[0] ?? ''));
+  const registers = await Promise.all((named ? [named] : COMMAND_MODULES).map((m) => m.load()));
+  for (const register of registers) register(program, io);
   for (const command of allCommands(program)) command.exitOverride().configureOutput(output(io));
   return program;
 }
@@ -95,7 +85,7 @@ function* allCommands(command: Command): Generator<Command> {
 
 /** Runs one invocation and returns the exit code: 0 success, 1 failure, 2 usage error. */
 export async function runCli(argv: readonly string[], io: CliIo): Promise<number> {
-  const program = buildProgram(io);
+  const program = await buildProgram(io, argv);
   try {
     await program.parseAsync([...argv], { from: 'user' });
     return 0;

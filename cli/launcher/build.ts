@@ -21,7 +21,13 @@ const TSCONFIG = 'tsconfig.build.json';
 /** Files copied as they are: JavaScript the sources import that tsc does not emit. */
 const COPIED = ['proto/gen/sigil.js', 'proto/gen/workload.js'];
 /** Files that shape the output besides the sources: a change to one makes the build stale too. */
-const BUILD_INPUTS = ['tsconfig.json', TSCONFIG, 'cli/launcher/build.ts', 'cli/launcher/bundle-dashboard.ts'];
+const BUILD_INPUTS = [
+  'tsconfig.json',
+  TSCONFIG,
+  'cli/launcher/build.ts',
+  'cli/launcher/bundle-dashboard.ts',
+  'cli/launcher/bundle-admin-client.ts',
+];
 /** Top-level directories that hold no sources: dependencies, builds (dist, dist.building-N, ...) and scratch. */
 const SKIPPED_DIRS = /^(\.|node_modules$|dist|tmp$)/;
 
@@ -62,6 +68,16 @@ function compile(root: string, outDir: string): void {
     );
 }
 
+/** The admin commands' client as one file (bundle-admin-client.ts says why), in a process of its own. */
+function bundleAdmin(staging: string): void {
+  const script = join(dirname(fileURLToPath(import.meta.url)), 'bundle-admin-client.ts');
+  const result = spawnSync(process.execPath, [script, staging], { encoding: 'utf8' });
+  if (result.status !== 0)
+    throw new BuildError(
+      `bundling the admin client failed (exit ${result.status ?? result.signal}); dist/ was left as it was:\n${result.stdout}${result.stderr}`,
+    );
+}
+
 /** Builds into `outDir` (relative to the repository root unless absolute) and returns what it wrote. */
 export function build(options: { root?: string; outDir?: string } = {}): BuildResult {
   const root = options.root ?? REPO_ROOT;
@@ -75,6 +91,7 @@ export function build(options: { root?: string; outDir?: string } = {}): BuildRe
   try {
     compile(root, staging);
     for (const file of COPIED) copyFileSync(join(root, file), join(staging, file));
+    bundleAdmin(staging);
     // The dashboard's front-end, bundled (esbuild) into dashboard-ui/, which the control plane serves.
     bundleDashboard(join(staging, 'dashboard-ui'), root);
     // The nearest package.json decides that .js files are ES modules, also for a build outside the repository tree.

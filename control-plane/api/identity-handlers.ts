@@ -10,7 +10,6 @@ import type { SourceRateLimit } from './source-rate-limit.ts';
 import { unary, type UnaryEdgeDeps } from './unary.ts';
 import type { SidecarContacts } from '../fleet/sidecar-contacts.ts';
 import { reportOf } from './sidecar-report.ts';
-import { parseX509Facts } from '../../common/x509-facts.ts';
 
 /** The trust state served by FetchTrust and attached to every issued SVID. */
 export interface TrustStateSource {
@@ -49,7 +48,7 @@ export function identityHandlers(deps: IdentityHandlerDeps): IdentityServer {
     previous?: { spiffeId: string; serial: string },
   ) => {
     if (!deps.contacts) return;
-    const spiffeId = previous?.spiffeId ?? leafSpiffeId(svid.leaf.der);
+    const spiffeId = previous?.spiffeId ?? svid.spiffeId;
     const sidecar = reportOf(report);
     await deps.contacts.record({
       kind: 'renewal',
@@ -141,15 +140,6 @@ export function identityHandlers(deps: IdentityHandlerDeps): IdentityServer {
       return { token: minted.token, expiresAtUnixMs: minted.expiresAt };
     }),
   };
-}
-
-/** The SPIFFE ID of a leaf this CA just signed; '' (not recorded) rather than failing the call it was issued by. */
-function leafSpiffeId(der: Uint8Array): string {
-  try {
-    return parseX509Facts(der).uriSans[0] ?? '';
-  } catch {
-    return '';
-  }
 }
 
 function svidCaller(call: ServerUnaryCall<unknown, unknown>, trustDomain: string) {

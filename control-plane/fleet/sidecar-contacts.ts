@@ -76,8 +76,10 @@ export class SidecarContacts {
   async #instanceId(facts: ContactFacts): Promise<string> {
     const sent = facts.report?.instanceId ?? '';
     if (INSTANCE_ID.test(sent)) return sent;
-    // An older sidecar: its row follows its SVID lineage.
-    const known = await this.#deps.store.findSidecarBySerial(facts.previousSerial ?? facts.svidSerial);
+    // An older sidecar: its row follows its SVID lineage. An SVID issued by this very call (attestation: renewal
+    // without a previous serial) cannot be on any row yet, so there is nothing to look up.
+    const lineage = facts.previousSerial ?? (facts.kind === 'renewal' ? undefined : facts.svidSerial);
+    const known = lineage === undefined ? undefined : await this.#deps.store.findSidecarBySerial(lineage);
     return known?.instanceId ?? `svid:${facts.svidSerial}`;
   }
 }

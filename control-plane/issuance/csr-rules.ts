@@ -3,8 +3,8 @@ import { createPublicKey, verify, type KeyObject } from 'node:crypto';
 import { readCsrParts } from './csr-der.ts';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
 import { parseSpiffeId, parseWorkloadId } from '../../common/spiffe-id.ts';
-import { keyTypeOfSpki } from '../../common/key-pair.ts';
-import type { KeyType } from '../../common/key-type.ts';
+import { keyObjectFacts } from '../../common/key-pair.ts';
+import { classifyPublicKey, type KeyType, type PublicKeyFacts } from '../../common/key-type.ts';
 
 /**
  * CSR checks in the step-ca style: each rule checks one thing and throws a SigilError whose message tells the
@@ -53,8 +53,9 @@ export function decodeCsr(der: Uint8Array): CsrUnderCheck {
     let key: KeyObject | undefined;
     let keyType: KeyType | undefined;
     return {
+      // Classified from the one KeyObject the signature check also uses (OpenSSL's key decoding is not cheap).
       get keyType() {
-        keyType ??= keyTypeOfSpki(spki);
+        keyType ??= classifyPublicKey(keyFactsOf(() => this.key));
         return keyType;
       },
       get request() {
@@ -74,6 +75,15 @@ export function decodeCsr(der: Uint8Array): CsrUnderCheck {
     };
   } catch (err) {
     throw malformed(err);
+  }
+}
+
+/** The facts of the requested key; a key Node cannot read is an unrecognised algorithm (KEY_UNSUPPORTED). */
+function keyFactsOf(key: () => KeyObject): PublicKeyFacts {
+  try {
+    return keyObjectFacts(key());
+  } catch {
+    return { kind: 'other', algorithm: 'unrecognised' };
   }
 }
 

@@ -1,13 +1,13 @@
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import t from 'tap';
-import { createHash, generateKeyPairSync, type webcrypto } from 'node:crypto';
+import { createHash, createPublicKey, generateKeyPairSync, type webcrypto } from 'node:crypto';
 import { makeCsr } from '../../common/csr-builder.ts';
 import { ErrorCode } from '../../common/errors.ts';
 import { exportSpki, generateKeyPair } from '../../common/key-pair.ts';
 import { mintCa } from '../ca/mint-ca.ts';
 import { seededRandomBytes } from '../ca/seeded-random-bytes.ts';
-import { checkCsr, parseCsr } from './csr.ts';
+import { canonicalSpki, checkCsr, parseCsr } from './csr.ts';
 
 const TD = 'example.org';
 const ID = `spiffe://${TD}/ns/prod/sa/api`;
@@ -228,4 +228,33 @@ t.test('parseCsr runs every rule but the trust-domain one', async (t) => {
   const good = await makeCsr({ spiffeId: ID, keys });
   await t.rejects(parseCsr(tamper(good, good.length - 1)), { code: ErrorCode.CSR_SIGNATURE });
   await t.rejects(parseCsr(await rawCsr({ keys, names: [] })), { code: ErrorCode.CSR_URI_SAN_COUNT });
+});
+
+t.test('canonicalSpki: the SPKI as Node exports it, taken as sent only when it is the uncompressed form', async (t) => {
+  for (const [keyType, namedCurve] of [
+    ['ec-p256', 'P-256'],
+    ['ec-p384', 'P-384'],
+  ] as const) {
+    const { publicKey } = generateKeyPairSync('ec', { namedCurve });
+    const exported = publicKey.export({ type: 'spki', format: 'der' });
+    t.same(Buffer.from(canonicalSpki(exported, keyType, publicKey)), exported, `${keyType}: uncompressed, as sent`);
+    // The same key with its point compressed: not the fast path's form, so it is whatever Node exports.
+    const jwk = publicKey.export({ format: 'jwk' });
+    const x = Buffer.from(jwk.x as string, 'base64url');
+    const y = Buffer.from(jwk.y as string, 'base64url');
+    const oids =
+      keyType === 'ec-p256' ? '301306072a8648ce3d020106082a8648ce3d030107' : '301006072a8648ce3d020106052b81040022';
+    const bits = Buffer.concat([Buffer.of(0x00, (y.at(-1)! & 1) === 0 ? 0x02 : 0x03), x]);
+    const body = Buffer.concat([Buffer.from(oids, 'hex'), Buffer.of(0x03, bits.length), bits]);
+    const compressed = Buffer.concat([Buffer.of(0x30, body.length), body]);
+    const key = createPublicKey({ key: compressed, format: 'der', type: 'spki' });
+    t.same(
+      Buffer.from(canonicalSpki(compressed, keyType, key)),
+      key.export({ type: 'spki', format: 'der' }),
+      `${keyType}: compressed, re-exported`,
+    );
+  }
+  const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey;
+  const rsaSpki = rsa.export({ type: 'spki', format: 'der' });
+  t.same(Buffer.from(canonicalSpki(rsaSpki, 'rsa-2048', rsa)), rsaSpki, 'RSA: re-exported');
 });

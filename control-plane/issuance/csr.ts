@@ -1,6 +1,7 @@
 import { parseSpiffeId, type SpiffeId } from '../../common/spiffe-id.ts';
 import type { KeyType } from '../../common/key-type.ts';
 import { keyAlgorithm, spkiSha256 } from '../../common/key-pair.ts';
+import type { KeyObject } from 'node:crypto';
 import { ErrorCode, SigilError } from '../../common/errors.ts';
 import {
   CONTEXT_FREE_RULES,
@@ -63,14 +64,39 @@ export async function checkAdminCsr(der: Uint8Array, expectedSpiffeId: string): 
   ]);
 }
 
+/** The DER prefix of an uncompressed EC point's SPKI, per curve, as Node (OpenSSL) exports it. */
+const EC_SPKI_PREFIX: Partial<Record<KeyType, Uint8Array>> = {
+  'ec-p256': Buffer.from('3059301306072a8648ce3d020106082a8648ce3d030107034200', 'hex'),
+  'ec-p384': Buffer.from('3076301006072a8648ce3d020106052b81040022036200', 'hex'),
+};
+const EC_POINT_BYTES: Partial<Record<KeyType, number>> = { 'ec-p256': 65, 'ec-p384': 97 };
+
+/**
+ * The SPKI as Node exports `key`. An EC key sent in that very form (named curve, uncompressed point, which `key`
+ * was decoded from, so the point is on the curve) is returned as sent: OpenSSL's export costs more than the rest of
+ * the CSR checks. Anything else (a compressed point, RSA) is re-exported.
+ */
+export function canonicalSpki(sent: Uint8Array, keyType: KeyType, key: KeyObject): Uint8Array {
+  const prefix = EC_SPKI_PREFIX[keyType];
+  const point = EC_POINT_BYTES[keyType] ?? 0;
+  if (
+    prefix &&
+    sent.length === prefix.length + point &&
+    sent[prefix.length] === 0x04 &&
+    Buffer.from(sent.buffer, sent.byteOffset, prefix.length).equals(prefix)
+  )
+    return sent.slice();
+  return new Uint8Array(key.export({ type: 'spki', format: 'der' }));
+}
+
 async function runRules(der: Uint8Array, rules: readonly CsrRule[]): Promise<ParsedCsr> {
   const csr = decodeCsr(der);
   for (const rule of rules) await rule(csr);
   const keyType = csr.keyType;
   // One KeyObject, synchronously: WebCrypto's importKey/exportKey cost a thread-pool round trip each.
   const key = csr.key;
-  // Hash the re-exported SPKI: the certificate carries this canonical form, so inventory lookups match it.
-  const spki = new Uint8Array(key.export({ type: 'spki', format: 'der' }));
+  // Hash the canonical SPKI: the certificate carries this form, so inventory lookups match it.
+  const spki = canonicalSpki(csr.spki, keyType, key);
   // Only the library path (the first SVID of a key type, or SANs beyond the URI) reads a CryptoKey: made on demand.
   let publicKey: CryptoKey | undefined;
   return Object.freeze({

@@ -61,6 +61,8 @@ export interface IssuerDeps {
 
 export interface IssuedSvid {
   readonly leaf: SignedLeaf;
+  /** The SPIFFE ID the leaf certifies (the CSR's, checked): callers need not parse the leaf to learn it. */
+  readonly spiffeId: string;
   /** Leaf first, then intermediates. */
   readonly chain: Uint8Array[];
 }
@@ -282,6 +284,6 @@ export class IdentityIssuer {
       );
     }
     this.#deps.onIssued?.(leaf, 'svid');
-    return { leaf, chain: [leaf.der, ...leaf.chainDer] };
+    return { leaf, spiffeId: csr.spiffeId.uri, chain: [leaf.der, ...leaf.chainDer] };
   }
 }
