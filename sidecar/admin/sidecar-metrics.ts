@@ -11,34 +11,44 @@ import type {
 /**
  * Values by label, kept as plain numbers on the data path and handed to prom-client when scraped: a labelled inc()
  * builds, validates and hashes its label set on every call, which the data path would pay per handshake, per
- * connection and per chunk. `collect` gives a metric exactly these values (reset, then one inc or set per label set).
+ * connection and per chunk. One or two labels, looked up through a map per label: the label values are the
+ * callers' string constants, which a map finds by identity, where a key joined per call would be a new string to
+ * hash and internalise every time. `collect` gives a metric exactly these values (reset, then one inc or set per
+ * label set).
  */
 class DataPathCounts<L extends string> {
   readonly #names: readonly L[];
-  readonly #values = new Map<string, { readonly labels: Record<L, string>; value: number }>();
+  readonly #index = new Map<string, Map<string, { readonly labels: Record<L, string>; value: number }>>();
 
   constructor(names: readonly L[]) {
+    if (names.length < 1 || names.length > 2) throw new Error('DataPathCounts takes one or two labels');
     this.#names = names;
   }
 
-  add(n: number, ...values: string[]): void {
-    const key = values.join(' ');
-    const entry = this.#values.get(key);
+  add(n: number, first: string, second = ''): void {
+    let inner = this.#index.get(first);
+    if (inner === undefined) {
+      inner = new Map();
+      this.#index.set(first, inner);
+    }
+    const entry = inner.get(second);
     if (entry) entry.value += n;
-    else
-      this.#values.set(key, {
-        labels: Object.fromEntries(this.#names.map((name, i) => [name, values[i] ?? ''])) as Record<L, string>,
-        value: n,
-      });
+    else {
+      const values = [first, second];
+      const labels = Object.fromEntries(this.#names.map((name, i) => [name, values[i] ?? ''])) as Record<L, string>;
+      inner.set(second, { labels, value: n });
+    }
   }
 
   collect(): (this: Counter<L> | Gauge<L>) => void {
-    const values = this.#values;
+    const index = this.#index;
     return function collect(this: Counter<L> | Gauge<L>): void {
       this.reset();
-      for (const { labels, value } of values.values()) {
-        if (this instanceof Gauge) this.set(labels, value);
-        else this.inc(labels, value);
+      for (const inner of index.values()) {
+        for (const { labels, value } of inner.values()) {
+          if (this instanceof Gauge) this.set(labels, value);
+          else this.inc(labels, value);
+        }
       }
     };
   }

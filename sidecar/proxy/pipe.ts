@@ -1,6 +1,7 @@
 import type { Duplex } from 'node:stream';
 import type { Clock, Timer } from '../../common/clock.ts';
 import type { ByteFlow, CloseReason } from './proxy-observer.ts';
+import { takeReads } from './upstream-socket.ts';
 
 export interface PipeOptions {
   readonly clock: Clock;
@@ -94,15 +95,28 @@ export class Pipe {
   }
 
   #pump(side: PipeSide, from: Duplex, to: Duplex, count: (n: number) => void): void {
-    from.on('data', (chunk: Buffer) => {
+    // Per chunk: one clock read, the count and the write. A full destination pauses the source until it drains,
+    // so a slow reader holds at most its stream's high-water mark plus one chunk here (backpressure).
+    let waitingForDrain = false;
+    const forward = (chunk: Buffer): void => {
       this.#lastActivity = this.#clock.now();
       count(chunk.length);
-    });
+      if (!to.write(chunk) && !waitingForDrain) {
+        waitingForDrain = true;
+        from.pause();
+        to.once('drain', () => {
+          waitingForDrain = false;
+          from.resume();
+        });
+      }
+    };
+    // The app leg's reads skip the Readable machinery (upstream-socket.ts); any other stream is read by 'data'.
+    if (!takeReads(from, forward)) from.on('data', forward);
     from.once('end', () => {
       this.#endedFirst ??= side;
+      // Half-close: pass the end on and keep the other direction open.
+      to.end();
     });
-    // pipe() gives backpressure and ends `to` when `from` ends: that is the half-close.
-    from.pipe(to, { end: true });
     from.on('error', (err: Error) => this.close('error', err));
     const onClose = (): void => {
       // A side that closed without finishing its reading (reset, destroyed) takes the other one with it.
@@ -112,6 +126,8 @@ export class Pipe {
     };
     if (from.closed) queueMicrotask(onClose);
     else from.once('close', onClose);
+    // Also starts a socket accepted with pauseOnConnect, which a 'data' listener alone leaves paused.
+    if (!waitingForDrain) from.resume();
   }
 
   #armIdle(delayMs: number): void {
