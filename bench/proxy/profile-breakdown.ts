@@ -24,6 +24,7 @@ export type Category =
   | 'Node JS (streams, net, tls, timers)'
   | 'Sigil JS'
   | 'dependencies JS (node_modules)'
+  | "the server's own code (nginx, HAProxy, Go)"
   | 'idle / other';
 
 const GC_FRAME =
@@ -39,6 +40,8 @@ export function categorize(sample: StackSample): Category {
   const { symbol, dso } = leaf;
   if (dso.includes('kernel')) return 'kernel (syscalls, loopback TCP, scheduling)';
   if (dso.includes('libc.so') || dso.includes('ld-linux')) return 'libc (memcpy, malloc, syscall stubs)';
+  if (/libssl|libcrypto/.test(dso)) return 'OpenSSL (SSL_read/SSL_write, AES-GCM, record layer)';
+  if (/\/(nginx|haproxy)$|go-proxy/.test(dso)) return "the server's own code (nginx, HAProxy, Go)";
   if (symbol.startsWith('JS:') || symbol.startsWith('LazyCompile:') || symbol.startsWith('Function:')) {
     return jsCategory(symbol);
   }
