@@ -25,6 +25,7 @@ export type Category =
   | 'Sigil JS'
   | 'dependencies JS (node_modules)'
   | "the server's own code (nginx, HAProxy, Go)"
+  | 'native, not split (a .cpuprofile\'s "(program)")'
   | 'idle / other';
 
 const GC_FRAME =
@@ -38,6 +39,7 @@ export function categorize(sample: StackSample): Category {
   const leaf = sample.frames[0];
   if (!leaf) return 'idle / other';
   const { symbol, dso } = leaf;
+  if (symbol === '(program)') return 'native, not split (a .cpuprofile\'s "(program)")';
   if (dso.includes('kernel')) return 'kernel (syscalls, loopback TCP, scheduling)';
   if (dso.includes('libc.so') || dso.includes('ld-linux')) return 'libc (memcpy, malloc, syscall stubs)';
   if (/libssl|libcrypto/.test(dso)) return 'OpenSSL (SSL_read/SSL_write, AES-GCM, record layer)';
