@@ -20,6 +20,7 @@ class DataPathCounts<L extends string> {
   readonly #cells = new Map<string, Map<string, { readonly labels: Record<L, string>; value: number }>>();
 
   constructor(names: readonly L[]) {
+    if (names.length < 1 || names.length > 2) throw new Error('DataPathCounts takes one or two labels');
     this.#names = names;
   }
 
@@ -54,6 +55,39 @@ class DataPathCounts<L extends string> {
   }
 }
 
+/**
+ * Bytes proxied, by direction and flow: added per chunk on the data path, so four plain numbers chosen by two
+ * string comparisons (the callers pass the union's constants) rather than any keyed lookup.
+ */
+class ByteTotals {
+  #inboundDown = 0;
+  #inboundUp = 0;
+  #outboundDown = 0;
+  #outboundUp = 0;
+
+  add(direction: ProxyDirection, flow: ByteFlow, n: number): void {
+    const down = flow === 'downstream_to_upstream';
+    if (direction === 'inbound') {
+      if (down) this.#inboundDown += n;
+      else this.#inboundUp += n;
+    } else if (down) this.#outboundDown += n;
+    else this.#outboundUp += n;
+  }
+
+  collect(): (this: Counter<'direction' | 'flow'>) => void {
+    const totals = (): [ProxyDirection, ByteFlow, number][] => [
+      ['inbound', 'downstream_to_upstream', this.#inboundDown],
+      ['inbound', 'upstream_to_downstream', this.#inboundUp],
+      ['outbound', 'downstream_to_upstream', this.#outboundDown],
+      ['outbound', 'upstream_to_downstream', this.#outboundUp],
+    ];
+    return function collect(this: Counter<'direction' | 'flow'>): void {
+      this.reset();
+      for (const [direction, flow, value] of totals()) if (value > 0) this.inc({ direction, flow }, value);
+    };
+  }
+}
+
 /** The sidecar's Prometheus metrics on a registry of its own; also the data path's observer. */
 export class SidecarMetrics implements ProxyObserver {
   readonly registry = new Registry();
@@ -61,7 +95,7 @@ export class SidecarMetrics implements ProxyObserver {
   readonly #sessions = new DataPathCounts(['direction', 'mode'] as const);
   readonly #active = new DataPathCounts(['direction'] as const);
   readonly #closed = new DataPathCounts(['direction', 'reason'] as const);
-  readonly #bytes = new DataPathCounts(['direction', 'flow'] as const);
+  readonly #bytes = new ByteTotals();
   readonly #policyDecisions = new DataPathCounts(['decision', 'policy'] as const);
   readonly #refused = new Counter({
     name: 'sigil_connections_refused_total',
@@ -187,7 +221,7 @@ export class SidecarMetrics implements ProxyObserver {
   }
 
   bytes(direction: ProxyDirection, flow: ByteFlow, n: number): void {
-    this.#bytes.add(n, direction, flow);
+    this.#bytes.add(direction, flow, n);
   }
 
   /** One inbound allow-policy decision (per connection: counted like the data path's metrics). */

@@ -3,17 +3,22 @@ import { once } from 'node:events';
 import { createServer, connect, type Socket } from 'node:net';
 import { FakeClock } from '../../common/clock.ts';
 import { Pipe } from './pipe.ts';
+import { connectUpstream } from './upstream-socket.ts';
 import { nextData, readToEnd } from './proxy-test-kit.ts';
 
-/** Two connected half-open-capable sockets over real loopback TCP. */
-async function socketPair(t: Test): Promise<[Socket, Socket]> {
+/**
+ * Two connected half-open-capable sockets over real loopback TCP. `appLeg`: the connecting side is made as the
+ * sidecar makes its connection to the app (connectUpstream), whose reads the pipe takes directly.
+ */
+async function socketPair(t: Test, appLeg = false): Promise<[Socket, Socket]> {
   const server = createServer({ allowHalfOpen: true });
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const address = server.address();
   if (!address || typeof address === 'string') throw new Error('no address');
   const accepted = once(server, 'connection') as Promise<[Socket]>;
-  const client = connect({ host: '127.0.0.1', port: address.port, allowHalfOpen: true });
+  const options = { host: '127.0.0.1', port: address.port, allowHalfOpen: true };
+  const client = appLeg ? connectUpstream({ ...options, noDelay: true }) : connect(options);
   const [serverSide] = await accepted;
   await once(client, 'connect').catch(() => {});
   server.close();
@@ -28,7 +33,7 @@ async function socketPair(t: Test): Promise<[Socket, Socket]> {
 /** app ⇄ [down | Pipe | up] ⇄ far */
 async function rig(t: Test, options: { idleTimeoutMs?: number; maxLifetimeMs?: number } = {}) {
   const [app, down] = await socketPair(t);
-  const [up, far] = await socketPair(t);
+  const [up, far] = await socketPair(t, true);
   const clock = new FakeClock();
   const flows: string[] = [];
   const pipe = new Pipe(down, up, { clock, ...options, onBytes: (flow, n) => flows.push(`${flow}:${n}`) });
@@ -117,3 +122,37 @@ t.test('a socket that is already closed ends the pipe at once', async (t) => {
   t.equal((await pipe.closed).reason, 'error');
   t.ok(up.destroyed);
 });
+
+/** What a reader that never reads lets the pipe hold: Node's default high-water mark plus one read (64 KiB). */
+const BUFFER_BOUND = 16 * 1024 + 64 * 1024;
+
+for (const direction of ['app to far', 'far to app'] as const) {
+  t.test(
+    `backpressure, ${direction}: a reader that stops reading stops the pipe reading, and nothing is lost`,
+    async (t) => {
+      const { app, far, down, up, pipe } = await rig(t);
+      const [writer, reader, source, destination] =
+        direction === 'app to far' ? [app, far, down, up] : [far, app, up, down];
+      reader.pause();
+      // Far more than the loopback socket buffers hold: without backpressure the pipe would read it all into memory.
+      const payload = Buffer.alloc(48 * 1024 * 1024);
+      for (let i = 0; i < payload.length; i += 4096) payload.writeUInt32BE(i, i);
+      const writerDone = new Promise<'writer finished'>((resolve) =>
+        writer.end(payload, () => resolve('writer finished')),
+      );
+      const paused = once(source, 'pause').then(() => 'pipe paused' as const);
+      t.equal(await Promise.race([paused, writerDone]), 'pipe paused', 'the pipe paused before taking everything');
+      t.ok(
+        destination.writableLength <= BUFFER_BOUND,
+        `held ${destination.writableLength} bytes, at most ${BUFFER_BOUND}`,
+      );
+      const moved = direction === 'app to far' ? pipe.bytesDownstreamToUpstream : pipe.bytesUpstreamToDownstream;
+      t.ok(moved < payload.length, `${moved} of ${payload.length} bytes moved while the reader was stopped`);
+      const chunks: Buffer[] = [];
+      reader.on('data', (chunk: Buffer) => chunks.push(chunk));
+      const received = once(reader, 'end').then(() => Buffer.concat(chunks));
+      reader.resume();
+      t.ok((await received).equals(payload), 'every byte arrived, in order, once the reader read again');
+    },
+  );
+}

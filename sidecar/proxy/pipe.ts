@@ -1,10 +1,14 @@
 import type { Duplex } from 'node:stream';
 import type { Clock, Timer } from '../../common/clock.ts';
 import type { ByteFlow, CloseReason } from './proxy-observer.ts';
+import { takeReads } from './upstream-socket.ts';
 
 export interface PipeOptions {
   readonly clock: Clock;
-  /** No byte in either direction for this long closes both sides. 0 or absent: no idle limit. */
+  /**
+   * No byte in either direction for this long closes both sides (checked 8 times per period, so the close comes
+   * up to a quarter period later). 0 or absent: no idle limit.
+   */
   readonly idleTimeoutMs?: number;
   /** Hard cap on the connection's age. 0 or absent: unlimited. */
   readonly maxLifetimeMs?: number;
@@ -24,6 +28,8 @@ export interface PipeResult {
 
 export type PipeSide = 'downstream' | 'upstream';
 
+const IDLE_CHECKS_PER_PERIOD = 8;
+
 /**
  * Pumps bytes both ways between two connected sockets until both are closed.
  *
@@ -41,7 +47,9 @@ export class Pipe {
   readonly #clock: Clock;
   readonly #startedAt: number;
   readonly #idleTimeoutMs: number;
-  #lastActivity: number;
+  /** Bytes moved either way when the idle check last looked, and when it last saw that number change. */
+  #seenBytes = 0;
+  #seenAt: number;
   #idleTimer: Timer | undefined;
   #lifetimeTimer: Timer | undefined;
   #reason: CloseReason | undefined;
@@ -56,7 +64,7 @@ export class Pipe {
     this.#downstream = downstream;
     this.#upstream = upstream;
     this.#clock = options.clock;
-    this.#startedAt = this.#lastActivity = options.clock.now();
+    this.#startedAt = this.#seenAt = options.clock.now();
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 0;
     this.closed = new Promise((resolve) => (this.#resolve = resolve));
     const onBytes = options.onBytes;
@@ -69,7 +77,7 @@ export class Pipe {
       this.#up += n;
       onBytes?.('upstream_to_downstream', n);
     });
-    if (this.#idleTimeoutMs > 0) this.#armIdle(this.#idleTimeoutMs);
+    if (this.#idleTimeoutMs > 0) this.#armIdle();
     const maxLifetimeMs = options.maxLifetimeMs ?? 0;
     if (maxLifetimeMs > 0) {
       this.#lifetimeTimer = this.#clock.setTimer(maxLifetimeMs, () => this.close('max_lifetime'));
@@ -94,15 +102,27 @@ export class Pipe {
   }
 
   #pump(side: PipeSide, from: Duplex, to: Duplex, count: (n: number) => void): void {
-    from.on('data', (chunk: Buffer) => {
-      this.#lastActivity = this.#clock.now();
+    // Per chunk: the count and the write. A full destination pauses the source until it drains,
+    // so a slow reader holds at most its stream's high-water mark plus one chunk here (backpressure).
+    let waitingForDrain = false;
+    const forward = (chunk: Buffer): void => {
       count(chunk.length);
-    });
+      if (!to.write(chunk) && !waitingForDrain) {
+        waitingForDrain = true;
+        from.pause();
+        to.once('drain', () => {
+          waitingForDrain = false;
+          from.resume();
+        });
+      }
+    };
+    // The app leg's reads skip the Readable machinery (upstream-socket.ts); any other stream is read by 'data'.
+    if (!takeReads(from, forward)) from.on('data', forward);
     from.once('end', () => {
       this.#endedFirst ??= side;
+      // Half-close: pass the end on and keep the other direction open.
+      to.end();
     });
-    // pipe() gives backpressure and ends `to` when `from` ends: that is the half-close.
-    from.pipe(to, { end: true });
     from.on('error', (err: Error) => this.close('error', err));
     const onClose = (): void => {
       // A side that closed without finishing its reading (reset, destroyed) takes the other one with it.
@@ -112,13 +132,26 @@ export class Pipe {
     };
     if (from.closed) queueMicrotask(onClose);
     else from.once('close', onClose);
+    // Also starts a socket accepted with pauseOnConnect, which a 'data' listener alone leaves paused.
+    if (!waitingForDrain) from.resume();
   }
 
-  #armIdle(delayMs: number): void {
-    this.#idleTimer = this.#clock.setTimer(delayMs, () => {
-      const quietMs = this.#clock.now() - this.#lastActivity;
-      if (quietMs >= this.#idleTimeoutMs) this.close('idle_timeout');
-      else this.#armIdle(this.#idleTimeoutMs - quietMs);
+  #armIdle(): void {
+    // Looked at a few times per period rather than stamped with the clock on every chunk (a clock read per chunk is
+    // a measurable part of a small request's cost): the connection closes after between idleTimeoutMs and
+    // (1 + 2 / IDLE_CHECKS_PER_PERIOD) times that without a byte moving either way.
+    const stepMs = Math.max(1, Math.ceil(this.#idleTimeoutMs / IDLE_CHECKS_PER_PERIOD));
+    this.#idleTimer = this.#clock.setTimer(stepMs, () => {
+      const now = this.#clock.now();
+      const moved = this.#down + this.#up;
+      if (moved !== this.#seenBytes) {
+        this.#seenBytes = moved;
+        this.#seenAt = now;
+      } else if (now - this.#seenAt >= this.#idleTimeoutMs) {
+        this.close('idle_timeout');
+        return;
+      }
+      this.#armIdle();
     });
   }
 
