@@ -5,6 +5,7 @@ import type {
   InventoryCertificateRecord,
   InventoryListingQuery,
   InventoryListingRow,
+  InventoryListingWrite,
   InventorySort,
   ListingOrigin,
   SightingRecord,
@@ -67,9 +68,20 @@ export interface CertificateBatch {
 }
 
 const PAGE_MAX = 1000;
-/** Certificates parsed per step of the catch-up, and rows read per step of a full walk, between event-loop turns. */
-const CATCH_UP_BATCH = 200;
+/**
+ * The catch-up reads and writes this many certificates per step, and gives the event loop a turn after parsing each
+ * PARSES_PER_TURN (parsing costs 1-6 ms a certificate on a loaded 2-core machine); a full walk reads SCAN_BATCH rows
+ * per turn.
+ */
+const CATCH_UP_BATCH = 100;
+const PARSES_PER_TURN = 4;
 const SCAN_BATCH = 2000;
+/**
+ * A listing waits for a catch-up of at most this many certificates (what the CA issued since the last listing:
+ * seconds at worst), so it is exact; a larger one (a store from before the listing, or a bulk import) goes on in the
+ * background and pages show what is listed so far, rather than a call timing out.
+ */
+const CATCH_UP_WAIT_MAX = 100;
 
 /**
  * The one inventory of every certificate: the CA's table (issued, ACME, code signing) and the imported and discovered
@@ -89,9 +101,8 @@ export class InventoryService {
 
   /**
    * Lists the certificates recorded without a listing row (issued ones, and every row stored before the listing
-   * existed), a batch at a time with a turn of the event loop between batches, so calls keep being answered while a
-   * large inventory is caught up. One run at a time; every read of the inventory waits for it. Rejects when the store
-   * fails (the next read tries again).
+   * existed), a batch at a time with turns of the event loop between, so calls keep being answered while a large
+   * inventory is caught up. One run at a time. Rejects when the store fails (the next read tries again).
    */
   catchUp(): Promise<void> {
     this.#catchingUp ??= this.#catchUp().finally(() => {
@@ -102,12 +113,30 @@ export class InventoryService {
 
   async #catchUp(): Promise<void> {
     if ((await this.#store.countUnlisted()) <= 0) return;
+    let after: { origin: ListingOrigin; ref: string } | undefined;
     for (;;) {
-      const batch = await this.#store.unlistedCertificates(CATCH_UP_BATCH);
-      if (batch.length === 0) return;
-      await this.#store.recordInventoryListing(batch.map(listingWriteOf));
+      const batch = await this.#store.unlistedCertificates(CATCH_UP_BATCH, after);
+      const last = batch.at(-1);
+      if (!last) return;
+      const writes: InventoryListingWrite[] = [];
+      for (const c of batch) {
+        writes.push(listingWriteOf(c));
+        if (writes.length % PARSES_PER_TURN === 0) await yieldToLoop();
+      }
+      await this.#store.recordInventoryListing(writes);
+      after = { origin: last.origin, ref: last.ref };
       await yieldToLoop();
     }
+  }
+
+  /** Starts the catch-up and waits for it when it is small (see CATCH_UP_WAIT_MAX). */
+  async #ready(): Promise<void> {
+    const backlog = await this.#store.countUnlisted();
+    if (backlog <= 0) return;
+    const run = this.catchUp();
+    if (backlog <= CATCH_UP_WAIT_MAX) return run;
+    // Not awaited: a failure is retried by the next read, and the alert duty (which waits) reports it.
+    run.catch(() => undefined);
   }
 
   /** The page of the Admin API's ListInventory (`sigil certs list`): ordered by notAfter, then id. */
@@ -134,7 +163,7 @@ export class InventoryService {
 
   /** A page of listing rows (the dashboard's table): filtered, sorted and counted in the store, nothing parsed. */
   async rows(query: InventoryRowQuery): Promise<{ rows: InventoryListingRow[]; total: number }> {
-    await this.catchUp();
+    await this.#ready();
     return this.#store.listInventoryPage({
       now: this.#clock.now(),
       ...(query.text ? { text: query.text.toLowerCase() } : {}),
@@ -160,7 +189,7 @@ export class InventoryService {
     byStatus: Record<string, number>;
     bySource: Record<string, number>;
   }> {
-    await this.catchUp();
+    await this.#ready();
     const byStatus: Record<string, number> = {};
     const bySource: Record<string, number> = {};
     let total = 0;
@@ -174,7 +203,8 @@ export class InventoryService {
 
   /**
    * What the alert engine watches, for every certificate: read from the listing a batch at a time with a turn of the
-   * event loop between batches, never parsing a certificate.
+   * event loop between batches, never parsing a certificate. Waits for the whole catch-up: a certificate missing
+   * from the listing would have its alerts resolved as removed.
    */
   async watched(): Promise<WatchedCertificate[]> {
     await this.catchUp();
@@ -214,7 +244,7 @@ export class InventoryService {
 
   /** One page of full entries: the listing filters, sorts and counts; only the page's certificates are parsed. */
   async #entries(query: InventoryListingQuery): Promise<{ entries: InventoryEntry[]; total: number }> {
-    await this.catchUp();
+    await this.#ready();
     const { rows, total } = await this.#store.listInventoryPage({ ...query, withCertificates: true });
     const entries: InventoryEntry[] = [];
     for (const row of rows) {

@@ -376,37 +376,46 @@ export async function countUnlisted(x: SqlExecutor): Promise<number> {
   return Number(row?.['n'] ?? 0);
 }
 
-export async function unlisted(x: SqlExecutor, limit: number): Promise<UnlistedCertificate[]> {
-  const ca = await x.all(
-    'finding unlisted certificates',
-    `SELECT c.serial, c.der, c.kind, c.spiffe_id FROM certificates c
-    WHERE NOT EXISTS (SELECT 1 FROM inventory_listing l WHERE l.origin = 'ca' AND l.ref = c.serial) LIMIT ?`,
-    [limit],
-  );
-  const found: UnlistedCertificate[] = ca.map((r) => ({
-    origin: 'ca',
-    ref: r['serial'] as string,
-    der: new Uint8Array(r['der'] as Uint8Array),
-    source: '',
-    kind: r['kind'] as string,
-    name: r['spiffe_id'] as string,
-  }));
-  if (found.length >= limit) return found;
+export async function unlisted(
+  x: SqlExecutor,
+  limit: number,
+  after?: { readonly origin: ListingOrigin; readonly ref: string },
+): Promise<UnlistedCertificate[]> {
+  const found: UnlistedCertificate[] = [];
+  if (after?.origin !== 'external') {
+    const ca = await x.all(
+      'finding unlisted certificates',
+      `SELECT c.serial, c.der, c.kind, c.spiffe_id FROM certificates c WHERE c.serial > ?
+      AND NOT EXISTS (SELECT 1 FROM inventory_listing l WHERE l.origin = 'ca' AND l.ref = c.serial)
+      ORDER BY c.serial LIMIT ?`,
+      [after?.ref ?? '', limit],
+    );
+    for (const r of ca)
+      found.push({
+        origin: 'ca',
+        ref: r['serial'] as string,
+        der: new Uint8Array(r['der'] as Uint8Array),
+        source: '',
+        kind: r['kind'] as string,
+        name: r['spiffe_id'] as string,
+      });
+    if (found.length >= limit) return found;
+  }
   const external = await x.all(
     'finding unlisted certificates',
-    `SELECT i.fingerprint, i.der, i.source, i.name FROM inventory_certificates i
-    WHERE NOT EXISTS (SELECT 1 FROM inventory_listing l WHERE l.origin = 'external' AND l.ref = i.fingerprint) LIMIT ?`,
-    [limit - found.length],
+    `SELECT i.fingerprint, i.der, i.source, i.name FROM inventory_certificates i WHERE i.fingerprint > ?
+    AND NOT EXISTS (SELECT 1 FROM inventory_listing l WHERE l.origin = 'external' AND l.ref = i.fingerprint)
+    ORDER BY i.fingerprint LIMIT ?`,
+    [after?.origin === 'external' ? after.ref : '', limit - found.length],
   );
-  return [
-    ...found,
-    ...external.map((r) => ({
-      origin: 'external' as const,
+  for (const r of external)
+    found.push({
+      origin: 'external',
       ref: r['fingerprint'] as string,
       der: new Uint8Array(r['der'] as Uint8Array),
       source: r['source'] as string,
       kind: '',
       name: r['name'] as string,
-    })),
-  ];
+    });
+  return found;
 }

@@ -607,8 +607,11 @@ export abstract class SqlStore implements Store {
     return listing.countUnlisted(this.db);
   }
 
-  async unlistedCertificates(limit: number): Promise<UnlistedCertificate[]> {
-    return listing.unlisted(this.db, limit);
+  async unlistedCertificates(
+    limit: number,
+    after?: { readonly origin: ListingOrigin; readonly ref: string },
+  ): Promise<UnlistedCertificate[]> {
+    return listing.unlisted(this.db, limit, after);
   }
 
   async recordInventoryListing(rows: readonly InventoryListingWrite[]): Promise<void> {

@@ -491,8 +491,14 @@ export interface Store {
   ): Promise<InventoryListingRow[]>;
   /** How many certificates of either table have no listing row (0 once caught up). */
   countUnlisted(): Promise<number>;
-  /** Up to `limit` certificates without a listing row. */
-  unlistedCertificates(limit: number): Promise<UnlistedCertificate[]>;
+  /**
+   * Up to `limit` certificates without a listing row, in (origin, ref) order ('ca' first), after `after` when given:
+   * the cursor of the previous batch, so a catch-up never scans the rows it has listed again.
+   */
+  unlistedCertificates(
+    limit: number,
+    after?: { readonly origin: ListingOrigin; readonly ref: string },
+  ): Promise<UnlistedCertificate[]>;
   /** Adds listing rows (a row already there is kept; a certificate no longer in its table is skipped). */
   recordInventoryListing(rows: readonly InventoryListingWrite[]): Promise<void>;
 
