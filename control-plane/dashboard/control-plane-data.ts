@@ -50,6 +50,8 @@ export interface ControlPlaneDataDeps {
 
 /** A sidecar that has not fetched trust state or renewed for this long is shown as stale. */
 export const FLEET_STALE_AFTER_MS = 5 * 60_000;
+/** Meta keys of signed-out dashboard sessions. */
+const SIGNED_OUT_PREFIX = 'dashboard.signed-out.';
 /** How often open pages' topics are compared for changes (only while a page listens). */
 const WATCH_INTERVAL_MS = 1_000;
 const json = (value: unknown) => JSON.parse(JSON.stringify(value)) as Json;
@@ -68,6 +70,15 @@ export class ControlPlaneData implements DashboardData {
   async adminActive(serial: string): Promise<boolean> {
     const record = await this.#deps.store.getCertificate(serial);
     return record?.kind === 'admin' && record.status === 'active' && record.notAfter > this.#deps.clock.now();
+  }
+
+  // Kept as meta rows (a few bytes per sign-out, in the store every replica reads), named by the session's random id.
+  async sessionSignedOut(sessionId: string): Promise<boolean> {
+    return (await this.#deps.store.getMeta(`${SIGNED_OUT_PREFIX}${sessionId}`)) !== undefined;
+  }
+
+  async signOut(sessionId: string, until: number): Promise<void> {
+    await this.#deps.store.setMeta(`${SIGNED_OUT_PREFIX}${sessionId}`, String(until));
   }
 
   async overview(): Promise<JsonObject> {
