@@ -92,7 +92,12 @@ t.test(
     const inventory = new InventoryService({ store, clock: systemClock });
     const cpData = new ControlPlaneData({ inventory } as unknown as ControlPlaneDataDeps);
     const data = new Proxy(cpData, {
-      get: (target, name) => (name === 'adminActive' ? async () => true : Reflect.get(target, name).bind(target)),
+      get: (target, name) =>
+        name === 'adminActive'
+          ? async () => true
+          : name === 'sessionSignedOut'
+            ? async () => false
+            : Reflect.get(target, name).bind(target),
     }) as DashboardData;
     const server = new DashboardServer(
       { listen: { host: '127.0.0.1', port: 0 }, trustDomain: 'example.org', assetsDir: dir },
