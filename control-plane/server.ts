@@ -510,6 +510,7 @@ export class ControlPlane {
     if (config.dashboard) {
       const dashboard = await startDashboard(config.dashboard, {
         dataDir: config.dataDir,
+        passphrase: this.#options.passphrase,
         store: this.#store,
         clock: this.#clock,
         logger: this.#logger,

@@ -19,7 +19,7 @@ import type {
   RevokeRequest,
   RotateRequest,
 } from './dashboard-data.ts';
-import { inventoryPage, inventoryRow } from './inventory-query.ts';
+import { inventoryRow, rowFactsOf, rowQueryOf } from './inventory-query.ts';
 
 /** The fleet view as the control plane keeps it (control-plane/fleet). */
 export interface FleetSource {
@@ -35,7 +35,7 @@ export interface ControlPlaneDataDeps {
   readonly store: Store;
   readonly clock: Clock;
   readonly trustDomain: string;
-  readonly inventory: Pick<InventoryService, 'all'>;
+  readonly inventory: Pick<InventoryService, 'rows' | 'find' | 'counts'>;
   readonly policies: PolicyService;
   readonly revocation: Pick<RevocationRegistry, 'revokeSerial' | 'revokeIdentity' | 'snapshot'>;
   readonly orders: Pick<RotationOrderService, 'order'>;
@@ -50,6 +50,8 @@ export interface ControlPlaneDataDeps {
 
 /** A sidecar that has not fetched trust state or renewed for this long is shown as stale. */
 export const FLEET_STALE_AFTER_MS = 5 * 60_000;
+/** Meta keys of signed-out dashboard sessions. */
+const SIGNED_OUT_PREFIX = 'dashboard.signed-out.';
 /** How often open pages' topics are compared for changes (only while a page listens). */
 const WATCH_INTERVAL_MS = 1_000;
 const json = (value: unknown) => JSON.parse(JSON.stringify(value)) as Json;
@@ -70,23 +72,27 @@ export class ControlPlaneData implements DashboardData {
     return record?.kind === 'admin' && record.status === 'active' && record.notAfter > this.#deps.clock.now();
   }
 
+  // Kept as meta rows (a few bytes per sign-out, in the store every replica reads), named by the session's random id.
+  async sessionSignedOut(sessionId: string): Promise<boolean> {
+    return (await this.#deps.store.getMeta(`${SIGNED_OUT_PREFIX}${sessionId}`)) !== undefined;
+  }
+
+  async signOut(sessionId: string, until: number): Promise<void> {
+    await this.#deps.store.setMeta(`${SIGNED_OUT_PREFIX}${sessionId}`, String(until));
+  }
+
   async overview(): Promise<JsonObject> {
     const now = this.#deps.clock.now();
-    const [entries, alerts, ca, sidecars] = await Promise.all([
-      this.#deps.inventory.all(),
+    const [certificates, next, alerts, ca, sidecars] = await Promise.all([
+      this.#deps.inventory.counts(),
+      this.#deps.inventory.rows({ status: 'active', sort: 'notAfter', limit: 40 }),
       this.#deps.store.listAlerts({ open: true }),
       this.#deps.caRotation.status(),
       this.#sidecarRows(),
     ]);
-    const count = (key: 'status' | 'source') => {
-      const counts: Record<string, number> = {};
-      for (const e of entries) counts[e[key]] = (counts[e[key]] ?? 0) + 1;
-      return counts;
-    };
-    const live = entries.filter((e) => e.status === 'active' && e.notAfter > now);
     return {
       now,
-      certificates: { total: entries.length, byStatus: count('status'), bySource: count('source') },
+      certificates,
       sidecars: { total: sidecars.length, stale: sidecars.filter((s) => s['stale'] === true).length },
       openAlerts: alerts.length,
       alerts: alerts.slice(0, 5).map((a) => ({ alertId: a.alertId, severity: a.severity, message: a.message })),
@@ -97,7 +103,7 @@ export class ControlPlaneData implements DashboardData {
         intermediateNotAfter: ca.current.intermediate.notAfter,
         rootNotAfter: ca.current.root.notAfter,
       },
-      nextExpiries: live.slice(0, 40).map(inventoryRow),
+      nextExpiries: next.rows.map((r) => inventoryRow(rowFactsOf(r))),
     };
   }
 
@@ -130,13 +136,19 @@ export class ControlPlaneData implements DashboardData {
 
   async inventory(query: InventoryPageQuery): Promise<JsonObject> {
     const started = performance.now();
-    const page = inventoryPage(await this.#deps.inventory.all(), query);
-    return { ...page, serverMs: Math.round(performance.now() - started) };
+    const q = rowQueryOf(query);
+    const { rows, total } = await this.#deps.inventory.rows(q);
+    return {
+      total,
+      offset: q.offset ?? 0,
+      limit: q.limit,
+      entries: rows.map((r) => inventoryRow(rowFactsOf(r))),
+      serverMs: Math.round(performance.now() - started),
+    };
   }
 
   async certificate(id: string): Promise<JsonObject | undefined> {
-    const wanted = id.toLowerCase();
-    const entry = (await this.#deps.inventory.all()).find((e) => e.id === wanted || e.serial === wanted);
+    const entry = (await this.#deps.inventory.find(id))[0];
     if (!entry) return undefined;
     const chain = entry.chain.map((der) => {
       const c = new X509Certificate(der);

@@ -40,6 +40,10 @@ export interface AuditQuery {
 export interface DashboardData {
   /** True while the admin certificate with this serial is in the inventory and not revoked. */
   adminActive(serial: string): Promise<boolean>;
+  /** True once the session with this id was signed out (its cookie is refused from then on, by every replica). */
+  sessionSignedOut(sessionId: string): Promise<boolean>;
+  /** Ends a session for good; `until` (ms) is when its cookie would have expired anyway. */
+  signOut(sessionId: string, until: number): Promise<void>;
   overview(): Promise<JsonObject>;
   sidecars(): Promise<JsonObject>;
   inventory(query: InventoryPageQuery): Promise<JsonObject>;

@@ -135,6 +135,19 @@ t.test('dashboard access', async (t) => {
     t.match(audit.entries.at(-1), { detail: 'expired' });
   });
 
+  await t.test('signing out ends the session on the server: the same cookie is refused afterwards', async (t) => {
+    const cookie = await login(server);
+    const other = await login(server);
+    const out = await post(base, '/api/logout', cookie, {}, await csrfOf(base, cookie));
+    t.equal(out.status, 200);
+    t.match(out.headers.get('set-cookie'), /Max-Age=0/, 'the browser is told to forget the cookie');
+    const reused = await fetch(`${base}/api/overview`, { headers: { cookie } });
+    t.equal(reused.status, 401, 'a copy of the cookie kept after sign-out is refused');
+    t.match(audit.entries.at(-1), { actor: ADMIN.spiffeId, result: 'refused', detail: 'signed-out' });
+    const still = await fetch(`${base}/api/overview`, { headers: { cookie: other } });
+    t.equal(still.status, 200, 'another session of the same admin goes on');
+  });
+
   await t.test('a revoked admin credential ends its sessions and its pending login URLs', async (t) => {
     const cookie = await login(server);
     const pending = server.mintLogin(ADMIN).url;

@@ -13,7 +13,7 @@ import type { DashboardAudit, DashboardData } from './dashboard-data.ts';
 import { EventStream } from './event-stream.ts';
 import type { LoginTokens } from './login-tokens.ts';
 import { readBody, refusalPage, securityHeaders, sendJson, wantsHtml } from './responses.ts';
-import type { Session, SessionAdmin, SessionCodec } from './session-codec.ts';
+import { SESSION_IDLE_MS, type Session, type SessionAdmin, type SessionCodec } from './session-codec.ts';
 import { GATE_MESSAGES, SessionGate } from './session-gate.ts';
 import { StaticAssets } from './static-assets.ts';
 
@@ -153,6 +153,8 @@ export class DashboardServer {
       }
     }
     if (url.pathname === '/api/logout' && method === 'POST') {
+      // Server-side as well: a copy of the cookie (another tab, a stolen one) is refused from now on.
+      await this.#deps.data.signOut(session.id, session.seenAt + SESSION_IDLE_MS);
       res.setHeader('set-cookie', this.#gate.clear());
       return sendJson(res, 200, { ok: true });
     }

@@ -29,8 +29,16 @@ export class FakeDashboardData implements DashboardData {
   readonly rotations: RotateRequest[] = [];
   readonly #listeners = new Set<(topic: string) => void>();
 
+  readonly signedOut = new Map<string, number>();
+
   async adminActive(serial: string) {
     return this.activeAdmins.has(serial);
+  }
+  async sessionSignedOut(sessionId: string) {
+    return this.signedOut.has(sessionId);
+  }
+  async signOut(sessionId: string, until: number) {
+    this.signedOut.set(sessionId, until);
   }
   async overview() {
     return { sidecars: 1 };

@@ -27,13 +27,15 @@ export async function startDashboard(
   settings: DashboardSettings,
   deps: ControlPlaneDataDeps & {
     readonly dataDir: string;
+    /** The CA passphrase: the session key is encrypted with it ('' when the CA keys are in a PKCS#11 token). */
+    readonly passphrase: string;
     readonly logger: Logger;
     readonly clock: Clock;
     readonly auditLog: DashboardAudit;
     readonly assetsDir?: string | undefined;
   },
 ): Promise<{ server: DashboardServer; address: HostPort }> {
-  const key = await loadDashboardKey(deps.dataDir);
+  const key = await loadDashboardKey(deps.dataDir, deps.passphrase, deps.logger);
   const server = new DashboardServer(
     {
       listen: settings.listen,

@@ -3,7 +3,14 @@ import type { Clock } from '../../common/clock.ts';
 import type { DashboardData } from './dashboard-data.ts';
 import type { Session, SessionCodec } from './session-codec.ts';
 
-export type GateRefusal = 'no-session' | 'malformed' | 'forged' | 'foreign' | 'expired' | 'admin-revoked';
+export type GateRefusal =
+  | 'no-session'
+  | 'malformed'
+  | 'forged'
+  | 'foreign'
+  | 'expired'
+  | 'signed-out'
+  | 'admin-revoked';
 
 export type GateResult =
   | { readonly ok: true; readonly session: Session; readonly refreshedCookie?: string }
@@ -16,6 +23,7 @@ export const GATE_MESSAGES: Record<GateRefusal, string> = {
   forged: 'Your session cookie was not issued by this control plane (another control plane, or altered).',
   foreign: 'Your session cookie belongs to another trust domain.',
   expired: 'Your session ended after 8 hours without activity.',
+  'signed-out': 'You signed out of this session. Run sigil dashboard login to sign in again.',
   'admin-revoked': 'The admin credential this session was opened with has been revoked.',
 };
 
@@ -42,13 +50,13 @@ function readCookie(req: IncomingMessage, name: string): string | undefined {
 /** Every request but the login exchange passes here: a valid cookie of this control plane, an admin still active. */
 export class SessionGate {
   readonly #codec: SessionCodec;
-  readonly #data: Pick<DashboardData, 'adminActive'>;
+  readonly #data: Pick<DashboardData, 'adminActive' | 'sessionSignedOut'>;
   readonly #clock: Clock;
   readonly #https: boolean;
 
   constructor(deps: {
     readonly codec: SessionCodec;
-    readonly data: Pick<DashboardData, 'adminActive'>;
+    readonly data: Pick<DashboardData, 'adminActive' | 'sessionSignedOut'>;
     readonly clock: Clock;
     readonly https: boolean;
   }) {
@@ -65,6 +73,8 @@ export class SessionGate {
     const verdict = this.#codec.decode(cookie, now);
     if (!verdict.ok) return { ok: false, reason: verdict.reason, actor: 'anonymous' };
     const { session } = verdict;
+    if (await this.#data.sessionSignedOut(session.id))
+      return { ok: false, reason: 'signed-out', actor: session.spiffeId };
     if (!(await this.#data.adminActive(session.serial)))
       return { ok: false, reason: 'admin-revoked', actor: session.spiffeId };
     if (now - session.seenAt < REFRESH_AFTER_MS) return { ok: true, session };

@@ -4,7 +4,6 @@ import type { EventPublisher } from '../events/event-publisher.ts';
 import type { Store } from '../store/store.ts';
 import { type AlertRecord, type AlertResolution, planAlerts, type WatchedCertificate } from './alert-plan.ts';
 import type { ExpiryPolicy } from './expiry-rule.ts';
-import type { InventoryEntry } from './inventory-entry.ts';
 
 /** Where an alert event goes once recorded: logs, webhooks, metrics and NATS all get the same records. */
 export interface AlertChannel {
@@ -12,13 +11,14 @@ export interface AlertChannel {
 }
 
 export interface AlertEngineDeps {
-  readonly inventory: { all(): Promise<InventoryEntry[]> };
+  /** Every certificate as the rule needs it (the inventory reads them from its listing, never parsing one). */
+  readonly inventory: { watched(): Promise<WatchedCertificate[]> };
   readonly store: Pick<Store, 'listAlerts' | 'raiseAlerts' | 'resolveAlerts'>;
   readonly clock: Clock;
   readonly policy: ExpiryPolicy;
   readonly channels: readonly AlertChannel[];
   /** After each evaluation, with what is in force: feeds the metrics gauges. */
-  readonly onEvaluated?: (snapshot: { entries: readonly InventoryEntry[]; open: readonly AlertRecord[] }) => void;
+  readonly onEvaluated?: (snapshot: { entries: readonly WatchedCertificate[]; open: readonly AlertRecord[] }) => void;
 }
 
 /** Alerts not about expiry (ACME renewals that keep failing) carry this prefix and are left alone by the expiry plan. */
@@ -37,10 +37,10 @@ export class AlertEngine {
 
   async evaluate(): Promise<{ raised: string[]; resolved: string[] }> {
     const now = this.#deps.clock.now();
-    const entries = await this.#deps.inventory.all();
+    const entries = await this.#deps.inventory.watched();
     const alerts = await this.#deps.store.listAlerts();
     const plan = planAlerts({
-      certificates: entries.map(watched),
+      certificates: entries,
       alerts: alerts.filter((a) => !a.alertId.startsWith(EXTERNAL_PREFIX)),
       now,
       policy: this.#deps.policy,
@@ -106,20 +106,6 @@ export class AlertEngine {
       }
     }
   }
-}
-
-function watched(e: InventoryEntry): WatchedCertificate {
-  return {
-    id: e.id,
-    name: e.name,
-    source: e.source,
-    serial: e.serial,
-    subject: e.subject,
-    owner: e.owner,
-    notBefore: e.notBefore,
-    notAfter: e.notAfter,
-    status: e.status,
-  };
 }
 
 /** The log channel: one line per alert event, at error for critical and warn for warnings, info when resolved. */

@@ -1,5 +1,5 @@
 import { X509Certificate, createHash } from 'node:crypto';
-import { parseX509Facts } from '../../common/x509-facts.ts';
+import { parseX509Facts, type X509Facts } from '../../common/x509-facts.ts';
 import type { CertificateKind, CertificateRecord } from '../store/store.ts';
 
 export const INVENTORY_SOURCES = ['issued', 'imported', 'discovered', 'acme', 'code-signing'] as const;
@@ -77,13 +77,20 @@ const SIGNATURE_NAMES: Readonly<Record<string, string>> = {
 
 const CURVE_BITS: Readonly<Record<string, number>> = { 'P-256': 256, 'P-384': 384, 'P-521': 521, secp256k1: 256 };
 
+/** The key's algorithm ('ec', 'rsa', 'ed25519', ...) and size (modulus or curve bits; 0 when unknown). */
+export function keyOf(facts: X509Facts): { keyAlgorithm: string; keyBits: number } {
+  const key = facts.publicKey;
+  return {
+    keyAlgorithm: key.kind === 'other' ? key.algorithm : key.kind,
+    keyBits: key.kind === 'rsa' ? key.modulusBits : key.kind === 'ec' ? (CURVE_BITS[key.namedCurve] ?? 0) : 0,
+  };
+}
+
 /** Reads the facts of a DER certificate; throws SVID_INVALID (with a message naming the problem) if it is not one. */
 export function describeCertificate(der: Uint8Array): CertificateDescription {
   const facts = parseX509Facts(der);
   const node = new X509Certificate(der);
-  const key = facts.publicKey;
-  const keyAlgorithm = key.kind === 'other' ? key.algorithm : key.kind;
-  const keyBits = key.kind === 'rsa' ? key.modulusBits : key.kind === 'ec' ? (CURVE_BITS[key.namedCurve] ?? 0) : 0;
+  const { keyAlgorithm, keyBits } = keyOf(facts);
   let selfSigned = false;
   if (facts.subject === facts.issuer) {
     try {

@@ -1,4 +1,5 @@
 import t, { type Test } from 'tap';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -167,3 +168,50 @@ t.test('a batch with one bad certificate records nothing', async (t) => {
   );
   t.same((await inventory.all()).length, 0);
 });
+
+t.test(
+  'certificates stored without listing rows are listed by the catch-up, with turns of the event loop',
+  async (t) => {
+    const { store, inventory } = await fixture(t);
+    const certs = await Promise.all(
+      Array.from({ length: 12 }, (_, i) =>
+        makeCert({ dnsNames: [`h${i}.example.com`], notAfter: at(NOW + (i + 1) * DAY) }),
+      ),
+    );
+    // As a store written before migration 11 holds them: no facts, so no listing rows.
+    await store.recordInventory(
+      certs.map((c, i) => ({
+        fingerprint: createHash('sha256').update(c.der).digest('hex'),
+        source: 'imported' as const,
+        serial: c.serial,
+        name: `h${i}.example.com`,
+        subject: `CN=h${i}`,
+        notBefore: c.cert.notBefore.getTime(),
+        notAfter: c.cert.notAfter.getTime(),
+        owner: 'ops',
+        labels: {},
+        status: 'active' as const,
+        der: c.der,
+        chain: [],
+        recordedAt: NOW,
+      })),
+      [],
+    );
+    t.equal(await store.countUnlisted(), 12);
+    let turns = 0;
+    const counting = setInterval(() => turns++, 0);
+    await inventory.catchUp();
+    clearInterval(counting);
+    t.ok(turns > 0, 'other work ran while the certificates were parsed');
+    t.equal(await store.countUnlisted(), 0);
+    const page = await inventory.list({ owner: 'ops', pageSize: 2 });
+    t.equal(page.total, 12);
+    t.same(
+      page.entries.map((e) => [e.name, e.keyAlgorithm, e.dnsNames]),
+      [
+        ['h0.example.com', 'ec', ['h0.example.com']],
+        ['h1.example.com', 'ec', ['h1.example.com']],
+      ],
+    );
+  },
+);

@@ -1,44 +1,64 @@
-import type { InventoryEntry, InventoryStatus } from './inventory-entry.ts';
+import type { InventoryStatus } from './inventory-entry.ts';
 
 /**
- * Settles each entry's effective status at `now`: revoked as recorded; superseded when a successor exists; expired
- * past notAfter; otherwise active.
+ * A certificate's status without the clock: 'revoked' as recorded, 'superseded' when a successor exists, else 'live'
+ * (active before notAfter, expired from then: see `statusAt`). The inventory listing stores it per row (migration
+ * 11), so status filters and counts run in SQL; the store settles a succession group again whenever a member is
+ * added, revoked or removed.
+ */
+export type SettledStatus = 'revoked' | 'superseded' | 'live';
+
+/** What settling needs of one member of a succession group. */
+export interface SuccessionMember {
+  /** The inventory id (SHA-256 of the DER): the same certificate recorded twice is not its own successor. */
+  readonly id: string;
+  readonly kind: string;
+  readonly recordedStatus: 'active' | 'revoked';
+  readonly supersededBy: string | null;
+  readonly notBefore: number;
+  readonly notAfter: number;
+}
+
+/**
+ * Certificates that succeed one another share this key: same name, same kind, both CAs or both leaves. Newline
+ * separated (names carry none, and PostgreSQL text cannot hold NUL).
+ */
+export function successionKey(isCa: boolean, kind: string, name: string): string {
+  return `${isCa ? 'ca' : 'leaf'}\n${kind}\n${name}`;
+}
+
+/**
+ * Settles each member of one succession group (members sharing a `successionKey`), in input order.
  *
  * A successor is, for SVIDs, the renewal recorded in `supersededBy` only: several instances may share a SPIFFE ID,
- * and one instance renewing must not hide another whose renewal is stuck. For every other certificate it is also any
- * non-revoked certificate of the same name and role issued later (a renewed edge certificate, a rotated root, the
- * control plane's first serving certificate replacing the one `ca init` wrote), whatever its lifetime.
+ * and one instance renewing must not hide another whose renewal is stuck. For every other certificate it is also the
+ * latest non-revoked certificate of the group (a renewed edge certificate, a rotated root, the control plane's first
+ * serving certificate replacing the one `ca init` wrote) when it both starts and ends later, whatever its lifetime.
  */
-export function settleStatuses(entries: readonly InventoryEntry[], now: number): InventoryEntry[] {
-  const latest = new Map<string, InventoryEntry>();
-  for (const e of entries) {
+export function settleGroup(members: readonly SuccessionMember[]): SettledStatus[] {
+  let latest: SuccessionMember | undefined;
+  for (const e of members) {
     if (e.kind === 'svid' || e.recordedStatus === 'revoked') continue;
-    const key = successionKey(e);
-    const best = latest.get(key);
-    if (!best || e.notBefore > best.notBefore || (e.notBefore === best.notBefore && e.notAfter > best.notAfter))
-      latest.set(key, e);
+    if (!latest || e.notBefore > latest.notBefore || (e.notBefore === latest.notBefore && e.notAfter > latest.notAfter))
+      latest = e;
   }
-  return entries.map((e) => {
-    const status = statusOf(e, latest.get(successionKey(e)), now);
-    return status === e.status ? e : { ...e, status };
+  return members.map((e) => {
+    if (e.recordedStatus === 'revoked') return 'revoked';
+    if (e.supersededBy) return 'superseded';
+    if (
+      e.kind !== 'svid' &&
+      latest &&
+      latest.id !== e.id &&
+      latest.notAfter > e.notAfter &&
+      latest.notBefore > e.notBefore
+    )
+      return 'superseded';
+    return 'live';
   });
 }
 
-function successionKey(e: InventoryEntry): string {
-  return `${e.isCa ? 'ca' : 'leaf'}\u0000${e.kind}\u0000${e.name}`;
-}
-
-function statusOf(e: InventoryEntry, latest: InventoryEntry | undefined, now: number): InventoryStatus {
-  if (e.recordedStatus === 'revoked') return 'revoked';
-  if (e.supersededBy) return 'superseded';
-  if (
-    e.kind !== 'svid' &&
-    latest &&
-    latest.id !== e.id &&
-    latest.notAfter > e.notAfter &&
-    latest.notBefore > e.notBefore
-  )
-    return 'superseded';
-  if (now >= e.notAfter) return 'expired';
-  return 'active';
+/** The status shown at `now`. */
+export function statusAt(settled: SettledStatus, notAfter: number, now: number): InventoryStatus {
+  if (settled !== 'live') return settled;
+  return now >= notAfter ? 'expired' : 'active';
 }

@@ -227,6 +227,51 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX sidecar_contacts_serial ON sidecar_contacts (svid_serial);
     `,
   },
+  {
+    version: 11,
+    name: 'inventory listing: the columns the inventory is filtered and sorted on, one row per certificate',
+    // One row per certificate of either inventory table (origin 'ca': certificates, ref = serial; 'external':
+    // inventory_certificates, ref = fingerprint), so pages are filtered, sorted and counted in SQL and only the
+    // certificates of a page are parsed. The facts come from parsing the DER, which SQL cannot do: rows recorded
+    // before this version are filled in by the inventory's catch-up (inventory-listing-catch-up.ts), in batches.
+    // settled: 'revoked', 'superseded' or 'live' (a live certificate is active or expired depending on now).
+    sql: `
+      CREATE TABLE inventory_listing (
+        origin TEXT NOT NULL,
+        ref TEXT NOT NULL,
+        id TEXT NOT NULL,
+        source TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        name TEXT NOT NULL,
+        serial TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        issuer TEXT NOT NULL,
+        not_before INTEGER NOT NULL,
+        not_after INTEGER NOT NULL,
+        key_algorithm TEXT NOT NULL,
+        key_bits INTEGER NOT NULL,
+        is_ca INTEGER NOT NULL,
+        uris TEXT NOT NULL,
+        dns_names TEXT NOT NULL,
+        search TEXT NOT NULL,
+        succession TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        labels TEXT NOT NULL,
+        recorded_status TEXT NOT NULL,
+        superseded_by TEXT,
+        settled TEXT NOT NULL,
+        PRIMARY KEY (origin, ref)
+      );
+      CREATE INDEX inventory_listing_not_after ON inventory_listing (not_after, id);
+      CREATE INDEX inventory_listing_settled ON inventory_listing (settled, not_after);
+      CREATE INDEX inventory_listing_source ON inventory_listing (source, not_after);
+      CREATE INDEX inventory_listing_name ON inventory_listing (name, not_after);
+      CREATE INDEX inventory_listing_id ON inventory_listing (id);
+      CREATE INDEX inventory_listing_serial ON inventory_listing (serial);
+      CREATE INDEX inventory_listing_succession ON inventory_listing (succession);
+      CREATE INDEX inventory_listing_owner ON inventory_listing (owner);
+    `,
+  },
 ];
 
 export const LATEST_SCHEMA_VERSION = MIGRATIONS.reduce((max, m) => Math.max(max, m.version), 0);

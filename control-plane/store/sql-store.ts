@@ -1,5 +1,6 @@
 import { ErrorCode, SigilError } from '../../common/errors.ts';
 import * as auditFleet from './sql-audit-fleet.ts';
+import * as listing from './sql-inventory-listing.ts';
 import type { Row, SqlDatabase, SqlExecutor, SqlValue } from './sql-database.ts';
 import type { AlertRecord, AlertResolution } from '../lifecycle/alert-plan.ts';
 import {
@@ -26,6 +27,11 @@ import type {
   CertificateAnnotationRecord,
   InventoryCertificateRecord,
   InventoryFilter,
+  InventoryListingQuery,
+  InventoryListingRow,
+  InventoryListingWrite,
+  ListingOrigin,
+  UnlistedCertificate,
   SightingRecord,
   CaFileRecord,
   CertificateFilter,
@@ -152,6 +158,7 @@ export abstract class SqlStore implements Store {
             r.serial,
             supersedes,
           ]);
+          await listing.syncCaCertificate(tx, supersedes);
         }
         return used;
       })
@@ -261,6 +268,7 @@ export abstract class SqlStore implements Store {
         [r.serial, r.spiffeId, r.reason, r.revokedAt, r.effectiveAt, r.notAfter, r.listedPastExpiry ? 1 : 0],
       );
       await tx.run(action, "UPDATE certificates SET status = 'revoked' WHERE serial = ?", [r.serial]);
+      await listing.syncCaCertificate(tx, r.serial);
       if (row) added.add(r.serial);
     }
     const reported = new Set<string>();
@@ -270,12 +278,15 @@ export abstract class SqlStore implements Store {
   }
 
   async setCertificateStatus(serial: string, status: CertificateStatus): Promise<boolean> {
-    const changed = await this.db.run(
-      `setting the status of certificate ${serial}`,
-      'UPDATE certificates SET status = ? WHERE serial = ?',
-      [status, serial],
-    );
-    return changed > 0;
+    return this.db.transaction(`setting the status of certificate ${serial}`, async (tx) => {
+      const changed = await tx.run(
+        `setting the status of certificate ${serial}`,
+        'UPDATE certificates SET status = ? WHERE serial = ?',
+        [status, serial],
+      );
+      await listing.syncCaCertificate(tx, serial);
+      return changed > 0;
+    });
   }
 
   async revokeCertificates(records: readonly RevocationRecord[], meta?: MetaEntry): Promise<string[]> {
@@ -437,6 +448,7 @@ export abstract class SqlStore implements Store {
     sightings: readonly SightingRecord[],
   ): Promise<void> {
     await this.db.transaction('recording certificates in the inventory', async (tx) => {
+      const listed: { origin: ListingOrigin; ref: string }[] = [];
       for (const r of records) {
         const action = `recording certificate ${r.fingerprint}`;
         const known = await tx.get(action, 'SELECT owner, labels FROM inventory_certificates WHERE fingerprint = ?', [
@@ -449,6 +461,7 @@ export abstract class SqlStore implements Store {
             JSON.stringify(labels),
             r.fingerprint,
           ]);
+          await listing.refreshAnnotations(tx, r.fingerprint);
           continue;
         }
         await tx.run(
@@ -471,7 +484,25 @@ export abstract class SqlStore implements Store {
             r.recordedAt,
           ],
         );
+        if (r.facts) {
+          const write = {
+            origin: 'external',
+            ref: r.fingerprint,
+            source: r.source,
+            kind: '',
+            name: r.name,
+            facts: r.facts,
+          };
+          await listing.insertListing(tx, write as InventoryListingWrite, {
+            owner: r.owner,
+            labels: { ...r.labels },
+            status: r.status,
+            supersededBy: null,
+          });
+          listed.push({ origin: 'external', ref: r.fingerprint });
+        }
       }
+      await listing.settle(tx, listed);
       for (const s of sightings) {
         await tx.run(
           `recording where ${s.fingerprint} was seen`,
@@ -514,6 +545,7 @@ export abstract class SqlStore implements Store {
         updated_at = excluded.updated_at`,
         [next.fingerprint, next.owner, JSON.stringify(next.labels), next.updatedAt],
       );
+      await listing.refreshAnnotations(tx, change.fingerprint);
       return next;
     });
   }
@@ -540,17 +572,57 @@ export abstract class SqlStore implements Store {
     return (await this.db.all('listing the inventory', sql, args)).map(inventoryCertificateOf);
   }
 
-  async listSightings(): Promise<SightingRecord[]> {
-    const rows = await this.db.all(
-      'listing certificate sightings',
-      'SELECT * FROM certificate_sightings ORDER BY fingerprint, location',
-    );
+  async listSightings(fingerprint?: string): Promise<SightingRecord[]> {
+    const rows =
+      fingerprint === undefined
+        ? await this.db.all(
+            'listing certificate sightings',
+            'SELECT * FROM certificate_sightings ORDER BY fingerprint, location',
+          )
+        : await this.db.all(
+            'listing certificate sightings',
+            'SELECT * FROM certificate_sightings WHERE fingerprint = ? ORDER BY location',
+            [fingerprint],
+          );
     return rows.map(sightingOf);
+  }
+
+  async listInventoryPage(query: InventoryListingQuery): Promise<{ rows: InventoryListingRow[]; total: number }> {
+    return listing.listPage(this.db, this.db.dialect, query);
+  }
+
+  async countInventory(now: number): Promise<{ status: string; source: string; count: number }[]> {
+    return listing.countListing(this.db, now);
+  }
+
+  async scanInventoryListing(
+    now: number,
+    after: { readonly origin: ListingOrigin; readonly ref: string } | undefined,
+    limit: number,
+  ): Promise<InventoryListingRow[]> {
+    return listing.scanListing(this.db, now, after, limit);
+  }
+
+  async countUnlisted(): Promise<number> {
+    return listing.countUnlisted(this.db);
+  }
+
+  async unlistedCertificates(
+    limit: number,
+    after?: { readonly origin: ListingOrigin; readonly ref: string },
+  ): Promise<UnlistedCertificate[]> {
+    return listing.unlisted(this.db, limit, after);
+  }
+
+  async recordInventoryListing(rows: readonly InventoryListingWrite[]): Promise<void> {
+    if (rows.length === 0) return;
+    await this.db.transaction('listing certificates', (tx) => listing.recordListing(tx, rows));
   }
 
   async removeInventoryCertificate(fingerprint: string): Promise<boolean> {
     return this.db.transaction(`removing certificate ${fingerprint}`, async (tx) => {
       await tx.run('removing sightings', 'DELETE FROM certificate_sightings WHERE fingerprint = ?', [fingerprint]);
+      await listing.removeListing(tx, fingerprint);
       const removed = await tx.run(
         'removing a certificate',
         'DELETE FROM inventory_certificates WHERE fingerprint = ?',

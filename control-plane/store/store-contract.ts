@@ -2,6 +2,7 @@ import type { Test } from 'tap';
 import { ErrorCode, isSigilError } from '../../common/errors.ts';
 import type { AlertRecord } from '../lifecycle/alert-plan.ts';
 import { runAuditFleetContract } from './store-contract-audit.ts';
+import { runInventoryListingContract } from './store-contract-listing.ts';
 import type {
   InventoryCertificateRecord,
   InventoryFilter,
@@ -604,6 +605,7 @@ export async function runStoreContract(t: Test, makeStore: () => Promise<Store>)
   });
 
   await runAuditFleetContract(withStore);
+  await runInventoryListingContract(withStore);
 
   await t.test('a closed store refuses work', async (t) => {
     const store = await makeStore();

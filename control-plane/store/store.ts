@@ -170,6 +170,92 @@ export interface InventoryCertificateRecord {
   /** The issuers imported or served with it, DER, leaf's issuer first. */
   readonly chain: readonly Uint8Array[];
   readonly recordedAt: number;
+  /** What the listing filters and sorts on, when the caller parsed the DER anyway: written in the same transaction. */
+  readonly facts?: InventoryListingFacts;
+}
+
+/** What the inventory is filtered and sorted on, read once from a certificate's DER (the listing, migration 11). */
+export interface InventoryListingFacts {
+  /** SHA-256 of the DER, lowercase hex: the inventory id. */
+  readonly id: string;
+  readonly serial: string;
+  readonly subject: string;
+  readonly issuer: string;
+  readonly notBefore: number;
+  readonly notAfter: number;
+  readonly keyAlgorithm: string;
+  readonly keyBits: number;
+  readonly isCa: boolean;
+  readonly uris: readonly string[];
+  readonly dnsNames: readonly string[];
+}
+
+/** Which table a listing row stands for: 'ca' (certificates, by serial) or 'external' (inventory_certificates, by fingerprint). */
+export type ListingOrigin = 'ca' | 'external';
+
+/** A listing row to add for a certificate already in its table (the catch-up of rows recorded without facts). */
+export interface InventoryListingWrite {
+  readonly origin: ListingOrigin;
+  readonly ref: string;
+  readonly source: string;
+  /** The CA's kind for issued certificates; '' for others. */
+  readonly kind: string;
+  readonly name: string;
+  readonly facts: InventoryListingFacts;
+}
+
+/** One row of the listing as read, its status settled at the query's `now`. */
+export interface InventoryListingRow extends InventoryListingWrite {
+  /** Effective: an annotation's owner wins over the imported one, its labels extend them. */
+  readonly owner: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly recordedStatus: CertificateStatus;
+  readonly supersededBy: string | null;
+  readonly status: 'active' | 'superseded' | 'revoked' | 'expired';
+  /** Only with `withCertificates`. */
+  readonly der?: Uint8Array;
+  readonly chain?: readonly Uint8Array[];
+}
+
+export type InventorySort = 'notAfter' | 'name' | 'source' | 'status' | 'kind';
+
+/** One page of the listing: every filter given must match. */
+export interface InventoryListingQuery {
+  /** Statuses are settled at this time (ms). */
+  readonly now: number;
+  readonly source?: string;
+  readonly kind?: string;
+  readonly owner?: string;
+  readonly status?: string;
+  /** Every label must match. */
+  readonly labels?: Readonly<Record<string, string>>;
+  /** One of the certificate's URIs, or its name. */
+  readonly spiffeId?: string;
+  /** Lowercase; a substring of the name, subject, serial, a URI or a DNS name. */
+  readonly text?: string;
+  /** The inventory id or the serial. */
+  readonly ref?: string;
+  readonly notAfterAfter?: number;
+  readonly notAfterAtMost?: number;
+  /** Default notAfter; ties are broken by notAfter, then id. */
+  readonly sort?: InventorySort;
+  readonly descending?: boolean;
+  readonly offset?: number;
+  readonly limit: number;
+  /** Also read each row's DER and chain (for the entries of a page, never for a count). */
+  readonly withCertificates?: boolean;
+}
+
+/** A certificate of either table with no listing row yet, with what its row is made from. */
+export interface UnlistedCertificate {
+  readonly origin: ListingOrigin;
+  readonly ref: string;
+  readonly der: Uint8Array;
+  /** 'imported' or 'discovered' for external rows; '' for the CA's (its source follows from the kind). */
+  readonly source: string;
+  readonly kind: string;
+  /** The SPIFFE ID (CA rows, '' for code signing) or the recorded name (external rows). */
+  readonly name: string;
 }
 
 /**
@@ -378,8 +464,8 @@ export interface Store {
   getInventoryCertificate(fingerprint: string): Promise<InventoryCertificateRecord | undefined>;
   /** Ordered by notAfter ascending, then fingerprint. */
   listInventory(filter?: InventoryFilter): Promise<InventoryCertificateRecord[]>;
-  /** Ordered by fingerprint, then location. */
-  listSightings(): Promise<SightingRecord[]>;
+  /** Ordered by fingerprint, then location; with `fingerprint`, only that certificate's. */
+  listSightings(fingerprint?: string): Promise<SightingRecord[]>;
   /** Forgets an imported or discovered certificate and its sightings; false when unknown. */
   removeInventoryCertificate(fingerprint: string): Promise<boolean>;
   /**
@@ -389,6 +475,32 @@ export interface Store {
   annotateCertificate(change: CertificateAnnotationRecord): Promise<CertificateAnnotationRecord>;
   /** Ordered by fingerprint. */
   listCertificateAnnotations(): Promise<CertificateAnnotationRecord[]>;
+
+  /**
+   * One page of the inventory listing (both tables, one row per certificate), filtered, sorted and counted in SQL;
+   * `total` counts every row that matches.
+   */
+  listInventoryPage(query: InventoryListingQuery): Promise<{ rows: InventoryListingRow[]; total: number }>;
+  /** How many listing rows there are per status (at `now`) and source. */
+  countInventory(now: number): Promise<{ status: string; source: string; count: number }[]>;
+  /** Up to `limit` listing rows after `after` in (origin, ref) order: walks the whole listing a batch at a time. */
+  scanInventoryListing(
+    now: number,
+    after: { readonly origin: ListingOrigin; readonly ref: string } | undefined,
+    limit: number,
+  ): Promise<InventoryListingRow[]>;
+  /** How many certificates of either table have no listing row (0 once caught up). */
+  countUnlisted(): Promise<number>;
+  /**
+   * Up to `limit` certificates without a listing row, in (origin, ref) order ('ca' first), after `after` when given:
+   * the cursor of the previous batch, so a catch-up never scans the rows it has listed again.
+   */
+  unlistedCertificates(
+    limit: number,
+    after?: { readonly origin: ListingOrigin; readonly ref: string },
+  ): Promise<UnlistedCertificate[]>;
+  /** Adds listing rows (a row already there is kept; a certificate no longer in its table is skipped). */
+  recordInventoryListing(rows: readonly InventoryListingWrite[]): Promise<void>;
 
   /** Records alerts not raised before (by alert id); returns the ids newly recorded, in input order. */
   raiseAlerts(records: readonly AlertRecord[]): Promise<string[]>;
