@@ -1,15 +1,6 @@
 import type { Test } from 'tap';
-import type {
-  CertificateRecord,
-  InventoryCertificateRecord,
-  InventoryListingFacts,
-  InventoryListingQuery,
-  Store,
-} from './store.ts';
-
-const T0 = Date.UTC(2026, 0, 1);
-const HOUR = 3_600_000;
-const API = 'spiffe://example.org/ns/prod/sa/api';
+import type { InventoryCertificateRecord, InventoryListingFacts, InventoryListingQuery, Store } from './store.ts';
+import { API, cert, HOUR, T0 } from './store-contract-records.ts';
 
 const facts = (id: string, overrides: Partial<InventoryListingFacts> = {}): InventoryListingFacts => ({
   id,
@@ -44,24 +35,6 @@ function imported(id: string, over: Partial<InventoryListingFacts> = {}, owner =
     chain: [],
     recordedAt: T0,
     facts: f,
-  };
-}
-
-function issued(serial: string, overrides: Partial<CertificateRecord> = {}): CertificateRecord {
-  return {
-    serial,
-    spiffeId: API,
-    kind: 'svid',
-    keyType: 'ec-p256',
-    notBefore: T0,
-    notAfter: T0 + HOUR,
-    issuerSerial: 'ca01',
-    status: 'active',
-    issuedAt: T0,
-    publicKeySha256: serial.padStart(64, '0'),
-    der: Uint8Array.from([0x30, 0x01, serial.length]),
-    supersededBy: null,
-    ...overrides,
   };
 }
 
@@ -129,12 +102,12 @@ export async function runInventoryListingContract(
   });
 
   await withStore('listing: annotations, renewals, revocations and removals keep it in step', async (t, store) => {
-    await store.insertCertificate(issued('01'));
-    await store.insertCertificate(issued('02'));
+    await store.insertCertificate(cert('01'));
+    await store.insertCertificate(cert('02'));
     t.equal(await store.countUnlisted(), 2, 'issued certificates wait for the catch-up');
     await catchUp(store);
     t.equal(await store.countUnlisted(), 0);
-    await store.insertCertificate(issued('03'), { supersedes: '01' });
+    await store.insertCertificate(cert('03'), { supersedes: '01' });
     await catchUp(store);
     await store.revokeCertificates([
       { serial: '02', spiffeId: API, reason: 'keyCompromise', revokedAt: T0, effectiveAt: T0, notAfter: T0 + HOUR },

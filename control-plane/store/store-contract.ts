@@ -3,6 +3,7 @@ import { ErrorCode, isSigilError } from '../../common/errors.ts';
 import type { AlertRecord } from '../lifecycle/alert-plan.ts';
 import { runAuditFleetContract } from './store-contract-audit.ts';
 import { runInventoryListingContract } from './store-contract-listing.ts';
+import { API, cert, HOUR, T0, WEB } from './store-contract-records.ts';
 import type {
   InventoryCertificateRecord,
   InventoryFilter,
@@ -13,29 +14,6 @@ import type {
   RevocationRecord,
   Store,
 } from './store.ts';
-
-const T0 = Date.UTC(2026, 0, 1);
-const HOUR = 3_600_000;
-const API = 'spiffe://example.org/ns/prod/sa/api';
-const WEB = 'spiffe://example.org/ns/prod/sa/web';
-
-function cert(serial: string, overrides: Partial<CertificateRecord> = {}): CertificateRecord {
-  return {
-    serial,
-    spiffeId: API,
-    kind: 'svid',
-    keyType: 'ec-p256',
-    notBefore: T0,
-    notAfter: T0 + HOUR,
-    issuerSerial: 'ca01',
-    status: 'active',
-    issuedAt: T0,
-    publicKeySha256: `${serial}`.padStart(64, '0'),
-    der: Uint8Array.from([0x30, 0x82, serial.length, 0x00, 0xff]),
-    supersededBy: null,
-    ...overrides,
-  };
-}
 
 function token(tokenHash: string, overrides: Partial<JoinTokenRecord> = {}): JoinTokenRecord {
   return { tokenHash, spiffeId: API, createdAt: T0, expiresAt: T0 + HOUR, usesRemaining: 1, ...overrides };
