@@ -1,8 +1,9 @@
 import t, { type Test } from 'tap';
-import { systemClock } from '../../common/clock.ts';
+import { type Clock, systemClock } from '../../common/clock.ts';
 import { silentLogger } from '../../common/logger.ts';
 import { adminQuery, POSTGRES_URL, TestSchemas } from '../../test/fixtures/postgres.ts';
 import type { ChangeSignal } from '../ha/coordination.ts';
+import { SIGIL_LOCK_CLASS } from './postgres-open.ts';
 import { PostgresCoordination } from './postgres-coordination.ts';
 import { PostgresStore } from './postgres-store.ts';
 
@@ -16,6 +17,35 @@ interface Replica {
   readonly store: PostgresStore;
   readonly coordination: PostgresCoordination;
   readonly signals: ChangeSignal[];
+  /** Stops this replica's polls, as a process killed with -9 would stop them; its socket stays until terminated. */
+  freeze(): void;
+}
+
+/** The system clock, until frozen: then no timer of this replica fires again. */
+function freezableClock(): { clock: Clock; freeze(): void } {
+  let frozen = false;
+  return {
+    clock: {
+      now: () => systemClock.now(),
+      setTimer: (delayMs, fn) => systemClock.setTimer(delayMs, () => frozen || fn()),
+    },
+    freeze: () => {
+      frozen = true;
+    },
+  };
+}
+
+/**
+ * Ends this schema's leader session from the server side, as PostgreSQL does when the leader's socket closes.
+ * Only this schema's: other test files run their own replicas against the same server at the same time.
+ */
+async function terminateLeaderSession(schema: string): Promise<number> {
+  const result = await adminQuery(
+    `SELECT pg_terminate_backend(l.pid) FROM pg_locks l
+       WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1 AND l.objid = hashtext($2)::oid AND l.objsubid = 2`,
+    [SIGIL_LOCK_CLASS, `leader:${schema}`],
+  );
+  return result.rowCount ?? 0;
 }
 
 async function replicas(t: Test, schema: string, count: number): Promise<Replica[]> {
@@ -24,19 +54,20 @@ async function replicas(t: Test, schema: string, count: number): Promise<Replica
     const store = new PostgresStore({ url: POSTGRES_URL, schema, poolSize: 3 });
     await store.open();
     const id = `r${i}`;
+    const { clock, freeze } = freezableClock();
     const coordination = new PostgresCoordination(
       { url: POSTGRES_URL, schema, replicaId: id, pollMs: POLL_MS, lockConnections: 2 },
       {
         pool: store.database.pool,
         context: store.database.context,
-        clock: systemClock,
+        clock,
         random: Math.random,
         logger: silentLogger(),
       },
     );
     const signals: ChangeSignal[] = [];
     coordination.onChange((s) => signals.push(s));
-    made.push({ id, store, coordination, signals });
+    made.push({ id, store, coordination, signals, freeze });
   }
   t.teardown(async () => {
     for (const r of made) {
@@ -69,10 +100,11 @@ t.test('one leader among three; when its session dies another takes over within 
   const leaders = all.filter((r) => r.coordination.leadership.isLeader);
   t.equal(leaders.length, 1, 'exactly one leader');
   const old = leaders[0]!;
-  // The leader's PostgreSQL session ends as it would when its process is killed: the server sees the socket close.
-  await adminQuery(
-    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'sigil-control-plane-leader' AND pid IN (SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted)",
-  );
+  // Killed with -9: the process polls no more, and PostgreSQL sees its socket close. (Left polling, the old leader
+  // could win its lock back before a follower asks, which is right for a leader that only lost its connection but
+  // is not what this case measures.)
+  old.freeze();
+  t.equal(await terminateLeaderSession(schema), 1, "the leader's session was ended");
   const takeoverMs = await until(
     () => all.some((r) => r !== old && r.coordination.leadership.isLeader),
     'a new leader',
@@ -93,9 +125,7 @@ t.test('announcements reach the other replicas, not the sender; a lost session r
   t.same(b!.signals, ['revocation', 'policy']);
   t.same(c!.signals, ['revocation', 'policy']);
   t.same(a!.signals, [], 'nobody hears themselves');
-  await adminQuery(
-    `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'sigil-control-plane-leader' AND query LIKE '%pg_try_advisory_lock%' LIMIT 1`,
-  );
+  t.equal(await terminateLeaderSession(schema), 1, "the leader's session was ended");
   await until(() => [a!, b!, c!].some((r) => r.signals.includes('all')), 'a resync after a reconnect');
   t.pass('a replica whose session was cut reloads everything');
 });
